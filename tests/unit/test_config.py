@@ -1,0 +1,87 @@
+"""Configuration loading: typed values, defaults, and one-line errors naming file and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kiosk import config
+from kiosk.errors import ConfigError
+
+
+def test_embedded_default_loads_as_demo():
+    cfg = config.load(config.DEFAULT_CONFIG)
+    assert cfg.kiosk.demo is True
+    assert cfg.acs.embedded is True
+    assert cfg.reader.url == "sim:"
+    assert cfg.security.afi_secured == 0x07 and cfg.security.afi_unsecured == 0xC2
+    assert cfg.kiosk.languages == ("lv", "en", "ru")
+
+
+def test_packaged_default_matches_the_config_folder():
+    assert config.PACKAGED_DEFAULT.read_text() == config.DEFAULT_CONFIG.read_text()
+
+
+def test_env_variable_chooses_the_file(tmp_path, monkeypatch):
+    f = tmp_path / "site.toml"
+    f.write_text('[sip2]\nhost = "ils.example.lv"\nport = 6002\n')
+    monkeypatch.setenv("KIOSK_CONFIG", str(f))
+    cfg = config.load()
+    assert cfg.sip2.host == "ils.example.lv" and cfg.sip2.port == 6002
+    assert cfg.source == str(f.resolve())
+
+
+@pytest.mark.parametrize(
+    "text, key, expected",
+    [
+        ("[sip2]\nprot = 1\n", "sip2.prot", "unknown key"),
+        ("[sip2]\nport = 'x'\n", "sip2.port", "whole number"),
+        ("[sip2]\nport = 70000\n", "sip2.port", "1-65535"),
+        ("[sip2]\nencoding = 'latin1'\n", "sip2.encoding", "cp1257"),
+        ("[offline]\npolicy = 'sometimes'\n", "offline.policy", "'checkin-only'"),
+        ("[kiosk]\nlanguages = ['lv', 'de']\n", "kiosk.languages", "lv, en, ru"),
+        ("[ui]\nidle_warning_s = 5\n", "ui.idle_warning_s", "20 seconds"),
+        ("[sip2]\ntls = 'yes'\n", "sip2.tls", "true or false"),
+        ("[patron]\ncard_pattern = '(['\n", "patron.card_pattern", "regular expression"),
+        ("[security]\nafi_secured = 300\n", "security.afi_secured", "byte"),
+        ("[nonsense]\na = 1\n", "nonsense", "unknown key"),
+        ("[[routing]]\ninstruction = 'x'\n", "bin", ""),
+    ],
+)
+def test_bad_values_name_file_key_and_expectation(tmp_path, text, key, expected):
+    f = tmp_path / "bad.toml"
+    f.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        config.load(f)
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert str(f.resolve()) in msg
+    assert key in msg
+    assert expected in msg
+
+
+def test_invalid_toml_is_reported_with_the_file(tmp_path):
+    f = tmp_path / "broken.toml"
+    f.write_text("[sip2\nport=1")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        config.load(f)
+
+
+def test_missing_file():
+    with pytest.raises(ConfigError, match="not found"):
+        config.load(Path("/nonexistent/kiosk.toml"))
+
+
+def test_routing_rules_are_typed(tmp_path):
+    f = tmp_path / "r.toml"
+    f.write_text('[[routing]]\nbin = 3\nalert_type = "02"\nhold_slip = true\n[[routing]]\nbin = 1\n')
+    cfg = config.load(f)
+    assert cfg.routing[0].bin == 3 and cfg.routing[0].hold_slip is True
+    assert cfg.routing[1].alert_type == ""
+
+
+def test_config_is_frozen():
+    cfg = config.parse("")
+    with pytest.raises(AttributeError):
+        cfg.sip2.port = 1  # type: ignore[misc]
