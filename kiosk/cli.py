@@ -15,9 +15,12 @@ from kiosk.errors import ConfigError, KioskError
 
 # Modules that add sub-commands; each has register(subparsers) and sets args.func.
 COMMAND_MODULES = (
-    "kiosk.runcli",  # run, demo
-    "kiosk.sync.cli",  # acs, sip2, circ, sync, journal
-    "kiosk.devices.cli",  # tag, devices
+    "kiosk.runcli",  # run
+    "kiosk.sync.acs.cli",  # acs (embedded demo library system)
+    "kiosk.sync.sip2.cli",  # sip2 decode, sip2 check
+    "kiosk.sync.cli",  # circ, sync, journal
+    "kiosk.devices.tags.cli",  # tag decode, tag encode
+    "kiosk.devices.cli",  # devices
     "kiosk.techcli",  # doctor, stats, admin
 )
 

@@ -1,0 +1,1 @@
+"""Kivy screens: thin views over the core's workflow state."""
