@@ -1,0 +1,1 @@
+"""Journal schema versions, oldest first (Alembic skips this file)."""
