@@ -1,0 +1,489 @@
+"""SIP2 message codec: a strict encoder and a lenient decoder for 3M SIP 2.00 frames.
+
+The decoder accepts what real ACSs send (CRLF, missing or lower-case trailers, code-point
+checksums, stray delimiters, padded fields, short fixed parts) and raises Sip2FormatError
+for anything it cannot make sense of; the encoder only ever writes spec-conformant frames.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from kiosk.errors import KioskError
+
+log = logging.getLogger(__name__)
+
+
+class Sip2Error(KioskError):
+    """Anything that went wrong talking SIP2 to the library system."""
+
+
+class Sip2FormatError(Sip2Error):
+    """Bytes or text that are not a SIP2 message, or a message that cannot be encoded."""
+
+
+class Sip2LinkError(Sip2Error):
+    """The ACS could not be reached or did not answer within the retry budget.
+
+    `maybe_delivered` is True when the request was written and no valid answer came back:
+    the ACS may have applied it, so the transaction is in doubt and must be reconciled.
+    """
+
+    def __init__(self, message: str, *, maybe_delivered: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_delivered = maybe_delivered
+
+
+_DATE = 18
+
+FIXED_FIELDS: dict[str, tuple[tuple[str, int], ...]] = {
+    "93": (("uid_algorithm", 1), ("pwd_algorithm", 1)),
+    "94": (("ok", 1),),
+    "99": (("status_code", 1), ("max_print_width", 3), ("protocol_version", 4)),
+    "98": (
+        ("online_status", 1),
+        ("checkin_ok", 1),
+        ("checkout_ok", 1),
+        ("acs_renewal_policy", 1),
+        ("status_update_ok", 1),
+        ("offline_ok", 1),
+        ("timeout_period", 3),
+        ("retries_allowed", 3),
+        ("date_time_sync", _DATE),
+        ("protocol_version", 4),
+    ),
+    "23": (("language", 3), ("transaction_date", _DATE)),
+    "24": (("patron_status", 14), ("language", 3), ("transaction_date", _DATE)),
+    "63": (("language", 3), ("transaction_date", _DATE), ("summary", 10)),
+    "64": (
+        ("patron_status", 14),
+        ("language", 3),
+        ("transaction_date", _DATE),
+        ("hold_items_count", 4),
+        ("overdue_items_count", 4),
+        ("charged_items_count", 4),
+        ("fine_items_count", 4),
+        ("recall_items_count", 4),
+        ("unavailable_holds_count", 4),
+    ),
+    "11": (("sc_renewal_policy", 1), ("no_block", 1), ("transaction_date", _DATE), ("nb_due_date", _DATE)),
+    "12": (("ok", 1), ("renewal_ok", 1), ("magnetic_media", 1), ("desensitize", 1), ("transaction_date", _DATE)),
+    "09": (("no_block", 1), ("transaction_date", _DATE), ("return_date", _DATE)),
+    "10": (("ok", 1), ("resensitize", 1), ("magnetic_media", 1), ("alert", 1), ("transaction_date", _DATE)),
+    "29": (("third_party_allowed", 1), ("no_block", 1), ("transaction_date", _DATE), ("nb_due_date", _DATE)),
+    "30": (("ok", 1), ("renewal_ok", 1), ("magnetic_media", 1), ("desensitize", 1), ("transaction_date", _DATE)),
+    "65": (("transaction_date", _DATE),),
+    "66": (("ok", 1), ("renewed_count", 4), ("unrenewed_count", 4), ("transaction_date", _DATE)),
+    "17": (("transaction_date", _DATE),),
+    "18": (("circulation_status", 2), ("security_marker", 2), ("fee_type", 2), ("transaction_date", _DATE)),
+    "19": (("transaction_date", _DATE),),
+    "20": (("item_properties_ok", 1), ("transaction_date", _DATE)),
+    "35": (("transaction_date", _DATE),),
+    "36": (("end_session", 1), ("transaction_date", _DATE)),
+    "37": (("transaction_date", _DATE), ("fee_type", 2), ("payment_type", 2), ("currency_type", 3)),
+    "38": (("payment_accepted", 1), ("transaction_date", _DATE)),
+    "15": (("hold_mode", 1), ("transaction_date", _DATE)),
+    "16": (("ok", 1), ("available", 1), ("transaction_date", _DATE)),
+    "01": (("card_retained", 1), ("transaction_date", _DATE)),
+    "25": (("transaction_date", _DATE),),
+    "26": (("patron_status", 14), ("language", 3), ("transaction_date", _DATE)),
+    "96": (),
+    "97": (),
+}
+
+_FIXED_LENGTH = {cmd: sum(w for _, w in spec) for cmd, spec in FIXED_FIELDS.items()}
+_FIXED_NAMES = {cmd: tuple(n for n, _ in spec) for cmd, spec in FIXED_FIELDS.items()}
+
+# Standard field ids (spec) plus extensions kiosks commonly see (sip2.md §8, §9); used to find
+# where identified fields start when an ACS sends a fixed part of the wrong length.
+KNOWN_FIELD_IDS = frozenset(
+    "AA AB AC AD AE AF AG AH AJ AL AM AN AO AP AQ AS AT AU AV AY AZ "
+    "BD BE BF BG BH BI BK BL BM BN BO BP BQ BR BS BT BU BV BW BX BY BZ "
+    "CA CB CC CD CF CG CH CI CJ CK CL CM CN CO CP CQ "
+    "CR CS CT CV CY DA PB PC PI PA ZY PT MA MB MC BC PE PS".split()
+)
+
+_CONTROL = ("96", "97")
+_COMMAND_RE = re.compile(r"[0-9A-Z]{2}\Z")
+_FIELD_ID_RE = re.compile(r"[A-Z0-9]{2}\Z")
+_CHECKSUM_RE = re.compile(rb"AZ([0-9A-Fa-f]{4})\Z")
+_SEQUENCE_RE = re.compile(rb"AY([0-9])\|?\Z")
+_MAX_VALUE_BYTES = 255
+
+
+@dataclass
+class Message:
+    """One SIP2 message: command id, fixed fields by name, identified fields in wire order."""
+
+    command: str
+    fixed: dict[str, str] = field(default_factory=dict)
+    fields: list[tuple[str, str]] = field(default_factory=list)
+    sequence: int | None = None
+    checksum: str | None = None
+    checksum_ok: bool | None = None
+    # "bytes" or "codepoints" when a checksum verified, else None (sip2.md §12.1)
+    checksum_variant: str | None = None
+    # What the lenient decoder had to overlook, for the wire log and forensics.
+    notes: list[str] = field(default_factory=list)
+
+    def get(self, fid: str, default: str = "") -> str:
+        """The first value of field `fid`, or `default` when absent."""
+        for key, value in self.fields:
+            if key == fid:
+                return value
+        return default
+
+    def get_all(self, fid: str) -> list[str]:
+        """Every value of a (repeatable) field, in wire order."""
+        return [value for key, value in self.fields if key == fid]
+
+    def has(self, fid: str) -> bool:
+        return any(key == fid for key, _ in self.fields)
+
+    def to_json(self) -> dict:
+        grouped: dict[str, list[str]] = {}
+        for key, value in self.fields:
+            grouped.setdefault(key, []).append(value)
+        return {
+            "command": self.command,
+            "fixed": dict(self.fixed),
+            "fields": grouped,
+            "sequence": self.sequence,
+            "checksum": self.checksum,
+            "checksum_ok": self.checksum_ok,
+        }
+
+
+def message(
+    command: str,
+    fixed: dict[str, str] | None = None,
+    fields: list[tuple[str, str]] | None = None,
+    **fixed_kwargs: str,
+) -> Message:
+    """Build a message; fixed fields may come as a dict and/or keywords, and are kept in spec order."""
+    merged = dict(fixed or {})
+    merged.update(fixed_kwargs)
+    names = _FIXED_NAMES.get(command, ())
+    ordered = {name: merged.pop(name) for name in names if name in merged}
+    ordered.update(merged)  # unknown names stay at the end; encode() rejects them
+    return Message(command=command, fixed=ordered, fields=list(fields or []))
+
+
+def checksum(prefix: bytes) -> str:
+    """The SIP2 checksum of `prefix` (every byte up to and including `AZ`): 4 upper-case hex digits."""
+    return f"{(-sum(prefix)) & 0xFFFF:04X}"
+
+
+def sip_date(dt: datetime) -> str:
+    """`YYYYMMDD    HHMMSS` in local time (four blanks for the zone, the spec's preferred form)."""
+    if dt.tzinfo is not None:
+        dt = dt.astimezone()
+    return dt.strftime("%Y%m%d    %H%M%S")
+
+
+_LOOSE_DATE_RE = re.compile(r"(\d{4})-?(\d{2})-?(\d{2})(?:[ T]+(\d{2}):?(\d{2})(?::?(\d{2}))?)?")
+
+
+def parse_sip_date(text: str) -> datetime | None:
+    """Best-effort parse of a SIP2 date (18-char form, or the ISO-like forms seen in `AH`).
+
+    Returns a naive local datetime, or an aware UTC one when the zone is `   Z`;
+    None for blanks, zeros or anything unrecognisable (never raises).
+    """
+    if not isinstance(text, str):
+        return None
+    s = text.strip()
+    if not s or set(s) <= {"0", " "}:
+        return None
+    try:
+        if len(text) == _DATE and text[:8].isdigit() and text[12:].isdigit():
+            dt = datetime.strptime(text[:8] + text[12:], "%Y%m%d%H%M%S")
+            zone = text[8:12]
+            if zone.endswith("Z") and not zone[:3].strip():
+                return dt.replace(tzinfo=UTC)
+            return dt
+        m = _LOOSE_DATE_RE.match(s)
+        if m:
+            y, mo, d, h, mi, sec = m.groups()
+            return datetime(int(y), int(mo), int(d), int(h or 0), int(mi or 0), int(sec or 0))
+    except ValueError:
+        return None
+    return None
+
+
+# --- encoder -------------------------------------------------------------------------------
+
+
+def _clean_value(fid: str, value: str, encoding: str, delimiter: str) -> bytes:
+    if not isinstance(value, str):
+        raise Sip2FormatError(f"field {fid}: value must be text, got {type(value).__name__}")
+    if delimiter in value or "\r" in value or "\n" in value or "\0" in value:
+        # An injection guard as much as a format rule: a scanned id must not open a new field.
+        cleaned = value.replace(delimiter, "").replace("\0", "").replace("\r", " ").replace("\n", " ")
+        log.warning("field %s: removed delimiter/CR/LF/NUL characters from an outgoing value", fid)
+        value = cleaned
+    try:
+        data = value.encode(encoding)
+    except UnicodeEncodeError as exc:
+        raise Sip2FormatError(
+            f"field {fid}: {value[exc.start:exc.end]!r} cannot be written in the ACS encoding {encoding}; "
+            "set sip2.encoding to utf-8 or cp1257"
+        ) from None
+    if len(data) > _MAX_VALUE_BYTES:
+        data = data[:_MAX_VALUE_BYTES].decode(encoding, errors="ignore").encode(encoding)
+        log.warning("field %s: value truncated to %d bytes", fid, len(data))
+    return data
+
+
+def encode(
+    msg: Message,
+    *,
+    encoding: str = "utf-8",
+    sequence: int | None = None,
+    error_detection: bool = True,
+    terminator: str = "\r",
+    delimiter: str = "|",
+) -> bytes:
+    """Encode a message to wire bytes, terminator included.
+
+    With error detection the trailer is `AY<seq>AZ<checksum>` (just `AZ<checksum>` for 96/97 or
+    when no sequence is known). Raises Sip2FormatError for a message that breaks the spec.
+    """
+    cmd = msg.command
+    if not isinstance(cmd, str) or not _COMMAND_RE.match(cmd):
+        raise Sip2FormatError(f"command id must be two characters 0-9/A-Z, got {cmd!r}")
+    if terminator not in ("\r", "\r\n"):
+        raise Sip2FormatError(f"terminator must be CR or CRLF, got {terminator!r}")
+    if len(delimiter) != 1 or delimiter in "\r\n\0":
+        raise Sip2FormatError(f"field delimiter must be one printable character, got {delimiter!r}")
+    out = bytearray(cmd.encode("ascii"))
+    spec = FIXED_FIELDS.get(cmd)
+    fixed = msg.fixed
+    if spec is None:
+        for name, value in fixed.items():
+            out += _clean_value(name, value, encoding, delimiter)
+    else:
+        if len(fixed) != len(spec) or any(name not in fixed for name, _ in spec):
+            missing = [n for n, _ in spec if n not in fixed]
+            extra = [n for n in fixed if n not in _FIXED_NAMES[cmd]]
+            raise Sip2FormatError(
+                f"message {cmd}: fixed fields missing {missing} / unknown {extra}; "
+                f"expected {list(_FIXED_NAMES[cmd])}"
+            )
+        for name, width in spec:
+            value = fixed[name]
+            if not isinstance(value, str) or len(value) != width or not value.isascii():
+                raise Sip2FormatError(
+                    f"message {cmd}: fixed field {name} must be {width} ASCII characters, got {value!r}"
+                )
+            if delimiter in value or "\r" in value or "\n" in value or "\0" in value:
+                raise Sip2FormatError(f"message {cmd}: fixed field {name} contains a control character")
+            out += value.encode("ascii")
+    if cmd in _CONTROL:
+        if msg.fields:
+            raise Sip2FormatError(f"message {cmd} carries no fields (only the AZ checksum)")
+    else:
+        delim = delimiter.encode(encoding)
+        for fid, value in msg.fields:
+            if not isinstance(fid, str) or not _FIELD_ID_RE.match(fid) or fid in ("AY", "AZ"):
+                raise Sip2FormatError(f"message {cmd}: {fid!r} is not a field id (two characters A-Z/0-9)")
+            out += fid.encode("ascii")
+            out += _clean_value(fid, value, encoding, delimiter)
+            out += delim
+    if error_detection:
+        seq = msg.sequence if sequence is None else sequence
+        if seq is not None and cmd not in _CONTROL:
+            if not isinstance(seq, int) or not 0 <= seq <= 9:
+                raise Sip2FormatError(f"sequence number must be a digit 0-9, got {seq!r}")
+            out += b"AY%d" % seq
+        out += b"AZ"
+        out += checksum(out).encode("ascii")
+    out += terminator.encode("ascii")
+    return bytes(out)
+
+
+# --- decoder -------------------------------------------------------------------------------
+
+
+def _to_bytes(data: bytes | str, encoding: str) -> tuple[bytes, str]:
+    if isinstance(data, str):
+        try:
+            return data.encode(encoding), encoding
+        except UnicodeError:
+            return data.encode("utf-8", errors="surrogatepass"), "utf-8"
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data), encoding
+    raise Sip2FormatError(f"expected bytes or text, got {type(data).__name__}")
+
+
+def _fixed_end(text: str, expected: int, delimiter: str) -> int:
+    """Where the identified fields start, allowing for ACSs that send a short or long fixed part."""
+    n = len(text)
+    if expected == n or (expected < n and (text[expected] == delimiter or text[expected : expected + 2] in KNOWN_FIELD_IDS)):
+        return expected
+    for p in range(2, n - 1):
+        if text[p : p + 2] in KNOWN_FIELD_IDS:
+            return p
+    if expected < n and _FIELD_ID_RE.match(text[expected : expected + 2]):
+        return expected  # an unknown (vendor) id comes first
+    return min(expected, n)
+
+
+def decode(data: bytes | str, *, encoding: str = "utf-8", delimiter: str = "|") -> Message:
+    """Decode one message (with or without its terminator), leniently (sip2.md §12, §14.3).
+
+    Never raises anything but Sip2FormatError. Checksums are verified over the wire bytes,
+    then over code points; the result is in `checksum_ok` / `checksum_variant`.
+    """
+    raw, enc = _to_bytes(data, encoding)
+    notes: list[str] = []
+    # Framing: CR or CRLF at the end, a stray LF (the tail of a previous CRLF) at the start.
+    frame = raw.strip(b"\r\n")
+    if not frame:
+        raise Sip2FormatError("empty message")
+    if b"\r" in frame or b"\n" in frame:
+        raise Sip2FormatError("more than one message (CR or LF inside the frame)")
+    if b"\0" in frame:
+        raise Sip2FormatError("NUL byte inside the message")
+
+    sequence: int | None = None
+    cs: str | None = None
+    cs_ok: bool | None = None
+    variant: str | None = None
+    body = frame
+    m = _CHECKSUM_RE.search(frame)
+    if m is None and frame.endswith(b" "):
+        stripped = frame.rstrip(b" ")
+        m = _CHECKSUM_RE.search(stripped)
+        if m is not None:
+            frame = stripped
+            notes.append("trailing spaces after the checksum")
+    if m is not None:
+        cs = m.group(1).decode("ascii")
+        if cs != cs.upper():
+            notes.append("lower-case checksum")
+            cs = cs.upper()
+        prefix = frame[: m.start() + 2]
+        before = frame[: m.start()]
+        s = _SEQUENCE_RE.search(before)
+        if s is not None:
+            sequence = int(s.group(1))
+            body = before[: s.start()]
+        else:
+            body = before
+        value = int(cs, 16)
+        if (sum(prefix) + value) & 0xFFFF == 0:
+            cs_ok, variant = True, "bytes"
+        else:
+            points = sum(map(ord, prefix.decode(enc, errors="replace")))
+            if (points + value) & 0xFFFF == 0:
+                cs_ok, variant = True, "codepoints"
+                notes.append("checksum over code points, not bytes")
+            else:
+                cs_ok = False
+    else:
+        s = _SEQUENCE_RE.search(frame)
+        if s is not None and len(frame) > 3 + 2:
+            sequence = int(s.group(1))
+            body = frame[: s.start()]
+            notes.append("sequence number without checksum")
+
+    text = body.decode(enc, errors="replace")
+    if "\ufffd" in text and not (isinstance(data, str) and "\ufffd" in data):
+        notes.append(f"bytes not valid in {enc} replaced")
+        log.warning("SIP2 message has bytes that are not valid %s; replaced", enc)
+    if len(text) < 2:
+        raise Sip2FormatError(f"message too short for a command id: {text!r}")
+    command = text[:2]
+    if not _COMMAND_RE.match(command):
+        raise Sip2FormatError(f"no SIP2 command id at the start of the message: {command!r}")
+
+    fixed: dict[str, str] = {}
+    pos = 2
+    spec = FIXED_FIELDS.get(command)
+    if spec:
+        expected = 2 + _FIXED_LENGTH[command]
+        end = _fixed_end(text, expected, delimiter)
+        if end != expected:
+            notes.append(f"fixed part is {end - 2} characters, expected {expected - 2}")
+        part = text[2:end]
+        cursor = 0
+        for i, (name, width) in enumerate(spec):
+            if i == len(spec) - 1:
+                fixed[name] = part[cursor:]
+            else:
+                fixed[name] = part[cursor : cursor + width]
+            cursor += width
+        pos = end
+    elif spec is None:
+        notes.append(f"unknown command {command}")
+
+    fields: list[tuple[str, str]] = []
+    if pos < len(text):
+        if command in _CONTROL:
+            notes.append(f"text after a {command}: {text[pos:]!r}")
+        else:
+            parts = text[pos:].split(delimiter)
+            last = parts.pop()
+            if last:
+                # Unterminated final field (no delimiter before the trailer); Spydus pads BX with blanks.
+                parts.append(last.rstrip(" "))
+                notes.append("last field has no delimiter")
+            for i, chunk in enumerate(parts):
+                if not chunk:
+                    if i == 0 or i == len(parts) - 1:
+                        notes.append("stray delimiter")
+                        continue
+                    notes.append("empty field")
+                    continue
+                if len(chunk) < 2:
+                    raise Sip2FormatError(f"field {chunk!r} in message {command} is too short to carry a field id")
+                fields.append((chunk[:2], chunk[2:]))
+    return Message(
+        command=command,
+        fixed=fixed,
+        fields=fields,
+        sequence=sequence,
+        checksum=cs,
+        checksum_ok=cs_ok,
+        checksum_variant=variant,
+        notes=notes,
+    )
+
+
+class FrameBuffer:
+    """Splits a byte stream into frames at CR, tolerating CRLF and a stray leading LF.
+
+    Frames are returned without their terminator. `max_frame` bounds a frame that never ends.
+    """
+
+    def __init__(self, max_frame: int = 1 << 20) -> None:
+        self._buf = bytearray()
+        self._max = max_frame
+
+    def feed(self, data: bytes) -> list[bytes]:
+        self._buf += data
+        frames: list[bytes] = []
+        while True:
+            i = self._buf.find(b"\r")
+            if i < 0:
+                break
+            frame = bytes(self._buf[:i]).lstrip(b"\n")
+            del self._buf[: i + 1]
+            if frame:
+                frames.append(frame)
+        if len(self._buf) > self._max:
+            size = len(self._buf)
+            self._buf.clear()
+            raise Sip2FormatError(f"no CR within {size} bytes: not a SIP2 peer, or a runaway message")
+        return frames
+
+    def clear(self) -> None:
+        self._buf.clear()
+
+    @property
+    def pending(self) -> int:
+        return len(self._buf)
