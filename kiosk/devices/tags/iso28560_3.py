@@ -1,0 +1,283 @@
+"""ISO 28560-3 / DS/INF 163 ("Danish data model"): the fixed 34-byte basic block with its CRC,
+its 32-byte truncated form, the per-block byte-order variant and optional extension blocks.
+
+Layout (rfid.md §3): byte 0 content parameter (high nibble, value 1) and type of usage (low
+nibble); byte 1 parts in set; byte 2 part number; bytes 3-18 item id (ISO 8859-1, NUL-padded);
+bytes 19-20 CRC-16/CCITT-FALSE over bytes 0-18 + 21-33, low byte first; bytes 21-22 ISIL
+country; bytes 23-33 the rest of the ISIL without its hyphen; extension blocks from byte 34.
+"""
+
+from __future__ import annotations
+
+import binascii
+import logging
+from collections.abc import Mapping
+from functools import reduce
+from operator import xor
+from typing import Any
+
+from kiosk.devices.errors import TagFormatError
+from kiosk.devices.tags.data import TagData
+
+log = logging.getLogger(__name__)
+
+MODEL = "iso28560-3"
+BASIC_SIZE = 34
+TRUNCATED_SIZE = 32
+_PII = slice(3, 19)
+_LONG_PII_MARK = 0x01
+LIBRARY_EXTENSION_ID = 1
+
+
+def crc16(data: bytes) -> int:
+    """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, not reflected, no final XOR)."""
+    # binascii.crc_hqx is exactly this CRC when started from 0xFFFF.
+    return binascii.crc_hqx(data, 0xFFFF)
+
+
+def crc_input(basic: bytes) -> bytes:
+    """The 32 bytes the basic-block CRC covers; a 32-byte tag counts as if bytes 32-33 were 0x00."""
+    body = basic[:19] + basic[21:BASIC_SIZE]
+    return body.ljust(32, b"\x00")
+
+
+def reorder(memory: bytes, block_size: int) -> bytes:
+    """Reverse the bytes inside every block (the same function maps either order to the other)."""
+    if block_size < 1:
+        raise TagFormatError(f"block size must be at least 1, not {block_size}")
+    return b"".join(memory[i : i + block_size][::-1] for i in range(0, len(memory), block_size))
+
+
+def crc_matches(memory: bytes) -> bool:
+    """Whether ``memory`` (in tag order) starts with a basic block whose CRC is right."""
+    if len(memory) < TRUNCATED_SIZE:
+        return False
+    return crc16(crc_input(memory)) == memory[19] | (memory[20] << 8)
+
+
+def find_order(memory: bytes, block_size: int) -> str | None:
+    """'normal' or 'reversed': the block byte order in which the basic-block CRC matches."""
+    if crc_matches(memory):
+        return "normal"
+    if block_size > 1 and crc_matches(reorder(memory, block_size)):
+        return "reversed"
+    return None
+
+
+def decode(memory: bytes, *, block_size: int = 4) -> TagData:
+    """Decode an ISO 28560-3 tag read in either block byte order; a bad CRC raises TagFormatError."""
+    if len(memory) < TRUNCATED_SIZE:
+        raise TagFormatError(
+            f"ISO 28560-3 basic block truncated: {len(memory)} bytes read, at least 32 needed"
+        )
+    order = find_order(memory, block_size)
+    if order is None:
+        stored = memory[19] | (memory[20] << 8)
+        raise TagFormatError(
+            f"ISO 28560-3 CRC mismatch: stored 0x{stored:04X}, computed 0x{crc16(crc_input(memory)):04X}"
+            f" (block byte order as read) / 0x{crc16(crc_input(reorder(memory, block_size))):04X}"
+            f" (each {block_size}-byte block reversed)"
+        )
+    mem = memory if order == "normal" else reorder(memory, block_size)
+    extra: dict[str, Any] = {}
+    high, low = mem[0] >> 4, mem[0] & 0x0F
+    if high != 1 and low == 1:
+        # Some Bibliotheca tags swap the nibbles (0x71 = discarded, 0x21); rfid.md P2.
+        usage, version = high, low
+        extra["nibbles_swapped"] = True
+    else:
+        usage, version = low, high
+    extra["content_parameter"] = version
+    basic_size = BASIC_SIZE if len(mem) >= BASIC_SIZE else TRUNCATED_SIZE
+    extra["basic_block_size"] = basic_size
+    pii_raw = mem[_PII]
+    blocks, ext_error = _extension_blocks(mem) if basic_size == BASIC_SIZE else ([], None)
+    if blocks:
+        extra["extension_blocks"] = blocks
+    if ext_error:
+        extra["extension_error"] = ext_error
+    if pii_raw[0] == _LONG_PII_MARK and not any(pii_raw[1:]):
+        item_id = _long_pii(blocks)
+        if not item_id:
+            raise TagFormatError(
+                "ISO 28560-3 tag announces an item id longer than 16 bytes (byte 3 = 0x01) "
+                "but has no readable library extension block holding it"
+            )
+        extra["long_item_id"] = True
+    else:
+        item_id = _text(pii_raw)
+    country = _text(mem[21:23])
+    library = _text(mem[23:basic_size])
+    extra["country"] = country
+    extra["library"] = library
+    owner = f"{country}-{library}" if country and library else country or library
+    return TagData(
+        model=MODEL,
+        item_id=item_id,
+        part_number=mem[2],
+        parts_in_set=mem[1],
+        owner_institution=owner,
+        type_of_usage=f"{usage:X}",
+        crc_ok=True,
+        block_order=order,
+        extra=extra,
+    )
+
+
+def _text(raw: bytes) -> str:
+    return raw.split(b"\x00", 1)[0].decode("latin-1")
+
+
+def _extension_blocks(mem: bytes) -> tuple[list[dict[str, Any]], str | None]:
+    """Parse the extension blocks after the basic block; a damaged one ends the list, with a note."""
+    blocks: list[dict[str, Any]] = []
+    i = BASIC_SIZE
+    while i < len(mem):
+        length = mem[i]
+        if length == 0:
+            return blocks, None
+        if length == 1:  # DS/INF 163 filler byte
+            i += 1
+            continue
+        if length < 4:
+            return blocks, f"extension block at byte {i} too short ({length} bytes)"
+        if i + length > len(mem):
+            return blocks, f"extension block at byte {i} runs past the end of memory"
+        raw = mem[i : i + length]
+        if reduce(xor, raw, 0) != 0:
+            return blocks, f"extension block at byte {i} fails its XOR checksum"
+        block_id = raw[1] | (raw[2] << 8)
+        blocks.append({"id": block_id, "fields": _fields(raw), "raw": raw.hex()})
+        i += length
+    return blocks, None
+
+
+def _fields(raw: bytes) -> list[str]:
+    """NUL-separated strings of an extension block.
+
+    ISO 28560-3 puts the XOR checksum at byte 3, DS/INF 163 at the last byte (rfid.md §3.3); the
+    checksum byte is the one that is not printable text.
+    """
+    if len(raw) > 4 and _printable(raw[3]) and not _printable(raw[-1]):
+        data = raw[3:-1]
+    else:
+        data = raw[4:]
+    return [part.decode("latin-1") for part in data.rstrip(b"\x00").split(b"\x00")] if data.strip(b"\x00") else []
+
+
+def _printable(byte: int) -> bool:
+    return byte == 0 or 0x20 <= byte < 0x7F or byte >= 0xA0
+
+
+def _long_pii(blocks: list[dict[str, Any]]) -> str:
+    for block in blocks:
+        if block["id"] == LIBRARY_EXTENSION_ID:
+            candidates = [f for f in block["fields"] if len(f) > 1]
+            if candidates:
+                return max(candidates, key=len)
+    return ""
+
+
+def encode(data: TagData, *, block_size: int = 4, block_order: str = "normal") -> bytes:
+    """Tag user memory for ``data`` in the given block byte order, padded to whole blocks."""
+    extra: Mapping[str, Any] = data.extra or {}
+    try:
+        pii = data.item_id.encode("latin-1")
+    except UnicodeEncodeError:
+        raise TagFormatError(
+            f"ISO 28560-3 item id {data.item_id!r} has characters outside ISO 8859-1"
+        ) from None
+    if not pii or b"\x00" in pii:
+        raise TagFormatError("ISO 28560-3 needs a non-empty item id without NUL characters")
+    if len(pii) > 16:
+        raise TagFormatError(
+            f"ISO 28560-3 item id {data.item_id!r} is {len(pii)} bytes; at most 16 fit in the basic "
+            "block (long item ids in the library extension block are not written)"
+        )
+    if not 1 <= data.parts_in_set <= 255 or not 1 <= data.part_number <= data.parts_in_set:
+        raise TagFormatError(
+            f"ISO 28560-3 set information out of range: part {data.part_number} of "
+            f"{data.parts_in_set} (parts 1..255, part 1..parts)"
+        )
+    usage = _usage_nibble(data.type_of_usage)
+    version = int(extra.get("content_parameter", 1))
+    if not 0 <= version <= 15:
+        raise TagFormatError(f"ISO 28560-3 content parameter {version} does not fit a nibble")
+    first = (usage << 4 | version) if extra.get("nibbles_swapped") else (version << 4 | usage)
+    basic_size = int(extra.get("basic_block_size", BASIC_SIZE))
+    if basic_size not in (BASIC_SIZE, TRUNCATED_SIZE):
+        raise TagFormatError(f"ISO 28560-3 basic block is 32 or 34 bytes, not {basic_size}")
+    country, library = _split_isil(data.owner_institution, basic_size - 23)
+    body = bytearray(BASIC_SIZE)
+    body[0] = first
+    body[1] = data.parts_in_set
+    body[2] = data.part_number
+    body[3 : 3 + len(pii)] = pii
+    body[21 : 21 + len(country)] = country
+    body[23 : 23 + len(library)] = library
+    crc = crc16(crc_input(bytes(body)))
+    body[19] = crc & 0xFF
+    body[20] = crc >> 8
+    memory = bytes(body[:basic_size])
+    blocks = extra.get("extension_blocks") or []
+    if blocks:
+        if basic_size != BASIC_SIZE:
+            raise TagFormatError("extension blocks need the full 34-byte ISO 28560-3 basic block")
+        for block in blocks:
+            try:
+                memory += bytes.fromhex(str(block["raw"]))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise TagFormatError(f"extension block without valid raw bytes: {exc}") from None
+        memory += b"\x00"
+    return order_blocks(pad_blocks(memory, block_size), block_size, block_order)
+
+
+def pad_blocks(memory: bytes, block_size: int) -> bytes:
+    if block_size < 1:
+        raise TagFormatError(f"block size must be at least 1, not {block_size}")
+    return memory + b"\x00" * (-len(memory) % block_size)
+
+
+def order_blocks(memory: bytes, block_size: int, block_order: str) -> bytes:
+    if block_order == "normal":
+        return memory
+    if block_order == "reversed":
+        return reorder(memory, block_size)
+    raise TagFormatError(f"block order must be 'normal' or 'reversed', not {block_order!r}")
+
+
+def _usage_nibble(text: str) -> int:
+    if not text:
+        return 1
+    try:
+        value = int(text, 16)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 15 or len(text) != 1:
+        raise TagFormatError(
+            f"ISO 28560-3 type of usage is one hex digit (1 = circulating), not {text!r}"
+        )
+    return value
+
+
+def _split_isil(isil: str, max_library: int) -> tuple[bytes, bytes]:
+    if not isil:
+        return b"", b""
+    if "-" in isil:
+        country, library = isil.split("-", 1)
+    else:
+        country, library = isil[:2], isil[2:]
+    if len(country) != 2:
+        raise TagFormatError(
+            f"ISO 28560-3 stores a two-letter ISIL prefix; {isil!r} has prefix {country!r}"
+        )
+    try:
+        raw_country, raw_library = country.encode("ascii"), library.encode("ascii")
+    except UnicodeEncodeError:
+        raise TagFormatError(f"ISIL {isil!r} has non-ASCII characters") from None
+    if len(raw_library) > max_library or b"\x00" in raw_library + raw_country:
+        raise TagFormatError(
+            f"ISIL {isil!r}: the library part {library!r} exceeds the {max_library} bytes this "
+            "ISO 28560-3 basic block holds"
+        )
+    return raw_country, raw_library
