@@ -90,6 +90,8 @@ class AcsSection:
     port: int = 6001
     loan_days: int = 21
     max_loans: int = 10
+    max_renewals: int = 3
+    fee_limit: float = 10.0  # outstanding fees above this block borrowing (EUR)
 
 
 @dataclass(frozen=True)
