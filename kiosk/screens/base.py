@@ -1,0 +1,54 @@
+"""The base class every kiosk screen derives from, and the registry through which extra screens
+(maintenance, book drop) are added to the app by name.
+
+A screen is thin: `show(state)` renders the latest workflow snapshot, and taps are forwarded to
+the app (`self.kiosk.post(Tapped(...))`); no circulation or device call is made here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from kivy.app import App
+from kivy.uix.screenmanager import Screen
+
+if TYPE_CHECKING:
+    from kiosk.app import KioskApp
+
+ScreenFactory = Callable[["KioskApp"], Screen]
+
+# name -> factory; filled by screen modules at import time (register_screen) and read by the app.
+_REGISTRY: dict[str, ScreenFactory] = {}
+
+
+def register_screen(name: str, factory: ScreenFactory) -> None:
+    """Add a screen to every app built after this call; the factory receives the KioskApp."""
+    _REGISTRY[name] = factory
+
+
+def registered_screens() -> dict[str, ScreenFactory]:
+    return dict(_REGISTRY)
+
+
+class KioskScreen(Screen):
+    """A screen of the kiosk: themed through `app.theme`, texts through `app.tr(msgid, app.lang)`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+
+    @property
+    def kiosk(self) -> KioskApp:
+        return App.get_running_app()  # type: ignore[return-value]
+
+    def tr(self, msgid: str) -> str:
+        return self.kiosk.tr(msgid)
+
+    def show(self, state: Any) -> None:
+        """Render a workflow snapshot; screens override it. Called on the UI thread only."""
+
+    def on_touch_down(self, touch: Any) -> bool:
+        app = App.get_running_app()
+        if app is not None and hasattr(app, "note_activity"):
+            app.note_activity()
+        return super().on_touch_down(touch)

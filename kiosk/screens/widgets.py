@@ -1,0 +1,101 @@
+"""Shared widgets of the kiosk screens (themed buttons, labels, keypads, the item row); their look
+is in widgets.kv, loaded once by `load_kv()`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kivy.lang import Builder
+from kivy.properties import (
+    BooleanProperty,
+    ListProperty,
+    NumericProperty,
+    ObjectProperty,
+    StringProperty,
+)
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.button import Button
+from kivy.uix.gridlayout import GridLayout
+from kivy.uix.label import Label
+
+_KV_FILES = ("widgets.kv",)
+_loaded: set[str] = set()
+
+
+def load_kv(*names: str) -> None:
+    """Load kv files from this folder once each (loading twice would duplicate rules)."""
+    for name in names or _KV_FILES:
+        if name in _loaded:
+            continue
+        Builder.load_file(str(Path(__file__).with_name(name)))
+        _loaded.add(name)
+
+
+class KLabel(Label):
+    """Wrapping text in the theme's colour and size; `size_hint_y: None` grows with the text."""
+
+    role = StringProperty("fg")  # a Theme colour name
+
+
+class KButton(Button):
+    """A touch target of at least 48 px; `kind` picks primary, secondary or danger colours."""
+
+    kind = StringProperty("secondary")
+    symbol = StringProperty("")  # drawn in the symbol font before the text
+
+
+class KeyPad(GridLayout):
+    """An on-screen keypad writing into `text`; `masked` shows dots (for PINs); `on_submit` fires on OK."""
+
+    text = StringProperty("")
+    masked = BooleanProperty(False)
+    max_length = NumericProperty(20)
+    letters = BooleanProperty(False)
+    keys = ListProperty([])
+    ok_text = StringProperty("OK")
+
+    __events__ = ("on_submit",)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not self.keys:
+            self.keys = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "C", "0", "<"]
+
+    def on_keys(self, _instance: Any, keys: list[str]) -> None:
+        self.clear_widgets()
+        for key in keys:
+            label = {"<": "[font=DejaVuSans]⌫[/font]", "C": "[font=DejaVuSans]✘[/font]"}.get(key, key)
+            button = KButton(text=label, kind="secondary")
+            button.key = key  # type: ignore[attr-defined]
+            button.bind(on_release=lambda b: self.press(b.key))
+            self.add_widget(button)
+
+    def press(self, key: str) -> None:
+        if key == "<":
+            self.text = self.text[:-1]
+        elif key == "C":
+            self.text = ""
+        elif key == "OK":
+            self.dispatch("on_submit", self.text)
+        elif len(self.text) < self.max_length:
+            self.text += key
+
+    def on_submit(self, text: str) -> None:
+        pass
+
+
+class ItemRow(BoxLayout):
+    """One item on the checkout, account or return list: title, id and its status text."""
+
+    title = StringProperty("")
+    item_id = StringProperty("")
+    status = StringProperty("")
+    state_name = StringProperty("pending")  # pending, ok, refused, info
+    action_text = StringProperty("")
+    action = ObjectProperty(None, allownone=True)
+
+    def on_action_press(self, *_: Any) -> None:
+        if self.action is not None:
+            self.action(self.item_id)
