@@ -1,11 +1,66 @@
-"""ISO 28560-2 tags: ISO/IEC 15962 objects (precursor, relative OID, compaction) (in progress)."""
+"""ISO 28560-2 tags: data elements stored as ISO/IEC 15962 objects (rfid.md §4).
+
+Each object is ``precursor | [relative-OID byte] | [pad count] | length | data | [pad]``; the
+precursor holds the offset flag (bit 7), the compaction code (bits 6-4) and the relative OID
+(bits 3-0, 0xF = "OID - 15 in the next byte"). A 0x00 precursor ends the data. The first object
+is the primary item identifier (OID 1).
+
+Decoded elements go into TagData: OID 1 ``item_id``, OID 3 ``owner_institution``, OID 4
+``part_number``/``parts_in_set``, OID 5 ``type_of_usage`` (two hex digits); every other element
+into ``extra`` under the names in ``ELEMENTS``. Code-valued elements (type of usage, media format
+(other), supply chain stage) and application-defined data are shown as hex.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
+from typing import Any
+
 from kiosk.devices.errors import TagFormatError
+from kiosk.devices.tags import compaction as c
 from kiosk.devices.tags.data import TagData
+from kiosk.devices.tags.iso28560_3 import order_blocks, pad_blocks, reorder
+
+log = logging.getLogger(__name__)
 
 MODEL = "iso28560-2"
+
+ELEMENTS: dict[int, str] = {
+    1: "item_id",
+    2: "content_parameter",
+    3: "owner_institution",
+    4: "set_information",
+    5: "type_of_usage",
+    6: "shelf_location",
+    7: "onix_media_format",
+    8: "marc_media_format",
+    9: "supplier_identifier",
+    10: "order_number",
+    11: "ill_borrowing_institution",
+    12: "ill_borrowing_transaction_number",
+    13: "gs1_product_identifier",
+    14: "alternative_unique_item_identifier",
+    15: "local_data_a",
+    16: "local_data_b",
+    17: "title",
+    18: "product_identifier_local",
+    19: "media_format_other",
+    20: "supply_chain_stage",
+    21: "supplier_invoice_number",
+    22: "alternative_item_identifier",
+    23: "alternative_owner_institution",
+    24: "subsidiary_of_owner_institution",
+    25: "alternative_ill_borrowing_institution",
+    26: "local_data_c",
+}
+OIDS = {name: oid for oid, name in ELEMENTS.items()}
+_CODE_OIDS = {5, 19, 20}  # one-byte coded values, shown as hex
+_ISIL_OIDS = {3, 11}  # written with the ISIL compaction
+_ISIL_READ_OIDS = {3, 11, 23, 25}  # read as ISIL when marked application-defined
+_FIELD_OIDS = {1, 2, 3, 4, 5}  # live in TagData's own fields (2 is computed on write)
+_INFO_KEYS = {"content_parameter", "application_defined", "duplicate_oids", "padding_missing"}
+_MAX_OID = 15 + 255
 
 
 def is_precursor(byte: int) -> bool:
@@ -13,9 +68,218 @@ def is_precursor(byte: int) -> bool:
     return byte & 0x0F == 1
 
 
+def element_name(oid: int) -> str:
+    return ELEMENTS.get(oid, f"oid_{oid}")
+
+
 def decode(memory: bytes, *, block_size: int = 4) -> TagData:
-    raise TagFormatError("ISO 28560-2 decoding is not available yet")
+    """Decode ISO 28560-2 objects, trying each block reversed only when the order as read fails."""
+    try:
+        return _decode(memory, "normal")
+    except TagFormatError as first:
+        if block_size > 1 and len(memory) >= block_size:
+            swapped = reorder(memory, block_size)
+            if is_precursor(swapped[0]):
+                try:
+                    return _decode(swapped, "reversed")
+                except TagFormatError:
+                    pass
+        raise first
+
+
+def _decode(mem: bytes, order: str) -> TagData:
+    if not mem:
+        raise TagFormatError("ISO 28560-2: no tag memory")
+    if not is_precursor(mem[0]):
+        raise TagFormatError(
+            f"ISO 28560-2: first object must be the item id (OID 1); precursor is 0x{mem[0]:02X}"
+        )
+    values: dict[int, str] = {}
+    extra: dict[str, Any] = {}
+    app_defined: list[str] = []
+    duplicates: list[int] = []
+    i = 0
+    while i < len(mem) and mem[i] != 0x00:
+        start = i
+        pre = mem[i]
+        i += 1
+        offset_flag, scheme, oid = pre & 0x80, (pre >> 4) & 0x07, pre & 0x0F
+        if oid == 0:
+            raise TagFormatError(f"ISO 28560-2: object at byte {start} has relative OID 0")
+        if oid == 0x0F:
+            if i >= len(mem):
+                raise TagFormatError(f"ISO 28560-2: object at byte {start} truncated after precursor")
+            oid = 15 + mem[i]
+            i += 1
+        pad = 0
+        if offset_flag:
+            if i >= len(mem):
+                raise TagFormatError(f"ISO 28560-2: object at byte {start} truncated before pad count")
+            pad = mem[i]
+            i += 1
+        if i >= len(mem):
+            raise TagFormatError(f"ISO 28560-2: object at byte {start} truncated before its length")
+        length = mem[i]
+        i += 1
+        if i + length > len(mem):
+            raise TagFormatError(
+                f"ISO 28560-2: {element_name(oid)} (byte {start}) announces {length} bytes, "
+                f"only {len(mem) - i} left"
+            )
+        data = mem[i : i + length]
+        i += length
+        if i + pad > len(mem):
+            # Trailing padding may be cut short by the end of memory (rfid.md §4.1).
+            extra["padding_missing"] = i + pad - len(mem)
+        i = min(i + pad, len(mem))
+        if oid in values or (oid == 2 and "content_parameter" in extra):
+            duplicates.append(oid)
+            continue
+        name = element_name(oid)
+        if oid == 2:
+            extra["content_parameter"] = _content_parameter(data)
+            continue
+        try:
+            values[oid] = _expand(oid, scheme, data)
+        except ValueError as exc:
+            raise TagFormatError(
+                f"ISO 28560-2: {name} (byte {start}, {c.SCHEME_NAMES[scheme]} compaction): {exc}"
+            ) from None
+        if scheme == c.APPLICATION_DEFINED and oid not in _ISIL_READ_OIDS:
+            app_defined.append(name)
+    if 1 not in values or not values[1]:
+        raise TagFormatError("ISO 28560-2: the primary item identifier (OID 1) is empty")
+    parts, part = 1, 1
+    if 4 in values:
+        parts, part = _set_information(values[4])
+    for oid, value in values.items():
+        if oid not in _FIELD_OIDS:
+            extra[element_name(oid)] = value
+    if 4 in values:
+        extra["set_information"] = values[4]
+    if app_defined:
+        extra["application_defined"] = app_defined
+    if duplicates:
+        extra["duplicate_oids"] = duplicates
+    return TagData(
+        model=MODEL,
+        item_id=values[1],
+        part_number=part,
+        parts_in_set=parts,
+        owner_institution=values.get(3, ""),
+        type_of_usage=values.get(5, ""),
+        crc_ok=None,
+        block_order=order,
+        extra=extra,
+    )
+
+
+def _expand(oid: int, scheme: int, data: bytes) -> str:
+    if scheme == c.APPLICATION_DEFINED:
+        if oid in _ISIL_READ_OIDS:
+            return c.expand_isil(data)
+        return data.hex().upper()
+    if oid in _CODE_OIDS and scheme in (c.INTEGER, c.OCTET):
+        return data.hex().upper()
+    return c.EXPAND[scheme](data)
+
+
+def _content_parameter(data: bytes) -> list[int]:
+    """OIDs marked present: MSB of byte 0 = OID 3, then OID 4 ..."""
+    return [3 + i for i in range(len(data) * 8) if data[i // 8] & (0x80 >> (i % 8))]
+
+
+def _set_information(text: str) -> tuple[int, int]:
+    digits = text if len(text) % 2 == 0 else "0" + text  # an integer compaction drops a leading 0
+    if not digits.isdigit() or not digits:
+        raise TagFormatError(f"ISO 28560-2: set information {text!r} is not an even digit string")
+    half = len(digits) // 2
+    return int(digits[:half]), int(digits[half:])
+
+
+# --- encoding ------------------------------------------------------------------------------
 
 
 def encode(data: TagData, *, block_size: int = 4, block_order: str = "normal") -> bytes:
-    raise TagFormatError("ISO 28560-2 encoding is not available yet")
+    """ISO 28560-2 objects for ``data``: item id, content parameter, then the other elements by OID."""
+    extra: Mapping[str, Any] = data.extra or {}
+    if not data.item_id:
+        raise TagFormatError("ISO 28560-2 needs a non-empty item id")
+    elements: dict[int, tuple[int, bytes]] = {1: _compact_text(1, data.item_id)}
+    if data.owner_institution:
+        elements[3] = _compact_isil(3, data.owner_institution)
+    if not 1 <= data.parts_in_set <= 9999 or not 1 <= data.part_number <= data.parts_in_set:
+        raise TagFormatError(
+            f"ISO 28560-2 set information out of range: part {data.part_number} of {data.parts_in_set}"
+        )
+    if data.parts_in_set != 1 or data.part_number != 1:
+        width = len(str(data.parts_in_set))
+        elements[4] = _compact_text(4, f"{data.parts_in_set:0{width}d}{data.part_number:0{width}d}")
+    if data.type_of_usage:
+        elements[5] = _compact_code(5, data.type_of_usage)
+    app_defined = set(extra.get("application_defined") or ())
+    for key, value in extra.items():
+        if key in _INFO_KEYS or key == "set_information" or value is None or value == "":
+            continue
+        oid = OIDS.get(key)
+        if oid is None and key.startswith("oid_") and key[4:].isdigit():
+            oid = int(key[4:])
+        if oid is None or oid in _FIELD_OIDS:
+            continue  # not an ISO 28560-2 element (e.g. a field of another model)
+        if not 1 <= oid <= _MAX_OID:
+            raise TagFormatError(f"ISO 28560-2 relative OID {oid} out of range 1..{_MAX_OID}")
+        text = str(value)
+        if key in app_defined:
+            elements[oid] = (c.APPLICATION_DEFINED, _hex(key, text))
+        elif oid in _ISIL_OIDS:
+            elements[oid] = _compact_isil(oid, text)
+        elif oid in _CODE_OIDS:
+            elements[oid] = _compact_code(oid, text)
+        else:
+            elements[oid] = _compact_text(oid, text)
+    present = [oid for oid in elements if 3 <= oid <= 26]
+    if len(elements) > 1:
+        bitmap = bytearray(3)
+        for oid in present:
+            bitmap[(oid - 3) // 8] |= 0x80 >> ((oid - 3) % 8)
+        elements[2] = (c.APPLICATION_DEFINED, bytes(bitmap).rstrip(b"\x00") or b"\x00")
+    memory = b"".join(_object(oid, *elements[oid]) for oid in sorted(elements)) + b"\x00"
+    return order_blocks(pad_blocks(memory, block_size), block_size, block_order)
+
+
+def _object(oid: int, scheme: int, data: bytes) -> bytes:
+    if len(data) > 255:
+        raise TagFormatError(
+            f"ISO 28560-2: {element_name(oid)} is {len(data)} bytes compacted; at most 255 fit"
+        )
+    if oid < 15:
+        head = bytes([scheme << 4 | oid])
+    else:
+        head = bytes([scheme << 4 | 0x0F, oid - 15])
+    return head + bytes([len(data)]) + data
+
+
+def _compact_text(oid: int, text: str) -> tuple[int, bytes]:
+    return c.best_compaction(text)
+
+
+def _compact_isil(oid: int, text: str) -> tuple[int, bytes]:
+    try:
+        return c.APPLICATION_DEFINED, c.compact_isil(text)
+    except ValueError as exc:
+        raise TagFormatError(f"ISO 28560-2: {element_name(oid)} {text!r}: {exc}") from None
+
+
+def _compact_code(oid: int, text: str) -> tuple[int, bytes]:
+    return c.OCTET, _hex(element_name(oid), text, size=1)
+
+
+def _hex(name: str, text: str, size: int | None = None) -> bytes:
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        raw = b""
+    if not raw or (size is not None and len(raw) != size):
+        what = f"{size} byte(s)" if size else "bytes"
+        raise TagFormatError(f"ISO 28560-2: {name} must be given as hex {what}, not {text!r}")
+    return raw
