@@ -109,6 +109,7 @@ KNOWN_FIELD_IDS = frozenset(
 _CONTROL = ("96", "97")
 _COMMAND_RE = re.compile(r"[0-9A-Z]{2}\Z")
 _FIELD_ID_RE = re.compile(r"[A-Z0-9]{2}\Z")
+_ID_LIKE_RE = re.compile(r"[A-Z][A-Z0-9]\Z")
 _CHECKSUM_RE = re.compile(rb"AZ([0-9A-Fa-f]{4})\Z")
 _SEQUENCE_RE = re.compile(rb"AY([0-9])\|?\Z")
 _MAX_VALUE_BYTES = 255
@@ -322,13 +323,17 @@ def _to_bytes(data: bytes | str, encoding: str) -> tuple[bytes, str]:
 def _fixed_end(text: str, expected: int, delimiter: str) -> int:
     """Where the identified fields start, allowing for ACSs that send a short or long fixed part."""
     n = len(text)
-    if expected == n or (expected < n and (text[expected] == delimiter or text[expected : expected + 2] in KNOWN_FIELD_IDS)):
+    first_delim = text.find(delimiter, 2)
+    if first_delim < 0:
+        first_delim = n
+    if expected == n or expected == first_delim:
         return expected
-    for p in range(2, n - 1):
+    if expected < first_delim and _ID_LIKE_RE.match(text[expected : expected + 2]):
+        return expected
+    # The first field's id lies before the first delimiter; a known id there marks the start.
+    for p in range(2, min(first_delim, n - 1)):
         if text[p : p + 2] in KNOWN_FIELD_IDS:
             return p
-    if expected < n and _FIELD_ID_RE.match(text[expected : expected + 2]):
-        return expected  # an unknown (vendor) id comes first
     return min(expected, n)
 
 
