@@ -1,0 +1,402 @@
+"""3M 810/210 pad serial protocol (rfid.md §7.2, "Model 210 Protocol Specification 1.0.0"):
+frame codec, CRC-16/GENIBUS and the ThreeMReader transport (19200 8N1, serial or socket).
+"""
+
+from __future__ import annotations
+
+import binascii
+import logging
+from dataclasses import dataclass
+
+import serial
+
+from kiosk.devices.errors import DeviceError, DeviceTimeout
+from kiosk.devices.readers.base import (
+    InventoryEntry,
+    NotSupported,
+    ReaderFrameError,
+    SerialLink,
+    SystemInfo,
+    TagNotFound,
+    TagReader,
+    TagWriteError,
+    check_afi,
+    check_blocks,
+    normalize_uid,
+    uid_bytes,
+)
+
+log = logging.getLogger(__name__)
+
+START = 0xD6
+PROBE_START = 0xD5  # hardware-version probe some drivers send at start-up (not in the 2009 spec)
+
+CMD_QUIET = 0x01
+CMD_READ_MULTIPLE = 0x02
+CMD_CHECK_EAS = 0x03
+CMD_WRITE_MULTIPLE = 0x04
+CMD_WRITE_BLOCK = 0x05
+CMD_LOCK_AFI = 0x06
+CMD_WRITE_AFI = 0x09
+CMD_GET_AFI = 0x0A
+CMD_EAS_CONTROL = 0x0C
+CMD_TAG_INFO = 0x0D
+CMD_GET_DSFID = 0x0F
+CMD_VERSION = 0x11
+CMD_PASS_THROUGH = 0x14
+CMD_INVENTORY = 0xFE
+
+INV_UID = 0x01
+INV_DSFID = 0x02
+
+INFO_DSFID = 0x01
+INFO_AFI = 0x02
+INFO_MEMORY = 0x04
+INFO_ICREF = 0x08
+
+ERR_OK = 0x00
+ERR_NOT_IMPLEMENTED = 0x02
+ERR_NO_TRANSPONDER = 0x06
+
+ERROR_TEXT = {
+    0x00: "OK",
+    0x02: "command not implemented",
+    0x06: "no transponder (or the tag does not answer this command)",
+    0x0F: "unknown error",
+    0x11: "memory not available",
+    0x12: "locked",
+    0x15: "read error",
+    0x16: "write error (not enough power?)",
+    0x21: "ISO error 1",
+    0x22: "ISO error 2",
+    0x23: "ISO error 3",
+    0x30: "not supported by this tag",
+    0x31: "option not supported",
+    0x32: "parameter error",
+    0xFD: "user cancel",
+    0xFE: "no memory",
+}
+
+BLOCK_SIZE = 4
+
+
+def crc16(data: bytes) -> int:
+    """CRC-16/GENIBUS (0x1021, preset 0xFFFF, not reflected, final XOR 0xFFFF); check value 0xD64E."""
+    return binascii.crc_hqx(bytes(data), 0xFFFF) ^ 0xFFFF
+
+
+def error_text(err: int) -> str:
+    return f"error 0x{err:02X} {ERROR_TEXT.get(err, 'unknown error')}"
+
+
+@dataclass(frozen=True)
+class ThreeMFrame:
+    """A decoded frame. `err` is None for host → reader commands."""
+
+    cmd: int
+    fields: bytes = b""
+    err: int | None = None
+    start: int = START
+
+
+def build_frame(cmd: int, fields: bytes = b"", *, err: int | None = None, start: int = START) -> bytes:
+    """START | LEN_hi LEN_lo | CMD | [ERR] | fields | CRC_hi CRC_lo; LEN counts CMD through the CRC."""
+    body = bytes([cmd]) + (bytes([err]) if err is not None else b"") + bytes(fields)
+    n = len(body) + 2
+    if n > 0xFFFF:
+        raise DeviceError(f"3M frame body of {n} bytes is longer than the protocol allows")
+    covered = n.to_bytes(2, "big") + body
+    return bytes([start]) + covered + crc16(covered).to_bytes(2, "big")
+
+
+def build_command(cmd: int, fields: bytes = b"") -> bytes:
+    return build_frame(cmd, fields)
+
+
+def build_response(cmd: int, err: int, fields: bytes = b"") -> bytes:
+    return build_frame(cmd, fields, err=err)
+
+
+def parse_frame(frame: bytes, *, response: bool = True) -> ThreeMFrame:
+    """A whole frame; ReaderFrameError when it is short, mislabelled or its CRC is wrong."""
+    frame = bytes(frame)
+    if len(frame) < 6:
+        raise ReaderFrameError(f"3M frame too short ({len(frame)} bytes): {frame.hex(' ')}")
+    if frame[0] not in (START, PROBE_START):
+        raise ReaderFrameError(f"3M frame starts with 0x{frame[0]:02X}, expected 0xD6: {frame.hex(' ')}")
+    n = int.from_bytes(frame[1:3], "big")
+    if n + 3 != len(frame):
+        raise ReaderFrameError(f"3M frame length field says {n} but {len(frame) - 3} bytes follow: {frame.hex(' ')}")
+    if n < (4 if response else 3):
+        raise ReaderFrameError(f"3M frame too short for a {'response' if response else 'command'}: {frame.hex(' ')}")
+    got = int.from_bytes(frame[-2:], "big")
+    want = crc16(frame[1:-2])
+    if got != want:
+        raise ReaderFrameError(f"3M frame CRC is 0x{got:04X}, expected 0x{want:04X}: {frame.hex(' ')}")
+    if response:
+        return ThreeMFrame(cmd=frame[3], err=frame[4], fields=frame[5:-2], start=frame[0])
+    return ThreeMFrame(cmd=frame[3], fields=frame[4:-2], start=frame[0])
+
+
+def read_frame(link: SerialLink, deadline: float) -> bytes:
+    """One frame from the link; bytes before a start byte are skipped (line noise, a late echo)."""
+    for _ in range(512):
+        b = link.read_exact(1, deadline)
+        if b[0] in (START, PROBE_START):
+            break
+    else:
+        raise ReaderFrameError("3M reader sent 512 bytes without a frame start byte; check the baud rate")
+    head = link.read_exact(2, deadline)
+    n = int.from_bytes(head, "big")
+    if n < 4:
+        raise ReaderFrameError(f"3M frame announces {n} bytes, fewer than a response has")
+    return b + head + link.read_exact(n, deadline)
+
+
+# -- command fields --------------------------------------------------------------------------
+
+
+def inventory_fields(afi: int = 0, options: int = INV_UID | INV_DSFID) -> bytes:
+    return bytes([afi, options])
+
+
+def parse_inventory(fields: bytes) -> list[InventoryEntry]:
+    """AFI, options, count, count × ([DSFID] UID(8)); duplicates are dropped (a tag missed the quiet)."""
+    if len(fields) < 3:
+        raise ReaderFrameError(f"3M inventory answer too short: {fields.hex(' ')}")
+    options, count = fields[1], fields[2]
+    rec = 8 + (1 if options & INV_DSFID else 0)
+    if len(fields) < 3 + count * rec:
+        raise ReaderFrameError(f"3M inventory announces {count} tags but carries {len(fields) - 3} bytes for them")
+    seen: dict[str, InventoryEntry] = {}
+    for i in range(count):
+        r = fields[3 + i * rec : 3 + (i + 1) * rec]
+        dsfid = r[0] if options & INV_DSFID else None
+        uid = r[-8:].hex().upper()
+        seen.setdefault(uid, InventoryEntry(uid=uid, dsfid=dsfid))
+    return list(seen.values())
+
+
+def read_multiple_fields(uid: str, first: int, count: int) -> bytes:
+    return uid_bytes(uid) + bytes([first, count])
+
+
+def parse_read_multiple(fields: bytes, first: int, count: int) -> bytes:
+    """UID, count, count × (block no, lock/err, 4 data) — the header read as two separate bytes (rfid.md §7.2)."""
+    if len(fields) < 9:
+        raise ReaderFrameError(f"3M read answer too short: {fields.hex(' ')}")
+    n = fields[8]
+    if len(fields) != 9 + n * 6:
+        raise ReaderFrameError(f"3M read answer announces {n} blocks but carries {len(fields) - 9} bytes")
+    blocks: dict[int, bytes] = {}
+    for i in range(n):
+        r = fields[9 + i * 6 : 15 + i * 6]
+        blocks[r[0]] = r[2:6]
+    missing = [b for b in range(first, first + count) if b not in blocks]
+    if missing:
+        raise ReaderFrameError(f"3M read answer lacks blocks {missing}")
+    return b"".join(blocks[b] for b in range(first, first + count))
+
+
+def write_multiple_fields(uid: str, first: int, data: bytes) -> bytes:
+    return uid_bytes(uid) + bytes([first, len(data) // BLOCK_SIZE, 0]) + data
+
+
+def write_block_fields(uid: str, block: int, data: bytes) -> bytes:
+    return uid_bytes(uid) + bytes([block]) + data
+
+
+def tag_info_fields(uid: str, request: int = INFO_DSFID | INFO_AFI | INFO_MEMORY | INFO_ICREF) -> bytes:
+    return uid_bytes(uid) + bytes([request])
+
+
+def parse_tag_info(fields: bytes) -> SystemInfo:
+    """UID, available bits, then DSFID, AFI, memory size (block size − 1, block count − 1), IC ref as flagged."""
+    if len(fields) < 9:
+        raise ReaderFrameError(f"3M tag info too short: {fields.hex(' ')}")
+    uid = fields[:8].hex().upper()
+    avail = fields[8]
+    pos = 9
+    dsfid = afi = icref = None
+    block_size, block_count = BLOCK_SIZE, None
+
+    def take(n: int) -> bytes:
+        nonlocal pos
+        if pos + n > len(fields):
+            raise ReaderFrameError(f"3M tag info ends early: {fields.hex(' ')}")
+        out = fields[pos : pos + n]
+        pos += n
+        return out
+
+    if avail & INFO_DSFID:
+        dsfid = take(1)[0]
+    if avail & INFO_AFI:
+        afi = take(1)[0]
+    if avail & INFO_MEMORY:
+        m = take(2)
+        block_size, block_count = (m[0] & 0x1F) + 1, m[1] + 1
+    if avail & INFO_ICREF:
+        icref = take(1)[0]
+    return SystemInfo(uid=uid, dsfid=dsfid, afi=afi, block_size=block_size, block_count=block_count, ic_reference=icref)
+
+
+class ThreeMReader(TagReader):
+    """A 3M 810/210 (later Bibliotheca) pad on a serial port or socket, 19200 8N1 by default."""
+
+    def __init__(
+        self,
+        port_url: str,
+        *,
+        timeout_s: float = 1.0,
+        retries: int = 3,
+        baudrate: int = 19200,
+        parity: str = serial.PARITY_NONE,
+        reopen_attempts: int = 5,
+        backoff_s: float = 0.05,
+    ) -> None:
+        self.url = f"3m:{port_url}"
+        self.timeout_s = timeout_s
+        self.retries = max(0, retries)
+        self.link = SerialLink(
+            port_url,
+            baudrate=baudrate,
+            parity=parity,
+            timeout_s=timeout_s,
+            reopen_attempts=reopen_attempts,
+            backoff_s=backoff_s,
+            name="3M reader",
+        )
+        self._multi_write = True
+        self.link.open()
+
+    def _exchange_once(self, cmd: int, fields: bytes) -> ThreeMFrame:
+        import time
+
+        self.link.write(build_command(cmd, fields))
+        resp = parse_frame(read_frame(self.link, time.monotonic() + self.timeout_s))
+        if resp.cmd != cmd:
+            raise ReaderFrameError(f"3M reader answered command 0x{resp.cmd:02X} to 0x{cmd:02X}")
+        return resp
+
+    def exchange(self, cmd: int, fields: bytes = b"") -> ThreeMFrame:
+        """One command and its answer, retrying timeouts, garbled frames and unplugs."""
+        with self.link.lock:
+            last: DeviceError | None = None
+            for attempt in range(self.retries + 1):
+                try:
+                    return self._exchange_once(cmd, fields)
+                except (ReaderFrameError, DeviceTimeout) as exc:
+                    last = exc
+                    log.warning("3M reader %s: %s (attempt %d)", self.link.url, exc, attempt + 1)
+                    self.link.drain()
+                except DeviceError as exc:
+                    last = exc
+                    log.warning("3M reader %s: %s; re-opening", self.link.url, exc)
+                    self.link.close()
+            assert last is not None
+            raise last
+
+    def _check(self, resp: ThreeMFrame, what: str, uid: str = "") -> ThreeMFrame:
+        if resp.err == ERR_OK:
+            return resp
+        err = resp.err if resp.err is not None else 0x0F
+        where = f" tag {uid}" if uid else ""
+        msg = f"3M reader: {what}{where} failed, {error_text(err)}"
+        if err == ERR_NO_TRANSPONDER:
+            raise TagNotFound(msg + "; is the item still on the pad?")
+        if err in (ERR_NOT_IMPLEMENTED, 0x30, 0x31):
+            raise NotSupported(msg)
+        if err in (0x12, 0x16, 0x21, 0x22, 0x23):
+            raise TagWriteError(msg + "; re-place the item, the tag may be locked or too far from the antenna")
+        raise DeviceError(msg)
+
+    def version(self) -> bytes:
+        return self._check(self.exchange(CMD_VERSION), "reading the version").fields
+
+    def inventory(self) -> list[InventoryEntry]:
+        resp = self.exchange(CMD_INVENTORY, inventory_fields())
+        if resp.err == ERR_NO_TRANSPONDER:
+            return []
+        self._check(resp, "inventory")
+        return parse_inventory(resp.fields)
+
+    def read_blocks(self, uid: str, first: int, count: int) -> bytes:
+        uid = normalize_uid(uid)
+        check_blocks(first, count)
+        out = bytearray()
+        for start in range(first, first + count, 32):
+            n = min(32, first + count - start)
+            resp = self._check(self.exchange(CMD_READ_MULTIPLE, read_multiple_fields(uid, start, n)), "reading blocks of", uid)
+            self._expect_uid(resp, uid)
+            out += parse_read_multiple(resp.fields, start, n)
+        return bytes(out)
+
+    def write_blocks(self, uid: str, first: int, data: bytes) -> None:
+        uid = normalize_uid(uid)
+        if not data or len(data) % BLOCK_SIZE:
+            raise DeviceError(f"write of {len(data)} bytes is not whole {BLOCK_SIZE}-byte blocks")
+        check_blocks(first, len(data) // BLOCK_SIZE)
+        if self._multi_write:
+            for i in range(0, len(data), 32 * BLOCK_SIZE):
+                chunk = data[i : i + 32 * BLOCK_SIZE]
+                resp = self.exchange(CMD_WRITE_MULTIPLE, write_multiple_fields(uid, first + i // BLOCK_SIZE, chunk))
+                if resp.err == ERR_NOT_IMPLEMENTED:
+                    log.info("3M reader: no multi-block write, using single-block writes")
+                    self._multi_write = False
+                    break
+                self._check(resp, "writing blocks of", uid)
+            else:
+                return
+        for i in range(0, len(data), BLOCK_SIZE):
+            resp = self.exchange(CMD_WRITE_BLOCK, write_block_fields(uid, first + i // BLOCK_SIZE, data[i : i + BLOCK_SIZE]))
+            self._check(resp, "writing a block of", uid)
+
+    def read_system_info(self, uid: str) -> SystemInfo:
+        uid = normalize_uid(uid)
+        resp = self._check(self.exchange(CMD_TAG_INFO, tag_info_fields(uid)), "reading tag information of", uid)
+        info = parse_tag_info(resp.fields)
+        if info.uid != uid_bytes(uid).hex().upper():
+            raise ReaderFrameError(f"3M reader answered for tag {info.uid}, asked for {uid}")
+        return info
+
+    def get_afi(self, uid: str) -> int:
+        uid = normalize_uid(uid)
+        resp = self._check(self.exchange(CMD_GET_AFI, uid_bytes(uid)), "reading the AFI of", uid)
+        if len(resp.fields) < 9:
+            raise ReaderFrameError(f"3M Get AFI answer too short: {resp.fields.hex(' ')}")
+        return resp.fields[8]
+
+    def write_afi(self, uid: str, afi: int) -> None:
+        uid = normalize_uid(uid)
+        resp = self.exchange(CMD_WRITE_AFI, uid_bytes(uid) + bytes([check_afi(afi)]))
+        self._check(resp, "writing the AFI of", uid)
+
+    def set_eas(self, uid: str, on: bool) -> None:
+        uid = normalize_uid(uid)
+        resp = self.exchange(CMD_EAS_CONTROL, uid_bytes(uid) + bytes([1 if on else 0]))
+        self._check(resp, "setting EAS of" if on else "resetting EAS of", uid)
+
+    def eas(self, uid: str) -> bool | None:
+        """Check EAS: error 0x06 reads as EAS = 0, so confirm the tag is present by inventory (rfid.md P14)."""
+        uid = normalize_uid(uid)
+        resp = self.exchange(CMD_CHECK_EAS, uid_bytes(uid))
+        if resp.err == ERR_NO_TRANSPONDER:
+            if uid_bytes(uid).hex().upper() not in {e.uid for e in self.inventory()}:
+                raise TagNotFound(f"3M reader: tag {uid} is not on the pad; cannot read its EAS state")
+            return False
+        self._check(resp, "checking EAS of", uid)
+        if len(resp.fields) < 9:
+            raise ReaderFrameError(f"3M Check EAS answer too short: {resp.fields.hex(' ')}")
+        return bool(resp.fields[8])
+
+    @staticmethod
+    def _expect_uid(resp: ThreeMFrame, uid: str) -> None:
+        if resp.fields[:8] != uid_bytes(uid):
+            raise ReaderFrameError(f"3M reader answered for tag {resp.fields[:8].hex().upper()}, asked for {uid}")
+
+    def close(self) -> None:
+        self.link.close()
+
+    def reopen(self) -> None:
+        self.link.close()
+        self.link.open()
