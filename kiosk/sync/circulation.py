@@ -1,0 +1,747 @@
+"""The circulation service: SIP2 transactions answered as domain values, online first, offline fallback.
+
+Every state-changing transaction is journaled before it is sent (write ahead), marked `sent`
+just before it goes on the wire and updated after the answer. When the library system cannot
+be reached, work the offline policy allows is queued for the forwarder; a request that went
+out without an answer is left `in_doubt` for reconciliation, never blindly re-sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from kiosk.config import Config, OfflineSection, Sip2Section
+from kiosk.core.domain import (
+    PATRON_STATUS_FLAGS,
+    AlertType,
+    BlockReason,
+    CirculationResult,
+    Fee,
+    Hold,
+    ItemInfo,
+    LinkStatus,
+    Loan,
+    Mode,
+    Operation,
+    Patron,
+    PatronResult,
+    Refusal,
+    RenewAllResult,
+    Routing,
+)
+from kiosk.core.ports import Clock, SystemClock
+from kiosk.sync.journal import EntryState, Journal, mask_id
+from kiosk.sync.sip2.codec import Message, Sip2Error, Sip2LinkError, message, sip_date
+
+if TYPE_CHECKING:
+    from kiosk.sync.forwarder import Forwarder, ForwardReport
+
+log = logging.getLogger(__name__)
+
+# SIP2 has no Latvian language code: 000 (unknown) for Latvian, 001 English, 015 Russian.
+LANGUAGE_CODES = {"lv": "000", "en": "001", "ru": "015"}
+
+# BX positions (sip2.md §6) by request command.
+CHARGED_STATUSES = frozenset({"04", "05"})
+ON_HOLD_STATUSES = frozenset({"08"})
+
+# The environment variable a power-cut test sets to kill the process at a named point.
+CRASH_ENV = "KIOSK_CRASH_AT"
+_crash_hits: dict[str, int] = {}
+
+
+def crash_point(name: str) -> None:
+    """Fault injection for power-cut tests: SIGKILL this process when $KIOSK_CRASH_AT names this point.
+
+    `name` or `name@N` (die at the N-th time the point is reached). Does nothing otherwise.
+    """
+    wanted = os.environ.get(CRASH_ENV)
+    if not wanted:
+        return
+    point, _, nth = wanted.partition("@")
+    if point != name:
+        return
+    _crash_hits[name] = _crash_hits.get(name, 0) + 1
+    if _crash_hits[name] >= (int(nth) if nth.isdigit() else 1):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def yes(value: str) -> bool:
+    """Only `Y` is true in SIP2 flags (sip2.md §6)."""
+    return value.strip().upper() == "Y"
+
+
+def screen_text(msg: Message) -> str:
+    return " ".join(v.strip() for v in msg.get_all("AF") if v.strip())
+
+
+def _count(value: str) -> int | None:
+    value = value.strip()
+    return int(value) if value.isdigit() else None
+
+
+def blocks_from_status(status: str) -> tuple[BlockReason, ...]:
+    """The 14 SIP2 patron-status positions as block reasons; only `Y` counts."""
+    return tuple(flag for flag, ch in zip(PATRON_STATUS_FLAGS, status.ljust(14), strict=False) if ch.upper() == "Y")
+
+
+# Last-resort hints in the ACS's own words (Latvian, English, Russian), lower-case.
+_KEYWORDS: tuple[tuple[Refusal, tuple[str, ...]], ...] = (
+    (Refusal.ON_HOLD_FOR_OTHER, ("hold", "reserv", "rezervē", "pasūtīj", "rindā", "брон", "зарезерв")),
+    (Refusal.NOT_FOR_LOAN, ("not for loan", "not loanable", "reference", "neizsniedz", "uz vietas", "uzziņu", "не выда", "читальн")),
+    (Refusal.RENEWAL_LIMIT, ("renewal limit", "too many renewals", "pagarināj", "продлен")),
+    (Refusal.LIMIT_REACHED, ("limit", "too many", "par daudz", "limits", "лимит", "слишком много")),
+    (Refusal.ALREADY_ON_LOAN, ("already", "checked out to", "on loan", "jau izsniegts", "izsniegts citam", "уже выдан")),
+    (Refusal.NOT_ON_LOAN, ("not checked out", "not on loan", "nav izsniegts", "не выдан")),
+    (Refusal.UNKNOWN_ITEM, ("unknown item", "not found", "no such item", "nav atrasts", "nezināms", "не найден", "неизвестн")),
+    (Refusal.FEE_REQUIRED, ("fee", "fine", "maksa", "sods", "штраф", "плат")),
+    (Refusal.PATRON_BLOCKED, ("blocked", "bloķēts", "expired", "beidzies", "заблок", "истек")),
+    (Refusal.OTHER_LIBRARY, ("other library", "another library", "citai bibliotēkai", "другой библиотек")),
+)
+
+
+def refusal_from_text(text: str) -> Refusal:
+    low = text.lower()
+    for refusal, words in _KEYWORDS:
+        if any(w in low for w in words):
+            return refusal
+    return Refusal.OTHER
+
+
+_AMOUNT_RE = re.compile(r"(-?\d+(?:[.,]\d{1,2}))\s*(?:EUR|€)?\s*$")
+
+
+def fee_from_text(text: str) -> Fee:
+    """An AV fine-item line; the trailing amount, when there is one, is split off."""
+    m = _AMOUNT_RE.search(text.strip())
+    if m:
+        return Fee(description=text[: m.start()].strip(" :-") or text.strip(), amount=m.group(1).replace(",", "."))
+    return Fee(description=text.strip())
+
+
+@dataclass(frozen=True)
+class _Link:
+    """What the service last learnt about the link (for LinkStatus)."""
+
+    online: bool
+    error: str = ""
+    since: datetime | None = None
+
+
+class CirculationService:
+    """kiosk.core.ports.Circulation over SIP2, with the journal and the offline policy."""
+
+    def __init__(
+        self,
+        client: Any,
+        journal: Journal,
+        *,
+        sip2: Sip2Section | None = None,
+        offline: OfflineSection | None = None,
+        location: str = "",
+        language: str = "lv",
+        clock: Clock | None = None,
+        reconnect_after_s: float = 5.0,
+        loan_details: bool = True,
+    ) -> None:
+        self.client = client
+        self.journal = journal
+        self.sip2 = sip2 or Sip2Section()
+        self.offline = offline or OfflineSection()
+        self.location = location or self.sip2.location_code
+        self.language = language
+        self.clock = clock or SystemClock()
+        self.reconnect_after_s = reconnect_after_s
+        self.loan_details = loan_details
+        self._link = _Link(online=False)
+        self._next_connect = float("-inf")
+        self._offline_checkouts: dict[str, int] = {}
+        self._lock = threading.RLock()
+        from kiosk.sync.forwarder import Forwarder
+
+        self.forwarder: Forwarder = Forwarder(
+            journal,
+            lambda: self.client,
+            settings=self.sip2,
+            location=self.location,
+            loan_days=self.offline.loan_days,
+            close_client=False,
+            lock=self._lock,
+            connect=self._connect,
+        )
+        recovered = journal.recover()
+        if recovered:
+            journal.record_event("recovered", f"{recovered} interrupted transaction(s) handed to the forwarder")
+
+    # -- link --------------------------------------------------------------------------------
+
+    def _supported(self, command: str) -> bool:
+        status = getattr(self.client, "acs_status", None)
+        supported = getattr(status, "supported", None) if status else None
+        return not supported or command in supported
+
+    def _connect(self, force: bool = False) -> bool:
+        """Connect if needed; False when the library system cannot be reached now."""
+        if getattr(self.client, "connected", False):
+            return True
+        if not force and self.clock.monotonic() < self._next_connect:
+            return False
+        try:
+            status = self.client.connect()
+        except Sip2Error as exc:
+            self._link_down(str(exc))
+            return False
+        if status is not None and not getattr(status, "online", True):
+            self._link_down("the library system reports it is off-line (SIP2 98 on-line = N)")
+            return False
+        self._link_up()
+        return True
+
+    def _link_down(self, error: str) -> None:
+        self._next_connect = self.clock.monotonic() + self.reconnect_after_s
+        if self._link.online or not self._link.error:
+            self.journal.record_event("link_down", error)
+            log.warning("library system not reachable: %s", error)
+        self._link = _Link(online=False, error=error, since=self.clock.now())
+
+    def _link_up(self) -> None:
+        if not self._link.online:
+            if self._link.error:
+                self.journal.record_event("link_up", "library system reachable again")
+            self._link = _Link(online=True, since=self.clock.now())
+
+    def _lang(self, language: str | None) -> str:
+        return LANGUAGE_CODES.get(language or self.language, "000")
+
+    def _base(self, patron_id: str | None = None) -> list[tuple[str, str]]:
+        fields = [("AO", self.sip2.institution_id)]
+        if patron_id is not None:
+            fields.append(("AA", patron_id))
+        return fields
+
+    def _request(self, msg: Message) -> Message:
+        """A request outside the journal (reads); raises Sip2LinkError if the link is down."""
+        if not self._connect():
+            raise Sip2LinkError(self._link.error or "library system not reachable")
+        try:
+            return self.client.request(msg)
+        except Sip2LinkError as exc:
+            self._link_down(str(exc))
+            raise
+
+    # -- patrons -----------------------------------------------------------------------------
+
+    def set_language(self, language: str) -> None:
+        self.language = language
+
+    def identify_patron(self, patron_id: str, pin: str | None = None, language: str | None = None) -> PatronResult:
+        """Look the patron up (63 with item lists, or 23); offline only when checkouts are allowed."""
+        with self._lock:
+            self._offline_checkouts.pop(patron_id, None)
+            try:
+                patron = self._patron_information(patron_id, pin, language)
+            except Sip2LinkError:
+                return self._identify_offline(patron_id)
+            except Sip2Error as exc:
+                log.error("patron %s: unusable answer from the library system: %s", mask_id(patron_id), exc)
+                return PatronResult(ok=False, mode=Mode.ONLINE, message=f"The library system gave an unusable answer ({exc})", refusal=Refusal.OTHER)
+        refusal = Refusal.NONE
+        if not patron.valid or patron.pin_ok is False:
+            refusal = Refusal.PATRON_BLOCKED
+        self.journal.begin(
+            Operation.PATRON,
+            mode=Mode.ONLINE,
+            state=EntryState.DONE if refusal is Refusal.NONE else EntryState.REFUSED,
+            patron_id=patron_id,
+            result={"ok": refusal is Refusal.NONE, "valid": patron.valid, "pin_ok": patron.pin_ok, "blocks": [b.value for b in patron.blocks]},
+        )
+        return PatronResult(ok=refusal is Refusal.NONE, mode=Mode.ONLINE, patron=patron, message=patron.screen_message, refusal=refusal)
+
+    def _identify_offline(self, patron_id: str) -> PatronResult:
+        if self.offline.policy != "checkin-and-checkout":
+            return PatronResult(
+                ok=False,
+                mode=Mode.OFFLINE,
+                message="The library system cannot be reached; borrowing is not possible now. Returns may still be possible.",
+                refusal=Refusal.OFFLINE_NOT_ALLOWED,
+            )
+        patron = Patron(
+            patron_id=patron_id,
+            valid=True,
+            screen_message="The library system cannot be reached: account details are unavailable. Loans are recorded and sent later.",
+        )
+        return PatronResult(ok=True, mode=Mode.OFFLINE, patron=patron, message=patron.screen_message)
+
+    def _patron_information(self, patron_id: str, pin: str | None, language: str | None) -> Patron:
+        if not self._supported("63"):
+            return self._patron_status(patron_id, pin, language)
+        lang = self._lang(language)
+        charged, first = self._summary_list(patron_id, pin, lang, 2, "AU")
+        counts = {
+            "hold": _count(first.fixed.get("hold_items_count", "")),
+            "overdue": _count(first.fixed.get("overdue_items_count", "")),
+            "fine": _count(first.fixed.get("fine_items_count", "")),
+            "unavailable": _count(first.fixed.get("unavailable_holds_count", "")),
+        }
+
+        def lst(key: str, position: int, fid: str) -> list[str]:
+            if counts[key] == 0:
+                return []
+            return self._summary_list(patron_id, pin, lang, position, fid)[0]
+
+        overdue = lst("overdue", 1, "AT")
+        ready = lst("hold", 0, "AS")
+        unavailable = lst("unavailable", 5, "CD")
+        fines = lst("fine", 3, "AV")
+        loans = [Loan(item_id=i, overdue=i in overdue) for i in dict.fromkeys(charged + overdue)]
+        if self.loan_details and self._supported("17"):
+            loans = [self._loan_details(loan) for loan in loans[:100]] + loans[100:]
+        return Patron(
+            patron_id=patron_id,
+            name=first.get("AE"),
+            valid=first.get("BL", "Y").upper() != "N",
+            pin_ok=None if not first.has("CQ") else yes(first.get("CQ")),
+            blocks=self._blocks(first),
+            loans=tuple(loans),
+            holds=tuple([Hold(item_id=i, ready=True) for i in ready] + [Hold(item_id=i, ready=False) for i in unavailable]),
+            fees=tuple(fee_from_text(t) for t in fines),
+            fee_total=first.get("BV"),
+            currency=first.get("BH") or "EUR",
+            email=first.get("BE"),
+            charged_limit=_count(first.get("CB")),
+            screen_message=screen_text(first),
+            language=language or self.language,
+        )
+
+    def _blocks(self, msg: Message) -> tuple[BlockReason, ...]:
+        blocks = list(blocks_from_status(msg.fixed.get("patron_status", "")))
+        if msg.get("BL").upper() == "N":
+            blocks.append(BlockReason.UNKNOWN_PATRON)
+        if msg.has("CQ") and not yes(msg.get("CQ")):
+            blocks.append(BlockReason.WRONG_PIN)
+        return tuple(blocks)
+
+    def _summary_list(self, patron_id: str, pin: str | None, lang: str, position: int, fid: str) -> tuple[list[str], Message]:
+        """One 63 summary category, paged with BP/BQ; returns the items and the first response."""
+        page = max(1, self.sip2.summary_page_size)
+        items: list[str] = []
+        first: Message | None = None
+        start = 1
+        while True:
+            summary = "".join("Y" if i == position else " " for i in range(10))
+            fields = self._base(patron_id) + [("AC", self.sip2.terminal_password)]
+            if pin:
+                fields.append(("AD", pin))
+            fields += [("BP", str(start)), ("BQ", str(start + page - 1))]
+            resp = self._request(message("63", language=lang, transaction_date=sip_date(self.clock.now()), summary=summary, fields=fields))
+            if resp.command != "64":
+                raise Sip2Error(f"expected a 64 patron information response, got {resp.command}")
+            first = first or resp
+            got = resp.get_all(fid)
+            items += got
+            if len(got) < page or start > 10_000:
+                break
+            start += page
+        assert first is not None
+        return items, first
+
+    def _patron_status(self, patron_id: str, pin: str | None, language: str | None) -> Patron:
+        fields = self._base(patron_id) + [("AC", self.sip2.terminal_password), ("AD", pin or "")]
+        resp = self._request(message("23", language=self._lang(language), transaction_date=sip_date(self.clock.now()), fields=fields))
+        return Patron(
+            patron_id=patron_id,
+            name=resp.get("AE"),
+            valid=resp.get("BL", "Y").upper() != "N",
+            pin_ok=None if not resp.has("CQ") else yes(resp.get("CQ")),
+            blocks=self._blocks(resp),
+            fee_total=resp.get("BV"),
+            currency=resp.get("BH") or "EUR",
+            screen_message=screen_text(resp),
+            language=language or self.language,
+        )
+
+    def _loan_details(self, loan: Loan) -> Loan:
+        try:
+            info = self._item_info(loan.item_id)
+        except Sip2Error:
+            return loan
+        return Loan(item_id=loan.item_id, title=info.title, due_date=info.due_date, overdue=loan.overdue)
+
+    def end_session(self, patron_id: str) -> None:
+        """Tell the library system the patron is done (35); failures do not matter to the patron."""
+        with self._lock:
+            self._offline_checkouts.pop(patron_id, None)
+            if not self._supported("35"):
+                return
+            try:
+                self._request(message("35", transaction_date=sip_date(self.clock.now()), fields=self._base(patron_id) + [("AC", self.sip2.terminal_password)]))
+            except Sip2Error as exc:
+                log.info("end session for %s not confirmed: %s", mask_id(patron_id), exc)
+
+    # -- items ----------------------------------------------------------------------------------
+
+    def item_information(self, item_id: str) -> ItemInfo:
+        with self._lock:
+            try:
+                return self._item_info(item_id)
+            except Sip2LinkError:
+                return ItemInfo(item_id=item_id, found=False, screen_message="The library system cannot be reached; item details are unavailable.")
+            except Sip2Error as exc:
+                return ItemInfo(item_id=item_id, found=False, screen_message=f"The library system gave an unusable answer ({exc})")
+
+    def _item_info(self, item_id: str) -> ItemInfo:
+        fields = self._base() + [("AB", item_id), ("AC", self.sip2.terminal_password)]
+        resp = self._request(message("17", transaction_date=sip_date(self.clock.now()), fields=fields))
+        if resp.command != "18":
+            raise Sip2Error(f"expected an 18 item information response, got {resp.command}")
+        status = resp.fixed.get("circulation_status", "").strip()
+        title = resp.get("AJ")
+        return ItemInfo(
+            item_id=item_id,
+            title=title,
+            circulation_status=status,
+            due_date=resp.get("AH"),
+            hold_queue_length=_count(resp.get("CF")),
+            owner=resp.get("BG"),
+            media_type=resp.get("CK"),
+            permanent_location=resp.get("AQ"),
+            current_location=resp.get("AP"),
+            screen_message=screen_text(resp),
+            found=bool(title) or status not in ("", "00", "01"),
+        )
+
+    def checkout(self, patron_id: str, item_id: str, pin: str | None = None, fee_acknowledged: bool = False) -> CirculationResult:
+        fields = self._base(patron_id) + [("AB", item_id), ("AC", self.sip2.terminal_password)]
+        if pin:
+            fields.append(("AD", pin))
+        fields.append(("BO", "Y" if fee_acknowledged else "N"))
+
+        def build() -> Message:
+            now = sip_date(self.clock.now())
+            return message("11", sc_renewal_policy="Y", no_block="N", transaction_date=now, nb_due_date=now, fields=fields)
+
+        request = {"fee_acknowledged": fee_acknowledged, "with_pin": bool(pin)}
+        return self._transact(Operation.CHECKOUT, patron_id, item_id, build, request, pin)
+
+    def checkin(self, item_id: str) -> CirculationResult:
+        def build() -> Message:
+            now = sip_date(self.clock.now())
+            fields = [("AP", self.location)] + self._base() + [("AB", item_id), ("AC", self.sip2.terminal_password)]
+            return message("09", no_block="N", transaction_date=now, return_date=now, fields=fields)
+
+        return self._transact(Operation.CHECKIN, "", item_id, build, {}, None)
+
+    def renew(self, patron_id: str, item_id: str, pin: str | None = None) -> CirculationResult:
+        if not self._supported("29"):
+            return CirculationResult(Operation.RENEW, ok=False, mode=Mode.ONLINE, item_id=item_id, patron_id=patron_id, message="Renewal is not offered by this library system.", refusal=Refusal.OTHER)
+        fields = self._base(patron_id) + [("AB", item_id), ("AC", self.sip2.terminal_password)]
+        if pin:
+            fields.append(("AD", pin))
+
+        def build() -> Message:
+            now = sip_date(self.clock.now())
+            return message("29", third_party_allowed="N", no_block="N", transaction_date=now, nb_due_date=now, fields=fields)
+
+        return self._transact(Operation.RENEW, patron_id, item_id, build, {"with_pin": bool(pin)}, pin)
+
+    def renew_all(self, patron_id: str, pin: str | None = None) -> RenewAllResult:
+        with self._lock:
+            if not self._supported("65"):
+                return RenewAllResult(ok=False, mode=Mode.ONLINE, message="Renewing everything is not offered by this library system.")
+            if not self._connect():
+                return RenewAllResult(ok=False, mode=Mode.OFFLINE, message="The library system cannot be reached; renewals are not possible now.")
+            eid = self.journal.begin(Operation.RENEW_ALL, mode=Mode.ONLINE, state=EntryState.PENDING, patron_id=patron_id, request={"with_pin": bool(pin)})
+            fields = self._base(patron_id) + [("AC", self.sip2.terminal_password)]
+            if pin:
+                fields.append(("AD", pin))
+            msg = message("65", transaction_date=sip_date(self.clock.now()), fields=fields)
+            self.journal.mark_sent(eid)
+            try:
+                resp = self.client.request(msg)
+            except Sip2LinkError as exc:
+                self._link_down(str(exc))
+                state = EntryState.IN_DOUBT if exc.maybe_delivered else EntryState.REFUSED
+                self.journal.update(eid, state, error=str(exc))
+                return RenewAllResult(ok=False, mode=Mode.OFFLINE, message="The library system did not answer; please check your loans at the desk.")
+            except Sip2Error as exc:
+                self.journal.update(eid, EntryState.IN_DOUBT, error=str(exc))
+                return RenewAllResult(ok=False, mode=Mode.ONLINE, message=f"The library system gave an unusable answer ({exc})")
+            ok = resp.fixed.get("ok", "0") == "1"
+            result = RenewAllResult(ok=ok, mode=Mode.ONLINE, renewed=tuple(resp.get_all("BM")), unrenewed=tuple(resp.get_all("BN")), message=screen_text(resp))
+            self.journal.update(eid, EntryState.DONE if ok else EntryState.REFUSED, result={"ok": ok, "renewed": list(result.renewed), "unrenewed": list(result.unrenewed), "message": result.message})
+            return result
+
+    # -- the write-ahead transaction ------------------------------------------------------------
+
+    def _transact(
+        self,
+        op: Operation,
+        patron_id: str,
+        item_id: str,
+        build: Callable[[], Message],
+        request: dict[str, Any],
+        pin: str | None,
+    ) -> CirculationResult:
+        with self._lock:
+            # Earlier offline work for this item goes first, so an online request never overtakes it.
+            if self.journal.pending_count(item_id) and self._connect():
+                self.forwarder.forward_once(item_id=item_id)
+            if self.journal.pending_count(item_id) or not self._connect():
+                return self._offline(op, patron_id, item_id, request, None)
+            eid = self.journal.begin(op, mode=Mode.ONLINE, state=EntryState.PENDING, patron_id=patron_id, item_id=item_id, request=request)
+            crash_point("after_journal_write")
+            msg = build()
+            self.journal.mark_sent(eid)
+            crash_point("after_mark_sent")
+            try:
+                resp = self.client.request(msg)
+            except Sip2LinkError as exc:
+                self._link_down(str(exc))
+                if exc.maybe_delivered:
+                    return self._in_doubt(op, eid, patron_id, item_id, str(exc))
+                return self._offline(op, patron_id, item_id, request, eid)
+            except Sip2Error as exc:
+                # An answer came but made no sense: the ACS may well have applied the request.
+                log.error("%s of %s: unusable answer: %s", op.value, item_id, exc)
+                return self._in_doubt(op, eid, patron_id, item_id, str(exc))
+            crash_point("after_answer")
+            result = self._interpret(op, resp, patron_id, item_id, pin, eid, bool(request.get("fee_acknowledged")))
+            self.journal.update(eid, EntryState.DONE if result.ok else EntryState.REFUSED, result=_result_json(result))
+            return result
+
+    def _in_doubt(self, op: Operation, eid: int, patron_id: str, item_id: str, error: str) -> CirculationResult:
+        self.journal.update(eid, EntryState.IN_DOUBT, error=error)
+        self.journal.record_event("in_doubt", f"#{eid} {op.value} {item_id}: {error}")
+        return CirculationResult(
+            op,
+            ok=False,
+            mode=Mode.ONLINE,
+            item_id=item_id,
+            patron_id=patron_id,
+            message="No answer from the library system; this transaction will be checked and completed by the kiosk.",
+            refusal=Refusal.LINK_DOWN,
+            journal_id=eid,
+            in_doubt=True,
+        )
+
+    def _offline(self, op: Operation, patron_id: str, item_id: str, request: dict[str, Any], eid: int | None) -> CirculationResult:
+        """Apply the offline policy; `eid` is the row of an online attempt that never left the kiosk."""
+        now = self.clock.now()
+        refusal = Refusal.NONE
+        message_text = ""
+        due = ""
+        policy = self.offline.policy
+        if op is Operation.CHECKIN and policy == "disabled":
+            refusal = Refusal.OFFLINE_NOT_ALLOWED
+        elif op is Operation.CHECKOUT and policy != "checkin-and-checkout":
+            refusal = Refusal.OFFLINE_NOT_ALLOWED
+        elif op is Operation.CHECKOUT and self._offline_checkouts.get(patron_id, 0) >= self.offline.max_checkouts:
+            refusal = Refusal.OFFLINE_LIMIT
+            message_text = f"While the library system cannot be reached, at most {self.offline.max_checkouts} items can be borrowed."
+        elif op not in (Operation.CHECKOUT, Operation.CHECKIN):
+            refusal = Refusal.OFFLINE_NOT_ALLOWED
+        if refusal is not Refusal.NONE:
+            message_text = message_text or "The library system cannot be reached; this is not possible now."
+            result = CirculationResult(op, ok=False, mode=Mode.OFFLINE, item_id=item_id, patron_id=patron_id, message=message_text, refusal=refusal)
+            if eid is None:
+                eid = self.journal.begin(op, mode=Mode.OFFLINE, state=EntryState.REFUSED, patron_id=patron_id, item_id=item_id, request=request, result=_result_json(result))
+            else:
+                self.journal.update(eid, EntryState.REFUSED, mode=Mode.OFFLINE, result=_result_json(result), error=self._link.error)
+            return _with_id(result, eid)
+        if op is Operation.CHECKOUT:
+            due = (now + timedelta(days=self.offline.loan_days)).date().isoformat()
+            self._offline_checkouts[patron_id] = self._offline_checkouts.get(patron_id, 0) + 1
+            message_text = f"Recorded while the library system cannot be reached. Provisional due date {due}."
+        else:
+            message_text = "Return recorded while the library system cannot be reached; it will be sent later."
+        result = CirculationResult(
+            op,
+            ok=True,
+            mode=Mode.OFFLINE,
+            item_id=item_id,
+            patron_id=patron_id,
+            due_date=due,
+            message=message_text,
+            desensitize=True if op is Operation.CHECKOUT else None,
+            resensitize=True if op is Operation.CHECKIN else None,
+            queued=True,
+        )
+        if eid is None:
+            eid = self.journal.begin(op, mode=Mode.OFFLINE, state=EntryState.QUEUED, patron_id=patron_id, item_id=item_id, request=request, promised_due_date=due, result=_result_json(result))
+        else:
+            self.journal.update(eid, EntryState.QUEUED, mode=Mode.OFFLINE, promised_due_date=due, result=_result_json(result))
+        return _with_id(result, eid)
+
+    # -- answers -> domain values ---------------------------------------------------------------
+
+    def _interpret(self, op: Operation, resp: Message, patron_id: str, item_id: str, pin: str | None, eid: int, fee_acknowledged: bool = False) -> CirculationResult:
+        expected = {Operation.CHECKOUT: "12", Operation.CHECKIN: "10", Operation.RENEW: "30"}[op]
+        if resp.command != expected:
+            return CirculationResult(op, ok=False, mode=Mode.ONLINE, item_id=item_id, patron_id=patron_id, message=f"Unexpected answer {resp.command} from the library system", refusal=Refusal.OTHER, journal_id=eid)
+        ok = resp.fixed.get("ok", "0") == "1"
+        text = screen_text(resp)
+        common: dict[str, Any] = {
+            "item_id": resp.get("AB") or item_id,
+            "patron_id": patron_id,
+            "title": resp.get("AJ"),
+            "message": text,
+            "print_lines": tuple(resp.get_all("AG")),
+            "journal_id": eid,
+            "fee_amount": resp.get("BV"),
+        }
+        if op is Operation.CHECKIN:
+            cv = resp.get("CV").strip()
+            try:
+                alert_type = AlertType(cv) if cv else AlertType.NONE
+            except ValueError:
+                alert_type = AlertType.OTHER
+            routing = Routing(
+                sort_bin=resp.get("CL"),
+                alert=yes(resp.fixed.get("alert", "")),
+                alert_type=alert_type,
+                destination=resp.get("CT"),
+                permanent_location=resp.get("AQ"),
+                hold_patron_id=resp.get("CY"),
+                hold_patron_name=resp.get("DA"),
+                media_type=resp.get("CK"),
+                owner=resp.get("BG"),
+            )
+            refusal = Refusal.NONE if ok else self._classify(op, item_id, patron_id, pin, text)
+            return CirculationResult(op, ok=ok, mode=Mode.ONLINE, resensitize=yes(resp.fixed.get("resensitize", "")), routing=routing, refusal=refusal, **common)
+        refusal = Refusal.NONE
+        if not ok:
+            fee = resp.get("BV").strip()
+            if op is Operation.CHECKOUT and fee and _nonzero(fee) and not fee_acknowledged:
+                # sip2.md §6: the ACS wants the patron to accept a fee; ask, then re-send with BO=Y.
+                refusal = Refusal.FEE_REQUIRED
+            else:
+                refusal = self._classify(op, item_id, patron_id, pin, text)
+        return CirculationResult(
+            op,
+            ok=ok,
+            mode=Mode.ONLINE,
+            due_date=resp.get("AH"),
+            renewal=yes(resp.fixed.get("renewal_ok", "")) if op is Operation.CHECKOUT else ok,
+            desensitize=yes(resp.fixed.get("desensitize", "")),
+            refusal=refusal,
+            **common,
+        )
+
+    def _classify(self, op: Operation, item_id: str, patron_id: str, pin: str | None, text: str) -> Refusal:
+        """Why the ACS said no: ask it about the item, then the patron, then read its words."""
+        info: ItemInfo | None = None
+        if self._supported("17"):
+            try:
+                info = self._item_info(item_id)
+            except Sip2Error as exc:
+                log.info("could not classify refusal of %s: %s", item_id, exc)
+        if info is not None:
+            if not info.found:
+                return Refusal.UNKNOWN_ITEM
+            if op in (Operation.CHECKOUT, Operation.RENEW) and (info.circulation_status in ON_HOLD_STATUSES or (info.hold_queue_length or 0) > 0):
+                return Refusal.ON_HOLD_FOR_OTHER
+            if op is Operation.CHECKOUT and info.circulation_status in CHARGED_STATUSES:
+                return Refusal.ALREADY_ON_LOAN
+            if op in (Operation.CHECKIN, Operation.RENEW) and info.circulation_status and info.circulation_status not in CHARGED_STATUSES and not text:
+                return Refusal.NOT_ON_LOAN
+        if op in (Operation.CHECKOUT, Operation.RENEW) and patron_id:
+            try:
+                patron = self._patron_status(patron_id, pin, None) if self._supported("23") else None
+            except Sip2Error:
+                patron = None
+            if patron is not None:
+                if BlockReason.TOO_MANY_CHARGED in patron.blocks and op is Operation.CHECKOUT:
+                    return Refusal.LIMIT_REACHED
+                if BlockReason.TOO_MANY_RENEWALS in patron.blocks and op is Operation.RENEW:
+                    return Refusal.RENEWAL_LIMIT
+                if not patron.may_borrow:
+                    return Refusal.PATRON_BLOCKED
+        return refusal_from_text(text) if text else Refusal.OTHER
+
+    # -- offline work ---------------------------------------------------------------------------
+
+    def forward_offline(self) -> ForwardReport:
+        """Forward queued offline work now (and reconcile in-doubt work), in original order."""
+        with self._lock:
+            self._connect(force=True)
+        return self.forwarder.forward_once()
+
+    def status(self) -> LinkStatus:
+        acs = getattr(self.client, "acs_status", None)
+        connected = bool(getattr(self.client, "connected", False))
+        return LinkStatus(
+            online=connected and bool(getattr(acs, "online", True)),
+            library_name=getattr(acs, "library_name", "") or "",
+            checkin_ok=bool(getattr(acs, "checkin_ok", True)),
+            checkout_ok=bool(getattr(acs, "checkout_ok", True)),
+            renewal_ok=bool(getattr(acs, "renewal_ok", True)) and self._supported("29"),
+            offline_ok=bool(getattr(acs, "offline_ok", False)),
+            supported=frozenset(getattr(acs, "supported", frozenset()) or frozenset()),
+            pending=self.journal.pending_count(),
+            last_error=self._link.error,
+            since=self._link.since,
+        )
+
+    def close(self) -> None:
+        self.forwarder.stop()
+        try:
+            self.client.close()
+        finally:
+            self.journal.close()
+
+
+def _nonzero(amount: str) -> bool:
+    try:
+        return float(amount.replace(",", ".")) != 0
+    except ValueError:
+        return bool(amount)
+
+
+def _with_id(result: CirculationResult, eid: int) -> CirculationResult:
+    from dataclasses import replace
+
+    return replace(result, journal_id=eid)
+
+
+def _result_json(result: CirculationResult) -> dict[str, Any]:
+    """What the journal keeps of an answer (no patron id: the row has it already)."""
+    return {
+        "ok": result.ok,
+        "title": result.title,
+        "due_date": result.due_date,
+        "message": result.message,
+        "refusal": result.refusal.value,
+        "renewal": result.renewal,
+        "routing": {
+            "sort_bin": result.routing.sort_bin,
+            "alert": result.routing.alert,
+            "alert_type": result.routing.alert_type.value,
+            "destination": result.routing.destination,
+        },
+    }
+
+
+def build_circulation(cfg: Config, *, clock: Clock | None = None, client: Any = None) -> CirculationService:
+    """The circulation service for a site: its journal at [storage] path and a SIP2 client for [sip2]."""
+    if client is None:
+        from kiosk.sync.sip2.client import Sip2Client
+
+        client = Sip2Client(cfg.sip2, clock=clock)
+    journal = Journal(cfg.resolve_path(cfg.storage.path), clock=clock)
+    return CirculationService(
+        client,
+        journal,
+        sip2=cfg.sip2,
+        offline=cfg.offline,
+        location=cfg.sip2.location_code or cfg.kiosk.terminal_id,
+        language=cfg.kiosk.default_language,
+        clock=clock,
+    )
