@@ -1,0 +1,417 @@
+"""`kiosk doctor`: checks the configuration, its secrets, the library system link, each configured
+device and the journal, one line each (`ok` / `warn` / `FAIL`, what, and a fix hint).
+
+Also home of `check_secrets(cfg)`, which `kiosk run` calls before starting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import logging
+import os
+import shutil
+import socket
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kiosk.config import Config
+from kiosk.errors import ConfigError, KioskError
+
+log = logging.getLogger(__name__)
+
+MIN_FREE_BYTES = 200 * 1024 * 1024
+
+
+class Status(enum.StrEnum):
+    OK = "ok"
+    WARN = "warn"
+    FAIL = "FAIL"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One result line: what was checked, how it went, and what to do about it."""
+
+    name: str
+    status: Status
+    detail: str
+    hint: str = ""
+
+    def line(self) -> str:
+        text = f"{self.status.value:<4}  {self.name:<14}  {self.detail}"
+        if self.hint and self.status is not Status.OK:
+            text += f"  -- fix: {self.hint}"
+        return text
+
+    def to_json(self) -> dict[str, str]:
+        return {"check": self.name, "status": self.status.value, "detail": self.detail, "hint": self.hint}
+
+
+def exit_code(checks: list[Check]) -> int:
+    """1 if anything required failed, else 0 (warnings do not fail the doctor)."""
+    return 1 if any(c.status is Status.FAIL for c in checks) else 0
+
+
+# -- secrets ---------------------------------------------------------------------------------
+
+SECRET_KEYS = ("sip2.password", "sip2.terminal_password", "admin.pin_hash")
+
+
+def _secrets_present(cfg: Config) -> list[str]:
+    present = []
+    for key in SECRET_KEYS:
+        section, name = key.split(".")
+        if getattr(getattr(cfg, section), name):
+            present.append(key)
+    return present
+
+
+def check_secrets(cfg: Config) -> list[str]:
+    """Warnings about a config file holding secrets that other users can read.
+
+    Under `[admin] secrets_policy = "refuse"` the same finding raises ConfigError instead, so
+    the kiosk does not start with its SIP2 password exposed.
+    """
+    if cfg.source.startswith("<"):
+        return []
+    keys = _secrets_present(cfg)
+    if not keys:
+        return []
+    path = Path(cfg.source)
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError as exc:
+        return [f"{path}: cannot check permissions ({exc})"]
+    if not mode & 0o004:
+        return []
+    message = (
+        f"{path} holds {', '.join(keys)} and is readable by every user (mode {mode:04o}); "
+        f"run: chmod o-rwx {path}  (e.g. 0640, owner root, group kiosk)"
+    )
+    if cfg.admin.secrets_policy == "refuse":
+        raise ConfigError(message + "; refused by [admin] secrets_policy = \"refuse\"")
+    log.warning("%s", message)
+    return [message]
+
+
+# -- the checks ------------------------------------------------------------------------------
+
+
+def _check_config(cfg: Config) -> Check:
+    return Check("config", Status.OK, f"{cfg.source} (mode {cfg.kiosk.mode}, terminal {cfg.kiosk.terminal_id})")
+
+
+def _check_secrets(cfg: Config) -> Check:
+    try:
+        warnings = check_secrets(cfg)
+    except ConfigError as exc:
+        return Check("secrets", Status.FAIL, str(exc), f"chmod o-rwx {cfg.source}")
+    if warnings:
+        return Check("secrets", Status.WARN, warnings[0], f"chmod o-rwx {cfg.source}")
+    keys = _secrets_present(cfg)
+    return Check("secrets", Status.OK, "not readable by other users" if keys else "no secrets in the file")
+
+
+def _check_admin(cfg: Config) -> Check:
+    from kiosk.adminpin import AdminPinError, parse_hash
+
+    a = cfg.admin
+    if a.pin_hash:
+        try:
+            parse_hash(a.pin_hash)
+        except AdminPinError as exc:
+            return Check("admin", Status.FAIL, str(exc), "run: kiosk --config FILE admin set-pin")
+    if not a.pin_hash and not a.cards:
+        return Check("admin", Status.WARN, "no admin PIN and no admin cards: maintenance mode cannot be entered",
+                     "run: kiosk --config FILE admin set-pin, or list cards in [admin] cards")
+    ways = (["PIN"] if a.pin_hash else []) + ([f"{len(a.cards)} card(s)"] if a.cards else [])
+    return Check("admin", Status.OK, f"maintenance access by {' and '.join(ways)}; lock-out after {a.max_failures} failures")
+
+
+def _check_library(cfg: Config, timeout_s: float) -> Check:
+    from kiosk.sync.sip2.client import Sip2Client
+    from kiosk.sync.sip2.codec import Sip2Error
+
+    s = cfg.sip2
+    settings = dataclasses.replace(s, timeout_s=max(0.5, min(s.timeout_s, timeout_s)), retries=0)
+    where = f"{s.host}:{s.port}"
+    client = Sip2Client(settings, connect_timeout_s=settings.timeout_s)
+    try:
+        status = client.connect()
+    except (Sip2Error, OSError) as exc:
+        if cfg.acs.embedded:
+            return Check("library", Status.WARN, f"embedded demo library system at {where} not running ({exc})",
+                         "it starts with `kiosk run`; or start it alone with `kiosk acs`")
+        return Check("library", Status.FAIL, f"library system at {where} unreachable: {exc}",
+                     "check [sip2] host/port, the network and that the SIP2 server is running; `kiosk sip2 check` shows the exchange")
+    finally:
+        client.close()
+    if not status.online:
+        return Check("library", Status.WARN, f"{where} answered but says it is offline", "ask the library system's administrator")
+    allowed = [n for n, ok in (("checkout", status.checkout_ok), ("checkin", status.checkin_ok), ("renewal", status.renewal_ok)) if ok]
+    name = status.library_name or status.institution_id or "library system"
+    return Check("library", Status.OK, f"{name} at {where} online; allows {', '.join(allowed) or 'nothing'}")
+
+
+def _check_reader(cfg: Config, timeout_s: float) -> Check:
+    url = cfg.reader.url
+    try:
+        from kiosk.devices.readers import open_reader
+    except ImportError as exc:
+        return Check("reader", Status.FAIL, f"{url}: reader drivers not installed ({exc})", "reinstall the kiosk package")
+    try:
+        reader = open_reader(url, timeout_s=min(cfg.reader.timeout_s, timeout_s), retries=1)
+        try:
+            tags = reader.inventory()
+        finally:
+            reader.close()
+    except (KioskError, OSError) as exc:
+        return Check("reader", Status.FAIL, f"{url}: {exc}",
+                     "check the reader's cable and power, and [reader] url (e.g. feig:/dev/kiosk-reader); `kiosk devices` lists ports")
+    return Check("reader", Status.OK, f"{url}: answers, {len(tags)} tag(s) on the pad")
+
+
+def _path_of(url: str) -> str:
+    return url.split(":", 1)[1] if ":" in url else url
+
+
+def _tcp(host: str, port: int, timeout_s: float) -> str:
+    """'' when a TCP connection opens, else why not."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return ""
+    except OSError as exc:
+        return str(exc) or exc.__class__.__name__
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(text)
+    return host.strip("[]"), int(port)
+
+
+def _check_printer(cfg: Config, timeout_s: float) -> Check:
+    url = cfg.printer.url
+    if url in ("", "none"):
+        return Check("printer", Status.WARN, "no receipt printer configured ([printer] url = none)", "set [printer] url to print receipts")
+    opener = _optional("kiosk.devices.printer", "open_printer")
+    if opener is not None:
+        return _device_status("printer", url, lambda: opener(cfg), "check paper, cover, power and cable, and [printer] url")
+    scheme = url.split(":", 1)[0]
+    if scheme == "file":
+        folder = cfg.resolve_path(_path_of(url))
+        target = folder if folder.exists() else folder.parent
+        if os.access(target, os.W_OK):
+            return Check("printer", Status.OK, f"{url}: receipts written to {folder}")
+        return Check("printer", Status.FAIL, f"{url}: {folder} not writable", "create the folder or fix its owner")
+    if scheme in ("serial", "dev", "lp"):
+        path = _path_of(url)
+        if not os.path.exists(path):
+            return Check("printer", Status.FAIL, f"{url}: {path} does not exist", "plug the printer in; see the udev rules in systemd/ for /dev/kiosk-printer")
+        if not os.access(path, os.W_OK):
+            return Check("printer", Status.FAIL, f"{url}: no write access to {path}", "add the kiosk user to the lp/dialout group")
+        return Check("printer", Status.OK, f"{url}: device present")
+    if scheme == "net":
+        try:
+            host, port = _host_port(_path_of(url))
+        except ValueError:
+            return Check("printer", Status.FAIL, f"{url}: expected net:HOST:PORT", "fix [printer] url")
+        why = _tcp(host, port, timeout_s)
+        if why:
+            return Check("printer", Status.FAIL, f"{url}: cannot connect ({why})", "check the printer's power and network address")
+        return Check("printer", Status.OK, f"{url}: accepts connections")
+    if scheme == "usb":
+        return _check_usb("printer", url)
+    return Check("printer", Status.WARN, f"{url}: not checked (unknown kind)", "see docs/appliance.md for printer URLs")
+
+
+def _check_usb(name: str, url: str) -> Check:
+    parts = url.split(":")
+    try:
+        vid, pid = (int(x, 16) for x in parts[1:3])
+    except ValueError:
+        return Check(name, Status.FAIL, f"{url}: expected usb:VID:PID in hex", f"fix [{name}] url")
+    for dev in Path("/sys/bus/usb/devices").glob("*"):
+        try:
+            if int((dev / "idVendor").read_text(), 16) == vid and int((dev / "idProduct").read_text(), 16) == pid:
+                return Check(name, Status.OK, f"{url}: device present on USB ({dev.name})")
+        except (OSError, ValueError):
+            continue
+    return Check(name, Status.FAIL, f"{url}: no USB device {vid:04x}:{pid:04x}", "plug it in; `lsusb` lists what is connected")
+
+
+def _optional(module: str, attr: str) -> Callable[..., Any] | None:
+    import importlib
+
+    try:
+        return getattr(importlib.import_module(module), attr, None)
+    except ImportError:
+        return None
+
+
+def _status_text(status: Any) -> tuple[Status, str]:
+    """Interpret a device's `.status()` answer: a bool, a text, or an object with ok/online/ready + message."""
+    if isinstance(status, bool):
+        return (Status.OK if status else Status.FAIL), ("ready" if status else "not ready")
+    for attr in ("ok", "online", "ready"):
+        if hasattr(status, attr):
+            ok = bool(getattr(status, attr))
+            message = str(getattr(status, "message", "") or getattr(status, "detail", "") or ("ready" if ok else "not ready"))
+            warn = bool(getattr(status, "paper_low", False) or getattr(status, "paper_near_end", False))
+            return (Status.WARN if ok and warn else Status.OK if ok else Status.FAIL), message
+    return Status.OK, str(status)
+
+
+def _device_status(name: str, url: str, opener: Callable[[], Any], hint: str) -> Check:
+    try:
+        device = opener()
+        try:
+            state, message = _status_text(device.status()) if hasattr(device, "status") else (Status.OK, "opened")
+        finally:
+            close = getattr(device, "close", None)
+            if close:
+                close()
+    except (KioskError, OSError) as exc:
+        return Check(name, Status.FAIL, f"{url}: {exc}", hint)
+    return Check(name, state, f"{url}: {message}", hint)
+
+
+def _check_sorter(cfg: Config, timeout_s: float) -> Check:
+    url = cfg.sorter.url
+    if url in ("", "none"):
+        return Check("sorter", Status.OK, "no sorter configured")
+    opener = _optional("kiosk.devices.sorter", "open_sorter")
+    if opener is not None:
+        return _device_status("sorter", url, lambda: opener(url), "check the sorter's power and link, and [sorter] url")
+    scheme = url.split(":", 1)[0]
+    if scheme == "sim":
+        return Check("sorter", Status.OK, f"{url}: simulated")
+    if scheme == "tcp":
+        try:
+            host, port = _host_port(_path_of(url))
+        except ValueError:
+            return Check("sorter", Status.FAIL, f"{url}: expected tcp:HOST:PORT", "fix [sorter] url")
+        why = _tcp(host, port, timeout_s)
+        if why:
+            return Check("sorter", Status.FAIL, f"{url}: cannot connect ({why})", "check the sorter's power and network address")
+        return Check("sorter", Status.OK, f"{url}: accepts connections")
+    if scheme == "serial":
+        path = _path_of(url)
+        if not os.path.exists(path):
+            return Check("sorter", Status.FAIL, f"{url}: {path} does not exist", "check the cable; see systemd/99-kiosk.rules")
+        return Check("sorter", Status.OK, f"{url}: device present")
+    return Check("sorter", Status.WARN, f"{url}: not checked (unknown kind)", "see docs/appliance.md")
+
+
+def _check_card_sources(cfg: Config) -> list[Check]:
+    checks = []
+    lister = _optional("kiosk.devices.cards", "check_source")
+    for url in cfg.patron.card_sources:
+        name = "card reader"
+        if lister is not None:
+            checks.append(_device_status(name, url, lambda u=url: lister(u), "check the card reader's cable and [patron] card_sources"))
+            continue
+        scheme, _, rest = url.partition(":")
+        if scheme in ("sim", "keyboard", "hid") and not rest:
+            checks.append(Check(name, Status.OK, f"{url}: built in"))
+        elif scheme == "pcsc":
+            checks.append(_check_pcsc(url, rest))
+        elif rest.startswith("/"):
+            ok = os.path.exists(rest)
+            checks.append(Check(name, Status.OK if ok else Status.FAIL, f"{url}: {'present' if ok else rest + ' does not exist'}",
+                                "plug the card reader in; see systemd/99-kiosk.rules"))
+        else:
+            checks.append(Check(name, Status.WARN, f"{url}: not checked", "see docs/appliance.md"))
+    return checks
+
+
+def _check_pcsc(url: str, name: str) -> Check:
+    try:
+        from smartcard.System import readers
+    except ImportError:
+        return Check("card reader", Status.FAIL, f"{url}: pyscard not installed", "pip install 'kiosk[pcsc]' and apt install pcscd")
+    try:
+        names = [str(r) for r in readers()]
+    except Exception as exc:  # pyscard raises its own family when pcscd is not running
+        return Check("card reader", Status.FAIL, f"{url}: PC/SC not available ({exc})", "systemctl start pcscd")
+    if any(name in n for n in names):
+        return Check("card reader", Status.OK, f"{url}: found")
+    return Check("card reader", Status.FAIL, f"{url}: not among {names or 'no readers'}", "plug the reader in, or fix the name in [patron] card_sources")
+
+
+def _check_journal(cfg: Config) -> Check:
+    path = cfg.resolve_path(cfg.storage.path)
+    try:
+        from kiosk.sync.journal import Journal
+    except ImportError as exc:
+        return Check("journal", Status.FAIL, f"journal module missing ({exc})", "reinstall the kiosk package")
+    if not path.exists() and not os.access(path.parent if path.parent.exists() else path.parent.parent, os.W_OK):
+        return Check("journal", Status.FAIL, f"{path}: folder not writable", "create the folder and give it to the kiosk user")
+    try:
+        journal = Journal(path)
+        try:
+            pending = journal.pending_count()
+            refused = len(journal.refusals())
+        finally:
+            journal.close()
+    except (KioskError, OSError) as exc:
+        return Check("journal", Status.FAIL, f"{path}: {exc}", "check [storage] path, free disk space and the file's owner")
+    if refused:
+        return Check("journal", Status.WARN, f"{path}: {pending} waiting to forward, {refused} refused by the library system",
+                     "staff must handle the refusals: maintenance screen > offline queue")
+    if pending:
+        return Check("journal", Status.WARN, f"{path}: {pending} offline transaction(s) waiting to forward", "they forward when the library system is back")
+    return Check("journal", Status.OK, f"{path}: nothing waiting")
+
+
+def _check_disk(cfg: Config) -> Check:
+    path = cfg.resolve_path(cfg.storage.path).parent
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    free = shutil.disk_usage(path).free
+    if free < MIN_FREE_BYTES:
+        return Check("disk", Status.WARN, f"{path}: only {free // 2**20} MiB free", "free space; the journal needs room to record transactions")
+    return Check("disk", Status.OK, f"{path}: {free // 2**20} MiB free")
+
+
+def _check_log_file(cfg: Config) -> Check | None:
+    if not cfg.logging.file:
+        return None
+    path = cfg.resolve_path(cfg.logging.file)
+    target = path if path.exists() else path.parent
+    if target.exists() and os.access(target, os.W_OK):
+        return Check("log file", Status.OK, f"{path} (rotated at {cfg.logging.max_bytes} bytes, {cfg.logging.backups} kept)")
+    return Check("log file", Status.FAIL, f"{path}: not writable", "create the folder and give it to the kiosk user, or empty [logging] file")
+
+
+def run_checks(cfg: Config, *, timeout_s: float = 5.0) -> list[Check]:
+    """Every check in order; a check that crashes is reported as FAIL rather than stopping the rest."""
+    steps: list[Callable[[], Check | list[Check] | None]] = [
+        lambda: _check_config(cfg),
+        lambda: _check_secrets(cfg),
+        lambda: _check_admin(cfg),
+        lambda: _check_library(cfg, timeout_s),
+        lambda: _check_reader(cfg, timeout_s),
+        lambda: _check_card_sources(cfg),
+        lambda: _check_printer(cfg, timeout_s),
+        lambda: _check_sorter(cfg, timeout_s),
+        lambda: _check_journal(cfg),
+        lambda: _check_disk(cfg),
+        lambda: _check_log_file(cfg),
+    ]
+    checks: list[Check] = []
+    for step in steps:
+        try:
+            result = step()
+        except Exception as exc:  # the doctor must finish its report whatever one check does
+            log.exception("doctor check crashed")
+            result = Check("internal", Status.FAIL, f"a check crashed: {exc!r}", "report this with the output of kiosk -v doctor")
+        if result is None:
+            continue
+        checks.extend(result if isinstance(result, list) else [result])
+    return checks
