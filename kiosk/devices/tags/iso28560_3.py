@@ -96,7 +96,7 @@ def decode(memory: bytes, *, block_size: int = 4) -> TagData:
         extra["extension_blocks"] = blocks
     if ext_error:
         extra["extension_error"] = ext_error
-    if pii_raw[0] == _LONG_PII_MARK and not any(pii_raw[1:]):
+    if pii_raw[0] == _LONG_PII_MARK and not any(pii_raw[1:]) and basic_size == BASIC_SIZE:
         item_id = _long_pii(blocks)
         if not item_id:
             raise TagFormatError(
@@ -147,35 +147,47 @@ def _extension_blocks(mem: bytes) -> tuple[list[dict[str, Any]], str | None]:
         if reduce(xor, raw, 0) != 0:
             return blocks, f"extension block at byte {i} fails its XOR checksum"
         block_id = raw[1] | (raw[2] << 8)
-        blocks.append({"id": block_id, "fields": _fields(raw), "raw": raw.hex()})
+        entry: dict[str, Any] = {"id": block_id, "fields": _fields(raw), "raw": raw.hex()}
+        if block_id == LIBRARY_EXTENSION_ID and len(raw) > 4:
+            entry["media_format"] = raw[4]
+        blocks.append(entry)
         i += length
     return blocks, None
 
 
 def _fields(raw: bytes) -> list[str]:
-    """NUL-separated strings of an extension block.
+    """NUL-separated strings of an extension block's payload.
 
-    ISO 28560-3 puts the XOR checksum at byte 3, DS/INF 163 at the last byte (rfid.md §3.3); the
-    checksum byte is the one that is not printable text.
+    ISO 28560-3 puts the XOR checksum at byte 3 (BibliothekTHWildau/ISO28560), DS/INF 163 at the
+    last byte (rfid.md §3.3). The ISO position is assumed unless only the DS/INF 163 reading
+    leaves a payload of text.
     """
-    if len(raw) > 4 and _printable(raw[3]) and not _printable(raw[-1]):
-        data = raw[3:-1]
-    else:
-        data = raw[4:]
-    return [part.decode("latin-1") for part in data.rstrip(b"\x00").split(b"\x00")] if data.strip(b"\x00") else []
+    skip = 1 if raw[1] | raw[2] << 8 == LIBRARY_EXTENSION_ID else 0  # binary media-format byte
+    iso, dsinf = raw[4:], raw[3:-1]
+    payload = dsinf if not _is_text(iso[skip:]) and _is_text(dsinf[skip:]) else iso
+    payload = payload[skip:]
+    if not payload.strip(b"\x00"):
+        return []
+    return [part.decode("latin-1") for part in payload.rstrip(b"\x00").split(b"\x00")]
 
 
-def _printable(byte: int) -> bool:
-    return byte == 0 or 0x20 <= byte < 0x7F or byte >= 0xA0
+def _is_text(data: bytes) -> bool:
+    return all(b == 0 or 0x20 <= b < 0x7F or b >= 0xA0 for b in data)
 
 
 def _long_pii(blocks: list[dict[str, Any]]) -> str:
     for block in blocks:
-        if block["id"] == LIBRARY_EXTENSION_ID:
-            candidates = [f for f in block["fields"] if len(f) > 1]
-            if candidates:
-                return max(candidates, key=len)
+        if block["id"] == LIBRARY_EXTENSION_ID and block["fields"] and block["fields"][0]:
+            return str(block["fields"][0])
     return ""
+
+
+def _library_extension(pii: bytes) -> dict[str, Any]:
+    """A library extension block holding a long item id (media format 0 = not given)."""
+    body = bytearray([0, LIBRARY_EXTENSION_ID, 0, 0, 0]) + pii
+    body[0] = len(body)
+    body[3] = reduce(xor, body, 0)
+    return {"id": LIBRARY_EXTENSION_ID, "fields": [pii.decode("latin-1")], "raw": bytes(body).hex()}
 
 
 def encode(data: TagData, *, block_size: int = 4, block_order: str = "normal") -> bytes:
@@ -187,12 +199,14 @@ def encode(data: TagData, *, block_size: int = 4, block_order: str = "normal") -
         raise TagFormatError(
             f"ISO 28560-3 item id {data.item_id!r} has characters outside ISO 8859-1"
         ) from None
-    if not pii or b"\x00" in pii:
-        raise TagFormatError("ISO 28560-3 needs a non-empty item id without NUL characters")
-    if len(pii) > 16:
+    if not pii or any(b < 0x20 for b in pii):
+        # Control characters are refused; 0x01 alone would read back as the long-item-id mark.
+        raise TagFormatError("ISO 28560-3 needs a non-empty item id without control characters")
+    long_pii = len(pii) > 16
+    if long_pii and (len(pii) > 250 or extra.get("basic_block_size") == TRUNCATED_SIZE):
         raise TagFormatError(
-            f"ISO 28560-3 item id {data.item_id!r} is {len(pii)} bytes; at most 16 fit in the basic "
-            "block (long item ids in the library extension block are not written)"
+            f"ISO 28560-3 item id {data.item_id!r} is {len(pii)} bytes: too long for a library "
+            "extension block on this tag"
         )
     if not 1 <= data.parts_in_set <= 255 or not 1 <= data.part_number <= data.parts_in_set:
         raise TagFormatError(
@@ -212,14 +226,20 @@ def encode(data: TagData, *, block_size: int = 4, block_order: str = "normal") -
     body[0] = first
     body[1] = data.parts_in_set
     body[2] = data.part_number
-    body[3 : 3 + len(pii)] = pii
+    if long_pii:
+        body[3] = _LONG_PII_MARK
+    else:
+        body[3 : 3 + len(pii)] = pii
     body[21 : 21 + len(country)] = country
     body[23 : 23 + len(library)] = library
     crc = crc16(crc_input(bytes(body)))
     body[19] = crc & 0xFF
     body[20] = crc >> 8
     memory = bytes(body[:basic_size])
-    blocks = extra.get("extension_blocks") or []
+    blocks = list(extra.get("extension_blocks") or [])
+    if long_pii:
+        blocks = [b for b in blocks if b.get("id") != LIBRARY_EXTENSION_ID]
+        blocks.insert(0, _library_extension(pii))
     if blocks:
         if basic_size != BASIC_SIZE:
             raise TagFormatError("extension blocks need the full 34-byte ISO 28560-3 basic block")
