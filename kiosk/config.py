@@ -35,6 +35,7 @@ class KioskSection:
     default_language: str = "lv"
     returns_enabled: bool = True
     demo: bool = False
+    owner_institutions: tuple[str, ...] = ()  # ISILs of this library's items; empty = any owner is ours
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,8 @@ class PatronSection:
     item_pattern: str = r"^[0-9A-Z-]{3,32}$"
     max_login_failures: int = 3
     lockout_s: float = 60.0
+    login_window_s: float = 300.0  # failures older than this are forgotten
+    terminal_max_failures: int = 10  # failures on any cards within the window that lock the terminal
     card_sources: tuple[str, ...] = ("sim:",)
     card_rule: str = "uid"
 
@@ -231,6 +234,7 @@ class RoutingRule:
     media_type: str = ""
     owner: str = ""
     hold_slip: bool = False
+    outcome: str = ""  # a kiosk.core.routing.ReturnOutcome value; empty = items checked in
 
 
 def _expected(tp: Any) -> str:

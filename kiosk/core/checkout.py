@@ -1,0 +1,356 @@
+"""Stack checkout: items on the pad (or scanned) are shown at once, checked out one by one, then unsecured.
+
+    co = StackCheckout(circulation, security, patron_id, pin=pin, listener=cb)
+    co.handle_tags(TagsChanged(...)) -> CheckoutState   # RFID pad
+    co.handle_barcode(text)          -> CheckoutState   # hand scanner (no security change)
+    co.confirm_fee(item_id) / co.decline_fee(item_id)  # after Refusal.FEE_REQUIRED
+    co.state                          # the latest CheckoutState snapshot
+
+Each item first appears as SEEN (before the library system answers; the listener is told), then
+ends CHECKED_OUT (due date; `offline` when queued), REFUSED (a Refusal and the ACS's words),
+WAITING (a set with parts missing: `parts_present` of `parts_in_set`), UNREADABLE (a reason), or
+TO_DESK (checked out but the tag could not be unsecured nor the loan undone). A tag is unsecured
+only after the library system agreed; if that write fails the loan is reversed (checkin) and the
+tag re-secured, and only when the reversal fails is the item sent to the desk - never both.
+Items are keyed by item id, so a tag lifted and put back is recognised and never checked out twice.
+Runs on the core worker: the circulation and security calls block.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from kiosk.core.domain import CirculationResult, ItemTag, Mode, Operation, Refusal
+from kiosk.core.events import TagsChanged
+from kiosk.core.ports import Circulation, TagSecurity
+from kiosk.core.receipt import ReceiptLine
+
+log = logging.getLogger(__name__)
+
+# A scanned id with SIP2 delimiters or line ends could inject fields; never send it.
+_UNSAFE = re.compile(r"[|\r\n\x00-\x1f]")
+
+
+class ItemStatus(enum.StrEnum):
+    SEEN = "seen"  # on the pad, the library system has not answered yet
+    WAITING = "waiting"  # a set with parts missing; checked out when all parts are on the pad
+    CHECKED_OUT = "checked_out"
+    REFUSED = "refused"
+    TO_DESK = "to_desk"  # on loan in the library system, but its tag is still secured
+    UNREADABLE = "unreadable"
+
+
+class ItemSource(enum.StrEnum):
+    RFID = "rfid"
+    BARCODE = "barcode"
+
+
+@dataclass(frozen=True)
+class CheckoutItem:
+    """One item of the session's checkout list."""
+
+    key: str  # item id; "uid:<uid>" for an unreadable tag, "scan:<n>" for a rejected scan
+    item_id: str
+    source: ItemSource
+    status: ItemStatus
+    title: str = ""
+    due_date: str = ""
+    refusal: Refusal = Refusal.NONE
+    message: str = ""  # the library system's own words, or why a tag is unreadable
+    parts_in_set: int = 1
+    parts_present: int = 1
+    on_pad: bool = True
+    offline: bool = False
+    queued: bool = False
+    renewal: bool = False  # the patron already had it: the checkout renewed it
+    fee_amount: str = ""
+    fee_declined: bool = False
+    unsecured: bool = False  # its tag(s) were switched off (verified)
+    undone: bool = False  # the checkout was reversed because the tag write failed
+
+    @property
+    def final(self) -> bool:
+        return self.status not in (ItemStatus.SEEN, ItemStatus.WAITING)
+
+    @property
+    def fee_pending(self) -> bool:
+        return self.status is ItemStatus.REFUSED and self.refusal is Refusal.FEE_REQUIRED and not self.fee_declined
+
+    def receipt_line(self) -> ReceiptLine:
+        return ReceiptLine(
+            item_id=self.item_id,
+            title=self.title,
+            due_date=self.due_date,
+            ok=self.status is ItemStatus.CHECKED_OUT,
+            refusal=self.refusal,
+            message=self.message,
+            renewal=self.renewal,
+            offline=self.offline,
+        )
+
+
+@dataclass(frozen=True)
+class CheckoutState:
+    """A snapshot of the checkout list, in the order items were first seen."""
+
+    items: tuple[CheckoutItem, ...] = ()
+    blocked: Refusal = Refusal.NONE  # every item is refused for this (patron blocked, offline not allowed)
+
+    @property
+    def checked_out(self) -> tuple[CheckoutItem, ...]:
+        return tuple(i for i in self.items if i.status is ItemStatus.CHECKED_OUT)
+
+    @property
+    def problems(self) -> tuple[CheckoutItem, ...]:
+        return tuple(i for i in self.items if i.status in (ItemStatus.REFUSED, ItemStatus.TO_DESK, ItemStatus.UNREADABLE, ItemStatus.WAITING))
+
+    @property
+    def pending(self) -> tuple[CheckoutItem, ...]:
+        return tuple(i for i in self.items if i.status is ItemStatus.SEEN)
+
+    @property
+    def fee_pending(self) -> tuple[CheckoutItem, ...]:
+        return tuple(i for i in self.items if i.fee_pending)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.pending)
+
+    def item(self, key: str) -> CheckoutItem | None:
+        return next((i for i in self.items if i.key == key), None)
+
+
+Listener = Callable[[CheckoutState], None]
+
+
+class StackCheckout:
+    """The checkout list of one patron session; see the module docstring."""
+
+    def __init__(
+        self,
+        circulation: Circulation,
+        security: TagSecurity | None,
+        patron_id: str,
+        *,
+        pin: str | None = None,
+        item_pattern: str = r"^[0-9A-Z-]{3,32}$",
+        refuse_all: Refusal = Refusal.NONE,
+        listener: Listener | None = None,
+    ) -> None:
+        self._circ = circulation
+        self._security = security
+        self._patron_id = patron_id
+        self._pin = pin
+        self._item_re = re.compile(item_pattern)
+        self._refuse_all = refuse_all
+        self._listener = listener
+        self._items: dict[str, CheckoutItem] = {}
+        self._present: dict[str, dict[str, ItemTag]] = {}  # item id -> uid -> tag now on the pad
+        self._uids: dict[str, dict[str, ItemTag]] = {}  # item id -> every tag seen for it
+        self._ack: set[str] = set()
+        self._scans = 0
+
+    # -- public API -------------------------------------------------------------------------
+
+    @property
+    def state(self) -> CheckoutState:
+        return CheckoutState(items=tuple(self._items.values()), blocked=self._refuse_all)
+
+    def set_listener(self, listener: Listener | None) -> None:
+        self._listener = listener
+
+    def handle_tags(self, event: TagsChanged) -> CheckoutState:
+        """Take the pad's new tag set: show new items at once, then check out what is ready."""
+        self._sync_present(event)
+        self._notify()
+        self._process_ready()
+        return self.state
+
+    def handle_barcode(self, text: str) -> CheckoutState:
+        """Check out a scanned item id (no security change: barcode items carry no tag)."""
+        item_id = (text or "").strip()
+        if _UNSAFE.search(item_id) or not self._item_re.match(item_id):
+            self._scans += 1
+            key = f"scan:{self._scans}"
+            self._items[key] = CheckoutItem(
+                key=key, item_id="", source=ItemSource.BARCODE, status=ItemStatus.UNREADABLE,
+                refusal=Refusal.UNKNOWN_ITEM, message="not an item number",
+            )
+            self._notify()
+            return self.state
+        if item_id in self._items:
+            return self.state  # scanned again: recognised, never checked out twice
+        self._items[item_id] = CheckoutItem(key=item_id, item_id=item_id, source=ItemSource.BARCODE, status=ItemStatus.SEEN, on_pad=False)
+        self._notify()
+        self._checkout(item_id)
+        return self.state
+
+    def confirm_fee(self, item_id: str) -> CheckoutState:
+        """The patron accepted the fee: re-send the checkout with fee acknowledged."""
+        item = self._items.get(item_id)
+        if item is None or not item.fee_pending:
+            return self.state
+        self._ack.add(item_id)
+        self._items[item_id] = replace(item, status=ItemStatus.SEEN, refusal=Refusal.NONE, message="")
+        self._notify()
+        self._checkout(item_id)
+        return self.state
+
+    def decline_fee(self, item_id: str) -> CheckoutState:
+        """The patron declined the fee: the item stays refused."""
+        item = self._items.get(item_id)
+        if item is not None and item.fee_pending:
+            self._items[item_id] = replace(item, fee_declined=True)
+            self._notify()
+        return self.state
+
+    def receipt_lines(self) -> tuple[ReceiptLine, ...]:
+        """Every item with a final answer, for the session's receipt."""
+        return tuple(i.receipt_line() for i in self._items.values() if i.status in (ItemStatus.CHECKED_OUT, ItemStatus.REFUSED, ItemStatus.TO_DESK, ItemStatus.WAITING))
+
+    def wipe(self) -> None:
+        """Forget the list and the PIN (logout)."""
+        self._items.clear()
+        self._present.clear()
+        self._uids.clear()
+        self._ack.clear()
+        self._pin = None
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _notify(self) -> None:
+        if self._listener is not None:
+            self._listener(self.state)
+
+    def _sync_present(self, event: TagsChanged) -> None:
+        present = event.present if (event.present or not event.added) else event.added
+        now: dict[str, dict[str, ItemTag]] = {}
+        unreadable: set[str] = set()
+        for tag in present:
+            if tag.readable:
+                now.setdefault(tag.item_id, {})[tag.uid] = tag
+                self._uids.setdefault(tag.item_id, {})[tag.uid] = tag
+            else:
+                unreadable.add(f"uid:{tag.uid}")
+                key = f"uid:{tag.uid}"
+                if key not in self._items:
+                    self._items[key] = CheckoutItem(
+                        key=key, item_id="", source=ItemSource.RFID, status=ItemStatus.UNREADABLE,
+                        refusal=Refusal.UNREADABLE_TAG, message=tag.error or "tag has no item id",
+                    )
+        self._present = now
+        for key, item in list(self._items.items()):
+            if item.source is not ItemSource.RFID:
+                continue
+            if item.status is ItemStatus.UNREADABLE:
+                on_pad = key in unreadable
+                if item.on_pad != on_pad:
+                    self._items[key] = replace(item, on_pad=on_pad)
+                continue
+            parts = now.get(item.item_id, {})
+            updated = replace(item, on_pad=bool(parts), parts_present=len(parts))
+            if updated != item:
+                self._items[key] = updated
+        for item_id, parts in now.items():
+            if item_id not in self._items:
+                first = next(iter(parts.values()))
+                self._items[item_id] = CheckoutItem(
+                    key=item_id, item_id=item_id, source=ItemSource.RFID, status=ItemStatus.SEEN,
+                    parts_in_set=max(1, first.parts_in_set), parts_present=len(parts),
+                )
+
+    def _process_ready(self) -> None:
+        for key in list(self._items):
+            item = self._items[key]
+            if item.source is not ItemSource.RFID or item.status not in (ItemStatus.SEEN, ItemStatus.WAITING):
+                continue
+            if item.parts_in_set > 1 and item.parts_present < item.parts_in_set:
+                waiting = replace(item, status=ItemStatus.WAITING, refusal=Refusal.SET_INCOMPLETE)
+                if waiting != item:
+                    self._items[key] = waiting
+                    self._notify()
+                continue
+            self._checkout(key)
+
+    def _checkout(self, key: str) -> None:
+        item = self._items[key]
+        if self._refuse_all is not Refusal.NONE:
+            self._items[key] = replace(item, status=ItemStatus.REFUSED, refusal=self._refuse_all)
+            self._notify()
+            return
+        result = self._call_checkout(item.item_id, fee_acknowledged=item.item_id in self._ack)
+        item = replace(item, title=result.title or item.title)
+        if not result.ok:
+            refusal = result.refusal if result.refusal is not Refusal.NONE else Refusal.OTHER
+            self._items[key] = replace(
+                item, status=ItemStatus.REFUSED, refusal=refusal, message=result.message,
+                fee_amount=result.fee_amount, offline=result.mode is Mode.OFFLINE,
+            )
+            self._notify()
+            return
+        done = replace(
+            item, status=ItemStatus.CHECKED_OUT, refusal=Refusal.NONE, message=result.message,
+            due_date=result.due_date, offline=result.mode is Mode.OFFLINE, queued=result.queued,
+            renewal=result.renewal, fee_amount=result.fee_amount,
+        )
+        if item.source is ItemSource.RFID and self._security is not None and result.desensitize is not False:
+            done = self._unsecure(done)
+        self._items[key] = done
+        self._notify()
+
+    def _call_checkout(self, item_id: str, fee_acknowledged: bool) -> CirculationResult:
+        try:
+            return self._circ.checkout(self._patron_id, item_id, pin=self._pin, fee_acknowledged=fee_acknowledged)
+        except Exception as exc:  # the circulation service should answer, but an item must never hang in SEEN
+            log.error("checkout of item %s failed in the circulation service: %s", item_id, exc)
+            return CirculationResult(Operation.CHECKOUT, ok=False, mode=Mode.ONLINE, item_id=item_id, refusal=Refusal.LINK_DOWN, message=str(exc))
+
+    def _unsecure(self, item: CheckoutItem) -> CheckoutItem:
+        assert self._security is not None
+        tags = list(self._present.get(item.item_id, {}).values()) or list(self._uids.get(item.item_id, {}).values())
+        switched: list[str] = []
+        failure = ""
+        for tag in tags:
+            try:
+                res = self._security.unsecure(tag.uid)
+                ok, msg = res.ok and not res.secured, res.message
+            except Exception as exc:  # a reader fault is a failed write, handled below
+                ok, msg = False, str(exc)
+            if not ok:
+                failure = msg or "tag write not verified"
+                break
+            switched.append(tag.uid)
+        if not failure:
+            return replace(item, unsecured=True)
+        log.warning("could not unsecure item %s (%s); reversing the checkout", item.item_id, failure)
+        return self._undo(item, switched, failure)
+
+    def _undo(self, item: CheckoutItem, switched: list[str], failure: str) -> CheckoutItem:
+        assert self._security is not None
+        try:
+            reversal = self._circ.checkin(item.item_id)
+            reversed_ok = reversal.ok
+        except Exception as exc:
+            reversed_ok = False
+            log.error("reversing the checkout of %s failed: %s", item.item_id, exc)
+        if not reversed_ok:
+            # The library system has it on loan: leave the tags as they are, staff must sort it out.
+            return replace(item, status=ItemStatus.TO_DESK, refusal=Refusal.SECURITY_WRITE_FAILED, message=failure, unsecured=False)
+        resecured = True
+        for uid in switched:
+            try:
+                resecured = self._security.secure(uid).ok and resecured
+            except Exception:
+                resecured = False
+        if not resecured:
+            # Checked in but still unsecured: the shelf would hold an item the gates ignore.
+            log.error("item %s: checkout reversed but a tag could not be re-secured", item.item_id)
+            return replace(item, status=ItemStatus.TO_DESK, refusal=Refusal.SECURITY_WRITE_FAILED, message=failure, due_date="", undone=True)
+        return replace(
+            item, status=ItemStatus.REFUSED, refusal=Refusal.SECURITY_WRITE_FAILED, message=failure,
+            due_date="", unsecured=False, undone=True,
+        )
