@@ -1,0 +1,223 @@
+"""Property tests: every decoder takes any bytes to TagData or TagFormatError, and encode→decode
+is the identity on valid item data for each model, block order and block size."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kiosk.devices.errors import TagFormatError
+from kiosk.devices.tags import TagData, decode, detect, encode
+from kiosk.devices.tags import compaction as c
+from kiosk.devices.tags.iso28560_2 import ELEMENTS
+from kiosk.devices.tags.rfid501 import ITEM_TYPES
+
+FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+ROUND = settings(max_examples=200, deadline=None)
+
+
+def _decodes_or_refuses(memory: bytes, **kwargs: object) -> None:
+    try:
+        tag = decode(memory, **kwargs)  # type: ignore[arg-type]
+    except TagFormatError as exc:
+        assert str(exc)
+        return
+    assert isinstance(tag, TagData)
+    assert tag.item_id
+    json.dumps(tag.to_json())
+    assert detect(memory, block_size=int(kwargs.get("block_size", 4))) in (  # type: ignore[arg-type]
+        None, tag.model, "iso28560-2", "iso28560-3", "rfid501"
+    )
+
+
+@FUZZ
+@given(st.binary(max_size=128), st.sampled_from(["auto", "iso28560-3", "iso28560-2", "rfid501"]),
+       st.sampled_from([1, 4, 8]), st.one_of(st.none(), st.sampled_from([0x06, 0x3E, 0x00])))
+def test_any_bytes_decode_or_refuse(memory: bytes, model: str, block_size: int, dsfid: int | None) -> None:
+    _decodes_or_refuses(memory, model=model, block_size=block_size, dsfid=dsfid)
+
+
+@st.composite
+def iso2_like(draw: st.DrawFn) -> bytes:
+    """Byte strings shaped like ISO 28560-2 objects, so the fuzzer reaches the inner decoders."""
+    out = bytearray()
+    for index in range(draw(st.integers(1, 6))):
+        oid = 1 if index == 0 else draw(st.integers(1, 40))
+        scheme = draw(st.integers(0, 7))
+        offset = draw(st.booleans())
+        out.append((0x80 if offset else 0) | scheme << 4 | min(oid, 15))
+        if oid >= 15:
+            out.append(oid - 15)
+        data = draw(st.binary(max_size=12))
+        if offset:
+            out.append(draw(st.integers(0, 4)))
+        out.append(draw(st.sampled_from([len(data), len(data) + 1, max(0, len(data) - 1)])))
+        out += data
+    if draw(st.booleans()):
+        out.append(0)
+    return bytes(out)
+
+
+@FUZZ
+@given(iso2_like())
+def test_structured_iso2_fuzz(memory: bytes) -> None:
+    _decodes_or_refuses(memory)
+    _decodes_or_refuses(memory, model="iso28560-2")
+
+
+@FUZZ
+@given(st.binary(min_size=1, max_size=24))
+def test_isil_expansion_never_crashes(data: bytes) -> None:
+    try:
+        text = c.expand_isil(data)
+    except ValueError:
+        return
+    assert all(ch.isalnum() or ch in "-:/" for ch in text)
+
+
+@FUZZ
+@given(st.binary(min_size=34, max_size=80), st.booleans())
+def test_iso28560_3_with_valid_crc_and_random_extensions(tail: bytes, reverse: bool) -> None:
+    """Random bytes given a valid CRC exercise the extension-block parser."""
+    from kiosk.devices.tags.iso28560_3 import crc16, crc_input, reorder
+
+    memory = bytearray(tail)
+    crc = crc16(crc_input(bytes(memory)))
+    memory[19], memory[20] = crc & 0xFF, crc >> 8
+    raw = reorder(bytes(memory), 4) if reverse else bytes(memory)
+    try:
+        tag = decode(raw)
+    except TagFormatError:
+        return
+    assert tag.model in ("iso28560-3", "iso28560-2")
+    json.dumps(tag.to_json())
+
+
+# --- round trips ----------------------------------------------------------------------------
+
+_ISIL_LIBRARY = st.text(
+    alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-:/", min_size=1, max_size=9
+)
+_COUNTRY = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=2, max_size=2)
+
+
+@st.composite
+def parts(draw: st.DrawFn, limit: int) -> tuple[int, int]:
+    total = draw(st.integers(1, limit))
+    return draw(st.integers(1, total)), total
+
+
+@ROUND
+@given(
+    st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xFF), min_size=1, max_size=30),
+    parts(255),
+    st.one_of(st.just(""), st.builds(lambda a, b: f"{a}-{b}", _COUNTRY, _ISIL_LIBRARY)),
+    st.sampled_from("0123456789ABCDEF"),
+    st.sampled_from(["normal", "reversed"]),
+    st.sampled_from([4, 8]),
+    st.booleans(),
+)
+def test_iso28560_3_round_trip(
+    item_id: str, set_info: tuple[int, int], owner: str, usage: str, order: str, block_size: int, short: bool
+) -> None:
+    if len(item_id.encode("latin-1")) > 16:
+        short = False  # long item ids need the extension block of a full basic block
+    data = TagData("iso28560-3", item_id, *set_info, owner, usage,
+                   extra={"basic_block_size": 32} if short else {})
+    memory = encode(data, block_size=block_size, block_order=order)
+    assert len(memory) % block_size == 0
+    tag = decode(memory, block_size=block_size)
+    assert (tag.model, tag.item_id, tag.part_number, tag.parts_in_set, tag.owner_institution,
+            tag.type_of_usage) == (data.model, item_id, *set_info, owner, usage)
+    assert tag.crc_ok is True
+    assert tag.block_order == order or memory == encode(data, block_size=block_size)
+    assert encode(tag, block_size=block_size) == memory
+
+
+_ELEMENT_NAMES = sorted(name for oid, name in ELEMENTS.items() if oid > 5)
+_CODE = {"media_format_other", "supply_chain_stage"}
+_ISIL_ELEMENTS = {"ill_borrowing_institution"}
+
+
+@st.composite
+def iso2_extra(draw: st.DrawFn) -> dict[str, str]:
+    names = draw(st.lists(st.sampled_from(_ELEMENT_NAMES), unique=True, max_size=6))
+    extra = {}
+    for name in names:
+        if name in _CODE:
+            extra[name] = draw(st.integers(0, 255)).__format__("02X")
+        elif name in _ISIL_ELEMENTS:
+            extra[name] = draw(st.builds(lambda a, b: f"{a}-{b}", _COUNTRY, _ISIL_LIBRARY))
+        else:
+            extra[name] = draw(st.text(min_size=1, max_size=20))
+    return extra
+
+
+@ROUND
+@given(
+    st.one_of(
+        st.text(min_size=1, max_size=24),
+        st.integers(0, 10**20).map(str),
+        st.text(alphabet="0123456789", min_size=1, max_size=20),
+        st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_", min_size=1, max_size=20),
+        st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x5F), min_size=1, max_size=20),
+        st.text(alphabet=st.characters(min_codepoint=0x00, max_codepoint=0x7F), min_size=1, max_size=20),
+    ),
+    parts(99),
+    st.one_of(st.just(""), st.builds(lambda a, b: f"{a}-{b}", _COUNTRY, _ISIL_LIBRARY)),
+    st.one_of(st.just(""), st.integers(0, 255).map(lambda v: f"{v:02X}")),
+    iso2_extra(),
+    st.sampled_from(["normal", "reversed"]),
+)
+def test_iso28560_2_round_trip(
+    item_id: str, set_info: tuple[int, int], owner: str, usage: str, extra: dict[str, str], order: str
+) -> None:
+    data = TagData("iso28560-2", item_id, *set_info, owner, usage, extra=extra)
+    try:
+        memory = encode(data, block_order=order)
+    except TagFormatError as exc:
+        assert "255" in str(exc)  # only an element too long to compact is refused
+        return
+    tag = decode(memory, model="iso28560-2")
+    assert (tag.item_id, tag.part_number, tag.parts_in_set, tag.owner_institution,
+            tag.type_of_usage) == (item_id, *set_info, owner, usage)
+    for key, value in extra.items():
+        assert tag.extra[key] == value
+    if order == "reversed" and memory != encode(data):
+        assert tag.block_order == "reversed"
+
+
+@ROUND
+@given(
+    st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=16),
+    parts(15),
+    st.sampled_from(sorted(ITEM_TYPES.values()) + ["type-200"]),
+    st.integers(0, 4095),
+    st.integers(0, 0xFFFFF),
+    st.integers(-(2**31), 2**31 - 1),
+)
+def test_rfid501_round_trip(
+    barcode: str, set_info: tuple[int, int], item_type: str, branch: int, library: int, custom: int
+) -> None:
+    data = TagData("rfid501", barcode, *set_info, "", item_type,
+                   extra={"branch": branch, "library": library, "custom": custom})
+    memory = encode(data)
+    assert len(memory) == 32
+    tag = decode(memory, model="rfid501")
+    assert (tag.item_id, tag.part_number, tag.parts_in_set, tag.type_of_usage) == (barcode, *set_info, item_type)
+    assert (tag.extra["branch"], tag.extra["library"], tag.extra["custom"]) == (branch, library, custom)
+
+
+@ROUND
+@given(st.text(min_size=1, max_size=40))
+def test_best_compaction_round_trip(text: str) -> None:
+    scheme, raw = c.best_compaction(text)
+    assert c.EXPAND[scheme](raw) == text
+
+
+@ROUND
+@given(st.builds(lambda a, b: f"{a}-{b}", st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-:/", min_size=1, max_size=6), _ISIL_LIBRARY))
+def test_isil_round_trip(isil: str) -> None:
+    assert c.expand_isil(c.compact_isil(isil)) == isil
