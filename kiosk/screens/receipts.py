@@ -1,0 +1,116 @@
+"""Turn the core's Receipt data into printable lines in the patron's language (catalog texts,
+dd.mm.yyyy dates, amounts in EUR), for the receipt printer; the book-drop screens reuse it for
+hold slips. No Kivy here, so it also runs on the core worker.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+from kiosk.core.receipt import Receipt, ReceiptKind, ReceiptLine
+from kiosk.devices.printer import PrintDocument, PrintLine
+from kiosk.i18n import _, translator
+from kiosk.screens.texts import refusal_text
+
+KIND_TITLES: dict[ReceiptKind, str] = {
+    ReceiptKind.CHECKOUT: _("Loan receipt"),
+    ReceiptKind.RETURN: _("Return receipt"),
+    ReceiptKind.RENEWAL: _("Renewal receipt"),
+    ReceiptKind.ACCOUNT: _("Your account"),
+    ReceiptKind.HOLD_SLIP: _("Hold slip"),
+}
+
+
+def render_receipt(receipt: Receipt, *, width: int = 42, max_title: int = 0) -> PrintDocument:
+    """The receipt as lines of at most `width` characters; titles cut to `max_title` when set."""
+    t = translator(receipt.language or "lv")
+    tr = t.gettext
+    out: list[PrintLine] = []
+
+    def add(text: str = "", *, bold: bool = False, large: bool = False, align: str = "left", indent: int = 0) -> None:
+        limit = width // 2 if large else width
+        wrapped = textwrap.wrap(text, limit - indent, break_long_words=True) or [""]
+        for part in wrapped:
+            out.append(PrintLine(" " * indent + part, bold=bold, large=large, align=align))  # type: ignore[arg-type]
+
+    def title_of(line: ReceiptLine) -> str:
+        title = line.title or line.item_id
+        if max_title and len(title) > max_title:
+            title = title[: max_title - 3] + "..."
+        return title
+
+    add(receipt.library_name, bold=True, large=True, align="center")
+    add(tr(KIND_TITLES[receipt.kind]), bold=True, align="center")
+    add(t.format_datetime(receipt.when), align="center")
+    if receipt.card_masked:
+        add(f"{tr('Card')}: {receipt.card_masked}", align="center")
+    if receipt.patron_name:
+        add(receipt.patron_name, align="center")
+    add("-" * width)
+
+    if receipt.kind is ReceiptKind.HOLD_SLIP and receipt.hold_slip is not None:
+        slip = receipt.hold_slip
+        for line in receipt.lines:
+            add(title_of(line), bold=True)
+            add(f"{tr('Item')}: {line.item_id}", indent=2)
+        add(f"{tr('Reserved for')}: {slip.patron_masked}", bold=True)
+        if slip.patron_name:
+            add(slip.patron_name)
+        if slip.destination:
+            add(f"{tr('Send to')}: {slip.destination}")
+        if slip.pickup_by:
+            add(f"{tr('Collect by')}: {t.format_date(slip.pickup_by)}")
+        add("-" * width)
+        return PrintDocument(tuple(out), barcode=receipt.lines[0].item_id if receipt.lines else "", name="hold-slip", language=receipt.language)
+
+    done_heading = {
+        ReceiptKind.CHECKOUT: _("Borrowed"),
+        ReceiptKind.RETURN: _("Returned"),
+        ReceiptKind.RENEWAL: _("Renewed"),
+    }.get(receipt.kind)
+    if done_heading and receipt.lines:
+        add(f"{tr(done_heading)} ({len(receipt.lines)})", bold=True)
+        for line in receipt.lines:
+            add(title_of(line))
+            add(f"{tr('Item')}: {line.item_id}", indent=2)
+            if line.due_date:
+                due = t.format_date(line.due_date)
+                add(f"{tr('Due')}: {due}" + (" *" if line.offline else ""), bold=True, indent=2)
+            if line.renewal:
+                add(tr("Renewed"), indent=2)
+        add()
+    if receipt.refused:
+        heading = _("Not returned") if receipt.kind is ReceiptKind.RETURN else _("Not renewed") if receipt.kind is ReceiptKind.RENEWAL else _("Not borrowed")
+        add(f"{tr(heading)} ({len(receipt.refused)})", bold=True)
+        for line in receipt.refused:
+            add(title_of(line))
+            add(f"{tr('Item')}: {line.item_id}", indent=2)
+            add(tr(refusal_text(line.refusal)), indent=2)
+        add()
+    if receipt.kind is ReceiptKind.ACCOUNT:
+        add(f"{tr('Loans')} ({len(receipt.loans)})", bold=True)
+        for loan in receipt.loans:
+            add(loan.title or loan.item_id)
+            due = t.format_date(loan.due_date)
+            add(f"{tr('Due')}: {due}" + (f" - {tr('overdue')}" if loan.overdue else ""), bold=loan.overdue, indent=2)
+        if receipt.holds:
+            add()
+            add(f"{tr('Holds')} ({len(receipt.holds)})", bold=True)
+            for hold in receipt.holds:
+                add(hold.title or hold.item_id)
+                add(tr("Ready for pickup") if hold.ready else tr("Waiting"), indent=2)
+        add()
+    if receipt.fees or receipt.fee_total:
+        add(tr("Fees"), bold=True)
+        for fee in receipt.fees:
+            add(f"{fee.description}: {t.format_money(fee.amount, receipt.currency, symbol=False)}", indent=2)
+        if receipt.fee_total:
+            add(f"{tr('Total')}: {t.format_money(receipt.fee_total, receipt.currency, symbol=False)}", bold=True, indent=2)
+        add()
+    if receipt.offline:
+        add(tr("* Done while the library system was offline: the due dates are provisional and will be confirmed."))
+        add()
+    for text in receipt.acs_lines:
+        add(text)
+    add(tr("Thank you!"), align="center")
+    return PrintDocument(tuple(out), name=receipt.kind.value, language=receipt.language)
