@@ -1,0 +1,110 @@
+"""The `kiosk circ`, `kiosk sync` and `kiosk journal` output contract (JSON, masked ids, exit codes)."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+from fake_acs import D, FakeAcs
+
+from kiosk.cli import main
+
+
+def write_config(tmp_path: Path, port: int, policy: str = "checkin-and-checkout") -> Path:
+    cfg = tmp_path / "config" / "kiosk.toml"
+    cfg.parent.mkdir(exist_ok=True)
+    cfg.write_text(
+        f"""
+[sip2]
+host = "127.0.0.1"
+port = {port}
+username = "kiosk"
+password = "demo"
+institution_id = "DEMO"
+location_code = "DEMO"
+timeout_s = 0.5
+retries = 0
+
+[storage]
+path = "var/journal.sqlite"
+
+[offline]
+policy = "{policy}"
+
+[acs]
+embedded = false
+""",
+        encoding="utf-8",
+    )
+    return cfg
+
+
+def run(capsys, *argv: str) -> tuple[int, list[dict]]:
+    code = main(list(argv))
+    out = capsys.readouterr().out
+    return code, [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def fake():
+    acs = FakeAcs()
+    yield acs
+    acs.close()
+
+
+def dead_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_checkout_and_checkin_print_the_contract(tmp_path, fake, capsys):
+    cfg = write_config(tmp_path, fake.port)
+    code, (out,) = run(capsys, "circ", "checkout", "LV0001", "30000001", "--pin", "1234", "--config", str(cfg))
+    assert code == 0
+    assert {"ok", "mode", "item_id", "title", "due_date", "message"} <= out.keys()
+    assert (out["ok"], out["mode"], out["item_id"], out["title"], out["due_date"]) == (True, "online", "30000001", "Zaļā grāmata", D)
+    code, (out,) = run(capsys, "--config", str(cfg), "circ", "checkin", "30000001")
+    assert code == 0 and out["ok"] and out["mode"] == "online" and out["item_id"] == "30000001"
+    assert (tmp_path / "var" / "journal.sqlite").exists()  # [storage] path, relative to the config's project
+
+
+def test_patron_is_printed_with_masked_id(tmp_path, fake, capsys):
+    cfg = write_config(tmp_path, fake.port)
+    code, (out,) = run(capsys, "circ", "patron", "LV0001", "--config", str(cfg))
+    assert code == 0
+    assert out["patron_id"] == "**0001" and out["name"] == "Anna Bērziņa"
+    assert out["valid"] is True and out["loans"] == [] and out["holds"] == [] and out["fees"] == []
+
+
+def test_offline_then_sync_and_journal(tmp_path, fake, capsys):
+    cfg = write_config(tmp_path, dead_port())
+    code, (out,) = run(capsys, "circ", "checkout", "LV0001", "30000001", "--pin", "4321", "--config", str(cfg))
+    assert code == 0 and out["mode"] == "offline" and out["queued"] is True and out["due_date"]
+    code, (out,) = run(capsys, "circ", "renew", "LV0001", "30000009", "--config", str(cfg))
+    assert code == 1 and out["refusal"] == "offline_not_allowed"
+    code, lines = run(capsys, "journal", "--config", str(cfg))
+    tx = [x for x in lines if x["type"] == "transaction"]
+    assert [(x["operation"], x["state"]) for x in tx] == [("checkout", "queued"), ("renew", "refused")]
+    assert all(x["patron_id"] == "**0001" for x in tx)
+    raw = json.dumps(lines)
+    assert "LV0001" not in raw and "4321" not in raw
+    code, (out,) = run(capsys, "sync", "--config", str(cfg))
+    assert out == {"forwarded": 0, "refused": 0, "pending": 1}
+    write_config(tmp_path, fake.port)  # the library system is back
+    code, (out,) = run(capsys, "sync", "--config", str(cfg))
+    assert code == 0 and out == {"forwarded": 1, "refused": 0, "pending": 0}
+    (frame,) = fake.frames("11")
+    assert frame[2:4] == b"YY"  # SC renewal policy Y, no block Y
+
+
+def test_journal_refusals_and_bad_since(tmp_path, capsys):
+    cfg = write_config(tmp_path, dead_port())
+    code, lines = run(capsys, "journal", "--refusals", "--config", str(cfg))
+    assert code == 0 and lines == []
+    assert main(["journal", "--since", "yesterday", "--config", str(cfg)]) == 1
+    assert "--since" in capsys.readouterr().err
