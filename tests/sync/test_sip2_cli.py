@@ -1,0 +1,119 @@
+"""`kiosk sip2 decode` and `kiosk sip2 check`, driven through the real command dispatcher."""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kiosk.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+D = "20261125    101500"
+
+
+def run_decode(monkeypatch, capsys, text: str) -> tuple[int, list[dict]]:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(text))
+    rc = main(["sip2", "decode"])
+    out = capsys.readouterr().out
+    return rc, [json.loads(line) for line in out.splitlines()]
+
+
+def test_decode_good_lines(monkeypatch, capsys):
+    rc, rows = run_decode(monkeypatch, capsys, f"9900482.00AY0AZFC9D\n121NNY{D}AODEMO|AALV0001|AB30000001|AJZaļā grāmata|AUa|AUb|\n")
+    assert rc == 0
+    assert rows[0] == {
+        "command": "99",
+        "fixed": {"status_code": "0", "max_print_width": "048", "protocol_version": "2.00"},
+        "fields": {},
+        "sequence": 0,
+        "checksum": "FC9D",
+        "checksum_ok": True,
+    }
+    assert rows[1]["fields"]["AJ"] == ["Zaļā grāmata"] and rows[1]["fields"]["AU"] == ["a", "b"]
+    assert rows[1]["fixed"]["ok"] == "1" and rows[1]["checksum_ok"] is None
+
+
+def test_decode_bad_and_mixed_lines_go_on(monkeypatch, capsys):
+    rc, rows = run_decode(monkeypatch, capsys, "hello\n9900482.00AY0AZFC9E\n\x00\x01\n941\n")
+    assert rc == 0
+    assert len(rows) == 4
+    assert "error" in rows[0] and rows[0]["error"]
+    assert rows[1]["checksum_ok"] is False
+    assert "error" in rows[2]
+    assert rows[3]["fixed"] == {"ok": "1"}
+
+
+def test_decode_from_a_real_pipe_verifies_utf8_bytes_and_code_points():
+    prefix = f"121NNY{D}AODEMO|AJZaļā|AY1AZ"
+    by_bytes = f"{(-sum(prefix.encode())) & 0xFFFF:04X}"
+    by_points = f"{(-sum(map(ord, prefix))) & 0xFFFF:04X}"
+    lines = f"{prefix}{by_bytes}\r\n{prefix}{by_points}\n".encode() + b"\xff\xfe\n"
+    proc = subprocess.run(
+        [sys.executable, "-m", "kiosk", "sip2", "decode"],
+        input=lines, capture_output=True, cwd=ROOT, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in proc.stdout.decode().splitlines()]
+    assert [r.get("checksum_ok") for r in rows[:2]] == [True, True]
+    assert rows[0]["fields"]["AJ"] == ["Zaļā"]
+    assert "error" in rows[2]
+
+
+def write_config(tmp_path: Path, host: str, port: int, **extra: str) -> Path:
+    lines = [
+        "[sip2]",
+        f'host = "{host}"',
+        f"port = {port}",
+        'username = "kiosk"',
+        'password = "demo"',
+        'institution_id = "DEMO"',
+        "timeout_s = 2.0",
+        "retries = 1",
+    ] + [f"{k} = {v}" for k, v in extra.items()]
+    path = tmp_path / "kiosk.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_check_against_pysip2(pysip2_acs, tmp_path, capsys):
+    cfg = write_config(tmp_path, pysip2_acs.host, pysip2_acs.port)
+    rc = main(["--config", str(cfg), "sip2", "check"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    report = json.loads(out)
+    assert report["acs"]["online"] is True and report["acs"]["library_name"] == "Demo bibliotēka"
+    assert "11" in report["acs"]["supported"] and report["port"] == pysip2_acs.port
+
+
+def test_check_against_a_closed_port(tmp_path, capsys):
+    probe = socket.create_server(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    cfg = write_config(tmp_path, "127.0.0.1", port)
+    rc = main(["--config", str(cfg), "sip2", "check"])
+    captured = capsys.readouterr()
+    assert rc == 1
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and str(port) in lines[0]
+
+
+def test_check_with_wrong_password_fails(pysip2_acs, tmp_path, capsys):
+    cfg = write_config(tmp_path, pysip2_acs.host, pysip2_acs.port)
+    cfg.write_text(cfg.read_text().replace('password = "demo"', 'password = "nope"'), encoding="utf-8")
+    rc = main(["--config", str(cfg), "sip2", "check"])
+    assert rc == 1
+    assert "refused the login" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["sip2", "check", "--help"], ["sip2", "decode", "--help"]])
+def test_help(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 0 and "usage" in capsys.readouterr().out
