@@ -244,7 +244,7 @@ class SerialLink:
         try:
             self._port.write(data)
             self._port.flush()
-        except (serial.SerialException, OSError) as exc:
+        except (serial.SerialException, OSError, termios.error) as exc:
             self.close()
             raise DeviceError(f"{self.name}: writing to {self.url} failed ({exc}); the reader was unplugged or reset") from exc
 

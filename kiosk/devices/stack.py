@@ -1,0 +1,216 @@
+"""Stack reading: repeated inventories of the pad until the set of tags is stable, each new tag's
+memory read and decoded once, and tags entering and leaving reported as ItemTag events.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kiosk.core.domain import ItemTag
+from kiosk.devices.errors import DeviceError, TagFormatError
+from kiosk.devices.readers.base import InventoryEntry, NotSupported, SystemInfo, TagReader
+
+log = logging.getLogger(__name__)
+
+ChangeCallback = Callable[[tuple[ItemTag, ...], tuple[ItemTag, ...], tuple[ItemTag, ...]], None]
+Decoder = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class StackChange:
+    """One poll's outcome: the stable tags now on the pad and what entered and left.
+
+    `stable` is False while the inventory is still changing (present is then the last stable set);
+    `error` says why an inventory failed."""
+
+    present: tuple[ItemTag, ...]
+    added: tuple[ItemTag, ...] = ()
+    removed: tuple[ItemTag, ...] = ()
+    stable: bool = True
+    error: str = ""
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.removed)
+
+
+def _default_decoder() -> Decoder:
+    from kiosk.devices import tags
+
+    return tags.decode
+
+
+class StackReader:
+    """Reads the stack of items on a pad.
+
+    Stacked tags detune each other, so a tag may be missing from one inventory: the set counts
+    only after `stable_rounds` identical inventories (rfid.md P7). A tag whose memory cannot be
+    read after `read_retries` retries, or cannot be decoded, is reported with `error` set.
+    `security` (the [security] config section) asks for each tag's EAS bit when its method uses EAS.
+    """
+
+    def __init__(
+        self,
+        reader: TagReader,
+        *,
+        stable_rounds: int = 2,
+        decoder: Decoder | None = None,
+        security: Any = None,
+        on_change: ChangeCallback | None = None,
+        data_model: str = "auto",
+        read_retries: int = 2,
+        max_blocks: int = 64,
+        default_blocks: int = 28,
+        reopen_after_failures: int = 3,
+    ) -> None:
+        self.reader = reader
+        self.stable_rounds = max(1, stable_rounds)
+        self.decoder = decoder or _default_decoder()
+        self.read_eas = getattr(security, "method", "afi") in ("eas", "both")
+        self.on_change = on_change
+        self.data_model = data_model
+        self.read_retries = max(0, read_retries)
+        self.max_blocks = max_blocks
+        self.default_blocks = default_blocks
+        self.reopen_after_failures = reopen_after_failures
+        self._present: dict[str, ItemTag] = {}
+        self._candidate: frozenset[str] | None = None
+        self._seen_rounds = 0
+        self._failures = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- polling --------------------------------------------------------------------------
+
+    def current(self) -> tuple[ItemTag, ...]:
+        """The stable set of decoded tags (kiosk.core.ports.TagEvents)."""
+        with self._lock:
+            return tuple(self._present.values())
+
+    def forget(self, uid: str) -> None:
+        """Read this tag again on the next stable round (after a write, or to retry an unreadable one)."""
+        with self._lock:
+            self._present.pop(uid.upper(), None)
+            self._candidate = None
+            self._seen_rounds = 0
+
+    def poll_once(self) -> StackChange:
+        """One inventory round; reads the new tags and reports a change once the set is stable."""
+        with self._lock:
+            try:
+                entries = self.reader.inventory()
+                self._failures = 0
+            except DeviceError as exc:
+                self._failures += 1
+                log.warning("inventory failed (%d in a row): %s", self._failures, exc)
+                if self._failures >= self.reopen_after_failures:
+                    self._reopen()
+                self._candidate, self._seen_rounds = None, 0
+                return StackChange(tuple(self._present.values()), stable=False, error=str(exc))
+            by_uid: dict[str, InventoryEntry] = {}
+            for e in entries:
+                by_uid.setdefault(e.uid.upper(), e)
+            uids = frozenset(by_uid)
+            if uids == self._candidate:
+                self._seen_rounds += 1
+            else:
+                self._candidate, self._seen_rounds = uids, 1
+            if self._seen_rounds < self.stable_rounds:
+                return StackChange(tuple(self._present.values()), stable=False)
+            removed = tuple(t for uid, t in self._present.items() if uid not in uids)
+            for t in removed:
+                del self._present[t.uid]
+            added = tuple(self._read_tag(by_uid[uid]) for uid in by_uid if uid not in self._present)
+            for t in added:
+                self._present[t.uid] = t
+            change = StackChange(tuple(self._present.values()), added, removed)
+        if change.changed and self.on_change is not None:
+            try:
+                self.on_change(change.present, change.added, change.removed)
+            except Exception:  # the reader thread must survive a faulty listener
+                log.exception("stack change listener failed")
+        return change
+
+    def _reopen(self) -> None:
+        try:
+            self.reader.reopen()
+            log.info("re-opened %s after repeated inventory failures", getattr(self.reader, "url", "the reader"))
+        except DeviceError as exc:
+            log.warning("re-opening the reader failed: %s", exc)
+        self._failures = 0
+
+    def _read_tag(self, entry: InventoryEntry) -> ItemTag:
+        uid = entry.uid.upper()
+        info: SystemInfo | None = None
+        memory: bytes | None = None
+        last_error = ""
+        for attempt in range(self.read_retries + 1):
+            try:
+                if info is None:
+                    try:
+                        info = self.reader.read_system_info(uid)
+                    except NotSupported:
+                        info = SystemInfo(uid=uid, dsfid=entry.dsfid, afi=entry.afi, block_size=4, block_count=None)
+                count = min(info.block_count or self.default_blocks, self.max_blocks)
+                memory = self.reader.read_blocks(uid, 0, count)
+                break
+            except DeviceError as exc:
+                last_error = str(exc)
+                log.info("reading tag %s failed (attempt %d): %s", uid, attempt + 1, exc)
+        afi = info.afi if info and info.afi is not None else entry.afi
+        eas = self._eas(uid) if self.read_eas and memory is not None else None
+        if memory is None:
+            return ItemTag(uid=uid, afi=afi, eas=eas, error=f"tag could not be read after {self.read_retries + 1} attempts: {last_error}")
+        dsfid = info.dsfid if info and info.dsfid is not None else entry.dsfid
+        try:
+            data = self.decoder(memory, model=self.data_model, block_size=info.block_size if info else 4, dsfid=dsfid)
+        except TagFormatError as exc:
+            return ItemTag(uid=uid, afi=afi, eas=eas, error=f"tag data not understood: {exc}")
+        if not data.item_id:
+            return ItemTag(uid=uid, afi=afi, eas=eas, model=data.model, error="tag holds no item id")
+        return ItemTag(
+            uid=uid,
+            item_id=data.item_id,
+            part_number=data.part_number,
+            parts_in_set=data.parts_in_set,
+            owner_institution=data.owner_institution,
+            model=data.model,
+            afi=afi,
+            eas=eas,
+        )
+
+    def _eas(self, uid: str) -> bool | None:
+        try:
+            return self.reader.eas(uid)
+        except DeviceError as exc:
+            log.info("reading EAS of tag %s failed: %s", uid, exc)
+            return None
+
+    # -- background thread ---------------------------------------------------------------------
+
+    def start(self, interval_s: float = 0.2) -> None:
+        """Poll in a background thread every `interval_s`; changes go to on_change from that thread."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, args=(interval_s,), name="stack-reader", daemon=True)
+        self._thread.start()
+
+    def _run(self, interval_s: float) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll_once()
+            except Exception:  # never let the pad thread die silently
+                log.exception("stack poll failed")
+            self._stop.wait(interval_s)
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            self._thread = None

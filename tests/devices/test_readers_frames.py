@@ -1,0 +1,286 @@
+"""Byte-exact FEIG OBID and 3M 810/210 frames, CRC check values (rfid.md §8), and fuzzing of
+every frame parser: any bytes give a frame or a ReaderFrameError/DeviceError, nothing else."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kiosk.devices.errors import DeviceError
+from kiosk.devices.readers import feig, threem
+from kiosk.devices.readers.base import ReaderFrameError, normalize_uid, uid_bytes
+from kiosk.devices.readers.emulators import FeigEmulator, ThreeMEmulator
+from kiosk.devices.readers.sim import SimulatedPad, VirtualTag
+
+UID = "E004010012345678"
+H = bytes.fromhex
+
+
+def ref_crc_reflected(data: bytes, poly: int = 0x8408, init: int = 0xFFFF, xorout: int = 0) -> int:
+    crc = init
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ poly if crc & 1 else crc >> 1
+    return crc ^ xorout
+
+
+def ref_crc_msb(data: bytes, poly: int = 0x1021, init: int = 0xFFFF, xorout: int = 0) -> int:
+    crc = init
+    for b in data:
+        crc ^= b << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ poly) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
+    return crc ^ xorout
+
+
+# -- CRC --------------------------------------------------------------------------------------
+
+
+def test_crc_check_values_from_rfid_md():
+    assert feig.crc16(b"123456789") == 0x6F91  # CRC-16/MCRF4XX
+    assert threem.crc16(b"123456789") == 0xD64E  # CRC-16/GENIBUS
+
+
+@given(st.binary(max_size=300))
+def test_crcs_match_bitwise_reference(data):
+    assert feig.crc16(data) == ref_crc_reflected(data)
+    assert threem.crc16(data) == ref_crc_msb(data, xorout=0xFFFF)
+
+
+# -- FEIG byte-exact -------------------------------------------------------------------------
+
+FEIG_REQUESTS = [
+    (0xB0, feig.inventory_request(), "07 FF B0 01 00 1C 56"),
+    (0xB0, feig.inventory_request(more=True), "07 FF B0 01 80 14 D2"),
+    (0xB0, feig.read_multiple_request(UID, 0, 9), "11 FF B0 23 09 E0 04 01 00 12 34 56 78 00 09 24 7B"),
+    (0xB0, feig.write_multiple_request(UID, 9, 4, H("04030201")), "16 FF B0 24 01 E0 04 01 00 12 34 56 78 09 01 04 04 03 02 01 78 09"),
+    (0xB0, feig.write_afi_request(UID, 0xC2), "10 FF B0 27 01 E0 04 01 00 12 34 56 78 C2 79 4F"),
+    (0xB0, feig.system_info_request(UID), "0F FF B0 2B 01 E0 04 01 00 12 34 56 78 11 A3"),
+    (0xB1, feig.nxp_request(feig.NXP_SET_EAS, UID), "10 FF B1 04 A2 01 E0 04 01 00 12 34 56 78 FC BB"),
+    (0xB1, feig.nxp_request(feig.NXP_RESET_EAS, UID), "10 FF B1 04 A3 01 E0 04 01 00 12 34 56 78 DB 97"),
+    (0xB1, feig.nxp_request(feig.NXP_EAS_ALARM, UID), "10 FF B1 04 A5 01 E0 04 01 00 12 34 56 78 09 7F"),
+]
+
+
+@pytest.mark.parametrize("cmd,payload,expected", FEIG_REQUESTS)
+def test_feig_request_bytes(cmd, payload, expected):
+    frame = feig.build_request(0xFF, cmd, payload)
+    assert frame == H(expected)
+    # LEN counts the whole frame; the CRC covers LEN..last data byte, LSB first
+    assert frame[0] == len(frame)
+    assert frame[-2:] == ref_crc_reflected(frame[:-2]).to_bytes(2, "little")
+    req = feig.parse_request(frame)
+    assert (req.com_adr, req.cmd, req.data) == (0xFF, cmd, payload)
+
+
+def test_feig_every_addressed_command_carries_the_uid_msb_first():
+    for _cmd, payload, _ in FEIG_REQUESTS[2:]:
+        assert H(UID) in payload
+
+
+def test_feig_parse_inventory_response():
+    frame = H("11 00 B0 00 01 03 00 E0 04 01 00 12 34 56 78 D8 35")
+    resp = feig.parse_response(frame)
+    assert (resp.com_adr, resp.cmd, resp.status) == (0, 0xB0, 0)
+    entries = feig.parse_inventory(resp.data)
+    assert [(e.uid, e.dsfid) for e in entries] == [(UID, 0)]
+
+
+def test_feig_parse_read_multiple_with_security_status_and_msb_blocks():
+    frame = H("12 00 B0 00 02 04 00 04 03 02 01 00 08 07 06 05 B2 A0")
+    resp = feig.parse_response(frame)
+    size, wire, sec = feig.parse_read_multiple(resp.data)
+    assert (size, sec) == (4, [0, 0])
+    assert feig.reverse_blocks(wire, size) == H("01020304 05060708")
+
+
+def test_feig_parse_system_info_adds_one_to_sizes():
+    frame = H("13 00 B0 00 00 E0 04 01 00 12 34 56 78 07 03 1B 01 AF 59")
+    info = feig.parse_system_info(feig.parse_response(frame).data)
+    assert (info.uid, info.dsfid, info.afi, info.block_size, info.block_count, info.ic_reference) == (UID, 0, 0x07, 4, 28, 1)
+
+
+def test_feig_advanced_frame_for_long_payloads():
+    payload = bytes(range(256)) * 2
+    frame = feig.build_request(0x00, 0xB0, payload)
+    assert frame[0] == feig.STX
+    assert int.from_bytes(frame[1:3], "big") == len(frame)
+    assert frame[-2:] == ref_crc_reflected(frame[:-2]).to_bytes(2, "little")
+    assert feig.parse_request(frame).data == payload
+    resp = feig.build_response(0x00, 0xB0, 0x94, payload)
+    parsed = feig.parse_response(resp)
+    assert (parsed.status, parsed.data) == (0x94, payload)
+
+
+@pytest.mark.parametrize(
+    "frame,why",
+    [
+        ("", "empty"),
+        ("07 00 B0", "length"),
+        ("06 00 B0 00 00 00", "CRC"),
+        ("08 00 B0 00 1C 56", "length"),
+    ],
+)
+def test_feig_bad_frames_are_reader_frame_errors(frame, why):
+    with pytest.raises(ReaderFrameError, match=why):
+        feig.parse_response(H(frame))
+
+
+def test_feig_status_texts_name_iso_errors():
+    assert "0x95" in feig.status_text(0x95, b"\x12") and "locked" in feig.status_text(0x95, b"\x12")
+    assert "no transponder" in feig.status_text(0x01)
+
+
+# -- 3M byte-exact ---------------------------------------------------------------------------
+
+THREEM_COMMANDS = [
+    (0xFE, threem.inventory_fields(), "D6 00 05 FE 00 03 9A 86"),
+    (0x02, threem.read_multiple_fields(UID, 0, 2), "D6 00 0D 02 E0 04 01 00 12 34 56 78 00 02 01 33"),
+    (0x04, threem.write_multiple_fields(UID, 9, b"ABCD"), "D6 00 12 04 E0 04 01 00 12 34 56 78 09 01 00 41 42 43 44 06 85"),
+    (0x05, threem.write_block_fields(UID, 9, b"ABCD"), "D6 00 10 05 E0 04 01 00 12 34 56 78 09 41 42 43 44 06 3C"),
+    (0x09, H(UID) + b"\xc2", "D6 00 0C 09 E0 04 01 00 12 34 56 78 C2 6F 0B"),
+    (0x0A, H(UID), "D6 00 0B 0A E0 04 01 00 12 34 56 78 7F 9F"),
+    (0x03, H(UID), "D6 00 0B 03 E0 04 01 00 12 34 56 78 BD 43"),
+    (0x0C, H(UID) + b"\x01", "D6 00 0C 0C E0 04 01 00 12 34 56 78 01 44 54"),
+    (0x0D, threem.tag_info_fields(UID), "D6 00 0C 0D E0 04 01 00 12 34 56 78 0F CA DF"),
+    (0x11, b"", "D6 00 03 11 64 20"),
+]
+
+
+@pytest.mark.parametrize("cmd,fields,expected", THREEM_COMMANDS)
+def test_threem_command_bytes(cmd, fields, expected):
+    frame = threem.build_command(cmd, fields)
+    assert frame == H(expected)
+    assert int.from_bytes(frame[1:3], "big") == len(frame) - 3
+    assert frame[-2:] == ref_crc_msb(frame[1:-2], xorout=0xFFFF).to_bytes(2, "big")
+    parsed = threem.parse_frame(frame, response=False)
+    assert (parsed.cmd, parsed.fields) == (cmd, fields)
+
+
+# Frames captured from a real 3M 810 pad, as published with dpavlin's 3m-810.pl protocol notes.
+REAL_3M_CAPTURES = [
+    ("D6 00 05 FE 00 05 FA 40", False),
+    ("D6 00 0C 09 E0 04 01 00 31 23 AA 26 D7 3A F0", False),
+    ("D6 00 0C 09 E0 04 01 00 31 23 AA 26 DA EB 5D", False),
+    ("D6 00 0C 09 00 E0 04 01 00 31 23 AA 26 6A 44", True),
+    ("D6 00 0F FE 00 00 05 01 E0 04 01 00 31 23 AA 26 94 1A", True),
+    ("D6 00 0D 04 00 E0 04 01 00 31 23 AA 26 07 CF F1", True),
+    ("D6 00 07 FE 00 00 05 00 C9 7B", True),  # inventory: no tag in range
+    ("D6 00 17 FE 00 00 05 02 E0 04 01 00 31 23 AA 26 E0 04 01 00 01 7C 0C 38 CA DB", True),
+]
+
+
+@pytest.mark.parametrize("hexframe,response", REAL_3M_CAPTURES)
+def test_threem_crc_and_layout_match_real_pad_captures(hexframe, response):
+    frame = threem.parse_frame(H(hexframe), response=response)
+    rebuilt = threem.build_frame(frame.cmd, frame.fields, err=frame.err)
+    assert rebuilt == H(hexframe)
+
+
+def test_threem_real_inventory_answer_without_dsfid():
+    frame = threem.parse_frame(H(REAL_3M_CAPTURES[4][0]))
+    assert [e.uid for e in threem.parse_inventory(frame.fields)] == ["E00401003123AA26"]
+
+
+def test_threem_real_empty_and_two_tag_inventories():
+    empty = threem.parse_frame(H(REAL_3M_CAPTURES[6][0]))
+    assert threem.parse_inventory(empty.fields) == []
+    two = threem.parse_frame(H(REAL_3M_CAPTURES[7][0]))
+    assert [e.uid for e in threem.parse_inventory(two.fields)] == ["E00401003123AA26", "E0040100017C0C38"]
+
+
+def test_threem_inventory_with_dsfid_and_duplicates():
+    fields = H("00 03 03") + b"\x00" + H(UID) + b"\x06" + H("E004010087654321") + b"\x00" + H(UID)
+    entries = threem.parse_inventory(fields)
+    assert [(e.uid, e.dsfid) for e in entries] == [(UID, 0), ("E004010087654321", 6)]
+
+
+def test_threem_read_multiple_header_is_two_bytes_not_le16():
+    frame = H("D6 00 19 02 00 E0 04 01 00 12 34 56 78 02 00 00 11 01 01 31 01 00 31 32 32 33 5A 48")
+    parsed = threem.parse_frame(frame)
+    assert threem.parse_read_multiple(parsed.fields, 0, 2) == H("11010131 31323233")
+    # a locked block (lock byte 1) keeps its block number
+    fields = H(UID) + H("01 05 01 AABBCCDD")
+    assert threem.parse_read_multiple(fields, 5, 1) == H("AABBCCDD")
+
+
+def test_threem_tag_info_sizes_are_minus_one_encoded():
+    frame = H("D6 00 12 0D 00 E0 04 01 00 12 34 56 78 0F 00 07 03 1B 01 27 70")
+    info = threem.parse_tag_info(threem.parse_frame(frame).fields)
+    assert (info.dsfid, info.afi, info.block_size, info.block_count, info.ic_reference) == (0, 7, 4, 28, 1)
+
+
+def test_threem_check_eas_error_6_frame():
+    frame = threem.parse_frame(H("D6 00 0C 03 06 E0 04 01 00 12 34 56 78 23 FB"))
+    assert (frame.cmd, frame.err) == (0x03, 0x06)
+
+
+@pytest.mark.parametrize("frame,why", [("D6 00", "short"), ("AA 00 03 11 64 20", "starts"), ("D6 00 09 11 64 20", "length"), ("D6 00 03 11 64 21", "CRC")])
+def test_threem_bad_frames(frame, why):
+    with pytest.raises(ReaderFrameError, match=why):
+        threem.parse_frame(H(frame), response=False)
+
+
+def test_uid_helpers():
+    assert normalize_uid("e0:04:01:00:12:34:56:78") == UID
+    assert uid_bytes("E00712345678") == H("0000E00712345678")  # TI short UIDs zero-padded
+    with pytest.raises(DeviceError):
+        normalize_uid("xyz")
+    with pytest.raises(DeviceError):
+        uid_bytes("00" * 9)
+
+
+# -- fuzzing ----------------------------------------------------------------------------------
+
+PARSERS = [
+    feig.parse_response,
+    feig.parse_request,
+    feig.parse_inventory,
+    feig.parse_read_multiple,
+    feig.parse_system_info,
+    threem.parse_frame,
+    lambda b: threem.parse_frame(b, response=False),
+    threem.parse_inventory,
+    lambda b: threem.parse_read_multiple(b, 0, 2),
+    threem.parse_tag_info,
+]
+
+
+@settings(max_examples=300)
+@given(st.sampled_from(range(len(PARSERS))), st.binary(max_size=80))
+def test_parsers_never_crash_on_garbage(index, data):
+    try:
+        PARSERS[index](data)
+    except DeviceError:
+        pass
+
+
+@settings(max_examples=200)
+@given(st.binary(max_size=40), st.integers(0, 255))
+def test_feig_parser_accepts_any_well_framed_bytes(payload, status):
+    frame = feig.build_response(0x00, 0xB0, status, payload)
+    resp = feig.parse_response(frame)
+    assert (resp.status, resp.data) == (status, payload)
+    corrupted = frame[:-1] + bytes([frame[-1] ^ 1])
+    with pytest.raises(ReaderFrameError):
+        feig.parse_response(corrupted)
+
+
+@settings(max_examples=200)
+@given(st.binary(max_size=40), st.integers(0, 255), st.integers(0, 255))
+def test_threem_parser_accepts_any_well_framed_bytes(fields, cmd, err):
+    resp = threem.parse_frame(threem.build_response(cmd, err, fields))
+    assert (resp.cmd, resp.err, resp.fields) == (cmd, err, fields)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(max_size=30), max_size=6))
+def test_emulators_survive_garbage_streams(chunks):
+    pad = SimulatedPad()
+    pad.place(VirtualTag(UID))
+    for emu in (FeigEmulator(pad), ThreeMEmulator(pad)):
+        for c in chunks:
+            out = emu.feed(c)
+            assert isinstance(out, bytes)
