@@ -197,52 +197,34 @@ def _host_port(text: str) -> tuple[str, int]:
 
 def _check_printer(cfg: Config, timeout_s: float) -> Check:
     url = cfg.printer.url
-    if url in ("", "none"):
-        return Check("printer", Status.WARN, "no receipt printer configured ([printer] url = none)", "set [printer] url to print receipts")
-    opener = _optional("kiosk.devices.printer", "open_printer")
-    if opener is not None:
-        return _device_status("printer", url, lambda: opener(cfg), "check paper, cover, power and cable, and [printer] url")
-    scheme = url.split(":", 1)[0]
-    if scheme == "file":
-        folder = cfg.resolve_path(_path_of(url))
-        target = folder if folder.exists() else folder.parent
-        if os.access(target, os.W_OK):
-            return Check("printer", Status.OK, f"{url}: receipts written to {folder}")
-        return Check("printer", Status.FAIL, f"{url}: {folder} not writable", "create the folder or fix its owner")
-    if scheme in ("serial", "dev", "lp"):
-        path = _path_of(url)
+    hint = "check paper, cover, power and cable, and [printer] url; the maintenance screen prints a test receipt"
+    scheme, _, rest = url.partition(":")
+    if scheme == "serial":
+        path = rest.rsplit(":", 1)[0] if rest.rsplit(":", 1)[-1].isdigit() and rest.count(":") else rest
         if not os.path.exists(path):
-            return Check("printer", Status.FAIL, f"{url}: {path} does not exist", "plug the printer in; see the udev rules in systemd/ for /dev/kiosk-printer")
-        if not os.access(path, os.W_OK):
-            return Check("printer", Status.FAIL, f"{url}: no write access to {path}", "add the kiosk user to the lp/dialout group")
-        return Check("printer", Status.OK, f"{url}: device present")
-    if scheme == "net":
-        try:
-            host, port = _host_port(_path_of(url))
-        except ValueError:
-            return Check("printer", Status.FAIL, f"{url}: expected net:HOST:PORT", "fix [printer] url")
-        why = _tcp(host, port, timeout_s)
-        if why:
-            return Check("printer", Status.FAIL, f"{url}: cannot connect ({why})", "check the printer's power and network address")
-        return Check("printer", Status.OK, f"{url}: accepts connections")
-    if scheme == "usb":
-        return _check_usb("printer", url)
-    return Check("printer", Status.WARN, f"{url}: not checked (unknown kind)", "see docs/appliance.md for printer URLs")
-
-
-def _check_usb(name: str, url: str) -> Check:
-    parts = url.split(":")
+            return Check("printer", Status.FAIL, f"{url}: {path} does not exist",
+                         "plug the printer in; the udev rules in systemd/ give it the stable name /dev/kiosk-printer")
     try:
-        vid, pid = (int(x, 16) for x in parts[1:3])
-    except ValueError:
-        return Check(name, Status.FAIL, f"{url}: expected usb:VID:PID in hex", f"fix [{name}] url")
-    for dev in Path("/sys/bus/usb/devices").glob("*"):
+        from kiosk.devices.printer import PrinterStatus, open_printer
+    except ImportError as exc:
+        return Check("printer", Status.FAIL, f"{url}: printer driver missing ({exc})", "reinstall the kiosk package")
+    try:
+        printer = open_printer(url, cfg.printer.profile, cfg.printer.width, base=cfg.resolve_path("."), timeout_s=min(timeout_s, 3.0))
         try:
-            if int((dev / "idVendor").read_text(), 16) == vid and int((dev / "idProduct").read_text(), 16) == pid:
-                return Check(name, Status.OK, f"{url}: device present on USB ({dev.name})")
-        except (OSError, ValueError):
-            continue
-    return Check(name, Status.FAIL, f"{url}: no USB device {vid:04x}:{pid:04x}", "plug it in; `lsusb` lists what is connected")
+            state = printer.status()
+        finally:
+            printer.close()
+    except (KioskError, OSError) as exc:
+        return Check("printer", Status.FAIL, f"{url}: {exc}", hint)
+    if state is PrinterStatus.READY:
+        return Check("printer", Status.OK, f"{url}: ready, paper ok")
+    if state is PrinterStatus.PAPER_LOW:
+        return Check("printer", Status.WARN, f"{url}: paper near end", "put in a new roll soon")
+    if state is PrinterStatus.NONE:
+        return Check("printer", Status.WARN, "no receipt printer configured ([printer] url = none)", "set [printer] url to print receipts")
+    if state is PrinterStatus.PAPER_OUT:
+        return Check("printer", Status.FAIL, f"{url}: out of paper", "put in a new roll")
+    return Check("printer", Status.FAIL, f"{url}: offline or not reachable", hint)
 
 
 def _optional(module: str, attr: str) -> Callable[..., Any] | None:

@@ -13,6 +13,7 @@ import re
 import socket
 import sys
 import traceback
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -31,10 +32,11 @@ _SIP2_PATRON_RE = re.compile(r"(?<=\|)(AA|AE)([^|\r\n'\"]*)")
 _SECRET_KV_RE = re.compile(
     r"""(?ix)
     (["']?\b(?:pin|pin_hash|password|passwd|terminal_password|patron_password|secret)\b["']?\s*[:=]\s*)
-    (?:"[^"]*"|'[^']*'|[^\s,;|}\]]+)
+    (?:\[redacted\]|"[^"]*"|'[^']*'|[^\s,;|}\]]+)
     """
 )
 _PIN_WORD_RE = re.compile(r"(?i)(\bpin\s+)(\d{3,})")
+_SCRUBBED = "_kiosk_scrubbed"
 _PATRON_KV_RE = re.compile(r"""(?ix)(["']?\b(?:patron_id|patron|card|card_number|barcode_card)\b["']?\s*[:=]\s*["']?)([^\s"',;|}\]]+)""")
 # Without a site pattern, long digit runs (card numbers, but also item ids) are masked.
 _DEFAULT_CARD_RE = r"\b\d{10,19}\b"
@@ -97,6 +99,9 @@ class MaskingFilter(logging.Filter):
         self.card_re = card_regex(card_pattern)
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, _SCRUBBED, False):
+            return True
+        setattr(record, _SCRUBBED, True)
         try:
             message = record.getMessage()
         except Exception:  # a broken format string must not lose the record
@@ -114,6 +119,26 @@ class MaskingFilter(logging.Filter):
             if hasattr(record, key):
                 setattr(record, key, REDACTED if key in ("pin", "password") else mask_card(str(getattr(record, key))))
         return True
+
+
+_original_factory: Callable[..., logging.LogRecord] | None = None
+
+
+def install_record_masking(masking: MaskingFilter) -> None:
+    """Scrub every record as it is created, so handlers installed by others (Kivy, test
+    harnesses) never see the raw text either; the handler filter stays as a second net."""
+    global _original_factory
+    if _original_factory is None:
+        _original_factory = logging.getLogRecordFactory()
+    base = _original_factory
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = base(*args, **kwargs)
+        if record.exc_info is None:  # exceptions are formatted (and scrubbed) by the handler filter
+            masking.filter(record)
+        return record
+
+    logging.setLogRecordFactory(factory)
 
 
 _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
@@ -180,7 +205,7 @@ class JournaldHandler(logging.Handler):
             _journal_field("LOGGER", record.name),
             _journal_field("CODE_FILE", record.pathname),
             _journal_field("CODE_LINE", str(record.lineno)),
-            _journal_field("CODE_FUNC", record.funcName),
+            _journal_field("CODE_FUNC", record.funcName or ""),
         ]
         for key, value in {**self.fields, **_extras(record)}.items():
             name = "KIOSK_" + _FIELD_NAME_RE.sub("_", key.upper())
@@ -256,6 +281,7 @@ def setup_logging(
             raise LogSetupError(f"logging.file {path}: cannot open ({exc}); check the path and that the kiosk user may write there") from None
         fh.setFormatter(JsonFormatter())
         handlers.append(fh)
+    install_record_masking(masking)
     for h in handlers:
         h.addFilter(masking)
         setattr(h, _MARK, True)
@@ -268,11 +294,15 @@ def setup_logging(
 
 def remove_handlers() -> None:
     """Take the kiosk's handlers off the root logger again (tests, and before re-configuring)."""
+    global _original_factory
     root = logging.getLogger()
     for h in list(root.handlers):
         if getattr(h, _MARK, False):
             root.removeHandler(h)
             h.close()
+    if _original_factory is not None:
+        logging.setLogRecordFactory(_original_factory)
+        _original_factory = None
 
 
 def rotate_directory(directory: str | os.PathLike[str], *, keep: int, pattern: str = "*") -> int:
