@@ -1,0 +1,355 @@
+"""The patron session: PIN policies, lockout, block reasons, idle timeout, language and receipts."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from kiosk.core.domain import BlockReason, Refusal
+from kiosk.core.events import Action, BarcodeScanned, CardPresented, PinEntered, TagsChanged, Tapped
+from kiosk.core.ports import ManualClock
+from kiosk.core.receipt import ReceiptKind
+from kiosk.core.session import (
+    LoginProblem,
+    PatronSession,
+    SessionSettings,
+    SessionState,
+    Stage,
+    View,
+)
+
+from .fakes import FakeCirculation, FakePrinter, FakeSecurity, tag
+
+CARD_RE = r"^LV[0-9]{4,12}$"
+
+
+def make(circ: FakeCirculation, clock: ManualClock, security: FakeSecurity | None = None, printer: FakePrinter | None = None, **kw: object) -> tuple[PatronSession, list[SessionState]]:
+    settings = dataclasses.replace(SessionSettings(library_name="Demo bibliotēka", card_pattern=CARD_RE), **kw)  # type: ignore[arg-type]
+    seen: list[SessionState] = []
+    s = PatronSession(circ, clock, settings, security=security or FakeSecurity(), printer=printer, listener=seen.append)
+    return s, seen
+
+
+# -- PIN policies ------------------------------------------------------------------------------
+
+
+def test_policy_none_logs_in_with_card_alone(circ: FakeCirculation, clock: ManualClock) -> None:
+    s, _ = make(circ, clock, pin_policy="none")
+    st = s.handle(CardPresented("LV0002"))
+    assert st.stage is Stage.ACTIVE
+    assert st.patron is not None and st.patron.card_masked == "**0002" and st.patron.name == "John Smith"
+    assert circ.ops("identify_patron") == [("LV0002", False)]
+
+
+def test_policy_mandatory_asks_pin_before_the_library_system(circ: FakeCirculation, clock: ManualClock) -> None:
+    s, _ = make(circ, clock, pin_policy="mandatory")
+    st = s.handle(CardPresented("LV0001"))
+    assert st.stage is Stage.PIN and circ.ops("identify_patron") == []
+    st = s.handle(PinEntered("1234"))
+    assert st.stage is Stage.ACTIVE
+    assert circ.ops("identify_patron") == [("LV0001", True)]
+
+
+def test_policy_optional_asks_pin_only_when_the_library_wants_one(circ: FakeCirculation, clock: ManualClock) -> None:
+    s, _ = make(circ, clock, pin_policy="optional")
+    assert s.handle(CardPresented("LV0002")).stage is Stage.ACTIVE  # no PIN on this patron
+    s.handle(Tapped(Action.LOGOUT))
+    st = s.handle(CardPresented("LV0001"))  # the library says CQ=N without a PIN
+    assert st.stage is Stage.PIN and st.problem is None and not st.pin_retry
+    st = s.handle(PinEntered("1234"))
+    assert st.stage is Stage.ACTIVE
+    assert circ.ops("identify_patron")[-2:] == [("LV0001", False), ("LV0001", True)]
+
+
+def test_wrong_pin_retries_then_locks_out_the_card(circ: FakeCirculation, clock: ManualClock) -> None:
+    s, _ = make(circ, clock, pin_policy="mandatory", max_login_failures=3, lockout_s=60.0)
+    s.handle(CardPresented("LV0001"))
+    st = s.handle(PinEntered("0000"))
+    assert st.stage is Stage.PIN and st.problem is LoginProblem.WRONG_PIN and st.pin_retry and st.attempts_left == 2
+    s.handle(PinEntered("1111"))
+    st = s.handle(PinEntered("2222"))
+    assert st.stage is Stage.WELCOME and st.problem is LoginProblem.LOCKED_OUT
+    assert st.locked_for_s == pytest.approx(60.0)
+    calls = len(circ.calls)
+    st = s.handle(CardPresented("LV0001"))
+    assert st.problem is LoginProblem.LOCKED_OUT and st.stage is Stage.WELCOME and len(circ.calls) == calls
+    # Another card still works: only this card is locked.
+    assert s.handle(CardPresented("LV0002")).stage is Stage.PIN
+    s.handle(Tapped(Action.CANCEL))
+    clock.advance(61)
+    s.handle(CardPresented("LV0001"))
+    assert s.handle(PinEntered("1234")).stage is Stage.ACTIVE
+
+
+def test_optional_policy_counts_wrong_pins(circ: FakeCirculation, clock: ManualClock) -> None:
+    s, _ = make(circ, clock, pin_policy="optional", max_login_failures=2)
+    s.handle(CardPresented("LV0001"))
+    assert s.handle(PinEntered("9999")).problem is LoginProblem.WRONG_PIN
+    st = s.handle(PinEntered("8888"))
+    assert st.problem is LoginProblem.LOCKED_OUT and st.stage is Stage.WELCOME
+
+
+def test_unknown_cards_count_and_lock(circ: FakeCirculation, clock: ManualClock) -> None:
+    s, _ = make(circ, clock, pin_policy="none", max_login_failures=3)
+    assert s.handle(CardPresented("LV9999")).problem is LoginProblem.UNKNOWN_PATRON
+    s.handle(CardPresented("LV9999"))
+    assert s.handle(CardPresented("LV9999")).problem is LoginProblem.LOCKED_OUT
+
+
+def test_terminal_lockout_across_cards(circ: FakeCirculation, clock: ManualClock) -> None:
+    s, _ = make(circ, clock, pin_policy="none", max_login_failures=3, terminal_max_failures=4, lockout_s=120.0)
+    for card in ("LV9001", "LV9002", "LV9003"):
+        assert s.handle(CardPresented(card)).problem is LoginProblem.UNKNOWN_PATRON
+    assert s.handle(CardPresented("LV9004")).problem is LoginProblem.LOCKED_OUT
+    calls = len(circ.calls)
+    st = s.handle(CardPresented("LV0002"))  # a good card on a locked terminal
+    assert st.problem is LoginProblem.LOCKED_OUT and len(circ.calls) == calls
+    clock.advance(121)
+    assert s.handle(CardPresented("LV0002")).stage is Stage.ACTIVE
+
+
+def test_failures_outside_the_window_are_forgotten(circ: FakeCirculation, clock: ManualClock) -> None:
+    s, _ = make(circ, clock, pin_policy="none", max_login_failures=2, login_window_s=60.0)
+    s.handle(CardPresented("LV9999"))
+    clock.advance(61)
+    assert s.handle(CardPresented("LV9999")).problem is LoginProblem.UNKNOWN_PATRON
+
+
+@pytest.mark.parametrize("text", ["12345", "LV0001|AD1234", "", "lv"])
+def test_bad_card_numbers_are_not_sent(circ: FakeCirculation, clock: ManualClock, text: str) -> None:
+    s, _ = make(circ, clock, pin_policy="none")
+    st = s.handle(CardPresented(text))
+    assert st.problem is LoginProblem.BAD_CARD and st.stage is Stage.WELCOME and circ.calls == []
+
+
+# -- block reasons -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("card", "reason"), [("LV0003", BlockReason.CARD_LOST), ("LV0005", BlockReason.CARD_EXPIRED)])
+def test_lost_or_expired_card_refused_at_login(circ: FakeCirculation, clock: ManualClock, card: str, reason: BlockReason) -> None:
+    s, _ = make(circ, clock, pin_policy="none")
+    st = s.handle(CardPresented(card))
+    assert st.stage is Stage.WELCOME and st.problem is LoginProblem.BLOCKED and st.blocks == (reason,)
+    assert st.patron is None
+    assert circ.ops("end_session") == [(card,)]
+
+
+@pytest.mark.parametrize(("card", "reason"), [("LV0004", BlockReason.EXCESSIVE_FEES), ("LV0006", BlockReason.TOO_MANY_OVERDUE)])
+def test_other_blocks_let_the_patron_in_but_not_borrow(circ: FakeCirculation, clock: ManualClock, card: str, reason: BlockReason) -> None:
+    s, _ = make(circ, clock, pin_policy="none")
+    st = s.handle(CardPresented(card))
+    assert st.stage is Stage.ACTIVE and st.blocks == (reason,)
+    assert st.patron is not None and not st.patron.may_borrow and not st.capabilities.can_checkout
+    st = s.handle(TagsChanged(present=(tag("30000001"),), added=(tag("30000001"),)))
+    assert st.checkout is not None
+    assert st.checkout.items[0].refusal is Refusal.PATRON_BLOCKED
+    assert circ.ops("checkout") == []
+
+
+def test_fees_are_summed_for_the_screen(circ: FakeCirculation, clock: ManualClock) -> None:
+    s, _ = make(circ, clock, pin_policy="none")
+    st = s.handle(CardPresented("LV0004"))
+    assert st.patron is not None and st.patron.fee_total == "3.50"
+    assert st.account is not None and len(st.account.fees) == 2
+
+
+def test_unknown_patron_answer_not_ok_and_link_down(circ: FakeCirculation, clock: ManualClock) -> None:
+    s, _ = make(circ, clock, pin_policy="none")
+    circ.fail_next["identify_patron"] = ConnectionError("refused")
+    st = s.handle(CardPresented("LV0002"))
+    assert st.problem is LoginProblem.LINK_DOWN and st.stage is Stage.WELCOME
+
+
+# -- offline -----------------------------------------------------------------------------------
+
+
+def test_offline_login_allows_checkout_only_by_policy(circ: FakeCirculation, clock: ManualClock, security: FakeSecurity) -> None:
+    circ.online = False
+    s, _ = make(circ, clock, security, pin_policy="none", offline_policy="checkin-and-checkout")
+    st = s.handle(CardPresented("LV0002"))
+    assert st.stage is Stage.ACTIVE
+    assert not st.capabilities.online and st.capabilities.can_checkout and not st.capabilities.can_view_account
+    assert not st.capabilities.can_renew
+    t = tag("30000001")
+    st = s.handle(TagsChanged(present=(t,), added=(t,)))
+    assert st.checkout is not None
+    item = st.checkout.items[0]
+    assert item.offline and item.queued and item.due_date
+    assert security.state[t.uid] is False
+
+
+def test_offline_login_refused_when_policy_forbids(circ: FakeCirculation, clock: ManualClock) -> None:
+    circ.online = False
+    circ.offline_policy = "checkin-only"
+    s, _ = make(circ, clock, pin_policy="none", offline_policy="checkin-only")
+    st = s.handle(CardPresented("LV0002"))
+    assert st.problem is LoginProblem.LINK_DOWN and st.stage is Stage.WELCOME
+    assert st.capabilities.can_return
+
+
+# -- idle timeout, reset, privacy --------------------------------------------------------------
+
+
+def test_idle_warning_at_least_twenty_seconds_and_extend(circ: FakeCirculation, clock: ManualClock) -> None:
+    s, _ = make(circ, clock, pin_policy="none", idle_timeout_s=90.0, idle_warning_s=25.0)
+    s.handle(CardPresented("LV0002"))
+    clock.advance(64)
+    assert not s.tick().idle_warning
+    clock.advance(1)
+    st = s.tick()
+    assert st.idle_warning and st.seconds_left == pytest.approx(25.0) and st.seconds_left >= 20
+    st = s.handle(Tapped(Action.EXTEND))
+    assert not st.idle_warning and st.stage is Stage.ACTIVE
+    for _ in range(10):  # extendable again and again
+        clock.advance(70)
+        assert s.tick().idle_warning
+        s.handle(Tapped(Action.EXTEND))
+    assert s.state.stage is Stage.ACTIVE
+
+
+def test_late_tick_still_gives_full_warning(circ: FakeCirculation, clock: ManualClock) -> None:
+    s, _ = make(circ, clock, pin_policy="none", idle_timeout_s=90.0, idle_warning_s=25.0)
+    s.handle(CardPresented("LV0002"))
+    clock.advance(200)  # the UI was frozen: no tick for a long time
+    st = s.tick()
+    assert st.stage is Stage.ACTIVE and st.idle_warning and st.seconds_left == pytest.approx(25.0)
+    clock.advance(24.9)
+    assert s.tick().stage is Stage.ACTIVE
+    clock.advance(0.1)
+    assert s.tick().stage is Stage.WELCOME
+
+
+def test_timeout_resets_language_accessibility_and_wipes_the_patron(circ: FakeCirculation, clock: ManualClock, security: FakeSecurity) -> None:
+    s, seen = make(circ, clock, security, pin_policy="mandatory", idle_timeout_s=60.0, idle_warning_s=20.0)
+    s.handle(Tapped(Action.LANGUAGE, "ru"))
+    s.handle(Tapped(Action.LARGE_TEXT))
+    s.handle(Tapped(Action.HIGH_CONTRAST))
+    s.handle(CardPresented("LV0001"))
+    st = s.handle(PinEntered("1234"))
+    assert (st.language, st.large_text, st.high_contrast) == ("ru", True, True)
+    s.handle(TagsChanged(present=(tag("30000001"),), added=(tag("30000001"),)))
+    s.handle(Tapped(Action.SHOW_ACCOUNT))
+    circ.end_session_error = ConnectionError("link gone")  # ignored
+    clock.advance(40)
+    assert s.tick().idle_warning
+    clock.advance(20)
+    st = s.tick()
+    assert st.stage is Stage.WELCOME
+    assert (st.language, st.large_text, st.high_contrast) == ("lv", False, False)
+    assert st.patron is None and st.checkout is None and st.account is None and st.receipt is None
+    assert circ.ops("end_session") == [("LV0001",)]
+    assert s._pin is None and s._card_number is None and s._patron is None
+    for text in ("LV0001", "Anna", "Zaļā", "30000001"):
+        assert text not in repr(st)
+    # The PIN never appeared in any snapshot of the whole session.
+    assert seen and all("1234" not in repr(x) for x in seen)
+
+
+def test_pin_never_in_any_state_repr_even_with_retries(circ: FakeCirculation, clock: ManualClock) -> None:
+    s, seen = make(circ, clock, pin_policy="mandatory")
+    s.handle(CardPresented("LV0001"))
+    s.handle(PinEntered("9876"))
+    s.handle(PinEntered("1234"))
+    s.handle(TagsChanged(present=(tag("30000002"),), added=(tag("30000002"),)))
+    s.handle(Tapped(Action.FINISH))
+    s.handle(Tapped(Action.RECEIPT_NONE))
+    assert len(seen) > 5
+    assert all("9876" not in repr(x) and "1234" not in repr(x) for x in seen)
+
+
+def test_welcome_choices_reset_after_idle(circ: FakeCirculation, clock: ManualClock) -> None:
+    s, _ = make(circ, clock, idle_timeout_s=90.0)
+    s.handle(Tapped(Action.LANGUAGE, "en"))
+    s.handle(Tapped(Action.LANGUAGE, "de"))  # not offered here: ignored
+    assert s.state.language == "en"
+    clock.advance(91)
+    assert s.tick().language == "lv"
+
+
+def test_patron_language_used_unless_chosen(circ: FakeCirculation, clock: ManualClock) -> None:
+    s, _ = make(circ, clock, pin_policy="none")
+    assert s.handle(CardPresented("LV0002")).language == "en"
+
+
+# -- checkout inside the session, finishing, receipts ------------------------------------------
+
+
+def test_items_on_pad_before_login_are_checked_out(circ: FakeCirculation, clock: ManualClock, security: FakeSecurity) -> None:
+    s, _ = make(circ, clock, security, pin_policy="none")
+    t = tag("30000003")
+    s.handle(TagsChanged(present=(t,), added=(t,)))
+    assert circ.ops("checkout") == []
+    st = s.handle(CardPresented("LV0002"))
+    assert st.checkout is not None and st.checkout.checked_out[0].item_id == "30000003"
+
+
+def test_barcode_on_welcome_is_a_card(circ: FakeCirculation, clock: ManualClock) -> None:
+    s, _ = make(circ, clock, pin_policy="none")
+    assert s.handle(BarcodeScanned("LV0002")).stage is Stage.ACTIVE
+    st = s.handle(BarcodeScanned("30000004"))
+    assert st.view is View.CHECKOUT and st.checkout is not None and st.checkout.checked_out[0].item_id == "30000004"
+
+
+def test_finish_print_receipt_goodbye_then_welcome(circ: FakeCirculation, clock: ManualClock, printer: FakePrinter) -> None:
+    s, _ = make(circ, clock, printer=printer, pin_policy="none", goodbye_s=5.0)
+    s.handle(CardPresented("LV0002"))
+    s.handle(TagsChanged(present=(tag("30000001"), tag("30000007")), added=(tag("30000001"), tag("30000007"))))
+    st = s.handle(Tapped(Action.FINISH))
+    assert st.stage is Stage.FINISHING and st.receipt is not None
+    r = st.receipt
+    assert r.kind is ReceiptKind.CHECKOUT and r.card_masked == "**0002" and r.patron_name == ""
+    assert [line.item_id for line in r.lines] == ["30000001"] and r.lines[0].due_date
+    assert [(line.item_id, line.refusal) for line in r.refused] == [("30000007", Refusal.NOT_FOR_LOAN)]
+    st = s.handle(Tapped(Action.RECEIPT_PRINT))
+    assert printer.printed == [r]
+    assert st.stage is Stage.GOODBYE and st.items_done == 1 and st.patron is None and not st.receipt_failed
+    assert "John" not in repr(st) and "30000001" not in repr(st)
+    assert circ.ops("end_session") == [("LV0002",)]
+    clock.advance(5)
+    st = s.tick()
+    assert st.stage is Stage.WELCOME and st.language == "lv"
+
+
+def test_printer_failure_is_reported_not_fatal(circ: FakeCirculation, clock: ManualClock, printer: FakePrinter) -> None:
+    printer.error = OSError("paper out")
+    s, _ = make(circ, clock, printer=printer, pin_policy="none")
+    s.handle(CardPresented("LV0002"))
+    s.handle(BarcodeScanned("30000001"))
+    s.handle(Tapped(Action.FINISH))
+    st = s.handle(Tapped(Action.RECEIPT_PRINT))
+    assert st.stage is Stage.GOODBYE and st.receipt_failed
+
+
+def test_finish_with_nothing_done_skips_the_receipt(circ: FakeCirculation, clock: ManualClock) -> None:
+    s, _ = make(circ, clock, pin_policy="none")
+    s.handle(CardPresented("LV0002"))
+    st = s.handle(Tapped(Action.FINISH))
+    assert st.stage is Stage.GOODBYE and st.receipt_choice is None
+
+
+def test_patron_name_on_receipt_only_when_configured(circ: FakeCirculation, clock: ManualClock) -> None:
+    s, _ = make(circ, clock, pin_policy="none", show_patron_name=True)
+    s.handle(CardPresented("LV0002"))
+    s.handle(BarcodeScanned("30000001"))
+    st = s.handle(Tapped(Action.FINISH))
+    assert st.receipt is not None and st.receipt.patron_name == "John Smith"
+
+
+def test_a_second_card_during_a_session_is_ignored(circ: FakeCirculation, clock: ManualClock) -> None:
+    s, _ = make(circ, clock, pin_policy="none")
+    s.handle(CardPresented("LV0002"))
+    st = s.handle(CardPresented("LV0004"))
+    assert st.patron is not None and st.patron.card_masked == "**0002"
+    assert len(circ.ops("identify_patron")) == 1
+
+
+def test_renew_through_the_session(circ: FakeCirculation, clock: ManualClock) -> None:
+    s, _ = make(circ, clock, pin_policy="none")
+    s.handle(CardPresented("LV0002"))
+    st = s.handle(Tapped(Action.SHOW_ACCOUNT))
+    assert st.view is View.ACCOUNT and st.capabilities.can_renew
+    st = s.handle(Tapped(Action.RENEW, "30000008"))
+    assert st.account is not None and st.account.loans[0].renewed is True and not st.account.loans[0].overdue
+    st = s.handle(Tapped(Action.FINISH))
+    assert st.receipt is not None and st.receipt.lines[0].renewal
