@@ -424,16 +424,16 @@ class CirculationService:
             fields.append(("AD", pin))
         fields.append(("BO", "Y" if fee_acknowledged else "N"))
 
-        def build() -> Message:
-            now = sip_date(self.clock.now())
+        def build(when: datetime) -> Message:
+            now = sip_date(when)
             return message("11", sc_renewal_policy="Y", no_block="N", transaction_date=now, nb_due_date=now, fields=fields)
 
         request = {"fee_acknowledged": fee_acknowledged, "with_pin": bool(pin)}
         return self._transact(Operation.CHECKOUT, patron_id, item_id, build, request, pin)
 
     def checkin(self, item_id: str) -> CirculationResult:
-        def build() -> Message:
-            now = sip_date(self.clock.now())
+        def build(when: datetime) -> Message:
+            now = sip_date(when)
             fields = [("AP", self.location)] + self._base() + [("AB", item_id), ("AC", self.sip2.terminal_password)]
             return message("09", no_block="N", transaction_date=now, return_date=now, fields=fields)
 
@@ -446,8 +446,8 @@ class CirculationService:
         if pin:
             fields.append(("AD", pin))
 
-        def build() -> Message:
-            now = sip_date(self.clock.now())
+        def build(when: datetime) -> Message:
+            now = sip_date(when)
             return message("29", third_party_allowed="N", no_block="N", transaction_date=now, nb_due_date=now, fields=fields)
 
         return self._transact(Operation.RENEW, patron_id, item_id, build, {"with_pin": bool(pin)}, pin)
@@ -486,7 +486,7 @@ class CirculationService:
         op: Operation,
         patron_id: str,
         item_id: str,
-        build: Callable[[], Message],
+        build: Callable[[datetime], Message],
         request: dict[str, Any],
         pin: str | None,
     ) -> CirculationResult:
@@ -496,9 +496,11 @@ class CirculationService:
                 self.forwarder.forward_once(item_id=item_id)
             if self.journal.pending_count(item_id) or not self._connect():
                 return self._offline(op, patron_id, item_id, request, None)
-            eid = self.journal.begin(op, mode=Mode.ONLINE, state=EntryState.PENDING, patron_id=patron_id, item_id=item_id, request=request)
+            # One timestamp for the journal and the wire, so a replay carries the original date.
+            when = self.clock.now().replace(microsecond=0)
+            eid = self.journal.begin(op, mode=Mode.ONLINE, state=EntryState.PENDING, patron_id=patron_id, item_id=item_id, request=request, created=when)
             crash_point("after_journal_write")
-            msg = build()
+            msg = build(when)
             self.journal.mark_sent(eid)
             crash_point("after_mark_sent")
             try:

@@ -54,12 +54,15 @@ def fake():
     acs.close()
 
 
+_HELD: list[socket.socket] = []
+
+
 def dead_port() -> int:
+    """A loopback port that refuses connections: bound (so nobody else gets it) but not listening."""
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    _HELD.append(s)
+    return s.getsockname()[1]
 
 
 def test_checkout_and_checkin_print_the_contract(tmp_path, fake, capsys):

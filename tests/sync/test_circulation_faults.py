@@ -6,6 +6,7 @@ right state, and reconciliation never applies anything twice.
 
 from __future__ import annotations
 
+import socket
 from datetime import datetime
 
 import pytest
@@ -132,9 +133,9 @@ def test_stall_forever_leaves_one_in_doubt_row(tmp_path, fake):
 
 
 def test_refused_connection_queues_offline_in_one_row(tmp_path, fake):
-    port = fake.port
-    fake.close()
-    s = fake.settings(port=port)
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
+    s = fake.settings(port=held.getsockname()[1])
     svc = CirculationService(Sip2Client(s), Journal(tmp_path / "j.sqlite"), sip2=s, offline=OfflineSection(policy="checkin-only"))
     ci = svc.checkin("30000008")
     co = svc.checkout("LV0001", "30000001")
@@ -143,6 +144,7 @@ def test_refused_connection_queues_offline_in_one_row(tmp_path, fake):
     rows = svc.journal.entries()
     assert [(r.operation, r.state) for r in rows] == [(Operation.CHECKIN, EntryState.QUEUED), (Operation.CHECKOUT, EntryState.REFUSED)]
     svc.close()
+    held.close()
 
 
 def test_garbage_patron_answer_falls_back_to_offline_identification(tmp_path, fake):

@@ -255,12 +255,15 @@ def settings(port: int) -> Sip2Section:
     return Sip2Section(host="127.0.0.1", port=port, username="kiosk", password="s3cret-login", institution_id="DEMO", terminal_password="termpw", location_code="DEMO", timeout_s=0.5, retries=0)
 
 
+_HELD: list[socket.socket] = []
+
+
 def dead_port() -> int:
+    """A loopback port that refuses connections: bound (so nobody else gets it) but not listening."""
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    _HELD.append(s)
+    return s.getsockname()[1]
 
 
 @pytest.fixture

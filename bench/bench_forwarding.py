@@ -1,0 +1,169 @@
+"""Benchmark: forwarding queued offline work over one SIP2 connection vs a connection per message.
+
+Fills a fresh journal with N queued transactions (alternating checkouts and checkins) and
+forwards them to a minimal fast SIP2 responder on loopback, twice in the same run:
+
+* one connection: the kiosk's Forwarder (login once, then one request per entry);
+* naive: a new TCP connection, 93 login and 99 status for every entry.
+
+Both write ahead to the journal exactly as the kiosk does (commit before send, update after).
+It also measures the journal alone (the same commits, no network) and the responder's own time
+spent answering, so the kiosk's share is visible. Times are reported as ratios against the
+one-connection run. Usage: `python bench/bench_forwarding.py [--count 10000]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import tempfile
+import threading
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from kiosk.config import Sip2Section
+from kiosk.core.domain import Mode, Operation
+from kiosk.sync.forwarder import Forwarder
+from kiosk.sync.journal import EntryState, Journal
+from kiosk.sync.sip2.client import Sip2Client
+from kiosk.sync.sip2.codec import FrameBuffer, decode, encode, message
+
+
+class Responder:
+    """A minimal SIP2 ACS: canned valid answers, one thread per connection, timing its own work."""
+
+    def __init__(self) -> None:
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self._sock.getsockname()[1]
+        self.busy_s = 0.0
+        self.connections = 0
+        self.requests = 0
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            with self._lock:
+                self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    @staticmethod
+    def _answer(frame: bytes) -> bytes:
+        req = decode(frame)
+        now = datetime.now().strftime("%Y%m%d    %H%M%S")
+        c = req.command
+        if c == "93":
+            ans = message("94", ok="1")
+        elif c == "99":
+            ans = message(
+                "98", online_status="Y", checkin_ok="Y", checkout_ok="Y", acs_renewal_policy="Y", status_update_ok="N",
+                offline_ok="Y", timeout_period="050", retries_allowed="003", date_time_sync=now, protocol_version="2.00",
+                fields=[("AO", "DEMO"), ("BX", "YYYYYYYYYYYYYYYY")],
+            )
+        elif c == "11":
+            ans = message("12", ok="1", renewal_ok="N", magnetic_media="N", desensitize="Y", transaction_date=now,
+                          fields=[("AO", "DEMO"), ("AA", req.get("AA")), ("AB", req.get("AB")), ("AJ", "Zaļā grāmata"), ("AH", now)])
+        else:
+            ans = message("10", ok="1", resensitize="Y", magnetic_media="N", alert="N", transaction_date=now,
+                          fields=[("AO", "DEMO"), ("AB", req.get("AB")), ("AQ", "Pieaugušo nodaļa")])
+        return encode(ans, sequence=req.sequence, error_detection=req.checksum is not None)
+
+    def _serve(self, conn: socket.socket) -> None:
+        frames = FrameBuffer()
+        with conn:
+            while True:
+                try:
+                    data = conn.recv(65536)
+                except OSError:
+                    return
+                if not data:
+                    return
+                for frame in frames.feed(data):
+                    t = time.perf_counter()
+                    reply = self._answer(frame)
+                    conn.sendall(reply)
+                    with self._lock:
+                        self.busy_s += time.perf_counter() - t
+                        self.requests += 1
+
+    def reset(self) -> None:
+        with self._lock:
+            self.busy_s, self.connections, self.requests = 0.0, 0, 0
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+def fill(journal: Journal, count: int) -> None:
+    start = datetime(2026, 11, 25, 10, 0, 0)
+    for n in range(count):
+        op = Operation.CHECKOUT if n % 2 == 0 else Operation.CHECKIN
+        journal.begin(op, mode=Mode.OFFLINE, state=EntryState.QUEUED, patron_id="LV0001" if op is Operation.CHECKOUT else "",
+                      item_id=f"3{n:07d}", created=start + timedelta(seconds=n), promised_due_date="2026-12-09")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=10_000)
+    args = parser.parse_args()
+    n = args.count
+    responder = Responder()
+    settings = Sip2Section(host="127.0.0.1", port=responder.port, username="kiosk", password="demo", institution_id="DEMO", timeout_s=5, retries=1)
+    rows: list[tuple[str, float, float, int]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        # 1. Journal alone: the same write-ahead commits (queued -> sent -> forwarded), no network.
+        j = Journal(Path(tmp) / "alone.sqlite")
+        fill(j, n)
+        t = time.perf_counter()
+        for e in j.pending_offline():
+            j.mark_sent(e.id)
+            j.update(e.id, EntryState.FORWARDED, result={"ok": True})
+        journal_s = time.perf_counter() - t
+        j.close()
+
+        # 2. The kiosk's forwarder: one connection.
+        j = Journal(Path(tmp) / "one.sqlite")
+        fill(j, n)
+        responder.reset()
+        t = time.perf_counter()
+        report = Forwarder(j, lambda: Sip2Client(settings), settings=settings).forward_once()
+        one_s = time.perf_counter() - t
+        assert report.forwarded == n, report
+        rows.append(("one connection (Forwarder)", one_s, responder.busy_s, responder.connections))
+        j.close()
+
+        # 3. Naive: a new connection with login and status for each message.
+        j = Journal(Path(tmp) / "naive.sqlite")
+        fill(j, n)
+        fw = Forwarder(j, lambda: Sip2Client(settings), settings=settings)
+        responder.reset()
+        t = time.perf_counter()
+        done = 0
+        for e in j.pending_offline():
+            client = Sip2Client(settings)
+            client.connect()
+            if fw._forward_entry(client, e) is EntryState.FORWARDED:
+                done += 1
+            client.close()
+        naive_s = time.perf_counter() - t
+        assert done == n
+        rows.append(("naive (connect+login per message)", naive_s, responder.busy_s, responder.connections))
+        j.close()
+    responder.close()
+
+    print(f"forwarding {n} queued transactions to a loopback SIP2 responder")
+    print(f"{'approach':36} {'total s':>9} {'ms/tx':>7} {'vs one':>7} {'server s':>9} {'server %':>8} {'conns':>6}")
+    for name, total, server, conns in rows:
+        print(f"{name:36} {total:9.2f} {1000 * total / n:7.3f} {total / one_s:7.2f} {server:9.2f} {100 * server / total:7.1f}% {conns:6d}")
+    print(f"{'journal alone (2 fsynced commits/tx)':36} {journal_s:9.2f} {1000 * journal_s / n:7.3f} {journal_s / one_s:7.2f}")
+    print(f"kiosk share of the one-connection run (total minus server time): {one_s - rows[0][2]:.2f} s, "
+          f"of which the journal accounts for about {journal_s:.2f} s")
+
+
+if __name__ == "__main__":
+    main()
