@@ -1,0 +1,171 @@
+"""Stack reading on the simulated pad: stability rounds, entering and leaving tags, read misses,
+unreadable and undecodable tags reported with a reason, and the background thread."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from kiosk.config import SecuritySection
+from kiosk.devices.readers.sim import SimReader, SimulatedPad, VirtualTag, demo_tag
+from kiosk.devices.stack import StackReader
+
+
+@pytest.fixture
+def pad():
+    return SimulatedPad()
+
+
+def make(pad, **kw):
+    events = []
+    stack = StackReader(SimReader(pad), on_change=lambda p, a, r: events.append((p, a, r)), **kw)
+    return stack, events
+
+
+def test_a_set_counts_only_after_stable_rounds(pad):
+    stack, events = make(pad, stable_rounds=2)
+    tags = [pad.place(demo_tag(i)) for i in ("30000001", "30000002")]
+    first = stack.poll_once()
+    assert not first.stable and first.present == () and events == []
+    second = stack.poll_once()
+    assert second.stable and {t.item_id for t in second.added} == {"30000001", "30000002"}
+    assert len(events) == 1
+    t = next(t for t in second.added if t.item_id == "30000001")
+    assert (t.uid, t.afi, t.model, t.owner_institution, t.error) == (tags[0].uid, 0x07, "iso28560-3", "LV-DEMO", "")
+    third = stack.poll_once()
+    assert not third.changed and len(events) == 1
+    assert {t.item_id for t in stack.current()} == {"30000001", "30000002"}
+
+
+def test_leaving_tag_is_reported_after_stable_rounds(pad):
+    stack, events = make(pad, stable_rounds=2)
+    a = pad.place(demo_tag("30000001"))
+    pad.place(demo_tag("30000002"))
+    stack.poll_once(), stack.poll_once()
+    pad.remove(a.uid)
+    assert not stack.poll_once().changed
+    change = stack.poll_once()
+    assert [t.item_id for t in change.removed] == ["30000001"]
+    assert [t.item_id for t in change.present] == ["30000002"]
+    assert events[-1][2] == change.removed
+
+
+def test_a_tag_missing_from_one_round_does_not_flicker(pad):
+    stack, events = make(pad, stable_rounds=2)
+    tags = [pad.place(demo_tag(f"3000000{i}")) for i in range(1, 4)]
+    stack.poll_once(), stack.poll_once()
+    assert len(events) == 1
+    pad.miss_inventory(tags[1].uid, rounds=1)
+    for _ in range(4):
+        stack.poll_once()
+    assert len(events) == 1 and len(stack.current()) == 3
+
+
+def test_each_tag_is_read_once_while_it_stays(pad):
+    stack, _ = make(pad, stable_rounds=1)
+    t = pad.place(demo_tag("30000003"))
+    for _ in range(5):
+        stack.poll_once()
+    assert sum(1 for op, uid in pad.operations if op == "read" and uid == t.uid) == 1
+    pad.remove(t.uid)
+    stack.poll_once()
+    pad.place(t)
+    stack.poll_once()
+    assert sum(1 for op, uid in pad.operations if op == "read" and uid == t.uid) == 2
+
+
+def test_read_miss_is_retried(pad):
+    stack, _ = make(pad, stable_rounds=1, read_retries=2)
+    t = pad.place(demo_tag("30000004"))
+    pad.fail_reads(t.uid, 2)
+    change = stack.poll_once()
+    assert change.added[0].item_id == "30000004" and change.added[0].readable
+
+
+def test_unreadable_tag_is_reported_with_error_not_dropped(pad):
+    stack, events = make(pad, stable_rounds=1, read_retries=1)
+    t = pad.place(demo_tag("30000004"))
+    pad.fail_reads(t.uid, 10)
+    change = stack.poll_once()
+    (tag,) = change.added
+    assert tag.uid == t.uid and not tag.readable
+    assert "could not be read after 2 attempts" in tag.error
+    assert events[0][1] == (tag,)
+    stack.forget(t.uid)  # staff or the workflow asks for another try
+    pad.fail_reads(t.uid, 0)
+    assert stack.poll_once().added[0].item_id == "30000004"
+
+
+def test_undecodable_tag_has_the_reason(pad):
+    stack, _ = make(pad, stable_rounds=1)
+    blank = pad.place(VirtualTag("E004010000000099", memory=bytearray(b"\x11\x01\x01" + b"\xff" * 40)))
+    (tag,) = stack.poll_once().added
+    assert tag.uid == blank.uid and tag.item_id == "" and tag.error.startswith("tag data not understood")
+
+
+def test_multi_part_set(pad):
+    stack, _ = make(pad, stable_rounds=1)
+    for part in (1, 2, 3):
+        pad.place(demo_tag("30000005", part=part))
+    added = stack.poll_once().added
+    assert sorted((t.item_id, t.part_number, t.parts_in_set) for t in added) == [("30000005", p, 3) for p in (1, 2, 3)]
+
+
+def test_eas_is_read_when_security_uses_it(pad):
+    pad.place(demo_tag("30000001", secured=False))
+    stack, _ = make(pad, stable_rounds=1, security=SecuritySection(method="eas"))
+    assert stack.poll_once().added[0].eas is False
+    stack2, _ = make(SimulatedPad(), stable_rounds=1, security=SecuritySection(method="afi"))
+    stack2.reader.pad.place(demo_tag("30000001"))
+    assert stack2.poll_once().added[0].eas is None
+
+
+def test_inventory_failures_reopen_the_reader(pad):
+    class CountingReader(SimReader):
+        reopened = 0
+
+        def reopen(self):
+            type(self).reopened += 1
+            super().reopen()
+
+    reader = CountingReader(pad)
+    stack = StackReader(reader, stable_rounds=1, reopen_after_failures=3)
+    pad.place(demo_tag("30000001"))
+    stack.poll_once()
+    pad.disconnect()
+    results = [stack.poll_once() for _ in range(3)]
+    assert all(not r.stable and "disconnected" in r.error for r in results)
+    assert [t.item_id for t in results[-1].present] == ["30000001"]  # last stable set is kept
+    assert CountingReader.reopened == 1
+    pad.reconnect()
+    assert stack.poll_once().stable
+
+
+def test_background_thread_posts_changes(pad):
+    got = threading.Event()
+    seen = []
+
+    def on_change(present, added, removed):
+        seen.append(tuple(t.item_id for t in added))
+        if added:
+            got.set()
+
+    stack = StackReader(SimReader(pad), stable_rounds=2, on_change=on_change)
+    stack.start(interval_s=0.005)
+    try:
+        pad.place(demo_tag("30000010"))
+        assert got.wait(5), "the stack thread reported nothing"
+    finally:
+        stack.stop()
+    assert ("30000010",) in seen
+
+
+def test_a_failing_listener_does_not_stop_reading(pad):
+    def boom(*_):
+        raise RuntimeError("listener bug")
+
+    stack = StackReader(SimReader(pad), stable_rounds=1, on_change=boom)
+    pad.place(demo_tag("30000001"))
+    assert stack.poll_once().added
+    assert len(stack.current()) == 1
