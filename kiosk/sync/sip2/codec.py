@@ -112,6 +112,12 @@ _FIELD_ID_RE = re.compile(r"[A-Z0-9]{2}\Z")
 _ID_LIKE_RE = re.compile(r"[A-Z][A-Z0-9]\Z")
 _CHECKSUM_RE = re.compile(rb"AZ([0-9A-Fa-f]{4})\Z")
 _SEQUENCE_RE = re.compile(rb"AY([0-9])\|?\Z")
+
+
+def _tail_search(pattern: re.Pattern[bytes], data: bytes, width: int) -> re.Match[bytes] | None:
+    # An end-anchored search() would try every offset; only the last `width` bytes can match.
+    start = max(0, len(data) - width)
+    return pattern.search(data, start)
 _MAX_VALUE_BYTES = 255
 
 
@@ -239,6 +245,44 @@ def _clean_value(fid: str, value: str, encoding: str, delimiter: str) -> bytes:
     return data
 
 
+_GOOD_IDS: set[str] = set()
+
+
+def _check_id(cmd: str, fid: object) -> None:
+    if not isinstance(fid, str) or not _FIELD_ID_RE.match(fid) or fid in ("AY", "AZ"):
+        raise Sip2FormatError(f"message {cmd}: {fid!r} is not a field id (two characters A-Z/0-9)")
+    _GOOD_IDS.add(fid)
+
+
+def _encode_fields(cmd: str, fields: list[tuple[str, str]], encoding: str, delimiter: str) -> bytes:
+    # Fast path: one join and one encode for the usual short, clean values.
+    parts: list[str] = []
+    clean = True
+    for fid, value in fields:
+        if fid not in _GOOD_IDS:
+            _check_id(cmd, fid)
+        if value.__class__ is not str or len(value) > 63:
+            clean = False
+            break
+        parts += (fid, value, delimiter)
+    if clean:
+        text = "".join(parts)
+        if text.count(delimiter) == len(fields) and "\r" not in text and "\n" not in text and "\0" not in text:
+            try:
+                return text.encode(encoding)
+            except UnicodeEncodeError:
+                pass  # the slow path names the field
+    out = bytearray()
+    delim = delimiter.encode(encoding)
+    for fid, value in fields:
+        if fid not in _GOOD_IDS:
+            _check_id(cmd, fid)
+        out += fid.encode("ascii")
+        out += _clean_value(fid, value, encoding, delimiter)
+        out += delim
+    return bytes(out)
+
+
 def encode(
     msg: Message,
     *,
@@ -274,26 +318,32 @@ def encode(
                 f"message {cmd}: fixed fields missing {missing} / unknown {extra}; "
                 f"expected {list(_FIXED_NAMES[cmd])}"
             )
-        for name, width in spec:
-            value = fixed[name]
-            if not isinstance(value, str) or len(value) != width or not value.isascii():
-                raise Sip2FormatError(
-                    f"message {cmd}: fixed field {name} must be {width} ASCII characters, got {value!r}"
-                )
-            if delimiter in value or "\r" in value or "\n" in value or "\0" in value:
-                raise Sip2FormatError(f"message {cmd}: fixed field {name} contains a control character")
-            out += value.encode("ascii")
+        values = [fixed[name] for name, _ in spec]
+        text = "".join(values) if all(isinstance(v, str) for v in values) else None
+        if (
+            text is None
+            or len(text) != _FIXED_LENGTH[cmd]
+            or not text.isascii()
+            or delimiter in text
+            or "\r" in text
+            or "\n" in text
+            or "\0" in text
+            or any(len(v) != w for v, (_, w) in zip(values, spec, strict=True))
+        ):
+            for name, width in spec:
+                value = fixed[name]
+                if not isinstance(value, str) or len(value) != width or not value.isascii():
+                    raise Sip2FormatError(
+                        f"message {cmd}: fixed field {name} must be {width} ASCII characters, got {value!r}"
+                    )
+                if delimiter in value or "\r" in value or "\n" in value or "\0" in value:
+                    raise Sip2FormatError(f"message {cmd}: fixed field {name} contains a control character")
+        out += text.encode("ascii")
     if cmd in _CONTROL:
         if msg.fields:
             raise Sip2FormatError(f"message {cmd} carries no fields (only the AZ checksum)")
     else:
-        delim = delimiter.encode(encoding)
-        for fid, value in msg.fields:
-            if not isinstance(fid, str) or not _FIELD_ID_RE.match(fid) or fid in ("AY", "AZ"):
-                raise Sip2FormatError(f"message {cmd}: {fid!r} is not a field id (two characters A-Z/0-9)")
-            out += fid.encode("ascii")
-            out += _clean_value(fid, value, encoding, delimiter)
-            out += delim
+        out += _encode_fields(cmd, msg.fields, encoding, delimiter)
     if error_detection:
         seq = msg.sequence if sequence is None else sequence
         if seq is not None and cmd not in _CONTROL:
@@ -359,10 +409,10 @@ def decode(data: bytes | str, *, encoding: str = "utf-8", delimiter: str = "|") 
     cs_ok: bool | None = None
     variant: str | None = None
     body = frame
-    m = _CHECKSUM_RE.search(frame)
+    m = _tail_search(_CHECKSUM_RE, frame, 6)
     if m is None and frame.endswith(b" "):
         stripped = frame.rstrip(b" ")
-        m = _CHECKSUM_RE.search(stripped)
+        m = _tail_search(_CHECKSUM_RE, stripped, 6)
         if m is not None:
             frame = stripped
             notes.append("trailing spaces after the checksum")
@@ -373,7 +423,7 @@ def decode(data: bytes | str, *, encoding: str = "utf-8", delimiter: str = "|") 
             cs = cs.upper()
         prefix = frame[: m.start() + 2]
         before = frame[: m.start()]
-        s = _SEQUENCE_RE.search(before)
+        s = _tail_search(_SEQUENCE_RE, before, 4)
         if s is not None:
             sequence = int(s.group(1))
             body = before[: s.start()]
@@ -390,7 +440,7 @@ def decode(data: bytes | str, *, encoding: str = "utf-8", delimiter: str = "|") 
             else:
                 cs_ok = False
     else:
-        s = _SEQUENCE_RE.search(frame)
+        s = _tail_search(_SEQUENCE_RE, frame, 4)
         if s is not None and len(frame) > 3 + 2:
             sequence = int(s.group(1))
             body = frame[: s.start()]
