@@ -555,6 +555,8 @@ class PatronSession:
         if self._stage is Stage.WELCOME:
             self._card(text)
         elif self._stage is Stage.ACTIVE and self._checkout is not None:
+            if self._card_re.match((text or "").strip().upper()):
+                return  # a library card scanned mid-session is not an item
             self._view = View.CHECKOUT
             self._checkout.handle_barcode(text)
 

@@ -287,7 +287,9 @@ def test_items_on_pad_before_login_are_checked_out(circ: FakeCirculation, clock:
 def test_barcode_on_welcome_is_a_card(circ: FakeCirculation, clock: ManualClock) -> None:
     s, _ = make(circ, clock, pin_policy="none")
     assert s.handle(BarcodeScanned("LV0002")).stage is Stage.ACTIVE
+    s.handle(BarcodeScanned("LV0004"))  # a card mid-session is not an item
     st = s.handle(BarcodeScanned("30000004"))
+    assert len(circ.ops("checkout")) == 1
     assert st.view is View.CHECKOUT and st.checkout is not None and st.checkout.checked_out[0].item_id == "30000004"
 
 

@@ -1,0 +1,199 @@
+"""Stack checkout: seen-then-answered items, refusals, sets, security write failures, offline, fees."""
+
+from __future__ import annotations
+
+from kiosk.core.checkout import CheckoutState, ItemSource, ItemStatus, StackCheckout
+from kiosk.core.domain import CirculationResult, ItemTag, Mode, Operation, Refusal
+from kiosk.core.events import TagsChanged
+
+from .fakes import FakeCirculation, FakeSecurity, bad_tag, tag
+
+
+def pad(*tags: ItemTag, before: tuple[ItemTag, ...] = ()) -> TagsChanged:
+    old = {t.uid for t in before}
+    new = {t.uid for t in tags}
+    return TagsChanged(present=tags, added=tuple(t for t in tags if t.uid not in old), removed=tuple(t for t in before if t.uid not in new))
+
+
+def make(circ: FakeCirculation, security: FakeSecurity, patron: str = "LV0002") -> tuple[StackCheckout, list[CheckoutState]]:
+    seen: list[CheckoutState] = []
+    return StackCheckout(circ, security, patron, listener=seen.append), seen
+
+
+def test_items_show_as_seen_before_the_answer(circ: FakeCirculation, security: FakeSecurity) -> None:
+    co, seen = make(circ, security)
+    a, b = tag("30000001"), tag("30000002")
+    st = co.handle_tags(pad(a, b))
+    first = seen[0]
+    assert [i.status for i in first.items] == [ItemStatus.SEEN, ItemStatus.SEEN]
+    assert [i.status for i in st.items] == [ItemStatus.CHECKED_OUT, ItemStatus.CHECKED_OUT]
+    assert all(i.due_date for i in st.items) and st.items[0].title == "Zaļā grāmata"
+    assert security.state == {a.uid: False, b.uid: False}
+    # Unsecure happens only after the library system agreed.
+    assert [c for c in circ.calls if c[0] == "checkout"][0][1][1] == "30000001"
+
+
+def test_refused_item_keeps_the_acs_message_and_stays_secured(circ: FakeCirculation, security: FakeSecurity) -> None:
+    co, _ = make(circ, security)
+    ok, hold, ref = tag("30000001"), tag("30000006"), tag("30000007")
+    st = co.handle_tags(pad(ok, hold, ref))
+    by = {i.item_id: i for i in st.items}
+    assert by["30000001"].status is ItemStatus.CHECKED_OUT
+    assert by["30000006"].refusal is Refusal.ON_HOLD_FOR_OTHER and by["30000006"].message == "Reserved for another patron"
+    assert by["30000007"].refusal is Refusal.NOT_FOR_LOAN
+    assert hold.uid not in security.state and ref.uid not in security.state
+    assert {i.item_id for i in st.problems} == {"30000006", "30000007"}
+
+
+def test_incomplete_set_waits_then_completes(circ: FakeCirculation, security: FakeSecurity) -> None:
+    co, _ = make(circ, security)
+    p1, p2, p3 = (tag("30000005", part=n, parts=3) for n in (1, 2, 3))
+    st = co.handle_tags(pad(p1, p2))
+    item = st.item("30000005")
+    assert item is not None and item.status is ItemStatus.WAITING and item.refusal is Refusal.SET_INCOMPLETE
+    assert (item.parts_present, item.parts_in_set) == (2, 3)
+    assert circ.ops("checkout") == [] and security.calls == []
+    st = co.handle_tags(pad(p1, p2, p3, before=(p1, p2)))
+    item = st.item("30000005")
+    assert item is not None and item.status is ItemStatus.CHECKED_OUT and item.parts_present == 3
+    assert security.state == {p1.uid: False, p2.uid: False, p3.uid: False}
+    assert len(circ.ops("checkout")) == 1
+
+
+def test_removing_a_part_of_a_waiting_set_updates_the_count(circ: FakeCirculation, security: FakeSecurity) -> None:
+    co, _ = make(circ, security)
+    p1, p2 = tag("30000005", part=1, parts=3), tag("30000005", part=2, parts=3)
+    co.handle_tags(pad(p1, p2))
+    st = co.handle_tags(pad(p1, before=(p1, p2)))
+    item = st.item("30000005")
+    assert item is not None and item.parts_present == 1 and item.status is ItemStatus.WAITING
+
+
+def test_write_failure_is_undone_and_resecured(circ: FakeCirculation, security: FakeSecurity) -> None:
+    co, _ = make(circ, security)
+    p1, p2 = tag("30000005", part=1, parts=2), tag("30000005", part=2, parts=2)
+    security.fail_unsecure.add(p2.uid)
+    st = co.handle_tags(pad(p1, p2))
+    item = st.item("30000005")
+    assert item is not None and item.status is ItemStatus.REFUSED and item.undone
+    assert item.refusal is Refusal.SECURITY_WRITE_FAILED and not item.due_date
+    assert circ.ops("checkin") == [("30000005",)]
+    assert circ.items["30000005"].on_loan_to == ""  # the loan was reversed
+    assert security.state[p1.uid] is True  # the part already switched off was re-secured
+
+
+def test_write_failure_with_failed_reversal_goes_to_the_desk(circ: FakeCirculation, security: FakeSecurity) -> None:
+    co, _ = make(circ, security)
+    t = tag("30000001")
+    security.fail_unsecure.add(t.uid)
+    circ.script[("checkin", "30000001")] = lambda item_id: CirculationResult(Operation.CHECKIN, ok=False, mode=Mode.ONLINE, refusal=Refusal.LINK_DOWN)
+    st = co.handle_tags(pad(t))
+    item = st.items[0]
+    assert item.status is ItemStatus.TO_DESK and item.refusal is Refusal.SECURITY_WRITE_FAILED and not item.undone
+    assert circ.items["30000001"].on_loan_to == "LV0002"
+
+
+def test_reader_exception_during_write_counts_as_failure(circ: FakeCirculation, security: FakeSecurity) -> None:
+    co, _ = make(circ, security)
+    t = tag("30000003")
+    security.raise_on.add(t.uid)
+    st = co.handle_tags(pad(t))
+    assert st.items[0].status is ItemStatus.TO_DESK or st.items[0].undone
+    assert st.items[0].refusal is Refusal.SECURITY_WRITE_FAILED
+
+
+def test_removed_before_answer_keeps_its_result_and_is_not_redone(circ: FakeCirculation, security: FakeSecurity) -> None:
+    co, _ = make(circ, security)
+    t = tag("30000001")
+    co.handle_tags(pad(t))
+    st = co.handle_tags(pad(before=(t,)))
+    assert st.items[0].status is ItemStatus.CHECKED_OUT and not st.items[0].on_pad
+    st = co.handle_tags(pad(t))  # put back
+    assert st.items[0].on_pad and len(circ.ops("checkout")) == 1 and len(st.items) == 1
+
+
+def test_same_item_by_barcode_and_tag_is_one_item(circ: FakeCirculation, security: FakeSecurity) -> None:
+    co, _ = make(circ, security)
+    co.handle_barcode("30000002")
+    co.handle_barcode("30000002")
+    st = co.handle_tags(pad(tag("30000002")))
+    assert len(st.items) == 1 and len(circ.ops("checkout")) == 1
+    assert st.items[0].source is ItemSource.BARCODE
+    assert security.calls == []  # barcode checkouts do not touch tags
+
+
+def test_bad_barcodes_are_not_sent(circ: FakeCirculation, security: FakeSecurity) -> None:
+    co, _ = make(circ, security)
+    st = co.handle_barcode("3000|AB1")
+    co.handle_barcode("3000\r1")
+    assert circ.calls == []
+    assert st.items[0].status is ItemStatus.UNREADABLE and st.items[0].item_id == ""
+
+
+def test_unreadable_tag_shown_with_reason(circ: FakeCirculation, security: FakeSecurity) -> None:
+    co, _ = make(circ, security)
+    st = co.handle_tags(pad(bad_tag("E0040000DEAD", "CRC mismatch"), tag("30000001")))
+    bad = st.item("uid:E0040000DEAD")
+    assert bad is not None and bad.status is ItemStatus.UNREADABLE and bad.message == "CRC mismatch"
+    assert bad.refusal is Refusal.UNREADABLE_TAG
+    assert len(circ.ops("checkout")) == 1
+
+
+def test_offline_checkout_is_marked_and_limited(circ: FakeCirculation, security: FakeSecurity) -> None:
+    circ.online = False
+    circ.max_offline_checkouts = 1
+    co, _ = make(circ, security)
+    st = co.handle_tags(pad(tag("30000001"), tag("30000002")))
+    first, second = st.items
+    assert first.status is ItemStatus.CHECKED_OUT and first.offline and first.queued
+    assert second.status is ItemStatus.REFUSED and second.refusal is Refusal.OFFLINE_LIMIT and second.offline
+
+
+def test_fee_confirmation_resends_with_acknowledgement(circ: FakeCirculation, security: FakeSecurity) -> None:
+    circ.items["30000004"].fee = "1.00"
+    co, _ = make(circ, security)
+    t = tag("30000004")
+    st = co.handle_tags(pad(t))
+    assert st.fee_pending and st.items[0].fee_amount == "1.00" and t.uid not in security.state
+    st = co.confirm_fee("30000004")
+    assert st.items[0].status is ItemStatus.CHECKED_OUT and security.state[t.uid] is False
+    assert [c[3] for c in circ.ops("checkout")] == [False, True]
+
+
+def test_fee_declined_stays_refused(circ: FakeCirculation, security: FakeSecurity) -> None:
+    circ.items["30000004"].fee = "1.00"
+    co, _ = make(circ, security)
+    co.handle_tags(pad(tag("30000004")))
+    st = co.decline_fee("30000004")
+    assert not st.fee_pending and st.items[0].status is ItemStatus.REFUSED
+    assert co.confirm_fee("30000004").items[0].status is ItemStatus.REFUSED
+    assert len(circ.ops("checkout")) == 1
+
+
+def test_no_desensitize_means_tag_untouched(circ: FakeCirculation, security: FakeSecurity) -> None:
+    circ.script[("checkout", "30000001")] = lambda p, i, ack: CirculationResult(Operation.CHECKOUT, ok=True, mode=Mode.ONLINE, item_id=i, due_date="x", desensitize=False)
+    co, _ = make(circ, security)
+    st = co.handle_tags(pad(tag("30000001")))
+    assert st.items[0].status is ItemStatus.CHECKED_OUT and not st.items[0].unsecured and security.calls == []
+
+
+def test_circulation_exception_becomes_link_down_refusal(circ: FakeCirculation, security: FakeSecurity) -> None:
+    circ.fail_next["checkout"] = TimeoutError("no answer")
+    co, _ = make(circ, security)
+    st = co.handle_tags(pad(tag("30000001")))
+    assert st.items[0].refusal is Refusal.LINK_DOWN and security.calls == []
+
+
+def test_own_loan_rescanned_is_a_renewal(circ: FakeCirculation, security: FakeSecurity) -> None:
+    co, _ = make(circ, security, patron="LV0002")
+    st = co.handle_tags(pad(tag("30000008")))
+    assert st.items[0].status is ItemStatus.CHECKED_OUT and st.items[0].renewal
+
+
+def test_receipt_lines_cover_done_and_refused(circ: FakeCirculation, security: FakeSecurity) -> None:
+    co, _ = make(circ, security)
+    co.handle_tags(pad(tag("30000001"), tag("30000007"), bad_tag("E004FFFF")))
+    lines = co.receipt_lines()
+    assert [(line.item_id, line.ok) for line in lines] == [("30000001", True), ("30000007", False)]
+    co.wipe()
+    assert co.state.items == ()
