@@ -37,8 +37,9 @@ from kiosk.core.domain import (
     RenewAllResult,
     Routing,
 )
+from kiosk.core.masking import mask_card
 from kiosk.core.ports import Clock, SystemClock
-from kiosk.sync.journal import EntryState, Journal, mask_id
+from kiosk.sync.journal import EntryState, Journal
 from kiosk.sync.sip2.codec import Message, Sip2Error, Sip2LinkError, message, sip_date
 
 if TYPE_CHECKING:
@@ -251,7 +252,7 @@ class CirculationService:
             except Sip2LinkError:
                 return self._identify_offline(patron_id)
             except Sip2Error as exc:
-                log.error("patron %s: unusable answer from the library system: %s", mask_id(patron_id), exc)
+                log.error("patron %s: unusable answer from the library system: %s", mask_card(patron_id), exc)
                 return PatronResult(ok=False, mode=Mode.ONLINE, message=f"The library system gave an unusable answer ({exc})", refusal=Refusal.OTHER)
         refusal = Refusal.NONE
         if not patron.valid or patron.pin_ok is False:
@@ -384,7 +385,7 @@ class CirculationService:
             try:
                 self._request(message("35", transaction_date=sip_date(self.clock.now()), fields=self._base(patron_id) + [("AC", self.sip2.terminal_password)]))
             except Sip2Error as exc:
-                log.info("end session for %s not confirmed: %s", mask_id(patron_id), exc)
+                log.info("end session for %s not confirmed: %s", mask_card(patron_id), exc)
 
     # -- items ----------------------------------------------------------------------------------
 

@@ -18,9 +18,10 @@ from typing import Any
 from kiosk import config as kiosk_config
 from kiosk.config import Config
 from kiosk.core.domain import CirculationResult, Patron, PatronResult
+from kiosk.core.masking import mask_card
 from kiosk.errors import KioskError
 from kiosk.sync.circulation import CirculationService, build_circulation
-from kiosk.sync.journal import Journal, mask_id
+from kiosk.sync.journal import Journal
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ def patron_json(result: PatronResult) -> dict[str, Any]:
         return out
     out.update(
         {
-            "patron_id": mask_id(p.patron_id),
+            "patron_id": mask_card(p.patron_id),
             "name": p.name,
             "valid": p.valid,
             "pin_ok": p.pin_ok,

@@ -19,8 +19,9 @@ from typing import Any
 
 from kiosk.config import Sip2Section
 from kiosk.core.domain import Mode, Operation
+from kiosk.core.masking import mask_card
 from kiosk.sync.circulation import crash_point
-from kiosk.sync.journal import EntryState, Journal, JournalEntry, mask_id
+from kiosk.sync.journal import EntryState, Journal, JournalEntry
 from kiosk.sync.sip2.codec import Message, Sip2Error, Sip2LinkError, message, sip_date
 
 log = logging.getLogger(__name__)
@@ -115,7 +116,7 @@ class Forwarder:
 
     def _ensure_connected(self, client: Any) -> bool:
         if self._connect is not None:
-            return self._connect(True)
+            return self._connect()
         if getattr(client, "connected", False):
             return True
         try:
@@ -159,7 +160,7 @@ class Forwarder:
         state = done_state if ok else EntryState.FORWARD_REFUSED
         self.journal.update(entry.id, state, result=result, error="" if ok else (text or "refused by the library system"))
         if not ok:
-            log.warning("journal #%d %s of %s for %s refused on forwarding: %s", entry.id, entry.operation.value, entry.item_id, mask_id(entry.patron_id), text)
+            log.warning("journal #%d %s of %s for %s refused on forwarding: %s", entry.id, entry.operation.value, entry.item_id, mask_card(entry.patron_id), text)
         return state
 
     # -- building and reconciling --------------------------------------------------------------

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from kiosk.core.domain import Mode, Operation
+from kiosk.core.masking import mask_card
 from kiosk.core.ports import Clock, SystemClock
 from kiosk.errors import KioskError
 
@@ -55,15 +56,6 @@ class EntryState(enum.StrEnum):
 
 # States the forwarder still has to deal with.
 OPEN_STATES = (EntryState.QUEUED, EntryState.IN_DOUBT, EntryState.SENT, EntryState.PENDING)
-
-
-def mask_id(value: str, keep: int = 4) -> str:
-    """A card or patron number with all but the last `keep` characters hidden."""
-    if not value:
-        return ""
-    if len(value) <= keep:
-        return "*" * len(value)
-    return "*" * (len(value) - keep) + value[-keep:]
 
 
 def _scrub(summary: Mapping[str, Any]) -> dict[str, Any]:
@@ -122,12 +114,12 @@ class JournalEntry:
             "id": self.id,
             "created": self.created.isoformat(timespec="seconds"),
             "operation": self.operation.value,
-            "patron_id": mask_id(self.patron_id),
+            "patron_id": mask_card(self.patron_id),
             "item_id": self.item_id,
             "mode": self.mode.value,
             "state": self.state.value,
             "request": dict(self.request),
-            "result": {k: (mask_id(v) if k == "patron_id" else v) for k, v in self.result.items()},
+            "result": {k: (mask_card(v) if k == "patron_id" else v) for k, v in self.result.items()},
             "promised_due_date": self.promised_due_date,
             "attempts": self.attempts,
             "error": self.error,
@@ -259,7 +251,7 @@ class Journal:
             )
         )
         entry_id = int(res.inserted_primary_key[0])
-        log.debug("journal #%d %s %s patron %s item %s", entry_id, operation.value, state.value, mask_id(patron_id), item_id)
+        log.debug("journal #%d %s %s patron %s item %s", entry_id, operation.value, state.value, mask_card(patron_id), item_id)
         return entry_id
 
     def mark_sent(self, entry_id: int) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from kiosk.core.domain import Mode, Operation
 from kiosk.core.ports import ManualClock
-from kiosk.sync.journal import EntryState, Journal, JournalError, mask_id, upgrade
+from kiosk.sync.journal import EntryState, Journal, JournalError, upgrade
 
 
 @pytest.fixture
@@ -112,12 +112,6 @@ def test_json_lines_mask_patron_and_include_events(tmp_path, clock):
     assert lines[1] == {"type": "event", "id": 1, "created": "2026-11-25T10:00:00", "kind": "link_down", "detail": "ACS 127.0.0.1:6001 not reachable"}
     assert "LV00012345" not in j.to_json_lines()
     assert [e.kind for e in j.events()] == ["link_down"]
-
-
-def test_mask_id():
-    assert mask_id("LV0001") == "**0001"
-    assert mask_id("123") == "***"
-    assert mask_id("") == ""
 
 
 def test_recover_hands_over_rows_of_a_dead_process_only(tmp_path, clock):
