@@ -460,3 +460,23 @@ def test_converting_a_model() -> None:
     iso2 = decode(encode(replace(tag, type_of_usage="10"), model="iso28560-2"))
     assert iso2.model == "iso28560-2"
     assert (iso2.item_id, iso2.owner_institution) == ("11223344", "DE-705")
+
+
+def test_iso28560_3_valid_crc_but_no_item_id_is_refused() -> None:
+    block = bytearray(DANISH_32)
+    block[3:19] = bytes(16)
+    with pytest.raises(TagFormatError, match="no item id"):
+        decode(with_crc(bytes(block)))
+
+
+def test_iso28560_3_hyphen_stored_in_library_part_is_not_doubled() -> None:
+    block = bytearray(DANISH_32)
+    block[23:27] = b"-705"
+    assert decode(with_crc(bytes(block))).owner_institution == "DE-705"
+
+
+def test_iso28560_2_empty_element_is_skipped_and_one_digit_usage_is_a_class() -> None:
+    memory = bytes.fromhex("11 01 07 16 00 00")  # item id 7, then an empty shelf location
+    tag = decode(memory, model="iso28560-2")
+    assert tag.item_id == "7" and "shelf_location" not in tag.extra
+    assert decode(encode(TagData("iso28560-2", "7", type_of_usage="1"))).type_of_usage == "10"

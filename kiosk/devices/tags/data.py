@@ -21,6 +21,7 @@ class TagData:
     * ``iso28560-2``: two hex digits, the type-of-usage byte, class in the high nibble and
       sub-class in the low one (``"10"`` circulating, ``"12"`` circulating but not for
       automatic sorting, ``"81"`` adult patron card). Empty when the tag has no such element.
+      When encoding, one hex digit is taken as the class with sub-class 0 (``"1"`` → ``"10"``).
     * ``rfid501``: the 3M item type by name (``"book"``, ``"magazine"``, ``"cd"`` ... or
       ``"type-N"`` for a number without a name).
 

@@ -139,6 +139,8 @@ def _decode(mem: bytes, order: str) -> TagData:
         if oid == 2:
             extra["content_parameter"] = _content_parameter(data)
             continue
+        if not data:
+            continue  # an empty element says nothing; an empty item id is refused below
         try:
             values[oid] = _expand(oid, scheme, data)
         except ValueError as exc:
@@ -271,7 +273,8 @@ def _compact_isil(oid: int, text: str) -> tuple[int, bytes]:
 
 
 def _compact_code(oid: int, text: str) -> tuple[int, bytes]:
-    return c.OCTET, _hex(element_name(oid), text, size=1)
+    # One hex digit is a class without sub-class: "1" is written as 0x10.
+    return c.OCTET, _hex(element_name(oid), text + "0" if len(text) == 1 else text, size=1)
 
 
 def _hex(name: str, text: str, size: int | None = None) -> bytes:

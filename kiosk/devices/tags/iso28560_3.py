@@ -106,11 +106,17 @@ def decode(memory: bytes, *, block_size: int = 4) -> TagData:
         extra["long_item_id"] = True
     else:
         item_id = _text(pii_raw)
+    if not item_id:
+        raise TagFormatError(
+            "ISO 28560-3 tag (CRC valid) holds no item id: bytes 3-18 are empty; re-tag the item"
+        )
     country = _text(mem[21:23])
     library = _text(mem[23:basic_size])
     extra["country"] = country
     extra["library"] = library
-    owner = f"{country}-{library}" if country and library else country or library
+    # Some encoders store the ISIL's hyphen in the library part; never show it twice.
+    joiner = "" if library.startswith("-") else "-"
+    owner = f"{country}{joiner}{library}" if country and library else country or library
     return TagData(
         model=MODEL,
         item_id=item_id,
