@@ -80,39 +80,52 @@ class Forwarder:
     # -- one run -------------------------------------------------------------------------------
 
     def forward_once(self, item_id: str | None = None) -> ForwardReport:
-        """Forward everything queued (or only `item_id`'s entries) once; never raises on link trouble."""
+        """Forward everything queued (or only `item_id`'s entries) once; never raises on link trouble.
+
+        Each entry is handled under the shared lock and re-read first, so a full run (background
+        thread) and an item run (the service, before an online request) may overlap safely; only
+        full runs are serialised, and an item run never waits for one (no lock-order deadlock).
+        """
+        if item_id is not None:
+            return self._run(item_id)
         with self._run_lock:
+            return self._run(None)
+
+    def _run(self, item_id: str | None) -> ForwardReport:
+        with self.lock:
             self.journal.recover()
-            entries = self.journal.pending_offline(item_id=item_id)
-            if not entries:
-                return ForwardReport(pending=0)
-            forwarded = refused = 0
-            client = None
-            try:
+        entries = self.journal.pending_offline(item_id=item_id)
+        if not entries:
+            return ForwardReport(pending=0)
+        forwarded = refused = 0
+        client = None
+        try:
+            with self.lock:
                 client = self.client_factory()
-                if not self._ensure_connected(client):
-                    return ForwardReport(pending=self.journal.pending_count(item_id))
-                for entry in entries:
-                    with self.lock:
-                        state = self._forward_entry(client, self.journal.get(entry.id))
-                    if state in (EntryState.FORWARDED, EntryState.DONE):
-                        forwarded += 1
-                    elif state is EntryState.FORWARD_REFUSED:
-                        refused += 1
-            except _Stop as exc:
-                log.warning("forwarding stopped: %s", exc)
-                self.journal.record_event("forward_stopped", str(exc))
-            finally:
-                if client is not None and self.close_client:
-                    try:
-                        client.close()
-                    except Exception:  # noqa: BLE001 - closing a broken link must not hide the report
-                        log.debug("closing the forwarding connection failed", exc_info=True)
-            report = ForwardReport(forwarded=forwarded, refused=refused, pending=self.journal.pending_count(item_id))
-            if forwarded or refused:
-                self.journal.record_event("forwarded", json.dumps(report.to_json()))
-            log.info("forwarding: %s", report.to_json())
-            return report
+                connected = self._ensure_connected(client)
+            if not connected:
+                return ForwardReport(pending=self.journal.pending_count(item_id))
+            for entry in entries:
+                with self.lock:
+                    state = self._forward_entry(client, self.journal.get(entry.id))
+                if state in (EntryState.FORWARDED, EntryState.DONE):
+                    forwarded += 1
+                elif state is EntryState.FORWARD_REFUSED:
+                    refused += 1
+        except _Stop as exc:
+            log.warning("forwarding stopped: %s", exc)
+            self.journal.record_event("forward_stopped", str(exc))
+        finally:
+            if client is not None and self.close_client:
+                try:
+                    client.close()
+                except Exception:  # noqa: BLE001 - closing a broken link must not hide the report
+                    log.debug("closing the forwarding connection failed", exc_info=True)
+        report = ForwardReport(forwarded=forwarded, refused=refused, pending=self.journal.pending_count(item_id))
+        if forwarded or refused:
+            self.journal.record_event("forwarded", json.dumps(report.to_json()))
+        log.info("forwarding: %s", report.to_json())
+        return report
 
     def _ensure_connected(self, client: Any) -> bool:
         if self._connect is not None:
