@@ -346,6 +346,7 @@ class Sip2Client:
         )
 
     def _exchange(self, msg: Message, *, reconnect: bool) -> Message:
+        self._drain_stale()  # first: it may reconnect, which uses sequence numbers
         expected = RESPONSE_FOR.get(msg.command)
         detect = self._detection != "off"
         control_97 = encode(message("97"), error_detection=detect, terminator=self._terminator)
@@ -354,7 +355,6 @@ class Sip2Client:
         attempts_left = self._retries
         written = False
         outgoing = frame
-        self._drain_stale()
         while True:
             try:
                 self._send(outgoing)
