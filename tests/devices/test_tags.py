@@ -480,3 +480,53 @@ def test_iso28560_2_empty_element_is_skipped_and_one_digit_usage_is_a_class() ->
     tag = decode(memory, model="iso28560-2")
     assert tag.item_id == "7" and "shelf_location" not in tag.extra
     assert decode(encode(TagData("iso28560-2", "7", type_of_usage="1"))).type_of_usage == "10"
+
+
+# Published vectors from DigitalPlatform/dp2 UnitTestRFID (TestRfid2.cs, TestChip.cs): values
+# written by a Chinese library system, an independent encoder.
+@pytest.mark.parametrize(
+    ("scheme", "data", "text"),
+    [
+        ("isil", "1b 81 e1 10 10 8a 1a c7 30 7f", "CN-110108-1-NLC"),
+        ("isil", "1b 81 e1 20 10 4a d1 d6 64 4c", "CN-120104-C-YBL"),
+        (c.SIX_BIT, "2f 8c b5 bb 6f 77 da f6 b7 e3 08", "K825.6=76/Z780"),
+        (c.SIX_BIT, "51 0c f9 ce f2 36 cf 78", "TP393/H637"),
+        (c.SIX_BIT, "27 1d e8 c7 9e 2e d2 9b d9 d3 9e 20", "I17(198.4)/Y498"),
+        (c.SIX_BIT, "0b 8c b2 bb 9b 74 e6 f2 f1 df 08", "B822.9-49/K170"),
+        (c.SEVEN_BIT, "c3 8b 1e 4c b9 b3 e8 62 c9 9f", "abcdefgh123"),
+        (c.SEVEN_BIT, "d1 a7 56 b7 2e 1b b6 f6 bd ff df df", "hijk9876{/?}~"),
+        (c.FIVE_BIT, "d6 71 7b 00", "ZYXWV"),
+        (c.FIVE_BIT, "f9 fa 8f 00", "_G]H^"),
+        (c.INTEGER, "8a c7 23 04 89 e7 ff ff", "9999999999999999999"),
+        (c.NUMERIC, "10 00 00 00 00 00 00 00 00 00 1f", "100000000000000000001"),
+    ],
+)
+def test_published_compaction_vectors(scheme: int | str, data: str, text: str) -> None:
+    raw = bytes.fromhex(data)
+    if scheme == "isil":
+        assert c.expand_isil(raw) == text
+        assert c.expand_isil(c.compact_isil(text)) == text
+    else:
+        assert c.EXPAND[scheme](raw) == text
+        assert c.COMPACT[scheme](text) == raw
+
+
+def test_dp2_layout_with_locked_title_and_no_end_marker() -> None:
+    memory = bytes.fromhex(
+        "91 00 05 1c be 99 1a 14 02 02 d0 02 14 02 04 b3 c6 02 07 44 1c b6 e2 e3 35 d6 00 00"
+        " 03 07 ac c0 9e ba a0 6f 6b 7f 02 04 74 65 73 74"
+    )
+    tag = decode(memory)
+    assert tag.extra["title"] == "test"
+    assert tag.extra["content_parameter"] == [3, 4, 6, 17]
+    assert tag.owner_institution == "US-InU-Mu" and tag.extra["shelf_location"] == "QA268.L55"
+
+
+def test_dp2_content_parameter_with_trailing_zero_bytes() -> None:
+    memory = bytes.fromhex(
+        "91 00 05 1c be 99 1a 14 02 05 d0 00 00 00 00 14 02 04 b3 46 07 44 1c b6 e2 e3 35 d6"
+        " 83 02 07 ac c0 9e ba a0 6f 6b 00 00"
+    )
+    tag = decode(memory)
+    assert tag.extra["content_parameter"] == [3, 4, 6]
+    assert (tag.parts_in_set, tag.part_number) == (12, 3)
