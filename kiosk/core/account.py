@@ -140,7 +140,8 @@ class AccountView:
         except Exception as exc:
             log.error("account refresh failed in the circulation service: %s", exc)
             return self._state
-        if result.ok and result.patron is not None:
+        # A PIN-less refresh may come back "not ok" (CQ=N) yet carry the lists: use them.
+        if result.patron is not None and result.patron.valid:
             self._offline = result.mode is Mode.OFFLINE
             self._state = self._build(result.patron)
         return self._state

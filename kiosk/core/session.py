@@ -452,31 +452,33 @@ class PatronSession:
         assert card is not None
         result = self._call_identify(card, pin)
         patron = result.patron
-        if not result.ok or patron is None:
-            if result.refusal in (Refusal.LINK_DOWN, Refusal.OFFLINE_NOT_ALLOWED):
-                self._fail(LoginProblem.LINK_DOWN, result.message, count=False)
-            elif result.refusal is Refusal.PATRON_BLOCKED and patron is not None and BlockReason.WRONG_PIN not in patron.blocks:
-                self._fail(LoginProblem.BLOCKED, result.message, blocks=patron.blocks or (BlockReason.CHARGE_DENIED,), count=False)
-            elif patron is not None and self._pin_wrong(patron):
-                self._pin_failure(pin, result.message)
-            else:
+        if patron is None:
+            if result.refusal is Refusal.PATRON_BLOCKED:
                 self._fail(LoginProblem.UNKNOWN_PATRON, result.message)
+            else:
+                # Unreachable, offline identification not allowed, or an unusable answer: not the patron's fault.
+                self._fail(LoginProblem.LINK_DOWN, result.message, count=False)
             return
+        # The service marks an invalid patron or a wrong PIN as not ok; the patron record says which.
+        message = result.message or patron.screen_message
         if not patron.valid or BlockReason.UNKNOWN_PATRON in patron.blocks:
-            self._fail(LoginProblem.UNKNOWN_PATRON, result.message or patron.screen_message)
+            self._fail(LoginProblem.UNKNOWN_PATRON, message)
             return
-        if self._pin_wrong(patron):
-            self._pin_failure(pin, result.message or patron.screen_message)
+        if self._pin_wrong(patron, pin):
+            self._pin_failure(pin, message)
             return
         refusing = tuple(b for b in patron.blocks if b in LOGIN_BLOCKS)
-        if refusing:
+        # A not-ok answer with a valid patron and an accepted PIN is a block the service named.
+        if refusing or (not result.ok and result.refusal is not Refusal.PATRON_BLOCKED):
             self._end_session_quietly(card)
-            self._fail(LoginProblem.BLOCKED, result.message or patron.screen_message, blocks=refusing, count=False)
+            self._fail(LoginProblem.BLOCKED, message, blocks=refusing or patron.blocks, count=False)
             return
         self._limiter.success(card)
         self._start(patron, pin, result.mode is Mode.OFFLINE)
 
-    def _pin_wrong(self, patron: Patron) -> bool:
+    def _pin_wrong(self, patron: Patron, pin: str | None) -> bool:
+        if pin is None and self.settings.pin_policy == "none":
+            return False  # card-only site: an ACS answering CQ=N for a missing PIN does not matter
         return patron.pin_ok is False or BlockReason.WRONG_PIN in patron.blocks
 
     def _pin_failure(self, pin: str | None, message: str) -> None:
@@ -485,9 +487,6 @@ class PatronSession:
         if pin is None and self.settings.pin_policy != "none":
             # Optional policy: the library system wants a PIN for this patron; ask, not a failure.
             self._stage, self._problem, self._pin_retry = Stage.PIN, None, False
-            return
-        if self.settings.pin_policy == "none":
-            self._fail(LoginProblem.WRONG_PIN, message)
             return
         self._pin = None
         self._limiter.failure(card)

@@ -74,6 +74,7 @@ class FakeCirculation:
         self.fail_next: dict[str, Exception] = {}  # operation -> exception raised once
         self.script: dict[tuple[str, str], Callable[..., object]] = {}  # (operation, item id) -> answer
         self.end_session_error: Exception | None = None
+        self.script_identify: PatronResult | None = None  # the next identify answer, once
 
     # world building
     def add_patron(self, patron_id: str, **kw: object) -> LibPatron:
@@ -106,17 +107,23 @@ class FakeCirculation:
     def identify_patron(self, patron_id: str, pin: str | None = None) -> PatronResult:
         self.calls.append(("identify_patron", (patron_id, pin is not None)))
         self._raise("identify_patron")
+        if self.script_identify is not None:
+            answer, self.script_identify = self.script_identify, None
+            return answer
         if not self.online:
             if self.offline_policy == "checkin-and-checkout":
                 return PatronResult(ok=True, mode=Mode.OFFLINE, patron=Patron(patron_id=patron_id))
             return PatronResult(ok=False, mode=Mode.OFFLINE, refusal=Refusal.OFFLINE_NOT_ALLOWED, message="offline")
         p = self.patrons.get(patron_id)
+        # Like the SIP2 service: an invalid patron or a wrong/missing PIN (CQ=N) is "not ok, blocked".
         if p is None:
-            return PatronResult(ok=True, mode=Mode.ONLINE, patron=Patron(patron_id=patron_id, valid=False), message="Unknown patron")
+            return PatronResult(ok=False, mode=Mode.ONLINE, patron=Patron(patron_id=patron_id, valid=False), message="Unknown patron", refusal=Refusal.PATRON_BLOCKED)
         pin_ok: bool | None = None
         if p.pin:
             pin_ok = pin == p.pin
-        return PatronResult(ok=True, mode=Mode.ONLINE, patron=self._patron(p, pin_ok))
+        patron = self._patron(p, pin_ok)
+        ok = patron.valid and pin_ok is not False
+        return PatronResult(ok=ok, mode=Mode.ONLINE, patron=patron, refusal=Refusal.NONE if ok else Refusal.PATRON_BLOCKED)
 
     def checkout(self, patron_id: str, item_id: str, pin: str | None = None, fee_acknowledged: bool = False) -> CirculationResult:
         self.calls.append(("checkout", (patron_id, item_id, pin is not None, fee_acknowledged)))

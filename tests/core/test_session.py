@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from kiosk.core.domain import BlockReason, Refusal
+from kiosk.core.domain import BlockReason, Mode, PatronResult, Refusal
 from kiosk.core.events import Action, BarcodeScanned, CardPresented, PinEntered, TagsChanged, Tapped
 from kiosk.core.ports import ManualClock
 from kiosk.core.receipt import ReceiptKind
@@ -40,6 +40,11 @@ def test_policy_none_logs_in_with_card_alone(circ: FakeCirculation, clock: Manua
     assert st.stage is Stage.ACTIVE
     assert st.patron is not None and st.patron.card_masked == "**0002" and st.patron.name == "John Smith"
     assert circ.ops("identify_patron") == [("LV0002", False)]
+
+
+def test_policy_none_ignores_a_pin_the_library_would_want(circ: FakeCirculation, clock: ManualClock) -> None:
+    s, _ = make(circ, clock, pin_policy="none")
+    assert s.handle(CardPresented("LV0001")).stage is Stage.ACTIVE
 
 
 def test_policy_mandatory_asks_pin_before_the_library_system(circ: FakeCirculation, clock: ManualClock) -> None:
@@ -152,6 +157,16 @@ def test_fees_are_summed_for_the_screen(circ: FakeCirculation, clock: ManualCloc
     st = s.handle(CardPresented("LV0004"))
     assert st.patron is not None and st.patron.fee_total == "3.50"
     assert st.account is not None and len(st.account.fees) == 2
+
+
+def test_unknown_patron_without_record_and_unusable_answer(circ: FakeCirculation, clock: ManualClock) -> None:
+    s, _ = make(circ, clock, pin_policy="none", max_login_failures=5)
+    circ.script_identify = PatronResult(ok=False, mode=Mode.ONLINE, refusal=Refusal.PATRON_BLOCKED)
+    assert s.handle(CardPresented("LV0002")).problem is LoginProblem.UNKNOWN_PATRON
+    circ.script_identify = PatronResult(ok=False, mode=Mode.ONLINE, refusal=Refusal.OTHER, message="unusable answer")
+    st = s.handle(CardPresented("LV0002"))
+    assert st.problem is LoginProblem.LINK_DOWN and st.message == "unusable answer"
+    assert s._limiter.attempts_left("LV0002") == 4  # only the unknown patron counted
 
 
 def test_unknown_patron_answer_not_ok_and_link_down(circ: FakeCirculation, clock: ManualClock) -> None:
