@@ -129,7 +129,9 @@ class PatronSection:
     login_window_s: float = 300.0  # failures older than this are forgotten
     terminal_max_failures: int = 10  # failures on any cards within the window that lock the terminal
     card_sources: tuple[str, ...] = ("sim:",)
-    card_rule: str = "uid"
+    card_rule: str = "uid"  # uid | uid-decimal | uid-reversed | block:<n>:<ascii|bcd> | map:<csv> | demo
+    wedge_max_interkey_s: float = 0.05  # keyboard-wedge scanners type faster than this per key
+    wedge_min_length: int = 4
 
 
 @dataclass(frozen=True)
