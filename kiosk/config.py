@@ -153,6 +153,7 @@ class SorterSection:
     url: str = "none"
     exception_bin: int = 0
     default_bin: int = 1
+    timeout_s: float = 2.0  # longest wait for the sorter controller's answer to one item
 
 
 @dataclass(frozen=True)
