@@ -223,21 +223,26 @@ class LoginLimiter:
         self._trim(times, now)
         return max(0, self._max - len(times))
 
-    def failure(self, card: str) -> None:
+    def failure(self, card: str) -> str:
+        """Count a failure; returns "card" or "terminal" when this failure started a lockout, else ""."""
         now = self._clock.monotonic()
         times = self._card_failures.setdefault(card, deque())
         times.append(now)
         self._trim(times, now)
         self._terminal_failures.append(now)
         self._trim(self._terminal_failures, now)
+        started = ""
         if len(times) >= self._max:
             self._card_locked[card] = now + self._lockout
             times.clear()
+            started = "card"
             log.warning("login locked for card %s after %d failures", mask_card(card), self._max)
         if len(self._terminal_failures) >= self._terminal_max:
             self._terminal_locked = now + self._lockout
             self._terminal_failures.clear()
+            started = "terminal"
             log.warning("login locked on this terminal after %d failures", self._terminal_max)
+        return started
 
     def success(self, card: str) -> None:
         self._card_failures.pop(card, None)
@@ -256,6 +261,8 @@ class PatronSession:
         printer: ReceiptPrinter | None = None,
         mailer: Callable[[Receipt, str], None] | None = None,
         listener: Listener | None = None,
+        recorder: Callable[[str, str], None] | None = None,
+        link_check_s: float = 10.0,
     ) -> None:
         self._circ = circulation
         self._clock = clock
@@ -264,6 +271,10 @@ class PatronSession:
         self._printer = printer
         self._mailer = mailer
         self._listener = listener
+        self._recorder = recorder
+        self._link_check_s = link_check_s
+        self._link = LinkStatus(online=True)
+        self._link_checked = -1e18
         self._card_re = re.compile(settings.card_pattern)
         self._limiter = LoginLimiter(clock, settings.max_login_failures, settings.login_window_s, settings.lockout_s, settings.terminal_max_failures)
         self._pad: tuple[ItemTag, ...] = ()
@@ -300,6 +311,16 @@ class PatronSession:
     def tick(self) -> SessionState:
         return self.handle(Tick())
 
+    def refresh_link(self) -> SessionState:
+        """Ask the circulation service for the link state now (the welcome screen's offline banner)."""
+        self._link = self._status()
+        self._link_checked = self._clock.monotonic()
+        return self._publish()
+
+    @property
+    def link(self) -> LinkStatus:
+        return self._link
+
     # -- state ------------------------------------------------------------------------------
 
     def _reset_all(self) -> None:
@@ -326,7 +347,6 @@ class PatronSession:
         self._pin: str | None = None
         self._patron: Patron | None = None
         self._offline = False
-        self._link = LinkStatus(online=True)
         co = getattr(self, "_checkout", None)
         if co is not None:
             co.wipe()
@@ -489,7 +509,7 @@ class PatronSession:
             self._stage, self._problem, self._pin_retry = Stage.PIN, None, False
             return
         self._pin = None
-        self._limiter.failure(card)
+        self._count_failure(card, "wrong PIN")
         if self._limiter.locked_for(card) > 0:
             self._fail(LoginProblem.LOCKED_OUT, message, count=False)
             return
@@ -498,7 +518,7 @@ class PatronSession:
     def _fail(self, problem: LoginProblem, message: str, *, blocks: tuple[BlockReason, ...] = (), count: bool = True) -> None:
         card = self._card_number
         if count and card is not None:
-            self._limiter.failure(card)
+            self._count_failure(card, problem.value.replace("_", " "))
             if self._limiter.locked_for(card) > 0:
                 problem = LoginProblem.LOCKED_OUT
         self._problem, self._message, self._blocks = problem, message, blocks
@@ -508,11 +528,21 @@ class PatronSession:
         self._stage = Stage.WELCOME
         self._warning_since = None
 
+    def _count_failure(self, card: str, why: str) -> None:
+        started = self._limiter.failure(card)
+        if started and self._recorder is not None:
+            # Staff want to know about suspicious card or PIN activity (3M's "suspicious ID" alert).
+            try:
+                self._recorder("login_lockout", f"{started} locked after repeated failures ({why}), card {mask_card(card)}")
+            except Exception as exc:
+                log.error("could not record the lockout: %s", exc)
+
     def _start(self, patron: Patron, pin: str | None, offline: bool) -> None:
         card = self._card_number
         assert card is not None
         self._patron, self._pin, self._offline = patron, pin, offline
         self._link = self._status()
+        self._link_checked = self._clock.monotonic()
         if offline:
             self._link = LinkStatus(online=False, last_error=self._link.last_error, pending=self._link.pending)
         refuse = Refusal.NONE
@@ -695,6 +725,9 @@ class PatronSession:
                 log.info("patron session timed out")
                 self._logout(timeout=True)
             return
+        if self._stage is Stage.WELCOME and now - self._link_checked >= self._link_check_s:
+            self._link = self._status()
+            self._link_checked = now
         if self._stage is Stage.WELCOME and now - self._last_activity >= self.settings.idle_timeout_s:
             # A language or display choice left behind must not greet the next patron.
             if (self._language, self._large_text, self._high_contrast) != (self.settings.default_language, False, False) or self._problem:

@@ -370,3 +370,25 @@ def test_renew_through_the_session(circ: FakeCirculation, clock: ManualClock) ->
     assert st.account is not None and st.account.loans[0].renewed is True and not st.account.loans[0].overdue
     st = s.handle(Tapped(Action.FINISH))
     assert st.receipt is not None and st.receipt.lines[0].renewal
+
+
+def test_lockouts_are_recorded_with_masked_card(circ: FakeCirculation, clock: ManualClock) -> None:
+    events: list[tuple[str, str]] = []
+    settings = SessionSettings(card_pattern=CARD_RE, pin_policy="mandatory", max_login_failures=2)
+    s = PatronSession(circ, clock, settings, recorder=lambda k, d: events.append((k, d)))
+    s.handle(CardPresented("LV0001"))
+    s.handle(PinEntered("0000"))
+    assert events == []
+    s.handle(PinEntered("1111"))
+    assert events == [("login_lockout", "card locked after repeated failures (wrong PIN), card **0001")]
+    assert "0000" not in events[0][1] and "1111" not in events[0][1]
+
+
+def test_welcome_tracks_the_link_state(circ: FakeCirculation, clock: ManualClock) -> None:
+    s, _ = make(circ, clock)
+    circ.online = False
+    clock.advance(11)
+    s.tick()
+    assert not s.link.online and not s.state.capabilities.online
+    circ.online = True
+    assert s.refresh_link().capabilities.online
