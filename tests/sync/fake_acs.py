@@ -9,6 +9,7 @@ pysip2 is strict and well-behaved; real ACSs are not. Each test gives FakeAcs a 
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -67,8 +68,11 @@ Script = Callable[[FakeConnection, bytes], None]
 class FakeAcs:
     """A threaded TCP server on 127.0.0.1 with an ephemeral port."""
 
-    def __init__(self, script: Script | None = None, *, encoding: str = "utf-8") -> None:
+    def __init__(
+        self, script: Script | None = None, *, encoding: str = "utf-8", tls: ssl.SSLContext | None = None
+    ) -> None:
         self.script: Script = script or self.default_script
+        self.tls = tls
         self.encoding = encoding
         self.received: list[tuple[int, bytes]] = []  # (connection index, frame without CR)
         self.connections: list[FakeConnection] = []
@@ -111,6 +115,12 @@ class FakeAcs:
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: FakeConnection) -> None:
+        if self.tls is not None:
+            try:
+                conn.sock = self.tls.wrap_socket(conn.sock, server_side=True)
+            except (OSError, ssl.SSLError):
+                conn.closed = True
+                return
         buf = bytearray()
         while not conn.closed:
             try:

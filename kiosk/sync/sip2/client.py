@@ -346,7 +346,8 @@ class Sip2Client:
         )
 
     def _exchange(self, msg: Message, *, reconnect: bool) -> Message:
-        self._drain_stale()  # first: it may reconnect, which uses sequence numbers
+        if reconnect:
+            self._drain_stale()  # first: it may reconnect, which uses sequence numbers
         expected = RESPONSE_FOR.get(msg.command)
         detect = self._detection != "off"
         control_97 = encode(message("97"), error_detection=detect, terminator=self._terminator)
@@ -448,8 +449,8 @@ class Sip2Client:
                     return
                 for frame in self._frames.feed(data):
                     self._record(ACS_TO_SC, frame, note="(stale, dropped)")
-        except (BlockingIOError, InterruptedError):
-            pass
+        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            pass  # nothing waiting: the usual case
         except Sip2FormatError:
             self._frames.clear()
         except OSError:
