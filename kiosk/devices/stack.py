@@ -156,8 +156,10 @@ class StackReader:
                         info = self.reader.read_system_info(uid)
                     except NotSupported:
                         info = SystemInfo(uid=uid, dsfid=entry.dsfid, afi=entry.afi, block_size=4, block_count=None)
-                count = min(info.block_count or self.default_blocks, self.max_blocks)
-                memory = self.reader.read_blocks(uid, 0, count)
+                if info.block_count:
+                    memory = self.reader.read_blocks(uid, 0, min(info.block_count, self.max_blocks))
+                else:
+                    memory = self._read_unknown_size(uid)
                 break
             except DeviceError as exc:
                 last_error = str(exc)
@@ -183,6 +185,16 @@ class StackReader:
             afi=afi,
             eas=eas,
         )
+
+    def _read_unknown_size(self, uid: str, chunk: int = 4) -> bytes:
+        """Memory of a tag whose size the reader cannot tell: chunks until the tag refuses one."""
+        memory = bytearray(self.reader.read_blocks(uid, 0, chunk))
+        while len(memory) // 4 + chunk <= self.default_blocks:
+            try:
+                memory += self.reader.read_blocks(uid, len(memory) // 4, chunk)
+            except DeviceError:
+                break
+        return bytes(memory)
 
     def _eas(self, uid: str) -> bool | None:
         try:

@@ -1,0 +1,191 @@
+"""Patron identification sources: the CardPresented event, the CardSource interface, the card
+rule that maps a contactless card's UID (or a data block) to the library card number, and
+classify() that tells a patron card number from an item id."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from kiosk.devices.errors import DeviceError
+
+log = logging.getLogger(__name__)
+
+
+class CardError(DeviceError):
+    """A patron card source is misconfigured, missing, or delivered something unusable."""
+
+
+@dataclass(frozen=True)
+class CardPresented:
+    """A patron card number arrived from `source` (e.g. "pcsc:ACR1281", "serial:/dev/ttyACM0", "sim:")."""
+
+    card_number: str
+    source: str
+
+
+CardCallback = Callable[[CardPresented], None]
+
+
+def mask(card_number: str) -> str:
+    """A card number for logs and screens: only the last four characters shown."""
+    if len(card_number) <= 4:
+        return "*" * len(card_number)
+    return "*" * (len(card_number) - 4) + card_number[-4:]
+
+
+class CardSource:
+    """Something patrons identify with; posts CardPresented through the callback given to start()."""
+
+    source: str = ""
+
+    def __init__(self) -> None:
+        self._callback: CardCallback | None = None
+
+    def start(self, on_card: CardCallback) -> None:
+        self._callback = on_card
+
+    def stop(self) -> None:
+        self._callback = None
+
+    def _post(self, card_number: str) -> None:
+        callback = self._callback
+        log.info("card %s presented at %s", mask(card_number), self.source)
+        if callback is not None:
+            try:
+                callback(CardPresented(card_number, self.source))
+            except Exception:  # a listener bug must not stop the reader thread
+                log.exception("card listener failed")
+
+
+# -- card rules -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CardRule:
+    """How a contactless card becomes a library card number (`[patron] card_rule`).
+
+    uid            UID hex, upper case, MSB first
+    uid-decimal    the UID read as one big-endian number, in decimal
+    uid-reversed   UID bytes reversed (some systems enrolled cards LSB first), hex upper case
+    block:<n>:<ascii|bcd>   data block n of the card, as ASCII text or BCD digits
+    map:<csv>      a file of `uid,card` rows (UID in any of the above hex forms)
+    demo           the demo catalogue's card UIDs (kiosk/demo_catalog.py)
+    """
+
+    kind: Literal["uid", "uid-decimal", "uid-reversed", "block", "map", "demo"]
+    block: int = 0
+    encoding: str = "ascii"
+    table: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def needs_block(self) -> bool:
+        return self.kind == "block"
+
+    def card_number(self, uid: bytes, block_data: bytes | None = None) -> str | None:
+        """The card number, or None when the card is not enrolled (map) or its block is empty."""
+        hexuid = uid.hex().upper()
+        if self.kind == "uid":
+            return hexuid
+        if self.kind == "uid-decimal":
+            return str(int.from_bytes(uid, "big"))
+        if self.kind == "uid-reversed":
+            return uid[::-1].hex().upper()
+        if self.kind in ("map", "demo"):
+            table = dict(self.table)
+            return table.get(hexuid) or table.get(uid[::-1].hex().upper())
+        if block_data is None:
+            raise CardError(f"card rule block:{self.block} needs the card's data block; this card source cannot read blocks")
+        return decode_block(block_data, self.encoding)
+
+
+def decode_block(data: bytes, encoding: str) -> str | None:
+    if encoding == "bcd":
+        digits = []
+        for b in data:
+            for nibble in (b >> 4, b & 0x0F):
+                if nibble > 9:  # 0xF pads an odd count; anything else ends the number
+                    return "".join(digits) or None
+                digits.append(str(nibble))
+        return "".join(digits) or None
+    try:
+        text = data.split(b"\x00", 1)[0].decode("ascii").strip()
+    except UnicodeDecodeError:
+        raise CardError("the card's data block is not ASCII text; check the card_rule block number and encoding") from None
+    if not text:
+        return None
+    if not text.isprintable():
+        raise CardError("the card's data block holds unprintable characters; check the card_rule block number")
+    return text
+
+
+def parse_card_rule(rule: str, *, base_dir: Path | None = None) -> CardRule:
+    """A CardRule from the config string; CardError (naming the setting) when it is not one."""
+    rule = rule.strip()
+    if rule in ("uid", "uid-decimal", "uid-reversed"):
+        return CardRule(kind=rule)  # type: ignore[arg-type]
+    if rule == "demo":
+        from kiosk import demo_catalog
+
+        return CardRule(kind="demo", table=tuple((p.card_uid.upper(), p.patron_id) for p in demo_catalog.PATRONS if p.card_uid))
+    if rule.startswith("block:"):
+        parts = rule.split(":")
+        if len(parts) != 3 or not parts[1].isdigit() or parts[2] not in ("ascii", "bcd"):
+            raise CardError(f"patron.card_rule {rule!r}: expected block:<number>:<ascii|bcd>, e.g. block:4:ascii")
+        return CardRule(kind="block", block=int(parts[1]), encoding=parts[2])
+    if rule.startswith("map:"):
+        path = Path(rule[4:]).expanduser()
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+        return CardRule(kind="map", table=load_card_map(path))
+    raise CardError(f"patron.card_rule {rule!r}: expected uid, uid-decimal, uid-reversed, block:<n>:<ascii|bcd>, map:<csv file> or demo")
+
+
+def load_card_map(path: Path) -> tuple[tuple[str, str], ...]:
+    """Rows `uid,card` (a header row and blank or #-comment lines are skipped)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CardError(f"patron.card_rule map file {path} cannot be read ({exc.strerror})") from None
+    rows = []
+    for lineno, row in enumerate(csv.reader(text.splitlines()), start=1):
+        if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
+            continue
+        if len(row) < 2:
+            raise CardError(f"{path}:{lineno}: expected `uid,card number`, got {','.join(row)!r}")
+        uid = re.sub(r"[\s:.-]", "", row[0]).upper()
+        if lineno == 1 and not re.fullmatch(r"[0-9A-F]+", uid):
+            continue  # header
+        if not re.fullmatch(r"(?:[0-9A-F]{2})+", uid):
+            raise CardError(f"{path}:{lineno}: {row[0]!r} is not a hexadecimal card UID")
+        rows.append((uid, row[1].strip()))
+    return tuple(rows)
+
+
+def uid_from_pcsc(raw_uid: bytes, atr: bytes) -> bytes:
+    """A PC/SC `FF CA` UID in MSB-first order: ISO 15693 cards deliver it LSB first (rfid.md P12)."""
+    # PC/SC part 3 storage-card ATR: 3B 8F 80 01 80 4F 0C A0 00 00 03 06 SS ...; SS 0x0A/0x0B = ISO 15693
+    if len(atr) > 12 and atr[7:12] == bytes.fromhex("A000000306") and atr[12] in (0x0A, 0x0B):
+        return raw_uid[::-1]
+    return raw_uid
+
+
+# -- telling cards from items -----------------------------------------------------------------
+
+
+def classify(text: str, patron_cfg: Any) -> Literal["patron", "item", "unknown"]:
+    """Whether scanned text is a patron card number or an item id, by the configured patterns.
+
+    The card pattern wins where both match: a patron scanning their card must never be read as
+    an item."""
+    text = text.strip()
+    if text and re.fullmatch(patron_cfg.card_pattern, text):
+        return "patron"
+    if text and re.fullmatch(patron_cfg.item_pattern, text):
+        return "item"
+    return "unknown"
