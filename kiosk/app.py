@@ -4,32 +4,68 @@ the circulation service, the core workflows and the worker, and hands them to th
 This is the only module that knows every part. Screens see the app (`App.get_running_app()`):
 its theme, its language, `post(event)` to drive the patron session, and `add_screen(name, ...)`
 for extra screens (maintenance, book drop) registered through kiosk.screens.base.
+
+Threads: device callbacks (pad, cards) and the core worker never touch widgets; they hand
+snapshots to the UI thread with `Clock.schedule_once`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import logging
+import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from kivy.app import App
 from kivy.clock import Clock
-from kivy.properties import BooleanProperty, ObjectProperty, StringProperty
-from kivy.uix.screenmanager import FadeTransition, Screen, ScreenManager
+from kivy.properties import BooleanProperty, NumericProperty, ObjectProperty, StringProperty
+from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
 
 from kiosk.config import Config
+from kiosk.core.events import (
+    Action,
+    BarcodeScanned,
+    CardPresented,
+    CardSource,
+    Event,
+    TagsChanged,
+    Tapped,
+)
 from kiosk.core.ports import Clock as CoreClock
 from kiosk.core.ports import SystemClock
-from kiosk.i18n import LANGUAGE_NAMES, translator
-from kiosk.screens.base import KioskScreen, registered_screens
+from kiosk.errors import KioskError
+from kiosk.i18n import LANGUAGE_NAMES, _, translator
+from kiosk.screens.base import registered_screens
 from kiosk.screens.theme import Theme
+from kiosk.sounds import Cue, Sounds
 
 log = logging.getLogger(__name__)
 
 # Screen modules other parts contribute; each registers its screens on import (missing ones skipped).
 EXTRA_SCREEN_MODULES = ("kiosk.screens.maintenance", "kiosk.screens.bookdrop")
+
+# How often the session hears the time (idle warning and logout), and the link is looked at.
+TICK_S = 1.0
+LINK_CHECK_S = 10.0
+ACTIVITY_THROTTLE_S = 3.0
+
+
+OFFLINE_TEXTS = {
+    "checkin-and-checkout": _(
+        "The library system is offline. You can still borrow and return items; due dates are provisional. "
+        "Your account and renewals are not available."
+    ),
+    "checkin-only": _("The library system is offline. You can return items; borrowing, renewals and your account are not available."),
+    "disabled": _("The library system is offline."),
+}
+
+
+class StartupError(KioskError):
+    """The kiosk cannot start: a part could not be built; the message names it and what to check."""
 
 
 @dataclass
@@ -45,13 +81,11 @@ class KioskServices:
     reader: Any = None
     stack: Any = None
     security: Any = None
-    printer: Any = None
-    cards: list[Any] = field(default_factory=list)
-    wedge: Any = None
-    sounds: Any = None
+    printer: Any = None  # the device (status(), print_receipt(PrintDocument))
+    sounds: Sounds = field(default_factory=lambda: Sounds(enabled=False))
     acs: Any = None
     pad: Any = None  # the simulated pad, when the reader is `sim:`
-    card_sim: Any = None  # the simulated card source, when configured
+    faults: list[str] = field(default_factory=list)  # required parts that are missing
     closers: list[Callable[[], Any]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -63,14 +97,112 @@ class KioskServices:
         self.closers.clear()
 
 
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def start_embedded_acs(cfg: Config) -> tuple[Config, Any]:
+    """Start the embedded demo library system; when its port is taken, on a free one (and point [sip2] at it)."""
+    from kiosk.sync.acs.server import build_from_config
+
+    port = cfg.acs.port
+    if not _port_free(cfg.acs.host, port):
+        log.warning("port %s:%d is in use; the demo library system takes a free port instead", cfg.acs.host, port)
+        port = 0
+    acs = build_from_config(cfg, port=port)
+    if cfg.sip2.host in ("127.0.0.1", "localhost", cfg.acs.host) and cfg.sip2.port != acs.port:
+        cfg = dataclasses.replace(cfg, sip2=dataclasses.replace(cfg.sip2, host=acs.host, port=acs.port))
+    log.info("demo library system listening on %s:%d", acs.host, acs.port)
+    return cfg, acs
+
+
+def build_services(cfg: Config, *, clock: CoreClock | None = None, start_acs: bool | None = None, worker: Any = None) -> KioskServices:
+    """The composition root: every part the kiosk needs, built from the configuration.
+
+    A missing required device (the reader) is recorded in `faults` (the out-of-service screen
+    shows it) instead of stopping the program, so a technician can still reach maintenance.
+    """
+    from kiosk.core.returns import ReturnSettings, ReturnStation
+    from kiosk.core.routing import RoutingTable
+    from kiosk.core.session import PatronSession, SessionSettings
+    from kiosk.core.worker import CoreWorker
+    from kiosk.devices.errors import DeviceError
+    from kiosk.devices.printer import open_printer
+    from kiosk.screens.receipts import RenderingPrinter
+    from kiosk.sync.circulation import build_circulation
+
+    clock = clock or SystemClock()
+    services = KioskServices(cfg=cfg, clock=clock, sounds=Sounds(enabled=cfg.ui.sounds))
+    if start_acs if start_acs is not None else cfg.acs.embedded:
+        cfg, services.acs = start_embedded_acs(cfg)
+        services.cfg = cfg
+        services.closers.append(services.acs.stop)
+
+    services.circulation = build_circulation(cfg, clock=clock)
+    services.closers.append(services.circulation.close)
+    services.worker = worker or CoreWorker(idle=_forwarder_step(services.circulation), idle_interval_s=cfg.offline.forward_interval_s)
+    services.closers.append(services.worker.stop)
+
+    try:
+        from kiosk.devices.readers import open_reader
+        from kiosk.devices.security import TagSecurityService
+        from kiosk.devices.stack import StackReader
+
+        services.reader = open_reader(cfg.reader.url, timeout_s=cfg.reader.timeout_s, retries=cfg.reader.retries)
+        services.security = TagSecurityService(services.reader, cfg.security)
+        services.stack = StackReader(services.reader, stable_rounds=cfg.reader.stable_rounds, security=cfg.security, data_model=cfg.reader.data_model)
+        services.closers.append(services.stack.stop)
+        if cfg.reader.url.startswith("sim:"):
+            from kiosk.devices.readers.sim import get_shared_pad
+
+            services.pad = get_shared_pad(cfg.reader.url[4:] or "default")
+    except DeviceError as exc:
+        log.error("RFID reader %s unavailable: %s", cfg.reader.url, exc)
+        services.faults.append(f"RFID reader: {exc}")
+
+    try:
+        services.printer = open_printer(cfg.printer.url, cfg.printer.profile, cfg.printer.width, base=cfg.resolve_path("."))
+    except DeviceError as exc:
+        log.error("receipt printer %s unusable: %s", cfg.printer.url, exc)
+        from kiosk.devices.printer import NoPrinter
+
+        services.printer = NoPrinter()
+    printer = RenderingPrinter(services.printer, width=cfg.printer.width)
+
+    services.session = PatronSession(services.circulation, clock, SessionSettings.from_config(cfg), security=services.security, printer=printer)
+    if cfg.kiosk.returns_enabled:
+        services.returns = ReturnStation(
+            services.circulation, services.security, clock, RoutingTable.from_config(cfg), ReturnSettings.from_config(cfg),
+            recorder=getattr(services.circulation.journal, "record_event", None), staff_printer=printer,
+        )
+    return services
+
+
+def _forwarder_step(circulation: Any) -> Callable[[], None]:
+    def step() -> None:
+        if circulation.status().pending or not circulation.status().online:
+            circulation.forward_offline()
+
+    return step
+
+
 class KioskApp(App):
     """The patron's kiosk: a ScreenManager of patron screens under a top bar, plus overlays."""
 
     lang = StringProperty("lv")
     theme = ObjectProperty(None)
-    offline = BooleanProperty(False)
-    status_text = StringProperty("")
-    busy = BooleanProperty(False)
+    online = BooleanProperty(True)
+    offline_text = StringProperty("")
+    printer_ready = BooleanProperty(True)
+    printer_problem = StringProperty("")
+    idle_warning = BooleanProperty(False)
+    seconds_left = NumericProperty(0)
+    demo_panel = BooleanProperty(False)
 
     def __init__(self, cfg: Config, services: KioskServices | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -79,8 +211,19 @@ class KioskApp(App):
         self.theme = Theme()
         self.lang = cfg.kiosk.default_language
         self.title = cfg.kiosk.library_name
+        self.demo_panel = cfg.ui.demo_panel
         self.manager: ScreenManager | None = None
+        self.kiosk_root: Any = None
         self._screens: dict[str, Screen] = {}
+        self.state: Any = None  # the latest SessionState
+        self.return_state: Any = None
+        self.local = ""  # a UI-only place on the welcome stage: "", "keypad", "returns"
+        self._presentation: tuple[str, bool, bool] | None = None
+        self._tick_pending = threading.Event()
+        self._last_activity_post = -1e9
+        self._events: list[Any] = []
+        self._last_link_check = -1e9
+        self._return_activity = 0.0
 
     # -- texts ------------------------------------------------------------------------------
 
@@ -90,6 +233,12 @@ class KioskApp(App):
 
     def ntr(self, singular: str, plural: str, n: int, *_bound: Any) -> str:
         return translator(self.lang).ngettext(singular, plural, n)
+
+    def fmt_date(self, value: str, *_bound: Any) -> str:
+        return translator(self.lang).format_date(value)
+
+    def fmt_money(self, amount: str, currency: str = "EUR", *_bound: Any) -> str:
+        return translator(self.lang).format_money(amount, currency)
 
     def language_name(self, code: str) -> str:
         return LANGUAGE_NAMES.get(code, code)
@@ -126,20 +275,329 @@ class KioskApp(App):
                 if exc.name and module.startswith(exc.name):
                     continue
                 raise
+            except Exception:  # another part's screen must not keep the patron kiosk from starting
+                log.exception("screen module %s failed to load", module)
         for name, factory in registered_screens().items():
-            self.add_screen(name, factory(self))
+            try:
+                self.add_screen(name, factory(self))
+            except Exception:
+                log.exception("screen %s could not be built", name)
 
-    # -- activity ---------------------------------------------------------------------------
-
-    def note_activity(self) -> None:
-        """A touch anywhere: the idle timer starts again (the session workflow decides what that means)."""
+    # -- building ---------------------------------------------------------------------------
 
     def build(self) -> Any:
+        from kiosk.screens import patron
         from kiosk.screens.widgets import load_kv
 
-        load_kv()
-        self.manager = ScreenManager(transition=FadeTransition(duration=0.12))
-        self.add_screen("welcome", KioskScreen())
+        load_kv("widgets.kv", "patron.kv")
+        if self.services is None:
+            self.services = build_services(self.cfg)
+            self.cfg = self.services.cfg
+        root = patron.KioskRoot()
+        self.kiosk_root = root
+        self.manager = root.ids.manager
+        self.manager.transition = NoTransition()
+        for name, cls in patron.PATRON_SCREENS.items():
+            self.add_screen(name, cls())
         self._add_registered_screens()
-        Clock.schedule_once(lambda _dt: None, 0)
-        return self.manager
+        if self.demo_panel:
+            from kiosk.screens.demo import DemoPanel
+
+            root.ids.side.add_widget(DemoPanel(pad=self.services.pad, cfg=self.cfg))
+        self.show_screen("out_of_service" if self.services.faults else "welcome")
+        return root
+
+    def on_start(self) -> None:
+        s = self.services
+        assert s is not None
+        s.session.set_listener(lambda state: Clock.schedule_once(lambda _dt: self.render(state)))
+        if s.returns is not None:
+            s.returns.set_listener(lambda state: Clock.schedule_once(lambda _dt: self.render_returns(state)))
+        if s.stack is not None:
+            s.stack.on_change = self._on_tags
+            s.stack.start(self.cfg.reader.poll_interval_s)
+        self.render(s.session.state)
+        s.worker.submit(self._connect_and_status, on_done=lambda st: Clock.schedule_once(lambda _dt: self._link(st)))
+        self._tick_event = Clock.schedule_interval(lambda _dt: self.tick(), TICK_S)
+        from kivy.core.window import Window
+
+        Window.bind(on_textinput=self._on_text_input, on_key_down=self._on_key_down)
+        self._wedge = ""
+
+    def on_stop(self) -> None:
+        event = getattr(self, "_tick_event", None)
+        if event is not None:
+            event.cancel()
+        from kivy.core.window import Window
+
+        Window.unbind(on_textinput=self._on_text_input, on_key_down=self._on_key_down)
+        if self.services is not None:
+            self.services.close()
+
+    # -- driving the core -------------------------------------------------------------------
+
+    def post(self, event: Event) -> None:
+        """Hand an event to the patron session on the core worker (never blocks the UI)."""
+        s = self.services
+        assert s is not None
+        self._events.append(type(event).__name__)
+        s.worker.submit(s.session.handle, event, on_error=self._core_failed)
+
+    def _core_failed(self, exc: BaseException) -> None:
+        log.error("patron session failed: %s", exc)
+
+    def tap(self, action: Action, arg: str = "") -> None:
+        """A control was tapped: forward it; display choices apply at once (the worker may be busy)."""
+        if action is Action.EXTEND:
+            self.idle_warning = False
+        if action is Action.LARGE_TEXT:
+            self.theme.large_text = not self.theme.large_text
+        elif action is Action.HIGH_CONTRAST:
+            self.theme.high_contrast = not self.theme.high_contrast
+        elif action is Action.LANGUAGE:
+            self.lang = arg
+        if self.local == "returns" and action in (Action.LARGE_TEXT, Action.HIGH_CONTRAST, Action.LANGUAGE):
+            self._return_activity = self._now()
+        self.post(Tapped(action, arg))
+
+    def present_card(self, number: str, source: str = CardSource.KEYPAD) -> None:
+        self.local = ""
+        self.services.sounds.play(Cue.SCAN)  # type: ignore[union-attr]
+        self.post(CardPresented(number, source))
+
+    def scan(self, text: str) -> None:
+        """A barcode from the hand scanner (keyboard wedge) or the demo panel."""
+        text = text.strip()
+        if not text:
+            return
+        self.services.sounds.play(Cue.SCAN)  # type: ignore[union-attr]
+        if self.local == "returns" and self.services.returns is not None:  # type: ignore[union-attr]
+            self._return_activity = self._now()
+            self.services.worker.submit(self.services.returns.handle_barcode, text)  # type: ignore[union-attr]
+            return
+        self.local = ""
+        self.post(BarcodeScanned(text))
+
+    def _on_tags(self, present: tuple[Any, ...], added: tuple[Any, ...], removed: tuple[Any, ...]) -> None:
+        """From the pad's thread: route to returns or to the session on the worker."""
+        s = self.services
+        assert s is not None
+        event = TagsChanged(present=present, added=added, removed=removed)
+        if added:
+            Clock.schedule_once(lambda _dt: s.sounds.play(Cue.SCAN))
+        if self.local == "returns" and s.returns is not None:
+            s.worker.submit(s.returns.handle_tags, event)
+        else:
+            s.worker.submit(s.session.handle, event)
+
+    def note_activity(self) -> None:
+        """A touch anywhere: tell the session (throttled), so the idle timer starts again."""
+        now = self._now()
+        if self.local == "returns":
+            self._return_activity = now
+        if self.state is not None and self.state.stage.value != "welcome" and now - self._last_activity_post >= ACTIVITY_THROTTLE_S:
+            self._last_activity_post = now
+            self.post(Tapped(Action.EXTEND))
+
+    def _now(self) -> float:
+        return self.services.clock.monotonic() if self.services else 0.0
+
+    def tick(self) -> None:
+        """Once a second: time for the session; skipped while the previous tick waits on a busy worker."""
+        s = self.services
+        if s is None:
+            return
+        if not self._tick_pending.is_set():
+            self._tick_pending.set()
+            s.worker.submit(s.session.tick, on_done=lambda _st: self._tick_pending.clear(), on_error=lambda _e: self._tick_pending.clear())
+        now = self._now()
+        if self.local == "returns" and now - self._return_activity > self.cfg.ui.idle_timeout_s:
+            self.leave_returns()
+        if now - self._last_link_check >= LINK_CHECK_S:
+            self._last_link_check = now
+            s.worker.submit(self._link_and_printer_status, on_done=lambda st: Clock.schedule_once(lambda _dt: self._link(st)))
+
+    def _connect_and_status(self) -> tuple[Any, Any]:
+        s = self.services
+        assert s is not None
+        try:
+            s.circulation.forward_offline()  # connects, and forwards anything left from before
+        except Exception as exc:
+            log.warning("library system not reachable at start: %s", exc)
+        return self._link_and_printer_status()
+
+    def _link_and_printer_status(self) -> tuple[Any, Any]:
+        s = self.services
+        assert s is not None
+        return s.circulation.status(), s.printer.status()
+
+    def _link(self, status: tuple[Any, Any]) -> None:
+        from kiosk.devices.printer import PrinterStatus
+
+        link, printer = status
+        self.online = bool(link.online)
+        self.printer_ready = printer in (PrinterStatus.READY, PrinterStatus.PAPER_LOW)
+        self.printer_problem = {
+            PrinterStatus.PAPER_OUT: "The receipt printer is out of paper.",
+            PrinterStatus.OFFLINE: "The receipt printer is not working.",
+            PrinterStatus.NONE: "",
+        }.get(printer, "")
+        self._link_checked = True
+        self._update_offline_text()
+        self._update_service_screen()
+
+    def _update_offline_text(self) -> None:
+        from kiosk.core.session import Stage
+
+        state = self.state
+        in_session = state is not None and state.stage is not Stage.WELCOME and state.stage is not Stage.GOODBYE
+        offline = (in_session and not state.capabilities.online) or (getattr(self, "_link_checked", False) and not self.online)
+        self.offline_text = OFFLINE_TEXTS.get(self.cfg.offline.policy, OFFLINE_TEXTS["disabled"]) if offline else ""
+
+    def _update_service_screen(self) -> None:
+        s = self.services
+        assert s is not None
+        down = not self.online and self.cfg.offline.policy == "disabled"
+        if s.faults or down:
+            if self.state is None or self.state.stage.value == "welcome":
+                self.show_screen("out_of_service")
+        elif self.current_screen == "out_of_service":
+            self.render(self.state)
+
+    # -- rendering --------------------------------------------------------------------------
+
+    def render(self, state: Any) -> None:
+        """Show a session snapshot (UI thread)."""
+        from kiosk.core.session import Stage, View
+
+        if state is None:
+            return
+        previous = self.state
+        self.state = state
+        self._apply_presentation(state)
+        self.idle_warning = bool(state.idle_warning)
+        self.seconds_left = int(round(state.seconds_left or 0))
+        if state.stage is not Stage.WELCOME:
+            self.local = ""
+        self._update_offline_text()
+        self._feedback(previous, state)
+        if self.services and (self.services.faults or (not self.online and self.cfg.offline.policy == "disabled")) and state.stage is Stage.WELCOME:
+            name = "out_of_service"
+        elif state.stage is Stage.WELCOME:
+            name = {"keypad": "card_entry", "returns": "returns"}.get(self.local, "welcome")
+        elif state.stage is Stage.ACTIVE:
+            name = "account" if state.view is View.ACCOUNT else "checkout"
+        else:
+            name = {
+                Stage.IDENTIFYING: "identifying",
+                Stage.PIN: "pin",
+                Stage.FINISHING: "finish",
+                Stage.GOODBYE: "goodbye",
+            }[state.stage]
+        screen = self._screens[name]
+        if hasattr(screen, "show"):
+            screen.show(self.return_state if name == "returns" else state)
+        self.show_screen(name)
+
+    def render_returns(self, state: Any) -> None:
+        previous = self.return_state
+        self.return_state = state
+        before = {i.key: i.outcome for i in previous.items} if previous else {}
+        for item in state.items:
+            if item.outcome is not None and before.get(item.key) is None:
+                self.services.sounds.play(Cue.REFUSAL if item.outcome.is_exception else Cue.SUCCESS)  # type: ignore[union-attr]
+        self._screens["returns"].show(state)  # type: ignore[attr-defined]
+
+    def _apply_presentation(self, state: Any) -> None:
+        """Follow the session's language and display choices only when the session changed them.
+
+        Taps change the theme at once; a snapshot produced before the tap was handled (the worker
+        may be busy with a slow library system) must not undo it.
+        """
+        current = (state.language, state.large_text, state.high_contrast)
+        if current != self._presentation:
+            self._presentation = current
+            self.lang, self.theme.large_text, self.theme.high_contrast = current
+
+    def _feedback(self, previous: Any, state: Any) -> None:
+        """A sound for every result: success for items done, refusal for items refused or a failed login."""
+        from kiosk.core.checkout import ItemStatus
+
+        sounds = self.services.sounds if self.services else None
+        if sounds is None:
+            return
+        if state.idle_warning and not (previous and previous.idle_warning):
+            sounds.play(Cue.WARNING)
+        if state.problem is not None and (previous is None or previous.problem is None or previous.stage is not state.stage):
+            sounds.play(Cue.REFUSAL)
+        if state.checkout is None:
+            return
+        before = {i.key: i.status for i in previous.checkout.items} if previous and previous.checkout else {}
+        for item in state.checkout.items:
+            old = before.get(item.key)
+            if old is item.status or not item.final:
+                continue
+            sounds.play(Cue.SUCCESS if item.status is ItemStatus.CHECKED_OUT else Cue.REFUSAL)
+
+    # -- returns (a UI place on the welcome stage) ----------------------------------------------
+
+    def enter_returns(self) -> None:
+        s = self.services
+        if s is None or s.returns is None:
+            return
+        self.local = "returns"
+        self._return_activity = self._now()
+        s.worker.submit(s.returns.clear)
+        if s.stack is not None:
+            present = s.stack.current()
+            if present:
+                s.worker.submit(s.returns.handle_tags, TagsChanged(present=present, added=present))
+        self.render(self.state)
+
+    def leave_returns(self, print_receipt: bool = False) -> None:
+        s = self.services
+        if s is None or s.returns is None:
+            return
+
+        def finish() -> None:
+            if print_receipt:
+                from kiosk.screens.receipts import RenderingPrinter
+
+                receipt = s.returns.receipt()
+                if receipt is not None:
+                    receipt = dataclasses.replace(receipt, language=self.lang)
+                    RenderingPrinter(s.printer, width=self.cfg.printer.width).print_receipt(receipt)
+            s.returns.clear()
+
+        s.worker.submit(finish, on_error=lambda exc: log.error("return receipt not printed: %s", exc))
+        self.local = ""
+        self.return_state = None
+        self.render(self.state)
+
+    def open_keypad(self) -> None:
+        self.local = "keypad"
+        self.post(Tapped(Action.START))
+        self.render(self.state)
+
+    def close_keypad(self) -> None:
+        self.local = ""
+        self.render(self.state)
+
+    # -- keyboard-wedge scanners ------------------------------------------------------------------
+
+    def _on_text_input(self, _window: Any, text: str) -> None:
+        from kivy.uix.textinput import TextInput
+
+        if self.kiosk_root is not None and any(isinstance(w, TextInput) and w.focus for w in self.kiosk_root.walk()):
+            return  # typing into a text field (the demo panel's scanner box) is not a scan
+        self._wedge += text
+
+    def _on_key_down(self, _window: Any, key: int, *_args: Any) -> bool:
+        if key in (13, 271) and self._wedge:  # Enter / keypad Enter ends a scan
+            text, self._wedge = self._wedge, ""
+            if self.state is not None and self.state.stage.value == "welcome" and self.local != "returns":
+                self.present_card(text, CardSource.BARCODE)
+            else:
+                self.scan(text)
+            return True
+        return False

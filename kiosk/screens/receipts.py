@@ -6,6 +6,7 @@ hold slips. No Kivy here, so it also runs on the core worker.
 from __future__ import annotations
 
 import textwrap
+from typing import Any
 
 from kiosk.core.receipt import Receipt, ReceiptKind, ReceiptLine
 from kiosk.devices.printer import PrintDocument, PrintLine
@@ -114,3 +115,19 @@ def render_receipt(receipt: Receipt, *, width: int = 42, max_title: int = 0) -> 
         add(text)
     add(tr("Thank you!"), align="center")
     return PrintDocument(tuple(out), name=receipt.kind.value, language=receipt.language)
+
+
+class RenderingPrinter:
+    """The core's ReceiptPrinter port over a printer device: a Receipt is rendered, then printed.
+
+    Errors (PaperOut, PrinterOffline) pass through, so the session can tell the patron.
+    """
+
+    def __init__(self, device: Any, width: int = 42, max_title: int = 0) -> None:
+        self.device = device
+        self.width = width
+        self.max_title = max_title
+
+    def print_receipt(self, receipt: object) -> str:
+        document = render_receipt(receipt, width=self.width, max_title=self.max_title) if isinstance(receipt, Receipt) else receipt
+        return self.device.print_receipt(document)

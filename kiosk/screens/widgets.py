@@ -36,14 +36,15 @@ def load_kv(*names: str) -> None:
 class KLabel(Label):
     """Wrapping text in the theme's colour and size; `size_hint_y: None` grows with the text."""
 
-    role = StringProperty("fg")  # a Theme colour name
+    role = StringProperty("fg")  # fg, muted, ok, refused, warn_fg
+    size_role = StringProperty("m")  # s, m, l, xl
 
 
 class KButton(Button):
     """A touch target of at least 48 px; `kind` picks primary, secondary or danger colours."""
 
     kind = StringProperty("secondary")
-    symbol = StringProperty("")  # drawn in the symbol font before the text
+    size_role = StringProperty("m")  # s, m, l
 
 
 class KeyPad(GridLayout):
@@ -55,6 +56,7 @@ class KeyPad(GridLayout):
     letters = BooleanProperty(False)
     keys = ListProperty([])
     ok_text = StringProperty("OK")
+    rows_needed = NumericProperty(4)
 
     __events__ = ("on_submit",)
 

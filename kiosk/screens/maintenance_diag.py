@@ -1,0 +1,337 @@
+"""What the maintenance screens do, without Kivy: device status, tag reading with decoded content
+and security state, a test AFI write, a test receipt, the SIP2 check and its masked exchanges,
+the offline queue and statistics.
+
+Every method blocks on I/O; the screens run them on a background thread and show the result.
+They use the kiosk's live devices (the reader the app already has open), never a second handle.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from kiosk.config import Config
+from kiosk.core import stats as kstats
+from kiosk.doctor import Check, Status
+from kiosk.errors import KioskError
+from kiosk.logsetup import card_regex, mask_card, scrub
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TagView:
+    """One tag on the pad as the diagnostics screen shows it."""
+
+    uid: str
+    item_id: str = ""
+    model: str = ""
+    part_number: int = 1
+    parts_in_set: int = 1
+    owner: str = ""
+    type_of_usage: str = ""
+    crc_ok: bool | None = None
+    afi: int | None = None
+    eas: bool | None = None
+    secured: bool | None = None
+    error: str = ""
+
+    @property
+    def afi_text(self) -> str:
+        return "?" if self.afi is None else f"0x{self.afi:02X}"
+
+    def summary(self) -> str:
+        security = {True: "secured", False: "NOT secured", None: "security unknown"}[self.secured]
+        eas = "" if self.eas is None else f", EAS {'on' if self.eas else 'off'}"
+        if self.error:
+            return f"{self.uid}: {self.error} (AFI {self.afi_text}{eas})"
+        part = f", part {self.part_number}/{self.parts_in_set}" if self.parts_in_set > 1 else ""
+        crc = "" if self.crc_ok is None else (", CRC ok" if self.crc_ok else ", CRC BAD")
+        return f"{self.item_id} [{self.model}{part}, owner {self.owner or '-'}, usage {self.type_of_usage or '-'}{crc}] AFI {self.afi_text}{eas}: {security}"
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """The outcome of one diagnostics action, as lines for the screen."""
+
+    ok: bool
+    title: str
+    lines: tuple[str, ...] = ()
+    data: Any = None
+
+
+@dataclass(frozen=True)
+class RefusalView:
+    """An offline transaction the library system refused, for staff (patron id masked)."""
+
+    when: datetime
+    operation: str
+    item_id: str
+    patron: str
+    message: str
+
+
+@dataclass
+class Diagnostics:
+    """The maintenance actions over the kiosk's live parts (any may be None when not built)."""
+
+    cfg: Config
+    reader: Any = None
+    security: Any = None
+    printer: Any = None
+    sorter: Any = None
+    circulation: Any = None
+    journal: Any = None
+    card_re: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.card_re = card_regex(self.cfg.patron.card_pattern)
+        if self.journal is None and self.circulation is not None:
+            self.journal = getattr(self.circulation, "journal", None)
+
+    @classmethod
+    def from_services(cls, services: Any) -> Diagnostics:
+        """Take the parts from the app's KioskServices."""
+        return cls(
+            cfg=services.cfg,
+            reader=getattr(services, "reader", None),
+            security=getattr(services, "security", None),
+            printer=getattr(services, "printer", None),
+            sorter=getattr(services, "sorter", None),
+            circulation=getattr(services, "circulation", None),
+        )
+
+    # -- status --------------------------------------------------------------------------
+
+    def device_status(self) -> list[Check]:
+        """Reader, card readers, printer (with paper), sorter, library system link and offline queue."""
+        from kiosk import doctor
+
+        checks = [self._reader_status()]
+        checks += doctor._check_card_sources(self.cfg)
+        checks.append(self._printer_status())
+        checks.append(self._sorter_status())
+        checks.append(self._link_status())
+        checks.append(self._queue_status())
+        return checks
+
+    def _reader_status(self) -> Check:
+        url = self.cfg.reader.url
+        if self.reader is None:
+            return Check("reader", Status.FAIL, f"{url}: not open (see the log for why)", "check the cable and [reader] url, then restart the kiosk")
+        try:
+            found = self.reader.inventory()
+        except (KioskError, OSError) as exc:
+            return Check("reader", Status.FAIL, f"{url}: {exc}", "check the reader's cable and power")
+        return Check("reader", Status.OK, f"{url}: answers, {len(found)} tag(s) on the pad")
+
+    def _printer_status(self) -> Check:
+        url = self.cfg.printer.url
+        if self.printer is None:
+            return Check("printer", Status.WARN, f"{url}: not open", "check [printer] url")
+        try:
+            from kiosk.devices.printer import PrinterStatus
+
+            state = self.printer.status()
+        except (KioskError, OSError) as exc:
+            return Check("printer", Status.FAIL, f"{url}: {exc}", "check power and cable")
+        text = {
+            PrinterStatus.READY: (Status.OK, "ready, paper ok"),
+            PrinterStatus.PAPER_LOW: (Status.WARN, "paper near end"),
+            PrinterStatus.PAPER_OUT: (Status.FAIL, "OUT OF PAPER"),
+            PrinterStatus.OFFLINE: (Status.FAIL, "offline (cover open, off, or cable)"),
+            PrinterStatus.NONE: (Status.WARN, "no printer configured"),
+        }.get(state, (Status.WARN, str(state)))
+        return Check("printer", text[0], f"{url}: {text[1]}", "put in a new roll / close the cover / check power")
+
+    def _sorter_status(self) -> Check:
+        url = self.cfg.sorter.url
+        if url in ("", "none"):
+            return Check("sorter", Status.OK, "no sorter configured")
+        if self.sorter is None:
+            from kiosk import doctor
+
+            return doctor._check_sorter(self.cfg, 2.0)
+        try:
+            status = self.sorter.status()
+        except (KioskError, OSError) as exc:
+            return Check("sorter", Status.FAIL, f"{url}: {exc}", "check the sorter's power and link")
+        ok = bool(getattr(status, "ok", status == "ready"))
+        return Check("sorter", Status.OK if ok else Status.FAIL, f"{url}: {status}", "check the sorter's power and link")
+
+    def _link_status(self) -> Check:
+        where = f"{self.cfg.sip2.host}:{self.cfg.sip2.port}"
+        if self.circulation is None:
+            return Check("library", Status.FAIL, f"{where}: no circulation service", "see the log")
+        link = self.circulation.status()
+        if link.online:
+            return Check("library", Status.OK, f"{link.library_name or 'library system'} at {where}: online")
+        since = f" since {link.since:%H:%M}" if getattr(link, "since", None) else ""
+        return Check("library", Status.FAIL, f"{where}: OFFLINE{since}: {link.last_error or 'no answer'}", "run the SIP2 check below")
+
+    def _queue_status(self) -> Check:
+        if self.journal is None:
+            return Check("offline queue", Status.WARN, "no journal", "")
+        pending = self.journal.pending_count()
+        refused = len(self.journal.refusals())
+        status = Status.WARN if pending or refused else Status.OK
+        return Check("offline queue", status, f"{pending} waiting, {refused} refused (for staff)", "forward now, or handle the refusals by hand")
+
+    # -- tags ----------------------------------------------------------------------------
+
+    def read_tags(self) -> list[TagView]:
+        """Every tag on the pad, decoded, with its AFI/EAS and whether it counts as secured."""
+        from kiosk.devices import tags
+        from kiosk.devices.errors import TagFormatError
+        from kiosk.devices.readers.base import NotSupported, SystemInfo
+
+        if self.reader is None:
+            raise KioskError("no RFID reader is open; check [reader] url and the cable")
+        views = []
+        for entry in self.reader.inventory():
+            uid = entry.uid
+            try:
+                info = self.reader.read_system_info(uid)
+            except NotSupported:
+                info = SystemInfo(uid=uid, dsfid=entry.dsfid, afi=entry.afi)
+            except KioskError as exc:
+                views.append(TagView(uid, afi=entry.afi, error=f"system information not read: {exc}"))
+                continue
+            eas = self._eas(uid)
+            secured = self._secured(info.afi, eas)
+            try:
+                memory = self.reader.read_blocks(uid, 0, info.block_count or 28)
+                data = tags.decode(memory, model=self.cfg.reader.data_model, block_size=info.block_size, dsfid=info.dsfid)
+            except TagFormatError as exc:
+                views.append(TagView(uid, afi=info.afi, eas=eas, secured=secured, error=f"tag data not understood: {exc}"))
+                continue
+            except KioskError as exc:
+                views.append(TagView(uid, afi=info.afi, eas=eas, secured=secured, error=f"memory not read: {exc}"))
+                continue
+            views.append(TagView(uid, data.item_id, data.model, data.part_number, data.parts_in_set, data.owner_institution,
+                                 data.type_of_usage, data.crc_ok, info.afi, eas, secured))
+        return views
+
+    def _eas(self, uid: str) -> bool | None:
+        try:
+            return self.reader.eas(uid)
+        except KioskError:
+            return None
+
+    def _secured(self, afi: int | None, eas: bool | None) -> bool | None:
+        s = self.cfg.security
+        by_afi = None if afi is None else afi == s.afi_secured
+        if s.method == "afi":
+            return by_afi
+        if s.method == "eas":
+            return eas
+        if by_afi is None or eas is None:
+            return None
+        return by_afi and eas
+
+    def write_test_afi(self, uid: str, afi: int) -> ActionResult:
+        """Write `afi` to one tag and read it back (the technician's test of the write path)."""
+        if self.reader is None:
+            return ActionResult(False, "Write AFI", ("no RFID reader is open",))
+        try:
+            self.reader.write_afi(uid, afi)
+            back = self.reader.read_system_info(uid).afi
+        except KioskError as exc:
+            return ActionResult(False, "Write AFI", (f"{uid}: {exc}",))
+        ok = back == afi
+        text = f"{uid}: wrote 0x{afi:02X}, reads back {'?' if back is None else f'0x{back:02X}'}"
+        return ActionResult(ok, "Write AFI", (text + ("" if ok else " - the tag did not take the write"),), back)
+
+    # -- printer -------------------------------------------------------------------------
+
+    def print_test_receipt(self, now: datetime | None = None) -> ActionResult:
+        """A short test page with the terminal, the time and Latvian and Russian letters."""
+        from kiosk.devices.printer import PrintDocument, PrintLine
+
+        if self.printer is None:
+            return ActionResult(False, "Test receipt", ("no printer is open",))
+        now = now or datetime.now()
+        doc = PrintDocument(
+            lines=(
+                PrintLine(self.cfg.kiosk.library_name, bold=True, align="center"),
+                PrintLine("TEST / PĀRBAUDE", large=True, align="center"),
+                PrintLine(f"{self.cfg.kiosk.terminal_id}  {now:%d.%m.%Y %H:%M}"),
+                PrintLine("āčēģīķļņšūž ĀČĒĢĪĶĻŅŠŪŽ"),
+                PrintLine("АБВГДЕЁЖЗ абвгдеёжз"),
+                PrintLine("0,50 €"),
+                PrintLine("-" * min(self.cfg.printer.width, 42)),
+            ),
+            name="test",
+        )
+        try:
+            where = self.printer.print_receipt(doc)
+        except (KioskError, OSError) as exc:
+            return ActionResult(False, "Test receipt", (str(exc),))
+        return ActionResult(True, "Test receipt", (f"printed ({where})",), where)
+
+    # -- library system ------------------------------------------------------------------
+
+    def sip2_check(self, timeout_s: float = 5.0) -> ActionResult:
+        """`kiosk sip2 check`: a fresh connection, login and status; the exchange shown masked."""
+        from kiosk.sync.sip2.client import Sip2Client
+        from kiosk.sync.sip2.codec import Sip2Error
+
+        s = self.cfg.sip2
+        settings = dataclasses.replace(s, timeout_s=max(0.5, min(s.timeout_s, timeout_s)), retries=0)
+        client = Sip2Client(settings, connect_timeout_s=settings.timeout_s)
+        try:
+            status = client.connect()
+            ok, lines = True, [f"{k}: {v}" for k, v in status.to_json().items()]
+        except (Sip2Error, OSError) as exc:
+            ok, lines, status = False, [str(exc)], None
+        finally:
+            client.close()
+        lines += ["", "exchange:"] + self._format_exchanges(client.exchanges)
+        return ActionResult(ok, f"SIP2 check {s.host}:{s.port}", tuple(lines), status)
+
+    def last_exchanges(self, limit: int = 20) -> list[str]:
+        """The live session's last SIP2 messages, passwords and PINs masked."""
+        client = getattr(self.circulation, "client", None)
+        exchanges = list(getattr(client, "exchanges", ()))[-limit:]
+        return self._format_exchanges(exchanges)
+
+    def _format_exchanges(self, exchanges: Any) -> list[str]:
+        # Already masked by the SIP2 client; scrubbed again because this goes on a screen.
+        return [scrub(f"{when:%H:%M:%S} {direction} {text}".rstrip("\r\n"), self.card_re) for when, direction, text in exchanges]
+
+    # -- offline queue -------------------------------------------------------------------
+
+    def forward_now(self) -> ActionResult:
+        if self.circulation is None:
+            return ActionResult(False, "Forward", ("no circulation service",))
+        try:
+            report = self.circulation.forward_offline()
+        except (KioskError, OSError) as exc:
+            return ActionResult(False, "Forward", (str(exc),))
+        return ActionResult(report.pending == 0, "Forward",
+                            (f"forwarded {report.forwarded}, refused {report.refused}, still waiting {report.pending}",), report)
+
+    def refusals(self) -> list[RefusalView]:
+        if self.journal is None:
+            return []
+        out = []
+        for e in self.journal.refusals():
+            result = e.result if isinstance(e.result, dict) else {}
+            message = str(result.get("message") or e.error or "")
+            out.append(RefusalView(e.created, e.operation.value, e.item_id, mask_card(e.patron_id) if e.patron_id else "", scrub(message, self.card_re)))
+        return out
+
+    def pending_count(self) -> int:
+        return self.journal.pending_count() if self.journal is not None else 0
+
+    # -- statistics ----------------------------------------------------------------------
+
+    def statistics(self, now: datetime, days: int = 14) -> kstats.Statistics:
+        if self.journal is None:
+            return kstats.Statistics()
+        since = datetime.combine((now - timedelta(days=days - 1)).date(), datetime.min.time())
+        return kstats.compute(self.journal.entries(since), since=since)

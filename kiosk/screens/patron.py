@@ -1,0 +1,393 @@
+"""The patron's screens: welcome, card entry, identifying, PIN, checkout, account, receipt choice,
+goodbye, returns and out of service, plus the root layout with the top bar and idle warning.
+
+Each screen renders a session snapshot in `show(state)` and forwards taps to the app; the
+wording of refusals and blocks comes from kiosk.screens.texts through the catalogs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kivy.app import App
+from kivy.properties import BooleanProperty, ListProperty, StringProperty
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.floatlayout import FloatLayout
+
+from kiosk.core.checkout import CheckoutItem, ItemStatus
+from kiosk.core.domain import Refusal
+from kiosk.core.events import Action
+from kiosk.core.routing import Instruction, ReturnOutcome
+from kiosk.core.session import LoginProblem
+from kiosk.i18n import _
+from kiosk.screens.base import KioskScreen
+from kiosk.screens.texts import block_text, ordered_blocks, refusal_text
+from kiosk.screens.widgets import ItemRow, KLabel
+
+INSTRUCTION_TEXTS: dict[str, str] = {
+    Instruction.DONE: _("Thank you. Put it in the return box."),
+    Instruction.HOLD_SHELF: _("Reserved for another reader: put it in the reservations box."),
+    Instruction.OTHER_BRANCH: _("Wanted at another branch: put it in the transit box."),
+    Instruction.TRANSIT: _("Belongs elsewhere: put it in the transit box."),
+    Instruction.SPECIAL: _("Please give it to the staff."),
+    Instruction.TAKE_TO_DESK: _("Please take it to the desk."),
+    Instruction.PLACE_ALL_PARTS: _("Place all parts of the set on the pad."),
+}
+
+LOGIN_PROBLEM_TEXTS: dict[LoginProblem, str] = {
+    LoginProblem.BAD_CARD: _("That is not a library card number. Please try again."),
+    LoginProblem.UNKNOWN_PATRON: _("This card is not known to the library. Please check the number or ask at the desk."),
+    LoginProblem.WRONG_PIN: _("The PIN is not correct. Please try again."),
+    LoginProblem.LOCKED_OUT: _("Too many attempts. Please wait a moment or ask at the desk."),
+    LoginProblem.LINK_DOWN: _("The library system is not answering. Please try again later or ask at the desk."),
+}
+
+
+def _app() -> Any:
+    return App.get_running_app()
+
+
+def tr(msgid: str) -> str:
+    return _app().tr(msgid)
+
+
+class KioskRoot(FloatLayout):
+    """Top bar and screens on the left, the demo panel (if any) on the right, overlays on top."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._warning: Any = None
+        _app().bind(idle_warning=self._idle_changed)
+
+    def _idle_changed(self, _app_obj: Any, shown: bool) -> None:
+        # Added and removed rather than hidden: a hidden widget would still swallow touches.
+        from kivy.factory import Factory
+
+        if shown and self._warning is None:
+            self._warning = Factory.IdleWarning()
+            self.add_widget(self._warning)
+        elif not shown and self._warning is not None:
+            self.remove_widget(self._warning)
+            self._warning = None
+
+
+class IdleWarning(FloatLayout):
+    """The logout warning over every screen; touches outside its button go nowhere else."""
+
+    def on_touch_down(self, touch: Any) -> bool:
+        super().on_touch_down(touch)
+        return True
+
+
+class StateScreen(KioskScreen):
+    """A screen that re-renders its last snapshot when the language changes."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._state: Any = None
+        _app().bind(lang=lambda *_: self._state is not None and self.show(self._state))
+
+    def show(self, state: Any) -> None:
+        self._state = state
+        self.render(state)
+
+    def render(self, state: Any) -> None:
+        pass
+
+
+class WelcomeScreen(StateScreen):
+    message = StringProperty("")
+
+    def on_kv_post(self, base_widget: Any) -> None:
+        from kiosk.screens.widgets import KButton
+
+        app = _app()
+        box = self.ids.languages
+        for code in app.cfg.kiosk.languages:
+            button = KButton(text=app.language_name(code))
+            button.size_hint_y = 1
+            button.code = code  # type: ignore[attr-defined]
+            button.bind(on_release=lambda b: self.choose_language(b.code))
+            box.add_widget(button)
+        app.bind(lang=self._mark_language)
+        self._mark_language(app, app.lang)
+
+    def _mark_language(self, _app_obj: Any, lang: str) -> None:
+        for button in self.ids.languages.children:
+            button.kind = "primary" if button.code == lang else "secondary"
+
+    def render(self, state: Any) -> None:
+        self.message = login_message(state)
+
+    def choose_language(self, code: str) -> None:
+        _app().tap(Action.LANGUAGE, code)
+
+
+def login_message(state: Any) -> str:
+    """The reason the last identification failed, in the patron's words."""
+    if state is None or state.problem is None:
+        return ""
+    if state.problem is LoginProblem.BLOCKED:
+        blocks = ordered_blocks(state.blocks)
+        return "\n".join(tr(block_text(b)) for b in blocks) or tr(refusal_text(Refusal.PATRON_BLOCKED))
+    text = tr(LOGIN_PROBLEM_TEXTS.get(state.problem, LOGIN_PROBLEM_TEXTS[LoginProblem.UNKNOWN_PATRON]))
+    if state.problem is LoginProblem.LOCKED_OUT and state.locked_for_s:
+        text += " " + tr("Try again in {seconds} seconds.").format(seconds=int(state.locked_for_s + 0.99))
+    return text
+
+
+class CardEntryScreen(StateScreen):
+    letters = BooleanProperty(False)
+
+    def submit(self, text: str) -> None:
+        if text.strip():
+            self.ids.pad.text = ""
+            _app().present_card(text.strip())
+
+    def cancel(self) -> None:
+        self.ids.pad.text = ""
+        _app().close_keypad()
+
+    def on_letters(self, *_: Any) -> None:
+        pad = self.ids.get("pad")
+        if pad is None:
+            return
+        if self.letters:
+            pad.cols = 6
+            pad.keys = [*"ABCDEFGHIJKLMNOPQRSTUVWXYZ", "C", "<"]
+        else:
+            pad.cols = 3
+            pad.keys = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "C", "0", "<"]
+
+
+class IdentifyingScreen(StateScreen):
+    pass
+
+
+class PinScreen(StateScreen):
+    message = StringProperty("")
+
+    def render(self, state: Any) -> None:
+        text = ""
+        if state.problem is LoginProblem.WRONG_PIN:
+            text = tr(LOGIN_PROBLEM_TEXTS[LoginProblem.WRONG_PIN])
+            if state.attempts_left is not None:
+                text += " " + _app().ntr("{n} attempt left.", "{n} attempts left.", state.attempts_left).format(n=state.attempts_left)
+        self.message = text
+
+    def on_pre_enter(self, *_: Any) -> None:
+        self.ids.pad.text = ""
+
+    def submit(self, pin: str) -> None:
+        from kiosk.core.events import PinEntered
+
+        if pin:
+            self.ids.pad.text = ""  # the PIN leaves the screen at once
+            _app().post(PinEntered(pin))
+
+
+def item_status_text(item: CheckoutItem) -> tuple[str, str]:
+    """(text, state name) for a checkout item."""
+    app = _app()
+    if item.status is ItemStatus.SEEN:
+        return tr("Checking..."), "pending"
+    if item.status is ItemStatus.CHECKED_OUT:
+        text = tr("Due {date}").format(date=app.fmt_date(item.due_date)) if item.due_date else tr("Borrowed")
+        if item.renewal:
+            text += " - " + tr("renewed")
+        if item.offline:
+            text += " - " + tr("provisional date (offline)")
+        return text, "ok"
+    if item.status is ItemStatus.WAITING:
+        return tr("The set has {total} parts, {present} are on the pad. Place all parts.").format(total=item.parts_in_set, present=item.parts_present), "warn"
+    if item.status is ItemStatus.TO_DESK:
+        return tr("Take this to the desk: its security tag could not be switched off."), "refused"
+    if item.status is ItemStatus.UNREADABLE:
+        if item.refusal is Refusal.UNKNOWN_ITEM and not item.item_id:
+            return tr("That is not an item number."), "refused"
+        return tr(refusal_text(Refusal.UNREADABLE_TAG)), "refused"
+    text = tr(refusal_text(item.refusal))
+    if item.refusal is Refusal.SET_INCOMPLETE and item.parts_in_set > 1:
+        text = tr("The set has {total} parts, {present} are on the pad. Place all parts.").format(total=item.parts_in_set, present=item.parts_present)
+    if item.refusal is Refusal.FEE_REQUIRED and item.fee_amount:
+        text += " " + app.fmt_money(item.fee_amount)
+    return text, "refused"
+
+
+class SessionScreen(StateScreen):
+    """Checkout and account share the patron header and the tabs."""
+
+    card = StringProperty("")
+    notice = StringProperty("")
+    can_renew = BooleanProperty(False)
+    can_account = BooleanProperty(True)
+
+    def render_header(self, state: Any) -> None:
+        patron = state.patron
+        self.card = tr("Card {card}").format(card=patron.card_masked) if patron else ""
+        notes = []
+        if state.checkout is not None and state.checkout.blocked is not Refusal.NONE:
+            notes.append(tr(refusal_text(state.checkout.blocked)))
+        for block in ordered_blocks(tuple(state.blocks)):
+            notes.append(tr(block_text(block)))
+        if patron and patron.holds_ready:
+            notes.append(_app().ntr("{n} hold is ready for you to collect.", "{n} holds are ready for you to collect.", patron.holds_ready).format(n=patron.holds_ready))
+        self.notice = "\n".join(dict.fromkeys(notes))
+        self.can_account = state.capabilities.can_view_account
+        self.can_renew = state.capabilities.can_renew
+
+
+class CheckoutScreen(SessionScreen):
+    count_text = StringProperty("")
+    busy = BooleanProperty(False)
+
+    def render(self, state: Any) -> None:
+        self.render_header(state)
+        box = self.ids.item_list
+        box.clear_widgets()
+        items = state.checkout.items if state.checkout else ()
+        for item in items:
+            text, name = item_status_text(item)
+            row = ItemRow(title=item.title or item.item_id or tr("Unknown item"), item_id=item.item_id, status=text, state_name=name)
+            if item.fee_pending:
+                row.action_text = tr("Accept fee")
+                row.action = lambda item_id: _app().tap(Action.CONFIRM_FEE, item_id)
+            box.add_widget(row)
+        done = len(state.checkout.checked_out) if state.checkout else 0
+        self.count_text = _app().ntr("{n} item borrowed", "{n} items borrowed", done).format(n=done) if items else ""
+        self.busy = bool(state.checkout and state.checkout.busy)
+
+
+class AccountScreen(SessionScreen):
+    summary = StringProperty("")
+
+    def render(self, state: Any) -> None:
+        self.render_header(state)
+        app = _app()
+        box = self.ids.account_list
+        box.clear_widgets()
+        account = state.account
+        if account is None:
+            return
+        if account.offline:
+            box.add_widget(KLabel(text=tr("Your account cannot be shown while the library system is offline."), role="refused"))
+        box.add_widget(KLabel(text=app.ntr("{n} loan", "{n} loans", len(account.loans)).format(n=len(account.loans)), size_role="l"))
+        for loan in account.loans:
+            status = tr("Due {date}").format(date=app.fmt_date(loan.due_date)) if loan.due_date else ""
+            name = "ok"
+            if loan.overdue:
+                status = tr("Overdue since {date}").format(date=app.fmt_date(loan.due_date)) if loan.due_date else tr("Overdue")
+                name = "refused"
+            if loan.renewed is True:
+                status = tr("Renewed: due {date}").format(date=app.fmt_date(loan.due_date))
+                name = "ok"
+            elif loan.renewed is False:
+                status += " - " + tr("Not renewed:") + " " + tr(refusal_text(loan.refusal))
+                name = "refused"
+            row = ItemRow(title=loan.title or loan.item_id, item_id=loan.item_id, status=status, state_name=name)
+            if self.can_renew and loan.renewed is None:
+                row.action_text = tr("Renew")
+                row.action = lambda item_id: app.tap(Action.RENEW, item_id)
+            box.add_widget(row)
+        if account.holds:
+            box.add_widget(KLabel(text=app.ntr("{n} hold", "{n} holds", len(account.holds)).format(n=len(account.holds)), size_role="l"))
+            for hold in account.holds:
+                text = tr("Ready for pickup") if hold.ready else tr("Waiting")
+                if hold.ready and hold.pickup_by:
+                    text += " - " + tr("collect by {date}").format(date=app.fmt_date(hold.pickup_by))
+                box.add_widget(ItemRow(title=hold.title or hold.item_id, item_id=hold.item_id, status=text, state_name="ok" if hold.ready else "info"))
+        if account.fees or account.fee_total:
+            box.add_widget(KLabel(text=tr("Fees"), size_role="l"))
+            for fee in account.fees:
+                box.add_widget(ItemRow(title=fee.description, status=app.fmt_money(fee.amount, account.currency), state_name="refused"))
+            if account.fee_total:
+                box.add_widget(KLabel(text=tr("Total: {amount}").format(amount=app.fmt_money(account.fee_total, account.currency)), role="refused"))
+
+
+class FinishScreen(StateScreen):
+    summary = StringProperty("")
+    can_email = BooleanProperty(False)
+
+    def render(self, state: Any) -> None:
+        receipt = state.receipt
+        done = receipt.count if receipt else 0
+        refused = len(receipt.refused) if receipt else 0
+        parts = [_app().ntr("You borrowed {n} item.", "You borrowed {n} items.", done).format(n=done)]
+        if refused:
+            parts.append(_app().ntr("{n} item was not borrowed.", "{n} items were not borrowed.", refused).format(n=refused))
+        self.summary = " ".join(parts)
+        self.can_email = state.capabilities.can_email
+        slot = self.ids.email_slot
+        slot.clear_widgets()
+        if self.can_email:
+            from kiosk.screens.widgets import KButton
+
+            button = KButton(text=tr("Send the receipt by e-mail"))
+            button.bind(on_release=lambda *_: _app().tap(Action.RECEIPT_EMAIL))
+            slot.add_widget(button)
+
+
+class GoodbyeScreen(StateScreen):
+    message = StringProperty("")
+
+    def render(self, state: Any) -> None:
+        from kiosk.core.session import ReceiptChoice
+
+        lines = []
+        if state.items_done:
+            lines.append(_app().ntr("{n} item is yours to take.", "{n} items are yours to take.", state.items_done).format(n=state.items_done))
+        if state.receipt_failed:
+            lines.append(tr("The receipt could not be printed. Your loans are recorded; ask at the desk for a copy."))
+        elif state.receipt_choice is ReceiptChoice.PRINT:
+            lines.append(tr("Please take your receipt."))
+        elif state.receipt_choice is ReceiptChoice.EMAIL:
+            lines.append(tr("Your receipt has been sent by e-mail."))
+        self.message = "\n".join(lines)
+
+
+class ReturnsScreen(StateScreen):
+    count_text = StringProperty("")
+
+    def render(self, state: Any) -> None:
+        box = self.ids.item_list
+        box.clear_widgets()
+        if state is None:
+            self.count_text = ""
+            return
+        for item in state.items:
+            if item.outcome is None:
+                text, name = tr("Checking..."), "pending"
+            elif item.outcome.is_exception:
+                text, name = tr(INSTRUCTION_TEXTS.get(item.instruction, INSTRUCTION_TEXTS[Instruction.TAKE_TO_DESK])), "refused"
+                if item.outcome is ReturnOutcome.SET_INCOMPLETE:
+                    text = tr("The set has {total} parts, {present} are on the pad. Place all parts.").format(total=item.parts_in_set, present=item.parts_present)
+                    name = "warn"
+            else:
+                text, name = tr(INSTRUCTION_TEXTS.get(item.instruction, INSTRUCTION_TEXTS[Instruction.DONE])), "ok"
+                if item.offline:
+                    text += " " + tr("(recorded offline)")
+            box.add_widget(ItemRow(title=item.title or item.item_id or tr("Unknown item"), item_id=item.item_id, status=text, state_name=name))
+        done = len(state.returned)
+        self.count_text = _app().ntr("{n} item returned", "{n} items returned", done).format(n=done) if state.items else ""
+
+
+class OutOfServiceScreen(KioskScreen):
+    detail = StringProperty("")
+
+
+class LanguageBar(BoxLayout):
+    languages = ListProperty([])
+
+
+PATRON_SCREENS: dict[str, type[KioskScreen]] = {
+    "welcome": WelcomeScreen,
+    "card_entry": CardEntryScreen,
+    "identifying": IdentifyingScreen,
+    "pin": PinScreen,
+    "checkout": CheckoutScreen,
+    "account": AccountScreen,
+    "finish": FinishScreen,
+    "goodbye": GoodbyeScreen,
+    "returns": ReturnsScreen,
+    "out_of_service": OutOfServiceScreen,
+}
