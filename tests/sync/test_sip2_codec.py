@@ -479,3 +479,10 @@ def test_round_trip(msg, seq, detect, terminator):
         assert back.sequence == seq and back.checksum_ok is True
     else:
         assert back.checksum is None
+
+
+def test_frame_buffer_fed_one_byte_at_a_time():
+    stream = b"941\r\n" + f"121NNY{D}AJZaļā|".encode() + b"\r"
+    buf = FrameBuffer()
+    frames = [f for b in stream for f in buf.feed(bytes([b]))]
+    assert frames == [b"941", f"121NNY{D}AJZaļā|".encode()] and buf.pending == 0

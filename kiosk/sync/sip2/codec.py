@@ -520,10 +520,12 @@ class FrameBuffer:
         self._max = max_frame
 
     def feed(self, data: bytes) -> list[bytes]:
+        start = len(self._buf)  # earlier bytes hold no CR: do not search them again
         self._buf += data
         frames: list[bytes] = []
         while True:
-            i = self._buf.find(b"\r")
+            i = self._buf.find(b"\r", start)
+            start = 0
             if i < 0:
                 break
             frame = bytes(self._buf[:i]).lstrip(b"\n")
