@@ -303,16 +303,19 @@ class CirculationService:
         unavailable = lst("unavailable", 5, "CD")
         fines = lst("fine", 3, "AV")
         loans = [Loan(item_id=i, overdue=i in overdue) for i in dict.fromkeys(charged + overdue)]
+        holds = [Hold(item_id=i, ready=True) for i in ready] + [Hold(item_id=i, ready=False) for i in unavailable]
         if self.loan_details and self._supported("17"):
+            # Titles and due dates for the account screen; bounded so a huge account stays quick.
             loans = [self._loan_details(loan) for loan in loans[:100]] + loans[100:]
+            holds = [self._hold_details(hold) for hold in holds[:50]] + holds[50:]
         return Patron(
             patron_id=patron_id,
             name=first.get("AE"),
             valid=first.get("BL", "Y").upper() != "N",
-            pin_ok=None if not first.has("CQ") else yes(first.get("CQ")),
-            blocks=self._blocks(first),
+            pin_ok=None if not (pin and first.has("CQ")) else yes(first.get("CQ")),
+            blocks=self._blocks(first, pin),
             loans=tuple(loans),
-            holds=tuple([Hold(item_id=i, ready=True) for i in ready] + [Hold(item_id=i, ready=False) for i in unavailable]),
+            holds=tuple(holds),
             fees=tuple(fee_from_text(t) for t in fines),
             fee_total=first.get("BV"),
             currency=first.get("BH") or "EUR",
@@ -322,11 +325,12 @@ class CirculationService:
             language=language or self.language,
         )
 
-    def _blocks(self, msg: Message) -> tuple[BlockReason, ...]:
+    def _blocks(self, msg: Message, pin: str | None) -> tuple[BlockReason, ...]:
         blocks = list(blocks_from_status(msg.fixed.get("patron_status", "")))
         if msg.get("BL").upper() == "N":
             blocks.append(BlockReason.UNKNOWN_PATRON)
-        if msg.has("CQ") and not yes(msg.get("CQ")):
+        # Without a PIN many ACSs answer CQ=N; that says nothing about a wrong PIN.
+        if pin and msg.has("CQ") and not yes(msg.get("CQ")):
             blocks.append(BlockReason.WRONG_PIN)
         return tuple(blocks)
 
@@ -361,13 +365,20 @@ class CirculationService:
             patron_id=patron_id,
             name=resp.get("AE"),
             valid=resp.get("BL", "Y").upper() != "N",
-            pin_ok=None if not resp.has("CQ") else yes(resp.get("CQ")),
-            blocks=self._blocks(resp),
+            pin_ok=None if not (pin and resp.has("CQ")) else yes(resp.get("CQ")),
+            blocks=self._blocks(resp, pin),
             fee_total=resp.get("BV"),
             currency=resp.get("BH") or "EUR",
             screen_message=screen_text(resp),
             language=language or self.language,
         )
+
+    def _hold_details(self, hold: Hold) -> Hold:
+        try:
+            info = self._item_info(hold.item_id)
+        except Sip2Error:
+            return hold
+        return Hold(item_id=hold.item_id, title=info.title, ready=hold.ready)
 
     def _loan_details(self, loan: Loan) -> Loan:
         try:

@@ -1,0 +1,133 @@
+"""The circulation service against the embedded demo library system (SQLite-backed SIP2 server).
+
+The demo catalogue (kiosk/demo_catalog.py) is the known world: Anna (LV0001, PIN 1234) has
+Sprīdītis out, John (LV0002) has an overdue loan, Pēteris' card is lost, Ivan owes 3.50 EUR and
+waits for Mērnieku laiki, Līga's card has expired.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from kiosk.config import OfflineSection, Sip2Section
+from kiosk.core.domain import BlockReason, Mode, Refusal
+from kiosk.core.ports import ManualClock
+from kiosk.sync.circulation import CirculationService
+from kiosk.sync.journal import EntryState, Journal
+from kiosk.sync.sip2.client import Sip2Client
+
+server = pytest.importorskip("kiosk.sync.acs.server")
+
+
+@pytest.fixture
+def acs(tmp_path):
+    running = server.start_embedded(f"sqlite:///{tmp_path / 'acs.sqlite'}", fresh=True)
+    yield running
+    running.stop()
+
+
+def settings(port: int) -> Sip2Section:
+    return Sip2Section(host="127.0.0.1", port=port, username="kiosk", password="demo", institution_id="DEMO", location_code="DEMO", timeout_s=2.0, retries=1)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(datetime.now().replace(microsecond=0))
+
+
+@pytest.fixture
+def svc(tmp_path, acs, clock):
+    s = settings(acs.port)
+    service = CirculationService(Sip2Client(s), Journal(tmp_path / "j.sqlite", clock=clock), sip2=s, offline=OfflineSection(policy="checkin-and-checkout"), location="DEMO", clock=clock)
+    yield service
+    service.close()
+
+
+def test_identify_demo_patrons(svc):
+    anna = svc.identify_patron("LV0001", pin="1234")
+    assert anna.ok and anna.patron.name == "Anna Bērziņa" and anna.patron.pin_ok is True
+    assert [(x.item_id, x.title) for x in anna.patron.loans] == [("30000009", "Sprīdītis")]
+    wrong = svc.identify_patron("LV0001", pin="9999")
+    assert not wrong.ok and BlockReason.WRONG_PIN in wrong.patron.blocks
+    john = svc.identify_patron("LV0002")
+    assert [(x.item_id, x.overdue) for x in john.patron.loans] == [("30000008", True)]
+    lost = svc.identify_patron("LV0003")
+    assert BlockReason.CARD_LOST in lost.patron.blocks and not lost.patron.may_borrow
+    ivan = svc.identify_patron("LV0004")
+    assert ivan.patron.fee_total == "3.50"
+    assert [f.amount for f in ivan.patron.fees] == ["2.50", "1.00"]
+    assert [(h.item_id, h.title) for h in ivan.patron.holds] == [("30000006", "Mērnieku laiki")]
+    expired = svc.identify_patron("LV0005", pin="0000")
+    assert not expired.patron.may_borrow and expired.message
+    unknown = svc.identify_patron("LV9999")
+    assert not unknown.ok and BlockReason.UNKNOWN_PATRON in unknown.patron.blocks
+
+
+def test_checkout_checkin_renew_round_trip(svc, acs, clock):
+    out = svc.checkout("LV0001", "30000001", pin="1234")
+    assert out.ok and out.title == "Zaļā grāmata" and out.desensitize and out.due_date
+    assert "30000001" in acs.library.loans_of("LV0001")
+    clock.advance(60)  # a later transaction (the same date would be taken as a repeat)
+    again = svc.checkout("LV0001", "30000001")
+    assert again.ok and again.renewal
+    ren = svc.renew("LV0001", "30000009")
+    assert ren.ok and ren.title == "Sprīdītis"
+    back = svc.checkin("30000001")
+    assert back.ok and back.resensitize and back.routing.sort_bin == "1"
+    assert back.routing.permanent_location == "Pieaugušo nodaļa"
+    assert "30000001" not in acs.library.loans_of("LV0001")
+    all_ = svc.renew_all("LV0001")
+    assert all_.ok and all_.renewed == ("30000009",)
+    assert [e.state for e in svc.journal.entries() if e.item_id] == [EntryState.DONE] * 4
+    svc.end_session("LV0001")
+
+
+@pytest.mark.parametrize(
+    ("patron", "item", "refusal"),
+    [
+        ("LV0001", "30000006", Refusal.ON_HOLD_FOR_OTHER),
+        ("LV0001", "30000007", Refusal.NOT_FOR_LOAN),
+        ("LV0001", "30000008", Refusal.ALREADY_ON_LOAN),
+        ("LV0001", "99999999", Refusal.UNKNOWN_ITEM),
+        ("LV0003", "30000002", Refusal.PATRON_BLOCKED),
+    ],
+)
+def test_demo_refusals_are_classified(svc, acs, patron, item, refusal):
+    res = svc.checkout(patron, item)
+    assert not res.ok and res.refusal is refusal and res.message
+    assert acs.library.applied(item, "checkout") == 0
+
+
+def test_checkin_routing_of_a_held_item_and_unknown_item(svc):
+    hobbit = svc.checkin("30000010")
+    assert hobbit.ok and hobbit.routing.sort_bin == "2" and hobbit.title == "Война и мир"
+    unknown = svc.checkin("99999999")
+    assert not unknown.ok and unknown.refusal is Refusal.UNKNOWN_ITEM
+
+
+def test_item_information(svc):
+    info = svc.item_information("30000006")
+    assert info.found and info.title == "Mērnieku laiki" and info.hold_queue_length == 1
+    assert not svc.item_information("99999999").found
+
+
+def test_offline_work_forwarded_to_the_demo_library(tmp_path, acs):
+    held_port = acs.port
+    acs.faults.refuse_connections = True
+    s = settings(held_port)
+    svc = CirculationService(Sip2Client(s), Journal(tmp_path / "j.sqlite"), sip2=s, offline=OfflineSection(policy="checkin-and-checkout"), location="DEMO", reconnect_after_s=0)
+    try:
+        co = svc.checkout("LV0004", "30000006")  # on hold for Ivan himself
+        ci = svc.checkin("30000008")
+        assert co.queued and ci.queued and co.mode is Mode.OFFLINE
+        acs.faults.refuse_connections = False
+        report = svc.forward_offline()
+        assert report.to_json() == {"forwarded": 2, "refused": 0, "pending": 0}
+        assert acs.library.loans_of("LV0004") == ["30000006"]
+        assert acs.library.loans_of("LV0002") == []
+        kinds = [(t.kind, t.item_id, t.no_block) for t in acs.library.transactions()]
+        assert kinds == [("checkout", "30000006", True), ("checkin", "30000008", True)]
+    finally:
+        svc.close()
