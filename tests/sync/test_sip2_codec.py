@@ -486,3 +486,10 @@ def test_frame_buffer_fed_one_byte_at_a_time():
     buf = FrameBuffer()
     frames = [f for b in stream for f in buf.feed(bytes([b]))]
     assert frames == [b"941", f"121NNY{D}AJZaļā|".encode()] and buf.pending == 0
+
+
+def test_display_unescapes_the_delimiter_and_composes_accents():
+    from kiosk.sync.sip2.codec import display
+
+    nfd = unicodedata.normalize("NFD", "Zaļā grāmata &#124; 2. daļa")
+    assert display(nfd) == "Zaļā grāmata | 2. daļa"

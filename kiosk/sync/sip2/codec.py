@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -219,6 +220,14 @@ def parse_sip_date(text: str) -> datetime | None:
     except ValueError:
         return None
     return None
+
+
+def display(value: str) -> str:
+    """A field value for the screen or a receipt: Koha's `&#124;` escape undone, NFC-normalised.
+
+    Only for display; the wire value stays byte-exact because the checksum covers it.
+    """
+    return unicodedata.normalize("NFC", value.replace("&#124;", "|"))
 
 
 # --- encoder -------------------------------------------------------------------------------
