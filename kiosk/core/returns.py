@@ -8,8 +8,8 @@
     rs.clear()                       -> ReturnState      (next patron)
 
 `check_in(...)` is the per-item step shared with the book drop: set completeness and owner checks,
-the checkin (the circulation service applies the offline policy: an offline answer is queued),
-re-securing every part, then the routing decision. Exceptions (unreadable tag, unknown item, another
+the checkin (the circulation service applies the offline policy: an offline answer is queued; an
+unanswered one is in doubt and completed by the journal, so it counts as queued), re-securing every part, then the routing decision. Exceptions (unreadable tag, unknown item, another
 library's item, not on loan, refused, unreachable, security write failed, incomplete set) each have
 their own ReturnOutcome, bin (the exception bin unless a `[[routing]]` row says otherwise) and are
 recorded through `recorder(kind, detail)` (the journal's record_event).
@@ -133,6 +133,14 @@ def check_in(
         log.error("checkin of %s failed in the circulation service: %s", item_id, exc)
         result = CirculationResult(Operation.CHECKIN, ok=False, mode=Mode.ONLINE, item_id=item_id, refusal=Refusal.LINK_DOWN, message=str(exc))
     common = {"title": result.title, "routing": result.routing, "result": result, "message": result.message}
+    if result.in_doubt and not result.ok:
+        # Sent but unanswered: the journal completes it (reconciled, never blindly re-sent), so the
+        # item is as good as queued. It is in the library either way: re-secure it.
+        secured, failure = secure_all(security, tags)
+        if tags and not secured:
+            common["message"] = failure
+            return finish(ReturnOutcome.SECURITY_FAILED, secured=False, **common)
+        return finish(ReturnOutcome.QUEUED_OFFLINE, secured=secured, **common)
     if not result.ok or result.refusal is Refusal.NOT_ON_LOAN:
         outcome = _outcome_for_refusal(result)
         secured = False

@@ -153,3 +153,12 @@ def test_clear_keeps_items_still_on_the_pad(station: ReturnStation) -> None:
 def test_circulation_exception_is_link_down(station: ReturnStation, circ: FakeCirculation) -> None:
     circ.fail_next["checkin"] = TimeoutError("no answer")
     assert station.handle_tags(pad(tag("30000001"))).items[0].outcome is ReturnOutcome.LINK_DOWN
+
+
+def test_in_doubt_checkin_counts_as_queued_and_is_secured(station: ReturnStation, circ: FakeCirculation, security: FakeSecurity) -> None:
+    from kiosk.core.domain import CirculationResult, Mode, Operation, Refusal
+
+    circ.script[("checkin", "30000001")] = lambda item_id: CirculationResult(Operation.CHECKIN, ok=False, mode=Mode.ONLINE, item_id=item_id, refusal=Refusal.LINK_DOWN, in_doubt=True)
+    t = tag("30000001")
+    item = station.handle_tags(pad(t)).items[0]
+    assert item.outcome is ReturnOutcome.QUEUED_OFFLINE and item.secured and security.state[t.uid] is True
