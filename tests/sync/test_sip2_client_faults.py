@@ -380,3 +380,18 @@ def test_wire_log_masks_passwords_and_card_numbers(fake, client_for):
     assert "|CO|" in text and "|AD|" in text
     directions = {d for _, d, _ in client.exchanges}
     assert directions == {"SC→ACS", "ACS→SC"}
+
+
+def test_an_answer_that_never_ends_is_cut_off_at_the_frame_guard(fake, client_for):
+    def handler(conn, req, frame):
+        chunk = b"x" * 65536
+        for _ in range(20):  # 1.3 MB and no CR
+            conn.send(chunk)
+
+    fake.script = script_for(fake, "17", handler)
+    client = client_for(retries=0, timeout_s=5.0)
+    client.connect()
+
+    with pytest.raises(Sip2LinkError, match="no CR within") as info:
+        client.request(item_info())
+    assert info.value.maybe_delivered is True
