@@ -530,3 +530,22 @@ def test_dp2_content_parameter_with_trailing_zero_bytes() -> None:
     tag = decode(memory)
     assert tag.extra["content_parameter"] == [3, 4, 6]
     assert (tag.parts_in_set, tag.part_number) == (12, 3)
+
+
+def test_block_order_can_be_given_by_the_reader() -> None:
+    reversed_memory = reverse_blocks(DANISH_32)
+    with pytest.raises(TagFormatError, match="block byte order given"):
+        decode(reversed_memory, block_order="normal")
+    assert decode(reversed_memory, block_order="reversed").block_order == "reversed"
+    iso2 = decode(reverse_blocks(ISO2_EXAMPLE), block_order="reversed")
+    assert iso2.item_id == "123456789012" and iso2.block_order == "reversed"
+    with pytest.raises(TagFormatError, match="block order"):
+        decode(DANISH_32, block_order="sideways")
+
+
+def test_rfid501_read_with_reversed_blocks() -> None:
+    tag = decode(reverse_blocks(RFID501_EXAMPLE))
+    assert tag.model == "rfid501" and tag.block_order == "reversed"
+    assert tag.item_id == "1302003767"
+    assert encode(tag) == reverse_blocks(RFID501_EXAMPLE)
+    assert decode(RFID501_EXAMPLE).block_order == "normal"

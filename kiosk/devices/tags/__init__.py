@@ -14,6 +14,10 @@ Autodetection (rfid.md §1, §3.4, §4.1, §5), in this order:
 3. A first byte of 0x04 with a readable barcode in bytes 4-19 means 3M RFID 501.
 
 Anything else raises TagFormatError saying why (blank, bad CRC, malformed objects, unknown).
+
+Block byte order (rfid.md §3.4): an ISO 28560-3 tag's order is proven by its CRC. ISO 28560-2
+and RFID 501 tags have no CRC, so they are read as delivered and each block is reversed only
+when that reading fails; a reader that knows its order passes ``block_order``.
 The DSFID is only a hint: with ``dsfid=0x06`` an ISO 28560-2 parse is preferred over a
 (coincidental) ISO 28560-3 CRC match; it never makes a damaged tag decode.
 """
@@ -39,14 +43,26 @@ DSFID_ISO28560_2 = 0x06
 DSFID_ISO28560_3 = 0x3E
 
 
-def decode(memory: bytes, *, model: str = "auto", block_size: int = 4, dsfid: int | None = None) -> TagData:
+def decode(
+    memory: bytes,
+    *,
+    model: str = "auto",
+    block_size: int = 4,
+    dsfid: int | None = None,
+    block_order: str = "auto",
+) -> TagData:
     """Decode tag user memory (block 0 first, as the reader delivered it).
 
+    ``block_order="auto"`` finds an ISO 28560-3 tag's order by its CRC and reads the models
+    without a CRC as delivered, reversing each block only if that fails; a reader that knows
+    it delivers blocks reversed passes ``"reversed"`` (or ``"normal"`` to forbid reversing).
     Raises TagFormatError with the reason (bad CRC, unknown model, truncated, malformed).
     """
     from kiosk.devices.tags import autodetect as _detect
 
-    return _detect.decode(bytes(memory), model=model, block_size=block_size, dsfid=dsfid)
+    return _detect.decode(
+        bytes(memory), model=model, block_size=block_size, dsfid=dsfid, block_order=block_order
+    )
 
 
 def encode(
@@ -63,9 +79,11 @@ def encode(
     return _detect.encode(data, model=model, block_size=block_size, block_order=block_order)
 
 
-def detect(memory: bytes, *, block_size: int = 4, dsfid: int | None = None) -> str | None:
+def detect(
+    memory: bytes, *, block_size: int = 4, dsfid: int | None = None, block_order: str = "auto"
+) -> str | None:
     """Which data model ``memory`` holds ("iso28560-3", "iso28560-2", "rfid501"), or None."""
     try:
-        return decode(memory, block_size=block_size, dsfid=dsfid).model
+        return decode(memory, block_size=block_size, dsfid=dsfid, block_order=block_order).model
     except TagFormatError:
         return None

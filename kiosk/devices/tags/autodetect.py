@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from kiosk.devices.errors import TagFormatError
 from kiosk.devices.tags import iso28560_2, iso28560_3, rfid501
@@ -17,14 +18,25 @@ _CODECS = {
 }
 
 
-def decode(memory: bytes, *, model: str, block_size: int, dsfid: int | None) -> TagData:
+def decode(
+    memory: bytes, *, model: str, block_size: int, dsfid: int | None, block_order: str = "auto"
+) -> TagData:
     if block_size < 1:
         raise TagFormatError(f"block size must be at least 1, not {block_size}")
+    if block_order == "reversed":
+        tag = _decode(iso28560_3.reorder(memory, block_size), model, block_size, dsfid, False)
+        return replace(tag, block_order="reversed")
+    if block_order not in ("auto", "normal"):
+        raise TagFormatError(f"block order must be auto, normal or reversed, not {block_order!r}")
+    return _decode(memory, model, block_size, dsfid, block_order == "auto")
+
+
+def _decode(memory: bytes, model: str, block_size: int, dsfid: int | None, try_reversed: bool) -> TagData:
     if model != "auto":
         codec = _CODECS.get(model)
         if codec is None:
             raise TagFormatError(f"unknown tag data model {model!r}; known: {', '.join(MODELS)}")
-        return codec.decode(memory, block_size=block_size)
+        return codec.decode(memory, block_size=block_size, try_reversed=try_reversed)
     if not memory:
         raise TagFormatError("no tag memory read (0 bytes)")
     if not any(memory):
@@ -32,33 +44,34 @@ def decode(memory: bytes, *, model: str, block_size: int, dsfid: int | None) -> 
     if all(b == 0xFF for b in memory):
         raise TagFormatError("blank tag: user memory is all 0xFF")
 
-    crc_order = iso28560_3.find_order(memory, block_size) if len(memory) >= 32 else None
+    crc_order = iso28560_3.find_order(memory, block_size, try_reversed) if len(memory) >= 32 else None
+    swapped = iso28560_3.reorder(memory, block_size) if try_reversed else memory
     if crc_order and dsfid == 0x06 and iso28560_2.is_precursor(memory[0]):
         try:
-            return iso28560_2.decode(memory, block_size=block_size)
+            return iso28560_2.decode(memory, block_size=block_size, try_reversed=try_reversed)
         except TagFormatError:
             pass
     if crc_order:
-        return iso28560_3.decode(memory, block_size=block_size)
+        return iso28560_3.decode(memory, block_size=block_size, try_reversed=try_reversed)
 
     reasons: list[str] = []
     if len(memory) >= 32:
-        reasons.append("no ISO 28560-3 CRC match in either block byte order")
+        orders = "either block byte order" if try_reversed else "the block byte order given"
+        reasons.append(f"no ISO 28560-3 CRC match in {orders}")
     else:
         reasons.append(f"too short for ISO 28560-3 ({len(memory)} bytes)")
 
-    if memory[0] == rfid501.MARKER:
+    marker = bytes([rfid501.MARKER])
+    if memory[:1] == marker or swapped[:1] == marker:
         try:
-            return rfid501.decode(memory, block_size=block_size)
+            return rfid501.decode(memory, block_size=block_size, try_reversed=try_reversed)
         except TagFormatError as exc:
             reasons.append(str(exc))
     if memory[:24] == rfid501.FACTORY_BLANK:
         raise TagFormatError("3M factory-blank tag (0x55 filler): no item data written")
-    if iso28560_2.is_precursor(memory[0]) or iso28560_2.is_precursor(
-        iso28560_3.reorder(memory, block_size)[0]
-    ):
+    if iso28560_2.is_precursor(memory[0]) or iso28560_2.is_precursor(swapped[0]):
         try:
-            return iso28560_2.decode(memory, block_size=block_size)
+            return iso28560_2.decode(memory, block_size=block_size, try_reversed=try_reversed)
         except TagFormatError as exc:
             reasons.append(str(exc))
     elif memory[0] != rfid501.MARKER:

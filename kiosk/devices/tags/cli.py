@@ -24,6 +24,12 @@ def register(subparsers: Any) -> None:
     dec.add_argument("--model", default="auto", choices=("auto", *MODELS))
     dec.add_argument("--dsfid", type=_byte, help="the tag's DSFID (hex, e.g. 06 or 0x3E) as a hint")
     dec.add_argument("--block-size", type=int, default=4, help="bytes per block (default 4)")
+    dec.add_argument(
+        "--block-order",
+        default="auto",
+        choices=("auto", "normal", "reversed"),
+        help="byte order inside each block as read (auto: by CRC, else as read)",
+    )
     dec.set_defaults(func=_decode)
 
     enc = sub.add_parser("encode", help="encode item data and print the tag user memory as hex")
@@ -78,7 +84,13 @@ def _fail(message: str) -> int:
 def _decode(args: argparse.Namespace) -> int:
     try:
         memory = parse_hex(args.hex)
-        data = decode(memory, model=args.model, block_size=args.block_size, dsfid=args.dsfid)
+        data = decode(
+            memory,
+            model=args.model,
+            block_size=args.block_size,
+            dsfid=args.dsfid,
+            block_order=args.block_order,
+        )
     except TagFormatError as exc:
         return _fail(str(exc))
     print(json.dumps(data.to_json(), ensure_ascii=False, indent=2))

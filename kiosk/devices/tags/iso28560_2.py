@@ -72,12 +72,16 @@ def element_name(oid: int) -> str:
     return ELEMENTS.get(oid, f"oid_{oid}")
 
 
-def decode(memory: bytes, *, block_size: int = 4) -> TagData:
-    """Decode ISO 28560-2 objects, trying each block reversed only when the order as read fails."""
+def decode(memory: bytes, *, block_size: int = 4, try_reversed: bool = True) -> TagData:
+    """Decode ISO 28560-2 objects, trying each block reversed only when the order as read fails.
+
+    Without a CRC the order cannot be proven: a reversed tag that also parses as read is taken
+    as read. Readers that know their block order say so (``decode(..., block_order=...)``).
+    """
     try:
         return _decode(memory, "normal")
     except TagFormatError as first:
-        if block_size > 1 and len(memory) >= block_size:
+        if try_reversed and block_size > 1 and len(memory) >= block_size:
             swapped = reorder(memory, block_size)
             if is_precursor(swapped[0]):
                 try:

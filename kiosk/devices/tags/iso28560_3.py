@@ -55,22 +55,22 @@ def crc_matches(memory: bytes) -> bool:
     return crc16(crc_input(memory)) == memory[19] | (memory[20] << 8)
 
 
-def find_order(memory: bytes, block_size: int) -> str | None:
+def find_order(memory: bytes, block_size: int, try_reversed: bool = True) -> str | None:
     """'normal' or 'reversed': the block byte order in which the basic-block CRC matches."""
     if crc_matches(memory):
         return "normal"
-    if block_size > 1 and crc_matches(reorder(memory, block_size)):
+    if try_reversed and block_size > 1 and crc_matches(reorder(memory, block_size)):
         return "reversed"
     return None
 
 
-def decode(memory: bytes, *, block_size: int = 4) -> TagData:
+def decode(memory: bytes, *, block_size: int = 4, try_reversed: bool = True) -> TagData:
     """Decode an ISO 28560-3 tag read in either block byte order; a bad CRC raises TagFormatError."""
     if len(memory) < TRUNCATED_SIZE:
         raise TagFormatError(
             f"ISO 28560-3 basic block truncated: {len(memory)} bytes read, at least 32 needed"
         )
-    order = find_order(memory, block_size)
+    order = find_order(memory, block_size, try_reversed)
     if order is None:
         stored = memory[19] | (memory[20] << 8)
         raise TagFormatError(

@@ -14,7 +14,7 @@ from typing import Any
 
 from kiosk.devices.errors import TagFormatError
 from kiosk.devices.tags.data import TagData
-from kiosk.devices.tags.iso28560_3 import order_blocks, pad_blocks
+from kiosk.devices.tags.iso28560_3 import order_blocks, pad_blocks, reorder
 
 MODEL = "rfid501"
 MARKER = 0x04
@@ -57,8 +57,23 @@ def item_type_number(text: str) -> int:
     )
 
 
-def decode(memory: bytes, *, block_size: int = 4) -> TagData:
-    """Decode a 3M RFID 501 tag; raises TagFormatError for a blank or damaged one."""
+def decode(memory: bytes, *, block_size: int = 4, try_reversed: bool = True) -> TagData:
+    """Decode a 3M RFID 501 tag, read as stored or with every block reversed (a FEIG reader in
+    ISO host mode); raises TagFormatError for a blank or damaged one."""
+    try:
+        return _decode(memory, "normal")
+    except TagFormatError as first:
+        if try_reversed and block_size > 1 and memory[:1] != bytes([MARKER]):
+            swapped = reorder(memory, block_size)
+            if swapped[:1] == bytes([MARKER]):
+                try:
+                    return _decode(swapped, "reversed")
+                except TagFormatError:
+                    pass
+        raise first
+
+
+def _decode(memory: bytes, order: str) -> TagData:
     if memory[:24] == FACTORY_BLANK:
         raise TagFormatError("3M factory-blank tag (0x55 filler): no item data written")
     if len(memory) < MIN_SIZE:
@@ -66,9 +81,9 @@ def decode(memory: bytes, *, block_size: int = 4) -> TagData:
     if memory[0] != MARKER:
         raise TagFormatError(f"not a 3M RFID 501 tag: byte 0 is 0x{memory[0]:02X}, not 0x04")
     raw_barcode = memory[4:20].split(b"\x00", 1)[0]
-    if not raw_barcode:
+    if not raw_barcode.strip():
         raise TagFormatError("3M RFID 501 tag has an empty barcode")
-    if not all(0x20 < b < 0x7F for b in raw_barcode):
+    if not all(0x20 <= b < 0x7F for b in raw_barcode):
         raise TagFormatError(
             f"3M RFID 501 barcode is not printable ASCII: {raw_barcode.hex(' ')}"
         )
@@ -92,7 +107,7 @@ def decode(memory: bytes, *, block_size: int = 4) -> TagData:
         owner_institution="",
         type_of_usage=item_type_name(block[3]),
         crc_ok=None,
-        block_order=None,
+        block_order=order,
         extra=extra,
     )
 
@@ -104,7 +119,7 @@ def encode(data: TagData, *, block_size: int = 4, block_order: str = "normal") -
         barcode = data.item_id.encode("ascii")
     except UnicodeEncodeError:
         raise TagFormatError(f"3M RFID 501 barcode {data.item_id!r} must be ASCII") from None
-    if not barcode or len(barcode) > 16 or not all(0x20 < b < 0x7F for b in barcode):
+    if not barcode.strip() or len(barcode) > 16 or not all(0x20 <= b < 0x7F for b in barcode):
         raise TagFormatError(
             f"3M RFID 501 barcode {data.item_id!r} must be 1..16 printable ASCII characters"
         )
