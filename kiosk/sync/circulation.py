@@ -192,6 +192,16 @@ class CirculationService:
     def _connect(self, force: bool = False) -> bool:
         """Connect if needed; False when the library system cannot be reached now."""
         if getattr(self.client, "connected", False):
+            keepalive = getattr(self.client, "keepalive_if_due", None)
+            if keepalive is None:
+                return True
+            try:
+                # A quiet link may have been dropped by the ACS (idle timeouts); a harmless 99 finds
+                # out before a checkout would go out on a dead socket and end up in doubt.
+                keepalive()
+            except Sip2Error as exc:
+                self._link_down(str(exc))
+                return False
             return True
         if not force and self.clock.monotonic() < self._next_connect:
             return False
@@ -557,6 +567,10 @@ class CirculationService:
             refusal = Refusal.OFFLINE_NOT_ALLOWED
         elif op is Operation.CHECKOUT and policy != "checkin-and-checkout":
             refusal = Refusal.OFFLINE_NOT_ALLOWED
+        elif op is Operation.CHECKOUT and getattr(getattr(self.client, "acs_status", None), "offline_ok", True) is False:
+            # 98 off-line ok = N: this ACS will not accept no-block loans later (sip2.md §10).
+            refusal = Refusal.OFFLINE_NOT_ALLOWED
+            message_text = "The library system cannot be reached and does not accept loans recorded offline."
         elif op is Operation.CHECKOUT and self._offline_checkouts.get(patron_id, 0) >= self.offline.max_checkouts:
             refusal = Refusal.OFFLINE_LIMIT
             message_text = f"While the library system cannot be reached, at most {self.offline.max_checkouts} items can be borrowed."

@@ -327,14 +327,21 @@ class Journal:
                 return {"unreadable": text}
             return value if isinstance(value, dict) else {"value": value}
 
+        try:
+            operation, mode, state = Operation(r["operation"]), Mode(r["mode"]), EntryState(r["state"])
+        except ValueError as exc:
+            raise JournalError(
+                f"journal {self.path}: row #{r['id']} is not readable by this kiosk version ({exc}); "
+                "the file may come from a newer version: keep it and update the kiosk"
+            ) from None
         return JournalEntry(
             id=r["id"],
             created=r["created"],
-            operation=Operation(r["operation"]),
+            operation=operation,
             patron_id=r["patron_id"],
             item_id=r["item_id"],
-            mode=Mode(r["mode"]),
-            state=EntryState(r["state"]),
+            mode=mode,
+            state=state,
             request=load(r["request"]),
             result=load(r["result"]),
             promised_due_date=r["promised_due_date"],

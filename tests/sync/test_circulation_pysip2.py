@@ -352,6 +352,30 @@ def test_identify_pages_long_loan_lists(service, library):
     assert pages == [("1", "20"), ("21", "40")]
 
 
+def test_language_codes_on_the_wire(service, library):
+    service.identify_patron("LV0002", language="en")
+    service.identify_patron("LV0004", language="ru")
+    service.set_language("lv")
+    service.identify_patron("LV0001")
+    by_patron = {q.patron_identifier: q.language for q in library.requests(m.PatronInformationRequest)}
+    assert by_patron == {"LV0002": "001", "LV0004": "015", "LV0001": "000"}
+
+
+def test_offline_checkout_refused_when_acs_does_not_accept_offline_work(portal, library, tmp_path):
+    srv = build_server(library)
+    srv.offline_ok = False
+    port, cm = serve(portal, srv)
+    svc = make_service(tmp_path, port)
+    assert svc.identify_patron("LV0001").ok  # learns the ACS status (98 off-line ok = N)
+    assert svc.status().offline_ok is False
+    cm.__exit__(None, None, None)
+    svc.client.close()
+    co = svc.checkout("LV0001", "30000001")
+    assert not co.ok and co.refusal is Refusal.OFFLINE_NOT_ALLOWED and co.mode is Mode.OFFLINE
+    assert svc.checkin("30000008").queued  # returns are still taken
+    svc.close()
+
+
 def test_identify_journals_one_row_without_pin(service):
     service.identify_patron("LV0001", pin="1234")
     (entry,) = service.journal.entries()

@@ -136,3 +136,19 @@ def test_unwritable_location_is_a_journal_error(tmp_path):
     blocker.write_text("x")
     with pytest.raises(JournalError, match="storage"):
         Journal(blocker / "j.sqlite")
+
+
+def test_unreadable_rows_give_a_journal_error_or_keep_the_text(tmp_path, clock):
+    path = tmp_path / "j.sqlite"
+    j = Journal(path, clock=clock)
+    good = j.begin(Operation.CHECKIN, mode=Mode.OFFLINE, state=EntryState.QUEUED, item_id="30000001")
+    bad = j.begin(Operation.CHECKIN, mode=Mode.OFFLINE, state=EntryState.QUEUED, item_id="30000002")
+    con = sqlite3.connect(path)
+    con.execute("update transactions set result='{not json' where id=?", (good,))
+    con.commit()
+    assert j.get(good).result == {"unreadable": "{not json"}  # kept, shown as text
+    con.execute("update transactions set state='teleported' where id=?", (bad,))
+    con.commit()
+    con.close()
+    with pytest.raises(JournalError, match=f"row #{bad}"):
+        j.entries()
