@@ -549,3 +549,18 @@ def test_rfid501_read_with_reversed_blocks() -> None:
     assert tag.item_id == "1302003767"
     assert encode(tag) == reverse_blocks(RFID501_EXAMPLE)
     assert decode(RFID501_EXAMPLE).block_order == "normal"
+
+
+def test_iso28560_2_aligned_objects_end_on_block_boundaries() -> None:
+    data = TagData("iso28560-2", "123456789012", 3, 12, "US-InU-Mu",
+                   extra={"shelf_location": "QA268.L55", "aligned": ["item_id", "owner_institution"]})
+    memory = encode(data)
+    # The item id object as in the standard's example: offset flag, 0 pad bytes, 8 bytes in all.
+    assert memory[:8] == ISO2_EXAMPLE[:8]
+    owner_at = memory.index(bytes([0x83]))
+    assert (owner_at + 3 + memory[owner_at + 2] + memory[owner_at + 1]) % 4 == 0
+    tag = decode(memory)
+    assert (tag.item_id, tag.owner_institution, tag.extra["shelf_location"]) == (
+        "123456789012", "US-InU-Mu", "QA268.L55")
+    with pytest.raises(TagFormatError, match="align"):
+        encode(replace(data, extra={"aligned": ["nonsense"]}))

@@ -59,7 +59,13 @@ _CODE_OIDS = {5, 19, 20}  # one-byte coded values, shown as hex
 _ISIL_OIDS = {3, 11}  # written with the ISIL compaction
 _ISIL_READ_OIDS = {3, 11, 23, 25}  # read as ISIL when marked application-defined
 _FIELD_OIDS = {1, 2, 3, 4, 5}  # live in TagData's own fields (2 is computed on write)
-_INFO_KEYS = {"content_parameter", "application_defined", "duplicate_oids", "padding_missing"}
+_INFO_KEYS = {
+    "content_parameter",
+    "application_defined",
+    "duplicate_oids",
+    "padding_missing",
+    "aligned",
+}
 _MAX_OID = 15 + 255
 
 
@@ -207,7 +213,11 @@ def _set_information(text: str) -> tuple[int, int]:
 
 
 def encode(data: TagData, *, block_size: int = 4, block_order: str = "normal") -> bytes:
-    """ISO 28560-2 objects for ``data``: item id, content parameter, then the other elements by OID."""
+    """ISO 28560-2 objects for ``data``: item id, content parameter, then the other elements by OID.
+
+    ``extra["aligned"]`` lists elements (e.g. ``["item_id"]``) whose objects must end on a block
+    boundary, so their blocks can be locked.
+    """
     extra: Mapping[str, Any] = data.extra or {}
     if not data.item_id:
         raise TagFormatError("ISO 28560-2 needs a non-empty item id")
@@ -249,20 +259,43 @@ def encode(data: TagData, *, block_size: int = 4, block_order: str = "normal") -
         for oid in present:
             bitmap[(oid - 3) // 8] |= 0x80 >> ((oid - 3) % 8)
         elements[2] = (c.APPLICATION_DEFINED, bytes(bitmap).rstrip(b"\x00") or b"\x00")
-    memory = b"".join(_object(oid, *elements[oid]) for oid in sorted(elements)) + b"\x00"
+    aligned = _aligned_oids(extra.get("aligned") or ())
+    memory = b""
+    for oid in sorted(elements):
+        # An aligned object ends on a block boundary (offset flag + pad bytes), so the blocks
+        # holding it can be locked without locking its neighbours (rfid.md §4.1).
+        memory += _object(oid, *elements[oid], start=len(memory), align=block_size if oid in aligned else 0)
+    memory += b"\x00"
     return order_blocks(pad_blocks(memory, block_size), block_size, block_order)
 
 
-def _object(oid: int, scheme: int, data: bytes) -> bytes:
+def _object(oid: int, scheme: int, data: bytes, *, start: int = 0, align: int = 0) -> bytes:
     if len(data) > 255:
         raise TagFormatError(
             f"ISO 28560-2: {element_name(oid)} is {len(data)} bytes compacted; at most 255 fit"
         )
+    offset = 0x80 if align else 0
     if oid < 15:
-        head = bytes([scheme << 4 | oid])
+        head = bytes([offset | scheme << 4 | oid])
     else:
-        head = bytes([scheme << 4 | 0x0F, oid - 15])
-    return head + bytes([len(data)]) + data
+        head = bytes([offset | scheme << 4 | 0x0F, oid - 15])
+    if not align:
+        return head + bytes([len(data)]) + data
+    size = len(head) + 2 + len(data)
+    pad = -(start + size) % align
+    return head + bytes([pad, len(data)]) + data + bytes(pad)
+
+
+def _aligned_oids(names: object) -> set[int]:
+    if isinstance(names, str) or not isinstance(names, list | tuple | set | frozenset):
+        raise TagFormatError("ISO 28560-2: 'aligned' lists element names, e.g. ['item_id']")
+    oids = set()
+    for name in names:
+        oid = OIDS.get(str(name))
+        if oid is None:
+            raise TagFormatError(f"ISO 28560-2: cannot align unknown element {name!r}")
+        oids.add(oid)
+    return oids
 
 
 def _compact_text(oid: int, text: str) -> tuple[int, bytes]:
