@@ -208,6 +208,9 @@ class CirculationService:
         try:
             status = self.client.connect()
         except Sip2Error as exc:
+            # A login or status that timed out can leave the socket open; a half-set-up session
+            # must not look connected to the next transaction.
+            self.client.close()
             self._link_down(str(exc))
             return False
         if status is not None and not getattr(status, "online", True):
