@@ -35,40 +35,138 @@ DUE = (NOW + timedelta(days=21)).strftime("%Y%m%d    235959")
 
 def samples() -> list[tuple[str, object]]:
     return [
-        ("11 checkout", CheckoutRequest(
-            sc_renewal_policy="N", no_block="N", transaction_date=D, nb_due_date=D, institution_id="DEMO",
-            patron_identifier="LV0001", item_identifier="30000001", terminal_password="", patron_password="1234",
-            fee_acknowledged="N")),
-        ("12 checkout resp", CheckoutResponse(
-            ok="1", renewal_ok="N", magnetic_media="N", desensitize="Y", transaction_date=D, institution_id="DEMO",
-            patron_identifier="LV0001", item_identifier="30000001", title_identifier="Zaļā grāmata",
-            due_date=DUE, media_type="001", screen_message=("Izsniegts",), print_line=("Zaļā grāmata", DUE))),
-        ("09 checkin", CheckinRequest(
-            no_block="N", transaction_date=D, return_date=D, current_location="Ieeja", institution_id="DEMO",
-            item_identifier="30000001", terminal_password="")),
-        ("10 checkin resp", CheckinResponse(
-            ok="1", resensitize="Y", magnetic_media="N", alert="N", transaction_date=D, institution_id="DEMO",
-            item_identifier="30000001", permanent_location="Pieaugušo nodaļa", title_identifier="Zaļā grāmata",
-            sort_bin="1", patron_identifier="LV0001")),
-        ("63 patron info", PatronInformationRequest(
-            language="000", transaction_date=D, summary="  Y       ", institution_id="DEMO",
-            patron_identifier="LV0001", terminal_password="", patron_password="", start_item="1", end_item="20")),
-        ("64 patron resp (20 items)", PatronInformationResponse(
-            patron_status=" " * 14, language="000", transaction_date=D, hold_items_count="0000",
-            overdue_items_count="0001", charged_items_count="0020", fine_items_count="0000",
-            recall_items_count="0000", unavailable_holds_count="0000", institution_id="DEMO",
-            patron_identifier="LV0001", personal_name="Anna Bērziņa", valid_patron="Y", valid_patron_password="Y",
-            currency_type="EUR", fee_amount="0.00", charged_items=tuple(f"3000{i:04d}" for i in range(20)),
-            email_address="anna@example.lv")),
-        ("98 ACS status", ACSStatusResponse(
-            online_status="Y", checkin_ok="Y", checkout_ok="Y", acs_renewal_policy="Y", status_update_ok="N",
-            offline_ok="Y", timeout_period="030", retries_allowed="003", date_time_sync=D, protocol_version="2.00",
-            institution_id="DEMO", library_name="Demo bibliotēka", supported_messages="YYYNYYYYYNYNNNYN",
-            terminal_location="Ieeja")),
-        ("18 item info resp", ItemInformationResponse(
-            circulation_status="04", security_marker="01", fee_type="01", transaction_date=D, due_date=DUE,
-            item_identifier="30000004", title_identifier="Мастер и Маргарита", owner="LV-DEMO", media_type="001",
-            permanent_location="Pieaugušo nodaļa")),
+        (
+            "11 checkout",
+            CheckoutRequest(
+                sc_renewal_policy="N",
+                no_block="N",
+                transaction_date=D,
+                nb_due_date=D,
+                institution_id="DEMO",
+                patron_identifier="LV0001",
+                item_identifier="30000001",
+                terminal_password="",
+                patron_password="1234",
+                fee_acknowledged="N",
+            ),
+        ),
+        (
+            "12 checkout resp",
+            CheckoutResponse(
+                ok="1",
+                renewal_ok="N",
+                magnetic_media="N",
+                desensitize="Y",
+                transaction_date=D,
+                institution_id="DEMO",
+                patron_identifier="LV0001",
+                item_identifier="30000001",
+                title_identifier="Zaļā grāmata",
+                due_date=DUE,
+                media_type="001",
+                screen_message=("Izsniegts",),
+                print_line=("Zaļā grāmata", DUE),
+            ),
+        ),
+        (
+            "09 checkin",
+            CheckinRequest(
+                no_block="N",
+                transaction_date=D,
+                return_date=D,
+                current_location="Ieeja",
+                institution_id="DEMO",
+                item_identifier="30000001",
+                terminal_password="",
+            ),
+        ),
+        (
+            "10 checkin resp",
+            CheckinResponse(
+                ok="1",
+                resensitize="Y",
+                magnetic_media="N",
+                alert="N",
+                transaction_date=D,
+                institution_id="DEMO",
+                item_identifier="30000001",
+                permanent_location="Pieaugušo nodaļa",
+                title_identifier="Zaļā grāmata",
+                sort_bin="1",
+                patron_identifier="LV0001",
+            ),
+        ),
+        (
+            "63 patron info",
+            PatronInformationRequest(
+                language="000",
+                transaction_date=D,
+                summary="  Y       ",
+                institution_id="DEMO",
+                patron_identifier="LV0001",
+                terminal_password="",
+                patron_password="",
+                start_item="1",
+                end_item="20",
+            ),
+        ),
+        (
+            "64 patron resp (20 items)",
+            PatronInformationResponse(
+                patron_status=" " * 14,
+                language="000",
+                transaction_date=D,
+                hold_items_count="0000",
+                overdue_items_count="0001",
+                charged_items_count="0020",
+                fine_items_count="0000",
+                recall_items_count="0000",
+                unavailable_holds_count="0000",
+                institution_id="DEMO",
+                patron_identifier="LV0001",
+                personal_name="Anna Bērziņa",
+                valid_patron="Y",
+                valid_patron_password="Y",
+                currency_type="EUR",
+                fee_amount="0.00",
+                charged_items=tuple(f"3000{i:04d}" for i in range(20)),
+                email_address="anna@example.lv",
+            ),
+        ),
+        (
+            "98 ACS status",
+            ACSStatusResponse(
+                online_status="Y",
+                checkin_ok="Y",
+                checkout_ok="Y",
+                acs_renewal_policy="Y",
+                status_update_ok="N",
+                offline_ok="Y",
+                timeout_period="030",
+                retries_allowed="003",
+                date_time_sync=D,
+                protocol_version="2.00",
+                institution_id="DEMO",
+                library_name="Demo bibliotēka",
+                supported_messages="YYYNYYYYYNYNNNYN",
+                terminal_location="Ieeja",
+            ),
+        ),
+        (
+            "18 item info resp",
+            ItemInformationResponse(
+                circulation_status="04",
+                security_marker="01",
+                fee_type="01",
+                transaction_date=D,
+                due_date=DUE,
+                item_identifier="30000004",
+                title_identifier="Мастер и Маргарита",
+                owner="LV-DEMO",
+                media_type="001",
+                permanent_location="Pieaugušo nodaļa",
+            ),
+        ),
     ]
 
 
@@ -93,7 +191,12 @@ def main() -> int:
         if encode(ours, sequence=3) != frame:
             print(f"{name}: our encoding differs from pysip2's; not comparable", file=sys.stderr)
             return 1
-        p_enc = best_of(lambda m=model: pysip2.encode_message(m, sequence_number=3, checksum=True, encoding="utf-8"), n)
+        p_enc = best_of(
+            lambda m=model: pysip2.encode_message(
+                m, sequence_number=3, checksum=True, encoding="utf-8"
+            ),
+            n,
+        )
         o_enc = best_of(lambda m=ours: encode(m, sequence=3), n)
         p_dec = best_of(lambda f=frame: pysip2.decode_message(f, encoding="utf-8"), n)
         o_dec = best_of(lambda f=frame: decode(f), n)

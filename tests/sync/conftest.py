@@ -69,8 +69,12 @@ class PysipAcs:
         self.port = 0
         self.patrons = {p.patron_id: p for p in demo_catalog.PATRONS}
         self.titles = {i.item_id: i.title for i in demo_catalog.ITEMS}
-        self.loans: dict[str, str] = {i.item_id: i.on_loan_to for i in demo_catalog.ITEMS if i.on_loan_to}
-        self.executed: list[tuple[str, ...]] = []  # (command, patron, item) of state-changing requests
+        self.loans: dict[str, str] = {
+            i.item_id: i.on_loan_to for i in demo_catalog.ITEMS if i.on_loan_to
+        }
+        self.executed: list[
+            tuple[str, ...]
+        ] = []  # (command, patron, item) of state-changing requests
         self.handlers: dict[str, Callable[[Any, Any], Any]] = {}
         self.lock = threading.Lock()
         self._register()
@@ -140,7 +144,9 @@ class PysipAcs:
     def _patron_information(self, req: Any, ctx: Any) -> PatronInformationResponse:
         p = self.patrons.get(req.patron_identifier)
         with self.lock:
-            charged = tuple(item for item, who in self.loans.items() if who == req.patron_identifier)
+            charged = tuple(
+                item for item, who in self.loans.items() if who == req.patron_identifier
+            )
         return PatronInformationResponse(
             patron_status=self._status_flags(req.patron_identifier),
             language=req.language,

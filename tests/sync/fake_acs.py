@@ -48,8 +48,18 @@ class FakeConnection:
         sequence: int | None = None,
     ) -> bytes:
         """Send `msg` with the request's sequence number (or `sequence`); returns the bytes sent."""
-        seq = sequence if sequence is not None else (request.sequence if request is not None else None)
-        data = encode(msg, sequence=seq, error_detection=checksum, terminator=terminator, encoding=self.acs.encoding)
+        seq = (
+            sequence
+            if sequence is not None
+            else (request.sequence if request is not None else None)
+        )
+        data = encode(
+            msg,
+            sequence=seq,
+            error_detection=checksum,
+            terminator=terminator,
+            encoding=self.acs.encoding,
+        )
         self.send(data)
         return data
 
@@ -69,7 +79,11 @@ class FakeAcs:
     """A threaded TCP server on 127.0.0.1 with an ephemeral port."""
 
     def __init__(
-        self, script: Script | None = None, *, encoding: str = "utf-8", tls: ssl.SSLContext | None = None
+        self,
+        script: Script | None = None,
+        *,
+        encoding: str = "utf-8",
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.script: Script = script or self.default_script
         self.tls = tls
@@ -169,31 +183,65 @@ class FakeAcs:
         if c == "99":
             return message(
                 "98",
-                online_status="Y", checkin_ok="Y", checkout_ok="Y", acs_renewal_policy="Y",
-                status_update_ok="N", offline_ok="Y", timeout_period="050", retries_allowed="003",
-                date_time_sync=now, protocol_version="2.00",
+                online_status="Y",
+                checkin_ok="Y",
+                checkout_ok="Y",
+                acs_renewal_policy="Y",
+                status_update_ok="N",
+                offline_ok="Y",
+                timeout_period="050",
+                retries_allowed="003",
+                date_time_sync=now,
+                protocol_version="2.00",
                 fields=[("AO", "DEMO"), ("AM", "Fake bibliotēka"), ("BX", BX_ALL)],
             )
         if c == "17":
             return message(
-                "18", circulation_status="03", security_marker="01", fee_type="01", transaction_date=now,
+                "18",
+                circulation_status="03",
+                security_marker="01",
+                fee_type="01",
+                transaction_date=now,
                 fields=[("AB", req.get("AB")), ("AJ", "Zaļā grāmata")],
             )
         if c == "11":
             return message(
-                "12", ok="1", renewal_ok="N", magnetic_media="N", desensitize="Y", transaction_date=now,
-                fields=[("AO", "DEMO"), ("AA", req.get("AA")), ("AB", req.get("AB")), ("AJ", "Zaļā grāmata"), ("AH", D)],
+                "12",
+                ok="1",
+                renewal_ok="N",
+                magnetic_media="N",
+                desensitize="Y",
+                transaction_date=now,
+                fields=[
+                    ("AO", "DEMO"),
+                    ("AA", req.get("AA")),
+                    ("AB", req.get("AB")),
+                    ("AJ", "Zaļā grāmata"),
+                    ("AH", D),
+                ],
             )
         if c == "09":
             return message(
-                "10", ok="1", resensitize="Y", magnetic_media="N", alert="N", transaction_date=now,
+                "10",
+                ok="1",
+                resensitize="Y",
+                magnetic_media="N",
+                alert="N",
+                transaction_date=now,
                 fields=[("AO", "DEMO"), ("AB", req.get("AB")), ("AQ", "Pieaugušo nodaļa")],
             )
         if c == "63":
             return message(
-                "64", patron_status=" " * 14, language="000", transaction_date=now,
-                hold_items_count="0000", overdue_items_count="0000", charged_items_count="0000",
-                fine_items_count="0000", recall_items_count="0000", unavailable_holds_count="0000",
+                "64",
+                patron_status=" " * 14,
+                language="000",
+                transaction_date=now,
+                hold_items_count="0000",
+                overdue_items_count="0000",
+                charged_items_count="0000",
+                fine_items_count="0000",
+                recall_items_count="0000",
+                unavailable_holds_count="0000",
                 fields=[("AO", "DEMO"), ("AA", req.get("AA")), ("AE", "Anna Bērziņa"), ("BL", "Y")],
             )
         return None

@@ -25,7 +25,11 @@ def run_decode(monkeypatch, capsys, text: str) -> tuple[int, list[dict]]:
 
 
 def test_decode_good_lines(monkeypatch, capsys):
-    rc, rows = run_decode(monkeypatch, capsys, f"9900482.00AY0AZFC9D\n121NNY{D}AODEMO|AALV0001|AB30000001|AJZaļā grāmata|AUa|AUb|\n")
+    rc, rows = run_decode(
+        monkeypatch,
+        capsys,
+        f"9900482.00AY0AZFC9D\n121NNY{D}AODEMO|AALV0001|AB30000001|AJZaļā grāmata|AUa|AUb|\n",
+    )
     assert rc == 0
     assert rows[0] == {
         "command": "99",
@@ -56,7 +60,10 @@ def test_decode_from_a_real_pipe_verifies_utf8_bytes_and_code_points():
     lines = f"{prefix}{by_bytes}\r\n{prefix}{by_points}\n".encode() + b"\xff\xfe\n"
     proc = subprocess.run(
         [sys.executable, "-m", "kiosk", "sip2", "decode"],
-        input=lines, capture_output=True, cwd=ROOT, timeout=60,
+        input=lines,
+        capture_output=True,
+        cwd=ROOT,
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
     rows = [json.loads(line) for line in proc.stdout.decode().splitlines()]
@@ -106,7 +113,9 @@ def test_check_against_a_closed_port(tmp_path, capsys):
 
 def test_check_with_wrong_password_fails(pysip2_acs, tmp_path, capsys):
     cfg = write_config(tmp_path, pysip2_acs.host, pysip2_acs.port)
-    cfg.write_text(cfg.read_text().replace('password = "demo"', 'password = "nope"'), encoding="utf-8")
+    cfg.write_text(
+        cfg.read_text().replace('password = "demo"', 'password = "nope"'), encoding="utf-8"
+    )
     rc = main(["--config", str(cfg), "sip2", "check"])
     assert rc == 1
     assert "refused the login" in capsys.readouterr().err

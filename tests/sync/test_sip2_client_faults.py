@@ -21,7 +21,11 @@ def item_info(item: str = "30000001"):
 
 def checkout(item: str = "30000001"):
     return message(
-        "11", sc_renewal_policy="N", no_block="N", transaction_date=D, nb_due_date=D,
+        "11",
+        sc_renewal_policy="N",
+        no_block="N",
+        transaction_date=D,
+        nb_due_date=D,
         fields=[("AO", "DEMO"), ("AA", "LV0001"), ("AB", item), ("AC", ""), ("AD", "1234")],
     )
 
@@ -185,7 +189,9 @@ def test_disconnect_mid_reply_to_a_checkout_leaves_it_in_doubt(fake, client_for)
 
 
 def test_a_stalled_acs_gets_the_identical_frame_again_then_the_client_gives_up(fake, client_for):
-    fake.script = script_for(fake, "11", lambda conn, req, frame: None)  # a 30-second (endless) stall
+    fake.script = script_for(
+        fake, "11", lambda conn, req, frame: None
+    )  # a 30-second (endless) stall
     client = client_for(timeout_s=0.3, retries=1)
     client.connect()
 
@@ -234,7 +240,9 @@ def test_96_makes_the_client_resend_the_identical_frame(fake, client_for):
 
 
 @pytest.mark.parametrize("command,succeeds", [("17", True), ("11", False)])
-def test_96_after_our_97_means_the_link_failed_so_reconnect_and_log_in(fake, client_for, command, succeeds):
+def test_96_after_our_97_means_the_link_failed_so_reconnect_and_log_in(
+    fake, client_for, command, succeeds
+):
     def handler(conn, req, frame):
         if conn.index == 0:
             conn.send(corrupt(encode(FakeAcs.answer(req), sequence=req.sequence)))
@@ -274,8 +282,14 @@ def test_sequence_numbers_wrap_from_9_to_0(fake, client_for):
 
 def test_an_answer_with_the_wrong_sequence_is_discarded(fake, client_for):
     def handler(conn, req, frame):
-        stale = message("18", circulation_status="01", security_marker="00", fee_type="01", transaction_date=D,
-                        fields=[("AB", "stale"), ("AJ", "old")])
+        stale = message(
+            "18",
+            circulation_status="01",
+            security_marker="00",
+            fee_type="01",
+            transaction_date=D,
+            fields=[("AB", "stale"), ("AJ", "old")],
+        )
         conn.reply(stale, sequence=(req.sequence + 5) % 10)
         conn.reply(FakeAcs.answer(req), req)
 
@@ -287,7 +301,9 @@ def test_an_answer_with_the_wrong_sequence_is_discarded(fake, client_for):
 
 
 def test_a_huge_patron_information_answer_is_read_whole(fake, client_for):
-    items = [f"3{i:07d} Ļoti gara grāmatas nosaukuma rinda, kas aizpilda vietu" for i in range(2000)]
+    items = [
+        f"3{i:07d} Ļoti gara grāmatas nosaukuma rinda, kas aizpilda vietu" for i in range(2000)
+    ]
 
     def handler(conn, req, frame):
         ans = FakeAcs.answer(req)
@@ -297,8 +313,13 @@ def test_a_huge_patron_information_answer_is_read_whole(fake, client_for):
     fake.script = script_for(fake, "63", handler)
     client = client_for(timeout_s=5.0)
     client.connect()
-    req = message("63", language="000", transaction_date=D, summary="  Y       ",
-                  fields=[("AO", "DEMO"), ("AA", "LV0001"), ("AC", ""), ("AD", "")])
+    req = message(
+        "63",
+        language="000",
+        transaction_date=D,
+        summary="  Y       ",
+        fields=[("AO", "DEMO"), ("AA", "LV0001"), ("AC", ""), ("AD", "")],
+    )
 
     reply = client.request(req)
 
@@ -324,7 +345,9 @@ def test_refused_connection_backs_off_without_hammering():
     port = probe.getsockname()[1]
     probe.close()  # nothing listens here now
     clock = ManualClock()
-    client = Sip2Client(Sip2Section(host="127.0.0.1", port=port, username="kiosk", timeout_s=0.5), clock=clock)
+    client = Sip2Client(
+        Sip2Section(host="127.0.0.1", port=port, username="kiosk", timeout_s=0.5), clock=clock
+    )
 
     with pytest.raises(Sip2LinkError) as first:
         client.request(item_info())

@@ -32,7 +32,12 @@ BX = "YYYYYYYYYYYYYYYY"
 
 # (command, fixed values in spec order, identified fields, the hand-written wire text without trailer)
 CASES: list[tuple[str, tuple[str, ...], list[tuple[str, str]], str]] = [
-    ("93", ("0", "0"), [("CN", "kiosk"), ("CO", "demo"), ("CP", "DEMO")], "9300CNkiosk|COdemo|CPDEMO|"),
+    (
+        "93",
+        ("0", "0"),
+        [("CN", "kiosk"), ("CO", "demo"), ("CP", "DEMO")],
+        "9300CNkiosk|COdemo|CPDEMO|",
+    ),
     ("94", ("1",), [], "941"),
     ("99", ("0", "048", "2.00"), [], "9900482.00"),
     (
@@ -41,7 +46,12 @@ CASES: list[tuple[str, tuple[str, ...], list[tuple[str, str]], str]] = [
         [("AO", "DEMO"), ("AM", "Demo bibliotēka"), ("BX", BX), ("AN", "Ieeja")],
         f"98YYYYNY030003{D}2.00AODEMO|AMDemo bibliotēka|BX{BX}|ANIeeja|",
     ),
-    ("23", ("000", D), [("AO", "DEMO"), ("AA", "LV0001"), ("AC", ""), ("AD", "1234")], f"23000{D}AODEMO|AALV0001|AC|AD1234|"),
+    (
+        "23",
+        ("000", D),
+        [("AO", "DEMO"), ("AA", "LV0001"), ("AC", ""), ("AD", "1234")],
+        f"23000{D}AODEMO|AALV0001|AC|AD1234|",
+    ),
     (
         "24",
         (" " * 14, "000", D),
@@ -57,7 +67,14 @@ CASES: list[tuple[str, tuple[str, ...], list[tuple[str, str]], str]] = [
     (
         "64",
         ("Y" + " " * 13, "000", D, "0000", "0000", "0002", "0000", "0000", "0000"),
-        [("AO", "DEMO"), ("AA", "LV0001"), ("AE", "Anna Bērziņa"), ("BL", "Y"), ("AU", "30000001"), ("AU", "30000002")],
+        [
+            ("AO", "DEMO"),
+            ("AA", "LV0001"),
+            ("AE", "Anna Bērziņa"),
+            ("BL", "Y"),
+            ("AU", "30000001"),
+            ("AU", "30000002"),
+        ],
         f"64Y{' ' * 13}000{D}000000000002000000000000AODEMO|AALV0001|AEAnna Bērziņa|BLY|AU30000001|AU30000002|",
     ),
     (
@@ -69,7 +86,14 @@ CASES: list[tuple[str, tuple[str, ...], list[tuple[str, str]], str]] = [
     (
         "12",
         ("1", "N", "N", "Y", D),
-        [("AO", "DEMO"), ("AA", "LV0001"), ("AB", "30000001"), ("AJ", "Zaļā grāmata"), ("AH", D2), ("CK", "001")],
+        [
+            ("AO", "DEMO"),
+            ("AA", "LV0001"),
+            ("AB", "30000001"),
+            ("AJ", "Zaļā grāmata"),
+            ("AH", D2),
+            ("CK", "001"),
+        ],
         f"121NNY{D}AODEMO|AALV0001|AB30000001|AJZaļā grāmata|AH{D2}|CK001|",
     ),
     (
@@ -81,7 +105,14 @@ CASES: list[tuple[str, tuple[str, ...], list[tuple[str, str]], str]] = [
     (
         "10",
         ("1", "Y", "N", "N", D),
-        [("AO", "DEMO"), ("AB", "30000001"), ("AQ", "Pieaugušo nodaļa"), ("AJ", "Zaļā grāmata"), ("CL", "1"), ("AA", "LV0001")],
+        [
+            ("AO", "DEMO"),
+            ("AB", "30000001"),
+            ("AQ", "Pieaugušo nodaļa"),
+            ("AJ", "Zaļā grāmata"),
+            ("CL", "1"),
+            ("AA", "LV0001"),
+        ],
         f"101YNN{D}AODEMO|AB30000001|AQPieaugušo nodaļa|AJZaļā grāmata|CL1|AALV0001|",
     ),
     (
@@ -116,8 +147,18 @@ CASES: list[tuple[str, tuple[str, ...], list[tuple[str, str]], str]] = [
         [("AO", "DEMO"), ("AB", "30000001"), ("AC", ""), ("CH", "AFI=07")],
         f"19{D}AODEMO|AB30000001|AC|CHAFI=07|",
     ),
-    ("20", ("1", D), [("AB", "30000001"), ("AJ", "Zaļā grāmata")], f"201{D}AB30000001|AJZaļā grāmata|"),
-    ("35", (D,), [("AO", "DEMO"), ("AA", "LV0001"), ("AC", ""), ("AD", "")], f"35{D}AODEMO|AALV0001|AC|AD|"),
+    (
+        "20",
+        ("1", D),
+        [("AB", "30000001"), ("AJ", "Zaļā grāmata")],
+        f"201{D}AB30000001|AJZaļā grāmata|",
+    ),
+    (
+        "35",
+        (D,),
+        [("AO", "DEMO"), ("AA", "LV0001"), ("AC", ""), ("AD", "")],
+        f"35{D}AODEMO|AALV0001|AC|AD|",
+    ),
     ("36", ("Y", D), [("AO", "DEMO"), ("AA", "LV0001")], f"36Y{D}AODEMO|AALV0001|"),
     (
         "37",
@@ -178,7 +219,9 @@ def test_decode_reads_every_message_of_the_kiosk_set(command, values, fields, te
 
 
 def test_encode_without_error_detection_has_no_trailer():
-    wire = encode(_build("17", (D,), [("AO", "DEMO"), ("AB", "1"), ("AC", "")]), error_detection=False)
+    wire = encode(
+        _build("17", (D,), [("AO", "DEMO"), ("AB", "1"), ("AC", "")]), error_detection=False
+    )
     assert wire == f"17{D}AODEMO|AB1|AC|\r".encode()
     crlf = encode(_build("94", ("1",), []), error_detection=False, terminator="\r\n")
     assert crlf == b"941\r\n"
@@ -196,9 +239,9 @@ def test_control_messages_carry_only_the_checksum():
 
 def test_worked_checksum_example_from_the_spec():
     assert checksum(b"9900482.00AY0AZ") == "FC9D"
-    assert encode(message("99", status_code="0", max_print_width="048", protocol_version="2.00"), sequence=0) == (
-        b"9900482.00AY0AZFC9D\r"
-    )
+    assert encode(
+        message("99", status_code="0", max_print_width="048", protocol_version="2.00"), sequence=0
+    ) == (b"9900482.00AY0AZFC9D\r")
 
 
 def _prefix_sum(fields: list[tuple[str, str]]) -> int:
@@ -233,7 +276,13 @@ def test_repeated_fields_keep_order_and_unknown_fields_are_kept():
     msg = decode(text)
     assert msg.get_all("AU") == ["c", "a", "b"]
     assert msg.get("ZZ") == "vendor" and msg.get("CT") == "bin 4"
-    assert msg.fields[3:] == [("AU", "c"), ("ZZ", "vendor"), ("AU", "a"), ("CT", "bin 4"), ("AU", "b")]
+    assert msg.fields[3:] == [
+        ("AU", "c"),
+        ("ZZ", "vendor"),
+        ("AU", "a"),
+        ("CT", "bin 4"),
+        ("AU", "b"),
+    ]
     assert msg.to_json()["fields"]["AU"] == ["c", "a", "b"]
     assert msg.get("AF", "none") == "none"
     wire = encode(msg, error_detection=False)
@@ -334,8 +383,15 @@ def test_nfd_text_is_kept_byte_exact():
 
 @pytest.mark.parametrize("encoding", ["cp1257", "iso8859-13", "utf-8"])
 def test_latvian_text_in_baltic_encodings(encoding):
-    msg = message("12", ok="1", renewal_ok="N", magnetic_media="N", desensitize="Y", transaction_date=D,
-                  fields=[("AO", "DEMO"), ("AA", "LV0001"), ("AB", "1"), ("AJ", "Zaļā grāmata"), ("AH", D2)])
+    msg = message(
+        "12",
+        ok="1",
+        renewal_ok="N",
+        magnetic_media="N",
+        desensitize="Y",
+        transaction_date=D,
+        fields=[("AO", "DEMO"), ("AA", "LV0001"), ("AB", "1"), ("AJ", "Zaļā grāmata"), ("AH", D2)],
+    )
     wire = encode(msg, encoding=encoding, sequence=5)
     assert "Zaļā grāmata".encode(encoding) in wire
     back = decode(wire, encoding=encoding)
@@ -343,7 +399,9 @@ def test_latvian_text_in_baltic_encodings(encoding):
 
 
 def test_latvian_text_cannot_be_written_in_cp850():
-    msg = message("20", item_properties_ok="1", transaction_date=D, fields=[("AB", "1"), ("AJ", "Zaļā")])
+    msg = message(
+        "20", item_properties_ok="1", transaction_date=D, fields=[("AB", "1"), ("AJ", "Zaļā")]
+    )
     with pytest.raises(Sip2FormatError, match="cp850"):
         encode(msg, encoding="cp850")
 
@@ -376,17 +434,31 @@ def test_encoder_strips_delimiter_and_line_breaks_from_values():
 
 
 def test_encoder_truncates_long_values_on_a_character_boundary():
-    msg = message("20", item_properties_ok="1", transaction_date=D, fields=[("AB", "1"), ("AJ", "ā" * 200)])
+    msg = message(
+        "20", item_properties_ok="1", transaction_date=D, fields=[("AB", "1"), ("AJ", "ā" * 200)]
+    )
     wire = encode(msg, error_detection=False)
     value = decode(wire).get("AJ")
     assert value == "ā" * 127 and len(value.encode()) == 254
-    ascii_msg = message("20", item_properties_ok="1", transaction_date=D, fields=[("AB", "1"), ("AJ", "x" * 300)])
+    ascii_msg = message(
+        "20", item_properties_ok="1", transaction_date=D, fields=[("AB", "1"), ("AJ", "x" * 300)]
+    )
     assert decode(encode(ascii_msg)).get("AJ") == "x" * 255
 
 
 @pytest.mark.parametrize(
     "bad",
-    [b"", b"\r\n", b"9", b"\xff\xfe\x00", b"94\x001", b"941\r942\r", b"\x80\x81AB|", "ā9", b"12ABC|X|"],
+    [
+        b"",
+        b"\r\n",
+        b"9",
+        b"\xff\xfe\x00",
+        b"94\x001",
+        b"941\r942\r",
+        b"\x80\x81AB|",
+        "ā9",
+        b"12ABC|X|",
+    ],
 )
 def test_undecodable_input_raises_format_error_with_a_reason(bad):
     with pytest.raises(Sip2FormatError) as info:
@@ -456,19 +528,29 @@ def test_fuzz_mutated_real_messages(case, junk, where):
 _commands = sorted(c for c in FIXED_FIELDS if c not in ("96", "97"))
 _fixed_chars = st.sampled_from("0123456789 YNU")
 _ids = st.from_regex(r"\A[A-Z][A-Z0-9]\Z", fullmatch=True).filter(lambda i: i not in ("AY", "AZ"))
-_values = st.text(st.characters(blacklist_characters="|\r\n\0", blacklist_categories=("Cs",)), max_size=60)
+_values = st.text(
+    st.characters(blacklist_characters="|\r\n\0", blacklist_categories=("Cs",)), max_size=60
+)
 
 
 @st.composite
 def _messages(draw):
     command = draw(st.sampled_from(_commands))
-    fixed = {name: "".join(draw(st.lists(_fixed_chars, min_size=w, max_size=w))) for name, w in FIXED_FIELDS[command]}
+    fixed = {
+        name: "".join(draw(st.lists(_fixed_chars, min_size=w, max_size=w)))
+        for name, w in FIXED_FIELDS[command]
+    }
     fields = draw(st.lists(st.tuples(_ids, _values), max_size=8))
     return message(command, fixed, fields)
 
 
 @settings(max_examples=300)
-@given(_messages(), st.integers(min_value=0, max_value=9), st.booleans(), st.sampled_from(["\r", "\r\n"]))
+@given(
+    _messages(),
+    st.integers(min_value=0, max_value=9),
+    st.booleans(),
+    st.sampled_from(["\r", "\r\n"]),
+)
 def test_round_trip(msg, seq, detect, terminator):
     wire = encode(msg, sequence=seq, error_detection=detect, terminator=terminator)
     back = decode(wire)

@@ -18,21 +18,31 @@ def now() -> str:
 
 def checkout(patron: str, item: str):
     return message(
-        "11", sc_renewal_policy="N", no_block="N", transaction_date=now(), nb_due_date=now(),
+        "11",
+        sc_renewal_policy="N",
+        no_block="N",
+        transaction_date=now(),
+        nb_due_date=now(),
         fields=[("AO", "DEMO"), ("AA", patron), ("AB", item), ("AC", ""), ("BO", "N")],
     )
 
 
 def checkin(item: str):
     return message(
-        "09", no_block="N", transaction_date=now(), return_date=now(),
+        "09",
+        no_block="N",
+        transaction_date=now(),
+        return_date=now(),
         fields=[("AP", "Ieeja"), ("AO", "DEMO"), ("AB", item), ("AC", "")],
     )
 
 
 def patron_information(patron: str):
     return message(
-        "63", language="000", transaction_date=now(), summary="  Y       ",
+        "63",
+        language="000",
+        transaction_date=now(),
+        summary="  Y       ",
         fields=[("AO", "DEMO"), ("AA", patron), ("AC", ""), ("AD", ""), ("BP", "1"), ("BQ", "20")],
     )
 

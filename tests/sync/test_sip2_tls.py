@@ -20,9 +20,27 @@ def certificate(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "acs.pem", folder / "acs.key"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=60,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
     )
     return cert, key
 
@@ -42,7 +60,11 @@ def test_tls_with_a_verified_server_certificate(tls_acs, certificate):
     client = Sip2Client(tls_acs.settings(tls=True, tls_verify=True, tls_ca_file=str(cert)))
     try:
         status = client.connect()
-        reply = client.request(message("17", transaction_date=D, fields=[("AO", "DEMO"), ("AB", "30000001"), ("AC", "")]))
+        reply = client.request(
+            message(
+                "17", transaction_date=D, fields=[("AO", "DEMO"), ("AB", "30000001"), ("AC", "")]
+            )
+        )
     finally:
         client.close()
     assert status.library_name == "Fake bibliotēka"

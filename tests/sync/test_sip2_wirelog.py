@@ -35,8 +35,24 @@ def test_short_card_numbers_are_masked_entirely():
 
 
 def test_mask_message_for_the_journal():
-    msg = decode(encode(message("11", sc_renewal_policy="N", no_block="N", transaction_date=D, nb_due_date=D,
-                                fields=[("AO", "DEMO"), ("AA", "LV0001"), ("AB", "1"), ("AC", "pw"), ("AD", "1234")])))
+    msg = decode(
+        encode(
+            message(
+                "11",
+                sc_renewal_policy="N",
+                no_block="N",
+                transaction_date=D,
+                nb_due_date=D,
+                fields=[
+                    ("AO", "DEMO"),
+                    ("AA", "LV0001"),
+                    ("AB", "1"),
+                    ("AC", "pw"),
+                    ("AD", "1234"),
+                ],
+            )
+        )
+    )
     masked = mask_message(msg)
     assert masked.get("AA") == "**0001" and masked.get("AC") == "" and masked.get("AD") == ""
     assert msg.get("AD") == "1234"  # the original is untouched

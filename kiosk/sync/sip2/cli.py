@@ -16,12 +16,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sip2 = subparsers.add_parser("sip2", help="SIP2 technician tools")
     sub = sip2.add_subparsers(dest="sip2_command", metavar="SUBCOMMAND")
 
-    dec = sub.add_parser("decode", help="decode raw SIP2 messages from stdin, one per line, to JSON lines")
-    dec.add_argument("--encoding", default="utf-8", help="character encoding of the messages (default utf-8)")
+    dec = sub.add_parser(
+        "decode", help="decode raw SIP2 messages from stdin, one per line, to JSON lines"
+    )
+    dec.add_argument(
+        "--encoding", default="utf-8", help="character encoding of the messages (default utf-8)"
+    )
     dec.add_argument("--delimiter", default="|", help="field delimiter (default |)")
     dec.set_defaults(func=_decode)
 
-    chk = sub.add_parser("check", help="connect to the configured ACS and print its status and capabilities")
+    chk = sub.add_parser(
+        "check", help="connect to the configured ACS and print its status and capabilities"
+    )
     chk.add_argument("--host", help="override sip2.host")
     chk.add_argument("--port", type=int, help="override sip2.port")
     chk.add_argument("--timeout", type=float, help="override sip2.timeout_s (seconds)")
@@ -54,7 +60,11 @@ def _check(args: argparse.Namespace) -> int:
 
     cfg = kiosk_config.load(args.config)
     settings = cfg.sip2
-    overrides = {k: v for k, v in (("host", args.host), ("port", args.port), ("timeout_s", args.timeout)) if v is not None}
+    overrides = {
+        k: v
+        for k, v in (("host", args.host), ("port", args.port), ("timeout_s", args.timeout))
+        if v is not None
+    }
     if overrides:
         settings = dataclasses.replace(settings, **overrides)
     client = Sip2Client(settings)

@@ -61,7 +61,24 @@ RESPONSE_FOR = {
 READ_ONLY = frozenset({"93", "99", "23", "63", "17", "35"})
 
 # BX positions (sip2.md §6) → request command codes.
-BX_COMMANDS = ("23", "11", "09", "01", "99", "97", "93", "63", "35", "37", "17", "19", "25", "15", "29", "65")
+BX_COMMANDS = (
+    "23",
+    "11",
+    "09",
+    "01",
+    "99",
+    "97",
+    "93",
+    "63",
+    "35",
+    "37",
+    "17",
+    "19",
+    "25",
+    "15",
+    "29",
+    "65",
+)
 
 MAX_FRAME = 1 << 20
 _BACKOFF_START_S = 1.0
@@ -100,11 +117,17 @@ class AcsStatus:
             return f.get(name, "") == "Y"
 
         timeout_raw = f.get("timeout_period", "")
-        timeout_s = int(timeout_raw) / 10 if timeout_raw.isdigit() and timeout_raw not in ("000", "999") else None
+        timeout_s = (
+            int(timeout_raw) / 10
+            if timeout_raw.isdigit() and timeout_raw not in ("000", "999")
+            else None
+        )
         retries_raw = f.get("retries_allowed", "")
         retries = int(retries_raw) if retries_raw.isdigit() and retries_raw != "999" else None
         bx = msg.get("BX").strip()
-        supported = frozenset(code for code, flag in zip(BX_COMMANDS, bx, strict=False) if flag == "Y")
+        supported = frozenset(
+            code for code, flag in zip(BX_COMMANDS, bx, strict=False) if flag == "Y"
+        )
         return cls(
             online=yes("online_status") and timeout_raw != "000",
             checkin_ok=yes("checkin_ok"),
@@ -161,7 +184,9 @@ class Sip2Client:
     ) -> None:
         self._settings = settings
         self._clock: Clock = clock or SystemClock()
-        self._connect_timeout = connect_timeout_s if connect_timeout_s is not None else settings.timeout_s
+        self._connect_timeout = (
+            connect_timeout_s if connect_timeout_s is not None else settings.timeout_s
+        )
         self._encoding = settings.encoding
         self._delimiter = settings.field_delimiter
         self._terminator = "\r\n" if settings.line_terminator == "CRLF" else "\r"
@@ -198,7 +223,10 @@ class Sip2Client:
                     fields = [("CN", s.username), ("CO", s.password)]
                     if s.location_code:
                         fields.append(("CP", s.location_code))
-                    reply = self._exchange(message("93", uid_algorithm="0", pwd_algorithm="0", fields=fields), reconnect=False)
+                    reply = self._exchange(
+                        message("93", uid_algorithm="0", pwd_algorithm="0", fields=fields),
+                        reconnect=False,
+                    )
                     if reply.fixed.get("ok") != "1":
                         self._close_socket()
                         raise Sip2LoginError(
@@ -267,14 +295,19 @@ class Sip2Client:
         try:
             sock = socket.create_connection((s.host, s.port), timeout=self._connect_timeout)
         except OSError as exc:
-            raise Sip2LinkError(f"cannot connect to the ACS at {s.host}:{s.port}: {exc}", maybe_delivered=False) from None
+            raise Sip2LinkError(
+                f"cannot connect to the ACS at {s.host}:{s.port}: {exc}", maybe_delivered=False
+            ) from None
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if s.tls:
                 sock = self._tls_context().wrap_socket(sock, server_hostname=s.host)
         except (OSError, ssl.SSLError) as exc:
             sock.close()
-            raise Sip2LinkError(f"TLS handshake with the ACS at {s.host}:{s.port} failed: {exc}", maybe_delivered=False) from None
+            raise Sip2LinkError(
+                f"TLS handshake with the ACS at {s.host}:{s.port} failed: {exc}",
+                maybe_delivered=False,
+            ) from None
         self._sock = sock
         self._frames.clear()
         self._queued.clear()
@@ -364,10 +397,13 @@ class Sip2Client:
             except _Timeout:
                 if attempts_left <= 0:
                     raise Sip2LinkError(
-                        self._give_up(msg, f"no answer within {self._timeout_s:g} s"), maybe_delivered=written
+                        self._give_up(msg, f"no answer within {self._timeout_s:g} s"),
+                        maybe_delivered=written,
                     ) from None
                 attempts_left -= 1
-                outgoing = frame  # byte-identical: the ACS replays its answer instead of re-executing
+                outgoing = (
+                    frame  # byte-identical: the ACS replays its answer instead of re-executing
+                )
                 continue
             except _LinkDown as exc:
                 self._close_socket()
@@ -380,7 +416,9 @@ class Sip2Client:
 
             if reply is None:  # unreadable, or a checksum that does not verify
                 if attempts_left <= 0:
-                    raise Sip2LinkError(self._give_up(msg, "every answer was garbled"), maybe_delivered=written)
+                    raise Sip2LinkError(
+                        self._give_up(msg, "every answer was garbled"), maybe_delivered=written
+                    )
                 attempts_left -= 1
                 outgoing = control_97
                 continue
@@ -388,29 +426,40 @@ class Sip2Client:
                 if outgoing is control_97:
                     # The ACS could not read our 97 either: the link is broken (sip2.md §3.2).
                     self._close_socket()
-                    self._restart(msg, "the ACS answered our resend request with 96", written, reconnect, attempts_left)
+                    self._restart(
+                        msg,
+                        "the ACS answered our resend request with 96",
+                        written,
+                        reconnect,
+                        attempts_left,
+                    )
                     attempts_left -= 1
                     frame, written = self._encode(msg), False
                     outgoing = frame
                     seq = self._seq if detect else None
                     continue
                 if attempts_left <= 0:
-                    raise Sip2LinkError(self._give_up(msg, "the ACS kept asking for a resend (96)"), maybe_delivered=written)
+                    raise Sip2LinkError(
+                        self._give_up(msg, "the ACS kept asking for a resend (96)"),
+                        maybe_delivered=written,
+                    )
                 attempts_left -= 1
                 outgoing = frame
                 continue
             return reply
 
-    def _restart(self, msg: Message, why: str, written: bool, reconnect: bool, attempts_left: int) -> None:
+    def _restart(
+        self, msg: Message, why: str, written: bool, reconnect: bool, attempts_left: int
+    ) -> None:
         """After a broken link: reconnect and log in again; raise unless `msg` may safely be sent again."""
         in_doubt = written and msg.command not in READ_ONLY
         if reconnect:
             try:
                 self._reconnect()
             except Sip2LinkError as exc:
-                raise Sip2LinkError(self._give_up(msg, f"{why}; reconnect failed: {exc}"), maybe_delivered=written) from None
-        else:
-            self._note_failure()
+                raise Sip2LinkError(
+                    self._give_up(msg, f"{why}; reconnect failed: {exc}"), maybe_delivered=written
+                ) from None
         if not reconnect or in_doubt or attempts_left <= 0:
             detail = "; the ACS may have applied it" if in_doubt else ""
             raise Sip2LinkError(self._give_up(msg, why + detail), maybe_delivered=written)
@@ -496,14 +545,21 @@ class Sip2Client:
                 log.warning("garbled answer from the ACS: %s", exc)
                 return None
             if self._detection != "off":
-                if reply.checksum_ok is False or (self._detection == "on" and reply.checksum is None):
+                if reply.checksum_ok is False or (
+                    self._detection == "on" and reply.checksum is None
+                ):
                     log.warning("answer from the ACS fails its checksum; asking for a resend")
                     return None
                 if reply.checksum_variant == "codepoints":
                     log.info("the ACS checksums code points, not bytes (tolerated)")
             if reply.command == "96":
                 return reply
-            if self._detection != "off" and seq is not None and reply.sequence is not None and reply.sequence != seq:
+            if (
+                self._detection != "off"
+                and seq is not None
+                and reply.sequence is not None
+                and reply.sequence != seq
+            ):
                 log.info("dropping an answer with sequence %s (expected %s)", reply.sequence, seq)
                 continue
             if expected is not None and reply.command != expected:

@@ -70,16 +70,49 @@ FIXED_FIELDS: dict[str, tuple[tuple[str, int], ...]] = {
         ("recall_items_count", 4),
         ("unavailable_holds_count", 4),
     ),
-    "11": (("sc_renewal_policy", 1), ("no_block", 1), ("transaction_date", _DATE), ("nb_due_date", _DATE)),
-    "12": (("ok", 1), ("renewal_ok", 1), ("magnetic_media", 1), ("desensitize", 1), ("transaction_date", _DATE)),
+    "11": (
+        ("sc_renewal_policy", 1),
+        ("no_block", 1),
+        ("transaction_date", _DATE),
+        ("nb_due_date", _DATE),
+    ),
+    "12": (
+        ("ok", 1),
+        ("renewal_ok", 1),
+        ("magnetic_media", 1),
+        ("desensitize", 1),
+        ("transaction_date", _DATE),
+    ),
     "09": (("no_block", 1), ("transaction_date", _DATE), ("return_date", _DATE)),
-    "10": (("ok", 1), ("resensitize", 1), ("magnetic_media", 1), ("alert", 1), ("transaction_date", _DATE)),
-    "29": (("third_party_allowed", 1), ("no_block", 1), ("transaction_date", _DATE), ("nb_due_date", _DATE)),
-    "30": (("ok", 1), ("renewal_ok", 1), ("magnetic_media", 1), ("desensitize", 1), ("transaction_date", _DATE)),
+    "10": (
+        ("ok", 1),
+        ("resensitize", 1),
+        ("magnetic_media", 1),
+        ("alert", 1),
+        ("transaction_date", _DATE),
+    ),
+    "29": (
+        ("third_party_allowed", 1),
+        ("no_block", 1),
+        ("transaction_date", _DATE),
+        ("nb_due_date", _DATE),
+    ),
+    "30": (
+        ("ok", 1),
+        ("renewal_ok", 1),
+        ("magnetic_media", 1),
+        ("desensitize", 1),
+        ("transaction_date", _DATE),
+    ),
     "65": (("transaction_date", _DATE),),
     "66": (("ok", 1), ("renewed_count", 4), ("unrenewed_count", 4), ("transaction_date", _DATE)),
     "17": (("transaction_date", _DATE),),
-    "18": (("circulation_status", 2), ("security_marker", 2), ("fee_type", 2), ("transaction_date", _DATE)),
+    "18": (
+        ("circulation_status", 2),
+        ("security_marker", 2),
+        ("fee_type", 2),
+        ("transaction_date", _DATE),
+    ),
     "19": (("transaction_date", _DATE),),
     "20": (("item_properties_ok", 1), ("transaction_date", _DATE)),
     "35": (("transaction_date", _DATE),),
@@ -119,6 +152,8 @@ def _tail_search(pattern: re.Pattern[bytes], data: bytes, width: int) -> re.Matc
     # An end-anchored search() would try every offset; only the last `width` bytes can match.
     start = max(0, len(data) - width)
     return pattern.search(data, start)
+
+
 _MAX_VALUE_BYTES = 255
 
 
@@ -238,14 +273,16 @@ def _clean_value(fid: str, value: str, encoding: str, delimiter: str) -> bytes:
         raise Sip2FormatError(f"field {fid}: value must be text, got {type(value).__name__}")
     if delimiter in value or "\r" in value or "\n" in value or "\0" in value:
         # An injection guard as much as a format rule: a scanned id must not open a new field.
-        cleaned = value.replace(delimiter, "").replace("\0", "").replace("\r", " ").replace("\n", " ")
+        cleaned = (
+            value.replace(delimiter, "").replace("\0", "").replace("\r", " ").replace("\n", " ")
+        )
         log.warning("field %s: removed delimiter/CR/LF/NUL characters from an outgoing value", fid)
         value = cleaned
     try:
         data = value.encode(encoding)
     except UnicodeEncodeError as exc:
         raise Sip2FormatError(
-            f"field {fid}: {value[exc.start:exc.end]!r} cannot be written in the ACS encoding {encoding}; "
+            f"field {fid}: {value[exc.start : exc.end]!r} cannot be written in the ACS encoding {encoding}; "
             "set sip2.encoding to utf-8 or cp1257"
         ) from None
     if len(data) > _MAX_VALUE_BYTES:
@@ -276,7 +313,12 @@ def _encode_fields(cmd: str, fields: list[tuple[str, str]], encoding: str, delim
         parts += (fid, value, delimiter)
     if clean:
         text = "".join(parts)
-        if text.count(delimiter) == len(fields) and "\r" not in text and "\n" not in text and "\0" not in text:
+        if (
+            text.count(delimiter) == len(fields)
+            and "\r" not in text
+            and "\n" not in text
+            and "\0" not in text
+        ):
             try:
                 return text.encode(encoding)
             except UnicodeEncodeError:
@@ -346,7 +388,9 @@ def encode(
                         f"message {cmd}: fixed field {name} must be {width} ASCII characters, got {value!r}"
                     )
                 if delimiter in value or "\r" in value or "\n" in value or "\0" in value:
-                    raise Sip2FormatError(f"message {cmd}: fixed field {name} contains a control character")
+                    raise Sip2FormatError(
+                        f"message {cmd}: fixed field {name} contains a control character"
+                    )
         out += text.encode("ascii")
     if cmd in _CONTROL:
         if msg.fields:
@@ -504,7 +548,9 @@ def decode(data: bytes | str, *, encoding: str = "utf-8", delimiter: str = "|") 
                     notes.append("empty field")
                     continue
                 if len(chunk) < 2:
-                    raise Sip2FormatError(f"field {chunk!r} in message {command} is too short to carry a field id")
+                    raise Sip2FormatError(
+                        f"field {chunk!r} in message {command} is too short to carry a field id"
+                    )
                 fields.append((chunk[:2], chunk[2:]))
     return Message(
         command=command,
@@ -544,7 +590,9 @@ class FrameBuffer:
         if len(self._buf) > self._max:
             size = len(self._buf)
             self._buf.clear()
-            raise Sip2FormatError(f"no CR within {size} bytes: not a SIP2 peer, or a runaway message")
+            raise Sip2FormatError(
+                f"no CR within {size} bytes: not a SIP2 peer, or a runaway message"
+            )
         return frames
 
     def clear(self) -> None:

@@ -15,7 +15,9 @@ SECRET_FIELDS = frozenset({"CO", "AD", "AC"})
 CARD_FIELDS = frozenset({"AA"})
 
 _FIXED_LENGTH = {cmd: sum(w for _, w in spec) for cmd, spec in FIXED_FIELDS.items()}
-_TRAILER_RE = re.compile(r"(?:AY[0-9]\|?)?AZ[0-9A-Fa-f]{4} *[\r\n]*\Z|AY[0-9]\|?[\r\n]*\Z|[\r\n]+\Z")
+_TRAILER_RE = re.compile(
+    r"(?:AY[0-9]\|?)?AZ[0-9A-Fa-f]{4} *[\r\n]*\Z|AY[0-9]\|?[\r\n]*\Z|[\r\n]+\Z"
+)
 
 
 def mask_card(card: str) -> str:
