@@ -564,3 +564,10 @@ def test_iso28560_2_aligned_objects_end_on_block_boundaries() -> None:
         "123456789012", "US-InU-Mu", "QA268.L55")
     with pytest.raises(TagFormatError, match="align"):
         encode(replace(data, extra={"aligned": ["nonsense"]}))
+
+
+def test_iso28560_3_32_byte_block_on_a_bigger_tag_with_old_bytes_after_it() -> None:
+    memory = DANISH_32 + b"\x7A\x55" + bytes(6)  # bytes 32-33 left over from earlier data
+    tag = decode(memory)
+    assert tag.item_id == "11223344" and tag.owner_institution == "DE-705"
+    assert tag.extra["basic_block_size"] == 32

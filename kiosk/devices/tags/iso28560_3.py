@@ -48,11 +48,22 @@ def reorder(memory: bytes, block_size: int) -> bytes:
     return b"".join(memory[i : i + block_size][::-1] for i in range(0, len(memory), block_size))
 
 
+def basic_size(memory: bytes) -> int | None:
+    """34 or 32 when ``memory`` (in tag order) starts with a basic block of that size whose CRC
+    is right, else None. A 32-byte block written on a bigger tag may leave old bytes at 32-33."""
+    if len(memory) < TRUNCATED_SIZE:
+        return None
+    stored = memory[19] | (memory[20] << 8)
+    if crc16(crc_input(memory)) == stored:
+        return BASIC_SIZE if len(memory) >= BASIC_SIZE else TRUNCATED_SIZE
+    if len(memory) >= BASIC_SIZE and crc16(crc_input(memory[:TRUNCATED_SIZE])) == stored:
+        return TRUNCATED_SIZE
+    return None
+
+
 def crc_matches(memory: bytes) -> bool:
     """Whether ``memory`` (in tag order) starts with a basic block whose CRC is right."""
-    if len(memory) < TRUNCATED_SIZE:
-        return False
-    return crc16(crc_input(memory)) == memory[19] | (memory[20] << 8)
+    return basic_size(memory) is not None
 
 
 def find_order(memory: bytes, block_size: int, try_reversed: bool = True) -> str | None:
@@ -88,15 +99,15 @@ def decode(memory: bytes, *, block_size: int = 4, try_reversed: bool = True) -> 
     else:
         usage, version = low, high
     extra["content_parameter"] = version
-    basic_size = BASIC_SIZE if len(mem) >= BASIC_SIZE else TRUNCATED_SIZE
-    extra["basic_block_size"] = basic_size
+    size = basic_size(mem) or TRUNCATED_SIZE
+    extra["basic_block_size"] = size
     pii_raw = mem[_PII]
-    blocks, ext_error = _extension_blocks(mem) if basic_size == BASIC_SIZE else ([], None)
+    blocks, ext_error = _extension_blocks(mem) if size == BASIC_SIZE else ([], None)
     if blocks:
         extra["extension_blocks"] = blocks
     if ext_error:
         extra["extension_error"] = ext_error
-    if pii_raw[0] == _LONG_PII_MARK and not any(pii_raw[1:]) and basic_size == BASIC_SIZE:
+    if pii_raw[0] == _LONG_PII_MARK and not any(pii_raw[1:]) and size == BASIC_SIZE:
         item_id = _long_pii(blocks)
         if not item_id:
             raise TagFormatError(
@@ -111,7 +122,7 @@ def decode(memory: bytes, *, block_size: int = 4, try_reversed: bool = True) -> 
             "ISO 28560-3 tag (CRC valid) holds no item id: bytes 3-18 are empty; re-tag the item"
         )
     country = _text(mem[21:23])
-    library = _text(mem[23:basic_size])
+    library = _text(mem[23:size])
     extra["country"] = country
     extra["library"] = library
     # Some encoders store the ISIL's hyphen in the library part; never show it twice.
@@ -224,10 +235,10 @@ def encode(data: TagData, *, block_size: int = 4, block_order: str = "normal") -
     if not 0 <= version <= 15:
         raise TagFormatError(f"ISO 28560-3 content parameter {version} does not fit a nibble")
     first = (usage << 4 | version) if extra.get("nibbles_swapped") else (version << 4 | usage)
-    basic_size = int(extra.get("basic_block_size", BASIC_SIZE))
-    if basic_size not in (BASIC_SIZE, TRUNCATED_SIZE):
-        raise TagFormatError(f"ISO 28560-3 basic block is 32 or 34 bytes, not {basic_size}")
-    country, library = _split_isil(data.owner_institution, basic_size - 23)
+    size = int(extra.get("basic_block_size", BASIC_SIZE))
+    if size not in (BASIC_SIZE, TRUNCATED_SIZE):
+        raise TagFormatError(f"ISO 28560-3 basic block is 32 or 34 bytes, not {size}")
+    country, library = _split_isil(data.owner_institution, size - 23)
     body = bytearray(BASIC_SIZE)
     body[0] = first
     body[1] = data.parts_in_set
@@ -241,13 +252,13 @@ def encode(data: TagData, *, block_size: int = 4, block_order: str = "normal") -
     crc = crc16(crc_input(bytes(body)))
     body[19] = crc & 0xFF
     body[20] = crc >> 8
-    memory = bytes(body[:basic_size])
+    memory = bytes(body[:size])
     blocks = list(extra.get("extension_blocks") or [])
     if long_pii:
         blocks = [b for b in blocks if b.get("id") != LIBRARY_EXTENSION_ID]
         blocks.insert(0, _library_extension(pii))
     if blocks:
-        if basic_size != BASIC_SIZE:
+        if size != BASIC_SIZE:
             raise TagFormatError("extension blocks need the full 34-byte ISO 28560-3 basic block")
         for block in blocks:
             try:
