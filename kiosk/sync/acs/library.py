@@ -55,6 +55,9 @@ _DENY_ALL = (
 )
 
 
+_CIRCULATION_KINDS = (models.CHECKOUT, models.CHECKIN, models.RENEW, models.CANCEL_CHECKOUT, models.CANCEL_CHECKIN)
+
+
 class AcsError(KioskError):
     """The demo library system cannot do what was asked (database unreachable, bad seed, bad value)."""
 
@@ -389,7 +392,7 @@ class Library:
     def _last_transaction(self, s: Session, item_id: str) -> TransactionRow | None:
         return s.scalars(
             select(TransactionRow)
-            .where(TransactionRow.item_id == item_id, TransactionRow.kind.in_((models.CHECKOUT, models.CHECKIN, models.RENEW)))
+            .where(TransactionRow.item_id == item_id, TransactionRow.kind.in_(_CIRCULATION_KINDS))
             .order_by(TransactionRow.id.desc())
             .limit(1)
         ).first()
@@ -420,6 +423,7 @@ class Library:
         sequence: str,
         effective: datetime | None,
         renewal: bool = False,
+        previous_due: datetime | None = None,
     ) -> None:
         s.add(
             TransactionRow(
@@ -432,6 +436,7 @@ class Library:
                 effective=effective,
                 applied_at=self._now(),
                 renewal=renewal,
+                previous_due=previous_due,
             )
         )
 
@@ -617,16 +622,18 @@ class Library:
             s.delete(loan)
             s.flush()
             loan = None
+        previous = None
         if loan is None:
             s.add(LoanRow(item_id=item.id, patron_id=p.id, checked_out=start, due=due, renewals=0))
         else:
+            previous = loan.due
             loan.due = due
             loan.renewals += 1
         for hold in self._item_holds(s, item.id):
             if hold.patron_id == p.id:
                 hold.state = models.HOLD_FILLED
         item.current_location = ""
-        self._log(s, models.CHECKOUT, item.id, p.id, transaction_date, True, sequence, due, renewal)
+        self._log(s, models.CHECKOUT, item.id, p.id, transaction_date, True, sequence, due, renewal, previous)
         return LoanOutcome(True, **base, due=due, renewal=renewal)
 
     def _renew(
@@ -645,10 +652,11 @@ class Library:
             return LoanOutcome(False, **base, renewal=via_checkout, due=loan.due, message=f"Renewal limit of {self.policy.max_renewals} reached")
         if any(h.patron_id != p.id for h in self._active_holds(s, item)):
             return LoanOutcome(False, **base, renewal=via_checkout, due=loan.due, message="Cannot renew: another patron has placed a hold on this item")
+        previous = loan.due
         loan.due = max(self._due(self._now()), loan.due)
         loan.renewals += 1
         kind = models.CHECKOUT if via_checkout else models.RENEW
-        self._log(s, kind, item.id, p.id, transaction_date, False, sequence, loan.due, renewal=True)
+        self._log(s, kind, item.id, p.id, transaction_date, False, sequence, loan.due, renewal=True, previous_due=previous)
         return LoanOutcome(True, **base, due=loan.due, renewal=True)
 
     def renew(
@@ -661,10 +669,16 @@ class Library:
         transaction_date: str = "",
         nb_due: datetime | None = None,
         sequence: str = "",
+        title: str = "",
     ) -> LoanOutcome:
-        """SIP2 29. A no-block replay sets the due date to `nb_due` without policy checks."""
+        """SIP2 29 (by item id, or by title when the item id is empty). A no-block replay sets the
+        due date to `nb_due` without policy checks."""
         with self._tx() as s:
             p = s.get(PatronRow, patron_id) if patron_id else None
+            if not item_id and title and p is not None:
+                item_id = s.scalar(
+                    select(LoanRow.item_id).join(ItemRow, ItemRow.id == LoanRow.item_id).where(LoanRow.patron_id == patron_id, ItemRow.title == title).limit(1)
+                ) or ""
             item = s.get(ItemRow, item_id) if item_id else None
             base = {"item_id": item_id, "patron_id": patron_id}
             if item is None:
@@ -679,9 +693,10 @@ class Library:
             if replay is not None:
                 return LoanOutcome(True, **base, due=loan.due, renewal=True, replayed=True)
             if no_block:
+                previous = loan.due
                 loan.due = nb_due.replace(tzinfo=None) if nb_due and nb_due.tzinfo else (nb_due or self._due(self._now()))
                 loan.renewals += 1
-                self._log(s, models.RENEW, item.id, p.id, transaction_date, True, sequence, loan.due, renewal=True)
+                self._log(s, models.RENEW, item.id, p.id, transaction_date, True, sequence, loan.due, renewal=True, previous_due=previous)
                 return LoanOutcome(True, **base, due=loan.due, renewal=True)
             if pin and self._pin_ok(p, pin) is False:
                 return LoanOutcome(False, **base, due=loan.due, message="Wrong PIN")
@@ -710,6 +725,48 @@ class Library:
                 (renewed if out.ok else unrenewed).append(loan.item_id)
             message = f"{len(renewed)} renewed, {len(unrenewed)} not renewed"
             return RenewAllOutcome(True, patron_id, tuple(renewed), tuple(unrenewed), message)
+
+    def cancel_checkout(self, patron_id: str, item_id: str, *, transaction_date: str = "", sequence: str = "") -> LoanOutcome:
+        """SIP2 11 with cancel (BI Y): undo the patron's last checkout or renewal of the item, as a
+        terminal does when it could not switch the item's security off."""
+        with self._tx() as s:
+            item = s.get(ItemRow, item_id) if item_id else None
+            base = {"item_id": item_id, "patron_id": patron_id}
+            if item is None:
+                return LoanOutcome(False, **base, message="Unknown item")
+            base.update(title=item.title, media_type=item.media_type, magnetic=item.media_type in _MAGNETIC)
+            loan = s.scalar(select(LoanRow).where(LoanRow.item_id == item_id))
+            last = self._last_transaction(s, item_id)
+            if loan is None or loan.patron_id != patron_id or last is None or last.kind not in (models.CHECKOUT, models.RENEW) or last.patron_id != patron_id:
+                return LoanOutcome(False, **base, message="Nothing to cancel: the item's last transaction is not a checkout to this patron")
+            if last.renewal and last.previous_due is not None:
+                loan.due = last.previous_due
+                loan.renewals = max(0, loan.renewals - 1)
+                due = loan.due
+            else:
+                s.delete(loan)
+                due = None
+            self._log(s, models.CANCEL_CHECKOUT, item.id, patron_id, transaction_date, False, sequence, due)
+            return LoanOutcome(True, **base, due=due, renewal=last.renewal, message="Checkout cancelled")
+
+    def cancel_checkin(self, item_id: str, *, transaction_date: str = "", sequence: str = "") -> CheckinOutcome:
+        """SIP2 09 with cancel (BI Y): put the item back on loan to the patron who returned it."""
+        with self._tx() as s:
+            item = s.get(ItemRow, item_id) if item_id else None
+            if item is None:
+                return CheckinOutcome(False, item_id, message="Unknown item")
+            base = {"item_id": item.id, "title": item.title, "media_type": item.media_type, "permanent_location": item.permanent_location, "sort_bin": item.sort_bin}
+            last = self._last_transaction(s, item_id)
+            loan = s.scalar(select(LoanRow).where(LoanRow.item_id == item_id))
+            if loan is not None or last is None or last.kind != models.CHECKIN or not last.patron_id:
+                return CheckinOutcome(False, **base, message="Nothing to cancel: the item's last transaction is not a checkin")
+            now = self._now()
+            s.add(LoanRow(item_id=item.id, patron_id=last.patron_id, checked_out=now, due=last.previous_due or self._due(now), renewals=0))
+            for hold in self._item_holds(s, item.id):
+                if hold.state != models.HOLD_WAITING:
+                    hold.state, hold.ready_since = models.HOLD_WAITING, None
+            self._log(s, models.CANCEL_CHECKIN, item.id, last.patron_id, transaction_date, False, sequence, None)
+            return CheckinOutcome(True, **base, previous_patron=last.patron_id, message="Checkin cancelled")
 
     # --- checkin ---------------------------------------------------------------------------
 
@@ -753,7 +810,7 @@ class Library:
                 previous = loan.patron_id
                 s.delete(loan)
                 s.flush()
-                self._log(s, models.CHECKIN, item.id, previous, transaction_date, no_block, sequence, returned)
+                self._log(s, models.CHECKIN, item.id, previous, transaction_date, no_block, sequence, returned, previous_due=loan.due)
             else:
                 messages.append("Item was not on loan")
             item.current_location = current_location or self.policy.branch

@@ -37,6 +37,8 @@ ACTIVE_HOLD_STATES = (HOLD_WAITING, HOLD_READY, HOLD_IN_TRANSIT)
 CHECKOUT = "checkout"
 CHECKIN = "checkin"
 RENEW = "renew"
+CANCEL_CHECKOUT = "cancel_checkout"
+CANCEL_CHECKIN = "cancel_checkin"
 FEE_PAID = "fee_paid"
 
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
@@ -125,6 +127,7 @@ class TransactionRow(Base):
     no_block: Mapped[bool] = mapped_column(Boolean, default=False)
     sequence: Mapped[str] = mapped_column(String(1), default="")
     effective: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)  # due or return date applied
+    previous_due: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)  # to undo on cancel
     applied_at: Mapped[datetime] = mapped_column(DateTime)
     renewal: Mapped[bool] = mapped_column(Boolean, default=False)
 

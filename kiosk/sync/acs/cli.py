@@ -1,0 +1,54 @@
+"""The `kiosk acs` command: run the embedded demo library system in the foreground until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+
+from kiosk import config
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "acs",
+        help="run the demo library system (SIP2 server) in the foreground",
+        description="Serve the demo library (patrons LV0001-LV0005, items 30000001-30000010) over SIP2, "
+        "as [acs] and [sip2] of the configuration describe it. Stop with Ctrl-C.",
+    )
+    p.add_argument("--host", help="address to listen on (default: acs.host)")
+    p.add_argument("--port", type=int, help="TCP port (default: acs.port; 0 = any free port)")
+    p.add_argument("--reset", action="store_true", help="drop the demo database and seed it again")
+    p.add_argument("--database-url", help="SQLAlchemy URL of the demo database (default: acs.database_url)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
+    """Serve until Ctrl-C (or until `stop` is set, for tests). Returns the exit code."""
+    from kiosk.sync.acs.server import build_from_config
+
+    cfg = config.load(args.config)
+    # One line per transaction reaches the console even without -v (root handlers pass everything).
+    acs_log = logging.getLogger("kiosk.sync.acs")
+    if acs_log.getEffectiveLevel() > logging.INFO:
+        acs_log.setLevel(logging.INFO)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    acs = build_from_config(cfg, host=args.host, port=args.port, fresh=args.reset, database_url=args.database_url)
+    login = f"login {cfg.sip2.username!r}" if cfg.sip2.username else "no login"
+    print(f"demo library system on {acs.host}:{acs.port} ({login}, {cfg.sip2.encoding}); Ctrl-C stops it", flush=True)
+    waiter = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        # systemd stops services with SIGTERM: shut down as cleanly as on Ctrl-C.
+        signal.signal(signal.SIGTERM, lambda *_: waiter.set())
+    try:
+        while not waiter.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        print("stopping", flush=True)
+    finally:
+        acs.stop()
+    return 0
