@@ -105,6 +105,8 @@ def test_encode_truncated_form_matches_example(capsys: pytest.CaptureFixture[str
         ["--set", "two"],
         ["--owner", "DK-718500123456"],
         ["--field", "novalue"],
+        ["--field", "content_parameter=x"],
+        ["--block-size", "0"],
     ],
 )
 def test_encode_refusals_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:

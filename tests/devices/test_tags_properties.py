@@ -229,3 +229,41 @@ def test_best_compaction_round_trip(text: str) -> None:
 @given(st.builds(lambda a, b: f"{a}-{b}", st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-:/", min_size=1, max_size=6), _ISIL_LIBRARY))
 def test_isil_round_trip(isil: str) -> None:
     assert c.expand_isil(c.compact_isil(isil)) == isil
+
+
+_EXTRA_KEYS = sorted(
+    {*ELEMENTS.values(), "content_parameter", "basic_block_size", "nibbles_swapped", "branch",
+     "library", "custom", "extension_blocks", "application_defined", "aligned", "oid_40", "oid_300"}
+)
+
+
+@FUZZ
+@given(
+    st.sampled_from(["iso28560-3", "iso28560-2", "rfid501"]),
+    st.one_of(st.text(max_size=40), st.text(alphabet="AB1", min_size=15, max_size=18)),
+    st.integers(-2, 300),
+    st.integers(-2, 300),
+    st.text(max_size=20),
+    st.text(max_size=4),
+    st.dictionaries(
+        st.sampled_from(_EXTRA_KEYS),
+        st.one_of(st.none(), st.text(max_size=12), st.integers(-(2**40), 2**40), st.booleans(),
+                  st.lists(st.text(max_size=6), max_size=3),
+                  st.lists(st.fixed_dictionaries({"raw": st.binary(max_size=8).map(bytes.hex)}), max_size=2),
+                  st.lists(st.sampled_from(_EXTRA_KEYS), max_size=3)),
+        max_size=4,
+    ),
+    st.sampled_from(["normal", "reversed"]),
+)
+def test_encoder_takes_any_input_to_bytes_or_tag_format_error(
+    model: str, item_id: str, part: int, parts: int, owner: str, usage: str, extra: dict[str, Any], order: str
+) -> None:
+    data = TagData(model, item_id, part, parts, owner, usage, extra=extra)
+    try:
+        memory = encode(data, block_order=order)
+    except TagFormatError as exc:
+        assert str(exc)
+        return
+    tag = decode(memory, model=model, block_order=order)
+    assert tag.item_id == item_id
+    assert (tag.part_number, tag.parts_in_set) == (part, parts)

@@ -74,3 +74,16 @@ def _plain(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.hex()
     return value
+
+
+def int_field(extra: Mapping[str, Any], key: str, default: int) -> int:
+    """An integer element of ``extra`` (given as a number or decimal text), else TagFormatError."""
+    from kiosk.devices.errors import TagFormatError
+
+    value = extra.get(key, default)
+    if isinstance(value, bool):
+        raise TagFormatError(f"{key} must be a number, not {value!r}")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise TagFormatError(f"{key} must be a number, not {value!r}") from None

@@ -233,7 +233,12 @@ def encode(data: TagData, *, block_size: int = 4, block_order: str = "normal") -
         elements[4] = _compact_text(4, f"{data.parts_in_set:0{width}d}{data.part_number:0{width}d}")
     if data.type_of_usage:
         elements[5] = _compact_code(5, data.type_of_usage)
-    app_defined = set(extra.get("application_defined") or ())
+    app_defined_value = extra.get("application_defined") or ()
+    if isinstance(app_defined_value, str):
+        app_defined_value = (app_defined_value,)
+    if not isinstance(app_defined_value, list | tuple | set | frozenset):
+        raise TagFormatError("ISO 28560-2: 'application_defined' lists element names")
+    app_defined = {str(name) for name in app_defined_value}
     for key, value in extra.items():
         if key in _INFO_KEYS or key == "set_information" or value is None or value == "":
             continue

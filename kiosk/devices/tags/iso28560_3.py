@@ -17,7 +17,7 @@ from operator import xor
 from typing import Any
 
 from kiosk.devices.errors import TagFormatError
-from kiosk.devices.tags.data import TagData
+from kiosk.devices.tags.data import TagData, int_field
 
 log = logging.getLogger(__name__)
 
@@ -231,11 +231,11 @@ def encode(data: TagData, *, block_size: int = 4, block_order: str = "normal") -
             f"{data.parts_in_set} (parts 1..255, part 1..parts)"
         )
     usage = _usage_nibble(data.type_of_usage)
-    version = int(extra.get("content_parameter", 1))
+    version = int_field(extra, "content_parameter", 1)
     if not 0 <= version <= 15:
         raise TagFormatError(f"ISO 28560-3 content parameter {version} does not fit a nibble")
     first = (usage << 4 | version) if extra.get("nibbles_swapped") else (version << 4 | usage)
-    size = int(extra.get("basic_block_size", BASIC_SIZE))
+    size = int_field(extra, "basic_block_size", BASIC_SIZE)
     if size not in (BASIC_SIZE, TRUNCATED_SIZE):
         raise TagFormatError(f"ISO 28560-3 basic block is 32 or 34 bytes, not {size}")
     country, library = _split_isil(data.owner_institution, size - 23)
@@ -253,20 +253,35 @@ def encode(data: TagData, *, block_size: int = 4, block_order: str = "normal") -
     body[19] = crc & 0xFF
     body[20] = crc >> 8
     memory = bytes(body[:size])
-    blocks = list(extra.get("extension_blocks") or [])
+    blocks = _extension_raw(extra.get("extension_blocks"))
     if long_pii:
-        blocks = [b for b in blocks if b.get("id") != LIBRARY_EXTENSION_ID]
-        blocks.insert(0, _library_extension(pii))
+        blocks = [raw for raw in blocks if raw[1] | raw[2] << 8 != LIBRARY_EXTENSION_ID]
+        blocks.insert(0, bytes.fromhex(_library_extension(pii)["raw"]))
     if blocks:
         if size != BASIC_SIZE:
             raise TagFormatError("extension blocks need the full 34-byte ISO 28560-3 basic block")
-        for block in blocks:
-            try:
-                memory += bytes.fromhex(str(block["raw"]))
-            except (KeyError, TypeError, ValueError) as exc:
-                raise TagFormatError(f"extension block without valid raw bytes: {exc}") from None
-        memory += b"\x00"
+        memory += b"".join(blocks) + b"\x00"
     return order_blocks(pad_blocks(memory, block_size), block_size, block_order)
+
+
+def _extension_raw(value: object) -> list[bytes]:
+    """The raw bytes of each extension block in ``extra["extension_blocks"]``, checked."""
+    if not value:
+        return []
+    if not isinstance(value, list | tuple):
+        raise TagFormatError("extension_blocks must be a list of blocks with their raw hex")
+    blocks = []
+    for block in value:
+        try:
+            raw = bytes.fromhex(str(block["raw"]))  # type: ignore[index]
+        except (KeyError, TypeError, ValueError):
+            raise TagFormatError(f"extension block {block!r} has no valid raw hex") from None
+        if len(raw) < 4 or raw[0] != len(raw) or reduce(xor, raw, 0) != 0:
+            raise TagFormatError(
+                f"extension block {raw.hex()} is malformed (length byte or XOR checksum wrong)"
+            )
+        blocks.append(raw)
+    return blocks
 
 
 def pad_blocks(memory: bytes, block_size: int) -> bytes:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kiosk.devices.errors import TagFormatError
-from kiosk.devices.tags.data import TagData
+from kiosk.devices.tags.data import TagData, int_field
 from kiosk.devices.tags.iso28560_3 import order_blocks, pad_blocks, reorder
 
 MODEL = "rfid501"
@@ -129,9 +129,9 @@ def encode(data: TagData, *, block_size: int = 4, block_order: str = "normal") -
             f"{data.parts_in_set} does not fit"
         )
     item_type = item_type_number(data.type_of_usage)
-    branch = int(extra.get("branch", 0))
-    library = int(extra.get("library", 0))
-    custom = int(extra.get("custom", 0))
+    branch = int_field(extra, "branch", 0)
+    library = int_field(extra, "library", 0)
+    custom = int_field(extra, "custom", 0)
     if not 0 <= branch < 1 << 12 or not 0 <= library < 1 << 20 or not -(1 << 31) <= custom < 1 << 31:
         raise TagFormatError(
             "3M RFID 501 branch must be 0..4095, library 0..1048575, custom a signed 32-bit number"
