@@ -41,15 +41,10 @@ def _maybe_embedded_acs(cfg: Config, stack: ExitStack) -> None:
     if not cfg.acs.embedded or not _port_free(cfg.sip2.host, cfg.sip2.port):
         return
     try:
-        from kiosk.sync.acs.server import start_embedded
+        from kiosk.sync.acs.server import build_from_config
     except ImportError:
         return
-    url = cfg.acs.database_url
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-        path = cfg.resolve_path(url[len("sqlite:///") :])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        url = f"sqlite:///{path}"
-    running = start_embedded(url, cfg.acs.host, cfg.sip2.port)
+    running = build_from_config(cfg, port=cfg.sip2.port)
     stack.callback(running.stop)
 
 

@@ -111,3 +111,32 @@ def test_journal_refusals_and_bad_since(tmp_path, capsys):
     assert code == 0 and lines == []
     assert main(["journal", "--since", "yesterday", "--config", str(cfg)]) == 1
     assert "--since" in capsys.readouterr().err
+
+
+def test_demo_configuration_runs_the_embedded_library_system(tmp_path, capsys):
+    pytest.importorskip("kiosk.sync.acs.server")
+    port = dead_port()
+    _HELD.pop().close()  # free it again for the embedded library system of this one command
+    cfg = tmp_path / "config" / "kiosk.toml"
+    cfg.parent.mkdir()
+    cfg.write_text(
+        f"""
+[sip2]
+port = {port}
+username = "kiosk"
+password = "demo"
+institution_id = "DEMO"
+location_code = "DEMO"
+
+[acs]
+embedded = true
+database_url = "sqlite:///var/demo-acs.sqlite"
+""",
+        encoding="utf-8",
+    )
+    code, (out,) = run(capsys, "circ", "checkout", "LV0001", "30000002", "--config", str(cfg))
+    assert code == 0 and out["mode"] == "online" and out["title"] == "Dvēseļu putenis"
+    code, (out,) = run(capsys, "circ", "patron", "LV0001", "--pin", "1234", "--config", str(cfg))
+    assert code == 0 and out["patron_id"] == "**0001"
+    assert sorted(loan["item_id"] for loan in out["loans"]) == ["30000002", "30000009"]  # kept in var/demo-acs.sqlite
+    assert (tmp_path / "var" / "demo-acs.sqlite").exists()
