@@ -323,6 +323,20 @@ class KioskApp(App):
 
         Window.bind(on_textinput=self._on_text_input, on_key_down=self._on_key_down)
         self._wedge = ""
+        if self.cfg.ui.fullscreen:
+            self._lock_down(Window)
+
+    def _lock_down(self, window: Any) -> None:
+        """On a real site: no Escape, no window close, full screen (the technician's exit unlocks)."""
+        try:
+            from kiosk.screens.lockdown import apply_lockdown
+        except ImportError:
+            log.warning("kiosk lockdown not available; the window is not locked down")
+            return
+        self.lockdown = apply_lockdown(window, self, fullscreen=True)
+        ctl = getattr(self, "maintenance", None)
+        if ctl is not None:
+            ctl.lockdown = self.lockdown
 
     def on_stop(self) -> None:
         event = getattr(self, "_tick_event", None)
@@ -438,8 +452,8 @@ class KioskApp(App):
         self.online = bool(link.online)
         self.printer_ready = printer in (PrinterStatus.READY, PrinterStatus.PAPER_LOW)
         self.printer_problem = {
-            PrinterStatus.PAPER_OUT: "The receipt printer is out of paper.",
-            PrinterStatus.OFFLINE: "The receipt printer is not working.",
+            PrinterStatus.PAPER_OUT: _("The receipt printer is out of paper."),
+            PrinterStatus.OFFLINE: _("The receipt printer is not working."),
             PrinterStatus.NONE: "",
         }.get(printer, "")
         self._link_checked = True

@@ -192,7 +192,7 @@ def item_status_text(item: CheckoutItem) -> tuple[str, str]:
     if item.status is ItemStatus.SEEN:
         return tr("Checking..."), "pending"
     if item.status is ItemStatus.CHECKED_OUT:
-        text = tr("Due {date}").format(date=app.fmt_date(item.due_date)) if item.due_date else tr("Borrowed")
+        text = tr("Due {date}").format(date=app.fmt_date(item.due_date)) if item.due_date else tr("Checked out")
         if item.renewal:
             text += " - " + tr("renewed")
         if item.offline:

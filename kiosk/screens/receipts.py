@@ -78,7 +78,7 @@ def render_receipt(receipt: Receipt, *, width: int = 42, max_title: int = 0) -> 
                 due = t.format_date(line.due_date)
                 add(f"{tr('Due')}: {due}" + (" *" if line.offline else ""), bold=True, indent=2)
             if line.renewal:
-                add(tr("Renewed"), indent=2)
+                add(tr("renewed"), indent=2)
         add()
     if receipt.refused:
         heading = _("Not returned") if receipt.kind is ReceiptKind.RETURN else _("Not renewed") if receipt.kind is ReceiptKind.RENEWAL else _("Not borrowed")
