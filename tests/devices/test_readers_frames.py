@@ -284,3 +284,27 @@ def test_emulators_survive_garbage_streams(chunks):
         for c in chunks:
             out = emu.feed(c)
             assert isinstance(out, bytes)
+
+
+# -- PC/SC transparent-exchange answers ------------------------------------------------------
+
+
+def test_pcsc_transparent_answer_and_system_info():
+    from kiosk.devices.readers.pcsc import parse_iso15693_system_info, parse_tlvs
+
+    tlv = parse_tlvs(H("C0 03 00 90 00 97 0F 00 0F 78 56 34 12 00 01 04 E0 3E 07 1B 03 01"))
+    assert tlv[0xC0] == H("00 90 00")
+    info = parse_iso15693_system_info(tlv[0x97])
+    assert (info.uid, info.dsfid, info.afi, info.block_count, info.block_size, info.ic_reference) == (UID, 0x3E, 0x07, 28, 4, 1)
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=60))
+def test_pcsc_parsers_never_crash(data):
+    from kiosk.devices.readers.pcsc import parse_iso15693_system_info, parse_tlvs
+
+    for parser in (parse_tlvs, parse_iso15693_system_info):
+        try:
+            parser(data)
+        except DeviceError:
+            pass

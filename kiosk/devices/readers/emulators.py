@@ -40,7 +40,7 @@ class FrameEmulator:
         self._buf = bytearray()
         self._faults: deque[str] = deque()
         self._status_overrides: dict[int, deque[int]] = {}
-        self.requests: list[bytes] = []  # every well-formed request frame, in order
+        self.requests: deque[bytes] = deque(maxlen=5000)  # well-formed request frames, most recent last
         self.rejected: list[str] = []  # why a request was refused (e.g. a non-addressed write)
 
     def inject(self, fault: str, count: int = 1) -> None:

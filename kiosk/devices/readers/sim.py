@@ -10,6 +10,7 @@ import logging
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -92,7 +93,8 @@ class SimulatedPad:
         self._delays: dict[str, float] = {}
         self.connected = True
         self.air_time_s = 0.0
-        self.operations: list[tuple[str, str]] = []  # (operation, uid) in order, for tests and the panel
+        # (operation, uid), most recent last; bounded so a long-running demo does not grow it forever
+        self.operations: deque[tuple[str, str]] = deque(maxlen=2000)
         self._listeners: list[Callable[[SimulatedPad], None]] = []
 
     # -- placing tags -----------------------------------------------------------------------
@@ -380,9 +382,11 @@ def demo_tag(
     memory = bytearray(tags.encode(data, model=model))
     if len(memory) < memory_bytes:
         memory += bytes(memory_bytes - len(memory))
+    dsfid = {"iso28560-3": tags.DSFID_ISO28560_3, "iso28560-2": tags.DSFID_ISO28560_2}.get(model, 0x00)
     return VirtualTag(
         uid=uid or demo_uid(item_id, part),
         memory=memory,
+        dsfid=dsfid,
         afi=afi_secured if secured else afi_unsecured,
         eas=secured,
         label=item_id if parts == 1 else f"{item_id} ({part}/{parts})",
