@@ -205,7 +205,7 @@ class Forwarder:
         if entry.operation not in (Operation.CHECKOUT, Operation.CHECKIN):
             return f"{entry.operation.value} without an answer cannot be confirmed; check the patron's account"
         s = self.settings
-        req = message("17", transaction_date=sip_date(datetime.now()), fields=[("AO", s.institution_id), ("AB", entry.item_id), ("AC", s.terminal_password)])
+        req = message("17", transaction_date=sip_date(self.journal.clock.now()), fields=[("AO", s.institution_id), ("AB", entry.item_id), ("AC", s.terminal_password)])
         try:
             resp = client.request(req)
         except Sip2LinkError as exc:
@@ -234,7 +234,7 @@ class Forwarder:
         while start < 10_000:
             fields = [("AO", s.institution_id), ("AA", entry.patron_id), ("AC", s.terminal_password), ("BP", str(start)), ("BQ", str(start + page - 1))]
             try:
-                resp = client.request(message("63", language="000", transaction_date=sip_date(datetime.now()), summary="  Y       ", fields=fields))
+                resp = client.request(message("63", language="000", transaction_date=sip_date(self.journal.clock.now()), summary="  Y       ", fields=fields))
             except Sip2Error as exc:
                 raise _Stop(f"cannot reconcile journal #{entry.id}: {exc}") from exc
             items = resp.get_all("AU")
