@@ -11,8 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from kiosk.core.domain import ItemTag
-from kiosk.devices.errors import DeviceError, TagFormatError
-from kiosk.devices.readers.base import InventoryEntry, NotSupported, SystemInfo, TagReader
+from kiosk.devices.errors import DeviceError, DeviceTimeout, TagFormatError
+from kiosk.devices.readers.base import (
+    InventoryEntry,
+    NotSupported,
+    SystemInfo,
+    TagNotFound,
+    TagReader,
+)
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +90,18 @@ class StackReader:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @classmethod
+    def from_config(cls, reader: TagReader, cfg: Any, on_change: ChangeCallback | None = None) -> StackReader:
+        """A stack reader set up from the site configuration ([reader] and [security])."""
+        return cls(
+            reader,
+            stable_rounds=cfg.reader.stable_rounds,
+            security=cfg.security,
+            on_change=on_change,
+            data_model=cfg.reader.data_model,
+            read_retries=cfg.reader.retries,
+        )
 
     # -- polling --------------------------------------------------------------------------
 
@@ -157,7 +175,7 @@ class StackReader:
                     except NotSupported:
                         info = SystemInfo(uid=uid, dsfid=entry.dsfid, afi=entry.afi, block_size=4, block_count=None)
                 if info.block_count:
-                    memory = self.reader.read_blocks(uid, 0, min(info.block_count, self.max_blocks))
+                    memory = self._read_known_size(uid, min(info.block_count, self.max_blocks))
                 else:
                     memory = self._read_unknown_size(uid)
                 break
@@ -185,6 +203,19 @@ class StackReader:
             afi=afi,
             eas=eas,
         )
+
+    def _read_known_size(self, uid: str, count: int) -> bytes:
+        try:
+            return self.reader.read_blocks(uid, 0, count)
+        except (DeviceTimeout, TagNotFound):
+            raise
+        except DeviceError as exc:
+            # Readers disagree on whether system information counts blocks as value - 1 (rfid.md
+            # P13); a refused last block means the count was one too many.
+            log.info("tag %s refused %d blocks (%s); trying %d", uid, count, exc, count - 1)
+            if count <= 1:
+                raise
+            return self.reader.read_blocks(uid, 0, count - 1)
 
     def _read_unknown_size(self, uid: str, chunk: int = 4) -> bytes:
         """Memory of a tag whose size the reader cannot tell: chunks until the tag refuses one."""

@@ -169,3 +169,34 @@ def test_a_failing_listener_does_not_stop_reading(pad):
     pad.place(demo_tag("30000001"))
     assert stack.poll_once().added
     assert len(stack.current()) == 1
+
+
+def test_block_count_one_too_many_is_tolerated(pad):
+    class OffByOne(SimReader):
+        def read_system_info(self, uid):
+            info = super().read_system_info(uid)
+            return type(info)(info.uid, info.dsfid, info.afi, info.block_size, info.block_count + 1)
+
+    pad.place(demo_tag("30000002"))
+    (tag,) = StackReader(OffByOne(pad), stable_rounds=1).poll_once().added
+    assert tag.item_id == "30000002"
+
+
+def test_unknown_size_is_read_in_chunks(pad):
+    from kiosk.devices.readers import NotSupported
+
+    class NoSystemInfo(SimReader):
+        def read_system_info(self, uid):
+            raise NotSupported("no system information on this reader")
+
+    t = pad.place(VirtualTag("E004010000000077", memory=bytearray(demo_tag("30000003").memory[:40])))
+    (tag,) = StackReader(NoSystemInfo(pad), stable_rounds=1).poll_once().added
+    assert tag.item_id == "30000003" and tag.uid == t.uid
+
+
+def test_from_config():
+    from kiosk.config import Config, ReaderSection
+
+    cfg = Config(reader=ReaderSection(stable_rounds=3, data_model="iso28560-3", retries=1), security=SecuritySection(method="both"))
+    stack = StackReader.from_config(SimReader(SimulatedPad()), cfg)
+    assert (stack.stable_rounds, stack.data_model, stack.read_retries, stack.read_eas) == (3, "iso28560-3", 1, True)
