@@ -5,13 +5,14 @@
     drop.handle_tags(TagsChanged(...)) -> BookDropState   # each new item on the reader
     drop.handle_barcode(text)          -> BookDropState
     drop.reader_failed(message) / drop.reader_ok()      # the reader's health, from the device layer
-    drop.tick()                        -> BookDropState   # clears the big result after a while
+    drop.tick()                        -> BookDropState   # retries waiting hold slips, clears the big result
     drop.state                          # BookDropState: `last` (the big per-item result), outages, counts
 
 Every item ends in exactly one FinalState: CHECKED_IN_SECURED, QUEUED_OFFLINE_SECURED or
 EXCEPTION_BIN (with a ReturnOutcome as the reason). When the sorter refuses or is down, the item
 goes to the exception bin and staff are alerted. Outages of the reader, printer, sorter and library
-system are recorded when they start and when they end (`recorder("outage_start"|"outage_end",
+system are recorded when they start and when they end (hold slips the staff printer could not take
+are kept and printed, in order, when it is back) (`recorder("outage_start"|"outage_end",
 detail)`), and the drop keeps taking items through all of them.
 """
 
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from kiosk.core.domain import ItemTag, Mode, Refusal
 from kiosk.core.events import TagsChanged
 from kiosk.core.ports import Circulation, Clock, ReceiptPrinter, Sorter, TagSecurity
-from kiosk.core.receipt import hold_slip
+from kiosk.core.receipt import Receipt, hold_slip
 from kiosk.core.returns import CheckinResult, Recorder, ReturnSettings, check_in
 from kiosk.core.routing import ReturnOutcome, RoutingTable
 
@@ -63,6 +64,7 @@ class BookDropItem:
     message: str = ""
     hold_slip_printed: bool | None = None
     at: float = 0.0  # monotonic time it was decided
+    sorted: bool = True  # the sorter confirmed the bin; False: it fell into the exception bin unsorted
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,7 @@ class BookDrop:
         self._last: BookDropItem | None = None
         self._sequence = 0
         self._busy = False
+        self._slips: list[Receipt] = []  # hold slips the printer could not take yet, oldest first
         self.history: list[BookDropItem] = []  # every item since start (bounded by `keep`)
         self.keep = 10_000
 
@@ -159,7 +162,15 @@ class BookDrop:
         self._outage(Component.READER, False, "")
         return self._publish()
 
+    @property
+    def slips_waiting(self) -> int:
+        """Hold slips kept for the staff printer while it is out of order."""
+        return len(self._slips)
+
     def tick(self) -> BookDropState:
+        """Retry waiting hold slips; clear the big result after `show_result_s`."""
+        if self._slips:
+            self._flush_slips()
         if self._last is not None and self._clock.monotonic() - self._last.at >= self._show_s:
             self._last = None
             return self._publish()
@@ -224,7 +235,7 @@ class BookDrop:
         return BookDropItem(
             sequence=item.sequence, key=item.key, item_id=item.item_id, final=FinalState.EXCEPTION_BIN,
             outcome=outcome, bin=self._table.exception_bin, title=item.title, instruction=item.instruction,
-            message=message, hold_slip_printed=item.hold_slip_printed, at=item.at,
+            message=message, hold_slip_printed=item.hold_slip_printed, at=item.at, sorted=False,
         )
 
     def _finish(self, key: str, item_id: str, final: FinalState, outcome: ReturnOutcome, bin_number: int, *, title: str = "", instruction: str = "", message: str = "", printed: bool | None = None) -> BookDropItem:
@@ -261,16 +272,25 @@ class BookDrop:
         self._outage(Component.LIBRARY_SYSTEM, down, result.message or "no answer from the library system")
 
     def _print_slip(self, res: CheckinResult) -> bool:
+        """Print (or keep for later) the hold slip; True when it is printed now."""
         if self._printer is None:
             return False
         slip = hold_slip(self.settings.library_name, self._clock.now(), self.settings.language, res.item_id, res.title, res.routing, show_patron_name=self.settings.show_patron_name)
-        try:
-            self._printer.print_receipt(slip)
-        except Exception as exc:
-            self._outage(Component.PRINTER, True, str(exc) or type(exc).__name__)
-            return False
-        self._outage(Component.PRINTER, False, "")
-        return True
+        # Slips come out in order: a new one waits behind those the printer could not take yet.
+        self._slips.append(slip)
+        self._flush_slips()
+        return slip not in self._slips
+
+    def _flush_slips(self) -> None:
+        assert self._printer is not None
+        while self._slips:
+            try:
+                self._printer.print_receipt(self._slips[0])
+            except Exception as exc:  # paper out, printer gone: keep the slip, staff are alerted
+                self._outage(Component.PRINTER, True, str(exc) or type(exc).__name__)
+                return
+            self._slips.pop(0)
+            self._outage(Component.PRINTER, False, "")
 
     def _outage(self, component: Component, down: bool, detail: str) -> None:
         now = self._clock.monotonic()

@@ -65,7 +65,10 @@ def test_sorter_down_goes_to_exception_bin_and_recovers(drop: BookDrop, sorter: 
     drop_in(drop, tag("30000001"))
     last = drop.history[-1]
     assert last.final is FinalState.EXCEPTION_BIN and last.outcome is ReturnOutcome.SORTER_FAILED and last.bin == 0
+    assert not last.sorted
     assert Component.SORTER in drop.state.outages
+    drop_in(drop, bad_tag("E004BEEF"))  # an exception while the sorter is down keeps its own reason
+    assert drop.history[-1].outcome is ReturnOutcome.UNREADABLE_TAG and not drop.history[-1].sorted
     assert recorder.events[0][0] == "outage_start" and recorder.events[0][1].startswith("sorter")
     sorter.down = False
     drop_in(drop, tag("30000002"))
@@ -120,10 +123,23 @@ def test_hold_slip_printer_outage(drop: BookDrop, circ: FakeCirculation, printer
     drop_in(drop, tag("30000002"))
     assert drop.history[-1].final is FinalState.CHECKED_IN_SECURED and drop.history[-1].hold_slip_printed is False
     assert Component.PRINTER in drop.state.outages
+    assert drop.slips_waiting == 1
+    drop.tick()  # still out of paper: the slip waits
+    assert drop.slips_waiting == 1 and [k for k in recorder.kinds() if k.startswith("outage")] == ["outage_start"]
     printer.error = None
     drop_in(drop, tag("30000003"))
-    assert drop.history[-1].hold_slip_printed is True and len(printer.printed) == 1
+    assert drop.history[-1].hold_slip_printed is True
+    assert [r.lines[0].item_id for r in printer.printed] == ["30000002", "30000003"]  # the waiting one first
     assert [k for k in recorder.kinds() if k.startswith("outage")] == ["outage_start", "outage_end"]
+
+
+def test_waiting_slips_printed_on_tick(drop: BookDrop, circ: FakeCirculation, printer: FakePrinter) -> None:
+    circ.items["30000002"].routing = Routing(alert=True, alert_type=AlertType.HOLD_HERE, hold_patron_id="LV0004")
+    printer.error = OSError("paper out")
+    drop_in(drop, tag("30000002"))
+    printer.error = None
+    drop.tick()
+    assert drop.slips_waiting == 0 and len(printer.printed) == 1 and Component.PRINTER not in drop.state.outages
 
 
 def test_reader_outage_reported(drop: BookDrop, recorder: Recorder) -> None:
