@@ -216,7 +216,7 @@ def encode(data: TagData, *, block_size: int = 4, block_order: str = "normal") -
         raise TagFormatError(
             f"ISO 28560-3 item id {data.item_id!r} has characters outside ISO 8859-1"
         ) from None
-    if not pii or any(b < 0x20 for b in pii):
+    if not pii or any(b < 0x20 or 0x7F <= b < 0xA0 for b in pii):
         # Control characters are refused; 0x01 alone would read back as the long-item-id mark.
         raise TagFormatError("ISO 28560-3 needs a non-empty item id without control characters")
     long_pii = len(pii) > 16
