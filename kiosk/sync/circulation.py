@@ -164,7 +164,10 @@ class CirculationService:
         self.loan_details = loan_details
         self._link = _Link(online=False)
         self._next_connect = float("-inf")
+        # Offline checkouts per patron session; a session starts when another patron identifies
+        # (an account refresh by the same patron must not reset the cap) and ends at end_session.
         self._offline_checkouts: dict[str, int] = {}
+        self._session_patron = ""
         self._lock = threading.RLock()
         from kiosk.sync.forwarder import Forwarder
 
@@ -259,7 +262,9 @@ class CirculationService:
     def identify_patron(self, patron_id: str, pin: str | None = None, language: str | None = None) -> PatronResult:
         """Look the patron up (63 with item lists, or 23); offline only when checkouts are allowed."""
         with self._lock:
-            self._offline_checkouts.pop(patron_id, None)
+            if patron_id != self._session_patron:
+                self._offline_checkouts.clear()
+                self._session_patron = patron_id
             try:
                 patron = self._patron_information(patron_id, pin, language)
             except Sip2LinkError:
@@ -404,6 +409,8 @@ class CirculationService:
         """Tell the library system the patron is done (35); failures do not matter to the patron."""
         with self._lock:
             self._offline_checkouts.pop(patron_id, None)
+            if patron_id == self._session_patron:
+                self._session_patron = ""
             if not self._supported("35"):
                 return
             try:

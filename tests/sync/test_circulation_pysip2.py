@@ -521,6 +521,8 @@ def test_offline_checkout_limit_per_session(tmp_path):
     results = [svc.checkout("LV0001", f"3000000{n}") for n in (1, 2, 3)]
     assert [x.ok for x in results] == [True, True, False]
     assert results[2].refusal is Refusal.OFFLINE_LIMIT
+    svc.identify_patron("LV0001")  # an account refresh in the same session
+    assert svc.checkout("LV0001", "30000004").refusal is Refusal.OFFLINE_LIMIT
     svc.end_session("LV0001")
     svc.identify_patron("LV0001")
     assert svc.checkout("LV0001", "30000003").ok  # a new session starts a new count
