@@ -250,3 +250,25 @@ def test_open_reader_urls(pad):
     r = open_reader("3m:loop://")
     assert (r.link.baudrate, r.link.parity) == (19200, "N")
     r.close()
+
+
+@pytest.mark.parametrize("kind,where", [("feig", "--link"), ("3m", "--tcp")])
+def test_emulator_command_for_technicians(tmp_path, kind, where):
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "kiosk.devices.readers.emulators", kind, "30000001", "30000005:2"]
+    args += ["--link", str(tmp_path / "ttyRFID")] if where == "--link" else ["--tcp"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        url = line.split("url = ")[1].strip().strip('"')
+        assert "2 tag(s)" in line and url.startswith(f"{kind}:")
+        reader = open_reader(url, timeout_s=1.0)
+        try:
+            assert len(reader.inventory()) == 2
+        finally:
+            reader.close()
+    finally:
+        proc.terminate()
+        proc.wait(5)

@@ -517,3 +517,52 @@ class SocketPort(_Port):
         super().close()
         self.drop()
         self._server.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve an emulated reader with demo items on it until interrupted:
+
+    python -m kiosk.devices.readers.emulators feig --link /tmp/rfid/ttyFEIG 30000001 30000005:2
+    python -m kiosk.devices.readers.emulators 3m --tcp 30000003
+
+    then point `[reader] url` at `feig:/tmp/rfid/ttyFEIG` or the printed socket:// URL.
+    """
+    import argparse
+
+    from kiosk.devices.readers.sim import demo_tag
+
+    ap = argparse.ArgumentParser(prog="python -m kiosk.devices.readers.emulators", description=main.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("protocol", choices=("feig", "3m"))
+    ap.add_argument("items", nargs="*", help="demo item ids to place, ITEM or ITEM:PART")
+    where = ap.add_mutually_exclusive_group()
+    where.add_argument("--link", help="symlink to create for the pty (like /dev/serial/by-id/...)")
+    where.add_argument("--tcp", action="store_true", help="serve on a TCP socket on 127.0.0.1 instead of a pty")
+    ap.add_argument("--baud", type=int, default=0, help="pace bytes at this baud rate (0: as fast as possible)")
+    ap.add_argument("--unsecured", action="store_true", help="place the items with the unsecured AFI / EAS off")
+    args = ap.parse_intermixed_args(argv)
+    pad = SimulatedPad()
+    for spec in args.items:
+        item, _, part = spec.partition(":")
+        pad.place(demo_tag(item, part=int(part) if part.isdigit() else 1, secured=not args.unsecured))
+    emu: FrameEmulator = FeigEmulator(pad) if args.protocol == "feig" else ThreeMEmulator(pad)
+    if args.tcp:
+        port: _Port = emu.serve_socket(baud=args.baud or None)
+        url = port.url  # type: ignore[attr-defined]
+    else:
+        link = Path(args.link) if args.link else None
+        if link:
+            link.parent.mkdir(parents=True, exist_ok=True)
+        port = emu.serve_pty(link_dir=link.parent if link else None, name=link.name if link else None, baud=args.baud or None)
+        url = port.path  # type: ignore[attr-defined]
+    print(f"{args.protocol} reader with {len(pad.tags)} tag(s): [reader] url = \"{args.protocol}:{url}\"", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        port.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
