@@ -56,8 +56,7 @@ def _decode(memory: bytes, model: str, block_size: int, dsfid: int | None, try_r
 
     reasons: list[str] = []
     if len(memory) >= 32:
-        orders = "either block byte order" if try_reversed else "the block byte order given"
-        reasons.append(f"no ISO 28560-3 CRC match in {orders}")
+        reasons.append(iso28560_3.crc_mismatch(memory, block_size, try_reversed))
     else:
         reasons.append(f"too short for ISO 28560-3 ({len(memory)} bytes)")
 

@@ -75,6 +75,22 @@ def find_order(memory: bytes, block_size: int, try_reversed: bool = True) -> str
     return None
 
 
+def crc_mismatch(memory: bytes, block_size: int, try_reversed: bool = True) -> str:
+    """What a technician needs to see about a basic block whose CRC does not match."""
+    stored = memory[19] | (memory[20] << 8)
+    message = (
+        f"ISO 28560-3 CRC mismatch: stored 0x{stored:04X}, computed "
+        f"0x{crc16(crc_input(memory)):04X} (block byte order as read)"
+    )
+    if try_reversed and block_size > 1:
+        swapped = reorder(memory, block_size)
+        message += (
+            f"; each {block_size}-byte block reversed: stored 0x{swapped[19] | swapped[20] << 8:04X},"
+            f" computed 0x{crc16(crc_input(swapped)):04X}"
+        )
+    return message
+
+
 def decode(memory: bytes, *, block_size: int = 4, try_reversed: bool = True) -> TagData:
     """Decode an ISO 28560-3 tag read in either block byte order; a bad CRC raises TagFormatError."""
     if len(memory) < TRUNCATED_SIZE:
@@ -83,12 +99,7 @@ def decode(memory: bytes, *, block_size: int = 4, try_reversed: bool = True) -> 
         )
     order = find_order(memory, block_size, try_reversed)
     if order is None:
-        stored = memory[19] | (memory[20] << 8)
-        raise TagFormatError(
-            f"ISO 28560-3 CRC mismatch: stored 0x{stored:04X}, computed 0x{crc16(crc_input(memory)):04X}"
-            f" (block byte order as read) / 0x{crc16(crc_input(reorder(memory, block_size))):04X}"
-            f" (each {block_size}-byte block reversed)"
-        )
+        raise TagFormatError(crc_mismatch(memory, block_size, try_reversed))
     mem = memory if order == "normal" else reorder(memory, block_size)
     extra: dict[str, Any] = {}
     high, low = mem[0] >> 4, mem[0] & 0x0F
@@ -107,7 +118,7 @@ def decode(memory: bytes, *, block_size: int = 4, try_reversed: bool = True) -> 
         extra["extension_blocks"] = blocks
     if ext_error:
         extra["extension_error"] = ext_error
-    if pii_raw[0] == _LONG_PII_MARK and not any(pii_raw[1:]) and size == BASIC_SIZE:
+    if pii_raw[0] == _LONG_PII_MARK and not any(pii_raw[1:]):
         item_id = _long_pii(blocks)
         if not item_id:
             raise TagFormatError(
