@@ -255,8 +255,9 @@ def parse_inventory(data: bytes) -> list[InventoryEntry]:
     for i in range(n):
         rec = data[1 + i * 10 : 11 + i * 10]
         if rec[0] != TR_TYPE_ISO15693:
-            log.debug("FEIG inventory: skipping transponder type 0x%02X", rec[0])
-            continue
+            # Other transponder types have other record lengths; what follows cannot be framed.
+            log.warning("FEIG inventory: transponder type 0x%02X reported; configure the reader for ISO 15693 only", rec[0])
+            break
         out.append(InventoryEntry(uid=rec[2:10].hex().upper(), dsfid=rec[1], afi=None))
     return out
 
