@@ -1,7 +1,8 @@
 """The forwarder: replays queued offline work to the library system, in original order, exactly once.
 
-Each entry is replayed over one connection with `no block = Y`, its original transaction date
-and the promised due date (checkout) or return date (checkin). An entry is marked `sent`
+Each entry is replayed over one connection with its original transaction date; offline work
+with `no block = Y` and the promised due date (checkout) or return date (checkin), interrupted
+online loans under the library system's rules (`no block = N`). An entry is marked `sent`
 before it goes on the wire; an entry left `sent`/`in_doubt` (no answer, or a crash) is first
 reconciled with item information (17) and only re-sent when the library system shows it was
 not applied.
@@ -189,15 +190,22 @@ class Forwarder:
     def _replay_message(self, entry: JournalEntry) -> Message:
         s = self.settings
         when = sip_date(entry.created)
+        # Offline work was already done at the kiosk (the patron left with the item): no block = Y
+        # with the promised due date. An online loan or renewal interrupted before its answer was
+        # never confirmed to the patron, so the library system's rules still apply: no block = N
+        # with a real date. A return is physically back either way.
+        offline = entry.mode is Mode.OFFLINE
         if entry.operation is Operation.CHECKOUT:
             fields = [("AO", s.institution_id), ("AA", entry.patron_id), ("AB", entry.item_id), ("AC", s.terminal_password)]
-            return message("11", sc_renewal_policy="Y", no_block="Y", transaction_date=when, nb_due_date=sip_date(self._due(entry)), fields=fields)
+            due = sip_date(self._due(entry)) if offline else when
+            return message("11", sc_renewal_policy="Y", no_block="Y" if offline else "N", transaction_date=when, nb_due_date=due, fields=fields)
         if entry.operation is Operation.CHECKIN:
             fields = [("AP", self.location), ("AO", s.institution_id), ("AB", entry.item_id), ("AC", s.terminal_password)]
             return message("09", no_block="Y", transaction_date=when, return_date=when, fields=fields)
         if entry.operation is Operation.RENEW:
             fields = [("AO", s.institution_id), ("AA", entry.patron_id), ("AB", entry.item_id), ("AC", s.terminal_password)]
-            return message("29", third_party_allowed="N", no_block="Y", transaction_date=when, nb_due_date=sip_date(self._due(entry)), fields=fields)
+            due = sip_date(self._due(entry)) if offline else when
+            return message("29", third_party_allowed="N", no_block="Y" if offline else "N", transaction_date=when, nb_due_date=due, fields=fields)
         raise Sip2Error(f"journal #{entry.id}: {entry.operation.value} cannot be forwarded")
 
     def _reconcile(self, client: Any, entry: JournalEntry) -> str:

@@ -76,7 +76,8 @@ def test_garbage_answer_leaves_one_in_doubt_row_then_reconciled_and_sent_once(tm
     report = svc.forward_offline()
     assert report.to_json() == {"forwarded": 1, "refused": 0, "pending": 0}
     checkouts = [decode(f) for f in fake.frames("11")]
-    assert [c.fixed["no_block"] for c in checkouts][-1] == "Y"
+    # Never confirmed to the patron: re-sent under the library system's rules, with its original date.
+    assert [(c.fixed["no_block"], c.fixed["transaction_date"]) for c in checkouts] == [("N", "20261125    100000")] * 2
     assert len({f for f in fake.frames("11")}) == 2  # the original and exactly one re-send
     row = only_row(svc)
     assert row.state is EntryState.DONE and row.attempts == 2
