@@ -14,6 +14,7 @@ import socket
 import socketserver
 import struct
 import threading
+import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -598,8 +599,7 @@ class _Handler(socketserver.BaseRequestHandler):
                         log.exception("from %s: unexpected error on a message; asking for a resend", conn.peer)
                         reply = RESEND_REQUEST + b"\r"
                     if reply is not None:
-                        stall = srv.faults.stall_s
-                        if stall > 0 and srv.stopping.wait(stall):
+                        if srv.faults.stall_s > 0 and not self._stall():
                             return
                         try:
                             self.request.sendall(reply)
@@ -610,6 +610,15 @@ class _Handler(socketserver.BaseRequestHandler):
         finally:
             srv.unregister(conn)
             log.info("kiosk %s disconnected", conn.peer)
+
+    def _stall(self) -> bool:
+        """Hold the reply back for faults.stall_s, re-read so a test can shorten it; False when stopping."""
+        srv = self.server
+        start = time.monotonic()
+        while (remaining := start + srv.faults.stall_s - time.monotonic()) > 0:
+            if srv.stopping.wait(min(remaining, 0.05)):
+                return False
+        return True
 
 
 class RunningAcs:
