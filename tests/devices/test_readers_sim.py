@@ -40,6 +40,12 @@ def test_demo_tag_encodes_the_catalogue_item():
     loose = demo_tag("30000001", secured=False)
     assert (loose.afi, loose.eas) == (0xC2, False)
     assert demo_uid("30000001") != demo_uid("30000002")
+    pad = SimulatedPad()
+    for part in (1, 2, 3):
+        pad.place(demo_tag("30000005", part=part))
+    pad.place(loose)
+    assert [t.label for t in pad.tags_for("30000005")] == ["30000005 (1/3)", "30000005 (2/3)", "30000005 (3/3)"]
+    assert pad.tags_for("30000001") == (loose,)
 
 
 def test_demo_tag_in_iso28560_2():

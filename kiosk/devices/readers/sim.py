@@ -48,7 +48,8 @@ class VirtualTag:
     block_size: int = 4
     eas_supported: bool = True  # TI Tag-it HF-I has no EAS bit
     afi_locked: bool = False
-    label: str = ""  # what a person would call it (the item id), for the demo panel
+    label: str = ""  # what a person would call it, e.g. "30000005 (2/3)", for the demo panel
+    item_id: str = ""  # the demo item this tag belongs to, if any
 
     def __post_init__(self) -> None:
         self.uid = normalize_uid(self.uid)
@@ -124,6 +125,11 @@ class SimulatedPad:
     def tag(self, uid: str) -> VirtualTag | None:
         with self._lock:
             return self._tags.get(normalize_uid(uid))
+
+    def tags_for(self, item_id: str) -> tuple[VirtualTag, ...]:
+        """The tags of one item on the pad (all parts of a set)."""
+        with self._lock:
+            return tuple(t for t in self._tags.values() if t.item_id == item_id)
 
     def subscribe(self, listener: Callable[[SimulatedPad], None]) -> None:
         """Called (on the placing thread) whenever tags are placed or removed."""
@@ -390,4 +396,5 @@ def demo_tag(
         afi=afi_secured if secured else afi_unsecured,
         eas=secured,
         label=item_id if parts == 1 else f"{item_id} ({part}/{parts})",
+        item_id=item_id,
     )
