@@ -688,7 +688,7 @@ class CirculationService:
                 return Refusal.ON_HOLD_FOR_OTHER
             if op is Operation.CHECKOUT and info.circulation_status in CHARGED_STATUSES:
                 return Refusal.ALREADY_ON_LOAN
-            if op in (Operation.CHECKIN, Operation.RENEW) and info.circulation_status and info.circulation_status not in CHARGED_STATUSES and not text:
+            if op in (Operation.CHECKIN, Operation.RENEW) and info.circulation_status and info.circulation_status not in CHARGED_STATUSES:
                 return Refusal.NOT_ON_LOAN
         if op in (Operation.CHECKOUT, Operation.RENEW) and patron_id:
             try:
