@@ -392,3 +392,18 @@ def test_welcome_tracks_the_link_state(circ: FakeCirculation, clock: ManualClock
     assert not s.link.online and not s.state.capabilities.online
     circ.online = True
     assert s.refresh_link().capabilities.online
+
+
+def test_settings_from_the_embedded_default_config() -> None:
+    from kiosk.config import DEFAULT_CONFIG, load
+
+    cfg = load(DEFAULT_CONFIG)
+    st = SessionSettings.from_config(cfg)
+    assert st.languages == cfg.kiosk.languages and st.default_language == cfg.kiosk.default_language
+    assert st.pin_policy == cfg.patron.pin_policy and st.idle_warning_s >= 20
+    assert st.card_pattern == cfg.patron.card_pattern and st.offline_policy == cfg.offline.policy
+    from kiosk.core.returns import ReturnSettings
+    from kiosk.core.routing import RoutingTable
+
+    assert ReturnSettings.from_config(cfg).library_name == cfg.kiosk.library_name
+    assert RoutingTable.from_config(cfg).exception_bin == cfg.sorter.exception_bin
