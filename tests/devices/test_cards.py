@@ -231,3 +231,34 @@ def test_unknown_card_source_urls():
         open_card_source("LV0001", PatronSection())
     with pytest.raises(CardError, match="not available with nfc"):
         open_card_source("nfc:usb", PatronSection(card_rule="block:4:ascii"))
+
+
+def test_check_source_for_doctor(tmp_path, monkeypatch):
+    from kiosk.devices.cards import check_source
+    from kiosk.devices.readers.pcsc import PcscContext, PcscUnavailable
+
+    assert check_source("sim:").status().ok
+    assert check_source("wedge:").status().ok
+    missing = check_source("serial:/nonexistent/ttyACM7?baud=9600").status()
+    assert not missing.ok and "cannot open /nonexistent/ttyACM7" in missing.message
+    master, slave = os.openpty()
+    try:
+        assert check_source(f"serial:{os.ttyname(slave)}").status().ok
+    finally:
+        os.close(master)
+        os.close(slave)
+
+    def no_service(self):
+        raise PcscUnavailable("PC/SC service not available; is pcscd running?")
+
+    monkeypatch.setattr(PcscContext, "readers", no_service)
+    st = check_source("pcsc:ACR1281").status()
+    assert not st.ok and "pcscd" in st.message
+    monkeypatch.setattr(PcscContext, "readers", lambda self: ["ACS ACR1281 1S Dual Reader 00 00"])
+    assert check_source("pcsc:ACR1281").status().message == "found 'ACS ACR1281 1S Dual Reader 00 00'"
+    assert not check_source("pcsc:OMNIKEY").status().ok
+    assert check_source("nfc:udp:127.0.0.1:5000").status().ok
+    with pytest.raises(CardError):
+        check_source("magstripe:")
+    with pytest.raises(CardError, match="card_rule"):
+        check_source("pcsc:ACR", PatronSection(card_rule="nonsense"))

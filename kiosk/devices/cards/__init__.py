@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,18 @@ from kiosk.devices.cards.base import (
     parse_card_rule,
 )
 
-__all__ = ["CardError", "CardPresented", "CardRule", "CardSource", "classify", "mask", "open_card_source", "parse_card_rule"]
+__all__ = [
+    "CardError",
+    "CardPresented",
+    "CardRule",
+    "CardSource",
+    "SourceStatus",
+    "check_source",
+    "classify",
+    "mask",
+    "open_card_source",
+    "parse_card_rule",
+]
 
 
 def open_card_source(url: str, patron_cfg: Any, *, clock: Clock | None = None, base_dir: Path | None = None) -> CardSource:
@@ -67,3 +79,77 @@ def open_card_source(url: str, patron_cfg: Any, *, clock: Clock | None = None, b
 
         return NfcCardSource(rest or "usb", rule)
     raise CardError(f"patron.card_sources entry {url!r}: unknown kind {kind!r}; expected sim:, wedge:, serial:, pcsc: or nfc:")
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    """Whether a configured card source can be used, in words for `kiosk doctor`."""
+
+    ok: bool
+    message: str
+
+
+class SourceCheck:
+    """The outcome of looking at one card source without starting it (`status()`, `close()`)."""
+
+    def __init__(self, status: SourceStatus) -> None:
+        self._status = status
+
+    def status(self) -> SourceStatus:
+        return self._status
+
+    def close(self) -> None:
+        """Nothing is held open by a check."""
+
+
+def check_source(url: str, patron_cfg: Any = None) -> SourceCheck:
+    """Look at a `card_sources` entry without starting it: is the port, reader or device there?"""
+    kind, sep, rest = url.partition(":")
+    kind = kind.lower()
+    if not sep or kind not in ("sim", "wedge", "serial", "pcsc", "nfc"):
+        raise CardError(f"patron.card_sources entry {url!r}: expected sim:, wedge:, serial:, pcsc: or nfc:")
+    if patron_cfg is not None and kind in ("pcsc", "nfc"):
+        parse_card_rule(patron_cfg.card_rule)
+    if kind == "sim":
+        return SourceCheck(SourceStatus(True, "simulated card reader (demo panel)"))
+    if kind == "wedge":
+        return SourceCheck(SourceStatus(True, "keyboard-wedge scanner, read through the touch screen's keyboard events"))
+    if kind == "serial":
+        import serial
+
+        port = rest.partition("?")[0]
+        try:
+            serial.serial_for_url(port, timeout=0).close()
+        except (serial.SerialException, OSError, ValueError) as exc:
+            return SourceCheck(SourceStatus(False, f"cannot open {port} ({exc})"))
+        return SourceCheck(SourceStatus(True, f"{port} opens"))
+    if kind == "pcsc":
+        from kiosk.devices.errors import DeviceError
+        from kiosk.devices.readers.pcsc import PcscContext, PcscUnavailable
+
+        ctx = PcscContext()
+        try:
+            return SourceCheck(SourceStatus(True, f"found {ctx.find_reader(rest)!r}"))
+        except PcscUnavailable as exc:
+            return SourceCheck(SourceStatus(False, f"{exc}"))
+        except DeviceError as exc:
+            return SourceCheck(SourceStatus(False, str(exc)))
+        finally:
+            ctx.reset()
+    # nfc
+    if rest.startswith("udp"):
+        return SourceCheck(SourceStatus(True, "nfcpy UDP test driver"))
+    try:
+        import nfc  # noqa: F401
+    except ImportError:
+        return SourceCheck(SourceStatus(False, "nfcpy is not installed; install the kiosk with the [nfc] extra"))
+    if rest.startswith("tty:"):
+        dev = "/dev/tty" + rest.split(":")[1]
+        ok = Path(dev).exists()
+        return SourceCheck(SourceStatus(ok, f"{dev} {'exists' if ok else 'does not exist'}"))
+    from kiosk.devices.cli import nfc_devices
+
+    found, _ = nfc_devices()
+    if found:
+        return SourceCheck(SourceStatus(True, ", ".join(f"{d.name} ({d.path})" for d in found)))
+    return SourceCheck(SourceStatus(False, "no nfcpy-supported USB reader attached (RC-S380, PN533, ACR122U …)"))
