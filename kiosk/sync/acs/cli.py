@@ -6,8 +6,13 @@ import argparse
 import logging
 import signal
 import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from kiosk import config
+
+if TYPE_CHECKING:
+    from kiosk.sync.acs.server import RunningAcs
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +31,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
-    """Serve until Ctrl-C (or until `stop` is set, for tests). Returns the exit code."""
+def run(
+    args: argparse.Namespace,
+    stop: threading.Event | None = None,
+    on_ready: Callable[[RunningAcs], None] | None = None,
+) -> int:
+    """Serve until Ctrl-C or SIGTERM (or until `stop` is set; `on_ready` gets the running server). Returns the exit code."""
     from kiosk.sync.acs.server import build_from_config
 
     cfg = config.load(args.config)
@@ -40,10 +49,13 @@ def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
     acs = build_from_config(cfg, host=args.host, port=args.port, fresh=args.reset, database_url=args.database_url)
     login = f"login {cfg.sip2.username!r}" if cfg.sip2.username else "no login"
     print(f"demo library system on {acs.host}:{acs.port} ({login}, {cfg.sip2.encoding}); Ctrl-C stops it", flush=True)
+    if on_ready is not None:
+        on_ready(acs)
     waiter = stop or threading.Event()
+    previous = None
     if threading.current_thread() is threading.main_thread():
         # systemd stops services with SIGTERM: shut down as cleanly as on Ctrl-C.
-        signal.signal(signal.SIGTERM, lambda *_: waiter.set())
+        previous = signal.signal(signal.SIGTERM, lambda *_: waiter.set())
     try:
         while not waiter.wait(0.5):
             pass
@@ -51,4 +63,6 @@ def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
         print("stopping", flush=True)
     finally:
         acs.stop()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return 0

@@ -53,6 +53,8 @@ class Faults:
     stall_s: float = 0.0
     refuse_connections: bool = False
     corrupt_checksum: bool = False
+    # Set when a reply starts being held back by stall_s: the request has been applied by then.
+    reply_held: threading.Event = field(default_factory=threading.Event, repr=False)
     _server: AcsServer | None = field(default=None, repr=False)
 
     def drop_connections(self) -> int:
@@ -614,6 +616,7 @@ class _Handler(socketserver.BaseRequestHandler):
     def _stall(self) -> bool:
         """Hold the reply back for faults.stall_s, re-read so a test can shorten it; False when stopping."""
         srv = self.server
+        srv.faults.reply_held.set()
         start = time.monotonic()
         while (remaining := start + srv.faults.stall_s - time.monotonic()) > 0:
             if srv.stopping.wait(min(remaining, 0.05)):
