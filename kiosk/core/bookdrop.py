@@ -2,6 +2,7 @@
 
     drop = BookDrop(circulation, security, sorter, clock, RoutingTable.from_config(cfg),
                     ReturnSettings.from_config(cfg), recorder=journal.record_event, staff_printer=printer)
+    drop.handle(event)                 -> BookDropState   # TagsChanged, BarcodeScanned or Tick
     drop.handle_tags(TagsChanged(...)) -> BookDropState   # each new item on the reader
     drop.handle_barcode(text)          -> BookDropState
     drop.reader_failed(message) / drop.reader_ok()      # the reader's health, from the device layer
@@ -25,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kiosk.core.domain import ItemTag, Mode, Refusal
-from kiosk.core.events import TagsChanged
+from kiosk.core.events import BarcodeScanned, TagsChanged, Tick
 from kiosk.core.ports import Circulation, Clock, ReceiptPrinter, Sorter, TagSecurity
 from kiosk.core.receipt import Receipt, hold_slip
 from kiosk.core.returns import CheckinResult, Recorder, ReturnSettings, check_in
@@ -128,6 +129,16 @@ class BookDrop:
 
     def set_listener(self, listener: Callable[[BookDropState], None] | None) -> None:
         self._listener = listener
+
+    def handle(self, event: TagsChanged | BarcodeScanned | Tick) -> BookDropState:
+        """Dispatch a pad, scanner or timer event (other events are ignored)."""
+        if isinstance(event, TagsChanged):
+            return self.handle_tags(event)
+        if isinstance(event, BarcodeScanned):
+            return self.handle_barcode(event.text)
+        if isinstance(event, Tick):
+            return self.tick()
+        return self.state
 
     def handle_tags(self, event: TagsChanged) -> BookDropState:
         """Process each item newly on the reader, one after the other."""

@@ -2,6 +2,7 @@
 
     rs = ReturnStation(circulation, security, clock, RoutingTable.from_config(cfg), ReturnSettings.from_config(cfg),
                        recorder=journal.record_event, staff_printer=printer, listener=cb)
+    rs.handle(event)                 -> ReturnState   # TagsChanged or BarcodeScanned
     rs.handle_tags(TagsChanged(...)) -> ReturnState
     rs.handle_barcode(text)          -> ReturnState
     rs.receipt()                     -> Receipt | None   (optional return receipt)
@@ -24,7 +25,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from kiosk.core.domain import CirculationResult, ItemTag, Mode, Operation, Refusal, Routing
-from kiosk.core.events import TagsChanged
+from kiosk.core.events import BarcodeScanned, TagsChanged
 from kiosk.core.ports import Circulation, Clock, ReceiptPrinter, TagSecurity
 from kiosk.core.receipt import Receipt, ReceiptLine, hold_slip, return_receipt
 from kiosk.core.routing import Instruction, ReturnOutcome, RouteDecision, RoutingTable
@@ -235,6 +236,14 @@ class ReturnStation:
         """Start over for the next patron (items on the pad stay known until lifted)."""
         self._items = {k: v for k, v in self._items.items() if v.on_pad}
         self._notify()
+        return self.state
+
+    def handle(self, event: TagsChanged | BarcodeScanned) -> ReturnState:
+        """Dispatch a pad or scanner event (other events are ignored)."""
+        if isinstance(event, TagsChanged):
+            return self.handle_tags(event)
+        if isinstance(event, BarcodeScanned):
+            return self.handle_barcode(event.text)
         return self.state
 
     def handle_tags(self, event: TagsChanged) -> ReturnState:

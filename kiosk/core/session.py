@@ -41,7 +41,7 @@ from kiosk.core.events import (
 )
 from kiosk.core.masking import mask_card
 from kiosk.core.ports import Circulation, Clock, ReceiptPrinter, TagSecurity
-from kiosk.core.receipt import Receipt, checkout_receipt
+from kiosk.core.receipt import Receipt, checkout_receipt, renewal_receipt
 
 log = logging.getLogger(__name__)
 
@@ -650,11 +650,17 @@ class PatronSession:
 
     def _build_receipt(self) -> Receipt | None:
         assert self._checkout is not None and self._account is not None and self._card_number is not None
-        lines = self._checkout.receipt_lines() + self._account.renewal_lines()
+        checkouts = self._checkout.receipt_lines()
+        lines = checkouts + self._account.renewal_lines()
         if not lines:
             return None
         p = self._patron
         assert p is not None
+        if not checkouts:
+            return renewal_receipt(
+                self.settings.library_name, self._clock.now(), self._card_number, self._language, lines,
+                patron_name=p.name if self.settings.show_patron_name else "",
+            )
         return checkout_receipt(
             self.settings.library_name, self._clock.now(), self._card_number, self._language, lines,
             patron_name=p.name if self.settings.show_patron_name else "",

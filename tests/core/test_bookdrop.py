@@ -192,3 +192,12 @@ def test_internal_error_still_ends_in_exception_bin(drop: BookDrop, monkeypatch:
     drop_in(drop, tag("30000001"))
     last = drop.history[-1]
     assert last.final is FinalState.EXCEPTION_BIN and "bug" in last.message and sorter.routed == [("30000001", 0)]
+
+
+def test_handle_dispatches_events(drop: BookDrop, clock: ManualClock) -> None:
+    from kiosk.core.events import BarcodeScanned, Tick
+
+    drop.handle(BarcodeScanned("30000001"))
+    assert drop.state.last is not None and drop.state.last.final is FinalState.CHECKED_IN_SECURED
+    clock.advance(5)
+    assert drop.handle(Tick()).last is None

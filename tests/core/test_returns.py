@@ -162,3 +162,12 @@ def test_in_doubt_checkin_counts_as_queued_and_is_secured(station: ReturnStation
     t = tag("30000001")
     item = station.handle_tags(pad(t)).items[0]
     assert item.outcome is ReturnOutcome.QUEUED_OFFLINE and item.secured and security.state[t.uid] is True
+
+
+def test_handle_dispatches_pad_and_scanner_events(station: ReturnStation) -> None:
+    from kiosk.core.events import BarcodeScanned, Tick
+
+    station.handle(BarcodeScanned("30000002"))
+    station.handle(pad(tag("30000001")))
+    st = station.handle(Tick())  # type: ignore[arg-type]
+    assert [i.key for i in st.items] == ["30000002", "30000001"] and all(i.outcome is ReturnOutcome.CHECKED_IN for i in st.items)

@@ -407,3 +407,13 @@ def test_settings_from_the_embedded_default_config() -> None:
 
     assert ReturnSettings.from_config(cfg).library_name == cfg.kiosk.library_name
     assert RoutingTable.from_config(cfg).exception_bin == cfg.sorter.exception_bin
+
+
+def test_renewals_only_make_a_renewal_receipt(circ: FakeCirculation, clock: ManualClock) -> None:
+    s, _ = make(circ, clock, pin_policy="none")
+    s.handle(CardPresented("LV0002"))
+    s.handle(Tapped(Action.SHOW_ACCOUNT))
+    s.handle(Tapped(Action.RENEW_ALL))
+    st = s.handle(Tapped(Action.FINISH))
+    assert st.receipt is not None and st.receipt.kind is ReceiptKind.RENEWAL
+    assert [line.item_id for line in st.receipt.lines] == ["30000008"] and st.receipt.lines[0].due_date
