@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from kiosk.core.events import CardPresented  # the core's event; card sources post it as is
 from kiosk.devices.errors import DeviceError
 
 log = logging.getLogger(__name__)
@@ -19,14 +20,6 @@ log = logging.getLogger(__name__)
 
 class CardError(DeviceError):
     """A patron card source is misconfigured, missing, or delivered something unusable."""
-
-
-@dataclass(frozen=True)
-class CardPresented:
-    """A patron card number arrived from `source` (e.g. "pcsc:ACR1281", "serial:/dev/ttyACM0", "sim:")."""
-
-    card_number: str
-    source: str
 
 
 CardCallback = Callable[[CardPresented], None]
