@@ -18,6 +18,8 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
+from kiosk.core.errors import CoreError
+
 log = logging.getLogger(__name__)
 
 Done = Callable[[Any], None]
@@ -76,7 +78,7 @@ class CoreWorker:
     ) -> Future[Any]:
         """Queue `fn(*args, **kwargs)`; returns a Future as well as calling the callbacks."""
         if self._stopped.is_set():
-            raise RuntimeError("core worker is stopped")
+            raise CoreError("the core worker is stopped; restart the kiosk to run circulation again")
         future: Future[Any] = Future()
         self._queue.put((fn, args, kwargs, future, on_done, on_error))
         return future
@@ -90,6 +92,8 @@ class CoreWorker:
         if not self._stopped.is_set():
             self._stopped.set()
             self._queue.put(_STOP)
+        if threading.current_thread() is self._thread:
+            return False  # asked from one of its own jobs: it ends after that job
         self._thread.join(timeout)
         return not self._thread.is_alive()
 

@@ -6,6 +6,7 @@ import threading
 
 import pytest
 
+from kiosk.core.errors import CoreError
 from kiosk.core.worker import CoreWorker, ImmediateWorker
 
 
@@ -72,8 +73,15 @@ def test_stop_finishes_queued_jobs_then_refuses_new_ones() -> None:
     gate.set()
     assert w.stop(5)
     assert done == [1]
-    with pytest.raises(RuntimeError, match="stopped"):
+    with pytest.raises(CoreError, match="stopped"):
         w.submit(done.append, 2)
+
+
+def test_stop_from_a_job_does_not_deadlock() -> None:
+    w = CoreWorker()
+    f = w.submit(lambda: w.stop(1))
+    assert f.result(5) is False
+    assert w.stop(5) and not w.running
 
 
 def test_immediate_worker_runs_inline() -> None:
