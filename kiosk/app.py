@@ -121,8 +121,18 @@ def start_embedded_acs(cfg: Config) -> tuple[Config, Any]:
     return cfg, acs
 
 
-def build_services(cfg: Config, *, clock: CoreClock | None = None, start_acs: bool | None = None, worker: Any = None) -> KioskServices:
+def build_services(
+    cfg: Config,
+    *,
+    clock: CoreClock | None = None,
+    session_clock: CoreClock | None = None,
+    start_acs: bool | None = None,
+    worker: Any = None,
+) -> KioskServices:
     """The composition root: every part the kiosk needs, built from the configuration.
+
+    `session_clock` drives only the patron session's timers (idle warning, logout), so a test or
+    a simulation can move them on without touching the network timeouts that use `clock`.
 
     A missing required device (the reader) is recorded in `faults` (the out-of-service screen
     shows it) instead of stopping the program, so a technician can still reach maintenance.
@@ -137,7 +147,8 @@ def build_services(cfg: Config, *, clock: CoreClock | None = None, start_acs: bo
     from kiosk.sync.circulation import build_circulation
 
     clock = clock or SystemClock()
-    services = KioskServices(cfg=cfg, clock=clock, sounds=Sounds(enabled=cfg.ui.sounds))
+    session_clock = session_clock or clock
+    services = KioskServices(cfg=cfg, clock=session_clock, sounds=Sounds(enabled=cfg.ui.sounds))
     if start_acs if start_acs is not None else cfg.acs.embedded:
         cfg, services.acs = start_embedded_acs(cfg)
         services.cfg = cfg
@@ -174,10 +185,10 @@ def build_services(cfg: Config, *, clock: CoreClock | None = None, start_acs: bo
         services.printer = NoPrinter()
     printer = RenderingPrinter(services.printer, width=cfg.printer.width)
 
-    services.session = PatronSession(services.circulation, clock, SessionSettings.from_config(cfg), security=services.security, printer=printer)
+    services.session = PatronSession(services.circulation, session_clock, SessionSettings.from_config(cfg), security=services.security, printer=printer)
     if cfg.kiosk.returns_enabled:
         services.returns = ReturnStation(
-            services.circulation, services.security, clock, RoutingTable.from_config(cfg), ReturnSettings.from_config(cfg),
+            services.circulation, services.security, session_clock, RoutingTable.from_config(cfg), ReturnSettings.from_config(cfg),
             recorder=getattr(services.circulation.journal, "record_event", None), staff_printer=printer,
         )
     return services
@@ -431,6 +442,13 @@ class KioskApp(App):
             self._last_link_check = now
             s.worker.submit(self._link_and_printer_status, on_done=lambda st: Clock.schedule_once(lambda _dt: self._link(st)))
 
+    def refresh_status(self) -> None:
+        """Look at the link and the printer now (on the worker) and update banners and buttons."""
+        s = self.services
+        if s is not None:
+            self._last_link_check = self._now()
+            s.worker.submit(self._link_and_printer_status, on_done=lambda st: Clock.schedule_once(lambda _dt: self._link(st)))
+
     def _connect_and_status(self) -> tuple[Any, Any]:
         s = self.services
         assert s is not None
@@ -495,6 +513,8 @@ class KioskApp(App):
             self.local = ""
         self._update_offline_text()
         self._feedback(previous, state)
+        if state.stage is Stage.FINISHING and (previous is None or previous.stage is not Stage.FINISHING):
+            self.refresh_status()  # the patron must see a paper-out before choosing to print
         if self.services and (self.services.faults or (not self.online and self.cfg.offline.policy == "disabled")) and state.stage is Stage.WELCOME:
             name = "out_of_service"
         elif state.stage is Stage.WELCOME:

@@ -186,6 +186,13 @@ class PinScreen(StateScreen):
             _app().post(PinEntered(pin))
 
 
+def _nonzero(amount: str) -> bool:
+    try:
+        return float((amount or "0").replace(",", ".")) != 0
+    except ValueError:
+        return bool(amount)
+
+
 def item_status_text(item: CheckoutItem) -> tuple[str, str]:
     """(text, state name) for a checkout item."""
     app = _app()
@@ -248,7 +255,7 @@ class CheckoutScreen(SessionScreen):
         items = state.checkout.items if state.checkout else ()
         for item in items:
             text, name = item_status_text(item)
-            row = ItemRow(title=item.title or item.item_id or tr("Unknown item"), item_id=item.item_id, status=text, state_name=name)
+            row = ItemRow(title=item.title or ("" if item.item_id else tr("Unknown item")), item_id=item.item_id, status=text, state_name=name)
             if item.fee_pending:
                 row.action_text = tr("Accept fee")
                 row.action = lambda item_id: _app().tap(Action.CONFIRM_FEE, item_id)
@@ -296,11 +303,11 @@ class AccountScreen(SessionScreen):
                 if hold.ready and hold.pickup_by:
                     text += " - " + tr("collect by {date}").format(date=app.fmt_date(hold.pickup_by))
                 box.add_widget(ItemRow(title=hold.title or hold.item_id, item_id=hold.item_id, status=text, state_name="ok" if hold.ready else "info"))
-        if account.fees or account.fee_total:
+        if account.fees or _nonzero(account.fee_total):
             box.add_widget(KLabel(text=tr("Fees"), size_role="l"))
             for fee in account.fees:
                 box.add_widget(ItemRow(title=fee.description, status=app.fmt_money(fee.amount, account.currency), state_name="refused"))
-            if account.fee_total:
+            if _nonzero(account.fee_total):
                 box.add_widget(KLabel(text=tr("Total: {amount}").format(amount=app.fmt_money(account.fee_total, account.currency)), role="refused"))
 
 

@@ -6,6 +6,7 @@ hold slips. No Kivy here, so it also runs on the core worker.
 from __future__ import annotations
 
 import textwrap
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from kiosk.core.receipt import Receipt, ReceiptKind, ReceiptLine
@@ -20,6 +21,13 @@ KIND_TITLES: dict[ReceiptKind, str] = {
     ReceiptKind.ACCOUNT: _("Your account"),
     ReceiptKind.HOLD_SLIP: _("Hold slip"),
 }
+
+
+def _nonzero(amount: str) -> bool:
+    try:
+        return Decimal((amount or "0").replace(",", ".")) != 0
+    except InvalidOperation:
+        return bool(amount)
 
 
 def render_receipt(receipt: Receipt, *, width: int = 42, max_title: int = 0) -> PrintDocument:
@@ -101,11 +109,11 @@ def render_receipt(receipt: Receipt, *, width: int = 42, max_title: int = 0) -> 
                 add(hold.title or hold.item_id)
                 add(tr("Ready for pickup") if hold.ready else tr("Waiting"), indent=2)
         add()
-    if receipt.fees or receipt.fee_total:
+    if receipt.fees or _nonzero(receipt.fee_total):
         add(tr("Fees"), bold=True)
         for fee in receipt.fees:
             add(f"{fee.description}: {t.format_money(fee.amount, receipt.currency, symbol=False)}", indent=2)
-        if receipt.fee_total:
+        if _nonzero(receipt.fee_total):
             add(f"{tr('Total')}: {t.format_money(receipt.fee_total, receipt.currency, symbol=False)}", bold=True, indent=2)
         add()
     if receipt.offline:

@@ -69,7 +69,7 @@ class KeyPad(GridLayout):
         self.clear_widgets()
         for key in keys:
             label = {"<": "[font=DejaVuSans]⌫[/font]", "C": "[font=DejaVuSans]✘[/font]"}.get(key, key)
-            button = KButton(text=label, kind="secondary")
+            button = KButton(text=label, kind="secondary", size_hint_y=1)
             button.key = key  # type: ignore[attr-defined]
             button.bind(on_release=lambda b: self.press(b.key))
             self.add_widget(button)
@@ -97,6 +97,23 @@ class ItemRow(BoxLayout):
     state_name = StringProperty("pending")  # pending, ok, refused, info
     action_text = StringProperty("")
     action = ObjectProperty(None, allownone=True)
+
+    def on_action_text(self, _instance: Any, text: str) -> None:
+        # The button exists only when there is something to do, so a row never shows an empty one.
+        button = getattr(self, "action_button", None)
+        if text and button is None:
+            button = KButton(text=text, size_hint_x=None, kind="secondary")
+            button.bind(texture_size=lambda b, *_: setattr(b, "width", max(b.height * 2.2, 150)))
+            button.pos_hint = {"center_y": 0.5}
+            button.bind(on_release=self.on_action_press)
+            self.action_button = button
+            self.add_widget(button)
+        elif button is not None:
+            if text:
+                button.text = text
+            else:
+                self.remove_widget(button)
+                self.action_button = None
 
     def on_action_press(self, *_: Any) -> None:
         if self.action is not None:
