@@ -262,3 +262,10 @@ def test_check_source_for_doctor(tmp_path, monkeypatch):
         check_source("magstripe:")
     with pytest.raises(CardError, match="card_rule"):
         check_source("pcsc:ACR", PatronSection(card_rule="nonsense"))
+
+
+def test_map_file_that_is_not_text(tmp_path):
+    bad = tmp_path / "cards.csv"
+    bad.write_bytes(b"\xff\xfe\x00binary")
+    with pytest.raises(CardError, match="not a UTF-8 CSV"):
+        parse_card_rule(f"map:{bad}")

@@ -308,3 +308,17 @@ def test_pcsc_parsers_never_crash(data):
             parser(data)
         except DeviceError:
             pass
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 255), st.binary(max_size=40))
+def test_emulators_answer_or_ignore_any_well_framed_request(cmd, data):
+    pad = SimulatedPad()
+    pad.place(VirtualTag(UID))
+    for sub in (b"", b"\x01", b"\x23\x01", b"\x24\x01", b"\x27\x01", b"\x2b\x01"):
+        out = FeigEmulator(pad).feed(feig.build_request(0xFF, cmd, sub + data))
+        if out:
+            feig.parse_response(out)
+    out = ThreeMEmulator(pad).feed(threem.build_command(cmd, data))
+    if out:
+        threem.parse_frame(out)

@@ -143,10 +143,13 @@ def load_card_map(path: Path) -> tuple[tuple[str, str], ...]:
     """Rows `uid,card` (a header row and blank or #-comment lines are skipped)."""
     try:
         text = path.read_text(encoding="utf-8")
+        parsed = list(csv.reader(text.splitlines()))
     except OSError as exc:
         raise CardError(f"patron.card_rule map file {path} cannot be read ({exc.strerror})") from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise CardError(f"patron.card_rule map file {path} is not a UTF-8 CSV file ({exc})") from None
     rows = []
-    for lineno, row in enumerate(csv.reader(text.splitlines()), start=1):
+    for lineno, row in enumerate(parsed, start=1):
         if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
             continue
         if len(row) < 2:
