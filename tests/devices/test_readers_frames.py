@@ -322,3 +322,11 @@ def test_emulators_answer_or_ignore_any_well_framed_request(cmd, data):
     out = ThreeMEmulator(pad).feed(threem.build_command(cmd, data))
     if out:
         threem.parse_frame(out)
+
+
+def test_threem_inventory_record_size_follows_the_data():
+    # options claim DSFID but the reader sent bare UIDs (and the other way round)
+    bare = H("00 03 02") + H(UID) + H("E004010087654321")
+    assert [(e.uid, e.dsfid) for e in threem.parse_inventory(bare)] == [(UID, None), ("E004010087654321", None)]
+    with_dsfid = H("00 05 01 3E") + H(UID)
+    assert [(e.uid, e.dsfid) for e in threem.parse_inventory(with_dsfid)] == [(UID, 0x3E)]

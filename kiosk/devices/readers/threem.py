@@ -166,12 +166,16 @@ def parse_inventory(fields: bytes) -> list[InventoryEntry]:
         raise ReaderFrameError(f"3M inventory answer too short: {fields.hex(' ')}")
     options, count = fields[1], fields[2]
     rec = 8 + (1 if options & INV_DSFID else 0)
-    if len(fields) < 3 + count * rec:
+    body = len(fields) - 3
+    if count and body != count * rec and body in (count * 8, count * 9):
+        # The record size is what the reader sent, whatever its options byte claims.
+        rec = body // count
+    if body < count * rec:
         raise ReaderFrameError(f"3M inventory announces {count} tags but carries {len(fields) - 3} bytes for them")
     seen: dict[str, InventoryEntry] = {}
     for i in range(count):
         r = fields[3 + i * rec : 3 + (i + 1) * rec]
-        dsfid = r[0] if options & INV_DSFID else None
+        dsfid = r[0] if rec == 9 else None
         uid = r[-8:].hex().upper()
         seen.setdefault(uid, InventoryEntry(uid=uid, dsfid=dsfid))
     return list(seen.values())
