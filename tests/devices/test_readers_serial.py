@@ -127,8 +127,8 @@ def test_silence_once_is_retried_and_persistent_silence_times_out(rig):
     t0 = time.monotonic()
     with pytest.raises(DeviceTimeout, match="no complete answer"):
         reader.inventory()
-    # two attempts of 0.3 s each, bounded
-    assert time.monotonic() - t0 < 2.0
+    # two attempts of 0.3 s each: bounded, not hanging (generous for a loaded machine)
+    assert time.monotonic() - t0 < 10.0
 
 
 def test_partial_frame_then_silence_is_a_timeout_then_recovers(rig):
