@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import binascii
 import logging
+import time
 from dataclasses import dataclass
 
 import serial
@@ -274,8 +275,6 @@ class ThreeMReader(TagReader):
         self.link.open()
 
     def _exchange_once(self, cmd: int, fields: bytes) -> ThreeMFrame:
-        import time
-
         self.link.write(build_command(cmd, fields))
         resp = parse_frame(read_frame(self.link, time.monotonic() + self.timeout_s))
         if resp.cmd != cmd:
