@@ -330,3 +330,22 @@ def test_threem_inventory_record_size_follows_the_data():
     assert [(e.uid, e.dsfid) for e in threem.parse_inventory(bare)] == [(UID, None), ("E004010087654321", None)]
     with_dsfid = H("00 05 01 3E") + H(UID)
     assert [(e.uid, e.dsfid) for e in threem.parse_inventory(with_dsfid)] == [(UID, 0x3E)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(min_size=0, max_size=40))
+def test_stream_framing_never_crashes(data):
+    import time
+
+    from kiosk.devices.readers.base import SerialLink
+
+    for read_frame, parse in ((feig.read_frame, feig.parse_response), (threem.read_frame, threem.parse_frame)):
+        link = SerialLink("loop://", baudrate=38400, timeout_s=0.01, reopen_attempts=1)
+        try:
+            link.write(data)
+            try:
+                parse(read_frame(link, time.monotonic() + 0.02))
+            except DeviceError:
+                pass
+        finally:
+            link.close()
