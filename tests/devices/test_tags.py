@@ -572,3 +572,88 @@ def test_iso28560_3_32_byte_block_on_a_bigger_tag_with_old_bytes_after_it() -> N
     tag = decode(memory)
     assert tag.item_id == "11223344" and tag.owner_institution == "DE-705"
     assert tag.extra["basic_block_size"] == 32
+
+
+def _ext(block_id: int, payload: bytes, checksum_at_end: bool = False) -> bytes:
+    """An extension block built by hand, with the XOR checksum at byte 3 (ISO) or at the end."""
+    if checksum_at_end:
+        body = bytearray([0, block_id, 0]) + payload + b"\x00"
+    else:
+        body = bytearray([0, block_id, 0, 0]) + payload
+    body[0] = len(body)
+    body[-1 if checksum_at_end else 3] = reduce(xor, body, 0)
+    return bytes(body)
+
+
+def _basic(item_id: bytes = b"4711", country: bytes = b"SE", library: bytes = b"1234") -> bytes:
+    basic = bytearray(34)
+    basic[0], basic[1], basic[2] = 0x11, 1, 1
+    basic[3 : 3 + len(item_id)] = item_id
+    basic[21:23] = country
+    basic[23 : 23 + len(library)] = library
+    return with_crc(bytes(basic))
+
+
+@pytest.mark.parametrize(
+    ("checksum_at_end", "shelf", "layout"),
+    [
+        (False, b"821 LIN\x00\x00BA\x00", "iso28560-3"),  # closing NUL: the ISO layout
+        (True, b"\x00821 LIN\x00BA\x00", "ds-inf-163"),  # shelf location in the 2nd field here
+    ],
+)
+def test_iso28560_3_named_elements_from_extension_blocks(
+    checksum_at_end: bool, shelf: bytes, layout: str
+) -> None:
+    memory = (
+        _basic()
+        + _ext(3, shelf, checksum_at_end)
+        + _ext(4, "Pippi Långstrump".encode("latin-1"), checksum_at_end)
+        + b"\x00"
+    )
+    tag = decode(memory)
+    assert tag.extra["extension_blocks"][0]["layout"] == layout
+    if checksum_at_end:
+        assert tag.extra["marc_media_format"] == "821 LIN"
+        tag = replace(tag, extra={**tag.extra, "shelf_location": "821 LIN", "onix_media_format": "BA"})
+        assert decode(encode(tag)).extra["shelf_location"] == "821 LIN"
+        return
+    assert tag.extra["shelf_location"] == "821 LIN"
+    assert tag.extra["onix_media_format"] == "BA"
+    assert "marc_media_format" not in tag.extra
+    assert tag.extra["title"] == "Pippi Långstrump"
+    assert encode(tag).startswith(memory)  # unchanged blocks are written back byte for byte
+
+
+def test_iso28560_3_ambiguous_extension_layout_is_flagged() -> None:
+    block = _ext(4, b"Abc")  # the checksum byte reads as text: either layout fits
+    assert 0x20 <= block[3] < 0x7F
+    tag = decode(_basic() + block + b"\x00")
+    assert tag.extra["extension_blocks"][0]["layout"] == "ambiguous"
+    assert tag.extra["title"] == "Abc"  # read the ISO 28560-3 way
+
+
+def test_iso28560_3_changed_and_new_elements_are_written() -> None:
+    tag = decode(_basic() + _ext(4, b"Old title") + b"\x00")
+    changed = replace(tag, extra={**tag.extra, "title": "New title", "order_number": "PO-17"})
+    again = decode(encode(changed))
+    assert again.extra["title"] == "New title"
+    assert again.extra["order_number"] == "PO-17"
+    assert [block["id"] for block in again.extra["extension_blocks"]] == [4, 2]
+
+
+def test_iso28560_3_long_isil_in_library_extension_block() -> None:
+    memory = _basic(country=b"DE", library=b"") + _ext(1, b"\x01\x00DE-Wi12345678901") + b"\x00"
+    tag = decode(memory)
+    assert tag.owner_institution == "DE-Wi12345678901"
+    assert tag.extra["basic_owner_institution"] == "DE"
+    assert tag.extra["media_format"] == 1
+    assert encode(tag).startswith(memory)
+
+
+def test_iso28560_3_elements_convert_from_iso28560_2() -> None:
+    iso2 = TagData("iso28560-2", "30000001", owner_institution="LV-RCB",
+                   extra={"title": "Ziemeļi", "shelf_location": "A 12"})
+    with pytest.raises(TagFormatError, match="8859-1"):
+        encode(iso2, model="iso28560-3")
+    tag = decode(encode(replace(iso2, extra={"title": "Nord", "shelf_location": "A 12"}), model="iso28560-3"))
+    assert (tag.model, tag.extra["title"], tag.extra["shelf_location"]) == ("iso28560-3", "Nord", "A 12")

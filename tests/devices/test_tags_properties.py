@@ -13,6 +13,7 @@ from kiosk.devices.errors import TagFormatError
 from kiosk.devices.tags import TagData, decode, detect, encode
 from kiosk.devices.tags import compaction as c
 from kiosk.devices.tags.iso28560_2 import ELEMENTS
+from kiosk.devices.tags.iso28560_3 import BLOCK_FIELDS
 from kiosk.devices.tags.rfid501 import ITEM_TYPES
 
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -268,3 +269,32 @@ def test_encoder_takes_any_input_to_bytes_or_tag_format_error(
     tag = decode(memory, model=model, block_order=order)
     assert tag.item_id == item_id
     assert (tag.part_number, tag.parts_in_set) == (part, parts)
+
+
+_LATIN1_TEXT = st.text(
+    alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xFF, blacklist_categories=("Cc",)),
+    min_size=1,
+    max_size=24,
+)
+
+
+@ROUND
+@given(
+    st.dictionaries(st.sampled_from(sorted(n for names in BLOCK_FIELDS.values() for n in names)),
+                    _LATIN1_TEXT, max_size=5),
+    st.integers(0, 6),
+    st.one_of(st.just("30000001"), st.text(alphabet="0123456789ABC", min_size=17, max_size=40)),
+    st.sampled_from(["normal", "reversed"]),
+)
+def test_iso28560_3_extension_elements_round_trip(
+    elements: dict[str, str], media_format: int, item_id: str, order: str
+) -> None:
+    data = TagData("iso28560-3", item_id, owner_institution="DK-718500",
+                   extra={**elements, "media_format": media_format})
+    memory = encode(data, block_order=order)
+    tag = decode(memory)
+    assert tag.item_id == item_id and tag.block_order == order
+    for name, value in elements.items():
+        assert tag.extra[name] == value
+    assert tag.extra.get("media_format", 0) == media_format
+    assert encode(tag) == memory

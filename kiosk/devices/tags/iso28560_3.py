@@ -27,6 +27,21 @@ TRUNCATED_SIZE = 32
 _PII = slice(3, 19)
 _LONG_PII_MARK = 0x01
 LIBRARY_EXTENSION_ID = 1
+# Extension blocks and the ISO 28560-1 elements they hold, in order (BibliothekTHWildau/ISO28560).
+# Names match the ISO 28560-2 element names, so a tag converts between the models.
+BLOCK_FIELDS: dict[int, tuple[str, ...]] = {
+    2: (
+        "supplier_identifier",
+        "product_identifier_local",
+        "order_number",
+        "supplier_invoice_number",
+        "gs1_product_identifier",
+        "supply_chain_stage",
+    ),
+    3: ("shelf_location", "marc_media_format", "onix_media_format", "subsidiary_of_owner_institution"),
+    4: ("title",),
+    5: ("ill_borrowing_institution", "ill_borrowing_transaction_number", "alternative_ill_borrowing_institution"),
+}
 
 
 def crc16(data: bytes) -> int:
@@ -116,6 +131,9 @@ def decode(memory: bytes, *, block_size: int = 4, try_reversed: bool = True) -> 
     blocks, ext_error = _extension_blocks(mem) if size == BASIC_SIZE else ([], None)
     if blocks:
         extra["extension_blocks"] = blocks
+        named = _named_fields(blocks)
+        ext_owner = named.pop("owner_institution", "")
+        extra.update(named)
     if ext_error:
         extra["extension_error"] = ext_error
     if pii_raw[0] == _LONG_PII_MARK and not any(pii_raw[1:]):
@@ -139,6 +157,10 @@ def decode(memory: bytes, *, block_size: int = 4, try_reversed: bool = True) -> 
     # Some encoders store the ISIL's hyphen in the library part; never show it twice.
     joiner = "" if library.startswith("-") else "-"
     owner = f"{country}{joiner}{library}" if country and library else country or library
+    if blocks and ext_owner and ext_owner != owner:
+        # An ISIL too long for the basic block is written in full in the library extension block.
+        extra["basic_owner_institution"] = owner
+        owner = ext_owner
     return TagData(
         model=MODEL,
         item_id=item_id,
@@ -175,28 +197,99 @@ def _extension_blocks(mem: bytes) -> tuple[list[dict[str, Any]], str | None]:
         if reduce(xor, raw, 0) != 0:
             return blocks, f"extension block at byte {i} fails its XOR checksum"
         block_id = raw[1] | (raw[2] << 8)
-        entry: dict[str, Any] = {"id": block_id, "fields": _fields(raw), "raw": raw.hex()}
-        if block_id == LIBRARY_EXTENSION_ID and len(raw) > 4:
-            entry["media_format"] = raw[4]
+        media_format, fields = _fields(raw)
+        entry: dict[str, Any] = {
+            "id": block_id,
+            "fields": fields,
+            "layout": block_layout(raw),
+            "raw": raw.hex(),
+        }
+        if media_format is not None:
+            entry["media_format"] = media_format
         blocks.append(entry)
         i += length
     return blocks, None
 
 
-def _fields(raw: bytes) -> list[str]:
-    """NUL-separated strings of an extension block's payload.
+ISO_LAYOUT, DSINF_LAYOUT, AMBIGUOUS_LAYOUT = "iso28560-3", "ds-inf-163", "ambiguous"
 
-    ISO 28560-3 puts the XOR checksum at byte 3 (BibliothekTHWildau/ISO28560), DS/INF 163 at the
-    last byte (rfid.md §3.3). The ISO position is assumed unless only the DS/INF 163 reading
-    leaves a payload of text.
+
+def block_layout(raw: bytes) -> str:
+    """Where an extension block keeps its XOR checksum: byte 3 (ISO 28560-3, as
+    BibliothekTHWildau/ISO28560 writes it) or the last byte (DS/INF 163), rfid.md §3.3.
+
+    The XOR over the whole block is 0 either way, so only the payload tells: each reading must
+    leave text, a NUL at byte 3 is an empty first field (DS/INF) and a NUL at the end a field
+    terminator (ISO). When both readings fit, the block is ambiguous and read the ISO way.
     """
-    skip = 1 if raw[1] | raw[2] << 8 == LIBRARY_EXTENSION_ID else 0  # binary media-format byte
-    iso, dsinf = raw[4:], raw[3:-1]
-    payload = dsinf if not _is_text(iso[skip:]) and _is_text(dsinf[skip:]) else iso
+    if raw[1] | raw[2] << 8 == LIBRARY_EXTENSION_ID:
+        # Its payload opens with the media-format byte, 0..6 where defined.
+        iso_ok = len(raw) > 4 and raw[4] <= 6 and _is_text(raw[5:])
+        dsinf_ok = raw[3] <= 6 and _is_text(raw[4:-1])
+        if iso_ok and dsinf_ok:
+            return AMBIGUOUS_LAYOUT
+        return DSINF_LAYOUT if dsinf_ok else ISO_LAYOUT
+    iso_ok = _is_text(raw[4:])
+    dsinf_ok = len(raw) > 4 and _is_text(raw[3:-1])
+    if iso_ok and dsinf_ok:
+        if raw[-1] == 0 and raw[3] != 0:
+            return ISO_LAYOUT
+        if raw[3] == 0 and raw[-1] != 0:
+            return DSINF_LAYOUT
+        return AMBIGUOUS_LAYOUT
+    return DSINF_LAYOUT if dsinf_ok else ISO_LAYOUT
+
+
+def _fields(raw: bytes) -> tuple[int | None, list[str]]:
+    """The media-format byte (library extension block only) and the NUL-separated strings of an
+    extension block's payload, read in the layout ``block_layout`` finds."""
+    skip = 1 if raw[1] | raw[2] << 8 == LIBRARY_EXTENSION_ID else 0
+    payload = raw[3:-1] if block_layout(raw) == DSINF_LAYOUT else raw[4:]
+    media_format = payload[0] if skip and payload else None
     payload = payload[skip:]
     if not payload.strip(b"\x00"):
-        return []
-    return [part.decode("latin-1") for part in payload.rstrip(b"\x00").split(b"\x00")]
+        return media_format, []
+    return media_format, [part.decode("latin-1") for part in payload.rstrip(b"\x00").split(b"\x00")]
+
+
+def _named_fields(blocks: list[dict[str, Any]]) -> dict[str, Any]:
+    """The elements held in known extension blocks, by name (the first block of an ID wins)."""
+    named: dict[str, Any] = {}
+    for block in blocks:
+        if block["id"] == LIBRARY_EXTENSION_ID:
+            if block.get("media_format"):
+                named.setdefault("media_format", block["media_format"])
+            if len(block["fields"]) > 1 and block["fields"][1]:
+                named.setdefault("owner_institution", block["fields"][1])
+            continue
+        for name, value in zip(BLOCK_FIELDS.get(block["id"], ()), block["fields"], strict=False):
+            if value:
+                named.setdefault(name, value)
+    return named
+
+
+def _build_block(block_id: int, payload: bytes) -> bytes:
+    # The closing NUL ends the last field and tells this layout from DS/INF 163's on reading.
+    body = bytearray([0, block_id & 0xFF, block_id >> 8, 0]) + payload + b"\x00"
+    if len(body) > 255:
+        raise TagFormatError(
+            f"ISO 28560-3 extension block {block_id} would be {len(body)} bytes; at most 255 fit"
+        )
+    body[0] = len(body)
+    body[3] = reduce(xor, body, 0)
+    return bytes(body)
+
+
+def _latin1(name: str, value: object) -> bytes:
+    try:
+        raw = str(value).encode("latin-1")
+    except UnicodeEncodeError:
+        raise TagFormatError(
+            f"ISO 28560-3 {name} {value!r} has characters outside ISO 8859-1"
+        ) from None
+    if any(b < 0x20 or 0x7F <= b < 0xA0 for b in raw):
+        raise TagFormatError(f"ISO 28560-3 {name} {value!r} must not contain control characters")
+    return raw
 
 
 def _is_text(data: bytes) -> bool:
@@ -208,14 +301,6 @@ def _long_pii(blocks: list[dict[str, Any]]) -> str:
         if block["id"] == LIBRARY_EXTENSION_ID and block["fields"] and block["fields"][0]:
             return str(block["fields"][0])
     return ""
-
-
-def _library_extension(pii: bytes) -> dict[str, Any]:
-    """A library extension block holding a long item id (media format 0 = not given)."""
-    body = bytearray([0, LIBRARY_EXTENSION_ID, 0, 0, 0]) + pii
-    body[0] = len(body)
-    body[3] = reduce(xor, body, 0)
-    return {"id": LIBRARY_EXTENSION_ID, "fields": [pii.decode("latin-1")], "raw": bytes(body).hex()}
 
 
 def encode(data: TagData, *, block_size: int = 4, block_order: str = "normal") -> bytes:
@@ -249,7 +334,10 @@ def encode(data: TagData, *, block_size: int = 4, block_order: str = "normal") -
     size = int_field(extra, "basic_block_size", BASIC_SIZE)
     if size not in (BASIC_SIZE, TRUNCATED_SIZE):
         raise TagFormatError(f"ISO 28560-3 basic block is 32 or 34 bytes, not {size}")
-    country, library = _split_isil(data.owner_institution, size - 23)
+    # A decoded tag whose full ISIL lives in the library extension block keeps that split.
+    basic_owner = str(extra.get("basic_owner_institution", data.owner_institution))
+    country, library = _split_isil(basic_owner, size - 23)
+    long_owner = _latin1("owner institution", data.owner_institution) if basic_owner != data.owner_institution else b""
     body = bytearray(BASIC_SIZE)
     body[0] = first
     body[1] = data.parts_in_set
@@ -264,15 +352,64 @@ def encode(data: TagData, *, block_size: int = 4, block_order: str = "normal") -
     body[19] = crc & 0xFF
     body[20] = crc >> 8
     memory = bytes(body[:size])
-    blocks = _extension_raw(extra.get("extension_blocks"))
-    if long_pii:
-        blocks = [raw for raw in blocks if raw[1] | raw[2] << 8 != LIBRARY_EXTENSION_ID]
-        blocks.insert(0, bytes.fromhex(_library_extension(pii)["raw"]))
+    blocks = _encode_blocks(extra, pii if long_pii else b"", long_owner)
     if blocks:
         if size != BASIC_SIZE:
             raise TagFormatError("extension blocks need the full 34-byte ISO 28560-3 basic block")
         memory += b"".join(blocks) + b"\x00"
     return order_blocks(pad_blocks(memory, block_size), block_size, block_order)
+
+
+def _encode_blocks(extra: Mapping[str, Any], long_pii: bytes, long_owner: bytes) -> list[bytes]:
+    """Extension blocks for ``extra``: raw blocks kept byte for byte unless the elements they
+    hold were changed, then blocks for elements that have none yet."""
+    wanted: dict[int, list[bytes]] = {}
+    for block_id, names in BLOCK_FIELDS.items():
+        values = [_latin1(name, extra.get(name) or "") for name in names]
+        if any(values):
+            wanted[block_id] = values
+    media_format = int_field(extra, "media_format", 0)
+    if not 0 <= media_format <= 6:
+        raise TagFormatError(
+            f"ISO 28560-3 media format {media_format} unknown: 0 not given, 1 book, 2 CD/DVD, "
+            "3 magnetic tape, 4 other, 5 other with careful handling, 6 very small item"
+        )
+    library: bytes | None = None
+    if long_pii or long_owner or media_format:
+        library = bytes([media_format]) + long_pii + (b"\x00" + long_owner if long_owner else b"")
+    out: list[bytes] = []
+    for raw in _extension_raw(extra.get("extension_blocks")):
+        block_id = raw[1] | raw[2] << 8
+        if block_id == LIBRARY_EXTENSION_ID:
+            old_format, fields = _fields(raw)
+            fields += ["", ""]
+            same = (old_format or 0, fields[0].encode("latin-1"), fields[1].encode("latin-1")) == (
+                media_format,
+                long_pii,
+                long_owner,
+            )
+            if same:
+                out.append(raw)
+            elif library is not None:
+                out.append(_build_block(LIBRARY_EXTENSION_ID, library))
+            library = None
+            continue
+        if block_id not in BLOCK_FIELDS:
+            out.append(raw)
+            continue
+        names = BLOCK_FIELDS[block_id]
+        values = wanted.pop(block_id, [b""] * len(names))
+        fields = [f.encode("latin-1") for f in _fields(raw)[1]]
+        fields += [b""] * (len(names) - len(fields))
+        if fields[: len(names)] == values:
+            out.append(raw)
+        elif any(values):
+            out.append(_build_block(block_id, b"\x00".join(values).rstrip(b"\x00")))
+    if library is not None:
+        out.insert(0, _build_block(LIBRARY_EXTENSION_ID, library))
+    for block_id, values in wanted.items():
+        out.append(_build_block(block_id, b"\x00".join(values).rstrip(b"\x00")))
+    return out
 
 
 def _extension_raw(value: object) -> list[bytes]:
