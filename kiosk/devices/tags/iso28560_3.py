@@ -5,6 +5,11 @@ Layout (rfid.md §3): byte 0 content parameter (high nibble, value 1) and type o
 nibble); byte 1 parts in set; byte 2 part number; bytes 3-18 item id (ISO 8859-1, NUL-padded);
 bytes 19-20 CRC-16/CCITT-FALSE over bytes 0-18 + 21-33, low byte first; bytes 21-22 ISIL
 country; bytes 23-33 the rest of the ISIL without its hyphen; extension blocks from byte 34.
+
+Extension blocks are kept byte for byte in ``extra["extension_blocks"]`` and their elements are
+also given by name (``title``, ``shelf_location``, ``order_number``, ``media_format`` ...); on
+encoding, a block is written anew only when its elements changed. A damaged extension block
+is noted in ``extra["extension_error"]`` and never costs the item id.
 """
 
 from __future__ import annotations
