@@ -35,7 +35,7 @@ SAMPLES: dict[str, bytes] = {
         TagData("iso28560-2", "30000001", 1, 2, "LV-RCB", "10",
                 extra={"title": "Zaļā grāmata par Rīgu", "shelf_location": "821 ZA"})
     ).ljust(112, b"\x00"),
-    "rfid501": bytes.fromhex("04 11 00 01 31 33 30 32 30 30 33 37 36 37") + bytes(18),
+    "rfid501": bytes.fromhex("04 11 00 01 31 33 30 32 30 30 33 37 36 37") + bytes(98),
 }
 
 
