@@ -657,3 +657,14 @@ def test_iso28560_3_elements_convert_from_iso28560_2() -> None:
         encode(iso2, model="iso28560-3")
     tag = decode(encode(replace(iso2, extra={"title": "Nord", "shelf_location": "A 12"}), model="iso28560-3"))
     assert (tag.model, tag.extra["title"], tag.extra["shelf_location"]) == ("iso28560-3", "Nord", "A 12")
+
+
+def test_zero_set_bytes_read_as_a_single_item() -> None:
+    block = bytearray(DANISH_32)
+    block[1] = block[2] = 0
+    tag = decode(with_crc(bytes(block)))
+    assert (tag.part_number, tag.parts_in_set) == (1, 1)
+    assert tag.extra["set_as_read"] == "0/0"
+    legacy = bytearray(RFID501_EXAMPLE)
+    legacy[1] = 0
+    assert (decode(bytes(legacy)).part_number, decode(bytes(legacy)).parts_in_set) == (1, 1)

@@ -87,3 +87,15 @@ def int_field(extra: Mapping[str, Any], key: str, default: int) -> int:
         return int(value)
     except (TypeError, ValueError):
         raise TagFormatError(f"{key} must be a number, not {value!r}") from None
+
+
+def read_set(part: int, parts: int, extra: dict[str, Any]) -> tuple[int, int]:
+    """Part number and parts in set as the kiosk uses them.
+
+    Some encoders leave the set bytes at 0 for a single item; that reads as part 1 of 1, with
+    the bytes as found kept in ``extra["set_as_read"]`` for diagnostics.
+    """
+    if parts == 0 and part in (0, 1):
+        extra["set_as_read"] = f"{part}/{parts}"
+        return 1, 1
+    return part, parts

@@ -19,7 +19,7 @@ from typing import Any
 
 from kiosk.devices.errors import TagFormatError
 from kiosk.devices.tags import compaction as c
-from kiosk.devices.tags.data import TagData
+from kiosk.devices.tags.data import TagData, read_set
 from kiosk.devices.tags.iso28560_3 import order_blocks, pad_blocks, reorder
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,7 @@ _ISIL_OIDS = {3, 11}  # written with the ISIL compaction
 _ISIL_READ_OIDS = {3, 11, 23, 25}  # read as ISIL when marked application-defined
 _FIELD_OIDS = {1, 2, 3, 4, 5}  # live in TagData's own fields (2 is computed on write)
 _INFO_KEYS = {
+    "set_as_read",
     "content_parameter",
     "application_defined",
     "duplicate_oids",
@@ -164,6 +165,7 @@ def _decode(mem: bytes, order: str) -> TagData:
     parts, part = 1, 1
     if 4 in values:
         parts, part = _set_information(values[4])
+        part, parts = read_set(part, parts, extra)
     for oid, value in values.items():
         if oid not in _FIELD_OIDS:
             extra[element_name(oid)] = value

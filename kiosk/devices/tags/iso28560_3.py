@@ -22,7 +22,7 @@ from operator import xor
 from typing import Any
 
 from kiosk.devices.errors import TagFormatError
-from kiosk.devices.tags.data import TagData, int_field
+from kiosk.devices.tags.data import TagData, int_field, read_set
 
 log = logging.getLogger(__name__)
 
@@ -166,11 +166,12 @@ def decode(memory: bytes, *, block_size: int = 4, try_reversed: bool = True) -> 
         # An ISIL too long for the basic block is written in full in the library extension block.
         extra["basic_owner_institution"] = owner
         owner = ext_owner
+    part, parts = read_set(mem[2], mem[1], extra)
     return TagData(
         model=MODEL,
         item_id=item_id,
-        part_number=mem[2],
-        parts_in_set=mem[1],
+        part_number=part,
+        parts_in_set=parts,
         owner_institution=owner,
         type_of_usage=f"{usage:X}",
         crc_ok=True,

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kiosk.devices.errors import TagFormatError
-from kiosk.devices.tags.data import TagData, int_field
+from kiosk.devices.tags.data import TagData, int_field, read_set
 from kiosk.devices.tags.iso28560_3 import order_blocks, pad_blocks, reorder
 
 MODEL = "rfid501"
@@ -99,11 +99,12 @@ def _decode(memory: bytes, order: str) -> TagData:
         extra["byte2"] = block[2]
     if any(block[28:32]):
         extra["trailer"] = block[28:32].hex()
+    part, parts = read_set(block[1] >> 4, block[1] & 0x0F, extra)
     return TagData(
         model=MODEL,
         item_id=raw_barcode.decode("ascii"),
-        part_number=block[1] >> 4,
-        parts_in_set=block[1] & 0x0F,
+        part_number=part,
+        parts_in_set=parts,
         owner_institution="",
         type_of_usage=item_type_name(block[3]),
         crc_ok=None,
