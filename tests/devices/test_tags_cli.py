@@ -113,3 +113,11 @@ def test_encode_refusals_exit_2(capsys: pytest.CaptureFixture[str], argv: list[s
     code, out = run(capsys, "tag", "encode", "--model", "iso28560-3", "--item-id", "1", *argv)
     assert code == 2
     assert json.loads(out)["error"]
+
+
+def test_decode_reads_stdin(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(DANISH_32.replace(" ", "\n")))
+    code, out = run(capsys, "tag", "decode", "-")
+    assert code == 0 and json.loads(out)["item_id"] == "11223344"

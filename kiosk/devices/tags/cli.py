@@ -20,7 +20,9 @@ def register(subparsers: Any) -> None:
     sub = tag.add_subparsers(dest="tag_command", metavar="ACTION", required=True)
 
     dec = sub.add_parser("decode", help="decode tag user memory (hex) and print it as JSON")
-    dec.add_argument("hex", nargs="+", help="user memory from block 0, hex; spaces and colons allowed")
+    dec.add_argument(
+        "hex", nargs="+", help="user memory from block 0, hex (spaces and colons allowed); - reads stdin"
+    )
     dec.add_argument("--model", default="auto", choices=("auto", *MODELS))
     dec.add_argument("--dsfid", type=_byte, help="the tag's DSFID (hex, e.g. 06 or 0x3E) as a hint")
     dec.add_argument("--block-size", type=int, default=4, help="bytes per block (default 4)")
@@ -83,7 +85,7 @@ def _fail(message: str) -> int:
 
 def _decode(args: argparse.Namespace) -> int:
     try:
-        memory = parse_hex(args.hex)
+        memory = parse_hex(sys.stdin.read() if args.hex == ["-"] else args.hex)
         data = decode(
             memory,
             model=args.model,
