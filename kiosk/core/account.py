@@ -154,8 +154,23 @@ class AccountView:
             res = self._circ.renew(self._patron_id, item_id, pin=self._pin)
         except Exception as exc:
             log.error("renewal of %s failed in the circulation service: %s", item_id, exc)
-            res = CirculationResult(Operation.RENEW, ok=False, mode=Mode.ONLINE, item_id=item_id, refusal=Refusal.LINK_DOWN, message=str(exc))
-        self._record(item_id, res.ok, res.refusal, res.message, res.due_date, res.title, res.mode is Mode.OFFLINE)
+            res = CirculationResult(
+                Operation.RENEW,
+                ok=False,
+                mode=Mode.ONLINE,
+                item_id=item_id,
+                refusal=Refusal.LINK_DOWN,
+                message=str(exc),
+            )
+        self._record(
+            item_id,
+            res.ok,
+            res.refusal,
+            res.message,
+            res.due_date,
+            res.title,
+            res.mode is Mode.OFFLINE,
+        )
         return self._state
 
     def renew_all(self) -> AccountState:
@@ -167,7 +182,9 @@ class AccountView:
         except Exception as exc:
             log.error("renew all failed in the circulation service: %s", exc)
             for loan in self._state.loans:
-                self._record(loan.item_id, False, Refusal.LINK_DOWN, str(exc), "", loan.title, False)
+                self._record(
+                    loan.item_id, False, Refusal.LINK_DOWN, str(exc), "", loan.title, False
+                )
             return self._state
         if not res.ok and not res.renewed and not res.unrenewed:
             for loan in self._state.loans:
@@ -182,7 +199,9 @@ class AccountView:
         for line in self._state.loans:
             if line.item_id in self._renewal_lines and line.renewed:
                 old = self._renewal_lines[line.item_id]
-                self._renewal_lines[line.item_id] = replace(old, due_date=line.due_date, title=line.title or old.title)
+                self._renewal_lines[line.item_id] = replace(
+                    old, due_date=line.due_date, title=line.title or old.title
+                )
         return self._state
 
     def renewal_lines(self) -> tuple[ReceiptLine, ...]:
@@ -196,22 +215,42 @@ class AccountView:
 
     # -- internals --------------------------------------------------------------------------
 
-    def _record(self, item_id: str, ok: bool, refusal: Refusal, message: str, due: str, title: str, offline: bool) -> None:
-        current = next((loan for loan in self._state.loans if loan.item_id == item_id), LoanLine(item_id=item_id))
+    def _record(
+        self,
+        item_id: str,
+        ok: bool,
+        refusal: Refusal,
+        message: str,
+        due: str,
+        title: str,
+        offline: bool,
+    ) -> None:
+        current = next(
+            (loan for loan in self._state.loans if loan.item_id == item_id),
+            LoanLine(item_id=item_id),
+        )
         line = replace(
             current,
             title=title or current.title,
             due_date=due or current.due_date,
             overdue=current.overdue and not (ok and due),
             renewed=ok,
-            refusal=Refusal.NONE if ok else (refusal if refusal is not Refusal.NONE else Refusal.OTHER),
+            refusal=Refusal.NONE
+            if ok
+            else (refusal if refusal is not Refusal.NONE else Refusal.OTHER),
             message=message,
             offline=offline,
         )
         self._results[item_id] = line
         self._renewal_lines[item_id] = ReceiptLine(
-            item_id=item_id, title=line.title, due_date=line.due_date if ok else "", ok=ok,
-            refusal=line.refusal, message=message, renewal=True, offline=offline,
+            item_id=item_id,
+            title=line.title,
+            due_date=line.due_date if ok else "",
+            ok=ok,
+            refusal=line.refusal,
+            message=message,
+            renewal=True,
+            offline=offline,
         )
         loans = tuple(line if loan.item_id == item_id else loan for loan in self._state.loans)
         self._state = replace(self._state, loans=loans)
@@ -223,7 +262,13 @@ class AccountView:
             line = self._line(loan, now)
             tried = self._results.get(loan.item_id)
             if tried is not None:
-                line = replace(line, renewed=tried.renewed, refusal=tried.refusal, message=tried.message, offline=tried.offline)
+                line = replace(
+                    line,
+                    renewed=tried.renewed,
+                    refusal=tried.refusal,
+                    message=tried.message,
+                    offline=tried.offline,
+                )
             loans.append(line)
         holds = tuple(sorted(patron.holds, key=lambda h: not h.ready))
         renew_ok = (
@@ -247,4 +292,6 @@ class AccountView:
     def _line(loan: Loan, now: datetime) -> LoanLine:
         due = parse_due_date(loan.due_date)
         overdue = loan.overdue or (due is not None and due < now)
-        return LoanLine(item_id=loan.item_id, title=loan.title, due_date=loan.due_date, overdue=overdue)
+        return LoanLine(
+            item_id=loan.item_id, title=loan.title, due_date=loan.due_date, overdue=overdue
+        )

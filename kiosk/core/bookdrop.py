@@ -65,7 +65,9 @@ class BookDropItem:
     message: str = ""
     hold_slip_printed: bool | None = None
     at: float = 0.0  # monotonic time it was decided
-    sorted: bool = True  # the sorter confirmed the bin; False: it fell into the exception bin unsorted
+    sorted: bool = (
+        True  # the sorter confirmed the bin; False: it fell into the exception bin unsorted
+    )
 
 
 @dataclass(frozen=True)
@@ -202,7 +204,14 @@ class BookDrop:
             item = self._one(key, tags)
         except Exception as exc:  # whatever broke, the item is physically here: exception bin
             log.exception("book drop: item %s failed unexpectedly", key)
-            item = self._finish(key, key if not key.startswith("uid:") else "", FinalState.EXCEPTION_BIN, ReturnOutcome.REFUSED, self._table.exception_bin, message=f"internal error: {exc}")
+            item = self._finish(
+                key,
+                key if not key.startswith("uid:") else "",
+                FinalState.EXCEPTION_BIN,
+                ReturnOutcome.REFUSED,
+                self._table.exception_bin,
+                message=f"internal error: {exc}",
+            )
             self._route(item.item_id or key, item.bin)
         self._busy = False
         self._last = item
@@ -211,18 +220,31 @@ class BookDrop:
         if len(self.history) > self.keep:
             del self.history[: len(self.history) - self.keep]
         if item.final is FinalState.EXCEPTION_BIN:
-            self._record(f"bookdrop_{item.outcome.value}", f"item {item.item_id or item.key}: bin {item.bin} {item.message}".strip())
+            self._record(
+                f"bookdrop_{item.outcome.value}",
+                f"item {item.item_id or item.key}: bin {item.bin} {item.message}".strip(),
+            )
         self._publish()
 
     def _one(self, key: str, tags: tuple[ItemTag, ...]) -> BookDropItem:
         if key.startswith("uid:"):
             error = tags[0].error if tags else ""
             decision = self._table.decide(ReturnOutcome.UNREADABLE_TAG)
-            item = self._finish(key, "", FinalState.EXCEPTION_BIN, ReturnOutcome.UNREADABLE_TAG, decision.bin, instruction=decision.instruction, message=error or "tag has no item id")
+            item = self._finish(
+                key,
+                "",
+                FinalState.EXCEPTION_BIN,
+                ReturnOutcome.UNREADABLE_TAG,
+                decision.bin,
+                instruction=decision.instruction,
+                message=error or "tag has no item id",
+            )
             if not self._route(key, decision.bin):
                 item = self._sorter_failed(item)
             return item
-        res = check_in(self._circ, self._security, self._table, key, tags, owners=self.settings.owners)
+        res = check_in(
+            self._circ, self._security, self._table, key, tags, owners=self.settings.owners
+        )
         self._link_health(res)
         printed = self._print_slip(res) if res.decision.hold_slip else None
         if res.outcome is ReturnOutcome.CHECKED_IN:
@@ -232,8 +254,15 @@ class BookDrop:
         else:
             final = FinalState.EXCEPTION_BIN
         item = self._finish(
-            key, key, final, res.outcome, res.decision.bin, title=res.title,
-            instruction=res.decision.instruction, message=res.message, printed=printed,
+            key,
+            key,
+            final,
+            res.outcome,
+            res.decision.bin,
+            title=res.title,
+            instruction=res.decision.instruction,
+            message=res.message,
+            printed=printed,
         )
         if not self._route(key, res.decision.bin):
             item = self._sorter_failed(item)
@@ -241,19 +270,55 @@ class BookDrop:
 
     def _sorter_failed(self, item: BookDropItem) -> BookDropItem:
         # A sorter that refused or is down drops everything into the exception bin.
-        outcome = item.outcome if item.final is FinalState.EXCEPTION_BIN else ReturnOutcome.SORTER_FAILED
-        message = item.message if item.final is FinalState.EXCEPTION_BIN else f"sorter: meant for bin {item.bin}"
+        outcome = (
+            item.outcome if item.final is FinalState.EXCEPTION_BIN else ReturnOutcome.SORTER_FAILED
+        )
+        message = (
+            item.message
+            if item.final is FinalState.EXCEPTION_BIN
+            else f"sorter: meant for bin {item.bin}"
+        )
         return BookDropItem(
-            sequence=item.sequence, key=item.key, item_id=item.item_id, final=FinalState.EXCEPTION_BIN,
-            outcome=outcome, bin=self._table.exception_bin, title=item.title, instruction=item.instruction,
-            message=message, hold_slip_printed=item.hold_slip_printed, at=item.at, sorted=False,
+            sequence=item.sequence,
+            key=item.key,
+            item_id=item.item_id,
+            final=FinalState.EXCEPTION_BIN,
+            outcome=outcome,
+            bin=self._table.exception_bin,
+            title=item.title,
+            instruction=item.instruction,
+            message=message,
+            hold_slip_printed=item.hold_slip_printed,
+            at=item.at,
+            sorted=False,
         )
 
-    def _finish(self, key: str, item_id: str, final: FinalState, outcome: ReturnOutcome, bin_number: int, *, title: str = "", instruction: str = "", message: str = "", printed: bool | None = None) -> BookDropItem:
+    def _finish(
+        self,
+        key: str,
+        item_id: str,
+        final: FinalState,
+        outcome: ReturnOutcome,
+        bin_number: int,
+        *,
+        title: str = "",
+        instruction: str = "",
+        message: str = "",
+        printed: bool | None = None,
+    ) -> BookDropItem:
         self._sequence += 1
         return BookDropItem(
-            sequence=self._sequence, key=key, item_id=item_id, final=final, outcome=outcome, bin=bin_number,
-            title=title, instruction=instruction, message=message, hold_slip_printed=printed, at=self._clock.monotonic(),
+            sequence=self._sequence,
+            key=key,
+            item_id=item_id,
+            final=final,
+            outcome=outcome,
+            bin=bin_number,
+            title=title,
+            instruction=instruction,
+            message=message,
+            hold_slip_printed=printed,
+            at=self._clock.monotonic(),
         )
 
     def _route(self, item_id: str, bin_number: int) -> bool:
@@ -280,13 +345,23 @@ class BookDrop:
         if result is None:
             return
         down = result.mode is Mode.OFFLINE or result.refusal is Refusal.LINK_DOWN or result.in_doubt
-        self._outage(Component.LIBRARY_SYSTEM, down, result.message or "no answer from the library system")
+        self._outage(
+            Component.LIBRARY_SYSTEM, down, result.message or "no answer from the library system"
+        )
 
     def _print_slip(self, res: CheckinResult) -> bool:
         """Print (or keep for later) the hold slip; True when it is printed now."""
         if self._printer is None:
             return False
-        slip = hold_slip(self.settings.library_name, self._clock.now(), self.settings.language, res.item_id, res.title, res.routing, show_patron_name=self.settings.show_patron_name)
+        slip = hold_slip(
+            self.settings.library_name,
+            self._clock.now(),
+            self.settings.language,
+            res.item_id,
+            res.title,
+            res.routing,
+            show_patron_name=self.settings.show_patron_name,
+        )
         # Slips come out in order: a new one waits behind those the printer could not take yet.
         self._slips.append(slip)
         self._flush_slips()

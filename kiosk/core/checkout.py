@@ -78,7 +78,11 @@ class CheckoutItem:
 
     @property
     def fee_pending(self) -> bool:
-        return self.status is ItemStatus.REFUSED and self.refusal is Refusal.FEE_REQUIRED and not self.fee_declined
+        return (
+            self.status is ItemStatus.REFUSED
+            and self.refusal is Refusal.FEE_REQUIRED
+            and not self.fee_declined
+        )
 
     def receipt_line(self) -> ReceiptLine:
         return ReceiptLine(
@@ -98,7 +102,9 @@ class CheckoutState:
     """A snapshot of the checkout list, in the order items were first seen."""
 
     items: tuple[CheckoutItem, ...] = ()
-    blocked: Refusal = Refusal.NONE  # every item is refused for this (patron blocked, offline not allowed)
+    blocked: Refusal = (
+        Refusal.NONE
+    )  # every item is refused for this (patron blocked, offline not allowed)
 
     @property
     def checked_out(self) -> tuple[CheckoutItem, ...]:
@@ -106,7 +112,12 @@ class CheckoutState:
 
     @property
     def problems(self) -> tuple[CheckoutItem, ...]:
-        return tuple(i for i in self.items if i.status in (ItemStatus.REFUSED, ItemStatus.TO_DESK, ItemStatus.UNREADABLE, ItemStatus.WAITING))
+        return tuple(
+            i
+            for i in self.items
+            if i.status
+            in (ItemStatus.REFUSED, ItemStatus.TO_DESK, ItemStatus.UNREADABLE, ItemStatus.WAITING)
+        )
 
     @property
     def pending(self) -> tuple[CheckoutItem, ...]:
@@ -177,14 +188,24 @@ class StackCheckout:
             self._scans += 1
             key = f"scan:{self._scans}"
             self._items[key] = CheckoutItem(
-                key=key, item_id="", source=ItemSource.BARCODE, status=ItemStatus.UNREADABLE,
-                refusal=Refusal.UNKNOWN_ITEM, message="not an item number",
+                key=key,
+                item_id="",
+                source=ItemSource.BARCODE,
+                status=ItemStatus.UNREADABLE,
+                refusal=Refusal.UNKNOWN_ITEM,
+                message="not an item number",
             )
             self._notify()
             return self.state
         if item_id in self._items:
             return self.state  # scanned again: recognised, never checked out twice
-        self._items[item_id] = CheckoutItem(key=item_id, item_id=item_id, source=ItemSource.BARCODE, status=ItemStatus.SEEN, on_pad=False)
+        self._items[item_id] = CheckoutItem(
+            key=item_id,
+            item_id=item_id,
+            source=ItemSource.BARCODE,
+            status=ItemStatus.SEEN,
+            on_pad=False,
+        )
         self._notify()
         self._checkout(item_id)
         return self.state
@@ -195,7 +216,9 @@ class StackCheckout:
         if item is None or not item.fee_pending:
             return self.state
         self._ack.add(item_id)
-        self._items[item_id] = replace(item, status=ItemStatus.SEEN, refusal=Refusal.NONE, message="")
+        self._items[item_id] = replace(
+            item, status=ItemStatus.SEEN, refusal=Refusal.NONE, message=""
+        )
         self._notify()
         self._checkout(item_id)
         return self.state
@@ -210,7 +233,12 @@ class StackCheckout:
 
     def receipt_lines(self) -> tuple[ReceiptLine, ...]:
         """Every item with a final answer, for the session's receipt."""
-        return tuple(i.receipt_line() for i in self._items.values() if i.status in (ItemStatus.CHECKED_OUT, ItemStatus.REFUSED, ItemStatus.TO_DESK, ItemStatus.WAITING))
+        return tuple(
+            i.receipt_line()
+            for i in self._items.values()
+            if i.status
+            in (ItemStatus.CHECKED_OUT, ItemStatus.REFUSED, ItemStatus.TO_DESK, ItemStatus.WAITING)
+        )
 
     def wipe(self) -> None:
         """Forget the list and the PIN (logout)."""
@@ -239,8 +267,12 @@ class StackCheckout:
                 key = f"uid:{tag.uid}"
                 if key not in self._items:
                     self._items[key] = CheckoutItem(
-                        key=key, item_id="", source=ItemSource.RFID, status=ItemStatus.UNREADABLE,
-                        refusal=Refusal.UNREADABLE_TAG, message=tag.error or "tag has no item id",
+                        key=key,
+                        item_id="",
+                        source=ItemSource.RFID,
+                        status=ItemStatus.UNREADABLE,
+                        refusal=Refusal.UNREADABLE_TAG,
+                        message=tag.error or "tag has no item id",
                     )
         self._present = now
         for key, item in list(self._items.items()):
@@ -259,14 +291,21 @@ class StackCheckout:
             if item_id not in self._items:
                 first = next(iter(parts.values()))
                 self._items[item_id] = CheckoutItem(
-                    key=item_id, item_id=item_id, source=ItemSource.RFID, status=ItemStatus.SEEN,
-                    parts_in_set=max(1, first.parts_in_set), parts_present=len(parts),
+                    key=item_id,
+                    item_id=item_id,
+                    source=ItemSource.RFID,
+                    status=ItemStatus.SEEN,
+                    parts_in_set=max(1, first.parts_in_set),
+                    parts_present=len(parts),
                 )
 
     def _process_ready(self) -> None:
         for key in list(self._items):
             item = self._items[key]
-            if item.source is not ItemSource.RFID or item.status not in (ItemStatus.SEEN, ItemStatus.WAITING):
+            if item.source is not ItemSource.RFID or item.status not in (
+                ItemStatus.SEEN,
+                ItemStatus.WAITING,
+            ):
                 continue
             if item.parts_in_set > 1 and item.parts_present < item.parts_in_set:
                 waiting = replace(item, status=ItemStatus.WAITING, refusal=Refusal.SET_INCOMPLETE)
@@ -287,31 +326,58 @@ class StackCheckout:
         if not result.ok:
             refusal = result.refusal if result.refusal is not Refusal.NONE else Refusal.OTHER
             self._items[key] = replace(
-                item, status=ItemStatus.REFUSED, refusal=refusal, message=result.message,
-                fee_amount=result.fee_amount, offline=result.mode is Mode.OFFLINE,
+                item,
+                status=ItemStatus.REFUSED,
+                refusal=refusal,
+                message=result.message,
+                fee_amount=result.fee_amount,
+                offline=result.mode is Mode.OFFLINE,
             )
             self._notify()
             return
         done = replace(
-            item, status=ItemStatus.CHECKED_OUT, refusal=Refusal.NONE, message=result.message,
-            due_date=result.due_date, offline=result.mode is Mode.OFFLINE, queued=result.queued,
-            renewal=result.renewal, fee_amount=result.fee_amount,
+            item,
+            status=ItemStatus.CHECKED_OUT,
+            refusal=Refusal.NONE,
+            message=result.message,
+            due_date=result.due_date,
+            offline=result.mode is Mode.OFFLINE,
+            queued=result.queued,
+            renewal=result.renewal,
+            fee_amount=result.fee_amount,
         )
-        if item.source is ItemSource.RFID and self._security is not None and result.desensitize is not False:
+        if (
+            item.source is ItemSource.RFID
+            and self._security is not None
+            and result.desensitize is not False
+        ):
             done = self._unsecure(done)
         self._items[key] = done
         self._notify()
 
     def _call_checkout(self, item_id: str, fee_acknowledged: bool) -> CirculationResult:
         try:
-            return self._circ.checkout(self._patron_id, item_id, pin=self._pin, fee_acknowledged=fee_acknowledged)
-        except Exception as exc:  # the circulation service should answer, but an item must never hang in SEEN
+            return self._circ.checkout(
+                self._patron_id, item_id, pin=self._pin, fee_acknowledged=fee_acknowledged
+            )
+        except (
+            Exception
+        ) as exc:  # the circulation service should answer, but an item must never hang in SEEN
             log.error("checkout of item %s failed in the circulation service: %s", item_id, exc)
-            return CirculationResult(Operation.CHECKOUT, ok=False, mode=Mode.ONLINE, item_id=item_id, refusal=Refusal.LINK_DOWN, message=str(exc))
+            return CirculationResult(
+                Operation.CHECKOUT,
+                ok=False,
+                mode=Mode.ONLINE,
+                item_id=item_id,
+                refusal=Refusal.LINK_DOWN,
+                message=str(exc),
+            )
 
     def _unsecure(self, item: CheckoutItem) -> CheckoutItem:
         assert self._security is not None
-        tags = list(self._present.get(item.item_id, {}).values()) or list(self._uids.get(item.item_id, {}).values())
+        tags = list(self._present.get(item.item_id, {}).values()) or list(
+            self._uids.get(item.item_id, {}).values()
+        )
         switched: list[str] = []
         failure = ""
         for tag in tags:
@@ -326,7 +392,9 @@ class StackCheckout:
             switched.append(tag.uid)
         if not failure:
             return replace(item, unsecured=True)
-        log.warning("could not unsecure item %s (%s); reversing the checkout", item.item_id, failure)
+        log.warning(
+            "could not unsecure item %s (%s); reversing the checkout", item.item_id, failure
+        )
         return self._undo(item, switched, failure)
 
     def _undo(self, item: CheckoutItem, switched: list[str], failure: str) -> CheckoutItem:
@@ -339,7 +407,13 @@ class StackCheckout:
             log.error("reversing the checkout of %s failed: %s", item.item_id, exc)
         if not reversed_ok:
             # The library system has it on loan: leave the tags as they are, staff must sort it out.
-            return replace(item, status=ItemStatus.TO_DESK, refusal=Refusal.SECURITY_WRITE_FAILED, message=failure, unsecured=False)
+            return replace(
+                item,
+                status=ItemStatus.TO_DESK,
+                refusal=Refusal.SECURITY_WRITE_FAILED,
+                message=failure,
+                unsecured=False,
+            )
         resecured = True
         for uid in switched:
             try:
@@ -349,8 +423,20 @@ class StackCheckout:
         if not resecured:
             # Checked in but still unsecured: the shelf would hold an item the gates ignore.
             log.error("item %s: checkout reversed but a tag could not be re-secured", item.item_id)
-            return replace(item, status=ItemStatus.TO_DESK, refusal=Refusal.SECURITY_WRITE_FAILED, message=failure, due_date="", undone=True)
+            return replace(
+                item,
+                status=ItemStatus.TO_DESK,
+                refusal=Refusal.SECURITY_WRITE_FAILED,
+                message=failure,
+                due_date="",
+                undone=True,
+            )
         return replace(
-            item, status=ItemStatus.REFUSED, refusal=Refusal.SECURITY_WRITE_FAILED, message=failure,
-            due_date="", unsecured=False, undone=True,
+            item,
+            status=ItemStatus.REFUSED,
+            refusal=Refusal.SECURITY_WRITE_FAILED,
+            message=failure,
+            due_date="",
+            unsecured=False,
+            undone=True,
         )

@@ -141,7 +141,9 @@ def renewal_receipt(
     )
 
 
-def return_receipt(library_name: str, when: datetime, language: str, items: Iterable[ReceiptLine]) -> Receipt:
+def return_receipt(
+    library_name: str, when: datetime, language: str, items: Iterable[ReceiptLine]
+) -> Receipt:
     """Items returned (no patron on it: returns need no login)."""
     done, refused = _split(items)
     return Receipt(

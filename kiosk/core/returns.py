@@ -122,7 +122,9 @@ def check_in(
     def finish(outcome: ReturnOutcome, **kw: Any) -> CheckinResult:
         routing = kw.get("routing") or Routing()
         decision = table.decide(outcome, routing, owner=owner)
-        return CheckinResult(outcome, item_id, decision, parts_present=present, parts_in_set=parts_in_set, **kw)
+        return CheckinResult(
+            outcome, item_id, decision, parts_present=present, parts_in_set=parts_in_set, **kw
+        )
 
     if owners and owner and owner not in owners:
         return finish(ReturnOutcome.OTHER_LIBRARY, message=f"owner {owner}")
@@ -132,8 +134,20 @@ def check_in(
         result = circulation.checkin(item_id)
     except Exception as exc:  # the service should answer; the item must still end somewhere known
         log.error("checkin of %s failed in the circulation service: %s", item_id, exc)
-        result = CirculationResult(Operation.CHECKIN, ok=False, mode=Mode.ONLINE, item_id=item_id, refusal=Refusal.LINK_DOWN, message=str(exc))
-    common = {"title": result.title, "routing": result.routing, "result": result, "message": result.message}
+        result = CirculationResult(
+            Operation.CHECKIN,
+            ok=False,
+            mode=Mode.ONLINE,
+            item_id=item_id,
+            refusal=Refusal.LINK_DOWN,
+            message=str(exc),
+        )
+    common = {
+        "title": result.title,
+        "routing": result.routing,
+        "result": result,
+        "message": result.message,
+    }
     if result.in_doubt and not result.ok:
         # Sent but unanswered: the journal completes it (reconciled, never blindly re-sent), so the
         # item is as good as queued. It is in the library either way: re-secure it.
@@ -155,7 +169,11 @@ def check_in(
         common["message"] = failure
         return finish(ReturnOutcome.SECURITY_FAILED, secured=False, **common)
     queued = result.mode is Mode.OFFLINE or result.queued
-    return finish(ReturnOutcome.QUEUED_OFFLINE if queued else ReturnOutcome.CHECKED_IN, secured=secured, **common)
+    return finish(
+        ReturnOutcome.QUEUED_OFFLINE if queued else ReturnOutcome.CHECKED_IN,
+        secured=secured,
+        **common,
+    )
 
 
 @dataclass(frozen=True)
@@ -188,7 +206,11 @@ class ReturnState:
 
     @property
     def returned(self) -> tuple[ReturnItem, ...]:
-        return tuple(i for i in self.items if i.outcome in (ReturnOutcome.CHECKED_IN, ReturnOutcome.QUEUED_OFFLINE))
+        return tuple(
+            i
+            for i in self.items
+            if i.outcome in (ReturnOutcome.CHECKED_IN, ReturnOutcome.QUEUED_OFFLINE)
+        )
 
     @property
     def problems(self) -> tuple[ReturnItem, ...]:
@@ -270,15 +292,26 @@ class ReturnStation:
             if key not in self._items:
                 decision = self._table.decide(ReturnOutcome.UNREADABLE_TAG)
                 self._items[key] = ReturnItem(
-                    key=key, item_id="", outcome=ReturnOutcome.UNREADABLE_TAG, bin=decision.bin,
-                    instruction=decision.instruction, message=tag.error or "tag has no item id",
+                    key=key,
+                    item_id="",
+                    outcome=ReturnOutcome.UNREADABLE_TAG,
+                    bin=decision.bin,
+                    instruction=decision.instruction,
+                    message=tag.error or "tag has no item id",
                 )
-                self._record(ReturnOutcome.UNREADABLE_TAG, f"uid {tag.uid}: {tag.error or 'no item id'}")
+                self._record(
+                    ReturnOutcome.UNREADABLE_TAG, f"uid {tag.uid}: {tag.error or 'no item id'}"
+                )
         for item_id, parts in now.items():
             item = self._items.get(item_id)
             if item is None:
                 first = next(iter(parts.values()))
-                self._items[item_id] = ReturnItem(key=item_id, item_id=item_id, parts_present=len(parts), parts_in_set=max(1, first.parts_in_set))
+                self._items[item_id] = ReturnItem(
+                    key=item_id,
+                    item_id=item_id,
+                    parts_present=len(parts),
+                    parts_in_set=max(1, first.parts_in_set),
+                )
                 fresh.append(item_id)
             elif item.outcome is ReturnOutcome.SET_INCOMPLETE and len(parts) >= item.parts_in_set:
                 fresh.append(item_id)  # the missing part arrived
@@ -301,16 +334,22 @@ class ReturnStation:
     def receipt(self) -> Receipt | None:
         """A return receipt for the items returned so far, or None when nothing was returned."""
         lines = tuple(
-            ReceiptLine(item_id=i.item_id, title=i.title, ok=not i.outcome.is_exception, offline=i.offline)
+            ReceiptLine(
+                item_id=i.item_id, title=i.title, ok=not i.outcome.is_exception, offline=i.offline
+            )
             for i in self._items.values()
             if i.outcome is not None and i.item_id
         )
         if not any(line.ok for line in lines):
             return None
-        return return_receipt(self.settings.library_name, self._clock.now(), self.settings.language, lines)
+        return return_receipt(
+            self.settings.library_name, self._clock.now(), self.settings.language, lines
+        )
 
     def _process(self, item_id: str, tags: tuple[ItemTag, ...]) -> None:
-        res = check_in(self._circ, self._security, self._table, item_id, tags, owners=self.settings.owners)
+        res = check_in(
+            self._circ, self._security, self._table, item_id, tags, owners=self.settings.owners
+        )
         printed = None
         if res.decision.hold_slip:
             printed = self._print_slip(res)
@@ -318,19 +357,37 @@ class ReturnStation:
         if res.outcome is ReturnOutcome.SET_INCOMPLETE:
             instruction = Instruction.PLACE_ALL_PARTS
         self._items[item_id] = replace(
-            self._items[item_id], outcome=res.outcome, title=res.title, bin=res.decision.bin,
-            instruction=instruction, hold_slip=res.decision.hold_slip, hold_slip_printed=printed,
-            secured=res.secured, offline=res.offline, message=res.message,
-            parts_present=res.parts_present, parts_in_set=res.parts_in_set,
+            self._items[item_id],
+            outcome=res.outcome,
+            title=res.title,
+            bin=res.decision.bin,
+            instruction=instruction,
+            hold_slip=res.decision.hold_slip,
+            hold_slip_printed=printed,
+            secured=res.secured,
+            offline=res.offline,
+            message=res.message,
+            parts_present=res.parts_present,
+            parts_in_set=res.parts_in_set,
         )
         if res.outcome.is_exception and res.outcome is not ReturnOutcome.SET_INCOMPLETE:
-            self._record(res.outcome, f"item {item_id}: bin {res.decision.bin} {res.message}".strip())
+            self._record(
+                res.outcome, f"item {item_id}: bin {res.decision.bin} {res.message}".strip()
+            )
         self._notify()
 
     def _print_slip(self, res: CheckinResult) -> bool:
         if self._printer is None:
             return False
-        slip = hold_slip(self.settings.library_name, self._clock.now(), self.settings.language, res.item_id, res.title, res.routing, show_patron_name=self.settings.show_patron_name)
+        slip = hold_slip(
+            self.settings.library_name,
+            self._clock.now(),
+            self.settings.language,
+            res.item_id,
+            res.title,
+            res.routing,
+            show_patron_name=self.settings.show_patron_name,
+        )
         try:
             self._printer.print_receipt(slip)
             return True

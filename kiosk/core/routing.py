@@ -69,7 +69,9 @@ class RouteDecision:
     bin: int
     instruction: str
     hold_slip: bool = False
-    rule: int | None = None  # index of the [[routing]] row that matched, None for the built-in default
+    rule: int | None = (
+        None  # index of the [[routing]] row that matched, None for the built-in default
+    )
     exception: bool = False
 
 
@@ -105,13 +107,17 @@ def _outcome(value: str, where: str) -> ReturnOutcome | None:
         return ReturnOutcome(value)
     except ValueError:
         names = ", ".join(o.value for o in ReturnOutcome)
-        raise RoutingTableError(f"{where}.outcome: expected one of {names}, got {value!r}") from None
+        raise RoutingTableError(
+            f"{where}.outcome: expected one of {names}, got {value!r}"
+        ) from None
 
 
 class RoutingTable:
     """First-match rule table over returned items; see the module docstring for the defaults."""
 
-    def __init__(self, rules: tuple[Rule, ...] = (), default_bin: int = 1, exception_bin: int = 0) -> None:
+    def __init__(
+        self, rules: tuple[Rule, ...] = (), default_bin: int = 1, exception_bin: int = 0
+    ) -> None:
         self.rules = rules
         self.default_bin = default_bin
         self.exception_bin = exception_bin
@@ -167,7 +173,9 @@ class RoutingTable:
         return default
 
     @staticmethod
-    def _matches(rule: Rule, outcome: ReturnOutcome, routing: Routing, media: str, owner: str) -> bool:
+    def _matches(
+        rule: Rule, outcome: ReturnOutcome, routing: Routing, media: str, owner: str
+    ) -> bool:
         if rule.outcome is None:
             if outcome.is_exception:
                 return False
@@ -186,9 +194,15 @@ class RoutingTable:
         return True
 
     def _default(self, outcome: ReturnOutcome, routing: Routing) -> RouteDecision:
-        hold = routing.alert_type in _HOLD_ALERTS or (bool(routing.hold_patron_id) and not outcome.is_exception)
+        hold = routing.alert_type in _HOLD_ALERTS or (
+            bool(routing.hold_patron_id) and not outcome.is_exception
+        )
         if outcome.is_exception:
-            instruction = Instruction.PLACE_ALL_PARTS if outcome is ReturnOutcome.SET_INCOMPLETE else Instruction.TAKE_TO_DESK
+            instruction = (
+                Instruction.PLACE_ALL_PARTS
+                if outcome is ReturnOutcome.SET_INCOMPLETE
+                else Instruction.TAKE_TO_DESK
+            )
             return RouteDecision(self.exception_bin, instruction, hold_slip=False, exception=True)
         # Koha may send CV 00 on every successful check-in (cv_send_00_on_success): not an alert.
         if routing.alert or routing.alert_type not in (AlertType.NONE, AlertType.UNKNOWN):

@@ -194,7 +194,9 @@ Listener = Callable[[SessionState], None]
 class LoginLimiter:
     """Counts failed logins per card and per terminal in a sliding window and locks out after too many."""
 
-    def __init__(self, clock: Clock, max_failures: int, window_s: float, lockout_s: float, terminal_max: int) -> None:
+    def __init__(
+        self, clock: Clock, max_failures: int, window_s: float, lockout_s: float, terminal_max: int
+    ) -> None:
         self._clock = clock
         self._max = max(1, max_failures)
         self._window = window_s
@@ -276,7 +278,13 @@ class PatronSession:
         self._link = LinkStatus(online=True)
         self._link_checked = -1e18
         self._card_re = re.compile(settings.card_pattern)
-        self._limiter = LoginLimiter(clock, settings.max_login_failures, settings.login_window_s, settings.lockout_s, settings.terminal_max_failures)
+        self._limiter = LoginLimiter(
+            clock,
+            settings.max_login_failures,
+            settings.login_window_s,
+            settings.lockout_s,
+            settings.terminal_max_failures,
+        )
         self._pad: tuple[ItemTag, ...] = ()
         self._reset_all()
         self._state = self._snapshot()
@@ -372,7 +380,11 @@ class PatronSession:
             seconds_left = max(0.0, self._logout_at() - self._clock.monotonic())
         locked = self._limiter.locked_for(self._card_number or self._locked_card)
         patron = None
-        if self._patron is not None and self._card_number is not None and self._stage in (Stage.ACTIVE, Stage.FINISHING):
+        if (
+            self._patron is not None
+            and self._card_number is not None
+            and self._stage in (Stage.ACTIVE, Stage.FINISHING)
+        ):
             p = self._patron
             acc = self._account.state if self._account else None
             patron = PatronSummary(
@@ -398,10 +410,14 @@ class PatronSession:
             high_contrast=self._high_contrast,
             patron=patron,
             problem=self._problem,
-            blocks=self._blocks if self._problem is LoginProblem.BLOCKED else (patron.blocks if patron else ()),
+            blocks=self._blocks
+            if self._problem is LoginProblem.BLOCKED
+            else (patron.blocks if patron else ()),
             message=self._message,
             pin_retry=self._pin_retry,
-            attempts_left=self._limiter.attempts_left(self._card_number) if (self._pin_retry and self._card_number) else None,
+            attempts_left=self._limiter.attempts_left(self._card_number)
+            if (self._pin_retry and self._card_number)
+            else None,
             locked_for_s=locked or None,
             idle_warning=self._warning_since is not None,
             seconds_left=seconds_left,
@@ -424,7 +440,9 @@ class PatronSession:
             can_renew=bool(self._account and self._account.state.renew_available),
             can_view_account=online,
             can_return=self.settings.returns_enabled and (online or policy != "disabled"),
-            can_email=self.settings.email_receipts and self._mailer is not None and bool(self._patron and self._patron.email),
+            can_email=self.settings.email_receipts
+            and self._mailer is not None
+            and bool(self._patron and self._patron.email),
         )
 
     # -- identification ---------------------------------------------------------------------
@@ -435,7 +453,13 @@ class PatronSession:
         if self._stage is Stage.GOODBYE:
             self._reset_all()
         card = (raw or "").strip().upper()
-        self._problem, self._message, self._blocks, self._pin_retry, self._locked_card = None, "", (), False, None
+        self._problem, self._message, self._blocks, self._pin_retry, self._locked_card = (
+            None,
+            "",
+            (),
+            False,
+            None,
+        )
         if not card or _UNSAFE.search(card) or not self._card_re.match(card):
             self._problem = LoginProblem.BAD_CARD
             return
@@ -463,8 +487,12 @@ class PatronSession:
     def _call_identify(self, card: str, pin: str | None) -> PatronResult:
         try:
             return self._circ.identify_patron(card, pin)
-        except Exception as exc:  # the service should answer; a patron must still get a clear screen
-            log.error("identifying patron %s failed in the circulation service: %s", mask_card(card), exc)
+        except (
+            Exception
+        ) as exc:  # the service should answer; a patron must still get a clear screen
+            log.error(
+                "identifying patron %s failed in the circulation service: %s", mask_card(card), exc
+            )
             return PatronResult(ok=False, mode=Mode.ONLINE, message="", refusal=Refusal.LINK_DOWN)
 
     def _identify(self, pin: str | None) -> None:
@@ -513,9 +541,21 @@ class PatronSession:
         if self._limiter.locked_for(card) > 0:
             self._fail(LoginProblem.LOCKED_OUT, message, count=False)
             return
-        self._stage, self._problem, self._pin_retry, self._message = Stage.PIN, LoginProblem.WRONG_PIN, True, message
+        self._stage, self._problem, self._pin_retry, self._message = (
+            Stage.PIN,
+            LoginProblem.WRONG_PIN,
+            True,
+            message,
+        )
 
-    def _fail(self, problem: LoginProblem, message: str, *, blocks: tuple[BlockReason, ...] = (), count: bool = True) -> None:
+    def _fail(
+        self,
+        problem: LoginProblem,
+        message: str,
+        *,
+        blocks: tuple[BlockReason, ...] = (),
+        count: bool = True,
+    ) -> None:
         card = self._card_number
         if count and card is not None:
             self._count_failure(card, problem.value.replace("_", " "))
@@ -533,7 +573,10 @@ class PatronSession:
         if started and self._recorder is not None:
             # Staff want to know about suspicious card or PIN activity (3M's "suspicious ID" alert).
             try:
-                self._recorder("login_lockout", f"{started} locked after repeated failures ({why}), card {mask_card(card)}")
+                self._recorder(
+                    "login_lockout",
+                    f"{started} locked after repeated failures ({why}), card {mask_card(card)}",
+                )
             except Exception as exc:
                 log.error("could not record the lockout: %s", exc)
 
@@ -544,23 +587,44 @@ class PatronSession:
         self._link = self._status()
         self._link_checked = self._clock.monotonic()
         if offline:
-            self._link = LinkStatus(online=False, last_error=self._link.last_error, pending=self._link.pending)
+            self._link = LinkStatus(
+                online=False, last_error=self._link.last_error, pending=self._link.pending
+            )
         refuse = Refusal.NONE
         if not patron.may_borrow:
             refuse = Refusal.PATRON_BLOCKED
         elif offline and self.settings.offline_policy != "checkin-and-checkout":
             refuse = Refusal.OFFLINE_NOT_ALLOWED
         self._checkout = StackCheckout(
-            self._circ, self._security, patron.patron_id or card, pin=pin,
-            item_pattern=self.settings.item_pattern, refuse_all=refuse, listener=self._notify_checkout,
+            self._circ,
+            self._security,
+            patron.patron_id or card,
+            pin=pin,
+            item_pattern=self.settings.item_pattern,
+            refuse_all=refuse,
+            listener=self._notify_checkout,
         )
         self._account = AccountView(
-            self._circ, patron, patron.patron_id or card, clock=self._clock, pin=pin,
-            renew_supported=renewal_supported(self._link), offline=offline,
+            self._circ,
+            patron,
+            patron.patron_id or card,
+            clock=self._clock,
+            pin=pin,
+            renew_supported=renewal_supported(self._link),
+            offline=offline,
         )
-        if patron.language in self.settings.languages and self._language == self.settings.default_language:
+        if (
+            patron.language in self.settings.languages
+            and self._language == self.settings.default_language
+        ):
             self._language = patron.language
-        self._stage, self._view, self._problem, self._message, self._pin_retry = Stage.ACTIVE, View.CHECKOUT, None, "", False
+        self._stage, self._view, self._problem, self._message, self._pin_retry = (
+            Stage.ACTIVE,
+            View.CHECKOUT,
+            None,
+            "",
+            False,
+        )
         self._publish()
         if self._pad:
             self._checkout.handle_tags(TagsChanged(present=self._pad, added=self._pad))
@@ -641,7 +705,11 @@ class PatronSession:
                 self._stage = Stage.FINISHING
 
     def _finishing_tap(self, action: Action) -> None:
-        choice = {Action.RECEIPT_PRINT: ReceiptChoice.PRINT, Action.RECEIPT_EMAIL: ReceiptChoice.EMAIL, Action.RECEIPT_NONE: ReceiptChoice.NONE}.get(action)
+        choice = {
+            Action.RECEIPT_PRINT: ReceiptChoice.PRINT,
+            Action.RECEIPT_EMAIL: ReceiptChoice.EMAIL,
+            Action.RECEIPT_NONE: ReceiptChoice.NONE,
+        }.get(action)
         if action is Action.SHOW_CHECKOUT:
             self._stage, self._view = Stage.ACTIVE, View.CHECKOUT
             return
@@ -649,7 +717,11 @@ class PatronSession:
             self._goodbye(choice)
 
     def _build_receipt(self) -> Receipt | None:
-        assert self._checkout is not None and self._account is not None and self._card_number is not None
+        assert (
+            self._checkout is not None
+            and self._account is not None
+            and self._card_number is not None
+        )
         checkouts = self._checkout.receipt_lines()
         lines = checkouts + self._account.renewal_lines()
         if not lines:
@@ -658,22 +730,42 @@ class PatronSession:
         assert p is not None
         if not checkouts:
             return renewal_receipt(
-                self.settings.library_name, self._clock.now(), self._card_number, self._language, lines,
+                self.settings.library_name,
+                self._clock.now(),
+                self._card_number,
+                self._language,
+                lines,
                 patron_name=p.name if self.settings.show_patron_name else "",
             )
         return checkout_receipt(
-            self.settings.library_name, self._clock.now(), self._card_number, self._language, lines,
+            self.settings.library_name,
+            self._clock.now(),
+            self._card_number,
+            self._language,
+            lines,
             patron_name=p.name if self.settings.show_patron_name else "",
-            fees=p.fees, fee_total=p.fee_total, currency=p.currency,
+            fees=p.fees,
+            fee_total=p.fee_total,
+            currency=p.currency,
         )
 
     def _goodbye(self, choice: ReceiptChoice | None) -> None:
         receipt, failed = self._receipt, False
         if choice is ReceiptChoice.PRINT and receipt is not None:
-            failed = not self._deliver(lambda: self._printer.print_receipt(receipt) if self._printer else _no_device("printer"))
+            failed = not self._deliver(
+                lambda: (
+                    self._printer.print_receipt(receipt) if self._printer else _no_device("printer")
+                )
+            )
         elif choice is ReceiptChoice.EMAIL and receipt is not None:
             email = self._patron.email if self._patron else ""
-            failed = not self._deliver(lambda: self._mailer(receipt, email) if (self._mailer and email) else _no_device("mailer"))
+            failed = not self._deliver(
+                lambda: (
+                    self._mailer(receipt, email)
+                    if (self._mailer and email)
+                    else _no_device("mailer")
+                )
+            )
         done = len(self._checkout.state.checked_out) if self._checkout else 0
         self._logout(timeout=False)
         self._stage = Stage.GOODBYE
@@ -695,7 +787,11 @@ class PatronSession:
             log.info("end session for %s not acknowledged: %s", mask_card(card), exc)
 
     def _logout(self, *, timeout: bool) -> None:
-        card = self._patron.patron_id if (self._patron and self._patron.patron_id) else self._card_number
+        card = (
+            self._patron.patron_id
+            if (self._patron and self._patron.patron_id)
+            else self._card_number
+        )
         if card and self._patron is not None:
             self._end_session_quietly(card)
         if timeout:
@@ -724,7 +820,9 @@ class PatronSession:
                 self._reset_all()
             return
         if self._stage in (Stage.PIN, Stage.ACTIVE, Stage.FINISHING):
-            warn_at = self._last_activity + self.settings.idle_timeout_s - self.settings.idle_warning_s
+            warn_at = (
+                self._last_activity + self.settings.idle_timeout_s - self.settings.idle_warning_s
+            )
             if self._warning_since is None and now >= warn_at:
                 self._warning_since = now
             if self._warning_since is not None and now >= self._logout_at():
@@ -734,9 +832,16 @@ class PatronSession:
         if self._stage is Stage.WELCOME and now - self._link_checked >= self._link_check_s:
             self._link = self._status()
             self._link_checked = now
-        if self._stage is Stage.WELCOME and now - self._last_activity >= self.settings.idle_timeout_s:
+        if (
+            self._stage is Stage.WELCOME
+            and now - self._last_activity >= self.settings.idle_timeout_s
+        ):
             # A language or display choice left behind must not greet the next patron.
-            if (self._language, self._large_text, self._high_contrast) != (self.settings.default_language, False, False) or self._problem:
+            if (self._language, self._large_text, self._high_contrast) != (
+                self.settings.default_language,
+                False,
+                False,
+            ) or self._problem:
                 self._reset_all()
 
 

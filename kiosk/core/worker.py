@@ -33,7 +33,14 @@ class _Stop:
 _STOP = _Stop()
 
 
-def _run(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], future: Future[Any], on_done: Done | None, on_error: Failed | None) -> None:
+def _run(
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    future: Future[Any],
+    on_done: Done | None,
+    on_error: Failed | None,
+) -> None:
     if not future.set_running_or_notify_cancel():
         return
     try:
@@ -60,7 +67,12 @@ def _safe(callback: Callable[[Any], None], value: Any) -> None:
 class CoreWorker:
     """A single daemon thread with a FIFO queue; `idle()` runs when nothing was queued for `idle_interval_s`."""
 
-    def __init__(self, idle: Callable[[], None] | None = None, idle_interval_s: float = 1.0, name: str = "kiosk-core") -> None:
+    def __init__(
+        self,
+        idle: Callable[[], None] | None = None,
+        idle_interval_s: float = 1.0,
+        name: str = "kiosk-core",
+    ) -> None:
         self._queue: queue.Queue[Any] = queue.Queue()
         self._idle = idle
         self._idle_interval = idle_interval_s
@@ -78,7 +90,9 @@ class CoreWorker:
     ) -> Future[Any]:
         """Queue `fn(*args, **kwargs)`; returns a Future as well as calling the callbacks."""
         if self._stopped.is_set():
-            raise CoreError("the core worker is stopped; restart the kiosk to run circulation again")
+            raise CoreError(
+                "the core worker is stopped; restart the kiosk to run circulation again"
+            )
         future: Future[Any] = Future()
         self._queue.put((fn, args, kwargs, future, on_done, on_error))
         return future

@@ -60,7 +60,9 @@ class LibItem:
 class FakeCirculation:
     """A tiny library system with an offline mode that queues, like the real service's policy."""
 
-    def __init__(self, clock: Clock, offline_policy: str = "checkin-only", max_offline_checkouts: int = 5) -> None:
+    def __init__(
+        self, clock: Clock, offline_policy: str = "checkin-only", max_offline_checkouts: int = 5
+    ) -> None:
         self.clock = clock
         self.patrons: dict[str, LibPatron] = {}
         self.items: dict[str, LibItem] = {}
@@ -72,7 +74,9 @@ class FakeCirculation:
         self.calls: list[tuple[str, tuple[object, ...]]] = []
         self.queue: list[tuple[str, str, str]] = []
         self.fail_next: dict[str, Exception] = {}  # operation -> exception raised once
-        self.script: dict[tuple[str, str], Callable[..., object]] = {}  # (operation, item id) -> answer
+        self.script: dict[
+            tuple[str, str], Callable[..., object]
+        ] = {}  # (operation, item id) -> answer
         self.end_session_error: Exception | None = None
         self.script_identify: PatronResult | None = None  # the next identify answer, once
 
@@ -96,11 +100,24 @@ class FakeCirculation:
             raise exc
 
     def _patron(self, p: LibPatron, pin_ok: bool | None) -> Patron:
-        loans = tuple(Loan(i.item_id, i.title, i.due_date, i.overdue) for i in self.items.values() if i.on_loan_to == p.patron_id)
+        loans = tuple(
+            Loan(i.item_id, i.title, i.due_date, i.overdue)
+            for i in self.items.values()
+            if i.on_loan_to == p.patron_id
+        )
         total = sum(float(f.amount) for f in p.fees)
         return Patron(
-            patron_id=p.patron_id, name=p.name, valid=p.valid, pin_ok=pin_ok, blocks=p.blocks, loans=loans,
-            holds=p.holds, fees=p.fees, fee_total=f"{total:.2f}" if p.fees else "", email=p.email, language=p.language,
+            patron_id=p.patron_id,
+            name=p.name,
+            valid=p.valid,
+            pin_ok=pin_ok,
+            blocks=p.blocks,
+            loans=loans,
+            holds=p.holds,
+            fees=p.fees,
+            fee_total=f"{total:.2f}" if p.fees else "",
+            email=p.email,
+            language=p.language,
         )
 
     # the Circulation protocol
@@ -113,46 +130,88 @@ class FakeCirculation:
         if not self.online:
             if self.offline_policy == "checkin-and-checkout":
                 return PatronResult(ok=True, mode=Mode.OFFLINE, patron=Patron(patron_id=patron_id))
-            return PatronResult(ok=False, mode=Mode.OFFLINE, refusal=Refusal.OFFLINE_NOT_ALLOWED, message="offline")
+            return PatronResult(
+                ok=False, mode=Mode.OFFLINE, refusal=Refusal.OFFLINE_NOT_ALLOWED, message="offline"
+            )
         p = self.patrons.get(patron_id)
         # Like the SIP2 service: an invalid patron or a wrong/missing PIN (CQ=N) is "not ok, blocked".
         if p is None:
-            return PatronResult(ok=False, mode=Mode.ONLINE, patron=Patron(patron_id=patron_id, valid=False), message="Unknown patron", refusal=Refusal.PATRON_BLOCKED)
+            return PatronResult(
+                ok=False,
+                mode=Mode.ONLINE,
+                patron=Patron(patron_id=patron_id, valid=False),
+                message="Unknown patron",
+                refusal=Refusal.PATRON_BLOCKED,
+            )
         pin_ok: bool | None = None
         if p.pin:
             pin_ok = pin == p.pin
         patron = self._patron(p, pin_ok)
         ok = patron.valid and pin_ok is not False
-        return PatronResult(ok=ok, mode=Mode.ONLINE, patron=patron, refusal=Refusal.NONE if ok else Refusal.PATRON_BLOCKED)
+        return PatronResult(
+            ok=ok,
+            mode=Mode.ONLINE,
+            patron=patron,
+            refusal=Refusal.NONE if ok else Refusal.PATRON_BLOCKED,
+        )
 
-    def checkout(self, patron_id: str, item_id: str, pin: str | None = None, fee_acknowledged: bool = False) -> CirculationResult:
+    def checkout(
+        self, patron_id: str, item_id: str, pin: str | None = None, fee_acknowledged: bool = False
+    ) -> CirculationResult:
         self.calls.append(("checkout", (patron_id, item_id, pin is not None, fee_acknowledged)))
         self._raise("checkout")
         if ("checkout", item_id) in self.script:
             return self.script[("checkout", item_id)](patron_id, item_id, fee_acknowledged)  # type: ignore[return-value]
-        base = CirculationResult(Operation.CHECKOUT, ok=False, mode=Mode.ONLINE, item_id=item_id, patron_id=patron_id)
+        base = CirculationResult(
+            Operation.CHECKOUT, ok=False, mode=Mode.ONLINE, item_id=item_id, patron_id=patron_id
+        )
         if not self.online:
             if self.offline_policy != "checkin-and-checkout":
                 return replace(base, mode=Mode.OFFLINE, refusal=Refusal.OFFLINE_NOT_ALLOWED)
             if sum(1 for q in self.queue if q[0] == "checkout") >= self.max_offline_checkouts:
                 return replace(base, mode=Mode.OFFLINE, refusal=Refusal.OFFLINE_LIMIT)
             self.queue.append(("checkout", patron_id, item_id))
-            return replace(base, ok=True, mode=Mode.OFFLINE, queued=True, due_date=self._due(14), desensitize=True)
+            return replace(
+                base,
+                ok=True,
+                mode=Mode.OFFLINE,
+                queued=True,
+                due_date=self._due(14),
+                desensitize=True,
+            )
         item = self.items.get(item_id)
         if item is None:
             return replace(base, refusal=Refusal.UNKNOWN_ITEM, message="Item not found")
         base = replace(base, title=item.title)
         if not item.loanable:
-            return replace(base, refusal=Refusal.NOT_FOR_LOAN, message="Not for loan", desensitize=False)
+            return replace(
+                base, refusal=Refusal.NOT_FOR_LOAN, message="Not for loan", desensitize=False
+            )
         if item.hold_for and item.hold_for != patron_id:
-            return replace(base, refusal=Refusal.ON_HOLD_FOR_OTHER, message="Reserved for another patron")
+            return replace(
+                base, refusal=Refusal.ON_HOLD_FOR_OTHER, message="Reserved for another patron"
+            )
         if item.on_loan_to and item.on_loan_to != patron_id:
-            return replace(base, refusal=Refusal.ALREADY_ON_LOAN, message="On loan to another patron")
+            return replace(
+                base, refusal=Refusal.ALREADY_ON_LOAN, message="On loan to another patron"
+            )
         if item.fee and not fee_acknowledged:
-            return replace(base, refusal=Refusal.FEE_REQUIRED, fee_amount=item.fee, message=f"Fee {item.fee} EUR")
+            return replace(
+                base,
+                refusal=Refusal.FEE_REQUIRED,
+                fee_amount=item.fee,
+                message=f"Fee {item.fee} EUR",
+            )
         renewal = item.on_loan_to == patron_id
         item.on_loan_to, item.due_date, item.hold_for = patron_id, self._due(), ""
-        return replace(base, ok=True, due_date=item.due_date, desensitize=True, renewal=renewal, fee_amount=item.fee if fee_acknowledged else "")
+        return replace(
+            base,
+            ok=True,
+            due_date=item.due_date,
+            desensitize=True,
+            renewal=renewal,
+            fee_amount=item.fee if fee_acknowledged else "",
+        )
 
     def checkin(self, item_id: str) -> CirculationResult:
         self.calls.append(("checkin", (item_id,)))
@@ -162,7 +221,9 @@ class FakeCirculation:
         base = CirculationResult(Operation.CHECKIN, ok=False, mode=Mode.ONLINE, item_id=item_id)
         if not self.online:
             if self.offline_policy == "disabled":
-                return replace(base, mode=Mode.OFFLINE, refusal=Refusal.OFFLINE_NOT_ALLOWED, message="offline")
+                return replace(
+                    base, mode=Mode.OFFLINE, refusal=Refusal.OFFLINE_NOT_ALLOWED, message="offline"
+                )
             self.queue.append(("checkin", "", item_id))
             return replace(base, ok=True, mode=Mode.OFFLINE, queued=True, resensitize=True)
         item = self.items.get(item_id)
@@ -170,21 +231,30 @@ class FakeCirculation:
             return replace(base, refusal=Refusal.UNKNOWN_ITEM, message="Item not found")
         base = replace(base, title=item.title, routing=item.routing)
         if not item.on_loan_to:
-            return replace(base, refusal=Refusal.NOT_ON_LOAN, message="Item was not checked out", resensitize=True)
+            return replace(
+                base,
+                refusal=Refusal.NOT_ON_LOAN,
+                message="Item was not checked out",
+                resensitize=True,
+            )
         item.on_loan_to, item.due_date = "", ""
         return replace(base, ok=True, resensitize=True)
 
     def renew(self, patron_id: str, item_id: str, pin: str | None = None) -> CirculationResult:
         self.calls.append(("renew", (patron_id, item_id)))
         self._raise("renew")
-        base = CirculationResult(Operation.RENEW, ok=False, mode=Mode.ONLINE, item_id=item_id, patron_id=patron_id)
+        base = CirculationResult(
+            Operation.RENEW, ok=False, mode=Mode.ONLINE, item_id=item_id, patron_id=patron_id
+        )
         item = self.items.get(item_id)
         if not self.online:
             return replace(base, mode=Mode.OFFLINE, refusal=Refusal.LINK_DOWN)
         if item is None or item.on_loan_to != patron_id:
             return replace(base, refusal=Refusal.NOT_ON_LOAN)
         if item.renewals_left <= 0 or item.hold_for:
-            return replace(base, title=item.title, refusal=Refusal.RENEWAL_LIMIT, message="No more renewals")
+            return replace(
+                base, title=item.title, refusal=Refusal.RENEWAL_LIMIT, message="No more renewals"
+            )
         item.renewals_left -= 1
         item.due_date, item.overdue = self._due(28), False
         return replace(base, ok=True, title=item.title, due_date=item.due_date, renewal=True)
@@ -196,7 +266,9 @@ class FakeCirculation:
         for item in [i for i in self.items.values() if i.on_loan_to == patron_id]:
             res = self.renew(patron_id, item.item_id)
             (renewed if res.ok else unrenewed).append(item.item_id)
-        return RenewAllResult(ok=True, mode=Mode.ONLINE, renewed=tuple(renewed), unrenewed=tuple(unrenewed))
+        return RenewAllResult(
+            ok=True, mode=Mode.ONLINE, renewed=tuple(renewed), unrenewed=tuple(unrenewed)
+        )
 
     def item_information(self, item_id: str) -> ItemInfo:
         item = self.items.get(item_id)
@@ -208,7 +280,14 @@ class FakeCirculation:
             raise self.end_session_error
 
     def status(self) -> LinkStatus:
-        return LinkStatus(online=self.online, renewal_ok=self.renewal_ok, supported=self.supported, offline_ok=True, pending=len(self.queue), since=datetime(2026, 1, 1))
+        return LinkStatus(
+            online=self.online,
+            renewal_ok=self.renewal_ok,
+            supported=self.supported,
+            offline_ok=True,
+            pending=len(self.queue),
+            since=datetime(2026, 1, 1),
+        )
 
     def ops(self, name: str) -> list[tuple[object, ...]]:
         return [args for op, args in self.calls if op == name]
@@ -229,7 +308,13 @@ class FakeSecurity:
         if uid in self.raise_on:
             raise OSError("reader timeout")
         if uid in self.fail_secure:
-            return SecurityResult(uid, ok=False, secured=self.state.get(uid, False), attempts=3, message="write not verified")
+            return SecurityResult(
+                uid,
+                ok=False,
+                secured=self.state.get(uid, False),
+                attempts=3,
+                message="write not verified",
+            )
         self.state[uid] = True
         return SecurityResult(uid, ok=True, secured=True)
 
@@ -238,7 +323,13 @@ class FakeSecurity:
         if uid in self.raise_on:
             raise OSError("reader timeout")
         if uid in self.fail_unsecure:
-            return SecurityResult(uid, ok=False, secured=self.state.get(uid, True), attempts=3, message="write not verified")
+            return SecurityResult(
+                uid,
+                ok=False,
+                secured=self.state.get(uid, True),
+                attempts=3,
+                message="write not verified",
+            )
         self.state[uid] = False
         return SecurityResult(uid, ok=True, secured=False)
 
@@ -283,8 +374,16 @@ class Recorder:
         return [k for k, _ in self.events]
 
 
-def tag(item_id: str, uid: str | None = None, part: int = 1, parts: int = 1, owner: str = "") -> ItemTag:
-    return ItemTag(uid=uid or f"E004{item_id}{part:02d}", item_id=item_id, part_number=part, parts_in_set=parts, owner_institution=owner)
+def tag(
+    item_id: str, uid: str | None = None, part: int = 1, parts: int = 1, owner: str = ""
+) -> ItemTag:
+    return ItemTag(
+        uid=uid or f"E004{item_id}{part:02d}",
+        item_id=item_id,
+        part_number=part,
+        parts_in_set=parts,
+        owner_institution=owner,
+    )
 
 
 def bad_tag(uid: str, error: str = "CRC mismatch") -> ItemTag:

@@ -17,8 +17,12 @@ def view(circ: FakeCirculation, clock: ManualClock, patron_id: str, **kw: object
     return AccountView(circ, patron, patron_id, clock=clock, **kw)  # type: ignore[arg-type]
 
 
-def test_loans_overdue_flagged_from_flag_and_date(circ: FakeCirculation, clock: ManualClock) -> None:
-    circ.add_item("30000020", title="Late by date", on_loan_to="LV0001", due_date="20261120    235959")
+def test_loans_overdue_flagged_from_flag_and_date(
+    circ: FakeCirculation, clock: ManualClock
+) -> None:
+    circ.add_item(
+        "30000020", title="Late by date", on_loan_to="LV0001", due_date="20261120    235959"
+    )
     st = view(circ, clock, "LV0001").state
     by = {loan.item_id: loan for loan in st.loans}
     assert by["30000009"].due_date == "20261210    235959" and not by["30000009"].overdue
@@ -28,7 +32,9 @@ def test_loans_overdue_flagged_from_flag_and_date(circ: FakeCirculation, clock: 
 
 def test_holds_ready_first_and_fees(circ: FakeCirculation, clock: ManualClock) -> None:
     st = view(circ, clock, "LV0007").state
-    assert [h.ready for h in st.holds] == [True, False] and st.holds_ready[0].title == "Dvēseļu putenis"
+    assert [h.ready for h in st.holds] == [True, False] and st.holds_ready[
+        0
+    ].title == "Dvēseļu putenis"
     st = view(circ, clock, "LV0004").state
     assert st.fee_total == "3.50" and [f.amount for f in st.fees] == ["2.50", "1.00"]
 
@@ -37,7 +43,11 @@ def test_renew_one_shows_new_due_date(circ: FakeCirculation, clock: ManualClock)
     acc = view(circ, clock, "LV0002")
     st = acc.renew("30000008")
     loan = st.loans[0]
-    assert loan.renewed is True and loan.due_date == circ.items["30000008"].due_date and not loan.overdue
+    assert (
+        loan.renewed is True
+        and loan.due_date == circ.items["30000008"].due_date
+        and not loan.overdue
+    )
     assert acc.renewal_lines()[0].ok and acc.renewal_lines()[0].renewal
 
 
@@ -49,19 +59,32 @@ def test_renew_refused_carries_reason(circ: FakeCirculation, clock: ManualClock)
     assert st.loans[0].message == "No more renewals" and st.loans[0].overdue
 
 
-def test_renew_all_each_with_result_and_refreshed_dates(circ: FakeCirculation, clock: ManualClock) -> None:
-    circ.add_item("30000021", title="Wanted", on_loan_to="LV0001", due_date="20261201    235959", hold_for="LV0004")
+def test_renew_all_each_with_result_and_refreshed_dates(
+    circ: FakeCirculation, clock: ManualClock
+) -> None:
+    circ.add_item(
+        "30000021",
+        title="Wanted",
+        on_loan_to="LV0001",
+        due_date="20261201    235959",
+        hold_for="LV0004",
+    )
     acc = view(circ, clock, "LV0001")
     st = acc.renew_all()
     by = {loan.item_id: loan for loan in st.loans}
-    assert by["30000009"].renewed is True and by["30000009"].due_date == circ.items["30000009"].due_date
+    assert (
+        by["30000009"].renewed is True
+        and by["30000009"].due_date == circ.items["30000009"].due_date
+    )
     assert by["30000021"].renewed is False and by["30000021"].refusal is Refusal.RENEWAL_LIMIT
     lines = {line.item_id: line for line in acc.renewal_lines()}
     assert lines["30000009"].ok and lines["30000009"].due_date == circ.items["30000009"].due_date
     assert not lines["30000021"].ok
 
 
-def test_renew_not_offered_when_unsupported_or_denied(circ: FakeCirculation, clock: ManualClock) -> None:
+def test_renew_not_offered_when_unsupported_or_denied(
+    circ: FakeCirculation, clock: ManualClock
+) -> None:
     acc = view(circ, clock, "LV0002", renew_supported=False)
     assert not acc.state.renew_available
     st = acc.renew("30000008")
@@ -78,7 +101,9 @@ def test_renewal_supported_reads_link_status() -> None:
     assert not renewal_supported(LinkStatus(online=True, supported=frozenset({"checkout"})))
 
 
-def test_renew_exception_is_a_refusal_not_a_crash(circ: FakeCirculation, clock: ManualClock) -> None:
+def test_renew_exception_is_a_refusal_not_a_crash(
+    circ: FakeCirculation, clock: ManualClock
+) -> None:
     acc = view(circ, clock, "LV0002")
     circ.fail_next["renew"] = ConnectionError("gone")
     st = acc.renew("30000008")

@@ -15,11 +15,28 @@ from .fakes import FakeCirculation, FakePrinter, FakeSecurity, FakeSorter, Recor
 
 
 @pytest.fixture
-def drop(circ: FakeCirculation, security: FakeSecurity, sorter: FakeSorter, clock: ManualClock, printer: FakePrinter, recorder: Recorder) -> BookDrop:
+def drop(
+    circ: FakeCirculation,
+    security: FakeSecurity,
+    sorter: FakeSorter,
+    clock: ManualClock,
+    printer: FakePrinter,
+    recorder: Recorder,
+) -> BookDrop:
     for item_id in ("30000001", "30000002", "30000003", "30000005", "30000010"):
         circ.items[item_id].on_loan_to = "LV0001"
     circ.offline_policy = "checkin-only"
-    return BookDrop(circ, security, sorter, clock, RoutingTable(default_bin=1, exception_bin=0), ReturnSettings(owners=("LV-DEMO",)), recorder=recorder, staff_printer=printer, show_result_s=5.0)
+    return BookDrop(
+        circ,
+        security,
+        sorter,
+        clock,
+        RoutingTable(default_bin=1, exception_bin=0),
+        ReturnSettings(owners=("LV-DEMO",)),
+        recorder=recorder,
+        staff_printer=printer,
+        show_result_s=5.0,
+    )
 
 
 def drop_in(d: BookDrop, *tags: ItemTag) -> None:
@@ -27,11 +44,17 @@ def drop_in(d: BookDrop, *tags: ItemTag) -> None:
     d.handle_tags(TagsChanged(present=(), removed=tags))  # it falls through
 
 
-def test_checked_in_secured_and_sorted(drop: BookDrop, sorter: FakeSorter, security: FakeSecurity) -> None:
+def test_checked_in_secured_and_sorted(
+    drop: BookDrop, sorter: FakeSorter, security: FakeSecurity
+) -> None:
     t = tag("30000010")
     drop_in(drop, t)
     last = drop.history[-1]
-    assert last.final is FinalState.CHECKED_IN_SECURED and last.bin == 2 and last.title == "Война и мир"
+    assert (
+        last.final is FinalState.CHECKED_IN_SECURED
+        and last.bin == 2
+        and last.title == "Война и мир"
+    )
     assert sorter.routed == [("30000010", 2)] and security.state[t.uid] is True
     assert drop.state.count(FinalState.CHECKED_IN_SECURED) == 1
 
@@ -45,7 +68,9 @@ def test_big_result_clears_after_a_while(drop: BookDrop, clock: ManualClock) -> 
     assert drop.tick().last is None
 
 
-def test_offline_queued_secured_and_outage_recorded(drop: BookDrop, circ: FakeCirculation, recorder: Recorder, clock: ManualClock) -> None:
+def test_offline_queued_secured_and_outage_recorded(
+    drop: BookDrop, circ: FakeCirculation, recorder: Recorder, clock: ManualClock
+) -> None:
     circ.online = False
     drop_in(drop, tag("30000001"))
     drop_in(drop, tag("30000002"))
@@ -60,11 +85,17 @@ def test_offline_queued_secured_and_outage_recorded(drop: BookDrop, circ: FakeCi
     assert not drop.state.outages
 
 
-def test_sorter_down_goes_to_exception_bin_and_recovers(drop: BookDrop, sorter: FakeSorter, recorder: Recorder) -> None:
+def test_sorter_down_goes_to_exception_bin_and_recovers(
+    drop: BookDrop, sorter: FakeSorter, recorder: Recorder
+) -> None:
     sorter.down = True
     drop_in(drop, tag("30000001"))
     last = drop.history[-1]
-    assert last.final is FinalState.EXCEPTION_BIN and last.outcome is ReturnOutcome.SORTER_FAILED and last.bin == 0
+    assert (
+        last.final is FinalState.EXCEPTION_BIN
+        and last.outcome is ReturnOutcome.SORTER_FAILED
+        and last.bin == 0
+    )
     assert not last.sorted
     assert Component.SORTER in drop.state.outages
     drop_in(drop, bad_tag("E004BEEF"))  # an exception while the sorter is down keeps its own reason
@@ -84,7 +115,9 @@ def test_sorter_refusal_sends_to_exception_bin(drop: BookDrop, sorter: FakeSorte
     assert sorter.routed == [("30000010", 0)]
 
 
-def test_incomplete_set_to_exception_bin_with_alert(drop: BookDrop, circ: FakeCirculation, recorder: Recorder) -> None:
+def test_incomplete_set_to_exception_bin_with_alert(
+    drop: BookDrop, circ: FakeCirculation, recorder: Recorder
+) -> None:
     drop_in(drop, tag("30000005", part=1, parts=3), tag("30000005", part=2, parts=3))
     last = drop.history[-1]
     assert last.final is FinalState.EXCEPTION_BIN and last.outcome is ReturnOutcome.SET_INCOMPLETE
@@ -100,7 +133,13 @@ def test_incomplete_set_to_exception_bin_with_alert(drop: BookDrop, circ: FakeCi
         ((tag("30000004"),), ReturnOutcome.NOT_ON_LOAN),
     ],
 )
-def test_exceptions_each_with_reason(drop: BookDrop, recorder: Recorder, sorter: FakeSorter, tags: tuple[ItemTag, ...], outcome: ReturnOutcome) -> None:
+def test_exceptions_each_with_reason(
+    drop: BookDrop,
+    recorder: Recorder,
+    sorter: FakeSorter,
+    tags: tuple[ItemTag, ...],
+    outcome: ReturnOutcome,
+) -> None:
     drop_in(drop, *tags)
     last = drop.history[-1]
     assert last.final is FinalState.EXCEPTION_BIN and last.outcome is outcome and last.bin == 0
@@ -116,30 +155,52 @@ def test_security_write_failure_to_exception_bin(drop: BookDrop, security: FakeS
     assert last.final is FinalState.EXCEPTION_BIN and last.outcome is ReturnOutcome.SECURITY_FAILED
 
 
-def test_hold_slip_printer_outage(drop: BookDrop, circ: FakeCirculation, printer: FakePrinter, recorder: Recorder) -> None:
-    circ.items["30000002"].routing = Routing(alert=True, alert_type=AlertType.HOLD_HERE, hold_patron_id="LV0004")
-    circ.items["30000003"].routing = Routing(alert=True, alert_type=AlertType.HOLD_HERE, hold_patron_id="LV0004")
+def test_hold_slip_printer_outage(
+    drop: BookDrop, circ: FakeCirculation, printer: FakePrinter, recorder: Recorder
+) -> None:
+    circ.items["30000002"].routing = Routing(
+        alert=True, alert_type=AlertType.HOLD_HERE, hold_patron_id="LV0004"
+    )
+    circ.items["30000003"].routing = Routing(
+        alert=True, alert_type=AlertType.HOLD_HERE, hold_patron_id="LV0004"
+    )
     printer.error = OSError("paper out")
     drop_in(drop, tag("30000002"))
-    assert drop.history[-1].final is FinalState.CHECKED_IN_SECURED and drop.history[-1].hold_slip_printed is False
+    assert (
+        drop.history[-1].final is FinalState.CHECKED_IN_SECURED
+        and drop.history[-1].hold_slip_printed is False
+    )
     assert Component.PRINTER in drop.state.outages
     assert drop.slips_waiting == 1
     drop.tick()  # still out of paper: the slip waits
-    assert drop.slips_waiting == 1 and [k for k in recorder.kinds() if k.startswith("outage")] == ["outage_start"]
+    assert drop.slips_waiting == 1 and [k for k in recorder.kinds() if k.startswith("outage")] == [
+        "outage_start"
+    ]
     printer.error = None
     drop_in(drop, tag("30000003"))
     assert drop.history[-1].hold_slip_printed is True
-    assert [r.lines[0].item_id for r in printer.printed] == ["30000002", "30000003"]  # the waiting one first
+    assert [r.lines[0].item_id for r in printer.printed] == [
+        "30000002",
+        "30000003",
+    ]  # the waiting one first
     assert [k for k in recorder.kinds() if k.startswith("outage")] == ["outage_start", "outage_end"]
 
 
-def test_waiting_slips_printed_on_tick(drop: BookDrop, circ: FakeCirculation, printer: FakePrinter) -> None:
-    circ.items["30000002"].routing = Routing(alert=True, alert_type=AlertType.HOLD_HERE, hold_patron_id="LV0004")
+def test_waiting_slips_printed_on_tick(
+    drop: BookDrop, circ: FakeCirculation, printer: FakePrinter
+) -> None:
+    circ.items["30000002"].routing = Routing(
+        alert=True, alert_type=AlertType.HOLD_HERE, hold_patron_id="LV0004"
+    )
     printer.error = OSError("paper out")
     drop_in(drop, tag("30000002"))
     printer.error = None
     drop.tick()
-    assert drop.slips_waiting == 0 and len(printer.printed) == 1 and Component.PRINTER not in drop.state.outages
+    assert (
+        drop.slips_waiting == 0
+        and len(printer.printed) == 1
+        and Component.PRINTER not in drop.state.outages
+    )
 
 
 def test_reader_outage_reported(drop: BookDrop, recorder: Recorder) -> None:
@@ -147,7 +208,10 @@ def test_reader_outage_reported(drop: BookDrop, recorder: Recorder) -> None:
     drop.reader_failed("still nothing")
     assert Component.READER in drop.state.outages
     drop.reader_ok()
-    assert recorder.events == [("outage_start", "reader: no answer on /dev/ttyUSB0"), ("outage_end", "reader: after 0 s")]
+    assert recorder.events == [
+        ("outage_start", "reader: no answer on /dev/ttyUSB0"),
+        ("outage_end", "reader: after 0 s"),
+    ]
 
 
 def test_items_dropped_together_processed_one_by_one(drop: BookDrop, sorter: FakeSorter) -> None:
@@ -157,7 +221,9 @@ def test_items_dropped_together_processed_one_by_one(drop: BookDrop, sorter: Fak
     assert len(sorter.routed) == 2
 
 
-def test_tag_lingering_on_reader_is_not_processed_twice_but_a_later_drop_is(drop: BookDrop, circ: FakeCirculation) -> None:
+def test_tag_lingering_on_reader_is_not_processed_twice_but_a_later_drop_is(
+    drop: BookDrop, circ: FakeCirculation
+) -> None:
     t = tag("30000001")
     drop.handle_tags(TagsChanged(present=(t,), added=(t,)))
     drop.handle_tags(TagsChanged(present=(t,)))
@@ -168,7 +234,9 @@ def test_tag_lingering_on_reader_is_not_processed_twice_but_a_later_drop_is(drop
     assert len(drop.history) == 2 and drop.history[-1].final is FinalState.CHECKED_IN_SECURED
 
 
-def test_library_system_exception_ends_in_exception_bin(drop: BookDrop, circ: FakeCirculation) -> None:
+def test_library_system_exception_ends_in_exception_bin(
+    drop: BookDrop, circ: FakeCirculation
+) -> None:
     circ.script[("checkin", "30000001")] = lambda item_id: 1 / 0
     drop_in(drop, tag("30000001"))
     last = drop.history[-1]
@@ -182,7 +250,9 @@ def test_listener_sees_busy_then_result(drop: BookDrop) -> None:
     assert seen[0].busy and not seen[-1].busy and seen[-1].last is not None
 
 
-def test_internal_error_still_ends_in_exception_bin(drop: BookDrop, monkeypatch: pytest.MonkeyPatch, sorter: FakeSorter) -> None:
+def test_internal_error_still_ends_in_exception_bin(
+    drop: BookDrop, monkeypatch: pytest.MonkeyPatch, sorter: FakeSorter
+) -> None:
     import kiosk.core.bookdrop as module
 
     def broken(*args: object, **kw: object) -> None:
@@ -191,7 +261,11 @@ def test_internal_error_still_ends_in_exception_bin(drop: BookDrop, monkeypatch:
     monkeypatch.setattr(module, "check_in", broken)
     drop_in(drop, tag("30000001"))
     last = drop.history[-1]
-    assert last.final is FinalState.EXCEPTION_BIN and "bug" in last.message and sorter.routed == [("30000001", 0)]
+    assert (
+        last.final is FinalState.EXCEPTION_BIN
+        and "bug" in last.message
+        and sorter.routed == [("30000001", 0)]
+    )
 
 
 def test_handle_dispatches_events(drop: BookDrop, clock: ManualClock) -> None:

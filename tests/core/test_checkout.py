@@ -12,15 +12,23 @@ from .fakes import FakeCirculation, FakeSecurity, bad_tag, tag
 def pad(*tags: ItemTag, before: tuple[ItemTag, ...] = ()) -> TagsChanged:
     old = {t.uid for t in before}
     new = {t.uid for t in tags}
-    return TagsChanged(present=tags, added=tuple(t for t in tags if t.uid not in old), removed=tuple(t for t in before if t.uid not in new))
+    return TagsChanged(
+        present=tags,
+        added=tuple(t for t in tags if t.uid not in old),
+        removed=tuple(t for t in before if t.uid not in new),
+    )
 
 
-def make(circ: FakeCirculation, security: FakeSecurity, patron: str = "LV0002") -> tuple[StackCheckout, list[CheckoutState]]:
+def make(
+    circ: FakeCirculation, security: FakeSecurity, patron: str = "LV0002"
+) -> tuple[StackCheckout, list[CheckoutState]]:
     seen: list[CheckoutState] = []
     return StackCheckout(circ, security, patron, listener=seen.append), seen
 
 
-def test_items_show_as_seen_before_the_answer(circ: FakeCirculation, security: FakeSecurity) -> None:
+def test_items_show_as_seen_before_the_answer(
+    circ: FakeCirculation, security: FakeSecurity
+) -> None:
     co, seen = make(circ, security)
     a, b = tag("30000001"), tag("30000002")
     st = co.handle_tags(pad(a, b))
@@ -33,13 +41,18 @@ def test_items_show_as_seen_before_the_answer(circ: FakeCirculation, security: F
     assert [c for c in circ.calls if c[0] == "checkout"][0][1][1] == "30000001"
 
 
-def test_refused_item_keeps_the_acs_message_and_stays_secured(circ: FakeCirculation, security: FakeSecurity) -> None:
+def test_refused_item_keeps_the_acs_message_and_stays_secured(
+    circ: FakeCirculation, security: FakeSecurity
+) -> None:
     co, _ = make(circ, security)
     ok, hold, ref = tag("30000001"), tag("30000006"), tag("30000007")
     st = co.handle_tags(pad(ok, hold, ref))
     by = {i.item_id: i for i in st.items}
     assert by["30000001"].status is ItemStatus.CHECKED_OUT
-    assert by["30000006"].refusal is Refusal.ON_HOLD_FOR_OTHER and by["30000006"].message == "Reserved for another patron"
+    assert (
+        by["30000006"].refusal is Refusal.ON_HOLD_FOR_OTHER
+        and by["30000006"].message == "Reserved for another patron"
+    )
     assert by["30000007"].refusal is Refusal.NOT_FOR_LOAN
     assert hold.uid not in security.state and ref.uid not in security.state
     assert {i.item_id for i in st.problems} == {"30000006", "30000007"}
@@ -50,7 +63,11 @@ def test_incomplete_set_waits_then_completes(circ: FakeCirculation, security: Fa
     p1, p2, p3 = (tag("30000005", part=n, parts=3) for n in (1, 2, 3))
     st = co.handle_tags(pad(p1, p2))
     item = st.item("30000005")
-    assert item is not None and item.status is ItemStatus.WAITING and item.refusal is Refusal.SET_INCOMPLETE
+    assert (
+        item is not None
+        and item.status is ItemStatus.WAITING
+        and item.refusal is Refusal.SET_INCOMPLETE
+    )
     assert (item.parts_present, item.parts_in_set) == (2, 3)
     assert circ.ops("checkout") == [] and security.calls == []
     st = co.handle_tags(pad(p1, p2, p3, before=(p1, p2)))
@@ -60,7 +77,9 @@ def test_incomplete_set_waits_then_completes(circ: FakeCirculation, security: Fa
     assert len(circ.ops("checkout")) == 1
 
 
-def test_removing_a_part_of_a_waiting_set_updates_the_count(circ: FakeCirculation, security: FakeSecurity) -> None:
+def test_removing_a_part_of_a_waiting_set_updates_the_count(
+    circ: FakeCirculation, security: FakeSecurity
+) -> None:
     co, _ = make(circ, security)
     p1, p2 = tag("30000005", part=1, parts=3), tag("30000005", part=2, parts=3)
     co.handle_tags(pad(p1, p2))
@@ -69,7 +88,9 @@ def test_removing_a_part_of_a_waiting_set_updates_the_count(circ: FakeCirculatio
     assert item is not None and item.parts_present == 1 and item.status is ItemStatus.WAITING
 
 
-def test_write_failure_is_undone_and_resecured(circ: FakeCirculation, security: FakeSecurity) -> None:
+def test_write_failure_is_undone_and_resecured(
+    circ: FakeCirculation, security: FakeSecurity
+) -> None:
     co, _ = make(circ, security)
     p1, p2 = tag("30000005", part=1, parts=2), tag("30000005", part=2, parts=2)
     security.fail_unsecure.add(p2.uid)
@@ -82,18 +103,28 @@ def test_write_failure_is_undone_and_resecured(circ: FakeCirculation, security: 
     assert security.state[p1.uid] is True  # the part already switched off was re-secured
 
 
-def test_write_failure_with_failed_reversal_goes_to_the_desk(circ: FakeCirculation, security: FakeSecurity) -> None:
+def test_write_failure_with_failed_reversal_goes_to_the_desk(
+    circ: FakeCirculation, security: FakeSecurity
+) -> None:
     co, _ = make(circ, security)
     t = tag("30000001")
     security.fail_unsecure.add(t.uid)
-    circ.script[("checkin", "30000001")] = lambda item_id: CirculationResult(Operation.CHECKIN, ok=False, mode=Mode.ONLINE, refusal=Refusal.LINK_DOWN)
+    circ.script[("checkin", "30000001")] = lambda item_id: CirculationResult(
+        Operation.CHECKIN, ok=False, mode=Mode.ONLINE, refusal=Refusal.LINK_DOWN
+    )
     st = co.handle_tags(pad(t))
     item = st.items[0]
-    assert item.status is ItemStatus.TO_DESK and item.refusal is Refusal.SECURITY_WRITE_FAILED and not item.undone
+    assert (
+        item.status is ItemStatus.TO_DESK
+        and item.refusal is Refusal.SECURITY_WRITE_FAILED
+        and not item.undone
+    )
     assert circ.items["30000001"].on_loan_to == "LV0002"
 
 
-def test_reader_exception_during_write_counts_as_failure(circ: FakeCirculation, security: FakeSecurity) -> None:
+def test_reader_exception_during_write_counts_as_failure(
+    circ: FakeCirculation, security: FakeSecurity
+) -> None:
     co, _ = make(circ, security)
     t = tag("30000003")
     security.raise_on.add(t.uid)
@@ -102,7 +133,9 @@ def test_reader_exception_during_write_counts_as_failure(circ: FakeCirculation, 
     assert st.items[0].refusal is Refusal.SECURITY_WRITE_FAILED
 
 
-def test_removed_before_answer_keeps_its_result_and_is_not_redone(circ: FakeCirculation, security: FakeSecurity) -> None:
+def test_removed_before_answer_keeps_its_result_and_is_not_redone(
+    circ: FakeCirculation, security: FakeSecurity
+) -> None:
     co, _ = make(circ, security)
     t = tag("30000001")
     co.handle_tags(pad(t))
@@ -112,7 +145,9 @@ def test_removed_before_answer_keeps_its_result_and_is_not_redone(circ: FakeCirc
     assert st.items[0].on_pad and len(circ.ops("checkout")) == 1 and len(st.items) == 1
 
 
-def test_same_item_by_barcode_and_tag_is_one_item(circ: FakeCirculation, security: FakeSecurity) -> None:
+def test_same_item_by_barcode_and_tag_is_one_item(
+    circ: FakeCirculation, security: FakeSecurity
+) -> None:
     co, _ = make(circ, security)
     co.handle_barcode("30000002")
     co.handle_barcode("30000002")
@@ -139,17 +174,25 @@ def test_unreadable_tag_shown_with_reason(circ: FakeCirculation, security: FakeS
     assert len(circ.ops("checkout")) == 1
 
 
-def test_offline_checkout_is_marked_and_limited(circ: FakeCirculation, security: FakeSecurity) -> None:
+def test_offline_checkout_is_marked_and_limited(
+    circ: FakeCirculation, security: FakeSecurity
+) -> None:
     circ.online = False
     circ.max_offline_checkouts = 1
     co, _ = make(circ, security)
     st = co.handle_tags(pad(tag("30000001"), tag("30000002")))
     first, second = st.items
     assert first.status is ItemStatus.CHECKED_OUT and first.offline and first.queued
-    assert second.status is ItemStatus.REFUSED and second.refusal is Refusal.OFFLINE_LIMIT and second.offline
+    assert (
+        second.status is ItemStatus.REFUSED
+        and second.refusal is Refusal.OFFLINE_LIMIT
+        and second.offline
+    )
 
 
-def test_fee_confirmation_resends_with_acknowledgement(circ: FakeCirculation, security: FakeSecurity) -> None:
+def test_fee_confirmation_resends_with_acknowledgement(
+    circ: FakeCirculation, security: FakeSecurity
+) -> None:
     circ.items["30000004"].fee = "1.00"
     co, _ = make(circ, security)
     t = tag("30000004")
@@ -171,13 +214,21 @@ def test_fee_declined_stays_refused(circ: FakeCirculation, security: FakeSecurit
 
 
 def test_no_desensitize_means_tag_untouched(circ: FakeCirculation, security: FakeSecurity) -> None:
-    circ.script[("checkout", "30000001")] = lambda p, i, ack: CirculationResult(Operation.CHECKOUT, ok=True, mode=Mode.ONLINE, item_id=i, due_date="x", desensitize=False)
+    circ.script[("checkout", "30000001")] = lambda p, i, ack: CirculationResult(
+        Operation.CHECKOUT, ok=True, mode=Mode.ONLINE, item_id=i, due_date="x", desensitize=False
+    )
     co, _ = make(circ, security)
     st = co.handle_tags(pad(tag("30000001")))
-    assert st.items[0].status is ItemStatus.CHECKED_OUT and not st.items[0].unsecured and security.calls == []
+    assert (
+        st.items[0].status is ItemStatus.CHECKED_OUT
+        and not st.items[0].unsecured
+        and security.calls == []
+    )
 
 
-def test_circulation_exception_becomes_link_down_refusal(circ: FakeCirculation, security: FakeSecurity) -> None:
+def test_circulation_exception_becomes_link_down_refusal(
+    circ: FakeCirculation, security: FakeSecurity
+) -> None:
     circ.fail_next["checkout"] = TimeoutError("no answer")
     co, _ = make(circ, security)
     st = co.handle_tags(pad(tag("30000001")))
@@ -190,7 +241,9 @@ def test_own_loan_rescanned_is_a_renewal(circ: FakeCirculation, security: FakeSe
     assert st.items[0].status is ItemStatus.CHECKED_OUT and st.items[0].renewal
 
 
-def test_receipt_lines_cover_done_and_refused(circ: FakeCirculation, security: FakeSecurity) -> None:
+def test_receipt_lines_cover_done_and_refused(
+    circ: FakeCirculation, security: FakeSecurity
+) -> None:
     co, _ = make(circ, security)
     co.handle_tags(pad(tag("30000001"), tag("30000007"), bad_tag("E004FFFF")))
     lines = co.receipt_lines()

@@ -15,7 +15,11 @@ from kiosk.core.session import PatronSession, SessionSettings, Stage
 from .fakes import FakeCirculation, FakeSecurity, bad_tag, tag
 
 ITEMS = ["30000001", "30000002", "30000006", "30000007", "39999999", "30000011", "30000012"]
-TAGS = [tag(i) for i in ITEMS] + [tag("30000020", part=p, parts=3) for p in (1, 2, 3)] + [bad_tag("E004BAD1")]
+TAGS = (
+    [tag(i) for i in ITEMS]
+    + [tag("30000020", part=p, parts=3) for p in (1, 2, 3)]
+    + [bad_tag("E004BAD1")]
+)
 
 
 def world() -> tuple[FakeCirculation, FakeSecurity]:
@@ -50,7 +54,13 @@ def test_stack_checkout_invariants(steps: list[tuple[str, object]]) -> None:
         if kind == "pad":
             new = tuple(TAGS[i] for i in sorted(arg))  # type: ignore[union-attr]
             old = {t.uid for t in present}
-            co.handle_tags(TagsChanged(present=new, added=tuple(t for t in new if t.uid not in old), removed=tuple(t for t in present if t.uid not in {n.uid for n in new})))
+            co.handle_tags(
+                TagsChanged(
+                    present=new,
+                    added=tuple(t for t in new if t.uid not in old),
+                    removed=tuple(t for t in present if t.uid not in {n.uid for n in new}),
+                )
+            )
             present = new
         elif kind == "scan":
             co.handle_barcode(arg)  # type: ignore[arg-type]
@@ -76,16 +86,22 @@ def test_stack_checkout_invariants(steps: list[tuple[str, object]]) -> None:
             if security.state.get(t.uid) is False:
                 loan = circ.items.get(t.item_id)
                 item = state.item(t.item_id)
-                assert (loan is not None and loan.on_loan_to == "LV0002") or (item is not None and item.status is ItemStatus.TO_DESK), t.item_id
+                assert (loan is not None and loan.on_loan_to == "LV0002") or (
+                    item is not None and item.status is ItemStatus.TO_DESK
+                ), t.item_id
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(
         st.one_of(
-            st.builds(CardPresented, st.sampled_from(["LV0001", "LV0002", "LV0003", "LV9999", "X|Y", ""])),
+            st.builds(
+                CardPresented, st.sampled_from(["LV0001", "LV0002", "LV0003", "LV9999", "X|Y", ""])
+            ),
             st.builds(PinEntered, st.sampled_from(["1234", "9999", "", "12|4"])),
-            st.builds(Tapped, st.sampled_from(list(Action)), st.sampled_from(["", "en", "30000001", "xx"])),
+            st.builds(
+                Tapped, st.sampled_from(list(Action)), st.sampled_from(["", "en", "30000001", "xx"])
+            ),
             st.builds(BarcodeScanned, st.sampled_from(["30000001", "LV0002", "bad"])),
             st.builds(TagsChanged, st.just((tag("30000001"),)), st.just((tag("30000001"),))),
             st.floats(min_value=0, max_value=200),
@@ -94,7 +110,9 @@ def test_stack_checkout_invariants(steps: list[tuple[str, object]]) -> None:
     ),
     st.sampled_from(["none", "optional", "mandatory"]),
 )
-def test_session_never_leaks_a_pin_and_welcome_holds_no_patron(events: list[object], policy: str) -> None:
+def test_session_never_leaks_a_pin_and_welcome_holds_no_patron(
+    events: list[object], policy: str
+) -> None:
     clock = ManualClock()
     circ = FakeCirculation(clock)
     circ.add_patron("LV0001", name="Anna", pin="1234")
@@ -110,16 +128,29 @@ def test_session_never_leaks_a_pin_and_welcome_holds_no_patron(events: list[obje
         text = repr(st_)
         assert "1234" not in text and "9999" not in text
         if st_.stage in (Stage.WELCOME, Stage.GOODBYE):
-            assert st_.patron is None and st_.checkout is None and st_.account is None and "Anna" not in text
+            assert (
+                st_.patron is None
+                and st_.checkout is None
+                and st_.account is None
+                and "Anna" not in text
+            )
         if st_.idle_warning:
             assert st_.seconds_left is not None and st_.seconds_left <= s.settings.idle_warning_s
 
 
 @given(
     st.sampled_from(list(ReturnOutcome)),
-    st.builds(Routing, sort_bin=st.sampled_from(["", "1", "7", "A"]), alert=st.booleans(), alert_type=st.sampled_from(list(AlertType)), hold_patron_id=st.sampled_from(["", "LV0004"])),
+    st.builds(
+        Routing,
+        sort_bin=st.sampled_from(["", "1", "7", "A"]),
+        alert=st.booleans(),
+        alert_type=st.sampled_from(list(AlertType)),
+        hold_patron_id=st.sampled_from(["", "LV0004"]),
+    ),
 )
-def test_routing_always_decides_and_exceptions_go_to_staff(outcome: ReturnOutcome, routing: Routing) -> None:
+def test_routing_always_decides_and_exceptions_go_to_staff(
+    outcome: ReturnOutcome, routing: Routing
+) -> None:
     d = RoutingTable(default_bin=1, exception_bin=0).decide(outcome, routing)
     assert isinstance(d.bin, int) and d.instruction
     if outcome.is_exception:

@@ -19,18 +19,36 @@ def pad(*tags: ItemTag) -> TagsChanged:
 
 
 @pytest.fixture
-def station(circ: FakeCirculation, security: FakeSecurity, clock: ManualClock, printer: FakePrinter, recorder: Recorder) -> ReturnStation:
+def station(
+    circ: FakeCirculation,
+    security: FakeSecurity,
+    clock: ManualClock,
+    printer: FakePrinter,
+    recorder: Recorder,
+) -> ReturnStation:
     for item_id in ("30000001", "30000002", "30000003", "30000005", "30000010"):
         circ.items[item_id].on_loan_to = "LV0001"
     settings = ReturnSettings(library_name="Demo bibliotēka", owners=("LV-DEMO",))
-    return ReturnStation(circ, security, clock, RoutingTable(default_bin=1, exception_bin=0), settings, recorder=recorder, staff_printer=printer)
+    return ReturnStation(
+        circ,
+        security,
+        clock,
+        RoutingTable(default_bin=1, exception_bin=0),
+        settings,
+        recorder=recorder,
+        staff_printer=printer,
+    )
 
 
-def test_plain_return_checked_in_and_secured(station: ReturnStation, circ: FakeCirculation, security: FakeSecurity, recorder: Recorder) -> None:
+def test_plain_return_checked_in_and_secured(
+    station: ReturnStation, circ: FakeCirculation, security: FakeSecurity, recorder: Recorder
+) -> None:
     t = tag("30000001", owner="LV-DEMO")
     st = station.handle_tags(pad(t))
     item = st.items[0]
-    assert item.outcome is ReturnOutcome.CHECKED_IN and item.secured and security.state[t.uid] is True
+    assert (
+        item.outcome is ReturnOutcome.CHECKED_IN and item.secured and security.state[t.uid] is True
+    )
     assert (item.bin, item.instruction) == (1, Instruction.DONE) and item.title == "Zaļā grāmata"
     assert circ.items["30000001"].on_loan_to == "" and recorder.events == []
 
@@ -39,8 +57,15 @@ def test_acs_sort_bin_is_used(station: ReturnStation) -> None:
     assert station.handle_tags(pad(tag("30000010"))).items[0].bin == 2
 
 
-def test_hold_for_another_patron_prints_a_masked_slip(station: ReturnStation, circ: FakeCirculation, printer: FakePrinter) -> None:
-    circ.items["30000002"].routing = Routing(alert=True, alert_type=AlertType.HOLD_HERE, hold_patron_id="LV0004", hold_patron_name="Иван Петров")
+def test_hold_for_another_patron_prints_a_masked_slip(
+    station: ReturnStation, circ: FakeCirculation, printer: FakePrinter
+) -> None:
+    circ.items["30000002"].routing = Routing(
+        alert=True,
+        alert_type=AlertType.HOLD_HERE,
+        hold_patron_id="LV0004",
+        hold_patron_name="Иван Петров",
+    )
     item = station.handle_tags(pad(tag("30000002"))).items[0]
     assert item.outcome is ReturnOutcome.CHECKED_IN and item.instruction == Instruction.HOLD_SHELF
     assert item.hold_slip and item.hold_slip_printed
@@ -50,22 +75,37 @@ def test_hold_for_another_patron_prints_a_masked_slip(station: ReturnStation, ci
     assert slip.lines[0].item_id == "30000002"
 
 
-@pytest.mark.parametrize(("alert", "instruction"), [(AlertType.HOLD_OTHER_BRANCH, Instruction.OTHER_BRANCH), (AlertType.TRANSIT, Instruction.TRANSIT), (AlertType.OTHER, Instruction.SPECIAL)])
-def test_alert_types_map_to_instructions(station: ReturnStation, circ: FakeCirculation, alert: AlertType, instruction: Instruction) -> None:
+@pytest.mark.parametrize(
+    ("alert", "instruction"),
+    [
+        (AlertType.HOLD_OTHER_BRANCH, Instruction.OTHER_BRANCH),
+        (AlertType.TRANSIT, Instruction.TRANSIT),
+        (AlertType.OTHER, Instruction.SPECIAL),
+    ],
+)
+def test_alert_types_map_to_instructions(
+    station: ReturnStation, circ: FakeCirculation, alert: AlertType, instruction: Instruction
+) -> None:
     circ.items["30000003"].routing = Routing(alert=True, alert_type=alert, destination="Filiāle")
     item = station.handle_tags(pad(tag("30000003"))).items[0]
     assert item.instruction == instruction and item.bin == 0
 
 
-def test_hold_slip_printer_failure_is_recorded(station: ReturnStation, circ: FakeCirculation, printer: FakePrinter, recorder: Recorder) -> None:
+def test_hold_slip_printer_failure_is_recorded(
+    station: ReturnStation, circ: FakeCirculation, printer: FakePrinter, recorder: Recorder
+) -> None:
     printer.error = OSError("paper out")
-    circ.items["30000002"].routing = Routing(alert=True, alert_type=AlertType.HOLD_HERE, hold_patron_id="LV0004")
+    circ.items["30000002"].routing = Routing(
+        alert=True, alert_type=AlertType.HOLD_HERE, hold_patron_id="LV0004"
+    )
     item = station.handle_tags(pad(tag("30000002"))).items[0]
     assert item.outcome is ReturnOutcome.CHECKED_IN and item.hold_slip_printed is False
     assert recorder.kinds() == ["printer_failed"]
 
 
-def test_offline_return_is_queued_and_secured(station: ReturnStation, circ: FakeCirculation, security: FakeSecurity) -> None:
+def test_offline_return_is_queued_and_secured(
+    station: ReturnStation, circ: FakeCirculation, security: FakeSecurity
+) -> None:
     circ.online = False
     circ.offline_policy = "checkin-only"
     t = tag("30000001")
@@ -74,7 +114,9 @@ def test_offline_return_is_queued_and_secured(station: ReturnStation, circ: Fake
     assert circ.queue == [("checkin", "", "30000001")] and security.state[t.uid] is True
 
 
-def test_offline_disabled_sends_to_desk_and_leaves_tag(station: ReturnStation, circ: FakeCirculation, security: FakeSecurity, recorder: Recorder) -> None:
+def test_offline_disabled_sends_to_desk_and_leaves_tag(
+    station: ReturnStation, circ: FakeCirculation, security: FakeSecurity, recorder: Recorder
+) -> None:
     circ.online = False
     circ.offline_policy = "disabled"
     item = station.handle_tags(pad(tag("30000001"))).items[0]
@@ -82,47 +124,80 @@ def test_offline_disabled_sends_to_desk_and_leaves_tag(station: ReturnStation, c
     assert security.calls == [] and recorder.kinds() == ["return_link_down"]
 
 
-def test_unreadable_tag_recorded(station: ReturnStation, circ: FakeCirculation, recorder: Recorder) -> None:
+def test_unreadable_tag_recorded(
+    station: ReturnStation, circ: FakeCirculation, recorder: Recorder
+) -> None:
     st = station.handle_tags(pad(bad_tag("E004BAD0", "bad CRC")))
     item = st.items[0]
-    assert item.outcome is ReturnOutcome.UNREADABLE_TAG and item.bin == 0 and item.message == "bad CRC"
-    assert circ.calls == [] and recorder.events == [("return_unreadable_tag", "uid E004BAD0: bad CRC")]
+    assert (
+        item.outcome is ReturnOutcome.UNREADABLE_TAG and item.bin == 0 and item.message == "bad CRC"
+    )
+    assert circ.calls == [] and recorder.events == [
+        ("return_unreadable_tag", "uid E004BAD0: bad CRC")
+    ]
 
 
 def test_unknown_item_recorded(station: ReturnStation, recorder: Recorder) -> None:
     item = station.handle_tags(pad(tag("39999999"))).items[0]
-    assert item.outcome is ReturnOutcome.UNKNOWN_ITEM and item.instruction == Instruction.TAKE_TO_DESK
+    assert (
+        item.outcome is ReturnOutcome.UNKNOWN_ITEM and item.instruction == Instruction.TAKE_TO_DESK
+    )
     assert recorder.kinds() == ["return_unknown_item"]
 
 
-def test_other_library_not_checked_in(station: ReturnStation, circ: FakeCirculation, security: FakeSecurity, recorder: Recorder) -> None:
+def test_other_library_not_checked_in(
+    station: ReturnStation, circ: FakeCirculation, security: FakeSecurity, recorder: Recorder
+) -> None:
     item = station.handle_tags(pad(tag("30000001", owner="LV-OTHER"))).items[0]
     assert item.outcome is ReturnOutcome.OTHER_LIBRARY and item.bin == 0
-    assert circ.ops("checkin") == [] and security.calls == [] and recorder.kinds() == ["return_other_library"]
+    assert (
+        circ.ops("checkin") == []
+        and security.calls == []
+        and recorder.kinds() == ["return_other_library"]
+    )
 
 
-def test_not_on_loan_is_secured_and_recorded(station: ReturnStation, security: FakeSecurity, recorder: Recorder) -> None:
+def test_not_on_loan_is_secured_and_recorded(
+    station: ReturnStation, security: FakeSecurity, recorder: Recorder
+) -> None:
     t = tag("30000004")
     item = station.handle_tags(pad(t)).items[0]
-    assert item.outcome is ReturnOutcome.NOT_ON_LOAN and item.secured and security.state[t.uid] is True
+    assert (
+        item.outcome is ReturnOutcome.NOT_ON_LOAN and item.secured and security.state[t.uid] is True
+    )
     assert recorder.kinds() == ["return_not_on_loan"]
 
 
-def test_security_failure_recorded(station: ReturnStation, security: FakeSecurity, recorder: Recorder, circ: FakeCirculation) -> None:
+def test_security_failure_recorded(
+    station: ReturnStation, security: FakeSecurity, recorder: Recorder, circ: FakeCirculation
+) -> None:
     t = tag("30000001")
     security.fail_secure.add(t.uid)
     item = station.handle_tags(pad(t)).items[0]
-    assert item.outcome is ReturnOutcome.SECURITY_FAILED and not item.secured and item.instruction == Instruction.TAKE_TO_DESK
-    assert circ.items["30000001"].on_loan_to == "" and recorder.kinds() == ["return_security_failed"]
+    assert (
+        item.outcome is ReturnOutcome.SECURITY_FAILED
+        and not item.secured
+        and item.instruction == Instruction.TAKE_TO_DESK
+    )
+    assert circ.items["30000001"].on_loan_to == "" and recorder.kinds() == [
+        "return_security_failed"
+    ]
 
 
-def test_incomplete_set_asks_for_all_parts_then_returns(station: ReturnStation, circ: FakeCirculation, security: FakeSecurity) -> None:
+def test_incomplete_set_asks_for_all_parts_then_returns(
+    station: ReturnStation, circ: FakeCirculation, security: FakeSecurity
+) -> None:
     p1, p2, p3 = (tag("30000005", part=n, parts=3) for n in (1, 2, 3))
     item = station.handle_tags(pad(p1, p2)).items[0]
-    assert item.outcome is ReturnOutcome.SET_INCOMPLETE and item.instruction == Instruction.PLACE_ALL_PARTS
+    assert (
+        item.outcome is ReturnOutcome.SET_INCOMPLETE
+        and item.instruction == Instruction.PLACE_ALL_PARTS
+    )
     assert (item.parts_present, item.parts_in_set) == (2, 3) and circ.ops("checkin") == []
     item = station.handle_tags(TagsChanged(present=(p1, p2, p3), added=(p3,))).items[0]
-    assert item.outcome is ReturnOutcome.CHECKED_IN and all(security.state[t.uid] for t in (p1, p2, p3))
+    assert item.outcome is ReturnOutcome.CHECKED_IN and all(
+        security.state[t.uid] for t in (p1, p2, p3)
+    )
 
 
 def test_item_left_on_pad_not_returned_twice(station: ReturnStation, circ: FakeCirculation) -> None:
@@ -132,14 +207,18 @@ def test_item_left_on_pad_not_returned_twice(station: ReturnStation, circ: FakeC
     assert circ.ops("checkin") == [("30000001",), ("30000002",)]
 
 
-def test_barcode_return_and_receipt(station: ReturnStation, security: FakeSecurity, clock: ManualClock) -> None:
+def test_barcode_return_and_receipt(
+    station: ReturnStation, security: FakeSecurity, clock: ManualClock
+) -> None:
     station.handle_barcode("30000003")
     station.handle_barcode("bad|id")
     st = station.handle_tags(pad(tag("39999999")))
     assert st.item("30000003") is not None and security.calls == []
     r = station.receipt()
     assert r is not None and r.kind is ReceiptKind.RETURN and r.when == clock.now()
-    assert [line.item_id for line in r.lines] == ["30000003"] and [line.item_id for line in r.refused] == ["39999999"]
+    assert [line.item_id for line in r.lines] == ["30000003"] and [
+        line.item_id for line in r.refused
+    ] == ["39999999"]
     assert r.card_masked == ""
 
 
@@ -155,13 +234,26 @@ def test_circulation_exception_is_link_down(station: ReturnStation, circ: FakeCi
     assert station.handle_tags(pad(tag("30000001"))).items[0].outcome is ReturnOutcome.LINK_DOWN
 
 
-def test_in_doubt_checkin_counts_as_queued_and_is_secured(station: ReturnStation, circ: FakeCirculation, security: FakeSecurity) -> None:
+def test_in_doubt_checkin_counts_as_queued_and_is_secured(
+    station: ReturnStation, circ: FakeCirculation, security: FakeSecurity
+) -> None:
     from kiosk.core.domain import CirculationResult, Mode, Operation, Refusal
 
-    circ.script[("checkin", "30000001")] = lambda item_id: CirculationResult(Operation.CHECKIN, ok=False, mode=Mode.ONLINE, item_id=item_id, refusal=Refusal.LINK_DOWN, in_doubt=True)
+    circ.script[("checkin", "30000001")] = lambda item_id: CirculationResult(
+        Operation.CHECKIN,
+        ok=False,
+        mode=Mode.ONLINE,
+        item_id=item_id,
+        refusal=Refusal.LINK_DOWN,
+        in_doubt=True,
+    )
     t = tag("30000001")
     item = station.handle_tags(pad(t)).items[0]
-    assert item.outcome is ReturnOutcome.QUEUED_OFFLINE and item.secured and security.state[t.uid] is True
+    assert (
+        item.outcome is ReturnOutcome.QUEUED_OFFLINE
+        and item.secured
+        and security.state[t.uid] is True
+    )
 
 
 def test_handle_dispatches_pad_and_scanner_events(station: ReturnStation) -> None:
@@ -170,4 +262,6 @@ def test_handle_dispatches_pad_and_scanner_events(station: ReturnStation) -> Non
     station.handle(BarcodeScanned("30000002"))
     station.handle(pad(tag("30000001")))
     st = station.handle(Tick())  # type: ignore[arg-type]
-    assert [i.key for i in st.items] == ["30000002", "30000001"] and all(i.outcome is ReturnOutcome.CHECKED_IN for i in st.items)
+    assert [i.key for i in st.items] == ["30000002", "30000001"] and all(
+        i.outcome is ReturnOutcome.CHECKED_IN for i in st.items
+    )

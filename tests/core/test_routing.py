@@ -46,12 +46,17 @@ def table() -> RoutingTable:
 
 
 def test_hold_here_rule_with_slip(table: RoutingTable) -> None:
-    d = table.decide(ReturnOutcome.CHECKED_IN, Routing(alert=True, alert_type=AlertType.HOLD_HERE, hold_patron_id="LV0004"))
+    d = table.decide(
+        ReturnOutcome.CHECKED_IN,
+        Routing(alert=True, alert_type=AlertType.HOLD_HERE, hold_patron_id="LV0004"),
+    )
     assert (d.bin, d.instruction, d.hold_slip, d.rule) == (3, "hold_shelf", True, 0)
 
 
 def test_alert_type_by_name(table: RoutingTable) -> None:
-    d = table.decide(ReturnOutcome.QUEUED_OFFLINE, Routing(alert=True, alert_type=AlertType.TRANSIT))
+    d = table.decide(
+        ReturnOutcome.QUEUED_OFFLINE, Routing(alert=True, alert_type=AlertType.TRANSIT)
+    )
     assert (d.bin, d.instruction, d.rule) == (4, Instruction.TRANSIT, 1)
 
 
@@ -62,17 +67,27 @@ def test_media_type_from_answer_or_caller(table: RoutingTable) -> None:
 
 
 def test_first_match_wins(table: RoutingTable) -> None:
-    d = table.decide(ReturnOutcome.CHECKED_IN, Routing(alert=True, alert_type=AlertType.HOLD_HERE, media_type="006"))
+    d = table.decide(
+        ReturnOutcome.CHECKED_IN,
+        Routing(alert=True, alert_type=AlertType.HOLD_HERE, media_type="006"),
+    )
     assert d.bin == 3
 
 
 def test_defaults_without_rule(table: RoutingTable) -> None:
     assert table.decide(ReturnOutcome.CHECKED_IN, Routing()).bin == 1
-    assert table.decide(ReturnOutcome.CHECKED_IN, Routing(sort_bin="7")).bin == 7  # the ACS's numeric CL
+    assert (
+        table.decide(ReturnOutcome.CHECKED_IN, Routing(sort_bin="7")).bin == 7
+    )  # the ACS's numeric CL
     assert table.decide(ReturnOutcome.CHECKED_IN, Routing(sort_bin="A")).bin == 1
     # Koha sends CV 00 with every check-in: not an alert.
-    assert table.decide(ReturnOutcome.CHECKED_IN, Routing(alert_type=AlertType.UNKNOWN)).instruction == Instruction.DONE
-    d = table.decide(ReturnOutcome.CHECKED_IN, Routing(alert=True, alert_type=AlertType.HOLD_OTHER_BRANCH))
+    assert (
+        table.decide(ReturnOutcome.CHECKED_IN, Routing(alert_type=AlertType.UNKNOWN)).instruction
+        == Instruction.DONE
+    )
+    d = table.decide(
+        ReturnOutcome.CHECKED_IN, Routing(alert=True, alert_type=AlertType.HOLD_OTHER_BRANCH)
+    )
     assert (d.bin, d.instruction, d.hold_slip) == (0, Instruction.OTHER_BRANCH, True)
     d = table.decide(ReturnOutcome.CHECKED_IN, Routing(alert=True))
     assert (d.bin, d.instruction) == (0, Instruction.SPECIAL)
@@ -81,8 +96,15 @@ def test_defaults_without_rule(table: RoutingTable) -> None:
 def test_exception_outcomes_use_their_own_rule_or_the_exception_bin(table: RoutingTable) -> None:
     d = table.decide(ReturnOutcome.OTHER_LIBRARY, Routing(media_type="006"))
     assert (d.bin, d.instruction, d.exception) == (6, "ill_desk", True)
-    for outcome in (ReturnOutcome.UNREADABLE_TAG, ReturnOutcome.NOT_ON_LOAN, ReturnOutcome.UNKNOWN_ITEM, ReturnOutcome.SECURITY_FAILED):
-        d = table.decide(outcome, Routing(media_type="006"))  # the media rule does not catch exceptions
+    for outcome in (
+        ReturnOutcome.UNREADABLE_TAG,
+        ReturnOutcome.NOT_ON_LOAN,
+        ReturnOutcome.UNKNOWN_ITEM,
+        ReturnOutcome.SECURITY_FAILED,
+    ):
+        d = table.decide(
+            outcome, Routing(media_type="006")
+        )  # the media rule does not catch exceptions
         assert (d.bin, d.instruction, d.exception) == (0, Instruction.TAKE_TO_DESK, True)
     assert table.decide(ReturnOutcome.SET_INCOMPLETE).instruction == Instruction.PLACE_ALL_PARTS
 
@@ -92,7 +114,9 @@ def test_no_hold_slip_for_exceptions(table: RoutingTable) -> None:
     assert not d.hold_slip
 
 
-@pytest.mark.parametrize(("row", "word"), [('alert_type = "77"', "alert_type"), ('outcome = "lost"', "outcome")])
+@pytest.mark.parametrize(
+    ("row", "word"), [('alert_type = "77"', "alert_type"), ('outcome = "lost"', "outcome")]
+)
 def test_bad_rows_name_the_row_and_key(row: str, word: str) -> None:
     cfg = parse(f"[[routing]]\nbin = 1\n{row}\n")
     with pytest.raises(RoutingTableError, match=rf"routing\[0\]\.{word}"):

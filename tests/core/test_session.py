@@ -24,10 +24,25 @@ from .fakes import FakeCirculation, FakePrinter, FakeSecurity, tag
 CARD_RE = r"^LV[0-9]{4,12}$"
 
 
-def make(circ: FakeCirculation, clock: ManualClock, security: FakeSecurity | None = None, printer: FakePrinter | None = None, **kw: object) -> tuple[PatronSession, list[SessionState]]:
-    settings = dataclasses.replace(SessionSettings(library_name="Demo bibliotēka", card_pattern=CARD_RE), **kw)  # type: ignore[arg-type]
+def make(
+    circ: FakeCirculation,
+    clock: ManualClock,
+    security: FakeSecurity | None = None,
+    printer: FakePrinter | None = None,
+    **kw: object,
+) -> tuple[PatronSession, list[SessionState]]:
+    settings = dataclasses.replace(
+        SessionSettings(library_name="Demo bibliotēka", card_pattern=CARD_RE), **kw
+    )  # type: ignore[arg-type]
     seen: list[SessionState] = []
-    s = PatronSession(circ, clock, settings, security=security or FakeSecurity(), printer=printer, listener=seen.append)
+    s = PatronSession(
+        circ,
+        clock,
+        settings,
+        security=security or FakeSecurity(),
+        printer=printer,
+        listener=seen.append,
+    )
     return s, seen
 
 
@@ -38,16 +53,24 @@ def test_policy_none_logs_in_with_card_alone(circ: FakeCirculation, clock: Manua
     s, _ = make(circ, clock, pin_policy="none")
     st = s.handle(CardPresented("LV0002"))
     assert st.stage is Stage.ACTIVE
-    assert st.patron is not None and st.patron.card_masked == "**0002" and st.patron.name == "John Smith"
+    assert (
+        st.patron is not None
+        and st.patron.card_masked == "**0002"
+        and st.patron.name == "John Smith"
+    )
     assert circ.ops("identify_patron") == [("LV0002", False)]
 
 
-def test_policy_none_ignores_a_pin_the_library_would_want(circ: FakeCirculation, clock: ManualClock) -> None:
+def test_policy_none_ignores_a_pin_the_library_would_want(
+    circ: FakeCirculation, clock: ManualClock
+) -> None:
     s, _ = make(circ, clock, pin_policy="none")
     assert s.handle(CardPresented("LV0001")).stage is Stage.ACTIVE
 
 
-def test_policy_mandatory_asks_pin_before_the_library_system(circ: FakeCirculation, clock: ManualClock) -> None:
+def test_policy_mandatory_asks_pin_before_the_library_system(
+    circ: FakeCirculation, clock: ManualClock
+) -> None:
     s, _ = make(circ, clock, pin_policy="mandatory")
     st = s.handle(CardPresented("LV0001"))
     assert st.stage is Stage.PIN and circ.ops("identify_patron") == []
@@ -56,7 +79,9 @@ def test_policy_mandatory_asks_pin_before_the_library_system(circ: FakeCirculati
     assert circ.ops("identify_patron") == [("LV0001", True)]
 
 
-def test_policy_optional_asks_pin_only_when_the_library_wants_one(circ: FakeCirculation, clock: ManualClock) -> None:
+def test_policy_optional_asks_pin_only_when_the_library_wants_one(
+    circ: FakeCirculation, clock: ManualClock
+) -> None:
     s, _ = make(circ, clock, pin_policy="optional")
     assert s.handle(CardPresented("LV0002")).stage is Stage.ACTIVE  # no PIN on this patron
     s.handle(Tapped(Action.LOGOUT))
@@ -67,18 +92,29 @@ def test_policy_optional_asks_pin_only_when_the_library_wants_one(circ: FakeCirc
     assert circ.ops("identify_patron")[-2:] == [("LV0001", False), ("LV0001", True)]
 
 
-def test_wrong_pin_retries_then_locks_out_the_card(circ: FakeCirculation, clock: ManualClock) -> None:
+def test_wrong_pin_retries_then_locks_out_the_card(
+    circ: FakeCirculation, clock: ManualClock
+) -> None:
     s, _ = make(circ, clock, pin_policy="mandatory", max_login_failures=3, lockout_s=60.0)
     s.handle(CardPresented("LV0001"))
     st = s.handle(PinEntered("0000"))
-    assert st.stage is Stage.PIN and st.problem is LoginProblem.WRONG_PIN and st.pin_retry and st.attempts_left == 2
+    assert (
+        st.stage is Stage.PIN
+        and st.problem is LoginProblem.WRONG_PIN
+        and st.pin_retry
+        and st.attempts_left == 2
+    )
     s.handle(PinEntered("1111"))
     st = s.handle(PinEntered("2222"))
     assert st.stage is Stage.WELCOME and st.problem is LoginProblem.LOCKED_OUT
     assert st.locked_for_s == pytest.approx(60.0)
     calls = len(circ.calls)
     st = s.handle(CardPresented("LV0001"))
-    assert st.problem is LoginProblem.LOCKED_OUT and st.stage is Stage.WELCOME and len(circ.calls) == calls
+    assert (
+        st.problem is LoginProblem.LOCKED_OUT
+        and st.stage is Stage.WELCOME
+        and len(circ.calls) == calls
+    )
     # Another card still works: only this card is locked.
     assert s.handle(CardPresented("LV0002")).stage is Stage.PIN
     s.handle(Tapped(Action.CANCEL))
@@ -103,7 +139,14 @@ def test_unknown_cards_count_and_lock(circ: FakeCirculation, clock: ManualClock)
 
 
 def test_terminal_lockout_across_cards(circ: FakeCirculation, clock: ManualClock) -> None:
-    s, _ = make(circ, clock, pin_policy="none", max_login_failures=3, terminal_max_failures=4, lockout_s=120.0)
+    s, _ = make(
+        circ,
+        clock,
+        pin_policy="none",
+        max_login_failures=3,
+        terminal_max_failures=4,
+        lockout_s=120.0,
+    )
     for card in ("LV9001", "LV9002", "LV9003"):
         assert s.handle(CardPresented(card)).problem is LoginProblem.UNKNOWN_PATRON
     assert s.handle(CardPresented("LV9004")).problem is LoginProblem.LOCKED_OUT
@@ -114,7 +157,9 @@ def test_terminal_lockout_across_cards(circ: FakeCirculation, clock: ManualClock
     assert s.handle(CardPresented("LV0002")).stage is Stage.ACTIVE
 
 
-def test_failures_outside_the_window_are_forgotten(circ: FakeCirculation, clock: ManualClock) -> None:
+def test_failures_outside_the_window_are_forgotten(
+    circ: FakeCirculation, clock: ManualClock
+) -> None:
     s, _ = make(circ, clock, pin_policy="none", max_login_failures=2, login_window_s=60.0)
     s.handle(CardPresented("LV9999"))
     clock.advance(61)
@@ -122,7 +167,9 @@ def test_failures_outside_the_window_are_forgotten(circ: FakeCirculation, clock:
 
 
 @pytest.mark.parametrize("text", ["12345", "LV0001|AD1234", "", "lv"])
-def test_bad_card_numbers_are_not_sent(circ: FakeCirculation, clock: ManualClock, text: str) -> None:
+def test_bad_card_numbers_are_not_sent(
+    circ: FakeCirculation, clock: ManualClock, text: str
+) -> None:
     s, _ = make(circ, clock, pin_policy="none")
     st = s.handle(CardPresented(text))
     assert st.problem is LoginProblem.BAD_CARD and st.stage is Stage.WELCOME and circ.calls == []
@@ -131,17 +178,28 @@ def test_bad_card_numbers_are_not_sent(circ: FakeCirculation, clock: ManualClock
 # -- block reasons -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("card", "reason"), [("LV0003", BlockReason.CARD_LOST), ("LV0005", BlockReason.CARD_EXPIRED)])
-def test_lost_or_expired_card_refused_at_login(circ: FakeCirculation, clock: ManualClock, card: str, reason: BlockReason) -> None:
+@pytest.mark.parametrize(
+    ("card", "reason"), [("LV0003", BlockReason.CARD_LOST), ("LV0005", BlockReason.CARD_EXPIRED)]
+)
+def test_lost_or_expired_card_refused_at_login(
+    circ: FakeCirculation, clock: ManualClock, card: str, reason: BlockReason
+) -> None:
     s, _ = make(circ, clock, pin_policy="none")
     st = s.handle(CardPresented(card))
-    assert st.stage is Stage.WELCOME and st.problem is LoginProblem.BLOCKED and st.blocks == (reason,)
+    assert (
+        st.stage is Stage.WELCOME and st.problem is LoginProblem.BLOCKED and st.blocks == (reason,)
+    )
     assert st.patron is None
     assert circ.ops("end_session") == [(card,)]
 
 
-@pytest.mark.parametrize(("card", "reason"), [("LV0004", BlockReason.EXCESSIVE_FEES), ("LV0006", BlockReason.TOO_MANY_OVERDUE)])
-def test_other_blocks_let_the_patron_in_but_not_borrow(circ: FakeCirculation, clock: ManualClock, card: str, reason: BlockReason) -> None:
+@pytest.mark.parametrize(
+    ("card", "reason"),
+    [("LV0004", BlockReason.EXCESSIVE_FEES), ("LV0006", BlockReason.TOO_MANY_OVERDUE)],
+)
+def test_other_blocks_let_the_patron_in_but_not_borrow(
+    circ: FakeCirculation, clock: ManualClock, card: str, reason: BlockReason
+) -> None:
     s, _ = make(circ, clock, pin_policy="none")
     st = s.handle(CardPresented(card))
     assert st.stage is Stage.ACTIVE and st.blocks == (reason,)
@@ -159,17 +217,23 @@ def test_fees_are_summed_for_the_screen(circ: FakeCirculation, clock: ManualCloc
     assert st.account is not None and len(st.account.fees) == 2
 
 
-def test_unknown_patron_without_record_and_unusable_answer(circ: FakeCirculation, clock: ManualClock) -> None:
+def test_unknown_patron_without_record_and_unusable_answer(
+    circ: FakeCirculation, clock: ManualClock
+) -> None:
     s, _ = make(circ, clock, pin_policy="none", max_login_failures=5)
     circ.script_identify = PatronResult(ok=False, mode=Mode.ONLINE, refusal=Refusal.PATRON_BLOCKED)
     assert s.handle(CardPresented("LV0002")).problem is LoginProblem.UNKNOWN_PATRON
-    circ.script_identify = PatronResult(ok=False, mode=Mode.ONLINE, refusal=Refusal.OTHER, message="unusable answer")
+    circ.script_identify = PatronResult(
+        ok=False, mode=Mode.ONLINE, refusal=Refusal.OTHER, message="unusable answer"
+    )
     st = s.handle(CardPresented("LV0002"))
     assert st.problem is LoginProblem.LINK_DOWN and st.message == "unusable answer"
     assert s._limiter.attempts_left("LV0002") == 4  # only the unknown patron counted
 
 
-def test_unknown_patron_answer_not_ok_and_link_down(circ: FakeCirculation, clock: ManualClock) -> None:
+def test_unknown_patron_answer_not_ok_and_link_down(
+    circ: FakeCirculation, clock: ManualClock
+) -> None:
     s, _ = make(circ, clock, pin_policy="none")
     circ.fail_next["identify_patron"] = ConnectionError("refused")
     st = s.handle(CardPresented("LV0002"))
@@ -179,12 +243,18 @@ def test_unknown_patron_answer_not_ok_and_link_down(circ: FakeCirculation, clock
 # -- offline -----------------------------------------------------------------------------------
 
 
-def test_offline_login_allows_checkout_only_by_policy(circ: FakeCirculation, clock: ManualClock, security: FakeSecurity) -> None:
+def test_offline_login_allows_checkout_only_by_policy(
+    circ: FakeCirculation, clock: ManualClock, security: FakeSecurity
+) -> None:
     circ.online = False
     s, _ = make(circ, clock, security, pin_policy="none", offline_policy="checkin-and-checkout")
     st = s.handle(CardPresented("LV0002"))
     assert st.stage is Stage.ACTIVE
-    assert not st.capabilities.online and st.capabilities.can_checkout and not st.capabilities.can_view_account
+    assert (
+        not st.capabilities.online
+        and st.capabilities.can_checkout
+        and not st.capabilities.can_view_account
+    )
     assert not st.capabilities.can_renew
     t = tag("30000001")
     st = s.handle(TagsChanged(present=(t,), added=(t,)))
@@ -194,7 +264,9 @@ def test_offline_login_allows_checkout_only_by_policy(circ: FakeCirculation, clo
     assert security.state[t.uid] is False
 
 
-def test_offline_login_refused_when_policy_forbids(circ: FakeCirculation, clock: ManualClock) -> None:
+def test_offline_login_refused_when_policy_forbids(
+    circ: FakeCirculation, clock: ManualClock
+) -> None:
     circ.online = False
     circ.offline_policy = "checkin-only"
     s, _ = make(circ, clock, pin_policy="none", offline_policy="checkin-only")
@@ -206,7 +278,9 @@ def test_offline_login_refused_when_policy_forbids(circ: FakeCirculation, clock:
 # -- idle timeout, reset, privacy --------------------------------------------------------------
 
 
-def test_idle_warning_at_least_twenty_seconds_and_extend(circ: FakeCirculation, clock: ManualClock) -> None:
+def test_idle_warning_at_least_twenty_seconds_and_extend(
+    circ: FakeCirculation, clock: ManualClock
+) -> None:
     s, _ = make(circ, clock, pin_policy="none", idle_timeout_s=90.0, idle_warning_s=25.0)
     s.handle(CardPresented("LV0002"))
     clock.advance(64)
@@ -235,8 +309,12 @@ def test_late_tick_still_gives_full_warning(circ: FakeCirculation, clock: Manual
     assert s.tick().stage is Stage.WELCOME
 
 
-def test_timeout_resets_language_accessibility_and_wipes_the_patron(circ: FakeCirculation, clock: ManualClock, security: FakeSecurity) -> None:
-    s, seen = make(circ, clock, security, pin_policy="mandatory", idle_timeout_s=60.0, idle_warning_s=20.0)
+def test_timeout_resets_language_accessibility_and_wipes_the_patron(
+    circ: FakeCirculation, clock: ManualClock, security: FakeSecurity
+) -> None:
+    s, seen = make(
+        circ, clock, security, pin_policy="mandatory", idle_timeout_s=60.0, idle_warning_s=20.0
+    )
     s.handle(Tapped(Action.LANGUAGE, "ru"))
     s.handle(Tapped(Action.LARGE_TEXT))
     s.handle(Tapped(Action.HIGH_CONTRAST))
@@ -261,7 +339,9 @@ def test_timeout_resets_language_accessibility_and_wipes_the_patron(circ: FakeCi
     assert seen and all("1234" not in repr(x) for x in seen)
 
 
-def test_pin_never_in_any_state_repr_even_with_retries(circ: FakeCirculation, clock: ManualClock) -> None:
+def test_pin_never_in_any_state_repr_even_with_retries(
+    circ: FakeCirculation, clock: ManualClock
+) -> None:
     s, seen = make(circ, clock, pin_policy="mandatory")
     s.handle(CardPresented("LV0001"))
     s.handle(PinEntered("9876"))
@@ -290,7 +370,9 @@ def test_patron_language_used_unless_chosen(circ: FakeCirculation, clock: Manual
 # -- checkout inside the session, finishing, receipts ------------------------------------------
 
 
-def test_items_on_pad_before_login_are_checked_out(circ: FakeCirculation, clock: ManualClock, security: FakeSecurity) -> None:
+def test_items_on_pad_before_login_are_checked_out(
+    circ: FakeCirculation, clock: ManualClock, security: FakeSecurity
+) -> None:
     s, _ = make(circ, clock, security, pin_policy="none")
     t = tag("30000003")
     s.handle(TagsChanged(present=(t,), added=(t,)))
@@ -305,22 +387,39 @@ def test_barcode_on_welcome_is_a_card(circ: FakeCirculation, clock: ManualClock)
     s.handle(BarcodeScanned("LV0004"))  # a card mid-session is not an item
     st = s.handle(BarcodeScanned("30000004"))
     assert len(circ.ops("checkout")) == 1
-    assert st.view is View.CHECKOUT and st.checkout is not None and st.checkout.checked_out[0].item_id == "30000004"
+    assert (
+        st.view is View.CHECKOUT
+        and st.checkout is not None
+        and st.checkout.checked_out[0].item_id == "30000004"
+    )
 
 
-def test_finish_print_receipt_goodbye_then_welcome(circ: FakeCirculation, clock: ManualClock, printer: FakePrinter) -> None:
+def test_finish_print_receipt_goodbye_then_welcome(
+    circ: FakeCirculation, clock: ManualClock, printer: FakePrinter
+) -> None:
     s, _ = make(circ, clock, printer=printer, pin_policy="none", goodbye_s=5.0)
     s.handle(CardPresented("LV0002"))
-    s.handle(TagsChanged(present=(tag("30000001"), tag("30000007")), added=(tag("30000001"), tag("30000007"))))
+    s.handle(
+        TagsChanged(
+            present=(tag("30000001"), tag("30000007")), added=(tag("30000001"), tag("30000007"))
+        )
+    )
     st = s.handle(Tapped(Action.FINISH))
     assert st.stage is Stage.FINISHING and st.receipt is not None
     r = st.receipt
     assert r.kind is ReceiptKind.CHECKOUT and r.card_masked == "**0002" and r.patron_name == ""
     assert [line.item_id for line in r.lines] == ["30000001"] and r.lines[0].due_date
-    assert [(line.item_id, line.refusal) for line in r.refused] == [("30000007", Refusal.NOT_FOR_LOAN)]
+    assert [(line.item_id, line.refusal) for line in r.refused] == [
+        ("30000007", Refusal.NOT_FOR_LOAN)
+    ]
     st = s.handle(Tapped(Action.RECEIPT_PRINT))
     assert printer.printed == [r]
-    assert st.stage is Stage.GOODBYE and st.items_done == 1 and st.patron is None and not st.receipt_failed
+    assert (
+        st.stage is Stage.GOODBYE
+        and st.items_done == 1
+        and st.patron is None
+        and not st.receipt_failed
+    )
     assert "John" not in repr(st) and "30000001" not in repr(st)
     assert circ.ops("end_session") == [("LV0002",)]
     clock.advance(5)
@@ -328,7 +427,9 @@ def test_finish_print_receipt_goodbye_then_welcome(circ: FakeCirculation, clock:
     assert st.stage is Stage.WELCOME and st.language == "lv"
 
 
-def test_printer_failure_is_reported_not_fatal(circ: FakeCirculation, clock: ManualClock, printer: FakePrinter) -> None:
+def test_printer_failure_is_reported_not_fatal(
+    circ: FakeCirculation, clock: ManualClock, printer: FakePrinter
+) -> None:
     printer.error = OSError("paper out")
     s, _ = make(circ, clock, printer=printer, pin_policy="none")
     s.handle(CardPresented("LV0002"))
@@ -338,14 +439,18 @@ def test_printer_failure_is_reported_not_fatal(circ: FakeCirculation, clock: Man
     assert st.stage is Stage.GOODBYE and st.receipt_failed
 
 
-def test_finish_with_nothing_done_skips_the_receipt(circ: FakeCirculation, clock: ManualClock) -> None:
+def test_finish_with_nothing_done_skips_the_receipt(
+    circ: FakeCirculation, clock: ManualClock
+) -> None:
     s, _ = make(circ, clock, pin_policy="none")
     s.handle(CardPresented("LV0002"))
     st = s.handle(Tapped(Action.FINISH))
     assert st.stage is Stage.GOODBYE and st.receipt_choice is None
 
 
-def test_patron_name_on_receipt_only_when_configured(circ: FakeCirculation, clock: ManualClock) -> None:
+def test_patron_name_on_receipt_only_when_configured(
+    circ: FakeCirculation, clock: ManualClock
+) -> None:
     s, _ = make(circ, clock, pin_policy="none", show_patron_name=True)
     s.handle(CardPresented("LV0002"))
     s.handle(BarcodeScanned("30000001"))
@@ -353,7 +458,9 @@ def test_patron_name_on_receipt_only_when_configured(circ: FakeCirculation, cloc
     assert st.receipt is not None and st.receipt.patron_name == "John Smith"
 
 
-def test_a_second_card_during_a_session_is_ignored(circ: FakeCirculation, clock: ManualClock) -> None:
+def test_a_second_card_during_a_session_is_ignored(
+    circ: FakeCirculation, clock: ManualClock
+) -> None:
     s, _ = make(circ, clock, pin_policy="none")
     s.handle(CardPresented("LV0002"))
     st = s.handle(CardPresented("LV0004"))
@@ -367,7 +474,11 @@ def test_renew_through_the_session(circ: FakeCirculation, clock: ManualClock) ->
     st = s.handle(Tapped(Action.SHOW_ACCOUNT))
     assert st.view is View.ACCOUNT and st.capabilities.can_renew
     st = s.handle(Tapped(Action.RENEW, "30000008"))
-    assert st.account is not None and st.account.loans[0].renewed is True and not st.account.loans[0].overdue
+    assert (
+        st.account is not None
+        and st.account.loans[0].renewed is True
+        and not st.account.loans[0].overdue
+    )
     st = s.handle(Tapped(Action.FINISH))
     assert st.receipt is not None and st.receipt.lines[0].renewal
 
@@ -380,7 +491,9 @@ def test_lockouts_are_recorded_with_masked_card(circ: FakeCirculation, clock: Ma
     s.handle(PinEntered("0000"))
     assert events == []
     s.handle(PinEntered("1111"))
-    assert events == [("login_lockout", "card locked after repeated failures (wrong PIN), card **0001")]
+    assert events == [
+        ("login_lockout", "card locked after repeated failures (wrong PIN), card **0001")
+    ]
     assert "0000" not in events[0][1] and "1111" not in events[0][1]
 
 
@@ -416,4 +529,6 @@ def test_renewals_only_make_a_renewal_receipt(circ: FakeCirculation, clock: Manu
     s.handle(Tapped(Action.RENEW_ALL))
     st = s.handle(Tapped(Action.FINISH))
     assert st.receipt is not None and st.receipt.kind is ReceiptKind.RENEWAL
-    assert [line.item_id for line in st.receipt.lines] == ["30000008"] and st.receipt.lines[0].due_date
+    assert [line.item_id for line in st.receipt.lines] == ["30000008"] and st.receipt.lines[
+        0
+    ].due_date

@@ -47,7 +47,9 @@ def test_a_failing_job_reports_and_the_worker_survives(worker: CoreWorker) -> No
     assert len(errors) == 1 and str(errors[0]) == "bad answer"
 
 
-def test_failing_job_without_error_callback_is_logged(worker: CoreWorker, caplog: pytest.LogCaptureFixture) -> None:
+def test_failing_job_without_error_callback_is_logged(
+    worker: CoreWorker, caplog: pytest.LogCaptureFixture
+) -> None:
     f = worker.submit(lambda: 1 / 0)
     assert isinstance(f.exception(5), ZeroDivisionError)
     assert worker.submit(lambda: "alive").result(5) == "alive"

@@ -117,14 +117,38 @@ def _add_items(acs_engine: object) -> tuple[list[str], list[str]]:
     sets = [f"3300{n:04d}" for n in range(1, 11)]
     with Session(acs_engine) as s, s.begin():  # type: ignore[arg-type]
         for n, item_id in enumerate(singles):
-            s.add(models.ItemRow(id=item_id, title=f"Soak book {n}", media_type="006" if n % 7 == 0 else "001", owner="LV-DEMO", sort_bin="", permanent_location="Soak"))
+            s.add(
+                models.ItemRow(
+                    id=item_id,
+                    title=f"Soak book {n}",
+                    media_type="006" if n % 7 == 0 else "001",
+                    owner="LV-DEMO",
+                    sort_bin="",
+                    permanent_location="Soak",
+                )
+            )
         for n, item_id in enumerate(sets):
-            s.add(models.ItemRow(id=item_id, title=f"Soak set {n}", media_type="006", parts_in_set=2, owner="LV-DEMO", permanent_location="Soak"))
+            s.add(
+                models.ItemRow(
+                    id=item_id,
+                    title=f"Soak set {n}",
+                    media_type="006",
+                    parts_in_set=2,
+                    owner="LV-DEMO",
+                    permanent_location="Soak",
+                )
+            )
     return singles, sets
 
 
 def _foreign_tag(item_id: str) -> VirtualTag:
-    data = tagcodec.TagData(model="iso28560-3", item_id=item_id, part_number=1, parts_in_set=1, owner_institution="LV-OTHER")
+    data = tagcodec.TagData(
+        model="iso28560-3",
+        item_id=item_id,
+        part_number=1,
+        parts_in_set=1,
+        owner_institution="LV-OTHER",
+    )
     memory = bytearray(tagcodec.encode(data, model="iso28560-3"))
     memory += bytes(max(0, 112 - len(memory)))
     return VirtualTag(uid=demo_uid(item_id), memory=memory, afi=UNSECURED, eas=False, label=item_id)
@@ -134,7 +158,13 @@ def _foreign_tag(item_id: str) -> VirtualTag:
 def test_two_thousand_returns_each_end_in_one_known_state(tmp_path: Path) -> None:
     rng = random.Random(20261125)
     clock = ManualClock()
-    acs = start_embedded(f"sqlite:///{tmp_path / 'acs.sqlite'}", port=0, fresh=True, max_loans=1_000_000, fee_limit="1000")
+    acs = start_embedded(
+        f"sqlite:///{tmp_path / 'acs.sqlite'}",
+        port=0,
+        fresh=True,
+        max_loans=1_000_000,
+        fee_limit="1000",
+    )
     try:
         _soak(tmp_path, rng, clock, acs)
     finally:
@@ -150,7 +180,13 @@ def _soak(tmp_path: Path, rng: random.Random, clock: ManualClock, acs: object) -
 
     journal = Journal(tmp_path / "journal.sqlite", clock=clock)
     circulation = CirculationService(
-        Sip2Client(cfg.sip2, clock=clock), journal, sip2=cfg.sip2, offline=cfg.offline, location="DEMO", clock=clock, reconnect_after_s=3.0
+        Sip2Client(cfg.sip2, clock=clock),
+        journal,
+        sip2=cfg.sip2,
+        offline=cfg.offline,
+        location="DEMO",
+        clock=clock,
+        reconnect_after_s=3.0,
     )
     pad = SimulatedPad(seed=7)
     reader = SimReader(pad, "soak")
@@ -159,8 +195,14 @@ def _soak(tmp_path: Path, rng: random.Random, clock: ManualClock, acs: object) -
     sorter = SimulatedSorter()
     printer = StaffPrinter()
     drop = BookDrop(
-        circulation, security, sorter, clock, RoutingTable.from_config(cfg), ReturnSettings.from_config(cfg),
-        recorder=journal.record_event, staff_printer=printer,
+        circulation,
+        security,
+        sorter,
+        clock,
+        RoutingTable.from_config(cfg),
+        ReturnSettings.from_config(cfg),
+        recorder=journal.record_event,
+        staff_printer=printer,
     )
 
     world = World()
@@ -179,7 +221,9 @@ def _soak(tmp_path: Path, rng: random.Random, clock: ManualClock, acs: object) -
                 continue
             drop.reader_ok()
             if change.changed:
-                drop.handle_tags(TagsChanged(present=change.present, added=change.added, removed=change.removed))
+                drop.handle_tags(
+                    TagsChanged(present=change.present, added=change.added, removed=change.removed)
+                )
             if predicate(change):  # type: ignore[operator]
                 return
         raise AssertionError("the stack reader never reported the change")
@@ -274,11 +318,23 @@ def _soak(tmp_path: Path, rng: random.Random, clock: ManualClock, acs: object) -
             pad.place(t)
         uids = {t.uid for t in placed}
         poll_until(lambda c, uids=uids: uids <= {t.uid for t in c.present})
-        assert len(drop.history) == before + 1, f"return {n} of {item_id} gave {len(drop.history) - before} results"
+        assert len(drop.history) == before + 1, (
+            f"return {n} of {item_id} gave {len(drop.history) - before} results"
+        )
         result = drop.history[-1]
         exp = Expect(item_id, fault)
         expectations.append(exp)
-        _check_one(n, result, exp, fault, library, journal, world, sorter_down=sorter.down_reason != "", since=clock.now())
+        _check_one(
+            n,
+            result,
+            exp,
+            fault,
+            library,
+            journal,
+            world,
+            sorter_down=sorter.down_reason != "",
+            since=clock.now(),
+        )
         if exp.checked_in:
             world.checkins[item_id] += 1
 
@@ -309,17 +365,29 @@ def _soak(tmp_path: Path, rng: random.Random, clock: ManualClock, acs: object) -
     assert finals[FinalState.QUEUED_OFFLINE_SECURED] > 0 and finals[FinalState.EXCEPTION_BIN] > 0
     reasons = Counter(r.outcome for r in drop.history if r.final is FinalState.EXCEPTION_BIN)
     assert set(reasons) <= {
-        ReturnOutcome.UNREADABLE_TAG, ReturnOutcome.SECURITY_FAILED, ReturnOutcome.SORTER_FAILED,
-        ReturnOutcome.SET_INCOMPLETE, ReturnOutcome.OTHER_LIBRARY,
+        ReturnOutcome.UNREADABLE_TAG,
+        ReturnOutcome.SECURITY_FAILED,
+        ReturnOutcome.SORTER_FAILED,
+        ReturnOutcome.SET_INCOMPLETE,
+        ReturnOutcome.OTHER_LIBRARY,
     }, reasons
 
     entries = [e for e in journal.entries() if e.operation is Operation.CHECKIN]
     print("soak:", dict(finals), dict(reasons), Counter(e.mode.value for e in entries))
-    journal_done = Counter(e.item_id for e in entries if e.state in (EntryState.DONE, EntryState.FORWARDED))
-    assert not [e for e in entries if e.state not in (EntryState.DONE, EntryState.FORWARDED)], "a check-in was refused or left open"
+    journal_done = Counter(
+        e.item_id for e in entries if e.state in (EntryState.DONE, EntryState.FORWARDED)
+    )
+    assert not [e for e in entries if e.state not in (EntryState.DONE, EntryState.FORWARDED)], (
+        "a check-in was refused or left open"
+    )
     for item_id in [*singles, *sets]:
         applied = library.applied(item_id, "checkin")
-        assert applied == world.checkins[item_id] == journal_done[item_id], (item_id, applied, world.checkins[item_id], journal_done[item_id])
+        assert applied == world.checkins[item_id] == journal_done[item_id], (
+            item_id,
+            applied,
+            world.checkins[item_id],
+            journal_done[item_id],
+        )
         on_loan = library.loan(item_id) is not None
         assert on_loan == (world.lends[item_id] > world.checkins[item_id]), item_id
         assert library.applied(item_id, "checkout") == world.lends[item_id]
@@ -336,15 +404,32 @@ def _soak(tmp_path: Path, rng: random.Random, clock: ManualClock, acs: object) -
     # Every outage was recorded when it started and when it ended.
     events = journal.events()
     for component in Component:
-        starts = [e for e in events if e.kind == "outage_start" and e.detail.startswith(component.value)]
-        ends = [e for e in events if e.kind == "outage_end" and e.detail.startswith(component.value)]
+        starts = [
+            e for e in events if e.kind == "outage_start" and e.detail.startswith(component.value)
+        ]
+        ends = [
+            e for e in events if e.kind == "outage_end" and e.detail.startswith(component.value)
+        ]
         assert len(starts) == len(ends) >= 1, (component, len(starts), len(ends))
     assert not drop.state.outages
     slips = sum(1 for r in drop.history if r.hold_slip_printed is not None)
-    assert slips > 0 and len(printer.printed) == slips and drop.slips_waiting == 0, "every hold slip printed, late or not"
+    assert slips > 0 and len(printer.printed) == slips and drop.slips_waiting == 0, (
+        "every hold slip printed, late or not"
+    )
 
 
-def _check_one(n: int, result: object, exp: Expect, fault: str, library: object, journal: Journal, world: World, *, sorter_down: bool, since: object) -> None:
+def _check_one(
+    n: int,
+    result: object,
+    exp: Expect,
+    fault: str,
+    library: object,
+    journal: Journal,
+    world: World,
+    *,
+    sorter_down: bool,
+    since: object,
+) -> None:
     """Right after the return: its final state must match the fault, the ACS, the journal and the tags."""
     r = result
     final, outcome = r.final, r.outcome  # type: ignore[attr-defined]
@@ -363,22 +448,39 @@ def _check_one(n: int, result: object, exp: Expect, fault: str, library: object,
         assert final is FinalState.EXCEPTION_BIN and outcome is ReturnOutcome.SORTER_FAILED, where
     else:
         assert final in (FinalState.CHECKED_IN_SECURED, FinalState.QUEUED_OFFLINE_SECURED), where
-    reached_acs = outcome in (ReturnOutcome.CHECKED_IN, ReturnOutcome.QUEUED_OFFLINE, ReturnOutcome.SECURITY_FAILED) or (
-        outcome is ReturnOutcome.SORTER_FAILED
-    )
+    reached_acs = outcome in (
+        ReturnOutcome.CHECKED_IN,
+        ReturnOutcome.QUEUED_OFFLINE,
+        ReturnOutcome.SECURITY_FAILED,
+    ) or (outcome is ReturnOutcome.SORTER_FAILED)
     exp.checked_in = reached_acs
     # The manual clock moved on one second for this return: these are its journal entries.
-    latest = [e for e in journal.entries(since=since) if e.item_id == exp.item_id and e.operation is Operation.CHECKIN]
+    latest = [
+        e
+        for e in journal.entries(since=since)
+        if e.item_id == exp.item_id and e.operation is Operation.CHECKIN
+    ]
     if final is FinalState.CHECKED_IN_SECURED:
         assert library.loan(exp.item_id) is None, where  # type: ignore[attr-defined]
         assert latest and latest[-1].state is EntryState.DONE, where
     if final is FinalState.QUEUED_OFFLINE_SECURED:
-        assert latest and latest[-1].state in (EntryState.QUEUED, EntryState.IN_DOUBT, EntryState.DONE, EntryState.FORWARDED), where
-    if final in (FinalState.CHECKED_IN_SECURED, FinalState.QUEUED_OFFLINE_SECURED) or outcome is ReturnOutcome.SORTER_FAILED:
+        assert latest and latest[-1].state in (
+            EntryState.QUEUED,
+            EntryState.IN_DOUBT,
+            EntryState.DONE,
+            EntryState.FORWARDED,
+        ), where
+    if (
+        final in (FinalState.CHECKED_IN_SECURED, FinalState.QUEUED_OFFLINE_SECURED)
+        or outcome is ReturnOutcome.SORTER_FAILED
+    ):
         assert all(t.afi == SECURED for t in tags_now), where
-    if outcome in (ReturnOutcome.UNREADABLE_TAG, ReturnOutcome.SET_INCOMPLETE, ReturnOutcome.OTHER_LIBRARY):
+    if outcome in (
+        ReturnOutcome.UNREADABLE_TAG,
+        ReturnOutcome.SET_INCOMPLETE,
+        ReturnOutcome.OTHER_LIBRARY,
+    ):
         assert not latest, where  # never sent to the library system
         assert all(t.afi == UNSECURED for t in tags_now), where
     if outcome is ReturnOutcome.SECURITY_FAILED:
         assert any(t.afi != SECURED for t in tags_now), where
-
