@@ -166,6 +166,8 @@ def seed(session: Session, now: datetime, loan_days: int, branch: str) -> None:
                 expired=p.expired,
             )
         )
+    session.flush()
+    for p in demo_catalog.PATRONS:
         for description, amount in p.fees:
             session.add(FeeRow(patron_id=p.patron_id, description=description, amount=Decimal(amount)))
     session.flush()
