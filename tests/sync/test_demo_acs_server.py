@@ -484,12 +484,30 @@ def test_relative_sqlite_path_is_taken_from_the_project_folder(tmp_path) -> None
 # --- bad input --------------------------------------------------------------------------------
 
 
+_COMMANDS = ["93", "99", "23", "63", "11", "09", "29", "65", "17", "19", "35", "37", "15", "01", "25", "97", "96", "XX"]
+_REPLIES = {"94", "96", "98", "24", "64", "12", "10", "30", "66", "18", "20", "36", "38", "16", "26"}
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(frame=st.binary(min_size=1, max_size=200).filter(lambda b: b"\r" not in b))
-def test_any_bytes_get_a_spec_reply_or_silence(acs: RunningAcs, frame: bytes) -> None:
+@given(
+    command=st.sampled_from(_COMMANDS),
+    body=st.binary(max_size=120).filter(lambda b: b"\r" not in b),
+    trailer=st.booleans(),
+)
+def test_any_bytes_get_a_spec_reply_or_silence(acs: RunningAcs, command: str, body: bytes, trailer: bool) -> None:
+    frame = command.encode() + body
+    if trailer:
+        frame += b"AY3AZ"
+        frame += checksum(frame).encode()
     conn = _Connection(sock=None, peer="fuzz", logged_in=True)  # type: ignore[arg-type]
     try:
         reply = acs._server.respond(conn, frame)
     except _CloseAfter as done:
         reply = done.data
-    assert reply is None or (reply.endswith(b"\r") and decode(reply).command in {"94", "96", "98", "24", "64", "12", "10", "30", "66", "18", "20", "36", "38", "16", "26"})
+    if reply is None:
+        assert command in ("XX", "96") or not frame[:2].isalnum(), "silence only for commands the ACS does not answer"
+        return
+    decoded = decode(reply)
+    assert reply.endswith(b"\r") and decoded.command in _REPLIES
+    if trailer and decoded.command != "96":
+        assert decoded.sequence == 3 and decoded.checksum_ok
