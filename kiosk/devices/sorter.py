@@ -11,8 +11,9 @@ Chosen by the ``[sorter] url``:
   other pyserial URL, and ``tcp:host:port``: a sorter controller speaking the line protocol
   below.
 
-The kiosk's sorter line protocol (ASCII, UTF-8 for item ids, each line ends with CR LF; one
-request at a time, the kiosk waits at most ``timeout_s`` for the answer):
+The kiosk's sorter line protocol (ASCII, UTF-8 for item ids, each line ends with CR LF, a bare
+CR or LF from the controller is accepted; one request at a time, the kiosk waits at most
+``timeout_s`` for the answer and discards anything left from an earlier, late answer):
 
     kiosk → sorter   BIN <n> <item id>      route the item now on the belt to bin n (0 = exception bin)
     sorter → kiosk   OK                     accepted
@@ -214,23 +215,26 @@ class LineSorter:
             port.flush()
             deadline = time.monotonic() + self.timeout_s
             raw = b""
-            while not raw.endswith(b"\n") and len(raw) < _MAX_LINE:
+            while len(raw) < _MAX_LINE and b"\n" not in raw and b"\r" not in raw:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
                 port.timeout = left
-                chunk = port.read_until(b"\n", _MAX_LINE - len(raw))
+                chunk = port.read(max(1, min(port.in_waiting, _MAX_LINE - len(raw))))
                 if not chunk:
                     break
                 raw += chunk
         except _LINK_ERRORS as exc:
             self._drop()
             raise DeviceError(f"sorter link {self.url} failed: {exc}") from exc
-        if not raw.endswith(b"\n"):
+        # CR LF is the protocol's line end; a bare CR or LF from a simpler controller is taken too.
+        ends = [i for i in (raw.find(b"\r"), raw.find(b"\n")) if i >= 0]
+        if not ends:
             self._drop()
             if raw:
                 raise DeviceError(f"sorter sent an incomplete answer {raw[:40]!r} within {self.timeout_s:g} s")
             raise DeviceError(f"sorter did not answer within {self.timeout_s:g} s")
+        raw = raw[: min(ends)]
         return raw.decode("utf-8", errors="replace").strip()
 
     def route(self, item_id: str, bin_number: int) -> bool:

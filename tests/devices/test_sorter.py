@@ -18,7 +18,7 @@ from kiosk.devices.sorter import LineSorter, NoSorter, SimulatedSorter, open_sor
 # never come are waited for briefly, so the silence tests stay fast.
 TIMEOUT = 5.0
 SHORT = 0.3
-Handler = Callable[[str], "str | None"]
+Handler = Callable[[str], "str | bytes | None"]
 CLOSE = "<close>"
 
 
@@ -79,8 +79,10 @@ class TcpController:
                     if answer == CLOSE:
                         return
                     if answer is not None:
+                        # bytes go out as they are; text gets the protocol's CR LF
+                        raw = answer if isinstance(answer, bytes) else answer.encode() + b"\r\n"
                         try:
-                            conn.sendall(answer.encode() + (b"" if answer.endswith("~") else b"\r\n"))
+                            conn.sendall(raw)
                         except OSError:
                             return
 
@@ -299,11 +301,23 @@ def test_tcp_disconnect_mid_request_then_reconnects(controller: TcpController) -
         sorter.close()
 
 
+def test_tcp_bare_cr_line_end_is_accepted(controller: TcpController) -> None:
+    controller.handler = lambda line: b"OK\r"
+    sorter = open_sorter(f"tcp:127.0.0.1:{controller.port}", timeout_s=TIMEOUT)
+    try:
+        assert sorter.route("30000001", 1) is True
+        assert sorter.route("30000002", 1) is True
+    finally:
+        sorter.close()
+
+
 @pytest.mark.parametrize(
     ("answer", "expected_status"),
-    [("HELLO", "unexpected answer"), ("OK~", "incomplete answer")],
+    [("HELLO", "unexpected answer"), (b"OK", "incomplete answer"), (b"\xff\xfe\r\n", "unexpected answer")],
 )
-def test_tcp_garbage_or_incomplete_answer(controller: TcpController, answer: str, expected_status: str) -> None:
+def test_tcp_garbage_or_incomplete_answer(
+    controller: TcpController, answer: str | bytes, expected_status: str
+) -> None:
     controller.handler = lambda line: answer
     sorter = open_sorter(f"tcp:127.0.0.1:{controller.port}", timeout_s=SHORT)
     try:
