@@ -200,3 +200,49 @@ def test_from_config():
     cfg = Config(reader=ReaderSection(stable_rounds=3, data_model="iso28560-3", retries=1), security=SecuritySection(method="both"))
     stack = StackReader.from_config(SimReader(SimulatedPad()), cfg)
     assert (stack.stable_rounds, stack.data_model, stack.read_retries, stack.read_eas) == (3, "iso28560-3", 1, True)
+
+
+class RecordingReader(SimReader):
+    def __init__(self, pad):
+        super().__init__(pad)
+        self.reads = []
+
+    def read_blocks(self, uid, first, count):
+        self.reads.append((first, count))
+        return super().read_blocks(uid, first, count)
+
+
+def test_quick_read_stops_after_a_complete_basic_block(pad):
+    reader = RecordingReader(pad)
+    pad.place(demo_tag("30000001"))
+    (tag,) = StackReader(reader, stable_rounds=1).poll_once().added
+    assert tag.item_id == "30000001" and reader.reads == [(0, 9)]
+
+
+def test_quick_read_reads_on_for_extension_blocks_and_iso28560_2(pad):
+    reader = RecordingReader(pad)
+    t = demo_tag("30000002")
+    t.memory[34:40] = bytes([6, 1, 0, 0x41, 0x42, 0x06 ^ 0x01 ^ 0x41 ^ 0x42])  # an extension block follows
+    pad.place(t)
+    pad.place(demo_tag("30000003", model="iso28560-2"))
+    added = StackReader(reader, stable_rounds=1).poll_once().added
+    assert sorted(t.item_id for t in added) == ["30000002", "30000003"]
+    assert reader.reads == [(0, 9), (9, 19), (0, 9), (9, 19)]
+
+
+def test_quick_read_can_be_switched_off(pad):
+    reader = RecordingReader(pad)
+    pad.place(demo_tag("30000001"))
+    StackReader(reader, stable_rounds=1, quick_read=False).poll_once()
+    assert reader.reads == [(0, 28)]
+
+
+def test_quick_read_with_reversed_block_order(pad):
+    from kiosk.devices import tags
+
+    data = tags.TagData(model="iso28560-3", item_id="30000004", owner_institution="LV-DEMO")
+    memory = bytearray(tags.encode(data, block_order="reversed")).ljust(112, b"\x00")
+    pad.place(VirtualTag("E004010000000042", memory=memory))
+    reader = RecordingReader(pad)
+    (tag,) = StackReader(reader, stable_rounds=1).poll_once().added
+    assert tag.item_id == "30000004" and reader.reads == [(0, 9)]
