@@ -48,9 +48,12 @@ def _decode(memory: bytes, model: str, block_size: int, dsfid: int | None, try_r
     swapped = iso28560_3.reorder(memory, block_size) if try_reversed else memory
     if crc_order and dsfid == 0x06 and iso28560_2.is_precursor(memory[0]):
         try:
-            return iso28560_2.decode(memory, block_size=block_size, try_reversed=try_reversed)
+            tag = iso28560_2.decode(memory, block_size=block_size, try_reversed=try_reversed)
         except TagFormatError:
             pass
+        else:
+            log.debug("DSFID 0x06: read as ISO 28560-2 although the ISO 28560-3 CRC matches")
+            return tag
     if crc_order:
         return iso28560_3.decode(memory, block_size=block_size, try_reversed=try_reversed)
 
