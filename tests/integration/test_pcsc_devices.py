@@ -138,3 +138,18 @@ def test_afi_and_eas_through_the_transparent_exchange(card):
         assert svc.secure(ITEM_UID).ok and reader.eas(ITEM_UID) is True
     finally:
         reader.close()
+
+
+def test_each_placement_of_a_card_is_one_event(card):
+    source = open_card_source(f"pcsc:{READER}", PatronSection(card_rule="uid"))
+    got: queue.Queue[CardPresented] = queue.Queue()
+    source.start(got.put)
+    try:
+        first = card("--kind", "mifare", "--uid", "04112233445566", "--block-size", "16", "--blocks", "8")
+        assert got.get(timeout=15).card_number == "04112233445566"
+        card.remove(first)
+        card("--kind", "mifare", "--uid", "04AABBCCDDEEFF", "--block-size", "16", "--blocks", "8")
+        assert got.get(timeout=15).card_number == "04AABBCCDDEEFF"
+        assert got.empty()  # a card lying on the reader is not reported again
+    finally:
+        source.stop()
