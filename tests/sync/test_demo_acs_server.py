@@ -511,3 +511,14 @@ def test_any_bytes_get_a_spec_reply_or_silence(acs: RunningAcs, command: str, bo
     assert reply.endswith(b"\r") and decoded.command in _REPLIES
     if trailer and decoded.command != "96":
         assert decoded.sequence == 3 and decoded.checksum_ok
+
+
+def test_transaction_log_lines_mask_the_patron_and_never_show_the_pin(acs: RunningAcs, wire: Wire, caplog) -> None:
+    caplog.set_level("INFO", logger="kiosk.sync.acs")
+    wire.call(checkout("LV0001", "30000003", extra=(("AD", "9876"),)))
+    wire.call(message("23", language="000", transaction_date=T, fields=[("AO", "DEMO"), ("AA", "LV0001"), ("AC", ""), ("AD", "1234")]))
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("kiosk.sync.acs")]
+    checkout_line = next(line for line in lines if line.startswith("checkout"))
+    assert "**0001" in checkout_line and "refused (Wrong PIN)" in checkout_line
+    assert not any("LV0001" in line or "9876" in line or "1234" in line for line in lines)
+    assert not any("COdemo" in line for line in lines)

@@ -306,7 +306,7 @@ class AcsServer(socketserver.ThreadingTCPServer):
         seq = "" if msg.sequence is None else str(msg.sequence)
         if msg.get("BI") in ("Y", "y"):
             out = self.library.cancel_checkout(patron_id, item_id, transaction_date=tdate, sequence=seq)
-            self._log_tx("cancel checkout", patron_id, item_id, out.ok)
+            self._log_tx("cancel checkout", patron_id, item_id, out.ok, reason=out.message)
             return self._loan_reply("12", msg, out, desensitize=False)
         no_block = msg.fixed.get("no_block") in ("Y", "y")
         out = self.library.checkout(
@@ -321,7 +321,7 @@ class AcsServer(socketserver.ThreadingTCPServer):
             renewal_allowed=msg.fixed.get("sc_renewal_policy", "Y") not in ("N", "n"),
             fee_acknowledged=msg.get("BO") in ("Y", "y"),
         )
-        self._log_tx("no-block checkout" if no_block else "checkout", patron_id, item_id, out.ok, out.replayed)
+        self._log_tx("no-block checkout" if no_block else "checkout", patron_id, item_id, out.ok, out.replayed, out.message)
         return self._loan_reply("12", msg, out, desensitize=out.ok)
 
     def _on_29(self, conn: _Connection, msg: Message) -> Message:
@@ -338,7 +338,7 @@ class AcsServer(socketserver.ThreadingTCPServer):
             nb_due=parse_sip_date(msg.fixed.get("nb_due_date", "")),
             sequence="" if msg.sequence is None else str(msg.sequence),
         )
-        self._log_tx("no-block renewal" if no_block else "renewal", patron_id, out.item_id, out.ok, out.replayed)
+        self._log_tx("no-block renewal" if no_block else "renewal", patron_id, out.item_id, out.ok, out.replayed, out.message)
         return self._loan_reply("30", msg, out, desensitize=out.ok)
 
     def _loan_reply(self, command: str, msg: Message, out, *, desensitize: bool) -> Message:  # noqa: ANN001 (LoanOutcome)
@@ -376,7 +376,7 @@ class AcsServer(socketserver.ThreadingTCPServer):
         fields = [("AO", self._ao(msg))] + [("BM", i) for i in out.renewed] + [("BN", i) for i in out.unrenewed]
         if out.message:
             fields.append(("AF", out.message))
-        self._log_tx("renew all", patron_id, "", out.ok)
+        self._log_tx("renew all", patron_id, "", out.ok, reason=out.message)
         return message(
             "66",
             ok="1" if out.ok else "0",
@@ -404,7 +404,7 @@ class AcsServer(socketserver.ThreadingTCPServer):
                 sequence=seq,
             )
             kind = "no-block checkin" if no_block else "checkin"
-        self._log_tx(kind, out.previous_patron, item_id, out.ok, out.replayed)
+        self._log_tx(kind, out.previous_patron, item_id, out.ok, out.replayed, out.message)
         fields = [("AO", self._ao(msg)), ("AB", out.item_id), ("AQ", out.permanent_location)]
         if out.title:
             fields.append(("AJ", out.title))
@@ -490,7 +490,7 @@ class AcsServer(socketserver.ThreadingTCPServer):
             fields.append(("BK", out.transaction_id))
         if out.message:
             fields.append(("AF", out.message))
-        self._log_tx("fee paid", patron_id, "", out.accepted)
+        self._log_tx("fee paid", patron_id, "", out.accepted, reason=out.message)
         return message("38", payment_accepted="Y" if out.accepted else "N", transaction_date=self._now(), fields=fields)
 
     def _on_15(self, conn: _Connection, msg: Message) -> Message:
@@ -515,7 +515,7 @@ class AcsServer(socketserver.ThreadingTCPServer):
             fields.append(("AJ", out.title))
         if out.message:
             fields.append(("AF", out.message))
-        self._log_tx(f"hold {mode}", patron_id, item_id, out.ok)
+        self._log_tx(f"hold {mode}", patron_id, item_id, out.ok, reason=out.message)
         return message("16", ok="1" if out.ok else "0", available="Y" if out.available else "N", transaction_date=self._now(), fields=fields)
 
     def _on_01(self, conn: _Connection, msg: Message) -> Message:
@@ -533,13 +533,13 @@ class AcsServer(socketserver.ThreadingTCPServer):
         return message("26", patron_status=self._status(view), language="000", transaction_date=self._now(), fields=fields)
 
     @staticmethod
-    def _log_tx(kind: str, patron_id: str, item_id: str, ok: bool, replayed: bool = False) -> None:
+    def _log_tx(kind: str, patron_id: str, item_id: str, ok: bool, replayed: bool = False, reason: str = "") -> None:
         log.info(
             "%s patron=%s item=%s %s%s",
             kind,
             mask_card(patron_id) or "-",
             item_id or "-",
-            "ok" if ok else "refused",
+            "ok" if ok else f"refused ({reason or 'no reason given'})",
             " (replay, not applied again)" if replayed else "",
         )
 
