@@ -116,3 +116,19 @@ def test_parse_due_date_formats() -> None:
     assert parse_due_date("10.12.2026.") == datetime(2026, 12, 10, 23, 59, 59)
     assert parse_due_date("soon") is None
     assert parse_due_date("20261310") is None
+
+
+def test_renew_all_failures_mark_every_loan(circ: FakeCirculation, clock: ManualClock) -> None:
+    from kiosk.core.domain import Mode, RenewAllResult
+
+    acc = view(circ, clock, "LV0002")
+    circ.fail_next["renew_all"] = ConnectionError("gone")
+    st = acc.renew_all()
+    assert [(loan.renewed, loan.refusal) for loan in st.loans] == [(False, Refusal.LINK_DOWN)]
+
+    def refuse(patron_id: str, pin: str | None = None) -> RenewAllResult:
+        return RenewAllResult(ok=False, mode=Mode.ONLINE, message="Renewals are closed today")
+
+    circ.renew_all = refuse  # type: ignore[method-assign]
+    st = acc.renew_all()
+    assert st.loans[0].renewed is False and st.loans[0].message == "Renewals are closed today"

@@ -13,6 +13,7 @@ from kiosk.core.receipt import ReceiptKind
 from kiosk.core.session import (
     LoginProblem,
     PatronSession,
+    ReceiptChoice,
     SessionSettings,
     SessionState,
     Stage,
@@ -532,3 +533,58 @@ def test_renewals_only_make_a_renewal_receipt(circ: FakeCirculation, clock: Manu
     assert [line.item_id for line in st.receipt.lines] == ["30000008"] and st.receipt.lines[
         0
     ].due_date
+
+
+def test_email_receipt_goes_to_the_patrons_address(
+    circ: FakeCirculation, clock: ManualClock
+) -> None:
+    sent: list[tuple[object, str]] = []
+    settings = SessionSettings(card_pattern=CARD_RE, pin_policy="mandatory", email_receipts=True)
+    s = PatronSession(circ, clock, settings, mailer=lambda r, to: sent.append((r, to)))
+    s.handle(CardPresented("LV0001"))
+    st = s.handle(PinEntered("1234"))
+    assert st.capabilities.can_email
+    s.handle(BarcodeScanned("30000001"))
+    receipt = s.handle(Tapped(Action.FINISH)).receipt
+    st = s.handle(Tapped(Action.RECEIPT_EMAIL))
+    assert (
+        sent == [(receipt, "anna@example.lv")]
+        and st.stage is Stage.GOODBYE
+        and not st.receipt_failed
+    )
+    assert st.receipt_choice is ReceiptChoice.EMAIL
+
+
+def test_email_not_offered_without_mailer_and_failure_reported(
+    circ: FakeCirculation, clock: ManualClock
+) -> None:
+    s, _ = make(circ, clock, pin_policy="none", email_receipts=True)
+    st = s.handle(CardPresented("LV0002"))
+    assert not st.capabilities.can_email
+    s.handle(BarcodeScanned("30000001"))
+    s.handle(Tapped(Action.FINISH))
+    assert s.handle(Tapped(Action.RECEIPT_EMAIL)).receipt_failed
+
+
+def test_back_from_receipt_choice_and_next_patron_during_goodbye(
+    circ: FakeCirculation, clock: ManualClock
+) -> None:
+    s, _ = make(circ, clock, pin_policy="none")
+    s.handle(CardPresented("LV0002"))
+    s.handle(BarcodeScanned("30000001"))
+    assert s.handle(Tapped(Action.FINISH)).stage is Stage.FINISHING
+    st = s.handle(Tapped(Action.SHOW_CHECKOUT))
+    assert st.stage is Stage.ACTIVE and st.checkout is not None and len(st.checkout.items) == 1
+    s.handle(Tapped(Action.FINISH))
+    s.handle(Tapped(Action.LANGUAGE, "en"))
+    assert s.handle(Tapped(Action.RECEIPT_NONE)).stage is Stage.GOODBYE
+    st = s.handle(CardPresented("LV0004"))  # the next patron does not wait for the goodbye screen
+    assert st.stage is Stage.ACTIVE and st.patron is not None and st.patron.card_masked == "**0004"
+    assert st.language == "lv" and st.checkout is not None and st.checkout.items == ()
+
+
+def test_start_clears_a_login_problem(circ: FakeCirculation, clock: ManualClock) -> None:
+    s, _ = make(circ, clock, pin_policy="none")
+    assert s.handle(CardPresented("LV9999")).problem is LoginProblem.UNKNOWN_PATRON
+    st = s.handle(Tapped(Action.START))
+    assert st.problem is None and st.stage is Stage.WELCOME
