@@ -668,3 +668,12 @@ def test_zero_set_bytes_read_as_a_single_item() -> None:
     legacy = bytearray(RFID501_EXAMPLE)
     legacy[1] = 0
     assert (decode(bytes(legacy)).part_number, decode(bytes(legacy)).parts_in_set) == (1, 1)
+
+
+def test_dsfid_hint_accepts_item_id_not_first() -> None:
+    memory = bytes.fromhex("83 02 07 AC C0 9E BA A0 6F 6B 00 00" "11 01 2A 00")  # owner, then item 42
+    with pytest.raises(TagFormatError):
+        decode(memory)
+    tag = decode(memory, dsfid=0x06)
+    assert (tag.item_id, tag.owner_institution) == ("42", "US-InU-Mu")
+    assert tag.extra["item_id_not_first"] is True

@@ -19,13 +19,20 @@ Block byte order (rfid.md §3.4): an ISO 28560-3 tag's order is proven by its CR
 and RFID 501 tags have no CRC, so they are read as delivered and each block is reversed only
 when that reading fails; a reader that knows its order passes ``block_order``.
 The DSFID is only a hint: with ``dsfid=0x06`` an ISO 28560-2 parse is preferred over a
-(coincidental) ISO 28560-3 CRC match; it never makes a damaged tag decode.
+(coincidental) ISO 28560-3 CRC match, and an ISO 28560-2 tag whose item id is not the first
+object is accepted; it never makes a damaged tag decode.
 """
 
 from __future__ import annotations
 
 from kiosk.devices.errors import TagFormatError
-from kiosk.devices.tags.data import BLOCK_ORDERS, MODELS, TagData
+from kiosk.devices.tags.data import (
+    BLOCK_ORDERS,
+    DSFID_ISO28560_2,
+    DSFID_ISO28560_3,
+    MODELS,
+    TagData,
+)
 
 __all__ = [
     "BLOCK_ORDERS",
@@ -38,9 +45,6 @@ __all__ = [
     "detect",
     "encode",
 ]
-
-DSFID_ISO28560_2 = 0x06
-DSFID_ISO28560_3 = 0x3E
 
 
 def decode(

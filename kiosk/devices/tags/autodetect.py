@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from kiosk.devices.errors import TagFormatError
 from kiosk.devices.tags import iso28560_2, iso28560_3, rfid501
-from kiosk.devices.tags.data import MODELS, TagData
+from kiosk.devices.tags.data import DSFID_ISO28560_2, MODELS, TagData
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def _decode(memory: bytes, model: str, block_size: int, dsfid: int | None, try_r
 
     crc_order = iso28560_3.find_order(memory, block_size, try_reversed) if len(memory) >= 32 else None
     swapped = iso28560_3.reorder(memory, block_size) if try_reversed else memory
-    if crc_order and dsfid == 0x06 and iso28560_2.is_precursor(memory[0]):
+    if crc_order and dsfid == DSFID_ISO28560_2 and iso28560_2.is_precursor(memory[0]):
         try:
             tag = iso28560_2.decode(memory, block_size=block_size, try_reversed=try_reversed)
         except TagFormatError:
@@ -71,9 +71,15 @@ def _decode(memory: bytes, model: str, block_size: int, dsfid: int | None, try_r
             reasons.append(str(exc))
     if memory[:24] == rfid501.FACTORY_BLANK:
         raise TagFormatError("3M factory-blank tag (0x55 filler): no item data written")
-    if iso28560_2.is_precursor(memory[0]) or iso28560_2.is_precursor(swapped[0]):
+    dsfid_says_iso2 = dsfid == DSFID_ISO28560_2
+    if iso28560_2.is_precursor(memory[0]) or iso28560_2.is_precursor(swapped[0]) or dsfid_says_iso2:
         try:
-            return iso28560_2.decode(memory, block_size=block_size, try_reversed=try_reversed)
+            return iso28560_2.decode(
+                memory,
+                block_size=block_size,
+                try_reversed=try_reversed,
+                item_id_first=not dsfid_says_iso2,
+            )
         except TagFormatError as exc:
             reasons.append(str(exc))
     elif memory[0] != rfid501.MARKER:

@@ -60,6 +60,7 @@ _ISIL_OIDS = {3, 11}  # written with the ISIL compaction
 _ISIL_READ_OIDS = {3, 11, 23, 25}  # read as ISIL when marked application-defined
 _FIELD_OIDS = {1, 2, 3, 4, 5}  # live in TagData's own fields (2 is computed on write)
 _INFO_KEYS = {
+    "item_id_not_first",
     "set_as_read",
     "content_parameter",
     "application_defined",
@@ -79,29 +80,33 @@ def element_name(oid: int) -> str:
     return ELEMENTS.get(oid, f"oid_{oid}")
 
 
-def decode(memory: bytes, *, block_size: int = 4, try_reversed: bool = True) -> TagData:
+def decode(
+    memory: bytes, *, block_size: int = 4, try_reversed: bool = True, item_id_first: bool = True
+) -> TagData:
     """Decode ISO 28560-2 objects, trying each block reversed only when the order as read fails.
 
     Without a CRC the order cannot be proven: a reversed tag that also parses as read is taken
     as read. Readers that know their block order say so (``decode(..., block_order=...)``).
+    ``item_id_first=False`` (used when the DSFID says ISO 28560-2) accepts a tag whose item id
+    is not the first object, as some encoders write it; ``extra["item_id_not_first"]`` says so.
     """
     try:
-        return _decode(memory, "normal")
+        return _decode(memory, "normal", item_id_first)
     except TagFormatError as first:
         if try_reversed and block_size > 1 and len(memory) >= block_size:
             swapped = reorder(memory, block_size)
-            if is_precursor(swapped[0]):
+            if is_precursor(swapped[0]) or not item_id_first:
                 try:
-                    return _decode(swapped, "reversed")
+                    return _decode(swapped, "reversed", item_id_first)
                 except TagFormatError:
                     pass
         raise first
 
 
-def _decode(mem: bytes, order: str) -> TagData:
+def _decode(mem: bytes, order: str, item_id_first: bool = True) -> TagData:
     if not mem:
         raise TagFormatError("ISO 28560-2: no tag memory")
-    if not is_precursor(mem[0]):
+    if item_id_first and not is_precursor(mem[0]):
         raise TagFormatError(
             f"ISO 28560-2: first object must be the item id (OID 1); precursor is 0x{mem[0]:02X}"
         )
@@ -161,7 +166,9 @@ def _decode(mem: bytes, order: str) -> TagData:
         if scheme == c.APPLICATION_DEFINED and oid not in _ISIL_READ_OIDS:
             app_defined.append(name)
     if 1 not in values or not values[1]:
-        raise TagFormatError("ISO 28560-2: the primary item identifier (OID 1) is empty")
+        raise TagFormatError("ISO 28560-2: the primary item identifier (OID 1) is missing or empty")
+    if not is_precursor(mem[0]):
+        extra["item_id_not_first"] = True
     parts, part = 1, 1
     if 4 in values:
         parts, part = _set_information(values[4])
