@@ -19,10 +19,11 @@ from kiosk.devices.cards import (
     open_card_source,
     parse_card_rule,
 )
-from kiosk.devices.cards.base import decode_block, uid_from_pcsc
+from kiosk.devices.cards.base import decode_block
 from kiosk.devices.cards.serial_scanner import SerialScanner, decode_line, split_lines
 from kiosk.devices.cards.sim import SimCardSource, get_shared_card_source
 from kiosk.devices.cards.wedge import WedgeCollector, WedgeOutput
+from kiosk.devices.readers.pcsc import uid_from_pcsc
 
 UID = bytes.fromhex("04A1B2C3D4E580")
 

@@ -13,10 +13,12 @@ from kiosk.devices.readers import pcsc as pcscmod
 from kiosk.devices.readers.pcsc import PcscContext, PcscReader, PcscUnavailable
 
 UID = "E004010012345678"
+ISO15693_ATR = bytes.fromhex("3B8F8001804F0CA0000003060B0014000000" + "77")
+MIFARE_ATR = bytes.fromhex("3B8F8001804F0CA000000306030001000000" + "6A")
 
 
 def fake_scard(memory: bytearray, *, fail_list: list[int]):
-    state = {"contexts": 0, "present": True}
+    state = {"contexts": 0, "present": True, "atr": ISO15693_ATR}
 
     def establish(scope):
         state["contexts"] += 1
@@ -29,7 +31,7 @@ def fake_scard(memory: bytearray, *, fail_list: list[int]):
 
     def status_change(ctx, timeout, states):
         name = states[0][0]
-        return 0, [(name, 32 if state["present"] else 16, [0x3B])]
+        return 0, [(name, 32 if state["present"] else 16, list(state["atr"]))]
 
     def transmit(handle, protocol, apdu):
         apdu = bytes(apdu)
@@ -88,6 +90,13 @@ def test_uid_is_normalised_and_blocks_read_and_written(scripted):
     assert bytes(memory[20:28]) == b"ABCDEFGH"
     with pytest.raises(TagNotFound):
         reader.read_blocks("E0040100FFFFFFFF", 0, 1)
+
+
+def test_a_patron_card_on_the_item_reader_keeps_its_uid_order(scripted):
+    _, _, state = scripted
+    state["atr"] = MIFARE_ATR
+    # FF CA answers the same bytes; only ISO 15693 cards deliver them LSB first
+    assert [e.uid for e in PcscReader("ACR1552").inventory()] == [bytes.fromhex(UID)[::-1].hex().upper()]
 
 
 def test_afi_without_transparent_exchange_is_not_supported(scripted):

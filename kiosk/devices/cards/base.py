@@ -163,14 +163,6 @@ def load_card_map(path: Path) -> tuple[tuple[str, str], ...]:
     return tuple(rows)
 
 
-def uid_from_pcsc(raw_uid: bytes, atr: bytes) -> bytes:
-    """A PC/SC `FF CA` UID in MSB-first order: ISO 15693 cards deliver it LSB first (rfid.md P12)."""
-    # PC/SC part 3 storage-card ATR: 3B 8F 80 01 80 4F 0C A0 00 00 03 06 SS ...; SS 0x0A/0x0B = ISO 15693
-    if len(atr) > 12 and atr[7:12] == bytes.fromhex("A000000306") and atr[12] in (0x0A, 0x0B):
-        return raw_uid[::-1]
-    return raw_uid
-
-
 # -- telling cards from items -----------------------------------------------------------------
 
 

@@ -12,10 +12,9 @@ from kiosk.devices.cards.base import (
     CardRule,
     CardSource,
     mask,
-    uid_from_pcsc,
 )
 from kiosk.devices.errors import DeviceError
-from kiosk.devices.readers.pcsc import CardConnection, PcscContext
+from kiosk.devices.readers.pcsc import CardConnection, PcscContext, uid_from_pcsc
 
 log = logging.getLogger(__name__)
 

@@ -198,6 +198,14 @@ class CardConnection:
         return data
 
 
+def uid_from_pcsc(raw_uid: bytes, atr: bytes) -> bytes:
+    """A PC/SC `FF CA` UID in MSB-first order: ISO 15693 cards deliver it LSB first (rfid.md P12)."""
+    # PC/SC part 3 storage-card ATR: 3B 8F 80 01 80 4F 0C A0 00 00 03 06 SS ...; SS 0x0A/0x0B = ISO 15693
+    if len(atr) > 12 and atr[7:12] == bytes.fromhex("A000000306") and atr[12] in (0x0A, 0x0B):
+        return raw_uid[::-1]
+    return raw_uid
+
+
 def _sw_error(sw: int, what: str) -> DeviceError:
     if sw in (0x6A81, 0x6D00, 0x6E00):
         return NotSupported(f"{what} is not supported by this reader (SW {sw:04X})")
@@ -280,11 +288,12 @@ class PcscReader(TagReader):
         if self._conn is not None:
             return self._conn
         reader = self._reader_name()
-        if not self.ctx.status(reader).present:
+        status = self.ctx.status(reader)
+        if not status.present:
             return None
         conn = CardConnection(self.ctx, reader)
         self._conn = conn
-        self._uid = conn.uid()[::-1].hex().upper()
+        self._uid = uid_from_pcsc(conn.uid(), status.atr).hex().upper()
         return conn
 
     def _run(self, fn):
