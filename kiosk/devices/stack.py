@@ -4,6 +4,7 @@ memory read and decoded once, and tags entering and leaving reported as ItemTag 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable
@@ -116,6 +117,21 @@ class StackReader:
         """The stable set of decoded tags (kiosk.core.ports.TagEvents)."""
         with self._lock:
             return tuple(self._present.values())
+
+    def update(self, uid: str, *, afi: int | None = None, eas: bool | None = None) -> ItemTag | None:
+        """Record a tag's new security state after a verified write, without reading it again or
+        reporting a change; the updated tag, or None when it is not on the pad."""
+        with self._lock:
+            tag = self._present.get(uid.upper())
+            if tag is None:
+                return None
+            changes: dict[str, Any] = {}
+            if afi is not None:
+                changes["afi"] = afi
+            if eas is not None:
+                changes["eas"] = eas
+            tag = self._present[tag.uid] = dataclasses.replace(tag, **changes)
+            return tag
 
     def forget(self, uid: str) -> None:
         """Read this tag again on the next stable round (after a write, or to retry an unreadable one)."""

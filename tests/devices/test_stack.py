@@ -246,3 +246,18 @@ def test_quick_read_with_reversed_block_order(pad):
     reader = RecordingReader(pad)
     (tag,) = StackReader(reader, stable_rounds=1).poll_once().added
     assert tag.item_id == "30000004" and reader.reads == [(0, 9)]
+
+
+def test_update_records_a_verified_security_write(pad):
+    from kiosk.devices.security import TagSecurityService
+
+    events = []
+    stack = StackReader(SimReader(pad), stable_rounds=1, on_change=lambda *e: events.append(e))
+    t = pad.place(demo_tag("30000001"))
+    stack.poll_once()
+    result = TagSecurityService(SimReader(pad), SecuritySection(), retry_delay_s=0).unsecure(t.uid)
+    assert result.ok
+    updated = stack.update(t.uid, afi=0xC2)
+    assert updated.afi == 0xC2 and updated.item_id == "30000001"
+    assert stack.current()[0].afi == 0xC2 and len(events) == 1
+    assert stack.update("E0040100000000FF", afi=0x07) is None
