@@ -306,6 +306,14 @@ def test_no_block_checkout_is_never_refused_for_policy_and_applies_the_dates(lib
     assert tx.no_block and tx.transaction_date == "20261120    153000" and tx.effective == due and tx.sequence == "7"
 
 
+def test_no_block_checkout_still_refuses_what_cannot_be_a_loan(lib: Library) -> None:
+    for patron, item in (("LV0001", "30000007"), ("LV9999", "30000001"), ("LV0001", "39999999")):
+        out = lib.checkout(patron, item, no_block=True, transaction_date=T1)
+        assert not out.ok and out.message, (patron, item)
+    assert "not for loan" in lib.checkout("LV0001", "30000007", no_block=True, transaction_date=T1).message
+    assert lib.applied("30000007", models.CHECKOUT) == 0
+
+
 def test_no_block_checkout_without_a_due_date_uses_the_loan_period_from_the_transaction(lib: Library) -> None:
     when = datetime(2026, 11, 20, 15, 30, 0)
     out = lib.checkout("LV0001", "30000001", no_block=True, transaction_date="20261120    153000", when=when)

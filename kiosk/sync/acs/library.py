@@ -568,8 +568,10 @@ class Library:
         renewal_allowed: bool = True,
         fee_acknowledged: bool = False,
     ) -> LoanOutcome:
-        """SIP2 11. A no-block replay (`no_block`) is applied without policy checks, with the
-        given checkout time `when` and due date `nb_due` (else one loan period from `when`)."""
+        """SIP2 11. A no-block replay (`no_block`) is applied without the patron's blocks, limits,
+        holds or PIN, with the given checkout time `when` and due date `nb_due` (else one loan
+        period from `when`); only what cannot be a loan at all (unknown patron or item, an item
+        not for loan) is still refused."""
         with self._tx() as s:
             p = s.get(PatronRow, patron_id) if patron_id else None
             item = s.get(ItemRow, item_id) if item_id else None
@@ -586,6 +588,10 @@ class Library:
                 log.info("checkout of %s repeats an applied transaction; answering without applying again", item_id)
                 return LoanOutcome(True, **base, due=loan.due, renewal=replay.renewal, replayed=True)
 
+            # Not for loan is a property of the item, not a policy a no-block replay may override
+            # (Koha refuses such "issuing impossible" cases too): staff must recover the item.
+            if not item.loanable:
+                return LoanOutcome(False, **base, message="This item is for use in the library only (not for loan)")
             if no_block:
                 return self._checkout_no_block(s, p, item, loan, transaction_date, when, nb_due, sequence, base)
 
@@ -594,8 +600,6 @@ class Library:
             blocks, why = self._blocks(s, p)
             if BlockReason.CHARGE_DENIED in blocks:
                 return LoanOutcome(False, **base, message=why or "Borrowing is blocked; please see staff")
-            if not item.loanable:
-                return LoanOutcome(False, **base, message="This item is for use in the library only (not for loan)")
             if loan is not None and loan.patron_id == patron_id:
                 if not renewal_allowed:
                     return LoanOutcome(False, **base, renewal=True, due=loan.due, message="You already have this item; renew it at the desk")
