@@ -138,12 +138,12 @@ def test_offline_queue_forward_and_refusals(parts, demo_acs):
     diag, _, _ = parts
     journal = diag.journal
     journal.begin(Operation.CHECKIN, mode=Mode.OFFLINE, state=EntryState.QUEUED, item_id="30000009")  # on loan: accepted
-    journal.begin(Operation.CHECKOUT, mode=Mode.OFFLINE, state=EntryState.QUEUED, patron_id="LV0001", item_id="30000007")  # not for loan
+    journal.begin(Operation.CHECKOUT, mode=Mode.OFFLINE, state=EntryState.QUEUED, patron_id="LV0001", item_id="99999998")  # unknown: refused
     assert diag.pending_count() == 2
     result = diag.forward_now()
     assert result.data.forwarded + result.data.refused == 2 and diag.pending_count() == 0
     refusals = diag.refusals()
-    assert [r.item_id for r in refusals] == ["30000007"]
+    assert [r.item_id for r in refusals] == ["99999998"]
     assert refusals[0].patron == "**0001" and refusals[0].operation == "checkout"
 
 

@@ -1,0 +1,260 @@
+"""Maintenance mode on the touch screen: the hidden corner, admin login by PIN and card, lock-out,
+automatic leave, every diagnostics action and out of service, with screenshots of every screen."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime, timedelta
+from types import SimpleNamespace
+
+import pytest
+
+from kiosk import config
+from kiosk.core.domain import Mode, Operation
+from kiosk.core.ports import ManualClock
+from kiosk.sync.journal import EntryState
+
+from .conftest import ADMIN_CARD, ADMIN_PIN, write_site
+from .ui_host import HostApp, button, frames, screenshot, tap, wait_until
+
+pytestmark = pytest.mark.ui
+_pads = itertools.count(1)
+
+
+@pytest.fixture
+def kiosk(tmp_path, demo_acs):
+    from kivy.base import runTouchApp
+
+    from kiosk.devices.printer import open_printer
+    from kiosk.devices.readers import open_reader
+    from kiosk.devices.readers.sim import demo_tag, get_shared_pad
+    from kiosk.devices.sorter import open_sorter
+    from kiosk.screens import maintenance  # noqa: F401  (registers the screens)
+    from kiosk.sync.circulation import build_circulation
+
+    pad_name = f"maint-ui-{next(_pads)}"
+    cfg = config.load(write_site(tmp_path, port=demo_acs.port, reader=f"sim:{pad_name}"))
+    clock = ManualClock(datetime.now().replace(microsecond=0))
+    circulation = build_circulation(cfg)
+    services = SimpleNamespace(
+        cfg=cfg, clock=clock, reader=open_reader(cfg.reader.url), security=None,
+        printer=open_printer(cfg.printer.url, base=cfg.resolve_path(".")), sorter=open_sorter("sim:"),
+        circulation=circulation, faults=[],
+    )
+    pad = get_shared_pad(pad_name)
+    pad.place(demo_tag("30000003", secured=True))
+    pad.place(demo_tag("30000010", secured=False))
+    app = HostApp(cfg, services, ("maintenance",))
+    app._run_prepare()
+    runTouchApp(embedded=True)
+    frames(3)
+    yield SimpleNamespace(app=app, clock=clock, pad=pad, services=services, tmp=tmp_path, acs=demo_acs)
+    app.maintenance.stop()
+    app.stop()
+    pad.clear()
+    circulation.close()
+
+
+def _login(k, pin=ADMIN_PIN):
+    k.app.maintenance.open_login()
+    frames(2)
+    screen = k.app.screen("maintenance_login")
+    for digit in pin:
+        tap(button(screen.ids.pad, digit))
+    tap(button(screen.ids.pad, "OK"))
+    return screen
+
+
+def test_hidden_corner_long_press_opens_the_login(kiosk):
+    from kivy.core.window import Window
+    from kivy.tests.common import UnitTestTouch
+
+    touch = UnitTestTouch(Window.width - 20, Window.height - 20)
+    touch.touch_down()
+    frames(2)
+    kiosk.clock.advance(3)
+    kiosk.app.maintenance.tick()
+    assert kiosk.app.current_screen == "welcome"
+    kiosk.clock.advance(2)
+    kiosk.app.maintenance.tick()
+    frames(2)
+    assert kiosk.app.current_screen == "maintenance_login"
+    touch.touch_up()
+    frames(1)
+    screenshot(kiosk.app, "maintenance_login")
+
+
+def test_a_short_press_or_another_place_does_nothing(kiosk):
+    from kivy.core.window import Window
+    from kivy.tests.common import UnitTestTouch
+
+    for x, y, held in ((Window.width - 20, Window.height - 20, 2), (Window.width / 2, Window.height / 2, 10)):
+        touch = UnitTestTouch(x, y)
+        touch.touch_down()
+        kiosk.clock.advance(held)
+        kiosk.app.maintenance.tick()
+        touch.touch_up()
+        frames(1)
+        assert kiosk.app.current_screen == "welcome"
+
+
+def test_pin_login_shows_the_device_status(kiosk):
+    _login(kiosk)
+    assert kiosk.app.current_screen == "maintenance"
+    status = kiosk.app.screen("maintenance")
+    wait_until(lambda: len(status.checks) >= 6)
+    names = {c.name: c.status.value for c in status.checks}
+    assert names["reader"] == "ok" and names["printer"] == "ok" and names["sorter"] == "ok"
+    assert names["offline queue"] == "ok" and "library" in names
+    screenshot(kiosk.app, "maintenance_status")
+
+
+def test_wrong_pins_lock_out_then_time_out(kiosk):
+    screen = _login(kiosk, "1111")
+    assert kiosk.app.current_screen == "maintenance_login" and "2 attempt(s) left" in screen.message
+    _login(kiosk, "2222")
+    _login(kiosk, "3333")
+    assert screen.locked and "Locked for 5:00" in screen.message
+    screenshot(kiosk.app, "maintenance_login_locked")
+    _login(kiosk)  # the right PIN during the lock-out
+    assert kiosk.app.current_screen == "maintenance_login" and screen.locked
+    kiosk.clock.advance(301)
+    _login(kiosk)
+    assert kiosk.app.current_screen == "maintenance"
+
+
+def test_admin_card_enters_and_patron_cards_pass_through(kiosk):
+    ctl = kiosk.app.maintenance
+    assert ctl.card_presented("LV0001") is False and kiosk.app.current_screen == "welcome"
+    assert ctl.card_presented(ADMIN_CARD) is True
+    frames(2)
+    assert kiosk.app.current_screen == "maintenance"
+
+
+def test_leaves_after_inactivity_and_by_the_leave_button(kiosk):
+    _login(kiosk)
+    kiosk.clock.advance(250)
+    tap(button(kiosk.app.screen("maintenance"), "Diagnostics"))  # activity
+    assert kiosk.app.current_screen == "maintenance_diag"
+    kiosk.clock.advance(250)
+    kiosk.app.maintenance.tick()
+    assert kiosk.app.current_screen == "maintenance_diag"
+    kiosk.clock.advance(51)
+    kiosk.app.maintenance.tick()
+    frames(1)
+    assert kiosk.app.current_screen == "welcome" and not kiosk.app.maintenance.access.active
+    _login(kiosk)
+    tap(button(kiosk.app.screen("maintenance"), "Leave"))
+    assert kiosk.app.current_screen == "welcome"
+
+
+def _output(screen):
+    return [w.text for w in screen.ids.output.children[::-1]]
+
+
+def test_every_diagnostics_action(kiosk):
+    _login(kiosk)
+    tap(button(kiosk.app.screen("maintenance"), "Diagnostics"))
+    diag = kiosk.app.screen("maintenance_diag")
+
+    tap(diag.ids.read_tags)
+    wait_until(lambda: not diag.busy and _output(diag))
+    out = "\n".join(_output(diag))
+    assert "Tags on the pad: 2" in out and "30000003" in out and "30000010" in out and "NOT secured" in out
+    screenshot(kiosk.app, "maintenance_diag_tags")
+
+    first = diag.last_uid
+    before = kiosk.pad.tag(first).afi
+    tap(diag.ids.write_afi)
+    wait_until(lambda: not diag.busy and "wrote" in "\n".join(_output(diag)))
+    assert kiosk.pad.tag(first).afi != before
+    tap(diag.ids.write_afi)
+    wait_until(lambda: not diag.busy and kiosk.pad.tag(first).afi == before)  # the second press restores it
+
+    tap(diag.ids.print_test)
+    wait_until(lambda: not diag.busy and "printed" in "\n".join(_output(diag)))
+    assert list((kiosk.tmp / "var" / "receipts").glob("*test.txt"))
+
+    tap(diag.ids.sip2_check)
+    wait_until(lambda: not diag.busy and "exchange:" in "\n".join(_output(diag)), timeout_s=15)
+    out = "\n".join(_output(diag))
+    assert "online: True" in out and "9300CNkiosk|CO|" in out and "COdemo" not in out
+    screenshot(kiosk.app, "maintenance_diag_sip2")
+
+    kiosk.services.circulation.identify_patron("LV0001", pin="1234")
+    tap(diag.ids.exchanges)
+    wait_until(lambda: not diag.busy and "masked" in "\n".join(_output(diag)))
+    out = "\n".join(_output(diag))
+    assert "|AD|" in out and "AD1234" not in out and "LV0001" not in out
+
+
+def test_offline_queue_forward_and_refusals(kiosk):
+    journal = kiosk.services.circulation.journal
+    journal.begin(Operation.CHECKIN, mode=Mode.OFFLINE, state=EntryState.QUEUED, item_id="30000009")
+    journal.begin(Operation.CHECKOUT, mode=Mode.OFFLINE, state=EntryState.QUEUED, patron_id="LV0001", item_id="99999998")
+    _login(kiosk)
+    tap(button(kiosk.app.screen("maintenance"), "Offline queue"))
+    queue = kiosk.app.screen("maintenance_queue")
+    wait_until(lambda: queue.pending == 2)
+    tap(queue.ids.forward)
+    wait_until(lambda: "forwarded" in queue.report and queue.pending == 0, timeout_s=15)
+    wait_until(lambda: any("99999998" in getattr(w, "detail", "") for w in queue.ids.refusals.children))
+    row = next(w for w in queue.ids.refusals.children if "99999998" in w.detail)
+    assert "**0001" in row.detail and "LV0001" not in row.detail
+    screenshot(kiosk.app, "maintenance_queue")
+
+
+def test_statistics_bar_charts(kiosk):
+    journal = kiosk.services.circulation.journal
+    now = kiosk.clock.now()
+    for h, (op, state) in enumerate([(Operation.CHECKOUT, EntryState.DONE)] * 5 + [(Operation.CHECKIN, EntryState.DONE)] * 3 + [(Operation.CHECKOUT, EntryState.REFUSED)]):
+        journal.begin(op, mode=Mode.ONLINE, state=state, patron_id="LV0001", item_id=str(h), created=now - timedelta(hours=h % 4))
+    journal.begin(Operation.RENEW, mode=Mode.ONLINE, state=EntryState.DONE, patron_id="LV0001", item_id="9", created=now - timedelta(days=3))
+    _login(kiosk)
+    tap(button(kiosk.app.screen("maintenance"), "Statistics"))
+    stats = kiosk.app.screen("maintenance_stats")
+    wait_until(lambda: stats.totals.startswith("Last 14 days"))
+    assert "5 checkouts, 3 returns, 1 renewals, 1 refusals" in stats.totals
+    hourly, daily = stats.ids.hourly, stats.ids.daily
+    assert len(hourly.buckets) == 24 and len(daily.buckets) == 14
+    assert sum(c.total for _, c in hourly.buckets) == 9 and daily.max_total >= 9
+    assert len(hourly.canvas.after.children) > 10  # bars were drawn
+    screenshot(kiosk.app, "maintenance_stats")
+
+
+def test_out_of_service_and_back(kiosk):
+    _login(kiosk)
+    tap(button(kiosk.app.screen("maintenance"), "Service"))
+    service = kiosk.app.screen("maintenance_service")
+    service.ids.reason.text = "Printer repair"
+    tap(service.ids.take_out)
+    assert not service.in_service and kiosk.services.faults == ["Out of service: Printer repair"]
+    screenshot(kiosk.app, "maintenance_service")
+    tap(button(service, "Leave"))
+    assert kiosk.app.current_screen == "out_of_service"
+    events = [e.kind for e in kiosk.services.circulation.journal.events()]
+    assert "out_of_service" in events
+    kiosk.app.maintenance.card_presented(ADMIN_CARD)
+    frames(1)
+    tap(button(kiosk.app.screen("maintenance"), "Service"))
+    tap(service.ids.put_back)
+    assert service.in_service and kiosk.services.faults == []
+    tap(button(service, "Leave"))
+    assert kiosk.app.current_screen == "welcome"
+
+
+def test_restart_is_the_admin_exit(kiosk):
+    from kivy.core.window import Window
+
+    from kiosk.screens.lockdown import apply_lockdown
+
+    lock = apply_lockdown(Window, fullscreen=False, hide_cursor=False)
+    kiosk.app.maintenance.lockdown = lock
+    try:
+        assert Window.dispatch("on_request_close") is True
+        _login(kiosk)
+        tap(button(kiosk.app.screen("maintenance"), "Service"))
+        tap(kiosk.app.screen("maintenance_service").ids.restart)
+        assert kiosk.app.stopped and lock.exit_allowed
+    finally:
+        lock.release()
