@@ -114,7 +114,11 @@ def _decode(memory: bytes, order: str) -> TagData:
 
 
 def encode(data: TagData, *, block_size: int = 4, block_order: str = "normal") -> bytes:
-    """The 32 bytes of a 3M RFID 501 tag for ``data`` (for re-tagging with the legacy layout)."""
+    """The 32 bytes of a 3M RFID 501 tag for ``data`` (for re-tagging with the legacy layout).
+
+    The layout has no owner institution: ``owner_institution`` is not stored, the numeric
+    ``branch`` and ``library`` in ``extra`` are.
+    """
     extra: Mapping[str, Any] = data.extra or {}
     try:
         barcode = data.item_id.encode("ascii")
