@@ -24,7 +24,9 @@ from kiosk.devices.tags import TagData, decode, encode  # noqa: E402
 
 SAMPLES: dict[str, bytes] = {
     "iso28560-3": encode(TagData("iso28560-3", "30000001", 1, 2, "LV-RCB", "1")) + bytes(76),
-    "iso28560-3 reversed": encode(TagData("iso28560-3", "30000001", 1, 2, "LV-RCB", "1"), block_order="reversed")
+    "iso28560-3 reversed": encode(
+        TagData("iso28560-3", "30000001", 1, 2, "LV-RCB", "1"), block_order="reversed"
+    )
     + bytes(76),
     "iso28560-2 (§4.5 example)": bytes.fromhex(
         "91 00 05 1C BE 99 1A 14 02 01 D0 14 02 04 B3 46 07 44 1C B6 E2 E3 35 D6"
@@ -32,8 +34,15 @@ SAMPLES: dict[str, bytes] = {
     )
     + bytes(76),
     "iso28560-2 with title": encode(
-        TagData("iso28560-2", "30000001", 1, 2, "LV-RCB", "10",
-                extra={"title": "Zaļā grāmata par Rīgu", "shelf_location": "821 ZA"})
+        TagData(
+            "iso28560-2",
+            "30000001",
+            1,
+            2,
+            "LV-RCB",
+            "10",
+            extra={"title": "Zaļā grāmata par Rīgu", "shelf_location": "821 ZA"},
+        )
     ).ljust(112, b"\x00"),
     "rfid501": bytes.fromhex("04 11 00 01 31 33 30 32 30 30 33 37 36 37") + bytes(98),
 }
@@ -56,7 +65,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=0.5, help="time per measurement")
     args = parser.parse_args()
-    print(f"{'model':26} {'bytes':>5} {'decode/s':>11} {'copy/s':>12} {'crc/s':>12} {'× copy':>8} {'× crc':>7}")
+    print(
+        f"{'model':26} {'bytes':>5} {'decode/s':>11} {'copy/s':>12} {'crc/s':>12} {'× copy':>8} {'× crc':>7}"
+    )
     for name, memory in SAMPLES.items():
         tag = decode(memory)
         assert tag.item_id, name

@@ -85,7 +85,11 @@ def _valid_request(item_id: str, bin_number: int) -> str | None:
     """Why a routing request cannot be sent, or None."""
     if not item_id or any(ch in item_id for ch in "\r\n"):
         return f"item id {item_id!r} is empty or contains a line break"
-    if isinstance(bin_number, bool) or not isinstance(bin_number, int) or not 0 <= bin_number <= MAX_BIN:
+    if (
+        isinstance(bin_number, bool)
+        or not isinstance(bin_number, int)
+        or not 0 <= bin_number <= MAX_BIN
+    ):
         return f"bin {bin_number!r} is not a number 0..{MAX_BIN}"
     return None
 
@@ -159,7 +163,11 @@ class SimulatedSorter:
             if self.delay_s:
                 self._sleep(min(self.delay_s, self.timeout_s))
                 if self.delay_s > self.timeout_s:
-                    log.warning("sorter (simulated): no answer for %s within %.1f s", item_id, self.timeout_s)
+                    log.warning(
+                        "sorter (simulated): no answer for %s within %.1f s",
+                        item_id,
+                        self.timeout_s,
+                    )
                     return False
             self.bins.setdefault(bin_number, []).append(item_id)
             self._routed += 1
@@ -232,7 +240,9 @@ class LineSorter:
         if not ends:
             self._drop()
             if raw:
-                raise DeviceError(f"sorter sent an incomplete answer {raw[:40]!r} within {self.timeout_s:g} s")
+                raise DeviceError(
+                    f"sorter sent an incomplete answer {raw[:40]!r} within {self.timeout_s:g} s"
+                )
             raise DeviceError(f"sorter did not answer within {self.timeout_s:g} s")
         raw = raw[: min(ends)]
         return raw.decode("utf-8", errors="replace").strip()
@@ -297,7 +307,9 @@ def open_sorter(url: str, *, timeout_s: float = 2.0) -> SorterDevice:
         return LineSorter(f"socket://{host}:{port}", timeout_s=timeout_s)
     if scheme == "serial":
         if not rest:
-            raise DeviceError(f"sorter URL {url!r}: expected serial:/dev/... or serial:socket://HOST:PORT")
+            raise DeviceError(
+                f"sorter URL {url!r}: expected serial:/dev/... or serial:socket://HOST:PORT"
+            )
         if "://" in rest:
             return LineSorter(rest, timeout_s=timeout_s)
         path, _, query = rest.partition("?")
@@ -307,7 +319,9 @@ def open_sorter(url: str, *, timeout_s: float = 2.0) -> SorterDevice:
         except ValueError:
             raise DeviceError(f"sorter URL {url!r}: baud must be a number") from None
         return LineSorter(path, timeout_s=timeout_s, baudrate=baud)
-    raise DeviceError(f"sorter URL {url!r}: unknown kind {scheme!r}; use none, sim:, serial: or tcp:")
+    raise DeviceError(
+        f"sorter URL {url!r}: unknown kind {scheme!r}; use none, sim:, serial: or tcp:"
+    )
 
 
 def _simulated(query: str, timeout_s: float) -> SimulatedSorter:
@@ -315,7 +329,9 @@ def _simulated(query: str, timeout_s: float) -> SimulatedSorter:
     known = {"down", "jam_after", "delay_s", "bins"}
     unknown = set(params) - known
     if unknown:
-        raise DeviceError(f"simulated sorter: unknown option(s) {sorted(unknown)}; known: {sorted(known)}")
+        raise DeviceError(
+            f"simulated sorter: unknown option(s) {sorted(unknown)}; known: {sorted(known)}"
+        )
     try:
         return SimulatedSorter(
             down=params.get("down", "") or ("down" if "down" in params else ""),

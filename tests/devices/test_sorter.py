@@ -171,8 +171,16 @@ def test_open_sorter_kinds() -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["tcp:nohost", "tcp:host:port", "tcp:host:70000", "serial:", "ftp:x", "sim:?color=red", "sim:?jam_after=x",
-     "serial:/dev/ttyS0?baud=fast"],
+    [
+        "tcp:nohost",
+        "tcp:host:port",
+        "tcp:host:70000",
+        "serial:",
+        "ftp:x",
+        "sim:?color=red",
+        "sim:?jam_after=x",
+        "serial:/dev/ttyS0?baud=fast",
+    ],
 )
 def test_malformed_urls_are_refused(url: str) -> None:
     with pytest.raises(DeviceError):
@@ -313,7 +321,11 @@ def test_tcp_bare_cr_line_end_is_accepted(controller: TcpController) -> None:
 
 @pytest.mark.parametrize(
     ("answer", "expected_status"),
-    [("HELLO", "unexpected answer"), (b"OK", "incomplete answer"), (b"\xff\xfe\r\n", "unexpected answer")],
+    [
+        ("HELLO", "unexpected answer"),
+        (b"OK", "incomplete answer"),
+        (b"\xff\xfe\r\n", "unexpected answer"),
+    ],
 )
 def test_tcp_garbage_or_incomplete_answer(
     controller: TcpController, answer: str | bytes, expected_status: str
@@ -328,7 +340,9 @@ def test_tcp_garbage_or_incomplete_answer(
 
 
 def test_tcp_sorter_down_and_unreachable(controller: TcpController) -> None:
-    controller.handler = lambda line: "DOWN belt stopped" if line == "STATUS" else "ERR belt stopped"
+    controller.handler = lambda line: (
+        "DOWN belt stopped" if line == "STATUS" else "ERR belt stopped"
+    )
     sorter = open_sorter(f"tcp:127.0.0.1:{controller.port}", timeout_s=TIMEOUT)
     assert sorter.status() == "down: belt stopped"
     assert sorter.route("30000001", 1) is False

@@ -201,7 +201,12 @@ def test_iso28560_3_long_item_id_in_library_extension_block() -> None:
         (TagData("iso28560-3", "Ā"), "8859-1"),
         (TagData("iso28560-3", "1", part_number=3, parts_in_set=2), "set"),
         (TagData("iso28560-3", "1", owner_institution="DK-718500123456"), "exceeds"),
-        (TagData("iso28560-3", "1", owner_institution="DK-7185001234", extra={"basic_block_size": 32}), "exceeds"),
+        (
+            TagData(
+                "iso28560-3", "1", owner_institution="DK-7185001234", extra={"basic_block_size": 32}
+            ),
+            "exceeds",
+        ),
         (TagData("iso28560-3", "1", owner_institution="USA-123"), "prefix"),
         (TagData("iso28560-3", "1", type_of_usage="12"), "hex digit"),
     ],
@@ -442,8 +447,17 @@ def test_unknown_model_name_refused() -> None:
 def test_to_json_is_serialisable_and_complete() -> None:
     for memory in (DANISH_32, ISO2_EXAMPLE, RFID501_EXAMPLE):
         out = json.loads(json.dumps(decode(memory).to_json()))
-        for key in ("model", "item_id", "part_number", "parts_in_set", "owner_institution",
-                    "type_of_usage", "crc_ok", "block_order", "extra"):
+        for key in (
+            "model",
+            "item_id",
+            "part_number",
+            "parts_in_set",
+            "owner_institution",
+            "type_of_usage",
+            "crc_ok",
+            "block_order",
+            "extra",
+        ):
             assert key in out
 
 
@@ -553,8 +567,14 @@ def test_rfid501_read_with_reversed_blocks() -> None:
 
 
 def test_iso28560_2_aligned_objects_end_on_block_boundaries() -> None:
-    data = TagData("iso28560-2", "123456789012", 3, 12, "US-InU-Mu",
-                   extra={"shelf_location": "QA268.L55", "aligned": ["item_id", "owner_institution"]})
+    data = TagData(
+        "iso28560-2",
+        "123456789012",
+        3,
+        12,
+        "US-InU-Mu",
+        extra={"shelf_location": "QA268.L55", "aligned": ["item_id", "owner_institution"]},
+    )
     memory = encode(data)
     # The item id object as in the standard's example: offset flag, 0 pad bytes, 8 bytes in all.
     assert memory[:8] == ISO2_EXAMPLE[:8]
@@ -562,13 +582,16 @@ def test_iso28560_2_aligned_objects_end_on_block_boundaries() -> None:
     assert (owner_at + 3 + memory[owner_at + 2] + memory[owner_at + 1]) % 4 == 0
     tag = decode(memory)
     assert (tag.item_id, tag.owner_institution, tag.extra["shelf_location"]) == (
-        "123456789012", "US-InU-Mu", "QA268.L55")
+        "123456789012",
+        "US-InU-Mu",
+        "QA268.L55",
+    )
     with pytest.raises(TagFormatError, match="align"):
         encode(replace(data, extra={"aligned": ["nonsense"]}))
 
 
 def test_iso28560_3_32_byte_block_on_a_bigger_tag_with_old_bytes_after_it() -> None:
-    memory = DANISH_32 + b"\x7A\x55" + bytes(6)  # bytes 32-33 left over from earlier data
+    memory = DANISH_32 + b"\x7a\x55" + bytes(6)  # bytes 32-33 left over from earlier data
     tag = decode(memory)
     assert tag.item_id == "11223344" and tag.owner_institution == "DE-705"
     assert tag.extra["basic_block_size"] == 32
@@ -614,7 +637,9 @@ def test_iso28560_3_named_elements_from_extension_blocks(
     assert tag.extra["extension_blocks"][0]["layout"] == layout
     if checksum_at_end:
         assert tag.extra["marc_media_format"] == "821 LIN"
-        tag = replace(tag, extra={**tag.extra, "shelf_location": "821 LIN", "onix_media_format": "BA"})
+        tag = replace(
+            tag, extra={**tag.extra, "shelf_location": "821 LIN", "onix_media_format": "BA"}
+        )
         assert decode(encode(tag)).extra["shelf_location"] == "821 LIN"
         return
     assert tag.extra["shelf_location"] == "821 LIN"
@@ -651,12 +676,22 @@ def test_iso28560_3_long_isil_in_library_extension_block() -> None:
 
 
 def test_iso28560_3_elements_convert_from_iso28560_2() -> None:
-    iso2 = TagData("iso28560-2", "30000001", owner_institution="LV-RCB",
-                   extra={"title": "Ziemeļi", "shelf_location": "A 12"})
+    iso2 = TagData(
+        "iso28560-2",
+        "30000001",
+        owner_institution="LV-RCB",
+        extra={"title": "Ziemeļi", "shelf_location": "A 12"},
+    )
     with pytest.raises(TagFormatError, match="8859-1"):
         encode(iso2, model="iso28560-3")
-    tag = decode(encode(replace(iso2, extra={"title": "Nord", "shelf_location": "A 12"}), model="iso28560-3"))
-    assert (tag.model, tag.extra["title"], tag.extra["shelf_location"]) == ("iso28560-3", "Nord", "A 12")
+    tag = decode(
+        encode(replace(iso2, extra={"title": "Nord", "shelf_location": "A 12"}), model="iso28560-3")
+    )
+    assert (tag.model, tag.extra["title"], tag.extra["shelf_location"]) == (
+        "iso28560-3",
+        "Nord",
+        "A 12",
+    )
 
 
 def test_zero_set_bytes_read_as_a_single_item() -> None:
@@ -671,7 +706,7 @@ def test_zero_set_bytes_read_as_a_single_item() -> None:
 
 
 def test_dsfid_hint_accepts_item_id_not_first() -> None:
-    memory = bytes.fromhex("83 02 07 AC C0 9E BA A0 6F 6B 00 00" "11 01 2A 00")  # owner, then item 42
+    memory = bytes.fromhex("83 02 07 AC C0 9E BA A0 6F 6B 00 0011 01 2A 00")  # owner, then item 42
     with pytest.raises(TagFormatError):
         decode(memory)
     tag = decode(memory, dsfid=0x06)

@@ -64,9 +64,21 @@ def test_bad_tag_prints_error_and_exits_2(
 @pytest.mark.parametrize("model", ["iso28560-3", "iso28560-2"])
 def test_encode_then_decode(capsys: pytest.CaptureFixture[str], model: str) -> None:
     code, out = run(
-        capsys, "tag", "encode", "--model", model, "--item-id", "30000004", "--set", "2/3",
-        "--owner", "LV-RCB", "--type-of-usage", "1" if model == "iso28560-3" else "10",
-        "--block-order", "reversed",
+        capsys,
+        "tag",
+        "encode",
+        "--model",
+        model,
+        "--item-id",
+        "30000004",
+        "--set",
+        "2/3",
+        "--owner",
+        "LV-RCB",
+        "--type-of-usage",
+        "1" if model == "iso28560-3" else "10",
+        "--block-order",
+        "reversed",
     )
     assert code == 0
     memory = out.strip()
@@ -74,26 +86,63 @@ def test_encode_then_decode(capsys: pytest.CaptureFixture[str], model: str) -> N
     code, out = run(capsys, "tag", "decode", memory)
     data = json.loads(out)
     assert code == 0
-    assert (data["model"], data["item_id"], data["part_number"], data["parts_in_set"]) == (model, "30000004", 2, 3)
+    assert (data["model"], data["item_id"], data["part_number"], data["parts_in_set"]) == (
+        model,
+        "30000004",
+        2,
+        3,
+    )
     assert data["owner_institution"] == "LV-RCB"
     assert data["block_order"] == "reversed"
 
 
 def test_encode_rfid501_and_extra_fields(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out = run(capsys, "tag", "encode", "--model", "rfid501", "--item-id", "1302003767",
-                    "--type-of-usage", "book")
+    code, out = run(
+        capsys,
+        "tag",
+        "encode",
+        "--model",
+        "rfid501",
+        "--item-id",
+        "1302003767",
+        "--type-of-usage",
+        "book",
+    )
     assert code == 0
-    assert bytes.fromhex(out.strip()) == bytes.fromhex("04 11 00 01" + " 31 33 30 32 30 30 33 37 36 37") + bytes(18)
-    code, out = run(capsys, "tag", "encode", "--model", "iso28560-2", "--item-id", "1",
-                    "--field", "title=Zaļā grāmata")
+    assert bytes.fromhex(out.strip()) == bytes.fromhex(
+        "04 11 00 01" + " 31 33 30 32 30 30 33 37 36 37"
+    ) + bytes(18)
+    code, out = run(
+        capsys,
+        "tag",
+        "encode",
+        "--model",
+        "iso28560-2",
+        "--item-id",
+        "1",
+        "--field",
+        "title=Zaļā grāmata",
+    )
     assert code == 0
     code, out = run(capsys, "tag", "decode", out.strip())
     assert json.loads(out)["extra"]["title"] == "Zaļā grāmata"
 
 
 def test_encode_truncated_form_matches_example(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out = run(capsys, "tag", "encode", "--model", "iso28560-3", "--item-id", "11223344",
-                    "--owner", "DE-705", "--type-of-usage", "1", "--truncated")
+    code, out = run(
+        capsys,
+        "tag",
+        "encode",
+        "--model",
+        "iso28560-3",
+        "--item-id",
+        "11223344",
+        "--owner",
+        "DE-705",
+        "--type-of-usage",
+        "1",
+        "--truncated",
+    )
     assert code == 0
     assert bytes.fromhex(out.strip()) == bytes.fromhex(DANISH_32)
 
@@ -115,7 +164,9 @@ def test_encode_refusals_exit_2(capsys: pytest.CaptureFixture[str], argv: list[s
     assert json.loads(out)["error"]
 
 
-def test_decode_reads_stdin(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_decode_reads_stdin(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import io
 
     monkeypatch.setattr("sys.stdin", io.StringIO(DANISH_32.replace(" ", "\n")))

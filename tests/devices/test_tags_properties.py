@@ -36,9 +36,13 @@ def _decodes_or_refuses(memory: bytes, **kwargs: Any) -> None:
 
 
 @FUZZ
-@given(st.binary(max_size=128), st.sampled_from(["auto", "iso28560-3", "iso28560-2", "rfid501"]),
-       st.sampled_from([1, 4, 8]), st.one_of(st.none(), st.sampled_from([0x06, 0x3E, 0x00])),
-       st.sampled_from(["auto", "normal", "reversed"]))
+@given(
+    st.binary(max_size=128),
+    st.sampled_from(["auto", "iso28560-3", "iso28560-2", "rfid501"]),
+    st.sampled_from([1, 4, 8]),
+    st.one_of(st.none(), st.sampled_from([0x06, 0x3E, 0x00])),
+    st.sampled_from(["auto", "normal", "reversed"]),
+)
 def test_any_bytes_decode_or_refuse(
     memory: bytes, model: str, block_size: int, dsfid: int | None, order: str
 ) -> None:
@@ -119,8 +123,13 @@ def parts(draw: st.DrawFn, limit: int) -> tuple[int, int]:
 
 @ROUND
 @given(
-    st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xFF, blacklist_categories=("Cc",)),
-            min_size=1, max_size=30),
+    st.text(
+        alphabet=st.characters(
+            min_codepoint=0x20, max_codepoint=0xFF, blacklist_categories=("Cc",)
+        ),
+        min_size=1,
+        max_size=30,
+    ),
     parts(255),
     st.one_of(st.just(""), st.builds(lambda a, b: f"{a}-{b}", _COUNTRY, _ISIL_LIBRARY)),
     st.sampled_from("0123456789ABCDEF"),
@@ -129,17 +138,35 @@ def parts(draw: st.DrawFn, limit: int) -> tuple[int, int]:
     st.booleans(),
 )
 def test_iso28560_3_round_trip(
-    item_id: str, set_info: tuple[int, int], owner: str, usage: str, order: str, block_size: int, short: bool
+    item_id: str,
+    set_info: tuple[int, int],
+    owner: str,
+    usage: str,
+    order: str,
+    block_size: int,
+    short: bool,
 ) -> None:
     if len(item_id.encode("latin-1")) > 16:
         short = False  # long item ids need the extension block of a full basic block
-    data = TagData("iso28560-3", item_id, *set_info, owner, usage,
-                   extra={"basic_block_size": 32} if short else {})
+    data = TagData(
+        "iso28560-3",
+        item_id,
+        *set_info,
+        owner,
+        usage,
+        extra={"basic_block_size": 32} if short else {},
+    )
     memory = encode(data, block_size=block_size, block_order=order)
     assert len(memory) % block_size == 0
     tag = decode(memory, block_size=block_size)
-    assert (tag.model, tag.item_id, tag.part_number, tag.parts_in_set, tag.owner_institution,
-            tag.type_of_usage) == (data.model, item_id, *set_info, owner, usage)
+    assert (
+        tag.model,
+        tag.item_id,
+        tag.part_number,
+        tag.parts_in_set,
+        tag.owner_institution,
+        tag.type_of_usage,
+    ) == (data.model, item_id, *set_info, owner, usage)
     assert tag.crc_ok is True
     assert tag.block_order == order or memory == encode(data, block_size=block_size)
     assert encode(tag, block_size=block_size) == memory
@@ -171,8 +198,12 @@ def iso2_extra(draw: st.DrawFn) -> dict[str, str]:
         st.integers(0, 10**20).map(str),
         st.text(alphabet="0123456789", min_size=1, max_size=20),
         st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_", min_size=1, max_size=20),
-        st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x5F), min_size=1, max_size=20),
-        st.text(alphabet=st.characters(min_codepoint=0x00, max_codepoint=0x7F), min_size=1, max_size=20),
+        st.text(
+            alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x5F), min_size=1, max_size=20
+        ),
+        st.text(
+            alphabet=st.characters(min_codepoint=0x00, max_codepoint=0x7F), min_size=1, max_size=20
+        ),
     ),
     parts(99),
     st.one_of(st.just(""), st.builds(lambda a, b: f"{a}-{b}", _COUNTRY, _ISIL_LIBRARY)),
@@ -181,7 +212,12 @@ def iso2_extra(draw: st.DrawFn) -> dict[str, str]:
     st.sampled_from(["normal", "reversed"]),
 )
 def test_iso28560_2_round_trip(
-    item_id: str, set_info: tuple[int, int], owner: str, usage: str, extra: dict[str, str], order: str
+    item_id: str,
+    set_info: tuple[int, int],
+    owner: str,
+    usage: str,
+    extra: dict[str, str],
+    order: str,
 ) -> None:
     data = TagData("iso28560-2", item_id, *set_info, owner, usage, extra=extra)
     try:
@@ -191,8 +227,13 @@ def test_iso28560_2_round_trip(
         return
     # Without a CRC the block order is the reader's to say (auto could read either way).
     tag = decode(memory, model="iso28560-2", block_order=order)
-    assert (tag.item_id, tag.part_number, tag.parts_in_set, tag.owner_institution,
-            tag.type_of_usage) == (item_id, *set_info, owner, usage)
+    assert (
+        tag.item_id,
+        tag.part_number,
+        tag.parts_in_set,
+        tag.owner_institution,
+        tag.type_of_usage,
+    ) == (item_id, *set_info, owner, usage)
     for key, value in extra.items():
         assert tag.extra[key] == value
     assert tag.block_order == order
@@ -201,7 +242,9 @@ def test_iso28560_2_round_trip(
 
 @ROUND
 @given(
-    st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=16),
+    st.text(
+        alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=16
+    ),
     parts(15),
     st.sampled_from(sorted(ITEM_TYPES.values()) + ["type-200"]),
     st.integers(0, 4095),
@@ -211,13 +254,27 @@ def test_iso28560_2_round_trip(
 def test_rfid501_round_trip(
     barcode: str, set_info: tuple[int, int], item_type: str, branch: int, library: int, custom: int
 ) -> None:
-    data = TagData("rfid501", barcode, *set_info, "", item_type,
-                   extra={"branch": branch, "library": library, "custom": custom})
+    data = TagData(
+        "rfid501",
+        barcode,
+        *set_info,
+        "",
+        item_type,
+        extra={"branch": branch, "library": library, "custom": custom},
+    )
     memory = encode(data)
     assert len(memory) == 32
     tag = decode(memory, model="rfid501")
-    assert (tag.item_id, tag.part_number, tag.parts_in_set, tag.type_of_usage) == (barcode, *set_info, item_type)
-    assert (tag.extra["branch"], tag.extra["library"], tag.extra["custom"]) == (branch, library, custom)
+    assert (tag.item_id, tag.part_number, tag.parts_in_set, tag.type_of_usage) == (
+        barcode,
+        *set_info,
+        item_type,
+    )
+    assert (tag.extra["branch"], tag.extra["library"], tag.extra["custom"]) == (
+        branch,
+        library,
+        custom,
+    )
 
 
 @ROUND
@@ -228,14 +285,36 @@ def test_best_compaction_round_trip(text: str) -> None:
 
 
 @ROUND
-@given(st.builds(lambda a, b: f"{a}-{b}", st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-:/", min_size=1, max_size=6), _ISIL_LIBRARY))
+@given(
+    st.builds(
+        lambda a, b: f"{a}-{b}",
+        st.text(
+            alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-:/",
+            min_size=1,
+            max_size=6,
+        ),
+        _ISIL_LIBRARY,
+    )
+)
 def test_isil_round_trip(isil: str) -> None:
     assert c.expand_isil(c.compact_isil(isil)) == isil
 
 
 _EXTRA_KEYS = sorted(
-    {*ELEMENTS.values(), "content_parameter", "basic_block_size", "nibbles_swapped", "branch",
-     "library", "custom", "extension_blocks", "application_defined", "aligned", "oid_40", "oid_300"}
+    {
+        *ELEMENTS.values(),
+        "content_parameter",
+        "basic_block_size",
+        "nibbles_swapped",
+        "branch",
+        "library",
+        "custom",
+        "extension_blocks",
+        "application_defined",
+        "aligned",
+        "oid_40",
+        "oid_300",
+    }
 )
 
 
@@ -249,16 +328,30 @@ _EXTRA_KEYS = sorted(
     st.text(max_size=4),
     st.dictionaries(
         st.sampled_from(_EXTRA_KEYS),
-        st.one_of(st.none(), st.text(max_size=12), st.integers(-(2**40), 2**40), st.booleans(),
-                  st.lists(st.text(max_size=6), max_size=3),
-                  st.lists(st.fixed_dictionaries({"raw": st.binary(max_size=8).map(bytes.hex)}), max_size=2),
-                  st.lists(st.sampled_from(_EXTRA_KEYS), max_size=3)),
+        st.one_of(
+            st.none(),
+            st.text(max_size=12),
+            st.integers(-(2**40), 2**40),
+            st.booleans(),
+            st.lists(st.text(max_size=6), max_size=3),
+            st.lists(
+                st.fixed_dictionaries({"raw": st.binary(max_size=8).map(bytes.hex)}), max_size=2
+            ),
+            st.lists(st.sampled_from(_EXTRA_KEYS), max_size=3),
+        ),
         max_size=4,
     ),
     st.sampled_from(["normal", "reversed"]),
 )
 def test_encoder_takes_any_input_to_bytes_or_tag_format_error(
-    model: str, item_id: str, part: int, parts: int, owner: str, usage: str, extra: dict[str, Any], order: str
+    model: str,
+    item_id: str,
+    part: int,
+    parts: int,
+    owner: str,
+    usage: str,
+    extra: dict[str, Any],
+    order: str,
 ) -> None:
     data = TagData(model, item_id, part, parts, owner, usage, extra=extra)
     try:
@@ -280,8 +373,11 @@ _LATIN1_TEXT = st.text(
 
 @ROUND
 @given(
-    st.dictionaries(st.sampled_from(sorted(n for names in BLOCK_FIELDS.values() for n in names)),
-                    _LATIN1_TEXT, max_size=5),
+    st.dictionaries(
+        st.sampled_from(sorted(n for names in BLOCK_FIELDS.values() for n in names)),
+        _LATIN1_TEXT,
+        max_size=5,
+    ),
     st.integers(0, 6),
     st.one_of(st.just("30000001"), st.text(alphabet="0123456789ABC", min_size=17, max_size=40)),
     st.sampled_from(["normal", "reversed"]),
@@ -289,8 +385,12 @@ _LATIN1_TEXT = st.text(
 def test_iso28560_3_extension_elements_round_trip(
     elements: dict[str, str], media_format: int, item_id: str, order: str
 ) -> None:
-    data = TagData("iso28560-3", item_id, owner_institution="DK-718500",
-                   extra={**elements, "media_format": media_format})
+    data = TagData(
+        "iso28560-3",
+        item_id,
+        owner_institution="DK-718500",
+        extra={**elements, "media_format": media_format},
+    )
     memory = encode(data, block_order=order)
     tag = decode(memory)
     assert tag.item_id == item_id and tag.block_order == order

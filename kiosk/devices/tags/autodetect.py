@@ -31,7 +31,9 @@ def decode(
     return _decode(memory, model, block_size, dsfid, block_order == "auto")
 
 
-def _decode(memory: bytes, model: str, block_size: int, dsfid: int | None, try_reversed: bool) -> TagData:
+def _decode(
+    memory: bytes, model: str, block_size: int, dsfid: int | None, try_reversed: bool
+) -> TagData:
     if model != "auto":
         codec = _CODECS.get(model)
         if codec is None:
@@ -44,7 +46,9 @@ def _decode(memory: bytes, model: str, block_size: int, dsfid: int | None, try_r
     if all(b == 0xFF for b in memory):
         raise TagFormatError("blank tag: user memory is all 0xFF")
 
-    crc_order = iso28560_3.find_order(memory, block_size, try_reversed) if len(memory) >= 32 else None
+    crc_order = (
+        iso28560_3.find_order(memory, block_size, try_reversed) if len(memory) >= 32 else None
+    )
     swapped = iso28560_3.reorder(memory, block_size) if try_reversed else memory
     if crc_order and dsfid == DSFID_ISO28560_2 and iso28560_2.is_precursor(memory[0]):
         try:

@@ -21,7 +21,9 @@ def register(subparsers: Any) -> None:
 
     dec = sub.add_parser("decode", help="decode tag user memory (hex) and print it as JSON")
     dec.add_argument(
-        "hex", nargs="+", help="user memory from block 0, hex (spaces and colons allowed); - reads stdin"
+        "hex",
+        nargs="+",
+        help="user memory from block 0, hex (spaces and colons allowed); - reads stdin",
     )
     dec.add_argument("--model", default="auto", choices=("auto", *MODELS))
     dec.add_argument("--dsfid", type=_byte, help="the tag's DSFID (hex, e.g. 06 or 0x3E) as a hint")

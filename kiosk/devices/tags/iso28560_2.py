@@ -124,13 +124,17 @@ def _decode(mem: bytes, order: str, item_id_first: bool = True) -> TagData:
             raise TagFormatError(f"ISO 28560-2: object at byte {start} has relative OID 0")
         if oid == 0x0F:
             if i >= len(mem):
-                raise TagFormatError(f"ISO 28560-2: object at byte {start} truncated after precursor")
+                raise TagFormatError(
+                    f"ISO 28560-2: object at byte {start} truncated after precursor"
+                )
             oid = 15 + mem[i]
             i += 1
         pad = 0
         if offset_flag:
             if i >= len(mem):
-                raise TagFormatError(f"ISO 28560-2: object at byte {start} truncated before pad count")
+                raise TagFormatError(
+                    f"ISO 28560-2: object at byte {start} truncated before pad count"
+                )
             pad = mem[i]
             i += 1
         if i >= len(mem):
@@ -278,7 +282,9 @@ def encode(data: TagData, *, block_size: int = 4, block_order: str = "normal") -
     for oid in sorted(elements):
         # An aligned object ends on a block boundary (offset flag + pad bytes), so the blocks
         # holding it can be locked without locking its neighbours (rfid.md §4.1).
-        memory += _object(oid, *elements[oid], start=len(memory), align=block_size if oid in aligned else 0)
+        memory += _object(
+            oid, *elements[oid], start=len(memory), align=block_size if oid in aligned else 0
+        )
     memory += b"\x00"
     return order_blocks(pad_blocks(memory, block_size), block_size, block_order)
 

@@ -43,9 +43,18 @@ BLOCK_FIELDS: dict[int, tuple[str, ...]] = {
         "gs1_product_identifier",
         "supply_chain_stage",
     ),
-    3: ("shelf_location", "marc_media_format", "onix_media_format", "subsidiary_of_owner_institution"),
+    3: (
+        "shelf_location",
+        "marc_media_format",
+        "onix_media_format",
+        "subsidiary_of_owner_institution",
+    ),
     4: ("title",),
-    5: ("ill_borrowing_institution", "ill_borrowing_transaction_number", "alternative_ill_borrowing_institution"),
+    5: (
+        "ill_borrowing_institution",
+        "ill_borrowing_transaction_number",
+        "alternative_ill_borrowing_institution",
+    ),
 }
 
 
@@ -343,7 +352,11 @@ def encode(data: TagData, *, block_size: int = 4, block_order: str = "normal") -
     # A decoded tag whose full ISIL lives in the library extension block keeps that split.
     basic_owner = str(extra.get("basic_owner_institution", data.owner_institution))
     country, library = _split_isil(basic_owner, size - 23)
-    long_owner = _latin1("owner institution", data.owner_institution) if basic_owner != data.owner_institution else b""
+    long_owner = (
+        _latin1("owner institution", data.owner_institution)
+        if basic_owner != data.owner_institution
+        else b""
+    )
     body = bytearray(BASIC_SIZE)
     body[0] = first
     body[1] = data.parts_in_set

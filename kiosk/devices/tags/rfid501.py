@@ -84,9 +84,7 @@ def _decode(memory: bytes, order: str) -> TagData:
     if not raw_barcode.strip():
         raise TagFormatError("3M RFID 501 tag has an empty barcode")
     if not all(0x20 <= b < 0x7F for b in raw_barcode):
-        raise TagFormatError(
-            f"3M RFID 501 barcode is not printable ASCII: {raw_barcode.hex(' ')}"
-        )
+        raise TagFormatError(f"3M RFID 501 barcode is not printable ASCII: {raw_barcode.hex(' ')}")
     block = memory.ljust(SIZE, b"\x00")[:SIZE]
     branch_library, custom = struct.unpack(">Ii", block[20:28])
     extra: dict[str, Any] = {
@@ -137,7 +135,11 @@ def encode(data: TagData, *, block_size: int = 4, block_order: str = "normal") -
     branch = int_field(extra, "branch", 0)
     library = int_field(extra, "library", 0)
     custom = int_field(extra, "custom", 0)
-    if not 0 <= branch < 1 << 12 or not 0 <= library < 1 << 20 or not -(1 << 31) <= custom < 1 << 31:
+    if (
+        not 0 <= branch < 1 << 12
+        or not 0 <= library < 1 << 20
+        or not -(1 << 31) <= custom < 1 << 31
+    ):
         raise TagFormatError(
             "3M RFID 501 branch must be 0..4095, library 0..1048575, custom a signed 32-bit number"
         )
