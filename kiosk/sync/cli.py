@@ -12,7 +12,7 @@ import logging
 import socket
 import sys
 from contextlib import ExitStack
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from kiosk import config as kiosk_config
@@ -141,6 +141,12 @@ def _journal(args: argparse.Namespace) -> int:
         except ValueError:
             raise KioskError(f"--since: expected a date/time like 2026-11-25 or 2026-11-25T10:00, got {args.since!r}") from None
     with Journal(cfg.resolve_path(cfg.storage.path)) as journal:
+        if args.purge_days is not None:
+            if args.purge_days < 1:
+                raise KioskError("--purge-days: expected at least 1 day")
+            removed = journal.purge(datetime.now() - timedelta(days=args.purge_days))
+            _print({"purged": removed, "pending": journal.pending_count(), "refused": len(journal.refusals())})
+            return 0
         if args.refusals:
             for entry in journal.refusals():
                 sys.stdout.write(json.dumps(entry.to_json(), ensure_ascii=False) + "\n")
@@ -192,4 +198,5 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("journal", parents=[common], help="print the journal as JSON lines (patron ids masked, never a PIN)")
     p.add_argument("--since", help="only entries from this local date/time on (ISO format)")
     p.add_argument("--refusals", action="store_true", help="only forwarded work the library system refused (for staff)")
+    p.add_argument("--purge-days", type=int, metavar="DAYS", help="delete finished transactions older than DAYS (open work and refusals are kept)")
     p.set_defaults(func=_journal)

@@ -288,6 +288,17 @@ class Journal:
         """Record a device or link outage (or recovery) for staff and diagnostics."""
         self._write(events_table.insert().values(created=self.clock.now(), kind=kind, detail=detail))
 
+    def purge(self, before: datetime) -> int:
+        """Delete finished transactions (and events) created before `before`; returns how many rows went.
+
+        Work still to forward or reconcile and refusals staff have not handled are always kept,
+        so purging never loses a transaction; it only limits how long patron ids are kept.
+        """
+        finished = [EntryState.DONE.value, EntryState.REFUSED.value, EntryState.FORWARDED.value]
+        res = self._write(transactions.delete().where(transactions.c.created < before, transactions.c.state.in_(finished)))
+        self._write(events_table.delete().where(events_table.c.created < before))
+        return int(res.rowcount or 0)
+
     def recover(self) -> int:
         """Hand over rows a dead process left half-done: never-sent ones are queued, sent ones in doubt.
 

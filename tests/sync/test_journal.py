@@ -152,3 +152,16 @@ def test_unreadable_rows_give_a_journal_error_or_keep_the_text(tmp_path, clock):
     con.close()
     with pytest.raises(JournalError, match=f"row #{bad}"):
         j.entries()
+
+
+def test_purge_keeps_open_work_and_refusals(tmp_path, clock):
+    j = Journal(tmp_path / "j.sqlite", clock=clock)
+    old = datetime(2026, 1, 1, 9, 0, 0)
+    done = j.begin(Operation.CHECKOUT, mode=Mode.ONLINE, state=EntryState.DONE, patron_id="LV0001", item_id="1", created=old)
+    queued = j.begin(Operation.CHECKIN, mode=Mode.OFFLINE, state=EntryState.QUEUED, item_id="2", created=old)
+    refused = j.begin(Operation.CHECKIN, mode=Mode.OFFLINE, state=EntryState.FORWARD_REFUSED, item_id="3", created=old)
+    doubt = j.begin(Operation.CHECKIN, mode=Mode.ONLINE, state=EntryState.IN_DOUBT, item_id="4", created=old)
+    recent = j.begin(Operation.CHECKOUT, mode=Mode.ONLINE, state=EntryState.DONE, patron_id="LV0002", item_id="5")
+    assert j.purge(datetime(2026, 6, 1)) == 1
+    assert [e.id for e in j.entries()] == [queued, refused, doubt, recent]
+    assert done not in [e.id for e in j.entries()]
