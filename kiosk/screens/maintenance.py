@@ -577,6 +577,7 @@ class MaintenanceStatsScreen(MaintenanceScreen):
 class MaintenanceServiceScreen(MaintenanceScreen):
     in_service = BooleanProperty(True)
     service_message = StringProperty("")
+    reason = StringProperty("Maintenance")  # chosen by buttons: a touch screen has no keyboard
 
     def refresh(self) -> None:
         state = self.ctl.service.state
@@ -584,7 +585,7 @@ class MaintenanceServiceScreen(MaintenanceScreen):
         self.service_message = state.message
 
     def take_out(self) -> None:
-        self.ctl.set_in_service(False, self.ids.reason.text.strip() or tr("Maintenance"))
+        self.ctl.set_in_service(False, tr(self.reason))
 
     def put_back(self) -> None:
         self.ctl.set_in_service(True)

@@ -51,7 +51,7 @@ class TagView:
             return f"{self.uid}: {self.error} (AFI {self.afi_text}{eas})"
         part = f", part {self.part_number}/{self.parts_in_set}" if self.parts_in_set > 1 else ""
         crc = "" if self.crc_ok is None else (", CRC ok" if self.crc_ok else ", CRC BAD")
-        return f"{self.item_id} [{self.model}{part}, owner {self.owner or '-'}, usage {self.type_of_usage or '-'}{crc}] AFI {self.afi_text}{eas}: {security}"
+        return f"{self.item_id} [{self.model}{part}, owner {self.owner or '-'}, usage {self.type_of_usage or '-'}{crc}] AFI {self.afi_text}{eas}: {security}  (UID {self.uid})"
 
 
 @dataclass(frozen=True)
@@ -171,7 +171,11 @@ class Diagnostics:
         if link.online:
             return Check("library", Status.OK, f"{link.library_name or 'library system'} at {where}: online")
         since = f" since {link.since:%H:%M}" if getattr(link, "since", None) else ""
-        return Check("library", Status.FAIL, f"{where}: OFFLINE{since}: {link.last_error or 'no answer'}", "run the SIP2 check below")
+        # The session may simply not have connected yet: a fresh connection tells the two apart.
+        probe = self.sip2_check(timeout_s=3.0)
+        if probe.ok:
+            return Check("library", Status.WARN, f"{where}: answers, but the kiosk's session is offline{since}", "it reconnects by itself; forward the queue if items wait")
+        return Check("library", Status.FAIL, f"{where}: OFFLINE{since}: {link.last_error or probe.lines[0]}", "run the SIP2 check in Diagnostics")
 
     def _queue_status(self) -> Check:
         if self.journal is None:
@@ -301,7 +305,8 @@ class Diagnostics:
 
     def _format_exchanges(self, exchanges: Any) -> list[str]:
         # Already masked by the SIP2 client; scrubbed again because this goes on a screen.
-        return [scrub(f"{when:%H:%M:%S} {direction} {text}".rstrip("\r\n"), self.card_re) for when, direction, text in exchanges]
+        # "->" rather than the client's arrow: the screen's monospace font has no arrow glyph.
+        return [scrub(f"{when:%H:%M:%S} {direction.replace('→', '->')} {text}".rstrip("\r\n"), self.card_re) for when, direction, text in exchanges]
 
     # -- offline queue -------------------------------------------------------------------
 
