@@ -437,7 +437,94 @@ def _fixed_end(text: str, expected: int, delimiter: str) -> int:
     for p in range(2, min(first_delim, n - 1)):
         if text[p : p + 2] in KNOWN_FIELD_IDS:
             return p
-    return min(expected, n)
+    # Fixed fields never hold the delimiter: a short part followed by a stray one ends before it.
+    return min(expected, first_delim)
+
+
+_STRICT_DATE_RE = re.compile(r"\d{8}[ 0-9A-Z]{4}\d{6}\Z")
+# A transaction date whose zone is not the four blanks: shorter (one blank, a TAB) or longer.
+_SHIFTED_DATE_RE = re.compile(r"(?=(\d{8}\D{1,4}\d{6}))")
+
+
+def _split_fixed(
+    text: str, command: str, end: int, delimiter: str
+) -> tuple[dict[str, str], int, bool]:
+    """Cut the fixed part text[2:end] into named fields; realign on the date when it is misplaced.
+
+    ACSs hand-build fixed parts: a zone of one blank or a TAB instead of four blanks, or a patron
+    status one character short, shift every later field. When the date is not where the widths
+    put it but is found nearby, the fields before it are read right-aligned against it and the
+    fields after it from its end, which is how a person reads such a message.
+    Returns the fields, where the identified fields start, and whether the part was realigned.
+    """
+    spec = FIXED_FIELDS[command]
+    names = [name for name, _ in spec]
+    dates = [i for i, (name, width) in enumerate(spec) if width == _DATE]
+    plain = _cut_left(text[2:end], spec)
+    if len(dates) != 1:
+        return plain, end, False
+    d = dates[0]
+    start = 2 + sum(w for _, w in spec[:d])
+    exact = end == 2 + _FIXED_LENGTH[command]
+    if exact and (
+        _STRICT_DATE_RE.match(text[start : start + _DATE]) or text[end : end + 2] in KNOWN_FIELD_IDS
+    ):
+        return plain, end, False
+    first_delim = text.find(delimiter, 2)
+    limit = len(text) if first_delim < 0 else first_delim
+    after_width = sum(w for _, w in spec[d + 1 :])
+    best: tuple[int, int, int] | None = None
+    for m in _SHIFTED_DATE_RE.finditer(text, 2, limit):
+        ds, de = m.start(), m.start() + len(m.group(1))
+        new_end = de + after_width
+        # The realigned part must end where a field (or a stray delimiter) plainly begins; when
+        # the widths already gave a plausible end, only a small shift is believable.
+        if new_end > limit or new_end >= len(text):
+            continue
+        if text[new_end] != delimiter and text[new_end : new_end + 2] not in KNOWN_FIELD_IDS:
+            continue
+        if exact and (abs(ds - start) > 4 or abs(new_end - end) > 4):
+            continue
+        if best is None or abs(ds - start) < abs(best[0] - start):
+            best = (ds, de, new_end)
+    if best is None:
+        return plain, end, False
+    ds, de, new_end = best
+    if (ds, de, new_end) == (start, start + _DATE, end):
+        return plain, end, False
+    fixed: dict[str, str] = {}
+    before = text[2:ds]
+    right = len(before)
+    for i in range(d - 1, -1, -1):
+        name, width = spec[i]
+        left = 0 if i == 0 else max(0, right - width)
+        fixed[name] = before[left:right]
+        right = left
+    fixed[names[d]] = text[ds:de]
+    fixed.update(_cut_left(text[de:new_end], spec[d + 1 :]))
+    return {name: fixed.get(name, "") for name in names}, new_end, True
+
+
+def identified_start(text: str, delimiter: str = "|") -> int:
+    """Where the identified fields of a message's text start, read as decode() reads it.
+
+    `text` is the message without its terminator; for an unknown command this is 2.
+    """
+    spec = FIXED_FIELDS.get(text[:2])
+    if not spec:
+        return min(2, len(text))
+    end = _fixed_end(text, 2 + _FIXED_LENGTH[text[:2]], delimiter)
+    return _split_fixed(text, text[:2], end, delimiter)[1]
+
+
+def _cut_left(part: str, spec: tuple[tuple[str, int], ...]) -> dict[str, str]:
+    """Fields by width from the left; the last one takes whatever is left over."""
+    fixed: dict[str, str] = {}
+    cursor = 0
+    for i, (name, width) in enumerate(spec):
+        fixed[name] = part[cursor:] if i == len(spec) - 1 else part[cursor : cursor + width]
+        cursor += width
+    return fixed
 
 
 def decode(data: bytes | str, *, encoding: str = "utf-8", delimiter: str = "|") -> Message:
@@ -515,16 +602,11 @@ def decode(data: bytes | str, *, encoding: str = "utf-8", delimiter: str = "|") 
     if spec:
         expected = 2 + _FIXED_LENGTH[command]
         end = _fixed_end(text, expected, delimiter)
+        fixed, end, realigned = _split_fixed(text, command, end, delimiter)
         if end != expected:
             notes.append(f"fixed part is {end - 2} characters, expected {expected - 2}")
-        part = text[2:end]
-        cursor = 0
-        for i, (name, width) in enumerate(spec):
-            if i == len(spec) - 1:
-                fixed[name] = part[cursor:]
-            else:
-                fixed[name] = part[cursor : cursor + width]
-            cursor += width
+        if realigned:
+            notes.append("fixed fields realigned on the transaction date")
         pos = end
     elif spec is None:
         notes.append(f"unknown command {command}")
@@ -546,6 +628,13 @@ def decode(data: bytes | str, *, encoding: str = "utf-8", delimiter: str = "|") 
                         notes.append("stray delimiter")
                         continue
                     notes.append("empty field")
+                    continue
+                if fields and len(chunk) >= 2 and not _FIELD_ID_RE.match(chunk[:2]):
+                    # No field id can start like this (ids are upper-case letters and digits):
+                    # the delimiter was part of the previous value, as in an e-mail "a|b@c".
+                    fid, value = fields[-1]
+                    fields[-1] = (fid, value + delimiter + chunk)
+                    notes.append(f"delimiter inside the value of {fid}")
                     continue
                 if len(chunk) < 2:
                     raise Sip2FormatError(

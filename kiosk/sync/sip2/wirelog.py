@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import re
 
-from kiosk.sync.sip2.codec import FIXED_FIELDS, Message
+from kiosk.sync.sip2.codec import Message, identified_start
 
 SECRET_FIELDS = frozenset({"CO", "AD", "AC"})
 CARD_FIELDS = frozenset({"AA"})
 
-_FIXED_LENGTH = {cmd: sum(w for _, w in spec) for cmd, spec in FIXED_FIELDS.items()}
+_FIELD_START_RE = re.compile(r"[A-Z0-9]{2}")
 _TRAILER_RE = re.compile(
     r"(?:AY[0-9]\|?)?AZ[0-9A-Fa-f]{4} *[\r\n]*\Z|AY[0-9]\|?[\r\n]*\Z|[\r\n]+\Z"
 )
@@ -46,17 +46,27 @@ def mask(text: str, delimiter: str = "|") -> str:
     if m is not None:
         tail = body[m.start() :]
         body = body[: m.start()]
-    start = 2 + _FIXED_LENGTH.get(body[:2], 0)
+    # Where the decoder starts reading fields, so a short or shifted fixed part cannot hide an AA.
+    start = identified_start(body, delimiter)
     if start >= len(body):
         return head + body + tail
     if body[start] == delimiter:
         start += 1
-    chunks = body[start:].split(delimiter)
-    for i, chunk in enumerate(chunks):
-        fid = chunk[:2]
+    # A chunk that cannot start a field continues the previous value (a delimiter inside it).
+    groups: list[list[str]] = []
+    for chunk in body[start:].split(delimiter):
+        if groups and chunk and not _FIELD_START_RE.match(chunk):
+            groups[-1].append(chunk)
+        else:
+            groups.append([chunk])
+    out = []
+    for group in groups:
+        value = delimiter.join(group)
+        fid = value[:2]
         if fid in SECRET_FIELDS or fid in CARD_FIELDS:
-            chunks[i] = fid + _mask_value(fid, chunk[2:])
-    return head + body[:start] + delimiter.join(chunks) + tail
+            value = fid + _mask_value(fid, value[2:])
+        out.append(value)
+    return head + body[:start] + delimiter.join(out) + tail
 
 
 def mask_message(msg: Message) -> Message:
