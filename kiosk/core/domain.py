@@ -71,6 +71,12 @@ PATRON_STATUS_FLAGS: tuple[BlockReason, ...] = (
 )
 
 
+# Flags that do not stop a patron from borrowing (NYPL-Simplified/circulation PR #656).
+NON_BORROWING_BLOCKS: frozenset[BlockReason] = frozenset(
+    {BlockReason.HOLD_DENIED, BlockReason.RECALL_DENIED, BlockReason.RENEWAL_DENIED}
+)
+
+
 class Refusal(enum.StrEnum):
     """Why a circulation transaction was not done, in categories a screen can word for a patron."""
 
@@ -156,8 +162,12 @@ class Patron:
 
     @property
     def may_borrow(self) -> bool:
-        """Any block except 'hold privileges denied' stops borrowing (common client rule)."""
-        return self.valid and not [b for b in self.blocks if b is not BlockReason.HOLD_DENIED]
+        """Any block stops borrowing except those about holds, recalls and renewals.
+
+        Evergreen sets 'recall privileges denied' for ordinary active patrons, so counting it
+        would lock them out; renewals are gated separately by the account workflow.
+        """
+        return self.valid and not [b for b in self.blocks if b not in NON_BORROWING_BLOCKS]
 
 
 @dataclass(frozen=True)

@@ -1381,12 +1381,6 @@ def test_email_with_a_delimiter_in_it(service):
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Patron.may_borrow counts 'recall privileges denied' as a borrowing block; Evergreen sets it "
-    "for ordinary active patrons (NYPL-Simplified/circulation PR #656: recall/renewal denied do not "
-    "restrict borrowing)",
-)
 def test_evergreen_active_patron_with_recall_denied_may_borrow(service):
     p = service(_63="eg_64_active").identify_patron("12345").patron
     assert p.blocks == (BlockReason.RECALL_DENIED,)
