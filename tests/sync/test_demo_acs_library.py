@@ -475,3 +475,13 @@ def test_block_and_enable_patron(lib: Library) -> None:
     assert not lib.checkout("LV0001", "30000001").ok
     assert lib.enable_patron("LV0001").blocks == ()
     assert lib.checkout("LV0001", "30000001").ok
+
+
+def test_schema_compiles_for_postgresql() -> None:
+    # A site may point acs.database_url at PostgreSQL: the tables must use portable types only.
+    from sqlalchemy.dialects import postgresql
+    from sqlalchemy.schema import CreateTable
+
+    ddl = "\n".join(str(CreateTable(t).compile(dialect=postgresql.dialect())) for t in models.Base.metadata.sorted_tables)
+    assert "CREATE TABLE acs_loan" in ddl and "FOREIGN KEY(item_id) REFERENCES acs_item (id)" in ddl
+    assert "NUMERIC(10, 2)" in ddl and "BOOLEAN" in ddl and "TIMESTAMP WITHOUT TIME ZONE" in ddl
