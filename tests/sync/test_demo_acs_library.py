@@ -485,3 +485,28 @@ def test_schema_compiles_for_postgresql() -> None:
     ddl = "\n".join(str(CreateTable(t).compile(dialect=postgresql.dialect())) for t in models.Base.metadata.sorted_tables)
     assert "CREATE TABLE acs_loan" in ddl and "FOREIGN KEY(item_id) REFERENCES acs_item (id)" in ddl
     assert "NUMERIC(10, 2)" in ddl and "BOOLEAN" in ddl and "TIMESTAMP WITHOUT TIME ZONE" in ddl
+
+
+def test_rental_fee_needs_acknowledgement_and_is_charged(lib: Library) -> None:
+    lib.set_rental_fee("30000005", "1.50")
+    refused = lib.checkout("LV0001", "30000005")
+    assert not refused.ok and refused.fee_amount == Decimal("1.50") and "rental fee" in refused.message
+    assert lib.fee_total("LV0001") == Decimal("0.00")
+    out = lib.checkout("LV0001", "30000005", fee_acknowledged=True)
+    assert out.ok and out.fee_amount == Decimal("1.50")
+    assert lib.fee_total("LV0001") == Decimal("1.50")
+    with pytest.raises(AcsError):
+        lib.set_rental_fee("30000005", "much")
+
+
+def test_database_from_an_older_version_is_reseeded(tmp_path, clock) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE acs_item (id VARCHAR(32) PRIMARY KEY, title VARCHAR(255))")
+        db.execute("INSERT INTO acs_item VALUES ('1', 'old')")
+    lib = Library.open(f"sqlite:///{path}", clock=clock)
+    assert lib.item_information("30000001").title == "Zaļā grāmata"
+    assert not lib.item_information("1").found
+    lib.close()

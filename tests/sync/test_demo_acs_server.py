@@ -282,6 +282,15 @@ def test_no_block_replays_apply_the_given_dates(acs: RunningAcs, wire: Wire) -> 
     assert tx[1].effective == datetime(2026, 11, 21, 18, 0, 0)
 
 
+def test_fee_acknowledgement_over_the_wire(acs: RunningAcs, wire: Wire) -> None:
+    acs.library.set_rental_fee("30000010", "0.80")
+    first = wire.call(checkout("LV0001", "30000010", extra=(("BO", "N"),)))
+    assert first.fixed["ok"] == "0" and first.get("BV") == "0.80" and first.get("BT") == "06" and first.get("BH") == "EUR"
+    again = wire.call(checkout("LV0001", "30000010", tdate="20261125    100010", extra=(("BO", "Y"),)))
+    assert again.fixed["ok"] == "1" and again.get("BV") == "0.80"
+    assert str(acs.library.fee_total("LV0001")) == "0.80"
+
+
 def test_cancel_checkout_over_the_wire(acs: RunningAcs, wire: Wire) -> None:
     wire.call(checkout("LV0001", "30000001"))
     out = wire.call(checkout("LV0001", "30000001", tdate="20261125    100001", extra=(("BI", "Y"),)))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import Engine, and_, create_engine, event, func, or_, select
+from sqlalchemy import Engine, and_, create_engine, event, func, inspect, or_, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -318,6 +318,10 @@ class Library:
     def prepare(self, *, fresh: bool = False) -> None:
         try:
             with self._lock:
+                if not fresh and inspect(self.engine).get_table_names() and not models.schema_matches(self.engine):
+                    # A demo database holds nothing worth migrating: start it again from the catalogue.
+                    log.warning("demo library database is from an older version; seeding it again")
+                    fresh = True
                 if fresh:
                     models.Base.metadata.drop_all(self.engine)
                 models.Base.metadata.create_all(self.engine)
@@ -611,15 +615,33 @@ class Library:
                 return LoanOutcome(False, **base, message="This item is on hold for another patron; please take it to the desk")
             if self._loan_count(s, p.id) >= self.policy.max_loans:
                 return LoanOutcome(False, **base, message=f"Loan limit of {self.policy.max_loans} items reached")
+            fee = _money(item.rental_fee or Decimal("0"))
+            if fee > 0 and not fee_acknowledged:
+                # SIP2 fee acknowledgement: refuse with the fee, the terminal asks and re-sends with BO Y.
+                return LoanOutcome(False, **base, fee_amount=fee, message=f"This item has a rental fee of {fee} {self.policy.currency}; please confirm")
 
             now = self._now()
             due = self._due(now)
             s.add(LoanRow(item_id=item.id, patron_id=p.id, checked_out=now, due=due, renewals=0))
             if holds:
                 holds[0].state = models.HOLD_FILLED
+            if fee > 0:
+                s.add(FeeRow(patron_id=p.id, description=f"Rental: {item.title}"[:255], fee_type="06", amount=fee))
             item.current_location = ""
             self._log(s, models.CHECKOUT, item.id, p.id, transaction_date, False, sequence, due)
-            return LoanOutcome(True, **base, due=due)
+            return LoanOutcome(True, **base, due=due, fee_amount=fee if fee > 0 else None)
+
+    def set_rental_fee(self, item_id: str, amount: Decimal | str) -> None:
+        """Make an item charge a rental fee per loan (exercises the terminal's fee acknowledgement)."""
+        try:
+            value = _money(Decimal(str(amount)))
+        except InvalidOperation:
+            raise AcsError(f"rental fee {amount!r} is not a number like 1.00") from None
+        with self._tx() as s:
+            item = s.get(ItemRow, item_id)
+            if item is None:
+                raise AcsError(f"no item {item_id!r} in the demo library")
+            item.rental_fee = value
 
     def _checkout_no_block(
         self,

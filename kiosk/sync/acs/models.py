@@ -14,10 +14,12 @@ from decimal import Decimal
 from sqlalchemy import (
     Boolean,
     DateTime,
+    Engine,
     ForeignKey,
     Integer,
     Numeric,
     String,
+    inspect,
     select,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
@@ -76,6 +78,7 @@ class ItemRow(Base):
     current_location: Mapped[str] = mapped_column(String(100), default="")
     sort_bin: Mapped[str] = mapped_column(String(16), default="")
     properties: Mapped[str] = mapped_column(String(255), default="")  # SIP2 CH, set by 19
+    rental_fee: Mapped[Decimal] = mapped_column(Numeric(10, 2), default=Decimal("0.00"))  # charged per loan
 
 
 class LoanRow(Base):
@@ -204,6 +207,18 @@ def seed(session: Session, now: datetime, loan_days: int, branch: str) -> None:
                 )
             )
     session.flush()
+
+
+def schema_matches(engine: Engine) -> bool:
+    """Whether every table and column of this version exists, so a database from an older version is noticed."""
+    inspector = inspect(engine)
+    existing = set(inspector.get_table_names())
+    for table in Base.metadata.sorted_tables:
+        if table.name not in existing:
+            return False
+        if {c.name for c in table.columns} - {c["name"] for c in inspector.get_columns(table.name)}:
+            return False
+    return True
 
 
 def is_seeded(session: Session) -> bool:
