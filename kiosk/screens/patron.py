@@ -15,7 +15,7 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.floatlayout import FloatLayout
 
 from kiosk.core.checkout import CheckoutItem, ItemStatus
-from kiosk.core.domain import Refusal
+from kiosk.core.domain import BlockReason, Refusal
 from kiosk.core.events import Action
 from kiosk.core.routing import Instruction, ReturnOutcome
 from kiosk.core.session import LoginProblem
@@ -152,12 +152,10 @@ class CardEntryScreen(StateScreen):
         pad = self.ids.get("pad")
         if pad is None:
             return
-        if self.letters:
-            pad.cols = 6
-            pad.keys = [*"ABCDEFGHIJKLMNOPQRSTUVWXYZ", "C", "<"]
-        else:
-            pad.cols = 3
-            pad.keys = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "C", "0", "<"]
+        from kiosk.screens.widgets import DIGIT_KEYS, LETTER_KEYS
+
+        # Seven columns make four rows of letters, which fit an 800x480 screen above the buttons.
+        pad.cols, pad.keys = (7, list(LETTER_KEYS)) if self.letters else (3, list(DIGIT_KEYS))
 
 
 class IdentifyingScreen(StateScreen):
@@ -236,7 +234,11 @@ class SessionScreen(StateScreen):
         if state.checkout is not None and state.checkout.blocked is not Refusal.NONE:
             notes.append(tr(refusal_text(state.checkout.blocked)))
         for block in ordered_blocks(tuple(state.blocks)):
+            if block is BlockReason.HOLD_DENIED and len(state.blocks) > 1:
+                continue  # says nothing useful next to the block that matters
             notes.append(tr(block_text(block)))
+        if patron and patron.screen_message and notes:
+            notes.append(patron.screen_message)  # the library system's own words about the block
         if patron and patron.holds_ready:
             notes.append(_app().ntr("{n} hold is ready for you to collect.", "{n} holds are ready for you to collect.", patron.holds_ready).format(n=patron.holds_ready))
         self.notice = "\n".join(dict.fromkeys(notes))

@@ -21,6 +21,12 @@ from kivy.uix.gridlayout import GridLayout
 from kivy.uix.label import Label
 
 _KV_FILES = ("widgets.kv",)
+
+# Control keys of the on-screen keypads; names that no card or PIN character can be.
+BACKSPACE = "BACKSPACE"
+CLEAR = "CLEAR"
+DIGIT_KEYS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", CLEAR, "0", BACKSPACE)
+LETTER_KEYS = (*"ABCDEFGHIJKLMNOPQRSTUVWXYZ", CLEAR, BACKSPACE)
 _loaded: set[str] = set()
 
 
@@ -47,6 +53,12 @@ class KButton(Button):
     size_role = StringProperty("m")  # s, m, l
 
 
+class PadKey(Button):
+    """A keypad key: sized by the grid cell (a KButton's own height would overlap its neighbours)."""
+
+    key = StringProperty("")
+
+
 class KeyPad(GridLayout):
     """An on-screen keypad writing into `text`; `masked` shows dots (for PINs); `on_submit` fires on OK."""
 
@@ -63,21 +75,20 @@ class KeyPad(GridLayout):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if not self.keys:
-            self.keys = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "C", "0", "<"]
+            self.keys = list(DIGIT_KEYS)
 
     def on_keys(self, _instance: Any, keys: list[str]) -> None:
         self.clear_widgets()
         for key in keys:
-            label = {"<": "[font=DejaVuSans]⌫[/font]", "C": "[font=DejaVuSans]✘[/font]"}.get(key, key)
-            button = KButton(text=label, kind="secondary", size_hint_y=1)
-            button.key = key  # type: ignore[attr-defined]
+            label = {BACKSPACE: "[font=DejaVuSans]⌫[/font]", CLEAR: "[font=DejaVuSans]✘[/font]"}.get(key, key)
+            button = PadKey(text=label, key=key)
             button.bind(on_release=lambda b: self.press(b.key))
             self.add_widget(button)
 
     def press(self, key: str) -> None:
-        if key == "<":
+        if key == BACKSPACE:
             self.text = self.text[:-1]
-        elif key == "C":
+        elif key == CLEAR:
             self.text = ""
         elif key == "OK":
             self.dispatch("on_submit", self.text)

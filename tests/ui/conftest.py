@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from pilot import Pilot, pump  # tests/ui is on sys.path (pytest rootdir-less import)
 
 TOML = """

@@ -73,7 +73,7 @@ class Pilot:
             button = next(b for b in pad.children if getattr(b, "key", None) == char)
             self.tap(button)
 
-    def wait_until(self, predicate: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
+    def wait_until(self, predicate: Callable[[], Any], timeout: float = 10.0, what: str | Callable[[], str] = "") -> Any:
         """Pump frames until `predicate()` is truthy; fails after `timeout` seconds."""
         deadline = time.monotonic() + timeout
         while True:
@@ -82,7 +82,8 @@ class Pilot:
             if value:
                 return value
             if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
+                detail = what() if callable(what) else what
+                raise AssertionError(f"timed out after {timeout}s waiting for {detail or predicate}")
             time.sleep(0.005)  # yield to the worker and pad threads between frames
 
     def wait_screen(self, name: str, timeout: float = 10.0) -> None:

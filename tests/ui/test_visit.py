@@ -44,8 +44,10 @@ def _login_lv0001(p, shot: bool = True) -> None:
     if shot:
         p.screenshot("04-pin-wrong")
     p.keys(p.widget("pad", "pin"), "1234")
+    assert len(p.widget("dots", "pin").text) == 4
     p.tap_id("ok", "pin")
-    p.wait_screen("checkout")
+    p.wait_until(lambda: p.app.current_screen == "checkout", what=lambda: f"checkout after the right PIN, state {p.app.state}")
+    p.settle()
 
 
 def _visit(p, lang: str, receipts: Path, expect: dict[str, str]) -> None:
@@ -83,15 +85,15 @@ def _visit(p, lang: str, receipts: Path, expect: dict[str, str]) -> None:
 
     p.tap_id("tab_account", "checkout")
     p.wait_screen("account")
-    p.wait_until(lambda: app.state.account and any(l.item_id == "30000009" for l in app.state.account.loans), what="loans")
+    p.wait_until(lambda: app.state.account and any(loan.item_id == "30000009" for loan in app.state.account.loans), what="loans")
     p.screenshot("07-account")
     renew = next(r for r in p.widget("account_list", "account").children if getattr(r, "item_id", "") == "30000009")
     p.tap(renew.action_button)
-    p.wait_until(lambda: any(l.item_id == "30000009" and l.renewed is not None for l in app.state.account.loans), what="renewal")
+    p.wait_until(lambda: any(loan.item_id == "30000009" and loan.renewed is not None for loan in app.state.account.loans), what="renewal")
     p.screenshot("08-account-renewed")
     if p.widget("renew_all", "account").disabled is False:
         p.tap_id("renew_all", "account")
-        p.wait_until(lambda: all(l.renewed is not None for l in app.state.account.loans), what="renew all")
+        p.wait_until(lambda: all(loan.renewed is not None for loan in app.state.account.loans), what="renew all")
         p.screenshot("09-account-renew-all")
 
     p.tap_id("finish", "account")
