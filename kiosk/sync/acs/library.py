@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from sqlalchemy import Engine, and_, create_engine, event, func, inspect, or_, select
 from sqlalchemy.engine import make_url
@@ -277,7 +278,7 @@ def make_engine(database_url: str) -> Engine:
     return engine
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 (DB-API connection)
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL with synchronous=NORMAL survives a crash of the process (the failure tests simulate) at a
     # fraction of the fsync cost per transaction; foreign keys are off in SQLite unless asked for.
     cursor = dbapi_connection.cursor()

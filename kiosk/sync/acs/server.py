@@ -22,7 +22,15 @@ from kiosk.config import Config
 from kiosk.core.domain import PATRON_STATUS_FLAGS, AlertType
 from kiosk.core.masking import mask_card
 from kiosk.core.ports import Clock, SystemClock
-from kiosk.sync.acs.library import AcsError, Library, PatronView, Policy, make_engine
+from kiosk.sync.acs.library import (
+    AcsError,
+    ItemView,
+    Library,
+    LoanOutcome,
+    PatronView,
+    Policy,
+    make_engine,
+)
 from kiosk.sync.sip2.codec import (
     FrameBuffer,
     Message,
@@ -107,7 +115,7 @@ class AcsServer(socketserver.ThreadingTCPServer):
 
     # --- connection registry and faults -----------------------------------------------------
 
-    def verify_request(self, request, client_address) -> bool:  # noqa: ANN001 (socketserver's signature)
+    def verify_request(self, request: socket.socket, client_address: tuple[str, int]) -> bool:  # type: ignore[override]
         if self.faults.refuse_connections or self.stopping.is_set():
             try:
                 # Linger 0: the close sends a reset, so the kiosk sees a refused link, not a silent one.
@@ -341,7 +349,7 @@ class AcsServer(socketserver.ThreadingTCPServer):
         self._log_tx("no-block renewal" if no_block else "renewal", patron_id, out.item_id, out.ok, out.replayed, out.message)
         return self._loan_reply("30", msg, out, desensitize=out.ok)
 
-    def _loan_reply(self, command: str, msg: Message, out, *, desensitize: bool) -> Message:  # noqa: ANN001 (LoanOutcome)
+    def _loan_reply(self, command: str, msg: Message, out: LoanOutcome, *, desensitize: bool) -> Message:
         fields = [
             ("AO", self._ao(msg)),
             ("AA", out.patron_id),
@@ -432,7 +440,7 @@ class AcsServer(socketserver.ThreadingTCPServer):
             fields=fields,
         )
 
-    def _item_fields(self, view, msg: Message) -> list[tuple[str, str]]:  # noqa: ANN001 (ItemView)
+    def _item_fields(self, view: ItemView, msg: Message) -> list[tuple[str, str]]:
         fields: list[tuple[str, str]] = []
         if view.found:
             fields.append(("CF", str(view.hold_queue_length)))
