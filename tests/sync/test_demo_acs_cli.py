@@ -45,7 +45,9 @@ def test_acs_command_creates_the_database_and_reset_reseeds_it(tmp_path, capsys)
     assert run_once(["--config", cfg, "acs"]) == 0
     db = tmp_path / "var" / "demo-acs.sqlite"
     assert db.exists()
-    assert re.search(r"demo library system on 127\.0\.0\.1:\d+ \(login 'kiosk', utf-8\)", capsys.readouterr().out)
+    assert re.search(
+        r"demo library system on 127\.0\.0\.1:\d+ \(login 'kiosk', utf-8\)", capsys.readouterr().out
+    )
 
     lib = Library.open(f"sqlite:///{db}")
     assert lib.checkout("LV0001", "30000001").ok
@@ -64,7 +66,19 @@ def test_acs_command_creates_the_database_and_reset_reseeds_it(tmp_path, capsys)
 def test_acs_command_serves_until_stopped(tmp_path, capsys) -> None:
     cfg = make_config(tmp_path)
     other = tmp_path / "elsewhere.sqlite"
-    args = build_parser().parse_args(["--config", cfg, "acs", "--host", "127.0.0.1", "--port", "0", "--database-url", f"sqlite:///{other}"])
+    args = build_parser().parse_args(
+        [
+            "--config",
+            cfg,
+            "acs",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--database-url",
+            f"sqlite:///{other}",
+        ]
+    )
     stop = threading.Event()
     ready: queue.Queue[RunningAcs] = queue.Queue()
     result: list[int] = []
@@ -72,7 +86,9 @@ def test_acs_command_serves_until_stopped(tmp_path, capsys) -> None:
     thread.start()
     try:
         acs = ready.get(timeout=10)
-        assert f"127.0.0.1:{acs.port}" in capsys.readouterr().out, "the command prints where it listens"
+        assert f"127.0.0.1:{acs.port}" in capsys.readouterr().out, (
+            "the command prints where it listens"
+        )
         with socket.create_connection((acs.host, acs.port), timeout=5) as sock:
             sock.sendall(b"9300CNkiosk|COdemo|\r")
             assert sock.recv(64) == b"941\r"

@@ -48,7 +48,9 @@ def test_seed_holds_the_demo_catalogue(lib: Library) -> None:
     assert lib.loans_of("LV0002") == ["30000008"]
     assert lib.loans_of("LV0001") == ["30000009"]
     assert lib.loan("30000008").overdue and not lib.loan("30000009").overdue
-    assert [(h.patron_id, h.state) for h in lib.holds("30000006")] == [("LV0004", models.HOLD_WAITING)]
+    assert [(h.patron_id, h.state) for h in lib.holds("30000006")] == [
+        ("LV0004", models.HOLD_WAITING)
+    ]
     assert lib.fee_total("LV0004") == Decimal("3.50")
 
 
@@ -59,7 +61,9 @@ def test_pins_are_stored_as_salted_scrypt_hashes(lib: Library) -> None:
     assert "1234" not in stored and stored.startswith("scrypt$")
     assert models.pin_matches(stored, "1234") and not models.pin_matches(stored, "1235")
     assert models.hash_pin("1234") != models.hash_pin("1234"), "each hash has its own salt"
-    assert not models.pin_matches("garbage", "1234") and not models.pin_matches("scrypt$zz$00", "1234")
+    assert not models.pin_matches("garbage", "1234") and not models.pin_matches(
+        "scrypt$zz$00", "1234"
+    )
     assert models.pin_matches(other, "0000")
 
 
@@ -102,7 +106,9 @@ def test_patron_blocks(lib: Library) -> None:
     assert BlockReason.CARD_LOST in lost.blocks and BlockReason.CHARGE_DENIED in lost.blocks
     assert "lost" in lost.message
     expired = lib.patron_status("LV0005")
-    assert BlockReason.CHARGE_DENIED in expired.blocks and BlockReason.CARD_LOST not in expired.blocks
+    assert (
+        BlockReason.CHARGE_DENIED in expired.blocks and BlockReason.CARD_LOST not in expired.blocks
+    )
     owes = lib.patron_status("LV0004")
     assert owes.blocks == () and owes.fee_total == Decimal("3.50") and owes.may_borrow
     assert [f.description for f in owes.fees] == ["Kavējuma nauda", "Bojāts vāks"]
@@ -129,7 +135,13 @@ def test_checkout_creates_a_loan_due_after_the_loan_period(lib: Library) -> None
     assert lib.loans_of("LV0001") == ["30000001", "30000009"]
     assert lib.item_status("30000001") == "04"
     [tx] = lib.transactions("30000001")
-    assert (tx.kind, tx.patron_id, tx.transaction_date, tx.sequence, tx.no_block) == ("checkout", "LV0001", T1, "3", False)
+    assert (tx.kind, tx.patron_id, tx.transaction_date, tx.sequence, tx.no_block) == (
+        "checkout",
+        "LV0001",
+        T1,
+        "3",
+        False,
+    )
 
 
 def test_checkout_refusals_leave_no_loan(lib: Library) -> None:
@@ -276,7 +288,11 @@ def test_checkin_routes_a_hold_for_another_branch(lib: Library) -> None:
     lib.place_hold("30000008", "LV0001", "FILIALE")
     out = lib.checkin("30000008", current_location="DEMO")
     assert out.alert and out.alert_type is AlertType.HOLD_OTHER_BRANCH
-    assert out.destination == "FILIALE" and out.hold_patron_id == "LV0001" and out.hold_patron_name == "Anna Bērziņa"
+    assert (
+        out.destination == "FILIALE"
+        and out.hold_patron_id == "LV0001"
+        and out.hold_patron_name == "Anna Bērziņa"
+    )
     assert lib.item_status("30000008") == "10"
 
 
@@ -298,25 +314,45 @@ def test_set_checkin_carries_a_note(lib: Library) -> None:
 def test_no_block_checkout_is_never_refused_for_policy_and_applies_the_dates(lib: Library) -> None:
     when = datetime(2026, 11, 20, 15, 30, 0)
     due = datetime(2026, 12, 4, 23, 59, 59)
-    out = lib.checkout("LV0003", "30000006", no_block=True, transaction_date="20261120    153000", when=when, nb_due=due, sequence="7")
+    out = lib.checkout(
+        "LV0003",
+        "30000006",
+        no_block=True,
+        transaction_date="20261120    153000",
+        when=when,
+        nb_due=due,
+        sequence="7",
+    )
     assert out.ok and out.due == due
     loan = lib.loan("30000006")
     assert loan.patron_id == "LV0003" and loan.due == due
     [tx] = lib.transactions("30000006")
-    assert tx.no_block and tx.transaction_date == "20261120    153000" and tx.effective == due and tx.sequence == "7"
+    assert (
+        tx.no_block
+        and tx.transaction_date == "20261120    153000"
+        and tx.effective == due
+        and tx.sequence == "7"
+    )
 
 
 def test_no_block_checkout_still_refuses_what_cannot_be_a_loan(lib: Library) -> None:
     for patron, item in (("LV0001", "30000007"), ("LV9999", "30000001"), ("LV0001", "39999999")):
         out = lib.checkout(patron, item, no_block=True, transaction_date=T1)
         assert not out.ok and out.message, (patron, item)
-    assert "not for loan" in lib.checkout("LV0001", "30000007", no_block=True, transaction_date=T1).message
+    assert (
+        "not for loan"
+        in lib.checkout("LV0001", "30000007", no_block=True, transaction_date=T1).message
+    )
     assert lib.applied("30000007", models.CHECKOUT) == 0
 
 
-def test_no_block_checkout_without_a_due_date_uses_the_loan_period_from_the_transaction(lib: Library) -> None:
+def test_no_block_checkout_without_a_due_date_uses_the_loan_period_from_the_transaction(
+    lib: Library,
+) -> None:
     when = datetime(2026, 11, 20, 15, 30, 0)
-    out = lib.checkout("LV0001", "30000001", no_block=True, transaction_date="20261120    153000", when=when)
+    out = lib.checkout(
+        "LV0001", "30000001", no_block=True, transaction_date="20261120    153000", when=when
+    )
     assert out.due == datetime(2026, 12, 11, 23, 59, 59)
 
 
@@ -327,7 +363,9 @@ def test_no_block_checkout_of_an_item_charged_to_someone_else_moves_the_loan(lib
 
 def test_no_block_checkin_applies_the_return_date(lib: Library) -> None:
     returned = datetime(2026, 11, 21, 9, 0, 0)
-    out = lib.checkin("30000008", no_block=True, transaction_date="20261121    090000", return_date=returned)
+    out = lib.checkin(
+        "30000008", no_block=True, transaction_date="20261121    090000", return_date=returned
+    )
     assert out.ok
     [tx] = lib.transactions("30000008")
     assert tx.kind == "checkin" and tx.no_block and tx.effective == returned
@@ -354,7 +392,9 @@ def test_a_resent_checkout_is_applied_once(lib: Library) -> None:
 
 def test_a_resent_no_block_replay_of_an_online_checkout_is_applied_once(lib: Library) -> None:
     lib.checkout("LV0001", "30000001", transaction_date=T1)
-    out = lib.checkout("LV0001", "30000001", no_block=True, transaction_date=T1, nb_due=datetime(2027, 1, 1))
+    out = lib.checkout(
+        "LV0001", "30000001", no_block=True, transaction_date=T1, nb_due=datetime(2027, 1, 1)
+    )
     assert out.replayed and lib.applied("30000001", models.CHECKOUT) == 1
     assert lib.loan("30000001").due == datetime(2026, 12, 16, 23, 59, 59)
 
@@ -465,7 +505,14 @@ def test_fee_payment(lib: Library) -> None:
     assert part.accepted and part.remaining == Decimal("0.50")
     assert lib.fee_total("LV0004") == Decimal("0.50")
     with Session(lib.engine) as s:
-        amounts = [f.amount for f in s.scalars(select(models.FeeRow).where(models.FeeRow.patron_id == "LV0004").order_by(models.FeeRow.id))]
+        amounts = [
+            f.amount
+            for f in s.scalars(
+                select(models.FeeRow)
+                .where(models.FeeRow.patron_id == "LV0004")
+                .order_by(models.FeeRow.id)
+            )
+        ]
     assert amounts == [Decimal("0.00"), Decimal("0.50")], "oldest fee paid first"
 
 
@@ -482,7 +529,10 @@ def test_schema_compiles_for_postgresql() -> None:
     from sqlalchemy.dialects import postgresql
     from sqlalchemy.schema import CreateTable
 
-    ddl = "\n".join(str(CreateTable(t).compile(dialect=postgresql.dialect())) for t in models.Base.metadata.sorted_tables)
+    ddl = "\n".join(
+        str(CreateTable(t).compile(dialect=postgresql.dialect()))
+        for t in models.Base.metadata.sorted_tables
+    )
     assert "CREATE TABLE acs_loan" in ddl and "FOREIGN KEY(item_id) REFERENCES acs_item (id)" in ddl
     assert "NUMERIC(10, 2)" in ddl and "BOOLEAN" in ddl and "TIMESTAMP WITHOUT TIME ZONE" in ddl
 
@@ -490,7 +540,9 @@ def test_schema_compiles_for_postgresql() -> None:
 def test_rental_fee_needs_acknowledgement_and_is_charged(lib: Library) -> None:
     lib.set_rental_fee("30000005", "1.50")
     refused = lib.checkout("LV0001", "30000005")
-    assert not refused.ok and refused.fee_amount == Decimal("1.50") and "rental fee" in refused.message
+    assert (
+        not refused.ok and refused.fee_amount == Decimal("1.50") and "rental fee" in refused.message
+    )
     assert lib.fee_total("LV0001") == Decimal("0.00")
     out = lib.checkout("LV0001", "30000005", fee_acknowledged=True)
     assert out.ok and out.fee_amount == Decimal("1.50")

@@ -27,7 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--host", help="address to listen on (default: acs.host)")
     p.add_argument("--port", type=int, help="TCP port (default: acs.port; 0 = any free port)")
     p.add_argument("--reset", action="store_true", help="drop the demo database and seed it again")
-    p.add_argument("--database-url", help="SQLAlchemy URL of the demo database (default: acs.database_url)")
+    p.add_argument(
+        "--database-url", help="SQLAlchemy URL of the demo database (default: acs.database_url)"
+    )
     p.set_defaults(func=run)
 
 
@@ -46,9 +48,14 @@ def run(
         acs_log.setLevel(logging.INFO)
     if not logging.getLogger().handlers:
         logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    acs = build_from_config(cfg, host=args.host, port=args.port, fresh=args.reset, database_url=args.database_url)
+    acs = build_from_config(
+        cfg, host=args.host, port=args.port, fresh=args.reset, database_url=args.database_url
+    )
     login = f"login {cfg.sip2.username!r}" if cfg.sip2.username else "no login"
-    print(f"demo library system on {acs.host}:{acs.port} ({login}, {cfg.sip2.encoding}); Ctrl-C stops it", flush=True)
+    print(
+        f"demo library system on {acs.host}:{acs.port} ({login}, {cfg.sip2.encoding}); Ctrl-C stops it",
+        flush=True,
+    )
     if on_ready is not None:
         on_ready(acs)
     waiter = stop or threading.Event()

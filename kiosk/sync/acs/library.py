@@ -56,7 +56,13 @@ _DENY_ALL = (
 )
 
 
-_CIRCULATION_KINDS = (models.CHECKOUT, models.CHECKIN, models.RENEW, models.CANCEL_CHECKOUT, models.CANCEL_CHECKIN)
+_CIRCULATION_KINDS = (
+    models.CHECKOUT,
+    models.CHECKIN,
+    models.RENEW,
+    models.CANCEL_CHECKOUT,
+    models.CANCEL_CHECKIN,
+)
 
 
 class AcsError(KioskError):
@@ -149,7 +155,11 @@ class PatronView:
 
     @property
     def may_borrow(self) -> bool:
-        return self.found and BlockReason.CHARGE_DENIED not in self.blocks and BlockReason.TOO_MANY_CHARGED not in self.blocks
+        return (
+            self.found
+            and BlockReason.CHARGE_DENIED not in self.blocks
+            and BlockReason.TOO_MANY_CHARGED not in self.blocks
+        )
 
 
 @dataclass(frozen=True)
@@ -263,7 +273,9 @@ def make_engine(database_url: str) -> Engine:
     try:
         url = make_url(database_url)
     except Exception as exc:  # make_url raises ArgumentError and ValueError variants
-        raise AcsError(f"acs.database_url: {database_url!r} is not a database URL ({exc})") from None
+        raise AcsError(
+            f"acs.database_url: {database_url!r} is not a database URL ({exc})"
+        ) from None
     kwargs: dict = {}
     if url.get_backend_name() == "sqlite":
         kwargs["connect_args"] = {"check_same_thread": False}
@@ -272,7 +284,9 @@ def make_engine(database_url: str) -> Engine:
     try:
         engine = create_engine(url, **kwargs)
     except Exception as exc:  # missing driver, bad options
-        raise AcsError(f"acs.database_url: cannot use {url.render_as_string(hide_password=True)} ({exc})") from None
+        raise AcsError(
+            f"acs.database_url: cannot use {url.render_as_string(hide_password=True)} ({exc})"
+        ) from None
     if url.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
@@ -298,7 +312,9 @@ class Library:
     time keeps SQLite free of lock errors and every rule free of races.
     """
 
-    def __init__(self, engine: Engine, policy: Policy | None = None, clock: Clock | None = None) -> None:
+    def __init__(
+        self, engine: Engine, policy: Policy | None = None, clock: Clock | None = None
+    ) -> None:
         self.engine = engine
         self.policy = policy or Policy()
         self.clock: Clock = clock or SystemClock()
@@ -309,7 +325,12 @@ class Library:
 
     @classmethod
     def open(
-        cls, database_url: str, policy: Policy | None = None, clock: Clock | None = None, *, fresh: bool = False
+        cls,
+        database_url: str,
+        policy: Policy | None = None,
+        clock: Clock | None = None,
+        *,
+        fresh: bool = False,
     ) -> Library:
         """Open (and on first use create and seed) the demo database; `fresh` drops and reseeds it."""
         lib = cls(make_engine(database_url), policy, clock)
@@ -319,7 +340,11 @@ class Library:
     def prepare(self, *, fresh: bool = False) -> None:
         try:
             with self._lock:
-                if not fresh and inspect(self.engine).get_table_names() and not models.schema_matches(self.engine):
+                if (
+                    not fresh
+                    and inspect(self.engine).get_table_names()
+                    and not models.schema_matches(self.engine)
+                ):
                     # A demo database holds nothing worth migrating: start it again from the catalogue.
                     log.warning("demo library database is from an older version; seeding it again")
                     fresh = True
@@ -331,7 +356,9 @@ class Library:
                         models.seed(s, self.clock.now(), self.policy.loan_days, self.policy.branch)
                         log.info("demo library database seeded from the demo catalogue")
         except SQLAlchemyError as exc:
-            raise AcsError(f"demo library database {self.engine.url.render_as_string(hide_password=True)}: {exc}") from None
+            raise AcsError(
+                f"demo library database {self.engine.url.render_as_string(hide_password=True)}: {exc}"
+            ) from None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -353,14 +380,23 @@ class Library:
 
     def _due(self, start: datetime) -> datetime:
         # Due at the end of the day, so a loan taken in the evening is not shorter than one taken in the morning.
-        return (start + timedelta(days=self.policy.loan_days)).replace(hour=23, minute=59, second=59, microsecond=0)
+        return (start + timedelta(days=self.policy.loan_days)).replace(
+            hour=23, minute=59, second=59, microsecond=0
+        )
 
     def _fee_total(self, s: Session, patron_id: str) -> Decimal:
-        total = s.scalar(select(func.coalesce(func.sum(FeeRow.amount), 0)).where(FeeRow.patron_id == patron_id))
+        total = s.scalar(
+            select(func.coalesce(func.sum(FeeRow.amount), 0)).where(FeeRow.patron_id == patron_id)
+        )
         return _money(Decimal(str(total or 0)))
 
     def _loan_count(self, s: Session, patron_id: str) -> int:
-        return int(s.scalar(select(func.count()).select_from(LoanRow).where(LoanRow.patron_id == patron_id)) or 0)
+        return int(
+            s.scalar(
+                select(func.count()).select_from(LoanRow).where(LoanRow.patron_id == patron_id)
+            )
+            or 0
+        )
 
     def _blocks(self, s: Session, p: PatronRow) -> tuple[tuple[BlockReason, ...], str]:
         blocks: list[BlockReason] = []
@@ -376,8 +412,14 @@ class Library:
             messages.append(f"Card blocked: {p.sc_blocked}")
         total = self._fee_total(s, p.id)
         if total > self.policy.fee_limit:
-            blocks += [BlockReason.CHARGE_DENIED, BlockReason.RENEWAL_DENIED, BlockReason.EXCESSIVE_FEES]
-            messages.append(f"Fees of {total} {self.policy.currency} exceed the limit of {self.policy.fee_limit}")
+            blocks += [
+                BlockReason.CHARGE_DENIED,
+                BlockReason.RENEWAL_DENIED,
+                BlockReason.EXCESSIVE_FEES,
+            ]
+            messages.append(
+                f"Fees of {total} {self.policy.currency} exceed the limit of {self.policy.fee_limit}"
+            )
         if self._loan_count(s, p.id) >= self.policy.max_loans:
             blocks.append(BlockReason.TOO_MANY_CHARGED)
             messages.append(f"Loan limit of {self.policy.max_loans} items reached")
@@ -394,20 +436,27 @@ class Library:
         return models.pin_matches(p.pin_hash, pin)
 
     def _loan_view(self, loan: LoanRow, title: str, now: datetime) -> LoanView:
-        return LoanView(loan.item_id, title, loan.patron_id, loan.due, loan.renewals, loan.due < now)
+        return LoanView(
+            loan.item_id, title, loan.patron_id, loan.due, loan.renewals, loan.due < now
+        )
 
     def _active_holds(self, s: Session, item: ItemRow) -> list[HoldRow]:
         """Holds this copy could fill, first in line first: trapped ones, then by placement."""
         rows = s.scalars(
             select(HoldRow).where(
                 HoldRow.state.in_(ACTIVE_HOLD_STATES),
-                or_(HoldRow.item_id == item.id, and_(HoldRow.item_id.is_(None), HoldRow.title == item.title)),
+                or_(
+                    HoldRow.item_id == item.id,
+                    and_(HoldRow.item_id.is_(None), HoldRow.title == item.title),
+                ),
             )
         ).all()
         return sorted(rows, key=lambda h: (h.state == models.HOLD_WAITING, h.placed, h.id))
 
     def _item_holds(self, s: Session, item_id: str) -> list[HoldRow]:
-        rows = s.scalars(select(HoldRow).where(HoldRow.item_id == item_id, HoldRow.state.in_(ACTIVE_HOLD_STATES))).all()
+        rows = s.scalars(
+            select(HoldRow).where(HoldRow.item_id == item_id, HoldRow.state.in_(ACTIVE_HOLD_STATES))
+        ).all()
         return sorted(rows, key=lambda h: (h.state == models.HOLD_WAITING, h.placed, h.id))
 
     def _last_transaction(self, s: Session, item_id: str) -> TransactionRow | None:
@@ -418,7 +467,9 @@ class Library:
             .limit(1)
         ).first()
 
-    def _is_replay(self, s: Session, kind: str, item_id: str, patron_id: str, transaction_date: str) -> TransactionRow | None:
+    def _is_replay(
+        self, s: Session, kind: str, item_id: str, patron_id: str, transaction_date: str
+    ) -> TransactionRow | None:
         """The logged transaction this request repeats, if the item's last applied transaction is this very one.
 
         A kiosk that lost an answer re-sends the same transaction (same kind, item, patron and
@@ -429,7 +480,12 @@ class Library:
         if not _is_real_date(transaction_date):
             return None
         last = self._last_transaction(s, item_id)
-        if last and last.kind == kind and last.transaction_date == transaction_date and (kind == models.CHECKIN or last.patron_id == patron_id):
+        if (
+            last
+            and last.kind == kind
+            and last.transaction_date == transaction_date
+            and (kind == models.CHECKIN or last.patron_id == patron_id)
+        ):
             return last
         return None
 
@@ -483,15 +539,24 @@ class Library:
         loans = tuple(
             self._loan_view(loan, title, now)
             for loan, title in s.execute(
-                select(LoanRow, ItemRow.title).join(ItemRow, ItemRow.id == LoanRow.item_id).where(LoanRow.patron_id == p.id).order_by(LoanRow.due, LoanRow.item_id)
+                select(LoanRow, ItemRow.title)
+                .join(ItemRow, ItemRow.id == LoanRow.item_id)
+                .where(LoanRow.patron_id == p.id)
+                .order_by(LoanRow.due, LoanRow.item_id)
             ).all()
         )
         holds = s.scalars(
-            select(HoldRow).where(HoldRow.patron_id == p.id, HoldRow.state.in_(ACTIVE_HOLD_STATES)).order_by(HoldRow.placed, HoldRow.id)
+            select(HoldRow)
+            .where(HoldRow.patron_id == p.id, HoldRow.state.in_(ACTIVE_HOLD_STATES))
+            .order_by(HoldRow.placed, HoldRow.id)
         ).all()
         fees = tuple(
             FeeView(f.id, f.description, _money(f.amount), f.fee_type)
-            for f in s.scalars(select(FeeRow).where(FeeRow.patron_id == p.id, FeeRow.amount > 0).order_by(FeeRow.id)).all()
+            for f in s.scalars(
+                select(FeeRow)
+                .where(FeeRow.patron_id == p.id, FeeRow.amount > 0)
+                .order_by(FeeRow.id)
+            ).all()
         )
         pin_ok = self._pin_ok(p, pin)
         if pin_ok is False:
@@ -508,14 +573,18 @@ class Library:
             currency=self.policy.currency,
             loans=loans,
             holds_ready=tuple(h.item_id or h.title for h in holds if h.state == models.HOLD_READY),
-            holds_waiting=tuple(h.item_id or h.title for h in holds if h.state != models.HOLD_READY),
+            holds_waiting=tuple(
+                h.item_id or h.title for h in holds if h.state != models.HOLD_READY
+            ),
             fees=fees,
             charged_limit=self.policy.max_loans,
             fee_limit=self.policy.fee_limit,
             message=message,
         )
 
-    def block_patron(self, patron_id: str, reason: str = "blocked by a self-service terminal") -> PatronView:
+    def block_patron(
+        self, patron_id: str, reason: str = "blocked by a self-service terminal"
+    ) -> PatronView:
         """SIP2 01: block the card until staff (or 25 Patron Enable) lift it."""
         with self._tx() as s:
             p = s.get(PatronRow, patron_id)
@@ -533,7 +602,9 @@ class Library:
                 s.flush()
             return self._patron_view(s, patron_id, None)
 
-    def set_patron_flags(self, patron_id: str, *, lost_card: bool | None = None, expired: bool | None = None) -> None:
+    def set_patron_flags(
+        self, patron_id: str, *, lost_card: bool | None = None, expired: bool | None = None
+    ) -> None:
         """Staff actions on a card (tests and technicians)."""
         with self._tx() as s:
             p = s.get(PatronRow, patron_id)
@@ -544,7 +615,9 @@ class Library:
             if expired is not None:
                 p.expired = expired
 
-    def add_fee(self, patron_id: str, amount: Decimal | str, description: str = "Fee", fee_type: str = "01") -> int:
+    def add_fee(
+        self, patron_id: str, amount: Decimal | str, description: str = "Fee", fee_type: str = "01"
+    ) -> int:
         try:
             value = _money(Decimal(amount))
         except InvalidOperation:
@@ -552,7 +625,9 @@ class Library:
         with self._tx() as s:
             if s.get(PatronRow, patron_id) is None:
                 raise AcsError(f"no patron {patron_id!r} in the demo library")
-            fee = FeeRow(patron_id=patron_id, description=description, amount=value, fee_type=fee_type)
+            fee = FeeRow(
+                patron_id=patron_id, description=description, amount=value, fee_type=fee_type
+            )
             s.add(fee)
             s.flush()
             return fee.id
@@ -582,44 +657,82 @@ class Library:
             item = s.get(ItemRow, item_id) if item_id else None
             base = {"item_id": item_id, "patron_id": patron_id}
             if item is None:
-                return LoanOutcome(False, **base, message="Unknown item; please take it to the desk")
-            base.update(title=item.title, media_type=item.media_type, magnetic=item.media_type in _MAGNETIC)
+                return LoanOutcome(
+                    False, **base, message="Unknown item; please take it to the desk"
+                )
+            base.update(
+                title=item.title, media_type=item.media_type, magnetic=item.media_type in _MAGNETIC
+            )
             if p is None:
                 return LoanOutcome(False, **base, message="Unknown patron card; please see staff")
 
             replay = self._is_replay(s, models.CHECKOUT, item_id, patron_id, transaction_date)
             loan = s.scalar(select(LoanRow).where(LoanRow.item_id == item_id))
             if replay is not None and loan is not None and loan.patron_id == patron_id:
-                log.info("checkout of %s repeats an applied transaction; answering without applying again", item_id)
-                return LoanOutcome(True, **base, due=loan.due, renewal=replay.renewal, replayed=True)
+                log.info(
+                    "checkout of %s repeats an applied transaction; answering without applying again",
+                    item_id,
+                )
+                return LoanOutcome(
+                    True, **base, due=loan.due, renewal=replay.renewal, replayed=True
+                )
 
             # Not for loan is a property of the item, not a policy a no-block replay may override
             # (Koha refuses such "issuing impossible" cases too): staff must recover the item.
             if not item.loanable:
-                return LoanOutcome(False, **base, message="This item is for use in the library only (not for loan)")
+                return LoanOutcome(
+                    False, **base, message="This item is for use in the library only (not for loan)"
+                )
             if no_block:
-                return self._checkout_no_block(s, p, item, loan, transaction_date, when, nb_due, sequence, base)
+                return self._checkout_no_block(
+                    s, p, item, loan, transaction_date, when, nb_due, sequence, base
+                )
 
             if pin and self._pin_ok(p, pin) is False:
                 return LoanOutcome(False, **base, message="Wrong PIN")
             blocks, why = self._blocks(s, p)
             if BlockReason.CHARGE_DENIED in blocks:
-                return LoanOutcome(False, **base, message=why or "Borrowing is blocked; please see staff")
+                return LoanOutcome(
+                    False, **base, message=why or "Borrowing is blocked; please see staff"
+                )
             if loan is not None and loan.patron_id == patron_id:
                 if not renewal_allowed:
-                    return LoanOutcome(False, **base, renewal=True, due=loan.due, message="You already have this item; renew it at the desk")
-                return self._renew(s, p, item, loan, transaction_date, sequence, base, via_checkout=True)
+                    return LoanOutcome(
+                        False,
+                        **base,
+                        renewal=True,
+                        due=loan.due,
+                        message="You already have this item; renew it at the desk",
+                    )
+                return self._renew(
+                    s, p, item, loan, transaction_date, sequence, base, via_checkout=True
+                )
             if loan is not None:
-                return LoanOutcome(False, **base, message="This item is checked out to another patron; please take it to the desk")
+                return LoanOutcome(
+                    False,
+                    **base,
+                    message="This item is checked out to another patron; please take it to the desk",
+                )
             holds = self._item_holds(s, item.id)
             if holds and holds[0].patron_id != patron_id:
-                return LoanOutcome(False, **base, message="This item is on hold for another patron; please take it to the desk")
+                return LoanOutcome(
+                    False,
+                    **base,
+                    message="This item is on hold for another patron; please take it to the desk",
+                )
             if self._loan_count(s, p.id) >= self.policy.max_loans:
-                return LoanOutcome(False, **base, message=f"Loan limit of {self.policy.max_loans} items reached")
+                return LoanOutcome(
+                    False, **base, message=f"Loan limit of {self.policy.max_loans} items reached"
+                )
             fee = _money(item.rental_fee or Decimal("0"))
             if fee > 0 and not fee_acknowledged:
                 # SIP2 fee acknowledgement: refuse with the fee, the terminal asks and re-sends with BO Y.
-                return LoanOutcome(False, **base, fee_amount=fee, message=f"This item has a rental fee of {fee} {self.policy.currency}; please confirm")
+                return LoanOutcome(
+                    False,
+                    **base,
+                    fee_amount=fee,
+                    message=f"This item has a rental fee of {fee} {self.policy.currency}; please confirm",
+                )
 
             now = self._now()
             due = self._due(now)
@@ -627,7 +740,14 @@ class Library:
             if holds:
                 holds[0].state = models.HOLD_FILLED
             if fee > 0:
-                s.add(FeeRow(patron_id=p.id, description=f"Rental: {item.title}"[:255], fee_type="06", amount=fee))
+                s.add(
+                    FeeRow(
+                        patron_id=p.id,
+                        description=f"Rental: {item.title}"[:255],
+                        fee_type="06",
+                        amount=fee,
+                    )
+                )
             item.current_location = ""
             self._log(s, models.CHECKOUT, item.id, p.id, transaction_date, False, sequence, due)
             return LoanOutcome(True, **base, due=due, fee_amount=fee if fee > 0 else None)
@@ -658,10 +778,16 @@ class Library:
     ) -> LoanOutcome:
         # The item already left the library while the ACS was off-line: record what happened.
         start = when.replace(tzinfo=None) if when and when.tzinfo else (when or self._now())
-        due = nb_due.replace(tzinfo=None) if nb_due and nb_due.tzinfo else (nb_due or self._due(start))
+        due = (
+            nb_due.replace(tzinfo=None)
+            if nb_due and nb_due.tzinfo
+            else (nb_due or self._due(start))
+        )
         renewal = loan is not None and loan.patron_id == p.id
         if loan is not None and not renewal:
-            log.warning("no-block checkout of %s: closing the loan it still had to another patron", item.id)
+            log.warning(
+                "no-block checkout of %s: closing the loan it still had to another patron", item.id
+            )
             s.delete(loan)
             s.flush()
             loan = None
@@ -676,7 +802,18 @@ class Library:
             if hold.patron_id == p.id:
                 hold.state = models.HOLD_FILLED
         item.current_location = ""
-        self._log(s, models.CHECKOUT, item.id, p.id, transaction_date, True, sequence, due, renewal, previous)
+        self._log(
+            s,
+            models.CHECKOUT,
+            item.id,
+            p.id,
+            transaction_date,
+            True,
+            sequence,
+            due,
+            renewal,
+            previous,
+        )
         return LoanOutcome(True, **base, due=due, renewal=renewal)
 
     def _renew(
@@ -692,14 +829,37 @@ class Library:
         via_checkout: bool = False,
     ) -> LoanOutcome:
         if loan.renewals >= self.policy.max_renewals:
-            return LoanOutcome(False, **base, renewal=via_checkout, due=loan.due, message=f"Renewal limit of {self.policy.max_renewals} reached")
+            return LoanOutcome(
+                False,
+                **base,
+                renewal=via_checkout,
+                due=loan.due,
+                message=f"Renewal limit of {self.policy.max_renewals} reached",
+            )
         if any(h.patron_id != p.id for h in self._active_holds(s, item)):
-            return LoanOutcome(False, **base, renewal=via_checkout, due=loan.due, message="Cannot renew: another patron has placed a hold on this item")
+            return LoanOutcome(
+                False,
+                **base,
+                renewal=via_checkout,
+                due=loan.due,
+                message="Cannot renew: another patron has placed a hold on this item",
+            )
         previous = loan.due
         loan.due = max(self._due(self._now()), loan.due)
         loan.renewals += 1
         kind = models.CHECKOUT if via_checkout else models.RENEW
-        self._log(s, kind, item.id, p.id, transaction_date, False, sequence, loan.due, renewal=True, previous_due=previous)
+        self._log(
+            s,
+            kind,
+            item.id,
+            p.id,
+            transaction_date,
+            False,
+            sequence,
+            loan.due,
+            renewal=True,
+            previous_due=previous,
+        )
         return LoanOutcome(True, **base, due=loan.due, renewal=True)
 
     def renew(
@@ -719,14 +879,22 @@ class Library:
         with self._tx() as s:
             p = s.get(PatronRow, patron_id) if patron_id else None
             if not item_id and title and p is not None:
-                item_id = s.scalar(
-                    select(LoanRow.item_id).join(ItemRow, ItemRow.id == LoanRow.item_id).where(LoanRow.patron_id == patron_id, ItemRow.title == title).limit(1)
-                ) or ""
+                item_id = (
+                    s.scalar(
+                        select(LoanRow.item_id)
+                        .join(ItemRow, ItemRow.id == LoanRow.item_id)
+                        .where(LoanRow.patron_id == patron_id, ItemRow.title == title)
+                        .limit(1)
+                    )
+                    or ""
+                )
             item = s.get(ItemRow, item_id) if item_id else None
             base = {"item_id": item_id, "patron_id": patron_id}
             if item is None:
                 return LoanOutcome(False, **base, message="Unknown item")
-            base.update(title=item.title, media_type=item.media_type, magnetic=item.media_type in _MAGNETIC)
+            base.update(
+                title=item.title, media_type=item.media_type, magnetic=item.media_type in _MAGNETIC
+            )
             if p is None:
                 return LoanOutcome(False, **base, message="Unknown patron card; please see staff")
             loan = s.scalar(select(LoanRow).where(LoanRow.item_id == item_id))
@@ -737,39 +905,82 @@ class Library:
                 return LoanOutcome(True, **base, due=loan.due, renewal=True, replayed=True)
             if no_block:
                 previous = loan.due
-                loan.due = nb_due.replace(tzinfo=None) if nb_due and nb_due.tzinfo else (nb_due or self._due(self._now()))
+                loan.due = (
+                    nb_due.replace(tzinfo=None)
+                    if nb_due and nb_due.tzinfo
+                    else (nb_due or self._due(self._now()))
+                )
                 loan.renewals += 1
-                self._log(s, models.RENEW, item.id, p.id, transaction_date, True, sequence, loan.due, renewal=True, previous_due=previous)
+                self._log(
+                    s,
+                    models.RENEW,
+                    item.id,
+                    p.id,
+                    transaction_date,
+                    True,
+                    sequence,
+                    loan.due,
+                    renewal=True,
+                    previous_due=previous,
+                )
                 return LoanOutcome(True, **base, due=loan.due, renewal=True)
             if pin and self._pin_ok(p, pin) is False:
                 return LoanOutcome(False, **base, due=loan.due, message="Wrong PIN")
             blocks, why = self._blocks(s, p)
             if BlockReason.RENEWAL_DENIED in blocks:
-                return LoanOutcome(False, **base, due=loan.due, message=why or "Renewals are blocked; please see staff")
+                return LoanOutcome(
+                    False,
+                    **base,
+                    due=loan.due,
+                    message=why or "Renewals are blocked; please see staff",
+                )
             return self._renew(s, p, item, loan, transaction_date, sequence, base)
 
-    def renew_all(self, patron_id: str, *, pin: str | None = None, transaction_date: str = "", sequence: str = "") -> RenewAllOutcome:
+    def renew_all(
+        self,
+        patron_id: str,
+        *,
+        pin: str | None = None,
+        transaction_date: str = "",
+        sequence: str = "",
+    ) -> RenewAllOutcome:
         """SIP2 65: renew every loan the patron has; each one follows the renewal rules."""
         with self._tx() as s:
             p = s.get(PatronRow, patron_id) if patron_id else None
             if p is None:
-                return RenewAllOutcome(False, patron_id, message="Unknown patron card; please see staff")
+                return RenewAllOutcome(
+                    False, patron_id, message="Unknown patron card; please see staff"
+                )
             if pin and self._pin_ok(p, pin) is False:
                 return RenewAllOutcome(False, patron_id, message="Wrong PIN")
             blocks, why = self._blocks(s, p)
-            loans = s.scalars(select(LoanRow).where(LoanRow.patron_id == patron_id).order_by(LoanRow.item_id)).all()
+            loans = s.scalars(
+                select(LoanRow).where(LoanRow.patron_id == patron_id).order_by(LoanRow.item_id)
+            ).all()
             if BlockReason.RENEWAL_DENIED in blocks:
-                return RenewAllOutcome(False, patron_id, unrenewed=tuple(loan.item_id for loan in loans), message=why)
+                return RenewAllOutcome(
+                    False, patron_id, unrenewed=tuple(loan.item_id for loan in loans), message=why
+                )
             renewed: list[str] = []
             unrenewed: list[str] = []
             for loan in loans:
                 item = s.get(ItemRow, loan.item_id)
-                out = self._renew(s, p, item, loan, transaction_date, sequence, {"item_id": loan.item_id, "patron_id": patron_id})
+                out = self._renew(
+                    s,
+                    p,
+                    item,
+                    loan,
+                    transaction_date,
+                    sequence,
+                    {"item_id": loan.item_id, "patron_id": patron_id},
+                )
                 (renewed if out.ok else unrenewed).append(loan.item_id)
             message = f"{len(renewed)} renewed, {len(unrenewed)} not renewed"
             return RenewAllOutcome(True, patron_id, tuple(renewed), tuple(unrenewed), message)
 
-    def cancel_checkout(self, patron_id: str, item_id: str, *, transaction_date: str = "", sequence: str = "") -> LoanOutcome:
+    def cancel_checkout(
+        self, patron_id: str, item_id: str, *, transaction_date: str = "", sequence: str = ""
+    ) -> LoanOutcome:
         """SIP2 11 with cancel (BI Y): undo the patron's last checkout or renewal of the item, as a
         terminal does when it could not switch the item's security off."""
         with self._tx() as s:
@@ -777,11 +988,23 @@ class Library:
             base = {"item_id": item_id, "patron_id": patron_id}
             if item is None:
                 return LoanOutcome(False, **base, message="Unknown item")
-            base.update(title=item.title, media_type=item.media_type, magnetic=item.media_type in _MAGNETIC)
+            base.update(
+                title=item.title, media_type=item.media_type, magnetic=item.media_type in _MAGNETIC
+            )
             loan = s.scalar(select(LoanRow).where(LoanRow.item_id == item_id))
             last = self._last_transaction(s, item_id)
-            if loan is None or loan.patron_id != patron_id or last is None or last.kind not in (models.CHECKOUT, models.RENEW) or last.patron_id != patron_id:
-                return LoanOutcome(False, **base, message="Nothing to cancel: the item's last transaction is not a checkout to this patron")
+            if (
+                loan is None
+                or loan.patron_id != patron_id
+                or last is None
+                or last.kind not in (models.CHECKOUT, models.RENEW)
+                or last.patron_id != patron_id
+            ):
+                return LoanOutcome(
+                    False,
+                    **base,
+                    message="Nothing to cancel: the item's last transaction is not a checkout to this patron",
+                )
             if last.renewal and last.previous_due is not None:
                 loan.due = last.previous_due
                 loan.renewals = max(0, loan.renewals - 1)
@@ -789,27 +1012,74 @@ class Library:
             else:
                 s.delete(loan)
                 due = None
-            self._log(s, models.CANCEL_CHECKOUT, item.id, patron_id, transaction_date, False, sequence, due)
-            return LoanOutcome(True, **base, due=due, renewal=last.renewal, message="Checkout cancelled")
+            self._log(
+                s,
+                models.CANCEL_CHECKOUT,
+                item.id,
+                patron_id,
+                transaction_date,
+                False,
+                sequence,
+                due,
+            )
+            return LoanOutcome(
+                True, **base, due=due, renewal=last.renewal, message="Checkout cancelled"
+            )
 
-    def cancel_checkin(self, item_id: str, *, transaction_date: str = "", sequence: str = "") -> CheckinOutcome:
+    def cancel_checkin(
+        self, item_id: str, *, transaction_date: str = "", sequence: str = ""
+    ) -> CheckinOutcome:
         """SIP2 09 with cancel (BI Y): put the item back on loan to the patron who returned it."""
         with self._tx() as s:
             item = s.get(ItemRow, item_id) if item_id else None
             if item is None:
                 return CheckinOutcome(False, item_id, message="Unknown item")
-            base = {"item_id": item.id, "title": item.title, "media_type": item.media_type, "permanent_location": item.permanent_location, "sort_bin": item.sort_bin}
+            base = {
+                "item_id": item.id,
+                "title": item.title,
+                "media_type": item.media_type,
+                "permanent_location": item.permanent_location,
+                "sort_bin": item.sort_bin,
+            }
             last = self._last_transaction(s, item_id)
             loan = s.scalar(select(LoanRow).where(LoanRow.item_id == item_id))
-            if loan is not None or last is None or last.kind != models.CHECKIN or not last.patron_id:
-                return CheckinOutcome(False, **base, message="Nothing to cancel: the item's last transaction is not a checkin")
+            if (
+                loan is not None
+                or last is None
+                or last.kind != models.CHECKIN
+                or not last.patron_id
+            ):
+                return CheckinOutcome(
+                    False,
+                    **base,
+                    message="Nothing to cancel: the item's last transaction is not a checkin",
+                )
             now = self._now()
-            s.add(LoanRow(item_id=item.id, patron_id=last.patron_id, checked_out=now, due=last.previous_due or self._due(now), renewals=0))
+            s.add(
+                LoanRow(
+                    item_id=item.id,
+                    patron_id=last.patron_id,
+                    checked_out=now,
+                    due=last.previous_due or self._due(now),
+                    renewals=0,
+                )
+            )
             for hold in self._item_holds(s, item.id):
                 if hold.state != models.HOLD_WAITING:
                     hold.state, hold.ready_since = models.HOLD_WAITING, None
-            self._log(s, models.CANCEL_CHECKIN, item.id, last.patron_id, transaction_date, False, sequence, None)
-            return CheckinOutcome(True, **base, previous_patron=last.patron_id, message="Checkin cancelled")
+            self._log(
+                s,
+                models.CANCEL_CHECKIN,
+                item.id,
+                last.patron_id,
+                transaction_date,
+                False,
+                sequence,
+                None,
+            )
+            return CheckinOutcome(
+                True, **base, previous_patron=last.patron_id, message="Checkin cancelled"
+            )
 
     # --- checkin ---------------------------------------------------------------------------
 
@@ -830,7 +1100,13 @@ class Library:
         with self._tx() as s:
             item = s.get(ItemRow, item_id) if item_id else None
             if item is None:
-                return CheckinOutcome(False, item_id, message="Unknown item; please take it to the desk", alert=True, alert_type=AlertType.OTHER)
+                return CheckinOutcome(
+                    False,
+                    item_id,
+                    message="Unknown item; please take it to the desk",
+                    alert=True,
+                    alert_type=AlertType.OTHER,
+                )
             base = {
                 "item_id": item.id,
                 "title": item.title,
@@ -842,10 +1118,28 @@ class Library:
             loan = s.scalar(select(LoanRow).where(LoanRow.item_id == item_id))
             replay = self._is_replay(s, models.CHECKIN, item_id, "", transaction_date)
             if replay is not None and loan is None:
-                log.info("checkin of %s repeats an applied transaction; answering without applying again", item_id)
-                return CheckinOutcome(True, **base, resensitize=True, previous_patron=replay.patron_id, replayed=True, **self._routing(s, item, current_location, trap=False))
+                log.info(
+                    "checkin of %s repeats an applied transaction; answering without applying again",
+                    item_id,
+                )
+                return CheckinOutcome(
+                    True,
+                    **base,
+                    resensitize=True,
+                    previous_patron=replay.patron_id,
+                    replayed=True,
+                    **self._routing(s, item, current_location, trap=False),
+                )
 
-            returned = (return_date.replace(tzinfo=None) if return_date and return_date.tzinfo else return_date) if no_block else None
+            returned = (
+                (
+                    return_date.replace(tzinfo=None)
+                    if return_date and return_date.tzinfo
+                    else return_date
+                )
+                if no_block
+                else None
+            )
             returned = returned or self._now()
             previous = ""
             messages: list[str] = []
@@ -853,14 +1147,33 @@ class Library:
                 previous = loan.patron_id
                 s.delete(loan)
                 s.flush()
-                self._log(s, models.CHECKIN, item.id, previous, transaction_date, no_block, sequence, returned, previous_due=loan.due)
+                self._log(
+                    s,
+                    models.CHECKIN,
+                    item.id,
+                    previous,
+                    transaction_date,
+                    no_block,
+                    sequence,
+                    returned,
+                    previous_due=loan.due,
+                )
             else:
                 messages.append("Item was not on loan")
             item.current_location = current_location or self.policy.branch
             routing = self._routing(s, item, current_location, trap=True)
             if item.parts_in_set > 1:
-                messages.append(f"Set of {item.parts_in_set} parts: check that all parts are returned")
-            return CheckinOutcome(True, **base, resensitize=True, previous_patron=previous, message="; ".join(messages), **routing)
+                messages.append(
+                    f"Set of {item.parts_in_set} parts: check that all parts are returned"
+                )
+            return CheckinOutcome(
+                True,
+                **base,
+                resensitize=True,
+                previous_patron=previous,
+                message="; ".join(messages),
+                **routing,
+            )
 
     def _routing(self, s: Session, item: ItemRow, current_location: str, *, trap: bool) -> dict:
         holds = self._active_holds(s, item)
@@ -903,7 +1216,9 @@ class Library:
             return ItemView(item_id, False, message="Unknown item")
         loan = s.scalar(select(LoanRow).where(LoanRow.item_id == item_id))
         holds = self._active_holds(s, item)
-        trapped = next((h for h in holds if h.item_id == item.id and h.state != models.HOLD_WAITING), None)
+        trapped = next(
+            (h for h in holds if h.item_id == item.id and h.state != models.HOLD_WAITING), None
+        )
         if loan is not None:
             status = STATUS_CHARGED
         elif trapped is not None and trapped.state == models.HOLD_READY:
@@ -945,7 +1260,9 @@ class Library:
 
     # --- holds and fees --------------------------------------------------------------------
 
-    def place_hold(self, item_id: str, patron_id: str, pickup_location: str = "", *, title: str = "") -> HoldOutcome:
+    def place_hold(
+        self, item_id: str, patron_id: str, pickup_location: str = "", *, title: str = ""
+    ) -> HoldOutcome:
         """Place a hold on a copy (item_id) or, with item_id empty, on any copy of `title`."""
         with self._tx() as s:
             p = s.get(PatronRow, patron_id) if patron_id else None
@@ -960,17 +1277,39 @@ class Library:
             if BlockReason.HOLD_DENIED in blocks:
                 return HoldOutcome(False, patron_id, item_id, title, message=why)
             pickup = pickup_location or self.policy.branch
-            hold = HoldRow(item_id=item.id if item else None, title=item.title if item else title, patron_id=p.id, pickup_location=pickup, placed=self._now())
+            hold = HoldRow(
+                item_id=item.id if item else None,
+                title=item.title if item else title,
+                patron_id=p.id,
+                pickup_location=pickup,
+                placed=self._now(),
+            )
             s.add(hold)
             s.flush()
             if item is not None:
                 queue = self._item_holds(s, item.id)
                 position = 1 + [h.id for h in queue].index(hold.id)
-                available = position == 1 and s.scalar(select(LoanRow.id).where(LoanRow.item_id == item.id)) is None
+                available = (
+                    position == 1
+                    and s.scalar(select(LoanRow.id).where(LoanRow.item_id == item.id)) is None
+                )
             else:
-                position = int(s.scalar(select(func.count()).select_from(HoldRow).where(HoldRow.item_id.is_(None), HoldRow.title == title, HoldRow.state.in_(ACTIVE_HOLD_STATES))) or 1)
+                position = int(
+                    s.scalar(
+                        select(func.count())
+                        .select_from(HoldRow)
+                        .where(
+                            HoldRow.item_id.is_(None),
+                            HoldRow.title == title,
+                            HoldRow.state.in_(ACTIVE_HOLD_STATES),
+                        )
+                    )
+                    or 1
+                )
                 available = False
-            return HoldOutcome(True, patron_id, hold.item_id or "", hold.title, available, position, pickup)
+            return HoldOutcome(
+                True, patron_id, hold.item_id or "", hold.title, available, position, pickup
+            )
 
     def cancel_hold(self, patron_id: str, item_id: str = "", *, title: str = "") -> HoldOutcome:
         with self._tx() as s:
@@ -983,7 +1322,9 @@ class Library:
                 return HoldOutcome(False, patron_id, item_id, title, message="No such hold")
             return HoldOutcome(True, patron_id, item_id, rows[0].title, message="Hold cancelled")
 
-    def change_hold(self, patron_id: str, item_id: str = "", pickup_location: str = "", *, title: str = "") -> HoldOutcome:
+    def change_hold(
+        self, patron_id: str, item_id: str = "", pickup_location: str = "", *, title: str = ""
+    ) -> HoldOutcome:
         with self._tx() as s:
             conds = [HoldRow.patron_id == patron_id, HoldRow.state == models.HOLD_WAITING]
             conds.append(HoldRow.item_id == item_id if item_id else HoldRow.title == title)
@@ -993,9 +1334,19 @@ class Library:
             for h in rows:
                 if pickup_location:
                     h.pickup_location = pickup_location
-            return HoldOutcome(True, patron_id, item_id, rows[0].title, pickup_location=rows[0].pickup_location)
+            return HoldOutcome(
+                True, patron_id, item_id, rows[0].title, pickup_location=rows[0].pickup_location
+            )
 
-    def pay_fee(self, patron_id: str, amount: Decimal | str, *, fee_id: str = "", transaction_id: str = "", transaction_date: str = "") -> FeeOutcome:
+    def pay_fee(
+        self,
+        patron_id: str,
+        amount: Decimal | str,
+        *,
+        fee_id: str = "",
+        transaction_id: str = "",
+        transaction_date: str = "",
+    ) -> FeeOutcome:
         """SIP2 37: pay a fee (CG names one) or the oldest fees first."""
         try:
             value = _money(Decimal(str(amount).strip().replace(",", ".")))
@@ -1006,7 +1357,11 @@ class Library:
                 return FeeOutcome(False, patron_id, message="Unknown patron card")
             if value <= 0:
                 return FeeOutcome(False, patron_id, message="Fee amount must be more than zero")
-            query = select(FeeRow).where(FeeRow.patron_id == patron_id, FeeRow.amount > 0).order_by(FeeRow.id)
+            query = (
+                select(FeeRow)
+                .where(FeeRow.patron_id == patron_id, FeeRow.amount > 0)
+                .order_by(FeeRow.id)
+            )
             if fee_id:
                 if not fee_id.isdigit():
                     return FeeOutcome(False, patron_id, message=f"No fee {fee_id!r}")
@@ -1014,7 +1369,9 @@ class Library:
             fees = s.scalars(query).all()
             owed = sum((f.amount for f in fees), Decimal("0"))
             if value > owed:
-                return FeeOutcome(False, patron_id, message=f"Payment {value} exceeds the {_money(owed)} owed")
+                return FeeOutcome(
+                    False, patron_id, message=f"Payment {value} exceeds the {_money(owed)} owed"
+                )
             left = value
             for f in fees:
                 part = min(left, f.amount)
@@ -1023,26 +1380,48 @@ class Library:
                 if left <= 0:
                     break
             s.flush()
-            txid = transaction_id or f"DEMO{s.scalar(select(func.count()).select_from(TransactionRow)) or 0:06d}"
+            txid = (
+                transaction_id
+                or f"DEMO{s.scalar(select(func.count()).select_from(TransactionRow)) or 0:06d}"
+            )
             self._log(s, models.FEE_PAID, "", patron_id, transaction_date, False, "", None)
-            return FeeOutcome(True, patron_id, value, self._fee_total(s, patron_id), txid, f"Paid {value} {self.policy.currency}")
+            return FeeOutcome(
+                True,
+                patron_id,
+                value,
+                self._fee_total(s, patron_id),
+                txid,
+                f"Paid {value} {self.policy.currency}",
+            )
 
     # --- queries for tests and technicians -------------------------------------------------
 
     def loans_of(self, patron_id: str) -> list[str]:
         with self._tx() as s:
-            return list(s.scalars(select(LoanRow.item_id).where(LoanRow.patron_id == patron_id).order_by(LoanRow.item_id)))
+            return list(
+                s.scalars(
+                    select(LoanRow.item_id)
+                    .where(LoanRow.patron_id == patron_id)
+                    .order_by(LoanRow.item_id)
+                )
+            )
 
     def loan(self, item_id: str) -> LoanView | None:
         with self._tx() as s:
-            row = s.execute(select(LoanRow, ItemRow.title).join(ItemRow, ItemRow.id == LoanRow.item_id).where(LoanRow.item_id == item_id)).first()
+            row = s.execute(
+                select(LoanRow, ItemRow.title)
+                .join(ItemRow, ItemRow.id == LoanRow.item_id)
+                .where(LoanRow.item_id == item_id)
+            ).first()
             return self._loan_view(row[0], row[1], self._now()) if row else None
 
     def item_status(self, item_id: str) -> str:
         """The SIP2 circulation status code of an item ("01" for an unknown one)."""
         return self.item_information(item_id).circulation_status
 
-    def holds(self, item_id: str = "", patron_id: str = "", *, include_closed: bool = False) -> list[HoldView]:
+    def holds(
+        self, item_id: str = "", patron_id: str = "", *, include_closed: bool = False
+    ) -> list[HoldView]:
         with self._tx() as s:
             query = select(HoldRow).order_by(HoldRow.placed, HoldRow.id)
             if item_id:
@@ -1053,7 +1432,16 @@ class Library:
                 query = query.where(HoldRow.state.in_(ACTIVE_HOLD_STATES))
             rows = s.scalars(query).all()
             return [
-                HoldView(h.id, h.patron_id, h.item_id or "", h.title, h.pickup_location, h.state, n + 1, h.ready_since)
+                HoldView(
+                    h.id,
+                    h.patron_id,
+                    h.item_id or "",
+                    h.title,
+                    h.pickup_location,
+                    h.state,
+                    n + 1,
+                    h.ready_since,
+                )
                 for n, h in enumerate(rows)
             ]
 
@@ -1065,7 +1453,11 @@ class Library:
         """How many times a transaction of `kind` (checkout, checkin, renew) was applied to the item."""
         with self._tx() as s:
             return int(
-                s.scalar(select(func.count()).select_from(TransactionRow).where(TransactionRow.item_id == item_id, TransactionRow.kind == kind))
+                s.scalar(
+                    select(func.count())
+                    .select_from(TransactionRow)
+                    .where(TransactionRow.item_id == item_id, TransactionRow.kind == kind)
+                )
                 or 0
             )
 
@@ -1075,6 +1467,15 @@ class Library:
             if item_id:
                 query = query.where(TransactionRow.item_id == item_id)
             return [
-                TransactionView(t.kind, t.item_id, t.patron_id, t.transaction_date, t.no_block, t.sequence, t.effective, t.renewal)
+                TransactionView(
+                    t.kind,
+                    t.item_id,
+                    t.patron_id,
+                    t.transaction_date,
+                    t.no_block,
+                    t.sequence,
+                    t.effective,
+                    t.renewal,
+                )
                 for t in s.scalars(query).all()
             ]

@@ -78,7 +78,9 @@ class ItemRow(Base):
     current_location: Mapped[str] = mapped_column(String(100), default="")
     sort_bin: Mapped[str] = mapped_column(String(16), default="")
     properties: Mapped[str] = mapped_column(String(255), default="")  # SIP2 CH, set by 19
-    rental_fee: Mapped[Decimal] = mapped_column(Numeric(10, 2), default=Decimal("0.00"))  # charged per loan
+    rental_fee: Mapped[Decimal] = mapped_column(
+        Numeric(10, 2), default=Decimal("0.00")
+    )  # charged per loan
 
 
 class LoanRow(Base):
@@ -98,7 +100,9 @@ class HoldRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     # A copy-level hold names the item; a title-level hold names only the title until a copy
     # is trapped for it at checkin.
-    item_id: Mapped[str | None] = mapped_column(ForeignKey("acs_item.id"), nullable=True, index=True)
+    item_id: Mapped[str | None] = mapped_column(
+        ForeignKey("acs_item.id"), nullable=True, index=True
+    )
     title: Mapped[str] = mapped_column(String(255), default="")
     patron_id: Mapped[str] = mapped_column(ForeignKey("acs_patron.id"), index=True)
     pickup_location: Mapped[str] = mapped_column(String(100), default="")
@@ -129,8 +133,12 @@ class TransactionRow(Base):
     transaction_date: Mapped[str] = mapped_column(String(18), default="")  # verbatim from the SC
     no_block: Mapped[bool] = mapped_column(Boolean, default=False)
     sequence: Mapped[str] = mapped_column(String(1), default="")
-    effective: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)  # due or return date applied
-    previous_due: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)  # to undo on cancel
+    effective: Mapped[datetime | None] = mapped_column(
+        DateTime, nullable=True
+    )  # due or return date applied
+    previous_due: Mapped[datetime | None] = mapped_column(
+        DateTime, nullable=True
+    )  # to undo on cancel
     applied_at: Mapped[datetime] = mapped_column(DateTime)
     renewal: Mapped[bool] = mapped_column(Boolean, default=False)
 
@@ -172,7 +180,9 @@ def seed(session: Session, now: datetime, loan_days: int, branch: str) -> None:
     session.flush()
     for p in demo_catalog.PATRONS:
         for description, amount in p.fees:
-            session.add(FeeRow(patron_id=p.patron_id, description=description, amount=Decimal(amount)))
+            session.add(
+                FeeRow(patron_id=p.patron_id, description=description, amount=Decimal(amount))
+            )
     session.flush()
     for i in demo_catalog.ITEMS:
         session.add(
@@ -194,7 +204,12 @@ def seed(session: Session, now: datetime, loan_days: int, branch: str) -> None:
         if i.on_loan_to:
             out = now - timedelta(days=loan_days + 7) if i.overdue else now - timedelta(days=3)
             session.add(
-                LoanRow(item_id=i.item_id, patron_id=i.on_loan_to, checked_out=out, due=out + timedelta(days=loan_days))
+                LoanRow(
+                    item_id=i.item_id,
+                    patron_id=i.on_loan_to,
+                    checked_out=out,
+                    due=out + timedelta(days=loan_days),
+                )
             )
         if i.on_hold_for:
             session.add(

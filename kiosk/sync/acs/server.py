@@ -46,7 +46,9 @@ log = logging.getLogger(__name__)
 
 RESEND_REQUEST = b"96AZFEF6"  # Request SC Resend, the only valid form
 SUPPORTED = "YYYYYYYYYYYYYYYY"  # BX: every message of SIP 2.00 is answered
-_HANDLED = frozenset({"93", "99", "23", "63", "11", "09", "29", "65", "17", "19", "35", "37", "15", "01", "25"})
+_HANDLED = frozenset(
+    {"93", "99", "23", "63", "11", "09", "29", "65", "17", "19", "35", "37", "15", "01", "25"}
+)
 
 
 @dataclass
@@ -156,17 +158,29 @@ class AcsServer(socketserver.ThreadingTCPServer):
         if msg.command == "97":
             return conn.last_response or RESEND_REQUEST + b"\r"
         if msg.checksum is not None and not msg.checksum_ok:
-            log.warning("from %s: message %s has a bad checksum; asking for a resend", conn.peer, msg.command)
+            log.warning(
+                "from %s: message %s has a bad checksum; asking for a resend",
+                conn.peer,
+                msg.command,
+            )
             return self._remember(conn, None, RESEND_REQUEST + b"\r")
         key = (msg.sequence, msg.checksum) if msg.checksum is not None else None
         if key is not None and key == conn.last_key and conn.last_response is not None:
-            log.info("from %s: message %s repeats the previous one; replaying the last response", conn.peer, msg.command)
+            log.info(
+                "from %s: message %s repeats the previous one; replaying the last response",
+                conn.peer,
+                msg.command,
+            )
             return conn.last_response
         if msg.command not in _HANDLED:
             log.info("from %s: unsupported command %r ignored", conn.peer, msg.command)
             return None
         if self.login is not None and not conn.logged_in and msg.command != "93":
-            log.warning("from %s: %s before a successful login; answering 940 and closing", conn.peer, msg.command)
+            log.warning(
+                "from %s: %s before a successful login; answering 940 and closing",
+                conn.peer,
+                msg.command,
+            )
             conn.logged_in = False
             raise _CloseAfter(self._encode(message("94", ok="0"), msg))
         try:
@@ -179,14 +193,22 @@ class AcsServer(socketserver.ThreadingTCPServer):
             raise _CloseAfter(data)
         return self._remember(conn, key, data)
 
-    def _remember(self, conn: _Connection, key: tuple[int | None, str] | None, data: bytes) -> bytes:
+    def _remember(
+        self, conn: _Connection, key: tuple[int | None, str] | None, data: bytes
+    ) -> bytes:
         conn.last_key, conn.last_response = key, data
         return data
 
     def _encode(self, reply: Message, request: Message) -> bytes:
         reply.fields = [(fid, self._encodable(value)) for fid, value in reply.fields]
         detect = request.checksum is not None or request.sequence is not None
-        data = encode(reply, encoding=self.encoding, sequence=request.sequence, error_detection=detect, terminator=self.terminator)
+        data = encode(
+            reply,
+            encoding=self.encoding,
+            sequence=request.sequence,
+            error_detection=detect,
+            terminator=self.terminator,
+        )
         if self.faults.corrupt_checksum and detect:
             body = data.rstrip(b"\r\n")
             bad = b"0000" if not body.endswith(b"0000") else b"1111"
@@ -199,7 +221,9 @@ class AcsServer(socketserver.ThreadingTCPServer):
             value.encode(self.encoding)
             return value
         except UnicodeEncodeError:
-            log.warning("a value cannot be written in %s; unencodable letters sent as '?'", self.encoding)
+            log.warning(
+                "a value cannot be written in %s; unencodable letters sent as '?'", self.encoding
+            )
             return value.encode(self.encoding, errors="replace").decode(self.encoding)
 
     # --- messages -------------------------------------------------------------------------
@@ -248,7 +272,12 @@ class AcsServer(socketserver.ThreadingTCPServer):
         return "".join("Y" if flag in view.blocks else " " for flag in PATRON_STATUS_FLAGS)
 
     def _patron_fields(self, view: PatronView, msg: Message) -> list[tuple[str, str]]:
-        fields = [("AO", self._ao(msg)), ("AA", view.patron_id), ("AE", view.name), ("BL", "Y" if view.found else "N")]
+        fields = [
+            ("AO", self._ao(msg)),
+            ("AA", view.patron_id),
+            ("AE", view.name),
+            ("BL", "Y" if view.found else "N"),
+        ]
         if view.pin_ok is not None:
             fields.append(("CQ", "Y" if view.pin_ok else "N"))
         if view.found:
@@ -265,7 +294,13 @@ class AcsServer(socketserver.ThreadingTCPServer):
         if view.message:
             fields.append(("AF", view.message))
         self._log_tx("patron status", view.patron_id, "", view.found)
-        return message("24", patron_status=self._status(view), language=self._language(msg), transaction_date=self._now(), fields=fields)
+        return message(
+            "24",
+            patron_status=self._status(view),
+            language=self._language(msg),
+            transaction_date=self._now(),
+            fields=fields,
+        )
 
     def _on_63(self, conn: _Connection, msg: Message) -> Message:
         view = self.library.patron_status(msg.get("AA"), self._pin(msg))
@@ -313,7 +348,9 @@ class AcsServer(socketserver.ThreadingTCPServer):
         tdate = msg.fixed.get("transaction_date", "")
         seq = "" if msg.sequence is None else str(msg.sequence)
         if msg.get("BI") in ("Y", "y"):
-            out = self.library.cancel_checkout(patron_id, item_id, transaction_date=tdate, sequence=seq)
+            out = self.library.cancel_checkout(
+                patron_id, item_id, transaction_date=tdate, sequence=seq
+            )
             self._log_tx("cancel checkout", patron_id, item_id, out.ok, reason=out.message)
             return self._loan_reply("12", msg, out, desensitize=False)
         no_block = msg.fixed.get("no_block") in ("Y", "y")
@@ -329,7 +366,14 @@ class AcsServer(socketserver.ThreadingTCPServer):
             renewal_allowed=msg.fixed.get("sc_renewal_policy", "Y") not in ("N", "n"),
             fee_acknowledged=msg.get("BO") in ("Y", "y"),
         )
-        self._log_tx("no-block checkout" if no_block else "checkout", patron_id, item_id, out.ok, out.replayed, out.message)
+        self._log_tx(
+            "no-block checkout" if no_block else "checkout",
+            patron_id,
+            item_id,
+            out.ok,
+            out.replayed,
+            out.message,
+        )
         return self._loan_reply("12", msg, out, desensitize=out.ok)
 
     def _on_29(self, conn: _Connection, msg: Message) -> Message:
@@ -346,10 +390,19 @@ class AcsServer(socketserver.ThreadingTCPServer):
             nb_due=parse_sip_date(msg.fixed.get("nb_due_date", "")),
             sequence="" if msg.sequence is None else str(msg.sequence),
         )
-        self._log_tx("no-block renewal" if no_block else "renewal", patron_id, out.item_id, out.ok, out.replayed, out.message)
+        self._log_tx(
+            "no-block renewal" if no_block else "renewal",
+            patron_id,
+            out.item_id,
+            out.ok,
+            out.replayed,
+            out.message,
+        )
         return self._loan_reply("30", msg, out, desensitize=out.ok)
 
-    def _loan_reply(self, command: str, msg: Message, out: LoanOutcome, *, desensitize: bool) -> Message:
+    def _loan_reply(
+        self, command: str, msg: Message, out: LoanOutcome, *, desensitize: bool
+    ) -> Message:
         fields = [
             ("AO", self._ao(msg)),
             ("AA", out.patron_id),
@@ -360,7 +413,11 @@ class AcsServer(socketserver.ThreadingTCPServer):
         if out.media_type:
             fields.append(("CK", out.media_type))
         if out.fee_amount:
-            fields += [("BT", "06"), ("BH", self.library.policy.currency), ("BV", f"{out.fee_amount:.2f}")]
+            fields += [
+                ("BT", "06"),
+                ("BH", self.library.policy.currency),
+                ("BV", f"{out.fee_amount:.2f}"),
+            ]
         if out.message:
             fields.append(("AF", out.message))
         return message(
@@ -381,7 +438,11 @@ class AcsServer(socketserver.ThreadingTCPServer):
             transaction_date=msg.fixed.get("transaction_date", ""),
             sequence="" if msg.sequence is None else str(msg.sequence),
         )
-        fields = [("AO", self._ao(msg))] + [("BM", i) for i in out.renewed] + [("BN", i) for i in out.unrenewed]
+        fields = (
+            [("AO", self._ao(msg))]
+            + [("BM", i) for i in out.renewed]
+            + [("BN", i) for i in out.unrenewed]
+        )
         if out.message:
             fields.append(("AF", out.message))
         self._log_tx("renew all", patron_id, "", out.ok, reason=out.message)
@@ -477,12 +538,22 @@ class AcsServer(socketserver.ThreadingTCPServer):
             fields.append(("CH", view.properties))
         if not view.found:
             fields.append(("AF", "Unknown item"))
-        return message("20", item_properties_ok="1" if view.found else "0", transaction_date=self._now(), fields=fields)
+        return message(
+            "20",
+            item_properties_ok="1" if view.found else "0",
+            transaction_date=self._now(),
+            fields=fields,
+        )
 
     def _on_35(self, conn: _Connection, msg: Message) -> Message:
         patron_id = msg.get("AA")
         self._log_tx("end session", patron_id, "", True)
-        return message("36", end_session="Y", transaction_date=self._now(), fields=[("AO", self._ao(msg)), ("AA", patron_id)])
+        return message(
+            "36",
+            end_session="Y",
+            transaction_date=self._now(),
+            fields=[("AO", self._ao(msg)), ("AA", patron_id)],
+        )
 
     def _on_37(self, conn: _Connection, msg: Message) -> Message:
         patron_id = msg.get("AA")
@@ -499,7 +570,12 @@ class AcsServer(socketserver.ThreadingTCPServer):
         if out.message:
             fields.append(("AF", out.message))
         self._log_tx("fee paid", patron_id, "", out.accepted, reason=out.message)
-        return message("38", payment_accepted="Y" if out.accepted else "N", transaction_date=self._now(), fields=fields)
+        return message(
+            "38",
+            payment_accepted="Y" if out.accepted else "N",
+            transaction_date=self._now(),
+            fields=fields,
+        )
 
     def _on_15(self, conn: _Connection, msg: Message) -> Message:
         patron_id, item_id, title = msg.get("AA"), msg.get("AB"), msg.get("AJ")
@@ -524,24 +600,49 @@ class AcsServer(socketserver.ThreadingTCPServer):
         if out.message:
             fields.append(("AF", out.message))
         self._log_tx(f"hold {mode}", patron_id, item_id, out.ok, reason=out.message)
-        return message("16", ok="1" if out.ok else "0", available="Y" if out.available else "N", transaction_date=self._now(), fields=fields)
+        return message(
+            "16",
+            ok="1" if out.ok else "0",
+            available="Y" if out.available else "N",
+            transaction_date=self._now(),
+            fields=fields,
+        )
 
     def _on_01(self, conn: _Connection, msg: Message) -> Message:
         patron_id = msg.get("AA")
         view = self.library.block_patron(patron_id, msg.get("AL"))
         self._log_tx("block patron", patron_id, "", view.found)
         fields = self._patron_fields(view, msg)
-        return message("24", patron_status=self._status(view), language="000", transaction_date=self._now(), fields=fields)
+        return message(
+            "24",
+            patron_status=self._status(view),
+            language="000",
+            transaction_date=self._now(),
+            fields=fields,
+        )
 
     def _on_25(self, conn: _Connection, msg: Message) -> Message:
         patron_id = msg.get("AA")
         view = self.library.enable_patron(patron_id)
         self._log_tx("patron enable", patron_id, "", view.found)
-        fields = [("AO", self._ao(msg)), ("AA", view.patron_id), ("AE", view.name), ("BL", "Y" if view.found else "N")]
-        return message("26", patron_status=self._status(view), language="000", transaction_date=self._now(), fields=fields)
+        fields = [
+            ("AO", self._ao(msg)),
+            ("AA", view.patron_id),
+            ("AE", view.name),
+            ("BL", "Y" if view.found else "N"),
+        ]
+        return message(
+            "26",
+            patron_status=self._status(view),
+            language="000",
+            transaction_date=self._now(),
+            fields=fields,
+        )
 
     @staticmethod
-    def _log_tx(kind: str, patron_id: str, item_id: str, ok: bool, replayed: bool = False, reason: str = "") -> None:
+    def _log_tx(
+        kind: str, patron_id: str, item_id: str, ok: bool, replayed: bool = False, reason: str = ""
+    ) -> None:
         log.info(
             "%s patron=%s item=%s %s%s",
             kind,
@@ -606,7 +707,9 @@ class _Handler(socketserver.BaseRequestHandler):
                     except _CloseAfter as done:
                         reply, close = done.data, True
                     except Exception:  # a bug must not take the whole demo library down
-                        log.exception("from %s: unexpected error on a message; asking for a resend", conn.peer)
+                        log.exception(
+                            "from %s: unexpected error on a message; asking for a resend", conn.peer
+                        )
                         reply = RESEND_REQUEST + b"\r"
                     if reply is not None:
                         if srv.faults.stall_s > 0 and not self._stall():
@@ -640,7 +743,12 @@ class RunningAcs:
         self.host, self.port = server.server_address[:2]
         self.library: Library = server.library
         self.faults: Faults = server.faults
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"demo-acs-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"demo-acs-{self.port}",
+            daemon=True,
+        )
         self._thread.start()
         self._stopped = False
 
@@ -690,7 +798,9 @@ def start_embedded(
     try:
         "".encode(encoding)
     except LookupError:
-        raise AcsError(f"unknown character encoding {encoding!r} for the demo library system") from None
+        raise AcsError(
+            f"unknown character encoding {encoding!r} for the demo library system"
+        ) from None
     policy = Policy(
         loan_days=loan_days,
         max_loans=max_loans,
@@ -713,7 +823,9 @@ def start_embedded(
         )
     except OSError as exc:
         library.close()
-        raise AcsError(f"demo library system cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        raise AcsError(
+            f"demo library system cannot listen on {host}:{port}: {exc.strerror or exc}"
+        ) from None
     running = RunningAcs(server)
     log.info("demo library system serving SIP2 on %s:%s", running.host, running.port)
     return running
@@ -736,7 +848,12 @@ def database_url_for(cfg: Config, database_url: str | None = None) -> str:
 
 
 def build_from_config(
-    cfg: Config, *, host: str | None = None, port: int | None = None, fresh: bool = False, database_url: str | None = None
+    cfg: Config,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    fresh: bool = False,
+    database_url: str | None = None,
 ) -> RunningAcs:
     """Start the demo library system as `[acs]` and `[sip2]` of one configuration describe it."""
     login = (cfg.sip2.username, cfg.sip2.password) if cfg.sip2.username else None
@@ -755,4 +872,3 @@ def build_from_config(
         library_name=cfg.kiosk.library_name,
         branch=cfg.sip2.location_code or cfg.sip2.institution_id or "DEMO",
     )
-
