@@ -163,6 +163,13 @@ def test_sc_status_reports_what_the_demo_supports(wire: Wire) -> None:
     )
 
 
+def test_sc_status_from_an_older_protocol_is_answered_off_line(wire: Wire) -> None:
+    reply = wire.call(
+        message("99", status_code="0", max_print_width="048", protocol_version="1.00")
+    )
+    assert reply.fixed["online_status"] == "N" and "2.00" in reply.get("AF")
+
+
 def test_login_not_required_when_not_configured(tmp_path) -> None:
     with start_embedded(f"sqlite:///{tmp_path / 'open.sqlite'}", login=None) as acs:
         w = Wire(acs)

@@ -244,9 +244,16 @@ class AcsServer(socketserver.ThreadingTCPServer):
         return message("94", ok="1" if ok else "0")
 
     def _on_99(self, conn: _Connection, msg: Message) -> Message:
+        fields = [("AO", self.institution), ("AM", self.library_name), ("BX", SUPPORTED)]
+        version = msg.fixed.get("protocol_version", "").strip()
+        # The spec's answer to a terminal speaking an older protocol: off-line, with a reason.
+        too_old = bool(version) and version < "2.00"
+        if too_old:
+            log.warning("terminal at %s speaks SIP %s; SIP 2.00 is required", conn.peer, version)
+            fields.append(("AF", f"SIP 2.00 required, terminal sent {version}"))
         return message(
             "98",
-            online_status="Y",
+            online_status="N" if too_old else "Y",
             checkin_ok="Y",
             checkout_ok="Y",
             acs_renewal_policy="Y",
@@ -256,7 +263,7 @@ class AcsServer(socketserver.ThreadingTCPServer):
             retries_allowed="003",
             date_time_sync=self._now(),
             protocol_version="2.00",
-            fields=[("AO", self.institution), ("AM", self.library_name), ("BX", SUPPORTED)],
+            fields=fields,
         )
 
     def _ao(self, msg: Message) -> str:
