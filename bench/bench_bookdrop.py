@@ -1,0 +1,268 @@
+"""Returns per minute through the book drop, against the two things that bound it, measured in the
+same run against the same embedded demo library system (SIP2 on loopback, SQLite):
+
+* the simulated pad's physical limit: its ISO 15693 air-time model for one item (an inventory
+  round, system information, the basic-block read, the AFI write and its read-back);
+* the library system's round trip: a bare 09/10 check-in loop over one SIP2 connection.
+
+The book drop runs as a site assembles it: SimulatedPad (timing="iso15693") + StackReader +
+TagSecurityService, the simulated sorter, the circulation service with its journal (SQLite in a
+temporary folder, fsynced as on the kiosk) and the BookDrop workflow; each item is dropped, read
+until the book drop has decided, and taken out of the chute. Every item is on loan, so every
+return is a real check-in. Prints a table of rates and ratios and what dominates.
+
+    .venv/bin/python bench/bench_bookdrop.py [--count 60] [--journal-dir /dev/shm]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy.orm import Session  # noqa: E402
+
+from kiosk.config import parse  # noqa: E402
+from kiosk.core.bookdrop import BookDrop, FinalState  # noqa: E402
+from kiosk.core.events import TagsChanged  # noqa: E402
+from kiosk.core.ports import SystemClock  # noqa: E402
+from kiosk.core.returns import ReturnSettings  # noqa: E402
+from kiosk.core.routing import RoutingTable  # noqa: E402
+from kiosk.devices.readers.sim import SimReader, SimulatedPad, demo_tag  # noqa: E402
+from kiosk.devices.security import TagSecurityService  # noqa: E402
+from kiosk.devices.sorter import open_sorter  # noqa: E402
+from kiosk.devices.stack import QUICK_BYTES, StackReader  # noqa: E402
+from kiosk.sync.acs import models  # noqa: E402
+from kiosk.sync.acs.server import start_embedded  # noqa: E402
+from kiosk.sync.circulation import build_circulation  # noqa: E402
+from kiosk.sync.sip2.client import Sip2Client  # noqa: E402
+from kiosk.sync.sip2.codec import message, sip_date  # noqa: E402
+
+SITE = """
+[kiosk]
+mode = "bookdrop"
+owner_institutions = ["LV-DEMO"]
+
+[sip2]
+host = "127.0.0.1"
+port = {port}
+username = "kiosk"
+password = "demo"
+location_code = "DEMO"
+institution_id = "DEMO"
+error_detection = "on"
+timeout_s = 5.0
+retries = 1
+
+[storage]
+path = "{journal}"
+
+[security]
+method = "afi"
+afi_secured = 0x07
+afi_unsecured = 0xC2
+
+[sorter]
+url = "sim:"
+"""
+
+STABLE_ROUNDS = 2
+
+
+def add_loans(acs: object, prefix: str, count: int) -> list[str]:
+    """`count` new items, each on loan, so each return is a real check-in."""
+    ids = [f"{prefix}{n:04d}" for n in range(count)]
+    library = acs.library  # type: ignore[attr-defined]
+    with Session(library.engine) as s, s.begin():
+        for item_id in ids:
+            s.add(
+                models.ItemRow(
+                    id=item_id,
+                    title=f"Bench book {item_id}",
+                    owner="LV-DEMO",
+                    sort_bin="1",
+                    permanent_location="Bench",
+                )
+            )
+    for item_id in ids:
+        out = library.checkout("LV0002", item_id, no_block=True)
+        if not out.ok:
+            raise SystemExit(f"benchmark broken: could not lend {item_id}: {out.message}")
+    return ids
+
+
+def physical_limit_s() -> float:
+    """The pad's modelled air time for one returned item: one inventory round with the tag,
+    system information, the basic-block read, the AFI write and the read-back."""
+    pad = SimulatedPad(timing="iso15693", sleep=lambda _s: None)
+    tag = pad.place(demo_tag("39000000", secured=False))
+    pad.inventory_tags()
+    pad.system_info(tag.uid)
+    pad.read(tag.uid, 0, QUICK_BYTES // tag.block_size)
+    pad.write_afi(tag.uid, 0x07)
+    pad.system_info(tag.uid)
+    return pad.air_time_s
+
+
+def run_bookdrop(port: int, items: list[str], journal_dir: Path) -> tuple[float, float, int]:
+    """(wall seconds, modelled air seconds, items checked in and secured) for the whole run."""
+    cfg = parse(
+        SITE.format(port=port, journal=journal_dir / "journal.sqlite"),
+        str(journal_dir / "bench.toml"),
+    )
+    clock = SystemClock()
+    circulation = build_circulation(cfg, clock=clock)
+    pad = SimulatedPad(timing="iso15693")
+    reader = SimReader(pad, "bench")
+    security = TagSecurityService(reader, cfg.security)
+    stack = StackReader(reader, stable_rounds=STABLE_ROUNDS, security=cfg.security)
+    drop = BookDrop(
+        circulation,
+        security,
+        open_sorter(cfg.sorter.url),
+        clock,
+        RoutingTable.from_config(cfg),
+        ReturnSettings.from_config(cfg),
+        recorder=circulation.journal.record_event,
+    )
+
+    def poll_until(done) -> None:  # noqa: ANN001
+        for _ in range(20):
+            change = stack.poll_once()
+            if change.error:
+                raise SystemExit(f"benchmark broken: reader error {change.error}")
+            if change.changed:
+                drop.handle_tags(
+                    TagsChanged(present=change.present, added=change.added, removed=change.removed)
+                )
+            if change.stable and done({t.uid for t in change.present}):
+                return
+        raise SystemExit("benchmark broken: the stack reader did not settle")
+
+    tags = [demo_tag(item_id, secured=False) for item_id in items]
+    circulation.forward_offline()  # connect and log in before the clock starts, as a running kiosk is
+    t0 = time.perf_counter()
+    for tag in tags:
+        pad.place(tag)
+        poll_until(lambda present, uid=tag.uid: uid in present)
+        pad.remove(tag.uid)
+        poll_until(lambda present, uid=tag.uid: uid not in present)
+    wall = time.perf_counter() - t0
+    done = drop.state.count(FinalState.CHECKED_IN_SECURED)
+    circulation.close()
+    return wall, pad.air_time_s, done
+
+
+def run_sip2_loop(port: int, items: list[str]) -> tuple[float, list[float]]:
+    """(wall seconds, per-request seconds) of bare 09/10 check-ins over one SIP2 connection."""
+    cfg = parse(SITE.format(port=port, journal="unused.sqlite"))
+    client = Sip2Client(cfg.sip2)
+    client.connect()
+    times: list[float] = []
+    t0 = time.perf_counter()
+    for item_id in items:
+        now = sip_date(SystemClock().now())
+        msg = message(
+            "09",
+            no_block="N",
+            transaction_date=now,
+            return_date=now,
+            fields=[("AP", "DEMO"), ("AO", "DEMO"), ("AB", item_id), ("AC", "")],
+        )
+        t = time.perf_counter()
+        reply = client.request(msg)
+        times.append(time.perf_counter() - t)
+        if reply.command != "10" or reply.fixed.get("ok") != "1":
+            raise SystemExit(
+                f"benchmark broken: check-in of {item_id} answered {reply.command} ok={reply.fixed.get('ok')}"
+            )
+    wall = time.perf_counter() - t0
+    client.close()
+    return wall, times
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--count", type=int, default=60, help="returns per run (default 60)")
+    ap.add_argument(
+        "--journal-dir",
+        type=Path,
+        default=None,
+        help="where the kiosk journal lives (default: a temporary folder)",
+    )
+    args = ap.parse_args(argv)
+    n = args.count
+
+    with tempfile.TemporaryDirectory() as tmp_text:
+        tmp = Path(tmp_text)
+        acs = start_embedded(
+            f"sqlite:///{tmp / 'acs.sqlite'}", port=0, fresh=True, max_loans=1_000_000
+        )
+        try:
+            drop_items = add_loans(acs, "3400", n)
+            loop_items = add_loans(acs, "3500", n)
+            warm = add_loans(acs, "3600", 5)
+            run_sip2_loop(acs.port, warm)  # warm the server's caches and the code paths
+            sip_wall, sip_times = run_sip2_loop(acs.port, loop_items)
+            journal_dir = Path(tempfile.mkdtemp(dir=args.journal_dir)) if args.journal_dir else tmp
+            journal_where = str(journal_dir / "journal.sqlite")
+            drop_wall, drop_air, done = run_bookdrop(acs.port, drop_items, journal_dir)
+        finally:
+            acs.stop()
+    if done != n:
+        raise SystemExit(f"benchmark broken: {done} of {n} returns checked in and secured")
+
+    limit_s = physical_limit_s()
+    per_item = drop_wall / n
+    sip_rtt = sip_wall / n
+    air_per_item = drop_air / n
+    rate = 60 / per_item
+    rows = [
+        ("book drop (pad + workflow + SIP2 + journal)", per_item, rate),
+        ("physical limit: pad air time per item", limit_s, 60 / limit_s),
+        ("library system: bare 09/10 round trip", sip_rtt, 60 / sip_rtt),
+    ]
+    print(
+        f"book drop: {n} returns, simulated pad with ISO 15693 timing, demo library system on loopback"
+    )
+    header = f"{'':46} {'ms/item':>8} {'returns/min':>12} {'book drop / this':>17}"
+    print(header)
+    print("-" * len(header))
+    for name, seconds, per_min in rows:
+        print(f"{name:46} {1000 * seconds:8.2f} {per_min:12.0f} {rate / per_min:17.3f}")
+    print()
+    print(f"journal: {journal_where}")
+    print(
+        f"bare SIP2 round trip: median {1000 * statistics.median(sip_times):.2f} ms, p95 {1000 * sorted(sip_times)[int(0.95 * (n - 1))]:.2f} ms"
+    )
+
+    # Where one book-drop return's time goes: the air time the pad modelled during the run (all
+    # inventories: STABLE_ROUNDS identical rounds to see the item arrive and as many to see it leave),
+    # the library system's round trip, and the rest (journal commits, decoding, Python).
+    other = max(0.0, per_item - air_per_item - sip_rtt)
+    parts = {
+        f"pad air time during the run ({STABLE_ROUNDS} stable inventories in, {STABLE_ROUNDS} out)": air_per_item,
+        "library system round trip (09/10)": sip_rtt,
+        "the rest: journal commits, tag decoding, workflow": other,
+    }
+    print("one return, by share of its time:")
+    for name, seconds in sorted(parts.items(), key=lambda kv: -kv[1]):
+        print(f"  {name:62} {1000 * seconds:8.2f} ms {100 * seconds / per_item:6.1f} %")
+    top = max(parts, key=lambda k: parts[k])
+    print(f"dominates: {top}")
+    print(
+        f"ratios: book drop runs at {rate / (60 / limit_s):.3f} of the pad's physical limit and "
+        f"{rate / (60 / sip_rtt):.3f} of the library system's bare check-in rate"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
