@@ -332,8 +332,16 @@ def _check_journal(cfg: Config) -> Check:
         from kiosk.sync.journal import Journal
     except ImportError as exc:
         return Check("journal", Status.FAIL, f"journal module missing ({exc})", "reinstall the kiosk package")
-    if not path.exists() and not os.access(path.parent if path.parent.exists() else path.parent.parent, os.W_OK):
-        return Check("journal", Status.FAIL, f"{path}: folder not writable", "create the folder and give it to the kiosk user")
+    if not path.exists():
+        # Not created here: a doctor run as root would leave a journal the kiosk user cannot write.
+        folder = path.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not os.access(folder, os.W_OK):
+            return Check("journal", Status.FAIL, f"{path}: {folder} not writable", "create the folder and give it to the kiosk user")
+        return Check("journal", Status.OK, f"{path}: not created yet (the kiosk creates it on its first start)")
+    if not os.access(path, os.W_OK):
+        return Check("journal", Status.FAIL, f"{path}: not writable by {_user()}", "chown the journal (and its -wal/-shm files) to the kiosk user")
     try:
         journal = Journal(path)
         try:
@@ -349,6 +357,15 @@ def _check_journal(cfg: Config) -> Check:
     if pending:
         return Check("journal", Status.WARN, f"{path}: {pending} offline transaction(s) waiting to forward", "they forward when the library system is back")
     return Check("journal", Status.OK, f"{path}: nothing waiting")
+
+
+def _user() -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return f"uid {os.geteuid()}"
 
 
 def _check_disk(cfg: Config) -> Check:

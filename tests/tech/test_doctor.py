@@ -124,3 +124,10 @@ def test_doctor_reports_refused_secrets(tmp_path, capsys, demo_acs):
     f = write_site(tmp_path, port=demo_acs.port, mode=0o604, extra='secrets_policy = "refuse"\n')
     rc, out = _run(capsys, f)
     assert rc == 1 and _line(out, "secrets").startswith("FAIL") and "chmod o-rwx" in _line(out, "secrets")
+
+
+def test_doctor_does_not_create_the_journal(tmp_path, capsys, demo_acs):
+    f = write_site(tmp_path, port=demo_acs.port)
+    rc, out = _run(capsys, f)
+    assert rc == 0 and "not created yet" in _line(out, "journal")
+    assert not (tmp_path / "var" / "journal.sqlite").exists()
