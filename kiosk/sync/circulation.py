@@ -304,6 +304,11 @@ class CirculationService:
             return self._patron_status(patron_id, pin, language)
         lang = self._lang(language)
         charged, first = self._summary_list(patron_id, pin, lang, 2, "AU")
+        valid = first.get("BL", "Y").upper() != "N"
+        pin_ok = None if not (pin and first.has("CQ")) else yes(first.get("CQ"))
+        # An unknown or refused patron gets no account screen, so their lists are not worth a
+        # round trip each (Sierra sends blank counts for an unknown card, which would ask for all).
+        refused = _refuses(first, pin)
         counts = {
             "hold": _count(first.fixed.get("hold_items_count", "")),
             "overdue": _count(first.fixed.get("overdue_items_count", "")),
@@ -312,7 +317,7 @@ class CirculationService:
         }
 
         def lst(key: str, position: int, fid: str) -> list[str]:
-            if counts[key] == 0:
+            if refused or counts[key] == 0:
                 return []
             return self._summary_list(patron_id, pin, lang, position, fid)[0]
 
@@ -322,15 +327,15 @@ class CirculationService:
         fines = lst("fine", 3, "AV")
         loans = [Loan(item_id=i, overdue=i in overdue) for i in dict.fromkeys(charged + overdue)]
         holds = [Hold(item_id=i, ready=True) for i in ready] + [Hold(item_id=i, ready=False) for i in unavailable]
-        if self.loan_details and self._supported("17"):
+        if self.loan_details and not refused and self._supported("17"):
             # Titles and due dates for the account screen; bounded so a huge account stays quick.
             loans = [self._loan_details(loan) for loan in loans[:100]] + loans[100:]
             holds = [self._hold_details(hold) for hold in holds[:50]] + holds[50:]
         return Patron(
             patron_id=patron_id,
             name=first.get("AE"),
-            valid=first.get("BL", "Y").upper() != "N",
-            pin_ok=None if not (pin and first.has("CQ")) else yes(first.get("CQ")),
+            valid=valid,
+            pin_ok=pin_ok,
             blocks=self._blocks(first, pin),
             loans=tuple(loans),
             holds=tuple(holds),
@@ -370,7 +375,7 @@ class CirculationService:
             first = first or resp
             got = resp.get_all(fid)
             items += got
-            if len(got) < page or start > 10_000:
+            if len(got) < page or start > 10_000 or _refuses(first, pin):
                 break
             start += page
         assert first is not None
@@ -734,6 +739,11 @@ class CirculationService:
             self.client.close()
         finally:
             self.journal.close()
+
+
+def _refuses(msg: Message, pin: str | None) -> bool:
+    """A 24/64 that does not let the patron in: unknown (BL=N) or a PIN it rejected (CQ=N)."""
+    return msg.get("BL", "Y").upper() == "N" or bool(pin and msg.has("CQ") and not yes(msg.get("CQ")))
 
 
 def _nonzero(amount: str) -> bool:

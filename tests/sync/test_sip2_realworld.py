@@ -1292,14 +1292,21 @@ class CannedAcs:
 
     def request(self, msg: Message) -> Message:
         self.sent.append(msg.command)
-        return dec(self.answers[msg.command])
+        answer = self.answers[msg.command]
+        return answer if isinstance(answer, Message) else dec(answer)
+
+
+def variant(name: str, old: str, new: str) -> Message:
+    """A real message with one field changed, for a case the collection lacks."""
+    assert old in REAL[name]
+    return decode(REAL[name].replace(old, new).encode("utf-8"), delimiter=delimiter(name))
 
 
 @pytest.fixture
 def service(tmp_path):
     made: list[CirculationService] = []
 
-    def build(**answers: str) -> CirculationService:
+    def build(**answers: str | Message) -> CirculationService:
         answers = {k.lstrip("_"): v for k, v in answers.items()}
         svc = CirculationService(
             CannedAcs(answers),
@@ -1367,6 +1374,26 @@ def test_patron_lists_from_a_realigned_64(service):
     assert p.charged_limit == 10 and p.email == "E Mail Address"
     # overdue and fine counts are 0000: no list is asked for them
     assert svc.client.sent.count("63") == 3
+
+
+def test_an_unknown_card_with_blank_counts_costs_one_request(service):
+    # Sierra (NYPL) leaves every count blank for an unknown card: blank is not 0, but an
+    # unknown patron has no lists worth four more round trips.
+    svc = service(_63="nypl_64_unknown_card")
+    result = svc.identify_patron("12345")
+    assert not result.ok and BlockReason.UNKNOWN_PATRON in result.patron.blocks
+    assert svc.client.sent == ["63"]
+
+
+def test_a_refused_pin_costs_one_request(service):
+    # nypl_64_holds announces 3 holds, 2 overdue and 2 charged; with the PIN refused none is asked for.
+    svc = service(_63=variant("nypl_64_holds", "|CQY|", "|CQN|"))
+    result = svc.identify_patron("233", pin="0000")
+    assert not result.ok and result.patron.pin_ok is False
+    assert svc.client.sent == ["63"]
+    accepted = service(_63="nypl_64_holds")
+    assert accepted.identify_patron("233", pin="1234").ok
+    assert accepted.client.sent.count("63") > 1  # the same answer with CQ=Y does fetch the lists
 
 
 def test_hold_denied_alone_still_lets_a_patron_borrow(service):
