@@ -78,6 +78,8 @@ class KioskServices:
     circulation: Any = None
     session: Any = None
     returns: Any = None
+    bookdrop: Any = None  # the book-drop workflow, in `[kiosk] mode = "bookdrop"`
+    sorter: Any = None
     reader: Any = None
     stack: Any = None
     security: Any = None
@@ -85,6 +87,9 @@ class KioskServices:
     sounds: Sounds = field(default_factory=lambda: Sounds(enabled=False))
     acs: Any = None
     pad: Any = None  # the simulated pad, when the reader is `sim:`
+    cards: list[Any] = field(default_factory=list)  # patron card sources ([patron] card_sources)
+    card_sim: Any = None  # the simulated card source the demo panel presents cards through
+    wedge: Any = None  # the keyboard-wedge collector, fed with the window's key events
     faults: list[str] = field(default_factory=list)  # required parts that are missing
     closers: list[Callable[[], Any]] = field(default_factory=list)
 
@@ -176,6 +181,22 @@ def build_services(
         log.error("RFID reader %s unavailable: %s", cfg.reader.url, exc)
         services.faults.append(f"RFID reader: {exc}")
 
+    from kiosk.devices.cards import open_card_source
+
+    for url in cfg.patron.card_sources:
+        try:
+            source = open_card_source(url, cfg.patron, clock=clock, base_dir=cfg.resolve_path("."))
+        except DeviceError as exc:
+            # The on-screen keypad still works, so a missing card reader does not stop the kiosk.
+            log.error("card source %s unavailable: %s", url, exc)
+            continue
+        services.cards.append(source)
+        services.closers.append(source.stop)
+        if url.startswith("sim:"):
+            services.card_sim = source
+        if url.startswith("wedge:"):
+            services.wedge = source
+
     try:
         services.printer = open_printer(cfg.printer.url, cfg.printer.profile, cfg.printer.width, base=cfg.resolve_path("."))
     except DeviceError as exc:
@@ -186,6 +207,25 @@ def build_services(
     printer = RenderingPrinter(services.printer, width=cfg.printer.width)
 
     services.session = PatronSession(services.circulation, session_clock, SessionSettings.from_config(cfg), security=services.security, printer=printer)
+    if cfg.kiosk.mode == "bookdrop":
+        from kiosk.core.bookdrop import BookDrop
+        from kiosk.devices.sorter import open_sorter
+
+        try:
+            services.sorter = open_sorter(cfg.sorter.url)
+            services.closers.append(getattr(services.sorter, "close", lambda: None))
+        except DeviceError as exc:
+            log.error("sorter %s unavailable: %s", cfg.sorter.url, exc)
+        staff = printer
+        if cfg.printer.staff_url:
+            try:
+                staff = RenderingPrinter(open_printer(cfg.printer.staff_url, cfg.printer.profile, cfg.printer.width, base=cfg.resolve_path(".")))
+            except DeviceError as exc:
+                log.error("staff printer %s unusable: %s; hold slips go to the receipt printer", cfg.printer.staff_url, exc)
+        services.bookdrop = BookDrop(
+            services.circulation, services.security, services.sorter, session_clock, RoutingTable.from_config(cfg),
+            ReturnSettings.from_config(cfg), recorder=getattr(services.circulation.journal, "record_event", None), staff_printer=staff,
+        )
     if cfg.kiosk.returns_enabled:
         services.returns = ReturnStation(
             services.circulation, services.security, session_clock, RoutingTable.from_config(cfg), ReturnSettings.from_config(cfg),
@@ -235,6 +275,7 @@ class KioskApp(App):
         self._events: list[Any] = []
         self._last_link_check = -1e9
         self._return_activity = 0.0
+        self.demo_panel_widget: Any = None
 
     # -- texts ------------------------------------------------------------------------------
 
@@ -314,24 +355,39 @@ class KioskApp(App):
         if self.demo_panel:
             from kiosk.screens.demo import DemoPanel
 
-            root.ids.side.add_widget(DemoPanel(pad=self.services.pad, cfg=self.cfg))
-        self.show_screen("out_of_service" if self.services.faults else "welcome")
+            self.demo_panel_widget = DemoPanel(pad=self.services.pad, cfg=self.cfg)
+            root.ids.side.add_widget(self.demo_panel_widget)
+        if self.services.bookdrop is not None and "bookdrop" in self._screens:
+            self.show_screen("bookdrop_closed" if self.services.faults else "bookdrop")
+        else:
+            self.show_screen("out_of_service" if self.services.faults else "welcome")
         return root
 
     def on_start(self) -> None:
         s = self.services
         assert s is not None
         s.session.set_listener(lambda state: Clock.schedule_once(lambda _dt: self.render(state)))
+        if s.bookdrop is not None:
+            s.bookdrop.set_listener(lambda state: Clock.schedule_once(lambda _dt: self.render_bookdrop(state)))
         if s.returns is not None:
             s.returns.set_listener(lambda state: Clock.schedule_once(lambda _dt: self.render_returns(state)))
+        for source in s.cards:
+            try:
+                source.start(lambda event: Clock.schedule_once(lambda _dt: self._on_card(event)))
+            except Exception as exc:  # a card reader that fails to start leaves the keypad
+                log.error("card source %s did not start: %s", getattr(source, "source", source), exc)
         if s.stack is not None:
             s.stack.on_change = self._on_tags
             s.stack.start(self.cfg.reader.poll_interval_s)
         self.render(s.session.state)
+        if s.bookdrop is not None:
+            self.render_bookdrop(s.bookdrop.state)
+        log.info("kiosk started: %s screen shown", self.current_screen)
         s.worker.submit(self._connect_and_status, on_done=lambda st: Clock.schedule_once(lambda _dt: self._link(st)))
         self._tick_event = Clock.schedule_interval(lambda _dt: self.tick(), TICK_S)
         from kivy.core.window import Window
 
+        logging.getLogger("kivy").setLevel(max(logging.getLogger("kivy").level, logging.getLogger().level))
         Window.bind(on_textinput=self._on_text_input, on_key_down=self._on_key_down)
         self._wedge = ""
         if self.cfg.ui.fullscreen:
@@ -390,6 +446,17 @@ class KioskApp(App):
         self.services.sounds.play(Cue.SCAN)  # type: ignore[union-attr]
         self.post(CardPresented(number, source))
 
+    def _on_card(self, event: Any) -> None:
+        """A card source read something (UI thread): a card on the welcome stage, an item scan later."""
+        from kiosk.devices.cards import classify
+
+        text = event.card_number.strip()
+        in_welcome = self.state is None or self.state.stage.value in ("welcome", "goodbye")
+        if self.local == "returns" or (not in_welcome and classify(text, self.cfg.patron) != "patron"):
+            self.scan(text)
+        elif in_welcome:
+            self.present_card(text, event.source)
+
     def scan(self, text: str) -> None:
         """A barcode from the hand scanner (keyboard wedge) or the demo panel."""
         text = text.strip()
@@ -410,7 +477,9 @@ class KioskApp(App):
         event = TagsChanged(present=present, added=added, removed=removed)
         if added:
             Clock.schedule_once(lambda _dt: s.sounds.play(Cue.SCAN))
-        if self.local == "returns" and s.returns is not None:
+        if s.bookdrop is not None:
+            s.worker.submit(s.bookdrop.handle_tags, event)
+        elif self.local == "returns" and s.returns is not None:
             s.worker.submit(s.returns.handle_tags, event)
         else:
             s.worker.submit(s.session.handle, event)
@@ -434,7 +503,7 @@ class KioskApp(App):
             return
         if not self._tick_pending.is_set():
             self._tick_pending.set()
-            s.worker.submit(s.session.tick, on_done=lambda _st: self._tick_pending.clear(), on_error=lambda _e: self._tick_pending.clear())
+            s.worker.submit(s.bookdrop.tick if s.bookdrop is not None else s.session.tick, on_done=lambda _st: self._tick_pending.clear(), on_error=lambda _e: self._tick_pending.clear())
         now = self._now()
         if self.local == "returns" and now - self._return_activity > self.cfg.ui.idle_timeout_s:
             self.leave_returns()
@@ -515,6 +584,8 @@ class KioskApp(App):
         self._feedback(previous, state)
         if state.stage is Stage.FINISHING and (previous is None or previous.stage is not Stage.FINISHING):
             self.refresh_status()  # the patron must see a paper-out before choosing to print
+        if self.services and self.services.bookdrop is not None:
+            return  # the book drop has its own screens (render_bookdrop)
         if self.services and (self.services.faults or (not self.online and self.cfg.offline.policy == "disabled")) and state.stage is Stage.WELCOME:
             name = "out_of_service"
         elif state.stage is Stage.WELCOME:
@@ -532,6 +603,21 @@ class KioskApp(App):
         if hasattr(screen, "show"):
             screen.show(self.return_state if name == "returns" else state)
         self.show_screen(name)
+
+    def render_bookdrop(self, state: Any) -> None:
+        """Show a book-drop snapshot on the book-drop screens (UI thread)."""
+        from kiosk.screens.bookdrop import screen_for
+
+        self.bookdrop_state = state
+        in_service = not (self.services and self.services.faults)
+        maintenance = getattr(self, "maintenance", None)
+        if maintenance is not None and not maintenance.service.state.in_service:
+            in_service = False
+        name = screen_for(state, in_service)
+        if name in self._screens:
+            self._screens[name].show(state)  # type: ignore[attr-defined]
+            if not self.current_screen.startswith("maintenance"):
+                self.show_screen(name)
 
     def render_returns(self, state: Any) -> None:
         previous = self.return_state
@@ -620,13 +706,25 @@ class KioskApp(App):
     # -- keyboard-wedge scanners ------------------------------------------------------------------
 
     def _on_text_input(self, _window: Any, text: str) -> None:
-        from kivy.uix.textinput import TextInput
-
-        if self.kiosk_root is not None and any(isinstance(w, TextInput) and w.focus for w in self.kiosk_root.walk()):
-            return  # typing into a text field (the demo panel's scanner box) is not a scan
+        panel = self.demo_panel_widget
+        if panel is not None and panel.typing:
+            panel.type_text(text)  # typing at the demo panel's simulated scanner
+            return
+        wedge = self.services.wedge if self.services else None
+        if wedge is not None:
+            for char in text:
+                wedge.feed(char)  # a complete scan comes back through the card callback
+            return
         self._wedge += text
 
     def _on_key_down(self, _window: Any, key: int, *_args: Any) -> bool:
+        panel = self.demo_panel_widget
+        if panel is not None and panel.typing and key in (8, 13, 271):
+            panel.backspace() if key == 8 else panel.send_scan()
+            return True
+        wedge = self.services.wedge if self.services else None
+        if wedge is not None and key in (13, 271):
+            return any(out.kind == "barcode" for out in wedge.feed("enter"))
         if key in (13, 271) and self._wedge:  # Enter / keypad Enter ends a scan
             text, self._wedge = self._wedge, ""
             if self.state is not None and self.state.stage.value == "welcome" and self.local != "returns":

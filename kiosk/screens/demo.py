@@ -9,12 +9,11 @@ import logging
 from typing import Any
 
 from kivy.app import App
-from kivy.properties import ObjectProperty
+from kivy.properties import BooleanProperty, ObjectProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.button import Button
 from kivy.uix.label import Label
 from kivy.uix.scrollview import ScrollView
-from kivy.uix.textinput import TextInput
 from kivy.uix.togglebutton import ToggleButton
 
 from kiosk import demo_catalog
@@ -29,6 +28,8 @@ class DemoPanel(BoxLayout):
     """Cards, scanner and items of the demo library; `pad` is the shared simulated pad."""
 
     pad = ObjectProperty(None, allownone=True)
+    typing = BooleanProperty(False)  # keys typed on the computer go to the simulated scanner
+    typed = StringProperty("")
 
     def __init__(self, pad: Any = None, cfg: Any = None, **kwargs: Any) -> None:
         super().__init__(orientation="vertical", padding=6, spacing=4, **kwargs)
@@ -57,14 +58,20 @@ class DemoPanel(BoxLayout):
 
         content.add_widget(self._heading("Demo: hand scanner"))
         row = BoxLayout(size_hint_y=None, height=48, spacing=4)
-        self.scanner = TextInput(multiline=False, font_size=PANEL_FONT, hint_text="item or card number")
-        self.scanner.bind(on_text_validate=lambda *_: self.send_scan())
+        # Not a TextInput: the kiosk has no text fields (and Kivy's would look for X clipboard tools).
+        self.typing_toggle = ToggleButton(text="Type", font_size=PANEL_FONT, size_hint_x=0.3)
+        self.typing_toggle.bind(state=lambda _b, state: setattr(self, "typing", state == "down"))
+        self.field = Label(text="", font_size=PANEL_FONT, halign="left", valign="middle", color=(1, 1, 1, 1))
+        self.field.bind(size=lambda w, *_: setattr(w, "text_size", w.size))
         send = self._button("Scan")
-        send.size_hint_x = 0.35
+        send.size_hint_x = 0.3
         send.bind(on_release=lambda *_: self.send_scan())
-        row.add_widget(self.scanner)
+        row.add_widget(self.typing_toggle)
+        row.add_widget(self.field)
         row.add_widget(send)
         content.add_widget(row)
+        self.bind(typed=self._show_typed, typing=self._show_typed)
+        self._show_typed()
 
         content.add_widget(self._heading("Demo: items on the pad"))
         if pad is None:
@@ -111,14 +118,29 @@ class DemoPanel(BoxLayout):
     # -- actions ----------------------------------------------------------------------------
 
     def present_card(self, card_number: str) -> None:
-        """As if the patron held the card to the contactless reader."""
-        App.get_running_app().present_card(card_number, CardSource.SIMULATED)
+        """As if the patron held the card to the contactless reader (the simulated card source)."""
+        app = App.get_running_app()
+        source = getattr(app.services, "card_sim", None)
+        if source is not None:
+            source.present(card_number)
+        else:
+            app.present_card(card_number, CardSource.SIMULATED)
+
+    def _show_typed(self, *_: Any) -> None:
+        self.field.text = self.typed or ("type, then Enter" if self.typing else "item or card number")
+        self.field.color = (1, 1, 1, 1) if self.typed else (0.7, 0.7, 0.7, 1)
+
+    def type_text(self, text: str) -> None:
+        self.typed += text
+
+    def backspace(self) -> None:
+        self.typed = self.typed[:-1]
 
     def send_scan(self, text: str | None = None) -> None:
         """As if the hand scanner read `text` (a card on the welcome screen, else an item)."""
         app = App.get_running_app()
-        value = (text if text is not None else self.scanner.text).strip()
-        self.scanner.text = ""
+        value = (text if text is not None else self.typed).strip()
+        self.typed = ""
         if not value:
             return
         if app.state is not None and app.state.stage.value == "welcome" and app.local != "returns":

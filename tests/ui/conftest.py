@@ -42,6 +42,7 @@ stable_rounds = 1
 [patron]
 pin_policy = "{pin_policy}"
 card_pattern = "^LV[0-9]{{4,12}}$"
+card_sources = ["sim:{reader_name}", "wedge:"]
 
 [printer]
 url = "file:{tmp}/receipts"
@@ -68,10 +69,12 @@ def acs(tmp_path: Path):
 def make_config(tmp_path: Path, port: int, **overrides: Any):
     from kiosk.config import parse
 
+    name = uuid.uuid4().hex[:8]
     values = {
         "port": port,
         "tmp": tmp_path.as_posix(),
-        "reader": f"sim:ui-{uuid.uuid4().hex[:8]}",
+        "reader": f"sim:ui-{name}",
+        "reader_name": f"ui-{name}",
         "offline_policy": "checkin-and-checkout",
         "demo_panel": "false",
         "sip2_timeout": 5.0,

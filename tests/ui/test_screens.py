@@ -146,8 +146,13 @@ def test_demo_panel_drives_a_visit_with_the_mouse(kiosk) -> None:
     p.settle()
     p.tap(toggle)
     p.wait_until(lambda: _items(app).get("30000003") and _items(app)["30000003"].status is ItemStatus.CHECKED_OUT, what="demo item borrowed")
-    panel.scanner.text = "30000004"
-    panel.send_scan()
+    from kivy.core.window import Window
+
+    p.tap(panel.typing_toggle)
+    for char in "30000004":
+        Window.dispatch("on_textinput", char)
+    assert panel.field.text == "30000004"
+    Window.dispatch("on_key_down", 13, 40, None, [])
     p.wait_until(lambda: _items(app).get("30000004") and _items(app)["30000004"].final, what="scanned demo item")
     p.screenshot("27-demo-panel")
     p.tap(toggle)  # lifted off the pad again

@@ -1,0 +1,85 @@
+"""`kiosk run`: start the patron kiosk (or the book drop) full screen, on the embedded default
+with the demo library system started in-process first.
+
+Without a display it stops with one line saying how to run it (a display, or
+SDL_VIDEODRIVER=offscreen for a smoke test without a screen).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import tempfile
+from typing import Any
+
+from kiosk.errors import KioskError
+
+log = logging.getLogger(__name__)
+
+# SDL video drivers that need no X or Wayland display.
+_HEADLESS_DRIVERS = ("offscreen", "kmsdrm", "wayland", "x11")
+
+
+class DisplayMissing(KioskError):
+    """No screen to draw on."""
+
+
+def register(subparsers: Any) -> None:
+    run = subparsers.add_parser("run", help="start the kiosk (the demo on the embedded default)")
+    run.add_argument("--mode", choices=("checkout", "bookdrop"), help="override [kiosk] mode")
+    run.add_argument("--windowed", action="store_true", help="a window instead of full screen (development)")
+    run.set_defaults(func=run_command)
+
+
+def check_display(env: os._Environ[str] | dict[str, str] = os.environ) -> None:
+    """Raise DisplayMissing with how to run when nothing can show the kiosk's window."""
+    if env.get("DISPLAY") or env.get("WAYLAND_DISPLAY") or env.get("SDL_VIDEODRIVER") in _HEADLESS_DRIVERS:
+        return
+    raise DisplayMissing(
+        "no display: run `kiosk run` on a desktop or with DISPLAY set, on a kiosk console with "
+        "SDL_VIDEODRIVER=kmsdrm, or for a smoke test without a screen with SDL_VIDEODRIVER=offscreen"
+    )
+
+
+def prepare_kivy(cfg: Any, windowed: bool) -> None:
+    """Kivy's environment, set before the first `import kivy` (Kivy reads it once at import)."""
+    fullscreen = cfg.ui.fullscreen and not windowed
+    os.environ.setdefault("KIVY_NO_ARGS", "1")
+    os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")  # Kivy's records go through our logging setup
+    os.environ.setdefault("KIVY_NO_CONFIG", "1")  # no ~/.kivy/config.ini: the site config is ours
+    os.environ.setdefault("KIVY_HOME", os.path.join(tempfile.gettempdir(), "kiosk-kivy"))
+    os.environ.setdefault("KIVY_CLIPBOARD", "dummy")  # no clipboard helpers on a kiosk
+    os.environ["KCFG_GRAPHICS_FULLSCREEN"] = "auto" if fullscreen else "0"
+    os.environ["KCFG_GRAPHICS_WIDTH"] = str(cfg.ui.width)
+    os.environ["KCFG_GRAPHICS_HEIGHT"] = str(cfg.ui.height)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from kiosk import config
+
+    cfg = config.load(args.config)
+    if args.mode:
+        cfg = dataclasses.replace(cfg, kiosk=dataclasses.replace(cfg.kiosk, mode=args.mode))
+    if args.windowed:
+        cfg = dataclasses.replace(cfg, ui=dataclasses.replace(cfg.ui, fullscreen=False))
+    check_display()
+    prepare_kivy(cfg, args.windowed)
+    if not args.verbose:
+        import kivy  # noqa: F401  (Kivy sets its logger's level on import; quieten it after)
+
+        logging.getLogger().setLevel(logging.WARNING)
+        logging.getLogger("kivy").setLevel(logging.WARNING)
+        logging.getLogger("kiosk").setLevel(logging.INFO)
+
+    from kiosk.app import KioskApp, build_services
+
+    services = build_services(cfg)  # starts the demo library system first on the embedded default
+    if services.acs is not None:
+        log.info("demo library system on %s:%d; demo patrons LV0001 (PIN 1234) to LV0005", services.acs.host, services.acs.port)
+    try:
+        KioskApp(services.cfg, services).run()
+    finally:
+        services.close()
+    return 0
