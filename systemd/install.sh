@@ -26,6 +26,11 @@ run() {
   if [ "$DRY" = 0 ]; then "$@"; fi
 }
 
+write_file() {  # write_file PATH CONTENT
+  echo "+ write $1"
+  if [ "$DRY" = 0 ]; then printf '%s' "$2" > "$1"; fi
+}
+
 if [ "$DRY" = 0 ] && [ "$(id -u)" != 0 ]; then
   echo "install.sh: run as root (sudo bash systemd/install.sh)" >&2
   exit 1
@@ -76,6 +81,14 @@ run udevadm trigger
 for unit in kiosk.service kiosk-acs.service kiosk-forward.service kiosk-forward.timer; do
   run install -m 0644 "$SRC/systemd/$unit" "/etc/systemd/system/$unit"
 done
+# No login prompts on other virtual consoles (Ctrl+Alt+F2...) and no SysRq from a keyboard.
+run mkdir -p /etc/systemd/logind.conf.d
+write_file /etc/systemd/logind.conf.d/kiosk.conf "[Login]
+NAutoVTs=0
+ReserveVT=0
+"
+write_file /etc/sysctl.d/90-kiosk.conf "kernel.sysrq = 0
+"
 run systemctl daemon-reload
 # Console boot, no login prompt on the kiosk's screen.
 run systemctl set-default multi-user.target

@@ -108,7 +108,7 @@ def test_install_script_dry_run_shows_every_step():
     out = proc.stdout
     for step in ("useradd --system", "usermod -a -G dialout,plugdev,lp,video,render,input", "/etc/udev/rules.d/99-kiosk.rules",
                  "/etc/systemd/system/kiosk.service", "systemctl enable kiosk.service", "install -d -m 0750 -o root -g kiosk /etc/kiosk",
-                 "install -m 0640"):
+                 "install -m 0640", "write /etc/systemd/logind.conf.d/kiosk.conf", "write /etc/sysctl.d/90-kiosk.conf"):
         assert step in out, step
 
 
