@@ -91,21 +91,57 @@ def _count(value: str) -> int | None:
 
 def blocks_from_status(status: str) -> tuple[BlockReason, ...]:
     """The 14 SIP2 patron-status positions as block reasons; only `Y` counts."""
-    return tuple(flag for flag, ch in zip(PATRON_STATUS_FLAGS, status.ljust(14), strict=False) if ch.upper() == "Y")
+    return tuple(
+        flag
+        for flag, ch in zip(PATRON_STATUS_FLAGS, status.ljust(14), strict=False)
+        if ch.upper() == "Y"
+    )
 
 
 # Last-resort hints in the ACS's own words (Latvian, English, Russian), lower-case.
 _KEYWORDS: tuple[tuple[Refusal, tuple[str, ...]], ...] = (
-    (Refusal.ON_HOLD_FOR_OTHER, ("hold", "reserv", "rezervē", "pasūtīj", "rindā", "брон", "зарезерв")),
-    (Refusal.NOT_FOR_LOAN, ("not for loan", "not loanable", "reference", "neizsniedz", "uz vietas", "uzziņu", "не выда", "читальн")),
+    (
+        Refusal.ON_HOLD_FOR_OTHER,
+        ("hold", "reserv", "rezervē", "pasūtīj", "rindā", "брон", "зарезерв"),
+    ),
+    (
+        Refusal.NOT_FOR_LOAN,
+        (
+            "not for loan",
+            "not loanable",
+            "reference",
+            "neizsniedz",
+            "uz vietas",
+            "uzziņu",
+            "не выда",
+            "читальн",
+        ),
+    ),
     (Refusal.RENEWAL_LIMIT, ("renewal limit", "too many renewals", "pagarināj", "продлен")),
     (Refusal.LIMIT_REACHED, ("limit", "too many", "par daudz", "limits", "лимит", "слишком много")),
-    (Refusal.ALREADY_ON_LOAN, ("already", "checked out to", "on loan", "jau izsniegts", "izsniegts citam", "уже выдан")),
+    (
+        Refusal.ALREADY_ON_LOAN,
+        ("already", "checked out to", "on loan", "jau izsniegts", "izsniegts citam", "уже выдан"),
+    ),
     (Refusal.NOT_ON_LOAN, ("not checked out", "not on loan", "nav izsniegts", "не выдан")),
-    (Refusal.UNKNOWN_ITEM, ("unknown item", "not found", "no such item", "nav atrasts", "nezināms", "не найден", "неизвестн")),
+    (
+        Refusal.UNKNOWN_ITEM,
+        (
+            "unknown item",
+            "not found",
+            "no such item",
+            "nav atrasts",
+            "nezināms",
+            "не найден",
+            "неизвестн",
+        ),
+    ),
     (Refusal.FEE_REQUIRED, ("fee", "fine", "maksa", "sods", "штраф", "плат")),
     (Refusal.PATRON_BLOCKED, ("blocked", "bloķēts", "expired", "beidzies", "заблок", "истек")),
-    (Refusal.OTHER_LIBRARY, ("other library", "another library", "citai bibliotēkai", "другой библиотек")),
+    (
+        Refusal.OTHER_LIBRARY,
+        ("other library", "another library", "citai bibliotēkai", "другой библиотек"),
+    ),
 )
 
 
@@ -124,7 +160,10 @@ def fee_from_text(text: str) -> Fee:
     """An AV fine-item line; the trailing amount, when there is one, is split off."""
     m = _AMOUNT_RE.search(text.strip())
     if m:
-        return Fee(description=text[: m.start()].strip(" :-") or text.strip(), amount=m.group(1).replace(",", "."))
+        return Fee(
+            description=text[: m.start()].strip(" :-") or text.strip(),
+            amount=m.group(1).replace(",", "."),
+        )
     return Fee(description=text.strip())
 
 
@@ -183,7 +222,9 @@ class CirculationService:
         )
         recovered = journal.recover()
         if recovered:
-            journal.record_event("recovered", f"{recovered} interrupted transaction(s) handed to the forwarder")
+            journal.record_event(
+                "recovered", f"{recovered} interrupted transaction(s) handed to the forwarder"
+            )
 
     # -- link --------------------------------------------------------------------------------
 
@@ -259,7 +300,9 @@ class CirculationService:
     def set_language(self, language: str) -> None:
         self.language = language
 
-    def identify_patron(self, patron_id: str, pin: str | None = None, language: str | None = None) -> PatronResult:
+    def identify_patron(
+        self, patron_id: str, pin: str | None = None, language: str | None = None
+    ) -> PatronResult:
         """Look the patron up (63 with item lists, or 23); offline only when checkouts are allowed."""
         with self._lock:
             if patron_id != self._session_patron:
@@ -270,8 +313,17 @@ class CirculationService:
             except Sip2LinkError:
                 return self._identify_offline(patron_id)
             except Sip2Error as exc:
-                log.error("patron %s: unusable answer from the library system: %s", mask_card(patron_id), exc)
-                return PatronResult(ok=False, mode=Mode.ONLINE, message=f"The library system gave an unusable answer ({exc})", refusal=Refusal.OTHER)
+                log.error(
+                    "patron %s: unusable answer from the library system: %s",
+                    mask_card(patron_id),
+                    exc,
+                )
+                return PatronResult(
+                    ok=False,
+                    mode=Mode.ONLINE,
+                    message=f"The library system gave an unusable answer ({exc})",
+                    refusal=Refusal.OTHER,
+                )
         refusal = Refusal.NONE
         if not patron.valid or patron.pin_ok is False:
             refusal = Refusal.PATRON_BLOCKED
@@ -280,9 +332,20 @@ class CirculationService:
             mode=Mode.ONLINE,
             state=EntryState.DONE if refusal is Refusal.NONE else EntryState.REFUSED,
             patron_id=patron_id,
-            result={"ok": refusal is Refusal.NONE, "valid": patron.valid, "pin_ok": patron.pin_ok, "blocks": [b.value for b in patron.blocks]},
+            result={
+                "ok": refusal is Refusal.NONE,
+                "valid": patron.valid,
+                "pin_ok": patron.pin_ok,
+                "blocks": [b.value for b in patron.blocks],
+            },
         )
-        return PatronResult(ok=refusal is Refusal.NONE, mode=Mode.ONLINE, patron=patron, message=patron.screen_message, refusal=refusal)
+        return PatronResult(
+            ok=refusal is Refusal.NONE,
+            mode=Mode.ONLINE,
+            patron=patron,
+            message=patron.screen_message,
+            refusal=refusal,
+        )
 
     def _identify_offline(self, patron_id: str) -> PatronResult:
         if self.offline.policy != "checkin-and-checkout":
@@ -297,7 +360,9 @@ class CirculationService:
             valid=True,
             screen_message="The library system cannot be reached: account details are unavailable. Loans are recorded and sent later.",
         )
-        return PatronResult(ok=True, mode=Mode.OFFLINE, patron=patron, message=patron.screen_message)
+        return PatronResult(
+            ok=True, mode=Mode.OFFLINE, patron=patron, message=patron.screen_message
+        )
 
     def _patron_information(self, patron_id: str, pin: str | None, language: str | None) -> Patron:
         if not self._supported("63"):
@@ -326,7 +391,9 @@ class CirculationService:
         unavailable = lst("unavailable", 5, "CD")
         fines = lst("fine", 3, "AV")
         loans = [Loan(item_id=i, overdue=i in overdue) for i in dict.fromkeys(charged + overdue)]
-        holds = [Hold(item_id=i, ready=True) for i in ready] + [Hold(item_id=i, ready=False) for i in unavailable]
+        holds = [Hold(item_id=i, ready=True) for i in ready] + [
+            Hold(item_id=i, ready=False) for i in unavailable
+        ]
         if self.loan_details and not refused and self._supported("17"):
             # Titles and due dates for the account screen; bounded so a huge account stays quick.
             loans = [self._loan_details(loan) for loan in loans[:100]] + loans[100:]
@@ -357,7 +424,9 @@ class CirculationService:
             blocks.append(BlockReason.WRONG_PIN)
         return tuple(blocks)
 
-    def _summary_list(self, patron_id: str, pin: str | None, lang: str, position: int, fid: str) -> tuple[list[str], Message]:
+    def _summary_list(
+        self, patron_id: str, pin: str | None, lang: str, position: int, fid: str
+    ) -> tuple[list[str], Message]:
         """One 63 summary category, paged with BP/BQ; returns the items and the first response."""
         page = max(1, self.sip2.summary_page_size)
         items: list[str] = []
@@ -369,7 +438,15 @@ class CirculationService:
             if pin:
                 fields.append(("AD", pin))
             fields += [("BP", str(start)), ("BQ", str(start + page - 1))]
-            resp = self._request(message("63", language=lang, transaction_date=sip_date(self.clock.now()), summary=summary, fields=fields))
+            resp = self._request(
+                message(
+                    "63",
+                    language=lang,
+                    transaction_date=sip_date(self.clock.now()),
+                    summary=summary,
+                    fields=fields,
+                )
+            )
             if resp.command != "64":
                 raise Sip2Error(f"expected a 64 patron information response, got {resp.command}")
             first = first or resp
@@ -383,7 +460,14 @@ class CirculationService:
 
     def _patron_status(self, patron_id: str, pin: str | None, language: str | None) -> Patron:
         fields = self._base(patron_id) + [("AC", self.sip2.terminal_password), ("AD", pin or "")]
-        resp = self._request(message("23", language=self._lang(language), transaction_date=sip_date(self.clock.now()), fields=fields))
+        resp = self._request(
+            message(
+                "23",
+                language=self._lang(language),
+                transaction_date=sip_date(self.clock.now()),
+                fields=fields,
+            )
+        )
         return Patron(
             patron_id=patron_id,
             name=resp.get("AE"),
@@ -408,7 +492,9 @@ class CirculationService:
             info = self._item_info(loan.item_id)
         except Sip2Error:
             return loan
-        return Loan(item_id=loan.item_id, title=info.title, due_date=info.due_date, overdue=loan.overdue)
+        return Loan(
+            item_id=loan.item_id, title=info.title, due_date=info.due_date, overdue=loan.overdue
+        )
 
     def end_session(self, patron_id: str) -> None:
         """Tell the library system the patron is done (35); failures do not matter to the patron."""
@@ -419,7 +505,13 @@ class CirculationService:
             if not self._supported("35"):
                 return
             try:
-                self._request(message("35", transaction_date=sip_date(self.clock.now()), fields=self._base(patron_id) + [("AC", self.sip2.terminal_password)]))
+                self._request(
+                    message(
+                        "35",
+                        transaction_date=sip_date(self.clock.now()),
+                        fields=self._base(patron_id) + [("AC", self.sip2.terminal_password)],
+                    )
+                )
             except Sip2Error as exc:
                 log.info("end session for %s not confirmed: %s", mask_card(patron_id), exc)
 
@@ -430,13 +522,23 @@ class CirculationService:
             try:
                 return self._item_info(item_id)
             except Sip2LinkError:
-                return ItemInfo(item_id=item_id, found=False, screen_message="The library system cannot be reached; item details are unavailable.")
+                return ItemInfo(
+                    item_id=item_id,
+                    found=False,
+                    screen_message="The library system cannot be reached; item details are unavailable.",
+                )
             except Sip2Error as exc:
-                return ItemInfo(item_id=item_id, found=False, screen_message=f"The library system gave an unusable answer ({exc})")
+                return ItemInfo(
+                    item_id=item_id,
+                    found=False,
+                    screen_message=f"The library system gave an unusable answer ({exc})",
+                )
 
     def _item_info(self, item_id: str) -> ItemInfo:
         fields = self._base() + [("AB", item_id), ("AC", self.sip2.terminal_password)]
-        resp = self._request(message("17", transaction_date=sip_date(self.clock.now()), fields=fields))
+        resp = self._request(
+            message("17", transaction_date=sip_date(self.clock.now()), fields=fields)
+        )
         if resp.command != "18":
             raise Sip2Error(f"expected an 18 item information response, got {resp.command}")
         status = resp.fixed.get("circulation_status", "").strip()
@@ -455,7 +557,9 @@ class CirculationService:
             found=bool(title) or status not in ("", "00", "01"),
         )
 
-    def checkout(self, patron_id: str, item_id: str, pin: str | None = None, fee_acknowledged: bool = False) -> CirculationResult:
+    def checkout(
+        self, patron_id: str, item_id: str, pin: str | None = None, fee_acknowledged: bool = False
+    ) -> CirculationResult:
         fields = self._base(patron_id) + [("AB", item_id), ("AC", self.sip2.terminal_password)]
         if pin:
             fields.append(("AD", pin))
@@ -463,7 +567,14 @@ class CirculationService:
 
         def build(when: datetime) -> Message:
             now = sip_date(when)
-            return message("11", sc_renewal_policy="Y", no_block="N", transaction_date=now, nb_due_date=now, fields=fields)
+            return message(
+                "11",
+                sc_renewal_policy="Y",
+                no_block="N",
+                transaction_date=now,
+                nb_due_date=now,
+                fields=fields,
+            )
 
         request = {"fee_acknowledged": fee_acknowledged, "with_pin": bool(pin)}
         return self._transact(Operation.CHECKOUT, patron_id, item_id, build, request, pin)
@@ -471,31 +582,66 @@ class CirculationService:
     def checkin(self, item_id: str) -> CirculationResult:
         def build(when: datetime) -> Message:
             now = sip_date(when)
-            fields = [("AP", self.location)] + self._base() + [("AB", item_id), ("AC", self.sip2.terminal_password)]
+            fields = (
+                [("AP", self.location)]
+                + self._base()
+                + [("AB", item_id), ("AC", self.sip2.terminal_password)]
+            )
             return message("09", no_block="N", transaction_date=now, return_date=now, fields=fields)
 
         return self._transact(Operation.CHECKIN, "", item_id, build, {}, None)
 
     def renew(self, patron_id: str, item_id: str, pin: str | None = None) -> CirculationResult:
         if not self._supported("29"):
-            return CirculationResult(Operation.RENEW, ok=False, mode=Mode.ONLINE, item_id=item_id, patron_id=patron_id, message="Renewal is not offered by this library system.", refusal=Refusal.OTHER)
+            return CirculationResult(
+                Operation.RENEW,
+                ok=False,
+                mode=Mode.ONLINE,
+                item_id=item_id,
+                patron_id=patron_id,
+                message="Renewal is not offered by this library system.",
+                refusal=Refusal.OTHER,
+            )
         fields = self._base(patron_id) + [("AB", item_id), ("AC", self.sip2.terminal_password)]
         if pin:
             fields.append(("AD", pin))
 
         def build(when: datetime) -> Message:
             now = sip_date(when)
-            return message("29", third_party_allowed="N", no_block="N", transaction_date=now, nb_due_date=now, fields=fields)
+            return message(
+                "29",
+                third_party_allowed="N",
+                no_block="N",
+                transaction_date=now,
+                nb_due_date=now,
+                fields=fields,
+            )
 
-        return self._transact(Operation.RENEW, patron_id, item_id, build, {"with_pin": bool(pin)}, pin)
+        return self._transact(
+            Operation.RENEW, patron_id, item_id, build, {"with_pin": bool(pin)}, pin
+        )
 
     def renew_all(self, patron_id: str, pin: str | None = None) -> RenewAllResult:
         with self._lock:
             if not self._supported("65"):
-                return RenewAllResult(ok=False, mode=Mode.ONLINE, message="Renewing everything is not offered by this library system.")
+                return RenewAllResult(
+                    ok=False,
+                    mode=Mode.ONLINE,
+                    message="Renewing everything is not offered by this library system.",
+                )
             if not self._connect():
-                return RenewAllResult(ok=False, mode=Mode.OFFLINE, message="The library system cannot be reached; renewals are not possible now.")
-            eid = self.journal.begin(Operation.RENEW_ALL, mode=Mode.ONLINE, state=EntryState.PENDING, patron_id=patron_id, request={"with_pin": bool(pin)})
+                return RenewAllResult(
+                    ok=False,
+                    mode=Mode.OFFLINE,
+                    message="The library system cannot be reached; renewals are not possible now.",
+                )
+            eid = self.journal.begin(
+                Operation.RENEW_ALL,
+                mode=Mode.ONLINE,
+                state=EntryState.PENDING,
+                patron_id=patron_id,
+                request={"with_pin": bool(pin)},
+            )
             fields = self._base(patron_id) + [("AC", self.sip2.terminal_password)]
             if pin:
                 fields.append(("AD", pin))
@@ -507,13 +653,36 @@ class CirculationService:
                 self._link_down(str(exc))
                 state = EntryState.IN_DOUBT if exc.maybe_delivered else EntryState.REFUSED
                 self.journal.update(eid, state, error=str(exc))
-                return RenewAllResult(ok=False, mode=Mode.OFFLINE, message="The library system did not answer; please check your loans at the desk.")
+                return RenewAllResult(
+                    ok=False,
+                    mode=Mode.OFFLINE,
+                    message="The library system did not answer; please check your loans at the desk.",
+                )
             except Sip2Error as exc:
                 self.journal.update(eid, EntryState.IN_DOUBT, error=str(exc))
-                return RenewAllResult(ok=False, mode=Mode.ONLINE, message=f"The library system gave an unusable answer ({exc})")
+                return RenewAllResult(
+                    ok=False,
+                    mode=Mode.ONLINE,
+                    message=f"The library system gave an unusable answer ({exc})",
+                )
             ok = resp.fixed.get("ok", "0") == "1"
-            result = RenewAllResult(ok=ok, mode=Mode.ONLINE, renewed=tuple(resp.get_all("BM")), unrenewed=tuple(resp.get_all("BN")), message=screen_text(resp))
-            self.journal.update(eid, EntryState.DONE if ok else EntryState.REFUSED, result={"ok": ok, "renewed": list(result.renewed), "unrenewed": list(result.unrenewed), "message": result.message})
+            result = RenewAllResult(
+                ok=ok,
+                mode=Mode.ONLINE,
+                renewed=tuple(resp.get_all("BM")),
+                unrenewed=tuple(resp.get_all("BN")),
+                message=screen_text(resp),
+            )
+            self.journal.update(
+                eid,
+                EntryState.DONE if ok else EntryState.REFUSED,
+                result={
+                    "ok": ok,
+                    "renewed": list(result.renewed),
+                    "unrenewed": list(result.unrenewed),
+                    "message": result.message,
+                },
+            )
             return result
 
     # -- the write-ahead transaction ------------------------------------------------------------
@@ -535,7 +704,15 @@ class CirculationService:
                 return self._offline(op, patron_id, item_id, request, None)
             # One timestamp for the journal and the wire, so a replay carries the original date.
             when = self.clock.now().replace(microsecond=0)
-            eid = self.journal.begin(op, mode=Mode.ONLINE, state=EntryState.PENDING, patron_id=patron_id, item_id=item_id, request=request, created=when)
+            eid = self.journal.begin(
+                op,
+                mode=Mode.ONLINE,
+                state=EntryState.PENDING,
+                patron_id=patron_id,
+                item_id=item_id,
+                request=request,
+                created=when,
+            )
             crash_point("after_journal_write")
             msg = build(when)
             self.journal.mark_sent(eid)
@@ -552,11 +729,19 @@ class CirculationService:
                 log.error("%s of %s: unusable answer: %s", op.value, item_id, exc)
                 return self._in_doubt(op, eid, patron_id, item_id, str(exc))
             crash_point("after_answer")
-            result = self._interpret(op, resp, patron_id, item_id, pin, eid, bool(request.get("fee_acknowledged")))
-            self.journal.update(eid, EntryState.DONE if result.ok else EntryState.REFUSED, result=_result_json(result))
+            result = self._interpret(
+                op, resp, patron_id, item_id, pin, eid, bool(request.get("fee_acknowledged"))
+            )
+            self.journal.update(
+                eid,
+                EntryState.DONE if result.ok else EntryState.REFUSED,
+                result=_result_json(result),
+            )
             return result
 
-    def _in_doubt(self, op: Operation, eid: int, patron_id: str, item_id: str, error: str) -> CirculationResult:
+    def _in_doubt(
+        self, op: Operation, eid: int, patron_id: str, item_id: str, error: str
+    ) -> CirculationResult:
         self.journal.update(eid, EntryState.IN_DOUBT, error=error)
         self.journal.record_event("in_doubt", f"#{eid} {op.value} {item_id}: {error}")
         return CirculationResult(
@@ -571,7 +756,9 @@ class CirculationService:
             in_doubt=True,
         )
 
-    def _offline(self, op: Operation, patron_id: str, item_id: str, request: dict[str, Any], eid: int | None) -> CirculationResult:
+    def _offline(
+        self, op: Operation, patron_id: str, item_id: str, request: dict[str, Any], eid: int | None
+    ) -> CirculationResult:
         """Apply the offline policy; `eid` is the row of an online attempt that never left the kiosk."""
         now = self.clock.now()
         refusal = Refusal.NONE
@@ -582,29 +769,65 @@ class CirculationService:
             refusal = Refusal.OFFLINE_NOT_ALLOWED
         elif op is Operation.CHECKOUT and policy != "checkin-and-checkout":
             refusal = Refusal.OFFLINE_NOT_ALLOWED
-        elif op is Operation.CHECKOUT and getattr(getattr(self.client, "acs_status", None), "offline_ok", True) is False:
+        elif (
+            op is Operation.CHECKOUT
+            and getattr(getattr(self.client, "acs_status", None), "offline_ok", True) is False
+        ):
             # 98 off-line ok = N: this ACS will not accept no-block loans later (sip2.md §10).
             refusal = Refusal.OFFLINE_NOT_ALLOWED
-            message_text = "The library system cannot be reached and does not accept loans recorded offline."
-        elif op is Operation.CHECKOUT and self._offline_checkouts.get(patron_id, 0) >= self.offline.max_checkouts:
+            message_text = (
+                "The library system cannot be reached and does not accept loans recorded offline."
+            )
+        elif (
+            op is Operation.CHECKOUT
+            and self._offline_checkouts.get(patron_id, 0) >= self.offline.max_checkouts
+        ):
             refusal = Refusal.OFFLINE_LIMIT
             message_text = f"While the library system cannot be reached, at most {self.offline.max_checkouts} items can be borrowed."
         elif op not in (Operation.CHECKOUT, Operation.CHECKIN):
             refusal = Refusal.OFFLINE_NOT_ALLOWED
         if refusal is not Refusal.NONE:
-            message_text = message_text or "The library system cannot be reached; this is not possible now."
-            result = CirculationResult(op, ok=False, mode=Mode.OFFLINE, item_id=item_id, patron_id=patron_id, message=message_text, refusal=refusal)
+            message_text = (
+                message_text or "The library system cannot be reached; this is not possible now."
+            )
+            result = CirculationResult(
+                op,
+                ok=False,
+                mode=Mode.OFFLINE,
+                item_id=item_id,
+                patron_id=patron_id,
+                message=message_text,
+                refusal=refusal,
+            )
             if eid is None:
-                eid = self.journal.begin(op, mode=Mode.OFFLINE, state=EntryState.REFUSED, patron_id=patron_id, item_id=item_id, request=request, result=_result_json(result))
+                eid = self.journal.begin(
+                    op,
+                    mode=Mode.OFFLINE,
+                    state=EntryState.REFUSED,
+                    patron_id=patron_id,
+                    item_id=item_id,
+                    request=request,
+                    result=_result_json(result),
+                )
             else:
-                self.journal.update(eid, EntryState.REFUSED, mode=Mode.OFFLINE, result=_result_json(result), error=self._link.error)
+                self.journal.update(
+                    eid,
+                    EntryState.REFUSED,
+                    mode=Mode.OFFLINE,
+                    result=_result_json(result),
+                    error=self._link.error,
+                )
             return _with_id(result, eid)
         if op is Operation.CHECKOUT:
             due = (now + timedelta(days=self.offline.loan_days)).date().isoformat()
             self._offline_checkouts[patron_id] = self._offline_checkouts.get(patron_id, 0) + 1
-            message_text = f"Recorded while the library system cannot be reached. Provisional due date {due}."
+            message_text = (
+                f"Recorded while the library system cannot be reached. Provisional due date {due}."
+            )
         else:
-            message_text = "Return recorded while the library system cannot be reached; it will be sent later."
+            message_text = (
+                "Return recorded while the library system cannot be reached; it will be sent later."
+            )
         result = CirculationResult(
             op,
             ok=True,
@@ -618,17 +841,50 @@ class CirculationService:
             queued=True,
         )
         if eid is None:
-            eid = self.journal.begin(op, mode=Mode.OFFLINE, state=EntryState.QUEUED, patron_id=patron_id, item_id=item_id, request=request, promised_due_date=due, result=_result_json(result))
+            eid = self.journal.begin(
+                op,
+                mode=Mode.OFFLINE,
+                state=EntryState.QUEUED,
+                patron_id=patron_id,
+                item_id=item_id,
+                request=request,
+                promised_due_date=due,
+                result=_result_json(result),
+            )
         else:
-            self.journal.update(eid, EntryState.QUEUED, mode=Mode.OFFLINE, promised_due_date=due, result=_result_json(result))
+            self.journal.update(
+                eid,
+                EntryState.QUEUED,
+                mode=Mode.OFFLINE,
+                promised_due_date=due,
+                result=_result_json(result),
+            )
         return _with_id(result, eid)
 
     # -- answers -> domain values ---------------------------------------------------------------
 
-    def _interpret(self, op: Operation, resp: Message, patron_id: str, item_id: str, pin: str | None, eid: int, fee_acknowledged: bool = False) -> CirculationResult:
+    def _interpret(
+        self,
+        op: Operation,
+        resp: Message,
+        patron_id: str,
+        item_id: str,
+        pin: str | None,
+        eid: int,
+        fee_acknowledged: bool = False,
+    ) -> CirculationResult:
         expected = {Operation.CHECKOUT: "12", Operation.CHECKIN: "10", Operation.RENEW: "30"}[op]
         if resp.command != expected:
-            return CirculationResult(op, ok=False, mode=Mode.ONLINE, item_id=item_id, patron_id=patron_id, message=f"Unexpected answer {resp.command} from the library system", refusal=Refusal.OTHER, journal_id=eid)
+            return CirculationResult(
+                op,
+                ok=False,
+                mode=Mode.ONLINE,
+                item_id=item_id,
+                patron_id=patron_id,
+                message=f"Unexpected answer {resp.command} from the library system",
+                refusal=Refusal.OTHER,
+                journal_id=eid,
+            )
         ok = resp.fixed.get("ok", "0") == "1"
         text = screen_text(resp)
         common: dict[str, Any] = {
@@ -658,7 +914,15 @@ class CirculationService:
                 owner=resp.get("BG"),
             )
             refusal = Refusal.NONE if ok else self._classify(op, item_id, patron_id, pin, text)
-            return CirculationResult(op, ok=ok, mode=Mode.ONLINE, resensitize=yes(resp.fixed.get("resensitize", "")), routing=routing, refusal=refusal, **common)
+            return CirculationResult(
+                op,
+                ok=ok,
+                mode=Mode.ONLINE,
+                resensitize=yes(resp.fixed.get("resensitize", "")),
+                routing=routing,
+                refusal=refusal,
+                **common,
+            )
         refusal = Refusal.NONE
         if not ok:
             fee = resp.get("BV").strip()
@@ -678,7 +942,9 @@ class CirculationService:
             **common,
         )
 
-    def _classify(self, op: Operation, item_id: str, patron_id: str, pin: str | None, text: str) -> Refusal:
+    def _classify(
+        self, op: Operation, item_id: str, patron_id: str, pin: str | None, text: str
+    ) -> Refusal:
         """Why the ACS said no: ask it about the item, then the patron, then read its words."""
         info: ItemInfo | None = None
         if self._supported("17"):
@@ -689,15 +955,23 @@ class CirculationService:
         if info is not None:
             if not info.found:
                 return Refusal.UNKNOWN_ITEM
-            if op in (Operation.CHECKOUT, Operation.RENEW) and (info.circulation_status in ON_HOLD_STATUSES or (info.hold_queue_length or 0) > 0):
+            if op in (Operation.CHECKOUT, Operation.RENEW) and (
+                info.circulation_status in ON_HOLD_STATUSES or (info.hold_queue_length or 0) > 0
+            ):
                 return Refusal.ON_HOLD_FOR_OTHER
             if op is Operation.CHECKOUT and info.circulation_status in CHARGED_STATUSES:
                 return Refusal.ALREADY_ON_LOAN
-            if op in (Operation.CHECKIN, Operation.RENEW) and info.circulation_status and info.circulation_status not in CHARGED_STATUSES:
+            if (
+                op in (Operation.CHECKIN, Operation.RENEW)
+                and info.circulation_status
+                and info.circulation_status not in CHARGED_STATUSES
+            ):
                 return Refusal.NOT_ON_LOAN
         if op in (Operation.CHECKOUT, Operation.RENEW) and patron_id:
             try:
-                patron = self._patron_status(patron_id, pin, None) if self._supported("23") else None
+                patron = (
+                    self._patron_status(patron_id, pin, None) if self._supported("23") else None
+                )
             except Sip2Error:
                 patron = None
             if patron is not None:
@@ -743,7 +1017,9 @@ class CirculationService:
 
 def _refuses(msg: Message, pin: str | None) -> bool:
     """A 24/64 that does not let the patron in: unknown (BL=N) or a PIN it rejected (CQ=N)."""
-    return msg.get("BL", "Y").upper() == "N" or bool(pin and msg.has("CQ") and not yes(msg.get("CQ")))
+    return msg.get("BL", "Y").upper() == "N" or bool(
+        pin and msg.has("CQ") and not yes(msg.get("CQ"))
+    )
 
 
 def _nonzero(amount: str) -> bool:
@@ -777,7 +1053,9 @@ def _result_json(result: CirculationResult) -> dict[str, Any]:
     }
 
 
-def build_circulation(cfg: Config, *, clock: Clock | None = None, client: Any = None) -> CirculationService:
+def build_circulation(
+    cfg: Config, *, clock: Clock | None = None, client: Any = None
+) -> CirculationService:
     """The circulation service for a site: its journal at [storage] path and a SIP2 client for [sip2]."""
     if client is None:
         from kiosk.sync.sip2.client import Sip2Client
