@@ -1047,3 +1047,35 @@ def test_item_the_sorter_takes_to_the_exception_bin_is_recorded_as_sorted(
     )
     assert station.sorter.routed == [("30000003", EXCEPTION_BIN)]
     assert result.sorted  # the sorter confirmed bin 0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="kiosk/sync/forwarder.py Forwarder._forward_entry keeps only ok, AF, AJ and AH of the "
+    "answer to a replayed check-in: the 10's alert flag and CV/CT/CY/CL are dropped and nothing is "
+    "recorded for staff, so an item returned offline that the library system traps for a hold when "
+    "the check-in is forwarded stays in the shelving bin while the library system has it on the "
+    "hold shelf",
+)
+def test_offline_return_that_traps_a_hold_when_forwarded_is_flagged_for_staff(
+    demo_station: Station, demo: DemoLibrary
+) -> None:
+    demo.lend("30000003")
+    assert demo.library.place_hold("30000003", HOLDER).ok
+    assert one(demo_station.drop_items(item_tags("30000001")[0])).final  # the link is up
+    demo.down()
+    offline = one(demo_station.drop_items(item_tags("30000003")[0]))
+    assert (offline.final, offline.bin) == (FinalState.QUEUED_OFFLINE_SECURED, DEFAULT_BIN)
+    demo.up()
+
+    report = demo_station.circulation.forward_offline()
+
+    assert report.forwarded == 1
+    # The library system now has it on the hold shelf for Ivan; the item itself is in bin 1.
+    assert demo.library.item_status("30000003") == "08"
+    (entry,) = demo_station.checkin_entries("30000003")
+    flagged_in_entry = entry.result.get("routing", {}).get("alert") is True
+    flagged_in_events = any(
+        "30000003" in e.detail for e in demo_station.circulation.journal.events()
+    )
+    assert flagged_in_entry or flagged_in_events, "staff are never told to fetch it"
