@@ -42,6 +42,7 @@ from kiosk.core.maintenance import (
 )
 from kiosk.core.ports import SystemClock
 from kiosk.doctor import Status
+from kiosk.logsetup import mask_card
 from kiosk.screens.base import KioskScreen, register_screen
 from kiosk.screens.maintenance_diag import ActionResult, Diagnostics
 
@@ -119,16 +120,20 @@ class MaintenanceController:
             return False
         outcome = self.access.present_card(number)
         if outcome.ok:
+            self._record("maintenance_entered", f"admin card {mask_card(number.strip())}")
             self._entered()
         else:
+            self._login_failed(outcome)
             self._refresh(LOGIN)
         return True
 
     def submit_pin(self, pin: str) -> None:
         outcome = self.access.enter_pin(pin)
         if outcome.ok:
+            self._record("maintenance_entered", "admin PIN")
             self._entered()
             return
+        self._login_failed(outcome)
         self.message = {
             LoginFailure.WRONG_PIN: tr("Wrong PIN. {n} attempt(s) left.").format(n=outcome.attempts_left),
             LoginFailure.UNKNOWN_CARD: tr("Not an admin card. {n} attempt(s) left.").format(n=outcome.attempts_left),
@@ -136,6 +141,22 @@ class MaintenanceController:
             LoginFailure.NOT_CONFIGURED: tr("No admin PIN is set. Run: kiosk admin set-pin"),
         }.get(outcome.failure, "")
         self._refresh(LOGIN)
+
+    def _login_failed(self, outcome: Any) -> None:
+        # Staff see repeated failures in the journal's events (suspicious PIN activity).
+        if outcome.failure is LoginFailure.LOCKED_OUT and outcome.locked_for_s >= self.access.policy.lockout_s:
+            self._record("admin_locked", f"admin login locked for {self.access.policy.lockout_s:.0f} s")
+        elif outcome.failure in (LoginFailure.WRONG_PIN, LoginFailure.UNKNOWN_CARD):
+            self._record("admin_login_failed", f"{outcome.failure.value}, {outcome.attempts_left} attempt(s) left")
+
+    def _record(self, kind: str, detail: str) -> None:
+        record = getattr(getattr(self.diag, "journal", None), "record_event", None)
+        if record is None:
+            return
+        try:
+            record(kind, detail)
+        except Exception:  # the journal's own error is logged there; maintenance goes on
+            log.exception("could not record %s in the journal", kind)
 
     def _entered(self) -> None:
         self.message = ""
@@ -150,6 +171,8 @@ class MaintenanceController:
         self._back()
 
     def leave(self) -> None:
+        if self.access.active:
+            self._record("maintenance_left", "by the technician")
         self.access.leave()
         self._back()
 
@@ -176,6 +199,8 @@ class MaintenanceController:
         before = self.access._state  # noqa: SLF001 - to tell a closed login prompt from a leave
         left = self.access.tick()
         if left is not None or (before is AdminState.LOGIN and self.access._state is AdminState.OUTSIDE):
+            if left is not None:
+                self._record("maintenance_left", "after inactivity")
             self.message = ""
             self._back()
         elif self.app.current_screen == LOGIN:
@@ -242,12 +267,7 @@ class MaintenanceController:
             faults[:] = [f for f in faults if not f.startswith(OUT_OF_SERVICE_PREFIX)]
             if not state.in_service:
                 faults.append(f"{OUT_OF_SERVICE_PREFIX}: {state.message}" if state.message else OUT_OF_SERVICE_PREFIX)
-        record = getattr(getattr(self.diag, "journal", None), "record_event", None)
-        if record is not None:
-            try:
-                record("out_of_service" if not state.in_service else "in_service", state.message)
-            except Exception:
-                log.exception("could not record the service change in the journal")
+        self._record("out_of_service" if not state.in_service else "in_service", state.message)
         self._refresh(SERVICE)
 
     def restart_kiosk(self) -> None:

@@ -7,6 +7,8 @@ import os
 import stat
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kiosk import adminpin, config
 from kiosk.adminpin import AdminPinError
@@ -117,3 +119,33 @@ def test_cli_set_pin_prompts_twice_and_refuses_a_mismatch(tmp_path, monkeypatch)
     answers = iter(["13579", "13579"])
     assert cli.main(["--config", str(f), "admin", "set-pin"]) == 0
     assert adminpin.verify_pin("13579", config.load(f).admin.pin_hash)
+
+
+@given(st.text(max_size=120))
+def test_any_stored_hash_text_is_refused_cleanly(text):
+    assert adminpin.verify_pin("2468", text) is False
+    try:
+        adminpin.parse_hash(text)
+    except AdminPinError:
+        pass
+
+
+@given(st.dictionaries(st.sampled_from(["ui", "admin", "kiosk", "x_comment"]), st.booleans(), max_size=4), st.booleans())
+def test_set_pin_text_edit_keeps_every_other_setting(sections, trailing_newline):
+    h = adminpin.hash_pin("2468", n=2**4, r=1)
+    parts = []
+    if "ui" in sections:
+        parts.append("[ui]\nsounds = false\n# a comment = 1\n")
+    if "admin" in sections:
+        parts.append('[admin]\n# pin_hash = "not this one"\nmax_failures = 7\n' + ('pin_hash = "old"\n' if sections["admin"] else ""))
+    if "kiosk" in sections:
+        parts.append('[kiosk]\nterminal_id = "X"\n')
+    text = "# site\n" + "".join(parts)
+    if not trailing_newline:
+        text = text.rstrip("\n")
+    new = adminpin.with_pin_hash(text, h)
+    before, after = config.parse(text), config.parse(new)
+    assert after.admin.pin_hash == h
+    assert after.ui == before.ui and after.kiosk == before.kiosk
+    assert after.admin.max_failures == before.admin.max_failures
+    assert "# site" in new and ("# a comment = 1" in new) == ("ui" in sections)

@@ -121,6 +121,10 @@ def test_wrong_pins_lock_out_then_time_out(kiosk):
     kiosk.clock.advance(301)
     _login(kiosk)
     assert kiosk.app.current_screen == "maintenance"
+    events = [(e.kind, e.detail) for e in kiosk.services.circulation.journal.events()]
+    kinds = [k for k, _ in events]
+    assert kinds.count("admin_login_failed") == 2 and kinds.count("admin_locked") == 1 and kinds[-1] == "maintenance_entered"
+    assert not any(pin in d for _, d in events for pin in ("1111", "2222", "3333", ADMIN_PIN))
 
 
 def test_admin_card_enters_and_patron_cards_pass_through(kiosk):
@@ -129,6 +133,8 @@ def test_admin_card_enters_and_patron_cards_pass_through(kiosk):
     assert ctl.card_presented(ADMIN_CARD) is True
     frames(2)
     assert kiosk.app.current_screen == "maintenance"
+    entered = [e.detail for e in kiosk.services.circulation.journal.events() if e.kind == "maintenance_entered"]
+    assert entered == ["admin card ***0001"]
 
 
 def test_leaves_after_inactivity_and_by_the_leave_button(kiosk):

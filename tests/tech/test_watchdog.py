@@ -63,7 +63,6 @@ def test_unreachable_socket_returns_false(tmp_path):
 
 @pytest.mark.ui
 def test_kivy_main_loop_pings(notify_socket):
-    from kivy.base import EventLoop
     from kivy.clock import Clock
 
     from kiosk.watchdog import start_kivy_watchdog
@@ -92,4 +91,3 @@ def test_kivy_main_loop_pings(notify_socket):
             server.recv(100)  # a cancelled (or hung) loop stops the pings
     finally:
         event.cancel()
-        del EventLoop
