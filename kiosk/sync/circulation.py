@@ -391,9 +391,12 @@ class CirculationService:
         unavailable = lst("unavailable", 5, "CD")
         fines = lst("fine", 3, "AV")
         loans = [Loan(item_id=i, overdue=i in overdue) for i in dict.fromkeys(charged + overdue)]
-        holds = [Hold(item_id=i, ready=True) for i in ready] + [
-            Hold(item_id=i, ready=False) for i in unavailable
-        ]
+        # Evergreen lists every hold in AS and the ones not yet available in CD as well (unless
+        # msg64_hold_items_available is set); other ACSs keep the two apart. Either way a hold in
+        # CD is not ready, and each hold is shown once, ready ones first.
+        waiting = list(dict.fromkeys(unavailable))
+        holds = [Hold(item_id=i, ready=True) for i in dict.fromkeys(ready) if i not in waiting]
+        holds += [Hold(item_id=i, ready=False) for i in waiting]
         if self.loan_details and not refused and self._supported("17"):
             # Titles and due dates for the account screen; bounded so a huge account stays quick.
             loans = [self._loan_details(loan) for loan in loans[:100]] + loans[100:]

@@ -1296,10 +1296,13 @@ class CannedAcs:
         return answer if isinstance(answer, Message) else dec(answer)
 
 
-def variant(name: str, old: str, new: str) -> Message:
-    """A real message with one field changed, for a case the collection lacks."""
-    assert old in REAL[name]
-    return decode(REAL[name].replace(old, new).encode("utf-8"), delimiter=delimiter(name))
+def variant(name: str, *changes: tuple[str, str]) -> Message:
+    """A real message with some text replaced, for a case the collection lacks."""
+    text = REAL[name]
+    for old, new in changes:
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    return decode(text.encode("utf-8"), delimiter=delimiter(name))
 
 
 @pytest.fixture
@@ -1387,13 +1390,30 @@ def test_an_unknown_card_with_blank_counts_costs_one_request(service):
 
 def test_a_refused_pin_costs_one_request(service):
     # nypl_64_holds announces 3 holds, 2 overdue and 2 charged; with the PIN refused none is asked for.
-    svc = service(_63=variant("nypl_64_holds", "|CQY|", "|CQN|"))
+    svc = service(_63=variant("nypl_64_holds", ("|CQY|", "|CQN|")))
     result = svc.identify_patron("233", pin="0000")
     assert not result.ok and result.patron.pin_ok is False
     assert svc.client.sent == ["63"]
     accepted = service(_63="nypl_64_holds")
     assert accepted.identify_patron("233", pin="1234").ok
     assert accepted.client.sent.count("63") > 1  # the same answer with CQ=Y does fetch the lists
+
+
+def test_evergreen_holds_listed_in_both_as_and_cd_are_not_ready(service):
+    # Evergreen's default 64 puts every hold in AS and the not-yet-available ones in CD too.
+    # eg_64_active with 3 holds, 2 of them unavailable (the collection has no Evergreen hold list).
+    msg = variant(
+        "eg_64_active",
+        ("142851" + "0" * 24, "142851" + "0003" + "0000" * 4 + "0002"),
+        ("|BLY|", "|BLY|AS1001|AS1002|AS1003|CD1002|CD1003|"),
+    )
+    svc = service(_63=msg)
+    p = svc.identify_patron("12345").patron
+    assert [(h.item_id, h.ready) for h in p.holds] == [
+        ("1001", True),
+        ("1002", False),
+        ("1003", False),
+    ]
 
 
 def test_hold_denied_alone_still_lets_a_patron_borrow(service):
