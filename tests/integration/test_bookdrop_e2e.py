@@ -1079,3 +1079,23 @@ def test_offline_return_that_traps_a_hold_when_forwarded_is_flagged_for_staff(
         "30000003" in e.detail for e in demo_station.circulation.journal.events()
     )
     assert flagged_in_entry or flagged_in_events, "staff are never told to fetch it"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="kiosk/core/returns.py check_in counts a set's tags by UID (len({t.uid ...})), not its "
+    "distinct part numbers: two tags that both say part 1 of 3 plus part 2 pass as a complete set, "
+    "so the set is checked in and secured with part 3 missing",
+)
+def test_set_with_a_part_twice_and_one_missing_is_incomplete(
+    station: Station, library: Library
+) -> None:
+    library.lend("30000005")
+    part1, part2, _part3 = item_tags("30000005")
+    # A second tag programmed as part 1 (a replacement tag on a case whose old tag was not killed).
+    twin = demo_tag("30000005", part=1, parts=3, secured=False, uid="E0040150AA55AA55")
+
+    result = one(station.drop_items(part1, twin, part2))
+
+    assert (result.outcome, result.bin) == (ReturnOutcome.SET_INCOMPLETE, EXCEPTION_BIN)
+    assert library.on_loan("30000005") and library.checkins("30000005") == 0
