@@ -13,6 +13,7 @@ import os
 import re
 import signal
 import threading
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -82,6 +83,16 @@ def yes(value: str) -> bool:
 
 def screen_text(msg: Message) -> str:
     return " ".join(v.strip() for v in msg.get_all("AF") if v.strip())
+
+
+def patron_name(value: str) -> str:
+    """AE as a name to show: empty when it has no letters or digits at all.
+
+    Polaris answers AE=", " (an empty "last, first") for a patron it does not know.
+    """
+    if all(c.isspace() or unicodedata.category(c)[0] in "PZ" for c in value):
+        return ""
+    return value
 
 
 def _count(value: str) -> int | None:
@@ -403,7 +414,7 @@ class CirculationService:
             holds = [self._hold_details(hold) for hold in holds[:50]] + holds[50:]
         return Patron(
             patron_id=patron_id,
-            name=first.get("AE"),
+            name=patron_name(first.get("AE")),
             valid=valid,
             pin_ok=pin_ok,
             blocks=self._blocks(first, pin),
@@ -473,7 +484,7 @@ class CirculationService:
         )
         return Patron(
             patron_id=patron_id,
-            name=resp.get("AE"),
+            name=patron_name(resp.get("AE")),
             valid=resp.get("BL", "Y").upper() != "N",
             pin_ok=None if not (pin and resp.has("CQ")) else yes(resp.get("CQ")),
             blocks=self._blocks(resp, pin),

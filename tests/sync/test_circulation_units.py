@@ -7,7 +7,12 @@ from hypothesis import strategies as st
 
 from kiosk.core.domain import PATRON_STATUS_FLAGS, BlockReason, Refusal
 from kiosk.sync import circulation
-from kiosk.sync.circulation import blocks_from_status, fee_from_text, refusal_from_text
+from kiosk.sync.circulation import (
+    blocks_from_status,
+    fee_from_text,
+    patron_name,
+    refusal_from_text,
+)
 
 
 def test_only_y_is_true_in_patron_status():
@@ -22,6 +27,24 @@ def test_patron_status_of_any_text_gives_only_flagged_positions(status):
     blocks = blocks_from_status(status)
     assert all(status[PATRON_STATUS_FLAGS.index(b)].upper() == "Y" for b in blocks)
     assert len(blocks) == sum(1 for ch in status[:14] if ch.upper() == "Y")
+
+
+def test_a_name_of_punctuation_and_blanks_is_no_name():
+    assert patron_name(", ") == ""
+    assert patron_name(" . - ") == ""
+    assert patron_name("\u3000,") == ""  # ideographic space
+    assert patron_name("") == ""
+    assert patron_name("Ozols, Pēteris") == "Ozols, Pēteris"
+    assert patron_name("李") == "李"
+    assert patron_name("R2") == "R2"
+
+
+@given(st.text(max_size=30))
+def test_a_name_is_kept_whole_or_dropped(text):
+    name = patron_name(text)
+    assert name in (text, "")
+    if any(c.isalnum() for c in text):
+        assert name == text  # a letter or digit anywhere keeps the whole name
 
 
 def test_fee_lines():

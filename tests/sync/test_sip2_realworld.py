@@ -1369,6 +1369,12 @@ def test_polaris_wrong_pin_and_unknown_patrons_are_refused(service):
         assert BlockReason.UNKNOWN_PATRON in result.patron.blocks
 
 
+def test_polaris_unknown_patron_has_no_name(service):
+    # Polaris sends AE=", " (an empty "last, first") for a card it does not know.
+    p = service(_63="polaris_64_no_such_patron").identify_patron("1112").patron
+    assert p.name == "" and not p.valid
+
+
 def test_patron_lists_from_a_realigned_64(service):
     svc = service(_63="node_64_short_date")
     p = svc.identify_patron("PatronID").patron
