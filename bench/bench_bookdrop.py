@@ -9,9 +9,11 @@ The book drop runs as a site assembles it: SimulatedPad (timing="iso15693") + St
 TagSecurityService, the simulated sorter, the circulation service with its journal (SQLite in a
 temporary folder, fsynced as on the kiosk) and the BookDrop workflow; each item is dropped, read
 until the book drop has decided, and taken out of the chute. Every item is on loan, so every
-return is a real check-in. Prints a table of rates and ratios and what dominates.
+return is a real check-in. The SIP2 loop and the book drop alternate over `--repeat` runs and
+medians are shown. Prints a table of rates and ratios, where one return's time goes, and what
+dominates.
 
-    .venv/bin/python bench/bench_bookdrop.py [--count 60] [--journal-dir /dev/shm]
+    .venv/bin/python bench/bench_bookdrop.py [--count 40] [--repeat 3] [--journal-dir /dev/shm]
 """
 
 from __future__ import annotations

@@ -209,8 +209,6 @@ def _pump(a: socket.socket, b: socket.socket) -> None:
 class DemoLibrary:
     """The embedded demo library system (SQLite), with the state the tests look at."""
 
-    kind = "demo"
-
     def __init__(self, tmp: Path) -> None:
         self.running: RunningAcs = start_embedded(
             f"sqlite:///{tmp / 'acs.sqlite'}", port=0, fresh=True
@@ -246,8 +244,6 @@ class DemoLibrary:
 
 class PeerLibrary:
     """PyPI pysip2 serving the dict-backed demo library of tests/sync/conftest.py."""
-
-    kind = "pysip2"
 
     def __init__(self, portal: BlockingPortal) -> None:
         self.acs = _peer.PysipAcs()
