@@ -154,6 +154,7 @@ class Patron:
     holds: tuple[Hold, ...] = ()
     fees: tuple[Fee, ...] = ()
     fee_total: str = ""
+    fee_limit: str = ""  # the fee amount above which the library blocks borrowing, when it says
     currency: str = "EUR"
     email: str = ""
     charged_limit: int | None = None

@@ -17,6 +17,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from kiosk.config import Config, OfflineSection, Sip2Section
@@ -422,6 +423,7 @@ class CirculationService:
             holds=tuple(holds),
             fees=tuple(fee_from_text(t) for t in fines),
             fee_total=first.get("BV"),
+            fee_limit=first.get("CC"),
             currency=first.get("BH") or "EUR",
             email=first.get("BE"),
             charged_limit=_count(first.get("CB")),
@@ -431,6 +433,11 @@ class CirculationService:
 
     def _blocks(self, msg: Message, pin: str | None) -> tuple[BlockReason, ...]:
         blocks = list(blocks_from_status(msg.fixed.get("patron_status", "")))
+        excessive = (BlockReason.EXCESSIVE_FEES, BlockReason.EXCESSIVE_FINES)
+        if not any(b in blocks for b in excessive) and _over_limit(msg.get("BV"), msg.get("CC")):
+            # Fees above the patron's limit block borrowing (as NYPL reads it) even when the ACS
+            # leaves the flags blank, as Sierra does.
+            blocks.append(BlockReason.EXCESSIVE_FEES)
         if msg.get("BL").upper() == "N":
             blocks.append(BlockReason.UNKNOWN_PATRON)
         # Without a PIN many ACSs answer CQ=N; that says nothing about a wrong PIN.
@@ -1034,6 +1041,20 @@ def _refuses(msg: Message, pin: str | None) -> bool:
     return msg.get("BL", "Y").upper() == "N" or bool(
         pin and msg.has("CQ") and not yes(msg.get("CQ"))
     )
+
+
+def _amount(text: str) -> Decimal | None:
+    try:
+        value = Decimal(text.strip().replace(",", "."))
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() else None
+
+
+def _over_limit(fee: str, limit: str) -> bool:
+    """BV above CC; a zero or missing limit states none (Polaris sends CC0.00 for unknown patrons)."""
+    amount, cap = _amount(fee), _amount(limit)
+    return amount is not None and cap is not None and cap > 0 and amount > cap
 
 
 def _nonzero(amount: str) -> bool:

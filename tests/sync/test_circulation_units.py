@@ -47,6 +47,19 @@ def test_a_name_is_kept_whole_or_dropped(text):
         assert name == text  # a letter or digit anywhere keeps the whole name
 
 
+def test_fee_over_limit():
+    over = circulation._over_limit
+    assert over("20.00", "15.00") and over("10,01", "10.") and over("5.5", "5")
+    assert not over("15.00", "15.00") and not over("0", "15.00")
+    assert not over("9.99", "0.00") and not over("9.99", "") and not over("", "5")
+    assert not over("NaN", "5") and not over("9", "Infinity") and not over("USD 9", "5")
+
+
+@given(st.text(max_size=12), st.text(max_size=12))
+def test_fee_over_limit_of_any_text_is_a_yes_or_no(fee, limit):
+    assert circulation._over_limit(fee, limit) in (True, False)
+
+
 def test_fee_lines():
     assert fee_from_text("Kavējuma nauda 2.50") == circulation.Fee("Kavējuma nauda", "2.50")
     assert fee_from_text("Bojāts vāks: 1,00 EUR") == circulation.Fee("Bojāts vāks", "1.00")

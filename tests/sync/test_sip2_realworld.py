@@ -1422,6 +1422,22 @@ def test_evergreen_holds_listed_in_both_as_and_cd_are_not_ready(service):
     ]
 
 
+def test_fees_above_the_limit_block_even_without_the_flag(service):
+    # Sierra: BV20.00 over CC15.00 with every patron-status position blank.
+    p = service(_63="sierra_64_excessive_fines").identify_patron("12345").patron
+    assert BlockReason.EXCESSIVE_FEES in p.blocks and not p.may_borrow
+    assert (p.fee_total, p.fee_limit) == ("20.00", "15.00")
+    for name in ("sierra_64_valid", "polaris_64_valid", "phpsip2_64_vendor_fields"):
+        p = service(_63=name).identify_patron("12345").patron  # fees at or under the limit
+        assert BlockReason.EXCESSIVE_FEES not in p.blocks and p.may_borrow, name
+    # Polaris flags excessive fines itself (BV11.50 over CC9.99): no second reason is added.
+    p = service(_63="polaris_64_excess_fines").identify_patron("25891000115879").patron
+    assert BlockReason.EXCESSIVE_FEES not in p.blocks and BlockReason.EXCESSIVE_FINES in p.blocks
+    # A zero limit states none.
+    zero = variant("sierra_64_excessive_fines", ("|CC15.00|", "|CC0.00|"))
+    assert service(_63=zero).identify_patron("12345").patron.may_borrow
+
+
 def test_hold_denied_alone_still_lets_a_patron_borrow(service):
     p = service(_63="eg_64_hold_denied").identify_patron("12345").patron
     assert p.blocks == (BlockReason.HOLD_DENIED,) and p.may_borrow and p.fee_total == "100.00"
