@@ -14,6 +14,12 @@ Autodetection (rfid.md §1, §3.4, §4.1, §5), in this order:
 3. A first byte of 0x04 with a readable barcode in bytes 4-19 means 3M RFID 501.
 
 Anything else raises TagFormatError saying why (blank, bad CRC, malformed objects, unknown).
+Without a CRC a misread memory can still parse as ISO 28560-2, so a reading is refused rather
+than trusted when it holds an application-defined, empty or second item id, padding beyond a
+block, bits after a 5/6/7-bit string's padding, or (while the block order is guessed) an item
+id with control characters or longer than any barcode; bytes opening like a basic block
+(``11 01 01``) are never read as the ISO 28560-2 item id "1". Erased (0xFF) memory after the
+data ends it, like 0x00.
 
 Block byte order (rfid.md §3.4): an ISO 28560-3 tag's order is proven by its CRC. ISO 28560-2
 and RFID 501 tags have no CRC, so they are read as delivered and each block is reversed only

@@ -11,6 +11,9 @@ from kiosk.devices.tags.data import DSFID_ISO28560_2, MODELS, TagData
 
 log = logging.getLogger(__name__)
 
+# Every Bibliotheca "DM11" tag image known (libdanrfid DM11DataTest) starts with this byte.
+DM11_FIRST_BYTE = 0x0B
+
 _CODECS = {
     iso28560_3.MODEL: iso28560_3,
     iso28560_2.MODEL: iso28560_2,
@@ -53,6 +56,7 @@ def _decode(
     if crc_order and dsfid == DSFID_ISO28560_2 and iso28560_2.is_precursor(memory[0]):
         try:
             tag = iso28560_2.decode(memory, block_size=block_size, try_reversed=try_reversed)
+            _refuse_basic_block_start(tag, memory, block_size, "matches")
         except TagFormatError:
             pass
         else:
@@ -78,12 +82,16 @@ def _decode(
     dsfid_says_iso2 = dsfid == DSFID_ISO28560_2
     if iso28560_2.is_precursor(memory[0]) or iso28560_2.is_precursor(swapped[0]) or dsfid_says_iso2:
         try:
-            return iso28560_2.decode(
+            tag = iso28560_2.decode(
                 memory,
                 block_size=block_size,
                 try_reversed=try_reversed,
                 item_id_first=not dsfid_says_iso2,
             )
+            _refuse_basic_block_start(
+                tag, memory, block_size, "does not match" if len(memory) >= 32 else "is not read"
+            )
+            return tag
         except TagFormatError as exc:
             reasons.append(str(exc))
     elif memory[0] != rfid501.MARKER:
@@ -91,9 +99,36 @@ def _decode(
             f"first byte 0x{memory[0]:02X} is neither an ISO 28560-2 item-id precursor nor the "
             "3M RFID 501 marker 0x04"
         )
+    if memory[0] == DM11_FIRST_BYTE:
+        reasons.append(
+            "byte 0 = 0x0B as on Bibliotheca 'DM11' tags, a model the kiosk does not read "
+            "(its CRC is unknown, so a misread could not be detected)"
+        )
     if dsfid is not None:
         reasons.append(f"DSFID 0x{dsfid:02X}")
     raise TagFormatError("not a known library tag: " + "; ".join(reasons))
+
+
+def _refuse_basic_block_start(tag: TagData, memory: bytes, block_size: int, crc: str) -> None:
+    """Refuse an ISO 28560-2 reading of bytes that open like an ISO 28560-3 basic block.
+
+    ``11 01 01`` (version 1, circulating, part 1 of 1) is also a valid ISO 28560-2 object: the
+    integer item id "1"; ``11 02 0N`` reads as an item id of 256-767. When the ISO 28560-2
+    reading holds nothing after that item id (as a basic block with an empty item id reads) and
+    there is no basic-block CRC to tell the models apart (too few bytes read, a damaged tag, or a
+    CRC that matches but a DSFID saying ISO 28560-2), the tiny item id is far likelier a
+    misreading than a real one.
+    """
+    read = memory if tag.block_order != "reversed" else iso28560_3.reorder(memory, block_size)
+    if len(read) < 3 or read[0] != 0x11 or read[1] not in (1, 2) or not 1 <= read[2] <= read[1]:
+        return
+    after = read[2 + read[1] : 3 + read[1]]
+    if after in (b"", b"\x00"):  # nothing but that item id: a -2 tag would say more
+        raise TagFormatError(
+            f"bytes 0-2 ({read[:3].hex(' ').upper()}) open an ISO 28560-3 basic block whose "
+            f"CRC {crc} ({len(memory)} bytes read); read as ISO 28560-2 they would give item "
+            f"id {tag.item_id!r}, which is not trusted: read the whole tag"
+        )
 
 
 def encode(data: TagData, *, model: str | None, block_size: int, block_order: str) -> bytes:

@@ -84,6 +84,10 @@ def expand_5bit(data: bytes) -> str:
         if value == 0:  # zero padding
             break
         out.append(chr(value + 0x40))
+    rest = bits[5 * len(out) :]
+    if len(rest) >= 8 or "1" in rest:
+        # Padding only fills the last byte, with 0-bits: anything else is not 5-bit code.
+        raise ValueError(f"5-bit code {data.hex(' ')} has data after its zero padding")
     return "".join(out)
 
 
@@ -100,6 +104,10 @@ def expand_6bit(data: bytes) -> str:
     for i in range(0, len(bits) - 5, 6):
         value = int(bits[i : i + 6], 2)
         out.append(chr(value + 0x40) if value < 0x20 else chr(value))
+    rest = bits[len(bits) - len(bits) % 6 :]
+    if rest not in ("100000"[: len(rest)], "0" * len(rest)):
+        # The pad is the leading bits of the space code (some encoders write 0-bits).
+        raise ValueError(f"6-bit code {data.hex(' ')} ends in bits {rest} that are no padding")
     text = "".join(out)
     # A pad of a full symbol is the space code; encoders never end real text with a space here.
     return text[:-1] if text.endswith(" ") and len(bits) % 6 == 0 else text
@@ -113,6 +121,10 @@ def compact_7bit(text: str) -> bytes:
 
 def expand_7bit(data: bytes) -> str:
     bits = _bits(data)
+    rest = bits[len(bits) - len(bits) % 7 :]
+    if rest not in ("1" * len(rest), "0" * len(rest)):
+        # The pad is 1-bits (some encoders write 0-bits).
+        raise ValueError(f"7-bit code {data.hex(' ')} ends in bits {rest} that are no padding")
     text = "".join(chr(int(bits[i : i + 7], 2)) for i in range(0, len(bits) - 6, 7))
     # 1-bit padding of seven bits reads as one DEL, which is never text.
     return text[:-1] if text.endswith("\x7f") else text

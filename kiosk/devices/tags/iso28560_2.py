@@ -69,6 +69,10 @@ _INFO_KEYS = {
     "aligned",
 }
 _MAX_OID = 15 + 255
+_MAX_BLOCK_SIZE = 32  # ISO/IEC 15693 allows blocks of up to 32 bytes
+# Longest item id believed while the block order is being guessed (the longest barcodes
+# reported for libraries have 27 characters: "RFID Data Model for Libraries", Doc 067).
+MAX_GUESSED_ITEM_ID = 32
 
 
 def is_precursor(byte: int) -> bool:
@@ -87,23 +91,28 @@ def decode(
 
     Without a CRC the order cannot be proven: a reversed tag that also parses as read is taken
     as read. Readers that know their block order say so (``decode(..., block_order=...)``).
+    While guessing the order (``try_reversed``), an item id with control characters or longer
+    than ``MAX_GUESSED_ITEM_ID`` counts as a misreading (reader status bytes mixed into the
+    data, a wrong block size), not as data.
     ``item_id_first=False`` (used when the DSFID says ISO 28560-2) accepts a tag whose item id
     is not the first object, as some encoders write it; ``extra["item_id_not_first"]`` says so.
     """
     try:
-        return _decode(memory, "normal", item_id_first)
+        return _decode(memory, "normal", item_id_first, plausible=try_reversed)
     except TagFormatError as first:
         if try_reversed and block_size > 1 and len(memory) >= block_size:
             swapped = reorder(memory, block_size)
             if is_precursor(swapped[0]) or not item_id_first:
                 try:
-                    return _decode(swapped, "reversed", item_id_first)
+                    return _decode(swapped, "reversed", item_id_first, plausible=True)
                 except TagFormatError:
                     pass
         raise first
 
 
-def _decode(mem: bytes, order: str, item_id_first: bool = True) -> TagData:
+def _decode(
+    mem: bytes, order: str, item_id_first: bool = True, *, plausible: bool = False
+) -> TagData:
     if not mem:
         raise TagFormatError("ISO 28560-2: no tag memory")
     if item_id_first and not is_precursor(mem[0]):
@@ -116,6 +125,8 @@ def _decode(mem: bytes, order: str, item_id_first: bool = True) -> TagData:
     duplicates: list[int] = []
     i = 0
     while i < len(mem) and mem[i] != 0x00:
+        if not mem[i:].strip(b"\xff"):
+            break  # unwritten (erased) memory after the last object, as some tags ship
         start = i
         pre = mem[i]
         i += 1
@@ -149,9 +160,18 @@ def _decode(mem: bytes, order: str, item_id_first: bool = True) -> TagData:
         data = mem[i : i + length]
         i += length
         if i + pad > len(mem):
+            if pad >= _MAX_BLOCK_SIZE:
+                # Padding aligns to a block boundary; more than a block of it is no padding.
+                raise TagFormatError(
+                    f"ISO 28560-2: {element_name(oid)} (byte {start}) announces {pad} pad bytes "
+                    f"past the end of memory; wrong block size or byte order?"
+                )
             # Trailing padding may be cut short by the end of memory (rfid.md §4.1).
             extra["padding_missing"] = i + pad - len(mem)
         i = min(i + pad, len(mem))
+        if oid == 1 and 1 in values:
+            # Two item ids cannot both be right; a misread memory produces this.
+            raise TagFormatError(f"ISO 28560-2: a second item id (OID 1) at byte {start}")
         if oid in values or (oid == 2 and "content_parameter" in extra):
             duplicates.append(oid)
             continue
@@ -160,7 +180,17 @@ def _decode(mem: bytes, order: str, item_id_first: bool = True) -> TagData:
             extra["content_parameter"] = _content_parameter(data)
             continue
         if not data:
-            continue  # an empty element says nothing; an empty item id is refused below
+            if oid == 1:
+                # Refused here, not just skipped: a later object must not become the item id.
+                raise TagFormatError(f"ISO 28560-2: the item id object at byte {start} is empty")
+            continue  # an empty element says nothing
+        if oid == 1 and scheme == c.APPLICATION_DEFINED:
+            # ISO 28560-2 defines no application-specific form of the item id; seen when
+            # reader status bytes (0x01 = block locked) are mixed into the memory image.
+            raise TagFormatError(
+                f"ISO 28560-2: item id (byte {start}) marked application-defined, which the "
+                "standard does not allow for the primary item identifier"
+            )
         try:
             values[oid] = _expand(oid, scheme, data)
         except ValueError as exc:
@@ -171,6 +201,16 @@ def _decode(mem: bytes, order: str, item_id_first: bool = True) -> TagData:
             app_defined.append(name)
     if 1 not in values or not values[1]:
         raise TagFormatError("ISO 28560-2: the primary item identifier (OID 1) is missing or empty")
+    if plausible and any(ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 for ch in values[1]):
+        raise TagFormatError(
+            f"ISO 28560-2: item id {values[1][:20]!r} has control characters; the memory is "
+            f"misread ({order} block order)"
+        )
+    if plausible and len(values[1]) > MAX_GUESSED_ITEM_ID:
+        raise TagFormatError(
+            f"ISO 28560-2: item id of {len(values[1])} characters ({values[1][:20]!r}...) is "
+            f"longer than any library barcode; the memory is misread ({order} block order)"
+        )
     if not is_precursor(mem[0]):
         extra["item_id_not_first"] = True
     parts, part = 1, 1

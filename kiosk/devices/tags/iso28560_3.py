@@ -199,8 +199,8 @@ def _extension_blocks(mem: bytes) -> tuple[list[dict[str, Any]], str | None]:
     i = BASIC_SIZE
     while i < len(mem):
         length = mem[i]
-        if length == 0:
-            return blocks, None
+        if length == 0 or not mem[i:].strip(b"\xff"):
+            return blocks, None  # end marker, or unwritten (erased) memory
         if length == 1:  # DS/INF 163 filler byte
             i += 1
             continue
