@@ -104,10 +104,10 @@ alert_type = "hold_other_branch"
 bin = 4
 hold_slip = true
 
-# A library system without the extensions (pysip2) says it with the sort bin (and the alert flag;
-# `alert = true` belongs here too, but the config parser refuses it: see the xfail test below).
+# A library system without the extensions (pysip2) says it with the sort bin and the alert flag.
 [[routing]]
 sort_bin = "H"
+alert = true
 bin = 3
 hold_slip = true
 """
@@ -998,19 +998,8 @@ def test_return_while_the_library_system_does_not_answer_a_login_is_queued_not_i
         station.circulation.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ConfigError,
-    reason="kiosk/config.py _convert: an optional field typed `bool | None` (RoutingRule.alert) has "
-    "origin types.UnionType, whose str() is \"<class 'types.UnionType'>\", so the union branch never "
-    "matches and `alert = true` in a [[routing]] row is refused as an unsupported type",
-)
 def test_routing_row_on_the_alert_flag_is_accepted(tmp_path: Path) -> None:
-    text = (
-        SITE.format(port=6001, journal=tmp_path / "j.sqlite")
-        + '\n[[routing]]\nsort_bin = "H"\nalert = true\nbin = 3\n'
-    )
-    cfg = parse(text, "bookdrop.toml")
+    cfg = parse(SITE.format(port=6001, journal=tmp_path / "j.sqlite"), "bookdrop.toml")
     assert cfg.routing[-1].alert is True
     table = RoutingTable.from_config(cfg)
     assert table.decide(ReturnOutcome.CHECKED_IN, Routing(sort_bin="H", alert=True)).bin == 3

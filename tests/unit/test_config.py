@@ -85,3 +85,13 @@ def test_config_is_frozen():
     cfg = config.parse("")
     with pytest.raises(AttributeError):
         cfg.sip2.port = 1  # type: ignore[misc]
+
+
+def test_optional_bool_in_a_routing_row(tmp_path):
+    f = tmp_path / "alert.toml"
+    f.write_text('[[routing]]\nbin = 3\nalert = true\n[[routing]]\nbin = 4\nalert = false\n[[routing]]\nbin = 5\n')
+    cfg = config.load(f)
+    assert [r.alert for r in cfg.routing] == [True, False, None]
+    f.write_text('[[routing]]\nbin = 3\nalert = "yes"\n')
+    with pytest.raises(ConfigError, match="routing\\[0\\].alert: expected true or false"):
+        config.load(f)
