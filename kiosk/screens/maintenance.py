@@ -392,7 +392,7 @@ class BarChart(Widget):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.bind(pos=self._redraw, size=self._redraw, buckets=self._redraw)
+        self.bind(pos=self._redraw, size=self._redraw, buckets=self._redraw, label_every=self._redraw)
 
     def _redraw(self, *_: Any) -> None:
         self.canvas.after.clear()

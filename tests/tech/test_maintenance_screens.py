@@ -165,6 +165,7 @@ def test_every_diagnostics_action(kiosk):
 
     tap(diag.ids.read_tags)
     wait_until(lambda: not diag.busy and _output(diag))
+    assert diag.ids.read_tags.width >= 300 and diag.ids.output.width >= 600  # buttons beside the output
     out = "\n".join(_output(diag))
     assert "Tags on the pad: 2" in out and "30000003" in out and "30000010" in out and "NOT secured" in out
     screenshot(kiosk.app, "maintenance_diag_tags")
@@ -265,3 +266,33 @@ def test_restart_is_the_admin_exit(kiosk):
         assert kiosk.app.stopped and lock.exit_allowed
     finally:
         lock.release()
+
+
+@pytest.mark.parametrize("size", [(800, 480), (480, 800)])
+def test_small_official_display(kiosk, size):
+    from kivy.core.window import Window
+
+    before = tuple(Window.size)
+    Window.size = size
+    try:
+        frames(3)
+        kiosk.app.maintenance.open_login()
+        screenshot(kiosk.app, f"maintenance_login_{size[0]}x{size[1]}")
+        _login(kiosk)
+        status = kiosk.app.screen("maintenance")
+        wait_until(lambda: len(status.checks) >= 6)
+        screenshot(kiosk.app, f"maintenance_status_{size[0]}x{size[1]}")
+        tap(button(status, "Diagnostics"))
+        diag = kiosk.app.screen("maintenance_diag")
+        tap(diag.ids.read_tags)
+        wait_until(lambda: not diag.busy and _output(diag))
+        screenshot(kiosk.app, f"maintenance_diag_{size[0]}x{size[1]}")
+        for b in (diag.ids.read_tags, diag.ids.print_test, button(diag, "Leave")):
+            assert b.height >= 48 and b.width >= 48 and b.right <= Window.width + 1
+        for name, nav in (("maintenance_stats", "Statistics"), ("maintenance_service", "Service"), ("maintenance_queue", "Offline queue")):
+            tap(button(kiosk.app.screen(kiosk.app.current_screen), nav))
+            assert kiosk.app.current_screen == name
+            screenshot(kiosk.app, f"{name}_{size[0]}x{size[1]}")
+    finally:
+        Window.size = before
+        frames(2)
