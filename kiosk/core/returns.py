@@ -156,7 +156,10 @@ def check_in(
             common["message"] = failure
             return finish(ReturnOutcome.SECURITY_FAILED, secured=False, **common)
         return finish(ReturnOutcome.QUEUED_OFFLINE, secured=secured, **common)
-    if not result.ok or result.refusal is Refusal.NOT_ON_LOAN:
+    # Not checked in, yet not refused and with a routing alert: there was no loan to end but the
+    # library system wants the item routed (Koha traps a hold this way: ok=0, CV 01/02).
+    routed = not result.ok and result.refusal is Refusal.NONE and result.routing.alert
+    if (not result.ok and not routed) or result.refusal is Refusal.NOT_ON_LOAN:
         outcome = _outcome_for_refusal(result)
         secured = False
         if outcome is ReturnOutcome.NOT_ON_LOAN:

@@ -934,7 +934,15 @@ class CirculationService:
                 media_type=resp.get("CK"),
                 owner=resp.get("BG"),
             )
-            refusal = Refusal.NONE if ok else self._classify(op, item_id, patron_id, pin, text)
+            if ok:
+                refusal = Refusal.NONE
+            elif routing.alert and alert_type in (AlertType.HOLD_HERE, AlertType.HOLD_OTHER_BRANCH):
+                # Koha (bug 13411) answers ok=0 "not checked out" for an item that was not on
+                # loan even as it traps a hold for it: the item still goes to the hold shelf, so
+                # this is no refusal; the return workflow routes it by the alert.
+                refusal = Refusal.NONE
+            else:
+                refusal = self._classify(op, item_id, patron_id, pin, text)
             return CirculationResult(
                 op,
                 ok=ok,

@@ -168,6 +168,35 @@ def test_not_on_loan_is_secured_and_recorded(
     assert recorder.kinds() == ["return_not_on_loan"]
 
 
+def test_hold_trapped_on_an_item_not_on_loan_is_routed_with_a_slip(
+    station: ReturnStation, circ: FakeCirculation, security: FakeSecurity, printer: FakePrinter
+) -> None:
+    # Koha answers ok=0 for an item that was not on loan even as it traps a hold; the service
+    # passes that on as not done, not refused, with the routing.
+    from kiosk.core.domain import CirculationResult, Mode, Operation, Refusal
+
+    hold = Routing(alert=True, alert_type=AlertType.HOLD_HERE, hold_patron_id="LV0004")
+    circ.script[("checkin", "30000004")] = lambda item_id: CirculationResult(
+        Operation.CHECKIN, ok=False, mode=Mode.ONLINE, item_id=item_id, routing=hold
+    )
+    t = tag("30000004")
+    item = station.handle_tags(pad(t)).items[0]
+    assert item.outcome is ReturnOutcome.CHECKED_IN and item.instruction == Instruction.HOLD_SHELF
+    assert item.hold_slip and item.hold_slip_printed and printer.printed
+    assert item.secured and security.state[t.uid] is True
+    # The same routing on a "not on loan" refusal still goes to the desk.
+    circ.script[("checkin", "30000001")] = lambda item_id: CirculationResult(
+        Operation.CHECKIN,
+        ok=False,
+        mode=Mode.ONLINE,
+        item_id=item_id,
+        routing=hold,
+        refusal=Refusal.NOT_ON_LOAN,
+    )
+    other = station.handle_tags(pad(t, tag("30000001"))).item("30000001")
+    assert other is not None and other.outcome is ReturnOutcome.NOT_ON_LOAN
+
+
 def test_security_failure_recorded(
     station: ReturnStation, security: FakeSecurity, recorder: Recorder, circ: FakeCirculation
 ) -> None:

@@ -21,6 +21,8 @@ import pytest
 from kiosk.cli import main
 from kiosk.config import OfflineSection
 from kiosk.core.domain import AlertType, BlockReason, Refusal
+from kiosk.core.returns import check_in
+from kiosk.core.routing import Instruction, ReturnOutcome, RoutingTable
 from kiosk.sync.circulation import CirculationService, blocks_from_status, screen_text
 from kiosk.sync.journal import Journal
 from kiosk.sync.sip2.client import AcsStatus
@@ -1457,15 +1459,35 @@ def test_evergreen_active_patron_with_recall_denied_may_borrow(service):
 
 
 def test_koha_checkin_with_hold_routing_extensions(service):
-    result = service(_09="koha_10_hold_other_branch", _17="koha_18_available").checkin(
-        "03010013753001"
-    )
+    svc = service(_09="koha_10_hold_other_branch", _17="koha_18_available")
+    result = svc.checkin("03010013753001")
     r = result.routing
     assert not result.ok and result.resensitize is True
     assert (r.alert, r.alert_type, r.destination) == (True, AlertType.HOLD_OTHER_BRANCH, "froa")
     assert (r.hold_patron_id, r.hold_patron_name, r.permanent_location) == ("11", "åsen", "hutl")
     assert result.title == "Heksenes historie" and result.message == "Item not checked out"
-    assert result.refusal is Refusal.NOT_ON_LOAN
+    assert result.refusal is Refusal.NONE  # a trapped hold is routed, not refused
+    assert svc.client.sent == ["09"]  # nothing to classify
+
+
+@pytest.mark.parametrize(
+    "name", ["koha_10_hold_other_branch", "koha_10_hold_same_branch", "koha_10_hold_fsto"]
+)
+def test_koha_hold_trap_on_an_item_not_on_loan_goes_to_the_hold_shelf(service, name):
+    # Koha bug 13411: ok=0 "Item not checked out" with alert=Y and CV02 when the returned item
+    # was not on loan but a hold was trapped. The return workflow must route it with a slip.
+    svc = service(_09=name, _17="koha_18_available")
+    res = check_in(svc, None, RoutingTable(default_bin=1, exception_bin=0), "03010013753001")
+    assert res.outcome is ReturnOutcome.CHECKED_IN and res.secured
+    assert res.decision.instruction == Instruction.OTHER_BRANCH and res.decision.hold_slip
+    assert res.routing.hold_patron_id and res.result is not None and not res.result.ok
+
+
+def test_koha_not_checked_out_without_a_hold_is_still_not_on_loan(service):
+    # alert=Y with CV99 (not a hold): the item goes to staff as before.
+    svc = service(_09="koha_10_not_checked_out", _17="koha_18_available")
+    res = check_in(svc, None, RoutingTable(default_bin=1, exception_bin=0), "234567890")
+    assert res.outcome is ReturnOutcome.NOT_ON_LOAN and res.result.refusal is Refusal.NOT_ON_LOAN
 
 
 def test_checkins_with_sort_bins(service):
