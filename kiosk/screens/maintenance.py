@@ -179,13 +179,20 @@ class MaintenanceController:
     def _back(self) -> None:
         screens = getattr(self.app, "_screens", {})
         faults = getattr(getattr(self.app, "services", None), "faults", None) or []
-        if faults and "out_of_service" in screens:
-            target = "out_of_service"
-        elif self.return_to in screens and self.return_to != "out_of_service":
+        bookdrop = getattr(getattr(self.app.cfg, "kiosk", None), "mode", "") == "bookdrop"
+        home, closed = ("bookdrop", "bookdrop_closed") if bookdrop else ("welcome", "out_of_service")
+        if faults and closed in screens:
+            target = closed
+        elif self.return_to in screens and self.return_to not in (closed, "out_of_service", "bookdrop_closed"):
             target = self.return_to
         else:
-            target = "welcome"
+            target = home
         self.app.show_screen(target)
+        if bookdrop:
+            render_drop = getattr(self.app, "render_bookdrop", None)
+            if render_drop is not None:
+                render_drop(getattr(self.app, "bookdrop_state", None))
+            return
         render = getattr(self.app, "render", None)
         state = getattr(self.app, "state", None)
         if render is not None and state is not None and not faults:

@@ -185,3 +185,40 @@ def test_screens_are_in_the_apps_registry():
     names = set(registered_screens())
     assert {"bookdrop", "bookdrop_closed", "maintenance_login", "maintenance", "maintenance_diag",
             "maintenance_queue", "maintenance_stats", "maintenance_service"} <= names
+
+
+def test_maintenance_out_of_service_closes_the_book_drop(tmp_path):
+    import dataclasses
+
+    from kivy.base import runTouchApp
+
+    from kiosk.screens import maintenance  # noqa: F401
+
+    from .conftest import ADMIN_CARD
+
+    cfg = config.load(write_site(tmp_path, port=6001, sorter="sim:"))
+    cfg = dataclasses.replace(cfg, kiosk=dataclasses.replace(cfg.kiosk, mode="bookdrop"))
+
+    app = HostApp(cfg, SimpleNamespace(cfg=cfg, faults=[]), ("bookdrop", "maintenance"))
+    app._run_prepare()
+    runTouchApp(embedded=True)
+    frames(3)
+    try:
+        app.show_screen("bookdrop")
+        ctl = app.maintenance
+        assert ctl.card_presented(ADMIN_CARD) and app.current_screen == "maintenance"
+        ctl.set_in_service(False, "Maintenance")
+        ctl.leave()
+        frames(2)
+        assert app.current_screen == "bookdrop_closed"
+        assert app.services.faults == ["Out of service: Maintenance"]
+        closed = app.screen("bookdrop_closed")
+        closed.show(None)
+        assert closed.detail == "Out of service: Maintenance"
+        ctl.card_presented(ADMIN_CARD)
+        ctl.set_in_service(True)
+        ctl.leave()
+        assert app.current_screen == "bookdrop"
+    finally:
+        app.maintenance.stop()
+        app.stop()
