@@ -70,30 +70,39 @@ def _secrets_present(cfg: Config) -> list[str]:
     return present
 
 
+def secrets_exposed(cfg: Config) -> str:
+    """What is wrong with the config file's permissions ('' when nothing is), without the fix."""
+    if cfg.source.startswith("<") or cfg.kiosk.demo:
+        return ""  # no file, or the demo whose password is published with the project
+    keys = _secrets_present(cfg)
+    if not keys:
+        return ""
+    path = Path(cfg.source)
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError as exc:
+        return f"{path}: cannot check its permissions ({exc})"
+    if not mode & 0o004:
+        return ""
+    return f"{path} holds {', '.join(keys)} and is readable by every user (mode {mode:04o})"
+
+
+def secrets_fix(cfg: Config) -> str:
+    return f"chmod 0640 {cfg.source}; chown root:kiosk {cfg.source}"
+
+
 def check_secrets(cfg: Config) -> list[str]:
     """Warnings about a config file holding secrets that other users can read.
 
     Under `[admin] secrets_policy = "refuse"` the same finding raises ConfigError instead, so
     the kiosk does not start with its SIP2 password exposed.
     """
-    if cfg.source.startswith("<"):
+    problem = secrets_exposed(cfg)
+    if not problem:
         return []
-    keys = _secrets_present(cfg)
-    if not keys:
-        return []
-    path = Path(cfg.source)
-    try:
-        mode = stat.S_IMODE(path.stat().st_mode)
-    except OSError as exc:
-        return [f"{path}: cannot check permissions ({exc})"]
-    if not mode & 0o004:
-        return []
-    message = (
-        f"{path} holds {', '.join(keys)} and is readable by every user (mode {mode:04o}); "
-        f"run: chmod o-rwx {path}  (e.g. 0640, owner root, group kiosk)"
-    )
+    message = f"{problem}; fix: {secrets_fix(cfg)}"
     if cfg.admin.secrets_policy == "refuse":
-        raise ConfigError(message + "; refused by [admin] secrets_policy = \"refuse\"")
+        raise ConfigError(message + '; refused by [admin] secrets_policy = "refuse"')
     log.warning("%s", message)
     return [message]
 
@@ -106,12 +115,13 @@ def _check_config(cfg: Config) -> Check:
 
 
 def _check_secrets(cfg: Config) -> Check:
-    try:
-        warnings = check_secrets(cfg)
-    except ConfigError as exc:
-        return Check("secrets", Status.FAIL, str(exc), f"chmod o-rwx {cfg.source}")
-    if warnings:
-        return Check("secrets", Status.WARN, warnings[0], f"chmod o-rwx {cfg.source}")
+    problem = secrets_exposed(cfg)
+    if problem:
+        if cfg.admin.secrets_policy == "refuse":
+            return Check("secrets", Status.FAIL, problem + "; the kiosk refuses to start ([admin] secrets_policy)", secrets_fix(cfg))
+        return Check("secrets", Status.WARN, problem, secrets_fix(cfg))
+    if cfg.kiosk.demo:
+        return Check("secrets", Status.OK, "demo configuration (its password is public)")
     keys = _secrets_present(cfg)
     return Check("secrets", Status.OK, "not readable by other users" if keys else "no secrets in the file")
 

@@ -100,7 +100,7 @@ def test_world_readable_secrets(tmp_path, policy):
     f = write_site(tmp_path, port=6001, mode=0o644, extra=f'secrets_policy = "{policy}"\n')
     cfg = config.load(f)
     if policy == "refuse":
-        with pytest.raises(ConfigError, match="readable by every user.*chmod o-rwx"):
+        with pytest.raises(ConfigError, match="readable by every user.*chmod 0640"):
             doctor.check_secrets(cfg)
     else:
         warnings = doctor.check_secrets(cfg)
@@ -123,7 +123,7 @@ def test_world_readable_file_without_secrets_is_fine(tmp_path):
 def test_doctor_reports_refused_secrets(tmp_path, capsys, demo_acs):
     f = write_site(tmp_path, port=demo_acs.port, mode=0o604, extra='secrets_policy = "refuse"\n')
     rc, out = _run(capsys, f)
-    assert rc == 1 and _line(out, "secrets").startswith("FAIL") and "chmod o-rwx" in _line(out, "secrets")
+    assert rc == 1 and _line(out, "secrets").startswith("FAIL") and "fix: chmod 0640" in _line(out, "secrets")
 
 
 def test_doctor_does_not_create_the_journal(tmp_path, capsys, demo_acs):
@@ -131,3 +131,16 @@ def test_doctor_does_not_create_the_journal(tmp_path, capsys, demo_acs):
     rc, out = _run(capsys, f)
     assert rc == 0 and "not created yet" in _line(out, "journal")
     assert not (tmp_path / "var" / "journal.sqlite").exists()
+
+
+def test_the_demo_configuration_is_not_flagged():
+    cfg = config.load(config.DEFAULT_CONFIG)
+    assert cfg.kiosk.demo and cfg.sip2.password
+    assert doctor.check_secrets(cfg) == []
+
+
+def test_warn_line_gives_the_fix_once(tmp_path, capsys, demo_acs):
+    f = write_site(tmp_path, port=demo_acs.port, mode=0o644)
+    rc, out = _run(capsys, f)
+    line = _line(out, "secrets")
+    assert rc == 0 and line.startswith("warn") and line.count("chmod") == 1
