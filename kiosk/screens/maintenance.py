@@ -102,6 +102,8 @@ class MaintenanceController:
         self.running: set[str] = set()
         self.lockdown: Any = None  # set by the app when it applies the lockdown
         self._tick_event = Clock.schedule_interval(lambda _dt: self.tick(), TICK_S)
+        if hasattr(app, "fbind"):
+            app.fbind("on_stop", lambda *_: self.stop())
 
     # -- entry ---------------------------------------------------------------------------
 

@@ -183,3 +183,12 @@ def test_scrub_never_fails_and_is_stable(text):
     card_re = logsetup.card_regex(DEMO_CARD_PATTERN)
     once = scrub(text, card_re)
     assert scrub(once, card_re) == once  # a second filter on the way changes nothing more
+
+
+@given(st.lists(st.one_of(st.text(max_size=20), st.integers(), st.binary(max_size=10), st.none(), st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=2)), max_size=3))
+def test_filter_keeps_every_record_whatever_its_arguments(args):
+    f = MaskingFilter(DEMO_CARD_PATTERN)
+    fmt = " ".join(["%s"] * len(args)) + " %d"  # one placeholder too many: a broken format string
+    rec = _record(fmt, *args)
+    assert f.filter(rec) is True
+    assert isinstance(rec.getMessage(), str) and rec.args is None

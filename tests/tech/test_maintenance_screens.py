@@ -296,3 +296,22 @@ def test_small_official_display(kiosk, size):
     finally:
         Window.size = before
         frames(2)
+
+
+def test_the_hidden_corner_does_not_take_taps_from_patron_buttons(kiosk):
+    from kivy.core.window import Window
+    from kivy.uix.button import Button
+
+    pressed = []
+    corner_button = Button(text="Language", size_hint=(None, None), size=(90, 90), pos=(Window.width - 90, Window.height - 90))
+    corner_button.bind(on_release=lambda *_: pressed.append(True))
+    kiosk.app.screen("welcome").add_widget(corner_button)
+    tap(corner_button)
+    assert pressed == [True] and kiosk.app.current_screen == "welcome"
+
+
+def test_stopping_the_app_stops_the_maintenance_clock(kiosk):
+    ctl = kiosk.app.maintenance
+    assert ctl._tick_event.is_triggered
+    kiosk.app.stop()
+    assert not ctl._tick_event.is_triggered
