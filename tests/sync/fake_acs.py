@@ -154,7 +154,9 @@ class FakeAcs:
                 self.script(conn, frame)
                 if conn.closed:
                     return
-        conn.closed = True
+        with self._cond:
+            conn.closed = True  # the SC closed (or reset) the connection; wake up wait_for
+            self._cond.notify_all()
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
         with self._cond:

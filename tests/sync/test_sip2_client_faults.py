@@ -373,6 +373,17 @@ def test_login_refused(fake, client_for):
     assert not client.connected
 
 
+@pytest.mark.parametrize("stalled", ["93", "99"])
+def test_a_stalled_login_or_status_leaves_no_open_socket(fake, client_for, stalled):
+    fake.script = script_for(fake, stalled, lambda conn, req, frame: None)
+    client = client_for(timeout_s=0.2, retries=0)
+    with pytest.raises(Sip2LinkError):
+        client.connect()
+    assert not client.connected
+    # the ACS sees the connection closed, not a session left hanging
+    assert fake.wait_for(lambda: fake.connections and fake.connections[0].closed)
+
+
 def test_keepalive_is_sent_only_when_the_link_was_quiet(fake):
     clock = ManualClock()
     client = Sip2Client(fake.settings(keepalive_s=240.0), clock=clock)

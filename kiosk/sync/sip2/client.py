@@ -228,14 +228,17 @@ class Sip2Client:
                         reconnect=False,
                     )
                     if reply.fixed.get("ok") != "1":
-                        self._close_socket()
                         raise Sip2LoginError(
                             f"the ACS at {s.host}:{s.port} refused the login of user {s.username!r}; "
                             "check sip2.username, sip2.password and sip2.location_code"
                         )
                 status = self._status(reconnect=False)
-            except Sip2LinkError:
-                self._note_failure()
+            except BaseException as exc:
+                # A login or status that timed out leaves the socket open: a half-set-up session
+                # must not look connected.
+                self._close_socket()
+                if isinstance(exc, Sip2LinkError):
+                    self._note_failure()
                 raise
             self._backoff_s = 0.0
             self._next_connect_at = float("-inf")
