@@ -155,7 +155,7 @@ class Patron:
     fees: tuple[Fee, ...] = ()
     fee_total: str = ""
     fee_limit: str = ""  # the fee amount above which the library blocks borrowing, when it says
-    currency: str = "EUR"
+    currency: str = ""  # as the library system (or the site) says; empty: show the amount alone
     email: str = ""
     charged_limit: int | None = None
     screen_message: str = ""

@@ -203,6 +203,7 @@ class CirculationService:
         clock: Clock | None = None,
         reconnect_after_s: float = 5.0,
         loan_details: bool = True,
+        currency: str = "",
     ) -> None:
         self.client = client
         self.journal = journal
@@ -213,6 +214,8 @@ class CirculationService:
         self.clock = clock or SystemClock()
         self.reconnect_after_s = reconnect_after_s
         self.loan_details = loan_details
+        # The site's currency for answers without BH; empty rather than a guess.
+        self.currency = currency
         self._link = _Link(online=False)
         self._next_connect = float("-inf")
         # Offline checkouts per patron session; a session starts when another patron identifies
@@ -424,7 +427,7 @@ class CirculationService:
             fees=tuple(fee_from_text(t) for t in fines),
             fee_total=first.get("BV"),
             fee_limit=first.get("CC"),
-            currency=first.get("BH") or "EUR",
+            currency=first.get("BH") or self.currency,
             email=first.get("BE"),
             charged_limit=_count(first.get("CB")),
             screen_message=screen_text(first),
@@ -496,7 +499,7 @@ class CirculationService:
             pin_ok=None if not (pin and resp.has("CQ")) else yes(resp.get("CQ")),
             blocks=self._blocks(resp, pin),
             fee_total=resp.get("BV"),
-            currency=resp.get("BH") or "EUR",
+            currency=resp.get("BH") or self.currency,
             screen_message=screen_text(resp),
             language=language or self.language,
         )

@@ -15,6 +15,7 @@ import sys
 import unicodedata
 from datetime import datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -1311,13 +1312,14 @@ def variant(name: str, *changes: tuple[str, str]) -> Message:
 def service(tmp_path):
     made: list[CirculationService] = []
 
-    def build(**answers: str | Message) -> CirculationService:
+    def build(currency: str = "", **answers: str | Message) -> CirculationService:
         answers = {k.lstrip("_"): v for k, v in answers.items()}
         svc = CirculationService(
             CannedAcs(answers),
             Journal(tmp_path / f"j{len(made)}.sqlite"),
             offline=OfflineSection(),
             loan_details=False,
+            currency=currency,
         )
         made.append(svc)
         return svc
@@ -1355,6 +1357,21 @@ def test_polaris_patron_with_pin(service):
     assert result.ok and p.name == "Falk, Jen" and p.pin_ok is True and p.may_borrow
     assert (p.fee_total, p.currency, p.email, p.charged_limit) == ("9.25", "USD", "foo@bar.com", 75)
     assert p.screen_message == "Patron status is ok."
+
+
+def test_currency_is_not_guessed_when_bh_is_missing(service):
+    # Sierra (NYPL, US dollars) sends no BH: the amount is shown alone, not as euros.
+    p = service(_63="sierra_64_valid").identify_patron("12345").patron
+    assert (p.fee_total, p.currency) == ("0", "")
+    site = service(currency="USD", _63="sierra_64_valid")
+    assert site.identify_patron("12345").patron.currency == "USD"
+    # BH wins over the site's setting
+    assert service(currency="EUR", _63="rero_64").identify_patron("x").patron.currency == "CHF"
+    # the same for a 24 patron status (node_24 has no BH either)
+    svc = service(_23="node_24")
+    svc.client.acs_status = SimpleNamespace(supported=frozenset({"23"}))
+    p = svc.identify_patron("104000000105").patron
+    assert p.name == "John Doe" and p.currency == ""
 
 
 def test_polaris_wrong_pin_and_unknown_patrons_are_refused(service):
