@@ -276,6 +276,7 @@ class KioskApp(App):
         self._last_link_check = -1e9
         self._return_activity = 0.0
         self.demo_panel_widget: Any = None
+        self.provisional: dict[str, Any] = {}  # uid -> tag the reader saw, not yet in a snapshot
 
     # -- texts ------------------------------------------------------------------------------
 
@@ -475,14 +476,28 @@ class KioskApp(App):
         s = self.services
         assert s is not None
         event = TagsChanged(present=present, added=added, removed=removed)
-        if added:
-            Clock.schedule_once(lambda _dt: s.sounds.play(Cue.SCAN))
+        if added or removed:
+            # Shown at the next frame, even while the worker is still busy with earlier items.
+            Clock.schedule_once(lambda _dt: self._seen_on_pad(added, removed))
         if s.bookdrop is not None:
             s.worker.submit(s.bookdrop.handle_tags, event)
         elif self.local == "returns" and s.returns is not None:
             s.worker.submit(s.returns.handle_tags, event)
         else:
             s.worker.submit(s.session.handle, event)
+
+    def _seen_on_pad(self, added: tuple[Any, ...], removed: tuple[Any, ...]) -> None:
+        """Items the reader just saw, shown as "checking" until the session's own snapshot has them."""
+        s = self.services
+        assert s is not None
+        if added:
+            s.sounds.play(Cue.SCAN)
+        for tag in removed:
+            self.provisional.pop(tag.uid, None)
+        for tag in added:
+            self.provisional[tag.uid] = tag
+        if self.state is not None and self.state.stage.value == "active" and self.current_screen == "checkout":
+            self._screens["checkout"].show(self.state)  # type: ignore[attr-defined]
 
     def note_activity(self) -> None:
         """A touch anywhere: tell the session (throttled), so the idle timer starts again."""
@@ -580,6 +595,11 @@ class KioskApp(App):
         self.seconds_left = int(round(state.seconds_left or 0))
         if state.stage is not Stage.WELCOME:
             self.local = ""
+        if state.stage is not Stage.ACTIVE:
+            self.provisional.clear()
+        elif state.checkout is not None and self.provisional:
+            known = {i.item_id for i in state.checkout.items}
+            self.provisional = {uid: tag for uid, tag in self.provisional.items() if (tag.item_id or f"uid:{uid}") not in known and f"uid:{uid}" not in {i.key for i in state.checkout.items}}
         self._update_offline_text()
         self._feedback(previous, state)
         if state.stage is Stage.FINISHING and (previous is None or previous.stage is not Stage.FINISHING):

@@ -250,37 +250,92 @@ class CheckoutScreen(SessionScreen):
     count_text = StringProperty("")
     busy = BooleanProperty(False)
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._rows: dict[str, ItemRow] = {}
+
     def render(self, state: Any) -> None:
         self.render_header(state)
-        box = self.ids.item_list
-        box.clear_widgets()
         items = state.checkout.items if state.checkout else ()
+        entries: list[tuple[str, dict[str, Any]]] = []
         for item in items:
             text, name = item_status_text(item)
-            row = ItemRow(title=item.title or ("" if item.item_id else tr("Unknown item")), item_id=item.item_id, status=text, state_name=name)
-            if item.fee_pending:
-                row.action_text = tr("Accept fee")
-                row.action = lambda item_id: _app().tap(Action.CONFIRM_FEE, item_id)
-            box.add_widget(row)
+            fee = item.fee_pending
+            entries.append((item.key, {
+                "title": item.title or ("" if item.item_id else tr("Unknown item")),
+                "item_id": item.item_id, "status": text, "state_name": name,
+                "action_text": tr("Accept fee") if fee else "",
+                "action": (lambda item_id: _app().tap(Action.CONFIRM_FEE, item_id)) if fee else None,
+            }))
+        shown = {i.item_id for i in items}
+        for tag in list(_app().provisional.values()):
+            if tag.item_id and tag.item_id not in shown:
+                shown.add(tag.item_id)
+                entries.append((tag.item_id, {"title": "", "item_id": tag.item_id, "status": tr("Checking..."), "state_name": "pending", "action_text": "", "action": None}))
+        sync_rows(self.ids.item_list, self._rows, entries)
         done = len(state.checkout.checked_out) if state.checkout else 0
-        self.count_text = _app().ntr("{n} item borrowed", "{n} items borrowed", done).format(n=done) if items else ""
+        self.count_text = _app().ntr("{n} item borrowed", "{n} items borrowed", done).format(n=done) if entries else ""
         self.busy = bool(state.checkout and state.checkout.busy)
+
+
+def sync_rows(box: Any, rows: dict[str, Any], entries: list[tuple[str, dict[str, Any]]], cls: Any = None) -> None:
+    """Update the list in place: existing rows get new texts, only new entries build a widget.
+
+    Rebuilding every row on each snapshot (one a second while the session ticks) made a long
+    list slow and could swap a button away under a patron's finger. An entry's values may name
+    its widget class under "cls" (ItemRow by default)."""
+    wanted = [key for key, _ in entries]
+    keep = set(wanted)
+    for key in [k for k in rows if k not in keep]:
+        box.remove_widget(rows.pop(key))
+    for key, values in entries:
+        values = dict(values)
+        widget_cls = values.pop("cls", cls or ItemRow)
+        action = values.pop("action", None)
+        row = rows.get(key)
+        if row is not None and type(row) is not widget_cls:
+            box.remove_widget(rows.pop(key))
+            row = None
+        if row is None:
+            action_text = values.pop("action_text", "")
+            row = rows[key] = widget_cls(**values)
+            if action_text:
+                row.action_text = action_text  # after construction: it adds a button
+        else:
+            for name, value in values.items():
+                if getattr(row, name) != value:
+                    setattr(row, name, value)
+        if isinstance(row, ItemRow):
+            row.action = action
+    order = [rows[key] for key in wanted]
+    if list(reversed(box.children)) != order:
+        box.clear_widgets()
+        for row in order:
+            box.add_widget(row)
 
 
 class AccountScreen(SessionScreen):
     summary = StringProperty("")
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._rows: dict[str, Any] = {}
+
     def render(self, state: Any) -> None:
         self.render_header(state)
         app = _app()
-        box = self.ids.account_list
-        box.clear_widgets()
         account = state.account
+        entries: list[tuple[str, dict[str, Any]]] = []
         if account is None:
+            sync_rows(self.ids.account_list, self._rows, entries)
             return
+
+        def heading(key: str, text: str, role: str = "fg", size: str = "l") -> None:
+            entries.append((key, {"cls": KLabel, "text": text, "role": role, "size_role": size}))
+
         if account.offline:
-            box.add_widget(KLabel(text=tr("Your account cannot be shown while the library system is offline."), role="refused"))
-        box.add_widget(KLabel(text=app.ntr("{n} loan", "{n} loans", len(account.loans)).format(n=len(account.loans)), size_role="l"))
+            heading("offline", tr("Your account cannot be shown while the library system is offline."), "refused", "m")
+        heading("loans", app.ntr("{n} loan", "{n} loans", len(account.loans)).format(n=len(account.loans)))
         for loan in account.loans:
             status = tr("Due {date}").format(date=app.fmt_date(loan.due_date)) if loan.due_date else ""
             name = "ok"
@@ -293,24 +348,26 @@ class AccountScreen(SessionScreen):
             elif loan.renewed is False:
                 status += " - " + tr("Not renewed:") + " " + tr(refusal_text(loan.refusal))
                 name = "refused"
-            row = ItemRow(title=loan.title or loan.item_id, item_id=loan.item_id, status=status, state_name=name)
-            if self.can_renew and loan.renewed is None:
-                row.action_text = tr("Renew")
-                row.action = lambda item_id: app.tap(Action.RENEW, item_id)
-            box.add_widget(row)
+            renewable = self.can_renew and loan.renewed is None
+            entries.append((f"loan:{loan.item_id}", {
+                "title": loan.title or loan.item_id, "item_id": loan.item_id, "status": status, "state_name": name,
+                "action_text": tr("Renew") if renewable else "",
+                "action": (lambda item_id: app.tap(Action.RENEW, item_id)) if renewable else None,
+            }))
         if account.holds:
-            box.add_widget(KLabel(text=app.ntr("{n} hold", "{n} holds", len(account.holds)).format(n=len(account.holds)), size_role="l"))
+            heading("holds", app.ntr("{n} hold", "{n} holds", len(account.holds)).format(n=len(account.holds)))
             for hold in account.holds:
                 text = tr("Ready for pickup") if hold.ready else tr("Waiting")
                 if hold.ready and hold.pickup_by:
                     text += " - " + tr("collect by {date}").format(date=app.fmt_date(hold.pickup_by))
-                box.add_widget(ItemRow(title=hold.title or hold.item_id, item_id=hold.item_id, status=text, state_name="ok" if hold.ready else "info"))
+                entries.append((f"hold:{hold.item_id}", {"title": hold.title or hold.item_id, "item_id": hold.item_id, "status": text, "state_name": "ok" if hold.ready else "info", "action_text": ""}))
         if account.fees or _nonzero(account.fee_total):
-            box.add_widget(KLabel(text=tr("Fees"), size_role="l"))
-            for fee in account.fees:
-                box.add_widget(ItemRow(title=fee.description, status=app.fmt_money(fee.amount, account.currency), state_name="refused"))
+            heading("fees", tr("Fees"))
+            for n, fee in enumerate(account.fees):
+                entries.append((f"fee:{n}", {"title": fee.description, "item_id": "", "status": app.fmt_money(fee.amount, account.currency), "state_name": "refused", "action_text": ""}))
             if _nonzero(account.fee_total):
-                box.add_widget(KLabel(text=tr("Total: {amount}").format(amount=app.fmt_money(account.fee_total, account.currency)), role="refused"))
+                heading("fee_total", tr("Total: {amount}").format(amount=app.fmt_money(account.fee_total, account.currency)), "refused", "m")
+        sync_rows(self.ids.account_list, self._rows, entries)
 
 
 class FinishScreen(StateScreen):
@@ -357,13 +414,13 @@ class GoodbyeScreen(StateScreen):
 class ReturnsScreen(StateScreen):
     count_text = StringProperty("")
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._rows: dict[str, Any] = {}
+
     def render(self, state: Any) -> None:
-        box = self.ids.item_list
-        box.clear_widgets()
-        if state is None:
-            self.count_text = ""
-            return
-        for item in state.items:
+        entries: list[tuple[str, dict[str, Any]]] = []
+        for item in state.items if state is not None else ():
             if item.outcome is None:
                 text, name = tr("Checking..."), "pending"
             elif item.outcome.is_exception:
@@ -375,9 +432,10 @@ class ReturnsScreen(StateScreen):
                 text, name = tr(INSTRUCTION_TEXTS.get(item.instruction, INSTRUCTION_TEXTS[Instruction.DONE])), "ok"
                 if item.offline:
                     text += " " + tr("(recorded offline)")
-            box.add_widget(ItemRow(title=item.title or item.item_id or tr("Unknown item"), item_id=item.item_id, status=text, state_name=name))
-        done = len(state.returned)
-        self.count_text = _app().ntr("{n} item returned", "{n} items returned", done).format(n=done) if state.items else ""
+            entries.append((item.key, {"title": item.title or ("" if item.item_id else tr("Unknown item")), "item_id": item.item_id, "status": text, "state_name": name, "action_text": ""}))
+        sync_rows(self.ids.item_list, self._rows, entries)
+        done = len(state.returned) if state is not None else 0
+        self.count_text = _app().ntr("{n} item returned", "{n} items returned", done).format(n=done) if entries else ""
 
 
 class OutOfServiceScreen(KioskScreen):

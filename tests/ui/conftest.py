@@ -12,6 +12,7 @@ from pilot import Pilot, pump  # tests/ui is on sys.path (pytest rootdir-less im
 
 TOML = """
 [kiosk]
+mode = "{mode}"
 library_name = "Demo bibliotēka"
 terminal_id = "UI-TEST"
 languages = ["lv", "en", "ru"]
@@ -79,6 +80,7 @@ def make_config(tmp_path: Path, port: int, **overrides: Any):
         "demo_panel": "false",
         "sip2_timeout": 5.0,
         "pin_policy": "mandatory",
+        "mode": "checkout",
     }
     values.update(overrides)
     return parse(TOML.format(**values), str(tmp_path / "kiosk.toml"))

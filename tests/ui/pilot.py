@@ -55,6 +55,7 @@ class Pilot:
         """A touch down and up at the widget's centre, dispatched through the Window."""
         from kivy.tests.common import UnitTestTouch
 
+        pump(2)  # finish pending layout first: a widget about to move must be hit where it will be
         assert widget.get_root_window() is not None, f"{widget!r} is not on screen"
         assert not widget.disabled, f"{widget!r} is disabled"
         x, y = widget.to_window(*widget.center)

@@ -242,3 +242,13 @@ def test_small_and_portrait_screens_keep_targets_reachable(kiosk, size) -> None:
     p.tap_id("cancel", "pin")
     p.wait_screen("welcome")
     assert len(shots) == 4
+
+
+def test_book_drop_mode_shows_each_item_result(kiosk) -> None:
+    p = kiosk.start(prefix="bookdrop-", mode="bookdrop")
+    p.wait_screen("bookdrop")
+    p.screenshot("40-attract")
+    p.pad.place(demo_tag("30000008", secured=False))  # on loan to LV0002: returned
+    p.wait_until(lambda: p.screen("bookdrop").mode == "result", what="book-drop result")
+    assert p.pad.tag(demo_tag("30000008").uid).afi == 0x07  # secured again
+    p.screenshot("41-returned")

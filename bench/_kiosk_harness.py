@@ -1,0 +1,130 @@
+"""Shared set-up for the UI benchmarks: Kivy offscreen, the embedded demo library system on a
+temporary SQLite database and a free port, and a KioskApp driven without a main loop."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def headless_env() -> None:
+    """Kivy's environment; must run before the first `import kivy`."""
+    os.environ.setdefault("KIVY_NO_ARGS", "1")
+    os.environ.setdefault("KIVY_NO_CONFIG", "1")
+    os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")
+    os.environ.setdefault("KIVY_HOME", tempfile.mkdtemp(prefix="kivy-bench-"))
+    os.environ.setdefault("KIVY_CLIPBOARD", "dummy")
+    if not os.environ.get("DISPLAY"):
+        os.environ.setdefault("SDL_VIDEODRIVER", "offscreen")
+    os.environ.setdefault("KCFG_GRAPHICS_FULLSCREEN", "0")
+    os.environ.setdefault("KCFG_GRAPHICS_WIDTH", "1280")
+    os.environ.setdefault("KCFG_GRAPHICS_HEIGHT", "800")
+
+
+CONFIG = """
+[kiosk]
+library_name = "Demo bibliotēka"
+[sip2]
+host = "127.0.0.1"
+port = {port}
+username = "kiosk"
+password = "demo"
+institution_id = "DEMO"
+location_code = "DEMO"
+[storage]
+path = "{tmp}/journal.sqlite"
+[offline]
+forward_interval_s = 3600
+[acs]
+max_loans = 50
+[reader]
+url = "sim:bench"
+poll_interval_s = {poll}
+stable_rounds = 1
+[patron]
+pin_policy = "none"
+card_pattern = "^LV[0-9]{{4,12}}$"
+card_sources = ["sim:bench"]
+[printer]
+url = "file:{tmp}/receipts"
+[ui]
+fullscreen = false
+sounds = false
+"""
+
+
+def pump(frames: int = 1) -> None:
+    from kivy.base import EventLoop
+
+    for _ in range(frames):
+        EventLoop.idle()
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        pump(1)
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"benchmark step did not finish within {timeout}s")
+        time.sleep(0.001)
+
+
+class KioskRun:
+    """The demo library system and a kiosk app, both in this process."""
+
+    def __init__(self, poll_interval_s: float = 0.2) -> None:
+        from kiosk.config import parse
+        from kiosk.sync.acs.server import start_embedded
+
+        self.tmp = Path(tempfile.mkdtemp(prefix="kiosk-bench-"))
+        self.acs = start_embedded(f"sqlite:///{self.tmp}/acs.sqlite", "127.0.0.1", 0, fresh=True, max_loans=50)
+        self.cfg = parse(CONFIG.format(port=self.acs.port, tmp=self.tmp.as_posix(), poll=poll_interval_s), str(self.tmp / "kiosk.toml"))
+        self.app: Any = None
+
+    def start(self) -> Any:
+        from kivy.base import runTouchApp
+
+        from kiosk.app import KioskApp, build_services
+
+        services = build_services(self.cfg, start_acs=False)
+        self.app = KioskApp(self.cfg, services)
+        self.app._run_prepare()
+        runTouchApp(embedded=True)
+        wait_until(lambda: self.app.current_screen == "welcome")
+        pump(2)
+        return self.app
+
+    def login(self, card: str = "LV0002") -> None:
+        self.app.present_card(card)
+        wait_until(lambda: self.app.current_screen == "checkout")
+
+    def items(self) -> dict[str, Any]:
+        state = self.app.state
+        return {i.item_id: i for i in state.checkout.items} if state and state.checkout else {}
+
+    def rows(self) -> set[str]:
+        return {row.item_id for row in self.app.screen("checkout").ids.item_list.children}
+
+    def stop(self) -> None:
+        if self.app is not None:
+            self.app.stop()
+        self.acs.stop()
+
+
+def rss_mib() -> float:
+    """Resident memory of this process, from /proc (Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
