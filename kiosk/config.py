@@ -36,6 +36,7 @@ class KioskSection:
     default_language: str = "lv"
     returns_enabled: bool = True
     demo: bool = False
+    currency: str = "EUR"  # ISO 4217, used when the library system does not say (no BH)
     owner_institutions: tuple[str, ...] = ()  # ISILs of this library's items; empty = any owner is ours
 
 

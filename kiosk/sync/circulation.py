@@ -1115,5 +1115,6 @@ def build_circulation(
         offline=cfg.offline,
         location=cfg.sip2.location_code or cfg.kiosk.terminal_id,
         language=cfg.kiosk.default_language,
+        currency=cfg.kiosk.currency,
         clock=clock,
     )

@@ -95,3 +95,17 @@ def test_optional_bool_in_a_routing_row(tmp_path):
     f.write_text('[[routing]]\nbin = 3\nalert = "yes"\n')
     with pytest.raises(ConfigError, match="routing\\[0\\].alert: expected true or false"):
         config.load(f)
+
+
+def test_site_currency_reaches_the_circulation_service(tmp_path):
+    from kiosk.sync.circulation import build_circulation
+
+    f = tmp_path / "c.toml"
+    f.write_text(f'[kiosk]\ncurrency = "SEK"\n[storage]\npath = "{tmp_path / "j.sqlite"}"\n[sip2]\nport = 1\n')
+    cfg = config.load(f)
+    assert cfg.kiosk.currency == "SEK"
+    service = build_circulation(cfg)
+    try:
+        assert service.currency == "SEK"
+    finally:
+        service.close()
