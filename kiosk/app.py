@@ -206,7 +206,17 @@ def build_services(
         services.printer = NoPrinter()
     printer = RenderingPrinter(services.printer, width=cfg.printer.width)
 
-    services.session = PatronSession(services.circulation, session_clock, SessionSettings.from_config(cfg), security=services.security, printer=printer)
+    mailer = None
+    if cfg.printer.email_receipts:
+        from kiosk.screens.receipts import MailError, ReceiptMailer
+
+        try:
+            mailer = ReceiptMailer(cfg.printer.email_url, cfg.printer.email_from, width=cfg.printer.width, base=cfg.resolve_path("."))
+        except MailError as exc:
+            log.error("e-mail receipts disabled: %s", exc)
+    services.session = PatronSession(
+        services.circulation, session_clock, SessionSettings.from_config(cfg), security=services.security, printer=printer, mailer=mailer,
+    )
     if cfg.kiosk.mode == "bookdrop":
         from kiosk.core.bookdrop import BookDrop
         from kiosk.devices.sorter import open_sorter

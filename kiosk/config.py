@@ -146,6 +146,8 @@ class PrinterSection:
     staff_url: str = ""
     show_patron_name: bool = False
     email_receipts: bool = False
+    email_url: str = "file:var/outbox"  # smtp://HOST[:PORT] or file:DIR (one .eml per receipt)
+    email_from: str = "kiosk@localhost"
 
 
 @dataclass(frozen=True)

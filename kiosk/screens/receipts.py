@@ -5,12 +5,14 @@ hold slips. No Kivy here, so it also runs on the core worker.
 
 from __future__ import annotations
 
+import smtplib
 import textwrap
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from kiosk.core.receipt import Receipt, ReceiptKind, ReceiptLine
 from kiosk.devices.printer import PrintDocument, PrintLine
+from kiosk.errors import KioskError
 from kiosk.i18n import _, translator
 from kiosk.screens.texts import refusal_text
 
@@ -139,3 +141,58 @@ class RenderingPrinter:
     def print_receipt(self, receipt: object) -> str:
         document = render_receipt(receipt, width=self.width, max_title=self.max_title) if isinstance(receipt, Receipt) else receipt
         return self.device.print_receipt(document)
+
+
+class ReceiptMailer:
+    """Sends a receipt as a plain-text e-mail in the patron's language (`[printer] email_url`):
+    `smtp://HOST[:PORT]` through an SMTP relay, or `file:DIR` writing one .eml per receipt (demo,
+    tests). The address comes from the library system and is never logged."""
+
+    def __init__(self, url: str, sender: str, *, width: int = 42, base: Any = None, timeout_s: float = 10.0) -> None:
+        from pathlib import Path
+
+        scheme, _, rest = url.partition(":")
+        self.scheme = scheme.lower()
+        if self.scheme not in ("smtp", "file"):
+            raise MailError(f"printer.email_url {url!r}: expected smtp://HOST[:PORT] or file:DIR")
+        self.sender = sender
+        self.width = width
+        self.timeout_s = timeout_s
+        if self.scheme == "file":
+            folder = Path(rest or "outbox")
+            self.folder = folder if folder.is_absolute() or base is None else Path(base) / folder
+        else:
+            host, _, port = rest.lstrip("/").partition(":")
+            if not host:
+                raise MailError(f"printer.email_url {url!r}: no mail server named")
+            self.host, self.port = host, int(port) if port.isdigit() else 25
+
+    def message(self, receipt: Receipt, address: str) -> Any:
+        from email.message import EmailMessage
+
+        document = render_receipt(receipt, width=self.width)
+        mail = EmailMessage()
+        mail["From"] = self.sender
+        mail["To"] = address
+        mail["Subject"] = f"{receipt.library_name}: {translator(receipt.language or 'lv').gettext(KIND_TITLES[receipt.kind])}"
+        mail.set_content(document.text + "\n", charset="utf-8")
+        return mail
+
+    def __call__(self, receipt: Receipt, address: str) -> None:
+        """The session's mailer port: raises MailError when the receipt could not be sent."""
+        mail = self.message(receipt, address)
+        try:
+            if self.scheme == "file":
+                import uuid
+
+                self.folder.mkdir(parents=True, exist_ok=True)
+                (self.folder / f"{receipt.when:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:8]}.eml").write_bytes(bytes(mail))
+                return
+            with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as smtp:
+                smtp.send_message(mail)
+        except (OSError, smtplib.SMTPException) as exc:
+            raise MailError(f"receipt e-mail not sent through {self.scheme}: {exc}") from None
+
+
+class MailError(KioskError):
+    """A receipt e-mail could not be sent (mail server unreachable, folder not writable)."""

@@ -47,6 +47,8 @@ card_sources = ["sim:{reader_name}", "wedge:"]
 
 [printer]
 url = "file:{tmp}/receipts"
+email_receipts = {email}
+email_url = "file:{tmp}/outbox"
 
 [ui]
 fullscreen = false
@@ -81,6 +83,7 @@ def make_config(tmp_path: Path, port: int, **overrides: Any):
         "sip2_timeout": 5.0,
         "pin_policy": "mandatory",
         "mode": "checkout",
+        "email": "false",
     }
     values.update(overrides)
     return parse(TOML.format(**values), str(tmp_path / "kiosk.toml"))

@@ -252,3 +252,30 @@ def test_book_drop_mode_shows_each_item_result(kiosk) -> None:
     p.wait_until(lambda: p.screen("bookdrop").mode == "result", what="book-drop result")
     assert p.pad.tag(demo_tag("30000008").uid).afi == 0x07  # secured again
     p.screenshot("41-returned")
+
+
+def test_receipt_by_e_mail_when_the_site_enables_it(kiosk, tmp_path: Path) -> None:
+    p = kiosk.start(prefix="lv-", pin_policy="optional", email="true")
+    _login(p, "LV0001")  # the library system knows an address for this patron
+    p.wait_until(lambda: p.app.current_screen in ("pin", "checkout"))
+    if p.app.current_screen == "pin":
+        p.keys(p.widget("pad", "pin"), "1234")
+        p.tap_id("ok", "pin")
+    p.wait_screen("checkout")
+    p.pad.place(demo_tag("30000002"))
+    p.wait_until(lambda: _items(p.app).get("30000002") and _items(p.app)["30000002"].final)
+    p.tap_id("finish", "checkout")
+    p.wait_screen("finish")
+    button = p.wait_until(lambda: p.widget("email_slot", "finish").children, what="e-mail choice")[0]
+    p.screenshot("32-receipt-choice-email")
+    p.tap(button)
+    p.wait_screen("goodbye")
+    assert p.widget("message", "goodbye").text.endswith("Kvīts ir nosūtīta uz jūsu e-pastu.")
+    (mail,) = (tmp_path / "outbox").glob("*.eml")
+    from email import message_from_bytes, policy
+
+    message = message_from_bytes(mail.read_bytes(), policy=policy.default)
+    body = message.get_content()
+    assert message["To"] == "anna@example.lv"
+    assert "Izsniegšanas kvīts" in message["Subject"] and "Dvēseļu putenis" in body
+    assert "**0001" in body and "LV0001" not in body and "1234" not in body
