@@ -279,3 +279,32 @@ def test_receipt_by_e_mail_when_the_site_enables_it(kiosk, tmp_path: Path) -> No
     assert message["To"] == "anna@example.lv"
     assert "Izsniegšanas kvīts" in message["Subject"] and "Dvēseļu putenis" in body
     assert "**0001" in body and "LV0001" not in body and "1234" not in body
+
+
+def test_tag_write_failure_sends_the_item_to_the_desk(kiosk) -> None:
+    p = kiosk.start(prefix="en-", pin_policy="none")
+    p.tap(next(b for b in p.widget("languages", "welcome").children if b.code == "en"))
+    _login(p, "LV0002")
+    p.wait_screen("checkout")
+    tag = demo_tag("30000003")
+    p.pad.fail_writes(tag.uid, count=50)  # the security bit cannot be switched off
+    p.pad.place(tag)
+    p.wait_until(lambda: _items(p.app).get("30000003") and _items(p.app)["30000003"].final, timeout=15)
+    row = next(r for r in p.widget("item_list", "checkout").children if r.item_id == "30000003")
+    assert row.state_name == "refused" and "desk" in row.status
+    assert p.pad.tag(tag.uid).afi == 0x07  # still secured: the patron cannot walk out with it
+    p.screenshot("33-security-write-failed")
+
+
+def test_repeated_wrong_pins_lock_the_card_out(kiosk) -> None:
+    p = kiosk.start(prefix="lv-")
+    _login(p, "LV0001")
+    for _ in range(3):
+        p.wait_screen("pin")
+        p.keys(p.widget("pad", "pin"), "9999")
+        p.tap_id("ok", "pin")
+        p.wait_until(lambda: p.app.state.problem is not None and p.app.state.stage.value in ("pin", "welcome"))
+    p.wait_screen("welcome")
+    message = p.wait_until(lambda: p.widget("message", "welcome").text, what="lock-out message")
+    assert message.startswith("Pārāk daudz mēģinājumu.") and "sekundēm" in message
+    p.screenshot("34-locked-out")
