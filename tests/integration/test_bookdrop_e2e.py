@@ -963,13 +963,6 @@ def test_tag_secured_on_the_second_attempt_is_a_normal_return(
 # --- bugs found in other parts while writing these tests ---------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="kiosk/sync/sip2/client.py Sip2Client._exchange: when _drain_stale finds the idle link "
-    "closed and the reconnect's login (93) goes unanswered after it was written, that login's "
-    "Sip2LinkError(maybe_delivered=True) escapes as the outcome of the 09, which was never written: "
-    "the return is journaled online/in_doubt (reconciled later) instead of offline/queued",
-)
 def test_return_while_the_library_system_does_not_answer_a_login_is_queued_not_in_doubt(
     tmp_path: Path, demo: DemoLibrary
 ) -> None:

@@ -340,6 +340,62 @@ def test_idle_connection_closed_by_the_acs_is_reopened_before_sending(fake, clie
     assert [f[:2] for i, f in fake.received if i == 1] == [b"93", b"99", b"11"]
 
 
+@pytest.mark.parametrize("stalled", ["93", "99"])
+def test_unanswered_relogin_after_an_idle_close_leaves_the_request_not_delivered(
+    fake, client_for, stalled
+):
+    # The ACS dropped the idle link; on the new connection it never answers the login (or
+    # status). The checkout was never written, so it must not come back as possibly applied.
+    def handler(conn, req, frame):
+        if conn.index == 0:
+            conn.reply(FakeAcs.answer(req), req)
+
+    fake.script = script_for(fake, stalled, handler)
+    client = client_for(timeout_s=0.2, retries=0)
+    client.connect()
+    fake.connections[0].close()
+    fake.wait_for(lambda: fake.connections[0].closed)
+
+    with pytest.raises(Sip2LinkError) as info:
+        client.request(checkout())
+
+    assert info.value.maybe_delivered is False
+    assert "SIP2 11 not sent" in str(info.value)
+    assert fake.frames("11") == []
+    assert fake.wait_for(lambda: len(fake.connections) == 2)
+    assert stalled.encode() in [f[:2] for i, f in fake.received if i == 1]
+    assert not client.connected
+
+
+@pytest.mark.parametrize("stalled", ["93", "99"])
+def test_unanswered_login_of_the_first_connect_leaves_the_request_not_delivered(
+    fake, client_for, stalled
+):
+    fake.script = script_for(fake, stalled, lambda conn, req, frame: None)
+    client = client_for(timeout_s=0.2, retries=0)
+
+    with pytest.raises(Sip2LinkError) as info:
+        client.request(checkout())
+
+    assert info.value.maybe_delivered is False
+    assert fake.frames("11") == []
+
+
+def test_request_that_went_out_unanswered_after_a_relogin_stays_in_doubt(fake, client_for):
+    # The reconnect succeeds, then the checkout itself is written and gets no answer.
+    fake.script = script_for(fake, "11", lambda conn, req, frame: None)
+    client = client_for(timeout_s=0.2, retries=0)
+    client.connect()
+    fake.connections[0].close()
+    fake.wait_for(lambda: fake.connections[0].closed)
+
+    with pytest.raises(Sip2LinkError) as info:
+        client.request(checkout())
+
+    assert info.value.maybe_delivered is True
+    assert fake.wait_for(lambda: len(fake.frames("11")) == 1)
+
+
 def test_refused_connection_backs_off_without_hammering():
     probe = socket.create_server(("127.0.0.1", 0))
     port = probe.getsockname()[1]

@@ -251,13 +251,19 @@ class Sip2Client:
         timeout and retry budget, and Sip2FormatError when `msg` cannot be encoded.
         """
         with self._lock:
-            self._ensure_connected()
+            try:
+                self._ensure_connected()
+            except Sip2LinkError as exc:
+                raise self._not_sent(msg, exc) from exc
             return self._exchange(msg, reconnect=True)
 
     def sc_status(self) -> AcsStatus:
         """`99` → `98`; also the keep-alive."""
         with self._lock:
-            self._ensure_connected()
+            try:
+                self._ensure_connected()
+            except Sip2LinkError as exc:
+                raise self._not_sent(message("99"), exc) from exc
             return self._status(reconnect=True)
 
     def keepalive_if_due(self) -> None:
@@ -383,7 +389,10 @@ class Sip2Client:
 
     def _exchange(self, msg: Message, *, reconnect: bool) -> Message:
         if reconnect:
-            self._drain_stale()  # first: it may reconnect, which uses sequence numbers
+            try:
+                self._drain_stale()  # first: it may reconnect, which uses sequence numbers
+            except Sip2LinkError as exc:
+                raise self._not_sent(msg, exc) from exc
         expected = RESPONSE_FOR.get(msg.command)
         detect = self._detection != "off"
         control_97 = encode(message("97"), error_detection=detect, terminator=self._terminator)
@@ -466,6 +475,20 @@ class Sip2Client:
         if not reconnect or in_doubt or attempts_left <= 0:
             detail = "; the ACS may have applied it" if in_doubt else ""
             raise Sip2LinkError(self._give_up(msg, why + detail), maybe_delivered=written)
+
+    def _not_sent(self, msg: Message, exc: Sip2LinkError) -> Sip2LinkError:
+        """A link error from (re)connecting before `msg` was written, as the outcome of `msg`.
+
+        The login (93) or status (99) of that reconnect may itself have gone out unanswered
+        (maybe_delivered=True), but `msg` never left the kiosk: the ACS cannot have applied it.
+        """
+        if not exc.maybe_delivered:
+            return exc
+        s = self._settings
+        return type(exc)(
+            f"SIP2 {msg.command} not sent to the ACS at {s.host}:{s.port}: {exc}",
+            maybe_delivered=False,
+        )
 
     def _give_up(self, msg: Message, why: str) -> str:
         s = self._settings
