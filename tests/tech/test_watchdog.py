@@ -73,6 +73,10 @@ def test_kivy_main_loop_pings(notify_socket):
     try:
         assert b"READY=1" in server.recv(4096)
         assert server.recv(100) == b"WATCHDOG=1"  # the immediate one
+        # A UI thread that does not run the Kivy clock (hung) sends nothing, however long it takes.
+        server.settimeout(0.25)
+        with pytest.raises(TimeoutError):
+            server.recv(100)
         server.settimeout(0.01)
         got = 0
         for _ in range(400):  # bounded: pump the Kivy clock until two scheduled pings arrived
