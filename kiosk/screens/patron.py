@@ -376,9 +376,13 @@ class FinishScreen(StateScreen):
 
     def render(self, state: Any) -> None:
         receipt = state.receipt
-        done = receipt.count if receipt else 0
+        lines = receipt.lines if receipt else ()
+        done = sum(1 for line in lines if not line.renewal)
+        renewed = len(lines) - done
         refused = len(receipt.refused) if receipt else 0
         parts = [_app().ntr("You borrowed {n} item.", "You borrowed {n} items.", done).format(n=done)]
+        if renewed:
+            parts.append(_app().ntr("{n} loan was renewed.", "{n} loans were renewed.", renewed).format(n=renewed))
         if refused:
             parts.append(_app().ntr("{n} item was not borrowed.", "{n} items were not borrowed.", refused).format(n=refused))
         self.summary = " ".join(parts)
