@@ -27,7 +27,7 @@ DEFAULT_P = 1
 SALT_BYTES = 16
 KEY_BYTES = 32
 MIN_PIN_LENGTH = 4
-MAX_PIN_LENGTH = 64
+MAX_PIN_LENGTH = 12  # the login keypad takes at most 12 digits
 
 
 class AdminPinError(ConfigError):
@@ -45,7 +45,7 @@ def _unb64(text: str) -> bytes:
 def validate_pin(pin: str) -> None:
     """Refuse PINs that cannot be typed on the kiosk's keypad or are too short to protect anything."""
     if not MIN_PIN_LENGTH <= len(pin) <= MAX_PIN_LENGTH:
-        raise AdminPinError(f"admin PIN: expected {MIN_PIN_LENGTH}-{MAX_PIN_LENGTH} characters, got {len(pin)}")
+        raise AdminPinError(f"admin PIN: expected {MIN_PIN_LENGTH}-{MAX_PIN_LENGTH} digits, got {len(pin)} characters")
     if not pin.isdigit() or not pin.isascii():
         raise AdminPinError("admin PIN: expected digits only (the kiosk's keypad has only digits)")
 

@@ -34,7 +34,7 @@ def test_damaged_hashes_never_match_and_explain(stored):
             adminpin.parse_hash(stored)
 
 
-@pytest.mark.parametrize("pin", ["12", "12ab", "", "1" * 65, "١٢٣٤"])
+@pytest.mark.parametrize("pin", ["12", "12ab", "", "1" * 13, "١٢٣٤"])
 def test_unusable_pins_are_refused(pin):
     with pytest.raises(AdminPinError):
         adminpin.hash_pin(pin, **FAST)
