@@ -104,11 +104,30 @@ class BookDropScreen(KioskScreen):
     note = StringProperty("")
     sequence = NumericProperty(0)
     offline = BooleanProperty(False)
+    panel = ListProperty([1, 1, 1, 1])  # the background
+    ink = ListProperty([0, 0, 0, 1])  # text on it: dark on light colours, white on dark ones
 
     def on_kv_post(self, base_widget: Any) -> None:
+        self._state: BookDropState | None = None
+        # Bound to the colours themselves: they change after the theme's own mode handler ran.
+        _app().theme.bind(bg=lambda *_: self._colour(), ok=lambda *_: self._colour())
         self.show(None)
 
+    def _colour(self) -> None:
+        theme = _app().theme
+        if self.mode != "result":
+            self.panel, self.ink = list(theme.bg), list(theme.fg)
+            return
+        bg = {KIND_OK: theme.ok, KIND_NOTE: theme.warn_bg, KIND_STOP: theme.refused}[self.kind]
+        r, g, b = bg[:3]
+        light = 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.5
+        self.panel, self.ink = list(bg), ([0.05, 0.05, 0.05, 1] if light else [1, 1, 1, 1])
+
     def show(self, state: BookDropState | None) -> None:
+        self._render(state)
+        self._colour()
+
+    def _render(self, state: BookDropState | None) -> None:
         app = _app()
         cfg = app.cfg
         langs = languages(cfg)

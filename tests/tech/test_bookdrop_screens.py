@@ -80,6 +80,9 @@ def test_a_big_result_per_item(drop_app, name, item, head, kind, bin_text, reaso
     assert screen.ids.headline.text == head and screen.ids.bin.text == bin_text
     assert reason in screen.ids.reason.text
     assert screen.ids.headline.font_size >= 60  # readable from a distance
+    r, g, b = screen.panel[:3]
+    light = 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.5
+    assert (tuple(screen.ids.headline.color)[0] < 0.5) == light  # dark text on light panels, white on dark
     screenshot(drop_app, name)
 
 
@@ -222,3 +225,22 @@ def test_maintenance_out_of_service_closes_the_book_drop(tmp_path):
     finally:
         app.maintenance.stop()
         app.stop()
+
+
+def test_high_contrast_and_large_text(drop_app):
+    screen = drop_app.screen("bookdrop")
+    normal = screen.ids.headline.font_size
+    drop_app.theme.high_contrast = True
+    drop_app.theme.large_text = True
+    try:
+        screen.show(BookDropState(last=_item()))
+        frames(2)
+        assert screen.ids.headline.font_size > normal
+        assert tuple(screen.ids.headline.color)[:3] == (0.05, 0.05, 0.05)  # dark ink on the light green
+        screenshot(drop_app, "bookdrop_returned_high_contrast")
+        screen.show(BookDropState())
+        frames(2)
+        assert tuple(screen.ids.headline.color) == tuple(drop_app.theme.fg) == (1, 1, 1, 1)
+        screenshot(drop_app, "bookdrop_attract_high_contrast")
+    finally:
+        drop_app.theme.reset()
