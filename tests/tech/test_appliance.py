@@ -120,6 +120,10 @@ def test_examples_load_and_are_ready_for_an_appliance(name):
     assert Path(cfg.storage.path).is_absolute()  # relative paths would land in /etc/kiosk
     assert cfg.admin.secrets_policy == "refuse" and cfg.ui.fullscreen
     RoutingTable.from_config(cfg)
+    from kiosk.devices.cards import check_source
+
+    for url in cfg.patron.card_sources:
+        check_source(url, cfg.patron)  # raises for an entry the card layer does not know
     if name == "bookdrop.toml":
         assert cfg.kiosk.mode == "bookdrop" and cfg.routing and cfg.sorter.url != "none"
 
