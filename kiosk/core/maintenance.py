@@ -111,6 +111,11 @@ class MaintenanceAccess:
         return max(0.0, self._locked_until - self.clock.monotonic()) if self.state is AdminState.LOCKED else 0.0
 
     @property
+    def login_open(self) -> bool:
+        """The admin login prompt is showing (and not locked)."""
+        return self._state is AdminState.LOGIN
+
+    @property
     def configured(self) -> bool:
         return bool(self.policy.pin_hash or self.policy.cards)
 

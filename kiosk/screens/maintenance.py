@@ -205,9 +205,9 @@ class MaintenanceController:
     def tick(self) -> None:
         if self.corner.tick():
             self.open_login()
-        before = self.access._state  # noqa: SLF001 - to tell a closed login prompt from a leave
+        was_open = self.access.login_open  # to tell a login prompt closed by the timeout
         left = self.access.tick()
-        if left is not None or (before is AdminState.LOGIN and self.access._state is AdminState.OUTSIDE):
+        if left is not None or (was_open and not self.access.login_open):
             if left is not None:
                 self._record("maintenance_left", "after inactivity")
             self.message = ""

@@ -315,3 +315,15 @@ def test_stopping_the_app_stops_the_maintenance_clock(kiosk):
     assert ctl._tick_event.is_triggered
     kiosk.app.stop()
     assert not ctl._tick_event.is_triggered
+
+
+def test_an_abandoned_login_prompt_goes_back_to_the_patron_screen(kiosk):
+    kiosk.app.maintenance.open_login()
+    frames(1)
+    assert kiosk.app.current_screen == "maintenance_login"
+    kiosk.clock.advance(299)
+    kiosk.app.maintenance.tick()
+    assert kiosk.app.current_screen == "maintenance_login"
+    kiosk.clock.advance(2)
+    kiosk.app.maintenance.tick()
+    assert kiosk.app.current_screen == "welcome"
