@@ -262,7 +262,7 @@ class MaintenanceController:
         screen = self.app._screens.get(STATUS)
         if screen is not None:
             screen.loading = True
-            self.run("status", self.diag.device_status, screen.set_checks)
+            self.run("status", lambda: (self.diag.device_status(), self.diag.recent_events()), screen.set_checks)
 
     # -- service -------------------------------------------------------------------------
 
@@ -487,9 +487,14 @@ class MaintenanceStatusScreen(MaintenanceScreen):
         if isinstance(result, BaseException):
             box.add_widget(CheckRow(status="FAIL", name="status", detail=str(result)))
             return
-        self.checks = list(result)
+        checks, events = result
+        self.checks = list(checks)
         for c in self.checks:
             box.add_widget(CheckRow(status=c.status.value, name=c.name, detail=c.detail, hint=c.hint if c.status is not Status.OK else ""))
+        if events:
+            box.add_widget(OutputLine(text=tr("Recent events"), level="ok"))
+            for when, kind, detail in events:
+                box.add_widget(OutputLine(text=f"{when:%d.%m %H:%M}  {kind}  {detail}"))
 
 
 class MaintenanceDiagScreen(MaintenanceScreen):

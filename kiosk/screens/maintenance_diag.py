@@ -330,6 +330,13 @@ class Diagnostics:
             out.append(RefusalView(e.created, e.operation.value, e.item_id, mask_card(e.patron_id) if e.patron_id else "", scrub(message, self.card_re)))
         return out
 
+    def recent_events(self, limit: int = 8) -> list[tuple[datetime, str, str]]:
+        """The newest journal events (outages, maintenance, service changes), newest first."""
+        if self.journal is None:
+            return []
+        events = self.journal.events()[-limit:]
+        return [(e.created, e.kind, scrub(e.detail, self.card_re)) for e in reversed(events)]
+
     def pending_count(self) -> int:
         return self.journal.pending_count() if self.journal is not None else 0
 

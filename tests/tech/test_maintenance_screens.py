@@ -99,6 +99,7 @@ def test_a_short_press_or_another_place_does_nothing(kiosk):
 
 
 def test_pin_login_shows_the_device_status(kiosk):
+    kiosk.services.circulation.journal.record_event("outage_start", "sorter: down: connection refused")
     _login(kiosk)
     assert kiosk.app.current_screen == "maintenance"
     status = kiosk.app.screen("maintenance")
@@ -106,6 +107,9 @@ def test_pin_login_shows_the_device_status(kiosk):
     names = {c.name: c.status.value for c in status.checks}
     assert names["reader"] == "ok" and names["printer"] == "ok" and names["sorter"] == "ok"
     assert names["offline queue"] == "ok" and names["library"] == "warn"  # reachable; the session connects on first use
+    lines = [getattr(w, "text", "") for w in status.ids.rows.children]
+    assert any("outage_start" in t and "sorter: down" in t for t in lines)
+    assert any("maintenance_entered" in t for t in lines)
     screenshot(kiosk.app, "maintenance_status")
 
 
