@@ -607,6 +607,9 @@ class KioskApp(App):
             self.local = ""
         if state.stage is not Stage.ACTIVE:
             self.provisional.clear()
+        if state.stage in (Stage.WELCOME, Stage.GOODBYE) and previous is not None and previous.patron is not None:
+            for name in ("checkout", "account"):
+                self._screens[name].wipe()  # type: ignore[attr-defined]
         elif state.checkout is not None and self.provisional:
             known = {i.item_id for i in state.checkout.items}
             self.provisional = {uid: tag for uid, tag in self.provisional.items() if (tag.item_id or f"uid:{uid}") not in known and f"uid:{uid}" not in {i.key for i in state.checkout.items}}

@@ -227,6 +227,17 @@ class SessionScreen(StateScreen):
     can_renew = BooleanProperty(False)
     can_account = BooleanProperty(True)
 
+    def wipe(self) -> None:
+        """Forget the last patron's rows and header (logout): nothing of theirs stays in memory."""
+        rows = getattr(self, "_rows", None)
+        if rows:
+            rows.clear()
+        for wid in ("item_list", "account_list"):
+            if wid in self.ids:
+                self.ids[wid].clear_widgets()
+        self.card = self.notice = ""
+        self._state = None
+
     def render_header(self, state: Any) -> None:
         patron = state.patron
         self.card = tr("Card {card}").format(card=patron.card_masked) if patron else ""
@@ -388,13 +399,18 @@ class FinishScreen(StateScreen):
         self.summary = " ".join(parts)
         self.can_email = state.capabilities.can_email
         slot = self.ids.email_slot
-        slot.clear_widgets()
-        if self.can_email:
+        button = getattr(self, "email_button", None)
+        if button is None:
             from kiosk.screens.widgets import KButton
 
-            button = KButton(text=tr("Send the receipt by e-mail"))
+            # Built once and kept: a button rebuilt on every snapshot could vanish under a finger.
+            button = self.email_button = KButton()
             button.bind(on_release=lambda *_: _app().tap(Action.RECEIPT_EMAIL))
+        button.text = tr("Send the receipt by e-mail")
+        if self.can_email and button.parent is None:
             slot.add_widget(button)
+        elif not self.can_email and button.parent is not None:
+            slot.remove_widget(button)
 
 
 class GoodbyeScreen(StateScreen):

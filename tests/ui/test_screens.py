@@ -337,3 +337,25 @@ def test_repeated_wrong_pins_lock_the_card_out(kiosk) -> None:
     message = p.wait_until(lambda: p.widget("message", "welcome").text, what="lock-out message")
     assert message.startswith("Pārāk daudz mēģinājumu.") and "sekundēm" in message
     p.screenshot("34-locked-out")
+
+
+def test_offline_checkout_shows_provisional_due_dates(kiosk, acs, tmp_path: Path) -> None:
+    acs.stop()
+    p = kiosk.start(prefix="lv-", pin_policy="none", sip2_timeout=1.0)
+    _login(p, "LV0002")
+    p.wait_screen("checkout", timeout=20)
+    assert not p.app.state.capabilities.online
+    assert "provizoriski" in p.widget("offline_banner", "root").text
+    assert p.widget("tab_account", "checkout").disabled  # the account needs the library system
+    p.pad.place(demo_tag("30000001"))
+    p.wait_until(lambda: _items(p.app).get("30000001") and _items(p.app)["30000001"].final, timeout=20)
+    row = next(r for r in p.widget("item_list", "checkout").children if r.item_id == "30000001")
+    assert row.state_name == "ok" and "provizorisks termiņš" in row.status
+    p.screenshot("35-offline-checkout")
+    p.tap_id("finish", "checkout")
+    p.wait_screen("finish")
+    p.wait_until(lambda: not p.widget("print_receipt", "finish").disabled)
+    p.tap_id("print_receipt", "finish")
+    p.wait_screen("goodbye")
+    transcript = p.wait_until(lambda: next(iter((tmp_path / "receipts").glob("*.txt")), None))
+    assert "termiņi ir provizoriski" in transcript.read_text(encoding="utf-8").replace("\n", " ")

@@ -106,6 +106,8 @@ def _visit(p, lang: str, receipts: Path, expect: dict[str, str]) -> None:
     transcript = p.wait_until(lambda: next(iter(receipts.glob("*.txt")), None), what="receipt file")
     text = transcript.read_text(encoding="utf-8")
     assert expect["receipt"] in text and "**0001" in text and "LV0001" not in text and "1234" not in text
+    assert not p.widget("item_list", "checkout").children  # the patron's list is wiped at goodbye
+    assert app.state.patron is None and app.state.checkout is None
     p.tap_id("done", "goodbye")
     p.wait_screen("welcome")
     assert app.lang == "lv"  # the next patron is greeted in Latvian
