@@ -921,22 +921,8 @@ class CirculationService:
             "fee_amount": resp.get("BV"),
         }
         if op is Operation.CHECKIN:
-            cv = resp.get("CV").strip()
-            try:
-                alert_type = AlertType(cv) if cv else AlertType.NONE
-            except ValueError:
-                alert_type = AlertType.OTHER
-            routing = Routing(
-                sort_bin=resp.get("CL"),
-                alert=yes(resp.fixed.get("alert", "")),
-                alert_type=alert_type,
-                destination=resp.get("CT"),
-                permanent_location=resp.get("AQ"),
-                hold_patron_id=resp.get("CY"),
-                hold_patron_name=resp.get("DA"),
-                media_type=resp.get("CK"),
-                owner=resp.get("BG"),
-            )
+            routing = checkin_routing(resp)
+            alert_type = routing.alert_type
             if ok:
                 refusal = Refusal.NONE
             elif routing.alert and alert_type in (AlertType.HOLD_HERE, AlertType.HOLD_OTHER_BRANCH):
@@ -1047,6 +1033,36 @@ class CirculationService:
             self.journal.close()
 
 
+def checkin_routing(resp: Message) -> Routing:
+    """Where a checked-in item goes, from a 10's alert flag, sort bin (CL) and 3M extension fields."""
+    cv = resp.get("CV").strip()
+    try:
+        alert_type = AlertType(cv) if cv else AlertType.NONE
+    except ValueError:
+        alert_type = AlertType.OTHER
+    return Routing(
+        sort_bin=resp.get("CL"),
+        alert=yes(resp.fixed.get("alert", "")),
+        alert_type=alert_type,
+        destination=resp.get("CT"),
+        permanent_location=resp.get("AQ"),
+        hold_patron_id=resp.get("CY"),
+        hold_patron_name=resp.get("DA"),
+        media_type=resp.get("CK"),
+        owner=resp.get("BG"),
+    )
+
+
+def routing_json(routing: Routing) -> dict[str, Any]:
+    """What the journal keeps of a routing (no hold patron: ids stay out of results)."""
+    return {
+        "sort_bin": routing.sort_bin,
+        "alert": routing.alert,
+        "alert_type": routing.alert_type.value,
+        "destination": routing.destination,
+    }
+
+
 def _refuses(msg: Message, pin: str | None) -> bool:
     """A 24/64 that does not let the patron in: unknown (BL=N) or a PIN it rejected (CQ=N)."""
     return msg.get("BL", "Y").upper() == "N" or bool(
@@ -1090,12 +1106,7 @@ def _result_json(result: CirculationResult) -> dict[str, Any]:
         "message": result.message,
         "refusal": result.refusal.value,
         "renewal": result.renewal,
-        "routing": {
-            "sort_bin": result.routing.sort_bin,
-            "alert": result.routing.alert,
-            "alert_type": result.routing.alert_type.value,
-            "destination": result.routing.destination,
-        },
+        "routing": routing_json(result.routing),
     }
 
 

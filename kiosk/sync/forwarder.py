@@ -19,9 +19,9 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from kiosk.config import Sip2Section
-from kiosk.core.domain import Mode, Operation
+from kiosk.core.domain import AlertType, Mode, Operation, Routing
 from kiosk.core.masking import mask_card
-from kiosk.sync.circulation import crash_point
+from kiosk.sync.circulation import checkin_routing, crash_point, routing_json
 from kiosk.sync.journal import EntryState, Journal, JournalEntry
 from kiosk.sync.sip2.codec import Message, Sip2Error, Sip2LinkError, message, sip_date
 
@@ -43,6 +43,27 @@ class ForwardReport:
 
     def to_json_text(self) -> str:
         return json.dumps(self.to_json())
+
+
+def needs_handling(routing: Routing) -> bool:
+    """Whether a check-in answer asks for more than shelving (an alert; CV 00 alone is no alert)."""
+    return routing.alert or routing.alert_type not in (AlertType.NONE, AlertType.UNKNOWN)
+
+
+def staff_instruction(routing: Routing) -> str:
+    """What staff do with an item the library system routed after it was already sorted."""
+    where = routing.destination
+    if routing.alert_type is AlertType.HOLD_HERE:
+        return "take it from the returns to the hold shelf"
+    if routing.alert_type in (AlertType.HOLD_OTHER_BRANCH, AlertType.HOLD_ILL):
+        where = where or "the pickup library"
+        return f"take it from the returns and send it to {where} for the hold"
+    if routing.alert_type is AlertType.TRANSIT:
+        where = where or routing.permanent_location or "its home library"
+        return f"take it from the returns and send it to {where}"
+    if routing.hold_patron_id:
+        return "take it from the returns to the hold shelf"
+    return "take it from the returns and check it at the desk"
 
 
 class _Stop(Exception):
@@ -171,11 +192,29 @@ class Forwarder:
         ok = resp.fixed.get("ok", "0") == "1"
         text = " ".join(v for v in resp.get_all("AF") if v.strip())
         result = {**entry.result, "ok": ok, "forward_message": text, "title": resp.get("AJ") or entry.result.get("title", ""), "forward_due_date": resp.get("AH")}
+        routing = checkin_routing(resp) if entry.operation is Operation.CHECKIN else None
+        if routing is not None:
+            # The item was sorted without this answer: keep where the library system wants it.
+            result["routing"] = routing_json(routing)
         state = done_state if ok else EntryState.FORWARD_REFUSED
         self.journal.update(entry.id, state, result=result, error="" if ok else (text or "refused by the library system"))
         if not ok:
             log.warning("journal #%d %s of %s for %s refused on forwarding: %s", entry.id, entry.operation.value, entry.item_id, mask_card(entry.patron_id), text)
+        elif routing is not None and needs_handling(routing):
+            self._tell_staff(entry, routing, result["title"], text)
         return state
+
+    def _tell_staff(self, entry: JournalEntry, routing: Routing, title: str, text: str) -> None:
+        """A forwarded return the library system routes (hold, transit): staff must fetch the item."""
+        what = f"item {entry.item_id}" + (f" ({title})" if title else "")
+        hold = f" for patron {mask_card(routing.hold_patron_id)}" if routing.hold_patron_id else ""
+        detail = (
+            f"journal #{entry.id}: {what}, returned {entry.created:%Y-%m-%d %H:%M} and sorted "
+            f"without an answer, is now routed by the library system{hold}: "
+            f"{staff_instruction(routing)}" + (f" (library system: {text})" if text else "")
+        )
+        self.journal.record_event("forward_routing", detail)
+        log.warning("%s", detail)
 
     # -- building and reconciling --------------------------------------------------------------
 

@@ -1027,14 +1027,6 @@ def test_item_the_sorter_takes_to_the_exception_bin_is_recorded_as_sorted(
     assert result.sorted  # the sorter confirmed bin 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="kiosk/sync/forwarder.py Forwarder._forward_entry keeps only ok, AF, AJ and AH of the "
-    "answer to a replayed check-in: the 10's alert flag and CV/CT/CY/CL are dropped and nothing is "
-    "recorded for staff, so an item returned offline that the library system traps for a hold when "
-    "the check-in is forwarded stays in the shelving bin while the library system has it on the "
-    "hold shelf",
-)
 def test_offline_return_that_traps_a_hold_when_forwarded_is_flagged_for_staff(
     demo_station: Station, demo: DemoLibrary
 ) -> None:

@@ -7,7 +7,7 @@ import time
 from datetime import datetime, timedelta
 
 import pytest
-from fake_acs import FakeAcs
+from fake_acs import D, FakeAcs
 
 from kiosk.config import OfflineSection
 from kiosk.core.domain import Mode, Operation
@@ -16,7 +16,7 @@ from kiosk.sync.circulation import CirculationService
 from kiosk.sync.forwarder import Forwarder, ForwardReport
 from kiosk.sync.journal import EntryState, Journal
 from kiosk.sync.sip2.client import Sip2Client
-from kiosk.sync.sip2.codec import decode
+from kiosk.sync.sip2.codec import decode, message
 
 T0 = datetime(2026, 11, 25, 10, 0, 0)
 
@@ -141,3 +141,86 @@ def test_online_request_waits_for_background_forwarding_of_the_same_item(tmp_pat
     wire = [(f[:2], decode(f).get("AB")) for f in fake.frames() if f[:2] in (b"09", b"11")]
     assert wire.index((b"09", "30000190")) < wire.index((b"11", "30000190"))
     assert sorted(i for c, i in wire if c == b"09") == items  # each queued checkin exactly once
+
+
+def checkin_answer(req, ok: str = "1", alert: str = "N", fields=()):
+    return message(
+        "10",
+        ok=ok,
+        resensitize="Y",
+        magnetic_media="N",
+        alert=alert,
+        transaction_date=D,
+        fields=[("AO", "DEMO"), ("AB", req.get("AB")), ("AJ", "Zaļā grāmata"), *fields],
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "instruction"),
+    [
+        ([("CL", "3"), ("CV", "01"), ("CY", "LV0004"), ("DA", "Ivan Petrov")], "to the hold shelf"),
+        (
+            [("CV", "02"), ("CT", "Filiāle Teika"), ("CY", "LV0004"), ("DA", "Ivan Petrov")],
+            "send it to Filiāle Teika for the hold",
+        ),
+    ],
+    ids=["hold here", "hold at another branch"],
+)
+def test_forwarded_return_routed_by_the_library_system_is_kept_and_told_to_staff(
+    tmp_path, fake, fields, instruction
+):
+    def script(conn, frame):
+        req = decode(frame)
+        if req.command == "09":
+            conn.reply(checkin_answer(req, alert="Y", fields=fields), req)
+        else:
+            fake.default_script(conn, frame)
+
+    fake.script = script
+    journal = Journal(tmp_path / "j.sqlite")
+    (eid,) = queue_checkins(journal, ["30000003"])
+    s = fake.settings()
+
+    report = Forwarder(journal, lambda: Sip2Client(s), settings=s, location="DEMO").forward_once()
+
+    assert report.to_json() == {"forwarded": 1, "refused": 0, "pending": 0}
+    entry = journal.get(eid)
+    assert entry.state is EntryState.FORWARDED and journal.refusals() == []
+    cv = dict(fields)["CV"]
+    assert entry.result["routing"] == {
+        "sort_bin": dict(fields).get("CL", ""),
+        "alert": True,
+        "alert_type": cv,
+        "destination": dict(fields).get("CT", ""),
+    }
+    (detail,) = [e.detail for e in journal.events() if e.kind == "forward_routing"]
+    assert "item 30000003 (Zaļā grāmata)" in detail and instruction in detail
+    assert "**0004" in detail and "LV0004" not in detail and "Ivan" not in detail
+    assert "LV0004" not in journal.to_json_lines()
+
+
+def test_forwarded_plain_return_records_no_staff_event(tmp_path, fake):
+    # Koha may send CV 00 with every successful check-in: no alert, nothing for staff to do.
+    def script(conn, frame):
+        req = decode(frame)
+        if req.command == "09":
+            conn.reply(checkin_answer(req, fields=[("CV", "00"), ("CL", "1")]), req)
+        else:
+            fake.default_script(conn, frame)
+
+    fake.script = script
+    journal = Journal(tmp_path / "j.sqlite")
+    (eid,) = queue_checkins(journal, ["30000001"])
+    s = fake.settings()
+
+    Forwarder(journal, lambda: Sip2Client(s), settings=s, location="DEMO").forward_once()
+
+    entry = journal.get(eid)
+    assert entry.state is EntryState.FORWARDED
+    assert entry.result["routing"] == {
+        "sort_bin": "1",
+        "alert": False,
+        "alert_type": "00",
+        "destination": "",
+    }
+    assert [e.kind for e in journal.events() if e.kind == "forward_routing"] == []
