@@ -106,6 +106,9 @@ class WelcomeScreen(StateScreen):
         for code in app.cfg.kiosk.languages:
             button = KButton(text=app.language_name(code))
             button.size_hint_y = 1
+            if code == "lv":
+                button.size_hint_x = 1.4  # Latvian takes the main place (Cabinet Regulation No. 292)
+                button.bold = True
             button.code = code  # type: ignore[attr-defined]
             button.bind(on_release=lambda b: self.choose_language(b.code))
             box.add_widget(button)
