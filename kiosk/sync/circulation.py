@@ -756,9 +756,14 @@ class CirculationService:
             result = self._interpret(
                 op, resp, patron_id, item_id, pin, eid, bool(request.get("fee_acknowledged"))
             )
+            # A hold trapped on return is handled (the item goes to the hold), not refused: it
+            # must not reach the staff refusal list or count as a refusal in the statistics.
+            handled = result.ok or (
+                op is Operation.CHECKIN and hold_trapped(result.ok, result.routing)
+            )
             self.journal.update(
                 eid,
-                EntryState.DONE if result.ok else EntryState.REFUSED,
+                EntryState.DONE if handled else EntryState.REFUSED,
                 result=_result_json(result),
             )
             return result
@@ -922,10 +927,9 @@ class CirculationService:
         }
         if op is Operation.CHECKIN:
             routing = checkin_routing(resp)
-            alert_type = routing.alert_type
             if ok:
                 refusal = Refusal.NONE
-            elif routing.alert and alert_type in (AlertType.HOLD_HERE, AlertType.HOLD_OTHER_BRANCH):
+            elif hold_trapped(ok, routing):
                 # Koha (bug 13411) answers ok=0 "not checked out" for an item that was not on
                 # loan even as it traps a hold for it: the item still goes to the hold shelf, so
                 # this is no refusal; the return workflow routes it by the alert.
@@ -1050,6 +1054,16 @@ def checkin_routing(resp: Message) -> Routing:
         hold_patron_name=resp.get("DA"),
         media_type=resp.get("CK"),
         owner=resp.get("BG"),
+    )
+
+
+def hold_trapped(ok: bool, routing: Routing) -> bool:
+    """A check-in answered ok=0 yet with a hold alert (CV 01/02): Koha's answer for an item that
+    was not on loan when it traps a hold for it (bug 13411). The item was handled, not refused."""
+    return (
+        not ok
+        and routing.alert
+        and routing.alert_type in (AlertType.HOLD_HERE, AlertType.HOLD_OTHER_BRANCH)
     )
 
 

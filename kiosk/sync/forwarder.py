@@ -21,7 +21,7 @@ from typing import Any
 from kiosk.config import Sip2Section
 from kiosk.core.domain import AlertType, Mode, Operation, Routing
 from kiosk.core.masking import mask_card
-from kiosk.sync.circulation import checkin_routing, crash_point, routing_json
+from kiosk.sync.circulation import checkin_routing, crash_point, hold_trapped, routing_json
 from kiosk.sync.journal import EntryState, Journal, JournalEntry
 from kiosk.sync.sip2.codec import Message, Sip2Error, Sip2LinkError, message, sip_date
 
@@ -196,9 +196,11 @@ class Forwarder:
         if routing is not None:
             # The item was sorted without this answer: keep where the library system wants it.
             result["routing"] = routing_json(routing)
-        state = done_state if ok else EntryState.FORWARD_REFUSED
-        self.journal.update(entry.id, state, result=result, error="" if ok else (text or "refused by the library system"))
-        if not ok:
+        # A hold trapped on an item that was not on loan (Koha: ok=0 with CV 01/02) is handled.
+        accepted = ok or (routing is not None and hold_trapped(ok, routing))
+        state = done_state if accepted else EntryState.FORWARD_REFUSED
+        self.journal.update(entry.id, state, result=result, error="" if accepted else (text or "refused by the library system"))
+        if not accepted:
             log.warning("journal #%d %s of %s for %s refused on forwarding: %s", entry.id, entry.operation.value, entry.item_id, mask_card(entry.patron_id), text)
         elif routing is not None and needs_handling(routing):
             self._tell_staff(entry, routing, result["title"], text)

@@ -21,11 +21,13 @@ import pytest
 
 from kiosk.cli import main
 from kiosk.config import OfflineSection
-from kiosk.core.domain import AlertType, BlockReason, Refusal
+from kiosk.core import stats
+from kiosk.core.domain import AlertType, BlockReason, Mode, Operation, Refusal
 from kiosk.core.returns import check_in
 from kiosk.core.routing import Instruction, ReturnOutcome, RoutingTable
 from kiosk.sync.circulation import CirculationService, blocks_from_status, screen_text
-from kiosk.sync.journal import Journal
+from kiosk.sync.forwarder import Forwarder
+from kiosk.sync.journal import EntryState, Journal
 from kiosk.sync.sip2.client import AcsStatus
 from kiosk.sync.sip2.codec import (
     FIXED_FIELDS,
@@ -1498,6 +1500,62 @@ def test_koha_hold_trap_on_an_item_not_on_loan_goes_to_the_hold_shelf(service, n
     assert res.outcome is ReturnOutcome.CHECKED_IN and res.secured
     assert res.decision.instruction == Instruction.OTHER_BRANCH and res.decision.hold_slip
     assert res.routing.hold_patron_id and res.result is not None and not res.result.ok
+
+
+def _refusals_listed(capsys, tmp_path: Path, journal: Journal) -> list[dict]:
+    """What `kiosk journal --refusals` prints for `journal`."""
+    cfg = tmp_path / "refusals.toml"
+    cfg.write_text(f'[storage]\npath = "{journal.path}"\n', encoding="utf-8")
+    capsys.readouterr()
+    assert main(["journal", "--refusals", "--config", str(cfg)]) == 0
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("name", ["koha_10_hold_other_branch", "koha_10_hold_same_branch"])
+def test_koha_hold_trap_is_journaled_as_handled_not_refused(service, tmp_path, capsys, name):
+    svc = service(_09=name, _17="koha_18_available")
+    result = svc.checkin("03010013753001")
+
+    entry = svc.journal.get(result.journal_id)
+    assert entry.state is EntryState.DONE and entry.result["refusal"] == ""
+    assert (
+        entry.result["routing"]["alert"] is True and entry.result["routing"]["alert_type"] == "02"
+    )
+    assert entry.result["routing"]["destination"] in ("froa", "hutl")
+    assert svc.journal.refusals() == [] and _refusals_listed(capsys, tmp_path, svc.journal) == []
+    # A return the kiosk handled: counted with the returns, not the refusals.
+    assert stats.compute(svc.journal.entries()).totals == stats.Counts(returns=1)
+
+
+def test_koha_not_checked_out_without_a_hold_is_still_journaled_refused(service):
+    svc = service(_09="koha_10_not_checked_out", _17="koha_18_available")
+    result = svc.checkin("234567890")
+    assert svc.journal.get(result.journal_id).state is EntryState.REFUSED
+    assert stats.compute(svc.journal.entries()).totals == stats.Counts(refusals=1)
+
+
+def test_forwarded_return_koha_answers_with_a_hold_trap_is_forwarded_for_staff(tmp_path, capsys):
+    # Queued offline; on forwarding Koha answers ok=0 "Item not checked out" with CV02 to hutl.
+    journal = Journal(tmp_path / "j.sqlite")
+    eid = journal.begin(
+        Operation.CHECKIN, mode=Mode.OFFLINE, state=EntryState.QUEUED, item_id="03010879976001"
+    )
+    acs = CannedAcs({"09": "koha_10_hold_same_branch"})
+    try:
+        report = Forwarder(journal, lambda: acs, location="DEMO").forward_once()
+
+        assert report.to_json() == {"forwarded": 1, "refused": 0, "pending": 0}
+        entry = journal.get(eid)
+        assert entry.state is EntryState.FORWARDED and entry.error == ""
+        assert entry.result["routing"]["alert_type"] == "02"
+        assert journal.refusals() == [] and _refusals_listed(capsys, tmp_path, journal) == []
+        (detail,) = [e.detail for e in journal.events() if e.kind == "forward_routing"]
+        assert "item 03010879976001 (Northern Italy)" in detail
+        assert "send it to hutl for the hold" in detail and "******5750" in detail
+        assert "N001965750" not in detail and "Testesen" not in detail
+        assert stats.compute(journal.entries()).totals == stats.Counts(returns=1)
+    finally:
+        journal.close()
 
 
 def test_koha_not_checked_out_without_a_hold_is_still_not_on_loan(service):
