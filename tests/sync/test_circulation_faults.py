@@ -133,6 +133,38 @@ def test_stall_forever_leaves_one_in_doubt_row(tmp_path, fake):
     svc.close()
 
 
+def test_checkout_after_an_idle_close_and_an_unanswered_relogin_is_recorded_offline(
+    tmp_path, fake
+):
+    # The ACS drops the idle link and never answers the login on the new one: the 11 never
+    # leaves the kiosk, so the loan is recorded offline, not left in doubt.
+    def script(conn, frame: bytes) -> None:
+        if conn.index > 0 and frame[:2] == b"93":
+            return
+        fake.default_script(conn, frame)
+
+    fake.script = script
+    svc = make(tmp_path, fake, timeout_s=0.2)
+    assert svc.identify_patron("LV0001").ok
+    fake.connections[0].close()
+    fake.wait_for(lambda: fake.connections[0].closed)
+
+    res = svc.checkout("LV0001", "30000001")
+
+    assert res.ok and res.queued and res.mode is Mode.OFFLINE and not res.in_doubt
+    row = only_row_of(svc, Operation.CHECKOUT)
+    assert (row.mode, row.state) == (Mode.OFFLINE, EntryState.QUEUED)
+    assert [e.kind for e in svc.journal.events()].count("in_doubt") == 0
+    assert fake.frames("11") == []
+    svc.close()
+
+
+def only_row_of(svc: CirculationService, op: Operation):
+    rows = [r for r in svc.journal.entries() if r.operation is op]
+    assert len(rows) == 1, rows
+    return rows[0]
+
+
 def test_refused_connection_queues_offline_in_one_row(tmp_path, fake):
     held = socket.socket()
     held.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
