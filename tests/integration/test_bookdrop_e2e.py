@@ -42,7 +42,6 @@ from kiosk.devices.readers.sim import SimReader, SimulatedPad, VirtualTag, demo_
 from kiosk.devices.security import TagSecurityService
 from kiosk.devices.sorter import SimulatedSorter, open_sorter
 from kiosk.devices.stack import StackReader
-from kiosk.errors import ConfigError
 from kiosk.screens.receipts import RenderingPrinter
 from kiosk.sync.acs.server import RunningAcs, start_embedded
 from kiosk.sync.circulation import CirculationService, build_circulation
