@@ -37,7 +37,6 @@ from kiosk.core.events import (
 )
 from kiosk.core.ports import Clock as CoreClock
 from kiosk.core.ports import SystemClock
-from kiosk.errors import KioskError
 from kiosk.i18n import LANGUAGE_NAMES, _, translator
 from kiosk.screens.base import registered_screens
 from kiosk.screens.theme import Theme
@@ -62,10 +61,6 @@ OFFLINE_TEXTS = {
     "checkin-only": _("The library system is offline. You can return items; borrowing, renewals and your account are not available."),
     "disabled": _("The library system is offline."),
 }
-
-
-class StartupError(KioskError):
-    """The kiosk cannot start: a part could not be built; the message names it and what to check."""
 
 
 @dataclass
