@@ -282,6 +282,7 @@ class KioskApp(App):
         self._return_activity = 0.0
         self.demo_panel_widget: Any = None
         self.provisional: dict[str, Any] = {}  # uid -> tag the reader saw, not yet in a snapshot
+        self._stopped = False
 
     # -- texts ------------------------------------------------------------------------------
 
@@ -412,6 +413,15 @@ class KioskApp(App):
             ctl.lockdown = self.lockdown
 
     def on_stop(self) -> None:
+        self._stopped = True  # snapshots still on their way from the worker are dropped
+        s = self.services
+        if s is not None:
+            s.session.set_listener(None)
+            for workflow in (s.returns, s.bookdrop):
+                if workflow is not None:
+                    workflow.set_listener(None)
+            if s.stack is not None:
+                s.stack.on_change = None
         event = getattr(self, "_tick_event", None)
         if event is not None:
             event.cancel()
@@ -454,6 +464,8 @@ class KioskApp(App):
 
     def _on_card(self, event: Any) -> None:
         """A card source read something (UI thread): a card on the welcome stage, an item scan later."""
+        if self._stopped:
+            return
         from kiosk.devices.cards import classify
 
         text = event.card_number.strip()
@@ -493,6 +505,8 @@ class KioskApp(App):
 
     def _seen_on_pad(self, added: tuple[Any, ...], removed: tuple[Any, ...]) -> None:
         """Items the reader just saw, shown as "checking" until the session's own snapshot has them."""
+        if self._stopped:
+            return
         s = self.services
         assert s is not None
         if added:
@@ -553,6 +567,8 @@ class KioskApp(App):
         return s.circulation.status(), s.printer.status()
 
     def _link(self, status: tuple[Any, Any]) -> None:
+        if self._stopped:
+            return
         from kiosk.devices.printer import PrinterStatus
 
         link, printer = status
@@ -591,7 +607,7 @@ class KioskApp(App):
         """Show a session snapshot (UI thread)."""
         from kiosk.core.session import Stage, View
 
-        if state is None:
+        if state is None or self._stopped:
             return
         previous = self.state
         self.state = state
@@ -634,6 +650,8 @@ class KioskApp(App):
 
     def render_bookdrop(self, state: Any) -> None:
         """Show a book-drop snapshot on the book-drop screens (UI thread)."""
+        if self._stopped:
+            return
         from kiosk.screens.bookdrop import screen_for
 
         self.bookdrop_state = state
@@ -648,6 +666,8 @@ class KioskApp(App):
                 self.show_screen(name)
 
     def render_returns(self, state: Any) -> None:
+        if self._stopped:
+            return
         previous = self.return_state
         self.return_state = state
         before = {i.key: i.outcome for i in previous.items} if previous else {}
