@@ -399,6 +399,12 @@ class KioskApp(App):
         self._wedge = ""
         if self.cfg.ui.fullscreen:
             self._lock_down(Window)
+        from kiosk.watchdog import Notifier, start_kivy_watchdog
+
+        # READY=1 and WATCHDOG=1 from the Kivy clock: a hung UI thread stops the pings and
+        # systemd restarts the kiosk (systemd/kiosk.service, WatchdogSec).
+        self._notifier = Notifier.from_env()
+        self._watchdog = start_kivy_watchdog(self._notifier)
 
     def _lock_down(self, window: Any) -> None:
         """On a real site: no Escape, no window close, full screen (the technician's exit unlocks)."""
@@ -422,9 +428,14 @@ class KioskApp(App):
                     workflow.set_listener(None)
             if s.stack is not None:
                 s.stack.on_change = None
-        event = getattr(self, "_tick_event", None)
-        if event is not None:
-            event.cancel()
+        for name in ("_tick_event", "_watchdog"):
+            event = getattr(self, name, None)
+            if event is not None:
+                event.cancel()
+        notifier = getattr(self, "_notifier", None)
+        if notifier is not None:
+            notifier.stopping()
+            notifier.close()
         from kivy.core.window import Window
 
         Window.unbind(on_textinput=self._on_text_input, on_key_down=self._on_key_down)
@@ -458,9 +469,16 @@ class KioskApp(App):
         self.post(Tapped(action, arg))
 
     def present_card(self, number: str, source: str = CardSource.KEYPAD) -> None:
+        if self._admin_card(number):
+            return
         self.local = ""
         self.services.sounds.play(Cue.SCAN)  # type: ignore[union-attr]
         self.post(CardPresented(number, source))
+
+    def _admin_card(self, number: str) -> bool:
+        """An admin card opens maintenance; the patron session never sees it."""
+        ctl = getattr(self, "maintenance", None)
+        return bool(ctl is not None and ctl.card_presented(number))
 
     def _on_card(self, event: Any) -> None:
         """A card source read something (UI thread): a card on the welcome stage, an item scan later."""
@@ -469,6 +487,8 @@ class KioskApp(App):
         from kiosk.devices.cards import classify
 
         text = event.card_number.strip()
+        if self._admin_card(text):
+            return
         in_welcome = self.state is None or self.state.stage.value in ("welcome", "goodbye")
         if self.local == "returns" or (not in_welcome and classify(text, self.cfg.patron) != "patron"):
             self.scan(text)

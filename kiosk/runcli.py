@@ -64,11 +64,17 @@ def run_command(args: argparse.Namespace) -> int:
         cfg = dataclasses.replace(cfg, kiosk=dataclasses.replace(cfg.kiosk, mode=args.mode))
     if args.windowed:
         cfg = dataclasses.replace(cfg, ui=dataclasses.replace(cfg.ui, fullscreen=False))
+    from kiosk.doctor import check_secrets
+
+    check_secrets(cfg)  # warns, or raises ConfigError under [admin] secrets_policy = "refuse"
     check_display()
     prepare_kivy(cfg, args.windowed)
-    if not args.verbose:
-        import kivy  # noqa: F401  (Kivy sets its logger's level on import; quieten it after)
+    import kivy  # noqa: F401  (Kivy sets its logger's level on import; ours is set after)
 
+    from kiosk.logsetup import setup_logging
+
+    setup_logging(cfg, verbose=args.verbose)
+    if not args.verbose:
         logging.getLogger().setLevel(logging.WARNING)
         logging.getLogger("kivy").setLevel(logging.WARNING)
         logging.getLogger("kiosk").setLevel(logging.INFO)
@@ -77,7 +83,7 @@ def run_command(args: argparse.Namespace) -> int:
 
     services = build_services(cfg)  # starts the demo library system first on the embedded default
     if services.acs is not None:
-        log.info("demo library system on %s:%d; demo patrons LV0001 (PIN 1234) to LV0005", services.acs.host, services.acs.port)
+        log.info("demo library system on %s:%d; the demo panel lists its patrons and items", services.acs.host, services.acs.port)
     try:
         KioskApp(services.cfg, services).run()
     finally:

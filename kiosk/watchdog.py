@@ -30,10 +30,12 @@ class Notifier:
         env = os.environ if environ is None else environ
         address = env.get("NOTIFY_SOCKET") or None
         usec: int | None = None
-        try:
-            usec = int(env.get("WATCHDOG_USEC", "")) or None
-        except ValueError:
-            log.warning("ignoring WATCHDOG_USEC=%r: not a number", env.get("WATCHDOG_USEC"))
+        raw = env.get("WATCHDOG_USEC")
+        if raw:  # unset or empty: no watchdog (not an error)
+            try:
+                usec = int(raw) or None
+            except ValueError:
+                log.warning("ignoring WATCHDOG_USEC=%r: not a number", raw)
         pid = env.get("WATCHDOG_PID")
         if pid and pid != str(os.getpid()):
             usec = None  # the watchdog is meant for another process of the unit

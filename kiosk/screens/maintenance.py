@@ -251,6 +251,8 @@ class MaintenanceController:
 
             def finish(_dt: float) -> None:
                 self.running.discard(name)
+                if getattr(self.app, "_stopped", False):
+                    return  # the app stopped while the action ran: no widgets to update
                 done(result)
 
             Clock.schedule_once(finish)

@@ -50,6 +50,9 @@ url = "file:{tmp}/receipts"
 email_receipts = {email}
 email_url = "file:{tmp}/outbox"
 
+[admin]
+cards = {admin_cards}
+
 [ui]
 fullscreen = false
 demo_panel = {demo_panel}
@@ -84,6 +87,7 @@ def make_config(tmp_path: Path, port: int, **overrides: Any):
         "pin_policy": "mandatory",
         "mode": "checkout",
         "email": "false",
+        "admin_cards": "[]",
     }
     values.update(overrides)
     return parse(TOML.format(**values), str(tmp_path / "kiosk.toml"))
