@@ -237,7 +237,15 @@ def test_iso28560_2_round_trip(
     for key, value in extra.items():
         assert tag.extra[key] == value
     assert tag.block_order == order
-    assert decode(memory, block_order=order).item_id == item_id
+    try:
+        auto = decode(memory, block_order=order)
+    except TagFormatError as exc:
+        # Auto-detection refuses a tag holding nothing but a tiny integer item id: its bytes
+        # (11 01 01 ...) also open an ISO 28560-3 basic block, so it is likelier a misreading.
+        assert "not trusted" in str(exc)
+        assert item_id.isdigit() and int(item_id) < 768 and not (owner or usage or extra)
+    else:
+        assert auto.item_id == item_id
 
 
 @ROUND
