@@ -1,5 +1,6 @@
 """The one interface every RFID reader transport implements, its values and errors, and the
-serial link (open by URL, bounded reads, re-open after a USB re-enumeration) the serial readers share.
+serial link (open by URL, bounded reads, re-open after a USB re-enumeration) and request/answer
+retry loop the serial readers share.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import serial
 
@@ -267,3 +268,72 @@ class SerialLink:
                 raise DeviceError(f"{self.name}: reading from {self.url} failed ({exc}); the reader was unplugged or reset") from exc
             buf += chunk
         return bytes(buf)
+
+
+Answer = TypeVar("Answer")
+
+
+class SerialTagReader(TagReader, Generic[Answer]):
+    """A reader that answers one request at a time over a SerialLink (FEIG, 3M).
+
+    Subclasses frame a single request and its answer in `_exchange_once`; `exchange` retries
+    timeouts and garbled frames after draining stale bytes, and re-opens the link after an unplug.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        port_url: str,
+        *,
+        name: str,
+        timeout_s: float,
+        retries: int,
+        baudrate: int,
+        parity: str,
+        reopen_attempts: int,
+        backoff_s: float,
+    ) -> None:
+        self.url = url
+        self.timeout_s = timeout_s
+        self.retries = max(0, retries)
+        self.link = SerialLink(
+            port_url,
+            baudrate=baudrate,
+            parity=parity,
+            timeout_s=timeout_s,
+            reopen_attempts=reopen_attempts,
+            backoff_s=backoff_s,
+            name=name,
+        )
+        # Log under the transport's own module, where a technician filtering by reader looks.
+        self._log = logging.getLogger(type(self).__module__)
+        self.link.open()
+
+    @abc.abstractmethod
+    def _exchange_once(self, cmd: int, payload: bytes) -> Answer:
+        """Send one request and read its answer, without retrying."""
+
+    def exchange(self, cmd: int, payload: bytes = b"") -> Answer:
+        """One request and its answer, retrying timeouts, garbled frames and unplugs."""
+        with self.link.lock:
+            last: DeviceError | None = None
+            for attempt in range(self.retries + 1):
+                try:
+                    return self._exchange_once(cmd, payload)
+                except (ReaderFrameError, DeviceTimeout) as exc:
+                    last = exc
+                    self._log.warning("%s %s: %s (attempt %d)", self.link.name, self.link.url, exc, attempt + 1)
+                    self.link.drain()
+                except DeviceError as exc:
+                    last = exc
+                    self._log.warning("%s %s: %s; re-opening", self.link.name, self.link.url, exc)
+                    self.link.close()
+            assert last is not None
+            raise last
+
+    def close(self) -> None:
+        self.link.close()
+
+    def reopen(self) -> None:
+        self.link.close()
+        self.link.open()

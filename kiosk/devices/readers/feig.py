@@ -10,15 +10,15 @@ from dataclasses import dataclass
 
 import serial
 
-from kiosk.devices.errors import DeviceError, DeviceTimeout
+from kiosk.devices.errors import DeviceError
 from kiosk.devices.readers.base import (
     InventoryEntry,
     NotSupported,
     ReaderFrameError,
     SerialLink,
+    SerialTagReader,
     SystemInfo,
     TagNotFound,
-    TagReader,
     TagWriteError,
     check_afi,
     check_blocks,
@@ -317,7 +317,7 @@ def read_frame(link: SerialLink, deadline: float) -> bytes:
     return first + link.read_exact(total - 1, deadline)
 
 
-class FeigReader(TagReader):
+class FeigReader(SerialTagReader[FeigResponse]):
     """A FEIG reader in ISO host mode. Defaults: 38400 baud 8E1, bus address 0xFF (any reader).
 
     `block_order="msb"` (the reader's default) reverses each block on the wire so callers see tag
@@ -339,22 +339,20 @@ class FeigReader(TagReader):
     ) -> None:
         if block_order not in ("msb", "lsb"):
             raise DeviceError(f"FEIG block_order must be 'msb' or 'lsb', got {block_order!r}")
-        self.url = f"feig:{port_url}"
-        self.timeout_s = timeout_s
-        self.retries = max(0, retries)
         self.com_adr = com_adr
         self.block_order = block_order
-        self.link = SerialLink(
+        self._last_io = 0.0
+        super().__init__(
+            f"feig:{port_url}",
             port_url,
+            name="FEIG reader",
+            timeout_s=timeout_s,
+            retries=retries,
             baudrate=baudrate,
             parity=parity,
-            timeout_s=timeout_s,
             reopen_attempts=reopen_attempts,
             backoff_s=backoff_s,
-            name="FEIG reader",
         )
-        self._last_io = 0.0
-        self.link.open()
 
     # -- transport ----------------------------------------------------------------------
 
@@ -372,28 +370,6 @@ class FeigReader(TagReader):
         if resp.cmd != cmd:
             raise ReaderFrameError(f"FEIG reader answered command 0x{resp.cmd:02X} to 0x{cmd:02X}")
         return resp
-
-    def exchange(self, cmd: int, payload: bytes = b"") -> FeigResponse:
-        """Send one request and return the answer, retrying timeouts, garbled frames and unplugs."""
-        with self.link.lock:
-            last: DeviceError | None = None
-            for attempt in range(self.retries + 1):
-                try:
-                    return self._exchange_once(cmd, payload)
-                except ReaderFrameError as exc:
-                    last = exc
-                    log.warning("FEIG reader %s: %s (attempt %d)", self.link.url, exc, attempt + 1)
-                    self.link.drain()
-                except DeviceTimeout as exc:
-                    last = exc
-                    log.warning("FEIG reader %s: timeout (attempt %d)", self.link.url, attempt + 1)
-                    self.link.drain()
-                except DeviceError as exc:
-                    last = exc
-                    log.warning("FEIG reader %s: %s; re-opening", self.link.url, exc)
-                    self.link.close()
-            assert last is not None
-            raise last
 
     def _check(self, resp: FeigResponse, what: str, uid: str = "") -> FeigResponse:
         if resp.ok:
@@ -496,10 +472,3 @@ class FeigReader(TagReader):
 
     def software_version(self) -> bytes:
         return self._check(self.exchange(CMD_SOFTWARE_VERSION), "reading the software version").data
-
-    def close(self) -> None:
-        self.link.close()
-
-    def reopen(self) -> None:
-        self.link.close()
-        self.link.open()

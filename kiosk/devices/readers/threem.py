@@ -11,15 +11,15 @@ from dataclasses import dataclass
 
 import serial
 
-from kiosk.devices.errors import DeviceError, DeviceTimeout
+from kiosk.devices.errors import DeviceError
 from kiosk.devices.readers.base import (
     InventoryEntry,
     NotSupported,
     ReaderFrameError,
     SerialLink,
+    SerialTagReader,
     SystemInfo,
     TagNotFound,
-    TagReader,
     TagWriteError,
     check_afi,
     check_blocks,
@@ -245,7 +245,7 @@ def parse_tag_info(fields: bytes) -> SystemInfo:
     return SystemInfo(uid=uid, dsfid=dsfid, afi=afi, block_size=block_size, block_count=block_count, ic_reference=icref)
 
 
-class ThreeMReader(TagReader):
+class ThreeMReader(SerialTagReader[ThreeMFrame]):
     """A 3M 810/210 (later Bibliotheca) pad on a serial port or socket, 19200 8N1 by default."""
 
     def __init__(
@@ -259,20 +259,18 @@ class ThreeMReader(TagReader):
         reopen_attempts: int = 5,
         backoff_s: float = 0.05,
     ) -> None:
-        self.url = f"3m:{port_url}"
-        self.timeout_s = timeout_s
-        self.retries = max(0, retries)
-        self.link = SerialLink(
+        self._multi_write = True
+        super().__init__(
+            f"3m:{port_url}",
             port_url,
+            name="3M reader",
+            timeout_s=timeout_s,
+            retries=retries,
             baudrate=baudrate,
             parity=parity,
-            timeout_s=timeout_s,
             reopen_attempts=reopen_attempts,
             backoff_s=backoff_s,
-            name="3M reader",
         )
-        self._multi_write = True
-        self.link.open()
 
     def _exchange_once(self, cmd: int, fields: bytes) -> ThreeMFrame:
         self.link.write(build_command(cmd, fields))
@@ -280,24 +278,6 @@ class ThreeMReader(TagReader):
         if resp.cmd != cmd:
             raise ReaderFrameError(f"3M reader answered command 0x{resp.cmd:02X} to 0x{cmd:02X}")
         return resp
-
-    def exchange(self, cmd: int, fields: bytes = b"") -> ThreeMFrame:
-        """One command and its answer, retrying timeouts, garbled frames and unplugs."""
-        with self.link.lock:
-            last: DeviceError | None = None
-            for attempt in range(self.retries + 1):
-                try:
-                    return self._exchange_once(cmd, fields)
-                except (ReaderFrameError, DeviceTimeout) as exc:
-                    last = exc
-                    log.warning("3M reader %s: %s (attempt %d)", self.link.url, exc, attempt + 1)
-                    self.link.drain()
-                except DeviceError as exc:
-                    last = exc
-                    log.warning("3M reader %s: %s; re-opening", self.link.url, exc)
-                    self.link.close()
-            assert last is not None
-            raise last
 
     def _check(self, resp: ThreeMFrame, what: str, uid: str = "") -> ThreeMFrame:
         if resp.err == ERR_OK:
@@ -396,10 +376,3 @@ class ThreeMReader(TagReader):
     def _expect_uid(resp: ThreeMFrame, uid: str) -> None:
         if resp.fields[:8] != uid_bytes(uid):
             raise ReaderFrameError(f"3M reader answered for tag {resp.fields[:8].hex().upper()}, asked for {uid}")
-
-    def close(self) -> None:
-        self.link.close()
-
-    def reopen(self) -> None:
-        self.link.close()
-        self.link.open()
