@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import logging
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,37 @@ class CardSource:
                 callback(CardPresented(card_number, self.source))
             except Exception:  # a listener bug must not stop the reader thread
                 log.exception("card listener failed")
+
+
+class ThreadedCardSource(CardSource):
+    """A card source that watches its device from a daemon thread (`_run`) until stop()."""
+
+    thread_name = "cards"
+    join_s = 3.0  # how long stop() waits for the thread before leaving it to die with the process
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.error = ""
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def _start_thread(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
+        self._thread.start()
+
+    def _stop_thread(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(self.join_s)
+            self._thread = None
+
+    def stop(self) -> None:
+        self._stop_thread()
+        super().stop()
 
 
 # -- card rules -------------------------------------------------------------------------------

@@ -4,18 +4,19 @@ ISO 14443 card or the IDm of a FeliCa card, mapped by the card rule. nfcpy canno
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
-from kiosk.devices.cards.base import CardCallback, CardError, CardRule, CardSource
+from kiosk.devices.cards.base import CardCallback, CardError, CardRule, ThreadedCardSource
 
 log = logging.getLogger(__name__)
 
 TARGETS = ("106A", "106B", "212F")
 
 
-class NfcCardSource(CardSource):
+class NfcCardSource(ThreadedCardSource):
     """Posts one CardPresented per card touched to the nfcpy device at `path` (usb, tty:AMA0:pn532, udp:host:port)."""
+
+    thread_name = "nfc-cards"
 
     def __init__(self, path: str, rule: CardRule, *, targets: tuple[str, ...] = TARGETS, retry_s: float = 1.0) -> None:
         super().__init__()
@@ -26,9 +27,6 @@ class NfcCardSource(CardSource):
         self.targets = targets
         self.source = f"nfc:{path}"
         self.retry_s = retry_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.error = ""
 
     def card_number(self, tag: Any) -> str | None:
         uid = bytes(getattr(tag, "identifier", b"") or b"")
@@ -49,9 +47,7 @@ class NfcCardSource(CardSource):
             import nfc  # noqa: F401
         except ImportError as exc:
             raise CardError("nfcpy is not installed; install the kiosk with the [nfc] extra") from exc
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="nfc-cards", daemon=True)
-        self._thread.start()
+        self._start_thread()
 
     def _run(self) -> None:
         import nfc
@@ -73,10 +69,3 @@ class NfcCardSource(CardSource):
                 self.error = f"nfc device {self.path}: {exc}"
                 log.warning(self.error)
                 self._stop.wait(self.retry_s)
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(3)
-            self._thread = None
-        super().stop()

@@ -4,13 +4,12 @@ FF CA 00 00 00, or a data block from FF B0, mapped to the library card number by
 from __future__ import annotations
 
 import logging
-import threading
 
 from kiosk.devices.cards.base import (
     CardCallback,
     CardError,
     CardRule,
-    CardSource,
+    ThreadedCardSource,
     mask,
 )
 from kiosk.devices.errors import DeviceError
@@ -19,8 +18,10 @@ from kiosk.devices.readers.pcsc import CardConnection, PcscContext, uid_from_pcs
 log = logging.getLogger(__name__)
 
 
-class PcscCardSource(CardSource):
+class PcscCardSource(ThreadedCardSource):
     """Posts one CardPresented per card placed on the reader whose name contains `name`."""
+
+    thread_name = "pcsc-cards"
 
     def __init__(self, name: str, rule: CardRule, *, block_size: int = 4, wait_ms: int = 200, retry_s: float = 1.0) -> None:
         super().__init__()
@@ -31,9 +32,6 @@ class PcscCardSource(CardSource):
         self.wait_ms = wait_ms
         self.retry_s = retry_s
         self.ctx = PcscContext()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.error = ""
 
     def read_card(self, reader: str, atr: bytes) -> str | None:
         """The card number of the card on `reader` now, or None (not enrolled, empty block)."""
@@ -54,9 +52,7 @@ class PcscCardSource(CardSource):
 
     def start(self, on_card: CardCallback) -> None:
         super().start(on_card)
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="pcsc-cards", daemon=True)
-        self._thread.start()
+        self._start_thread()
 
     def _run(self) -> None:
         from smartcard import scard
@@ -85,9 +81,6 @@ class PcscCardSource(CardSource):
                 self._stop.wait(self.retry_s)
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(3)
-            self._thread = None
+        self._stop_thread()
         self.ctx.reset()
         super().stop()

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
-import threading
 
 import serial
 
-from kiosk.devices.cards.base import CardCallback, CardError, CardSource
+from kiosk.devices.cards.base import CardCallback, CardError, ThreadedCardSource
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +40,11 @@ def decode_line(line: bytes) -> str | None:
     return text or None
 
 
-class SerialScanner(CardSource):
+class SerialScanner(ThreadedCardSource):
     """A barcode scanner on `url` (any pyserial URL: /dev/ttyACM0, socket://, loop://)."""
+
+    thread_name = "serial-scanner"
+    join_s = 2.0
 
     def __init__(self, url: str, *, baudrate: int = 9600, reopen_s: float = 1.0) -> None:
         super().__init__()
@@ -50,10 +52,7 @@ class SerialScanner(CardSource):
         self.source = f"serial:{url}"
         self.baudrate = baudrate
         self.reopen_s = reopen_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._port: serial.SerialBase | None = None
-        self.error = ""
 
     def _open(self) -> serial.SerialBase:
         try:
@@ -64,9 +63,7 @@ class SerialScanner(CardSource):
     def start(self, on_card: CardCallback) -> None:
         super().start(on_card)
         self._port = self._open()
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="serial-scanner", daemon=True)
-        self._thread.start()
+        self._start_thread()
 
     def _run(self) -> None:
         buf = bytearray()
@@ -96,10 +93,7 @@ class SerialScanner(CardSource):
                 buf.clear()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(2)
-            self._thread = None
+        self._stop_thread()
         if self._port is not None:
             self._port.close()
             self._port = None
