@@ -24,6 +24,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from kiosk.core.domain import ItemTag, Mode, Refusal
 from kiosk.core.events import BarcodeScanned, TagsChanged, Tick
@@ -212,7 +213,9 @@ class BookDrop:
                 self._table.exception_bin,
                 message=f"internal error: {exc}",
             )
-            self._route(item.item_id or key, item.bin)
+            routed = self._route(item.item_id or key, item.bin)
+            if routed is not True:
+                item = self._sorter_failed(item, fallback=routed == "fallback")
         self._busy = False
         self._last = item
         self._counts[item.final] += 1
@@ -239,8 +242,9 @@ class BookDrop:
                 instruction=decision.instruction,
                 message=error or "tag has no item id",
             )
-            if not self._route(key, decision.bin):
-                item = self._sorter_failed(item)
+            routed = self._route(key, decision.bin)
+            if routed is not True:
+                item = self._sorter_failed(item, fallback=routed == "fallback")
             return item
         res = check_in(
             self._circ, self._security, self._table, key, tags, owners=self.settings.owners
@@ -264,11 +268,13 @@ class BookDrop:
             message=res.message,
             printed=printed,
         )
-        if not self._route(key, res.decision.bin):
-            item = self._sorter_failed(item)
+        routed = self._route(key, res.decision.bin)
+        if routed is not True:
+            item = self._sorter_failed(item, fallback=routed == "fallback")
         return item
 
-    def _sorter_failed(self, item: BookDropItem) -> BookDropItem:
+    def _sorter_failed(self, item: BookDropItem, *, fallback: bool = False) -> BookDropItem:
+        """The item in the exception bin; `fallback`: the sorter confirmed it took it there."""
         # A sorter that refused or is down drops everything into the exception bin.
         outcome = (
             item.outcome if item.final is FinalState.EXCEPTION_BIN else ReturnOutcome.SORTER_FAILED
@@ -290,7 +296,7 @@ class BookDrop:
             message=message,
             hold_slip_printed=item.hold_slip_printed,
             at=item.at,
-            sorted=False,
+            sorted=fallback,
         )
 
     def _finish(
@@ -321,7 +327,9 @@ class BookDrop:
             at=self._clock.monotonic(),
         )
 
-    def _route(self, item_id: str, bin_number: int) -> bool:
+    def _route(self, item_id: str, bin_number: int) -> bool | Literal["fallback"]:
+        """True: the sorter took the item to its bin. "fallback": it refused that bin but confirmed
+        the exception bin. False: the item fell into the exception bin unsorted."""
         if self._sorter is None:
             return True  # no sorter: everything falls into the one bin
         try:
@@ -335,7 +343,9 @@ class BookDrop:
         self._outage(Component.SORTER, True, problem)
         if bin_number != self._table.exception_bin:
             try:
-                self._sorter.route(item_id, self._table.exception_bin)
+                if self._sorter.route(item_id, self._table.exception_bin):
+                    return "fallback"
+                log.warning("sorter refused the exception bin for item %s too", item_id)
             except Exception:
                 log.warning("sorter did not take item %s to the exception bin either", item_id)
         return False

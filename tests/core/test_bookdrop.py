@@ -115,6 +115,17 @@ def test_sorter_refusal_sends_to_exception_bin(drop: BookDrop, sorter: FakeSorte
     assert sorter.routed == [("30000010", 0)]
 
 
+def test_sorter_refusal_then_exception_bin_confirmed_is_sorted(
+    drop: BookDrop, sorter: FakeSorter
+) -> None:
+    sorter.bins = 2  # bin 2 refused, bin 0 confirmed
+    drop_in(drop, tag("30000010"))
+    assert drop.history[-1].bin == 0 and drop.history[-1].sorted
+    sorter.refuse = True  # refuses the exception bin as well: it falls in unsorted
+    drop_in(drop, tag("30000001"))
+    assert drop.history[-1].bin == 0 and not drop.history[-1].sorted
+
+
 def test_incomplete_set_to_exception_bin_with_alert(
     drop: BookDrop, circ: FakeCirculation, recorder: Recorder
 ) -> None:

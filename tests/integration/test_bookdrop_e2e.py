@@ -999,12 +999,6 @@ def test_routing_row_on_the_alert_flag_is_accepted(tmp_path: Path) -> None:
     assert table.decide(ReturnOutcome.CHECKED_IN, Routing(sort_bin="H")).bin == DEFAULT_BIN
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="kiosk/core/bookdrop.py BookDrop._route ignores whether the sorter took the item to the "
-    "exception bin after refusing its bin, and _sorter_failed always records sorted=False: the "
-    "drop's record says 'fell in unsorted' while the sorter's record has it sorted into bin 0",
-)
 def test_item_the_sorter_takes_to_the_exception_bin_is_recorded_as_sorted(
     station: Station, library: Library
 ) -> None:
