@@ -32,12 +32,36 @@ def standard(line: str) -> str | None:
     return "ERR bad request"
 
 
-class TcpController:
+class LineController:
+    """What both controllers share: each request line is recorded and ``handler`` answers it."""
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.lines: list[str] = []
+
+    def _answers(self, buffer: bytearray) -> Iterator[bytes | str]:
+        """The wire answer to each complete line in ``buffer`` (taken out of it), or CLOSE.
+
+        A generator, so each line is recorded and answered only after the answer before it went out.
+        """
+        while (end := buffer.find(b"\n")) >= 0:
+            line = bytes(buffer[:end]).decode().strip()
+            del buffer[: end + 1]
+            self.lines.append(line)
+            answer = self.handler(line)
+            if answer == CLOSE:
+                yield CLOSE
+                return
+            if answer is not None:
+                # bytes go out as they are; text gets the protocol's CR LF
+                yield answer if isinstance(answer, bytes) else answer.encode() + b"\r\n"
+
+
+class TcpController(LineController):
     """A sorter controller on loopback: records each request line and answers via ``handler``."""
 
     def __init__(self, handler: Handler = standard) -> None:
-        self.handler = handler
-        self.lines: list[str] = []
+        super().__init__(handler)
         self.connections = 0
         self._server = socket.create_server(("127.0.0.1", 0))
         self._server.settimeout(0.1)
@@ -59,7 +83,7 @@ class TcpController:
 
     def _serve(self, conn: socket.socket) -> None:
         conn.settimeout(0.1)
-        buffer = b""
+        buffer = bytearray()
         with conn:
             while not self._stop.is_set():
                 try:
@@ -71,20 +95,13 @@ class TcpController:
                 if not chunk:
                     return
                 buffer += chunk
-                while b"\n" in buffer:
-                    raw, buffer = buffer.split(b"\n", 1)
-                    line = raw.decode().strip()
-                    self.lines.append(line)
-                    answer = self.handler(line)
+                for answer in self._answers(buffer):
                     if answer == CLOSE:
                         return
-                    if answer is not None:
-                        # bytes go out as they are; text gets the protocol's CR LF
-                        raw = answer if isinstance(answer, bytes) else answer.encode() + b"\r\n"
-                        try:
-                            conn.sendall(raw)
-                        except OSError:
-                            return
+                    try:
+                        conn.sendall(answer)
+                    except OSError:
+                        return
 
     def close(self) -> None:
         self._stop.set()
@@ -93,12 +110,11 @@ class TcpController:
             thread.join(timeout=2)
 
 
-class PtyController:
+class PtyController(LineController):
     """A sorter controller on the master side of a pseudo-terminal (real tty semantics)."""
 
     def __init__(self, handler: Handler = standard) -> None:
-        self.handler = handler
-        self.lines: list[str] = []
+        super().__init__(handler)
         self.master, self._slave = os.openpty()
         self.path = os.ttyname(self._slave)
         self.sent = threading.Event()
@@ -107,7 +123,7 @@ class PtyController:
         self._thread.start()
 
     def _serve(self) -> None:
-        buffer = b""
+        buffer = bytearray()
         while not self._stop.is_set():
             try:
                 ready, _, _ = select.select([self.master], [], [], 0.1)
@@ -117,17 +133,12 @@ class PtyController:
             except OSError:
                 return
             buffer += chunk
-            while b"\n" in buffer:
-                raw, buffer = buffer.split(b"\n", 1)
-                line = raw.decode().strip()
-                self.lines.append(line)
-                answer = self.handler(line)
+            for answer in self._answers(buffer):
                 if answer == CLOSE:
                     self.unplug()
                     return
-                if answer is not None:
-                    os.write(self.master, answer.encode() + b"\r\n")
-                    self.sent.set()
+                os.write(self.master, answer)
+                self.sent.set()
 
     def unplug(self) -> None:
         """Close the master end, as when a USB-serial adapter disappears."""
