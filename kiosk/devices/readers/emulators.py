@@ -83,7 +83,23 @@ class FrameEmulator:
             return answer[:-1] + bytes([answer[-1] ^ 0x5A])
         return bytes(range(0x30, 0x30 + len(answer) % 7 + 3))  # garbage
 
-    def _extract(self) -> bytes | None:  # pragma: no cover - abstract
+    def _extract(self) -> bytes | None:
+        """The next whole frame taken out of the buffer; bytes that cannot start one are dropped."""
+        while self._buf:
+            total = self._frame_total()
+            if total == 0:
+                del self._buf[0]
+                continue
+            if total is None or len(self._buf) < total:
+                return None
+            frame = bytes(self._buf[:total])
+            del self._buf[:total]
+            return frame
+        return None
+
+    def _frame_total(self) -> int | None:  # pragma: no cover - abstract
+        """The length of the frame the buffer starts with; None until more bytes arrive, 0 when its
+        first byte cannot start a frame."""
         raise NotImplementedError
 
     def _answer(self, frame: bytes) -> bytes | None:  # pragma: no cover - abstract
@@ -110,21 +126,11 @@ class FeigEmulator(FrameEmulator):
         self.block_order = block_order
         self._pending: list[VirtualTag] = []
 
-    def _extract(self) -> bytes | None:
-        while self._buf:
-            total = feig.frame_length(bytes(self._buf[:3]))
-            if total is None:
-                return None
-            if total < 5:
-                # FEIG readers ignore what they cannot frame; resynchronise on the next byte.
-                del self._buf[0]
-                continue
-            if len(self._buf) < total:
-                return None
-            frame = bytes(self._buf[:total])
-            del self._buf[:total]
-            return frame
-        return None
+    def _frame_total(self) -> int | None:
+        total = feig.frame_length(bytes(self._buf[:3]))
+        if total is not None and total < 5:
+            return 0  # FEIG readers ignore what they cannot frame; resynchronise on the next byte.
+        return total
 
     def _resp(self, cmd: int, status: int, data: bytes = b"") -> bytes:
         return feig.build_response(self.com_adr, cmd, status, data)
@@ -246,20 +252,12 @@ class ThreeMEmulator(FrameEmulator):
         self.duplicate_uids = duplicate_uids
         self.multi_write = True
 
-    def _extract(self) -> bytes | None:
-        while self._buf:
-            if self._buf[0] not in (threem.START, threem.PROBE_START):
-                del self._buf[0]
-                continue
-            if len(self._buf) < 3:
-                return None
-            total = 3 + int.from_bytes(self._buf[1:3], "big")
-            if len(self._buf) < total:
-                return None
-            frame = bytes(self._buf[:total])
-            del self._buf[:total]
-            return frame
-        return None
+    def _frame_total(self) -> int | None:
+        if self._buf[0] not in (threem.START, threem.PROBE_START):
+            return 0
+        if len(self._buf) < 3:
+            return None
+        return 3 + int.from_bytes(self._buf[1:3], "big")
 
     def _answer(self, frame: bytes) -> bytes | None:
         try:
