@@ -70,6 +70,13 @@ def script_for(fake: FakeAcs, command: str, handler):
     return script
 
 
+def log_in_then_drop_the_idle_link(fake: FakeAcs, client: Sip2Client) -> None:
+    """The client logs in, then the ACS closes that connection while it is idle."""
+    client.connect()
+    fake.connections[0].close()
+    fake.wait_for(lambda: fake.connections[0].closed)
+
+
 def test_bad_checksum_answer_gets_a_97_and_the_resent_answer_is_used(fake, client_for):
     def handler(conn, req, frame):
         good = encode(FakeAcs.answer(req), sequence=req.sequence)
@@ -329,9 +336,7 @@ def test_a_huge_patron_information_answer_is_read_whole(fake, client_for):
 
 def test_idle_connection_closed_by_the_acs_is_reopened_before_sending(fake, client_for):
     client = client_for()
-    client.connect()
-    fake.connections[0].close()
-    fake.wait_for(lambda: fake.connections[0].closed)
+    log_in_then_drop_the_idle_link(fake, client)
 
     reply = client.request(checkout())
 
@@ -352,9 +357,7 @@ def test_unanswered_relogin_after_an_idle_close_leaves_the_request_not_delivered
 
     fake.script = script_for(fake, stalled, handler)
     client = client_for(timeout_s=0.2, retries=0)
-    client.connect()
-    fake.connections[0].close()
-    fake.wait_for(lambda: fake.connections[0].closed)
+    log_in_then_drop_the_idle_link(fake, client)
 
     with pytest.raises(Sip2LinkError) as info:
         client.request(checkout())
@@ -385,9 +388,7 @@ def test_request_that_went_out_unanswered_after_a_relogin_stays_in_doubt(fake, c
     # The reconnect succeeds, then the checkout itself is written and gets no answer.
     fake.script = script_for(fake, "11", lambda conn, req, frame: None)
     client = client_for(timeout_s=0.2, retries=0)
-    client.connect()
-    fake.connections[0].close()
-    fake.wait_for(lambda: fake.connections[0].closed)
+    log_in_then_drop_the_idle_link(fake, client)
 
     with pytest.raises(Sip2LinkError) as info:
         client.request(checkout())
