@@ -24,7 +24,14 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from kiosk.core.domain import CirculationResult, ItemTag, Mode, Operation, Refusal
+from kiosk.core.domain import (
+    CirculationResult,
+    ItemTag,
+    Mode,
+    Operation,
+    Refusal,
+    parts_present,
+)
 from kiosk.core.events import TagsChanged
 from kiosk.core.ports import Circulation, TagSecurity
 from kiosk.core.receipt import ReceiptLine
@@ -284,7 +291,7 @@ class StackCheckout:
                     self._items[key] = replace(item, on_pad=on_pad)
                 continue
             parts = now.get(item.item_id, {})
-            updated = replace(item, on_pad=bool(parts), parts_present=len(parts))
+            updated = replace(item, on_pad=bool(parts), parts_present=parts_present(parts.values()))
             if updated != item:
                 self._items[key] = updated
         for item_id, parts in now.items():
@@ -296,7 +303,7 @@ class StackCheckout:
                     source=ItemSource.RFID,
                     status=ItemStatus.SEEN,
                     parts_in_set=max(1, first.parts_in_set),
-                    parts_present=len(parts),
+                    parts_present=parts_present(parts.values()),
                 )
 
     def _process_ready(self) -> None:

@@ -7,6 +7,7 @@ The circulation service (kiosk/sync) produces them; workflows (kiosk/core) consu
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -300,3 +301,14 @@ class ItemTag:
     @property
     def readable(self) -> bool:
         return not self.error and bool(self.item_id)
+
+
+def parts_present(tags: Iterable[ItemTag]) -> int:
+    """How many distinct parts of a set the tags are (part numbers 1..parts in set).
+
+    Counted by part number, not by tag: a second tag saying "part 1 of 3" (a replacement tag on a
+    case whose old one was not killed) does not stand in for a missing part.
+    """
+    tags = tuple(tags)
+    parts_in_set = max((t.parts_in_set for t in tags), default=1) or 1
+    return len({t.part_number for t in tags if 1 <= t.part_number <= parts_in_set})

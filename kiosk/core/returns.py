@@ -24,7 +24,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from kiosk.core.domain import CirculationResult, ItemTag, Mode, Operation, Refusal, Routing
+from kiosk.core.domain import (
+    CirculationResult,
+    ItemTag,
+    Mode,
+    Operation,
+    Refusal,
+    Routing,
+    parts_present,
+)
 from kiosk.core.events import BarcodeScanned, TagsChanged
 from kiosk.core.ports import Circulation, Clock, ReceiptPrinter, TagSecurity
 from kiosk.core.receipt import Receipt, ReceiptLine, hold_slip, return_receipt
@@ -116,7 +124,7 @@ def check_in(
     """Return one item whose tags (all parts on the reader) are `tags`; never raises for bad answers."""
     first = tags[0] if tags else None
     parts_in_set = max((t.parts_in_set for t in tags), default=1) or 1
-    present = len({t.uid for t in tags}) or 1
+    present = parts_present(tags) or 1
     owner = next((t.owner_institution for t in tags if t.owner_institution), "")
 
     def finish(outcome: ReturnOutcome, **kw: Any) -> CheckinResult:
@@ -287,7 +295,7 @@ class ReturnStation:
                 parts = item.parts_present
             else:
                 on = key in now
-                parts = len(now.get(key, {})) or item.parts_present
+                parts = parts_present(now.get(key, {}).values()) or item.parts_present
             self._items[key] = replace(item, on_pad=on, parts_present=parts)
         fresh: list[str] = []
         for tag in bad:
@@ -312,11 +320,14 @@ class ReturnStation:
                 self._items[item_id] = ReturnItem(
                     key=item_id,
                     item_id=item_id,
-                    parts_present=len(parts),
+                    parts_present=parts_present(parts.values()),
                     parts_in_set=max(1, first.parts_in_set),
                 )
                 fresh.append(item_id)
-            elif item.outcome is ReturnOutcome.SET_INCOMPLETE and len(parts) >= item.parts_in_set:
+            elif (
+                item.outcome is ReturnOutcome.SET_INCOMPLETE
+                and parts_present(parts.values()) >= item.parts_in_set
+            ):
                 fresh.append(item_id)  # the missing part arrived
         self._notify()
         for item_id in fresh:

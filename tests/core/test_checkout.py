@@ -77,6 +77,17 @@ def test_incomplete_set_waits_then_completes(circ: FakeCirculation, security: Fa
     assert len(circ.ops("checkout")) == 1
 
 
+def test_set_with_a_part_twice_and_one_missing_waits(
+    circ: FakeCirculation, security: FakeSecurity
+) -> None:
+    co, _ = make(circ, security)
+    p1, p2 = tag("30000005", part=1, parts=3), tag("30000005", part=2, parts=3)
+    twin = tag("30000005", uid="E0040150AA55AA55", part=1, parts=3)  # a second "part 1 of 3"
+    item = co.handle_tags(pad(p1, twin, p2)).item("30000005")
+    assert item is not None and item.status is ItemStatus.WAITING and item.parts_present == 2
+    assert circ.ops("checkout") == [] and security.calls == []
+
+
 def test_removing_a_part_of_a_waiting_set_updates_the_count(
     circ: FakeCirculation, security: FakeSecurity
 ) -> None:

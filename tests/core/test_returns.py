@@ -229,6 +229,16 @@ def test_incomplete_set_asks_for_all_parts_then_returns(
     )
 
 
+def test_set_with_a_part_twice_and_one_missing_is_incomplete(
+    station: ReturnStation, circ: FakeCirculation, security: FakeSecurity
+) -> None:
+    p1, p2 = tag("30000005", part=1, parts=3), tag("30000005", part=2, parts=3)
+    twin = tag("30000005", uid="E0040150AA55AA55", part=1, parts=3)  # a second "part 1 of 3"
+    item = station.handle_tags(pad(p1, twin, p2)).items[0]
+    assert item.outcome is ReturnOutcome.SET_INCOMPLETE and item.parts_present == 2
+    assert circ.ops("checkin") == [] and not security.state
+
+
 def test_item_left_on_pad_not_returned_twice(station: ReturnStation, circ: FakeCirculation) -> None:
     t = tag("30000001")
     station.handle_tags(pad(t))

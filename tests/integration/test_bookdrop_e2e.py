@@ -1044,12 +1044,6 @@ def test_offline_return_that_traps_a_hold_when_forwarded_is_flagged_for_staff(
     assert flagged_in_entry or flagged_in_events, "staff are never told to fetch it"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="kiosk/core/returns.py check_in counts a set's tags by UID (len({t.uid ...})), not its "
-    "distinct part numbers: two tags that both say part 1 of 3 plus part 2 pass as a complete set, "
-    "so the set is checked in and secured with part 3 missing",
-)
 def test_set_with_a_part_twice_and_one_missing_is_incomplete(
     station: Station, library: Library
 ) -> None:
