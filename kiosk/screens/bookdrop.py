@@ -38,6 +38,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Please return items inside the library",
         "ru": "Пожалуйста, сдайте книги в библиотеке",
     },
+    "reader_down": {"lv": "RFID lasītājs nedarbojas", "en": "RFID reader not working", "ru": "Считыватель RFID не работает"},
     "offline": {"lv": "Bibliotēkas sistēma nav pieejama: nodošana tiek reģistrēta vēlāk", "en": "Library system offline: returns are recorded later", "ru": "Система библиотеки недоступна: возвраты учитываются позже"},
 }
 
@@ -170,7 +171,7 @@ class BookDropClosedScreen(KioskScreen):
         self.sub_lines = texts(TEXTS["closed_sub"], langs)
         faults = list(getattr(getattr(app, "services", None), "faults", None) or [])
         if state is not None and Component.READER in state.outages:
-            faults.append("RFID reader not working")
+            faults.append("  ·  ".join(texts(TEXTS["reader_down"], langs[:2])))
         self.detail = "; ".join(faults)
 
 

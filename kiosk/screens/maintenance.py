@@ -42,6 +42,7 @@ from kiosk.core.maintenance import (
 )
 from kiosk.core.ports import SystemClock
 from kiosk.doctor import Status
+from kiosk.i18n import _
 from kiosk.logsetup import mask_card
 from kiosk.screens.base import KioskScreen, register_screen
 from kiosk.screens.maintenance_diag import ActionResult, Diagnostics
@@ -78,6 +79,17 @@ def tr(msgid: str) -> str:
     return app.tr(msgid) if app is not None and hasattr(app, "tr") else msgid
 
 
+def ntr(singular: str, plural: str, n: int) -> str:
+    app = _app()
+    if app is not None and hasattr(app, "ntr"):
+        return app.ntr(singular, plural, n)
+    return singular if n == 1 else plural
+
+
+# The status rows' names come from the checks (English keys); shown translated.
+CHECK_NAMES = (_("reader"), _("card reader"), _("printer"), _("sorter"), _("library"), _("offline queue"), _("status"))
+
+
 # -- the controller ---------------------------------------------------------------------------
 
 
@@ -95,6 +107,7 @@ class MaintenanceController:
         self.service = ServiceSwitch()
         self.service.subscribe(self._service_changed)
         self.diag = Diagnostics.from_services(services) if services is not None else Diagnostics(cfg)
+        self.diag.tr = tr  # its texts in the language the screen shows
         width, height = _window_size()
         self.corner = LongPress(corner_region(width, height, CORNER_PX), self.clock)
         self.return_to = ""
@@ -137,8 +150,10 @@ class MaintenanceController:
             return
         self._login_failed(outcome)
         self.message = {
-            LoginFailure.WRONG_PIN: tr("Wrong PIN. {n} attempt(s) left.").format(n=outcome.attempts_left),
-            LoginFailure.UNKNOWN_CARD: tr("Not an admin card. {n} attempt(s) left.").format(n=outcome.attempts_left),
+            LoginFailure.WRONG_PIN: ntr("Wrong PIN. {n} attempt left.", "Wrong PIN. {n} attempts left.", outcome.attempts_left).format(
+                n=outcome.attempts_left),
+            LoginFailure.UNKNOWN_CARD: ntr("Not an admin card. {n} attempt left.", "Not an admin card. {n} attempts left.",
+                                           outcome.attempts_left).format(n=outcome.attempts_left),
             LoginFailure.LOCKED_OUT: tr("Locked for {t} after too many attempts.").format(t=format_lockout(outcome.locked_for_s)),
             LoginFailure.NOT_CONFIGURED: tr("No admin PIN is set. Run: kiosk admin set-pin"),
         }.get(outcome.failure, "")
@@ -382,6 +397,7 @@ class CheckRow(BoxLayout):
     name = StringProperty("")
     detail = StringProperty("")
     hint = StringProperty("")
+    wide = BooleanProperty(True)  # set by the kv rule from the width: the name in a column of its own
 
 
 class OutputLine(Label):
@@ -487,12 +503,12 @@ class MaintenanceStatusScreen(MaintenanceScreen):
         box = self.ids.rows
         box.clear_widgets()
         if isinstance(result, BaseException):
-            box.add_widget(CheckRow(status="FAIL", name="status", detail=str(result)))
+            box.add_widget(CheckRow(status="FAIL", name=tr("status"), detail=str(result)))
             return
         checks, events = result
         self.checks = list(checks)
         for c in self.checks:
-            box.add_widget(CheckRow(status=c.status.value, name=c.name, detail=c.detail, hint=c.hint if c.status is not Status.OK else ""))
+            box.add_widget(CheckRow(status=c.status.value, name=tr(c.name), detail=c.detail, hint=c.hint if c.status is not Status.OK else ""))
         if events:
             box.add_widget(OutputLine(text=tr("Recent events"), level="ok"))
             for when, kind, detail in events:
@@ -527,7 +543,7 @@ class MaintenanceDiagScreen(MaintenanceScreen):
             if views:
                 self.last_uid = views[0].uid
                 self.last_afi = -1 if views[0].afi is None else views[0].afi
-            lines = [v.summary() for v in views] or [tr("No tags on the pad.")]
+            lines = [v.summary(tr) for v in views] or [tr("No tags on the pad.")]
             self._show(tr("Tags on the pad: {n}").format(n=len(views)), lines)
 
         self._run(tr("Read tags"), self.ctl.diag.read_tags, render)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,6 +22,10 @@ from kiosk.errors import KioskError
 from kiosk.logsetup import card_regex, mask_card, scrub
 
 log = logging.getLogger(__name__)
+
+
+def _same(msgid: str) -> str:
+    return msgid
 
 
 @dataclass(frozen=True)
@@ -44,14 +49,17 @@ class TagView:
     def afi_text(self) -> str:
         return "?" if self.afi is None else f"0x{self.afi:02X}"
 
-    def summary(self) -> str:
-        security = {True: "secured", False: "NOT secured", None: "security unknown"}[self.secured]
+    def summary(self, tr: Callable[[str], str] = _same) -> str:
+        """One line; `tr` translates its words (the codes, AFI, EAS, CRC and UID stay as they are)."""
+        security = {True: tr("secured"), False: tr("NOT secured"), None: tr("security unknown")}[self.secured]
         eas = "" if self.eas is None else f", EAS {'on' if self.eas else 'off'}"
         if self.error:
             return f"{self.uid}: {self.error} (AFI {self.afi_text}{eas})"
-        part = f", part {self.part_number}/{self.parts_in_set}" if self.parts_in_set > 1 else ""
+        part = ", " + tr("part {i}/{n}").format(i=self.part_number, n=self.parts_in_set) if self.parts_in_set > 1 else ""
         crc = "" if self.crc_ok is None else (", CRC ok" if self.crc_ok else ", CRC BAD")
-        return f"{self.item_id} [{self.model}{part}, owner {self.owner or '-'}, usage {self.type_of_usage or '-'}{crc}] AFI {self.afi_text}{eas}: {security}  (UID {self.uid})"
+        owner = tr("owner {owner}").format(owner=self.owner or "-")
+        usage = tr("usage {usage}").format(usage=self.type_of_usage or "-")
+        return f"{self.item_id} [{self.model}{part}, {owner}, {usage}{crc}] AFI {self.afi_text}{eas}: {security}  (UID {self.uid})"
 
 
 @dataclass(frozen=True)
@@ -87,6 +95,8 @@ class Diagnostics:
     circulation: Any = None
     journal: Any = None
     card_re: Any = field(default=None, repr=False)
+    # Translates the texts shown on the screen (the maintenance screen sets the app's translator).
+    tr: Callable[[str], str] = field(default=_same, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.card_re = card_regex(self.cfg.patron.card_pattern)
@@ -122,36 +132,37 @@ class Diagnostics:
     def _reader_status(self) -> Check:
         url = self.cfg.reader.url
         if self.reader is None:
-            return Check("reader", Status.FAIL, f"{url}: not open (see the log for why)", "check the cable and [reader] url, then restart the kiosk")
+            return Check("reader", Status.FAIL, self.tr("{url}: not open (see the log for why)").format(url=url),
+                         self.tr("check the cable and [reader] url, then restart the kiosk"))
         try:
             found = self.reader.inventory()
         except (KioskError, OSError) as exc:
-            return Check("reader", Status.FAIL, f"{url}: {exc}", "check the reader's cable and power")
-        return Check("reader", Status.OK, f"{url}: answers, {len(found)} tag(s) on the pad")
+            return Check("reader", Status.FAIL, f"{url}: {exc}", self.tr("check the reader's cable and power"))
+        return Check("reader", Status.OK, self.tr("{url}: answers, tags on the pad: {n}").format(url=url, n=len(found)))
 
     def _printer_status(self) -> Check:
         url = self.cfg.printer.url
         if self.printer is None:
-            return Check("printer", Status.WARN, f"{url}: not open", "check [printer] url")
+            return Check("printer", Status.WARN, self.tr("{url}: not open").format(url=url), self.tr("check [printer] url"))
         try:
             from kiosk.devices.printer import PrinterStatus
 
             state = self.printer.status()
         except (KioskError, OSError) as exc:
-            return Check("printer", Status.FAIL, f"{url}: {exc}", "check power and cable")
+            return Check("printer", Status.FAIL, f"{url}: {exc}", self.tr("check power and cable"))
         text = {
-            PrinterStatus.READY: (Status.OK, "ready, paper ok"),
-            PrinterStatus.PAPER_LOW: (Status.WARN, "paper near end"),
-            PrinterStatus.PAPER_OUT: (Status.FAIL, "OUT OF PAPER"),
-            PrinterStatus.OFFLINE: (Status.FAIL, "offline (cover open, off, or cable)"),
-            PrinterStatus.NONE: (Status.WARN, "no printer configured"),
+            PrinterStatus.READY: (Status.OK, self.tr("ready, paper ok")),
+            PrinterStatus.PAPER_LOW: (Status.WARN, self.tr("paper near end")),
+            PrinterStatus.PAPER_OUT: (Status.FAIL, self.tr("OUT OF PAPER")),
+            PrinterStatus.OFFLINE: (Status.FAIL, self.tr("offline (cover open, off, or cable)")),
+            PrinterStatus.NONE: (Status.WARN, self.tr("no printer configured")),
         }.get(state, (Status.WARN, str(state)))
-        return Check("printer", text[0], f"{url}: {text[1]}", "put in a new roll / close the cover / check power")
+        return Check("printer", text[0], f"{url}: {text[1]}", self.tr("put in a new roll / close the cover / check power"))
 
     def _sorter_status(self) -> Check:
         url = self.cfg.sorter.url
         if url in ("", "none"):
-            return Check("sorter", Status.OK, "no sorter configured")
+            return Check("sorter", Status.OK, self.tr("no sorter configured"))
         if self.sorter is None:
             from kiosk import doctor
 
@@ -159,31 +170,36 @@ class Diagnostics:
         try:
             status = self.sorter.status()
         except (KioskError, OSError) as exc:
-            return Check("sorter", Status.FAIL, f"{url}: {exc}", "check the sorter's power and link")
+            return Check("sorter", Status.FAIL, f"{url}: {exc}", self.tr("check the sorter's power and link"))
         ok = bool(getattr(status, "ok", status == "ready"))
-        return Check("sorter", Status.OK if ok else Status.FAIL, f"{url}: {status}", "check the sorter's power and link")
+        return Check("sorter", Status.OK if ok else Status.FAIL, f"{url}: {status}", self.tr("check the sorter's power and link"))
 
     def _link_status(self) -> Check:
         where = f"{self.cfg.sip2.host}:{self.cfg.sip2.port}"
         if self.circulation is None:
-            return Check("library", Status.FAIL, f"{where}: no circulation service", "see the log")
+            return Check("library", Status.FAIL, self.tr("{where}: no circulation service").format(where=where), self.tr("see the log"))
         link = self.circulation.status()
         if link.online:
-            return Check("library", Status.OK, f"{link.library_name or 'library system'} at {where}: online")
-        since = f" since {link.since:%H:%M}" if getattr(link, "since", None) else ""
+            name = link.library_name or self.tr("library system")
+            return Check("library", Status.OK, self.tr("{name} at {where}: online").format(name=name, where=where))
+        since = " " + self.tr("since {time}").format(time=f"{link.since:%H:%M}") if getattr(link, "since", None) else ""
         # The session may simply not have connected yet: a fresh connection tells the two apart.
         probe = self.sip2_check(timeout_s=3.0)
         if probe.ok:
-            return Check("library", Status.WARN, f"{where}: answers, but the kiosk's session is offline{since}", "it reconnects by itself; forward the queue if items wait")
-        return Check("library", Status.FAIL, f"{where}: OFFLINE{since}: {link.last_error or probe.lines[0]}", "run the SIP2 check in Diagnostics")
+            return Check("library", Status.WARN, self.tr("{where}: answers, but the kiosk's session is offline{since}").format(where=where, since=since),
+                         self.tr("it reconnects by itself; forward the queue if items wait"))
+        return Check("library", Status.FAIL,
+                     self.tr("{where}: OFFLINE{since}: {error}").format(where=where, since=since, error=link.last_error or probe.lines[0]),
+                     self.tr("run the SIP2 check in Diagnostics"))
 
     def _queue_status(self) -> Check:
         if self.journal is None:
-            return Check("offline queue", Status.WARN, "no journal", "")
+            return Check("offline queue", Status.WARN, self.tr("no journal"), "")
         pending = self.journal.pending_count()
         refused = len(self.journal.refusals())
         status = Status.WARN if pending or refused else Status.OK
-        return Check("offline queue", status, f"{pending} waiting, {refused} refused (for staff)", "forward now, or handle the refusals by hand")
+        return Check("offline queue", status, self.tr("{pending} waiting, {refused} refused (for staff)").format(pending=pending, refused=refused),
+                     self.tr("forward now, or handle the refusals by hand"))
 
     # -- tags ----------------------------------------------------------------------------
 
@@ -194,7 +210,7 @@ class Diagnostics:
         from kiosk.devices.readers.base import NotSupported, SystemInfo
 
         if self.reader is None:
-            raise KioskError("no RFID reader is open; check [reader] url and the cable")
+            raise KioskError(self.tr("no RFID reader is open; check [reader] url and the cable"))
         views = []
         for entry in self.reader.inventory():
             uid = entry.uid
@@ -203,7 +219,7 @@ class Diagnostics:
             except NotSupported:
                 info = SystemInfo(uid=uid, dsfid=entry.dsfid, afi=entry.afi)
             except KioskError as exc:
-                views.append(TagView(uid, afi=entry.afi, error=f"system information not read: {exc}"))
+                views.append(TagView(uid, afi=entry.afi, error=self.tr("system information not read: {error}").format(error=exc)))
                 continue
             eas = self._eas(uid)
             secured = self._secured(info.afi, eas)
@@ -211,10 +227,10 @@ class Diagnostics:
                 memory = self.reader.read_blocks(uid, 0, info.block_count or 28)
                 data = tags.decode(memory, model=self.cfg.reader.data_model, block_size=info.block_size, dsfid=info.dsfid)
             except TagFormatError as exc:
-                views.append(TagView(uid, afi=info.afi, eas=eas, secured=secured, error=f"tag data not understood: {exc}"))
+                views.append(TagView(uid, afi=info.afi, eas=eas, secured=secured, error=self.tr("tag data not understood: {error}").format(error=exc)))
                 continue
             except KioskError as exc:
-                views.append(TagView(uid, afi=info.afi, eas=eas, secured=secured, error=f"memory not read: {exc}"))
+                views.append(TagView(uid, afi=info.afi, eas=eas, secured=secured, error=self.tr("memory not read: {error}").format(error=exc)))
                 continue
             views.append(TagView(uid, data.item_id, data.model, data.part_number, data.parts_in_set, data.owner_institution,
                                  data.type_of_usage, data.crc_ok, info.afi, eas, secured))
@@ -239,16 +255,17 @@ class Diagnostics:
 
     def write_test_afi(self, uid: str, afi: int) -> ActionResult:
         """Write `afi` to one tag and read it back (the technician's test of the write path)."""
+        title = self.tr("Write AFI")
         if self.reader is None:
-            return ActionResult(False, "Write AFI", ("no RFID reader is open",))
+            return ActionResult(False, title, (self.tr("no RFID reader is open"),))
         try:
             self.reader.write_afi(uid, afi)
             back = self.reader.read_system_info(uid).afi
         except KioskError as exc:
-            return ActionResult(False, "Write AFI", (f"{uid}: {exc}",))
+            return ActionResult(False, title, (f"{uid}: {exc}",))
         ok = back == afi
-        text = f"{uid}: wrote 0x{afi:02X}, reads back {'?' if back is None else f'0x{back:02X}'}"
-        return ActionResult(ok, "Write AFI", (text + ("" if ok else " - the tag did not take the write"),), back)
+        text = self.tr("{uid}: wrote {afi}, reads back {back}").format(uid=uid, afi=f"0x{afi:02X}", back="?" if back is None else f"0x{back:02X}")
+        return ActionResult(ok, title, (text + ("" if ok else " - " + self.tr("the tag did not take the write")),), back)
 
     # -- printer -------------------------------------------------------------------------
 
@@ -257,7 +274,7 @@ class Diagnostics:
         from kiosk.devices.printer import PrintDocument, PrintLine
 
         if self.printer is None:
-            return ActionResult(False, "Test receipt", ("no printer is open",))
+            return ActionResult(False, self.tr("Test receipt"), (self.tr("no printer is open"),))
         now = now or datetime.now()
         doc = PrintDocument(
             lines=(
@@ -274,8 +291,8 @@ class Diagnostics:
         try:
             where = self.printer.print_receipt(doc)
         except (KioskError, OSError) as exc:
-            return ActionResult(False, "Test receipt", (str(exc),))
-        return ActionResult(True, "Test receipt", (f"printed ({where})",), where)
+            return ActionResult(False, self.tr("Test receipt"), (str(exc),))
+        return ActionResult(True, self.tr("Test receipt"), (self.tr("printed ({where})").format(where=where),), where)
 
     # -- library system ------------------------------------------------------------------
 
@@ -294,8 +311,8 @@ class Diagnostics:
             ok, lines, status = False, [str(exc)], None
         finally:
             client.close()
-        lines += ["", "exchange:"] + self._format_exchanges(client.exchanges)
-        return ActionResult(ok, f"SIP2 check {s.host}:{s.port}", tuple(lines), status)
+        lines += ["", self.tr("exchange:")] + self._format_exchanges(client.exchanges)
+        return ActionResult(ok, f"{self.tr('SIP2 check')} {s.host}:{s.port}", tuple(lines), status)
 
     def last_exchanges(self, limit: int = 20) -> list[str]:
         """The live session's last SIP2 messages, passwords and PINs masked."""
@@ -312,13 +329,14 @@ class Diagnostics:
 
     def forward_now(self) -> ActionResult:
         if self.circulation is None:
-            return ActionResult(False, "Forward", ("no circulation service",))
+            return ActionResult(False, self.tr("Forward"), (self.tr("no circulation service"),))
         try:
             report = self.circulation.forward_offline()
         except (KioskError, OSError) as exc:
-            return ActionResult(False, "Forward", (str(exc),))
-        return ActionResult(report.pending == 0, "Forward",
-                            (f"forwarded {report.forwarded}, refused {report.refused}, still waiting {report.pending}",), report)
+            return ActionResult(False, self.tr("Forward"), (str(exc),))
+        text = self.tr("forwarded {forwarded}, refused {refused}, still waiting {pending}").format(
+            forwarded=report.forwarded, refused=report.refused, pending=report.pending)
+        return ActionResult(report.pending == 0, self.tr("Forward"), (text,), report)
 
     def refusals(self) -> list[RefusalView]:
         if self.journal is None:

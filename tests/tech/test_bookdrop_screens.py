@@ -244,3 +244,40 @@ def test_high_contrast_and_large_text(drop_app):
         screenshot(drop_app, "bookdrop_attract_high_contrast")
     finally:
         drop_app.theme.reset()
+
+
+@pytest.mark.parametrize("size", [(800, 480), (480, 800)])
+def test_long_latvian_and_russian_texts_fit_a_small_display(drop_app, size):
+    """The longest texts (Latvian first and largest) on the small official displays: nothing cut off."""
+    from kivy.core.window import Window
+    from kivy.uix.label import Label
+
+    before = tuple(Window.size)
+    Window.size = size
+    suffix = f"{size[0]}x{size[1]}"
+    states = {
+        "attract": BookDropState(),
+        "desk": BookDropState(last=_item(final=FinalState.EXCEPTION_BIN, outcome=ReturnOutcome.SECURITY_FAILED, bin=0,
+                                         instruction=Instruction.TAKE_TO_DESK)),
+        "offline": BookDropState(last=_item(final=FinalState.QUEUED_OFFLINE_SECURED, outcome=ReturnOutcome.QUEUED_OFFLINE),
+                                 outages=frozenset({Component.LIBRARY_SYSTEM})),
+    }
+    try:
+        screen = drop_app.screen("bookdrop")
+        for name, state in states.items():
+            screen.show(state)
+            screenshot(drop_app, f"bookdrop_{name}_{suffix}")
+            for label in screen.walk():
+                if isinstance(label, Label) and label.text and label.opacity:
+                    assert label.texture_size[0] <= Window.width and 0 <= label.y and label.top <= Window.height + 1, (name, label.text)
+        closed = drop_app.screen("bookdrop_closed")
+        closed.show(BookDropState(outages=frozenset({Component.READER})))
+        drop_app.show_screen("bookdrop_closed")
+        screenshot(drop_app, f"bookdrop_closed_{suffix}")
+        assert "RFID lasītājs nedarbojas" in closed.detail
+        for label in closed.walk():
+            if isinstance(label, Label) and label.text:
+                assert label.texture_size[0] <= Window.width and 0 <= label.y and label.top <= Window.height + 1, ("closed", label.text)
+    finally:
+        Window.size = before
+        frames(2)

@@ -115,7 +115,7 @@ def test_pin_login_shows_the_device_status(kiosk):
 
 def test_wrong_pins_lock_out_then_time_out(kiosk):
     screen = _login(kiosk, "1111")
-    assert kiosk.app.current_screen == "maintenance_login" and "2 attempt(s) left" in screen.message
+    assert kiosk.app.current_screen == "maintenance_login" and "2 attempts left" in screen.message
     _login(kiosk, "2222")
     _login(kiosk, "3333")
     assert screen.locked and "Locked for 5:00" in screen.message
@@ -331,3 +331,60 @@ def test_an_abandoned_login_prompt_goes_back_to_the_patron_screen(kiosk):
     kiosk.clock.advance(2)
     kiosk.app.maintenance.tick()
     assert kiosk.app.current_screen == "welcome"
+
+
+@pytest.mark.parametrize("lang", ["lv", "ru"])
+@pytest.mark.parametrize("size", [None, (800, 480), (480, 800)])
+def test_every_screen_in_latvian_and_russian(kiosk, lang, size):
+    """Latvian and Russian texts are longer than English: every screen, with screenshots to look at."""
+    from kivy.core.window import Window
+
+    from kiosk.i18n import translator
+
+    t = translator(lang).gettext
+    before = tuple(Window.size)
+    kiosk.app.lang = lang
+    suffix = f"{lang}" + (f"_{size[0]}x{size[1]}" if size else "")
+    if size:
+        Window.size = size
+    try:
+        frames(3)
+        screen = _login(kiosk, "1111")
+        assert screen.message == {"lv": "Nepareizs PIN. Atlikuši 2 mēģinājumi.", "ru": "Неверный PIN. Осталось 2 попытки."}[lang]
+        screenshot(kiosk.app, f"maintenance_login_{suffix}")
+        _login(kiosk)
+        status = kiosk.app.screen("maintenance")
+        wait_until(lambda: len(status.checks) >= 6)
+        frames(2)
+        names = [w.name for w in status.ids.rows.children if hasattr(w, "name")]
+        assert t("reader") in names and t("card reader") in names
+        screenshot(kiosk.app, f"maintenance_status_{suffix}")
+        tap(button(status, t("Diagnostics")))
+        diag = kiosk.app.screen("maintenance_diag")
+        tap(diag.ids.read_tags)
+        wait_until(lambda: not diag.busy and _output(diag))
+        assert _output(diag)[0] == t("Tags on the pad: {n}").format(n=2)
+        screenshot(kiosk.app, f"maintenance_diag_{suffix}")
+        tap(diag.ids.print_test)
+        wait_until(lambda: not diag.busy and _output(diag)[0] == t("Test receipt"))
+        screenshot(kiosk.app, f"maintenance_diag_receipt_{suffix}")
+        for b in (diag.ids.read_tags, diag.ids.print_test, diag.ids.exchanges, button(diag, t("Leave"))):
+            assert b.right <= Window.width + 1 and b.texture_size[1] <= b.height, b.text  # text fits its button
+        for name, nav in (("maintenance_queue", "Offline queue"), ("maintenance_stats", "Statistics"), ("maintenance_service", "Service")):
+            tap(button(kiosk.app.screen(kiosk.app.current_screen), t(nav)))
+            assert kiosk.app.current_screen == name
+            if name == "maintenance_stats":
+                stats = kiosk.app.screen(name)
+                totals = t("Last 14 days: {c} checkouts, {r} returns, {n} renewals, {x} refusals").format(c=0, r=0, n=0, x=0)
+                wait_until(lambda stats=stats, totals=totals: stats.totals == totals)
+            screenshot(kiosk.app, f"{name}_{suffix}")
+        service = kiosk.app.screen("maintenance_service")
+        tap(button(service, t("Printer repair")))
+        tap(service.ids.take_out)
+        assert kiosk.services.faults == [f"Out of service: {t('Printer repair')}"]
+        screenshot(kiosk.app, f"maintenance_service_out_{suffix}")
+        tap(service.ids.put_back)
+    finally:
+        kiosk.app.lang = "en"
+        Window.size = before
+        frames(2)

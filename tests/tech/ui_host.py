@@ -36,7 +36,15 @@ class HostApp(App):
         self.stopped = False
 
     def tr(self, msgid: str, *_bound: Any) -> str:
-        return msgid
+        """As the kiosk app: the text from the catalog of `lang` (English by default)."""
+        from kiosk.i18n import translator
+
+        return translator(self.lang).gettext(msgid)
+
+    def ntr(self, singular: str, plural: str, n: int, *_bound: Any) -> str:
+        from kiosk.i18n import translator
+
+        return translator(self.lang).ngettext(singular, plural, n)
 
     def build(self) -> Any:
         from kiosk.screens.base import registered_screens
