@@ -149,7 +149,8 @@ class Patron:
     patron_id: str
     name: str = ""
     valid: bool = True
-    pin_ok: bool | None = None  # None: the library system did not say (or no PIN given)
+    # None: the library system did not say. False: a wrong PIN, or (no PIN given) it wants one.
+    pin_ok: bool | None = None
     blocks: tuple[BlockReason, ...] = ()
     loans: tuple[Loan, ...] = ()
     holds: tuple[Hold, ...] = ()

@@ -385,7 +385,7 @@ class CirculationService:
         lang = self._lang(language)
         charged, first = self._summary_list(patron_id, pin, lang, 2, "AU")
         valid = first.get("BL", "Y").upper() != "N"
-        pin_ok = None if not (pin and first.has("CQ")) else yes(first.get("CQ"))
+        pin_ok = _pin_ok(first, pin)
         # An unknown or refused patron gets no account screen, so their lists are not worth a
         # round trip each (Sierra sends blank counts for an unknown card, which would ask for all).
         refused = _refuses(first, pin)
@@ -496,7 +496,7 @@ class CirculationService:
             patron_id=patron_id,
             name=patron_name(resp.get("AE")),
             valid=resp.get("BL", "Y").upper() != "N",
-            pin_ok=None if not (pin and resp.has("CQ")) else yes(resp.get("CQ")),
+            pin_ok=_pin_ok(resp, pin),
             blocks=self._blocks(resp, pin),
             fee_total=resp.get("BV"),
             currency=resp.get("BH") or self.currency,
@@ -1075,6 +1075,17 @@ def routing_json(routing: Routing) -> dict[str, Any]:
         "alert_type": routing.alert_type.value,
         "destination": routing.destination,
     }
+
+
+def _pin_ok(msg: Message, pin: str | None) -> bool | None:
+    """CQ as the patron's PIN check. Without a PIN, CQ=N says the library system wants one (the
+    session asks for it under an optional PIN policy; a card-only site ignores it) - not a wrong
+    PIN, so it never becomes a WRONG_PIN block."""
+    if not msg.has("CQ"):
+        return None
+    if pin:
+        return yes(msg.get("CQ"))
+    return False if not yes(msg.get("CQ")) else None
 
 
 def _refuses(msg: Message, pin: str | None) -> bool:

@@ -131,3 +131,52 @@ def test_offline_work_forwarded_to_the_demo_library(tmp_path, acs):
         assert kinds == [("checkout", "30000006", True), ("checkin", "30000008", True)]
     finally:
         svc.close()
+
+
+def _session(svc, clock, policy):
+    from kiosk.core.session import PatronSession, SessionSettings
+
+    return PatronSession(svc, clock, SessionSettings(pin_policy=policy, card_pattern=r"^LV[0-9]{4}$"))
+
+
+def test_demo_acs_answers_cq_n_when_a_pin_holder_sends_none(acs):
+    client = Sip2Client(settings(acs.port))
+    client.connect()
+    try:
+        from kiosk.sync.sip2.codec import message, sip_date
+
+        now = sip_date(datetime.now())
+        base = [("AO", "DEMO"), ("AC", "")]
+        for cmd, fixed in (("23", {"language": "001"}), ("63", {"language": "001", "summary": " " * 10})):
+            for patron, ad, cq in (("LV0001", [("AD", "")], "N"), ("LV0001", [], "N"), ("LV0001", [("AD", "1234")], "Y"), ("LV0002", [], "")):
+                resp = client.request(message(cmd, transaction_date=now, **fixed, fields=[*base, ("AA", patron), *ad]))
+                assert resp.get("CQ") == cq, (cmd, patron, ad)
+                assert "Wrong PIN" not in resp.get("AF")
+    finally:
+        client.close()
+
+
+def test_optional_pin_policy_asks_when_the_demo_acs_wants_a_pin(svc, clock, acs):
+    from kiosk.core.events import CardPresented, PinEntered
+    from kiosk.core.session import Stage
+
+    s = _session(svc, clock, "optional")
+    st = s.handle(CardPresented("LV0001"))  # Anna has a PIN: CQ N without one
+    assert st.stage is Stage.PIN and st.problem is None and not st.pin_retry
+    st = s.handle(PinEntered("1234"))
+    assert st.stage is Stage.ACTIVE and st.patron is not None and st.patron.name == "Anna Bērziņa"
+    s2 = _session(svc, clock, "optional")
+    assert s2.handle(CardPresented("LV0002")).stage is Stage.ACTIVE  # no PIN set: not asked
+
+
+def test_none_and_mandatory_pin_policies_against_the_demo_acs(svc, clock, acs):
+    from kiosk.core.events import CardPresented, PinEntered
+    from kiosk.core.session import Stage
+
+    card_only = _session(svc, clock, "none")
+    st = card_only.handle(CardPresented("LV0001"))  # CQ N for the missing PIN is ignored
+    assert st.stage is Stage.ACTIVE and st.patron is not None and BlockReason.WRONG_PIN not in st.patron.blocks
+    assert st.patron.may_borrow and not st.patron.screen_message
+    mandatory = _session(svc, clock, "mandatory")
+    assert mandatory.handle(CardPresented("LV0002")).stage is Stage.PIN  # asked even without a PIN set
+    assert mandatory.handle(PinEntered("0000")).stage is Stage.ACTIVE  # LV0002 has no PIN to check

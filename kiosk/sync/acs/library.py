@@ -134,6 +134,7 @@ class PatronView:
     email: str = ""
     language: str = ""
     pin_ok: bool | None = None  # None: no PIN was given to check
+    has_pin: bool = False  # the patron has a PIN, so a terminal that sent none gets CQ N
     blocks: tuple[BlockReason, ...] = ()
     fee_total: Decimal = Decimal("0.00")
     currency: str = "EUR"
@@ -568,6 +569,7 @@ class Library:
             email=p.email,
             language=p.language,
             pin_ok=pin_ok,
+            has_pin=bool(p.pin_hash),
             blocks=blocks,
             fee_total=self._fee_total(s, p.id),
             currency=self.policy.currency,

@@ -287,13 +287,18 @@ class AcsServer(socketserver.ThreadingTCPServer):
         ]
         if view.pin_ok is not None:
             fields.append(("CQ", "Y" if view.pin_ok else "N"))
+        elif view.has_pin:
+            # No PIN (AD missing) for a patron who has one: "not validated", as real ACSs answer;
+            # a terminal with an optional PIN policy asks for it on this CQ N.
+            fields.append(("CQ", "N"))
         if view.found:
             fields += [("BH", view.currency), ("BV", f"{view.fee_total:.2f}")]
         return fields
 
     @staticmethod
     def _pin(msg: Message) -> str | None:
-        return msg.get("AD") if msg.has("AD") else None
+        # An empty AD is no PIN at all (23 requires the field, so terminals send it blank).
+        return msg.get("AD") or None
 
     def _on_23(self, conn: _Connection, msg: Message) -> Message:
         view = self.library.patron_status(msg.get("AA"), self._pin(msg))
