@@ -157,6 +157,25 @@ _KEYWORDS: tuple[tuple[Refusal, tuple[str, ...]], ...] = (
 )
 
 
+# SIP2 has no "card expired" flag: ACSs say it in AF (and set charge privileges denied). English
+# as Koha ("Patron expired on 2026-01-31") and others word it, Latvian and Russian.
+_CARD_EXPIRED = re.compile(
+    r"\b(?:card|account|patron|membership|registration|privileges)\s+(?:has\s+|have\s+|is\s+|was\s+)?expired\b"
+    r"|\bexpired\s+(?:card|account|patron|membership)"
+    r"|derīgum\w*\s+(?:termiņš\s+)?(?:ir\s+)?(?:beidzies|beidzās|beidzas)"
+    r"|kart\w*\s+(?:ir\s+)?nederīg"
+    r"|срок\s+действия\s+(?:\w+\s+){0,2}?(?:билет|карт|абонемент|регистрац|учётн|учетн)\w*"
+    r"(?:\s+\w+)?\s+(?:истёк|истек|закончил)"
+    r"|\b(?:билет|карт|абонемент)\w*\s+(?:\w+\s+)?(?:просрочен|истёк|истек)",
+    re.IGNORECASE,
+)
+
+
+def says_card_expired(text: str) -> bool:
+    """Whether an ACS screen message says the patron's card (account) has expired."""
+    return bool(_CARD_EXPIRED.search(text))
+
+
 def refusal_from_text(text: str) -> Refusal:
     low = text.lower()
     for refusal, words in _KEYWORDS:
@@ -441,6 +460,8 @@ class CirculationService:
             # Fees above the patron's limit block borrowing (as NYPL reads it) even when the ACS
             # leaves the flags blank, as Sierra does.
             blocks.append(BlockReason.EXCESSIVE_FEES)
+        if says_card_expired(screen_text(msg)):
+            blocks.append(BlockReason.CARD_EXPIRED)
         if msg.get("BL").upper() == "N":
             blocks.append(BlockReason.UNKNOWN_PATRON)
         # Without a PIN many ACSs answer CQ=N; that says nothing about a wrong PIN.

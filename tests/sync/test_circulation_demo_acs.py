@@ -180,3 +180,39 @@ def test_none_and_mandatory_pin_policies_against_the_demo_acs(svc, clock, acs):
     mandatory = _session(svc, clock, "mandatory")
     assert mandatory.handle(CardPresented("LV0002")).stage is Stage.PIN  # asked even without a PIN set
     assert mandatory.handle(PinEntered("0000")).stage is Stage.ACTIVE  # LV0002 has no PIN to check
+
+
+@pytest.mark.parametrize(
+    ("code", "words"),
+    [
+        ("000", "Lasītāja kartes derīguma termiņš ir beidzies"),
+        ("001", "Library card has expired"),
+        ("015", "Срок действия читательского билета истёк"),
+    ],
+)
+def test_demo_acs_says_the_card_expired_in_the_language_asked_for(acs, code, words):
+    from kiosk.sync.sip2.codec import message, sip_date
+
+    client = Sip2Client(settings(acs.port))
+    client.connect()
+    try:
+        fields = [("AO", "DEMO"), ("AA", "LV0005"), ("AC", ""), ("AD", "0000")]
+        for cmd, fixed in (("23", {}), ("63", {"summary": " " * 10})):
+            resp = client.request(message(cmd, language=code, transaction_date=sip_date(datetime.now()), **fixed, fields=fields))
+            assert words in resp.get_all("AF") and resp.get("BL") == "Y"
+            assert resp.fixed["patron_status"][0] == "Y"  # charge privileges denied
+    finally:
+        client.close()
+
+
+def test_expired_card_is_refused_at_login_with_its_reason(svc, clock, acs):
+    from kiosk.core.events import CardPresented, PinEntered
+    from kiosk.core.session import LoginProblem, Stage
+
+    expired = svc.identify_patron("LV0005", pin="0000", language="en")
+    assert BlockReason.CARD_EXPIRED in expired.patron.blocks and "Library card has expired" in expired.message
+    s = _session(svc, clock, "mandatory")
+    s.handle(CardPresented("LV0005"))
+    st = s.handle(PinEntered("0000"))
+    assert st.stage is Stage.WELCOME and st.problem is LoginProblem.BLOCKED
+    assert st.blocks == (BlockReason.CARD_EXPIRED,) and "derīguma termiņš ir beidzies" in st.message

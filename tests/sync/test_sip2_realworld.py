@@ -1638,3 +1638,25 @@ def test_titles_in_decomposed_form_are_shown_composed(service):
 def test_wire_log_blanks_every_piece_of_a_pin_split_by_delimiters():
     wire = "23001" + "20161021    142851" + "AOx|AA12345678|ADp|a|ss|ACt|"
     assert mask(wire) == "23001" + "20161021    142851" + "AOx|AA****5678|AD|AC|"
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        "Greetings from Koha. -- Patron expired on 01/31/2026",  # Koha's wording
+        "Your account has expired",
+        "Lasītāja kartes derīguma termiņš ir beidzies",
+        "Срок действия читательского билета истёк",
+    ],
+)
+def test_a_screen_message_saying_the_card_expired_is_a_card_expired_block(service, words):
+    # SIP2 has no "card expired" flag: Koha denies charging and says so in AF only.
+    expired = variant(
+        "koha_64_norwegian",
+        ("64              01", "64Y  Y         01"),
+        ("AFGreetings from Koha. |", f"AF{words}|"),
+    )
+    result = service(_63=expired).identify_patron("patronid1", pin="1234")
+    assert BlockReason.CARD_EXPIRED in result.patron.blocks and not result.patron.may_borrow
+    hold = variant("koha_64_norwegian", ("AFGreetings from Koha. |", "AFYour hold has expired|"))
+    assert BlockReason.CARD_EXPIRED not in service(_63=hold).identify_patron("patronid1", pin="1").patron.blocks

@@ -73,6 +73,7 @@ def test_screen_answers_touches_while_the_library_system_stalls(kiosk, acs) -> N
     [
         ("LV0003", "pieteikta kā pazaudēta", "21-blocked-lost-card"),
         ("LV9999", "nav zināma", "23-unknown-card"),
+        ("LV0005", "derīgum", "21-blocked-expired-card"),  # said only in AF: "card expired"
     ],
 )
 def test_block_reasons_at_login_in_plain_words(kiosk, card: str, words: str, shot: str) -> None:
@@ -87,7 +88,8 @@ def test_block_reasons_at_login_in_plain_words(kiosk, card: str, words: str, sho
 
 def test_blocked_patron_may_look_but_not_borrow(kiosk) -> None:
     p = kiosk.start(prefix="lv-", pin_policy="none")
-    _login(p, "LV0005")  # expired: the demo library system denies charging
+    kiosk.acs.library.block_patron("LV0002", "blocked by staff")  # denies charging
+    _login(p, "LV0002")
     p.wait_screen("checkout")
     notice = p.wait_until(lambda: p.widget("notice", "checkout").text, what="block notice")
     assert "Izdevumu ņemšana ar jūsu karti ir bloķēta" in notice

@@ -135,6 +135,7 @@ class PatronView:
     language: str = ""
     pin_ok: bool | None = None  # None: no PIN was given to check
     has_pin: bool = False  # the patron has a PIN, so a terminal that sent none gets CQ N
+    card_expired: bool = False  # SIP2 has no flag for it: only charge privileges denied
     blocks: tuple[BlockReason, ...] = ()
     fee_total: Decimal = Decimal("0.00")
     currency: str = "EUR"
@@ -399,7 +400,11 @@ class Library:
             or 0
         )
 
-    def _blocks(self, s: Session, p: PatronRow) -> tuple[tuple[BlockReason, ...], str]:
+    def _blocks(
+        self, s: Session, p: PatronRow, *, word_expiry: bool = True
+    ) -> tuple[tuple[BlockReason, ...], str]:
+        """The patron's blocks and why; `word_expiry=False` leaves the expiry out of the words
+        (the SIP2 server says it in the terminal's language)."""
         blocks: list[BlockReason] = []
         messages: list[str] = []
         if p.lost_card:
@@ -407,7 +412,8 @@ class Library:
             messages.append("Card reported lost; please see staff")
         if p.expired:
             blocks += list(_DENY_ALL)
-            messages.append("Card expired; please see staff")
+            if word_expiry:
+                messages.append("Card expired; please see staff")
         if p.sc_blocked:
             blocks += list(_DENY_ALL)
             messages.append(f"Card blocked: {p.sc_blocked}")
@@ -536,7 +542,7 @@ class Library:
                 message="Unknown patron card; please see staff",
             )
         now = self._now()
-        blocks, message = self._blocks(s, p)
+        blocks, message = self._blocks(s, p, word_expiry=False)
         loans = tuple(
             self._loan_view(loan, title, now)
             for loan, title in s.execute(
@@ -570,6 +576,7 @@ class Library:
             language=p.language,
             pin_ok=pin_ok,
             has_pin=bool(p.pin_hash),
+            card_expired=p.expired,
             blocks=blocks,
             fee_total=self._fee_total(s, p.id),
             currency=self.policy.currency,

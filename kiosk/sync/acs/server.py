@@ -44,6 +44,13 @@ from kiosk.sync.sip2.codec import (
 
 log = logging.getLogger(__name__)
 
+# "Card expired" in the language a terminal asks for (SIP2 language codes; 000 is Latvian here).
+CARD_EXPIRED_TEXT = {
+    "000": "Lasītāja kartes derīguma termiņš ir beidzies",
+    "001": "Library card has expired",
+    "015": "Срок действия читательского билета истёк",
+}
+
 RESEND_REQUEST = b"96AZFEF6"  # Request SC Resend, the only valid form
 SUPPORTED = "YYYYYYYYYYYYYYYY"  # BX: every message of SIP 2.00 is answered
 _HANDLED = frozenset(
@@ -293,6 +300,10 @@ class AcsServer(socketserver.ThreadingTCPServer):
             fields.append(("CQ", "N"))
         if view.found:
             fields += [("BH", view.currency), ("BV", f"{view.fee_total:.2f}")]
+        if view.card_expired:
+            # SIP2 has no "card expired" flag (only charge privileges denied): say it in words.
+            lang = self._language(msg)
+            fields.append(("AF", CARD_EXPIRED_TEXT.get(lang, CARD_EXPIRED_TEXT["001"])))
         return fields
 
     @staticmethod
