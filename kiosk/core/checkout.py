@@ -170,6 +170,7 @@ class StackCheckout:
         self._present: dict[str, dict[str, ItemTag]] = {}  # item id -> uid -> tag now on the pad
         self._uids: dict[str, dict[str, ItemTag]] = {}  # item id -> every tag seen for it
         self._ack: set[str] = set()
+        self._titles_asked: set[str] = set()  # item ids whose title was asked for already
         self._scans = 0
 
     # -- public API -------------------------------------------------------------------------
@@ -253,6 +254,7 @@ class StackCheckout:
         self._present.clear()
         self._uids.clear()
         self._ack.clear()
+        self._titles_asked.clear()
         self._pin = None
 
     # -- internals --------------------------------------------------------------------------
@@ -319,8 +321,25 @@ class StackCheckout:
                 if waiting != item:
                     self._items[key] = waiting
                     self._notify()
+                self._fetch_title(key)
                 continue
             self._checkout(key)
+
+    def _fetch_title(self, key: str) -> None:
+        """A waiting set's title, asked of the library system once (nothing else would ask it)."""
+        item = self._items[key]
+        if item.title or item.item_id in self._titles_asked:
+            return
+        self._titles_asked.add(item.item_id)
+        try:
+            title = self._circ.item_information(item.item_id).title
+        except Exception as exc:  # no title is no reason to stop: the item id is shown instead
+            log.info("no title for waiting set %s: %s", item.item_id, exc)
+            return
+        current = self._items.get(key)
+        if title and current is not None and not current.title:
+            self._items[key] = replace(current, title=title)
+            self._notify()
 
     def _checkout(self, key: str) -> None:
         item = self._items[key]

@@ -78,6 +78,7 @@ class FakeCirculation:
             tuple[str, str], Callable[..., object]
         ] = {}  # (operation, item id) -> answer
         self.end_session_error: Exception | None = None
+        self.item_information_error: Exception | None = None
         self.script_identify: PatronResult | None = None  # the next identify answer, once
 
     # world building
@@ -271,6 +272,9 @@ class FakeCirculation:
         )
 
     def item_information(self, item_id: str) -> ItemInfo:
+        self.calls.append(("item_information", (item_id,)))
+        if self.item_information_error is not None:
+            raise self.item_information_error
         item = self.items.get(item_id)
         return ItemInfo(item_id=item_id, title=item.title if item else "", found=item is not None)
 

@@ -77,6 +77,31 @@ def test_incomplete_set_waits_then_completes(circ: FakeCirculation, security: Fa
     assert len(circ.ops("checkout")) == 1
 
 
+def test_waiting_set_gets_its_title_asked_once(circ: FakeCirculation, security: FakeSecurity) -> None:
+    co, _ = make(circ, security)
+    p1, p2, p3 = (tag("30000005", part=n, parts=3) for n in (1, 2, 3))
+    item = co.handle_tags(pad(p1)).item("30000005")
+    assert item is not None and item.status is ItemStatus.WAITING
+    assert item.title == "Latviešu valodas kurss (3 CD)"
+    co.handle_tags(pad(p1, p2, before=(p1,)))
+    co.handle_tags(pad(p2, before=(p1, p2)))
+    assert circ.ops("item_information") == [("30000005",)]  # once, however often the pad changes
+    item = co.handle_tags(pad(p1, p2, p3, before=(p2,))).item("30000005")
+    assert item is not None and item.status is ItemStatus.CHECKED_OUT
+    assert item.title == "Latviešu valodas kurss (3 CD)"
+
+
+def test_waiting_set_title_lookup_failing_leaves_it_empty(
+    circ: FakeCirculation, security: FakeSecurity
+) -> None:
+    co, _ = make(circ, security)
+    circ.item_information_error = ConnectionError("no answer")
+    p1 = tag("30000005", part=1, parts=3)
+    item = co.handle_tags(pad(p1)).item("30000005")
+    assert item is not None and item.status is ItemStatus.WAITING and item.title == ""
+    assert item.refusal is Refusal.SET_INCOMPLETE and circ.ops("item_information") == [("30000005",)]
+
+
 def test_set_with_a_part_twice_and_one_missing_waits(
     circ: FakeCirculation, security: FakeSecurity
 ) -> None:
