@@ -138,13 +138,17 @@ def test_offline_queue_forward_and_refusals(parts, demo_acs):
     diag, _, _ = parts
     journal = diag.journal
     journal.begin(Operation.CHECKIN, mode=Mode.OFFLINE, state=EntryState.QUEUED, item_id="30000009")  # on loan: accepted
-    journal.begin(Operation.CHECKOUT, mode=Mode.OFFLINE, state=EntryState.QUEUED, patron_id="LV0001", item_id="99999998")  # unknown: refused
-    assert diag.pending_count() == 2
+    # A no-block replay overrides the patron's limits and blocks, never what the item is: an item
+    # not for loan (reference) and an unknown one are refused and listed for staff.
+    journal.begin(Operation.CHECKOUT, mode=Mode.OFFLINE, state=EntryState.QUEUED, patron_id="LV0001", item_id="30000007")
+    journal.begin(Operation.CHECKOUT, mode=Mode.OFFLINE, state=EntryState.QUEUED, patron_id="LV0001", item_id="99999998")
+    assert diag.pending_count() == 3
     result = diag.forward_now()
-    assert result.data.forwarded + result.data.refused == 2 and diag.pending_count() == 0
+    assert (result.data.forwarded, result.data.refused) == (1, 2) and diag.pending_count() == 0
     refusals = diag.refusals()
-    assert [r.item_id for r in refusals] == ["99999998"]
-    assert refusals[0].patron == "**0001" and refusals[0].operation == "checkout"
+    assert sorted(r.item_id for r in refusals) == ["30000007", "99999998"]
+    assert all(r.patron == "**0001" and r.operation == "checkout" for r in refusals)
+    assert demo_acs.library.loan("30000007") is None and demo_acs.library.applied("30000007", "checkout") == 0
 
 
 def test_statistics_from_the_journal(parts):
