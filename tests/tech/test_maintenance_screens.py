@@ -202,16 +202,18 @@ def test_every_diagnostics_action(kiosk):
 def test_offline_queue_forward_and_refusals(kiosk):
     journal = kiosk.services.circulation.journal
     journal.begin(Operation.CHECKIN, mode=Mode.OFFLINE, state=EntryState.QUEUED, item_id="30000009")
-    journal.begin(Operation.CHECKOUT, mode=Mode.OFFLINE, state=EntryState.QUEUED, patron_id="LV0001", item_id="99999998")
+    journal.begin(Operation.CHECKOUT, mode=Mode.OFFLINE, state=EntryState.QUEUED, patron_id="LV0001", item_id="30000007")  # not for loan
+    journal.begin(Operation.CHECKOUT, mode=Mode.OFFLINE, state=EntryState.QUEUED, patron_id="LV0001", item_id="99999998")  # unknown
     _login(kiosk)
     tap(button(kiosk.app.screen("maintenance"), "Offline queue"))
     queue = kiosk.app.screen("maintenance_queue")
-    wait_until(lambda: queue.pending == 2)
+    wait_until(lambda: queue.pending == 3)
     tap(queue.ids.forward)
     wait_until(lambda: "forwarded" in queue.report and queue.pending == 0, timeout_s=15)
-    wait_until(lambda: any("99999998" in getattr(w, "detail", "") for w in queue.ids.refusals.children))
-    row = next(w for w in queue.ids.refusals.children if "99999998" in w.detail)
-    assert "**0001" in row.detail and "LV0001" not in row.detail
+    for item_id in ("30000007", "99999998"):  # both refused by the library system, listed for staff
+        wait_until(lambda item_id=item_id: any(item_id in getattr(w, "detail", "") for w in queue.ids.refusals.children))
+        row = next(w for w in queue.ids.refusals.children if item_id in w.detail)
+        assert "**0001" in row.detail and "LV0001" not in row.detail
     screenshot(kiosk.app, "maintenance_queue")
 
 
