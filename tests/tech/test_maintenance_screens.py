@@ -230,7 +230,9 @@ def test_statistics_bar_charts(kiosk):
     assert "5 checkouts, 3 returns, 1 renewals, 1 refusals" in stats.totals
     hourly, daily = stats.ids.hourly, stats.ids.daily
     assert len(hourly.buckets) == 24 and len(daily.buckets) == 14
-    assert sum(c.total for _, c in hourly.buckets) == 9 and daily.max_total >= 9
+    # Summed over days, not the busiest day: near midnight the entries span two days.
+    assert sum(c.total for _, c in hourly.buckets) == 9 and sum(c.total for _, c in daily.buckets) == 10
+    assert daily.max_total >= 5
     assert len(hourly.canvas.after.children) > 10  # bars were drawn
     screenshot(kiosk.app, "maintenance_stats")
 
