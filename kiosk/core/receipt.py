@@ -16,6 +16,7 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from kiosk.core.domain import Fee, Hold, Loan, Refusal, Routing
 from kiosk.core.masking import mask_card
@@ -80,9 +81,27 @@ class Receipt:
         return len(self.lines)
 
 
-def _split(items: Iterable[ReceiptLine]) -> tuple[tuple[ReceiptLine, ...], tuple[ReceiptLine, ...]]:
+def _items_receipt(
+    kind: ReceiptKind,
+    library_name: str,
+    when: datetime,
+    language: str,
+    items: Iterable[ReceiptLine],
+    **fields: Any,
+) -> Receipt:
+    """A receipt of items done and refused; offline when any item was done offline."""
     items = tuple(items)
-    return tuple(i for i in items if i.ok), tuple(i for i in items if not i.ok)
+    done = tuple(i for i in items if i.ok)
+    return Receipt(
+        kind=kind,
+        library_name=library_name,
+        when=when,
+        language=language,
+        lines=done,
+        refused=tuple(i for i in items if not i.ok),
+        offline=any(i.offline for i in done),
+        **fields,
+    )
 
 
 def checkout_receipt(
@@ -99,20 +118,17 @@ def checkout_receipt(
     acs_lines: tuple[str, ...] = (),
 ) -> Receipt:
     """Items checked out in a session, items refused and why, and the fees summary."""
-    done, refused = _split(items)
-    return Receipt(
-        kind=ReceiptKind.CHECKOUT,
-        library_name=library_name,
-        when=when,
-        language=language,
+    return _items_receipt(
+        ReceiptKind.CHECKOUT,
+        library_name,
+        when,
+        language,
+        items,
         card_masked=mask_card(card_number),
         patron_name=patron_name,
-        lines=done,
-        refused=refused,
         fees=fees,
         fee_total=fee_total,
         currency=currency,
-        offline=any(i.offline for i in done),
         acs_lines=acs_lines,
     )
 
@@ -127,17 +143,14 @@ def renewal_receipt(
     patron_name: str = "",
 ) -> Receipt:
     """Renewals done in a session (new due dates) and renewals refused."""
-    done, refused = _split(items)
-    return Receipt(
-        kind=ReceiptKind.RENEWAL,
-        library_name=library_name,
-        when=when,
-        language=language,
+    return _items_receipt(
+        ReceiptKind.RENEWAL,
+        library_name,
+        when,
+        language,
+        items,
         card_masked=mask_card(card_number),
         patron_name=patron_name,
-        lines=done,
-        refused=refused,
-        offline=any(i.offline for i in done),
     )
 
 
@@ -145,16 +158,7 @@ def return_receipt(
     library_name: str, when: datetime, language: str, items: Iterable[ReceiptLine]
 ) -> Receipt:
     """Items returned (no patron on it: returns need no login)."""
-    done, refused = _split(items)
-    return Receipt(
-        kind=ReceiptKind.RETURN,
-        library_name=library_name,
-        when=when,
-        language=language,
-        lines=done,
-        refused=refused,
-        offline=any(i.offline for i in done),
-    )
+    return _items_receipt(ReceiptKind.RETURN, library_name, when, language, items)
 
 
 def account_receipt(
