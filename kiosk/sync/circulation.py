@@ -849,24 +849,9 @@ class CirculationService:
                 message=message_text,
                 refusal=refusal,
             )
-            if eid is None:
-                eid = self.journal.begin(
-                    op,
-                    mode=Mode.OFFLINE,
-                    state=EntryState.REFUSED,
-                    patron_id=patron_id,
-                    item_id=item_id,
-                    request=request,
-                    result=_result_json(result),
-                )
-            else:
-                self.journal.update(
-                    eid,
-                    EntryState.REFUSED,
-                    mode=Mode.OFFLINE,
-                    result=_result_json(result),
-                    error=self._link.error,
-                )
+            eid = self._journal_offline(
+                result, EntryState.REFUSED, request, eid, error=self._link.error
+            )
             return _with_id(result, eid)
         if op is Operation.CHECKOUT:
             due = (now + timedelta(days=self.offline.loan_days)).date().isoformat()
@@ -890,26 +875,40 @@ class CirculationService:
             resensitize=True if op is Operation.CHECKIN else None,
             queued=True,
         )
-        if eid is None:
-            eid = self.journal.begin(
-                op,
-                mode=Mode.OFFLINE,
-                state=EntryState.QUEUED,
-                patron_id=patron_id,
-                item_id=item_id,
-                request=request,
-                promised_due_date=due,
-                result=_result_json(result),
-            )
-        else:
-            self.journal.update(
-                eid,
-                EntryState.QUEUED,
-                mode=Mode.OFFLINE,
-                promised_due_date=due,
-                result=_result_json(result),
-            )
+        eid = self._journal_offline(result, EntryState.QUEUED, request, eid, due=due)
         return _with_id(result, eid)
+
+    def _journal_offline(
+        self,
+        result: CirculationResult,
+        state: EntryState,
+        request: dict[str, Any],
+        eid: int | None,
+        *,
+        due: str | None = None,
+        error: str | None = None,
+    ) -> int:
+        """Record an offline outcome: a new row, or the row of the online attempt that never left."""
+        if eid is None:
+            return self.journal.begin(
+                result.operation,
+                mode=Mode.OFFLINE,
+                state=state,
+                patron_id=result.patron_id,
+                item_id=result.item_id,
+                request=request,
+                promised_due_date=due or "",
+                result=_result_json(result),
+            )
+        self.journal.update(
+            eid,
+            state,
+            mode=Mode.OFFLINE,
+            promised_due_date=due,
+            result=_result_json(result),
+            error=error,
+        )
+        return eid
 
     # -- answers -> domain values ---------------------------------------------------------------
 
