@@ -29,7 +29,7 @@ from typing import Literal
 from kiosk.core.domain import ItemTag, Mode, Refusal
 from kiosk.core.events import BarcodeScanned, TagsChanged, Tick
 from kiosk.core.ports import Circulation, Clock, ReceiptPrinter, Sorter, TagSecurity
-from kiosk.core.receipt import Receipt, hold_slip
+from kiosk.core.receipt import Receipt
 from kiosk.core.returns import CheckinResult, Recorder, ReturnSettings, check_in
 from kiosk.core.routing import ReturnOutcome, RoutingTable
 
@@ -363,15 +363,7 @@ class BookDrop:
         """Print (or keep for later) the hold slip; True when it is printed now."""
         if self._printer is None:
             return False
-        slip = hold_slip(
-            self.settings.library_name,
-            self._clock.now(),
-            self.settings.language,
-            res.item_id,
-            res.title,
-            res.routing,
-            show_patron_name=self.settings.show_patron_name,
-        )
+        slip = self.settings.hold_slip(res, self._clock.now())
         # Slips come out in order: a new one waits behind those the printer could not take yet.
         self._slips.append(slip)
         self._flush_slips()

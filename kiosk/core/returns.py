@@ -22,6 +22,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from kiosk.core.domain import (
@@ -63,6 +64,18 @@ class ReturnSettings:
             owners=tuple(getattr(cfg.kiosk, "owner_institutions", ())),
             item_pattern=cfg.patron.item_pattern,
             show_patron_name=cfg.printer.show_patron_name,
+        )
+
+    def hold_slip(self, res: CheckinResult, when: datetime) -> Receipt:
+        """The staff slip for a returned item another patron is waiting for."""
+        return hold_slip(
+            self.library_name,
+            when,
+            self.language,
+            res.item_id,
+            res.title,
+            res.routing,
+            show_patron_name=self.show_patron_name,
         )
 
 
@@ -393,15 +406,7 @@ class ReturnStation:
     def _print_slip(self, res: CheckinResult) -> bool:
         if self._printer is None:
             return False
-        slip = hold_slip(
-            self.settings.library_name,
-            self._clock.now(),
-            self.settings.language,
-            res.item_id,
-            res.title,
-            res.routing,
-            show_patron_name=self.settings.show_patron_name,
-        )
+        slip = self.settings.hold_slip(res, self._clock.now())
         try:
             self._printer.print_receipt(slip)
             return True
