@@ -154,14 +154,7 @@ class AccountView:
             res = self._circ.renew(self._patron_id, item_id, pin=self._pin)
         except Exception as exc:
             log.error("renewal of %s failed in the circulation service: %s", item_id, exc)
-            res = CirculationResult(
-                Operation.RENEW,
-                ok=False,
-                mode=Mode.ONLINE,
-                item_id=item_id,
-                refusal=Refusal.LINK_DOWN,
-                message=str(exc),
-            )
+            res = CirculationResult.service_failed(Operation.RENEW, item_id, exc)
         self._record(
             item_id,
             res.ok,

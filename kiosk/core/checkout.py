@@ -390,14 +390,7 @@ class StackCheckout:
             Exception
         ) as exc:  # the circulation service should answer, but an item must never hang in SEEN
             log.error("checkout of item %s failed in the circulation service: %s", item_id, exc)
-            return CirculationResult(
-                Operation.CHECKOUT,
-                ok=False,
-                mode=Mode.ONLINE,
-                item_id=item_id,
-                refusal=Refusal.LINK_DOWN,
-                message=str(exc),
-            )
+            return CirculationResult.service_failed(Operation.CHECKOUT, item_id, exc)
 
     def _unsecure(self, item: CheckoutItem) -> CheckoutItem:
         assert self._security is not None

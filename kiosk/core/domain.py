@@ -211,6 +211,20 @@ class CirculationResult:
     queued: bool = False  # offline work waiting to be forwarded
     in_doubt: bool = False
 
+    @classmethod
+    def service_failed(
+        cls, operation: Operation, item_id: str, exc: Exception
+    ) -> CirculationResult:
+        """The circulation service raised instead of answering: a link-down refusal with its words."""
+        return cls(
+            operation,
+            ok=False,
+            mode=Mode.ONLINE,
+            item_id=item_id,
+            refusal=Refusal.LINK_DOWN,
+            message=str(exc),
+        )
+
     def to_json(self) -> dict[str, object]:
         """The contract the `kiosk circ` commands print."""
         return {

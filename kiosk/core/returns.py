@@ -155,14 +155,7 @@ def check_in(
         result = circulation.checkin(item_id)
     except Exception as exc:  # the service should answer; the item must still end somewhere known
         log.error("checkin of %s failed in the circulation service: %s", item_id, exc)
-        result = CirculationResult(
-            Operation.CHECKIN,
-            ok=False,
-            mode=Mode.ONLINE,
-            item_id=item_id,
-            refusal=Refusal.LINK_DOWN,
-            message=str(exc),
-        )
+        result = CirculationResult.service_failed(Operation.CHECKIN, item_id, exc)
     common = {
         "title": result.title,
         "routing": result.routing,
