@@ -728,22 +728,14 @@ class PatronSession:
             return None
         p = self._patron
         assert p is not None
+        heading = (self.settings.library_name, self._clock.now(), self._card_number, self._language)
+        patron_name = p.name if self.settings.show_patron_name else ""
         if not checkouts:
-            return renewal_receipt(
-                self.settings.library_name,
-                self._clock.now(),
-                self._card_number,
-                self._language,
-                lines,
-                patron_name=p.name if self.settings.show_patron_name else "",
-            )
+            return renewal_receipt(*heading, lines, patron_name=patron_name)
         return checkout_receipt(
-            self.settings.library_name,
-            self._clock.now(),
-            self._card_number,
-            self._language,
+            *heading,
             lines,
-            patron_name=p.name if self.settings.show_patron_name else "",
+            patron_name=patron_name,
             fees=p.fees,
             fee_total=p.fee_total,
             currency=p.currency,
