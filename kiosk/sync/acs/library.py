@@ -270,6 +270,16 @@ def _money(value: Decimal) -> Decimal:
     return Decimal(value).quantize(Decimal("0.01"))
 
 
+def _loan_base(item_id: str, patron_id: str, item: ItemRow | None) -> dict[str, Any]:
+    """The fields every loan answer carries: the ids, and the item's details once it is known."""
+    base: dict[str, Any] = {"item_id": item_id, "patron_id": patron_id}
+    if item is not None:
+        base.update(
+            title=item.title, media_type=item.media_type, magnetic=item.media_type in _MAGNETIC
+        )
+    return base
+
+
 def make_engine(database_url: str) -> Engine:
     """An engine for the demo database; SQLite gets thread-safe settings, anything else is left as is."""
     try:
@@ -664,14 +674,11 @@ class Library:
         with self._tx() as s:
             p = s.get(PatronRow, patron_id) if patron_id else None
             item = s.get(ItemRow, item_id) if item_id else None
-            base = {"item_id": item_id, "patron_id": patron_id}
+            base = _loan_base(item_id, patron_id, item)
             if item is None:
                 return LoanOutcome(
                     False, **base, message="Unknown item; please take it to the desk"
                 )
-            base.update(
-                title=item.title, media_type=item.media_type, magnetic=item.media_type in _MAGNETIC
-            )
             if p is None:
                 return LoanOutcome(False, **base, message="Unknown patron card; please see staff")
 
@@ -853,17 +860,35 @@ class Library:
                 due=loan.due,
                 message="Cannot renew: another patron has placed a hold on this item",
             )
-        previous = loan.due
-        loan.due = max(self._due(self._now()), loan.due)
-        loan.renewals += 1
         kind = models.CHECKOUT if via_checkout else models.RENEW
+        due = max(self._due(self._now()), loan.due)
+        return self._apply_renewal(
+            s, kind, p, item, loan, due, transaction_date, False, sequence, base
+        )
+
+    def _apply_renewal(
+        self,
+        s: Session,
+        kind: str,
+        p: PatronRow,
+        item: ItemRow,
+        loan: LoanRow,
+        due: datetime,
+        transaction_date: str,
+        no_block: bool,
+        sequence: str,
+        base: dict,
+    ) -> LoanOutcome:
+        previous = loan.due
+        loan.due = due
+        loan.renewals += 1
         self._log(
             s,
             kind,
             item.id,
             p.id,
             transaction_date,
-            False,
+            no_block,
             sequence,
             loan.due,
             renewal=True,
@@ -898,12 +923,9 @@ class Library:
                     or ""
                 )
             item = s.get(ItemRow, item_id) if item_id else None
-            base = {"item_id": item_id, "patron_id": patron_id}
+            base = _loan_base(item_id, patron_id, item)
             if item is None:
                 return LoanOutcome(False, **base, message="Unknown item")
-            base.update(
-                title=item.title, media_type=item.media_type, magnetic=item.media_type in _MAGNETIC
-            )
             if p is None:
                 return LoanOutcome(False, **base, message="Unknown patron card; please see staff")
             loan = s.scalar(select(LoanRow).where(LoanRow.item_id == item_id))
@@ -913,26 +935,14 @@ class Library:
             if replay is not None:
                 return LoanOutcome(True, **base, due=loan.due, renewal=True, replayed=True)
             if no_block:
-                previous = loan.due
-                loan.due = (
+                due = (
                     nb_due.replace(tzinfo=None)
                     if nb_due and nb_due.tzinfo
                     else (nb_due or self._due(self._now()))
                 )
-                loan.renewals += 1
-                self._log(
-                    s,
-                    models.RENEW,
-                    item.id,
-                    p.id,
-                    transaction_date,
-                    True,
-                    sequence,
-                    loan.due,
-                    renewal=True,
-                    previous_due=previous,
+                return self._apply_renewal(
+                    s, models.RENEW, p, item, loan, due, transaction_date, True, sequence, base
                 )
-                return LoanOutcome(True, **base, due=loan.due, renewal=True)
             if pin and self._pin_ok(p, pin) is False:
                 return LoanOutcome(False, **base, due=loan.due, message="Wrong PIN")
             blocks, why = self._blocks(s, p)
@@ -994,12 +1004,9 @@ class Library:
         terminal does when it could not switch the item's security off."""
         with self._tx() as s:
             item = s.get(ItemRow, item_id) if item_id else None
-            base = {"item_id": item_id, "patron_id": patron_id}
+            base = _loan_base(item_id, patron_id, item)
             if item is None:
                 return LoanOutcome(False, **base, message="Unknown item")
-            base.update(
-                title=item.title, media_type=item.media_type, magnetic=item.media_type in _MAGNETIC
-            )
             loan = s.scalar(select(LoanRow).where(LoanRow.item_id == item_id))
             last = self._last_transaction(s, item_id)
             if (
