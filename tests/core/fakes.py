@@ -308,34 +308,26 @@ class FakeSecurity:
         self.calls: list[tuple[str, str]] = []
 
     def secure(self, uid: str) -> SecurityResult:
-        self.calls.append(("secure", uid))
-        if uid in self.raise_on:
-            raise OSError("reader timeout")
-        if uid in self.fail_secure:
-            return SecurityResult(
-                uid,
-                ok=False,
-                secured=self.state.get(uid, False),
-                attempts=3,
-                message="write not verified",
-            )
-        self.state[uid] = True
-        return SecurityResult(uid, ok=True, secured=True)
+        return self._write("secure", uid, True, self.fail_secure)
 
     def unsecure(self, uid: str) -> SecurityResult:
-        self.calls.append(("unsecure", uid))
+        return self._write("unsecure", uid, False, self.fail_unsecure)
+
+    def _write(self, call: str, uid: str, secured: bool, failing: set[str]) -> SecurityResult:
+        self.calls.append((call, uid))
         if uid in self.raise_on:
             raise OSError("reader timeout")
-        if uid in self.fail_unsecure:
+        if uid in failing:
+            # A failed write leaves the tag as it was; unknown tags are taken to be the opposite.
             return SecurityResult(
                 uid,
                 ok=False,
-                secured=self.state.get(uid, True),
+                secured=self.state.get(uid, not secured),
                 attempts=3,
                 message="write not verified",
             )
-        self.state[uid] = False
-        return SecurityResult(uid, ok=True, secured=False)
+        self.state[uid] = secured
+        return SecurityResult(uid, ok=True, secured=secured)
 
 
 class FakeSorter:
