@@ -3,12 +3,10 @@ Russian with the same placeholders; plural rules, dates and money follow local c
 
 from __future__ import annotations
 
-import ast
-import re
-import string
 from pathlib import Path
 
 import pytest
+from msgids import msgids_in_kv, msgids_in_python, placeholders  # tests/ui is on sys.path
 
 from kiosk.i18n import LOCALE_DIR, CatalogError, parse_date, parse_po, translator
 
@@ -20,24 +18,10 @@ def _used_msgids() -> dict[str, str | None]:
     # The patron-facing modules (technician screens may stay in English).
     patron_modules = ("patron.py", "receipts.py", "texts.py", "widgets.py", "base.py")
     sources = [ROOT / "screens" / name for name in patron_modules] + [ROOT / "app.py"]
-    for path in sources:
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if not isinstance(node, ast.Call):
-                continue
-            name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
-            args = node.args
-            if name in ("_", "tr") and args and isinstance(args[0], ast.Constant) and isinstance(args[0].value, str):
-                found.setdefault(args[0].value, None)
-            if name == "ntr" and len(args) >= 2 and all(isinstance(a, ast.Constant) for a in args[:2]):
-                found[args[0].value] = args[1].value
+    msgids_in_python(sources, found)
     for path in (ROOT / "screens" / "patron.kv", ROOT / "screens" / "widgets.kv"):
-        for match in re.finditer(r"app\.tr\('((?:[^'\\]|\\.)*)'", path.read_text(encoding="utf-8")):
-            found.setdefault(match.group(1), None)
+        msgids_in_kv(path.read_text(encoding="utf-8"), found)
     return found
-
-
-def _fields(text: str) -> set[str]:
-    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
 
 
 @pytest.mark.parametrize("language", ["lv", "ru", "en"])
@@ -53,7 +37,7 @@ def test_every_used_text_is_translated_with_its_placeholders(language: str) -> N
         if plural:
             assert isinstance(entry, list) and len(entry) >= 2, msgid
         for form in forms:
-            assert _fields(form) == _fields(msgid), f"{language}: {msgid!r} -> {form!r}"
+            assert placeholders(form) == placeholders(msgid), f"{language}: {msgid!r} -> {form!r}"
 
 
 def test_latvian_and_russian_plurals() -> None:

@@ -4,12 +4,11 @@ source, so a text added there without a translation fails here."""
 
 from __future__ import annotations
 
-import ast
 import re
-import string
 from pathlib import Path
 
 import pytest
+from msgids import msgids_in_kv, msgids_in_python, placeholders  # tests/ui is on sys.path
 
 from kiosk.i18n import LOCALE_DIR, parse_po, translator
 
@@ -21,28 +20,14 @@ MAINTENANCE_KV = ("maintenance.kv",)
 def _used_msgids() -> dict[str, str | None]:
     """msgid -> plural msgid (None for a plain text) of every tr/_/ntr call with literal arguments."""
     found: dict[str, str | None] = {}
-    for name in MAINTENANCE_PY:
-        for node in ast.walk(ast.parse((SCREENS / name).read_text(encoding="utf-8"))):
-            if not isinstance(node, ast.Call):
-                continue
-            func = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
-            args = node.args
-            if func in ("_", "tr") and args and isinstance(args[0], ast.Constant) and isinstance(args[0].value, str):
-                found.setdefault(args[0].value, None)
-            if func == "ntr" and len(args) >= 2 and all(isinstance(a, ast.Constant) for a in args[:2]):
-                found[args[0].value] = args[1].value
+    msgids_in_python((SCREENS / name for name in MAINTENANCE_PY), found)
     for name in MAINTENANCE_KV:
         kv = (SCREENS / name).read_text(encoding="utf-8")
-        for match in re.finditer(r"app\.tr\('((?:[^'\\]|\\.)*)'", kv):
-            found.setdefault(match.group(1), None)
+        msgids_in_kv(kv, found)
         # ReasonButton shows `app.tr(self.reason)`: its reasons are message ids too.
         for match in re.finditer(r"^\s*reason: '((?:[^'\\]|\\.)+)'", kv, re.MULTILINE):
             found.setdefault(match.group(1), None)
     return found
-
-
-def _fields(text: str) -> set[str]:
-    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
 
 
 def _catalog(language: str) -> dict[str, str | list[str]]:
@@ -72,7 +57,7 @@ def test_every_maintenance_text_is_translated_with_its_placeholders(language: st
         else:
             assert isinstance(entry, str), msgid
         for form in forms:
-            assert _fields(form) == _fields(msgid), f"{language}: {msgid!r} -> {form!r}"
+            assert placeholders(form) == placeholders(msgid), f"{language}: {msgid!r} -> {form!r}"
         if language != "en" and not plural:
             # A technician term left in English (codes such as SIP2, AFI or PIN aside) is a missed translation.
             assert entry != msgid or not re.search(r"[a-z]{3}", re.sub(r"\{\w+\}|SIP2|AFI|PIN", "", msgid)), f"{language}: {msgid!r}"
@@ -114,5 +99,5 @@ def test_book_drop_texts_in_every_language_with_their_placeholders() -> None:
         assert {"lv", "en", "ru"} <= set(entry), key
         for language in ("lv", "ru"):
             assert entry[language] and entry[language] != entry["en"], f"{key}: {language} is missing or English"
-            assert _fields(entry[language]) == _fields(entry["en"]), f"{key}: {language} placeholders"
+            assert placeholders(entry[language]) == placeholders(entry["en"]), f"{key}: {language} placeholders"
         assert re.search(r"[А-Яа-яЁё]", entry["ru"]), key
