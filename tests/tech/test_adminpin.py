@@ -104,6 +104,7 @@ def test_cli_set_pin_from_stdin(tmp_path, monkeypatch, capsys):
     assert rc == 0
     out = capsys.readouterr()
     assert "13579" not in out.out + out.err
+    assert "13579" not in f.read_text()  # only the salted hash is stored
     assert adminpin.verify_pin("13579", config.load(f).admin.pin_hash)
 
 
