@@ -247,7 +247,8 @@ def nxp_request(nxp_cmd: int, uid: str) -> bytes:
 # Inventory data sets by transponder type (FEIG manuals, "Response-Data" per TR-TYPE; FEIG's
 # SDK parses them the same way). A record's length depends on its type, so a reader with other
 # air protocols enabled (ISO 14443 on CPR readers, EPC...) puts records of other lengths between
-# the ISO 15693 ones; each is framed by its own length.
+# the ISO 15693 ones; each is framed by its own length. tests/devices/data/reader_frames.json
+# names the public sources the layouts and test frames come from.
 TR_TYPE_NAMES = {
     0x00: "I-Code1",
     0x01: "Tag-it HF",
@@ -444,7 +445,7 @@ def parse_read_multiple(data: bytes) -> tuple[int, bytes, list[int]]:
 def parse_system_info(data: bytes) -> SystemInfo:
     """DSFID, UID(8), AFI, MEM-SIZE, IC-REF. MEM-SIZE is 2 bytes (block size, block count) or,
     from tags with more than 256 blocks, 3 bytes (block size, block count high, low), which moves
-    IC-REF to byte 13. Sizes are stored as value − 1 (docs/rfid.md P13)."""
+    IC-REF to byte 13 (FEIG's SDK reads it so). Sizes are stored as value − 1."""
     if len(data) == 13:
         count = data[11]
         ic = data[12]

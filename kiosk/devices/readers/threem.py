@@ -228,8 +228,8 @@ def _walk_blocks(body: bytes, n: int, error_has_data: bool) -> list[BlockRecord]
 
 
 def parse_read_blocks(fields: bytes) -> tuple[str, list[BlockRecord]]:
-    """UID, count, count × (block no, lock/err, 4 data) — the header read as two separate bytes
-    (rfid.md §7.2). A block whose lock/err byte is an error code carries its 4 data bytes only
+    """UID, count, count × (block no, lock/err, 4 data) — the header read as two separate bytes.
+    A block whose lock/err byte is an error code carries its 4 data bytes only
     when the request asked for them (option bit 0), so both layouts are accepted."""
     if len(fields) < 9:
         raise ReaderFrameError(f"3M read answer too short: {fields.hex(' ')}")
