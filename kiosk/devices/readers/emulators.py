@@ -343,15 +343,15 @@ class ThreeMEmulator(FrameEmulator):
             first, count = rest[0], rest[1]
             options = rest[2] if len(rest) > 2 else 0
             raw = self.pad.read(uid, first, count)
-            recs = bytearray()
+            blocks = bytearray()
             for i in range(count):
                 data = raw[i * 4 : i * 4 + 4]
                 err = self._block_error(first + i)
                 if err is None:
-                    recs += bytes([first + i, 0]) + data
+                    blocks += bytes([first + i, 0]) + data
                 else:
-                    recs += bytes([first + i, err]) + (data if options & threem.READ_ALL_DATA else b"")
-            return threem.build_response(cmd, ok, uid_raw + bytes([count]) + recs)
+                    blocks += bytes([first + i, err]) + (data if options & threem.READ_ALL_DATA else b"")
+            return threem.build_response(cmd, ok, uid_raw + bytes([count]) + blocks)
         if cmd == threem.CMD_WRITE_MULTIPLE:
             if not self.multi_write:
                 return threem.build_response(cmd, threem.ERR_NOT_IMPLEMENTED, uid_raw)

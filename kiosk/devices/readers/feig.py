@@ -739,7 +739,7 @@ def _describe_iso_request(data: bytes, out: dict[str, object], fields: dict[str,
     rest = _addressed(mode, body, fields)
     if sub == SUB_READ_MULTIPLE:
         _need(rest, 2, "read")
-        fields.update(first_block=rest[0], block_count=rest[1], security_status_requested=bool(mode & MODE_SEC))
+        fields.update(first_block=rest[0], blocks=rest[1], security_status_requested=bool(mode & MODE_SEC))
     elif sub == SUB_WRITE_MULTIPLE:
         if len(rest) < 3:
             raise ReaderFrameError("FEIG write request ends before DB-SIZE")
@@ -748,7 +748,7 @@ def _describe_iso_request(data: bytes, out: dict[str, object], fields: dict[str,
         if size == 0 or len(wire) != count * size:
             raise ReaderFrameError(f"FEIG write request announces {count} blocks of {size} bytes but carries {len(wire)}")
         memory = reverse_blocks(wire, size) if block_order == "msb" else wire
-        fields.update(first_block=first, block_count=count, block_size=size, data=memory.hex().upper())
+        fields.update(first_block=first, blocks=count, block_size=size, data=memory.hex().upper())
     elif sub == SUB_WRITE_AFI:
         _need(rest, 1, "write AFI")
         out["afi"] = rest[0]
@@ -809,6 +809,8 @@ def describe_frame(frame: bytes, direction: str | None = None, *, block_order: s
     frame = bytes(frame)
     if direction not in (None, "request", "response"):
         raise DeviceError(f"direction must be request or response, not {direction!r}")
+    if block_order not in ("msb", "lsb"):
+        raise DeviceError(f"block order must be msb or lsb, not {block_order!r}")
     if direction is None:
         _split(frame, 0)  # CRC and length first: their errors are the ones to report
         adr = frame[3] if frame[:1] == bytes([STX]) else frame[1]
@@ -823,27 +825,30 @@ def describe_frame(frame: bytes, direction: str | None = None, *, block_order: s
     out: dict[str, object] = {"protocol": "feig", "direction": direction, "crc_ok": True}
     if direction == "response":
         resp = parse_response(frame)
-        out.update(command=resp.cmd, status=resp.status)
+        cmd = resp.cmd
+        out.update(command=cmd, status=resp.status)
         fields.update(com_adr=resp.com_adr, status_text=status_text(resp.status, resp.data))
-        if resp.cmd == CMD_ISO_HOST:
+        if cmd == CMD_ISO_HOST:
             _describe_iso_response(resp.data, out, fields, block_order)
         elif resp.data:
             fields["data"] = resp.data.hex().upper()
     else:
         req = parse_request(frame)
-        out["command"] = req.cmd
+        cmd = req.cmd
+        out["command"] = cmd
         fields["com_adr"] = req.com_adr
-        if req.cmd == CMD_ISO_HOST:
+        if cmd == CMD_ISO_HOST:
             _describe_iso_request(req.data, out, fields, block_order)
-        elif req.cmd == CMD_ISO_CUSTOM and len(req.data) >= 3:
+        elif cmd == CMD_ISO_CUSTOM and len(req.data) >= 3:
             fields.update(manufacturer=req.data[0], custom_command=req.data[1], mode=req.data[2])
             rest = _addressed(req.data[2], req.data[3:], fields)
             if rest:
                 fields["rest"] = rest.hex().upper()
         elif req.data:
             fields["data"] = req.data.hex().upper()
-    name = CMD_NAMES.get(int(out["command"]))  # type: ignore[call-overload]
-    if name and "name" not in fields:
-        fields["name"] = SUB_NAMES.get(int(out["sub"]), name) if "sub" in out else name  # type: ignore[call-overload]
+    sub = out.get("sub")
+    name = SUB_NAMES.get(sub) if isinstance(sub, int) else None
+    if "name" not in fields and (name or cmd in CMD_NAMES):
+        fields["name"] = name or CMD_NAMES[cmd]
     out["fields"] = fields
     return out
