@@ -590,3 +590,10 @@ def test_describe_frame_never_crashes(protocol, direction, payload):
         except DeviceError:
             continue
         json.dumps(out)
+
+
+def test_feig_answer_of_an_undecoded_layout_is_shown_as_data():
+    # [0xB0][0x2C] get multiple block security status: DB-N then one status byte per block
+    out = feig.describe_frame(feig.build_response(0x00, 0xB0, 0x00, H("03 00 01 00")))
+    assert "sub" not in out and "uids" not in out
+    assert out["fields"]["data"] == "03000100" and "not an inventory" in out["fields"]["layout"]

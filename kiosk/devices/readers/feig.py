@@ -789,12 +789,16 @@ def _describe_iso_response(data: bytes, out: dict[str, object], fields: dict[str
             fields.update(block_order=block_order, security_status=sec)
             return
     if data:
-        records = parse_inventory_records(data)
+        try:
+            records = parse_inventory_records(data)
+        except ReaderFrameError as exc:
+            # Not an inventory either: an answer whose layout is not decoded here (e.g. 0x2C).
+            fields.update(data=data.hex().upper(), layout=f"not an inventory, read or system information answer ({exc})")
+            return
         out.update(sub=SUB_INVENTORY, uids=[r.uid for r in records if r.is_iso15693])
         others = [r.to_json() for r in records if not r.is_iso15693]
         if others:
             fields["other_transponders"] = others
-        return
 
 
 def describe_frame(frame: bytes, direction: str | None = None, *, block_order: str = "msb") -> dict[str, object]:
