@@ -333,6 +333,19 @@ def _exact(fields: bytes, n: int, what: str) -> None:
         raise ReaderFrameError(f"3M {what} carries {len(fields)} byte(s), expected {n}: {fields.hex(' ')}")
 
 
+def _after_uid(cmd: int, f: bytes, info: dict[str, object], what: str) -> bytes | None:
+    """The fields after the UID of an addressed command, its UID put in `info`; None for a
+    command without a known layout, whose fields are shown as data."""
+    if cmd not in CMD_NAMES or cmd == CMD_PASS_THROUGH:
+        if f:
+            info["data"] = f.hex().upper()
+        return None
+    if len(f) < 8:
+        raise ReaderFrameError(f"3M {CMD_NAMES[cmd]} {what} has no 8-byte UID: {f.hex(' ')}")
+    info["uid"] = f[:8].hex().upper()
+    return f[8:]
+
+
 def _describe_request(cmd: int, f: bytes, out: dict[str, object], info: dict[str, object]) -> None:
     if cmd == CMD_INVENTORY:
         if len(f) < 2:
@@ -343,14 +356,9 @@ def _describe_request(cmd: int, f: bytes, out: dict[str, object], info: dict[str
     if cmd == CMD_VERSION:
         _exact(f, 0, "version request")
         return
-    if cmd not in CMD_NAMES or cmd == CMD_PASS_THROUGH:
-        if f:
-            info["data"] = f.hex().upper()
+    rest = _after_uid(cmd, f, info, "request")
+    if rest is None:
         return
-    if len(f) < 8:
-        raise ReaderFrameError(f"3M {CMD_NAMES[cmd]} request has no 8-byte UID: {f.hex(' ')}")
-    info["uid"] = f[:8].hex().upper()
-    rest = f[8:]
     if cmd in _UID_ONLY:
         _exact(rest, 0, f"{CMD_NAMES[cmd]} request after the UID")
     elif cmd == CMD_READ_MULTIPLE:
@@ -396,14 +404,9 @@ def _describe_response(cmd: int, err: int, f: bytes, out: dict[str, object], inf
     if cmd == CMD_VERSION:
         info["version"] = f.hex().upper()
         return
-    if cmd not in CMD_NAMES or cmd == CMD_PASS_THROUGH:
-        if f:
-            info["data"] = f.hex().upper()
+    rest = _after_uid(cmd, f, info, "answer")
+    if rest is None:
         return
-    if len(f) < 8:
-        raise ReaderFrameError(f"3M {CMD_NAMES[cmd]} answer has no 8-byte UID: {f.hex(' ')}")
-    info["uid"] = f[:8].hex().upper()
-    rest = f[8:]
     if cmd == CMD_READ_MULTIPLE:
         _uid, records = parse_read_blocks(f)
         info["blocks"] = [
