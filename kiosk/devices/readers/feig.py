@@ -785,8 +785,8 @@ def _describe_iso_response(data: bytes, out: dict[str, object], fields: dict[str
             pass
         else:
             memory = reverse_blocks(wire, size) if block_order == "msb" else wire
-            out.update(sub=SUB_READ_MULTIPLE, block_size=size, tag_memory=memory.hex().upper())
-            fields.update(block_order=block_order, security_status=sec)
+            out.update(sub=SUB_READ_MULTIPLE, tag_memory=memory.hex().upper())
+            fields.update(block_size=size, block_order=block_order, security_status=sec)
             return
     if data:
         try:

@@ -350,8 +350,7 @@ def _describe_request(cmd: int, f: bytes, out: dict[str, object], info: dict[str
     if cmd == CMD_INVENTORY:
         if len(f) < 2:
             raise ReaderFrameError(f"3M inventory request too short: {f.hex(' ')}")
-        out["afi"] = f[0]
-        info["options"] = f[1]
+        info.update(afi_filter=f[0], options=f[1])  # the AFI asked for (0: every tag), not a tag's
         return
     if cmd == CMD_VERSION:
         _exact(f, 0, "version request")
@@ -396,8 +395,8 @@ def _describe_response(cmd: int, err: int, f: bytes, out: dict[str, object], inf
         if len(body) != count * rec:
             raise ReaderFrameError(f"3M inventory announces {count} tags but carries {len(body)} bytes for them")
         sets = [body[i * rec : (i + 1) * rec] for i in range(count)]
-        out.update(afi=f[0], uids=[s[-8:].hex().upper() for s in sets])
-        info["options"] = f[1]
+        out["uids"] = [s[-8:].hex().upper() for s in sets]
+        info.update(afi_filter=f[0], options=f[1])
         if rec == 9:
             info["dsfids"] = [s[0] for s in sets]
         return
@@ -417,7 +416,7 @@ def _describe_response(cmd: int, err: int, f: bytes, out: dict[str, object], inf
         ]
         if all(r.ok for r in records):
             # Tag memory in block order, whatever order the reader listed the blocks in.
-            out.update(block_size=BLOCK_SIZE, tag_memory=b"".join(r.data or b"" for r in sorted(records, key=lambda r: r.block)).hex().upper())
+            out["tag_memory"] = b"".join(r.data or b"" for r in sorted(records, key=lambda r: r.block)).hex().upper()
         return
     if cmd == CMD_TAG_INFO:
         tag = parse_tag_info(f)
