@@ -1,11 +1,13 @@
 """The `kiosk devices` command: what hardware is attached (serial ports, PC/SC readers, NFC
-devices, USB printers) and, with --probe, whether the configured RFID reader answers."""
+devices, USB printers) and, with --probe, whether the configured RFID reader answers; and
+`kiosk devices decode-frame`, one captured FEIG or 3M reader frame as JSON."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -86,7 +88,7 @@ def pcsc_readers() -> tuple[list[Found], list[str]]:
 
 
 def _usb_devices(root: Path = SYS_USB) -> list[tuple[Path, int, int]]:
-    out = []
+    out: list[tuple[Path, int, int]] = []
     if not root.is_dir():
         return out
     for dev in sorted(root.iterdir()):
@@ -199,8 +201,63 @@ def _handler(args: argparse.Namespace) -> int:
     return 1 if broken else 0
 
 
+EXIT_BAD_FRAME = 1  # the frame fails its CRC or length, or its data does not fit its command
+EXIT_NOT_HEX = 2
+_HEX_NOISE = re.compile(r"[\s:,\-]|0[xX]")
+
+
+def parse_frame_hex(parts: list[str]) -> bytes:
+    """A frame from hex text with any spaces, colons, commas, dashes or 0x prefixes; ValueError if not hex."""
+    text = _HEX_NOISE.sub("", "".join(parts))
+    if not text or len(text) % 2 or not re.fullmatch(r"[0-9A-Fa-f]+", text):
+        raise ValueError(f"not a frame in hex: {' '.join(parts)[:60]!r}")
+    return bytes.fromhex(text)
+
+
+def decode_frame(protocol: str, frame: bytes, direction: str | None = None, block_order: str = "msb") -> dict[str, Any]:
+    """One reader frame as the JSON object `kiosk devices decode-frame` prints; ReaderFrameError when it does not decode."""
+    from kiosk.devices.readers import feig, threem
+
+    if protocol == "feig":
+        return feig.describe_frame(frame, direction, block_order=block_order)
+    return threem.describe_frame(frame, direction)
+
+
+def _decode_frame(args: argparse.Namespace) -> int:
+    from kiosk.devices.errors import DeviceError
+
+    try:
+        frame = parse_frame_hex(args.hex)
+    except ValueError as exc:
+        print(json.dumps({"error": str(exc)}))
+        return EXIT_NOT_HEX
+    try:
+        result = decode_frame(args.protocol, frame, args.direction, args.block_order)
+    except DeviceError as exc:
+        print(json.dumps({"error": str(exc)}))
+        return EXIT_BAD_FRAME
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+def _handler_or_decode(args: argparse.Namespace) -> int:
+    if getattr(args, "devices_command", None) == "decode-frame":
+        return _decode_frame(args)
+    return _handler(args)
+
+
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("devices", help="list attached readers, card readers, serial ports and printers")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--probe", action="store_true", help="also open the configured RFID reader and run one inventory")
-    p.set_defaults(func=_handler)
+    p.set_defaults(func=_handler_or_decode)
+    sub = p.add_subparsers(dest="devices_command", metavar="ACTION")
+    dec = sub.add_parser(
+        "decode-frame",
+        help="decode one captured FEIG or 3M reader frame (hex) and print it as JSON",
+        description='Exit 0 with the decoded frame; 1 with {"error": ...} when the frame fails its CRC or length; 2 when the input is not hex.',
+    )
+    dec.add_argument("--protocol", required=True, choices=("feig", "3m"))
+    dec.add_argument("--direction", choices=("request", "response"), help="host → reader or reader → host (default: guessed)")
+    dec.add_argument("--block-order", default="msb", choices=("msb", "lsb"), help="FEIG block data order on the wire (msb: the reader's default, each block last byte first)")
+    dec.add_argument("hex", nargs="+", help="the frame in hex; spaces and colons allowed")

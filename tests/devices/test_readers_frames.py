@@ -3,6 +3,9 @@ every frame parser: any bytes give a frame or a ReaderFrameError/DeviceError, no
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -206,10 +209,13 @@ def test_threem_read_multiple_header_is_two_bytes_not_le16():
     assert threem.parse_read_multiple(fields, 5, 1) == H("AABBCCDD")
 
 
-def test_threem_tag_info_sizes_are_minus_one_encoded():
-    frame = H("D6 00 12 0D 00 E0 04 01 00 12 34 56 78 0F 00 07 03 1B 01 27 70")
-    info = threem.parse_tag_info(threem.parse_frame(frame).fields)
-    assert (info.dsfid, info.afi, info.block_size, info.block_count, info.ic_reference) == (0, 7, 4, 28, 1)
+def test_threem_tag_info_sizes_are_minus_one_encoded_and_ic_reference_is_two_bytes():
+    fields = H(UID) + H("0F 00 07 03 1B 01 02")
+    info = threem.parse_tag_info(threem.parse_frame(threem.build_response(0x0D, 0, fields)).fields)
+    assert (info.dsfid, info.afi, info.block_size, info.block_count, info.ic_reference) == (0, 7, 4, 28, 0x0102)
+    # a one-byte IC reference is a short answer, not a tag with IC reference 0x01
+    with pytest.raises(ReaderFrameError, match="ends early"):
+        threem.parse_tag_info(H(UID) + H("0F 00 07 03 1B 01"))
 
 
 def test_threem_check_eas_error_6_frame():
@@ -349,3 +355,245 @@ def test_stream_framing_never_crashes(data):
                 pass
         finally:
             link.close()
+
+
+# -- frames from independent public sources (tests/devices/data/reader_frames.json) -------------
+
+SOURCES = json.loads((Path(__file__).parent / "data" / "reader_frames.json").read_text(encoding="utf-8"))
+FRAMES = SOURCES["frames"]
+
+
+def _describe(protocol, raw, direction=None):
+    return feig.describe_frame(raw, direction) if protocol == "feig" else threem.describe_frame(raw, direction)
+
+
+def _frame_id(fr):
+    return f"{fr['protocol']}-{fr['source']}-{fr['hex'][:20]}"
+
+
+def test_every_frame_cites_a_known_source():
+    assert len(FRAMES) >= 40
+    for fr in FRAMES:
+        assert fr["source"] in SOURCES["sources"], fr
+        assert SOURCES["sources"][fr["source"]]["repository"].count("/") == 1
+
+
+@pytest.mark.parametrize("fr", [f for f in FRAMES if f["kind"] == "capture"], ids=_frame_id)
+def test_captured_frames_carry_the_crc_our_codec_computes(fr):
+    raw = H(fr["hex"])
+    if fr["protocol"] == "feig":
+        assert raw[-2:] == feig.crc16(raw[:-2]).to_bytes(2, "little")
+    else:
+        assert raw[-2:] == threem.crc16(raw[1:-2]).to_bytes(2, "big")
+
+
+def test_3m_spec_crc_example():
+    # "Outgoing Message: D6 00 09 03 00 02 00 00 00 03 ... resulting CRC = 12 E6" (3M protocol specification)
+    assert threem.crc16(H("00 09 03 00 02 00 00 00 03")) == 0x12E6
+
+
+@pytest.mark.parametrize("fr", FRAMES, ids=_frame_id)
+def test_frames_decode_as_their_sources_say(fr):
+    raw = H(fr["hex"])
+    out = _describe(fr["protocol"], raw)  # the direction is guessed
+    assert out["direction"] == fr["direction"]
+    assert out["crc_ok"] is True and out["protocol"] == fr["protocol"]
+    assert out == _describe(fr["protocol"], raw, fr["direction"])
+    fields = out["fields"]
+    for key, want in fr["expect"].items():
+        if key == "other_types":
+            assert [o["tr_type"] for o in fields["other_transponders"]] == want
+        elif key == "cards":
+            assert [o["card_uid"] for o in fields["other_transponders"]] == want
+        elif key in ("security_status", "ic_reference"):
+            assert fields[key] == want
+        elif key == "block_errors":
+            errors = {str(b["block"]): b["error"] for b in fields["blocks"] if "error" in b}
+            assert errors == want
+            assert "tag_memory" not in out  # a block's error is never shown as memory
+        else:
+            assert out[key] == want, key
+    json.dumps(out)
+
+
+def test_feig_mixed_inventory_keeps_every_iso15693_record():
+    """A card on the pad used to hide the books after it (issue: parsing stopped at the first
+    record that was not ISO 15693)."""
+    lib = next(f for f in FRAMES if f.get("expect", {}).get("cards") == ["045A3B2C1D6E80"])
+    data = feig.parse_response(H(lib["hex"])).data
+    assert [e.uid for e in feig.parse_inventory(data)] == ["E01680FF08005024", "E01680FF08004FBC"]
+    records = feig.parse_inventory_records(data)
+    assert [r.tr_type for r in records] == [3, 4, 3]
+    card = records[1]
+    assert (card.type_name, card.card_uid, card.is_iso15693) == ("ISO 14443-A", H("045A3B2C1D6E80"), False)
+    mixed = feig.parse_response(H(FRAMES[[f["expect"].get("other_types") is not None for f in FRAMES].index(True)]["hex"])).data
+    assert [e.uid for e in feig.parse_inventory(mixed)] == ["8877665544332211"]
+    assert len(feig.parse_inventory_records(mixed)) == 12
+
+
+def test_feig_inventory_with_an_unknown_transponder_type_keeps_what_came_before(caplog):
+    data = H("03") + H("03 00") + H(UID) + H("42 01 02 03") + H("03 00") + H(UID)
+    records = feig.parse_inventory_records(data)
+    assert [r.tr_type for r in records] == [3, 0x42]
+    assert records[1].framed is False and "no known record length" in caplog.text
+    assert [e.uid for e in feig.parse_inventory(data)] == [UID]
+
+
+@pytest.mark.parametrize(
+    "data,why", [("02 03 00 E0 04 01 00 12 34 56 78", "announces 2 data sets"), ("01 04 00 00 11 22", "ends early"), ("01 03 00 E0 04 01 00 12 34 56 78 99", "after its 1 data sets")]
+)
+def test_feig_inventory_length_errors(data, why):
+    with pytest.raises(ReaderFrameError, match=why):
+        feig.parse_inventory_records(H(data))
+
+
+def test_feig_system_information_both_forms():
+    short = feig.parse_system_info(H("00 E0 04 01 00 12 34 56 78 07 03 1B 01"))
+    assert (short.block_size, short.block_count, short.ic_reference, short.afi) == (4, 28, 0x01, 0x07)
+    # more than 256 blocks: MEM-SIZE is 3 bytes and IC-REF moves to byte 13
+    long = feig.parse_system_info(H("00 E0 02 2C 00 12 34 56 78 C2 03 07 FF 2C"))
+    assert (long.block_size, long.block_count, long.ic_reference, long.afi) == (4, 2048, 0x2C, 0xC2)
+    for info in (short, long):
+        assert feig.parse_system_info(feig.system_info_data(info)) == info
+    with pytest.raises(ReaderFrameError, match="expected 13 or 14"):
+        feig.parse_system_info(H("00 E0 04 01 00 12 34 56 78 07 03 1B"))
+
+
+def test_feig_read_answer_always_carries_the_security_status_byte():
+    size, wire, sec = feig.parse_read_multiple(H("02 04 00 31 01 01 11 01 33 32 32 31"))
+    assert (size, sec, feig.reverse_blocks(wire, size)) == (4, [0, 1], H("1101013131323233"))
+    # blocks without their SEC-STATUS byte are not a read answer
+    with pytest.raises(ReaderFrameError, match="security status"):
+        feig.parse_read_multiple(H("02 04 31 01 01 11 33 32 32 31"))
+
+
+def test_threem_block_error_code_is_never_memory():
+    records = threem.parse_read_blocks(H(UID) + H("02 00 00 11010131 01 15"))[1]
+    assert [(r.block, r.status, r.data, r.ok) for r in records] == [(0, 0, H("11010131"), True), (1, 0x15, None, False)]
+    for fields in (H(UID) + H("02 00 00 11010131 01 15"), H(UID) + H("02 00 00 11010131 01 15 DEADBEEF")):
+        with pytest.raises(threem.TagReadError, match="block 1: error 0x15"):
+            threem.parse_read_multiple(fields, 0, 2)
+        assert threem.parse_read_multiple(fields, 0, 1) == H("11010131")
+    # lock states 0x01-0x03 are data
+    assert threem.parse_read_multiple(H(UID) + H("01 07 03 AABBCCDD"), 7, 1) == H("AABBCCDD")
+
+
+# -- the emulators follow the manuals ------------------------------------------------------------
+
+
+def _feig_answer(emu, payload):
+    return feig.parse_response(emu.feed(feig.build_request(0xFF, 0xB0, payload)))
+
+
+def test_feig_emulator_sends_the_security_status_byte_whether_asked_or_not():
+    pad = SimulatedPad()
+    pad.place(VirtualTag(UID, memory=bytearray(b"ABCDEFGH" + bytes(24))))
+    emu = FeigEmulator(pad)
+    emu.block_security[(UID, 1)] = 0x01
+    no_sec = _feig_answer(emu, bytes([0x23, 0x01]) + H(UID) + bytes([0, 2]))
+    assert no_sec.data == H("02 04") + b"\x00DCBA\x00HGFE"
+    with_sec = _feig_answer(emu, bytes([0x23, 0x09]) + H(UID) + bytes([0, 2]))
+    assert feig.parse_read_multiple(with_sec.data)[2] == [0, 1]
+
+
+def test_feig_emulator_mixed_inventory_and_both_system_information_forms():
+    pad = SimulatedPad()
+    pad.place(VirtualTag(UID))
+    pad.place(VirtualTag("E002080012345678", memory=bytearray(2048 * 4)))
+    emu = FeigEmulator(pad)
+    emu.add_transponder(0x04, H("00 01 80 6E 1D 2C 3B 5A 04"), position=1)
+    records = feig.parse_inventory_records(_feig_answer(emu, b"\x01\x00").data)
+    assert [r.tr_type for r in records] == [3, 4, 3]
+    short = _feig_answer(emu, bytes([0x2B, 0x01]) + H(UID)).data
+    long = _feig_answer(emu, bytes([0x2B, 0x01]) + H("E002080012345678")).data
+    assert (len(short), feig.parse_system_info(short).block_count) == (13, 28)
+    assert (len(long), feig.parse_system_info(long).block_count) == (14, 2048)
+    with pytest.raises(DeviceError):
+        emu.add_transponder(0x04, H("00 01 80"))
+
+
+def test_threem_emulator_block_errors_and_two_byte_ic_reference():
+    pad = SimulatedPad()
+    pad.place(VirtualTag(UID, memory=bytearray(b"ABCDEFGH" + bytes(24))))
+    emu = ThreeMEmulator(pad)
+    emu.inject_block_error(1, 0x15)
+    emu.inject_block_error(1, 0x15)
+
+    def ask(cmd, fields):
+        return threem.parse_frame(emu.feed(threem.build_command(cmd, fields)))
+
+    plain = ask(0x02, H(UID) + bytes([0, 2]))
+    assert len(plain.fields) == 9 + 6 + 2  # the failed block comes without data
+    with_data = ask(0x02, H(UID) + bytes([0, 2, threem.READ_ALL_DATA]))
+    assert len(with_data.fields) == 9 + 6 + 6
+    for answer in (plain, with_data):
+        with pytest.raises(threem.TagReadError):
+            threem.parse_read_multiple(answer.fields, 0, 2)
+    assert threem.parse_read_multiple(ask(0x02, H(UID) + bytes([0, 2])).fields, 0, 2) == b"ABCDEFGH"
+    info = threem.parse_tag_info(ask(0x0D, threem.tag_info_fields(UID)).fields)
+    assert (info.ic_reference, info.block_count) == (0x0100, 8)
+    with pytest.raises(DeviceError):
+        emu.inject_block_error(1, 0x01)
+
+
+def test_feig_reader_reports_a_patron_card_on_the_pad_and_keeps_the_books(tmp_path):
+    pad = SimulatedPad()
+    pad.place(VirtualTag(UID))
+    pad.place(VirtualTag("E004010087654321"))
+    emu = FeigEmulator(pad)
+    emu.add_transponder(0x04, H("00 01 80 6E 1D 2C 3B 5A 04"), position=0)
+    seen = []
+    with emu.serve_pty(link_dir=tmp_path) as port:
+        reader = feig.FeigReader(port.path, timeout_s=0.5, retries=1)
+        try:
+            reader.on_other_transponder = seen.append
+            assert {e.uid for e in reader.inventory()} == {UID, "E004010087654321"}
+            assert [r.card_uid for r in reader.other_transponders] == [H("045A3B2C1D6E80")]
+            reader.inventory()
+            assert len(seen) == 1  # told once while the card stays on the pad
+            emu.remove_transponders()
+            reader.inventory()
+            assert reader.other_transponders == ()
+            emu.add_transponder(0x04, H("00 01 80 6E 1D 2C 3B 5A 04"))
+            reader.inventory()
+            assert len(seen) == 2 and seen[1].type_name == "ISO 14443-A"
+        finally:
+            reader.close()
+
+
+def test_threem_reader_block_error_over_a_pty(tmp_path):
+    pad = SimulatedPad()
+    pad.place(VirtualTag(UID, memory=bytearray(b"ABCDEFGH" + bytes(24))))
+    emu = ThreeMEmulator(pad)
+    with emu.serve_pty(link_dir=tmp_path) as port:
+        reader = threem.ThreeMReader(port.path, timeout_s=0.5, retries=1)
+        try:
+            emu.inject_block_error(1, 0x15)
+            with pytest.raises(threem.TagReadError, match="re-place the item"):
+                reader.read_blocks(UID, 0, 2)
+            assert reader.read_blocks(UID, 0, 2) == b"ABCDEFGH"
+            assert reader.read_system_info(UID).ic_reference == 0x0100
+        finally:
+            reader.close()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["feig", "3m"]), st.sampled_from([None, "request", "response"]), st.binary(max_size=60))
+def test_describe_frame_never_crashes(protocol, direction, payload):
+    if protocol == "feig":
+        frames = [feig.build_response(0, 0xB0, payload[0] if payload else 0, payload[1:]), feig.build_request(0xFF, 0xB0, payload), payload]
+    else:
+        frames = [threem.build_response(payload[0] if payload else 0xFE, 0, payload[1:]), threem.build_command(0x02, payload), payload]
+    for raw in frames:
+        try:
+            out = _describe(protocol, raw, direction)
+        except DeviceError:
+            continue
+        json.dumps(out)
+
+
+def test_feig_answer_of_an_undecoded_layout_is_shown_as_data():
+    # [0xB0][0x2C] get multiple block security status: DB-N then one status byte per block
+    out = feig.describe_frame(feig.build_response(0x00, 0xB0, 0x00, H("03 00 01 00")))
+    assert "sub" not in out and "uids" not in out
+    assert out["fields"]["data"] == "03000100" and "not an inventory" in out["fields"]["layout"]

@@ -16,12 +16,13 @@ import threading
 import time
 import tty
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
 from kiosk.devices.errors import DeviceError, DeviceTimeout
 from kiosk.devices.readers import feig, threem
 from kiosk.devices.readers.base import NotSupported, ReaderFrameError, TagNotFound, TagWriteError
-from kiosk.devices.readers.sim import SimulatedPad, VirtualTag
+from kiosk.devices.readers.sim import SimulatedPad
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,28 @@ class FeigEmulator(FrameEmulator):
         self.com_adr = com_adr
         self.max_data_sets = max_data_sets
         self.block_order = block_order
-        self._pending: list[VirtualTag] = []
+        self._pending: list[bytes] = []
+        # Transponders of other types in the field (with ISO 14443 enabled on the reader), as
+        # (position among the ISO 15693 records, TR-TYPE + record bytes)
+        self._others: list[tuple[int, bytes]] = []
+        self.block_security: dict[tuple[str, int], int] = {}  # (UID, block) → SEC-STATUS when asked for
+
+    def add_transponder(self, tr_type: int, record: bytes, position: int = 0) -> None:
+        """Put a transponder of another type in the field: its inventory data set (TR-TYPE, then
+        `record`) is answered before the ISO 15693 tag at `position` (0: first)."""
+        raw = bytes([tr_type]) + bytes(record)
+        if [r.tr_type for r in feig.parse_inventory_records(b"\x01" + raw)] != [tr_type]:
+            raise DeviceError(f"not one FEIG inventory record of type 0x{tr_type:02X}: {raw.hex(' ')}")
+        self._others.append((position, raw))
+
+    def remove_transponders(self) -> None:
+        self._others.clear()
+
+    def _inventory_records(self) -> list[bytes]:
+        tags = [bytes([feig.TR_TYPE_ISO15693, t.dsfid]) + bytes.fromhex(t.uid) for t in self.pad.inventory_tags()]
+        for position, raw in sorted(self._others, key=lambda o: o[0], reverse=True):
+            tags.insert(min(position, len(tags)), raw)
+        return tags
 
     def _frame_total(self) -> int | None:
         total = feig.frame_length(bytes(self._buf[:3]))
@@ -189,20 +211,23 @@ class FeigEmulator(FrameEmulator):
         mode = body[0]
         if sub == feig.SUB_INVENTORY:
             if not mode & feig.MODE_MORE or not self._pending:
-                self._pending = self.pad.inventory_tags()
+                self._pending = self._inventory_records()
             if not self._pending:
                 return self._resp(req.cmd, feig.STATUS_NO_TRANSPONDER)
-            batch, self._pending = self._pending[: self.max_data_sets], self._pending[self.max_data_sets :]
-            data = bytes([len(batch)]) + b"".join(bytes([feig.TR_TYPE_ISO15693, t.dsfid]) + bytes.fromhex(t.uid) for t in batch)
+            batch, self._pending = (self._pending[: self.max_data_sets], self._pending[self.max_data_sets :])
+            data = bytes([len(batch)]) + b"".join(batch)
             return self._resp(req.cmd, feig.STATUS_MORE_DATA if self._pending else 0, data)
         if sub == feig.SUB_READ_MULTIPLE:
             uid, rest = self._addressed_uid(mode, body[1:], "read")
             first, count = rest[0], rest[1]
             raw = self.pad.read(uid, first, count)
-            size = self.pad.tag(uid).block_size if self.pad.tag(uid) else 4
+            tag = self.pad.tag(uid)
+            size = tag.block_size if tag is not None else 4
             wire = self._wire(raw, size)
-            sec = bool(mode & feig.MODE_SEC)
-            recs = b"".join((b"\x00" if sec else b"") + wire[i * size : (i + 1) * size] for i in range(count))
+            # The SEC-STATUS byte is always sent, 0x00 when the security status was not asked for.
+            want_sec = bool(mode & feig.MODE_SEC)
+            sec = [self.block_security.get((uid, first + i), 0) if want_sec else 0 for i in range(count)]
+            recs = b"".join(bytes([sec[i]]) + wire[i * size : (i + 1) * size] for i in range(count))
             return self._resp(req.cmd, 0, bytes([count, size]) + recs)
         if sub == feig.SUB_WRITE_MULTIPLE:
             uid, rest = self._addressed_uid(mode, body[1:], "write")
@@ -218,10 +243,8 @@ class FeigEmulator(FrameEmulator):
             return self._resp(req.cmd, 0)
         if sub == feig.SUB_SYSTEM_INFO:
             uid, _ = self._addressed_uid(mode, body[1:], "system information")
-            info = self.pad.system_info(uid)
-            mem = bytes([(info.block_size - 1) & 0x1F, (info.block_count or 1) - 1])
-            data = bytes([info.dsfid or 0]) + bytes.fromhex(info.uid) + bytes([info.afi or 0]) + mem + bytes([info.ic_reference or 0])
-            return self._resp(req.cmd, 0, data)
+            # Tags with more than 256 blocks answer with the 3-byte MEM-SIZE form.
+            return self._resp(req.cmd, 0, feig.system_info_data(self.pad.system_info(uid)))
         return self._resp(req.cmd, 0x80)
 
     def _iso_custom(self, req: feig.FeigRequest) -> bytes:
@@ -251,6 +274,20 @@ class ThreeMEmulator(FrameEmulator):
         super().__init__(pad)
         self.duplicate_uids = duplicate_uids
         self.multi_write = True
+        self.ic_reference = b"\x01\x00"  # Tag Info's IC reference is 2 bytes
+        self._block_errors: dict[int, deque[int]] = {}
+
+    def inject_block_error(self, block: int, code: int = 0x15, count: int = 1) -> None:
+        """The next `count` reads of `block` answer its lock/error byte with error `code` (e.g.
+        0x15 read error) instead of a lock state; its data is sent only if the request asks for
+        all data (option bit 0), as the reader does."""
+        if code <= 0x03:
+            raise DeviceError(f"0x{code:02X} is a lock state, not an error code (above 0x03)")
+        self._block_errors.setdefault(block, deque()).extend([code] * count)
+
+    def _block_error(self, block: int) -> int | None:
+        q = self._block_errors.get(block)
+        return q.popleft() if q else None
 
     def _frame_total(self) -> int | None:
         if self._buf[0] not in (threem.START, threem.PROBE_START):
@@ -304,9 +341,17 @@ class ThreeMEmulator(FrameEmulator):
         uid = uid_raw.hex().upper()
         if cmd == threem.CMD_READ_MULTIPLE:
             first, count = rest[0], rest[1]
+            options = rest[2] if len(rest) > 2 else 0
             raw = self.pad.read(uid, first, count)
-            recs = b"".join(bytes([first + i, 0]) + raw[i * 4 : i * 4 + 4] for i in range(count))
-            return threem.build_response(cmd, ok, uid_raw + bytes([count]) + recs)
+            blocks = bytearray()
+            for i in range(count):
+                data = raw[i * 4 : i * 4 + 4]
+                err = self._block_error(first + i)
+                if err is None:
+                    blocks += bytes([first + i, 0]) + data
+                else:
+                    blocks += bytes([first + i, err]) + (data if options & threem.READ_ALL_DATA else b"")
+            return threem.build_response(cmd, ok, uid_raw + bytes([count]) + blocks)
         if cmd == threem.CMD_WRITE_MULTIPLE:
             if not self.multi_write:
                 return threem.build_response(cmd, threem.ERR_NOT_IMPLEMENTED, uid_raw)
@@ -344,7 +389,7 @@ class ThreeMEmulator(FrameEmulator):
             if want & threem.INFO_MEMORY:
                 out += bytes([info.block_size - 1, (info.block_count or 1) - 1])
             if want & threem.INFO_ICREF:
-                out.append(info.ic_reference or 0)
+                out += self.ic_reference
             return threem.build_response(cmd, ok, bytes(out))
         return threem.build_response(cmd, threem.ERR_NOT_IMPLEMENTED, uid_raw)
 
@@ -363,7 +408,7 @@ class _Port:
         if self.baud:
             time.sleep(nbytes * self.emulator.bits_per_byte / self.baud)
 
-    def _start(self, target: object, name: str) -> None:
+    def _start(self, target: Callable[[], None], name: str) -> None:
         self._thread = threading.Thread(target=target, name=name, daemon=True)
         self._thread.start()
 

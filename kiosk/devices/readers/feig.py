@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import serial
@@ -243,58 +244,226 @@ def nxp_request(nxp_cmd: int, uid: str) -> bytes:
     return bytes([MFR_NXP, nxp_cmd, MODE_ADDRESSED]) + uid_bytes(uid)
 
 
-def parse_inventory(data: bytes) -> list[InventoryEntry]:
-    """DATA-SETS then per tag TR-TYPE, DSFID, UID(8); other transponder types are skipped."""
+# Inventory data sets by transponder type (FEIG manuals, "Response-Data" per TR-TYPE; FEIG's
+# SDK parses them the same way). A record's length depends on its type, so a reader with other
+# air protocols enabled (ISO 14443 on CPR readers, EPC...) puts records of other lengths between
+# the ISO 15693 ones; each is framed by its own length. tests/devices/data/reader_frames.json
+# names the public sources the layouts and test frames come from.
+TR_TYPE_NAMES = {
+    0x00: "I-Code1",
+    0x01: "Tag-it HF",
+    0x03: "ISO 15693",
+    0x04: "ISO 14443-A",
+    0x05: "ISO 14443-B",
+    0x06: "I-Code EPC",
+    0x07: "I-Code UID",
+    0x08: "Jewel",
+    0x09: "ISO 18000-3 M3",
+    0x0A: "SR176",
+    0x0B: "SRIxx",
+    0x0C: "MCRFxxx",
+    0x0D: "FeliCa",
+    0x0E: "keyboard",
+    0x10: "Innovatron",
+    0x11: "ASK CTx",
+    0x7F: "generic",
+    0x80: "ISO 18000-6 A",
+    0x81: "ISO 18000-6 B",
+    0x83: "EM4222",
+    0x84: "EPC Class 1 Gen 2",
+    0x88: "EPC Class 0",
+    0x89: "EPC Class 1 Gen 1",
+}
+TR_TYPE_ISO14443A = 0x04
+TR_TYPE_ISO14443B = 0x05
+PATRON_CARD_TYPES = (TR_TYPE_ISO14443A, TR_TYPE_ISO14443B, 0x0D)  # contactless cards a patron carries
+
+
+@dataclass(frozen=True)
+class TransponderRecord:
+    """One inventory data set as the reader sent it: its transponder type and the bytes after it.
+
+    `uid` is the identifier as transmitted (hex, upper case); `card_uid` is the identifier of a
+    contactless card (ISO 14443 A/B, FeliCa) without the reader's zero padding, or None for
+    other types. `framed` is False for a record of a type whose length is unknown, whose bytes
+    run to the end of the answer.
+    """
+
+    tr_type: int
+    body: bytes
+    uid: str = ""
+    dsfid: int | None = None
+    card_uid: bytes | None = None
+    framed: bool = True
+
+    @property
+    def type_name(self) -> str:
+        return TR_TYPE_NAMES.get(self.tr_type, f"type 0x{self.tr_type:02X}")
+
+    @property
+    def is_iso15693(self) -> bool:
+        return self.tr_type == TR_TYPE_ISO15693
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {"tr_type": self.tr_type, "type": self.type_name, "uid": self.uid, "raw": self.body.hex().upper()}
+        if self.dsfid is not None:
+            out["dsfid"] = self.dsfid
+        if self.card_uid is not None:
+            out["card_uid"] = self.card_uid.hex().upper()
+        if not self.framed:
+            out["framed"] = False
+        return out
+
+
+def _record_length(tr_type: int, rest: bytes) -> int | None:
+    """Bytes after TR-TYPE for a record of this type, or None when the type is unknown."""
+
+    def at(i: int) -> int:
+        if i >= len(rest):
+            raise ReaderFrameError(f"FEIG inventory record of {TR_TYPE_NAMES.get(tr_type, hex(tr_type))} ends early: {rest.hex(' ')}")
+        return rest[i]
+
+    if tr_type in (0x00, 0x01, 0x03, 0x05, 0x0A, 0x0B):
+        return 9  # DSFID / PROTO-INFO / chip id + 8 bytes
+    if tr_type == TR_TYPE_ISO14443A:
+        return 2 + (10 if at(0) & 0x04 else 7)  # TR_INFO (bit 2: 10-byte UID), OPT_INFO, UID
+    if tr_type == 0x06:
+        return 12 if at(0) >> 6 == 0 else 8  # EPC header: 96-bit or 64-bit
+    if tr_type == 0x07:
+        return 19
+    if tr_type == 0x08:
+        return 8  # two reserved bytes + HR0 HR1 UID0..3
+    if tr_type in (0x09, 0x7F) or tr_type & 0x80:
+        return 2 + at(1)  # IDDT / sub-type, LEN, LEN bytes
+    if tr_type in (0x0C, 0x0E):
+        return 1 + at(0)
+    if tr_type == 0x0D:
+        return 17  # LEN, IDm(8), PMm(8)
+    if tr_type == 0x10:
+        return 11 + at(10)  # UID(8), VERLOG, CONFIG, ATR-LEN, ATR
+    if tr_type == 0x11:
+        return 12
+    return None
+
+
+def _card_uid(tr_type: int, body: bytes) -> bytes | None:
+    """A contactless card's UID in the order PC/SC and nfcpy deliver it (UID0 first), so one card
+    rule maps it to the same library card number whichever reader saw it. FEIG sends ISO 14443
+    UIDs last byte first, a 4-byte UID zero-filled at the front of a 7-byte field."""
+    if tr_type == TR_TYPE_ISO14443A:
+        uid = body[2:]
+        level = body[1] & 0x03  # OPT_INFO cascade level, when the reader is configured to send it
+        if len(uid) == 7 and level == 0 and uid[:3] == bytes(3):
+            uid = uid[3:]
+        return uid[::-1]
+    if tr_type == TR_TYPE_ISO14443B:
+        return body[5:9][::-1]  # PUPI
+    if tr_type == 0x0D:
+        return body[1:9]  # IDm
+    return None
+
+
+def _record(tr_type: int, body: bytes, framed: bool = True) -> TransponderRecord:
+    if tr_type in (0x00, 0x01, TR_TYPE_ISO15693):
+        return TransponderRecord(tr_type, body, uid=body[1:9].hex().upper(), dsfid=body[0])
+    if tr_type == TR_TYPE_ISO14443A:
+        return TransponderRecord(tr_type, body, uid=body[2:].hex().upper(), card_uid=_card_uid(tr_type, body))
+    if tr_type in (TR_TYPE_ISO14443B, 0x0D):
+        card = _card_uid(tr_type, body)
+        return TransponderRecord(tr_type, body, uid=card.hex().upper() if card else "", card_uid=card)
+    if framed and (tr_type in (0x09, 0x7F) or tr_type & 0x80):
+        return TransponderRecord(tr_type, body, uid=body[2:].hex().upper())
+    if tr_type in (0x0A, 0x0B):
+        return TransponderRecord(tr_type, body, uid=body[1:9].hex().upper())
+    if tr_type == 0x08:
+        return TransponderRecord(tr_type, body, uid=body[2:].hex().upper())
+    return TransponderRecord(tr_type, body, uid=body.hex().upper() if framed else "", framed=framed)
+
+
+def parse_inventory_records(data: bytes) -> list[TransponderRecord]:
+    """DATA-SETS then that many records, each framed by its TR-TYPE's length, in reading order.
+
+    A record of an unknown type cannot be framed: it and whatever follows come back as one
+    record with framed=False (and a warning), so the records before it are not lost.
+    """
     if not data:
         raise ReaderFrameError("FEIG inventory answer has no data-set count")
     n = data[0]
-    need = 1 + n * 10
-    if len(data) < need:
-        raise ReaderFrameError(f"FEIG inventory announces {n} tags but carries {len(data) - 1} bytes for them")
-    out = []
+    pos = 1
+    out: list[TransponderRecord] = []
     for i in range(n):
-        rec = data[1 + i * 10 : 11 + i * 10]
-        if rec[0] != TR_TYPE_ISO15693:
-            # Other transponder types have other record lengths; what follows cannot be framed.
-            log.warning("FEIG inventory: transponder type 0x%02X reported; configure the reader for ISO 15693 only", rec[0])
-            break
-        out.append(InventoryEntry(uid=rec[2:10].hex().upper(), dsfid=rec[1], afi=None))
+        if pos >= len(data):
+            raise ReaderFrameError(f"FEIG inventory announces {n} data sets but carries {i}: {data.hex(' ')}")
+        tr_type = data[pos]
+        length = _record_length(tr_type, data[pos + 1 :])
+        if length is None:
+            log.warning("FEIG inventory: transponder type 0x%02X has no known record length; %d data set(s) not read", tr_type, n - i)
+            out.append(_record(tr_type, data[pos + 1 :], framed=False))
+            return out
+        body = data[pos + 1 : pos + 1 + length]
+        if len(body) < length:
+            raise ReaderFrameError(f"FEIG inventory data set {i + 1} ({TR_TYPE_NAMES.get(tr_type, hex(tr_type))}) ends early: {data.hex(' ')}")
+        out.append(_record(tr_type, body))
+        pos += 1 + length
+    if pos != len(data):
+        raise ReaderFrameError(f"FEIG inventory carries {len(data) - pos} byte(s) after its {n} data sets: {data.hex(' ')}")
     return out
 
 
-def parse_read_multiple(data: bytes, with_sec: bool = True) -> tuple[int, bytes, list[int]]:
-    """DB-N, DB-SIZE, then DB-N × ([SEC-STATUS], DB-SIZE bytes) → (block size, wire data, security bytes)."""
+def iso15693_entries(records: list[TransponderRecord]) -> list[InventoryEntry]:
+    return [InventoryEntry(uid=r.uid, dsfid=r.dsfid, afi=None) for r in records if r.is_iso15693]
+
+
+def parse_inventory(data: bytes) -> list[InventoryEntry]:
+    """The ISO 15693 tags of an inventory answer; records of other types are framed and skipped."""
+    return iso15693_entries(parse_inventory_records(data))
+
+
+def parse_read_multiple(data: bytes) -> tuple[int, bytes, list[int]]:
+    """DB-N, DB-SIZE, then DB-N × (SEC-STATUS, DB-SIZE bytes) → (block size, wire data, security bytes).
+
+    The SEC-STATUS byte is always there (0x00 when the security status was not asked for), as
+    FEIG's manuals say and FEIG's SDK reads it.
+    """
     if len(data) < 2:
         raise ReaderFrameError(f"FEIG read answer too short: {data.hex(' ')}")
     n, size = data[0], data[1]
     if size == 0:
         raise ReaderFrameError("FEIG read answer has block size 0")
-    step = size + (1 if with_sec else 0)
+    step = size + 1
     if len(data) != 2 + n * step:
-        raise ReaderFrameError(f"FEIG read answer announces {n} blocks of {size} bytes but carries {len(data) - 2} bytes")
+        raise ReaderFrameError(f"FEIG read answer announces {n} blocks of {size} bytes (each after its security status byte) but carries {len(data) - 2} bytes")
     out = bytearray()
     sec = []
     for i in range(n):
         rec = data[2 + i * step : 2 + (i + 1) * step]
-        if with_sec:
-            sec.append(rec[0])
-            rec = rec[1:]
-        out += rec
+        sec.append(rec[0])
+        out += rec[1:]
     return size, bytes(out), sec
 
 
 def parse_system_info(data: bytes) -> SystemInfo:
-    """DSFID, UID(8), AFI, MEM-SIZE(2), IC-REF. Sizes are ISO-encoded (value − 1; rfid.md P13)."""
-    if len(data) < 13:
-        raise ReaderFrameError(f"FEIG system information too short ({len(data)} bytes): {data.hex(' ')}")
-    return SystemInfo(
-        uid=data[1:9].hex().upper(),
-        dsfid=data[0],
-        afi=data[9],
-        block_size=(data[10] & 0x1F) + 1,
-        block_count=data[11] + 1,
-        ic_reference=data[12] if len(data) > 12 else None,
-    )
+    """DSFID, UID(8), AFI, MEM-SIZE, IC-REF. MEM-SIZE is 2 bytes (block size, block count) or,
+    from tags with more than 256 blocks, 3 bytes (block size, block count high, low), which moves
+    IC-REF to byte 13 (FEIG's SDK reads it so). Sizes are stored as value − 1."""
+    if len(data) == 13:
+        count = data[11]
+        ic = data[12]
+    elif len(data) == 14:
+        count = int.from_bytes(data[11:13], "big")
+        ic = data[13]
+    else:
+        raise ReaderFrameError(f"FEIG system information is {len(data)} bytes, expected 13 or 14: {data.hex(' ')}")
+    return SystemInfo(uid=data[1:9].hex().upper(), dsfid=data[0], afi=data[9], block_size=(data[10] & 0x1F) + 1, block_count=count + 1, ic_reference=ic)
+
+
+def system_info_data(info: SystemInfo) -> bytes:
+    """The answer data of Get System Information for `info`: the 3-byte MEM-SIZE form when the tag
+    has more than 256 blocks."""
+    count = (info.block_count or 1) - 1
+    size = (info.block_size - 1) & 0x1F
+    mem = bytes([size, count]) if count <= 0xFF else bytes([size]) + count.to_bytes(2, "big")
+    return bytes([info.dsfid or 0]) + uid_bytes(info.uid) + bytes([info.afi or 0]) + mem + bytes([info.ic_reference or 0])
 
 
 def reverse_blocks(data: bytes, block_size: int) -> bytes:
@@ -342,6 +511,10 @@ class FeigReader(SerialTagReader[FeigResponse]):
         self.com_adr = com_adr
         self.block_order = block_order
         self._last_io = 0.0
+        # Non-ISO 15693 records of the last inventory (e.g. an ISO 14443 patron card on the pad)
+        # and who to tell when one appears; the card's `card_uid` can be offered as the patron's card.
+        self.other_transponders: tuple[TransponderRecord, ...] = ()
+        self.on_other_transponder: Callable[[TransponderRecord], None] | None = None
         super().__init__(
             f"feig:{port_url}",
             port_url,
@@ -389,7 +562,11 @@ class FeigReader(SerialTagReader[FeigResponse]):
     # -- TagReader ------------------------------------------------------------------------
 
     def inventory(self) -> list[InventoryEntry]:
+        """The ISO 15693 tags in the field. Records of other transponder types (a patron's
+        contactless card on the pad) are kept in `other_transponders` and, when they are new,
+        passed to `on_other_transponder`."""
         seen: dict[str, InventoryEntry] = {}
+        others: dict[tuple[int, str], TransponderRecord] = {}
         more = False
         for _ in range(32):  # bounded: a reader that keeps saying "more" must not hang us
             resp = self.exchange(CMD_ISO_HOST, inventory_request(more))
@@ -397,14 +574,32 @@ class FeigReader(SerialTagReader[FeigResponse]):
                 break
             if resp.status not in (STATUS_OK, STATUS_MORE_DATA, STATUS_OVERFLOW):
                 self._check(resp, "inventory")
-            for e in parse_inventory(resp.data):
-                seen.setdefault(e.uid, e)
+            for rec in parse_inventory_records(resp.data):
+                if rec.is_iso15693:
+                    seen.setdefault(rec.uid, InventoryEntry(uid=rec.uid, dsfid=rec.dsfid, afi=None))
+                else:
+                    others.setdefault((rec.tr_type, rec.uid), rec)
             if resp.status == STATUS_OVERFLOW:
                 log.warning("FEIG reader: inventory buffer overflow, some tags were not reported")
             if resp.status != STATUS_MORE_DATA:
                 break
             more = True
+        self._report_others(tuple(others.values()))
         return list(seen.values())
+
+    def _report_others(self, records: tuple[TransponderRecord, ...]) -> None:
+        before = {(r.tr_type, r.uid) for r in self.other_transponders}
+        self.other_transponders = records
+        callback = self.on_other_transponder
+        for rec in records:
+            if (rec.tr_type, rec.uid) in before:
+                continue
+            log.info("FEIG reader: %s in the field (not an item tag)", rec.type_name)
+            if callback is not None:
+                try:
+                    callback(rec)
+                except Exception:  # a listener bug must not break the inventory
+                    log.exception("FEIG reader: listener for other transponders failed")
 
     def _from_wire(self, data: bytes, size: int) -> bytes:
         return reverse_blocks(data, size) if self.block_order == "msb" else data
@@ -419,7 +614,7 @@ class FeigReader(SerialTagReader[FeigResponse]):
         while block < end:
             n = min(step, end - block)
             resp = self._check(self.exchange(CMD_ISO_HOST, read_multiple_request(uid, block, n)), "reading blocks of", uid)
-            size, wire, _sec = parse_read_multiple(resp.data, with_sec=True)
+            size, wire, _sec = parse_read_multiple(resp.data)
             if len(wire) != n * size:
                 raise ReaderFrameError(f"FEIG reader returned {len(wire) // size} blocks of tag {uid}, asked for {n}")
             out += self._from_wire(wire, size)
@@ -472,3 +667,192 @@ class FeigReader(SerialTagReader[FeigResponse]):
 
     def software_version(self) -> bytes:
         return self._check(self.exchange(CMD_SOFTWARE_VERSION), "reading the software version").data
+
+
+# -- decoding one captured frame for a technician (`kiosk devices decode-frame`) -----------------
+
+SUB_NAMES = {
+    SUB_INVENTORY: "inventory",
+    SUB_STAY_QUIET: "stay quiet",
+    0x22: "lock multiple blocks",
+    SUB_READ_MULTIPLE: "read multiple blocks",
+    SUB_WRITE_MULTIPLE: "write multiple blocks",
+    0x25: "select",
+    0x26: "reset to ready",
+    SUB_WRITE_AFI: "write AFI",
+    SUB_LOCK_AFI: "lock AFI",
+    0x29: "write DSFID",
+    0x2A: "lock DSFID",
+    SUB_SYSTEM_INFO: "get system information",
+    0x2C: "get multiple block security status",
+}
+CMD_NAMES = {
+    0x52: "baud rate detection",
+    0x55: "start flash loader",
+    0x63: "CPU reset",
+    CMD_SOFTWARE_VERSION: "get software version",
+    0x66: "get reader info",
+    CMD_RF_RESET: "RF reset",
+    0x6A: "RF on/off",
+    0x80: "read configuration",
+    0x81: "write configuration",
+    0x82: "save configuration",
+    0x83: "set default configuration",
+    CMD_ISO_HOST: "ISO 15693 host command",
+    CMD_ISO_CUSTOM: "ISO 15693 custom command",
+}
+
+
+def _addressed(mode: int, body: bytes, fields: dict[str, object]) -> bytes:
+    """The request bytes after MODE [UID]; records the addressing in `fields`."""
+    adr = mode & 0x07
+    fields["addressing"] = {0: "non-addressed", 1: "addressed", 2: "selected"}.get(adr, f"mode 0x{adr:X}")
+    if adr == MODE_ADDRESSED:
+        if len(body) < 8:
+            raise ReaderFrameError(f"FEIG request in addressed mode carries {len(body)} of the UID's 8 bytes")
+        fields["uid"] = body[:8].hex().upper()
+        return body[8:]
+    return body
+
+
+def _need(body: bytes, n: int, what: str) -> None:
+    if len(body) != n:
+        raise ReaderFrameError(f"FEIG {what} request carries {len(body)} byte(s) after its address, expected {n}")
+
+
+def _describe_iso_request(data: bytes, out: dict[str, object], fields: dict[str, object], block_order: str) -> None:
+    if not data:
+        raise ReaderFrameError("FEIG 0xB0 request has no sub-command")
+    sub = data[0]
+    out["sub"] = sub
+    fields["name"] = SUB_NAMES.get(sub, "ISO 15693 host command")
+    if len(data) < 2:
+        raise ReaderFrameError(f"FEIG 0xB0 0x{sub:02X} request has no MODE byte")
+    mode = data[1]
+    fields["mode"] = mode
+    body = data[2:]
+    if sub == SUB_INVENTORY:
+        fields["more"] = bool(mode & MODE_MORE)
+        if body:
+            fields["rest"] = body.hex().upper()
+        return
+    rest = _addressed(mode, body, fields)
+    if sub == SUB_READ_MULTIPLE:
+        _need(rest, 2, "read")
+        fields.update(first_block=rest[0], blocks=rest[1], security_status_requested=bool(mode & MODE_SEC))
+    elif sub == SUB_WRITE_MULTIPLE:
+        if len(rest) < 3:
+            raise ReaderFrameError("FEIG write request ends before DB-SIZE")
+        first, count, size = rest[0], rest[1], rest[2]
+        wire = rest[3:]
+        if size == 0 or len(wire) != count * size:
+            raise ReaderFrameError(f"FEIG write request announces {count} blocks of {size} bytes but carries {len(wire)}")
+        memory = reverse_blocks(wire, size) if block_order == "msb" else wire
+        fields.update(first_block=first, blocks=count, block_size=size, data=memory.hex().upper())
+    elif sub == SUB_WRITE_AFI:
+        _need(rest, 1, "write AFI")
+        out["afi"] = rest[0]
+    elif rest:
+        fields["rest"] = rest.hex().upper()
+
+
+def _looks_like_system_info(data: bytes) -> bool:
+    return len(data) in (13, 14) and data[1] == 0xE0  # every ISO 15693 UID starts with 0xE0
+
+
+def _describe_iso_response(data: bytes, out: dict[str, object], fields: dict[str, object], block_order: str) -> None:
+    status = out["status"]
+    if status == STATUS_ISO_ERROR:
+        if len(data) != 1:
+            raise ReaderFrameError(f"FEIG status 0x95 answer carries {len(data)} bytes, expected the ISO error code")
+        fields["iso_error"] = data[0]
+        fields["iso_error_text"] = ISO_ERROR_TEXT.get(data[0], "custom or unknown")
+        return
+    if status not in (STATUS_OK, STATUS_MORE_DATA, STATUS_OVERFLOW):
+        if data:
+            fields["data"] = data.hex().upper()
+        return
+    # The answer does not repeat the sub-command: it is told by the layout of the data.
+    if status == STATUS_OK and _looks_like_system_info(data):
+        info = parse_system_info(data)
+        out.update(sub=SUB_SYSTEM_INFO, afi=info.afi, block_size=info.block_size, block_count=info.block_count)
+        fields.update(uid=info.uid, dsfid=info.dsfid, ic_reference=info.ic_reference, mem_size_bytes=len(data) - 11)
+        return
+    if status == STATUS_OK and len(data) >= 2:
+        try:
+            size, wire, sec = parse_read_multiple(data)
+        except ReaderFrameError:
+            pass
+        else:
+            memory = reverse_blocks(wire, size) if block_order == "msb" else wire
+            out.update(sub=SUB_READ_MULTIPLE, tag_memory=memory.hex().upper())
+            fields.update(block_size=size, block_order=block_order, security_status=sec)
+            return
+    if data:
+        try:
+            records = parse_inventory_records(data)
+        except ReaderFrameError as exc:
+            # Not an inventory either: an answer whose layout is not decoded here (e.g. 0x2C).
+            fields.update(data=data.hex().upper(), layout=f"not an inventory, read or system information answer ({exc})")
+            return
+        out.update(sub=SUB_INVENTORY, uids=[r.uid for r in records if r.is_iso15693])
+        others = [r.to_json() for r in records if not r.is_iso15693]
+        if others:
+            fields["other_transponders"] = others
+
+
+def describe_frame(frame: bytes, direction: str | None = None, *, block_order: str = "msb") -> dict[str, object]:
+    """One FEIG frame as a JSON-ready dict (protocol, direction, crc_ok, command, status, uids,
+    block_size, block_count, tag_memory, afi, fields; keys that do not apply are left out).
+
+    `direction` None: a frame to the broadcast address 0xFF, or one that does not decode as an
+    answer, is a request. Block data is shown in tag memory order (`block_order` "msb" is the
+    reader's default, each block sent last byte first). ReaderFrameError for a frame that fails
+    its CRC or length, or whose data does not fit its command.
+    """
+    frame = bytes(frame)
+    if direction not in (None, "request", "response"):
+        raise DeviceError(f"direction must be request or response, not {direction!r}")
+    if block_order not in ("msb", "lsb"):
+        raise DeviceError(f"block order must be msb or lsb, not {block_order!r}")
+    if direction is None:
+        _split(frame, 0)  # CRC and length first: their errors are the ones to report
+        adr = frame[3] if frame[:1] == bytes([STX]) else frame[1]
+        if adr == BROADCAST_ADR:
+            direction = "request"
+        else:
+            try:
+                return describe_frame(frame, "response", block_order=block_order)
+            except ReaderFrameError:
+                direction = "request"
+    fields: dict[str, object] = {}
+    out: dict[str, object] = {"protocol": "feig", "direction": direction, "crc_ok": True}
+    if direction == "response":
+        resp = parse_response(frame)
+        cmd = resp.cmd
+        out.update(command=cmd, status=resp.status)
+        fields.update(com_adr=resp.com_adr, status_text=status_text(resp.status, resp.data))
+        if cmd == CMD_ISO_HOST:
+            _describe_iso_response(resp.data, out, fields, block_order)
+        elif resp.data:
+            fields["data"] = resp.data.hex().upper()
+    else:
+        req = parse_request(frame)
+        cmd = req.cmd
+        out["command"] = cmd
+        fields["com_adr"] = req.com_adr
+        if cmd == CMD_ISO_HOST:
+            _describe_iso_request(req.data, out, fields, block_order)
+        elif cmd == CMD_ISO_CUSTOM and len(req.data) >= 3:
+            fields.update(manufacturer=req.data[0], custom_command=req.data[1], mode=req.data[2])
+            rest = _addressed(req.data[2], req.data[3:], fields)
+            if rest:
+                fields["rest"] = rest.hex().upper()
+        elif req.data:
+            fields["data"] = req.data.hex().upper()
+    sub = out.get("sub")
+    name = SUB_NAMES.get(sub) if isinstance(sub, int) else None
+    if "name" not in fields and (name or cmd in CMD_NAMES):
+        fields["name"] = name or CMD_NAMES[cmd]
+    out["fields"] = fields
+    return out

@@ -186,21 +186,76 @@ def read_multiple_fields(uid: str, first: int, count: int) -> bytes:
     return uid_bytes(uid) + bytes([first, count])
 
 
-def parse_read_multiple(fields: bytes, first: int, count: int) -> bytes:
-    """UID, count, count × (block no, lock/err, 4 data) — the header read as two separate bytes (rfid.md §7.2)."""
+LOCK_STATES = {0x00: "unlocked", 0x01: "user locked", 0x02: "factory locked", 0x03: "user and factory locked"}
+READ_ALL_DATA = 0x01  # Read Multiblock option bit 0: send each block's data even when reading it failed
+
+
+class TagReadError(DeviceError):
+    """The reader could not read a block of the tag (its lock/error byte is an error code)."""
+
+
+@dataclass(frozen=True)
+class BlockRecord:
+    """One block of a Read Multiblock answer: its number, its lock/error byte and, when the byte
+    is a lock state (0x00-0x03), its data. Above 0x03 the byte is an error code and any bytes the
+    reader sent with it are not tag memory."""
+
+    block: int
+    status: int
+    data: bytes | None
+
+    @property
+    def ok(self) -> bool:
+        return self.status <= 0x03
+
+
+def _walk_blocks(body: bytes, n: int, error_has_data: bool) -> list[BlockRecord] | None:
+    out = []
+    pos = 0
+    for _ in range(n):
+        if pos + 2 > len(body):
+            return None
+        number, status = body[pos], body[pos + 1]
+        pos += 2
+        data: bytes | None = None
+        if status <= 0x03 or error_has_data:
+            if pos + BLOCK_SIZE > len(body):
+                return None
+            data = body[pos : pos + BLOCK_SIZE] if status <= 0x03 else None
+            pos += BLOCK_SIZE
+        out.append(BlockRecord(number, status, data))
+    return out if pos == len(body) else None
+
+
+def parse_read_blocks(fields: bytes) -> tuple[str, list[BlockRecord]]:
+    """UID, count, count × (block no, lock/err, 4 data) — the header read as two separate bytes.
+    A block whose lock/err byte is an error code carries its 4 data bytes only
+    when the request asked for them (option bit 0), so both layouts are accepted."""
     if len(fields) < 9:
         raise ReaderFrameError(f"3M read answer too short: {fields.hex(' ')}")
     n = fields[8]
-    if len(fields) != 9 + n * 6:
-        raise ReaderFrameError(f"3M read answer announces {n} blocks but carries {len(fields) - 9} bytes")
-    blocks: dict[int, bytes] = {}
-    for i in range(n):
-        r = fields[9 + i * 6 : 15 + i * 6]
-        blocks[r[0]] = r[2:6]
+    body = fields[9:]
+    blocks = _walk_blocks(body, n, error_has_data=True)
+    if blocks is None:
+        blocks = _walk_blocks(body, n, error_has_data=False)
+    if blocks is None:
+        raise ReaderFrameError(f"3M read answer announces {n} blocks but carries {len(body)} bytes for them")
+    return fields[:8].hex().upper(), blocks
+
+
+def parse_read_multiple(fields: bytes, first: int, count: int) -> bytes:
+    """The data of blocks first..first+count-1 in block order; TagReadError when the reader
+    reports an error code for one of them (its bytes are never taken as tag memory)."""
+    uid, records = parse_read_blocks(fields)
+    blocks = {r.block: r for r in records}
     missing = [b for b in range(first, first + count) if b not in blocks]
     if missing:
         raise ReaderFrameError(f"3M read answer lacks blocks {missing}")
-    return b"".join(blocks[b] for b in range(first, first + count))
+    failed = [blocks[b] for b in range(first, first + count) if not blocks[b].ok]
+    if failed:
+        which = ", ".join(f"block {r.block}: {error_text(r.status)}" for r in failed)
+        raise TagReadError(f"3M reader could not read tag {uid} ({which}); re-place the item on the pad")
+    return b"".join(blocks[b].data or b"" for b in range(first, first + count))
 
 
 def write_multiple_fields(uid: str, first: int, data: bytes) -> bytes:
@@ -216,7 +271,8 @@ def tag_info_fields(uid: str, request: int = INFO_DSFID | INFO_AFI | INFO_MEMORY
 
 
 def parse_tag_info(fields: bytes) -> SystemInfo:
-    """UID, available bits, then DSFID, AFI, memory size (block size − 1, block count − 1), IC ref as flagged."""
+    """UID, available bits, then DSFID, AFI, memory size (block size − 1, block count − 1) and the
+    2-byte IC reference, each only when its bit is set."""
     if len(fields) < 9:
         raise ReaderFrameError(f"3M tag info too short: {fields.hex(' ')}")
     uid = fields[:8].hex().upper()
@@ -241,8 +297,198 @@ def parse_tag_info(fields: bytes) -> SystemInfo:
         m = take(2)
         block_size, block_count = (m[0] & 0x1F) + 1, m[1] + 1
     if avail & INFO_ICREF:
-        icref = take(1)[0]
+        icref = int.from_bytes(take(2), "big")
+    if pos != len(fields):
+        raise ReaderFrameError(f"3M tag info carries {len(fields) - pos} byte(s) more than its flags 0x{avail:02X} announce: {fields.hex(' ')}")
     return SystemInfo(uid=uid, dsfid=dsfid, afi=afi, block_size=block_size, block_count=block_count, ic_reference=icref)
+
+
+# -- decoding one captured frame for a technician (`kiosk devices decode-frame`) -----------------
+
+CMD_NAMES = {
+    CMD_QUIET: "quiet",
+    CMD_READ_MULTIPLE: "read multiblock",
+    CMD_CHECK_EAS: "check EAS",
+    CMD_WRITE_MULTIPLE: "write multiblock",
+    CMD_WRITE_BLOCK: "write block",
+    CMD_LOCK_AFI: "lock AFI",
+    0x07: "write and lock block",
+    0x08: "lock block",
+    CMD_WRITE_AFI: "write AFI",
+    CMD_GET_AFI: "get AFI",
+    0x0B: "write DSFID",
+    CMD_EAS_CONTROL: "EAS control",
+    CMD_TAG_INFO: "tag info",
+    0x0E: "lock DSFID",
+    CMD_GET_DSFID: "get DSFID",
+    CMD_VERSION: "reader version",
+    CMD_PASS_THROUGH: "ISO pass-through",
+    CMD_INVENTORY: "read block UID (inventory)",
+}
+_UID_ONLY = (CMD_QUIET, CMD_CHECK_EAS, CMD_LOCK_AFI, CMD_GET_AFI, 0x0E, CMD_GET_DSFID)
+
+
+def _exact(fields: bytes, n: int, what: str) -> None:
+    if len(fields) != n:
+        raise ReaderFrameError(f"3M {what} carries {len(fields)} byte(s), expected {n}: {fields.hex(' ')}")
+
+
+def _after_uid(cmd: int, f: bytes, info: dict[str, object], what: str) -> bytes | None:
+    """The fields after the UID of an addressed command, its UID put in `info`; None for a
+    command without a known layout, whose fields are shown as data."""
+    if cmd not in CMD_NAMES or cmd == CMD_PASS_THROUGH:
+        if f:
+            info["data"] = f.hex().upper()
+        return None
+    if len(f) < 8:
+        raise ReaderFrameError(f"3M {CMD_NAMES[cmd]} {what} has no 8-byte UID: {f.hex(' ')}")
+    info["uid"] = f[:8].hex().upper()
+    return f[8:]
+
+
+def _describe_request(cmd: int, f: bytes, out: dict[str, object], info: dict[str, object]) -> None:
+    if cmd == CMD_INVENTORY:
+        if len(f) < 2:
+            raise ReaderFrameError(f"3M inventory request too short: {f.hex(' ')}")
+        info.update(afi_filter=f[0], options=f[1])  # the AFI asked for (0: every tag), not a tag's
+        return
+    if cmd == CMD_VERSION:
+        _exact(f, 0, "version request")
+        return
+    rest = _after_uid(cmd, f, info, "request")
+    if rest is None:
+        return
+    if cmd in _UID_ONLY:
+        _exact(rest, 0, f"{CMD_NAMES[cmd]} request after the UID")
+    elif cmd == CMD_READ_MULTIPLE:
+        if len(rest) not in (2, 3):
+            raise ReaderFrameError(f"3M read multiblock request carries {len(rest)} byte(s) after the UID, expected 2 or 3")
+        info.update(first_block=rest[0], blocks=rest[1], options=rest[2] if len(rest) == 3 else 0)
+    elif cmd == CMD_WRITE_MULTIPLE:
+        if len(rest) < 3 or len(rest) - 3 != rest[1] * BLOCK_SIZE:
+            raise ReaderFrameError(f"3M write multiblock request does not carry the blocks it announces: {f.hex(' ')}")
+        info.update(first_block=rest[0], blocks=rest[1], data=rest[3:].hex().upper())
+    elif cmd in (CMD_WRITE_BLOCK, 0x07):
+        _exact(rest, 1 + BLOCK_SIZE, f"{CMD_NAMES[cmd]} request after the UID")
+        info.update(block=rest[0], data=rest[1:].hex().upper())
+    elif cmd == CMD_WRITE_AFI:
+        _exact(rest, 1, "write AFI request after the UID")
+        out["afi"] = rest[0]
+    elif cmd in (0x08, 0x0B, CMD_EAS_CONTROL, CMD_TAG_INFO):
+        _exact(rest, 1, f"{CMD_NAMES[cmd]} request after the UID")
+        key = {0x08: "block", 0x0B: "dsfid", CMD_EAS_CONTROL: "eas", CMD_TAG_INFO: "requested"}[cmd]
+        info[key] = rest[0]
+
+
+def _describe_response(cmd: int, err: int, f: bytes, out: dict[str, object], info: dict[str, object]) -> None:
+    if err != ERR_OK:
+        if len(f) >= 8:
+            info["uid"] = f[:8].hex().upper()
+        if len(f) != 8 and f:
+            info["data"] = f.hex().upper()
+        return
+    if cmd == CMD_INVENTORY:
+        if len(f) < 3:
+            raise ReaderFrameError(f"3M inventory answer too short: {f.hex(' ')}")
+        count, body = f[2], f[3:]
+        rec = 9 if count and len(body) == count * 9 else 8
+        if len(body) != count * rec:
+            raise ReaderFrameError(f"3M inventory announces {count} tags but carries {len(body)} bytes for them")
+        sets = [body[i * rec : (i + 1) * rec] for i in range(count)]
+        out["uids"] = [s[-8:].hex().upper() for s in sets]
+        info.update(afi_filter=f[0], options=f[1])
+        if rec == 9:
+            info["dsfids"] = [s[0] for s in sets]
+        return
+    if cmd == CMD_VERSION:
+        info["version"] = f.hex().upper()
+        return
+    rest = _after_uid(cmd, f, info, "answer")
+    if rest is None:
+        return
+    if cmd == CMD_READ_MULTIPLE:
+        _uid, records = parse_read_blocks(f)
+        info["blocks"] = [
+            {"block": r.block, "lock": LOCK_STATES[r.status], "data": (r.data or b"").hex().upper()}
+            if r.ok
+            else {"block": r.block, "error": r.status, "error_text": ERROR_TEXT.get(r.status, "unknown error")}
+            for r in records
+        ]
+        if all(r.ok for r in records):
+            # Tag memory in block order, whatever order the reader listed the blocks in.
+            out["tag_memory"] = b"".join(r.data or b"" for r in sorted(records, key=lambda r: r.block)).hex().upper()
+        return
+    if cmd == CMD_TAG_INFO:
+        tag = parse_tag_info(f)
+        info["available"] = rest[0]
+        if tag.dsfid is not None:
+            info["dsfid"] = tag.dsfid
+        if tag.afi is not None:
+            out["afi"] = tag.afi
+        if rest[0] & INFO_MEMORY:
+            out.update(block_size=tag.block_size, block_count=tag.block_count)
+        if tag.ic_reference is not None:
+            info["ic_reference"] = f"{tag.ic_reference:04X}"
+        return
+    if cmd == CMD_GET_AFI:
+        _exact(rest, 1, "get AFI answer after the UID")
+        out["afi"] = rest[0]
+    elif cmd == CMD_GET_DSFID:
+        _exact(rest, 1, "get DSFID answer after the UID")
+        info["dsfid"] = rest[0]
+    elif cmd == CMD_CHECK_EAS:
+        _exact(rest, 1, "check EAS answer after the UID")
+        info["eas"] = rest[0]
+    elif cmd == CMD_WRITE_MULTIPLE and rest:
+        _exact(rest, 1, "write multiblock answer after the UID")
+        info["next_block"] = rest[0]
+    elif rest:
+        info["data"] = rest.hex().upper()
+
+
+def describe_frame(frame: bytes, direction: str | None = None) -> dict[str, object]:
+    """One 3M frame as a JSON-ready dict (protocol, direction, crc_ok, command, err, uids,
+    block_size, block_count, tag_memory, afi, fields; keys that do not apply are left out).
+
+    `direction` None: a frame that decodes as an answer (known error code, fields that fit the
+    command) is one, else it is a request. ReaderFrameError for a frame that fails its CRC or
+    length, or whose fields do not fit its command.
+    """
+    frame = bytes(frame)
+    if direction not in (None, "request", "response"):
+        raise DeviceError(f"direction must be request or response, not {direction!r}")
+    if direction is None:
+        parse_frame(frame, response=False)  # CRC and length first: their errors are the ones to report
+        if frame[0] == PROBE_START:
+            # The probe is D5 00 05 04 00 11; its answer adds the hardware version.
+            direction = "request" if len(frame) <= 8 else "response"
+        else:
+            known = frame[3] in CMD_NAMES
+            if len(frame) > 5 and (frame[4] in ERROR_TEXT if known else frame[4] in (ERR_OK, ERR_NOT_IMPLEMENTED)):
+                try:
+                    return describe_frame(frame, "response")
+                except ReaderFrameError:
+                    pass
+            direction = "request"
+    parsed = parse_frame(frame, response=direction == "response")
+    info: dict[str, object] = {}
+    out: dict[str, object] = {"protocol": "3m", "direction": direction, "crc_ok": True, "command": parsed.cmd}
+    if parsed.start == PROBE_START:
+        info["probe"] = True  # the hardware-version probe some drivers send first
+        if parsed.fields:
+            info["data"] = parsed.fields.hex().upper()
+    elif parsed.err is not None:
+        out["err"] = parsed.err
+        info["err_text"] = error_text(parsed.err)
+        _describe_response(parsed.cmd, parsed.err, parsed.fields, out, info)
+    else:
+        _describe_request(parsed.cmd, parsed.fields, out, info)
+    if parsed.start != PROBE_START and parsed.cmd in CMD_NAMES:
+        info["name"] = CMD_NAMES[parsed.cmd]
+    if parsed.err is not None and parsed.start == PROBE_START:
+        out["err"] = parsed.err
+    out["fields"] = info
+    return out
 
 
 class ThreeMReader(SerialTagReader[ThreeMFrame]):
