@@ -2,11 +2,11 @@
 messages from the library system, patron names, item ids): the printer, the e-mail, the sorter
 link and the log. Each keeps only what its sink prints as a character and puts a visible
 substitute in place of anything else, so a control byte in a title can never reset the printer,
-cut the paper, pulse a cash drawer, forge a log line or add a mail header. Pure: no I/O.
+cut the paper, pulse a cash drawer, take over a log reader's terminal or add a mail header. Pure: no I/O.
 
     for_printer("Grāmata\x1bp\x00", printable=covered)  -> "Grāmata■p■"
     for_email("Title\r\nBcc: x")                        -> "Title  Bcc: x"
-    for_log("line\nforged")                             -> "line\\nforged"
+    for_log("gone\x1b[2J\r")                            -> "gone\\x1b[2J\\r"
     for_sorter("3000\x01")                              -> "3000?"
 """
 
@@ -71,13 +71,14 @@ def for_email(text: str, *, multiline: bool = False) -> str:
 
 
 def for_log(text: str) -> str:
-    """Text for one log line: a control or format character is written as its escape (\\n,
-    \\x1b, \\u202e), so a value can neither start a forged line nor hide what it contains."""
-    if text.isprintable():
-        return text
+    """Text for a log record: every control or format character except line feed and tab is
+    written as its escape (\\r, \\x1b, \\u202e), so a value cannot drive the terminal of whoever
+    reads the log (colours, cursor moves, a carriage return over the line) or hide what it
+    contains behind a bidi override. Line feeds stay: every handler frames its records (JSON
+    lines, the journal's native protocol), so a line feed cannot start a forged record."""
     out: list[str] = []
     for ch in text:
-        if ch.isprintable() or ch == " ":
+        if ch.isprintable() or ch in " \n\t":
             out.append(ch)
         else:
             out.append(ch.encode("unicode_escape").decode("ascii"))
@@ -85,6 +86,6 @@ def for_log(text: str) -> str:
 
 
 def for_sorter(text: str) -> str:
-    """Text for the sorter's line protocol (printable ASCII without spaces): anything else
-    becomes `?`. The sorter refuses a value this changes rather than send an altered one."""
-    return "".join(ch if "!" <= ch <= "~" else SORTER_SUBSTITUTE for ch in text)
+    """Text for the sorter's line protocol (UTF-8, one request per line): a control or format
+    character becomes `?`. The sorter refuses a value this changes rather than send an altered one."""
+    return "".join(ch if is_plain_character(ch) else SORTER_SUBSTITUTE for ch in text)

@@ -655,3 +655,18 @@ def open_printer(
         return EscposPrinter(url, usb, setup)
     raise PrinterError(f"printer url {url!r}: unknown kind {scheme!r} (expected usb:, serial:, net:, file: or none)")
 
+
+
+def open_configured_printer(section: Any, url: str | None = None, *, base: Path | None = None, timeout_s: float = 3.0) -> ReceiptPrinterDevice:
+    """`open_printer` with the `[printer]` section's profile, width, font, render and codepage;
+    `url` names another printer with the same settings (the staff printer)."""
+    return open_printer(
+        section.url if url is None else url,
+        section.profile,
+        section.width,
+        base=base,
+        timeout_s=timeout_s,
+        render=section.render,
+        codepage=section.codepage,
+        font=section.font,
+    )
