@@ -127,11 +127,12 @@ def _codec(page: str) -> str | None:
 
 @cache
 def _escpos_tables(profile: str) -> tuple[tuple[int, str], ...]:
-    """Table number -> code page from python-escpos's capabilities database."""
+    """Table number -> code page from python-escpos's capabilities database (every number: a
+    profile may list one page under two numbers, and only one of them may be right)."""
     from escpos.capabilities import get_profile
 
-    pages = get_profile(profile).get_code_pages()
-    return tuple(sorted((int(n), name) for name, n in pages.items()))
+    pages = get_profile(profile).profile_data.get("codePages", {})
+    return tuple(sorted((int(n), name) for n, name in pages.items()))
 
 
 def parse_codepage(text: str) -> tuple[tuple[int, str], ...]:
@@ -168,6 +169,7 @@ class PrinterSetup:
         pages = dict(self.codepage) if self.codepage else dict(_escpos_tables(self.model.escpos_profile))
         pages.setdefault(0, "CP437")  # table 0 is PC437 on every ESC/POS printer
         usable = [(n, page, codec) for n, page in pages.items() if (codec := _codec(page))]
+        # Of two numbers for the same page the lower is the long-standing one (CP866: 17, not 59).
         rank = {page: i for i, page in enumerate(_TABLE_PREFERENCE)}
         usable.sort(key=lambda t: (rank.get(t[1], len(rank)), t[0]))
         return tuple((n, f"{page}:{codec}") for n, page, codec in usable)

@@ -14,6 +14,7 @@ import pytest
 from kiosk.devices.escpos_transcript import decode
 from kiosk.devices.printer import (
     PAPER_OUT_FLAG,
+    EscposPrinter,
     NoPrinter,
     PaperOut,
     PrintDocument,
@@ -233,3 +234,64 @@ def test_none_printer_reports_none_and_refuses() -> None:
     assert printer.status() is PrinterStatus.NONE
     with pytest.raises(PrinterOffline):
         printer.print_receipt(DOC)
+
+
+# -- unknown profiles and printers that fail ----------------------------------------------------
+
+
+@pytest.mark.parametrize("profile", ["TM-T20", "tm-t88v", "TSP143III", ""])
+def test_unknown_profile_is_refused_at_load_with_the_closest_names(profile: str) -> None:
+    from kiosk.config import parse
+    from kiosk.errors import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        parse(f'[printer]\nprofile = "{profile}"\n')
+    message = str(caught.value)
+    assert "\n" not in message and "printer.profile" in message
+    if profile == "TM-T20":
+        assert "TM-T20II" in message and "TM-T20III" in message
+    if profile == "tm-t88v":
+        assert "did you mean TM-T88V" in message
+    if profile == "TSP143III":
+        assert "CUPS" in message and "not supported" in message
+    with pytest.raises(PrinterError, match="printer profile"):
+        open_printer("net:127.0.0.1:9100", profile)
+
+
+def test_bad_codepage_override_is_refused_at_load() -> None:
+    from kiosk.config import parse
+    from kiosk.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="printer.codepage"):
+        parse('[printer]\nprofile = "SRP-350III"\ncodepage = "26=CP9999"\n')
+    assert parse('[printer]\nprofile = "SRP-350III"\ncodepage = "26=CP1257, 17=CP866"\n').printer.codepage
+
+
+def test_a_printer_whose_driver_fails_is_offline_never_an_exception(caplog) -> None:
+    def broken() -> object:
+        raise KeyError("TM-T20")  # what python-escpos raised for an unknown profile
+
+    printer = EscposPrinter("net:10.0.0.50:9100", broken)
+    assert printer.status() is PrinterStatus.OFFLINE
+    with pytest.raises(PrinterOffline, match="not usable"):
+        printer.print_receipt(DOC)
+    assert any(record.exc_info for record in caplog.records)  # logged with its traceback
+
+
+def test_doctor_printer_check_reports_instead_of_crashing() -> None:
+    import dataclasses
+
+    from kiosk.config import Config
+    from kiosk.doctor import Status, _check_printer
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    cfg = Config()
+    offline = dataclasses.replace(cfg, printer=dataclasses.replace(cfg.printer, url=f"net:127.0.0.1:{port}"))
+    assert _check_printer(offline, 1.0).status is Status.FAIL
+    # A config that slipped past the loader (built in code) still gives a check, not a traceback.
+    unknown = dataclasses.replace(offline, printer=dataclasses.replace(offline.printer, profile="TM-T20"))
+    check = _check_printer(unknown, 1.0)
+    assert check.status is Status.FAIL and "TM-T20II" in check.detail
