@@ -106,7 +106,9 @@ def _items_receipt(
         for line in renewals:
             if line.item_id in borrowed and line.ok:
                 old = borrowed[line.item_id]
-                borrowed[line.item_id] = replace(old, due_date=line.due_date or old.due_date, offline=old.offline or line.offline)
+                borrowed[line.item_id] = replace(
+                    old, due_date=line.due_date or old.due_date, offline=old.offline or line.offline
+                )
             elif line.item_id not in borrowed:
                 renewed.append(line)
         items = tuple(borrowed.get(i.item_id, i) if i.ok else i for i in items)

@@ -24,11 +24,34 @@ log = logging.getLogger(__name__)
 ESC, GS, DLE, FS, LF, CR, NUL = 0x1B, 0x1D, 0x10, 0x1C, 0x0A, 0x0D, 0x00
 
 # ESC commands followed by a fixed number of argument bytes that do not change the text.
-_ESC_SKIP = {ord("-"): 1, ord("G"): 1, ord("M"): 1, ord("{"): 1, ord("V"): 1, ord("3"): 1,
-             ord("2"): 0, ord("p"): 3, ord("R"): 1, ord("c"): 2, ord(" "): 1, ord("U"): 1}
+_ESC_SKIP = {
+    ord("-"): 1,
+    ord("G"): 1,
+    ord("M"): 1,
+    ord("{"): 1,
+    ord("V"): 1,
+    ord("3"): 1,
+    ord("2"): 0,
+    ord("p"): 3,
+    ord("R"): 1,
+    ord("c"): 2,
+    ord(" "): 1,
+    ord("U"): 1,
+}
 # GS commands with fixed argument counts (barcode height/width/font/HRI, margins).
-_GS_SKIP = {ord("h"): 1, ord("w"): 1, ord("f"): 1, ord("H"): 1, ord("B"): 1, ord("b"): 1,
-            ord("L"): 2, ord("W"): 2, ord("a"): 1, ord("r"): 1, ord("I"): 1}
+_GS_SKIP = {
+    ord("h"): 1,
+    ord("w"): 1,
+    ord("f"): 1,
+    ord("H"): 1,
+    ord("B"): 1,
+    ord("b"): 1,
+    ord("L"): 2,
+    ord("W"): 2,
+    ord("a"): 1,
+    ord("r"): 1,
+    ord("I"): 1,
+}
 
 
 class TranscriptError(DeviceError):
@@ -79,7 +102,9 @@ class RasterImage:
 @dataclass
 class Transcript:
     lines: list[Line]
-    code_pages: list[str]  # every code page selected, in order ("undefined 33" for a number the printer lacks)
+    code_pages: list[
+        str
+    ]  # every code page selected, in order ("undefined 33" for a number the printer lacks)
     images: list[RasterImage] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)  # every command seen, e.g. "ESC t", "GS V"
 
@@ -161,7 +186,9 @@ def decode(data: bytes, profile: str = "TM-T88V") -> Transcript:
 
     def flush_text() -> None:
         if buf:
-            text = "".join(chr(b) if b < 0x80 else (table[b - 0x80] if table else "\ufffd") for b in buf)
+            text = "".join(
+                chr(b) if b < 0x80 else (table[b - 0x80] if table else "\ufffd") for b in buf
+            )
             if line.runs and line.runs[-1][1] == style:
                 # a code-page switch splits a word into runs; join them back for reading
                 text = line.runs.pop()[0] + text
@@ -199,13 +226,28 @@ def decode(data: bytes, profile: str = "TM-T88V") -> Transcript:
                 table = charset("CP437")
             elif cmd == ord("!"):
                 mode = need(1, "ESC !")[0]
-                style = replace(style, bold=bool(mode & 0x08), double_height=bool(mode & 0x10), double_width=bool(mode & 0x20))
+                style = replace(
+                    style,
+                    bold=bool(mode & 0x08),
+                    double_height=bool(mode & 0x10),
+                    double_width=bool(mode & 0x20),
+                )
                 i += 1
             elif cmd == ord("E"):
                 style = replace(style, bold=bool(need(1, "ESC E")[0] & 1))
                 i += 1
             elif cmd == ord("a"):
-                style = replace(style, align={0: "left", 1: "center", 2: "right", 48: "left", 49: "center", 50: "right"}.get(need(1, "ESC a")[0], "left"))
+                style = replace(
+                    style,
+                    align={
+                        0: "left",
+                        1: "center",
+                        2: "right",
+                        48: "left",
+                        49: "center",
+                        50: "right",
+                    }.get(need(1, "ESC a")[0], "left"),
+                )
                 i += 1
             elif cmd == ord("t"):
                 number = need(1, "ESC t")[0]
@@ -240,7 +282,9 @@ def decode(data: bytes, profile: str = "TM-T88V") -> Transcript:
                 end_line("<cut>")
             elif cmd == ord("!"):
                 size = need(1, "GS !")[0]
-                style = replace(style, double_width=bool(size & 0xF0), double_height=bool(size & 0x0F))
+                style = replace(
+                    style, double_width=bool(size & 0xF0), double_height=bool(size & 0x0F)
+                )
                 i += 1
             elif cmd == ord("k"):
                 kind = need(1, "GS k")[0]
@@ -338,7 +382,9 @@ def render_png(data: bytes, path: Path, profile: str = "TM-T88V", width_px: int 
             elif line.align == "right":
                 x = max(10, int(width_px - 10 - text_width))
         bold = any(s.bold for _, s in line.runs)
-        draw.text((x, y), text, fill="black", font=fnt, stroke_width=1 if bold else 0, stroke_fill="black")
+        draw.text(
+            (x, y), text, fill="black", font=fnt, stroke_width=1 if bold else 0, stroke_fill="black"
+        )
         y += height
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path)

@@ -129,7 +129,7 @@ def _codec(page: str) -> str | None:
 def _escpos_tables(profile: str) -> tuple[tuple[int, str], ...]:
     """Table number -> code page from python-escpos's capabilities database (every number: a
     profile may list one page under two numbers, and only one of them may be right)."""
-    from escpos.capabilities import get_profile
+    from escpos.capabilities import get_profile  # type: ignore[import-untyped]
 
     pages = get_profile(profile).profile_data.get("codePages", {})
     return tuple(sorted((int(n), name) for n, name in pages.items()))
@@ -141,10 +141,14 @@ def parse_codepage(text: str) -> tuple[tuple[int, str], ...]:
     for part in filter(None, (p.strip() for p in text.replace(";", ",").split(","))):
         number, sep, page = part.partition("=")
         if not sep or not number.strip().isdigit() or not 0 <= int(number) <= 255:
-            raise ValueError(f"expected NUMBER=CODEPAGE pairs such as \"26=CP1257, 17=CP866\", got {part!r}")
+            raise ValueError(
+                f'expected NUMBER=CODEPAGE pairs such as "26=CP1257, 17=CP866", got {part!r}'
+            )
         page = page.strip().upper()
         if _codec(page) is None:
-            raise ValueError(f"code page {page!r} is not a single-byte table the kiosk can encode (e.g. CP1257, CP775, CP866)")
+            raise ValueError(
+                f"code page {page!r} is not a single-byte table the kiosk can encode (e.g. CP1257, CP775, CP866)"
+            )
         pairs.append((int(number), page))
     return tuple(pairs)
 
@@ -166,7 +170,11 @@ class PrinterSetup:
     @property
     def encoder_tables(self) -> tuple[tuple[int, str], ...]:
         """The (number, codec) pairs text mode may select, best first."""
-        pages = dict(self.codepage) if self.codepage else dict(_escpos_tables(self.model.escpos_profile))
+        pages = (
+            dict(self.codepage)
+            if self.codepage
+            else dict(_escpos_tables(self.model.escpos_profile))
+        )
         pages.setdefault(0, "CP437")  # table 0 is PC437 on every ESC/POS printer
         usable = [(n, page, codec) for n, page in pages.items() if (codec := _codec(page))]
         # Of two numbers for the same page the lower is the long-standing one (CP866: 17, not 59).
@@ -175,7 +183,14 @@ class PrinterSetup:
         return tuple((n, f"{page}:{codec}") for n, page, codec in usable)
 
 
-def printer_setup(profile: str = "TM-T88V", *, render: Render = "auto", codepage: str = "", font: Font = "A", width: int = 0) -> PrinterSetup:
+def printer_setup(
+    profile: str = "TM-T88V",
+    *,
+    render: Render = "auto",
+    codepage: str = "",
+    font: Font = "A",
+    width: int = 0,
+) -> PrinterSetup:
     """The set-up for a profile name; PrinterError (one line) for an unknown profile or bad table."""
     try:
         model = get_model(profile)
@@ -234,7 +249,9 @@ class _TextEncoder:
             candidates = [(n, entry) for n, entry in self.tables if _table_has(entry, ch) >= 0]
             # The table that also holds most of the rest of the line saves switches; ties go to
             # the preference order of `tables`.
-            n, entry = max(candidates, key=lambda c: sum(_table_has(c[1], x) >= 0 for x in rest if x > "~"))
+            n, entry = max(
+                candidates, key=lambda c: sum(_table_has(c[1], x) >= 0 for x in rest if x > "~")
+            )
             out += ESC + b"t" + bytes([n])
             out.append(_table_has(entry, ch))
             self.current = n
@@ -333,7 +350,13 @@ def draw_line(draw: Any, line: PrintLine, rf: RasterFont, y: int) -> None:
     text = raster_text(line, rf)
     font = rf.font(line.bold, line.large)
     width = draw.textlength(text, font=font)
-    x = 0 if line.align == "left" else (rf.dots - width) / 2 if line.align == "center" else rf.dots - width
+    x = (
+        0
+        if line.align == "left"
+        else (rf.dots - width) / 2
+        if line.align == "center"
+        else rf.dots - width
+    )
     draw.text((max(0, int(x)), y), text, font=font, fill=0)
 
 
@@ -346,7 +369,9 @@ def _raster_bytes(image: Any) -> bytes:
     out = bytearray()
     for top in range(0, ink.height, RASTER_BAND_ROWS):
         band = ink.crop((0, top, ink.width, min(ink.height, top + RASTER_BAND_ROWS)))
-        out += GS + b"v0\x00" + width_bytes.to_bytes(2, "little") + band.height.to_bytes(2, "little")
+        out += (
+            GS + b"v0\x00" + width_bytes.to_bytes(2, "little") + band.height.to_bytes(2, "little")
+        )
         out += band.tobytes()
     return bytes(out)
 
@@ -363,7 +388,12 @@ def uses_raster(document: PrintDocument, setup: PrinterSetup) -> bool:
         return setup.render == "raster"
     encoder = _TextEncoder(setup.encoder_tables)
     rf = RasterFont(setup.model.dots, setup.columns)
-    return any(not encoder.can(ch) and rf.has(ch) for line in document.lines if not line.render for ch in for_printer(line.text))
+    return any(
+        not encoder.can(ch) and rf.has(ch)
+        for line in document.lines
+        if not line.render
+        for ch in for_printer(line.text)
+    )
 
 
 def encode_document(document: PrintDocument, setup: PrinterSetup | str = "TM-T88V") -> bytes:
@@ -396,16 +426,33 @@ def encode_document(document: PrintDocument, setup: PrinterSetup | str = "TM-T88
     if document.barcode:
         code = document.barcode.upper()
         if code and len(code) <= 40 and set(code) <= _CODE39:
-            out += ESC + b"a\x01" + GS + b"h\x3c" + GS + b"w\x02" + GS + b"H\x02" + GS + b"k\x04" + code.encode("ascii") + b"\x00"
+            out += (
+                ESC
+                + b"a\x01"
+                + GS
+                + b"h\x3c"
+                + GS
+                + b"w\x02"
+                + GS
+                + b"H\x02"
+                + GS
+                + b"k\x04"
+                + code.encode("ascii")
+                + b"\x00"
+            )
             out += ESC + b"a\x00"
         else:  # an id CODE39 cannot carry: print it as text rather than fail
-            log.warning("barcode for document %s not printable as CODE39; printing as text", document.name)
+            log.warning(
+                "barcode for document %s not printable as CODE39; printing as text", document.name
+            )
             out += encoder.encode(for_printer(document.barcode, encoder.can)) + b"\n"
     out += ESC + b"d\x04" + GS + b"V\x01"
     return bytes(out)
 
 
-def make_test_page(library_name: str, terminal_id: str, when: datetime, columns: int = 42) -> PrintDocument:
+def make_test_page(
+    library_name: str, terminal_id: str, when: datetime, columns: int = 42
+) -> PrintDocument:
     """The maintenance test page: the whole Latvian and Russian alphabets, upper and lower case,
     and the euro sign, once as text through the code pages and once as a raster image."""
     lines: list[PrintLine] = [
@@ -414,7 +461,13 @@ def make_test_page(library_name: str, terminal_id: str, when: datetime, columns:
     ]
     for how in ("text", "raster"):
         lines.append(PrintLine(f"-- {how} --", bold=True, render=how))  # type: ignore[arg-type]
-        for alphabet in (LATVIAN_ALPHABET, LATVIAN_ALPHABET.lower(), RUSSIAN_ALPHABET, RUSSIAN_ALPHABET.lower(), "0,50 € / 0,50 EUR"):
+        for alphabet in (
+            LATVIAN_ALPHABET,
+            LATVIAN_ALPHABET.lower(),
+            RUSSIAN_ALPHABET,
+            RUSSIAN_ALPHABET.lower(),
+            "0,50 € / 0,50 EUR",
+        ):
             for start in range(0, len(alphabet), columns):
                 lines.append(PrintLine(alphabet[start : start + columns], render=how))  # type: ignore[arg-type]
     lines.append(PrintLine("-" * columns, render="text"))
@@ -431,7 +484,7 @@ class NoPrinter:
         return PrinterStatus.NONE
 
     def print_receipt(self, document: PrintDocument) -> str:
-        raise PrinterOffline("no receipt printer is configured ([printer] url = \"none\")")
+        raise PrinterOffline('no receipt printer is configured ([printer] url = "none")')
 
     def close(self) -> None:
         pass
@@ -463,18 +516,26 @@ class FilePrinter:
 
         state = self.status()
         if state is PrinterStatus.PAPER_OUT:
-            raise PaperOut(f"receipt printer {self.url}: out of paper (remove {self.folder / PAPER_OUT_FLAG} to refill)")
+            raise PaperOut(
+                f"receipt printer {self.url}: out of paper (remove {self.folder / PAPER_OUT_FLAG} to refill)"
+            )
         if state is PrinterStatus.OFFLINE:
-            raise PrinterOffline(f"receipt printer {self.url}: folder missing or not writable; check its path and permissions")
+            raise PrinterOffline(
+                f"receipt printer {self.url}: folder missing or not writable; check its path and permissions"
+            )
         data = encode_document(document, self.setup)
         with self._lock:
             stem = f"{datetime.now():%Y%m%d-%H%M%S}-{next(self._counter):04d}-{_safe_name(document.name)}"
             raw = self.folder / f"{stem}.bin"
             try:
                 raw.write_bytes(data)
-                (self.folder / f"{stem}.txt").write_text(transcript_text(data, self.setup.model.name, self.columns), encoding="utf-8")
+                (self.folder / f"{stem}.txt").write_text(
+                    transcript_text(data, self.setup.model.name, self.columns), encoding="utf-8"
+                )
             except OSError as exc:
-                raise PrinterOffline(f"receipt printer {self.url}: cannot write {raw.name} ({exc.strerror}); check free space") from None
+                raise PrinterOffline(
+                    f"receipt printer {self.url}: cannot write {raw.name} ({exc.strerror}); check free space"
+                ) from None
         log.info("receipt %s written to %s", document.name, raw)
         return str(raw)
 
@@ -485,7 +546,9 @@ class FilePrinter:
 class EscposPrinter:
     """A real printer through one of python-escpos's transports; status is queried before and after."""
 
-    def __init__(self, url: str, factory: Any, setup: PrinterSetup | None = None, check_status: bool = True) -> None:
+    def __init__(
+        self, url: str, factory: Any, setup: PrinterSetup | None = None, check_status: bool = True
+    ) -> None:
         self.url = url
         self.setup = setup or printer_setup()
         self.columns = self.setup.columns
@@ -494,7 +557,7 @@ class EscposPrinter:
         self._lock = threading.Lock()
 
     def _open(self) -> Any:
-        from escpos.exceptions import DeviceNotFoundError
+        from escpos.exceptions import DeviceNotFoundError  # type: ignore[import-untyped]
 
         try:
             device = self._factory()
@@ -502,12 +565,18 @@ class EscposPrinter:
         except PrinterError:
             raise
         except DeviceNotFoundError as exc:
-            raise PrinterOffline(f"receipt printer {self.url} not reachable: {str(exc).splitlines()[0]}; check power and cable") from None
+            raise PrinterOffline(
+                f"receipt printer {self.url} not reachable: {str(exc).splitlines()[0]}; check power and cable"
+            ) from None
         except (OSError, ValueError) as exc:
-            raise PrinterOffline(f"receipt printer {self.url} not reachable ({exc}); check power and cable") from None
+            raise PrinterOffline(
+                f"receipt printer {self.url} not reachable ({exc}); check power and cable"
+            ) from None
         except Exception as exc:  # a driver fault must read as "offline", never stop the caller
             log.exception("receipt printer %s: opening the transport failed", self.url)
-            raise PrinterOffline(f"receipt printer {self.url} not usable ({type(exc).__name__}: {exc})") from None
+            raise PrinterOffline(
+                f"receipt printer {self.url} not usable ({type(exc).__name__}: {exc})"
+            ) from None
         return device
 
     def _query(self, device: Any) -> PrinterStatus:
@@ -517,10 +586,16 @@ class EscposPrinter:
                 return PrinterStatus.OFFLINE
             paper = device.paper_status()
         except TimeoutError:
-            raise DeviceTimeout(f"receipt printer {self.url} did not answer a status request; check it is switched on") from None
+            raise DeviceTimeout(
+                f"receipt printer {self.url} did not answer a status request; check it is switched on"
+            ) from None
         except Exception as exc:  # transport errors differ per back-end (usb.core, serial, socket)
-            raise PrinterOffline(f"receipt printer {self.url}: status request failed ({exc})") from None
-        return {0: PrinterStatus.PAPER_OUT, 1: PrinterStatus.PAPER_LOW}.get(paper, PrinterStatus.READY)
+            raise PrinterOffline(
+                f"receipt printer {self.url}: status request failed ({exc})"
+            ) from None
+        return {0: PrinterStatus.PAPER_OUT, 1: PrinterStatus.PAPER_LOW}.get(
+            paper, PrinterStatus.READY
+        )
 
     def status(self) -> PrinterStatus:
         """Never raises: a printer that cannot be asked is OFFLINE."""
@@ -546,7 +621,9 @@ class EscposPrinter:
                 try:
                     device._raw(data)
                 except Exception as exc:
-                    raise PrinterOffline(f"receipt printer {self.url}: connection lost while printing ({exc}); the receipt was not printed") from None
+                    raise PrinterOffline(
+                        f"receipt printer {self.url}: connection lost while printing ({exc}); the receipt was not printed"
+                    ) from None
                 if self._check_status:
                     # Paper can run out during the receipt: then the patron must be told, not left waiting.
                     self._raise_for(self._query(device), before=False)
@@ -560,7 +637,9 @@ class EscposPrinter:
         if state is PrinterStatus.PAPER_OUT:
             raise PaperOut(f"receipt printer {self.url}: out of paper{tail}")
         if state is PrinterStatus.OFFLINE:
-            raise PrinterOffline(f"receipt printer {self.url} reports offline (cover open or error){tail}")
+            raise PrinterOffline(
+                f"receipt printer {self.url} reports offline (cover open or error){tail}"
+            )
         if state is PrinterStatus.PAPER_LOW:
             log.warning("receipt printer %s: paper near end", self.url)
 
@@ -611,12 +690,14 @@ def open_printer(
         try:
             port = int(port_text or 9100)
         except ValueError:
-            raise PrinterError(f"printer url {url!r}: port must be a number, e.g. net:192.168.1.50:9100") from None
+            raise PrinterError(
+                f"printer url {url!r}: port must be a number, e.g. net:192.168.1.50:9100"
+            ) from None
         if not host:
             raise PrinterError(f"printer url {url!r}: expected net:HOST[:PORT]")
 
         def net() -> Any:
-            from escpos.printer import Network
+            from escpos.printer import Network  # type: ignore[import-untyped]
 
             return Network(host, port=port, timeout=timeout_s, profile=transport_profile)
 
@@ -630,14 +711,20 @@ def open_printer(
             raise PrinterError(f"printer url {url!r}: expected serial:/dev/ttyUSB0[:BAUD]")
 
         def serial_printer() -> Any:
-            from escpos.printer import Serial
+            from escpos.printer import Serial  # type: ignore[import-untyped]
 
             class OneByteStatusSerial(Serial):  # type: ignore[misc]
                 # A status answer is one byte; python-escpos's read(16) would wait out the timeout.
                 def _read(self) -> bytes:
                     return self.device.read(1)
 
-            return OneByteStatusSerial(devfile=path, baudrate=baud, timeout=timeout_s, dsrdtr=False, profile=transport_profile)
+            return OneByteStatusSerial(
+                devfile=path,
+                baudrate=baud,
+                timeout=timeout_s,
+                dsrdtr=False,
+                profile=transport_profile,
+            )
 
         return EscposPrinter(url, serial_printer, setup)
     if scheme == "usb":
@@ -645,21 +732,26 @@ def open_printer(
             vid_text, pid_text = rest.split(":")[:2]
             vid, pid = int(vid_text, 16), int(pid_text, 16)
         except ValueError:
-            raise PrinterError(f"printer url {url!r}: expected usb:VID:PID in hex, e.g. usb:04b8:0202") from None
+            raise PrinterError(
+                f"printer url {url!r}: expected usb:VID:PID in hex, e.g. usb:04b8:0202"
+            ) from None
 
         def usb() -> Any:
-            from escpos.printer import Usb
+            from escpos.printer import Usb  # type: ignore[import-untyped]
 
             if not Usb.is_usable():
                 raise PrinterOffline("USB printers need pyusb: pip install pyusb")
             return Usb(vid, pid, timeout=int(timeout_s * 1000), profile=transport_profile)
 
         return EscposPrinter(url, usb, setup)
-    raise PrinterError(f"printer url {url!r}: unknown kind {scheme!r} (expected usb:, serial:, net:, file: or none)")
+    raise PrinterError(
+        f"printer url {url!r}: unknown kind {scheme!r} (expected usb:, serial:, net:, file: or none)"
+    )
 
 
-
-def open_configured_printer(section: Any, url: str | None = None, *, base: Path | None = None, timeout_s: float = 3.0) -> ReceiptPrinterDevice:
+def open_configured_printer(
+    section: Any, url: str | None = None, *, base: Path | None = None, timeout_s: float = 3.0
+) -> ReceiptPrinterDevice:
     """`open_printer` with the `[printer]` section's profile, width, font, render and codepage;
     `url` names another printer with the same settings (the staff printer)."""
     return open_printer(

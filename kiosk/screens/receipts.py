@@ -34,14 +34,27 @@ def _nonzero(amount: str) -> bool:
         return bool(amount)
 
 
-def render_receipt(receipt: Receipt, *, width: int = 42, max_title: int = 0, clean: Callable[[str], str] = for_printer) -> PrintDocument:
+def render_receipt(
+    receipt: Receipt,
+    *,
+    width: int = 42,
+    max_title: int = 0,
+    clean: Callable[[str], str] = for_printer,
+) -> PrintDocument:
     """The receipt as lines of at most `width` characters; titles cut to `max_title` when set.
     Every text passes `clean` (the sink's sanitiser) before it is wrapped."""
     t = translator(receipt.language or "lv")
     tr = t.gettext
     out: list[PrintLine] = []
 
-    def add(text: str = "", *, bold: bool = False, large: bool = False, align: str = "left", indent: int = 0) -> None:
+    def add(
+        text: str = "",
+        *,
+        bold: bool = False,
+        large: bool = False,
+        align: str = "left",
+        indent: int = 0,
+    ) -> None:
         limit = width // 2 if large else width
         wrapped = textwrap.wrap(clean(text), limit - indent, break_long_words=True) or [""]
         for part in wrapped:
@@ -75,14 +88,25 @@ def render_receipt(receipt: Receipt, *, width: int = 42, max_title: int = 0, cle
         if slip.pickup_by:
             add(f"{tr('Collect by')}: {t.format_date(slip.pickup_by)}")
         add("-" * width)
-        return PrintDocument(tuple(out), barcode=receipt.lines[0].item_id if receipt.lines else "", name="hold-slip", language=receipt.language)
+        return PrintDocument(
+            tuple(out),
+            barcode=receipt.lines[0].item_id if receipt.lines else "",
+            name="hold-slip",
+            language=receipt.language,
+        )
 
     done_heading = {
         ReceiptKind.CHECKOUT: _("Borrowed"),
         ReceiptKind.RETURN: _("Returned"),
         ReceiptKind.RENEWAL: _("Renewed"),
     }.get(receipt.kind)
-    refused_heading = _("Not returned") if receipt.kind is ReceiptKind.RETURN else _("Not renewed") if receipt.kind is ReceiptKind.RENEWAL else _("Not borrowed")
+    refused_heading = (
+        _("Not returned")
+        if receipt.kind is ReceiptKind.RETURN
+        else _("Not renewed")
+        if receipt.kind is ReceiptKind.RENEWAL
+        else _("Not borrowed")
+    )
 
     def done_section(heading: str, lines: tuple[ReceiptLine, ...]) -> None:
         if not lines:
@@ -116,7 +140,11 @@ def render_receipt(receipt: Receipt, *, width: int = 42, max_title: int = 0, cle
         for loan in receipt.loans:
             add(loan.title or loan.item_id)
             due = t.format_date(loan.due_date)
-            add(f"{tr('Due')}: {due}" + (f" - {tr('overdue')}" if loan.overdue else ""), bold=loan.overdue, indent=2)
+            add(
+                f"{tr('Due')}: {due}" + (f" - {tr('overdue')}" if loan.overdue else ""),
+                bold=loan.overdue,
+                indent=2,
+            )
         if receipt.holds:
             add()
             add(f"{tr('Holds')} ({len(receipt.holds)})", bold=True)
@@ -127,12 +155,23 @@ def render_receipt(receipt: Receipt, *, width: int = 42, max_title: int = 0, cle
     if receipt.fees or _nonzero(receipt.fee_total):
         add(tr("Fees"), bold=True)
         for fee in receipt.fees:
-            add(f"{fee.description}: {t.format_money(fee.amount, receipt.currency, symbol=False)}", indent=2)
+            add(
+                f"{fee.description}: {t.format_money(fee.amount, receipt.currency, symbol=False)}",
+                indent=2,
+            )
         if _nonzero(receipt.fee_total):
-            add(f"{tr('Total')}: {t.format_money(receipt.fee_total, receipt.currency, symbol=False)}", bold=True, indent=2)
+            add(
+                f"{tr('Total')}: {t.format_money(receipt.fee_total, receipt.currency, symbol=False)}",
+                bold=True,
+                indent=2,
+            )
         add()
     if receipt.offline:
-        add(tr("* Done while the library system was offline: the due dates are provisional and will be confirmed."))
+        add(
+            tr(
+                "* Done while the library system was offline: the due dates are provisional and will be confirmed."
+            )
+        )
         add()
     for text in receipt.acs_lines:
         add(text)
@@ -153,7 +192,11 @@ class RenderingPrinter:
         self.max_title = max_title
 
     def print_receipt(self, receipt: object) -> str:
-        document = render_receipt(receipt, width=self.width, max_title=self.max_title) if isinstance(receipt, Receipt) else receipt
+        document = (
+            render_receipt(receipt, width=self.width, max_title=self.max_title)
+            if isinstance(receipt, Receipt)
+            else receipt
+        )
         return self.device.print_receipt(document)
 
 
@@ -162,7 +205,9 @@ class ReceiptMailer:
     `smtp://HOST[:PORT]` through an SMTP relay, or `file:DIR` writing one .eml per receipt (demo,
     tests). The address comes from the library system and is never logged."""
 
-    def __init__(self, url: str, sender: str, *, width: int = 42, base: Any = None, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, url: str, sender: str, *, width: int = 42, base: Any = None, timeout_s: float = 10.0
+    ) -> None:
         from pathlib import Path
 
         scheme, _, rest = url.partition(":")
@@ -184,13 +229,21 @@ class ReceiptMailer:
     def message(self, receipt: Receipt, address: str) -> Any:
         from email.message import EmailMessage
 
-        if for_email(address) != address or address.count("@") != 1 or any(c in address for c in " <>,;"):
-            raise MailError("the patron's e-mail address from the library system is not usable; no receipt mailed")
+        if (
+            for_email(address) != address
+            or address.count("@") != 1
+            or any(c in address for c in " <>,;")
+        ):
+            raise MailError(
+                "the patron's e-mail address from the library system is not usable; no receipt mailed"
+            )
         document = render_receipt(receipt, width=self.width, clean=for_email)
         mail = EmailMessage()
         mail["From"] = self.sender
         mail["To"] = address
-        mail["Subject"] = for_email(f"{receipt.library_name}: {translator(receipt.language or 'lv').gettext(KIND_TITLES[receipt.kind])}")
+        mail["Subject"] = for_email(
+            f"{receipt.library_name}: {translator(receipt.language or 'lv').gettext(KIND_TITLES[receipt.kind])}"
+        )
         mail.set_content(for_email(document.text, multiline=True) + "\n", charset="utf-8")
         return mail
 
@@ -202,7 +255,9 @@ class ReceiptMailer:
                 import uuid
 
                 self.folder.mkdir(parents=True, exist_ok=True)
-                (self.folder / f"{receipt.when:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:8]}.eml").write_bytes(bytes(mail))
+                (
+                    self.folder / f"{receipt.when:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:8]}.eml"
+                ).write_bytes(bytes(mail))
                 return
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as smtp:
                 smtp.send_message(mail)

@@ -99,7 +99,9 @@ def test_visit_receipt_keeps_renewals_apart_and_each_item_once() -> None:
             ReceiptLine("3", "Not borrowed", ok=False, refusal=Refusal.NOT_FOR_LOAN),
             ReceiptLine("2", "Re-borrowed on the pad", "20261230", renewal=True),  # renewed again
             ReceiptLine("1", "Borrowed", "20261230", renewal=True),  # borrowed, then renewed
-            ReceiptLine("4", "Renewal refused", ok=False, renewal=True, refusal=Refusal.RENEWAL_LIMIT),
+            ReceiptLine(
+                "4", "Renewal refused", ok=False, renewal=True, refusal=Refusal.RENEWAL_LIMIT
+            ),
         ],
     )
     assert [line.item_id for line in r.lines] == ["1"] and r.lines[0].due_date == "20261230"

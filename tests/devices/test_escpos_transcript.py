@@ -83,11 +83,18 @@ def test_any_bytes_decode_or_raise_transcript_error(data: bytes) -> None:
 
 @pytest.mark.parametrize(
     ("profile", "expected"),
-    [("TM-T88V", "Ā"), ("SRP-350III", "\u05d0"), ("XP-N160II", "\u0639"), ("CT-S310II", "<ESC t 33: no such table on CT-S310II>á")],
+    [
+        ("TM-T88V", "Ā"),
+        ("SRP-350III", "\u05d0"),
+        ("XP-N160II", "\u0639"),
+        ("CT-S310II", "<ESC t 33: no such table on CT-S310II>á"),
+    ],
 )
 def test_table_33_means_what_the_printer_makes_of_it(profile: str, expected: str) -> None:
     """Epson's CP775 number: Hebrew on a Bixolon, Arabic on an Xprinter, nothing on a Citizen."""
-    byte = {"TM-T88V": b"\xa0", "SRP-350III": b"\xe0", "XP-N160II": b"\xda", "CT-S310II": b"\xa0"}[profile]
+    byte = {"TM-T88V": b"\xa0", "SRP-350III": b"\xe0", "XP-N160II": b"\xda", "CT-S310II": b"\xa0"}[
+        profile
+    ]
     transcript = decode(b"\x1bt\x21" + byte + b"\n", profile)
     assert transcript.lines[0].text == expected
 
@@ -104,7 +111,9 @@ def test_raster_blocks_are_images_not_text() -> None:
 
     transcript = decode(encode_document(doc, printer_setup("TM-T88IV")), "TM-T88IV")
     height = 2 * RasterFont(512, 42).line_height()
-    assert [line.text for line in transcript.lines if line.marker.startswith("<image")] == [f"<image 512x{height}>"]
+    assert [line.text for line in transcript.lines if line.marker.startswith("<image")] == [
+        f"<image 512x{height}>"
+    ]
     (image,) = transcript.image_blocks()
     assert image.size == (512, height) and image.getextrema() == (0, 255)  # ink on paper
     assert "Dv" not in transcript.text  # the image's bytes are never read as letters
@@ -121,6 +130,14 @@ def test_table_data_agrees_with_independent_facts() -> None:
     assert charset("CP1257")[0x80 - 0x80] == "€" and charset("CP1252")[0] == "€"
     assert charset("ISO_8859-7")[0xA4 - 0x80] != "€"  # only the 2003 revision has it
     assert charset("CP775")[0xA0 - 0x80] == "Ā" and charset("CP866")[0] == "А"
-    assert get_model("TM-T88V").numbering[33] == "CP775" and get_model("TM-T88V").numbering[51] == "CP1257"
-    assert 33 not in get_model("TM-T88IV").numbering and get_model("CT-S310II").numbering[7] == "CP866"
-    assert get_model("SRP-350III").numbering[30] == "CP775" and get_model("SRP-350III").numbering[26] == "CP1257"
+    assert (
+        get_model("TM-T88V").numbering[33] == "CP775"
+        and get_model("TM-T88V").numbering[51] == "CP1257"
+    )
+    assert (
+        33 not in get_model("TM-T88IV").numbering and get_model("CT-S310II").numbering[7] == "CP866"
+    )
+    assert (
+        get_model("SRP-350III").numbering[30] == "CP775"
+        and get_model("SRP-350III").numbering[26] == "CP1257"
+    )

@@ -26,7 +26,14 @@ from kiosk.devices.printer import (
     open_printer,
 )
 
-DOC = PrintDocument((PrintLine("Demo bibliotēka", bold=True, align="center"), PrintLine("Война и мир"), PrintLine("Karte: **0001")), name="checkout")
+DOC = PrintDocument(
+    (
+        PrintLine("Demo bibliotēka", bold=True, align="center"),
+        PrintLine("Война и мир"),
+        PrintLine("Karte: **0001"),
+    ),
+    name="checkout",
+)
 
 ONLINE, OFFLINE = 0x12, 0x1A  # DLE EOT 1: bit 3 set = offline
 PAPER_OK, PAPER_LOW, PAPER_OUT = 0x12, 0x1E, 0x72  # DLE EOT 4
@@ -48,7 +55,11 @@ class FakeStatusPrinter:
         while True:
             at = self._pending.find(b"\x10\x04")
             if at < 0 or at + 2 >= len(self._pending):
-                keep = self._pending[-2:] if self._pending.endswith(b"\x10") or self._pending.endswith(b"\x10\x04") else b""
+                keep = (
+                    self._pending[-2:]
+                    if self._pending.endswith(b"\x10") or self._pending.endswith(b"\x10\x04")
+                    else b""
+                )
                 self.printed += self._pending[: len(self._pending) - len(keep)]
                 self._pending = bytearray(keep)
                 return bytes(reply)
@@ -264,7 +275,9 @@ def test_bad_codepage_override_is_refused_at_load() -> None:
 
     with pytest.raises(ConfigError, match="printer.codepage"):
         parse('[printer]\nprofile = "SRP-350III"\ncodepage = "26=CP9999"\n')
-    assert parse('[printer]\nprofile = "SRP-350III"\ncodepage = "26=CP1257, 17=CP866"\n').printer.codepage
+    assert parse(
+        '[printer]\nprofile = "SRP-350III"\ncodepage = "26=CP1257, 17=CP866"\n'
+    ).printer.codepage
 
 
 def test_a_printer_whose_driver_fails_is_offline_never_an_exception(caplog) -> None:
@@ -289,9 +302,13 @@ def test_doctor_printer_check_reports_instead_of_crashing() -> None:
     port = sock.getsockname()[1]
     sock.close()
     cfg = Config()
-    offline = dataclasses.replace(cfg, printer=dataclasses.replace(cfg.printer, url=f"net:127.0.0.1:{port}"))
+    offline = dataclasses.replace(
+        cfg, printer=dataclasses.replace(cfg.printer, url=f"net:127.0.0.1:{port}")
+    )
     assert _check_printer(offline, 1.0).status is Status.FAIL
     # A config that slipped past the loader (built in code) still gives a check, not a traceback.
-    unknown = dataclasses.replace(offline, printer=dataclasses.replace(offline.printer, profile="TM-T20"))
+    unknown = dataclasses.replace(
+        offline, printer=dataclasses.replace(offline.printer, profile="TM-T20")
+    )
     check = _check_printer(unknown, 1.0)
     assert check.status is Status.FAIL and "TM-T20II" in check.detail

@@ -56,7 +56,15 @@ FAMILIES = [
 
 
 def _receipt_document(language: str, columns: int) -> PrintDocument:
-    receipt = checkout_receipt(LIBRARY, WHEN, "LV0001", language, ITEMS, fees=(Fee("Kavējuma nauda", "2.50"),), fee_total="2.50")
+    receipt = checkout_receipt(
+        LIBRARY,
+        WHEN,
+        "LV0001",
+        language,
+        ITEMS,
+        fees=(Fee("Kavējuma nauda", "2.50"),),
+        fee_total="2.50",
+    )
     return render_receipt(receipt, width=columns)
 
 
@@ -85,24 +93,37 @@ def _draw_alone(line: PrintLine, rf: RasterFont) -> Image.Image:
     return band
 
 
-def _assert_raster_equals(transcript: Transcript, lines: tuple[PrintLine, ...], rf: RasterFont) -> None:
+def _assert_raster_equals(
+    transcript: Transcript, lines: tuple[PrintLine, ...], rf: RasterFont
+) -> None:
     (image,) = transcript.image_blocks()
     assert image.width == rf.dots
     y = 0
     for line in lines:
         band = _draw_alone(line, rf)
         printed = image.crop((0, y, rf.dots, y + band.height))
-        assert printed.tobytes() == band.tobytes(), f"line {line.text!r} at row {y} does not print as intended"
+        assert printed.tobytes() == band.tobytes(), (
+            f"line {line.text!r} at row {y} does not print as intended"
+        )
         y += band.height
     assert y == image.height
 
 
 @pytest.mark.parametrize("language", ["lv", "ru", "en"])
-@pytest.mark.parametrize(("profile", "options", "expected"), FAMILIES, ids=[f"{p}-{o.get('render', 'auto')}" for p, o, _ in FAMILIES])
-def test_receipt_prints_as_intended_on_each_family(profile: str, options: dict[str, str], expected: str, language: str) -> None:
+@pytest.mark.parametrize(
+    ("profile", "options", "expected"),
+    FAMILIES,
+    ids=[f"{p}-{o.get('render', 'auto')}" for p, o, _ in FAMILIES],
+)
+def test_receipt_prints_as_intended_on_each_family(
+    profile: str, options: dict[str, str], expected: str, language: str
+) -> None:
     setup = printer_setup(profile, **options)  # type: ignore[arg-type]
     document = _receipt_document(language, setup.columns)
-    assert all(len(line.text) <= (setup.columns // 2 if line.large else setup.columns) for line in document.lines)
+    assert all(
+        len(line.text) <= (setup.columns // 2 if line.large else setup.columns)
+        for line in document.lines
+    )
     assert ("raster" if uses_raster(document, setup) else "text") == expected
     transcript = decode(encode_document(document, setup), profile)
     if expected == "text":
@@ -110,7 +131,9 @@ def test_receipt_prints_as_intended_on_each_family(profile: str, options: dict[s
         assert not transcript.images
         assert not any(page.startswith("undefined") for page in transcript.code_pages)
     else:
-        _assert_raster_equals(transcript, document.lines, RasterFont(setup.model.dots, setup.columns))
+        _assert_raster_equals(
+            transcript, document.lines, RasterFont(setup.model.dots, setup.columns)
+        )
     assert transcript.lines[-1].marker == "<cut>"
     text = document.text
     assert "Ogres Centrālā" in text and "Dvēseļu putenis" in text and "Война и мир" in text
@@ -126,7 +149,9 @@ def test_latvian_sections_keep_renewals_apart() -> None:
 def test_epson_numbering_on_a_bixolon_is_caught_by_the_transcript() -> None:
     """The mismatch the issue found: Epson's table numbers sent to a Bixolon print Hebrew."""
     document = _receipt_document("lv", 42)
-    epson_numbers = printer_setup("SRP-350III", render="text", codepage="33=CP775, 51=CP1257, 17=CP866")
+    epson_numbers = printer_setup(
+        "SRP-350III", render="text", codepage="33=CP775, 51=CP1257, 17=CP866"
+    )
     transcript = decode(encode_document(document, epson_numbers), "SRP-350III")
     assert _text_lines(transcript) != [line.text for line in document.lines]
     assert "CP1257" not in transcript.code_pages and "CP775" not in transcript.code_pages
@@ -138,7 +163,9 @@ def test_epson_numbering_on_a_bixolon_is_caught_by_the_transcript() -> None:
 def test_tm_t88iv_text_mode_shows_missing_letters_visibly() -> None:
     """Forced text on a printer without a Baltic table: Russian prints, Latvian letters are marked."""
     document = PrintDocument((PrintLine("Dvēseļu putenis"), PrintLine("Война и мир")))
-    transcript = decode(encode_document(document, printer_setup("TM-T88IV", render="text")), "TM-T88IV")
+    transcript = decode(
+        encode_document(document, printer_setup("TM-T88IV", render="text")), "TM-T88IV"
+    )
     assert _text_lines(transcript) == ["Dv■se■u putenis", "Война и мир"]
 
 
@@ -170,7 +197,14 @@ def test_columns_follow_the_profile_font_and_override(tmp_path) -> None:
     assert printer_setup("TM-T20III", width=42).columns == 42
     # The staff printer's hold slip is wrapped to its own paper, not always 42 columns.
     staff = RenderingPrinter(open_printer(f"file:{tmp_path}", "POS-5890"))
-    slip = hold_slip(LIBRARY, WHEN, "lv", "30000006", "Ļoti gara grāmatas nosaukuma rinda par Latviju", Routing(hold_patron_id="LV0004", destination="Pieaugušo nodaļa"))
+    slip = hold_slip(
+        LIBRARY,
+        WHEN,
+        "lv",
+        "30000006",
+        "Ļoti gara grāmatas nosaukuma rinda par Latviju",
+        Routing(hold_patron_id="LV0004", destination="Pieaugušo nodaļa"),
+    )
     staff.print_receipt(slip)
     (transcript,) = tmp_path.glob("*.txt")
     printed = transcript.read_text(encoding="utf-8").splitlines()
@@ -178,13 +212,20 @@ def test_columns_follow_the_profile_font_and_override(tmp_path) -> None:
     assert any("Ļoti gara" in line for line in printed)
 
 
-@pytest.mark.parametrize("profile", ["TM-T88V", "TM-T88IV", "POS-5890", "SRP-350III", "CT-S310II", "Star-TSP650II"])
+@pytest.mark.parametrize(
+    "profile", ["TM-T88V", "TM-T88IV", "POS-5890", "SRP-350III", "CT-S310II", "Star-TSP650II"]
+)
 def test_test_page_prints_both_alphabets_both_ways(profile: str) -> None:
     setup = printer_setup(profile)
     page = make_test_page(LIBRARY, "T-1", WHEN, setup.columns)
     text_lines = "".join(line.text for line in page.lines if line.render == "text")
     raster_lines = [line for line in page.lines if line.render == "raster"]
-    for alphabet in (LATVIAN_ALPHABET, LATVIAN_ALPHABET.lower(), RUSSIAN_ALPHABET, RUSSIAN_ALPHABET.lower()):
+    for alphabet in (
+        LATVIAN_ALPHABET,
+        LATVIAN_ALPHABET.lower(),
+        RUSSIAN_ALPHABET,
+        RUSSIAN_ALPHABET.lower(),
+    ):
         assert alphabet in text_lines and alphabet in "".join(line.text for line in raster_lines)
     transcript = decode(encode_document(page, setup), profile)
     assert len(transcript.images) >= 2  # the name at the top, then the alphabets
