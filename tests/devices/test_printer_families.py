@@ -19,6 +19,7 @@ from PIL import Image, ImageDraw, ImageFont
 from kiosk.core.domain import Fee, Refusal, Routing
 from kiosk.core.receipt import ReceiptLine, checkout_receipt, hold_slip
 from kiosk.devices.escpos_transcript import Transcript, decode
+from kiosk.devices.printer_models import model_names
 from kiosk.devices.printer import (
     LATVIAN_ALPHABET,
     RUSSIAN_ALPHABET,
@@ -44,14 +45,10 @@ ITEMS = (
 LIBRARY = "Ogres Centrālā bibliotēka"
 
 # (profile, [printer] settings the docs give for it, what `auto` is expected to choose)
-FAMILIES = [
-    ("TM-T88V", {}, "text"),
-    ("TM-T88IV", {}, "raster"),
-    ("POS-5890", {}, "text"),
-    ("SRP-350III", {}, "raster"),
+TEXT_BY_DEFAULT = {"TM-T88V", "TM-T88VI", "TM-T20II", "TM-T20III", "POS-5890"}
+FAMILIES = [(name, {}, "text" if name in TEXT_BY_DEFAULT else "raster") for name in model_names()] + [
     ("SRP-350III", {"codepage": "26=CP1257, 17=CP866", "render": "text"}, "text"),
-    ("CT-S310II", {}, "raster"),
-    ("Star-TSP650II", {}, "raster"),
+    ("XP-N160II", {"codepage": "25=CP1257, 17=CP866", "render": "text"}, "text"),
 ]
 
 
