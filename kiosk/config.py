@@ -362,13 +362,14 @@ def _validate(cfg: Config) -> None:
 def _validate_printer(printer: PrinterSection) -> None:
     """An unknown printer profile or table list is refused here, not at the first receipt."""
     from kiosk.devices.printer import parse_codepage
-    from kiosk.devices.printer_models import check_profile
+    from kiosk.devices.printer_models import check_profile, get_model
 
     problem = check_profile(printer.profile)
     if problem:
         raise ConfigError(f"printer.profile: {problem}")
-    if printer.width and not 16 <= printer.width <= 100:
-        raise ConfigError(f"printer.width: expected 0 (from the profile) or 16-100 columns, got {printer.width}")
+    most = get_model(printer.profile).columns(printer.font)
+    if printer.width and not 16 <= printer.width <= most:
+        raise ConfigError(f"printer.width: expected 0 (from the profile) or 16-{most} columns ({printer.profile}, font {printer.font}), got {printer.width}")
     try:
         parse_codepage(printer.codepage)
     except ValueError as exc:

@@ -202,6 +202,10 @@ def printer_setup(
         pages = parse_codepage(codepage)
     except ValueError as exc:
         raise PrinterError(f"printer codepage: {exc}") from None
+    if width > model.columns(font):
+        raise PrinterError(
+            f"printer width {width}: {profile} prints at most {model.columns(font)} columns in font {font}"
+        )
     return PrinterSetup(model, render, pages, font, max(0, width))
 
 

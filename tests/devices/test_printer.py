@@ -312,3 +312,14 @@ def test_doctor_printer_check_reports_instead_of_crashing() -> None:
     )
     check = _check_printer(unknown, 1.0)
     assert check.status is Status.FAIL and "TM-T20II" in check.detail
+
+
+def test_width_beyond_the_paper_is_refused() -> None:
+    from kiosk.config import parse
+    from kiosk.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="printer.width: expected 0 .* or 16-42 columns"):
+        parse('[printer]\nprofile = "TM-T88V"\nwidth = 48\n')
+    assert parse('[printer]\nprofile = "TM-T20III"\nwidth = 48\n').printer.width == 48
+    with pytest.raises(PrinterError, match="at most 42 columns"):
+        open_printer("file:x", "TM-T88V", 48)

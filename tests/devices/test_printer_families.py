@@ -46,7 +46,9 @@ LIBRARY = "Ogres Centrālā bibliotēka"
 
 # (profile, [printer] settings the docs give for it, what `auto` is expected to choose)
 TEXT_BY_DEFAULT = {"TM-T88V", "TM-T88VI", "TM-T20II", "TM-T20III", "POS-5890"}
-FAMILIES = [(name, {}, "text" if name in TEXT_BY_DEFAULT else "raster") for name in model_names()] + [
+FAMILIES = [
+    (name, {}, "text" if name in TEXT_BY_DEFAULT else "raster") for name in model_names()
+] + [
     ("SRP-350III", {"codepage": "26=CP1257, 17=CP866", "render": "text"}, "text"),
     ("XP-N160II", {"codepage": "25=CP1257, 17=CP866", "render": "text"}, "text"),
 ]
