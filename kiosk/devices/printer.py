@@ -496,7 +496,7 @@ class NoPrinter:
 
 class FilePrinter:
     """`file:DIR`: each receipt becomes DIR/<time>-<name>.bin (the raw bytes) and a .txt transcript
-    of what the configured model would print."""
+    of what the configured model would print (and a .png when it has raster lines)."""
 
     def __init__(self, folder: Path, setup: PrinterSetup | None = None) -> None:
         self.folder = folder
@@ -516,7 +516,7 @@ class FilePrinter:
         return PrinterStatus.READY if os.access(self.folder, os.W_OK) else PrinterStatus.OFFLINE
 
     def print_receipt(self, document: PrintDocument) -> str:
-        from kiosk.devices.escpos_transcript import transcript_text
+        from kiosk.devices.escpos_transcript import render_png, transcript_text
 
         state = self.status()
         if state is PrinterStatus.PAPER_OUT:
@@ -536,6 +536,8 @@ class FilePrinter:
                 (self.folder / f"{stem}.txt").write_text(
                     transcript_text(data, self.setup.model.name, self.columns), encoding="utf-8"
                 )
+                if GS + b"v0" in data:  # raster lines read as <image> in the .txt: draw them too
+                    render_png(data, self.folder / f"{stem}.png", self.setup.model.name)
             except OSError as exc:
                 raise PrinterOffline(
                     f"receipt printer {self.url}: cannot write {raw.name} ({exc.strerror}); check free space"

@@ -323,3 +323,15 @@ def test_width_beyond_the_paper_is_refused() -> None:
     assert parse('[printer]\nprofile = "TM-T20III"\nwidth = 48\n').printer.width == 48
     with pytest.raises(PrinterError, match="at most 42 columns"):
         open_printer("file:x", "TM-T88V", 48)
+
+
+def test_file_printer_draws_raster_receipts_as_png(tmp_path: Path) -> None:
+    from PIL import Image
+
+    printer = open_printer(f"file:{tmp_path}", "SRP-350III")
+    written = Path(printer.print_receipt(DOC))
+    assert "<image 512x" in written.with_suffix(".txt").read_text(encoding="utf-8")
+    with Image.open(written.with_suffix(".png")) as image:
+        assert image.getextrema()[0][0] == 0  # ink on the paper
+    text_only = Path(open_printer(f"file:{tmp_path / 'text'}", "TM-T88V").print_receipt(DOC))
+    assert not text_only.with_suffix(".png").exists()
