@@ -494,6 +494,11 @@ class NoPrinter:
         pass
 
 
+# Shared by every file: printer, so two printers on one folder (receipts and hold slips) never
+# write the same name within a second.
+_FILE_COUNTER = itertools.count(1)
+
+
 class FilePrinter:
     """`file:DIR`: each receipt becomes DIR/<time>-<name>.bin (the raw bytes) and a .txt transcript
     of what the configured model would print (and a .png when it has raster lines)."""
@@ -503,7 +508,6 @@ class FilePrinter:
         self.url = f"file:{folder}"
         self.setup = setup or printer_setup()
         self.columns = self.setup.columns
-        self._counter = itertools.count(1)
         self._lock = threading.Lock()
 
     def status(self) -> PrinterStatus:
@@ -529,7 +533,7 @@ class FilePrinter:
             )
         data = encode_document(document, self.setup)
         with self._lock:
-            stem = f"{datetime.now():%Y%m%d-%H%M%S}-{next(self._counter):04d}-{_safe_name(document.name)}"
+            stem = f"{datetime.now():%Y%m%d-%H%M%S}-{next(_FILE_COUNTER):04d}-{_safe_name(document.name)}"
             raw = self.folder / f"{stem}.bin"
             try:
                 raw.write_bytes(data)
