@@ -460,7 +460,7 @@ def make_test_page(
     """The maintenance test page: the whole Latvian and Russian alphabets, upper and lower case,
     and the euro sign, once as text through the code pages and once as a raster image."""
     lines: list[PrintLine] = [
-        PrintLine(library_name, bold=True, align="center", render="raster"),
+        PrintLine(library_name, bold=True, align="center"),
         PrintLine(f"{terminal_id}  {when:%d.%m.%Y %H:%M}", render="text"),
     ]
     for how in ("text", "raster"):
