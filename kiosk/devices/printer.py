@@ -324,6 +324,8 @@ def _font_has(path: Path | None, size: int, ch: str) -> bool:
     """True when the font draws `ch` with its own glyph (not the empty-box .notdef glyph)."""
     if ch == " ":
         return True
+    if path is None:
+        return False  # no font: nothing can be drawn, so `auto` keeps to text
     font = _load_font(path, size)
     missing = font.getmask("\U0010fffd")
     mask = font.getmask(ch)
@@ -428,7 +430,7 @@ def encode_document(document: PrintDocument, setup: PrinterSetup | str = "TM-T88
     flush_raster()
     out += ESC + b"!" + bytes([font_b]) + ESC + b"a\x00"
     if document.barcode:
-        code = document.barcode.upper()
+        code = document.barcode  # never upper-cased: the scanned id must equal the item's
         if code and len(code) <= 40 and set(code) <= _CODE39:
             out += (
                 ESC

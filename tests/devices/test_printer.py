@@ -335,3 +335,10 @@ def test_file_printer_draws_raster_receipts_as_png(tmp_path: Path) -> None:
         assert image.getextrema()[0][0] == 0  # ink on the paper
     text_only = Path(open_printer(f"file:{tmp_path}", "TM-T88V").print_receipt(DOC))
     assert not text_only.with_suffix(".png").exists()
+
+
+def test_barcode_is_the_item_id_or_text_never_an_altered_id() -> None:
+    coded = decode(encode_document(PrintDocument((PrintLine("x"),), barcode="30000006"))).text
+    assert "<barcode 30000006>" in coded
+    lower = decode(encode_document(PrintDocument((PrintLine("x"),), barcode="abc-1"))).text
+    assert "<barcode" not in lower and "abc-1" in lower
