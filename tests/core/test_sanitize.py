@@ -78,3 +78,15 @@ def test_email_keeps_body_lines_but_never_a_header_break() -> None:
 def test_log_escapes_terminal_controls() -> None:
     assert for_log("gone\x1b[2J\r") == "gone\\x1b[2J\\r"
     assert for_log("multi\nline") == "multi\nline"
+
+
+def test_the_log_hook_escapes_controls_from_data() -> None:
+    import logging
+
+    from kiosk.logsetup import MaskingFilter
+
+    record = logging.LogRecord(
+        "kiosk", logging.INFO, __file__, 1, "title %s", ("Zaļā\x1b[2J\rx",), None
+    )
+    MaskingFilter().filter(record)
+    assert record.getMessage() == "title Zaļā\\x1b[2J\\rx"
