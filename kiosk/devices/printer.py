@@ -25,7 +25,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -167,7 +167,7 @@ class PrinterSetup:
     def columns(self) -> int:
         return self.width or self.model.columns(self.font)
 
-    @property
+    @cached_property
     def encoder_tables(self) -> tuple[tuple[int, str], ...]:
         """The (number, codec) pairs text mode may select, best first."""
         pages = (
