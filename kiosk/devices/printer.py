@@ -41,7 +41,6 @@ PAPER_OUT_FLAG = "PAPER_OUT"
 
 Render = Literal["auto", "text", "raster"]
 ESC, GS = b"\x1b", b"\x1d"
-RASTER_BAND_ROWS = 240  # rows per GS v 0 block: small enough for every printer's receive buffer
 # When several tables hold a character, prefer these (the euro sign from Windows-1252 or CP1257,
 # never from ISO 8859-7, which has it only in its 2003 revision).
 _TABLE_PREFERENCE = ("CP1257", "CP1252", "CP775", "CP866", "CP1251", "CP858", "CP850", "CP437")
@@ -367,19 +366,16 @@ def draw_line(draw: Any, line: PrintLine, rf: RasterFont, y: int) -> None:
 
 
 def _raster_bytes(image: Any) -> bytes:
-    """GS v 0 blocks of at most RASTER_BAND_ROWS rows each."""
+    """One `GS v 0` block per printed line, each only as wide as its rightmost ink (a blank line
+    is one byte wide): a receipt of short lines sends far fewer bytes than full-width bands."""
     from PIL import ImageOps
 
     ink = ImageOps.invert(image.convert("L")).convert("1")  # GS v 0: a set bit prints black
-    width_bytes = (ink.width + 7) // 8
-    out = bytearray()
-    for top in range(0, ink.height, RASTER_BAND_ROWS):
-        band = ink.crop((0, top, ink.width, min(ink.height, top + RASTER_BAND_ROWS)))
-        out += (
-            GS + b"v0\x00" + width_bytes.to_bytes(2, "little") + band.height.to_bytes(2, "little")
-        )
-        out += band.tobytes()
-    return bytes(out)
+    box = ink.getbbox()
+    width_bytes = max(1, ((box[2] if box else 0) + 7) // 8)
+    band = ink.crop((0, 0, width_bytes * 8, ink.height))
+    head = GS + b"v0\x00" + width_bytes.to_bytes(2, "little") + band.height.to_bytes(2, "little")
+    return head + band.tobytes()
 
 
 # -- the document -------------------------------------------------------------------------------
@@ -415,7 +411,9 @@ def encode_document(document: PrintDocument, setup: PrinterSetup | str = "TM-T88
 
     def flush_raster() -> None:
         if pending:
-            out.extend(ESC + b"a\x00" + _raster_bytes(render_raster(pending, rf)))
+            out.extend(ESC + b"a\x00")
+            for line in pending:
+                out.extend(_raster_bytes(render_raster([line], rf)))
             pending.clear()
 
     for line in document.lines:

@@ -330,7 +330,7 @@ def test_file_printer_draws_raster_receipts_as_png(tmp_path: Path) -> None:
 
     printer = open_printer(f"file:{tmp_path}", "SRP-350III")
     written = Path(printer.print_receipt(DOC))
-    assert "<image 512x" in written.with_suffix(".txt").read_text(encoding="utf-8")
+    assert "<image " in written.with_suffix(".txt").read_text(encoding="utf-8")
     with Image.open(written.with_suffix(".png")) as image:
         assert image.getextrema()[0][0] == 0  # ink on the paper
     text_only = Path(open_printer(f"file:{tmp_path}", "TM-T88V").print_receipt(DOC))
