@@ -142,7 +142,7 @@ def build_services(
     from kiosk.core.session import PatronSession, SessionSettings
     from kiosk.core.worker import CoreWorker
     from kiosk.devices.errors import DeviceError
-    from kiosk.devices.printer import open_printer
+    from kiosk.devices.printer import open_configured_printer
     from kiosk.screens.receipts import RenderingPrinter
     from kiosk.sync.circulation import build_circulation
 
@@ -193,7 +193,7 @@ def build_services(
             services.wedge = source
 
     try:
-        services.printer = open_printer(cfg.printer.url, cfg.printer.profile, cfg.printer.width, base=cfg.resolve_path("."))
+        services.printer = open_configured_printer(cfg.printer, base=cfg.resolve_path("."))
     except DeviceError as exc:
         log.error("receipt printer %s unusable: %s", cfg.printer.url, exc)
         from kiosk.devices.printer import NoPrinter
@@ -224,7 +224,7 @@ def build_services(
         staff = printer
         if cfg.printer.staff_url:
             try:
-                staff = RenderingPrinter(open_printer(cfg.printer.staff_url, cfg.printer.profile, cfg.printer.width, base=cfg.resolve_path(".")))
+                staff = RenderingPrinter(open_configured_printer(cfg.printer, cfg.printer.staff_url, base=cfg.resolve_path(".")))
             except DeviceError as exc:
                 log.error("staff printer %s unusable: %s; hold slips go to the receipt printer", cfg.printer.staff_url, exc)
         services.bookdrop = BookDrop(

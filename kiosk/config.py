@@ -141,8 +141,11 @@ class PrinterSection:
     """The receipt printer, named by a device string (`file:DIR`, `usb:VID:PID`, `serial:PATH`, `net:HOST:PORT`, `none`)."""
 
     url: str = "file:var/receipts"
-    profile: str = "TM-T88V"
-    width: int = 42
+    profile: str = "TM-T88V"  # a model from kiosk/devices/printer_tables.toml (docs/printers.md)
+    width: int = 0  # columns; 0 = the profile's for the font
+    font: Literal["A", "B"] = "A"
+    render: Literal["auto", "text", "raster"] = "auto"  # auto: text when the code pages hold every letter
+    codepage: str = ""  # "26=CP1257, 17=CP866": the printer's own table numbers, replacing the profile's
     staff_url: str = ""
     show_patron_name: bool = False
     email_receipts: bool = False
@@ -349,10 +352,28 @@ def _validate(cfg: Config) -> None:
             raise bad("kiosk.languages", f"expected languages from lv, en, ru, got {lang!r}")
     if cfg.kiosk.default_language not in cfg.kiosk.languages:
         raise bad("kiosk.default_language", f"expected one of kiosk.languages {list(cfg.kiosk.languages)}")
+    _validate_printer(cfg.printer)
     if cfg.ui.idle_warning_s < 20:
         raise bad("ui.idle_warning_s", "expected at least 20 seconds of warning before logout")
     if cfg.ui.idle_timeout_s <= cfg.ui.idle_warning_s:
         raise bad("ui.idle_timeout_s", "expected more than ui.idle_warning_s")
+
+
+def _validate_printer(printer: PrinterSection) -> None:
+    """An unknown printer profile or table list is refused here, not at the first receipt."""
+    from kiosk.devices.printer import parse_codepage
+    from kiosk.devices.printer_models import check_profile, get_model
+
+    problem = check_profile(printer.profile)
+    if problem:
+        raise ConfigError(f"printer.profile: {problem}")
+    most = get_model(printer.profile).columns(printer.font)
+    if printer.width and not 16 <= printer.width <= most:
+        raise ConfigError(f"printer.width: expected 0 (from the profile) or 16-{most} columns ({printer.profile}, font {printer.font}), got {printer.width}")
+    try:
+        parse_codepage(printer.codepage)
+    except ValueError as exc:
+        raise ConfigError(f"printer.codepage: {exc}") from None
 
 
 def parse(text: str, source: str = "<string>") -> Config:

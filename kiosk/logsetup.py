@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from kiosk.core.sanitize import for_log
 from kiosk.errors import KioskError
 
 JOURNAL_SOCKET = "/run/systemd/journal/socket"
@@ -106,7 +107,8 @@ class MaskingFilter(logging.Filter):
             message = record.getMessage()
         except Exception:  # a broken format string must not lose the record
             message = f"{record.msg!r} % {record.args!r}"
-        record.msg = scrub(message, self.card_re)
+        # The log sink's sanitiser: control characters from data are written as escapes.
+        record.msg = for_log(scrub(message, self.card_re))
         record.args = None
         if record.exc_info and not record.exc_text:
             record.exc_text = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
