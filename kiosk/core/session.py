@@ -14,6 +14,11 @@ not borrow. Idle: a warning at least `idle_warning_s` before logout, cleared by 
 (Action.EXTEND); on timeout the library system is told (end_session, failures ignored) and the
 session, language and accessibility settings are reset. The PIN lives only in this object while
 the session lasts and is never part of a state snapshot.
+
+Another patron's card during a session never borrows on the open account: a session in which
+nothing was done ends and the new card logs in; otherwise the open session goes to its receipt
+choice (no way back to borrowing) and the new card logs in right after it. The pad is read from
+`pad` (the stack reader) at login, never replayed from tag events seen before.
 """
 
 from __future__ import annotations
