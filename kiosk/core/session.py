@@ -642,6 +642,7 @@ class PatronSession:
             item_pattern=self.settings.item_pattern,
             refuse_all=refuse,
             listener=self._notify_checkout,
+            recorder=self._recorder,
         )
         self._account = AccountView(
             self._circ,
