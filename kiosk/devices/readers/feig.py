@@ -20,6 +20,7 @@ from kiosk.devices.readers.base import (
     SystemInfo,
     TagNotFound,
     TagWriteError,
+    atomic,
     check_afi,
     check_blocks,
     normalize_uid,
@@ -388,6 +389,7 @@ class FeigReader(SerialTagReader[FeigResponse]):
 
     # -- TagReader ------------------------------------------------------------------------
 
+    @atomic
     def inventory(self) -> list[InventoryEntry]:
         seen: dict[str, InventoryEntry] = {}
         more = False
@@ -409,6 +411,7 @@ class FeigReader(SerialTagReader[FeigResponse]):
     def _from_wire(self, data: bytes, size: int) -> bytes:
         return reverse_blocks(data, size) if self.block_order == "msb" else data
 
+    @atomic
     def read_blocks(self, uid: str, first: int, count: int) -> bytes:
         uid = normalize_uid(uid)
         check_blocks(first, count)
@@ -427,6 +430,7 @@ class FeigReader(SerialTagReader[FeigResponse]):
             step = max(1, MAX_DATA_BYTES // size)
         return bytes(out)
 
+    @atomic
     def write_blocks(self, uid: str, first: int, data: bytes, block_size: int = 4) -> None:
         uid = normalize_uid(uid)
         if not data or len(data) % block_size:
@@ -456,6 +460,7 @@ class FeigReader(SerialTagReader[FeigResponse]):
         cmd = NXP_SET_EAS if on else NXP_RESET_EAS
         self._check(self.exchange(CMD_ISO_CUSTOM, nxp_request(cmd, uid)), "setting EAS of" if on else "resetting EAS of", uid)
 
+    @atomic
     def eas(self, uid: str) -> bool | None:
         """EAS Alarm is answered only by tags with EAS set; pair with an inventory (rfid.md P14)."""
         uid = normalize_uid(uid)
