@@ -14,7 +14,9 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session
@@ -45,6 +47,7 @@ FAULTS = (
     "write_fails",
     "write_lost",
     "lifted",
+    "frames_lost",
 )
 WAIT_S = 10.0  # bound on waiting for the stack reader to see a change
 
@@ -117,26 +120,18 @@ def campaign(kind: str, tmp_path: Path, rounds: int, seed: int) -> Counter[str]:
         for t in list(tags.values())[::5]:
             t.eas_supported, t.eas = False, False  # TI Tag-it style: AFI alone decides
         pad = SimulatedPad()
-        with _emulator(kind, pad).serve_pty(link_dir=tmp_path) as port:
-            reader = open_reader(f"{kind}:{port.path}", timeout_s=0.5, retries=1)
+        emu = _emulator(kind, pad)
+        with emu.serve_pty(link_dir=tmp_path) as port:
+            reader = open_reader(f"{kind}:{port.path}", timeout_s=0.15, retries=1)
             security = TagSecurityService(reader, cfg.security, retry_delay_s=0)
             stack = StackReader(reader, stable_rounds=1, security=cfg.security, read_retries=2)
             stack.start(interval_s=0.002)
             try:
                 for n in range(rounds):
-                    _round(
-                        n,
-                        rng,
-                        clock,
-                        tags,
-                        pad,
-                        stack,
-                        security,
-                        circulation,
-                        journal,
-                        library,
-                        tally,
+                    rig = Rig(
+                        rng, clock, tags, pad, emu, stack, security, circulation, journal, library
                     )
+                    _round(n, rig, tally)
             finally:
                 stack.stop()
                 reader.close()
@@ -159,19 +154,30 @@ def _staff_items(journal: Journal) -> set[str]:
     }
 
 
-def _round(
-    n: int,
-    rng: random.Random,
-    clock: ManualClock,
-    tags: dict[str, VirtualTag],
-    pad: SimulatedPad,
-    stack: StackReader,
-    security: TagSecurityService,
-    circulation: CirculationService,
-    journal: Journal,
-    library: object,
-    tally: Counter[str],
-) -> None:
+@dataclass
+class Rig:
+    """Everything one campaign round works with."""
+
+    rng: random.Random
+    clock: ManualClock
+    tags: dict[str, VirtualTag]
+    pad: SimulatedPad
+    emu: FrameEmulator
+    stack: StackReader
+    security: TagSecurityService
+    circulation: CirculationService
+    journal: Journal
+    library: Any
+
+
+def _round(n: int, rig: Rig, tally: Counter[str]) -> None:
+    rng, clock, tags, pad, emu, stack = rig.rng, rig.clock, rig.tags, rig.pad, rig.emu, rig.stack
+    security, circulation, journal, library = (
+        rig.security,
+        rig.circulation,
+        rig.journal,
+        rig.library,
+    )
     clock.advance(60.0)
     patron, pin = PATRONS[n % len(PATRONS)]
     placed = rng.sample(sorted(tags), rng.randint(1, 4))
@@ -194,8 +200,12 @@ def _round(
             pad.fail_writes(uid, rng.randint(1, 8), silent=True)
         elif fault == "lifted":
             pad.lift_after_write(uid)
+        elif fault == "frames_lost":
+            # The next answers on the wire are lost, whichever thread's request they answer: a
+            # write that landed without its answer, a read-back that timed out, a failed poll.
+            emu.inject("silent", rng.randint(1, 3))
         tally[f"fault_{fault}"] += 1
-    before = {item_id: library.loan(item_id) for item_id in placed}  # type: ignore[attr-defined]
+    before = {item_id: library.loan(item_id) for item_id in placed}
     co = StackCheckout(circulation, security, patron, pin=pin, recorder=journal.record_event)
     state = co.handle_tags(TagsChanged(present=present, added=present))
     staff = _staff_items(journal)
@@ -203,7 +213,7 @@ def _round(
         tally[item.status.value] += 1
         tally["undone"] += item.undone
         t = tags[item.item_id]
-        loan = library.loan(item.item_id)  # type: ignore[attr-defined]
+        loan = library.loan(item.item_id)
         told = (n, item.item_id, item.status, faults[item.item_id], hex(t.afi), t.eas)
         if item.status is ItemStatus.CHECKED_OUT:
             assert loan is not None and loan.patron_id == patron and _secured(t) is False, told
@@ -220,7 +230,7 @@ def _round(
     _wait(lambda: not uids & {t.uid for t in stack.current()}, "the items taken away")
     for item in state.items:
         if item.status is ItemStatus.TO_DESK:
-            on_loan = library.loan(item.item_id) is not None  # type: ignore[attr-defined]
+            on_loan = library.loan(item.item_id) is not None
             t = tags[item.item_id]
             t.afi = UNSECURED if on_loan else SECURED
             t.eas = t.eas_supported and not on_loan
