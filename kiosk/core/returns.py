@@ -298,14 +298,14 @@ class ReturnStation:
             else:
                 bad.append(tag)
         self._present = now
-        for key, item in list(self._items.items()):
+        for key, known in list(self._items.items()):
             if key.startswith("uid:"):
                 on = any(f"uid:{t.uid}" == key for t in bad)
-                parts = item.parts_present
+                count = known.parts_present
             else:
                 on = key in now
-                parts = parts_present(now.get(key, {}).values()) or item.parts_present
-            self._items[key] = replace(item, on_pad=on, parts_present=parts)
+                count = parts_present(now.get(key, {}).values()) or known.parts_present
+            self._items[key] = replace(known, on_pad=on, parts_present=count)
         fresh: list[str] = []
         for tag in bad:
             key = f"uid:{tag.uid}"
