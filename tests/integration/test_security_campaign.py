@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from kiosk.config import parse
+from kiosk.config import SecuritySection, Sip2Section
 from kiosk.core.checkout import ItemStatus, StackCheckout
 from kiosk.core.events import TagsChanged
 from kiosk.core.ports import ManualClock
@@ -51,23 +51,9 @@ FAULTS = (
 )
 WAIT_S = 10.0  # bound on waiting for the stack reader to see a change
 
-SITE = """
-[sip2]
-host = "127.0.0.1"
-port = {port}
-username = "kiosk"
-password = "demo"
-location_code = "DEMO"
-institution_id = "DEMO"
-timeout_s = 2.0
-retries = 0
-
-[security]
-method = "both"
-afi_secured = 0x07
-afi_unsecured = 0xC2
-write_retries = 2
-"""
+SECURITY = SecuritySection(
+    method="both", afi_secured=SECURED, afi_unsecured=UNSECURED, write_retries=2
+)
 
 
 def _add_items(engine: object) -> None:
@@ -107,12 +93,20 @@ def campaign(kind: str, tmp_path: Path, rounds: int, seed: int) -> Counter[str]:
     try:
         library = acs.library
         _add_items(library.engine)
-        cfg = parse(SITE.format(port=acs.port), "campaign.toml")
+        sip2 = Sip2Section(
+            port=acs.port,
+            username="kiosk",
+            password="demo",
+            location_code="DEMO",
+            institution_id="DEMO",
+            timeout_s=2.0,
+            retries=0,
+        )
         journal = Journal(tmp_path / "journal.sqlite", clock=clock)
         circulation = CirculationService(
-            Sip2Client(cfg.sip2, clock=clock),
+            Sip2Client(sip2, clock=clock),
             journal,
-            sip2=cfg.sip2,
+            sip2=sip2,
             location="DEMO",
             clock=clock,
         )
@@ -123,8 +117,8 @@ def campaign(kind: str, tmp_path: Path, rounds: int, seed: int) -> Counter[str]:
         emu = _emulator(kind, pad)
         with emu.serve_pty(link_dir=tmp_path) as port:
             reader = open_reader(f"{kind}:{port.path}", timeout_s=0.15, retries=1)
-            security = TagSecurityService(reader, cfg.security, retry_delay_s=0)
-            stack = StackReader(reader, stable_rounds=1, security=cfg.security, read_retries=2)
+            security = TagSecurityService(reader, SECURITY, retry_delay_s=0)
+            stack = StackReader(reader, stable_rounds=1, security=SECURITY, read_retries=2)
             stack.start(interval_s=0.002)
             try:
                 for n in range(rounds):
