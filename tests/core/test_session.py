@@ -678,3 +678,18 @@ def test_start_clears_a_login_problem(circ: FakeCirculation, clock: ManualClock)
     assert s.handle(CardPresented("LV9999")).problem is LoginProblem.UNKNOWN_PATRON
     st = s.handle(Tapped(Action.START))
     assert st.problem is None and st.stage is Stage.WELCOME
+
+
+def test_a_waiting_card_is_dropped_when_the_receipt_offer_times_out(
+    circ: FakeCirculation, clock: ManualClock, security: FakeSecurity
+) -> None:
+    s, _ = make(circ, clock, security, pin_policy="none", idle_timeout_s=60, idle_warning_s=20)
+    s.handle(CardPresented("LV0002"))
+    s.handle(BarcodeScanned("30000001"))
+    assert s.handle(CardPresented("LV0001")).next_patron_waiting
+    clock.advance(61)
+    s.tick()
+    clock.advance(21)
+    st = s.tick()
+    assert st.stage is Stage.WELCOME and not st.next_patron_waiting and st.patron is None
+    assert [args[0] for args in circ.ops("identify_patron")] == ["LV0002"]
