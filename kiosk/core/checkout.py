@@ -475,6 +475,22 @@ class StackCheckout:
                 due_date="",
                 undone=True,
             )
+        if item.renewal:
+            # The patron had it on loan before: the reversal returned a loan they never asked to end.
+            self._report(
+                item.item_id,
+                f"renewed, but its tag(s) could not be unsecured ({failure}); the reversal "
+                "checked in the loan the patron already had, and the tags are secured again; "
+                "the patron was told to leave it at the desk",
+            )
+            return replace(
+                item,
+                status=ItemStatus.TO_DESK,
+                refusal=Refusal.SECURITY_WRITE_FAILED,
+                message=failure,
+                due_date="",
+                undone=True,
+            )
         return replace(
             item,
             status=ItemStatus.REFUSED,

@@ -104,3 +104,17 @@ def test_method_both_checks_out_a_tag_without_eas(
     item = co.state.item("30000001")
     assert item is not None and item.status is ItemStatus.CHECKED_OUT and item.unsecured
     assert t.afi == 0xC2 and circ.items["30000001"].on_loan_to == "LV0002"
+
+
+def test_renewal_whose_tag_cannot_be_unsecured_is_reported_not_silently_returned(
+    circ: FakeCirculation, pad: SimulatedPad, recorder: Recorder
+) -> None:
+    t = pad.place(demo_tag("30000001", secured=False))
+    circ.items["30000001"].on_loan_to = "LV0002"  # the patron already has it: this is a renewal
+    pad.fail_writes(t.uid, 3)  # every unsecure attempt fails; securing it again works
+    co = checkout(circ, pad, recorder)
+    place(co, item_tag(t))
+    item = co.state.item("30000001")
+    assert item is not None and item.status is ItemStatus.TO_DESK and item.undone
+    assert circ.items["30000001"].on_loan_to == "" and t.afi == 0x07
+    assert recorder.kinds() == ["security_to_desk"] and "already had" in recorder.events[0][1]

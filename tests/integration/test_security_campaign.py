@@ -208,15 +208,34 @@ def _round(n: int, rig: Rig, tally: Counter[str]) -> None:
         tally["undone"] += item.undone
         t = tags[item.item_id]
         loan = library.loan(item.item_id)
-        told = (n, item.item_id, item.status, faults[item.item_id], hex(t.afi), t.eas)
+        told = (
+            n,
+            item.item_id,
+            item.status,
+            item.undone,
+            item.message,
+            faults[item.item_id],
+            hex(t.afi),
+            t.eas,
+            [
+                (x.kind, x.patron_id, x.transaction_date, x.renewal)
+                for x in library.transactions(item.item_id)
+            ],
+            [
+                (e.operation.value, e.state.value, e.error)
+                for e in journal.entries()
+                if e.item_id == item.item_id
+            ],
+            before[item.item_id],
+        )
         if item.status is ItemStatus.CHECKED_OUT:
-            assert loan is not None and loan.patron_id == patron and _secured(t) is False, told
+            assert loan is not None and loan.patron_id == patron and _secured(t) is False, str(told)
         elif item.status is ItemStatus.REFUSED:
             # Not borrowed now: the loan is as it was and the tag matches it.
             was = before[item.item_id]
-            assert (loan is None) == (was is None) and _secured(t) is (loan is None), told
+            assert (loan is None) == (was is None) and _secured(t) is (loan is None), str(told)
         else:
-            assert item.status is ItemStatus.TO_DESK and item.item_id in staff, told
+            assert item.status is ItemStatus.TO_DESK and item.item_id in staff, str(told)
     # The patron takes the items away (lifted ones are gone already); staff set the desk items right.
     pad.reset_faults()
     for item_id in placed:
