@@ -116,7 +116,7 @@ def campaign(kind: str, tmp_path: Path, rounds: int, seed: int) -> Counter[str]:
         pad = SimulatedPad()
         emu = _emulator(kind, pad)
         with emu.serve_pty(link_dir=tmp_path) as port:
-            reader = open_reader(f"{kind}:{port.path}", timeout_s=0.15, retries=1)
+            reader = open_reader(f"{kind}:{port.path}", timeout_s=0.3, retries=1)
             security = TagSecurityService(reader, SECURITY, retry_delay_s=0)
             stack = StackReader(reader, stable_rounds=1, security=SECURITY, read_retries=2)
             stack.start(interval_s=0.002)
@@ -140,6 +140,12 @@ def campaign(kind: str, tmp_path: Path, rounds: int, seed: int) -> Counter[str]:
         acs.stop()
     print(f"{kind} campaign:", dict(sorted(tally.items())))
     return tally
+
+
+def security_calls_for(pad: SimulatedPad, uid: str) -> list[str]:
+    """The AFI writes the pad saw for this tag since the round's checkout began (method "both"
+    writes the AFI first, so every security write attempt shows here)."""
+    return [op for op, u in pad.operations if u == uid and op == "afi"]
 
 
 def _staff_items(journal: Journal) -> set[str]:
@@ -178,8 +184,11 @@ def _round(n: int, rig: Rig, tally: Counter[str]) -> None:
     for item_id in placed:
         pad.place(tags[item_id])
     uids = {tags[i].uid for i in placed}
-    _wait(lambda: uids <= {t.uid for t in stack.current() if t.readable}, "the placed items")
+    # A tag the stack reader could not read (a lost answer hit its reads) is shown as unreadable
+    # and gets no security write; it is taken away with the rest.
+    _wait(lambda: uids <= {t.uid for t in stack.current()}, "the placed items")
     present = tuple(t for t in stack.current() if t.uid in uids)
+    pad.operations.clear()
     # Faults on the tags now that the stack reader has read them: they hit the security writes.
     faults = {item_id: rng.choice(FAULTS) for item_id in placed}
     for item_id, fault in faults.items():
@@ -206,6 +215,9 @@ def _round(n: int, rig: Rig, tally: Counter[str]) -> None:
     for item in state.items:
         tally[item.status.value] += 1
         tally["undone"] += item.undone
+        if item.status is ItemStatus.UNREADABLE:
+            assert not security_calls_for(pad, item.key.removeprefix("uid:")), item
+            continue
         t = tags[item.item_id]
         loan = library.loan(item.item_id)
         told = (
