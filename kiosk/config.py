@@ -99,6 +99,10 @@ class AcsSection:
     # second return), as a library system without repeat detection does; false: a repeat of the
     # item's last transaction is answered without applying it again.
     strict: bool = True
+    # how it answers on the wire: a profile name of kiosk/sync/acs/server.py PROFILES (standard,
+    # no-duplicate-rule, no-error-detection, late, close-after-apply, ...) with optional
+    # ",key=value" overrides, e.g. "no-duplicate-rule,reply_delay_s=12"
+    profile: str = "standard"
 
 
 @dataclass(frozen=True)
