@@ -57,6 +57,11 @@ class Sip2Section:
     terminal_password: str = ""
     encoding: str = "utf-8"
     error_detection: Literal["off", "on", "auto"] = "auto"
+    # The ACS honours the SIP2 duplicate rule (a request repeating the previous one's sequence
+    # number and checksum is answered again, not executed again), verified for this site. Only
+    # then, and only while its answers carry AY/AZ, is a changing request (checkout, checkin,
+    # renewal, fee, hold...) re-sent after a timeout; otherwise it is in doubt and reconciled.
+    duplicate_rule: bool = False
     line_terminator: Literal["CR", "CRLF"] = "CR"
     field_delimiter: str = "|"
     timeout_s: float = 10.0

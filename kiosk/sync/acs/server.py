@@ -250,6 +250,7 @@ class AcsServer(socketserver.ThreadingTCPServer):
         self.faults = Faults(_server=self)
         self.stopping = threading.Event()
         self._conns: set[_Connection] = set()
+        self.frames_handled = 0  # frames read and acted on (applied, replayed or refused)
         self._conns_lock = threading.Lock()
         super().__init__(address, _Handler)
 
@@ -273,6 +274,14 @@ class AcsServer(socketserver.ThreadingTCPServer):
     def unregister(self, conn: _Connection) -> None:
         with self._conns_lock:
             self._conns.discard(conn)
+
+    def connection_count(self) -> int:
+        with self._conns_lock:
+            return len(self._conns)
+
+    def note_frame(self) -> None:
+        with self._conns_lock:
+            self.frames_handled += 1
 
     def drop_connections(self) -> int:
         with self._conns_lock:
@@ -875,6 +884,7 @@ class _Handler(socketserver.BaseRequestHandler):
                             "from %s: unexpected error on a message; asking for a resend", conn.peer
                         )
                         reply = RESEND_REQUEST + b"\r"
+                    srv.note_frame()
                     if conn.executed and srv.faults.take_close(conn.command):
                         log.info(
                             "from %s: %s applied; closing the connection without answering "
@@ -926,6 +936,16 @@ class RunningAcs:
         )
         self._thread.start()
         self._stopped = False
+
+    @property
+    def frames_handled(self) -> int:
+        """How many SIP2 frames the library system has read and acted on, over all connections."""
+        return self._server.frames_handled
+
+    @property
+    def connections(self) -> int:
+        """How many kiosk connections are open now (a handler finishing its last frame counts)."""
+        return self._server.connection_count()
 
     @property
     def address(self) -> str:
