@@ -33,7 +33,7 @@ from kiosk.devices.stack import StackReader
 from kiosk.sync.acs import models
 from kiosk.sync.acs.server import start_embedded
 from kiosk.sync.circulation import CirculationService
-from kiosk.sync.journal import Journal
+from kiosk.sync.journal import EntryState, Journal
 from kiosk.sync.sip2.client import Sip2Client
 
 SECURED, UNSECURED = 0x07, 0xC2
@@ -87,7 +87,7 @@ def campaign(kind: str, tmp_path: Path, rounds: int, seed: int) -> Counter[str]:
     rng = random.Random(seed)
     clock = ManualClock()
     acs = start_embedded(
-        f"sqlite:///{tmp_path / 'acs.sqlite'}", port=0, fresh=True, max_loans=10_000
+        f"sqlite:///{tmp_path / 'acs.sqlite'}", port=0, fresh=True, max_loans=10_000, strict=True
     )
     tally: Counter[str] = Counter()
     try:
@@ -135,6 +135,15 @@ def campaign(kind: str, tmp_path: Path, rounds: int, seed: int) -> Counter[str]:
             if _secured(t) is not (not on_loan):
                 assert item_id in staff, (item_id, on_loan, hex(t.afi), t.eas)
         tally["staff_list"] = len(staff)
+        # The strict library system applied each journaled checkout and check-in exactly once.
+        done = Counter(
+            (e.item_id, e.operation.value) for e in journal.entries() if e.state is EntryState.DONE
+        )
+        for item_id in ITEMS:
+            for op in ("checkout", "checkin"):
+                applied = library.applications(item_id, op)
+                assert applied == done[(item_id, op)], (item_id, op, applied)
+                tally[f"applied_{op}"] += applied
         circulation.close()
     finally:
         acs.stop()
