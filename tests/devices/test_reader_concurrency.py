@@ -91,7 +91,7 @@ def check(tally: Tally) -> None:
 
 @pytest.mark.parametrize("kind", ["feig", "3m"])
 def test_stack_polling_and_security_writes_do_not_interleave(kind: str, tmp_path: object) -> None:
-    check(run(kind, tmp_path, writes=70 if kind == "feig" else 300))
+    check(run(kind, tmp_path, writes=50 if kind == "feig" else 200))
 
 
 @pytest.mark.slow
