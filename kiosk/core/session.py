@@ -498,6 +498,13 @@ class PatronSession:
             self._wipe_patron()  # nobody was logged in: nothing to end at the library system
             self._stage = Stage.WELCOME
             return True
+        if not self._is_patron(card):
+            # Card and item numbers may share a pattern (a scanned item barcode): not a patron, so
+            # the open session goes on, and an item number is checked out as one.
+            if self._stage is Stage.ACTIVE and self._checkout is not None:
+                self._view = View.CHECKOUT
+                self._checkout.handle_barcode(card)
+            return False
         if self._stage is Stage.ACTIVE:
             assert self._checkout is not None
             if self._checkout.state.busy:
@@ -512,6 +519,15 @@ class PatronSession:
         self._next_card = card
         self._publish()
         return False
+
+    def _is_patron(self, card: str) -> bool:
+        """Whether the library system knows this number as a patron; when it cannot say (link
+        down), the number is taken as a card: ending a session wrongly costs less than lending on
+        the wrong account."""
+        result = self._call_identify(card, None)
+        if result.patron is None:
+            return result.refusal is not Refusal.PATRON_BLOCKED
+        return result.patron.valid and BlockReason.UNKNOWN_PATRON not in result.patron.blocks
 
     def _pin_entered(self, pin: str) -> None:
         if self._stage is not Stage.PIN or self._card_number is None:

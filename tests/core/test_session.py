@@ -692,4 +692,29 @@ def test_a_waiting_card_is_dropped_when_the_receipt_offer_times_out(
     clock.advance(21)
     st = s.tick()
     assert st.stage is Stage.WELCOME and not st.next_patron_waiting and st.patron is None
-    assert [args[0] for args in circ.ops("identify_patron")] == ["LV0002"]
+    # The second card was only asked about (is it a patron?); it never logged in.
+    assert [args[0] for args in circ.ops("identify_patron")] == ["LV0002", "LV0001"]
+
+
+def test_an_item_number_that_looks_like_a_card_is_checked_out_not_a_new_patron(
+    circ: FakeCirculation, clock: ManualClock
+) -> None:
+    # Card and item numbers share a pattern here, as with all-digit numbers at many libraries.
+    s, _ = make(circ, clock, pin_policy="none", card_pattern=r"^[0-9A-Z]{4,20}$")
+    s.handle(CardPresented("LV0002"))
+    st = s.handle(BarcodeScanned("30000004"))
+    assert st.stage is Stage.ACTIVE and st.patron is not None and st.patron.card_masked == "**0002"
+    assert st.checkout is not None and [i.item_id for i in st.checkout.checked_out] == ["30000004"]
+    st = s.handle(CardPresented("LV0001"))  # a real patron's card still ends the session
+    assert st.stage is Stage.FINISHING and st.next_patron_waiting
+
+
+def test_another_card_while_the_library_system_is_unreachable_still_ends_the_session(
+    circ: FakeCirculation, clock: ManualClock
+) -> None:
+    s, _ = make(circ, clock, pin_policy="none")
+    s.handle(CardPresented("LV0002"))
+    s.handle(BarcodeScanned("30000001"))
+    circ.fail_next["identify_patron"] = ConnectionError("link down")
+    st = s.handle(CardPresented("LV0001"))
+    assert st.stage is Stage.FINISHING and st.next_patron_waiting
