@@ -454,6 +454,7 @@ class StackCheckout:
                 verified = False
             if not verified:
                 unknown.append(uid)
+        detail = ""
         if unknown:
             # Checked in, but a tag may still be off: the shelf would hold an item the gates ignore.
             log.error(
@@ -461,28 +462,18 @@ class StackCheckout:
                 item.item_id,
                 unknown,
             )
-            self._report(
-                item.item_id,
+            detail = (
                 f"checkout reversed (not borrowed) but the security state of tag(s) "
-                f"{', '.join(unknown)} is unknown ({failure}); the patron was told to leave it "
-                "at the desk",
+                f"{', '.join(unknown)} is unknown ({failure})"
             )
-            return replace(
-                item,
-                status=ItemStatus.TO_DESK,
-                refusal=Refusal.SECURITY_WRITE_FAILED,
-                message=failure,
-                due_date="",
-                undone=True,
-            )
-        if item.renewal:
+        elif item.renewal:
             # The patron had it on loan before: the reversal returned a loan they never asked to end.
-            self._report(
-                item.item_id,
+            detail = (
                 f"renewed, but its tag(s) could not be unsecured ({failure}); the reversal "
-                "checked in the loan the patron already had, and the tags are secured again; "
-                "the patron was told to leave it at the desk",
+                "checked in the loan the patron already had, and the tags are secured again"
             )
+        if detail:
+            self._report(item.item_id, detail + "; the patron was told to leave it at the desk")
             return replace(
                 item,
                 status=ItemStatus.TO_DESK,
