@@ -211,6 +211,7 @@ def build_services(
             log.error("e-mail receipts disabled: %s", exc)
     services.session = PatronSession(
         services.circulation, session_clock, SessionSettings.from_config(cfg), security=services.security, printer=printer, mailer=mailer,
+        pad=services.stack, recorder=getattr(services.circulation.journal, "record_event", None),
     )
     if cfg.kiosk.mode == "bookdrop":
         from kiosk.core.bookdrop import BookDrop
@@ -481,7 +482,8 @@ class KioskApp(App):
         return bool(ctl is not None and ctl.card_presented(number))
 
     def _on_card(self, event: Any) -> None:
-        """A card source read something (UI thread): a card on the welcome stage, an item scan later."""
+        """A card source read something (UI thread): an item scan, or a patron card; another patron's
+        card mid-session goes to the session, which ends the open session first."""
         if self._stopped:
             return
         from kiosk.devices.cards import classify
@@ -492,7 +494,7 @@ class KioskApp(App):
         in_welcome = self.state is None or self.state.stage.value in ("welcome", "goodbye")
         if self.local == "returns" or (not in_welcome and classify(text, self.cfg.patron) != "patron"):
             self.scan(text)
-        elif in_welcome:
+        else:
             self.present_card(text, event.source)
 
     def scan(self, text: str) -> None:
