@@ -31,6 +31,14 @@ MODES = ("online", "offline")
 DEVICES = ("reader", "printer", "sorter")
 PRINTER_STATES = ("ready", "paper_low", "paper_out", "offline", "none")
 VISIT_OUTCOMES = ("ok", "refused", "offline", "error")
+ALERT_KINDS = (
+    "call_staff",
+    "paper_out",
+    "paper_low",
+    "security_write_failed",
+    "site_config_rejected",
+)
+ALERT_SINKS = ("webhook", "alertmanager", "email")
 
 # SIP2 request command -> a name a dashboard reader knows (few values, fixed).
 SIP2_COMMANDS = {
@@ -167,6 +175,14 @@ class KioskMetrics:
             ["sink"],
             registry=r,
         )
+        # Every series a dashboard or rule may ask for exists from the start, at zero.
+        for name in set(SIP2_COMMANDS.values()):
+            for kind in ("link", "protocol"):
+                self.sip2_errors.labels(name, kind)
+        for kind in ALERT_KINDS:
+            self.alerts.labels(kind)
+        for sink in ALERT_SINKS:
+            self.alert_failures.labels(sink)
 
         self.sample: Sample | None = None
         self.exchanges: deque[Exchange] = deque(maxlen=20)
