@@ -47,6 +47,7 @@ class LoadReport:
     site_used: str = ""  # "", SITE or LAST_GOOD
     origins: Mapping[str, str] = field(default_factory=dict)  # "section.key" -> origin
     problems: tuple[str, ...] = ()
+    site_hash: str = ""  # of the site file's bytes in use: kiosks on the same site version share it
 
 
 _reports: dict[str, LoadReport] = {}
@@ -121,23 +122,27 @@ def load_layers(path: Path, text: str) -> kconfig.Config:
         site_data = _read_toml(site)
         site_data.pop("site", None)  # which site file to use is each kiosk's own choice
         cfg = kconfig.from_data(merge(site_data, kiosk_data), source)
+        site_hash = file_hash(site)
     except ConfigError as exc:
         problems.append(f"site configuration rejected, the kiosk keeps running without it: {exc}")
         log.error("%s", problems[-1])
     else:
         _keep_last_good(site, last_good)
-        _reports[source] = _report(source, site, SITE, site_data, kiosk_data, problems)
+        _reports[source] = _report(source, site, SITE, site_data, kiosk_data, problems, site_hash)
         return cfg
     if last_good.exists():
         try:
             site_data = _read_toml(last_good)
+            site_data.pop("site", None)
             cfg = kconfig.from_data(merge(site_data, kiosk_data), source)
         except ConfigError as exc:
             problems.append(f"last good site copy unusable too: {exc}")
             log.error("%s", problems[-1])
         else:
             problems.append(f"using the last good site configuration from {last_good}")
-            _reports[source] = _report(source, site, LAST_GOOD, site_data, kiosk_data, problems)
+            _reports[source] = _report(
+                source, site, LAST_GOOD, site_data, kiosk_data, problems, file_hash(last_good)
+            )
             return cfg
     cfg = kconfig.from_data(kiosk_data, source)
     problems.append(
@@ -154,10 +159,18 @@ def _report(
     site_data: Mapping[str, Any],
     kiosk_data: Mapping[str, Any],
     problems: list[str],
+    site_hash: str = "",
 ) -> LoadReport:
     origins = dict.fromkeys(_leaves(site_data), used or SITE)
     origins.update(dict.fromkeys(_leaves(kiosk_data), KIOSK))
-    return LoadReport(source, str(site), used, origins, tuple(problems))
+    return LoadReport(source, str(site), used, origins, tuple(problems), site_hash)
+
+
+def file_hash(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    except OSError:
+        return ""
 
 
 def _keep_last_good(site: Path, last_good: Path) -> None:
@@ -232,7 +245,9 @@ def show(cfg: kconfig.Config) -> str:
     rep = report_for(cfg)
     lines = [f"# kiosk file: {rep.kiosk_file}"]
     if rep.site_file:
-        lines.append(f"# site file: {rep.site_file} ({rep.site_used or 'not used'})")
+        lines.append(
+            f"# site file: {rep.site_file} ({rep.site_used or 'not used'}, hash {rep.site_hash or '-'})"
+        )
     lines += [f"# problem: {p}" for p in rep.problems]
     lines.append(f"# config hash: {config_hash(cfg)}")
     section = None

@@ -190,8 +190,10 @@ class KioskMetrics:
 
     # -- recording ----------------------------------------------------------------------------
 
-    def set_config(self, config_hash: str, site_ok: bool | None, role: str) -> None:
-        self.config.info({"hash": config_hash})
+    def set_config(
+        self, config_hash: str, site_ok: bool | None, role: str, site_hash: str = ""
+    ) -> None:
+        self.config.info({"hash": config_hash, "site_hash": site_hash})
         self.role.info({"role": role})
         if site_ok is not None:
             self.site_config_ok.set(1 if site_ok else 0)

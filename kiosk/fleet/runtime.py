@@ -45,6 +45,7 @@ class Fleet:
     status_page: Any = None
     reader_error: str = ""
     printer_state: str = "none"
+    site_hash: str = ""  # of the site file last looked at
     _stop: threading.Event = field(default_factory=threading.Event)
     _sampler: threading.Thread | None = None
 
@@ -119,10 +120,48 @@ class Fleet:
             log.warning("metrics sample not taken: %s", exc)
             return None
 
+    def check_site(self) -> list[str]:
+        """Look at the site file again: a changed one that does not load is reported to staff.
+
+        The running kiosk keeps its configuration either way (a good new site file is used at
+        the next start, and becomes the last good copy now); returns the problems found.
+        """
+        from pathlib import Path
+
+        from kiosk import config_layers
+        from kiosk.errors import ConfigError
+
+        cfg = self.services.cfg
+        report = config_layers.report_for(cfg)
+        if not report.site_file:
+            return []
+        current = config_layers.file_hash(Path(report.site_file))
+        if current == self.site_hash:
+            return []
+        self.site_hash = current
+        kiosk_file = Path(report.kiosk_file)
+        try:
+            config_layers.load_layers(kiosk_file, kiosk_file.read_text(encoding="utf-8"))
+            problems = list(config_layers.report_for(cfg).problems)
+        except (ConfigError, OSError, UnicodeDecodeError) as exc:
+            problems = [f"the kiosk's own configuration no longer loads: {exc}"]
+        self.metrics.site_config_ok.set(0 if problems else 1)
+        if problems:
+            log.error("site configuration changed and was rejected: %s", problems[0])
+            if self.alerts is not None:
+                self.alerts.raise_alert("site_config_rejected", problems[0], severity="warning")
+        else:
+            log.info("site configuration changed; it applies at the next start of the kiosk")
+        return problems
+
     def start_sampler(self, interval_s: float) -> None:
         def run() -> None:
             while not self._stop.is_set():
                 self.sample_now(timeout_s=max(interval_s, 5.0))
+                try:
+                    self.check_site()
+                except Exception:
+                    log.exception("site configuration check failed")
                 self._stop.wait(interval_s)
 
         self._sampler = threading.Thread(target=run, name="metrics-sampler", daemon=True)
@@ -262,7 +301,12 @@ def attach(services: Any) -> Fleet:
         config_layers.config_hash(cfg),
         None if not report.site_file else report.site_used == config_layers.SITE,
         cfg.kiosk.mode,
+        report.site_hash,
     )
+    if report.site_file:
+        from pathlib import Path
+
+        fleet.site_hash = config_layers.file_hash(Path(report.site_file))
 
     circ = services.circulation
     for name in ("checkout", "checkin", "renew"):
@@ -316,7 +360,11 @@ def attach(services: Any) -> Fleet:
         from kiosk.fleet.statuspage import StatusPage
 
         fleet.status_page = StatusPage.start(fleet)
-    if fleet.exporter is not None or fleet.status_page is not None:
+    if (
+        fleet.exporter is not None
+        or fleet.status_page is not None
+        or (fleet.alerts and report.site_file)
+    ):
         fleet.start_sampler(cfg.metrics.sample_interval_s)
     services.fleet = fleet
     services.closers.append(fleet.close)
