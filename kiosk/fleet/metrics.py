@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import platform
 import time
-from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -76,18 +75,6 @@ class Sample:
     printer: str = "none"
     devices: tuple[tuple[str, bool], ...] = ()  # (device kind, up) for configured devices
     alert_queue: int = 0
-
-
-@dataclass(frozen=True)
-class Exchange:
-    """One SIP2 exchange for the status page: command, time, duration and masked wire text."""
-
-    at: datetime
-    command: str
-    seconds: float
-    ok: bool
-    request: str
-    response: str
 
 
 class KioskMetrics:
@@ -185,7 +172,6 @@ class KioskMetrics:
             self.alert_failures.labels(sink)
 
         self.sample: Sample | None = None
-        self.exchanges: deque[Exchange] = deque(maxlen=20)
         r.register(_SampleCollector(self))
 
     # -- recording ----------------------------------------------------------------------------
@@ -232,9 +218,7 @@ class KioskMetrics:
             outcome = "refused"
         self.visits.labels(outcome).inc()
 
-    def observe_exchange(
-        self, command: str, seconds: float, response: Any, error: str, exchange: Exchange | None
-    ) -> None:
+    def observe_exchange(self, command: str, seconds: float, response: Any, error: str) -> None:
         name = command_name(command)
         if error:
             self.sip2_errors.labels(name, error).inc()
@@ -243,8 +227,6 @@ class KioskMetrics:
             drift = acs_clock_drift(response, time.time() - seconds / 2)
             if drift is not None:
                 self.clock_drift.set(drift)
-        if exchange is not None:
-            self.exchanges.append(exchange)
 
 
 def acs_clock_drift(response: Any, local_unix: float) -> float | None:

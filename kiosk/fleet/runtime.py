@@ -15,13 +15,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
+from kiosk.core.maintenance import ServiceSwitch
 from kiosk.fleet import alerts as kalerts
-from kiosk.fleet.metrics import Exchange, KioskMetrics, Sample
+from kiosk.fleet.metrics import KioskMetrics, Sample
 
 log = logging.getLogger(__name__)
+
+# How often a running kiosk copies its journal's days into the statistics file.
+ROLL_UP_S = 3600.0
 
 
 def parse_listen(text: str, what: str) -> tuple[str, int]:
@@ -46,6 +50,9 @@ class Fleet:
     reader_error: str = ""
     printer_state: str = "none"
     site_hash: str = ""  # of the site file last looked at
+    # In or out of service; the maintenance screen can share it (services.fleet.service_switch).
+    service_switch: ServiceSwitch = field(default_factory=ServiceSwitch)
+    _rolled_up: float | None = None  # monotonic time of the last statistics roll-up
     _stop: threading.Event = field(default_factory=threading.Event)
     _sampler: threading.Thread | None = None
 
@@ -154,14 +161,38 @@ class Fleet:
             log.info("site configuration changed; it applies at the next start of the kiosk")
         return problems
 
+    def roll_up_statistics(self) -> None:
+        """Copy the journal's recent days into the statistics file that outlives purges."""
+        from kiosk.fleet.statstore import StatsStore
+
+        journal = self.services.circulation.journal
+        store = StatsStore.for_config(self.services.cfg)
+        try:
+            since = (
+                None
+                if self._rolled_up is None
+                else datetime.combine(date.today() - timedelta(days=1), datetime.min.time())
+            )
+            store.roll_up(journal.entries(since))
+        finally:
+            store.close()
+        self._rolled_up = time.monotonic()
+
     def start_sampler(self, interval_s: float) -> None:
         def run() -> None:
             while not self._stop.is_set():
                 self.sample_now(timeout_s=max(interval_s, 5.0))
-                try:
-                    self.check_site()
-                except Exception:
-                    log.exception("site configuration check failed")
+                for job in (self.check_site, self.roll_up_statistics):
+                    if (
+                        job is self.roll_up_statistics
+                        and self._rolled_up is not None
+                        and time.monotonic() - self._rolled_up < ROLL_UP_S
+                    ):
+                        continue
+                    try:
+                        job()
+                    except Exception:
+                        log.exception("%s failed", job.__name__)
                 self._stop.wait(interval_s)
 
         self._sampler = threading.Thread(target=run, name="metrics-sampler", daemon=True)
@@ -218,32 +249,19 @@ def _observe_sip2(client: Any, metrics: KioskMetrics) -> None:
         try:
             resp = original(msg, *args, **kwargs)
         except Sip2LinkError:
-            metrics.observe_exchange(msg.command, time.perf_counter() - t0, None, "link", None)
+            metrics.observe_exchange(msg.command, time.perf_counter() - t0, None, "link")
             raise
         except Sip2Error:
-            metrics.observe_exchange(msg.command, time.perf_counter() - t0, None, "protocol", None)
+            metrics.observe_exchange(msg.command, time.perf_counter() - t0, None, "protocol")
             raise
         seconds = time.perf_counter() - t0
         try:
-            metrics.observe_exchange(msg.command, seconds, resp, "", _exchange(msg, resp, seconds))
+            metrics.observe_exchange(msg.command, seconds, resp, "")
         except Exception:
             log.exception("metrics: observing a SIP2 exchange failed")
         return resp
 
     client.request = request
-
-
-def _exchange(msg: Any, resp: Any, seconds: float) -> Exchange:
-    from kiosk.sync.sip2.codec import encode
-    from kiosk.sync.sip2.wirelog import mask_message
-
-    def text(m: Any) -> str:
-        try:
-            return encode(mask_message(m)).decode("utf-8", "replace").strip()
-        except Exception:
-            return m.command
-
-    return Exchange(datetime.now(), msg.command, seconds, True, text(msg), text(resp))
 
 
 def _observe_security(security: Any, metrics: KioskMetrics, fleet: Fleet) -> None:
