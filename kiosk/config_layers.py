@@ -34,7 +34,7 @@ LAST_GOOD = "site (last good copy)"
 KIOSK = "kiosk"
 
 # Keys whose values are never printed, in any section.
-SECRET_WORDS = ("password", "token", "pin_hash", "secret", "keyfile")
+SECRET_WORDS = ("password", "token", "pin_hash", "secret", "keyfile", "cards")
 MASK = "********"
 
 
