@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "tests" / "artifacts" / "screenshots" / "fleet"
 T = TypeVar("T")
 
 
@@ -115,3 +116,39 @@ class Server:
                 self.proc.kill()
                 self.proc.wait(timeout=5)
         self._log.close()
+
+
+def chromium(
+    tmp_path: Path, url: str, *, screenshot: str = "", wait_ms: int = 0, size: str = "1100,1500"
+) -> str:
+    """The page's DOM after loading in headless Chromium (and a screenshot under SHOTS when named).
+
+    `wait_ms` gives a script-driven page (Prometheus' own UI) that much virtual time to draw.
+    """
+    exe = shutil.which("chromium")
+    assert exe, "chromium missing: scripts/setup-dev.sh installs Debian's chromium"
+    args = [
+        exe,
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'chromium'}",
+        f"--window-size={size}",
+        "--hide-scrollbars",
+    ]
+    if wait_ms:
+        args.append(f"--virtual-time-budget={wait_ms}")
+    if screenshot:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        shot = SHOTS / screenshot
+        shot.unlink(missing_ok=True)
+        subprocess.run(
+            [*args, f"--screenshot={shot}", url], capture_output=True, timeout=90, check=True
+        )
+        assert shot.stat().st_size > 10_000, "the screenshot is (nearly) empty"
+    res = subprocess.run(
+        [*args, "--dump-dom", url], capture_output=True, text=True, timeout=90, check=True
+    )
+    return res.stdout

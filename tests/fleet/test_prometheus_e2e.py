@@ -7,13 +7,14 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 import requests
 import yaml
 
 from tests.fleet.conftest import write_kiosk
-from tests.fleet.procs import ROOT, KioskProcess, Server, free_port, wait_for
+from tests.fleet.procs import ROOT, KioskProcess, Server, chromium, free_port, wait_for
 
 METRICS = '[metrics]\nenabled = true\nlisten = "127.0.0.1:0"\nsample_interval_s = 1\n'
 
@@ -113,6 +114,25 @@ def test_prometheus_scrapes_two_kiosks_counts_checkouts_and_sees_one_offline(
             alerts[0]["annotations"]["summary"]
             == "Kiosk B (Central) cannot reach the library system"
         )
+
+        # What a technician sees in Prometheus' own pages (docs/fleet.md shows them).
+        graph = "/graph?" + urlencode(
+            {
+                "g0.expr": "sum by (kiosk) (kiosk_checkouts_total)",
+                "g0.tab": "0",
+                "g0.range_input": "5m",
+            }
+        )
+        chromium(
+            tmp_path,
+            base + graph,
+            screenshot="prometheus-checkouts.png",
+            wait_ms=8000,
+            size="1280,800",
+        )
+        alerts_page = "/graph?" + urlencode({"g0.expr": "ALERTS", "g0.tab": "1"})
+        dom = chromium(tmp_path, base + alerts_page, screenshot="prometheus-alerts.png", wait_ms=8000, size="1280,500")
+        assert "KioskOffline" in dom and "pending" in dom
     finally:
         if prometheus is not None:
             prometheus.stop()

@@ -4,8 +4,6 @@ separate action token. Screenshots go to tests/artifacts/screenshots/fleet/."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -15,40 +13,10 @@ import requests
 from kiosk import config
 from tests.fleet.conftest import write_kiosk
 from tests.fleet.kiosk_process import HeadlessKiosk
+from tests.fleet.procs import chromium
 
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "tests" / "artifacts" / "screenshots" / "fleet"
 TOKEN = "read-7f3c9a"
 ACTION = "act-51d0e2"
-
-
-def chromium(tmp_path: Path, url: str, *, screenshot: str = "") -> str:
-    """The page's DOM after loading in headless Chromium (and a screenshot when named)."""
-    exe = shutil.which("chromium")
-    assert exe, "chromium missing: scripts/setup-dev.sh installs Debian's chromium"
-    args = [
-        exe,
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        f"--user-data-dir={tmp_path / 'chromium'}",
-        "--window-size=1100,1500",
-        "--hide-scrollbars",
-    ]
-    if screenshot:
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        shot = SHOTS / screenshot
-        shot.unlink(missing_ok=True)
-        subprocess.run(
-            [*args, f"--screenshot={shot}", url], capture_output=True, timeout=60, check=True
-        )
-        assert shot.stat().st_size > 10_000, "the screenshot is (nearly) empty"
-    res = subprocess.run(
-        [*args, "--dump-dom", url], capture_output=True, text=True, timeout=60, check=True
-    )
-    return res.stdout
 
 
 @pytest.fixture
