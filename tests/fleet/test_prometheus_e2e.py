@@ -131,7 +131,13 @@ def test_prometheus_scrapes_two_kiosks_counts_checkouts_and_sees_one_offline(
             size="1280,800",
         )
         alerts_page = "/graph?" + urlencode({"g0.expr": "ALERTS", "g0.tab": "1"})
-        dom = chromium(tmp_path, base + alerts_page, screenshot="prometheus-alerts.png", wait_ms=8000, size="1280,500")
+        dom = chromium(
+            tmp_path,
+            base + alerts_page,
+            screenshot="prometheus-alerts.png",
+            wait_ms=8000,
+            size="1280,500",
+        )
         assert "KioskOffline" in dom and "pending" in dom
     finally:
         if prometheus is not None:
