@@ -20,10 +20,18 @@ COUNTERS = ("checkouts", "returns", "renewals", "refusals")
 
 
 class EntryLike(Protocol):
-    created: datetime
-    operation: Any
-    state: Any
-    result: Mapping[str, Any]
+    # Read-only members, so frozen journal entries match.
+    @property
+    def created(self) -> datetime: ...
+
+    @property
+    def operation(self) -> Any: ...
+
+    @property
+    def state(self) -> Any: ...
+
+    @property
+    def result(self) -> Mapping[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -163,7 +171,7 @@ def to_csv(buckets: Iterable[Bucket], fmt: str = "%Y-%m-%d") -> str:
 
 def table(buckets: Iterable[Bucket], fmt: str = "%Y-%m-%d %H:00") -> str:
     """A plain-text table of buckets, with a total row."""
-    rows = [("period", *COUNTERS)]
+    rows: list[tuple[str, ...]] = [("period", *COUNTERS)]
     total = Counts()
     for b in buckets:
         rows.append((b.start.strftime(fmt), *(str(getattr(b.counts, k)) for k in COUNTERS)))

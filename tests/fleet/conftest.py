@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from tests.tech.conftest import closed_port, write_site  # noqa: F401 (closed_port is a fixture)
+
 
 @pytest.fixture
 def demo_acs(tmp_path: Path) -> Any:
@@ -19,35 +21,16 @@ def demo_acs(tmp_path: Path) -> Any:
     acs.stop()
 
 
-def write_kiosk(
-    folder: Path, *, port: int, terminal: str = "TEST-1", extra: str = "", name: str = "kiosk.toml"
-) -> Path:
-    """A kiosk configuration in folder/config/NAME whose data lives in folder/var."""
-    (folder / "config").mkdir(parents=True, exist_ok=True)
-    f = folder / "config" / name
-    f.write_text(
-        f"""[kiosk]
-terminal_id = "{terminal}"
-[sip2]
-host = "127.0.0.1"
-port = {port}
-username = "kiosk"
-password = "demo"
-location_code = "DEMO"
-institution_id = "DEMO"
-timeout_s = 2.0
-[offline]
-policy = "checkin-and-checkout"
-[reader]
-url = "sim:{terminal}"
-[patron]
-pin_policy = "none"
-card_pattern = "^LV[0-9]{{4,12}}$"
-card_sources = ["sim:{terminal}"]
-[printer]
-url = "file:var/receipts"
-[ui]
-sounds = false
-{extra}"""
+def write_kiosk(folder: Path, *, port: int, terminal: str = "TEST-1", extra: str = "") -> Path:
+    """The technicians' test site (tests/tech/conftest.py) in folder/config/kiosk.toml, named
+    `terminal`, on its own simulated pad, allowed to lend offline; its data lives in folder/var."""
+    folder.mkdir(parents=True, exist_ok=True)
+    f = write_site(
+        folder,
+        port=port,
+        reader=f"sim:{terminal}",
+        sorter="none",
+        extra='[offline]\npolicy = "checkin-and-checkout"\n' + extra,
     )
+    f.write_text(f.read_text().replace('terminal_id = "TEST-1"', f'terminal_id = "{terminal}"'))
     return f

@@ -46,7 +46,7 @@ def free_port() -> int:
 class KioskProcess:
     """tests/fleet/kiosk_process.py in its own Python process."""
 
-    def __init__(self, config: Path, timeout_s: float = 60.0) -> None:
+    def __init__(self, config: Path) -> None:
         env = {**os.environ, "PYTHONPATH": str(ROOT), "SDL_VIDEODRIVER": "offscreen"}
         env.pop("DISPLAY", None)
         self.proc = subprocess.Popen(
@@ -58,9 +58,14 @@ class KioskProcess:
             env=env,
             cwd=config.parent,
         )
+        self.metrics_port = 0
+
+    def ready(self, timeout_s: float = 60.0) -> KioskProcess:
+        """Wait for `READY <metrics port>` (start several processes first, then wait for each)."""
         words = self.read_line(timeout_s).split()
         assert words and words[0] == "READY", f"kiosk process said {words!r}"
         self.metrics_port = int(words[1])
+        return self
 
     def read_line(self, timeout_s: float) -> str:
         assert self.proc.stdout is not None
@@ -140,15 +145,14 @@ def chromium(
     ]
     if wait_ms:
         args.append(f"--virtual-time-budget={wait_ms}")
-    if screenshot:
+    shot = SHOTS / screenshot if screenshot else None
+    if shot is not None:
         SHOTS.mkdir(parents=True, exist_ok=True)
-        shot = SHOTS / screenshot
         shot.unlink(missing_ok=True)
-        subprocess.run(
-            [*args, f"--screenshot={shot}", url], capture_output=True, timeout=90, check=True
-        )
-        assert shot.stat().st_size > 10_000, "the screenshot is (nearly) empty"
+        args.append(f"--screenshot={shot}")
     res = subprocess.run(
         [*args, "--dump-dom", url], capture_output=True, text=True, timeout=90, check=True
     )
+    if shot is not None:
+        assert shot.stat().st_size > 10_000, "the screenshot is (nearly) empty"
     return res.stdout

@@ -4,7 +4,6 @@ cannot reach the library system, has the shipped KioskOffline alert pending."""
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -17,14 +16,6 @@ from tests.fleet.conftest import write_kiosk
 from tests.fleet.procs import ROOT, KioskProcess, Server, chromium, free_port, wait_for
 
 METRICS = '[metrics]\nenabled = true\nlisten = "127.0.0.1:0"\nsample_interval_s = 1\n'
-
-
-@pytest.fixture
-def closed_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    yield s.getsockname()[1]
-    s.close()
 
 
 def query(base: str, expr: str) -> list[dict[str, Any]]:
@@ -51,6 +42,8 @@ def test_prometheus_scrapes_two_kiosks_counts_checkouts_and_sees_one_offline(
         kiosks["B"] = KioskProcess(
             write_kiosk(tmp_path / "b", port=closed_port, terminal="B", extra=METRICS)
         )
+        for k in kiosks.values():
+            k.ready()
         conf = {
             "global": {
                 "scrape_interval": "1s",

@@ -39,7 +39,7 @@ def test_status_page_in_chromium_shows_state_and_no_patron_data(
     tmp_path: Path, kiosk: HeadlessKiosk, demo_acs: Any
 ) -> None:
     assert kiosk.checkout("LV0002", "30000001") == "checked_out"  # John Smith
-    assert kiosk.checkout("LV0001", "30000007") == "refused"
+    assert kiosk.checkout("LV0002", "30000007") == "refused"  # not for loan
     (tmp_path / "var" / "receipts").mkdir(parents=True, exist_ok=True)
     (tmp_path / "var" / "receipts" / "PAPER_OUT").touch()
 

@@ -15,18 +15,17 @@ from kiosk.fleet.support import read_bundle
 from kiosk.sync.journal import EntryState, Journal
 from tests.fleet.conftest import write_kiosk
 from tests.fleet.kiosk_process import HeadlessKiosk
+from tests.tech.conftest import ADMIN_CARD
 
 
 def test_support_bundle_has_the_parts_and_no_patron_data(
     tmp_path: Path, demo_acs: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    extra = '[logging]\nfile = "var/kiosk.log"\n[admin]\ncards = ["ADM99887766"]\n'
-    f = write_kiosk(tmp_path, port=demo_acs.port, extra=extra)
-    f.write_text(
-        f.read_text().replace(
-            'password = "demo"', 'password = "demo"\nterminal_password = "TP-s3cret-42"'
-        )
+    f = write_kiosk(tmp_path, port=demo_acs.port, extra='[logging]\nfile = "var/kiosk.log"\n')
+    text = f.read_text().replace(
+        'password = "demo"', 'password = "demo"\nterminal_password = "TP-s3cret-42"'
     )
+    f.write_text(text.replace(f'"{ADMIN_CARD}"', '"ADM99887766"'))
     k = HeadlessKiosk(config.load(f))
     try:
         assert k.checkout("LV0002", "30000001") == "checked_out"
