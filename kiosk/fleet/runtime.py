@@ -220,15 +220,23 @@ class Fleet:
 # -- observing the parts ----------------------------------------------------------------------------
 
 
-def _after(obj: Any, name: str, observe: Callable[[Any], None]) -> None:
-    """Replace obj.name by a call that hands each result to `observe` (whose failure is only logged)."""
+def _after(
+    obj: Any, name: str, observe: Callable[[Any], None], failed: Callable[[], None] | None = None
+) -> None:
+    """Replace obj.name by a call that hands each result to `observe` (whose failure is only
+    logged); `failed` hears of a call that raised (the exception goes on unchanged)."""
     original = getattr(obj, name, None)
     if original is None:
         return
 
     @functools.wraps(original)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        result = original(*args, **kwargs)
+        try:
+            result = original(*args, **kwargs)
+        except Exception:
+            if failed is not None:
+                failed()
+            raise
         try:
             observe(result)
         except Exception:
@@ -330,7 +338,7 @@ def attach(services: Any) -> Fleet:
     for name in ("checkout", "checkin", "renew"):
         _after(circ, name, metrics.observe_result)
     _after(circ, "renew_all", metrics.observe_renew_all)
-    _after(circ, "identify_patron", metrics.observe_visit)
+    _after(circ, "identify_patron", metrics.observe_visit, metrics.visits.labels("error").inc)
     _observe_sip2(circ.client, metrics)
     if services.security is not None:
         _observe_security(services.security, metrics, fleet)

@@ -124,3 +124,53 @@ def test_a_taken_port_does_not_stop_the_kiosk(tmp_path: Path, demo_acs: Any) -> 
             assert k.checkout("LV0002", "30000001") == "checked_out"
         finally:
             k.close()
+
+
+def test_metrics_over_tls_with_client_certificates(tmp_path: Path, demo_acs: Any) -> None:
+    import subprocess
+
+    def cert(name: str, *extra: str) -> None:
+        subprocess.run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                f"/CN={name}",
+                "-keyout",
+                str(tmp_path / f"{name}.key"),
+                "-out",
+                str(tmp_path / f"{name}.pem"),
+                *extra,
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+
+    cert("kiosk", "-addext", "subjectAltName=IP:127.0.0.1")
+    cert("prometheus")
+    extra = (
+        f'[metrics]\nenabled = true\nlisten = "127.0.0.1:0"\ncertfile = "{tmp_path / "kiosk.pem"}"\n'
+        f'keyfile = "{tmp_path / "kiosk.key"}"\nclient_cafile = "{tmp_path / "prometheus.pem"}"\n'
+    )
+    k = HeadlessKiosk(config.load(write_kiosk(tmp_path, port=demo_acs.port, extra=extra)))
+    try:
+        host, port = k.fleet.exporter_address
+        url = f"https://{host}:{port}/metrics"
+        with pytest.raises(requests.exceptions.ConnectionError):
+            requests.get(
+                url, verify=str(tmp_path / "kiosk.pem"), timeout=5
+            )  # no client certificate
+        with pytest.raises(requests.exceptions.SSLError):
+            requests.get(url, timeout=5)  # a certificate nobody vouches for
+        client = (str(tmp_path / "prometheus.pem"), str(tmp_path / "prometheus.key"))
+        text = requests.get(url, verify=str(tmp_path / "kiosk.pem"), cert=client, timeout=5).text
+        assert "kiosk_checkouts_total" in text
+    finally:
+        k.close()
