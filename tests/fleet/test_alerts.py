@@ -260,3 +260,33 @@ def test_a_kiosk_with_a_webhook_alerts_on_paper_out_and_call_staff(
         k.close()
     assert sorted(b["kind"] for b in receiver.bodies) == ["call_staff", "paper_out"]
     assert kalerts.current() is None
+
+
+def test_alert_send_and_list_from_the_command_line(
+    tmp_path: Path, demo_acs: Any, receiver: WebhookReceiver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kiosk import cli
+
+    f = write_kiosk(
+        tmp_path, port=demo_acs.port, extra=f'[alerts]\nwebhook_url = "{receiver.url}"\n'
+    )
+    args = [
+        "--config",
+        str(f),
+        "alert",
+        "send",
+        "test",
+        "Checking the alert path",
+        "--label",
+        "place=desk",
+    ]
+    assert cli.main(args) == 0
+    assert capsys.readouterr().out.strip() == "webhook: delivered"
+    assert [(b["kind"], b["labels"]) for b in receiver.bodies] == [("test", {"place": "desk"})]
+    assert cli.main(["--config", str(f), "alert", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "test" in out and "delivered" in out and "Checking the alert path" in out
+    assert (
+        cli.main(["--config", str(f), "alert", "send", "test", "x", "--label", "card=LV0001"]) == 1
+    )
+    assert "patron data" in capsys.readouterr().err
