@@ -209,9 +209,6 @@ def build_services(
             mailer = ReceiptMailer(cfg.printer.email_url, cfg.printer.email_from, width=cfg.printer.width, base=cfg.resolve_path("."))
         except MailError as exc:
             log.error("e-mail receipts disabled: %s", exc)
-    from kiosk.fleet.runtime import attach as attach_fleet
-
-    attach_fleet(services)  # metrics, alerts and the status page observe the parts built so far
     services.session = PatronSession(
         services.circulation, session_clock, SessionSettings.from_config(cfg), security=services.security, printer=printer, mailer=mailer,
     )
@@ -239,6 +236,9 @@ def build_services(
             services.circulation, services.security, session_clock, RoutingTable.from_config(cfg), ReturnSettings.from_config(cfg),
             recorder=getattr(services.circulation.journal, "record_event", None), staff_printer=printer,
         )
+    from kiosk.fleet.runtime import attach as attach_fleet
+
+    attach_fleet(services)  # metrics, alerts and the status page observe the parts built above
     return services
 
 

@@ -35,6 +35,7 @@ ALERT_KINDS = (
     "paper_out",
     "paper_low",
     "security_write_failed",
+    "desk_after_hours",
     "site_config_rejected",
 )
 ALERT_SINKS = ("webhook", "alertmanager", "email")

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from datetime import time as dt_time
 from typing import Any
 
 from kiosk.core.maintenance import ServiceSwitch
@@ -315,6 +316,49 @@ def _observe_tags(worker: Any, metrics: KioskMetrics) -> None:
     worker.submit = submit
 
 
+def parse_hours(text: str) -> tuple[dt_time, dt_time] | None:
+    """`HH:MM-HH:MM` as (opens, closes), or None when empty; raises ValueError when malformed."""
+    if not text.strip():
+        return None
+    opens, sep, closes = text.partition("-")
+    if not sep:
+        raise ValueError(f"expected HH:MM-HH:MM, got {text!r}")
+    return dt_time.fromisoformat(opens.strip()), dt_time.fromisoformat(closes.strip())
+
+
+def within(hours: tuple[dt_time, dt_time], moment: dt_time) -> bool:
+    """Whether `moment` is inside the hours; closing before opening means open over midnight."""
+    opens, closes = hours
+    return opens <= moment < closes if opens <= closes else moment >= opens or moment < closes
+
+
+def _observe_bookdrop(
+    bookdrop: Any, fleet: Fleet, hours: tuple[dt_time, dt_time], clock: Any
+) -> None:
+    """Alert when the book drop sends an item to staff (exception bin, take to desk) after hours."""
+    seen = {"sequence": 0}
+
+    def observe(state: Any) -> None:
+        item = getattr(state, "last", None)
+        if item is None or item.sequence <= seen["sequence"]:
+            return
+        seen["sequence"] = item.sequence
+        to_staff = str(item.final) == "exception_bin" or str(item.instruction) == "take_to_desk"
+        if not to_staff or fleet.alerts is None or within(hours, clock.now().time()):
+            return
+        what = item.item_id or "an item with an unreadable tag"
+        reason = str(getattr(item.outcome, "value", item.outcome) or "take_to_desk")
+        fleet.alerts.raise_alert(
+            "desk_after_hours",
+            f"Book drop: {what} needs staff ({reason.replace('_', ' ')}, bin {item.bin}) and the desk is closed.",
+            reason=reason,
+            severity="warning",
+        )
+
+    for name in ("handle_tags", "handle_barcode"):
+        _after(bookdrop, name, observe)
+
+
 def attach(services: Any) -> Fleet:
     """Observe a kiosk's parts and start what its [metrics], [alerts] and [status_page] ask for."""
     from kiosk import config_layers
@@ -350,6 +394,14 @@ def attach(services: Any) -> Fleet:
         )
     if services.worker is not None:
         _observe_tags(services.worker, metrics)
+    if services.bookdrop is not None and cfg.alerts.desk_hours:
+        try:
+            hours = parse_hours(cfg.alerts.desk_hours)
+        except ValueError as exc:
+            log.error("alerts.desk_hours: %s; no after-hours alerts from this book drop", exc)
+        else:
+            if hours is not None:
+                _observe_bookdrop(services.bookdrop, fleet, hours, services.clock)
 
     if any((cfg.alerts.webhook_url, cfg.alerts.alertmanager_url, cfg.alerts.email_url)):
         fleet.alerts = kalerts.AlertService.from_config(

@@ -39,6 +39,9 @@ class AlertsSection:
     retry_initial_s: float = 5.0  # first retry after a failed delivery; doubles up to retry_max_s
     retry_max_s: float = 600.0
     resolve_after_s: float = 3600.0  # Alertmanager: a one-off event stays firing this long
+    desk_hours: str = (
+        ""  # e.g. "09:00-20:00": a book drop alerts for items meant for the desk outside them
+    )
 
 
 @dataclass(frozen=True)

@@ -39,9 +39,10 @@ class HeadlessKiosk:
         from kiosk.core.events import TagsChanged
 
         s = self.services
-        s.worker.submit(
-            s.session.handle, TagsChanged(present=present, added=added, removed=removed)
-        ).result(timeout=WAIT_S)
+        handle = s.bookdrop.handle_tags if s.bookdrop is not None else s.session.handle
+        s.worker.submit(handle, TagsChanged(present=present, added=added, removed=removed)).result(
+            timeout=WAIT_S
+        )
         self.changed.set()
 
     def _poll_until_changed(self) -> None:
@@ -71,6 +72,19 @@ class HeadlessKiosk:
             self._poll_until_changed()
             s.worker.submit(s.session.handle, Tapped(Action.LOGOUT)).result(timeout=WAIT_S)
         return status
+
+    def drop(self, item_id: str) -> Any:
+        """One item through the book drop's slot; returns what the book drop decided for it."""
+        from kiosk.devices.readers.sim import demo_tag
+
+        s = self.services
+        tag = s.pad.place(demo_tag(item_id))
+        try:
+            self._poll_until_changed()
+            return s.bookdrop.state.last
+        finally:
+            s.pad.remove(tag.uid)
+            self._poll_until_changed()
 
     def close(self) -> None:
         self.services.close()

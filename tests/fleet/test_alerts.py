@@ -290,3 +290,54 @@ def test_alert_send_and_list_from_the_command_line(
         cli.main(["--config", str(f), "alert", "send", "test", "x", "--label", "card=LV0001"]) == 1
     )
     assert "patron data" in capsys.readouterr().err
+
+
+def _bookdrop(tmp_path: Path, port: int, receiver: WebhookReceiver, hours: str) -> HeadlessKiosk:
+    extra = (
+        f'[alerts]\nwebhook_url = "{receiver.url}"\nretry_initial_s = 0.1\ndesk_hours = "{hours}"\n'
+    )
+    f = write_kiosk(tmp_path, port=port, terminal="DROP-1", extra=extra)
+    f.write_text(
+        f.read_text().replace('terminal_id = "DROP-1"', 'terminal_id = "DROP-1"\nmode = "bookdrop"')
+    )
+    return HeadlessKiosk(config.load(f))
+
+
+def _hours_around_now(open_now: bool) -> str:
+    from datetime import datetime, timedelta
+
+    now = datetime.now()
+    start = now - timedelta(hours=1) if open_now else now + timedelta(hours=1)
+    return f"{start:%H:%M}-{start + timedelta(hours=2):%H:%M}"
+
+
+def test_book_drop_alerts_for_an_item_meant_for_staff_after_hours(
+    tmp_path: Path, demo_acs: Any, receiver: WebhookReceiver
+) -> None:
+    k = _bookdrop(tmp_path, demo_acs.port, receiver, _hours_around_now(open_now=False))
+    try:
+        assert str(k.drop("30000008").final) == "checked_in_secured"  # on loan: just returned
+        unknown = k.drop("39999999")
+        assert str(unknown.final) == "exception_bin"
+        wait_for(lambda: receiver.bodies, 10, "the after-hours alert")
+    finally:
+        k.close()
+    [body] = receiver.bodies
+    assert body["kind"] == "desk_after_hours" and body["terminal"] == "DROP-1"
+    assert "39999999" in body["summary"] and body["labels"] == {"reason": str(unknown.outcome)}
+
+
+def test_book_drop_stays_quiet_while_the_desk_is_open(
+    tmp_path: Path, demo_acs: Any, receiver: WebhookReceiver
+) -> None:
+    from kiosk.fleet.runtime import parse_hours, within
+
+    assert within(parse_hours("22:00-06:00"), parse_hours("05:59-06:00")[0])  # open over midnight
+    assert not within(parse_hours("09:00-20:00"), parse_hours("20:00-21:00")[0])
+    k = _bookdrop(tmp_path, demo_acs.port, receiver, _hours_around_now(open_now=True))
+    try:
+        assert str(k.drop("39999999").final) == "exception_bin"
+        assert k.fleet.alerts.deliver_due() == 0 and k.fleet.alerts.queue.all() == []
+    finally:
+        k.close()
+    assert receiver.bodies == []
