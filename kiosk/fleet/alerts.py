@@ -45,6 +45,7 @@ KINDS = (
     "site_config_rejected",
     "test",
 )
+SINKS = ("webhook", "alertmanager", "email")
 SEVERITIES = ("critical", "warning", "info")
 _LABEL_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _FORBIDDEN_LABELS = frozenset(

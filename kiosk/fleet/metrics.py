@@ -21,6 +21,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from kiosk import __version__
+from kiosk.fleet.alerts import KINDS as ALERT_KINDS
+from kiosk.fleet.alerts import SINKS as ALERT_SINKS
 
 log = logging.getLogger(__name__)
 
@@ -30,15 +32,6 @@ MODES = ("online", "offline")
 DEVICES = ("reader", "printer", "sorter")
 PRINTER_STATES = ("ready", "paper_low", "paper_out", "offline", "none")
 VISIT_OUTCOMES = ("ok", "refused", "offline", "error")
-ALERT_KINDS = (
-    "call_staff",
-    "paper_out",
-    "paper_low",
-    "security_write_failed",
-    "desk_after_hours",
-    "site_config_rejected",
-)
-ALERT_SINKS = ("webhook", "alertmanager", "email")
 
 # SIP2 request command -> a name a dashboard reader knows (few values, fixed).
 SIP2_COMMANDS = {
