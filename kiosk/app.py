@@ -237,6 +237,9 @@ def build_services(
             services.circulation, services.security, session_clock, RoutingTable.from_config(cfg), ReturnSettings.from_config(cfg),
             recorder=getattr(services.circulation.journal, "record_event", None), staff_printer=printer,
         )
+    from kiosk.fleet.runtime import attach as attach_fleet
+
+    attach_fleet(services)  # metrics, alerts and the status page observe the parts built above
     return services
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 from kiosk.errors import ConfigError
+from kiosk.fleet.settings import AlertsSection, MetricsSection, SiteSection, StatusPageSection
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "kiosk.toml"
@@ -229,6 +230,10 @@ class Config:
     ui: UiSection = field(default_factory=UiSection)
     admin: AdminSection = field(default_factory=AdminSection)
     logging: LoggingSection = field(default_factory=LoggingSection)
+    metrics: MetricsSection = field(default_factory=MetricsSection)
+    alerts: AlertsSection = field(default_factory=AlertsSection)
+    status_page: StatusPageSection = field(default_factory=StatusPageSection)
+    site: SiteSection = field(default_factory=SiteSection)
     routing: tuple[RoutingRule, ...] = ()
     source: str = "<defaults>"
 
@@ -395,6 +400,12 @@ def parse(text: str, source: str = "<string>") -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    return from_data(data, source)
+
+
+def from_data(data: dict[str, Any], source: str) -> Config:
+    """A validated Config from parsed TOML (one file, or the merged layers of kiosk.config_layers)."""
+    data = dict(data)
     try:
         routing = data.pop("routing", [])
         if not isinstance(routing, list):
@@ -433,4 +444,6 @@ def load(explicit: str | os.PathLike[str] | None = None) -> Config:
         raise ConfigError(f"{path}: configuration file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read configuration ({exc})") from None
-    return parse(text, str(path.resolve()))
+    from kiosk import config_layers  # the site file under this one, when [site] names one
+
+    return config_layers.load_layers(path, text)
