@@ -156,7 +156,7 @@ def test_nested_calls_share_the_outer_deadline(acs) -> None:
     with client.call(budget_s=5.0) as outer:
         with client.call(budget_s=100.0) as inner:
             assert inner == outer
-    assert client.call_budget_s == 0.5 * 2
+    assert client.call_budget_s == 0.5 * (2 + 1)
 
 
 def test_the_link_lock_is_reentrant_and_shares_one_deadline(acs) -> None:
@@ -169,3 +169,25 @@ def test_the_link_lock_is_reentrant_and_shares_one_deadline(acs) -> None:
                     assert inner == outer
     assert lock.acquire(timeout=0)  # free again
     lock.release()
+
+
+def test_a_changing_request_is_not_written_without_a_whole_timeout_left(acs) -> None:
+    client = Sip2Client(settings(acs, timeout_s=5.0))
+    client.connect()
+    before = acs.frames_handled
+    with client.call(budget_s=1.0):  # less than timeout_s: an answer could not be waited for
+        with pytest.raises(Sip2LinkBusy) as info:
+            client.request(
+                message(
+                    "09",
+                    no_block="N",
+                    transaction_date=D,
+                    return_date=D,
+                    fields=[("AP", "DEMO"), ("AO", "DEMO"), ("AB", "30000009"), ("AC", "")],
+                )
+            )
+        assert info.value.maybe_delivered is False
+        assert client.request(item_info("30000009")).command == "18", "a read may still go"
+    assert acs.frames_handled == before + 1
+    assert acs.library.applications("30000009", models.CHECKIN) == 0
+    client.close()

@@ -12,8 +12,9 @@ answer is taken only for the request it belongs to: expected command, and the re
 (AB) and patron (AA) where both carry them; anything else on the link is dropped and logged.
 
 Deadline: every call (`request()`, `connect()`, `sc_status()`, or several under `call()` or a
-`LinkLock`) ends within one overall budget, `call_budget_s` = timeout_s x (1 + retries), that
-covers waiting for the link, reconnecting and every retry (docs/architecture.md).
+`LinkLock`) ends within one overall budget, `call_budget_s` = timeout_s x (2 + retries), that
+covers waiting for the link, reconnecting and every retry (docs/architecture.md). A changing
+request is written only while a whole timeout_s is left for its answer; later it is not sent.
 """
 
 from __future__ import annotations
@@ -239,8 +240,9 @@ class Sip2Client:
 
     @property
     def call_budget_s(self) -> float:
-        """The overall deadline of one call: every attempt's wait, and nothing more."""
-        return self._settings.timeout_s * (1 + self._settings.retries)
+        """The overall deadline of one call: one timeout for waiting for the link and
+        reconnecting, then every attempt's wait, and nothing more."""
+        return self._settings.timeout_s * (2 + self._settings.retries)
 
     @contextmanager
     def call(self, budget_s: float | None = None) -> Iterator[float]:
@@ -479,6 +481,9 @@ class Sip2Client:
         written = False
         outgoing = frame
         while True:
+            if not written and msg.command not in READ_ONLY and self._remaining() < self._timeout_s:
+                # Sent now, it could only end in doubt: better not sent at all.
+                raise self._busy(msg.command)
             try:
                 if self._remaining() <= 0:
                     raise _Timeout()
