@@ -1036,6 +1036,8 @@ class Library:
             unrenewed: list[str] = []
             for loan in loans:
                 item = s.get(ItemRow, loan.item_id)
+                if item is None:  # a loan row always has its item (foreign key)
+                    continue
                 out = self._renew(
                     s,
                     p,
@@ -1102,7 +1104,7 @@ class Library:
             item = s.get(ItemRow, item_id) if item_id else None
             if item is None:
                 return CheckinOutcome(False, item_id, message="Unknown item")
-            base = {
+            base: dict[str, Any] = {
                 "item_id": item.id,
                 "title": item.title,
                 "media_type": item.media_type,
@@ -1175,7 +1177,7 @@ class Library:
                     alert=True,
                     alert_type=AlertType.OTHER,
                 )
-            base = {
+            base: dict[str, Any] = {
                 "item_id": item.id,
                 "title": item.title,
                 "media_type": item.media_type,
