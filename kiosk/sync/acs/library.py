@@ -1526,25 +1526,22 @@ class Library:
         """How many requests of `kind` (checkout, checkin, renew, cancel_checkout, cancel_checkin,
         fee_paid, hold) were applied to the item ("" for fees). A checkout applied as a renewal
         counts as a checkout; a return of an item no longer on loan counts as a checkin."""
-        with self._tx() as s:
-            return int(
-                s.scalar(
-                    select(func.count())
-                    .select_from(ApplicationRow)
-                    .where(ApplicationRow.item_id == item_id, ApplicationRow.kind == kind)
-                )
-                or 0
-            )
+        return self._count_rows(ApplicationRow, item_id, kind)
 
     def applied(self, item_id: str, kind: str) -> int:
         """How many transactions of `kind` changed a loan of the item (the transaction log): unlike
         `applications()`, a return of an item that was not on loan is not one."""
+        return self._count_rows(TransactionRow, item_id, kind)
+
+    def _count_rows(
+        self, table: type[ApplicationRow] | type[TransactionRow], item_id: str, kind: str
+    ) -> int:
         with self._tx() as s:
             return int(
                 s.scalar(
                     select(func.count())
-                    .select_from(TransactionRow)
-                    .where(TransactionRow.item_id == item_id, TransactionRow.kind == kind)
+                    .select_from(table)
+                    .where(table.item_id == item_id, table.kind == kind)
                 )
                 or 0
             )
