@@ -64,3 +64,12 @@ def test_sip2_check_reports_whether_the_rule_is_honoured(acs_with, tmp_path, cap
     assert main(["--config", str(cfg), "sip2", "check", "--duplicate-rule"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["duplicate_rule"] is False and report["duplicate_rule_honoured"] is False
+
+
+def test_pysip2_honours_the_rule(pysip2_acs) -> None:
+    client = Sip2Client(pysip2_acs.settings())
+    try:
+        client.connect()
+        assert client.probe_duplicate_rule(pause_s=1.2) is True
+    finally:
+        client.close()

@@ -367,17 +367,12 @@ class Sip2Client:
                         self._give_up(req, f"duplicate rule probe: {exc or 'no answer'}"),
                         maybe_delivered=True,
                     ) from None
-                if reply is None or reply.command != "98":
-                    return False
+                if reply is None or reply.command != "98" or reply.checksum is None:
+                    return False  # no AY/AZ in the answer: nothing to recognise a repeat by
                 answers.append(reply)
             first, second = answers
             date = first.fixed.get("date_time_sync", "").strip()
-            return (
-                first.checksum is not None
-                and bool(date)
-                and first.fixed == second.fixed
-                and first.fields == second.fields
-            )
+            return bool(date) and first.fixed == second.fixed and first.fields == second.fields
 
     def keepalive_if_due(self) -> None:
         """Send a `99` when the link has been quiet for sip2.keepalive_s; reconnect when down and due."""
