@@ -48,9 +48,15 @@ class TagData:
 
     @property
     def usage_class(self) -> int | None:
-        """ISO 28560-1 usage class (0 acquisition, 1 circulating, 2 not for circulation ...)."""
+        """ISO 28560-1 usage class (0 acquisition, 1 circulating, 2 not for circulation ...).
+
+        None when the tag has no type of usage or one that is not hex (an ISO 28560-2 tag may
+        store the element in a text compaction, so it can hold any character).
+        """
         if self.model in ("iso28560-3", "iso28560-2") and self.type_of_usage:
-            return int(self.type_of_usage[0], 16)
+            digit = self.type_of_usage[0]
+            if digit in "0123456789ABCDEFabcdef":
+                return int(digit, 16)
         return None
 
     def to_json(self) -> dict[str, Any]:

@@ -215,7 +215,7 @@ def message(
     return Message(command=command, fixed=ordered, fields=list(fields or []))
 
 
-def checksum(prefix: bytes) -> str:
+def checksum(prefix: bytes | bytearray) -> str:
     """The SIP2 checksum of `prefix` (every byte up to and including `AZ`): 4 upper-case hex digits."""
     return f"{(-sum(prefix)) & 0xFFFF:04X}"
 
@@ -397,6 +397,7 @@ def encode(
                     raise Sip2FormatError(
                         f"message {cmd}: fixed field {name} contains a control character"
                     )
+        assert text is not None  # every fixed value was checked to be text just above
         out += text.encode("ascii")
     if cmd in _CONTROL:
         if msg.fields:
@@ -666,9 +667,9 @@ def decode(data: bytes | str, *, encoding: str = "utf-8", delimiter: str = "|") 
                 if fields and len(chunk) >= 2 and not _FIELD_ID_RE.match(chunk[:2]):
                     # No field id can start like this (ids are upper-case letters and digits):
                     # the delimiter was part of the previous value, as in an e-mail "a|b@c".
-                    fid, value = fields[-1]
-                    fields[-1] = (fid, value + delimiter + chunk)
-                    notes.append(f"delimiter inside the value of {fid}")
+                    prev_fid, prev_value = fields[-1]
+                    fields[-1] = (prev_fid, prev_value + delimiter + chunk)
+                    notes.append(f"delimiter inside the value of {prev_fid}")
                     continue
                 if len(chunk) < 2:
                     raise Sip2FormatError(
