@@ -8,7 +8,10 @@ default `config/kiosk.toml` (the demo: embedded library system, simulated reader
 from __future__ import annotations
 
 import dataclasses
+import logging
+import math
 import os
+import re
 import tomllib
 import types
 import typing
@@ -17,6 +20,8 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 from kiosk.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "kiosk.toml"
@@ -315,7 +320,6 @@ def _build(cls: type, table: dict[str, Any], where: str) -> Any:
 
 def _validate(cfg: Config) -> None:
     """Cross-field checks that types alone cannot express."""
-    import re
 
     def bad(key: str, msg: str) -> ConfigError:
         return ConfigError(f"{key}: {msg}")
@@ -324,24 +328,8 @@ def _validate(cfg: Config) -> None:
         raise bad("sip2.port", f"expected a TCP port 1-65535, got {cfg.sip2.port}")
     if cfg.sip2.encoding.lower() not in ENCODINGS:
         raise bad("sip2.encoding", f"expected one of {', '.join(ENCODINGS)}, got {cfg.sip2.encoding!r}")
-    if not 0.5 <= cfg.sip2.timeout_s <= 120:
-        raise bad("sip2.timeout_s", f"expected 0.5-120 seconds, got {cfg.sip2.timeout_s}")
-    if not 0 <= cfg.sip2.retries <= 10:
-        raise bad("sip2.retries", f"expected 0-10, got {cfg.sip2.retries}")
-    if len(cfg.sip2.field_delimiter) != 1:
-        raise bad("sip2.field_delimiter", "expected exactly one character")
-    for key, val in (("security.afi_secured", cfg.security.afi_secured), ("security.afi_unsecured", cfg.security.afi_unsecured)):
-        if not 0 <= val <= 0xFF:
-            raise bad(key, f"expected a byte 0-255 (e.g. 0x07), got {val}")
     if cfg.security.afi_secured == cfg.security.afi_unsecured:
         raise bad("security.afi_unsecured", "must differ from security.afi_secured")
-    if cfg.offline.max_checkouts < 0 or cfg.offline.loan_days < 1:
-        raise bad("offline.loan_days", "expected max_checkouts >= 0 and loan_days >= 1")
-    for key, pattern in (("patron.card_pattern", cfg.patron.card_pattern), ("patron.item_pattern", cfg.patron.item_pattern)):
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise bad(key, f"expected a regular expression, got {pattern!r} ({exc})") from None
     if not cfg.kiosk.languages:
         raise bad("kiosk.languages", "expected at least one language")
     for lang in cfg.kiosk.languages:
@@ -351,8 +339,263 @@ def _validate(cfg: Config) -> None:
         raise bad("kiosk.default_language", f"expected one of kiosk.languages {list(cfg.kiosk.languages)}")
     if cfg.ui.idle_warning_s < 20:
         raise bad("ui.idle_warning_s", "expected at least 20 seconds of warning before logout")
+    _check_ranges(cfg)
+    _check_texts(cfg)
     if cfg.ui.idle_timeout_s <= cfg.ui.idle_warning_s:
         raise bad("ui.idle_timeout_s", "expected more than ui.idle_warning_s")
+    _check_patterns(cfg)
+
+
+# --- value checks ----------------------------------------------------------------------------
+# Every number and text a site can set is checked here, key by key, so a value that cannot work
+# (a NaN timeout, a negative retry count, a delimiter that is a letter, an identifier holding the
+# SIP2 field delimiter) stops the kiosk at start with one line naming the key, instead of failing
+# later or being altered on the wire.
+
+_DAY_S = 86_400.0
+# (lowest, highest) for every number in the configuration; tests/unit/test_config_values.py
+# checks that no number is missing here.
+NUMBER_RANGES: dict[str, tuple[float, float]] = {
+    "sip2.port": (1, 65535),
+    "sip2.timeout_s": (0.5, 120),
+    "sip2.retries": (0, 10),
+    "sip2.keepalive_s": (1, _DAY_S),
+    "sip2.summary_page_size": (1, 1000),
+    "offline.max_checkouts": (0, 1000),
+    "offline.loan_days": (1, 3660),
+    "offline.forward_interval_s": (0.1, _DAY_S),
+    "acs.port": (0, 65535),  # 0: any free port (tests, a second demo)
+    "acs.loan_days": (1, 3660),
+    "acs.max_loans": (0, 10**7),
+    "acs.max_renewals": (0, 1000),
+    "acs.fee_limit": (0, 10**9),
+    "reader.stable_rounds": (1, 100),
+    "reader.poll_interval_s": (0.001, 60),
+    "reader.timeout_s": (0.01, 120),
+    "reader.retries": (0, 100),
+    "security.afi_secured": (0, 0xFF),
+    "security.afi_unsecured": (0, 0xFF),
+    "security.write_retries": (0, 100),
+    "patron.max_login_failures": (1, 1000),
+    "patron.lockout_s": (0, _DAY_S),
+    "patron.login_window_s": (1, _DAY_S),
+    "patron.terminal_max_failures": (1, 10**6),
+    "patron.wedge_max_interkey_s": (0.001, 10),
+    "patron.wedge_min_length": (1, 255),
+    "printer.width": (16, 200),
+    "sorter.exception_bin": (0, 255),
+    "sorter.default_bin": (0, 255),
+    "sorter.timeout_s": (0.01, 600),
+    "ui.width": (320, 16384),
+    "ui.height": (240, 16384),
+    "ui.idle_timeout_s": (1, _DAY_S),
+    "ui.idle_warning_s": (20, _DAY_S),
+    "ui.goodbye_s": (0, 600),
+    "admin.max_failures": (1, 1000),
+    "admin.lockout_s": (0, _DAY_S),
+    "admin.idle_timeout_s": (1, _DAY_S),
+    "logging.max_bytes": (0, 10**12),
+    "logging.backups": (0, 1000),
+    "routing.bin": (0, 255),
+}
+# Values the library system receives in SIP2 fields, exactly as configured.
+SIP2_FIELD_KEYS = (
+    "sip2.username",
+    "sip2.password",
+    "sip2.location_code",
+    "sip2.institution_id",
+    "sip2.terminal_password",
+)
+NON_EMPTY_KEYS = (
+    "sip2.host",
+    "storage.path",
+    "acs.database_url",
+    "reader.url",
+    "printer.url",
+    "sorter.url",
+    "kiosk.terminal_id",
+)
+_SIP2_MAX_FIELD_BYTES = 255  # the spec's limit on a variable-length field
+
+
+def _values(cfg: Config) -> list[tuple[str, Any]]:
+    """Every configured value with its key ("sip2.port", "routing.bin" for each rule)."""
+    out: list[tuple[str, Any]] = []
+    for section in dataclasses.fields(Config):
+        value = getattr(cfg, section.name)
+        if dataclasses.is_dataclass(value):
+            out += [
+                (f"{section.name}.{f.name}", getattr(value, f.name))
+                for f in dataclasses.fields(value)
+            ]
+    for rule in cfg.routing:
+        out += [(f"routing.{f.name}", getattr(rule, f.name)) for f in dataclasses.fields(rule)]
+    return out
+
+
+def _check_ranges(cfg: Config) -> None:
+    """Every number finite and in its range."""
+    for key, value in _values(cfg):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        low, high = NUMBER_RANGES[key]
+        if not (math.isfinite(value) and low <= value <= high):
+            unit = (
+                " seconds" if key.endswith("_s") else " (a byte, e.g. 0x07)" if "afi" in key else ""
+            )
+            raise ConfigError(
+                f"{key}: expected {_number(low)} to {_number(high)}{unit}, got {value}"
+            )
+
+
+def _number(value: float) -> str:
+    return f"{value:g}" if value < 10**7 else f"{value:.0e}"
+
+
+def _check_texts(cfg: Config) -> None:
+    """No control character in any text; SIP2 identifiers sent as configured or refused here."""
+    for key, value in _values(cfg):
+        for i, text in enumerate(value if isinstance(value, tuple) else (value,)):
+            if not isinstance(text, str):
+                continue
+            where = f"{key}[{i}]" if isinstance(value, tuple) else key
+            if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text):
+                raise ConfigError(
+                    f"{where}: expected text without control characters, got {text!r}"
+                )
+            if isinstance(value, tuple) and not text.strip():
+                raise ConfigError(f"{where}: expected a non-empty string")
+    for key in NON_EMPTY_KEYS:
+        if not _get(cfg, key).strip():
+            raise ConfigError(f"{key}: expected a non-empty string")
+    delimiter = cfg.sip2.field_delimiter
+    if (
+        len(delimiter) != 1
+        or delimiter.isalnum()
+        or delimiter.isspace()
+        or not delimiter.isprintable()
+    ):
+        raise ConfigError(
+            "sip2.field_delimiter: expected one printable character that is no letter, digit or "
+            f"space (field ids are letters and digits), got {delimiter!r}"
+        )
+    if not (
+        len(cfg.kiosk.currency) == 3
+        and cfg.kiosk.currency.isascii()
+        and cfg.kiosk.currency.isupper()
+    ):
+        raise ConfigError(
+            f"kiosk.currency: expected an ISO 4217 code such as 'EUR', got {cfg.kiosk.currency!r}"
+        )
+    for key in SIP2_FIELD_KEYS:
+        value = _get(cfg, key)
+        secret = "password" in key
+        shown = "(not shown)" if secret else repr(value)
+        if delimiter in value:
+            raise ConfigError(
+                f"{key}: contains the SIP2 field delimiter {delimiter!r}, which would end the field "
+                f"early; the value is sent unaltered or not at all: {shown}"
+            )
+        try:
+            size = len(value.encode(cfg.sip2.encoding))
+        except (UnicodeEncodeError, LookupError):
+            raise ConfigError(
+                f"{key}: cannot be written in sip2.encoding {cfg.sip2.encoding}: {shown}"
+            ) from None
+        if size > _SIP2_MAX_FIELD_BYTES:
+            raise ConfigError(
+                f"{key}: {size} bytes; a SIP2 field holds at most {_SIP2_MAX_FIELD_BYTES}"
+            )
+
+
+def _get(cfg: Config, key: str) -> Any:
+    section, name = key.split(".")
+    return getattr(getattr(cfg, section), name)
+
+
+_PATTERN_KEYS = ("patron.card_pattern", "patron.item_pattern")
+# Overlap is decided on the patterns' automata; repetition counts beyond this would make them
+# too big to build at start, so such patterns are only compiled.
+_MAX_CHECKED_REPEAT = 256
+
+
+def _check_patterns(cfg: Config) -> None:
+    """Both patterns compile, and no scanned string is taken for both a card and an item.
+
+    The session takes a scanned string that matches ``card_pattern`` for a library card (and
+    ignores it during a session), so an item id that also matches it could never be borrowed:
+    patterns under which every item id is a card are refused, a partial overlap is logged as a
+    warning naming a string both match.
+    """
+    compiled: dict[str, Any] = {}
+    for key in _PATTERN_KEYS:
+        pattern = _get(cfg, key)
+        try:
+            compiled[key] = re.compile(pattern)
+        except (re.error, OverflowError, RecursionError, ValueError) as exc:
+            raise ConfigError(
+                f"{key}: expected a regular expression, got {pattern!r} ({exc})"
+            ) from None
+    if cfg.kiosk.mode == "bookdrop":
+        return  # nobody identifies at a book drop: every scanned string is an item
+    card, item = (_automaton(_get(cfg, key)) for key in _PATTERN_KEYS)
+    if card is None or item is None:
+        log.warning(
+            "patron.item_pattern: cannot check whether it overlaps patron.card_pattern (a pattern "
+            "too complex to compare); a scanned string matching both is taken for a card"
+        )
+        return
+    both = _shortest(card & item)
+    if both is None:
+        return
+    if _shortest(item - card) is None:
+        raise ConfigError(
+            f"patron.item_pattern: every item id it allows also matches patron.card_pattern "
+            f"(e.g. {both!r}) and would be taken for a library card; make the patterns distinct"
+        )
+    log.warning(
+        "patron.item_pattern: item ids that also match patron.card_pattern (e.g. %r) are taken "
+        "for library cards and cannot be borrowed; make the patterns distinct",
+        both,
+    )
+
+
+def _automaton(pattern: str) -> Any:
+    """A finite automaton for the strings ``re.match(pattern, s)`` accepts, or None when the
+    pattern is beyond what can be compared (lookarounds, back references, huge repeats)."""
+    import interegular
+
+    body = pattern.removeprefix("^").removeprefix("\\A")
+    if body.endswith("$") and not body.endswith("\\$"):
+        body = body[:-1]
+    elif body.endswith("\\Z"):
+        body = body[:-2]
+    else:
+        body = f"(?:{body}).*"  # re.match: anything may follow
+    counts = re.findall(r"\{(\d+)(?:,(\d*))?\}", body)
+    if any(int(n) > _MAX_CHECKED_REPEAT or (m and int(m) > _MAX_CHECKED_REPEAT) for n, m in counts):
+        return None
+    try:
+        return interegular.parse_pattern(body).to_fsm()
+    except (interegular.patterns.Unsupported, interegular.patterns.InvalidSyntax, RecursionError):
+        return None
+
+
+def _shortest(fsm: Any) -> str | None:
+    """The shortest string ``fsm`` accepts (printable characters preferred), or None."""
+    symbols: dict[int, str] = {}
+    for symbol, index in fsm.alphabet.items():
+        if isinstance(symbol, str) and (index not in symbols or not symbols[index].isprintable()):
+            symbols[index] = symbol
+    seen, queue = {fsm.initial: ""}, [fsm.initial]
+    for state in queue:
+        if state in fsm.finals:
+            return seen[state]
+        for index, target in fsm.map.get(state, {}).items():
+            if target not in seen:
+                seen[target] = seen[state] + symbols.get(index, "?")
+                queue.append(target)
+    return None
 
 
 def parse(text: str, source: str = "<string>") -> Config:
@@ -361,12 +604,19 @@ def parse(text: str, source: str = "<string>") -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(
+            f"{source}: {_deepest_key(text)}: arrays or tables nested too deeply"
+        ) from None
     try:
         routing = data.pop("routing", [])
         if not isinstance(routing, list):
             raise ConfigError("routing: expected [[routing]] tables")
         cfg = _build(Config, data, "")
-        rules = tuple(_build(RoutingRule, r, f"routing[{i}]") if isinstance(r, dict) else _bad_rule(i) for i, r in enumerate(routing))
+        rules = tuple(
+            _build(RoutingRule, r, f"routing[{i}]") if isinstance(r, dict) else _bad_rule(i)
+            for i, r in enumerate(routing)
+        )
         cfg = dataclasses.replace(cfg, routing=rules, source=source)
         _validate(cfg)
     except ConfigError as exc:
@@ -374,6 +624,21 @@ def parse(text: str, source: str = "<string>") -> Config:
     except TypeError as exc:  # a required field (e.g. routing bin) missing
         raise ConfigError(f"{source}: {exc}") from None
     return cfg
+
+
+def _deepest_key(text: str) -> str:
+    """The key (with its table) whose value opens the most brackets: where nesting runs away."""
+    table, best, depth = "", "", -1
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("[") and "=" not in stripped:
+            table = stripped.strip("[] ")
+            continue
+        key, eq, value = stripped.partition("=")
+        opened = len(value) - len(value.lstrip(" [{"))
+        if eq and opened > depth:
+            best, depth = f"{table}.{key.strip()}" if table else key.strip(), opened
+    return best or "(top level)"
 
 
 def _bad_rule(i: int) -> Any:
