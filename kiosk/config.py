@@ -514,13 +514,11 @@ def _get(cfg: Config, key: str) -> Any:
 
 
 _PATTERN_KEYS = ("patron.card_pattern", "patron.item_pattern")
-# Overlap is decided on the patterns' automata; repetition counts beyond this would make them
-# too big to build at start, so such patterns are only compiled.
-_MAX_CHECKED_REPEAT = 256
 
 
 def _check_patterns(cfg: Config) -> None:
-    """Both patterns compile, and no scanned string is taken for both a card and an item.
+    """Both patterns compile, allow nothing longer than a SIP2 field, and no scanned string is
+    taken for both a card and an item (decided on the patterns' automata).
 
     The session takes a scanned string that matches ``card_pattern`` for a library card (and
     ignores it during a session), so an item id that also matches it could never be borrowed:
@@ -538,6 +536,9 @@ def _check_patterns(cfg: Config) -> None:
             ) from None
     if cfg.kiosk.mode == "bookdrop":
         return  # nobody identifies at a book drop: every scanned string is an item
+    for key in _PATTERN_KEYS:
+        if any(int(n) > _SIP2_MAX_FIELD_BYTES for n in _COUNT.findall(_get(cfg, key))):
+            raise _unbounded(key)
     card, item = (_automaton(_get(cfg, key)) for key in _PATTERN_KEYS)
     if card is None or item is None:
         log.warning(
@@ -545,6 +546,10 @@ def _check_patterns(cfg: Config) -> None:
             "too complex to compare); a scanned string matching both is taken for a card"
         )
         return
+    too_long = _automaton(f".{{{_SIP2_MAX_FIELD_BYTES + 1}}}.*")
+    for key, fsm in zip(_PATTERN_KEYS, (card, item), strict=True):
+        if _shortest(fsm & too_long) is not None:
+            raise _unbounded(key)
     both = _shortest(card & item)
     if both is None:
         return
@@ -560,9 +565,20 @@ def _check_patterns(cfg: Config) -> None:
     )
 
 
+_COUNT = re.compile(r"\{(?:\d*,)?(\d+)\}")  # the upper bound of a {m,n} repetition
+
+
+def _unbounded(key: str) -> ConfigError:
+    return ConfigError(
+        f"{key}: allows more than {_SIP2_MAX_FIELD_BYTES} characters (more than a SIP2 field "
+        "holds, or no end at all without $); bound it, e.g. ^[0-9]{3,32}$"
+    )
+
+
 def _automaton(pattern: str) -> Any:
     """A finite automaton for the strings ``re.match(pattern, s)`` accepts, or None when the
-    pattern is beyond what can be compared (lookarounds, back references, huge repeats)."""
+    pattern is beyond what can be compared (lookbehinds, back references). Repetition counts
+    are at most 256 here (larger ones are refused first), so the automaton stays small."""
     import interegular
 
     body = pattern.removeprefix("^").removeprefix("\\A")
@@ -572,9 +588,6 @@ def _automaton(pattern: str) -> Any:
         body = body[:-2]
     else:
         body = f"(?:{body}).*"  # re.match: anything may follow
-    counts = re.findall(r"\{(\d+)(?:,(\d*))?\}", body)
-    if any(int(n) > _MAX_CHECKED_REPEAT or (m and int(m) > _MAX_CHECKED_REPEAT) for n, m in counts):
-        return None
     try:
         return interegular.parse_pattern(body).to_fsm()
     except (interegular.patterns.Unsupported, interegular.patterns.InvalidSyntax, RecursionError):

@@ -97,3 +97,18 @@ def test_usage_class_of_a_type_of_usage_that_is_not_hex() -> None:
     assert TagData("iso28560-2", "1", type_of_usage="ZZ").usage_class is None
     assert TagData("iso28560-2", "1", type_of_usage="12").usage_class == 1
     assert TagData("iso28560-3", "1", type_of_usage="7").usage_class == 7
+
+
+def test_item_id_longer_than_a_sip2_field_is_refused_not_shortened() -> None:
+    from kiosk.devices.tags import encode
+
+    fits = TagData("iso28560-2", "A" * 255)
+    assert decode(encode(fits), model="iso28560-2", block_order="normal").item_id == "A" * 255
+    # 408 characters in 255 bytes of 5-bit code: no library system could receive it.
+    too_long = encode(TagData("iso28560-2", "A" * 400))
+    with pytest.raises(TagFormatError, match="400 bytes"):
+        decode(too_long, model="iso28560-2", block_order="normal")
+    # ISO 28560-3 keeps up to 250 Latin-1 bytes; in UTF-8 they can be twice as long.
+    latin = encode(TagData("iso28560-3", "Å" * 200))
+    with pytest.raises(TagFormatError, match="400 bytes"):
+        decode(latin)

@@ -193,7 +193,7 @@ def test_overlapping_patterns_warn_with_a_string_both_match(
         ("^LV[0-9]{4,12}$", "^[0-9][0-9A-Z-]{2,31}$"),
         ("^2[0-9]{13}$", "^3[0-9]{13}$"),
         ("^[A-Z][0-9A-Z]{5,13}$", "^[0-9]{6,14}$"),
-        ("^CARD", "^[0-9]+$"),  # no $: re.match takes any tail, and still no overlap
+        ("^CARD[0-9]{4}$", "^[0-9]{4,20}$"),
     ],
 )
 def test_distinct_patterns_load_without_warning(
@@ -206,7 +206,7 @@ def test_distinct_patterns_load_without_warning(
 
 @pytest.mark.parametrize(
     "card",
-    ["^[0-9]{6}(?<!0)$", r"^([0-9])\1{5}$", "^[0-9]{100000}$"],
+    ["^[0-9]{6}(?<!0)$", r"^([0-9])\1{5}$"],
 )
 def test_patterns_beyond_comparison_warn_with_the_precedence(
     card: str, caplog: pytest.LogCaptureFixture
@@ -215,6 +215,17 @@ def test_patterns_beyond_comparison_warn_with_the_precedence(
         config.parse(_patterns(card, "^[0-9]{8}$"))
     (record,) = [r for r in caplog.records if r.name == "kiosk.config"]
     assert "taken for a card" in record.getMessage()
+
+
+@pytest.mark.parametrize("key", ["patron.card_pattern", "patron.item_pattern"])
+@pytest.mark.parametrize(
+    "pattern", ["^[0-9]+$", "^LV[0-9]{4}", "^[0-9]{1,300}$", "^[0-9]{100000}$"]
+)
+def test_patterns_allowing_more_than_a_sip2_field_are_refused(key: str, pattern: str) -> None:
+    other = "^[A-Z]{3}$"
+    card, item = (pattern, other) if key.endswith("card_pattern") else (other, pattern)
+    message = _load_error(_patterns(card, item))
+    assert key in message and "255" in message
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])

@@ -21,6 +21,11 @@ _CODECS = {
 }
 
 
+# The most a SIP2 field holds (in UTF-8, the widest encoding a library system may use): a longer
+# item id could only reach the library system shortened, that is as another item.
+MAX_ITEM_ID_BYTES = 255
+
+
 def decode(
     memory: bytes, *, model: str, block_size: int, dsfid: int | None, block_order: str = "auto"
 ) -> TagData:
@@ -28,10 +33,18 @@ def decode(
         raise TagFormatError(f"block size must be at least 1, not {block_size}")
     if block_order == "reversed":
         tag = _decode(iso28560_3.reorder(memory, block_size), model, block_size, dsfid, False)
-        return replace(tag, block_order="reversed")
-    if block_order not in ("auto", "normal"):
+        tag = replace(tag, block_order="reversed")
+    elif block_order in ("auto", "normal"):
+        tag = _decode(memory, model, block_size, dsfid, block_order == "auto")
+    else:
         raise TagFormatError(f"block order must be auto, normal or reversed, not {block_order!r}")
-    return _decode(memory, model, block_size, dsfid, block_order == "auto")
+    size = len(tag.item_id.encode("utf-8", errors="surrogatepass"))
+    if size > MAX_ITEM_ID_BYTES:
+        raise TagFormatError(
+            f"{tag.model} item id of {size} bytes ({tag.item_id[:20]!r}...): a library system "
+            f"takes at most {MAX_ITEM_ID_BYTES}, so the tag cannot be used as it is"
+        )
+    return tag
 
 
 def _decode(
