@@ -98,6 +98,12 @@ def int_field(extra: Mapping[str, Any], key: str, default: int) -> int:
         raise TagFormatError(f"{key} must be a number, not {value!r}") from None
 
 
+def set_ok(part: int, parts: int) -> bool:
+    """Whether a part number and a parts count as stored make a set (0/0 and 1/0 are the single
+    item some encoders write, see ``read_set``)."""
+    return 1 <= part <= parts or (parts == 0 and part in (0, 1))
+
+
 def read_set(part: int, parts: int, extra: dict[str, Any]) -> tuple[int, int]:
     """Part number and parts in set as the kiosk uses them.
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from kiosk.devices.errors import TagFormatError
 from kiosk.devices.tags import compaction as c
-from kiosk.devices.tags.data import TagData, read_set
+from kiosk.devices.tags.data import TagData, read_set, set_ok
 from kiosk.devices.tags.iso28560_3 import order_blocks, pad_blocks, reorder
 
 log = logging.getLogger(__name__)
@@ -348,7 +348,7 @@ def _check_complete(
     if 4 in values:
         digits = values[4]
         parts, part = _set_information(digits)
-        if len(digits) > 8 or not (1 <= part <= parts or (parts == 0 and part in (0, 1))):
+        if len(digits) > 8 or not set_ok(part, parts):
             problems.append(f"set information {digits!r} is no part of a set")
     declared = extra.get("content_parameter")
     if declared is not None:

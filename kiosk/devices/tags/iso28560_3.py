@@ -22,7 +22,7 @@ from operator import xor
 from typing import Any
 
 from kiosk.devices.errors import TagFormatError
-from kiosk.devices.tags.data import TagData, int_field, read_set
+from kiosk.devices.tags.data import TagData, int_field, read_set, set_ok
 
 log = logging.getLogger(__name__)
 
@@ -111,10 +111,6 @@ def first_byte_ok(byte: int) -> bool:
     return byte >> 4 == 1 or byte & 0x0F == 1
 
 
-def _set_ok(parts: int, part: int) -> bool:
-    return 1 <= part <= parts or (parts == 0 and part in (0, 1))
-
-
 def basic_block_shape(mem: bytes) -> tuple[int, int]:
     """How a memory compares with a basic block: the regions holding what a basic block holds
     there (byte 0 with content parameter 1, a set, and as text of two characters or more the
@@ -127,7 +123,7 @@ def basic_block_shape(mem: bytes) -> tuple[int, int]:
     elif not first_byte_ok(mem[0]):
         odd += 1  # (nibbles swapped, as a few tags have them, counts for neither)
     if len(mem) >= 3 and not (mem[1] == 0 and mem[2] in (0, 1)):  # 0/0: legacy single item
-        if _set_ok(mem[1], mem[2]):
+        if set_ok(mem[2], mem[1]):
             shaped += 1
         else:
             odd += 1

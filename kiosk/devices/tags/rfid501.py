@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kiosk.devices.errors import TagFormatError
-from kiosk.devices.tags.data import TagData, int_field, read_set
+from kiosk.devices.tags.data import TagData, int_field, read_set, set_ok
 from kiosk.devices.tags.iso28560_3 import order_blocks, pad_blocks, reorder
 
 MODEL = "rfid501"
@@ -83,7 +83,7 @@ def _check_layout(memory: bytes) -> None:
     part, parts = memory[1] >> 4, memory[1] & 0x0F
     if memory[2] != 0:
         raise TagFormatError(f"3M RFID 501 byte 2 is 0x{memory[2]:02X}, not 0x00: misread")
-    if not (1 <= part <= parts or (parts == 0 and part in (0, 1))):
+    if not set_ok(part, parts):
         raise TagFormatError(f"3M RFID 501 set byte 0x{memory[1]:02X} (part {part} of {parts})")
     barcode_field = memory[4:20]
     end = barcode_field.find(b"\x00")
