@@ -71,6 +71,7 @@ _INFO_KEYS = {
 }
 _MAX_OID = 15 + 255
 _MAX_BLOCK_SIZE = 32  # ISO/IEC 15693 allows blocks of up to 32 bytes
+_MAX_STRICT_PAD = 8  # library tags have 4- or 8-byte blocks: padding is shorter than one
 # Longest item id believed while the block order is being guessed (the longest barcodes
 # reported for libraries have 27 characters: "RFID Data Model for Libraries", Doc 067).
 MAX_GUESSED_ITEM_ID = 32
@@ -121,9 +122,10 @@ def decode(
     try:
         tag = _decode(memory, "normal", item_id_first, plausible=try_reversed, strict=strict)
     except TagFormatError as first:
-        if swap and strict and _opens_right(memory):
+        if swap and strict and (_opens_right(memory) or len(memory) % block_size):
             # The first object as delivered is sound, so the order is: the damage is later in
-            # the memory, and reading it the other way would only find something else.
+            # the memory, and reading it the other way would only find something else. A read
+            # of part of a block cannot have been reversed block by block either.
             raise
         if swap:
             swapped = reorder(memory, block_size)
@@ -218,6 +220,11 @@ def _decode(
                 )
             pad = mem[i]
             i += 1
+            if strict and pad >= _MAX_STRICT_PAD:
+                raise TagFormatError(
+                    f"ISO 28560-2: {pad} pad bytes after the object at byte {start}; padding "
+                    "only reaches the next block boundary"
+                )
         if i >= len(mem):
             raise TagFormatError(f"ISO 28560-2: object at byte {start} truncated before its length")
         length = mem[i]
@@ -352,8 +359,13 @@ def _check_complete(
             problems.append(f"set information {digits!r} is no part of a set")
     declared = extra.get("content_parameter")
     if declared is not None:
+        # An encoder writes a content parameter only to name elements: an empty one is misread.
         present = {oid for oid in values if oid >= 3}
-        if any(oid > len(ELEMENTS) for oid in declared) or not present <= set(declared):
+        if (
+            not declared
+            or any(oid > len(ELEMENTS) for oid in declared)
+            or not present <= set(declared)
+        ):
             problems.append(f"content parameter {declared} against OIDs {sorted(present)}")
     if problems:
         raise TagFormatError(
