@@ -487,6 +487,16 @@ def _check_texts(cfg: Config) -> None:
         raise ConfigError(
             f"kiosk.currency: expected an ISO 4217 code such as 'EUR', got {cfg.kiosk.currency!r}"
         )
+    if cfg.printer.email_receipts:
+        if not cfg.printer.email_url.startswith(("smtp://", "file:")):
+            raise ConfigError(
+                f"printer.email_url: expected smtp://HOST[:PORT] or file:DIR, got {cfg.printer.email_url!r}"
+            )
+        local, at, domain = cfg.printer.email_from.partition("@")
+        if not (local and at and domain) or " " in cfg.printer.email_from:
+            raise ConfigError(
+                f"printer.email_from: expected an e-mail address, got {cfg.printer.email_from!r}"
+            )
     for key in SIP2_FIELD_KEYS:
         value = _get(cfg, key)
         secret = "password" in key

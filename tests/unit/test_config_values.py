@@ -144,6 +144,21 @@ def test_currency_is_an_iso_4217_code(currency: str) -> None:
     assert "kiosk.currency" in _load_error(_toml_for("kiosk.currency", currency))
 
 
+@pytest.mark.parametrize(
+    "key,value",
+    [
+        ("printer.email_url", "mailto:desk@example.lv"),
+        ("printer.email_from", "kiosk"),
+        ("printer.email_from", "a b@c"),
+    ],
+)
+def test_e_mail_receipts_need_a_way_out_and_a_sender(key: str, value: str) -> None:
+    name = key.split(".")[1]
+    text = f'[printer]\nemail_receipts = true\n{name} = "{value}"\n'
+    assert key in _load_error(text)
+    config.parse(text.replace("email_receipts = true", "email_receipts = false"))
+
+
 # --- the cases named in the issue -------------------------------------------------------------
 
 
