@@ -82,8 +82,9 @@ MAX_DIGITS = 24
 # codes (seen on Finnish tags) and the local data elements, whose form is the library's business.
 _APP_DEFINED_OIDS = {2, 3, 5, 11, 15, 16, 19, 20, 23, 25, 26}
 # An ISIL as libraries write it (a prefix, a hyphen, an identifier), or a bare library code
-# ("YST"); never opening with a hyphen or holding a run of them, as zero bits read as ISIL do.
-_ISIL_SHAPE = re.compile(r"(?!.*---)[A-Za-z0-9:/][A-Za-z0-9:/-]{0,19}")
+# ("YST"); hyphens only between parts, never in a run or at an end, as zero bits read as ISIL
+# give them.
+_ISIL_SHAPE = re.compile(r"(?=.{1,20}\Z)[A-Za-z0-9:/]+(?:-[A-Za-z0-9:/]+)*")
 
 
 def is_precursor(byte: int) -> bool:
