@@ -258,9 +258,10 @@ def _decode(
             extra["content_parameter"] = _content_parameter(data)
             continue
         if not data:
-            if oid == 1:
-                # Refused here, not just skipped: a later object must not become the item id.
-                raise TagFormatError(f"ISO 28560-2: the item id object at byte {start} is empty")
+            if oid == 1 or strict:
+                # Refused here, not just skipped: a later object must not become the item id,
+                # and no encoder writes an empty object (zero bytes misread as one do).
+                raise TagFormatError(f"ISO 28560-2: the {name} object at byte {start} is empty")
             continue  # an empty element says nothing
         if oid == 1 and scheme == c.APPLICATION_DEFINED:
             # ISO 28560-2 defines no application-specific form of the item id; seen when
