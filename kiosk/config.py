@@ -8,6 +8,7 @@ default `config/kiosk.toml` (the demo: embedded library system, simulated reader
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 import os
@@ -310,7 +311,8 @@ def _build(cls: type, table: dict[str, Any], where: str) -> Any:
     names = {f.name for f in dataclasses.fields(cls) if f.name != "source"}
     kwargs: dict[str, Any] = {}
     for key, value in table.items():
-        key_where = f"{where}.{key}" if where else key
+        shown = key if key.isprintable() else repr(key)  # the message stays one line
+        key_where = f"{where}.{shown}" if where else shown
         if key not in names:
             known = ", ".join(sorted(names))
             raise ConfigError(f"{key_where}: unknown key (expected one of: {known})")
@@ -544,35 +546,88 @@ def _check_patterns(cfg: Config) -> None:
             raise ConfigError(
                 f"{key}: expected a regular expression, got {pattern!r} ({exc})"
             ) from None
+    verdict = _compare_patterns(cfg.patron.card_pattern, cfg.patron.item_pattern)
+    if verdict.unbounded:
+        raise _unbounded(verdict.unbounded)
     if cfg.kiosk.mode == "bookdrop":
         return  # nobody identifies at a book drop: every scanned string is an item
-    for key in _PATTERN_KEYS:
-        if any(int(n) > _SIP2_MAX_FIELD_BYTES for n in _COUNT.findall(_get(cfg, key))):
-            raise _unbounded(key)
-    card, item = (_automaton(_get(cfg, key)) for key in _PATTERN_KEYS)
-    if card is None or item is None:
+    if verdict.uncomparable:
         log.warning(
             "patron.item_pattern: cannot check whether it overlaps patron.card_pattern (a pattern "
             "too complex to compare); a scanned string matching both is taken for a card"
         )
-        return
-    too_long = _automaton(f".{{{_SIP2_MAX_FIELD_BYTES + 1}}}.*")
-    for key, fsm in zip(_PATTERN_KEYS, (card, item), strict=True):
-        if _shortest(fsm & too_long) is not None:
-            raise _unbounded(key)
-    both = _shortest(card & item)
-    if both is None:
-        return
-    if _shortest(item - card) is None:
+    elif verdict.both is not None and verdict.item_inside_card:
         raise ConfigError(
             f"patron.item_pattern: every item id it allows also matches patron.card_pattern "
-            f"(e.g. {both!r}) and would be taken for a library card; make the patterns distinct"
+            f"(e.g. {verdict.both!r}) and would be taken for a library card; make the patterns "
+            "distinct"
         )
-    log.warning(
-        "patron.item_pattern: item ids that also match patron.card_pattern (e.g. %r) are taken "
-        "for library cards and cannot be borrowed; make the patterns distinct",
-        both,
+    elif verdict.both is not None:
+        log.warning(
+            "patron.item_pattern: item ids that also match patron.card_pattern (e.g. %r) are "
+            "taken for library cards and cannot be borrowed; make the patterns distinct",
+            verdict.both,
+        )
+
+
+@dataclass(frozen=True)
+class _PatternVerdict:
+    unbounded: str = ""  # the key of a pattern allowing more than a SIP2 field holds
+    uncomparable: bool = False
+    both: str | None = None  # a string both patterns match
+    item_inside_card: bool = False
+
+
+@functools.lru_cache(maxsize=32)
+def _compare_patterns(card_pattern: str, item_pattern: str) -> _PatternVerdict:
+    """The patterns' automata compared once per pair (building them takes tens of ms)."""
+    patterns = dict(zip(_PATTERN_KEYS, (card_pattern, item_pattern), strict=True))
+    for key, pattern in patterns.items():
+        if any(int(n) > _SIP2_MAX_FIELD_BYTES for n in _COUNT.findall(pattern)):
+            return _PatternVerdict(unbounded=key)
+    card, item = (_automaton(pattern) for pattern in patterns.values())
+    for key, fsm in zip(_PATTERN_KEYS, (card, item), strict=True):
+        if fsm is not None and _longest(fsm) > _SIP2_MAX_FIELD_BYTES:
+            return _PatternVerdict(unbounded=key)
+    if card is None or item is None:
+        return _PatternVerdict(uncomparable=True)
+    both = _shortest(card & item)
+    return _PatternVerdict(
+        both=both, item_inside_card=both is not None and _shortest(item - card) is None
     )
+
+
+def _longest(fsm: Any) -> float:
+    """The length of the longest string ``fsm`` accepts (infinite when a loop leads to a final
+    state)."""
+    reverse: dict[Any, set[Any]] = {}
+    for state, moves in fsm.map.items():
+        for target in moves.values():
+            reverse.setdefault(target, set()).add(state)
+    live, queue = set(fsm.finals), list(fsm.finals)
+    for state in queue:  # states from which a final state can be reached
+        for before in reverse.get(state, ()):
+            if before not in live:
+                live.add(before)
+                queue.append(before)
+    memo: dict[Any, float] = {}
+    visiting: set[Any] = set()
+
+    def longest_from(state: Any) -> float:
+        if state in memo:
+            return memo[state]
+        if state in visiting:
+            return math.inf
+        visiting.add(state)
+        best = 0.0 if state in fsm.finals else -math.inf
+        for target in fsm.map.get(state, {}).values():
+            if target in live:
+                best = max(best, 1 + longest_from(target))
+        visiting.discard(state)
+        memo[state] = best
+        return best
+
+    return longest_from(fsm.initial) if fsm.initial in live else 0.0
 
 
 _COUNT = re.compile(r"\{(?:\d*,)?(\d+)\}")  # the upper bound of a {m,n} repetition

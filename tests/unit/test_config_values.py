@@ -178,6 +178,11 @@ def test_arrays_nested_500_deep() -> None:
     assert "patron.card_sources" in message and "nested too deeply" in message
 
 
+def test_unknown_key_with_a_line_break_keeps_the_message_on_one_line() -> None:
+    assert "'\\n': unknown key" in _load_error('"\\n" = 1\n')  # found by the fuzz below
+    assert "sip2.'a\\rb': unknown key" in _load_error('[sip2]\n"a\\rb" = 1\n')
+
+
 # --- card and item patterns -------------------------------------------------------------------
 
 
