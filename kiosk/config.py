@@ -384,7 +384,7 @@ NUMBER_RANGES: dict[str, tuple[float, float]] = {
     "patron.terminal_max_failures": (1, 10**6),
     "patron.wedge_max_interkey_s": (0.001, 10),
     "patron.wedge_min_length": (1, 255),
-    "printer.width": (16, 200),
+    "printer.width": (0, 200),  # 0: the printer profile's width
     "sorter.exception_bin": (0, 255),
     "sorter.default_bin": (0, 255),
     "sorter.timeout_s": (0.01, 600),
@@ -440,7 +440,9 @@ def _check_ranges(cfg: Config) -> None:
     for key, value in _values(cfg):
         if isinstance(value, bool) or not isinstance(value, int | float):
             continue
-        low, high = NUMBER_RANGES[key]
+        # A number not listed yet (a section added later) must at least be finite and not
+        # negative; the tests ask for every number to be listed.
+        low, high = NUMBER_RANGES.get(key, (0, math.inf))
         if not (math.isfinite(value) and low <= value <= high):
             unit = (
                 " seconds" if key.endswith("_s") else " (a byte, e.g. 0x07)" if "afi" in key else ""
