@@ -399,6 +399,12 @@ NUMBER_RANGES: dict[str, tuple[float, float]] = {
     "logging.max_bytes": (0, 10**12),
     "logging.backups": (0, 1000),
     "routing.bin": (0, 255),
+    # Fleet sections (kiosk/fleet/settings.py), listed here so they are checked once merged.
+    "metrics.sample_interval_s": (0.1, _DAY_S),
+    "alerts.timeout_s": (0.1, 120),
+    "alerts.retry_initial_s": (0.1, _DAY_S),
+    "alerts.retry_max_s": (0.1, _DAY_S),
+    "alerts.resolve_after_s": (1, 7 * _DAY_S),
 }
 # Values the library system receives in SIP2 fields, exactly as configured.
 SIP2_FIELD_KEYS = (

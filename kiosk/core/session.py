@@ -46,6 +46,8 @@ from kiosk.core.receipt import Receipt, checkout_receipt, renewal_receipt
 
 log = logging.getLogger(__name__)
 
+_UNSAFE = re.compile(r"[|\r\n\x00-\x1f]")
+
 # Blocks that refuse the login itself; any other block lets the patron see the account.
 LOGIN_BLOCKS = (BlockReason.CARD_LOST, BlockReason.CARD_EXPIRED, BlockReason.UNKNOWN_PATRON)
 
