@@ -18,7 +18,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, Literal, cast, get_args, get_origin
 
 from kiosk.errors import ConfigError
 from kiosk.fleet.settings import AlertsSection, MetricsSection, SiteSection, StatusPageSection
@@ -308,7 +308,7 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a table, got {value!r}")
-        return _build(tp, value, where)
+        return _build(cast(type, tp), value, where)
     if tp is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{where}: expected true or false, got {value!r}")

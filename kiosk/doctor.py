@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import logging
 import os
 import shutil
@@ -306,7 +307,7 @@ def _check_card_sources(cfg: Config) -> list[Check]:
     for url in cfg.patron.card_sources:
         name = "card reader"
         if lister is not None:
-            checks.append(_device_status(name, url, lambda u=url: lister(u), "check the card reader's cable and [patron] card_sources"))
+            checks.append(_device_status(name, url, functools.partial(lister, url), "check the card reader's cable and [patron] card_sources"))
             continue
         scheme, _, rest = url.partition(":")
         if scheme in ("sim", "keyboard", "hid") and not rest:

@@ -115,7 +115,6 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         cfg = kconfig.load(args.config)
     except KioskError as exc:
         checks = [doctor.Check("config", doctor.Status.FAIL, str(exc), "fix the named key, or point --config / $KIOSK_CONFIG at the right file")]
-        cfg = None
     else:
         checks = doctor.run_checks(cfg, timeout_s=args.timeout)
     if args.json:

@@ -102,7 +102,7 @@ class TagSecurity(Protocol):
 class ReceiptPrinter(Protocol):
     """Prints receipts and slips; raises kiosk.devices DeviceError (paper out, offline) on failure."""
 
-    def print_receipt(self, receipt: object) -> None: ...
+    def print_receipt(self, receipt: object) -> object: ...
 
 
 class Sorter(Protocol):

@@ -41,6 +41,7 @@ from kiosk.core.ports import Sorter
 from kiosk.core.sanitize import for_sorter
 from kiosk.devices.errors import DeviceError
 
+_TermiosError: type[Exception]
 try:
     from termios import error as _TermiosError
 except ImportError:  # not a POSIX system

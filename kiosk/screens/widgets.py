@@ -109,6 +109,8 @@ class ItemRow(BoxLayout):
     action_text = StringProperty("")
     action = ObjectProperty(None, allownone=True)
 
+    action_button: KButton | None = None
+
     def on_action_text(self, _instance: Any, text: str) -> None:
         # The button exists only when there is something to do, so a row never shows an empty one.
         button = getattr(self, "action_button", None)

@@ -14,6 +14,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -82,7 +83,7 @@ class Forwarder:
         location: str = "",
         loan_days: int = 14,
         close_client: bool = True,
-        lock: threading.RLock | None = None,
+        lock: AbstractContextManager[Any] | None = None,
         connect: Callable[..., bool] | None = None,
     ) -> None:
         self.journal = journal

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -327,7 +327,7 @@ class Journal:
                 rows = conn.execute(stmt).mappings().all()
         except sa.exc.SQLAlchemyError as exc:
             raise JournalError(f"journal {self.path}: read failed ({exc})") from exc
-        return [self._entry(r) for r in rows]
+        return [self._entry(cast(Mapping[str, Any], r)) for r in rows]
 
     def _entry(self, r: Mapping[str, Any]) -> JournalEntry:
         def load(text: str) -> dict[str, Any]:
@@ -374,7 +374,7 @@ class Journal:
 
     def pending_offline(self, item_id: str | None = None, limit: int | None = None) -> list[JournalEntry]:
         """Work still to forward or reconcile (queued, in doubt, interrupted), oldest first."""
-        where = [transactions.c.state.in_([EntryState.QUEUED.value, EntryState.IN_DOUBT.value])]
+        where: list[sa.ColumnElement[bool]] = [transactions.c.state.in_([EntryState.QUEUED.value, EntryState.IN_DOUBT.value])]
         if item_id is not None:
             where.append(transactions.c.item_id == item_id)
         return self._select(*where, limit=limit)

@@ -131,7 +131,7 @@ class CardRule:
 
 def decode_block(data: bytes, encoding: str) -> str | None:
     if encoding == "bcd":
-        digits = []
+        digits: list[str] = []
         for b in data:
             for nibble in (b >> 4, b & 0x0F):
                 if nibble > 9:  # 0xF pads an odd count; anything else ends the number

@@ -15,7 +15,7 @@ MAX_LINE = 64  # longer than any card or item barcode: a wrong baud rate or a st
 
 def split_lines(buffer: bytearray) -> list[bytes]:
     """Complete CR- or LF-terminated lines taken out of `buffer` (CRLF counts once, empty lines are dropped)."""
-    lines = []
+    lines: list[bytes] = []
     while True:
         ends = [p for p in (buffer.find(b"\r"), buffer.find(b"\n")) if p >= 0]
         if not ends:

@@ -424,7 +424,7 @@ class PcscReader(TagReader):
     def eas(self, uid: str) -> bool | None:
         """EAS Alarm is answered only by tags with EAS set; the card connection proves presence."""
         raw = self._iso(uid, bytes([0xA5, 0x04]))
-        return bool(raw) and not raw[0] & 0x01
+        return raw is not None and len(raw) > 0 and not raw[0] & 0x01
 
     def close(self) -> None:
         with self._lock:

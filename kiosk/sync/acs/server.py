@@ -926,7 +926,9 @@ class RunningAcs:
 
     def __init__(self, server: AcsServer) -> None:
         self._server = server
-        self.host, self.port = server.server_address[:2]
+        host, port = server.server_address[:2]
+        self.host: str = str(host)
+        self.port: int = int(port)
         self.library: Library = server.library
         self.faults: Faults = server.faults
         self.profile: Profile = PROFILES["standard"]

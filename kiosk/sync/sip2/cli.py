@@ -7,12 +7,13 @@ import dataclasses
 import json
 import sys
 from collections.abc import Iterable
+from typing import IO, Any
 
 from kiosk import config as kiosk_config
 from kiosk.sync.sip2.codec import Sip2Error, Sip2FormatError, decode
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sip2 = subparsers.add_parser("sip2", help="SIP2 technician tools")
     sub = sip2.add_subparsers(dest="sip2_command", metavar="SUBCOMMAND")
 
@@ -40,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     chk.set_defaults(func=_check)
 
 
-def _lines(stream) -> Iterable[bytes | str]:
+def _lines(stream: IO[Any]) -> Iterable[bytes | str]:
     # Prefer raw bytes so the checksum is verified over exactly what was captured.
     source = getattr(stream, "buffer", None) or stream
     yield from source

@@ -168,7 +168,7 @@ class AcsStatus:
             screen_message=" ".join(v for v in msg.get_all("AF") if v),
         )
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "online": self.online,
             "checkin_ok": self.checkin_ok,

@@ -12,6 +12,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from kiosk.errors import KioskError
 
@@ -186,7 +187,7 @@ class Message:
     def has(self, fid: str) -> bool:
         return any(key == fid for key, _ in self.fields)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         grouped: dict[str, list[str]] = {}
         for key, value in self.fields:
             grouped.setdefault(key, []).append(value)
