@@ -45,6 +45,7 @@ from kiosk.sync.sip2.codec import Message, Sip2Error, Sip2LinkError, message, si
 
 if TYPE_CHECKING:
     from kiosk.sync.forwarder import Forwarder, ForwardReport
+    from kiosk.sync.sip2.client import Sip2Link
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +212,7 @@ class CirculationService:
 
     def __init__(
         self,
-        client: Any,
+        client: Sip2Link,
         journal: Journal,
         *,
         sip2: Sip2Section | None = None,
@@ -265,20 +266,16 @@ class CirculationService:
     # -- link --------------------------------------------------------------------------------
 
     def _supported(self, command: str) -> bool:
-        status = getattr(self.client, "acs_status", None)
-        supported = getattr(status, "supported", None) if status else None
-        return not supported or command in supported
+        status = self.client.acs_status
+        return status is None or not status.supported or command in status.supported
 
     def _connect(self, force: bool = False) -> bool:
         """Connect if needed; False when the library system cannot be reached now."""
-        if getattr(self.client, "connected", False):
-            keepalive = getattr(self.client, "keepalive_if_due", None)
-            if keepalive is None:
-                return True
+        if self.client.connected:
             try:
                 # A quiet link may have been dropped by the ACS (idle timeouts); a harmless 99 finds
                 # out before a checkout would go out on a dead socket and end up in doubt.
-                keepalive()
+                self.client.keepalive_if_due()
             except Sip2Error as exc:
                 self._link_down(str(exc))
                 return False
@@ -293,7 +290,7 @@ class CirculationService:
             self.client.close()
             self._link_down(str(exc))
             return False
-        if status is not None and not getattr(status, "online", True):
+        if status is not None and not status.online:
             self._link_down("the library system reports it is off-line (SIP2 98 on-line = N)")
             return False
         self._link_up()
@@ -823,7 +820,8 @@ class CirculationService:
             refusal = Refusal.OFFLINE_NOT_ALLOWED
         elif (
             op is Operation.CHECKOUT
-            and getattr(getattr(self.client, "acs_status", None), "offline_ok", True) is False
+            and self.client.acs_status is not None
+            and not self.client.acs_status.offline_ok
         ):
             # 98 off-line ok = N: this ACS will not accept no-block loans later (sip2.md §10).
             refusal = Refusal.OFFLINE_NOT_ALLOWED
@@ -1036,16 +1034,30 @@ class CirculationService:
         return self.forwarder.forward_once()
 
     def status(self) -> LinkStatus:
-        acs = getattr(self.client, "acs_status", None)
-        connected = bool(getattr(self.client, "connected", False))
+        acs = self.client.acs_status
+        connected = self.client.connected
+        if acs is None:
+            # Not yet connected: nothing is known to be refused.
+            return LinkStatus(
+                online=connected,
+                library_name="",
+                checkin_ok=True,
+                checkout_ok=True,
+                renewal_ok=True,
+                offline_ok=False,
+                supported=frozenset(),
+                pending=self.journal.pending_count(),
+                last_error=self._link.error,
+                since=self._link.since,
+            )
         return LinkStatus(
-            online=connected and bool(getattr(acs, "online", True)),
-            library_name=getattr(acs, "library_name", "") or "",
-            checkin_ok=bool(getattr(acs, "checkin_ok", True)),
-            checkout_ok=bool(getattr(acs, "checkout_ok", True)),
-            renewal_ok=bool(getattr(acs, "renewal_ok", True)) and self._supported("29"),
-            offline_ok=bool(getattr(acs, "offline_ok", False)),
-            supported=frozenset(getattr(acs, "supported", frozenset()) or frozenset()),
+            online=connected and acs.online,
+            library_name=acs.library_name,
+            checkin_ok=acs.checkin_ok,
+            checkout_ok=acs.checkout_ok,
+            renewal_ok=acs.renewal_ok and self._supported("29"),
+            offline_ok=acs.offline_ok,
+            supported=acs.supported,
             pending=self.journal.pending_count(),
             last_error=self._link.error,
             since=self._link.since,
@@ -1158,7 +1170,7 @@ def _result_json(result: CirculationResult) -> dict[str, Any]:
 
 
 def build_circulation(
-    cfg: Config, *, clock: Clock | None = None, client: Any = None
+    cfg: Config, *, clock: Clock | None = None, client: Sip2Link | None = None
 ) -> CirculationService:
     """The circulation service for a site: its journal at [storage] path and a SIP2 client for [sip2]."""
     if client is None:

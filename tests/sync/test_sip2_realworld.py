@@ -1292,6 +1292,9 @@ class CannedAcs:
     def connect(self):
         return None
 
+    def keepalive_if_due(self) -> None:
+        pass
+
     def close(self) -> None:
         pass
 

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from kiosk.config import Sip2Section
 from kiosk.core.ports import Clock, SystemClock
@@ -193,6 +193,25 @@ class _Timeout(Exception):
 
 class _LinkDown(Exception):
     pass
+
+
+class Sip2Link(Protocol):
+    """What the circulation service uses of its SIP2 client: a Sip2Client, or a stand-in that
+    answers requests itself (tests that script an ACS's replies)."""
+
+    @property
+    def acs_status(self) -> AcsStatus | None: ...
+
+    @property
+    def connected(self) -> bool: ...
+
+    def connect(self) -> AcsStatus | None: ...
+
+    def request(self, msg: Message) -> Message: ...
+
+    def keepalive_if_due(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class Sip2Client:
@@ -829,6 +848,7 @@ __all__ = [
     "ACS_TO_SC",
     "AcsStatus",
     "LinkLock",
+    "Sip2Link",
     "READ_ONLY",
     "RESPONSE_FOR",
     "SC_TO_ACS",
