@@ -17,3 +17,29 @@ if not os.environ.get("DISPLAY"):
 os.environ.setdefault("KCFG_GRAPHICS_FULLSCREEN", "0")
 os.environ.setdefault("KCFG_GRAPHICS_WIDTH", "1280")
 os.environ.setdefault("KCFG_GRAPHICS_HEIGHT", "800")
+
+import pytest  # noqa: E402  (after the Kivy variables above)
+
+from kiosk.core import errors as core_errors  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def strict_faults():
+    """Strict mode for every test: an unexpected exception that kiosk code caught and carried on
+    from (the core worker, a workflow's fallback) fails the test that caused it, re-raised when
+    the test ends, as Textual's pilot re-raises an app's exceptions."""
+    core_errors.set_strict(True)
+    core_errors.take_unexpected()
+    yield
+    caught = core_errors.take_unexpected()
+    if caught:
+        raise AssertionError(
+            f"{len(caught)} unexpected exception(s) caught in kiosk code, first: {caught[0]!r}"
+        ) from caught[0]
+
+
+@pytest.fixture
+def unexpected_faults():
+    """For a test that provokes a bug on purpose: call it to take (and so accept) the unexpected
+    exceptions caught so far; any left at the end still fail the test."""
+    return core_errors.take_unexpected

@@ -29,7 +29,9 @@ from kiosk.core.domain import (
     Operation,
     Patron,
     Refusal,
+    fault_refusal,
 )
+from kiosk.core.errors import log_fault
 from kiosk.core.ports import Circulation, Clock
 from kiosk.core.receipt import ReceiptLine
 
@@ -138,7 +140,7 @@ class AccountView:
         try:
             result = self._circ.identify_patron(self._patron_id, self._pin)
         except Exception as exc:
-            log.error("account refresh failed in the circulation service: %s", exc)
+            log_fault(log, exc, "account refresh failed in the circulation service")
             return self._state
         # A PIN-less refresh may come back "not ok" (CQ=N) yet carry the lists: use them.
         if result.patron is not None and result.patron.valid:
@@ -153,7 +155,7 @@ class AccountView:
         try:
             res = self._circ.renew(self._patron_id, item_id, pin=self._pin)
         except Exception as exc:
-            log.error("renewal of %s failed in the circulation service: %s", item_id, exc)
+            log_fault(log, exc, "renewal of %s failed in the circulation service", item_id)
             res = CirculationResult.service_failed(Operation.RENEW, item_id, exc)
         self._record(
             item_id,
@@ -173,11 +175,10 @@ class AccountView:
         try:
             res = self._circ.renew_all(self._patron_id, pin=self._pin)
         except Exception as exc:
-            log.error("renew all failed in the circulation service: %s", exc)
+            log_fault(log, exc, "renew all failed in the circulation service")
+            refusal, text = fault_refusal(exc)
             for loan in self._state.loans:
-                self._record(
-                    loan.item_id, False, Refusal.LINK_DOWN, str(exc), "", loan.title, False
-                )
+                self._record(loan.item_id, False, refusal, text, "", loan.title, False)
             return self._state
         if not res.ok and not res.renewed and not res.unrenewed:
             for loan in self._state.loans:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from kiosk.core.domain import ItemTag, Mode, Refusal
+from kiosk.core.errors import log_fault
 from kiosk.core.events import BarcodeScanned, TagsChanged, Tick
 from kiosk.core.ports import Circulation, Clock, ReceiptPrinter, Sorter, TagSecurity
 from kiosk.core.receipt import Receipt
@@ -204,7 +205,7 @@ class BookDrop:
         try:
             item = self._one(key, tags)
         except Exception as exc:  # whatever broke, the item is physically here: exception bin
-            log.exception("book drop: item %s failed unexpectedly", key)
+            log_fault(log, exc, "book drop: item %s failed", key)
             item = self._finish(
                 key,
                 key if not key.startswith("uid:") else "",
@@ -336,6 +337,7 @@ class BookDrop:
             ok = bool(self._sorter.route(item_id, bin_number))
             problem = "" if ok else f"refused bin {bin_number}"
         except Exception as exc:
+            log_fault(log, exc, "sorter: routing %s to bin %d failed", item_id, bin_number, level=logging.WARNING)
             ok, problem = False, str(exc) or type(exc).__name__
         if ok:
             self._outage(Component.SORTER, False, "")
@@ -346,8 +348,8 @@ class BookDrop:
                 if self._sorter.route(item_id, self._table.exception_bin):
                     return "fallback"
                 log.warning("sorter refused the exception bin for item %s too", item_id)
-            except Exception:
-                log.warning("sorter did not take item %s to the exception bin either", item_id)
+            except Exception as exc:
+                log_fault(log, exc, "sorter did not take item %s to the exception bin either", item_id, level=logging.WARNING)
         return False
 
     def _link_health(self, res: CheckinResult) -> None:
@@ -375,6 +377,7 @@ class BookDrop:
             try:
                 self._printer.print_receipt(self._slips[0])
             except Exception as exc:  # paper out, printer gone: keep the slip, staff are alerted
+                log_fault(log, exc, "hold slip not printed", level=logging.WARNING)
                 self._outage(Component.PRINTER, True, str(exc) or type(exc).__name__)
                 return
             self._slips.pop(0)
@@ -397,4 +400,4 @@ class BookDrop:
         try:
             self._recorder(kind, detail)
         except Exception as exc:
-            log.error("could not record %s: %s", kind, exc)
+            log_fault(log, exc, "could not record %s", kind)

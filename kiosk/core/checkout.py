@@ -34,6 +34,7 @@ from kiosk.core.domain import (
     Refusal,
     parts_present,
 )
+from kiosk.core.errors import log_fault
 from kiosk.core.events import TagsChanged
 from kiosk.core.ports import Circulation, TagSecurity
 from kiosk.core.receipt import ReceiptLine
@@ -338,7 +339,7 @@ class StackCheckout:
         try:
             title = self._circ.item_information(item.item_id).title
         except Exception as exc:  # no title is no reason to stop: the item id is shown instead
-            log.info("no title for waiting set %s: %s", item.item_id, exc)
+            log_fault(log, exc, "no title for waiting set %s", item.item_id, level=logging.INFO)
             return
         current = self._items.get(key)
         if title and current is not None and not current.title:
@@ -393,7 +394,7 @@ class StackCheckout:
         except (
             Exception
         ) as exc:  # the circulation service should answer, but an item must never hang in SEEN
-            log.error("checkout of item %s failed in the circulation service: %s", item_id, exc)
+            log_fault(log, exc, "checkout of item %s failed in the circulation service", item_id)
             return CirculationResult.service_failed(Operation.CHECKOUT, item_id, exc)
 
     def _unsecure(self, item: CheckoutItem) -> CheckoutItem:
@@ -409,7 +410,7 @@ class StackCheckout:
                 res = self._security.unsecure(tag.uid)
                 ok, msg = res.ok and not res.secured, res.message
             except Exception as exc:  # a reader fault is a failed write, handled below
-                log.exception("tag %s: unsecuring item %s failed", tag.uid, item.item_id)
+                log_fault(log, exc, "tag %s: unsecuring item %s failed", tag.uid, item.item_id)
                 ok, msg = False, str(exc)
             if not ok:
                 failure = msg or "tag write not verified"
@@ -428,7 +429,7 @@ class StackCheckout:
             reversed_ok = reversal.ok
         except Exception as exc:
             reversed_ok = False
-            log.error("reversing the checkout of %s failed: %s", item.item_id, exc)
+            log_fault(log, exc, "reversing the checkout of %s failed", item.item_id)
         if not reversed_ok:
             # The library system has it on loan: leave the tags as they are, staff must sort it out.
             self._report(
@@ -449,8 +450,8 @@ class StackCheckout:
             try:
                 res = self._security.secure(uid)
                 verified = res.ok and res.secured
-            except Exception:
-                log.exception("tag %s: re-securing item %s failed", uid, item.item_id)
+            except Exception as exc:
+                log_fault(log, exc, "tag %s: re-securing item %s failed", uid, item.item_id)
                 verified = False
             if not verified:
                 unknown.append(uid)
@@ -498,5 +499,5 @@ class StackCheckout:
             return
         try:
             self._recorder("security_to_desk", f"item {item_id}: {detail}")
-        except Exception:
-            log.exception("could not record the desk item %s for staff", item_id)
+        except Exception as exc:
+            log_fault(log, exc, "could not record the desk item %s for staff", item_id)

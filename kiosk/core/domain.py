@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from kiosk.errors import KioskError
+
 
 class Mode(enum.StrEnum):
     """Whether an answer came from the library system or from the kiosk's offline policy."""
@@ -112,6 +114,13 @@ class AlertType(enum.StrEnum):
     TRANSIT = "04"
     OTHER = "99"
 
+
+def fault_refusal(exc: BaseException) -> tuple[Refusal, str]:
+    """How a raised exception is put to the patron: a KioskError (the link, a device) as the
+    fault it names; anything else is a kiosk bug, never blamed on the library system."""
+    if isinstance(exc, KioskError):
+        return Refusal.LINK_DOWN, str(exc)
+    return Refusal.OTHER, f"kiosk fault ({type(exc).__name__}); please ask staff"
 
 @dataclass(frozen=True)
 class Loan:
@@ -215,14 +224,16 @@ class CirculationResult:
     def service_failed(
         cls, operation: Operation, item_id: str, exc: Exception
     ) -> CirculationResult:
-        """The circulation service raised instead of answering: a link-down refusal with its words."""
+        """The circulation service raised instead of answering: a link-down refusal with its words
+        for a fault of the kiosk's families, never for a bug (see `fault_refusal`)."""
+        refusal, text = fault_refusal(exc)
         return cls(
             operation,
             ok=False,
             mode=Mode.ONLINE,
             item_id=item_id,
-            refusal=Refusal.LINK_DOWN,
-            message=str(exc),
+            refusal=refusal,
+            message=text,
         )
 
     def to_json(self) -> dict[str, object]:

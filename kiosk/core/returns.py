@@ -34,6 +34,7 @@ from kiosk.core.domain import (
     Routing,
     parts_present,
 )
+from kiosk.core.errors import log_fault
 from kiosk.core.events import BarcodeScanned, TagsChanged
 from kiosk.core.ports import Circulation, Clock, ReceiptPrinter, TagSecurity
 from kiosk.core.receipt import Receipt, ReceiptLine, hold_slip, return_receipt
@@ -123,7 +124,7 @@ def secure_all(security: TagSecurity | None, tags: tuple[ItemTag, ...]) -> tuple
             if not (res.ok and res.secured):
                 failure = failure or res.message or f"tag {tag.uid} not verified secured"
         except Exception as exc:  # any reader fault is a failed write: the item goes to staff
-            log.exception("tag %s: securing a returned item failed", tag.uid)
+            log_fault(log, exc, "tag %s: securing a returned item failed", tag.uid)
             failure = failure or str(exc) or type(exc).__name__
     return not failure, failure
 
@@ -157,7 +158,7 @@ def check_in(
     try:
         result = circulation.checkin(item_id)
     except Exception as exc:  # the service should answer; the item must still end somewhere known
-        log.error("checkin of %s failed in the circulation service: %s", item_id, exc)
+        log_fault(log, exc, "checkin of %s failed in the circulation service", item_id)
         result = CirculationResult.service_failed(Operation.CHECKIN, item_id, exc)
     common = {
         "title": result.title,
@@ -407,7 +408,7 @@ class ReturnStation:
             self._printer.print_receipt(slip)
             return True
         except Exception as exc:  # the slip is lost but the item is shelved by its instruction
-            log.error("hold slip for %s not printed: %s", res.item_id, exc)
+            log_fault(log, exc, "hold slip for %s not printed", res.item_id)
             self._record_raw("printer_failed", f"hold slip for item {res.item_id}: {exc}")
             return False
 
@@ -420,7 +421,7 @@ class ReturnStation:
         try:
             self._recorder(kind, detail)
         except Exception as exc:
-            log.error("could not record %s: %s", kind, exc)
+            log_fault(log, exc, "could not record %s", kind)
 
     def _notify(self) -> None:
         if self._listener is not None:

@@ -28,6 +28,7 @@ from kiosk.core.domain import (
     Routing,
 )
 from kiosk.core.ports import Clock, SecurityResult
+from kiosk.devices.errors import DeviceError
 
 
 @dataclass
@@ -316,7 +317,7 @@ class FakeSecurity:
     def _write(self, call: str, uid: str, secured: bool, failing: set[str]) -> SecurityResult:
         self.calls.append((call, uid))
         if uid in self.raise_on:
-            raise OSError("reader timeout")
+            raise DeviceError("reader timeout")
         if uid in failing:
             # A failed write leaves the tag as it was; unknown tags are taken to be the opposite.
             return SecurityResult(
@@ -341,7 +342,7 @@ class FakeSorter:
 
     def route(self, item_id: str, bin_number: int) -> bool:
         if self.down:
-            raise ConnectionError("sorter not answering")
+            raise DeviceError("sorter not answering")
         if self.refuse or not 0 <= bin_number < self.bins:
             return False
         self.routed.append((item_id, bin_number))

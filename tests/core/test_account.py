@@ -7,6 +7,7 @@ from datetime import datetime
 from kiosk.core.account import AccountView, parse_due_date, renewal_supported
 from kiosk.core.domain import BlockReason, LinkStatus, Refusal
 from kiosk.core.ports import ManualClock
+from kiosk.sync.sip2.codec import Sip2LinkError
 
 from .fakes import FakeCirculation
 
@@ -105,7 +106,7 @@ def test_renew_exception_is_a_refusal_not_a_crash(
     circ: FakeCirculation, clock: ManualClock
 ) -> None:
     acc = view(circ, clock, "LV0002")
-    circ.fail_next["renew"] = ConnectionError("gone")
+    circ.fail_next["renew"] = Sip2LinkError("gone")
     st = acc.renew("30000008")
     assert st.loans[0].renewed is False and st.loans[0].refusal is Refusal.LINK_DOWN
 
@@ -122,7 +123,7 @@ def test_renew_all_failures_mark_every_loan(circ: FakeCirculation, clock: Manual
     from kiosk.core.domain import Mode, RenewAllResult
 
     acc = view(circ, clock, "LV0002")
-    circ.fail_next["renew_all"] = ConnectionError("gone")
+    circ.fail_next["renew_all"] = Sip2LinkError("gone")
     st = acc.renew_all()
     assert [(loan.renewed, loan.refusal) for loan in st.loans] == [(False, Refusal.LINK_DOWN)]
 

@@ -10,6 +10,8 @@ from kiosk.core.events import TagsChanged
 from kiosk.core.ports import ManualClock
 from kiosk.core.returns import ReturnSettings
 from kiosk.core.routing import ReturnOutcome, RoutingTable
+from kiosk.devices.errors import DeviceError
+from kiosk.sync.sip2.codec import Sip2LinkError
 
 from .fakes import FakeCirculation, FakePrinter, FakeSecurity, FakeSorter, Recorder, bad_tag, tag
 
@@ -175,7 +177,7 @@ def test_hold_slip_printer_outage(
     circ.items["30000003"].routing = Routing(
         alert=True, alert_type=AlertType.HOLD_HERE, hold_patron_id="LV0004"
     )
-    printer.error = OSError("paper out")
+    printer.error = DeviceError("paper out")
     drop_in(drop, tag("30000002"))
     assert (
         drop.history[-1].final is FinalState.CHECKED_IN_SECURED
@@ -203,7 +205,7 @@ def test_waiting_slips_printed_on_tick(
     circ.items["30000002"].routing = Routing(
         alert=True, alert_type=AlertType.HOLD_HERE, hold_patron_id="LV0004"
     )
-    printer.error = OSError("paper out")
+    printer.error = DeviceError("paper out")
     drop_in(drop, tag("30000002"))
     printer.error = None
     drop.tick()
@@ -245,13 +247,30 @@ def test_tag_lingering_on_reader_is_not_processed_twice_but_a_later_drop_is(
     assert len(drop.history) == 2 and drop.history[-1].final is FinalState.CHECKED_IN_SECURED
 
 
+def _link_gone(item_id: str) -> None:
+    raise Sip2LinkError("no answer")
+
+
 def test_library_system_exception_ends_in_exception_bin(
     drop: BookDrop, circ: FakeCirculation
+) -> None:
+    circ.script[("checkin", "30000001")] = _link_gone
+    drop_in(drop, tag("30000001"))
+    last = drop.history[-1]
+    assert last.final is FinalState.EXCEPTION_BIN
+    assert last.bin == 0
+
+
+def test_a_bug_in_the_circulation_service_ends_in_exception_bin_and_fails_strict_mode(
+    drop: BookDrop, circ: FakeCirculation, unexpected_faults
 ) -> None:
     circ.script[("checkin", "30000001")] = lambda item_id: 1 / 0
     drop_in(drop, tag("30000001"))
     last = drop.history[-1]
-    assert last.final is FinalState.EXCEPTION_BIN and last.bin == 0
+    assert last.final is FinalState.EXCEPTION_BIN
+    assert last.bin == 0
+    assert "library system" not in last.message  # a bug is not blamed on the library system
+    assert [type(e) for e in unexpected_faults()] == [ZeroDivisionError]
 
 
 def test_listener_sees_busy_then_result(drop: BookDrop) -> None:
@@ -262,7 +281,7 @@ def test_listener_sees_busy_then_result(drop: BookDrop) -> None:
 
 
 def test_internal_error_still_ends_in_exception_bin(
-    drop: BookDrop, monkeypatch: pytest.MonkeyPatch, sorter: FakeSorter
+    drop: BookDrop, monkeypatch: pytest.MonkeyPatch, sorter: FakeSorter, unexpected_faults
 ) -> None:
     import kiosk.core.bookdrop as module
 
@@ -272,11 +291,10 @@ def test_internal_error_still_ends_in_exception_bin(
     monkeypatch.setattr(module, "check_in", broken)
     drop_in(drop, tag("30000001"))
     last = drop.history[-1]
-    assert (
-        last.final is FinalState.EXCEPTION_BIN
-        and "bug" in last.message
-        and sorter.routed == [("30000001", 0)]
-    )
+    assert last.final is FinalState.EXCEPTION_BIN
+    assert "bug" in last.message
+    assert sorter.routed == [("30000001", 0)]
+    assert [str(e) for e in unexpected_faults()] == ["bug"]
 
 
 def test_handle_dispatches_events(drop: BookDrop, clock: ManualClock) -> None:

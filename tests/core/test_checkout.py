@@ -5,6 +5,7 @@ from __future__ import annotations
 from kiosk.core.checkout import CheckoutState, ItemSource, ItemStatus, StackCheckout
 from kiosk.core.domain import CirculationResult, ItemTag, Mode, Operation, Refusal
 from kiosk.core.events import TagsChanged
+from kiosk.sync.sip2.codec import Sip2LinkError
 
 from .fakes import FakeCirculation, FakeSecurity, bad_tag, tag
 
@@ -95,7 +96,7 @@ def test_waiting_set_title_lookup_failing_leaves_it_empty(
     circ: FakeCirculation, security: FakeSecurity
 ) -> None:
     co, _ = make(circ, security)
-    circ.item_information_error = ConnectionError("no answer")
+    circ.item_information_error = Sip2LinkError("no answer")
     p1 = tag("30000005", part=1, parts=3)
     item = co.handle_tags(pad(p1)).item("30000005")
     assert item is not None and item.status is ItemStatus.WAITING and item.title == ""
@@ -265,7 +266,7 @@ def test_no_desensitize_means_tag_untouched(circ: FakeCirculation, security: Fak
 def test_circulation_exception_becomes_link_down_refusal(
     circ: FakeCirculation, security: FakeSecurity
 ) -> None:
-    circ.fail_next["checkout"] = TimeoutError("no answer")
+    circ.fail_next["checkout"] = Sip2LinkError("no answer")
     co, _ = make(circ, security)
     st = co.handle_tags(pad(tag("30000001")))
     assert st.items[0].refusal is Refusal.LINK_DOWN and security.calls == []

@@ -12,6 +12,7 @@ from kiosk.core.domain import ItemTag, Refusal
 from kiosk.core.events import TagsChanged
 from kiosk.devices.readers.sim import SimReader, SimulatedPad, VirtualTag, demo_tag
 from kiosk.devices.security import TagSecurityService
+from kiosk.sync.sip2.codec import Sip2LinkError
 
 from .fakes import FakeCirculation, Recorder
 
@@ -85,7 +86,7 @@ def test_reversal_refused_sends_the_item_to_the_desk_and_to_staff(
 ) -> None:
     t = pad.place(demo_tag("30000001"))
     pad.fail_writes(t.uid, 10)
-    circ.fail_next["checkin"] = ConnectionError("link down")
+    circ.fail_next["checkin"] = Sip2LinkError("link down")
     co = checkout(circ, pad, recorder)
     place(co, item_tag(t))
     item = co.state.item("30000001")

@@ -10,6 +10,8 @@ from kiosk.core.ports import ManualClock
 from kiosk.core.receipt import ReceiptKind
 from kiosk.core.returns import ReturnSettings, ReturnStation
 from kiosk.core.routing import Instruction, ReturnOutcome, RoutingTable
+from kiosk.devices.errors import DeviceError
+from kiosk.sync.sip2.codec import Sip2LinkError
 
 from .fakes import FakeCirculation, FakePrinter, FakeSecurity, Recorder, bad_tag, tag
 
@@ -94,7 +96,7 @@ def test_alert_types_map_to_instructions(
 def test_hold_slip_printer_failure_is_recorded(
     station: ReturnStation, circ: FakeCirculation, printer: FakePrinter, recorder: Recorder
 ) -> None:
-    printer.error = OSError("paper out")
+    printer.error = DeviceError("paper out")
     circ.items["30000002"].routing = Routing(
         alert=True, alert_type=AlertType.HOLD_HERE, hold_patron_id="LV0004"
     )
@@ -269,7 +271,7 @@ def test_clear_keeps_items_still_on_the_pad(station: ReturnStation) -> None:
 
 
 def test_circulation_exception_is_link_down(station: ReturnStation, circ: FakeCirculation) -> None:
-    circ.fail_next["checkin"] = TimeoutError("no answer")
+    circ.fail_next["checkin"] = Sip2LinkError("no answer")
     assert station.handle_tags(pad(tag("30000001"))).items[0].outcome is ReturnOutcome.LINK_DOWN
 
 

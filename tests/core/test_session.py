@@ -19,6 +19,8 @@ from kiosk.core.session import (
     Stage,
     View,
 )
+from kiosk.devices.errors import DeviceError
+from kiosk.sync.sip2.codec import Sip2LinkError
 
 from .fakes import FakeCirculation, FakePrinter, FakeSecurity, tag
 
@@ -236,7 +238,7 @@ def test_unknown_patron_answer_not_ok_and_link_down(
     circ: FakeCirculation, clock: ManualClock
 ) -> None:
     s, _ = make(circ, clock, pin_policy="none")
-    circ.fail_next["identify_patron"] = ConnectionError("refused")
+    circ.fail_next["identify_patron"] = Sip2LinkError("refused")
     st = s.handle(CardPresented("LV0002"))
     assert st.problem is LoginProblem.LINK_DOWN and st.stage is Stage.WELCOME
 
@@ -324,7 +326,7 @@ def test_timeout_resets_language_accessibility_and_wipes_the_patron(
     assert (st.language, st.large_text, st.high_contrast) == ("ru", True, True)
     s.handle(TagsChanged(present=(tag("30000001"),), added=(tag("30000001"),)))
     s.handle(Tapped(Action.SHOW_ACCOUNT))
-    circ.end_session_error = ConnectionError("link gone")  # ignored
+    circ.end_session_error = Sip2LinkError("link gone")  # ignored
     clock.advance(40)
     assert s.tick().idle_warning
     clock.advance(20)
@@ -430,7 +432,7 @@ def test_finish_print_receipt_goodbye_then_welcome(
 def test_printer_failure_is_reported_not_fatal(
     circ: FakeCirculation, clock: ManualClock, printer: FakePrinter
 ) -> None:
-    printer.error = OSError("paper out")
+    printer.error = DeviceError("paper out")
     s, _ = make(circ, clock, printer=printer, pin_policy="none")
     s.handle(CardPresented("LV0002"))
     s.handle(BarcodeScanned("30000001"))
@@ -715,6 +717,6 @@ def test_another_card_while_the_library_system_is_unreachable_still_ends_the_ses
     s, _ = make(circ, clock, pin_policy="none")
     s.handle(CardPresented("LV0002"))
     s.handle(BarcodeScanned("30000001"))
-    circ.fail_next["identify_patron"] = ConnectionError("link down")
+    circ.fail_next["identify_patron"] = Sip2LinkError("link down")
     st = s.handle(CardPresented("LV0001"))
     assert st.stage is Stage.FINISHING and st.next_patron_waiting

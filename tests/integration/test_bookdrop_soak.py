@@ -29,6 +29,7 @@ from kiosk.core.ports import ManualClock
 from kiosk.core.returns import ReturnSettings
 from kiosk.core.routing import ReturnOutcome, RoutingTable
 from kiosk.devices import tags as tagcodec
+from kiosk.devices.errors import DeviceError
 from kiosk.devices.readers.sim import SimReader, SimulatedPad, VirtualTag, demo_tag, demo_uid
 from kiosk.devices.security import TagSecurityService
 from kiosk.devices.sorter import SimulatedSorter
@@ -268,7 +269,7 @@ def _soak(tmp_path: Path, rng: random.Random, clock: ManualClock, acs: object) -
         if n == sorter_down_until:
             sorter.clear_faults()
         if n % 600 == 77:
-            printer.error = OSError("staff printer out of paper")
+            printer.error = DeviceError("staff printer out of paper")
             printer_down_until = n + 60
         if n == printer_down_until:
             printer.error = None
