@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from kiosk.core.masking import mask_card
 from kiosk.core.sanitize import for_log
 from kiosk.errors import KioskError
 
@@ -58,12 +59,6 @@ _SYSLOG_PRIORITY = {
 
 class LogSetupError(KioskError):
     """The log file or the journal socket cannot be used; the message says which and what to check."""
-
-
-def mask_card(value: str, keep: int = 4) -> str:
-    if len(value) <= keep:
-        return "*" * len(value)
-    return "*" * (len(value) - keep) + value[-keep:]
 
 
 def card_regex(card_pattern: str | None) -> re.Pattern[str]:

@@ -40,10 +40,10 @@ from kiosk.core.maintenance import (
     corner_region,
     format_lockout,
 )
+from kiosk.core.masking import mask_card
 from kiosk.core.ports import SystemClock
 from kiosk.doctor import Status
 from kiosk.i18n import _
-from kiosk.logsetup import mask_card
 from kiosk.screens.base import KioskScreen, register_screen
 from kiosk.screens.maintenance_diag import ActionResult, Diagnostics
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 import smtplib
 import textwrap
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from kiosk.core.money import is_nonzero
 from kiosk.core.receipt import Receipt, ReceiptKind, ReceiptLine
 from kiosk.core.sanitize import for_email, for_printer
 from kiosk.devices.printer import PrintDocument, PrintLine
@@ -25,13 +25,6 @@ KIND_TITLES: dict[ReceiptKind, str] = {
     ReceiptKind.ACCOUNT: _("Your account"),
     ReceiptKind.HOLD_SLIP: _("Hold slip"),
 }
-
-
-def _nonzero(amount: str) -> bool:
-    try:
-        return Decimal((amount or "0").replace(",", ".")) != 0
-    except InvalidOperation:
-        return bool(amount)
 
 
 def render_receipt(
@@ -152,14 +145,14 @@ def render_receipt(
                 add(hold.title or hold.item_id)
                 add(tr("Ready for pickup") if hold.ready else tr("Waiting"), indent=2)
         add()
-    if receipt.fees or _nonzero(receipt.fee_total):
+    if receipt.fees or is_nonzero(receipt.fee_total):
         add(tr("Fees"), bold=True)
         for fee in receipt.fees:
             add(
                 f"{fee.description}: {t.format_money(fee.amount, receipt.currency, symbol=False)}",
                 indent=2,
             )
-        if _nonzero(receipt.fee_total):
+        if is_nonzero(receipt.fee_total):
             add(
                 f"{tr('Total')}: {t.format_money(receipt.fee_total, receipt.currency, symbol=False)}",
                 bold=True,

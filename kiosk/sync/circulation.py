@@ -16,7 +16,6 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from kiosk.config import Config, OfflineSection, Sip2Section
@@ -39,6 +38,7 @@ from kiosk.core.domain import (
     Routing,
 )
 from kiosk.core.masking import mask_card
+from kiosk.core.money import is_nonzero, parse_amount
 from kiosk.core.ports import Clock, SystemClock
 from kiosk.sync.journal import EntryState, Journal
 from kiosk.sync.sip2.codec import Message, Sip2Error, Sip2LinkError, message, sip_date
@@ -968,7 +968,7 @@ class CirculationService:
         refusal = Refusal.NONE
         if not ok:
             fee = resp.get("BV").strip()
-            if op is Operation.CHECKOUT and fee and _nonzero(fee) and not fee_acknowledged:
+            if op is Operation.CHECKOUT and fee and is_nonzero(fee) and not fee_acknowledged:
                 # sip2.md §6: the ACS wants the patron to accept a fee; ask, then re-send with BO=Y.
                 refusal = Refusal.FEE_REQUIRED
             else:
@@ -1129,25 +1129,10 @@ def _refuses(msg: Message, pin: str | None) -> bool:
     )
 
 
-def _amount(text: str) -> Decimal | None:
-    try:
-        value = Decimal(text.strip().replace(",", "."))
-    except InvalidOperation:
-        return None
-    return value if value.is_finite() else None
-
-
 def _over_limit(fee: str, limit: str) -> bool:
     """BV above CC; a zero or missing limit states none (Polaris sends CC0.00 for unknown patrons)."""
-    amount, cap = _amount(fee), _amount(limit)
+    amount, cap = parse_amount(fee), parse_amount(limit)
     return amount is not None and cap is not None and cap > 0 and amount > cap
-
-
-def _nonzero(amount: str) -> bool:
-    try:
-        return float(amount.replace(",", ".")) != 0
-    except ValueError:
-        return bool(amount)
 
 
 def _with_id(result: CirculationResult, eid: int) -> CirculationResult:

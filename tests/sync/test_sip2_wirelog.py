@@ -5,8 +5,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kiosk.core.masking import mask_card
 from kiosk.sync.sip2.codec import decode, encode, message
-from kiosk.sync.sip2.wirelog import mask, mask_card, mask_message
+from kiosk.sync.sip2.wirelog import mask, mask_message
 
 D = "20261125    101500"
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+from kiosk.core.masking import mask_card
 from kiosk.sync.sip2.codec import Message, identified_start
 
 SECRET_FIELDS = frozenset({"CO", "AD", "AC"})
@@ -25,13 +26,6 @@ _FIELD_START_RE = re.compile(r"[A-Z0-9]{2}")
 _TRAILER_RE = re.compile(
     r"(?:AY[0-9]\|?)?AZ[0-9A-Fa-f]{4} *[\r\n]*\Z|AY[0-9]\|?[\r\n]*\Z|[\r\n]+\Z"
 )
-
-
-def mask_card(card: str) -> str:
-    """A card number with all but its last four characters replaced by `*`."""
-    if len(card) <= 4:
-        return "*" * len(card)
-    return "*" * (len(card) - 4) + card[-4:]
 
 
 def mask_name(name: str) -> str:
