@@ -6,7 +6,6 @@ Also home of `check_secrets(cfg)`, which `kiosk run` calls before starting.
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import functools
 import logging
@@ -144,23 +143,19 @@ def _check_admin(cfg: Config) -> Check:
 
 
 def _check_library(cfg: Config, timeout_s: float) -> Check:
-    from kiosk.sync.sip2.client import Sip2Client
-    from kiosk.sync.sip2.codec import Sip2Error
+    from kiosk.sync.sip2.client import probe_acs
 
     s = cfg.sip2
-    settings = dataclasses.replace(s, timeout_s=max(0.5, min(s.timeout_s, timeout_s)), retries=0)
     where = f"{s.host}:{s.port}"
-    client = Sip2Client(settings, connect_timeout_s=settings.timeout_s)
-    try:
-        status = client.connect()
-    except (Sip2Error, OSError) as exc:
+    probe = probe_acs(s, timeout_s=timeout_s)
+    status = probe.status
+    if status is None:
+        exc = probe.error
         if cfg.acs.embedded:
             return Check("library", Status.WARN, f"embedded demo library system at {where} not running ({exc})",
                          "it starts with `kiosk run`; or start it alone with `kiosk acs`")
         return Check("library", Status.FAIL, f"library system at {where} unreachable: {exc}",
                      "check [sip2] host/port, the network and that the SIP2 server is running; `kiosk sip2 check` shows the exchange")
-    finally:
-        client.close()
     if not status.online:
         return Check("library", Status.WARN, f"{where} answered but says it is offline", "ask the library system's administrator")
     allowed = [n for n, ok in (("checkout", status.checkout_ok), ("checkin", status.checkin_ok), ("renewal", status.renewal_ok)) if ok]

@@ -8,7 +8,6 @@ They use the kiosk's live devices (the reader the app already has open), never a
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -287,21 +286,16 @@ class Diagnostics:
 
     def sip2_check(self, timeout_s: float = 5.0) -> ActionResult:
         """`kiosk sip2 check`: a fresh connection, login and status; the exchange shown masked."""
-        from kiosk.sync.sip2.client import Sip2Client
-        from kiosk.sync.sip2.codec import Sip2Error
+        from kiosk.sync.sip2.client import probe_acs
 
         s = self.cfg.sip2
-        settings = dataclasses.replace(s, timeout_s=max(0.5, min(s.timeout_s, timeout_s)), retries=0)
-        client = Sip2Client(settings, connect_timeout_s=settings.timeout_s)
-        try:
-            status = client.connect()
-            ok, lines = True, [f"{k}: {v}" for k, v in status.to_json().items()]
-        except (Sip2Error, OSError) as exc:
-            ok, lines, status = False, [str(exc)], None
-        finally:
-            client.close()
-        lines += ["", self.tr("exchange:")] + self._format_exchanges(client.exchanges)
-        return ActionResult(ok, f"{self.tr('SIP2 check')} {s.host}:{s.port}", tuple(lines), status)
+        probe = probe_acs(s, timeout_s=timeout_s)
+        if probe.status is not None:
+            lines = [f"{k}: {v}" for k, v in probe.status.to_json().items()]
+        else:
+            lines = [probe.error]
+        lines += ["", self.tr("exchange:")] + self._format_exchanges(probe.exchanges)
+        return ActionResult(probe.ok, f"{self.tr('SIP2 check')} {s.host}:{s.port}", tuple(lines), probe.status)
 
     def last_exchanges(self, limit: int = 20) -> list[str]:
         """The live session's last SIP2 messages, passwords and PINs masked."""

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from typing import IO, Any
 
 from kiosk import config as kiosk_config
-from kiosk.sync.sip2.codec import Sip2Error, Sip2FormatError, decode
+from kiosk.sync.sip2.codec import Sip2FormatError, decode
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -63,7 +63,7 @@ def _decode(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from kiosk.sync.sip2.client import Sip2Client
+    from kiosk.sync.sip2.client import probe_acs
 
     cfg = kiosk_config.load(args.config)
     settings = cfg.sip2
@@ -74,17 +74,11 @@ def _check(args: argparse.Namespace) -> int:
     }
     if overrides:
         settings = dataclasses.replace(settings, **overrides)
-    client = Sip2Client(settings)
-    honoured: bool | None = None
-    try:
-        status = client.connect()
-        if getattr(args, "duplicate_rule", False):
-            honoured = client.probe_duplicate_rule()
-    except Sip2Error as exc:
-        print(f"sip2 check failed: {exc}", file=sys.stderr)
+    probe = probe_acs(settings, duplicate_rule=getattr(args, "duplicate_rule", False))
+    status, honoured = probe.status, probe.duplicate_rule_honoured
+    if status is None:
+        print(f"sip2 check failed: {probe.error}", file=sys.stderr)
         return 1
-    finally:
-        client.close()
     report = {
         "host": settings.host,
         "port": settings.port,

@@ -20,6 +20,7 @@ request is written only while a whole timeout_s is left for its answer; later it
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import socket
 import ssl
@@ -796,6 +797,45 @@ def _acquire(lock: Any, remaining: float) -> bool:
     return bool(lock.acquire(timeout=max(0.0, remaining)))
 
 
+@dataclass(frozen=True)
+class AcsProbe:
+    """What one probe of the library system found: its 98 status, or why there was none."""
+
+    status: AcsStatus | None
+    error: str = ""
+    exchanges: tuple[tuple[datetime, str, str], ...] = ()
+    duplicate_rule_honoured: bool | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None
+
+
+def probe_acs(
+    settings: Sip2Section, *, timeout_s: float | None = None, duplicate_rule: bool = False
+) -> AcsProbe:
+    """A fresh connection, login and status (and, asked for, the duplicate-rule probe), then
+    close: the one SIP2 check behind `kiosk sip2 check`, the doctor and the maintenance screen.
+    `timeout_s` caps the settings' timeout (not below 0.5 s) with no retries, for checks that
+    must finish quickly; without it the site's own timeout and retries apply."""
+    if timeout_s is not None:
+        capped = max(0.5, min(settings.timeout_s, timeout_s))
+        settings = dataclasses.replace(settings, timeout_s=capped, retries=0)
+        client = Sip2Client(settings, connect_timeout_s=capped)
+    else:
+        client = Sip2Client(settings)
+    honoured: bool | None = None
+    try:
+        status = client.connect()
+        if duplicate_rule:
+            honoured = client.probe_duplicate_rule()
+    except (Sip2Error, OSError) as exc:
+        return AcsProbe(None, str(exc), tuple(client.exchanges))
+    finally:
+        client.close()
+    return AcsProbe(status, "", tuple(client.exchanges), honoured)
+
+
 class LinkLock:
     """A reentrant lock for everything that uses one Sip2Client (the circulation service, its
     forwarder), with the client's overall call deadline: the outermost `with` starts a call
@@ -848,6 +888,8 @@ __all__ = [
     "ACS_TO_SC",
     "AcsStatus",
     "LinkLock",
+    "AcsProbe",
+    "probe_acs",
     "Sip2Link",
     "READ_ONLY",
     "RESPONSE_FOR",
