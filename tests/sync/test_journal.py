@@ -62,7 +62,7 @@ def test_migrations_create_schema_and_are_idempotent(tmp_path):
     j = Journal(path)  # second open runs the upgrade again: nothing changes, no error
     upgrade(j._engine)
     con = sqlite3.connect(path)
-    assert con.execute("select version_num from alembic_version").fetchall() == head == [("0001",)]
+    assert con.execute("select version_num from alembic_version").fetchall() == head == [("0002",)]
     con.close()
 
 
@@ -122,7 +122,7 @@ def test_recover_hands_over_rows_of_a_dead_process_only(tmp_path, clock):
     j.mark_sent(on_wire)
     mine = j.begin(Operation.CHECKIN, mode=Mode.ONLINE, state=EntryState.PENDING, item_id="30000003")
     con = sqlite3.connect(path)
-    con.execute("update transactions set owner='deadbeef:999999999' where id in (?, ?)", (never_sent, on_wire))
+    con.execute("update transactions set owner='deadbeef:999999999:1' where id in (?, ?)", (never_sent, on_wire))
     con.commit()
     con.close()
     assert j.recover() == 2

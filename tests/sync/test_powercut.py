@@ -87,34 +87,62 @@ CHECKIN = ("circ", "checkin", "30000009")  # on loan to LV0001 in the demo catal
 @pytest.mark.parametrize(
     ("argv", "kind", "item", "point", "attempts"),
     [
-        (CHECKOUT, "checkout", "30000001", "after_journal_write", 1),  # never sent: forwarded once
-        (CHECKOUT, "checkout", "30000001", "after_mark_sent", 2),  # marked sent, not on the wire: reconciled, sent once
-        (CHECKOUT, "checkout", "30000001", "after_answer", 1),  # applied, answer lost: reconciled, not re-sent
-        (CHECKIN, "checkin", "30000009", "after_journal_write", 1),
-        (CHECKIN, "checkin", "30000009", "after_mark_sent", 2),
-        (CHECKIN, "checkin", "30000009", "after_answer", 1),
+        (CHECKIN, "checkin", "30000009", "after_journal_write", 1),  # never sent: forwarded once
+        (CHECKIN, "checkin", "30000009", "after_mark_sent", 2),  # marked sent, not on the wire: reconciled, sent once
+        (CHECKIN, "checkin", "30000009", "after_answer", 1),  # applied, answer lost: reconciled, not re-sent
     ],
 )
-def test_kill_during_a_transaction_then_recover(tmp_path, acs, argv, kind, item, point, attempts):
+def test_kill_during_a_return_then_recover(tmp_path, acs, argv, kind, item, point, attempts):
     cfg = write_config(tmp_path, acs.port)
     before = acs.library.applied(item, kind)
     killed = kiosk(cfg, *argv, crash=point)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     (row,) = journal(tmp_path)
     assert row.state in (EntryState.PENDING, EntryState.SENT)
-    assert "1234" not in json.dumps(row.to_json())
     report = sync(cfg)
     assert report == {"forwarded": 1, "refused": 0, "pending": 0}
     assert acs.library.applied(item, kind) == before + 1  # exactly once
     (row,) = journal(tmp_path)
     assert row.state is EntryState.DONE
     assert row.attempts == attempts  # how often it went (or was about to go) on the wire
-    if kind == "checkout":
-        assert item in acs.library.loans_of("LV0001")
-    else:
-        assert item not in acs.library.loans_of("LV0001")
+    assert item not in acs.library.loans_of("LV0001")
     assert sync(cfg) == {"forwarded": 0, "refused": 0, "pending": 0}
     assert acs.library.applied(item, kind) == before + 1
+
+
+@pytest.mark.parametrize(
+    ("point", "settled", "applied", "reversed_"),
+    [
+        ("after_journal_write", 0, 0, 0),  # never sent: settled at recovery, never sent later
+        ("after_mark_sent", 1, 0, 0),  # not on the wire: the library system shows no loan
+        ("after_answer", 1, 1, 1),  # applied, the patron never saw it: checked in again
+    ],
+)
+def test_kill_during_a_checkout_ends_as_the_patron_was_told(tmp_path, acs, point, settled, applied, reversed_):
+    """The process died before the patron saw "borrowed" (the tag stayed secured): whatever the
+    library system applied is undone, and nothing is sent later as a new loan."""
+    cfg = write_config(tmp_path, acs.port)
+    item = "30000001"
+    killed = kiosk(cfg, *CHECKOUT, crash=point)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    (row,) = journal(tmp_path)
+    assert row.state in (EntryState.PENDING, EntryState.SENT)
+    assert "1234" not in json.dumps(row.to_json())
+    assert sync(cfg) == {"forwarded": settled, "refused": 0, "pending": 0}
+    assert acs.library.applied(item, "checkout") == applied
+    assert acs.library.applied(item, "checkin") == reversed_
+    assert item not in acs.library.loans_of("LV0001")  # what the patron was told
+    rows = journal(tmp_path)
+    if reversed_:
+        first, reversal = rows
+        assert first.state is EntryState.REVERSED and reversal.reversal_of == first.id
+        assert reversal.state is EntryState.DONE and reversal.operation.value == "checkin"
+        assert first.to_json()["reversed_by"] == reversal.id
+    else:
+        (first,) = rows
+        assert first.state is EntryState.REFUSED
+    assert sync(cfg) == {"forwarded": 0, "refused": 0, "pending": 0}
+    assert acs.library.applied(item, "checkout") == applied
 
 
 class AnswerEater:
@@ -187,9 +215,13 @@ def test_kill_while_the_request_is_on_the_wire(tmp_path, acs):
     assert row.state is EntryState.SENT
     cfg = write_config(tmp_path, acs.port)
     assert sync(cfg) == {"forwarded": 1, "refused": 0, "pending": 0}
+    # Applied, but the patron never saw "borrowed": checked in again, once, and journaled so.
     assert acs.library.applied("30000001", "checkout") == 1
-    (row,) = journal(tmp_path)
-    assert row.state is EntryState.DONE and row.attempts == 1 and row.result.get("reconciled") is True
+    assert acs.library.applied("30000001", "checkin") == 1
+    assert "30000001" not in acs.library.loans_of("LV0001")
+    row, reversal = journal(tmp_path)
+    assert row.state is EntryState.REVERSED and row.attempts == 1 and row.result.get("reconciled") is True
+    assert reversal.reversal_of == row.id and reversal.state is EntryState.DONE
 
 
 def _refusing_port() -> socket.socket:
