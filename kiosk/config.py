@@ -95,6 +95,10 @@ class AcsSection:
     max_loans: int = 10
     max_renewals: int = 3
     fee_limit: float = 10.0  # outstanding fees above this block borrowing (EUR)
+    # true: every request received is applied (a repeated checkout renews, a repeated checkin is a
+    # second return), as a library system without repeat detection does; false: a repeat of the
+    # item's last transaction is answered without applying it again.
+    strict: bool = True
 
 
 @dataclass(frozen=True)

@@ -815,9 +815,13 @@ def start_embedded(
     branch: str = "DEMO",
     clock: Clock | None = None,
     terminator: str = "\r",
+    strict: bool = True,
 ) -> RunningAcs:
     """Open (creating and seeding on first use) the demo database and serve SIP2 on host:port
-    (0 = an ephemeral port) in a daemon thread. Raises AcsError when the database or port is unusable."""
+    (0 = an ephemeral port) in a daemon thread. Raises AcsError when the database or port is unusable.
+
+    `strict` (default) applies every request received (see `Library`); `strict=False` answers a
+    repeat of an item's last transaction without applying it again."""
     try:
         "".encode(encoding)
     except LookupError:
@@ -831,7 +835,7 @@ def start_embedded(
         fee_limit=Decimal(str(fee_limit)),
         branch=branch,
     )
-    library = Library(make_engine(database_url), policy, clock)
+    library = Library(make_engine(database_url), policy, clock, strict=strict)
     library.prepare(fresh=fresh)
     try:
         server = AcsServer(
@@ -894,4 +898,5 @@ def build_from_config(
         institution=cfg.sip2.institution_id or "DEMO",
         library_name=cfg.kiosk.library_name,
         branch=cfg.sip2.location_code or cfg.sip2.institution_id or "DEMO",
+        strict=cfg.acs.strict,
     )
