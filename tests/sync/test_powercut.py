@@ -57,16 +57,26 @@ embedded = false
 
 @pytest.fixture
 def acs(tmp_path):
-    running = server.start_embedded(f"sqlite:///{tmp_path / 'acs.sqlite'}", fresh=True)
+    # Strict: every request received is applied and counted, so a repeat shows as a double.
+    running = server.start_embedded(f"sqlite:///{tmp_path / 'acs.sqlite'}", fresh=True, strict=True)
     yield running
     running.stop()
 
 
-def kiosk(cfg: Path, *argv: str, crash: str = "", timeout: float = 60) -> subprocess.CompletedProcess:
+def kiosk(
+    cfg: Path, *argv: str, crash: str = "", timeout: float = 60
+) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "KIOSK_CRASH_AT"}
     if crash:
         env["KIOSK_CRASH_AT"] = crash
-    return subprocess.run([sys.executable, "-m", "kiosk", *argv, "--config", str(cfg)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "kiosk", *argv, "--config", str(cfg)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def sync(cfg: Path) -> dict:
@@ -88,26 +98,38 @@ CHECKIN = ("circ", "checkin", "30000009")  # on loan to LV0001 in the demo catal
     ("argv", "kind", "item", "point", "attempts"),
     [
         (CHECKIN, "checkin", "30000009", "after_journal_write", 1),  # never sent: forwarded once
-        (CHECKIN, "checkin", "30000009", "after_mark_sent", 2),  # marked sent, not on the wire: reconciled, sent once
-        (CHECKIN, "checkin", "30000009", "after_answer", 1),  # applied, answer lost: reconciled, not re-sent
+        (
+            CHECKIN,
+            "checkin",
+            "30000009",
+            "after_mark_sent",
+            2,
+        ),  # marked sent, not on the wire: reconciled, sent once
+        (
+            CHECKIN,
+            "checkin",
+            "30000009",
+            "after_answer",
+            1,
+        ),  # applied, answer lost: reconciled, not re-sent
     ],
 )
 def test_kill_during_a_return_then_recover(tmp_path, acs, argv, kind, item, point, attempts):
     cfg = write_config(tmp_path, acs.port)
-    before = acs.library.applied(item, kind)
+    before = acs.library.applications(item, kind)
     killed = kiosk(cfg, *argv, crash=point)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     (row,) = journal(tmp_path)
     assert row.state in (EntryState.PENDING, EntryState.SENT)
     report = sync(cfg)
     assert report == {"forwarded": 1, "refused": 0, "pending": 0}
-    assert acs.library.applied(item, kind) == before + 1  # exactly once
+    assert acs.library.applications(item, kind) == before + 1  # exactly once
     (row,) = journal(tmp_path)
     assert row.state is EntryState.DONE
     assert row.attempts == attempts  # how often it went (or was about to go) on the wire
     assert item not in acs.library.loans_of("LV0001")
     assert sync(cfg) == {"forwarded": 0, "refused": 0, "pending": 0}
-    assert acs.library.applied(item, kind) == before + 1
+    assert acs.library.applications(item, kind) == before + 1
 
 
 @pytest.mark.parametrize(
@@ -118,7 +140,9 @@ def test_kill_during_a_return_then_recover(tmp_path, acs, argv, kind, item, poin
         ("after_answer", 1, 1, 1),  # applied, the patron never saw it: checked in again
     ],
 )
-def test_kill_during_a_checkout_ends_as_the_patron_was_told(tmp_path, acs, point, settled, applied, reversed_):
+def test_kill_during_a_checkout_ends_as_the_patron_was_told(
+    tmp_path, acs, point, settled, applied, reversed_
+):
     """The process died before the patron saw "borrowed" (the tag stayed secured): whatever the
     library system applied is undone, and nothing is sent later as a new loan."""
     cfg = write_config(tmp_path, acs.port)
@@ -129,8 +153,8 @@ def test_kill_during_a_checkout_ends_as_the_patron_was_told(tmp_path, acs, point
     assert row.state in (EntryState.PENDING, EntryState.SENT)
     assert "1234" not in json.dumps(row.to_json())
     assert sync(cfg) == {"forwarded": settled, "refused": 0, "pending": 0}
-    assert acs.library.applied(item, "checkout") == applied
-    assert acs.library.applied(item, "checkin") == reversed_
+    assert acs.library.applications(item, "checkout") == applied
+    assert acs.library.applications(item, "checkin") == reversed_
     assert item not in acs.library.loans_of("LV0001")  # what the patron was told
     rows = journal(tmp_path)
     if reversed_:
@@ -142,7 +166,7 @@ def test_kill_during_a_checkout_ends_as_the_patron_was_told(tmp_path, acs, point
         (first,) = rows
         assert first.state is EntryState.REFUSED
     assert sync(cfg) == {"forwarded": 0, "refused": 0, "pending": 0}
-    assert acs.library.applied(item, "checkout") == applied
+    assert acs.library.applications(item, "checkout") == applied
 
 
 class AnswerEater:
@@ -199,7 +223,13 @@ def test_kill_while_the_request_is_on_the_wire(tmp_path, acs):
     proxy = AnswerEater(acs.port, b"12")
     cfg = write_config(tmp_path, proxy.port, timeout_s=30.0)
     env = {k: v for k, v in os.environ.items() if k != "KIOSK_CRASH_AT"}
-    child = subprocess.Popen([sys.executable, "-m", "kiosk", *CHECKOUT, "--config", str(cfg)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "kiosk", *CHECKOUT, "--config", str(cfg)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         assert proxy.eaten.wait(30), "the checkout answer never came"
         assert child.poll() is None  # still waiting for the answer
@@ -210,17 +240,21 @@ def test_kill_while_the_request_is_on_the_wire(tmp_path, acs):
             child.kill()
             child.wait(10)
         proxy.close()
-    assert acs.library.applied("30000001", "checkout") == 1
+    assert acs.library.applications("30000001", "checkout") == 1
     (row,) = journal(tmp_path)
     assert row.state is EntryState.SENT
     cfg = write_config(tmp_path, acs.port)
     assert sync(cfg) == {"forwarded": 1, "refused": 0, "pending": 0}
     # Applied, but the patron never saw "borrowed": checked in again, once, and journaled so.
-    assert acs.library.applied("30000001", "checkout") == 1
-    assert acs.library.applied("30000001", "checkin") == 1
+    assert acs.library.applications("30000001", "checkout") == 1
+    assert acs.library.applications("30000001", "checkin") == 1
     assert "30000001" not in acs.library.loans_of("LV0001")
     row, reversal = journal(tmp_path)
-    assert row.state is EntryState.REVERSED and row.attempts == 1 and row.result.get("reconciled") is True
+    assert (
+        row.state is EntryState.REVERSED
+        and row.attempts == 1
+        and row.result.get("reconciled") is True
+    )
     assert reversal.reversal_of == row.id and reversal.state is EntryState.DONE
 
 
@@ -230,7 +264,9 @@ def _refusing_port() -> socket.socket:
     return s
 
 
-@pytest.mark.parametrize("point", ["forward_after_mark_sent@2", "forward_after_answer@2", "forward_after_answer@4"])
+@pytest.mark.parametrize(
+    "point", ["forward_after_mark_sent@2", "forward_after_answer@2", "forward_after_answer@4"]
+)
 def test_kill_in_the_middle_of_forwarding(tmp_path, acs, point):
     held = _refusing_port()
     offline_cfg = write_config(tmp_path, held.getsockname()[1])
@@ -253,11 +289,11 @@ def test_kill_in_the_middle_of_forwarding(tmp_path, acs, point):
     rows = journal(tmp_path)
     assert [r.state for r in rows] == [EntryState.FORWARDED] * 5
     lib = acs.library
-    assert lib.applied("30000001", "checkout") == 1
-    assert lib.applied("30000009", "checkin") == 1
-    assert lib.applied("30000002", "checkout") == 1
-    assert lib.applied("30000002", "checkin") == 1
-    assert lib.applied("30000003", "checkout") == 1
+    assert lib.applications("30000001", "checkout") == 1
+    assert lib.applications("30000009", "checkin") == 1
+    assert lib.applications("30000002", "checkout") == 1
+    assert lib.applications("30000002", "checkin") == 1
+    assert lib.applications("30000003", "checkout") == 1
     assert sorted(lib.loans_of("LV0001")) == ["30000001", "30000003"]
     assert lib.loans_of("LV0002") == ["30000008"]  # the demo's overdue loan; 30000002 came back
     assert sync(cfg) == {"forwarded": 0, "refused": 0, "pending": 0}
