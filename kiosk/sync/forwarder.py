@@ -127,6 +127,10 @@ class _ItemFailed(Exception):
     """This row cannot be handled now for a reason of its own; its item's later rows wait."""
 
 
+class _LinkLost(_ItemFailed):
+    """The link broke while this row was on it; other items go on over a new connection."""
+
+
 class Forwarder:
     """Replays the journal's queued work and settles its unanswered work over one SIP2 connection."""
 
@@ -208,6 +212,8 @@ class Forwarder:
                     except _ItemFailed as exc:
                         log.warning("%s", exc)
                         held_back.add(entry.item_id)
+                        if isinstance(exc, _LinkLost) and not self._ensure_connected(client):
+                            raise _Stop(str(exc)) from exc
                         continue
                 if state is None:
                     continue
@@ -285,16 +291,22 @@ class Forwarder:
         try:
             resp = client.request(msg)
         except Sip2LinkError as exc:
-            if exc.maybe_delivered:
-                self.journal.update(entry.id, EntryState.IN_DOUBT, error=str(exc), failed=True)
-                self._staff_if_worn_out(entry, str(exc))
-            else:
+            if not exc.maybe_delivered:
                 self.journal.update(
                     entry.id,
                     entry.state if entry.state is not EntryState.SENT else EntryState.IN_DOUBT,
                     error=str(exc),
                 )
-            raise _Stop(f"link lost at journal #{entry.id}: {exc}") from exc
+                raise _Stop(f"link lost at journal #{entry.id}: {exc}") from exc
+            # The line broke with this row on it: the row is in doubt and counts a failure (a
+            # row the library system chokes on must not stop the queue for ever); the run goes
+            # on with other items over a new connection.
+            self.journal.update(entry.id, EntryState.IN_DOUBT, error=str(exc), failed=True)
+            worn_out = self._staff_if_worn_out(self.journal.get(entry.id), str(exc))
+            raise _LinkLost(
+                f"journal #{entry.id}: link lost with it on the line ({exc})"
+                + ("; now on the staff list" if worn_out else f"; item {entry.item_id} waits")
+            ) from exc
         except Sip2FormatError as exc:
             # Raised before a byte was written: the row never left; it goes back as it was.
             self.journal.update(entry.id, entry.state, error=str(exc), failed=True)
@@ -674,7 +686,9 @@ class Forwarder:
         try:
             resp = client.request(req)
         except Sip2LinkError as exc:
-            raise _Stop(f"link lost while reconciling journal #{entry.id}: {exc}") from exc
+            if not exc.maybe_delivered:
+                raise _Stop(f"link lost while reconciling journal #{entry.id}: {exc}") from exc
+            raise _LinkLost(f"link lost while reconciling journal #{entry.id}: {exc}") from exc
         except Sip2Error as exc:
             self.journal.update(entry.id, entry.state, error=str(exc), failed=True)
             self._item_failed(entry, f"unusable answer while reconciling: {exc}")
