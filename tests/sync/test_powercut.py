@@ -176,8 +176,10 @@ class AnswerEater:
     its answer never reaches the kiosk.
     """
 
-    def __init__(self, upstream_port: int, prefix: bytes) -> None:
+    def __init__(self, upstream_port: int, prefix: bytes, *, eat_requests: bool = False) -> None:
         self.prefix = prefix
+        # With eat_requests, it is the request that is lost on the way: the ACS never sees it.
+        self.eat_requests = eat_requests
         self.upstream_port = upstream_port
         self.eaten = threading.Event()
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -204,7 +206,7 @@ class AnswerEater:
                 return
             if not data:
                 return
-            if answers and data.startswith(self.prefix):
+            if answers != self.eat_requests and data.startswith(self.prefix):
                 self.eaten.set()
                 continue
             try:
