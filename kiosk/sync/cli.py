@@ -172,7 +172,7 @@ def _journal(args: argparse.Namespace) -> int:
                 }
             )
             return 0
-        if args.refusals:
+        if args.refusals or args.staff:
             for entry in journal.refusals():
                 sys.stdout.write(json.dumps(entry.to_json(), ensure_ascii=False) + "\n")
         else:
@@ -244,7 +244,13 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--refusals",
         action="store_true",
-        help="only forwarded work the library system refused (for staff)",
+        help="only the staff list (the same as --staff)",
+    )
+    p.add_argument(
+        "--staff",
+        action="store_true",
+        help="only the staff list: work the library system refused, and work whose outcome the "
+        "kiosk can neither know nor undo, with the facts",
     )
     p.add_argument(
         "--purge-days",
