@@ -786,9 +786,10 @@ class CirculationService:
             self.forwarder.forward_once(item_id=item_id)
         if self.journal.pending_count(item_id) or not self._connect():
             return self._offline(op, patron_id, item_id, request, None)
-        if op in (Operation.RENEW, Operation.CHECKIN) and self._supported("17"):
-            # The loan as it stands before, so a renewal or return left without an answer can be
-            # told applied or not, and a later loan by someone else is never discharged.
+        if op is Operation.RENEW and self._supported("17"):
+            # The loan as it stands before, so a renewal left without an answer can be told
+            # applied or not. (Not for returns: a book drop must not wait twice for a stalled
+            # library system; their reconciliation asks whose loan it is instead.)
             try:
                 info = self._item_info(item_id)
                 request = {

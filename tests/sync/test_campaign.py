@@ -409,6 +409,7 @@ def test_campaign(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(0)  # bounded by its own budget ($KIOSK_CAMPAIGN_S)
 def test_campaign_long(tmp_path):
     tally = campaign(
         tmp_path,
