@@ -472,7 +472,9 @@ class Journal:
                             updated=now,
                         )
                     )
-                    rid = int(res.inserted_primary_key[0])
+                    key = res.inserted_primary_key
+                    assert key is not None
+                    rid = int(key[0])
                     old = conn.execute(
                         sa.select(transactions.c.result).where(transactions.c.id == entry_id)
                     ).scalar_one()
@@ -621,7 +623,7 @@ class Journal:
             raise JournalError(f"journal {self.path}: read failed ({exc})") from exc
         return [self._entry(r) for r in rows]
 
-    def _entry(self, r: Mapping[str, Any]) -> JournalEntry:
+    def _entry(self, r: Any) -> JournalEntry:
         def load(text: str) -> dict[str, Any]:
             try:
                 value = json.loads(text or "{}")
@@ -673,7 +675,9 @@ class Journal:
         self, item_id: str | None = None, limit: int | None = None
     ) -> list[JournalEntry]:
         """Work still to forward or reconcile (queued, in doubt, interrupted), oldest first."""
-        where = [transactions.c.state.in_([EntryState.QUEUED.value, EntryState.IN_DOUBT.value])]
+        where: list[Any] = [
+            transactions.c.state.in_([EntryState.QUEUED.value, EntryState.IN_DOUBT.value])
+        ]
         if item_id is not None:
             where.append(transactions.c.item_id == item_id)
         return self._select(*where, limit=limit)
