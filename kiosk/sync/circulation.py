@@ -12,7 +12,6 @@ import logging
 import os
 import re
 import signal
-import threading
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -262,7 +261,10 @@ class CirculationService:
         self.currency = currency
         self._link = _Link(online=False)
         self._next_connect = float("-inf")
-        self._lock = threading.RLock()
+        from kiosk.sync.sip2.client import link_lock
+
+        # Waiting for the link counts against each call's deadline: kiosk/sync/sip2/client.py.
+        self._lock: Any = link_lock(client)
         from kiosk.sync.forwarder import Forwarder
 
         self.forwarder: Forwarder = Forwarder(
@@ -770,7 +772,8 @@ class CirculationService:
                 return self._transact_claimed(op, patron_id, item_id, build, request, pin)
 
     def _claim_wait_s(self) -> float:
-        return max(1.0, 2 * self.sip2.timeout_s)
+        # One SIP2 timeout: the call's overall deadline allows one for queueing (client.py).
+        return max(0.5, self.sip2.timeout_s)
 
     def _transact_claimed(
         self,

@@ -181,6 +181,15 @@ class Forwarder:
             return self._run(None)
 
     def _run(self, item_id: str | None) -> ForwardReport:
+        try:
+            return self._run_locked(item_id)
+        except Sip2LinkError as exc:
+            # The shared link stayed busy past the call's deadline (another thread's long call):
+            # nothing was sent; the work stays for the next run.
+            log.info("forwarding postponed: %s", exc)
+            return ForwardReport(pending=self.journal.pending_count(item_id))
+
+    def _run_locked(self, item_id: str | None) -> ForwardReport:
         with self.lock:
             self.journal.recover()
         entries = self.journal.pending_offline(item_id=item_id)

@@ -38,6 +38,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(default: acs.strict, every request received is applied)",
     )
     p.add_argument(
+        "--profile",
+        help="answer like another kind of library system: NAME[,key=value...] with NAME one of "
+        "standard, no-duplicate-rule, no-error-detection, late, late-no-duplicate-rule, "
+        "close-after-apply and keys error_detection, duplicate_rule, reply_delay_s, "
+        "close_after_apply (default: acs.profile)",
+    )
+    p.add_argument(
         "--applications",
         action="store_true",
         help="print how many requests of each kind were applied per item, then exit",
@@ -51,7 +58,7 @@ def run(
     on_ready: Callable[[RunningAcs], None] | None = None,
 ) -> int:
     """Serve until Ctrl-C or SIGTERM (or until `stop` is set; `on_ready` gets the running server). Returns the exit code."""
-    from kiosk.sync.acs.server import build_from_config
+    from kiosk.sync.acs.server import PROFILES, build_from_config, describe
 
     cfg = config.load(args.config)
     if getattr(args, "applications", False):
@@ -65,10 +72,17 @@ def run(
     if not logging.getLogger().handlers:
         logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     acs = build_from_config(
-        cfg, host=args.host, port=args.port, fresh=args.reset, database_url=args.database_url
+        cfg,
+        host=args.host,
+        port=args.port,
+        fresh=args.reset,
+        database_url=args.database_url,
+        profile=getattr(args, "profile", None),
     )
     login = f"login {cfg.sip2.username!r}" if cfg.sip2.username else "no login"
     mode = "strict" if cfg.acs.strict else "repeat guard"
+    if acs.profile != PROFILES["standard"]:
+        mode += f", profile {describe(acs.profile)}"
     print(
         f"demo library system on {acs.host}:{acs.port} ({login}, {cfg.sip2.encoding}, {mode}); "
         "Ctrl-C stops it",
