@@ -36,7 +36,7 @@ def settings(port: int, **kw) -> Sip2Section:
         "password": "demo",
         "institution_id": "DEMO",
         "location_code": "DEMO",
-        "timeout_s": 0.5,
+        "timeout_s": 1.5,
         "retries": 0,
     }
     base.update(kw)
