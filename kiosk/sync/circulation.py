@@ -848,41 +848,60 @@ class CirculationService:
         self, op: Operation, patron_id: str, item_id: str, request: dict[str, Any], why: str
     ) -> CirculationResult:
         """Refused before journaling anything that could be queued: it can never be sent."""
-        what = "card number" if "patron id" in why else "tag's item id"
-        result = CirculationResult(
-            op,
-            ok=False,
-            mode=Mode.ONLINE,
-            item_id=item_id,
-            patron_id=patron_id,
-            message=f"This {what} cannot be sent to the library system. Please ask at the desk.",
-            refusal=Refusal.UNKNOWN_ITEM if what.startswith("tag") else Refusal.PATRON_BLOCKED,
-        )
         log.warning("%s refused before sending: %s", op.value, why)
-        eid = self.journal.begin(
+        if "patron id" in why:
+            text, refusal = (
+                "This card number cannot be sent to the library system.",
+                Refusal.PATRON_BLOCKED,
+            )
+        else:
+            text, refusal = (
+                "This tag's item id cannot be sent to the library system.",
+                Refusal.UNKNOWN_ITEM,
+            )
+        return self._refused_unsent(
             op,
-            mode=Mode.ONLINE,
-            state=EntryState.REFUSED,
-            patron_id=patron_id,
-            item_id=item_id,
-            request=request,
-            result=_result_json(result),
+            patron_id,
+            item_id,
+            request,
+            f"{text} Please ask at the desk.",
+            refusal,
+            f"never sent: {why}",
         )
-        self.journal.update(eid, EntryState.REFUSED, error=f"never sent: {why}")
-        return _with_id(result, eid)
 
     def _busy(
         self, op: Operation, patron_id: str, item_id: str, request: dict[str, Any]
     ) -> CirculationResult:
         """Another kiosk process holds this item's claim (sending its queued work) for too long."""
+        return self._refused_unsent(
+            op,
+            patron_id,
+            item_id,
+            request,
+            "The kiosk is still sending earlier work for this item. Please try again in a moment.",
+            Refusal.OTHER,
+            "item claimed by another kiosk process",
+        )
+
+    def _refused_unsent(
+        self,
+        op: Operation,
+        patron_id: str,
+        item_id: str,
+        request: dict[str, Any],
+        text: str,
+        refusal: Refusal,
+        why: str,
+    ) -> CirculationResult:
+        """A refusal the kiosk gives without sending anything, journaled with its reason."""
         result = CirculationResult(
             op,
             ok=False,
             mode=Mode.ONLINE,
             item_id=item_id,
             patron_id=patron_id,
-            message="The kiosk is still sending earlier work for this item. Please try again in a moment.",
-            refusal=Refusal.OTHER,
+            message=text,
+            refusal=refusal,
         )
         eid = self.journal.begin(
             op,
@@ -893,7 +912,7 @@ class CirculationService:
             request=request,
             result=_result_json(result),
         )
-        self.journal.update(eid, EntryState.REFUSED, error="item claimed by another kiosk process")
+        self.journal.update(eid, EntryState.REFUSED, error=why)
         return _with_id(result, eid)
 
     def _in_doubt(

@@ -385,6 +385,14 @@ class Forwarder:
         log.warning("%s", detail)
         return EntryState.STAFF
 
+    def _unplaced(self, entry: JournalEntry, facts: ItemFacts, what: str) -> EntryState:
+        """The item is on loan and whose loan it is cannot be told: staff decide, with the facts."""
+        return self._to_staff(
+            entry,
+            f"{what}; the item is on loan and whose loan it is cannot be told ({facts.describe()})",
+            {"library_system": facts.describe()},
+        )
+
     def _tell_staff(self, entry: JournalEntry, routing: Routing, title: str, text: str) -> None:
         """A forwarded return the library system routes (hold, transit): staff must fetch the item."""
         what = f"item {entry.item_id}" + (f" ({title})" if title else "")
@@ -526,10 +534,8 @@ class Forwarder:
                 )
             return self._reverse(client, entry, facts)
         if facts.holder is Holder.CHARGED:
-            return self._to_staff(
-                entry,
-                f"no answer, and the item is on loan to a patron the library system does not name ({facts.describe()}); the patron was told it was not borrowed",
-                {"library_system": facts.describe()},
+            return self._unplaced(
+                entry, facts, "no answer; the patron was told it was not borrowed"
             )
         return self._settled(
             entry,
@@ -549,11 +555,7 @@ class Forwarder:
                 facts,
             )
         if facts.holder is Holder.CHARGED:
-            return self._to_staff(
-                entry,
-                f"sent without an answer; the item is on loan, to whom the library system does not say ({facts.describe()})",
-                {"library_system": facts.describe()},
-            )
+            return self._unplaced(entry, facts, "sent without an answer")
         return self._send(client, entry)
 
     def _settle_unconfirmed_renewal(self, client: Any, entry: JournalEntry) -> EntryState:
@@ -561,11 +563,7 @@ class Forwarder:
         facts = self._facts(client, entry, entry.patron_id)
         if facts.holder is not Holder.PATRON:
             if facts.holder is Holder.CHARGED:
-                return self._to_staff(
-                    entry,
-                    f"renewal without an answer; the library system does not say whose loan it is ({facts.describe()})",
-                    {"library_system": facts.describe()},
-                )
+                return self._unplaced(entry, facts, "renewal without an answer")
             return self._settled(
                 entry,
                 EntryState.REFUSED,
@@ -574,7 +572,17 @@ class Forwarder:
             )
         before = _loan_before(entry)
         due_before = before.get("due", "") if before else ""
-        if due_before and facts.due_date == due_before:
+        # A renewal on the day the loan (or its last renewal) was made leaves the due date where
+        # it was: then an unchanged due date proves nothing.
+        same_day = any(
+            row.id < entry.id
+            and row.operation in (Operation.CHECKOUT, Operation.RENEW)
+            and row.patron_id == entry.patron_id
+            and row.state in _SUCCEEDED
+            and row.created.date() == entry.created.date()
+            for row in self.journal.item_history(entry.item_id)
+        )
+        if due_before and facts.due_date == due_before and not same_day:
             return self._settled(
                 entry,
                 EntryState.REFUSED,
@@ -582,6 +590,8 @@ class Forwarder:
                 facts,
             )
         was = f" (was {due_before})" if due_before else " (the due date before is not known)"
+        if same_day and facts.due_date == due_before:
+            was += ", which a renewal on the day of the loan would not move"
         return self._to_staff(
             entry,
             f"renewal without an answer; the patron was told it was not renewed, the library system now shows due {facts.due_date or '?'}{was}; SIP2 cannot undo a renewal",
@@ -633,11 +643,7 @@ class Forwarder:
             )
         if facts.holder is Holder.PATRON:
             return self._send(client, entry)
-        return self._to_staff(
-            entry,
-            f"return without an answer; the item is still on loan and whose loan it is cannot be told ({facts.describe()})",
-            {"library_system": facts.describe()},
-        )
+        return self._unplaced(entry, facts, "return without an answer")
 
     def _reverse(self, client: Any, entry: JournalEntry, facts: ItemFacts) -> EntryState:
         """Undo a checkout the patron was told had failed: a check-in journaled as its reversal."""

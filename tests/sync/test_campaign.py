@@ -31,9 +31,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from test_claims import queue
+from test_powercut import write_config
 
 from kiosk.config import OfflineSection, Sip2Section
-from kiosk.core.domain import Mode, Operation
+from kiosk.core.domain import Operation
 from kiosk.sync.circulation import CirculationService
 from kiosk.sync.journal import STAFF_STATES, EntryState, Journal, JournalEntry
 from kiosk.sync.sip2.client import Sip2Client
@@ -131,37 +133,6 @@ class FlakyLine:
             self._close(*self._socks)
 
 
-def write_config(tmp_path: Path, name: str, port: int) -> Path:
-    cfg = tmp_path / "config" / f"{name}.toml"
-    cfg.parent.mkdir(exist_ok=True)
-    cfg.write_text(
-        f"""
-[sip2]
-host = "127.0.0.1"
-port = {port}
-username = "kiosk"
-password = "demo"
-institution_id = "DEMO"
-location_code = "DEMO"
-timeout_s = {TIMEOUT_S}
-retries = 0
-error_detection = "on"
-
-[storage]
-path = "var/journal.sqlite"
-
-[offline]
-policy = "checkin-and-checkout"
-max_checkouts = 50
-
-[acs]
-embedded = false
-""",
-        encoding="utf-8",
-    )
-    return cfg
-
-
 @dataclass
 class Tally:
     rounds: int = 0
@@ -223,28 +194,16 @@ def run_round(
     tmp_path: Path, acs, flaky: FlakyLine, rng: random.Random, tally: Tally, r: int
 ) -> None:
     jpath = tmp_path / "var" / "journal.sqlite"
-    direct = write_config(tmp_path, "direct", acs.port)
-    shaky = write_config(tmp_path, "flaky", flaky.port)
+    settings = {"sip2": 'error_detection = "on"', "offline": "max_checkouts = 50"}
+    direct = write_config(tmp_path, acs.port, TIMEOUT_S, name="direct", **settings)
+    shaky = write_config(tmp_path, flaky.port, TIMEOUT_S, name="flaky", **settings)
     with Journal(jpath) as j:
         first_id = len(j.entries()) + 1
     before = {item: holder(acs, item) for item in ITEMS}
     before_apps = acs.library.application_counts()
     start = datetime.now().replace(microsecond=0) - timedelta(minutes=30 - r)
     queued, live = plan_round(rng, acs, start)
-    with Journal(jpath) as j:
-        for n, (op, patron, item) in enumerate(queued):
-            due = (
-                (start + timedelta(days=14)).date().isoformat() if op is Operation.CHECKOUT else ""
-            )
-            j.begin(
-                op,
-                mode=Mode.OFFLINE,
-                state=EntryState.QUEUED,
-                patron_id=patron,
-                item_id=item,
-                created=start + timedelta(seconds=n),
-                promised_due_date=due,
-            )
+    queue(jpath, queued, start)
     env = {k: v for k, v in os.environ.items() if k != "KIOSK_CRASH_AT"}
     env["PYTHONPATH"] = str(ROOT)
     specs = [

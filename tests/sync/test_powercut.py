@@ -26,8 +26,16 @@ server = pytest.importorskip("kiosk.sync.acs.server")
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def write_config(tmp_path: Path, port: int, timeout_s: float = 2.0) -> Path:
-    cfg = tmp_path / "config" / "kiosk.toml"
+def write_config(
+    tmp_path: Path,
+    port: int,
+    timeout_s: float = 2.0,
+    *,
+    name: str = "kiosk",
+    sip2: str = "",
+    offline: str = "",
+) -> Path:
+    cfg = tmp_path / "config" / f"{name}.toml"
     cfg.parent.mkdir(exist_ok=True)
     cfg.write_text(
         f"""
@@ -40,13 +48,13 @@ institution_id = "DEMO"
 location_code = "DEMO"
 timeout_s = {timeout_s}
 retries = 0
-
+{sip2}
 [storage]
 path = "var/journal.sqlite"
 
 [offline]
 policy = "checkin-and-checkout"
-
+{offline}
 [acs]
 embedded = false
 """,
