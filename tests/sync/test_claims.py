@@ -260,3 +260,57 @@ def test_kiosk_run_and_kiosk_sync_and_kiosk_circ_in_random_order(tmp_path, acs):
     assert applications(acs) == done
     assert acs.library.loans_of("LV0001") == ["30000009"]
     assert acs.library.loans_of("LV0002") == ["30000008"]
+
+
+def test_live_circulation_waits_for_an_item_another_process_is_forwarding(tmp_path, acs):
+    """Another process holds the item's claim: the checkout sends nothing while it does, and goes
+    through once the claim is free (here: its holder died)."""
+    from kiosk.config import OfflineSection, Sip2Section
+    from kiosk.sync.circulation import CirculationService
+    from kiosk.sync.sip2.client import Sip2Client
+
+    jpath = tmp_path / "j.sqlite"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from kiosk.sync.journal import Journal; j = Journal(sys.argv[1]); assert j.claims.acquire('30000001'); print('held', flush=True); sys.stdin.read()",
+            str(jpath),
+        ],
+        cwd=ROOT,
+        env=env(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    s = Sip2Section(
+        host="127.0.0.1",
+        port=acs.port,
+        username="kiosk",
+        password="demo",
+        institution_id="DEMO",
+        location_code="DEMO",
+        timeout_s=2.0,
+        retries=0,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        svc = CirculationService(
+            Sip2Client(s),
+            Journal(jpath),
+            sip2=s,
+            offline=OfflineSection(policy="checkin-and-checkout"),
+            location="DEMO",
+        )
+        busy = svc.checkout("LV0001", "30000001")
+        assert not busy.ok and not busy.queued and "still sending" in busy.message
+        assert acs.library.applications("30000001", "checkout") == 0
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(10)
+        done = svc.checkout("LV0001", "30000001")
+        assert done.ok and acs.library.applications("30000001", "checkout") == 1
+        svc.close()
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait(10)
