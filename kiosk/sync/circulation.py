@@ -784,7 +784,9 @@ class CirculationService:
         request: dict[str, Any],
         pin: str | None,
     ) -> CirculationResult:
-        # Earlier offline work for this item goes first, so an online request never overtakes it.
+        # Earlier work for this item goes first, so an online request never overtakes it: rows
+        # another process left half-done are handed over (this claim says nobody works on them).
+        self.journal.recover_item(item_id)
         if self.journal.pending_count(item_id) and self._connect():
             self.forwarder.forward_once(item_id=item_id)
         if self.journal.pending_count(item_id) or not self._connect():
@@ -1165,8 +1167,12 @@ class CirculationService:
 
     def forward_offline(self) -> ForwardReport:
         """Forward queued offline work now (and reconcile in-doubt work), in original order."""
-        with self._lock:
-            self._connect(force=True)
+        try:
+            with self._lock:
+                self._connect(force=True)
+        except Sip2LinkError as exc:
+            # The link stayed busy with another thread's call past this call's deadline.
+            log.info("forwarding postponed: %s", exc)
         return self.forwarder.forward_once()
 
     def status(self) -> LinkStatus:

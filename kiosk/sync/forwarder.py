@@ -216,6 +216,13 @@ class Forwarder:
                         )
                         held_back.add(entry.item_id)
                         continue
+                    # Rows of the item another process left half-done are handed over now, and
+                    # an earlier row of the item still open (one that was not in this run's
+                    # list) goes first: the item waits for the next run.
+                    self.journal.recover_item(entry.item_id)
+                    if self.journal.open_before(entry.item_id, entry.id):
+                        held_back.add(entry.item_id)
+                        continue
                     try:
                         state = self._forward_entry(client, self.journal.get(entry.id))
                     except _ItemFailed as exc:

@@ -582,33 +582,63 @@ class Journal:
                     if not got:
                         continue
                     entry = self.get(entry.id)
-                    if (
-                        entry.state not in (EntryState.PENDING, EntryState.SENT)
-                        or entry.owner == self.owner
-                        or owner_alive(entry.owner)
-                    ):
-                        continue
-                    why = f"interrupted while {entry.state.value}; recovered at restart"
-                    if entry.state is EntryState.SENT:
-                        new = EntryState.IN_DOUBT
-                    elif entry.mode is Mode.ONLINE and entry.operation in (
-                        Operation.CHECKOUT,
-                        Operation.RENEW,
-                        Operation.RENEW_ALL,
-                    ):
-                        new = EntryState.REFUSED
-                        why += "; never sent, and the patron was not told it was done"
-                    else:
-                        new = EntryState.QUEUED
-                    self.update(entry.id, new, error=why)
-                    log.warning(
-                        "journal #%d: interrupted while %s, now %s",
-                        entry.id,
-                        entry.state.value,
-                        new.value,
-                    )
-                    changed += 1
+                    if entry.owner != self.owner and not owner_alive(entry.owner):
+                        changed += self._hand_over(entry)
         return changed
+
+    def recover_item(self, item_id: str) -> int:
+        """Under the item's claim (held by the caller): hand over every half-done row of the item.
+
+        Whoever holds an item's claim is the only one working on it, so a `pending` or `sent` row
+        of the item that is not this process's is abandoned even if its writer still runs (it
+        failed between its write and its answer). Rows without an item (renew all) take no
+        claim, so for them the writer must be gone.
+        """
+        changed = 0
+        with self._lock:
+            for entry in self._select(
+                transactions.c.item_id == item_id,
+                transactions.c.state.in_([EntryState.PENDING.value, EntryState.SENT.value]),
+            ):
+                if entry.owner == self.owner or (not item_id and owner_alive(entry.owner)):
+                    continue
+                changed += self._hand_over(entry)
+        return changed
+
+    def _hand_over(self, entry: JournalEntry) -> int:
+        if entry.state not in (EntryState.PENDING, EntryState.SENT):
+            return 0
+        why = f"interrupted while {entry.state.value}; recovered"
+        if entry.state is EntryState.SENT:
+            new = EntryState.IN_DOUBT
+        elif entry.mode is Mode.ONLINE and entry.operation in (
+            Operation.CHECKOUT,
+            Operation.RENEW,
+            Operation.RENEW_ALL,
+        ):
+            new = EntryState.REFUSED
+            why += "; never sent, and the patron was not told it was done"
+        else:
+            new = EntryState.QUEUED
+        self.update(entry.id, new, error=why)
+        log.warning(
+            "journal #%d: interrupted while %s, now %s", entry.id, entry.state.value, new.value
+        )
+        return 1
+
+    def open_before(self, item_id: str, entry_id: int) -> bool:
+        """Whether an earlier row of the item still waits to be forwarded or settled."""
+        stmt = (
+            sa.select(sa.func.count())
+            .select_from(transactions)
+            .where(
+                transactions.c.item_id == item_id,
+                transactions.c.id < entry_id,
+                transactions.c.state.in_([s.value for s in OPEN_STATES]),
+            )
+        )
+        with self._engine.connect() as conn:
+            return int(conn.execute(stmt).scalar_one()) > 0
 
     # -- reading -------------------------------------------------------------------------
 

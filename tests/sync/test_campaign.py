@@ -337,6 +337,22 @@ def judge(
         if n > may:
             tally.doubled += n - may
             tally.problems.append(f"{kind} of {item} applied {n} times for {may} journaled")
+            tally.problems += story(acs, circ, item)
+
+
+def story(acs, rows: list[JournalEntry], item: str) -> list[str]:
+    """The item's journal rows and the library system's log, to read a failed round by."""
+    out = [
+        f"    #{e.id} {e.operation.value} {e.patron_id} {e.mode.value} {e.state.value} "
+        f"attempts={e.attempts} owner={e.owner} {e.error[:90]!r} {e.result.get('reconciliation', '')!r}"
+        for e in rows
+        if e.item_id == item
+    ]
+    out += [
+        f"    acs: {t.kind} {t.patron_id} {t.transaction_date} nb={t.no_block}"
+        for t in acs.library.transactions(item)[-8:]
+    ]
+    return out
 
 
 def campaign(tmp_path: Path, seed: int, budget_s: float, min_rounds: int) -> Tally:

@@ -314,3 +314,62 @@ def test_live_circulation_waits_for_an_item_another_process_is_forwarding(tmp_pa
         if holder.poll() is None:
             holder.kill()
             holder.wait(10)
+
+
+def test_a_later_row_never_overtakes_a_half_done_earlier_one_of_its_item(tmp_path, acs):
+    """An earlier row of the item was left `sent` by a process that still runs but no longer
+    holds the item (it failed between write and answer): the forwarder hands it over under the
+    claim and keeps the item's order, instead of sending the later return first."""
+    from kiosk.config import OfflineSection, Sip2Section
+    from kiosk.sync.circulation import CirculationService
+    from kiosk.sync.sip2.client import Sip2Client
+
+    jpath = tmp_path / "j.sqlite"
+    other = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE
+    )
+    try:
+        start = datetime.now().replace(microsecond=0) - timedelta(hours=1)
+        checkout, checkin = queue(
+            jpath,
+            [(Operation.CHECKOUT, "LV0001", "30000001"), (Operation.CHECKIN, "", "30000001")],
+            start,
+        )
+        import sqlite3
+
+        con = sqlite3.connect(jpath)
+        con.execute(
+            "update transactions set state='sent', owner=? where id=?",
+            (process_owner(other.pid), checkout),
+        )
+        con.commit()
+        con.close()
+        s = Sip2Section(
+            host="127.0.0.1",
+            port=acs.port,
+            username="kiosk",
+            password="demo",
+            institution_id="DEMO",
+            location_code="DEMO",
+            timeout_s=2.0,
+            retries=0,
+        )
+        svc = CirculationService(
+            Sip2Client(s),
+            Journal(jpath),
+            sip2=s,
+            offline=OfflineSection(policy="checkin-and-checkout"),
+            location="DEMO",
+        )
+        assert svc.journal.get(checkout).state is EntryState.SENT  # its writer runs: not recovered
+        first = svc.forward_offline()
+        assert acs.library.applications("30000001", "checkin") == 0  # the return did not go first
+        assert svc.journal.get(checkout).state is EntryState.IN_DOUBT
+        assert first.pending == 2
+        svc.forward_offline()
+        assert [svc.journal.get(i).state for i in (checkout, checkin)] == [EntryState.FORWARDED] * 2
+        assert applications(acs) == {("checkout", "30000001"): 1, ("checkin", "30000001"): 1}
+        svc.close()
+    finally:
+        other.kill()
+        other.wait(10)
