@@ -389,7 +389,7 @@ def test_campaign_long(tmp_path):
     tally = campaign(
         tmp_path,
         seed=int(os.environ.get("KIOSK_CAMPAIGN_SEED", "7")),
-        budget_s=float(os.environ.get("KIOSK_CAMPAIGN_S", "600")),
-        min_rounds=20,
+        budget_s=float(os.environ.get("KIOSK_CAMPAIGN_S", "180")),
+        min_rounds=15,
     )
     assert (tally.lost, tally.doubled) == (0, 0), tally.problems
