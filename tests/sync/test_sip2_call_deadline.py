@@ -7,12 +7,12 @@ while the link was still held, nothing was sent), never a measured duration.
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
+from demo_link import in_thread, settings_for
 
 from kiosk.config import OfflineSection, Sip2Section
 from kiosk.core.domain import Operation
@@ -37,36 +37,11 @@ def acs(tmp_path) -> Iterator[RunningAcs]:
 
 
 def settings(acs: RunningAcs, **overrides) -> Sip2Section:
-    base = Sip2Section(
-        host=acs.host,
-        port=acs.port,
-        username="kiosk",
-        password="demo",
-        institution_id="DEMO",
-        location_code="DEMO",
-        timeout_s=0.5,
-        retries=1,
-    )
-    return dataclasses.replace(base, **overrides)
+    return settings_for(acs, **{"retries": 1, **overrides})
 
 
 def item_info(item: str) -> Message:
     return message("17", transaction_date=D, fields=[("AO", "DEMO"), ("AB", item), ("AC", "")])
-
-
-def outcome(call) -> tuple[threading.Thread, list[object]]:
-    """Run `call` in a thread; its return value or exception lands in the list."""
-    box: list[object] = []
-
-    def run() -> None:
-        try:
-            box.append(call())
-        except BaseException as exc:  # handed to the test thread
-            box.append(exc)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread, box
 
 
 def test_a_checkout_queued_behind_another_call_ends_within_its_own_deadline(tmp_path, acs) -> None:
@@ -92,7 +67,7 @@ def test_a_checkout_queued_behind_another_call_ends_within_its_own_deadline(tmp_
     other.start()
     assert holding.wait(WAIT_S)
     try:
-        queued, box = outcome(lambda: svc.checkout("LV0001", "30000001"))
+        queued, box = in_thread(lambda: svc.checkout("LV0001", "30000001"))
         queued.join(WAIT_S)
         assert not queued.is_alive(), "the queued checkout waited past its deadline"
         assert not release.is_set() and other.is_alive(), "it ended while the link was held"
@@ -113,7 +88,7 @@ def test_a_request_queued_behind_a_stalled_one_is_not_sent_after_its_deadline(ac
     client = Sip2Client(settings(acs, timeout_s=30.0, retries=0))
     client.connect()
     acs.faults.stall_s, acs.faults.stall_commands = 600.0, frozenset({"17"})
-    first, first_box = outcome(lambda: client.request(item_info("30000002")))
+    first, first_box = in_thread(lambda: client.request(item_info("30000002")))
     assert acs.faults.reply_held.wait(WAIT_S)  # the first call now owns the link
     try:
         with client.call(budget_s=0.2):

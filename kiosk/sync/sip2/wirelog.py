@@ -3,7 +3,8 @@
 Passwords (`CO` login password, `AD` patron PIN, `AC` terminal password) are blanked entirely;
 patron identifiers (`AA`, and `CY` the hold patron) keep only their last four characters, as
 does a phone number (`BF`); personal names (`AE`, `DA` the hold patron's) keep their initials,
-an e-mail address (`BE`) its first letter and domain, a home address (`BD`) nothing. A wire log
+an e-mail address (`BE`) its first letter and domain, a home address (`BD`) nothing; a masked
+value is never longer than the original. A wire log
 can be shown or shipped without exposing secrets or who borrowed what.
 """
 
@@ -34,16 +35,17 @@ def mask_card(card: str) -> str:
 
 
 def mask_name(name: str) -> str:
-    """A personal name as initials: `Anna Bērziņa` → `A*** B***` (stable when applied again)."""
-    return " ".join(word[0] + "***" for word in name.split())
+    """A personal name as its initials, no longer than it was: `Anna Bērziņa` → `A*** B******`
+    (the same when masked again)."""
+    return re.sub(r"\S+", lambda m: m.group(0)[0] + "*" * (len(m.group(0)) - 1), name)
 
 
 def mask_email(address: str) -> str:
     """An e-mail address with only its first letter and domain: `a***@example.lv`."""
-    local, at, domain = address.strip().partition("@")
+    local, at, domain = address.partition("@")
     if not at:
         return mask_name(local)
-    return (local[:1] + "***" if local else "") + "@" + domain
+    return mask_name(local) + "@" + domain
 
 
 def mask_value(fid: str, value: str) -> str:
@@ -57,7 +59,7 @@ def mask_value(fid: str, value: str) -> str:
     if fid in EMAIL_FIELDS:
         return mask_email(value)
     if fid in ADDRESS_FIELDS:
-        return "***" if value.strip() else ""
+        return "*" * len(value)
     return value
 
 
