@@ -19,6 +19,7 @@ import threading
 
 from kiosk import config as kiosk_config
 from kiosk.sync.circulation import build_circulation
+from kiosk.sync.sip2.client import Sip2LinkBusy
 
 
 def main(argv: list[str]) -> int:
@@ -45,14 +46,20 @@ def main(argv: list[str]) -> int:
     try:
         for action in args:
             kind, *rest = action.split(":")
-            if kind == "checkout":
-                res = svc.checkout(rest[0], rest[1])
-            elif kind == "checkin":
-                res = svc.checkin(rest[0])
-            elif kind == "renew":
-                res = svc.renew(rest[0], rest[1])
-            else:
-                raise SystemExit(f"unknown action {action!r}")
+            try:
+                if kind == "checkout":
+                    res = svc.checkout(rest[0], rest[1])
+                elif kind == "checkin":
+                    res = svc.checkin(rest[0])
+                elif kind == "renew":
+                    res = svc.renew(rest[0], rest[1])
+                else:
+                    raise SystemExit(f"unknown action {action!r}")
+            except Sip2LinkBusy as exc:
+                # The link stayed busy past the call's deadline; nothing was sent or journaled.
+                # The touch screen shows this as "not done" (CirculationResult.service_failed).
+                print(json.dumps({"action": action, "ok": False, "busy": str(exc)}), flush=True)
+                continue
             told = {"action": action, "ok": res.ok, "in_doubt": res.in_doubt, "queued": res.queued}
             print(json.dumps({**told, "id": res.journal_id}), flush=True)
         svc.forward_offline()
