@@ -31,14 +31,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from test_claims import queue
+from test_claims import direct_service, queue
 from test_powercut import write_config
 
-from kiosk.config import OfflineSection, Sip2Section
 from kiosk.core.domain import Operation
-from kiosk.sync.circulation import CirculationService
 from kiosk.sync.journal import STAFF_STATES, EntryState, Journal, JournalEntry
-from kiosk.sync.sip2.client import Sip2Client
 
 server = pytest.importorskip("kiosk.sync.acs.server")
 
@@ -239,23 +236,7 @@ def run_round(
             if "id" in data and data["id"] is not None:
                 told[data["id"]] = data
     # Settle: a clean forwarder on a clean line (the killed processes are gone: their rows recover).
-    s = Sip2Section(
-        host="127.0.0.1",
-        port=acs.port,
-        username="kiosk",
-        password="demo",
-        institution_id="DEMO",
-        location_code="DEMO",
-        timeout_s=2.0,
-        retries=0,
-    )
-    svc = CirculationService(
-        Sip2Client(s),
-        Journal(jpath),
-        sip2=s,
-        offline=OfflineSection(policy="checkin-and-checkout"),
-        location="DEMO",
-    )
+    svc = direct_service(jpath, acs.port)
     try:
         for _ in range(10):
             if svc.forward_offline().pending == 0:

@@ -125,6 +125,31 @@ def expected(rows, rounds: int) -> dict[tuple[str, str], int]:
     return counts
 
 
+def direct_service(jpath: Path, port: int):
+    """A circulation service in this process on the journal, straight to the library system."""
+    from kiosk.config import OfflineSection, Sip2Section
+    from kiosk.sync.circulation import CirculationService
+    from kiosk.sync.sip2.client import Sip2Client
+
+    s = Sip2Section(
+        host="127.0.0.1",
+        port=port,
+        username="kiosk",
+        password="demo",
+        institution_id="DEMO",
+        location_code="DEMO",
+        timeout_s=2.0,
+        retries=0,
+    )
+    return CirculationService(
+        Sip2Client(s),
+        Journal(jpath),
+        sip2=s,
+        offline=OfflineSection(policy="checkin-and-checkout"),
+        location="DEMO",
+    )
+
+
 # --- the claim itself --------------------------------------------------------------------------
 
 
@@ -265,10 +290,6 @@ def test_kiosk_run_and_kiosk_sync_and_kiosk_circ_in_random_order(tmp_path, acs):
 def test_live_circulation_waits_for_an_item_another_process_is_forwarding(tmp_path, acs):
     """Another process holds the item's claim: the checkout sends nothing while it does, and goes
     through once the claim is free (here: its holder died)."""
-    from kiosk.config import OfflineSection, Sip2Section
-    from kiosk.sync.circulation import CirculationService
-    from kiosk.sync.sip2.client import Sip2Client
-
     jpath = tmp_path / "j.sqlite"
     holder = subprocess.Popen(
         [
@@ -283,25 +304,9 @@ def test_live_circulation_waits_for_an_item_another_process_is_forwarding(tmp_pa
         stdout=subprocess.PIPE,
         text=True,
     )
-    s = Sip2Section(
-        host="127.0.0.1",
-        port=acs.port,
-        username="kiosk",
-        password="demo",
-        institution_id="DEMO",
-        location_code="DEMO",
-        timeout_s=2.0,
-        retries=0,
-    )
     try:
         assert holder.stdout.readline().strip() == "held"
-        svc = CirculationService(
-            Sip2Client(s),
-            Journal(jpath),
-            sip2=s,
-            offline=OfflineSection(policy="checkin-and-checkout"),
-            location="DEMO",
-        )
+        svc = direct_service(jpath, acs.port)
         busy = svc.checkout("LV0001", "30000001")
         assert not busy.ok and not busy.queued and "still sending" in busy.message
         assert acs.library.applications("30000001", "checkout") == 0
@@ -320,10 +325,6 @@ def test_a_later_row_never_overtakes_a_half_done_earlier_one_of_its_item(tmp_pat
     """An earlier row of the item was left `sent` by a process that still runs but no longer
     holds the item (it failed between write and answer): the forwarder hands it over under the
     claim and keeps the item's order, instead of sending the later return first."""
-    from kiosk.config import OfflineSection, Sip2Section
-    from kiosk.sync.circulation import CirculationService
-    from kiosk.sync.sip2.client import Sip2Client
-
     jpath = tmp_path / "j.sqlite"
     other = subprocess.Popen(
         [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE
@@ -344,23 +345,7 @@ def test_a_later_row_never_overtakes_a_half_done_earlier_one_of_its_item(tmp_pat
         )
         con.commit()
         con.close()
-        s = Sip2Section(
-            host="127.0.0.1",
-            port=acs.port,
-            username="kiosk",
-            password="demo",
-            institution_id="DEMO",
-            location_code="DEMO",
-            timeout_s=2.0,
-            retries=0,
-        )
-        svc = CirculationService(
-            Sip2Client(s),
-            Journal(jpath),
-            sip2=s,
-            offline=OfflineSection(policy="checkin-and-checkout"),
-            location="DEMO",
-        )
+        svc = direct_service(jpath, acs.port)
         assert svc.journal.get(checkout).state is EntryState.SENT  # its writer runs: not recovered
         first = svc.forward_offline()
         assert acs.library.applications("30000001", "checkin") == 0  # the return did not go first
