@@ -143,7 +143,7 @@ class Forwarder:
         location: str = "",
         loan_days: int = 14,
         close_client: bool = True,
-        lock: threading.RLock | None = None,
+        lock: Any = None,
         connect: Callable[..., bool] | None = None,
         max_failures: int = MAX_FAILURES,
         backdate_reversals: bool = True,
