@@ -9,22 +9,15 @@ out without an answer is left `in_doubt` for reconciliation, never blindly re-se
 from __future__ import annotations
 
 import logging
-import os
-import re
-import signal
-import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kiosk.config import Config, OfflineSection, Sip2Section
 from kiosk.core.domain import (
-    PATRON_STATUS_FLAGS,
-    AlertType,
     BlockReason,
     CirculationResult,
-    Fee,
     Hold,
     ItemInfo,
     LinkStatus,
@@ -35,193 +28,40 @@ from kiosk.core.domain import (
     PatronResult,
     Refusal,
     RenewAllResult,
-    Routing,
 )
 from kiosk.core.masking import mask_card
-from kiosk.core.money import is_nonzero, parse_amount
+from kiosk.core.money import is_nonzero
 from kiosk.core.ports import Clock, SystemClock
+from kiosk.sync.answers import (
+    CHARGED_STATUSES,
+    ON_HOLD_STATUSES,
+    blocks_from_status,
+    checkin_routing,
+    count_value,
+    fee_from_text,
+    hold_trapped,
+    over_limit,
+    patron_name,
+    pin_accepted,
+    refusal_from_text,
+    refuses,
+    routing_json,
+    says_card_expired,
+    screen_text,
+    unsendable,
+    yes,
+)
+from kiosk.sync.faults import crash_point
+from kiosk.sync.forwarder import Forwarder, ForwardReport
 from kiosk.sync.journal import EntryState, Journal
+from kiosk.sync.sip2 import commands as cmd
+from kiosk.sync.sip2.client import Sip2Client, Sip2Link, link_lock
 from kiosk.sync.sip2.codec import Message, Sip2Error, Sip2LinkError, message, sip_date
-
-if TYPE_CHECKING:
-    from kiosk.sync.forwarder import Forwarder, ForwardReport
-    from kiosk.sync.sip2.client import Sip2Link
 
 log = logging.getLogger(__name__)
 
 # SIP2 has no Latvian language code: 000 (unknown) for Latvian, 001 English, 015 Russian.
 LANGUAGE_CODES = {"lv": "000", "en": "001", "ru": "015"}
-
-# BX positions (sip2.md §6) by request command.
-CHARGED_STATUSES = frozenset({"04", "05"})
-ON_HOLD_STATUSES = frozenset({"08"})
-
-# The environment variable a power-cut test sets to kill the process at a named point.
-CRASH_ENV = "KIOSK_CRASH_AT"
-_crash_hits: dict[str, int] = {}
-
-
-def crash_point(name: str) -> None:
-    """Fault injection for power-cut tests: SIGKILL this process when $KIOSK_CRASH_AT names this point.
-
-    `name` or `name@N` (die at the N-th time the point is reached). Does nothing otherwise.
-    """
-    wanted = os.environ.get(CRASH_ENV)
-    if not wanted:
-        return
-    point, _, nth = wanted.partition("@")
-    if point != name:
-        return
-    _crash_hits[name] = _crash_hits.get(name, 0) + 1
-    if _crash_hits[name] >= (int(nth) if nth.isdigit() else 1):
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-def unsendable(value: str, sip2: Sip2Section, what: str = "item id") -> str:
-    """Why `value` cannot go to the library system as an identifier, or "" when it can.
-
-    Checked before anything is journaled: an id the link's character set cannot carry (a
-    Cyrillic letter on a cp1257 site), or one holding the field delimiter or a control
-    character (which the encoder would strip, sending another id), must never reach the queue.
-    """
-    if not value.strip():
-        return f"the {what} is empty"
-    bad = sorted({c for c in value if c == sip2.field_delimiter or unicodedata.category(c) == "Cc"})
-    if bad:
-        return (
-            f"the {what} {value!r} holds {', '.join(repr(c) for c in bad)}, which SIP2 cannot carry"
-        )
-    try:
-        data = value.encode(sip2.encoding)
-    except UnicodeEncodeError as exc:
-        return f"the {what} {value!r} has {value[exc.start : exc.end]!r}, which the library system's character set {sip2.encoding} cannot carry"
-    except LookupError:
-        return f"sip2.encoding {sip2.encoding!r} is not a known character set"
-    if len(data) > 255:
-        return f"the {what} is longer than 255 bytes"
-    return ""
-
-
-def yes(value: str) -> bool:
-    """Only `Y` is true in SIP2 flags (sip2.md §6)."""
-    return value.strip().upper() == "Y"
-
-
-def screen_text(msg: Message) -> str:
-    return " ".join(v.strip() for v in msg.get_all("AF") if v.strip())
-
-
-def patron_name(value: str) -> str:
-    """AE as a name to show: empty when it has no letters or digits at all.
-
-    Polaris answers AE=", " (an empty "last, first") for a patron it does not know.
-    """
-    if all(c.isspace() or unicodedata.category(c)[0] in "PZ" for c in value):
-        return ""
-    return value
-
-
-def _count(value: str) -> int | None:
-    value = value.strip()
-    return int(value) if value.isdigit() else None
-
-
-def blocks_from_status(status: str) -> tuple[BlockReason, ...]:
-    """The 14 SIP2 patron-status positions as block reasons; only `Y` counts."""
-    return tuple(
-        flag
-        for flag, ch in zip(PATRON_STATUS_FLAGS, status.ljust(14), strict=False)
-        if ch.upper() == "Y"
-    )
-
-
-# Last-resort hints in the ACS's own words (Latvian, English, Russian), lower-case.
-_KEYWORDS: tuple[tuple[Refusal, tuple[str, ...]], ...] = (
-    (
-        Refusal.ON_HOLD_FOR_OTHER,
-        ("hold", "reserv", "rezervē", "pasūtīj", "rindā", "брон", "зарезерв"),
-    ),
-    (
-        Refusal.NOT_FOR_LOAN,
-        (
-            "not for loan",
-            "not loanable",
-            "reference",
-            "neizsniedz",
-            "uz vietas",
-            "uzziņu",
-            "не выда",
-            "читальн",
-        ),
-    ),
-    (Refusal.RENEWAL_LIMIT, ("renewal limit", "too many renewals", "pagarināj", "продлен")),
-    (Refusal.LIMIT_REACHED, ("limit", "too many", "par daudz", "limits", "лимит", "слишком много")),
-    (
-        Refusal.ALREADY_ON_LOAN,
-        ("already", "checked out to", "on loan", "jau izsniegts", "izsniegts citam", "уже выдан"),
-    ),
-    (Refusal.NOT_ON_LOAN, ("not checked out", "not on loan", "nav izsniegts", "не выдан")),
-    (
-        Refusal.UNKNOWN_ITEM,
-        (
-            "unknown item",
-            "not found",
-            "no such item",
-            "nav atrasts",
-            "nezināms",
-            "не найден",
-            "неизвестн",
-        ),
-    ),
-    (Refusal.FEE_REQUIRED, ("fee", "fine", "maksa", "sods", "штраф", "плат")),
-    (Refusal.PATRON_BLOCKED, ("blocked", "bloķēts", "expired", "beidzies", "заблок", "истек")),
-    (
-        Refusal.OTHER_LIBRARY,
-        ("other library", "another library", "citai bibliotēkai", "другой библиотек"),
-    ),
-)
-
-
-# SIP2 has no "card expired" flag: ACSs say it in AF (and set charge privileges denied). English
-# as Koha ("Patron expired on 2026-01-31") and others word it, Latvian and Russian.
-_CARD_EXPIRED = re.compile(
-    r"\b(?:card|account|patron|membership|registration|privileges)\s+(?:has\s+|have\s+|is\s+|was\s+)?expired\b"
-    r"|\bexpired\s+(?:card|account|patron|membership)"
-    r"|derīgum\w*\s+(?:termiņš\s+)?(?:ir\s+)?(?:beidzies|beidzās|beidzas)"
-    r"|kart\w*\s+(?:ir\s+)?nederīg"
-    r"|срок\s+действия\s+(?:\w+\s+){0,2}?(?:билет|карт|абонемент|регистрац|учётн|учетн)\w*"
-    r"(?:\s+\w+)?\s+(?:истёк|истек|закончил)"
-    r"|\b(?:билет|карт|абонемент)\w*\s+(?:\w+\s+)?(?:просрочен|истёк|истек)",
-    re.IGNORECASE,
-)
-
-
-def says_card_expired(text: str) -> bool:
-    """Whether an ACS screen message says the patron's card (account) has expired."""
-    return bool(_CARD_EXPIRED.search(text))
-
-
-def refusal_from_text(text: str) -> Refusal:
-    low = text.lower()
-    for refusal, words in _KEYWORDS:
-        if any(w in low for w in words):
-            return refusal
-    return Refusal.OTHER
-
-
-_AMOUNT_RE = re.compile(r"(-?\d+(?:[.,]\d{1,2}))\s*(?:EUR|€)?\s*$")
-
-
-def fee_from_text(text: str) -> Fee:
-    """An AV fine-item line; the trailing amount, when there is one, is split off."""
-    m = _AMOUNT_RE.search(text.strip())
-    if m:
-        return Fee(
-            description=text[: m.start()].strip(" :-") or text.strip(),
-            amount=m.group(1).replace(",", "."),
-        )
-    return Fee(description=text.strip())
-
 
 @dataclass(frozen=True)
 class _Link:
@@ -262,12 +102,8 @@ class CirculationService:
         self.currency = currency
         self._link = _Link(online=False)
         self._next_connect = float("-inf")
-        from kiosk.sync.sip2.client import link_lock
-
         # Waiting for the link counts against each call's deadline: kiosk/sync/sip2/client.py.
         self._lock: Any = link_lock(client)
-        from kiosk.sync.forwarder import Forwarder
-
         self.forwarder: Forwarder = Forwarder(
             journal,
             lambda: self.client,
@@ -416,20 +252,20 @@ class CirculationService:
         )
 
     def _patron_information(self, patron_id: str, pin: str | None, language: str | None) -> Patron:
-        if not self._supported("63"):
+        if not self._supported(cmd.PATRON_INFORMATION):
             return self._patron_status(patron_id, pin, language)
         lang = self._lang(language)
         charged, first = self._summary_list(patron_id, pin, lang, 2, "AU")
         valid = first.get("BL", "Y").upper() != "N"
-        pin_ok = _pin_ok(first, pin)
+        pin_ok = pin_accepted(first, pin)
         # An unknown or refused patron gets no account screen, so their lists are not worth a
         # round trip each (Sierra sends blank counts for an unknown card, which would ask for all).
-        refused = _refuses(first, pin)
+        refused = refuses(first, pin)
         counts = {
-            "hold": _count(first.fixed.get("hold_items_count", "")),
-            "overdue": _count(first.fixed.get("overdue_items_count", "")),
-            "fine": _count(first.fixed.get("fine_items_count", "")),
-            "unavailable": _count(first.fixed.get("unavailable_holds_count", "")),
+            "hold": count_value(first.fixed.get("hold_items_count", "")),
+            "overdue": count_value(first.fixed.get("overdue_items_count", "")),
+            "fine": count_value(first.fixed.get("fine_items_count", "")),
+            "unavailable": count_value(first.fixed.get("unavailable_holds_count", "")),
         }
 
         def lst(key: str, position: int, fid: str) -> list[str]:
@@ -448,7 +284,7 @@ class CirculationService:
         waiting = list(dict.fromkeys(unavailable))
         holds = [Hold(item_id=i, ready=True) for i in dict.fromkeys(ready) if i not in waiting]
         holds += [Hold(item_id=i, ready=False) for i in waiting]
-        if self.loan_details and not refused and self._supported("17"):
+        if self.loan_details and not refused and self._supported(cmd.ITEM_INFORMATION):
             # Titles and due dates for the account screen; bounded so a huge account stays quick.
             loans = [self._loan_details(loan) for loan in loans[:100]] + loans[100:]
             holds = [self._hold_details(hold) for hold in holds[:50]] + holds[50:]
@@ -465,7 +301,7 @@ class CirculationService:
             fee_limit=first.get("CC"),
             currency=first.get("BH") or self.currency,
             email=first.get("BE"),
-            charged_limit=_count(first.get("CB")),
+            charged_limit=count_value(first.get("CB")),
             screen_message=screen_text(first),
             language=language or self.language,
         )
@@ -473,7 +309,7 @@ class CirculationService:
     def _blocks(self, msg: Message, pin: str | None) -> tuple[BlockReason, ...]:
         blocks = list(blocks_from_status(msg.fixed.get("patron_status", "")))
         excessive = (BlockReason.EXCESSIVE_FEES, BlockReason.EXCESSIVE_FINES)
-        if not any(b in blocks for b in excessive) and _over_limit(msg.get("BV"), msg.get("CC")):
+        if not any(b in blocks for b in excessive) and over_limit(msg.get("BV"), msg.get("CC")):
             # Fees above the patron's limit block borrowing (as NYPL reads it) even when the ACS
             # leaves the flags blank, as Sierra does.
             blocks.append(BlockReason.EXCESSIVE_FEES)
@@ -502,19 +338,19 @@ class CirculationService:
             fields += [("BP", str(start)), ("BQ", str(start + page - 1))]
             resp = self._request(
                 message(
-                    "63",
+                    cmd.PATRON_INFORMATION,
                     language=lang,
                     transaction_date=sip_date(self.clock.now()),
                     summary=summary,
                     fields=fields,
                 )
             )
-            if resp.command != "64":
+            if resp.command != cmd.PATRON_INFORMATION_RESPONSE:
                 raise Sip2Error(f"expected a 64 patron information response, got {resp.command}")
             first = first or resp
             got = resp.get_all(fid)
             items += got
-            if len(got) < page or start > 10_000 or _refuses(first, pin):
+            if len(got) < page or start > 10_000 or refuses(first, pin):
                 break
             start += page
         assert first is not None
@@ -524,7 +360,7 @@ class CirculationService:
         fields = self._base(patron_id) + [("AC", self.sip2.terminal_password), ("AD", pin or "")]
         resp = self._request(
             message(
-                "23",
+                cmd.PATRON_STATUS,
                 language=self._lang(language),
                 transaction_date=sip_date(self.clock.now()),
                 fields=fields,
@@ -534,7 +370,7 @@ class CirculationService:
             patron_id=patron_id,
             name=patron_name(resp.get("AE")),
             valid=resp.get("BL", "Y").upper() != "N",
-            pin_ok=_pin_ok(resp, pin),
+            pin_ok=pin_accepted(resp, pin),
             blocks=self._blocks(resp, pin),
             fee_total=resp.get("BV"),
             currency=resp.get("BH") or self.currency,
@@ -561,12 +397,12 @@ class CirculationService:
     def end_session(self, patron_id: str) -> None:
         """Tell the library system the patron is done (35); failures do not matter to the patron."""
         with self._lock:
-            if not self._supported("35"):
+            if not self._supported(cmd.END_PATRON_SESSION):
                 return
             try:
                 self._request(
                     message(
-                        "35",
+                        cmd.END_PATRON_SESSION,
                         transaction_date=sip_date(self.clock.now()),
                         fields=self._base(patron_id) + [("AC", self.sip2.terminal_password)],
                     )
@@ -596,9 +432,9 @@ class CirculationService:
     def _item_info(self, item_id: str) -> ItemInfo:
         fields = self._base() + [("AB", item_id), ("AC", self.sip2.terminal_password)]
         resp = self._request(
-            message("17", transaction_date=sip_date(self.clock.now()), fields=fields)
+            message(cmd.ITEM_INFORMATION, transaction_date=sip_date(self.clock.now()), fields=fields)
         )
-        if resp.command != "18":
+        if resp.command != cmd.ITEM_INFORMATION_RESPONSE:
             raise Sip2Error(f"expected an 18 item information response, got {resp.command}")
         status = resp.fixed.get("circulation_status", "").strip()
         title = resp.get("AJ")
@@ -607,7 +443,7 @@ class CirculationService:
             title=title,
             circulation_status=status,
             due_date=resp.get("AH"),
-            hold_queue_length=_count(resp.get("CF")),
+            hold_queue_length=count_value(resp.get("CF")),
             owner=resp.get("BG"),
             media_type=resp.get("CK"),
             permanent_location=resp.get("AQ"),
@@ -627,7 +463,7 @@ class CirculationService:
         def build(when: datetime) -> Message:
             now = sip_date(when)
             return message(
-                "11",
+                cmd.CHECKOUT,
                 sc_renewal_policy="Y",
                 no_block="N",
                 transaction_date=now,
@@ -646,12 +482,12 @@ class CirculationService:
                 + self._base()
                 + [("AB", item_id), ("AC", self.sip2.terminal_password)]
             )
-            return message("09", no_block="N", transaction_date=now, return_date=now, fields=fields)
+            return message(cmd.CHECKIN, no_block="N", transaction_date=now, return_date=now, fields=fields)
 
         return self._transact(Operation.CHECKIN, "", item_id, build, {}, None)
 
     def renew(self, patron_id: str, item_id: str, pin: str | None = None) -> CirculationResult:
-        if not self._supported("29"):
+        if not self._supported(cmd.RENEW):
             return CirculationResult(
                 Operation.RENEW,
                 ok=False,
@@ -668,7 +504,7 @@ class CirculationService:
         def build(when: datetime) -> Message:
             now = sip_date(when)
             return message(
-                "29",
+                cmd.RENEW,
                 third_party_allowed="N",
                 no_block="N",
                 transaction_date=now,
@@ -682,7 +518,7 @@ class CirculationService:
 
     def renew_all(self, patron_id: str, pin: str | None = None) -> RenewAllResult:
         with self._lock:
-            if not self._supported("65"):
+            if not self._supported(cmd.RENEW_ALL):
                 return RenewAllResult(
                     ok=False,
                     mode=Mode.ONLINE,
@@ -704,7 +540,7 @@ class CirculationService:
             fields = self._base(patron_id) + [("AC", self.sip2.terminal_password)]
             if pin:
                 fields.append(("AD", pin))
-            msg = message("65", transaction_date=sip_date(self.clock.now()), fields=fields)
+            msg = message(cmd.RENEW_ALL, transaction_date=sip_date(self.clock.now()), fields=fields)
             self.journal.mark_sent(eid)
             try:
                 resp = self.client.request(msg)
@@ -788,7 +624,7 @@ class CirculationService:
             self.forwarder.forward_once(item_id=item_id)
         if self.journal.pending_count(item_id) or not self._connect():
             return self._offline(op, patron_id, item_id, request, None)
-        if op is Operation.RENEW and self._supported("17"):
+        if op is Operation.RENEW and self._supported(cmd.ITEM_INFORMATION):
             # The loan as it stands before, so a renewal left without an answer can be told
             # applied or not. (Not for returns: a book drop must not wait twice for a stalled
             # library system; their reconciliation asks whose loan it is instead.)
@@ -1058,7 +894,7 @@ class CirculationService:
         eid: int,
         fee_acknowledged: bool = False,
     ) -> CirculationResult:
-        expected = {Operation.CHECKOUT: "12", Operation.CHECKIN: "10", Operation.RENEW: "30"}[op]
+        expected = {Operation.CHECKOUT: cmd.CHECKOUT_RESPONSE, Operation.CHECKIN: cmd.CHECKIN_RESPONSE, Operation.RENEW: cmd.RENEW_RESPONSE}[op]
         if resp.command != expected:
             return CirculationResult(
                 op,
@@ -1125,7 +961,7 @@ class CirculationService:
     ) -> Refusal:
         """Why the ACS said no: ask it about the item, then the patron, then read its words."""
         info: ItemInfo | None = None
-        if self._supported("17"):
+        if self._supported(cmd.ITEM_INFORMATION):
             try:
                 info = self._item_info(item_id)
             except Sip2Error as exc:
@@ -1148,7 +984,7 @@ class CirculationService:
         if op in (Operation.CHECKOUT, Operation.RENEW) and patron_id:
             try:
                 patron = (
-                    self._patron_status(patron_id, pin, None) if self._supported("23") else None
+                    self._patron_status(patron_id, pin, None) if self._supported(cmd.PATRON_STATUS) else None
                 )
             except Sip2Error:
                 patron = None
@@ -1195,7 +1031,7 @@ class CirculationService:
             library_name=acs.library_name,
             checkin_ok=acs.checkin_ok,
             checkout_ok=acs.checkout_ok,
-            renewal_ok=acs.renewal_ok and self._supported("29"),
+            renewal_ok=acs.renewal_ok and self._supported(cmd.RENEW),
             offline_ok=acs.offline_ok,
             supported=acs.supported,
             pending=self.journal.pending_count(),
@@ -1211,73 +1047,7 @@ class CirculationService:
             self.journal.close()
 
 
-def checkin_routing(resp: Message) -> Routing:
-    """Where a checked-in item goes, from a 10's alert flag, sort bin (CL) and 3M extension fields."""
-    cv = resp.get("CV").strip()
-    try:
-        alert_type = AlertType(cv) if cv else AlertType.NONE
-    except ValueError:
-        alert_type = AlertType.OTHER
-    return Routing(
-        sort_bin=resp.get("CL"),
-        alert=yes(resp.fixed.get("alert", "")),
-        alert_type=alert_type,
-        destination=resp.get("CT"),
-        permanent_location=resp.get("AQ"),
-        hold_patron_id=resp.get("CY"),
-        hold_patron_name=resp.get("DA"),
-        media_type=resp.get("CK"),
-        owner=resp.get("BG"),
-    )
-
-
-def hold_trapped(ok: bool, routing: Routing) -> bool:
-    """A check-in answered ok=0 yet with a hold alert (CV 01/02): Koha's answer for an item that
-    was not on loan when it traps a hold for it (bug 13411). The item was handled, not refused."""
-    return (
-        not ok
-        and routing.alert
-        and routing.alert_type in (AlertType.HOLD_HERE, AlertType.HOLD_OTHER_BRANCH)
-    )
-
-
-def routing_json(routing: Routing) -> dict[str, Any]:
-    """What the journal keeps of a routing (no hold patron: ids stay out of results)."""
-    return {
-        "sort_bin": routing.sort_bin,
-        "alert": routing.alert,
-        "alert_type": routing.alert_type.value,
-        "destination": routing.destination,
-    }
-
-
-def _pin_ok(msg: Message, pin: str | None) -> bool | None:
-    """CQ as the patron's PIN check. Without a PIN, CQ=N says the library system wants one (the
-    session asks for it under an optional PIN policy; a card-only site ignores it) - not a wrong
-    PIN, so it never becomes a WRONG_PIN block."""
-    if not msg.has("CQ"):
-        return None
-    if pin:
-        return yes(msg.get("CQ"))
-    return False if not yes(msg.get("CQ")) else None
-
-
-def _refuses(msg: Message, pin: str | None) -> bool:
-    """A 24/64 that does not let the patron in: unknown (BL=N) or a PIN it rejected (CQ=N)."""
-    return msg.get("BL", "Y").upper() == "N" or bool(
-        pin and msg.has("CQ") and not yes(msg.get("CQ"))
-    )
-
-
-def _over_limit(fee: str, limit: str) -> bool:
-    """BV above CC; a zero or missing limit states none (Polaris sends CC0.00 for unknown patrons)."""
-    amount, cap = parse_amount(fee), parse_amount(limit)
-    return amount is not None and cap is not None and cap > 0 and amount > cap
-
-
 def _with_id(result: CirculationResult, eid: int) -> CirculationResult:
-    from dataclasses import replace
-
     return replace(result, journal_id=eid)
 
 
@@ -1299,8 +1069,6 @@ def build_circulation(
 ) -> CirculationService:
     """The circulation service for a site: its journal at [storage] path and a SIP2 client for [sip2]."""
     if client is None:
-        from kiosk.sync.sip2.client import Sip2Client
-
         client = Sip2Client(cfg.sip2, clock=clock)
     journal = Journal(cfg.resolve_path(cfg.storage.path), clock=clock)
     return CirculationService(

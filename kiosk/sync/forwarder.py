@@ -28,14 +28,16 @@ from typing import Any
 from kiosk.config import Sip2Section
 from kiosk.core.domain import AlertType, Mode, Operation, Routing
 from kiosk.core.masking import mask_card
-from kiosk.sync.circulation import (
+from kiosk.sync.answers import (
+    CHARGED_STATUSES,
     checkin_routing,
-    crash_point,
     hold_trapped,
     routing_json,
     unsendable,
 )
+from kiosk.sync.faults import crash_point
 from kiosk.sync.journal import EntryState, Journal, JournalEntry
+from kiosk.sync.sip2 import commands as cmd
 from kiosk.sync.sip2.codec import (
     Message,
     Sip2Error,
@@ -47,7 +49,6 @@ from kiosk.sync.sip2.codec import (
 
 log = logging.getLogger(__name__)
 
-CHARGED_STATUSES = frozenset({"04", "05"})
 # Rows that reached the library system as far as the journal knows (for "a later loan stands").
 _SUCCEEDED = (EntryState.DONE, EntryState.FORWARDED)
 MAX_FAILURES = 5
@@ -443,7 +444,7 @@ class Forwarder:
             ]
             due = sip_date(self._due(entry)) if offline else when
             return message(
-                "11",
+                cmd.CHECKOUT,
                 sc_renewal_policy="Y",
                 no_block="Y" if offline else "N",
                 transaction_date=when,
@@ -469,7 +470,7 @@ class Forwarder:
                         original,
                     )
             return message(
-                "09", no_block="Y", transaction_date=when, return_date=returned, fields=fields
+                cmd.CHECKIN, no_block="Y", transaction_date=when, return_date=returned, fields=fields
             )
         if entry.operation is Operation.RENEW:
             fields = [
@@ -480,7 +481,7 @@ class Forwarder:
             ]
             due = sip_date(self._due(entry)) if offline else when
             return message(
-                "29",
+                cmd.RENEW,
                 third_party_allowed="N",
                 no_block="Y" if offline else "N",
                 transaction_date=when,
@@ -681,11 +682,11 @@ class Forwarder:
     def _facts(self, client: Any, entry: JournalEntry, patron_id: str) -> ItemFacts:
         s = self.settings
         req = message(
-            "17",
+            cmd.ITEM_INFORMATION,
             transaction_date=sip_date(self.journal.clock.now()),
             fields=[("AO", s.institution_id), ("AB", entry.item_id), ("AC", s.terminal_password)],
         )
-        resp = self._ask(client, entry, req, "18")
+        resp = self._ask(client, entry, req, cmd.ITEM_INFORMATION_RESPONSE)
         status = resp.fixed.get("circulation_status", "").strip()
         due = resp.get("AH")
         if not resp.get("AJ") and status in ("", "00", "01"):
@@ -725,7 +726,7 @@ class Forwarder:
         """Whether the item is among the patron's charged items (63, paged); None without 63."""
         status = getattr(client, "acs_status", None)
         supported = getattr(status, "supported", None)
-        if supported and "63" not in supported:
+        if supported and cmd.PATRON_INFORMATION not in supported:
             return None
         s = self.settings
         page = max(1, s.summary_page_size)
@@ -739,13 +740,13 @@ class Forwarder:
                 ("BQ", str(start + page - 1)),
             ]
             req = message(
-                "63",
+                cmd.PATRON_INFORMATION,
                 language="000",
                 transaction_date=sip_date(self.journal.clock.now()),
                 summary="  Y       ",
                 fields=fields,
             )
-            items = self._ask(client, entry, req, "64").get_all("AU")
+            items = self._ask(client, entry, req, cmd.PATRON_INFORMATION_RESPONSE).get_all("AU")
             if entry.item_id in items:
                 return True
             if len(items) < page:
