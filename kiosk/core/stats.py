@@ -7,6 +7,8 @@ patron ids are kept: only counts leave this module.
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -158,9 +160,6 @@ def last_days(stats: Statistics, today: date, days: int = 14) -> tuple[Bucket, .
 
 def to_csv(buckets: Iterable[Bucket], fmt: str = "%Y-%m-%d") -> str:
     """Buckets as CSV (a header, then one row per period), for spreadsheets and reports."""
-    import csv
-    import io
-
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(("period", *COUNTERS))

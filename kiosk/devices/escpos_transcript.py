@@ -16,6 +16,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from PIL import Image, ImageDraw, ImageFont, ImageOps
+
 from kiosk.devices.errors import DeviceError
 from kiosk.devices.printer_models import PrinterModelError, charset, get_model
 
@@ -93,8 +95,6 @@ class RasterImage:
 
     def to_image(self) -> Any:
         """As a Pillow image in mode "1" (black ink = 0, white paper = 1)."""
-        from PIL import Image, ImageOps
-
         ink = Image.frombytes("1", (self.width, self.height), self.data)
         return ImageOps.invert(ink.convert("L")).convert("1")
 
@@ -110,8 +110,6 @@ class Transcript:
 
     def image_blocks(self) -> list[Any]:
         """Raster images that follow each other with nothing printed between, joined top to bottom."""
-        from PIL import Image
-
         blocks: list[list[RasterImage]] = []
         previous = False
         for line in self.lines:
@@ -348,8 +346,7 @@ def transcript_text(data: bytes, profile: str = "TM-T88V", width: int = 42) -> s
 def render_png(data: bytes, path: Path, profile: str = "TM-T88V", width_px: int = 0) -> Path:
     """Draw the receipt as a PNG for people to review: text in DejaVu (double size twice as
     large), raster blocks as the printer would print them; `width_px` 0 = the model's dots."""
-    from PIL import Image, ImageDraw, ImageFont
-
+    # printer.py imports this module at load time; its font lookup is taken when drawing.
     from kiosk.devices.printer import font_path
 
     transcript = decode(data, profile)

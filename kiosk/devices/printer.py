@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import codecs
 import enum
+import importlib.util
 import itertools
 import logging
 import os
@@ -29,8 +30,11 @@ from functools import cache, cached_property
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from PIL import Image, ImageDraw, ImageFont, ImageOps
+
 from kiosk.core.sanitize import for_printer
 from kiosk.devices.errors import DeviceError, DeviceTimeout
+from kiosk.devices.escpos_transcript import render_png, transcript_text
 from kiosk.devices.printer_models import Font, PrinterModel, PrinterModelError, get_model
 
 log = logging.getLogger(__name__)
@@ -128,6 +132,8 @@ def _codec(page: str) -> str | None:
 def _escpos_tables(profile: str) -> tuple[tuple[int, str], ...]:
     """Table number -> code page from python-escpos's capabilities database (every number: a
     profile may list one page under two numbers, and only one of them may be right)."""
+    # python-escpos is loaded only when its code-page tables or a real printer are needed: the
+    # simulated and file printers of tests and the demo never import it or its USB back-end.
     from escpos.capabilities import get_profile  # type: ignore[import-untyped]
 
     pages = get_profile(profile).profile_data.get("codePages", {})
@@ -273,8 +279,6 @@ def font_path(bold: bool = False) -> Path | None:
     for folder in _FONT_DIRS:
         if (folder / name).exists():
             return folder / name
-    import importlib.util
-
     spec = importlib.util.find_spec("kivy")
     if spec and spec.origin:
         candidate = Path(spec.origin).parent / "data" / "fonts" / "DejaVuSans.ttf"
@@ -311,8 +315,6 @@ class RasterFont:
 
 @cache
 def _load_font(path: Path | None, size: int) -> Any:
-    from PIL import ImageFont
-
     if path is None:
         raise PrinterError("no font for raster receipts: install fonts-dejavu-core")
     return ImageFont.truetype(str(path), size)
@@ -338,8 +340,6 @@ def raster_text(line: PrintLine, rf: RasterFont) -> str:
 
 def render_raster(lines: Sequence[PrintLine], rf: RasterFont) -> Any:
     """The lines drawn as a 1-bit Pillow image `rf.dots` wide (black ink = 0, like paper)."""
-    from PIL import Image, ImageDraw
-
     heights = [rf.line_height(line.large) for line in lines]
     image = Image.new("1", (rf.dots, sum(heights)), 1)
     draw = ImageDraw.Draw(image)
@@ -368,8 +368,6 @@ def draw_line(draw: Any, line: PrintLine, rf: RasterFont, y: int) -> None:
 def _raster_bytes(image: Any) -> bytes:
     """One `GS v 0` block per printed line, each only as wide as its rightmost ink (a blank line
     is one byte wide): a receipt of short lines sends far fewer bytes than full-width bands."""
-    from PIL import ImageOps
-
     ink = ImageOps.invert(image.convert("L")).convert("1")  # GS v 0: a set bit prints black
     box = ink.getbbox()
     width_bytes = max(1, ((box[2] if box else 0) + 7) // 8)
@@ -520,8 +518,6 @@ class FilePrinter:
         return PrinterStatus.READY if os.access(self.folder, os.W_OK) else PrinterStatus.OFFLINE
 
     def print_receipt(self, document: PrintDocument) -> str:
-        from kiosk.devices.escpos_transcript import render_png, transcript_text
-
         state = self.status()
         if state is PrinterStatus.PAPER_OUT:
             raise PaperOut(
@@ -567,6 +563,7 @@ class EscposPrinter:
         self._lock = threading.Lock()
 
     def _open(self) -> Any:
+        # python-escpos only for a real printer (see _escpos_tables).
         from escpos.exceptions import DeviceNotFoundError  # type: ignore[import-untyped]
 
         try:
@@ -707,6 +704,7 @@ def open_printer(
             raise PrinterError(f"printer url {url!r}: expected net:HOST[:PORT]")
 
         def net() -> Any:
+            # python-escpos only for a real printer (see _escpos_tables).
             from escpos.printer import Network  # type: ignore[import-untyped]
 
             return Network(host, port=port, timeout=timeout_s, profile=transport_profile)
@@ -721,6 +719,7 @@ def open_printer(
             raise PrinterError(f"printer url {url!r}: expected serial:/dev/ttyUSB0[:BAUD]")
 
         def serial_printer() -> Any:
+            # python-escpos only for a real printer (see _escpos_tables).
             from escpos.printer import Serial  # type: ignore[import-untyped]
 
             class OneByteStatusSerial(Serial):  # type: ignore[misc]
@@ -747,6 +746,7 @@ def open_printer(
             ) from None
 
         def usb() -> Any:
+            # python-escpos only for a real printer (see _escpos_tables).
             from escpos.printer import Usb  # type: ignore[import-untyped]
 
             if not Usb.is_usable():

@@ -17,11 +17,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from datetime import time as dt_time
+from pathlib import Path
 from typing import Any
 
+from prometheus_client import start_http_server
+
+from kiosk import config_layers
+from kiosk.core.events import TagsChanged
 from kiosk.core.maintenance import ServiceSwitch
+from kiosk.errors import ConfigError
 from kiosk.fleet import alerts as kalerts
 from kiosk.fleet.metrics import KioskMetrics, Sample
+from kiosk.fleet.statstore import StatsStore
+from kiosk.fleet.statuspage import StatusPage
+from kiosk.sync.sip2.codec import Sip2Error, Sip2LinkError
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +40,6 @@ ROLL_UP_S = 3600.0
 
 def parse_listen(text: str, what: str) -> tuple[str, int]:
     """`HOST:PORT` (or `[v6]:PORT`) as a pair; raises ConfigError naming the key."""
-    from kiosk.errors import ConfigError
 
     host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
@@ -134,10 +142,7 @@ class Fleet:
         The running kiosk keeps its configuration either way (a good new site file is used at
         the next start, and becomes the last good copy now); returns the problems found.
         """
-        from pathlib import Path
 
-        from kiosk import config_layers
-        from kiosk.errors import ConfigError
 
         cfg = self.services.cfg
         report = config_layers.report_for(cfg)
@@ -164,7 +169,6 @@ class Fleet:
 
     def roll_up_statistics(self) -> None:
         """Copy the journal's recent days into the statistics file that outlives purges."""
-        from kiosk.fleet.statstore import StatsStore
 
         journal = self.services.circulation.journal
         store = StatsStore.for_config(self.services.cfg)
@@ -251,7 +255,6 @@ def _observe_sip2(client: Any, metrics: KioskMetrics) -> None:
     original = getattr(client, "request", None)
     if original is None:
         return
-    from kiosk.sync.sip2.codec import Sip2Error, Sip2LinkError
 
     def request(msg: Any, *args: Any, **kwargs: Any) -> Any:
         t0 = time.perf_counter()
@@ -294,7 +297,6 @@ def _observe_security(security: Any, metrics: KioskMetrics, fleet: Fleet) -> Non
 
 def _observe_tags(worker: Any, metrics: KioskMetrics) -> None:
     """Time from tags handed to the core worker to the workflow's new state (the screen's snapshot)."""
-    from kiosk.core.events import TagsChanged
 
     original = getattr(worker, "submit", None)
     if original is None:
@@ -361,7 +363,6 @@ def _observe_bookdrop(
 
 def attach(services: Any) -> Fleet:
     """Observe a kiosk's parts and start what its [metrics], [alerts] and [status_page] ask for."""
-    from kiosk import config_layers
 
     cfg = services.cfg
     metrics = KioskMetrics()
@@ -374,7 +375,6 @@ def attach(services: Any) -> Fleet:
         report.site_hash,
     )
     if report.site_file:
-        from pathlib import Path
 
         fleet.site_hash = config_layers.file_hash(Path(report.site_file))
 
@@ -415,7 +415,6 @@ def attach(services: Any) -> Fleet:
             fleet.alerts.raise_alert("site_config_rejected", problem, severity="warning")
 
     if cfg.metrics.enabled:
-        from prometheus_client import start_http_server
 
         host, port = parse_listen(cfg.metrics.listen, "metrics.listen")
         try:
@@ -435,7 +434,6 @@ def attach(services: Any) -> Fleet:
             # A taken port must not keep the patron kiosk from starting; `up == 0` will show it.
             log.error("metrics exporter not started on %s: %s", cfg.metrics.listen, exc)
     if cfg.status_page.enabled:
-        from kiosk.fleet.statuspage import StatusPage
 
         fleet.status_page = StatusPage.start(fleet)
     if (
