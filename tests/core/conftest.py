@@ -6,8 +6,7 @@ import pytest
 
 from kiosk.core.domain import BlockReason, Fee, Hold, Routing
 from kiosk.core.ports import ManualClock
-
-from .fakes import FakeCirculation, FakePrinter, FakeSecurity, FakeSorter, Recorder
+from tests.core.fakes import FakeCirculation, FakePrinter, FakeSecurity, FakeSorter, Recorder
 
 
 @pytest.fixture

@@ -8,8 +8,7 @@ from kiosk.core.account import AccountView, parse_due_date, renewal_supported
 from kiosk.core.domain import BlockReason, LinkStatus, Refusal
 from kiosk.core.ports import ManualClock
 from kiosk.sync.sip2.codec import Sip2LinkError
-
-from .fakes import FakeCirculation
+from tests.core.fakes import FakeCirculation
 
 
 def view(circ: FakeCirculation, clock: ManualClock, patron_id: str, **kw: object) -> AccountView:
@@ -26,38 +25,40 @@ def test_loans_overdue_flagged_from_flag_and_date(
     )
     st = view(circ, clock, "LV0001").state
     by = {loan.item_id: loan for loan in st.loans}
-    assert by["30000009"].due_date == "20261210    235959" and not by["30000009"].overdue
+    assert by["30000009"].due_date == "20261210    235959"
+    assert not by["30000009"].overdue
     assert by["30000020"].overdue  # due 20.11, today is 25.11
     assert st.overdue_count == 1
 
 
 def test_holds_ready_first_and_fees(circ: FakeCirculation, clock: ManualClock) -> None:
     st = view(circ, clock, "LV0007").state
-    assert [h.ready for h in st.holds] == [True, False] and st.holds_ready[
-        0
-    ].title == "Dvēseļu putenis"
+    assert [h.ready for h in st.holds] == [True, False]
+    assert st.holds_ready[ 0 ].title == "Dvēseļu putenis"
     st = view(circ, clock, "LV0004").state
-    assert st.fee_total == "3.50" and [f.amount for f in st.fees] == ["2.50", "1.00"]
+    assert st.fee_total == "3.50"
+    assert [f.amount for f in st.fees] == ["2.50", "1.00"]
 
 
 def test_renew_one_shows_new_due_date(circ: FakeCirculation, clock: ManualClock) -> None:
     acc = view(circ, clock, "LV0002")
     st = acc.renew("30000008")
     loan = st.loans[0]
-    assert (
-        loan.renewed is True
-        and loan.due_date == circ.items["30000008"].due_date
-        and not loan.overdue
-    )
-    assert acc.renewal_lines()[0].ok and acc.renewal_lines()[0].renewal
+    assert loan.renewed is True
+    assert loan.due_date == circ.items["30000008"].due_date
+    assert not loan.overdue
+    assert acc.renewal_lines()[0].ok
+    assert acc.renewal_lines()[0].renewal
 
 
 def test_renew_refused_carries_reason(circ: FakeCirculation, clock: ManualClock) -> None:
     circ.items["30000008"].renewals_left = 0
     acc = view(circ, clock, "LV0002")
     st = acc.renew("30000008")
-    assert st.loans[0].renewed is False and st.loans[0].refusal is Refusal.RENEWAL_LIMIT
-    assert st.loans[0].message == "No more renewals" and st.loans[0].overdue
+    assert st.loans[0].renewed is False
+    assert st.loans[0].refusal is Refusal.RENEWAL_LIMIT
+    assert st.loans[0].message == "No more renewals"
+    assert st.loans[0].overdue
 
 
 def test_renew_all_each_with_result_and_refreshed_dates(
@@ -73,13 +74,13 @@ def test_renew_all_each_with_result_and_refreshed_dates(
     acc = view(circ, clock, "LV0001")
     st = acc.renew_all()
     by = {loan.item_id: loan for loan in st.loans}
-    assert (
-        by["30000009"].renewed is True
-        and by["30000009"].due_date == circ.items["30000009"].due_date
-    )
-    assert by["30000021"].renewed is False and by["30000021"].refusal is Refusal.RENEWAL_LIMIT
+    assert by["30000009"].renewed is True
+    assert by["30000009"].due_date == circ.items["30000009"].due_date
+    assert by["30000021"].renewed is False
+    assert by["30000021"].refusal is Refusal.RENEWAL_LIMIT
     lines = {line.item_id: line for line in acc.renewal_lines()}
-    assert lines["30000009"].ok and lines["30000009"].due_date == circ.items["30000009"].due_date
+    assert lines["30000009"].ok
+    assert lines["30000009"].due_date == circ.items["30000009"].due_date
     assert not lines["30000021"].ok
 
 
@@ -89,7 +90,8 @@ def test_renew_not_offered_when_unsupported_or_denied(
     acc = view(circ, clock, "LV0002", renew_supported=False)
     assert not acc.state.renew_available
     st = acc.renew("30000008")
-    assert st.loans[0].renewed is None and circ.ops("renew") == []
+    assert st.loans[0].renewed is None
+    assert circ.ops("renew") == []
     circ.patrons["LV0002"].blocks = (BlockReason.RENEWAL_DENIED,)
     assert not view(circ, clock, "LV0002").state.renew_available
 
@@ -108,7 +110,8 @@ def test_renew_exception_is_a_refusal_not_a_crash(
     acc = view(circ, clock, "LV0002")
     circ.fail_next["renew"] = Sip2LinkError("gone")
     st = acc.renew("30000008")
-    assert st.loans[0].renewed is False and st.loans[0].refusal is Refusal.LINK_DOWN
+    assert st.loans[0].renewed is False
+    assert st.loans[0].refusal is Refusal.LINK_DOWN
 
 
 def test_parse_due_date_formats() -> None:
@@ -132,4 +135,5 @@ def test_renew_all_failures_mark_every_loan(circ: FakeCirculation, clock: Manual
 
     circ.renew_all = refuse  # type: ignore[method-assign]
     st = acc.renew_all()
-    assert st.loans[0].renewed is False and st.loans[0].message == "Renewals are closed today"
+    assert st.loans[0].renewed is False
+    assert st.loans[0].message == "Renewals are closed today"

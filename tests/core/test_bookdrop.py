@@ -12,8 +12,15 @@ from kiosk.core.returns import ReturnSettings
 from kiosk.core.routing import ReturnOutcome, RoutingTable
 from kiosk.devices.errors import DeviceError
 from kiosk.sync.sip2.codec import Sip2LinkError
-
-from .fakes import FakeCirculation, FakePrinter, FakeSecurity, FakeSorter, Recorder, bad_tag, tag
+from tests.core.fakes import (
+    FakeCirculation,
+    FakePrinter,
+    FakeSecurity,
+    FakeSorter,
+    Recorder,
+    bad_tag,
+    tag,
+)
 
 
 @pytest.fixture
@@ -52,18 +59,18 @@ def test_checked_in_secured_and_sorted(
     t = tag("30000010")
     drop_in(drop, t)
     last = drop.history[-1]
-    assert (
-        last.final is FinalState.CHECKED_IN_SECURED
-        and last.bin == 2
-        and last.title == "Война и мир"
-    )
-    assert sorter.routed == [("30000010", 2)] and security.state[t.uid] is True
+    assert last.final is FinalState.CHECKED_IN_SECURED
+    assert last.bin == 2
+    assert last.title == "Война и мир"
+    assert sorter.routed == [("30000010", 2)]
+    assert security.state[t.uid] is True
     assert drop.state.count(FinalState.CHECKED_IN_SECURED) == 1
 
 
 def test_big_result_clears_after_a_while(drop: BookDrop, clock: ManualClock) -> None:
     drop_in(drop, tag("30000001"))
-    assert drop.state.last is not None and drop.state.last.item_id == "30000001"
+    assert drop.state.last is not None
+    assert drop.state.last.item_id == "30000001"
     clock.advance(4)
     assert drop.tick().last is not None
     clock.advance(1)
@@ -93,27 +100,29 @@ def test_sorter_down_goes_to_exception_bin_and_recovers(
     sorter.down = True
     drop_in(drop, tag("30000001"))
     last = drop.history[-1]
-    assert (
-        last.final is FinalState.EXCEPTION_BIN
-        and last.outcome is ReturnOutcome.SORTER_FAILED
-        and last.bin == 0
-    )
+    assert last.final is FinalState.EXCEPTION_BIN
+    assert last.outcome is ReturnOutcome.SORTER_FAILED
+    assert last.bin == 0
     assert not last.sorted
     assert Component.SORTER in drop.state.outages
     drop_in(drop, bad_tag("E004BEEF"))  # an exception while the sorter is down keeps its own reason
-    assert drop.history[-1].outcome is ReturnOutcome.UNREADABLE_TAG and not drop.history[-1].sorted
-    assert recorder.events[0][0] == "outage_start" and recorder.events[0][1].startswith("sorter")
+    assert drop.history[-1].outcome is ReturnOutcome.UNREADABLE_TAG
+    assert not drop.history[-1].sorted
+    assert recorder.events[0][0] == "outage_start"
+    assert recorder.events[0][1].startswith("sorter")
     sorter.down = False
     drop_in(drop, tag("30000002"))
     assert drop.history[-1].final is FinalState.CHECKED_IN_SECURED
-    assert "outage_end" in recorder.kinds() and not drop.state.outages
+    assert "outage_end" in recorder.kinds()
+    assert not drop.state.outages
 
 
 def test_sorter_refusal_sends_to_exception_bin(drop: BookDrop, sorter: FakeSorter) -> None:
     sorter.bins = 2  # bin 2 does not exist
     drop_in(drop, tag("30000010"))
     last = drop.history[-1]
-    assert last.final is FinalState.EXCEPTION_BIN and last.outcome is ReturnOutcome.SORTER_FAILED
+    assert last.final is FinalState.EXCEPTION_BIN
+    assert last.outcome is ReturnOutcome.SORTER_FAILED
     assert sorter.routed == [("30000010", 0)]
 
 
@@ -122,10 +131,12 @@ def test_sorter_refusal_then_exception_bin_confirmed_is_sorted(
 ) -> None:
     sorter.bins = 2  # bin 2 refused, bin 0 confirmed
     drop_in(drop, tag("30000010"))
-    assert drop.history[-1].bin == 0 and drop.history[-1].sorted
+    assert drop.history[-1].bin == 0
+    assert drop.history[-1].sorted
     sorter.refuse = True  # refuses the exception bin as well: it falls in unsorted
     drop_in(drop, tag("30000001"))
-    assert drop.history[-1].bin == 0 and not drop.history[-1].sorted
+    assert drop.history[-1].bin == 0
+    assert not drop.history[-1].sorted
 
 
 def test_incomplete_set_to_exception_bin_with_alert(
@@ -133,8 +144,10 @@ def test_incomplete_set_to_exception_bin_with_alert(
 ) -> None:
     drop_in(drop, tag("30000005", part=1, parts=3), tag("30000005", part=2, parts=3))
     last = drop.history[-1]
-    assert last.final is FinalState.EXCEPTION_BIN and last.outcome is ReturnOutcome.SET_INCOMPLETE
-    assert circ.ops("checkin") == [] and recorder.kinds() == ["bookdrop_set_incomplete"]
+    assert last.final is FinalState.EXCEPTION_BIN
+    assert last.outcome is ReturnOutcome.SET_INCOMPLETE
+    assert circ.ops("checkin") == []
+    assert recorder.kinds() == ["bookdrop_set_incomplete"]
 
 
 @pytest.mark.parametrize(
@@ -155,7 +168,9 @@ def test_exceptions_each_with_reason(
 ) -> None:
     drop_in(drop, *tags)
     last = drop.history[-1]
-    assert last.final is FinalState.EXCEPTION_BIN and last.outcome is outcome and last.bin == 0
+    assert last.final is FinalState.EXCEPTION_BIN
+    assert last.outcome is outcome
+    assert last.bin == 0
     assert sorter.routed[-1][1] == 0
     assert recorder.kinds() == [f"bookdrop_{outcome.value}"]
 
@@ -165,7 +180,8 @@ def test_security_write_failure_to_exception_bin(drop: BookDrop, security: FakeS
     security.fail_secure.add(t.uid)
     drop_in(drop, t)
     last = drop.history[-1]
-    assert last.final is FinalState.EXCEPTION_BIN and last.outcome is ReturnOutcome.SECURITY_FAILED
+    assert last.final is FinalState.EXCEPTION_BIN
+    assert last.outcome is ReturnOutcome.SECURITY_FAILED
 
 
 def test_hold_slip_printer_outage(
@@ -179,16 +195,13 @@ def test_hold_slip_printer_outage(
     )
     printer.error = DeviceError("paper out")
     drop_in(drop, tag("30000002"))
-    assert (
-        drop.history[-1].final is FinalState.CHECKED_IN_SECURED
-        and drop.history[-1].hold_slip_printed is False
-    )
+    assert drop.history[-1].final is FinalState.CHECKED_IN_SECURED
+    assert drop.history[-1].hold_slip_printed is False
     assert Component.PRINTER in drop.state.outages
     assert drop.slips_waiting == 1
     drop.tick()  # still out of paper: the slip waits
-    assert drop.slips_waiting == 1 and [k for k in recorder.kinds() if k.startswith("outage")] == [
-        "outage_start"
-    ]
+    assert drop.slips_waiting == 1
+    assert [k for k in recorder.kinds() if k.startswith("outage")] == [ "outage_start" ]
     printer.error = None
     drop_in(drop, tag("30000003"))
     assert drop.history[-1].hold_slip_printed is True
@@ -209,11 +222,9 @@ def test_waiting_slips_printed_on_tick(
     drop_in(drop, tag("30000002"))
     printer.error = None
     drop.tick()
-    assert (
-        drop.slips_waiting == 0
-        and len(printer.printed) == 1
-        and Component.PRINTER not in drop.state.outages
-    )
+    assert drop.slips_waiting == 0
+    assert len(printer.printed) == 1
+    assert Component.PRINTER not in drop.state.outages
 
 
 def test_reader_outage_reported(drop: BookDrop, recorder: Recorder) -> None:
@@ -244,7 +255,8 @@ def test_tag_lingering_on_reader_is_not_processed_twice_but_a_later_drop_is(
     drop.handle_tags(TagsChanged(present=()))
     circ.items["30000001"].on_loan_to = "LV0002"
     drop.handle_tags(TagsChanged(present=(t,), added=(t,)))
-    assert len(drop.history) == 2 and drop.history[-1].final is FinalState.CHECKED_IN_SECURED
+    assert len(drop.history) == 2
+    assert drop.history[-1].final is FinalState.CHECKED_IN_SECURED
 
 
 def _link_gone(item_id: str) -> None:
@@ -277,7 +289,9 @@ def test_listener_sees_busy_then_result(drop: BookDrop) -> None:
     seen = []
     drop.set_listener(seen.append)
     drop.handle_tags(TagsChanged(present=(tag("30000001"),), added=(tag("30000001"),)))
-    assert seen[0].busy and not seen[-1].busy and seen[-1].last is not None
+    assert seen[0].busy
+    assert not seen[-1].busy
+    assert seen[-1].last is not None
 
 
 def test_internal_error_still_ends_in_exception_bin(
@@ -301,6 +315,7 @@ def test_handle_dispatches_events(drop: BookDrop, clock: ManualClock) -> None:
     from kiosk.core.events import BarcodeScanned, Tick
 
     drop.handle(BarcodeScanned("30000001"))
-    assert drop.state.last is not None and drop.state.last.final is FinalState.CHECKED_IN_SECURED
+    assert drop.state.last is not None
+    assert drop.state.last.final is FinalState.CHECKED_IN_SECURED
     clock.advance(5)
     assert drop.handle(Tick()).last is None

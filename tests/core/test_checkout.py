@@ -6,8 +6,7 @@ from kiosk.core.checkout import CheckoutState, ItemSource, ItemStatus, StackChec
 from kiosk.core.domain import CirculationResult, ItemTag, Mode, Operation, Refusal
 from kiosk.core.events import TagsChanged
 from kiosk.sync.sip2.codec import Sip2LinkError
-
-from .fakes import FakeCirculation, FakeSecurity, bad_tag, tag
+from tests.core.fakes import FakeCirculation, FakeSecurity, bad_tag, tag
 
 
 def pad(*tags: ItemTag, before: tuple[ItemTag, ...] = ()) -> TagsChanged:
@@ -36,7 +35,8 @@ def test_items_show_as_seen_before_the_answer(
     first = seen[0]
     assert [i.status for i in first.items] == [ItemStatus.SEEN, ItemStatus.SEEN]
     assert [i.status for i in st.items] == [ItemStatus.CHECKED_OUT, ItemStatus.CHECKED_OUT]
-    assert all(i.due_date for i in st.items) and st.items[0].title == "Zaļā grāmata"
+    assert all(i.due_date for i in st.items)
+    assert st.items[0].title == "Zaļā grāmata"
     assert security.state == {a.uid: False, b.uid: False}
     # Unsecure happens only after the library system agreed.
     assert [c for c in circ.calls if c[0] == "checkout"][0][1][1] == "30000001"
@@ -50,12 +50,11 @@ def test_refused_item_keeps_the_acs_message_and_stays_secured(
     st = co.handle_tags(pad(ok, hold, ref))
     by = {i.item_id: i for i in st.items}
     assert by["30000001"].status is ItemStatus.CHECKED_OUT
-    assert (
-        by["30000006"].refusal is Refusal.ON_HOLD_FOR_OTHER
-        and by["30000006"].message == "Reserved for another patron"
-    )
+    assert by["30000006"].refusal is Refusal.ON_HOLD_FOR_OTHER
+    assert by["30000006"].message == "Reserved for another patron"
     assert by["30000007"].refusal is Refusal.NOT_FOR_LOAN
-    assert hold.uid not in security.state and ref.uid not in security.state
+    assert hold.uid not in security.state
+    assert ref.uid not in security.state
     assert {i.item_id for i in st.problems} == {"30000006", "30000007"}
 
 
@@ -64,16 +63,17 @@ def test_incomplete_set_waits_then_completes(circ: FakeCirculation, security: Fa
     p1, p2, p3 = (tag("30000005", part=n, parts=3) for n in (1, 2, 3))
     st = co.handle_tags(pad(p1, p2))
     item = st.item("30000005")
-    assert (
-        item is not None
-        and item.status is ItemStatus.WAITING
-        and item.refusal is Refusal.SET_INCOMPLETE
-    )
+    assert item is not None
+    assert item.status is ItemStatus.WAITING
+    assert item.refusal is Refusal.SET_INCOMPLETE
     assert (item.parts_present, item.parts_in_set) == (2, 3)
-    assert circ.ops("checkout") == [] and security.calls == []
+    assert circ.ops("checkout") == []
+    assert security.calls == []
     st = co.handle_tags(pad(p1, p2, p3, before=(p1, p2)))
     item = st.item("30000005")
-    assert item is not None and item.status is ItemStatus.CHECKED_OUT and item.parts_present == 3
+    assert item is not None
+    assert item.status is ItemStatus.CHECKED_OUT
+    assert item.parts_present == 3
     assert security.state == {p1.uid: False, p2.uid: False, p3.uid: False}
     assert len(circ.ops("checkout")) == 1
 
@@ -82,13 +82,15 @@ def test_waiting_set_gets_its_title_asked_once(circ: FakeCirculation, security: 
     co, _ = make(circ, security)
     p1, p2, p3 = (tag("30000005", part=n, parts=3) for n in (1, 2, 3))
     item = co.handle_tags(pad(p1)).item("30000005")
-    assert item is not None and item.status is ItemStatus.WAITING
+    assert item is not None
+    assert item.status is ItemStatus.WAITING
     assert item.title == "Latviešu valodas kurss (3 CD)"
     co.handle_tags(pad(p1, p2, before=(p1,)))
     co.handle_tags(pad(p2, before=(p1, p2)))
     assert circ.ops("item_information") == [("30000005",)]  # once, however often the pad changes
     item = co.handle_tags(pad(p1, p2, p3, before=(p2,))).item("30000005")
-    assert item is not None and item.status is ItemStatus.CHECKED_OUT
+    assert item is not None
+    assert item.status is ItemStatus.CHECKED_OUT
     assert item.title == "Latviešu valodas kurss (3 CD)"
 
 
@@ -99,8 +101,11 @@ def test_waiting_set_title_lookup_failing_leaves_it_empty(
     circ.item_information_error = Sip2LinkError("no answer")
     p1 = tag("30000005", part=1, parts=3)
     item = co.handle_tags(pad(p1)).item("30000005")
-    assert item is not None and item.status is ItemStatus.WAITING and item.title == ""
-    assert item.refusal is Refusal.SET_INCOMPLETE and circ.ops("item_information") == [("30000005",)]
+    assert item is not None
+    assert item.status is ItemStatus.WAITING
+    assert item.title == ""
+    assert item.refusal is Refusal.SET_INCOMPLETE
+    assert circ.ops("item_information") == [("30000005",)]
 
 
 def test_set_with_a_part_twice_and_one_missing_waits(
@@ -110,8 +115,11 @@ def test_set_with_a_part_twice_and_one_missing_waits(
     p1, p2 = tag("30000005", part=1, parts=3), tag("30000005", part=2, parts=3)
     twin = tag("30000005", uid="E0040150AA55AA55", part=1, parts=3)  # a second "part 1 of 3"
     item = co.handle_tags(pad(p1, twin, p2)).item("30000005")
-    assert item is not None and item.status is ItemStatus.WAITING and item.parts_present == 2
-    assert circ.ops("checkout") == [] and security.calls == []
+    assert item is not None
+    assert item.status is ItemStatus.WAITING
+    assert item.parts_present == 2
+    assert circ.ops("checkout") == []
+    assert security.calls == []
 
 
 def test_removing_a_part_of_a_waiting_set_updates_the_count(
@@ -122,7 +130,9 @@ def test_removing_a_part_of_a_waiting_set_updates_the_count(
     co.handle_tags(pad(p1, p2))
     st = co.handle_tags(pad(p1, before=(p1, p2)))
     item = st.item("30000005")
-    assert item is not None and item.parts_present == 1 and item.status is ItemStatus.WAITING
+    assert item is not None
+    assert item.parts_present == 1
+    assert item.status is ItemStatus.WAITING
 
 
 def test_write_failure_is_undone_and_resecured(
@@ -133,8 +143,11 @@ def test_write_failure_is_undone_and_resecured(
     security.fail_unsecure.add(p2.uid)
     st = co.handle_tags(pad(p1, p2))
     item = st.item("30000005")
-    assert item is not None and item.status is ItemStatus.REFUSED and item.undone
-    assert item.refusal is Refusal.SECURITY_WRITE_FAILED and not item.due_date
+    assert item is not None
+    assert item.status is ItemStatus.REFUSED
+    assert item.undone
+    assert item.refusal is Refusal.SECURITY_WRITE_FAILED
+    assert not item.due_date
     assert circ.ops("checkin") == [("30000005",)]
     assert circ.items["30000005"].on_loan_to == ""  # the loan was reversed
     assert security.state[p1.uid] is True  # the part already switched off was re-secured
@@ -151,11 +164,9 @@ def test_write_failure_with_failed_reversal_goes_to_the_desk(
     )
     st = co.handle_tags(pad(t))
     item = st.items[0]
-    assert (
-        item.status is ItemStatus.TO_DESK
-        and item.refusal is Refusal.SECURITY_WRITE_FAILED
-        and not item.undone
-    )
+    assert item.status is ItemStatus.TO_DESK
+    assert item.refusal is Refusal.SECURITY_WRITE_FAILED
+    assert not item.undone
     assert circ.items["30000001"].on_loan_to == "LV0002"
 
 
@@ -177,9 +188,12 @@ def test_removed_before_answer_keeps_its_result_and_is_not_redone(
     t = tag("30000001")
     co.handle_tags(pad(t))
     st = co.handle_tags(pad(before=(t,)))
-    assert st.items[0].status is ItemStatus.CHECKED_OUT and not st.items[0].on_pad
+    assert st.items[0].status is ItemStatus.CHECKED_OUT
+    assert not st.items[0].on_pad
     st = co.handle_tags(pad(t))  # put back
-    assert st.items[0].on_pad and len(circ.ops("checkout")) == 1 and len(st.items) == 1
+    assert st.items[0].on_pad
+    assert len(circ.ops("checkout")) == 1
+    assert len(st.items) == 1
 
 
 def test_same_item_by_barcode_and_tag_is_one_item(
@@ -189,7 +203,8 @@ def test_same_item_by_barcode_and_tag_is_one_item(
     co.handle_barcode("30000002")
     co.handle_barcode("30000002")
     st = co.handle_tags(pad(tag("30000002")))
-    assert len(st.items) == 1 and len(circ.ops("checkout")) == 1
+    assert len(st.items) == 1
+    assert len(circ.ops("checkout")) == 1
     assert st.items[0].source is ItemSource.BARCODE
     assert security.calls == []  # barcode checkouts do not touch tags
 
@@ -199,14 +214,17 @@ def test_bad_barcodes_are_not_sent(circ: FakeCirculation, security: FakeSecurity
     st = co.handle_barcode("3000|AB1")
     co.handle_barcode("3000\r1")
     assert circ.calls == []
-    assert st.items[0].status is ItemStatus.UNREADABLE and st.items[0].item_id == ""
+    assert st.items[0].status is ItemStatus.UNREADABLE
+    assert st.items[0].item_id == ""
 
 
 def test_unreadable_tag_shown_with_reason(circ: FakeCirculation, security: FakeSecurity) -> None:
     co, _ = make(circ, security)
     st = co.handle_tags(pad(bad_tag("E0040000DEAD", "CRC mismatch"), tag("30000001")))
     bad = st.item("uid:E0040000DEAD")
-    assert bad is not None and bad.status is ItemStatus.UNREADABLE and bad.message == "CRC mismatch"
+    assert bad is not None
+    assert bad.status is ItemStatus.UNREADABLE
+    assert bad.message == "CRC mismatch"
     assert bad.refusal is Refusal.UNREADABLE_TAG
     assert len(circ.ops("checkout")) == 1
 
@@ -219,12 +237,12 @@ def test_offline_checkout_is_marked_and_limited(
     co, _ = make(circ, security)
     st = co.handle_tags(pad(tag("30000001"), tag("30000002")))
     first, second = st.items
-    assert first.status is ItemStatus.CHECKED_OUT and first.offline and first.queued
-    assert (
-        second.status is ItemStatus.REFUSED
-        and second.refusal is Refusal.OFFLINE_LIMIT
-        and second.offline
-    )
+    assert first.status is ItemStatus.CHECKED_OUT
+    assert first.offline
+    assert first.queued
+    assert second.status is ItemStatus.REFUSED
+    assert second.refusal is Refusal.OFFLINE_LIMIT
+    assert second.offline
 
 
 def test_fee_confirmation_resends_with_acknowledgement(
@@ -234,9 +252,12 @@ def test_fee_confirmation_resends_with_acknowledgement(
     co, _ = make(circ, security)
     t = tag("30000004")
     st = co.handle_tags(pad(t))
-    assert st.fee_pending and st.items[0].fee_amount == "1.00" and t.uid not in security.state
+    assert st.fee_pending
+    assert st.items[0].fee_amount == "1.00"
+    assert t.uid not in security.state
     st = co.confirm_fee("30000004")
-    assert st.items[0].status is ItemStatus.CHECKED_OUT and security.state[t.uid] is False
+    assert st.items[0].status is ItemStatus.CHECKED_OUT
+    assert security.state[t.uid] is False
     assert [c[3] for c in circ.ops("checkout")] == [False, True]
 
 
@@ -245,7 +266,8 @@ def test_fee_declined_stays_refused(circ: FakeCirculation, security: FakeSecurit
     co, _ = make(circ, security)
     co.handle_tags(pad(tag("30000004")))
     st = co.decline_fee("30000004")
-    assert not st.fee_pending and st.items[0].status is ItemStatus.REFUSED
+    assert not st.fee_pending
+    assert st.items[0].status is ItemStatus.REFUSED
     assert co.confirm_fee("30000004").items[0].status is ItemStatus.REFUSED
     assert len(circ.ops("checkout")) == 1
 
@@ -256,11 +278,9 @@ def test_no_desensitize_means_tag_untouched(circ: FakeCirculation, security: Fak
     )
     co, _ = make(circ, security)
     st = co.handle_tags(pad(tag("30000001")))
-    assert (
-        st.items[0].status is ItemStatus.CHECKED_OUT
-        and not st.items[0].unsecured
-        and security.calls == []
-    )
+    assert st.items[0].status is ItemStatus.CHECKED_OUT
+    assert not st.items[0].unsecured
+    assert security.calls == []
 
 
 def test_circulation_exception_becomes_link_down_refusal(
@@ -269,13 +289,15 @@ def test_circulation_exception_becomes_link_down_refusal(
     circ.fail_next["checkout"] = Sip2LinkError("no answer")
     co, _ = make(circ, security)
     st = co.handle_tags(pad(tag("30000001")))
-    assert st.items[0].refusal is Refusal.LINK_DOWN and security.calls == []
+    assert st.items[0].refusal is Refusal.LINK_DOWN
+    assert security.calls == []
 
 
 def test_own_loan_rescanned_is_a_renewal(circ: FakeCirculation, security: FakeSecurity) -> None:
     co, _ = make(circ, security, patron="LV0002")
     st = co.handle_tags(pad(tag("30000008")))
-    assert st.items[0].status is ItemStatus.CHECKED_OUT and st.items[0].renewal
+    assert st.items[0].status is ItemStatus.CHECKED_OUT
+    assert st.items[0].renewal
 
 
 def test_receipt_lines_cover_done_and_refused(

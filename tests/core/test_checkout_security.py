@@ -13,8 +13,7 @@ from kiosk.core.events import TagsChanged
 from kiosk.devices.readers.sim import SimReader, SimulatedPad, VirtualTag, demo_tag
 from kiosk.devices.security import TagSecurityService
 from kiosk.sync.sip2.codec import Sip2LinkError
-
-from .fakes import FakeCirculation, Recorder
+from tests.core.fakes import FakeCirculation, Recorder
 
 
 def item_tag(t: VirtualTag, part: int = 1, parts: int = 1) -> ItemTag:
@@ -47,7 +46,9 @@ def test_read_back_lost_write_is_re_secured_by_the_undo(
     co = checkout(circ, pad, recorder)
     place(co, item_tag(t))
     item = co.state.item("30000001")
-    assert item is not None and item.status is ItemStatus.REFUSED and item.undone
+    assert item is not None
+    assert item.status is ItemStatus.REFUSED
+    assert item.undone
     assert item.refusal is Refusal.SECURITY_WRITE_FAILED
     assert circ.items["30000001"].on_loan_to == ""
     assert t.afi == 0x07  # not borrowed, so secured again - verified
@@ -62,10 +63,13 @@ def test_lifted_tag_with_unknown_state_goes_to_the_desk_and_to_staff(
     co = checkout(circ, pad, recorder)
     place(co, item_tag(t))
     item = co.state.item("30000001")
-    assert item is not None and item.status is ItemStatus.TO_DESK and item.undone
+    assert item is not None
+    assert item.status is ItemStatus.TO_DESK
+    assert item.undone
     assert circ.items["30000001"].on_loan_to == ""
     assert recorder.kinds() == ["security_to_desk"]
-    assert "30000001" in recorder.events[0][1] and t.uid in recorder.events[0][1]
+    assert "30000001" in recorder.events[0][1]
+    assert t.uid in recorder.events[0][1]
 
 
 def test_set_with_the_second_part_unconfirmed_re_secures_both(
@@ -77,7 +81,9 @@ def test_set_with_the_second_part_unconfirmed_re_secures_both(
     co = checkout(circ, pad, recorder)
     place(co, item_tag(p1, 1, 2), item_tag(p2, 2, 2))
     item = co.state.item("30000005")
-    assert item is not None and item.status is ItemStatus.REFUSED and item.undone
+    assert item is not None
+    assert item.status is ItemStatus.REFUSED
+    assert item.undone
     assert (p1.afi, p2.afi) == (0x07, 0x07)
 
 
@@ -90,7 +96,9 @@ def test_reversal_refused_sends_the_item_to_the_desk_and_to_staff(
     co = checkout(circ, pad, recorder)
     place(co, item_tag(t))
     item = co.state.item("30000001")
-    assert item is not None and item.status is ItemStatus.TO_DESK and not item.undone
+    assert item is not None
+    assert item.status is ItemStatus.TO_DESK
+    assert not item.undone
     assert circ.items["30000001"].on_loan_to == "LV0002"
     assert recorder.kinds() == ["security_to_desk"]
 
@@ -103,8 +111,11 @@ def test_method_both_checks_out_a_tag_without_eas(
     co = checkout(circ, pad, recorder, method="both")
     place(co, item_tag(t))
     item = co.state.item("30000001")
-    assert item is not None and item.status is ItemStatus.CHECKED_OUT and item.unsecured
-    assert t.afi == 0xC2 and circ.items["30000001"].on_loan_to == "LV0002"
+    assert item is not None
+    assert item.status is ItemStatus.CHECKED_OUT
+    assert item.unsecured
+    assert t.afi == 0xC2
+    assert circ.items["30000001"].on_loan_to == "LV0002"
 
 
 def test_renewal_whose_tag_cannot_be_unsecured_is_reported_not_silently_returned(
@@ -116,6 +127,10 @@ def test_renewal_whose_tag_cannot_be_unsecured_is_reported_not_silently_returned
     co = checkout(circ, pad, recorder)
     place(co, item_tag(t))
     item = co.state.item("30000001")
-    assert item is not None and item.status is ItemStatus.TO_DESK and item.undone
-    assert circ.items["30000001"].on_loan_to == "" and t.afi == 0x07
-    assert recorder.kinds() == ["security_to_desk"] and "already had" in recorder.events[0][1]
+    assert item is not None
+    assert item.status is ItemStatus.TO_DESK
+    assert item.undone
+    assert circ.items["30000001"].on_loan_to == ""
+    assert t.afi == 0x07
+    assert recorder.kinds() == ["security_to_desk"]
+    assert "already had" in recorder.events[0][1]

@@ -13,8 +13,7 @@ from kiosk.core.identifiers import MAX_BYTES, IdentifierProblem, identifier_prob
 from kiosk.core.ports import ManualClock
 from kiosk.core.session import LoginProblem, PatronSession, SessionSettings, Stage
 from kiosk.sync.sip2.codec import Sip2FormatError, decode, encode, message
-
-from .fakes import FakeCirculation, FakeSecurity
+from tests.core.fakes import FakeCirculation, FakeSecurity
 
 
 @pytest.mark.parametrize(
@@ -64,7 +63,9 @@ def test_pin_that_cannot_be_sent_as_typed_is_refused_and_nothing_is_sent(
     s = _session(circ, clock, r"^LV[0-9]{4,12}$")
     assert s.handle(CardPresented("LV0001")).stage is Stage.PIN
     st = s.handle(PinEntered(pin))
-    assert st.stage is Stage.PIN and st.problem is LoginProblem.WRONG_PIN and st.pin_retry
+    assert st.stage is Stage.PIN
+    assert st.problem is LoginProblem.WRONG_PIN
+    assert st.pin_retry
     assert circ.ops("identify_patron") == []
     assert s.handle(PinEntered("1234")).stage is Stage.ACTIVE  # the patron types it again
     assert circ.ops("identify_patron") == [("LV0001", True)]
@@ -75,5 +76,6 @@ def test_card_number_over_255_bytes_is_refused_and_nothing_is_sent(
 ) -> None:
     s = _session(circ, clock, r"^LV[0-9]+$")  # a pattern without an upper bound
     st = s.handle(CardPresented("LV" + "0" * 300))
-    assert st.stage is Stage.WELCOME and st.problem is LoginProblem.BAD_CARD
+    assert st.stage is Stage.WELCOME
+    assert st.problem is LoginProblem.BAD_CARD
     assert circ.ops("identify_patron") == []

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from kiosk.core.events import CardPresented, PinEntered, TagsChanged
 from kiosk.core.masking import mask_card
-
-from .fakes import tag
+from tests.core.fakes import tag
 
 
 def test_mask_keeps_last_four_ascii() -> None:
@@ -32,4 +31,5 @@ def test_pin_and_card_never_in_event_repr() -> None:
 def test_tags_changed_holds_tags() -> None:
     t = tag("30000001")
     ev = TagsChanged(present=(t,), added=(t,))
-    assert ev.present[0].item_id == "30000001" and ev.removed == ()
+    assert ev.present[0].item_id == "30000001"
+    assert ev.removed == ()

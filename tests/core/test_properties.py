@@ -11,8 +11,7 @@ from kiosk.core.events import Action, BarcodeScanned, CardPresented, PinEntered,
 from kiosk.core.ports import ManualClock
 from kiosk.core.routing import ReturnOutcome, RoutingTable
 from kiosk.core.session import PatronSession, SessionSettings, Stage
-
-from .fakes import FakeCirculation, FakeSecurity, bad_tag, tag
+from tests.core.fakes import FakeCirculation, FakeSecurity, bad_tag, tag
 
 ITEMS = ["30000001", "30000002", "30000006", "30000007", "39999999", "30000011", "30000012"]
 TAGS = (
@@ -80,7 +79,8 @@ def test_stack_checkout_invariants(steps: list[tuple[str, object]]) -> None:
         # Never checked out twice: at most one plain and one fee-acknowledged request per item.
         for item_id in ITEMS + ["30000020"]:
             calls = [c for c in circ.ops("checkout") if c[1] == item_id]
-            assert sum(1 for c in calls if not c[3]) <= 1 and sum(1 for c in calls if c[3]) <= 1
+            assert sum(1 for c in calls if not c[3]) <= 1
+            assert sum(1 for c in calls if c[3]) <= 1
         # A tag is off only when its item is on loan to this patron (security follows the ACS).
         for t in TAGS:
             if security.state.get(t.uid) is False:
@@ -127,16 +127,16 @@ def test_session_never_leaks_a_pin_and_welcome_holds_no_patron(
         else:
             st_ = s.handle(ev)  # type: ignore[arg-type]
         text = repr(st_)
-        assert "7Q4Z" not in text and "Z9Z9" not in text
+        assert "7Q4Z" not in text
+        assert "Z9Z9" not in text
         if st_.stage in (Stage.WELCOME, Stage.GOODBYE):
-            assert (
-                st_.patron is None
-                and st_.checkout is None
-                and st_.account is None
-                and "Anna" not in text
-            )
+            assert st_.patron is None
+            assert st_.checkout is None
+            assert st_.account is None
+            assert "Anna" not in text
         if st_.idle_warning:
-            assert st_.seconds_left is not None and st_.seconds_left <= s.settings.idle_warning_s
+            assert st_.seconds_left is not None
+            assert st_.seconds_left <= s.settings.idle_warning_s
 
 
 @given(
@@ -153,6 +153,9 @@ def test_routing_always_decides_and_exceptions_go_to_staff(
     outcome: ReturnOutcome, routing: Routing
 ) -> None:
     d = RoutingTable(default_bin=1, exception_bin=0).decide(outcome, routing)
-    assert isinstance(d.bin, int) and d.instruction
+    assert isinstance(d.bin, int)
+    assert d.instruction
     if outcome.is_exception:
-        assert d.bin == 0 and d.exception and not d.hold_slip
+        assert d.bin == 0
+        assert d.exception
+        assert not d.hold_slip

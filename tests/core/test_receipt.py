@@ -32,9 +32,13 @@ def test_checkout_receipt_splits_done_and_refused() -> None:
         fees=(Fee("Late", "2.50"),),
         fee_total="2.50",
     )
-    assert r.kind is ReceiptKind.CHECKOUT and r.card_masked == "**0001" and r.count == 1
-    assert r.refused[0].refusal is Refusal.NOT_FOR_LOAN and r.fee_total == "2.50"
-    assert not r.offline and "LV0001" not in repr(r)
+    assert r.kind is ReceiptKind.CHECKOUT
+    assert r.card_masked == "**0001"
+    assert r.count == 1
+    assert r.refused[0].refusal is Refusal.NOT_FOR_LOAN
+    assert r.fee_total == "2.50"
+    assert not r.offline
+    assert "LV0001" not in repr(r)
 
 
 def test_offline_notice_when_any_line_offline() -> None:
@@ -43,7 +47,8 @@ def test_offline_notice_when_any_line_offline() -> None:
     )
     assert r.offline
     r = renewal_receipt("Demo", WHEN, "LV0001", "en", [ReceiptLine("1", renewal=True)])
-    assert r.kind is ReceiptKind.RENEWAL and not r.offline
+    assert r.kind is ReceiptKind.RENEWAL
+    assert not r.offline
 
 
 def test_account_receipt() -> None:
@@ -57,12 +62,10 @@ def test_account_receipt() -> None:
         (Fee("f", "1.00"),),
         "1.00",
     )
-    assert (
-        r.kind is ReceiptKind.ACCOUNT
-        and r.loans[0].item_id == "1"
-        and r.holds[0].ready
-        and r.card_masked == "**0004"
-    )
+    assert r.kind is ReceiptKind.ACCOUNT
+    assert r.loans[0].item_id == "1"
+    assert r.holds[0].ready
+    assert r.card_masked == "**0004"
 
 
 def test_hold_slip_masks_the_waiting_patron() -> None:
@@ -74,7 +77,8 @@ def test_hold_slip_masks_the_waiting_patron() -> None:
         destination="Filiāle",
     )
     slip = hold_slip("Demo", WHEN, "lv", "30000006", "Mērnieku laiki", routing)
-    assert slip.kind is ReceiptKind.HOLD_SLIP and slip.hold_slip is not None
+    assert slip.kind is ReceiptKind.HOLD_SLIP
+    assert slip.hold_slip is not None
     assert (
         slip.hold_slip.patron_masked,
         slip.hold_slip.patron_name,
@@ -84,7 +88,8 @@ def test_hold_slip_masks_the_waiting_patron() -> None:
     named = hold_slip(
         "Demo", WHEN, "lv", "30000006", "Mērnieku laiki", routing, show_patron_name=True
     )
-    assert named.hold_slip is not None and named.hold_slip.patron_name == "Иван"
+    assert named.hold_slip is not None
+    assert named.hold_slip.patron_name == "Иван"
 
 
 def test_visit_receipt_keeps_renewals_apart_and_each_item_once() -> None:
@@ -104,7 +109,9 @@ def test_visit_receipt_keeps_renewals_apart_and_each_item_once() -> None:
             ),
         ],
     )
-    assert [line.item_id for line in r.lines] == ["1"] and r.lines[0].due_date == "20261230"
-    assert [line.item_id for line in r.renewed] == ["2"] and r.renewed[0].due_date == "20261230"
+    assert [line.item_id for line in r.lines] == ["1"]
+    assert r.lines[0].due_date == "20261230"
+    assert [line.item_id for line in r.renewed] == ["2"]
+    assert r.renewed[0].due_date == "20261230"
     assert [line.item_id for line in r.refused] == ["3"]
     assert [line.item_id for line in r.not_renewed] == ["4"]

@@ -12,8 +12,7 @@ from kiosk.core.returns import ReturnSettings, ReturnStation
 from kiosk.core.routing import Instruction, ReturnOutcome, RoutingTable
 from kiosk.devices.errors import DeviceError
 from kiosk.sync.sip2.codec import Sip2LinkError
-
-from .fakes import FakeCirculation, FakePrinter, FakeSecurity, Recorder, bad_tag, tag
+from tests.core.fakes import FakeCirculation, FakePrinter, FakeSecurity, Recorder, bad_tag, tag
 
 
 def pad(*tags: ItemTag) -> TagsChanged:
@@ -48,11 +47,13 @@ def test_plain_return_checked_in_and_secured(
     t = tag("30000001", owner="LV-DEMO")
     st = station.handle_tags(pad(t))
     item = st.items[0]
-    assert (
-        item.outcome is ReturnOutcome.CHECKED_IN and item.secured and security.state[t.uid] is True
-    )
-    assert (item.bin, item.instruction) == (1, Instruction.DONE) and item.title == "Zaļā grāmata"
-    assert circ.items["30000001"].on_loan_to == "" and recorder.events == []
+    assert item.outcome is ReturnOutcome.CHECKED_IN
+    assert item.secured
+    assert security.state[t.uid] is True
+    assert (item.bin, item.instruction) == (1, Instruction.DONE)
+    assert item.title == "Zaļā grāmata"
+    assert circ.items["30000001"].on_loan_to == ""
+    assert recorder.events == []
 
 
 def test_acs_sort_bin_is_used(station: ReturnStation) -> None:
@@ -69,11 +70,15 @@ def test_hold_for_another_patron_prints_a_masked_slip(
         hold_patron_name="Иван Петров",
     )
     item = station.handle_tags(pad(tag("30000002"))).items[0]
-    assert item.outcome is ReturnOutcome.CHECKED_IN and item.instruction == Instruction.HOLD_SHELF
-    assert item.hold_slip and item.hold_slip_printed
+    assert item.outcome is ReturnOutcome.CHECKED_IN
+    assert item.instruction == Instruction.HOLD_SHELF
+    assert item.hold_slip
+    assert item.hold_slip_printed
     slip = printer.printed[0]
-    assert slip.kind is ReceiptKind.HOLD_SLIP and slip.hold_slip.patron_masked == "**0004"
-    assert slip.hold_slip.patron_name == "" and "LV0004" not in repr(slip)
+    assert slip.kind is ReceiptKind.HOLD_SLIP
+    assert slip.hold_slip.patron_masked == "**0004"
+    assert slip.hold_slip.patron_name == ""
+    assert "LV0004" not in repr(slip)
     assert slip.lines[0].item_id == "30000002"
 
 
@@ -90,7 +95,8 @@ def test_alert_types_map_to_instructions(
 ) -> None:
     circ.items["30000003"].routing = Routing(alert=True, alert_type=alert, destination="Filiāle")
     item = station.handle_tags(pad(tag("30000003"))).items[0]
-    assert item.instruction == instruction and item.bin == 0
+    assert item.instruction == instruction
+    assert item.bin == 0
 
 
 def test_hold_slip_printer_failure_is_recorded(
@@ -101,7 +107,8 @@ def test_hold_slip_printer_failure_is_recorded(
         alert=True, alert_type=AlertType.HOLD_HERE, hold_patron_id="LV0004"
     )
     item = station.handle_tags(pad(tag("30000002"))).items[0]
-    assert item.outcome is ReturnOutcome.CHECKED_IN and item.hold_slip_printed is False
+    assert item.outcome is ReturnOutcome.CHECKED_IN
+    assert item.hold_slip_printed is False
     assert recorder.kinds() == ["printer_failed"]
 
 
@@ -112,8 +119,11 @@ def test_offline_return_is_queued_and_secured(
     circ.offline_policy = "checkin-only"
     t = tag("30000001")
     item = station.handle_tags(pad(t)).items[0]
-    assert item.outcome is ReturnOutcome.QUEUED_OFFLINE and item.offline and item.secured
-    assert circ.queue == [("checkin", "", "30000001")] and security.state[t.uid] is True
+    assert item.outcome is ReturnOutcome.QUEUED_OFFLINE
+    assert item.offline
+    assert item.secured
+    assert circ.queue == [("checkin", "", "30000001")]
+    assert security.state[t.uid] is True
 
 
 def test_offline_disabled_sends_to_desk_and_leaves_tag(
@@ -122,8 +132,10 @@ def test_offline_disabled_sends_to_desk_and_leaves_tag(
     circ.online = False
     circ.offline_policy = "disabled"
     item = station.handle_tags(pad(tag("30000001"))).items[0]
-    assert item.outcome is ReturnOutcome.LINK_DOWN and item.instruction == Instruction.TAKE_TO_DESK
-    assert security.calls == [] and recorder.kinds() == ["return_link_down"]
+    assert item.outcome is ReturnOutcome.LINK_DOWN
+    assert item.instruction == Instruction.TAKE_TO_DESK
+    assert security.calls == []
+    assert recorder.kinds() == ["return_link_down"]
 
 
 def test_unreadable_tag_recorded(
@@ -131,19 +143,17 @@ def test_unreadable_tag_recorded(
 ) -> None:
     st = station.handle_tags(pad(bad_tag("E004BAD0", "bad CRC")))
     item = st.items[0]
-    assert (
-        item.outcome is ReturnOutcome.UNREADABLE_TAG and item.bin == 0 and item.message == "bad CRC"
-    )
-    assert circ.calls == [] and recorder.events == [
-        ("return_unreadable_tag", "uid E004BAD0: bad CRC")
-    ]
+    assert item.outcome is ReturnOutcome.UNREADABLE_TAG
+    assert item.bin == 0
+    assert item.message == "bad CRC"
+    assert circ.calls == []
+    assert recorder.events == [ ("return_unreadable_tag", "uid E004BAD0: bad CRC") ]
 
 
 def test_unknown_item_recorded(station: ReturnStation, recorder: Recorder) -> None:
     item = station.handle_tags(pad(tag("39999999"))).items[0]
-    assert (
-        item.outcome is ReturnOutcome.UNKNOWN_ITEM and item.instruction == Instruction.TAKE_TO_DESK
-    )
+    assert item.outcome is ReturnOutcome.UNKNOWN_ITEM
+    assert item.instruction == Instruction.TAKE_TO_DESK
     assert recorder.kinds() == ["return_unknown_item"]
 
 
@@ -151,12 +161,11 @@ def test_other_library_not_checked_in(
     station: ReturnStation, circ: FakeCirculation, security: FakeSecurity, recorder: Recorder
 ) -> None:
     item = station.handle_tags(pad(tag("30000001", owner="LV-OTHER"))).items[0]
-    assert item.outcome is ReturnOutcome.OTHER_LIBRARY and item.bin == 0
-    assert (
-        circ.ops("checkin") == []
-        and security.calls == []
-        and recorder.kinds() == ["return_other_library"]
-    )
+    assert item.outcome is ReturnOutcome.OTHER_LIBRARY
+    assert item.bin == 0
+    assert circ.ops("checkin") == []
+    assert security.calls == []
+    assert recorder.kinds() == ["return_other_library"]
 
 
 def test_not_on_loan_is_secured_and_recorded(
@@ -164,9 +173,9 @@ def test_not_on_loan_is_secured_and_recorded(
 ) -> None:
     t = tag("30000004")
     item = station.handle_tags(pad(t)).items[0]
-    assert (
-        item.outcome is ReturnOutcome.NOT_ON_LOAN and item.secured and security.state[t.uid] is True
-    )
+    assert item.outcome is ReturnOutcome.NOT_ON_LOAN
+    assert item.secured
+    assert security.state[t.uid] is True
     assert recorder.kinds() == ["return_not_on_loan"]
 
 
@@ -183,9 +192,13 @@ def test_hold_trapped_on_an_item_not_on_loan_is_routed_with_a_slip(
     )
     t = tag("30000004")
     item = station.handle_tags(pad(t)).items[0]
-    assert item.outcome is ReturnOutcome.CHECKED_IN and item.instruction == Instruction.HOLD_SHELF
-    assert item.hold_slip and item.hold_slip_printed and printer.printed
-    assert item.secured and security.state[t.uid] is True
+    assert item.outcome is ReturnOutcome.CHECKED_IN
+    assert item.instruction == Instruction.HOLD_SHELF
+    assert item.hold_slip
+    assert item.hold_slip_printed
+    assert printer.printed
+    assert item.secured
+    assert security.state[t.uid] is True
     # The same routing on a "not on loan" refusal still goes to the desk.
     circ.script[("checkin", "30000001")] = lambda item_id: CirculationResult(
         Operation.CHECKIN,
@@ -196,7 +209,8 @@ def test_hold_trapped_on_an_item_not_on_loan_is_routed_with_a_slip(
         refusal=Refusal.NOT_ON_LOAN,
     )
     other = station.handle_tags(pad(t, tag("30000001"))).item("30000001")
-    assert other is not None and other.outcome is ReturnOutcome.NOT_ON_LOAN
+    assert other is not None
+    assert other.outcome is ReturnOutcome.NOT_ON_LOAN
 
 
 def test_security_failure_recorded(
@@ -205,14 +219,11 @@ def test_security_failure_recorded(
     t = tag("30000001")
     security.fail_secure.add(t.uid)
     item = station.handle_tags(pad(t)).items[0]
-    assert (
-        item.outcome is ReturnOutcome.SECURITY_FAILED
-        and not item.secured
-        and item.instruction == Instruction.TAKE_TO_DESK
-    )
-    assert circ.items["30000001"].on_loan_to == "" and recorder.kinds() == [
-        "return_security_failed"
-    ]
+    assert item.outcome is ReturnOutcome.SECURITY_FAILED
+    assert not item.secured
+    assert item.instruction == Instruction.TAKE_TO_DESK
+    assert circ.items["30000001"].on_loan_to == ""
+    assert recorder.kinds() == [ "return_security_failed" ]
 
 
 def test_incomplete_set_asks_for_all_parts_then_returns(
@@ -220,15 +231,13 @@ def test_incomplete_set_asks_for_all_parts_then_returns(
 ) -> None:
     p1, p2, p3 = (tag("30000005", part=n, parts=3) for n in (1, 2, 3))
     item = station.handle_tags(pad(p1, p2)).items[0]
-    assert (
-        item.outcome is ReturnOutcome.SET_INCOMPLETE
-        and item.instruction == Instruction.PLACE_ALL_PARTS
-    )
-    assert (item.parts_present, item.parts_in_set) == (2, 3) and circ.ops("checkin") == []
+    assert item.outcome is ReturnOutcome.SET_INCOMPLETE
+    assert item.instruction == Instruction.PLACE_ALL_PARTS
+    assert (item.parts_present, item.parts_in_set) == (2, 3)
+    assert circ.ops("checkin") == []
     item = station.handle_tags(TagsChanged(present=(p1, p2, p3), added=(p3,))).items[0]
-    assert item.outcome is ReturnOutcome.CHECKED_IN and all(
-        security.state[t.uid] for t in (p1, p2, p3)
-    )
+    assert item.outcome is ReturnOutcome.CHECKED_IN
+    assert all( security.state[t.uid] for t in (p1, p2, p3) )
 
 
 def test_set_with_a_part_twice_and_one_missing_is_incomplete(
@@ -237,8 +246,10 @@ def test_set_with_a_part_twice_and_one_missing_is_incomplete(
     p1, p2 = tag("30000005", part=1, parts=3), tag("30000005", part=2, parts=3)
     twin = tag("30000005", uid="E0040150AA55AA55", part=1, parts=3)  # a second "part 1 of 3"
     item = station.handle_tags(pad(p1, twin, p2)).items[0]
-    assert item.outcome is ReturnOutcome.SET_INCOMPLETE and item.parts_present == 2
-    assert circ.ops("checkin") == [] and not security.state
+    assert item.outcome is ReturnOutcome.SET_INCOMPLETE
+    assert item.parts_present == 2
+    assert circ.ops("checkin") == []
+    assert not security.state
 
 
 def test_item_left_on_pad_not_returned_twice(station: ReturnStation, circ: FakeCirculation) -> None:
@@ -254,12 +265,14 @@ def test_barcode_return_and_receipt(
     station.handle_barcode("30000003")
     station.handle_barcode("bad|id")
     st = station.handle_tags(pad(tag("39999999")))
-    assert st.item("30000003") is not None and security.calls == []
+    assert st.item("30000003") is not None
+    assert security.calls == []
     r = station.receipt()
-    assert r is not None and r.kind is ReceiptKind.RETURN and r.when == clock.now()
-    assert [line.item_id for line in r.lines] == ["30000003"] and [
-        line.item_id for line in r.refused
-    ] == ["39999999"]
+    assert r is not None
+    assert r.kind is ReceiptKind.RETURN
+    assert r.when == clock.now()
+    assert [line.item_id for line in r.lines] == ["30000003"]
+    assert [ line.item_id for line in r.refused ] == ["39999999"]
     assert r.card_masked == ""
 
 
@@ -290,11 +303,9 @@ def test_in_doubt_checkin_counts_as_queued_and_is_secured(
     )
     t = tag("30000001")
     item = station.handle_tags(pad(t)).items[0]
-    assert (
-        item.outcome is ReturnOutcome.QUEUED_OFFLINE
-        and item.secured
-        and security.state[t.uid] is True
-    )
+    assert item.outcome is ReturnOutcome.QUEUED_OFFLINE
+    assert item.secured
+    assert security.state[t.uid] is True
 
 
 def test_handle_dispatches_pad_and_scanner_events(station: ReturnStation) -> None:
@@ -303,9 +314,8 @@ def test_handle_dispatches_pad_and_scanner_events(station: ReturnStation) -> Non
     station.handle(BarcodeScanned("30000002"))
     station.handle(pad(tag("30000001")))
     st = station.handle(Tick())  # type: ignore[arg-type]
-    assert [i.key for i in st.items] == ["30000002", "30000001"] and all(
-        i.outcome is ReturnOutcome.CHECKED_IN for i in st.items
-    )
+    assert [i.key for i in st.items] == ["30000002", "30000001"]
+    assert all( i.outcome is ReturnOutcome.CHECKED_IN for i in st.items )
 
 
 def test_every_part_is_secured_even_after_one_fails(security: FakeSecurity) -> None:
@@ -318,6 +328,7 @@ def test_every_part_is_secured_even_after_one_fails(security: FakeSecurity) -> N
     )
     security.fail_secure.add(parts[0].uid)
     ok, failure = secure_all(security, parts)
-    assert not ok and failure
+    assert not ok
+    assert failure
     assert [uid for call, uid in security.calls if call == "secure"] == [p.uid for p in parts]
     assert security.state == {parts[1].uid: True, parts[2].uid: True}

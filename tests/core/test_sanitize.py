@@ -33,7 +33,9 @@ def _cp1257(ch: str) -> bool:
 def test_every_byte_value_through_every_sink(ch: str) -> None:
     text = f"a{ch}b"
     printed = for_printer(text, _cp1257)
-    assert len(printed) == 3 and printed[0] == "a" and printed[2] == "b"  # one mark per character
+    assert len(printed) == 3
+    assert printed[0] == "a"
+    assert printed[2] == "b"  # one mark per character
     assert all(_cp1257(c) or c == " " for c in printed)
     if not ch.isprintable():
         assert printed[1] in (" ", "¤")  # cp1257 has no ■: the next visible substitute
@@ -42,9 +44,11 @@ def test_every_byte_value_through_every_sink(ch: str) -> None:
     logged = for_log(text)
     assert all(c.isprintable() or c in " \n\t" for c in logged)
     if not (ch.isprintable() or ch in " \n\t"):
-        assert logged != text and "\\" in logged  # the escape shows what was there
+        assert logged != text
+        assert "\\" in logged  # the escape shows what was there
     sorted_ = for_sorter(text)
-    assert all(is_plain_character(c) for c in sorted_) and len(sorted_) == 3
+    assert all(is_plain_character(c) for c in sorted_)
+    assert len(sorted_) == 3
 
 
 @settings(max_examples=300, deadline=None)
@@ -57,7 +61,8 @@ def test_generated_text_keeps_plain_characters_and_marks_the_rest(text: str) -> 
     assert all(is_plain_character(c) for c in mailed)
     assert all(c.isprintable() or c in " \n\t" for c in for_log(text))
     sorter = for_sorter(text)
-    assert len(sorter) == len(text) and all(is_plain_character(c) for c in sorter)
+    assert len(sorter) == len(text)
+    assert all(is_plain_character(c) for c in sorter)
 
 
 def test_printer_substitutes_visibly_and_keeps_what_it_can_print() -> None:

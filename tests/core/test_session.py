@@ -21,8 +21,7 @@ from kiosk.core.session import (
 )
 from kiosk.devices.errors import DeviceError
 from kiosk.sync.sip2.codec import Sip2LinkError
-
-from .fakes import FakeCirculation, FakePrinter, FakeSecurity, tag
+from tests.core.fakes import FakeCirculation, FakePrinter, FakeSecurity, tag
 
 CARD_RE = r"^LV[0-9]{4,12}$"
 
@@ -56,11 +55,9 @@ def test_policy_none_logs_in_with_card_alone(circ: FakeCirculation, clock: Manua
     s, _ = make(circ, clock, pin_policy="none")
     st = s.handle(CardPresented("LV0002"))
     assert st.stage is Stage.ACTIVE
-    assert (
-        st.patron is not None
-        and st.patron.card_masked == "**0002"
-        and st.patron.name == "John Smith"
-    )
+    assert st.patron is not None
+    assert st.patron.card_masked == "**0002"
+    assert st.patron.name == "John Smith"
     assert circ.ops("identify_patron") == [("LV0002", False)]
 
 
@@ -76,7 +73,8 @@ def test_policy_mandatory_asks_pin_before_the_library_system(
 ) -> None:
     s, _ = make(circ, clock, pin_policy="mandatory")
     st = s.handle(CardPresented("LV0001"))
-    assert st.stage is Stage.PIN and circ.ops("identify_patron") == []
+    assert st.stage is Stage.PIN
+    assert circ.ops("identify_patron") == []
     st = s.handle(PinEntered("1234"))
     assert st.stage is Stage.ACTIVE
     assert circ.ops("identify_patron") == [("LV0001", True)]
@@ -89,7 +87,9 @@ def test_policy_optional_asks_pin_only_when_the_library_wants_one(
     assert s.handle(CardPresented("LV0002")).stage is Stage.ACTIVE  # no PIN on this patron
     s.handle(Tapped(Action.LOGOUT))
     st = s.handle(CardPresented("LV0001"))  # the library says CQ=N without a PIN
-    assert st.stage is Stage.PIN and st.problem is None and not st.pin_retry
+    assert st.stage is Stage.PIN
+    assert st.problem is None
+    assert not st.pin_retry
     st = s.handle(PinEntered("1234"))
     assert st.stage is Stage.ACTIVE
     assert circ.ops("identify_patron")[-2:] == [("LV0001", False), ("LV0001", True)]
@@ -101,23 +101,20 @@ def test_wrong_pin_retries_then_locks_out_the_card(
     s, _ = make(circ, clock, pin_policy="mandatory", max_login_failures=3, lockout_s=60.0)
     s.handle(CardPresented("LV0001"))
     st = s.handle(PinEntered("0000"))
-    assert (
-        st.stage is Stage.PIN
-        and st.problem is LoginProblem.WRONG_PIN
-        and st.pin_retry
-        and st.attempts_left == 2
-    )
+    assert st.stage is Stage.PIN
+    assert st.problem is LoginProblem.WRONG_PIN
+    assert st.pin_retry
+    assert st.attempts_left == 2
     s.handle(PinEntered("1111"))
     st = s.handle(PinEntered("2222"))
-    assert st.stage is Stage.WELCOME and st.problem is LoginProblem.LOCKED_OUT
+    assert st.stage is Stage.WELCOME
+    assert st.problem is LoginProblem.LOCKED_OUT
     assert st.locked_for_s == pytest.approx(60.0)
     calls = len(circ.calls)
     st = s.handle(CardPresented("LV0001"))
-    assert (
-        st.problem is LoginProblem.LOCKED_OUT
-        and st.stage is Stage.WELCOME
-        and len(circ.calls) == calls
-    )
+    assert st.problem is LoginProblem.LOCKED_OUT
+    assert st.stage is Stage.WELCOME
+    assert len(circ.calls) == calls
     # Another card still works: only this card is locked.
     assert s.handle(CardPresented("LV0002")).stage is Stage.PIN
     s.handle(Tapped(Action.CANCEL))
@@ -131,7 +128,8 @@ def test_optional_policy_counts_wrong_pins(circ: FakeCirculation, clock: ManualC
     s.handle(CardPresented("LV0001"))
     assert s.handle(PinEntered("9999")).problem is LoginProblem.WRONG_PIN
     st = s.handle(PinEntered("8888"))
-    assert st.problem is LoginProblem.LOCKED_OUT and st.stage is Stage.WELCOME
+    assert st.problem is LoginProblem.LOCKED_OUT
+    assert st.stage is Stage.WELCOME
 
 
 def test_unknown_cards_count_and_lock(circ: FakeCirculation, clock: ManualClock) -> None:
@@ -155,7 +153,8 @@ def test_terminal_lockout_across_cards(circ: FakeCirculation, clock: ManualClock
     assert s.handle(CardPresented("LV9004")).problem is LoginProblem.LOCKED_OUT
     calls = len(circ.calls)
     st = s.handle(CardPresented("LV0002"))  # a good card on a locked terminal
-    assert st.problem is LoginProblem.LOCKED_OUT and len(circ.calls) == calls
+    assert st.problem is LoginProblem.LOCKED_OUT
+    assert len(circ.calls) == calls
     clock.advance(121)
     assert s.handle(CardPresented("LV0002")).stage is Stage.ACTIVE
 
@@ -175,7 +174,9 @@ def test_bad_card_numbers_are_not_sent(
 ) -> None:
     s, _ = make(circ, clock, pin_policy="none")
     st = s.handle(CardPresented(text))
-    assert st.problem is LoginProblem.BAD_CARD and st.stage is Stage.WELCOME and circ.calls == []
+    assert st.problem is LoginProblem.BAD_CARD
+    assert st.stage is Stage.WELCOME
+    assert circ.calls == []
 
 
 # -- block reasons -----------------------------------------------------------------------------
@@ -189,9 +190,9 @@ def test_lost_or_expired_card_refused_at_login(
 ) -> None:
     s, _ = make(circ, clock, pin_policy="none")
     st = s.handle(CardPresented(card))
-    assert (
-        st.stage is Stage.WELCOME and st.problem is LoginProblem.BLOCKED and st.blocks == (reason,)
-    )
+    assert st.stage is Stage.WELCOME
+    assert st.problem is LoginProblem.BLOCKED
+    assert st.blocks == (reason,)
     assert st.patron is None
     assert circ.ops("end_session") == [(card,)]
 
@@ -205,8 +206,11 @@ def test_other_blocks_let_the_patron_in_but_not_borrow(
 ) -> None:
     s, _ = make(circ, clock, pin_policy="none")
     st = s.handle(CardPresented(card))
-    assert st.stage is Stage.ACTIVE and st.blocks == (reason,)
-    assert st.patron is not None and not st.patron.may_borrow and not st.capabilities.can_checkout
+    assert st.stage is Stage.ACTIVE
+    assert st.blocks == (reason,)
+    assert st.patron is not None
+    assert not st.patron.may_borrow
+    assert not st.capabilities.can_checkout
     st = s.handle(TagsChanged(present=(tag("30000001"),), added=(tag("30000001"),)))
     assert st.checkout is not None
     assert st.checkout.items[0].refusal is Refusal.PATRON_BLOCKED
@@ -216,8 +220,10 @@ def test_other_blocks_let_the_patron_in_but_not_borrow(
 def test_fees_are_summed_for_the_screen(circ: FakeCirculation, clock: ManualClock) -> None:
     s, _ = make(circ, clock, pin_policy="none")
     st = s.handle(CardPresented("LV0004"))
-    assert st.patron is not None and st.patron.fee_total == "3.50"
-    assert st.account is not None and len(st.account.fees) == 2
+    assert st.patron is not None
+    assert st.patron.fee_total == "3.50"
+    assert st.account is not None
+    assert len(st.account.fees) == 2
 
 
 def test_unknown_patron_without_record_and_unusable_answer(
@@ -230,7 +236,8 @@ def test_unknown_patron_without_record_and_unusable_answer(
         ok=False, mode=Mode.ONLINE, refusal=Refusal.OTHER, message="unusable answer"
     )
     st = s.handle(CardPresented("LV0002"))
-    assert st.problem is LoginProblem.LINK_DOWN and st.message == "unusable answer"
+    assert st.problem is LoginProblem.LINK_DOWN
+    assert st.message == "unusable answer"
     assert s._limiter.attempts_left("LV0002") == 4  # only the unknown patron counted
 
 
@@ -240,7 +247,8 @@ def test_unknown_patron_answer_not_ok_and_link_down(
     s, _ = make(circ, clock, pin_policy="none")
     circ.fail_next["identify_patron"] = Sip2LinkError("refused")
     st = s.handle(CardPresented("LV0002"))
-    assert st.problem is LoginProblem.LINK_DOWN and st.stage is Stage.WELCOME
+    assert st.problem is LoginProblem.LINK_DOWN
+    assert st.stage is Stage.WELCOME
 
 
 # -- offline -----------------------------------------------------------------------------------
@@ -253,17 +261,17 @@ def test_offline_login_allows_checkout_only_by_policy(
     s, _ = make(circ, clock, security, pin_policy="none", offline_policy="checkin-and-checkout")
     st = s.handle(CardPresented("LV0002"))
     assert st.stage is Stage.ACTIVE
-    assert (
-        not st.capabilities.online
-        and st.capabilities.can_checkout
-        and not st.capabilities.can_view_account
-    )
+    assert not st.capabilities.online
+    assert st.capabilities.can_checkout
+    assert not st.capabilities.can_view_account
     assert not st.capabilities.can_renew
     t = tag("30000001")
     st = s.handle(TagsChanged(present=(t,), added=(t,)))
     assert st.checkout is not None
     item = st.checkout.items[0]
-    assert item.offline and item.queued and item.due_date
+    assert item.offline
+    assert item.queued
+    assert item.due_date
     assert security.state[t.uid] is False
 
 
@@ -274,7 +282,8 @@ def test_offline_login_refused_when_policy_forbids(
     circ.offline_policy = "checkin-only"
     s, _ = make(circ, clock, pin_policy="none", offline_policy="checkin-only")
     st = s.handle(CardPresented("LV0002"))
-    assert st.problem is LoginProblem.LINK_DOWN and st.stage is Stage.WELCOME
+    assert st.problem is LoginProblem.LINK_DOWN
+    assert st.stage is Stage.WELCOME
     assert st.capabilities.can_return
 
 
@@ -290,9 +299,12 @@ def test_idle_warning_at_least_twenty_seconds_and_extend(
     assert not s.tick().idle_warning
     clock.advance(1)
     st = s.tick()
-    assert st.idle_warning and st.seconds_left == pytest.approx(25.0) and st.seconds_left >= 20
+    assert st.idle_warning
+    assert st.seconds_left == pytest.approx(25.0)
+    assert st.seconds_left >= 20
     st = s.handle(Tapped(Action.EXTEND))
-    assert not st.idle_warning and st.stage is Stage.ACTIVE
+    assert not st.idle_warning
+    assert st.stage is Stage.ACTIVE
     for _ in range(10):  # extendable again and again
         clock.advance(70)
         assert s.tick().idle_warning
@@ -305,7 +317,9 @@ def test_late_tick_still_gives_full_warning(circ: FakeCirculation, clock: Manual
     s.handle(CardPresented("LV0002"))
     clock.advance(200)  # the UI was frozen: no tick for a long time
     st = s.tick()
-    assert st.stage is Stage.ACTIVE and st.idle_warning and st.seconds_left == pytest.approx(25.0)
+    assert st.stage is Stage.ACTIVE
+    assert st.idle_warning
+    assert st.seconds_left == pytest.approx(25.0)
     clock.advance(24.9)
     assert s.tick().stage is Stage.ACTIVE
     clock.advance(0.1)
@@ -333,13 +347,19 @@ def test_timeout_resets_language_accessibility_and_wipes_the_patron(
     st = s.tick()
     assert st.stage is Stage.WELCOME
     assert (st.language, st.large_text, st.high_contrast) == ("lv", False, False)
-    assert st.patron is None and st.checkout is None and st.account is None and st.receipt is None
+    assert st.patron is None
+    assert st.checkout is None
+    assert st.account is None
+    assert st.receipt is None
     assert circ.ops("end_session") == [("LV0001",)]
-    assert s._pin is None and s._card_number is None and s._patron is None
+    assert s._pin is None
+    assert s._card_number is None
+    assert s._patron is None
     for text in ("LV0001", "Anna", "Zaļā", "30000001"):
         assert text not in repr(st)
     # The PIN never appeared in any snapshot of the whole session.
-    assert seen and all("1234" not in repr(x) for x in seen)
+    assert seen
+    assert all("1234" not in repr(x) for x in seen)
 
 
 def test_pin_never_in_any_state_repr_even_with_retries(
@@ -381,7 +401,8 @@ def test_items_on_pad_before_login_are_checked_out(
     s.handle(TagsChanged(present=(t,), added=(t,)))
     assert circ.ops("checkout") == []
     st = s.handle(CardPresented("LV0002"))
-    assert st.checkout is not None and st.checkout.checked_out[0].item_id == "30000003"
+    assert st.checkout is not None
+    assert st.checkout.checked_out[0].item_id == "30000003"
 
 
 def test_barcode_on_welcome_is_a_card(circ: FakeCirculation, clock: ManualClock) -> None:
@@ -389,11 +410,9 @@ def test_barcode_on_welcome_is_a_card(circ: FakeCirculation, clock: ManualClock)
     assert s.handle(BarcodeScanned("LV0002")).stage is Stage.ACTIVE
     st = s.handle(BarcodeScanned("30000004"))
     assert len(circ.ops("checkout")) == 1
-    assert (
-        st.view is View.CHECKOUT
-        and st.checkout is not None
-        and st.checkout.checked_out[0].item_id == "30000004"
-    )
+    assert st.view is View.CHECKOUT
+    assert st.checkout is not None
+    assert st.checkout.checked_out[0].item_id == "30000004"
 
 
 def test_finish_print_receipt_goodbye_then_welcome(
@@ -407,26 +426,30 @@ def test_finish_print_receipt_goodbye_then_welcome(
         )
     )
     st = s.handle(Tapped(Action.FINISH))
-    assert st.stage is Stage.FINISHING and st.receipt is not None
+    assert st.stage is Stage.FINISHING
+    assert st.receipt is not None
     r = st.receipt
-    assert r.kind is ReceiptKind.CHECKOUT and r.card_masked == "**0002" and r.patron_name == ""
-    assert [line.item_id for line in r.lines] == ["30000001"] and r.lines[0].due_date
+    assert r.kind is ReceiptKind.CHECKOUT
+    assert r.card_masked == "**0002"
+    assert r.patron_name == ""
+    assert [line.item_id for line in r.lines] == ["30000001"]
+    assert r.lines[0].due_date
     assert [(line.item_id, line.refusal) for line in r.refused] == [
         ("30000007", Refusal.NOT_FOR_LOAN)
     ]
     st = s.handle(Tapped(Action.RECEIPT_PRINT))
     assert printer.printed == [r]
-    assert (
-        st.stage is Stage.GOODBYE
-        and st.items_done == 1
-        and st.patron is None
-        and not st.receipt_failed
-    )
-    assert "John" not in repr(st) and "30000001" not in repr(st)
+    assert st.stage is Stage.GOODBYE
+    assert st.items_done == 1
+    assert st.patron is None
+    assert not st.receipt_failed
+    assert "John" not in repr(st)
+    assert "30000001" not in repr(st)
     assert circ.ops("end_session") == [("LV0002",)]
     clock.advance(5)
     st = s.tick()
-    assert st.stage is Stage.WELCOME and st.language == "lv"
+    assert st.stage is Stage.WELCOME
+    assert st.language == "lv"
 
 
 def test_printer_failure_is_reported_not_fatal(
@@ -438,7 +461,8 @@ def test_printer_failure_is_reported_not_fatal(
     s.handle(BarcodeScanned("30000001"))
     s.handle(Tapped(Action.FINISH))
     st = s.handle(Tapped(Action.RECEIPT_PRINT))
-    assert st.stage is Stage.GOODBYE and st.receipt_failed
+    assert st.stage is Stage.GOODBYE
+    assert st.receipt_failed
 
 
 def test_finish_with_nothing_done_skips_the_receipt(
@@ -447,7 +471,8 @@ def test_finish_with_nothing_done_skips_the_receipt(
     s, _ = make(circ, clock, pin_policy="none")
     s.handle(CardPresented("LV0002"))
     st = s.handle(Tapped(Action.FINISH))
-    assert st.stage is Stage.GOODBYE and st.receipt_choice is None
+    assert st.stage is Stage.GOODBYE
+    assert st.receipt_choice is None
 
 
 def test_patron_name_on_receipt_only_when_configured(
@@ -457,7 +482,8 @@ def test_patron_name_on_receipt_only_when_configured(
     s.handle(CardPresented("LV0002"))
     s.handle(BarcodeScanned("30000001"))
     st = s.handle(Tapped(Action.FINISH))
-    assert st.receipt is not None and st.receipt.patron_name == "John Smith"
+    assert st.receipt is not None
+    assert st.receipt.patron_name == "John Smith"
 
 
 def test_the_same_card_again_during_a_session_changes_nothing(
@@ -466,7 +492,9 @@ def test_the_same_card_again_during_a_session_changes_nothing(
     s, _ = make(circ, clock, pin_policy="none")
     s.handle(CardPresented("LV0002"))
     st = s.handle(CardPresented("lv0002"))
-    assert st.stage is Stage.ACTIVE and st.patron is not None and st.patron.card_masked == "**0002"
+    assert st.stage is Stage.ACTIVE
+    assert st.patron is not None
+    assert st.patron.card_masked == "**0002"
     assert len(circ.ops("identify_patron")) == 1
 
 
@@ -477,7 +505,9 @@ def test_another_card_with_nothing_done_ends_the_session_and_starts_the_next(
     s.handle(CardPresented("LV0002"))
     s.handle(Tapped(Action.LANGUAGE, "en"))
     st = s.handle(CardPresented("LV0001"))
-    assert st.stage is Stage.ACTIVE and st.patron is not None and st.patron.card_masked == "**0001"
+    assert st.stage is Stage.ACTIVE
+    assert st.patron is not None
+    assert st.patron.card_masked == "**0001"
     assert circ.ops("end_session") == [("LV0002",)]
     assert st.language == "lv"  # the first patron's choices went with them
     t = tag("30000003")
@@ -494,17 +524,23 @@ def test_another_card_after_loans_offers_the_first_receipt_then_starts_the_next(
     s.handle(TagsChanged(present=(a,), added=(a,)))
     st = s.handle(CardPresented("LV0001"))
     # The first patron's session is closed for borrowing: only the receipt choice is left.
-    assert st.stage is Stage.FINISHING and st.next_patron_waiting
-    assert st.patron is not None and st.patron.card_masked == "**0002"
-    assert st.receipt is not None and [line.item_id for line in st.receipt.lines] == ["30000001"]
+    assert st.stage is Stage.FINISHING
+    assert st.next_patron_waiting
+    assert st.patron is not None
+    assert st.patron.card_masked == "**0002"
+    assert st.receipt is not None
+    assert [line.item_id for line in st.receipt.lines] == ["30000001"]
     b = tag("30000003")
     s.handle(TagsChanged(present=(a, b), added=(b,)))
     assert s.handle(Tapped(Action.SHOW_CHECKOUT)).stage is Stage.FINISHING
     s.handle(BarcodeScanned("30000004"))
     assert circ.ops("checkout") == [("LV0002", "30000001", False, False)]
     st = s.handle(Tapped(Action.RECEIPT_PRINT))
-    assert printer.printed and printer.printed[0].card_masked == "**0002"
-    assert st.stage is Stage.ACTIVE and st.patron is not None and st.patron.card_masked == "**0001"
+    assert printer.printed
+    assert printer.printed[0].card_masked == "**0002"
+    assert st.stage is Stage.ACTIVE
+    assert st.patron is not None
+    assert st.patron.card_masked == "**0001"
     assert circ.ops("end_session") == [("LV0002",)]
     # What lies on the pad now is the second patron's: item 30000001 is already on loan to the
     # first, 30000003 goes to the second; nothing lands on the first patron's account.
@@ -523,7 +559,8 @@ def test_another_card_at_the_pin_prompt_starts_over_with_it(
     assert s.handle(CardPresented("LV0002")).stage is Stage.PIN
     st = s.handle(PinEntered("0000"))
     assert circ.ops("identify_patron") == [("LV0002", True)]
-    assert st.patron is not None and st.patron.card_masked == "**0002"
+    assert st.patron is not None
+    assert st.patron.card_masked == "**0002"
 
 
 def test_a_card_scanned_mid_session_is_the_next_patron_not_an_item(
@@ -532,7 +569,8 @@ def test_a_card_scanned_mid_session_is_the_next_patron_not_an_item(
     s, _ = make(circ, clock, pin_policy="none")
     s.handle(BarcodeScanned("LV0002"))
     st = s.handle(BarcodeScanned("LV0007"))
-    assert st.patron is not None and st.patron.card_masked == "**0007"
+    assert st.patron is not None
+    assert st.patron.card_masked == "**0007"
     assert circ.ops("checkout") == []
 
 
@@ -565,15 +603,15 @@ def test_renew_through_the_session(circ: FakeCirculation, clock: ManualClock) ->
     s, _ = make(circ, clock, pin_policy="none")
     s.handle(CardPresented("LV0002"))
     st = s.handle(Tapped(Action.SHOW_ACCOUNT))
-    assert st.view is View.ACCOUNT and st.capabilities.can_renew
+    assert st.view is View.ACCOUNT
+    assert st.capabilities.can_renew
     st = s.handle(Tapped(Action.RENEW, "30000008"))
-    assert (
-        st.account is not None
-        and st.account.loans[0].renewed is True
-        and not st.account.loans[0].overdue
-    )
+    assert st.account is not None
+    assert st.account.loans[0].renewed is True
+    assert not st.account.loans[0].overdue
     st = s.handle(Tapped(Action.FINISH))
-    assert st.receipt is not None and st.receipt.lines[0].renewal
+    assert st.receipt is not None
+    assert st.receipt.lines[0].renewal
 
 
 def test_lockouts_are_recorded_with_masked_card(circ: FakeCirculation, clock: ManualClock) -> None:
@@ -587,7 +625,8 @@ def test_lockouts_are_recorded_with_masked_card(circ: FakeCirculation, clock: Ma
     assert events == [
         ("login_lockout", "card locked after repeated failures (wrong PIN), card **0001")
     ]
-    assert "0000" not in events[0][1] and "1111" not in events[0][1]
+    assert "0000" not in events[0][1]
+    assert "1111" not in events[0][1]
 
 
 def test_welcome_tracks_the_link_state(circ: FakeCirculation, clock: ManualClock) -> None:
@@ -595,7 +634,8 @@ def test_welcome_tracks_the_link_state(circ: FakeCirculation, clock: ManualClock
     circ.online = False
     clock.advance(11)
     s.tick()
-    assert not s.link.online and not s.state.capabilities.online
+    assert not s.link.online
+    assert not s.state.capabilities.online
     circ.online = True
     assert s.refresh_link().capabilities.online
 
@@ -605,9 +645,12 @@ def test_settings_from_the_embedded_default_config() -> None:
 
     cfg = load(DEFAULT_CONFIG)
     st = SessionSettings.from_config(cfg)
-    assert st.languages == cfg.kiosk.languages and st.default_language == cfg.kiosk.default_language
-    assert st.pin_policy == cfg.patron.pin_policy and st.idle_warning_s >= 20
-    assert st.card_pattern == cfg.patron.card_pattern and st.offline_policy == cfg.offline.policy
+    assert st.languages == cfg.kiosk.languages
+    assert st.default_language == cfg.kiosk.default_language
+    assert st.pin_policy == cfg.patron.pin_policy
+    assert st.idle_warning_s >= 20
+    assert st.card_pattern == cfg.patron.card_pattern
+    assert st.offline_policy == cfg.offline.policy
     from kiosk.core.returns import ReturnSettings
     from kiosk.core.routing import RoutingTable
 
@@ -621,10 +664,10 @@ def test_renewals_only_make_a_renewal_receipt(circ: FakeCirculation, clock: Manu
     s.handle(Tapped(Action.SHOW_ACCOUNT))
     s.handle(Tapped(Action.RENEW_ALL))
     st = s.handle(Tapped(Action.FINISH))
-    assert st.receipt is not None and st.receipt.kind is ReceiptKind.RENEWAL
-    assert [line.item_id for line in st.receipt.lines] == ["30000008"] and st.receipt.lines[
-        0
-    ].due_date
+    assert st.receipt is not None
+    assert st.receipt.kind is ReceiptKind.RENEWAL
+    assert [line.item_id for line in st.receipt.lines] == ["30000008"]
+    assert st.receipt.lines[ 0 ].due_date
 
 
 def test_email_receipt_goes_to_the_patrons_address(
@@ -639,11 +682,9 @@ def test_email_receipt_goes_to_the_patrons_address(
     s.handle(BarcodeScanned("30000001"))
     receipt = s.handle(Tapped(Action.FINISH)).receipt
     st = s.handle(Tapped(Action.RECEIPT_EMAIL))
-    assert (
-        sent == [(receipt, "anna@example.lv")]
-        and st.stage is Stage.GOODBYE
-        and not st.receipt_failed
-    )
+    assert sent == [(receipt, "anna@example.lv")]
+    assert st.stage is Stage.GOODBYE
+    assert not st.receipt_failed
     assert st.receipt_choice is ReceiptChoice.EMAIL
 
 
@@ -666,20 +707,27 @@ def test_back_from_receipt_choice_and_next_patron_during_goodbye(
     s.handle(BarcodeScanned("30000001"))
     assert s.handle(Tapped(Action.FINISH)).stage is Stage.FINISHING
     st = s.handle(Tapped(Action.SHOW_CHECKOUT))
-    assert st.stage is Stage.ACTIVE and st.checkout is not None and len(st.checkout.items) == 1
+    assert st.stage is Stage.ACTIVE
+    assert st.checkout is not None
+    assert len(st.checkout.items) == 1
     s.handle(Tapped(Action.FINISH))
     s.handle(Tapped(Action.LANGUAGE, "en"))
     assert s.handle(Tapped(Action.RECEIPT_NONE)).stage is Stage.GOODBYE
     st = s.handle(CardPresented("LV0004"))  # the next patron does not wait for the goodbye screen
-    assert st.stage is Stage.ACTIVE and st.patron is not None and st.patron.card_masked == "**0004"
-    assert st.language == "lv" and st.checkout is not None and st.checkout.items == ()
+    assert st.stage is Stage.ACTIVE
+    assert st.patron is not None
+    assert st.patron.card_masked == "**0004"
+    assert st.language == "lv"
+    assert st.checkout is not None
+    assert st.checkout.items == ()
 
 
 def test_start_clears_a_login_problem(circ: FakeCirculation, clock: ManualClock) -> None:
     s, _ = make(circ, clock, pin_policy="none")
     assert s.handle(CardPresented("LV9999")).problem is LoginProblem.UNKNOWN_PATRON
     st = s.handle(Tapped(Action.START))
-    assert st.problem is None and st.stage is Stage.WELCOME
+    assert st.problem is None
+    assert st.stage is Stage.WELCOME
 
 
 def test_a_waiting_card_is_dropped_when_the_receipt_offer_times_out(
@@ -693,7 +741,9 @@ def test_a_waiting_card_is_dropped_when_the_receipt_offer_times_out(
     s.tick()
     clock.advance(21)
     st = s.tick()
-    assert st.stage is Stage.WELCOME and not st.next_patron_waiting and st.patron is None
+    assert st.stage is Stage.WELCOME
+    assert not st.next_patron_waiting
+    assert st.patron is None
     # The second card was only asked about (is it a patron?); it never logged in.
     assert [args[0] for args in circ.ops("identify_patron")] == ["LV0002", "LV0001"]
 
@@ -705,10 +755,14 @@ def test_an_item_number_that_looks_like_a_card_is_checked_out_not_a_new_patron(
     s, _ = make(circ, clock, pin_policy="none", card_pattern=r"^[0-9A-Z]{4,20}$")
     s.handle(CardPresented("LV0002"))
     st = s.handle(BarcodeScanned("30000004"))
-    assert st.stage is Stage.ACTIVE and st.patron is not None and st.patron.card_masked == "**0002"
-    assert st.checkout is not None and [i.item_id for i in st.checkout.checked_out] == ["30000004"]
+    assert st.stage is Stage.ACTIVE
+    assert st.patron is not None
+    assert st.patron.card_masked == "**0002"
+    assert st.checkout is not None
+    assert [i.item_id for i in st.checkout.checked_out] == ["30000004"]
     st = s.handle(CardPresented("LV0001"))  # a real patron's card still ends the session
-    assert st.stage is Stage.FINISHING and st.next_patron_waiting
+    assert st.stage is Stage.FINISHING
+    assert st.next_patron_waiting
 
 
 def test_another_card_while_the_library_system_is_unreachable_still_ends_the_session(
@@ -719,4 +773,5 @@ def test_another_card_while_the_library_system_is_unreachable_still_ends_the_ses
     s.handle(BarcodeScanned("30000001"))
     circ.fail_next["identify_patron"] = Sip2LinkError("link down")
     st = s.handle(CardPresented("LV0001"))
-    assert st.stage is Stage.FINISHING and st.next_patron_waiting
+    assert st.stage is Stage.FINISHING
+    assert st.next_patron_waiting

@@ -32,8 +32,10 @@ def test_jobs_run_in_order_on_the_worker_thread(worker: CoreWorker) -> None:
     futures = [worker.submit(job, n, on_done=results.append) for n in range(20)]
     worker.submit(done.set)
     assert done.wait(5)
-    assert order == list(range(20)) and results == [n * 2 for n in range(20)]
-    assert threads == {"kiosk-core"} and futures[3].result(1) == 6
+    assert order == list(range(20))
+    assert results == [n * 2 for n in range(20)]
+    assert threads == {"kiosk-core"}
+    assert futures[3].result(1) == 6
 
 
 def test_a_failing_job_reports_and_the_worker_survives(worker: CoreWorker, unexpected_faults) -> None:
@@ -112,14 +114,16 @@ def test_stop_from_a_job_does_not_deadlock() -> None:
     w = CoreWorker()
     f = w.submit(lambda: w.stop(1))
     assert f.result(5) is False
-    assert w.stop(5) and not w.running
+    assert w.stop(5)
+    assert not w.running
 
 
 def test_immediate_worker_runs_inline(unexpected_faults) -> None:
     w = ImmediateWorker(idle=lambda: None)
     got: list[object] = []
     f = w.submit(lambda a, b=0: a + b, 2, b=3, on_done=got.append)
-    assert f.result(0) == 5 and got == [5]
+    assert f.result(0) == 5
+    assert got == [5]
     errs: list[BaseException] = []
     w.submit(lambda: 1 / 0, on_error=errs.append)
     assert isinstance(errs[0], ZeroDivisionError)

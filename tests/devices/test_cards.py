@@ -39,7 +39,8 @@ def test_uid_rules():
 
 def test_block_rules():
     ascii_rule = parse_card_rule("block:4:ascii")
-    assert ascii_rule.needs_block and ascii_rule.block == 4
+    assert ascii_rule.needs_block
+    assert ascii_rule.block == 4
     assert ascii_rule.card_number(UID, b"LV0001\x00\x00") == "LV0001"
     assert parse_card_rule("block:1:bcd").card_number(UID, bytes.fromhex("0012345F")) == "0012345"
     assert ascii_rule.card_number(UID, b"\x00\x00\x00\x00") is None
@@ -90,7 +91,8 @@ def test_classify_and_mask():
     assert classify("30000001", demo) == "item"
     assert classify("hello world", demo) == "unknown"
     assert classify("", demo) == "unknown"
-    assert mask("LV0001") == "**0001" and mask("12") == "**"
+    assert mask("LV0001") == "**0001"
+    assert mask("12") == "**"
 
 
 # -- keyboard wedge ---------------------------------------------------------------------------
@@ -113,7 +115,8 @@ def test_fast_burst_with_enter_is_a_barcode():
     cards = []
     wedge.start(cards.append)
     assert typed(wedge, clock, "LV0001", 0.01) == [WedgeOutput("barcode", "LV0001")]
-    assert got == ["LV0001"] and cards == [CardPresented("LV0001", "wedge:")]
+    assert got == ["LV0001"]
+    assert cards == [CardPresented("LV0001", "wedge:")]
 
 
 def test_slow_typing_passes_through():
@@ -156,7 +159,8 @@ def test_scan_after_typing_and_slow_enter():
 
 def test_open_wedge_uses_config():
     src = open_card_source("wedge:", PatronSection(wedge_max_interkey_s=0.1, wedge_min_length=6), clock=ManualClock())
-    assert isinstance(src, WedgeCollector) and (src.max_interkey_s, src.min_length) == (0.1, 6)
+    assert isinstance(src, WedgeCollector)
+    assert (src.max_interkey_s, src.min_length) == (0.1, 6)
 
 
 # -- serial scanner ---------------------------------------------------------------------------
@@ -164,7 +168,8 @@ def test_open_wedge_uses_config():
 
 def test_line_splitting_and_decoding():
     buf = bytearray(b"LV0001\r\n30000001\nABC")
-    assert split_lines(buf) == [b"LV0001", b"30000001"] and buf == b"ABC"
+    assert split_lines(buf) == [b"LV0001", b"30000001"]
+    assert buf == b"ABC"
     assert decode_line(b"\xff\xfe") is None
     assert decode_line(b"AB\x1bC") is None
     assert decode_line(b"  LV0002 ") == "LV0002"
@@ -220,7 +225,9 @@ def test_sim_source_is_shared_by_name():
         src.stop()
     assert got == [CardPresented("LV0002", "sim:")]
     other = open_card_source("sim:staff", PatronSection())
-    assert isinstance(other, SimCardSource) and other is not src and other.source == "sim:staff"
+    assert isinstance(other, SimCardSource)
+    assert other is not src
+    assert other.source == "sim:staff"
     with pytest.raises(CardError):
         other.present("  ")
 
@@ -241,7 +248,8 @@ def test_check_source_for_doctor(tmp_path, monkeypatch):
     assert check_source("sim:").status().ok
     assert check_source("wedge:").status().ok
     missing = check_source("serial:/nonexistent/ttyACM7?baud=9600").status()
-    assert not missing.ok and "cannot open /nonexistent/ttyACM7" in missing.message
+    assert not missing.ok
+    assert "cannot open /nonexistent/ttyACM7" in missing.message
     master, slave = os.openpty()
     try:
         assert check_source(f"serial:{os.ttyname(slave)}").status().ok
@@ -254,7 +262,8 @@ def test_check_source_for_doctor(tmp_path, monkeypatch):
 
     monkeypatch.setattr(PcscContext, "readers", no_service)
     st = check_source("pcsc:ACR1281").status()
-    assert not st.ok and "pcscd" in st.message
+    assert not st.ok
+    assert "pcscd" in st.message
     monkeypatch.setattr(PcscContext, "readers", lambda self: ["ACS ACR1281 1S Dual Reader 00 00"])
     assert check_source("pcsc:ACR1281").status().message == "found 'ACS ACR1281 1S Dual Reader 00 00'"
     assert not check_source("pcsc:OMNIKEY").status().ok

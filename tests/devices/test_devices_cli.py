@@ -32,7 +32,8 @@ def test_devices_on_this_machine_says_what_is_missing(capsys):
     if not peripherals:
         assert any("No RFID reader, card reader" in n for n in report["notes"])
     rc, table = run(capsys, "devices")
-    assert rc == 0 and table.strip()
+    assert rc == 0
+    assert table.strip()
 
 
 def test_pcscd_not_running_is_a_note(monkeypatch):
@@ -41,13 +42,15 @@ def test_pcscd_not_running_is_a_note(monkeypatch):
 
     monkeypatch.setattr(PcscContext, "readers", unavailable)
     found, notes = devcli.pcsc_readers()
-    assert found == [] and notes == ["PC/SC: pcscd not running (start it with `systemctl start pcscd`), so PC/SC readers cannot be listed"]
+    assert found == []
+    assert notes == ["PC/SC: pcscd not running (start it with `systemctl start pcscd`), so PC/SC readers cannot be listed"]
 
 
 def test_pcsc_readers_listed(monkeypatch):
     monkeypatch.setattr(PcscContext, "readers", lambda self: ["ACS ACR1552 1S CL Reader 00 00"])
     found, notes = devcli.pcsc_readers()
-    assert [(f.kind, f.path) for f in found] == [("pcsc", "pcsc:ACS ACR1552 1S CL Reader 00 00")] and notes == []
+    assert [(f.kind, f.path) for f in found] == [("pcsc", "pcsc:ACS ACR1552 1S CL Reader 00 00")]
+    assert notes == []
 
 
 def _usb(root, name, vid, pid, product, iface_class=None):
@@ -75,7 +78,8 @@ def test_usb_printers_and_nfc_devices_from_sysfs(tmp_path):
     printers = devcli.printers(sys_usb, lp)
     assert [(p.name, p.path) for p in printers] == [("lp0", str(lp / "lp0")), ("TM-T88V", "usb:04b8:0202")]
     nfc, notes = devcli.nfc_devices(sys_usb)
-    assert [(d.name, d.path) for d in nfc] == [("RC-S380/S", "nfc:usb:054c:06c1")] and notes == []
+    assert [(d.name, d.path) for d in nfc] == [("RC-S380/S", "nfc:usb:054c:06c1")]
+    assert notes == []
     assert "rcs380" in nfc[0].detail
 
 
@@ -97,14 +101,17 @@ def test_table_rendering():
     report = devcli.Report((devcli.Found("pcsc", "Virtual PCD 00 00", "pcsc:Virtual PCD 00 00"),), ("a note",))
     text = devcli.render_table(report)
     assert text.splitlines()[0].split() == ["KIND", "NAME", "USE", "AS", "DETAIL"]
-    assert "pcsc:Virtual PCD 00 00" in text and text.endswith("a note")
+    assert "pcsc:Virtual PCD 00 00" in text
+    assert text.endswith("a note")
 
 
 def test_probe_reports_a_broken_reader(capsys, tmp_path):
     cfg = tmp_path / "kiosk.toml"
     cfg.write_text('[reader]\nurl = "feig:/nonexistent/ttyUSB9"\ntimeout_s = 0.2\nretries = 0\n', encoding="utf-8")
     rc, out = run(capsys, "--config", str(cfg), "devices", "--probe")
-    assert rc == 1 and "NOT WORKING" in out and "cannot open /nonexistent/ttyUSB9" in out
+    assert rc == 1
+    assert "NOT WORKING" in out
+    assert "cannot open /nonexistent/ttyUSB9" in out
 
 
 def test_probe_counts_tags_on_an_emulated_reader(capsys, tmp_path):
@@ -116,14 +123,16 @@ def test_probe_counts_tags_on_an_emulated_reader(capsys, tmp_path):
         cfg.write_text(f'[reader]\nurl = "feig:{port.path}"\ntimeout_s = 0.5\n', encoding="utf-8")
         rc, out = run(capsys, "--config", str(cfg), "devices", "--probe", "--json")
     reader = [d for d in json.loads(out)["devices"] if d["kind"] == "reader"]
-    assert rc == 0 and reader[0]["detail"] == "answers; 2 tag(s) in the field"
+    assert rc == 0
+    assert reader[0]["detail"] == "answers; 2 tag(s) in the field"
 
 
 @pytest.mark.parametrize("flag", ["--json", None])
 def test_devices_command_is_registered(flag):
     parser = cli.build_parser()
     args = parser.parse_args(["devices"] + ([flag] if flag else []))
-    assert args.func is not None and args.json == bool(flag)
+    assert args.func is not None
+    assert args.json == bool(flag)
 
 
 # -- kiosk devices decode-frame ------------------------------------------------------------------
@@ -142,9 +151,11 @@ def decode(capsys, *argv):
 @pytest.mark.parametrize("fr", FRAMES, ids=lambda fr: f"{fr['protocol']}-{fr['hex'][:24]}")
 def test_decode_frame_prints_the_contract(capsys, fr):
     rc, out = decode(capsys, "--protocol", fr["protocol"], *fr["hex"].split())
-    assert rc == 0 and set(out) <= CONTRACT_KEYS
+    assert rc == 0
+    assert set(out) <= CONTRACT_KEYS
     assert (out["protocol"], out["direction"], out["crc_ok"]) == (fr["protocol"], fr["direction"], True)
-    assert isinstance(out["command"], int) and isinstance(out["fields"], dict)
+    assert isinstance(out["command"], int)
+    assert isinstance(out["fields"], dict)
     assert ("status" in out) == (fr["protocol"] == "feig" and fr["direction"] == "response")
     assert ("err" in out) == (fr["protocol"] == "3m" and fr["direction"] == "response")
     for key in ("command", "sub", "status", "err", "uids", "afi", "block_size", "block_count", "tag_memory"):
@@ -173,7 +184,8 @@ def test_decode_frame_feig_examples(capsys):
     # read answer: blocks sent last byte first by default, as they are in tag memory with lsb
     rc, out = decode(capsys, "--protocol", "feig", "12 00 B0 00 02 04 00 31 01 01 11 00 33 32 32 31 27 AE")
     assert (out["tag_memory"], out["fields"]["block_size"], out["fields"]["security_status"]) == ("1101013131323233", 4, [0, 0])
-    assert "block_size" not in out and "block_count" not in out  # those are a system information answer's
+    assert "block_size" not in out
+    assert "block_count" not in out  # those are a system information answer's
     rc, out = decode(capsys, "--protocol", "feig", "--block-order", "lsb", "12 00 B0 00 02 04 00 31 01 01 11 00 33 32 32 31 27 AE")
     assert out["tag_memory"] == "3101011133323231"
     # the request side names the sub-command
@@ -185,11 +197,13 @@ def test_decode_frame_3m_examples(capsys):
     rc, out = decode(capsys, "--protocol", "3m", "D6 00 13 0D 00 E0 04 01 00 31 23 AA 26 0F 00 DA 03 1B 01 02 52 81")
     assert (rc, out["err"], out["afi"], out["block_size"], out["block_count"], out["fields"]["ic_reference"]) == (0, 0, 0xDA, 4, 28, "0102")
     rc, out = decode(capsys, "--protocol", "3m", "D6 00 19 02 00 E0 04 01 00 31 23 AA 26 02 00 00 11 01 01 31 01 15 DE AD BE EF 77 CA")
-    assert "tag_memory" not in out and "DEADBEEF" not in json.dumps(out)
+    assert "tag_memory" not in out
+    assert "DEADBEEF" not in json.dumps(out)
     assert out["fields"]["blocks"] == [{"block": 0, "lock": "unlocked", "data": "11010131"}, {"block": 1, "error": 0x15, "error_text": "read error"}]
     rc, out = decode(capsys, "--protocol", "3m", "D6 00 17 FE 00 00 05 02 E0 04 01 00 31 23 AA 26 E0 04 01 00 01 7C 0C 38 CA DB")
     assert (out["command"], out["err"], out["uids"]) == (0xFE, 0, ["E00401003123AA26", "E0040100017C0C38"])
-    assert "afi" not in out and out["fields"]["afi_filter"] == 0  # the filter asked for, not a tag's AFI
+    assert "afi" not in out
+    assert out["fields"]["afi_filter"] == 0  # the filter asked for, not a tag's AFI
 
 
 @pytest.mark.parametrize(
@@ -205,26 +219,35 @@ def test_decode_frame_3m_examples(capsys):
 )
 def test_decode_frame_bad_crc_or_length_exits_1(capsys, protocol, frame, why):
     rc, out = decode(capsys, "--protocol", protocol, *frame.split())
-    assert rc == 1 and set(out) == {"error"} and why in out["error"]
+    assert rc == 1
+    assert set(out) == {"error"}
+    assert why in out["error"]
 
 
 @pytest.mark.parametrize("text", ["D6 00 0G", "D6 0", "xyz", "-"])
 def test_decode_frame_input_that_is_not_hex_exits_2(capsys, text):
     rc, out = decode(capsys, "--protocol", "3m", "--", text)
-    assert rc == 2 and set(out) == {"error"} and "not a frame in hex" in out["error"]
+    assert rc == 2
+    assert set(out) == {"error"}
+    assert "not a frame in hex" in out["error"]
 
 
 def test_decode_frame_as_a_process():
     cmd = [sys.executable, "-m", "kiosk", "devices", "decode-frame", "--protocol"]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     ok = subprocess.run([*cmd, "feig", "06 00 B0 01 5C 63"], capture_output=True, text=True, timeout=60, env=env)
-    assert ok.returncode == 0 and json.loads(ok.stdout)["status"] == 1 and ok.stderr == ""
+    assert ok.returncode == 0
+    assert json.loads(ok.stdout)["status"] == 1
+    assert ok.stderr == ""
     bad = subprocess.run([*cmd, "feig", "06 00 B0 01 5C 64"], capture_output=True, text=True, timeout=60, env=env)
-    assert bad.returncode == 1 and "CRC" in json.loads(bad.stdout)["error"]
+    assert bad.returncode == 1
+    assert "CRC" in json.loads(bad.stdout)["error"]
     junk = subprocess.run([*cmd, "3m", "hello"], capture_output=True, text=True, timeout=60, env=env)
-    assert junk.returncode == 2 and "error" in json.loads(junk.stdout)
+    assert junk.returncode == 2
+    assert "error" in json.loads(junk.stdout)
 
 
 def test_devices_listing_still_parses_without_an_action():
     args = cli.build_parser().parse_args(["devices", "--probe"])
-    assert args.probe and args.devices_command is None
+    assert args.probe
+    assert args.devices_command is None

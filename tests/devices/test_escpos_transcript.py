@@ -21,7 +21,8 @@ def test_latvian_and_cyrillic_survive_magic_encode() -> None:
     printer.textln("Книга: Война и мир")
     transcript = decode(bytes(printer.output))
     assert transcript.text.splitlines()[:2] == ["Grāmata: Dvēseļu putenis", "Книга: Война и мир"]
-    assert "CP775" in transcript.code_pages and "CP866" in transcript.code_pages
+    assert "CP775" in transcript.code_pages
+    assert "CP866" in transcript.code_pages
 
 
 def test_pinned_cp1257_page_decodes_euro_and_latvian() -> None:
@@ -112,9 +113,11 @@ def test_raster_blocks_are_images_not_text() -> None:
     transcript = decode(encode_document(doc, printer_setup("TM-T88IV")), "TM-T88IV")
     height = RasterFont(512, 42).line_height()
     images = [line.text for line in transcript.lines if line.marker.startswith("<image")]
-    assert len(images) == 2 and all(text.endswith(f"x{height}>") for text in images)  # one per line
+    assert len(images) == 2
+    assert all(text.endswith(f"x{height}>") for text in images)  # one per line
     (image,) = transcript.image_blocks()  # the two lines, one under the other
-    assert image.height == 2 * height and image.width <= 512
+    assert image.height == 2 * height
+    assert image.width <= 512
     assert image.getextrema() == (0, 255)  # ink on paper
     assert "Dv" not in transcript.text  # the image's bytes are never read as letters
 
@@ -127,17 +130,14 @@ def test_unknown_model_is_a_transcript_error() -> None:
 def test_table_data_agrees_with_independent_facts() -> None:
     from kiosk.devices.printer_models import charset, get_model
 
-    assert charset("CP1257")[0x80 - 0x80] == "€" and charset("CP1252")[0] == "€"
+    assert charset("CP1257")[0x80 - 0x80] == "€"
+    assert charset("CP1252")[0] == "€"
     assert charset("ISO_8859-7")[0xA4 - 0x80] != "€"  # only the 2003 revision has it
-    assert charset("CP775")[0xA0 - 0x80] == "Ā" and charset("CP866")[0] == "А"
-    assert (
-        get_model("TM-T88V").numbering[33] == "CP775"
-        and get_model("TM-T88V").numbering[51] == "CP1257"
-    )
-    assert (
-        33 not in get_model("TM-T88IV").numbering and get_model("CT-S310II").numbering[7] == "CP866"
-    )
-    assert (
-        get_model("SRP-350III").numbering[30] == "CP775"
-        and get_model("SRP-350III").numbering[26] == "CP1257"
-    )
+    assert charset("CP775")[0xA0 - 0x80] == "Ā"
+    assert charset("CP866")[0] == "А"
+    assert get_model("TM-T88V").numbering[33] == "CP775"
+    assert get_model("TM-T88V").numbering[51] == "CP1257"
+    assert 33 not in get_model("TM-T88IV").numbering
+    assert get_model("CT-S310II").numbering[7] == "CP866"
+    assert get_model("SRP-350III").numbering[30] == "CP775"
+    assert get_model("SRP-350III").numbering[26] == "CP1257"

@@ -143,13 +143,16 @@ def test_receipt_prints_as_intended_on_each_family(
         )
     assert transcript.lines[-1].marker == "<cut>"
     text = document.text
-    assert "Ogres Centrālā" in text and "Dvēseļu putenis" in text and "Война и мир" in text
+    assert "Ogres Centrālā" in text
+    assert "Dvēseļu putenis" in text
+    assert "Война и мир" in text
 
 
 def test_latvian_sections_keep_renewals_apart() -> None:
     document = _receipt_document("lv", 42)
     text = document.text
-    assert "Izsniegtie izdevumi (2)" in text and "Pagarinātie izdevumi (1)" in text
+    assert "Izsniegtie izdevumi (2)" in text
+    assert "Pagarinātie izdevumi (1)" in text
     assert text.count("Šķūnis un žagata") == 1
 
 
@@ -161,7 +164,8 @@ def test_epson_numbering_on_a_bixolon_is_caught_by_the_transcript() -> None:
     )
     transcript = decode(encode_document(document, epson_numbers), "SRP-350III")
     assert _text_lines(transcript) != [line.text for line in document.lines]
-    assert "CP1257" not in transcript.code_pages and "CP775" not in transcript.code_pages
+    assert "CP1257" not in transcript.code_pages
+    assert "CP775" not in transcript.code_pages
     assert "Ogres Centrālā bibliotēka" not in "\n".join(_text_lines(transcript))
     on_epson = decode(encode_document(document, printer_setup("TM-T88V", render="text")), "TM-T88V")
     assert _text_lines(on_epson) == [line.text for line in document.lines]
@@ -233,11 +237,13 @@ def test_test_page_prints_both_alphabets_both_ways(profile: str) -> None:
         RUSSIAN_ALPHABET,
         RUSSIAN_ALPHABET.lower(),
     ):
-        assert alphabet in text_lines and alphabet in "".join(line.text for line in raster_lines)
+        assert alphabet in text_lines
+        assert alphabet in "".join(line.text for line in raster_lines)
     transcript = decode(encode_document(page, setup), profile)
     # The raster half, as one picture, line by line as intended.
     rf = RasterFont(setup.model.dots, setup.columns)
     _assert_image_equals(transcript.image_blocks()[-1], tuple(raster_lines), rf)
     if profile == "TM-T88V":
         printed = "".join(line.text for line in transcript.lines if not line.marker)
-        assert LATVIAN_ALPHABET in printed and RUSSIAN_ALPHABET.lower() in printed
+        assert LATVIAN_ALPHABET in printed
+        assert RUSSIAN_ALPHABET.lower() in printed

@@ -57,7 +57,8 @@ def test_latvian_receipt_survives_the_code_pages() -> None:
     assert "Demo bibliotēka" in text
     assert "Izsniegšanas kvīts" in text
     assert "25.11.2026 14:30" in text
-    assert "Dvēseļu putenis" in text and "Война и мир" in text
+    assert "Dvēseļu putenis" in text
+    assert "Война и мир" in text
     assert "Atdot līdz: 16.12.2026" in text
     assert "Rezervēts citam lasītājam" in text  # the refusal, in words
     assert "Kopā: 2,50 EUR" in text
@@ -116,7 +117,9 @@ def test_account_receipt_and_hold_slip() -> None:
         holds=(Hold("30000003", "The Hobbit", ready=True),),
     )
     text = decode(encode_document(render_receipt(account))).text
-    assert "Sprīdītis" in text and "20.11.2026 - nokavēts" in text and "Gatavs saņemšanai" in text
+    assert "Sprīdītis" in text
+    assert "20.11.2026 - nokavēts" in text
+    assert "Gatavs saņemšanai" in text
     slip = hold_slip(
         "Demo bibliotēka",
         WHEN,
@@ -126,7 +129,8 @@ def test_account_receipt_and_hold_slip() -> None:
         Routing(hold_patron_id="LV0004", destination="Pieaugušo nodaļa"),
     )
     slip_text = decode(encode_document(render_receipt(slip))).text
-    assert "Rezervēts lasītājam: **0004" in slip_text and "LV0004" not in slip_text
+    assert "Rezervēts lasītājam: **0004" in slip_text
+    assert "LV0004" not in slip_text
     assert "<barcode 30000006>" in slip_text
 
 
@@ -183,7 +187,8 @@ def _hostile_receipt(text: str, language: str = "lv"):
 def _assert_only_our_commands(data: bytes, profile: str) -> None:
     transcript = decode(data, profile)
     assert set(transcript.commands) <= ALLOWED_COMMANDS, set(transcript.commands) - ALLOWED_COMMANDS
-    assert transcript.commands.count("GS V") == 1 and transcript.lines[-1].marker == "<cut>"
+    assert transcript.commands.count("GS V") == 1
+    assert transcript.lines[-1].marker == "<cut>"
     # Stray control bytes and unknown commands would be listed as commands ("0x1b", "ESC p").
 
 
@@ -250,10 +255,8 @@ def test_email_lists_renewals_apart_and_refuses_a_bad_address() -> None:
     mailer = ReceiptMailer("file:outbox", "kiosk@library.lv")
     receipt = _hostile_receipt("")
     body = mailer.message(receipt, "anna@example.lv").get_content()
-    assert (
-        "Izsniegtie izdevumi (1)" in body
-        and "Pagarinātie izdevumi (1)" in body
-        and "Nav izsniegti (1)" in body
-    )
+    assert "Izsniegtie izdevumi (1)" in body
+    assert "Pagarinātie izdevumi (1)" in body
+    assert "Nav izsniegti (1)" in body
     with pytest.raises(MailError):
         mailer.message(receipt, "anna@example.lv\r\nBcc: all@example.lv")

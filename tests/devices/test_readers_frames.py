@@ -132,7 +132,8 @@ def test_feig_bad_frames_are_reader_frame_errors(frame, why):
 
 
 def test_feig_status_texts_name_iso_errors():
-    assert "0x95" in feig.status_text(0x95, b"\x12") and "locked" in feig.status_text(0x95, b"\x12")
+    assert "0x95" in feig.status_text(0x95, b"\x12")
+    assert "locked" in feig.status_text(0x95, b"\x12")
     assert "no transponder" in feig.status_text(0x01)
 
 
@@ -400,7 +401,8 @@ def test_frames_decode_as_their_sources_say(fr):
     raw = H(fr["hex"])
     out = _describe(fr["protocol"], raw)  # the direction is guessed
     assert out["direction"] == fr["direction"]
-    assert out["crc_ok"] is True and out["protocol"] == fr["protocol"]
+    assert out["crc_ok"] is True
+    assert out["protocol"] == fr["protocol"]
     assert out == _describe(fr["protocol"], raw, fr["direction"])
     fields = out["fields"]
     for key, want in fr["expect"].items():
@@ -438,7 +440,8 @@ def test_feig_inventory_with_an_unknown_transponder_type_keeps_what_came_before(
     data = H("03") + H("03 00") + H(UID) + H("42 01 02 03") + H("03 00") + H(UID)
     records = feig.parse_inventory_records(data)
     assert [r.tr_type for r in records] == [3, 0x42]
-    assert records[1].framed is False and "no known record length" in caplog.text
+    assert records[1].framed is False
+    assert "no known record length" in caplog.text
     assert [e.uid for e in feig.parse_inventory(data)] == [UID]
 
 
@@ -559,7 +562,8 @@ def test_feig_reader_reports_a_patron_card_on_the_pad_and_keeps_the_books(tmp_pa
             assert reader.other_transponders == ()
             emu.add_transponder(0x04, H("00 01 80 6E 1D 2C 3B 5A 04"))
             reader.inventory()
-            assert len(seen) == 2 and seen[1].type_name == "ISO 14443-A"
+            assert len(seen) == 2
+            assert seen[1].type_name == "ISO 14443-A"
         finally:
             reader.close()
 
@@ -598,5 +602,7 @@ def test_describe_frame_never_crashes(protocol, direction, payload):
 def test_feig_answer_of_an_undecoded_layout_is_shown_as_data():
     # [0xB0][0x2C] get multiple block security status: DB-N then one status byte per block
     out = feig.describe_frame(feig.build_response(0x00, 0xB0, 0x00, H("03 00 01 00")))
-    assert "sub" not in out and "uids" not in out
-    assert out["fields"]["data"] == "03000100" and "not an inventory" in out["fields"]["layout"]
+    assert "sub" not in out
+    assert "uids" not in out
+    assert out["fields"]["data"] == "03000100"
+    assert "not an inventory" in out["fields"]["layout"]

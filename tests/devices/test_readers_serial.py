@@ -63,11 +63,14 @@ def test_inventory_read_write_afi_eas_over_a_pty(rig, pad):
     reader.write_blocks(uid, 10, b"WXYZ1234")
     assert bytes(tag.memory[40:48]) == b"WXYZ1234"
     reader.write_afi(uid, 0xC2)
-    assert tag.afi == 0xC2 and reader.read_system_info(uid).afi == 0xC2
+    assert tag.afi == 0xC2
+    assert reader.read_system_info(uid).afi == 0xC2
     reader.set_eas(uid, False)
-    assert tag.eas is False and reader.eas(uid) is False
+    assert tag.eas is False
+    assert reader.eas(uid) is False
     reader.set_eas(uid, True)
-    assert tag.eas is True and reader.eas(uid) is True
+    assert tag.eas is True
+    assert reader.eas(uid) is True
     # other tags were never touched: every write was addressed to one UID
     assert all(t.afi == 0x07 for t in pad.tags if t.uid != uid)
     assert emu.rejected == []
@@ -205,7 +208,8 @@ def test_unplug_fails_cleanly_and_replug_reopens_the_stable_path(rig):
     port.replug()
     assert len(reader.inventory()) == 3
     assert reader.link.opens >= 2
-    assert port.path.endswith("reader") and port.slave_name  # same link name, new pty underneath
+    assert port.path.endswith("reader")
+    assert port.slave_name  # same link name, new pty underneath
     del first_slave
 
 
@@ -263,7 +267,8 @@ def test_emulator_command_for_technicians(tmp_path, kind, where):
     try:
         line = proc.stdout.readline()
         url = line.split("url = ")[1].strip().strip('"')
-        assert "2 tag(s)" in line and url.startswith(f"{kind}:")
+        assert "2 tag(s)" in line
+        assert url.startswith(f"{kind}:")
         reader = open_reader(url, timeout_s=1.0)
         try:
             assert len(reader.inventory()) == 2

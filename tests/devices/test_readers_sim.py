@@ -20,10 +20,12 @@ from kiosk.devices.readers.sim import (
 def test_sim_urls_resolve_to_the_shared_pad():
     pad = get_shared_pad()
     reader = open_reader("sim:")
-    assert isinstance(reader, SimReader) and reader.pad is pad
+    assert isinstance(reader, SimReader)
+    assert reader.pad is pad
     assert open_reader("sim:default").pad is pad
     other = open_reader("sim:test-lobby")
-    assert other.pad is get_shared_pad("test-lobby") and other.pad is not pad
+    assert other.pad is get_shared_pad("test-lobby")
+    assert other.pad is not pad
     tag = other.pad.place(demo_tag("30000001"))
     try:
         assert [e.uid for e in open_reader("sim:test-lobby").inventory()] == [tag.uid]
@@ -36,7 +38,8 @@ def test_demo_tag_encodes_the_catalogue_item():
     data = tags.decode(bytes(tag.memory))
     assert (data.item_id, data.part_number, data.parts_in_set, data.owner_institution) == ("30000005", 2, 3, "LV-DEMO")
     assert (tag.afi, tag.eas, tag.uid) == (0x07, True, demo_uid("30000005", 2))
-    assert tag.uid.startswith("E004") and len(tag.uid) == 16
+    assert tag.uid.startswith("E004")
+    assert len(tag.uid) == 16
     loose = demo_tag("30000001", secured=False)
     assert (loose.afi, loose.eas) == (0xC2, False)
     assert demo_uid("30000001") != demo_uid("30000002")
@@ -61,7 +64,8 @@ def test_place_remove_clear_and_listeners():
     pad.place(VirtualTag("E004010000000002"))
     assert pad.remove(a.uid) is a
     pad.clear()
-    assert seen == [1, 2, 1, 0] and pad.tags == ()
+    assert seen == [1, 2, 1, 0]
+    assert pad.tags == ()
 
 
 def test_reads_and_writes_go_to_tag_memory():
@@ -100,7 +104,8 @@ def test_random_misses_are_seeded():
         return [len(SimReader(pad).inventory()) for _ in range(5)]
 
     counts = run()
-    assert counts == run() and any(c < 10 for c in counts)
+    assert counts == run()
+    assert any(c < 10 for c in counts)
 
 
 def test_write_failures_loud_and_silent():

@@ -34,7 +34,8 @@ def test_afi_unsecure_and_secure(pad):
 def test_site_afi_values_are_configuration(pad):
     t = pad.place(VirtualTag("E004010000000001", afi=0xD7))
     svc = service(pad, afi_secured=0xD7, afi_unsecured=0xDA)
-    assert svc.unsecure(t.uid).ok and t.afi == 0xDA
+    assert svc.unsecure(t.uid).ok
+    assert t.afi == 0xDA
 
 
 def test_reported_write_failure_is_retried(pad):
@@ -56,13 +57,16 @@ def test_persistent_failure_returns_not_ok_without_raising(pad):
     pad.fail_writes(t.uid, 100, silent=True)
     r = service(pad, write_retries=2).unsecure(t.uid)
     assert (r.ok, r.attempts, t.afi) == (False, 3, 0x07)
-    assert "AFI reads 0x07, wanted 0xC2" in r.message and "place the item again" in r.message
+    assert "AFI reads 0x07, wanted 0xC2" in r.message
+    assert "place the item again" in r.message
 
 
 def test_tag_gone_and_bad_uid(pad):
     svc = service(pad, write_retries=1)
     r = svc.secure("E0040100000000AA")
-    assert not r.ok and "not on the pad" in r.message and r.attempts == 2
+    assert not r.ok
+    assert "not on the pad" in r.message
+    assert r.attempts == 2
     assert not svc.secure("not-a-uid").ok
 
 
@@ -70,22 +74,29 @@ def test_eas_method(pad):
     t = pad.place(demo_tag("30000001"))
     svc = service(pad, method="eas")
     r = svc.unsecure(t.uid)
-    assert r.ok and t.eas is False and t.afi == 0x07
+    assert r.ok
+    assert t.eas is False
+    assert t.afi == 0x07
     pad.fail_writes(t.uid, 1, silent=True)
     r = svc.secure(t.uid)
-    assert r.ok and r.attempts == 2 and t.eas is True
+    assert r.ok
+    assert r.attempts == 2
+    assert t.eas is True
 
 
 def test_both_methods(pad):
     t = pad.place(demo_tag("30000001"))
     r = service(pad, method="both").unsecure(t.uid)
-    assert r.ok and (t.afi, t.eas) == (0xC2, False)
+    assert r.ok
+    assert (t.afi, t.eas) == (0xC2, False)
 
 
 def test_tag_without_eas_fails_fast_when_eas_is_the_method(pad):
     ti = pad.place(VirtualTag("E007000000000001", eas_supported=False, afi=0x07))
     r = service(pad, method="eas", write_retries=5).unsecure(ti.uid)
-    assert not r.ok and r.attempts == 1 and "no EAS bit" in r.message
+    assert not r.ok
+    assert r.attempts == 1
+    assert "no EAS bit" in r.message
 
 
 def test_method_both_secures_a_tag_without_eas_by_its_afi(pad):
@@ -96,14 +107,16 @@ def test_method_both_secures_a_tag_without_eas_by_its_afi(pad):
     r = svc.secure(ti.uid)
     assert (r.ok, r.secured, r.attempts, ti.afi) == (True, True, 1, 0x07)
     pad.fail_writes(ti.uid, 1, silent=True)  # the AFI still decides, read back as always
-    assert svc.unsecure(ti.uid).attempts == 2 and ti.afi == 0xC2
+    assert svc.unsecure(ti.uid).attempts == 2
+    assert ti.afi == 0xC2
 
 
 def test_write_landed_but_read_back_lost_is_not_ok_and_says_unverified(pad):
     t = pad.place(demo_tag("30000001"))
     pad.fail_reads(t.uid, 3)
     r = service(pad, write_retries=2).unsecure(t.uid)
-    assert not r.ok and "not verified" in r.message
+    assert not r.ok
+    assert "not verified" in r.message
     assert t.afi == 0xC2  # the write did land: only the read-back was lost
 
 
@@ -111,14 +124,17 @@ def test_lifted_right_after_the_write(pad):
     t = pad.place(demo_tag("30000001"))
     pad.lift_after_write(t.uid)
     r = service(pad, write_retries=2).unsecure(t.uid)
-    assert not r.ok and "not on the pad" in r.message and pad.tag(t.uid) is None
+    assert not r.ok
+    assert "not on the pad" in r.message
+    assert pad.tag(t.uid) is None
     assert t.afi == 0xC2
 
 
 def test_locked_afi(pad):
     t = pad.place(VirtualTag("E004010000000001", afi=0x07, afi_locked=True))
     r = service(pad, write_retries=1).unsecure(t.uid)
-    assert not r.ok and "locked" in r.message
+    assert not r.ok
+    assert "locked" in r.message
 
 
 def test_retry_delay_uses_the_injected_sleep(pad):
@@ -128,7 +144,8 @@ def test_retry_delay_uses_the_injected_sleep(pad):
     svc = TagSecurityService(
         SimReader(pad), SecuritySection(), retry_delay_s=0.05, sleep=slept.append
     )
-    assert svc.unsecure(t.uid).ok and slept == [0.05, 0.05]
+    assert svc.unsecure(t.uid).ok
+    assert slept == [0.05, 0.05]
 
 
 @pytest.mark.parametrize("emu_cls,kind", [(FeigEmulator, "feig"), (ThreeMEmulator, "3m")])
@@ -139,8 +156,11 @@ def test_security_through_serial_readers_with_lost_writes(pad, tmp_path, emu_cls
         svc = TagSecurityService(reader, SecuritySection(method="both"), retry_delay_s=0)
         pad.fail_writes(t.uid, 1, silent=True)
         r = svc.unsecure(t.uid)
-        assert r.ok and r.attempts == 2 and (t.afi, t.eas) == (0xC2, False)
-        assert svc.secure(t.uid).ok and (t.afi, t.eas) == (0x07, True)
+        assert r.ok
+        assert r.attempts == 2
+        assert (t.afi, t.eas) == (0xC2, False)
+        assert svc.secure(t.uid).ok
+        assert (t.afi, t.eas) == (0x07, True)
         reader.close()
 
 
@@ -150,6 +170,8 @@ def test_method_both_with_a_tag_without_eas_through_serial_readers(pad, tmp_path
     with emu_cls(pad).serve_pty(link_dir=tmp_path) as port:
         reader = open_reader(f"{kind}:{port.path}", timeout_s=0.3, retries=1)
         svc = TagSecurityService(reader, SecuritySection(method="both"), retry_delay_s=0)
-        assert svc.unsecure(ti.uid).ok and ti.afi == 0xC2
-        assert svc.secure(ti.uid).ok and ti.afi == 0x07
+        assert svc.unsecure(ti.uid).ok
+        assert ti.afi == 0xC2
+        assert svc.secure(ti.uid).ok
+        assert ti.afi == 0x07
         reader.close()

@@ -214,7 +214,8 @@ def test_sim_records_items_per_bin() -> None:
     assert sorter.route("30000002", 2)
     assert sorter.route("30000003", 1)
     assert sorter.bins == {1: ["30000001", "30000003"], 2: ["30000002"]}
-    assert sorter.status() == "ready" and sorter.status().ok
+    assert sorter.status() == "ready"
+    assert sorter.status().ok
 
 
 def test_sim_down_refuses_until_cleared() -> None:
@@ -362,7 +363,8 @@ def test_tcp_sorter_down_and_unreachable(controller: TcpController) -> None:
     gone = open_sorter(f"tcp:127.0.0.1:{controller.port}", timeout_s=TIMEOUT)
     assert gone.route("30000001", 1) is False
     status = gone.status()
-    assert status.startswith("down: cannot open sorter link") and not status.ok  # type: ignore[attr-defined]
+    assert status.startswith("down: cannot open sorter link")
+    assert not status.ok  # type: ignore[attr-defined]
 
 
 def test_serial_socket_url_reaches_tcp_controller(controller: TcpController) -> None:

@@ -27,14 +27,18 @@ def test_a_set_counts_only_after_stable_rounds(pad):
     stack, events = make(pad, stable_rounds=2)
     tags = [pad.place(demo_tag(i)) for i in ("30000001", "30000002")]
     first = stack.poll_once()
-    assert not first.stable and first.present == () and events == []
+    assert not first.stable
+    assert first.present == ()
+    assert events == []
     second = stack.poll_once()
-    assert second.stable and {t.item_id for t in second.added} == {"30000001", "30000002"}
+    assert second.stable
+    assert {t.item_id for t in second.added} == {"30000001", "30000002"}
     assert len(events) == 1
     t = next(t for t in second.added if t.item_id == "30000001")
     assert (t.uid, t.afi, t.model, t.owner_institution, t.error) == (tags[0].uid, 0x07, "iso28560-3", "LV-DEMO", "")
     third = stack.poll_once()
-    assert not third.changed and len(events) == 1
+    assert not third.changed
+    assert len(events) == 1
     assert {t.item_id for t in stack.current()} == {"30000001", "30000002"}
 
 
@@ -59,7 +63,8 @@ def test_a_tag_missing_from_one_round_does_not_flicker(pad):
     pad.miss_inventory(tags[1].uid, rounds=1)
     for _ in range(4):
         stack.poll_once()
-    assert len(events) == 1 and len(stack.current()) == 3
+    assert len(events) == 1
+    assert len(stack.current()) == 3
 
 
 def test_each_tag_is_read_once_while_it_stays(pad):
@@ -80,7 +85,8 @@ def test_read_miss_is_retried(pad):
     t = pad.place(demo_tag("30000004"))
     pad.fail_reads(t.uid, 2)
     change = stack.poll_once()
-    assert change.added[0].item_id == "30000004" and change.added[0].readable
+    assert change.added[0].item_id == "30000004"
+    assert change.added[0].readable
 
 
 def test_unreadable_tag_is_reported_with_error_not_dropped(pad):
@@ -89,7 +95,8 @@ def test_unreadable_tag_is_reported_with_error_not_dropped(pad):
     pad.fail_reads(t.uid, 10)
     change = stack.poll_once()
     (tag,) = change.added
-    assert tag.uid == t.uid and not tag.readable
+    assert tag.uid == t.uid
+    assert not tag.readable
     assert "could not be read after 2 attempts" in tag.error
     assert events[0][1] == (tag,)
     stack.forget(t.uid)  # staff or the workflow asks for another try
@@ -101,7 +108,9 @@ def test_undecodable_tag_has_the_reason(pad):
     stack, _ = make(pad, stable_rounds=1)
     blank = pad.place(VirtualTag("E004010000000099", memory=bytearray(b"\x11\x01\x01" + b"\xff" * 40)))
     (tag,) = stack.poll_once().added
-    assert tag.uid == blank.uid and tag.item_id == "" and tag.error.startswith("tag data not understood")
+    assert tag.uid == blank.uid
+    assert tag.item_id == ""
+    assert tag.error.startswith("tag data not understood")
 
 
 def test_multi_part_set(pad):
@@ -191,7 +200,8 @@ def test_unknown_size_is_read_in_chunks(pad):
 
     t = pad.place(VirtualTag("E004010000000077", memory=bytearray(demo_tag("30000003").memory[:40])))
     (tag,) = StackReader(NoSystemInfo(pad), stable_rounds=1).poll_once().added
-    assert tag.item_id == "30000003" and tag.uid == t.uid
+    assert tag.item_id == "30000003"
+    assert tag.uid == t.uid
 
 
 def test_from_config():
@@ -216,7 +226,8 @@ def test_quick_read_stops_after_a_complete_basic_block(pad):
     reader = RecordingReader(pad)
     pad.place(demo_tag("30000001"))
     (tag,) = StackReader(reader, stable_rounds=1).poll_once().added
-    assert tag.item_id == "30000001" and reader.reads == [(0, 9)]
+    assert tag.item_id == "30000001"
+    assert reader.reads == [(0, 9)]
 
 
 def test_quick_read_reads_on_for_extension_blocks_and_iso28560_2(pad):
@@ -245,7 +256,8 @@ def test_quick_read_with_reversed_block_order(pad):
     pad.place(VirtualTag("E004010000000042", memory=memory))
     reader = RecordingReader(pad)
     (tag,) = StackReader(reader, stable_rounds=1).poll_once().added
-    assert tag.item_id == "30000004" and reader.reads == [(0, 9)]
+    assert tag.item_id == "30000004"
+    assert reader.reads == [(0, 9)]
 
 
 def test_update_records_a_verified_security_write(pad):
@@ -258,6 +270,8 @@ def test_update_records_a_verified_security_write(pad):
     result = TagSecurityService(SimReader(pad), SecuritySection(), retry_delay_s=0).unsecure(t.uid)
     assert result.ok
     updated = stack.update(t.uid, afi=0xC2)
-    assert updated.afi == 0xC2 and updated.item_id == "30000001"
-    assert stack.current()[0].afi == 0xC2 and len(events) == 1
+    assert updated.afi == 0xC2
+    assert updated.item_id == "30000001"
+    assert stack.current()[0].afi == 0xC2
+    assert len(events) == 1
     assert stack.update("E0040100000000FF", afi=0x07) is None

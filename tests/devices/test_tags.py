@@ -73,7 +73,8 @@ def test_iso28560_3_example_decodes_as_documented() -> None:
     assert tag.type_of_usage == "1"
     assert tag.crc_ok is True
     assert tag.block_order == "normal"
-    assert tag.extra["country"] == "DE" and tag.extra["library"] == "705"
+    assert tag.extra["country"] == "DE"
+    assert tag.extra["library"] == "705"
     assert tag.extra["content_parameter"] == 1
     assert detect(DANISH_32) == "iso28560-3"
 
@@ -87,7 +88,8 @@ def test_iso28560_3_reversed_blocks_detected_and_written_back_reversed() -> None
     assert reversed_memory[:4] == bytes.fromhex("31 01 01 11")
     tag = decode(reversed_memory)
     assert tag.block_order == "reversed"
-    assert tag.item_id == "11223344" and tag.owner_institution == "DE-705"
+    assert tag.item_id == "11223344"
+    assert tag.owner_institution == "DE-705"
     assert encode(tag) == reversed_memory
     assert encode(tag, block_order="normal") == reversed_memory  # the order found wins
     assert encode(decode(DANISH_32), block_order="reversed") == reversed_memory
@@ -98,7 +100,8 @@ def test_iso28560_3_reversed_with_eight_byte_blocks() -> None:
     with pytest.raises(TagFormatError, match="CRC"):
         decode(memory, model="iso28560-3", block_size=4)
     tag = decode(memory, block_size=8)
-    assert tag.block_order == "reversed" and tag.item_id == "11223344"
+    assert tag.block_order == "reversed"
+    assert tag.item_id == "11223344"
 
 
 def test_iso28560_3_full_34_byte_block_with_long_library_part() -> None:
@@ -162,7 +165,8 @@ def test_iso28560_3_extension_block_kept_and_written_back() -> None:
     tag = decode(memory)
     assert tag.item_id == "4711"
     (block,) = tag.extra["extension_blocks"]
-    assert block["id"] == 4 and block["fields"] == ["Pippi"]
+    assert block["id"] == 4
+    assert block["fields"] == ["Pippi"]
     again = encode(tag)
     assert again[: 34 + len(title) + 1] == memory[: 34 + len(title) + 1]
     assert decode(again).extra["extension_blocks"] == tag.extra["extension_blocks"]
@@ -221,7 +225,8 @@ def test_iso28560_3_truncated_form_encodes_32_bytes_with_same_crc() -> None:
     short = encode(replace(data, extra={"basic_block_size": 32}))
     assert short == DANISH_32
     full = encode(data)
-    assert len(full) == 36 and full[19:21] == short[19:21]
+    assert len(full) == 36
+    assert full[19:21] == short[19:21]
 
 
 # --- ISO 28560-2: the complete example ------------------------------------------------------
@@ -288,7 +293,8 @@ def test_iso28560_2_high_oid_offset_and_code_elements() -> None:
     again = decode(encode(tag))
     for key in ("title", "local_data_c"):
         assert again.extra[key] == tag.extra[key]
-    assert again.type_of_usage == "12" and again.item_id == "AB"
+    assert again.type_of_usage == "12"
+    assert again.item_id == "AB"
 
 
 def test_iso28560_2_first_object_must_be_item_id() -> None:
@@ -318,7 +324,8 @@ def test_dsfid_hint_prefers_iso28560_2_over_a_coincidental_crc() -> None:
     item_id = memory[2:22].decode()
     assert decode(bytes(memory)).model == "iso28560-3"  # byte 0 0x61: usage 6, nibbles swapped
     tag = decode(bytes(memory), dsfid=0x06)
-    assert tag.model == "iso28560-2" and tag.item_id == item_id
+    assert tag.model == "iso28560-2"
+    assert tag.item_id == item_id
 
 
 # --- compaction schemes, hand-built -----------------------------------------------------------
@@ -400,7 +407,8 @@ def test_rfid501_example_decodes_as_documented() -> None:
     assert tag.item_id == "1302003767"
     assert (tag.part_number, tag.parts_in_set) == (1, 1)
     assert tag.type_of_usage == "book"
-    assert tag.extra["branch"] == 0 and tag.extra["library"] == 0
+    assert tag.extra["branch"] == 0
+    assert tag.extra["library"] == 0
     assert tag.crc_ok is None
     assert encode(tag) == RFID501_EXAMPLE
 
@@ -502,7 +510,8 @@ def test_iso28560_3_hyphen_stored_in_library_part_is_not_doubled() -> None:
 def test_iso28560_2_empty_element_is_skipped_and_one_digit_usage_is_a_class() -> None:
     memory = bytes.fromhex("11 01 07 16 00 00")  # item id 7, then an empty shelf location
     tag = decode(memory, model="iso28560-2")
-    assert tag.item_id == "7" and "shelf_location" not in tag.extra
+    assert tag.item_id == "7"
+    assert "shelf_location" not in tag.extra
     assert decode(encode(TagData("iso28560-2", "7", type_of_usage="1"))).type_of_usage == "10"
 
 
@@ -543,7 +552,8 @@ def test_dp2_layout_with_locked_title_and_no_end_marker() -> None:
     tag = decode(memory)
     assert tag.extra["title"] == "test"
     assert tag.extra["content_parameter"] == [3, 4, 6, 17]
-    assert tag.owner_institution == "US-InU-Mu" and tag.extra["shelf_location"] == "QA268.L55"
+    assert tag.owner_institution == "US-InU-Mu"
+    assert tag.extra["shelf_location"] == "QA268.L55"
 
 
 def test_dp2_content_parameter_with_trailing_zero_bytes() -> None:
@@ -563,14 +573,16 @@ def test_block_order_can_be_given_by_the_reader() -> None:
     assert "reversed" not in str(refused.value)
     assert decode(reversed_memory, block_order="reversed").block_order == "reversed"
     iso2 = decode(reverse_blocks(ISO2_EXAMPLE), block_order="reversed")
-    assert iso2.item_id == "123456789012" and iso2.block_order == "reversed"
+    assert iso2.item_id == "123456789012"
+    assert iso2.block_order == "reversed"
     with pytest.raises(TagFormatError, match="block order"):
         decode(DANISH_32, block_order="sideways")
 
 
 def test_rfid501_read_with_reversed_blocks() -> None:
     tag = decode(reverse_blocks(RFID501_EXAMPLE))
-    assert tag.model == "rfid501" and tag.block_order == "reversed"
+    assert tag.model == "rfid501"
+    assert tag.block_order == "reversed"
     assert tag.item_id == "1302003767"
     assert encode(tag) == reverse_blocks(RFID501_EXAMPLE)
     assert decode(RFID501_EXAMPLE).block_order == "normal"
@@ -603,7 +615,8 @@ def test_iso28560_2_aligned_objects_end_on_block_boundaries() -> None:
 def test_iso28560_3_32_byte_block_on_a_bigger_tag_with_old_bytes_after_it() -> None:
     memory = DANISH_32 + b"\x7a\x55" + bytes(6)  # bytes 32-33 left over from earlier data
     tag = decode(memory)
-    assert tag.item_id == "11223344" and tag.owner_institution == "DE-705"
+    assert tag.item_id == "11223344"
+    assert tag.owner_institution == "DE-705"
     assert tag.extra["basic_block_size"] == 32
 
 

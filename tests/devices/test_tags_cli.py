@@ -32,16 +32,20 @@ def test_decode_prints_the_fields(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_decode_accepts_colons_and_split_arguments(capsys: pytest.CaptureFixture[str]) -> None:
     code, out = run(capsys, "tag", "decode", ISO2)
-    assert code == 0 and json.loads(out)["owner_institution"] == "US-InU-Mu"
+    assert code == 0
+    assert json.loads(out)["owner_institution"] == "US-InU-Mu"
     code, out = run(capsys, "tag", "decode", *DANISH_32.split())
-    assert code == 0 and json.loads(out)["item_id"] == "11223344"
+    assert code == 0
+    assert json.loads(out)["item_id"] == "11223344"
 
 
 def test_decode_options(capsys: pytest.CaptureFixture[str]) -> None:
     code, out = run(capsys, "tag", "decode", "--dsfid", "06", "--block-size", "4", ISO2)
-    assert code == 0 and json.loads(out)["model"] == "iso28560-2"
+    assert code == 0
+    assert json.loads(out)["model"] == "iso28560-2"
     code, out = run(capsys, "tag", "decode", "--model", "rfid501", DANISH_32)
-    assert code == 2 and "error" in json.loads(out)
+    assert code == 2
+    assert "error" in json.loads(out)
 
 
 @pytest.mark.parametrize(
@@ -171,4 +175,5 @@ def test_decode_reads_stdin(
 
     monkeypatch.setattr("sys.stdin", io.StringIO(DANISH_32.replace(" ", "\n")))
     code, out = run(capsys, "tag", "decode", "-")
-    assert code == 0 and json.loads(out)["item_id"] == "11223344"
+    assert code == 0
+    assert json.loads(out)["item_id"] == "11223344"

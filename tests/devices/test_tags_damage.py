@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tag_damage import KINDS, MODELS, measure, table  # tests/devices is on sys.path
 
 from kiosk.devices.errors import TagFormatError
 from kiosk.devices.tags import TagData, decode
+from tests.devices.tag_damage import KINDS, MODELS, measure, table
 
 VECTORS: list[dict[str, Any]] = json.loads(
     (Path(__file__).parent / "data" / "damaged_tags.json").read_text(encoding="utf-8")

@@ -401,7 +401,8 @@ def test_iso28560_3_extension_elements_round_trip(
     )
     memory = encode(data, block_order=order)
     tag = decode(memory)
-    assert tag.item_id == item_id and tag.block_order == order
+    assert tag.item_id == item_id
+    assert tag.block_order == order
     for name, value in elements.items():
         assert tag.extra[name] == value
     assert tag.extra.get("media_format", 0) == media_format

@@ -82,7 +82,9 @@ def test_vectors_are_complete() -> None:
     assert len(VECTORS) >= 20
     assert len({v["id"] for v in VECTORS}) == len(VECTORS)
     for vector in VECTORS:
-        assert vector["source"] and vector["origin"] and vector["expect"]
+        assert vector["source"]
+        assert vector["origin"]
+        assert vector["expect"]
         assert vector["block_size"] in (3, 4, 8)
         assert memory_of(vector)
     models = {v["expect"]["model"] for v in DECODED}
@@ -262,7 +264,8 @@ def test_erased_memory_ends_the_data() -> None:
     assert (tag.item_id, tag.extra["title"]) == ("123456789012", "test")
     oslo = next(v for v in VECTORS if v["id"] == "deichman-oslo-no-02030000")
     tag = decode(memory_of(oslo)[:34] + b"\xff" * 30)
-    assert tag.item_id == "03010034815003" and "extension_error" not in tag.extra
+    assert tag.item_id == "03010034815003"
+    assert "extension_error" not in tag.extra
 
 
 def test_a_basic_block_start_is_not_read_as_item_id_1() -> None:

@@ -59,11 +59,14 @@ def test_webhook_down_then_back_gets_the_alert_once(
     uid = svc.raise_alert("call_staff", "Help wanted at the kiosk", place="entrance")
     assert svc.deliver_due() == 0
     [d] = svc.queue.all()
-    assert (d.state, d.attempts) == ("pending", 1) and "webhook" in d.last_error
+    assert (d.state, d.attempts) == ("pending", 1)
+    assert "webhook" in d.last_error
     now.t += 4
-    assert svc.deliver_due() == 0 and svc.queue.all()[0].attempts == 1  # not due yet: backoff
+    assert svc.deliver_due() == 0
+    assert svc.queue.all()[0].attempts == 1  # not due yet: backoff
     now.t += 2
-    assert svc.deliver_due() == 0 and svc.queue.all()[0].attempts == 2  # still down: next in 10 s
+    assert svc.deliver_due() == 0
+    assert svc.queue.all()[0].attempts == 2  # still down: next in 10 s
 
     receiver.start()  # back, on the same port
     now.t += 10
@@ -73,8 +76,11 @@ def test_webhook_down_then_back_gets_the_alert_once(
         assert svc.deliver_due() == 0
     assert len(receiver.bodies) == 1
     body = receiver.bodies[0]
-    assert body["id"] == uid and body["kind"] == "call_staff" and body["terminal"] == "K1"
-    assert body["labels"] == {"place": "entrance"} and body["auth"] == "Bearer s3cret"
+    assert body["id"] == uid
+    assert body["kind"] == "call_staff"
+    assert body["terminal"] == "K1"
+    assert body["labels"] == {"place": "entrance"}
+    assert body["auth"] == "Bearer s3cret"
     assert svc.queue.all()[0].state == "delivered"
     svc.close()
 
@@ -148,7 +154,8 @@ def test_a_permanent_refusal_is_not_retried(tmp_path: Path) -> None:
         svc.raise_alert("call_staff", "Help")
         svc.deliver_due()
         [d] = svc.queue.all()
-        assert d.state == "failed" and "HTTP 400" in d.last_error
+        assert d.state == "failed"
+        assert "HTTP 400" in d.last_error
         svc.close()
     finally:
         server.shutdown()
@@ -229,7 +236,8 @@ def test_alerts_carry_no_patron_data(tmp_path: Path) -> None:
     with pytest.raises(kalerts.AlertError, match="patron data"):
         kalerts.make_alert("call_staff", "x", card="LV0001")
     alert = kalerts.make_alert("call_staff", "Patron 2400012345678 needs help")
-    assert "2400012345678" not in alert.summary and "5678" in alert.summary
+    assert "2400012345678" not in alert.summary
+    assert "5678" in alert.summary
     with pytest.raises(kalerts.AlertError):
         kalerts.make_alert("call staff!", "x")
 
@@ -285,7 +293,9 @@ def test_alert_send_and_list_from_the_command_line(
     assert [(b["kind"], b["labels"]) for b in receiver.bodies] == [("test", {"place": "desk"})]
     assert cli.main(["--config", str(f), "alert", "list"]) == 0
     out = capsys.readouterr().out
-    assert "test" in out and "delivered" in out and "Checking the alert path" in out
+    assert "test" in out
+    assert "delivered" in out
+    assert "Checking the alert path" in out
     assert (
         cli.main(["--config", str(f), "alert", "send", "test", "x", "--label", "card=LV0001"]) == 1
     )
@@ -323,8 +333,10 @@ def test_book_drop_alerts_for_an_item_meant_for_staff_after_hours(
     finally:
         k.close()
     [body] = receiver.bodies
-    assert body["kind"] == "desk_after_hours" and body["terminal"] == "DROP-1"
-    assert "39999999" in body["summary"] and body["labels"] == {"reason": str(unknown.outcome)}
+    assert body["kind"] == "desk_after_hours"
+    assert body["terminal"] == "DROP-1"
+    assert "39999999" in body["summary"]
+    assert body["labels"] == {"reason": str(unknown.outcome)}
 
 
 def test_book_drop_stays_quiet_while_the_desk_is_open(
@@ -337,7 +349,8 @@ def test_book_drop_stays_quiet_while_the_desk_is_open(
     k = _bookdrop(tmp_path, demo_acs.port, receiver, _hours_around_now(open_now=True))
     try:
         assert str(k.drop("39999999").final) == "exception_bin"
-        assert k.fleet.alerts.deliver_due() == 0 and k.fleet.alerts.queue.all() == []
+        assert k.fleet.alerts.deliver_due() == 0
+        assert k.fleet.alerts.queue.all() == []
     finally:
         k.close()
     assert receiver.bodies == []

@@ -42,24 +42,26 @@ def kiosk_file(tmp_path: Path, body: str = "", site: str = "site.toml") -> Path:
 def test_site_values_under_kiosk_values_with_origins(tmp_path: Path) -> None:
     (tmp_path / "site.toml").write_text(SITE)
     cfg = config.load(kiosk_file(tmp_path, '[sip2]\nlocation_code = "CENTRAL"\n'))
-    assert cfg.kiosk.library_name == "City Library" and cfg.kiosk.terminal_id == "CENTRAL-3"
-    assert cfg.sip2.host == "sip.library.example" and cfg.sip2.location_code == "CENTRAL"
+    assert cfg.kiosk.library_name == "City Library"
+    assert cfg.kiosk.terminal_id == "CENTRAL-3"
+    assert cfg.sip2.host == "sip.library.example"
+    assert cfg.sip2.location_code == "CENTRAL"
     assert cfg.offline.policy == "checkin-and-checkout"
     assert [r.bin for r in cfg.routing] == [2]
     origins = {v.key: v.origin for v in config_layers.resolved_values(cfg)}
-    assert origins["sip2.host"] == "site" and origins["sip2.location_code"] == "kiosk"
-    assert (
-        origins["kiosk.terminal_id"] == "kiosk"
-        and origins["ui.width"] == "default"
-        and origins["routing"] == "site"
-    )
+    assert origins["sip2.host"] == "site"
+    assert origins["sip2.location_code"] == "kiosk"
+    assert origins["kiosk.terminal_id"] == "kiosk"
+    assert origins["ui.width"] == "default"
+    assert origins["routing"] == "site"
     assert config_layers.report_for(cfg).problems == ()
 
 
 def test_kiosk_file_wins_and_lists_replace(tmp_path: Path) -> None:
     (tmp_path / "site.toml").write_text(SITE)
     cfg = config.load(kiosk_file(tmp_path, "[sip2]\nport = 7001\n[[routing]]\nbin = 5\n"))
-    assert cfg.sip2.port == 7001 and cfg.sip2.host == "sip.library.example"
+    assert cfg.sip2.port == 7001
+    assert cfg.sip2.host == "sip.library.example"
     assert [r.bin for r in cfg.routing] == [5]
 
 
@@ -70,7 +72,8 @@ def test_config_show_resolved_masks_secrets_and_names_origins(
     f = kiosk_file(tmp_path, '[status_page]\ntoken = "tok-123"\n')
     assert cli.main(["--config", str(f), "config", "show", "--resolved"]) == 0
     out = capsys.readouterr().out
-    assert "site-secret" not in out and "tok-123" not in out
+    assert "site-secret" not in out
+    assert "tok-123" not in out
     assert 'password = "********"  # site' in out
     assert 'host = "sip.library.example"  # site' in out
     assert 'terminal_id = "CENTRAL-3"  # kiosk' in out
@@ -104,10 +107,12 @@ def test_a_broken_site_file_falls_back_to_the_last_good_copy(tmp_path: Path) -> 
         SITE.replace('policy = "checkin-and-checkout"', 'policy = "sometimes"')
     )
     cfg = config.load(f)
-    assert cfg.sip2.host == "sip.library.example" and cfg.offline.policy == "checkin-and-checkout"
+    assert cfg.sip2.host == "sip.library.example"
+    assert cfg.offline.policy == "checkin-and-checkout"
     rep = config_layers.report_for(cfg)
     assert rep.site_used == config_layers.LAST_GOOD
-    assert "offline.policy" in rep.problems[0] and "last good" in rep.problems[1]
+    assert "offline.policy" in rep.problems[0]
+    assert "last good" in rep.problems[1]
     assert config_layers.config_hash(cfg) == config_layers.config_hash(good)
     assert (
         tmp_path / "var" / "site.last-good.toml"
@@ -116,7 +121,8 @@ def test_a_broken_site_file_falls_back_to_the_last_good_copy(tmp_path: Path) -> 
 
 def test_no_site_file_at_all_runs_on_the_kiosk_file(tmp_path: Path) -> None:
     cfg = config.load(kiosk_file(tmp_path, site="missing.toml"))
-    assert cfg.kiosk.terminal_id == "CENTRAL-3" and cfg.sip2.host == "127.0.0.1"
+    assert cfg.kiosk.terminal_id == "CENTRAL-3"
+    assert cfg.sip2.host == "127.0.0.1"
     assert "not found" in config_layers.report_for(cfg).problems[0]
 
 
@@ -161,7 +167,8 @@ def test_a_running_kiosk_alerts_on_a_broken_new_site_file(tmp_path: Path, demo_a
         assert k.fleet.check_site() == []  # unchanged
         site.write_text("[kiosk\nbroken")
         problems = k.fleet.check_site()
-        assert problems and "not valid TOML" in problems[0]
+        assert problems
+        assert "not valid TOML" in problems[0]
         assert k.services.cfg.kiosk.library_name == "City Library"  # still running on the good one
         assert k.fleet.metrics.site_config_ok._value.get() == 0
         wait_for(lambda: receiver.bodies, 10, "the alert at the webhook")

@@ -61,7 +61,8 @@ def test_promtool_unit_tests_can_fail(tmp_path: Path) -> None:
         timeout=60,
         cwd=tmp_path,
     )
-    assert res.returncode != 0 and "KioskOffline" in res.stdout + res.stderr
+    assert res.returncode != 0
+    assert "KioskOffline" in res.stdout + res.stderr
 
 
 @pytest.fixture(scope="module")
@@ -119,14 +120,14 @@ def test_dashboard_is_a_grafana_model() -> None:
     dash = json.loads(DASHBOARD.read_text())
     ids = [p["id"] for p in dash["panels"]]
     assert len(ids) == len(set(ids))
-    assert dash["uid"] and dash["title"]
+    assert dash["uid"]
+    assert dash["title"]
     for p in dash["panels"]:
-        assert (
-            set(p["gridPos"]) == {"x", "y", "w", "h"}
-            and p["gridPos"]["x"] + p["gridPos"]["w"] <= 24
-        )
+        assert set(p["gridPos"]) == {"x", "y", "w", "h"}
+        assert p["gridPos"]["x"] + p["gridPos"]["w"] <= 24
         if p["type"] != "row":
-            assert p["targets"] and all(t["refId"] for t in p["targets"])
+            assert p["targets"]
+            assert all(t["refId"] for t in p["targets"])
 
 
 def test_every_rule_uses_metrics_the_kiosk_exposes(kiosk_names: set[str]) -> None:

@@ -131,7 +131,8 @@ def test_prometheus_scrapes_two_kiosks_counts_checkouts_and_sees_one_offline(
             wait_ms=8000,
             size="1280,500",
         )
-        assert "KioskOffline" in dom and "pending" in dom
+        assert "KioskOffline" in dom
+        assert "pending" in dom
     finally:
         if prometheus is not None:
             prometheus.stop()

@@ -50,10 +50,12 @@ def test_support_bundle_has_the_parts_and_no_patron_data(
         "statistics-daily.csv",
         "kiosk.log",
     }
-    assert "library" in files["doctor.txt"] and "kiosk 0.1.0" in files["versions.txt"]
+    assert "library" in files["doctor.txt"]
+    assert "kiosk 0.1.0" in files["versions.txt"]
     assert '"checkout done": 1' in files["journal-summary.json"]
     assert f"{date.today().isoformat()},1,0,0,0" in files["statistics-daily.csv"]
-    assert "logged in" in files["kiosk.log"] and "**0212" in files["kiosk.log"]
+    assert "logged in" in files["kiosk.log"]
+    assert "**0212" in files["kiosk.log"]
     everything = "\n".join(files.values())
     for secret in ("LV0002", "LV000212", "pin9911", "TP-s3cret-42", "ADM99887766", "John Smith"):
         assert secret not in everything, f"{secret!r} in the support bundle"
@@ -94,7 +96,8 @@ def test_stats_csv_survives_a_journal_purge(
     assert cli.main(["--config", str(f), "stats", "--csv", "--days", "14"]) == 0
     text = capsys.readouterr().out
     assert text.splitlines()[0] == "period,checkouts,returns,renewals,refusals"
-    assert len(text.splitlines()) == 15 and row in text
+    assert len(text.splitlines()) == 15
+    assert row in text
 
 
 def test_a_roll_up_never_lowers_a_day(tmp_path: Path) -> None:

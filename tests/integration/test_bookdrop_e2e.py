@@ -116,7 +116,8 @@ def _load_peer_module() -> Any:
     """The pysip2 demo library from tests/sync/conftest.py (a conftest is not importable by name)."""
     path = Path(__file__).resolve().parent.parent / "sync" / "conftest.py"
     spec = importlib.util.spec_from_file_location("bookdrop_e2e_pysip2_peer", path)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -266,7 +267,8 @@ class PeerLibrary:
 
     def lend(self, item_id: str, patron_id: str = BORROWER) -> None:
         with self.acs.lock:
-            assert item_id in self.acs.titles and item_id not in self.acs.loans
+            assert item_id in self.acs.titles
+            assert item_id not in self.acs.loans
             self.acs.loans[item_id] = patron_id
 
     def on_loan(self, item_id: str) -> bool:
@@ -509,10 +511,12 @@ def test_normal_return_is_checked_in_secured_and_sorted(station: Station, librar
         ReturnOutcome.CHECKED_IN,
         "30000003",
     )
-    assert result.title == "The Hobbit" and result.sorted
+    assert result.title == "The Hobbit"
+    assert result.sorted
     # The library system: the loan is gone, checked in exactly once, online (no block = N).
     assert not library.on_loan("30000003")
-    assert library.checkins("30000003") == 1 and library.no_block_checkins("30000003") == [False]
+    assert library.checkins("30000003") == 1
+    assert library.no_block_checkins("30000003") == [False]
     # The tag: re-secured, verified by read-back, its memory untouched.
     assert secured_with_read_back(station.pad, tag)
     assert bytes(tag.memory) == memory_before
@@ -528,7 +532,8 @@ def test_normal_return_is_checked_in_secured_and_sorted(station: Station, librar
     entries = station.checkin_entries("30000003")
     assert [(e.mode, e.state) for e in entries] == [(Mode.ONLINE, EntryState.DONE)]
     assert entries[0].result["routing"]["sort_bin"] == "1"
-    assert station.staff_alerts() == [] and station.slips() == []
+    assert station.staff_alerts() == []
+    assert station.slips() == []
 
 
 def test_sort_bin_from_the_library_system_picks_the_bin(station: Station, library: Library) -> None:
@@ -542,7 +547,8 @@ def test_sort_bin_from_the_library_system_picks_the_bin(station: Station, librar
 
     assert (result.final, result.bin) == (FinalState.CHECKED_IN_SECURED, 2)
     assert station.sorter.bins == {2: ["30000010"]}
-    assert not library.on_loan("30000010") and library.checkins("30000010") == 1
+    assert not library.on_loan("30000010")
+    assert library.checkins("30000010") == 1
     assert secured_with_read_back(station.pad, tag)
 
 
@@ -556,7 +562,8 @@ def test_complete_multi_part_set_is_checked_in_once_and_every_part_secured(
     result = one(station.drop_items(*parts))
 
     assert result.final is FinalState.CHECKED_IN_SECURED
-    assert library.checkins("30000005") == 1 and not library.on_loan("30000005")
+    assert library.checkins("30000005") == 1
+    assert not library.on_loan("30000005")
     assert all(secured_with_read_back(station.pad, t) for t in parts)
     assert station.sorter.routed == [("30000005", DEFAULT_BIN)]
     assert len(station.checkin_entries("30000005")) == 1
@@ -580,11 +587,13 @@ def test_hold_for_another_patron_demo_extension_fields(
         ReturnOutcome.CHECKED_IN,
         HOLD_BIN,
     )
-    assert result.instruction == "hold_shelf" and result.hold_slip_printed is True
+    assert result.instruction == "hold_shelf"
+    assert result.hold_slip_printed is True
     assert demo_station.sorter.routed == [("30000003", HOLD_BIN)]
     assert secured_with_read_back(demo_station.pad, tag)
     # The library system trapped the hold: the item waits on the hold shelf for Ivan.
-    assert not demo.on_loan("30000003") and demo.checkins("30000003") == 1
+    assert not demo.on_loan("30000003")
+    assert demo.checkins("30000003") == 1
     assert [(h.patron_id, h.state) for h in demo.library.holds(item_id="30000003")] == [
         (HOLDER, "ready")
     ]
@@ -593,12 +602,16 @@ def test_hold_for_another_patron_demo_extension_fields(
     slips = demo_station.slips()
     assert len(slips) == 1
     slip = slips[0]
-    assert "30000003" in slip and "**0004" in slip
-    assert HOLDER not in slip and "Иван" not in slip and "Петров" not in slip
+    assert "30000003" in slip
+    assert "**0004" in slip
+    assert HOLDER not in slip
+    assert "Иван" not in slip
+    assert "Петров" not in slip
     assert HOLDER.encode() not in demo_station.slip_bytes()
     # The journal keeps the routing the library system gave, and no exception was recorded.
     routing = demo_station.checkin_entries("30000003")[-1].result["routing"]
-    assert routing["alert"] is True and routing["alert_type"] == "01"
+    assert routing["alert"] is True
+    assert routing["alert_type"] == "01"
     assert [k for k, _ in demo_station.staff_alerts()] == []
 
 
@@ -618,7 +631,9 @@ def test_hold_at_another_branch_demo_destination(demo_station: Station, demo: De
     assert demo_station.sorter.routed == [("30000001", TRANSIT_BIN)]
     assert demo.library.item_status("30000001") == "10"  # in transit
     (slip,) = demo_station.slips()
-    assert "CENTRS" in slip and "**0001" in slip and "LV0001" not in slip
+    assert "CENTRS" in slip
+    assert "**0001" in slip
+    assert "LV0001" not in slip
     assert demo_station.checkin_entries("30000001")[-1].result["routing"]["destination"] == "CENTRS"
 
 
@@ -638,11 +653,13 @@ def test_hold_for_another_patron_pysip2_sort_bin_and_alert(
         True,
     )
     assert peer_station.sorter.routed == [("30000003", HOLD_BIN)]
-    assert not peer.on_loan("30000003") and peer.checkins("30000003") == 1
+    assert not peer.on_loan("30000003")
+    assert peer.checkins("30000003") == 1
     assert secured_with_read_back(peer_station.pad, tag)
     (slip,) = peer_station.slips()
     # The 10 named the patron who had it (AA); that card must not reach the slip either.
-    assert "30000003" in slip and BORROWER not in slip
+    assert "30000003" in slip
+    assert BORROWER not in slip
 
 
 def test_alert_without_a_matching_row_goes_to_the_exception_bin(
@@ -661,7 +678,8 @@ def test_alert_without_a_matching_row_goes_to_the_exception_bin(
         "special",
     )
     assert peer_station.sorter.routed == [("30000002", EXCEPTION_BIN)]
-    assert not peer.on_loan("30000002") and tag.afi == SECURED
+    assert not peer.on_loan("30000002")
+    assert tag.afi == SECURED
 
 
 # --- exceptions -------------------------------------------------------------------------------------
@@ -671,7 +689,8 @@ def _assert_untouched(
     station: Station, library: Library, item_id: str, tags: list[VirtualTag]
 ) -> None:
     """Never sent to the library system; the tags as they came."""
-    assert library.on_loan(item_id) and library.checkins(item_id) == 0
+    assert library.on_loan(item_id)
+    assert library.checkins(item_id) == 0
     assert station.checkin_entries(item_id) == []
     assert all(t.afi == UNSECURED for t in tags)
     assert not any(op == "afi" for op, _ in station.pad.operations)
@@ -690,11 +709,13 @@ def test_incomplete_set_goes_to_the_exception_bin_with_a_staff_alert(
         ReturnOutcome.SET_INCOMPLETE,
         EXCEPTION_BIN,
     )
-    assert result.instruction == "place_all_parts" and "2 of 3" in result.message
+    assert result.instruction == "place_all_parts"
+    assert "2 of 3" in result.message
     assert station.sorter.routed == [("30000005", EXCEPTION_BIN)]
     _assert_untouched(station, library, "30000005", parts)
     alerts = station.staff_alerts()
-    assert [k for k, _ in alerts] == ["bookdrop_set_incomplete"] and "30000005" in alerts[0][1]
+    assert [k for k, _ in alerts] == ["bookdrop_set_incomplete"]
+    assert "30000005" in alerts[0][1]
 
 
 @pytest.mark.parametrize("fault", ["no answer", "blank memory"])
@@ -715,7 +736,8 @@ def test_unreadable_tag_goes_to_the_exception_bin(
         ReturnOutcome.UNREADABLE_TAG,
         EXCEPTION_BIN,
     )
-    assert result.key == f"uid:{tag.uid}" and result.item_id == ""
+    assert result.key == f"uid:{tag.uid}"
+    assert result.item_id == ""
     assert station.sorter.routed == [(f"uid:{tag.uid}", EXCEPTION_BIN)]
     _assert_untouched(station, library, "30000002", [tag])
     assert station.circulation.journal.entries() == []
@@ -737,8 +759,10 @@ def test_tag_from_another_library_goes_to_the_exception_bin(
     )
     assert "LV-OTHER" in result.message
     assert station.sorter.routed == [("39000001", EXCEPTION_BIN)]
-    assert library.checkins("39000001") == 0 and station.circulation.journal.entries() == []
-    assert tag.afi == UNSECURED and not any(op == "afi" for op, _ in station.pad.operations)
+    assert library.checkins("39000001") == 0
+    assert station.circulation.journal.entries() == []
+    assert tag.afi == UNSECURED
+    assert not any(op == "afi" for op, _ in station.pad.operations)
     assert [k for k, _ in station.staff_alerts()] == ["bookdrop_other_library"]
 
 
@@ -754,16 +778,19 @@ def test_item_not_on_loan(station: Station, library: Library) -> None:
     result = one(station.drop_items(tag))
 
     assert secured_with_read_back(station.pad, tag)
-    assert library.checkins("30000001") == 0 and not library.on_loan("30000001")
+    assert library.checkins("30000001") == 0
+    assert not library.on_loan("30000001")
     entries = station.checkin_entries("30000001")
-    assert len(entries) == 1 and entries[0].mode is Mode.ONLINE
+    assert len(entries) == 1
+    assert entries[0].mode is Mode.ONLINE
     if isinstance(library, DemoLibrary):
         assert (result.final, result.outcome, result.bin) == (
             FinalState.CHECKED_IN_SECURED,
             ReturnOutcome.CHECKED_IN,
             DEFAULT_BIN,
         )
-        assert "not on loan" in result.message and entries[0].state is EntryState.DONE
+        assert "not on loan" in result.message
+        assert entries[0].state is EntryState.DONE
         assert station.sorter.routed == [("30000001", DEFAULT_BIN)]
     else:
         assert (result.final, result.outcome, result.bin) == (
@@ -814,12 +841,11 @@ def test_library_system_down_queues_secures_then_forwards_exactly_once(
         )
         assert secured_with_read_back(station.pad, tag)
     assert Component.LIBRARY_SYSTEM in station.drop.state.outages
-    assert ("30000003", DEFAULT_BIN) in station.sorter.routed and (
-        "30000002",
-        DEFAULT_BIN,
-    ) in station.sorter.routed
+    assert ("30000003", DEFAULT_BIN) in station.sorter.routed
+    assert ( "30000002", DEFAULT_BIN, ) in station.sorter.routed
     for item_id in tags:
-        assert library.on_loan(item_id) and library.checkins(item_id) == 0
+        assert library.on_loan(item_id)
+        assert library.checkins(item_id) == 0
         assert [(e.mode, e.state) for e in station.checkin_entries(item_id)] == [
             (Mode.OFFLINE, EntryState.QUEUED)
         ]
@@ -828,7 +854,8 @@ def test_library_system_down_queues_secures_then_forwards_exactly_once(
 
     # Still down: forwarding keeps the work.
     report = station.circulation.forward_offline()
-    assert report.forwarded == 0 and report.pending == 2
+    assert report.forwarded == 0
+    assert report.pending == 2
 
     library.up()
     station.clock.advance(10.0)
@@ -847,7 +874,8 @@ def test_library_system_down_queues_secures_then_forwards_exactly_once(
     # The next item goes online again and the outage is over.
     library.lend("30000004")
     r = one(station.drop_items(item_tags("30000004")[0]))
-    assert r.final is FinalState.CHECKED_IN_SECURED and library.checkins("30000004") == 1
+    assert r.final is FinalState.CHECKED_IN_SECURED
+    assert library.checkins("30000004") == 1
     assert Component.LIBRARY_SYSTEM not in station.drop.state.outages
     assert any(d.startswith("library_system") for d in station.events("outage_end"))
 
@@ -868,7 +896,8 @@ def test_lost_answer_is_secured_then_reconciled_not_sent_twice(
 
     assert (result.final, result.bin) == (FinalState.QUEUED_OFFLINE_SECURED, DEFAULT_BIN)
     assert secured_with_read_back(demo_station.pad, tag)
-    assert demo.checkins("30000003") == 1 and not demo.on_loan("30000003")
+    assert demo.checkins("30000003") == 1
+    assert not demo.on_loan("30000003")
     assert [(e.mode, e.state) for e in demo_station.checkin_entries("30000003")] == [
         (Mode.ONLINE, EntryState.IN_DOUBT)
     ]
@@ -878,7 +907,8 @@ def test_lost_answer_is_secured_then_reconciled_not_sent_twice(
 
     assert (report.forwarded, report.pending) == (1, 0)
     (entry,) = demo_station.checkin_entries("30000003")
-    assert entry.state is EntryState.DONE and entry.result.get("reconciled") is True
+    assert entry.state is EntryState.DONE
+    assert entry.result.get("reconciled") is True
     assert demo.checkins("30000003") == 1  # exactly once
 
 
@@ -900,13 +930,15 @@ def test_sorter_down_sends_items_to_the_exception_bin_and_alerts_staff(
         False,
     )
     assert "bin 1" in result.message
-    assert not library.on_loan("30000003") and library.checkins("30000003") == 1
+    assert not library.on_loan("30000003")
+    assert library.checkins("30000003") == 1
     assert secured_with_read_back(station.pad, tag)
     assert station.sorter.routed == []  # a sorter that is down takes nothing
     assert [e.state for e in station.checkin_entries("30000003")] == [EntryState.DONE]
     alerts = station.staff_alerts()
     assert [k for k, _ in alerts] == ["outage_start", "bookdrop_sorter_failed"]
-    assert alerts[0][1].startswith("sorter") and "30000003" in alerts[1][1]
+    assert alerts[0][1].startswith("sorter")
+    assert "30000003" in alerts[1][1]
     assert Component.SORTER in station.drop.state.outages
 
     # Staff clear the jam: the next item is sorted and the outage is recorded as over.
@@ -934,7 +966,8 @@ def test_tag_that_cannot_be_secured_goes_to_the_exception_bin(
         ReturnOutcome.SECURITY_FAILED,
         EXCEPTION_BIN,
     )
-    assert not library.on_loan("30000003") and library.checkins("30000003") == 1
+    assert not library.on_loan("30000003")
+    assert library.checkins("30000003") == 1
     assert tag.afi == UNSECURED
     assert (
         sum(1 for op, uid in station.pad.operations if op == "afi" and uid == tag.uid) == 3
@@ -979,7 +1012,8 @@ def test_return_while_the_library_system_does_not_answer_a_login_is_queued_not_i
         tag = item_tags("30000003")[0]
         result = one(station.drop_items(tag))
 
-        assert result.final is FinalState.QUEUED_OFFLINE_SECURED and tag.afi == SECURED
+        assert result.final is FinalState.QUEUED_OFFLINE_SECURED
+        assert tag.afi == SECURED
         assert demo.checkins("30000003") == 0  # the 09 never reached the library system
         assert station.events("in_doubt") == []
         assert [(e.mode, e.state) for e in station.checkin_entries("30000003")] == [
@@ -1055,4 +1089,5 @@ def test_set_with_a_part_twice_and_one_missing_is_incomplete(
     result = one(station.drop_items(part1, twin, part2))
 
     assert (result.outcome, result.bin) == (ReturnOutcome.SET_INCOMPLETE, EXCEPTION_BIN)
-    assert library.on_loan("30000005") and library.checkins("30000005") == 0
+    assert library.on_loan("30000005")
+    assert library.checkins("30000005") == 0

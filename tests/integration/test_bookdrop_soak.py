@@ -378,7 +378,8 @@ def _soak(tmp_path: Path, rng: random.Random, clock: ManualClock, acs: object) -
     assert sum(finals.values()) == RETURNS == len(expectations)
     assert set(finals) <= set(FinalState)
     assert finals[FinalState.CHECKED_IN_SECURED] > RETURNS // 2
-    assert finals[FinalState.QUEUED_OFFLINE_SECURED] > 0 and finals[FinalState.EXCEPTION_BIN] > 0
+    assert finals[FinalState.QUEUED_OFFLINE_SECURED] > 0
+    assert finals[FinalState.EXCEPTION_BIN] > 0
     reasons = Counter(r.outcome for r in drop.history if r.final is FinalState.EXCEPTION_BIN)
     assert set(reasons) <= {
         ReturnOutcome.UNREADABLE_TAG,

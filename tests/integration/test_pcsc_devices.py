@@ -134,8 +134,10 @@ def test_afi_and_eas_through_the_transparent_exchange(card):
         svc = TagSecurityService(reader, SecuritySection(method="both"), retry_delay_s=0)
         result = svc.unsecure(ITEM_UID)
         assert result.ok, result.message
-        assert reader.read_system_info(ITEM_UID).afi == 0xC2 and reader.eas(ITEM_UID) is False
-        assert svc.secure(ITEM_UID).ok and reader.eas(ITEM_UID) is True
+        assert reader.read_system_info(ITEM_UID).afi == 0xC2
+        assert reader.eas(ITEM_UID) is False
+        assert svc.secure(ITEM_UID).ok
+        assert reader.eas(ITEM_UID) is True
     finally:
         reader.close()
 

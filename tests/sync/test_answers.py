@@ -51,10 +51,17 @@ def test_a_name_is_kept_whole_or_dropped(text):
 
 def test_fee_over_limit():
     over = answers.over_limit
-    assert over("20.00", "15.00") and over("10,01", "10.") and over("5.5", "5")
-    assert not over("15.00", "15.00") and not over("0", "15.00")
-    assert not over("9.99", "0.00") and not over("9.99", "") and not over("", "5")
-    assert not over("NaN", "5") and not over("9", "Infinity") and not over("USD 9", "5")
+    assert over("20.00", "15.00")
+    assert over("10,01", "10.")
+    assert over("5.5", "5")
+    assert not over("15.00", "15.00")
+    assert not over("0", "15.00")
+    assert not over("9.99", "0.00")
+    assert not over("9.99", "")
+    assert not over("", "5")
+    assert not over("NaN", "5")
+    assert not over("9", "Infinity")
+    assert not over("USD 9", "5")
 
 
 @given(st.text(max_size=12), st.text(max_size=12))

@@ -7,9 +7,9 @@ import socket
 from pathlib import Path
 
 import pytest
-from fake_acs import D, FakeAcs
 
 from kiosk.cli import main
+from tests.sync.fake_acs import D, FakeAcs
 
 
 def write_config(tmp_path: Path, port: int, policy: str = "checkin-and-checkout") -> Path:
@@ -80,7 +80,10 @@ def test_checkout_and_checkin_print_the_contract(tmp_path, fake, capsys):
         D,
     )
     code, (out,) = run(capsys, "--config", str(cfg), "circ", "checkin", "30000001")
-    assert code == 0 and out["ok"] and out["mode"] == "online" and out["item_id"] == "30000001"
+    assert code == 0
+    assert out["ok"]
+    assert out["mode"] == "online"
+    assert out["item_id"] == "30000001"
     assert (
         tmp_path / "var" / "journal.sqlite"
     ).exists()  # [storage] path, relative to the config's project
@@ -90,8 +93,12 @@ def test_patron_is_printed_with_masked_id(tmp_path, fake, capsys):
     cfg = write_config(tmp_path, fake.port)
     code, (out,) = run(capsys, "circ", "patron", "LV0001", "--config", str(cfg))
     assert code == 0
-    assert out["patron_id"] == "**0001" and out["name"] == "Anna Bērziņa"
-    assert out["valid"] is True and out["loans"] == [] and out["holds"] == [] and out["fees"] == []
+    assert out["patron_id"] == "**0001"
+    assert out["name"] == "Anna Bērziņa"
+    assert out["valid"] is True
+    assert out["loans"] == []
+    assert out["holds"] == []
+    assert out["fees"] == []
 
 
 def test_offline_then_sync_and_journal(tmp_path, fake, capsys):
@@ -99,9 +106,13 @@ def test_offline_then_sync_and_journal(tmp_path, fake, capsys):
     code, (out,) = run(
         capsys, "circ", "checkout", "LV0001", "30000001", "--pin", "4321", "--config", str(cfg)
     )
-    assert code == 0 and out["mode"] == "offline" and out["queued"] is True and out["due_date"]
+    assert code == 0
+    assert out["mode"] == "offline"
+    assert out["queued"] is True
+    assert out["due_date"]
     code, (out,) = run(capsys, "circ", "renew", "LV0001", "30000009", "--config", str(cfg))
-    assert code == 1 and out["refusal"] == "offline_not_allowed"
+    assert code == 1
+    assert out["refusal"] == "offline_not_allowed"
     code, lines = run(capsys, "journal", "--config", str(cfg))
     tx = [x for x in lines if x["type"] == "transaction"]
     assert [(x["operation"], x["state"]) for x in tx] == [
@@ -110,12 +121,14 @@ def test_offline_then_sync_and_journal(tmp_path, fake, capsys):
     ]
     assert all(x["patron_id"] == "**0001" for x in tx)
     raw = json.dumps(lines)
-    assert "LV0001" not in raw and "4321" not in raw
+    assert "LV0001" not in raw
+    assert "4321" not in raw
     code, (out,) = run(capsys, "sync", "--config", str(cfg))
     assert out == {"forwarded": 0, "refused": 0, "pending": 1}
     write_config(tmp_path, fake.port)  # the library system is back
     code, (out,) = run(capsys, "sync", "--config", str(cfg))
-    assert code == 0 and out == {"forwarded": 1, "refused": 0, "pending": 0}
+    assert code == 0
+    assert out == {"forwarded": 1, "refused": 0, "pending": 0}
     (frame,) = fake.frames("11")
     assert frame[2:4] == b"YY"  # SC renewal policy Y, no block Y
 
@@ -123,16 +136,14 @@ def test_offline_then_sync_and_journal(tmp_path, fake, capsys):
 def test_journal_refusals_and_bad_since(tmp_path, capsys):
     cfg = write_config(tmp_path, dead_port())
     code, lines = run(capsys, "journal", "--refusals", "--config", str(cfg))
-    assert code == 0 and lines == []
+    assert code == 0
+    assert lines == []
     assert main(["journal", "--since", "yesterday", "--config", str(cfg)]) == 1
     assert "--since" in capsys.readouterr().err
     run(capsys, "circ", "checkin", "30000001", "--config", str(cfg))  # queued offline
     code, (out,) = run(capsys, "journal", "--purge-days", "1", "--config", str(cfg))
-    assert code == 0 and out == {
-        "purged": 0,
-        "pending": 1,
-        "refused": 0,
-    }  # open work is never purged
+    assert code == 0
+    assert out == { "purged": 0, "pending": 1, "refused": 0, }  # open work is never purged
 
 
 def test_demo_configuration_runs_the_embedded_library_system(tmp_path, capsys):
@@ -157,9 +168,12 @@ database_url = "sqlite:///var/demo-acs.sqlite"
         encoding="utf-8",
     )
     code, (out,) = run(capsys, "circ", "checkout", "LV0001", "30000002", "--config", str(cfg))
-    assert code == 0 and out["mode"] == "online" and out["title"] == "Dvēseļu putenis"
+    assert code == 0
+    assert out["mode"] == "online"
+    assert out["title"] == "Dvēseļu putenis"
     code, (out,) = run(capsys, "circ", "patron", "LV0001", "--pin", "1234", "--config", str(cfg))
-    assert code == 0 and out["patron_id"] == "**0001"
+    assert code == 0
+    assert out["patron_id"] == "**0001"
     assert sorted(loan["item_id"] for loan in out["loans"]) == [
         "30000002",
         "30000009",
@@ -203,10 +217,14 @@ def test_journal_shows_reversals_and_the_staff_list_as_such(tmp_path, capsys):
     code, lines = run(capsys, "journal", "--config", str(cfg))
     tx = {x["id"]: x for x in lines if x["type"] == "transaction"}
     assert code == 0
-    assert tx[checkout]["state"] == "reversed" and tx[checkout]["reversed_by"] == reversal
-    assert tx[reversal]["operation"] == "checkin" and tx[reversal]["reversal_of"] == checkout
-    assert tx[renew]["state"] == "staff" and tx[renew]["staff_list"] is True
-    assert not tx[checkout]["staff_list"] and not tx[reversal]["staff_list"]
+    assert tx[checkout]["state"] == "reversed"
+    assert tx[checkout]["reversed_by"] == reversal
+    assert tx[reversal]["operation"] == "checkin"
+    assert tx[reversal]["reversal_of"] == checkout
+    assert tx[renew]["state"] == "staff"
+    assert tx[renew]["staff_list"] is True
+    assert not tx[checkout]["staff_list"]
+    assert not tx[reversal]["staff_list"]
     assert "LV0001" not in json.dumps(lines)
     code, lines = run(capsys, "journal", "--staff", "--config", str(cfg))
     assert [(x["id"], x["error"]) for x in lines] == [

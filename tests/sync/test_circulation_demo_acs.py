@@ -47,39 +47,53 @@ def svc(tmp_path, acs, clock):
 
 def test_identify_demo_patrons(svc):
     anna = svc.identify_patron("LV0001", pin="1234")
-    assert anna.ok and anna.patron.name == "Anna Bērziņa" and anna.patron.pin_ok is True
+    assert anna.ok
+    assert anna.patron.name == "Anna Bērziņa"
+    assert anna.patron.pin_ok is True
     assert [(x.item_id, x.title) for x in anna.patron.loans] == [("30000009", "Sprīdītis")]
     wrong = svc.identify_patron("LV0001", pin="9999")
-    assert not wrong.ok and BlockReason.WRONG_PIN in wrong.patron.blocks
+    assert not wrong.ok
+    assert BlockReason.WRONG_PIN in wrong.patron.blocks
     john = svc.identify_patron("LV0002")
     assert [(x.item_id, x.overdue) for x in john.patron.loans] == [("30000008", True)]
     lost = svc.identify_patron("LV0003")
-    assert BlockReason.CARD_LOST in lost.patron.blocks and not lost.patron.may_borrow
+    assert BlockReason.CARD_LOST in lost.patron.blocks
+    assert not lost.patron.may_borrow
     ivan = svc.identify_patron("LV0004")
     assert ivan.patron.fee_total == "3.50"
     assert [f.amount for f in ivan.patron.fees] == ["2.50", "1.00"]
     assert [(h.item_id, h.title) for h in ivan.patron.holds] == [("30000006", "Mērnieku laiki")]
     expired = svc.identify_patron("LV0005", pin="0000")
-    assert not expired.patron.may_borrow and expired.message
+    assert not expired.patron.may_borrow
+    assert expired.message
     unknown = svc.identify_patron("LV9999")
-    assert not unknown.ok and BlockReason.UNKNOWN_PATRON in unknown.patron.blocks
+    assert not unknown.ok
+    assert BlockReason.UNKNOWN_PATRON in unknown.patron.blocks
 
 
 def test_checkout_checkin_renew_round_trip(svc, acs, clock):
     out = svc.checkout("LV0001", "30000001", pin="1234")
-    assert out.ok and out.title == "Zaļā grāmata" and out.desensitize and out.due_date
+    assert out.ok
+    assert out.title == "Zaļā grāmata"
+    assert out.desensitize
+    assert out.due_date
     assert "30000001" in acs.library.loans_of("LV0001")
     clock.advance(60)  # a later transaction (the same date would be taken as a repeat)
     again = svc.checkout("LV0001", "30000001")
-    assert again.ok and again.renewal
+    assert again.ok
+    assert again.renewal
     ren = svc.renew("LV0001", "30000009")
-    assert ren.ok and ren.title == "Sprīdītis"
+    assert ren.ok
+    assert ren.title == "Sprīdītis"
     back = svc.checkin("30000001")
-    assert back.ok and back.resensitize and back.routing.sort_bin == "1"
+    assert back.ok
+    assert back.resensitize
+    assert back.routing.sort_bin == "1"
     assert back.routing.permanent_location == "Pieaugušo nodaļa"
     assert "30000001" not in acs.library.loans_of("LV0001")
     all_ = svc.renew_all("LV0001")
-    assert all_.ok and all_.renewed == ("30000009",)
+    assert all_.ok
+    assert all_.renewed == ("30000009",)
     assert [e.state for e in svc.journal.entries() if e.item_id] == [EntryState.DONE] * 4
     svc.end_session("LV0001")
 
@@ -96,20 +110,27 @@ def test_checkout_checkin_renew_round_trip(svc, acs, clock):
 )
 def test_demo_refusals_are_classified(svc, acs, patron, item, refusal):
     res = svc.checkout(patron, item)
-    assert not res.ok and res.refusal is refusal and res.message
+    assert not res.ok
+    assert res.refusal is refusal
+    assert res.message
     assert acs.library.applied(item, "checkout") == 0
 
 
 def test_checkin_routing_of_a_held_item_and_unknown_item(svc):
     hobbit = svc.checkin("30000010")
-    assert hobbit.ok and hobbit.routing.sort_bin == "2" and hobbit.title == "Война и мир"
+    assert hobbit.ok
+    assert hobbit.routing.sort_bin == "2"
+    assert hobbit.title == "Война и мир"
     unknown = svc.checkin("99999999")
-    assert not unknown.ok and unknown.refusal is Refusal.UNKNOWN_ITEM
+    assert not unknown.ok
+    assert unknown.refusal is Refusal.UNKNOWN_ITEM
 
 
 def test_item_information(svc):
     info = svc.item_information("30000006")
-    assert info.found and info.title == "Mērnieku laiki" and info.hold_queue_length == 1
+    assert info.found
+    assert info.title == "Mērnieku laiki"
+    assert info.hold_queue_length == 1
     assert not svc.item_information("99999999").found
 
 
@@ -121,7 +142,9 @@ def test_offline_work_forwarded_to_the_demo_library(tmp_path, acs):
     try:
         co = svc.checkout("LV0004", "30000006")  # on hold for Ivan himself
         ci = svc.checkin("30000008")
-        assert co.queued and ci.queued and co.mode is Mode.OFFLINE
+        assert co.queued
+        assert ci.queued
+        assert co.mode is Mode.OFFLINE
         acs.faults.refuse_connections = False
         report = svc.forward_offline()
         assert report.to_json() == {"forwarded": 2, "refused": 0, "pending": 0}
@@ -162,9 +185,13 @@ def test_optional_pin_policy_asks_when_the_demo_acs_wants_a_pin(svc, clock, acs)
 
     s = _session(svc, clock, "optional")
     st = s.handle(CardPresented("LV0001"))  # Anna has a PIN: CQ N without one
-    assert st.stage is Stage.PIN and st.problem is None and not st.pin_retry
+    assert st.stage is Stage.PIN
+    assert st.problem is None
+    assert not st.pin_retry
     st = s.handle(PinEntered("1234"))
-    assert st.stage is Stage.ACTIVE and st.patron is not None and st.patron.name == "Anna Bērziņa"
+    assert st.stage is Stage.ACTIVE
+    assert st.patron is not None
+    assert st.patron.name == "Anna Bērziņa"
     s2 = _session(svc, clock, "optional")
     assert s2.handle(CardPresented("LV0002")).stage is Stage.ACTIVE  # no PIN set: not asked
 
@@ -175,8 +202,11 @@ def test_none_and_mandatory_pin_policies_against_the_demo_acs(svc, clock, acs):
 
     card_only = _session(svc, clock, "none")
     st = card_only.handle(CardPresented("LV0001"))  # CQ N for the missing PIN is ignored
-    assert st.stage is Stage.ACTIVE and st.patron is not None and BlockReason.WRONG_PIN not in st.patron.blocks
-    assert st.patron.may_borrow and not st.patron.screen_message
+    assert st.stage is Stage.ACTIVE
+    assert st.patron is not None
+    assert BlockReason.WRONG_PIN not in st.patron.blocks
+    assert st.patron.may_borrow
+    assert not st.patron.screen_message
     mandatory = _session(svc, clock, "mandatory")
     assert mandatory.handle(CardPresented("LV0002")).stage is Stage.PIN  # asked even without a PIN set
     assert mandatory.handle(PinEntered("0000")).stage is Stage.ACTIVE  # LV0002 has no PIN to check
@@ -199,7 +229,8 @@ def test_demo_acs_says_the_card_expired_in_the_language_asked_for(acs, code, wor
         fields = [("AO", "DEMO"), ("AA", "LV0005"), ("AC", ""), ("AD", "0000")]
         for cmd, fixed in (("23", {}), ("63", {"summary": " " * 10})):
             resp = client.request(message(cmd, language=code, transaction_date=sip_date(datetime.now()), **fixed, fields=fields))
-            assert words in resp.get_all("AF") and resp.get("BL") == "Y"
+            assert words in resp.get_all("AF")
+            assert resp.get("BL") == "Y"
             assert resp.fixed["patron_status"][0] == "Y"  # charge privileges denied
     finally:
         client.close()
@@ -210,9 +241,12 @@ def test_expired_card_is_refused_at_login_with_its_reason(svc, clock, acs):
     from kiosk.core.session import LoginProblem, Stage
 
     expired = svc.identify_patron("LV0005", pin="0000", language="en")
-    assert BlockReason.CARD_EXPIRED in expired.patron.blocks and "Library card has expired" in expired.message
+    assert BlockReason.CARD_EXPIRED in expired.patron.blocks
+    assert "Library card has expired" in expired.message
     s = _session(svc, clock, "mandatory")
     s.handle(CardPresented("LV0005"))
     st = s.handle(PinEntered("0000"))
-    assert st.stage is Stage.WELCOME and st.problem is LoginProblem.BLOCKED
-    assert st.blocks == (BlockReason.CARD_EXPIRED,) and "derīguma termiņš ir beidzies" in st.message
+    assert st.stage is Stage.WELCOME
+    assert st.problem is LoginProblem.BLOCKED
+    assert st.blocks == (BlockReason.CARD_EXPIRED,)
+    assert "derīguma termiņš ir beidzies" in st.message

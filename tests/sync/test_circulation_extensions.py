@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from fake_acs import FakeAcs
 
 from kiosk.config import OfflineSection
 from kiosk.core.domain import AlertType
@@ -13,6 +12,7 @@ from kiosk.sync.circulation import CirculationService
 from kiosk.sync.journal import Journal
 from kiosk.sync.sip2.client import Sip2Client
 from kiosk.sync.sip2.codec import decode, message
+from tests.sync.fake_acs import FakeAcs
 
 
 @pytest.fixture
@@ -41,7 +41,9 @@ def test_checkin_routing_from_extension_fields(tmp_path, fake):
     svc = CirculationService(Sip2Client(s), Journal(tmp_path / "j.sqlite"), sip2=s, offline=OfflineSection(), location="DEMO")
     res = svc.checkin("30000006")
     r = res.routing
-    assert res.ok and res.title == "Mērnieku laiki" and res.message == "Rezervēts citā filiālē"
+    assert res.ok
+    assert res.title == "Mērnieku laiki"
+    assert res.message == "Rezervēts citā filiālē"
     assert (r.sort_bin, r.alert, r.alert_type, r.destination) == ("5", True, AlertType.HOLD_OTHER_BRANCH, "Filiāle Purvciems")
     assert (r.hold_patron_id, r.hold_patron_name, r.permanent_location, r.media_type) == ("LV0004", "Иван Петров", "Bērnu nodaļa", "001")
     row = svc.journal.get(res.journal_id)

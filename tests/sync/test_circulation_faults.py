@@ -10,7 +10,6 @@ import socket
 from datetime import datetime
 
 import pytest
-from fake_acs import FakeAcs
 
 from kiosk.config import OfflineSection
 from kiosk.core.domain import Mode, Operation, Refusal
@@ -19,6 +18,7 @@ from kiosk.sync.circulation import CirculationService
 from kiosk.sync.journal import EntryState, Journal
 from kiosk.sync.sip2.client import Sip2Client
 from kiosk.sync.sip2.codec import decode, message
+from tests.sync.fake_acs import FakeAcs
 
 T0 = datetime(2026, 11, 25, 10, 0, 0)
 
@@ -69,17 +69,22 @@ def test_garbage_answer_leaves_one_in_doubt_row_then_settled_as_the_patron_was_t
     fake.script = scripted("11", lambda conn, frame, req: [conn.send(b"12\xff\xfe garbage AZ0000\r") for _ in range(1)])
     svc = make(tmp_path, fake)
     res = svc.checkout("LV0001", "30000001")
-    assert res.in_doubt and not res.ok and res.refusal is Refusal.LINK_DOWN
+    assert res.in_doubt
+    assert not res.ok
+    assert res.refusal is Refusal.LINK_DOWN
     assert "not borrowed" in res.message
     row = only_row(svc)
-    assert row.state is EntryState.IN_DOUBT and row.attempts == 1
+    assert row.state is EntryState.IN_DOUBT
+    assert row.attempts == 1
     # The ACS shows the item on the shelf (status 03): not applied, which is what the patron was
     # told ("not borrowed", tag still secured). Nothing is sent again.
     report = svc.forward_offline()
     assert report.to_json() == {"forwarded": 1, "refused": 0, "pending": 0}
     assert len(fake.frames("11")) == 1
     row = only_row(svc)
-    assert row.state is EntryState.REFUSED and row.attempts == 1 and row.result["reconciled"] is True
+    assert row.state is EntryState.REFUSED
+    assert row.attempts == 1
+    assert row.result["reconciled"] is True
     svc.close()
 
 
@@ -97,7 +102,8 @@ def test_disconnect_mid_reply_then_reconciled_without_resend(tmp_path, fake):
     assert svc.forward_offline().forwarded == 1
     assert len(fake.frames("09")) == 1
     row = only_row(svc)
-    assert row.state is EntryState.DONE and row.result["reconciled"] is True
+    assert row.state is EntryState.DONE
+    assert row.result["reconciled"] is True
     svc.close()
 
 
@@ -105,11 +111,14 @@ def test_stall_once_is_recovered_by_a_byte_identical_resend(tmp_path, fake):
     fake.script = scripted("11", lambda conn, frame, req: None)  # the first 11 gets no answer
     svc = make(tmp_path, fake, duplicate_rule=True)  # the fake ACS honours the rule
     res = svc.checkout("LV0001", "30000001")
-    assert res.ok and not res.in_doubt
+    assert res.ok
+    assert not res.in_doubt
     frames = fake.frames("11")
-    assert len(frames) == 2 and frames[0] == frames[1]  # the idempotency hook: same AY, same AZ
+    assert len(frames) == 2
+    assert frames[0] == frames[1]  # the idempotency hook: same AY, same AZ
     row = only_row(svc)
-    assert row.state is EntryState.DONE and row.attempts == 1
+    assert row.state is EntryState.DONE
+    assert row.attempts == 1
     svc.close()
 
 
@@ -123,11 +132,14 @@ def test_stall_forever_leaves_one_in_doubt_row(tmp_path, fake):
     fake.script = script
     svc = make(tmp_path, fake, duplicate_rule=True)
     res = svc.checkout("LV0001", "30000001")
-    assert res.in_doubt and res.mode is Mode.ONLINE
+    assert res.in_doubt
+    assert res.mode is Mode.ONLINE
     frames = fake.frames("11")
-    assert len(frames) == 2 and frames[0] == frames[1]
+    assert len(frames) == 2
+    assert frames[0] == frames[1]
     row = only_row(svc)
-    assert row.state is EntryState.IN_DOUBT and row.operation is Operation.CHECKOUT
+    assert row.state is EntryState.IN_DOUBT
+    assert row.operation is Operation.CHECKOUT
     assert [e.kind for e in svc.journal.events()].count("in_doubt") == 1
     svc.close()
 
@@ -150,7 +162,10 @@ def test_checkout_after_an_idle_close_and_an_unanswered_relogin_is_recorded_offl
 
     res = svc.checkout("LV0001", "30000001")
 
-    assert res.ok and res.queued and res.mode is Mode.OFFLINE and not res.in_doubt
+    assert res.ok
+    assert res.queued
+    assert res.mode is Mode.OFFLINE
+    assert not res.in_doubt
     row = only_row_of(svc, Operation.CHECKOUT)
     assert (row.mode, row.state) == (Mode.OFFLINE, EntryState.QUEUED)
     assert [e.kind for e in svc.journal.events()].count("in_doubt") == 0
@@ -171,8 +186,10 @@ def test_refused_connection_queues_offline_in_one_row(tmp_path, fake):
     svc = CirculationService(Sip2Client(s), Journal(tmp_path / "j.sqlite"), sip2=s, offline=OfflineSection(policy="checkin-only"))
     ci = svc.checkin("30000008")
     co = svc.checkout("LV0001", "30000001")
-    assert ci.queued and ci.mode is Mode.OFFLINE
-    assert not co.ok and co.refusal is Refusal.OFFLINE_NOT_ALLOWED
+    assert ci.queued
+    assert ci.mode is Mode.OFFLINE
+    assert not co.ok
+    assert co.refusal is Refusal.OFFLINE_NOT_ALLOWED
     rows = svc.journal.entries()
     assert [(r.operation, r.state) for r in rows] == [(Operation.CHECKIN, EntryState.QUEUED), (Operation.CHECKOUT, EntryState.REFUSED)]
     svc.close()
@@ -184,7 +201,8 @@ def test_garbage_patron_answer_falls_back_to_offline_identification(tmp_path, fa
     svc = make(tmp_path, fake)
     res = svc.identify_patron("LV0001")
     assert res.mode is Mode.OFFLINE
-    assert res.patron.loans == () and "unavailable" in res.patron.screen_message
+    assert res.patron.loans == ()
+    assert "unavailable" in res.patron.screen_message
     assert "link_down" in [e.kind for e in svc.journal.events()]
     assert svc.journal.entries() == []  # identification offline changes nothing
     svc.close()

@@ -302,15 +302,20 @@ def test_service_is_a_circulation_port(service):
 
 def test_identify_valid_patron_with_loans_and_pin(service, library):
     res = service.identify_patron("LV0001", pin="1234")
-    assert res.ok and res.mode is Mode.ONLINE
+    assert res.ok
+    assert res.mode is Mode.ONLINE
     p = res.patron
-    assert p.name == "Anna Bērziņa" and p.valid and p.pin_ok is True and p.may_borrow
+    assert p.name == "Anna Bērziņa"
+    assert p.valid
+    assert p.pin_ok is True
+    assert p.may_borrow
     assert [(loan.item_id, loan.title, loan.due_date) for loan in p.loans] == [("30000009", "Sprīdītis", "2026-12-01")]
     assert p.email == "anna@example.lv"
     assert p.screen_message == "Sveicināti!"
     first = library.requests(m.PatronInformationRequest)[0]
     assert first.summary == "  Y       "  # one category per request
-    assert first.patron_password == "1234" and first.terminal_password == "termpw"
+    assert first.patron_password == "1234"
+    assert first.terminal_password == "termpw"
 
 
 def test_identify_wrong_pin_is_refused_and_pin_never_journaled(service, tmp_path):
@@ -322,12 +327,14 @@ def test_identify_wrong_pin_is_refused_and_pin_never_journaled(service, tmp_path
     co = service.checkout("LV0001", "30000001", pin="9876")
     assert co.ok  # the mock ACS does not check PINs on checkout; the point is the file below
     data = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("journal.sqlite"))
-    assert b"9876" not in data and b"termpw" not in data
+    assert b"9876" not in data
+    assert b"termpw" not in data
 
 
 def test_identify_unknown_and_blocked_patrons(service):
     unknown = service.identify_patron("LV7777")
-    assert not unknown.ok and not unknown.patron.valid
+    assert not unknown.ok
+    assert not unknown.patron.valid
     assert BlockReason.UNKNOWN_PATRON in unknown.patron.blocks
     lost = service.identify_patron("LV0003")
     assert lost.ok  # identified, but may not borrow
@@ -340,7 +347,8 @@ def test_identify_fees_and_holds(service):
     p = res.patron
     assert p.name == "Иван Петров"
     assert [(f.description, f.amount) for f in p.fees] == [("Kavējuma nauda", "2.50"), ("Bojāts vāks", "1.00")]
-    assert p.fee_total == "3.50" and p.currency == "EUR"
+    assert p.fee_total == "3.50"
+    assert p.currency == "EUR"
     assert [(h.item_id, h.ready) for h in p.holds] == [("30000006", True)]
 
 
@@ -371,7 +379,9 @@ def test_offline_checkout_refused_when_acs_does_not_accept_offline_work(portal, 
     cm.__exit__(None, None, None)
     svc.client.close()
     co = svc.checkout("LV0001", "30000001")
-    assert not co.ok and co.refusal is Refusal.OFFLINE_NOT_ALLOWED and co.mode is Mode.OFFLINE
+    assert not co.ok
+    assert co.refusal is Refusal.OFFLINE_NOT_ALLOWED
+    assert co.mode is Mode.OFFLINE
     assert svc.checkin("30000008").queued  # returns are still taken
     svc.close()
 
@@ -379,7 +389,8 @@ def test_offline_checkout_refused_when_acs_does_not_accept_offline_work(portal, 
 def test_identify_journals_one_row_without_pin(service):
     service.identify_patron("LV0001", pin="1234")
     (entry,) = service.journal.entries()
-    assert entry.operation is Operation.PATRON and entry.state is EntryState.DONE
+    assert entry.operation is Operation.PATRON
+    assert entry.state is EntryState.DONE
     assert "1234" not in str(entry.request) + str(entry.result)
 
 
@@ -388,22 +399,28 @@ def test_identify_journals_one_row_without_pin(service):
 
 def test_checkout_ok_latvian_title_and_wire_fields(service, library):
     res = service.checkout("LV0001", "30000001")
-    assert res.ok and res.mode is Mode.ONLINE
+    assert res.ok
+    assert res.mode is Mode.ONLINE
     assert res.title == "Zaļā grāmata"
     assert res.due_date == "2026-12-16"  # verbatim
-    assert res.desensitize is True and res.renewal is False
+    assert res.desensitize is True
+    assert res.renewal is False
     assert res.print_lines == ("Zaļā grāmata līdz 2026-12-16",)
     (req,) = library.requests(m.CheckoutRequest)
     assert req.no_block == "N"
     assert req.nb_due_date == SIP_T0 == req.transaction_date  # a real date, never blanks
-    assert req.terminal_password == "termpw" and req.fee_acknowledged == "N"
+    assert req.terminal_password == "termpw"
+    assert req.fee_acknowledged == "N"
     entry = service.journal.get(res.journal_id)
-    assert entry.state is EntryState.DONE and entry.attempts == 1 and entry.result["title"] == "Zaļā grāmata"
+    assert entry.state is EntryState.DONE
+    assert entry.attempts == 1
+    assert entry.result["title"] == "Zaļā grāmata"
 
 
 def test_checkout_of_own_loan_is_a_renewal(service):
     res = service.checkout("LV0001", "30000009")
-    assert res.ok and res.renewal
+    assert res.ok
+    assert res.renewal
 
 
 @pytest.mark.parametrize(
@@ -419,7 +436,8 @@ def test_checkout_of_own_loan_is_a_renewal(service):
 )
 def test_checkout_refusals_are_classified(service, patron, item, refusal):
     res = service.checkout(patron, item)
-    assert not res.ok and res.mode is Mode.ONLINE
+    assert not res.ok
+    assert res.mode is Mode.ONLINE
     assert res.refusal is refusal
     assert res.message  # the ACS's own words
     assert service.journal.get(res.journal_id).state is EntryState.REFUSED
@@ -427,7 +445,9 @@ def test_checkout_refusals_are_classified(service, patron, item, refusal):
 
 def test_checkout_fee_must_be_acknowledged(service, library):
     first = service.checkout("LV0001", "30000011")
-    assert not first.ok and first.refusal is Refusal.FEE_REQUIRED and first.fee_amount == "1.00"
+    assert not first.ok
+    assert first.refusal is Refusal.FEE_REQUIRED
+    assert first.fee_amount == "1.00"
     second = service.checkout("LV0001", "30000011", fee_acknowledged=True)
     assert second.ok
     assert [q.fee_acknowledged for q in library.requests(m.CheckoutRequest)] == ["N", "Y"]
@@ -437,33 +457,45 @@ def test_checkin_with_routing(service, library):
     library.items["30000003"].patron = "LV0002"
     library.items["30000003"].status = "04"
     res = service.checkin("30000003")
-    assert res.ok and res.resensitize is True
-    assert res.routing.sort_bin == "3" and res.routing.alert is True
+    assert res.ok
+    assert res.resensitize is True
+    assert res.routing.sort_bin == "3"
+    assert res.routing.alert is True
     assert res.routing.permanent_location == "Pieaugušo nodaļa"
     assert res.routing.alert_type is AlertType.NONE
     (req,) = library.requests(m.CheckinRequest)
-    assert req.no_block == "N" and req.return_date == SIP_T0 and req.current_location == "DEMO"
+    assert req.no_block == "N"
+    assert req.return_date == SIP_T0
+    assert req.current_location == "DEMO"
 
 
 def test_checkin_unknown_item(service):
     res = service.checkin("99999999")
-    assert not res.ok and res.refusal is Refusal.UNKNOWN_ITEM
+    assert not res.ok
+    assert res.refusal is Refusal.UNKNOWN_ITEM
 
 
 def test_renew_and_renew_all(service, library):
     res = service.renew("LV0001", "30000009")
-    assert res.ok and res.due_date == "2027-01-06" and res.title == "Sprīdītis"
+    assert res.ok
+    assert res.due_date == "2027-01-06"
+    assert res.title == "Sprīdītis"
     bad = service.renew("LV0001", "30000003")
-    assert not bad.ok and bad.refusal is Refusal.NOT_ON_LOAN
+    assert not bad.ok
+    assert bad.refusal is Refusal.NOT_ON_LOAN
     all_ = service.renew_all("LV0001")
-    assert all_.ok and all_.renewed == ("30000009",)
+    assert all_.ok
+    assert all_.renewed == ("30000009",)
     assert library.items["30000009"].renewals == 1
 
 
 def test_item_information_and_end_session(service, library):
     info = service.item_information("30000006")
-    assert info.found and info.title == "Mērnieku laiki" and info.circulation_status == "08"
-    assert info.hold_queue_length == 1 and info.owner == "LV-DEMO"
+    assert info.found
+    assert info.title == "Mērnieku laiki"
+    assert info.circulation_status == "08"
+    assert info.hold_queue_length == 1
+    assert info.owner == "LV-DEMO"
     assert not service.item_information("99999999").found
     service.end_session("LV0001")
     (req,) = library.requests(m.EndPatronSessionRequest)
@@ -477,7 +509,8 @@ def test_renew_not_offered_when_acs_lacks_29(portal, library, tmp_path):
         svc.identify_patron("LV0001")
         assert svc.status().renewal_ok is False
         res = svc.renew("LV0001", "30000009")
-        assert not res.ok and "not offered" in res.message
+        assert not res.ok
+        assert "not offered" in res.message
         assert library.requests(m.RenewRequest) == []
         svc.close()
     finally:
@@ -494,17 +527,24 @@ def test_renew_not_offered_when_acs_lacks_29(portal, library, tmp_path):
 def test_offline_policies(tmp_path, policy, checkin_ok, checkout_ok):
     svc = make_service(tmp_path, dead_port(), policy=policy)
     ident = svc.identify_patron("LV0001", pin="1234")
-    assert ident.mode is Mode.OFFLINE and ident.ok is checkout_ok
+    assert ident.mode is Mode.OFFLINE
+    assert ident.ok is checkout_ok
     if checkout_ok:
-        assert ident.patron.valid and ident.patron.loans == () and "unavailable" in ident.patron.screen_message
+        assert ident.patron.valid
+        assert ident.patron.loans == ()
+        assert "unavailable" in ident.patron.screen_message
     ci = svc.checkin("30000008")
-    assert ci.mode is Mode.OFFLINE and ci.ok is checkin_ok and ci.queued is checkin_ok
+    assert ci.mode is Mode.OFFLINE
+    assert ci.ok is checkin_ok
+    assert ci.queued is checkin_ok
     if not checkin_ok:
         assert ci.refusal is Refusal.OFFLINE_NOT_ALLOWED
     co = svc.checkout("LV0001", "30000001", pin="1234")
     assert co.ok is checkout_ok
     if checkout_ok:
-        assert co.due_date == "2026-12-09" and co.queued and co.desensitize
+        assert co.due_date == "2026-12-09"
+        assert co.queued
+        assert co.desensitize
     else:
         assert co.refusal is Refusal.OFFLINE_NOT_ALLOWED
     states = [e.state for e in svc.journal.entries()]
@@ -539,7 +579,8 @@ def test_offline_checkout_limit_counts_per_patron_across_the_outage(tmp_path):
 def test_renew_offline_not_allowed(tmp_path):
     svc = make_service(tmp_path, dead_port())
     res = svc.renew("LV0001", "30000009")
-    assert not res.ok and res.refusal is Refusal.OFFLINE_NOT_ALLOWED
+    assert not res.ok
+    assert res.refusal is Refusal.OFFLINE_NOT_ALLOWED
     svc.close()
 
 
@@ -566,12 +607,14 @@ def test_forward_when_back_in_order_with_no_block_and_original_dates(tmp_path, a
         ("CheckinRequest", "99999999"),
     ]
     assert all(q.no_block == "Y" for q in wire)
-    assert wire[0].transaction_date == SIP_T0 and wire[0].nb_due_date == "20261209    235959"
+    assert wire[0].transaction_date == SIP_T0
+    assert wire[0].nb_due_date == "20261209    235959"
     assert wire[1].transaction_date == wire[1].return_date == "20261125    100100"
     assert wire[3].transaction_date == "20261125    110200"
     assert library.items["30000006"].patron == "LV0001"
     (refused,) = svc.journal.refusals()
-    assert refused.item_id == "99999999" and "nav atrasts" in refused.error
+    assert refused.item_id == "99999999"
+    assert "nav atrasts" in refused.error
     assert svc.forward_offline().to_json() == {"forwarded": 0, "refused": 0, "pending": 0}
     assert len(library.checkouts) == 3  # nothing applied twice
     svc.close()
@@ -584,7 +627,8 @@ def test_online_request_does_not_overtake_queued_work_for_the_same_item(tmp_path
     svc.client = Sip2Client(settings(acs))
     clock.advance(svc.reconnect_after_s)  # the next attempt to reach the library system is due
     res = svc.checkout("LV0001", "30000008")  # the queued checkin must reach the ACS first
-    assert res.ok and res.mode is Mode.ONLINE
+    assert res.ok
+    assert res.mode is Mode.ONLINE
     kinds = [(type(q).__name__, q.no_block) for q in library.received if isinstance(q, m.CheckoutRequest | m.CheckinRequest)]
     assert kinds == [("CheckinRequest", "Y"), ("CheckoutRequest", "N")]
     assert svc.journal.pending_count() == 0
@@ -600,12 +644,15 @@ def test_in_doubt_applied_checkout_is_reversed_as_the_patron_was_told(tmp_path, 
     res = svc.checkout("LV0001", "30000001")
     library.stall.set()
     library.stall = None
-    assert res.in_doubt and not res.ok and "not borrowed" in res.message
+    assert res.in_doubt
+    assert not res.ok
+    assert "not borrowed" in res.message
     entry = svc.journal.get(res.journal_id)
     assert entry.state is EntryState.IN_DOUBT
     assert library.checkouts == [("LV0001", "30000001")]
     report = svc.forward_offline()
-    assert report.forwarded == 1 and report.pending == 0
+    assert report.forwarded == 1
+    assert report.pending == 0
     assert library.checkouts == [("LV0001", "30000001")]  # not sent again ...
     assert library.checkins == ["30000001"]  # ... but undone: the patron was told "not borrowed"
     (req,) = library.requests(m.CheckinRequest)

@@ -19,12 +19,16 @@ def make(tmp_path, acs, **overrides) -> CirculationService:
 def test_round_trip_with_login_and_checksums(tmp_path, pysip2_acs):
     svc = make(tmp_path, pysip2_acs)
     ident = svc.identify_patron("LV0001", pin="1234")
-    assert ident.ok and ident.patron.name == "Anna Bērziņa"
+    assert ident.ok
+    assert ident.patron.name == "Anna Bērziņa"
     assert [loan.title for loan in ident.patron.loans] == ["Sprīdītis"]
     out = svc.checkout("LV0001", "30000004")
-    assert out.ok and out.title == "Мастер и Маргарита" and out.mode is Mode.ONLINE
+    assert out.ok
+    assert out.title == "Мастер и Маргарита"
+    assert out.mode is Mode.ONLINE
     back = svc.checkin("30000004")
-    assert back.ok and back.routing.sort_bin == "1"
+    assert back.ok
+    assert back.routing.sort_bin == "1"
     assert pysip2_acs.executed == [("11", "LV0001", "30000004"), ("09", "", "30000004")]
     svc.close()
 
@@ -47,5 +51,6 @@ def test_answer_lost_after_apply_is_reconciled_not_resent(tmp_path, pysip2_acs):
     assert svc.forward_offline().forwarded == 1
     assert pysip2_acs.executed == [("09", "", "30000009")]  # once
     (row,) = svc.journal.entries()
-    assert row.state is EntryState.DONE and row.result["reconciled"] is True
+    assert row.state is EntryState.DONE
+    assert row.result["reconciled"] is True
     svc.close()

@@ -19,10 +19,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from test_powercut import ROOT, write_config
 
 from kiosk.core.domain import Mode, Operation
 from kiosk.sync.journal import EntryState, ItemClaims, Journal, owner_alive, process_owner
+from tests.sync.test_powercut import ROOT, write_config
 
 server = pytest.importorskip("kiosk.sync.acs.server")
 
@@ -308,12 +308,15 @@ def test_live_circulation_waits_for_an_item_another_process_is_forwarding(tmp_pa
         assert holder.stdout.readline().strip() == "held"
         svc = direct_service(jpath, acs.port)
         busy = svc.checkout("LV0001", "30000001")
-        assert not busy.ok and not busy.queued and "still sending" in busy.message
+        assert not busy.ok
+        assert not busy.queued
+        assert "still sending" in busy.message
         assert acs.library.applications("30000001", "checkout") == 0
         holder.send_signal(signal.SIGKILL)
         holder.wait(10)
         done = svc.checkout("LV0001", "30000001")
-        assert done.ok and acs.library.applications("30000001", "checkout") == 1
+        assert done.ok
+        assert acs.library.applications("30000001", "checkout") == 1
         svc.close()
     finally:
         if holder.poll() is None:

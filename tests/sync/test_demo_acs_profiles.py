@@ -65,7 +65,8 @@ def test_without_the_duplicate_rule_a_byte_identical_repeat_is_applied_again(mak
     first = decode(wire.read_raw())
     wire.send_raw(frame)
     second = decode(wire.read_raw())
-    assert first.fixed["renewal_ok"] == "N" and second.fixed["renewal_ok"] == "Y"
+    assert first.fixed["renewal_ok"] == "N"
+    assert second.fixed["renewal_ok"] == "Y"
     assert second.checksum_ok, "it still answers with AY/AZ"
     assert acs.library.applications("30000001", models.CHECKOUT) == 2
     wire.close()
@@ -77,7 +78,8 @@ def test_without_error_detection_answers_carry_no_trailer_and_repeats_apply(make
     frame = wire.frame(checkin("30000009"))
     wire.send_raw(frame)
     raw = wire.read_raw()
-    assert b"|AY" not in raw and b"AZ" not in raw[-6:]
+    assert b"|AY" not in raw
+    assert b"AZ" not in raw[-6:]
     assert decode(raw).checksum is None
     wire.send_raw(frame)
     assert "not on loan" in decode(wire.read_raw()).get("AF")
@@ -183,7 +185,9 @@ def test_profile_is_selected_from_the_configuration_and_the_command_line(tmp_pat
     assert serve(tmp_path, []).profile == PROFILES["standard"]
     from_config = serve(tmp_path, [], extra='profile = "no-error-detection"')
     assert from_config.profile == PROFILES["no-error-detection"]
-    assert not from_config.faults.error_detection and not from_config.faults.duplicate_rule
+    assert not from_config.faults.error_detection
+    assert not from_config.faults.duplicate_rule
     from_cli = serve(tmp_path, ["--profile", "late-no-duplicate-rule,reply_delay_s=9"])
-    assert from_cli.profile.reply_delay_s == 9.0 and not from_cli.profile.duplicate_rule
+    assert from_cli.profile.reply_delay_s == 9.0
+    assert not from_cli.profile.duplicate_rule
     assert "profile late-no-duplicate-rule,reply_delay_s=9.0" in capsys.readouterr().out

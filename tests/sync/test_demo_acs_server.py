@@ -139,7 +139,8 @@ def wire(acs: RunningAcs) -> Wire:
 def test_login_is_required_before_anything_else(acs: RunningAcs) -> None:
     w = Wire(acs)
     reply = w.call(patron_info("LV0001", "Y"))
-    assert reply.command == "94" and reply.fixed["ok"] == "0"
+    assert reply.command == "94"
+    assert reply.fixed["ok"] == "0"
     assert w.closed()
 
 
@@ -153,21 +154,22 @@ def test_sc_status_reports_what_the_demo_supports(wire: Wire) -> None:
     reply = wire.call(
         message("99", status_code="0", max_print_width="048", protocol_version="2.00")
     )
-    assert reply.command == "98" and reply.checksum_ok
-    assert reply.fixed["online_status"] == "Y" and reply.fixed["offline_ok"] == "Y"
+    assert reply.command == "98"
+    assert reply.checksum_ok
+    assert reply.fixed["online_status"] == "Y"
+    assert reply.fixed["offline_ok"] == "Y"
     assert reply.fixed["date_time_sync"] == "20261125    100000"
-    assert (
-        reply.get("BX") == "Y" * 16
-        and reply.get("AO") == "DEMO"
-        and reply.get("AM") == "Demo bibliotēka"
-    )
+    assert reply.get("BX") == "Y" * 16
+    assert reply.get("AO") == "DEMO"
+    assert reply.get("AM") == "Demo bibliotēka"
 
 
 def test_sc_status_from_an_older_protocol_is_answered_off_line(wire: Wire) -> None:
     reply = wire.call(
         message("99", status_code="0", max_print_width="048", protocol_version="1.00")
     )
-    assert reply.fixed["online_status"] == "N" and "2.00" in reply.get("AF")
+    assert reply.fixed["online_status"] == "N"
+    assert "2.00" in reply.get("AF")
 
 
 def test_login_not_required_when_not_configured(tmp_path) -> None:
@@ -234,7 +236,8 @@ def test_duplicate_message_is_answered_without_a_second_application(
     first = wire.read_raw()
     wire.send_raw(frame)
     second = wire.read_raw()
-    assert second == first and decode(first).fixed["ok"] == "1"
+    assert second == first
+    assert decode(first).fixed["ok"] == "1"
     assert decode(first).fixed["renewal_ok"] == "N"
     assert acs.library.applied("30000001", models.CHECKOUT) == 1
     assert acs.library.loan("30000001").renewals == 0
@@ -248,7 +251,8 @@ def test_strict_applies_a_resend_on_a_new_connection_again(acs: RunningAcs, wire
     again = Wire(acs)
     again.login()
     reply = again.call(checkout("LV0001", "30000001"))
-    assert reply.fixed["ok"] == "1" and reply.fixed["renewal_ok"] == "Y"
+    assert reply.fixed["ok"] == "1"
+    assert reply.fixed["renewal_ok"] == "Y"
     assert acs.library.applications("30000001", models.CHECKOUT) == 2
     again.close()
 
@@ -265,7 +269,8 @@ def test_repeat_guard_does_not_apply_a_resend_on_a_new_connection(tmp_path, cloc
         again = Wire(guarded)
         again.login()
         reply = again.call(checkout("LV0001", "30000001"))
-        assert reply.fixed["ok"] == "1" and reply.fixed["renewal_ok"] == "N"
+        assert reply.fixed["ok"] == "1"
+        assert reply.fixed["renewal_ok"] == "N"
         assert guarded.library.applications("30000001", models.CHECKOUT) == 1
         again.close()
     finally:
@@ -288,7 +293,8 @@ def test_reply_echoes_the_sequence_and_verifies(wire: Wire) -> None:
     )
     raw = wire.read_raw()
     reply = decode(raw)
-    assert reply.sequence == 7 and reply.checksum_ok
+    assert reply.sequence == 7
+    assert reply.checksum_ok
     body = raw[:-5]
     assert checksum(body) == raw[-5:-1].decode()
 
@@ -301,7 +307,9 @@ def test_request_without_trailer_gets_a_reply_without_trailer(wire: Wire) -> Non
         )
     )
     raw = wire.read_raw()
-    assert raw.startswith(b"98") and b"AY" not in raw and b"AZ" not in raw
+    assert raw.startswith(b"98")
+    assert b"AY" not in raw
+    assert b"AZ" not in raw
 
 
 def test_unknown_command_gets_no_reply(wire: Wire) -> None:
@@ -318,7 +326,8 @@ def test_crlf_and_pipelined_requests_are_all_answered(wire: Wire) -> None:
     wire.send_raw(a[:-1] + b"\r\n" + b[:-1] + b"\r\n")
     assert decode(wire.read_raw()).command == "98"
     reply = decode(wire.read_raw())
-    assert reply.command == "18" and reply.get("AJ") == "The Hobbit"
+    assert reply.command == "18"
+    assert reply.get("AJ") == "The Hobbit"
 
 
 # --- circulation over the wire ----------------------------------------------------------------
@@ -326,33 +335,46 @@ def test_crlf_and_pipelined_requests_are_all_answered(wire: Wire) -> None:
 
 def test_latvian_and_russian_titles_round_trip_in_utf8(wire: Wire) -> None:
     out = wire.call(checkout("LV0001", "30000004"))
-    assert out.checksum_ok and out.checksum_variant == "bytes"
-    assert out.fixed["ok"] == "1" and out.fixed["desensitize"] == "Y"
-    assert out.get("AJ") == "Мастер и Маргарита" and out.get("AH") == "20261216    235959"
+    assert out.checksum_ok
+    assert out.checksum_variant == "bytes"
+    assert out.fixed["ok"] == "1"
+    assert out.fixed["desensitize"] == "Y"
+    assert out.get("AJ") == "Мастер и Маргарита"
+    assert out.get("AH") == "20261216    235959"
     back = wire.call(checkin("30000001"))
-    assert back.get("AJ") == "Zaļā grāmata" and back.get("AQ") == "Pieaugušo nodaļa"
+    assert back.get("AJ") == "Zaļā grāmata"
+    assert back.get("AQ") == "Pieaugušo nodaļa"
 
 
 def test_refused_checkout_carries_the_reason(wire: Wire) -> None:
     out = wire.call(checkout("LV0001", "30000006"))
-    assert out.fixed["ok"] == "0" and out.fixed["desensitize"] == "N"
+    assert out.fixed["ok"] == "0"
+    assert out.fixed["desensitize"] == "N"
     assert "on hold for another patron" in out.get("AF")
 
 
 def test_checkin_hold_routing_fields(acs: RunningAcs, wire: Wire) -> None:
     here = wire.call(checkin("30000006"))
-    assert (
-        here.fixed["ok"] == "1" and here.fixed["alert"] == "Y" and here.fixed["resensitize"] == "Y"
-    )
-    assert here.get("CV") == "01" and here.get("CY") == "LV0004" and here.get("DA") == "Иван Петров"
-    assert here.get("CL") == "1" and not here.has("CT")
+    assert here.fixed["ok"] == "1"
+    assert here.fixed["alert"] == "Y"
+    assert here.fixed["resensitize"] == "Y"
+    assert here.get("CV") == "01"
+    assert here.get("CY") == "LV0004"
+    assert here.get("DA") == "Иван Петров"
+    assert here.get("CL") == "1"
+    assert not here.has("CT")
     acs.library.place_hold("30000008", "LV0001", "FILIALE")
     other = wire.call(checkin("30000008"))
-    assert other.get("CV") == "02" and other.get("CT") == "FILIALE" and other.get("CY") == "LV0001"
+    assert other.get("CV") == "02"
+    assert other.get("CT") == "FILIALE"
+    assert other.get("CY") == "LV0001"
     assert other.get("AA") == "LV0002", "the patron who had it"
     plain = wire.call(checkin("30000010"))
-    assert plain.fixed["ok"] == "1" and plain.fixed["alert"] == "N" and not plain.has("CV")
-    assert plain.get("CL") == "2" and "not on loan" in plain.get("AF")
+    assert plain.fixed["ok"] == "1"
+    assert plain.fixed["alert"] == "N"
+    assert not plain.has("CV")
+    assert plain.get("CL") == "2"
+    assert "not on loan" in plain.get("AF")
 
 
 def test_no_block_replays_apply_the_given_dates(acs: RunningAcs, wire: Wire) -> None:
@@ -367,7 +389,8 @@ def test_no_block_replays_apply_the_given_dates(acs: RunningAcs, wire: Wire) -> 
             nb_due="20261204    235959",
         )
     )
-    assert out.fixed["ok"] == "1" and out.get("AH") == "20261204    235959"
+    assert out.fixed["ok"] == "1"
+    assert out.get("AH") == "20261204    235959"
     assert acs.library.loan("30000002").due == datetime(2026, 12, 4, 23, 59, 59)
     back = wire.call(
         checkin(
@@ -386,16 +409,15 @@ def test_no_block_replays_apply_the_given_dates(acs: RunningAcs, wire: Wire) -> 
 def test_fee_acknowledgement_over_the_wire(acs: RunningAcs, wire: Wire) -> None:
     acs.library.set_rental_fee("30000010", "0.80")
     first = wire.call(checkout("LV0001", "30000010", extra=(("BO", "N"),)))
-    assert (
-        first.fixed["ok"] == "0"
-        and first.get("BV") == "0.80"
-        and first.get("BT") == "06"
-        and first.get("BH") == "EUR"
-    )
+    assert first.fixed["ok"] == "0"
+    assert first.get("BV") == "0.80"
+    assert first.get("BT") == "06"
+    assert first.get("BH") == "EUR"
     again = wire.call(
         checkout("LV0001", "30000010", tdate="20261125    100010", extra=(("BO", "Y"),))
     )
-    assert again.fixed["ok"] == "1" and again.get("BV") == "0.80"
+    assert again.fixed["ok"] == "1"
+    assert again.get("BV") == "0.80"
     assert str(acs.library.fee_total("LV0001")) == "0.80"
 
 
@@ -404,7 +426,8 @@ def test_cancel_checkout_over_the_wire(acs: RunningAcs, wire: Wire) -> None:
     out = wire.call(
         checkout("LV0001", "30000001", tdate="20261125    100001", extra=(("BI", "Y"),))
     )
-    assert out.fixed["ok"] == "1" and out.fixed["desensitize"] == "N"
+    assert out.fixed["ok"] == "1"
+    assert out.fixed["desensitize"] == "N"
     assert acs.library.loans_of("LV0001") == ["30000009"]
 
 
@@ -418,12 +441,10 @@ def test_renew_and_renew_all(acs: RunningAcs, wire: Wire) -> None:
         fields=[("AO", "DEMO"), ("AA", "LV0001"), ("AB", "30000009")],
     )
     out = wire.call(renew)
-    assert (
-        out.command == "30"
-        and out.fixed["ok"] == "1"
-        and out.fixed["renewal_ok"] == "Y"
-        and out.get("AJ") == "Sprīdītis"
-    )
+    assert out.command == "30"
+    assert out.fixed["ok"] == "1"
+    assert out.fixed["renewal_ok"] == "Y"
+    assert out.get("AJ") == "Sprīdītis"
     wire.call(checkout("LV0001", "30000001"))
     acs.library.place_hold("30000001", "LV0004")
     out = wire.call(
@@ -431,26 +452,30 @@ def test_renew_and_renew_all(acs: RunningAcs, wire: Wire) -> None:
             "65", transaction_date="20261125    110000", fields=[("AO", "DEMO"), ("AA", "LV0001")]
         )
     )
-    assert out.command == "66" and out.fixed["ok"] == "1"
+    assert out.command == "66"
+    assert out.fixed["ok"] == "1"
     assert (out.fixed["renewed_count"], out.fixed["unrenewed_count"]) == ("0001", "0001")
-    assert out.get_all("BM") == ["30000009"] and out.get_all("BN") == ["30000001"]
+    assert out.get_all("BM") == ["30000009"]
+    assert out.get_all("BN") == ["30000001"]
 
 
 def test_item_information(acs: RunningAcs, wire: Wire) -> None:
     out = wire.call(message("17", transaction_date=T, fields=[("AO", "DEMO"), ("AB", "30000008")]))
-    assert out.fixed["circulation_status"] == "04" and out.get("AH") and out.get("CF") == "0"
-    assert out.get("AJ").startswith("Harry Potter") and out.get("BG") == "LV-DEMO"
+    assert out.fixed["circulation_status"] == "04"
+    assert out.get("AH")
+    assert out.get("CF") == "0"
+    assert out.get("AJ").startswith("Harry Potter")
+    assert out.get("BG") == "LV-DEMO"
     wire.call(checkin("30000006"))
     shelf = wire.call(
         message("17", transaction_date=T, fields=[("AO", "DEMO"), ("AB", "30000006")])
     )
-    assert (
-        shelf.fixed["circulation_status"] == "08"
-        and shelf.get("CF") == "1"
-        and shelf.get("CM") == "20261202    100000"
-    )
+    assert shelf.fixed["circulation_status"] == "08"
+    assert shelf.get("CF") == "1"
+    assert shelf.get("CM") == "20261202    100000"
     unknown = wire.call(message("17", transaction_date=T, fields=[("AO", "DEMO"), ("AB", "nope")]))
-    assert unknown.fixed["circulation_status"] == "01" and unknown.get("AF") == "Unknown item"
+    assert unknown.fixed["circulation_status"] == "01"
+    assert unknown.get("AF") == "Unknown item"
 
 
 def test_patron_status_message(wire: Wire) -> None:
@@ -465,17 +490,19 @@ def test_patron_status_message(wire: Wire) -> None:
         )
 
     ok = status("LV0001", "1234")
-    assert ok.command == "24" and ok.fixed["patron_status"] == " " * 14
-    assert ok.get("BL") == "Y" and ok.get("CQ") == "Y" and ok.get("AE") == "Anna Bērziņa"
+    assert ok.command == "24"
+    assert ok.fixed["patron_status"] == " " * 14
+    assert ok.get("BL") == "Y"
+    assert ok.get("CQ") == "Y"
+    assert ok.get("AE") == "Anna Bērziņa"
     assert status("LV0001", "1111").get("CQ") == "N"
     lost = status("LV0003", "")
-    assert lost.fixed["patron_status"] == "YYYYY" + " " * 9 and "lost" in lost.get("AF")
+    assert lost.fixed["patron_status"] == "YYYYY" + " " * 9
+    assert "lost" in lost.get("AF")
     fees = status("LV0004", "")
-    assert (
-        fees.get("BV") == "3.50"
-        and fees.get("BH") == "EUR"
-        and "Y" not in fees.fixed["patron_status"]
-    )
+    assert fees.get("BV") == "3.50"
+    assert fees.get("BH") == "EUR"
+    assert "Y" not in fees.fixed["patron_status"]
     assert status("LV9999", "").get("BL") == "N"
 
 
@@ -487,24 +514,27 @@ def test_patron_information_lists_and_paging(acs: RunningAcs, wire: Wire) -> Non
     # Earliest due first: the seeded loan, then today's checkouts.
     assert everything.get_all("AU") == ["30000009", "30000001", "30000002", "30000003", "30000004"]
     page = wire.call(patron_info("LV0001", "  Y", "2", "3"))
-    assert (
-        page.get_all("AU") == ["30000001", "30000002"]
-        and page.fixed["charged_items_count"] == "0005"
-    )
-    assert page.get("CB") == "0010" and page.get("BE") == "anna@example.lv"
+    assert page.get_all("AU") == ["30000001", "30000002"]
+    assert page.fixed["charged_items_count"] == "0005"
+    assert page.get("CB") == "0010"
+    assert page.get("BE") == "anna@example.lv"
     none = wire.call(patron_info("LV0001", ""))
-    assert none.get_all("AU") == [] and none.fixed["charged_items_count"] == "0005"
+    assert none.get_all("AU") == []
+    assert none.fixed["charged_items_count"] == "0005"
     overdue = wire.call(patron_info("LV0002", " Y"))
-    assert overdue.get_all("AT") == ["30000008"] and overdue.fixed["overdue_items_count"] == "0001"
+    assert overdue.get_all("AT") == ["30000008"]
+    assert overdue.fixed["overdue_items_count"] == "0001"
     fines = wire.call(patron_info("LV0004", "   Y"))
     assert fines.get_all("AV") == ["Kavējuma nauda 2.50 EUR", "Bojāts vāks 1.00 EUR"]
     holds = wire.call(patron_info("LV0004", "     Y"))
-    assert holds.get_all("CD") == ["30000006"] and holds.fixed["unavailable_holds_count"] == "0001"
+    assert holds.get_all("CD") == ["30000006"]
+    assert holds.fixed["unavailable_holds_count"] == "0001"
 
 
 def test_end_session_fee_paid_hold_and_item_status_update(acs: RunningAcs, wire: Wire) -> None:
     end = wire.call(message("35", transaction_date=T, fields=[("AO", "DEMO"), ("AA", "LV0001")]))
-    assert end.command == "36" and end.fixed["end_session"] == "Y"
+    assert end.command == "36"
+    assert end.fixed["end_session"] == "Y"
     paid = wire.call(
         message(
             "37",
@@ -515,7 +545,9 @@ def test_end_session_fee_paid_hold_and_item_status_update(acs: RunningAcs, wire:
             fields=[("BV", "2.50"), ("AO", "DEMO"), ("AA", "LV0004")],
         )
     )
-    assert paid.command == "38" and paid.fixed["payment_accepted"] == "Y" and paid.get("BK")
+    assert paid.command == "38"
+    assert paid.fixed["payment_accepted"] == "Y"
+    assert paid.get("BK")
     assert str(acs.library.fee_total("LV0004")) == "1.00"
     hold = wire.call(
         message(
@@ -525,13 +557,16 @@ def test_end_session_fee_paid_hold_and_item_status_update(acs: RunningAcs, wire:
             fields=[("AO", "DEMO"), ("AA", "LV0001"), ("AB", "30000008")],
         )
     )
-    assert hold.command == "16" and hold.fixed["ok"] == "1" and hold.get("BR") == "1"
+    assert hold.command == "16"
+    assert hold.fixed["ok"] == "1"
+    assert hold.get("BR") == "1"
     update = wire.call(
         message(
             "19", transaction_date=T, fields=[("AO", "DEMO"), ("AB", "30000001"), ("CH", "RFID")]
         )
     )
-    assert update.command == "20" and update.fixed["item_properties_ok"] == "1"
+    assert update.command == "20"
+    assert update.fixed["item_properties_ok"] == "1"
     assert acs.library.item_information("30000001").properties == "RFID"
 
 
@@ -544,12 +579,14 @@ def test_block_patron_and_enable(acs: RunningAcs, wire: Wire) -> None:
             fields=[("AO", "DEMO"), ("AL", "card left in reader"), ("AA", "LV0002"), ("AC", "")],
         )
     )
-    assert blocked.command == "24" and blocked.fixed["patron_status"][0] == "Y"
+    assert blocked.command == "24"
+    assert blocked.fixed["patron_status"][0] == "Y"
     assert wire.call(checkout("LV0002", "30000001")).fixed["ok"] == "0"
     enabled = wire.call(
         message("25", transaction_date=T, fields=[("AO", "DEMO"), ("AA", "LV0002")])
     )
-    assert enabled.command == "26" and enabled.fixed["patron_status"] == " " * 14
+    assert enabled.command == "26"
+    assert enabled.fixed["patron_status"] == " " * 14
 
 
 # --- encodings --------------------------------------------------------------------------------
@@ -579,7 +616,8 @@ def test_cp850_cannot_carry_latvian_and_sends_question_marks(tmp_path, clock) ->
         reply = w.call(
             message("17", transaction_date=T, fields=[("AO", "DEMO"), ("AB", "30000001")])
         )
-        assert reply.get("AJ") == "Za?? gr?mata" and reply.checksum_ok
+        assert reply.get("AJ") == "Za?? gr?mata"
+        assert reply.checksum_ok
         w.close()
 
 
@@ -641,7 +679,8 @@ def test_corrupt_checksum_fault(acs: RunningAcs, wire: Wire) -> None:
     reply = wire.call(
         message("99", status_code="0", max_print_width="048", protocol_version="2.00")
     )
-    assert reply.command == "98" and reply.checksum_ok is False
+    assert reply.command == "98"
+    assert reply.checksum_ok is False
 
 
 def test_stop_closes_connections_and_the_port(tmp_path) -> None:
@@ -749,9 +788,11 @@ def test_any_bytes_get_a_spec_reply_or_silence(
         )
         return
     decoded = decode(reply)
-    assert reply.endswith(b"\r") and decoded.command in _REPLIES
+    assert reply.endswith(b"\r")
+    assert decoded.command in _REPLIES
     if trailer and decoded.command != "96":
-        assert decoded.sequence == 3 and decoded.checksum_ok
+        assert decoded.sequence == 3
+        assert decoded.checksum_ok
 
 
 def test_transaction_log_lines_mask_the_patron_and_never_show_the_pin(
@@ -769,6 +810,7 @@ def test_transaction_log_lines_mask_the_patron_and_never_show_the_pin(
     )
     lines = [r.getMessage() for r in caplog.records if r.name.startswith("kiosk.sync.acs")]
     checkout_line = next(line for line in lines if line.startswith("checkout"))
-    assert "**0001" in checkout_line and "refused (Wrong PIN)" in checkout_line
+    assert "**0001" in checkout_line
+    assert "refused (Wrong PIN)" in checkout_line
     assert not any("LV0001" in line or "9876" in line or "1234" in line for line in lines)
     assert not any("COdemo" in line for line in lines)

@@ -7,7 +7,6 @@ import time
 from datetime import datetime, timedelta
 
 import pytest
-from fake_acs import D, FakeAcs
 
 from kiosk.config import OfflineSection
 from kiosk.core.domain import Mode, Operation
@@ -17,6 +16,7 @@ from kiosk.sync.forwarder import Forwarder, ForwardReport
 from kiosk.sync.journal import EntryState, Journal
 from kiosk.sync.sip2.client import Sip2Client
 from kiosk.sync.sip2.codec import decode, message
+from tests.sync.fake_acs import D, FakeAcs
 
 T0 = datetime(2026, 11, 25, 10, 0, 0)
 
@@ -62,7 +62,8 @@ def test_one_connection_one_login_for_the_whole_queue(tmp_path, fake):
     s = fake.settings()
     report = Forwarder(journal, lambda: Sip2Client(s), settings=s, location="DEMO").forward_once()
     assert report.to_json() == {"forwarded": 20, "refused": 0, "pending": 0}
-    assert len(fake.connections) == 1 and len(fake.frames("93")) == 1
+    assert len(fake.connections) == 1
+    assert len(fake.frames("93")) == 1
     checkins = [decode(f) for f in fake.frames("09")]
     assert [c.get("AB") for c in checkins] == items  # original order
     assert all(
@@ -93,7 +94,8 @@ def test_link_lost_mid_run_keeps_the_rest_queued_and_never_doubles(tmp_path, fak
     fw = Forwarder(journal, lambda: Sip2Client(s), settings=s, location="DEMO")
     first = fw.forward_once()
     # Only the item whose answer was lost waits; the others go on over a new connection.
-    assert first.forwarded == 4 and first.pending == 1
+    assert first.forwarded == 4
+    assert first.pending == 1
     assert journal.get(ids[2]).state is EntryState.IN_DOUBT
     assert len(fake.connections) == 2
     second = fw.forward_once()
@@ -154,7 +156,8 @@ def test_online_request_waits_for_background_forwarding_of_the_same_item(tmp_pat
         gate.set()
         worker.join(20)
         assert not worker.is_alive()
-        assert result["r"].ok and result["r"].mode is Mode.ONLINE
+        assert result["r"].ok
+        assert result["r"].mode is Mode.ONLINE
         assert wait_until(lambda: journal.pending_count() == 0)
     finally:
         svc.close()
@@ -205,7 +208,8 @@ def test_forwarded_return_routed_by_the_library_system_is_kept_and_told_to_staff
 
     assert report.to_json() == {"forwarded": 1, "refused": 0, "pending": 0}
     entry = journal.get(eid)
-    assert entry.state is EntryState.FORWARDED and journal.refusals() == []
+    assert entry.state is EntryState.FORWARDED
+    assert journal.refusals() == []
     cv = dict(fields)["CV"]
     assert entry.result["routing"] == {
         "sort_bin": dict(fields).get("CL", ""),
@@ -214,8 +218,11 @@ def test_forwarded_return_routed_by_the_library_system_is_kept_and_told_to_staff
         "destination": dict(fields).get("CT", ""),
     }
     (detail,) = [e.detail for e in journal.events() if e.kind == "forward_routing"]
-    assert "item 30000003 (Zaļā grāmata)" in detail and instruction in detail
-    assert "**0004" in detail and "LV0004" not in detail and "Ivan" not in detail
+    assert "item 30000003 (Zaļā grāmata)" in detail
+    assert instruction in detail
+    assert "**0004" in detail
+    assert "LV0004" not in detail
+    assert "Ivan" not in detail
     assert "LV0004" not in journal.to_json_lines()
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from fake_acs import FakeAcs
 
 from kiosk.config import OfflineSection
 from kiosk.core.domain import Mode, Operation
@@ -16,6 +15,7 @@ from kiosk.sync.forwarder import Forwarder
 from kiosk.sync.journal import EntryState, Journal
 from kiosk.sync.sip2.client import Sip2Client
 from kiosk.sync.sip2.codec import decode
+from tests.sync.fake_acs import FakeAcs
 
 T0 = datetime(2026, 11, 25, 10, 0, 0)
 CYRILLIC_ID = "3000Ж001"  # a tag written at a Russian-speaking branch; cp1257 has no Ж
@@ -45,7 +45,8 @@ def service(tmp_path, fake, **overrides) -> CirculationService:
 def test_unsendable_says_why(fake):
     s = fake.settings()
     assert unsendable("30000001", s) == ""
-    assert "cp1257" in unsendable(CYRILLIC_ID, s) and "'Ж'" in unsendable(CYRILLIC_ID, s)
+    assert "cp1257" in unsendable(CYRILLIC_ID, s)
+    assert "'Ж'" in unsendable(CYRILLIC_ID, s)
     assert "SIP2 cannot carry" in unsendable("3000|001", s)
     assert "empty" in unsendable("  ", s)
     assert unsendable("LV0001", s, "patron id") == ""
@@ -59,14 +60,20 @@ def test_an_item_id_the_charset_cannot_carry_is_refused_before_journaling(
     res = (
         svc.checkout("LV0001", CYRILLIC_ID) if operation == "checkout" else svc.checkin(CYRILLIC_ID)
     )
-    assert not res.ok and not res.in_doubt and not res.queued
+    assert not res.ok
+    assert not res.in_doubt
+    assert not res.queued
     assert "item id cannot be sent to the library system" in res.message
-    assert fake.frames("11") == [] and fake.frames("09") == []
+    assert fake.frames("11") == []
+    assert fake.frames("09") == []
     (row,) = svc.journal.entries()
-    assert row.state is EntryState.REFUSED and "cp1257" in row.error and "never sent" in row.error
+    assert row.state is EntryState.REFUSED
+    assert "cp1257" in row.error
+    assert "never sent" in row.error
     assert svc.journal.pending_count() == 0  # nothing for the forwarder to trip over
     ok = svc.checkout("LV0001", "30000001")  # the next item goes through at once
-    assert ok.ok and ok.mode is Mode.ONLINE
+    assert ok.ok
+    assert ok.mode is Mode.ONLINE
     svc.close()
 
 
@@ -152,17 +159,17 @@ def test_a_row_that_keeps_failing_holds_back_its_item_only_and_goes_to_staff_aft
     first = fw.forward_once()
     assert journal.get(other).state is EntryState.FORWARDED  # the queue did not stop
     assert first.to_json() == {"forwarded": 1, "refused": 0, "pending": 2}
-    assert (
-        journal.get(checkout).state is EntryState.IN_DOUBT and journal.get(checkout).failures == 1
-    )
+    assert journal.get(checkout).state is EntryState.IN_DOUBT
+    assert journal.get(checkout).failures == 1
     assert journal.get(later).state is EntryState.QUEUED  # its item's later entry waits, in order
     fw.forward_once()
-    assert journal.get(checkout).failures == 2 and journal.get(later).state is EntryState.QUEUED
+    assert journal.get(checkout).failures == 2
+    assert journal.get(later).state is EntryState.QUEUED
     fw.forward_once()
     staff = journal.get(checkout)
-    assert (
-        staff.state is EntryState.STAFF and staff.failures == 3 and "failed 3 times" in staff.error
-    )
+    assert staff.state is EntryState.STAFF
+    assert staff.failures == 3
+    assert "failed 3 times" in staff.error
     assert [e.id for e in journal.refusals()] == [checkout]
     last = fw.forward_once()
     assert journal.get(later).state is EntryState.FORWARDED

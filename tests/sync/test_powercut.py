@@ -171,8 +171,10 @@ def test_kill_during_a_checkout_ends_as_the_patron_was_told(
     rows = journal(tmp_path)
     if reversed_:
         first, reversal = rows
-        assert first.state is EntryState.REVERSED and reversal.reversal_of == first.id
-        assert reversal.state is EntryState.DONE and reversal.operation.value == "checkin"
+        assert first.state is EntryState.REVERSED
+        assert reversal.reversal_of == first.id
+        assert reversal.state is EntryState.DONE
+        assert reversal.operation.value == "checkin"
         assert first.to_json()["reversed_by"] == reversal.id
     else:
         (first,) = rows
@@ -264,12 +266,11 @@ def test_kill_while_the_request_is_on_the_wire(tmp_path, acs):
     assert acs.library.applications("30000001", "checkin") == 1
     assert "30000001" not in acs.library.loans_of("LV0001")
     row, reversal = journal(tmp_path)
-    assert (
-        row.state is EntryState.REVERSED
-        and row.attempts == 1
-        and row.result.get("reconciled") is True
-    )
-    assert reversal.reversal_of == row.id and reversal.state is EntryState.DONE
+    assert row.state is EntryState.REVERSED
+    assert row.attempts == 1
+    assert row.result.get("reconciled") is True
+    assert reversal.reversal_of == row.id
+    assert reversal.state is EntryState.DONE
 
 
 def _refusing_port() -> socket.socket:
@@ -299,7 +300,8 @@ def test_kill_in_the_middle_of_forwarding(tmp_path, acs, point):
     killed = kiosk(cfg, "sync", crash=point)
     assert killed.returncode == -signal.SIGKILL
     report = sync(cfg)
-    assert report["pending"] == 0 and report["refused"] == 0
+    assert report["pending"] == 0
+    assert report["refused"] == 0
     rows = journal(tmp_path)
     assert [r.state for r in rows] == [EntryState.FORWARDED] * 5
     lib = acs.library

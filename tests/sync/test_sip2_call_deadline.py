@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
-from demo_link import in_thread, settings_for
 
 from kiosk.config import OfflineSection, Sip2Section
 from kiosk.core.domain import Operation
@@ -23,6 +22,7 @@ from kiosk.sync.circulation import CirculationService
 from kiosk.sync.journal import Journal
 from kiosk.sync.sip2.client import SC_TO_ACS, LinkLock, Sip2Client, Sip2LinkBusy
 from kiosk.sync.sip2.codec import Message, Sip2LinkError, message
+from tests.sync.demo_link import in_thread, settings_for
 
 D = "20261125    100000"
 WAIT_S = 20.0
@@ -99,9 +99,11 @@ def test_a_request_queued_behind_a_stalled_one_is_not_sent_after_its_deadline(ac
     finally:
         acs.faults.stall_s = 0.0
         first.join(WAIT_S)
-    assert isinstance(first_box[0], Message) and first_box[0].get("AB") == "30000002"
+    assert isinstance(first_box[0], Message)
+    assert first_box[0].get("AB") == "30000002"
     sent = [t for _, d, t in client.exchanges if d == SC_TO_ACS and t.startswith("17")]
-    assert len(sent) == 1 and "AB30000003" not in sent[0]
+    assert len(sent) == 1
+    assert "AB30000003" not in sent[0]
     client.close()
 
 

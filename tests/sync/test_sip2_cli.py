@@ -39,15 +39,18 @@ def test_decode_good_lines(monkeypatch, capsys):
         "checksum": "FC9D",
         "checksum_ok": True,
     }
-    assert rows[1]["fields"]["AJ"] == ["Zaļā grāmata"] and rows[1]["fields"]["AU"] == ["a", "b"]
-    assert rows[1]["fixed"]["ok"] == "1" and rows[1]["checksum_ok"] is None
+    assert rows[1]["fields"]["AJ"] == ["Zaļā grāmata"]
+    assert rows[1]["fields"]["AU"] == ["a", "b"]
+    assert rows[1]["fixed"]["ok"] == "1"
+    assert rows[1]["checksum_ok"] is None
 
 
 def test_decode_bad_and_mixed_lines_go_on(monkeypatch, capsys):
     rc, rows = run_decode(monkeypatch, capsys, "hello\n9900482.00AY0AZFC9E\n\x00\x01\n941\n")
     assert rc == 0
     assert len(rows) == 4
-    assert "error" in rows[0] and rows[0]["error"]
+    assert "error" in rows[0]
+    assert rows[0]["error"]
     assert rows[1]["checksum_ok"] is False
     assert "error" in rows[2]
     assert rows[3]["fixed"] == {"ok": "1"}
@@ -94,8 +97,10 @@ def test_check_against_pysip2(pysip2_acs, tmp_path, capsys):
     out = capsys.readouterr().out
     assert rc == 0
     report = json.loads(out)
-    assert report["acs"]["online"] is True and report["acs"]["library_name"] == "Demo bibliotēka"
-    assert "11" in report["acs"]["supported"] and report["port"] == pysip2_acs.port
+    assert report["acs"]["online"] is True
+    assert report["acs"]["library_name"] == "Demo bibliotēka"
+    assert "11" in report["acs"]["supported"]
+    assert report["port"] == pysip2_acs.port
 
 
 def test_check_against_a_closed_port(tmp_path, capsys):
@@ -108,7 +113,8 @@ def test_check_against_a_closed_port(tmp_path, capsys):
     assert rc == 1
     assert captured.out == ""
     lines = captured.err.strip().splitlines()
-    assert len(lines) == 1 and str(port) in lines[0]
+    assert len(lines) == 1
+    assert str(port) in lines[0]
 
 
 def test_check_with_wrong_password_fails(pysip2_acs, tmp_path, capsys):
@@ -125,4 +131,5 @@ def test_check_with_wrong_password_fails(pysip2_acs, tmp_path, capsys):
 def test_help(argv, capsys):
     with pytest.raises(SystemExit) as info:
         main(argv)
-    assert info.value.code == 0 and "usage" in capsys.readouterr().out
+    assert info.value.code == 0
+    assert "usage" in capsys.readouterr().out

@@ -7,12 +7,12 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from fake_acs import D, FakeAcs, FakeConnection
 
 from kiosk.config import Sip2Section
 from kiosk.core.ports import ManualClock
 from kiosk.sync.sip2.client import Sip2Client, Sip2LoginError
 from kiosk.sync.sip2.codec import Sip2LinkError, decode, encode, message
+from tests.sync.fake_acs import D, FakeAcs, FakeConnection
 
 
 def item_info(item: str = "30000001"):
@@ -89,7 +89,9 @@ def test_bad_checksum_answer_gets_a_97_and_the_resent_answer_is_used(fake, clien
 
     reply = client.request(item_info())
 
-    assert reply.command == "18" and reply.get("AJ") == "Zaļā grāmata" and reply.checksum_ok
+    assert reply.command == "18"
+    assert reply.get("AJ") == "Zaļā grāmata"
+    assert reply.checksum_ok
     assert fake.frames("97") == [b"97AZFEF5"]
     assert len(fake.frames("17")) == 1
 
@@ -107,7 +109,8 @@ def test_answers_that_never_verify_exhaust_the_budget(fake, client_for):
         client.request(item_info())
 
     assert info.value.maybe_delivered is True
-    assert len(fake.frames("97")) == 2 and len(fake.frames("17")) == 1
+    assert len(fake.frames("97")) == 2
+    assert len(fake.frames("17")) == 1
 
 
 def test_crlf_answers_are_read_one_after_another(fake, client_for):
@@ -211,7 +214,8 @@ def test_a_stalled_acs_gets_the_identical_frame_again_then_the_client_gives_up(f
     assert info.value.maybe_delivered is True
     fake.wait_for(lambda: len(fake.frames("11")) == 2)
     frames = fake.frames("11")
-    assert len(frames) == 2 and frames[0] == frames[1]
+    assert len(frames) == 2
+    assert frames[0] == frames[1]
     assert elapsed < 5  # bounded by its own timeout x (1 + retries), nowhere near 30 s
 
 
@@ -426,7 +430,8 @@ def test_refused_connection_backs_off_without_hammering():
     with pytest.raises(Sip2LinkError) as second:
         client.request(item_info())
 
-    assert first.value.maybe_delivered is False and "cannot connect" in str(first.value)
+    assert first.value.maybe_delivered is False
+    assert "cannot connect" in str(first.value)
     assert "next attempt" in str(second.value)
     clock.advance(1.5)
     with pytest.raises(Sip2LinkError) as third:
@@ -481,9 +486,13 @@ def test_wire_log_masks_passwords_and_card_numbers(fake, client_for):
     client.request(req)
 
     text = "\n".join(t for _, _, t in client.exchanges)
-    assert "s3cret" not in text and "termpw" not in text and "1234" not in text
-    assert "LV0001" not in text and "AA**0001" in text
-    assert "|CO|" in text and "|AD|" in text
+    assert "s3cret" not in text
+    assert "termpw" not in text
+    assert "1234" not in text
+    assert "LV0001" not in text
+    assert "AA**0001" in text
+    assert "|CO|" in text
+    assert "|AD|" in text
     directions = {d for _, d, _ in client.exchanges}
     assert directions == {"SC→ACS", "ACS→SC"}
 

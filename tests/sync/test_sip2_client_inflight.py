@@ -12,13 +12,13 @@ import logging
 from collections.abc import Callable, Iterator
 
 import pytest
-from demo_link import in_thread, settings_for, wait_for, with_field
-from fake_acs import FakeAcs
 
 from kiosk.sync.acs import models
 from kiosk.sync.acs.server import RunningAcs, start_embedded
 from kiosk.sync.sip2.client import SC_TO_ACS, Sip2Client
 from kiosk.sync.sip2.codec import Message, Sip2LinkError, decode, message
+from tests.sync.demo_link import in_thread, settings_for, wait_for, with_field
+from tests.sync.fake_acs import FakeAcs
 
 D = "20261125    100000"
 WAIT_S = 10.0
@@ -197,7 +197,8 @@ def test_a_read_only_request_is_still_retried(make_acs, make_client) -> None:
     acs.faults.stall_s = 0.0
     worker.join(WAIT_S)
     assert len(result) == 1 and isinstance(result[0], Message), result
-    assert result[0].command == "18" and result[0].get("AB") == "30000002"
+    assert result[0].command == "18"
+    assert result[0].get("AB") == "30000002"
 
 
 # --- defect: a late answer taken for the next request ---------------------------------------
@@ -258,10 +259,12 @@ def test_answers_about_another_item_or_patron_are_dropped_and_logged_masked(capl
         client.close()
         fake.close()
 
-    assert answer.get("AB") == "30000001" and answer.get("AA") == "LV0001"
+    assert answer.get("AB") == "30000001"
+    assert answer.get("AA") == "LV0001"
     dropped = [r.getMessage() for r in caplog.records if "another request" in r.getMessage()]
     assert len(dropped) == 2
-    assert "AB30000099" in dropped[0] and "**0999" in dropped[1]
+    assert "AB30000099" in dropped[0]
+    assert "**0999" in dropped[1]
     assert "LV0999" not in caplog.text
 
 

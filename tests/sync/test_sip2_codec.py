@@ -233,7 +233,9 @@ def test_control_messages_carry_only_the_checksum():
     assert encode(message("97"), sequence=4) == b"97AZFEF5\r"
     for wire in (b"96AZFEF6\r", b"97AZFEF5\r"):
         msg = decode(wire)
-        assert msg.sequence is None and msg.checksum_ok is True and msg.fields == []
+        assert msg.sequence is None
+        assert msg.checksum_ok is True
+        assert msg.fields == []
     with pytest.raises(Sip2FormatError):
         encode(message("96", fields=[("AF", "x")]))
 
@@ -276,7 +278,8 @@ def test_repeated_fields_keep_order_and_unknown_fields_are_kept():
     text = f"64{' ' * 14}000{D}000000000003000000000000AODEMO|AALV0001|AEA|AUc|ZZvendor|AUa|CTbin 4|AUb|"
     msg = decode(text)
     assert msg.get_all("AU") == ["c", "a", "b"]
-    assert msg.get("ZZ") == "vendor" and msg.get("CT") == "bin 4"
+    assert msg.get("ZZ") == "vendor"
+    assert msg.get("CT") == "bin 4"
     assert msg.fields[3:] == [
         ("AU", "c"),
         ("ZZ", "vendor"),
@@ -313,7 +316,9 @@ GOOD_12 = f"121NNY{D}AODEMO|AALV0001|AB30000001|AJZaļā grāmata|AH{D2}|"
 )
 def test_decoder_accepts_every_line_ending(wire):
     msg = decode(wire)
-    assert msg.command == "12" and msg.checksum_ok is True and msg.sequence == 1
+    assert msg.command == "12"
+    assert msg.checksum_ok is True
+    assert msg.sequence == 1
     assert msg.get("AJ") == "Zaļā grāmata"
 
 
@@ -325,13 +330,15 @@ def test_missing_trailer_is_accepted_and_reported_as_absent():
 
 def test_lower_case_hex_checksum_verifies():
     msg = decode(_with_trailer(GOOD_12, lower=True))
-    assert msg.checksum_ok is True and msg.checksum == msg.checksum.upper()
+    assert msg.checksum_ok is True
+    assert msg.checksum == msg.checksum.upper()
 
 
 def test_code_point_checksum_is_accepted_and_noted():
     wire = _with_trailer(GOOD_12, points=True)
     msg = decode(wire)
-    assert msg.checksum_ok is True and msg.checksum_variant == "codepoints"
+    assert msg.checksum_ok is True
+    assert msg.checksum_variant == "codepoints"
     plain = decode(_with_trailer(GOOD_12))
     assert plain.checksum_variant == "bytes"
 
@@ -340,7 +347,8 @@ def test_wrong_checksum_is_reported_not_raised():
     wire = bytearray(_with_trailer(GOOD_12))
     wire[-1:] = b"0" if wire[-1:] != b"0" else b"1"
     msg = decode(bytes(wire))
-    assert msg.checksum_ok is False and msg.get("AB") == "30000001"
+    assert msg.checksum_ok is False
+    assert msg.get("AB") == "30000001"
 
 
 def test_stray_delimiters_after_fixed_part_and_before_trailer():
@@ -354,22 +362,27 @@ def test_stray_delimiters_after_fixed_part_and_before_trailer():
 def test_missing_delimiter_before_trailer_and_padded_bx_from_spydus():
     text = f"98YYYYNN999999{D}2.0EAODEMO|AMSpydus|BX{'YYYYYYYYYYYYNNNN'}{' ' * 190}"
     msg = decode(_with_trailer(text, 2) + b"\r")
-    assert msg.checksum_ok is True and msg.sequence == 2
-    assert msg.fixed["protocol_version"] == "2.0E" and msg.fixed["timeout_period"] == "999"
+    assert msg.checksum_ok is True
+    assert msg.sequence == 2
+    assert msg.fixed["protocol_version"] == "2.0E"
+    assert msg.fixed["timeout_period"] == "999"
     assert msg.get("BX") == "YYYYYYYYYYYYNNNN"
 
 
 def test_short_fixed_part_is_read_as_far_as_it_goes():
     msg = decode("98YYYYNN0300032.00AODEMO|BXYYYYYYYYYYYYYYYY|")
-    assert msg.fixed["online_status"] == "Y" and msg.fixed["retries_allowed"] == "003"
-    assert msg.get("AO") == "DEMO" and msg.get("BX") == BX
+    assert msg.fixed["online_status"] == "Y"
+    assert msg.fixed["retries_allowed"] == "003"
+    assert msg.get("AO") == "DEMO"
+    assert msg.get("BX") == BX
     assert any("fixed part" in note for note in msg.notes)
     assert decode("94").fixed == {"ok": ""}
 
 
 def test_long_fixed_part_is_tolerated():
     msg = decode(f"64{' ' * 14}000{D}00000000000020000000000000AODEMO|AALV0001|AEA|")
-    assert msg.get("AO") == "DEMO" and msg.get("AE") == "A"
+    assert msg.get("AO") == "DEMO"
+    assert msg.get("AE") == "A"
 
 
 def test_nfd_text_is_kept_byte_exact():
@@ -378,7 +391,8 @@ def test_nfd_text_is_kept_byte_exact():
     text = f"121NNY{D}AODEMO|AALV0001|AB30000001|AJ{title}|AH{D2}|"
     wire = _with_trailer(text) + b"\r"
     msg = decode(wire)
-    assert msg.checksum_ok is True and msg.get("AJ") == title
+    assert msg.checksum_ok is True
+    assert msg.get("AJ") == title
     assert encode(msg, sequence=1) == wire
 
 
@@ -396,7 +410,8 @@ def test_latvian_text_in_baltic_encodings(encoding):
     wire = encode(msg, encoding=encoding, sequence=5)
     assert "Zaļā grāmata".encode(encoding) in wire
     back = decode(wire, encoding=encoding)
-    assert back.get("AJ") == "Zaļā grāmata" and back.checksum_ok is True
+    assert back.get("AJ") == "Zaļā grāmata"
+    assert back.checksum_ok is True
 
 
 def test_latvian_text_cannot_be_written_in_cp850():
@@ -409,7 +424,8 @@ def test_latvian_text_cannot_be_written_in_cp850():
 
 def test_undecodable_bytes_are_replaced_and_noted():
     msg = decode(b"201" + D.encode() + b"AB1|AJ\xff\xfe|")
-    assert msg.get("AJ") == "\ufffd\ufffd" and any("replaced" in n for n in msg.notes)
+    assert msg.get("AJ") == "\ufffd\ufffd"
+    assert any("replaced" in n for n in msg.notes)
 
 
 def test_encoder_rejects_bad_fixed_fields():
@@ -509,7 +525,8 @@ def test_fuzz_decode_bytes(data):
     except Sip2FormatError as exc:
         assert str(exc)
     else:
-        assert isinstance(msg, Message) and len(msg.command) == 2
+        assert isinstance(msg, Message)
+        assert len(msg.command) == 2
 
 
 @settings(max_examples=300)
@@ -584,9 +601,11 @@ def _round_trip(msg: Message, seq: int | None, detect: bool, terminator: str) ->
     assert back.fixed == msg.fixed
     assert back.fields == msg.fields
     if detect:
-        assert back.sequence == seq and back.checksum_ok is True
+        assert back.sequence == seq
+        assert back.checksum_ok is True
     else:
-        assert back.checksum is None and back.sequence is None
+        assert back.checksum is None
+        assert back.sequence is None
 
 
 _ROUND_TRIP_ARGS = (
@@ -637,7 +656,8 @@ def test_sequence_number_is_still_read_in_its_positions():
     assert decode(_with_trailer(f"121NNY{D}AODEMO|AB1|AFx BAY7|", 4)).sequence == 4
     assert decode(_with_trailer("941", 0)).sequence == 0  # straight after the fixed part
     spydus = decode(_with_trailer(f"98YYYYNN999999{D}2.0EAODEMO|AMSpydus|BX{BX}   ", 2))
-    assert spydus.sequence == 2 and spydus.get("BX") == BX  # last field not terminated
+    assert spydus.sequence == 2
+    assert spydus.get("BX") == BX  # last field not terminated
     no_fields = message("94", ok="1")
     assert decode(encode(no_fields, sequence=3)).sequence == 3
     assert decode(encode(no_fields)).sequence is None
@@ -647,7 +667,8 @@ def test_frame_buffer_fed_one_byte_at_a_time():
     stream = b"941\r\n" + f"121NNY{D}AJZaļā|".encode() + b"\r"
     buf = FrameBuffer()
     frames = [f for b in stream for f in buf.feed(bytes([b]))]
-    assert frames == [b"941", f"121NNY{D}AJZaļā|".encode()] and buf.pending == 0
+    assert frames == [b"941", f"121NNY{D}AJZaļā|".encode()]
+    assert buf.pending == 0
 
 
 def test_display_unescapes_the_delimiter_and_composes_accents():

@@ -68,14 +68,20 @@ def client(pysip2_acs):
 def test_login_and_capabilities(client):
     status = client.connect()
 
-    assert status.online and status.checkin_ok and status.checkout_ok
+    assert status.online
+    assert status.checkin_ok
+    assert status.checkout_ok
     assert status.renewal_ok  # pysip2 sets it because a 29 route exists
-    assert status.offline_ok and status.institution_id == "DEMO"
-    assert status.library_name == "Demo bibliotēka" and status.terminal_location == "Ieeja"
+    assert status.offline_ok
+    assert status.institution_id == "DEMO"
+    assert status.library_name == "Demo bibliotēka"
+    assert status.terminal_location == "Ieeja"
     assert {"11", "09", "29", "63", "17", "23", "35", "93", "99"} <= status.supported
     assert not {"37", "15", "65", "19"} & status.supported
-    assert status.timeout_s == 3.0 and status.retries == 3
-    assert client.acs_status == status and client.connected
+    assert status.timeout_s == 3.0
+    assert status.retries == 3
+    assert client.acs_status == status
+    assert client.connected
     assert status.to_json()["supported"] == sorted(status.supported)
 
 
@@ -97,10 +103,15 @@ def test_checkout_checkin_and_patron_information_with_latvian_titles(pysip2_acs,
     finally:
         c.close()
 
-    assert out.command == "12" and out.fixed["ok"] == "1" and out.fixed["desensitize"] == "Y"
-    assert out.get("AJ") == "Zaļā grāmata" and out.get("AH")
-    assert info.get("AE") == "Anna Bērziņa" and "30000001" in info.get_all("AU")
-    assert back.fixed["ok"] == "1" and back.get("AJ") == "Zaļā grāmata"
+    assert out.command == "12"
+    assert out.fixed["ok"] == "1"
+    assert out.fixed["desensitize"] == "Y"
+    assert out.get("AJ") == "Zaļā grāmata"
+    assert out.get("AH")
+    assert info.get("AE") == "Anna Bērziņa"
+    assert "30000001" in info.get_all("AU")
+    assert back.fixed["ok"] == "1"
+    assert back.get("AJ") == "Zaļā grāmata"
     assert back.get("AQ") == "Pieaugušo nodaļa"
     assert pysip2_acs.loans.get("30000001") is None
     if detection == "off":
@@ -119,14 +130,16 @@ def test_cp1257_connection_round_trips_latvian_text(make_pysip2_acs):
     finally:
         c.close()
     assert status.library_name == "Demo bibliotēka"
-    assert out.get("AJ") == "Dvēseļu putenis" and out.checksum_ok is True
+    assert out.get("AJ") == "Dvēseļu putenis"
+    assert out.checksum_ok is True
 
 
 def test_second_checkout_of_the_same_item_is_reported_as_renewal(client):
     client.connect()
     first = client.request(checkout("LV0001", "30000003"))
     second = client.request(checkout("LV0001", "30000003"))
-    assert first.fixed["renewal_ok"] == "N" and second.fixed["renewal_ok"] == "Y"
+    assert first.fixed["renewal_ok"] == "N"
+    assert second.fixed["renewal_ok"] == "Y"
 
 
 def test_retransmit_after_timeout_is_not_executed_twice(pysip2_acs):
@@ -162,7 +175,8 @@ def test_retransmit_after_timeout_is_not_executed_twice(pysip2_acs):
     assert "error" not in result, result.get("error")
     assert result["reply"].fixed["ok"] == "1"
     frames = sent()
-    assert len(frames) >= 2 and len(set(frames)) == 1  # byte-identical retransmissions
+    assert len(frames) >= 2
+    assert len(set(frames)) == 1  # byte-identical retransmissions
     assert pysip2_acs.executed.count(("11", "LV0001", "30000007")) == 1
 
 
@@ -203,7 +217,8 @@ def test_a_garbled_answer_gets_97_and_pysip2_repeats_it(pysip2_acs, client):
     client.request(checkout("LV0001", "30000009"))
     reply = client.request(checkin("30000009"))
 
-    assert reply.fixed["ok"] == "1" and reply.checksum_ok
+    assert reply.fixed["ok"] == "1"
+    assert reply.checksum_ok
     sent = [t for _, d, t in client.exchanges if d == "SC→ACS"]
     assert sent[-1] == "97AZFEF5"
     assert pysip2_acs.executed.count(("09", "", "30000009")) == 1

@@ -188,11 +188,14 @@ def test_checksum_verdict_is_honest(name):
     expected = _expected_verdict(name)
     assert _sum_verdict(REAL[name]) == expected  # the table agrees with plain arithmetic
     if expected is None:
-        assert msg.checksum is None and msg.checksum_ok is None
+        assert msg.checksum is None
+        assert msg.checksum_ok is None
     elif expected is False:
-        assert msg.checksum_ok is False and msg.checksum_variant is None
+        assert msg.checksum_ok is False
+        assert msg.checksum_variant is None
     else:
-        assert msg.checksum_ok is True and msg.checksum_variant == expected
+        assert msg.checksum_ok is True
+        assert msg.checksum_variant == expected
 
 
 def test_dp2_checksums_leave_out_the_trailer_so_they_are_rejected():
@@ -1080,12 +1083,14 @@ def test_wire_log_never_shows_a_card_number_or_a_secret(name):
             if secret:
                 assert fid + secret not in masked, fid
     # nothing else changes
-    assert len(masked) <= len(text) and masked[:2] == text[:2]
+    assert len(masked) <= len(text)
+    assert masked[:2] == text[:2]
 
 
 def test_wire_log_finds_the_card_number_behind_a_short_fixed_part():
     masked = mask(REAL["eg_64_card_lost"])
-    assert "12345" not in masked and "AA*2345|" in masked
+    assert "12345" not in masked
+    assert "AA*2345|" in masked
     # a PIN with the delimiter in it is blanked whole
     assert mask("23001" + "20161021    142851" + "AOx|AA12345678|ADpa|ss|AC|") == (
         "23001" + "20161021    142851" + "AOx|AA****5678|AD|AC|"
@@ -1229,7 +1234,8 @@ def test_acs_status_of_real_98s(
         update,
         offline,
     )
-    assert status.timeout_s == timeout and status.retries == retries
+    assert status.timeout_s == timeout
+    assert status.retries == retries
     assert status.protocol_version == version
     assert status.supported == BX_ALL - unsupported
     assert status.institution_id == dict(EXPECTED[name][1])["AO"]
@@ -1237,10 +1243,14 @@ def test_acs_status_of_real_98s(
 
 def test_acs_status_of_the_3m_example_without_bx():
     status = AcsStatus.from_message(dec("node_98"))
-    assert status.online and status.status_update_ok and not status.renewal_ok
+    assert status.online
+    assert status.status_update_ok
+    assert not status.renewal_ok
     assert status.supported == frozenset()  # nothing announced: the service treats that as "try it"
-    assert status.library_name == "Central Library" and status.terminal_location == "tty30"
-    assert status.screen_message == "Screen Message" and status.protocol_version == "1.00"
+    assert status.library_name == "Central Library"
+    assert status.terminal_location == "tty30"
+    assert status.screen_message == "Screen Message"
+    assert status.protocol_version == "1.00"
 
 
 # --- the technician's decoder ---------------------------------------------------------------------
@@ -1272,8 +1282,10 @@ def test_kiosk_sip2_decode_reads_every_real_message(monkeypatch, capsys):
 
 def test_kiosk_sip2_decode_with_another_delimiter(monkeypatch, capsys):
     rows = _run_decode(monkeypatch, capsys, sorted(CARET), "--delimiter", "^")
-    assert rows[0]["fields"]["CN"] == ["user_id"] and rows[0]["fields"]["CO"] == ["passw0rd"]
-    assert rows[1]["fields"]["AA"] == ["240"] and rows[1]["fields"]["BL"] == ["N"]
+    assert rows[0]["fields"]["CN"] == ["user_id"]
+    assert rows[0]["fields"]["CO"] == ["passw0rd"]
+    assert rows[1]["fields"]["AA"] == ["240"]
+    assert rows[1]["fields"]["BL"] == ["N"]
 
 
 # --- the circulation service's reading of real answers ---------------------------------------------
@@ -1359,7 +1371,10 @@ def test_patron_status_flags_of_real_acss():
 def test_polaris_patron_with_pin(service):
     result = service(_63="polaris_64_valid").identify_patron("25891000331441", pin="1234")
     p = result.patron
-    assert result.ok and p.name == "Falk, Jen" and p.pin_ok is True and p.may_borrow
+    assert result.ok
+    assert p.name == "Falk, Jen"
+    assert p.pin_ok is True
+    assert p.may_borrow
     assert (p.fee_total, p.currency, p.email, p.charged_limit) == ("9.25", "USD", "foo@bar.com", 75)
     assert p.screen_message == "Patron status is ok."
 
@@ -1376,12 +1391,15 @@ def test_currency_is_not_guessed_when_bh_is_missing(service):
     svc = service(_23="node_24")
     svc.client.acs_status = SimpleNamespace(supported=frozenset({"23"}))
     p = svc.identify_patron("104000000105").patron
-    assert p.name == "John Doe" and p.currency == ""
+    assert p.name == "John Doe"
+    assert p.currency == ""
 
 
 def test_polaris_wrong_pin_and_unknown_patrons_are_refused(service):
     wrong = service(_63="polaris_64_wrong_pin").identify_patron("25891000331441", pin="0000")
-    assert not wrong.ok and wrong.refusal is Refusal.PATRON_BLOCKED and wrong.patron.pin_ok is False
+    assert not wrong.ok
+    assert wrong.refusal is Refusal.PATRON_BLOCKED
+    assert wrong.patron.pin_ok is False
     for name in (
         "polaris_64_no_such_patron",
         "tlc_64_no_such_patron",
@@ -1396,7 +1414,8 @@ def test_polaris_wrong_pin_and_unknown_patrons_are_refused(service):
 def test_polaris_unknown_patron_has_no_name(service):
     # Polaris sends AE=", " (an empty "last, first") for a card it does not know.
     p = service(_63="polaris_64_no_such_patron").identify_patron("1112").patron
-    assert p.name == "" and not p.valid
+    assert p.name == ""
+    assert not p.valid
 
 
 def test_patron_lists_from_a_realigned_64(service):
@@ -1404,7 +1423,8 @@ def test_patron_lists_from_a_realigned_64(service):
     p = svc.identify_patron("PatronID").patron
     assert [loan.item_id for loan in p.loans] == ["ChargeItem1", "ChargeItem2"]
     assert [(h.item_id, h.ready) for h in p.holds] == [("ItemID1 for PatronID", True)]
-    assert p.charged_limit == 10 and p.email == "E Mail Address"
+    assert p.charged_limit == 10
+    assert p.email == "E Mail Address"
     # overdue and fine counts are 0000: no list is asked for them
     assert svc.client.sent.count("63") == 3
 
@@ -1414,7 +1434,8 @@ def test_an_unknown_card_with_blank_counts_costs_one_request(service):
     # unknown patron has no lists worth four more round trips.
     svc = service(_63="nypl_64_unknown_card")
     result = svc.identify_patron("12345")
-    assert not result.ok and BlockReason.UNKNOWN_PATRON in result.patron.blocks
+    assert not result.ok
+    assert BlockReason.UNKNOWN_PATRON in result.patron.blocks
     assert svc.client.sent == ["63"]
 
 
@@ -1422,7 +1443,8 @@ def test_a_refused_pin_costs_one_request(service):
     # nypl_64_holds announces 3 holds, 2 overdue and 2 charged; with the PIN refused none is asked for.
     svc = service(_63=variant("nypl_64_holds", ("|CQY|", "|CQN|")))
     result = svc.identify_patron("233", pin="0000")
-    assert not result.ok and result.patron.pin_ok is False
+    assert not result.ok
+    assert result.patron.pin_ok is False
     assert svc.client.sent == ["63"]
     accepted = service(_63="nypl_64_holds")
     assert accepted.identify_patron("233", pin="1234").ok
@@ -1449,14 +1471,16 @@ def test_evergreen_holds_listed_in_both_as_and_cd_are_not_ready(service):
 def test_fees_above_the_limit_block_even_without_the_flag(service):
     # Sierra: BV20.00 over CC15.00 with every patron-status position blank.
     p = service(_63="sierra_64_excessive_fines").identify_patron("12345").patron
-    assert BlockReason.EXCESSIVE_FEES in p.blocks and not p.may_borrow
+    assert BlockReason.EXCESSIVE_FEES in p.blocks
+    assert not p.may_borrow
     assert (p.fee_total, p.fee_limit) == ("20.00", "15.00")
     for name in ("sierra_64_valid", "polaris_64_valid", "phpsip2_64_vendor_fields"):
         p = service(_63=name).identify_patron("12345").patron  # fees at or under the limit
         assert BlockReason.EXCESSIVE_FEES not in p.blocks and p.may_borrow, name
     # Polaris flags excessive fines itself (BV11.50 over CC9.99): no second reason is added.
     p = service(_63="polaris_64_excess_fines").identify_patron("25891000115879").patron
-    assert BlockReason.EXCESSIVE_FEES not in p.blocks and BlockReason.EXCESSIVE_FINES in p.blocks
+    assert BlockReason.EXCESSIVE_FEES not in p.blocks
+    assert BlockReason.EXCESSIVE_FINES in p.blocks
     # A zero limit states none.
     zero = variant("sierra_64_excessive_fines", ("|CC15.00|", "|CC0.00|"))
     assert service(_63=zero).identify_patron("12345").patron.may_borrow
@@ -1464,7 +1488,9 @@ def test_fees_above_the_limit_block_even_without_the_flag(service):
 
 def test_hold_denied_alone_still_lets_a_patron_borrow(service):
     p = service(_63="eg_64_hold_denied").identify_patron("12345").patron
-    assert p.blocks == (BlockReason.HOLD_DENIED,) and p.may_borrow and p.fee_total == "100.00"
+    assert p.blocks == (BlockReason.HOLD_DENIED,)
+    assert p.may_borrow
+    assert p.fee_total == "100.00"
 
 
 def test_email_with_a_delimiter_in_it(service):
@@ -1484,10 +1510,12 @@ def test_koha_checkin_with_hold_routing_extensions(service):
     svc = service(_09="koha_10_hold_other_branch", _17="koha_18_available")
     result = svc.checkin("03010013753001")
     r = result.routing
-    assert not result.ok and result.resensitize is True
+    assert not result.ok
+    assert result.resensitize is True
     assert (r.alert, r.alert_type, r.destination) == (True, AlertType.HOLD_OTHER_BRANCH, "froa")
     assert (r.hold_patron_id, r.hold_patron_name, r.permanent_location) == ("11", "åsen", "hutl")
-    assert result.title == "Heksenes historie" and result.message == "Item not checked out"
+    assert result.title == "Heksenes historie"
+    assert result.message == "Item not checked out"
     assert result.refusal is Refusal.NONE  # a trapped hold is routed, not refused
     assert svc.client.sent == ["09"]  # nothing to classify
 
@@ -1500,9 +1528,13 @@ def test_koha_hold_trap_on_an_item_not_on_loan_goes_to_the_hold_shelf(service, n
     # was not on loan but a hold was trapped. The return workflow must route it with a slip.
     svc = service(_09=name, _17="koha_18_available")
     res = check_in(svc, None, RoutingTable(default_bin=1, exception_bin=0), "03010013753001")
-    assert res.outcome is ReturnOutcome.CHECKED_IN and res.secured
-    assert res.decision.instruction == Instruction.OTHER_BRANCH and res.decision.hold_slip
-    assert res.routing.hold_patron_id and res.result is not None and not res.result.ok
+    assert res.outcome is ReturnOutcome.CHECKED_IN
+    assert res.secured
+    assert res.decision.instruction == Instruction.OTHER_BRANCH
+    assert res.decision.hold_slip
+    assert res.routing.hold_patron_id
+    assert res.result is not None
+    assert not res.result.ok
 
 
 def _refusals_listed(capsys, tmp_path: Path, journal: Journal) -> list[dict]:
@@ -1520,12 +1552,13 @@ def test_koha_hold_trap_is_journaled_as_handled_not_refused(service, tmp_path, c
     result = svc.checkin("03010013753001")
 
     entry = svc.journal.get(result.journal_id)
-    assert entry.state is EntryState.DONE and entry.result["refusal"] == ""
-    assert (
-        entry.result["routing"]["alert"] is True and entry.result["routing"]["alert_type"] == "02"
-    )
+    assert entry.state is EntryState.DONE
+    assert entry.result["refusal"] == ""
+    assert entry.result["routing"]["alert"] is True
+    assert entry.result["routing"]["alert_type"] == "02"
     assert entry.result["routing"]["destination"] in ("froa", "hutl")
-    assert svc.journal.refusals() == [] and _refusals_listed(capsys, tmp_path, svc.journal) == []
+    assert svc.journal.refusals() == []
+    assert _refusals_listed(capsys, tmp_path, svc.journal) == []
     # A return the kiosk handled: counted with the returns, not the refusals.
     assert stats.compute(svc.journal.entries()).totals == stats.Counts(returns=1)
 
@@ -1550,13 +1583,17 @@ def test_forwarded_return_koha_answers_with_a_hold_trap_is_forwarded_for_staff(t
 
         assert report.to_json() == {"forwarded": 1, "refused": 0, "pending": 0}
         entry = journal.get(eid)
-        assert entry.state is EntryState.FORWARDED and entry.error == ""
+        assert entry.state is EntryState.FORWARDED
+        assert entry.error == ""
         assert entry.result["routing"]["alert_type"] == "02"
-        assert journal.refusals() == [] and _refusals_listed(capsys, tmp_path, journal) == []
+        assert journal.refusals() == []
+        assert _refusals_listed(capsys, tmp_path, journal) == []
         (detail,) = [e.detail for e in journal.events() if e.kind == "forward_routing"]
         assert "item 03010879976001 (Northern Italy)" in detail
-        assert "send it to hutl for the hold" in detail and "******5750" in detail
-        assert "N001965750" not in detail and "Testesen" not in detail
+        assert "send it to hutl for the hold" in detail
+        assert "******5750" in detail
+        assert "N001965750" not in detail
+        assert "Testesen" not in detail
         assert stats.compute(journal.entries()).totals == stats.Counts(returns=1)
     finally:
         journal.close()
@@ -1566,43 +1603,49 @@ def test_koha_not_checked_out_without_a_hold_is_still_not_on_loan(service):
     # alert=Y with CV99 (not a hold): the item goes to staff as before.
     svc = service(_09="koha_10_not_checked_out", _17="koha_18_available")
     res = check_in(svc, None, RoutingTable(default_bin=1, exception_bin=0), "234567890")
-    assert res.outcome is ReturnOutcome.NOT_ON_LOAN and res.result.refusal is Refusal.NOT_ON_LOAN
+    assert res.outcome is ReturnOutcome.NOT_ON_LOAN
+    assert res.result.refusal is Refusal.NOT_ON_LOAN
 
 
 def test_checkins_with_sort_bins(service):
     ruby = service(_09="ruby_10").checkin("16000000210799")
-    assert ruby.ok and ruby.routing.sort_bin == "5" and ruby.routing.media_type == "001"
-    assert (
-        ruby.routing.alert_type is AlertType.NONE
-        and ruby.title == "Some example title by Some Author"
-    )
+    assert ruby.ok
+    assert ruby.routing.sort_bin == "5"
+    assert ruby.routing.media_type == "001"
+    assert ruby.routing.alert_type is AlertType.NONE
+    assert ruby.title == "Some example title by Some Author"
     dp2 = service(_09="dp2_10_ok").checkin("B001")
-    assert (
-        dp2.ok and dp2.routing.sort_bin == "sort bin" and dp2.routing.permanent_location == "流通库"
-    )
+    assert dp2.ok
+    assert dp2.routing.sort_bin == "sort bin"
+    assert dp2.routing.permanent_location == "流通库"
     koha = service(_09="koha_10_not_checked_out", _17="koha_18_available").checkin("234567890")
-    assert not koha.ok and koha.routing.alert_type is AlertType.OTHER and koha.resensitize is False
+    assert not koha.ok
+    assert koha.routing.alert_type is AlertType.OTHER
+    assert koha.resensitize is False
 
 
 def test_checkout_due_date_is_kept_verbatim(service):
     result = service(_11="koha_12_ok").checkout("2", "03011174511003")
-    assert result.ok and result.due_date == "20140221    235900" and result.title == "Krutt-Kim"
-    assert result.desensitize is True and result.renewal is False
+    assert result.ok
+    assert result.due_date == "20140221    235900"
+    assert result.title == "Krutt-Kim"
+    assert result.desensitize is True
+    assert result.renewal is False
 
 
 def test_refused_checkout_of_an_unknown_item(service):
     result = service(_11="koha_12_invalid_item", _17="koha_18_unknown").checkout("2", "1234")
-    assert (
-        not result.ok
-        and result.refusal is Refusal.UNKNOWN_ITEM
-        and result.message == "Invalid Item"
-    )
+    assert not result.ok
+    assert result.refusal is Refusal.UNKNOWN_ITEM
+    assert result.message == "Invalid Item"
 
 
 def test_renewal_with_an_iso_due_date(service):
     # A renewal reads the item (17) first, so an unanswered one can be told applied or not.
     result = service(_29="dp2_30_renewed", _17="koha_18_available").renew("P001", "B001")
-    assert result.ok and result.due_date == "2024-11-19" and result.title == "怪物大师"
+    assert result.ok
+    assert result.due_date == "2024-11-19"
+    assert result.title == "怪物大师"
 
 
 @pytest.mark.parametrize(
@@ -1662,6 +1705,7 @@ def test_a_screen_message_saying_the_card_expired_is_a_card_expired_block(servic
         ("AFGreetings from Koha. |", f"AF{words}|"),
     )
     result = service(_63=expired).identify_patron("patronid1", pin="1234")
-    assert BlockReason.CARD_EXPIRED in result.patron.blocks and not result.patron.may_borrow
+    assert BlockReason.CARD_EXPIRED in result.patron.blocks
+    assert not result.patron.may_borrow
     hold = variant("koha_64_norwegian", ("AFGreetings from Koha. |", "AFYour hold has expired|"))
     assert BlockReason.CARD_EXPIRED not in service(_63=hold).identify_patron("patronid1", pin="1").patron.blocks

@@ -7,10 +7,10 @@ import ssl
 import subprocess
 
 import pytest
-from fake_acs import D, FakeAcs
 
 from kiosk.sync.sip2.client import Sip2Client
 from kiosk.sync.sip2.codec import Sip2LinkError, message
+from tests.sync.fake_acs import D, FakeAcs
 
 
 @pytest.fixture(scope="module")

@@ -32,7 +32,9 @@ def test_fixed_part_is_never_mistaken_for_fields():
 
 
 def test_short_card_numbers_are_masked_entirely():
-    assert mask_card("1234") == "****" and mask_card("LV0001") == "**0001" and mask_card("") == ""
+    assert mask_card("1234") == "****"
+    assert mask_card("LV0001") == "**0001"
+    assert mask_card("") == ""
 
 
 def test_mask_message_for_the_journal():
@@ -55,9 +57,12 @@ def test_mask_message_for_the_journal():
         )
     )
     masked = mask_message(msg)
-    assert masked.get("AA") == "**0001" and masked.get("AC") == "" and masked.get("AD") == ""
+    assert masked.get("AA") == "**0001"
+    assert masked.get("AC") == ""
+    assert masked.get("AD") == ""
     assert msg.get("AD") == "1234"  # the original is untouched
-    assert masked.fixed == msg.fixed and masked.checksum == msg.checksum
+    assert masked.fixed == msg.fixed
+    assert masked.checksum == msg.checksum
 
 
 def test_text_without_fields_or_with_unknown_command_passes_through():

@@ -20,8 +20,10 @@ def test_hash_is_salted_and_verifies_only_the_right_pin():
     h1 = adminpin.hash_pin("4711", **FAST)
     h2 = adminpin.hash_pin("4711", **FAST)
     assert h1 != h2  # fresh salt every time
-    assert "4711" not in h1 and h1.startswith("scrypt$1024$8$1$")
-    assert adminpin.verify_pin("4711", h1) and adminpin.verify_pin("4711", h2)
+    assert "4711" not in h1
+    assert h1.startswith("scrypt$1024$8$1$")
+    assert adminpin.verify_pin("4711", h1)
+    assert adminpin.verify_pin("4711", h2)
     assert not adminpin.verify_pin("4712", h1)
     assert not adminpin.verify_pin("", h1)
 
@@ -67,16 +69,19 @@ def test_set_pin_replaces_only_the_hash_line(tmp_path):
     assert changed == [('pin_hash = "old"   # replaced by set-pin', f'pin_hash = "{h}"')]
     assert stat.S_IMODE(f.stat().st_mode) == 0o640
     cfg = config.load(f)
-    assert adminpin.verify_pin("2468", cfg.admin.pin_hash) and cfg.admin.cards == ("ADM0001",)
+    assert adminpin.verify_pin("2468", cfg.admin.pin_hash)
+    assert cfg.admin.cards == ("ADM0001",)
 
 
 def test_set_pin_adds_the_key_or_the_section(tmp_path):
     h = adminpin.hash_pin("2468", **FAST)
     with_section = adminpin.with_pin_hash('[admin]\nmax_failures = 5\n[ui]\nsounds = false\n', h)
     assert config.parse(with_section).admin.pin_hash == h
-    assert config.parse(with_section).admin.max_failures == 5 and config.parse(with_section).ui.sounds is False
+    assert config.parse(with_section).admin.max_failures == 5
+    assert config.parse(with_section).ui.sounds is False
     without = adminpin.with_pin_hash('[ui]\nsounds = false', h)
-    assert without.startswith('[ui]\nsounds = false\n') and config.parse(without).admin.pin_hash == h
+    assert without.startswith('[ui]\nsounds = false\n')
+    assert config.parse(without).admin.pin_hash == h
 
 
 def test_set_pin_refuses_the_embedded_demo_config():
@@ -147,6 +152,8 @@ def test_set_pin_text_edit_keeps_every_other_setting(sections, trailing_newline)
     new = adminpin.with_pin_hash(text, h)
     before, after = config.parse(text), config.parse(new)
     assert after.admin.pin_hash == h
-    assert after.ui == before.ui and after.kiosk == before.kiosk
+    assert after.ui == before.ui
+    assert after.kiosk == before.kiosk
     assert after.admin.max_failures == before.admin.max_failures
-    assert "# site" in new and ("# a comment = 1" in new) == ("ui" in sections)
+    assert "# site" in new
+    assert ("# a comment = 1" in new) == ("ui" in sections)

@@ -54,30 +54,36 @@ def test_verify_would_catch_a_broken_unit(tmp_path):
         pytest.skip("systemd-analyze is not installed (apt install systemd)")
     (tmp_path / "kiosk.service").write_text((SYSTEMD / "kiosk.service").read_text().replace("Type=notify", "Typ=notify"))
     proc = subprocess.run(["systemd-analyze", "verify", "--man=no", "kiosk.service"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
-    assert "Unknown key 'Typ'" in proc.stderr and "not executable" in proc.stderr
+    assert "Unknown key 'Typ'" in proc.stderr
+    assert "not executable" in proc.stderr
 
 
 def test_kiosk_unit_runs_unprivileged_with_watchdog_and_sandbox():
     u = _unit("kiosk.service")
     one = {k: v[-1] for k, v in u.items()}
-    assert one["Service.Type"] == "notify" and int(one["Service.WatchdogSec"]) > 0
+    assert one["Service.Type"] == "notify"
+    assert int(one["Service.WatchdogSec"]) > 0
     assert one["Service.Restart"] == "always"
-    assert one["Service.User"] == "kiosk" and one["Service.ExecStart"].endswith("kiosk run")
+    assert one["Service.User"] == "kiosk"
+    assert one["Service.ExecStart"].endswith("kiosk run")
     assert set(one["Service.SupplementaryGroups"].split()) >= {"dialout", "plugdev", "lp", "video", "render", "input"}
-    assert one["Service.ProtectSystem"] == "strict" and "/var/lib/kiosk" in one["Service.ReadWritePaths"]
+    assert one["Service.ProtectSystem"] == "strict"
+    assert "/var/lib/kiosk" in one["Service.ReadWritePaths"]
     for key in ("ProtectHome", "PrivateTmp", "NoNewPrivileges"):
         assert one[f"Service.{key}"] == "yes"
     allowed = {v.split()[0] for v in u["Service.DeviceAllow"]}
     assert {"char-ttyUSB", "char-ttyACM", "char-usb_device", "char-lp", "char-drm", "char-input"} <= allowed
     assert one["Service.DevicePolicy"] == "closed"
     envs = dict(e.split("=", 1) for e in u["Service.Environment"])
-    assert envs["SDL_VIDEODRIVER"] == "kmsdrm" and envs["KCFG_KIVY_EXIT_ON_ESCAPE"] == "0"
+    assert envs["SDL_VIDEODRIVER"] == "kmsdrm"
+    assert envs["KCFG_KIVY_EXIT_ON_ESCAPE"] == "0"
     assert "Service.PrivateDevices" not in one  # it would hide the readers and the printer
 
 
 def test_forwarder_steps_aside_while_the_kiosk_runs():
     u = _unit("kiosk-forward.service")
-    assert "kiosk.service" in u["Service.ExecCondition"][0] and u["Service.ExecStart"][0].endswith("kiosk sync")
+    assert "kiosk.service" in u["Service.ExecCondition"][0]
+    assert u["Service.ExecStart"][0].endswith("kiosk sync")
     assert _unit("kiosk-forward.timer")["Timer.OnUnitInactiveSec"]
 
 
@@ -96,10 +102,12 @@ def test_udev_rules_are_well_formed_and_name_the_devices():
             assert m, f"malformed udev rule part {part!r} in: {rule}"
             if m["key"] in _MATCH_KEYS:
                 assert m["op"] in ("==", "!="), f"match key assigned with {m['op']}: {rule}"
-        assert any(p.startswith("GROUP=") for p in parts) and any(p.startswith('MODE="0660"') for p in parts)
+        assert any(p.startswith("GROUP=") for p in parts)
+        assert any(p.startswith('MODE="0660"') for p in parts)
     for vendor in ("0ab1", "072f", "04b8", "0519"):  # FEIG, ACS, Epson, Star
         assert f'"{vendor}' in text or f"|{vendor}" in text
-    assert 'SYMLINK+="kiosk-reader"' in text and 'SYMLINK+="kiosk-printer"' in text
+    assert 'SYMLINK+="kiosk-reader"' in text
+    assert 'SYMLINK+="kiosk-printer"' in text
 
 
 def test_install_script_dry_run_shows_every_step():
@@ -118,12 +126,15 @@ def test_examples_load_and_are_ready_for_an_appliance(name):
 
     cfg = config.load(ROOT / "config" / "examples" / name)
     assert Path(cfg.storage.path).is_absolute()  # relative paths would land in /etc/kiosk
-    assert cfg.admin.secrets_policy == "refuse" and cfg.ui.fullscreen
+    assert cfg.admin.secrets_policy == "refuse"
+    assert cfg.ui.fullscreen
     RoutingTable.from_config(cfg)
     from kiosk.devices.cards import check_source
 
     for url in cfg.patron.card_sources:
         check_source(url, cfg.patron)  # raises for an entry the card layer does not know
     if name == "bookdrop.toml":
-        assert cfg.kiosk.mode == "bookdrop" and cfg.routing and cfg.sorter.url != "none"
+        assert cfg.kiosk.mode == "bookdrop"
+        assert cfg.routing
+        assert cfg.sorter.url != "none"
 

@@ -11,9 +11,8 @@ import pytest
 from kiosk import config
 from kiosk.core.bookdrop import BookDropItem, BookDropState, Component, FinalState
 from kiosk.core.routing import Instruction, ReturnOutcome
-
-from .conftest import write_site
-from .ui_host import HostApp, frames, screenshot
+from tests.tech.conftest import write_site
+from tests.tech.ui_host import HostApp, frames, screenshot
 
 pytestmark = pytest.mark.ui
 _pads = itertools.count(1)
@@ -76,8 +75,10 @@ def test_a_big_result_per_item(drop_app, name, item, head, kind, bin_text, reaso
     screen = drop_app.screen("bookdrop")
     screen.show(BookDropState(last=item))
     frames(2)
-    assert screen.mode == "result" and screen.kind == kind
-    assert screen.ids.headline.text == head and screen.ids.bin.text == bin_text
+    assert screen.mode == "result"
+    assert screen.kind == kind
+    assert screen.ids.headline.text == head
+    assert screen.ids.bin.text == bin_text
     assert reason in screen.ids.reason.text
     assert screen.ids.headline.font_size >= 60  # readable from a distance
     r, g, b = screen.panel[:3]
@@ -95,7 +96,8 @@ def test_without_a_sorter_exceptions_go_to_the_desk_and_no_bin_is_shown(tmp_path
         screen.show(BookDropState(last=_item(final=FinalState.EXCEPTION_BIN, outcome=ReturnOutcome.SET_INCOMPLETE, bin=0)))
         frames(2)
         assert screen.ids.headline.text == "Lūdzu, nododiet to bibliotekāram"
-        assert "Please take it to the desk" in screen.ids.others.text and screen.ids.bin.text == ""
+        assert "Please take it to the desk" in screen.ids.others.text
+        assert screen.ids.bin.text == ""
         screenshot(app, "bookdrop_take_to_desk")
     finally:
         app.stop()
@@ -121,16 +123,20 @@ def test_busy_offline_note_and_closed(drop_app):
     screen = drop_app.screen("bookdrop")
     screen.show(BookDropState(busy=True, outages=frozenset({Component.LIBRARY_SYSTEM})))
     frames(2)
-    assert screen.mode == "busy" and screen.offline and "Bibliotēkas sistēma nav pieejama" in screen.note
+    assert screen.mode == "busy"
+    assert screen.offline
+    assert "Bibliotēkas sistēma nav pieejama" in screen.note
     screenshot(drop_app, "bookdrop_busy_offline")
     down = BookDropState(outages=frozenset({Component.READER}))
-    assert screen_for(down) == "bookdrop_closed" and screen_for(BookDropState()) == "bookdrop"
+    assert screen_for(down) == "bookdrop_closed"
+    assert screen_for(BookDropState()) == "bookdrop"
     assert screen_for(BookDropState(), in_service=False) == "bookdrop_closed"
     closed = drop_app.screen("bookdrop_closed")
     closed.show(down)
     drop_app.show_screen("bookdrop_closed")
     frames(2)
-    assert closed.lines[0] == "Grāmatu nodošana slēgta" and "RFID reader" in closed.detail
+    assert closed.lines[0] == "Grāmatu nodošana slēgta"
+    assert "RFID reader" in closed.detail
     screenshot(drop_app, "bookdrop_closed")
 
 
@@ -165,8 +171,10 @@ def test_driven_by_the_book_drop_workflow(tmp_path, demo_acs):
         state = drop.handle_tags(TagsChanged(present=stack.current(), added=change.added))
         screen.show(state)
         frames(2)
-        assert state.last.final is FinalState.CHECKED_IN_SECURED and screen.kind == "ok"
-        assert screen.ids.headline.text == "Paldies! Nodots" and screen.title_text == "Sprīdītis"
+        assert state.last.final is FinalState.CHECKED_IN_SECURED
+        assert screen.kind == "ok"
+        assert screen.ids.headline.text == "Paldies! Nodots"
+        assert screen.title_text == "Sprīdītis"
         assert pad.tag(next(iter(t.uid for t in stack.current()))).afi == cfg.security.afi_secured
         screenshot(app, "bookdrop_workflow_returned")
     finally:
@@ -196,8 +204,7 @@ def test_maintenance_out_of_service_closes_the_book_drop(tmp_path):
     from kivy.base import runTouchApp
 
     from kiosk.screens import maintenance  # noqa: F401
-
-    from .conftest import ADMIN_CARD
+    from tests.tech.conftest import ADMIN_CARD
 
     cfg = config.load(write_site(tmp_path, port=6001, sorter="sim:"))
     cfg = dataclasses.replace(cfg, kiosk=dataclasses.replace(cfg.kiosk, mode="bookdrop"))
@@ -209,7 +216,8 @@ def test_maintenance_out_of_service_closes_the_book_drop(tmp_path):
     try:
         app.show_screen("bookdrop")
         ctl = app.maintenance
-        assert ctl.card_presented(ADMIN_CARD) and app.current_screen == "maintenance"
+        assert ctl.card_presented(ADMIN_CARD)
+        assert app.current_screen == "maintenance"
         ctl.set_in_service(False, "Maintenance")
         ctl.leave()
         frames(2)

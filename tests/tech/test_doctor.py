@@ -9,8 +9,7 @@ import pytest
 
 from kiosk import cli, config, doctor
 from kiosk.errors import ConfigError
-
-from .conftest import write_site
+from tests.tech.conftest import write_site
 
 
 def _run(capsys, cfgfile, *extra):
@@ -54,13 +53,16 @@ def test_each_missing_part_fails_with_its_line(tmp_path, capsys, demo_acs, close
     failing = [line for line in out.splitlines() if line.startswith("FAIL")]
     assert len(failing) == 1, out
     line = _line(out, part)
-    assert line.startswith("FAIL") and expect.format(closed=closed_port) in line and "fix:" in line
+    assert line.startswith("FAIL")
+    assert expect.format(closed=closed_port) in line
+    assert "fix:" in line
 
 
 def test_embedded_demo_library_not_running_is_only_a_warning(tmp_path, capsys, closed_port):
     f = write_site(tmp_path, port=closed_port, embedded=True)
     rc, out = _run(capsys, f)
-    assert _line(out, "library").startswith("warn") and "kiosk run" in _line(out, "library")
+    assert _line(out, "library").startswith("warn")
+    assert "kiosk run" in _line(out, "library")
     assert rc == 0, out
 
 
@@ -74,7 +76,8 @@ def test_json_output_and_offline_queue_warning(tmp_path, capsys, demo_acs):
     j.close()
     rc, out = _run(capsys, f, "--json")
     checks = {c["check"]: c for c in json.loads(out)}
-    assert checks["journal"]["status"] == "warn" and "1 offline transaction" in checks["journal"]["detail"]
+    assert checks["journal"]["status"] == "warn"
+    assert "1 offline transaction" in checks["journal"]["detail"]
     assert rc == 0
 
 
@@ -82,14 +85,18 @@ def test_broken_config_is_a_fail_line(tmp_path, capsys):
     f = tmp_path / "kiosk.toml"
     f.write_text("[sip2]\nport = 'x'\n")
     rc, out = _run(capsys, f)
-    assert rc == 1 and out.startswith("FAIL") and "sip2.port" in out
+    assert rc == 1
+    assert out.startswith("FAIL")
+    assert "sip2.port" in out
 
 
 def test_damaged_pin_hash_fails(tmp_path, capsys, demo_acs):
     f = write_site(tmp_path, port=demo_acs.port)
     f.write_text(f.read_text().replace('pin_hash = "scrypt', 'pin_hash = "xcrypt'))
     rc, out = _run(capsys, f)
-    assert rc == 1 and _line(out, "admin").startswith("FAIL") and "set-pin" in _line(out, "admin")
+    assert rc == 1
+    assert _line(out, "admin").startswith("FAIL")
+    assert "set-pin" in _line(out, "admin")
 
 
 # -- the secrets check ---------------------------------------------------------------------
@@ -104,7 +111,9 @@ def test_world_readable_secrets(tmp_path, policy):
             doctor.check_secrets(cfg)
     else:
         warnings = doctor.check_secrets(cfg)
-        assert len(warnings) == 1 and "sip2.password" in warnings[0] and "admin.pin_hash" in warnings[0]
+        assert len(warnings) == 1
+        assert "sip2.password" in warnings[0]
+        assert "admin.pin_hash" in warnings[0]
 
 
 @pytest.mark.parametrize("mode", [0o600, 0o640])
@@ -123,19 +132,23 @@ def test_world_readable_file_without_secrets_is_fine(tmp_path):
 def test_doctor_reports_refused_secrets(tmp_path, capsys, demo_acs):
     f = write_site(tmp_path, port=demo_acs.port, mode=0o604, extra='secrets_policy = "refuse"\n')
     rc, out = _run(capsys, f)
-    assert rc == 1 and _line(out, "secrets").startswith("FAIL") and "fix: chmod 0640" in _line(out, "secrets")
+    assert rc == 1
+    assert _line(out, "secrets").startswith("FAIL")
+    assert "fix: chmod 0640" in _line(out, "secrets")
 
 
 def test_doctor_does_not_create_the_journal(tmp_path, capsys, demo_acs):
     f = write_site(tmp_path, port=demo_acs.port)
     rc, out = _run(capsys, f)
-    assert rc == 0 and "not created yet" in _line(out, "journal")
+    assert rc == 0
+    assert "not created yet" in _line(out, "journal")
     assert not (tmp_path / "var" / "journal.sqlite").exists()
 
 
 def test_the_demo_configuration_is_not_flagged():
     cfg = config.load(config.DEFAULT_CONFIG)
-    assert cfg.kiosk.demo and cfg.sip2.password
+    assert cfg.kiosk.demo
+    assert cfg.sip2.password
     assert doctor.check_secrets(cfg) == []
 
 
@@ -143,4 +156,6 @@ def test_warn_line_gives_the_fix_once(tmp_path, capsys, demo_acs):
     f = write_site(tmp_path, port=demo_acs.port, mode=0o644)
     rc, out = _run(capsys, f)
     line = _line(out, "secrets")
-    assert rc == 0 and line.startswith("warn") and line.count("chmod") == 1
+    assert rc == 0
+    assert line.startswith("warn")
+    assert line.count("chmod") == 1

@@ -41,7 +41,8 @@ def test_escape_close_and_f1_are_refused(window):
     window.bind(on_close=lambda *_: stopped.append(True))
     lock = apply_lockdown(window, app, fullscreen=False, hide_cursor=False)
     try:
-        assert Config.getint("kivy", "exit_on_escape") == 0 and WindowBase.on_keyboard.exit_on_escape is False
+        assert Config.getint("kivy", "exit_on_escape") == 0
+        assert WindowBase.on_keyboard.exit_on_escape is False
         assert window.dispatch("on_keyboard", 27, 41, None, []) is True  # Escape handled by the lockdown
         assert window.dispatch("on_keyboard", 282, 58, None, []) is True  # F1
         assert app.settings_opened == 0
@@ -85,7 +86,9 @@ def test_fullscreen_and_cursor(window):
     before = (window.fullscreen, window.borderless, window.show_cursor, tuple(window.size))
     lock = apply_lockdown(window)
     try:
-        assert window.fullscreen == "auto" and window.borderless and window.show_cursor is False
+        assert window.fullscreen == "auto"
+        assert window.borderless
+        assert window.show_cursor is False
     finally:
         lock.release()
         window.fullscreen, window.borderless, window.show_cursor = before[:3]

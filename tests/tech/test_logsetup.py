@@ -70,21 +70,29 @@ def test_filter_masks_args_exceptions_and_extras():
     rec.card = "LV00012345"
     assert f.filter(rec) is True
     text = rec.getMessage() + rec.exc_text + rec.card
-    assert "LV00012345" not in text and "1234|" not in text and "term-pw" not in text and "pin=1234" not in text
-    assert "******2345" in rec.getMessage() and "ValueError" in rec.exc_text
+    assert "LV00012345" not in text
+    assert "1234|" not in text
+    assert "term-pw" not in text
+    assert "pin=1234" not in text
+    assert "******2345" in rec.getMessage()
+    assert "ValueError" in rec.exc_text
 
 
 def test_default_card_pattern_masks_long_numbers_not_words():
     re_ = logsetup.card_regex(config.PatronSection().card_pattern)
     out = scrub("WARNING card 2000123456789 item ABCD", re_)
-    assert "2000123456789" not in out and "*********6789" in out and "WARNING" in out and "ABCD" in out
+    assert "2000123456789" not in out
+    assert "*********6789" in out
+    assert "WARNING" in out
+    assert "ABCD" in out
 
 
 @given(st.text(alphabet="0123456789", min_size=4, max_size=8))
 def test_any_pin_in_any_sip2_frame_is_removed(pin):
     frame = f"63001202611251000000000          AODEMO|AALV0001|AD{pin}|BP1|AY2AZEE11"
     out = scrub(f"sent {frame}", logsetup.card_regex(DEMO_CARD_PATTERN))
-    assert f"AD{pin}" not in out and "|AD[redacted]|" in out
+    assert f"AD{pin}" not in out
+    assert "|AD[redacted]|" in out
 
 
 def _cfg(tmp_path, extra=""):
@@ -99,8 +107,12 @@ def test_stderr_json_lines_are_masked(tmp_path):
     logsetup.setup_logging(_cfg(tmp_path), stream=stream, journal=False)
     logging.getLogger("kiosk.sync.sip2.client").warning("sent %s", RAW_PATRON, extra={"terminal": "T-9"})
     doc = json.loads(stream.getvalue().splitlines()[-1])
-    assert doc["level"] == "WARNING" and doc["logger"] == "kiosk.sync.sip2.client" and doc["terminal"] == "T-9"
-    assert "1234" not in doc["msg"] and "term-pw" not in doc["msg"] and "LV00012345" not in doc["msg"]
+    assert doc["level"] == "WARNING"
+    assert doc["logger"] == "kiosk.sync.sip2.client"
+    assert doc["terminal"] == "T-9"
+    assert "1234" not in doc["msg"]
+    assert "term-pw" not in doc["msg"]
+    assert "LV00012345" not in doc["msg"]
 
 
 def test_journald_native_protocol_with_fields(tmp_path):
@@ -114,8 +126,11 @@ def test_journald_native_protocol_with_fields(tmp_path):
         data = server.recv(65536)
     finally:
         server.close()
-    assert b"PRIORITY=3\n" in data and b"SYSLOG_IDENTIFIER=kiosk\n" in data and b"LOGGER=kiosk.devices\n" in data
-    assert b"KIOSK_DEVICE=feig\n" in data and b"KIOSK_TERMINAL=T-9\n" in data
+    assert b"PRIORITY=3\n" in data
+    assert b"SYSLOG_IDENTIFIER=kiosk\n" in data
+    assert b"LOGGER=kiosk.devices\n" in data
+    assert b"KIOSK_DEVICE=feig\n" in data
+    assert b"KIOSK_TERMINAL=T-9\n" in data
     # a message with a newline uses the length-prefixed binary form
     msg = b"reader gone\nsecond line for patron ******2345"
     assert b"MESSAGE\n" + len(msg).to_bytes(8, "little") + msg + b"\n" in data
@@ -126,7 +141,8 @@ def test_journald_handler_cuts_huge_messages():
     h = JournaldHandler("/nonexistent")
     data = h.encode(_record("x" * 200_000))
     h.close()
-    assert len(data) < JournaldHandler.MAX_DATAGRAM and b"[truncated]" in data
+    assert len(data) < JournaldHandler.MAX_DATAGRAM
+    assert b"[truncated]" in data
 
 
 def test_log_file_rotates_and_is_masked(tmp_path):
@@ -138,7 +154,9 @@ def test_log_file_rotates_and_is_masked(tmp_path):
     files = sorted(p.name for p in (tmp_path / "var" / "log").iterdir())
     assert files == ["kiosk.log", "kiosk.log.1", "kiosk.log.2"]
     text = "".join((tmp_path / "var" / "log" / f).read_text() for f in files)
-    assert "4711" not in text and "LV00012345" not in text and '"transaction 59 patron ******2345 pin=[redacted]"' in text
+    assert "4711" not in text
+    assert "LV00012345" not in text
+    assert '"transaction 59 patron ******2345 pin=[redacted]"' in text
     assert all(p.stat().st_size <= 2000 for p in (tmp_path / "var" / "log").iterdir())
 
 
@@ -173,7 +191,8 @@ def test_other_handlers_see_masked_records_too(tmp_path, caplog):
     logsetup.setup_logging(_cfg(tmp_path), stream=io.StringIO(), journal=False)
     with caplog.at_level(logging.INFO):
         logging.getLogger("kiosk.sync").info("recv %s", RAW_PATRON)
-    assert caplog.records and all("term-pw" not in r.getMessage() and "LV00012345" not in r.getMessage() for r in caplog.records)
+    assert caplog.records
+    assert all("term-pw" not in r.getMessage() and "LV00012345" not in r.getMessage() for r in caplog.records)
     logsetup.remove_handlers()
     assert logging.getLogRecordFactory() is logging.LogRecord
 
@@ -191,4 +210,5 @@ def test_filter_keeps_every_record_whatever_its_arguments(args):
     fmt = " ".join(["%s"] * len(args)) + " %d"  # one placeholder too many: a broken format string
     rec = _record(fmt, *args)
     assert f.filter(rec) is True
-    assert isinstance(rec.getMessage(), str) and rec.args is None
+    assert isinstance(rec.getMessage(), str)
+    assert rec.args is None

@@ -35,7 +35,8 @@ def access(clock):
 def test_admin_pin_enters_maintenance(access):
     assert access.open_login() is AdminState.LOGIN
     outcome = access.enter_pin("2468")
-    assert outcome.ok and outcome.method == "pin"
+    assert outcome.ok
+    assert outcome.method == "pin"
     assert access.active
 
 
@@ -45,7 +46,8 @@ def test_wrong_pin_counts_down_then_locks_out_even_the_right_pin(access, clock):
     assert (first.ok, first.failure, first.attempts_left) == (False, LoginFailure.WRONG_PIN, 2)
     assert access.enter_pin("2222").attempts_left == 1
     third = access.enter_pin("3333")
-    assert third.failure is LoginFailure.LOCKED_OUT and third.locked_for_s == 300
+    assert third.failure is LoginFailure.LOCKED_OUT
+    assert third.locked_for_s == 300
     assert access.state is AdminState.LOCKED
     clock.advance(299)
     assert access.enter_pin("2468").failure is LoginFailure.LOCKED_OUT
@@ -68,11 +70,14 @@ def test_success_resets_the_failure_count(access):
 
 
 def test_admin_card_enters_from_patron_mode_and_a_patron_card_is_no_failure(access):
-    assert access.is_admin_card("ADM0001") and not access.is_admin_card("LV0001")
+    assert access.is_admin_card("ADM0001")
+    assert not access.is_admin_card("LV0001")
     patron = access.present_card("LV0001")
-    assert not patron.ok and access.state is AdminState.OUTSIDE
+    assert not patron.ok
+    assert access.state is AdminState.OUTSIDE
     assert patron.attempts_left == 3  # not counted: it was a patron at the patron screen
-    assert access.present_card(" ADM0001 ").ok and access.active
+    assert access.present_card(" ADM0001 ").ok
+    assert access.active
 
 
 def test_unknown_card_at_the_login_counts_as_a_failure(access):
@@ -86,11 +91,13 @@ def test_leaves_automatically_after_inactivity_and_touch_postpones(access, clock
     clock.advance(100)
     access.touch()
     clock.advance(100)
-    assert access.tick() is None and access.active
+    assert access.tick() is None
+    assert access.active
     assert access.idle_left_s() == pytest.approx(20)
     clock.advance(20)
     assert access.tick() is LeaveReason.IDLE
-    assert access.state is AdminState.OUTSIDE and access.last_leave is LeaveReason.IDLE
+    assert access.state is AdminState.OUTSIDE
+    assert access.last_leave is LeaveReason.IDLE
 
 
 def test_an_abandoned_login_prompt_closes(access, clock):
@@ -105,7 +112,8 @@ def test_no_pin_configured_never_lets_anyone_in(clock):
     access.open_login()
     assert access.enter_pin("").failure is LoginFailure.NOT_CONFIGURED
     assert access.enter_pin("0000").failure is LoginFailure.NOT_CONFIGURED
-    assert not access.configured and not access.active
+    assert not access.configured
+    assert not access.active
 
 
 def test_policy_from_config_section():

@@ -13,9 +13,8 @@ from kiosk import config
 from kiosk.core.domain import Mode, Operation
 from kiosk.core.ports import ManualClock
 from kiosk.sync.journal import EntryState
-
-from .conftest import ADMIN_CARD, ADMIN_PIN, write_site
-from .ui_host import HostApp, button, frames, screenshot, tap, wait_until
+from tests.tech.conftest import ADMIN_CARD, ADMIN_PIN, write_site
+from tests.tech.ui_host import HostApp, button, frames, screenshot, tap, wait_until
 
 pytestmark = pytest.mark.ui
 _pads = itertools.count(1)
@@ -105,8 +104,11 @@ def test_pin_login_shows_the_device_status(kiosk):
     status = kiosk.app.screen("maintenance")
     wait_until(lambda: len(status.checks) >= 6)
     names = {c.name: c.status.value for c in status.checks}
-    assert names["reader"] == "ok" and names["printer"] == "ok" and names["sorter"] == "ok"
-    assert names["offline queue"] == "ok" and names["library"] == "warn"  # reachable; the session connects on first use
+    assert names["reader"] == "ok"
+    assert names["printer"] == "ok"
+    assert names["sorter"] == "ok"
+    assert names["offline queue"] == "ok"
+    assert names["library"] == "warn"  # reachable; the session connects on first use
     lines = [getattr(w, "text", "") for w in status.ids.rows.children]
     assert any("outage_start" in t and "sorter: down" in t for t in lines)
     assert any("maintenance_entered" in t for t in lines)
@@ -115,25 +117,31 @@ def test_pin_login_shows_the_device_status(kiosk):
 
 def test_wrong_pins_lock_out_then_time_out(kiosk):
     screen = _login(kiosk, "1111")
-    assert kiosk.app.current_screen == "maintenance_login" and "2 attempts left" in screen.message
+    assert kiosk.app.current_screen == "maintenance_login"
+    assert "2 attempts left" in screen.message
     _login(kiosk, "2222")
     _login(kiosk, "3333")
-    assert screen.locked and "Locked for 5:00" in screen.message
+    assert screen.locked
+    assert "Locked for 5:00" in screen.message
     screenshot(kiosk.app, "maintenance_login_locked")
     _login(kiosk)  # the right PIN during the lock-out
-    assert kiosk.app.current_screen == "maintenance_login" and screen.locked
+    assert kiosk.app.current_screen == "maintenance_login"
+    assert screen.locked
     kiosk.clock.advance(301)
     _login(kiosk)
     assert kiosk.app.current_screen == "maintenance"
     events = [(e.kind, e.detail) for e in kiosk.services.circulation.journal.events()]
     kinds = [k for k, _ in events]
-    assert kinds.count("admin_login_failed") == 2 and kinds.count("admin_locked") == 1 and kinds[-1] == "maintenance_entered"
+    assert kinds.count("admin_login_failed") == 2
+    assert kinds.count("admin_locked") == 1
+    assert kinds[-1] == "maintenance_entered"
     assert not any(pin in d for _, d in events for pin in ("1111", "2222", "3333", ADMIN_PIN))
 
 
 def test_admin_card_enters_and_patron_cards_pass_through(kiosk):
     ctl = kiosk.app.maintenance
-    assert ctl.card_presented("LV0001") is False and kiosk.app.current_screen == "welcome"
+    assert ctl.card_presented("LV0001") is False
+    assert kiosk.app.current_screen == "welcome"
     assert ctl.card_presented(ADMIN_CARD) is True
     frames(2)
     assert kiosk.app.current_screen == "maintenance"
@@ -152,7 +160,8 @@ def test_leaves_after_inactivity_and_by_the_leave_button(kiosk):
     kiosk.clock.advance(51)
     kiosk.app.maintenance.tick()
     frames(1)
-    assert kiosk.app.current_screen == "welcome" and not kiosk.app.maintenance.access.active
+    assert kiosk.app.current_screen == "welcome"
+    assert not kiosk.app.maintenance.access.active
     _login(kiosk)
     tap(button(kiosk.app.screen("maintenance"), "Leave"))
     assert kiosk.app.current_screen == "welcome"
@@ -169,9 +178,13 @@ def test_every_diagnostics_action(kiosk):
 
     tap(diag.ids.read_tags)
     wait_until(lambda: not diag.busy and _output(diag))
-    assert diag.ids.read_tags.width >= 300 and diag.ids.output.width >= 600  # buttons beside the output
+    assert diag.ids.read_tags.width >= 300
+    assert diag.ids.output.width >= 600  # buttons beside the output
     out = "\n".join(_output(diag))
-    assert "Tags on the pad: 2" in out and "30000003" in out and "30000010" in out and "NOT secured" in out
+    assert "Tags on the pad: 2" in out
+    assert "30000003" in out
+    assert "30000010" in out
+    assert "NOT secured" in out
     screenshot(kiosk.app, "maintenance_diag_tags")
 
     first = diag.last_uid
@@ -189,14 +202,18 @@ def test_every_diagnostics_action(kiosk):
     tap(diag.ids.sip2_check)
     wait_until(lambda: not diag.busy and "exchange:" in "\n".join(_output(diag)), timeout_s=15)
     out = "\n".join(_output(diag))
-    assert "online: True" in out and "9300CNkiosk|CO|" in out and "COdemo" not in out
+    assert "online: True" in out
+    assert "9300CNkiosk|CO|" in out
+    assert "COdemo" not in out
     screenshot(kiosk.app, "maintenance_diag_sip2")
 
     kiosk.services.circulation.identify_patron("LV0001", pin="1234")
     tap(diag.ids.exchanges)
     wait_until(lambda: not diag.busy and "masked" in "\n".join(_output(diag)))
     out = "\n".join(_output(diag))
-    assert "|AD|" in out and "AD1234" not in out and "LV0001" not in out
+    assert "|AD|" in out
+    assert "AD1234" not in out
+    assert "LV0001" not in out
 
 
 def test_offline_queue_forward_and_refusals(kiosk):
@@ -213,7 +230,8 @@ def test_offline_queue_forward_and_refusals(kiosk):
     for item_id in ("30000007", "99999998"):  # both refused by the library system, listed for staff
         wait_until(lambda item_id=item_id: any(item_id in getattr(w, "detail", "") for w in queue.ids.refusals.children))
         row = next(w for w in queue.ids.refusals.children if item_id in w.detail)
-        assert "**0001" in row.detail and "LV0001" not in row.detail
+        assert "**0001" in row.detail
+        assert "LV0001" not in row.detail
     screenshot(kiosk.app, "maintenance_queue")
 
 
@@ -229,9 +247,11 @@ def test_statistics_bar_charts(kiosk):
     wait_until(lambda: stats.totals.startswith("Last 14 days"))
     assert "5 checkouts, 3 returns, 1 renewals, 1 refusals" in stats.totals
     hourly, daily = stats.ids.hourly, stats.ids.daily
-    assert len(hourly.buckets) == 24 and len(daily.buckets) == 14
+    assert len(hourly.buckets) == 24
+    assert len(daily.buckets) == 14
     # Summed over days, not the busiest day: near midnight the entries span two days.
-    assert sum(c.total for _, c in hourly.buckets) == 9 and sum(c.total for _, c in daily.buckets) == 10
+    assert sum(c.total for _, c in hourly.buckets) == 9
+    assert sum(c.total for _, c in daily.buckets) == 10
     assert daily.max_total >= 5
     assert len(hourly.canvas.after.children) > 10  # bars were drawn
     screenshot(kiosk.app, "maintenance_stats")
@@ -244,7 +264,8 @@ def test_out_of_service_and_back(kiosk):
     tap(button(service, "Printer repair"))
     assert service.reason == "Printer repair"
     tap(service.ids.take_out)
-    assert not service.in_service and kiosk.services.faults == ["Out of service: Printer repair"]
+    assert not service.in_service
+    assert kiosk.services.faults == ["Out of service: Printer repair"]
     screenshot(kiosk.app, "maintenance_service")
     tap(button(service, "Leave"))
     assert kiosk.app.current_screen == "out_of_service"
@@ -254,7 +275,8 @@ def test_out_of_service_and_back(kiosk):
     frames(1)
     tap(button(kiosk.app.screen("maintenance"), "Service"))
     tap(service.ids.put_back)
-    assert service.in_service and kiosk.services.faults == []
+    assert service.in_service
+    assert kiosk.services.faults == []
     tap(button(service, "Leave"))
     assert kiosk.app.current_screen == "welcome"
 
@@ -271,7 +293,8 @@ def test_restart_is_the_admin_exit(kiosk):
         _login(kiosk)
         tap(button(kiosk.app.screen("maintenance"), "Service"))
         tap(kiosk.app.screen("maintenance_service").ids.restart)
-        assert kiosk.app.stopped and lock.exit_allowed
+        assert kiosk.app.stopped
+        assert lock.exit_allowed
     finally:
         lock.release()
 
@@ -296,7 +319,9 @@ def test_small_official_display(kiosk, size):
         wait_until(lambda: not diag.busy and _output(diag))
         screenshot(kiosk.app, f"maintenance_diag_{size[0]}x{size[1]}")
         for b in (diag.ids.read_tags, diag.ids.print_test, button(diag, "Leave")):
-            assert b.height >= 48 and b.width >= 48 and b.right <= Window.width + 1
+            assert b.height >= 48
+            assert b.width >= 48
+            assert b.right <= Window.width + 1
         for name, nav in (("maintenance_stats", "Statistics"), ("maintenance_service", "Service"), ("maintenance_queue", "Offline queue")):
             tap(button(kiosk.app.screen(kiosk.app.current_screen), nav))
             assert kiosk.app.current_screen == name
@@ -315,7 +340,8 @@ def test_the_hidden_corner_does_not_take_taps_from_patron_buttons(kiosk):
     corner_button.bind(on_release=lambda *_: pressed.append(True))
     kiosk.app.screen("welcome").add_widget(corner_button)
     tap(corner_button)
-    assert pressed == [True] and kiosk.app.current_screen == "welcome"
+    assert pressed == [True]
+    assert kiosk.app.current_screen == "welcome"
 
 
 def test_stopping_the_app_stops_the_maintenance_clock(kiosk):
@@ -361,7 +387,8 @@ def test_every_screen_in_latvian_and_russian(kiosk, lang, size):
         wait_until(lambda: len(status.checks) >= 6)
         frames(2)
         names = [w.name for w in status.ids.rows.children if hasattr(w, "name")]
-        assert t("reader") in names and t("card reader") in names
+        assert t("reader") in names
+        assert t("card reader") in names
         screenshot(kiosk.app, f"maintenance_status_{suffix}")
         tap(button(status, t("Diagnostics")))
         diag = kiosk.app.screen("maintenance_diag")

@@ -42,7 +42,8 @@ def test_counts_per_kind_hour_and_day(journal):
     assert s.daily[0].counts == kstats.Counts(checkouts=2, returns=1, renewals=1, refusals=2)
     assert s.daily[1].counts == kstats.Counts(renewals=1)
     # hours without activity between the first and last are present as zeros
-    assert s.hourly[0].start == datetime(2026, 11, 24, 9) and s.hourly[0].counts.checkouts == 2
+    assert s.hourly[0].start == datetime(2026, 11, 24, 9)
+    assert s.hourly[0].counts.checkouts == 2
     assert s.hourly[1].counts.total == 0
     assert s.hourly[2].counts == kstats.Counts(returns=1, refusals=1)
     assert len(s.hourly) == 25
@@ -59,7 +60,8 @@ def test_last_days_and_hours_fill_the_window(journal):
     days = kstats.last_days(s, datetime(2026, 11, 26).date(), 3)
     assert [b.counts.total for b in days] == [6, 1, 0]
     hours = kstats.last_hours(s, datetime(2026, 11, 24, 11, 40), 3)
-    assert [b.start.hour for b in hours] == [9, 10, 11] and [b.counts.total for b in hours] == [4, 0, 2]
+    assert [b.start.hour for b in hours] == [9, 10, 11]
+    assert [b.counts.total for b in hours] == [4, 0, 2]
 
 
 def test_table_has_a_total_row(journal):
@@ -73,7 +75,8 @@ def test_table_has_a_total_row(journal):
 
 def test_no_patron_data_in_statistics(journal):
     text = json.dumps(kstats.compute(journal.entries()).to_json())
-    assert "LV0001" not in text and "30000001" not in text
+    assert "LV0001" not in text
+    assert "30000001" not in text
 
 
 def test_kiosk_stats_command_json_and_table(tmp_path, capsys):
@@ -92,7 +95,9 @@ def test_kiosk_stats_command_json_and_table(tmp_path, capsys):
     assert cli.main(["--config", str(cfgfile), "stats", "--json", "--days", "7"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["totals"] == {"checkouts": 1, "returns": 1, "renewals": 0, "refusals": 1}
-    assert len(doc["daily"]) == 7 and doc["daily"][-1]["checkouts"] == 1 and doc["daily"][-2]["refusals"] == 1
+    assert len(doc["daily"]) == 7
+    assert doc["daily"][-1]["checkouts"] == 1
+    assert doc["daily"][-2]["refusals"] == 1
     assert sum(h["returns"] for h in doc["hourly"]) == 1
     assert cli.main(["--config", str(cfgfile), "stats", "--days", "2"]) == 0
     out = capsys.readouterr().out

@@ -23,10 +23,13 @@ def notify_socket(tmp_path):
 def test_ready_and_ping(notify_socket):
     path, server = notify_socket
     n = Notifier.from_env({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "20000000"})
-    assert n.enabled and n.ping_interval_s == 10.0
+    assert n.enabled
+    assert n.ping_interval_s == 10.0
     assert n.ready("serving")
     ready = server.recv(4096).decode().split("\n")
-    assert "READY=1" in ready and "STATUS=serving" in ready and f"MAINPID={os.getpid()}" in ready
+    assert "READY=1" in ready
+    assert "STATUS=serving" in ready
+    assert f"MAINPID={os.getpid()}" in ready
     assert n.ping()
     assert server.recv(4096) == b"WATCHDOG=1"
     n.close()
@@ -47,7 +50,9 @@ def test_abstract_namespace_address():
 
 def test_without_systemd_nothing_is_sent():
     n = Notifier.from_env({})
-    assert not n.enabled and n.ping_interval_s is None and n.ping() is False
+    assert not n.enabled
+    assert n.ping_interval_s is None
+    assert n.ping() is False
 
 
 def test_watchdog_meant_for_another_pid_is_ignored(notify_socket):
@@ -58,7 +63,8 @@ def test_watchdog_meant_for_another_pid_is_ignored(notify_socket):
 
 def test_unreachable_socket_returns_false(tmp_path):
     n = Notifier(str(tmp_path / "gone.sock"), 1_000_000)
-    assert n.ping() is False and n.ping() is False
+    assert n.ping() is False
+    assert n.ping() is False
 
 
 @pytest.mark.ui

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pilot import Pilot, pump  # tests/ui is on sys.path (pytest rootdir-less import)
+
+from tests.ui.pilot import Pilot, pump
 
 TOML = """
 [kiosk]

@@ -64,7 +64,9 @@ def test_run_refuses_a_world_readable_password_under_refuse(tmp_path: Path, caps
     cfg.chmod(0o644)
     assert main(["--config", str(cfg), "run"]) == 2
     err = capsys.readouterr().err
-    assert "configuration error" in err and "refuse" in err and "s3cret" not in err
+    assert "configuration error" in err
+    assert "refuse" in err
+    assert "s3cret" not in err
     cfg.chmod(0o600)
     from kiosk.config import load
     from kiosk.doctor import check_secrets

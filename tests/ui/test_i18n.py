@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from msgids import msgids_in_kv, msgids_in_python, placeholders  # tests/ui is on sys.path
 
 from kiosk.i18n import LOCALE_DIR, CatalogError, parse_date, parse_po, translator
+from tests.ui.msgids import msgids_in_kv, msgids_in_python, placeholders
 
 ROOT = Path(__file__).resolve().parents[2] / "kiosk"
 

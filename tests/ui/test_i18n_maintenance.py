@@ -8,9 +8,9 @@ import re
 from pathlib import Path
 
 import pytest
-from msgids import msgids_in_kv, msgids_in_python, placeholders  # tests/ui is on sys.path
 
 from kiosk.i18n import LOCALE_DIR, parse_po, translator
+from tests.ui.msgids import msgids_in_kv, msgids_in_python, placeholders
 
 SCREENS = Path(__file__).resolve().parents[2] / "kiosk" / "screens"
 MAINTENANCE_PY = ("maintenance.py", "maintenance_diag.py")
@@ -85,7 +85,8 @@ def test_login_attempts_in_three_plural_forms() -> None:
 
 def test_the_two_readers_are_told_apart() -> None:
     lv, ru = translator("lv"), translator("ru")
-    assert lv.gettext("reader") == "RFID lasītājs" and lv.gettext("card reader") == "karšu lasītājs"
+    assert lv.gettext("reader") == "RFID lasītājs"
+    assert lv.gettext("card reader") == "karšu lasītājs"
     assert ru.gettext("reader") != ru.gettext("card reader")
 
 

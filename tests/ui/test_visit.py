@@ -77,9 +77,12 @@ def _visit(p, lang: str, receipts: Path, expect: dict[str, str]) -> None:
     assert items["30000006"].status is ItemStatus.REFUSED
     assert items["30000005"].status in (ItemStatus.WAITING, ItemStatus.REFUSED)
     rows = {row.item_id: row for row in p.widget("item_list", "checkout").children}
-    assert rows["30000001"].state_name == "ok" and expect["due"] in rows["30000001"].status
-    assert rows["30000006"].state_name == "refused" and rows["30000006"].status == expect["hold"]
-    assert "3" in rows["30000005"].status and "2" in rows["30000005"].status
+    assert rows["30000001"].state_name == "ok"
+    assert expect["due"] in rows["30000001"].status
+    assert rows["30000006"].state_name == "refused"
+    assert rows["30000006"].status == expect["hold"]
+    assert "3" in rows["30000005"].status
+    assert "2" in rows["30000005"].status
     # nothing was checked out for the waiting set, yet its title was asked for and is shown
     p.wait_until(lambda: rows["30000005"].title == "Latviešu valodas kurss (3 CD)", what="title of the waiting set")
     assert not pad.tag(demo_tag("30000006").uid).afi == 0xC2  # a refused item stays secured
@@ -107,9 +110,13 @@ def _visit(p, lang: str, receipts: Path, expect: dict[str, str]) -> None:
     p.screenshot("11-goodbye")
     transcript = p.wait_until(lambda: next(iter(receipts.glob("*.txt")), None), what="receipt file")
     text = transcript.read_text(encoding="utf-8")
-    assert expect["receipt"] in text and "**0001" in text and "LV0001" not in text and "1234" not in text
+    assert expect["receipt"] in text
+    assert "**0001" in text
+    assert "LV0001" not in text
+    assert "1234" not in text
     assert not p.widget("item_list", "checkout").children  # the patron's list is wiped at goodbye
-    assert app.state.patron is None and app.state.checkout is None
+    assert app.state.patron is None
+    assert app.state.checkout is None
     p.tap_id("done", "goodbye")
     p.wait_screen("welcome")
     assert app.lang == "lv"  # the next patron is greeted in Latvian
@@ -139,7 +146,8 @@ def test_whole_visit_large_text_high_contrast(kiosk, tmp_path: Path) -> None:
     assert p.widget("type_number", "welcome").font_size > normal
     assert tuple(p.app.theme.bg) == (0, 0, 0, 1)
     _visit(p, "lv", tmp_path / "receipts", EXPECT["lv"])
-    assert not p.app.theme.large_text and not p.app.theme.high_contrast  # reset for the next patron
+    assert not p.app.theme.large_text
+    assert not p.app.theme.high_contrast  # reset for the next patron
 
 
 def test_idle_warning_extend_and_timeout_reset(kiosk) -> None:
@@ -155,7 +163,8 @@ def test_idle_warning_extend_and_timeout_reset(kiosk) -> None:
     p.wait_until(lambda: app.idle_warning, what="idle warning")
     warning = p.find(lambda w: type(w).__name__ == "IdleWarning")
     assert app.seconds_left >= 20  # at least 20 s to react
-    assert str(app.seconds_left) in warning.ids.countdown.text and "Вы ещё здесь?" in warning.children[0].children[-1].text
+    assert str(app.seconds_left) in warning.ids.countdown.text
+    assert "Вы ещё здесь?" in warning.children[0].children[-1].text
     p.screenshot("12-idle-warning")
     p.tap(warning.ids.extend)
     p.wait_until(lambda: not app.idle_warning and app.state.stage is Stage.ACTIVE and not app.state.idle_warning, what="extended")
@@ -165,6 +174,8 @@ def test_idle_warning_extend_and_timeout_reset(kiosk) -> None:
     p.clock.advance(settings.idle_warning_s + 1)
     app.tick()
     p.wait_screen("welcome")
-    assert app.state.stage is Stage.WELCOME and app.state.patron is None
-    assert app.lang == "lv" and not app.theme.large_text  # language and display reset
+    assert app.state.stage is Stage.WELCOME
+    assert app.state.patron is None
+    assert app.lang == "lv"
+    assert not app.theme.large_text  # language and display reset
     p.screenshot("13-after-timeout")

@@ -41,7 +41,8 @@ def test_items_returned_before_login_are_not_checked_out_to_the_next_patron(kios
     p.app.present_card("LV0002")
     p.wait_screen("checkout")
     _worker_idle(p)
-    assert p.app.state.checkout is not None and p.app.state.checkout.items == ()
+    assert p.app.state.checkout is not None
+    assert p.app.state.checkout.items == ()
     assert acs.library.loan("30000009") is None
 
 
@@ -56,7 +57,8 @@ def test_another_card_mid_session_never_borrows_on_the_open_account(kiosk, acs, 
     p.pad.remove(first.uid)
     p.app.services.card_sim.present("LV0001")  # the next patron's card on the reader
     p.wait_screen("finish")
-    assert p.app.state.next_patron_waiting and p.app.state.patron.card_masked.endswith("0002")
+    assert p.app.state.next_patron_waiting
+    assert p.app.state.patron.card_masked.endswith("0002")
     p.screenshot("50-receipt-offer-before-the-next-patron")
     second = demo_tag("30000004")
     p.pad.place(second)  # placed while the first patron's receipt is offered

@@ -15,7 +15,8 @@ def test_embedded_default_loads_as_demo():
     assert cfg.kiosk.demo is True
     assert cfg.acs.embedded is True
     assert cfg.reader.url == "sim:"
-    assert cfg.security.afi_secured == 0x07 and cfg.security.afi_unsecured == 0xC2
+    assert cfg.security.afi_secured == 0x07
+    assert cfg.security.afi_unsecured == 0xC2
     assert cfg.kiosk.languages == ("lv", "en", "ru")
 
 
@@ -28,7 +29,8 @@ def test_env_variable_chooses_the_file(tmp_path, monkeypatch):
     f.write_text('[sip2]\nhost = "ils.example.lv"\nport = 6002\n')
     monkeypatch.setenv("KIOSK_CONFIG", str(f))
     cfg = config.load()
-    assert cfg.sip2.host == "ils.example.lv" and cfg.sip2.port == 6002
+    assert cfg.sip2.host == "ils.example.lv"
+    assert cfg.sip2.port == 6002
     assert cfg.source == str(f.resolve())
 
 
@@ -77,7 +79,8 @@ def test_routing_rules_are_typed(tmp_path):
     f = tmp_path / "r.toml"
     f.write_text('[[routing]]\nbin = 3\nalert_type = "02"\nhold_slip = true\n[[routing]]\nbin = 1\n')
     cfg = config.load(f)
-    assert cfg.routing[0].bin == 3 and cfg.routing[0].hold_slip is True
+    assert cfg.routing[0].bin == 3
+    assert cfg.routing[0].hold_slip is True
     assert cfg.routing[1].alert_type == ""
 
 

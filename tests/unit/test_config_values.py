@@ -32,7 +32,8 @@ def _load_error(text: str) -> str:
     with pytest.raises(ConfigError) as info:
         config.parse(text, "site.toml")
     message = str(info.value)
-    assert "\n" not in message and message.startswith("site.toml: ")
+    assert "\n" not in message
+    assert message.startswith("site.toml: ")
     return message
 
 
@@ -102,7 +103,8 @@ def test_field_delimiters_that_work(delimiter: str) -> None:
 @pytest.mark.parametrize("key", config.SIP2_FIELD_KEYS)
 def test_sip2_identifier_with_the_delimiter_is_refused_not_stripped(key: str) -> None:
     message = _load_error(_toml_for(key, "DEMO|BRANCH"))
-    assert key in message and "delimiter" in message
+    assert key in message
+    assert "delimiter" in message
     if "password" in key:
         assert "DEMO" not in message  # a secret is never echoed
     # With another delimiter, | is an ordinary character and is kept as written.
@@ -120,7 +122,8 @@ def test_sip2_identifier_over_255_bytes_is_refused_not_truncated(key: str) -> No
 
 def test_identifier_not_writable_in_the_sip2_encoding() -> None:
     message = _load_error('[sip2]\nencoding = "cp850"\nlocation_code = "Rīga"\n')
-    assert "sip2.location_code" in message and "cp850" in message
+    assert "sip2.location_code" in message
+    assert "cp850" in message
 
 
 TEXTS = [(key, tp) for key, tp in _fields() if tp is str or get_args(tp) == (str, ...)]
@@ -165,7 +168,8 @@ def test_e_mail_receipts_need_a_way_out_and_a_sender(key: str, value: str) -> No
 
 def test_repetition_too_large_for_the_regex_engine() -> None:
     message = _load_error('[patron]\ncard_pattern = "^[0-9]{4444444444}$"\n')
-    assert "patron.card_pattern" in message and "regular expression" in message
+    assert "patron.card_pattern" in message
+    assert "regular expression" in message
 
 
 def test_pattern_nested_too_deeply_for_the_regex_engine() -> None:
@@ -176,7 +180,8 @@ def test_pattern_nested_too_deeply_for_the_regex_engine() -> None:
 def test_arrays_nested_500_deep() -> None:
     text = "[patron]\ncard_sources = " + "[" * 500 + "]" * 500 + "\n"
     message = _load_error(text)
-    assert "patron.card_sources" in message and "nested too deeply" in message
+    assert "patron.card_sources" in message
+    assert "nested too deeply" in message
 
 
 def test_unknown_key_with_a_line_break_keeps_the_message_on_one_line() -> None:
@@ -193,7 +198,8 @@ def _patterns(card: str, item: str) -> str:
 
 def test_item_pattern_inside_the_card_pattern_is_refused() -> None:
     message = _load_error(_patterns("^[0-9]{6,14}$", "^[0-9]{8,10}$"))
-    assert "patron.item_pattern" in message and "patron.card_pattern" in message
+    assert "patron.item_pattern" in message
+    assert "patron.card_pattern" in message
 
 
 def test_overlapping_patterns_warn_with_a_string_both_match(
@@ -205,7 +211,8 @@ def test_overlapping_patterns_warn_with_a_string_both_match(
     (record,) = [r for r in caplog.records if r.name == "kiosk.config"]
     example = record.getMessage().split("(e.g. '")[1].split("'")[0]
     assert "patron.item_pattern" in record.getMessage()
-    assert example.isdigit() and 10 <= len(example) <= 14
+    assert example.isdigit()
+    assert 10 <= len(example) <= 14
 
 
 @pytest.mark.parametrize(
@@ -246,7 +253,8 @@ def test_patterns_allowing_more_than_a_sip2_field_are_refused(key: str, pattern:
     other = "^[A-Z]{3}$"
     card, item = (pattern, other) if key.endswith("card_pattern") else (other, pattern)
     message = _load_error(_patterns(card, item))
-    assert key in message and "255" in message
+    assert key in message
+    assert "255" in message
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
@@ -316,7 +324,8 @@ def _only_config_errors(text: str) -> None:
     try:
         cfg = config.parse(text, "fuzz.toml")
     except ConfigError as exc:
-        assert str(exc).startswith("fuzz.toml: ") and "\n" not in str(exc)
+        assert str(exc).startswith("fuzz.toml: ")
+        assert "\n" not in str(exc)
     else:
         assert isinstance(cfg, config.Config)
 
