@@ -18,7 +18,7 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kivy.app import App
 from kivy.clock import Clock
@@ -41,6 +41,9 @@ from kiosk.i18n import LANGUAGE_NAMES, _, translator
 from kiosk.screens.base import registered_screens
 from kiosk.screens.theme import Theme
 from kiosk.sounds import Cue, Sounds
+
+if TYPE_CHECKING:
+    from kiosk.screens.maintenance import MaintenanceController
 
 log = logging.getLogger(__name__)
 
@@ -287,6 +290,8 @@ class KioskApp(App):
         self.demo_panel_widget: Any = None
         self.provisional: dict[str, Any] = {}  # uid -> tag the reader saw, not yet in a snapshot
         self._stopped = False
+        # Technician mode, attached by the maintenance screens when they are registered.
+        self.maintenance: MaintenanceController | None = None
 
     # -- texts ------------------------------------------------------------------------------
 
@@ -364,9 +369,12 @@ class KioskApp(App):
             self.add_screen(name, cls())
         self._add_registered_screens()
         if self.demo_panel:
+            from kiosk.devices.readers.sim import demo_tag, demo_uid
             from kiosk.screens.demo import DemoPanel
 
-            self.demo_panel_widget = DemoPanel(pad=self.services.pad, cfg=self.cfg)
+            self.demo_panel_widget = DemoPanel(
+                pad=self.services.pad, cfg=self.cfg, make_tag=demo_tag, tag_uid=demo_uid
+            )
             root.ids.side.add_widget(self.demo_panel_widget)
         if self.services.bookdrop is not None and "bookdrop" in self._screens:
             self.show_screen("bookdrop_closed" if self.services.faults else "bookdrop")
@@ -418,9 +426,8 @@ class KioskApp(App):
             log.warning("kiosk lockdown not available; the window is not locked down")
             return
         self.lockdown = apply_lockdown(window, self, fullscreen=True)
-        ctl = getattr(self, "maintenance", None)
-        if ctl is not None:
-            ctl.lockdown = self.lockdown
+        if self.maintenance is not None:
+            self.maintenance.lockdown = self.lockdown
 
     def on_stop(self) -> None:
         self._stopped = True  # snapshots still on their way from the worker are dropped
@@ -479,10 +486,13 @@ class KioskApp(App):
         self.services.sounds.play(Cue.SCAN)  # type: ignore[union-attr]
         self.post(CardPresented(number, source))
 
+    def attach_maintenance(self, ctl: MaintenanceController) -> None:
+        """Technician mode for this kiosk (the maintenance screens attach it when registered)."""
+        self.maintenance = ctl
+
     def _admin_card(self, number: str) -> bool:
         """An admin card opens maintenance; the patron session never sees it."""
-        ctl = getattr(self, "maintenance", None)
-        return bool(ctl is not None and ctl.card_presented(number))
+        return bool(self.maintenance is not None and self.maintenance.card_presented(number))
 
     def _on_card(self, event: Any) -> None:
         """A card source read something (UI thread): an item scan, or a patron card; another patron's
@@ -681,7 +691,7 @@ class KioskApp(App):
 
         self.bookdrop_state = state
         in_service = not (self.services and self.services.faults)
-        maintenance = getattr(self, "maintenance", None)
+        maintenance = self.maintenance
         if maintenance is not None and not maintenance.service.state.in_service:
             in_service = False
         name = screen_for(state, in_service)

@@ -6,6 +6,7 @@ whole visit can be tried with a mouse. It drives the same simulated devices as a
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from kivy.app import App
@@ -25,16 +26,29 @@ PANEL_FONT = 15  # the panel is for the person trying the demo, not for patrons:
 
 
 class DemoPanel(BoxLayout):
-    """Cards, scanner and items of the demo library; `pad` is the shared simulated pad."""
+    """Cards, scanner and items of the demo library; `pad` is the shared simulated pad.
+
+    The simulated reader's tags come through `make_tag(item_id, part, parts, secured=..., **afi)`
+    and `tag_uid(item_id, part)`, handed in by the app, so the screens never import devices."""
 
     pad = ObjectProperty(None, allownone=True)
     typing = BooleanProperty(False)  # keys typed on the computer go to the simulated scanner
     typed = StringProperty("")
 
-    def __init__(self, pad: Any = None, cfg: Any = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        pad: Any = None,
+        cfg: Any = None,
+        *,
+        make_tag: Callable[..., Any] | None = None,
+        tag_uid: Callable[[str, int], str] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(orientation="vertical", padding=6, spacing=4, **kwargs)
         self.pad = pad
         self.cfg = cfg
+        self._make_tag = make_tag
+        self._tag_uid = tag_uid
         self.part_buttons: dict[tuple[str, int], ToggleButton] = {}
         with self.canvas.before:
             from kivy.graphics import Color, Rectangle
@@ -169,19 +183,14 @@ class DemoPanel(BoxLayout):
     def _toggle_item(self, toggle: ToggleButton, state: str) -> None:
         if state == "down":
             self._place(toggle.item, toggle.part, toggle.parts)
-        else:
-            from kiosk.devices.readers.sim import demo_uid
-
-            if self.pad is not None:
-                self.pad.remove(demo_uid(toggle.item, toggle.part))
+        elif self.pad is not None and self._tag_uid is not None:
+            self.pad.remove(self._tag_uid(toggle.item, toggle.part))
 
     def _place(self, item_id: str, part: int, parts: int) -> None:
-        if self.pad is None:
+        if self.pad is None or self._make_tag is None:
             return
-        from kiosk.devices.readers.sim import demo_tag
-
         security = self.cfg.security if self.cfg is not None else None
         kwargs = {"afi_secured": security.afi_secured, "afi_unsecured": security.afi_unsecured} if security else {}
         item = demo_catalog.item(item_id)
         on_loan = bool(item and item.on_loan_to)
-        self.pad.place(demo_tag(item_id, part, parts, secured=not on_loan, **kwargs))
+        self.pad.place(self._make_tag(item_id, part, parts, secured=not on_loan, **kwargs))

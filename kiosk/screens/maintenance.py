@@ -314,11 +314,11 @@ def _window_size() -> tuple[float, float]:
 
 
 def controller(app: Any) -> MaintenanceController:
-    """The app's maintenance controller, created on first use."""
-    ctl = getattr(app, "maintenance", None)
+    """The app's maintenance controller (KioskApp.maintenance), created on first use."""
+    ctl: MaintenanceController | None = app.maintenance
     if ctl is None:
         ctl = MaintenanceController(app)
-        app.maintenance = ctl
+        app.attach_maintenance(ctl)
     return ctl
 
 

@@ -17,6 +17,7 @@ from kivy.uix.floatlayout import FloatLayout
 from kiosk.core.checkout import CheckoutItem, ItemStatus
 from kiosk.core.domain import BlockReason, Refusal
 from kiosk.core.events import Action
+from kiosk.core.money import is_nonzero
 from kiosk.core.routing import Instruction, ReturnOutcome
 from kiosk.core.session import LoginProblem
 from kiosk.i18n import _
@@ -185,13 +186,6 @@ class PinScreen(StateScreen):
         if pin:
             self.ids.pad.text = ""  # the PIN leaves the screen at once
             _app().post(PinEntered(pin))
-
-
-def _nonzero(amount: str) -> bool:
-    try:
-        return float((amount or "0").replace(",", ".")) != 0
-    except ValueError:
-        return bool(amount)
 
 
 def item_status_text(item: CheckoutItem) -> tuple[str, str]:
@@ -375,11 +369,11 @@ class AccountScreen(SessionScreen):
                 if hold.ready and hold.pickup_by:
                     text += " - " + tr("collect by {date}").format(date=app.fmt_date(hold.pickup_by))
                 entries.append((f"hold:{hold.item_id}", {"title": hold.title or hold.item_id, "item_id": hold.item_id, "status": text, "state_name": "ok" if hold.ready else "info", "action_text": ""}))
-        if account.fees or _nonzero(account.fee_total):
+        if account.fees or is_nonzero(account.fee_total):
             heading("fees", tr("Fees"))
             for n, fee in enumerate(account.fees):
                 entries.append((f"fee:{n}", {"title": fee.description, "item_id": "", "status": app.fmt_money(fee.amount, account.currency), "state_name": "refused", "action_text": ""}))
-            if _nonzero(account.fee_total):
+            if is_nonzero(account.fee_total):
                 heading("fee_total", tr("Total: {amount}").format(amount=app.fmt_money(account.fee_total, account.currency)), "refused", "m")
         sync_rows(self.ids.account_list, self._rows, entries)
 
