@@ -14,6 +14,22 @@ from datetime import datetime
 from kiosk.errors import KioskError
 
 
+class OfflinePolicy(enum.StrEnum):
+    """What the kiosk may do while the library system cannot be reached (`[offline] policy`)."""
+
+    DISABLED = "disabled"
+    CHECKIN_ONLY = "checkin-only"
+    CHECKIN_AND_CHECKOUT = "checkin-and-checkout"
+
+
+class PinPolicy(enum.StrEnum):
+    """When a patron is asked for a PIN (`[patron] pin_policy`)."""
+
+    NONE = "none"
+    MANDATORY = "mandatory"
+    OPTIONAL = "optional"
+
+
 class Mode(enum.StrEnum):
     """Whether an answer came from the library system or from the kiosk's offline policy."""
 

@@ -33,7 +33,17 @@ from typing import Any
 
 from kiosk.core.account import AccountState, AccountView, renewal_supported
 from kiosk.core.checkout import CheckoutState, StackCheckout
-from kiosk.core.domain import BlockReason, ItemTag, LinkStatus, Mode, Patron, PatronResult, Refusal
+from kiosk.core.domain import (
+    BlockReason,
+    ItemTag,
+    LinkStatus,
+    Mode,
+    OfflinePolicy,
+    Patron,
+    PatronResult,
+    PinPolicy,
+    Refusal,
+)
 from kiosk.core.errors import CoreError, log_fault
 from kiosk.core.events import (
     Action,
@@ -98,7 +108,7 @@ class SessionSettings:
     library_name: str = "Library"
     languages: tuple[str, ...] = ("lv", "en", "ru")
     default_language: str = "lv"
-    pin_policy: str = "optional"  # none | mandatory | optional
+    pin_policy: PinPolicy = PinPolicy.OPTIONAL
     card_pattern: str = r"^[0-9A-Z]{4,20}$"
     item_pattern: str = r"^[0-9A-Z-]{3,32}$"
     max_login_failures: int = 3
@@ -109,9 +119,14 @@ class SessionSettings:
     idle_warning_s: float = 25.0
     goodbye_s: float = 8.0
     show_patron_name: bool = False
-    offline_policy: str = "checkin-only"  # disabled | checkin-only | checkin-and-checkout
+    offline_policy: OfflinePolicy = OfflinePolicy.CHECKIN_ONLY
     returns_enabled: bool = True
     email_receipts: bool = False
+
+    def __post_init__(self) -> None:
+        # Settings built from plain strings (the configuration's values) hold the enums.
+        object.__setattr__(self, "pin_policy", PinPolicy(self.pin_policy))
+        object.__setattr__(self, "offline_policy", OfflinePolicy(self.offline_policy))
 
     @classmethod
     def from_config(cls, cfg: Any) -> SessionSettings:
@@ -121,7 +136,7 @@ class SessionSettings:
             library_name=cfg.kiosk.library_name,
             languages=tuple(cfg.kiosk.languages),
             default_language=cfg.kiosk.default_language,
-            pin_policy=p.pin_policy,
+            pin_policy=PinPolicy(p.pin_policy),
             card_pattern=p.card_pattern,
             item_pattern=p.item_pattern,
             max_login_failures=p.max_login_failures,
@@ -132,7 +147,7 @@ class SessionSettings:
             idle_warning_s=cfg.ui.idle_warning_s,
             goodbye_s=cfg.ui.goodbye_s,
             show_patron_name=cfg.printer.show_patron_name,
-            offline_policy=cfg.offline.policy,
+            offline_policy=OfflinePolicy(cfg.offline.policy),
             returns_enabled=cfg.kiosk.returns_enabled,
             email_receipts=cfg.printer.email_receipts,
         )
@@ -450,7 +465,7 @@ class PatronSession:
         may_borrow = self._patron.may_borrow if self._patron else True
         return Capabilities(
             online=online,
-            can_checkout=may_borrow and (online or policy == "checkin-and-checkout"),
+            can_checkout=may_borrow and (online or policy is OfflinePolicy.CHECKIN_AND_CHECKOUT),
             can_renew=bool(self._account and self._account.state.renew_available),
             can_view_account=online,
             can_return=self.settings.returns_enabled and (online or policy != "disabled"),
@@ -484,7 +499,7 @@ class PatronSession:
             self._problem, self._locked_card = LoginProblem.LOCKED_OUT, card
             return
         self._card_number = card
-        if self.settings.pin_policy == "mandatory":
+        if self.settings.pin_policy is PinPolicy.MANDATORY:
             self._stage = Stage.PIN
             return
         self._stage = Stage.IDENTIFYING
@@ -582,14 +597,14 @@ class PatronSession:
         self._start(patron, pin, result.mode is Mode.OFFLINE)
 
     def _pin_wrong(self, patron: Patron, pin: str | None) -> bool:
-        if pin is None and self.settings.pin_policy == "none":
+        if pin is None and self.settings.pin_policy is PinPolicy.NONE:
             return False  # card-only site: an ACS answering CQ=N for a missing PIN does not matter
         return patron.pin_ok is False or BlockReason.WRONG_PIN in patron.blocks
 
     def _pin_failure(self, pin: str | None, message: str) -> None:
         card = self._card_number
         assert card is not None
-        if pin is None and self.settings.pin_policy != "none":
+        if pin is None and self.settings.pin_policy is not PinPolicy.NONE:
             # Optional policy: the library system wants a PIN for this patron; ask, not a failure.
             self._stage, self._problem, self._pin_retry = Stage.PIN, None, False
             return
@@ -650,7 +665,7 @@ class PatronSession:
         refuse = Refusal.NONE
         if not patron.may_borrow:
             refuse = Refusal.PATRON_BLOCKED
-        elif offline and self.settings.offline_policy != "checkin-and-checkout":
+        elif offline and self.settings.offline_policy is not OfflinePolicy.CHECKIN_AND_CHECKOUT:
             refuse = Refusal.OFFLINE_NOT_ALLOWED
         self._checkout = StackCheckout(
             self._circ,

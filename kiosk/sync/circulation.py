@@ -23,6 +23,7 @@ from kiosk.core.domain import (
     LinkStatus,
     Loan,
     Mode,
+    OfflinePolicy,
     Operation,
     Patron,
     PatronResult,
@@ -235,7 +236,7 @@ class CirculationService:
         )
 
     def _identify_offline(self, patron_id: str) -> PatronResult:
-        if self.offline.policy != "checkin-and-checkout":
+        if OfflinePolicy(self.offline.policy) is not OfflinePolicy.CHECKIN_AND_CHECKOUT:
             return PatronResult(
                 ok=False,
                 mode=Mode.OFFLINE,
@@ -784,10 +785,10 @@ class CirculationService:
         refusal = Refusal.NONE
         message_text = ""
         due = ""
-        policy = self.offline.policy
-        if op is Operation.CHECKIN and policy == "disabled":
+        policy = OfflinePolicy(self.offline.policy)
+        if op is Operation.CHECKIN and policy is OfflinePolicy.DISABLED:
             refusal = Refusal.OFFLINE_NOT_ALLOWED
-        elif op is Operation.CHECKOUT and policy != "checkin-and-checkout":
+        elif op is Operation.CHECKOUT and policy is not OfflinePolicy.CHECKIN_AND_CHECKOUT:
             refusal = Refusal.OFFLINE_NOT_ALLOWED
         elif (
             op is Operation.CHECKOUT
