@@ -18,8 +18,9 @@ from kiosk.core.checkout import CheckoutItem, ItemStatus
 from kiosk.core.domain import BlockReason, Refusal
 from kiosk.core.events import Action
 from kiosk.core.money import is_nonzero
+from kiosk.core.returns import ReturnState
 from kiosk.core.routing import Instruction, ReturnOutcome
-from kiosk.core.session import LoginProblem
+from kiosk.core.session import LoginProblem, SessionState
 from kiosk.i18n import _
 from kiosk.screens.base import KioskScreen
 from kiosk.screens.texts import block_text, ordered_blocks, refusal_text
@@ -120,7 +121,7 @@ class WelcomeScreen(StateScreen):
         for button in self.ids.languages.children:
             button.kind = "primary" if button.code == lang else "secondary"
 
-    def render(self, state: Any) -> None:
+    def render(self, state: SessionState) -> None:
         self.message = login_message(state)
 
     def choose_language(self, code: str) -> None:
@@ -169,7 +170,7 @@ class IdentifyingScreen(StateScreen):
 class PinScreen(StateScreen):
     message = StringProperty("")
 
-    def render(self, state: Any) -> None:
+    def render(self, state: SessionState) -> None:
         text = ""
         if state.problem is LoginProblem.WRONG_PIN:
             text = tr(LOGIN_PROBLEM_TEXTS[LoginProblem.WRONG_PIN])
@@ -262,7 +263,7 @@ class CheckoutScreen(SessionScreen):
         super().__init__(**kwargs)
         self._rows: dict[str, ItemRow] = {}
 
-    def render(self, state: Any) -> None:
+    def render(self, state: SessionState) -> None:
         self.render_header(state)
         items = state.checkout.items if state.checkout else ()
         entries: list[tuple[str, dict[str, Any]]] = []
@@ -329,7 +330,7 @@ class AccountScreen(SessionScreen):
         super().__init__(**kwargs)
         self._rows: dict[str, Any] = {}
 
-    def render(self, state: Any) -> None:
+    def render(self, state: SessionState) -> None:
         self.render_header(state)
         app = _app()
         account = state.account
@@ -382,7 +383,7 @@ class FinishScreen(StateScreen):
     summary = StringProperty("")
     can_email = BooleanProperty(False)
 
-    def render(self, state: Any) -> None:
+    def render(self, state: SessionState) -> None:
         receipt = state.receipt
         lines = receipt.lines if receipt else ()
         done = sum(1 for line in lines if not line.renewal)
@@ -413,7 +414,7 @@ class FinishScreen(StateScreen):
 class GoodbyeScreen(StateScreen):
     message = StringProperty("")
 
-    def render(self, state: Any) -> None:
+    def render(self, state: SessionState) -> None:
         from kiosk.core.session import ReceiptChoice
 
         lines = []
@@ -435,7 +436,7 @@ class ReturnsScreen(StateScreen):
         super().__init__(**kwargs)
         self._rows: dict[str, Any] = {}
 
-    def render(self, state: Any) -> None:
+    def render(self, state: ReturnState | None) -> None:
         entries: list[tuple[str, dict[str, Any]]] = []
         for item in state.items if state is not None else ():
             if item.outcome is None:
