@@ -326,6 +326,11 @@ class KioskApp(App):
     def current_screen(self) -> str:
         return self.manager.current if self.manager is not None else ""
 
+    @property
+    def maintenance_showing(self) -> bool:
+        """A maintenance screen (or its login prompt) is up: session snapshots must not replace it."""
+        return self.current_screen.startswith("maintenance")
+
     def _add_registered_screens(self) -> None:
         for module in EXTRA_SCREEN_MODULES:
             try:
@@ -615,6 +620,8 @@ class KioskApp(App):
         s = self.services
         assert s is not None
         down = not self.online and self.cfg.offline.policy == "disabled"
+        if self.maintenance_showing:
+            return
         if s.faults or down:
             if self.state is None or self.state.stage.value == "welcome":
                 self.show_screen("out_of_service")
@@ -632,7 +639,8 @@ class KioskApp(App):
         previous = self.state
         self.state = state
         self._apply_presentation(state)
-        self.idle_warning = bool(state.idle_warning)
+        # The patron's overlay would cover (and swallow the taps of) the technician's screens.
+        self.idle_warning = bool(state.idle_warning) and not self.maintenance_showing
         self.seconds_left = int(round(state.seconds_left or 0))
         if state.stage is not Stage.WELCOME:
             self.local = ""
@@ -666,7 +674,8 @@ class KioskApp(App):
         screen = self._screens[name]
         if hasattr(screen, "show"):
             screen.show(self.return_state if name == "returns" else state)
-        self.show_screen(name)
+        if not self.maintenance_showing:  # leaving maintenance renders the session again
+            self.show_screen(name)
 
     def render_bookdrop(self, state: Any) -> None:
         """Show a book-drop snapshot on the book-drop screens (UI thread)."""
