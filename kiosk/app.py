@@ -357,6 +357,7 @@ class KioskApp(App):
         if self.services is None:
             self.services = build_services(self.cfg)
             self.cfg = self.services.cfg
+        self._follow_display()
         root = patron.KioskRoot()
         self.kiosk_root = root
         self.manager = root.ids.manager
@@ -374,6 +375,18 @@ class KioskApp(App):
         else:
             self.show_screen("out_of_service" if self.services.faults else "welcome")
         return root
+
+    def _follow_display(self) -> None:
+        """Sizes follow the window (and the site's `[ui] scale`), now and on every resize."""
+        from kivy.core.window import Window
+        from kivy.metrics import Metrics
+
+        def fit(*_: Any) -> None:
+            self.theme.fit_display(Window.width, Window.height, Metrics.density, self.cfg.ui.scale)
+
+        Window.bind(size=fit)
+        self._unfollow_display = lambda: Window.unbind(size=fit)
+        fit()
 
     def on_start(self) -> None:
         s = self.services
@@ -444,6 +457,7 @@ class KioskApp(App):
         from kivy.core.window import Window
 
         Window.unbind(on_textinput=self._on_text_input, on_key_down=self._on_key_down)
+        getattr(self, "_unfollow_display", lambda: None)()
         if self.services is not None:
             self.services.close()
 

@@ -172,6 +172,8 @@ class UiSection:
     goodbye_s: float = 8.0
     demo_panel: bool = False
     sounds: bool = True
+    scale: float = 0.0  # sizes x this; 0 = from the display (its short side and pixel density)
+    opening_hours: str = ""  # told to patrons when the kiosk or book drop is closed: "P-Pk 10-19, S 10-16"
 
 
 @dataclass(frozen=True)
@@ -349,6 +351,8 @@ def _validate(cfg: Config) -> None:
             raise bad("kiosk.languages", f"expected languages from lv, en, ru, got {lang!r}")
     if cfg.kiosk.default_language not in cfg.kiosk.languages:
         raise bad("kiosk.default_language", f"expected one of kiosk.languages {list(cfg.kiosk.languages)}")
+    if cfg.ui.scale and not 0.5 <= cfg.ui.scale <= 4:
+        raise bad("ui.scale", f"expected 0 (from the display) or 0.5-4, got {cfg.ui.scale}")
     if cfg.ui.idle_warning_s < 20:
         raise bad("ui.idle_warning_s", "expected at least 20 seconds of warning before logout")
     if cfg.ui.idle_timeout_s <= cfg.ui.idle_warning_s:

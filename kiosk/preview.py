@@ -532,7 +532,13 @@ def preview_config(mode: str = "checkout") -> Any:
     return dataclasses.replace(
         cfg,
         kiosk=dataclasses.replace(cfg.kiosk, mode=mode, languages=LANGUAGES, returns_enabled=True),
-        ui=dataclasses.replace(cfg.ui, fullscreen=False, demo_panel=False, sounds=False),
+        ui=dataclasses.replace(
+            cfg.ui,
+            fullscreen=False,
+            demo_panel=False,
+            sounds=False,
+            opening_hours=cfg.ui.opening_hours or "P–Pk 10–19, S 10–16",
+        ),
         admin=dataclasses.replace(cfg.admin, cards=(ADMIN_CARD,)),
         acs=dataclasses.replace(cfg.acs, embedded=False),
     )
@@ -558,6 +564,7 @@ def make_app(cfg: Any = None) -> Any:
 
         def on_stop(self) -> None:
             self._stopped = True
+            getattr(self, "_unfollow_display", lambda: None)()
 
         def post(self, event: Any) -> None:
             self._events.append(type(event).__name__)
@@ -631,9 +638,10 @@ class Previewer:
         app.theme.high_contrast = high_contrast
         self.pump(1)
         STATES[state](app)
-        # Snapshots carry the session's presentation; the preview's flags win.
+        # Snapshots carry the session's presentation; the preview's flags win (but maintenance is
+        # always drawn at the normal text size, as in the kiosk).
         app.lang = lang
-        app.theme.large_text = large_text
+        app.theme.large_text = large_text and not state.startswith("maintenance")
         app.theme.high_contrast = high_contrast
         self.pump(4)
 
@@ -653,8 +661,7 @@ class Previewer:
         }
 
     def stop(self) -> None:
-        self.app.stop()
-        self.pump(1)
+        self.app.stop()  # no frame after it: kv rules would look for the stopped app
 
 
 # -- layout facts --------------------------------------------------------------------------------
@@ -764,15 +771,31 @@ def inspect_layout(root: Any) -> list[dict[str, Any]]:
         x, y, w, h = window_rect(widget)
         visible = True
         clipped = False
+        shown = (x, y, x + w, y + h)  # what the scroll views around it let be drawn of it
         for vx, vy, vw, vh in _viewports(widget):
             if x >= vx + vw or x + w <= vx or y >= vy + vh or y + h <= vy:
                 visible = False
+            shown = (
+                max(shown[0], vx),
+                max(shown[1], vy),
+                min(shown[2], vx + vw),
+                min(shown[3], vy + vh),
+            )
         if not (x >= -1 and y >= -1 and x + w <= Window.width + 1 and y + h <= Window.height + 1):
             if not any(True for _ in _viewports(widget)):
                 clipped = True
         from kivy.uix.label import Label
 
         problem = text_problem(widget) if isinstance(widget, Label) else ""
+        screen = _screen_of(widget)
+        if (
+            not problem
+            and screen is not None
+            and visible
+            and not any(True for _ in _viewports(widget))
+        ):
+            if not _contains(window_rect(screen), (x, y, w, h)):
+                problem = "outside its screen"
         out.append(
             {
                 "id": _widget_id(widget, n),
@@ -783,9 +806,56 @@ def inspect_layout(root: Any) -> list[dict[str, Any]]:
                 "clipped": clipped or bool(problem),
                 "visible": visible,
                 "problem": problem,
+                "shown_rect": [
+                    round(shown[0], 1),
+                    round(shown[1], 1),
+                    round(max(0.0, shown[2] - shown[0]), 1),
+                    round(max(0.0, shown[3] - shown[1]), 1),
+                ],
             }
         )
     return out
+
+
+def _screen_of(widget: Any) -> Any:
+    from kivy.uix.screenmanager import Screen
+
+    w = widget.parent
+    while w is not None and w is not w.parent:
+        if isinstance(w, Screen):
+            return w
+        w = w.parent
+    return None
+
+
+def _contains(
+    box: tuple[float, float, float, float],
+    rect: tuple[float, float, float, float],
+    slack: float = 1.0,
+) -> bool:
+    bx, by, bw, bh = box
+    x, y, w, h = rect
+    return (
+        x >= bx - slack
+        and y >= by - slack
+        and x + w <= bx + bw + slack
+        and y + h <= by + bh + slack
+    )
+
+
+def overlapping_texts(layout: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Pairs of visible texts drawn over each other (buttons' own labels excepted)."""
+    texts = [w for w in layout if w["visible"] and w["text"].strip()]
+    pairs = []
+    for n, a in enumerate(texts):
+        ax, ay, aw, ah = a["shown_rect"]
+        for b in texts[n + 1 :]:
+            bx, by, bw, bh = b["shown_rect"]
+            ox = min(ax + aw, bx + bw) - max(ax, bx)
+            oy = min(ay + ah, by + bh) - max(ay, by)
+            if ox > 2 and oy > 2:
+                pairs.append((a, b))
+    return pairs
 
 
 def _widget_id(widget: Any, n: int) -> str:
@@ -793,8 +863,11 @@ def _widget_id(widget: Any, n: int) -> str:
     w = widget.parent
     while w is not None and w is not w.parent:
         for name, candidate in getattr(w, "ids", {}).items():
-            if candidate is widget or getattr(candidate, "__self__", None) is widget:
-                return str(name)
+            try:
+                if candidate is widget or getattr(candidate, "__self__", None) is widget:
+                    return str(name)
+            except ReferenceError:  # a kv id whose widget was removed
+                continue
         w = w.parent
     key = getattr(widget, "key", "")
     return f"{type(widget).__name__}:{key}" if key else f"{type(widget).__name__}#{n}"

@@ -119,8 +119,16 @@ class MaintenanceController:
 
     # -- entry ---------------------------------------------------------------------------
 
+    def _technician_view(self) -> None:
+        """Maintenance is drawn at the normal text size: large text is a patron's choice for their
+        visit, and the technician's screens (dense tables, charts) are laid out for normal text."""
+        theme = getattr(self.app, "theme", None)
+        if theme is not None:
+            theme.large_text = False
+
     def open_login(self) -> None:
         """The hidden gesture fired: show the admin login over whatever was showing."""
+        self._technician_view()
         current = self.app.current_screen
         if current not in (LOGIN, *MAINTENANCE_SCREENS):
             self.return_to = current
@@ -208,6 +216,7 @@ class MaintenanceController:
             log.exception("could not record %s in the journal", kind)
 
     def _entered(self) -> None:
+        self._technician_view()
         self.message = ""
         if self.app.current_screen not in (LOGIN, *MAINTENANCE_SCREENS):
             self.return_to = self.app.current_screen
@@ -481,7 +490,7 @@ class BarChart(Widget):
         self.add_widget(Label(text=str(top), font_size=self.axis_font, color=self.text_color, size=(40, self.axis_font + 4),
                               pos=(self.x, bottom + height - self.axis_font), halign="right"))
         self.add_widget(Label(text="0", font_size=self.axis_font, color=self.text_color, size=(40, self.axis_font + 4),
-                              pos=(self.x, bottom - self.axis_font / 2), halign="right"))
+                              pos=(self.x, bottom), halign="right"))  # above the axis labels, not over them
 
 
 # -- the screens --------------------------------------------------------------------------------

@@ -57,11 +57,35 @@ _HIGH_CONTRAST = {
 }
 
 
+# The display the sizes above were chosen for: a 1280x800 panel (short side 800 px). Larger
+# displays scale everything up by their short side; smaller ones keep the sizes (targets must stay
+# at least 48 px) and tighten spacing instead ("compact").
+REFERENCE_SHORT_SIDE = 800
+COMPACT_SHORT_SIDE = 600
+
+
+def display_scale(
+    width: float, height: float, density: float = 1.0, override: float = 0.0
+) -> float:
+    """How much larger than the reference everything is drawn on this display.
+
+    `override` (the site's `[ui] scale`) wins when set; otherwise the short side against the
+    reference panel, times the platform's pixel density (Kivy's Metrics.density: 1 on a plain
+    panel, 2 on a high-density one), never below 1.
+    """
+    if override > 0:
+        return float(override)
+    return max(1.0, min(width, height) / REFERENCE_SHORT_SIDE) * max(1.0, density)
+
+
 class Theme(EventDispatcher):
     """Observable theme; toggling `large_text` or `high_contrast` updates every bound widget."""
 
     large_text = BooleanProperty(False)
     high_contrast = BooleanProperty(False)
+    unit = NumericProperty(1.0)  # the display's scale (display_scale)
+    compact = BooleanProperty(False)  # a short display (800x480, 480x800): tighter spacing
+    landscape = BooleanProperty(True)
 
     text_font = StringProperty(TEXT_FONT)
     symbol_font = StringProperty(SYMBOL_FONT)
@@ -94,21 +118,34 @@ class Theme(EventDispatcher):
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)
-        self.bind(large_text=self._apply, high_contrast=self._apply)
+        self.bind(
+            large_text=self._apply, high_contrast=self._apply, unit=self._apply, compact=self._apply
+        )
         self._apply()
 
     @property
     def scale(self) -> float:
         return 1.4 if self.large_text else 1.0
 
+    def fit_display(
+        self, width: float, height: float, density: float = 1.0, override: float = 0.0
+    ) -> None:
+        """Follow the window's size (called at start and on every resize)."""
+        self.landscape = width >= height
+        self.compact = min(width, height) < COMPACT_SHORT_SIDE
+        self.unit = display_scale(width, height, density, override)
+
     def _apply(self, *_: object) -> None:
-        s = self.scale
+        s = self.scale * self.unit
+        u = self.unit
         self.font_s = round(20 * s)
         self.font_m = round(24 * s)
-        self.font_l = round(32 * s)
-        self.font_xl = round(44 * s)
-        self.button_h = round(PRIMARY_TOUCH_PX * (1.25 if self.large_text else 1.0))
+        self.font_l = round((28 if self.compact else 32) * s)
+        self.font_xl = round((34 if self.compact else 44) * s)
+        self.touch = round(MIN_TOUCH_PX * u)
+        self.button_h = round(PRIMARY_TOUCH_PX * u * (1.2 if self.large_text else 1.0))
         self.row_h = round(56 * s)
+        self.pad = round((8 if self.compact else 16) * u)
         palette = _HIGH_CONTRAST if self.high_contrast else _NORMAL
         for name, value in palette.items():
             setattr(self, name, value)

@@ -4,9 +4,11 @@ is in widgets.kv, loaded once by `load_kv()`.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
+from kivy.clock import Clock
 from kivy.lang import Builder
 from kivy.properties import (
     BooleanProperty,
@@ -39,21 +41,86 @@ def load_kv(*names: str) -> None:
         _loaded.add(name)
 
 
-class KLabel(Label):
+_MARKUP = re.compile(r"\[/?[a-z_]+(?:=[^\]]*)?\]")
+_FONT_TAG = re.compile(r"\[font=([^\]]+)\]")
+_extents: dict[tuple[str, bool, int, str], float] = {}
+
+
+def word_width(word: str, font_name: str, bold: bool, font_size: float) -> float:
+    """The drawn width of one word (cached: labels are re-fitted on every resize)."""
+    from kivy.core.text import Label as CoreLabel
+
+    key = (font_name, bold, int(font_size), word)
+    width = _extents.get(key)
+    if width is None:
+        width = _extents[key] = float(
+            CoreLabel(font_name=font_name, bold=bold, font_size=int(font_size)).get_extents(word)[0]
+        )
+    return width
+
+
+class FitText:
+    """Text that never breaks inside a word: the font shrinks (to `min_ratio` of `base_font`)
+    until the longest word fits the width, so "Русский" or "Turpināt" stay whole in a narrow
+    button or a portrait column. `base_font` is the theme's size; `font_size` is what is drawn."""
+
+    base_font = NumericProperty(24)
+    min_ratio = NumericProperty(0.55)
+    height_ratio = NumericProperty(0)  # > 0: the font is also at most this share of the height
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._fit_trigger = Clock.create_trigger(self.fit_text, -1)
+        self.fbind("text", self._fit_trigger)
+        self.fbind("width", self._fit_trigger)
+        self.fbind("base_font", self._fit_trigger)
+        self.fbind("font_name", self._fit_trigger)
+        self.fbind("bold", self._fit_trigger)
+        if self.height_ratio:
+            self.fbind("height", self._fit_trigger)
+        self.fbind("height_ratio", lambda *_: self.fbind("height", self._fit_trigger))
+
+    def available_width(self) -> float:
+        padding = (
+            list(self.padding) if isinstance(self.padding, (list, tuple)) else [self.padding] * 4
+        )
+        sides = float(padding[0]) + float(padding[2] if len(padding) == 4 else padding[0])
+        return float(self.width) - sides - (16 if isinstance(self, Button) else 0)
+
+    def fit_text(self, *_: Any) -> None:
+        base = float(self.base_font)
+        size = base
+        if self.height_ratio and self.height > 1:
+            size = min(size, float(self.height) * float(self.height_ratio))
+        avail = self.available_width()
+        words = _MARKUP.sub("", self.text or "").split()
+        fonts = [
+            self.font_name,
+            *_FONT_TAG.findall(self.text or ""),
+        ]  # a symbol font in markup draws wider
+        if words and avail > 1:
+            longest = max(word_width(w, f, self.bold, size) for w in words for f in fonts)
+            if longest > avail:
+                size = size * avail / longest * 0.97
+        self.font_size = max(size, base * float(self.min_ratio))
+
+
+class KLabel(FitText, Label):
     """Wrapping text in the theme's colour and size; `size_hint_y: None` grows with the text."""
 
     role = StringProperty("fg")  # fg, muted, ok, refused, warn_fg
     size_role = StringProperty("m")  # s, m, l, xl
 
 
-class KButton(Button):
+class KButton(FitText, Button):
     """A touch target of at least 48 px; `kind` picks primary, secondary or danger colours."""
 
     kind = StringProperty("secondary")
     size_role = StringProperty("m")  # s, m, l
+    min_height = NumericProperty(0)  # 0: the theme's primary height (app.theme.button_h)
 
 
-class PadKey(Button):
+class PadKey(FitText, Button):
     """A keypad key: sized by the grid cell (a KButton's own height would overlap its neighbours)."""
 
     key = StringProperty("")
@@ -80,7 +147,10 @@ class KeyPad(GridLayout):
     def on_keys(self, _instance: Any, keys: list[str]) -> None:
         self.clear_widgets()
         for key in keys:
-            label = {BACKSPACE: "[font=DejaVuSans]⌫[/font]", CLEAR: "[font=DejaVuSans]✘[/font]"}.get(key, key)
+            label = {
+                BACKSPACE: "[font=DejaVuSans]⌫[/font]",
+                CLEAR: "[font=DejaVuSans]✘[/font]",
+            }.get(key, key)
             button = PadKey(text=label, key=key)
             button.bind(on_release=lambda b: self.press(b.key))
             self.add_widget(button)
