@@ -174,6 +174,9 @@ class UiSection:
     sounds: bool = True
     scale: float = 0.0  # sizes x this; 0 = from the display (its short side and pixel density)
     opening_hours: str = ""  # told to patrons when the kiosk or book drop is closed: "P-Pk 10-19, S 10-16"
+    fee_payment: str = ""  # where fees are paid, after "You can pay them ...": "at the desk"
+    card_hint: str = ""  # what a card number looks like, after a mistyped one: "LV and 4-12 digits"
+    call_staff: bool = True  # the help screen offers "Call staff" (a staff alert)
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,9 @@ def _due(days: int) -> str:
     return (_demo_now() + timedelta(days=days)).strftime("%Y%m%d    113000")
 
 
+_SHOWING = {"lang": "lv"}  # the language being previewed: the demo snapshots are in it
+
+
 def _patron(**kw: Any) -> Any:
     from kiosk.core.session import PatronSummary
 
@@ -96,6 +99,7 @@ def _session(stage: str, **kw: Any) -> Any:
 
     values: dict[str, Any] = {
         "stage": Stage(stage),
+        "language": _SHOWING["lang"],
         "languages": LANGUAGES,
         "capabilities": Capabilities(can_renew=True),
     }
@@ -300,6 +304,14 @@ def _keypad(letters: bool, text: str) -> Callable[[Any], None]:
     return after
 
 
+def _mistyped(app: Any) -> None:
+    """A card number typed with a digit too few: back on the keypad with the digits and a hint."""
+    app.local = "keypad"
+    app.render(_session("welcome"))
+    app.present_card("LV001")
+    app.render(_login_problem("bad_card"))
+
+
 def _pin_digits(app: Any) -> None:
     app.screen("pin").ids.pad.text = "12"
 
@@ -321,20 +333,15 @@ def _returns(app: Any) -> None:
     app.render_returns(_returns_state())
 
 
-def _timed_out() -> Any:
-    from kiosk.core.session import ReceiptChoice
-
-    return (
-        _session("goodbye", items_done=2, receipt_choice=ReceiptChoice.NONE, timed_out=True)
-        if _has_field("timed_out")
-        else _session("goodbye", items_done=2)
-    )
+def _timed_out(app: Any) -> None:
+    """An idle logout: the last snapshot of the visit (warning shown), then the welcome stage."""
+    app.render(_checkout(_mixed_items()[:2], idle_warning=True, seconds_left=0, language=app.lang))
+    app.render(_session("welcome"))
 
 
-def _has_field(name: str) -> bool:
-    from kiosk.core.session import SessionState
-
-    return name in {f.name for f in dataclasses.fields(SessionState)}
+def _help_called(app: Any) -> None:
+    app.kiosk_root.show_help()
+    app.kiosk_root._help.called = True
 
 
 def _bookdrop(kind: str) -> StateSetter:
@@ -424,10 +431,19 @@ class PreviewDiagnostics:
         return stats.compute(entries)
 
 
+def _goodbye_state(app: Any) -> None:
+    """The receipt question (with refused items), then the goodbye naming them."""
+    from kiosk.core.session import ReceiptChoice
+
+    app.render(_receipt())
+    app.render(_session("goodbye", items_done=2, receipt_choice=ReceiptChoice.PRINT))
+
+
 STATES: dict[str, StateSetter] = {
     "welcome": _patron_state(lambda: _session("welcome")),
     "card-entry": _patron_state(lambda: _session("welcome"), "keypad", _keypad(False, "LV00")),
     "card-entry-letters": _patron_state(lambda: _session("welcome"), "keypad", _keypad(True, "LV")),
+    "card-entry-mistyped": _mistyped,
     "pin": _patron_state(lambda: _session("pin"), after=_pin_digits),
     "pin-wrong": _patron_state(lambda: _pin_wrong()),
     "locked-out": _patron_state(lambda: _login_problem("locked_out", locked_for_s=45.0)),
@@ -446,11 +462,17 @@ STATES: dict[str, StateSetter] = {
     "renewed": _patron_state(lambda: _account(renewed=True)),
     "receipt-choice": _patron_state(lambda: _receipt()),
     "receipt-email": _patron_state(lambda: _receipt(capabilities=_caps(can_email=True))),
-    "goodbye": _patron_state(lambda: _goodbye()),
+    "goodbye": _goodbye_state,
     "idle-warning": _patron_state(
         lambda: _checkout(_mixed_items()[:2], idle_warning=True, seconds_left=20)
     ),
-    "timed-out": _patron_state(_timed_out),
+    "timed-out": _timed_out,
+    "help": _patron_state(
+        lambda: _checkout(_mixed_items()[:3]), after=lambda app: app.kiosk_root.show_help()
+    ),
+    "help-staff-called": _patron_state(
+        lambda: _session("welcome"), after=lambda app: _help_called(app)
+    ),
     "out-of-service": _out_of_service,
     "offline": _offline,
     "returns": _returns,
@@ -507,14 +529,6 @@ def _blocked() -> Any:
     )
 
 
-def _goodbye() -> Any:
-    from kiosk.core.session import ReceiptChoice
-
-    return _session(
-        "goodbye", items_done=2, receipt_choice=ReceiptChoice.PRINT, receipt=_receipt().receipt
-    )
-
-
 def state_names() -> list[str]:
     return list(STATES)
 
@@ -538,6 +552,8 @@ def preview_config(mode: str = "checkout") -> Any:
             demo_panel=False,
             sounds=False,
             opening_hours=cfg.ui.opening_hours or "P–Pk 10–19, S 10–16",
+            card_hint=cfg.ui.card_hint or "LV0001",
+            fee_payment=cfg.ui.fee_payment or "maksajumi.example.lv",
         ),
         admin=dataclasses.replace(cfg.admin, cards=(ADMIN_CARD,)),
         acs=dataclasses.replace(cfg.acs, embedded=False),
@@ -602,6 +618,8 @@ class Previewer:
         from kiosk.core.maintenance import AdminState
 
         app = self.app
+        app.kiosk_root.hide_help()
+        app.refused_lines = ()
         app.services.faults.clear()
         app.online = True
         app._link_checked = False
@@ -633,6 +651,7 @@ class Previewer:
         self.reset()
         app = self.app
         app._presentation = None
+        _SHOWING["lang"] = lang
         app.lang = lang
         app.theme.large_text = large_text
         app.theme.high_contrast = high_contrast
@@ -896,7 +915,7 @@ def hit_test(root: Any, x: float, y: float) -> Any:
             found = visit(child)
             if found is not None:
                 return found
-            if type(child).__name__ == "IdleWarning":
+            if getattr(child, "modal", False):  # an overlay that takes every touch
                 return child
         return None
 

@@ -52,7 +52,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "desk": {
         "lv": "Lūdzu, nododiet to bibliotekāram",
         "en": "Please take it to the desk",
-        "ru": "Пожалуйста, отнесите на абонемент",
+        "ru": "Пожалуйста, отнесите его библиотекарю",
     },
     "staff": {
         "lv": "Darbinieki to pārbaudīs",
@@ -67,7 +67,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "closed_sub": {
         "lv": "Lūdzu, nododiet grāmatas bibliotēkā",
         "en": "Please return items inside the library",
-        "ru": "Пожалуйста, сдайте книги в библиотеке",
+        "ru": "Пожалуйста, верните книги в библиотеке",
     },
     "hours": {
         "lv": "Bibliotēkas darba laiks: {hours}",

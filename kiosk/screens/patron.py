@@ -65,6 +65,22 @@ class KioskRoot(FloatLayout):
         self._warning: Any = None
         _app().bind(idle_warning=self._idle_changed)
 
+    def show_help(self) -> None:
+        """The help button: what to do on the current screen, over it."""
+        from kivy.factory import Factory
+
+        self.hide_help()
+        app = _app()
+        self._help = Factory.HelpOverlay(
+            text=tr(HELP_TEXTS.get(app.current_screen, HELP_TEXTS["welcome"]))
+        )
+        self.add_widget(self._help)
+
+    def hide_help(self) -> None:
+        if getattr(self, "_help", None) is not None:
+            self.remove_widget(self._help)
+            self._help = None
+
     def _idle_changed(self, _app_obj: Any, shown: bool) -> None:
         # Added and removed rather than hidden: a hidden widget would still swallow touches.
         from kivy.factory import Factory
@@ -80,9 +96,48 @@ class KioskRoot(FloatLayout):
 class IdleWarning(FloatLayout):
     """The logout warning over every screen; touches outside its button go nowhere else."""
 
+    modal = True
+
     def on_touch_down(self, touch: Any) -> bool:
         super().on_touch_down(touch)
         return True
+
+
+# What to do on each screen, for the help button (the screen's name -> msgid).
+HELP_TEXTS: dict[str, str] = {
+    "welcome": _(
+        'Place your library card on the reader, or tap "Type your card number". To return items, tap "Return items".'
+    ),
+    "card_entry": _('Type the number printed on your library card, then tap "Continue".'),
+    "pin": _('Type your PIN (the secret number you chose at the library), then tap "Continue".'),
+    "identifying": _("Your card is being checked. This takes a moment."),
+    "checkout": _(
+        'Put the items you want to borrow on the pad. Each one gets a line with its due date. Tap "Finish" when you are done.'
+    ),
+    "account": _('Here are your loans, holds and fees. Tap "Renew" to keep an item longer.'),
+    "finish": _(
+        "Choose whether you want a receipt. Items that could not be borrowed are listed: leave them at the desk."
+    ),
+    "goodbye": _("You are done. Take your items and your card."),
+    "returns": _("Put the items you are returning on the pad. Each one says where it goes."),
+}
+
+
+class HelpOverlay(FloatLayout):
+    """What to do here, and (if the site allows) a button that calls staff: over every screen."""
+
+    modal = True
+    text = StringProperty("")
+    called = BooleanProperty(False)
+
+    def on_touch_down(self, touch: Any) -> bool:
+        super().on_touch_down(touch)
+        return True
+
+    def call_staff(self) -> None:
+        app = _app()
+        app.call_staff(app.current_screen)
+        self.called = True
 
 
 class StateScreen(KioskScreen):
@@ -273,11 +328,24 @@ class CardEntryScreen(KeypadScreen):
     def submit(self, text: str) -> None:
         if text.strip():
             self.ids.pad.text = ""
+            self.hint = ""
             _app().present_card(text.strip())
 
     def cancel(self) -> None:
         self.ids.pad.text = ""
+        self.hint = ""
         _app().close_keypad()
+
+    def keep(self, number: str, problem: LoginProblem) -> None:
+        """A mistyped or unknown number comes back on the keypad to be corrected, with what is wrong
+        and what a card number looks like (`[ui] card_hint`)."""
+        self.letters = not number[-1:].isdigit()
+        self.ids.pad.text = number
+        text = tr(LOGIN_PROBLEM_TEXTS.get(problem, LOGIN_PROBLEM_TEXTS[LoginProblem.BAD_CARD]))
+        example = _app().cfg.ui.card_hint
+        if example:
+            text += " " + tr("A card number looks like this: {example}").format(example=example)
+        self.hint = text
 
     def on_letters(self, *_: Any) -> None:
         pad = self.ids.get("pad")
@@ -364,7 +432,10 @@ class SessionScreen(PaneScreen):
     """Checkout and account share the patron header and the tabs."""
 
     card = StringProperty("")
-    notice = StringProperty("")
+    notice = StringProperty("")  # a blocked patron's one sentence
+    detail = StringProperty("")  # the library system's own words about the block, small
+    greeting = StringProperty("")  # hello and what needs attention
+    blocked = BooleanProperty(False)
     can_renew = BooleanProperty(False)
     can_account = BooleanProperty(True)
 
@@ -382,26 +453,13 @@ class SessionScreen(PaneScreen):
     def render_header(self, state: Any) -> None:
         patron = state.patron
         self.card = tr("Card {card}").format(card=patron.card_masked) if patron else ""
-        notes = []
-        if state.checkout is not None and state.checkout.blocked is not Refusal.NONE:
-            notes.append(tr(refusal_text(state.checkout.blocked)))
-        for block in ordered_blocks(tuple(state.blocks)):
-            if block is BlockReason.HOLD_DENIED and len(state.blocks) > 1:
-                continue  # says nothing useful next to the block that matters
-            notes.append(tr(block_text(block)))
-        if patron and patron.screen_message and notes:
-            notes.append(patron.screen_message)  # the library system's own words about the block
-        if patron and patron.holds_ready:
-            notes.append(
-                _app()
-                .ntr(
-                    "{n} hold is ready for you to collect.",
-                    "{n} holds are ready for you to collect.",
-                    patron.holds_ready,
-                )
-                .format(n=patron.holds_ready)
-            )
-        self.notice = "\n".join(dict.fromkeys(notes))
+        checkout = state.checkout
+        self.blocked = bool(checkout is not None and checkout.blocked is not Refusal.NONE)
+        self.notice = blocked_sentence(state) if self.blocked else ""
+        self.greeting = greeting_text(state) if not self.blocked else ""
+        self.detail = (
+            patron.screen_message if (self.blocked and patron and patron.screen_message) else ""
+        )
         self.can_account = state.capabilities.can_view_account
         self.can_renew = state.capabilities.can_renew
 
@@ -668,6 +726,47 @@ class FinishScreen(PaneScreen):
             slot.remove_widget(button)
 
 
+def blocked_sentence(state: Any) -> str:
+    """One clear sentence for a patron who may not borrow: the most useful block, else the general one."""
+    blocks = [b for b in ordered_blocks(tuple(state.blocks)) if b is not BlockReason.HOLD_DENIED]
+    if blocks:
+        return tr(block_text(blocks[0]))
+    return tr(refusal_text(state.checkout.blocked))
+
+
+def greeting_text(state: Any) -> str:
+    """Hello (by first name where the site shows names) and one calm summary of what needs attention."""
+    app = _app()
+    patron = state.patron
+    if patron is None:
+        return ""
+    named = patron.name and app.cfg.printer.show_patron_name
+    lines = [tr("Hello, {name}!").format(name=patron.name.split()[0]) if named else tr("Hello!")]
+    if patron.overdue:
+        lines.append(
+            app.ntr(
+                "{n} of your loans is overdue.", "{n} of your loans are overdue.", patron.overdue
+            ).format(n=patron.overdue)
+        )
+    if patron.holds_ready:
+        lines.append(
+            app.ntr(
+                "{n} hold is ready for you to collect.",
+                "{n} holds are ready for you to collect.",
+                patron.holds_ready,
+            ).format(n=patron.holds_ready)
+        )
+    if _nonzero(patron.fee_total):
+        fee = tr("You have fees of {amount}.").format(
+            amount=app.fmt_money(patron.fee_total, patron.currency)
+        )
+        where = app.cfg.ui.fee_payment
+        lines.append(
+            fee + (" " + tr("You can pay them {where}.").format(where=where) if where else "")
+        )
+    return "\n".join(lines)
+
+
 def refused_items_text(refused: Any) -> str:
     """The items not borrowed, by name, and where they go: on the receipt question and the goodbye."""
     if not refused:
@@ -699,6 +798,9 @@ class GoodbyeScreen(StateScreen):
             lines.append(tr("Please take your receipt."))
         elif state.receipt_choice is ReceiptChoice.EMAIL:
             lines.append(tr("Your receipt has been sent by e-mail."))
+        refused = refused_items_text(_app().refused_lines)
+        if refused:
+            lines.append(refused)
         self.message = "\n".join(lines)
 
 
@@ -759,7 +861,53 @@ class ReturnsScreen(PaneScreen):
 
 
 class OutOfServiceScreen(KioskScreen):
-    detail = StringProperty("")
+    """Out of service in plain words, in every language at once (a patron arriving here has no
+    language to choose), with the opening hours; what broke goes to the log and maintenance."""
+
+    heading = StringProperty("")
+    body = StringProperty("")
+    others = StringProperty("")
+    hours = StringProperty("")
+
+    def show(self, state: Any) -> None:
+        from kiosk.i18n import translator
+
+        app = _app()
+        langs = sorted(app.cfg.kiosk.languages, key=lambda code: code != "lv")  # Latvian first
+        head, body = _("This kiosk is resting."), _("Please use the book drop or ask at the desk.")
+        first = translator(langs[0])
+        self.heading, self.body = first.gettext(head), first.gettext(body)
+        self.others = "\n".join(
+            translator(code).gettext(head) + " " + translator(code).gettext(body)
+            for code in langs[1:]
+        )
+        hours = app.cfg.ui.opening_hours
+        self.hours = first.gettext("Opening hours: {hours}").format(hours=hours) if hours else ""
+
+
+class TimedOutScreen(KioskScreen):
+    """After an idle logout: the session has ended, said in the language the patron was using."""
+
+    heading = StringProperty("")
+    body = StringProperty("")
+    done_text = StringProperty("")
+
+    def show_for(self, lang: str, items_done: int) -> None:
+        from kiosk.i18n import translator
+
+        t = translator(lang)
+        self.heading = t.gettext("Your session has ended.")
+        lines = [
+            t.gettext("You were away for a while, so we logged you out to keep your account safe.")
+        ]
+        if items_done:
+            lines.append(
+                t.ngettext(
+                    "{n} item is yours to take.", "{n} items are yours to take.", items_done
+                ).format(n=items_done)
+            )
+        self.body = "\n".join(lines)
+        self.done_text = t.gettext("Done")
 
 
 class LanguageBar(BoxLayout):
@@ -777,4 +925,5 @@ PATRON_SCREENS: dict[str, type[KioskScreen]] = {
     "goodbye": GoodbyeScreen,
     "returns": ReturnsScreen,
     "out_of_service": OutOfServiceScreen,
+    "timed_out": TimedOutScreen,
 }

@@ -18,7 +18,7 @@ SYMBOL_FONT = "DejaVuSans"
 MIN_TOUCH_PX = 48
 PRIMARY_TOUCH_PX = 64
 
-_NORMAL = {
+NORMAL_PALETTE = _NORMAL = {
     "bg": (0.96, 0.96, 0.94, 1),
     "fg": (0.10, 0.10, 0.12, 1),
     "muted": (0.35, 0.35, 0.38, 1),
@@ -35,9 +35,10 @@ _NORMAL = {
     "warn_bg": (1.0, 0.85, 0.35, 1),
     "warn_fg": (0.10, 0.10, 0.12, 1),
     "overlay": (0, 0, 0, 0.55),
+    "edge": (0.33, 0.33, 0.36, 1),  # button and key outlines: at least 3:1 against bg and panel
 }
 
-_HIGH_CONTRAST = {
+HIGH_CONTRAST_PALETTE = _HIGH_CONTRAST = {
     "bg": (0, 0, 0, 1),
     "fg": (1, 1, 1, 1),
     "muted": (0.92, 0.92, 0.92, 1),
@@ -54,6 +55,7 @@ _HIGH_CONTRAST = {
     "warn_bg": (1, 1, 0, 1),
     "warn_fg": (0, 0, 0, 1),
     "overlay": (0, 0, 0, 0.8),
+    "edge": (0.85, 0.85, 0.85, 1),
 }
 
 
@@ -115,6 +117,7 @@ class Theme(EventDispatcher):
     warn_bg = ColorProperty(_NORMAL["warn_bg"])
     warn_fg = ColorProperty(_NORMAL["warn_fg"])
     overlay = ColorProperty(_NORMAL["overlay"])
+    edge = ColorProperty(_NORMAL["edge"])
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)

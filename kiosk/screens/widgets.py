@@ -12,6 +12,7 @@ from kivy.clock import Clock
 from kivy.lang import Builder
 from kivy.properties import (
     BooleanProperty,
+    ColorProperty,
     ListProperty,
     NumericProperty,
     ObjectProperty,
@@ -21,6 +22,7 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.button import Button
 from kivy.uix.gridlayout import GridLayout
 from kivy.uix.label import Label
+from kivy.uix.widget import Widget
 
 _KV_FILES = ("widgets.kv",)
 
@@ -199,3 +201,80 @@ class ItemRow(BoxLayout):
     def on_action_press(self, *_: Any) -> None:
         if self.action is not None:
             self.action(self.item_id)
+
+
+class Pictogram(Widget):
+    """A picture drawn by the kiosk itself (no image files): "card" shows a card going onto the
+    reader, "items" a stack of items on the pad. In the theme's ink, so both themes show it."""
+
+    kind = StringProperty("card")
+    ink = ColorProperty((0.1, 0.1, 0.12, 1))
+    accent = ColorProperty((0.55, 0.09, 0.16, 1))
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.fbind("pos", self._redraw)
+        self.fbind("size", self._redraw)
+        self.fbind("kind", self._redraw)
+        self.fbind("ink", self._redraw)
+        self.fbind("accent", self._redraw)
+
+    def _redraw(self, *_: Any) -> None:
+        from kivy.graphics import Color, Line, Rectangle, RoundedRectangle, Triangle
+
+        self.canvas.clear()
+        x, y, w, h = self.x, self.y, self.width, self.height
+        side = min(w, h)
+        x, y = x + (w - side) / 2, y + (h - side) / 2
+        lw = max(1.5, side / 40)
+        with self.canvas:
+            Color(*self.ink)
+            if self.kind == "card":
+                Line(
+                    rounded_rectangle=(
+                        x + side * 0.1,
+                        y + side * 0.04,
+                        side * 0.8,
+                        side * 0.26,
+                        side * 0.05,
+                    ),
+                    width=lw,
+                )
+                Line(
+                    circle=(x + side * 0.5, y + side * 0.17, side * 0.07), width=lw
+                )  # the reader's mark
+                Color(*self.accent)
+                RoundedRectangle(
+                    pos=(x + side * 0.24, y + side * 0.62),
+                    size=(side * 0.52, side * 0.32),
+                    radius=[side * 0.03],
+                )
+                Color(*self.ink)
+                Rectangle(pos=(x + side * 0.3, y + side * 0.84), size=(side * 0.2, side * 0.04))
+            else:
+                Rectangle(
+                    pos=(x + side * 0.08, y + side * 0.04), size=(side * 0.84, side * 0.08)
+                )  # the pad
+                Color(*self.accent)
+                for n, (bx, bw) in enumerate(((0.2, 0.6), (0.25, 0.5), (0.18, 0.64))):
+                    Rectangle(
+                        pos=(x + side * bx, y + side * (0.14 + n * 0.13)),
+                        size=(side * bw, side * 0.11),
+                    )
+                Color(*self.ink)
+            # The arrow: down, onto the reader or the pad.
+            top, tip = (0.6, 0.36) if self.kind == "card" else (0.98, 0.6)
+            Line(
+                points=[x + side * 0.86, y + side * top, x + side * 0.86, y + side * (tip + 0.06)],
+                width=lw,
+            )
+            Triangle(
+                points=[
+                    x + side * 0.8,
+                    y + side * (tip + 0.08),
+                    x + side * 0.92,
+                    y + side * (tip + 0.08),
+                    x + side * 0.86,
+                    y + side * tip,
+                ]
+            )

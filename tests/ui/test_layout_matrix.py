@@ -86,8 +86,8 @@ def check_state(pv, state: str, size: tuple[int, int]) -> list[str]:
 
     problems = []
     root = pv.app.kiosk_root
-    # A modal overlay (the idle warning) takes every touch on purpose: only its own widgets count.
-    modal = next((w for w in root.walk(restrict=True) if type(w).__name__ == "IdleWarning"), None)
+    # A modal overlay (the idle warning, help) takes every touch on purpose: only its widgets count.
+    modal = next((w for w in root.walk(restrict=True) if getattr(w, "modal", False)), None)
     scope = modal or root
     layout = inspect_layout(scope)
     for entry in layout:
@@ -287,3 +287,30 @@ def test_preview_command_writes_the_png_and_the_layout_json(tmp_path: Path) -> N
     keys = [w for w in layout["widgets"] if w["role"] == "key"]
     assert sorted(w["text"] for w in keys if w["text"].isdigit()) == list("0123456789")
     assert any("PIN" in w["text"] for w in layout["widgets"] if w["role"] == "text")
+
+
+def _fully_shown(widget, size) -> bool:
+    from kiosk.preview import window_rect
+
+    return all(_inside(window_rect(widget), box) for box in _viewport_boxes(widget, size))
+
+
+@pytest.mark.parametrize("size", [(800, 480), (480, 800)])
+def test_what_the_small_displays_must_show_without_scrolling(previewer, size) -> None:
+    """At 800x480 (the Pi's display) and 480x800: the welcome instructions, the receipt question
+    and several checkout rows are on screen as the patron arrives, not below the fold."""
+    previewer.show("welcome", size, "lv")
+    screen = previewer.app.screen("welcome")
+    for wid in ("how_card", "how_scan", "how_type", "type_number"):
+        assert _fully_shown(screen.ids[wid], size), wid
+    previewer.show("receipt-choice", size, "ru")
+    finish = previewer.app.screen("finish")
+    assert _fully_shown(finish.ids.question, size) and _fully_shown(finish.ids.print_receipt, size)
+    previewer.show("checkout-many", size, "en")
+    rows = previewer.app.screen("checkout").ids.item_list.children
+    assert sum(_fully_shown(r, size) for r in rows) >= 4
+    previewer.show("checkout-many", size, "en", large_text=True)
+    shown = sum(
+        _fully_shown(r, size) for r in previewer.app.screen("checkout").ids.item_list.children
+    )
+    assert shown >= 2  # large text wraps the titles: fewer, taller rows
