@@ -722,15 +722,13 @@ def window_rect(widget: Any) -> tuple[float, float, float, float]:
     return (x, y, float(widget.width), float(widget.height))
 
 
-def _viewports(widget: Any) -> Iterator[tuple[float, float, float, float]]:
-    """The rects of the scroll views (and the window) the widget is drawn within."""
+def viewports(widget: Any) -> Iterator[tuple[float, float, float, float]]:
+    """The rects of the scroll views the widget is drawn within."""
     from kivy.uix.scrollview import ScrollView
 
-    w = widget.parent
-    while w is not None and w is not w.parent:
+    for w in ancestors(widget):
         if isinstance(w, ScrollView):
             yield window_rect(w)
-        w = w.parent
 
 
 _MARKUP = re.compile(
@@ -791,7 +789,7 @@ def inspect_layout(root: Any) -> list[dict[str, Any]]:
         visible = True
         clipped = False
         shown = (x, y, x + w, y + h)  # what the scroll views around it let be drawn of it
-        for vx, vy, vw, vh in _viewports(widget):
+        for vx, vy, vw, vh in viewports(widget):
             if x >= vx + vw or x + w <= vx or y >= vy + vh or y + h <= vy:
                 visible = False
             shown = (
@@ -801,7 +799,7 @@ def inspect_layout(root: Any) -> list[dict[str, Any]]:
                 min(shown[3], vy + vh),
             )
         if not (x >= -1 and y >= -1 and x + w <= Window.width + 1 and y + h <= Window.height + 1):
-            if not any(True for _ in _viewports(widget)):
+            if not any(True for _ in viewports(widget)):
                 clipped = True
         from kivy.uix.label import Label
 
@@ -811,9 +809,9 @@ def inspect_layout(root: Any) -> list[dict[str, Any]]:
             not problem
             and screen is not None
             and visible
-            and not any(True for _ in _viewports(widget))
+            and not any(True for _ in viewports(widget))
         ):
-            if not _contains(window_rect(screen), (x, y, w, h)):
+            if not contains(window_rect(screen), (x, y, w, h)):
                 problem = "outside its screen"
         out.append(
             {
@@ -836,18 +834,21 @@ def inspect_layout(root: Any) -> list[dict[str, Any]]:
     return out
 
 
+def ancestors(widget: Any) -> Iterator[Any]:
+    """The widget's parents, nearest first, up to the window."""
+    w = widget.parent
+    while w is not None and w is not w.parent:
+        yield w
+        w = w.parent
+
+
 def _screen_of(widget: Any) -> Any:
     from kivy.uix.screenmanager import Screen
 
-    w = widget.parent
-    while w is not None and w is not w.parent:
-        if isinstance(w, Screen):
-            return w
-        w = w.parent
-    return None
+    return next((w for w in ancestors(widget) if isinstance(w, Screen)), None)
 
 
-def _contains(
+def contains(
     box: tuple[float, float, float, float],
     rect: tuple[float, float, float, float],
     slack: float = 1.0,

@@ -165,13 +165,11 @@ class PaneScreen(StateScreen):
     flipping: tuple[str, ...] = ("side_top", "side_bottom", "header", "languages")
     side_share = 0.34
 
+    parts = ("body", "main", "side", "side_top", "side_bottom", "side_box")
+
     def on_kv_post(self, base_widget: Any) -> None:
         self._spacer = Widget()
-        self._parts = strong_ids(
-            self, "body", "main", "side", "side_top", "side_bottom", "side_box"
-        )
-        _app().theme.bind(landscape=lambda *_: self.arrange())
-        self.arrange()
+        follow_orientation(self)
 
     def arrange(self) -> None:
         ids = self._parts
@@ -262,22 +260,24 @@ def login_message(state: Any) -> str:
     return text
 
 
-def strong_ids(screen: Any, *names: str) -> dict[str, Any]:
-    """The widgets behind kv ids, held strongly: ids are weak references, and a widget taken out
-    of the tree to be placed elsewhere would otherwise be collected in between."""
-    return {name: screen.ids[name].__self__ for name in names}
+def follow_orientation(screen: Any) -> None:
+    """Arrange `screen` for the display's orientation now and whenever it turns.
+
+    The widgets named in `screen.parts` are held strongly: kv ids are weak references, and a
+    widget taken out of the tree to be placed elsewhere would otherwise be collected in between."""
+    screen._parts = {name: screen.ids[name].__self__ for name in screen.parts}
+    _app().theme.bind(landscape=lambda *_: screen.arrange())
+    screen.arrange()
 
 
 class KeypadScreen(StateScreen):
     """Card number and PIN entry: the keypad beside the texts and buttons on a landscape display,
     below the texts and above the buttons on a portrait one, so no key ever sits under a button."""
 
+    parts = ("body", "side", "buttons", "keys_area", "spacer", "ok", "row")
+
     def on_kv_post(self, base_widget: Any) -> None:
-        self._parts = strong_ids(
-            self, "body", "side", "buttons", "keys_area", "spacer", "ok", "row"
-        )
-        _app().theme.bind(landscape=lambda *_: self.arrange())
-        self.arrange()
+        follow_orientation(self)
 
     def arrange(self) -> None:
         ids = self._parts

@@ -48,29 +48,17 @@ def previewer():
     pv.stop()
 
 
-def _inside(rect, box, slack: float = 1.0) -> bool:
-    x, y, w, h = rect
-    bx, by, bw, bh = box
-    return (
-        x >= bx - slack
-        and y >= by - slack
-        and x + w <= bx + bw + slack
-        and y + h <= by + bh + slack
-    )
+def _inside(rect, box) -> bool:
+    from kiosk.preview import contains
+
+    return contains(box, rect)
 
 
 def _viewport_boxes(widget, size):
-    from kivy.uix.scrollview import ScrollView
+    """The window and the scroll views the widget is drawn within."""
+    from kiosk.preview import viewports
 
-    from kiosk.preview import window_rect
-
-    boxes = [(0.0, 0.0, float(size[0]), float(size[1]))]
-    w = widget.parent
-    while w is not None and w is not w.parent:
-        if isinstance(w, ScrollView):
-            boxes.append(window_rect(w))
-        w = w.parent
-    return boxes
+    return [(0.0, 0.0, float(size[0]), float(size[1])), *viewports(widget)]
 
 
 def check_state(pv, state: str, size: tuple[int, int]) -> list[str]:
