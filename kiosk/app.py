@@ -240,9 +240,13 @@ def build_services(
 
 
 def wire_staff_alert(app: KioskApp) -> None:
-    """"Call staff" goes to the services' alerting when the kiosk has one (an `alerts` part with
-    `raise_alert(kind, detail)`); without it the app's own log line stands in."""
-    alerts = getattr(app.services, "alerts", None)
+    """"Call staff" goes to the fleet part's alerting (`kiosk.fleet.alerts.raise_alert`, which
+    queues it for every configured sink) when the kiosk has it; without it the app's own log line
+    stands in. Looked up by name: the fleet part is optional."""
+    try:
+        alerts = importlib.import_module("kiosk.fleet.alerts")
+    except ModuleNotFoundError:
+        return
     raise_alert = getattr(alerts, "raise_alert", None)
     if callable(raise_alert):
         app.staff_alert = lambda reason: raise_alert("staff_call", reason)

@@ -20,10 +20,10 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 SIZES = {
     "800x480": (800, 480),
@@ -356,7 +356,7 @@ def _maintenance(screen: str) -> StateSetter:
         from kiosk.screens import maintenance as m
 
         ctl = m.controller(app)
-        ctl.diag = PreviewDiagnostics(app.cfg)
+        ctl.diag = PreviewDiagnostics(app.cfg)  # type: ignore[assignment]  # same methods, demo answers
         ctl.run = _run_now  # type: ignore[method-assign]
         if screen == m.LOGIN:
             ctl.open_login()
@@ -417,12 +417,12 @@ class PreviewDiagnostics:
     def statistics(self, now: datetime) -> Any:
         from kiosk.core import stats
 
-        @dataclasses.dataclass(frozen=True)
+        @dataclasses.dataclass
         class Entry:
             created: datetime
-            operation: str
-            state: str
-            result: dict[str, Any]
+            operation: Any
+            state: Any
+            result: Mapping[str, Any]
 
         entries = [
             Entry(_demo_now() - timedelta(hours=h % 20, days=h % 9), op, "done", {})
@@ -536,7 +536,7 @@ def state_names() -> list[str]:
 # -- the app -----------------------------------------------------------------------------------
 
 
-def preview_config(mode: str = "checkout") -> Any:
+def preview_config(mode: Literal["checkout", "bookdrop"] = "checkout") -> Any:
     """The packaged demo configuration, with nothing that opens a device or a connection."""
     from kiosk import config
 
@@ -1001,10 +1001,10 @@ def contact_sheet(
 
     thumbs = []
     for caption, path in shots:
-        with Image.open(path) as img:
-            img = img.convert("RGB")
-            scale = width / img.width
-            thumbs.append((caption, img.resize((width, max(1, round(img.height * scale))))))
+        with Image.open(path) as opened:
+            img = opened.convert("RGB")
+        scale = width / img.width
+        thumbs.append((caption, img.resize((width, max(1, round(img.height * scale))))))
     if not thumbs:
         raise PreviewError("no screenshots for a contact sheet")
     cell_h = max(t.height for _, t in thumbs) + 22

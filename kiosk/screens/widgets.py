@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kivy.clock import Clock
 from kivy.lang import Builder
@@ -65,6 +65,16 @@ class FitText:
     """Text that never breaks inside a word: the font shrinks (to `min_ratio` of `base_font`)
     until the longest word fits the width, so "Русский" or "Turpināt" stay whole in a narrow
     button or a portrait column. `base_font` is the theme's size; `font_size` is what is drawn."""
+
+    if TYPE_CHECKING:  # provided by the Label it is mixed into
+        fbind: Any
+        padding: Any
+        width: float
+        height: float
+        text: str
+        font_name: str
+        bold: bool
+        font_size: float
 
     base_font = NumericProperty(24)
     min_ratio = NumericProperty(0.55)
