@@ -172,18 +172,8 @@ class PaneScreen(StateScreen):
         follow_orientation(self)
 
     def arrange(self) -> None:
-        ids = self._parts
-        body, main, side, top, bottom = (
-            ids["body"],
-            ids["main"],
-            ids["side"],
-            ids["side_top"],
-            ids["side_bottom"],
-        )
-        box = ids["side_box"]
-        for widget in (main, side, top, bottom, self._spacer):
-            if widget.parent is not None:
-                widget.parent.remove_widget(widget)
+        body, main, side, top, bottom, box = (self._parts[name] for name in self.parts)
+        detach(main, side, top, bottom, self._spacer)
         landscape = _app().theme.landscape
         if landscape:
             body.orientation = "horizontal"
@@ -260,6 +250,13 @@ def login_message(state: Any) -> str:
     return text
 
 
+def detach(*widgets: Any) -> None:
+    """Take widgets out of wherever they are, to be placed again."""
+    for widget in widgets:
+        if widget.parent is not None:
+            widget.parent.remove_widget(widget)
+
+
 def follow_orientation(screen: Any) -> None:
     """Arrange `screen` for the display's orientation now and whenever it turns.
 
@@ -280,20 +277,9 @@ class KeypadScreen(StateScreen):
         follow_orientation(self)
 
     def arrange(self) -> None:
-        ids = self._parts
-        body, side, buttons, keys, spacer = (
-            ids["body"],
-            ids["side"],
-            ids["buttons"],
-            ids["keys_area"],
-            ids["spacer"],
-        )
+        body, side, buttons, keys, spacer, ok, row = (self._parts[name] for name in self.parts)
         landscape = _app().theme.landscape
-        for widget in (buttons, keys, spacer):
-            if widget.parent is not None:
-                widget.parent.remove_widget(widget)
-        ok, row = ids["ok"], ids["row"]
-        ok.parent.remove_widget(ok)
+        detach(buttons, keys, spacer, ok)
         # With two other buttons, Continue gets a whole row of its own (three in a row would
         # shrink "Продолжить" in a half-width column or on a portrait display).
         if len(row.children) > 1:
@@ -479,21 +465,8 @@ class CheckoutScreen(SessionScreen):
         for item in items:
             text, name = item_status_text(item)
             fee = item.fee_pending
-            entries.append(
-                (
-                    item.key,
-                    {
-                        "title": item.title or ("" if item.item_id else tr("Unknown item")),
-                        "item_id": item.item_id,
-                        "status": text,
-                        "state_name": name,
-                        "action_text": tr("Accept fee") if fee else "",
-                        "action": (lambda item_id: _app().tap(Action.CONFIRM_FEE, item_id))
-                        if fee
-                        else None,
-                    },
-                )
-            )
+            accept = (lambda item_id: _app().tap(Action.CONFIRM_FEE, item_id)) if fee else None
+            entries.append(item_entry(item, text, name, tr("Accept fee") if fee else "", accept))
         shown = {i.item_id for i in items}
         for tag in list(_app().provisional.values()):
             if tag.item_id and tag.item_id not in shown:
@@ -527,6 +500,22 @@ class CheckoutScreen(SessionScreen):
             else ""
         )
         self.busy = bool(state.checkout and state.checkout.busy)
+
+
+def item_entry(
+    item: Any, status: str, state_name: str, action_text: str = "", action: Any = None
+) -> tuple[str, dict[str, Any]]:
+    """One checkout or return item as a list entry for sync_rows."""
+    values = {
+        "title": item.title or ("" if item.item_id else tr("Unknown item")),
+        "item_id": item.item_id,
+        "status": status,
+        "state_name": state_name,
+        "action_text": action_text,
+    }
+    if action is not None or action_text:
+        values["action"] = action
+    return item.key, values
 
 
 def sync_rows(
@@ -839,18 +828,7 @@ class ReturnsScreen(PaneScreen):
                 )
                 if item.offline:
                     text += " " + tr("(recorded offline)")
-            entries.append(
-                (
-                    item.key,
-                    {
-                        "title": item.title or ("" if item.item_id else tr("Unknown item")),
-                        "item_id": item.item_id,
-                        "status": text,
-                        "state_name": name,
-                        "action_text": "",
-                    },
-                )
-            )
+            entries.append(item_entry(item, text, name))
         sync_rows(self.ids.item_list, self._rows, entries)
         done = len(state.returned) if state is not None else 0
         self.count_text = (
