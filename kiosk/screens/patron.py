@@ -78,7 +78,7 @@ class KioskRoot(FloatLayout):
 
     def hide_help(self) -> None:
         if getattr(self, "_help", None) is not None:
-            self.remove_widget(self._help)
+            self.remove_widget(discard(self._help))
             self._help = None
 
     def _idle_changed(self, _app_obj: Any, shown: bool) -> None:
@@ -248,6 +248,16 @@ def login_message(state: Any) -> str:
             seconds=int(state.locked_for_s + 0.99)
         )
     return text
+
+
+def discard(widget: Any) -> Any:
+    """A widget leaving for good: its kv rules stop listening to the app and theme now. (Left to
+    the garbage collector, a theme change could reach a rule of a widget already collected.)"""
+    from kivy.lang import Builder
+
+    for child in widget.walk(restrict=True):
+        Builder.unbind_widget(child.uid)
+    return widget
 
 
 def detach(*widgets: Any) -> None:
@@ -432,7 +442,8 @@ class SessionScreen(PaneScreen):
             rows.clear()
         for wid in ("item_list", "account_list"):
             if wid in self.ids:
-                self.ids[wid].clear_widgets()
+                for row in list(self.ids[wid].children):
+                    self.ids[wid].remove_widget(discard(row))
         self.card = self.notice = ""
         self._state = None
 
@@ -529,14 +540,14 @@ def sync_rows(
     wanted = [key for key, _ in entries]
     keep = set(wanted)
     for key in [k for k in rows if k not in keep]:
-        box.remove_widget(rows.pop(key))
+        box.remove_widget(discard(rows.pop(key)))
     for key, values in entries:
         values = dict(values)
         widget_cls = values.pop("cls", cls or ItemRow)
         action = values.pop("action", None)
         row = rows.get(key)
         if row is not None and type(row) is not widget_cls:
-            box.remove_widget(rows.pop(key))
+            box.remove_widget(discard(rows.pop(key)))
             row = None
         if row is None:
             action_text = values.pop("action_text", "")
