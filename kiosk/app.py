@@ -37,6 +37,7 @@ from kiosk.core.events import (
 )
 from kiosk.core.ports import Clock as CoreClock
 from kiosk.core.ports import SystemClock
+from kiosk.fleet.alerts import raise_alert
 from kiosk.i18n import LANGUAGE_NAMES, _, translator
 from kiosk.screens.base import registered_screens
 from kiosk.screens.theme import Theme
@@ -244,16 +245,9 @@ def build_services(
 
 
 def wire_staff_alert(app: KioskApp) -> None:
-    """"Call staff" goes to the fleet part's alerting (`kiosk.fleet.alerts.raise_alert`, which
-    queues it for every configured sink) when the kiosk has it; without it the app's own log line
-    stands in. Looked up by name: the fleet part is optional."""
-    try:
-        alerts = importlib.import_module("kiosk.fleet.alerts")
-    except ModuleNotFoundError:
-        return
-    raise_alert = getattr(alerts, "raise_alert", None)
-    if callable(raise_alert):
-        app.staff_alert = lambda reason: raise_alert("staff_call", reason)
+    """"Call staff" goes to the fleet alerting, which queues it for every configured sink (or logs
+    it where no sink is configured)."""
+    app.staff_alert = lambda reason: raise_alert("call_staff", reason)
 
 
 def _forwarder_step(circulation: Any) -> Callable[[], None]:
