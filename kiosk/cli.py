@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "kiosk.devices.cli",  # devices
     "kiosk.techcli",  # doctor, stats, admin
     "kiosk.fleet.cli",  # config show, support-bundle, alert
+    "kiosk.preview",  # preview (screens in named states, offscreen)
 )
 
 

@@ -196,6 +196,11 @@ class UiSection:
     goodbye_s: float = 8.0
     demo_panel: bool = False
     sounds: bool = True
+    scale: float = 0.0  # sizes x this; 0 = from the display (its short side and pixel density)
+    opening_hours: str = ""  # told to patrons when the kiosk or book drop is closed: "P-Pk 10-19, S 10-16"
+    fee_payment: str = ""  # where fees are paid, after "You can pay them ...": "at the desk"
+    card_hint: str = ""  # what a card number looks like, after a mistyped one: "LV and 4-12 digits"
+    call_staff: bool = True  # the help screen offers "Call staff" (a staff alert)
 
 
 @dataclass(frozen=True)
@@ -362,6 +367,8 @@ def _validate(cfg: Config) -> None:
     if cfg.kiosk.default_language not in cfg.kiosk.languages:
         raise bad("kiosk.default_language", f"expected one of kiosk.languages {list(cfg.kiosk.languages)}")
     _validate_printer(cfg.printer)
+    if cfg.ui.scale and not 0.5 <= cfg.ui.scale <= 4:
+        raise bad("ui.scale", f"expected 0 (from the display) or 0.5-4, got {cfg.ui.scale}")
     if cfg.ui.idle_warning_s < 20:
         raise bad("ui.idle_warning_s", "expected at least 20 seconds of warning before logout")
     _check_ranges(cfg)
@@ -416,6 +423,7 @@ NUMBER_RANGES: dict[str, tuple[float, float]] = {
     "ui.idle_timeout_s": (1, _DAY_S),
     "ui.idle_warning_s": (20, _DAY_S),
     "ui.goodbye_s": (0, 600),
+    "ui.scale": (0, 4),  # 0: from the display
     "admin.max_failures": (1, 1000),
     "admin.lockout_s": (0, _DAY_S),
     "admin.idle_timeout_s": (1, _DAY_S),
