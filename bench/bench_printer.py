@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from kiosk.core.domain import Fee, Refusal  # noqa: E402
 from kiosk.core.receipt import ReceiptLine, checkout_receipt  # noqa: E402
 from kiosk.devices.printer import encode_document, printer_setup, uses_raster  # noqa: E402
-from kiosk.screens.receipts import render_receipt  # noqa: E402
+from kiosk.receipts import render_receipt  # noqa: E402
 
 ITEMS = tuple(
     ReceiptLine(f"3000{i:04d}", title, due_date="20261216    235959")

@@ -147,7 +147,7 @@ def build_services(
     from kiosk.core.worker import CoreWorker
     from kiosk.devices.errors import DeviceError
     from kiosk.devices.printer import open_configured_printer
-    from kiosk.screens.receipts import RenderingPrinter
+    from kiosk.receipts import RenderingPrinter
     from kiosk.sync.circulation import build_circulation
 
     clock = clock or SystemClock()
@@ -207,7 +207,7 @@ def build_services(
 
     mailer = None
     if cfg.printer.email_receipts:
-        from kiosk.screens.receipts import MailError, ReceiptMailer
+        from kiosk.receipts import MailError, ReceiptMailer
 
         try:
             mailer = ReceiptMailer(cfg.printer.email_url, cfg.printer.email_from, width=cfg.printer.width, base=cfg.resolve_path("."))
@@ -851,7 +851,7 @@ class KioskApp(App):
 
         def finish() -> None:
             if print_receipt:
-                from kiosk.screens.receipts import RenderingPrinter
+                from kiosk.receipts import RenderingPrinter
 
                 receipt = s.returns.receipt()
                 if receipt is not None:

@@ -406,7 +406,7 @@ class PreviewDiagnostics:
         return 2
 
     def refusals(self) -> list[Any]:
-        from kiosk.screens.maintenance_diag import RefusalView
+        from kiosk.diagnostics import RefusalView
 
         return [
             RefusalView(

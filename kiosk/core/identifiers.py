@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import re
+from typing import Any, Literal
 
 MAX_BYTES = 255  # the most a SIP2 field holds, in UTF-8 (the widest encoding a site may use)
 _UNSENDABLE = re.compile(r"[|\x00-\x1f\x7f]")
@@ -34,3 +35,16 @@ def identifier_problem(text: str | None) -> IdentifierProblem | None:
     if len(text.encode("utf-8", errors="surrogatepass")) > MAX_BYTES:
         return IdentifierProblem.TOO_LONG
     return None
+
+
+def classify(text: str, patron_cfg: Any) -> Literal["patron", "item", "unknown"]:
+    """Whether scanned text is a patron card number or an item id, by the configured patterns.
+
+    The card pattern wins where both match: a patron scanning their card must never be read as
+    an item."""
+    text = text.strip()
+    if text and re.fullmatch(patron_cfg.card_pattern, text):
+        return "patron"
+    if text and re.fullmatch(patron_cfg.item_pattern, text):
+        return "item"
+    return "unknown"

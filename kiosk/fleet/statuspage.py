@@ -220,8 +220,8 @@ class StatusPage:
 
     def _collect(self) -> dict[str, Any]:
         from kiosk import config_layers
+        from kiosk.diagnostics import Diagnostics
         from kiosk.fleet.statstore import StatsStore
-        from kiosk.screens.maintenance_diag import Diagnostics
 
         fleet, s = self.fleet, self.fleet.services
         cfg = s.cfg
@@ -282,7 +282,7 @@ class StatusPage:
         }
 
     def act(self, name: str, message: str) -> ActionOutcome:
-        from kiosk.screens.maintenance_diag import Diagnostics
+        from kiosk.diagnostics import Diagnostics
 
         fleet = self.fleet
         if name == "out_of_service":

@@ -30,6 +30,7 @@ from kivy.uix.label import Label
 from kivy.uix.widget import Widget
 
 from kiosk.core import stats as kstats
+from kiosk.core.identifiers import classify
 from kiosk.core.maintenance import (
     AdminPolicy,
     AdminState,
@@ -42,10 +43,10 @@ from kiosk.core.maintenance import (
 )
 from kiosk.core.masking import mask_card
 from kiosk.core.ports import SystemClock
+from kiosk.diagnostics import ActionResult, Diagnostics
 from kiosk.doctor import Status
 from kiosk.i18n import _
 from kiosk.screens.base import KioskScreen, register_screen
-from kiosk.screens.maintenance_diag import ActionResult, Diagnostics
 
 log = logging.getLogger(__name__)
 
@@ -160,8 +161,6 @@ class MaintenanceController:
         return True
 
     def _patron_card(self, number: str) -> bool:
-        from kiosk.devices.cards import classify
-
         patron = getattr(self.app.cfg, "patron", None)
         return patron is not None and classify(number, patron) == "patron"
 

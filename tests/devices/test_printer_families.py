@@ -33,7 +33,7 @@ from kiosk.devices.printer import (
     uses_raster,
 )
 from kiosk.devices.printer_models import model_names
-from kiosk.screens.receipts import RenderingPrinter, render_receipt
+from kiosk.receipts import RenderingPrinter, render_receipt
 
 WHEN = datetime(2026, 11, 25, 14, 30)
 ITEMS = (

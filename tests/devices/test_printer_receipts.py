@@ -16,7 +16,7 @@ from kiosk.core.domain import Fee, Hold, Loan, Refusal, Routing
 from kiosk.core.receipt import ReceiptLine, account_receipt, checkout_receipt, hold_slip
 from kiosk.devices.escpos_transcript import decode, render_png
 from kiosk.devices.printer import PrintLine, encode_document, open_printer
-from kiosk.screens.receipts import RenderingPrinter, render_receipt
+from kiosk.receipts import RenderingPrinter, render_receipt
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "receipts"
 WHEN = datetime(2026, 11, 25, 14, 30)
@@ -232,7 +232,7 @@ def test_email_carries_no_control_character_and_no_extra_header(text: str) -> No
     import email.policy
     import unicodedata
 
-    from kiosk.screens.receipts import ReceiptMailer
+    from kiosk.receipts import ReceiptMailer
 
     mailer = ReceiptMailer("file:outbox", "kiosk@library.lv")
     mail = email.message_from_bytes(
@@ -250,7 +250,7 @@ def test_email_carries_no_control_character_and_no_extra_header(text: str) -> No
 
 
 def test_email_lists_renewals_apart_and_refuses_a_bad_address() -> None:
-    from kiosk.screens.receipts import MailError, ReceiptMailer
+    from kiosk.receipts import MailError, ReceiptMailer
 
     mailer = ReceiptMailer("file:outbox", "kiosk@library.lv")
     receipt = _hostile_receipt("")

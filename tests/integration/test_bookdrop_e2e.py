@@ -42,7 +42,7 @@ from kiosk.devices.readers.sim import SimReader, SimulatedPad, VirtualTag, demo_
 from kiosk.devices.security import TagSecurityService
 from kiosk.devices.sorter import SimulatedSorter, open_sorter
 from kiosk.devices.stack import StackReader
-from kiosk.screens.receipts import RenderingPrinter
+from kiosk.receipts import RenderingPrinter
 from kiosk.sync.acs.server import RunningAcs, start_embedded
 from kiosk.sync.circulation import CirculationService, build_circulation
 from kiosk.sync.journal import EntryState, JournalEntry

@@ -9,8 +9,8 @@ import pytest
 
 from kiosk import config
 from kiosk.core.domain import Mode, Operation
+from kiosk.diagnostics import Diagnostics
 from kiosk.doctor import Status
-from kiosk.screens.maintenance_diag import Diagnostics
 from kiosk.sync.journal import EntryState
 from tests.tech.conftest import write_site
 

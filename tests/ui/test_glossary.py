@@ -22,7 +22,7 @@ def glossary(lang: str) -> list[tuple[str, list[str], list[str]]]:
     return rows
 
 
-PATRON_SOURCES = ("screens/patron.py", "screens/texts.py", "screens/receipts.py", "app.py")
+PATRON_SOURCES = ("screens/patron.py", "screens/texts.py", "receipts.py", "app.py")
 
 
 def patron_texts(lang: str) -> list[str]:

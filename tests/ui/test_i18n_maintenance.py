@@ -13,14 +13,14 @@ from kiosk.i18n import LOCALE_DIR, parse_po, translator
 from tests.ui.msgids import msgids_in_kv, msgids_in_python, placeholders
 
 SCREENS = Path(__file__).resolve().parents[2] / "kiosk" / "screens"
-MAINTENANCE_PY = ("maintenance.py", "maintenance_diag.py")
+MAINTENANCE_PY = ("screens/maintenance.py", "diagnostics.py")
 MAINTENANCE_KV = ("maintenance.kv",)
 
 
 def _used_msgids() -> dict[str, str | None]:
     """msgid -> plural msgid (None for a plain text) of every tr/_/ntr call with literal arguments."""
     found: dict[str, str | None] = {}
-    msgids_in_python((SCREENS / name for name in MAINTENANCE_PY), found)
+    msgids_in_python((SCREENS.parent / name for name in MAINTENANCE_PY), found)
     for name in MAINTENANCE_KV:
         kv = (SCREENS / name).read_text(encoding="utf-8")
         msgids_in_kv(kv, found)

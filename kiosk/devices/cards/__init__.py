@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kiosk.core.identifiers import classify
 from kiosk.core.ports import Clock, SystemClock
 from kiosk.devices.cards.base import (
     CardError,
     CardPresented,
     CardRule,
     CardSource,
-    classify,
     mask,
     parse_card_rule,
 )

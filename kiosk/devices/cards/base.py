@@ -1,6 +1,6 @@
 """Patron identification sources: the CardPresented event, the CardSource interface, the card
-rule that maps a contactless card's UID (or a data block) to the library card number, and
-classify() that tells a patron card number from an item id."""
+rule that maps a contactless card's UID (or a data block) to the library card number. Telling a
+patron card number from an item id is kiosk.core.identifiers.classify()."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from kiosk.core.events import CardPresented  # the core's event; card sources post it as is
 from kiosk.devices.errors import DeviceError
@@ -196,16 +196,3 @@ def load_card_map(path: Path) -> tuple[tuple[str, str], ...]:
 
 
 # -- telling cards from items -----------------------------------------------------------------
-
-
-def classify(text: str, patron_cfg: Any) -> Literal["patron", "item", "unknown"]:
-    """Whether scanned text is a patron card number or an item id, by the configured patterns.
-
-    The card pattern wins where both match: a patron scanning their card must never be read as
-    an item."""
-    text = text.strip()
-    if text and re.fullmatch(patron_cfg.card_pattern, text):
-        return "patron"
-    if text and re.fullmatch(patron_cfg.item_pattern, text):
-        return "item"
-    return "unknown"
