@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from kiosk.core.errors import log_fault
 from kiosk.core.ports import SecurityResult
 from kiosk.devices.errors import DeviceError
 from kiosk.devices.readers.base import NotSupported, TagReader, normalize_uid
@@ -121,7 +122,7 @@ class TagSecurityService:
             except DeviceError as exc:
                 last = str(exc)
             except Exception as exc:  # one tag must never take the checkout down
-                log.exception("tag %s: unexpected failure while trying to %s", uid, what)
+                log_fault(log, exc, "tag %s: failure while trying to %s", uid, what)
                 last = f"unexpected error: {exc}"
             log.info("tag %s: %s attempt %d failed: %s", uid, what, attempts, last)
         message = (

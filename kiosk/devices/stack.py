@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kiosk.core.domain import ItemTag
+from kiosk.core.errors import log_fault
 from kiosk.devices.errors import DeviceError, DeviceTimeout, TagFormatError
 from kiosk.devices.readers.base import (
     InventoryEntry,
@@ -173,8 +174,8 @@ class StackReader:
         if change.changed and self.on_change is not None:
             try:
                 self.on_change(change.present, change.added, change.removed)
-            except Exception:  # the reader thread must survive a faulty listener
-                log.exception("stack change listener failed")
+            except Exception as exc:  # the reader thread must survive a faulty listener
+                log_fault(log, exc, "stack change listener failed")
         return change
 
     def _reopen(self) -> None:
@@ -300,8 +301,8 @@ class StackReader:
         while not self._stop.is_set():
             try:
                 self.poll_once()
-            except Exception:  # never let the pad thread die silently
-                log.exception("stack poll failed")
+            except Exception as exc:  # never let the pad thread die silently
+                log_fault(log, exc, "stack poll failed")
             self._stop.wait(interval_s)
 
     def stop(self, timeout_s: float = 5.0) -> None:

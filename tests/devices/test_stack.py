@@ -170,7 +170,7 @@ def test_background_thread_posts_changes(pad):
     assert ("30000010",) in seen
 
 
-def test_a_failing_listener_does_not_stop_reading(pad):
+def test_a_failing_listener_does_not_stop_reading(pad, unexpected_faults):
     def boom(*_):
         raise RuntimeError("listener bug")
 
@@ -178,6 +178,7 @@ def test_a_failing_listener_does_not_stop_reading(pad):
     pad.place(demo_tag("30000001"))
     assert stack.poll_once().added
     assert len(stack.current()) == 1
+    assert [str(e) for e in unexpected_faults()] == ["listener bug"]  # logged, and a bug
 
 
 def test_block_count_one_too_many_is_tolerated(pad):

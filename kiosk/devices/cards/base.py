@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from kiosk.core.errors import log_fault
 from kiosk.core.events import CardPresented  # the core's event; card sources post it as is
 from kiosk.devices.errors import DeviceError
 
@@ -53,8 +54,8 @@ class CardSource:
         if callback is not None:
             try:
                 callback(CardPresented(card_number, self.source))
-            except Exception:  # a listener bug must not stop the reader thread
-                log.exception("card listener failed")
+            except Exception as exc:  # a listener bug must not stop the reader thread
+                log_fault(log, exc, "card listener failed")
 
 
 class ThreadedCardSource(CardSource):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import serial
 
+from kiosk.core.errors import log_fault
 from kiosk.devices.errors import DeviceError
 from kiosk.devices.readers.base import (
     InventoryEntry,
@@ -600,8 +601,8 @@ class FeigReader(SerialTagReader[FeigResponse]):
             if callback is not None:
                 try:
                     callback(rec)
-                except Exception:  # a listener bug must not break the inventory
-                    log.exception("FEIG reader: listener for other transponders failed")
+                except Exception as exc:  # a listener bug must not break the inventory
+                    log_fault(log, exc, "FEIG reader: listener for other transponders failed")
 
     def _from_wire(self, data: bytes, size: int) -> bytes:
         return reverse_blocks(data, size) if self.block_order == "msb" else data

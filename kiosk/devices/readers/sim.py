@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from kiosk.core.errors import log_fault
 from kiosk.devices.errors import DeviceError, DeviceTimeout
 from kiosk.devices.readers.base import (
     InventoryEntry,
@@ -140,8 +141,8 @@ class SimulatedPad:
         for listener in list(self._listeners):
             try:
                 listener(self)
-            except Exception:  # a broken listener must not break the pad
-                log.exception("simulated pad listener failed")
+            except Exception as exc:  # a broken listener must not break the pad
+                log_fault(log, exc, "simulated pad listener failed")
 
     # -- faults -----------------------------------------------------------------------------
 
