@@ -30,8 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy import event
 
 from kiosk.core.domain import Mode, Operation
@@ -352,6 +350,10 @@ def _set_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 def upgrade(engine: sa.Engine) -> None:
     """Bring the schema to the newest version (idempotent)."""
+    # Alembic is loaded only to migrate: `kiosk --help` reaches this module and should stay fast.
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
     acfg = AlembicConfig()
     acfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
