@@ -45,10 +45,12 @@ def open_card_source(url: str, patron_cfg: Any, *, clock: Clock | None = None, b
     if not sep:
         raise CardError(f"patron.card_sources entry {url!r} has no kind; expected sim:, wedge:, serial:, pcsc: or nfc:")
     if kind == "sim":
+        # only the configured kind's driver is loaded (pyscard and nfcpy are optional)
         from kiosk.devices.cards.sim import get_shared_card_source
 
         return get_shared_card_source(rest or "default")
     if kind == "wedge":
+        # only the configured kind's driver is loaded (pyscard and nfcpy are optional)
         from kiosk.devices.cards.wedge import WedgeCollector
 
         return WedgeCollector(
@@ -57,6 +59,7 @@ def open_card_source(url: str, patron_cfg: Any, *, clock: Clock | None = None, b
             min_length=getattr(patron_cfg, "wedge_min_length", 4),
         )
     if kind == "serial":
+        # only the configured kind's driver is loaded (pyscard and nfcpy are optional)
         from kiosk.devices.cards.serial_scanner import SerialScanner
 
         port, _, query = rest.partition("?")
@@ -71,10 +74,12 @@ def open_card_source(url: str, patron_cfg: Any, *, clock: Clock | None = None, b
         return SerialScanner(port, baudrate=baud)
     rule = parse_card_rule(getattr(patron_cfg, "card_rule", "uid"), base_dir=base_dir)
     if kind == "pcsc":
+        # only the configured kind's driver is loaded (pyscard and nfcpy are optional)
         from kiosk.devices.cards.pcsc import PcscCardSource
 
         return PcscCardSource(rest, rule)
     if kind == "nfc":
+        # only the configured kind's driver is loaded (pyscard and nfcpy are optional)
         from kiosk.devices.cards.nfc import NfcCardSource
 
         return NfcCardSource(rest or "usb", rule)
@@ -115,6 +120,7 @@ def check_source(url: str, patron_cfg: Any = None) -> SourceCheck:
     if kind == "wedge":
         return SourceCheck(SourceStatus(True, "keyboard-wedge scanner, read through the touch screen's keyboard events"))
     if kind == "serial":
+        # pyserial only to check a serial: source
         import serial
 
         port = rest.partition("?")[0]
@@ -124,6 +130,7 @@ def check_source(url: str, patron_cfg: Any = None) -> SourceCheck:
             return SourceCheck(SourceStatus(False, f"cannot open {port} ({exc})"))
         return SourceCheck(SourceStatus(True, f"{port} opens"))
     if kind == "pcsc":
+        # PC/SC is optional: pyscard is loaded only to check a pcsc: source
         from kiosk.devices.errors import DeviceError
         from kiosk.devices.readers.pcsc import PcscContext, PcscUnavailable
 
@@ -140,6 +147,7 @@ def check_source(url: str, patron_cfg: Any = None) -> SourceCheck:
     if rest.startswith("udp"):
         return SourceCheck(SourceStatus(True, "nfcpy UDP test driver"))
     try:
+        # nfcpy is optional: its presence is what is checked
         import nfc  # noqa: F401
     except ImportError:
         return SourceCheck(SourceStatus(False, "nfcpy is not installed; install the kiosk with the [nfc] extra"))
@@ -147,6 +155,7 @@ def check_source(url: str, patron_cfg: Any = None) -> SourceCheck:
         dev = "/dev/tty" + rest.split(":")[1]
         ok = Path(dev).exists()
         return SourceCheck(SourceStatus(ok, f"{dev} {'exists' if ok else 'does not exist'}"))
+    # the device listing of `kiosk devices` is loaded only for an nfc: source check
     from kiosk.devices.cli import nfc_devices
 
     found, _ = nfc_devices()

@@ -72,6 +72,7 @@ def open_reader(url: str, *, timeout_s: float = 1.0, retries: int = 3) -> TagRea
     if not sep:
         raise DeviceError(f"reader URL {url!r} has no kind; expected feig:, 3m:, pcsc: or sim:")
     if scheme == "sim":
+        # only the configured kind's driver is loaded (pyscard is optional)
         from kiosk.devices.readers.sim import SimReader, get_shared_pad
 
         name = rest or "default"
@@ -84,6 +85,7 @@ def open_reader(url: str, *, timeout_s: float = 1.0, retries: int = 3) -> TagRea
         if parity not in ("N", "E", "O"):
             raise DeviceError(f"reader URL {url!r}: parity must be N, E or O")
         if scheme == "feig":
+            # only the configured kind's driver is loaded (pyscard is optional)
             from kiosk.devices.readers.feig import FeigReader
 
             return FeigReader(
@@ -95,10 +97,12 @@ def open_reader(url: str, *, timeout_s: float = 1.0, retries: int = 3) -> TagRea
                 com_adr=_int_option(opts, "adr", 0xFF, url),
                 block_order=opts.get("blocks", "msb"),
             )
+        # only the configured kind's driver is loaded (pyscard is optional)
         from kiosk.devices.readers.threem import ThreeMReader
 
         return ThreeMReader(port, timeout_s=timeout_s, retries=retries, baudrate=_int_option(opts, "baud", 19200, url), parity=parity)
     if scheme == "pcsc":
+        # only the configured kind's driver is loaded (pyscard is optional)
         from kiosk.devices.readers.pcsc import PcscReader
 
         name, opts = _split_options(rest)

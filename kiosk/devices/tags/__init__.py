@@ -69,6 +69,7 @@ def decode(
     it delivers blocks reversed passes ``"reversed"`` (or ``"normal"`` to forbid reversing).
     Raises TagFormatError with the reason (bad CRC, unknown model, truncated, malformed).
     """
+    # autodetect imports this package's models at load time
     from kiosk.devices.tags import autodetect as _detect
 
     return _detect.decode(
@@ -85,6 +86,7 @@ def encode(
     were found (``data.block_order`` is used when the caller passes the default).
     Raises TagFormatError when the data does not fit the model (it never truncates).
     """
+    # autodetect imports this package's models at load time
     from kiosk.devices.tags import autodetect as _detect
 
     return _detect.encode(data, model=model, block_size=block_size, block_order=block_order)
