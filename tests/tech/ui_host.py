@@ -34,6 +34,10 @@ class HostApp(App):
         self.manager: ScreenManager | None = None
         self.kiosk_root: Any = None
         self.stopped = False
+        self.maintenance: Any = None  # as KioskApp: attached by the maintenance screens
+
+    def attach_maintenance(self, ctl: Any) -> None:
+        self.maintenance = ctl
 
     def tr(self, msgid: str, *_bound: Any) -> str:
         """As the kiosk app: the text from the catalog of `lang` (English by default)."""
