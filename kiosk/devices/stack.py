@@ -97,10 +97,19 @@ class StackReader:
         self._failures = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        # A reader that can tell when its field changed (the simulated pad does) wakes the poll
+        # loop at once, so a tag is inventoried when it lands rather than at the next tick.
+        pad = getattr(reader, "pad", None)
+        subscribe = getattr(pad, "subscribe", None)
+        if callable(subscribe):
+            subscribe(lambda _pad: self.wake())
 
     @classmethod
-    def from_config(cls, reader: TagReader, cfg: Any, on_change: ChangeCallback | None = None) -> StackReader:
+    def from_config(
+        cls, reader: TagReader, cfg: Any, on_change: ChangeCallback | None = None
+    ) -> StackReader:
         """A stack reader set up from the site configuration ([reader] and [security])."""
         return cls(
             reader,
@@ -118,7 +127,9 @@ class StackReader:
         with self._lock:
             return tuple(self._present.values())
 
-    def update(self, uid: str, *, afi: int | None = None, eas: bool | None = None) -> ItemTag | None:
+    def update(
+        self, uid: str, *, afi: int | None = None, eas: bool | None = None
+    ) -> ItemTag | None:
         """Record a tag's new security state after a verified write, without reading it again or
         reporting a change; the updated tag, or None when it is not on the pad."""
         with self._lock:
@@ -180,7 +191,10 @@ class StackReader:
     def _reopen(self) -> None:
         try:
             self.reader.reopen()
-            log.info("re-opened %s after repeated inventory failures", getattr(self.reader, "url", "the reader"))
+            log.info(
+                "re-opened %s after repeated inventory failures",
+                getattr(self.reader, "url", "the reader"),
+            )
         except DeviceError as exc:
             log.warning("re-opening the reader failed: %s", exc)
         self._failures = 0
@@ -196,8 +210,16 @@ class StackReader:
                     try:
                         info = self.reader.read_system_info(uid)
                     except NotSupported:
-                        info = SystemInfo(uid=uid, dsfid=entry.dsfid, afi=entry.afi, block_size=4, block_count=None)
-                memory = self._read_memory(uid, info, info.dsfid if info.dsfid is not None else entry.dsfid)
+                        info = SystemInfo(
+                            uid=uid,
+                            dsfid=entry.dsfid,
+                            afi=entry.afi,
+                            block_size=4,
+                            block_count=None,
+                        )
+                memory = self._read_memory(
+                    uid, info, info.dsfid if info.dsfid is not None else entry.dsfid
+                )
                 break
             except DeviceError as exc:
                 last_error = str(exc)
@@ -205,14 +227,26 @@ class StackReader:
         afi = info.afi if info and info.afi is not None else entry.afi
         eas = self._eas(uid) if self.read_eas and memory is not None else None
         if memory is None:
-            return ItemTag(uid=uid, afi=afi, eas=eas, error=f"tag could not be read after {self.read_retries + 1} attempts: {last_error}")
+            return ItemTag(
+                uid=uid,
+                afi=afi,
+                eas=eas,
+                error=f"tag could not be read after {self.read_retries + 1} attempts: {last_error}",
+            )
         dsfid = info.dsfid if info and info.dsfid is not None else entry.dsfid
         try:
-            data = self.decoder(memory, model=self.data_model, block_size=info.block_size if info else 4, dsfid=dsfid)
+            data = self.decoder(
+                memory,
+                model=self.data_model,
+                block_size=info.block_size if info else 4,
+                dsfid=dsfid,
+            )
         except TagFormatError as exc:
             return ItemTag(uid=uid, afi=afi, eas=eas, error=f"tag data not understood: {exc}")
         if not data.item_id:
-            return ItemTag(uid=uid, afi=afi, eas=eas, model=data.model, error="tag holds no item id")
+            return ItemTag(
+                uid=uid, afi=afi, eas=eas, model=data.model, error="tag holds no item id"
+            )
         return ItemTag(
             uid=uid,
             item_id=data.item_id,
@@ -264,7 +298,13 @@ class StackReader:
         except DeviceError as exc:
             # Readers disagree on whether system information counts blocks as value - 1 (rfid.md
             # P13); a refused last block means the count was one too many.
-            log.info("tag %s refused blocks %d..%d (%s); trying one fewer", uid, first, first + count - 1, exc)
+            log.info(
+                "tag %s refused blocks %d..%d (%s); trying one fewer",
+                uid,
+                first,
+                first + count - 1,
+                exc,
+            )
             if count <= 1:
                 raise
             return self.reader.read_blocks(uid, first, count - 1)
@@ -288,24 +328,46 @@ class StackReader:
 
     # -- background thread ---------------------------------------------------------------------
 
+    def wake(self) -> None:
+        """Run the next inventory now instead of after the poll interval (the field changed)."""
+        self._wake.set()
+
     def start(self, interval_s: float = 0.2) -> None:
-        """Poll in a background thread every `interval_s`; changes go to on_change from that thread."""
+        """Poll in a background thread every `interval_s`; changes go to on_change from that thread.
+
+        An inventory that is not yet stable is confirmed by the next round at once, not after
+        another interval: a new tag is reported after `stable_rounds` inventories plus its read,
+        whatever the interval (docs/performance.md)."""
         if self._thread is not None and self._thread.is_alive():
             return
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, args=(interval_s,), name="stack-reader", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, args=(interval_s,), name="stack-reader", daemon=True
+        )
         self._thread.start()
 
     def _run(self, interval_s: float) -> None:
+        # Confirmation rounds run back to back, but a set that keeps changing (a stack being
+        # placed, a detuned tag flickering) must not spin the reader: after this many unstable
+        # rounds in a row the loop waits the interval again.
+        max_quick = 2 * self.stable_rounds + 2
+        quick = 0
         while not self._stop.is_set():
+            change: StackChange | None = None
             try:
-                self.poll_once()
+                change = self.poll_once()
             except Exception:  # never let the pad thread die silently
                 log.exception("stack poll failed")
-            self._stop.wait(interval_s)
+            if change is not None and not change.stable and not change.error and quick < max_quick:
+                quick += 1
+                continue
+            quick = 0
+            self._wake.wait(interval_s)
+            self._wake.clear()
 
     def stop(self, timeout_s: float = 5.0) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout_s)
             self._thread = None
