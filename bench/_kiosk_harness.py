@@ -83,12 +83,13 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 20.0) -> Any:
 class KioskRun:
     """The demo library system and a kiosk app, both in this process."""
 
-    def __init__(self, poll_interval_s: float = 0.2) -> None:
+    def __init__(self, poll_interval_s: float = 0.2, acs_delay_s: float = 0.0) -> None:
         from kiosk.config import parse
-        from kiosk.sync.acs.server import start_embedded
+        from kiosk.sync.acs.server import parse_profile, start_embedded
 
         self.tmp = Path(tempfile.mkdtemp(prefix="kiosk-bench-"))
-        self.acs = start_embedded(f"sqlite:///{self.tmp}/acs.sqlite", "127.0.0.1", 0, fresh=True, max_loans=50)
+        profile = parse_profile(f"standard,reply_delay_s={acs_delay_s}")
+        self.acs = start_embedded(f"sqlite:///{self.tmp}/acs.sqlite", "127.0.0.1", 0, fresh=True, max_loans=1000, profile=profile)
         self.cfg = parse(CONFIG.format(port=self.acs.port, tmp=self.tmp.as_posix(), poll=poll_interval_s), str(self.tmp / "kiosk.toml"))
         self.app: Any = None
 
@@ -120,6 +121,21 @@ class KioskRun:
         if self.app is not None:
             self.app.stop()
         self.acs.stop()
+
+
+def one_core_if_asked(argv: list[str]) -> bool:
+    """`--one-core`: pin this process (and every child it starts) to CPU 0, as `taskset -c 0`
+    does, standing in for a Raspberry Pi's budget."""
+    if "--one-core" in argv:
+        argv.remove("--one-core")
+        os.sched_setaffinity(0, {0})
+        return True
+    return False
+
+
+def budget() -> str:
+    cpus = sorted(os.sched_getaffinity(0))
+    return f"CPUs {cpus} of {os.cpu_count()} (load average {os.getloadavg()[0]:.1f}; the machine is shared)"
 
 
 def rss_mib() -> float:

@@ -1,0 +1,112 @@
+"""A stack of ten checked out, each tag's security flipped and verified, against the sum of the
+parts done one after another in the same run: for each item the library system's checkout round
+trip plus the verified tag write on the simulated pad with its ISO 15693 air-timing model.
+
+Target: wall time <= 1.05 x that sum. The stack checkout pipelines the tag write of item n with
+the checkout request for item n+1, so it can come in under 1.0; the "overlap" column is the time
+the two ran side by side (sum - wall). The demo library system runs in this process on a fresh
+SQLite database with --delay added to each answer (a library system across a network).
+
+    .venv/bin/python bench/bench_stack_of_ten.py [--repeat 5] [--delays 0 0.02] [--one-core]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+from _kiosk_harness import KioskRun, budget, one_core_if_asked
+from sqlalchemy.orm import Session
+
+STACK = 10
+
+
+def add_items(acs: object, prefix: str, count: int) -> list[str]:
+    from kiosk.sync.acs import models
+
+    ids = [f"{prefix}{n:04d}" for n in range(count)]
+    with Session(acs.library.engine) as s, s.begin():  # type: ignore[attr-defined]
+        for item_id in ids:
+            s.add(models.ItemRow(id=item_id, title=f"Bench book {item_id}", owner="LV-DEMO", permanent_location="Bench"))
+    return ids
+
+
+def one_run(delay_s: float, run_no: int) -> tuple[float, float, float, float]:
+    """(wall of the stack, sum of parts, sum of ACS round trips, sum of tag writes)."""
+    from kiosk.config import SecuritySection
+    from kiosk.core.checkout import ItemStatus, StackCheckout
+    from kiosk.core.domain import ItemTag
+    from kiosk.core.events import TagsChanged
+    from kiosk.devices.readers.sim import SimReader, SimulatedPad, demo_tag
+    from kiosk.devices.security import TagSecurityService
+    from kiosk.sync.circulation import build_circulation
+
+    kiosk = KioskRun(acs_delay_s=delay_s)
+    circ = build_circulation(kiosk.cfg)
+    try:
+        pad = SimulatedPad(timing="iso15693")
+        reader = SimReader(pad)
+        security = TagSecurityService(reader, SecuritySection(method="afi"), retry_delay_s=0)
+        circ.identify_patron("LV0001")
+        # The parts, one after another: checkout round trip, then the verified write.
+        acs_s = write_s = 0.0
+        for item_id in add_items(kiosk.acs, f"38{run_no:02d}", STACK):
+            tag = pad.place(demo_tag(item_id, secured=True))
+            t0 = time.perf_counter()
+            if not circ.checkout("LV0001", item_id).ok:
+                raise SystemExit(f"benchmark broken: checkout of {item_id} refused")
+            t1 = time.perf_counter()
+            if not security.unsecure(tag.uid).ok:
+                raise SystemExit(f"benchmark broken: tag write of {item_id} failed")
+            t2 = time.perf_counter()
+            acs_s += t1 - t0
+            write_s += t2 - t1
+        pad.clear()
+        # The kiosk's stack checkout of ten other items, tags already read off the pad.
+        tags = tuple(
+            ItemTag(uid=pad.place(demo_tag(item_id, secured=True)).uid, item_id=item_id)
+            for item_id in add_items(kiosk.acs, f"37{run_no:02d}", STACK)
+        )
+        circ.identify_patron("LV0002")
+        co = StackCheckout(circ, security, "LV0002")
+        t0 = time.perf_counter()
+        state = co.handle_tags(TagsChanged(present=tags, added=tags))
+        wall = time.perf_counter() - t0
+        bad = [i for i in state.items if i.status is not ItemStatus.CHECKED_OUT or not i.unsecured]
+        if bad or len(state.items) != STACK:
+            raise SystemExit(f"benchmark broken: {bad}")
+        return wall, acs_s + write_s, acs_s, write_s
+    finally:
+        circ.close()
+        kiosk.acs.stop()
+
+
+def main() -> None:
+    one_core = one_core_if_asked(sys.argv)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--delays", type=float, nargs="+", default=[0.0, 0.02])
+    args = parser.parse_args()
+    print(f"stack of {STACK}, median of {args.repeat}; {budget()}{' [--one-core]' if one_core else ''}")
+    print(f"{'ACS delay':>9} {'ACS sum':>8} {'write sum':>9} {'sum':>7} {'stack wall':>10} {'overlap':>8} {'ratio':>6} {'target':>6} {'met':>4}")
+    n = 0
+    for delay in args.delays:
+        runs = []
+        for _ in range(args.repeat):
+            n += 1
+            runs.append(one_run(delay, n))
+        wall = statistics.median(r[0] for r in runs)
+        total = statistics.median(r[1] for r in runs)
+        ratio = statistics.median(r[0] / r[1] for r in runs)
+        acs = statistics.median(r[2] for r in runs)
+        write = statistics.median(r[3] for r in runs)
+        print(
+            f"{delay * 1000:>6.0f} ms {acs:>7.3f}s {write:>8.3f}s {total:>6.3f}s {wall:>9.3f}s {total - wall:>7.3f}s"
+            f" {ratio:>5.2f}x {'1.05x':>6} {'yes' if ratio <= 1.05 else 'NO':>4}"
+        )
+
+
+if __name__ == "__main__":
+    main()
