@@ -44,7 +44,10 @@ path = "{tmp}/journal.sqlite"
 [offline]
 forward_interval_s = 3600
 [acs]
-max_loans = 50
+max_loans = 1000
+embedded = {embedded}
+database_url = "sqlite:///{tmp}/acs.sqlite"
+port = 0
 [reader]
 url = "sim:bench"
 poll_interval_s = {poll}
@@ -83,14 +86,39 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 20.0) -> Any:
 class KioskRun:
     """The demo library system and a kiosk app, both in this process."""
 
-    def __init__(self, poll_interval_s: float = 0.2, acs_delay_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        poll_interval_s: float = 0.2,
+        acs_delay_s: float = 0.0,
+        *,
+        embedded: bool = False,
+        tmp: Path | None = None,
+    ) -> None:
+        """`embedded`: the kiosk starts the demo library system itself, as `kiosk run` does on the
+        default configuration (so its start counts in the kiosk's start-up); otherwise it is
+        started here first. `tmp`: reuse a directory (journal and database) of an earlier run."""
         from kiosk.config import parse
         from kiosk.sync.acs.server import parse_profile, start_embedded
 
-        self.tmp = Path(tempfile.mkdtemp(prefix="kiosk-bench-"))
-        profile = parse_profile(f"standard,reply_delay_s={acs_delay_s}")
-        self.acs = start_embedded(f"sqlite:///{self.tmp}/acs.sqlite", "127.0.0.1", 0, fresh=True, max_loans=1000, profile=profile)
-        self.cfg = parse(CONFIG.format(port=self.acs.port, tmp=self.tmp.as_posix(), poll=poll_interval_s), str(self.tmp / "kiosk.toml"))
+        self.tmp = tmp or Path(tempfile.mkdtemp(prefix="kiosk-bench-"))
+        self.acs: Any = None
+        port = 6001  # replaced by the port the embedded library system takes (a free one)
+        if not embedded:
+            profile = parse_profile(f"standard,reply_delay_s={acs_delay_s}")
+            self.acs = start_embedded(
+                f"sqlite:///{self.tmp}/acs.sqlite",
+                "127.0.0.1",
+                0,
+                fresh=True,
+                max_loans=1000,
+                profile=profile,
+            )
+            port = self.acs.port
+        text = CONFIG.format(
+            port=port, tmp=self.tmp.as_posix(), poll=poll_interval_s, embedded=str(embedded).lower()
+        )
+        self.cfg = parse(text, str(self.tmp / "kiosk.toml"))
+        self.embedded = embedded
         self.app: Any = None
 
     def start(self) -> Any:
@@ -98,7 +126,10 @@ class KioskRun:
 
         from kiosk.app import KioskApp, build_services
 
-        services = build_services(self.cfg, start_acs=False)
+        services = build_services(self.cfg, start_acs=self.embedded)
+        if self.embedded:
+            self.acs = services.acs
+            self.cfg = services.cfg
         self.app = KioskApp(self.cfg, services)
         self.app._run_prepare()
         runTouchApp(embedded=True)
@@ -120,7 +151,31 @@ class KioskRun:
     def stop(self) -> None:
         if self.app is not None:
             self.app.stop()
-        self.acs.stop()
+        if self.acs is not None and not self.embedded:
+            self.acs.stop()
+
+
+def add_items(acs: Any, prefix: str, count: int, on_loan_to: str = "") -> list[str]:
+    """`count` new loanable items in the demo library system's database (optionally on loan)."""
+    from sqlalchemy.orm import Session
+
+    from kiosk.sync.acs import models
+
+    ids = [f"{prefix}{n:04d}" for n in range(count)]
+    with Session(acs.library.engine) as s, s.begin():
+        for item_id in ids:
+            s.add(
+                models.ItemRow(
+                    id=item_id,
+                    title=f"Bench book {item_id}",
+                    owner="LV-DEMO",
+                    permanent_location="Bench",
+                )
+            )
+    for item_id in ids if on_loan_to else ():
+        if not acs.library.checkout(on_loan_to, item_id, no_block=True).ok:
+            raise SystemExit(f"benchmark broken: could not lend {item_id}")
+    return ids
 
 
 def one_core_if_asked(argv: list[str]) -> bool:

@@ -56,13 +56,19 @@ def main() -> None:
     parser.add_argument("--delays", type=float, nargs="+", default=[0.0, 0.02, 0.1])
     args = parser.parse_args()
     headless_env()
-    print(f"card -> greeting, median of {args.repeat}; {budget()}{' [--one-core]' if one_core else ''}")
-    print(f"{'added latency':>13} {'ACS answer':>11} {'card->greeting':>15} {'overhead':>9} {'target':>8} {'met':>4}")
+    print(
+        f"card -> greeting, median of {args.repeat}; {budget()}{' [--one-core]' if one_core else ''}"
+    )
+    print(
+        f"{'added latency':>13} {'ACS answer':>11} {'card->greeting':>15} {'overhead':>9} {'target':>8} {'met':>4}"
+    )
     for delay in args.delays:
         greet, acs = run(delay, args.repeat)
         g, a = statistics.median(greet), statistics.median(acs)
         over = statistics.median(x - y for x, y in zip(greet, acs, strict=True))
-        print(f"{delay * 1000:>10.0f} ms {a * 1000:>8.1f} ms {g * 1000:>12.1f} ms {over * 1000:>6.1f} ms {'50 ms':>8} {'yes' if over <= 0.05 else 'NO':>4}")
+        print(
+            f"{delay * 1000:>10.0f} ms {a * 1000:>8.1f} ms {g * 1000:>12.1f} ms {over * 1000:>6.1f} ms {'50 ms':>8} {'yes' if over <= 0.05 else 'NO':>4}"
+        )
 
 
 if __name__ == "__main__":

@@ -17,20 +17,9 @@ import statistics
 import sys
 import time
 
-from _kiosk_harness import KioskRun, budget, one_core_if_asked
-from sqlalchemy.orm import Session
+from _kiosk_harness import KioskRun, add_items, budget, one_core_if_asked
 
 STACK = 10
-
-
-def add_items(acs: object, prefix: str, count: int) -> list[str]:
-    from kiosk.sync.acs import models
-
-    ids = [f"{prefix}{n:04d}" for n in range(count)]
-    with Session(acs.library.engine) as s, s.begin():  # type: ignore[attr-defined]
-        for item_id in ids:
-            s.add(models.ItemRow(id=item_id, title=f"Bench book {item_id}", owner="LV-DEMO", permanent_location="Bench"))
-    return ids
 
 
 def one_run(delay_s: float, run_no: int) -> tuple[float, float, float, float]:
@@ -89,8 +78,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--delays", type=float, nargs="+", default=[0.0, 0.02])
     args = parser.parse_args()
-    print(f"stack of {STACK}, median of {args.repeat}; {budget()}{' [--one-core]' if one_core else ''}")
-    print(f"{'ACS delay':>9} {'ACS sum':>8} {'write sum':>9} {'sum':>7} {'stack wall':>10} {'overlap':>8} {'ratio':>6} {'target':>6} {'met':>4}")
+    print(
+        f"stack of {STACK}, median of {args.repeat}; {budget()}{' [--one-core]' if one_core else ''}"
+    )
+    print(
+        f"{'ACS delay':>9} {'ACS sum':>8} {'write sum':>9} {'sum':>7} {'stack wall':>10} {'overlap':>8} {'ratio':>6} {'target':>6} {'met':>4}"
+    )
     n = 0
     for delay in args.delays:
         runs = []
