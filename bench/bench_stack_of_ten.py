@@ -16,10 +16,12 @@ import argparse
 import statistics
 import sys
 import time
+from typing import Any
 
 from _kiosk_harness import KioskRun, add_items, budget, one_core_if_asked
 
 STACK = 10
+PROFILE: Any = None  # a cProfile.Profile around the stack checkout (bench/profile_paths.py)
 
 
 def one_run(delay_s: float, run_no: int) -> tuple[float, float, float, float]:
@@ -60,9 +62,13 @@ def one_run(delay_s: float, run_no: int) -> tuple[float, float, float, float]:
         )
         circ.identify_patron("LV0002")
         co = StackCheckout(circ, security, "LV0002")
+        if PROFILE is not None:
+            PROFILE.enable()
         t0 = time.perf_counter()
         state = co.handle_tags(TagsChanged(present=tags, added=tags))
         wall = time.perf_counter() - t0
+        if PROFILE is not None:
+            PROFILE.disable()
         bad = [i for i in state.items if i.status is not ItemStatus.CHECKED_OUT or not i.unsecured]
         if bad or len(state.items) != STACK:
             raise SystemExit(f"benchmark broken: {bad}")

@@ -64,7 +64,9 @@ def main() -> None:
     args = parser.parse_args()
     headless_env()
     print(f"{args.items} items, one at a time; baseline = the stack reader's poll interval")
-    print("(tag->reader: the stack reader reported it; reader->row: what the kiosk adds until it is drawn)")
+    print(
+        "(tag->reader: the stack reader reported it; reader->row: what the kiosk adds until it is drawn)"
+    )
     header = f"{'poll (s)':>8} {'tag->reader':>12} {'reader->row':>12} {'tag->row':>10} {'p90':>8} {'ratio':>7} {'tag->result':>12} {'ratio':>7}"
     print(header)
     for poll in args.poll:
