@@ -93,17 +93,23 @@ class KioskRun:
         *,
         embedded: bool = False,
         tmp: Path | None = None,
+        own_process: bool = False,
     ) -> None:
         """`embedded`: the kiosk starts the demo library system itself, as `kiosk run` does on the
         default configuration (so its start counts in the kiosk's start-up); otherwise it is
-        started here first. `tmp`: reuse a directory (journal and database) of an earlier run."""
+        started here first: in this process, or with `own_process` as `kiosk acs` in its own, as a
+        library system across a network would be (its work then never competes with the kiosk's
+        UI thread for the interpreter lock). `tmp`: reuse a directory of an earlier run."""
         from kiosk.config import parse
         from kiosk.sync.acs.server import parse_profile, start_embedded
 
         self.tmp = tmp or Path(tempfile.mkdtemp(prefix="kiosk-bench-"))
         self.acs: Any = None
         port = 6001  # replaced by the port the embedded library system takes (a free one)
-        if not embedded:
+        if own_process:
+            self.acs = AcsProcess(self.tmp, acs_delay_s)
+            port = self.acs.port
+        elif not embedded:
             profile = parse_profile(f"standard,reply_delay_s={acs_delay_s}")
             self.acs = start_embedded(
                 f"sqlite:///{self.tmp}/acs.sqlite",
@@ -153,6 +159,61 @@ class KioskRun:
             self.app.stop()
         if self.acs is not None and not self.embedded:
             self.acs.stop()
+
+
+class AcsProcess:
+    """The demo library system as `kiosk acs` in a process of its own, on a free port; its
+    SQLite database is reached from here too (`library.engine`), to add bench items."""
+
+    def __init__(self, tmp: Path, delay_s: float) -> None:
+        import re
+        import subprocess
+
+        from sqlalchemy import create_engine
+
+        url = f"sqlite:///{tmp}/acs.sqlite"
+        conf = tmp / "acs.toml"
+        conf.write_text(
+            CONFIG.format(port=6001, tmp=tmp.as_posix(), poll=0.2, embedded="false"),
+            encoding="utf-8",
+        )
+        cmd = [
+            sys.executable,
+            "-m",
+            "kiosk",
+            "--config",
+            str(conf),
+            "acs",
+            "--port",
+            "0",
+            "--reset",
+            "--database-url",
+            url,
+        ]
+        cmd += ["--profile", f"standard,reply_delay_s={delay_s}"]
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        found = re.search(r" on [^ ]+:(\d+) ", line)
+        if not found:
+            self.proc.kill()
+            raise SystemExit(f"the demo library system did not start: {line!r}")
+        self.port = int(found.group(1))
+        self.engine = create_engine(url)
+        self.library = self
+
+    def checkout(self, patron: str, item_id: str, no_block: bool = False) -> Any:
+        raise SystemExit("items on loan need the library system in this process")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except Exception:
+            self.proc.kill()
+        self.engine.dispose()
 
 
 def add_items(acs: Any, prefix: str, count: int, on_loan_to: str = "") -> list[str]:

@@ -23,7 +23,7 @@ CARD = "LV0001"
 def run(delay_s: float, repeat: int) -> tuple[list[float], list[float]]:
     from kiosk.core.events import Action, Tapped
 
-    kiosk = KioskRun(acs_delay_s=delay_s)
+    kiosk = KioskRun(acs_delay_s=delay_s, own_process=True)
     app = kiosk.start()
     circ = app.services.circulation
     greet: list[float] = []

@@ -34,7 +34,7 @@ def one_run(delay_s: float, run_no: int) -> tuple[float, float, float, float]:
     from kiosk.devices.security import TagSecurityService
     from kiosk.sync.circulation import build_circulation
 
-    kiosk = KioskRun(acs_delay_s=delay_s)
+    kiosk = KioskRun(acs_delay_s=delay_s, own_process=True)
     circ = build_circulation(kiosk.cfg)
     try:
         pad = SimulatedPad(timing="iso15693")
