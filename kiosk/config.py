@@ -62,6 +62,7 @@ class Sip2Section:
     # number and checksum is answered again, not executed again), verified for this site. Only
     # then, and only while its answers carry AY/AZ, is a changing request (checkout, checkin,
     # renewal, fee, hold...) re-sent after a timeout; otherwise it is in doubt and reconciled.
+    # `kiosk sip2 check --duplicate-rule` finds out whether the ACS does.
     duplicate_rule: bool = False
     line_terminator: Literal["CR", "CRLF"] = "CR"
     field_delimiter: str = "|"

@@ -8,15 +8,13 @@ applied), so a re-send that the library system executes again shows as a second 
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import threading
 from collections.abc import Callable, Iterator
 
 import pytest
+from demo_link import in_thread, settings_for, wait_for, with_field
 from fake_acs import FakeAcs
 
-from kiosk.config import Sip2Section
 from kiosk.sync.acs import models
 from kiosk.sync.acs.server import RunningAcs, start_embedded
 from kiosk.sync.sip2.client import SC_TO_ACS, Sip2Client
@@ -52,15 +50,6 @@ def item_info(item: str) -> Message:
     return message("17", transaction_date=D, fields=[("AO", "DEMO"), ("AB", item), ("AC", "")])
 
 
-def wait_for(condition: Callable[[], bool], what: str) -> None:
-    done = threading.Event()
-    for _ in range(int(WAIT_S / 0.02)):
-        if condition():
-            return
-        done.wait(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.fixture
 def make_acs(tmp_path) -> Iterator[Callable[..., RunningAcs]]:
     started: list[RunningAcs] = []
@@ -84,16 +73,7 @@ def make_client() -> Iterator[Callable[..., Sip2Client]]:
     made: list[Sip2Client] = []
 
     def make(acs: RunningAcs, **overrides) -> Sip2Client:
-        base = Sip2Section(
-            host=acs.host,
-            port=acs.port,
-            username="kiosk",
-            password="demo",
-            institution_id="DEMO",
-            timeout_s=0.5,
-            retries=2,
-        )
-        client = Sip2Client(dataclasses.replace(base, **overrides))
+        client = Sip2Client(settings_for(acs, **overrides))
         made.append(client)
         return client
 
@@ -177,16 +157,7 @@ def test_a_link_that_honours_the_declared_rule_gets_the_identical_frame_again(
     client = make_client(acs, error_detection="on", duplicate_rule=True, timeout_s=2.0)
     client.connect()
     hold_next_answer(acs)
-    result: list[Message | BaseException] = []
-
-    def borrow() -> None:
-        try:
-            result.append(client.request(checkout("LV0001", "30000001")))
-        except BaseException as exc:  # handed to the test thread
-            result.append(exc)
-
-    worker = threading.Thread(target=borrow)
-    worker.start()
+    worker, result = in_thread(lambda: client.request(checkout("LV0001", "30000001")))
     wait_for(lambda: sent(client, "11", "30000001") == 2, "the byte-identical re-send")
     acs.faults.stall_s = 0.0  # the late answer, then the replay of it, go out now
     worker.join(WAIT_S)
@@ -221,16 +192,7 @@ def test_a_read_only_request_is_still_retried(make_acs, make_client) -> None:
     client = make_client(acs, error_detection="off", timeout_s=2.0)
     client.connect()
     hold_next_answer(acs, "17")
-    result: list[Message | BaseException] = []
-
-    def look() -> None:
-        try:
-            result.append(client.request(item_info("30000002")))
-        except BaseException as exc:
-            result.append(exc)
-
-    worker = threading.Thread(target=look)
-    worker.start()
+    worker, result = in_thread(lambda: client.request(item_info("30000002")))
     wait_for(lambda: sent(client, "17", "30000002") == 2, "the retry of the item information")
     acs.faults.stall_s = 0.0
     worker.join(WAIT_S)
@@ -253,16 +215,7 @@ def test_a_late_checkout_answer_is_never_taken_for_the_next_checkout(make_acs, m
     with pytest.raises(Sip2LinkError):
         client.request(checkout("LV0001", "30000001"))  # applied, answer held back
 
-    result: list[Message | BaseException] = []
-
-    def borrow_held_item() -> None:
-        try:
-            result.append(client.request(checkout("LV0001", "30000003")))
-        except BaseException as exc:
-            result.append(exc)
-
-    worker = threading.Thread(target=borrow_held_item)
-    worker.start()
+    worker, result = in_thread(lambda: client.request(checkout("LV0001", "30000003")))
     wait_for(lambda: sent(client, "11", "30000003") >= 1, "the checkout of the held item")
     acs.faults.stall_s = 0.0  # the late "ok" for 30000001 goes out now
     worker.join(WAIT_S)
@@ -274,26 +227,29 @@ def test_a_late_checkout_answer_is_never_taken_for_the_next_checkout(make_acs, m
     assert acs.library.loan("30000003") is None
 
 
-def test_answers_about_another_item_or_patron_are_dropped_and_logged_masked(caplog) -> None:
-    """Answers with the right command and sequence but another item (AB) or patron (AA) belong to
-    another request: dropped, logged with the card masked, and the client keeps waiting."""
-    fake = FakeAcs()
-    client = Sip2Client(fake.settings(timeout_s=3.0, retries=0))
+def answering(fake: FakeAcs, *wrong: tuple[str, str], right: bool = True):
+    """A script answering a checkout first as if for another request (each `(field, value)`
+    replaced in turn), then, when `right`, with its own answer."""
 
     def script(conn, frame: bytes) -> None:
         if frame[:2] != b"11":
             fake.default_script(conn, frame)
             return
         req = decode(frame)
-        other_item = FakeAcs.answer(req)
-        other_item.fields = [(f, "30000099" if f == "AB" else v) for f, v in other_item.fields]
-        other_patron = FakeAcs.answer(req)
-        other_patron.fields = [(f, "LV0999" if f == "AA" else v) for f, v in other_patron.fields]
-        conn.reply(other_item, req)
-        conn.reply(other_patron, req)
-        conn.reply(FakeAcs.answer(req), req)
+        for fid, value in wrong:
+            conn.reply(with_field(FakeAcs.answer(req), fid, value), req)
+        if right:
+            conn.reply(FakeAcs.answer(req), req)
 
-    fake.script = script
+    return script
+
+
+def test_answers_about_another_item_or_patron_are_dropped_and_logged_masked(caplog) -> None:
+    """Answers with the right command and sequence but another item (AB) or patron (AA) belong to
+    another request: dropped, logged with the card masked, and the client keeps waiting."""
+    fake = FakeAcs()
+    fake.script = answering(fake, ("AB", "30000099"), ("AA", "LV0999"))
+    client = Sip2Client(fake.settings(timeout_s=3.0, retries=0))
     try:
         client.connect()
         with caplog.at_level(logging.INFO, logger="kiosk.sync.sip2.client"):
@@ -311,18 +267,8 @@ def test_answers_about_another_item_or_patron_are_dropped_and_logged_masked(capl
 
 def test_only_answers_for_another_request_run_into_the_timeout_in_doubt() -> None:
     fake = FakeAcs()
+    fake.script = answering(fake, ("AB", "30000099"), right=False)
     client = Sip2Client(fake.settings(timeout_s=0.5, retries=0))
-
-    def script(conn, frame: bytes) -> None:
-        if frame[:2] != b"11":
-            fake.default_script(conn, frame)
-            return
-        req = decode(frame)
-        stale = FakeAcs.answer(req)
-        stale.fields = [(f, "30000099" if f == "AB" else v) for f, v in stale.fields]
-        conn.reply(stale, req)
-
-    fake.script = script
     try:
         client.connect()
         with pytest.raises(Sip2LinkError) as info:

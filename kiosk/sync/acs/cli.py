@@ -84,7 +84,7 @@ def run(
     if acs.profile != PROFILES["standard"]:
         mode += f", profile {describe(acs.profile)}"
     print(
-        f"demo library system on {acs.host}:{acs.port} ({login}, {cfg.sip2.encoding}, {mode}); "
+        f"demo library system on {acs.host!s}:{acs.port} ({login}, {cfg.sip2.encoding}, {mode}); "
         "Ctrl-C stops it",
         flush=True,
     )

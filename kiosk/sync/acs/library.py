@@ -1036,6 +1036,8 @@ class Library:
             unrenewed: list[str] = []
             for loan in loans:
                 item = s.get(ItemRow, loan.item_id)
+                if item is None:  # a loan row always has its item (foreign key)
+                    continue
                 out = self._renew(
                     s,
                     p,
@@ -1102,7 +1104,7 @@ class Library:
             item = s.get(ItemRow, item_id) if item_id else None
             if item is None:
                 return CheckinOutcome(False, item_id, message="Unknown item")
-            base = {
+            base: dict[str, Any] = {
                 "item_id": item.id,
                 "title": item.title,
                 "media_type": item.media_type,
@@ -1175,7 +1177,7 @@ class Library:
                     alert=True,
                     alert_type=AlertType.OTHER,
                 )
-            base = {
+            base: dict[str, Any] = {
                 "item_id": item.id,
                 "title": item.title,
                 "media_type": item.media_type,
@@ -1524,25 +1526,22 @@ class Library:
         """How many requests of `kind` (checkout, checkin, renew, cancel_checkout, cancel_checkin,
         fee_paid, hold) were applied to the item ("" for fees). A checkout applied as a renewal
         counts as a checkout; a return of an item no longer on loan counts as a checkin."""
-        with self._tx() as s:
-            return int(
-                s.scalar(
-                    select(func.count())
-                    .select_from(ApplicationRow)
-                    .where(ApplicationRow.item_id == item_id, ApplicationRow.kind == kind)
-                )
-                or 0
-            )
+        return self._count_rows(ApplicationRow, item_id, kind)
 
     def applied(self, item_id: str, kind: str) -> int:
         """How many transactions of `kind` changed a loan of the item (the transaction log): unlike
         `applications()`, a return of an item that was not on loan is not one."""
+        return self._count_rows(TransactionRow, item_id, kind)
+
+    def _count_rows(
+        self, table: type[ApplicationRow] | type[TransactionRow], item_id: str, kind: str
+    ) -> int:
         with self._tx() as s:
             return int(
                 s.scalar(
                     select(func.count())
-                    .select_from(TransactionRow)
-                    .where(TransactionRow.item_id == item_id, TransactionRow.kind == kind)
+                    .select_from(table)
+                    .where(table.item_id == item_id, table.kind == kind)
                 )
                 or 0
             )

@@ -22,6 +22,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from typing import Any
 
 from kiosk.config import Config
 from kiosk.core.domain import PATRON_STATUS_FLAGS, AlertType
@@ -136,7 +137,8 @@ def parse_profile(spec: str) -> Profile:
             value = raw.lower() in ("true", "yes", "1")
         else:
             raise AcsError(f"demo library profile: {key}={raw!r} is not true or false")
-        profile = replace(profile, **{key: value})
+        changes: dict[str, Any] = {key: value}
+        profile = replace(profile, **changes)
     return profile
 
 
@@ -949,7 +951,7 @@ class RunningAcs:
 
     @property
     def address(self) -> str:
-        return f"{self.host}:{self.port}"
+        return f"{self.host!s}:{self.port}"
 
     def stop(self) -> None:
         """Stop serving, close every connection and release the database. Idempotent."""

@@ -12,8 +12,9 @@ answer is taken only for the request it belongs to: expected command, and the re
 (AB) and patron (AA) where both carry them; anything else on the link is dropped and logged.
 
 Deadline: every call (`request()`, `connect()`, `sc_status()`, or several under `call()` or a
-`LinkLock`) ends within one overall budget, `call_budget_s` = timeout_s x (1 + retries), that
-covers waiting for the link, reconnecting and every retry (docs/architecture.md).
+`LinkLock`) ends within one overall budget, `call_budget_s` = timeout_s x (2 + retries), that
+covers waiting for the link, reconnecting and every retry (docs/architecture.md). A changing
+request is written only while a whole timeout_s is left for its answer; later it is not sent.
 """
 
 from __future__ import annotations
@@ -239,8 +240,9 @@ class Sip2Client:
 
     @property
     def call_budget_s(self) -> float:
-        """The overall deadline of one call: every attempt's wait, and nothing more."""
-        return self._settings.timeout_s * (1 + self._settings.retries)
+        """The overall deadline of one call: one timeout for waiting for the link and
+        reconnecting, then every attempt's wait, and nothing more."""
+        return self._settings.timeout_s * (2 + self._settings.retries)
 
     @contextmanager
     def call(self, budget_s: float | None = None) -> Iterator[float]:
@@ -334,6 +336,43 @@ class Sip2Client:
             except Sip2LinkError as exc:
                 raise self._not_sent(message("99"), exc) from exc
             return self._status(reconnect=True)
+
+    def probe_duplicate_rule(self, pause_s: float = 1.5) -> bool:
+        """Whether the ACS honours the duplicate rule on this link, found out harmlessly.
+
+        The same `99` frame goes out twice, `pause_s` apart (more than the one-second resolution
+        of SIP2 dates). An ACS that replays its last answer sends the first answer again, date
+        and all; one that executes the copy answers with a later date. False as well when the
+        link carries no AY/AZ (no rule can work there) or the answer has no date to compare.
+        Raises Sip2LinkError when the ACS cannot be asked.
+        """
+        with self.call(self.call_budget_s + pause_s), self._link("99"):
+            self._ensure_connected()
+            if self._detection == "off":
+                return False
+            self._drain_stale()
+            req = message("99", status_code="0", max_print_width="048", protocol_version="2.00")
+            frame = self._encode(req)
+            seq = self._seq
+            answers: list[Message] = []
+            for attempt in range(2):
+                if attempt:
+                    threading.Event().wait(pause_s)
+                try:
+                    self._send(frame)
+                    reply = self._receive("98", seq, req)
+                except (_Timeout, _LinkDown) as exc:
+                    self._close_socket()
+                    raise Sip2LinkError(
+                        self._give_up(req, f"duplicate rule probe: {exc or 'no answer'}"),
+                        maybe_delivered=True,
+                    ) from None
+                if reply is None or reply.command != "98" or reply.checksum is None:
+                    return False  # no AY/AZ in the answer: nothing to recognise a repeat by
+                answers.append(reply)
+            first, second = answers
+            date = first.fixed.get("date_time_sync", "").strip()
+            return bool(date) and first.fixed == second.fixed and first.fields == second.fields
 
     def keepalive_if_due(self) -> None:
         """Send a `99` when the link has been quiet for sip2.keepalive_s; reconnect when down and due."""
@@ -479,6 +518,9 @@ class Sip2Client:
         written = False
         outgoing = frame
         while True:
+            if not written and msg.command not in READ_ONLY and self._remaining() < self._timeout_s:
+                # Sent now, it could only end in doubt: better not sent at all.
+                raise self._busy(msg.command)
             try:
                 if self._remaining() <= 0:
                     raise _Timeout()
