@@ -95,7 +95,8 @@ class StackReader:
         self._candidate: frozenset[str] | None = None
         self._seen_rounds = 0
         self._failures = 0
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the stable set; held only for bookkeeping
+        self._io_lock = threading.Lock()  # one inventory round at a time
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -152,8 +153,11 @@ class StackReader:
             self._seen_rounds = 0
 
     def poll_once(self) -> StackChange:
-        """One inventory round; reads the new tags and reports a change once the set is stable."""
-        with self._lock:
+        """One inventory round; reads the new tags and reports a change once the set is stable.
+
+        The reader's I/O runs under its own lock, never under the one guarding the stable set:
+        a hanging reader must not block `current()` or `update()` on another thread (the UI's)."""
+        with self._io_lock:
             try:
                 entries = self.reader.inventory()
                 self._failures = 0
@@ -162,25 +166,29 @@ class StackReader:
                 log.warning("inventory failed (%d in a row): %s", self._failures, exc)
                 if self._failures >= self.reopen_after_failures:
                     self._reopen()
-                self._candidate, self._seen_rounds = None, 0
-                return StackChange(tuple(self._present.values()), stable=False, error=str(exc))
+                with self._lock:
+                    self._candidate, self._seen_rounds = None, 0
+                    return StackChange(tuple(self._present.values()), stable=False, error=str(exc))
             by_uid: dict[str, InventoryEntry] = {}
             for e in entries:
                 by_uid.setdefault(e.uid.upper(), e)
             uids = frozenset(by_uid)
-            if uids == self._candidate:
-                self._seen_rounds += 1
-            else:
-                self._candidate, self._seen_rounds = uids, 1
-            if self._seen_rounds < self.stable_rounds:
-                return StackChange(tuple(self._present.values()), stable=False)
-            removed = tuple(t for uid, t in self._present.items() if uid not in uids)
-            for t in removed:
-                del self._present[t.uid]
-            added = tuple(self._read_tag(by_uid[uid]) for uid in by_uid if uid not in self._present)
-            for t in added:
-                self._present[t.uid] = t
-            change = StackChange(tuple(self._present.values()), added, removed)
+            with self._lock:
+                if uids == self._candidate:
+                    self._seen_rounds += 1
+                else:
+                    self._candidate, self._seen_rounds = uids, 1
+                if self._seen_rounds < self.stable_rounds:
+                    return StackChange(tuple(self._present.values()), stable=False)
+                new = [uid for uid in by_uid if uid not in self._present]
+            added = tuple(self._read_tag(by_uid[uid]) for uid in new)
+            with self._lock:
+                removed = tuple(t for uid, t in self._present.items() if uid not in uids)
+                for t in removed:
+                    del self._present[t.uid]
+                for t in added:
+                    self._present[t.uid] = t
+                change = StackChange(tuple(self._present.values()), added, removed)
         if change.changed and self.on_change is not None:
             try:
                 self.on_change(change.present, change.added, change.removed)

@@ -340,3 +340,36 @@ def test_update_records_a_verified_security_write(pad):
     assert updated.afi == 0xC2 and updated.item_id == "30000001"
     assert stack.current()[0].afi == 0xC2 and len(events) == 1
     assert stack.update("E0040100000000FF", afi=0x07) is None
+
+
+def test_a_hanging_reader_does_not_block_current_or_update(pad):
+    # The UI thread asks for the stable set (entering returns) while the reader thread hangs.
+    tag = pad.place(demo_tag("30000001"))
+    stack = StackReader(SimReader(pad), stable_rounds=1)
+    stack.poll_once()
+    entered, release = threading.Event(), threading.Event()
+
+    def hang(_seconds: float) -> None:
+        entered.set()
+        release.wait(20)
+
+    pad._sleep = hang
+    pad.set_delay("inventory", 1.0)
+    poller = threading.Thread(target=stack.poll_once, daemon=True)
+    poller.start()
+    try:
+        assert entered.wait(5)
+        answered = threading.Event()
+        got: list[object] = []
+
+        def ask() -> None:
+            got.append(stack.current())
+            got.append(stack.update(tag.uid, afi=0xC2))
+            answered.set()
+
+        threading.Thread(target=ask, daemon=True).start()
+        assert answered.wait(5), "current() waited for the hanging inventory"
+        assert [t.item_id for t in got[0]] == ["30000001"] and got[1] is not None
+    finally:
+        release.set()
+        poller.join(5)
