@@ -20,7 +20,7 @@ from _kiosk_harness import KioskRun, budget, headless_env, one_core_if_asked, pu
 CARD = "LV0001"
 
 
-def run(delay_s: float, repeat: int) -> tuple[list[float], list[float]]:
+def run(delay_s: float, repeat: int) -> tuple[list[float], list[float], list[float]]:
     from kiosk.core.events import Action, Tapped
 
     kiosk = KioskRun(acs_delay_s=delay_s, own_process=True)
@@ -28,6 +28,17 @@ def run(delay_s: float, repeat: int) -> tuple[list[float], list[float]]:
     circ = app.services.circulation
     greet: list[float] = []
     acs: list[float] = []
+    shown: list[float] = []
+    switched: list[float] = []
+    render = app.render
+
+    def record(state):  # noqa: ANN001, ANN202 (the app's own method, wrapped)
+        result = render(state)
+        if app.current_screen == "checkout" and not switched:
+            switched.append(time.perf_counter())
+        return result
+
+    app.render = record
     try:
         wait_until(lambda: circ.status().online, timeout=30)
         for _ in range(repeat):
@@ -36,17 +47,19 @@ def run(delay_s: float, repeat: int) -> tuple[list[float], list[float]]:
             app.services.worker.submit(circ.identify_patron, CARD).result(timeout=30)
             acs.append(time.perf_counter() - t0)
             # the kiosk: card event -> patron screen drawn
+            switched.clear()
             t0 = time.perf_counter()
             app.present_card(CARD)
             wait_until(lambda: app.current_screen == "checkout", timeout=30)
             pump(1)  # the frame that shows it
             greet.append(time.perf_counter() - t0)
+            shown.append(switched[0] - t0)
             app.post(Tapped(Action.LOGOUT))
             wait_until(lambda: app.current_screen == "welcome", timeout=30)
             pump(2)
     finally:
         kiosk.stop()
-    return greet, acs
+    return greet, acs, shown
 
 
 def main() -> None:
@@ -56,19 +69,30 @@ def main() -> None:
     parser.add_argument("--delays", type=float, nargs="+", default=[0.0, 0.02, 0.1])
     args = parser.parse_args()
     headless_env()
-    print(
-        f"card -> greeting, median of {args.repeat}; {budget()}{' [--one-core]' if one_core else ''}"
-    )
-    print(
-        f"{'added latency':>13} {'ACS answer':>11} {'card->greeting':>15} {'overhead':>9} {'target':>8} {'met':>4}"
-    )
+    flag = " [--one-core]" if one_core else ""
+    print(f"card -> greeting, median of {args.repeat}; {budget()}{flag}")
+    head = ("latency", "ACS answer", "greeting", "over", "met", "switched", "over", "met")
+    widths = (8, 11, 10, 9, 4, 10, 9, 4)
+    print(" ".join(f"{h:>{w}}" for h, w in zip(head, widths, strict=True)))
     for delay in args.delays:
-        greet, acs = run(delay, args.repeat)
-        g, a = statistics.median(greet), statistics.median(acs)
-        over = statistics.median(x - y for x, y in zip(greet, acs, strict=True))
-        print(
-            f"{delay * 1000:>10.0f} ms {a * 1000:>8.1f} ms {g * 1000:>12.1f} ms {over * 1000:>6.1f} ms {'50 ms':>8} {'yes' if over <= 0.05 else 'NO':>4}"
+        greet, acs, shown = run(delay, args.repeat)
+        a = statistics.median(acs) * 1000
+        over = statistics.median(x - y for x, y in zip(greet, acs, strict=True)) * 1000
+        over_shown = statistics.median(x - y for x, y in zip(shown, acs, strict=True)) * 1000
+        cells = (
+            f"{delay * 1000:.0f}ms",
+            f"{a:.1f}ms",
+            f"{statistics.median(greet) * 1000:.1f}ms",
+            f"{over:.1f}ms",
+            "yes" if over <= 50 else "NO",
+            f"{statistics.median(shown) * 1000:.1f}ms",
+            f"{over_shown:.1f}ms",
+            "yes" if over_shown <= 50 else "NO",
         )
+        print(" ".join(f"{c:>{w}}" for c, w in zip(cells, widths, strict=True)))
+    print("over = time beyond the library system's answer (target <= 50 ms). greeting: the frame")
+    print("showing the patron screen has been drawn; switched: the patron screen is the current")
+    print("screen, its widgets filled, before that frame's texture uploads (offscreen Mesa).")
 
 
 if __name__ == "__main__":
