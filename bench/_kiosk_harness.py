@@ -55,6 +55,7 @@ stable_rounds = 1
 [patron]
 pin_policy = "none"
 card_pattern = "^LV[0-9]{{4,12}}$"
+item_pattern = "^[0-9]{{3,32}}$"
 card_sources = ["sim:bench"]
 [printer]
 url = "file:{tmp}/receipts"
