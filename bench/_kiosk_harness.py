@@ -217,7 +217,9 @@ class AcsProcess:
         self.engine.dispose()
 
 
-def add_items(acs: Any, prefix: str, count: int, on_loan_to: str = "") -> list[str]:
+def add_items(
+    acs: Any, prefix: str, count: int, on_loan_to: str = "", sort_bin: str = ""
+) -> list[str]:
     """`count` new loanable items in the demo library system's database (optionally on loan)."""
     from sqlalchemy.orm import Session
 
@@ -231,6 +233,7 @@ def add_items(acs: Any, prefix: str, count: int, on_loan_to: str = "") -> list[s
                     id=item_id,
                     title=f"Bench book {item_id}",
                     owner="LV-DEMO",
+                    sort_bin=sort_bin,
                     permanent_location="Bench",
                 )
             )
@@ -248,6 +251,16 @@ def one_core_if_asked(argv: list[str]) -> bool:
         os.sched_setaffinity(0, {0})
         return True
     return False
+
+
+def table_row(cells: tuple[str, ...], widths: tuple[int, ...]) -> str:
+    """One line of a results table, each cell right-aligned in its width."""
+    return " ".join(f"{c:>{w}}" for c, w in zip(cells, widths, strict=True))
+
+
+def over_cells(value_ms: float, over_ms: float, limit_ms: float = 50.0) -> tuple[str, str, str]:
+    """A measured time, how far it is over its baseline, and whether that is within the limit."""
+    return f"{value_ms:.1f}ms", f"{over_ms:.1f}ms", "yes" if over_ms <= limit_ms else "NO"
 
 
 def budget() -> str:

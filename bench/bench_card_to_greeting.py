@@ -15,7 +15,16 @@ import statistics
 import sys
 import time
 
-from _kiosk_harness import KioskRun, budget, headless_env, one_core_if_asked, pump, wait_until
+from _kiosk_harness import (
+    KioskRun,
+    budget,
+    headless_env,
+    one_core_if_asked,
+    over_cells,
+    pump,
+    table_row,
+    wait_until,
+)
 
 CARD = "LV0001"
 
@@ -73,7 +82,7 @@ def main() -> None:
     print(f"card -> greeting, median of {args.repeat}; {budget()}{flag}")
     head = ("latency", "ACS answer", "greeting", "over", "met", "switched", "over", "met")
     widths = (8, 11, 10, 9, 4, 10, 9, 4)
-    print(" ".join(f"{h:>{w}}" for h, w in zip(head, widths, strict=True)))
+    print(table_row(head, widths))
     for delay in args.delays:
         greet, acs, shown = run(delay, args.repeat)
         a = statistics.median(acs) * 1000
@@ -82,14 +91,10 @@ def main() -> None:
         cells = (
             f"{delay * 1000:.0f}ms",
             f"{a:.1f}ms",
-            f"{statistics.median(greet) * 1000:.1f}ms",
-            f"{over:.1f}ms",
-            "yes" if over <= 50 else "NO",
-            f"{statistics.median(shown) * 1000:.1f}ms",
-            f"{over_shown:.1f}ms",
-            "yes" if over_shown <= 50 else "NO",
+            *over_cells(statistics.median(greet) * 1000, over),
+            *over_cells(statistics.median(shown) * 1000, over_shown),
         )
-        print(" ".join(f"{c:>{w}}" for c, w in zip(cells, widths, strict=True)))
+        print(table_row(cells, widths))
     print("over = time beyond the library system's answer (target <= 50 ms). greeting: the frame")
     print("showing the patron screen has been drawn; switched: the patron screen is the current")
     print("screen, its widgets filled, before that frame's texture uploads (offscreen Mesa).")

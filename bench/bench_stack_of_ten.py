@@ -18,7 +18,7 @@ import sys
 import time
 from typing import Any
 
-from _kiosk_harness import KioskRun, add_items, budget, one_core_if_asked
+from _kiosk_harness import KioskRun, add_items, budget, one_core_if_asked, table_row
 
 STACK = 10
 PROFILE: Any = None  # a cProfile.Profile around the stack checkout (bench/profile_paths.py)
@@ -122,7 +122,7 @@ def main() -> None:
         "ratio",
     )
     widths = (6, 8, 7, 7, 7, 8, 6, 4, 7, 6)
-    print(" ".join(f"{h:>{w}}" for h, w in zip(head, widths, strict=True)))
+    print(table_row(head, widths))
     n = 0
     for delay in args.delays:
         runs = []
@@ -144,7 +144,7 @@ def main() -> None:
             f"{statistics.median(r[4] for r in runs):.3f}s",
             f"{statistics.median(r[4] / r[1] for r in runs):.2f}x",
         )
-        print(" ".join(f"{c:>{w}}" for c, w in zip(cells, widths, strict=True)))
+        print(table_row(cells, widths))
     print("sum: checkout round trip + verified tag write per item, done one after another; stack:")
     print("the kiosk's pipelined stack checkout (target <= 1.05x the sum); overlap = sum - stack;")
     print("1-by-1: the same kiosk code given the tags one at a time (nothing to pipeline).")

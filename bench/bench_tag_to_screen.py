@@ -20,7 +20,9 @@ from _kiosk_harness import (
     budget,
     headless_env,
     one_core_if_asked,
+    over_cells,
     pump,
+    table_row,
     wait_until,
 )
 
@@ -86,7 +88,7 @@ def main() -> None:
     print(f"{args.items} items, one at a time, median; {budget()}{flag}")
     head = ("poll", "inventory", "tag->row", "over", "met", "row built", "over", "met", "ACS trip")
     widths = (6, 10, 9, 8, 4, 10, 8, 4, 9)
-    print(" ".join(f"{h:>{w}}" for h, w in zip(head, widths, strict=True)) + "  result-row")
+    print(table_row(head, widths) + "  result-row")
     for poll in args.poll:
         r = run(poll, args.items)
         med = {k: statistics.median(v) * 1000 for k, v in r.items()}
@@ -95,15 +97,11 @@ def main() -> None:
         cells = (
             f"{poll * 1000:.0f}ms",
             f"{med['inventory']:.1f}ms",
-            f"{med['row']:.1f}ms",
-            f"{over:.1f}ms",
-            "yes" if over <= 50 else "NO",
-            f"{med['built']:.1f}ms",
-            f"{over_built:.1f}ms",
-            "yes" if over_built <= 50 else "NO",
+            *over_cells(med["row"], over),
+            *over_cells(med["built"], over_built),
             f"{med['acs']:.1f}ms",
         )
-        line = " ".join(f"{c:>{w}}" for c, w in zip(cells, widths, strict=True))
+        line = table_row(cells, widths)
         print(f"{line}  {med['result'] - med['row']:.1f}ms")
     print("over = time after the reader's inventory (target <= 50 ms). tag->row: the frame showing")
     print("the row has been drawn; row built: the row is in the widget tree, before that frame's")
