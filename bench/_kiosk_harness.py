@@ -44,7 +44,10 @@ path = "{tmp}/journal.sqlite"
 [offline]
 forward_interval_s = 3600
 [acs]
-max_loans = 50
+max_loans = 1000
+embedded = {embedded}
+database_url = "sqlite:///{tmp}/acs.sqlite"
+port = 0
 [reader]
 url = "sim:bench"
 poll_interval_s = {poll}
@@ -52,6 +55,7 @@ stable_rounds = 1
 [patron]
 pin_policy = "none"
 card_pattern = "^LV[0-9]{{4,12}}$"
+item_pattern = "^[0-9]{{3,32}}$"
 card_sources = ["sim:bench"]
 [printer]
 url = "file:{tmp}/receipts"
@@ -83,13 +87,45 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 20.0) -> Any:
 class KioskRun:
     """The demo library system and a kiosk app, both in this process."""
 
-    def __init__(self, poll_interval_s: float = 0.2) -> None:
+    def __init__(
+        self,
+        poll_interval_s: float = 0.2,
+        acs_delay_s: float = 0.0,
+        *,
+        embedded: bool = False,
+        tmp: Path | None = None,
+        own_process: bool = False,
+    ) -> None:
+        """`embedded`: the kiosk starts the demo library system itself, as `kiosk run` does on the
+        default configuration (so its start counts in the kiosk's start-up); otherwise it is
+        started here first: in this process, or with `own_process` as `kiosk acs` in its own, as a
+        library system across a network would be (its work then never competes with the kiosk's
+        UI thread for the interpreter lock). `tmp`: reuse a directory of an earlier run."""
         from kiosk.config import parse
-        from kiosk.sync.acs.server import start_embedded
+        from kiosk.sync.acs.server import parse_profile, start_embedded
 
-        self.tmp = Path(tempfile.mkdtemp(prefix="kiosk-bench-"))
-        self.acs = start_embedded(f"sqlite:///{self.tmp}/acs.sqlite", "127.0.0.1", 0, fresh=True, max_loans=50)
-        self.cfg = parse(CONFIG.format(port=self.acs.port, tmp=self.tmp.as_posix(), poll=poll_interval_s), str(self.tmp / "kiosk.toml"))
+        self.tmp = tmp or Path(tempfile.mkdtemp(prefix="kiosk-bench-"))
+        self.acs: Any = None
+        port = 6001  # replaced by the port the embedded library system takes (a free one)
+        if own_process:
+            self.acs = AcsProcess(self.tmp, acs_delay_s)
+            port = self.acs.port
+        elif not embedded:
+            profile = parse_profile(f"standard,reply_delay_s={acs_delay_s}")
+            self.acs = start_embedded(
+                f"sqlite:///{self.tmp}/acs.sqlite",
+                "127.0.0.1",
+                0,
+                fresh=True,
+                max_loans=1000,
+                profile=profile,
+            )
+            port = self.acs.port
+        text = CONFIG.format(
+            port=port, tmp=self.tmp.as_posix(), poll=poll_interval_s, embedded=str(embedded).lower()
+        )
+        self.cfg = parse(text, str(self.tmp / "kiosk.toml"))
+        self.embedded = embedded
         self.app: Any = None
 
     def start(self) -> Any:
@@ -97,7 +133,10 @@ class KioskRun:
 
         from kiosk.app import KioskApp, build_services
 
-        services = build_services(self.cfg, start_acs=False)
+        services = build_services(self.cfg, start_acs=self.embedded)
+        if self.embedded:
+            self.acs = services.acs
+            self.cfg = services.cfg
         self.app = KioskApp(self.cfg, services)
         self.app._run_prepare()
         runTouchApp(embedded=True)
@@ -119,7 +158,114 @@ class KioskRun:
     def stop(self) -> None:
         if self.app is not None:
             self.app.stop()
-        self.acs.stop()
+        if self.acs is not None and not self.embedded:
+            self.acs.stop()
+
+
+class AcsProcess:
+    """The demo library system as `kiosk acs` in a process of its own, on a free port; its
+    SQLite database is reached from here too (`library.engine`), to add bench items."""
+
+    def __init__(self, tmp: Path, delay_s: float) -> None:
+        import re
+        import subprocess
+
+        from sqlalchemy import create_engine
+
+        url = f"sqlite:///{tmp}/acs.sqlite"
+        conf = tmp / "acs.toml"
+        conf.write_text(
+            CONFIG.format(port=6001, tmp=tmp.as_posix(), poll=0.2, embedded="false"),
+            encoding="utf-8",
+        )
+        cmd = [
+            sys.executable,
+            "-m",
+            "kiosk",
+            "--config",
+            str(conf),
+            "acs",
+            "--port",
+            "0",
+            "--reset",
+            "--database-url",
+            url,
+        ]
+        cmd += ["--profile", f"standard,reply_delay_s={delay_s}"]
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        found = re.search(r" on [^ ]+:(\d+) ", line)
+        if not found:
+            self.proc.kill()
+            raise SystemExit(f"the demo library system did not start: {line!r}")
+        self.port = int(found.group(1))
+        self.engine = create_engine(url)
+        self.library = self
+
+    def checkout(self, patron: str, item_id: str, no_block: bool = False) -> Any:
+        raise SystemExit("items on loan need the library system in this process")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except Exception:
+            self.proc.kill()
+        self.engine.dispose()
+
+
+def add_items(
+    acs: Any, prefix: str, count: int, on_loan_to: str = "", sort_bin: str = ""
+) -> list[str]:
+    """`count` new loanable items in the demo library system's database (optionally on loan)."""
+    from sqlalchemy.orm import Session
+
+    from kiosk.sync.acs import models
+
+    ids = [f"{prefix}{n:04d}" for n in range(count)]
+    with Session(acs.library.engine) as s, s.begin():
+        for item_id in ids:
+            s.add(
+                models.ItemRow(
+                    id=item_id,
+                    title=f"Bench book {item_id}",
+                    owner="LV-DEMO",
+                    sort_bin=sort_bin,
+                    permanent_location="Bench",
+                )
+            )
+    for item_id in ids if on_loan_to else ():
+        if not acs.library.checkout(on_loan_to, item_id, no_block=True).ok:
+            raise SystemExit(f"benchmark broken: could not lend {item_id}")
+    return ids
+
+
+def one_core_if_asked(argv: list[str]) -> bool:
+    """`--one-core`: pin this process (and every child it starts) to CPU 0, as `taskset -c 0`
+    does, standing in for a Raspberry Pi's budget."""
+    if "--one-core" in argv:
+        argv.remove("--one-core")
+        os.sched_setaffinity(0, {0})
+        return True
+    return False
+
+
+def table_row(cells: tuple[str, ...], widths: tuple[int, ...]) -> str:
+    """One line of a results table, each cell right-aligned in its width."""
+    return " ".join(f"{c:>{w}}" for c, w in zip(cells, widths, strict=True))
+
+
+def over_cells(value_ms: float, over_ms: float, limit_ms: float = 50.0) -> tuple[str, str, str]:
+    """A measured time, how far it is over its baseline, and whether that is within the limit."""
+    return f"{value_ms:.1f}ms", f"{over_ms:.1f}ms", "yes" if over_ms <= limit_ms else "NO"
+
+
+def budget() -> str:
+    cpus = sorted(os.sched_getaffinity(0))
+    return f"CPUs {cpus} of {os.cpu_count()} (load average {os.getloadavg()[0]:.1f}; the machine is shared)"
 
 
 def rss_mib() -> float:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy.orm import Session  # noqa: E402
+from _kiosk_harness import add_items  # noqa: E402
 
 from kiosk.config import parse  # noqa: E402
 from kiosk.core.bookdrop import BookDrop, FinalState  # noqa: E402
@@ -40,7 +40,6 @@ from kiosk.devices.readers.sim import SimReader, SimulatedPad, demo_tag  # noqa:
 from kiosk.devices.security import TagSecurityService  # noqa: E402
 from kiosk.devices.sorter import open_sorter  # noqa: E402
 from kiosk.devices.stack import QUICK_BYTES, StackReader  # noqa: E402
-from kiosk.sync.acs import models  # noqa: E402
 from kiosk.sync.acs.server import start_embedded  # noqa: E402
 from kiosk.sync.circulation import build_circulation  # noqa: E402
 from kiosk.sync.sip2.client import Sip2Client  # noqa: E402
@@ -79,24 +78,7 @@ STABLE_ROUNDS = 2
 
 def add_loans(acs: object, prefix: str, count: int) -> list[str]:
     """`count` new items, each on loan, so each return is a real check-in."""
-    ids = [f"{prefix}{n:04d}" for n in range(count)]
-    library = acs.library  # type: ignore[attr-defined]
-    with Session(library.engine) as s, s.begin():
-        for item_id in ids:
-            s.add(
-                models.ItemRow(
-                    id=item_id,
-                    title=f"Bench book {item_id}",
-                    owner="LV-DEMO",
-                    sort_bin="1",
-                    permanent_location="Bench",
-                )
-            )
-    for item_id in ids:
-        out = library.checkout("LV0002", item_id, no_block=True)
-        if not out.ok:
-            raise SystemExit(f"benchmark broken: could not lend {item_id}: {out.message}")
-    return ids
+    return add_items(acs, prefix, count, on_loan_to="LV0002", sort_bin="1")
 
 
 def physical_limit_s() -> float:

@@ -24,6 +24,7 @@ import enum
 import logging
 import re
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from kiosk.core.domain import (
@@ -314,21 +315,65 @@ class StackCheckout:
                 )
 
     def _process_ready(self) -> None:
-        for key in list(self._items):
-            item = self._items[key]
-            if item.source is not ItemSource.RFID or item.status not in (
-                ItemStatus.SEEN,
-                ItemStatus.WAITING,
-            ):
-                continue
-            if item.parts_in_set > 1 and item.parts_present < item.parts_in_set:
-                waiting = replace(item, status=ItemStatus.WAITING, refusal=Refusal.SET_INCOMPLETE)
-                if waiting != item:
-                    self._items[key] = waiting
+        # Pipelined: the verified tag write of item n runs on a writer thread while the library
+        # system is asked about item n+1 (the reader and the SIP2 link are separate resources).
+        # At most one write is in flight and it is settled - reversed if it failed - before the
+        # next one starts, so a reversal's checkin still goes over the link in order and its
+        # re-secure writes never race another write (docs/performance.md).
+        candidates = [
+            key
+            for key, item in self._items.items()
+            if item.source is ItemSource.RFID
+            and item.status in (ItemStatus.SEEN, ItemStatus.WAITING)
+        ]
+        writer = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="tag-write")
+            if len(candidates) > 1 and self._security is not None
+            else None
+        )
+        pending: tuple[str, CheckoutItem, list[ItemTag], Future[tuple[list[str], str]]] | None
+        pending = None
+        try:
+            for key in candidates:
+                item = self._items[key]
+                if item.parts_in_set > 1 and item.parts_present < item.parts_in_set:
+                    waiting = replace(
+                        item, status=ItemStatus.WAITING, refusal=Refusal.SET_INCOMPLETE
+                    )
+                    if waiting != item:
+                        self._items[key] = waiting
+                        self._notify()
+                    self._fetch_title(key)
+                    continue
+                done = self._ask(key)
+                if pending is not None:
+                    self._settle(pending)
+                    pending = None
+                if done is None:
+                    continue
+                tags = self._tags_of(done)
+                if writer is None:
+                    self._items[key] = self._written(done, *self._write_tags(done, tags))
                     self._notify()
-                self._fetch_title(key)
-                continue
-            self._checkout(key)
+                else:
+                    pending = (key, done, tags, writer.submit(self._write_tags, done, tags))
+            if pending is not None:
+                self._settle(pending)
+        finally:
+            if writer is not None:
+                writer.shutdown(wait=True)
+
+    def _settle(
+        self, pending: tuple[str, CheckoutItem, list[ItemTag], Future[tuple[list[str], str]]]
+    ) -> None:
+        key, done, tags, future = pending
+        try:
+            attempted, failure = future.result()
+        except Exception as exc:  # _write_tags catches reader faults; this is a defect
+            log_fault(log, exc, "tag write for item %s failed", done.item_id)
+            attempted, failure = [t.uid for t in tags], str(exc) or "tag write not verified"
+        self._items[key] = self._written(done, attempted, failure)
+        self._notify()
 
     def _fetch_title(self, key: str) -> None:
         """A waiting set's title, asked of the library system once (nothing else would ask it)."""
@@ -347,11 +392,19 @@ class StackCheckout:
             self._notify()
 
     def _checkout(self, key: str) -> None:
+        done = self._ask(key)
+        if done is not None:
+            self._items[key] = self._written(done, *self._write_tags(done, self._tags_of(done)))
+            self._notify()
+
+    def _ask(self, key: str) -> CheckoutItem | None:
+        """Check the item out at the library system; the item still to be unsecured, or None
+        when its state is final already (refused, or no tag write needed)."""
         item = self._items[key]
         if self._refuse_all is not Refusal.NONE:
             self._items[key] = replace(item, status=ItemStatus.REFUSED, refusal=self._refuse_all)
             self._notify()
-            return
+            return None
         result = self._call_checkout(item.item_id, fee_acknowledged=item.item_id in self._ack)
         item = replace(item, title=result.title or item.title)
         if not result.ok:
@@ -365,7 +418,7 @@ class StackCheckout:
                 offline=result.mode is Mode.OFFLINE,
             )
             self._notify()
-            return
+            return None
         done = replace(
             item,
             status=ItemStatus.CHECKED_OUT,
@@ -382,9 +435,10 @@ class StackCheckout:
             and self._security is not None
             and result.desensitize is not False
         ):
-            done = self._unsecure(done)
+            return done
         self._items[key] = done
         self._notify()
+        return None
 
     def _call_checkout(self, item_id: str, fee_acknowledged: bool) -> CirculationResult:
         try:
@@ -397,24 +451,29 @@ class StackCheckout:
             log_fault(log, exc, "checkout of item %s failed in the circulation service", item_id)
             return CirculationResult.service_failed(Operation.CHECKOUT, item_id, exc)
 
-    def _unsecure(self, item: CheckoutItem) -> CheckoutItem:
-        assert self._security is not None
-        tags = list(self._present.get(item.item_id, {}).values()) or list(
+    def _tags_of(self, item: CheckoutItem) -> list[ItemTag]:
+        return list(self._present.get(item.item_id, {}).values()) or list(
             self._uids.get(item.item_id, {}).values()
         )
+
+    def _write_tags(self, item: CheckoutItem, tags: list[ItemTag]) -> tuple[list[str], str]:
+        """Unsecure each tag, verified; (uids attempted, why it failed or ""). Touches no state
+        of the list, so it may run on the writer thread."""
+        assert self._security is not None
         attempted: list[str] = []
-        failure = ""
         for tag in tags:
             attempted.append(tag.uid)  # before the call: a write may land and still report failure
             try:
                 res = self._security.unsecure(tag.uid)
                 ok, msg = res.ok and not res.secured, res.message
-            except Exception as exc:  # a reader fault is a failed write, handled below
+            except Exception as exc:  # a reader fault is a failed write, handled by _written
                 log_fault(log, exc, "tag %s: unsecuring item %s failed", tag.uid, item.item_id)
                 ok, msg = False, str(exc)
             if not ok:
-                failure = msg or "tag write not verified"
-                break
+                return attempted, msg or "tag write not verified"
+        return attempted, ""
+
+    def _written(self, item: CheckoutItem, attempted: list[str], failure: str) -> CheckoutItem:
         if not failure:
             return replace(item, unsecured=True)
         log.warning(

@@ -96,12 +96,22 @@ class StackReader:
         self._candidate: frozenset[str] | None = None
         self._seen_rounds = 0
         self._failures = 0
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the stable set; held only for bookkeeping
+        self._io_lock = threading.Lock()  # one inventory round at a time
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        # A reader that can tell when its field changed (the simulated pad does) wakes the poll
+        # loop at once, so a tag is inventoried when it lands rather than at the next tick.
+        pad = getattr(reader, "pad", None)
+        subscribe = getattr(pad, "subscribe", None)
+        if callable(subscribe):
+            subscribe(lambda _pad: self.wake())
 
     @classmethod
-    def from_config(cls, reader: TagReader, cfg: Any, on_change: ChangeCallback | None = None) -> StackReader:
+    def from_config(
+        cls, reader: TagReader, cfg: Any, on_change: ChangeCallback | None = None
+    ) -> StackReader:
         """A stack reader set up from the site configuration ([reader] and [security])."""
         return cls(
             reader,
@@ -119,7 +129,9 @@ class StackReader:
         with self._lock:
             return tuple(self._present.values())
 
-    def update(self, uid: str, *, afi: int | None = None, eas: bool | None = None) -> ItemTag | None:
+    def update(
+        self, uid: str, *, afi: int | None = None, eas: bool | None = None
+    ) -> ItemTag | None:
         """Record a tag's new security state after a verified write, without reading it again or
         reporting a change; the updated tag, or None when it is not on the pad."""
         with self._lock:
@@ -142,8 +154,11 @@ class StackReader:
             self._seen_rounds = 0
 
     def poll_once(self) -> StackChange:
-        """One inventory round; reads the new tags and reports a change once the set is stable."""
-        with self._lock:
+        """One inventory round; reads the new tags and reports a change once the set is stable.
+
+        The reader's I/O runs under its own lock, never under the one guarding the stable set:
+        a hanging reader must not block `current()` or `update()` on another thread (the UI's)."""
+        with self._io_lock:
             try:
                 entries = self.reader.inventory()
                 self._failures = 0
@@ -152,25 +167,29 @@ class StackReader:
                 log.warning("inventory failed (%d in a row): %s", self._failures, exc)
                 if self._failures >= self.reopen_after_failures:
                     self._reopen()
-                self._candidate, self._seen_rounds = None, 0
-                return StackChange(tuple(self._present.values()), stable=False, error=str(exc))
+                with self._lock:
+                    self._candidate, self._seen_rounds = None, 0
+                    return StackChange(tuple(self._present.values()), stable=False, error=str(exc))
             by_uid: dict[str, InventoryEntry] = {}
             for e in entries:
                 by_uid.setdefault(e.uid.upper(), e)
             uids = frozenset(by_uid)
-            if uids == self._candidate:
-                self._seen_rounds += 1
-            else:
-                self._candidate, self._seen_rounds = uids, 1
-            if self._seen_rounds < self.stable_rounds:
-                return StackChange(tuple(self._present.values()), stable=False)
-            removed = tuple(t for uid, t in self._present.items() if uid not in uids)
-            for t in removed:
-                del self._present[t.uid]
-            added = tuple(self._read_tag(by_uid[uid]) for uid in by_uid if uid not in self._present)
-            for t in added:
-                self._present[t.uid] = t
-            change = StackChange(tuple(self._present.values()), added, removed)
+            with self._lock:
+                if uids == self._candidate:
+                    self._seen_rounds += 1
+                else:
+                    self._candidate, self._seen_rounds = uids, 1
+                if self._seen_rounds < self.stable_rounds:
+                    return StackChange(tuple(self._present.values()), stable=False)
+                new = [uid for uid in by_uid if uid not in self._present]
+            added = tuple(self._read_tag(by_uid[uid]) for uid in new)
+            with self._lock:
+                removed = tuple(t for uid, t in self._present.items() if uid not in uids)
+                for t in removed:
+                    del self._present[t.uid]
+                for t in added:
+                    self._present[t.uid] = t
+                change = StackChange(tuple(self._present.values()), added, removed)
         if change.changed and self.on_change is not None:
             try:
                 self.on_change(change.present, change.added, change.removed)
@@ -181,7 +200,10 @@ class StackReader:
     def _reopen(self) -> None:
         try:
             self.reader.reopen()
-            log.info("re-opened %s after repeated inventory failures", getattr(self.reader, "url", "the reader"))
+            log.info(
+                "re-opened %s after repeated inventory failures",
+                getattr(self.reader, "url", "the reader"),
+            )
         except DeviceError as exc:
             log.warning("re-opening the reader failed: %s", exc)
         self._failures = 0
@@ -197,8 +219,16 @@ class StackReader:
                     try:
                         info = self.reader.read_system_info(uid)
                     except NotSupported:
-                        info = SystemInfo(uid=uid, dsfid=entry.dsfid, afi=entry.afi, block_size=4, block_count=None)
-                memory = self._read_memory(uid, info, info.dsfid if info.dsfid is not None else entry.dsfid)
+                        info = SystemInfo(
+                            uid=uid,
+                            dsfid=entry.dsfid,
+                            afi=entry.afi,
+                            block_size=4,
+                            block_count=None,
+                        )
+                memory = self._read_memory(
+                    uid, info, info.dsfid if info.dsfid is not None else entry.dsfid
+                )
                 break
             except DeviceError as exc:
                 last_error = str(exc)
@@ -206,14 +236,26 @@ class StackReader:
         afi = info.afi if info and info.afi is not None else entry.afi
         eas = self._eas(uid) if self.read_eas and memory is not None else None
         if memory is None:
-            return ItemTag(uid=uid, afi=afi, eas=eas, error=f"tag could not be read after {self.read_retries + 1} attempts: {last_error}")
+            return ItemTag(
+                uid=uid,
+                afi=afi,
+                eas=eas,
+                error=f"tag could not be read after {self.read_retries + 1} attempts: {last_error}",
+            )
         dsfid = info.dsfid if info and info.dsfid is not None else entry.dsfid
         try:
-            data = self.decoder(memory, model=self.data_model, block_size=info.block_size if info else 4, dsfid=dsfid)
+            data = self.decoder(
+                memory,
+                model=self.data_model,
+                block_size=info.block_size if info else 4,
+                dsfid=dsfid,
+            )
         except TagFormatError as exc:
             return ItemTag(uid=uid, afi=afi, eas=eas, error=f"tag data not understood: {exc}")
         if not data.item_id:
-            return ItemTag(uid=uid, afi=afi, eas=eas, model=data.model, error="tag holds no item id")
+            return ItemTag(
+                uid=uid, afi=afi, eas=eas, model=data.model, error="tag holds no item id"
+            )
         return ItemTag(
             uid=uid,
             item_id=data.item_id,
@@ -265,7 +307,13 @@ class StackReader:
         except DeviceError as exc:
             # Readers disagree on whether system information counts blocks as value - 1 (rfid.md
             # P13); a refused last block means the count was one too many.
-            log.info("tag %s refused blocks %d..%d (%s); trying one fewer", uid, first, first + count - 1, exc)
+            log.info(
+                "tag %s refused blocks %d..%d (%s); trying one fewer",
+                uid,
+                first,
+                first + count - 1,
+                exc,
+            )
             if count <= 1:
                 raise
             return self.reader.read_blocks(uid, first, count - 1)
@@ -289,24 +337,46 @@ class StackReader:
 
     # -- background thread ---------------------------------------------------------------------
 
+    def wake(self) -> None:
+        """Run the next inventory now instead of after the poll interval (the field changed)."""
+        self._wake.set()
+
     def start(self, interval_s: float = 0.2) -> None:
-        """Poll in a background thread every `interval_s`; changes go to on_change from that thread."""
+        """Poll in a background thread every `interval_s`; changes go to on_change from that thread.
+
+        An inventory that is not yet stable is confirmed by the next round at once, not after
+        another interval: a new tag is reported after `stable_rounds` inventories plus its read,
+        whatever the interval (docs/performance.md)."""
         if self._thread is not None and self._thread.is_alive():
             return
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, args=(interval_s,), name="stack-reader", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, args=(interval_s,), name="stack-reader", daemon=True
+        )
         self._thread.start()
 
     def _run(self, interval_s: float) -> None:
+        # Confirmation rounds run back to back, but a set that keeps changing (a stack being
+        # placed, a detuned tag flickering) must not spin the reader: after this many unstable
+        # rounds in a row the loop waits the interval again.
+        max_quick = 2 * self.stable_rounds + 2
+        quick = 0
         while not self._stop.is_set():
+            change: StackChange | None = None
             try:
-                self.poll_once()
+                change = self.poll_once()
             except Exception as exc:  # never let the pad thread die silently
                 log_fault(log, exc, "stack poll failed")
-            self._stop.wait(interval_s)
+            if change is not None and not change.stable and not change.error and quick < max_quick:
+                quick += 1
+                continue
+            quick = 0
+            self._wake.wait(interval_s)
+            self._wake.clear()
 
     def stop(self, timeout_s: float = 5.0) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout_s)
             self._thread = None

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+
 from kiosk.core.checkout import CheckoutState, ItemSource, ItemStatus, StackCheckout
 from kiosk.core.domain import CirculationResult, ItemTag, Mode, Operation, Refusal
 from kiosk.core.events import TagsChanged
+from kiosk.core.ports import SecurityResult
 from kiosk.sync.sip2.codec import Sip2LinkError
 from tests.core.fakes import FakeCirculation, FakeSecurity, bad_tag, tag
 
@@ -78,7 +81,9 @@ def test_incomplete_set_waits_then_completes(circ: FakeCirculation, security: Fa
     assert len(circ.ops("checkout")) == 1
 
 
-def test_waiting_set_gets_its_title_asked_once(circ: FakeCirculation, security: FakeSecurity) -> None:
+def test_waiting_set_gets_its_title_asked_once(
+    circ: FakeCirculation, security: FakeSecurity
+) -> None:
     co, _ = make(circ, security)
     p1, p2, p3 = (tag("30000005", part=n, parts=3) for n in (1, 2, 3))
     item = co.handle_tags(pad(p1)).item("30000005")
@@ -105,7 +110,7 @@ def test_waiting_set_title_lookup_failing_leaves_it_empty(
     assert item.status is ItemStatus.WAITING
     assert item.title == ""
     assert item.refusal is Refusal.SET_INCOMPLETE
-    assert circ.ops("item_information") == [("30000005",)]
+    assert circ.ops("item_information") == [ ("30000005",) ]
 
 
 def test_set_with_a_part_twice_and_one_missing_waits(
@@ -309,3 +314,74 @@ def test_receipt_lines_cover_done_and_refused(
     assert [(line.item_id, line.ok) for line in lines] == [("30000001", True), ("30000007", False)]
     co.wipe()
     assert co.state.items == ()
+
+
+class _Overlap(FakeSecurity):
+    """The write of a tag waits until the library system has been asked about the next item:
+    it can only finish when the two overlap. Bounded, so a sequential checkout fails the write
+    (and the test) instead of hanging."""
+
+    def __init__(self, circ: FakeCirculation, order: list[str]) -> None:
+        super().__init__()
+        self.circ, self.order = circ, order
+        self.asked = threading.Condition()
+
+    def unsecure(self, uid: str) -> SecurityResult:
+        n = self.order.index(uid)
+        if n + 1 < len(self.order):
+            nxt = self.order[n + 1][4:12]
+            with self.asked:
+                if not self.asked.wait_for(lambda: ("checkout", nxt) in self._asked(), timeout=5):
+                    return SecurityResult(uid, ok=False, secured=True, message="no overlap")
+        return super().unsecure(uid)
+
+    def _asked(self) -> set[tuple[str, str]]:
+        return {(c[0], str(c[1][1])) for c in self.circ.calls if c[0] == "checkout"}
+
+
+def test_tag_write_of_one_item_overlaps_the_request_for_the_next(circ: FakeCirculation) -> None:
+    tags = [tag(f"3000000{n}") for n in (1, 2, 3, 4)]
+    security = _Overlap(circ, [t.uid for t in tags])
+    script_checkout = circ.checkout
+
+    def checkout(*args: object, **kw: object) -> CirculationResult:
+        result = script_checkout(*args, **kw)  # type: ignore[arg-type]
+        with security.asked:
+            security.asked.notify_all()
+        return result
+
+    circ.checkout = checkout  # type: ignore[method-assign]
+    co, _ = make(circ, security)
+    st = co.handle_tags(pad(*tags))
+    assert [i.status for i in st.items] == [ItemStatus.CHECKED_OUT] * 4
+    assert all(i.unsecured for i in st.items)
+    assert security.state == {t.uid: False for t in tags}
+
+
+def test_a_failed_write_in_a_pipelined_stack_is_reversed_in_order(
+    circ: FakeCirculation, security: FakeSecurity
+) -> None:
+    tags = [tag(f"3000000{n}") for n in (1, 2, 3)]
+    security.fail_unsecure.add(tags[1].uid)
+    co, _ = make(circ, security)
+    st = co.handle_tags(pad(*tags))
+    assert [i.status for i in st.items] == [
+        ItemStatus.CHECKED_OUT,
+        ItemStatus.REFUSED,
+        ItemStatus.CHECKED_OUT,
+    ]
+    assert st.items[1].undone
+    assert circ.items["30000002"].on_loan_to == ""
+    # The reversal goes over the link after the next item's checkout and before the one after.
+    ops = [
+        (c[0], c[1][1] if c[0] == "checkout" else c[1][0])
+        for c in circ.calls
+        if c[0] in ("checkout", "checkin")
+    ]
+    assert ops == [
+        ("checkout", "30000001"),
+        ("checkout", "30000002"),
+        ("checkout", "30000003"),
+        ("checkin", "30000002"),
+    ]
+    assert security.state == {tags[0].uid: False, tags[1].uid: True, tags[2].uid: False}

@@ -35,7 +35,13 @@ def test_a_set_counts_only_after_stable_rounds(pad):
     assert {t.item_id for t in second.added} == {"30000001", "30000002"}
     assert len(events) == 1
     t = next(t for t in second.added if t.item_id == "30000001")
-    assert (t.uid, t.afi, t.model, t.owner_institution, t.error) == (tags[0].uid, 0x07, "iso28560-3", "LV-DEMO", "")
+    assert (t.uid, t.afi, t.model, t.owner_institution, t.error) == (
+        tags[0].uid,
+        0x07,
+        "iso28560-3",
+        "LV-DEMO",
+        "",
+    )
     third = stack.poll_once()
     assert not third.changed
     assert len(events) == 1
@@ -106,7 +112,9 @@ def test_unreadable_tag_is_reported_with_error_not_dropped(pad):
 
 def test_undecodable_tag_has_the_reason(pad):
     stack, _ = make(pad, stable_rounds=1)
-    blank = pad.place(VirtualTag("E004010000000099", memory=bytearray(b"\x11\x01\x01" + b"\xff" * 40)))
+    blank = pad.place(
+        VirtualTag("E004010000000099", memory=bytearray(b"\x11\x01\x01" + b"\xff" * 40))
+    )
     (tag,) = stack.poll_once().added
     assert tag.uid == blank.uid
     assert tag.item_id == ""
@@ -118,7 +126,9 @@ def test_multi_part_set(pad):
     for part in (1, 2, 3):
         pad.place(demo_tag("30000005", part=part))
     added = stack.poll_once().added
-    assert sorted((t.item_id, t.part_number, t.parts_in_set) for t in added) == [("30000005", p, 3) for p in (1, 2, 3)]
+    assert sorted((t.item_id, t.part_number, t.parts_in_set) for t in added) == [
+        ("30000005", p, 3) for p in (1, 2, 3)
+    ]
 
 
 def test_eas_is_read_when_security_uses_it(pad):
@@ -170,6 +180,59 @@ def test_background_thread_posts_changes(pad):
     assert ("30000010",) in seen
 
 
+class _NoNotice:
+    """The simulated pad's reader without its change notices (as a serial reader has none)."""
+
+    def __init__(self, pad: SimulatedPad) -> None:
+        inner = SimReader(pad)
+        self.inventory = inner.inventory
+        self.read_blocks = inner.read_blocks
+        self.read_system_info = inner.read_system_info
+        self.eas = inner.eas
+        self.reopen = inner.reopen
+        self.close = inner.close
+
+
+def _reported(stack_reader_args, place, pad):
+    got = threading.Event()
+    stack = StackReader(
+        *stack_reader_args, stable_rounds=2, on_change=lambda p, a, r: a and got.set()
+    )
+    stack.start(interval_s=3600)  # a tick that never comes within the test
+    try:
+        place()
+        return got.wait(5), stack
+    finally:
+        stack.stop()
+
+
+def test_a_tag_placed_is_reported_without_waiting_for_the_next_tick(pad):
+    # The pad wakes the poll loop and the confirming round runs at once.
+    ok, _ = _reported((SimReader(pad),), lambda: pad.place(demo_tag("30000010")), pad)
+    assert ok, "the tag waited for the next poll tick"
+
+
+def test_confirming_rounds_run_back_to_back_without_a_change_notice(pad):
+    # First round at start sees the tag; the second, confirming round must not wait an interval.
+    pad.place(demo_tag("30000010"))
+    ok, _ = _reported((_NoNotice(pad),), lambda: None, pad)
+    assert ok, "the confirming inventory waited for the next poll tick"
+
+
+def test_wake_runs_an_inventory_now(pad):
+    reader = _NoNotice(pad)
+    got = threading.Event()
+    stack = StackReader(reader, stable_rounds=1, on_change=lambda p, a, r: a and got.set())
+    stack.start(interval_s=3600)
+    try:
+        pad.place(demo_tag("30000001"))
+        assert not got.wait(0.2)  # nothing tells this reader's loop about the tag...
+        stack.wake()  # ...until a caller does
+        assert got.wait(5)
+    finally:
+        stack.stop()
+
+
 def test_a_failing_listener_does_not_stop_reading(pad, unexpected_faults):
     def boom(*_):
         raise RuntimeError("listener bug")
@@ -199,7 +262,9 @@ def test_unknown_size_is_read_in_chunks(pad):
         def read_system_info(self, uid):
             raise NotSupported("no system information on this reader")
 
-    t = pad.place(VirtualTag("E004010000000077", memory=bytearray(demo_tag("30000003").memory[:40])))
+    t = pad.place(
+        VirtualTag("E004010000000077", memory=bytearray(demo_tag("30000003").memory[:40]))
+    )
     (tag,) = StackReader(NoSystemInfo(pad), stable_rounds=1).poll_once().added
     assert tag.item_id == "30000003"
     assert tag.uid == t.uid
@@ -208,9 +273,17 @@ def test_unknown_size_is_read_in_chunks(pad):
 def test_from_config():
     from kiosk.config import Config, ReaderSection
 
-    cfg = Config(reader=ReaderSection(stable_rounds=3, data_model="iso28560-3", retries=1), security=SecuritySection(method="both"))
+    cfg = Config(
+        reader=ReaderSection(stable_rounds=3, data_model="iso28560-3", retries=1),
+        security=SecuritySection(method="both"),
+    )
     stack = StackReader.from_config(SimReader(SimulatedPad()), cfg)
-    assert (stack.stable_rounds, stack.data_model, stack.read_retries, stack.read_eas) == (3, "iso28560-3", 1, True)
+    assert (stack.stable_rounds, stack.data_model, stack.read_retries, stack.read_eas) == (
+        3,
+        "iso28560-3",
+        1,
+        True,
+    )
 
 
 class RecordingReader(SimReader):
@@ -234,7 +307,9 @@ def test_quick_read_stops_after_a_complete_basic_block(pad):
 def test_quick_read_reads_on_for_extension_blocks_and_iso28560_2(pad):
     reader = RecordingReader(pad)
     t = demo_tag("30000002")
-    t.memory[34:40] = bytes([6, 1, 0, 0x41, 0x42, 0x06 ^ 0x01 ^ 0x41 ^ 0x42])  # an extension block follows
+    t.memory[34:40] = bytes(
+        [6, 1, 0, 0x41, 0x42, 0x06 ^ 0x01 ^ 0x41 ^ 0x42]
+    )  # an extension block follows
     pad.place(t)
     pad.place(demo_tag("30000003", model="iso28560-2"))
     added = StackReader(reader, stable_rounds=1).poll_once().added
@@ -276,3 +351,37 @@ def test_update_records_a_verified_security_write(pad):
     assert stack.current()[0].afi == 0xC2
     assert len(events) == 1
     assert stack.update("E0040100000000FF", afi=0x07) is None
+
+
+def test_a_hanging_reader_does_not_block_current_or_update(pad):
+    # The UI thread asks for the stable set (entering returns) while the reader thread hangs.
+    tag = pad.place(demo_tag("30000001"))
+    stack = StackReader(SimReader(pad), stable_rounds=1)
+    stack.poll_once()
+    entered, release = threading.Event(), threading.Event()
+
+    def hang(_seconds: float) -> None:
+        entered.set()
+        release.wait(20)
+
+    pad._sleep = hang
+    pad.set_delay("inventory", 1.0)
+    poller = threading.Thread(target=stack.poll_once, daemon=True)
+    poller.start()
+    try:
+        assert entered.wait(5)
+        answered = threading.Event()
+        got: list[object] = []
+
+        def ask() -> None:
+            got.append(stack.current())
+            got.append(stack.update(tag.uid, afi=0xC2))
+            answered.set()
+
+        threading.Thread(target=ask, daemon=True).start()
+        assert answered.wait(5), "current() waited for the hanging inventory"
+        assert [t.item_id for t in got[0]] == ["30000001"]
+        assert got[1] is not None
+    finally:
+        release.set()
+        poller.join(5)

@@ -210,6 +210,7 @@ def test_a_longer_loop_is_found():
 def test_a_function_local_import_does_not_make_a_loop(tmp_path):
     code = "def later():\n    from kiosk.core import domain\n"
     back = _fake("kiosk.core.session", code, tmp_path)
-    assert back and not back[0].at_load
+    assert back
+    assert not back[0].at_load
     there = Import("kiosk.core.domain", "kiosk.core.session", 1, True)
     assert cycles([*back, there]) == []
