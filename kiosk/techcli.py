@@ -6,6 +6,7 @@ import argparse
 import getpass
 import json
 import sys
+import warnings
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,21 +15,38 @@ from kiosk.errors import KioskError
 
 
 def register(subparsers: Any) -> None:
-    doctor = subparsers.add_parser("doctor", help="check the configuration, library system link, devices and journal")
+    doctor = subparsers.add_parser(
+        "doctor", help="check the configuration, library system link, devices and journal"
+    )
     doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
-    doctor.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for each device or the library system (default 5)")
+    doctor.add_argument(
+        "--timeout",
+        type=float,
+        default=5.0,
+        help="seconds to wait for each device or the library system (default 5)",
+    )
     doctor.set_defaults(func=cmd_doctor)
 
-    stats = subparsers.add_parser("stats", help="checkouts, returns, renewals and refusals per day and hour, from the journal")
+    stats = subparsers.add_parser(
+        "stats", help="checkouts, returns, renewals and refusals per day and hour, from the journal"
+    )
     stats.add_argument("--json", action="store_true", help="print JSON instead of tables")
     stats.add_argument("--days", type=int, default=14, help="how many days back (default 14)")
-    stats.add_argument("--hours", type=int, default=24, help="how many hours in the hourly table (default 24)")
+    stats.add_argument(
+        "--hours", type=int, default=24, help="how many hours in the hourly table (default 24)"
+    )
     stats.set_defaults(func=cmd_stats)
 
     admin = subparsers.add_parser("admin", help="technician access")
     admin_sub = admin.add_subparsers(dest="admin_command", metavar="ACTION")
-    set_pin = admin_sub.add_parser("set-pin", help="set the admin PIN (stored as a salted scrypt hash in [admin] pin_hash)")
-    set_pin.add_argument("--stdin", action="store_true", help="read the PIN from the first line of standard input (for scripts)")
+    set_pin = admin_sub.add_parser(
+        "set-pin", help="set the admin PIN (stored as a salted scrypt hash in [admin] pin_hash)"
+    )
+    set_pin.add_argument(
+        "--stdin",
+        action="store_true",
+        help="read the PIN from the first line of standard input (for scripts)",
+    )
     set_pin.set_defaults(func=cmd_set_pin)
     admin.set_defaults(func=lambda args: (admin.print_help(), 2)[1])
 
@@ -41,8 +59,17 @@ def _read_pin(args: argparse.Namespace) -> str:
         if not line:
             raise AdminPinError("admin PIN: nothing on standard input")
         return line.rstrip("\r\n")
-    first = getpass.getpass("New admin PIN: ")
-    second = getpass.getpass("Repeat the admin PIN: ")
+    no_terminal = AdminPinError(
+        "admin PIN: no terminal to ask on; in a script use `echo PIN | kiosk admin set-pin --stdin`; nothing was changed"
+    )
+    try:
+        with warnings.catch_warnings():
+            # Without a terminal getpass would read stdin with the PIN echoed: refuse instead.
+            warnings.simplefilter("error", getpass.GetPassWarning)
+            first = getpass.getpass("New admin PIN: ")
+            second = getpass.getpass("Repeat the admin PIN: ")
+    except (EOFError, getpass.GetPassWarning):
+        raise no_terminal from None
     if first != second:
         raise AdminPinError("admin PIN: the two entries differ; nothing was changed")
     return first
@@ -65,7 +92,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
     cfg = kconfig.load(args.config)
     now = datetime.now()
-    since = datetime.combine((now - timedelta(days=max(args.days, 1) - 1)).date(), datetime.min.time())
+    since = datetime.combine(
+        (now - timedelta(days=max(args.days, 1) - 1)).date(), datetime.min.time()
+    )
     path = cfg.resolve_path(cfg.storage.path)
     if path.exists():
         from kiosk.sync.journal import Journal
@@ -76,7 +105,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
         finally:
             journal.close()
     else:
-        print(f"note: no journal at {path} yet; the kiosk has not recorded anything", file=sys.stderr)
+        print(
+            f"note: no journal at {path} yet; the kiosk has not recorded anything", file=sys.stderr
+        )
         entries = []
     result = kstats.compute(entries, since=since)
     daily = kstats.last_days(result, now.date(), max(args.days, 1))
@@ -104,7 +135,14 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     try:
         cfg = kconfig.load(args.config)
     except KioskError as exc:
-        checks = [doctor.Check("config", doctor.Status.FAIL, str(exc), "fix the named key, or point --config / $KIOSK_CONFIG at the right file")]
+        checks = [
+            doctor.Check(
+                "config",
+                doctor.Status.FAIL,
+                str(exc),
+                "fix the named key, or point --config / $KIOSK_CONFIG at the right file",
+            )
+        ]
         cfg = None
     else:
         checks = doctor.run_checks(cfg, timeout_s=args.timeout)
