@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import codecs
+import io
 import dataclasses
 import json
 import math
@@ -98,7 +99,7 @@ def register(subparsers: Any) -> None:
     chk.set_defaults(func=_check)
 
 
-def split_messages(stream: BinaryIO) -> Iterator[bytes]:
+def split_messages(stream: BinaryIO | _BytesOf) -> Iterator[bytes]:
     """The messages of a capture, whatever ends its lines: CR (the SIP2 terminator), LF or CRLF.
 
     Read as it arrives, so `tail -f wire.log | kiosk sip2 decode` decodes each line at once.
@@ -106,7 +107,7 @@ def split_messages(stream: BinaryIO) -> Iterator[bytes]:
     buf = b""
     eof = False
     while not eof:
-        chunk = stream.read1(_CHUNK) if hasattr(stream, "read1") else stream.read(_CHUNK)
+        chunk = stream.read1(_CHUNK) if isinstance(stream, io.BufferedIOBase) else stream.read(_CHUNK)
         eof = not chunk
         buf += chunk
         while True:
