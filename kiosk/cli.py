@@ -13,9 +13,11 @@ import importlib
 import logging
 import os
 import sys
+from pathlib import Path
 
 from kiosk.errors import ConfigError, KioskError
 from kiosk.exitcodes import Exit, help_table
+from kiosk.ownership import DATA_COMMANDS, not_writable_message, refuse_root_on_kiosk_data
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +88,8 @@ def _main(argv: list[str] | None) -> int:
         stream=sys.stderr,
     )
     try:
+        if args.command in DATA_COMMANDS:
+            _guard_data(args)
         return int(args.func(args) or 0)
     except BrokenPipeError:
         raise
@@ -93,7 +97,7 @@ def _main(argv: list[str] | None) -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return Exit.USAGE
     except KioskError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_journal_fix(args) or exc}", file=sys.stderr)
         return Exit.FAILED
     except EOFError:
         print("error: standard input ended before the command had what it needs", file=sys.stderr)
@@ -109,12 +113,41 @@ def _main(argv: list[str] | None) -> int:
         print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
         return Exit.FAILED
     except Exception:
+        fix = _journal_fix(args)
+        if fix:  # e.g. SQLite's "attempt to write a readonly database" in the middle of a command
+            print(f"error: {fix}", file=sys.stderr)
+            return Exit.FAILED
         log.exception("internal error in `kiosk %s`", args.command)
         print(
             "internal error: a defect in the kiosk; the traceback is above; please report it",
             file=sys.stderr,
         )
         return Exit.INTERNAL
+
+
+def _journal_path(args: argparse.Namespace) -> Path | None:
+    from kiosk import config as kconfig
+
+    try:
+        cfg = kconfig.load(getattr(args, "config", None))
+    except KioskError:
+        return None  # the command itself reports the configuration
+    return cfg.resolve_path(cfg.storage.path)
+
+
+def _guard_data(args: argparse.Namespace) -> None:
+    """As root, never create or take over the kiosk's data (kiosk/ownership.py)."""
+    path = _journal_path(args)
+    if path is not None:
+        refuse_root_on_kiosk_data(path, args.command)
+
+
+def _journal_fix(args: argparse.Namespace) -> str | None:
+    """For a failure of a data command: one line with the fix when the journal is not writable."""
+    if args.command not in DATA_COMMANDS:
+        return None
+    path = _journal_path(args)
+    return not_writable_message(path) if path is not None else None
 
 
 if __name__ == "__main__":
