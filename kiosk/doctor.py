@@ -21,6 +21,7 @@ from typing import Any
 
 from kiosk.clock import DEFAULT_MAX_DRIFT, Drift, SyncState, kernel_sync_state
 from kiosk.config import Config
+from kiosk.configfaults import login_refused, sip2_file_faults
 from kiosk.errors import ConfigError, KioskError
 
 log = logging.getLogger(__name__)
@@ -146,12 +147,15 @@ def _check_admin(cfg: Config) -> Check:
 
 def _check_library(cfg: Config, timeout_s: float, now: Callable[[], datetime] = datetime.now) -> list[Check]:
     """The library system's link, then the kiosk's clock against the date/time in its `98`."""
-    from kiosk.sync.sip2.client import Sip2Client
+    from kiosk.sync.sip2.client import Sip2Client, Sip2LoginError
     from kiosk.sync.sip2.codec import Sip2Error, message, parse_sip_date
 
     s = cfg.sip2
     settings = dataclasses.replace(s, timeout_s=max(0.5, min(s.timeout_s, timeout_s)), retries=0)
     where = f"{s.host}:{s.port}"
+    faults = sip2_file_faults(s)
+    if faults:  # a configuration fault, not an outage: no point in connecting
+        return [Check("library", Status.FAIL, "; ".join(faults), "fix the named key in the configuration"), _check_clock(cfg, None)]
     client = Sip2Client(settings, connect_timeout_s=settings.timeout_s)
     drift: Drift | None = None
     try:
@@ -163,6 +167,9 @@ def _check_library(cfg: Config, timeout_s: float, now: Callable[[], datetime] = 
             drift = Drift.between(kiosk_now, acs_time) if acs_time is not None else None
         except Sip2Error as exc:
             log.info("no second status for the clock check: %s", exc)
+    except Sip2LoginError:
+        return [Check("library", Status.FAIL, login_refused(s), "a configuration fault: the kiosk stays out of service until it is fixed"),
+                _check_clock(cfg, None)]
     except (Sip2Error, OSError) as exc:
         if cfg.acs.embedded:
             return [Check("library", Status.WARN, f"embedded demo library system at {where} not running ({exc})",

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import argparse
 import codecs
-import io
 import dataclasses
+import io
 import json
 import math
 import sys
@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from kiosk import config as kiosk_config
+from kiosk.configfaults import login_refused, sip2_file_faults
 from kiosk.errors import ConfigError
 from kiosk.exitcodes import Exit
 from kiosk.sync.sip2.codec import Sip2Error, Sip2FormatError, Sip2LinkError, decode
@@ -107,7 +108,9 @@ def split_messages(stream: BinaryIO | _BytesOf) -> Iterator[bytes]:
     buf = b""
     eof = False
     while not eof:
-        chunk = stream.read1(_CHUNK) if isinstance(stream, io.BufferedIOBase) else stream.read(_CHUNK)
+        chunk = (
+            stream.read1(_CHUNK) if isinstance(stream, io.BufferedIOBase) else stream.read(_CHUNK)
+        )
         eof = not chunk
         buf += chunk
         while True:
@@ -179,10 +182,17 @@ def _check(args: argparse.Namespace) -> int:
     }
     if overrides:
         settings = dataclasses.replace(settings, **overrides)
+    faults = sip2_file_faults(settings)
+    if faults:
+        print(f"sip2 check: configuration fault: {'; '.join(faults)}", file=sys.stderr)
+        return Exit.USAGE
     client = Sip2Client(settings)
     try:
         status = client.connect()
-    except (Sip2LoginError, ConfigError) as exc:
+    except Sip2LoginError:
+        print(f"sip2 check: configuration fault: {login_refused(settings)}", file=sys.stderr)
+        return Exit.USAGE
+    except ConfigError as exc:
         print(f"sip2 check: configuration fault: {exc}", file=sys.stderr)
         return Exit.USAGE
     except Sip2LinkError as exc:
