@@ -13,7 +13,7 @@ from typing import Any
 
 def sip2_file_faults(sip2: Any) -> list[str]:
     """One line per `[sip2]` file setting that names a file the kiosk cannot read."""
-    lines = []
+    lines: list[str] = []
     if not getattr(sip2, "tls", False):
         return lines
     for key in ("tls_ca_file", "tls_client_cert"):
