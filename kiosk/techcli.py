@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from kiosk import config as kconfig
+from kiosk.cliargs import positive_int, positive_seconds
 from kiosk.errors import KioskError
 
 
@@ -21,7 +22,7 @@ def register(subparsers: Any) -> None:
     doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
     doctor.add_argument(
         "--timeout",
-        type=float,
+        type=positive_seconds,
         default=5.0,
         help="seconds to wait for each device or the library system (default 5)",
     )
@@ -31,9 +32,14 @@ def register(subparsers: Any) -> None:
         "stats", help="checkouts, returns, renewals and refusals per day and hour, from the journal"
     )
     stats.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    stats.add_argument("--days", type=int, default=14, help="how many days back (default 14)")
     stats.add_argument(
-        "--hours", type=int, default=24, help="how many hours in the hourly table (default 24)"
+        "--days", type=positive_int, default=14, help="how many days back (default 14)"
+    )
+    stats.add_argument(
+        "--hours",
+        type=positive_int,
+        default=24,
+        help="how many hours in the hourly table (default 24)",
     )
     stats.set_defaults(func=cmd_stats)
 
@@ -143,7 +149,6 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                 "fix the named key, or point --config / $KIOSK_CONFIG at the right file",
             )
         ]
-        cfg = None
     else:
         checks = doctor.run_checks(cfg, timeout_s=args.timeout)
     if args.json:

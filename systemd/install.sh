@@ -65,6 +65,7 @@ PHASE=prepare
 REL_BUILDING=""
 on_error() {
   local rc=$?
+  if [ "$BASH_SUBSHELL" -gt 0 ]; then exit "$rc"; fi  # the main shell reports it once
   if [ -n "$REL_BUILDING" ] && [ -d "$REL_BUILDING" ]; then
     rm -rf "$REL_BUILDING"
   fi
@@ -96,11 +97,16 @@ uid_of() { if [ "$1" = root ]; then echo 0; elif [ -n "$ROOT" ]; then awk -F: -v
 gid_of() { if [ "$1" = root ]; then echo 0; elif [ -n "$ROOT" ]; then awk -F: -v g="$1" '$1 == g { print $3 }' "$ROOT/etc/group"; else getent group "$1" | cut -d: -f3; fi; }
 prefix_opt() { if [ -n "$ROOT" ]; then echo "--prefix $ROOT"; fi; }
 
+# known OWNER GROUP: both exist (under --dry-run the kiosk's user and group may not yet).
+known() {
+  { [ "$1" = root ] || user_exists "$1"; } && { [ "$2" = root ] || group_exists "$2"; }
+}
+
 # ensure_dir PATH MODE OWNER GROUP
 ensure_dir() {
   local path=$ROOT$1 mode=$2 owner=$3 group=$4
-  if [ "$DRY" = 1 ] && ! user_exists "$owner" 2>/dev/null && [ "$owner" != root ]; then
-    act "create folder $1 mode $mode owner $owner:$group" true; return
+  if ! known "$owner" "$group"; then
+    act "make folder $1 mode $mode owner $owner:$group" true; return
   fi
   local uid gid; uid=$(uid_of "$owner"); gid=$(gid_of "$group")
   if [ -d "$path" ] && [ "$(stat -c '%a %u %g' "$path")" = "${mode#0} $uid $gid" ]; then
@@ -113,7 +119,7 @@ ensure_dir() {
 # ensure_file SOURCE DEST MODE [OWNER GROUP]: install SOURCE as DEST, replacing it atomically.
 ensure_file() {
   local src=$1 dest=$ROOT$2 mode=$3 owner=${4:-root} group=${5:-root}
-  if [ "$DRY" = 1 ] && [ "$group" != root ] && ! group_exists "$group"; then
+  if ! known "$owner" "$group"; then
     act "install $2 mode $mode owner $owner:$group" true; return
   fi
   local uid gid; uid=$(uid_of "$owner"); gid=$(gid_of "$group")

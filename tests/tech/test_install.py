@@ -146,7 +146,7 @@ def test_dry_run_lists_every_path_user_and_mode_and_changes_nothing(tmp_path):
     for line in (
         "would add system user kiosk (home /var/lib/kiosk, no login shell)",
         "would add system group plugdev",
-        "would create folder /var/lib/kiosk mode 0750 owner kiosk:kiosk",
+        "would make folder /var/lib/kiosk mode 0750 owner kiosk:kiosk",
         "would make folder /etc/kiosk mode 0750 owner root:kiosk",
         "would install /etc/kiosk/kiosk.toml mode 0640 owner root:kiosk",
         "would install /etc/systemd/system/kiosk.service mode 0644 owner root:root",

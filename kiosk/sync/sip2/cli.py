@@ -12,12 +12,12 @@ import codecs
 import dataclasses
 import io
 import json
-import math
 import sys
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from kiosk import config as kiosk_config
+from kiosk.cliargs import positive_seconds, tcp_port
 from kiosk.configfaults import login_refused, sip2_file_faults
 from kiosk.errors import ConfigError
 from kiosk.exitcodes import Exit
@@ -46,28 +46,6 @@ def _delimiter(text: str) -> str:
     return text
 
 
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected seconds such as 5 or 0.5, not {text!r}"
-        ) from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, not {text!r}")
-    return value
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a TCP port number, not {text!r}") from None
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a TCP port 1-65535, not {text!r}")
-    return value
-
-
 def register(subparsers: Any) -> None:
     sip2 = subparsers.add_parser("sip2", help="SIP2 technician tools")
     sub = sip2.add_subparsers(dest="sip2_command", metavar="SUBCOMMAND")
@@ -93,9 +71,9 @@ def register(subparsers: Any) -> None:
         help="connect to the configured ACS and print its status and capabilities (exit 2 config fault, 3 unreachable)",
     )
     chk.add_argument("--host", help="override sip2.host")
-    chk.add_argument("--port", type=_port, help="override sip2.port")
+    chk.add_argument("--port", type=tcp_port, help="override sip2.port")
     chk.add_argument(
-        "--timeout", type=_positive_seconds, help="override sip2.timeout_s (seconds, > 0)"
+        "--timeout", type=positive_seconds, help="override sip2.timeout_s (seconds, > 0)"
     )
     chk.set_defaults(func=_check)
 
