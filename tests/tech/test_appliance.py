@@ -3,9 +3,9 @@ sandbox settings the kiosk relies on; udev rules are well-formed; the examples l
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
-import os
 import subprocess
 import sys
 from pathlib import Path
