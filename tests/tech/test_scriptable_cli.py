@@ -147,7 +147,7 @@ def test_decode_exits_non_zero_when_a_line_failed_and_still_decodes_the_rest():
     assert (
         "error" in rows[0] and rows[1]["checksum_ok"] is False and rows[2]["fixed"] == {"ok": "1"}
     )
-    assert "2 line(s) failed" in one_clean_line(proc)
+    assert "1 line(s) could not be decoded" in one_clean_line(proc)
 
 
 def test_tag_encode_refuses_an_unknown_field():
