@@ -142,7 +142,7 @@ def build_services(
     from kiosk.core.session import PatronSession, SessionSettings
     from kiosk.core.worker import CoreWorker
     from kiosk.devices.errors import DeviceError
-    from kiosk.devices.printer import open_printer
+    from kiosk.devices.printer import open_configured_printer
     from kiosk.screens.receipts import RenderingPrinter
     from kiosk.sync.circulation import build_circulation
 
@@ -193,7 +193,7 @@ def build_services(
             services.wedge = source
 
     try:
-        services.printer = open_printer(cfg.printer.url, cfg.printer.profile, cfg.printer.width, base=cfg.resolve_path("."))
+        services.printer = open_configured_printer(cfg.printer, base=cfg.resolve_path("."))
     except DeviceError as exc:
         log.error("receipt printer %s unusable: %s", cfg.printer.url, exc)
         from kiosk.devices.printer import NoPrinter
@@ -211,6 +211,7 @@ def build_services(
             log.error("e-mail receipts disabled: %s", exc)
     services.session = PatronSession(
         services.circulation, session_clock, SessionSettings.from_config(cfg), security=services.security, printer=printer, mailer=mailer,
+        pad=services.stack, recorder=getattr(services.circulation.journal, "record_event", None),
     )
     if cfg.kiosk.mode == "bookdrop":
         from kiosk.core.bookdrop import BookDrop
@@ -224,7 +225,7 @@ def build_services(
         staff = printer
         if cfg.printer.staff_url:
             try:
-                staff = RenderingPrinter(open_printer(cfg.printer.staff_url, cfg.printer.profile, cfg.printer.width, base=cfg.resolve_path(".")))
+                staff = RenderingPrinter(open_configured_printer(cfg.printer, cfg.printer.staff_url, base=cfg.resolve_path(".")))
             except DeviceError as exc:
                 log.error("staff printer %s unusable: %s; hold slips go to the receipt printer", cfg.printer.staff_url, exc)
         services.bookdrop = BookDrop(
@@ -236,6 +237,9 @@ def build_services(
             services.circulation, services.security, session_clock, RoutingTable.from_config(cfg), ReturnSettings.from_config(cfg),
             recorder=getattr(services.circulation.journal, "record_event", None), staff_printer=printer,
         )
+    from kiosk.fleet.runtime import attach as attach_fleet
+
+    attach_fleet(services)  # metrics, alerts and the status page observe the parts built above
     return services
 
 
@@ -481,7 +485,8 @@ class KioskApp(App):
         return bool(ctl is not None and ctl.card_presented(number))
 
     def _on_card(self, event: Any) -> None:
-        """A card source read something (UI thread): a card on the welcome stage, an item scan later."""
+        """A card source read something (UI thread): an item scan, or a patron card; another patron's
+        card mid-session goes to the session, which ends the open session first."""
         if self._stopped:
             return
         from kiosk.devices.cards import classify
@@ -492,7 +497,7 @@ class KioskApp(App):
         in_welcome = self.state is None or self.state.stage.value in ("welcome", "goodbye")
         if self.local == "returns" or (not in_welcome and classify(text, self.cfg.patron) != "patron"):
             self.scan(text)
-        elif in_welcome:
+        else:
             self.present_card(text, event.source)
 
     def scan(self, text: str) -> None:

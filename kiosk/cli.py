@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "kiosk.devices.tags.cli",  # tag decode, tag encode
     "kiosk.devices.cli",  # devices
     "kiosk.techcli",  # doctor, stats, admin
+    "kiosk.fleet.cli",  # config show, support-bundle, alert
 )
 
 

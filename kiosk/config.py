@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 from kiosk.errors import ConfigError
+from kiosk.fleet.settings import AlertsSection, MetricsSection, SiteSection, StatusPageSection
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "kiosk.toml"
@@ -57,6 +58,12 @@ class Sip2Section:
     terminal_password: str = ""
     encoding: str = "utf-8"
     error_detection: Literal["off", "on", "auto"] = "auto"
+    # The ACS honours the SIP2 duplicate rule (a request repeating the previous one's sequence
+    # number and checksum is answered again, not executed again), verified for this site. Only
+    # then, and only while its answers carry AY/AZ, is a changing request (checkout, checkin,
+    # renewal, fee, hold...) re-sent after a timeout; otherwise it is in doubt and reconciled.
+    # `kiosk sip2 check --duplicate-rule` finds out whether the ACS does.
+    duplicate_rule: bool = False
     line_terminator: Literal["CR", "CRLF"] = "CR"
     field_delimiter: str = "|"
     timeout_s: float = 10.0
@@ -95,6 +102,14 @@ class AcsSection:
     max_loans: int = 10
     max_renewals: int = 3
     fee_limit: float = 10.0  # outstanding fees above this block borrowing (EUR)
+    # true: every request received is applied (a repeated checkout renews, a repeated checkin is a
+    # second return), as a library system without repeat detection does; false: a repeat of the
+    # item's last transaction is answered without applying it again.
+    strict: bool = True
+    # how it answers on the wire: a profile name of kiosk/sync/acs/server.py PROFILES (standard,
+    # no-duplicate-rule, no-error-detection, late, close-after-apply, ...) with optional
+    # ",key=value" overrides, e.g. "no-duplicate-rule,reply_delay_s=12"
+    profile: str = "standard"
 
 
 @dataclass(frozen=True)
@@ -141,8 +156,11 @@ class PrinterSection:
     """The receipt printer, named by a device string (`file:DIR`, `usb:VID:PID`, `serial:PATH`, `net:HOST:PORT`, `none`)."""
 
     url: str = "file:var/receipts"
-    profile: str = "TM-T88V"
-    width: int = 42
+    profile: str = "TM-T88V"  # a model from kiosk/devices/printer_tables.toml (docs/printers.md)
+    width: int = 0  # columns; 0 = the profile's for the font
+    font: Literal["A", "B"] = "A"
+    render: Literal["auto", "text", "raster"] = "auto"  # auto: text when the code pages hold every letter
+    codepage: str = ""  # "26=CP1257, 17=CP866": the printer's own table numbers, replacing the profile's
     staff_url: str = ""
     show_patron_name: bool = False
     email_receipts: bool = False
@@ -213,6 +231,10 @@ class Config:
     ui: UiSection = field(default_factory=UiSection)
     admin: AdminSection = field(default_factory=AdminSection)
     logging: LoggingSection = field(default_factory=LoggingSection)
+    metrics: MetricsSection = field(default_factory=MetricsSection)
+    alerts: AlertsSection = field(default_factory=AlertsSection)
+    status_page: StatusPageSection = field(default_factory=StatusPageSection)
+    site: SiteSection = field(default_factory=SiteSection)
     routing: tuple[RoutingRule, ...] = ()
     source: str = "<defaults>"
 
@@ -349,10 +371,28 @@ def _validate(cfg: Config) -> None:
             raise bad("kiosk.languages", f"expected languages from lv, en, ru, got {lang!r}")
     if cfg.kiosk.default_language not in cfg.kiosk.languages:
         raise bad("kiosk.default_language", f"expected one of kiosk.languages {list(cfg.kiosk.languages)}")
+    _validate_printer(cfg.printer)
     if cfg.ui.idle_warning_s < 20:
         raise bad("ui.idle_warning_s", "expected at least 20 seconds of warning before logout")
     if cfg.ui.idle_timeout_s <= cfg.ui.idle_warning_s:
         raise bad("ui.idle_timeout_s", "expected more than ui.idle_warning_s")
+
+
+def _validate_printer(printer: PrinterSection) -> None:
+    """An unknown printer profile or table list is refused here, not at the first receipt."""
+    from kiosk.devices.printer import parse_codepage
+    from kiosk.devices.printer_models import check_profile, get_model
+
+    problem = check_profile(printer.profile)
+    if problem:
+        raise ConfigError(f"printer.profile: {problem}")
+    most = get_model(printer.profile).columns(printer.font)
+    if printer.width and not 16 <= printer.width <= most:
+        raise ConfigError(f"printer.width: expected 0 (from the profile) or 16-{most} columns ({printer.profile}, font {printer.font}), got {printer.width}")
+    try:
+        parse_codepage(printer.codepage)
+    except ValueError as exc:
+        raise ConfigError(f"printer.codepage: {exc}") from None
 
 
 def parse(text: str, source: str = "<string>") -> Config:
@@ -361,6 +401,12 @@ def parse(text: str, source: str = "<string>") -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    return from_data(data, source)
+
+
+def from_data(data: dict[str, Any], source: str) -> Config:
+    """A validated Config from parsed TOML (one file, or the merged layers of kiosk.config_layers)."""
+    data = dict(data)
     try:
         routing = data.pop("routing", [])
         if not isinstance(routing, list):
@@ -399,4 +445,6 @@ def load(explicit: str | os.PathLike[str] | None = None) -> Config:
         raise ConfigError(f"{path}: configuration file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read configuration ({exc})") from None
-    return parse(text, str(path.resolve()))
+    from kiosk import config_layers  # the site file under this one, when [site] names one
+
+    return config_layers.load_layers(path, text)

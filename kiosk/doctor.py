@@ -261,11 +261,11 @@ def _check_printer(cfg: Config, timeout_s: float) -> Check:
             return Check("printer", Status.FAIL, f"{url}: {path} does not exist",
                          "plug the printer in; the udev rules in systemd/ give it the stable name /dev/kiosk-printer")
     try:
-        from kiosk.devices.printer import PrinterStatus, open_printer
+        from kiosk.devices.printer import PrinterStatus, open_configured_printer
     except ImportError as exc:
         return Check("printer", Status.FAIL, f"{url}: printer driver missing ({exc})", "reinstall the kiosk package")
     try:
-        printer = open_printer(url, cfg.printer.profile, cfg.printer.width, base=cfg.resolve_path("."), timeout_s=min(timeout_s, 3.0))
+        printer = open_configured_printer(cfg.printer, base=cfg.resolve_path("."), timeout_s=min(timeout_s, 3.0))
         try:
             state = printer.status()
         finally:

@@ -57,6 +57,7 @@ APT_PACKAGES=(
   python3 python3-venv python3-dev gcc swig
   libgl1 libegl1 libgles2 libgbm1 libdrm2 libmtdev1 libinput10
   pcscd libccid libpcsclite1 libpcsclite-dev libusb-1.0-0
+  fonts-dejavu-core  # the printer's raster path renders receipts in DejaVu Sans Mono
 )
 UNITS=(kiosk.service kiosk-acs.service kiosk-forward.service kiosk-forward.timer)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -57,7 +57,9 @@ class HoldSlipDetails:
 
 @dataclass(frozen=True)
 class Receipt:
-    """A receipt or slip as data; `lines` are items, `refused` are items not done and why."""
+    """A receipt or slip as data; `lines` are items done (borrowed, returned, or renewed on a
+    renewal receipt), `refused` are items not done and why; a visit's checkout receipt keeps its
+    renewals in `renewed` and `not_renewed`, each item once."""
 
     kind: ReceiptKind
     library_name: str
@@ -67,6 +69,9 @@ class Receipt:
     patron_name: str = ""
     lines: tuple[ReceiptLine, ...] = ()
     refused: tuple[ReceiptLine, ...] = ()
+    # A visit's receipt (kind CHECKOUT) lists renewals apart from the items borrowed.
+    renewed: tuple[ReceiptLine, ...] = ()
+    not_renewed: tuple[ReceiptLine, ...] = ()
     loans: tuple[Loan, ...] = ()
     holds: tuple[Hold, ...] = ()
     fees: tuple[Fee, ...] = ()
@@ -89,8 +94,29 @@ def _items_receipt(
     items: Iterable[ReceiptLine],
     **fields: Any,
 ) -> Receipt:
-    """A receipt of items done and refused; offline when any item was done offline."""
-    items = tuple(items)
+    """A receipt of items done and refused; offline when any item was done offline. On a
+    checkout receipt renewals form their own sections, and an item borrowed and then renewed in
+    the same visit is listed once, as borrowed, with the renewed due date."""
+    items = _one_per_item(tuple(items))
+    if kind is ReceiptKind.CHECKOUT:
+        renewals = tuple(i for i in items if i.renewal)
+        items = tuple(i for i in items if not i.renewal)
+        borrowed = {i.item_id: i for i in items if i.ok}
+        renewed: list[ReceiptLine] = []
+        for line in renewals:
+            if line.item_id in borrowed and line.ok:
+                old = borrowed[line.item_id]
+                borrowed[line.item_id] = replace(
+                    old, due_date=line.due_date or old.due_date, offline=old.offline or line.offline
+                )
+            elif line.item_id not in borrowed:
+                renewed.append(line)
+        items = tuple(borrowed.get(i.item_id, i) if i.ok else i for i in items)
+        fields["renewed"] = tuple(i for i in renewed if i.ok)
+        fields["not_renewed"] = tuple(i for i in renewed if not i.ok)
+        renewals_done: tuple[ReceiptLine, ...] = fields["renewed"]
+    else:
+        renewals_done = ()
     done = tuple(i for i in items if i.ok)
     return Receipt(
         kind=kind,
@@ -99,9 +125,17 @@ def _items_receipt(
         language=language,
         lines=done,
         refused=tuple(i for i in items if not i.ok),
-        offline=any(i.offline for i in done),
+        offline=any(i.offline for i in done + renewals_done),
         **fields,
     )
+
+
+def _one_per_item(items: tuple[ReceiptLine, ...]) -> tuple[ReceiptLine, ...]:
+    """Each item once per kind of line (borrowed or renewed), the last answer winning, in first-seen order."""
+    latest: dict[tuple[str, bool], ReceiptLine] = {}
+    for item in items:
+        latest[(item.item_id, item.renewal)] = item
+    return tuple(latest.values())
 
 
 def checkout_receipt(

@@ -38,6 +38,7 @@ from urllib.parse import parse_qsl
 import serial
 
 from kiosk.core.ports import Sorter
+from kiosk.core.sanitize import for_sorter
 from kiosk.devices.errors import DeviceError
 
 try:
@@ -83,8 +84,8 @@ class SorterDevice(Sorter, Protocol):
 
 def _valid_request(item_id: str, bin_number: int) -> str | None:
     """Why a routing request cannot be sent, or None."""
-    if not item_id or any(ch in item_id for ch in "\r\n"):
-        return f"item id {item_id!r} is empty or contains a line break"
+    if not item_id or for_sorter(item_id) != item_id:
+        return f"item id {item_id!r} is empty or contains a line break or control character"
     if (
         isinstance(bin_number, bool)
         or not isinstance(bin_number, int)

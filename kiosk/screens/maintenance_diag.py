@@ -270,24 +270,13 @@ class Diagnostics:
     # -- printer -------------------------------------------------------------------------
 
     def print_test_receipt(self, now: datetime | None = None) -> ActionResult:
-        """A short test page with the terminal, the time and Latvian and Russian letters."""
-        from kiosk.devices.printer import PrintDocument, PrintLine
+        """The test page: the terminal, the time, and the whole Latvian and Russian alphabets as text and as an image."""
+        from kiosk.devices.printer import make_test_page
 
         if self.printer is None:
             return ActionResult(False, self.tr("Test receipt"), (self.tr("no printer is open"),))
-        now = now or datetime.now()
-        doc = PrintDocument(
-            lines=(
-                PrintLine(self.cfg.kiosk.library_name, bold=True, align="center"),
-                PrintLine("TEST / PĀRBAUDE", large=True, align="center"),
-                PrintLine(f"{self.cfg.kiosk.terminal_id}  {now:%d.%m.%Y %H:%M}"),
-                PrintLine("āčēģīķļņšūž ĀČĒĢĪĶĻŅŠŪŽ"),
-                PrintLine("АБВГДЕЁЖЗ абвгдеёжз"),
-                PrintLine("0,50 €"),
-                PrintLine("-" * min(self.cfg.printer.width, 42)),
-            ),
-            name="test",
-        )
+        columns = getattr(self.printer, "columns", 0) or 42
+        doc = make_test_page(self.cfg.kiosk.library_name, self.cfg.kiosk.terminal_id, now or datetime.now(), columns)
         try:
             where = self.printer.print_receipt(doc)
         except (KioskError, OSError) as exc:

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import smtplib
 import textwrap
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from kiosk.core.receipt import Receipt, ReceiptKind, ReceiptLine
+from kiosk.core.sanitize import for_email, for_printer
 from kiosk.devices.printer import PrintDocument, PrintLine
 from kiosk.errors import KioskError
 from kiosk.i18n import _, translator
@@ -32,15 +34,29 @@ def _nonzero(amount: str) -> bool:
         return bool(amount)
 
 
-def render_receipt(receipt: Receipt, *, width: int = 42, max_title: int = 0) -> PrintDocument:
-    """The receipt as lines of at most `width` characters; titles cut to `max_title` when set."""
+def render_receipt(
+    receipt: Receipt,
+    *,
+    width: int = 42,
+    max_title: int = 0,
+    clean: Callable[[str], str] = for_printer,
+) -> PrintDocument:
+    """The receipt as lines of at most `width` characters; titles cut to `max_title` when set.
+    Every text passes `clean` (the sink's sanitiser) before it is wrapped."""
     t = translator(receipt.language or "lv")
     tr = t.gettext
     out: list[PrintLine] = []
 
-    def add(text: str = "", *, bold: bool = False, large: bool = False, align: str = "left", indent: int = 0) -> None:
+    def add(
+        text: str = "",
+        *,
+        bold: bool = False,
+        large: bool = False,
+        align: str = "left",
+        indent: int = 0,
+    ) -> None:
         limit = width // 2 if large else width
-        wrapped = textwrap.wrap(text, limit - indent, break_long_words=True) or [""]
+        wrapped = textwrap.wrap(clean(text), limit - indent, break_long_words=True) or [""]
         for part in wrapped:
             out.append(PrintLine(" " * indent + part, bold=bold, large=large, align=align))  # type: ignore[arg-type]
 
@@ -72,38 +88,63 @@ def render_receipt(receipt: Receipt, *, width: int = 42, max_title: int = 0) -> 
         if slip.pickup_by:
             add(f"{tr('Collect by')}: {t.format_date(slip.pickup_by)}")
         add("-" * width)
-        return PrintDocument(tuple(out), barcode=receipt.lines[0].item_id if receipt.lines else "", name="hold-slip", language=receipt.language)
+        return PrintDocument(
+            tuple(out),
+            barcode=receipt.lines[0].item_id if receipt.lines else "",
+            name="hold-slip",
+            language=receipt.language,
+        )
 
     done_heading = {
         ReceiptKind.CHECKOUT: _("Borrowed"),
         ReceiptKind.RETURN: _("Returned"),
         ReceiptKind.RENEWAL: _("Renewed"),
     }.get(receipt.kind)
-    if done_heading and receipt.lines:
-        add(f"{tr(done_heading)} ({len(receipt.lines)})", bold=True)
-        for line in receipt.lines:
+    refused_heading = (
+        _("Not returned")
+        if receipt.kind is ReceiptKind.RETURN
+        else _("Not renewed")
+        if receipt.kind is ReceiptKind.RENEWAL
+        else _("Not borrowed")
+    )
+
+    def done_section(heading: str, lines: tuple[ReceiptLine, ...]) -> None:
+        if not lines:
+            return
+        add(f"{tr(heading)} ({len(lines)})", bold=True)
+        for line in lines:
             add(title_of(line))
             add(f"{tr('Item')}: {line.item_id}", indent=2)
             if line.due_date:
                 due = t.format_date(line.due_date)
                 add(f"{tr('Due')}: {due}" + (" *" if line.offline else ""), bold=True, indent=2)
-            if line.renewal:
-                add(tr("renewed"), indent=2)
         add()
-    if receipt.refused:
-        heading = _("Not returned") if receipt.kind is ReceiptKind.RETURN else _("Not renewed") if receipt.kind is ReceiptKind.RENEWAL else _("Not borrowed")
-        add(f"{tr(heading)} ({len(receipt.refused)})", bold=True)
-        for line in receipt.refused:
+
+    def refused_section(heading: str, lines: tuple[ReceiptLine, ...]) -> None:
+        if not lines:
+            return
+        add(f"{tr(heading)} ({len(lines)})", bold=True)
+        for line in lines:
             add(title_of(line))
             add(f"{tr('Item')}: {line.item_id}", indent=2)
             add(tr(refusal_text(line.refusal)), indent=2)
         add()
+
+    if done_heading:
+        done_section(done_heading, receipt.lines)
+    done_section(_("Renewed"), receipt.renewed)
+    refused_section(refused_heading, receipt.refused)
+    refused_section(_("Not renewed"), receipt.not_renewed)
     if receipt.kind is ReceiptKind.ACCOUNT:
         add(f"{tr('Loans')} ({len(receipt.loans)})", bold=True)
         for loan in receipt.loans:
             add(loan.title or loan.item_id)
             due = t.format_date(loan.due_date)
-            add(f"{tr('Due')}: {due}" + (f" - {tr('overdue')}" if loan.overdue else ""), bold=loan.overdue, indent=2)
+            add(
+                f"{tr('Due')}: {due}" + (f" - {tr('overdue')}" if loan.overdue else ""),
+                bold=loan.overdue,
+                indent=2,
+            )
         if receipt.holds:
             add()
             add(f"{tr('Holds')} ({len(receipt.holds)})", bold=True)
@@ -114,12 +155,23 @@ def render_receipt(receipt: Receipt, *, width: int = 42, max_title: int = 0) -> 
     if receipt.fees or _nonzero(receipt.fee_total):
         add(tr("Fees"), bold=True)
         for fee in receipt.fees:
-            add(f"{fee.description}: {t.format_money(fee.amount, receipt.currency, symbol=False)}", indent=2)
+            add(
+                f"{fee.description}: {t.format_money(fee.amount, receipt.currency, symbol=False)}",
+                indent=2,
+            )
         if _nonzero(receipt.fee_total):
-            add(f"{tr('Total')}: {t.format_money(receipt.fee_total, receipt.currency, symbol=False)}", bold=True, indent=2)
+            add(
+                f"{tr('Total')}: {t.format_money(receipt.fee_total, receipt.currency, symbol=False)}",
+                bold=True,
+                indent=2,
+            )
         add()
     if receipt.offline:
-        add(tr("* Done while the library system was offline: the due dates are provisional and will be confirmed."))
+        add(
+            tr(
+                "* Done while the library system was offline: the due dates are provisional and will be confirmed."
+            )
+        )
         add()
     for text in receipt.acs_lines:
         add(text)
@@ -133,13 +185,18 @@ class RenderingPrinter:
     Errors (PaperOut, PrinterOffline) pass through, so the session can tell the patron.
     """
 
-    def __init__(self, device: Any, width: int = 42, max_title: int = 0) -> None:
+    def __init__(self, device: Any, width: int | None = None, max_title: int = 0) -> None:
         self.device = device
-        self.width = width
+        # 0 or None: the printer's own columns (its profile and font, or [printer] width).
+        self.width = width or getattr(device, "columns", 0) or 42
         self.max_title = max_title
 
     def print_receipt(self, receipt: object) -> str:
-        document = render_receipt(receipt, width=self.width, max_title=self.max_title) if isinstance(receipt, Receipt) else receipt
+        document = (
+            render_receipt(receipt, width=self.width, max_title=self.max_title)
+            if isinstance(receipt, Receipt)
+            else receipt
+        )
         return self.device.print_receipt(document)
 
 
@@ -148,7 +205,9 @@ class ReceiptMailer:
     `smtp://HOST[:PORT]` through an SMTP relay, or `file:DIR` writing one .eml per receipt (demo,
     tests). The address comes from the library system and is never logged."""
 
-    def __init__(self, url: str, sender: str, *, width: int = 42, base: Any = None, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, url: str, sender: str, *, width: int = 42, base: Any = None, timeout_s: float = 10.0
+    ) -> None:
         from pathlib import Path
 
         scheme, _, rest = url.partition(":")
@@ -156,7 +215,7 @@ class ReceiptMailer:
         if self.scheme not in ("smtp", "file"):
             raise MailError(f"printer.email_url {url!r}: expected smtp://HOST[:PORT] or file:DIR")
         self.sender = sender
-        self.width = width
+        self.width = width or 42
         self.timeout_s = timeout_s
         if self.scheme == "file":
             folder = Path(rest or "outbox")
@@ -170,12 +229,22 @@ class ReceiptMailer:
     def message(self, receipt: Receipt, address: str) -> Any:
         from email.message import EmailMessage
 
-        document = render_receipt(receipt, width=self.width)
+        if (
+            for_email(address) != address
+            or address.count("@") != 1
+            or any(c in address for c in " <>,;")
+        ):
+            raise MailError(
+                "the patron's e-mail address from the library system is not usable; no receipt mailed"
+            )
+        document = render_receipt(receipt, width=self.width, clean=for_email)
         mail = EmailMessage()
         mail["From"] = self.sender
         mail["To"] = address
-        mail["Subject"] = f"{receipt.library_name}: {translator(receipt.language or 'lv').gettext(KIND_TITLES[receipt.kind])}"
-        mail.set_content(document.text + "\n", charset="utf-8")
+        mail["Subject"] = for_email(
+            f"{receipt.library_name}: {translator(receipt.language or 'lv').gettext(KIND_TITLES[receipt.kind])}"
+        )
+        mail.set_content(for_email(document.text, multiline=True) + "\n", charset="utf-8")
         return mail
 
     def __call__(self, receipt: Receipt, address: str) -> None:
@@ -186,7 +255,9 @@ class ReceiptMailer:
                 import uuid
 
                 self.folder.mkdir(parents=True, exist_ok=True)
-                (self.folder / f"{receipt.when:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:8]}.eml").write_bytes(bytes(mail))
+                (
+                    self.folder / f"{receipt.when:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:8]}.eml"
+                ).write_bytes(bytes(mail))
                 return
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as smtp:
                 smtp.send_message(mail)

@@ -12,7 +12,6 @@ import logging
 import os
 import re
 import signal
-import threading
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -241,7 +240,10 @@ class CirculationService:
         # (an account refresh by the same patron must not reset the cap) and ends at end_session.
         self._offline_checkouts: dict[str, int] = {}
         self._session_patron = ""
-        self._lock = threading.RLock()
+        from kiosk.sync.sip2.client import link_lock
+
+        # Waiting for the link counts against each call's deadline: kiosk/sync/sip2/client.py.
+        self._lock: Any = link_lock(client)
         from kiosk.sync.forwarder import Forwarder
 
         self.forwarder: Forwarder = Forwarder(

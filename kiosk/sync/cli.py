@@ -144,6 +144,9 @@ def _journal(args: argparse.Namespace) -> int:
         if args.purge_days is not None:
             if args.purge_days < 1:
                 raise KioskError("--purge-days: expected at least 1 day")
+            from kiosk.fleet.statstore import roll_up_journal
+
+            roll_up_journal(cfg, journal).close()  # daily statistics outlive the purge (docs/fleet.md)
             removed = journal.purge(datetime.now() - timedelta(days=args.purge_days))
             _print({"purged": removed, "pending": journal.pending_count(), "refused": len(journal.refusals())})
             return 0

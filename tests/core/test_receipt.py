@@ -85,3 +85,26 @@ def test_hold_slip_masks_the_waiting_patron() -> None:
         "Demo", WHEN, "lv", "30000006", "Mērnieku laiki", routing, show_patron_name=True
     )
     assert named.hold_slip is not None and named.hold_slip.patron_name == "Иван"
+
+
+def test_visit_receipt_keeps_renewals_apart_and_each_item_once() -> None:
+    r = checkout_receipt(
+        "Demo",
+        WHEN,
+        "LV0001",
+        "lv",
+        [
+            ReceiptLine("1", "Borrowed", "20261216"),
+            ReceiptLine("2", "Re-borrowed on the pad", "20261216", renewal=True),
+            ReceiptLine("3", "Not borrowed", ok=False, refusal=Refusal.NOT_FOR_LOAN),
+            ReceiptLine("2", "Re-borrowed on the pad", "20261230", renewal=True),  # renewed again
+            ReceiptLine("1", "Borrowed", "20261230", renewal=True),  # borrowed, then renewed
+            ReceiptLine(
+                "4", "Renewal refused", ok=False, renewal=True, refusal=Refusal.RENEWAL_LIMIT
+            ),
+        ],
+    )
+    assert [line.item_id for line in r.lines] == ["1"] and r.lines[0].due_date == "20261230"
+    assert [line.item_id for line in r.renewed] == ["2"] and r.renewed[0].due_date == "20261230"
+    assert [line.item_id for line in r.refused] == ["3"]
+    assert [line.item_id for line in r.not_renewed] == ["4"]

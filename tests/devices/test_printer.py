@@ -14,6 +14,7 @@ import pytest
 from kiosk.devices.escpos_transcript import decode
 from kiosk.devices.printer import (
     PAPER_OUT_FLAG,
+    EscposPrinter,
     NoPrinter,
     PaperOut,
     PrintDocument,
@@ -25,7 +26,14 @@ from kiosk.devices.printer import (
     open_printer,
 )
 
-DOC = PrintDocument((PrintLine("Demo bibliotēka", bold=True, align="center"), PrintLine("Война и мир"), PrintLine("Karte: **0001")), name="checkout")
+DOC = PrintDocument(
+    (
+        PrintLine("Demo bibliotēka", bold=True, align="center"),
+        PrintLine("Война и мир"),
+        PrintLine("Karte: **0001"),
+    ),
+    name="checkout",
+)
 
 ONLINE, OFFLINE = 0x12, 0x1A  # DLE EOT 1: bit 3 set = offline
 PAPER_OK, PAPER_LOW, PAPER_OUT = 0x12, 0x1E, 0x72  # DLE EOT 4
@@ -47,7 +55,11 @@ class FakeStatusPrinter:
         while True:
             at = self._pending.find(b"\x10\x04")
             if at < 0 or at + 2 >= len(self._pending):
-                keep = self._pending[-2:] if self._pending.endswith(b"\x10") or self._pending.endswith(b"\x10\x04") else b""
+                keep = (
+                    self._pending[-2:]
+                    if self._pending.endswith(b"\x10") or self._pending.endswith(b"\x10\x04")
+                    else b""
+                )
                 self.printed += self._pending[: len(self._pending) - len(keep)]
                 self._pending = bytearray(keep)
                 return bytes(reply)
@@ -233,3 +245,100 @@ def test_none_printer_reports_none_and_refuses() -> None:
     assert printer.status() is PrinterStatus.NONE
     with pytest.raises(PrinterOffline):
         printer.print_receipt(DOC)
+
+
+# -- unknown profiles and printers that fail ----------------------------------------------------
+
+
+@pytest.mark.parametrize("profile", ["TM-T20", "tm-t88v", "TSP143III", ""])
+def test_unknown_profile_is_refused_at_load_with_the_closest_names(profile: str) -> None:
+    from kiosk.config import parse
+    from kiosk.errors import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        parse(f'[printer]\nprofile = "{profile}"\n')
+    message = str(caught.value)
+    assert "\n" not in message and "printer.profile" in message
+    if profile == "TM-T20":
+        assert "TM-T20II" in message and "TM-T20III" in message
+    if profile == "tm-t88v":
+        assert "did you mean TM-T88V" in message
+    if profile == "TSP143III":
+        assert "CUPS" in message and "not supported" in message
+    with pytest.raises(PrinterError, match="printer profile"):
+        open_printer("net:127.0.0.1:9100", profile)
+
+
+def test_bad_codepage_override_is_refused_at_load() -> None:
+    from kiosk.config import parse
+    from kiosk.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="printer.codepage"):
+        parse('[printer]\nprofile = "SRP-350III"\ncodepage = "26=CP9999"\n')
+    assert parse(
+        '[printer]\nprofile = "SRP-350III"\ncodepage = "26=CP1257, 17=CP866"\n'
+    ).printer.codepage
+
+
+def test_a_printer_whose_driver_fails_is_offline_never_an_exception(caplog) -> None:
+    def broken() -> object:
+        raise KeyError("TM-T20")  # what python-escpos raised for an unknown profile
+
+    printer = EscposPrinter("net:10.0.0.50:9100", broken)
+    assert printer.status() is PrinterStatus.OFFLINE
+    with pytest.raises(PrinterOffline, match="not usable"):
+        printer.print_receipt(DOC)
+    assert any(record.exc_info for record in caplog.records)  # logged with its traceback
+
+
+def test_doctor_printer_check_reports_instead_of_crashing() -> None:
+    import dataclasses
+
+    from kiosk.config import Config
+    from kiosk.doctor import Status, _check_printer
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    cfg = Config()
+    offline = dataclasses.replace(
+        cfg, printer=dataclasses.replace(cfg.printer, url=f"net:127.0.0.1:{port}")
+    )
+    assert _check_printer(offline, 1.0).status is Status.FAIL
+    # A config that slipped past the loader (built in code) still gives a check, not a traceback.
+    unknown = dataclasses.replace(
+        offline, printer=dataclasses.replace(offline.printer, profile="TM-T20")
+    )
+    check = _check_printer(unknown, 1.0)
+    assert check.status is Status.FAIL and "TM-T20II" in check.detail
+
+
+def test_width_beyond_the_paper_is_refused() -> None:
+    from kiosk.config import parse
+    from kiosk.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="printer.width: expected 0 .* or 16-42 columns"):
+        parse('[printer]\nprofile = "TM-T88V"\nwidth = 48\n')
+    assert parse('[printer]\nprofile = "TM-T20III"\nwidth = 48\n').printer.width == 48
+    with pytest.raises(PrinterError, match="at most 42 columns"):
+        open_printer("file:x", "TM-T88V", 48)
+
+
+def test_file_printer_draws_raster_receipts_as_png(tmp_path: Path) -> None:
+    from PIL import Image
+
+    printer = open_printer(f"file:{tmp_path}", "SRP-350III")
+    written = Path(printer.print_receipt(DOC))
+    assert "<image " in written.with_suffix(".txt").read_text(encoding="utf-8")
+    with Image.open(written.with_suffix(".png")) as image:
+        assert image.getextrema()[0][0] == 0  # ink on the paper
+    text_only = Path(open_printer(f"file:{tmp_path}", "TM-T88V").print_receipt(DOC))
+    assert not text_only.with_suffix(".png").exists()
+
+
+def test_barcode_is_the_item_id_or_text_never_an_altered_id() -> None:
+    coded = decode(encode_document(PrintDocument((PrintLine("x"),), barcode="30000006"))).text
+    assert "<barcode 30000006>" in coded
+    lower = decode(encode_document(PrintDocument((PrintLine("x"),), barcode="abc-1"))).text
+    assert "<barcode" not in lower and "abc-1" in lower

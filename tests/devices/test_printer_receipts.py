@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 from escpos.printer import Dummy
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kiosk.core.domain import Fee, Hold, Loan, Refusal, Routing
 from kiosk.core.receipt import ReceiptLine, account_receipt, checkout_receipt, hold_slip
 from kiosk.devices.escpos_transcript import decode, render_png
-from kiosk.devices.printer import encode_document, open_printer
+from kiosk.devices.printer import PrintLine, encode_document, open_printer
 from kiosk.screens.receipts import RenderingPrinter, render_receipt
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "receipts"
@@ -25,14 +27,21 @@ ITEMS = (
     ReceiptLine("30000002", "Dvēseļu putenis", due_date="20261216    235959"),
     ReceiptLine("30000010", "Война и мир", due_date="20261216    235959", offline=True),
     ReceiptLine("30000006", "Mērnieku laiki", ok=False, refusal=Refusal.ON_HOLD_FOR_OTHER),
-    ReceiptLine("30000005", "Latviešu valodas kurss (3 CD)", ok=False, refusal=Refusal.SET_INCOMPLETE),
+    ReceiptLine(
+        "30000005", "Latviešu valodas kurss (3 CD)", ok=False, refusal=Refusal.SET_INCOMPLETE
+    ),
 )
 
 
 def _print(language: str, name: str) -> str:
     receipt = checkout_receipt(
-        "Demo bibliotēka", WHEN, CARD, language, ITEMS,
-        fees=(Fee("Kavējuma nauda", "2.50"),), fee_total="2.50",
+        "Demo bibliotēka",
+        WHEN,
+        CARD,
+        language,
+        ITEMS,
+        fees=(Fee("Kavējuma nauda", "2.50"),),
+        fee_total="2.50",
     )
     data = encode_document(render_receipt(receipt, width=42))
     text = decode(data).render(42)
@@ -81,7 +90,17 @@ def test_fresh_dummy_per_receipt_starts_with_a_code_page_switch() -> None:
 
 
 def test_receipt_lines_fit_the_paper() -> None:
-    receipt = checkout_receipt("Demo bibliotēka", WHEN, CARD, "lv", (ReceiptLine("30000001", "Ļoti gara grāmatas nosaukuma rinda " * 3, due_date="2026-12-16"),))
+    receipt = checkout_receipt(
+        "Demo bibliotēka",
+        WHEN,
+        CARD,
+        "lv",
+        (
+            ReceiptLine(
+                "30000001", "Ļoti gara grāmatas nosaukuma rinda " * 3, due_date="2026-12-16"
+            ),
+        ),
+    )
     document = render_receipt(receipt, width=32)
     assert all(len(line.text) <= (16 if line.large else 32) for line in document.lines)
     assert any("Ļoti gara" in line.text for line in document.lines)
@@ -89,13 +108,23 @@ def test_receipt_lines_fit_the_paper() -> None:
 
 def test_account_receipt_and_hold_slip() -> None:
     account = account_receipt(
-        "Demo bibliotēka", WHEN, CARD, "lv",
+        "Demo bibliotēka",
+        WHEN,
+        CARD,
+        "lv",
         loans=(Loan("30000009", "Sprīdītis", "2026-11-20", overdue=True),),
         holds=(Hold("30000003", "The Hobbit", ready=True),),
     )
     text = decode(encode_document(render_receipt(account))).text
     assert "Sprīdītis" in text and "20.11.2026 - nokavēts" in text and "Gatavs saņemšanai" in text
-    slip = hold_slip("Demo bibliotēka", WHEN, "lv", "30000006", "Mērnieku laiki", Routing(hold_patron_id="LV0004", destination="Pieaugušo nodaļa"))
+    slip = hold_slip(
+        "Demo bibliotēka",
+        WHEN,
+        "lv",
+        "30000006",
+        "Mērnieku laiki",
+        Routing(hold_patron_id="LV0004", destination="Pieaugušo nodaļa"),
+    )
     slip_text = decode(encode_document(render_receipt(slip))).text
     assert "Rezervēts lasītājam: **0004" in slip_text and "LV0004" not in slip_text
     assert "<barcode 30000006>" in slip_text
@@ -113,3 +142,118 @@ def test_dummy_is_what_the_transports_send() -> None:
     dummy = Dummy(profile="TM-T88V")
     dummy._raw(encode_document(document))
     assert decode(bytes(dummy.output)).text == decode(encode_document(document)).text
+
+
+# -- nothing from data reaches the printer or the mail raw --------------------------------------
+
+ALLOWED_COMMANDS = {
+    "ESC @",
+    "ESC a",
+    "ESC !",
+    "ESC t",
+    "ESC d",
+    "GS V",
+    "GS v",
+    "GS h",
+    "GS w",
+    "GS H",
+    "GS k",
+}
+
+
+def _hostile_receipt(text: str, language: str = "lv"):
+    items = (
+        ReceiptLine(f"3000{text}", f"Grāmata {text}", due_date="20261216    235959"),
+        ReceiptLine("30000003", text, ok=False, refusal=Refusal.OTHER, message=text),
+        ReceiptLine("30000004", f"Война {text}", due_date="20261216    235959", renewal=True),
+    )
+    return checkout_receipt(
+        f"Demo {text}",
+        WHEN,
+        CARD,
+        language,
+        items,
+        patron_name=f"Anna {text}",
+        fees=(Fee(text, "1.00"),),
+        fee_total="1.00",
+        acs_lines=(text, f"AG {text}"),
+    )
+
+
+def _assert_only_our_commands(data: bytes, profile: str) -> None:
+    transcript = decode(data, profile)
+    assert set(transcript.commands) <= ALLOWED_COMMANDS, set(transcript.commands) - ALLOWED_COMMANDS
+    assert transcript.commands.count("GS V") == 1 and transcript.lines[-1].marker == "<cut>"
+    # Stray control bytes and unknown commands would be listed as commands ("0x1b", "ESC p").
+
+
+SETUPS = [("TM-T88V", "text"), ("TM-T88V", "raster"), ("TM-T88IV", "auto"), ("POS-5890", "text")]
+
+
+@pytest.mark.parametrize(("profile", "render"), SETUPS)
+def test_every_byte_value_in_every_field_prints_only_as_text(profile: str, render: str) -> None:
+    from kiosk.devices.printer import printer_setup
+
+    setup = printer_setup(profile, render=render)  # type: ignore[arg-type]
+    hostile = "".join(chr(b) for b in range(256)) + "\u202e\u200b\ufeff\U0001f4da東"
+    document = render_receipt(_hostile_receipt(hostile), width=setup.columns)
+    _assert_only_our_commands(encode_document(document, setup), profile)
+    # Each byte value alone, as a whole title, also with the cash-drawer and cut sequences.
+    for b in range(256):
+        for text in (chr(b), f"\x1bp\x00{chr(b)}\x1dV\x00"):
+            lines = (PrintLine(text), PrintLine(f"x{text}y", bold=True, large=True))
+            from kiosk.devices.printer import PrintDocument
+
+            _assert_only_our_commands(
+                encode_document(PrintDocument(lines, barcode=text), setup), profile
+            )
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.text(max_size=40), st.sampled_from(["lv", "ru", "en"]))
+def test_generated_text_never_adds_a_command(text: str, language: str) -> None:
+    from kiosk.devices.printer import printer_setup
+
+    document = render_receipt(_hostile_receipt(text, language), width=42)
+    _assert_only_our_commands(
+        encode_document(document, printer_setup("TM-T88V", render="text")), "TM-T88V"
+    )
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.text(max_size=40))
+def test_email_carries_no_control_character_and_no_extra_header(text: str) -> None:
+    import email
+    import email.policy
+    import unicodedata
+
+    from kiosk.screens.receipts import ReceiptMailer
+
+    mailer = ReceiptMailer("file:outbox", "kiosk@library.lv")
+    mail = email.message_from_bytes(
+        bytes(mailer.message(_hostile_receipt(text + "\x00\x1b\r\nBcc: x@y"), "anna@example.lv")),
+        policy=email.policy.default,
+    )
+    assert sorted(mail.keys()) == sorted(
+        ["From", "To", "Subject", "Content-Type", "Content-Transfer-Encoding", "MIME-Version"]
+    )
+    body = mail.get_content()
+    assert all(
+        ch == "\n" or unicodedata.category(ch) not in ("Cc", "Cf", "Zl", "Zp") for ch in body
+    )
+    assert all(unicodedata.category(ch) not in ("Cc", "Cf") for ch in str(mail["Subject"]))
+
+
+def test_email_lists_renewals_apart_and_refuses_a_bad_address() -> None:
+    from kiosk.screens.receipts import MailError, ReceiptMailer
+
+    mailer = ReceiptMailer("file:outbox", "kiosk@library.lv")
+    receipt = _hostile_receipt("")
+    body = mailer.message(receipt, "anna@example.lv").get_content()
+    assert (
+        "Izsniegtie izdevumi (1)" in body
+        and "Pagarinātie izdevumi (1)" in body
+        and "Nav izsniegti (1)" in body
+    )
+    with pytest.raises(MailError):
+        mailer.message(receipt, "anna@example.lv\r\nBcc: all@example.lv")

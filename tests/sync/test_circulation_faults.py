@@ -104,7 +104,7 @@ def test_disconnect_mid_reply_then_reconciled_without_resend(tmp_path, fake):
 
 def test_stall_once_is_recovered_by_a_byte_identical_resend(tmp_path, fake):
     fake.script = scripted("11", lambda conn, frame, req: None)  # the first 11 gets no answer
-    svc = make(tmp_path, fake)
+    svc = make(tmp_path, fake, duplicate_rule=True)  # the fake ACS honours the rule
     res = svc.checkout("LV0001", "30000001")
     assert res.ok and not res.in_doubt
     frames = fake.frames("11")
@@ -122,7 +122,7 @@ def test_stall_forever_leaves_one_in_doubt_row(tmp_path, fake):
             base(conn, frame)
 
     fake.script = script
-    svc = make(tmp_path, fake)
+    svc = make(tmp_path, fake, duplicate_rule=True)
     res = svc.checkout("LV0001", "30000001")
     assert res.in_doubt and res.mode is Mode.ONLINE
     frames = fake.frames("11")

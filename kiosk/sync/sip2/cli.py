@@ -75,6 +75,12 @@ def register(subparsers: Any) -> None:
     chk.add_argument(
         "--timeout", type=positive_seconds, help="override sip2.timeout_s (seconds, > 0)"
     )
+    chk.add_argument(
+        "--duplicate-rule",
+        action="store_true",
+        help="also find out whether the ACS honours the SIP2 duplicate rule (sends one 99 "
+        "twice); set sip2.duplicate_rule = true only when it does",
+    )
     chk.set_defaults(func=_check)
 
 
@@ -166,8 +172,11 @@ def _check(args: argparse.Namespace) -> int:
         print(f"sip2 check: configuration fault: {'; '.join(faults)}", file=sys.stderr)
         return Exit.USAGE
     client = Sip2Client(settings)
+    honoured: bool | None = None
     try:
         status = client.connect()
+        if getattr(args, "duplicate_rule", False):
+            honoured = client.probe_duplicate_rule()
     except Sip2LoginError:
         print(f"sip2 check: configuration fault: {login_refused(settings)}", file=sys.stderr)
         return Exit.USAGE
@@ -190,6 +199,9 @@ def _check(args: argparse.Namespace) -> int:
         "error_detection": settings.error_detection,
         "logged_in": bool(settings.send_login and settings.username),
         "acs": status.to_json(),
+        "duplicate_rule": settings.duplicate_rule,
     }
+    if honoured is not None:
+        report["duplicate_rule_honoured"] = honoured
     print(json.dumps(report, ensure_ascii=False, indent=2))
     return Exit.OK if status.online else Exit.FAILED
