@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import logging
 import os
 import shutil
@@ -15,13 +16,14 @@ import socket
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from kiosk.clock import DEFAULT_MAX_DRIFT, Drift, SyncState, kernel_sync_state
 from kiosk.config import Config
 from kiosk.configfaults import login_refused, sip2_file_faults
+from kiosk.core.ports import Clock
 from kiosk.errors import ConfigError, KioskError
 
 log = logging.getLogger(__name__)
@@ -145,10 +147,10 @@ def _check_admin(cfg: Config) -> Check:
     return Check("admin", Status.OK, f"maintenance access by {' and '.join(ways)}; lock-out after {a.max_failures} failures")
 
 
-def _check_library(cfg: Config, timeout_s: float, now: Callable[[], datetime] = datetime.now) -> list[Check]:
+def _check_library(cfg: Config, timeout_s: float, clock: Clock | None = None) -> list[Check]:
     """The library system's link, then the kiosk's clock against the date/time in its `98`."""
     from kiosk.sync.sip2.client import Sip2Client, Sip2LoginError
-    from kiosk.sync.sip2.codec import Sip2Error, message, parse_sip_date
+    from kiosk.sync.sip2.codec import Sip2Error
 
     s = cfg.sip2
     settings = dataclasses.replace(s, timeout_s=max(0.5, min(s.timeout_s, timeout_s)), retries=0)
@@ -156,17 +158,11 @@ def _check_library(cfg: Config, timeout_s: float, now: Callable[[], datetime] = 
     faults = sip2_file_faults(s)
     if faults:  # a configuration fault, not an outage: no point in connecting
         return [Check("library", Status.FAIL, "; ".join(faults), "fix the named key in the configuration"), _check_clock(cfg, None)]
-    client = Sip2Client(settings, connect_timeout_s=settings.timeout_s)
+    client = Sip2Client(settings, clock=clock, connect_timeout_s=settings.timeout_s)
     drift: Drift | None = None
     try:
         status = client.connect()
-        try:
-            reply = client.request(message("99", status_code="0", max_print_width="048", protocol_version="2.00"))
-            kiosk_now = now()
-            acs_time = parse_sip_date(reply.fixed.get("date_time_sync", ""))
-            drift = Drift.between(kiosk_now, acs_time) if acs_time is not None else None
-        except Sip2Error as exc:
-            log.info("no second status for the clock check: %s", exc)
+        drift = client.clock_drift
     except Sip2LoginError:
         return [Check("library", Status.FAIL, login_refused(s), "a configuration fault: the kiosk stays out of service until it is fixed"),
                 _check_clock(cfg, None)]
@@ -347,12 +343,12 @@ def _check_sorter(cfg: Config, timeout_s: float) -> Check:
 
 
 def _check_card_sources(cfg: Config) -> list[Check]:
-    checks = []
+    checks: list[Check] = []
     lister = _optional("kiosk.devices.cards", "check_source")
     for url in cfg.patron.card_sources:
         name = "card reader"
         if lister is not None:
-            checks.append(_device_status(name, url, lambda u=url: lister(u), "check the card reader's cable and [patron] card_sources"))
+            checks.append(_device_status(name, url, functools.partial(lister, url), "check the card reader's cable and [patron] card_sources"))
             continue
         scheme, _, rest = url.partition(":")
         if scheme in ("sim", "keyboard", "hid") and not rest:
@@ -444,13 +440,16 @@ def _check_log_file(cfg: Config) -> Check | None:
     return Check("log file", Status.FAIL, f"{path}: not writable", "create the folder and give it to the kiosk user, or empty [logging] file")
 
 
-def run_checks(cfg: Config, *, timeout_s: float = 5.0, now: Callable[[], datetime] = datetime.now) -> list[Check]:
-    """Every check in order; a check that crashes is reported as FAIL rather than stopping the rest."""
+def run_checks(cfg: Config, *, timeout_s: float = 5.0, clock: Clock | None = None) -> list[Check]:
+    """Every check in order; a check that crashes is reported as FAIL rather than stopping the rest.
+
+    `clock` is the kiosk's clock the library system's is compared with (injected by tests).
+    """
     steps: list[Callable[[], Check | list[Check] | None]] = [
         lambda: _check_config(cfg),
         lambda: _check_secrets(cfg),
         lambda: _check_admin(cfg),
-        lambda: _check_library(cfg, timeout_s, now),
+        lambda: _check_library(cfg, timeout_s, clock),
         lambda: _check_reader(cfg, timeout_s),
         lambda: _check_card_sources(cfg),
         lambda: _check_printer(cfg, timeout_s),

@@ -13,7 +13,18 @@ import pytest
 from kiosk import config as kconfig
 from kiosk import doctor
 from kiosk.clock import Drift, SyncState, kernel_sync_state
+from kiosk.core.ports import SystemClock
 from tests.tech.conftest import write_site
+
+
+class OffsetClock(SystemClock):
+    """The kiosk's clock, off by a fixed amount from the real one the demo library system uses."""
+
+    def __init__(self, offset: timedelta) -> None:
+        self.offset = offset
+
+    def now(self) -> datetime:
+        return datetime.now() + self.offset
 
 
 def clock_check(checks: list[doctor.Check]) -> doctor.Check:
@@ -23,7 +34,7 @@ def clock_check(checks: list[doctor.Check]) -> doctor.Check:
 def test_doctor_fails_when_the_kiosk_clock_is_ten_minutes_off(tmp_path, demo_acs):
     cfg = kconfig.load(write_site(tmp_path, port=demo_acs.port))
     checks = doctor.run_checks(
-        cfg, timeout_s=2, now=lambda: datetime.now() - timedelta(minutes=10, seconds=30)
+        cfg, timeout_s=2, clock=OffsetClock(-timedelta(minutes=10, seconds=30))
     )
     check = clock_check(checks)
     assert check.status is doctor.Status.FAIL, check
@@ -34,7 +45,7 @@ def test_doctor_fails_when_the_kiosk_clock_is_ten_minutes_off(tmp_path, demo_acs
 
 def test_doctor_accepts_a_clock_within_the_drift(tmp_path, demo_acs):
     cfg = kconfig.load(write_site(tmp_path, port=demo_acs.port))
-    checks = doctor.run_checks(cfg, timeout_s=2, now=lambda: datetime.now() + timedelta(seconds=30))
+    checks = doctor.run_checks(cfg, timeout_s=2, clock=OffsetClock(timedelta(seconds=30)))
     check = clock_check(checks)
     assert check.status is not doctor.Status.FAIL, check
     assert "ahead of the library system" in check.detail or "in step" in check.detail
