@@ -16,7 +16,6 @@ import hashlib
 import json
 import logging
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,10 +64,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: site configuration file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read site configuration ({exc})") from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return kconfig.read_toml(text, str(path))
 
 
 def merge(lower: Mapping[str, Any], upper: Mapping[str, Any]) -> dict[str, Any]:
@@ -104,10 +100,7 @@ def _site_path(kiosk_path: Path, data: Mapping[str, Any]) -> Path | None:
 def load_layers(path: Path, text: str) -> kconfig.Config:
     """The configuration of the kiosk file at `path` (its `text`), over the site file it names."""
     source = str(path.resolve())
-    try:
-        kiosk_data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    kiosk_data = kconfig.read_toml(text, source)
     site = _site_path(path, kiosk_data)
     if site is None:
         cfg = kconfig.from_data(kiosk_data, source)

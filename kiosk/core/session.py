@@ -44,6 +44,7 @@ from kiosk.core.events import (
     Tapped,
     Tick,
 )
+from kiosk.core.identifiers import identifier_problem
 from kiosk.core.masking import mask_card
 from kiosk.core.ports import Circulation, Clock, ReceiptPrinter, TagEvents, TagSecurity
 from kiosk.core.receipt import Receipt, checkout_receipt, renewal_receipt
@@ -475,7 +476,7 @@ class PatronSession:
             False,
             None,
         )
-        if not card or _UNSAFE.search(card) or not self._card_re.match(card):
+        if identifier_problem(card) or not self._card_re.match(card):
             self._problem = LoginProblem.BAD_CARD
             return
         if self._limiter.locked_for(card) > 0:
@@ -532,7 +533,7 @@ class PatronSession:
     def _pin_entered(self, pin: str) -> None:
         if self._stage is not Stage.PIN or self._card_number is None:
             return
-        if not pin or _UNSAFE.search(pin):
+        if identifier_problem(pin):  # a PIN is sent as typed or not at all
             self._problem, self._pin_retry = LoginProblem.WRONG_PIN, True
             return
         self._stage = Stage.IDENTIFYING
