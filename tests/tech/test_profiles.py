@@ -23,7 +23,7 @@ def test_example_loads_and_writes_only_under_var_lib_kiosk(path):
     assert cfg.sip2.host and cfg.sip2.port
 
 
-@pytest.mark.parametrize("name", ["koha", "evergreen", "sierra", "alma", "alise"])
+@pytest.mark.parametrize("name", ["koha", "evergreen", "sierra", "alma", "folio", "alise"])
 def test_each_profile_has_an_example_and_a_row(name):
     assert (ROOT / "config" / "examples" / f"{name}.toml").exists()
     assert f"`{name}.toml`" in DOC
