@@ -85,6 +85,9 @@ class StorageSection:
     """Where the durable journal lives."""
 
     path: str = "var/journal.sqlite"
+    # Days finished transactions (with their card numbers) stay in the journal; `kiosk purge`
+    # (daily, kiosk-purge.timer) removes older ones. Open work and the staff list stay.
+    retention_days: int = 30
 
 
 @dataclass(frozen=True)
@@ -402,6 +405,7 @@ NUMBER_RANGES: dict[str, tuple[float, float]] = {
     "offline.loan_days": (1, 3660),
     "offline.forward_interval_s": (0.1, _DAY_S),
     "clock.max_drift_s": (1, _DAY_S),
+    "storage.retention_days": (1, 3650),
     "acs.port": (0, 65535),  # 0: any free port (tests, a second demo)
     "acs.loan_days": (1, 3660),
     "acs.max_loans": (0, 10**7),

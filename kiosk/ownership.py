@@ -15,7 +15,7 @@ from pathlib import Path
 from kiosk.errors import ConfigError
 
 # Sub-commands that open the journal or write other data of the kiosk.
-DATA_COMMANDS = frozenset({"run", "circ", "sync", "journal", "stats", "acs"})
+DATA_COMMANDS = frozenset({"run", "circ", "sync", "journal", "stats", "acs", "purge"})
 
 
 class DataOwnerError(ConfigError):

@@ -48,6 +48,12 @@ def register(subparsers: Any) -> None:
     )
     stats.set_defaults(func=cmd_stats)
 
+    purge = subparsers.add_parser(
+        "purge",
+        help="delete finished transactions older than [storage] retention_days (statistics are kept)",
+    )
+    purge.set_defaults(func=cmd_purge)
+
     admin = subparsers.add_parser("admin", help="technician access")
     admin_sub = admin.add_subparsers(dest="admin_command", metavar="ACTION")
     set_pin = admin_sub.add_parser(
@@ -95,6 +101,18 @@ def cmd_set_pin(args: argparse.Namespace) -> int:
     validate_pin(pin)
     target = write_pin_hash(path, hash_pin(pin))
     print(f"admin PIN set in {target} ([admin] pin_hash); restart the kiosk to use it")
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    from kiosk.retention import purge_expired
+
+    cfg = kconfig.load(args.config)
+    report = purge_expired(cfg)
+    if report is None:
+        print(json.dumps({"purged": 0, "note": "no journal yet"}))
+        return 0
+    print(json.dumps(report.to_json()))
     return 0
 
 

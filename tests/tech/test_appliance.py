@@ -154,7 +154,7 @@ def test_install_script_dry_run_on_this_machine_checks_every_step():
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHON": sys.executable},
     )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
