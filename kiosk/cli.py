@@ -129,10 +129,17 @@ def _main(argv: list[str] | None) -> int:
 def _journal_path(args: argparse.Namespace) -> Path | None:
     from kiosk import config as kconfig
 
+    config_log = logging.getLogger("kiosk.config")
+    quiet, config_log.disabled = (
+        config_log.disabled,
+        True,
+    )  # the command loads it again and warns once
     try:
         cfg = kconfig.load(getattr(args, "config", None))
     except KioskError:
         return None  # the command itself reports the configuration
+    finally:
+        config_log.disabled = quiet
     return cfg.resolve_path(cfg.storage.path)
 
 
