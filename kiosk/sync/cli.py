@@ -106,9 +106,10 @@ def iso_date(text: str) -> str:
 
 
 def circulation_json(result: CirculationResult) -> dict[str, Any]:
-    out = result.to_json()
-    if isinstance(out.get("due_date"), str):
-        out["due_date"] = iso_date(out["due_date"])
+    out: dict[str, Any] = result.to_json()
+    due = out.get("due_date")
+    if isinstance(due, str):
+        out["due_date"] = iso_date(due)
     out["in_doubt"] = result.in_doubt
     out["desensitize"] = result.desensitize
     out["resensitize"] = result.resensitize
