@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
+from kiosk.clock import DEFAULT_MAX_DRIFT, Drift
 from kiosk.config import Config, OfflineSection, Sip2Section
 from kiosk.core.domain import (
     PATRON_STATUS_FLAGS,
@@ -247,6 +248,7 @@ class CirculationService:
         reconnect_after_s: float = 5.0,
         loan_details: bool = True,
         currency: str = "",
+        max_drift: timedelta = DEFAULT_MAX_DRIFT,
     ) -> None:
         self.client = client
         self.journal = journal
@@ -255,6 +257,7 @@ class CirculationService:
         self.location = location or self.sip2.location_code
         self.language = language
         self.clock = clock or SystemClock()
+        self.max_drift = max_drift
         self.reconnect_after_s = reconnect_after_s
         self.loan_details = loan_details
         # The site's currency for answers without BH; empty rather than a guess.
@@ -965,6 +968,16 @@ class CirculationService:
             message_text = (
                 "The library system cannot be reached and does not accept loans recorded offline."
             )
+        elif op is Operation.CHECKOUT and self.untrusted_clock() is not None:
+            # A due date from a clock that is off would be wrong (docs/operations.md, "Clock").
+            refusal = Refusal.OFFLINE_NOT_ALLOWED
+            message_text = (
+                "The library system cannot be reached and the kiosk's clock cannot be trusted "
+                "for a due date; please borrow at the desk."
+            )
+            self.journal.record_event(
+                "clock", f"offline loan refused: the kiosk's clock is {self.untrusted_clock()}"
+            )
         elif (
             op is Operation.CHECKOUT
             # Counted from the journal: per patron across the whole outage (every login, every
@@ -1013,8 +1026,19 @@ class CirculationService:
             resensitize=True if op is Operation.CHECKIN else None,
             queued=True,
         )
+        drift = self.untrusted_clock()
+        if drift is not None:
+            # Stamped as such: the return's time is the kiosk's, which is off by this much.
+            request = {**request, "clock_untrusted": drift}
         eid = self._journal_offline(result, EntryState.QUEUED, request, eid, due=due)
         return _with_id(result, eid)
+
+    def untrusted_clock(self) -> str | None:
+        """How far off the kiosk's clock was at the last status exchange, when beyond the limit."""
+        drift = getattr(self.client, "clock_drift", None)
+        if isinstance(drift, Drift) and drift.beyond(self.max_drift):
+            return drift.describe()
+        return None
 
     def _journal_offline(
         self,
@@ -1315,4 +1339,5 @@ def build_circulation(
         language=cfg.kiosk.default_language,
         currency=cfg.kiosk.currency,
         clock=clock,
+        max_drift=timedelta(seconds=cfg.clock.max_drift_s),
     )

@@ -100,3 +100,42 @@ def test_a_utc_library_clock_is_compared_in_utc():
 
 def test_the_kernel_state_is_read_without_privileges():
     assert kernel_sync_state() in set(SyncState)
+
+
+def test_offline_loans_are_refused_and_returns_marked_when_the_clock_is_off(tmp_path):
+    """The demo library system's clock runs 10 minutes ahead of the kiosk's; then the link goes."""
+    from kiosk.core.domain import Mode, Refusal
+    from kiosk.sync.acs.server import start_embedded
+    from kiosk.sync.circulation import build_circulation
+
+    acs = start_embedded(
+        f"sqlite:///{tmp_path / 'acs.sqlite'}",
+        "127.0.0.1",
+        0,
+        fresh=True,
+        clock=OffsetClock(timedelta(minutes=10)),
+    )
+    f = write_site(tmp_path, port=acs.port, extra='[offline]\npolicy = "checkin-and-checkout"\n')
+    service = build_circulation(kconfig.load(f))
+    try:
+        assert service.item_information(
+            "30000001"
+        ).found  # online: a status exchange compared the clocks
+        assert service.untrusted_clock() is not None and "10 min" in service.untrusted_clock()
+        acs.stop()
+        loan = service.checkout("LV0001", "30000002")
+        assert (
+            loan.mode is Mode.OFFLINE
+            and not loan.ok
+            and loan.refusal is Refusal.OFFLINE_NOT_ALLOWED
+        )
+        assert "clock" in loan.message
+        back = service.checkin("30000009")
+        assert back.mode is Mode.OFFLINE and back.ok and back.queued
+        entry = next(e for e in service.journal.entries() if e.id == back.journal_id)
+        assert "behind the library system" in entry.request["clock_untrusted"]
+        events = service.journal.to_json_lines()
+        assert "offline loan refused: the kiosk's clock is" in events  # for staff
+    finally:
+        service.close()
+        acs.stop()
