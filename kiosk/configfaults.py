@@ -35,3 +35,11 @@ def login_refused(sip2: Any) -> str:
         f"[sip2] password: the library system refused the login of {getattr(sip2, 'username', '')!r} (94 0); "
         "check [sip2] username, password and location_code with the library system's administrator"
     )
+
+
+def tls_failed(sip2: Any, detail: str) -> str:
+    """The line for a TLS handshake that failed after the TCP connection opened."""
+    return (
+        f"[sip2] tls: {detail}; the port does not speak TLS, or the server's certificate does not "
+        "match [sip2] host and tls_ca_file"
+    )

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from kiosk.clock import DEFAULT_MAX_DRIFT, Drift
 from kiosk.config import Config, OfflineSection, Sip2Section
+from kiosk.configfaults import login_refused, sip2_file_faults, tls_failed
 from kiosk.core.domain import (
     PATRON_STATUS_FLAGS,
     AlertType,
@@ -42,6 +43,7 @@ from kiosk.core.domain import (
 from kiosk.core.masking import mask_card
 from kiosk.core.ports import Clock, SystemClock
 from kiosk.sync.journal import EntryState, Journal
+from kiosk.sync.sip2.client import Sip2LoginError, Sip2TlsError
 from kiosk.sync.sip2.codec import Message, Sip2Error, Sip2LinkError, message, sip_date
 
 if TYPE_CHECKING:
@@ -258,6 +260,8 @@ class CirculationService:
         self.language = language
         self.clock = clock or SystemClock()
         self.max_drift = max_drift
+        # Set while the link fails for a reason waiting will not mend (kiosk/configfaults.py).
+        self.config_fault: str | None = None
         self.reconnect_after_s = reconnect_after_s
         self.loan_details = loan_details
         # The site's currency for answers without BH; empty rather than a guess.
@@ -309,8 +313,20 @@ class CirculationService:
             return True
         if not force and self.clock.monotonic() < self._next_connect:
             return False
+        fault = "; ".join(sip2_file_faults(self.sip2))
+        if fault:
+            self._config_fault(fault)
+            return False
         try:
             status = self.client.connect()
+        except Sip2LoginError:
+            self.client.close()
+            self._config_fault(login_refused(self.sip2))
+            return False
+        except Sip2TlsError as exc:
+            self.client.close()
+            self._config_fault(tls_failed(self.sip2, str(exc)))
+            return False
         except Sip2Error as exc:
             # A login or status that timed out can leave the socket open; a half-set-up session
             # must not look connected to the next transaction.
@@ -323,6 +339,13 @@ class CirculationService:
         self._link_up()
         return True
 
+    def _config_fault(self, line: str) -> None:
+        """A configuration fault: out of service (nothing queued on it), one line for the technician."""
+        if self.config_fault != line:
+            log.error("configuration fault, out of service: %s", line)
+        self.config_fault = line
+        self._link_down(line)
+
     def _link_down(self, error: str) -> None:
         self._next_connect = self.clock.monotonic() + self.reconnect_after_s
         if self._link.online or not self._link.error:
@@ -331,6 +354,7 @@ class CirculationService:
         self._link = _Link(online=False, error=error, since=self.clock.now())
 
     def _link_up(self) -> None:
+        self.config_fault = None
         if not self._link.online:
             if self._link.error:
                 self.journal.record_event("link_up", "library system reachable again")
@@ -955,7 +979,11 @@ class CirculationService:
         message_text = ""
         due = ""
         policy = self.offline.policy
-        if op is Operation.CHECKIN and policy == "disabled":
+        if self.config_fault:
+            # Not an outage: nothing is queued on a wrong password or certificate.
+            refusal = Refusal.OTHER
+            message_text = "This kiosk is out of service; please see staff."
+        elif op is Operation.CHECKIN and policy == "disabled":
             refusal = Refusal.OFFLINE_NOT_ALLOWED
         elif op is Operation.CHECKOUT and policy != "checkin-and-checkout":
             refusal = Refusal.OFFLINE_NOT_ALLOWED

@@ -106,6 +106,10 @@ class Sip2LoginError(Sip2LinkError):
     """The ACS refused the `93` login: the user id, password or location code is wrong."""
 
 
+class Sip2TlsError(Sip2LinkError):
+    """The TCP connection opened but TLS did not: a plain port, or a certificate that does not match."""
+
+
 class Sip2LinkBusy(Sip2LinkError):
     """The link stayed busy with another call until this call's deadline: nothing was sent."""
 
@@ -436,7 +440,7 @@ class Sip2Client:
                 sock = self._tls_context().wrap_socket(sock, server_hostname=s.host)
         except (OSError, ssl.SSLError) as exc:
             sock.close()
-            raise Sip2LinkError(
+            raise Sip2TlsError(
                 f"TLS handshake with the ACS at {s.host}:{s.port} failed: {exc}",
                 maybe_delivered=False,
             ) from None
