@@ -3,6 +3,7 @@ sandbox may write, and is described in docs/library-systems.md."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -87,57 +88,48 @@ def site_copy(tmp_path, name: str, port: int, **replace: str):
     return f
 
 
-@pytest.mark.parametrize("name", sorted(STYLES))
-def test_profile_talks_to_a_library_system_of_its_style(tmp_path, capsys, name):
-    import json
-
+def sip2_check(tmp_path, capsys, name: str, **replace: str) -> tuple[int, str, str]:
+    """`kiosk sip2 check` with the example (edited by `replace`) against the demo in its style."""
     from kiosk.cli import main
-    from kiosk.exitcodes import Exit
 
     example = kconfig.load(ROOT / "config" / "examples" / f"{name}.toml")
     acs = demo_in_style(tmp_path, name, example)
     try:
-        f = site_copy(tmp_path, name, acs.port)
-        assert main(["--config", str(f), "sip2", "check"]) == Exit.OK, capsys.readouterr().err
-        report = json.loads(capsys.readouterr().out)
-        assert report["encoding"] == example.sip2.encoding
-        assert report["acs"]["institution_id"] == example.sip2.institution_id
-        # The library name crosses the wire intact only in the example's character set.
-        assert report["acs"]["library_name"] == STYLES[name]["library_name"]
-        assert report["acs"]["date_time"]  # ISO 8601, compared with the kiosk's clock
+        rc = main(
+            ["--config", str(site_copy(tmp_path, name, acs.port, **replace)), "sip2", "check"]
+        )
     finally:
         acs.stop()
+    captured = capsys.readouterr()
+    return rc, captured.out, captured.err
+
+
+@pytest.mark.parametrize("name", sorted(STYLES))
+def test_profile_talks_to_a_library_system_of_its_style(tmp_path, capsys, name):
+    from kiosk.exitcodes import Exit
+
+    example = kconfig.load(ROOT / "config" / "examples" / f"{name}.toml")
+    rc, out, err = sip2_check(tmp_path, capsys, name)
+    assert rc == Exit.OK, err
+    report = json.loads(out)
+    assert report["encoding"] == example.sip2.encoding
+    assert report["acs"]["institution_id"] == example.sip2.institution_id
+    # The library name crosses the wire intact only in the example's character set.
+    assert report["acs"]["library_name"] == STYLES[name]["library_name"]
+    assert report["acs"]["date_time"]  # ISO 8601, compared with the kiosk's clock
 
 
 def test_folio_refuses_a_location_that_is_not_a_service_point_uuid(tmp_path, capsys):
-    from kiosk.cli import main
     from kiosk.exitcodes import Exit
 
-    example = kconfig.load(ROOT / "config" / "examples" / "folio.toml")
-    acs = demo_in_style(tmp_path, "folio", example)
-    try:
-        f = site_copy(tmp_path, "folio", acs.port, **{example.sip2.location_code: "Main Desk"})
-        assert main(["--config", str(f), "sip2", "check"]) == Exit.USAGE
-        assert "[sip2] password: the library system refused the login" in capsys.readouterr().err
-    finally:
-        acs.stop()
+    uuid = kconfig.load(ROOT / "config" / "examples" / "folio.toml").sip2.location_code
+    rc, _out, err = sip2_check(tmp_path, capsys, "folio", **{uuid: "Main Desk"})
+    assert rc == Exit.USAGE
+    assert "[sip2] password: the library system refused the login" in err
 
 
 def test_a_wrong_encoding_shows_in_the_library_name(tmp_path, capsys):
-    import json
-
-    from kiosk.cli import main
-
-    example = kconfig.load(ROOT / "config" / "examples" / "folio.toml")
-    acs = demo_in_style(tmp_path, "folio", example)
-    try:
-        f = site_copy(
-            tmp_path, "folio", acs.port, **{'encoding = "iso-8859-1"': 'encoding = "utf-8"'}
-        )
-        main(["--config", str(f), "sip2", "check"])
-        assert (
-            json.loads(capsys.readouterr().out)["acs"]["library_name"]
-            != STYLES["folio"]["library_name"]
-        )
-    finally:
-        acs.stop()
+    _rc, out, _err = sip2_check(
+        tmp_path, capsys, "folio", **{'encoding = "iso-8859-1"': 'encoding = "utf-8"'}
+    )
+    assert json.loads(out)["acs"]["library_name"] != STYLES["folio"]["library_name"]
