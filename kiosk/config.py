@@ -29,7 +29,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "kiosk.toml"
 PACKAGED_DEFAULT = Path(__file__).resolve().parent / "default.toml"
 
-ENCODINGS = ("utf-8", "cp850", "cp1257", "iso8859-13", "cp775", "iso8859-4")
+# iso-8859-1 and cp1252: Western European SIP2 servers (FOLIO's sample tenant, some Sierra sites).
+ENCODINGS = ("utf-8", "cp850", "cp1257", "iso8859-13", "cp775", "iso8859-4", "iso-8859-1", "cp1252")
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,9 @@ class StorageSection:
     """Where the durable journal lives."""
 
     path: str = "var/journal.sqlite"
+    # Days finished transactions (with their card numbers) stay in the journal; `kiosk purge`
+    # (daily, kiosk-purge.timer) removes older ones. Open work and the staff list stay.
+    retention_days: int = 30
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,16 @@ class OfflineSection:
     max_checkouts: int = 5
     loan_days: int = 14
     forward_interval_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class ClockSection:
+    """How far the kiosk's clock may be from the library system's (docs/operations.md, "Clock").
+
+    Beyond it `kiosk doctor` fails and offline loans are refused: their due dates would be wrong.
+    """
+
+    max_drift_s: float = 120.0
 
 
 @dataclass(frozen=True)
@@ -233,6 +247,7 @@ class Config:
     sip2: Sip2Section = field(default_factory=Sip2Section)
     storage: StorageSection = field(default_factory=StorageSection)
     offline: OfflineSection = field(default_factory=OfflineSection)
+    clock: ClockSection = field(default_factory=ClockSection)
     acs: AcsSection = field(default_factory=AcsSection)
     reader: ReaderSection = field(default_factory=ReaderSection)
     security: SecuritySection = field(default_factory=SecuritySection)
@@ -396,6 +411,8 @@ NUMBER_RANGES: dict[str, tuple[float, float]] = {
     "offline.max_checkouts": (0, 1000),
     "offline.loan_days": (1, 3660),
     "offline.forward_interval_s": (0.1, _DAY_S),
+    "clock.max_drift_s": (1, _DAY_S),
+    "storage.retention_days": (1, 3650),
     "acs.port": (0, 65535),  # 0: any free port (tests, a second demo)
     "acs.loan_days": (1, 3660),
     "acs.max_loans": (0, 10**7),

@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 export SDL_VIDEODRIVER=offscreen
 rc=0
+bash scripts/install-check.sh || rc=$?
 env -u DISPLAY "$PY" -m pytest -m "not pcsc" "$@" || rc=$?
 if [ -f tests/integration/run_pcsc.sh ]; then
   if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
