@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "kiosk.devices.tags.cli",  # tag decode, tag encode
     "kiosk.devices.cli",  # devices
     "kiosk.techcli",  # doctor, stats, admin
+    "kiosk.speech.cli",  # say
 )
 
 

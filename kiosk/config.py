@@ -178,6 +178,46 @@ class UiSection:
 
 
 @dataclass(frozen=True)
+class SpeechSection:
+    """Spoken guidance (docs/accessibility.md): when it is on, the engine, voices, volume and rate."""
+
+    # on-demand: a headset or the speech key switches it on
+    mode: Literal["off", "on-demand", "always"] = "on-demand"
+    engine: Literal["espeak-ng", "none"] = "espeak-ng"
+    binary: str = "espeak-ng"
+    voice_lv: str = "lv"
+    voice_en: str = "en-gb"
+    voice_ru: str = "ru"  # "ru-lv" for Russian as spoken in Latvia
+    volume: int = 80  # % at the start of a visit; the patron changes it with the keypad
+    volume_step: int = 10
+    rate: int = 160  # words per minute at the start of a visit
+    rate_step: int = 20
+    # an evdev device reporting the headset jack (SW_HEADPHONE_INSERT); empty = none
+    headset_device: str = ""
+
+
+@dataclass(frozen=True)
+class KeypadSection:
+    """Operation without the touch screen: which keys do what (Kivy key names), and the focus ring."""
+
+    enabled: bool = True
+    up: tuple[str, ...] = ("up", "numpadsubstract")
+    down: tuple[str, ...] = ("down", "numpadadd")
+    enter: tuple[str, ...] = ("enter", "numpadenter")
+    back: tuple[str, ...] = ("escape", "left")
+    help: tuple[str, ...] = ("f1", "numpaddivide")
+    speech: tuple[str, ...] = ("f2", "numpadmul")
+    repeat: tuple[str, ...] = ("f3", "numpaddecimal")
+    louder: tuple[str, ...] = ("pageup",)
+    quieter: tuple[str, ...] = ("pagedown",)
+    faster: tuple[str, ...] = ("end",)
+    slower: tuple[str, ...] = ("home",)
+    erase: tuple[str, ...] = ("backspace", "delete")
+    ring_width: float = 6.0  # pixels
+    ring_color: str = "#FFD400"  # drawn over a black outline, so it stands out on light and dark
+
+
+@dataclass(frozen=True)
 class AdminSection:
     """Technician access: a salted scrypt hash of the admin PIN and admin card numbers."""
 
@@ -216,6 +256,8 @@ class Config:
     ui: UiSection = field(default_factory=UiSection)
     admin: AdminSection = field(default_factory=AdminSection)
     logging: LoggingSection = field(default_factory=LoggingSection)
+    speech: SpeechSection = field(default_factory=SpeechSection)
+    keypad: KeypadSection = field(default_factory=KeypadSection)
     routing: tuple[RoutingRule, ...] = ()
     source: str = "<defaults>"
 
@@ -353,6 +395,8 @@ def _validate(cfg: Config) -> None:
     if cfg.kiosk.default_language not in cfg.kiosk.languages:
         raise bad("kiosk.default_language", f"expected one of kiosk.languages {list(cfg.kiosk.languages)}")
     _validate_printer(cfg.printer)
+    validate_speech(cfg.speech)
+    validate_keypad(cfg.keypad)
     if cfg.ui.idle_warning_s < 20:
         raise bad("ui.idle_warning_s", "expected at least 20 seconds of warning before logout")
     if cfg.ui.idle_timeout_s <= cfg.ui.idle_warning_s:
@@ -374,6 +418,47 @@ def _validate_printer(printer: PrinterSection) -> None:
         parse_codepage(printer.codepage)
     except ValueError as exc:
         raise ConfigError(f"printer.codepage: {exc}") from None
+
+
+def validate_speech(speech: SpeechSection) -> None:
+    """Volume and rate within what the engine can do and the patron can still understand."""
+    if not 10 <= speech.volume <= 100:
+        raise ConfigError(f"speech.volume: expected 10-100 (%), got {speech.volume}")
+    if not 1 <= speech.volume_step <= 50:
+        raise ConfigError(f"speech.volume_step: expected 1-50, got {speech.volume_step}")
+    if not 80 <= speech.rate <= 400:
+        raise ConfigError(f"speech.rate: expected 80-400 words per minute, got {speech.rate}")
+    if not 5 <= speech.rate_step <= 100:
+        raise ConfigError(f"speech.rate_step: expected 5-100, got {speech.rate_step}")
+    for key in ("binary", "voice_lv", "voice_en", "voice_ru"):
+        if not getattr(speech, key).strip():
+            raise ConfigError(f"speech.{key}: expected a name, got an empty string")
+
+
+def validate_keypad(keypad: KeypadSection) -> None:
+    """Every key name known, no key doing two things, a visible focus ring."""
+    import re
+
+    from kiosk.speech.keys import ACTIONS, unknown_keys
+
+    owner: dict[str, str] = {}
+    for action in ACTIONS:
+        names = getattr(keypad, action)
+        bad = unknown_keys(names)
+        if bad:
+            raise ConfigError(
+                f"keypad.{action}: unknown key {bad[0]!r} (expected Kivy key names such as up, enter, numpad8, f1, a, 7)"
+            )
+        for name in names:
+            if name in owner:
+                raise ConfigError(f"keypad.{action}: key {name!r} is already keypad.{owner[name]}")
+            owner[name] = action
+    if keypad.enabled and not (keypad.up and keypad.down and keypad.enter):
+        raise ConfigError("keypad: expected at least one key each for up, down and enter")
+    if not 2 <= keypad.ring_width <= 20:
+        raise ConfigError(f"keypad.ring_width: expected 2-20 pixels, got {keypad.ring_width}")
+    if not re.fullmatch(r"#[0-9A-Fa-f]{6}", keypad.ring_color):
+        raise ConfigError(f"keypad.ring_color: expected #RRGGBB, got {keypad.ring_color!r}")
 
 
 def parse(text: str, source: str = "<string>") -> Config:

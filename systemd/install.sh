@@ -44,7 +44,7 @@ APT_PACKAGES=(
   python3 python3-venv python3-dev
   libgl1 libegl1 libgles2 libgbm1 libdrm2 libmtdev1 libinput10
   pcscd libccid libpcsclite1 libusb-1.0-0
-  fonts-dejavu-core
+  fonts-dejavu-core espeak-ng
 )
 run apt-get update -qq
 run env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${APT_PACKAGES[@]}"
