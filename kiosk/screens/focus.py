@@ -77,25 +77,26 @@ def _visible(widget: Widget) -> bool:
 
 
 def focusables(roots: Iterable[Widget]) -> list[Widget]:
-    """The buttons under `roots` that a patron can use, in reading order (or `focus_order`)."""
-    found: list[Widget] = []
-    for root in roots:
-        for child in root.walk(restrict=True):
-            if child is root and not isinstance(child, ButtonBehavior):
-                continue
-            if (
-                isinstance(child, ButtonBehavior)
-                and not getattr(child, "focus_skip", False)
-                and _visible(child)
-            ):
-                found.append(child)
+    """The buttons under `roots` that a patron can use: each root's in reading order (or by
+    `focus_order`), the first root's first (the screen before the top bar)."""
 
     def key(w: Widget) -> tuple[float, float, float]:
         x, top = w.to_window(w.x, w.top)
         row = round(-top / 24)  # widgets whose tops are within a few pixels read as one row
         return (getattr(w, "focus_order", 100), row, x)
 
-    return sorted(found, key=key)
+    found: list[Widget] = []
+    for root in roots:
+        mine = [
+            child
+            for child in root.walk(restrict=True)
+            if isinstance(child, ButtonBehavior)
+            and not getattr(child, "focus_skip", False)
+            and child not in found
+            and _visible(child)
+        ]
+        found += sorted(mine, key=key)
+    return found
 
 
 def label_of(widget: Widget, lang: str) -> str:

@@ -1,0 +1,265 @@
+"""Speech and keypad operation inside the kiosk app: the Speaker, the Narrator and the keypad
+FocusNavigator wired to the app's snapshots and key presses.
+
+The app calls five hooks (screen shown with a session, book-drop or return snapshot; a key; a
+card presented; stop). Speech switches on with the first keypad key of a visit (EZ Access: any
+EZ key starts speech mode), the speech key, a headset (kiosk/speech/headset.py) or the site
+setting `[speech] mode = "always"`, and goes off again when the visit ends.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from kiosk.speech import make_speaker
+from kiosk.speech.keys import DIGIT_KEYS
+from kiosk.speech.masking import digit_deleted, digit_entered
+from kiosk.speech.narration import Narrator, say
+from kiosk.speech.port import SpeechEngine
+
+if TYPE_CHECKING:
+    from kiosk.speech.speaker import Speaker
+
+log = logging.getLogger(__name__)
+
+# Buttons the back key activates, first found wins (catalog msgids of their labels).
+BACK_LABELS = ("Cancel", "Back to my items", "Back", "No receipt", "Done")
+_VISIT_STAGES = ("identifying", "pin", "active", "finishing", "goodbye")
+
+
+class SpeechGuide:
+    """One per app: speaks what the screens show and lets the keypad drive them."""
+
+    def __init__(
+        self, app: Any, engine: SpeechEngine | None = None, today: Callable[[], date] = date.today
+    ) -> None:
+        from kiosk.screens.focus import FocusNavigator, KeyMap
+
+        self.app = app
+        cfg = app.cfg
+        self.speaker: Speaker = make_speaker(cfg.speech, engine)
+        self.narrator = Narrator(cfg.kiosk.library_name, today)
+        self.keypad_enabled = cfg.keypad.enabled
+        self.navigator = FocusNavigator(
+            KeyMap.from_section(cfg.keypad),
+            self._roots,
+            speak=self._say_now,
+            lang=lambda: str(app.lang),
+            on_action=self._on_action,
+            ring_width=cfg.keypad.ring_width,
+            ring_color=cfg.keypad.ring_color,
+        )
+        self.screen_name = ""
+        self._switched_off = False  # the patron turned speech off with the speech key in this visit
+        self._last_key_at = 0.0
+        self._headset: Any = None
+
+    # -- the app's hooks ---------------------------------------------------------------------
+
+    def session_shown(self, previous: Any, state: Any, name: str) -> None:
+        """After the app rendered a session snapshot on screen `name`."""
+        stage = getattr(state.stage, "value", "")
+        was = getattr(getattr(previous, "stage", None), "value", "welcome")
+        if stage == "welcome" and was in _VISIT_STAGES:
+            self.end_visit()
+        lang = state.language or self.app.lang
+        texts: list[str] = []
+        if name != self.screen_name:
+            self._screen_changed(name)
+            texts += self.narrator.screen(name, state, lang)
+        texts += self.narrator.session(previous, state, lang)
+        if state.idle_warning and not (previous is not None and previous.idle_warning):
+            texts.append(self.narrator.idle(int(round(state.seconds_left or 0)), lang))
+        self._say(texts, lang)
+
+    def bookdrop_shown(self, previous: Any, state: Any, name: str) -> None:
+        lang = self.app.lang
+        texts: list[str] = []
+        if name != self.screen_name:
+            self._screen_changed(name)
+            texts += self.narrator.screen(name, state, lang)
+        texts += self.narrator.bookdrop(previous, state, lang)
+        self._say(texts, lang)
+
+    def returns_shown(self, previous: Any, state: Any) -> None:
+        lang = self.app.lang
+        texts: list[str] = []
+        if self.screen_name != "returns":
+            self._screen_changed("returns")
+            texts += self.narrator.screen("returns", state, lang)
+        texts += self.narrator.returned(previous, state, lang)
+        self._say(texts, lang)
+
+    def screen_shown(self, name: str) -> None:
+        """A screen shown without a snapshot (e.g. the card keypad opened on the welcome stage)."""
+        if name != self.screen_name:
+            self._screen_changed(name)
+            self._say(
+                self.narrator.screen(name, getattr(self.app, "state", None), self.app.lang),
+                self.app.lang,
+            )
+
+    def card_presented(self, number: str) -> None:
+        """A card number read or typed: it is never spoken from now until the visit ends."""
+        self.speaker.guard(number)
+
+    def on_key(self, keycode: int) -> bool:
+        """A key the app did not use (not a scanner's Enter); True when the keypad took it."""
+        if not self.keypad_enabled:
+            return False
+        nav = self.navigator
+        focused = nav.focused
+        action = nav.keymap.action(keycode)
+        digit = DIGIT_KEYS.get(keycode) if action is None else None
+        if action is None and digit is None:
+            return False
+        sp = self.speaker
+        if action != "speech" and not sp.enabled and not self._switched_off and sp.enable("keypad"):
+            # EZ Access: the first key of a visit starts speech and says where the patron is;
+            # only a digit still types (it may be the first digit of a PIN).
+            self._note_activity()
+            nav.active = True
+            nav.screen_changed()
+            self._intro()
+            if digit is None:
+                return True
+        if not nav.handle_key(keycode):
+            return False
+        if digit is not None:
+            self._after_entry(digit)
+        elif action == "erase":
+            self._after_entry("BACKSPACE")
+        elif action == "enter" and focused is not None and getattr(focused, "key", ""):
+            self._after_entry(str(focused.key))
+        return True
+
+    def end_visit(self) -> None:
+        """The visit is over: speech back to the site's setting, focus ring gone, secrets forgotten."""
+        self.speaker.end_visit()
+        self.navigator.deactivate()
+        self._switched_off = False
+
+    def close(self) -> None:
+        if self._headset is not None:
+            self._headset.stop()
+        self.speaker.close()
+
+    # -- headset -----------------------------------------------------------------------------
+
+    def headset_changed(self, plugged: bool) -> None:
+        """The headset jack reported a plug or unplug (UI thread)."""
+        if plugged:
+            if self.speaker.enable("headset"):
+                self._switched_off = False
+                self._intro()
+        elif not self.speaker.always_on:
+            self.speaker.disable()
+
+    def watch_headset(self, device: str) -> None:
+        from kivy.clock import Clock
+
+        from kiosk.speech.headset import HeadsetWatcher
+
+        self._headset = HeadsetWatcher(
+            device, lambda plugged: Clock.schedule_once(lambda _dt: self.headset_changed(plugged))
+        )
+        self._headset.start()
+
+    # -- inside ------------------------------------------------------------------------------
+
+    def _roots(self) -> list[Any]:
+        manager = getattr(self.app, "manager", None)
+        if manager is None or manager.current_screen is None:
+            return []
+        root = getattr(self.app, "kiosk_root", None)
+        warning = getattr(root, "_warning", None)
+        if warning is not None:
+            return [warning]  # while the logout warning is up, only its button counts
+        topbar = getattr(root, "ids", {}).get("topbar")
+        return [manager.current_screen] + ([topbar] if topbar is not None else [])
+
+    def _screen_changed(self, name: str) -> None:
+        self.screen_name = name
+        self.navigator.screen_changed()
+
+    def _say(self, texts: list[str], lang: str) -> None:
+        text = " ".join(t for t in texts if t)
+        if text:
+            self.speaker.say(text, lang)
+
+    def _say_now(self, text: str) -> None:
+        self.speaker.say(text, self.app.lang)
+
+    def _intro(self) -> None:
+        lang = self.app.lang
+        self._say(
+            [
+                say("speech_on", lang),
+                *self.narrator.screen(self.screen_name, getattr(self.app, "state", None), lang),
+            ],
+            lang,
+        )
+
+    def _note_activity(self) -> None:
+        note = getattr(self.app, "note_activity", None)
+        if note is not None:
+            note()
+
+    def _after_entry(self, key: str) -> None:
+        from kiosk.screens.widgets import KeyPad
+
+        lang = self.app.lang
+        for root in self._roots():
+            for widget in root.walk(restrict=True):
+                if isinstance(widget, KeyPad) and len(widget.text) >= 3:
+                    self.speaker.guard(widget.text)  # the PIN or card number typed so far
+        if key == "BACKSPACE" or key == "CLEAR":
+            self.speaker.say(digit_deleted(lang), lang)
+        elif key.isdigit():
+            self.speaker.say(digit_entered(lang), lang)
+
+    def _on_action(self, name: str) -> bool:
+        lang = self.app.lang
+        sp = self.speaker
+        if name == "key":
+            self._note_activity()
+            return True
+        if name == "speech":
+            if sp.enabled:
+                sp.say(say("speech_off", lang), lang)
+                sp.disable()
+                self._switched_off = True
+            else:
+                self._switched_off = False
+                if sp.enable("speech key"):
+                    self._intro()
+            return True
+        if name == "help":
+            sp.say(
+                self.narrator.help(self.screen_name, getattr(self.app, "state", None), lang), lang
+            )
+        elif name == "repeat":
+            sp.repeat()
+        elif name in ("louder", "quieter", "faster", "slower"):
+            getattr(sp, name)()
+            sp.say(say(name, lang), lang)
+        elif name == "back":
+            return self._back()
+        return True
+
+    def _back(self) -> bool:
+        from kiosk.i18n import translator
+
+        tr = translator(self.app.lang).gettext
+        from kiosk.screens.focus import focusables, label_of
+
+        items = focusables(self._roots())
+        for msgid in BACK_LABELS:
+            for widget in items:
+                if label_of(widget, self.app.lang) == tr(msgid):
+                    widget.trigger_action(duration=0)
+                    return True
+        return False
