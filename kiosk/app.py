@@ -283,6 +283,7 @@ class KioskApp(App):
         self.demo_panel_widget: Any = None
         self.provisional: dict[str, Any] = {}  # uid -> tag the reader saw, not yet in a snapshot
         self._stopped = False
+        self.speech: Any = None  # kiosk.speech.guide.SpeechGuide: spoken guidance and keypad operation
 
     # -- texts ------------------------------------------------------------------------------
 
@@ -368,6 +369,9 @@ class KioskApp(App):
             self.show_screen("bookdrop_closed" if self.services.faults else "bookdrop")
         else:
             self.show_screen("out_of_service" if self.services.faults else "welcome")
+        from kiosk.speech.guide import SpeechGuide
+
+        self.speech = SpeechGuide(self)
         return root
 
     def on_start(self) -> None:
@@ -397,6 +401,7 @@ class KioskApp(App):
         logging.getLogger("kivy").setLevel(max(logging.getLogger("kivy").level, logging.getLogger().level))
         Window.bind(on_textinput=self._on_text_input, on_key_down=self._on_key_down)
         self._wedge = ""
+        self.speech.start()
         if self.cfg.ui.fullscreen:
             self._lock_down(Window)
         from kiosk.watchdog import Notifier, start_kivy_watchdog
@@ -439,6 +444,8 @@ class KioskApp(App):
         from kivy.core.window import Window
 
         Window.unbind(on_textinput=self._on_text_input, on_key_down=self._on_key_down)
+        if self.speech is not None:
+            self.speech.close()
         if self.services is not None:
             self.services.close()
 
@@ -473,6 +480,8 @@ class KioskApp(App):
             return
         self.local = ""
         self.services.sounds.play(Cue.SCAN)  # type: ignore[union-attr]
+        if self.speech is not None:
+            self.speech.card_presented(number)
         self.post(CardPresented(number, source))
 
     def _admin_card(self, number: str) -> bool:
@@ -667,6 +676,8 @@ class KioskApp(App):
         if hasattr(screen, "show"):
             screen.show(self.return_state if name == "returns" else state)
         self.show_screen(name)
+        if self.speech is not None:
+            self.speech.session_shown(previous, state, name)
 
     def render_bookdrop(self, state: Any) -> None:
         """Show a book-drop snapshot on the book-drop screens (UI thread)."""
@@ -674,6 +685,7 @@ class KioskApp(App):
             return
         from kiosk.screens.bookdrop import screen_for
 
+        previous = getattr(self, "bookdrop_state", None)
         self.bookdrop_state = state
         in_service = not (self.services and self.services.faults)
         maintenance = getattr(self, "maintenance", None)
@@ -684,6 +696,8 @@ class KioskApp(App):
             self._screens[name].show(state)  # type: ignore[attr-defined]
             if not self.current_screen.startswith("maintenance"):
                 self.show_screen(name)
+                if self.speech is not None:
+                    self.speech.bookdrop_shown(previous, state, name)
 
     def render_returns(self, state: Any) -> None:
         if self._stopped:
@@ -695,6 +709,8 @@ class KioskApp(App):
             if item.outcome is not None and before.get(item.key) is None:
                 self.services.sounds.play(Cue.REFUSAL if item.outcome.is_exception else Cue.SUCCESS)  # type: ignore[union-attr]
         self._screens["returns"].show(state)  # type: ignore[attr-defined]
+        if self.speech is not None:
+            self.speech.returns_shown(previous, state)
 
     def _apply_presentation(self, state: Any) -> None:
         """Follow the session's language and display choices only when the session changed them.
@@ -792,12 +808,13 @@ class KioskApp(App):
             return True
         wedge = self.services.wedge if self.services else None
         if wedge is not None and key in (13, 271):
-            return any(out.kind == "barcode" for out in wedge.feed("enter"))
-        if key in (13, 271) and self._wedge:  # Enter / keypad Enter ends a scan
+            if any(out.kind == "barcode" for out in wedge.feed("enter")):
+                return True
+        elif key in (13, 271) and self._wedge:  # Enter / keypad Enter ends a scan
             text, self._wedge = self._wedge, ""
             if self.state is not None and self.state.stage.value == "welcome" and self.local != "returns":
                 self.present_card(text, CardSource.BARCODE)
             else:
                 self.scan(text)
             return True
-        return False
+        return self.speech is not None and self.speech.on_key(key)  # the patron's keypad

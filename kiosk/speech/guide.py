@@ -108,8 +108,10 @@ class SpeechGuide:
 
     def on_key(self, keycode: int) -> bool:
         """A key the app did not use (not a scanner's Enter); True when the keypad took it."""
-        if not self.keypad_enabled:
-            return False
+        if not self.keypad_enabled or str(getattr(self.app, "current_screen", "")).startswith(
+            "maintenance"
+        ):
+            return False  # the technician's screens keep their own keys
         nav = self.navigator
         focused = nav.focused
         action = nav.keymap.action(keycode)
@@ -141,6 +143,12 @@ class SpeechGuide:
         self.speaker.end_visit()
         self.navigator.deactivate()
         self._switched_off = False
+
+    def start(self) -> None:
+        """When the app starts: watch the headset jack if the site names its input device."""
+        device = self.app.cfg.speech.headset_device
+        if device:
+            self.watch_headset(device)
 
     def close(self) -> None:
         if self._headset is not None:

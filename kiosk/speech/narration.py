@@ -25,9 +25,9 @@ SAY: dict[str, dict[str, str]] = {
         "ru": "{library}. Добро пожаловать! Приложите читательский билет к считывателю или выберите действие клавишами вверх и вниз и подтвердите клавишей ввода. Клавиша помощи объяснит ещё раз.",
     },
     "card_entry": {
-        "en": "Type your card number with the number keys, then choose OK.",
-        "lv": "Ievadiet kartes numuru ar ciparu taustiņiem un izvēlieties OK.",
-        "ru": "Введите номер карты цифровыми клавишами и выберите OK.",
+        "en": "Type your card number with the number keys, then choose {b:Continue}.",
+        "lv": "Ievadiet kartes numuru ar ciparu taustiņiem un izvēlieties {b:Continue}.",
+        "ru": "Введите номер карты цифровыми клавишами и выберите {b:Continue}.",
     },
     "identifying": {
         "en": "Checking your card. Please wait.",
@@ -35,9 +35,9 @@ SAY: dict[str, dict[str, str]] = {
         "ru": "Проверяем карту. Пожалуйста, подождите.",
     },
     "pin": {
-        "en": "Type your PIN with the number keys, then choose OK.",
-        "lv": "Ievadiet PIN kodu ar ciparu taustiņiem un izvēlieties OK.",
-        "ru": "Введите PIN-код цифровыми клавишами и выберите OK.",
+        "en": "Type your PIN with the number keys, then choose {b:Continue}.",
+        "lv": "Ievadiet PIN kodu ar ciparu taustiņiem un izvēlieties {b:Continue}.",
+        "ru": "Введите PIN-код цифровыми клавишами и выберите {b:Continue}.",
     },
     "checkout": {
         "en": "Your card is accepted. Place the items you want to borrow on the pad. You will hear what happens to each one. When you are done, choose {b:Finish}.",
@@ -294,16 +294,23 @@ class Narrator:
     def session(self, previous: Any, state: Any, lang: str) -> list[str]:
         """New item outcomes, renewals and problems between two session snapshots."""
         texts: list[str] = []
-        problem = getattr(state, "problem", None)
-        if problem is not None and (
-            previous is None
-            or previous.problem is None
-            or previous.stage is not state.stage
-            or state.pin_retry != previous.pin_retry
+        if getattr(state, "problem", None) is not None and _problem_key(state) != _problem_key(
+            previous
         ):
             texts.append(self.problem(state, lang))
         texts += self.items(previous, state, lang)
         texts += self.renewals(previous, state, lang)
+        view = getattr(state, "view", None)
+        if (
+            previous is not None
+            and previous.account is None
+            and state.account is not None
+            and view == "account"
+            and previous.view == view
+        ):
+            texts += self.account(
+                state, lang
+            )  # the loans arrived after the account screen was announced
         return texts
 
     def problem(self, state: Any, lang: str) -> str:
@@ -407,6 +414,13 @@ class Narrator:
             return []
         exception = getattr(last.final, "value", "") == "exception_bin"
         return [say("kept_for_staff" if exception else "returned", lang, title=_title(last, lang))]
+
+
+def _problem_key(state: Any) -> tuple[Any, ...]:
+    """What makes a login problem new: a problem said once is not said again on the next screen."""
+    if state is None or state.problem is None:
+        return ()
+    return (state.problem, state.blocks, state.attempts_left, state.locked_for_s is not None)
 
 
 def _borrowed(state: Any) -> int:
