@@ -181,7 +181,7 @@ def test_problems_are_the_screens_words(narrator: Narrator) -> None:
 def test_on_screen_button_labels_in_the_sentence(narrator: Narrator) -> None:
     assert f"“{translator('ru').gettext('Finish')}”" in narrator.screen("checkout", None, "ru")[0]
     assert narrator.help("pin", None, "en").startswith(
-        "Type your PIN with the number keys, then choose OK. Up and down"
+        "Type your PIN with the number keys, then choose “Continue”. Up and down"
     )
 
 
