@@ -568,6 +568,8 @@ class KioskApp(App):
             self._tick_pending.set()
             s.worker.submit(s.bookdrop.tick if s.bookdrop is not None else s.session.tick, on_done=lambda _st: self._tick_pending.clear(), on_error=lambda _e: self._tick_pending.clear())
         now = self._now()
+        if self.speech is not None:
+            self.speech.tick()
         if self.local == "returns" and now - self._return_activity > self.cfg.ui.idle_timeout_s:
             self.leave_returns()
         if now - self._last_link_check >= LINK_CHECK_S:

@@ -47,7 +47,7 @@ class SpeechGuide:
             KeyMap.from_section(cfg.keypad),
             self._roots,
             speak=self._say_now,
-            lang=lambda: str(app.lang),
+            lang=lambda: self.lang,
             on_action=self._on_action,
             ring_width=cfg.keypad.ring_width,
             ring_color=cfg.keypad.ring_color,
@@ -56,6 +56,19 @@ class SpeechGuide:
         self._switched_off = False  # the patron turned speech off with the speech key in this visit
         self._last_key_at = 0.0
         self._headset: Any = None
+        self.drop_lang = (
+            cfg.kiosk.default_language
+        )  # the book drop shows every language; speech picks one
+        self._last_activity = 0.0
+
+    @property
+    def lang(self) -> str:
+        """The language speech uses: the visit's, or at the book drop the one chosen with up/down."""
+        return self.drop_lang if self._at_bookdrop else str(self.app.lang)
+
+    @property
+    def _at_bookdrop(self) -> bool:
+        return self.screen_name.startswith("bookdrop")
 
     # -- the app's hooks ---------------------------------------------------------------------
 
@@ -65,7 +78,7 @@ class SpeechGuide:
         was = getattr(getattr(previous, "stage", None), "value", "welcome")
         if stage == "welcome" and was in _VISIT_STAGES:
             self.end_visit()
-        lang = state.language or self.app.lang
+        lang = state.language or self.lang
         texts: list[str] = []
         if name != self.screen_name:
             self._screen_changed(name)
@@ -76,16 +89,20 @@ class SpeechGuide:
         self._say(texts, lang)
 
     def bookdrop_shown(self, previous: Any, state: Any, name: str) -> None:
-        lang = self.app.lang
         texts: list[str] = []
-        if name != self.screen_name:
+        changed = name != self.screen_name
+        if changed:
             self._screen_changed(name)
+        lang = self.lang
+        if changed:
             texts += self.narrator.screen(name, state, lang)
-        texts += self.narrator.bookdrop(previous, state, lang)
-        self._say(texts, lang)
+        said = self.narrator.bookdrop(previous, state, lang)
+        if said:
+            self._last_activity = self._now()
+        self._say(texts + said, lang)
 
     def returns_shown(self, previous: Any, state: Any) -> None:
-        lang = self.app.lang
+        lang = self.lang
         texts: list[str] = []
         if self.screen_name != "returns":
             self._screen_changed("returns")
@@ -98,8 +115,8 @@ class SpeechGuide:
         if name != self.screen_name:
             self._screen_changed(name)
             self._say(
-                self.narrator.screen(name, getattr(self.app, "state", None), self.app.lang),
-                self.app.lang,
+                self.narrator.screen(name, getattr(self.app, "state", None), self.lang),
+                self.lang,
             )
 
     def card_presented(self, number: str) -> None:
@@ -128,6 +145,12 @@ class SpeechGuide:
             self._intro()
             if digit is None:
                 return True
+        if self._at_bookdrop and action in ("up", "down", "enter"):
+            self._note_activity()
+            if action != "enter":
+                self._next_drop_language(1 if action == "down" else -1)
+            self._say(self.narrator.screen(self.screen_name, None, self.lang), self.lang)
+            return True
         if not nav.handle_key(keycode):
             return False
         if digit is not None:
@@ -199,10 +222,10 @@ class SpeechGuide:
             self.speaker.say(text, lang)
 
     def _say_now(self, text: str) -> None:
-        self.speaker.say(text, self.app.lang)
+        self.speaker.say(text, self.lang)
 
     def _intro(self) -> None:
-        lang = self.app.lang
+        lang = self.lang
         self._say(
             [
                 say("speech_on", lang),
@@ -212,14 +235,32 @@ class SpeechGuide:
         )
 
     def _note_activity(self) -> None:
+        self._last_activity = self._now()
         note = getattr(self.app, "note_activity", None)
         if note is not None:
             note()
 
+    def _now(self) -> float:
+        now = getattr(self.app, "_now", None)
+        return float(now()) if now is not None else 0.0
+
+    def _next_drop_language(self, step: int) -> None:
+        languages = list(self.app.cfg.kiosk.languages)
+        at = languages.index(self.drop_lang) if self.drop_lang in languages else 0
+        self.drop_lang = languages[(at + step) % len(languages)]
+
+    def tick(self) -> None:
+        """Once a second from the app: at the book drop (no visit to end) speech goes off after
+        the idle time without a key or an item."""
+        if self._at_bookdrop and self.speaker.enabled and not self.speaker.always_on:
+            if self._now() - self._last_activity > self.app.cfg.ui.idle_timeout_s:
+                self.end_visit()
+                self.drop_lang = self.app.cfg.kiosk.default_language
+
     def _after_entry(self, key: str) -> None:
         from kiosk.screens.widgets import KeyPad
 
-        lang = self.app.lang
+        lang = self.lang
         for root in self._roots():
             for widget in root.walk(restrict=True):
                 if isinstance(widget, KeyPad) and len(widget.text) >= 3:
@@ -230,7 +271,7 @@ class SpeechGuide:
             self.speaker.say(digit_entered(lang), lang)
 
     def _on_action(self, name: str) -> bool:
-        lang = self.app.lang
+        lang = self.lang
         sp = self.speaker
         if name == "key":
             self._note_activity()
@@ -261,13 +302,13 @@ class SpeechGuide:
     def _back(self) -> bool:
         from kiosk.i18n import translator
 
-        tr = translator(self.app.lang).gettext
+        tr = translator(self.lang).gettext
         from kiosk.screens.focus import focusables, label_of
 
         items = focusables(self._roots())
         for msgid in BACK_LABELS:
             for widget in items:
-                if label_of(widget, self.app.lang) == tr(msgid):
+                if label_of(widget, self.lang) == tr(msgid):
                     widget.trigger_action(duration=0)
                     return True
         return False
