@@ -159,8 +159,8 @@ SAY: dict[str, dict[str, str]] = {
     "item": {"en": "An item", "lv": "Izdevums", "ru": "Издание"},
     "idle": {
         "en": "Are you still there? Your session ends in {n}. Press any key to continue.",
-        "lv": "Vai jūs vēl esat šeit? Sesija beigsies pēc {n}. Nospiediet jebkuru taustiņu, lai turpinātu.",
-        "ru": "Вы ещё здесь? Сеанс закончится через {n}. Нажмите любую клавишу, чтобы продолжить.",
+        "lv": "Vai jūs vēl esat šeit? Laiks līdz sesijas beigām: {n}. Nospiediet jebkuru taustiņu, lai turpinātu.",
+        "ru": "Вы ещё здесь? До конца сеанса: {n}. Нажмите любую клавишу, чтобы продолжить.",
     },
     "attempts_left": {
         "en": "Attempts left: {n}.",
@@ -390,6 +390,8 @@ class Narrator:
         return texts
 
     def idle(self, seconds: int, lang: str) -> str:
+        # The count stays in the nominative ("До конца сеанса: двадцать одна секунда"): after
+        # "через" / "pēc" it would need the accusative / dative, which `count` does not build.
         return say("idle", lang, n=count(max(0, seconds), "second", lang))
 
     def returned(self, previous: Any, state: Any, lang: str) -> list[str]:

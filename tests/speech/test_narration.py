@@ -153,12 +153,13 @@ def test_totals_receipt_choice_and_goodbye(narrator: Narrator) -> None:
 def test_idle_warning_counts_the_seconds(narrator: Narrator) -> None:
     assert (
         narrator.idle(25, "ru")
-        == "Вы ещё здесь? Сеанс закончится через двадцать пять секунд. Нажмите любую клавишу, чтобы продолжить."
+        == "Вы ещё здесь? До конца сеанса: двадцать пять секунд. Нажмите любую клавишу, чтобы продолжить."
     )
     assert narrator.idle(21, "lv").startswith(
-        "Vai jūs vēl esat šeit? Sesija beigsies pēc divdesmit viena sekunde."
+        "Vai jūs vēl esat šeit? Laiks līdz sesijas beigām: divdesmit viena sekunde."
     )
     assert "twenty-two seconds" in narrator.idle(22, "en")
+    assert "До конца сеанса: двадцать одна секунда." in narrator.idle(21, "ru")
 
 
 def test_problems_are_the_screens_words(narrator: Narrator) -> None:

@@ -80,6 +80,9 @@ class Keypad:
         )
         self.press("enter")
 
+    def narrator_idle(self, seconds: int) -> str:
+        return str(self.guide.narrator.idle(seconds, self.app.lang))
+
     def spoken(self) -> list[str]:
         assert self.guide.speaker.flush()
         return self.guide.speaker.engine.texts
@@ -144,6 +147,17 @@ def test_whole_visit_by_keypad(recorded: Any, tmp_path: Path, lang: str) -> None
     k.choose(tr("Continue"))
     p.wait_screen("checkout")
 
+    # Idle: the warning says the seconds left; a key keeps the visit going.
+    p.clock.advance(app.cfg.ui.idle_timeout_s - app.cfg.ui.idle_warning_s + 1)
+    app.tick()
+    p.wait_until(lambda: app.idle_warning, what="idle warning")
+    k.wait_spoken(
+        lambda s: k.narrator_idle(int(round(app.state.seconds_left))) in s[-1],
+        "idle warning with the seconds left said",
+    )
+    k.press("down")  # as the warning says: any key, and the visit goes on
+    p.wait_until(lambda: not app.idle_warning, what="warning gone")
+
     from kiosk.devices.readers.sim import demo_tag
 
     p.pad.place(demo_tag("30000001"))
@@ -207,6 +221,11 @@ def test_whole_visit_by_keypad(recorded: Any, tmp_path: Path, lang: str) -> None
             say("pin", lang),
             tr("The PIN is not correct. Please try again."),
             say("checkout", lang),
+            {
+                "lv": "Laiks līdz sesijas beigām: divdesmit ",
+                "en": "Your session ends in twenty-",
+                "ru": "До конца сеанса: двадцать ",
+            }[lang],
             "Zaļā grāmata, " + {"lv": "izsniegts", "en": "borrowed", "ru": "выдано"}[lang],
             tr("Reserved for another reader. Please leave it at the desk."),
             say("account", lang),
