@@ -157,8 +157,10 @@ class SpeechGuide:
             self._after_entry(digit)
         elif action == "erase":
             self._after_entry("BACKSPACE")
-        elif action == "enter" and focused is not None and getattr(focused, "key", ""):
-            self._after_entry(str(focused.key))
+        elif action == "enter" and focused is not None:
+            key = str(getattr(focused, "key", "") or "")
+            if key:
+                self._after_entry(key)
         return True
 
     def end_visit(self) -> None:

@@ -3,46 +3,23 @@ each returned item is said as it is decided, and speech goes off after the idle 
 
 from __future__ import annotations
 
-import dataclasses
-import sys
 from typing import Any
 
 import pytest
-from pilot import pump
+from test_keypad_visit import Keypad, recorded  # noqa: F401, F811  (the fixture)
 
-from kiosk.config import SpeechSection
-from kiosk.speech.keys import KEYCODES
 from kiosk.speech.narration import say
 
 pytestmark = pytest.mark.ui
 
 
-@pytest.fixture
-def recorded(kiosk: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    module = sys.modules[type(kiosk).__module__]
-    make_config = module.make_config
-
-    def with_recording(*args: Any, **kwargs: Any) -> Any:
-        return dataclasses.replace(
-            make_config(*args, **kwargs), speech=SpeechSection(engine="none")
-        )
-
-    monkeypatch.setattr(module, "make_config", with_recording)
-    return kiosk
-
-
-def _press(name: str) -> None:
-    from kivy.core.window import Window
-
-    Window.dispatch("on_key_down", KEYCODES[name], 0, None, [])
-    pump(1)
-
-
-def test_book_drop_by_keypad(recorded: Any) -> None:
+def test_book_drop_by_keypad(recorded: Any) -> None:  # noqa: F811
     from kiosk.devices.readers.sim import demo_tag
 
     p = recorded.start(prefix="keypad-bookdrop-", mode="bookdrop")
     p.wait_screen("bookdrop")
+    keypad = Keypad(p)
+    _press = keypad.press
     guide = p.app.speech
     sink = guide.speaker.engine
 
