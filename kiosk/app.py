@@ -792,6 +792,8 @@ class KioskApp(App):
     # -- keyboard-wedge scanners ------------------------------------------------------------------
 
     def _on_text_input(self, _window: Any, text: str) -> None:
+        if self.speech is not None and self.speech.took_text(text):
+            return  # a keypad digit, already typed on the screen's keypad
         panel = self.demo_panel_widget
         if panel is not None and panel.typing:
             panel.type_text(text)  # typing at the demo panel's simulated scanner

@@ -60,6 +60,7 @@ class SpeechGuide:
             cfg.kiosk.default_language
         )  # the book drop shows every language; speech picks one
         self._last_activity = 0.0
+        self._typed: list[str] = []
 
     @property
     def lang(self) -> str:
@@ -136,15 +137,21 @@ class SpeechGuide:
         if action is None and digit is None:
             return False
         sp = self.speaker
-        if action != "speech" and not sp.enabled and not self._switched_off and sp.enable("keypad"):
-            # EZ Access: the first key of a visit starts speech and says where the patron is;
-            # only a digit still types (it may be the first digit of a PIN).
+        if digit is not None:
+            self._typed.append(digit)  # its text input must not reach the scanner input too
+        if (
+            action is not None
+            and action != "speech"
+            and not sp.enabled
+            and not self._switched_off
+            and sp.enable("keypad")
+        ):
+            # EZ Access: the first key of a visit starts speech and says where the patron is.
             self._note_activity()
             nav.active = True
             nav.screen_changed()
             self._intro()
-            if digit is None:
-                return True
+            return True
         if self._at_bookdrop and action in ("up", "down", "enter"):
             self._note_activity()
             if action != "enter":
@@ -162,6 +169,14 @@ class SpeechGuide:
             if key:
                 self._after_entry(key)
         return True
+
+    def took_text(self, text: str) -> bool:
+        """The text input that follows a keypad digit the navigator already typed: drop it."""
+        if self._typed and text == self._typed[0]:
+            self._typed.pop(0)
+            return True
+        self._typed.clear()
+        return False
 
     def end_visit(self) -> None:
         """The visit is over: speech back to the site's setting, focus ring gone, secrets forgotten."""

@@ -37,11 +37,10 @@ KEYCODES: dict[str, int] = {
     **{c: ord(c) for c in string.ascii_lowercase + string.digits},
 }
 
-# The digit a key types, for entering a PIN or a card number from the keypad.
-DIGIT_KEYS: dict[int, str] = {
-    **{ord(str(d)): str(d) for d in range(10)},
-    **{256 + d: str(d) for d in range(10)},
-}
+# The digit a keypad key types, for entering a PIN or a card number. Only the numeric keypad's
+# digits: barcode scanners type through the main row, and their scans must reach the scanner
+# input untouched.
+DIGIT_KEYS: dict[int, str] = {256 + d: str(d) for d in range(10)}
 
 ACTIONS = (
     "up",
