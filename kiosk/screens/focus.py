@@ -135,12 +135,15 @@ class FocusRing:
         self.color = color
         self.widget: Widget | None = None
         self.rect: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+        self._group: Any = None  # built on first use: graphics need the window's GL context
+
+    def _build(self) -> None:
         self._group = InstructionGroup()
-        self._outline = Line(width=width + 3)
-        self._line = Line(width=width)
+        self._outline = Line(width=self.width + 3)
+        self._line = Line(width=self.width)
         self._group.add(Color(0, 0, 0, 1))
         self._group.add(self._outline)
-        self._group.add(Color(*color))
+        self._group.add(Color(*self.color))
         self._group.add(self._line)
 
     def attach(self, widget: Widget | None) -> None:
@@ -149,6 +152,8 @@ class FocusRing:
         self.detach()
         if widget is None:
             return
+        if self._group is None:
+            self._build()
         self.widget = widget
         widget.canvas.after.add(self._group)
         widget.bind(pos=self._place, size=self._place)

@@ -104,6 +104,7 @@ class SpeechGuide:
 
     def returns_shown(self, previous: Any, state: Any) -> None:
         lang = self.lang
+        self._last_activity = self._now()
         texts: list[str] = []
         if self.screen_name != "returns":
             self._screen_changed("returns")
@@ -183,6 +184,8 @@ class SpeechGuide:
         self.speaker.end_visit()
         self.navigator.deactivate()
         self._switched_off = False
+        if self._headset is not None and self._headset.plugged:
+            self.speaker.enable("headset")  # still plugged in: the next patron hears the kiosk too
 
     def start(self) -> None:
         """When the app starts: watch the headset jack if the site names its input device."""
@@ -267,9 +270,14 @@ class SpeechGuide:
         self.drop_lang = languages[(at + step) % len(languages)]
 
     def tick(self) -> None:
-        """Once a second from the app: at the book drop (no visit to end) speech goes off after
-        the idle time without a key or an item."""
-        if self._at_bookdrop and self.speaker.enabled and not self.speaker.always_on:
+        """Once a second from the app. Outside a visit (the book drop, returns without a card, a
+        patron who pressed a key and walked away) speech goes off after the idle time without a
+        key or an item; a visit's own end is `end_visit`."""
+        state = getattr(self.app, "state", None)
+        outside_visit = (
+            self._at_bookdrop or state is None or getattr(state.stage, "value", "") == "welcome"
+        )
+        if outside_visit and self.speaker.enabled and not self.speaker.always_on:
             if self._now() - self._last_activity > self.app.cfg.ui.idle_timeout_s:
                 self.end_visit()
                 self.drop_lang = self.app.cfg.kiosk.default_language

@@ -61,3 +61,26 @@ def test_plug_and_unplug_through_a_fifo(tmp_path: Path) -> None:
     finally:
         watcher.stop()
     assert watcher.plugged is False
+
+
+def test_a_plugged_headset_keeps_speech_on_across_visits() -> None:
+    from types import SimpleNamespace
+
+    from kiosk.config import Config, SpeechSection
+    from kiosk.speech.guide import SpeechGuide
+
+    cfg = Config(speech=SpeechSection(engine="none"))
+    app = SimpleNamespace(cfg=cfg, lang="en", state=None, manager=None, kiosk_root=None)
+    guide = SpeechGuide(app)
+    guide._headset = SimpleNamespace(plugged=True, stop=lambda: None)
+    guide.headset_changed(True)
+    assert guide.speaker.enabled
+    assert guide.speaker.flush() and guide.speaker.engine.texts[0].startswith("Speech on.")  # type: ignore[attr-defined]
+    guide.end_visit()
+    assert guide.speaker.enabled
+    guide._headset.plugged = False
+    guide.headset_changed(False)
+    assert not guide.speaker.enabled
+    guide.end_visit()
+    assert not guide.speaker.enabled
+    guide.close()

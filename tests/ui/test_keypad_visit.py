@@ -261,3 +261,32 @@ def test_whole_visit_by_keypad(recorded: Any, tmp_path: Path, lang: str) -> None
     count = len(spoken)
     app.speech.speaker.say("x", "en")
     assert len(k.spoken()) == count
+
+
+def test_returns_by_keypad(recorded: Any) -> None:
+    """Returning without a card: reached from the welcome screen, each item said, done by keypad."""
+    from kiosk.devices.readers.sim import demo_tag
+
+    p = recorded.start(prefix="keypad-returns-")
+    k = Keypad(p)
+    p.wait_screen("welcome")
+    tr = translator("lv").gettext
+    k.press("down")
+    k.choose(tr("Return items"))
+    p.wait_screen("returns")
+    p.pad.place(demo_tag("30000009"))  # on loan to LV0001
+    k.wait_spoken(lambda s: "Sprīdītis, nodots." in s[-1], "return said")
+    k.choose(tr("Done"))
+    p.wait_screen("welcome")
+    _in_order(
+        k.spoken(),
+        [
+            say("welcome", "lv", library="Demo bibliotēka"),
+            say("returns", "lv"),
+            "Sprīdītis, nodots.",
+        ],
+    )
+    assert k.guide.speaker.enabled  # the patron may borrow next
+    p.clock.advance(p.app.cfg.ui.idle_timeout_s + 1)  # or walk away: speech goes off
+    p.app.tick()
+    assert not k.guide.speaker.enabled
