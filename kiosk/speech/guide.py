@@ -84,6 +84,8 @@ class SpeechGuide:
         if name != self.screen_name:
             self._screen_changed(name)
             texts += self.narrator.screen(name, state, lang)
+        elif previous is not None and previous.language != state.language:
+            texts += self.narrator.screen(name, state, lang)  # the patron chose a language: hear it
         texts += self.narrator.session(previous, state, lang)
         if state.idle_warning and not (previous is not None and previous.idle_warning):
             texts.append(self.narrator.idle(int(round(state.seconds_left or 0)), lang))

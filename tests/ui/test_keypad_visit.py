@@ -135,6 +135,10 @@ def test_whole_visit_by_keypad(recorded: Any, tmp_path: Path, lang: str) -> None
     if lang != "lv":
         k.choose(LANGUAGE_BUTTON[lang])
         p.wait_until(lambda: app.lang == lang, what="language")
+        k.wait_spoken(
+            lambda s: s[-1] == say("welcome", lang, library="Demo bibliotēka"),
+            "welcome in the chosen language",
+        )
     p.screenshot("01-welcome-focus")
 
     k.choose(tr("Type your card number"))
