@@ -27,7 +27,9 @@ log = logging.getLogger(__name__)
 
 # Buttons the back key activates, first found wins (catalog msgids of their labels).
 BACK_LABELS = ("Cancel", "Back to my items", "Back", "No receipt", "Done")
-_VISIT_STAGES = ("identifying", "pin", "active", "finishing", "goodbye")
+# Leaving these for the welcome screen ends a visit; a refused card or a cancelled PIN does not
+# (the patron is still there, and must hear why), the idle rule in `tick` covers walking away.
+_VISIT_STAGES = ("active", "finishing", "goodbye")
 
 
 class SpeechGuide:
@@ -114,15 +116,6 @@ class SpeechGuide:
         texts += self.narrator.returned(previous, state, lang)
         self._say(texts, lang)
 
-    def screen_shown(self, name: str) -> None:
-        """A screen shown without a snapshot (e.g. the card keypad opened on the welcome stage)."""
-        if name != self.screen_name:
-            self._screen_changed(name)
-            self._say(
-                self.narrator.screen(name, getattr(self.app, "state", None), self.lang),
-                self.lang,
-            )
-
     def card_presented(self, number: str) -> None:
         """A card number read or typed: it is never spoken from now until the visit ends."""
         self.speaker.guard(number)
@@ -140,8 +133,6 @@ class SpeechGuide:
         if action is None and digit is None:
             return False
         sp = self.speaker
-        if digit is not None:
-            self._typed.append(digit)  # its text input must not reach the scanner input too
         if (
             action is not None
             and action != "speech"
@@ -164,6 +155,7 @@ class SpeechGuide:
         if not nav.handle_key(keycode):
             return False
         if digit is not None:
+            self._typed.append(digit)  # typed: its text input must not reach the scanner input too
             self._after_entry(digit)
         elif action == "erase":
             self._after_entry("BACKSPACE")

@@ -294,3 +294,27 @@ def test_returns_by_keypad(recorded: Any) -> None:
     p.clock.advance(p.app.cfg.ui.idle_timeout_s + 1)  # or walk away: speech goes off
     p.app.tick()
     assert not k.guide.speaker.enabled
+
+
+def test_a_refused_card_is_heard(recorded: Any) -> None:
+    """A card the library does not know: back on the welcome screen, the reason is still spoken
+    (the visit never started, so speech stays on) and the card number is not."""
+    p = recorded.start(prefix="keypad-refused-")
+    k = Keypad(p)
+    p.wait_screen("welcome")
+    k.press("down")
+    p.app.present_card("LV999999")  # as the card reader hands it over
+    tr = translator("lv").gettext
+    p.wait_screen("pin")
+    k.type("1234")
+    k.choose(tr("Continue"))
+    p.wait_screen("welcome")
+    k.wait_spoken(
+        lambda s: (
+            tr("This card is not known to the library. Please check the number or ask at the desk.")
+            in s[-1]
+        ),
+        "refusal said",
+    )
+    assert k.guide.speaker.enabled
+    assert not any("999999" in t or "1234" in t for t in k.spoken())
