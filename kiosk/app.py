@@ -37,6 +37,7 @@ from kiosk.core.events import (
 )
 from kiosk.core.ports import Clock as CoreClock
 from kiosk.core.ports import SystemClock
+from kiosk.fleet.alerts import raise_alert
 from kiosk.i18n import LANGUAGE_NAMES, _, translator
 from kiosk.screens.base import registered_screens
 from kiosk.screens.theme import Theme
@@ -211,6 +212,7 @@ def build_services(
             log.error("e-mail receipts disabled: %s", exc)
     services.session = PatronSession(
         services.circulation, session_clock, SessionSettings.from_config(cfg), security=services.security, printer=printer, mailer=mailer,
+        pad=services.stack, recorder=getattr(services.circulation.journal, "record_event", None),
     )
     if cfg.kiosk.mode == "bookdrop":
         from kiosk.core.bookdrop import BookDrop
@@ -236,7 +238,16 @@ def build_services(
             services.circulation, services.security, session_clock, RoutingTable.from_config(cfg), ReturnSettings.from_config(cfg),
             recorder=getattr(services.circulation.journal, "record_event", None), staff_printer=printer,
         )
+    from kiosk.fleet.runtime import attach as attach_fleet
+
+    attach_fleet(services)  # metrics, alerts and the status page observe the parts built above
     return services
+
+
+def wire_staff_alert(app: KioskApp) -> None:
+    """"Call staff" goes to the fleet alerting, which queues it for every configured sink (or logs
+    it where no sink is configured)."""
+    app.staff_alert = lambda reason: raise_alert("call_staff", reason)
 
 
 def _forwarder_step(circulation: Any) -> Callable[[], None]:
@@ -283,6 +294,12 @@ class KioskApp(App):
         self.demo_panel_widget: Any = None
         self.provisional: dict[str, Any] = {}  # uid -> tag the reader saw, not yet in a snapshot
         self._stopped = False
+        self.refused_lines: tuple[Any, ...] = ()  # items not borrowed, named on the goodbye screen
+        self._typed = ""  # a card number typed on the keypad, kept until the login answers
+        self._timed_out_until = 0.0
+        # Raises a staff alert (the help screen's "Call staff"): the services' alerting when the
+        # kiosk has one (see wire_staff_alert), else a log line staff monitoring picks up.
+        self.staff_alert: Callable[[str], Any] = self._log_staff_alert
         self.speech: Any = None  # kiosk.speech.guide.SpeechGuide: spoken guidance and keypad operation
 
     # -- texts ------------------------------------------------------------------------------
@@ -327,6 +344,11 @@ class KioskApp(App):
     def current_screen(self) -> str:
         return self.manager.current if self.manager is not None else ""
 
+    @property
+    def maintenance_showing(self) -> bool:
+        """A maintenance screen (or its login prompt) is up: session snapshots must not replace it."""
+        return self.current_screen.startswith("maintenance")
+
     def _add_registered_screens(self) -> None:
         for module in EXTRA_SCREEN_MODULES:
             try:
@@ -353,6 +375,8 @@ class KioskApp(App):
         if self.services is None:
             self.services = build_services(self.cfg)
             self.cfg = self.services.cfg
+        self._follow_display()
+        wire_staff_alert(self)
         root = patron.KioskRoot()
         self.kiosk_root = root
         self.manager = root.ids.manager
@@ -373,6 +397,18 @@ class KioskApp(App):
 
         self.speech = SpeechGuide(self)
         return root
+
+    def _follow_display(self) -> None:
+        """Sizes follow the window (and the site's `[ui] scale`), now and on every resize."""
+        from kivy.core.window import Window
+        from kivy.metrics import Metrics
+
+        def fit(*_: Any) -> None:
+            self.theme.fit_display(Window.width, Window.height, Metrics.density, self.cfg.ui.scale)
+
+        Window.bind(size=fit)
+        self._unfollow_display = lambda: Window.unbind(size=fit)
+        fit()
 
     def on_start(self) -> None:
         s = self.services
@@ -446,6 +482,7 @@ class KioskApp(App):
         Window.unbind(on_textinput=self._on_text_input, on_key_down=self._on_key_down)
         if self.speech is not None:
             self.speech.close()
+        getattr(self, "_unfollow_display", lambda: None)()
         if self.services is not None:
             self.services.close()
 
@@ -478,6 +515,7 @@ class KioskApp(App):
     def present_card(self, number: str, source: str = CardSource.KEYPAD) -> None:
         if self._admin_card(number):
             return
+        self._typed = number if source == CardSource.KEYPAD else ""
         self.local = ""
         self.services.sounds.play(Cue.SCAN)  # type: ignore[union-attr]
         if self.speech is not None:
@@ -490,7 +528,8 @@ class KioskApp(App):
         return bool(ctl is not None and ctl.card_presented(number))
 
     def _on_card(self, event: Any) -> None:
-        """A card source read something (UI thread): a card on the welcome stage, an item scan later."""
+        """A card source read something (UI thread): an item scan, or a patron card; another patron's
+        card mid-session goes to the session, which ends the open session first."""
         if self._stopped:
             return
         from kiosk.devices.cards import classify
@@ -501,7 +540,7 @@ class KioskApp(App):
         in_welcome = self.state is None or self.state.stage.value in ("welcome", "goodbye")
         if self.local == "returns" or (not in_welcome and classify(text, self.cfg.patron) != "patron"):
             self.scan(text)
-        elif in_welcome:
+        else:
             self.present_card(text, event.source)
 
     def scan(self, text: str) -> None:
@@ -572,6 +611,8 @@ class KioskApp(App):
             self.speech.tick()
         if self.local == "returns" and now - self._return_activity > self.cfg.ui.idle_timeout_s:
             self.leave_returns()
+        if self.local == "timed_out" and now >= self._timed_out_until:
+            self.end_timed_out()
         if now - self._last_link_check >= LINK_CHECK_S:
             self._last_link_check = now
             s.worker.submit(self._link_and_printer_status, on_done=lambda st: Clock.schedule_once(lambda _dt: self._link(st)))
@@ -626,6 +667,8 @@ class KioskApp(App):
         s = self.services
         assert s is not None
         down = not self.online and self.cfg.offline.policy == "disabled"
+        if self.maintenance_showing:
+            return
         if s.faults or down:
             if self.state is None or self.state.stage.value == "welcome":
                 self.show_screen("out_of_service")
@@ -643,8 +686,10 @@ class KioskApp(App):
         previous = self.state
         self.state = state
         self._apply_presentation(state)
-        self.idle_warning = bool(state.idle_warning)
+        # The patron's overlay would cover (and swallow the taps of) the technician's screens.
+        self.idle_warning = bool(state.idle_warning) and not self.maintenance_showing
         self.seconds_left = int(round(state.seconds_left or 0))
+        self._follow_visit(previous, state)
         if state.stage is not Stage.WELCOME:
             self.local = ""
         if state.stage is not Stage.ACTIVE:
@@ -664,7 +709,7 @@ class KioskApp(App):
         if self.services and (self.services.faults or (not self.online and self.cfg.offline.policy == "disabled")) and state.stage is Stage.WELCOME:
             name = "out_of_service"
         elif state.stage is Stage.WELCOME:
-            name = {"keypad": "card_entry", "returns": "returns"}.get(self.local, "welcome")
+            name = {"keypad": "card_entry", "returns": "returns", "timed_out": "timed_out"}.get(self.local, "welcome")
         elif state.stage is Stage.ACTIVE:
             name = "account" if state.view is View.ACCOUNT else "checkout"
         else:
@@ -677,9 +722,56 @@ class KioskApp(App):
         screen = self._screens[name]
         if hasattr(screen, "show"):
             screen.show(self.return_state if name == "returns" else state)
-        self.show_screen(name)
-        if self.speech is not None:
-            self.speech.session_shown(previous, state, name)
+        if not self.maintenance_showing:  # leaving maintenance renders the session again
+            self.show_screen(name)
+            if self.speech is not None:
+                self.speech.session_shown(previous, state, name)
+
+    def _follow_visit(self, previous: Any, state: Any) -> None:
+        """What the screens remember across snapshots: the refused items (for the goodbye), an idle
+        logout (for the "your session has ended" screen) and a mistyped card number (kept on the keypad)."""
+        from kiosk.core.session import LoginProblem, Stage
+
+        if state.stage is Stage.FINISHING and state.receipt is not None:
+            if state.receipt.refused and (previous is None or previous.stage is not Stage.FINISHING):
+                self.services.sounds.play(Cue.REFUSAL)  # type: ignore[union-attr]  # "leave these at the desk"
+            self.refused_lines = tuple(state.receipt.refused)
+        elif state.stage in (Stage.WELCOME, Stage.IDENTIFYING, Stage.PIN):
+            self.refused_lines = ()
+        timed_out = (
+            state.stage is Stage.WELCOME
+            and previous is not None
+            and previous.patron is not None
+            and previous.idle_warning
+            and previous.stage in (Stage.PIN, Stage.ACTIVE, Stage.FINISHING)
+        )
+        if timed_out:
+            done = len(previous.checkout.checked_out) if previous.checkout is not None else 0
+            self._screens["timed_out"].show_for(previous.language, done)  # type: ignore[attr-defined]
+            self._timed_out_until = self._now() + self.cfg.ui.goodbye_s
+            self.local = "timed_out"
+        if state.stage is Stage.WELCOME and self._typed and state.problem in (LoginProblem.BAD_CARD, LoginProblem.UNKNOWN_PATRON):
+            self.local = "keypad"  # back to the keypad with the digits, and what a card number looks like
+            self._screens["card_entry"].keep(self._typed, state.problem)  # type: ignore[attr-defined]
+            self._typed = ""
+        elif state.stage in (Stage.PIN, Stage.ACTIVE, Stage.GOODBYE) or state.problem is not None:
+            self._typed = ""  # in, or refused for another reason: the number is not kept
+
+    def end_timed_out(self) -> None:
+        """The "your session has ended" screen was read (or its time is up): greet the next patron."""
+        if self.local == "timed_out":
+            self.local = ""
+            self.render(self.state)
+
+    def _log_staff_alert(self, reason: str) -> None:
+        log.warning("staff alert: %s (kiosk %s)", reason, self.cfg.kiosk.terminal_id)
+
+    def call_staff(self, screen: str) -> None:
+        """A patron asked for help on `screen`: raise a staff alert; a failing alert is logged, never shown."""
+        try:
+            self.staff_alert(f"a patron asks for help at the {screen} screen")
+        except Exception:
+            log.exception("the staff alert could not be raised")
 
     def render_bookdrop(self, state: Any) -> None:
         """Show a book-drop snapshot on the book-drop screens (UI thread)."""

@@ -22,6 +22,8 @@ COMMAND_MODULES = (
     "kiosk.devices.tags.cli",  # tag decode, tag encode
     "kiosk.devices.cli",  # devices
     "kiosk.techcli",  # doctor, stats, admin
+    "kiosk.fleet.cli",  # config show, support-bundle, alert
+    "kiosk.preview",  # preview (screens in named states, offscreen)
     "kiosk.speech.cli",  # say
 )
 

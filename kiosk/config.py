@@ -8,7 +8,11 @@ default `config/kiosk.toml` (the demo: embedded library system, simulated reader
 from __future__ import annotations
 
 import dataclasses
+import functools
+import logging
+import math
 import os
+import re
 import tomllib
 import types
 import typing
@@ -17,6 +21,9 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 from kiosk.errors import ConfigError
+from kiosk.fleet.settings import AlertsSection, MetricsSection, SiteSection, StatusPageSection
+
+log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "kiosk.toml"
@@ -57,6 +64,12 @@ class Sip2Section:
     terminal_password: str = ""
     encoding: str = "utf-8"
     error_detection: Literal["off", "on", "auto"] = "auto"
+    # The ACS honours the SIP2 duplicate rule (a request repeating the previous one's sequence
+    # number and checksum is answered again, not executed again), verified for this site. Only
+    # then, and only while its answers carry AY/AZ, is a changing request (checkout, checkin,
+    # renewal, fee, hold...) re-sent after a timeout; otherwise it is in doubt and reconciled.
+    # `kiosk sip2 check --duplicate-rule` finds out whether the ACS does.
+    duplicate_rule: bool = False
     line_terminator: Literal["CR", "CRLF"] = "CR"
     field_delimiter: str = "|"
     timeout_s: float = 10.0
@@ -95,6 +108,14 @@ class AcsSection:
     max_loans: int = 10
     max_renewals: int = 3
     fee_limit: float = 10.0  # outstanding fees above this block borrowing (EUR)
+    # true: every request received is applied (a repeated checkout renews, a repeated checkin is a
+    # second return), as a library system without repeat detection does; false: a repeat of the
+    # item's last transaction is answered without applying it again.
+    strict: bool = True
+    # how it answers on the wire: a profile name of kiosk/sync/acs/server.py PROFILES (standard,
+    # no-duplicate-rule, no-error-detection, late, close-after-apply, ...) with optional
+    # ",key=value" overrides, e.g. "no-duplicate-rule,reply_delay_s=12"
+    profile: str = "standard"
 
 
 @dataclass(frozen=True)
@@ -175,6 +196,11 @@ class UiSection:
     goodbye_s: float = 8.0
     demo_panel: bool = False
     sounds: bool = True
+    scale: float = 0.0  # sizes x this; 0 = from the display (its short side and pixel density)
+    opening_hours: str = ""  # told to patrons when the kiosk or book drop is closed: "P-Pk 10-19, S 10-16"
+    fee_payment: str = ""  # where fees are paid, after "You can pay them ...": "at the desk"
+    card_hint: str = ""  # what a card number looks like, after a mistyped one: "LV and 4-12 digits"
+    call_staff: bool = True  # the help screen offers "Call staff" (a staff alert)
 
 
 @dataclass(frozen=True)
@@ -256,6 +282,10 @@ class Config:
     ui: UiSection = field(default_factory=UiSection)
     admin: AdminSection = field(default_factory=AdminSection)
     logging: LoggingSection = field(default_factory=LoggingSection)
+    metrics: MetricsSection = field(default_factory=MetricsSection)
+    alerts: AlertsSection = field(default_factory=AlertsSection)
+    status_page: StatusPageSection = field(default_factory=StatusPageSection)
+    site: SiteSection = field(default_factory=SiteSection)
     speech: SpeechSection = field(default_factory=SpeechSection)
     keypad: KeypadSection = field(default_factory=KeypadSection)
     routing: tuple[RoutingRule, ...] = ()
@@ -350,7 +380,8 @@ def _build(cls: type, table: dict[str, Any], where: str) -> Any:
     names = {f.name for f in dataclasses.fields(cls) if f.name != "source"}
     kwargs: dict[str, Any] = {}
     for key, value in table.items():
-        key_where = f"{where}.{key}" if where else key
+        shown = key if key.isprintable() else repr(key)  # the message stays one line
+        key_where = f"{where}.{shown}" if where else shown
         if key not in names:
             known = ", ".join(sorted(names))
             raise ConfigError(f"{key_where}: unknown key (expected one of: {known})")
@@ -360,7 +391,6 @@ def _build(cls: type, table: dict[str, Any], where: str) -> Any:
 
 def _validate(cfg: Config) -> None:
     """Cross-field checks that types alone cannot express."""
-    import re
 
     def bad(key: str, msg: str) -> ConfigError:
         return ConfigError(f"{key}: {msg}")
@@ -369,24 +399,8 @@ def _validate(cfg: Config) -> None:
         raise bad("sip2.port", f"expected a TCP port 1-65535, got {cfg.sip2.port}")
     if cfg.sip2.encoding.lower() not in ENCODINGS:
         raise bad("sip2.encoding", f"expected one of {', '.join(ENCODINGS)}, got {cfg.sip2.encoding!r}")
-    if not 0.5 <= cfg.sip2.timeout_s <= 120:
-        raise bad("sip2.timeout_s", f"expected 0.5-120 seconds, got {cfg.sip2.timeout_s}")
-    if not 0 <= cfg.sip2.retries <= 10:
-        raise bad("sip2.retries", f"expected 0-10, got {cfg.sip2.retries}")
-    if len(cfg.sip2.field_delimiter) != 1:
-        raise bad("sip2.field_delimiter", "expected exactly one character")
-    for key, val in (("security.afi_secured", cfg.security.afi_secured), ("security.afi_unsecured", cfg.security.afi_unsecured)):
-        if not 0 <= val <= 0xFF:
-            raise bad(key, f"expected a byte 0-255 (e.g. 0x07), got {val}")
     if cfg.security.afi_secured == cfg.security.afi_unsecured:
         raise bad("security.afi_unsecured", "must differ from security.afi_secured")
-    if cfg.offline.max_checkouts < 0 or cfg.offline.loan_days < 1:
-        raise bad("offline.loan_days", "expected max_checkouts >= 0 and loan_days >= 1")
-    for key, pattern in (("patron.card_pattern", cfg.patron.card_pattern), ("patron.item_pattern", cfg.patron.item_pattern)):
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise bad(key, f"expected a regular expression, got {pattern!r} ({exc})") from None
     if not cfg.kiosk.languages:
         raise bad("kiosk.languages", "expected at least one language")
     for lang in cfg.kiosk.languages:
@@ -395,12 +409,359 @@ def _validate(cfg: Config) -> None:
     if cfg.kiosk.default_language not in cfg.kiosk.languages:
         raise bad("kiosk.default_language", f"expected one of kiosk.languages {list(cfg.kiosk.languages)}")
     _validate_printer(cfg.printer)
+    if cfg.ui.scale and not 0.5 <= cfg.ui.scale <= 4:
+        raise bad("ui.scale", f"expected 0 (from the display) or 0.5-4, got {cfg.ui.scale}")
     validate_speech(cfg.speech)
     validate_keypad(cfg.keypad)
     if cfg.ui.idle_warning_s < 20:
         raise bad("ui.idle_warning_s", "expected at least 20 seconds of warning before logout")
+    _check_ranges(cfg)
+    _check_texts(cfg)
     if cfg.ui.idle_timeout_s <= cfg.ui.idle_warning_s:
         raise bad("ui.idle_timeout_s", "expected more than ui.idle_warning_s")
+    _check_patterns(cfg)
+
+
+# --- value checks ----------------------------------------------------------------------------
+# Every number and text a site can set is checked here, key by key, so a value that cannot work
+# (a NaN timeout, a negative retry count, a delimiter that is a letter, an identifier holding the
+# SIP2 field delimiter) stops the kiosk at start with one line naming the key, instead of failing
+# later or being altered on the wire.
+
+_DAY_S = 86_400.0
+# (lowest, highest) for every number in the configuration; tests/unit/test_config_values.py
+# checks that no number is missing here.
+NUMBER_RANGES: dict[str, tuple[float, float]] = {
+    "sip2.port": (1, 65535),
+    "sip2.timeout_s": (0.5, 120),
+    "sip2.retries": (0, 10),
+    "sip2.keepalive_s": (1, _DAY_S),
+    "sip2.summary_page_size": (1, 1000),
+    "offline.max_checkouts": (0, 1000),
+    "offline.loan_days": (1, 3660),
+    "offline.forward_interval_s": (0.1, _DAY_S),
+    "acs.port": (0, 65535),  # 0: any free port (tests, a second demo)
+    "acs.loan_days": (1, 3660),
+    "acs.max_loans": (0, 10**7),
+    "acs.max_renewals": (0, 1000),
+    "acs.fee_limit": (0, 10**9),
+    "reader.stable_rounds": (1, 100),
+    "reader.poll_interval_s": (0.001, 60),
+    "reader.timeout_s": (0.01, 120),
+    "reader.retries": (0, 100),
+    "security.afi_secured": (0, 0xFF),
+    "security.afi_unsecured": (0, 0xFF),
+    "security.write_retries": (0, 100),
+    "patron.max_login_failures": (1, 1000),
+    "patron.lockout_s": (0, _DAY_S),
+    "patron.login_window_s": (1, _DAY_S),
+    "patron.terminal_max_failures": (1, 10**6),
+    "patron.wedge_max_interkey_s": (0.001, 10),
+    "patron.wedge_min_length": (1, 255),
+    "printer.width": (0, 200),  # 0: the printer profile's width
+    "sorter.exception_bin": (0, 255),
+    "sorter.default_bin": (0, 255),
+    "sorter.timeout_s": (0.01, 600),
+    "ui.width": (320, 16384),
+    "ui.height": (240, 16384),
+    "ui.idle_timeout_s": (1, _DAY_S),
+    "ui.idle_warning_s": (20, _DAY_S),
+    "ui.goodbye_s": (0, 600),
+    "ui.scale": (0, 4),  # 0: from the display
+    "admin.max_failures": (1, 1000),
+    "admin.lockout_s": (0, _DAY_S),
+    "admin.idle_timeout_s": (1, _DAY_S),
+    "logging.max_bytes": (0, 10**12),
+    "logging.backups": (0, 1000),
+    "routing.bin": (0, 255),
+    "speech.volume": (10, 100),  # % (validate_speech names the unit)
+    "speech.volume_step": (1, 50),
+    "speech.rate": (80, 400),  # words per minute
+    "speech.rate_step": (5, 100),
+    "keypad.ring_width": (2, 20),  # pixels
+    # Fleet sections (kiosk/fleet/settings.py), listed here so they are checked once merged.
+    "metrics.sample_interval_s": (0.1, _DAY_S),
+    "alerts.timeout_s": (0.1, 120),
+    "alerts.retry_initial_s": (0.1, _DAY_S),
+    "alerts.retry_max_s": (0.1, _DAY_S),
+    "alerts.resolve_after_s": (1, 7 * _DAY_S),
+}
+# Values the library system receives in SIP2 fields, exactly as configured.
+SIP2_FIELD_KEYS = (
+    "sip2.username",
+    "sip2.password",
+    "sip2.location_code",
+    "sip2.institution_id",
+    "sip2.terminal_password",
+)
+NON_EMPTY_KEYS = (
+    "sip2.host",
+    "storage.path",
+    "acs.database_url",
+    "reader.url",
+    "printer.url",
+    "sorter.url",
+    "kiosk.terminal_id",
+)
+_SIP2_MAX_FIELD_BYTES = 255  # the spec's limit on a variable-length field
+
+
+def _values(cfg: Config) -> list[tuple[str, Any]]:
+    """Every configured value with its key ("sip2.port", "routing.bin" for each rule)."""
+    out: list[tuple[str, Any]] = []
+    for section in dataclasses.fields(Config):
+        value = getattr(cfg, section.name)
+        if dataclasses.is_dataclass(value):
+            out += [
+                (f"{section.name}.{f.name}", getattr(value, f.name))
+                for f in dataclasses.fields(value)
+            ]
+    for rule in cfg.routing:
+        out += [(f"routing.{f.name}", getattr(rule, f.name)) for f in dataclasses.fields(rule)]
+    return out
+
+
+def _check_ranges(cfg: Config) -> None:
+    """Every number finite and in its range."""
+    for key, value in _values(cfg):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        # A number not listed yet (a section added later) must at least be finite and not
+        # negative; the tests ask for every number to be listed.
+        low, high = NUMBER_RANGES.get(key, (0, math.inf))
+        if not (math.isfinite(value) and low <= value <= high):
+            unit = (
+                " seconds" if key.endswith("_s") else " (a byte, e.g. 0x07)" if "afi" in key else ""
+            )
+            raise ConfigError(
+                f"{key}: expected {_number(low)} to {_number(high)}{unit}, got {value}"
+            )
+
+
+def _number(value: float) -> str:
+    return f"{value:g}" if value < 10**7 else f"{value:.0e}"
+
+
+def _check_texts(cfg: Config) -> None:
+    """No control character in any text; SIP2 identifiers sent as configured or refused here."""
+    for key, value in _values(cfg):
+        for i, text in enumerate(value if isinstance(value, tuple) else (value,)):
+            if not isinstance(text, str):
+                continue
+            where = f"{key}[{i}]" if isinstance(value, tuple) else key
+            if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text):
+                raise ConfigError(
+                    f"{where}: expected text without control characters, got {text!r}"
+                )
+            if isinstance(value, tuple) and not text.strip():
+                raise ConfigError(f"{where}: expected a non-empty string")
+    for key in NON_EMPTY_KEYS:
+        if not _get(cfg, key).strip():
+            raise ConfigError(f"{key}: expected a non-empty string")
+    delimiter = cfg.sip2.field_delimiter
+    if (
+        len(delimiter) != 1
+        or delimiter.isalnum()
+        or delimiter.isspace()
+        or not delimiter.isprintable()
+    ):
+        raise ConfigError(
+            "sip2.field_delimiter: expected one printable character that is no letter, digit or "
+            f"space (field ids are letters and digits), got {delimiter!r}"
+        )
+    if not (
+        len(cfg.kiosk.currency) == 3
+        and cfg.kiosk.currency.isascii()
+        and cfg.kiosk.currency.isupper()
+    ):
+        raise ConfigError(
+            f"kiosk.currency: expected an ISO 4217 code such as 'EUR', got {cfg.kiosk.currency!r}"
+        )
+    if cfg.printer.email_receipts:
+        if not cfg.printer.email_url.startswith(("smtp://", "file:")):
+            raise ConfigError(
+                f"printer.email_url: expected smtp://HOST[:PORT] or file:DIR, got {cfg.printer.email_url!r}"
+            )
+        local, at, domain = cfg.printer.email_from.partition("@")
+        if not (local and at and domain) or " " in cfg.printer.email_from:
+            raise ConfigError(
+                f"printer.email_from: expected an e-mail address, got {cfg.printer.email_from!r}"
+            )
+    for key in SIP2_FIELD_KEYS:
+        value = _get(cfg, key)
+        secret = "password" in key
+        shown = "(not shown)" if secret else repr(value)
+        if delimiter in value:
+            raise ConfigError(
+                f"{key}: contains the SIP2 field delimiter {delimiter!r}, which would end the field "
+                f"early; the value is sent unaltered or not at all: {shown}"
+            )
+        try:
+            size = len(value.encode(cfg.sip2.encoding))
+        except (UnicodeEncodeError, LookupError):
+            raise ConfigError(
+                f"{key}: cannot be written in sip2.encoding {cfg.sip2.encoding}: {shown}"
+            ) from None
+        if size > _SIP2_MAX_FIELD_BYTES:
+            raise ConfigError(
+                f"{key}: {size} bytes; a SIP2 field holds at most {_SIP2_MAX_FIELD_BYTES}"
+            )
+
+
+def _get(cfg: Config, key: str) -> Any:
+    section, name = key.split(".")
+    return getattr(getattr(cfg, section), name)
+
+
+_PATTERN_KEYS = ("patron.card_pattern", "patron.item_pattern")
+
+
+def _check_patterns(cfg: Config) -> None:
+    """Both patterns compile, allow nothing longer than a SIP2 field, and no scanned string is
+    taken for both a card and an item (decided on the patterns' automata).
+
+    The session takes a scanned string that matches ``card_pattern`` for a library card (and
+    ignores it during a session), so an item id that also matches it could never be borrowed:
+    patterns under which every item id is a card are refused, a partial overlap is logged as a
+    warning naming a string both match.
+    """
+    compiled: dict[str, Any] = {}
+    for key in _PATTERN_KEYS:
+        pattern = _get(cfg, key)
+        try:
+            compiled[key] = re.compile(pattern)
+        except (re.error, OverflowError, RecursionError, ValueError) as exc:
+            raise ConfigError(
+                f"{key}: expected a regular expression, got {pattern!r} ({exc})"
+            ) from None
+    verdict = _compare_patterns(cfg.patron.card_pattern, cfg.patron.item_pattern)
+    if verdict.unbounded:
+        raise _unbounded(verdict.unbounded)
+    if cfg.kiosk.mode == "bookdrop":
+        return  # nobody identifies at a book drop: every scanned string is an item
+    if verdict.uncomparable:
+        log.warning(
+            "patron.item_pattern: cannot check whether it overlaps patron.card_pattern (a pattern "
+            "too complex to compare); a scanned string matching both is taken for a card"
+        )
+    elif verdict.both is not None and verdict.item_inside_card:
+        raise ConfigError(
+            f"patron.item_pattern: every item id it allows also matches patron.card_pattern "
+            f"(e.g. {verdict.both!r}) and would be taken for a library card; make the patterns "
+            "distinct"
+        )
+    elif verdict.both is not None:
+        log.warning(
+            "patron.item_pattern: item ids that also match patron.card_pattern (e.g. %r) are "
+            "taken for library cards and cannot be borrowed; make the patterns distinct",
+            verdict.both,
+        )
+
+
+@dataclass(frozen=True)
+class _PatternVerdict:
+    unbounded: str = ""  # the key of a pattern allowing more than a SIP2 field holds
+    uncomparable: bool = False
+    both: str | None = None  # a string both patterns match
+    item_inside_card: bool = False
+
+
+@functools.lru_cache(maxsize=32)
+def _compare_patterns(card_pattern: str, item_pattern: str) -> _PatternVerdict:
+    """The patterns' automata compared once per pair (building them takes tens of ms)."""
+    patterns = dict(zip(_PATTERN_KEYS, (card_pattern, item_pattern), strict=True))
+    for key, pattern in patterns.items():
+        if any(int(n) > _SIP2_MAX_FIELD_BYTES for n in _COUNT.findall(pattern)):
+            return _PatternVerdict(unbounded=key)
+    card, item = (_automaton(pattern) for pattern in patterns.values())
+    for key, fsm in zip(_PATTERN_KEYS, (card, item), strict=True):
+        if fsm is not None and _longest(fsm) > _SIP2_MAX_FIELD_BYTES:
+            return _PatternVerdict(unbounded=key)
+    if card is None or item is None:
+        return _PatternVerdict(uncomparable=True)
+    both = _shortest(card & item)
+    return _PatternVerdict(
+        both=both, item_inside_card=both is not None and _shortest(item - card) is None
+    )
+
+
+def _longest(fsm: Any) -> float:
+    """The length of the longest string ``fsm`` accepts (infinite when a loop leads to a final
+    state)."""
+    reverse: dict[Any, set[Any]] = {}
+    for state, moves in fsm.map.items():
+        for target in moves.values():
+            reverse.setdefault(target, set()).add(state)
+    live, queue = set(fsm.finals), list(fsm.finals)
+    for state in queue:  # states from which a final state can be reached
+        for before in reverse.get(state, ()):
+            if before not in live:
+                live.add(before)
+                queue.append(before)
+    memo: dict[Any, float] = {}
+    visiting: set[Any] = set()
+
+    def longest_from(state: Any) -> float:
+        if state in memo:
+            return memo[state]
+        if state in visiting:
+            return math.inf
+        visiting.add(state)
+        best = 0.0 if state in fsm.finals else -math.inf
+        for target in fsm.map.get(state, {}).values():
+            if target in live:
+                best = max(best, 1 + longest_from(target))
+        visiting.discard(state)
+        memo[state] = best
+        return best
+
+    return longest_from(fsm.initial) if fsm.initial in live else 0.0
+
+
+_COUNT = re.compile(r"\{(?:\d*,)?(\d+)\}")  # the upper bound of a {m,n} repetition
+
+
+def _unbounded(key: str) -> ConfigError:
+    return ConfigError(
+        f"{key}: allows more than {_SIP2_MAX_FIELD_BYTES} characters (more than a SIP2 field "
+        "holds, or no end at all without $); bound it, e.g. ^[0-9]{3,32}$"
+    )
+
+
+def _automaton(pattern: str) -> Any:
+    """A finite automaton for the strings ``re.match(pattern, s)`` accepts, or None when the
+    pattern is beyond what can be compared (lookbehinds, back references). Repetition counts
+    are at most 256 here (larger ones are refused first), so the automaton stays small."""
+    import interegular
+
+    body = pattern.removeprefix("^").removeprefix("\\A")
+    if body.endswith("$") and not body.endswith("\\$"):
+        body = body[:-1]
+    elif body.endswith("\\Z"):
+        body = body[:-2]
+    else:
+        body = f"(?:{body}).*"  # re.match: anything may follow
+    try:
+        return interegular.parse_pattern(body).to_fsm()
+    except (interegular.patterns.Unsupported, interegular.patterns.InvalidSyntax, RecursionError):
+        return None
+
+
+def _shortest(fsm: Any) -> str | None:
+    """The shortest string ``fsm`` accepts (printable characters preferred), or None."""
+    symbols: dict[int, str] = {}
+    for symbol, index in fsm.alphabet.items():
+        if isinstance(symbol, str) and (index not in symbols or not symbols[index].isprintable()):
+            symbols[index] = symbol
+    seen, queue = {fsm.initial: ""}, [fsm.initial]
+    for state in queue:
+        if state in fsm.finals:
+            return seen[state]
+        for index, target in fsm.map.get(state, {}).items():
+            if target not in seen:
+                seen[target] = seen[state] + symbols.get(index, "?")
+                queue.append(target)
+    return None
 
 
 def _validate_printer(printer: PrinterSection) -> None:
@@ -461,18 +822,35 @@ def validate_keypad(keypad: KeypadSection) -> None:
         raise ConfigError(f"keypad.ring_color: expected #RRGGBB, got {keypad.ring_color!r}")
 
 
-def parse(text: str, source: str = "<string>") -> Config:
-    """Parse TOML text into a validated Config; errors name `source`."""
+def read_toml(text: str, source: str) -> dict[str, Any]:
+    """TOML text as data; a syntax error or a nesting too deep for the parser is a ConfigError."""
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(
+            f"{source}: {_deepest_key(text)}: arrays or tables nested too deeply"
+        ) from None
+
+
+def parse(text: str, source: str = "<string>") -> Config:
+    """Parse TOML text into a validated Config; errors name `source`."""
+    return from_data(read_toml(text, source), source)
+
+
+def from_data(data: dict[str, Any], source: str) -> Config:
+    """A validated Config from parsed TOML (one file, or the merged layers of kiosk.config_layers)."""
+    data = dict(data)
     try:
         routing = data.pop("routing", [])
         if not isinstance(routing, list):
             raise ConfigError("routing: expected [[routing]] tables")
         cfg = _build(Config, data, "")
-        rules = tuple(_build(RoutingRule, r, f"routing[{i}]") if isinstance(r, dict) else _bad_rule(i) for i, r in enumerate(routing))
+        rules = tuple(
+            _build(RoutingRule, r, f"routing[{i}]") if isinstance(r, dict) else _bad_rule(i)
+            for i, r in enumerate(routing)
+        )
         cfg = dataclasses.replace(cfg, routing=rules, source=source)
         _validate(cfg)
     except ConfigError as exc:
@@ -480,6 +858,21 @@ def parse(text: str, source: str = "<string>") -> Config:
     except TypeError as exc:  # a required field (e.g. routing bin) missing
         raise ConfigError(f"{source}: {exc}") from None
     return cfg
+
+
+def _deepest_key(text: str) -> str:
+    """The key (with its table) whose value opens the most brackets: where nesting runs away."""
+    table, best, depth = "", "", -1
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("[") and "=" not in stripped:
+            table = stripped.strip("[] ")
+            continue
+        key, eq, value = stripped.partition("=")
+        opened = len(value) - len(value.lstrip(" [{"))
+        if eq and opened > depth:
+            best, depth = f"{table}.{key.strip()}" if table else key.strip(), opened
+    return best or "(top level)"
 
 
 def _bad_rule(i: int) -> Any:
@@ -505,4 +898,6 @@ def load(explicit: str | os.PathLike[str] | None = None) -> Config:
         raise ConfigError(f"{path}: configuration file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read configuration ({exc})") from None
-    return parse(text, str(path.resolve()))
+    from kiosk import config_layers  # the site file under this one, when [site] names one
+
+    return config_layers.load_layers(path, text)

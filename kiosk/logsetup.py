@@ -25,10 +25,11 @@ JOURNAL_SOCKET = "/run/systemd/journal/socket"
 _MARK = "_kiosk_handler"  # handlers we installed, so setup can be repeated without doubling output
 
 # SIP2 fields: CO login password, AD patron PIN, AC terminal password are removed outright;
-# AA patron id and AE personal name are masked. In every SC message these fields follow a
-# delimiter (the first variable field is never one of them), so words like "ACS" are left alone.
+# patron ids (AA, CY), names (AE, DA), e-mail (BE), address (BD) and phone (BF) are masked as
+# the wire log masks them. In every SC message these fields follow a delimiter (the first
+# variable field is never one of them), so words like "ACS" are left alone.
 _SIP2_SECRET_RE = re.compile(r"(?<=\|)(AD|CO|AC)([^|\r\n'\"]*)")
-_SIP2_PATRON_RE = re.compile(r"(?<=\|)(AA|AE)([^|\r\n'\"]*)")
+_SIP2_PATRON_RE = re.compile(r"(?<=\|)(AA|AE|BE|BD|BF|CY|DA)([^|\r\n'\"]*)")
 # key=value, key: value and JSON "key": "value" forms of secrets in free text.
 _SECRET_KV_RE = re.compile(
     r"""(?ix)
@@ -38,13 +39,21 @@ _SECRET_KV_RE = re.compile(
 )
 _PIN_WORD_RE = re.compile(r"(?i)(\bpin\s+)(\d{3,})")
 _SCRUBBED = "_kiosk_scrubbed"
-_PATRON_KV_RE = re.compile(r"""(?ix)(["']?\b(?:patron_id|patron|card|card_number|barcode_card)\b["']?\s*[:=]\s*["']?)([^\s"',;|}\]]+)""")
+_PATRON_KV_RE = re.compile(
+    r"""(?ix)(["']?\b(?:patron_id|patron|card|card_number|barcode_card)\b["']?\s*[:=]\s*["']?)([^\s"',;|}\]]+)"""
+)
 # Without a site pattern, long digit runs (card numbers, but also item ids) are masked.
 _DEFAULT_CARD_RE = r"\b\d{10,19}\b"
 
 REDACTED = "[redacted]"
 
-_SYSLOG_PRIORITY = {logging.CRITICAL: 2, logging.ERROR: 3, logging.WARNING: 4, logging.INFO: 6, logging.DEBUG: 7}
+_SYSLOG_PRIORITY = {
+    logging.CRITICAL: 2,
+    logging.ERROR: 3,
+    logging.WARNING: 4,
+    logging.INFO: 6,
+    logging.DEBUG: 7,
+}
 
 
 class LogSetupError(KioskError):
@@ -79,12 +88,19 @@ def _mask_if_card(m: re.Match[str]) -> str:
     return mask_card(value) if sum(c.isdigit() for c in value) >= 4 else value
 
 
+def _mask_personal(fid: str, value: str) -> str:
+    # The wire log's rules, so a line masked there is left as it is here.
+    from kiosk.sync.sip2.wirelog import mask_value
+
+    return mask_value(fid, value)
+
+
 def scrub(text: str, card_re: re.Pattern[str] | None = None) -> str:
     """`text` with SIP2 secrets removed, patron fields and card numbers masked, PIN-like values redacted."""
     if not text:
         return text
     text = _SIP2_SECRET_RE.sub(lambda m: m.group(1) + ("" if not m.group(2) else REDACTED), text)
-    text = _SIP2_PATRON_RE.sub(lambda m: m.group(1) + mask_card(m.group(2)), text)
+    text = _SIP2_PATRON_RE.sub(lambda m: m.group(1) + _mask_personal(m.group(1), m.group(2)), text)
     text = _SECRET_KV_RE.sub(lambda m: m.group(1) + REDACTED, text)
     text = _PIN_WORD_RE.sub(lambda m: m.group(1) + REDACTED, text)
     text = _PATRON_KV_RE.sub(lambda m: m.group(1) + mask_card(m.group(2)), text)
@@ -114,12 +130,20 @@ class MaskingFilter(logging.Filter):
             record.exc_text = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
         if record.exc_text:
             record.exc_text = scrub(record.exc_text, self.card_re)
-        record.exc_info = None  # formatted and scrubbed above; keeps handlers from re-formatting the raw one
+        record.exc_info = (
+            None  # formatted and scrubbed above; keeps handlers from re-formatting the raw one
+        )
         if record.stack_info:
             record.stack_info = scrub(record.stack_info, self.card_re)
         for key in ("card", "patron_id", "pin", "password"):
             if hasattr(record, key):
-                setattr(record, key, REDACTED if key in ("pin", "password") else mask_card(str(getattr(record, key))))
+                setattr(
+                    record,
+                    key,
+                    REDACTED
+                    if key in ("pin", "password")
+                    else mask_card(str(getattr(record, key))),
+                )
         return True
 
 
@@ -143,11 +167,17 @@ def install_record_masking(masking: MaskingFilter) -> None:
     logging.setLogRecordFactory(factory)
 
 
-_STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
+_STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "taskName",
+}
 
 
 def _extras(record: logging.LogRecord) -> dict[str, Any]:
-    return {k: v for k, v in vars(record).items() if k not in _STANDARD_ATTRS and not k.startswith("_")}
+    return {
+        k: v for k, v in vars(record).items() if k not in _STANDARD_ATTRS and not k.startswith("_")
+    }
 
 
 class JsonFormatter(logging.Formatter):
@@ -160,7 +190,12 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        doc.update({k: v if isinstance(v, (str, int, float, bool, type(None))) else str(v) for k, v in _extras(record).items()})
+        doc.update(
+            {
+                k: v if isinstance(v, (str, int, float, bool, type(None))) else str(v)
+                for k, v in _extras(record).items()
+            }
+        )
         if record.exc_text:
             doc["exc"] = record.exc_text
         elif record.exc_info:
@@ -189,7 +224,12 @@ class JournaldHandler(logging.Handler):
 
     MAX_DATAGRAM = 60_000
 
-    def __init__(self, address: str = JOURNAL_SOCKET, identifier: str = "kiosk", fields: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        address: str = JOURNAL_SOCKET,
+        identifier: str = "kiosk",
+        fields: dict[str, str] | None = None,
+    ) -> None:
         super().__init__()
         self.address = address
         self.identifier = identifier
@@ -213,8 +253,12 @@ class JournaldHandler(logging.Handler):
             name = "KIOSK_" + _FIELD_NAME_RE.sub("_", key.upper())
             parts.append(_journal_field(name, str(value)))
         data = b"".join(parts)
-        if len(data) > self.MAX_DATAGRAM:  # larger needs fd passing; cut rather than lose the record
-            data = _journal_field("MESSAGE", message[: self.MAX_DATAGRAM // 2] + " [truncated]") + b"".join(parts[1:7])
+        if (
+            len(data) > self.MAX_DATAGRAM
+        ):  # larger needs fd passing; cut rather than lose the record
+            data = _journal_field(
+                "MESSAGE", message[: self.MAX_DATAGRAM // 2] + " [truncated]"
+            ) + b"".join(parts[1:7])
         return data
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -269,7 +313,9 @@ def setup_logging(
     handlers: list[logging.Handler] = []
     use_journal = under_journald() if journal is None else journal
     if use_journal and journal_address and (journal or os.path.exists(journal_address)):
-        handlers.append(JournaldHandler(journal_address, fields={"terminal": cfg.kiosk.terminal_id}))
+        handlers.append(
+            JournaldHandler(journal_address, fields={"terminal": cfg.kiosk.terminal_id})
+        )
     else:
         sh = logging.StreamHandler(stream or sys.stderr)
         sh.setFormatter(JsonFormatter())
@@ -278,9 +324,13 @@ def setup_logging(
         path = cfg.resolve_path(section.file)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fh = logging.handlers.RotatingFileHandler(path, maxBytes=section.max_bytes, backupCount=section.backups, encoding="utf-8")
+            fh = logging.handlers.RotatingFileHandler(
+                path, maxBytes=section.max_bytes, backupCount=section.backups, encoding="utf-8"
+            )
         except OSError as exc:
-            raise LogSetupError(f"logging.file {path}: cannot open ({exc}); check the path and that the kiosk user may write there") from None
+            raise LogSetupError(
+                f"logging.file {path}: cannot open ({exc}); check the path and that the kiosk user may write there"
+            ) from None
         fh.setFormatter(JsonFormatter())
         handlers.append(fh)
     install_record_masking(masking)
@@ -315,7 +365,9 @@ def rotate_directory(directory: str | os.PathLike[str], *, keep: int, pattern: s
     d = Path(directory)
     if keep < 0 or not d.is_dir():
         return 0
-    files = sorted((p for p in d.glob(pattern) if p.is_file()), key=lambda p: p.stat().st_mtime, reverse=True)
+    files = sorted(
+        (p for p in d.glob(pattern) if p.is_file()), key=lambda p: p.stat().st_mtime, reverse=True
+    )
     removed = 0
     for old in files[keep:]:
         try:

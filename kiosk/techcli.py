@@ -23,6 +23,7 @@ def register(subparsers: Any) -> None:
     stats.add_argument("--json", action="store_true", help="print JSON instead of tables")
     stats.add_argument("--days", type=int, default=14, help="how many days back (default 14)")
     stats.add_argument("--hours", type=int, default=24, help="how many hours in the hourly table (default 24)")
+    stats.add_argument("--csv", action="store_true", help="one CSV row per day, from the daily statistics that outlive journal purges")
     stats.set_defaults(func=cmd_stats)
 
     admin = subparsers.add_parser("admin", help="technician access")
@@ -66,6 +67,15 @@ def cmd_stats(args: argparse.Namespace) -> int:
     cfg = kconfig.load(args.config)
     now = datetime.now()
     since = datetime.combine((now - timedelta(days=max(args.days, 1) - 1)).date(), datetime.min.time())
+    if args.csv:
+        from kiosk.fleet.statstore import roll_up_journal
+
+        store = roll_up_journal(cfg)
+        try:
+            print(kstats.to_csv(store.days(since.date(), now.date())), end="")
+        finally:
+            store.close()
+        return 0
     path = cfg.resolve_path(cfg.storage.path)
     if path.exists():
         from kiosk.sync.journal import Journal

@@ -9,6 +9,7 @@ APT_PACKAGES=(
   swig libpcsclite-dev libpcsclite1 pcscd vsmartcard-vpcd socat
   libusb-1.0-0 util-linux iproute2 systemd openssl
   fonts-dejavu-core espeak-ng
+  prometheus prometheus-alertmanager chromium
 )
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   missing=()

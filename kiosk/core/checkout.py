@@ -9,9 +9,11 @@
 Each item first appears as SEEN (before the library system answers; the listener is told), then
 ends CHECKED_OUT (due date; `offline` when queued), REFUSED (a Refusal and the ACS's words),
 WAITING (a set with parts missing: `parts_present` of `parts_in_set`), UNREADABLE (a reason), or
-TO_DESK (checked out but the tag could not be unsecured nor the loan undone). A tag is unsecured
-only after the library system agreed; if that write fails the loan is reversed (checkin) and the
-tag re-secured, and only when the reversal fails is the item sent to the desk - never both.
+TO_DESK (the patron is told to leave it at the desk). A tag is unsecured only after the library
+system agreed; if that write fails the loan is reversed (checkin) and every tag on which a write
+was attempted is re-secured and verified - a write whose read-back failed may still have landed.
+The item goes to the desk, and staff are told through `recorder(kind, detail)`, when the reversal
+fails or a tag's state cannot be verified afterwards.
 Items are keyed by item id, so a tag lifted and put back is recognised and never checked out twice.
 Runs on the core worker: the circulation and security calls block.
 """
@@ -158,8 +160,10 @@ class StackCheckout:
         item_pattern: str = r"^[0-9A-Z-]{3,32}$",
         refuse_all: Refusal = Refusal.NONE,
         listener: Listener | None = None,
+        recorder: Callable[[str, str], None] | None = None,
     ) -> None:
         self._circ = circulation
+        self._recorder = recorder
         self._security = security
         self._patron_id = patron_id
         self._pin = pin
@@ -397,26 +401,27 @@ class StackCheckout:
         tags = list(self._present.get(item.item_id, {}).values()) or list(
             self._uids.get(item.item_id, {}).values()
         )
-        switched: list[str] = []
+        attempted: list[str] = []
         failure = ""
         for tag in tags:
+            attempted.append(tag.uid)  # before the call: a write may land and still report failure
             try:
                 res = self._security.unsecure(tag.uid)
                 ok, msg = res.ok and not res.secured, res.message
             except Exception as exc:  # a reader fault is a failed write, handled below
+                log.exception("tag %s: unsecuring item %s failed", tag.uid, item.item_id)
                 ok, msg = False, str(exc)
             if not ok:
                 failure = msg or "tag write not verified"
                 break
-            switched.append(tag.uid)
         if not failure:
             return replace(item, unsecured=True)
         log.warning(
             "could not unsecure item %s (%s); reversing the checkout", item.item_id, failure
         )
-        return self._undo(item, switched, failure)
+        return self._undo(item, attempted, failure)
 
-    def _undo(self, item: CheckoutItem, switched: list[str], failure: str) -> CheckoutItem:
+    def _undo(self, item: CheckoutItem, attempted: list[str], failure: str) -> CheckoutItem:
         assert self._security is not None
         try:
             reversal = self._circ.checkin(item.item_id)
@@ -426,6 +431,12 @@ class StackCheckout:
             log.error("reversing the checkout of %s failed: %s", item.item_id, exc)
         if not reversed_ok:
             # The library system has it on loan: leave the tags as they are, staff must sort it out.
+            self._report(
+                item.item_id,
+                f"on loan at the library system but its tag(s) {', '.join(attempted)} could not "
+                f"be unsecured ({failure}) and the checkout could not be reversed; the patron "
+                "was told to leave it at the desk",
+            )
             return replace(
                 item,
                 status=ItemStatus.TO_DESK,
@@ -433,15 +444,36 @@ class StackCheckout:
                 message=failure,
                 unsecured=False,
             )
-        resecured = True
-        for uid in switched:
+        unknown: list[str] = []
+        for uid in attempted:
             try:
-                resecured = self._security.secure(uid).ok and resecured
+                res = self._security.secure(uid)
+                verified = res.ok and res.secured
             except Exception:
-                resecured = False
-        if not resecured:
-            # Checked in but still unsecured: the shelf would hold an item the gates ignore.
-            log.error("item %s: checkout reversed but a tag could not be re-secured", item.item_id)
+                log.exception("tag %s: re-securing item %s failed", uid, item.item_id)
+                verified = False
+            if not verified:
+                unknown.append(uid)
+        detail = ""
+        if unknown:
+            # Checked in, but a tag may still be off: the shelf would hold an item the gates ignore.
+            log.error(
+                "item %s: checkout reversed but tag(s) %s not verified secured",
+                item.item_id,
+                unknown,
+            )
+            detail = (
+                f"checkout reversed (not borrowed) but the security state of tag(s) "
+                f"{', '.join(unknown)} is unknown ({failure})"
+            )
+        elif item.renewal:
+            # The patron had it on loan before: the reversal returned a loan they never asked to end.
+            detail = (
+                f"renewed, but its tag(s) could not be unsecured ({failure}); the reversal "
+                "checked in the loan the patron already had, and the tags are secured again"
+            )
+        if detail:
+            self._report(item.item_id, detail + "; the patron was told to leave it at the desk")
             return replace(
                 item,
                 status=ItemStatus.TO_DESK,
@@ -459,3 +491,12 @@ class StackCheckout:
             unsecured=False,
             undone=True,
         )
+
+    def _report(self, item_id: str, detail: str) -> None:
+        """Tell staff about an item whose tag and loan may disagree (the maintenance events)."""
+        if self._recorder is None:
+            return
+        try:
+            self._recorder("security_to_desk", f"item {item_id}: {detail}")
+        except Exception:
+            log.exception("could not record the desk item %s for staff", item_id)

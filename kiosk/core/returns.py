@@ -112,17 +112,20 @@ def _outcome_for_refusal(result: CirculationResult) -> ReturnOutcome:
 
 
 def secure_all(security: TagSecurity | None, tags: tuple[ItemTag, ...]) -> tuple[bool, str]:
-    """Secure every tag; (all verified, first failure message). Barcode returns have no tags."""
+    """Secure every tag, each one tried even after another failed (a set must not leave the
+    library half unsecured); (all verified, first failure message). Barcode returns have no tags."""
     if security is None or not tags:
         return (not tags), ("" if not tags else "no tag security device")
+    failure = ""
     for tag in tags:
         try:
             res = security.secure(tag.uid)
             if not (res.ok and res.secured):
-                return False, res.message or f"tag {tag.uid} not verified secured"
+                failure = failure or res.message or f"tag {tag.uid} not verified secured"
         except Exception as exc:  # any reader fault is a failed write: the item goes to staff
-            return False, str(exc) or type(exc).__name__
-    return True, ""
+            log.exception("tag %s: securing a returned item failed", tag.uid)
+            failure = failure or str(exc) or type(exc).__name__
+    return not failure, failure
 
 
 def check_in(
@@ -295,14 +298,14 @@ class ReturnStation:
             else:
                 bad.append(tag)
         self._present = now
-        for key, item in list(self._items.items()):
+        for key, known in list(self._items.items()):
             if key.startswith("uid:"):
                 on = any(f"uid:{t.uid}" == key for t in bad)
-                parts = item.parts_present
+                count = known.parts_present
             else:
                 on = key in now
-                parts = parts_present(now.get(key, {}).values()) or item.parts_present
-            self._items[key] = replace(item, on_pad=on, parts_present=parts)
+                count = parts_present(now.get(key, {}).values()) or known.parts_present
+            self._items[key] = replace(known, on_pad=on, parts_present=count)
         fresh: list[str] = []
         for tag in bad:
             key = f"uid:{tag.uid}"

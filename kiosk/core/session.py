@@ -14,6 +14,11 @@ not borrow. Idle: a warning at least `idle_warning_s` before logout, cleared by 
 (Action.EXTEND); on timeout the library system is told (end_session, failures ignored) and the
 session, language and accessibility settings are reset. The PIN lives only in this object while
 the session lasts and is never part of a state snapshot.
+
+Another patron's card during a session never borrows on the open account: a session in which
+nothing was done ends and the new card logs in; otherwise the open session goes to its receipt
+choice (no way back to borrowing) and the new card logs in right after it. The pad is read from
+`pad` (the stack reader) at login, never replayed from tag events seen before.
 """
 
 from __future__ import annotations
@@ -39,8 +44,9 @@ from kiosk.core.events import (
     Tapped,
     Tick,
 )
+from kiosk.core.identifiers import identifier_problem
 from kiosk.core.masking import mask_card
-from kiosk.core.ports import Circulation, Clock, ReceiptPrinter, TagSecurity
+from kiosk.core.ports import Circulation, Clock, ReceiptPrinter, TagEvents, TagSecurity
 from kiosk.core.receipt import Receipt, checkout_receipt, renewal_receipt
 
 log = logging.getLogger(__name__)
@@ -186,6 +192,7 @@ class SessionState:
     receipt_choice: ReceiptChoice | None = None
     receipt_failed: bool = False  # the printer (or mail) failed: the patron is told
     items_done: int = 0  # in GOODBYE: how many items were checked out (no details)
+    next_patron_waiting: bool = False  # in FINISHING: another card was presented; it is next
 
 
 Listener = Callable[[SessionState], None]
@@ -265,6 +272,7 @@ class PatronSession:
         listener: Listener | None = None,
         recorder: Callable[[str, str], None] | None = None,
         link_check_s: float = 10.0,
+        pad: TagEvents | None = None,
     ) -> None:
         self._circ = circulation
         self._clock = clock
@@ -275,6 +283,9 @@ class PatronSession:
         self._listener = listener
         self._recorder = recorder
         self._link_check_s = link_check_s
+        # The pad itself, read at login: tag events go elsewhere (returns) while no one is logged
+        # in, so the last event the session saw may be long out of date.
+        self._pad_source = pad
         self._link = LinkStatus(online=True)
         self._link_checked = -1e18
         self._card_re = re.compile(settings.card_pattern)
@@ -351,6 +362,7 @@ class PatronSession:
         self._warning_since: float | None = None
 
     def _wipe_patron(self) -> None:
+        self._next_card: str | None = None  # presented while another patron's session was open
         self._card_number: str | None = None
         self._pin: str | None = None
         self._patron: Patron | None = None
@@ -428,6 +440,7 @@ class PatronSession:
             receipt_choice=self._receipt_choice if self._stage is Stage.GOODBYE else None,
             receipt_failed=self._receipt_failed,
             items_done=self._items_done if self._stage is Stage.GOODBYE else 0,
+            next_patron_waiting=self._next_card is not None and self._stage is Stage.FINISHING,
         )
 
     def _capabilities(self) -> Capabilities:
@@ -448,11 +461,14 @@ class PatronSession:
     # -- identification ---------------------------------------------------------------------
 
     def _card(self, raw: str) -> None:
+        card = (raw or "").strip().upper()
         if self._stage not in (Stage.WELCOME, Stage.GOODBYE):
-            return  # a card during a session is ignored: one patron at a time
+            if card == self._card_number or not self._card_re.match(card) or _UNSAFE.search(card):
+                return  # the same patron's card again, or not a card: the session goes on
+            if not self._switch_patron(card):
+                return
         if self._stage is Stage.GOODBYE:
             self._reset_all()
-        card = (raw or "").strip().upper()
         self._problem, self._message, self._blocks, self._pin_retry, self._locked_card = (
             None,
             "",
@@ -460,7 +476,7 @@ class PatronSession:
             False,
             None,
         )
-        if not card or _UNSAFE.search(card) or not self._card_re.match(card):
+        if identifier_problem(card) or not self._card_re.match(card):
             self._problem = LoginProblem.BAD_CARD
             return
         if self._limiter.locked_for(card) > 0:
@@ -474,10 +490,50 @@ class PatronSession:
         self._publish()
         self._identify(None)
 
+    def _switch_patron(self, card: str) -> bool:
+        """Another patron's card during a session: the open session ends before the new card is
+        used, so nothing is ever borrowed on the wrong account. A session in which something was
+        done first offers its receipt (the new card waits); True when the new card goes on now."""
+        if self._stage in (Stage.IDENTIFYING, Stage.PIN):
+            log.info("another card presented before login finished; starting over with it")
+            self._wipe_patron()  # nobody was logged in: nothing to end at the library system
+            self._stage = Stage.WELCOME
+            return True
+        if not self._is_patron(card):
+            # Card and item numbers may share a pattern (a scanned item barcode): not a patron, so
+            # the open session goes on, and an item number is checked out as one.
+            if self._stage is Stage.ACTIVE and self._checkout is not None:
+                self._view = View.CHECKOUT
+                self._checkout.handle_barcode(card)
+            return False
+        if self._stage is Stage.ACTIVE:
+            assert self._checkout is not None
+            if self._checkout.state.busy:
+                return False  # answers still coming for this patron; the card must be shown again
+            self._receipt = self._build_receipt()
+            if self._receipt is None:
+                log.info("another card presented; ending the open session (nothing was done)")
+                self._logout(timeout=True)  # language and display choices were the last patron's
+                return True
+            self._stage = Stage.FINISHING
+        log.info("another card presented; the open session offers its receipt first")
+        self._next_card = card
+        self._publish()
+        return False
+
+    def _is_patron(self, card: str) -> bool:
+        """Whether the library system knows this number as a patron; when it cannot say (link
+        down), the number is taken as a card: ending a session wrongly costs less than lending on
+        the wrong account."""
+        result = self._call_identify(card, None)
+        if result.patron is None:
+            return result.refusal is not Refusal.PATRON_BLOCKED
+        return result.patron.valid and BlockReason.UNKNOWN_PATRON not in result.patron.blocks
+
     def _pin_entered(self, pin: str) -> None:
         if self._stage is not Stage.PIN or self._card_number is None:
             return
-        if not pin or _UNSAFE.search(pin):
+        if identifier_problem(pin):  # a PIN is sent as typed or not at all
             self._problem, self._pin_retry = LoginProblem.WRONG_PIN, True
             return
         self._stage = Stage.IDENTIFYING
@@ -603,6 +659,7 @@ class PatronSession:
             item_pattern=self.settings.item_pattern,
             refuse_all=refuse,
             listener=self._notify_checkout,
+            recorder=self._recorder,
         )
         self._account = AccountView(
             self._circ,
@@ -626,8 +683,21 @@ class PatronSession:
             False,
         )
         self._publish()
-        if self._pad:
-            self._checkout.handle_tags(TagsChanged(present=self._pad, added=self._pad))
+        pad = self._read_pad()
+        if pad:
+            self._checkout.handle_tags(TagsChanged(present=pad, added=pad))
+
+    def _read_pad(self) -> tuple[ItemTag, ...]:
+        """What lies on the pad now: from the pad itself where the session has it, else the last
+        tag event (a session that sees every event, as in the core's own tests)."""
+        if self._pad_source is None:
+            return self._pad
+        try:
+            self._pad = tuple(self._pad_source.current())
+        except Exception:  # the reader thread owns the pad; a failure here must not stop the login
+            log.exception("reading the pad at login failed; items are taken as they are placed")
+            self._pad = ()
+        return self._pad
 
     def _status(self) -> LinkStatus:
         try:
@@ -649,7 +719,8 @@ class PatronSession:
             self._card(text)
         elif self._stage is Stage.ACTIVE and self._checkout is not None:
             if self._card_re.match((text or "").strip().upper()):
-                return  # a library card scanned mid-session is not an item
+                self._card(text)  # a library card scanned mid-session is not an item
+                return
             self._view = View.CHECKOUT
             self._checkout.handle_barcode(text)
 
@@ -711,7 +782,8 @@ class PatronSession:
             Action.RECEIPT_NONE: ReceiptChoice.NONE,
         }.get(action)
         if action is Action.SHOW_CHECKOUT:
-            self._stage, self._view = Stage.ACTIVE, View.CHECKOUT
+            if self._next_card is None:  # with another card waiting, this session only ends
+                self._stage, self._view = Stage.ACTIVE, View.CHECKOUT
             return
         if choice is not None:
             self._goodbye(choice)
@@ -759,10 +831,13 @@ class PatronSession:
                 )
             )
         done = len(self._checkout.state.checked_out) if self._checkout else 0
+        next_card = self._next_card
         self._logout(timeout=False)
         self._stage = Stage.GOODBYE
         self._goodbye_until = self._clock.monotonic() + self.settings.goodbye_s
         self._items_done, self._receipt_choice, self._receipt_failed = done, choice, failed
+        if next_card is not None:
+            self._card(next_card)
 
     def _deliver(self, send: Callable[[], object]) -> bool:
         try:

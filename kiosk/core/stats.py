@@ -20,10 +20,18 @@ COUNTERS = ("checkouts", "returns", "renewals", "refusals")
 
 
 class EntryLike(Protocol):
-    created: datetime
-    operation: Any
-    state: Any
-    result: Mapping[str, Any]
+    # Read-only members, so frozen journal entries match.
+    @property
+    def created(self) -> datetime: ...
+
+    @property
+    def operation(self) -> Any: ...
+
+    @property
+    def state(self) -> Any: ...
+
+    @property
+    def result(self) -> Mapping[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -148,9 +156,22 @@ def last_days(stats: Statistics, today: date, days: int = 14) -> tuple[Bucket, .
     return tuple(Bucket(t, found.get(t, Counts())) for t in (end - timedelta(days=d) for d in range(days - 1, -1, -1)))
 
 
+def to_csv(buckets: Iterable[Bucket], fmt: str = "%Y-%m-%d") -> str:
+    """Buckets as CSV (a header, then one row per period), for spreadsheets and reports."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(("period", *COUNTERS))
+    for b in buckets:
+        writer.writerow((b.start.strftime(fmt), *(getattr(b.counts, k) for k in COUNTERS)))
+    return out.getvalue()
+
+
 def table(buckets: Iterable[Bucket], fmt: str = "%Y-%m-%d %H:00") -> str:
     """A plain-text table of buckets, with a total row."""
-    rows = [("period", *COUNTERS)]
+    rows: list[tuple[str, ...]] = [("period", *COUNTERS)]
     total = Counts()
     for b in buckets:
         rows.append((b.start.strftime(fmt), *(str(getattr(b.counts, k)) for k in COUNTERS)))

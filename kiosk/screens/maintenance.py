@@ -1,8 +1,8 @@
 """The technician's maintenance mode on the touch screen: admin login, device status, live
 diagnostics, the offline queue, statistics as bar charts, and out of service / back.
 
-How a technician gets in (docs/appliance.md): hold the top-right corner of the screen for five
-seconds (an invisible 96 px square; patrons' taps there still work), then type the admin PIN;
+How a technician gets in (docs/appliance.md): hold the left end of the top bar (over the
+library's name, never on a patron control) for five seconds, then type the admin PIN;
 or hold an admin card to any card reader at any time. The app hands card numbers to
 `MaintenanceController.card_presented()` before the patron session sees them.
 """
@@ -36,8 +36,8 @@ from kiosk.core.maintenance import (
     LoginFailure,
     LongPress,
     MaintenanceAccess,
+    Region,
     ServiceSwitch,
-    corner_region,
     format_lockout,
 )
 from kiosk.core.ports import SystemClock
@@ -108,8 +108,7 @@ class MaintenanceController:
         self.service.subscribe(self._service_changed)
         self.diag = Diagnostics.from_services(services) if services is not None else Diagnostics(cfg)
         self.diag.tr = tr  # its texts in the language the screen shows
-        width, height = _window_size()
-        self.corner = LongPress(corner_region(width, height, CORNER_PX), self.clock)
+        self.corner = LongPress(self.corner_region(), self.clock)
         self.return_to = ""
         self.message = ""
         self.running: set[str] = set()
@@ -120,8 +119,16 @@ class MaintenanceController:
 
     # -- entry ---------------------------------------------------------------------------
 
+    def _technician_view(self) -> None:
+        """Maintenance is drawn at the normal text size: large text is a patron's choice for their
+        visit, and the technician's screens (dense tables, charts) are laid out for normal text."""
+        theme = getattr(self.app, "theme", None)
+        if theme is not None:
+            theme.large_text = False
+
     def open_login(self) -> None:
         """The hidden gesture fired: show the admin login over whatever was showing."""
+        self._technician_view()
         current = self.app.current_screen
         if current not in (LOGIN, *MAINTENANCE_SCREENS):
             self.return_to = current
@@ -130,8 +137,18 @@ class MaintenanceController:
         self._refresh(LOGIN)
 
     def card_presented(self, number: str) -> bool:
-        """True when `number` is an admin card (maintenance opens and the patron session must not see it)."""
-        if not self.access.is_admin_card(number) and self.access.state is not AdminState.LOGIN:
+        """True when `number` is an admin card (maintenance opens and the patron session must not see it).
+
+        A patron card at the admin login prompt (someone held the corner, or a technician walked
+        away) closes the prompt and returns False, so the patron's visit starts as usual."""
+        admin = self.access.is_admin_card(number)
+        at_prompt = self.app.current_screen == LOGIN
+        if not admin and not (at_prompt or self.access.state is AdminState.LOGIN):
+            return False
+        if not admin and self._patron_card(number):
+            self.access.cancel_login()  # a lock-out stays in force
+            self.message = ""
+            self._back()
             return False
         outcome = self.access.present_card(number)
         if outcome.ok:
@@ -141,6 +158,29 @@ class MaintenanceController:
             self._login_failed(outcome)
             self._refresh(LOGIN)
         return True
+
+    def _patron_card(self, number: str) -> bool:
+        from kiosk.devices.cards import classify
+
+        patron = getattr(self.app.cfg, "patron", None)
+        return patron is not None and classify(number, patron) == "patron"
+
+    def corner_region(self) -> Region:
+        """Where the hidden gesture is held: the top bar's left end, over the library's name.
+
+        That part of the bar is text on every patron screen and at every display size, so the
+        gesture never sits on a patron control. Without a top bar (a host without the patron
+        screens), the window's top-left square."""
+        from kivy.core.window import Window
+
+        root = getattr(self.app, "kiosk_root", None)
+        bar = getattr(root, "ids", {}).get("topbar") if root is not None else None
+        name = getattr(root, "ids", {}).get("library_name") if root is not None else None
+        if bar is None or name is None or bar.get_root_window() is None:
+            return Region(0, Window.height - CORNER_PX, CORNER_PX, CORNER_PX)
+        x, y = bar.to_window(bar.x, bar.y)
+        right = name.to_window(name.right, name.y)[0]
+        return Region(x, y, max(0.0, min(right - x, float(CORNER_PX) * 1.5)), bar.height)
 
     def submit_pin(self, pin: str) -> None:
         outcome = self.access.enter_pin(pin)
@@ -176,6 +216,7 @@ class MaintenanceController:
             log.exception("could not record %s in the journal", kind)
 
     def _entered(self) -> None:
+        self._technician_view()
         self.message = ""
         if self.app.current_screen not in (LOGIN, *MAINTENANCE_SCREENS):
             self.return_to = self.app.current_screen
@@ -307,12 +348,6 @@ class MaintenanceController:
         self._tick_event.cancel()
 
 
-def _window_size() -> tuple[float, float]:
-    from kivy.core.window import Window
-
-    return float(Window.width), float(Window.height)
-
-
 def controller(app: Any) -> MaintenanceController:
     """The app's maintenance controller, created on first use."""
     ctl = getattr(app, "maintenance", None)
@@ -326,7 +361,7 @@ def controller(app: Any) -> MaintenanceController:
 
 
 class HiddenCorner(Widget):
-    """Invisible: watches touches in the top-right corner and never takes them from the widgets below."""
+    """Invisible: watches touches on the hidden-gesture region and never takes them from the widgets below."""
 
     def __init__(self, ctl: MaintenanceController, **kwargs: Any) -> None:
         super().__init__(size_hint=(None, None), size=(0, 0), **kwargs)
@@ -334,9 +369,7 @@ class HiddenCorner(Widget):
         self._touch: Any = None
 
     def on_touch_down(self, touch: Any) -> bool:
-        from kivy.core.window import Window
-
-        self.ctl.corner.region = corner_region(Window.width, Window.height, CORNER_PX)
+        self.ctl.corner.region = self.ctl.corner_region()
         self.ctl.corner.down(*touch.pos)
         self._touch = touch if self.ctl.corner.region.contains(*touch.pos) else None
         return False
@@ -457,7 +490,7 @@ class BarChart(Widget):
         self.add_widget(Label(text=str(top), font_size=self.axis_font, color=self.text_color, size=(40, self.axis_font + 4),
                               pos=(self.x, bottom + height - self.axis_font), halign="right"))
         self.add_widget(Label(text="0", font_size=self.axis_font, color=self.text_color, size=(40, self.axis_font + 4),
-                              pos=(self.x, bottom - self.axis_font / 2), halign="right"))
+                              pos=(self.x, bottom), halign="right"))  # above the axis labels, not over them
 
 
 # -- the screens --------------------------------------------------------------------------------

@@ -10,9 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from kivy.app import App
+from kivy.clock import Clock
 from kivy.properties import BooleanProperty, ListProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.floatlayout import FloatLayout
+from kivy.uix.widget import Widget
 
 from kiosk.core.checkout import CheckoutItem, ItemStatus
 from kiosk.core.domain import BlockReason, Refusal
@@ -36,10 +38,14 @@ INSTRUCTION_TEXTS: dict[str, str] = {
 
 LOGIN_PROBLEM_TEXTS: dict[LoginProblem, str] = {
     LoginProblem.BAD_CARD: _("That is not a library card number. Please try again."),
-    LoginProblem.UNKNOWN_PATRON: _("This card is not known to the library. Please check the number or ask at the desk."),
+    LoginProblem.UNKNOWN_PATRON: _(
+        "This card is not known to the library. Please check the number or ask at the desk."
+    ),
     LoginProblem.WRONG_PIN: _("The PIN is not correct. Please try again."),
     LoginProblem.LOCKED_OUT: _("Too many attempts. Please wait a moment or ask at the desk."),
-    LoginProblem.LINK_DOWN: _("The library system is not answering. Please try again later or ask at the desk."),
+    LoginProblem.LINK_DOWN: _(
+        "The library system is not answering. Please try again later or ask at the desk."
+    ),
 }
 
 
@@ -59,6 +65,22 @@ class KioskRoot(FloatLayout):
         self._warning: Any = None
         _app().bind(idle_warning=self._idle_changed)
 
+    def show_help(self) -> None:
+        """The help button: what to do on the current screen, over it."""
+        from kivy.factory import Factory
+
+        self.hide_help()
+        app = _app()
+        self._help = Factory.HelpOverlay(
+            text=tr(HELP_TEXTS.get(app.current_screen, HELP_TEXTS["welcome"]))
+        )
+        self.add_widget(self._help)
+
+    def hide_help(self) -> None:
+        if getattr(self, "_help", None) is not None:
+            self.remove_widget(discard(self._help))
+            self._help = None
+
     def _idle_changed(self, _app_obj: Any, shown: bool) -> None:
         # Added and removed rather than hidden: a hidden widget would still swallow touches.
         from kivy.factory import Factory
@@ -74,9 +96,48 @@ class KioskRoot(FloatLayout):
 class IdleWarning(FloatLayout):
     """The logout warning over every screen; touches outside its button go nowhere else."""
 
+    modal = True
+
     def on_touch_down(self, touch: Any) -> bool:
         super().on_touch_down(touch)
         return True
+
+
+# What to do on each screen, for the help button (the screen's name -> msgid).
+HELP_TEXTS: dict[str, str] = {
+    "welcome": _(
+        'Place your library card on the reader, or tap "Type your card number". To return items, tap "Return items".'
+    ),
+    "card_entry": _('Type the number printed on your library card, then tap "Continue".'),
+    "pin": _('Type your PIN (the secret number you chose at the library), then tap "Continue".'),
+    "identifying": _("Your card is being checked. This takes a moment."),
+    "checkout": _(
+        'Put the items you want to borrow on the pad. Each one gets a line with its due date. Tap "Finish" when you are done.'
+    ),
+    "account": _('Here are your loans, holds and fees. Tap "Renew" to keep an item longer.'),
+    "finish": _(
+        "Choose whether you want a receipt. Items that could not be borrowed are listed: leave them at the desk."
+    ),
+    "goodbye": _("You are done. Take your items and your card."),
+    "returns": _("Put the items you are returning on the pad. Each one says where it goes."),
+}
+
+
+class HelpOverlay(FloatLayout):
+    """What to do here, and (if the site allows) a button that calls staff: over every screen."""
+
+    modal = True
+    text = StringProperty("")
+    called = BooleanProperty(False)
+
+    def on_touch_down(self, touch: Any) -> bool:
+        super().on_touch_down(touch)
+        return True
+
+    def call_staff(self) -> None:
+        app = _app()
+        app.call_staff(app.current_screen)
+        self.called = True
 
 
 class StateScreen(KioskScreen):
@@ -95,7 +156,43 @@ class StateScreen(KioskScreen):
         pass
 
 
-class WelcomeScreen(StateScreen):
+class PaneScreen(StateScreen):
+    """A screen of content and actions: on a landscape display the actions stand in a column
+    beside the content, so a short 800x480 screen still shows its content; on a portrait one
+    the top actions stand above the content and the bottom ones below it (within reach)."""
+
+    # Groups laid out in a row on a portrait display and in a column beside the content otherwise.
+    flipping: tuple[str, ...] = ("side_top", "side_bottom", "header", "languages")
+    side_share = 0.34
+
+    parts = ("body", "main", "side", "side_top", "side_bottom", "side_box")
+
+    def on_kv_post(self, base_widget: Any) -> None:
+        self._spacer = Widget()
+        follow_orientation(self)
+
+    def arrange(self) -> None:
+        body, main, side, top, bottom, box = (self._parts[name] for name in self.parts)
+        detach(main, side, top, bottom, self._spacer)
+        landscape = _app().theme.landscape
+        if landscape:
+            body.orientation = "horizontal"
+            side.size_hint_x, main.size_hint_x = self.side_share, 1 - self.side_share
+            for widget in (top, self._spacer, bottom):
+                box.add_widget(widget)
+            body.add_widget(main)
+            body.add_widget(side)
+        else:
+            body.orientation = "vertical"
+            main.size_hint_x = 1
+            for widget in (top, main, bottom):
+                body.add_widget(widget)
+        for name in self.flipping:
+            if name in self.ids:
+                self.ids[name].orientation = "vertical" if landscape else "horizontal"
+
+
+class WelcomeScreen(PaneScreen):
     message = StringProperty("")
 
     def on_kv_post(self, base_widget: Any) -> None:
@@ -105,15 +202,23 @@ class WelcomeScreen(StateScreen):
         box = self.ids.languages
         for code in app.cfg.kiosk.languages:
             button = KButton(text=app.language_name(code))
-            button.size_hint_y = 1
             if code == "lv":
-                button.size_hint_x = 1.4  # Latvian takes the main place (Cabinet Regulation No. 292)
-                button.bold = True
+                button.bold = True  # Latvian takes the main place (Cabinet Regulation No. 292)
             button.code = code  # type: ignore[attr-defined]
             button.bind(on_release=lambda b: self.choose_language(b.code))
             box.add_widget(button)
         app.bind(lang=self._mark_language)
         self._mark_language(app, app.lang)
+        super().on_kv_post(base_widget)
+
+    def arrange(self) -> None:
+        super().arrange()
+        landscape = _app().theme.landscape
+        for button in self.ids.languages.children:
+            # In a row Latvian is the widest; in a column it is the first.
+            button.size_hint_x = 1.4 if button.code == "lv" and not landscape else 1
+            # A column of three in the side keeps the actions below it on a short display.
+            button.min_height = _app().theme.touch if landscape and _app().theme.compact else 0
 
     def _mark_language(self, _app_obj: Any, lang: str) -> None:
         for button in self.ids.languages.children:
@@ -132,24 +237,111 @@ def login_message(state: Any) -> str:
         return ""
     if state.problem is LoginProblem.BLOCKED:
         blocks = ordered_blocks(state.blocks)
-        return "\n".join(tr(block_text(b)) for b in blocks) or tr(refusal_text(Refusal.PATRON_BLOCKED))
-    text = tr(LOGIN_PROBLEM_TEXTS.get(state.problem, LOGIN_PROBLEM_TEXTS[LoginProblem.UNKNOWN_PATRON]))
+        return "\n".join(tr(block_text(b)) for b in blocks) or tr(
+            refusal_text(Refusal.PATRON_BLOCKED)
+        )
+    text = tr(
+        LOGIN_PROBLEM_TEXTS.get(state.problem, LOGIN_PROBLEM_TEXTS[LoginProblem.UNKNOWN_PATRON])
+    )
     if state.problem is LoginProblem.LOCKED_OUT and state.locked_for_s:
-        text += " " + tr("Try again in {seconds} seconds.").format(seconds=int(state.locked_for_s + 0.99))
+        text += " " + tr("Try again in {seconds} seconds.").format(
+            seconds=int(state.locked_for_s + 0.99)
+        )
     return text
 
 
-class CardEntryScreen(StateScreen):
+def discard(widget: Any) -> Any:
+    """A widget leaving for good: its kv rules stop listening to the app and theme now. (Left to
+    the garbage collector, a theme change could reach a rule of a widget already collected.)"""
+    from kivy.lang import Builder
+
+    for child in widget.walk(restrict=True):
+        Builder.unbind_widget(child.uid)
+    return widget
+
+
+def detach(*widgets: Any) -> None:
+    """Take widgets out of wherever they are, to be placed again."""
+    for widget in widgets:
+        if widget.parent is not None:
+            widget.parent.remove_widget(widget)
+
+
+def follow_orientation(screen: Any) -> None:
+    """Arrange `screen` for the display's orientation now and whenever it turns.
+
+    The widgets named in `screen.parts` are held strongly: kv ids are weak references, and a
+    widget taken out of the tree to be placed elsewhere would otherwise be collected in between."""
+    screen._parts = {name: screen.ids[name].__self__ for name in screen.parts}
+    _app().theme.bind(landscape=lambda *_: screen.arrange())
+    screen.arrange()
+
+
+class KeypadScreen(StateScreen):
+    """Card number and PIN entry: the keypad beside the texts and buttons on a landscape display,
+    below the texts and above the buttons on a portrait one, so no key ever sits under a button."""
+
+    parts = ("body", "side", "buttons", "keys_area", "spacer", "ok", "row")
+
+    def on_kv_post(self, base_widget: Any) -> None:
+        follow_orientation(self)
+
+    def arrange(self) -> None:
+        body, side, buttons, keys, spacer, ok, row = (self._parts[name] for name in self.parts)
+        landscape = _app().theme.landscape
+        detach(buttons, keys, spacer, ok)
+        # With two other buttons, Continue gets a whole row of its own (three in a row would
+        # shrink "Продолжить" in a half-width column or on a portrait display).
+        if len(row.children) > 1:
+            buttons.add_widget(ok, index=0)
+        else:
+            row.add_widget(ok, index=0)
+        if landscape:
+            body.orientation = "horizontal"
+            side.unbind(minimum_height=self._side_height)
+            side.size_hint = (0.5, 1)
+            keys.size_hint = (0.5, 1)
+            side.add_widget(spacer)
+            side.add_widget(buttons)
+            body.add_widget(keys)
+        else:
+            body.orientation = "vertical"
+            side.size_hint = (1, None)
+            keys.size_hint = (1, 1)
+            side.bind(minimum_height=self._side_height)
+            side.height = side.minimum_height
+            body.add_widget(keys)
+            body.add_widget(buttons)
+
+    def _side_height(self, side: Any, height: float) -> None:
+        side.height = height
+
+
+class CardEntryScreen(KeypadScreen):
     letters = BooleanProperty(False)
+    hint = StringProperty("")
 
     def submit(self, text: str) -> None:
         if text.strip():
             self.ids.pad.text = ""
+            self.hint = ""
             _app().present_card(text.strip())
 
     def cancel(self) -> None:
         self.ids.pad.text = ""
+        self.hint = ""
         _app().close_keypad()
+
+    def keep(self, number: str, problem: LoginProblem) -> None:
+        """A mistyped or unknown number comes back on the keypad to be corrected, with what is wrong
+        and what a card number looks like (`[ui] card_hint`)."""
+        self.letters = not number[-1:].isdigit()
+        self.ids.pad.text = number
+        text = tr(LOGIN_PROBLEM_TEXTS.get(problem, LOGIN_PROBLEM_TEXTS[LoginProblem.BAD_CARD]))
+        example = _app().cfg.ui.card_hint
+        if example:
+            text += " " + tr("A card number looks like this: {example}").format(example=example)
+        self.hint = text
 
     def on_letters(self, *_: Any) -> None:
         pad = self.ids.get("pad")
@@ -165,7 +357,7 @@ class IdentifyingScreen(StateScreen):
     pass
 
 
-class PinScreen(StateScreen):
+class PinScreen(KeypadScreen):
     message = StringProperty("")
 
     def render(self, state: Any) -> None:
@@ -173,7 +365,9 @@ class PinScreen(StateScreen):
         if state.problem is LoginProblem.WRONG_PIN:
             text = tr(LOGIN_PROBLEM_TEXTS[LoginProblem.WRONG_PIN])
             if state.attempts_left is not None:
-                text += " " + _app().ntr("{n} attempt left.", "{n} attempts left.", state.attempts_left).format(n=state.attempts_left)
+                text += " " + _app().ntr(
+                    "{n} attempt left.", "{n} attempts left.", state.attempts_left
+                ).format(n=state.attempts_left)
         self.message = text
 
     def on_pre_enter(self, *_: Any) -> None:
@@ -200,14 +394,20 @@ def item_status_text(item: CheckoutItem) -> tuple[str, str]:
     if item.status is ItemStatus.SEEN:
         return tr("Checking..."), "pending"
     if item.status is ItemStatus.CHECKED_OUT:
-        text = tr("Due {date}").format(date=app.fmt_date(item.due_date)) if item.due_date else tr("Checked out")
+        text = (
+            tr("Due {date}").format(date=app.fmt_date(item.due_date))
+            if item.due_date
+            else tr("Checked out")
+        )
         if item.renewal:
             text += " - " + tr("renewed")
         if item.offline:
             text += " - " + tr("provisional date (offline)")
         return text, "ok"
     if item.status is ItemStatus.WAITING:
-        return tr("The set has {total} parts, {present} are on the pad. Place all parts.").format(total=item.parts_in_set, present=item.parts_present), "warn"
+        return tr("The set has {total} parts, {present} are on the pad. Place all parts.").format(
+            total=item.parts_in_set, present=item.parts_present
+        ), "warn"
     if item.status is ItemStatus.TO_DESK:
         return tr("Take this to the desk: its security tag could not be switched off."), "refused"
     if item.status is ItemStatus.UNREADABLE:
@@ -216,17 +416,22 @@ def item_status_text(item: CheckoutItem) -> tuple[str, str]:
         return tr(refusal_text(Refusal.UNREADABLE_TAG)), "refused"
     text = tr(refusal_text(item.refusal))
     if item.refusal is Refusal.SET_INCOMPLETE and item.parts_in_set > 1:
-        text = tr("The set has {total} parts, {present} are on the pad. Place all parts.").format(total=item.parts_in_set, present=item.parts_present)
+        text = tr("The set has {total} parts, {present} are on the pad. Place all parts.").format(
+            total=item.parts_in_set, present=item.parts_present
+        )
     if item.refusal is Refusal.FEE_REQUIRED and item.fee_amount:
         text += " " + app.fmt_money(item.fee_amount)
     return text, "refused"
 
 
-class SessionScreen(StateScreen):
+class SessionScreen(PaneScreen):
     """Checkout and account share the patron header and the tabs."""
 
     card = StringProperty("")
-    notice = StringProperty("")
+    notice = StringProperty("")  # a blocked patron's one sentence
+    detail = StringProperty("")  # the library system's own words about the block, small
+    greeting = StringProperty("")  # hello and what needs attention
+    blocked = BooleanProperty(False)
     can_renew = BooleanProperty(False)
     can_account = BooleanProperty(True)
 
@@ -237,25 +442,21 @@ class SessionScreen(StateScreen):
             rows.clear()
         for wid in ("item_list", "account_list"):
             if wid in self.ids:
-                self.ids[wid].clear_widgets()
+                for row in list(self.ids[wid].children):
+                    self.ids[wid].remove_widget(discard(row))
         self.card = self.notice = ""
         self._state = None
 
     def render_header(self, state: Any) -> None:
         patron = state.patron
         self.card = tr("Card {card}").format(card=patron.card_masked) if patron else ""
-        notes = []
-        if state.checkout is not None and state.checkout.blocked is not Refusal.NONE:
-            notes.append(tr(refusal_text(state.checkout.blocked)))
-        for block in ordered_blocks(tuple(state.blocks)):
-            if block is BlockReason.HOLD_DENIED and len(state.blocks) > 1:
-                continue  # says nothing useful next to the block that matters
-            notes.append(tr(block_text(block)))
-        if patron and patron.screen_message and notes:
-            notes.append(patron.screen_message)  # the library system's own words about the block
-        if patron and patron.holds_ready:
-            notes.append(_app().ntr("{n} hold is ready for you to collect.", "{n} holds are ready for you to collect.", patron.holds_ready).format(n=patron.holds_ready))
-        self.notice = "\n".join(dict.fromkeys(notes))
+        checkout = state.checkout
+        self.blocked = bool(checkout is not None and checkout.blocked is not Refusal.NONE)
+        self.notice = blocked_sentence(state) if self.blocked else ""
+        self.greeting = greeting_text(state) if not self.blocked else ""
+        self.detail = (
+            patron.screen_message if (self.blocked and patron and patron.screen_message) else ""
+        )
         self.can_account = state.capabilities.can_view_account
         self.can_renew = state.capabilities.can_renew
 
@@ -275,24 +476,62 @@ class CheckoutScreen(SessionScreen):
         for item in items:
             text, name = item_status_text(item)
             fee = item.fee_pending
-            entries.append((item.key, {
-                "title": item.title or ("" if item.item_id else tr("Unknown item")),
-                "item_id": item.item_id, "status": text, "state_name": name,
-                "action_text": tr("Accept fee") if fee else "",
-                "action": (lambda item_id: _app().tap(Action.CONFIRM_FEE, item_id)) if fee else None,
-            }))
+            accept = (lambda item_id: _app().tap(Action.CONFIRM_FEE, item_id)) if fee else None
+            entries.append(item_entry(item, text, name, tr("Accept fee") if fee else "", accept))
         shown = {i.item_id for i in items}
         for tag in list(_app().provisional.values()):
             if tag.item_id and tag.item_id not in shown:
                 shown.add(tag.item_id)
-                entries.append((tag.item_id, {"title": "", "item_id": tag.item_id, "status": tr("Checking..."), "state_name": "pending", "action_text": "", "action": None}))
+                entries.append(
+                    (
+                        tag.item_id,
+                        {
+                            "title": "",
+                            "item_id": tag.item_id,
+                            "status": tr("Checking..."),
+                            "state_name": "pending",
+                            "action_text": "",
+                            "action": None,
+                        },
+                    )
+                )
+        before = set(self._rows)
         sync_rows(self.ids.item_list, self._rows, entries)
+        new = [key for key, _ in entries if key not in before]
+        if new:
+            row = self._rows[new[-1]]
+            # The newest result in view, even at the bottom of a long stack.
+            Clock.schedule_once(
+                lambda _dt: row.parent is not None and self.ids.main.scroll_to(row, animate=False)
+            )
         done = len(state.checkout.checked_out) if state.checkout else 0
-        self.count_text = _app().ntr("{n} item borrowed", "{n} items borrowed", done).format(n=done) if entries else ""
+        self.count_text = (
+            _app().ntr("{n} item borrowed", "{n} items borrowed", done).format(n=done)
+            if entries
+            else ""
+        )
         self.busy = bool(state.checkout and state.checkout.busy)
 
 
-def sync_rows(box: Any, rows: dict[str, Any], entries: list[tuple[str, dict[str, Any]]], cls: Any = None) -> None:
+def item_entry(
+    item: Any, status: str, state_name: str, action_text: str = "", action: Any = None
+) -> tuple[str, dict[str, Any]]:
+    """One checkout or return item as a list entry for sync_rows."""
+    values = {
+        "title": item.title or ("" if item.item_id else tr("Unknown item")),
+        "item_id": item.item_id,
+        "status": status,
+        "state_name": state_name,
+        "action_text": action_text,
+    }
+    if action is not None or action_text:
+        values["action"] = action
+    return item.key, values
+
+
+def sync_rows(
+    box: Any, rows: dict[str, Any], entries: list[tuple[str, dict[str, Any]]], cls: Any = None
+) -> None:
     """Update the list in place: existing rows get new texts, only new entries build a widget.
 
     Rebuilding every row on each snapshot (one a second while the session ticks) made a long
@@ -301,14 +540,14 @@ def sync_rows(box: Any, rows: dict[str, Any], entries: list[tuple[str, dict[str,
     wanted = [key for key, _ in entries]
     keep = set(wanted)
     for key in [k for k in rows if k not in keep]:
-        box.remove_widget(rows.pop(key))
+        box.remove_widget(discard(rows.pop(key)))
     for key, values in entries:
         values = dict(values)
         widget_cls = values.pop("cls", cls or ItemRow)
         action = values.pop("action", None)
         row = rows.get(key)
         if row is not None and type(row) is not widget_cls:
-            box.remove_widget(rows.pop(key))
+            box.remove_widget(discard(rows.pop(key)))
             row = None
         if row is None:
             action_text = values.pop("action_text", "")
@@ -348,13 +587,27 @@ class AccountScreen(SessionScreen):
             entries.append((key, {"cls": KLabel, "text": text, "role": role, "size_role": size}))
 
         if account.offline:
-            heading("offline", tr("Your account cannot be shown while the library system is offline."), "refused", "m")
-        heading("loans", app.ntr("{n} loan", "{n} loans", len(account.loans)).format(n=len(account.loans)))
+            heading(
+                "offline",
+                tr("Your account cannot be shown while the library system is offline."),
+                "refused",
+                "m",
+            )
+        heading(
+            "loans",
+            app.ntr("{n} loan", "{n} loans", len(account.loans)).format(n=len(account.loans)),
+        )
         for loan in account.loans:
-            status = tr("Due {date}").format(date=app.fmt_date(loan.due_date)) if loan.due_date else ""
+            status = (
+                tr("Due {date}").format(date=app.fmt_date(loan.due_date)) if loan.due_date else ""
+            )
             name = "ok"
             if loan.overdue:
-                status = tr("Overdue since {date}").format(date=app.fmt_date(loan.due_date)) if loan.due_date else tr("Overdue")
+                status = (
+                    tr("Overdue since {date}").format(date=app.fmt_date(loan.due_date))
+                    if loan.due_date
+                    else tr("Overdue")
+                )
                 name = "refused"
             if loan.renewed is True:
                 status = tr("Renewed: due {date}").format(date=app.fmt_date(loan.due_date))
@@ -363,30 +616,76 @@ class AccountScreen(SessionScreen):
                 status += " - " + tr("Not renewed:") + " " + tr(refusal_text(loan.refusal))
                 name = "refused"
             renewable = self.can_renew and loan.renewed is None
-            entries.append((f"loan:{loan.item_id}", {
-                "title": loan.title or loan.item_id, "item_id": loan.item_id, "status": status, "state_name": name,
-                "action_text": tr("Renew") if renewable else "",
-                "action": (lambda item_id: app.tap(Action.RENEW, item_id)) if renewable else None,
-            }))
+            entries.append(
+                (
+                    f"loan:{loan.item_id}",
+                    {
+                        "title": loan.title or loan.item_id,
+                        "item_id": loan.item_id,
+                        "status": status,
+                        "state_name": name,
+                        "action_text": tr("Renew") if renewable else "",
+                        "action": (lambda item_id: app.tap(Action.RENEW, item_id))
+                        if renewable
+                        else None,
+                    },
+                )
+            )
         if account.holds:
-            heading("holds", app.ntr("{n} hold", "{n} holds", len(account.holds)).format(n=len(account.holds)))
+            heading(
+                "holds",
+                app.ntr("{n} hold", "{n} holds", len(account.holds)).format(n=len(account.holds)),
+            )
             for hold in account.holds:
                 text = tr("Ready for pickup") if hold.ready else tr("Waiting")
                 if hold.ready and hold.pickup_by:
-                    text += " - " + tr("collect by {date}").format(date=app.fmt_date(hold.pickup_by))
-                entries.append((f"hold:{hold.item_id}", {"title": hold.title or hold.item_id, "item_id": hold.item_id, "status": text, "state_name": "ok" if hold.ready else "info", "action_text": ""}))
+                    text += " - " + tr("collect by {date}").format(
+                        date=app.fmt_date(hold.pickup_by)
+                    )
+                entries.append(
+                    (
+                        f"hold:{hold.item_id}",
+                        {
+                            "title": hold.title or hold.item_id,
+                            "item_id": hold.item_id,
+                            "status": text,
+                            "state_name": "ok" if hold.ready else "info",
+                            "action_text": "",
+                        },
+                    )
+                )
         if account.fees or _nonzero(account.fee_total):
             heading("fees", tr("Fees"))
             for n, fee in enumerate(account.fees):
-                entries.append((f"fee:{n}", {"title": fee.description, "item_id": "", "status": app.fmt_money(fee.amount, account.currency), "state_name": "refused", "action_text": ""}))
+                entries.append(
+                    (
+                        f"fee:{n}",
+                        {
+                            "title": fee.description,
+                            "item_id": "",
+                            "status": app.fmt_money(fee.amount, account.currency),
+                            "state_name": "refused",
+                            "action_text": "",
+                        },
+                    )
+                )
             if _nonzero(account.fee_total):
-                heading("fee_total", tr("Total: {amount}").format(amount=app.fmt_money(account.fee_total, account.currency)), "refused", "m")
+                heading(
+                    "fee_total",
+                    tr("Total: {amount}").format(
+                        amount=app.fmt_money(account.fee_total, account.currency)
+                    ),
+                    "refused",
+                    "m",
+                )
         sync_rows(self.ids.account_list, self._rows, entries)
 
 
-class FinishScreen(StateScreen):
+class FinishScreen(PaneScreen):
     summary = StringProperty("")
+    refused_text = StringProperty("")
     can_email = BooleanProperty(False)
+    flipping = ("side_top",)  # the receipt choices stay one above the other
 
     def render(self, state: Any) -> None:
         receipt = state.receipt
@@ -394,12 +693,23 @@ class FinishScreen(StateScreen):
         done = sum(1 for line in lines if not line.renewal)
         renewed = len(lines) - done
         refused = len(receipt.refused) if receipt else 0
-        parts = [_app().ntr("You borrowed {n} item.", "You borrowed {n} items.", done).format(n=done)]
+        parts = [
+            _app().ntr("You borrowed {n} item.", "You borrowed {n} items.", done).format(n=done)
+        ]
         if renewed:
-            parts.append(_app().ntr("{n} loan was renewed.", "{n} loans were renewed.", renewed).format(n=renewed))
+            parts.append(
+                _app()
+                .ntr("{n} loan was renewed.", "{n} loans were renewed.", renewed)
+                .format(n=renewed)
+            )
         if refused:
-            parts.append(_app().ntr("{n} item was not borrowed.", "{n} items were not borrowed.", refused).format(n=refused))
+            parts.append(
+                _app()
+                .ntr("{n} item was not borrowed.", "{n} items were not borrowed.", refused)
+                .format(n=refused)
+            )
         self.summary = " ".join(parts)
+        self.refused_text = refused_items_text(receipt.refused if receipt else ())
         self.can_email = state.capabilities.can_email
         slot = self.ids.email_slot
         button = getattr(self, "email_button", None)
@@ -416,6 +726,55 @@ class FinishScreen(StateScreen):
             slot.remove_widget(button)
 
 
+def blocked_sentence(state: Any) -> str:
+    """One clear sentence for a patron who may not borrow: the most useful block, else the general one."""
+    blocks = [b for b in ordered_blocks(tuple(state.blocks)) if b is not BlockReason.HOLD_DENIED]
+    if blocks:
+        return tr(block_text(blocks[0]))
+    return tr(refusal_text(state.checkout.blocked))
+
+
+def greeting_text(state: Any) -> str:
+    """Hello (by first name where the site shows names) and one calm summary of what needs attention."""
+    app = _app()
+    patron = state.patron
+    if patron is None:
+        return ""
+    named = patron.name and app.cfg.printer.show_patron_name
+    lines = [tr("Hello, {name}!").format(name=patron.name.split()[0]) if named else tr("Hello!")]
+    if patron.overdue:
+        lines.append(
+            app.ntr(
+                "{n} of your loans is overdue.", "{n} of your loans are overdue.", patron.overdue
+            ).format(n=patron.overdue)
+        )
+    if patron.holds_ready:
+        lines.append(
+            app.ntr(
+                "{n} hold is ready for you to collect.",
+                "{n} holds are ready for you to collect.",
+                patron.holds_ready,
+            ).format(n=patron.holds_ready)
+        )
+    if _nonzero(patron.fee_total):
+        fee = tr("You have fees of {amount}.").format(
+            amount=app.fmt_money(patron.fee_total, patron.currency)
+        )
+        where = app.cfg.ui.fee_payment
+        lines.append(
+            fee + (" " + tr("You can pay them {where}.").format(where=where) if where else "")
+        )
+    return "\n".join(lines)
+
+
+def refused_items_text(refused: Any) -> str:
+    """The items not borrowed, by name, and where they go: on the receipt question and the goodbye."""
+    if not refused:
+        return ""
+    names = "\n".join("– " + (line.title or line.item_id) for line in refused)
+    return tr("Please leave these at the desk:") + "\n" + names
+
+
 class GoodbyeScreen(StateScreen):
     message = StringProperty("")
 
@@ -424,17 +783,28 @@ class GoodbyeScreen(StateScreen):
 
         lines = []
         if state.items_done:
-            lines.append(_app().ntr("{n} item is yours to take.", "{n} items are yours to take.", state.items_done).format(n=state.items_done))
+            lines.append(
+                _app()
+                .ntr("{n} item is yours to take.", "{n} items are yours to take.", state.items_done)
+                .format(n=state.items_done)
+            )
         if state.receipt_failed:
-            lines.append(tr("The receipt could not be printed. Your loans are recorded; ask at the desk for a copy."))
+            lines.append(
+                tr(
+                    "The receipt could not be printed. Your loans are recorded; ask at the desk for a copy."
+                )
+            )
         elif state.receipt_choice is ReceiptChoice.PRINT:
             lines.append(tr("Please take your receipt."))
         elif state.receipt_choice is ReceiptChoice.EMAIL:
             lines.append(tr("Your receipt has been sent by e-mail."))
+        refused = refused_items_text(_app().refused_lines)
+        if refused:
+            lines.append(refused)
         self.message = "\n".join(lines)
 
 
-class ReturnsScreen(StateScreen):
+class ReturnsScreen(PaneScreen):
     count_text = StringProperty("")
 
     def __init__(self, **kwargs: Any) -> None:
@@ -447,22 +817,86 @@ class ReturnsScreen(StateScreen):
             if item.outcome is None:
                 text, name = tr("Checking..."), "pending"
             elif item.outcome.is_exception:
-                text, name = tr(INSTRUCTION_TEXTS.get(item.instruction, INSTRUCTION_TEXTS[Instruction.TAKE_TO_DESK])), "refused"
+                text, name = (
+                    tr(
+                        INSTRUCTION_TEXTS.get(
+                            item.instruction, INSTRUCTION_TEXTS[Instruction.TAKE_TO_DESK]
+                        )
+                    ),
+                    "refused",
+                )
                 if item.outcome is ReturnOutcome.SET_INCOMPLETE:
-                    text = tr("The set has {total} parts, {present} are on the pad. Place all parts.").format(total=item.parts_in_set, present=item.parts_present)
+                    text = tr(
+                        "The set has {total} parts, {present} are on the pad. Place all parts."
+                    ).format(total=item.parts_in_set, present=item.parts_present)
                     name = "warn"
             else:
-                text, name = tr(INSTRUCTION_TEXTS.get(item.instruction, INSTRUCTION_TEXTS[Instruction.DONE])), "ok"
+                text, name = (
+                    tr(
+                        INSTRUCTION_TEXTS.get(item.instruction, INSTRUCTION_TEXTS[Instruction.DONE])
+                    ),
+                    "ok",
+                )
                 if item.offline:
                     text += " " + tr("(recorded offline)")
-            entries.append((item.key, {"title": item.title or ("" if item.item_id else tr("Unknown item")), "item_id": item.item_id, "status": text, "state_name": name, "action_text": ""}))
+            entries.append(item_entry(item, text, name))
         sync_rows(self.ids.item_list, self._rows, entries)
         done = len(state.returned) if state is not None else 0
-        self.count_text = _app().ntr("{n} item returned", "{n} items returned", done).format(n=done) if entries else ""
+        self.count_text = (
+            _app().ntr("{n} item returned", "{n} items returned", done).format(n=done)
+            if entries
+            else ""
+        )
 
 
 class OutOfServiceScreen(KioskScreen):
-    detail = StringProperty("")
+    """Out of service in plain words, in every language at once (a patron arriving here has no
+    language to choose), with the opening hours; what broke goes to the log and maintenance."""
+
+    heading = StringProperty("")
+    body = StringProperty("")
+    others = StringProperty("")
+    hours = StringProperty("")
+
+    def show(self, state: Any) -> None:
+        from kiosk.i18n import translator
+
+        app = _app()
+        langs = sorted(app.cfg.kiosk.languages, key=lambda code: code != "lv")  # Latvian first
+        head, body = _("This kiosk is resting."), _("Please use the book drop or ask at the desk.")
+        first = translator(langs[0])
+        self.heading, self.body = first.gettext(head), first.gettext(body)
+        self.others = "\n".join(
+            translator(code).gettext(head) + " " + translator(code).gettext(body)
+            for code in langs[1:]
+        )
+        hours = app.cfg.ui.opening_hours
+        self.hours = first.gettext("Opening hours: {hours}").format(hours=hours) if hours else ""
+
+
+class TimedOutScreen(KioskScreen):
+    """After an idle logout: the session has ended, said in the language the patron was using."""
+
+    heading = StringProperty("")
+    body = StringProperty("")
+    done_text = StringProperty("")
+
+    def show_for(self, lang: str, items_done: int) -> None:
+        from kiosk.i18n import translator
+
+        t = translator(lang)
+        self.heading = t.gettext("Your session has ended.")
+        lines = [
+            t.gettext("You were away for a while, so we logged you out to keep your account safe.")
+        ]
+        if items_done:
+            lines.append(
+                t.ngettext(
+                    "{n} item is yours to take.", "{n} items are yours to take.", items_done
+                ).format(n=items_done)
+            )
+        self.body = "\n".join(lines)
+        self.done_text = t.gettext("Done")
 
 
 class LanguageBar(BoxLayout):
@@ -480,4 +914,5 @@ PATRON_SCREENS: dict[str, type[KioskScreen]] = {
     "goodbye": GoodbyeScreen,
     "returns": ReturnsScreen,
     "out_of_service": OutOfServiceScreen,
+    "timed_out": TimedOutScreen,
 }

@@ -18,7 +18,7 @@ SYMBOL_FONT = "DejaVuSans"
 MIN_TOUCH_PX = 48
 PRIMARY_TOUCH_PX = 64
 
-_NORMAL = {
+NORMAL_PALETTE = _NORMAL = {
     "bg": (0.96, 0.96, 0.94, 1),
     "fg": (0.10, 0.10, 0.12, 1),
     "muted": (0.35, 0.35, 0.38, 1),
@@ -35,9 +35,10 @@ _NORMAL = {
     "warn_bg": (1.0, 0.85, 0.35, 1),
     "warn_fg": (0.10, 0.10, 0.12, 1),
     "overlay": (0, 0, 0, 0.55),
+    "edge": (0.33, 0.33, 0.36, 1),  # button and key outlines: at least 3:1 against bg and panel
 }
 
-_HIGH_CONTRAST = {
+HIGH_CONTRAST_PALETTE = _HIGH_CONTRAST = {
     "bg": (0, 0, 0, 1),
     "fg": (1, 1, 1, 1),
     "muted": (0.92, 0.92, 0.92, 1),
@@ -54,7 +55,29 @@ _HIGH_CONTRAST = {
     "warn_bg": (1, 1, 0, 1),
     "warn_fg": (0, 0, 0, 1),
     "overlay": (0, 0, 0, 0.8),
+    "edge": (0.85, 0.85, 0.85, 1),
 }
+
+
+# The display the sizes above were chosen for: a 1280x800 panel (short side 800 px). Larger
+# displays scale everything up by their short side; smaller ones keep the sizes (targets must stay
+# at least 48 px) and tighten spacing instead ("compact").
+REFERENCE_SHORT_SIDE = 800
+COMPACT_SHORT_SIDE = 600
+
+
+def display_scale(
+    width: float, height: float, density: float = 1.0, override: float = 0.0
+) -> float:
+    """How much larger than the reference everything is drawn on this display.
+
+    `override` (the site's `[ui] scale`) wins when set; otherwise the short side against the
+    reference panel, times the platform's pixel density (Kivy's Metrics.density: 1 on a plain
+    panel, 2 on a high-density one), never below 1.
+    """
+    if override > 0:
+        return float(override)
+    return max(1.0, min(width, height) / REFERENCE_SHORT_SIDE) * max(1.0, density)
 
 
 class Theme(EventDispatcher):
@@ -62,6 +85,9 @@ class Theme(EventDispatcher):
 
     large_text = BooleanProperty(False)
     high_contrast = BooleanProperty(False)
+    unit = NumericProperty(1.0)  # the display's scale (display_scale)
+    compact = BooleanProperty(False)  # a short display (800x480, 480x800): tighter spacing
+    landscape = BooleanProperty(True)
 
     text_font = StringProperty(TEXT_FONT)
     symbol_font = StringProperty(SYMBOL_FONT)
@@ -91,24 +117,38 @@ class Theme(EventDispatcher):
     warn_bg = ColorProperty(_NORMAL["warn_bg"])
     warn_fg = ColorProperty(_NORMAL["warn_fg"])
     overlay = ColorProperty(_NORMAL["overlay"])
+    edge = ColorProperty(_NORMAL["edge"])
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)
-        self.bind(large_text=self._apply, high_contrast=self._apply)
+        self.bind(
+            large_text=self._apply, high_contrast=self._apply, unit=self._apply, compact=self._apply
+        )
         self._apply()
 
     @property
     def scale(self) -> float:
         return 1.4 if self.large_text else 1.0
 
+    def fit_display(
+        self, width: float, height: float, density: float = 1.0, override: float = 0.0
+    ) -> None:
+        """Follow the window's size (called at start and on every resize)."""
+        self.landscape = width >= height
+        self.compact = min(width, height) < COMPACT_SHORT_SIDE
+        self.unit = display_scale(width, height, density, override)
+
     def _apply(self, *_: object) -> None:
-        s = self.scale
+        s = self.scale * self.unit
+        u = self.unit
         self.font_s = round(20 * s)
         self.font_m = round(24 * s)
-        self.font_l = round(32 * s)
-        self.font_xl = round(44 * s)
-        self.button_h = round(PRIMARY_TOUCH_PX * (1.25 if self.large_text else 1.0))
+        self.font_l = round((28 if self.compact else 32) * s)
+        self.font_xl = round((34 if self.compact else 44) * s)
+        self.touch = round(MIN_TOUCH_PX * u)
+        self.button_h = round(PRIMARY_TOUCH_PX * u * (1.2 if self.large_text else 1.0))
         self.row_h = round(56 * s)
+        self.pad = round((8 if self.compact else 16) * u)
         palette = _HIGH_CONTRAST if self.high_contrast else _NORMAL
         for name, value in palette.items():
             setattr(self, name, value)

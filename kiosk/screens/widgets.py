@@ -4,12 +4,15 @@ is in widgets.kv, loaded once by `load_kv()`.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from kivy.clock import Clock
 from kivy.lang import Builder
 from kivy.properties import (
     BooleanProperty,
+    ColorProperty,
     ListProperty,
     NumericProperty,
     ObjectProperty,
@@ -19,6 +22,7 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.button import Button
 from kivy.uix.gridlayout import GridLayout
 from kivy.uix.label import Label
+from kivy.uix.widget import Widget
 
 _KV_FILES = ("widgets.kv",)
 
@@ -39,21 +43,96 @@ def load_kv(*names: str) -> None:
         _loaded.add(name)
 
 
-class KLabel(Label):
+_MARKUP = re.compile(r"\[/?[a-z_]+(?:=[^\]]*)?\]")
+_FONT_TAG = re.compile(r"\[font=([^\]]+)\]")
+_extents: dict[tuple[str, bool, int, str], float] = {}
+
+
+def word_width(word: str, font_name: str, bold: bool, font_size: float) -> float:
+    """The drawn width of one word (cached: labels are re-fitted on every resize)."""
+    from kivy.core.text import Label as CoreLabel
+
+    key = (font_name, bold, int(font_size), word)
+    width = _extents.get(key)
+    if width is None:
+        width = _extents[key] = float(
+            CoreLabel(font_name=font_name, bold=bold, font_size=int(font_size)).get_extents(word)[0]
+        )
+    return width
+
+
+class FitText:
+    """Text that never breaks inside a word: the font shrinks (to `min_ratio` of `base_font`)
+    until the longest word fits the width, so "Русский" or "Turpināt" stay whole in a narrow
+    button or a portrait column. `base_font` is the theme's size; `font_size` is what is drawn."""
+
+    if TYPE_CHECKING:  # provided by the Label it is mixed into
+        fbind: Any
+        padding: Any
+        width: float
+        height: float
+        text: str
+        font_name: str
+        bold: bool
+        font_size: float
+
+    base_font = NumericProperty(24)
+    min_ratio = NumericProperty(0.55)
+    height_ratio = NumericProperty(0)  # > 0: the font is also at most this share of the height
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._fit_trigger = Clock.create_trigger(self.fit_text, -1)
+        self.fbind("text", self._fit_trigger)
+        self.fbind("width", self._fit_trigger)
+        self.fbind("base_font", self._fit_trigger)
+        self.fbind("font_name", self._fit_trigger)
+        self.fbind("bold", self._fit_trigger)
+        if self.height_ratio:
+            self.fbind("height", self._fit_trigger)
+        self.fbind("height_ratio", lambda *_: self.fbind("height", self._fit_trigger))
+
+    def available_width(self) -> float:
+        padding = (
+            list(self.padding) if isinstance(self.padding, (list, tuple)) else [self.padding] * 4
+        )
+        sides = float(padding[0]) + float(padding[2] if len(padding) == 4 else padding[0])
+        return float(self.width) - sides - (16 if isinstance(self, Button) else 0)
+
+    def fit_text(self, *_: Any) -> None:
+        base = float(self.base_font)
+        size = base
+        if self.height_ratio and self.height > 1:
+            size = min(size, float(self.height) * float(self.height_ratio))
+        avail = self.available_width()
+        words = _MARKUP.sub("", self.text or "").split()
+        fonts = [
+            self.font_name,
+            *_FONT_TAG.findall(self.text or ""),
+        ]  # a symbol font in markup draws wider
+        if words and avail > 1:
+            longest = max(word_width(w, f, self.bold, size) for w in words for f in fonts)
+            if longest > avail:
+                size = size * avail / longest * 0.97
+        self.font_size = max(size, base * float(self.min_ratio))
+
+
+class KLabel(FitText, Label):
     """Wrapping text in the theme's colour and size; `size_hint_y: None` grows with the text."""
 
     role = StringProperty("fg")  # fg, muted, ok, refused, warn_fg
     size_role = StringProperty("m")  # s, m, l, xl
 
 
-class KButton(Button):
+class KButton(FitText, Button):
     """A touch target of at least 48 px; `kind` picks primary, secondary or danger colours."""
 
     kind = StringProperty("secondary")
     size_role = StringProperty("m")  # s, m, l
+    min_height = NumericProperty(0)  # 0: the theme's primary height (app.theme.button_h)
 
 
-class PadKey(Button):
+class PadKey(FitText, Button):
     """A keypad key: sized by the grid cell (a KButton's own height would overlap its neighbours)."""
 
     key = StringProperty("")
@@ -80,7 +159,10 @@ class KeyPad(GridLayout):
     def on_keys(self, _instance: Any, keys: list[str]) -> None:
         self.clear_widgets()
         for key in keys:
-            label = {BACKSPACE: "[font=DejaVuSans]⌫[/font]", CLEAR: "[font=DejaVuSans]✘[/font]"}.get(key, key)
+            label = {
+                BACKSPACE: "[font=DejaVuSans]⌫[/font]",
+                CLEAR: "[font=DejaVuSans]✘[/font]",
+            }.get(key, key)
             button = PadKey(text=label, key=key)
             button.bind(on_release=lambda b: self.press(b.key))
             self.add_widget(button)
@@ -129,3 +211,80 @@ class ItemRow(BoxLayout):
     def on_action_press(self, *_: Any) -> None:
         if self.action is not None:
             self.action(self.item_id)
+
+
+class Pictogram(Widget):
+    """A picture drawn by the kiosk itself (no image files): "card" shows a card going onto the
+    reader, "items" a stack of items on the pad. In the theme's ink, so both themes show it."""
+
+    kind = StringProperty("card")
+    ink = ColorProperty((0.1, 0.1, 0.12, 1))
+    accent = ColorProperty((0.55, 0.09, 0.16, 1))
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.fbind("pos", self._redraw)
+        self.fbind("size", self._redraw)
+        self.fbind("kind", self._redraw)
+        self.fbind("ink", self._redraw)
+        self.fbind("accent", self._redraw)
+
+    def _redraw(self, *_: Any) -> None:
+        from kivy.graphics import Color, Line, Rectangle, RoundedRectangle, Triangle
+
+        self.canvas.clear()
+        x, y, w, h = self.x, self.y, self.width, self.height
+        side = min(w, h)
+        x, y = x + (w - side) / 2, y + (h - side) / 2
+        lw = max(1.5, side / 40)
+        with self.canvas:
+            Color(*self.ink)
+            if self.kind == "card":
+                Line(
+                    rounded_rectangle=(
+                        x + side * 0.1,
+                        y + side * 0.04,
+                        side * 0.8,
+                        side * 0.26,
+                        side * 0.05,
+                    ),
+                    width=lw,
+                )
+                Line(
+                    circle=(x + side * 0.5, y + side * 0.17, side * 0.07), width=lw
+                )  # the reader's mark
+                Color(*self.accent)
+                RoundedRectangle(
+                    pos=(x + side * 0.24, y + side * 0.62),
+                    size=(side * 0.52, side * 0.32),
+                    radius=[side * 0.03],
+                )
+                Color(*self.ink)
+                Rectangle(pos=(x + side * 0.3, y + side * 0.84), size=(side * 0.2, side * 0.04))
+            else:
+                Rectangle(
+                    pos=(x + side * 0.08, y + side * 0.04), size=(side * 0.84, side * 0.08)
+                )  # the pad
+                Color(*self.accent)
+                for n, (bx, bw) in enumerate(((0.2, 0.6), (0.25, 0.5), (0.18, 0.64))):
+                    Rectangle(
+                        pos=(x + side * bx, y + side * (0.14 + n * 0.13)),
+                        size=(side * bw, side * 0.11),
+                    )
+                Color(*self.ink)
+            # The arrow: down, onto the reader or the pad.
+            top, tip = (0.6, 0.36) if self.kind == "card" else (0.98, 0.6)
+            Line(
+                points=[x + side * 0.86, y + side * top, x + side * 0.86, y + side * (tip + 0.06)],
+                width=lw,
+            )
+            Triangle(
+                points=[
+                    x + side * 0.8,
+                    y + side * (tip + 0.08),
+                    x + side * 0.92,
+                    y + side * (tip + 0.08),
+                    x + side * 0.86,
+                    y + side * tip,
+                ]
+            )

@@ -12,7 +12,6 @@ import logging
 import os
 import re
 import signal
-import threading
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -75,6 +74,31 @@ def crash_point(name: str) -> None:
     _crash_hits[name] = _crash_hits.get(name, 0) + 1
     if _crash_hits[name] >= (int(nth) if nth.isdigit() else 1):
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def unsendable(value: str, sip2: Sip2Section, what: str = "item id") -> str:
+    """Why `value` cannot go to the library system as an identifier, or "" when it can.
+
+    Checked before anything is journaled: an id the link's character set cannot carry (a
+    Cyrillic letter on a cp1257 site), or one holding the field delimiter or a control
+    character (which the encoder would strip, sending another id), must never reach the queue.
+    """
+    if not value.strip():
+        return f"the {what} is empty"
+    bad = sorted({c for c in value if c == sip2.field_delimiter or unicodedata.category(c) == "Cc"})
+    if bad:
+        return (
+            f"the {what} {value!r} holds {', '.join(repr(c) for c in bad)}, which SIP2 cannot carry"
+        )
+    try:
+        data = value.encode(sip2.encoding)
+    except UnicodeEncodeError as exc:
+        return f"the {what} {value!r} has {value[exc.start : exc.end]!r}, which the library system's character set {sip2.encoding} cannot carry"
+    except LookupError:
+        return f"sip2.encoding {sip2.encoding!r} is not a known character set"
+    if len(data) > 255:
+        return f"the {what} is longer than 255 bytes"
+    return ""
 
 
 def yes(value: str) -> bool:
@@ -237,11 +261,10 @@ class CirculationService:
         self.currency = currency
         self._link = _Link(online=False)
         self._next_connect = float("-inf")
-        # Offline checkouts per patron session; a session starts when another patron identifies
-        # (an account refresh by the same patron must not reset the cap) and ends at end_session.
-        self._offline_checkouts: dict[str, int] = {}
-        self._session_patron = ""
-        self._lock = threading.RLock()
+        from kiosk.sync.sip2.client import link_lock
+
+        # Waiting for the link counts against each call's deadline: kiosk/sync/sip2/client.py.
+        self._lock: Any = link_lock(client)
         from kiosk.sync.forwarder import Forwarder
 
         self.forwarder: Forwarder = Forwarder(
@@ -339,9 +362,6 @@ class CirculationService:
     ) -> PatronResult:
         """Look the patron up (63 with item lists, or 23); offline only when checkouts are allowed."""
         with self._lock:
-            if patron_id != self._session_patron:
-                self._offline_checkouts.clear()
-                self._session_patron = patron_id
             try:
                 patron = self._patron_information(patron_id, pin, language)
             except Sip2LinkError:
@@ -544,9 +564,6 @@ class CirculationService:
     def end_session(self, patron_id: str) -> None:
         """Tell the library system the patron is done (35); failures do not matter to the patron."""
         with self._lock:
-            self._offline_checkouts.pop(patron_id, None)
-            if patron_id == self._session_patron:
-                self._session_patron = ""
             if not self._supported("35"):
                 return
             try:
@@ -741,66 +758,186 @@ class CirculationService:
         request: dict[str, Any],
         pin: str | None,
     ) -> CirculationResult:
+        bad = unsendable(item_id, self.sip2, "item id") or (
+            unsendable(patron_id, self.sip2, "patron id") if op is not Operation.CHECKIN else ""
+        )
+        if bad:
+            return self._unsendable(op, patron_id, item_id, request, bad)
         with self._lock:
-            # Earlier offline work for this item goes first, so an online request never overtakes it.
-            if self.journal.pending_count(item_id) and self._connect():
-                self.forwarder.forward_once(item_id=item_id)
-            if self.journal.pending_count(item_id) or not self._connect():
-                return self._offline(op, patron_id, item_id, request, None)
-            # One timestamp for the journal and the wire, so a replay carries the original date.
-            when = self.clock.now().replace(microsecond=0)
-            eid = self.journal.begin(
-                op,
-                mode=Mode.ONLINE,
-                state=EntryState.PENDING,
-                patron_id=patron_id,
-                item_id=item_id,
-                request=request,
-                created=when,
-            )
-            crash_point("after_journal_write")
-            msg = build(when)
-            self.journal.mark_sent(eid)
-            crash_point("after_mark_sent")
+            # The item's claim keeps a forwarder in another process off this item meanwhile; one
+            # holding it now is waited for, within the link's own time bound.
+            with self.journal.claims.hold(item_id, wait_s=self._claim_wait_s()) as claimed:
+                if not claimed:
+                    return self._busy(op, patron_id, item_id, request)
+                return self._transact_claimed(op, patron_id, item_id, build, request, pin)
+
+    def _claim_wait_s(self) -> float:
+        # One SIP2 timeout: the call's overall deadline allows one for queueing (client.py).
+        return max(0.5, self.sip2.timeout_s)
+
+    def _transact_claimed(
+        self,
+        op: Operation,
+        patron_id: str,
+        item_id: str,
+        build: Callable[[datetime], Message],
+        request: dict[str, Any],
+        pin: str | None,
+    ) -> CirculationResult:
+        # Earlier work for this item goes first, so an online request never overtakes it: rows
+        # another process left half-done are handed over (this claim says nobody works on them).
+        self.journal.recover_item(item_id)
+        if self.journal.pending_count(item_id) and self._connect():
+            self.forwarder.forward_once(item_id=item_id)
+        if self.journal.pending_count(item_id) or not self._connect():
+            return self._offline(op, patron_id, item_id, request, None)
+        if op is Operation.RENEW and self._supported("17"):
+            # The loan as it stands before, so a renewal left without an answer can be told
+            # applied or not. (Not for returns: a book drop must not wait twice for a stalled
+            # library system; their reconciliation asks whose loan it is instead.)
             try:
-                resp = self.client.request(msg)
-            except Sip2LinkError as exc:
-                self._link_down(str(exc))
-                if exc.maybe_delivered:
-                    return self._in_doubt(op, eid, patron_id, item_id, str(exc))
-                return self._offline(op, patron_id, item_id, request, eid)
+                info = self._item_info(item_id)
+                request = {
+                    **request,
+                    "loan_before": {
+                        "charged": info.circulation_status in CHARGED_STATUSES,
+                        "due": info.due_date,
+                    },
+                }
             except Sip2Error as exc:
-                # An answer came but made no sense: the ACS may well have applied the request.
-                log.error("%s of %s: unusable answer: %s", op.value, item_id, exc)
+                log.info("%s of %s: the loan before is not known: %s", op.value, item_id, exc)
+        # One timestamp for the journal and the wire, so a replay carries the original date.
+        when = self.clock.now().replace(microsecond=0)
+        eid = self.journal.begin(
+            op,
+            mode=Mode.ONLINE,
+            state=EntryState.PENDING,
+            patron_id=patron_id,
+            item_id=item_id,
+            request=request,
+            created=when,
+        )
+        crash_point("after_journal_write")
+        msg = build(when)
+        self.journal.mark_sent(eid)
+        crash_point("after_mark_sent")
+        try:
+            resp = self.client.request(msg)
+        except Sip2LinkError as exc:
+            self._link_down(str(exc))
+            if exc.maybe_delivered:
                 return self._in_doubt(op, eid, patron_id, item_id, str(exc))
-            crash_point("after_answer")
-            result = self._interpret(
-                op, resp, patron_id, item_id, pin, eid, bool(request.get("fee_acknowledged"))
+            return self._offline(op, patron_id, item_id, request, eid)
+        except Sip2Error as exc:
+            # An answer came but made no sense: the ACS may well have applied the request.
+            log.error("%s of %s: unusable answer: %s", op.value, item_id, exc)
+            return self._in_doubt(op, eid, patron_id, item_id, str(exc))
+        crash_point("after_answer")
+        result = self._interpret(
+            op, resp, patron_id, item_id, pin, eid, bool(request.get("fee_acknowledged"))
+        )
+        # A hold trapped on return is handled (the item goes to the hold), not refused: it
+        # must not reach the staff refusal list or count as a refusal in the statistics.
+        handled = result.ok or (op is Operation.CHECKIN and hold_trapped(result.ok, result.routing))
+        self.journal.update(
+            eid,
+            EntryState.DONE if handled else EntryState.REFUSED,
+            result=_result_json(result),
+        )
+        return result
+
+    def _unsendable(
+        self, op: Operation, patron_id: str, item_id: str, request: dict[str, Any], why: str
+    ) -> CirculationResult:
+        """Refused before journaling anything that could be queued: it can never be sent."""
+        log.warning("%s refused before sending: %s", op.value, why)
+        if "patron id" in why:
+            text, refusal = (
+                "This card number cannot be sent to the library system.",
+                Refusal.PATRON_BLOCKED,
             )
-            # A hold trapped on return is handled (the item goes to the hold), not refused: it
-            # must not reach the staff refusal list or count as a refusal in the statistics.
-            handled = result.ok or (
-                op is Operation.CHECKIN and hold_trapped(result.ok, result.routing)
+        else:
+            text, refusal = (
+                "This tag's item id cannot be sent to the library system.",
+                Refusal.UNKNOWN_ITEM,
             )
-            self.journal.update(
-                eid,
-                EntryState.DONE if handled else EntryState.REFUSED,
-                result=_result_json(result),
-            )
-            return result
+        return self._refused_unsent(
+            op,
+            patron_id,
+            item_id,
+            request,
+            f"{text} Please ask at the desk.",
+            refusal,
+            f"never sent: {why}",
+        )
+
+    def _busy(
+        self, op: Operation, patron_id: str, item_id: str, request: dict[str, Any]
+    ) -> CirculationResult:
+        """Another kiosk process holds this item's claim (sending its queued work) for too long."""
+        return self._refused_unsent(
+            op,
+            patron_id,
+            item_id,
+            request,
+            "The kiosk is still sending earlier work for this item. Please try again in a moment.",
+            Refusal.OTHER,
+            "item claimed by another kiosk process",
+        )
+
+    def _refused_unsent(
+        self,
+        op: Operation,
+        patron_id: str,
+        item_id: str,
+        request: dict[str, Any],
+        text: str,
+        refusal: Refusal,
+        why: str,
+    ) -> CirculationResult:
+        """A refusal the kiosk gives without sending anything, journaled with its reason."""
+        result = CirculationResult(
+            op,
+            ok=False,
+            mode=Mode.ONLINE,
+            item_id=item_id,
+            patron_id=patron_id,
+            message=text,
+            refusal=refusal,
+        )
+        eid = self.journal.begin(
+            op,
+            mode=Mode.ONLINE,
+            state=EntryState.REFUSED,
+            patron_id=patron_id,
+            item_id=item_id,
+            request=request,
+            result=_result_json(result),
+        )
+        self.journal.update(eid, EntryState.REFUSED, error=why)
+        return _with_id(result, eid)
 
     def _in_doubt(
         self, op: Operation, eid: int, patron_id: str, item_id: str, error: str
     ) -> CirculationResult:
         self.journal.update(eid, EntryState.IN_DOUBT, error=error)
         self.journal.record_event("in_doubt", f"#{eid} {op.value} {item_id}: {error}")
+        # What the patron is told is what the library system must end up with (the forwarder
+        # reverses a checkout that was applied after all; a renewal it cannot undo goes to staff).
+        told = {
+            Operation.CHECKOUT: "No answer from the library system: this item is not borrowed. Please try again or ask at the desk.",
+            Operation.RENEW: "No answer from the library system: this loan is not renewed. Please try again or ask at the desk.",
+        }.get(
+            op,
+            "No answer from the library system; this return will be checked and completed by the kiosk.",
+        )
         return CirculationResult(
             op,
             ok=False,
             mode=Mode.ONLINE,
             item_id=item_id,
             patron_id=patron_id,
-            message="No answer from the library system; this transaction will be checked and completed by the kiosk.",
+            message=told,
             refusal=Refusal.LINK_DOWN,
             journal_id=eid,
             in_doubt=True,
@@ -830,7 +967,9 @@ class CirculationService:
             )
         elif (
             op is Operation.CHECKOUT
-            and self._offline_checkouts.get(patron_id, 0) >= self.offline.max_checkouts
+            # Counted from the journal: per patron across the whole outage (every login, every
+            # process), not per session.
+            and self.journal.open_offline_checkouts(patron_id) >= self.offline.max_checkouts
         ):
             refusal = Refusal.OFFLINE_LIMIT
             message_text = f"While the library system cannot be reached, at most {self.offline.max_checkouts} items can be borrowed."
@@ -855,7 +994,6 @@ class CirculationService:
             return _with_id(result, eid)
         if op is Operation.CHECKOUT:
             due = (now + timedelta(days=self.offline.loan_days)).date().isoformat()
-            self._offline_checkouts[patron_id] = self._offline_checkouts.get(patron_id, 0) + 1
             message_text = (
                 f"Recorded while the library system cannot be reached. Provisional due date {due}."
             )
@@ -1029,8 +1167,12 @@ class CirculationService:
 
     def forward_offline(self) -> ForwardReport:
         """Forward queued offline work now (and reconcile in-doubt work), in original order."""
-        with self._lock:
-            self._connect(force=True)
+        try:
+            with self._lock:
+                self._connect(force=True)
+        except Sip2LinkError as exc:
+            # The link stayed busy with another thread's call past this call's deadline.
+            log.info("forwarding postponed: %s", exc)
         return self.forwarder.forward_once()
 
     def status(self) -> LinkStatus:

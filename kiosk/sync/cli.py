@@ -60,7 +60,12 @@ def _service(args: argparse.Namespace, stack: ExitStack) -> CirculationService:
 def patron_json(result: PatronResult) -> dict[str, Any]:
     """A printable view of an identification; the patron id is masked."""
     p: Patron | None = result.patron
-    out: dict[str, Any] = {"ok": result.ok, "mode": result.mode.value, "message": result.message, "refusal": result.refusal.value}
+    out: dict[str, Any] = {
+        "ok": result.ok,
+        "mode": result.mode.value,
+        "message": result.message,
+        "refusal": result.refusal.value,
+    }
     if p is None:
         return out
     out.update(
@@ -71,7 +76,15 @@ def patron_json(result: PatronResult) -> dict[str, Any]:
             "pin_ok": p.pin_ok,
             "may_borrow": p.may_borrow,
             "blocks": [b.value for b in p.blocks],
-            "loans": [{"item_id": x.item_id, "title": x.title, "due_date": x.due_date, "overdue": x.overdue} for x in p.loans],
+            "loans": [
+                {
+                    "item_id": x.item_id,
+                    "title": x.title,
+                    "due_date": x.due_date,
+                    "overdue": x.overdue,
+                }
+                for x in p.loans
+            ],
             "holds": [{"item_id": h.item_id, "title": h.title, "ready": h.ready} for h in p.holds],
             "fees": [{"description": f.description, "amount": f.amount} for f in p.fees],
             "fee_total": p.fee_total,
@@ -92,14 +105,18 @@ def circulation_json(result: CirculationResult) -> dict[str, Any]:
 
 def _patron(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
-        result = _service(args, stack).identify_patron(args.patron_id, pin=args.pin, language=args.language)
+        result = _service(args, stack).identify_patron(
+            args.patron_id, pin=args.pin, language=args.language
+        )
         _print(patron_json(result))
         return 0 if result.ok else 1
 
 
 def _checkout(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
-        result = _service(args, stack).checkout(args.patron_id, args.item_id, pin=args.pin, fee_acknowledged=args.fee_acknowledged)
+        result = _service(args, stack).checkout(
+            args.patron_id, args.item_id, pin=args.pin, fee_acknowledged=args.fee_acknowledged
+        )
         _print(circulation_json(result))
         return 0 if result.ok else 1
 
@@ -139,15 +156,26 @@ def _journal(args: argparse.Namespace) -> int:
         try:
             since = datetime.fromisoformat(args.since)
         except ValueError:
-            raise KioskError(f"--since: expected a date/time like 2026-11-25 or 2026-11-25T10:00, got {args.since!r}") from None
+            raise KioskError(
+                f"--since: expected a date/time like 2026-11-25 or 2026-11-25T10:00, got {args.since!r}"
+            ) from None
     with Journal(cfg.resolve_path(cfg.storage.path)) as journal:
         if args.purge_days is not None:
             if args.purge_days < 1:
                 raise KioskError("--purge-days: expected at least 1 day")
+            from kiosk.fleet.statstore import roll_up_journal
+
+            roll_up_journal(cfg, journal).close()  # daily statistics outlive the purge (docs/fleet.md)
             removed = journal.purge(datetime.now() - timedelta(days=args.purge_days))
-            _print({"purged": removed, "pending": journal.pending_count(), "refused": len(journal.refusals())})
+            _print(
+                {
+                    "purged": removed,
+                    "pending": journal.pending_count(),
+                    "refused": len(journal.refusals()),
+                }
+            )
             return 0
-        if args.refusals:
+        if args.refusals or args.staff:
             for entry in journal.refusals():
                 sys.stdout.write(json.dumps(entry.to_json(), ensure_ascii=False) + "\n")
         else:
@@ -160,12 +188,19 @@ def register(subparsers: Any) -> None:
     common = argparse.ArgumentParser(add_help=False)
     # SUPPRESS: a --config given before the sub-command must not be reset by this default.
     common.add_argument("--config", default=argparse.SUPPRESS, help="configuration file")
-    common.add_argument("--no-embedded", action="store_true", help="never start the embedded demo library system")
+    common.add_argument(
+        "--no-embedded", action="store_true", help="never start the embedded demo library system"
+    )
 
-    circ = subparsers.add_parser("circ", help="circulation by hand through the kiosk's service (JSON output; exit 1 when refused)")
+    circ = subparsers.add_parser(
+        "circ",
+        help="circulation by hand through the kiosk's service (JSON output; exit 1 when refused)",
+    )
     circ_sub = circ.add_subparsers(dest="circ_command", metavar="ACTION", required=True)
 
-    p = circ_sub.add_parser("patron", parents=[common], help="identify a patron and show status, loans, holds, fees")
+    p = circ_sub.add_parser(
+        "patron", parents=[common], help="identify a patron and show status, loans, holds, fees"
+    )
     p.add_argument("patron_id")
     p.add_argument("--pin")
     p.add_argument("--language", choices=("lv", "en", "ru"))
@@ -175,7 +210,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("patron_id")
     p.add_argument("item_id")
     p.add_argument("--pin")
-    p.add_argument("--fee-acknowledged", action="store_true", help="the patron accepted a fee (SIP2 BO=Y)")
+    p.add_argument(
+        "--fee-acknowledged", action="store_true", help="the patron accepted a fee (SIP2 BO=Y)"
+    )
     p.set_defaults(func=_checkout)
 
     p = circ_sub.add_parser("checkin", parents=[common], help="check an item in (return)")
@@ -188,15 +225,40 @@ def register(subparsers: Any) -> None:
     p.add_argument("--pin")
     p.set_defaults(func=_renew)
 
-    p = circ_sub.add_parser("item", parents=[common], help="what the library system knows about an item")
+    p = circ_sub.add_parser(
+        "item", parents=[common], help="what the library system knows about an item"
+    )
     p.add_argument("item_id")
     p.set_defaults(func=_item)
 
-    p = subparsers.add_parser("sync", parents=[common], help="forward queued offline work once; prints forwarded/refused/pending")
+    p = subparsers.add_parser(
+        "sync",
+        parents=[common],
+        help="forward queued offline work once; prints forwarded/refused/pending",
+    )
     p.set_defaults(func=_sync)
 
-    p = subparsers.add_parser("journal", parents=[common], help="print the journal as JSON lines (patron ids masked, never a PIN)")
+    p = subparsers.add_parser(
+        "journal",
+        parents=[common],
+        help="print the journal as JSON lines (patron ids masked, never a PIN)",
+    )
     p.add_argument("--since", help="only entries from this local date/time on (ISO format)")
-    p.add_argument("--refusals", action="store_true", help="only forwarded work the library system refused (for staff)")
-    p.add_argument("--purge-days", type=int, metavar="DAYS", help="delete finished transactions older than DAYS (open work and refusals are kept)")
+    p.add_argument(
+        "--refusals",
+        action="store_true",
+        help="only the staff list (the same as --staff)",
+    )
+    p.add_argument(
+        "--staff",
+        action="store_true",
+        help="only the staff list: work the library system refused, and work whose outcome the "
+        "kiosk can neither know nor undo, with the facts",
+    )
+    p.add_argument(
+        "--purge-days",
+        type=int,
+        metavar="DAYS",
+        help="delete finished transactions older than DAYS (open work and refusals are kept)",
+    )
     p.set_defaults(func=_journal)

@@ -3,6 +3,10 @@
 One row per transaction in SQLite (WAL, synchronous=FULL, so a commit survives a power cut),
 created and upgraded by the Alembic migrations shipped in `kiosk/sync/migrations`.
 
+Rows are claimed per item across processes (`ItemClaims`: an OS byte-range lock beside the
+journal), so any number of kiosk processes can forward and circulate on one journal and each
+row is sent by one of them only; docs/architecture.md says why a lock and not a lease.
+
 Privacy choice: the full patron id is stored, because the forwarder must replay offline
 checkouts against the right account; a PIN or any SIP2 password is never stored (the request
 summary is scrubbed of them), and every printout and log line masks patron ids.
@@ -11,11 +15,15 @@ summary is scrubbed of them), and every printout and log line masks patron ids.
 from __future__ import annotations
 
 import enum
+import fcntl
 import json
 import logging
 import os
 import threading
-from collections.abc import Mapping
+import time
+import zlib
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -34,7 +42,9 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 # Keys that must never reach the journal, whatever a caller puts in a request summary.
-_SECRET_KEYS = frozenset({"pin", "password", "ad", "ac", "co", "patron_password", "terminal_password"})
+_SECRET_KEYS = frozenset(
+    {"pin", "password", "ad", "ac", "co", "patron_password", "terminal_password"}
+)
 
 
 class JournalError(KioskError):
@@ -52,33 +62,59 @@ class EntryState(enum.StrEnum):
     QUEUED = "queued"  # offline, waiting to be forwarded
     FORWARDED = "forwarded"  # offline work accepted by the library system
     FORWARD_REFUSED = "forward_refused"  # offline work refused: for staff
+    REVERSED = "reversed"  # applied though the patron was told it was not: undone by a later row
+    STAFF = "staff"  # what the library system did cannot be known or undone: for staff
 
 
 # States the forwarder still has to deal with.
 OPEN_STATES = (EntryState.QUEUED, EntryState.IN_DOUBT, EntryState.SENT, EntryState.PENDING)
+# The staff list: rows a person must look at, with the facts in `error`.
+STAFF_STATES = (EntryState.FORWARD_REFUSED, EntryState.STAFF)
 
 
 def _scrub(summary: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in summary.items() if k.lower() not in _SECRET_KEYS}
 
 
-def process_owner() -> str:
-    """Who writes rows now: boot id and pid, so rows left by a dead process can be told apart."""
+def _boot_id() -> str:
     try:
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:8]
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:8]
     except OSError:
-        boot = "noboot"
-    return f"{boot}:{os.getpid()}"
+        return "noboot"
 
 
-def _owner_alive(owner: str) -> bool:
+def _start_time(pid: int) -> str:
+    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat), or ""."""
     try:
-        boot, pid_text = owner.split(":", 1)
-        pid = int(pid_text)
-    except ValueError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    # The command name (field 2) may hold spaces and parentheses: count from its closing one.
+    fields = stat[stat.rfind(")") + 2 :].split()
+    return fields[19] if len(fields) > 19 else ""
+
+
+def process_owner(pid: int | None = None) -> str:
+    """Who writes rows now: boot id, pid and the process's start time.
+
+    The start time tells a dead owner from a new process that got the same pid after it.
+    """
+    pid = os.getpid() if pid is None else pid
+    return f"{_boot_id()}:{pid}:{_start_time(pid)}"
+
+
+def owner_alive(owner: str) -> bool:
+    """Whether the process that wrote `owner` is still running (same boot, pid and start time)."""
+    parts = owner.split(":")
+    try:
+        boot, pid = parts[0], int(parts[1])
+    except (IndexError, ValueError):
         return False
-    if boot != process_owner().split(":", 1)[0]:
+    if boot != _boot_id():
         return False
+    if len(parts) >= 3 and parts[2]:
+        return _start_time(pid) == parts[2]
+    # A row from an older kiosk version (boot:pid): the pid alone is all there is to go on.
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -86,6 +122,111 @@ def _owner_alive(owner: str) -> bool:
     except PermissionError:
         return True
     return True
+
+
+class _ClaimFile:
+    """One open lock file per process (POSIX record locks are dropped when any descriptor of the
+    file is closed, so the process must hold exactly one), with the slots its threads hold."""
+
+    def __init__(self, path: Path) -> None:
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
+        self.cond = threading.Condition()
+        self.holders: dict[int, tuple[int, int]] = {}  # slot -> (thread id, depth)
+        self.users = 0
+
+
+_CLAIM_FILES: dict[Path, _ClaimFile] = {}
+_CLAIM_FILES_LOCK = threading.Lock()
+_SLOTS = 1 << 30
+
+
+class ItemClaims:
+    """Per-item claims across processes: an exclusive byte-range lock on `<journal>.claims`.
+
+    Byte `crc32(item id)` of the file stands for the item; the kernel drops a dead process's
+    locks, so no claim outlives its holder and no pid can be mistaken for another. Claims are
+    re-entrant per thread; other threads of the process wait as other processes do.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        key = path.resolve()
+        with _CLAIM_FILES_LOCK:
+            cf = _CLAIM_FILES.get(key)
+            if cf is None:
+                cf = _CLAIM_FILES[key] = _ClaimFile(path)
+            cf.users += 1
+        self._key = key
+        self._file = cf
+
+    @staticmethod
+    def slot(item_id: str) -> int:
+        return zlib.crc32(item_id.encode("utf-8", "surrogatepass")) % _SLOTS
+
+    def _try_os_lock(self, slot: int) -> bool:
+        try:
+            fcntl.lockf(self._file.fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, slot, os.SEEK_SET)
+        except OSError:
+            return False
+        return True
+
+    def acquire(self, item_id: str, wait_s: float = 0.0) -> bool:
+        """Claim the item; False when another thread or process still holds it after `wait_s`."""
+        cf, slot, me = self._file, self.slot(item_id), threading.get_ident()
+        deadline = time.monotonic() + max(0.0, wait_s)
+        with cf.cond:
+            while True:
+                holder = cf.holders.get(slot)
+                if holder is not None and holder[0] == me:
+                    cf.holders[slot] = (me, holder[1] + 1)
+                    return True
+                if holder is None and self._try_os_lock(slot):
+                    cf.holders[slot] = (me, 1)
+                    return True
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                # Another thread here is woken by release(); another process is polled.
+                cf.cond.wait(min(left, 0.005 if holder is None else left))
+
+    def release(self, item_id: str) -> None:
+        cf, slot, me = self._file, self.slot(item_id), threading.get_ident()
+        with cf.cond:
+            holder = cf.holders.get(slot)
+            if holder is None or holder[0] != me:
+                log.error(
+                    "journal claims: release of %s by a thread that does not hold it", item_id
+                )
+                return
+            if holder[1] > 1:
+                cf.holders[slot] = (me, holder[1] - 1)
+                return
+            del cf.holders[slot]
+            fcntl.lockf(cf.fd, fcntl.LOCK_UN, 1, slot, os.SEEK_SET)
+            cf.cond.notify_all()
+
+    @contextmanager
+    def hold(self, item_id: str, wait_s: float = 0.0) -> Iterator[bool]:
+        """`with claims.hold(item) as got:` - released on leaving when `got`."""
+        got = self.acquire(item_id, wait_s)
+        try:
+            yield got
+        finally:
+            if got:
+                self.release(item_id)
+
+    def held_here(self, item_id: str) -> bool:
+        """Whether this thread holds the item's claim."""
+        holder = self._file.holders.get(self.slot(item_id))
+        return holder is not None and holder[0] == threading.get_ident()
+
+    def close(self) -> None:
+        with _CLAIM_FILES_LOCK:
+            cf = self._file
+            cf.users -= 1
+            if cf.users <= 0 and not cf.holders:
+                os.close(cf.fd)
+                _CLAIM_FILES.pop(self._key, None)
 
 
 @dataclass(frozen=True)
@@ -106,10 +247,21 @@ class JournalEntry:
     error: str = ""
     updated: datetime | None = None
     owner: str = ""
+    failures: int = 0
+
+    @property
+    def reversal_of(self) -> int | None:
+        """The row this one undoes (a check-in reversing a checkout the patron was told had failed)."""
+        value = self.request.get("reversal_of")
+        return value if isinstance(value, int) else None
+
+    @property
+    def on_staff_list(self) -> bool:
+        return self.state in STAFF_STATES
 
     def to_json(self) -> dict[str, Any]:
         """A printable view; the patron id is masked."""
-        return {
+        out = {
             "type": "transaction",
             "id": self.id,
             "created": self.created.isoformat(timespec="seconds"),
@@ -119,12 +271,21 @@ class JournalEntry:
             "mode": self.mode.value,
             "state": self.state.value,
             "request": dict(self.request),
-            "result": {k: (mask_card(v) if k == "patron_id" else v) for k, v in self.result.items()},
+            "result": {
+                k: (mask_card(v) if k == "patron_id" else v) for k, v in self.result.items()
+            },
             "promised_due_date": self.promised_due_date,
             "attempts": self.attempts,
             "error": self.error,
             "updated": self.updated.isoformat(timespec="seconds") if self.updated else None,
+            "failures": self.failures,
+            "staff_list": self.on_staff_list,
         }
+        if self.reversal_of is not None:
+            out["reversal_of"] = self.reversal_of
+        if self.state is EntryState.REVERSED:
+            out["reversed_by"] = self.result.get("reversed_by")
+        return out
 
 
 @dataclass(frozen=True)
@@ -137,7 +298,13 @@ class JournalEvent:
     detail: str
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": "event", "id": self.id, "created": self.created.isoformat(timespec="seconds"), "kind": self.kind, "detail": self.detail}
+        return {
+            "type": "event",
+            "id": self.id,
+            "created": self.created.isoformat(timespec="seconds"),
+            "kind": self.kind,
+            "detail": self.detail,
+        }
 
 
 _meta = sa.MetaData()
@@ -158,6 +325,7 @@ transactions = sa.Table(
     sa.Column("error", sa.Text, nullable=False),
     sa.Column("owner", sa.String(80), nullable=False),
     sa.Column("updated", sa.DateTime, nullable=False),
+    sa.Column("failures", sa.Integer, nullable=False),
 )
 events_table = sa.Table(
     "events",
@@ -201,12 +369,22 @@ class Journal:
         self.owner = process_owner()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._engine = sa.create_engine(f"sqlite:///{self.path}", connect_args={"check_same_thread": False})
+            self._engine = sa.create_engine(
+                f"sqlite:///{self.path}", connect_args={"check_same_thread": False}
+            )
             event.listen(self._engine, "connect", _set_pragmas)
             upgrade(self._engine)
         except (OSError, sa.exc.SQLAlchemyError) as exc:
-            raise JournalError(f"journal {self.path}: cannot open or migrate ({exc}); check the [storage] path and free disk space") from exc
+            raise JournalError(
+                f"journal {self.path}: cannot open or migrate ({exc}); check the [storage] path and free disk space"
+            ) from exc
         self._lock = threading.RLock()
+        try:
+            self.claims = ItemClaims(self.path.with_name(self.path.name + ".claims"))
+        except OSError as exc:
+            raise JournalError(
+                f"journal {self.path}: cannot open its claims file ({exc}); check the [storage] path"
+            ) from exc
 
     # -- writing -------------------------------------------------------------------------
 
@@ -216,7 +394,9 @@ class Journal:
                 with self._engine.begin() as conn:
                     return conn.execute(stmt)
             except sa.exc.SQLAlchemyError as exc:
-                raise JournalError(f"journal {self.path}: write failed ({exc}); check free disk space") from exc
+                raise JournalError(
+                    f"journal {self.path}: write failed ({exc}); check free disk space"
+                ) from exc
 
     def begin(
         self,
@@ -245,21 +425,93 @@ class Journal:
                 result=json.dumps(dict(result or {}), ensure_ascii=False),
                 promised_due_date=promised_due_date,
                 attempts=0,
+                failures=0,
                 error="",
                 owner=self.owner,
                 updated=now,
             )
         )
         entry_id = int(res.inserted_primary_key[0])
-        log.debug("journal #%d %s %s patron %s item %s", entry_id, operation.value, state.value, mask_card(patron_id), item_id)
+        log.debug(
+            "journal #%d %s %s patron %s item %s",
+            entry_id,
+            operation.value,
+            state.value,
+            mask_card(patron_id),
+            item_id,
+        )
         return entry_id
+
+    def begin_reversal(
+        self, entry_id: int, *, patron_id: str, item_id: str, request: Mapping[str, Any], how: str
+    ) -> int:
+        """Journal the check-in that undoes row `entry_id` and mark that row reversed, in one commit.
+
+        The new row carries the patron whose loan it ends, so its own reconciliation (should its
+        answer be lost too) knows whose loan to look for.
+        """
+        now = self.clock.now()
+        with self._lock:
+            try:
+                with self._engine.begin() as conn:
+                    res = conn.execute(
+                        transactions.insert().values(
+                            created=now.replace(microsecond=0),
+                            operation=Operation.CHECKIN.value,
+                            patron_id=patron_id,
+                            item_id=item_id,
+                            mode=Mode.ONLINE.value,
+                            state=EntryState.PENDING.value,
+                            request=json.dumps(_scrub(request), ensure_ascii=False),
+                            result="{}",
+                            promised_due_date="",
+                            attempts=0,
+                            failures=0,
+                            error="",
+                            owner=self.owner,
+                            updated=now,
+                        )
+                    )
+                    key = res.inserted_primary_key
+                    assert key is not None
+                    rid = int(key[0])
+                    old = conn.execute(
+                        sa.select(transactions.c.result).where(transactions.c.id == entry_id)
+                    ).scalar_one()
+                    result = {
+                        **json.loads(old or "{}"),
+                        "ok": False,
+                        "reconciled": True,
+                        "reconciliation": how,
+                        "reversed_by": rid,
+                    }
+                    conn.execute(
+                        transactions.update()
+                        .where(transactions.c.id == entry_id)
+                        .values(
+                            state=EntryState.REVERSED.value,
+                            result=json.dumps(result, ensure_ascii=False),
+                            error=f"reversed by #{rid}: {how}",
+                            updated=now,
+                        )
+                    )
+            except (sa.exc.SQLAlchemyError, json.JSONDecodeError) as exc:
+                raise JournalError(
+                    f"journal {self.path}: write failed ({exc}); check free disk space"
+                ) from exc
+        return rid
 
     def mark_sent(self, entry_id: int) -> None:
         """Record that the request is about to go on the wire (counts an attempt)."""
         self._write(
             transactions.update()
             .where(transactions.c.id == entry_id)
-            .values(state=EntryState.SENT.value, attempts=transactions.c.attempts + 1, owner=self.owner, updated=self.clock.now())
+            .values(
+                state=EntryState.SENT.value,
+                attempts=transactions.c.attempts + 1,
+                owner=self.owner,
+                updated=self.clock.now(),
+            )
         )
 
     def update(
@@ -271,8 +523,10 @@ class Journal:
         error: str | None = None,
         mode: Mode | None = None,
         promised_due_date: str | None = None,
+        failed: bool = False,
+        request: Mapping[str, Any] | None = None,
     ) -> None:
-        """Move a transaction to `state`, optionally storing the answer."""
+        """Move a transaction to `state`, optionally storing the answer; `failed` counts a forwarding failure."""
         values: dict[str, Any] = {"state": state.value, "updated": self.clock.now()}
         if result is not None:
             values["result"] = json.dumps(dict(result), ensure_ascii=False)
@@ -282,11 +536,17 @@ class Journal:
             values["mode"] = mode.value
         if promised_due_date is not None:
             values["promised_due_date"] = promised_due_date
+        if failed:
+            values["failures"] = transactions.c.failures + 1
+        if request is not None:
+            values["request"] = json.dumps(_scrub(request), ensure_ascii=False)
         self._write(transactions.update().where(transactions.c.id == entry_id).values(**values))
 
     def record_event(self, kind: str, detail: str) -> None:
         """Record a device or link outage (or recovery) for staff and diagnostics."""
-        self._write(events_table.insert().values(created=self.clock.now(), kind=kind, detail=detail))
+        self._write(
+            events_table.insert().values(created=self.clock.now(), kind=kind, detail=detail)
+        )
 
     def purge(self, before: datetime) -> int:
         """Delete finished transactions (and events) created before `before`; returns how many rows went.
@@ -295,26 +555,90 @@ class Journal:
         so purging never loses a transaction; it only limits how long patron ids are kept.
         """
         finished = [EntryState.DONE.value, EntryState.REFUSED.value, EntryState.FORWARDED.value]
-        res = self._write(transactions.delete().where(transactions.c.created < before, transactions.c.state.in_(finished)))
+        res = self._write(
+            transactions.delete().where(
+                transactions.c.created < before, transactions.c.state.in_(finished)
+            )
+        )
         self._write(events_table.delete().where(events_table.c.created < before))
         return int(res.rowcount or 0)
 
     def recover(self) -> int:
-        """Hand over rows a dead process left half-done: never-sent ones are queued, sent ones in doubt.
+        """Hand over rows a dead process left half-done; returns how many rows changed.
 
-        Returns how many rows changed. Rows of a live process (another kiosk command running
-        now) are left alone.
+        A row is another process's while that process runs (same boot id, pid and start time)
+        or holds the item's claim. Never-sent online checkouts and renewals are settled as not
+        done (the patron was never told they were); other never-sent rows are queued; sent ones
+        are in doubt, for the forwarder to reconcile.
         """
         changed = 0
         with self._lock:
-            for entry in self._select(transactions.c.state.in_([EntryState.PENDING.value, EntryState.SENT.value])):
-                if entry.owner == self.owner or _owner_alive(entry.owner):
+            for entry in self._select(
+                transactions.c.state.in_([EntryState.PENDING.value, EntryState.SENT.value])
+            ):
+                if entry.owner == self.owner or owner_alive(entry.owner):
                     continue
-                new = EntryState.QUEUED if entry.state is EntryState.PENDING else EntryState.IN_DOUBT
-                self.update(entry.id, new, error=f"interrupted while {entry.state.value}; recovered at restart")
-                log.warning("journal #%d: interrupted while %s, now %s", entry.id, entry.state.value, new.value)
-                changed += 1
+                with self.claims.hold(entry.item_id) as got:
+                    if not got:
+                        continue
+                    entry = self.get(entry.id)
+                    if entry.owner != self.owner and not owner_alive(entry.owner):
+                        changed += self._hand_over(entry)
         return changed
+
+    def recover_item(self, item_id: str) -> int:
+        """Under the item's claim (held by the caller): hand over every half-done row of the item.
+
+        Whoever holds an item's claim is the only one working on it, so a `pending` or `sent` row
+        of the item that is not this process's is abandoned even if its writer still runs (it
+        failed between its write and its answer). Rows without an item (renew all) take no
+        claim, so for them the writer must be gone.
+        """
+        changed = 0
+        with self._lock:
+            for entry in self._select(
+                transactions.c.item_id == item_id,
+                transactions.c.state.in_([EntryState.PENDING.value, EntryState.SENT.value]),
+            ):
+                if entry.owner == self.owner or (not item_id and owner_alive(entry.owner)):
+                    continue
+                changed += self._hand_over(entry)
+        return changed
+
+    def _hand_over(self, entry: JournalEntry) -> int:
+        if entry.state not in (EntryState.PENDING, EntryState.SENT):
+            return 0
+        why = f"interrupted while {entry.state.value}; recovered"
+        if entry.state is EntryState.SENT:
+            new = EntryState.IN_DOUBT
+        elif entry.mode is Mode.ONLINE and entry.operation in (
+            Operation.CHECKOUT,
+            Operation.RENEW,
+            Operation.RENEW_ALL,
+        ):
+            new = EntryState.REFUSED
+            why += "; never sent, and the patron was not told it was done"
+        else:
+            new = EntryState.QUEUED
+        self.update(entry.id, new, error=why)
+        log.warning(
+            "journal #%d: interrupted while %s, now %s", entry.id, entry.state.value, new.value
+        )
+        return 1
+
+    def open_before(self, item_id: str, entry_id: int) -> bool:
+        """Whether an earlier row of the item still waits to be forwarded or settled."""
+        stmt = (
+            sa.select(sa.func.count())
+            .select_from(transactions)
+            .where(
+                transactions.c.item_id == item_id,
+                transactions.c.id < entry_id,
+                transactions.c.state.in_([s.value for s in OPEN_STATES]),
+            )
+        )
+        with self._engine.connect() as conn:
+            return int(conn.execute(stmt).scalar_one()) > 0
 
     # -- reading -------------------------------------------------------------------------
 
@@ -329,7 +653,7 @@ class Journal:
             raise JournalError(f"journal {self.path}: read failed ({exc})") from exc
         return [self._entry(r) for r in rows]
 
-    def _entry(self, r: Mapping[str, Any]) -> JournalEntry:
+    def _entry(self, r: Any) -> JournalEntry:
         def load(text: str) -> dict[str, Any]:
             try:
                 value = json.loads(text or "{}")
@@ -339,7 +663,11 @@ class Journal:
             return value if isinstance(value, dict) else {"value": value}
 
         try:
-            operation, mode, state = Operation(r["operation"]), Mode(r["mode"]), EntryState(r["state"])
+            operation, mode, state = (
+                Operation(r["operation"]),
+                Mode(r["mode"]),
+                EntryState(r["state"]),
+            )
         except ValueError as exc:
             raise JournalError(
                 f"journal {self.path}: row #{r['id']} is not readable by this kiosk version ({exc}); "
@@ -360,6 +688,7 @@ class Journal:
             error=r["error"],
             updated=r["updated"],
             owner=r["owner"],
+            failures=r["failures"],
         )
 
     def get(self, entry_id: int) -> JournalEntry:
@@ -372,25 +701,51 @@ class Journal:
         """All transactions in the order they were journaled, optionally from `since` on."""
         return self._select(transactions.c.created >= since) if since else self._select()
 
-    def pending_offline(self, item_id: str | None = None, limit: int | None = None) -> list[JournalEntry]:
+    def pending_offline(
+        self, item_id: str | None = None, limit: int | None = None
+    ) -> list[JournalEntry]:
         """Work still to forward or reconcile (queued, in doubt, interrupted), oldest first."""
-        where = [transactions.c.state.in_([EntryState.QUEUED.value, EntryState.IN_DOUBT.value])]
+        where: list[Any] = [
+            transactions.c.state.in_([EntryState.QUEUED.value, EntryState.IN_DOUBT.value])
+        ]
         if item_id is not None:
             where.append(transactions.c.item_id == item_id)
         return self._select(*where, limit=limit)
 
     def pending_count(self, item_id: str | None = None) -> int:
-        stmt = sa.select(sa.func.count()).select_from(transactions).where(
-            transactions.c.state.in_([EntryState.QUEUED.value, EntryState.IN_DOUBT.value])
+        stmt = (
+            sa.select(sa.func.count())
+            .select_from(transactions)
+            .where(transactions.c.state.in_([EntryState.QUEUED.value, EntryState.IN_DOUBT.value]))
         )
         if item_id is not None:
             stmt = stmt.where(transactions.c.item_id == item_id)
         with self._engine.connect() as conn:
             return int(conn.execute(stmt).scalar_one())
 
+    def open_offline_checkouts(self, patron_id: str) -> int:
+        """Offline checkouts of a patron not yet settled with the library system (the outage's loans)."""
+        stmt = (
+            sa.select(sa.func.count())
+            .select_from(transactions)
+            .where(
+                transactions.c.patron_id == patron_id,
+                transactions.c.operation == Operation.CHECKOUT.value,
+                transactions.c.mode == Mode.OFFLINE.value,
+                transactions.c.state.in_([s.value for s in OPEN_STATES]),
+            )
+        )
+        with self._engine.connect() as conn:
+            return int(conn.execute(stmt).scalar_one())
+
     def refusals(self) -> list[JournalEntry]:
-        """Forwarded offline work the library system refused: staff must handle these by hand."""
-        return self._select(transactions.c.state == EntryState.FORWARD_REFUSED.value)
+        """The staff list: forwarded work the library system refused, and rows whose outcome at the
+        library system cannot be known or undone by the kiosk. Staff handle these by hand."""
+        return self._select(transactions.c.state.in_([s.value for s in STAFF_STATES]))
+
+    def item_history(self, item_id: str) -> list[JournalEntry]:
+        """Every row of one item, oldest first (for reconciling an entry against its neighbours)."""
+        return self._select(transactions.c.item_id == item_id)
 
     def events(self, since: datetime | None = None) -> list[JournalEvent]:
         stmt = sa.select(events_table).order_by(events_table.c.id)
@@ -415,6 +770,7 @@ class Journal:
 
     def close(self) -> None:
         self._engine.dispose()
+        self.claims.close()
 
     def __enter__(self) -> Journal:
         return self

@@ -304,3 +304,18 @@ def test_handle_dispatches_pad_and_scanner_events(station: ReturnStation) -> Non
     assert [i.key for i in st.items] == ["30000002", "30000001"] and all(
         i.outcome is ReturnOutcome.CHECKED_IN for i in st.items
     )
+
+
+def test_every_part_is_secured_even_after_one_fails(security: FakeSecurity) -> None:
+    from kiosk.core.returns import secure_all
+
+    parts = (
+        tag("30000005", part=1, parts=3),
+        tag("30000005", part=2, parts=3),
+        tag("30000005", part=3, parts=3),
+    )
+    security.fail_secure.add(parts[0].uid)
+    ok, failure = secure_all(security, parts)
+    assert not ok and failure
+    assert [uid for call, uid in security.calls if call == "secure"] == [p.uid for p in parts]
+    assert security.state == {parts[1].uid: True, parts[2].uid: True}

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from kiosk.core.domain import BlockReason, Mode, PatronResult, Refusal
+from kiosk.core.domain import BlockReason, ItemTag, Mode, PatronResult, Refusal
 from kiosk.core.events import Action, BarcodeScanned, CardPresented, PinEntered, TagsChanged, Tapped
 from kiosk.core.ports import ManualClock
 from kiosk.core.receipt import ReceiptKind
@@ -385,7 +385,6 @@ def test_items_on_pad_before_login_are_checked_out(
 def test_barcode_on_welcome_is_a_card(circ: FakeCirculation, clock: ManualClock) -> None:
     s, _ = make(circ, clock, pin_policy="none")
     assert s.handle(BarcodeScanned("LV0002")).stage is Stage.ACTIVE
-    s.handle(BarcodeScanned("LV0004"))  # a card mid-session is not an item
     st = s.handle(BarcodeScanned("30000004"))
     assert len(circ.ops("checkout")) == 1
     assert (
@@ -459,14 +458,105 @@ def test_patron_name_on_receipt_only_when_configured(
     assert st.receipt is not None and st.receipt.patron_name == "John Smith"
 
 
-def test_a_second_card_during_a_session_is_ignored(
+def test_the_same_card_again_during_a_session_changes_nothing(
     circ: FakeCirculation, clock: ManualClock
 ) -> None:
     s, _ = make(circ, clock, pin_policy="none")
     s.handle(CardPresented("LV0002"))
-    st = s.handle(CardPresented("LV0004"))
-    assert st.patron is not None and st.patron.card_masked == "**0002"
+    st = s.handle(CardPresented("lv0002"))
+    assert st.stage is Stage.ACTIVE and st.patron is not None and st.patron.card_masked == "**0002"
     assert len(circ.ops("identify_patron")) == 1
+
+
+def test_another_card_with_nothing_done_ends_the_session_and_starts_the_next(
+    circ: FakeCirculation, clock: ManualClock, security: FakeSecurity
+) -> None:
+    s, _ = make(circ, clock, security, pin_policy="none")
+    s.handle(CardPresented("LV0002"))
+    s.handle(Tapped(Action.LANGUAGE, "en"))
+    st = s.handle(CardPresented("LV0001"))
+    assert st.stage is Stage.ACTIVE and st.patron is not None and st.patron.card_masked == "**0001"
+    assert circ.ops("end_session") == [("LV0002",)]
+    assert st.language == "lv"  # the first patron's choices went with them
+    t = tag("30000003")
+    s.handle(TagsChanged(present=(t,), added=(t,)))
+    assert circ.items["30000003"].on_loan_to == "LV0001"
+
+
+def test_another_card_after_loans_offers_the_first_receipt_then_starts_the_next(
+    circ: FakeCirculation, clock: ManualClock, security: FakeSecurity, printer: FakePrinter
+) -> None:
+    s, _ = make(circ, clock, security, printer, pin_policy="none")
+    s.handle(CardPresented("LV0002"))
+    a = tag("30000001")
+    s.handle(TagsChanged(present=(a,), added=(a,)))
+    st = s.handle(CardPresented("LV0001"))
+    # The first patron's session is closed for borrowing: only the receipt choice is left.
+    assert st.stage is Stage.FINISHING and st.next_patron_waiting
+    assert st.patron is not None and st.patron.card_masked == "**0002"
+    assert st.receipt is not None and [line.item_id for line in st.receipt.lines] == ["30000001"]
+    b = tag("30000003")
+    s.handle(TagsChanged(present=(a, b), added=(b,)))
+    assert s.handle(Tapped(Action.SHOW_CHECKOUT)).stage is Stage.FINISHING
+    s.handle(BarcodeScanned("30000004"))
+    assert circ.ops("checkout") == [("LV0002", "30000001", False, False)]
+    st = s.handle(Tapped(Action.RECEIPT_PRINT))
+    assert printer.printed and printer.printed[0].card_masked == "**0002"
+    assert st.stage is Stage.ACTIVE and st.patron is not None and st.patron.card_masked == "**0001"
+    assert circ.ops("end_session") == [("LV0002",)]
+    # What lies on the pad now is the second patron's: item 30000001 is already on loan to the
+    # first, 30000003 goes to the second; nothing lands on the first patron's account.
+    assert circ.items["30000003"].on_loan_to == "LV0001"
+    assert [i for i, x in circ.items.items() if x.on_loan_to == "LV0002"] == [
+        "30000001",
+        "30000008",
+    ]
+
+
+def test_another_card_at_the_pin_prompt_starts_over_with_it(
+    circ: FakeCirculation, clock: ManualClock
+) -> None:
+    s, _ = make(circ, clock, pin_policy="mandatory")
+    assert s.handle(CardPresented("LV0001")).stage is Stage.PIN
+    assert s.handle(CardPresented("LV0002")).stage is Stage.PIN
+    st = s.handle(PinEntered("0000"))
+    assert circ.ops("identify_patron") == [("LV0002", True)]
+    assert st.patron is not None and st.patron.card_masked == "**0002"
+
+
+def test_a_card_scanned_mid_session_is_the_next_patron_not_an_item(
+    circ: FakeCirculation, clock: ManualClock
+) -> None:
+    s, _ = make(circ, clock, pin_policy="none")
+    s.handle(BarcodeScanned("LV0002"))
+    st = s.handle(BarcodeScanned("LV0007"))
+    assert st.patron is not None and st.patron.card_masked == "**0007"
+    assert circ.ops("checkout") == []
+
+
+def test_pad_is_read_fresh_at_login_not_replayed_from_before_returns(
+    circ: FakeCirculation, clock: ManualClock, security: FakeSecurity
+) -> None:
+    class Pad:
+        tags: tuple[ItemTag, ...] = ()
+
+        def current(self) -> tuple[ItemTag, ...]:
+            return self.tags
+
+    pad = Pad()
+    settings = SessionSettings(library_name="Demo", card_pattern=CARD_RE, pin_policy="none")
+    s = PatronSession(circ, clock, settings, security=security, pad=pad)
+    returned, fresh = tag("30000009"), tag("30000003")
+    # Placed at the welcome screen, then returned on the return screen (whose tag events the
+    # session never sees) and taken away; another item is on the pad when the next patron logs in.
+    pad.tags = (returned,)
+    s.handle(TagsChanged(present=(returned,), added=(returned,)))
+    circ.checkin("30000009")
+    pad.tags = (fresh,)
+    st = s.handle(CardPresented("LV0002"))
+    assert [i.item_id for i in st.checkout.items] == ["30000003"] if st.checkout else False
+    assert circ.ops("checkout") == [("LV0002", "30000003", False, False)]
+    assert circ.items["30000009"].on_loan_to == ""
 
 
 def test_renew_through_the_session(circ: FakeCirculation, clock: ManualClock) -> None:
@@ -588,3 +678,43 @@ def test_start_clears_a_login_problem(circ: FakeCirculation, clock: ManualClock)
     assert s.handle(CardPresented("LV9999")).problem is LoginProblem.UNKNOWN_PATRON
     st = s.handle(Tapped(Action.START))
     assert st.problem is None and st.stage is Stage.WELCOME
+
+
+def test_a_waiting_card_is_dropped_when_the_receipt_offer_times_out(
+    circ: FakeCirculation, clock: ManualClock, security: FakeSecurity
+) -> None:
+    s, _ = make(circ, clock, security, pin_policy="none", idle_timeout_s=60, idle_warning_s=20)
+    s.handle(CardPresented("LV0002"))
+    s.handle(BarcodeScanned("30000001"))
+    assert s.handle(CardPresented("LV0001")).next_patron_waiting
+    clock.advance(61)
+    s.tick()
+    clock.advance(21)
+    st = s.tick()
+    assert st.stage is Stage.WELCOME and not st.next_patron_waiting and st.patron is None
+    # The second card was only asked about (is it a patron?); it never logged in.
+    assert [args[0] for args in circ.ops("identify_patron")] == ["LV0002", "LV0001"]
+
+
+def test_an_item_number_that_looks_like_a_card_is_checked_out_not_a_new_patron(
+    circ: FakeCirculation, clock: ManualClock
+) -> None:
+    # Card and item numbers share a pattern here, as with all-digit numbers at many libraries.
+    s, _ = make(circ, clock, pin_policy="none", card_pattern=r"^[0-9A-Z]{4,20}$")
+    s.handle(CardPresented("LV0002"))
+    st = s.handle(BarcodeScanned("30000004"))
+    assert st.stage is Stage.ACTIVE and st.patron is not None and st.patron.card_masked == "**0002"
+    assert st.checkout is not None and [i.item_id for i in st.checkout.checked_out] == ["30000004"]
+    st = s.handle(CardPresented("LV0001"))  # a real patron's card still ends the session
+    assert st.stage is Stage.FINISHING and st.next_patron_waiting
+
+
+def test_another_card_while_the_library_system_is_unreachable_still_ends_the_session(
+    circ: FakeCirculation, clock: ManualClock
+) -> None:
+    s, _ = make(circ, clock, pin_policy="none")
+    s.handle(CardPresented("LV0002"))
+    s.handle(BarcodeScanned("30000001"))
+    circ.fail_next["identify_patron"] = ConnectionError("link down")
+    st = s.handle(CardPresented("LV0001"))
+    assert st.stage is Stage.FINISHING and st.next_patron_waiting

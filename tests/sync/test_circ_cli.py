@@ -67,13 +67,23 @@ def dead_port() -> int:
 
 def test_checkout_and_checkin_print_the_contract(tmp_path, fake, capsys):
     cfg = write_config(tmp_path, fake.port)
-    code, (out,) = run(capsys, "circ", "checkout", "LV0001", "30000001", "--pin", "1234", "--config", str(cfg))
+    code, (out,) = run(
+        capsys, "circ", "checkout", "LV0001", "30000001", "--pin", "1234", "--config", str(cfg)
+    )
     assert code == 0
     assert {"ok", "mode", "item_id", "title", "due_date", "message"} <= out.keys()
-    assert (out["ok"], out["mode"], out["item_id"], out["title"], out["due_date"]) == (True, "online", "30000001", "Zaļā grāmata", D)
+    assert (out["ok"], out["mode"], out["item_id"], out["title"], out["due_date"]) == (
+        True,
+        "online",
+        "30000001",
+        "Zaļā grāmata",
+        D,
+    )
     code, (out,) = run(capsys, "--config", str(cfg), "circ", "checkin", "30000001")
     assert code == 0 and out["ok"] and out["mode"] == "online" and out["item_id"] == "30000001"
-    assert (tmp_path / "var" / "journal.sqlite").exists()  # [storage] path, relative to the config's project
+    assert (
+        tmp_path / "var" / "journal.sqlite"
+    ).exists()  # [storage] path, relative to the config's project
 
 
 def test_patron_is_printed_with_masked_id(tmp_path, fake, capsys):
@@ -86,13 +96,18 @@ def test_patron_is_printed_with_masked_id(tmp_path, fake, capsys):
 
 def test_offline_then_sync_and_journal(tmp_path, fake, capsys):
     cfg = write_config(tmp_path, dead_port())
-    code, (out,) = run(capsys, "circ", "checkout", "LV0001", "30000001", "--pin", "4321", "--config", str(cfg))
+    code, (out,) = run(
+        capsys, "circ", "checkout", "LV0001", "30000001", "--pin", "4321", "--config", str(cfg)
+    )
     assert code == 0 and out["mode"] == "offline" and out["queued"] is True and out["due_date"]
     code, (out,) = run(capsys, "circ", "renew", "LV0001", "30000009", "--config", str(cfg))
     assert code == 1 and out["refusal"] == "offline_not_allowed"
     code, lines = run(capsys, "journal", "--config", str(cfg))
     tx = [x for x in lines if x["type"] == "transaction"]
-    assert [(x["operation"], x["state"]) for x in tx] == [("checkout", "queued"), ("renew", "refused")]
+    assert [(x["operation"], x["state"]) for x in tx] == [
+        ("checkout", "queued"),
+        ("renew", "refused"),
+    ]
     assert all(x["patron_id"] == "**0001" for x in tx)
     raw = json.dumps(lines)
     assert "LV0001" not in raw and "4321" not in raw
@@ -113,7 +128,11 @@ def test_journal_refusals_and_bad_since(tmp_path, capsys):
     assert "--since" in capsys.readouterr().err
     run(capsys, "circ", "checkin", "30000001", "--config", str(cfg))  # queued offline
     code, (out,) = run(capsys, "journal", "--purge-days", "1", "--config", str(cfg))
-    assert code == 0 and out == {"purged": 0, "pending": 1, "refused": 0}  # open work is never purged
+    assert code == 0 and out == {
+        "purged": 0,
+        "pending": 1,
+        "refused": 0,
+    }  # open work is never purged
 
 
 def test_demo_configuration_runs_the_embedded_library_system(tmp_path, capsys):
@@ -141,5 +160,55 @@ database_url = "sqlite:///var/demo-acs.sqlite"
     assert code == 0 and out["mode"] == "online" and out["title"] == "Dvēseļu putenis"
     code, (out,) = run(capsys, "circ", "patron", "LV0001", "--pin", "1234", "--config", str(cfg))
     assert code == 0 and out["patron_id"] == "**0001"
-    assert sorted(loan["item_id"] for loan in out["loans"]) == ["30000002", "30000009"]  # kept in var/demo-acs.sqlite
+    assert sorted(loan["item_id"] for loan in out["loans"]) == [
+        "30000002",
+        "30000009",
+    ]  # kept in var/demo-acs.sqlite
     assert (tmp_path / "var" / "demo-acs.sqlite").exists()
+
+
+def test_journal_shows_reversals_and_the_staff_list_as_such(tmp_path, capsys):
+    from kiosk.core.domain import Mode, Operation
+    from kiosk.sync.journal import EntryState, Journal
+
+    cfg = write_config(tmp_path, dead_port())
+    with Journal(tmp_path / "var" / "journal.sqlite") as j:
+        checkout = j.begin(
+            Operation.CHECKOUT,
+            mode=Mode.ONLINE,
+            state=EntryState.IN_DOUBT,
+            patron_id="LV0001",
+            item_id="30000001",
+        )
+        reversal = j.begin_reversal(
+            checkout,
+            patron_id="LV0001",
+            item_id="30000001",
+            request={"reversal_of": checkout},
+            how="applied without an answer",
+        )
+        j.update(reversal, EntryState.DONE)
+        renew = j.begin(
+            Operation.RENEW,
+            mode=Mode.ONLINE,
+            state=EntryState.STAFF,
+            patron_id="LV0001",
+            item_id="30000009",
+        )
+        j.update(
+            renew,
+            EntryState.STAFF,
+            error="renewal without an answer; the library system now shows due 20261228",
+        )
+    code, lines = run(capsys, "journal", "--config", str(cfg))
+    tx = {x["id"]: x for x in lines if x["type"] == "transaction"}
+    assert code == 0
+    assert tx[checkout]["state"] == "reversed" and tx[checkout]["reversed_by"] == reversal
+    assert tx[reversal]["operation"] == "checkin" and tx[reversal]["reversal_of"] == checkout
+    assert tx[renew]["state"] == "staff" and tx[renew]["staff_list"] is True
+    assert not tx[checkout]["staff_list"] and not tx[reversal]["staff_list"]
+    assert "LV0001" not in json.dumps(lines)
+    code, lines = run(capsys, "journal", "--staff", "--config", str(cfg))
+    assert [(x["id"], x["error"]) for x in lines] == [
+        (renew, "renewal without an answer; the library system now shows due 20261228")
+    ]

@@ -65,22 +65,21 @@ def only_row(svc: CirculationService):
     return rows[0]
 
 
-def test_garbage_answer_leaves_one_in_doubt_row_then_reconciled_and_sent_once(tmp_path, fake):
+def test_garbage_answer_leaves_one_in_doubt_row_then_settled_as_the_patron_was_told(tmp_path, fake):
     fake.script = scripted("11", lambda conn, frame, req: [conn.send(b"12\xff\xfe garbage AZ0000\r") for _ in range(1)])
     svc = make(tmp_path, fake)
     res = svc.checkout("LV0001", "30000001")
     assert res.in_doubt and not res.ok and res.refusal is Refusal.LINK_DOWN
+    assert "not borrowed" in res.message
     row = only_row(svc)
     assert row.state is EntryState.IN_DOUBT and row.attempts == 1
-    # The ACS shows the item on the shelf (status 03): the checkout was not applied, send it once.
+    # The ACS shows the item on the shelf (status 03): not applied, which is what the patron was
+    # told ("not borrowed", tag still secured). Nothing is sent again.
     report = svc.forward_offline()
     assert report.to_json() == {"forwarded": 1, "refused": 0, "pending": 0}
-    checkouts = [decode(f) for f in fake.frames("11")]
-    # Never confirmed to the patron: re-sent under the library system's rules, with its original date.
-    assert [(c.fixed["no_block"], c.fixed["transaction_date"]) for c in checkouts] == [("N", "20261125    100000")] * 2
-    assert len({f for f in fake.frames("11")}) == 2  # the original and exactly one re-send
+    assert len(fake.frames("11")) == 1
     row = only_row(svc)
-    assert row.state is EntryState.DONE and row.attempts == 2
+    assert row.state is EntryState.REFUSED and row.attempts == 1 and row.result["reconciled"] is True
     svc.close()
 
 
@@ -104,7 +103,7 @@ def test_disconnect_mid_reply_then_reconciled_without_resend(tmp_path, fake):
 
 def test_stall_once_is_recovered_by_a_byte_identical_resend(tmp_path, fake):
     fake.script = scripted("11", lambda conn, frame, req: None)  # the first 11 gets no answer
-    svc = make(tmp_path, fake)
+    svc = make(tmp_path, fake, duplicate_rule=True)  # the fake ACS honours the rule
     res = svc.checkout("LV0001", "30000001")
     assert res.ok and not res.in_doubt
     frames = fake.frames("11")
@@ -122,7 +121,7 @@ def test_stall_forever_leaves_one_in_doubt_row(tmp_path, fake):
             base(conn, frame)
 
     fake.script = script
-    svc = make(tmp_path, fake)
+    svc = make(tmp_path, fake, duplicate_rule=True)
     res = svc.checkout("LV0001", "30000001")
     assert res.in_doubt and res.mode is Mode.ONLINE
     frames = fake.frames("11")

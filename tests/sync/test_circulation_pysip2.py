@@ -515,7 +515,7 @@ def test_offline_policies(tmp_path, policy, checkin_ok, checkout_ok):
     svc.close()
 
 
-def test_offline_checkout_limit_per_session(tmp_path):
+def test_offline_checkout_limit_counts_per_patron_across_the_outage(tmp_path):
     svc = make_service(tmp_path, dead_port(), max_checkouts=2)
     svc.identify_patron("LV0001")
     results = [svc.checkout("LV0001", f"3000000{n}") for n in (1, 2, 3)]
@@ -524,9 +524,16 @@ def test_offline_checkout_limit_per_session(tmp_path):
     svc.identify_patron("LV0001")  # an account refresh in the same session
     assert svc.checkout("LV0001", "30000004").refusal is Refusal.OFFLINE_LIMIT
     svc.end_session("LV0001")
-    svc.identify_patron("LV0001")
-    assert svc.checkout("LV0001", "30000003").ok  # a new session starts a new count
+    svc.identify_patron("LV0002")
+    assert svc.checkout("LV0002", "30000005").ok  # another patron has a cap of their own
+    svc.end_session("LV0002")
+    svc.identify_patron("LV0001")  # a new login during the same outage: the cap still holds
+    assert svc.checkout("LV0001", "30000003").refusal is Refusal.OFFLINE_LIMIT
     svc.close()
+    again = make_service(tmp_path, dead_port(), max_checkouts=2)  # the kiosk restarted
+    again.identify_patron("LV0001")
+    assert again.checkout("LV0001", "30000006").refusal is Refusal.OFFLINE_LIMIT
+    again.close()
 
 
 def test_renew_offline_not_allowed(tmp_path):
@@ -587,28 +594,34 @@ def test_online_request_does_not_overtake_queued_work_for_the_same_item(tmp_path
 # -- in doubt ------------------------------------------------------------------------------
 
 
-def test_in_doubt_applied_is_reconciled_not_resent(tmp_path, acs, library):
+def test_in_doubt_applied_checkout_is_reversed_as_the_patron_was_told(tmp_path, acs, library):
     svc = make_service(tmp_path, acs)
     library.stall = threading.Event()  # the ACS applies the checkout but the answer comes too late
     res = svc.checkout("LV0001", "30000001")
     library.stall.set()
     library.stall = None
-    assert res.in_doubt and not res.ok
+    assert res.in_doubt and not res.ok and "not borrowed" in res.message
     entry = svc.journal.get(res.journal_id)
     assert entry.state is EntryState.IN_DOUBT
     assert library.checkouts == [("LV0001", "30000001")]
     report = svc.forward_offline()
     assert report.forwarded == 1 and report.pending == 0
-    assert library.checkouts == [("LV0001", "30000001")]  # not sent again
-    assert svc.journal.get(res.journal_id).state is EntryState.DONE
-    assert len(library.requests(m.CheckoutRequest)) == 1
+    assert library.checkouts == [("LV0001", "30000001")]  # not sent again ...
+    assert library.checkins == ["30000001"]  # ... but undone: the patron was told "not borrowed"
+    (req,) = library.requests(m.CheckinRequest)
+    assert req.return_date == library.requests(m.CheckoutRequest)[0].transaction_date  # the original date
+    original = svc.journal.get(res.journal_id)
+    assert original.state is EntryState.REVERSED
+    (reversal,) = [e for e in svc.journal.entries() if e.reversal_of == original.id]
+    assert reversal.state is EntryState.DONE
     assert library.requests(m.ItemInformationRequest)  # reconciled by asking
     svc.close()
 
 
-def test_in_doubt_not_applied_is_sent_once(tmp_path, acs, library):
+def test_in_doubt_return_not_applied_is_sent_once(tmp_path, acs, library):
     svc = make_service(tmp_path, acs)
-    eid = svc.journal.begin(Operation.CHECKIN, mode=Mode.ONLINE, state=EntryState.PENDING, item_id="30000008")
+    loan = {"charged": True, "due": library.items["30000008"].due}
+    eid = svc.journal.begin(Operation.CHECKIN, mode=Mode.ONLINE, state=EntryState.PENDING, item_id="30000008", request={"loan_before": loan})
     svc.journal.mark_sent(eid)
     svc.journal.update(eid, EntryState.IN_DOUBT, error="no answer")  # the request never reached the ACS
     report = svc.forward_offline()

@@ -46,7 +46,8 @@ def test_acs_command_creates_the_database_and_reset_reseeds_it(tmp_path, capsys)
     db = tmp_path / "var" / "demo-acs.sqlite"
     assert db.exists()
     assert re.search(
-        r"demo library system on 127\.0\.0\.1:\d+ \(login 'kiosk', utf-8\)", capsys.readouterr().out
+        r"demo library system on 127\.0\.0\.1:\d+ \(login 'kiosk', utf-8, strict\)",
+        capsys.readouterr().out,
     )
 
     lib = Library.open(f"sqlite:///{db}")
@@ -97,3 +98,33 @@ def test_acs_command_serves_until_stopped(tmp_path, capsys) -> None:
         stop.set()
         thread.join(timeout=10)
     assert result == [0]
+
+
+def test_acs_command_prints_the_application_counts(tmp_path, capsys) -> None:
+    cfg = make_config(tmp_path)
+    assert run_once(["--config", cfg, "acs"]) == 0
+    lib = Library.open(f"sqlite:///{tmp_path / 'var' / 'demo-acs.sqlite'}")
+    assert lib.strict
+    lib.checkout("LV0001", "30000001")
+    lib.checkout("LV0001", "30000001")  # strict: a renewal, a second application
+    lib.checkin("30000002")
+    lib.close()
+    capsys.readouterr()
+    assert run_once(["--config", cfg, "acs", "--applications"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "30000001\tcheckout\t2",
+        "30000002\tcheckin\t1",
+    ]
+
+
+def test_repeat_guard_is_a_site_option_and_a_command_line_switch(tmp_path, capsys) -> None:
+    cfg = make_config(tmp_path)
+    assert run_once(["--config", cfg, "acs", "--repeat-guard"]) == 0
+    assert "repeat guard)" in capsys.readouterr().out
+    path = tmp_path / "config" / "kiosk.toml"
+    path.write_text(CONFIG + "strict = false\n", encoding="utf-8")
+    ready: queue.Queue[RunningAcs] = queue.Queue()
+    stop = threading.Event()
+    stop.set()
+    assert run(build_parser().parse_args(["--config", cfg, "acs"]), stop, ready.put) == 0
+    assert not ready.get(timeout=5).library.strict

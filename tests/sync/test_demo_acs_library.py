@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -29,6 +30,16 @@ def clock() -> ManualClock:
 @pytest.fixture
 def lib(tmp_path, clock) -> Library:
     library = Library.open(f"sqlite:///{tmp_path / 'acs.sqlite'}", Policy(), clock)
+    yield library
+    library.close()
+
+
+@pytest.fixture
+def guarded(tmp_path, clock) -> Library:
+    """The demo library with the repeat guard on (strict off), as a site may run it."""
+    library = Library.open(
+        f"sqlite:///{tmp_path / 'guarded.sqlite'}", Policy(), clock, strict=False
+    )
     yield library
     library.close()
 
@@ -264,7 +275,8 @@ def test_checkin_of_an_item_not_on_loan_is_ok_with_a_note(lib: Library) -> None:
     out = lib.checkin("30000010")
     assert out.ok and out.resensitize and not out.alert
     assert "not on loan" in out.message and out.sort_bin == "2"
-    assert lib.applied("30000010", models.CHECKIN) == 0
+    assert lib.applied("30000010", models.CHECKIN) == 0, "no loan was closed"
+    assert lib.applications("30000010", models.CHECKIN) == 1, "yet the request was applied"
 
 
 def test_checkin_of_an_unknown_item_is_refused(lib: Library) -> None:
@@ -378,48 +390,98 @@ def test_no_block_renewal_applies_the_due_date(lib: Library) -> None:
     assert out.ok and lib.loan("30000009").due == due
 
 
-# --- exactly once -----------------------------------------------------------------------------
+# --- strict: every request applied and counted -----------------------------------------------
 
 
-def test_a_resent_checkout_is_applied_once(lib: Library) -> None:
+def test_strict_is_the_default_and_a_resent_checkout_is_a_renewal(lib: Library) -> None:
+    assert lib.strict
     first = lib.checkout("LV0001", "30000001", transaction_date=T1, sequence="1")
     again = lib.checkout("LV0001", "30000001", transaction_date=T1, sequence="5")
+    assert first.ok and again.ok and again.renewal and not again.replayed
+    assert lib.applications("30000001", models.CHECKOUT) == 2
+    assert lib.loan("30000001").renewals == 1
+
+
+def test_strict_resent_renewal_and_checkin_are_applied_again(lib: Library) -> None:
+    assert lib.renew("LV0001", "30000009", transaction_date=T1).ok
+    again = lib.renew("LV0001", "30000009", transaction_date=T1)
+    assert again.ok and not again.replayed
+    assert lib.loan("30000009").renewals == 2
+    assert lib.checkin("30000009", transaction_date=T2).ok
+    second = lib.checkin("30000009", transaction_date=T2)
+    assert second.ok and not second.replayed and "not on loan" in second.message
+    assert lib.application_counts() == {
+        ("30000009", models.RENEW): 2,
+        ("30000009", models.CHECKIN): 2,
+    }
+
+
+def test_every_application_is_logged_with_its_count(lib: Library, caplog) -> None:
+    with caplog.at_level(logging.INFO, logger="kiosk.sync.acs.library"):
+        lib.checkout("LV0001", "30000001")
+        lib.checkout("LV0001", "30000001")
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("applied")]
+    assert lines == [
+        "applied checkout of item 30000001 (application 1 of this kind for the item)",
+        "applied checkout as a renewal of item 30000001 (application 2 of this kind for the item)",
+    ]
+
+
+def test_refusals_are_not_applications(lib: Library) -> None:
+    assert not lib.checkout("LV0002", "30000009").ok  # on loan to LV0001
+    assert not lib.renew("LV0002", "30000009").ok
+    assert lib.application_counts() == {}
+
+
+def test_holds_and_fee_payments_are_counted(lib: Library) -> None:
+    assert lib.place_hold("30000003", "LV0002", "DEMO").ok
+    assert lib.pay_fee("LV0004", "1.00").accepted
+    counts = lib.application_counts()
+    assert counts[("30000003", models.HOLD)] == 1 and counts[("", models.FEE_PAID)] == 1
+
+
+# --- repeat guard (strict off) -----------------------------------------------------------------
+
+
+def test_guard_answers_a_resent_checkout_without_applying_it(guarded: Library) -> None:
+    first = guarded.checkout("LV0001", "30000001", transaction_date=T1, sequence="1")
+    again = guarded.checkout("LV0001", "30000001", transaction_date=T1, sequence="5")
     assert first.ok and again.ok and again.replayed and not again.renewal
     assert again.due == first.due
-    assert lib.applied("30000001", models.CHECKOUT) == 1
-    assert lib.loan("30000001").renewals == 0
+    assert guarded.applied("30000001", models.CHECKOUT) == 1
+    assert guarded.loan("30000001").renewals == 0
 
 
-def test_a_resent_no_block_replay_of_an_online_checkout_is_applied_once(lib: Library) -> None:
-    lib.checkout("LV0001", "30000001", transaction_date=T1)
-    out = lib.checkout(
+def test_guard_answers_a_no_block_replay_of_an_online_checkout_once(guarded: Library) -> None:
+    guarded.checkout("LV0001", "30000001", transaction_date=T1)
+    out = guarded.checkout(
         "LV0001", "30000001", no_block=True, transaction_date=T1, nb_due=datetime(2027, 1, 1)
     )
-    assert out.replayed and lib.applied("30000001", models.CHECKOUT) == 1
-    assert lib.loan("30000001").due == datetime(2026, 12, 16, 23, 59, 59)
+    assert out.replayed and guarded.applied("30000001", models.CHECKOUT) == 1
+    assert guarded.loan("30000001").due == datetime(2026, 12, 16, 23, 59, 59)
 
 
-def test_a_resent_checkin_and_renewal_are_applied_once(lib: Library) -> None:
-    assert lib.renew("LV0001", "30000009", transaction_date=T1).ok
-    assert lib.renew("LV0001", "30000009", transaction_date=T1).replayed
-    assert lib.loan("30000009").renewals == 1
-    assert lib.checkin("30000009", transaction_date=T2).ok
-    assert lib.checkin("30000009", transaction_date=T2).replayed
-    assert lib.applied("30000009", models.CHECKIN) == 1
+def test_guard_answers_a_resent_checkin_and_renewal_once(guarded: Library) -> None:
+    assert guarded.renew("LV0001", "30000009", transaction_date=T1).ok
+    assert guarded.renew("LV0001", "30000009", transaction_date=T1).replayed
+    assert guarded.loan("30000009").renewals == 1
+    assert guarded.checkin("30000009", transaction_date=T2).ok
+    assert guarded.checkin("30000009", transaction_date=T2).replayed
+    assert guarded.applied("30000009", models.CHECKIN) == 1
 
 
-def test_a_later_transaction_with_the_same_date_is_not_a_replay(lib: Library) -> None:
+def test_guard_takes_a_later_transaction_with_the_same_date_as_genuine(guarded: Library) -> None:
     # checkout, checkin, checkout within the same second: the second checkout is genuine.
-    lib.checkout("LV0001", "30000001", transaction_date=T1)
-    lib.checkin("30000001", transaction_date=T1)
-    out = lib.checkout("LV0001", "30000001", transaction_date=T1)
+    guarded.checkout("LV0001", "30000001", transaction_date=T1)
+    guarded.checkin("30000001", transaction_date=T1)
+    out = guarded.checkout("LV0001", "30000001", transaction_date=T1)
     assert out.ok and not out.replayed
-    assert lib.applied("30000001", models.CHECKOUT) == 2
+    assert guarded.applied("30000001", models.CHECKOUT) == 2
 
 
-def test_blank_transaction_dates_never_count_as_replays(lib: Library) -> None:
-    lib.checkout("LV0001", "30000001", transaction_date=" " * 18)
-    out = lib.checkout("LV0001", "30000001", transaction_date=" " * 18)
+def test_guard_never_takes_blank_transaction_dates_for_replays(guarded: Library) -> None:
+    guarded.checkout("LV0001", "30000001", transaction_date=" " * 18)
+    out = guarded.checkout("LV0001", "30000001", transaction_date=" " * 18)
     assert out.renewal and not out.replayed
 
 

@@ -240,16 +240,36 @@ def test_duplicate_message_is_answered_without_a_second_application(
     assert acs.library.loan("30000001").renewals == 0
 
 
-def test_duplicate_on_a_new_connection_is_not_applied_twice(acs: RunningAcs, wire: Wire) -> None:
-    # The kiosk lost the answer, reconnected and re-sent the transaction with its original date.
+def test_strict_applies_a_resend_on_a_new_connection_again(acs: RunningAcs, wire: Wire) -> None:
+    # The kiosk lost the answer, reconnected and re-sent the transaction with its original date:
+    # a library system without repeat detection renews.
     assert wire.call(checkout("LV0001", "30000001")).fixed["ok"] == "1"
     wire.close()
     again = Wire(acs)
     again.login()
     reply = again.call(checkout("LV0001", "30000001"))
-    assert reply.fixed["ok"] == "1" and reply.fixed["renewal_ok"] == "N"
-    assert acs.library.applied("30000001", models.CHECKOUT) == 1
+    assert reply.fixed["ok"] == "1" and reply.fixed["renewal_ok"] == "Y"
+    assert acs.library.applications("30000001", models.CHECKOUT) == 2
     again.close()
+
+
+def test_repeat_guard_does_not_apply_a_resend_on_a_new_connection(tmp_path, clock) -> None:
+    guarded = start_embedded(
+        f"sqlite:///{tmp_path / 'guarded.sqlite'}", fresh=True, clock=clock, strict=False
+    )
+    try:
+        first = Wire(guarded)
+        first.login()
+        assert first.call(checkout("LV0001", "30000001")).fixed["ok"] == "1"
+        first.close()
+        again = Wire(guarded)
+        again.login()
+        reply = again.call(checkout("LV0001", "30000001"))
+        assert reply.fixed["ok"] == "1" and reply.fixed["renewal_ok"] == "N"
+        assert guarded.library.applications("30000001", models.CHECKOUT) == 1
+        again.close()
+    finally:
+        guarded.stop()
 
 
 def test_same_checkout_with_a_new_sequence_and_date_is_a_renewal(

@@ -21,9 +21,17 @@ def clock() -> ManualClock:
 def test_row_survives_reopen_with_its_state_and_result(tmp_path, clock):
     path = tmp_path / "j.sqlite"
     j = Journal(path, clock=clock)
-    eid = j.begin(Operation.CHECKOUT, mode=Mode.ONLINE, state=EntryState.PENDING, patron_id="LV0001", item_id="30000001")
+    eid = j.begin(
+        Operation.CHECKOUT,
+        mode=Mode.ONLINE,
+        state=EntryState.PENDING,
+        patron_id="LV0001",
+        item_id="30000001",
+    )
     j.mark_sent(eid)
-    j.update(eid, EntryState.DONE, result={"ok": True, "title": "Zaļā grāmata", "due_date": "20261216"})
+    j.update(
+        eid, EntryState.DONE, result={"ok": True, "title": "Zaļā grāmata", "due_date": "20261216"}
+    )
     j.close()
     again = Journal(path, clock=clock)
     (entry,) = again.entries()
@@ -39,7 +47,10 @@ def test_committed_before_begin_returns_visible_to_another_connection(tmp_path, 
     eid = j.begin(Operation.CHECKIN, mode=Mode.OFFLINE, state=EntryState.QUEUED, item_id="30000003")
     # A separate plain sqlite3 connection sees the row at once: it was committed, not buffered.
     con = sqlite3.connect(tmp_path / "j.sqlite")
-    assert con.execute("select state, item_id from transactions where id=?", (eid,)).fetchone() == ("queued", "30000003")
+    assert con.execute("select state, item_id from transactions where id=?", (eid,)).fetchone() == (
+        "queued",
+        "30000003",
+    )
     con.close()
 
 
@@ -62,7 +73,7 @@ def test_migrations_create_schema_and_are_idempotent(tmp_path):
     j = Journal(path)  # second open runs the upgrade again: nothing changes, no error
     upgrade(j._engine)
     con = sqlite3.connect(path)
-    assert con.execute("select version_num from alembic_version").fetchall() == head == [("0001",)]
+    assert con.execute("select version_num from alembic_version").fetchall() == head == [("0002",)]
     con.close()
 
 
@@ -89,7 +100,11 @@ def test_order_since_and_pending(tmp_path, clock):
     j = Journal(tmp_path / "j.sqlite", clock=clock)
     ids = []
     for n in range(5):
-        ids.append(j.begin(Operation.CHECKIN, mode=Mode.OFFLINE, state=EntryState.QUEUED, item_id=f"3000000{n}"))
+        ids.append(
+            j.begin(
+                Operation.CHECKIN, mode=Mode.OFFLINE, state=EntryState.QUEUED, item_id=f"3000000{n}"
+            )
+        )
         clock.advance(60)
     j.update(ids[1], EntryState.FORWARDED)
     j.update(ids[3], EntryState.FORWARD_REFUSED, result={"ok": False, "message": "Nav zināms"})
@@ -104,12 +119,24 @@ def test_order_since_and_pending(tmp_path, clock):
 
 def test_json_lines_mask_patron_and_include_events(tmp_path, clock):
     j = Journal(tmp_path / "j.sqlite", clock=clock)
-    j.begin(Operation.CHECKOUT, mode=Mode.OFFLINE, state=EntryState.QUEUED, patron_id="LV00012345", item_id="30000001")
+    j.begin(
+        Operation.CHECKOUT,
+        mode=Mode.OFFLINE,
+        state=EntryState.QUEUED,
+        patron_id="LV00012345",
+        item_id="30000001",
+    )
     j.record_event("link_down", "ACS 127.0.0.1:6001 not reachable")
     lines = [json.loads(line) for line in j.to_json_lines().splitlines()]
     assert lines[0]["patron_id"] == "******2345"
     assert lines[0]["state"] == "queued"
-    assert lines[1] == {"type": "event", "id": 1, "created": "2026-11-25T10:00:00", "kind": "link_down", "detail": "ACS 127.0.0.1:6001 not reachable"}
+    assert lines[1] == {
+        "type": "event",
+        "id": 1,
+        "created": "2026-11-25T10:00:00",
+        "kind": "link_down",
+        "detail": "ACS 127.0.0.1:6001 not reachable",
+    }
     assert "LV00012345" not in j.to_json_lines()
     assert [e.kind for e in j.events()] == ["link_down"]
 
@@ -117,12 +144,21 @@ def test_json_lines_mask_patron_and_include_events(tmp_path, clock):
 def test_recover_hands_over_rows_of_a_dead_process_only(tmp_path, clock):
     path = tmp_path / "j.sqlite"
     j = Journal(path, clock=clock)
-    never_sent = j.begin(Operation.CHECKIN, mode=Mode.ONLINE, state=EntryState.PENDING, item_id="30000001")
-    on_wire = j.begin(Operation.CHECKIN, mode=Mode.ONLINE, state=EntryState.PENDING, item_id="30000002")
+    never_sent = j.begin(
+        Operation.CHECKIN, mode=Mode.ONLINE, state=EntryState.PENDING, item_id="30000001"
+    )
+    on_wire = j.begin(
+        Operation.CHECKIN, mode=Mode.ONLINE, state=EntryState.PENDING, item_id="30000002"
+    )
     j.mark_sent(on_wire)
-    mine = j.begin(Operation.CHECKIN, mode=Mode.ONLINE, state=EntryState.PENDING, item_id="30000003")
+    mine = j.begin(
+        Operation.CHECKIN, mode=Mode.ONLINE, state=EntryState.PENDING, item_id="30000003"
+    )
     con = sqlite3.connect(path)
-    con.execute("update transactions set owner='deadbeef:999999999' where id in (?, ?)", (never_sent, on_wire))
+    con.execute(
+        "update transactions set owner='deadbeef:999999999:1' where id in (?, ?)",
+        (never_sent, on_wire),
+    )
     con.commit()
     con.close()
     assert j.recover() == 2
@@ -141,7 +177,9 @@ def test_unwritable_location_is_a_journal_error(tmp_path):
 def test_unreadable_rows_give_a_journal_error_or_keep_the_text(tmp_path, clock):
     path = tmp_path / "j.sqlite"
     j = Journal(path, clock=clock)
-    good = j.begin(Operation.CHECKIN, mode=Mode.OFFLINE, state=EntryState.QUEUED, item_id="30000001")
+    good = j.begin(
+        Operation.CHECKIN, mode=Mode.OFFLINE, state=EntryState.QUEUED, item_id="30000001"
+    )
     bad = j.begin(Operation.CHECKIN, mode=Mode.OFFLINE, state=EntryState.QUEUED, item_id="30000002")
     con = sqlite3.connect(path)
     con.execute("update transactions set result='{not json' where id=?", (good,))
@@ -157,11 +195,30 @@ def test_unreadable_rows_give_a_journal_error_or_keep_the_text(tmp_path, clock):
 def test_purge_keeps_open_work_and_refusals(tmp_path, clock):
     j = Journal(tmp_path / "j.sqlite", clock=clock)
     old = datetime(2026, 1, 1, 9, 0, 0)
-    done = j.begin(Operation.CHECKOUT, mode=Mode.ONLINE, state=EntryState.DONE, patron_id="LV0001", item_id="1", created=old)
-    queued = j.begin(Operation.CHECKIN, mode=Mode.OFFLINE, state=EntryState.QUEUED, item_id="2", created=old)
-    refused = j.begin(Operation.CHECKIN, mode=Mode.OFFLINE, state=EntryState.FORWARD_REFUSED, item_id="3", created=old)
-    doubt = j.begin(Operation.CHECKIN, mode=Mode.ONLINE, state=EntryState.IN_DOUBT, item_id="4", created=old)
-    recent = j.begin(Operation.CHECKOUT, mode=Mode.ONLINE, state=EntryState.DONE, patron_id="LV0002", item_id="5")
+    done = j.begin(
+        Operation.CHECKOUT,
+        mode=Mode.ONLINE,
+        state=EntryState.DONE,
+        patron_id="LV0001",
+        item_id="1",
+        created=old,
+    )
+    queued = j.begin(
+        Operation.CHECKIN, mode=Mode.OFFLINE, state=EntryState.QUEUED, item_id="2", created=old
+    )
+    refused = j.begin(
+        Operation.CHECKIN,
+        mode=Mode.OFFLINE,
+        state=EntryState.FORWARD_REFUSED,
+        item_id="3",
+        created=old,
+    )
+    doubt = j.begin(
+        Operation.CHECKIN, mode=Mode.ONLINE, state=EntryState.IN_DOUBT, item_id="4", created=old
+    )
+    recent = j.begin(
+        Operation.CHECKOUT, mode=Mode.ONLINE, state=EntryState.DONE, patron_id="LV0002", item_id="5"
+    )
     assert j.purge(datetime(2026, 6, 1)) == 1
     assert [e.id for e in j.entries()] == [queued, refused, doubt, recent]
     assert done not in [e.id for e in j.entries()]

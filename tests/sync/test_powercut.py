@@ -26,8 +26,16 @@ server = pytest.importorskip("kiosk.sync.acs.server")
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def write_config(tmp_path: Path, port: int, timeout_s: float = 2.0) -> Path:
-    cfg = tmp_path / "config" / "kiosk.toml"
+def write_config(
+    tmp_path: Path,
+    port: int,
+    timeout_s: float = 2.0,
+    *,
+    name: str = "kiosk",
+    sip2: str = "",
+    offline: str = "",
+) -> Path:
+    cfg = tmp_path / "config" / f"{name}.toml"
     cfg.parent.mkdir(exist_ok=True)
     cfg.write_text(
         f"""
@@ -40,13 +48,13 @@ institution_id = "DEMO"
 location_code = "DEMO"
 timeout_s = {timeout_s}
 retries = 0
-
+{sip2}
 [storage]
 path = "var/journal.sqlite"
 
 [offline]
 policy = "checkin-and-checkout"
-
+{offline}
 [acs]
 embedded = false
 """,
@@ -57,16 +65,26 @@ embedded = false
 
 @pytest.fixture
 def acs(tmp_path):
-    running = server.start_embedded(f"sqlite:///{tmp_path / 'acs.sqlite'}", fresh=True)
+    # Strict: every request received is applied and counted, so a repeat shows as a double.
+    running = server.start_embedded(f"sqlite:///{tmp_path / 'acs.sqlite'}", fresh=True, strict=True)
     yield running
     running.stop()
 
 
-def kiosk(cfg: Path, *argv: str, crash: str = "", timeout: float = 60) -> subprocess.CompletedProcess:
+def kiosk(
+    cfg: Path, *argv: str, crash: str = "", timeout: float = 60
+) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "KIOSK_CRASH_AT"}
     if crash:
         env["KIOSK_CRASH_AT"] = crash
-    return subprocess.run([sys.executable, "-m", "kiosk", *argv, "--config", str(cfg)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "kiosk", *argv, "--config", str(cfg)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def sync(cfg: Path) -> dict:
@@ -81,40 +99,86 @@ def journal(tmp_path: Path) -> list:
 
 
 CHECKOUT = ("circ", "checkout", "LV0001", "30000001")
-CHECKIN = ("circ", "checkin", "30000009")  # on loan to LV0001 in the demo catalogue
+CHECKIN = ("circ", "checkin", "30000003")  # lent to LV0001 by the kiosk first
 
 
 @pytest.mark.parametrize(
     ("argv", "kind", "item", "point", "attempts"),
     [
-        (CHECKOUT, "checkout", "30000001", "after_journal_write", 1),  # never sent: forwarded once
-        (CHECKOUT, "checkout", "30000001", "after_mark_sent", 2),  # marked sent, not on the wire: reconciled, sent once
-        (CHECKOUT, "checkout", "30000001", "after_answer", 1),  # applied, answer lost: reconciled, not re-sent
-        (CHECKIN, "checkin", "30000009", "after_journal_write", 1),
-        (CHECKIN, "checkin", "30000009", "after_mark_sent", 2),
-        (CHECKIN, "checkin", "30000009", "after_answer", 1),
+        (CHECKIN, "checkin", "30000003", "after_journal_write", 1),  # never sent: forwarded once
+        (
+            CHECKIN,
+            "checkin",
+            "30000003",
+            "after_mark_sent",
+            2,
+        ),  # marked sent, not on the wire: reconciled, sent once
+        (
+            CHECKIN,
+            "checkin",
+            "30000003",
+            "after_answer",
+            1,
+        ),  # applied, answer lost: reconciled, not re-sent
     ],
 )
-def test_kill_during_a_transaction_then_recover(tmp_path, acs, argv, kind, item, point, attempts):
+def test_kill_during_a_return_then_recover(tmp_path, acs, argv, kind, item, point, attempts):
+    """The loan was made at this kiosk, so the journal knows whose loan the return ends: a return
+    cut off before the wire is sent once, one applied is not sent again."""
     cfg = write_config(tmp_path, acs.port)
-    before = acs.library.applied(item, kind)
+    lent = kiosk(cfg, "circ", "checkout", "LV0001", item)
+    assert json.loads(lent.stdout)["ok"] is True, lent.stdout + lent.stderr
+    before = acs.library.applications(item, kind)
     killed = kiosk(cfg, *argv, crash=point)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    _loan, row = journal(tmp_path)
+    assert row.state in (EntryState.PENDING, EntryState.SENT)
+    report = sync(cfg)
+    assert report == {"forwarded": 1, "refused": 0, "pending": 0}
+    assert acs.library.applications(item, kind) == before + 1  # exactly once
+    _loan, row = journal(tmp_path)
+    assert row.state is EntryState.DONE
+    assert row.attempts == attempts  # how often it went (or was about to go) on the wire
+    assert item not in acs.library.loans_of("LV0001")
+    assert sync(cfg) == {"forwarded": 0, "refused": 0, "pending": 0}
+    assert acs.library.applications(item, kind) == before + 1
+
+
+@pytest.mark.parametrize(
+    ("point", "settled", "applied", "reversed_"),
+    [
+        ("after_journal_write", 0, 0, 0),  # never sent: settled at recovery, never sent later
+        ("after_mark_sent", 1, 0, 0),  # not on the wire: the library system shows no loan
+        ("after_answer", 1, 1, 1),  # applied, the patron never saw it: checked in again
+    ],
+)
+def test_kill_during_a_checkout_ends_as_the_patron_was_told(
+    tmp_path, acs, point, settled, applied, reversed_
+):
+    """The process died before the patron saw "borrowed" (the tag stayed secured): whatever the
+    library system applied is undone, and nothing is sent later as a new loan."""
+    cfg = write_config(tmp_path, acs.port)
+    item = "30000001"
+    killed = kiosk(cfg, *CHECKOUT, crash=point)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     (row,) = journal(tmp_path)
     assert row.state in (EntryState.PENDING, EntryState.SENT)
     assert "1234" not in json.dumps(row.to_json())
-    report = sync(cfg)
-    assert report == {"forwarded": 1, "refused": 0, "pending": 0}
-    assert acs.library.applied(item, kind) == before + 1  # exactly once
-    (row,) = journal(tmp_path)
-    assert row.state is EntryState.DONE
-    assert row.attempts == attempts  # how often it went (or was about to go) on the wire
-    if kind == "checkout":
-        assert item in acs.library.loans_of("LV0001")
+    assert sync(cfg) == {"forwarded": settled, "refused": 0, "pending": 0}
+    assert acs.library.applications(item, "checkout") == applied
+    assert acs.library.applications(item, "checkin") == reversed_
+    assert item not in acs.library.loans_of("LV0001")  # what the patron was told
+    rows = journal(tmp_path)
+    if reversed_:
+        first, reversal = rows
+        assert first.state is EntryState.REVERSED and reversal.reversal_of == first.id
+        assert reversal.state is EntryState.DONE and reversal.operation.value == "checkin"
+        assert first.to_json()["reversed_by"] == reversal.id
     else:
-        assert item not in acs.library.loans_of("LV0001")
+        (first,) = rows
+        assert first.state is EntryState.REFUSED
     assert sync(cfg) == {"forwarded": 0, "refused": 0, "pending": 0}
-    assert acs.library.applied(item, kind) == before + 1
+    assert acs.library.applications(item, "checkout") == applied
 
 
 class AnswerEater:
@@ -124,8 +188,10 @@ class AnswerEater:
     its answer never reaches the kiosk.
     """
 
-    def __init__(self, upstream_port: int, prefix: bytes) -> None:
+    def __init__(self, upstream_port: int, prefix: bytes, *, eat_requests: bool = False) -> None:
         self.prefix = prefix
+        # With eat_requests, it is the request that is lost on the way: the ACS never sees it.
+        self.eat_requests = eat_requests
         self.upstream_port = upstream_port
         self.eaten = threading.Event()
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -152,7 +218,7 @@ class AnswerEater:
                 return
             if not data:
                 return
-            if answers and data.startswith(self.prefix):
+            if answers != self.eat_requests and data.startswith(self.prefix):
                 self.eaten.set()
                 continue
             try:
@@ -171,7 +237,13 @@ def test_kill_while_the_request_is_on_the_wire(tmp_path, acs):
     proxy = AnswerEater(acs.port, b"12")
     cfg = write_config(tmp_path, proxy.port, timeout_s=30.0)
     env = {k: v for k, v in os.environ.items() if k != "KIOSK_CRASH_AT"}
-    child = subprocess.Popen([sys.executable, "-m", "kiosk", *CHECKOUT, "--config", str(cfg)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "kiosk", *CHECKOUT, "--config", str(cfg)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         assert proxy.eaten.wait(30), "the checkout answer never came"
         assert child.poll() is None  # still waiting for the answer
@@ -182,14 +254,22 @@ def test_kill_while_the_request_is_on_the_wire(tmp_path, acs):
             child.kill()
             child.wait(10)
         proxy.close()
-    assert acs.library.applied("30000001", "checkout") == 1
+    assert acs.library.applications("30000001", "checkout") == 1
     (row,) = journal(tmp_path)
     assert row.state is EntryState.SENT
     cfg = write_config(tmp_path, acs.port)
     assert sync(cfg) == {"forwarded": 1, "refused": 0, "pending": 0}
-    assert acs.library.applied("30000001", "checkout") == 1
-    (row,) = journal(tmp_path)
-    assert row.state is EntryState.DONE and row.attempts == 1 and row.result.get("reconciled") is True
+    # Applied, but the patron never saw "borrowed": checked in again, once, and journaled so.
+    assert acs.library.applications("30000001", "checkout") == 1
+    assert acs.library.applications("30000001", "checkin") == 1
+    assert "30000001" not in acs.library.loans_of("LV0001")
+    row, reversal = journal(tmp_path)
+    assert (
+        row.state is EntryState.REVERSED
+        and row.attempts == 1
+        and row.result.get("reconciled") is True
+    )
+    assert reversal.reversal_of == row.id and reversal.state is EntryState.DONE
 
 
 def _refusing_port() -> socket.socket:
@@ -198,7 +278,9 @@ def _refusing_port() -> socket.socket:
     return s
 
 
-@pytest.mark.parametrize("point", ["forward_after_mark_sent@2", "forward_after_answer@2", "forward_after_answer@4"])
+@pytest.mark.parametrize(
+    "point", ["forward_after_mark_sent@2", "forward_after_answer@2", "forward_after_answer@4"]
+)
 def test_kill_in_the_middle_of_forwarding(tmp_path, acs, point):
     held = _refusing_port()
     offline_cfg = write_config(tmp_path, held.getsockname()[1])
@@ -221,11 +303,11 @@ def test_kill_in_the_middle_of_forwarding(tmp_path, acs, point):
     rows = journal(tmp_path)
     assert [r.state for r in rows] == [EntryState.FORWARDED] * 5
     lib = acs.library
-    assert lib.applied("30000001", "checkout") == 1
-    assert lib.applied("30000009", "checkin") == 1
-    assert lib.applied("30000002", "checkout") == 1
-    assert lib.applied("30000002", "checkin") == 1
-    assert lib.applied("30000003", "checkout") == 1
+    assert lib.applications("30000001", "checkout") == 1
+    assert lib.applications("30000009", "checkin") == 1
+    assert lib.applications("30000002", "checkout") == 1
+    assert lib.applications("30000002", "checkin") == 1
+    assert lib.applications("30000003", "checkout") == 1
     assert sorted(lib.loans_of("LV0001")) == ["30000001", "30000003"]
     assert lib.loans_of("LV0002") == ["30000008"]  # the demo's overdue loan; 30000002 came back
     assert sync(cfg) == {"forwarded": 0, "refused": 0, "pending": 0}

@@ -199,7 +199,8 @@ def test_a_stalled_acs_gets_the_identical_frame_again_then_the_client_gives_up(f
     fake.script = script_for(
         fake, "11", lambda conn, req, frame: None
     )  # a 30-second (endless) stall
-    client = client_for(timeout_s=0.3, retries=1)
+    # The site declared that its ACS honours the duplicate rule, and the link uses AY/AZ.
+    client = client_for(timeout_s=0.3, retries=1, duplicate_rule=True)
     client.connect()
 
     started = time.monotonic()
@@ -212,6 +213,20 @@ def test_a_stalled_acs_gets_the_identical_frame_again_then_the_client_gives_up(f
     frames = fake.frames("11")
     assert len(frames) == 2 and frames[0] == frames[1]
     assert elapsed < 5  # bounded by its own timeout x (1 + retries), nowhere near 30 s
+
+
+def test_a_stalled_checkout_is_in_doubt_at_once_without_the_duplicate_rule(fake, client_for):
+    fake.script = script_for(fake, "11", lambda conn, req, frame: None)
+    client = client_for(timeout_s=0.3, retries=2)
+    client.connect()
+
+    with pytest.raises(Sip2LinkError) as info:
+        client.request(checkout())
+
+    assert info.value.maybe_delivered is True
+    assert "duplicate rule" in str(info.value)
+    assert len(fake.frames("11")) == 1
+    assert not client.connected, "the link that may still carry the late answer is closed"
 
 
 def test_garbage_bytes_are_answered_with_97(fake, client_for):

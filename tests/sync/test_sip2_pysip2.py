@@ -138,7 +138,8 @@ def test_retransmit_after_timeout_is_not_executed_twice(pysip2_acs):
         return default(req, ctx)
 
     pysip2_acs.handlers["11"] = slow_checkout
-    c = Sip2Client(pysip2_acs.settings(timeout_s=0.5, retries=3))
+    # pysip2 honours the duplicate rule; the site declares it, so the copy may go out.
+    c = Sip2Client(pysip2_acs.settings(timeout_s=0.5, retries=3, duplicate_rule=True))
     c.connect()
     result: dict = {}
 

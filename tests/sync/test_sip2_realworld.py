@@ -1540,7 +1540,8 @@ def test_forwarded_return_koha_answers_with_a_hold_trap_is_forwarded_for_staff(t
     eid = journal.begin(
         Operation.CHECKIN, mode=Mode.OFFLINE, state=EntryState.QUEUED, item_id="03010879976001"
     )
-    acs = CannedAcs({"09": "koha_10_hold_same_branch"})
+    # The forwarder reads the item (17) before sending a queued return, to know the loan it ends.
+    acs = CannedAcs({"09": "koha_10_hold_same_branch", "17": "koha_18_available"})
     try:
         report = Forwarder(journal, lambda: acs, location="DEMO").forward_once()
 
@@ -1596,7 +1597,8 @@ def test_refused_checkout_of_an_unknown_item(service):
 
 
 def test_renewal_with_an_iso_due_date(service):
-    result = service(_29="dp2_30_renewed").renew("P001", "B001")
+    # A renewal reads the item (17) first, so an unanswered one can be told applied or not.
+    result = service(_29="dp2_30_renewed", _17="koha_18_available").renew("P001", "B001")
     assert result.ok and result.due_date == "2024-11-19" and result.title == "怪物大师"
 
 

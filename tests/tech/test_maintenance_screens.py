@@ -69,7 +69,7 @@ def test_hidden_corner_long_press_opens_the_login(kiosk):
     from kivy.core.window import Window
     from kivy.tests.common import UnitTestTouch
 
-    touch = UnitTestTouch(Window.width - 20, Window.height - 20)
+    touch = UnitTestTouch(20, Window.height - 20)
     touch.touch_down()
     frames(2)
     kiosk.clock.advance(3)
@@ -88,7 +88,7 @@ def test_a_short_press_or_another_place_does_nothing(kiosk):
     from kivy.core.window import Window
     from kivy.tests.common import UnitTestTouch
 
-    for x, y, held in ((Window.width - 20, Window.height - 20, 2), (Window.width / 2, Window.height / 2, 10)):
+    for x, y, held in ((20, Window.height - 20, 2), (Window.width / 2, Window.height / 2, 10)):
         touch = UnitTestTouch(x, y)
         touch.touch_down()
         kiosk.clock.advance(held)
@@ -311,7 +311,7 @@ def test_the_hidden_corner_does_not_take_taps_from_patron_buttons(kiosk):
     from kivy.uix.button import Button
 
     pressed = []
-    corner_button = Button(text="Language", size_hint=(None, None), size=(90, 90), pos=(Window.width - 90, Window.height - 90))
+    corner_button = Button(text="Language", size_hint=(None, None), size=(90, 90), pos=(0, Window.height - 90))
     corner_button.bind(on_release=lambda *_: pressed.append(True))
     kiosk.app.screen("welcome").add_widget(corner_button)
     tap(corner_button)

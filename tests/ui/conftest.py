@@ -60,6 +60,7 @@ sounds = false
 idle_timeout_s = 90
 idle_warning_s = 25
 goodbye_s = 5
+{ui_extra}
 """
 
 
@@ -88,6 +89,7 @@ def make_config(tmp_path: Path, port: int, **overrides: Any):
         "mode": "checkout",
         "email": "false",
         "admin_cards": "[]",
+        "ui_extra": "",
     }
     values.update(overrides)
     return parse(TOML.format(**values), str(tmp_path / "kiosk.toml"))

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from kiosk.core.checkout import ItemStatus
+from kiosk.core.events import CardSource
 from kiosk.devices.printer import PAPER_OUT_FLAG
 from kiosk.devices.readers.sim import demo_tag
 from kiosk.sounds import Cue
@@ -24,7 +25,7 @@ def _items(app):
 def _login(p, card: str) -> None:
     """The card on the contactless reader (as the demo panel or a card source presents it)."""
     p.wait_screen("welcome")
-    p.app.present_card(card)
+    p.app.present_card(card, CardSource.RFID)
 
 
 def _in_scroll_view(widget) -> bool:

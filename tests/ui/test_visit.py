@@ -100,10 +100,13 @@ def _visit(p, lang: str, receipts: Path, expect: dict[str, str]) -> None:
 
     p.tap_id("finish", "account")
     p.wait_screen("finish")
+    refused = p.widget("refused_list", "finish").text
+    assert expect["desk"] in refused and "Mērnieku laiki" in refused  # the refused item, by name
     p.screenshot("10-receipt-choice")
     p.wait_until(lambda: not p.widget("print_receipt", "finish").disabled, what="printer ready")
     p.tap_id("print_receipt", "finish")
     p.wait_screen("goodbye")
+    assert "Mērnieku laiki" in p.widget("message", "goodbye").text  # named again: leave it at the desk
     p.screenshot("11-goodbye")
     transcript = p.wait_until(lambda: next(iter(receipts.glob("*.txt")), None), what="receipt file")
     text = transcript.read_text(encoding="utf-8")
@@ -116,9 +119,9 @@ def _visit(p, lang: str, receipts: Path, expect: dict[str, str]) -> None:
 
 
 EXPECT = {
-    "lv": {"type": "Ievadiet kartes numuru", "due": "Atdot līdz", "hold": "Rezervēts citam lasītājam. Lūdzu, atstājiet to pie bibliotekāra.", "receipt": "Izsniegšanas kvīts"},
-    "en": {"type": "Type your card number", "due": "Due", "hold": "Reserved for another reader. Please leave it at the desk.", "receipt": "Loan receipt"},
-    "ru": {"type": "Введите номер билета", "due": "Вернуть до", "hold": "Забронировано другим читателем. Пожалуйста, оставьте его у библиотекаря.", "receipt": "Квитанция о выдаче"},
+    "lv": {"type": "Ievadiet kartes numuru", "due": "Atdot līdz", "hold": "Rezervēts citam lasītājam. Lūdzu, atstājiet to pie bibliotekāra.", "receipt": "Izsniegšanas kvīts", "desk": "atstājiet šos izdevumus pie bibliotekāra"},
+    "en": {"type": "Type your card number", "due": "Due", "hold": "Reserved for another reader. Please leave it at the desk.", "receipt": "Loan receipt", "desk": "leave these at the desk"},
+    "ru": {"type": "Введите номер билета", "due": "Вернуть до", "hold": "Забронировано другим читателем. Пожалуйста, оставьте его у библиотекаря.", "receipt": "Квитанция о выдаче", "desk": "оставьте это у библиотекаря"},
 }
 
 
@@ -164,7 +167,13 @@ def test_idle_warning_extend_and_timeout_reset(kiosk) -> None:
     p.wait_until(lambda: app.idle_warning)
     p.clock.advance(settings.idle_warning_s + 1)
     app.tick()
-    p.wait_screen("welcome")
+    p.wait_screen("timed_out")  # never silently: the session has ended, in the patron's language
     assert app.state.stage is Stage.WELCOME and app.state.patron is None
+    assert p.widget("ended", "timed_out").text == "Ваш сеанс завершён."
+    assert p.widget("done", "timed_out").text == "Готово"
+    p.screenshot("13-timed-out")
+    p.clock.advance(app.cfg.ui.goodbye_s + 1)
+    app.tick()
+    p.wait_screen("welcome")
     assert app.lang == "lv" and not app.theme.large_text  # language and display reset
-    p.screenshot("13-after-timeout")
+    p.screenshot("14-after-timeout")

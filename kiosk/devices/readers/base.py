@@ -1,18 +1,23 @@
 """The one interface every RFID reader transport implements, its values and errors, and the
 serial link (open by URL, bounded reads, re-open after a USB re-enumeration) and request/answer
 retry loop the serial readers share.
+
+Two threads use one reader (the stack reader polls, the core worker writes security), so every
+operation that takes more than one frame holds the reader's operation lock for its whole length
+(`@atomic`); see docs/architecture.md.
 """
 
 from __future__ import annotations
 
 import abc
+import functools
 import logging
 import termios
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import serial
 
@@ -89,6 +94,14 @@ class TagReader(abc.ABC):
 
     url: str = ""
 
+    @property
+    def operation_lock(self) -> threading.RLock:
+        """Held for the whole of one reader operation, however many frames it takes (`atomic`)."""
+        lock = self.__dict__.get("_operation_lock")
+        if lock is None:
+            lock = self.__dict__.setdefault("_operation_lock", threading.RLock())
+        return cast(threading.RLock, lock)
+
     @abc.abstractmethod
     def inventory(self) -> list[InventoryEntry]:
         """The tags in the field now, each UID once."""
@@ -127,6 +140,21 @@ class TagReader(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+Operation = TypeVar("Operation", bound=Callable[..., Any])
+
+
+def atomic(method: Operation) -> Operation:
+    """Run a reader method holding its operation lock, so no other thread's frames come between
+    this method's frames (a FEIG inventory continued with MORE, an EAS check that inventories)."""
+
+    @functools.wraps(method)
+    def locked(self: TagReader, *args: Any, **kwargs: Any) -> Any:
+        with self.operation_lock:
+            return method(self, *args, **kwargs)
+
+    return cast(Operation, locked)
 
 
 def check_afi(afi: int) -> int:
@@ -204,7 +232,9 @@ class SerialLink:
                     self.opens += 1
                     self._drain()
                     if attempt:
-                        log.info("%s: re-opened %s after %d attempts", self.name, self.url, attempt + 1)
+                        log.info(
+                            "%s: re-opened %s after %d attempts", self.name, self.url, attempt + 1
+                        )
                     return
                 except (serial.SerialException, OSError, ValueError, termios.error) as exc:
                     last = exc
@@ -247,7 +277,9 @@ class SerialLink:
             self._port.flush()
         except (serial.SerialException, OSError, termios.error) as exc:
             self.close()
-            raise DeviceError(f"{self.name}: writing to {self.url} failed ({exc}); the reader was unplugged or reset") from exc
+            raise DeviceError(
+                f"{self.name}: writing to {self.url} failed ({exc}); the reader was unplugged or reset"
+            ) from exc
 
     def read_exact(self, n: int, deadline: float) -> bytes:
         """Exactly n bytes, or DeviceTimeout when `deadline` (time.monotonic) passes first."""
@@ -265,7 +297,9 @@ class SerialLink:
                 chunk = self._port.read(n - len(buf))
             except (serial.SerialException, OSError, termios.error) as exc:
                 self.close()
-                raise DeviceError(f"{self.name}: reading from {self.url} failed ({exc}); the reader was unplugged or reset") from exc
+                raise DeviceError(
+                    f"{self.name}: reading from {self.url} failed ({exc}); the reader was unplugged or reset"
+                ) from exc
             buf += chunk
         return bytes(buf)
 
@@ -309,6 +343,11 @@ class SerialTagReader(TagReader, Generic[Answer]):
         self._log = logging.getLogger(type(self).__module__)
         self.link.open()
 
+    @property
+    def operation_lock(self) -> threading.RLock:
+        # The link's own lock: a single exchange and a whole operation exclude each other alike.
+        return self.link.lock
+
     @abc.abstractmethod
     def _exchange_once(self, cmd: int, payload: bytes) -> Answer:
         """Send one request and read its answer, without retrying."""
@@ -322,7 +361,9 @@ class SerialTagReader(TagReader, Generic[Answer]):
                     return self._exchange_once(cmd, payload)
                 except (ReaderFrameError, DeviceTimeout) as exc:
                     last = exc
-                    self._log.warning("%s %s: %s (attempt %d)", self.link.name, self.link.url, exc, attempt + 1)
+                    self._log.warning(
+                        "%s %s: %s (attempt %d)", self.link.name, self.link.url, exc, attempt + 1
+                    )
                     self.link.drain()
                 except DeviceError as exc:
                     last = exc
@@ -335,5 +376,6 @@ class SerialTagReader(TagReader, Generic[Answer]):
         self.link.close()
 
     def reopen(self) -> None:
-        self.link.close()
-        self.link.open()
+        with self.link.lock:
+            self.link.close()
+            self.link.open()

@@ -21,6 +21,7 @@ from kiosk.devices.readers.base import (
     SystemInfo,
     TagNotFound,
     TagWriteError,
+    atomic,
     check_afi,
     check_blocks,
     normalize_uid,
@@ -561,6 +562,7 @@ class FeigReader(SerialTagReader[FeigResponse]):
 
     # -- TagReader ------------------------------------------------------------------------
 
+    @atomic
     def inventory(self) -> list[InventoryEntry]:
         """The ISO 15693 tags in the field. Records of other transponder types (a patron's
         contactless card on the pad) are kept in `other_transponders` and, when they are new,
@@ -604,6 +606,7 @@ class FeigReader(SerialTagReader[FeigResponse]):
     def _from_wire(self, data: bytes, size: int) -> bytes:
         return reverse_blocks(data, size) if self.block_order == "msb" else data
 
+    @atomic
     def read_blocks(self, uid: str, first: int, count: int) -> bytes:
         uid = normalize_uid(uid)
         check_blocks(first, count)
@@ -622,6 +625,7 @@ class FeigReader(SerialTagReader[FeigResponse]):
             step = max(1, MAX_DATA_BYTES // size)
         return bytes(out)
 
+    @atomic
     def write_blocks(self, uid: str, first: int, data: bytes, block_size: int = 4) -> None:
         uid = normalize_uid(uid)
         if not data or len(data) % block_size:
@@ -651,6 +655,7 @@ class FeigReader(SerialTagReader[FeigResponse]):
         cmd = NXP_SET_EAS if on else NXP_RESET_EAS
         self._check(self.exchange(CMD_ISO_CUSTOM, nxp_request(cmd, uid)), "setting EAS of" if on else "resetting EAS of", uid)
 
+    @atomic
     def eas(self, uid: str) -> bool | None:
         """EAS Alarm is answered only by tags with EAS set; pair with an inventory (rfid.md P14)."""
         uid = normalize_uid(uid)

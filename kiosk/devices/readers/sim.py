@@ -92,6 +92,7 @@ class SimulatedPad:
         self._read_failures: dict[str, int] = {}
         self._write_faults: dict[str, _WriteFault] = {}
         self._delays: dict[str, float] = {}
+        self._lift_after_write: dict[str, int] = {}
         self.connected = True
         self.air_time_s = 0.0
         # (operation, uid), most recent last; bounded so a long-running demo does not grow it forever
@@ -159,6 +160,23 @@ class SimulatedPad:
         with self._lock:
             self._write_faults[normalize_uid(uid)] = _WriteFault(count, silent)
 
+    def lift_after_write(self, uid: str, writes: int = 1) -> None:
+        """The patron lifts the tag right after the `writes`-th next write to it lands (AFI, EAS
+        or blocks): the write took effect but nothing can read it back."""
+        with self._lock:
+            self._lift_after_write[normalize_uid(uid)] = writes
+
+    def _landed(self, tag: VirtualTag) -> None:
+        left = self._lift_after_write.get(tag.uid, 0)
+        if not left:
+            return
+        if left > 1:
+            self._lift_after_write[tag.uid] = left - 1
+            return
+        del self._lift_after_write[tag.uid]
+        self._tags.pop(tag.uid, None)
+        self.operations.append(("lifted", tag.uid))
+
     def set_delay(self, operation: str, seconds: float) -> None:
         """Extra time for an operation: inventory, read, write, system_info, afi, eas."""
         with self._lock:
@@ -177,6 +195,7 @@ class SimulatedPad:
             self._read_failures.clear()
             self._write_faults.clear()
             self._delays.clear()
+            self._lift_after_write.clear()
         self.miss_probability = 0.0
         self.connected = True
 
@@ -215,7 +234,10 @@ class SimulatedPad:
                     continue
                 out.append(tag)
             # 16 slots per round, each tag answering with DSFID + UID (10 bytes + flags, CRC)
-            self._air(ISO15693_SLOTS * ISO15693_EXCHANGE_OVERHEAD_S + len(out) * self._exchange_time(3, 12))
+            self._air(
+                ISO15693_SLOTS * ISO15693_EXCHANGE_OVERHEAD_S
+                + len(out) * self._exchange_time(3, 12)
+            )
             return out
 
     def _tag_for(self, operation: str, uid: str) -> VirtualTag:
@@ -228,9 +250,13 @@ class SimulatedPad:
             left = self._read_failures.get(uid, 0)
             if left:
                 self._read_failures[uid] = left - 1
-                raise DeviceTimeout(f"simulated reader: tag {uid} did not answer (injected read miss)")
+                raise DeviceTimeout(
+                    f"simulated reader: tag {uid} did not answer (injected read miss)"
+                )
             if self._missed():
-                raise DeviceTimeout(f"simulated reader: tag {uid} did not answer (random read miss)")
+                raise DeviceTimeout(
+                    f"simulated reader: tag {uid} did not answer (random read miss)"
+                )
         return tag
 
     def _write_fault(self, uid: str) -> bool:
@@ -254,12 +280,15 @@ class SimulatedPad:
         with self._lock:
             tag = self._tag_for("write", uid)
             if not data or len(data) % tag.block_size:
-                raise DeviceError(f"write of {len(data)} bytes is not whole {tag.block_size}-byte blocks")
+                raise DeviceError(
+                    f"write of {len(data)} bytes is not whole {tag.block_size}-byte blocks"
+                )
             check_blocks(first, len(data) // tag.block_size, tag.block_count)
             self._air(len(data) // tag.block_size * self._exchange_time(13 + tag.block_size, 3))
             if self._write_fault(tag.uid):
                 return
             tag.memory[first * tag.block_size : first * tag.block_size + len(data)] = data
+            self._landed(tag)
 
     def system_info(self, uid: str) -> SystemInfo:
         with self._lock:
@@ -272,20 +301,26 @@ class SimulatedPad:
             tag = self._tag_for("afi", uid)
             self._air(self._exchange_time(13, 3))
             if tag.afi_locked:
-                raise TagWriteError(f"simulated reader: tag {tag.uid} has a locked AFI (ISO error 0x12)")
+                raise TagWriteError(
+                    f"simulated reader: tag {tag.uid} has a locked AFI (ISO error 0x12)"
+                )
             if self._write_fault(tag.uid):
                 return
             tag.afi = check_afi(afi)
+            self._landed(tag)
 
     def set_eas(self, uid: str, on: bool) -> None:
         with self._lock:
             tag = self._tag_for("eas", uid)
             self._air(self._exchange_time(13, 3))
             if not tag.eas_supported:
-                raise NotSupported(f"simulated reader: tag {tag.uid} has no EAS bit (use AFI security)")
+                raise NotSupported(
+                    f"simulated reader: tag {tag.uid} has no EAS bit (use AFI security)"
+                )
             if self._write_fault(tag.uid):
                 return
             tag.eas = on
+            self._landed(tag)
 
     def get_eas(self, uid: str) -> bool:
         with self._lock:
@@ -384,11 +419,15 @@ def demo_tag(
     if parts is None:
         parts = known.parts_in_set if known else 1
     owner = known.owner if known else demo_catalog.OWNER_ISIL
-    data = tags.TagData(model=model, item_id=item_id, part_number=part, parts_in_set=parts, owner_institution=owner)
+    data = tags.TagData(
+        model=model, item_id=item_id, part_number=part, parts_in_set=parts, owner_institution=owner
+    )
     memory = bytearray(tags.encode(data, model=model))
     if len(memory) < memory_bytes:
         memory += bytes(memory_bytes - len(memory))
-    dsfid = {"iso28560-3": tags.DSFID_ISO28560_3, "iso28560-2": tags.DSFID_ISO28560_2}.get(model, 0x00)
+    dsfid = {"iso28560-3": tags.DSFID_ISO28560_3, "iso28560-2": tags.DSFID_ISO28560_2}.get(
+        model, 0x00
+    )
     return VirtualTag(
         uid=uid or demo_uid(item_id, part),
         memory=memory,

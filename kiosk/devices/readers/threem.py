@@ -21,6 +21,7 @@ from kiosk.devices.readers.base import (
     SystemInfo,
     TagNotFound,
     TagWriteError,
+    atomic,
     check_afi,
     check_blocks,
     normalize_uid,
@@ -549,6 +550,7 @@ class ThreeMReader(SerialTagReader[ThreeMFrame]):
         self._check(resp, "inventory")
         return parse_inventory(resp.fields)
 
+    @atomic
     def read_blocks(self, uid: str, first: int, count: int) -> bytes:
         uid = normalize_uid(uid)
         check_blocks(first, count)
@@ -560,6 +562,7 @@ class ThreeMReader(SerialTagReader[ThreeMFrame]):
             out += parse_read_multiple(resp.fields, start, n)
         return bytes(out)
 
+    @atomic
     def write_blocks(self, uid: str, first: int, data: bytes) -> None:
         uid = normalize_uid(uid)
         if not data or len(data) % BLOCK_SIZE:
@@ -605,6 +608,7 @@ class ThreeMReader(SerialTagReader[ThreeMFrame]):
         resp = self.exchange(CMD_EAS_CONTROL, uid_bytes(uid) + bytes([1 if on else 0]))
         self._check(resp, "setting EAS of" if on else "resetting EAS of", uid)
 
+    @atomic
     def eas(self, uid: str) -> bool | None:
         """Check EAS: error 0x06 reads as EAS = 0, so confirm the tag is present by inventory (rfid.md P14)."""
         uid = normalize_uid(uid)

@@ -3,30 +3,31 @@
 Three models are known: ISO 28560-3 (DS/INF 163, the fixed basic block with a CRC), ISO 28560-2
 (precursor / relative-OID / compaction objects) and 3M's legacy "RFID 501" layout.
 
-Autodetection (rfid.md §1, §3.4, §4.1, §5), in this order:
+Autodetection weighs evidence; it never tries the models in turn until one parses
+(what it refuses and misreads is measured by tests/devices/tag_damage.py):
 
-1. A valid ISO 28560-3 CRC over the basic block, as read or with every block reversed, means
-   ISO 28560-3 (checked first: a first byte of 0x11 is plausible in both ISO models, and a CRC
-   match is the stronger evidence).
-2. A first byte that is an ISO 28560-2 precursor for relative OID 1 (low nibble 1, e.g. 0x91,
-   0xA1, 0xC1, 0x11) and a memory that parses completely as ISO 28560-2 objects means
-   ISO 28560-2.
-3. A first byte of 0x04 with a readable barcode in bytes 4-19 means 3M RFID 501.
+1. A valid ISO 28560-3 CRC over the basic block, as read or with every block reversed, and a
+   byte 0 with content parameter 1 mean ISO 28560-3 (a 3M tag, byte 0 = 0x04, whose bytes
+   happen to pass the CRC stays RFID 501). With DSFID 0x06 a complete ISO 28560-2 reading is
+   preferred over the CRC match.
+2. Without a valid CRC, a DSFID of 0x3E, or bytes shaped like a basic block (byte 0, the set,
+   an ASCII item id, the ISIL, with at most a damaged byte or a cut read between them), mean a
+   damaged ISO 28560-3 tag: refused, never read as another model.
+3. Otherwise the 3M marker 0x04 is read as RFID 501 and an ISO 28560-2 item-id precursor as
+   ISO 28560-2, each strictly: RFID 501 with its fixed bytes, ISO 28560-2 only as one complete
+   structure (erased memory after the data, known OIDs, a content parameter that names what is
+   there, codes of one byte, ISILs and barcodes that look like them, and a block order its
+   first object proves or that reads no other way). A memory readable as two models is refused.
 
 Anything else raises TagFormatError saying why (blank, bad CRC, malformed objects, unknown).
-Without a CRC a misread memory can still parse as ISO 28560-2, so a reading is refused rather
-than trusted when it holds an application-defined, empty or second item id, padding beyond a
-block, bits after a 5/6/7-bit string's padding, or (while the block order is guessed) an item
-id with control characters or longer than any barcode; bytes opening like a basic block
-(``11 01 01``) are never read as the ISO 28560-2 item id "1". Erased (0xFF) memory after the
-data ends it, like 0x00.
+Bytes opening like a basic block (``11 01 01``) are never read as the ISO 28560-2 item id "1".
+Erased (0xFF) memory after the data ends it, like 0x00.
 
 Block byte order (rfid.md §3.4): an ISO 28560-3 tag's order is proven by its CRC. ISO 28560-2
 and RFID 501 tags have no CRC, so they are read as delivered and each block is reversed only
 when that reading fails; a reader that knows its order passes ``block_order``.
-The DSFID is only a hint: with ``dsfid=0x06`` an ISO 28560-2 parse is preferred over a
-(coincidental) ISO 28560-3 CRC match, and an ISO 28560-2 tag whose item id is not the first
-object is accepted; it never makes a damaged tag decode.
+The DSFID is only a hint: it never makes a damaged tag decode. A model named explicitly
+(``model=...``) is read without the strict checks of autodetection.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from kiosk.devices.errors import TagFormatError
 from kiosk.devices.tags import iso28560_2, iso28560_3, rfid501
-from kiosk.devices.tags.data import DSFID_ISO28560_2, MODELS, TagData
+from kiosk.devices.tags.data import DSFID_ISO28560_2, DSFID_ISO28560_3, MODELS, TagData
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +21,11 @@ _CODECS = {
 }
 
 
+# The most a SIP2 field holds (in UTF-8, the widest encoding a library system may use): a longer
+# item id could only reach the library system shortened, that is as another item.
+MAX_ITEM_ID_BYTES = 255
+
+
 def decode(
     memory: bytes, *, model: str, block_size: int, dsfid: int | None, block_order: str = "auto"
 ) -> TagData:
@@ -28,10 +33,18 @@ def decode(
         raise TagFormatError(f"block size must be at least 1, not {block_size}")
     if block_order == "reversed":
         tag = _decode(iso28560_3.reorder(memory, block_size), model, block_size, dsfid, False)
-        return replace(tag, block_order="reversed")
-    if block_order not in ("auto", "normal"):
+        tag = replace(tag, block_order="reversed")
+    elif block_order in ("auto", "normal"):
+        tag = _decode(memory, model, block_size, dsfid, block_order == "auto")
+    else:
         raise TagFormatError(f"block order must be auto, normal or reversed, not {block_order!r}")
-    return _decode(memory, model, block_size, dsfid, block_order == "auto")
+    size = len(tag.item_id.encode("utf-8", errors="surrogatepass"))
+    if size > MAX_ITEM_ID_BYTES:
+        raise TagFormatError(
+            f"{tag.model} item id of {size} bytes ({tag.item_id[:20]!r}...): a library system "
+            f"takes at most {MAX_ITEM_ID_BYTES}, so the tag cannot be used as it is"
+        )
+    return tag
 
 
 def _decode(
@@ -53,9 +66,17 @@ def _decode(
         iso28560_3.find_order(memory, block_size, try_reversed) if len(memory) >= 32 else None
     )
     swapped = iso28560_3.reorder(memory, block_size) if try_reversed else memory
+    if crc_order:
+        crc_mem = memory if crc_order == "normal" else swapped
+        if not iso28560_3.first_byte_ok(crc_mem[0]) and any(crc_mem[3:19]):
+            # A CRC match without a basic block's byte 0 (3M's 0x04, say) is a coincidence:
+            # the model is told by the evidence below, as for any memory without a CRC.
+            crc_order = None
     if crc_order and dsfid == DSFID_ISO28560_2 and iso28560_2.is_precursor(memory[0]):
         try:
-            tag = iso28560_2.decode(memory, block_size=block_size, try_reversed=try_reversed)
+            tag = iso28560_2.decode(
+                memory, block_size=block_size, try_reversed=try_reversed, strict=True
+            )
             _refuse_basic_block_start(tag, memory, block_size, "matches")
         except TagFormatError:
             pass
@@ -64,21 +85,58 @@ def _decode(
             return tag
     if crc_order:
         return iso28560_3.decode(memory, block_size=block_size, try_reversed=try_reversed)
+    return _decode_without_crc(memory, block_size, dsfid, try_reversed, swapped)
 
+
+def _decode_without_crc(
+    memory: bytes, block_size: int, dsfid: int | None, try_reversed: bool, swapped: bytes
+) -> TagData:
+    """The model of a memory without a valid basic-block CRC, told by evidence, never by
+    trying the models in turn until one parses.
+
+    A DSFID of 0x3E, or bytes shaped exactly like a basic block, mean a damaged or partly read
+    ISO 28560-3 tag: refused. Otherwise each model the memory opens like (the 3M marker, an
+    ISO 28560-2 item-id precursor, in either block order) is read strictly, as one complete
+    structure. A memory that reads completely as two models is refused; so is one shaped like
+    a basic block with one region out of shape, unless it reads as a complete ISO 28560-2
+    structure that something vouches for: a DSFID of 0x06, or a content parameter naming
+    exactly the elements present.
+    """
     reasons: list[str] = []
     if len(memory) >= 32:
         reasons.append(iso28560_3.crc_mismatch(memory, block_size, try_reversed))
     else:
         reasons.append(f"too short for ISO 28560-3 ({len(memory)} bytes)")
 
+    if memory[0] == DM11_FIRST_BYTE:
+        raise TagFormatError(
+            "not a known library tag: byte 0 = 0x0B as on Bibliotheca 'DM11' tags, a model the "
+            "kiosk does not read (its CRC is unknown, so a misread could not be detected)"
+        )
+    if dsfid == DSFID_ISO28560_3:
+        raise TagFormatError(
+            "not a known library tag: DSFID 0x3E says ISO 28560-3 and the basic block fails its "
+            f"check, so the tag is damaged or badly read ({reasons[0]})"
+        )
+    if memory[:24] == rfid501.FACTORY_BLANK:
+        raise TagFormatError("3M factory-blank tag (0x55 filler): no item data written")
+    shaped = (
+        "exactly"
+        if iso28560_3.looks_like_basic_block(memory, block_size, try_reversed, exactly=True)
+        else "nearly"
+        if iso28560_3.looks_like_basic_block(memory, block_size, try_reversed)
+        else ""
+    )
+
+    readings: dict[str, TagData] = {}
     marker = bytes([rfid501.MARKER])
     if memory[:1] == marker or swapped[:1] == marker:
         try:
-            return rfid501.decode(memory, block_size=block_size, try_reversed=try_reversed)
+            readings[rfid501.MODEL] = rfid501.decode(
+                memory, block_size=block_size, try_reversed=try_reversed, strict=True
+            )
         except TagFormatError as exc:
             reasons.append(str(exc))
-    if memory[:24] == rfid501.FACTORY_BLANK:
-        raise TagFormatError("3M factory-blank tag (0x55 filler): no item data written")
     dsfid_says_iso2 = dsfid == DSFID_ISO28560_2
     if iso28560_2.is_precursor(memory[0]) or iso28560_2.is_precursor(swapped[0]) or dsfid_says_iso2:
         try:
@@ -87,11 +145,12 @@ def _decode(
                 block_size=block_size,
                 try_reversed=try_reversed,
                 item_id_first=not dsfid_says_iso2,
+                strict=True,
             )
             _refuse_basic_block_start(
                 tag, memory, block_size, "does not match" if len(memory) >= 32 else "is not read"
             )
-            return tag
+            readings[iso28560_2.MODEL] = tag
         except TagFormatError as exc:
             reasons.append(str(exc))
     elif memory[0] != rfid501.MARKER:
@@ -99,11 +158,19 @@ def _decode(
             f"first byte 0x{memory[0]:02X} is neither an ISO 28560-2 item-id precursor nor the "
             "3M RFID 501 marker 0x04"
         )
-    if memory[0] == DM11_FIRST_BYTE:
-        reasons.append(
-            "byte 0 = 0x0B as on Bibliotheca 'DM11' tags, a model the kiosk does not read "
-            "(its CRC is unknown, so a misread could not be detected)"
+    iso2 = readings.get(iso28560_2.MODEL)
+    vouched = iso2 is not None and (dsfid_says_iso2 or iso28560_2.declares_exactly(iso2))
+    if shaped and (shaped == "exactly" or len(readings) > 1 or not vouched):
+        raise TagFormatError(
+            f"not a known library tag: bytes shaped {shaped} like an ISO 28560-3 basic block "
+            f"whose CRC {'does not match' if len(memory) >= 32 else 'cannot be checked'}: a "
+            f"damaged or partly read tag, refused rather than read as another model ({reasons[0]})"
         )
+    if len(readings) > 1:
+        ids = ", ".join(f"{model} {tag.item_id!r}" for model, tag in readings.items())
+        raise TagFormatError(f"not a known library tag: the memory reads completely as {ids}")
+    if readings:
+        return next(iter(readings.values()))
     if dsfid is not None:
         reasons.append(f"DSFID 0x{dsfid:02X}")
     raise TagFormatError("not a known library tag: " + "; ".join(reasons))

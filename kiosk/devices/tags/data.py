@@ -48,9 +48,15 @@ class TagData:
 
     @property
     def usage_class(self) -> int | None:
-        """ISO 28560-1 usage class (0 acquisition, 1 circulating, 2 not for circulation ...)."""
+        """ISO 28560-1 usage class (0 acquisition, 1 circulating, 2 not for circulation ...).
+
+        None when the tag has no type of usage or one that is not hex (an ISO 28560-2 tag may
+        store the element in a text compaction, so it can hold any character).
+        """
         if self.model in ("iso28560-3", "iso28560-2") and self.type_of_usage:
-            return int(self.type_of_usage[0], 16)
+            digit = self.type_of_usage[0]
+            if digit in "0123456789ABCDEFabcdef":
+                return int(digit, 16)
         return None
 
     def to_json(self) -> dict[str, Any]:
@@ -90,6 +96,12 @@ def int_field(extra: Mapping[str, Any], key: str, default: int) -> int:
         return int(value)
     except (TypeError, ValueError):
         raise TagFormatError(f"{key} must be a number, not {value!r}") from None
+
+
+def set_ok(part: int, parts: int) -> bool:
+    """Whether a part number and a parts count as stored make a set (0/0 and 1/0 are the single
+    item some encoders write, see ``read_set``)."""
+    return 1 <= part <= parts or (parts == 0 and part in (0, 1))
 
 
 def read_set(part: int, parts: int, extra: dict[str, Any]) -> tuple[int, int]:

@@ -14,12 +14,13 @@ into ``extra`` under the names in ``ELEMENTS``. Code-valued elements (type of us
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from kiosk.devices.errors import TagFormatError
 from kiosk.devices.tags import compaction as c
-from kiosk.devices.tags.data import TagData, read_set
+from kiosk.devices.tags.data import TagData, read_set, set_ok
 from kiosk.devices.tags.iso28560_3 import order_blocks, pad_blocks, reorder
 
 log = logging.getLogger(__name__)
@@ -70,9 +71,20 @@ _INFO_KEYS = {
 }
 _MAX_OID = 15 + 255
 _MAX_BLOCK_SIZE = 32  # ISO/IEC 15693 allows blocks of up to 32 bytes
+_MAX_STRICT_PAD = 8  # library tags have 4- or 8-byte blocks: padding is shorter than one
 # Longest item id believed while the block order is being guessed (the longest barcodes
 # reported for libraries have 27 characters: "RFID Data Model for Libraries", Doc 067).
 MAX_GUESSED_ITEM_ID = 32
+# Longest number believed in any element while guessing (GS1 identifiers have 14 digits, the
+# longest numeric barcodes 20).
+MAX_DIGITS = 24
+# Application-defined data: the content parameter, ISILs (their own compaction), one-byte
+# codes (seen on Finnish tags) and the local data elements, whose form is the library's business.
+_APP_DEFINED_OIDS = {2, 3, 5, 11, 15, 16, 19, 20, 23, 25, 26}
+# An ISIL as libraries write it (a prefix, a hyphen, an identifier), or a bare library code
+# ("YST"); hyphens only between parts, never in a run or at an end, as zero bits read as ISIL
+# give them.
+_ISIL_SHAPE = re.compile(r"(?=.{1,20}\Z)[A-Za-z0-9:/]+(?:-[A-Za-z0-9:/]+)*")
 
 
 def is_precursor(byte: int) -> bool:
@@ -85,7 +97,12 @@ def element_name(oid: int) -> str:
 
 
 def decode(
-    memory: bytes, *, block_size: int = 4, try_reversed: bool = True, item_id_first: bool = True
+    memory: bytes,
+    *,
+    block_size: int = 4,
+    try_reversed: bool = True,
+    item_id_first: bool = True,
+    strict: bool = False,
 ) -> TagData:
     """Decode ISO 28560-2 objects, trying each block reversed only when the order as read fails.
 
@@ -96,22 +113,77 @@ def decode(
     data, a wrong block size), not as data.
     ``item_id_first=False`` (used when the DSFID says ISO 28560-2) accepts a tag whose item id
     is not the first object, as some encoders write it; ``extra["item_id_not_first"]`` says so.
+
+    ``strict`` (autodetection, where nothing else vouches for the model) accepts only a
+    complete, unambiguous structure: nothing but erased bytes after the data, no reserved or
+    repeated element, every element named in the content parameter, and (while the block
+    order is guessed) no second reading in the other order.
     """
+    swap = try_reversed and block_size > 1 and len(memory) >= block_size
     try:
-        return _decode(memory, "normal", item_id_first, plausible=try_reversed)
+        tag = _decode(memory, "normal", item_id_first, plausible=try_reversed, strict=strict)
     except TagFormatError as first:
-        if try_reversed and block_size > 1 and len(memory) >= block_size:
+        if swap and strict and (_opens_right(memory) or len(memory) % block_size):
+            # The first object as delivered is sound, so the order is: the damage is later in
+            # the memory, and reading it the other way would only find something else. A read
+            # of part of a block cannot have been reversed block by block either.
+            raise
+        if swap:
             swapped = reorder(memory, block_size)
             if is_precursor(swapped[0]) or not item_id_first:
                 try:
-                    return _decode(swapped, "reversed", item_id_first, plausible=True)
+                    return _decode(
+                        swapped, "reversed", item_id_first, plausible=True, strict=strict
+                    )
                 except TagFormatError:
                     pass
         raise first
+    if strict and swap:
+        try:
+            other = _decode(
+                reorder(memory, block_size), "reversed", item_id_first, plausible=True, strict=True
+            )
+        except TagFormatError:
+            return tag
+        if other.item_id != tag.item_id:
+            raise TagFormatError(
+                f"ISO 28560-2: the memory reads as item id {tag.item_id!r} as delivered and "
+                f"{other.item_id!r} with each block reversed; the reader must say its block order"
+            )
+    return tag
+
+
+def _opens_right(mem: bytes) -> bool:
+    """Whether ``mem`` opens with a sound item id object (a plausible barcode), which proves
+    the block order it was read in."""
+    if not mem or not is_precursor(mem[0]):
+        return False
+    pre, i = mem[0], 1
+    oid = pre & 0x0F
+    if oid == 0x0F:
+        if i >= len(mem):
+            return False
+        oid, i = 15 + mem[i], i + 1
+    if pre & 0x80:
+        i += 1
+    if i >= len(mem) or i + 1 + mem[i] > len(mem) or oid == 0:
+        return False
+    data, scheme = mem[i + 1 : i + 1 + mem[i]], (pre >> 4) & 0x07
+    if oid != 1 or not data or scheme == c.APPLICATION_DEFINED:
+        return False
+    try:
+        return _barcode_like(_expand(oid, scheme, data))
+    except ValueError:
+        return False
 
 
 def _decode(
-    mem: bytes, order: str, item_id_first: bool = True, *, plausible: bool = False
+    mem: bytes,
+    order: str,
+    item_id_first: bool = True,
+    *,
+    plausible: bool = False,
+    strict: bool = False,
 ) -> TagData:
     if not mem:
         raise TagFormatError("ISO 28560-2: no tag memory")
@@ -123,6 +195,7 @@ def _decode(
     extra: dict[str, Any] = {}
     app_defined: list[str] = []
     duplicates: list[int] = []
+    schemes: dict[int, int] = {}
     i = 0
     while i < len(mem) and mem[i] != 0x00:
         if not mem[i:].strip(b"\xff"):
@@ -148,6 +221,11 @@ def _decode(
                 )
             pad = mem[i]
             i += 1
+            if strict and pad >= _MAX_STRICT_PAD:
+                raise TagFormatError(
+                    f"ISO 28560-2: {pad} pad bytes after the object at byte {start}; padding "
+                    "only reaches the next block boundary"
+                )
         if i >= len(mem):
             raise TagFormatError(f"ISO 28560-2: object at byte {start} truncated before its length")
         length = mem[i]
@@ -180,9 +258,10 @@ def _decode(
             extra["content_parameter"] = _content_parameter(data)
             continue
         if not data:
-            if oid == 1:
-                # Refused here, not just skipped: a later object must not become the item id.
-                raise TagFormatError(f"ISO 28560-2: the item id object at byte {start} is empty")
+            if oid == 1 or strict:
+                # Refused here, not just skipped: a later object must not become the item id,
+                # and no encoder writes an empty object (zero bytes misread as one do).
+                raise TagFormatError(f"ISO 28560-2: the {name} object at byte {start} is empty")
             continue  # an empty element says nothing
         if oid == 1 and scheme == c.APPLICATION_DEFINED:
             # ISO 28560-2 defines no application-specific form of the item id; seen when
@@ -197,10 +276,13 @@ def _decode(
             raise TagFormatError(
                 f"ISO 28560-2: {name} (byte {start}, {c.SCHEME_NAMES[scheme]} compaction): {exc}"
             ) from None
+        schemes[oid] = scheme
         if scheme == c.APPLICATION_DEFINED and oid not in _ISIL_READ_OIDS:
             app_defined.append(name)
     if 1 not in values or not values[1]:
         raise TagFormatError("ISO 28560-2: the primary item identifier (OID 1) is missing or empty")
+    if strict:
+        _check_complete(mem, i, values, schemes, extra, duplicates, plausible)
     if plausible and any(ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 for ch in values[1]):
         raise TagFormatError(
             f"ISO 28560-2: item id {values[1][:20]!r} has control characters; the memory is "
@@ -237,6 +319,88 @@ def _decode(
         block_order=order,
         extra=extra,
     )
+
+
+def _check_complete(
+    mem: bytes,
+    end: int,
+    values: dict[int, str],
+    schemes: dict[int, int],
+    extra: dict[str, Any],
+    duplicates: list[int],
+    guessing: bool,
+) -> None:
+    """Refuse a parse that only half fits (see ``decode``'s ``strict``): each rule is one a
+    written tag keeps and a misread memory (another model, a damaged or shifted read) breaks.
+    While the block order is guessed, garbled text (control characters, runs of zero symbols
+    from a 5/6-bit code, an item id no barcode has) counts as misread too."""
+    rest = mem[end + 1 :] if end < len(mem) and mem[end] == 0 else mem[end:]
+    problems: list[str] = []
+    if rest.rstrip(b"\xff").strip(b"\x00"):
+        problems.append(f"data continues after the end of the objects (byte {end})")
+    unknown = sorted(oid for oid in values if oid > len(ELEMENTS))
+    if unknown or duplicates:
+        problems.append(f"reserved OID(s) {unknown} or repeated OID(s) {duplicates}")
+    for oid, value in values.items():
+        name, scheme = element_name(oid), schemes.get(oid)
+        isil = oid in _ISIL_OIDS or (oid in _ISIL_READ_OIDS and scheme == c.APPLICATION_DEFINED)
+        if scheme == c.APPLICATION_DEFINED and oid not in _APP_DEFINED_OIDS:
+            problems.append(f"{name} in the application-defined compaction")
+        elif oid in _CODE_OIDS and len(value) != 2:
+            problems.append(f"{name} is not one byte")
+        elif isil and not _ISIL_SHAPE.fullmatch(value):
+            problems.append(f"{name} {value[:20]!r} is no ISIL")
+        elif guessing and oid not in _CODE_OIDS and not isil and _garbled(value, scheme):
+            problems.append(f"{name} {value[:20]!r} is garbled")
+    if guessing and not _barcode_like(values.get(1, "")):
+        problems.append(f"item id {values.get(1, '')[:20]!r} has characters no barcode has")
+    if 4 in values:
+        digits = values[4]
+        parts, part = _set_information(digits)
+        if len(digits) > 8 or not set_ok(part, parts):
+            problems.append(f"set information {digits!r} is no part of a set")
+    declared = extra.get("content_parameter")
+    if declared is not None:
+        # An encoder writes a content parameter only to name elements: an empty one is misread.
+        present = {oid for oid in values if oid >= 3}
+        if (
+            not declared
+            or any(oid > len(ELEMENTS) for oid in declared)
+            or not present <= set(declared)
+        ):
+            problems.append(f"content parameter {declared} against OIDs {sorted(present)}")
+    if problems:
+        raise TagFormatError(
+            "ISO 28560-2: not one complete structure (" + "; ".join(problems) + "); the memory "
+            "is misread"
+        )
+
+
+def _barcode_like(text: str) -> bool:
+    """Letters and digits (any script), with spaces and ``./:_-`` between them: what library
+    barcodes are made of, for a memory read without knowing its block order."""
+    return bool(text) and text[0].isalnum() and all(ch.isalnum() or ch in " ./:_-" for ch in text)
+
+
+def _garbled(value: str, scheme: int | None) -> bool:
+    if any(ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 for ch in value):
+        return True
+    if scheme in (c.INTEGER, c.NUMERIC):
+        return len(value) > MAX_DIGITS  # a long run of bytes read as one number
+    return scheme in (c.FIVE_BIT, c.SIX_BIT) and "@@" in value  # zero bytes read as text
+
+
+def declares_exactly(tag: TagData) -> bool:
+    """Whether the tag's content parameter names exactly the elements it holds (OIDs 3-26):
+    a complete tag's own account of itself, which a misread memory matches only by chance."""
+    declared = tag.extra.get("content_parameter")
+    if declared is None:
+        return False
+    present = {OIDS[name] for name in tag.extra if name in OIDS and OIDS[name] >= 6}
+    present |= {oid for oid, value in ((3, tag.owner_institution), (5, tag.type_of_usage)) if value}
+    if "set_information" in tag.extra:
+        present.add(4)
+    return set(declared) == present
 
 
 def _expand(oid: int, scheme: int, data: bytes) -> str:

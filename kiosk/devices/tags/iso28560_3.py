@@ -22,7 +22,7 @@ from operator import xor
 from typing import Any
 
 from kiosk.devices.errors import TagFormatError
-from kiosk.devices.tags.data import TagData, int_field, read_set
+from kiosk.devices.tags.data import TagData, int_field, read_set, set_ok
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,74 @@ def find_order(memory: bytes, block_size: int, try_reversed: bool = True) -> str
     return None
 
 
+def first_byte_ok(byte: int) -> bool:
+    """Whether ``byte`` can open a basic block: content parameter 1 in either nibble (some
+    Bibliotheca tags swap the nibbles). A 3M RFID 501 tag opens with 0x04, so its barcode can
+    never be read as an ISO 28560-3 item id, even when its bytes happen to pass the CRC."""
+    return byte >> 4 == 1 or byte & 0x0F == 1
+
+
+def basic_block_shape(mem: bytes) -> tuple[int, int]:
+    """How a memory compares with a basic block: the regions holding what a basic block holds
+    there (byte 0 with content parameter 1, a set, and as text of two characters or more the
+    item id and the ISIL's country and library part), and the bytes no basic block holds where
+    they are (a non-text byte in a string, a non-NUL byte in its padding, a wrong byte 0 or
+    set). A damaged byte costs one of either; another model's data costs many bytes."""
+    shaped = odd = 0
+    if mem[0] >> 4 == 1:
+        shaped += 1
+    elif not first_byte_ok(mem[0]):
+        odd += 1  # (nibbles swapped, as a few tags have them, counts for neither)
+    if len(mem) >= 3 and not (mem[1] == 0 and mem[2] in (0, 1)):  # 0/0: legacy single item
+        if set_ok(mem[2], mem[1]):
+            shaped += 1
+        else:
+            odd += 1
+    for raw, allowed in (
+        (mem[3:19], _ASCII_TEXT),
+        (mem[21:23], _COUNTRY),
+        (mem[23:BASIC_SIZE], _ISIL_TEXT),
+    ):
+        text = raw.split(b"\x00", 1)[0]
+        bad = sum(b not in allowed for b in text) + sum(b != 0 for b in raw[len(text) + 1 :])
+        if len(text) >= 2 and not bad:
+            shaped += 1
+        odd += bad
+    return shaped, odd
+
+
+# What the strings of a basic block are made of: the item id as barcodes write it (ISO 8859-1
+# allows more, but compacted ISO 28560-2 data passes for Latin-1 text too easily).
+_ASCII_TEXT = frozenset(range(0x20, 0x7F))
+_COUNTRY = frozenset(range(0x41, 0x5B))
+_ISIL_TEXT = frozenset(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-:/")
+
+
+def looks_like_basic_block(
+    memory: bytes, block_size: int, try_reversed: bool = True, *, exactly: bool = False
+) -> bool:
+    """Whether ``memory`` is shaped like an ISO 28560-3 basic block (whatever its CRC says).
+
+    "Nearly" (the default): at least two regions shaped and at most one odd byte, or three and
+    up to three odd bytes, so a few damaged bytes or a read cut short never make a -3 tag look
+    like another model; "exactly": at least three regions shaped and no odd byte.
+    """
+    if len(memory) < 4:
+        return False
+    orders = [memory]
+    if try_reversed and block_size > 1:
+        orders.append(reorder(memory, block_size))
+    for mem in orders:
+        shaped, odd = basic_block_shape(mem)
+        if exactly:
+            if shaped >= 3 and odd == 0:
+                return True
+        elif (shaped >= 2 and odd <= 1) or (shaped >= 3 and odd <= 3):
+            return True
+            return True
+    return False
+
+
 def crc_mismatch(memory: bytes, block_size: int, try_reversed: bool = True) -> str:
     """What a technician needs to see about a basic block whose CRC does not match."""
     stored = memory[19] | (memory[20] << 8)
@@ -163,6 +231,16 @@ def decode(memory: bytes, *, block_size: int = 4, try_reversed: bool = True) -> 
     if not item_id:
         raise TagFormatError(
             "ISO 28560-3 tag (CRC valid) holds no item id: bytes 3-18 are empty; re-tag the item"
+        )
+    if not first_byte_ok(mem[0]):
+        raise TagFormatError(
+            f"byte 0 = 0x{mem[0]:02X} has no content parameter 1, so this is no ISO 28560-3 basic "
+            "block although its CRC matches (a coincidence of 1 in 65,536)"
+        )
+    if any(ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 for ch in item_id):
+        raise TagFormatError(
+            f"ISO 28560-3 item id {item_id[:20]!r} has control characters; no encoder writes them "
+            "(a CRC that matches by coincidence)"
         )
     country = _text(mem[21:23])
     library = _text(mem[23:size])
@@ -418,9 +496,9 @@ def _encode_blocks(extra: Mapping[str, Any], long_pii: bytes, long_owner: bytes)
             continue
         names = BLOCK_FIELDS[block_id]
         values = wanted.pop(block_id, [b""] * len(names))
-        fields = [f.encode("latin-1") for f in _fields(raw)[1]]
-        fields += [b""] * (len(names) - len(fields))
-        if fields[: len(names)] == values:
+        stored = [f.encode("latin-1") for f in _fields(raw)[1]]
+        stored += [b""] * (len(names) - len(stored))
+        if stored[: len(names)] == values:
             out.append(raw)
         elif any(values):
             out.append(_build_block(block_id, b"\x00".join(values).rstrip(b"\x00")))

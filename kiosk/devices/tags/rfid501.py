@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kiosk.devices.errors import TagFormatError
-from kiosk.devices.tags.data import TagData, int_field, read_set
+from kiosk.devices.tags.data import TagData, int_field, read_set, set_ok
 from kiosk.devices.tags.iso28560_3 import order_blocks, pad_blocks, reorder
 
 MODEL = "rfid501"
@@ -57,23 +57,43 @@ def item_type_number(text: str) -> int:
     )
 
 
-def decode(memory: bytes, *, block_size: int = 4, try_reversed: bool = True) -> TagData:
+def decode(
+    memory: bytes, *, block_size: int = 4, try_reversed: bool = True, strict: bool = False
+) -> TagData:
     """Decode a 3M RFID 501 tag, read as stored or with every block reversed (a FEIG reader in
-    ISO host mode); raises TagFormatError for a blank or damaged one."""
+    ISO host mode); raises TagFormatError for a blank or damaged one.
+
+    ``strict`` (autodetection) also wants the layout's fixed bytes as 3M writes them: byte 2
+    0x00, a set with its part in range, and nothing but NUL padding after the barcode.
+    """
     try:
-        return _decode(memory, "normal")
+        return _decode(memory, "normal", strict)
     except TagFormatError as first:
         if try_reversed and block_size > 1 and memory[:1] != bytes([MARKER]):
             swapped = reorder(memory, block_size)
             if swapped[:1] == bytes([MARKER]):
                 try:
-                    return _decode(swapped, "reversed")
+                    return _decode(swapped, "reversed", strict)
                 except TagFormatError:
                     pass
         raise first
 
 
-def _decode(memory: bytes, order: str) -> TagData:
+def _check_layout(memory: bytes) -> None:
+    part, parts = memory[1] >> 4, memory[1] & 0x0F
+    if memory[2] != 0:
+        raise TagFormatError(f"3M RFID 501 byte 2 is 0x{memory[2]:02X}, not 0x00: misread")
+    if not set_ok(part, parts):
+        raise TagFormatError(f"3M RFID 501 set byte 0x{memory[1]:02X} (part {part} of {parts})")
+    barcode_field = memory[4:20]
+    end = barcode_field.find(b"\x00")
+    if end >= 0 and any(barcode_field[end:]):
+        raise TagFormatError(
+            f"3M RFID 501 barcode field has data after its NUL padding: {barcode_field.hex(' ')}"
+        )
+
+
+def _decode(memory: bytes, order: str, strict: bool = False) -> TagData:
     if memory[:24] == FACTORY_BLANK:
         raise TagFormatError("3M factory-blank tag (0x55 filler): no item data written")
     if len(memory) < MIN_SIZE:
@@ -85,6 +105,8 @@ def _decode(memory: bytes, order: str) -> TagData:
         raise TagFormatError("3M RFID 501 tag has an empty barcode")
     if not all(0x20 <= b < 0x7F for b in raw_barcode):
         raise TagFormatError(f"3M RFID 501 barcode is not printable ASCII: {raw_barcode.hex(' ')}")
+    if strict:
+        _check_layout(memory)
     block = memory.ljust(SIZE, b"\x00")[:SIZE]
     branch_library, custom = struct.unpack(">Ii", block[20:28])
     extra: dict[str, Any] = {

@@ -28,6 +28,7 @@ from kiosk.errors import KioskError
 from kiosk.sync.acs import models
 from kiosk.sync.acs.models import (
     ACTIVE_HOLD_STATES,
+    ApplicationRow,
     FeeRow,
     HoldRow,
     ItemRow,
@@ -322,14 +323,27 @@ class Library:
 
     Operations are serialised by one lock: the demo serves a handful of kiosks, and one writer at a
     time keeps SQLite free of lock errors and every rule free of races.
+
+    `strict` (the default) applies every request received, as a library system without repeat
+    detection does: a repeated checkout by the same patron is a renewal, a repeated checkin a
+    second return. `strict=False` brings back the repeat guard: a checkout, renewal or checkin
+    repeating the item's last applied transaction (same kind, patron and transaction date) is
+    answered without being applied again. Either way every application is counted
+    (`applications()`, `application_counts()`) and logged with its count.
     """
 
     def __init__(
-        self, engine: Engine, policy: Policy | None = None, clock: Clock | None = None
+        self,
+        engine: Engine,
+        policy: Policy | None = None,
+        clock: Clock | None = None,
+        *,
+        strict: bool = True,
     ) -> None:
         self.engine = engine
         self.policy = policy or Policy()
         self.clock: Clock = clock or SystemClock()
+        self.strict = strict
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._lock = threading.RLock()
 
@@ -343,9 +357,10 @@ class Library:
         clock: Clock | None = None,
         *,
         fresh: bool = False,
+        strict: bool = True,
     ) -> Library:
         """Open (and on first use create and seed) the demo database; `fresh` drops and reseeds it."""
-        lib = cls(make_engine(database_url), policy, clock)
+        lib = cls(make_engine(database_url), policy, clock, strict=strict)
         lib.prepare(fresh=fresh)
         return lib
 
@@ -494,7 +509,7 @@ class Library:
         must not be applied twice. Requiring it to be the item's last transaction keeps a genuine
         later transaction from being mistaken for a replay.
         """
-        if not _is_real_date(transaction_date):
+        if self.strict or not _is_real_date(transaction_date):
             return None
         last = self._last_transaction(s, item_id)
         if (
@@ -519,6 +534,7 @@ class Library:
         renewal: bool = False,
         previous_due: datetime | None = None,
     ) -> None:
+        self._count(s, kind, item_id, patron_id, renewal=renewal)
         s.add(
             TransactionRow(
                 kind=kind,
@@ -532,6 +548,42 @@ class Library:
                 renewal=renewal,
                 previous_due=previous_due,
             )
+        )
+
+    def _count(
+        self,
+        s: Session,
+        kind: str,
+        item_id: str,
+        patron_id: str,
+        *,
+        renewal: bool = False,
+        note: str = "",
+    ) -> None:
+        """Count one application of a request and log it with its running count for the item and kind."""
+        s.add(
+            ApplicationRow(
+                kind=kind,
+                item_id=item_id,
+                patron_id=patron_id,
+                renewal=renewal,
+                note=note[:100],
+                applied_at=self._now(),
+            )
+        )
+        s.flush()
+        count = s.scalar(
+            select(func.count())
+            .select_from(ApplicationRow)
+            .where(ApplicationRow.item_id == item_id, ApplicationRow.kind == kind)
+        )
+        log.info(
+            "applied %s%s of item %s (application %d of this kind for the item%s)",
+            kind,
+            " as a renewal" if renewal else "",
+            item_id or "-",
+            count or 0,
+            f"; {note}" if note else "",
         )
 
     # --- patrons ---------------------------------------------------------------------------
@@ -984,6 +1036,8 @@ class Library:
             unrenewed: list[str] = []
             for loan in loans:
                 item = s.get(ItemRow, loan.item_id)
+                if item is None:  # a loan row always has its item (foreign key)
+                    continue
                 out = self._renew(
                     s,
                     p,
@@ -1050,7 +1104,7 @@ class Library:
             item = s.get(ItemRow, item_id) if item_id else None
             if item is None:
                 return CheckinOutcome(False, item_id, message="Unknown item")
-            base = {
+            base: dict[str, Any] = {
                 "item_id": item.id,
                 "title": item.title,
                 "media_type": item.media_type,
@@ -1123,7 +1177,7 @@ class Library:
                     alert=True,
                     alert_type=AlertType.OTHER,
                 )
-            base = {
+            base: dict[str, Any] = {
                 "item_id": item.id,
                 "title": item.title,
                 "media_type": item.media_type,
@@ -1175,6 +1229,8 @@ class Library:
                     previous_due=loan.due,
                 )
             else:
+                # Applied all the same (the item is shelved again): a repeated return counts twice.
+                self._count(s, models.CHECKIN, item.id, "", note="item was not on loan")
                 messages.append("Item was not on loan")
             item.current_location = current_location or self.policy.branch
             routing = self._routing(s, item, current_location, trap=True)
@@ -1302,6 +1358,7 @@ class Library:
             )
             s.add(hold)
             s.flush()
+            self._count(s, models.HOLD, hold.item_id or "", p.id, note=hold.title)
             if item is not None:
                 queue = self._item_holds(s, item.id)
                 position = 1 + [h.id for h in queue].index(hold.id)
@@ -1465,17 +1522,39 @@ class Library:
         with self._tx() as s:
             return self._fee_total(s, patron_id)
 
+    def applications(self, item_id: str, kind: str) -> int:
+        """How many requests of `kind` (checkout, checkin, renew, cancel_checkout, cancel_checkin,
+        fee_paid, hold) were applied to the item ("" for fees). A checkout applied as a renewal
+        counts as a checkout; a return of an item no longer on loan counts as a checkin."""
+        return self._count_rows(ApplicationRow, item_id, kind)
+
     def applied(self, item_id: str, kind: str) -> int:
-        """How many times a transaction of `kind` (checkout, checkin, renew) was applied to the item."""
+        """How many transactions of `kind` changed a loan of the item (the transaction log): unlike
+        `applications()`, a return of an item that was not on loan is not one."""
+        return self._count_rows(TransactionRow, item_id, kind)
+
+    def _count_rows(
+        self, table: type[ApplicationRow] | type[TransactionRow], item_id: str, kind: str
+    ) -> int:
         with self._tx() as s:
             return int(
                 s.scalar(
                     select(func.count())
-                    .select_from(TransactionRow)
-                    .where(TransactionRow.item_id == item_id, TransactionRow.kind == kind)
+                    .select_from(table)
+                    .where(table.item_id == item_id, table.kind == kind)
                 )
                 or 0
             )
+
+    def application_counts(self) -> dict[tuple[str, str], int]:
+        """Every (item id, kind) the library applied a request for, with how many times."""
+        with self._tx() as s:
+            rows = s.execute(
+                select(ApplicationRow.item_id, ApplicationRow.kind, func.count())
+                .group_by(ApplicationRow.item_id, ApplicationRow.kind)
+                .order_by(ApplicationRow.item_id, ApplicationRow.kind)
+            ).all()
+            return {(item_id, kind): int(n) for item_id, kind, n in rows}
 
     def transactions(self, item_id: str = "") -> list[TransactionView]:
         with self._tx() as s:

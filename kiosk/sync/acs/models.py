@@ -42,6 +42,7 @@ RENEW = "renew"
 CANCEL_CHECKOUT = "cancel_checkout"
 CANCEL_CHECKIN = "cancel_checkin"
 FEE_PAID = "fee_paid"
+HOLD = "hold"
 
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
@@ -141,6 +142,25 @@ class TransactionRow(Base):
     )  # to undo on cancel
     applied_at: Mapped[datetime] = mapped_column(DateTime)
     renewal: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ApplicationRow(Base):
+    """One request the library applied (changed its state for), counted per item and kind.
+
+    Unlike the transaction log, which keeps what cancels and replay checks need, this counts
+    every application, including a second return of an item that was no longer on loan: tests
+    assert exactly one application per transaction the kiosk journaled.
+    """
+
+    __tablename__ = "acs_application"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16), index=True)
+    item_id: Mapped[str] = mapped_column(String(32), index=True, default="")
+    patron_id: Mapped[str] = mapped_column(String(32), default="")
+    renewal: Mapped[bool] = mapped_column(Boolean, default=False)
+    note: Mapped[str] = mapped_column(String(100), default="")
+    applied_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 def hash_pin(pin: str, salt: bytes | None = None) -> str:

@@ -5,6 +5,11 @@ Conformance (sip2.md §3.2, §13.2): bad checksum → `96AZFEF6`; `97` → the l
 (`96` if none); a message repeating the previous one's sequence number and checksum → the last
 response replayed without executing again; unknown commands → no reply; CR or CRLF accepted;
 the trailer is sent only when the request carried one.
+
+A `Profile` makes it answer like other real library systems: without the AY/AZ trailer, without
+the duplicate rule, late (after the kiosk's timeout), or closing the connection after applying a
+request instead of answering it (`PROFILES`, `parse_profile()`; `[acs] profile`,
+`kiosk acs --profile`). Tests change the same behaviour at run time through `Faults`.
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ import socketserver
 import struct
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from typing import Any
 
 from kiosk.config import Config
 from kiosk.core.domain import PATRON_STATUS_FLAGS, AlertType
@@ -52,31 +58,156 @@ CARD_EXPIRED_TEXT = {
 }
 
 RESEND_REQUEST = b"96AZFEF6"  # Request SC Resend, the only valid form
+# Requests that change the library's state: the ones a profile may apply and then not answer.
+CHANGING = frozenset({"11", "09", "29", "65", "37", "15", "19", "01", "25"})
 SUPPORTED = "YYYYYYYYYYYYYYYY"  # BX: every message of SIP 2.00 is answered
 _HANDLED = frozenset(
     {"93", "99", "23", "63", "11", "09", "29", "65", "17", "19", "35", "37", "15", "01", "25"}
 )
 
 
+@dataclass(frozen=True)
+class Profile:
+    """How the library system answers on the wire, like one kind of real system.
+
+    `error_detection`: answer with the AY/AZ trailer when the request carried one (False: never,
+    as systems that ignore error detection do). `duplicate_rule`: a request repeating the previous
+    one's sequence number and checksum gets the previous answer without being executed again
+    (False: it is executed again). `reply_delay_s`: every answer is sent this late, after the
+    request was applied. `close_after_apply`: a changing request is applied, then the connection
+    is closed without an answer.
+    """
+
+    name: str = "standard"
+    error_detection: bool = True
+    duplicate_rule: bool = True
+    reply_delay_s: float = 0.0
+    close_after_apply: bool = False
+
+
+PROFILES: dict[str, Profile] = {
+    p.name: p
+    for p in (
+        Profile("standard"),
+        # Checksums and sequence numbers, but a repeat is executed again (many real systems).
+        Profile("no-duplicate-rule", duplicate_rule=False),
+        # No AY/AZ at all, so nothing can recognise a repeat either.
+        Profile("no-error-detection", error_detection=False, duplicate_rule=False),
+        # Applies at once, answers after the kiosk's default timeout (sip2.timeout_s 5 s).
+        Profile("late", reply_delay_s=7.0),
+        Profile("late-no-duplicate-rule", duplicate_rule=False, reply_delay_s=7.0),
+        # Applies, then drops the link: the kiosk never learns the outcome.
+        Profile("close-after-apply", close_after_apply=True),
+    )
+}
+
+
+def parse_profile(spec: str) -> Profile:
+    """A profile from `NAME[,key=value...]`, e.g. `no-duplicate-rule,reply_delay_s=12`.
+
+    Keys are the fields of Profile; booleans are true/false. Raises AcsError naming what is wrong.
+    """
+    parts = [part.strip() for part in spec.split(",") if part.strip()]
+    name = parts[0] if parts and "=" not in parts[0] else "standard"
+    if name not in PROFILES:
+        raise AcsError(f"demo library profile {name!r} is not one of {', '.join(sorted(PROFILES))}")
+    profile = PROFILES[name]
+    for part in parts[1 if parts and "=" not in parts[0] else 0 :]:
+        key, sep, raw = part.partition("=")
+        key, raw = key.strip(), raw.strip()
+        if not sep or key not in {
+            "error_detection",
+            "duplicate_rule",
+            "reply_delay_s",
+            "close_after_apply",
+        }:
+            raise AcsError(
+                f"demo library profile option {part!r}: expected error_detection=, "
+                "duplicate_rule=, reply_delay_s= or close_after_apply="
+            )
+        value: bool | float
+        if key == "reply_delay_s":
+            try:
+                value = float(raw)
+            except ValueError:
+                value = -1.0
+            if not 0 <= value <= 600:
+                raise AcsError(f"demo library profile: reply_delay_s={raw!r} is not 0-600 seconds")
+        elif raw.lower() in ("true", "yes", "1", "false", "no", "0"):
+            value = raw.lower() in ("true", "yes", "1")
+        else:
+            raise AcsError(f"demo library profile: {key}={raw!r} is not true or false")
+        changes: dict[str, Any] = {key: value}
+        profile = replace(profile, **changes)
+    return profile
+
+
 @dataclass
 class Faults:
     """Fault injection for tests of the kiosk: change the fields while the server runs.
 
-    `stall_s` delays every reply (the transaction is applied first, as a slow ACS would);
-    `refuse_connections` resets new connections at once; `corrupt_checksum` spoils the checksum
-    of every reply that has one; `drop_connections()` closes every open kiosk connection.
+    `stall_s` delays replies (the transaction is applied first, as a slow ACS would): every reply,
+    or only those to `stall_commands` when given, and only the next `stall_count` of them when
+    that is set (it counts down). `close_after_apply` applies a changing request (`close_commands`)
+    and closes the connection instead of answering (the next `close_count` of them when set).
+    `error_detection = False` answers without AY/AZ; `duplicate_rule = False` executes a repeat
+    of the previous request (same sequence and checksum) again. `refuse_connections` resets new
+    connections at once; `corrupt_checksum` spoils the checksum of every reply that has one;
+    `drop_connections()` closes every open kiosk connection. `use(profile)` sets them as a
+    Profile says.
     """
 
     stall_s: float = 0.0
+    stall_commands: frozenset[str] = frozenset()
+    stall_count: int | None = None
+    close_after_apply: bool = False
+    close_commands: frozenset[str] = CHANGING
+    close_count: int | None = None
+    error_detection: bool = True
+    duplicate_rule: bool = True
     refuse_connections: bool = False
     corrupt_checksum: bool = False
     # Set when a reply starts being held back by stall_s: the request has been applied by then.
     reply_held: threading.Event = field(default_factory=threading.Event, repr=False)
+    # Set when a connection was closed after applying a request (close_after_apply).
+    closed_after_apply: threading.Event = field(default_factory=threading.Event, repr=False)
     _server: AcsServer | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def use(self, profile: Profile | str) -> Profile:
+        """Answer as `profile` (a Profile, a name in PROFILES or a `parse_profile()` spec) says."""
+        chosen = parse_profile(profile) if isinstance(profile, str) else profile
+        self.error_detection = chosen.error_detection
+        self.duplicate_rule = chosen.duplicate_rule
+        self.stall_s = chosen.reply_delay_s
+        self.close_after_apply = chosen.close_after_apply
+        return chosen
 
     def drop_connections(self) -> int:
         """Close all client connections now; returns how many were closed."""
         return self._server.drop_connections() if self._server else 0
+
+    def take_stall(self, command: str) -> float:
+        """How long to hold back the reply to `command` (0: not at all); counts stall_count down."""
+        return (
+            self._take(command, self.stall_s > 0, self.stall_commands, "stall_count") * self.stall_s
+        )
+
+    def take_close(self, command: str) -> bool:
+        """Whether to close instead of answering `command`; counts close_count down."""
+        return bool(self._take(command, self.close_after_apply, self.close_commands, "close_count"))
+
+    def _take(self, command: str, on: bool, commands: frozenset[str], counter: str) -> int:
+        if not on or (commands and command not in commands):
+            return 0
+        with self._lock:
+            left = getattr(self, counter)
+            if left is None:
+                return 1
+            if left <= 0:
+                return 0
+            setattr(self, counter, left - 1)
+            return 1
 
 
 @dataclass(eq=False)
@@ -88,6 +219,8 @@ class _Connection:
     logged_in: bool = False
     last_key: tuple[int | None, str] | None = None
     last_response: bytes | None = None
+    command: str = ""  # of the request being answered
+    executed: bool = False  # whether that request was executed (not replayed, not refused unread)
 
 
 class AcsServer(socketserver.ThreadingTCPServer):
@@ -119,6 +252,7 @@ class AcsServer(socketserver.ThreadingTCPServer):
         self.faults = Faults(_server=self)
         self.stopping = threading.Event()
         self._conns: set[_Connection] = set()
+        self.frames_handled = 0  # frames read and acted on (applied, replayed or refused)
         self._conns_lock = threading.Lock()
         super().__init__(address, _Handler)
 
@@ -143,6 +277,14 @@ class AcsServer(socketserver.ThreadingTCPServer):
         with self._conns_lock:
             self._conns.discard(conn)
 
+    def connection_count(self) -> int:
+        with self._conns_lock:
+            return len(self._conns)
+
+    def note_frame(self) -> None:
+        with self._conns_lock:
+            self.frames_handled += 1
+
     def drop_connections(self) -> int:
         with self._conns_lock:
             conns = list(self._conns)
@@ -157,14 +299,16 @@ class AcsServer(socketserver.ThreadingTCPServer):
 
     def respond(self, conn: _Connection, frame: bytes) -> bytes | None:
         """The reply to one frame (terminator included), or None when the spec says to stay silent."""
+        conn.command, conn.executed = "", False
         try:
             msg = decode(frame, encoding=self.encoding)
         except Sip2FormatError as exc:
             log.warning("from %s: not a SIP2 message (%s); asking for a resend", conn.peer, exc)
             return self._remember(conn, None, RESEND_REQUEST + b"\r")
+        conn.command = msg.command
         if msg.command == "97":
             return conn.last_response or RESEND_REQUEST + b"\r"
-        if msg.checksum is not None and not msg.checksum_ok:
+        if self.faults.error_detection and msg.checksum is not None and not msg.checksum_ok:
             log.warning(
                 "from %s: message %s has a bad checksum; asking for a resend",
                 conn.peer,
@@ -172,7 +316,12 @@ class AcsServer(socketserver.ThreadingTCPServer):
             )
             return self._remember(conn, None, RESEND_REQUEST + b"\r")
         key = (msg.sequence, msg.checksum) if msg.checksum is not None else None
-        if key is not None and key == conn.last_key and conn.last_response is not None:
+        if (
+            self.faults.duplicate_rule
+            and key is not None
+            and key == conn.last_key
+            and conn.last_response is not None
+        ):
             log.info(
                 "from %s: message %s repeats the previous one; replaying the last response",
                 conn.peer,
@@ -192,6 +341,7 @@ class AcsServer(socketserver.ThreadingTCPServer):
             raise _CloseAfter(self._encode(message("94", ok="0"), msg))
         try:
             reply = self._dispatch(conn, msg)
+            conn.executed = True
         except AcsError as exc:
             log.error("message %s could not be processed: %s", msg.command, exc)
             return self._remember(conn, None, RESEND_REQUEST + b"\r")
@@ -208,7 +358,9 @@ class AcsServer(socketserver.ThreadingTCPServer):
 
     def _encode(self, reply: Message, request: Message) -> bytes:
         reply.fields = [(fid, self._encodable(value)) for fid, value in reply.fields]
-        detect = request.checksum is not None or request.sequence is not None
+        detect = self.faults.error_detection and (
+            request.checksum is not None or request.sequence is not None
+        )
         data = encode(
             reply,
             encoding=self.encoding,
@@ -734,8 +886,19 @@ class _Handler(socketserver.BaseRequestHandler):
                             "from %s: unexpected error on a message; asking for a resend", conn.peer
                         )
                         reply = RESEND_REQUEST + b"\r"
+                    srv.note_frame()
+                    if conn.executed and srv.faults.take_close(conn.command):
+                        log.info(
+                            "from %s: %s applied; closing the connection without answering "
+                            "(fault injection)",
+                            conn.peer,
+                            conn.command,
+                        )
+                        srv.faults.closed_after_apply.set()
+                        _close(self.request)
+                        return
                     if reply is not None:
-                        if srv.faults.stall_s > 0 and not self._stall():
+                        if srv.faults.take_stall(conn.command) > 0 and not self._stall():
                             return
                         try:
                             self.request.sendall(reply)
@@ -766,6 +929,7 @@ class RunningAcs:
         self.host, self.port = server.server_address[:2]
         self.library: Library = server.library
         self.faults: Faults = server.faults
+        self.profile: Profile = PROFILES["standard"]
         self._thread = threading.Thread(
             target=server.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -776,8 +940,18 @@ class RunningAcs:
         self._stopped = False
 
     @property
+    def frames_handled(self) -> int:
+        """How many SIP2 frames the library system has read and acted on, over all connections."""
+        return self._server.frames_handled
+
+    @property
+    def connections(self) -> int:
+        """How many kiosk connections are open now (a handler finishing its last frame counts)."""
+        return self._server.connection_count()
+
+    @property
     def address(self) -> str:
-        return f"{self.host}:{self.port}"
+        return f"{self.host!s}:{self.port}"
 
     def stop(self) -> None:
         """Stop serving, close every connection and release the database. Idempotent."""
@@ -815,9 +989,16 @@ def start_embedded(
     branch: str = "DEMO",
     clock: Clock | None = None,
     terminator: str = "\r",
+    strict: bool = True,
+    profile: Profile | str = "standard",
 ) -> RunningAcs:
     """Open (creating and seeding on first use) the demo database and serve SIP2 on host:port
-    (0 = an ephemeral port) in a daemon thread. Raises AcsError when the database or port is unusable."""
+    (0 = an ephemeral port) in a daemon thread. Raises AcsError when the database or port is unusable.
+
+    `strict` (default) applies every request received (see `Library`); `strict=False` answers a
+    repeat of an item's last transaction without applying it again. `profile` (a Profile, a name
+    in PROFILES or a `parse_profile()` spec) says how it answers on the wire."""
+    chosen = parse_profile(profile) if isinstance(profile, str) else profile
     try:
         "".encode(encoding)
     except LookupError:
@@ -831,7 +1012,7 @@ def start_embedded(
         fee_limit=Decimal(str(fee_limit)),
         branch=branch,
     )
-    library = Library(make_engine(database_url), policy, clock)
+    library = Library(make_engine(database_url), policy, clock, strict=strict)
     library.prepare(fresh=fresh)
     try:
         server = AcsServer(
@@ -849,8 +1030,16 @@ def start_embedded(
         raise AcsError(
             f"demo library system cannot listen on {host}:{port}: {exc.strerror or exc}"
         ) from None
+    server.faults.use(chosen)
     running = RunningAcs(server)
-    log.info("demo library system serving SIP2 on %s:%s", running.host, running.port)
+    running.profile = chosen
+    log.info(
+        "demo library system serving SIP2 on %s:%s (%s, profile %s)",
+        running.host,
+        running.port,
+        "strict" if strict else "repeat guard",
+        chosen.name,
+    )
     return running
 
 
@@ -877,8 +1066,10 @@ def build_from_config(
     port: int | None = None,
     fresh: bool = False,
     database_url: str | None = None,
+    profile: str | None = None,
 ) -> RunningAcs:
-    """Start the demo library system as `[acs]` and `[sip2]` of one configuration describe it."""
+    """Start the demo library system as `[acs]` and `[sip2]` of one configuration describe it
+    (`profile` overrides `acs.profile`)."""
     login = (cfg.sip2.username, cfg.sip2.password) if cfg.sip2.username else None
     return start_embedded(
         database_url_for(cfg, database_url),
@@ -894,4 +1085,17 @@ def build_from_config(
         institution=cfg.sip2.institution_id or "DEMO",
         library_name=cfg.kiosk.library_name,
         branch=cfg.sip2.location_code or cfg.sip2.institution_id or "DEMO",
+        strict=cfg.acs.strict,
+        profile=profile if profile is not None else cfg.acs.profile,
     )
+
+
+def describe(profile: Profile) -> str:
+    """A profile as its name and the fields that differ from that name's preset."""
+    preset = PROFILES.get(profile.name, Profile())
+    changed = [
+        f"{name}={getattr(profile, name)}"
+        for name in ("error_detection", "duplicate_rule", "reply_delay_s", "close_after_apply")
+        if getattr(profile, name) != getattr(preset, name)
+    ]
+    return ",".join([profile.name, *changed])

@@ -31,6 +31,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     chk.add_argument("--host", help="override sip2.host")
     chk.add_argument("--port", type=int, help="override sip2.port")
     chk.add_argument("--timeout", type=float, help="override sip2.timeout_s (seconds)")
+    chk.add_argument(
+        "--duplicate-rule",
+        action="store_true",
+        help="also find out whether the ACS honours the SIP2 duplicate rule (sends one 99 "
+        "twice); set sip2.duplicate_rule = true only when it does",
+    )
     chk.set_defaults(func=_check)
 
 
@@ -68,8 +74,11 @@ def _check(args: argparse.Namespace) -> int:
     if overrides:
         settings = dataclasses.replace(settings, **overrides)
     client = Sip2Client(settings)
+    honoured: bool | None = None
     try:
         status = client.connect()
+        if getattr(args, "duplicate_rule", False):
+            honoured = client.probe_duplicate_rule()
     except Sip2Error as exc:
         print(f"sip2 check failed: {exc}", file=sys.stderr)
         return 1
@@ -83,6 +92,9 @@ def _check(args: argparse.Namespace) -> int:
         "error_detection": settings.error_detection,
         "logged_in": bool(settings.send_login and settings.username),
         "acs": status.to_json(),
+        "duplicate_rule": settings.duplicate_rule,
     }
+    if honoured is not None:
+        report["duplicate_rule_honoured"] = honoured
     print(json.dumps(report, ensure_ascii=False, indent=2))
     return 0

@@ -1,8 +1,20 @@
 """The kiosk's SIP2 session to the ACS: connect, log in, status, and reliable request/response.
 
 One Sip2Client owns one TCP (or TLS) connection. `request()` is thread-safe and implements the
-spec's error-detection rules (retransmit on timeout, `97` on a bad checksum, resend on `96`,
-discard replies with a wrong sequence number), reconnecting with back-off when the link drops.
+spec's error-detection rules (`97` on a bad checksum, resend on `96`, discard replies with a
+wrong sequence number), reconnecting with back-off when the link drops.
+
+Exactly once: a request that changes something at the ACS (checkout, checkin, renewal, fee,
+hold...) is re-sent after a timeout only where the site declared that its ACS honours the
+duplicate rule (`sip2.duplicate_rule`) and the link carries AY/AZ; otherwise an unanswered one
+is in doubt (Sip2LinkError with maybe_delivered) and the circulation layer reconciles it. An
+answer is taken only for the request it belongs to: expected command, and the request's item
+(AB) and patron (AA) where both carry them; anything else on the link is dropped and logged.
+
+Deadline: every call (`request()`, `connect()`, `sc_status()`, or several under `call()` or a
+`LinkLock`) ends within one overall budget, `call_budget_s` = timeout_s x (2 + retries), that
+covers waiting for the link, reconnecting and every retry (docs/architecture.md). A changing
+request is written only while a whole timeout_s is left for its answer; later it is not sent.
 """
 
 from __future__ import annotations
@@ -13,8 +25,11 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from kiosk.config import Sip2Section
 from kiosk.core.ports import Clock, SystemClock
@@ -87,6 +102,14 @@ _BACKOFF_MAX_S = 60.0
 
 class Sip2LoginError(Sip2LinkError):
     """The ACS refused the `93` login: the user id, password or location code is wrong."""
+
+
+class Sip2LinkBusy(Sip2LinkError):
+    """The link stayed busy with another call until this call's deadline: nothing was sent."""
+
+
+# Fields that tie an answer to its request: the item and the patron.
+_MATCHED_FIELDS = ("AB", "AA")
 
 
 @dataclass(frozen=True)
@@ -200,6 +223,9 @@ class Sip2Client:
         self._last_activity = self._clock.monotonic()
         self._backoff_s = 0.0
         self._next_connect_at = float("-inf")
+        # Whether the last valid answer carried AY/AZ ("auto" follows what the ACS does).
+        self._trailer_seen = False
+        self._calls = threading.local()  # .deadline: time.monotonic() by which this call ends
         self.exchanges: collections.deque[tuple[datetime, str, str]] = collections.deque(maxlen=200)
 
     # --- public API ----------------------------------------------------------------------
@@ -212,9 +238,54 @@ class Sip2Client:
     def connected(self) -> bool:
         return self._sock is not None
 
+    @property
+    def call_budget_s(self) -> float:
+        """The overall deadline of one call: one timeout for waiting for the link and
+        reconnecting, then every attempt's wait, and nothing more."""
+        return self._settings.timeout_s * (2 + self._settings.retries)
+
+    @contextmanager
+    def call(self, budget_s: float | None = None) -> Iterator[float]:
+        """Run what follows in this thread as one call with one overall deadline (returned, in
+        time.monotonic() terms): queueing for the link, reconnecting and retries all count. An
+        enclosing call's deadline wins, so nested calls never extend it."""
+        outer: float | None = getattr(self._calls, "deadline", None)
+        if outer is not None:
+            yield outer
+            return
+        deadline = time.monotonic() + (self.call_budget_s if budget_s is None else budget_s)
+        self._calls.deadline = deadline
+        try:
+            yield deadline
+        finally:
+            self._calls.deadline = None
+
+    def _remaining(self) -> float:
+        deadline: float | None = getattr(self._calls, "deadline", None)
+        return float("inf") if deadline is None else deadline - time.monotonic()
+
+    @contextmanager
+    def _link(self, command: str) -> Iterator[None]:
+        """Hold the link for one call, waiting for it no longer than the call's deadline."""
+        with self.call():
+            if not _acquire(self._lock, self._remaining()):
+                raise self._busy(command)
+            try:
+                yield
+            finally:
+                self._lock.release()
+
+    def _busy(self, command: str) -> Sip2LinkBusy:
+        s = self._settings
+        return Sip2LinkBusy(
+            f"SIP2 {command} not sent to the ACS at {s.host}:{s.port}: the link was busy with "
+            f"another call until this call's deadline ({self.call_budget_s:g} s)",
+            maybe_delivered=False,
+        )
+
     def connect(self) -> AcsStatus:
         """Open the connection, log in (`93`) when a user name is configured, then `99` → `98`."""
-        with self._lock:
+        with self._link("93"):
             self._close_socket()
             try:
                 self._open()
@@ -250,7 +321,7 @@ class Sip2Client:
         Raises Sip2LinkError (with `maybe_delivered`) when no valid answer came within the
         timeout and retry budget, and Sip2FormatError when `msg` cannot be encoded.
         """
-        with self._lock:
+        with self._link(msg.command):
             try:
                 self._ensure_connected()
             except Sip2LinkError as exc:
@@ -259,16 +330,53 @@ class Sip2Client:
 
     def sc_status(self) -> AcsStatus:
         """`99` → `98`; also the keep-alive."""
-        with self._lock:
+        with self._link("99"):
             try:
                 self._ensure_connected()
             except Sip2LinkError as exc:
                 raise self._not_sent(message("99"), exc) from exc
             return self._status(reconnect=True)
 
+    def probe_duplicate_rule(self, pause_s: float = 1.5) -> bool:
+        """Whether the ACS honours the duplicate rule on this link, found out harmlessly.
+
+        The same `99` frame goes out twice, `pause_s` apart (more than the one-second resolution
+        of SIP2 dates). An ACS that replays its last answer sends the first answer again, date
+        and all; one that executes the copy answers with a later date. False as well when the
+        link carries no AY/AZ (no rule can work there) or the answer has no date to compare.
+        Raises Sip2LinkError when the ACS cannot be asked.
+        """
+        with self.call(self.call_budget_s + pause_s), self._link("99"):
+            self._ensure_connected()
+            if self._detection == "off":
+                return False
+            self._drain_stale()
+            req = message("99", status_code="0", max_print_width="048", protocol_version="2.00")
+            frame = self._encode(req)
+            seq = self._seq
+            answers: list[Message] = []
+            for attempt in range(2):
+                if attempt:
+                    threading.Event().wait(pause_s)
+                try:
+                    self._send(frame)
+                    reply = self._receive("98", seq, req)
+                except (_Timeout, _LinkDown) as exc:
+                    self._close_socket()
+                    raise Sip2LinkError(
+                        self._give_up(req, f"duplicate rule probe: {exc or 'no answer'}"),
+                        maybe_delivered=True,
+                    ) from None
+                if reply is None or reply.command != "98" or reply.checksum is None:
+                    return False  # no AY/AZ in the answer: nothing to recognise a repeat by
+                answers.append(reply)
+            first, second = answers
+            date = first.fixed.get("date_time_sync", "").strip()
+            return bool(date) and first.fixed == second.fixed and first.fields == second.fields
+
     def keepalive_if_due(self) -> None:
         """Send a `99` when the link has been quiet for sip2.keepalive_s; reconnect when down and due."""
-        with self._lock:
+        with self._link("99"):
             now = self._clock.monotonic()
             if self._sock is None:
                 if now >= self._next_connect_at:
@@ -301,8 +409,16 @@ class Sip2Client:
 
     def _open(self) -> None:
         s = self._settings
+        remaining = self._remaining()
+        if remaining <= 0:
+            raise Sip2LinkError(
+                f"cannot connect to the ACS at {s.host}:{s.port}: the call's deadline has passed",
+                maybe_delivered=False,
+            )
         try:
-            sock = socket.create_connection((s.host, s.port), timeout=self._connect_timeout)
+            sock = socket.create_connection(
+                (s.host, s.port), timeout=min(self._connect_timeout, remaining)
+            )
         except OSError as exc:
             raise Sip2LinkError(
                 f"cannot connect to the ACS at {s.host}:{s.port}: {exc}", maybe_delivered=False
@@ -402,16 +518,31 @@ class Sip2Client:
         written = False
         outgoing = frame
         while True:
+            if not written and msg.command not in READ_ONLY and self._remaining() < self._timeout_s:
+                # Sent now, it could only end in doubt: better not sent at all.
+                raise self._busy(msg.command)
             try:
+                if self._remaining() <= 0:
+                    raise _Timeout()
                 self._send(outgoing)
                 written = True
-                reply = self._receive(expected, seq)
+                reply = self._receive(expected, seq, msg)
             except _Timeout:
-                if attempts_left <= 0:
-                    raise Sip2LinkError(
-                        self._give_up(msg, f"no answer within {self._timeout_s:g} s"),
-                        maybe_delivered=written,
-                    ) from None
+                retransmit = self._may_retransmit(msg)
+                if attempts_left <= 0 or not retransmit or self._remaining() <= 0:
+                    why = (
+                        f"no answer within {self._timeout_s:g} s"
+                        if self._remaining() > 0
+                        else f"no answer within the call's deadline ({self.call_budget_s:g} s)"
+                    )
+                    if written and not retransmit:
+                        # A late answer must not meet the next request on this link.
+                        self._close_socket()
+                        why += (
+                            "; not re-sent (the ACS is not known to honour the SIP2 duplicate "
+                            "rule, sip2.duplicate_rule), so the ACS may have applied it"
+                        )
+                    raise Sip2LinkError(self._give_up(msg, why), maybe_delivered=written) from None
                 attempts_left -= 1
                 outgoing = (
                     frame  # byte-identical: the ACS replays its answer instead of re-executing
@@ -460,6 +591,19 @@ class Sip2Client:
                 continue
             return reply
 
+    def _may_retransmit(self, msg: Message) -> bool:
+        """Whether `msg` may go out again byte-identically after a timeout on the same link.
+
+        A read-only request may; a changing one only where the ACS honours the duplicate rule
+        (declared for the site) and this link actually uses error detection: without AY/AZ the
+        copy is executed again (a second renewal, a second checkout).
+        """
+        if msg.command in READ_ONLY:
+            return True
+        if not self._settings.duplicate_rule:
+            return False
+        return self._detection == "on" or (self._detection == "auto" and self._trailer_seen)
+
     def _restart(
         self, msg: Message, why: str, written: bool, reconnect: bool, attempts_left: int
     ) -> None:
@@ -472,7 +616,7 @@ class Sip2Client:
                 raise Sip2LinkError(
                     self._give_up(msg, f"{why}; reconnect failed: {exc}"), maybe_delivered=written
                 ) from None
-        if not reconnect or in_doubt or attempts_left <= 0:
+        if not reconnect or in_doubt or attempts_left <= 0 or self._remaining() <= 0:
             detail = "; the ACS may have applied it" if in_doubt else ""
             raise Sip2LinkError(self._give_up(msg, why + detail), maybe_delivered=written)
 
@@ -500,7 +644,7 @@ class Sip2Client:
             raise _LinkDown("not connected")
         self._record(SC_TO_ACS, data)
         try:
-            sock.settimeout(self._timeout_s)
+            sock.settimeout(max(0.001, min(self._timeout_s, self._remaining())))
             sock.sendall(data)
         except TimeoutError:
             raise _LinkDown("send timed out") from None
@@ -558,9 +702,11 @@ class Sip2Client:
                 raise _LinkDown(str(exc)) from None
         return self._queued.popleft()
 
-    def _receive(self, expected: str | None, seq: int | None) -> Message | None:
+    def _receive(
+        self, expected: str | None, seq: int | None, request: Message | None = None
+    ) -> Message | None:
         """The answer to the request just sent; None when it is garbled (caller sends 97)."""
-        deadline = time.monotonic() + self._timeout_s
+        deadline = min(time.monotonic() + self._timeout_s, time.monotonic() + self._remaining())
         while True:
             frame = self._read_frame(deadline)
             self._last_activity = self._clock.monotonic()
@@ -591,6 +737,15 @@ class Sip2Client:
             if expected is not None and reply.command != expected:
                 log.info("dropping an unexpected %s (waiting for %s)", reply.command, expected)
                 continue
+            if request is not None and not _belongs(reply, request):
+                log.warning(
+                    "dropping an answer that belongs to another request (waiting for the answer "
+                    "to %s): %s",
+                    request.command,
+                    mask(frame.decode(self._encoding, errors="replace").rstrip("\r\n")),
+                )
+                continue
+            self._trailer_seen = reply.checksum is not None
             for note in reply.notes:
                 log.debug("SIP2 %s: %s", reply.command, note)
             return reply
@@ -603,6 +758,68 @@ class Sip2Client:
         log.debug("%s %s", direction, text)
 
 
+def _belongs(reply: Message, request: Message) -> bool:
+    """Whether an answer can be the one to `request`: same item (AB) and patron (AA) where both
+    carry one (compared without case and surrounding blanks; a checkin's answer names who had
+    the item in AA, but a checkin request carries no AA)."""
+    for fid in _MATCHED_FIELDS:
+        want = request.get(fid).strip().casefold()
+        got = reply.get(fid).strip().casefold()
+        if want and got and want != got:
+            return False
+    return True
+
+
+def _acquire(lock: Any, remaining: float) -> bool:
+    """Acquire `lock`, waiting at most `remaining` seconds (unbounded when infinite)."""
+    if remaining == float("inf"):
+        return bool(lock.acquire())
+    return bool(lock.acquire(timeout=max(0.0, remaining)))
+
+
+class LinkLock:
+    """A reentrant lock for everything that uses one Sip2Client (the circulation service, its
+    forwarder), with the client's overall call deadline: the outermost `with` starts a call
+    (`Sip2Client.call()`), and waiting for the lock counts against it. Raises Sip2LinkBusy
+    (maybe_delivered False: nothing was sent) when the lock stays held past the deadline."""
+
+    def __init__(self, client: Sip2Client) -> None:
+        self._client = client
+        self._lock = threading.RLock()
+        self._calls = threading.local()
+
+    def __enter__(self) -> LinkLock:
+        call = self._client.call()
+        call.__enter__()
+        try:
+            if not _acquire(self._lock, self._client._remaining()):
+                raise self._client._busy("request")
+        except BaseException:
+            call.__exit__(None, None, None)
+            raise
+        stack: list[Any] = getattr(self._calls, "stack", None) or []
+        stack.append(call)
+        self._calls.stack = stack
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        call = self._calls.stack.pop()
+        self._lock.release()
+        call.__exit__(None, None, None)
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        """Plain lock acquisition (no deadline), for code written against threading.RLock."""
+        return self._lock.acquire(blocking, timeout)
+
+    def release(self) -> None:
+        self._lock.release()
+
+
+def link_lock(client: Any) -> LinkLock | threading.RLock:
+    """The lock to share around `client`: a LinkLock for a Sip2Client, else a plain RLock."""
+    return LinkLock(client) if isinstance(client, Sip2Client) else threading.RLock()
+
+
 def transaction_date(clock: Clock | None = None) -> str:
     """The current time as an 18-character SIP2 date, from an injected clock when given."""
     return sip_date((clock or SystemClock()).now())
@@ -611,12 +828,15 @@ def transaction_date(clock: Clock | None = None) -> str:
 __all__ = [
     "ACS_TO_SC",
     "AcsStatus",
+    "LinkLock",
     "READ_ONLY",
     "RESPONSE_FOR",
     "SC_TO_ACS",
     "Sip2Client",
     "Sip2Error",
+    "Sip2LinkBusy",
     "Sip2LinkError",
     "Sip2LoginError",
+    "link_lock",
     "transaction_date",
 ]

@@ -154,7 +154,7 @@ def _tail_search(pattern: re.Pattern[bytes], data: bytes, width: int) -> re.Matc
     return pattern.search(data, start)
 
 
-_MAX_VALUE_BYTES = 255
+MAX_VALUE_BYTES = 255  # the spec's limit on one variable-length field
 
 
 @dataclass
@@ -215,7 +215,7 @@ def message(
     return Message(command=command, fixed=ordered, fields=list(fields or []))
 
 
-def checksum(prefix: bytes) -> str:
+def checksum(prefix: bytes | bytearray) -> str:
     """The SIP2 checksum of `prefix` (every byte up to and including `AZ`): 4 upper-case hex digits."""
     return f"{(-sum(prefix)) & 0xFFFF:04X}"
 
@@ -269,15 +269,19 @@ def display(value: str) -> str:
 
 
 def _clean_value(fid: str, value: str, encoding: str, delimiter: str) -> bytes:
+    """The wire bytes of one value, exactly as given, or Sip2FormatError.
+
+    A value holding the delimiter, CR, LF or NUL would open a new field or frame, and one over
+    255 bytes breaks the spec's field limit; altering either would send another identifier
+    than the one the journal keeps (a PIN ``7391|54`` sent as ``739154``), so both are refused.
+    """
     if not isinstance(value, str):
         raise Sip2FormatError(f"field {fid}: value must be text, got {type(value).__name__}")
     if delimiter in value or "\r" in value or "\n" in value or "\0" in value:
-        # An injection guard as much as a format rule: a scanned id must not open a new field.
-        cleaned = (
-            value.replace(delimiter, "").replace("\0", "").replace("\r", " ").replace("\n", " ")
+        raise Sip2FormatError(
+            f"field {fid}: value contains the field delimiter {delimiter!r}, CR, LF or NUL, "
+            "which SIP2 cannot carry; it is refused, not altered"
         )
-        log.warning("field %s: removed delimiter/CR/LF/NUL characters from an outgoing value", fid)
-        value = cleaned
     try:
         data = value.encode(encoding)
     except UnicodeEncodeError as exc:
@@ -285,9 +289,11 @@ def _clean_value(fid: str, value: str, encoding: str, delimiter: str) -> bytes:
             f"field {fid}: {value[exc.start : exc.end]!r} cannot be written in the ACS encoding {encoding}; "
             "set sip2.encoding to utf-8 or cp1257"
         ) from None
-    if len(data) > _MAX_VALUE_BYTES:
-        data = data[:_MAX_VALUE_BYTES].decode(encoding, errors="ignore").encode(encoding)
-        log.warning("field %s: value truncated to %d bytes", fid, len(data))
+    if len(data) > MAX_VALUE_BYTES:
+        raise Sip2FormatError(
+            f"field {fid}: value is {len(data)} bytes in {encoding}; SIP2 fields hold at most "
+            f"{MAX_VALUE_BYTES}, and a shortened value would name something else"
+        )
     return data
 
 
@@ -391,6 +397,7 @@ def encode(
                     raise Sip2FormatError(
                         f"message {cmd}: fixed field {name} contains a control character"
                     )
+        assert text is not None  # every fixed value was checked to be text just above
         out += text.encode("ascii")
     if cmd in _CONTROL:
         if msg.fields:
@@ -527,6 +534,34 @@ def _cut_left(part: str, spec: tuple[tuple[str, int], ...]) -> dict[str, str]:
     return fixed
 
 
+def _sequence_in_place(
+    before: bytes, delimiter: str, encoding: str, *, lenient: bool
+) -> re.Match[bytes] | None:
+    """The `AY<digit>` at the end of `before` (the frame up to its checksum) when it stands where
+    a sequence number stands: at the start of a field, not at the end of a field's value.
+
+    `AFPlease return the item to BAY7|` ends in `AY7|` but that is the AF value and its
+    delimiter, so a sequence number must follow a delimiter or the fixed part. `lenient` (a
+    checksum follows) also takes `...textAY7AZ`: an ACS that does not terminate its last field
+    before the trailer, or sends a short fixed part (fixed fields hold no `AY<digit>` ending).
+    """
+    s = _tail_search(_SEQUENCE_RE, before, 4)
+    if s is None:
+        return None
+    try:
+        delim = delimiter.encode(encoding)
+    except (UnicodeError, LookupError):
+        delim = delimiter.encode("utf-8", errors="replace")
+    start = s.start()
+    fixed_end = 2 + _FIXED_LENGTH.get(before[:2].decode("ascii", errors="replace"), 0)
+    at_field_start = before[:start].endswith(delim) or start == fixed_end
+    if at_field_start:
+        return s
+    if not lenient or s.group(0).endswith(b"|") or start < 2:
+        return None  # the end of a value followed by its delimiter (or no checksum to vouch)
+    return s
+
+
 def decode(data: bytes | str, *, encoding: str = "utf-8", delimiter: str = "|") -> Message:
     """Decode one message (with or without its terminator), leniently (sip2.md §12, §14.3).
 
@@ -563,7 +598,7 @@ def decode(data: bytes | str, *, encoding: str = "utf-8", delimiter: str = "|") 
             cs = cs.upper()
         prefix = frame[: m.start() + 2]
         before = frame[: m.start()]
-        s = _tail_search(_SEQUENCE_RE, before, 4)
+        s = _sequence_in_place(before, delimiter, enc, lenient=True)
         if s is not None:
             sequence = int(s.group(1))
             body = before[: s.start()]
@@ -580,7 +615,7 @@ def decode(data: bytes | str, *, encoding: str = "utf-8", delimiter: str = "|") 
             else:
                 cs_ok = False
     else:
-        s = _tail_search(_SEQUENCE_RE, frame, 4)
+        s = _sequence_in_place(frame, delimiter, enc, lenient=False)
         if s is not None and len(frame) > 3 + 2:
             sequence = int(s.group(1))
             body = frame[: s.start()]
@@ -632,9 +667,9 @@ def decode(data: bytes | str, *, encoding: str = "utf-8", delimiter: str = "|") 
                 if fields and len(chunk) >= 2 and not _FIELD_ID_RE.match(chunk[:2]):
                     # No field id can start like this (ids are upper-case letters and digits):
                     # the delimiter was part of the previous value, as in an e-mail "a|b@c".
-                    fid, value = fields[-1]
-                    fields[-1] = (fid, value + delimiter + chunk)
-                    notes.append(f"delimiter inside the value of {fid}")
+                    prev_fid, prev_value = fields[-1]
+                    fields[-1] = (prev_fid, prev_value + delimiter + chunk)
+                    notes.append(f"delimiter inside the value of {prev_fid}")
                     continue
                 if len(chunk) < 2:
                     raise Sip2FormatError(
