@@ -30,6 +30,7 @@ BACK_LABELS = ("Cancel", "Back to my items", "Back", "No receipt", "Done")
 # Leaving these for the welcome screen ends a visit; a refused card or a cancelled PIN does not
 # (the patron is still there, and must hear why), the idle rule in `tick` covers walking away.
 _VISIT_STAGES = ("active", "finishing", "goodbye")
+TIMED_OUT = "timed_out"  # the screen after an idle logout
 
 
 class SpeechGuide:
@@ -63,6 +64,7 @@ class SpeechGuide:
         )  # the book drop shows every language; speech picks one
         self._last_activity = 0.0
         self._typed: list[str] = []
+        self._end_pending = False
 
     @property
     def lang(self) -> str:
@@ -80,18 +82,33 @@ class SpeechGuide:
         stage = getattr(state.stage, "value", "")
         was = getattr(getattr(previous, "stage", None), "value", "welcome")
         if stage == "welcome" and was in _VISIT_STAGES:
+            if name == TIMED_OUT:
+                self._end_pending = True  # the patron must still hear why the visit ended
+            else:
+                self.end_visit()
+        elif self._end_pending and name != TIMED_OUT:
             self.end_visit()
         lang = state.language or self.lang
         texts: list[str] = []
         if name != self.screen_name:
             self._screen_changed(name)
-            texts += self.narrator.screen(name, state, lang)
+            self._last_activity = self._now()  # a new screen: the idle time counts from here
+            texts += self._screen_texts(name, state, lang)
         elif previous is not None and previous.language != state.language:
             texts += self.narrator.screen(name, state, lang)  # the patron chose a language: hear it
         texts += self.narrator.session(previous, state, lang)
         if state.idle_warning and not (previous is not None and previous.idle_warning):
             texts.append(self.narrator.idle(int(round(state.seconds_left or 0)), lang))
         self._say(texts, lang)
+
+    def _screen_texts(self, name: str, state: Any, lang: str) -> list[str]:
+        if name == TIMED_OUT:  # the screen words it in the patron's language; say the same
+            screen = self.app.screen(name)
+            return [
+                str(getattr(screen, "heading", "")),
+                " ".join(str(getattr(screen, "body", "")).split()),
+            ]
+        return self.narrator.screen(name, state, lang)
 
     def bookdrop_shown(self, previous: Any, state: Any, name: str) -> None:
         texts: list[str] = []
@@ -178,6 +195,7 @@ class SpeechGuide:
         self.speaker.end_visit()
         self.navigator.deactivate()
         self._switched_off = False
+        self._end_pending = False
         if self._headset is not None and self._headset.plugged:
             self.speaker.enable("headset")  # still plugged in: the next patron hears the kiosk too
 

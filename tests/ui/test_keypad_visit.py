@@ -318,3 +318,31 @@ def test_a_refused_card_is_heard(recorded: Any) -> None:
     )
     assert k.guide.speaker.enabled
     assert not any("999999" in t or "1234" in t for t in k.spoken())
+
+
+def test_an_idle_logout_is_heard_then_speech_ends(recorded: Any) -> None:
+    """A patron who did not answer the warning hears that the visit ended; speech goes off after."""
+    p = recorded.start(prefix="keypad-timeout-")
+    k = Keypad(p)
+    app = p.app
+    p.wait_screen("welcome")
+    tr = translator("lv").gettext
+    k.press("down")
+    app.present_card(CARD)  # as the card reader hands it over
+    p.wait_screen("pin")
+    k.type(PIN)
+    k.choose(tr("Continue"))
+    p.wait_screen("checkout")
+    for _ in range(2):  # past the warning, then past the logout
+        p.clock.advance(app.cfg.ui.idle_timeout_s - app.cfg.ui.idle_warning_s + 1)
+        app.tick()
+        p.wait_until(
+            lambda: app.idle_warning or app.current_screen == "timed_out", what="warning or logout"
+        )
+    p.wait_screen("timed_out")
+    k.wait_spoken(lambda s: s[-1].startswith(tr("Your session has ended.")), "logout said")
+    assert k.guide.speaker.enabled
+    k.choose(tr("Done"))
+    p.wait_screen("welcome")
+    assert not k.guide.speaker.enabled
+    assert not any(CARD in t or PIN in t for t in k.spoken())
