@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "kiosk.techcli",  # doctor, stats, admin
     "kiosk.fleet.cli",  # config show, support-bundle, alert
     "kiosk.preview",  # preview (screens in named states, offscreen)
+    "kiosk.speech.cli",  # say
 )
 
 

@@ -58,6 +58,7 @@ APT_PACKAGES=(
   libgl1 libegl1 libgles2 libgbm1 libdrm2 libmtdev1 libinput10
   pcscd libccid libpcsclite1 libpcsclite-dev libusb-1.0-0
   fonts-dejavu-core  # the printer's raster path renders receipts in DejaVu Sans Mono
+  espeak-ng  # spoken guidance (kiosk/speech)
 )
 UNITS=(kiosk.service kiosk-acs.service kiosk-forward.service kiosk-forward.timer kiosk-purge.service kiosk-purge.timer)
 
