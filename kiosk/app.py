@@ -264,6 +264,7 @@ class KioskApp(App):
     lang = StringProperty("lv")
     theme = ObjectProperty(None)
     online = BooleanProperty(True)
+    config_fault = StringProperty("")  # the technician's line; the patron sees "out of service"
     offline_text = StringProperty("")
     printer_ready = BooleanProperty(True)
     printer_problem = StringProperty("")
@@ -645,6 +646,7 @@ class KioskApp(App):
 
         link, printer = status
         self.online = bool(link.online)
+        self.config_fault = link.config_fault
         self.printer_ready = printer in (PrinterStatus.READY, PrinterStatus.PAPER_LOW)
         self.printer_problem = {
             PrinterStatus.PAPER_OUT: _("The receipt printer is out of paper."),
@@ -661,15 +663,25 @@ class KioskApp(App):
         state = self.state
         in_session = state is not None and state.stage is not Stage.WELCOME and state.stage is not Stage.GOODBYE
         offline = (in_session and not state.capabilities.online) or (getattr(self, "_link_checked", False) and not self.online)
+        offline = offline and not self.config_fault  # a configuration fault is no outage: nothing offline
         self.offline_text = OFFLINE_TEXTS.get(self.cfg.offline.policy, OFFLINE_TEXTS["disabled"]) if offline else ""
+
+    def out_of_service(self) -> bool:
+        """A required part is missing, the configuration is wrong (the technician's line is in the
+        log and on the maintenance screen, never on the patron's), or the library system is down
+        where no offline work is allowed."""
+        s = self.services
+        if s is None:
+            return False
+        down = not self.online and self.cfg.offline.policy == "disabled"
+        return bool(s.faults or self.config_fault or down)
 
     def _update_service_screen(self) -> None:
         s = self.services
         assert s is not None
-        down = not self.online and self.cfg.offline.policy == "disabled"
         if self.maintenance_showing:
             return
-        if s.faults or down:
+        if self.out_of_service():
             if self.state is None or self.state.stage.value == "welcome":
                 self.show_screen("out_of_service")
         elif self.current_screen == "out_of_service":
@@ -706,7 +718,7 @@ class KioskApp(App):
             self.refresh_status()  # the patron must see a paper-out before choosing to print
         if self.services and self.services.bookdrop is not None:
             return  # the book drop has its own screens (render_bookdrop)
-        if self.services and (self.services.faults or (not self.online and self.cfg.offline.policy == "disabled")) and state.stage is Stage.WELCOME:
+        if self.out_of_service() and state.stage is Stage.WELCOME:
             name = "out_of_service"
         elif state.stage is Stage.WELCOME:
             name = {"keypad": "card_entry", "returns": "returns", "timed_out": "timed_out"}.get(self.local, "welcome")

@@ -1241,6 +1241,7 @@ class CirculationService:
             pending=self.journal.pending_count(),
             last_error=self._link.error,
             since=self._link.since,
+            config_fault=self.config_fault or "",
         )
 
     def close(self) -> None:
