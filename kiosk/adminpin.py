@@ -45,16 +45,27 @@ def _unb64(text: str) -> bytes:
 def validate_pin(pin: str) -> None:
     """Refuse PINs that cannot be typed on the kiosk's keypad or are too short to protect anything."""
     if not MIN_PIN_LENGTH <= len(pin) <= MAX_PIN_LENGTH:
-        raise AdminPinError(f"admin PIN: expected {MIN_PIN_LENGTH}-{MAX_PIN_LENGTH} digits, got {len(pin)} characters")
+        raise AdminPinError(
+            f"admin PIN: expected {MIN_PIN_LENGTH}-{MAX_PIN_LENGTH} digits, got {len(pin)} characters"
+        )
     if not pin.isdigit() or not pin.isascii():
         raise AdminPinError("admin PIN: expected digits only (the kiosk's keypad has only digits)")
 
 
-def hash_pin(pin: str, *, n: int = DEFAULT_N, r: int = DEFAULT_R, p: int = DEFAULT_P, salt: bytes | None = None) -> str:
+def hash_pin(
+    pin: str,
+    *,
+    n: int = DEFAULT_N,
+    r: int = DEFAULT_R,
+    p: int = DEFAULT_P,
+    salt: bytes | None = None,
+) -> str:
     """`scrypt$n$r$p$salt$key` (base64 without padding) for a PIN, with a fresh random salt."""
     validate_pin(pin)
     salt = salt if salt is not None else secrets.token_bytes(SALT_BYTES)
-    key = hashlib.scrypt(pin.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=KEY_BYTES, maxmem=64 * 1024 * 1024)
+    key = hashlib.scrypt(
+        pin.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=KEY_BYTES, maxmem=64 * 1024 * 1024
+    )
     return f"{SCHEME}${n}${r}${p}${_b64(salt)}${_b64(key)}"
 
 
@@ -62,14 +73,28 @@ def parse_hash(stored: str) -> tuple[int, int, int, bytes, bytes]:
     """Split a stored hash into (n, r, p, salt, key); AdminPinError if it is not one of ours."""
     parts = stored.split("$")
     if len(parts) != 6 or parts[0] != SCHEME:
-        raise AdminPinError("admin.pin_hash: not a scrypt hash written by `kiosk admin set-pin`; run it again")
+        raise AdminPinError(
+            "admin.pin_hash: not a scrypt hash written by `kiosk admin set-pin`; run it again"
+        )
     try:
         n, r, p = (int(x) for x in parts[1:4])
         salt, key = _unb64(parts[4]), _unb64(parts[5])
     except ValueError:
-        raise AdminPinError("admin.pin_hash: damaged (bad number or base64); run `kiosk admin set-pin` again") from None
-    if n < 2 or n & (n - 1) or not 1 <= r <= 64 or not 1 <= p <= 16 or n * r > 2**24 or not salt or not key:
-        raise AdminPinError("admin.pin_hash: cost parameters out of range; run `kiosk admin set-pin` again")
+        raise AdminPinError(
+            "admin.pin_hash: damaged (bad number or base64); run `kiosk admin set-pin` again"
+        ) from None
+    if (
+        n < 2
+        or n & (n - 1)
+        or not 1 <= r <= 64
+        or not 1 <= p <= 16
+        or n * r > 2**24
+        or not salt
+        or not key
+    ):
+        raise AdminPinError(
+            "admin.pin_hash: cost parameters out of range; run `kiosk admin set-pin` again"
+        )
     return n, r, p, salt, key
 
 
@@ -81,7 +106,9 @@ def verify_pin(pin: str, stored: str) -> bool:
         n, r, p, salt, key = parse_hash(stored)
     except AdminPinError:
         return False
-    candidate = hashlib.scrypt(pin.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=len(key), maxmem=64 * 1024 * 1024)
+    candidate = hashlib.scrypt(
+        pin.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=len(key), maxmem=64 * 1024 * 1024
+    )
     return hmac.compare_digest(candidate, key)
 
 
@@ -138,7 +165,13 @@ def write_pin_hash(path: str | os.PathLike[str], pin_hash: str) -> Path:
         raise AdminPinError(f"{target}: cannot read ({exc})") from None
     new_text = with_pin_hash(text, pin_hash)
     kconfig.parse(new_text, str(target))  # refuses to write a file the kiosk could not load
-    fd, tmp = tempfile.mkstemp(prefix=".kiosk-", suffix=".toml", dir=target.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".kiosk-", suffix=".toml", dir=target.parent)
+    except OSError as exc:
+        raise AdminPinError(
+            f"{target}: cannot write next to it in {target.parent} ({exc.strerror}); "
+            "run as root (sudo kiosk --config ... admin set-pin); nothing was changed"
+        ) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(new_text)
@@ -152,5 +185,7 @@ def write_pin_hash(path: str | os.PathLike[str], pin_hash: str) -> Path:
         os.replace(tmp, target)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise AdminPinError(f"{target}: cannot write ({exc}); run as the user owning the file") from None
+        raise AdminPinError(
+            f"{target}: cannot write ({exc}); run as the user owning the file"
+        ) from None
     return target

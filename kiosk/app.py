@@ -267,6 +267,7 @@ class KioskApp(App):
     lang = StringProperty("lv")
     theme = ObjectProperty(None)
     online = BooleanProperty(True)
+    config_fault = StringProperty("")  # the technician's line; the patron sees "out of service"
     offline_text = StringProperty("")
     printer_ready = BooleanProperty(True)
     printer_problem = StringProperty("")
@@ -303,6 +304,7 @@ class KioskApp(App):
         # Raises a staff alert (the help screen's "Call staff"): the services' alerting when the
         # kiosk has one (see wire_staff_alert), else a log line staff monitoring picks up.
         self.staff_alert: Callable[[str], Any] = self._log_staff_alert
+        self.speech: Any = None  # kiosk.speech.guide.SpeechGuide: spoken guidance and keypad operation
         # Technician mode, attached by the maintenance screens when they are registered.
         self.maintenance: MaintenanceController | None = None
 
@@ -400,6 +402,9 @@ class KioskApp(App):
             self.show_screen("bookdrop_closed" if self.services.faults else "bookdrop")
         else:
             self.show_screen("out_of_service" if self.services.faults else "welcome")
+        from kiosk.speech.guide import SpeechGuide
+
+        self.speech = SpeechGuide(self)
         return root
 
     def _follow_display(self) -> None:
@@ -441,6 +446,7 @@ class KioskApp(App):
         logging.getLogger("kivy").setLevel(max(logging.getLogger("kivy").level, logging.getLogger().level))
         Window.bind(on_textinput=self._on_text_input, on_key_down=self._on_key_down)
         self._wedge = ""
+        self.speech.start()
         if self.cfg.ui.fullscreen:
             self._lock_down(Window)
         from kiosk.watchdog import Notifier, start_kivy_watchdog
@@ -482,6 +488,8 @@ class KioskApp(App):
         from kivy.core.window import Window
 
         Window.unbind(on_textinput=self._on_text_input, on_key_down=self._on_key_down)
+        if self.speech is not None:
+            self.speech.close()
         getattr(self, "_unfollow_display", lambda: None)()
         if self.services is not None:
             self.services.close()
@@ -518,6 +526,8 @@ class KioskApp(App):
         self._typed = number if source == CardSource.KEYPAD else ""
         self.local = ""
         self.services.sounds.play(Cue.SCAN)  # type: ignore[union-attr]
+        if self.speech is not None:
+            self.speech.card_presented(number)
         self.post(CardPresented(number, source))
 
     def attach_maintenance(self, ctl: MaintenanceController) -> None:
@@ -608,6 +618,8 @@ class KioskApp(App):
             self._tick_pending.set()
             s.worker.submit(s.bookdrop.tick if s.bookdrop is not None else s.session.tick, on_done=lambda _st: self._tick_pending.clear(), on_error=lambda _e: self._tick_pending.clear())
         now = self._now()
+        if self.speech is not None:
+            self.speech.tick()
         if self.local == "returns" and now - self._return_activity > self.cfg.ui.idle_timeout_s:
             self.leave_returns()
         if self.local == "timed_out" and now >= self._timed_out_until:
@@ -644,6 +656,7 @@ class KioskApp(App):
 
         link, printer = status
         self.online = bool(link.online)
+        self.config_fault = link.config_fault
         self.printer_ready = printer in (PrinterStatus.READY, PrinterStatus.PAPER_LOW)
         self.printer_problem = {
             PrinterStatus.PAPER_OUT: _("The receipt printer is out of paper."),
@@ -660,15 +673,25 @@ class KioskApp(App):
         state = self.state
         in_session = state is not None and state.stage is not Stage.WELCOME and state.stage is not Stage.GOODBYE
         offline = (in_session and not state.capabilities.online) or (getattr(self, "_link_checked", False) and not self.online)
+        offline = offline and not self.config_fault  # a configuration fault is no outage: nothing offline
         self.offline_text = OFFLINE_TEXTS.get(self.cfg.offline.policy, OFFLINE_TEXTS["disabled"]) if offline else ""
+
+    def out_of_service(self) -> bool:
+        """A required part is missing, the configuration is wrong (the technician's line is in the
+        log and on the maintenance screen, never on the patron's), or the library system is down
+        where no offline work is allowed."""
+        s = self.services
+        if s is None:
+            return False
+        down = not self.online and self.cfg.offline.policy == "disabled"
+        return bool(s.faults or self.config_fault or down)
 
     def _update_service_screen(self) -> None:
         s = self.services
         assert s is not None
-        down = not self.online and self.cfg.offline.policy == "disabled"
         if self.maintenance_showing:
             return
-        if s.faults or down:
+        if self.out_of_service():
             if self.state is None or self.state.stage.value == "welcome":
                 self.show_screen("out_of_service")
         elif self.current_screen == "out_of_service":
@@ -705,7 +728,7 @@ class KioskApp(App):
             self.refresh_status()  # the patron must see a paper-out before choosing to print
         if self.services and self.services.bookdrop is not None:
             return  # the book drop has its own screens (render_bookdrop)
-        if self.services and (self.services.faults or (not self.online and self.cfg.offline.policy == "disabled")) and state.stage is Stage.WELCOME:
+        if self.out_of_service() and state.stage is Stage.WELCOME:
             name = "out_of_service"
         elif state.stage is Stage.WELCOME:
             name = {"keypad": "card_entry", "returns": "returns", "timed_out": "timed_out"}.get(self.local, "welcome")
@@ -723,6 +746,8 @@ class KioskApp(App):
             screen.show(self.return_state if name == "returns" else state)
         if not self.maintenance_showing:  # leaving maintenance renders the session again
             self.show_screen(name)
+            if self.speech is not None:
+                self.speech.session_shown(previous, state, name)
 
     def _follow_visit(self, previous: Any, state: Any) -> None:
         """What the screens remember across snapshots: the refused items (for the goodbye), an idle
@@ -776,6 +801,7 @@ class KioskApp(App):
             return
         from kiosk.screens.bookdrop import screen_for
 
+        previous = getattr(self, "bookdrop_state", None)
         self.bookdrop_state = state
         in_service = not (self.services and self.services.faults)
         maintenance = self.maintenance
@@ -786,6 +812,8 @@ class KioskApp(App):
             self._screens[name].show(state)  # type: ignore[attr-defined]
             if not self.current_screen.startswith("maintenance"):
                 self.show_screen(name)
+                if self.speech is not None:
+                    self.speech.bookdrop_shown(previous, state, name)
 
     def render_returns(self, state: Any) -> None:
         if self._stopped:
@@ -797,6 +825,8 @@ class KioskApp(App):
             if item.outcome is not None and before.get(item.key) is None:
                 self.services.sounds.play(Cue.REFUSAL if item.outcome.is_exception else Cue.SUCCESS)  # type: ignore[union-attr]
         self._screens["returns"].show(state)  # type: ignore[attr-defined]
+        if self.speech is not None:
+            self.speech.returns_shown(previous, state)
 
     def _apply_presentation(self, state: Any) -> None:
         """Follow the session's language and display choices only when the session changed them.
@@ -876,6 +906,8 @@ class KioskApp(App):
     # -- keyboard-wedge scanners ------------------------------------------------------------------
 
     def _on_text_input(self, _window: Any, text: str) -> None:
+        if self.speech is not None and self.speech.took_text(text):
+            return  # a keypad digit, already typed on the screen's keypad
         panel = self.demo_panel_widget
         if panel is not None and panel.typing:
             panel.type_text(text)  # typing at the demo panel's simulated scanner
@@ -894,12 +926,13 @@ class KioskApp(App):
             return True
         wedge = self.services.wedge if self.services else None
         if wedge is not None and key in (13, 271):
-            return any(out.kind == "barcode" for out in wedge.feed("enter"))
-        if key in (13, 271) and self._wedge:  # Enter / keypad Enter ends a scan
+            if any(out.kind == "barcode" for out in wedge.feed("enter")):
+                return True
+        elif key in (13, 271) and self._wedge:  # Enter / keypad Enter ends a scan
             text, self._wedge = self._wedge, ""
             if self.state is not None and self.state.stage.value == "welcome" and self.local != "returns":
                 self.present_card(text, CardSource.BARCODE)
             else:
                 self.scan(text)
             return True
-        return False
+        return self.speech is not None and self.speech.on_key(key)  # the patron's keypad

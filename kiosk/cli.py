@@ -1,7 +1,9 @@
 """The `kiosk` command: run the kiosk, the demo library system, and technician tools.
 
 Each layer contributes its own sub-commands through a `register(subparsers)` function, so
-this module only knows their names.
+this module only knows their names. Every command ends with one of the exit codes of
+`kiosk.exitcodes`; a failure a technician can cause (bad input, no terminal, no permission,
+output piped to `head`) ends with one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -9,9 +11,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
+from pathlib import Path
 
 from kiosk.errors import ConfigError, KioskError
+from kiosk.exitcodes import Exit, help_table
+from kiosk.ownership import DATA_COMMANDS, not_writable_message, refuse_root_on_kiosk_data
+
+log = logging.getLogger(__name__)
 
 # Modules that add sub-commands; each has register(subparsers) and sets args.func.
 COMMAND_MODULES = (
@@ -24,12 +32,20 @@ COMMAND_MODULES = (
     "kiosk.techcli",  # doctor, stats, admin
     "kiosk.fleet.cli",  # config show, support-bundle, alert
     "kiosk.preview",  # preview (screens in named states, offscreen)
+    "kiosk.speech.cli",  # say
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kiosk", description="Self-service library terminal")
-    parser.add_argument("--config", help="configuration file (else $KIOSK_CONFIG, else the embedded demo)")
+    parser = argparse.ArgumentParser(
+        prog="kiosk",
+        description="Self-service library terminal",
+        epilog=help_table() + "\n\nJSON output and exit codes of every command: docs/operations.md",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--config", help="configuration file (else $KIOSK_CONFIG, else the embedded demo)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
@@ -43,27 +59,105 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _silence_stdout() -> None:
+    """After the reader closed the pipe: point stdout at /dev/null so the final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        _silence_stdout()
+        return Exit.OUTPUT_CLOSED
+    except KeyboardInterrupt:
+        return Exit.INTERRUPTED
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
-        return 2
+        return Exit.USAGE
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
     try:
+        if args.command in DATA_COMMANDS:
+            _guard_data(args)
         return int(args.func(args) or 0)
+    except BrokenPipeError:
+        raise
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
+        return Exit.USAGE
     except KioskError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+        print(f"error: {_journal_fix(args) or exc}", file=sys.stderr)
+        return Exit.FAILED
+    except EOFError:
+        print("error: standard input ended before the command had what it needs", file=sys.stderr)
+        return Exit.USAGE
+    except PermissionError as exc:
+        print(
+            f"error: {exc.filename or ''}: permission denied; run as the user owning it (e.g. sudo -u kiosk kiosk ...)",
+            file=sys.stderr,
+        )
+        return Exit.FAILED
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return Exit.FAILED
+    except Exception:
+        fix = _journal_fix(args)
+        if fix:  # e.g. SQLite's "attempt to write a readonly database" in the middle of a command
+            print(f"error: {fix}", file=sys.stderr)
+            return Exit.FAILED
+        log.exception("internal error in `kiosk %s`", args.command)
+        print(
+            "internal error: a defect in the kiosk; the traceback is above; please report it",
+            file=sys.stderr,
+        )
+        return Exit.INTERNAL
+
+
+def _journal_path(args: argparse.Namespace) -> Path | None:
+    from kiosk import config as kconfig
+
+    config_log = logging.getLogger("kiosk.config")
+    quiet, config_log.disabled = (
+        config_log.disabled,
+        True,
+    )  # the command loads it again and warns once
+    try:
+        cfg = kconfig.load(getattr(args, "config", None))
+    except KioskError:
+        return None  # the command itself reports the configuration
+    finally:
+        config_log.disabled = quiet
+    return cfg.resolve_path(cfg.storage.path)
+
+
+def _guard_data(args: argparse.Namespace) -> None:
+    """As root, never create or take over the kiosk's data (kiosk/ownership.py)."""
+    path = _journal_path(args)
+    if path is not None:
+        refuse_root_on_kiosk_data(path, args.command)
+
+
+def _journal_fix(args: argparse.Namespace) -> str | None:
+    """For a failure of a data command: one line with the fix when the journal is not writable."""
+    if args.command not in DATA_COMMANDS:
+        return None
+    path = _journal_path(args)
+    return not_writable_message(path) if path is not None else None
 
 
 if __name__ == "__main__":

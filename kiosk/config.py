@@ -29,7 +29,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "kiosk.toml"
 PACKAGED_DEFAULT = Path(__file__).resolve().parent / "default.toml"
 
-ENCODINGS = ("utf-8", "cp850", "cp1257", "iso8859-13", "cp775", "iso8859-4")
+# iso-8859-1 and cp1252: Western European SIP2 servers (FOLIO's sample tenant, some Sierra sites).
+ENCODINGS = ("utf-8", "cp850", "cp1257", "iso8859-13", "cp775", "iso8859-4", "iso-8859-1", "cp1252")
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,9 @@ class StorageSection:
     """Where the durable journal lives."""
 
     path: str = "var/journal.sqlite"
+    # Days finished transactions (with their card numbers) stay in the journal; `kiosk purge`
+    # (daily, kiosk-purge.timer) removes older ones. Open work and the staff list stay.
+    retention_days: int = 30
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,16 @@ class OfflineSection:
     max_checkouts: int = 5
     loan_days: int = 14
     forward_interval_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class ClockSection:
+    """How far the kiosk's clock may be from the library system's (docs/operations.md, "Clock").
+
+    Beyond it `kiosk doctor` fails and offline loans are refused: their due dates would be wrong.
+    """
+
+    max_drift_s: float = 120.0
 
 
 @dataclass(frozen=True)
@@ -204,6 +218,46 @@ class UiSection:
 
 
 @dataclass(frozen=True)
+class SpeechSection:
+    """Spoken guidance (docs/accessibility.md): when it is on, the engine, voices, volume and rate."""
+
+    # on-demand: a headset or the speech key switches it on
+    mode: Literal["off", "on-demand", "always"] = "on-demand"
+    engine: Literal["espeak-ng", "none"] = "espeak-ng"
+    binary: str = "espeak-ng"
+    voice_lv: str = "lv"
+    voice_en: str = "en-gb"
+    voice_ru: str = "ru"  # "ru-lv" for Russian as spoken in Latvia
+    volume: int = 80  # % at the start of a visit; the patron changes it with the keypad
+    volume_step: int = 10
+    rate: int = 160  # words per minute at the start of a visit
+    rate_step: int = 20
+    # an evdev device reporting the headset jack (SW_HEADPHONE_INSERT); empty = none
+    headset_device: str = ""
+
+
+@dataclass(frozen=True)
+class KeypadSection:
+    """Operation without the touch screen: which keys do what (Kivy key names), and the focus ring."""
+
+    enabled: bool = True
+    up: tuple[str, ...] = ("up", "numpadsubstract")
+    down: tuple[str, ...] = ("down", "numpadadd")
+    enter: tuple[str, ...] = ("enter", "numpadenter")
+    back: tuple[str, ...] = ("escape", "left")
+    help: tuple[str, ...] = ("f1", "numpaddivide")
+    speech: tuple[str, ...] = ("f2", "numpadmul")
+    repeat: tuple[str, ...] = ("f3", "numpaddecimal")
+    louder: tuple[str, ...] = ("pageup",)
+    quieter: tuple[str, ...] = ("pagedown",)
+    faster: tuple[str, ...] = ("end",)
+    slower: tuple[str, ...] = ("home",)
+    erase: tuple[str, ...] = ("backspace", "delete")
+    ring_width: float = 6.0  # pixels
+    ring_color: str = "#FFD400"  # drawn over a black outline, so it stands out on light and dark
+
+
+@dataclass(frozen=True)
 class AdminSection:
     """Technician access: a salted scrypt hash of the admin PIN and admin card numbers."""
 
@@ -233,6 +287,7 @@ class Config:
     sip2: Sip2Section = field(default_factory=Sip2Section)
     storage: StorageSection = field(default_factory=StorageSection)
     offline: OfflineSection = field(default_factory=OfflineSection)
+    clock: ClockSection = field(default_factory=ClockSection)
     acs: AcsSection = field(default_factory=AcsSection)
     reader: ReaderSection = field(default_factory=ReaderSection)
     security: SecuritySection = field(default_factory=SecuritySection)
@@ -246,6 +301,8 @@ class Config:
     alerts: AlertsSection = field(default_factory=AlertsSection)
     status_page: StatusPageSection = field(default_factory=StatusPageSection)
     site: SiteSection = field(default_factory=SiteSection)
+    speech: SpeechSection = field(default_factory=SpeechSection)
+    keypad: KeypadSection = field(default_factory=KeypadSection)
     routing: tuple[RoutingRule, ...] = ()
     source: str = "<defaults>"
 
@@ -369,6 +426,8 @@ def _validate(cfg: Config) -> None:
     _validate_printer(cfg.printer)
     if cfg.ui.scale and not 0.5 <= cfg.ui.scale <= 4:
         raise bad("ui.scale", f"expected 0 (from the display) or 0.5-4, got {cfg.ui.scale}")
+    validate_speech(cfg.speech)
+    validate_keypad(cfg.keypad)
     if cfg.ui.idle_warning_s < 20:
         raise bad("ui.idle_warning_s", "expected at least 20 seconds of warning before logout")
     _check_ranges(cfg)
@@ -396,6 +455,8 @@ NUMBER_RANGES: dict[str, tuple[float, float]] = {
     "offline.max_checkouts": (0, 1000),
     "offline.loan_days": (1, 3660),
     "offline.forward_interval_s": (0.1, _DAY_S),
+    "clock.max_drift_s": (1, _DAY_S),
+    "storage.retention_days": (1, 3650),
     "acs.port": (0, 65535),  # 0: any free port (tests, a second demo)
     "acs.loan_days": (1, 3660),
     "acs.max_loans": (0, 10**7),
@@ -430,6 +491,11 @@ NUMBER_RANGES: dict[str, tuple[float, float]] = {
     "logging.max_bytes": (0, 10**12),
     "logging.backups": (0, 1000),
     "routing.bin": (0, 255),
+    "speech.volume": (10, 100),  # % (validate_speech names the unit)
+    "speech.volume_step": (1, 50),
+    "speech.rate": (80, 400),  # words per minute
+    "speech.rate_step": (5, 100),
+    "keypad.ring_width": (2, 20),  # pixels
     # Fleet sections (kiosk/fleet/settings.py), listed here so they are checked once merged.
     "metrics.sample_interval_s": (0.1, _DAY_S),
     "alerts.timeout_s": (0.1, 120),
@@ -730,6 +796,47 @@ def _validate_printer(printer: PrinterSection) -> None:
         parse_codepage(printer.codepage)
     except ValueError as exc:
         raise ConfigError(f"printer.codepage: {exc}") from None
+
+
+def validate_speech(speech: SpeechSection) -> None:
+    """Volume and rate within what the engine can do and the patron can still understand."""
+    if not 10 <= speech.volume <= 100:
+        raise ConfigError(f"speech.volume: expected 10-100 (%), got {speech.volume}")
+    if not 1 <= speech.volume_step <= 50:
+        raise ConfigError(f"speech.volume_step: expected 1-50, got {speech.volume_step}")
+    if not 80 <= speech.rate <= 400:
+        raise ConfigError(f"speech.rate: expected 80-400 words per minute, got {speech.rate}")
+    if not 5 <= speech.rate_step <= 100:
+        raise ConfigError(f"speech.rate_step: expected 5-100, got {speech.rate_step}")
+    for key in ("binary", "voice_lv", "voice_en", "voice_ru"):
+        if not getattr(speech, key).strip():
+            raise ConfigError(f"speech.{key}: expected a name, got an empty string")
+
+
+def validate_keypad(keypad: KeypadSection) -> None:
+    """Every key name known, no key doing two things, a visible focus ring."""
+    import re
+
+    from kiosk.speech.keys import ACTIONS, unknown_keys
+
+    owner: dict[str, str] = {}
+    for action in ACTIONS:
+        names = getattr(keypad, action)
+        bad = unknown_keys(names)
+        if bad:
+            raise ConfigError(
+                f"keypad.{action}: unknown key {bad[0]!r} (expected Kivy key names such as up, enter, numpad8, f1, a, 7)"
+            )
+        for name in names:
+            if name in owner:
+                raise ConfigError(f"keypad.{action}: key {name!r} is already keypad.{owner[name]}")
+            owner[name] = action
+    if keypad.enabled and not (keypad.up and keypad.down and keypad.enter):
+        raise ConfigError("keypad: expected at least one key each for up, down and enter")
+    if not 2 <= keypad.ring_width <= 20:
+        raise ConfigError(f"keypad.ring_width: expected 2-20 pixels, got {keypad.ring_width}")
+    if not re.fullmatch(r"#[0-9A-Fa-f]{6}", keypad.ring_color):
+        raise ConfigError(f"keypad.ring_color: expected #RRGGBB, got {keypad.ring_color!r}")
 
 
 def read_toml(text: str, source: str) -> dict[str, Any]:

@@ -6,6 +6,7 @@ Also home of `check_secrets(cfg)`, which `kiosk run` calls before starting.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import functools
 import logging
@@ -15,10 +16,14 @@ import socket
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from kiosk.clock import DEFAULT_MAX_DRIFT, Drift, SyncState, kernel_sync_state
 from kiosk.config import Config
+from kiosk.configfaults import login_refused, sip2_file_faults
+from kiosk.core.ports import Clock
 from kiosk.errors import ConfigError, KioskError
 
 log = logging.getLogger(__name__)
@@ -142,25 +147,66 @@ def _check_admin(cfg: Config) -> Check:
     return Check("admin", Status.OK, f"maintenance access by {' and '.join(ways)}; lock-out after {a.max_failures} failures")
 
 
-def _check_library(cfg: Config, timeout_s: float) -> Check:
-    from kiosk.sync.sip2.client import probe_acs
+def _check_library(cfg: Config, timeout_s: float, clock: Clock | None = None) -> list[Check]:
+    """The library system's link, then the kiosk's clock against the date/time in its `98`."""
+    from kiosk.sync.sip2.client import Sip2Client, Sip2LoginError
+    from kiosk.sync.sip2.codec import Sip2Error
 
     s = cfg.sip2
+    settings = dataclasses.replace(s, timeout_s=max(0.5, min(s.timeout_s, timeout_s)), retries=0)
     where = f"{s.host}:{s.port}"
-    probe = probe_acs(s, timeout_s=timeout_s)
-    status = probe.status
-    if status is None:
-        exc = probe.error
+    faults = sip2_file_faults(s)
+    if faults:  # a configuration fault, not an outage: no point in connecting
+        return [Check("library", Status.FAIL, "; ".join(faults), "fix the named key in the configuration"), _check_clock(cfg, None)]
+    client = Sip2Client(settings, clock=clock, connect_timeout_s=settings.timeout_s)
+    drift: Drift | None = None
+    try:
+        status = client.connect()
+        drift = client.clock_drift
+    except Sip2LoginError:
+        return [Check("library", Status.FAIL, login_refused(s), "a configuration fault: the kiosk stays out of service until it is fixed"),
+                _check_clock(cfg, None)]
+    except (Sip2Error, OSError) as exc:
         if cfg.acs.embedded:
-            return Check("library", Status.WARN, f"embedded demo library system at {where} not running ({exc})",
-                         "it starts with `kiosk run`; or start it alone with `kiosk acs`")
-        return Check("library", Status.FAIL, f"library system at {where} unreachable: {exc}",
-                     "check [sip2] host/port, the network and that the SIP2 server is running; `kiosk sip2 check` shows the exchange")
+            return [Check("library", Status.WARN, f"embedded demo library system at {where} not running ({exc})",
+                          "it starts with `kiosk run`; or start it alone with `kiosk acs`"), _check_clock(cfg, None)]
+        return [Check("library", Status.FAIL, f"library system at {where} unreachable: {exc}",
+                      "check [sip2] host/port, the network and that the SIP2 server is running; `kiosk sip2 check` shows the exchange"),
+                _check_clock(cfg, None)]
+    finally:
+        client.close()
     if not status.online:
-        return Check("library", Status.WARN, f"{where} answered but says it is offline", "ask the library system's administrator")
-    allowed = [n for n, ok in (("checkout", status.checkout_ok), ("checkin", status.checkin_ok), ("renewal", status.renewal_ok)) if ok]
-    name = status.library_name or status.institution_id or "library system"
-    return Check("library", Status.OK, f"{name} at {where} online; allows {', '.join(allowed) or 'nothing'}")
+        library = Check("library", Status.WARN, f"{where} answered but says it is offline", "ask the library system's administrator")
+    else:
+        allowed = [n for n, ok in (("checkout", status.checkout_ok), ("checkin", status.checkin_ok), ("renewal", status.renewal_ok)) if ok]
+        name = status.library_name or status.institution_id or "library system"
+        library = Check("library", Status.OK, f"{name} at {where} online; allows {', '.join(allowed) or 'nothing'}")
+    return [library, _check_clock(cfg, drift)]
+
+
+def max_drift(cfg: Config) -> timedelta:
+    """`[clock] max_drift_s` where the configuration has it, else 2 minutes."""
+    seconds = getattr(getattr(cfg, "clock", None), "max_drift_s", None)
+    return timedelta(seconds=seconds) if isinstance(seconds, int | float) and seconds > 0 else DEFAULT_MAX_DRIFT
+
+
+_CLOCK_FIX = "let the kiosk reach an NTP server (timedatectl set-ntp true; NTP= in /etc/systemd/timesyncd.conf, or chrony)"
+
+
+def _check_clock(cfg: Config, drift: Drift | None, sync: Callable[[], SyncState] = kernel_sync_state) -> Check:
+    """FAIL beyond the allowed drift from the library system (offline loans are refused then)."""
+    limit = max_drift(cfg)
+    state = sync()
+    if drift is not None and drift.beyond(limit):
+        return Check("clock", Status.FAIL, f"kiosk clock {drift.describe()} (allowed {int(limit.total_seconds())} s; {state.value})",
+                     _CLOCK_FIX + "; offline loans are refused until the clocks agree")
+    if state is SyncState.UNSYNCHRONISED:
+        where = f"; {drift.describe()}" if drift is not None else "; not compared with the library system"
+        return Check("clock", Status.WARN, f"not synchronised by NTP{where}", _CLOCK_FIX)
+    if drift is None:
+        return Check("clock", Status.OK if state is SyncState.SYNCHRONISED else Status.WARN,
+                     f"{state.value}; the library system's date/time was not available", _CLOCK_FIX)
+    return Check("clock", Status.OK, f"{state.value}; {drift.describe()}")
 
 
 def _check_reader(cfg: Config, timeout_s: float) -> Check:
@@ -297,7 +343,7 @@ def _check_sorter(cfg: Config, timeout_s: float) -> Check:
 
 
 def _check_card_sources(cfg: Config) -> list[Check]:
-    checks = []
+    checks: list[Check] = []
     lister = _optional("kiosk.devices.cards", "check_source")
     for url in cfg.patron.card_sources:
         name = "card reader"
@@ -394,13 +440,16 @@ def _check_log_file(cfg: Config) -> Check | None:
     return Check("log file", Status.FAIL, f"{path}: not writable", "create the folder and give it to the kiosk user, or empty [logging] file")
 
 
-def run_checks(cfg: Config, *, timeout_s: float = 5.0) -> list[Check]:
-    """Every check in order; a check that crashes is reported as FAIL rather than stopping the rest."""
+def run_checks(cfg: Config, *, timeout_s: float = 5.0, clock: Clock | None = None) -> list[Check]:
+    """Every check in order; a check that crashes is reported as FAIL rather than stopping the rest.
+
+    `clock` is the kiosk's clock the library system's is compared with (injected by tests).
+    """
     steps: list[Callable[[], Check | list[Check] | None]] = [
         lambda: _check_config(cfg),
         lambda: _check_secrets(cfg),
         lambda: _check_admin(cfg),
-        lambda: _check_library(cfg, timeout_s),
+        lambda: _check_library(cfg, timeout_s, clock),
         lambda: _check_reader(cfg, timeout_s),
         lambda: _check_card_sources(cfg),
         lambda: _check_printer(cfg, timeout_s),

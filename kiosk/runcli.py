@@ -15,6 +15,7 @@ import tempfile
 from typing import Any
 
 from kiosk.errors import KioskError
+from kiosk.shutdown import keep_signals_from_sdl
 
 log = logging.getLogger(__name__)
 
@@ -29,13 +30,19 @@ class DisplayMissing(KioskError):
 def register(subparsers: Any) -> None:
     run = subparsers.add_parser("run", help="start the kiosk (the demo on the embedded default)")
     run.add_argument("--mode", choices=("checkout", "bookdrop"), help="override [kiosk] mode")
-    run.add_argument("--windowed", action="store_true", help="a window instead of full screen (development)")
+    run.add_argument(
+        "--windowed", action="store_true", help="a window instead of full screen (development)"
+    )
     run.set_defaults(func=run_command)
 
 
 def check_display(env: os._Environ[str] | dict[str, str] = os.environ) -> None:
     """Raise DisplayMissing with how to run when nothing can show the kiosk's window."""
-    if env.get("DISPLAY") or env.get("WAYLAND_DISPLAY") or env.get("SDL_VIDEODRIVER") in _HEADLESS_DRIVERS:
+    if (
+        env.get("DISPLAY")
+        or env.get("WAYLAND_DISPLAY")
+        or env.get("SDL_VIDEODRIVER") in _HEADLESS_DRIVERS
+    ):
         return
     raise DisplayMissing(
         "no display: run `kiosk run` on a desktop or with DISPLAY set, on a kiosk console with "
@@ -51,6 +58,7 @@ def prepare_kivy(cfg: Any, windowed: bool) -> None:
     os.environ.setdefault("KIVY_NO_CONFIG", "1")  # no ~/.kivy/config.ini: the site config is ours
     os.environ.setdefault("KIVY_HOME", os.path.join(tempfile.gettempdir(), "kiosk-kivy"))
     os.environ.setdefault("KIVY_CLIPBOARD", "dummy")  # no clipboard helpers on a kiosk
+    keep_signals_from_sdl()  # SIGTERM must stop the kiosk, not ask the locked-down window to close
     os.environ["KCFG_GRAPHICS_FULLSCREEN"] = "auto" if fullscreen else "0"
     os.environ["KCFG_GRAPHICS_WIDTH"] = str(cfg.ui.width)
     os.environ["KCFG_GRAPHICS_HEIGHT"] = str(cfg.ui.height)
@@ -83,9 +91,19 @@ def run_command(args: argparse.Namespace) -> int:
 
     services = build_services(cfg)  # starts the demo library system first on the embedded default
     if services.acs is not None:
-        log.info("demo library system on %s:%d; the demo panel lists its patrons and items", services.acs.host, services.acs.port)
+        log.info(
+            "demo library system on %s:%d; the demo panel lists its patrons and items",
+            services.acs.host,
+            services.acs.port,
+        )
+    from kiosk.shutdown import GracefulStop, install_on_start
+
+    app = KioskApp(services.cfg, services)
+    stop = GracefulStop(app)
+    install_on_start(app, stop)  # SIGTERM/SIGINT stop the kiosk cleanly, lockdown or not
     try:
-        KioskApp(services.cfg, services).run()
+        app.run()
     finally:
         services.close()
+        stop.finished()
     return 0

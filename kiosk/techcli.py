@@ -6,30 +6,64 @@ import argparse
 import getpass
 import json
 import sys
+import warnings
 from datetime import datetime, timedelta
 from typing import Any
 
 from kiosk import config as kconfig
+from kiosk.cliargs import positive_int, positive_seconds
 from kiosk.errors import KioskError
 
 
 def register(subparsers: Any) -> None:
-    doctor = subparsers.add_parser("doctor", help="check the configuration, library system link, devices and journal")
+    doctor = subparsers.add_parser(
+        "doctor", help="check the configuration, library system link, devices and journal"
+    )
     doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
-    doctor.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for each device or the library system (default 5)")
+    doctor.add_argument(
+        "--timeout",
+        type=positive_seconds,
+        default=5.0,
+        help="seconds to wait for each device or the library system (default 5)",
+    )
     doctor.set_defaults(func=cmd_doctor)
 
-    stats = subparsers.add_parser("stats", help="checkouts, returns, renewals and refusals per day and hour, from the journal")
+    stats = subparsers.add_parser(
+        "stats", help="checkouts, returns, renewals and refusals per day and hour, from the journal"
+    )
     stats.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    stats.add_argument("--days", type=int, default=14, help="how many days back (default 14)")
-    stats.add_argument("--hours", type=int, default=24, help="how many hours in the hourly table (default 24)")
-    stats.add_argument("--csv", action="store_true", help="one CSV row per day, from the daily statistics that outlive journal purges")
+    stats.add_argument(
+        "--days", type=positive_int, default=14, help="how many days back (default 14)"
+    )
+    stats.add_argument(
+        "--hours",
+        type=positive_int,
+        default=24,
+        help="how many hours in the hourly table (default 24)",
+    )
+    stats.add_argument(
+        "--csv",
+        action="store_true",
+        help="one CSV row per day, from the daily statistics that outlive journal purges",
+    )
     stats.set_defaults(func=cmd_stats)
+
+    purge = subparsers.add_parser(
+        "purge",
+        help="delete finished transactions older than [storage] retention_days (statistics are kept)",
+    )
+    purge.set_defaults(func=cmd_purge)
 
     admin = subparsers.add_parser("admin", help="technician access")
     admin_sub = admin.add_subparsers(dest="admin_command", metavar="ACTION")
-    set_pin = admin_sub.add_parser("set-pin", help="set the admin PIN (stored as a salted scrypt hash in [admin] pin_hash)")
-    set_pin.add_argument("--stdin", action="store_true", help="read the PIN from the first line of standard input (for scripts)")
+    set_pin = admin_sub.add_parser(
+        "set-pin", help="set the admin PIN (stored as a salted scrypt hash in [admin] pin_hash)"
+    )
+    set_pin.add_argument(
+        "--stdin",
+        action="store_true",
+        help="read the PIN from the first line of standard input (for scripts)",
+    )
     set_pin.set_defaults(func=cmd_set_pin)
     admin.set_defaults(func=lambda args: (admin.print_help(), 2)[1])
 
@@ -42,8 +76,17 @@ def _read_pin(args: argparse.Namespace) -> str:
         if not line:
             raise AdminPinError("admin PIN: nothing on standard input")
         return line.rstrip("\r\n")
-    first = getpass.getpass("New admin PIN: ")
-    second = getpass.getpass("Repeat the admin PIN: ")
+    no_terminal = AdminPinError(
+        "admin PIN: no terminal to ask on; in a script use `echo PIN | kiosk admin set-pin --stdin`; nothing was changed"
+    )
+    try:
+        with warnings.catch_warnings():
+            # Without a terminal getpass would read stdin with the PIN echoed: refuse instead.
+            warnings.simplefilter("error", getpass.GetPassWarning)
+            first = getpass.getpass("New admin PIN: ")
+            second = getpass.getpass("Repeat the admin PIN: ")
+    except (EOFError, getpass.GetPassWarning):
+        raise no_terminal from None
     if first != second:
         raise AdminPinError("admin PIN: the two entries differ; nothing was changed")
     return first
@@ -61,12 +104,26 @@ def cmd_set_pin(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_purge(args: argparse.Namespace) -> int:
+    from kiosk.retention import purge_expired
+
+    cfg = kconfig.load(args.config)
+    report = purge_expired(cfg)
+    if report is None:
+        print(json.dumps({"purged": 0, "note": "no journal yet"}))
+        return 0
+    print(json.dumps(report.to_json()))
+    return 0
+
+
 def cmd_stats(args: argparse.Namespace) -> int:
     from kiosk.core import stats as kstats
 
     cfg = kconfig.load(args.config)
     now = datetime.now()
-    since = datetime.combine((now - timedelta(days=max(args.days, 1) - 1)).date(), datetime.min.time())
+    since = datetime.combine(
+        (now - timedelta(days=max(args.days, 1) - 1)).date(), datetime.min.time()
+    )
     if args.csv:
         from kiosk.fleet.statstore import roll_up_journal
 
@@ -86,7 +143,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
         finally:
             journal.close()
     else:
-        print(f"note: no journal at {path} yet; the kiosk has not recorded anything", file=sys.stderr)
+        print(
+            f"note: no journal at {path} yet; the kiosk has not recorded anything", file=sys.stderr
+        )
         entries = []
     result = kstats.compute(entries, since=since)
     daily = kstats.last_days(result, now.date(), max(args.days, 1))
@@ -114,7 +173,14 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     try:
         cfg = kconfig.load(args.config)
     except KioskError as exc:
-        checks = [doctor.Check("config", doctor.Status.FAIL, str(exc), "fix the named key, or point --config / $KIOSK_CONFIG at the right file")]
+        checks = [
+            doctor.Check(
+                "config",
+                doctor.Status.FAIL,
+                str(exc),
+                "fix the named key, or point --config / $KIOSK_CONFIG at the right file",
+            )
+        ]
     else:
         checks = doctor.run_checks(cfg, timeout_s=args.timeout)
     if args.json:

@@ -8,7 +8,7 @@ APT_PACKAGES=(
   libgl1 libegl1 libegl-mesa0 libgl1-mesa-dri libgbm1 libmtdev1
   swig libpcsclite-dev libpcsclite1 pcscd vsmartcard-vpcd socat
   libusb-1.0-0 util-linux iproute2 systemd openssl
-  fonts-dejavu-core
+  fonts-dejavu-core espeak-ng
   prometheus prometheus-alertmanager chromium
 )
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

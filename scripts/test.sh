@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the checks and the test suite: ruff (lint and format), mypy, then everything but PC/SC
+# Runs the checks and the test suite: the install check, ruff (lint and format), mypy, then everything but PC/SC
 # and the long `slow` runs directly, then the PC/SC tests inside a private mount and network
 # namespace with their own pcscd and virtual reader. Every step runs; the script exits non-zero
 # when any of them failed (pytest's 5, "no tests ran", included).
@@ -16,6 +16,7 @@ step() {
     rc=$code
   fi
 }
+step bash scripts/install-check.sh
 step "$PY" -m ruff check .
 step "$PY" -m ruff format --check .
 step "$PY" -m mypy

@@ -324,6 +324,9 @@ class LinkStatus:
     pending: int = 0
     last_error: str = ""
     since: datetime | None = None
+    # A configuration fault (refused login, missing CA file, TLS mismatch): the kiosk is out of
+    # service, not offline, and this is the technician's one line naming the key and the fix.
+    config_fault: str = ""
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from kiosk.clock import DEFAULT_MAX_DRIFT, Drift
 from kiosk.config import Config, OfflineSection, Sip2Section
+from kiosk.configfaults import login_refused, sip2_file_faults, tls_failed
 from kiosk.core.domain import (
     BlockReason,
     CirculationResult,
@@ -56,7 +58,7 @@ from kiosk.sync.faults import crash_point
 from kiosk.sync.forwarder import Forwarder, ForwardReport
 from kiosk.sync.journal import EntryState, Journal
 from kiosk.sync.sip2 import commands as cmd
-from kiosk.sync.sip2.client import Sip2Client, Sip2Link, link_lock
+from kiosk.sync.sip2.client import Sip2Client, Sip2Link, Sip2LoginError, Sip2TlsError, link_lock
 from kiosk.sync.sip2.codec import Message, Sip2Error, Sip2LinkError, message, sip_date
 
 log = logging.getLogger(__name__)
@@ -89,6 +91,7 @@ class CirculationService:
         reconnect_after_s: float = 5.0,
         loan_details: bool = True,
         currency: str = "",
+        max_drift: timedelta = DEFAULT_MAX_DRIFT,
     ) -> None:
         self.client = client
         self.journal = journal
@@ -97,6 +100,9 @@ class CirculationService:
         self.location = location or self.sip2.location_code
         self.language = language
         self.clock = clock or SystemClock()
+        self.max_drift = max_drift
+        # Set while the link fails for a reason waiting will not mend (kiosk/configfaults.py).
+        self.config_fault: str | None = None
         self.reconnect_after_s = reconnect_after_s
         self.loan_details = loan_details
         # The site's currency for answers without BH; empty rather than a guess.
@@ -140,8 +146,20 @@ class CirculationService:
             return True
         if not force and self.clock.monotonic() < self._next_connect:
             return False
+        fault = "; ".join(sip2_file_faults(self.sip2))
+        if fault:
+            self._config_fault(fault)
+            return False
         try:
             status = self.client.connect()
+        except Sip2LoginError:
+            self.client.close()
+            self._config_fault(login_refused(self.sip2))
+            return False
+        except Sip2TlsError as exc:
+            self.client.close()
+            self._config_fault(tls_failed(self.sip2, str(exc)))
+            return False
         except Sip2Error as exc:
             # A login or status that timed out can leave the socket open; a half-set-up session
             # must not look connected to the next transaction.
@@ -154,6 +172,13 @@ class CirculationService:
         self._link_up()
         return True
 
+    def _config_fault(self, line: str) -> None:
+        """A configuration fault: out of service (nothing queued on it), one line for the technician."""
+        if self.config_fault != line:
+            log.error("configuration fault, out of service: %s", line)
+        self.config_fault = line
+        self._link_down(line)
+
     def _link_down(self, error: str) -> None:
         self._next_connect = self.clock.monotonic() + self.reconnect_after_s
         if self._link.online or not self._link.error:
@@ -162,6 +187,7 @@ class CirculationService:
         self._link = _Link(online=False, error=error, since=self.clock.now())
 
     def _link_up(self) -> None:
+        self.config_fault = None
         if not self._link.online:
             if self._link.error:
                 self.journal.record_event("link_up", "library system reachable again")
@@ -786,7 +812,11 @@ class CirculationService:
         message_text = ""
         due = ""
         policy = OfflinePolicy(self.offline.policy)
-        if op is Operation.CHECKIN and policy is OfflinePolicy.DISABLED:
+        if self.config_fault:
+            # Not an outage: nothing is queued on a wrong password or certificate.
+            refusal = Refusal.OTHER
+            message_text = "This kiosk is out of service; please see staff."
+        elif op is Operation.CHECKIN and policy is OfflinePolicy.DISABLED:
             refusal = Refusal.OFFLINE_NOT_ALLOWED
         elif op is Operation.CHECKOUT and policy is not OfflinePolicy.CHECKIN_AND_CHECKOUT:
             refusal = Refusal.OFFLINE_NOT_ALLOWED
@@ -799,6 +829,16 @@ class CirculationService:
             refusal = Refusal.OFFLINE_NOT_ALLOWED
             message_text = (
                 "The library system cannot be reached and does not accept loans recorded offline."
+            )
+        elif op is Operation.CHECKOUT and self.untrusted_clock() is not None:
+            # A due date from a clock that is off would be wrong (docs/operations.md, "Clock").
+            refusal = Refusal.OFFLINE_NOT_ALLOWED
+            message_text = (
+                "The library system cannot be reached and the kiosk's clock cannot be trusted "
+                "for a due date; please borrow at the desk."
+            )
+            self.journal.record_event(
+                "clock", f"offline loan refused: the kiosk's clock is {self.untrusted_clock()}"
             )
         elif (
             op is Operation.CHECKOUT
@@ -848,8 +888,19 @@ class CirculationService:
             resensitize=True if op is Operation.CHECKIN else None,
             queued=True,
         )
+        drift = self.untrusted_clock()
+        if drift is not None:
+            # Stamped as such: the return's time is the kiosk's, which is off by this much.
+            request = {**request, "clock_untrusted": drift}
         eid = self._journal_offline(result, EntryState.QUEUED, request, eid, due=due)
         return _with_id(result, eid)
+
+    def untrusted_clock(self) -> str | None:
+        """How far off the kiosk's clock was at the last status exchange, when beyond the limit."""
+        drift = getattr(self.client, "clock_drift", None)
+        if isinstance(drift, Drift) and drift.beyond(self.max_drift):
+            return drift.describe()
+        return None
 
     def _journal_offline(
         self,
@@ -1038,6 +1089,7 @@ class CirculationService:
             pending=self.journal.pending_count(),
             last_error=self._link.error,
             since=self._link.since,
+            config_fault=self.config_fault or "",
         )
 
     def close(self) -> None:
@@ -1081,4 +1133,5 @@ def build_circulation(
         language=cfg.kiosk.default_language,
         currency=cfg.kiosk.currency,
         clock=clock,
+        max_drift=timedelta(seconds=cfg.clock.max_drift_s),
     )

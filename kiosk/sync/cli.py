@@ -17,11 +17,12 @@ from typing import Any
 
 from kiosk import config as kiosk_config
 from kiosk.config import Config
-from kiosk.core.domain import CirculationResult, Patron, PatronResult
+from kiosk.core.domain import BlockReason, CirculationResult, Patron, PatronResult, Refusal
 from kiosk.core.masking import mask_card
 from kiosk.errors import KioskError
 from kiosk.sync.circulation import CirculationService, build_circulation
 from kiosk.sync.journal import Journal
+from kiosk.sync.sip2.codec import parse_sip_date
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ def patron_json(result: PatronResult) -> dict[str, Any]:
                 {
                     "item_id": x.item_id,
                     "title": x.title,
-                    "due_date": x.due_date,
+                    "due_date": iso_date(x.due_date),
                     "overdue": x.overdue,
                 }
                 for x in p.loans
@@ -95,27 +96,66 @@ def patron_json(result: PatronResult) -> dict[str, Any]:
     return out
 
 
+def iso_date(text: str) -> str:
+    """A date as ISO 8601, whether it came from the library system (SIP2's `YYYYMMDD    HHMMSS`)
+    or from the kiosk's offline policy; "" stays "", text that is no date is passed on as it is."""
+    if not text:
+        return text
+    parsed = parse_sip_date(text)
+    return parsed.isoformat(timespec="seconds") if parsed is not None else text
+
+
 def circulation_json(result: CirculationResult) -> dict[str, Any]:
-    out = result.to_json()
+    out: dict[str, Any] = result.to_json()
+    due = out.get("due_date")
+    if isinstance(due, str):
+        out["due_date"] = iso_date(due)
     out["in_doubt"] = result.in_doubt
     out["desensitize"] = result.desensitize
     out["resensitize"] = result.resensitize
     return out
 
 
+def _pin(args: argparse.Namespace) -> str | None:
+    """The patron's PIN when --pin was given: asked on the terminal, else the first line of stdin.
+
+    Never an argument's value: a command line shows in `ps` and in shell histories.
+    """
+    if not args.pin:
+        return None
+    if sys.stdin.isatty():
+        import getpass
+
+        return getpass.getpass("PIN: ")
+    line = sys.stdin.readline()
+    if not line:
+        raise KioskError(
+            "--pin: no terminal to ask on and no PIN on standard input (echo PIN | kiosk circ ... --pin)"
+        )
+    return line.rstrip("\r\n")
+
+
 def _patron(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         result = _service(args, stack).identify_patron(
-            args.patron_id, pin=args.pin, language=args.language
+            args.patron_id, pin=_pin(args), language=args.language
         )
-        _print(patron_json(result))
-        return 0 if result.ok else 1
+        out = patron_json(result)
+        if (
+            result.ok
+            and result.patron is not None
+            and BlockReason.CARD_LOST in result.patron.blocks
+        ):
+            # A card reported lost identifies nobody who may use it: a refusal, as on the screen.
+            out.update(ok=False, refusal=Refusal.PATRON_BLOCKED.value)
+        _print(out)
+        return 0 if out["ok"] else 1
 
 
 def _checkout(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         result = _service(args, stack).checkout(
-            args.patron_id, args.item_id, pin=args.pin, fee_acknowledged=args.fee_acknowledged
+            args.patron_id, args.item_id, pin=_pin(args), fee_acknowledged=args.fee_acknowledged
         )
         _print(circulation_json(result))
         return 0 if result.ok else 1
@@ -130,7 +170,7 @@ def _checkin(args: argparse.Namespace) -> int:
 
 def _renew(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
-        result = _service(args, stack).renew(args.patron_id, args.item_id, pin=args.pin)
+        result = _service(args, stack).renew(args.patron_id, args.item_id, pin=_pin(args))
         _print(circulation_json(result))
         return 0 if result.ok else 1
 
@@ -138,15 +178,20 @@ def _renew(args: argparse.Namespace) -> int:
 def _item(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         info = _service(args, stack).item_information(args.item_id)
-        _print({k: getattr(info, k) for k in info.__dataclass_fields__})
+        out = {k: getattr(info, k) for k in info.__dataclass_fields__}
+        if isinstance(out.get("due_date"), str):
+            out["due_date"] = iso_date(out["due_date"])
+        _print(out)
         return 0 if info.found else 1
 
 
 def _sync(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         report = _service(args, stack).forward_offline()
-        _print(report.to_json())
-        return 0
+        doc = report.to_json()
+        _print(doc)
+        # Work still waiting or refused is not "done": a script (or the timer unit) sees it.
+        return 1 if doc.get("pending") or doc.get("refused") else 0
 
 
 def _journal(args: argparse.Namespace) -> int:
@@ -165,7 +210,9 @@ def _journal(args: argparse.Namespace) -> int:
                 raise KioskError("--purge-days: expected at least 1 day")
             from kiosk.fleet.statstore import roll_up_journal
 
-            roll_up_journal(cfg, journal).close()  # daily statistics outlive the purge (docs/fleet.md)
+            roll_up_journal(
+                cfg, journal
+            ).close()  # daily statistics outlive the purge (docs/fleet.md)
             removed = journal.purge(datetime.now() - timedelta(days=args.purge_days))
             _print(
                 {
@@ -181,6 +228,9 @@ def _journal(args: argparse.Namespace) -> int:
         else:
             sys.stdout.write(journal.to_json_lines(since))
     return 0
+
+
+PIN_HELP = "ask for the patron's PIN (on the terminal, or the first line of standard input)"
 
 
 def register(subparsers: Any) -> None:
@@ -202,14 +252,14 @@ def register(subparsers: Any) -> None:
         "patron", parents=[common], help="identify a patron and show status, loans, holds, fees"
     )
     p.add_argument("patron_id")
-    p.add_argument("--pin")
+    p.add_argument("--pin", action="store_true", help=PIN_HELP)
     p.add_argument("--language", choices=("lv", "en", "ru"))
     p.set_defaults(func=_patron)
 
     p = circ_sub.add_parser("checkout", parents=[common], help="check an item out to a patron")
     p.add_argument("patron_id")
     p.add_argument("item_id")
-    p.add_argument("--pin")
+    p.add_argument("--pin", action="store_true", help=PIN_HELP)
     p.add_argument(
         "--fee-acknowledged", action="store_true", help="the patron accepted a fee (SIP2 BO=Y)"
     )
@@ -222,7 +272,7 @@ def register(subparsers: Any) -> None:
     p = circ_sub.add_parser("renew", parents=[common], help="renew a patron's loan")
     p.add_argument("patron_id")
     p.add_argument("item_id")
-    p.add_argument("--pin")
+    p.add_argument("--pin", action="store_true", help=PIN_HELP)
     p.set_defaults(func=_renew)
 
     p = circ_sub.add_parser(

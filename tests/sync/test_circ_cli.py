@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import socket
+import sys
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -42,7 +45,15 @@ embedded = false
 
 
 def run(capsys, *argv: str) -> tuple[int, list[dict]]:
-    code = main(list(argv))
+    """`--pin VALUE` here stands for `--pin` with VALUE on standard input (never on the command line)."""
+    args = list(argv)
+    stdin = sys.stdin
+    if "--pin" in args:
+        sys.stdin = io.StringIO(args.pop(args.index("--pin") + 1) + "\n")
+    try:
+        code = main(args)
+    finally:
+        sys.stdin = stdin
     out = capsys.readouterr().out
     return code, [json.loads(line) for line in out.splitlines() if line.strip()]
 
@@ -77,7 +88,7 @@ def test_checkout_and_checkin_print_the_contract(tmp_path, fake, capsys):
         "online",
         "30000001",
         "Zaļā grāmata",
-        D,
+        datetime.strptime(D, "%Y%m%d    %H%M%S").isoformat(),  # ISO 8601, online and offline
     )
     code, (out,) = run(capsys, "--config", str(cfg), "circ", "checkin", "30000001")
     assert code == 0
@@ -124,6 +135,7 @@ def test_offline_then_sync_and_journal(tmp_path, fake, capsys):
     assert "LV0001" not in raw
     assert "4321" not in raw
     code, (out,) = run(capsys, "sync", "--config", str(cfg))
+    assert code == 1
     assert out == {"forwarded": 0, "refused": 0, "pending": 1}
     write_config(tmp_path, fake.port)  # the library system is back
     code, (out,) = run(capsys, "sync", "--config", str(cfg))

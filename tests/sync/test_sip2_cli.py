@@ -32,12 +32,15 @@ def test_decode_good_lines(monkeypatch, capsys):
     )
     assert rc == 0
     assert rows[0] == {
+        "line": 1,
         "command": "99",
         "fixed": {"status_code": "0", "max_print_width": "048", "protocol_version": "2.00"},
         "fields": {},
         "sequence": 0,
         "checksum": "FC9D",
         "checksum_ok": True,
+        "checksum_variant": "bytes",
+        "notes": [],
     }
     assert rows[1]["fields"]["AJ"] == ["Zaļā grāmata"]
     assert rows[1]["fields"]["AU"] == ["a", "b"]
@@ -47,7 +50,7 @@ def test_decode_good_lines(monkeypatch, capsys):
 
 def test_decode_bad_and_mixed_lines_go_on(monkeypatch, capsys):
     rc, rows = run_decode(monkeypatch, capsys, "hello\n9900482.00AY0AZFC9E\n\x00\x01\n941\n")
-    assert rc == 0
+    assert rc == 1  # every line is decoded, and the exit code says some failed
     assert len(rows) == 4
     assert "error" in rows[0]
     assert rows[0]["error"]
@@ -68,9 +71,10 @@ def test_decode_from_a_real_pipe_verifies_utf8_bytes_and_code_points():
         cwd=ROOT,
         timeout=60,
     )
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 1, proc.stderr  # the third line is not SIP2
     rows = [json.loads(line) for line in proc.stdout.decode().splitlines()]
     assert [r.get("checksum_ok") for r in rows[:2]] == [True, True]
+    assert [r.get("checksum_variant") for r in rows[:2]] == ["bytes", "codepoints"]
     assert rows[0]["fields"]["AJ"] == ["Zaļā"]
     assert "error" in rows[2]
 
@@ -110,7 +114,7 @@ def test_check_against_a_closed_port(tmp_path, capsys):
     cfg = write_config(tmp_path, "127.0.0.1", port)
     rc = main(["--config", str(cfg), "sip2", "check"])
     captured = capsys.readouterr()
-    assert rc == 1
+    assert rc == 3  # unreachable
     assert captured.out == ""
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1
@@ -123,7 +127,7 @@ def test_check_with_wrong_password_fails(pysip2_acs, tmp_path, capsys):
         cfg.read_text().replace('password = "demo"', 'password = "nope"'), encoding="utf-8"
     )
     rc = main(["--config", str(cfg), "sip2", "check"])
-    assert rc == 1
+    assert rc == 2  # a configuration fault, not an outage
     assert "refused the login" in capsys.readouterr().err
 
 

@@ -122,10 +122,41 @@ def _encode(args: argparse.Namespace) -> int:
             extra=extra,
         )
         memory = encode(data, block_size=args.block_size, block_order=args.block_order)
+        _refuse_unwritten_fields(args, extra, memory)
     except TagFormatError as exc:
         return _fail(str(exc))
     sys.stdout.write(memory.hex().upper() + "\n")
     return 0
+
+
+# Encoder options given as --field that are not elements of their own, so decoding cannot show them.
+_ENCODER_OPTIONS = {
+    "iso28560-2": frozenset({"aligned", "application_defined"}),
+    "iso28560-3": frozenset({"nibbles_swapped", "basic_block_size"}),
+}
+
+
+def _refuse_unwritten_fields(
+    args: argparse.Namespace, extra: dict[str, Any], memory: bytes
+) -> None:
+    """Refuse a --field the encoder would drop silently (a typo, or an element of another model).
+
+    The memory is decoded again with the same model: each named field must come back under its
+    name, or be an option of that model's encoder.
+    """
+    options = _ENCODER_OPTIONS.get(args.model, frozenset())
+    named = [name for name, value in extra.items() if name not in options and value != ""]
+    if not named:
+        return
+    back = decode(
+        memory, model=args.model, block_size=args.block_size, block_order=args.block_order
+    )
+    unknown = [name for name in named if name not in back.extra]
+    if unknown:
+        raise TagFormatError(
+            f"--field {', '.join(unknown)}: not an element of the {args.model} data model, so it would not be "
+            "written; `kiosk tag decode` shows the names this model uses"
+        )
 
 
 def _parse_set(text: str | None) -> tuple[int, int]:

@@ -15,6 +15,7 @@ request instead of answering it (`PROFILES`, `parse_profile()`; `[acs] profile`,
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import socketserver
 import struct
@@ -241,8 +242,12 @@ class AcsServer(socketserver.ThreadingTCPServer):
         library_name: str = "Demo bibliotēka",
         terminator: str = "\r",
         clock: Clock | None = None,
+        location_pattern: str | None = None,
     ) -> None:
         self.library = library
+        # The form a login's CP must have, as some systems check it (FOLIO edge-sip2: a service
+        # point UUID); None accepts any.
+        self.location_pattern = re.compile(location_pattern) if location_pattern else None
         self.login = login
         self.encoding = encoding
         self.institution = institution
@@ -398,6 +403,17 @@ class AcsServer(socketserver.ThreadingTCPServer):
     def _on_93(self, conn: _Connection, msg: Message) -> Message:
         user, password = msg.get("CN"), msg.get("CO")
         ok = self.login is None or (user, password) == self.login
+        if (
+            ok
+            and self.location_pattern is not None
+            and not self.location_pattern.fullmatch(msg.get("CP"))
+        ):
+            log.info(
+                "login from %s: location %r is not of the form this library system expects",
+                conn.peer,
+                msg.get("CP"),
+            )
+            ok = False
         conn.logged_in = ok
         log.info("login from %s as %r: %s", conn.peer, user, "accepted" if ok else "refused")
         return message("94", ok="1" if ok else "0")
@@ -993,6 +1009,7 @@ def start_embedded(
     terminator: str = "\r",
     strict: bool = True,
     profile: Profile | str = "standard",
+    location_pattern: str | None = None,
 ) -> RunningAcs:
     """Open (creating and seeding on first use) the demo database and serve SIP2 on host:port
     (0 = an ephemeral port) in a daemon thread. Raises AcsError when the database or port is unusable.
@@ -1026,6 +1043,7 @@ def start_embedded(
             library_name=library_name,
             terminator=terminator,
             clock=clock,
+            location_pattern=location_pattern,
         )
     except OSError as exc:
         library.close()

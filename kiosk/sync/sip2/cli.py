@@ -1,37 +1,80 @@
-"""Technician commands for SIP2: `kiosk sip2 decode` (wire text → JSON) and `kiosk sip2 check` (ask the ACS)."""
+"""Technician commands for SIP2: `kiosk sip2 decode` (wire text → JSON) and `kiosk sip2 check` (ask the ACS).
+
+Both are meant for scripts: bad arguments are usage errors (exit 2), and the exit code says
+whether every line decoded (`decode`) or the library system answered (`check`), as listed in
+docs/operations.md.
+"""
 
 from __future__ import annotations
 
 import argparse
+import codecs
 import dataclasses
+import io
 import json
 import sys
-from collections.abc import Iterable
-from typing import IO, Any
+from collections.abc import Iterator
+from typing import Any, BinaryIO
 
 from kiosk import config as kiosk_config
-from kiosk.sync.sip2.codec import Sip2FormatError, decode
+from kiosk.cliargs import positive_seconds, tcp_port
+from kiosk.configfaults import login_refused, sip2_file_faults
+from kiosk.errors import ConfigError
+from kiosk.exitcodes import Exit
+from kiosk.sync.sip2.codec import Sip2Error, Sip2FormatError, Sip2LinkError, decode
+
+_CHUNK = 65536
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _text_encoding(name: str) -> str:
+    try:
+        info = codecs.lookup(name)
+    except LookupError:
+        raise argparse.ArgumentTypeError(
+            f"unknown encoding {name!r} (e.g. utf-8, iso-8859-1, cp1252, cp1257)"
+        ) from None
+    if not getattr(info, "_is_text_encoding", True):
+        raise argparse.ArgumentTypeError(f"{name!r} is not a text encoding")
+    return info.name
+
+
+def _delimiter(text: str) -> str:
+    if len(text) != 1 or text in "\r\n":
+        raise argparse.ArgumentTypeError(
+            f"the field delimiter is one character such as |, not {text!r}"
+        )
+    return text
+
+
+def register(subparsers: Any) -> None:
     sip2 = subparsers.add_parser("sip2", help="SIP2 technician tools")
     sub = sip2.add_subparsers(dest="sip2_command", metavar="SUBCOMMAND")
+    sip2.set_defaults(func=lambda _args: (sip2.print_help(), Exit.USAGE)[1])
 
     dec = sub.add_parser(
-        "decode", help="decode raw SIP2 messages from stdin, one per line, to JSON lines"
+        "decode",
+        help="decode raw SIP2 messages from stdin (one per line: CR, LF or CRLF) to JSON lines; exit 1 if a line could not be decoded",
     )
     dec.add_argument(
-        "--encoding", default="utf-8", help="character encoding of the messages (default utf-8)"
+        "--encoding",
+        type=_text_encoding,
+        default="utf-8",
+        help="character encoding of the messages (default utf-8)",
     )
-    dec.add_argument("--delimiter", default="|", help="field delimiter (default |)")
+    dec.add_argument(
+        "--delimiter", type=_delimiter, default="|", help="field delimiter (default |)"
+    )
     dec.set_defaults(func=_decode)
 
     chk = sub.add_parser(
-        "check", help="connect to the configured ACS and print its status and capabilities"
+        "check",
+        help="connect to the configured ACS and print its status and capabilities (exit 2 config fault, 3 unreachable)",
     )
     chk.add_argument("--host", help="override sip2.host")
-    chk.add_argument("--port", type=int, help="override sip2.port")
-    chk.add_argument("--timeout", type=float, help="override sip2.timeout_s (seconds)")
+    chk.add_argument("--port", type=tcp_port, help="override sip2.port")
+    chk.add_argument(
+        "--timeout", type=positive_seconds, help="override sip2.timeout_s (seconds, > 0)"
+    )
     chk.add_argument(
         "--duplicate-rule",
         action="store_true",
@@ -41,29 +84,79 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     chk.set_defaults(func=_check)
 
 
-def _lines(stream: IO[Any]) -> Iterable[bytes | str]:
-    # Prefer raw bytes so the checksum is verified over exactly what was captured.
-    source = getattr(stream, "buffer", None) or stream
-    yield from source
+def split_messages(stream: BinaryIO | _BytesOf) -> Iterator[bytes]:
+    """The messages of a capture, whatever ends its lines: CR (the SIP2 terminator), LF or CRLF.
+
+    Read as it arrives, so `tail -f wire.log | kiosk sip2 decode` decodes each line at once.
+    """
+    buf = b""
+    eof = False
+    while not eof:
+        chunk = (
+            stream.read1(_CHUNK) if isinstance(stream, io.BufferedIOBase) else stream.read(_CHUNK)
+        )
+        eof = not chunk
+        buf += chunk
+        while True:
+            cut = min((i for i in (buf.find(b"\r"), buf.find(b"\n")) if i >= 0), default=-1)
+            if cut < 0:
+                break
+            if buf[cut : cut + 1] == b"\r" and cut + 1 == len(buf) and not eof:
+                break  # a CR at the end of what arrived: its LF may follow in the next read
+            end = cut + 2 if buf[cut : cut + 2] == b"\r\n" else cut + 1
+            yield buf[:cut]
+            buf = buf[end:]
+    if buf:
+        yield buf
+
+
+def decode_line(raw: bytes, *, encoding: str, delimiter: str) -> tuple[dict[str, Any], bool]:
+    """(the JSON of one captured line, whether it decoded); a checksum that does not match is
+    reported in `checksum_ok`, not as a failure: some servers get it wrong on every message."""
+    try:
+        msg = decode(raw, encoding=encoding, delimiter=delimiter)
+    except Sip2FormatError as exc:
+        return {"error": str(exc), "raw": raw.decode(encoding, errors="replace")}, False
+    out = msg.to_json()
+    out["checksum_variant"] = msg.checksum_variant
+    out["notes"] = list(msg.notes)
+    return out, True
 
 
 def _decode(args: argparse.Namespace) -> int:
-    out = sys.stdout
-    for line in _lines(sys.stdin):
-        text = line.rstrip(b"\r\n") if isinstance(line, bytes) else line.rstrip("\r\n")
-        if not text:
+    source = getattr(sys.stdin, "buffer", None)
+    if source is None:  # a text stream (tests): encode it back in the capture's encoding
+        source = _BytesOf(sys.stdin, args.encoding)
+    failed = 0
+    for n, raw in enumerate(split_messages(source), start=1):
+        if not raw.strip(b" \t"):
             continue
-        try:
-            result = decode(text, encoding=args.encoding, delimiter=args.delimiter).to_json()
-        except Sip2FormatError as exc:
-            result = {"error": str(exc)}
-        out.write(json.dumps(result, ensure_ascii=False) + "\n")
-        out.flush()
-    return 0
+        result, ok = decode_line(raw, encoding=args.encoding, delimiter=args.delimiter)
+        failed += not ok
+        sys.stdout.write(json.dumps({"line": n, **result}, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+    if failed:
+        print(
+            f"sip2 decode: {failed} line(s) could not be decoded",
+            file=sys.stderr,
+        )
+        return Exit.FAILED
+    return Exit.OK
+
+
+class _BytesOf:
+    """A text stream read as bytes in a given encoding."""
+
+    def __init__(self, stream: Any, encoding: str) -> None:
+        self._stream = stream
+        self._encoding = encoding
+
+    def read(self, size: int = -1) -> bytes:
+        return str(self._stream.read(size)).encode(self._encoding, errors="replace")
 
 
 def _check(args: argparse.Namespace) -> int:
-    from kiosk.sync.sip2.client import probe_acs
+    from kiosk.sync.sip2.client import Sip2Client, Sip2LoginError
 
     cfg = kiosk_config.load(args.config)
     settings = cfg.sip2
@@ -74,11 +167,30 @@ def _check(args: argparse.Namespace) -> int:
     }
     if overrides:
         settings = dataclasses.replace(settings, **overrides)
-    probe = probe_acs(settings, duplicate_rule=getattr(args, "duplicate_rule", False))
-    status, honoured = probe.status, probe.duplicate_rule_honoured
-    if status is None:
-        print(f"sip2 check failed: {probe.error}", file=sys.stderr)
-        return 1
+    faults = sip2_file_faults(settings)
+    if faults:
+        print(f"sip2 check: configuration fault: {'; '.join(faults)}", file=sys.stderr)
+        return Exit.USAGE
+    client = Sip2Client(settings)
+    honoured: bool | None = None
+    try:
+        status = client.connect()
+        if getattr(args, "duplicate_rule", False):
+            honoured = client.probe_duplicate_rule()
+    except Sip2LoginError:
+        print(f"sip2 check: configuration fault: {login_refused(settings)}", file=sys.stderr)
+        return Exit.USAGE
+    except ConfigError as exc:
+        print(f"sip2 check: configuration fault: {exc}", file=sys.stderr)
+        return Exit.USAGE
+    except Sip2LinkError as exc:
+        print(f"sip2 check: library system unreachable: {exc}", file=sys.stderr)
+        return Exit.UNREACHABLE
+    except Sip2Error as exc:
+        print(f"sip2 check failed: {exc}", file=sys.stderr)
+        return Exit.FAILED
+    finally:
+        client.close()
     report = {
         "host": settings.host,
         "port": settings.port,
@@ -92,4 +204,4 @@ def _check(args: argparse.Namespace) -> int:
     if honoured is not None:
         report["duplicate_rule_honoured"] = honoured
     print(json.dumps(report, ensure_ascii=False, indent=2))
-    return 0
+    return Exit.OK if status.online else Exit.FAILED

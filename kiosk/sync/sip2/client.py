@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from kiosk.clock import Drift
 from kiosk.config import Sip2Section
 from kiosk.core.ports import Clock, SystemClock
 from kiosk.sync.sip2.codec import (
@@ -43,6 +44,7 @@ from kiosk.sync.sip2.codec import (
     decode,
     encode,
     message,
+    parse_sip_date,
     sip_date,
 )
 from kiosk.sync.sip2.wirelog import mask
@@ -105,6 +107,10 @@ class Sip2LoginError(Sip2LinkError):
     """The ACS refused the `93` login: the user id, password or location code is wrong."""
 
 
+class Sip2TlsError(Sip2LinkError):
+    """The TCP connection opened but TLS did not: a plain port, or a certificate that does not match."""
+
+
 class Sip2LinkBusy(Sip2LinkError):
     """The link stayed busy with another call until this call's deadline: nothing was sent."""
 
@@ -131,6 +137,8 @@ class AcsStatus:
     supported: frozenset[str]
     protocol_version: str
     screen_message: str
+    # The library system's clock as its 98 said (None when blank or unreadable).
+    date_time: datetime | None = None
 
     @classmethod
     def from_message(cls, msg: Message) -> AcsStatus:
@@ -167,6 +175,7 @@ class AcsStatus:
             supported=supported,
             protocol_version=f.get("protocol_version", "").strip(),
             screen_message=" ".join(v for v in msg.get_all("AF") if v),
+            date_time=parse_sip_date(f.get("date_time_sync", "")),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -185,6 +194,7 @@ class AcsStatus:
             "supported": sorted(self.supported),
             "protocol_version": self.protocol_version,
             "screen_message": self.screen_message,
+            "date_time": self.date_time.isoformat() if self.date_time else None,
         }
 
 
@@ -240,6 +250,7 @@ class Sip2Client:
         self._queued: collections.deque[bytes] = collections.deque()
         self._seq = 9  # the first message goes out with 0
         self._acs_status: AcsStatus | None = None
+        self._drift: Drift | None = None
         self._last_activity = self._clock.monotonic()
         self._backoff_s = 0.0
         self._next_connect_at = float("-inf")
@@ -449,7 +460,7 @@ class Sip2Client:
                 sock = self._tls_context().wrap_socket(sock, server_hostname=s.host)
         except (OSError, ssl.SSLError) as exc:
             sock.close()
-            raise Sip2LinkError(
+            raise Sip2TlsError(
                 f"TLS handshake with the ACS at {s.host}:{s.port} failed: {exc}",
                 maybe_delivered=False,
             ) from None
@@ -511,7 +522,19 @@ class Sip2Client:
         reply = self._exchange(req, reconnect=reconnect)
         status = AcsStatus.from_message(reply)
         self._acs_status = status
+        if status.date_time is not None:
+            # Every status exchange compares the clocks (kiosk/clock.py): an offline loan's due
+            # date is only as good as the kiosk's clock.
+            drift = Drift.between(self._clock.now(), status.date_time)
+            if drift.beyond() and (self._drift is None or not self._drift.beyond()):
+                log.warning("the kiosk's clock is %s", drift.describe())
+            self._drift = drift
         return status
+
+    @property
+    def clock_drift(self) -> Drift | None:
+        """The kiosk's clock minus the library system's at the latest status exchange."""
+        return self._drift
 
     def _encode(self, msg: Message) -> bytes:
         return encode(
