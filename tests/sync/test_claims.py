@@ -71,11 +71,11 @@ def spawn_run(cfg: Path, *actions: str) -> subprocess.Popen:
     )
 
 
-def finish(procs: list[subprocess.Popen], timeout: float = 90) -> list[str]:
+def finish(procs: list[subprocess.Popen], timeout: float = 90, exits: tuple[int, ...] = (0,)) -> list[str]:
     outs = []
     for p in procs:
         out, err = p.communicate(timeout=timeout)
-        assert p.returncode == 0, err
+        assert p.returncode in exits, err
         assert "Traceback" not in err, err
         outs.append(out)
     return outs
@@ -232,7 +232,9 @@ def test_two_kiosk_sync_processes_forward_each_row_once(tmp_path, acs):
         first = spawn(cfg, "sync")
         time.sleep(rng.random() * 0.3)  # the second starts anywhere in the first one's run
         second = spawn(cfg, "sync")
-        reports = [json.loads(out) for out in finish([first, second])]
+        # A run that met rows the other run holds reports them pending and exits 1 (kiosk sync's
+        # contract: work still waiting is not "done"); the sums below say what was forwarded.
+        reports = [json.loads(out) for out in finish([first, second], exits=(0, 1))]
         assert sum(x["forwarded"] for x in reports) == len(ids), reports
         assert all(x["refused"] == 0 for x in reports), reports
         with Journal(tmp_path / "var" / "journal.sqlite") as j:
