@@ -61,16 +61,45 @@ class Responder:
             ans = message("94", ok="1")
         elif c == "99":
             ans = message(
-                "98", online_status="Y", checkin_ok="Y", checkout_ok="Y", acs_renewal_policy="Y", status_update_ok="N",
-                offline_ok="Y", timeout_period="050", retries_allowed="003", date_time_sync=now, protocol_version="2.00",
+                "98",
+                online_status="Y",
+                checkin_ok="Y",
+                checkout_ok="Y",
+                acs_renewal_policy="Y",
+                status_update_ok="N",
+                offline_ok="Y",
+                timeout_period="050",
+                retries_allowed="003",
+                date_time_sync=now,
+                protocol_version="2.00",
                 fields=[("AO", "DEMO"), ("BX", "YYYYYYYYYYYYYYYY")],
             )
         elif c == "11":
-            ans = message("12", ok="1", renewal_ok="N", magnetic_media="N", desensitize="Y", transaction_date=now,
-                          fields=[("AO", "DEMO"), ("AA", req.get("AA")), ("AB", req.get("AB")), ("AJ", "Zaļā grāmata"), ("AH", now)])
+            ans = message(
+                "12",
+                ok="1",
+                renewal_ok="N",
+                magnetic_media="N",
+                desensitize="Y",
+                transaction_date=now,
+                fields=[
+                    ("AO", "DEMO"),
+                    ("AA", req.get("AA")),
+                    ("AB", req.get("AB")),
+                    ("AJ", "Zaļā grāmata"),
+                    ("AH", now),
+                ],
+            )
         else:
-            ans = message("10", ok="1", resensitize="Y", magnetic_media="N", alert="N", transaction_date=now,
-                          fields=[("AO", "DEMO"), ("AB", req.get("AB")), ("AQ", "Pieaugušo nodaļa")])
+            ans = message(
+                "10",
+                ok="1",
+                resensitize="Y",
+                magnetic_media="N",
+                alert="N",
+                transaction_date=now,
+                fields=[("AO", "DEMO"), ("AB", req.get("AB")), ("AQ", "Pieaugušo nodaļa")],
+            )
         return encode(ans, sequence=req.sequence, error_detection=req.checksum is not None)
 
     def _serve(self, conn: socket.socket) -> None:
@@ -103,8 +132,15 @@ def fill(journal: Journal, count: int) -> None:
     start = datetime(2026, 11, 25, 10, 0, 0)
     for n in range(count):
         op = Operation.CHECKOUT if n % 2 == 0 else Operation.CHECKIN
-        journal.begin(op, mode=Mode.OFFLINE, state=EntryState.QUEUED, patron_id="LV0001" if op is Operation.CHECKOUT else "",
-                      item_id=f"3{n:07d}", created=start + timedelta(seconds=n), promised_due_date="2026-12-09")
+        journal.begin(
+            op,
+            mode=Mode.OFFLINE,
+            state=EntryState.QUEUED,
+            patron_id="LV0001" if op is Operation.CHECKOUT else "",
+            item_id=f"3{n:07d}",
+            created=start + timedelta(seconds=n),
+            promised_due_date="2026-12-09",
+        )
 
 
 def main() -> None:
@@ -113,7 +149,15 @@ def main() -> None:
     args = parser.parse_args()
     n = args.count
     responder = Responder()
-    settings = Sip2Section(host="127.0.0.1", port=responder.port, username="kiosk", password="demo", institution_id="DEMO", timeout_s=5, retries=1)
+    settings = Sip2Section(
+        host="127.0.0.1",
+        port=responder.port,
+        username="kiosk",
+        password="demo",
+        institution_id="DEMO",
+        timeout_s=5,
+        retries=1,
+    )
     rows: list[tuple[str, float, float, int]] = []
     with tempfile.TemporaryDirectory() as tmp:
         # 1. Journal alone: the same write-ahead commits (queued -> sent -> forwarded), no network.
@@ -152,17 +196,27 @@ def main() -> None:
             client.close()
         naive_s = time.perf_counter() - t
         assert done == n
-        rows.append(("naive (connect+login per message)", naive_s, responder.busy_s, responder.connections))
+        rows.append(
+            ("naive (connect+login per message)", naive_s, responder.busy_s, responder.connections)
+        )
         j.close()
     responder.close()
 
     print(f"forwarding {n} queued transactions to a loopback SIP2 responder")
-    print(f"{'approach':36} {'total s':>9} {'ms/tx':>7} {'vs one':>7} {'server s':>9} {'server %':>8} {'conns':>6}")
+    print(
+        f"{'approach':36} {'total s':>9} {'ms/tx':>7} {'vs one':>7} {'server s':>9} {'server %':>8} {'conns':>6}"
+    )
     for name, total, server, conns in rows:
-        print(f"{name:36} {total:9.2f} {1000 * total / n:7.3f} {total / one_s:7.2f} {server:9.2f} {100 * server / total:7.1f}% {conns:6d}")
-    print(f"{'journal alone (2 fsynced commits/tx)':36} {journal_s:9.2f} {1000 * journal_s / n:7.3f} {journal_s / one_s:7.2f}")
-    print(f"kiosk share of the one-connection run (total minus server time): {one_s - rows[0][2]:.2f} s, "
-          f"of which the journal accounts for about {journal_s:.2f} s")
+        print(
+            f"{name:36} {total:9.2f} {1000 * total / n:7.3f} {total / one_s:7.2f} {server:9.2f} {100 * server / total:7.1f}% {conns:6d}"
+        )
+    print(
+        f"{'journal alone (2 fsynced commits/tx)':36} {journal_s:9.2f} {1000 * journal_s / n:7.3f} {journal_s / one_s:7.2f}"
+    )
+    print(
+        f"kiosk share of the one-connection run (total minus server time): {one_s - rows[0][2]:.2f} s, "
+        f"of which the journal accounts for about {journal_s:.2f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -87,7 +87,9 @@ def sim_case(n: int, quick: bool) -> tuple[float, float, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--stacks", type=int, nargs="+", default=[10, 30])
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args(argv)
@@ -104,12 +106,26 @@ def main(argv: list[str] | None = None) -> int:
             row = []
             for quick in (True, False):
                 runs = [fn(n, quick) for _ in range(args.repeat)]
-                row.append((statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs), runs[0][2]))
+                row.append(
+                    (
+                        statistics.median(r[0] for r in runs),
+                        statistics.median(r[1] for r in runs),
+                        runs[0][2],
+                    )
+                )
             (tq, lq, bq), (tf, lf, _bf) = row
-            print(f"{name:<28} {n:>4} {tq:>7.3f} {lq:>8.3f} {bq or '-':>6} {tq / lq:>6.2f} {tf:>11.3f} {tf / lf:>6.2f} {tq / tf:>10.2f}")
-    print("time: stack read with the basic-block shortcut (quick_read); full-read: whole user memory")
-    print("ratio = measured time / physical limit of the link (bytes x bits per byte / baud, plus the")
-    print("FEIG reader's 5 ms silence before each request; for the sim pad its modelled ISO 15693 air time)")
+            print(
+                f"{name:<28} {n:>4} {tq:>7.3f} {lq:>8.3f} {bq or '-':>6} {tq / lq:>6.2f} {tf:>11.3f} {tf / lf:>6.2f} {tq / tf:>10.2f}"
+            )
+    print(
+        "time: stack read with the basic-block shortcut (quick_read); full-read: whole user memory"
+    )
+    print(
+        "ratio = measured time / physical limit of the link (bytes x bits per byte / baud, plus the"
+    )
+    print(
+        "FEIG reader's 5 ms silence before each request; for the sim pad its modelled ISO 15693 air time)"
+    )
     return 0
 
 

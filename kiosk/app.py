@@ -62,7 +62,9 @@ OFFLINE_TEXTS = {
         "The library system is offline. You can still borrow and return items; due dates are provisional. "
         "Your account and renewals are not available."
     ),
-    "checkin-only": _("The library system is offline. You can return items; borrowing, renewals and your account are not available."),
+    "checkin-only": _(
+        "The library system is offline. You can return items; borrowing, renewals and your account are not available."
+    ),
     "disabled": _("The library system is offline."),
 }
 
@@ -97,7 +99,9 @@ class KioskServices:
             try:
                 closer()
             except Exception:
-                log.exception("error while shutting down %s", getattr(closer, "__qualname__", closer))
+                log.exception(
+                    "error while shutting down %s", getattr(closer, "__qualname__", closer)
+                )
         self.closers.clear()
 
 
@@ -116,11 +120,17 @@ def start_embedded_acs(cfg: Config) -> tuple[Config, Any]:
 
     port = cfg.acs.port
     if not _port_free(cfg.acs.host, port):
-        log.warning("port %s:%d is in use; the demo library system takes a free port instead", cfg.acs.host, port)
+        log.warning(
+            "port %s:%d is in use; the demo library system takes a free port instead",
+            cfg.acs.host,
+            port,
+        )
         port = 0
     acs = build_from_config(cfg, port=port)
     if cfg.sip2.host in ("127.0.0.1", "localhost", cfg.acs.host) and cfg.sip2.port != acs.port:
-        cfg = dataclasses.replace(cfg, sip2=dataclasses.replace(cfg.sip2, host=acs.host, port=acs.port))
+        cfg = dataclasses.replace(
+            cfg, sip2=dataclasses.replace(cfg.sip2, host=acs.host, port=acs.port)
+        )
     log.info("demo library system listening on %s:%d", acs.host, acs.port)
     return cfg, acs
 
@@ -160,7 +170,9 @@ def build_services(
 
     services.circulation = build_circulation(cfg, clock=clock)
     services.closers.append(services.circulation.close)
-    services.worker = worker or CoreWorker(idle=_forwarder_step(services.circulation), idle_interval_s=cfg.offline.forward_interval_s)
+    services.worker = worker or CoreWorker(
+        idle=_forwarder_step(services.circulation), idle_interval_s=cfg.offline.forward_interval_s
+    )
     services.closers.append(services.worker.stop)
 
     try:
@@ -168,9 +180,16 @@ def build_services(
         from kiosk.devices.security import TagSecurityService
         from kiosk.devices.stack import StackReader
 
-        services.reader = open_reader(cfg.reader.url, timeout_s=cfg.reader.timeout_s, retries=cfg.reader.retries)
+        services.reader = open_reader(
+            cfg.reader.url, timeout_s=cfg.reader.timeout_s, retries=cfg.reader.retries
+        )
         services.security = TagSecurityService(services.reader, cfg.security)
-        services.stack = StackReader(services.reader, stable_rounds=cfg.reader.stable_rounds, security=cfg.security, data_model=cfg.reader.data_model)
+        services.stack = StackReader(
+            services.reader,
+            stable_rounds=cfg.reader.stable_rounds,
+            security=cfg.security,
+            data_model=cfg.reader.data_model,
+        )
         services.closers.append(services.stack.stop)
         if cfg.reader.url.startswith("sim:"):
             from kiosk.devices.readers.sim import get_shared_pad
@@ -210,12 +229,23 @@ def build_services(
         from kiosk.receipts import MailError, ReceiptMailer
 
         try:
-            mailer = ReceiptMailer(cfg.printer.email_url, cfg.printer.email_from, width=cfg.printer.width, base=cfg.resolve_path("."))
+            mailer = ReceiptMailer(
+                cfg.printer.email_url,
+                cfg.printer.email_from,
+                width=cfg.printer.width,
+                base=cfg.resolve_path("."),
+            )
         except MailError as exc:
             log.error("e-mail receipts disabled: %s", exc)
     services.session = PatronSession(
-        services.circulation, session_clock, SessionSettings.from_config(cfg), security=services.security, printer=printer, mailer=mailer,
-        pad=services.stack, recorder=getattr(services.circulation.journal, "record_event", None),
+        services.circulation,
+        session_clock,
+        SessionSettings.from_config(cfg),
+        security=services.security,
+        printer=printer,
+        mailer=mailer,
+        pad=services.stack,
+        recorder=getattr(services.circulation.journal, "record_event", None),
     )
     if cfg.kiosk.mode == "bookdrop":
         from kiosk.core.bookdrop import BookDrop
@@ -229,17 +259,36 @@ def build_services(
         staff = printer
         if cfg.printer.staff_url:
             try:
-                staff = RenderingPrinter(open_configured_printer(cfg.printer, cfg.printer.staff_url, base=cfg.resolve_path(".")))
+                staff = RenderingPrinter(
+                    open_configured_printer(
+                        cfg.printer, cfg.printer.staff_url, base=cfg.resolve_path(".")
+                    )
+                )
             except DeviceError as exc:
-                log.error("staff printer %s unusable: %s; hold slips go to the receipt printer", cfg.printer.staff_url, exc)
+                log.error(
+                    "staff printer %s unusable: %s; hold slips go to the receipt printer",
+                    cfg.printer.staff_url,
+                    exc,
+                )
         services.bookdrop = BookDrop(
-            services.circulation, services.security, services.sorter, session_clock, RoutingTable.from_config(cfg),
-            ReturnSettings.from_config(cfg), recorder=getattr(services.circulation.journal, "record_event", None), staff_printer=staff,
+            services.circulation,
+            services.security,
+            services.sorter,
+            session_clock,
+            RoutingTable.from_config(cfg),
+            ReturnSettings.from_config(cfg),
+            recorder=getattr(services.circulation.journal, "record_event", None),
+            staff_printer=staff,
         )
     if cfg.kiosk.returns_enabled:
         services.returns = ReturnStation(
-            services.circulation, services.security, session_clock, RoutingTable.from_config(cfg), ReturnSettings.from_config(cfg),
-            recorder=getattr(services.circulation.journal, "record_event", None), staff_printer=printer,
+            services.circulation,
+            services.security,
+            session_clock,
+            RoutingTable.from_config(cfg),
+            ReturnSettings.from_config(cfg),
+            recorder=getattr(services.circulation.journal, "record_event", None),
+            staff_printer=printer,
         )
     from kiosk.fleet.runtime import attach as attach_fleet
 
@@ -248,7 +297,7 @@ def build_services(
 
 
 def wire_staff_alert(app: KioskApp) -> None:
-    """"Call staff" goes to the fleet alerting, which queues it for every configured sink (or logs
+    """ "Call staff" goes to the fleet alerting, which queues it for every configured sink (or logs
     it where no sink is configured)."""
     app.staff_alert = lambda reason: raise_alert("call_staff", reason)
 
@@ -304,7 +353,9 @@ class KioskApp(App):
         # Raises a staff alert (the help screen's "Call staff"): the services' alerting when the
         # kiosk has one (see wire_staff_alert), else a log line staff monitoring picks up.
         self.staff_alert: Callable[[str], Any] = self._log_staff_alert
-        self.speech: Any = None  # kiosk.speech.guide.SpeechGuide: spoken guidance and keypad operation
+        self.speech: Any = (
+            None  # kiosk.speech.guide.SpeechGuide: spoken guidance and keypad operation
+        )
         # Technician mode, attached by the maintenance screens when they are registered.
         self.maintenance: MaintenanceController | None = None
 
@@ -424,14 +475,20 @@ class KioskApp(App):
         assert s is not None
         s.session.set_listener(lambda state: Clock.schedule_once(lambda _dt: self.render(state)))
         if s.bookdrop is not None:
-            s.bookdrop.set_listener(lambda state: Clock.schedule_once(lambda _dt: self.render_bookdrop(state)))
+            s.bookdrop.set_listener(
+                lambda state: Clock.schedule_once(lambda _dt: self.render_bookdrop(state))
+            )
         if s.returns is not None:
-            s.returns.set_listener(lambda state: Clock.schedule_once(lambda _dt: self.render_returns(state)))
+            s.returns.set_listener(
+                lambda state: Clock.schedule_once(lambda _dt: self.render_returns(state))
+            )
         for source in s.cards:
             try:
                 source.start(lambda event: Clock.schedule_once(lambda _dt: self._on_card(event)))
             except Exception as exc:  # a card reader that fails to start leaves the keypad
-                log.error("card source %s did not start: %s", getattr(source, "source", source), exc)
+                log.error(
+                    "card source %s did not start: %s", getattr(source, "source", source), exc
+                )
         if s.stack is not None:
             s.stack.on_change = self._on_tags
             s.stack.start(self.cfg.reader.poll_interval_s)
@@ -439,11 +496,16 @@ class KioskApp(App):
         if s.bookdrop is not None:
             self.render_bookdrop(s.bookdrop.state)
         log.info("kiosk started: %s screen shown", self.current_screen)
-        s.worker.submit(self._connect_and_status, on_done=lambda st: Clock.schedule_once(lambda _dt: self._link(st)))
+        s.worker.submit(
+            self._connect_and_status,
+            on_done=lambda st: Clock.schedule_once(lambda _dt: self._link(st)),
+        )
         self._tick_event = Clock.schedule_interval(lambda _dt: self.tick(), TICK_S)
         from kivy.core.window import Window
 
-        logging.getLogger("kivy").setLevel(max(logging.getLogger("kivy").level, logging.getLogger().level))
+        logging.getLogger("kivy").setLevel(
+            max(logging.getLogger("kivy").level, logging.getLogger().level)
+        )
         Window.bind(on_textinput=self._on_text_input, on_key_down=self._on_key_down)
         self._wedge = ""
         self.speech.start()
@@ -516,7 +578,11 @@ class KioskApp(App):
             self.theme.high_contrast = not self.theme.high_contrast
         elif action is Action.LANGUAGE:
             self.lang = arg
-        if self.local == "returns" and action in (Action.LARGE_TEXT, Action.HIGH_CONTRAST, Action.LANGUAGE):
+        if self.local == "returns" and action in (
+            Action.LARGE_TEXT,
+            Action.HIGH_CONTRAST,
+            Action.LANGUAGE,
+        ):
             self._return_activity = self._now()
         self.post(Tapped(action, arg))
 
@@ -549,7 +615,9 @@ class KioskApp(App):
         if self._admin_card(text):
             return
         in_welcome = self.state is None or self.state.stage.value in ("welcome", "goodbye")
-        if self.local == "returns" or (not in_welcome and classify(text, self.cfg.patron) != "patron"):
+        if self.local == "returns" or (
+            not in_welcome and classify(text, self.cfg.patron) != "patron"
+        ):
             self.scan(text)
         else:
             self.present_card(text, event.source)
@@ -567,7 +635,9 @@ class KioskApp(App):
         self.local = ""
         self.post(BarcodeScanned(text))
 
-    def _on_tags(self, present: tuple[Any, ...], added: tuple[Any, ...], removed: tuple[Any, ...]) -> None:
+    def _on_tags(
+        self, present: tuple[Any, ...], added: tuple[Any, ...], removed: tuple[Any, ...]
+    ) -> None:
         """From the pad's thread: route to returns or to the session on the worker."""
         s = self.services
         assert s is not None
@@ -594,7 +664,11 @@ class KioskApp(App):
             self.provisional.pop(tag.uid, None)
         for tag in added:
             self.provisional[tag.uid] = tag
-        if self.state is not None and self.state.stage.value == "active" and self.current_screen == "checkout":
+        if (
+            self.state is not None
+            and self.state.stage.value == "active"
+            and self.current_screen == "checkout"
+        ):
             self._screens["checkout"].show(self.state)  # type: ignore[attr-defined]
 
     def note_activity(self) -> None:
@@ -602,7 +676,11 @@ class KioskApp(App):
         now = self._now()
         if self.local == "returns":
             self._return_activity = now
-        if self.state is not None and self.state.stage.value != "welcome" and now - self._last_activity_post >= ACTIVITY_THROTTLE_S:
+        if (
+            self.state is not None
+            and self.state.stage.value != "welcome"
+            and now - self._last_activity_post >= ACTIVITY_THROTTLE_S
+        ):
             self._last_activity_post = now
             self.post(Tapped(Action.EXTEND))
 
@@ -616,7 +694,11 @@ class KioskApp(App):
             return
         if not self._tick_pending.is_set():
             self._tick_pending.set()
-            s.worker.submit(s.bookdrop.tick if s.bookdrop is not None else s.session.tick, on_done=lambda _st: self._tick_pending.clear(), on_error=lambda _e: self._tick_pending.clear())
+            s.worker.submit(
+                s.bookdrop.tick if s.bookdrop is not None else s.session.tick,
+                on_done=lambda _st: self._tick_pending.clear(),
+                on_error=lambda _e: self._tick_pending.clear(),
+            )
         now = self._now()
         if self.speech is not None:
             self.speech.tick()
@@ -626,14 +708,20 @@ class KioskApp(App):
             self.end_timed_out()
         if now - self._last_link_check >= LINK_CHECK_S:
             self._last_link_check = now
-            s.worker.submit(self._link_and_printer_status, on_done=lambda st: Clock.schedule_once(lambda _dt: self._link(st)))
+            s.worker.submit(
+                self._link_and_printer_status,
+                on_done=lambda st: Clock.schedule_once(lambda _dt: self._link(st)),
+            )
 
     def refresh_status(self) -> None:
         """Look at the link and the printer now (on the worker) and update banners and buttons."""
         s = self.services
         if s is not None:
             self._last_link_check = self._now()
-            s.worker.submit(self._link_and_printer_status, on_done=lambda st: Clock.schedule_once(lambda _dt: self._link(st)))
+            s.worker.submit(
+                self._link_and_printer_status,
+                on_done=lambda st: Clock.schedule_once(lambda _dt: self._link(st)),
+            )
 
     def _connect_and_status(self) -> tuple[Any, Any]:
         s = self.services
@@ -671,10 +759,20 @@ class KioskApp(App):
         from kiosk.core.session import Stage
 
         state = self.state
-        in_session = state is not None and state.stage is not Stage.WELCOME and state.stage is not Stage.GOODBYE
-        offline = (in_session and not state.capabilities.online) or (getattr(self, "_link_checked", False) and not self.online)
-        offline = offline and not self.config_fault  # a configuration fault is no outage: nothing offline
-        self.offline_text = OFFLINE_TEXTS.get(self.cfg.offline.policy, OFFLINE_TEXTS["disabled"]) if offline else ""
+        in_session = (
+            state is not None
+            and state.stage is not Stage.WELCOME
+            and state.stage is not Stage.GOODBYE
+        )
+        offline = (in_session and not state.capabilities.online) or (
+            getattr(self, "_link_checked", False) and not self.online
+        )
+        offline = (
+            offline and not self.config_fault
+        )  # a configuration fault is no outage: nothing offline
+        self.offline_text = (
+            OFFLINE_TEXTS.get(self.cfg.offline.policy, OFFLINE_TEXTS["disabled"]) if offline else ""
+        )
 
     def out_of_service(self) -> bool:
         """A required part is missing, the configuration is wrong (the technician's line is in the
@@ -716,22 +814,35 @@ class KioskApp(App):
             self.local = ""
         if state.stage is not Stage.ACTIVE:
             self.provisional.clear()
-        if state.stage in (Stage.WELCOME, Stage.GOODBYE) and previous is not None and previous.patron is not None:
+        if (
+            state.stage in (Stage.WELCOME, Stage.GOODBYE)
+            and previous is not None
+            and previous.patron is not None
+        ):
             for name in ("checkout", "account"):
                 self._screens[name].wipe()  # type: ignore[attr-defined]
         elif state.checkout is not None and self.provisional:
             known = {i.item_id for i in state.checkout.items}
-            self.provisional = {uid: tag for uid, tag in self.provisional.items() if (tag.item_id or f"uid:{uid}") not in known and f"uid:{uid}" not in {i.key for i in state.checkout.items}}
+            self.provisional = {
+                uid: tag
+                for uid, tag in self.provisional.items()
+                if (tag.item_id or f"uid:{uid}") not in known
+                and f"uid:{uid}" not in {i.key for i in state.checkout.items}
+            }
         self._update_offline_text()
         self._feedback(previous, state)
-        if state.stage is Stage.FINISHING and (previous is None or previous.stage is not Stage.FINISHING):
+        if state.stage is Stage.FINISHING and (
+            previous is None or previous.stage is not Stage.FINISHING
+        ):
             self.refresh_status()  # the patron must see a paper-out before choosing to print
         if self.services and self.services.bookdrop is not None:
             return  # the book drop has its own screens (render_bookdrop)
         if self.out_of_service() and state.stage is Stage.WELCOME:
             name = "out_of_service"
         elif state.stage is Stage.WELCOME:
-            name = {"keypad": "card_entry", "returns": "returns", "timed_out": "timed_out"}.get(self.local, "welcome")
+            name = {"keypad": "card_entry", "returns": "returns", "timed_out": "timed_out"}.get(
+                self.local, "welcome"
+            )
         elif state.stage is Stage.ACTIVE:
             name = "account" if state.view is View.ACCOUNT else "checkout"
         else:
@@ -755,7 +866,9 @@ class KioskApp(App):
         from kiosk.core.session import LoginProblem, Stage
 
         if state.stage is Stage.FINISHING and state.receipt is not None:
-            if state.receipt.refused and (previous is None or previous.stage is not Stage.FINISHING):
+            if state.receipt.refused and (
+                previous is None or previous.stage is not Stage.FINISHING
+            ):
                 self.services.sounds.play(Cue.REFUSAL)  # type: ignore[union-attr]  # "leave these at the desk"
             self.refused_lines = tuple(state.receipt.refused)
         elif state.stage in (Stage.WELCOME, Stage.IDENTIFYING, Stage.PIN):
@@ -772,8 +885,14 @@ class KioskApp(App):
             self._screens["timed_out"].show_for(previous.language, done)  # type: ignore[attr-defined]
             self._timed_out_until = self._now() + self.cfg.ui.goodbye_s
             self.local = "timed_out"
-        if state.stage is Stage.WELCOME and self._typed and state.problem in (LoginProblem.BAD_CARD, LoginProblem.UNKNOWN_PATRON):
-            self.local = "keypad"  # back to the keypad with the digits, and what a card number looks like
+        if (
+            state.stage is Stage.WELCOME
+            and self._typed
+            and state.problem in (LoginProblem.BAD_CARD, LoginProblem.UNKNOWN_PATRON)
+        ):
+            self.local = (
+                "keypad"  # back to the keypad with the digits, and what a card number looks like
+            )
             self._screens["card_entry"].keep(self._typed, state.problem)  # type: ignore[attr-defined]
             self._typed = ""
         elif state.stage in (Stage.PIN, Stage.ACTIVE, Stage.GOODBYE) or state.problem is not None:
@@ -848,11 +967,17 @@ class KioskApp(App):
             return
         if state.idle_warning and not (previous and previous.idle_warning):
             sounds.play(Cue.WARNING)
-        if state.problem is not None and (previous is None or previous.problem is None or previous.stage is not state.stage):
+        if state.problem is not None and (
+            previous is None or previous.problem is None or previous.stage is not state.stage
+        ):
             sounds.play(Cue.REFUSAL)
         if state.checkout is None:
             return
-        before = {i.key: i.status for i in previous.checkout.items} if previous and previous.checkout else {}
+        before = (
+            {i.key: i.status for i in previous.checkout.items}
+            if previous and previous.checkout
+            else {}
+        )
         for item in state.checkout.items:
             old = before.get(item.key)
             if old is item.status or not item.final:
@@ -889,7 +1014,9 @@ class KioskApp(App):
                     RenderingPrinter(s.printer, width=self.cfg.printer.width).print_receipt(receipt)
             s.returns.clear()
 
-        s.worker.submit(finish, on_error=lambda exc: log.error("return receipt not printed: %s", exc))
+        s.worker.submit(
+            finish, on_error=lambda exc: log.error("return receipt not printed: %s", exc)
+        )
         self.local = ""
         self.return_state = None
         self.render(self.state)
@@ -930,7 +1057,11 @@ class KioskApp(App):
                 return True
         elif key in (13, 271) and self._wedge:  # Enter / keypad Enter ends a scan
             text, self._wedge = self._wedge, ""
-            if self.state is not None and self.state.stage.value == "welcome" and self.local != "returns":
+            if (
+                self.state is not None
+                and self.state.stage.value == "welcome"
+                and self.local != "returns"
+            ):
                 self.present_card(text, CardSource.BARCODE)
             else:
                 self.scan(text)

@@ -45,7 +45,9 @@ class KioskSection:
     returns_enabled: bool = True
     demo: bool = False
     currency: str = "EUR"  # ISO 4217, used when the library system does not say (no BH)
-    owner_institutions: tuple[str, ...] = ()  # ISILs of this library's items; empty = any owner is ours
+    owner_institutions: tuple[
+        str, ...
+    ] = ()  # ISILs of this library's items; empty = any owner is ours
 
 
 @dataclass(frozen=True)
@@ -164,9 +166,13 @@ class PatronSection:
     max_login_failures: int = 3
     lockout_s: float = 60.0
     login_window_s: float = 300.0  # failures older than this are forgotten
-    terminal_max_failures: int = 10  # failures on any cards within the window that lock the terminal
+    terminal_max_failures: int = (
+        10  # failures on any cards within the window that lock the terminal
+    )
     card_sources: tuple[str, ...] = ("sim:",)
-    card_rule: str = "uid"  # uid | uid-decimal | uid-reversed | block:<n>:<ascii|bcd> | map:<csv> | demo
+    card_rule: str = (
+        "uid"  # uid | uid-decimal | uid-reversed | block:<n>:<ascii|bcd> | map:<csv> | demo
+    )
     wedge_max_interkey_s: float = 0.05  # keyboard-wedge scanners type faster than this per key
     wedge_min_length: int = 4
 
@@ -179,8 +185,12 @@ class PrinterSection:
     profile: str = "TM-T88V"  # a model from kiosk/devices/printer_tables.toml (docs/printers.md)
     width: int = 0  # columns; 0 = the profile's for the font
     font: Literal["A", "B"] = "A"
-    render: Literal["auto", "text", "raster"] = "auto"  # auto: text when the code pages hold every letter
-    codepage: str = ""  # "26=CP1257, 17=CP866": the printer's own table numbers, replacing the profile's
+    render: Literal["auto", "text", "raster"] = (
+        "auto"  # auto: text when the code pages hold every letter
+    )
+    codepage: str = (
+        ""  # "26=CP1257, 17=CP866": the printer's own table numbers, replacing the profile's
+    )
     staff_url: str = ""
     show_patron_name: bool = False
     email_receipts: bool = False
@@ -211,7 +221,9 @@ class UiSection:
     demo_panel: bool = False
     sounds: bool = True
     scale: float = 0.0  # sizes x this; 0 = from the display (its short side and pixel density)
-    opening_hours: str = ""  # told to patrons when the kiosk or book drop is closed: "P-Pk 10-19, S 10-16"
+    opening_hours: str = (
+        ""  # told to patrons when the kiosk or book drop is closed: "P-Pk 10-19, S 10-16"
+    )
     fee_payment: str = ""  # where fees are paid, after "You can pay them ...": "at the desk"
     card_hint: str = ""  # what a card number looks like, after a mistyped one: "LV and 4-12 digits"
     call_staff: bool = True  # the help screen offers "Call staff" (a staff alert)
@@ -413,7 +425,9 @@ def _validate(cfg: Config) -> None:
     if not 1 <= cfg.sip2.port <= 65535:
         raise bad("sip2.port", f"expected a TCP port 1-65535, got {cfg.sip2.port}")
     if cfg.sip2.encoding.lower() not in ENCODINGS:
-        raise bad("sip2.encoding", f"expected one of {', '.join(ENCODINGS)}, got {cfg.sip2.encoding!r}")
+        raise bad(
+            "sip2.encoding", f"expected one of {', '.join(ENCODINGS)}, got {cfg.sip2.encoding!r}"
+        )
     if cfg.security.afi_secured == cfg.security.afi_unsecured:
         raise bad("security.afi_unsecured", "must differ from security.afi_secured")
     if not cfg.kiosk.languages:
@@ -422,7 +436,9 @@ def _validate(cfg: Config) -> None:
         if lang not in ("lv", "en", "ru"):
             raise bad("kiosk.languages", f"expected languages from lv, en, ru, got {lang!r}")
     if cfg.kiosk.default_language not in cfg.kiosk.languages:
-        raise bad("kiosk.default_language", f"expected one of kiosk.languages {list(cfg.kiosk.languages)}")
+        raise bad(
+            "kiosk.default_language", f"expected one of kiosk.languages {list(cfg.kiosk.languages)}"
+        )
     _validate_printer(cfg.printer)
     if cfg.ui.scale and not 0.5 <= cfg.ui.scale <= 4:
         raise bad("ui.scale", f"expected 0 (from the display) or 0.5-4, got {cfg.ui.scale}")
@@ -791,7 +807,9 @@ def _validate_printer(printer: PrinterSection) -> None:
         raise ConfigError(f"printer.profile: {problem}")
     most = get_model(printer.profile).columns(printer.font)
     if printer.width and not 16 <= printer.width <= most:
-        raise ConfigError(f"printer.width: expected 0 (from the profile) or 16-{most} columns ({printer.profile}, font {printer.font}), got {printer.width}")
+        raise ConfigError(
+            f"printer.width: expected 0 (from the profile) or 16-{most} columns ({printer.profile}, font {printer.font}), got {printer.width}"
+        )
     try:
         parse_codepage(printer.codepage)
     except ValueError as exc:

@@ -44,10 +44,26 @@ INSTITUTION = "DEMO"
 OWNER_ISIL = "LV-DEMO"
 
 PATRONS: tuple[DemoPatron, ...] = (
-    DemoPatron("LV0001", "Anna Bērziņa", pin="1234", card_uid="04A1B2C3D4E580", email="anna@example.lv", note="PIN 1234"),
-    DemoPatron("LV0002", "John Smith", card_uid="04112233445566", language="en", note="has an overdue loan"),
+    DemoPatron(
+        "LV0001",
+        "Anna Bērziņa",
+        pin="1234",
+        card_uid="04A1B2C3D4E580",
+        email="anna@example.lv",
+        note="PIN 1234",
+    ),
+    DemoPatron(
+        "LV0002", "John Smith", card_uid="04112233445566", language="en", note="has an overdue loan"
+    ),
     DemoPatron("LV0003", "Pēteris Ozols", lost_card=True, note="card reported lost (blocked)"),
-    DemoPatron("LV0004", "Иван Петров", card_uid="04AABBCCDDEEFF", fees=(("Kavējuma nauda", "2.50"), ("Bojāts vāks", "1.00")), language="ru", note="owes 3.50 EUR"),
+    DemoPatron(
+        "LV0004",
+        "Иван Петров",
+        card_uid="04AABBCCDDEEFF",
+        fees=(("Kavējuma nauda", "2.50"), ("Bojāts vāks", "1.00")),
+        language="ru",
+        note="owes 3.50 EUR",
+    ),
     DemoPatron("LV0005", "Līga Kalniņa", pin="0000", expired=True, note="card expired (blocked)"),
 )
 
@@ -56,11 +72,38 @@ ITEMS: tuple[DemoItem, ...] = (
     DemoItem("30000002", "Dvēseļu putenis", "Aleksandrs Grīns"),
     DemoItem("30000003", "The Hobbit", "J. R. R. Tolkien"),
     DemoItem("30000004", "Мастер и Маргарита", "Михаил Булгаков"),
-    DemoItem("30000005", "Latviešu valodas kurss (3 CD)", media_type="006", parts_in_set=3, note="multi-part set"),
-    DemoItem("30000006", "Mērnieku laiki", "Reinis un Matīss Kaudzītes", on_hold_for="LV0004", note="on hold for another patron"),
-    DemoItem("30000007", "Latvijas enciklopēdija", loanable=False, permanent_location="Uzziņu nodaļa", note="reference, not for loan"),
-    DemoItem("30000008", "Harry Potter and the Philosopher's Stone", "J. K. Rowling", on_loan_to="LV0002", overdue=True, note="on loan, overdue"),
-    DemoItem("30000009", "Sprīdītis", "Anna Brigadere", on_loan_to="LV0001", note="on loan, for renewal"),
+    DemoItem(
+        "30000005",
+        "Latviešu valodas kurss (3 CD)",
+        media_type="006",
+        parts_in_set=3,
+        note="multi-part set",
+    ),
+    DemoItem(
+        "30000006",
+        "Mērnieku laiki",
+        "Reinis un Matīss Kaudzītes",
+        on_hold_for="LV0004",
+        note="on hold for another patron",
+    ),
+    DemoItem(
+        "30000007",
+        "Latvijas enciklopēdija",
+        loanable=False,
+        permanent_location="Uzziņu nodaļa",
+        note="reference, not for loan",
+    ),
+    DemoItem(
+        "30000008",
+        "Harry Potter and the Philosopher's Stone",
+        "J. K. Rowling",
+        on_loan_to="LV0002",
+        overdue=True,
+        note="on loan, overdue",
+    ),
+    DemoItem(
+        "30000009", "Sprīdītis", "Anna Brigadere", on_loan_to="LV0001", note="on loan, for renewal"
+    ),
     DemoItem("30000010", "Война и мир", "Лев Толстой", sort_bin="2"),
 )
 

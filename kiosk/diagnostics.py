@@ -50,11 +50,17 @@ class TagView:
 
     def summary(self, tr: Callable[[str], str] = _same) -> str:
         """One line; `tr` translates its words (the codes, AFI, EAS, CRC and UID stay as they are)."""
-        security = {True: tr("secured"), False: tr("NOT secured"), None: tr("security unknown")}[self.secured]
+        security = {True: tr("secured"), False: tr("NOT secured"), None: tr("security unknown")}[
+            self.secured
+        ]
         eas = "" if self.eas is None else f", EAS {'on' if self.eas else 'off'}"
         if self.error:
             return f"{self.uid}: {self.error} (AFI {self.afi_text}{eas})"
-        part = ", " + tr("part {i}/{n}").format(i=self.part_number, n=self.parts_in_set) if self.parts_in_set > 1 else ""
+        part = (
+            ", " + tr("part {i}/{n}").format(i=self.part_number, n=self.parts_in_set)
+            if self.parts_in_set > 1
+            else ""
+        )
         crc = "" if self.crc_ok is None else (", CRC ok" if self.crc_ok else ", CRC BAD")
         owner = tr("owner {owner}").format(owner=self.owner or "-")
         usage = tr("usage {usage}").format(usage=self.type_of_usage or "-")
@@ -131,18 +137,36 @@ class Diagnostics:
     def _reader_status(self) -> Check:
         url = self.cfg.reader.url
         if self.reader is None:
-            return Check("reader", Status.FAIL, self.tr("{url}: not open (see the log for why)").format(url=url),
-                         self.tr("check the cable and [reader] url, then restart the kiosk"))
+            return Check(
+                "reader",
+                Status.FAIL,
+                self.tr("{url}: not open (see the log for why)").format(url=url),
+                self.tr("check the cable and [reader] url, then restart the kiosk"),
+            )
         try:
             found = self.reader.inventory()
         except (KioskError, OSError) as exc:
-            return Check("reader", Status.FAIL, f"{url}: {exc}", self.tr("check the reader's cable and power"))
-        return Check("reader", Status.OK, self.tr("{url}: answers, tags on the pad: {n}").format(url=url, n=len(found)))
+            return Check(
+                "reader",
+                Status.FAIL,
+                f"{url}: {exc}",
+                self.tr("check the reader's cable and power"),
+            )
+        return Check(
+            "reader",
+            Status.OK,
+            self.tr("{url}: answers, tags on the pad: {n}").format(url=url, n=len(found)),
+        )
 
     def _printer_status(self) -> Check:
         url = self.cfg.printer.url
         if self.printer is None:
-            return Check("printer", Status.WARN, self.tr("{url}: not open").format(url=url), self.tr("check [printer] url"))
+            return Check(
+                "printer",
+                Status.WARN,
+                self.tr("{url}: not open").format(url=url),
+                self.tr("check [printer] url"),
+            )
         try:
             from kiosk.devices.printer import PrinterStatus
 
@@ -156,7 +180,12 @@ class Diagnostics:
             PrinterStatus.OFFLINE: (Status.FAIL, self.tr("offline (cover open, off, or cable)")),
             PrinterStatus.NONE: (Status.WARN, self.tr("no printer configured")),
         }.get(state, (Status.WARN, str(state)))
-        return Check("printer", text[0], f"{url}: {text[1]}", self.tr("put in a new roll / close the cover / check power"))
+        return Check(
+            "printer",
+            text[0],
+            f"{url}: {text[1]}",
+            self.tr("put in a new roll / close the cover / check power"),
+        )
 
     def _sorter_status(self) -> Check:
         url = self.cfg.sorter.url
@@ -169,27 +198,58 @@ class Diagnostics:
         try:
             status = self.sorter.status()
         except (KioskError, OSError) as exc:
-            return Check("sorter", Status.FAIL, f"{url}: {exc}", self.tr("check the sorter's power and link"))
+            return Check(
+                "sorter", Status.FAIL, f"{url}: {exc}", self.tr("check the sorter's power and link")
+            )
         ok = bool(getattr(status, "ok", status == "ready"))
-        return Check("sorter", Status.OK if ok else Status.FAIL, f"{url}: {status}", self.tr("check the sorter's power and link"))
+        return Check(
+            "sorter",
+            Status.OK if ok else Status.FAIL,
+            f"{url}: {status}",
+            self.tr("check the sorter's power and link"),
+        )
 
     def _link_status(self) -> Check:
         where = f"{self.cfg.sip2.host}:{self.cfg.sip2.port}"
         if self.circulation is None:
-            return Check("library", Status.FAIL, self.tr("{where}: no circulation service").format(where=where), self.tr("see the log"))
+            return Check(
+                "library",
+                Status.FAIL,
+                self.tr("{where}: no circulation service").format(where=where),
+                self.tr("see the log"),
+            )
         link = self.circulation.status()
         if link.online:
             name = link.library_name or self.tr("library system")
-            return Check("library", Status.OK, self.tr("{name} at {where}: online").format(name=name, where=where))
-        since = " " + self.tr("since {time}").format(time=f"{link.since:%H:%M}") if getattr(link, "since", None) else ""
+            return Check(
+                "library",
+                Status.OK,
+                self.tr("{name} at {where}: online").format(name=name, where=where),
+            )
+        since = (
+            " " + self.tr("since {time}").format(time=f"{link.since:%H:%M}")
+            if getattr(link, "since", None)
+            else ""
+        )
         # The session may simply not have connected yet: a fresh connection tells the two apart.
         probe = self.sip2_check(timeout_s=3.0)
         if probe.ok:
-            return Check("library", Status.WARN, self.tr("{where}: answers, but the kiosk's session is offline{since}").format(where=where, since=since),
-                         self.tr("it reconnects by itself; forward the queue if items wait"))
-        return Check("library", Status.FAIL,
-                     self.tr("{where}: OFFLINE{since}: {error}").format(where=where, since=since, error=link.last_error or probe.lines[0]),
-                     self.tr("run the SIP2 check in Diagnostics"))
+            return Check(
+                "library",
+                Status.WARN,
+                self.tr("{where}: answers, but the kiosk's session is offline{since}").format(
+                    where=where, since=since
+                ),
+                self.tr("it reconnects by itself; forward the queue if items wait"),
+            )
+        return Check(
+            "library",
+            Status.FAIL,
+            self.tr("{where}: OFFLINE{since}: {error}").format(
+                where=where, since=since, error=link.last_error or probe.lines[0]
+            ),
+            self.tr("run the SIP2 check in Diagnostics"),
+        )
 
     def _queue_status(self) -> Check:
         if self.journal is None:
@@ -197,8 +257,14 @@ class Diagnostics:
         pending = self.journal.pending_count()
         refused = len(self.journal.refusals())
         status = Status.WARN if pending or refused else Status.OK
-        return Check("offline queue", status, self.tr("{pending} waiting, {refused} refused (for staff)").format(pending=pending, refused=refused),
-                     self.tr("forward now, or handle the refusals by hand"))
+        return Check(
+            "offline queue",
+            status,
+            self.tr("{pending} waiting, {refused} refused (for staff)").format(
+                pending=pending, refused=refused
+            ),
+            self.tr("forward now, or handle the refusals by hand"),
+        )
 
     # -- tags ----------------------------------------------------------------------------
 
@@ -218,21 +284,61 @@ class Diagnostics:
             except NotSupported:
                 info = SystemInfo(uid=uid, dsfid=entry.dsfid, afi=entry.afi)
             except KioskError as exc:
-                views.append(TagView(uid, afi=entry.afi, error=self.tr("system information not read: {error}").format(error=exc)))
+                views.append(
+                    TagView(
+                        uid,
+                        afi=entry.afi,
+                        error=self.tr("system information not read: {error}").format(error=exc),
+                    )
+                )
                 continue
             eas = self._eas(uid)
             secured = self._secured(info.afi, eas)
             try:
                 memory = self.reader.read_blocks(uid, 0, info.block_count or 28)
-                data = tags.decode(memory, model=self.cfg.reader.data_model, block_size=info.block_size, dsfid=info.dsfid)
+                data = tags.decode(
+                    memory,
+                    model=self.cfg.reader.data_model,
+                    block_size=info.block_size,
+                    dsfid=info.dsfid,
+                )
             except TagFormatError as exc:
-                views.append(TagView(uid, afi=info.afi, eas=eas, secured=secured, error=self.tr("tag data not understood: {error}").format(error=exc)))
+                views.append(
+                    TagView(
+                        uid,
+                        afi=info.afi,
+                        eas=eas,
+                        secured=secured,
+                        error=self.tr("tag data not understood: {error}").format(error=exc),
+                    )
+                )
                 continue
             except KioskError as exc:
-                views.append(TagView(uid, afi=info.afi, eas=eas, secured=secured, error=self.tr("memory not read: {error}").format(error=exc)))
+                views.append(
+                    TagView(
+                        uid,
+                        afi=info.afi,
+                        eas=eas,
+                        secured=secured,
+                        error=self.tr("memory not read: {error}").format(error=exc),
+                    )
+                )
                 continue
-            views.append(TagView(uid, data.item_id, data.model, data.part_number, data.parts_in_set, data.owner_institution,
-                                 data.type_of_usage, data.crc_ok, info.afi, eas, secured))
+            views.append(
+                TagView(
+                    uid,
+                    data.item_id,
+                    data.model,
+                    data.part_number,
+                    data.parts_in_set,
+                    data.owner_institution,
+                    data.type_of_usage,
+                    data.crc_ok,
+                    info.afi,
+                    eas,
+                    secured,
+                )
+            )
         return views
 
     def _eas(self, uid: str) -> bool | None:
@@ -263,8 +369,15 @@ class Diagnostics:
         except KioskError as exc:
             return ActionResult(False, title, (f"{uid}: {exc}",))
         ok = back == afi
-        text = self.tr("{uid}: wrote {afi}, reads back {back}").format(uid=uid, afi=f"0x{afi:02X}", back="?" if back is None else f"0x{back:02X}")
-        return ActionResult(ok, title, (text + ("" if ok else " - " + self.tr("the tag did not take the write")),), back)
+        text = self.tr("{uid}: wrote {afi}, reads back {back}").format(
+            uid=uid, afi=f"0x{afi:02X}", back="?" if back is None else f"0x{back:02X}"
+        )
+        return ActionResult(
+            ok,
+            title,
+            (text + ("" if ok else " - " + self.tr("the tag did not take the write")),),
+            back,
+        )
 
     # -- printer -------------------------------------------------------------------------
 
@@ -275,12 +388,19 @@ class Diagnostics:
         if self.printer is None:
             return ActionResult(False, self.tr("Test receipt"), (self.tr("no printer is open"),))
         columns = getattr(self.printer, "columns", 0) or 42
-        doc = make_test_page(self.cfg.kiosk.library_name, self.cfg.kiosk.terminal_id, now or datetime.now(), columns)
+        doc = make_test_page(
+            self.cfg.kiosk.library_name, self.cfg.kiosk.terminal_id, now or datetime.now(), columns
+        )
         try:
             where = self.printer.print_receipt(doc)
         except (KioskError, OSError) as exc:
             return ActionResult(False, self.tr("Test receipt"), (str(exc),))
-        return ActionResult(True, self.tr("Test receipt"), (self.tr("printed ({where})").format(where=where),), where)
+        return ActionResult(
+            True,
+            self.tr("Test receipt"),
+            (self.tr("printed ({where})").format(where=where),),
+            where,
+        )
 
     # -- library system ------------------------------------------------------------------
 
@@ -295,7 +415,9 @@ class Diagnostics:
         else:
             lines = [probe.error]
         lines += ["", self.tr("exchange:")] + self._format_exchanges(probe.exchanges)
-        return ActionResult(probe.ok, f"{self.tr('SIP2 check')} {s.host}:{s.port}", tuple(lines), probe.status)
+        return ActionResult(
+            probe.ok, f"{self.tr('SIP2 check')} {s.host}:{s.port}", tuple(lines), probe.status
+        )
 
     def last_exchanges(self, limit: int = 20) -> list[str]:
         """The live session's last SIP2 messages, passwords and PINs masked."""
@@ -306,7 +428,13 @@ class Diagnostics:
     def _format_exchanges(self, exchanges: Any) -> list[str]:
         # Already masked by the SIP2 client; scrubbed again because this goes on a screen.
         # "->" rather than the client's arrow: the screen's monospace font has no arrow glyph.
-        return [scrub(f"{when:%H:%M:%S} {direction.replace('→', '->')} {text}".rstrip("\r\n"), self.card_re) for when, direction, text in exchanges]
+        return [
+            scrub(
+                f"{when:%H:%M:%S} {direction.replace('→', '->')} {text}".rstrip("\r\n"),
+                self.card_re,
+            )
+            for when, direction, text in exchanges
+        ]
 
     # -- offline queue -------------------------------------------------------------------
 
@@ -318,7 +446,8 @@ class Diagnostics:
         except (KioskError, OSError) as exc:
             return ActionResult(False, self.tr("Forward"), (str(exc),))
         text = self.tr("forwarded {forwarded}, refused {refused}, still waiting {pending}").format(
-            forwarded=report.forwarded, refused=report.refused, pending=report.pending)
+            forwarded=report.forwarded, refused=report.refused, pending=report.pending
+        )
         return ActionResult(report.pending == 0, self.tr("Forward"), (text,), report)
 
     def refusals(self) -> list[RefusalView]:
@@ -328,7 +457,15 @@ class Diagnostics:
         for e in self.journal.refusals():
             result = e.result if isinstance(e.result, dict) else {}
             message = str(result.get("message") or e.error or "")
-            out.append(RefusalView(e.created, e.operation.value, e.item_id, mask_card(e.patron_id) if e.patron_id else "", scrub(message, self.card_re)))
+            out.append(
+                RefusalView(
+                    e.created,
+                    e.operation.value,
+                    e.item_id,
+                    mask_card(e.patron_id) if e.patron_id else "",
+                    scrub(message, self.card_re),
+                )
+            )
         return out
 
     def recent_events(self, limit: int = 8) -> list[tuple[datetime, str, str]]:

@@ -53,7 +53,12 @@ class Check:
         return text
 
     def to_json(self) -> dict[str, str]:
-        return {"check": self.name, "status": self.status.value, "detail": self.detail, "hint": self.hint}
+        return {
+            "check": self.name,
+            "status": self.status.value,
+            "detail": self.detail,
+            "hint": self.hint,
+        }
 
 
 def exit_code(checks: list[Check]) -> int:
@@ -116,19 +121,30 @@ def check_secrets(cfg: Config) -> list[str]:
 
 
 def _check_config(cfg: Config) -> Check:
-    return Check("config", Status.OK, f"{cfg.source} (mode {cfg.kiosk.mode}, terminal {cfg.kiosk.terminal_id})")
+    return Check(
+        "config",
+        Status.OK,
+        f"{cfg.source} (mode {cfg.kiosk.mode}, terminal {cfg.kiosk.terminal_id})",
+    )
 
 
 def _check_secrets(cfg: Config) -> Check:
     problem = secrets_exposed(cfg)
     if problem:
         if cfg.admin.secrets_policy == "refuse":
-            return Check("secrets", Status.FAIL, problem + "; the kiosk refuses to start ([admin] secrets_policy)", secrets_fix(cfg))
+            return Check(
+                "secrets",
+                Status.FAIL,
+                problem + "; the kiosk refuses to start ([admin] secrets_policy)",
+                secrets_fix(cfg),
+            )
         return Check("secrets", Status.WARN, problem, secrets_fix(cfg))
     if cfg.kiosk.demo:
         return Check("secrets", Status.OK, "demo configuration (its password is public)")
     keys = _secrets_present(cfg)
-    return Check("secrets", Status.OK, "not readable by other users" if keys else "no secrets in the file")
+    return Check(
+        "secrets", Status.OK, "not readable by other users" if keys else "no secrets in the file"
+    )
 
 
 def _check_admin(cfg: Config) -> Check:
@@ -141,10 +157,18 @@ def _check_admin(cfg: Config) -> Check:
         except AdminPinError as exc:
             return Check("admin", Status.FAIL, str(exc), "run: kiosk --config FILE admin set-pin")
     if not a.pin_hash and not a.cards:
-        return Check("admin", Status.WARN, "no admin PIN and no admin cards: maintenance mode cannot be entered",
-                     "run: kiosk --config FILE admin set-pin, or list cards in [admin] cards")
+        return Check(
+            "admin",
+            Status.WARN,
+            "no admin PIN and no admin cards: maintenance mode cannot be entered",
+            "run: kiosk --config FILE admin set-pin, or list cards in [admin] cards",
+        )
     ways = (["PIN"] if a.pin_hash else []) + ([f"{len(a.cards)} card(s)"] if a.cards else [])
-    return Check("admin", Status.OK, f"maintenance access by {' and '.join(ways)}; lock-out after {a.max_failures} failures")
+    return Check(
+        "admin",
+        Status.OK,
+        f"maintenance access by {' and '.join(ways)}; lock-out after {a.max_failures} failures",
+    )
 
 
 def _check_library(cfg: Config, timeout_s: float, clock: Clock | None = None) -> list[Check]:
@@ -157,55 +181,115 @@ def _check_library(cfg: Config, timeout_s: float, clock: Clock | None = None) ->
     where = f"{s.host}:{s.port}"
     faults = sip2_file_faults(s)
     if faults:  # a configuration fault, not an outage: no point in connecting
-        return [Check("library", Status.FAIL, "; ".join(faults), "fix the named key in the configuration"), _check_clock(cfg, None)]
+        return [
+            Check(
+                "library", Status.FAIL, "; ".join(faults), "fix the named key in the configuration"
+            ),
+            _check_clock(cfg, None),
+        ]
     client = Sip2Client(settings, clock=clock, connect_timeout_s=settings.timeout_s)
     drift: Drift | None = None
     try:
         status = client.connect()
         drift = client.clock_drift
     except Sip2LoginError:
-        return [Check("library", Status.FAIL, login_refused(s), "a configuration fault: the kiosk stays out of service until it is fixed"),
-                _check_clock(cfg, None)]
+        return [
+            Check(
+                "library",
+                Status.FAIL,
+                login_refused(s),
+                "a configuration fault: the kiosk stays out of service until it is fixed",
+            ),
+            _check_clock(cfg, None),
+        ]
     except (Sip2Error, OSError) as exc:
         if cfg.acs.embedded:
-            return [Check("library", Status.WARN, f"embedded demo library system at {where} not running ({exc})",
-                          "it starts with `kiosk run`; or start it alone with `kiosk acs`"), _check_clock(cfg, None)]
-        return [Check("library", Status.FAIL, f"library system at {where} unreachable: {exc}",
-                      "check [sip2] host/port, the network and that the SIP2 server is running; `kiosk sip2 check` shows the exchange"),
-                _check_clock(cfg, None)]
+            return [
+                Check(
+                    "library",
+                    Status.WARN,
+                    f"embedded demo library system at {where} not running ({exc})",
+                    "it starts with `kiosk run`; or start it alone with `kiosk acs`",
+                ),
+                _check_clock(cfg, None),
+            ]
+        return [
+            Check(
+                "library",
+                Status.FAIL,
+                f"library system at {where} unreachable: {exc}",
+                "check [sip2] host/port, the network and that the SIP2 server is running; `kiosk sip2 check` shows the exchange",
+            ),
+            _check_clock(cfg, None),
+        ]
     finally:
         client.close()
     if not status.online:
-        library = Check("library", Status.WARN, f"{where} answered but says it is offline", "ask the library system's administrator")
+        library = Check(
+            "library",
+            Status.WARN,
+            f"{where} answered but says it is offline",
+            "ask the library system's administrator",
+        )
     else:
-        allowed = [n for n, ok in (("checkout", status.checkout_ok), ("checkin", status.checkin_ok), ("renewal", status.renewal_ok)) if ok]
+        allowed = [
+            n
+            for n, ok in (
+                ("checkout", status.checkout_ok),
+                ("checkin", status.checkin_ok),
+                ("renewal", status.renewal_ok),
+            )
+            if ok
+        ]
         name = status.library_name or status.institution_id or "library system"
-        library = Check("library", Status.OK, f"{name} at {where} online; allows {', '.join(allowed) or 'nothing'}")
+        library = Check(
+            "library",
+            Status.OK,
+            f"{name} at {where} online; allows {', '.join(allowed) or 'nothing'}",
+        )
     return [library, _check_clock(cfg, drift)]
 
 
 def max_drift(cfg: Config) -> timedelta:
     """`[clock] max_drift_s` where the configuration has it, else 2 minutes."""
     seconds = getattr(getattr(cfg, "clock", None), "max_drift_s", None)
-    return timedelta(seconds=seconds) if isinstance(seconds, int | float) and seconds > 0 else DEFAULT_MAX_DRIFT
+    return (
+        timedelta(seconds=seconds)
+        if isinstance(seconds, int | float) and seconds > 0
+        else DEFAULT_MAX_DRIFT
+    )
 
 
 _CLOCK_FIX = "let the kiosk reach an NTP server (timedatectl set-ntp true; NTP= in /etc/systemd/timesyncd.conf, or chrony)"
 
 
-def _check_clock(cfg: Config, drift: Drift | None, sync: Callable[[], SyncState] = kernel_sync_state) -> Check:
+def _check_clock(
+    cfg: Config, drift: Drift | None, sync: Callable[[], SyncState] = kernel_sync_state
+) -> Check:
     """FAIL beyond the allowed drift from the library system (offline loans are refused then)."""
     limit = max_drift(cfg)
     state = sync()
     if drift is not None and drift.beyond(limit):
-        return Check("clock", Status.FAIL, f"kiosk clock {drift.describe()} (allowed {int(limit.total_seconds())} s; {state.value})",
-                     _CLOCK_FIX + "; offline loans are refused until the clocks agree")
+        return Check(
+            "clock",
+            Status.FAIL,
+            f"kiosk clock {drift.describe()} (allowed {int(limit.total_seconds())} s; {state.value})",
+            _CLOCK_FIX + "; offline loans are refused until the clocks agree",
+        )
     if state is SyncState.UNSYNCHRONISED:
-        where = f"; {drift.describe()}" if drift is not None else "; not compared with the library system"
+        where = (
+            f"; {drift.describe()}"
+            if drift is not None
+            else "; not compared with the library system"
+        )
         return Check("clock", Status.WARN, f"not synchronised by NTP{where}", _CLOCK_FIX)
     if drift is None:
-        return Check("clock", Status.OK if state is SyncState.SYNCHRONISED else Status.WARN,
-                     f"{state.value}; the library system's date/time was not available", _CLOCK_FIX)
+        return Check(
+            "clock",
+            Status.OK if state is SyncState.SYNCHRONISED else Status.WARN,
+            f"{state.value}; the library system's date/time was not available",
+            _CLOCK_FIX,
+        )
     return Check("clock", Status.OK, f"{state.value}; {drift.describe()}")
 
 
@@ -214,7 +298,12 @@ def _check_reader(cfg: Config, timeout_s: float) -> Check:
     try:
         from kiosk.devices.readers import open_reader
     except ImportError as exc:
-        return Check("reader", Status.FAIL, f"{url}: reader drivers not installed ({exc})", "reinstall the kiosk package")
+        return Check(
+            "reader",
+            Status.FAIL,
+            f"{url}: reader drivers not installed ({exc})",
+            "reinstall the kiosk package",
+        )
     try:
         reader = open_reader(url, timeout_s=min(cfg.reader.timeout_s, timeout_s), retries=1)
         try:
@@ -222,8 +311,12 @@ def _check_reader(cfg: Config, timeout_s: float) -> Check:
         finally:
             reader.close()
     except (KioskError, OSError) as exc:
-        return Check("reader", Status.FAIL, f"{url}: {exc}",
-                     "check the reader's cable and power, and [reader] url (e.g. feig:/dev/kiosk-reader); `kiosk devices` lists ports")
+        return Check(
+            "reader",
+            Status.FAIL,
+            f"{url}: {exc}",
+            "check the reader's cable and power, and [reader] url (e.g. feig:/dev/kiosk-reader); `kiosk devices` lists ports",
+        )
     return Check("reader", Status.OK, f"{url}: answers, {len(tags)} tag(s) on the pad")
 
 
@@ -252,16 +345,31 @@ def _check_printer(cfg: Config, timeout_s: float) -> Check:
     hint = "check paper, cover, power and cable, and [printer] url; the maintenance screen prints a test receipt"
     scheme, _, rest = url.partition(":")
     if scheme == "serial":
-        path = rest.rsplit(":", 1)[0] if rest.rsplit(":", 1)[-1].isdigit() and rest.count(":") else rest
+        path = (
+            rest.rsplit(":", 1)[0]
+            if rest.rsplit(":", 1)[-1].isdigit() and rest.count(":")
+            else rest
+        )
         if not os.path.exists(path):
-            return Check("printer", Status.FAIL, f"{url}: {path} does not exist",
-                         "plug the printer in; the udev rules in systemd/ give it the stable name /dev/kiosk-printer")
+            return Check(
+                "printer",
+                Status.FAIL,
+                f"{url}: {path} does not exist",
+                "plug the printer in; the udev rules in systemd/ give it the stable name /dev/kiosk-printer",
+            )
     try:
         from kiosk.devices.printer import PrinterStatus, open_configured_printer
     except ImportError as exc:
-        return Check("printer", Status.FAIL, f"{url}: printer driver missing ({exc})", "reinstall the kiosk package")
+        return Check(
+            "printer",
+            Status.FAIL,
+            f"{url}: printer driver missing ({exc})",
+            "reinstall the kiosk package",
+        )
     try:
-        printer = open_configured_printer(cfg.printer, base=cfg.resolve_path("."), timeout_s=min(timeout_s, 3.0))
+        printer = open_configured_printer(
+            cfg.printer, base=cfg.resolve_path("."), timeout_s=min(timeout_s, 3.0)
+        )
         try:
             state = printer.status()
         finally:
@@ -273,7 +381,12 @@ def _check_printer(cfg: Config, timeout_s: float) -> Check:
     if state is PrinterStatus.PAPER_LOW:
         return Check("printer", Status.WARN, f"{url}: paper near end", "put in a new roll soon")
     if state is PrinterStatus.NONE:
-        return Check("printer", Status.WARN, "no receipt printer configured ([printer] url = none)", "set [printer] url to print receipts")
+        return Check(
+            "printer",
+            Status.WARN,
+            "no receipt printer configured ([printer] url = none)",
+            "set [printer] url to print receipts",
+        )
     if state is PrinterStatus.PAPER_OUT:
         return Check("printer", Status.FAIL, f"{url}: out of paper", "put in a new roll")
     return Check("printer", Status.FAIL, f"{url}: offline or not reachable", hint)
@@ -295,8 +408,14 @@ def _status_text(status: Any) -> tuple[Status, str]:
     for attr in ("ok", "online", "ready"):
         if hasattr(status, attr):
             ok = bool(getattr(status, attr))
-            message = str(getattr(status, "message", "") or getattr(status, "detail", "") or ("ready" if ok else "not ready"))
-            warn = bool(getattr(status, "paper_low", False) or getattr(status, "paper_near_end", False))
+            message = str(
+                getattr(status, "message", "")
+                or getattr(status, "detail", "")
+                or ("ready" if ok else "not ready")
+            )
+            warn = bool(
+                getattr(status, "paper_low", False) or getattr(status, "paper_near_end", False)
+            )
             return (Status.WARN if ok and warn else Status.OK if ok else Status.FAIL), message
     return Status.OK, str(status)
 
@@ -305,7 +424,11 @@ def _device_status(name: str, url: str, opener: Callable[[], Any], hint: str) ->
     try:
         device = opener()
         try:
-            state, message = _status_text(device.status()) if hasattr(device, "status") else (Status.OK, "opened")
+            state, message = (
+                _status_text(device.status())
+                if hasattr(device, "status")
+                else (Status.OK, "opened")
+            )
         finally:
             close = getattr(device, "close", None)
             if close:
@@ -321,7 +444,12 @@ def _check_sorter(cfg: Config, timeout_s: float) -> Check:
         return Check("sorter", Status.OK, "no sorter configured")
     opener = _optional("kiosk.devices.sorter", "open_sorter")
     if opener is not None:
-        return _device_status("sorter", url, lambda: opener(url), "check the sorter's power and link, and [sorter] url")
+        return _device_status(
+            "sorter",
+            url,
+            lambda: opener(url),
+            "check the sorter's power and link, and [sorter] url",
+        )
     scheme = url.split(":", 1)[0]
     if scheme == "sim":
         return Check("sorter", Status.OK, f"{url}: simulated")
@@ -329,17 +457,31 @@ def _check_sorter(cfg: Config, timeout_s: float) -> Check:
         try:
             host, port = _host_port(_path_of(url))
         except ValueError:
-            return Check("sorter", Status.FAIL, f"{url}: expected tcp:HOST:PORT", "fix [sorter] url")
+            return Check(
+                "sorter", Status.FAIL, f"{url}: expected tcp:HOST:PORT", "fix [sorter] url"
+            )
         why = _tcp(host, port, timeout_s)
         if why:
-            return Check("sorter", Status.FAIL, f"{url}: cannot connect ({why})", "check the sorter's power and network address")
+            return Check(
+                "sorter",
+                Status.FAIL,
+                f"{url}: cannot connect ({why})",
+                "check the sorter's power and network address",
+            )
         return Check("sorter", Status.OK, f"{url}: accepts connections")
     if scheme == "serial":
         path = _path_of(url)
         if not os.path.exists(path):
-            return Check("sorter", Status.FAIL, f"{url}: {path} does not exist", "check the cable; see systemd/99-kiosk.rules")
+            return Check(
+                "sorter",
+                Status.FAIL,
+                f"{url}: {path} does not exist",
+                "check the cable; see systemd/99-kiosk.rules",
+            )
         return Check("sorter", Status.OK, f"{url}: device present")
-    return Check("sorter", Status.WARN, f"{url}: not checked (unknown kind)", "see docs/appliance.md")
+    return Check(
+        "sorter", Status.WARN, f"{url}: not checked (unknown kind)", "see docs/appliance.md"
+    )
 
 
 def _check_card_sources(cfg: Config) -> list[Check]:
@@ -348,7 +490,14 @@ def _check_card_sources(cfg: Config) -> list[Check]:
     for url in cfg.patron.card_sources:
         name = "card reader"
         if lister is not None:
-            checks.append(_device_status(name, url, functools.partial(lister, url), "check the card reader's cable and [patron] card_sources"))
+            checks.append(
+                _device_status(
+                    name,
+                    url,
+                    functools.partial(lister, url),
+                    "check the card reader's cable and [patron] card_sources",
+                )
+            )
             continue
         scheme, _, rest = url.partition(":")
         if scheme in ("sim", "keyboard", "hid") and not rest:
@@ -357,8 +506,14 @@ def _check_card_sources(cfg: Config) -> list[Check]:
             checks.append(_check_pcsc(url, rest))
         elif rest.startswith("/"):
             ok = os.path.exists(rest)
-            checks.append(Check(name, Status.OK if ok else Status.FAIL, f"{url}: {'present' if ok else rest + ' does not exist'}",
-                                "plug the card reader in; see systemd/99-kiosk.rules"))
+            checks.append(
+                Check(
+                    name,
+                    Status.OK if ok else Status.FAIL,
+                    f"{url}: {'present' if ok else rest + ' does not exist'}",
+                    "plug the card reader in; see systemd/99-kiosk.rules",
+                )
+            )
         else:
             checks.append(Check(name, Status.WARN, f"{url}: not checked", "see docs/appliance.md"))
     return checks
@@ -368,14 +523,29 @@ def _check_pcsc(url: str, name: str) -> Check:
     try:
         from smartcard.System import readers
     except ImportError:
-        return Check("card reader", Status.FAIL, f"{url}: pyscard not installed", "pip install 'kiosk[pcsc]' and apt install pcscd")
+        return Check(
+            "card reader",
+            Status.FAIL,
+            f"{url}: pyscard not installed",
+            "pip install 'kiosk[pcsc]' and apt install pcscd",
+        )
     try:
         names = [str(r) for r in readers()]
     except Exception as exc:  # pyscard raises its own family when pcscd is not running
-        return Check("card reader", Status.FAIL, f"{url}: PC/SC not available ({exc})", "systemctl start pcscd")
+        return Check(
+            "card reader",
+            Status.FAIL,
+            f"{url}: PC/SC not available ({exc})",
+            "systemctl start pcscd",
+        )
     if any(name in n for n in names):
         return Check("card reader", Status.OK, f"{url}: found")
-    return Check("card reader", Status.FAIL, f"{url}: not among {names or 'no readers'}", "plug the reader in, or fix the name in [patron] card_sources")
+    return Check(
+        "card reader",
+        Status.FAIL,
+        f"{url}: not among {names or 'no readers'}",
+        "plug the reader in, or fix the name in [patron] card_sources",
+    )
 
 
 def _check_journal(cfg: Config) -> Check:
@@ -383,17 +553,33 @@ def _check_journal(cfg: Config) -> Check:
     try:
         from kiosk.sync.journal import Journal
     except ImportError as exc:
-        return Check("journal", Status.FAIL, f"journal module missing ({exc})", "reinstall the kiosk package")
+        return Check(
+            "journal", Status.FAIL, f"journal module missing ({exc})", "reinstall the kiosk package"
+        )
     if not path.exists():
         # Not created here: a doctor run as root would leave a journal the kiosk user cannot write.
         folder = path.parent
         while not folder.exists() and folder != folder.parent:
             folder = folder.parent
         if not os.access(folder, os.W_OK):
-            return Check("journal", Status.FAIL, f"{path}: {folder} not writable", "create the folder and give it to the kiosk user")
-        return Check("journal", Status.OK, f"{path}: not created yet (the kiosk creates it on its first start)")
+            return Check(
+                "journal",
+                Status.FAIL,
+                f"{path}: {folder} not writable",
+                "create the folder and give it to the kiosk user",
+            )
+        return Check(
+            "journal",
+            Status.OK,
+            f"{path}: not created yet (the kiosk creates it on its first start)",
+        )
     if not os.access(path, os.W_OK):
-        return Check("journal", Status.FAIL, f"{path}: not writable by {_user()}", "chown the journal (and its -wal/-shm files) to the kiosk user")
+        return Check(
+            "journal",
+            Status.FAIL,
+            f"{path}: not writable by {_user()}",
+            "chown the journal (and its -wal/-shm files) to the kiosk user",
+        )
     try:
         journal = Journal(path)
         try:
@@ -402,12 +588,26 @@ def _check_journal(cfg: Config) -> Check:
         finally:
             journal.close()
     except (KioskError, OSError) as exc:
-        return Check("journal", Status.FAIL, f"{path}: {exc}", "check [storage] path, free disk space and the file's owner")
+        return Check(
+            "journal",
+            Status.FAIL,
+            f"{path}: {exc}",
+            "check [storage] path, free disk space and the file's owner",
+        )
     if refused:
-        return Check("journal", Status.WARN, f"{path}: {pending} waiting to forward, {refused} refused by the library system",
-                     "staff must handle the refusals: maintenance screen > offline queue")
+        return Check(
+            "journal",
+            Status.WARN,
+            f"{path}: {pending} waiting to forward, {refused} refused by the library system",
+            "staff must handle the refusals: maintenance screen > offline queue",
+        )
     if pending:
-        return Check("journal", Status.WARN, f"{path}: {pending} offline transaction(s) waiting to forward", "they forward when the library system is back")
+        return Check(
+            "journal",
+            Status.WARN,
+            f"{path}: {pending} offline transaction(s) waiting to forward",
+            "they forward when the library system is back",
+        )
     return Check("journal", Status.OK, f"{path}: nothing waiting")
 
 
@@ -426,7 +626,12 @@ def _check_disk(cfg: Config) -> Check:
         path = path.parent
     free = shutil.disk_usage(path).free
     if free < MIN_FREE_BYTES:
-        return Check("disk", Status.WARN, f"{path}: only {free // 2**20} MiB free", "free space; the journal needs room to record transactions")
+        return Check(
+            "disk",
+            Status.WARN,
+            f"{path}: only {free // 2**20} MiB free",
+            "free space; the journal needs room to record transactions",
+        )
     return Check("disk", Status.OK, f"{path}: {free // 2**20} MiB free")
 
 
@@ -436,8 +641,17 @@ def _check_log_file(cfg: Config) -> Check | None:
     path = cfg.resolve_path(cfg.logging.file)
     target = path if path.exists() else path.parent
     if target.exists() and os.access(target, os.W_OK):
-        return Check("log file", Status.OK, f"{path} (rotated at {cfg.logging.max_bytes} bytes, {cfg.logging.backups} kept)")
-    return Check("log file", Status.FAIL, f"{path}: not writable", "create the folder and give it to the kiosk user, or empty [logging] file")
+        return Check(
+            "log file",
+            Status.OK,
+            f"{path} (rotated at {cfg.logging.max_bytes} bytes, {cfg.logging.backups} kept)",
+        )
+    return Check(
+        "log file",
+        Status.FAIL,
+        f"{path}: not writable",
+        "create the folder and give it to the kiosk user, or empty [logging] file",
+    )
 
 
 def run_checks(cfg: Config, *, timeout_s: float = 5.0, clock: Clock | None = None) -> list[Check]:
@@ -464,7 +678,12 @@ def run_checks(cfg: Config, *, timeout_s: float = 5.0, clock: Clock | None = Non
             result = step()
         except Exception as exc:  # the doctor must finish its report whatever one check does
             log.exception("doctor check crashed")
-            result = Check("internal", Status.FAIL, f"a check crashed: {exc!r}", "report this with the output of kiosk -v doctor")
+            result = Check(
+                "internal",
+                Status.FAIL,
+                f"a check crashed: {exc!r}",
+                "report this with the output of kiosk -v doctor",
+            )
         if result is None:
             continue
         checks.extend(result if isinstance(result, list) else [result])

@@ -27,7 +27,14 @@ DOMAIN = "kiosk"
 # Each language is named in itself on the language buttons, never translated.
 LANGUAGE_NAMES: dict[str, str] = {"lv": "Latviešu", "en": "English", "ru": "Русский"}
 
-_DATE_FORMATS = ("%Y%m%d    %H%M%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d", "%d.%m.%Y", "%Y%m%d")
+_DATE_FORMATS = (
+    "%Y%m%d    %H%M%S",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d",
+    "%d.%m.%Y",
+    "%Y%m%d",
+)
 
 
 class CatalogError(KioskError):
@@ -102,7 +109,9 @@ def _unquote(chunk: str, path: Path, lineno: int) -> str:
     try:
         value = ast.literal_eval(chunk)
     except (ValueError, SyntaxError):
-        raise CatalogError(f"{path}:{lineno}: expected a quoted string, got {chunk[:40]!r}") from None
+        raise CatalogError(
+            f"{path}:{lineno}: expected a quoted string, got {chunk[:40]!r}"
+        ) from None
     if not isinstance(value, str):
         raise CatalogError(f"{path}:{lineno}: expected a quoted string, got {chunk[:40]!r}")
     return value

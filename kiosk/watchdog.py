@@ -73,7 +73,9 @@ class Notifier:
         return True
 
     def ready(self, status: str = "") -> bool:
-        return self.notify("READY=1", *( [f"STATUS={status}"] if status else []), f"MAINPID={os.getpid()}")
+        return self.notify(
+            "READY=1", *([f"STATUS={status}"] if status else []), f"MAINPID={os.getpid()}"
+        )
 
     def ping(self) -> bool:
         return self.notify("WATCHDOG=1")

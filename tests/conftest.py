@@ -1,6 +1,6 @@
 """Top-level test configuration: Kivy runs headless and keeps its files in a temporary home.
 
-These variables must be set before anything imports kivy (testing.md §2.3).
+These variables must be set before anything imports kivy (docs/testing.md §2.3).
 """
 
 from __future__ import annotations

@@ -337,7 +337,14 @@ class BookDrop:
             ok = bool(self._sorter.route(item_id, bin_number))
             problem = "" if ok else f"refused bin {bin_number}"
         except Exception as exc:
-            log_fault(log, exc, "sorter: routing %s to bin %d failed", item_id, bin_number, level=logging.WARNING)
+            log_fault(
+                log,
+                exc,
+                "sorter: routing %s to bin %d failed",
+                item_id,
+                bin_number,
+                level=logging.WARNING,
+            )
             ok, problem = False, str(exc) or type(exc).__name__
         if ok:
             self._outage(Component.SORTER, False, "")
@@ -349,7 +356,13 @@ class BookDrop:
                     return "fallback"
                 log.warning("sorter refused the exception bin for item %s too", item_id)
             except Exception as exc:
-                log_fault(log, exc, "sorter did not take item %s to the exception bin either", item_id, level=logging.WARNING)
+                log_fault(
+                    log,
+                    exc,
+                    "sorter did not take item %s to the exception bin either",
+                    item_id,
+                    level=logging.WARNING,
+                )
         return False
 
     def _link_health(self, res: CheckinResult) -> None:

@@ -138,6 +138,7 @@ def fault_refusal(exc: BaseException) -> tuple[Refusal, str]:
         return Refusal.LINK_DOWN, str(exc)
     return Refusal.OTHER, f"kiosk fault ({type(exc).__name__}); please ask staff"
 
+
 @dataclass(frozen=True)
 class Loan:
     """An item the patron has out."""

@@ -108,7 +108,11 @@ class MaintenanceAccess:
     @property
     def locked_for_s(self) -> float:
         """Seconds left of a lock-out (0 when not locked)."""
-        return max(0.0, self._locked_until - self.clock.monotonic()) if self.state is AdminState.LOCKED else 0.0
+        return (
+            max(0.0, self._locked_until - self.clock.monotonic())
+            if self.state is AdminState.LOCKED
+            else 0.0
+        )
 
     @property
     def login_open(self) -> bool:
@@ -122,7 +126,9 @@ class MaintenanceAccess:
     def is_admin_card(self, card: str) -> bool:
         """True if `card` is an admin card; no side effects (the patron screens ask this first)."""
         card = card.strip()
-        return bool(card) and any(hmac.compare_digest(card.encode(), c.strip().encode()) for c in self.policy.cards)
+        return bool(card) and any(
+            hmac.compare_digest(card.encode(), c.strip().encode()) for c in self.policy.cards
+        )
 
     # -- login ---------------------------------------------------------------------------
 
@@ -185,9 +191,15 @@ class MaintenanceAccess:
         if self._failures >= self.policy.max_failures:
             self._state = AdminState.LOCKED
             self._locked_until = self.clock.monotonic() + self.policy.lockout_s
-            log.warning("admin login locked for %.0f s after %d failures", self.policy.lockout_s, self._failures)
+            log.warning(
+                "admin login locked for %.0f s after %d failures",
+                self.policy.lockout_s,
+                self._failures,
+            )
             return LoginOutcome(False, LoginFailure.LOCKED_OUT, 0, self.policy.lockout_s)
-        log.warning("admin login refused (%s), %d attempt(s) left", failure.value, self._attempts_left())
+        log.warning(
+            "admin login refused (%s), %d attempt(s) left", failure.value, self._attempts_left()
+        )
         return LoginOutcome(False, failure, self._attempts_left())
 
     # -- the session ---------------------------------------------------------------------
@@ -209,7 +221,10 @@ class MaintenanceAccess:
             self._state = AdminState.OUTSIDE
             if was_active:
                 self.last_leave = LeaveReason.IDLE
-                log.warning("maintenance mode left after %.0f s without activity", self.policy.idle_timeout_s)
+                log.warning(
+                    "maintenance mode left after %.0f s without activity",
+                    self.policy.idle_timeout_s,
+                )
                 return LeaveReason.IDLE
         return None
 
@@ -247,7 +262,9 @@ class LongPress:
     admin login, which still needs the admin PIN or card.
     """
 
-    def __init__(self, region: Region, clock: Clock, hold_s: float = 5.0, slop: float = 24.0) -> None:
+    def __init__(
+        self, region: Region, clock: Clock, hold_s: float = 5.0, slop: float = 24.0
+    ) -> None:
         self.region = region
         self.clock = clock
         self.hold_s = hold_s
@@ -260,7 +277,9 @@ class LongPress:
         self._start = (x, y, self.clock.monotonic()) if self.region.contains(x, y) else None
 
     def move(self, x: float, y: float) -> None:
-        if self._start and (abs(x - self._start[0]) > self.slop or abs(y - self._start[1]) > self.slop):
+        if self._start and (
+            abs(x - self._start[0]) > self.slop or abs(y - self._start[1]) > self.slop
+        ):
             self._start = None
 
     def up(self) -> bool:
@@ -307,7 +326,11 @@ class ServiceSwitch:
 
     def set(self, in_service: bool, message: str = "") -> ServiceState:
         self._state = ServiceState(in_service, "" if in_service else message)
-        log.warning("kiosk %s%s", "back in service" if in_service else "out of service", f": {message}" if message and not in_service else "")
+        log.warning(
+            "kiosk %s%s",
+            "back in service" if in_service else "out of service",
+            f": {message}" if message and not in_service else "",
+        )
         for listener in self._listeners:
             listener(self._state)
         return self._state
@@ -317,4 +340,3 @@ def format_lockout(seconds: float) -> str:
     """`4:05` for a count-down on the login screen."""
     s = max(0, int(seconds + 0.999))
     return f"{s // 60}:{s % 60:02d}"
-

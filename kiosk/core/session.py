@@ -710,8 +710,12 @@ class PatronSession:
             return self._pad
         try:
             self._pad = tuple(self._pad_source.current())
-        except Exception as exc:  # the reader thread owns the pad; a failure here must not stop the login
-            log_fault(log, exc, "reading the pad at login failed; items are taken as they are placed")
+        except (
+            Exception
+        ) as exc:  # the reader thread owns the pad; a failure here must not stop the login
+            log_fault(
+                log, exc, "reading the pad at login failed; items are taken as they are placed"
+            )
             self._pad = ()
         return self._pad
 
@@ -867,7 +871,9 @@ class PatronSession:
         try:
             self._circ.end_session(card)
         except Exception as exc:  # the library system may be gone; the kiosk session ends anyway
-            log_fault(log, exc, "end session for %s not acknowledged", mask_card(card), level=logging.INFO)
+            log_fault(
+                log, exc, "end session for %s not acknowledged", mask_card(card), level=logging.INFO
+            )
 
     def _logout(self, *, timeout: bool) -> None:
         card = (

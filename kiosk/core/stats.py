@@ -122,7 +122,9 @@ def _fill(found: dict[datetime, Counts], step: timedelta) -> tuple[Bucket, ...]:
     return tuple(out)
 
 
-def compute(entries: Iterable[EntryLike], since: datetime | None = None, until: datetime | None = None) -> Statistics:
+def compute(
+    entries: Iterable[EntryLike], since: datetime | None = None, until: datetime | None = None
+) -> Statistics:
     """The statistics of the entries created in [since, until)."""
     hourly: dict[datetime, Counts] = {}
     daily: dict[datetime, Counts] = {}
@@ -141,21 +143,29 @@ def compute(entries: Iterable[EntryLike], since: datetime | None = None, until: 
         daily[day] = _bump(daily.get(day, Counts()), key)
         profile[created.hour] = _bump(profile[created.hour], key)
         totals = _bump(totals, key)
-    return Statistics(totals, _fill(hourly, timedelta(hours=1)), _fill(daily, timedelta(days=1)), tuple(profile))
+    return Statistics(
+        totals, _fill(hourly, timedelta(hours=1)), _fill(daily, timedelta(days=1)), tuple(profile)
+    )
 
 
 def last_hours(stats: Statistics, now: datetime, hours: int = 24) -> tuple[Bucket, ...]:
     """The `hours` hourly buckets up to and including the current hour, zero where nothing happened."""
     end = now.replace(minute=0, second=0, microsecond=0)
     found = {b.start: b.counts for b in stats.hourly}
-    return tuple(Bucket(t, found.get(t, Counts())) for t in (end - timedelta(hours=h) for h in range(hours - 1, -1, -1)))
+    return tuple(
+        Bucket(t, found.get(t, Counts()))
+        for t in (end - timedelta(hours=h) for h in range(hours - 1, -1, -1))
+    )
 
 
 def last_days(stats: Statistics, today: date, days: int = 14) -> tuple[Bucket, ...]:
     """The `days` daily buckets up to and including `today`."""
     end = datetime.combine(today, datetime.min.time())
     found = {b.start: b.counts for b in stats.daily}
-    return tuple(Bucket(t, found.get(t, Counts())) for t in (end - timedelta(days=d) for d in range(days - 1, -1, -1)))
+    return tuple(
+        Bucket(t, found.get(t, Counts()))
+        for t in (end - timedelta(days=d) for d in range(days - 1, -1, -1))
+    )
 
 
 def to_csv(buckets: Iterable[Bucket], fmt: str = "%Y-%m-%d") -> str:
@@ -179,7 +189,12 @@ def table(buckets: Iterable[Bucket], fmt: str = "%Y-%m-%d %H:00") -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = []
     for n, r in enumerate(rows):
-        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip())
+        lines.append(
+            "  ".join(
+                c.ljust(w) if i == 0 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(r, widths, strict=True))
+            ).rstrip()
+        )
         if n == 0 or n == len(rows) - 2:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)

@@ -62,7 +62,9 @@ def _safe(callback: Callable[[Any], None], value: Any) -> None:
     try:
         callback(value)
     except Exception as exc:
-        log_fault(log, exc, "core job callback %s failed", getattr(callback, "__qualname__", callback))
+        log_fault(
+            log, exc, "core job callback %s failed", getattr(callback, "__qualname__", callback)
+        )
 
 
 class CoreWorker:

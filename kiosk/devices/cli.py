@@ -59,8 +59,14 @@ def serial_ports(by_id: Path = SERIAL_BY_ID) -> list[Found]:
         for port in sorted(list_ports.comports(), key=lambda p: p.device):
             if port.device in targets:
                 continue
-            ids = f"USB {port.vid:04x}:{port.pid:04x}" if port.vid is not None and port.pid is not None else ""
-            detail = ", ".join(x for x in (port.description if port.description != "n/a" else "", ids) if x)
+            ids = (
+                f"USB {port.vid:04x}:{port.pid:04x}"
+                if port.vid is not None and port.pid is not None
+                else ""
+            )
+            detail = ", ".join(
+                x for x in (port.description if port.description != "n/a" else "", ids) if x
+            )
             found.append(Found("serial", port.name or port.device, port.device, detail))
     except ImportError:  # pragma: no cover - pyserial is a hard dependency
         pass
@@ -79,7 +85,9 @@ def pcsc_readers() -> tuple[list[Found], list[str]]:
         text = str(exc)
         if "not installed" in text:
             return [], ["PC/SC: pyscard is not installed (install the kiosk with the [pcsc] extra)"]
-        return [], ["PC/SC: pcscd not running (start it with `systemctl start pcscd`), so PC/SC readers cannot be listed"]
+        return [], [
+            "PC/SC: pcscd not running (start it with `systemctl start pcscd`), so PC/SC readers cannot be listed"
+        ]
     except Exception as exc:  # any PC/SC failure is a note, never a crash of the listing
         return [], [f"PC/SC: listing readers failed: {exc}"]
     finally:
@@ -112,7 +120,14 @@ def nfc_devices(root: Path = SYS_USB) -> tuple[list[Found], list[str]]:
         if driver:
             product = _read(dev / "product") or driver
             busnum, devnum = _read(dev / "busnum"), _read(dev / "devnum")
-            found.append(Found("nfc", product, f"nfc:usb:{vid:04x}:{pid:04x}", f"nfcpy driver {driver}, bus {busnum} device {devnum}"))
+            found.append(
+                Found(
+                    "nfc",
+                    product,
+                    f"nfc:usb:{vid:04x}:{pid:04x}",
+                    f"nfcpy driver {driver}, bus {busnum} device {devnum}",
+                )
+            )
     return found, []
 
 
@@ -128,7 +143,9 @@ def printers(root: Path = SYS_USB, lp_dir: Path = USB_LP) -> list[Found]:
             product = _read(dev / "product") or "USB printer"
             path = f"usb:{vid:04x}:{pid:04x}"
             if path not in seen:
-                found.append(Found("printer", product, path, f"{_read(dev / 'manufacturer')}".strip()))
+                found.append(
+                    Found("printer", product, path, f"{_read(dev / 'manufacturer')}".strip())
+                )
     return found
 
 
@@ -145,7 +162,9 @@ def probe_reader(url: str, timeout_s: float, retries: int) -> Found:
             reader.close()
     except DeviceError as exc:
         return Found("reader", "configured RFID reader", url, f"NOT WORKING: {exc}")
-    return Found("reader", "configured RFID reader", url, f"answers; {len(tags)} tag(s) in the field")
+    return Found(
+        "reader", "configured RFID reader", url, f"answers; {len(tags)} tag(s) in the field"
+    )
 
 
 def _is_peripheral(d: Found) -> bool:
@@ -168,15 +187,23 @@ def collect(*, probe_url: str | None = None, timeout_s: float = 1.0, retries: in
     if probe_url:
         devices.append(probe_reader(probe_url, timeout_s, retries))
     if not any(_is_peripheral(d) for d in devices):
-        builtin = " (only the computer's built-in serial ports)" if devices and any(d.kind == "serial" for d in devices) else ""
-        notes.append(f"No RFID reader, card reader, USB serial adapter or USB printer is attached to this machine{builtin}.")
+        builtin = (
+            " (only the computer's built-in serial ports)"
+            if devices and any(d.kind == "serial" for d in devices)
+            else ""
+        )
+        notes.append(
+            f"No RFID reader, card reader, USB serial adapter or USB printer is attached to this machine{builtin}."
+        )
     return Report(tuple(devices), tuple(notes))
 
 
 def render_table(report: Report) -> str:
     lines = []
     if report.devices:
-        rows = [("KIND", "NAME", "USE AS", "DETAIL")] + [(d.kind, d.name, d.path, d.detail) for d in report.devices]
+        rows = [("KIND", "NAME", "USE AS", "DETAIL")] + [
+            (d.kind, d.name, d.path, d.detail) for d in report.devices
+        ]
         widths = [max(len(r[i]) for r in rows) for i in range(3)]
         for r in rows:
             lines.append("  ".join(r[i].ljust(widths[i]) for i in range(3)) + "  " + r[3])
@@ -197,7 +224,9 @@ def _handler(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
     else:
         print(render_table(report))
-    broken = [d for d in report.devices if d.kind == "reader" and d.detail.startswith("NOT WORKING")]
+    broken = [
+        d for d in report.devices if d.kind == "reader" and d.detail.startswith("NOT WORKING")
+    ]
     return 1 if broken else 0
 
 
@@ -214,7 +243,9 @@ def parse_frame_hex(parts: list[str]) -> bytes:
     return bytes.fromhex(text)
 
 
-def decode_frame(protocol: str, frame: bytes, direction: str | None = None, block_order: str = "msb") -> dict[str, Any]:
+def decode_frame(
+    protocol: str, frame: bytes, direction: str | None = None, block_order: str = "msb"
+) -> dict[str, Any]:
     """One reader frame as the JSON object `kiosk devices decode-frame` prints; ReaderFrameError when it does not decode."""
     from kiosk.devices.readers import feig, threem
 
@@ -247,9 +278,15 @@ def _handler_or_decode(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("devices", help="list attached readers, card readers, serial ports and printers")
+    p = subparsers.add_parser(
+        "devices", help="list attached readers, card readers, serial ports and printers"
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("--probe", action="store_true", help="also open the configured RFID reader and run one inventory")
+    p.add_argument(
+        "--probe",
+        action="store_true",
+        help="also open the configured RFID reader and run one inventory",
+    )
     p.set_defaults(func=_handler_or_decode)
     sub = p.add_subparsers(dest="devices_command", metavar="ACTION")
     dec = sub.add_parser(
@@ -258,6 +295,15 @@ def register(subparsers: Any) -> None:
         description='Exit 0 with the decoded frame; 1 with {"error": ...} when the frame fails its CRC or length; 2 when the input is not hex.',
     )
     dec.add_argument("--protocol", required=True, choices=("feig", "3m"))
-    dec.add_argument("--direction", choices=("request", "response"), help="host → reader or reader → host (default: guessed)")
-    dec.add_argument("--block-order", default="msb", choices=("msb", "lsb"), help="FEIG block data order on the wire (msb: the reader's default, each block last byte first)")
+    dec.add_argument(
+        "--direction",
+        choices=("request", "response"),
+        help="host → reader or reader → host (default: guessed)",
+    )
+    dec.add_argument(
+        "--block-order",
+        default="msb",
+        choices=("msb", "lsb"),
+        help="FEIG block data order on the wire (msb: the reader's default, each block last byte first)",
+    )
     dec.add_argument("hex", nargs="+", help="the frame in hex; spaces and colons allowed")

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 class TagSecurityService:
     """secure()/unsecure() one tag by UID. A tag that cannot be written gives SecurityResult(ok=False)
-    with a message for staff; it never raises (rfid.md P4, P5, P15)."""
+    with a message for staff; it never raises (docs/protocols/rfid.md P4, P5, P15)."""
 
     def __init__(
         self,

@@ -59,7 +59,7 @@ class StackReader:
     """Reads the stack of items on a pad.
 
     Stacked tags detune each other, so a tag may be missing from one inventory: the set counts
-    only after `stable_rounds` identical inventories (rfid.md P7). A tag whose memory cannot be
+    only after `stable_rounds` identical inventories (docs/protocols/rfid.md P7). A tag whose memory cannot be
     read after `read_retries` retries, or cannot be decoded, is reported with `error` set.
     With `quick_read` only the first 36 bytes are read when they hold the whole tag (an ISO
     28560-3 basic block without extension blocks, or RFID 501), which halves the time on the wire.
@@ -305,7 +305,7 @@ class StackReader:
         except (DeviceTimeout, TagNotFound):
             raise
         except DeviceError as exc:
-            # Readers disagree on whether system information counts blocks as value - 1 (rfid.md
+            # Readers disagree on whether system information counts blocks as value - 1 (docs/protocols/rfid.md
             # P13); a refused last block means the count was one too many.
             log.info(
                 "tag %s refused blocks %d..%d (%s); trying one fewer",

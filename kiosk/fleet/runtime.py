@@ -143,7 +143,6 @@ class Fleet:
         the next start, and becomes the last good copy now); returns the problems found.
         """
 
-
         cfg = self.services.cfg
         report = config_layers.report_for(cfg)
         if not report.site_file:
@@ -375,7 +374,6 @@ def attach(services: Any) -> Fleet:
         report.site_hash,
     )
     if report.site_file:
-
         fleet.site_hash = config_layers.file_hash(Path(report.site_file))
 
     circ = services.circulation
@@ -415,7 +413,6 @@ def attach(services: Any) -> Fleet:
             fleet.alerts.raise_alert("site_config_rejected", problem, severity="warning")
 
     if cfg.metrics.enabled:
-
         host, port = parse_listen(cfg.metrics.listen, "metrics.listen")
         try:
             fleet.exporter, _thread = start_http_server(
@@ -434,7 +431,6 @@ def attach(services: Any) -> Fleet:
             # A taken port must not keep the patron kiosk from starting; `up == 0` will show it.
             log.error("metrics exporter not started on %s: %s", cfg.metrics.listen, exc)
     if cfg.status_page.enabled:
-
         fleet.status_page = StatusPage.start(fleet)
     if (
         fleet.exporter is not None

@@ -55,7 +55,10 @@ class DemoPanel(BoxLayout):
 
             Color(0.18, 0.2, 0.24, 1)
             self._bg = Rectangle(pos=self.pos, size=self.size)
-        self.bind(pos=lambda *_: setattr(self._bg, "pos", self.pos), size=lambda *_: setattr(self._bg, "size", self.size))
+        self.bind(
+            pos=lambda *_: setattr(self._bg, "pos", self.pos),
+            size=lambda *_: setattr(self._bg, "size", self.size),
+        )
 
         content = BoxLayout(orientation="vertical", size_hint_y=None, spacing=4)
         content.bind(minimum_height=content.setter("height"))
@@ -75,7 +78,9 @@ class DemoPanel(BoxLayout):
         # Not a TextInput: the kiosk has no text fields (and Kivy's would look for X clipboard tools).
         self.typing_toggle = ToggleButton(text="Type", font_size=PANEL_FONT, size_hint_x=0.3)
         self.typing_toggle.bind(state=lambda _b, state: setattr(self, "typing", state == "down"))
-        self.field = Label(text="", font_size=PANEL_FONT, halign="left", valign="middle", color=(1, 1, 1, 1))
+        self.field = Label(
+            text="", font_size=PANEL_FONT, halign="left", valign="middle", color=(1, 1, 1, 1)
+        )
         self.field.bind(size=lambda w, *_: setattr(w, "text_size", w.size))
         send = self._button("Scan")
         send.size_hint_x = 0.3
@@ -91,7 +96,11 @@ class DemoPanel(BoxLayout):
         if pad is None:
             content.add_widget(self._label("The reader is not simulated."))
         for item in demo_catalog.ITEMS:
-            content.add_widget(self._label(f"{item.item_id} {item.title}" + (f" - {item.note}" if item.note else "")))
+            content.add_widget(
+                self._label(
+                    f"{item.item_id} {item.title}" + (f" - {item.note}" if item.note else "")
+                )
+            )
             parts = BoxLayout(size_hint_y=None, height=48, spacing=4)
             for part in range(1, item.parts_in_set + 1):
                 label = "on pad" if item.parts_in_set == 1 else f"part {part}/{item.parts_in_set}"
@@ -112,20 +121,38 @@ class DemoPanel(BoxLayout):
 
     @staticmethod
     def _heading(text: str) -> Label:
-        label = Label(text=text, bold=True, font_size=PANEL_FONT + 2, size_hint_y=None, height=36, halign="left", valign="middle", color=(1, 1, 0.7, 1))
+        label = Label(
+            text=text,
+            bold=True,
+            font_size=PANEL_FONT + 2,
+            size_hint_y=None,
+            height=36,
+            halign="left",
+            valign="middle",
+            color=(1, 1, 0.7, 1),
+        )
         label.bind(size=lambda w, *_: setattr(w, "text_size", w.size))
         return label
 
     @staticmethod
     def _label(text: str) -> Label:
-        label = Label(text=text, font_size=PANEL_FONT, size_hint_y=None, halign="left", valign="middle")
+        label = Label(
+            text=text, font_size=PANEL_FONT, size_hint_y=None, halign="left", valign="middle"
+        )
         label.bind(width=lambda w, *_: setattr(w, "text_size", (w.width, None)))
         label.bind(texture_size=lambda w, *_: setattr(w, "height", w.texture_size[1] + 4))
         return label
 
     @staticmethod
     def _button(text: str) -> Button:
-        button = Button(text=text, font_size=PANEL_FONT, size_hint_y=None, height=48, halign="center", valign="middle")
+        button = Button(
+            text=text,
+            font_size=PANEL_FONT,
+            size_hint_y=None,
+            height=48,
+            halign="center",
+            valign="middle",
+        )
         button.bind(width=lambda w, *_: setattr(w, "text_size", (w.width - 8, None)))
         return button
 
@@ -141,7 +168,9 @@ class DemoPanel(BoxLayout):
             app.present_card(card_number, CardSource.SIMULATED)
 
     def _show_typed(self, *_: Any) -> None:
-        self.field.text = self.typed or ("type, then Enter" if self.typing else "item or card number")
+        self.field.text = self.typed or (
+            "type, then Enter" if self.typing else "item or card number"
+        )
         self.field.color = (1, 1, 1, 1) if self.typed else (0.7, 0.7, 0.7, 1)
 
     def type_text(self, text: str) -> None:
@@ -190,7 +219,11 @@ class DemoPanel(BoxLayout):
         if self.pad is None or self._make_tag is None:
             return
         security = self.cfg.security if self.cfg is not None else None
-        kwargs = {"afi_secured": security.afi_secured, "afi_unsecured": security.afi_unsecured} if security else {}
+        kwargs = (
+            {"afi_secured": security.afi_secured, "afi_unsecured": security.afi_unsecured}
+            if security
+            else {}
+        )
         item = demo_catalog.item(item_id)
         on_loan = bool(item and item.on_loan_to)
         self.pad.place(self._make_tag(item_id, part, parts, secured=not on_loan, **kwargs))

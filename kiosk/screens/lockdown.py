@@ -43,11 +43,23 @@ class Lockdown:
         log.info("window close refused (kiosk lockdown)")
         return True  # handled: Kivy does not close
 
-    def _on_keyboard(self, _window: Any, key: int, _scancode: Any = None, _codepoint: Any = None, modifier: Any = None, *_: Any) -> bool:
+    def _on_keyboard(
+        self,
+        _window: Any,
+        key: int,
+        _scancode: Any = None,
+        _codepoint: Any = None,
+        modifier: Any = None,
+        *_: Any,
+    ) -> bool:
         if self.exit_allowed:
             return False
         mods = set(modifier or ())
-        if key in BLOCKED_KEYS or (key in _CMD_KEYS and mods & {"meta", "super"}) or (key == 285 and "alt" in mods):  # Alt+F4
+        if (
+            key in BLOCKED_KEYS
+            or (key in _CMD_KEYS and mods & {"meta", "super"})
+            or (key == 285 and "alt" in mods)
+        ):  # Alt+F4
             self.blocked.append(f"key {key}")
             return True
         return False
@@ -80,7 +92,9 @@ def _disable_modules(window: Any) -> list[str]:
     return sorted(set(names))
 
 
-def apply_lockdown(window: Any, app: Any = None, *, fullscreen: bool = True, hide_cursor: bool = True) -> Lockdown:
+def apply_lockdown(
+    window: Any, app: Any = None, *, fullscreen: bool = True, hide_cursor: bool = True
+) -> Lockdown:
     """Lock the kiosk's window down (call once, from the UI thread, after the window exists)."""
     Config.set("kivy", "exit_on_escape", "0")  # Kivy's config callback updates the window's handler
     Config.set("kivy", "pause_on_minimize", "0")

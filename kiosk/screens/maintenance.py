@@ -88,7 +88,15 @@ def ntr(singular: str, plural: str, n: int) -> str:
 
 
 # The status rows' names come from the checks (English keys); shown translated.
-CHECK_NAMES = (_("reader"), _("card reader"), _("printer"), _("sorter"), _("library"), _("offline queue"), _("status"))
+CHECK_NAMES = (
+    _("reader"),
+    _("card reader"),
+    _("printer"),
+    _("sorter"),
+    _("library"),
+    _("offline queue"),
+    _("status"),
+)
 
 
 # -- the controller ---------------------------------------------------------------------------
@@ -97,17 +105,23 @@ CHECK_NAMES = (_("reader"), _("card reader"), _("printer"), _("sorter"), _("libr
 class MaintenanceController:
     """One per app: login, session timeout, the hidden corner, the service switch, and background actions."""
 
-    def __init__(self, app: Any, *, clock: Any = None, verify_pin: Callable[[str, str], bool] | None = None) -> None:
+    def __init__(
+        self, app: Any, *, clock: Any = None, verify_pin: Callable[[str, str], bool] | None = None
+    ) -> None:
         from kiosk.adminpin import verify_pin as default_verify
 
         self.app = app
         services = getattr(app, "services", None)
         self.clock = clock or getattr(services, "clock", None) or SystemClock()
         cfg = app.cfg
-        self.access = MaintenanceAccess(AdminPolicy.from_section(cfg.admin), self.clock, verify_pin or default_verify)
+        self.access = MaintenanceAccess(
+            AdminPolicy.from_section(cfg.admin), self.clock, verify_pin or default_verify
+        )
         self.service = ServiceSwitch()
         self.service.subscribe(self._service_changed)
-        self.diag = Diagnostics.from_services(services) if services is not None else Diagnostics(cfg)
+        self.diag = (
+            Diagnostics.from_services(services) if services is not None else Diagnostics(cfg)
+        )
         self.diag.tr = tr  # its texts in the language the screen shows
         self.corner = LongPress(self.corner_region(), self.clock)
         self.return_to = ""
@@ -189,21 +203,37 @@ class MaintenanceController:
             return
         self._login_failed(outcome)
         self.message = {
-            LoginFailure.WRONG_PIN: ntr("Wrong PIN. {n} attempt left.", "Wrong PIN. {n} attempts left.", outcome.attempts_left).format(
-                n=outcome.attempts_left),
-            LoginFailure.UNKNOWN_CARD: ntr("Not an admin card. {n} attempt left.", "Not an admin card. {n} attempts left.",
-                                           outcome.attempts_left).format(n=outcome.attempts_left),
-            LoginFailure.LOCKED_OUT: tr("Locked for {t} after too many attempts.").format(t=format_lockout(outcome.locked_for_s)),
+            LoginFailure.WRONG_PIN: ntr(
+                "Wrong PIN. {n} attempt left.",
+                "Wrong PIN. {n} attempts left.",
+                outcome.attempts_left,
+            ).format(n=outcome.attempts_left),
+            LoginFailure.UNKNOWN_CARD: ntr(
+                "Not an admin card. {n} attempt left.",
+                "Not an admin card. {n} attempts left.",
+                outcome.attempts_left,
+            ).format(n=outcome.attempts_left),
+            LoginFailure.LOCKED_OUT: tr("Locked for {t} after too many attempts.").format(
+                t=format_lockout(outcome.locked_for_s)
+            ),
             LoginFailure.NOT_CONFIGURED: tr("No admin PIN is set. Run: kiosk admin set-pin"),
         }.get(outcome.failure, "")
         self._refresh(LOGIN)
 
     def _login_failed(self, outcome: Any) -> None:
         # Staff see repeated failures in the journal's events (suspicious PIN activity).
-        if outcome.failure is LoginFailure.LOCKED_OUT and outcome.locked_for_s >= self.access.policy.lockout_s:
-            self._record("admin_locked", f"admin login locked for {self.access.policy.lockout_s:.0f} s")
+        if (
+            outcome.failure is LoginFailure.LOCKED_OUT
+            and outcome.locked_for_s >= self.access.policy.lockout_s
+        ):
+            self._record(
+                "admin_locked", f"admin login locked for {self.access.policy.lockout_s:.0f} s"
+            )
         elif outcome.failure in (LoginFailure.WRONG_PIN, LoginFailure.UNKNOWN_CARD):
-            self._record("admin_login_failed", f"{outcome.failure.value}, {outcome.attempts_left} attempt(s) left")
+            self._record(
+                "admin_login_failed",
+                f"{outcome.failure.value}, {outcome.attempts_left} attempt(s) left",
+            )
 
     def _record(self, kind: str, detail: str) -> None:
         record = getattr(getattr(self.diag, "journal", None), "record_event", None)
@@ -237,10 +267,16 @@ class MaintenanceController:
         screens = getattr(self.app, "_screens", {})
         faults = getattr(getattr(self.app, "services", None), "faults", None) or []
         bookdrop = getattr(getattr(self.app.cfg, "kiosk", None), "mode", "") == "bookdrop"
-        home, closed = ("bookdrop", "bookdrop_closed") if bookdrop else ("welcome", "out_of_service")
+        home, closed = (
+            ("bookdrop", "bookdrop_closed") if bookdrop else ("welcome", "out_of_service")
+        )
         if faults and closed in screens:
             target = closed
-        elif self.return_to in screens and self.return_to not in (closed, "out_of_service", "bookdrop_closed"):
+        elif self.return_to in screens and self.return_to not in (
+            closed,
+            "out_of_service",
+            "bookdrop_closed",
+        ):
             target = self.return_to
         else:
             target = home
@@ -319,7 +355,11 @@ class MaintenanceController:
         screen = self.app._screens.get(STATUS)
         if screen is not None:
             screen.loading = True
-            self.run("status", lambda: (self.diag.device_status(), self.diag.recent_events()), screen.set_checks)
+            self.run(
+                "status",
+                lambda: (self.diag.device_status(), self.diag.recent_events()),
+                screen.set_checks,
+            )
 
     # -- service -------------------------------------------------------------------------
 
@@ -332,7 +372,11 @@ class MaintenanceController:
         if faults is not None:
             faults[:] = [f for f in faults if not f.startswith(OUT_OF_SERVICE_PREFIX)]
             if not state.in_service:
-                faults.append(f"{OUT_OF_SERVICE_PREFIX}: {state.message}" if state.message else OUT_OF_SERVICE_PREFIX)
+                faults.append(
+                    f"{OUT_OF_SERVICE_PREFIX}: {state.message}"
+                    if state.message
+                    else OUT_OF_SERVICE_PREFIX
+                )
         self._record("out_of_service" if not state.in_service else "in_service", state.message)
         self._refresh(SERVICE)
 
@@ -429,7 +473,9 @@ class CheckRow(BoxLayout):
     name = StringProperty("")
     detail = StringProperty("")
     hint = StringProperty("")
-    wide = BooleanProperty(True)  # set by the kv rule from the width: the name in a column of its own
+    wide = BooleanProperty(
+        True
+    )  # set by the kv rule from the width: the name in a column of its own
 
 
 class OutputLine(Label):
@@ -451,7 +497,9 @@ class BarChart(Widget):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.bind(pos=self._redraw, size=self._redraw, buckets=self._redraw, label_every=self._redraw)
+        self.bind(
+            pos=self._redraw, size=self._redraw, buckets=self._redraw, label_every=self._redraw
+        )
 
     def _redraw(self, *_: Any) -> None:
         self.canvas.after.clear()
@@ -484,12 +532,36 @@ class BarChart(Widget):
                     y += h
         for i, (label, _counts) in enumerate(self.buckets):
             if i % max(1, int(self.label_every)) == 0:
-                self.add_widget(Label(text=label, font_size=self.axis_font, color=self.text_color, size=(slot * self.label_every, axis_h),
-                                      pos=(left + i * slot + slot / 2 - slot * self.label_every / 2, self.y), halign="center"))
-        self.add_widget(Label(text=str(top), font_size=self.axis_font, color=self.text_color, size=(40, self.axis_font + 4),
-                              pos=(self.x, bottom + height - self.axis_font), halign="right"))
-        self.add_widget(Label(text="0", font_size=self.axis_font, color=self.text_color, size=(40, self.axis_font + 4),
-                              pos=(self.x, bottom), halign="right"))  # above the axis labels, not over them
+                self.add_widget(
+                    Label(
+                        text=label,
+                        font_size=self.axis_font,
+                        color=self.text_color,
+                        size=(slot * self.label_every, axis_h),
+                        pos=(left + i * slot + slot / 2 - slot * self.label_every / 2, self.y),
+                        halign="center",
+                    )
+                )
+        self.add_widget(
+            Label(
+                text=str(top),
+                font_size=self.axis_font,
+                color=self.text_color,
+                size=(40, self.axis_font + 4),
+                pos=(self.x, bottom + height - self.axis_font),
+                halign="right",
+            )
+        )
+        self.add_widget(
+            Label(
+                text="0",
+                font_size=self.axis_font,
+                color=self.text_color,
+                size=(40, self.axis_font + 4),
+                pos=(self.x, bottom),
+                halign="right",
+            )
+        )  # above the axis labels, not over them
 
 
 # -- the screens --------------------------------------------------------------------------------
@@ -509,7 +581,9 @@ class MaintenanceLoginScreen(MaintenanceScreen):
         was_locked = self.locked
         self.locked = access.state is AdminState.LOCKED
         if self.locked:
-            self.message = tr("Locked for {t} after too many attempts.").format(t=format_lockout(access.locked_for_s))
+            self.message = tr("Locked for {t} after too many attempts.").format(
+                t=format_lockout(access.locked_for_s)
+            )
         elif was_locked:
             self.message = ""
         else:
@@ -540,7 +614,14 @@ class MaintenanceStatusScreen(MaintenanceScreen):
         checks, events = result
         self.checks = list(checks)
         for c in self.checks:
-            box.add_widget(CheckRow(status=c.status.value, name=tr(c.name), detail=c.detail, hint=c.hint if c.status is not Status.OK else ""))
+            box.add_widget(
+                CheckRow(
+                    status=c.status.value,
+                    name=tr(c.name),
+                    detail=c.detail,
+                    hint=c.hint if c.status is not Status.OK else "",
+                )
+            )
         if events:
             box.add_widget(OutputLine(text=tr("Recent events"), level="ok"))
             for when, kind, detail in events:
@@ -583,7 +664,11 @@ class MaintenanceDiagScreen(MaintenanceScreen):
     def write_test_afi(self) -> None:
         sec = self.kiosk.cfg.security
         if not self.last_uid:
-            self._show(tr("Write test AFI"), [tr("Read the tags first; the first tag is written.")], ok=False)
+            self._show(
+                tr("Write test AFI"),
+                [tr("Read the tags first; the first tag is written.")],
+                ok=False,
+            )
             return
         # Flip between the two security values, so two presses leave the tag as it was.
         afi = sec.afi_unsecured if self.last_afi == sec.afi_secured else sec.afi_secured
@@ -597,14 +682,28 @@ class MaintenanceDiagScreen(MaintenanceScreen):
         self._run(tr("Write test AFI"), lambda: self.ctl.diag.write_test_afi(uid, afi), render)
 
     def print_test(self) -> None:
-        self._run(tr("Test receipt"), self.ctl.diag.print_test_receipt, lambda r: self._show(r.title, list(r.lines), r.ok))
+        self._run(
+            tr("Test receipt"),
+            self.ctl.diag.print_test_receipt,
+            lambda r: self._show(r.title, list(r.lines), r.ok),
+        )
 
     def sip2_check(self) -> None:
-        self._run(tr("SIP2 check"), self.ctl.diag.sip2_check, lambda r: self._show(r.title, list(r.lines), r.ok))
+        self._run(
+            tr("SIP2 check"),
+            self.ctl.diag.sip2_check,
+            lambda r: self._show(r.title, list(r.lines), r.ok),
+        )
 
     def exchanges(self) -> None:
-        self._run(tr("Last SIP2 exchanges"), self.ctl.diag.last_exchanges,
-                  lambda lines: self._show(tr("Last SIP2 exchanges (passwords and PINs masked)"), lines or [tr("No exchanges yet.")]))
+        self._run(
+            tr("Last SIP2 exchanges"),
+            self.ctl.diag.last_exchanges,
+            lambda lines: self._show(
+                tr("Last SIP2 exchanges (passwords and PINs masked)"),
+                lines or [tr("No exchanges yet.")],
+            ),
+        )
 
 
 class MaintenanceQueueScreen(MaintenanceScreen):
@@ -621,11 +720,22 @@ class MaintenanceQueueScreen(MaintenanceScreen):
             box = self.ids.refusals
             box.clear_widgets()
             for r in refusals:
-                box.add_widget(CheckRow(status="FAIL", name=f"{r.when:%d.%m %H:%M}", detail=f"{r.operation} {r.item_id} {r.patron}".strip(), hint=r.message))
+                box.add_widget(
+                    CheckRow(
+                        status="FAIL",
+                        name=f"{r.when:%d.%m %H:%M}",
+                        detail=f"{r.operation} {r.item_id} {r.patron}".strip(),
+                        hint=r.message,
+                    )
+                )
             if not refusals:
-                box.add_widget(CheckRow(status="ok", name="", detail=tr("No refused transactions.")))
+                box.add_widget(
+                    CheckRow(status="ok", name="", detail=tr("No refused transactions."))
+                )
 
-        self.ctl.run("queue", lambda: (self.ctl.diag.pending_count(), self.ctl.diag.refusals()), render)
+        self.ctl.run(
+            "queue", lambda: (self.ctl.diag.pending_count(), self.ctl.diag.refusals()), render
+        )
 
     def forward(self) -> None:
         def render(result: Any) -> None:
@@ -655,7 +765,9 @@ class MaintenanceStatsScreen(MaintenanceScreen):
         self.ids.hourly.buckets = [(b.start.strftime("%H"), b.counts) for b in hours]
         self.ids.daily.buckets = [(b.start.strftime("%d.%m"), b.counts) for b in days]
         t = s.totals
-        self.totals = tr("Last 14 days: {c} checkouts, {r} returns, {n} renewals, {x} refusals").format(c=t.checkouts, r=t.returns, n=t.renewals, x=t.refusals)
+        self.totals = tr(
+            "Last 14 days: {c} checkouts, {r} returns, {n} renewals, {x} refusals"
+        ).format(c=t.checkouts, r=t.returns, n=t.renewals, x=t.refusals)
 
 
 class MaintenanceServiceScreen(MaintenanceScreen):

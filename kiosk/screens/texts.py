@@ -18,12 +18,16 @@ REFUSAL_TEXTS: dict[Refusal, str] = {
     Refusal.ALREADY_ON_LOAN: _("This item is on loan to someone else. Please take it to the desk."),
     Refusal.RENEWAL_LIMIT: _("It cannot be renewed again."),
     Refusal.FEE_REQUIRED: _("Borrowing this item costs a fee."),
-    Refusal.OFFLINE_NOT_ALLOWED: _("Borrowing is not possible while the library system is offline."),
+    Refusal.OFFLINE_NOT_ALLOWED: _(
+        "Borrowing is not possible while the library system is offline."
+    ),
     Refusal.OFFLINE_LIMIT: _("No more items can be borrowed while the library system is offline."),
     Refusal.OTHER_LIBRARY: _("This item belongs to another library. Please take it to the desk."),
     Refusal.UNREADABLE_TAG: _("The item's tag cannot be read. Please take it to the desk."),
     Refusal.SECURITY_WRITE_FAILED: _("Please take this item to the desk."),
-    Refusal.LINK_DOWN: _("The library system is not answering. Please try again or ask at the desk."),
+    Refusal.LINK_DOWN: _(
+        "The library system is not answering. Please try again or ask at the desk."
+    ),
     Refusal.OTHER: _("It cannot be borrowed here. Please ask at the desk."),
 }
 
@@ -43,7 +47,9 @@ BLOCK_TEXTS: dict[BlockReason, str] = {
     BlockReason.RENEWAL_DENIED: _("Renewals are blocked on your card. Please ask at the desk."),
     BlockReason.RECALL_DENIED: _("Please ask at the desk about your account."),
     BlockReason.HOLD_DENIED: _("Holds are blocked on your card."),
-    BlockReason.UNKNOWN_PATRON: _("This card is not known to the library. Please check the number or ask at the desk."),
+    BlockReason.UNKNOWN_PATRON: _(
+        "This card is not known to the library. Please check the number or ask at the desk."
+    ),
     BlockReason.WRONG_PIN: _("The PIN is not correct. Please try again."),
 }
 
@@ -70,4 +76,6 @@ def block_text(reason: BlockReason) -> str:
 def ordered_blocks(blocks: tuple[BlockReason, ...]) -> list[BlockReason]:
     """The patron's blocks, the most useful to read first; duplicates removed."""
     unique = list(dict.fromkeys(blocks))
-    return sorted(unique, key=lambda b: BLOCK_ORDER.index(b) if b in BLOCK_ORDER else len(BLOCK_ORDER))
+    return sorted(
+        unique, key=lambda b: BLOCK_ORDER.index(b) if b in BLOCK_ORDER else len(BLOCK_ORDER)
+    )

@@ -1,7 +1,7 @@
 """The kiosk's look in one place: colours, font sizes and touch-target sizes, with large-text and
 high-contrast modes that every screen binds to (`app.theme.fg`, `app.theme.font_m`, ...).
 
-Sizes follow product.md §5: targets at least 48 px, primary actions at least 64 px, body text
+Sizes follow docs/accessibility.md: targets at least 48 px, primary actions at least 64 px, body text
 at least 24 px; large-text mode scales text by about 1.4.
 """
 

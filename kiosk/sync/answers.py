@@ -24,7 +24,7 @@ from kiosk.core.domain import (
 from kiosk.core.money import parse_amount
 from kiosk.sync.sip2.codec import Message
 
-# BX positions (sip2.md §6) by request command.
+# BX positions (docs/protocols/sip2.md §6) by request command.
 CHARGED_STATUSES = frozenset({"04", "05"})
 ON_HOLD_STATUSES = frozenset({"08"})
 
@@ -55,7 +55,7 @@ def unsendable(value: str, sip2: Sip2Section, what: str = "item id") -> str:
 
 
 def yes(value: str) -> bool:
-    """Only `Y` is true in SIP2 flags (sip2.md §6)."""
+    """Only `Y` is true in SIP2 flags (docs/protocols/sip2.md §6)."""
     return value.strip().upper() == "Y"
 
 

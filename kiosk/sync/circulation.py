@@ -66,6 +66,7 @@ log = logging.getLogger(__name__)
 # SIP2 has no Latvian language code: 000 (unknown) for Latvian, 001 English, 015 Russian.
 LANGUAGE_CODES = {"lv": "000", "en": "001", "ru": "015"}
 
+
 @dataclass(frozen=True)
 class _Link:
     """What the service last learnt about the link (for LinkStatus)."""
@@ -459,7 +460,9 @@ class CirculationService:
     def _item_info(self, item_id: str) -> ItemInfo:
         fields = self._base() + [("AB", item_id), ("AC", self.sip2.terminal_password)]
         resp = self._request(
-            message(cmd.ITEM_INFORMATION, transaction_date=sip_date(self.clock.now()), fields=fields)
+            message(
+                cmd.ITEM_INFORMATION, transaction_date=sip_date(self.clock.now()), fields=fields
+            )
         )
         if resp.command != cmd.ITEM_INFORMATION_RESPONSE:
             raise Sip2Error(f"expected an 18 item information response, got {resp.command}")
@@ -509,7 +512,9 @@ class CirculationService:
                 + self._base()
                 + [("AB", item_id), ("AC", self.sip2.terminal_password)]
             )
-            return message(cmd.CHECKIN, no_block="N", transaction_date=now, return_date=now, fields=fields)
+            return message(
+                cmd.CHECKIN, no_block="N", transaction_date=now, return_date=now, fields=fields
+            )
 
         return self._transact(Operation.CHECKIN, "", item_id, build, {}, None)
 
@@ -825,7 +830,7 @@ class CirculationService:
             and self.client.acs_status is not None
             and not self.client.acs_status.offline_ok
         ):
-            # 98 off-line ok = N: this ACS will not accept no-block loans later (sip2.md §10).
+            # 98 off-line ok = N: this ACS will not accept no-block loans later (docs/protocols/sip2.md §10).
             refusal = Refusal.OFFLINE_NOT_ALLOWED
             message_text = (
                 "The library system cannot be reached and does not accept loans recorded offline."
@@ -946,7 +951,11 @@ class CirculationService:
         eid: int,
         fee_acknowledged: bool = False,
     ) -> CirculationResult:
-        expected = {Operation.CHECKOUT: cmd.CHECKOUT_RESPONSE, Operation.CHECKIN: cmd.CHECKIN_RESPONSE, Operation.RENEW: cmd.RENEW_RESPONSE}[op]
+        expected = {
+            Operation.CHECKOUT: cmd.CHECKOUT_RESPONSE,
+            Operation.CHECKIN: cmd.CHECKIN_RESPONSE,
+            Operation.RENEW: cmd.RENEW_RESPONSE,
+        }[op]
         if resp.command != expected:
             return CirculationResult(
                 op,
@@ -993,7 +1002,7 @@ class CirculationService:
         if not ok:
             fee = resp.get("BV").strip()
             if op is Operation.CHECKOUT and fee and is_nonzero(fee) and not fee_acknowledged:
-                # sip2.md §6: the ACS wants the patron to accept a fee; ask, then re-send with BO=Y.
+                # docs/protocols/sip2.md §6: the ACS wants the patron to accept a fee; ask, then re-send with BO=Y.
                 refusal = Refusal.FEE_REQUIRED
             else:
                 refusal = self._classify(op, item_id, patron_id, pin, text)
@@ -1036,7 +1045,9 @@ class CirculationService:
         if op in (Operation.CHECKOUT, Operation.RENEW) and patron_id:
             try:
                 patron = (
-                    self._patron_status(patron_id, pin, None) if self._supported(cmd.PATRON_STATUS) else None
+                    self._patron_status(patron_id, pin, None)
+                    if self._supported(cmd.PATRON_STATUS)
+                    else None
                 )
             except Sip2Error:
                 patron = None

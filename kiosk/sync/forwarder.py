@@ -470,7 +470,11 @@ class Forwarder:
                         original,
                     )
             return message(
-                cmd.CHECKIN, no_block="Y", transaction_date=when, return_date=returned, fields=fields
+                cmd.CHECKIN,
+                no_block="Y",
+                transaction_date=when,
+                return_date=returned,
+                fields=fields,
             )
         if entry.operation is Operation.RENEW:
             fields = [

@@ -34,7 +34,7 @@ def test_loans_overdue_flagged_from_flag_and_date(
 def test_holds_ready_first_and_fees(circ: FakeCirculation, clock: ManualClock) -> None:
     st = view(circ, clock, "LV0007").state
     assert [h.ready for h in st.holds] == [True, False]
-    assert st.holds_ready[ 0 ].title == "Dvēseļu putenis"
+    assert st.holds_ready[0].title == "Dvēseļu putenis"
     st = view(circ, clock, "LV0004").state
     assert st.fee_total == "3.50"
     assert [f.amount for f in st.fees] == ["2.50", "1.00"]

@@ -201,7 +201,7 @@ def test_hold_slip_printer_outage(
     assert drop.slips_waiting == 1
     drop.tick()  # still out of paper: the slip waits
     assert drop.slips_waiting == 1
-    assert [k for k in recorder.kinds() if k.startswith("outage")] == [ "outage_start" ]
+    assert [k for k in recorder.kinds() if k.startswith("outage")] == ["outage_start"]
     printer.error = None
     drop_in(drop, tag("30000003"))
     assert drop.history[-1].hold_slip_printed is True

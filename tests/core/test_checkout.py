@@ -110,7 +110,7 @@ def test_waiting_set_title_lookup_failing_leaves_it_empty(
     assert item.status is ItemStatus.WAITING
     assert item.title == ""
     assert item.refusal is Refusal.SET_INCOMPLETE
-    assert circ.ops("item_information") == [ ("30000005",) ]
+    assert circ.ops("item_information") == [("30000005",)]
 
 
 def test_set_with_a_part_twice_and_one_missing_waits(

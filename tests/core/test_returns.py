@@ -147,7 +147,7 @@ def test_unreadable_tag_recorded(
     assert item.bin == 0
     assert item.message == "bad CRC"
     assert circ.calls == []
-    assert recorder.events == [ ("return_unreadable_tag", "uid E004BAD0: bad CRC") ]
+    assert recorder.events == [("return_unreadable_tag", "uid E004BAD0: bad CRC")]
 
 
 def test_unknown_item_recorded(station: ReturnStation, recorder: Recorder) -> None:
@@ -223,7 +223,7 @@ def test_security_failure_recorded(
     assert not item.secured
     assert item.instruction == Instruction.TAKE_TO_DESK
     assert circ.items["30000001"].on_loan_to == ""
-    assert recorder.kinds() == [ "return_security_failed" ]
+    assert recorder.kinds() == ["return_security_failed"]
 
 
 def test_incomplete_set_asks_for_all_parts_then_returns(
@@ -237,7 +237,7 @@ def test_incomplete_set_asks_for_all_parts_then_returns(
     assert circ.ops("checkin") == []
     item = station.handle_tags(TagsChanged(present=(p1, p2, p3), added=(p3,))).items[0]
     assert item.outcome is ReturnOutcome.CHECKED_IN
-    assert all( security.state[t.uid] for t in (p1, p2, p3) )
+    assert all(security.state[t.uid] for t in (p1, p2, p3))
 
 
 def test_set_with_a_part_twice_and_one_missing_is_incomplete(
@@ -272,7 +272,7 @@ def test_barcode_return_and_receipt(
     assert r.kind is ReceiptKind.RETURN
     assert r.when == clock.now()
     assert [line.item_id for line in r.lines] == ["30000003"]
-    assert [ line.item_id for line in r.refused ] == ["39999999"]
+    assert [line.item_id for line in r.refused] == ["39999999"]
     assert r.card_masked == ""
 
 
@@ -315,7 +315,7 @@ def test_handle_dispatches_pad_and_scanner_events(station: ReturnStation) -> Non
     station.handle(pad(tag("30000001")))
     st = station.handle(Tick())  # type: ignore[arg-type]
     assert [i.key for i in st.items] == ["30000002", "30000001"]
-    assert all( i.outcome is ReturnOutcome.CHECKED_IN for i in st.items )
+    assert all(i.outcome is ReturnOutcome.CHECKED_IN for i in st.items)
 
 
 def test_every_part_is_secured_even_after_one_fails(security: FakeSecurity) -> None:

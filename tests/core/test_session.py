@@ -667,7 +667,7 @@ def test_renewals_only_make_a_renewal_receipt(circ: FakeCirculation, clock: Manu
     assert st.receipt is not None
     assert st.receipt.kind is ReceiptKind.RENEWAL
     assert [line.item_id for line in st.receipt.lines] == ["30000008"]
-    assert st.receipt.lines[ 0 ].due_date
+    assert st.receipt.lines[0].due_date
 
 
 def test_email_receipt_goes_to_the_patrons_address(

@@ -38,7 +38,9 @@ def test_jobs_run_in_order_on_the_worker_thread(worker: CoreWorker) -> None:
     assert futures[3].result(1) == 6
 
 
-def test_a_failing_job_reports_and_the_worker_survives(worker: CoreWorker, unexpected_faults) -> None:
+def test_a_failing_job_reports_and_the_worker_survives(
+    worker: CoreWorker, unexpected_faults
+) -> None:
     errors: list[BaseException] = []
 
     def boom() -> None:
@@ -64,7 +66,9 @@ def test_failing_job_without_error_callback_is_logged(
     assert [type(e) for e in unexpected_faults()] == [ZeroDivisionError]
 
 
-def test_an_expected_fault_is_not_taken_for_a_bug(worker: CoreWorker, caplog: pytest.LogCaptureFixture) -> None:
+def test_an_expected_fault_is_not_taken_for_a_bug(
+    worker: CoreWorker, caplog: pytest.LogCaptureFixture
+) -> None:
     def link_down() -> None:
         raise CoreError("library system not answering")
 

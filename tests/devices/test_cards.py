@@ -54,11 +54,16 @@ def test_block_rules():
 
 def test_map_rule_from_csv(tmp_path):
     path = tmp_path / "cards.csv"
-    path.write_text("uid,card\n04:A1:B2:C3:D4:E5:80,LV0001\n# staff\n\n0411223344556 6,LV0002\n", encoding="utf-8")
+    path.write_text(
+        "uid,card\n04:A1:B2:C3:D4:E5:80,LV0001\n# staff\n\n0411223344556 6,LV0002\n",
+        encoding="utf-8",
+    )
     rule = parse_card_rule("map:cards.csv", base_dir=tmp_path)
     assert rule.card_number(UID) == "LV0001"
     assert rule.card_number(bytes.fromhex("04112233445566")) == "LV0002"
-    assert rule.card_number(bytes.fromhex("80E5D4C3B2A104")) == "LV0001"  # enrolled in the other byte order
+    assert (
+        rule.card_number(bytes.fromhex("80E5D4C3B2A104")) == "LV0001"
+    )  # enrolled in the other byte order
     assert rule.card_number(bytes.fromhex("DEADBEEF")) is None
 
 
@@ -81,7 +86,9 @@ def test_demo_rule_maps_demo_card_uids():
 def test_pcsc_uid_order_by_atr():
     iso15693_atr = bytes.fromhex("3B8F8001804F0CA0000003060B00140000000077")
     mifare_atr = bytes.fromhex("3B8F8001804F0CA000000306030001000000006A")
-    assert uid_from_pcsc(bytes.fromhex("78563412000104E0"), iso15693_atr) == bytes.fromhex("E004010012345678")
+    assert uid_from_pcsc(bytes.fromhex("78563412000104E0"), iso15693_atr) == bytes.fromhex(
+        "E004010012345678"
+    )
     assert uid_from_pcsc(UID, mifare_atr) == UID
 
 
@@ -158,7 +165,9 @@ def test_scan_after_typing_and_slow_enter():
 
 
 def test_open_wedge_uses_config():
-    src = open_card_source("wedge:", PatronSection(wedge_max_interkey_s=0.1, wedge_min_length=6), clock=ManualClock())
+    src = open_card_source(
+        "wedge:", PatronSection(wedge_max_interkey_s=0.1, wedge_min_length=6), clock=ManualClock()
+    )
     assert isinstance(src, WedgeCollector)
     assert (src.max_interkey_s, src.min_length) == (0.1, 6)
 
@@ -265,7 +274,9 @@ def test_check_source_for_doctor(tmp_path, monkeypatch):
     assert not st.ok
     assert "pcscd" in st.message
     monkeypatch.setattr(PcscContext, "readers", lambda self: ["ACS ACR1281 1S Dual Reader 00 00"])
-    assert check_source("pcsc:ACR1281").status().message == "found 'ACS ACR1281 1S Dual Reader 00 00'"
+    assert (
+        check_source("pcsc:ACR1281").status().message == "found 'ACS ACR1281 1S Dual Reader 00 00'"
+    )
     assert not check_source("pcsc:OMNIKEY").status().ok
     assert check_source("nfc:udp:127.0.0.1:5000").status().ok
     with pytest.raises(CardError):

@@ -44,7 +44,12 @@ def free_udp_port() -> int:
 def felica_card(tmp_path):
     port = free_udp_port()
     idm = "0116010203040506"
-    proc = subprocess.Popen([sys.executable, "-c", CARD, str(port), idm], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CARD, str(port), idm],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         assert proc.stdout.readline().strip() == "ready"
         yield port, idm

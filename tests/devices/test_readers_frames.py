@@ -1,4 +1,4 @@
-"""Byte-exact FEIG OBID and 3M 810/210 frames, CRC check values (rfid.md §8), and fuzzing of
+"""Byte-exact FEIG OBID and 3M 810/210 frames, CRC check values (docs/protocols/rfid.md §8), and fuzzing of
 every frame parser: any bytes give a frame or a ReaderFrameError/DeviceError, nothing else."""
 
 from __future__ import annotations
@@ -57,13 +57,33 @@ def test_crcs_match_bitwise_reference(data):
 FEIG_REQUESTS = [
     (0xB0, feig.inventory_request(), "07 FF B0 01 00 1C 56"),
     (0xB0, feig.inventory_request(more=True), "07 FF B0 01 80 14 D2"),
-    (0xB0, feig.read_multiple_request(UID, 0, 9), "11 FF B0 23 09 E0 04 01 00 12 34 56 78 00 09 24 7B"),
-    (0xB0, feig.write_multiple_request(UID, 9, 4, H("04030201")), "16 FF B0 24 01 E0 04 01 00 12 34 56 78 09 01 04 04 03 02 01 78 09"),
+    (
+        0xB0,
+        feig.read_multiple_request(UID, 0, 9),
+        "11 FF B0 23 09 E0 04 01 00 12 34 56 78 00 09 24 7B",
+    ),
+    (
+        0xB0,
+        feig.write_multiple_request(UID, 9, 4, H("04030201")),
+        "16 FF B0 24 01 E0 04 01 00 12 34 56 78 09 01 04 04 03 02 01 78 09",
+    ),
     (0xB0, feig.write_afi_request(UID, 0xC2), "10 FF B0 27 01 E0 04 01 00 12 34 56 78 C2 79 4F"),
     (0xB0, feig.system_info_request(UID), "0F FF B0 2B 01 E0 04 01 00 12 34 56 78 11 A3"),
-    (0xB1, feig.nxp_request(feig.NXP_SET_EAS, UID), "10 FF B1 04 A2 01 E0 04 01 00 12 34 56 78 FC BB"),
-    (0xB1, feig.nxp_request(feig.NXP_RESET_EAS, UID), "10 FF B1 04 A3 01 E0 04 01 00 12 34 56 78 DB 97"),
-    (0xB1, feig.nxp_request(feig.NXP_EAS_ALARM, UID), "10 FF B1 04 A5 01 E0 04 01 00 12 34 56 78 09 7F"),
+    (
+        0xB1,
+        feig.nxp_request(feig.NXP_SET_EAS, UID),
+        "10 FF B1 04 A2 01 E0 04 01 00 12 34 56 78 FC BB",
+    ),
+    (
+        0xB1,
+        feig.nxp_request(feig.NXP_RESET_EAS, UID),
+        "10 FF B1 04 A3 01 E0 04 01 00 12 34 56 78 DB 97",
+    ),
+    (
+        0xB1,
+        feig.nxp_request(feig.NXP_EAS_ALARM, UID),
+        "10 FF B1 04 A5 01 E0 04 01 00 12 34 56 78 09 7F",
+    ),
 ]
 
 
@@ -102,7 +122,14 @@ def test_feig_parse_read_multiple_with_security_status_and_msb_blocks():
 def test_feig_parse_system_info_adds_one_to_sizes():
     frame = H("13 00 B0 00 00 E0 04 01 00 12 34 56 78 07 03 1B 01 AF 59")
     info = feig.parse_system_info(feig.parse_response(frame).data)
-    assert (info.uid, info.dsfid, info.afi, info.block_size, info.block_count, info.ic_reference) == (UID, 0, 0x07, 4, 28, 1)
+    assert (
+        info.uid,
+        info.dsfid,
+        info.afi,
+        info.block_size,
+        info.block_count,
+        info.ic_reference,
+    ) == (UID, 0, 0x07, 4, 28, 1)
 
 
 def test_feig_advanced_frame_for_long_payloads():
@@ -141,9 +168,21 @@ def test_feig_status_texts_name_iso_errors():
 
 THREEM_COMMANDS = [
     (0xFE, threem.inventory_fields(), "D6 00 05 FE 00 03 9A 86"),
-    (0x02, threem.read_multiple_fields(UID, 0, 2), "D6 00 0D 02 E0 04 01 00 12 34 56 78 00 02 01 33"),
-    (0x04, threem.write_multiple_fields(UID, 9, b"ABCD"), "D6 00 12 04 E0 04 01 00 12 34 56 78 09 01 00 41 42 43 44 06 85"),
-    (0x05, threem.write_block_fields(UID, 9, b"ABCD"), "D6 00 10 05 E0 04 01 00 12 34 56 78 09 41 42 43 44 06 3C"),
+    (
+        0x02,
+        threem.read_multiple_fields(UID, 0, 2),
+        "D6 00 0D 02 E0 04 01 00 12 34 56 78 00 02 01 33",
+    ),
+    (
+        0x04,
+        threem.write_multiple_fields(UID, 9, b"ABCD"),
+        "D6 00 12 04 E0 04 01 00 12 34 56 78 09 01 00 41 42 43 44 06 85",
+    ),
+    (
+        0x05,
+        threem.write_block_fields(UID, 9, b"ABCD"),
+        "D6 00 10 05 E0 04 01 00 12 34 56 78 09 41 42 43 44 06 3C",
+    ),
     (0x09, H(UID) + b"\xc2", "D6 00 0C 09 E0 04 01 00 12 34 56 78 C2 6F 0B"),
     (0x0A, H(UID), "D6 00 0B 0A E0 04 01 00 12 34 56 78 7F 9F"),
     (0x03, H(UID), "D6 00 0B 03 E0 04 01 00 12 34 56 78 BD 43"),
@@ -192,7 +231,10 @@ def test_threem_real_empty_and_two_tag_inventories():
     empty = threem.parse_frame(H(REAL_3M_CAPTURES[6][0]))
     assert threem.parse_inventory(empty.fields) == []
     two = threem.parse_frame(H(REAL_3M_CAPTURES[7][0]))
-    assert [e.uid for e in threem.parse_inventory(two.fields)] == ["E00401003123AA26", "E0040100017C0C38"]
+    assert [e.uid for e in threem.parse_inventory(two.fields)] == [
+        "E00401003123AA26",
+        "E0040100017C0C38",
+    ]
 
 
 def test_threem_inventory_with_dsfid_and_duplicates():
@@ -213,7 +255,13 @@ def test_threem_read_multiple_header_is_two_bytes_not_le16():
 def test_threem_tag_info_sizes_are_minus_one_encoded_and_ic_reference_is_two_bytes():
     fields = H(UID) + H("0F 00 07 03 1B 01 02")
     info = threem.parse_tag_info(threem.parse_frame(threem.build_response(0x0D, 0, fields)).fields)
-    assert (info.dsfid, info.afi, info.block_size, info.block_count, info.ic_reference) == (0, 7, 4, 28, 0x0102)
+    assert (info.dsfid, info.afi, info.block_size, info.block_count, info.ic_reference) == (
+        0,
+        7,
+        4,
+        28,
+        0x0102,
+    )
     # a one-byte IC reference is a short answer, not a tag with IC reference 0x01
     with pytest.raises(ReaderFrameError, match="ends early"):
         threem.parse_tag_info(H(UID) + H("0F 00 07 03 1B 01"))
@@ -224,7 +272,15 @@ def test_threem_check_eas_error_6_frame():
     assert (frame.cmd, frame.err) == (0x03, 0x06)
 
 
-@pytest.mark.parametrize("frame,why", [("D6 00", "short"), ("AA 00 03 11 64 20", "starts"), ("D6 00 09 11 64 20", "length"), ("D6 00 03 11 64 21", "CRC")])
+@pytest.mark.parametrize(
+    "frame,why",
+    [
+        ("D6 00", "short"),
+        ("AA 00 03 11 64 20", "starts"),
+        ("D6 00 09 11 64 20", "length"),
+        ("D6 00 03 11 64 21", "CRC"),
+    ],
+)
 def test_threem_bad_frames(frame, why):
     with pytest.raises(ReaderFrameError, match=why):
         threem.parse_frame(H(frame), response=False)
@@ -302,7 +358,14 @@ def test_pcsc_transparent_answer_and_system_info():
     tlv = parse_tlvs(H("C0 03 00 90 00 97 0F 00 0F 78 56 34 12 00 01 04 E0 3E 07 1B 03 01"))
     assert tlv[0xC0] == H("00 90 00")
     info = parse_iso15693_system_info(tlv[0x97])
-    assert (info.uid, info.dsfid, info.afi, info.block_count, info.block_size, info.ic_reference) == (UID, 0x3E, 0x07, 28, 4, 1)
+    assert (
+        info.uid,
+        info.dsfid,
+        info.afi,
+        info.block_count,
+        info.block_size,
+        info.ic_reference,
+    ) == (UID, 0x3E, 0x07, 28, 4, 1)
 
 
 @settings(max_examples=300)
@@ -334,7 +397,10 @@ def test_emulators_answer_or_ignore_any_well_framed_request(cmd, data):
 def test_threem_inventory_record_size_follows_the_data():
     # options claim DSFID but the reader sent bare UIDs (and the other way round)
     bare = H("00 03 02") + H(UID) + H("E004010087654321")
-    assert [(e.uid, e.dsfid) for e in threem.parse_inventory(bare)] == [(UID, None), ("E004010087654321", None)]
+    assert [(e.uid, e.dsfid) for e in threem.parse_inventory(bare)] == [
+        (UID, None),
+        ("E004010087654321", None),
+    ]
     with_dsfid = H("00 05 01 3E") + H(UID)
     assert [(e.uid, e.dsfid) for e in threem.parse_inventory(with_dsfid)] == [(UID, 0x3E)]
 
@@ -346,7 +412,10 @@ def test_stream_framing_never_crashes(data):
 
     from kiosk.devices.readers.base import SerialLink
 
-    for read_frame, parse in ((feig.read_frame, feig.parse_response), (threem.read_frame, threem.parse_frame)):
+    for read_frame, parse in (
+        (feig.read_frame, feig.parse_response),
+        (threem.read_frame, threem.parse_frame),
+    ):
         link = SerialLink("loop://", baudrate=38400, timeout_s=0.01, reopen_attempts=1)
         try:
             # loop:// emulates the wire's speed: a write longer than the timeout's worth of bytes
@@ -363,12 +432,18 @@ def test_stream_framing_never_crashes(data):
 
 # -- frames from independent public sources (tests/devices/data/reader_frames.json) -------------
 
-SOURCES = json.loads((Path(__file__).parent / "data" / "reader_frames.json").read_text(encoding="utf-8"))
+SOURCES = json.loads(
+    (Path(__file__).parent / "data" / "reader_frames.json").read_text(encoding="utf-8")
+)
 FRAMES = SOURCES["frames"]
 
 
 def _describe(protocol, raw, direction=None):
-    return feig.describe_frame(raw, direction) if protocol == "feig" else threem.describe_frame(raw, direction)
+    return (
+        feig.describe_frame(raw, direction)
+        if protocol == "feig"
+        else threem.describe_frame(raw, direction)
+    )
 
 
 def _frame_id(fr):
@@ -430,8 +505,14 @@ def test_feig_mixed_inventory_keeps_every_iso15693_record():
     records = feig.parse_inventory_records(data)
     assert [r.tr_type for r in records] == [3, 4, 3]
     card = records[1]
-    assert (card.type_name, card.card_uid, card.is_iso15693) == ("ISO 14443-A", H("045A3B2C1D6E80"), False)
-    mixed = feig.parse_response(H(FRAMES[[f["expect"].get("other_types") is not None for f in FRAMES].index(True)]["hex"])).data
+    assert (card.type_name, card.card_uid, card.is_iso15693) == (
+        "ISO 14443-A",
+        H("045A3B2C1D6E80"),
+        False,
+    )
+    mixed = feig.parse_response(
+        H(FRAMES[[f["expect"].get("other_types") is not None for f in FRAMES].index(True)]["hex"])
+    ).data
     assert [e.uid for e in feig.parse_inventory(mixed)] == ["8877665544332211"]
     assert len(feig.parse_inventory_records(mixed)) == 12
 
@@ -446,7 +527,12 @@ def test_feig_inventory_with_an_unknown_transponder_type_keeps_what_came_before(
 
 
 @pytest.mark.parametrize(
-    "data,why", [("02 03 00 E0 04 01 00 12 34 56 78", "announces 2 data sets"), ("01 04 00 00 11 22", "ends early"), ("01 03 00 E0 04 01 00 12 34 56 78 99", "after its 1 data sets")]
+    "data,why",
+    [
+        ("02 03 00 E0 04 01 00 12 34 56 78", "announces 2 data sets"),
+        ("01 04 00 00 11 22", "ends early"),
+        ("01 03 00 E0 04 01 00 12 34 56 78 99", "after its 1 data sets"),
+    ],
 )
 def test_feig_inventory_length_errors(data, why):
     with pytest.raises(ReaderFrameError, match=why):
@@ -455,7 +541,12 @@ def test_feig_inventory_length_errors(data, why):
 
 def test_feig_system_information_both_forms():
     short = feig.parse_system_info(H("00 E0 04 01 00 12 34 56 78 07 03 1B 01"))
-    assert (short.block_size, short.block_count, short.ic_reference, short.afi) == (4, 28, 0x01, 0x07)
+    assert (short.block_size, short.block_count, short.ic_reference, short.afi) == (
+        4,
+        28,
+        0x01,
+        0x07,
+    )
     # more than 256 blocks: MEM-SIZE is 3 bytes and IC-REF moves to byte 13
     long = feig.parse_system_info(H("00 E0 02 2C 00 12 34 56 78 C2 03 07 FF 2C"))
     assert (long.block_size, long.block_count, long.ic_reference, long.afi) == (4, 2048, 0x2C, 0xC2)
@@ -475,8 +566,14 @@ def test_feig_read_answer_always_carries_the_security_status_byte():
 
 def test_threem_block_error_code_is_never_memory():
     records = threem.parse_read_blocks(H(UID) + H("02 00 00 11010131 01 15"))[1]
-    assert [(r.block, r.status, r.data, r.ok) for r in records] == [(0, 0, H("11010131"), True), (1, 0x15, None, False)]
-    for fields in (H(UID) + H("02 00 00 11010131 01 15"), H(UID) + H("02 00 00 11010131 01 15 DEADBEEF")):
+    assert [(r.block, r.status, r.data, r.ok) for r in records] == [
+        (0, 0, H("11010131"), True),
+        (1, 0x15, None, False),
+    ]
+    for fields in (
+        H(UID) + H("02 00 00 11010131 01 15"),
+        H(UID) + H("02 00 00 11010131 01 15 DEADBEEF"),
+    ):
         with pytest.raises(threem.TagReadError, match="block 1: error 0x15"):
             threem.parse_read_multiple(fields, 0, 2)
         assert threem.parse_read_multiple(fields, 0, 1) == H("11010131")
@@ -585,12 +682,24 @@ def test_threem_reader_block_error_over_a_pty(tmp_path):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.sampled_from(["feig", "3m"]), st.sampled_from([None, "request", "response"]), st.binary(max_size=60))
+@given(
+    st.sampled_from(["feig", "3m"]),
+    st.sampled_from([None, "request", "response"]),
+    st.binary(max_size=60),
+)
 def test_describe_frame_never_crashes(protocol, direction, payload):
     if protocol == "feig":
-        frames = [feig.build_response(0, 0xB0, payload[0] if payload else 0, payload[1:]), feig.build_request(0xFF, 0xB0, payload), payload]
+        frames = [
+            feig.build_response(0, 0xB0, payload[0] if payload else 0, payload[1:]),
+            feig.build_request(0xFF, 0xB0, payload),
+            payload,
+        ]
     else:
-        frames = [threem.build_response(payload[0] if payload else 0xFE, 0, payload[1:]), threem.build_command(0x02, payload), payload]
+        frames = [
+            threem.build_response(payload[0] if payload else 0xFE, 0, payload[1:]),
+            threem.build_command(0x02, payload),
+            payload,
+        ]
     for raw in frames:
         try:
             out = _describe(protocol, raw, direction)

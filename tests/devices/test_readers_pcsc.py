@@ -1,6 +1,6 @@
 """PcscReader and PcscContext logic against a scripted stand-in for pyscard's `scard` module:
 UID byte order, block reads and writes, the "not supported" path, and re-establishing the
-context after pcscd restarts (rfid.md P11). The real pcscd runs in tests/integration."""
+context after pcscd restarts (docs/protocols/rfid.md P11). The real pcscd runs in tests/integration."""
 
 from __future__ import annotations
 
@@ -96,7 +96,9 @@ def test_a_patron_card_on_the_item_reader_keeps_its_uid_order(scripted):
     _, _, state = scripted
     state["atr"] = MIFARE_ATR
     # FF CA answers the same bytes; only ISO 15693 cards deliver them LSB first
-    assert [e.uid for e in PcscReader("ACR1552").inventory()] == [bytes.fromhex(UID)[::-1].hex().upper()]
+    assert [e.uid for e in PcscReader("ACR1552").inventory()] == [
+        bytes.fromhex(UID)[::-1].hex().upper()
+    ]
 
 
 def test_afi_without_transparent_exchange_is_not_supported(scripted):

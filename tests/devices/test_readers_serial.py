@@ -59,7 +59,12 @@ def test_inventory_read_write_afi_eas_over_a_pty(rig, pad):
     tag = pad.tag(uid)
     assert reader.read_blocks(uid, 0, 9) == bytes(tag.memory[:36])
     info = reader.read_system_info(uid)
-    assert (info.uid, info.afi, info.block_size, info.block_count) == (uid, 0x07, 4, tag.block_count)
+    assert (info.uid, info.afi, info.block_size, info.block_count) == (
+        uid,
+        0x07,
+        4,
+        tag.block_count,
+    )
     reader.write_blocks(uid, 10, b"WXYZ1234")
     assert bytes(tag.memory[40:48]) == b"WXYZ1234"
     reader.write_afi(uid, 0xC2)
@@ -167,7 +172,9 @@ def test_error_status_on_write_raises_tag_write_error(rig, pad):
     kind, emu, port, reader = rig
     uid = pad.tags[0].uid
     if kind == "feig":
-        emu.override_status(feigmod.CMD_ISO_HOST << 8 | feigmod.SUB_WRITE_MULTIPLE, feigmod.STATUS_ISO_ERROR)
+        emu.override_status(
+            feigmod.CMD_ISO_HOST << 8 | feigmod.SUB_WRITE_MULTIPLE, feigmod.STATUS_ISO_ERROR
+        )
         emu.override_status(feigmod.CMD_ISO_HOST << 8 | feigmod.SUB_WRITE_AFI, 0x03)
     else:
         emu.override_status(threemmod.CMD_WRITE_MULTIPLE, 0x16)

@@ -36,7 +36,12 @@ def test_sim_urls_resolve_to_the_shared_pad():
 def test_demo_tag_encodes_the_catalogue_item():
     tag = demo_tag("30000005", part=2)
     data = tags.decode(bytes(tag.memory))
-    assert (data.item_id, data.part_number, data.parts_in_set, data.owner_institution) == ("30000005", 2, 3, "LV-DEMO")
+    assert (data.item_id, data.part_number, data.parts_in_set, data.owner_institution) == (
+        "30000005",
+        2,
+        3,
+        "LV-DEMO",
+    )
     assert (tag.afi, tag.eas, tag.uid) == (0x07, True, demo_uid("30000005", 2))
     assert tag.uid.startswith("E004")
     assert len(tag.uid) == 16
@@ -47,7 +52,11 @@ def test_demo_tag_encodes_the_catalogue_item():
     for part in (1, 2, 3):
         pad.place(demo_tag("30000005", part=part))
     pad.place(loose)
-    assert [t.label for t in pad.tags_for("30000005")] == ["30000005 (1/3)", "30000005 (2/3)", "30000005 (3/3)"]
+    assert [t.label for t in pad.tags_for("30000005")] == [
+        "30000005 (1/3)",
+        "30000005 (2/3)",
+        "30000005 (3/3)",
+    ]
     assert pad.tags_for("30000001") == (loose,)
 
 

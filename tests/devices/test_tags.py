@@ -1,4 +1,4 @@
-"""Byte-exact tests of the tag data models against rfid.md's examples and hand-built vectors."""
+"""Byte-exact tests of the tag data models against docs/protocols/rfid.md's examples and hand-built vectors."""
 
 from __future__ import annotations
 
@@ -14,16 +14,16 @@ from kiosk.devices.tags import TagData, decode, detect, encode
 from kiosk.devices.tags import compaction as c
 from kiosk.devices.tags.iso28560_3 import crc16
 
-# rfid.md §3.5 (libdanrfid DDMDataTest)
+# docs/protocols/rfid.md §3.5 (libdanrfid DDMDataTest)
 DANISH_32 = bytes.fromhex(
     "11 01 01 31 31 32 32 33 33 34 34 00 00 00 00 00 00 00 00 51 3E 44 45 37 30 35 00 00 00 00 00 00"
 )
-# rfid.md §4.5 (ISO 28560-2 complete example)
+# docs/protocols/rfid.md §4.5 (ISO 28560-2 complete example)
 ISO2_EXAMPLE = bytes.fromhex(
     "91 00 05 1C BE 99 1A 14 02 01 D0 14 02 04 B3 46 07 44 1C B6 E2 E3 35 D6"
     " 83 02 07 AC C0 9E BA A0 6F 6B 00 00"
 )
-# rfid.md §5 (Biblio-RFID t/05-RFID501.t)
+# docs/protocols/rfid.md §5 (Biblio-RFID t/05-RFID501.t)
 RFID501_EXAMPLE = bytes.fromhex(
     "04 11 00 01 31 33 30 32 30 30 33 37 36 37 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00"
 )
@@ -144,7 +144,7 @@ def test_iso28560_3_truncated_is_refused() -> None:
 
 def test_iso28560_3_swapped_nibbles_tolerated() -> None:
     block = bytearray(DANISH_32)
-    block[0] = 0x71  # discarded item, version in the low nibble (rfid.md P2)
+    block[0] = 0x71  # discarded item, version in the low nibble (docs/protocols/rfid.md P2)
     memory = with_crc(bytes(block))
     tag = decode(memory)
     assert tag.type_of_usage == "7"
@@ -355,7 +355,7 @@ def test_compaction_vectors(scheme: int, text: str, data: str) -> None:
 @pytest.mark.parametrize(
     ("isil", "data"),
     [
-        ("US-InU-Mu", "AC C0 9E BA A0 6F 6B"),  # rfid.md §4.5
+        ("US-InU-Mu", "AC C0 9E BA A0 6F 6B"),  # docs/protocols/rfid.md §4.5
         ("DK-718500", "22 C1 E7 18 50 0F"),  # latch numeric
         ("a", "E8 7F"),  # shift lower from upper
     ],

@@ -252,7 +252,7 @@ def test_padding_longer_than_a_block_past_the_end_is_refused() -> None:
         decode(memory, block_size=4)
     with pytest.raises(TagFormatError, match="pad bytes"):
         decode(bytes.fromhex("91 CE 04 60 91 CE 43"), model="iso28560-2")
-    # A few pad bytes cut off by the end of memory are still fine (rfid.md 4.1).
+    # A few pad bytes cut off by the end of memory are still fine (docs/protocols/rfid.md 4.1).
     assert decode(bytes.fromhex("91 03 04 60 91 CE 43 00"), model="iso28560-2").item_id == (
         "1620168259"
     )

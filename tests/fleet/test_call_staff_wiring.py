@@ -10,7 +10,9 @@ from kiosk.fleet.alerts import KINDS
 
 def test_call_staff_raises_the_call_staff_alert(monkeypatch) -> None:
     raised: list[tuple[str, str]] = []
-    monkeypatch.setattr(kiosk_app, "raise_alert", lambda kind, summary, **labels: raised.append((kind, summary)))
+    monkeypatch.setattr(
+        kiosk_app, "raise_alert", lambda kind, summary, **labels: raised.append((kind, summary))
+    )
     app = SimpleNamespace(staff_alert=None)
     kiosk_app.wire_staff_alert(app)  # type: ignore[arg-type]
     app.staff_alert("help on the checkout screen")

@@ -842,7 +842,10 @@ def test_library_system_down_queues_secures_then_forwards_exactly_once(
         assert secured_with_read_back(station.pad, tag)
     assert Component.LIBRARY_SYSTEM in station.drop.state.outages
     assert ("30000003", DEFAULT_BIN) in station.sorter.routed
-    assert ( "30000002", DEFAULT_BIN, ) in station.sorter.routed
+    assert (
+        "30000002",
+        DEFAULT_BIN,
+    ) in station.sorter.routed
     for item_id in tags:
         assert library.on_loan(item_id)
         assert library.checkins(item_id) == 0

@@ -53,7 +53,9 @@ def _wait_present(ctx, want: bool, timeout_s: float = 10.0) -> None:
     while time.monotonic() < deadline:
         if ctx.status(name).present == want:
             return
-        ctx.wait_for_change(name, scard.SCARD_STATE_PRESENT if not want else scard.SCARD_STATE_EMPTY, 200)
+        ctx.wait_for_change(
+            name, scard.SCARD_STATE_PRESENT if not want else scard.SCARD_STATE_EMPTY, 200
+        )
     raise AssertionError(f"card {'never arrived' if want else 'never left'} on {READER}")
 
 
@@ -62,7 +64,9 @@ def card(pcsc):
     procs = []
 
     def insert(*args: str) -> subprocess.Popen:
-        proc = subprocess.Popen([sys.executable, str(VCARD), *args], stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, str(VCARD), *args], stdout=subprocess.PIPE, text=True
+        )
         procs.append(proc)
         assert proc.stdout.readline().strip() == "inserted"
         _wait_present(pcsc, True)
@@ -95,13 +99,26 @@ def _first_card(source) -> CardPresented:
 def test_patron_card_uid_is_mapped_to_the_card_number(card, tmp_path):
     (tmp_path / "cards.csv").write_text("uid,card\n04A1B2C3D4E580,LV0001\n", encoding="utf-8")
     card("--kind", "mifare", "--uid", "04A1B2C3D4E580", "--block-size", "16", "--blocks", "8")
-    source = open_card_source(f"pcsc:{READER}", PatronSection(card_rule=f"map:{tmp_path / 'cards.csv'}"))
+    source = open_card_source(
+        f"pcsc:{READER}", PatronSection(card_rule=f"map:{tmp_path / 'cards.csv'}")
+    )
     assert _first_card(source) == CardPresented("LV0001", f"pcsc:{READER}")
 
 
 def test_patron_card_number_from_a_data_block(card):
     image = bytes(64) + b"LV0004".ljust(16, b"\x00")
-    card("--kind", "mifare", "--uid", "04AABBCCDDEEFF", "--block-size", "16", "--blocks", "8", "--image", image.hex())
+    card(
+        "--kind",
+        "mifare",
+        "--uid",
+        "04AABBCCDDEEFF",
+        "--block-size",
+        "16",
+        "--blocks",
+        "8",
+        "--image",
+        image.hex(),
+    )
     source = open_card_source(f"pcsc:{READER}", PatronSection(card_rule="block:4:ascii"))
     source.block_size = 16
     assert _first_card(source).card_number == "LV0004"
@@ -126,7 +143,18 @@ def test_iso15693_item_on_the_pcsc_reader(card):
 
 
 def test_afi_and_eas_through_the_transparent_exchange(card):
-    card("--kind", "iso15693", "--uid", ITEM_UID, "--image", bytes(demo_tag("30000001").memory).hex(), "--transparent", "--eas", "--afi", "0x07")
+    card(
+        "--kind",
+        "iso15693",
+        "--uid",
+        ITEM_UID,
+        "--image",
+        bytes(demo_tag("30000001").memory).hex(),
+        "--transparent",
+        "--eas",
+        "--afi",
+        "0x07",
+    )
     reader = open_reader(f"pcsc:{READER}", timeout_s=1.0, retries=1)
     try:
         info = reader.read_system_info(ITEM_UID)
@@ -147,7 +175,9 @@ def test_each_placement_of_a_card_is_one_event(card):
     got: queue.Queue[CardPresented] = queue.Queue()
     source.start(got.put)
     try:
-        first = card("--kind", "mifare", "--uid", "04112233445566", "--block-size", "16", "--blocks", "8")
+        first = card(
+            "--kind", "mifare", "--uid", "04112233445566", "--block-size", "16", "--blocks", "8"
+        )
         assert got.get(timeout=15).card_number == "04112233445566"
         card.remove(first)
         card("--kind", "mifare", "--uid", "04AABBCCDDEEFF", "--block-size", "16", "--blocks", "8")

@@ -1,4 +1,4 @@
-"""A virtual contactless card for vsmartcard's vpcd driver (testing.md §5.3/5.4): connects to the
+"""A virtual contactless card for vsmartcard's vpcd driver (docs/testing.md §5.3/5.4): connects to the
 virtual reader (connected = card inserted, closed = removed) and answers the PC/SC part 3
 storage-card pseudo-APDUs from an in-memory tag image. With --transparent it also answers the
 PC/SC 2.02 transparent exchange for ISO 15693 Get System Information, Write AFI and NXP EAS.
@@ -43,7 +43,7 @@ class Card:
             return b"\x6e\x00"
         ins, p1, p2 = c[1], c[2], c[3]
         if ins == 0xCA and p1 == 0x00:
-            # ISO 15693 UIDs travel LSB first through FF CA (rfid.md P12); ISO 14443 as transmitted
+            # ISO 15693 UIDs travel LSB first through FF CA (docs/protocols/rfid.md P12); ISO 14443 as transmitted
             return (self.uid[::-1] if self.kind == "iso15693" else self.uid) + OK
         if ins == 0xB0:
             n = c[4] if len(c) > 4 and c[4] else self.block_size
@@ -95,7 +95,11 @@ class Card:
         answer = None
         if cmd == 0x2B:
             blocks = len(self.memory) // self.block_size
-            answer = b"\x00\x0f" + self.uid[::-1] + bytes([self.dsfid, self.afi, blocks - 1, self.block_size - 1, 0x01])
+            answer = (
+                b"\x00\x0f"
+                + self.uid[::-1]
+                + bytes([self.dsfid, self.afi, blocks - 1, self.block_size - 1, 0x01])
+            )
         elif cmd == 0x27 and rest:
             self.afi = rest[0]
             answer = b"\x00"
@@ -134,7 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--image", default="", help="tag memory, hex")
     ap.add_argument("--blocks", type=int, default=28)
     ap.add_argument("--block-size", type=int, default=4)
-    ap.add_argument("--transparent", action="store_true", help="answer the FF C2 transparent exchange")
+    ap.add_argument(
+        "--transparent", action="store_true", help="answer the FF C2 transparent exchange"
+    )
     ap.add_argument("--afi", type=lambda s: int(s, 0), default=0x07)
     ap.add_argument("--eas", action="store_true")
     ap.add_argument("--dsfid", type=lambda s: int(s, 0), default=0x00)

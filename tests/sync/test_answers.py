@@ -19,7 +19,10 @@ from kiosk.sync.sip2.codec import decode
 
 def test_only_y_is_true_in_patron_status():
     assert blocks_from_status("NNNNNNNNNNNNNN") == ()  # edge-sip2 style "N" means not blocked
-    assert blocks_from_status("    Y     Y   ") == (BlockReason.CARD_LOST, BlockReason.EXCESSIVE_FINES)
+    assert blocks_from_status("    Y     Y   ") == (
+        BlockReason.CARD_LOST,
+        BlockReason.EXCESSIVE_FINES,
+    )
     assert blocks_from_status("y") == (BlockReason.CHARGE_DENIED,)
     assert blocks_from_status("") == ()
 
@@ -87,7 +90,10 @@ def test_fee_of_any_text_never_fails_and_keeps_the_words(text):
 
 def test_refusal_keywords_in_three_languages():
     assert refusal_from_text("Eksemplārs rezervēts citam lasītājam") is Refusal.ON_HOLD_FOR_OTHER
-    assert refusal_from_text("This item is for use in the library only (not for loan)") is Refusal.NOT_FOR_LOAN
+    assert (
+        refusal_from_text("This item is for use in the library only (not for loan)")
+        is Refusal.NOT_FOR_LOAN
+    )
     assert refusal_from_text("Превышен лимит выдачи") is Refusal.LIMIT_REACHED
     assert refusal_from_text("Eksemplārs nav atrasts") is Refusal.UNKNOWN_ITEM
     assert refusal_from_text("Something else entirely") is Refusal.OTHER
@@ -99,7 +105,9 @@ def test_refusal_of_any_text_is_a_refusal(text):
 
 
 def test_checkin_routing_reads_the_sort_bin_alert_and_3m_fields():
-    resp = decode("101YNY20261201    120000AOLIB|AB30000006|AQMAIN|CL3|CV02|CTBRANCH2|CYLV0004|DAIvan|")
+    resp = decode(
+        "101YNY20261201    120000AOLIB|AB30000006|AQMAIN|CL3|CV02|CTBRANCH2|CYLV0004|DAIvan|"
+    )
     routing = answers.checkin_routing(resp)
     assert routing.sort_bin == "3"
     assert routing.alert
@@ -127,9 +135,15 @@ def test_hold_trapped_is_a_refused_checkin_with_a_hold_alert():
 
 
 def test_pin_accepted_and_refuses():
-    ok = decode("64              00120261201    120000000000000000000000000000AOLIB|AALV0001|AEAnna|BLY|CQY|")
-    wrong = decode("64              00120261201    120000000000000000000000000000AOLIB|AALV0001|AEAnna|BLY|CQN|")
-    unknown = decode("64              00120261201    120000000000000000000000000000AOLIB|AALV0009|AE|BLN|")
+    ok = decode(
+        "64              00120261201    120000000000000000000000000000AOLIB|AALV0001|AEAnna|BLY|CQY|"
+    )
+    wrong = decode(
+        "64              00120261201    120000000000000000000000000000AOLIB|AALV0001|AEAnna|BLY|CQN|"
+    )
+    unknown = decode(
+        "64              00120261201    120000000000000000000000000000AOLIB|AALV0009|AE|BLN|"
+    )
     assert answers.pin_accepted(ok, "1234") is True
     assert answers.pin_accepted(wrong, "1234") is False
     assert answers.pin_accepted(wrong, None) is False  # the library system wants a PIN

@@ -155,7 +155,11 @@ def test_journal_refusals_and_bad_since(tmp_path, capsys):
     run(capsys, "circ", "checkin", "30000001", "--config", str(cfg))  # queued offline
     code, (out,) = run(capsys, "journal", "--purge-days", "1", "--config", str(cfg))
     assert code == 0
-    assert out == { "purged": 0, "pending": 1, "refused": 0, }  # open work is never purged
+    assert out == {
+        "purged": 0,
+        "pending": 1,
+        "refused": 0,
+    }  # open work is never purged
 
 
 def test_demo_configuration_runs_the_embedded_library_system(tmp_path, capsys):

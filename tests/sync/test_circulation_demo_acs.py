@@ -29,7 +29,16 @@ def acs(tmp_path):
 
 
 def settings(port: int) -> Sip2Section:
-    return Sip2Section(host="127.0.0.1", port=port, username="kiosk", password="demo", institution_id="DEMO", location_code="DEMO", timeout_s=2.0, retries=1)
+    return Sip2Section(
+        host="127.0.0.1",
+        port=port,
+        username="kiosk",
+        password="demo",
+        institution_id="DEMO",
+        location_code="DEMO",
+        timeout_s=2.0,
+        retries=1,
+    )
 
 
 @pytest.fixture
@@ -40,7 +49,14 @@ def clock() -> ManualClock:
 @pytest.fixture
 def svc(tmp_path, acs, clock):
     s = settings(acs.port)
-    service = CirculationService(Sip2Client(s), Journal(tmp_path / "j.sqlite", clock=clock), sip2=s, offline=OfflineSection(policy="checkin-and-checkout"), location="DEMO", clock=clock)
+    service = CirculationService(
+        Sip2Client(s),
+        Journal(tmp_path / "j.sqlite", clock=clock),
+        sip2=s,
+        offline=OfflineSection(policy="checkin-and-checkout"),
+        location="DEMO",
+        clock=clock,
+    )
     yield service
     service.close()
 
@@ -138,7 +154,14 @@ def test_offline_work_forwarded_to_the_demo_library(tmp_path, acs):
     held_port = acs.port
     acs.faults.refuse_connections = True
     s = settings(held_port)
-    svc = CirculationService(Sip2Client(s), Journal(tmp_path / "j.sqlite"), sip2=s, offline=OfflineSection(policy="checkin-and-checkout"), location="DEMO", reconnect_after_s=0)
+    svc = CirculationService(
+        Sip2Client(s),
+        Journal(tmp_path / "j.sqlite"),
+        sip2=s,
+        offline=OfflineSection(policy="checkin-and-checkout"),
+        location="DEMO",
+        reconnect_after_s=0,
+    )
     try:
         co = svc.checkout("LV0004", "30000006")  # on hold for Ivan himself
         ci = svc.checkin("30000008")
@@ -159,7 +182,9 @@ def test_offline_work_forwarded_to_the_demo_library(tmp_path, acs):
 def _session(svc, clock, policy):
     from kiosk.core.session import PatronSession, SessionSettings
 
-    return PatronSession(svc, clock, SessionSettings(pin_policy=policy, card_pattern=r"^LV[0-9]{4}$"))
+    return PatronSession(
+        svc, clock, SessionSettings(pin_policy=policy, card_pattern=r"^LV[0-9]{4}$")
+    )
 
 
 def test_demo_acs_answers_cq_n_when_a_pin_holder_sends_none(acs):
@@ -170,9 +195,19 @@ def test_demo_acs_answers_cq_n_when_a_pin_holder_sends_none(acs):
 
         now = sip_date(datetime.now())
         base = [("AO", "DEMO"), ("AC", "")]
-        for cmd, fixed in (("23", {"language": "001"}), ("63", {"language": "001", "summary": " " * 10})):
-            for patron, ad, cq in (("LV0001", [("AD", "")], "N"), ("LV0001", [], "N"), ("LV0001", [("AD", "1234")], "Y"), ("LV0002", [], "")):
-                resp = client.request(message(cmd, transaction_date=now, **fixed, fields=[*base, ("AA", patron), *ad]))
+        for cmd, fixed in (
+            ("23", {"language": "001"}),
+            ("63", {"language": "001", "summary": " " * 10}),
+        ):
+            for patron, ad, cq in (
+                ("LV0001", [("AD", "")], "N"),
+                ("LV0001", [], "N"),
+                ("LV0001", [("AD", "1234")], "Y"),
+                ("LV0002", [], ""),
+            ):
+                resp = client.request(
+                    message(cmd, transaction_date=now, **fixed, fields=[*base, ("AA", patron), *ad])
+                )
                 assert resp.get("CQ") == cq, (cmd, patron, ad)
                 assert "Wrong PIN" not in resp.get("AF")
     finally:
@@ -208,7 +243,9 @@ def test_none_and_mandatory_pin_policies_against_the_demo_acs(svc, clock, acs):
     assert st.patron.may_borrow
     assert not st.patron.screen_message
     mandatory = _session(svc, clock, "mandatory")
-    assert mandatory.handle(CardPresented("LV0002")).stage is Stage.PIN  # asked even without a PIN set
+    assert (
+        mandatory.handle(CardPresented("LV0002")).stage is Stage.PIN
+    )  # asked even without a PIN set
     assert mandatory.handle(PinEntered("0000")).stage is Stage.ACTIVE  # LV0002 has no PIN to check
 
 
@@ -228,7 +265,15 @@ def test_demo_acs_says_the_card_expired_in_the_language_asked_for(acs, code, wor
     try:
         fields = [("AO", "DEMO"), ("AA", "LV0005"), ("AC", ""), ("AD", "0000")]
         for cmd, fixed in (("23", {}), ("63", {"summary": " " * 10})):
-            resp = client.request(message(cmd, language=code, transaction_date=sip_date(datetime.now()), **fixed, fields=fields))
+            resp = client.request(
+                message(
+                    cmd,
+                    language=code,
+                    transaction_date=sip_date(datetime.now()),
+                    **fixed,
+                    fields=fields,
+                )
+            )
             assert words in resp.get_all("AF")
             assert resp.get("BL") == "Y"
             assert resp.fixed["patron_status"][0] == "Y"  # charge privileges denied

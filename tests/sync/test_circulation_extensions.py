@@ -30,22 +30,62 @@ def test_checkin_routing_from_extension_fields(tmp_path, fake):
             return
         now = datetime.now().strftime("%Y%m%d    %H%M%S")
         fields = [
-            ("AO", "DEMO"), ("AB", req.get("AB")), ("AQ", "Bērnu nodaļa"), ("AJ", "Mērnieku laiki"), ("CL", "5"),
-            ("CV", "02"), ("CT", "Filiāle Purvciems"), ("CY", "LV0004"), ("DA", "Иван Петров"), ("CK", "001"),
+            ("AO", "DEMO"),
+            ("AB", req.get("AB")),
+            ("AQ", "Bērnu nodaļa"),
+            ("AJ", "Mērnieku laiki"),
+            ("CL", "5"),
+            ("CV", "02"),
+            ("CT", "Filiāle Purvciems"),
+            ("CY", "LV0004"),
+            ("DA", "Иван Петров"),
+            ("CK", "001"),
             ("AF", "Rezervēts citā filiālē"),
         ]
-        conn.reply(message("10", ok="1", resensitize="Y", magnetic_media="N", alert="Y", transaction_date=now, fields=fields), req)
+        conn.reply(
+            message(
+                "10",
+                ok="1",
+                resensitize="Y",
+                magnetic_media="N",
+                alert="Y",
+                transaction_date=now,
+                fields=fields,
+            ),
+            req,
+        )
 
     fake.script = script
     s = fake.settings()
-    svc = CirculationService(Sip2Client(s), Journal(tmp_path / "j.sqlite"), sip2=s, offline=OfflineSection(), location="DEMO")
+    svc = CirculationService(
+        Sip2Client(s),
+        Journal(tmp_path / "j.sqlite"),
+        sip2=s,
+        offline=OfflineSection(),
+        location="DEMO",
+    )
     res = svc.checkin("30000006")
     r = res.routing
     assert res.ok
     assert res.title == "Mērnieku laiki"
     assert res.message == "Rezervēts citā filiālē"
-    assert (r.sort_bin, r.alert, r.alert_type, r.destination) == ("5", True, AlertType.HOLD_OTHER_BRANCH, "Filiāle Purvciems")
-    assert (r.hold_patron_id, r.hold_patron_name, r.permanent_location, r.media_type) == ("LV0004", "Иван Петров", "Bērnu nodaļa", "001")
+    assert (r.sort_bin, r.alert, r.alert_type, r.destination) == (
+        "5",
+        True,
+        AlertType.HOLD_OTHER_BRANCH,
+        "Filiāle Purvciems",
+    )
+    assert (r.hold_patron_id, r.hold_patron_name, r.permanent_location, r.media_type) == (
+        "LV0004",
+        "Иван Петров",
+        "Bērnu nodaļa",
+        "001",
+    )
     row = svc.journal.get(res.journal_id)
-    assert row.result["routing"] == {"sort_bin": "5", "alert": True, "alert_type": "02", "destination": "Filiāle Purvciems"}
+    assert row.result["routing"] == {
+        "sort_bin": "5",
+        "alert": True,
+        "alert_type": "02",
+        "destination": "Filiāle Purvciems",
+    }
     svc.close()

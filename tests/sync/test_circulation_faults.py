@@ -26,7 +26,14 @@ T0 = datetime(2026, 11, 25, 10, 0, 0)
 def make(tmp_path, acs: FakeAcs, **overrides) -> CirculationService:
     s = acs.settings(retries=1, **overrides)
     clock = ManualClock(T0)
-    return CirculationService(Sip2Client(s), Journal(tmp_path / "j.sqlite", clock=clock), sip2=s, offline=OfflineSection(policy="checkin-and-checkout"), location="DEMO", clock=clock)
+    return CirculationService(
+        Sip2Client(s),
+        Journal(tmp_path / "j.sqlite", clock=clock),
+        sip2=s,
+        offline=OfflineSection(policy="checkin-and-checkout"),
+        location="DEMO",
+        clock=clock,
+    )
 
 
 def scripted(bad_command: str, misbehave, *, item_status: str = "03"):
@@ -44,7 +51,14 @@ def scripted(bad_command: str, misbehave, *, item_status: str = "03"):
         ans = FakeAcs.answer(req)
         if req.command == "17":
             now = datetime.now().strftime("%Y%m%d    %H%M%S")
-            ans = message("18", circulation_status=item_status, security_marker="01", fee_type="01", transaction_date=now, fields=[("AB", req.get("AB")), ("AJ", "Zaļā grāmata")])
+            ans = message(
+                "18",
+                circulation_status=item_status,
+                security_marker="01",
+                fee_type="01",
+                transaction_date=now,
+                fields=[("AB", req.get("AB")), ("AJ", "Zaļā grāmata")],
+            )
         if ans is not None:
             conn.state["last"] = conn.reply(ans, req, checksum=req.checksum is not None)
 
@@ -66,7 +80,9 @@ def only_row(svc: CirculationService):
 
 
 def test_garbage_answer_leaves_one_in_doubt_row_then_settled_as_the_patron_was_told(tmp_path, fake):
-    fake.script = scripted("11", lambda conn, frame, req: [conn.send(b"12\xff\xfe garbage AZ0000\r") for _ in range(1)])
+    fake.script = scripted(
+        "11", lambda conn, frame, req: [conn.send(b"12\xff\xfe garbage AZ0000\r") for _ in range(1)]
+    )
     svc = make(tmp_path, fake)
     res = svc.checkout("LV0001", "30000001")
     assert res.in_doubt
@@ -144,9 +160,7 @@ def test_stall_forever_leaves_one_in_doubt_row(tmp_path, fake):
     svc.close()
 
 
-def test_checkout_after_an_idle_close_and_an_unanswered_relogin_is_recorded_offline(
-    tmp_path, fake
-):
+def test_checkout_after_an_idle_close_and_an_unanswered_relogin_is_recorded_offline(tmp_path, fake):
     # The ACS drops the idle link and never answers the login on the new one: the 11 never
     # leaves the kiosk, so the loan is recorded offline, not left in doubt.
     def script(conn, frame: bytes) -> None:
@@ -183,7 +197,12 @@ def test_refused_connection_queues_offline_in_one_row(tmp_path, fake):
     held = socket.socket()
     held.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
     s = fake.settings(port=held.getsockname()[1])
-    svc = CirculationService(Sip2Client(s), Journal(tmp_path / "j.sqlite"), sip2=s, offline=OfflineSection(policy="checkin-only"))
+    svc = CirculationService(
+        Sip2Client(s),
+        Journal(tmp_path / "j.sqlite"),
+        sip2=s,
+        offline=OfflineSection(policy="checkin-only"),
+    )
     ci = svc.checkin("30000008")
     co = svc.checkout("LV0001", "30000001")
     assert ci.queued
@@ -191,7 +210,10 @@ def test_refused_connection_queues_offline_in_one_row(tmp_path, fake):
     assert not co.ok
     assert co.refusal is Refusal.OFFLINE_NOT_ALLOWED
     rows = svc.journal.entries()
-    assert [(r.operation, r.state) for r in rows] == [(Operation.CHECKIN, EntryState.QUEUED), (Operation.CHECKOUT, EntryState.REFUSED)]
+    assert [(r.operation, r.state) for r in rows] == [
+        (Operation.CHECKIN, EntryState.QUEUED),
+        (Operation.CHECKOUT, EntryState.REFUSED),
+    ]
     svc.close()
     held.close()
 

@@ -56,7 +56,9 @@ class Library:
     received: list[m.SIPRequest] = field(default_factory=list)
     checkouts: list[tuple[str, str]] = field(default_factory=list)
     checkins: list[str] = field(default_factory=list)
-    stall: threading.Event | None = None  # 11/09 apply, then wait on it before answering (answer lost)
+    stall: threading.Event | None = (
+        None  # 11/09 apply, then wait on it before answering (answer lost)
+    )
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def requests(self, cls: type) -> list:
@@ -65,7 +67,13 @@ class Library:
 
 def make_library() -> Library:
     lib = Library()
-    lib.names = {"LV0001": "Anna Bērziņa", "LV0002": "John Smith", "LV0003": "Pēteris Ozols", "LV0004": "Иван Петров", "LV0009": "Heavy Reader"}
+    lib.names = {
+        "LV0001": "Anna Bērziņa",
+        "LV0002": "John Smith",
+        "LV0003": "Pēteris Ozols",
+        "LV0004": "Иван Петров",
+        "LV0009": "Heavy Reader",
+    }
     lib.pins = {"LV0001": "1234"}
     lib.status = {"LV0003": "    Y         ", "LV0009": "     Y        "}
     lib.fines = {"LV0004": ("Kavējuma nauda 2.50", "Bojāts vāks 1.00")}
@@ -80,12 +88,20 @@ def make_library() -> Library:
         "30000011": Item("Filma (DVD)"),
     }
     for n in range(25):
-        lib.items[f"4000{n:04d}"] = Item(f"Grāmata {n}", status="04", patron="LV0009", due="2026-12-24")
+        lib.items[f"4000{n:04d}"] = Item(
+            f"Grāmata {n}", status="04", patron="LV0009", due="2026-12-24"
+        )
     return lib
 
 
 def build_server(lib: Library, *, renew: bool = True) -> SIP2Server:
-    srv = SIP2Server(encoding="utf-8", institution_id="DEMO", library_name="Demo bibliotēka", timeout_period="030", retries_allowed="003")
+    srv = SIP2Server(
+        encoding="utf-8",
+        institution_id="DEMO",
+        library_name="Demo bibliotēka",
+        timeout_period="030",
+        retries_allowed="003",
+    )
 
     def rec(req: m.SIPRequest) -> None:
         with lib.lock:
@@ -152,7 +168,19 @@ def build_server(lib: Library, *, renew: bool = True) -> SIP2Server:
         )
 
     def refuse_checkout(req: m.CheckoutRequest, text: str) -> m.CheckoutResponse:
-        return m.CheckoutResponse(ok="0", renewal_ok="N", magnetic_media="N", desensitize="N", transaction_date=_now(), institution_id="DEMO", patron_identifier=req.patron_identifier, item_identifier=req.item_identifier, title_identifier="", due_date="", screen_message=(text,))
+        return m.CheckoutResponse(
+            ok="0",
+            renewal_ok="N",
+            magnetic_media="N",
+            desensitize="N",
+            transaction_date=_now(),
+            institution_id="DEMO",
+            patron_identifier=req.patron_identifier,
+            item_identifier=req.item_identifier,
+            title_identifier="",
+            due_date="",
+            screen_message=(text,),
+        )
 
     @srv.route(r.CHECKOUT)
     def checkout(req: m.CheckoutRequest, ctx) -> m.CheckoutResponse:
@@ -173,7 +201,21 @@ def build_server(lib: Library, *, renew: bool = True) -> SIP2Server:
                 if not it.loanable:
                     return refuse_checkout(req, "Uzziņu izdevums, neizsniedz uz mājām")
                 if iid == "30000011" and req.fee_acknowledged != "Y":
-                    return m.CheckoutResponse(ok="0", renewal_ok="N", magnetic_media="N", desensitize="N", transaction_date=_now(), institution_id="DEMO", patron_identifier=pid, item_identifier=iid, title_identifier=it.title, due_date="", fee_type="06", currency_type="EUR", fee_amount="1.00")
+                    return m.CheckoutResponse(
+                        ok="0",
+                        renewal_ok="N",
+                        magnetic_media="N",
+                        desensitize="N",
+                        transaction_date=_now(),
+                        institution_id="DEMO",
+                        patron_identifier=pid,
+                        item_identifier=iid,
+                        title_identifier=it.title,
+                        due_date="",
+                        fee_type="06",
+                        currency_type="EUR",
+                        fee_amount="1.00",
+                    )
             renewal = it.patron == pid
             it.patron, it.status, it.hold_for = pid, "04", ""
             it.due = req.nb_due_date if req.no_block == "Y" else "2026-12-16"
@@ -181,7 +223,20 @@ def build_server(lib: Library, *, renew: bool = True) -> SIP2Server:
         if stall is not None:
             stall.wait(10)  # applied, but the answer comes too late
         with lib.lock:
-            return m.CheckoutResponse(ok="1", renewal_ok="Y" if renewal else "N", magnetic_media="N", desensitize="Y", transaction_date=_now(), institution_id="DEMO", patron_identifier=pid, item_identifier=iid, title_identifier=it.title, due_date=it.due, media_type="001", print_line=(f"{it.title} līdz {it.due}",))
+            return m.CheckoutResponse(
+                ok="1",
+                renewal_ok="Y" if renewal else "N",
+                magnetic_media="N",
+                desensitize="Y",
+                transaction_date=_now(),
+                institution_id="DEMO",
+                patron_identifier=pid,
+                item_identifier=iid,
+                title_identifier=it.title,
+                due_date=it.due,
+                media_type="001",
+                print_line=(f"{it.title} līdz {it.due}",),
+            )
 
     @srv.route(r.CHECKIN)
     def checkin(req: m.CheckinRequest, ctx) -> m.CheckinResponse:
@@ -191,27 +246,74 @@ def build_server(lib: Library, *, renew: bool = True) -> SIP2Server:
         with lib.lock:
             it = lib.items.get(iid)
             if it is None:
-                return m.CheckinResponse(ok="0", resensitize="N", magnetic_media="N", alert="Y", transaction_date=_now(), institution_id="DEMO", item_identifier=iid, permanent_location="", screen_message=("Eksemplārs nav atrasts",))
+                return m.CheckinResponse(
+                    ok="0",
+                    resensitize="N",
+                    magnetic_media="N",
+                    alert="Y",
+                    transaction_date=_now(),
+                    institution_id="DEMO",
+                    item_identifier=iid,
+                    permanent_location="",
+                    screen_message=("Eksemplārs nav atrasts",),
+                )
             alert = iid == "30000003"
             it.patron, it.status = "", "03"
             lib.checkins.append(iid)
         if stall is not None:
             stall.wait(10)
         with lib.lock:
-            return m.CheckinResponse(ok="1", resensitize="Y", magnetic_media="N", alert="Y" if alert else "N", transaction_date=_now(), institution_id="DEMO", item_identifier=iid, permanent_location="Pieaugušo nodaļa", title_identifier=it.title, sort_bin="3" if alert else "1", media_type="001")
+            return m.CheckinResponse(
+                ok="1",
+                resensitize="Y",
+                magnetic_media="N",
+                alert="Y" if alert else "N",
+                transaction_date=_now(),
+                institution_id="DEMO",
+                item_identifier=iid,
+                permanent_location="Pieaugušo nodaļa",
+                title_identifier=it.title,
+                sort_bin="3" if alert else "1",
+                media_type="001",
+            )
 
     @srv.route(r.ITEM_INFORMATION)
     def item_info(req: m.ItemInformationRequest, ctx) -> m.ItemInformationResponse:
         rec(req)
         it = lib.items.get(req.item_identifier)
         if it is None:
-            return m.ItemInformationResponse(circulation_status="01", security_marker="00", fee_type="01", transaction_date=_now(), item_identifier=req.item_identifier, title_identifier="", screen_message=("Nav atrasts",))
-        return m.ItemInformationResponse(circulation_status=it.status, security_marker="02", fee_type="01", transaction_date=_now(), item_identifier=req.item_identifier, title_identifier=it.title, due_date=it.due or None, hold_queue_length="1" if it.hold_for else "0", owner="LV-DEMO", media_type="001", permanent_location="Pieaugušo nodaļa")
+            return m.ItemInformationResponse(
+                circulation_status="01",
+                security_marker="00",
+                fee_type="01",
+                transaction_date=_now(),
+                item_identifier=req.item_identifier,
+                title_identifier="",
+                screen_message=("Nav atrasts",),
+            )
+        return m.ItemInformationResponse(
+            circulation_status=it.status,
+            security_marker="02",
+            fee_type="01",
+            transaction_date=_now(),
+            item_identifier=req.item_identifier,
+            title_identifier=it.title,
+            due_date=it.due or None,
+            hold_queue_length="1" if it.hold_for else "0",
+            owner="LV-DEMO",
+            media_type="001",
+            permanent_location="Pieaugušo nodaļa",
+        )
 
     @srv.route(r.END_PATRON_SESSION)
     def end_session(req: m.EndPatronSessionRequest, ctx) -> m.EndSessionResponse:
         rec(req)
-        return m.EndSessionResponse(end_session="Y", transaction_date=_now(), institution_id="DEMO", patron_identifier=req.patron_identifier)
+        return m.EndSessionResponse(
+            end_session="Y",
+            transaction_date=_now(),
+            institution_id="DEMO",
+            patron_identifier=req.patron_identifier,
+        )
 
     if renew:
 
@@ -220,16 +322,46 @@ def build_server(lib: Library, *, renew: bool = True) -> SIP2Server:
             rec(req)
             it = lib.items.get(req.item_identifier or "")
             if it is None or it.patron != req.patron_identifier:
-                return m.RenewResponse(ok="0", renewal_ok="N", magnetic_media="N", desensitize="N", transaction_date=_now(), institution_id="DEMO", patron_identifier=req.patron_identifier, item_identifier=req.item_identifier or "", title_identifier="", due_date="", screen_message=("Nav izsniegts šim lasītājam",))
+                return m.RenewResponse(
+                    ok="0",
+                    renewal_ok="N",
+                    magnetic_media="N",
+                    desensitize="N",
+                    transaction_date=_now(),
+                    institution_id="DEMO",
+                    patron_identifier=req.patron_identifier,
+                    item_identifier=req.item_identifier or "",
+                    title_identifier="",
+                    due_date="",
+                    screen_message=("Nav izsniegts šim lasītājam",),
+                )
             it.renewals += 1
             it.due = "2027-01-06"
-            return m.RenewResponse(ok="1", renewal_ok="Y", magnetic_media="N", desensitize="Y", transaction_date=_now(), institution_id="DEMO", patron_identifier=req.patron_identifier, item_identifier=req.item_identifier or "", title_identifier=it.title, due_date=it.due)
+            return m.RenewResponse(
+                ok="1",
+                renewal_ok="Y",
+                magnetic_media="N",
+                desensitize="Y",
+                transaction_date=_now(),
+                institution_id="DEMO",
+                patron_identifier=req.patron_identifier,
+                item_identifier=req.item_identifier or "",
+                title_identifier=it.title,
+                due_date=it.due,
+            )
 
         @srv.route(r.RENEW_ALL)
         def renew_all(req: m.RenewAllRequest, ctx) -> m.RenewAllResponse:
             rec(req)
             mine = [i for i, it in lib.items.items() if it.patron == req.patron_identifier]
-            return m.RenewAllResponse(ok="1", renewed_count=f"{len(mine):04d}", unrenewed_count="0000", transaction_date=_now(), institution_id="DEMO", renewed_items=tuple(mine))
+            return m.RenewAllResponse(
+                ok="1",
+                renewed_count=f"{len(mine):04d}",
+                unrenewed_count="0000",
+                transaction_date=_now(),
+                institution_id="DEMO",
+                renewed_items=tuple(mine),
+            )
 
     return srv
 
@@ -252,7 +384,17 @@ def serve(portal, srv: SIP2Server):
 
 
 def settings(port: int) -> Sip2Section:
-    return Sip2Section(host="127.0.0.1", port=port, username="kiosk", password="s3cret-login", institution_id="DEMO", terminal_password="termpw", location_code="DEMO", timeout_s=0.5, retries=0)
+    return Sip2Section(
+        host="127.0.0.1",
+        port=port,
+        username="kiosk",
+        password="s3cret-login",
+        institution_id="DEMO",
+        terminal_password="termpw",
+        location_code="DEMO",
+        timeout_s=0.5,
+        retries=0,
+    )
 
 
 _HELD: list[socket.socket] = []
@@ -273,7 +415,13 @@ def acs(portal, library):
     cm.__exit__(None, None, None)
 
 
-def make_service(tmp_path, port: int, policy: str = "checkin-and-checkout", clock: ManualClock | None = None, max_checkouts: int = 5) -> CirculationService:
+def make_service(
+    tmp_path,
+    port: int,
+    policy: str = "checkin-and-checkout",
+    clock: ManualClock | None = None,
+    max_checkouts: int = 5,
+) -> CirculationService:
     clock = clock or ManualClock(T0)
     journal = Journal(tmp_path / "journal.sqlite", clock=clock)
     return CirculationService(
@@ -309,7 +457,9 @@ def test_identify_valid_patron_with_loans_and_pin(service, library):
     assert p.valid
     assert p.pin_ok is True
     assert p.may_borrow
-    assert [(loan.item_id, loan.title, loan.due_date) for loan in p.loans] == [("30000009", "Sprīdītis", "2026-12-01")]
+    assert [(loan.item_id, loan.title, loan.due_date) for loan in p.loans] == [
+        ("30000009", "Sprīdītis", "2026-12-01")
+    ]
     assert p.email == "anna@example.lv"
     assert p.screen_message == "Sveicināti!"
     first = library.requests(m.PatronInformationRequest)[0]
@@ -326,7 +476,9 @@ def test_identify_wrong_pin_is_refused_and_pin_never_journaled(service, tmp_path
     assert BlockReason.WRONG_PIN in res.patron.blocks
     co = service.checkout("LV0001", "30000001", pin="9876")
     assert co.ok  # the mock ACS does not check PINs on checkout; the point is the file below
-    data = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("journal.sqlite"))
+    data = b"".join(
+        p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("journal.sqlite")
+    )
     assert b"9876" not in data
     assert b"termpw" not in data
 
@@ -346,7 +498,10 @@ def test_identify_fees_and_holds(service):
     res = service.identify_patron("LV0004")
     p = res.patron
     assert p.name == "Иван Петров"
-    assert [(f.description, f.amount) for f in p.fees] == [("Kavējuma nauda", "2.50"), ("Bojāts vāks", "1.00")]
+    assert [(f.description, f.amount) for f in p.fees] == [
+        ("Kavējuma nauda", "2.50"),
+        ("Bojāts vāks", "1.00"),
+    ]
     assert p.fee_total == "3.50"
     assert p.currency == "EUR"
     assert [(h.item_id, h.ready) for h in p.holds] == [("30000006", True)]
@@ -356,7 +511,11 @@ def test_identify_pages_long_loan_lists(service, library):
     res = service.identify_patron("LV0009")
     assert len(res.patron.loans) == 25
     assert BlockReason.TOO_MANY_CHARGED in res.patron.blocks
-    pages = [(q.start_item, q.end_item) for q in library.requests(m.PatronInformationRequest) if q.summary[2] == "Y"]
+    pages = [
+        (q.start_item, q.end_item)
+        for q in library.requests(m.PatronInformationRequest)
+        if q.summary[2] == "Y"
+    ]
     assert pages == [("1", "20"), ("21", "40")]
 
 
@@ -365,7 +524,9 @@ def test_language_codes_on_the_wire(service, library):
     service.identify_patron("LV0004", language="ru")
     service.set_language("lv")
     service.identify_patron("LV0001")
-    by_patron = {q.patron_identifier: q.language for q in library.requests(m.PatronInformationRequest)}
+    by_patron = {
+        q.patron_identifier: q.language for q in library.requests(m.PatronInformationRequest)
+    }
     assert by_patron == {"LV0002": "001", "LV0004": "015", "LV0001": "000"}
 
 
@@ -522,7 +683,11 @@ def test_renew_not_offered_when_acs_lacks_29(portal, library, tmp_path):
 
 @pytest.mark.parametrize(
     ("policy", "checkin_ok", "checkout_ok"),
-    [("disabled", False, False), ("checkin-only", True, False), ("checkin-and-checkout", True, True)],
+    [
+        ("disabled", False, False),
+        ("checkin-only", True, False),
+        ("checkin-and-checkout", True, True),
+    ],
 )
 def test_offline_policies(tmp_path, policy, checkin_ok, checkout_ok):
     svc = make_service(tmp_path, dead_port(), policy=policy)
@@ -629,7 +794,11 @@ def test_online_request_does_not_overtake_queued_work_for_the_same_item(tmp_path
     res = svc.checkout("LV0001", "30000008")  # the queued checkin must reach the ACS first
     assert res.ok
     assert res.mode is Mode.ONLINE
-    kinds = [(type(q).__name__, q.no_block) for q in library.received if isinstance(q, m.CheckoutRequest | m.CheckinRequest)]
+    kinds = [
+        (type(q).__name__, q.no_block)
+        for q in library.received
+        if isinstance(q, m.CheckoutRequest | m.CheckinRequest)
+    ]
     assert kinds == [("CheckinRequest", "Y"), ("CheckoutRequest", "N")]
     assert svc.journal.pending_count() == 0
     svc.close()
@@ -656,7 +825,9 @@ def test_in_doubt_applied_checkout_is_reversed_as_the_patron_was_told(tmp_path, 
     assert library.checkouts == [("LV0001", "30000001")]  # not sent again ...
     assert library.checkins == ["30000001"]  # ... but undone: the patron was told "not borrowed"
     (req,) = library.requests(m.CheckinRequest)
-    assert req.return_date == library.requests(m.CheckoutRequest)[0].transaction_date  # the original date
+    assert (
+        req.return_date == library.requests(m.CheckoutRequest)[0].transaction_date
+    )  # the original date
     original = svc.journal.get(res.journal_id)
     assert original.state is EntryState.REVERSED
     (reversal,) = [e for e in svc.journal.entries() if e.reversal_of == original.id]
@@ -668,9 +839,17 @@ def test_in_doubt_applied_checkout_is_reversed_as_the_patron_was_told(tmp_path, 
 def test_in_doubt_return_not_applied_is_sent_once(tmp_path, acs, library):
     svc = make_service(tmp_path, acs)
     loan = {"charged": True, "due": library.items["30000008"].due}
-    eid = svc.journal.begin(Operation.CHECKIN, mode=Mode.ONLINE, state=EntryState.PENDING, item_id="30000008", request={"loan_before": loan})
+    eid = svc.journal.begin(
+        Operation.CHECKIN,
+        mode=Mode.ONLINE,
+        state=EntryState.PENDING,
+        item_id="30000008",
+        request={"loan_before": loan},
+    )
     svc.journal.mark_sent(eid)
-    svc.journal.update(eid, EntryState.IN_DOUBT, error="no answer")  # the request never reached the ACS
+    svc.journal.update(
+        eid, EntryState.IN_DOUBT, error="no answer"
+    )  # the request never reached the ACS
     report = svc.forward_offline()
     assert report.forwarded == 1
     assert library.checkins == ["30000008"]

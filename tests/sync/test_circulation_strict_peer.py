@@ -13,7 +13,13 @@ from kiosk.sync.sip2.client import Sip2Client
 
 def make(tmp_path, acs, **overrides) -> CirculationService:
     s = acs.settings(**overrides)
-    return CirculationService(Sip2Client(s), Journal(tmp_path / "j.sqlite"), sip2=s, offline=OfflineSection(), location="DEMO")
+    return CirculationService(
+        Sip2Client(s),
+        Journal(tmp_path / "j.sqlite"),
+        sip2=s,
+        offline=OfflineSection(),
+        location="DEMO",
+    )
 
 
 def test_round_trip_with_login_and_checksums(tmp_path, pysip2_acs):

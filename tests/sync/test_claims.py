@@ -71,7 +71,9 @@ def spawn_run(cfg: Path, *actions: str) -> subprocess.Popen:
     )
 
 
-def finish(procs: list[subprocess.Popen], timeout: float = 90, exits: tuple[int, ...] = (0,)) -> list[str]:
+def finish(
+    procs: list[subprocess.Popen], timeout: float = 90, exits: tuple[int, ...] = (0,)
+) -> list[str]:
     outs = []
     for p in procs:
         out, err = p.communicate(timeout=timeout)

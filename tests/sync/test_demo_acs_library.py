@@ -78,7 +78,7 @@ def test_pins_are_stored_as_salted_scrypt_hashes(lib: Library) -> None:
     assert not models.pin_matches(stored, "1235")
     assert models.hash_pin("1234") != models.hash_pin("1234"), "each hash has its own salt"
     assert not models.pin_matches("garbage", "1234")
-    assert not models.pin_matches( "scrypt$zz$00", "1234" )
+    assert not models.pin_matches("scrypt$zz$00", "1234")
     assert models.pin_matches(other, "0000")
 
 

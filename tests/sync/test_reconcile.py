@@ -100,7 +100,7 @@ def test_unanswered_checkout_applied_by_the_library_is_reversed_with_its_own_dat
     (loan, back) = lib.transactions("30000001")
     # Returned as of the loan itself (the library system records the return date it was sent).
     assert back.kind == "checkin"
-    assert back.effective == datetime.strptime( loan.transaction_date, "%Y%m%d    %H%M%S" )
+    assert back.effective == datetime.strptime(loan.transaction_date, "%Y%m%d    %H%M%S")
     assert reversal.request["return_date"] == original.created.isoformat()
     assert forward(tmp_path, acs)[0].to_json() == {"forwarded": 0, "refused": 0, "pending": 0}
     assert lib.applications("30000001", "checkin") == 1

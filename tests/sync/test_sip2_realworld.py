@@ -1708,4 +1708,7 @@ def test_a_screen_message_saying_the_card_expired_is_a_card_expired_block(servic
     assert BlockReason.CARD_EXPIRED in result.patron.blocks
     assert not result.patron.may_borrow
     hold = variant("koha_64_norwegian", ("AFGreetings from Koha. |", "AFYour hold has expired|"))
-    assert BlockReason.CARD_EXPIRED not in service(_63=hold).identify_patron("patronid1", pin="1").patron.blocks
+    assert (
+        BlockReason.CARD_EXPIRED
+        not in service(_63=hold).identify_patron("patronid1", pin="1").patron.blocks
+    )

@@ -33,8 +33,17 @@ def closed_port():
     s.close()
 
 
-def write_site(tmp_path: Path, *, port: int, reader: str = "sim:doctor", printer: str = "file:var/receipts",
-               sorter: str = "sim:", embedded: bool = False, mode: int = 0o600, extra: str = "") -> Path:
+def write_site(
+    tmp_path: Path,
+    *,
+    port: int,
+    reader: str = "sim:doctor",
+    printer: str = "file:var/receipts",
+    sorter: str = "sim:",
+    embedded: bool = False,
+    mode: int = 0o600,
+    extra: str = "",
+) -> Path:
     """A site config in tmp_path/config/kiosk.toml whose data lives in tmp_path/var."""
     (tmp_path / "config").mkdir(exist_ok=True)
     f = tmp_path / "config" / "kiosk.toml"

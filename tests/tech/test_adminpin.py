@@ -28,7 +28,17 @@ def test_hash_is_salted_and_verifies_only_the_right_pin():
     assert not adminpin.verify_pin("", h1)
 
 
-@pytest.mark.parametrize("stored", ["", "4711", "scrypt$x$8$1$aa$bb", "scrypt$1024$8$1$!!$bb", "bcrypt$1$2$3$4$5", "scrypt$1000$8$1$AAAA$AAAA"])
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "",
+        "4711",
+        "scrypt$x$8$1$aa$bb",
+        "scrypt$1024$8$1$!!$bb",
+        "bcrypt$1$2$3$4$5",
+        "scrypt$1000$8$1$AAAA$AAAA",
+    ],
+)
 def test_damaged_hashes_never_match_and_explain(stored):
     assert adminpin.verify_pin("4711", stored) is False
     if stored:
@@ -75,12 +85,12 @@ def test_set_pin_replaces_only_the_hash_line(tmp_path):
 
 def test_set_pin_adds_the_key_or_the_section(tmp_path):
     h = adminpin.hash_pin("2468", **FAST)
-    with_section = adminpin.with_pin_hash('[admin]\nmax_failures = 5\n[ui]\nsounds = false\n', h)
+    with_section = adminpin.with_pin_hash("[admin]\nmax_failures = 5\n[ui]\nsounds = false\n", h)
     assert config.parse(with_section).admin.pin_hash == h
     assert config.parse(with_section).admin.max_failures == 5
     assert config.parse(with_section).ui.sounds is False
-    without = adminpin.with_pin_hash('[ui]\nsounds = false', h)
-    assert without.startswith('[ui]\nsounds = false\n')
+    without = adminpin.with_pin_hash("[ui]\nsounds = false", h)
+    assert without.startswith("[ui]\nsounds = false\n")
     assert config.parse(without).admin.pin_hash == h
 
 
@@ -136,14 +146,22 @@ def test_any_stored_hash_text_is_refused_cleanly(text):
         pass
 
 
-@given(st.dictionaries(st.sampled_from(["ui", "admin", "kiosk", "x_comment"]), st.booleans(), max_size=4), st.booleans())
+@given(
+    st.dictionaries(
+        st.sampled_from(["ui", "admin", "kiosk", "x_comment"]), st.booleans(), max_size=4
+    ),
+    st.booleans(),
+)
 def test_set_pin_text_edit_keeps_every_other_setting(sections, trailing_newline):
     h = adminpin.hash_pin("2468", n=2**4, r=1)
     parts = []
     if "ui" in sections:
         parts.append("[ui]\nsounds = false\n# a comment = 1\n")
     if "admin" in sections:
-        parts.append('[admin]\n# pin_hash = "not this one"\nmax_failures = 7\n' + ('pin_hash = "old"\n' if sections["admin"] else ""))
+        parts.append(
+            '[admin]\n# pin_hash = "not this one"\nmax_failures = 7\n'
+            + ('pin_hash = "old"\n' if sections["admin"] else "")
+        )
     if "kiosk" in sections:
         parts.append('[kiosk]\nterminal_id = "X"\n')
     text = "# site\n" + "".join(parts)

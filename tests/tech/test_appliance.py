@@ -118,7 +118,7 @@ def test_kiosk_unit_runs_unprivileged_with_watchdog_and_sandbox():
 def test_forwarder_steps_aside_while_the_kiosk_runs():
     u = _unit("kiosk-forward.service")
     assert "kiosk.service" in u["Service.ExecCondition"][0]
-    assert u["Service.ExecStart"][0].endswith( "kiosk sync" )
+    assert u["Service.ExecStart"][0].endswith("kiosk sync")
     assert _unit("kiosk-forward.timer")["Timer.OnUnitInactiveSec"]
 
 
@@ -140,7 +140,7 @@ def test_udev_rules_are_well_formed_and_name_the_devices():
             if m["key"] in _MATCH_KEYS:
                 assert m["op"] in ("==", "!="), f"match key assigned with {m['op']}: {rule}"
         assert any(p.startswith("GROUP=") for p in parts)
-        assert any( p.startswith('MODE="0660"') for p in parts )
+        assert any(p.startswith('MODE="0660"') for p in parts)
     for vendor in ("0ab1", "072f", "04b8", "0519"):  # FEIG, ACS, Epson, Star
         assert f'"{vendor}' in text or f"|{vendor}" in text
     assert 'SYMLINK+="kiosk-reader"' in text

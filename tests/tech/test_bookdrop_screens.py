@@ -32,16 +32,37 @@ def _start(cfg, services=None):
 
 @pytest.fixture
 def drop_app(tmp_path):
-    cfg = config.load(write_site(tmp_path, port=6001, sorter="sim:", extra="[ui]\nopening_hours = \"P-Pk 10-19, S 10-16\"\n"))
+    cfg = config.load(
+        write_site(
+            tmp_path,
+            port=6001,
+            sorter="sim:",
+            extra='[ui]\nopening_hours = "P-Pk 10-19, S 10-16"\n',
+        )
+    )
     app = _start(cfg)
     app.show_screen("bookdrop")
     yield app
     app.stop()
 
 
-def _item(final=FinalState.CHECKED_IN_SECURED, outcome=ReturnOutcome.CHECKED_IN, bin=1, instruction=Instruction.DONE, seq=1):
-    return BookDropItem(sequence=seq, key="30000001", item_id="30000001", final=final, outcome=outcome, bin=bin,
-                        title="Zaļā grāmata", instruction=instruction)
+def _item(
+    final=FinalState.CHECKED_IN_SECURED,
+    outcome=ReturnOutcome.CHECKED_IN,
+    bin=1,
+    instruction=Instruction.DONE,
+    seq=1,
+):
+    return BookDropItem(
+        sequence=seq,
+        key="30000001",
+        item_id="30000001",
+        final=final,
+        outcome=outcome,
+        bin=bin,
+        title="Zaļā grāmata",
+        instruction=instruction,
+    )
 
 
 def _texts(screen):
@@ -56,7 +77,9 @@ def test_attract_screen_in_three_languages_latvian_first(drop_app):
     assert head == "Ievietojiet pa vienai grāmatai"
     assert others.splitlines() == ["Drop one item at a time", "Опускайте по одной книге"]
     assert "No library card needed" in sub
-    assert screen.ids.headline.font_size > screen.ids.others.font_size  # Latvian takes the main place
+    assert (
+        screen.ids.headline.font_size > screen.ids.others.font_size
+    )  # Latvian takes the main place
     screenshot(drop_app, "bookdrop_attract")
 
 
@@ -64,12 +87,48 @@ def test_attract_screen_in_three_languages_latvian_first(drop_app):
     "name, item, head, kind, reason",
     [
         ("bookdrop_returned", _item(), "Paldies! Nodots", "ok", ""),
-        ("bookdrop_returned_offline", _item(final=FinalState.QUEUED_OFFLINE_SECURED, outcome=ReturnOutcome.QUEUED_OFFLINE), "Pieņemts, tiks reģistrēts vēlāk", "ok", ""),
-        ("bookdrop_hold", _item(instruction=Instruction.HOLD_SHELF, bin=2), "Rezervēts: nolikts malā", "note", ""),
-        ("bookdrop_bin", _item(instruction=Instruction.OTHER_BRANCH, bin=3), "Paldies! Nodots", "ok", ""),
-        ("bookdrop_exception", _item(final=FinalState.EXCEPTION_BIN, outcome=ReturnOutcome.UNREADABLE_TAG, bin=0), "Darbinieki to pārbaudīs", "stop", "The tag cannot be read"),
-        ("bookdrop_other_library", _item(final=FinalState.EXCEPTION_BIN, outcome=ReturnOutcome.OTHER_LIBRARY, bin=0), "Darbinieki to pārbaudīs", "stop", "Belongs to another library"),
-        ("bookdrop_sorter_failed", _item(final=FinalState.EXCEPTION_BIN, outcome=ReturnOutcome.SORTER_FAILED, bin=9), "Darbinieki to pārbaudīs", "stop", ""),
+        (
+            "bookdrop_returned_offline",
+            _item(final=FinalState.QUEUED_OFFLINE_SECURED, outcome=ReturnOutcome.QUEUED_OFFLINE),
+            "Pieņemts, tiks reģistrēts vēlāk",
+            "ok",
+            "",
+        ),
+        (
+            "bookdrop_hold",
+            _item(instruction=Instruction.HOLD_SHELF, bin=2),
+            "Rezervēts: nolikts malā",
+            "note",
+            "",
+        ),
+        (
+            "bookdrop_bin",
+            _item(instruction=Instruction.OTHER_BRANCH, bin=3),
+            "Paldies! Nodots",
+            "ok",
+            "",
+        ),
+        (
+            "bookdrop_exception",
+            _item(final=FinalState.EXCEPTION_BIN, outcome=ReturnOutcome.UNREADABLE_TAG, bin=0),
+            "Darbinieki to pārbaudīs",
+            "stop",
+            "The tag cannot be read",
+        ),
+        (
+            "bookdrop_other_library",
+            _item(final=FinalState.EXCEPTION_BIN, outcome=ReturnOutcome.OTHER_LIBRARY, bin=0),
+            "Darbinieki to pārbaudīs",
+            "stop",
+            "Belongs to another library",
+        ),
+        (
+            "bookdrop_sorter_failed",
+            _item(final=FinalState.EXCEPTION_BIN, outcome=ReturnOutcome.SORTER_FAILED, bin=9),
+            "Darbinieki to pārbaudīs",
+            "stop",
+            "",
+        ),
     ],
 )
 def test_a_big_result_per_item(drop_app, name, item, head, kind, reason):
@@ -88,7 +147,9 @@ def test_a_big_result_per_item(drop_app, name, item, head, kind, reason):
     assert screen.ids.headline.font_size >= 60  # readable from a distance
     r, g, b = screen.panel[:3]
     light = 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.5
-    assert (tuple(screen.ids.headline.color)[0] < 0.5) == light  # dark text on light panels, white on dark
+    assert (
+        tuple(screen.ids.headline.color)[0] < 0.5
+    ) == light  # dark text on light panels, white on dark
     screenshot(drop_app, name)
 
 
@@ -98,7 +159,13 @@ def test_without_a_sorter_exceptions_go_to_the_desk_and_no_bin_is_shown(tmp_path
     try:
         app.show_screen("bookdrop")
         screen = app.screen("bookdrop")
-        screen.show(BookDropState(last=_item(final=FinalState.EXCEPTION_BIN, outcome=ReturnOutcome.SET_INCOMPLETE, bin=0)))
+        screen.show(
+            BookDropState(
+                last=_item(
+                    final=FinalState.EXCEPTION_BIN, outcome=ReturnOutcome.SET_INCOMPLETE, bin=0
+                )
+            )
+        )
         frames(2)
         assert screen.ids.headline.text == "Lūdzu, nododiet to bibliotekāram"
         assert "Please take it to the desk" in screen.ids.others.text
@@ -116,7 +183,10 @@ def test_only_the_configured_languages(tmp_path):
     try:
         screen = app.screen("bookdrop")
         screen.show(BookDropState())
-        assert screen.lines == ["Ievietojiet pa vienai grāmatai", "Drop one item at a time"]  # lv first, no ru
+        assert screen.lines == [
+            "Ievietojiet pa vienai grāmatai",
+            "Drop one item at a time",
+        ]  # lv first, no ru
     finally:
         app.stop()
 
@@ -141,7 +211,9 @@ def test_busy_offline_note_and_closed(drop_app):
     closed.show(down)
     drop_app.show_screen("bookdrop_closed")
     frames(2)
-    assert closed.lines[0] == "Grāmatu nodošana slēgta" and "RFID" not in closed.detail  # no technical text
+    assert (
+        closed.lines[0] == "Grāmatu nodošana slēgta" and "RFID" not in closed.detail
+    )  # no technical text
     assert closed.detail.splitlines() == [
         "Bibliotēkas darba laiks: P-Pk 10-19, S 10-16",
         "Library opening hours: P-Pk 10-19, S 10-16",
@@ -164,12 +236,20 @@ def test_driven_by_the_book_drop_workflow(tmp_path, demo_acs):
     from kiosk.sync.circulation import build_circulation
 
     pad_name = f"drop-{next(_pads)}"
-    cfg = config.load(write_site(tmp_path, port=demo_acs.port, reader=f"sim:{pad_name}", sorter="sim:"))
+    cfg = config.load(
+        write_site(tmp_path, port=demo_acs.port, reader=f"sim:{pad_name}", sorter="sim:")
+    )
     reader = open_reader(cfg.reader.url)
     circulation = build_circulation(cfg)
     sorter = open_sorter("sim:")
-    drop = BookDrop(circulation, TagSecurityService(reader, cfg.security), sorter, ManualClock(), RoutingTable.from_config(cfg),
-                    ReturnSettings.from_config(cfg))
+    drop = BookDrop(
+        circulation,
+        TagSecurityService(reader, cfg.security),
+        sorter,
+        ManualClock(),
+        RoutingTable.from_config(cfg),
+        ReturnSettings.from_config(cfg),
+    )
     stack = StackReader(reader, stable_rounds=1, security=cfg.security)
     pad = get_shared_pad(pad_name)
     app = _start(cfg)
@@ -204,8 +284,16 @@ def test_screens_are_in_the_apps_registry():
         assert module in EXTRA_SCREEN_MODULES
         importlib.import_module(module)
     names = set(registered_screens())
-    assert {"bookdrop", "bookdrop_closed", "maintenance_login", "maintenance", "maintenance_diag",
-            "maintenance_queue", "maintenance_stats", "maintenance_service"} <= names
+    assert {
+        "bookdrop",
+        "bookdrop_closed",
+        "maintenance_login",
+        "maintenance",
+        "maintenance_diag",
+        "maintenance_queue",
+        "maintenance_stats",
+        "maintenance_service",
+    } <= names
 
 
 def test_maintenance_out_of_service_closes_the_book_drop(tmp_path):
@@ -254,7 +342,11 @@ def test_high_contrast_and_large_text(drop_app):
         screen.show(BookDropState(last=_item()))
         frames(2)
         assert screen.ids.headline.font_size > normal
-        assert tuple(screen.ids.headline.color)[:3] == (0.05, 0.05, 0.05)  # dark ink on the light green
+        assert tuple(screen.ids.headline.color)[:3] == (
+            0.05,
+            0.05,
+            0.05,
+        )  # dark ink on the light green
         screenshot(drop_app, "bookdrop_returned_high_contrast")
         screen.show(BookDropState())
         frames(2)
@@ -275,10 +367,20 @@ def test_long_latvian_and_russian_texts_fit_a_small_display(drop_app, size):
     suffix = f"{size[0]}x{size[1]}"
     states = {
         "attract": BookDropState(),
-        "desk": BookDropState(last=_item(final=FinalState.EXCEPTION_BIN, outcome=ReturnOutcome.SECURITY_FAILED, bin=0,
-                                         instruction=Instruction.TAKE_TO_DESK)),
-        "offline": BookDropState(last=_item(final=FinalState.QUEUED_OFFLINE_SECURED, outcome=ReturnOutcome.QUEUED_OFFLINE),
-                                 outages=frozenset({Component.LIBRARY_SYSTEM})),
+        "desk": BookDropState(
+            last=_item(
+                final=FinalState.EXCEPTION_BIN,
+                outcome=ReturnOutcome.SECURITY_FAILED,
+                bin=0,
+                instruction=Instruction.TAKE_TO_DESK,
+            )
+        ),
+        "offline": BookDropState(
+            last=_item(
+                final=FinalState.QUEUED_OFFLINE_SECURED, outcome=ReturnOutcome.QUEUED_OFFLINE
+            ),
+            outages=frozenset({Component.LIBRARY_SYSTEM}),
+        ),
     }
     try:
         screen = drop_app.screen("bookdrop")
@@ -287,7 +389,11 @@ def test_long_latvian_and_russian_texts_fit_a_small_display(drop_app, size):
             screenshot(drop_app, f"bookdrop_{name}_{suffix}")
             for label in screen.walk():
                 if isinstance(label, Label) and label.text and label.opacity:
-                    assert label.texture_size[0] <= Window.width and 0 <= label.y and label.top <= Window.height + 1, (name, label.text)
+                    assert (
+                        label.texture_size[0] <= Window.width
+                        and 0 <= label.y
+                        and label.top <= Window.height + 1
+                    ), (name, label.text)
         closed = drop_app.screen("bookdrop_closed")
         closed.show(BookDropState(outages=frozenset({Component.READER})))
         drop_app.show_screen("bookdrop_closed")
@@ -295,7 +401,11 @@ def test_long_latvian_and_russian_texts_fit_a_small_display(drop_app, size):
         assert "RFID" not in closed.detail
         for label in closed.walk():
             if isinstance(label, Label) and label.text:
-                assert label.texture_size[0] <= Window.width and 0 <= label.y and label.top <= Window.height + 1, ("closed", label.text)
+                assert (
+                    label.texture_size[0] <= Window.width
+                    and 0 <= label.y
+                    and label.top <= Window.height + 1
+                ), ("closed", label.text)
     finally:
         Window.size = before
         frames(2)

@@ -57,7 +57,7 @@ def test_configuration_faults_put_the_kiosk_out_of_service_and_queue_nothing(
         states = {e.state for e in service.journal.entries()}
         assert EntryState.QUEUED not in states  # nothing waits to be forwarded on a wrong config
         assert "demo" not in (service.config_fault or "")
-        assert "typo" not in ( service.config_fault or "" )
+        assert "typo" not in (service.config_fault or "")
     finally:
         service.close()
 

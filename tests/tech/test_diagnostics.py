@@ -48,7 +48,12 @@ def test_read_tags_shows_decoded_content_and_security(parts):
     pad.place(VirtualTag("E0040100DEADBEEF", memory=bytearray(b"\xff" * 32), afi=0x07))
     views = {v.item_id or v.uid: v for v in diag.read_tags()}
     hobbit = views["30000003"]
-    assert (hobbit.model, hobbit.secured, hobbit.afi, hobbit.owner) == ("iso28560-3", True, 0x07, "LV-DEMO")
+    assert (hobbit.model, hobbit.secured, hobbit.afi, hobbit.owner) == (
+        "iso28560-3",
+        True,
+        0x07,
+        "LV-DEMO",
+    )
     assert "secured" in hobbit.summary()
     assert "AFI 0x07" in hobbit.summary()
     cd = views["30000005"]
@@ -156,11 +161,25 @@ def test_device_status_reader_gone(parts):
 def test_offline_queue_forward_and_refusals(parts, demo_acs):
     diag, _, _ = parts
     journal = diag.journal
-    journal.begin(Operation.CHECKIN, mode=Mode.OFFLINE, state=EntryState.QUEUED, item_id="30000009")  # on loan: accepted
+    journal.begin(
+        Operation.CHECKIN, mode=Mode.OFFLINE, state=EntryState.QUEUED, item_id="30000009"
+    )  # on loan: accepted
     # A no-block replay overrides the patron's limits and blocks, never what the item is: an item
     # not for loan (reference) and an unknown one are refused and listed for staff.
-    journal.begin(Operation.CHECKOUT, mode=Mode.OFFLINE, state=EntryState.QUEUED, patron_id="LV0001", item_id="30000007")
-    journal.begin(Operation.CHECKOUT, mode=Mode.OFFLINE, state=EntryState.QUEUED, patron_id="LV0001", item_id="99999998")
+    journal.begin(
+        Operation.CHECKOUT,
+        mode=Mode.OFFLINE,
+        state=EntryState.QUEUED,
+        patron_id="LV0001",
+        item_id="30000007",
+    )
+    journal.begin(
+        Operation.CHECKOUT,
+        mode=Mode.OFFLINE,
+        state=EntryState.QUEUED,
+        patron_id="LV0001",
+        item_id="99999998",
+    )
     assert diag.pending_count() == 3
     result = diag.forward_now()
     assert (result.data.forwarded, result.data.refused) == (1, 2)
@@ -175,7 +194,16 @@ def test_offline_queue_forward_and_refusals(parts, demo_acs):
 def test_statistics_from_the_journal(parts):
     diag, _, _ = parts
     now = datetime.now()
-    diag.journal.begin(Operation.CHECKOUT, mode=Mode.ONLINE, state=EntryState.DONE, patron_id="LV0001", item_id="1", created=now)
-    diag.journal.begin(Operation.CHECKIN, mode=Mode.ONLINE, state=EntryState.DONE, item_id="1", created=now)
+    diag.journal.begin(
+        Operation.CHECKOUT,
+        mode=Mode.ONLINE,
+        state=EntryState.DONE,
+        patron_id="LV0001",
+        item_id="1",
+        created=now,
+    )
+    diag.journal.begin(
+        Operation.CHECKIN, mode=Mode.ONLINE, state=EntryState.DONE, item_id="1", created=now
+    )
     s = diag.statistics(now)
     assert (s.totals.checkouts, s.totals.returns) == (1, 1)

@@ -19,7 +19,11 @@ def _run(capsys, cfgfile, *extra):
 
 
 def _line(out, name):
-    found = [line for line in out.splitlines() if line.split()[1:2] == [name] or line[6:].startswith(name)]
+    found = [
+        line
+        for line in out.splitlines()
+        if line.split()[1:2] == [name] or line[6:].startswith(name)
+    ]
     assert found, f"no {name!r} line in:\n{out}"
     return found[0]
 
@@ -28,7 +32,18 @@ def test_healthy_demo_setup_is_all_ok(tmp_path, capsys, demo_acs):
     f = write_site(tmp_path, port=demo_acs.port)
     rc, out = _run(capsys, f)
     assert rc == 0, out
-    for name in ("config", "secrets", "admin", "library", "reader", "card reader", "printer", "sorter", "journal", "disk"):
+    for name in (
+        "config",
+        "secrets",
+        "admin",
+        "library",
+        "reader",
+        "card reader",
+        "printer",
+        "sorter",
+        "journal",
+        "disk",
+    ):
         assert _line(out, name).startswith("ok "), out
     assert f"127.0.0.1:{demo_acs.port} online" in _line(out, "library")
     assert "FAIL" not in out
@@ -38,13 +53,21 @@ def test_healthy_demo_setup_is_all_ok(tmp_path, capsys, demo_acs):
     "part, kwargs, expect",
     [
         ("reader", {"reader": "feig:/dev/ttyUSB-kiosk-missing"}, "/dev/ttyUSB-kiosk-missing"),
-        ("printer", {"printer": "serial:/dev/ttyUSB-printer-missing"}, "/dev/ttyUSB-printer-missing does not exist"),
+        (
+            "printer",
+            {"printer": "serial:/dev/ttyUSB-printer-missing"},
+            "/dev/ttyUSB-printer-missing does not exist",
+        ),
         ("sorter", {"sorter": "tcp:127.0.0.1:{closed}"}, "127.0.0.1:{closed}"),
         ("library", {"port": "{closed}"}, "unreachable"),
     ],
 )
-def test_each_missing_part_fails_with_its_line(tmp_path, capsys, demo_acs, closed_port, part, kwargs, expect):
-    kwargs = {k: (v.format(closed=closed_port) if isinstance(v, str) else v) for k, v in kwargs.items()}
+def test_each_missing_part_fails_with_its_line(
+    tmp_path, capsys, demo_acs, closed_port, part, kwargs, expect
+):
+    kwargs = {
+        k: (v.format(closed=closed_port) if isinstance(v, str) else v) for k, v in kwargs.items()
+    }
     if "port" in kwargs:
         kwargs["port"] = int(kwargs["port"])
     f = write_site(tmp_path, **{"port": demo_acs.port, **kwargs})

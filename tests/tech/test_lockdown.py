@@ -43,7 +43,9 @@ def test_escape_close_and_f1_are_refused(window):
     try:
         assert Config.getint("kivy", "exit_on_escape") == 0
         assert WindowBase.on_keyboard.exit_on_escape is False
-        assert window.dispatch("on_keyboard", 27, 41, None, []) is True  # Escape handled by the lockdown
+        assert (
+            window.dispatch("on_keyboard", 27, 41, None, []) is True
+        )  # Escape handled by the lockdown
         assert window.dispatch("on_keyboard", 282, 58, None, []) is True  # F1
         assert app.settings_opened == 0
         assert window.dispatch("on_keyboard", 285, 61, None, ["alt"]) is True  # Alt+F4

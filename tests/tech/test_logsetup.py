@@ -35,18 +35,30 @@ def _record(msg, *args, exc_info=None):
 
 
 RAW_LOGIN = "9300CNkiosk|COs3cret-Pass|CPDEMO|AY1AZF5A1"
-RAW_PATRON = "63001202611251000000000          AODEMO|AALV00012345|ACterm-pw|AD1234|BP1|BQ5|AY2AZEE11"
-RAW_CHECKOUT = "11YN20261125    100000                  AODEMO|AALV00012345|AB30000001|AC|AD9876|BON|AY3AZ0000"
+RAW_PATRON = (
+    "63001202611251000000000          AODEMO|AALV00012345|ACterm-pw|AD1234|BP1|BQ5|AY2AZEE11"
+)
+RAW_CHECKOUT = (
+    "11YN20261125    100000                  AODEMO|AALV00012345|AB30000001|AC|AD9876|BON|AY3AZ0000"
+)
 
 
 @pytest.mark.parametrize(
     "message, secrets, kept",
     [
         (f"sent {RAW_LOGIN}", ["s3cret-Pass"], ["CNkiosk", "|CO", "CPDEMO"]),
-        (f"recv {RAW_PATRON}\r", ["term-pw", "1234|", "LV00012345"], ["AO", "|AA******2345|", "BP1"]),
+        (
+            f"recv {RAW_PATRON}\r",
+            ["term-pw", "1234|", "LV00012345"],
+            ["AO", "|AA******2345|", "BP1"],
+        ),
         (RAW_CHECKOUT, ["9876", "LV00012345"], ["AB30000001", "|AC|"]),
         ("patron LV00012345 wrong PIN 4711", ["LV00012345", "4711"], ["******2345"]),
-        ('request {"patron_id": "LV0001", "pin": "4711", "item": "30000001"}', ['"4711"', "LV0001"], ["30000001", "**0001"]),
+        (
+            'request {"patron_id": "LV0001", "pin": "4711", "item": "30000001"}',
+            ['"4711"', "LV0001"],
+            ["30000001", "**0001"],
+        ),
         ("login password=hunter22 user=kiosk", ["hunter22"], ["user=kiosk"]),
         ("ACS link down; COMMIT; ADMIN entered", [], ["ACS link down; COMMIT; ADMIN entered"]),
     ],
@@ -66,7 +78,13 @@ def test_filter_masks_args_exceptions_and_extras():
     except ValueError:
         import sys
 
-        rec = _record("patron %s pin %s frame %r", "LV00012345", "pin=1234", RAW_PATRON, exc_info=sys.exc_info())
+        rec = _record(
+            "patron %s pin %s frame %r",
+            "LV00012345",
+            "pin=1234",
+            RAW_PATRON,
+            exc_info=sys.exc_info(),
+        )
     rec.card = "LV00012345"
     assert f.filter(rec) is True
     text = rec.getMessage() + rec.exc_text + rec.card
@@ -98,14 +116,18 @@ def test_any_pin_in_any_sip2_frame_is_removed(pin):
 def _cfg(tmp_path, extra=""):
     (tmp_path / "config").mkdir(exist_ok=True)
     f = tmp_path / "config" / "kiosk.toml"
-    f.write_text(f'[patron]\ncard_pattern = "{DEMO_CARD_PATTERN}"\n[kiosk]\nterminal_id = "T-9"\n{extra}')
+    f.write_text(
+        f'[patron]\ncard_pattern = "{DEMO_CARD_PATTERN}"\n[kiosk]\nterminal_id = "T-9"\n{extra}'
+    )
     return config.load(f)
 
 
 def test_stderr_json_lines_are_masked(tmp_path):
     stream = io.StringIO()
     logsetup.setup_logging(_cfg(tmp_path), stream=stream, journal=False)
-    logging.getLogger("kiosk.sync.sip2.client").warning("sent %s", RAW_PATRON, extra={"terminal": "T-9"})
+    logging.getLogger("kiosk.sync.sip2.client").warning(
+        "sent %s", RAW_PATRON, extra={"terminal": "T-9"}
+    )
     doc = json.loads(stream.getvalue().splitlines()[-1])
     assert doc["level"] == "WARNING"
     assert doc["logger"] == "kiosk.sync.sip2.client"
@@ -122,7 +144,9 @@ def test_journald_native_protocol_with_fields(tmp_path):
     server.settimeout(5)
     try:
         logsetup.setup_logging(_cfg(tmp_path), journal=True, journal_address=address)
-        logging.getLogger("kiosk.devices").error("reader gone\nsecond line for patron LV00012345", extra={"device": "feig"})
+        logging.getLogger("kiosk.devices").error(
+            "reader gone\nsecond line for patron LV00012345", extra={"device": "feig"}
+        )
         data = server.recv(65536)
     finally:
         server.close()
@@ -192,7 +216,10 @@ def test_other_handlers_see_masked_records_too(tmp_path, caplog):
     with caplog.at_level(logging.INFO):
         logging.getLogger("kiosk.sync").info("recv %s", RAW_PATRON)
     assert caplog.records
-    assert all("term-pw" not in r.getMessage() and "LV00012345" not in r.getMessage() for r in caplog.records)
+    assert all(
+        "term-pw" not in r.getMessage() and "LV00012345" not in r.getMessage()
+        for r in caplog.records
+    )
     logsetup.remove_handlers()
     assert logging.getLogRecordFactory() is logging.LogRecord
 
@@ -204,7 +231,18 @@ def test_scrub_never_fails_and_is_stable(text):
     assert scrub(once, card_re) == once  # a second filter on the way changes nothing more
 
 
-@given(st.lists(st.one_of(st.text(max_size=20), st.integers(), st.binary(max_size=10), st.none(), st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=2)), max_size=3))
+@given(
+    st.lists(
+        st.one_of(
+            st.text(max_size=20),
+            st.integers(),
+            st.binary(max_size=10),
+            st.none(),
+            st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=2),
+        ),
+        max_size=3,
+    )
+)
 def test_filter_keeps_every_record_whatever_its_arguments(args):
     f = MaskingFilter(DEMO_CARD_PATTERN)
     fmt = " ".join(["%s"] * len(args)) + " %d"  # one placeholder too many: a broken format string

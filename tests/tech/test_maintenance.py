@@ -28,7 +28,9 @@ def clock():
 
 @pytest.fixture
 def access(clock):
-    policy = AdminPolicy(pin_hash=PIN_HASH, cards=("ADM0001",), max_failures=3, lockout_s=300, idle_timeout_s=120)
+    policy = AdminPolicy(
+        pin_hash=PIN_HASH, cards=("ADM0001",), max_failures=3, lockout_s=300, idle_timeout_s=120
+    )
     return MaintenanceAccess(policy, clock, adminpin.verify_pin)
 
 
@@ -119,8 +121,16 @@ def test_no_pin_configured_never_lets_anyone_in(clock):
 def test_policy_from_config_section():
     from kiosk.config import AdminSection
 
-    p = AdminPolicy.from_section(AdminSection(pin_hash="x", cards=("A",), max_failures=5, lockout_s=10, idle_timeout_s=20))
-    assert (p.pin_hash, p.cards, p.max_failures, p.lockout_s, p.idle_timeout_s) == ("x", ("A",), 5, 10.0, 20.0)
+    p = AdminPolicy.from_section(
+        AdminSection(pin_hash="x", cards=("A",), max_failures=5, lockout_s=10, idle_timeout_s=20)
+    )
+    assert (p.pin_hash, p.cards, p.max_failures, p.lockout_s, p.idle_timeout_s) == (
+        "x",
+        ("A",),
+        5,
+        10.0,
+        20.0,
+    )
 
 
 def test_corner_long_press_fires_once_after_five_seconds(clock):

@@ -36,9 +36,14 @@ def kiosk(tmp_path, demo_acs):
     clock = ManualClock(datetime.now().replace(microsecond=0))
     circulation = build_circulation(cfg)
     services = SimpleNamespace(
-        cfg=cfg, clock=clock, reader=open_reader(cfg.reader.url), security=None,
-        printer=open_printer(cfg.printer.url, base=cfg.resolve_path(".")), sorter=open_sorter("sim:"),
-        circulation=circulation, faults=[],
+        cfg=cfg,
+        clock=clock,
+        reader=open_reader(cfg.reader.url),
+        security=None,
+        printer=open_printer(cfg.printer.url, base=cfg.resolve_path(".")),
+        sorter=open_sorter("sim:"),
+        circulation=circulation,
+        faults=[],
     )
     pad = get_shared_pad(pad_name)
     pad.place(demo_tag("30000003", secured=True))
@@ -47,7 +52,9 @@ def kiosk(tmp_path, demo_acs):
     app._run_prepare()
     runTouchApp(embedded=True)
     frames(3)
-    yield SimpleNamespace(app=app, clock=clock, pad=pad, services=services, tmp=tmp_path, acs=demo_acs)
+    yield SimpleNamespace(
+        app=app, clock=clock, pad=pad, services=services, tmp=tmp_path, acs=demo_acs
+    )
     app.maintenance.stop()
     app.stop()
     pad.clear()
@@ -98,7 +105,9 @@ def test_a_short_press_or_another_place_does_nothing(kiosk):
 
 
 def test_pin_login_shows_the_device_status(kiosk):
-    kiosk.services.circulation.journal.record_event("outage_start", "sorter: down: connection refused")
+    kiosk.services.circulation.journal.record_event(
+        "outage_start", "sorter: down: connection refused"
+    )
     _login(kiosk)
     assert kiosk.app.current_screen == "maintenance"
     status = kiosk.app.screen("maintenance")
@@ -145,7 +154,11 @@ def test_admin_card_enters_and_patron_cards_pass_through(kiosk):
     assert ctl.card_presented(ADMIN_CARD) is True
     frames(2)
     assert kiosk.app.current_screen == "maintenance"
-    entered = [e.detail for e in kiosk.services.circulation.journal.events() if e.kind == "maintenance_entered"]
+    entered = [
+        e.detail
+        for e in kiosk.services.circulation.journal.events()
+        if e.kind == "maintenance_entered"
+    ]
     assert entered == ["admin card ***0001"]
 
 
@@ -193,7 +206,9 @@ def test_every_diagnostics_action(kiosk):
     wait_until(lambda: not diag.busy and "wrote" in "\n".join(_output(diag)))
     assert kiosk.pad.tag(first).afi != before
     tap(diag.ids.write_afi)
-    wait_until(lambda: not diag.busy and kiosk.pad.tag(first).afi == before)  # the second press restores it
+    wait_until(
+        lambda: not diag.busy and kiosk.pad.tag(first).afi == before
+    )  # the second press restores it
 
     tap(diag.ids.print_test)
     wait_until(lambda: not diag.busy and "printed" in "\n".join(_output(diag)))
@@ -219,8 +234,20 @@ def test_every_diagnostics_action(kiosk):
 def test_offline_queue_forward_and_refusals(kiosk):
     journal = kiosk.services.circulation.journal
     journal.begin(Operation.CHECKIN, mode=Mode.OFFLINE, state=EntryState.QUEUED, item_id="30000009")
-    journal.begin(Operation.CHECKOUT, mode=Mode.OFFLINE, state=EntryState.QUEUED, patron_id="LV0001", item_id="30000007")  # not for loan
-    journal.begin(Operation.CHECKOUT, mode=Mode.OFFLINE, state=EntryState.QUEUED, patron_id="LV0001", item_id="99999998")  # unknown
+    journal.begin(
+        Operation.CHECKOUT,
+        mode=Mode.OFFLINE,
+        state=EntryState.QUEUED,
+        patron_id="LV0001",
+        item_id="30000007",
+    )  # not for loan
+    journal.begin(
+        Operation.CHECKOUT,
+        mode=Mode.OFFLINE,
+        state=EntryState.QUEUED,
+        patron_id="LV0001",
+        item_id="99999998",
+    )  # unknown
     _login(kiosk)
     tap(button(kiosk.app.screen("maintenance"), "Offline queue"))
     queue = kiosk.app.screen("maintenance_queue")
@@ -228,7 +255,11 @@ def test_offline_queue_forward_and_refusals(kiosk):
     tap(queue.ids.forward)
     wait_until(lambda: "forwarded" in queue.report and queue.pending == 0, timeout_s=15)
     for item_id in ("30000007", "99999998"):  # both refused by the library system, listed for staff
-        wait_until(lambda item_id=item_id: any(item_id in getattr(w, "detail", "") for w in queue.ids.refusals.children))
+        wait_until(
+            lambda item_id=item_id: any(
+                item_id in getattr(w, "detail", "") for w in queue.ids.refusals.children
+            )
+        )
         row = next(w for w in queue.ids.refusals.children if item_id in w.detail)
         assert "**0001" in row.detail
         assert "LV0001" not in row.detail
@@ -238,9 +269,27 @@ def test_offline_queue_forward_and_refusals(kiosk):
 def test_statistics_bar_charts(kiosk):
     journal = kiosk.services.circulation.journal
     now = kiosk.clock.now()
-    for h, (op, state) in enumerate([(Operation.CHECKOUT, EntryState.DONE)] * 5 + [(Operation.CHECKIN, EntryState.DONE)] * 3 + [(Operation.CHECKOUT, EntryState.REFUSED)]):
-        journal.begin(op, mode=Mode.ONLINE, state=state, patron_id="LV0001", item_id=str(h), created=now - timedelta(hours=h % 4))
-    journal.begin(Operation.RENEW, mode=Mode.ONLINE, state=EntryState.DONE, patron_id="LV0001", item_id="9", created=now - timedelta(days=3))
+    for h, (op, state) in enumerate(
+        [(Operation.CHECKOUT, EntryState.DONE)] * 5
+        + [(Operation.CHECKIN, EntryState.DONE)] * 3
+        + [(Operation.CHECKOUT, EntryState.REFUSED)]
+    ):
+        journal.begin(
+            op,
+            mode=Mode.ONLINE,
+            state=state,
+            patron_id="LV0001",
+            item_id=str(h),
+            created=now - timedelta(hours=h % 4),
+        )
+    journal.begin(
+        Operation.RENEW,
+        mode=Mode.ONLINE,
+        state=EntryState.DONE,
+        patron_id="LV0001",
+        item_id="9",
+        created=now - timedelta(days=3),
+    )
     _login(kiosk)
     tap(button(kiosk.app.screen("maintenance"), "Statistics"))
     stats = kiosk.app.screen("maintenance_stats")
@@ -322,7 +371,11 @@ def test_small_official_display(kiosk, size):
             assert b.height >= 48
             assert b.width >= 48
             assert b.right <= Window.width + 1
-        for name, nav in (("maintenance_stats", "Statistics"), ("maintenance_service", "Service"), ("maintenance_queue", "Offline queue")):
+        for name, nav in (
+            ("maintenance_stats", "Statistics"),
+            ("maintenance_service", "Service"),
+            ("maintenance_queue", "Offline queue"),
+        ):
             tap(button(kiosk.app.screen(kiosk.app.current_screen), nav))
             assert kiosk.app.current_screen == name
             screenshot(kiosk.app, f"{name}_{size[0]}x{size[1]}")
@@ -336,7 +389,9 @@ def test_the_hidden_corner_does_not_take_taps_from_patron_buttons(kiosk):
     from kivy.uix.button import Button
 
     pressed = []
-    corner_button = Button(text="Language", size_hint=(None, None), size=(90, 90), pos=(0, Window.height - 90))
+    corner_button = Button(
+        text="Language", size_hint=(None, None), size=(90, 90), pos=(0, Window.height - 90)
+    )
     corner_button.bind(on_release=lambda *_: pressed.append(True))
     kiosk.app.screen("welcome").add_widget(corner_button)
     tap(corner_button)
@@ -380,7 +435,13 @@ def test_every_screen_in_latvian_and_russian(kiosk, lang, size):
     try:
         frames(3)
         screen = _login(kiosk, "1111")
-        assert screen.message == {"lv": "Nepareizs PIN. Atlikuši 2 mēģinājumi.", "ru": "Неверный PIN. Осталось 2 попытки."}[lang]
+        assert (
+            screen.message
+            == {
+                "lv": "Nepareizs PIN. Atlikuši 2 mēģinājumi.",
+                "ru": "Неверный PIN. Осталось 2 попытки.",
+            }[lang]
+        )
         screenshot(kiosk.app, f"maintenance_login_{suffix}")
         _login(kiosk)
         status = kiosk.app.screen("maintenance")
@@ -399,14 +460,27 @@ def test_every_screen_in_latvian_and_russian(kiosk, lang, size):
         tap(diag.ids.print_test)
         wait_until(lambda: not diag.busy and _output(diag)[0] == t("Test receipt"))
         screenshot(kiosk.app, f"maintenance_diag_receipt_{suffix}")
-        for b in (diag.ids.read_tags, diag.ids.print_test, diag.ids.exchanges, button(diag, t("Leave"))):
-            assert b.right <= Window.width + 1 and b.texture_size[1] <= b.height, b.text  # text fits its button
-        for name, nav in (("maintenance_queue", "Offline queue"), ("maintenance_stats", "Statistics"), ("maintenance_service", "Service")):
+        for b in (
+            diag.ids.read_tags,
+            diag.ids.print_test,
+            diag.ids.exchanges,
+            button(diag, t("Leave")),
+        ):
+            assert b.right <= Window.width + 1 and b.texture_size[1] <= b.height, (
+                b.text
+            )  # text fits its button
+        for name, nav in (
+            ("maintenance_queue", "Offline queue"),
+            ("maintenance_stats", "Statistics"),
+            ("maintenance_service", "Service"),
+        ):
             tap(button(kiosk.app.screen(kiosk.app.current_screen), t(nav)))
             assert kiosk.app.current_screen == name
             if name == "maintenance_stats":
                 stats = kiosk.app.screen(name)
-                totals = t("Last 14 days: {c} checkouts, {r} returns, {n} renewals, {x} refusals").format(c=0, r=0, n=0, x=0)
+                totals = t(
+                    "Last 14 days: {c} checkouts, {r} returns, {n} renewals, {x} refusals"
+                ).format(c=0, r=0, n=0, x=0)
                 wait_until(lambda stats=stats, totals=totals: stats.totals == totals)
             screenshot(kiosk.app, f"{name}_{suffix}")
         service = kiosk.app.screen("maintenance_service")

@@ -16,7 +16,9 @@ T0 = datetime(2026, 11, 24, 9, 15)
 
 
 def _record(journal, op, state, at, result=None, patron="LV0001", item="30000001"):
-    return journal.begin(op, mode=Mode.ONLINE, state=state, patron_id=patron, item_id=item, created=at, result=result)
+    return journal.begin(
+        op, mode=Mode.ONLINE, state=state, patron_id=patron, item_id=item, created=at, result=result
+    )
 
 
 @pytest.fixture
@@ -25,11 +27,17 @@ def journal(tmp_path):
     _record(j, Operation.CHECKOUT, EntryState.DONE, T0)
     _record(j, Operation.CHECKOUT, EntryState.DONE, T0 + timedelta(minutes=5))
     _record(j, Operation.CHECKOUT, EntryState.REFUSED, T0 + timedelta(minutes=6))
-    _record(j, Operation.CHECKOUT, EntryState.DONE, T0 + timedelta(minutes=7), result={"renewal": True})
-    _record(j, Operation.CHECKIN, EntryState.QUEUED, T0 + timedelta(hours=2))  # offline return counts
+    _record(
+        j, Operation.CHECKOUT, EntryState.DONE, T0 + timedelta(minutes=7), result={"renewal": True}
+    )
+    _record(
+        j, Operation.CHECKIN, EntryState.QUEUED, T0 + timedelta(hours=2)
+    )  # offline return counts
     _record(j, Operation.CHECKIN, EntryState.FORWARD_REFUSED, T0 + timedelta(hours=2, minutes=1))
     _record(j, Operation.RENEW, EntryState.DONE, T0 + timedelta(days=1))
-    _record(j, Operation.PATRON, EntryState.DONE, T0)  # identification is not a transaction to count
+    _record(
+        j, Operation.PATRON, EntryState.DONE, T0
+    )  # identification is not a transaction to count
     _record(j, Operation.CHECKOUT, EntryState.IN_DOUBT, T0)  # not known yet
     yield j
     j.close()
@@ -51,7 +59,9 @@ def test_counts_per_kind_hour_and_day(journal):
 
 
 def test_since_and_until_limit_the_period(journal):
-    s = kstats.compute(journal.entries(), since=T0 + timedelta(hours=1), until=T0 + timedelta(hours=3))
+    s = kstats.compute(
+        journal.entries(), since=T0 + timedelta(hours=1), until=T0 + timedelta(hours=3)
+    )
     assert s.totals == kstats.Counts(returns=1, refusals=1)
 
 

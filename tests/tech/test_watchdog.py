@@ -57,7 +57,9 @@ def test_without_systemd_nothing_is_sent():
 
 def test_watchdog_meant_for_another_pid_is_ignored(notify_socket):
     path, _ = notify_socket
-    n = Notifier.from_env({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "1000000", "WATCHDOG_PID": str(os.getpid() + 1)})
+    n = Notifier.from_env(
+        {"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "1000000", "WATCHDOG_PID": str(os.getpid() + 1)}
+    )
     assert n.ping_interval_s is None
 
 

@@ -74,7 +74,12 @@ class Pilot:
             button = next(b for b in pad.children if getattr(b, "key", None) == char)
             self.tap(button)
 
-    def wait_until(self, predicate: Callable[[], Any], timeout: float = 10.0, what: str | Callable[[], str] = "") -> Any:
+    def wait_until(
+        self,
+        predicate: Callable[[], Any],
+        timeout: float = 10.0,
+        what: str | Callable[[], str] = "",
+    ) -> Any:
         """Pump frames until `predicate()` is truthy; fails after `timeout` seconds."""
         deadline = time.monotonic() + timeout
         while True:
@@ -84,11 +89,17 @@ class Pilot:
                 return value
             if time.monotonic() > deadline:
                 detail = what() if callable(what) else what
-                raise AssertionError(f"timed out after {timeout}s waiting for {detail or predicate}")
+                raise AssertionError(
+                    f"timed out after {timeout}s waiting for {detail or predicate}"
+                )
             time.sleep(0.005)  # yield to the worker and pad threads between frames
 
     def wait_screen(self, name: str, timeout: float = 10.0) -> None:
-        self.wait_until(lambda: self.app.current_screen == name, timeout, f"screen {name!r} (now {self.app.current_screen!r})")
+        self.wait_until(
+            lambda: self.app.current_screen == name,
+            timeout,
+            f"screen {name!r} (now {self.app.current_screen!r})",
+        )
         pump(3)
 
     def settle(self) -> None:

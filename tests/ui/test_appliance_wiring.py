@@ -20,7 +20,9 @@ def test_admin_card_opens_maintenance_and_the_session_never_sees_it(kiosk):
     assert app.current_screen == "welcome"
     source = get_shared_card_source(app.cfg.patron.card_sources[0].removeprefix("sim:"))
     source.present("ADM-777")
-    pilot.wait_until(lambda: app.current_screen.startswith("maintenance"), what="maintenance screen")
+    pilot.wait_until(
+        lambda: app.current_screen.startswith("maintenance"), what="maintenance screen"
+    )
     assert app.current_screen != "maintenance_login"  # the card logs in by itself
     assert app.services.session.state.stage.value == "welcome"
     assert all(e != "CardPresented" for e in app._events)
@@ -49,7 +51,9 @@ def test_watchdog_gets_ready_and_pings(kiosk, tmp_path: Path, monkeypatch):
         pilot = kiosk.start("wiring-watchdog-")
         pilot.wait_until(lambda: any("READY=1" in m for m in drain()), timeout=5, what="READY=1")
         assert any(f"MAINPID={os.getpid()}" in m for m in received)
-        pilot.wait_until(lambda: sum("WATCHDOG=1" in m for m in drain()) >= 2, timeout=5, what="two pings")
+        pilot.wait_until(
+            lambda: sum("WATCHDOG=1" in m for m in drain()) >= 2, timeout=5, what="two pings"
+        )
         kiosk.stop()
         assert any("STOPPING=1" in m for m in drain())
     finally:

@@ -14,13 +14,17 @@ import pytest
 pytestmark = pytest.mark.ui
 
 
-def test_a_refused_login_puts_the_real_app_out_of_service(kiosk: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_refused_login_puts_the_real_app_out_of_service(
+    kiosk: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     module = sys.modules[type(kiosk).__module__]
     make_config = module.make_config
 
     def wrong_password(*args: Any, **kwargs: Any) -> Any:
         cfg = make_config(*args, **kwargs)
-        return dataclasses.replace(cfg, sip2=dataclasses.replace(cfg.sip2, password="not-the-password"))
+        return dataclasses.replace(
+            cfg, sip2=dataclasses.replace(cfg.sip2, password="not-the-password")
+        )
 
     monkeypatch.setattr(module, "make_config", wrong_password)
     caplog.set_level(logging.ERROR)

@@ -29,7 +29,9 @@ def _used_msgids() -> dict[str, str | None]:
 def test_every_used_text_is_translated_with_its_placeholders(language: str) -> None:
     used = _used_msgids()
     assert len(used) > 100  # the extractor sees the screens
-    messages, _header = parse_po((LOCALE_DIR / language / "LC_MESSAGES" / "kiosk.po").read_text(encoding="utf-8"))
+    messages, _header = parse_po(
+        (LOCALE_DIR / language / "LC_MESSAGES" / "kiosk.po").read_text(encoding="utf-8")
+    )
     missing = [m for m in used if not messages.get(m)]
     assert not missing, f"{language}: untranslated {missing[:5]}"
     for msgid, plural in used.items():
@@ -45,10 +47,17 @@ def test_latvian_and_russian_plurals() -> None:
     lv, ru = translator("lv"), translator("ru")
     forms = ("{n} item borrowed", "{n} items borrowed")
     assert [lv.ngettext(*forms, n).format(n=n) for n in (1, 2, 11, 21, 0)] == [
-        "1 izdevums izsniegts", "2 izdevumi izsniegti", "11 izdevumi izsniegti", "21 izdevums izsniegts", "0 izdevumu izsniegts",
+        "1 izdevums izsniegts",
+        "2 izdevumi izsniegti",
+        "11 izdevumi izsniegti",
+        "21 izdevums izsniegts",
+        "0 izdevumu izsniegts",
     ]
     assert [ru.ngettext(*forms, n).format(n=n) for n in (1, 3, 5, 22)] == [
-        "1 издание выдано", "3 издания выдано", "5 изданий выдано", "22 издания выдано",
+        "1 издание выдано",
+        "3 издания выдано",
+        "5 изданий выдано",
+        "22 издания выдано",
     ]
 
 
@@ -71,5 +80,7 @@ def test_malformed_catalog_is_a_catalog_error() -> None:
 
 
 def test_fuzzy_entries_are_not_used() -> None:
-    messages, _ = parse_po('#, fuzzy\nmsgid "Cancel"\nmsgstr "Atsaukt"\n\nmsgid "Done"\nmsgstr "Gatavs"\n')
+    messages, _ = parse_po(
+        '#, fuzzy\nmsgid "Cancel"\nmsgstr "Atsaukt"\n\nmsgid "Done"\nmsgstr "Gatavs"\n'
+    )
     assert messages == {"Done": "Gatavs"}

@@ -31,7 +31,9 @@ def _used_msgids() -> dict[str, str | None]:
 
 
 def _catalog(language: str) -> dict[str, str | list[str]]:
-    messages, _header = parse_po((LOCALE_DIR / language / "LC_MESSAGES" / "kiosk.po").read_text(encoding="utf-8"))
+    messages, _header = parse_po(
+        (LOCALE_DIR / language / "LC_MESSAGES" / "kiosk.po").read_text(encoding="utf-8")
+    )
     return messages
 
 
@@ -39,7 +41,13 @@ def test_the_extractor_sees_the_screens() -> None:
     used = _used_msgids()
     assert len(used) > 90
     # One of each kind: a kv text, a reason button, a plural, a diagnostics text and a status row name.
-    assert {"Device status", "Printer repair", "Reader repair", "{where}: OFFLINE{since}: {error}", "card reader"} <= set(used)
+    assert {
+        "Device status",
+        "Printer repair",
+        "Reader repair",
+        "{where}: OFFLINE{since}: {error}",
+        "card reader",
+    } <= set(used)
     assert used["Wrong PIN. {n} attempt left."] == "Wrong PIN. {n} attempts left."
 
 
@@ -60,7 +68,9 @@ def test_every_maintenance_text_is_translated_with_its_placeholders(language: st
             assert placeholders(form) == placeholders(msgid), f"{language}: {msgid!r} -> {form!r}"
         if language != "en" and not plural:
             # A technician term left in English (codes such as SIP2, AFI or PIN aside) is a missed translation.
-            assert entry != msgid or not re.search(r"[a-z]{3}", re.sub(r"\{\w+\}|SIP2|AFI|PIN", "", msgid)), f"{language}: {msgid!r}"
+            assert entry != msgid or not re.search(
+                r"[a-z]{3}", re.sub(r"\{\w+\}|SIP2|AFI|PIN", "", msgid)
+            ), f"{language}: {msgid!r}"
 
 
 def test_latvian_texts_use_latvian_letters_and_russian_cyrillic() -> None:
@@ -68,7 +78,9 @@ def test_latvian_texts_use_latvian_letters_and_russian_cyrillic() -> None:
     lv, ru = _catalog("lv"), _catalog("ru")
     assert any(ch in "".join(str(lv[m]) for m in used) for ch in "āčēģīķļņšūž")
     for msgid in used:
-        letters = re.sub(r"\{\w+\}|SIP2|AFI|PIN|RFID|SSH|kiosk admin set-pin|\[\w+\] url", "", str(ru[msgid]))
+        letters = re.sub(
+            r"\{\w+\}|SIP2|AFI|PIN|RFID|SSH|kiosk admin set-pin|\[\w+\] url", "", str(ru[msgid])
+        )
         assert not re.search(r"[A-Za-z]{2}", letters), f"ru: Latin letters left in {ru[msgid]!r}"
 
 
@@ -76,10 +88,14 @@ def test_login_attempts_in_three_plural_forms() -> None:
     lv, ru = translator("lv"), translator("ru")
     forms = ("Wrong PIN. {n} attempt left.", "Wrong PIN. {n} attempts left.")
     assert [lv.ngettext(*forms, n).format(n=n) for n in (1, 2, 0)] == [
-        "Nepareizs PIN. Atlicis 1 mēģinājums.", "Nepareizs PIN. Atlikuši 2 mēģinājumi.", "Nepareizs PIN. Atlicis 0 mēģinājumu.",
+        "Nepareizs PIN. Atlicis 1 mēģinājums.",
+        "Nepareizs PIN. Atlikuši 2 mēģinājumi.",
+        "Nepareizs PIN. Atlicis 0 mēģinājumu.",
     ]
     assert [ru.ngettext(*forms, n).format(n=n) for n in (1, 2, 5)] == [
-        "Неверный PIN. Осталась 1 попытка.", "Неверный PIN. Осталось 2 попытки.", "Неверный PIN. Осталось 5 попыток.",
+        "Неверный PIN. Осталась 1 попытка.",
+        "Неверный PIN. Осталось 2 попытки.",
+        "Неверный PIN. Осталось 5 попыток.",
     ]
 
 
@@ -94,11 +110,17 @@ def test_book_drop_texts_in_every_language_with_their_placeholders() -> None:
     from kiosk.screens.bookdrop import REASONS, TEXTS
 
     # The book drop shows all languages at once, so its texts live in the module, not the catalogs.
-    entries = {f"text {k}": v for k, v in TEXTS.items()} | {f"reason {k.name}": v for k, v in REASONS.items()}
+    entries = {f"text {k}": v for k, v in TEXTS.items()} | {
+        f"reason {k.name}": v for k, v in REASONS.items()
+    }
     assert len(entries) > 16
     for key, entry in entries.items():
         assert {"lv", "en", "ru"} <= set(entry), key
         for language in ("lv", "ru"):
-            assert entry[language] and entry[language] != entry["en"], f"{key}: {language} is missing or English"
-            assert placeholders(entry[language]) == placeholders(entry["en"]), f"{key}: {language} placeholders"
+            assert entry[language] and entry[language] != entry["en"], (
+                f"{key}: {language} is missing or English"
+            )
+            assert placeholders(entry[language]) == placeholders(entry["en"]), (
+                f"{key}: {language} placeholders"
+            )
         assert re.search(r"[А-Яа-яЁё]", entry["ru"]), key

@@ -216,7 +216,7 @@ def test_preview_list_and_errors(capsys) -> None:
     ):
         assert required in names
     assert any(n.startswith("bookdrop-") for n in names)
-    assert any( n.startswith("maintenance-") for n in names )
+    assert any(n.startswith("maintenance-") for n in names)
     assert main(["preview", "no-such-state"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1

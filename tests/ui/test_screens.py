@@ -19,7 +19,9 @@ pytestmark = pytest.mark.ui
 
 
 def _items(app):
-    return {i.item_id: i for i in app.state.checkout.items} if app.state and app.state.checkout else {}
+    return (
+        {i.item_id: i for i in app.state.checkout.items} if app.state and app.state.checkout else {}
+    )
 
 
 def _login(p, card: str) -> None:
@@ -42,7 +44,15 @@ def _in_scroll_view(widget) -> bool:
 def _buttons(root):
     from kivy.uix.button import Button
 
-    return [w for w in root.walk(restrict=True) if isinstance(w, Button) and w.opacity > 0 and w.width > 1 and w.height > 1 and w.get_root_window()]
+    return [
+        w
+        for w in root.walk(restrict=True)
+        if isinstance(w, Button)
+        and w.opacity > 0
+        and w.width > 1
+        and w.height > 1
+        and w.get_root_window()
+    ]
 
 
 def test_screen_answers_touches_while_the_library_system_stalls(kiosk, acs) -> None:
@@ -59,12 +69,20 @@ def test_screen_answers_touches_while_the_library_system_stalls(kiosk, acs) -> N
     before = p.widget("finish", "checkout").font_size
     started = time.monotonic()
     p.tap_id("large_text_toggle", "root")
-    p.wait_until(lambda: p.widget("finish", "checkout").font_size > before, timeout=2, what="larger text while the checkout waits")
+    p.wait_until(
+        lambda: p.widget("finish", "checkout").font_size > before,
+        timeout=2,
+        what="larger text while the checkout waits",
+    )
     assert time.monotonic() - started < 2
     assert _items(app)["30000003"].status is ItemStatus.SEEN  # still waiting for the library system
     p.screenshot("20-stalled-checkout-large-text")
     acs.faults.stall_s = 0
-    p.wait_until(lambda: _items(app)["30000003"].status is ItemStatus.CHECKED_OUT, timeout=15, what="answer after the stall")
+    p.wait_until(
+        lambda: _items(app)["30000003"].status is ItemStatus.CHECKED_OUT,
+        timeout=15,
+        what="answer after the stall",
+    )
     assert app.theme.large_text  # the snapshot that arrived late did not undo the patron's choice
     assert Cue.SCAN in app.services.sounds.played
     assert Cue.SUCCESS in app.services.sounds.played
@@ -125,7 +143,9 @@ def test_barcode_item_and_bad_scan(kiosk) -> None:
     p.wait_screen("checkout")
     p.app.scan("30000007")  # reference: not for loan
     p.app.scan("not|an item")
-    p.wait_until(lambda: _items(p.app).get("30000007") and _items(p.app)["30000007"].final, what="refusal")
+    p.wait_until(
+        lambda: _items(p.app).get("30000007") and _items(p.app)["30000007"].final, what="refusal"
+    )
     rows = {r.item_id: r for r in p.widget("item_list", "checkout").children}
     assert rows["30000007"].status == "This item can only be used in the library."
     assert rows[""].status == "That is not an item number."
@@ -139,13 +159,17 @@ def test_returns_from_the_same_kiosk(kiosk, tmp_path: Path) -> None:
     p.wait_screen("returns")
     p.pad.place(demo_tag("30000009", secured=False))  # on loan to LV0001
     p.pad.place(demo_tag("30000008", secured=False))  # on loan to LV0002
-    p.wait_until(lambda: p.app.return_state and len(p.app.return_state.returned) == 2, what="two returns")
+    p.wait_until(
+        lambda: p.app.return_state and len(p.app.return_state.returned) == 2, what="two returns"
+    )
     assert "2 izdevumi nodoti" == p.widget("count", "returns").text
     assert p.pad.tag(demo_tag("30000009").uid).afi == 0x07  # secured again
     p.screenshot("26-returns")
     p.tap_id("print_receipt", "returns")
     p.wait_screen("welcome")
-    transcript = p.wait_until(lambda: next(iter((tmp_path / "receipts").glob("*.txt")), None), what="return receipt")
+    transcript = p.wait_until(
+        lambda: next(iter((tmp_path / "receipts").glob("*.txt")), None), what="return receipt"
+    )
     assert "Nodošanas kvīts" in transcript.read_text(encoding="utf-8")
 
 
@@ -161,7 +185,12 @@ def test_demo_panel_drives_a_visit_with_the_mouse(kiosk) -> None:
     toggle.parent.parent.parent.scroll_to(toggle, animate=False)
     p.settle()
     p.tap(toggle)
-    p.wait_until(lambda: _items(app).get("30000003") and _items(app)["30000003"].status is ItemStatus.CHECKED_OUT, what="demo item borrowed")
+    p.wait_until(
+        lambda: (
+            _items(app).get("30000003") and _items(app)["30000003"].status is ItemStatus.CHECKED_OUT
+        ),
+        what="demo item borrowed",
+    )
     from kivy.core.window import Window
 
     p.tap(panel.typing_toggle)
@@ -169,7 +198,10 @@ def test_demo_panel_drives_a_visit_with_the_mouse(kiosk) -> None:
         Window.dispatch("on_textinput", char)
     assert panel.field.text == "30000004"
     Window.dispatch("on_key_down", 13, 40, None, [])
-    p.wait_until(lambda: _items(app).get("30000004") and _items(app)["30000004"].final, what="scanned demo item")
+    p.wait_until(
+        lambda: _items(app).get("30000004") and _items(app)["30000004"].final,
+        what="scanned demo item",
+    )
     p.screenshot("27-demo-panel")
     p.tap(toggle)  # lifted off the pad again
     p.wait_until(lambda: p.pad.tag(demo_tag("30000003").uid) is None)
@@ -228,7 +260,9 @@ def test_keyboard_wedge_scanner_logs_in(kiosk) -> None:
     assert p.app.state.patron.card_masked == "**0002"
 
 
-@pytest.mark.parametrize("size", [(800, 480), (480, 800)], ids=["landscape-800x480", "portrait-480x800"])
+@pytest.mark.parametrize(
+    "size", [(800, 480), (480, 800)], ids=["landscape-800x480", "portrait-480x800"]
+)
 def test_small_and_portrait_screens_keep_targets_reachable(kiosk, size) -> None:
     from kivy.core.window import Window
 
@@ -243,10 +277,17 @@ def test_small_and_portrait_screens_keep_targets_reachable(kiosk, size) -> None:
         shots[screen] = p.screenshot(screen)
         for button in _buttons(p.app.kiosk_root):
             x, y = button.to_window(button.x, button.y)
-            assert min(button.width, button.height) >= 48, f"{screen}: {button.text!r} is {button.size}"
+            assert min(button.width, button.height) >= 48, (
+                f"{screen}: {button.text!r} is {button.size}"
+            )
             if _in_scroll_view(button):
                 continue  # a long list scrolls; its rows may lie outside the window
-            assert -1 <= x and x + button.width <= Window.width + 1 and -1 <= y and y + button.height <= Window.height + 1, f"{screen}: {button.text!r} off screen"
+            assert (
+                -1 <= x
+                and x + button.width <= Window.width + 1
+                and -1 <= y
+                and y + button.height <= Window.height + 1
+            ), f"{screen}: {button.text!r} off screen"
 
     check("welcome")
     p.tap_id("type_number", "welcome")
@@ -267,7 +308,10 @@ def test_small_and_portrait_screens_keep_targets_reachable(kiosk, size) -> None:
     p.wait_screen("checkout")
     for item_id in ("30000001", "30000006", "30000003", "30000010"):
         p.pad.place(demo_tag(item_id))
-    p.wait_until(lambda: len(_items(p.app)) == 4 and all(i.final for i in _items(p.app).values()), what="four answers")
+    p.wait_until(
+        lambda: len(_items(p.app)) == 4 and all(i.final for i in _items(p.app).values()),
+        what="four answers",
+    )
     check("checkout")
     p.tap_id("tab_account", "checkout")
     p.wait_screen("account")
@@ -301,7 +345,9 @@ def test_receipt_by_e_mail_when_the_site_enables_it(kiosk, tmp_path: Path) -> No
     p.wait_until(lambda: _items(p.app).get("30000002") and _items(p.app)["30000002"].final)
     p.tap_id("finish", "checkout")
     p.wait_screen("finish")
-    button = p.wait_until(lambda: p.widget("email_slot", "finish").children, what="e-mail choice")[0]
+    button = p.wait_until(lambda: p.widget("email_slot", "finish").children, what="e-mail choice")[
+        0
+    ]
     p.screenshot("32-receipt-choice-email")
     p.tap(button)
     p.wait_screen("goodbye")
@@ -327,7 +373,9 @@ def test_tag_write_failure_sends_the_item_to_the_desk(kiosk) -> None:
     tag = demo_tag("30000003")
     p.pad.fail_writes(tag.uid, count=50)  # the security bit cannot be switched off
     p.pad.place(tag)
-    p.wait_until(lambda: _items(p.app).get("30000003") and _items(p.app)["30000003"].final, timeout=15)
+    p.wait_until(
+        lambda: _items(p.app).get("30000003") and _items(p.app)["30000003"].final, timeout=15
+    )
     row = next(r for r in p.widget("item_list", "checkout").children if r.item_id == "30000003")
     assert row.state_name == "refused"
     assert "desk" in row.status
@@ -342,7 +390,11 @@ def test_repeated_wrong_pins_lock_the_card_out(kiosk) -> None:
         p.wait_screen("pin")
         p.keys(p.widget("pad", "pin"), "9999")
         p.tap_id("ok", "pin")
-        p.wait_until(lambda: p.app.state.problem is not None and p.app.state.stage.value in ("pin", "welcome"))
+        p.wait_until(
+            lambda: (
+                p.app.state.problem is not None and p.app.state.stage.value in ("pin", "welcome")
+            )
+        )
     p.wait_screen("welcome")
     message = p.wait_until(lambda: p.widget("message", "welcome").text, what="lock-out message")
     assert message.startswith("Pārāk daudz mēģinājumu.")
@@ -359,7 +411,9 @@ def test_offline_checkout_shows_provisional_due_dates(kiosk, acs, tmp_path: Path
     assert "provizoriski" in p.widget("offline_banner", "root").text
     assert p.widget("tab_account", "checkout").disabled  # the account needs the library system
     p.pad.place(demo_tag("30000001"))
-    p.wait_until(lambda: _items(p.app).get("30000001") and _items(p.app)["30000001"].final, timeout=20)
+    p.wait_until(
+        lambda: _items(p.app).get("30000001") and _items(p.app)["30000001"].final, timeout=20
+    )
     row = next(r for r in p.widget("item_list", "checkout").children if r.item_id == "30000001")
     assert row.state_name == "ok"
     assert "provizorisks termiņš" in row.status

@@ -40,13 +40,19 @@ def _login_lv0001(p, shot: bool = True) -> None:
     p.keys(pad, "9999")
     assert p.widget("dots", "pin").text == "●●●●"  # the PIN is masked
     p.tap_id("ok", "pin")
-    p.wait_until(lambda: p.app.state.problem is not None and p.widget("message", "pin").text, what="wrong PIN message")
+    p.wait_until(
+        lambda: p.app.state.problem is not None and p.widget("message", "pin").text,
+        what="wrong PIN message",
+    )
     if shot:
         p.screenshot("04-pin-wrong")
     p.keys(p.widget("pad", "pin"), "1234")
     assert len(p.widget("dots", "pin").text) == 4
     p.tap_id("ok", "pin")
-    p.wait_until(lambda: p.app.current_screen == "checkout", what=lambda: f"checkout after the right PIN, state {p.app.state}")
+    p.wait_until(
+        lambda: p.app.current_screen == "checkout",
+        what=lambda: f"checkout after the right PIN, state {p.app.state}",
+    )
     p.settle()
 
 
@@ -71,8 +77,16 @@ def _visit(p, lang: str, receipts: Path, expect: dict[str, str]) -> None:
     pad.place(demo_tag("30000006"))  # on hold for another patron
     pad.place(demo_tag("30000005", 1, 3))  # 2 parts of a 3-part set
     pad.place(demo_tag("30000005", 2, 3))
-    p.wait_until(lambda: {"30000001", "30000006", "30000005"} <= set(_items(app)), what="all items seen")
-    p.wait_until(lambda: _items(app)["30000001"].status is ItemStatus.CHECKED_OUT and _items(app)["30000006"].final, what="answers")
+    p.wait_until(
+        lambda: {"30000001", "30000006", "30000005"} <= set(_items(app)), what="all items seen"
+    )
+    p.wait_until(
+        lambda: (
+            _items(app)["30000001"].status is ItemStatus.CHECKED_OUT
+            and _items(app)["30000006"].final
+        ),
+        what="answers",
+    )
     items = _items(app)
     assert items["30000006"].status is ItemStatus.REFUSED
     assert items["30000005"].status in (ItemStatus.WAITING, ItemStatus.REFUSED)
@@ -84,33 +98,57 @@ def _visit(p, lang: str, receipts: Path, expect: dict[str, str]) -> None:
     assert "3" in rows["30000005"].status
     assert "2" in rows["30000005"].status
     # nothing was checked out for the waiting set, yet its title was asked for and is shown
-    p.wait_until(lambda: rows["30000005"].title == "Latviešu valodas kurss (3 CD)", what="title of the waiting set")
+    p.wait_until(
+        lambda: rows["30000005"].title == "Latviešu valodas kurss (3 CD)",
+        what="title of the waiting set",
+    )
     assert not pad.tag(demo_tag("30000006").uid).afi == 0xC2  # a refused item stays secured
     p.screenshot("06-checkout-results")
 
     p.tap_id("tab_account", "checkout")
     p.wait_screen("account")
-    p.wait_until(lambda: app.state.account and any(loan.item_id == "30000009" for loan in app.state.account.loans), what="loans")
+    p.wait_until(
+        lambda: (
+            app.state.account
+            and any(loan.item_id == "30000009" for loan in app.state.account.loans)
+        ),
+        what="loans",
+    )
     p.screenshot("07-account")
-    renew = next(r for r in p.widget("account_list", "account").children if getattr(r, "item_id", "") == "30000009")
+    renew = next(
+        r
+        for r in p.widget("account_list", "account").children
+        if getattr(r, "item_id", "") == "30000009"
+    )
     p.tap(renew.action_button)
-    p.wait_until(lambda: any(loan.item_id == "30000009" and loan.renewed is not None for loan in app.state.account.loans), what="renewal")
+    p.wait_until(
+        lambda: any(
+            loan.item_id == "30000009" and loan.renewed is not None
+            for loan in app.state.account.loans
+        ),
+        what="renewal",
+    )
     p.screenshot("08-account-renewed")
     if p.widget("renew_all", "account").disabled is False:
         p.tap_id("renew_all", "account")
-        p.wait_until(lambda: all(loan.renewed is not None for loan in app.state.account.loans), what="renew all")
+        p.wait_until(
+            lambda: all(loan.renewed is not None for loan in app.state.account.loans),
+            what="renew all",
+        )
         p.screenshot("09-account-renew-all")
 
     p.tap_id("finish", "account")
     p.wait_screen("finish")
     refused = p.widget("refused_list", "finish").text
     assert expect["desk"] in refused
-    assert "Mērnieku laiki" in refused # the refused item, by name
+    assert "Mērnieku laiki" in refused  # the refused item, by name
     p.screenshot("10-receipt-choice")
     p.wait_until(lambda: not p.widget("print_receipt", "finish").disabled, what="printer ready")
     p.tap_id("print_receipt", "finish")
     p.wait_screen("goodbye")
-    assert "Mērnieku laiki" in p.widget("message", "goodbye").text  # named again: leave it at the desk
+    assert (
+        "Mērnieku laiki" in p.widget("message", "goodbye").text
+    )  # named again: leave it at the desk
     p.screenshot("11-goodbye")
     transcript = p.wait_until(lambda: next(iter(receipts.glob("*.txt")), None), what="receipt file")
     text = transcript.read_text(encoding="utf-8")
@@ -127,9 +165,27 @@ def _visit(p, lang: str, receipts: Path, expect: dict[str, str]) -> None:
 
 
 EXPECT = {
-    "lv": {"type": "Ievadiet kartes numuru", "due": "Atdot līdz", "hold": "Rezervēts citam lasītājam. Lūdzu, atstājiet to pie bibliotekāra.", "receipt": "Izsniegšanas kvīts", "desk": "atstājiet šos izdevumus pie bibliotekāra"},
-    "en": {"type": "Type your card number", "due": "Due", "hold": "Reserved for another reader. Please leave it at the desk.", "receipt": "Loan receipt", "desk": "leave these at the desk"},
-    "ru": {"type": "Введите номер билета", "due": "Вернуть до", "hold": "Забронировано другим читателем. Пожалуйста, оставьте его у библиотекаря.", "receipt": "Квитанция о выдаче", "desk": "оставьте это у библиотекаря"},
+    "lv": {
+        "type": "Ievadiet kartes numuru",
+        "due": "Atdot līdz",
+        "hold": "Rezervēts citam lasītājam. Lūdzu, atstājiet to pie bibliotekāra.",
+        "receipt": "Izsniegšanas kvīts",
+        "desk": "atstājiet šos izdevumus pie bibliotekāra",
+    },
+    "en": {
+        "type": "Type your card number",
+        "due": "Due",
+        "hold": "Reserved for another reader. Please leave it at the desk.",
+        "receipt": "Loan receipt",
+        "desk": "leave these at the desk",
+    },
+    "ru": {
+        "type": "Введите номер билета",
+        "due": "Вернуть до",
+        "hold": "Забронировано другим читателем. Пожалуйста, оставьте его у библиотекаря.",
+        "receipt": "Квитанция о выдаче",
+        "desk": "оставьте это у библиотекаря",
+    },
 }
 
 
@@ -171,7 +227,12 @@ def test_idle_warning_extend_and_timeout_reset(kiosk) -> None:
     assert "Вы ещё здесь?" in warning.children[0].children[-1].text
     p.screenshot("12-idle-warning")
     p.tap(warning.ids.extend)
-    p.wait_until(lambda: not app.idle_warning and app.state.stage is Stage.ACTIVE and not app.state.idle_warning, what="extended")
+    p.wait_until(
+        lambda: (
+            not app.idle_warning and app.state.stage is Stage.ACTIVE and not app.state.idle_warning
+        ),
+        what="extended",
+    )
     p.clock.advance(settings.idle_timeout_s - settings.idle_warning_s + 1)
     app.tick()
     p.wait_until(lambda: app.idle_warning)

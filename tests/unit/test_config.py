@@ -77,7 +77,9 @@ def test_missing_file():
 
 def test_routing_rules_are_typed(tmp_path):
     f = tmp_path / "r.toml"
-    f.write_text('[[routing]]\nbin = 3\nalert_type = "02"\nhold_slip = true\n[[routing]]\nbin = 1\n')
+    f.write_text(
+        '[[routing]]\nbin = 3\nalert_type = "02"\nhold_slip = true\n[[routing]]\nbin = 1\n'
+    )
     cfg = config.load(f)
     assert cfg.routing[0].bin == 3
     assert cfg.routing[0].hold_slip is True
@@ -92,7 +94,9 @@ def test_config_is_frozen():
 
 def test_optional_bool_in_a_routing_row(tmp_path):
     f = tmp_path / "alert.toml"
-    f.write_text('[[routing]]\nbin = 3\nalert = true\n[[routing]]\nbin = 4\nalert = false\n[[routing]]\nbin = 5\n')
+    f.write_text(
+        "[[routing]]\nbin = 3\nalert = true\n[[routing]]\nbin = 4\nalert = false\n[[routing]]\nbin = 5\n"
+    )
     cfg = config.load(f)
     assert [r.alert for r in cfg.routing] == [True, False, None]
     f.write_text('[[routing]]\nbin = 3\nalert = "yes"\n')
@@ -104,7 +108,9 @@ def test_site_currency_reaches_the_circulation_service(tmp_path):
     from kiosk.sync.circulation import build_circulation
 
     f = tmp_path / "c.toml"
-    f.write_text(f'[kiosk]\ncurrency = "SEK"\n[storage]\npath = "{tmp_path / "j.sqlite"}"\n[sip2]\nport = 1\n')
+    f.write_text(
+        f'[kiosk]\ncurrency = "SEK"\n[storage]\npath = "{tmp_path / "j.sqlite"}"\n[sip2]\nport = 1\n'
+    )
     cfg = config.load(f)
     assert cfg.kiosk.currency == "SEK"
     service = build_circulation(cfg)

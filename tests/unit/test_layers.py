@@ -177,7 +177,10 @@ def _fake(source: str, code: str, tmp_path: Path, package: bool = False) -> list
     [
         ("kiosk.core.fake", "from kiosk.sync.journal import Journal\n"),
         ("kiosk.core.fake", "def f():\n    import kivy.app\n"),
-        ("kiosk.core.fake", "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from kiosk.devices import printer\n"),
+        (
+            "kiosk.core.fake",
+            "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from kiosk.devices import printer\n",
+        ),
         ("kiosk.core.fake", "from ..screens import base\n"),
         ("kiosk.screens.fake", "from kiosk.devices.readers.sim import demo_tag\n"),
         ("kiosk.screens.fake", "import kiosk.sync.circulation\n"),

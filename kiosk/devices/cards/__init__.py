@@ -1,10 +1,10 @@
 """Patron identification sources chosen by a device string (`[patron] card_sources`):
 
-    sim: / sim:<name>           the simulated reader the demo panel drives
-    wedge:                      a keyboard-wedge scanner, fed by the UI's key events
-    serial:/dev/ttyACM0?baud=9600   a serial barcode scanner (CR/LF lines)
-    pcsc:<reader name part>     contactless cards on a PC/SC reader (UID or block by card_rule)
-    nfc:usb / nfc:udp:127.0.0.1:54321   contactless cards through nfcpy
+sim: / sim:<name>           the simulated reader the demo panel drives
+wedge:                      a keyboard-wedge scanner, fed by the UI's key events
+serial:/dev/ttyACM0?baud=9600   a serial barcode scanner (CR/LF lines)
+pcsc:<reader name part>     contactless cards on a PC/SC reader (UID or block by card_rule)
+nfc:usb / nfc:udp:127.0.0.1:54321   contactless cards through nfcpy
 """
 
 from __future__ import annotations
@@ -38,12 +38,16 @@ __all__ = [
 ]
 
 
-def open_card_source(url: str, patron_cfg: Any, *, clock: Clock | None = None, base_dir: Path | None = None) -> CardSource:
+def open_card_source(
+    url: str, patron_cfg: Any, *, clock: Clock | None = None, base_dir: Path | None = None
+) -> CardSource:
     """The card source for one `card_sources` entry; call .start(callback) to receive CardPresented."""
     kind, sep, rest = url.partition(":")
     kind = kind.lower()
     if not sep:
-        raise CardError(f"patron.card_sources entry {url!r} has no kind; expected sim:, wedge:, serial:, pcsc: or nfc:")
+        raise CardError(
+            f"patron.card_sources entry {url!r} has no kind; expected sim:, wedge:, serial:, pcsc: or nfc:"
+        )
     if kind == "sim":
         # only the configured kind's driver is loaded (pyscard and nfcpy are optional)
         from kiosk.devices.cards.sim import get_shared_card_source
@@ -83,7 +87,9 @@ def open_card_source(url: str, patron_cfg: Any, *, clock: Clock | None = None, b
         from kiosk.devices.cards.nfc import NfcCardSource
 
         return NfcCardSource(rest or "usb", rule)
-    raise CardError(f"patron.card_sources entry {url!r}: unknown kind {kind!r}; expected sim:, wedge:, serial:, pcsc: or nfc:")
+    raise CardError(
+        f"patron.card_sources entry {url!r}: unknown kind {kind!r}; expected sim:, wedge:, serial:, pcsc: or nfc:"
+    )
 
 
 @dataclass(frozen=True)
@@ -112,13 +118,19 @@ def check_source(url: str, patron_cfg: Any = None) -> SourceCheck:
     kind, sep, rest = url.partition(":")
     kind = kind.lower()
     if not sep or kind not in ("sim", "wedge", "serial", "pcsc", "nfc"):
-        raise CardError(f"patron.card_sources entry {url!r}: expected sim:, wedge:, serial:, pcsc: or nfc:")
+        raise CardError(
+            f"patron.card_sources entry {url!r}: expected sim:, wedge:, serial:, pcsc: or nfc:"
+        )
     if patron_cfg is not None and kind in ("pcsc", "nfc"):
         parse_card_rule(patron_cfg.card_rule)
     if kind == "sim":
         return SourceCheck(SourceStatus(True, "simulated card reader (demo panel)"))
     if kind == "wedge":
-        return SourceCheck(SourceStatus(True, "keyboard-wedge scanner, read through the touch screen's keyboard events"))
+        return SourceCheck(
+            SourceStatus(
+                True, "keyboard-wedge scanner, read through the touch screen's keyboard events"
+            )
+        )
     if kind == "serial":
         # pyserial only to check a serial: source
         import serial
@@ -150,7 +162,9 @@ def check_source(url: str, patron_cfg: Any = None) -> SourceCheck:
         # nfcpy is optional: its presence is what is checked
         import nfc  # noqa: F401
     except ImportError:
-        return SourceCheck(SourceStatus(False, "nfcpy is not installed; install the kiosk with the [nfc] extra"))
+        return SourceCheck(
+            SourceStatus(False, "nfcpy is not installed; install the kiosk with the [nfc] extra")
+        )
     if rest.startswith("tty:"):
         dev = "/dev/tty" + rest.split(":")[1]
         ok = Path(dev).exists()
@@ -161,4 +175,6 @@ def check_source(url: str, patron_cfg: Any = None) -> SourceCheck:
     found, _ = nfc_devices()
     if found:
         return SourceCheck(SourceStatus(True, ", ".join(f"{d.name} ({d.path})" for d in found)))
-    return SourceCheck(SourceStatus(False, "no nfcpy-supported USB reader attached (RC-S380, PN533, ACR122U …)"))
+    return SourceCheck(
+        SourceStatus(False, "no nfcpy-supported USB reader attached (RC-S380, PN533, ACR122U …)")
+    )

@@ -126,7 +126,9 @@ class CardRule:
             table = dict(self.table)
             return table.get(hexuid) or table.get(uid[::-1].hex().upper())
         if block_data is None:
-            raise CardError(f"card rule block:{self.block} needs the card's data block; this card source cannot read blocks")
+            raise CardError(
+                f"card rule block:{self.block} needs the card's data block; this card source cannot read blocks"
+            )
         return decode_block(block_data, self.encoding)
 
 
@@ -142,11 +144,15 @@ def decode_block(data: bytes, encoding: str) -> str | None:
     try:
         text = data.split(b"\x00", 1)[0].decode("ascii").strip()
     except UnicodeDecodeError:
-        raise CardError("the card's data block is not ASCII text; check the card_rule block number and encoding") from None
+        raise CardError(
+            "the card's data block is not ASCII text; check the card_rule block number and encoding"
+        ) from None
     if not text:
         return None
     if not text.isprintable():
-        raise CardError("the card's data block holds unprintable characters; check the card_rule block number")
+        raise CardError(
+            "the card's data block holds unprintable characters; check the card_rule block number"
+        )
     return text
 
 
@@ -158,18 +164,27 @@ def parse_card_rule(rule: str, *, base_dir: Path | None = None) -> CardRule:
     if rule == "demo":
         from kiosk import demo_catalog
 
-        return CardRule(kind="demo", table=tuple((p.card_uid.upper(), p.patron_id) for p in demo_catalog.PATRONS if p.card_uid))
+        return CardRule(
+            kind="demo",
+            table=tuple(
+                (p.card_uid.upper(), p.patron_id) for p in demo_catalog.PATRONS if p.card_uid
+            ),
+        )
     if rule.startswith("block:"):
         parts = rule.split(":")
         if len(parts) != 3 or not parts[1].isdigit() or parts[2] not in ("ascii", "bcd"):
-            raise CardError(f"patron.card_rule {rule!r}: expected block:<number>:<ascii|bcd>, e.g. block:4:ascii")
+            raise CardError(
+                f"patron.card_rule {rule!r}: expected block:<number>:<ascii|bcd>, e.g. block:4:ascii"
+            )
         return CardRule(kind="block", block=int(parts[1]), encoding=parts[2])
     if rule.startswith("map:"):
         path = Path(rule[4:]).expanduser()
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path
         return CardRule(kind="map", table=load_card_map(path))
-    raise CardError(f"patron.card_rule {rule!r}: expected uid, uid-decimal, uid-reversed, block:<n>:<ascii|bcd>, map:<csv file> or demo")
+    raise CardError(
+        f"patron.card_rule {rule!r}: expected uid, uid-decimal, uid-reversed, block:<n>:<ascii|bcd>, map:<csv file> or demo"
+    )
 
 
 def load_card_map(path: Path) -> tuple[tuple[str, str], ...]:
@@ -178,9 +193,13 @@ def load_card_map(path: Path) -> tuple[tuple[str, str], ...]:
         text = path.read_text(encoding="utf-8")
         parsed = list(csv.reader(text.splitlines()))
     except OSError as exc:
-        raise CardError(f"patron.card_rule map file {path} cannot be read ({exc.strerror})") from None
+        raise CardError(
+            f"patron.card_rule map file {path} cannot be read ({exc.strerror})"
+        ) from None
     except (UnicodeDecodeError, csv.Error) as exc:
-        raise CardError(f"patron.card_rule map file {path} is not a UTF-8 CSV file ({exc})") from None
+        raise CardError(
+            f"patron.card_rule map file {path} is not a UTF-8 CSV file ({exc})"
+        ) from None
     rows = []
     for lineno, row in enumerate(parsed, start=1):
         if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):

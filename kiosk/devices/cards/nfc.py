@@ -18,10 +18,14 @@ class NfcCardSource(ThreadedCardSource):
 
     thread_name = "nfc-cards"
 
-    def __init__(self, path: str, rule: CardRule, *, targets: tuple[str, ...] = TARGETS, retry_s: float = 1.0) -> None:
+    def __init__(
+        self, path: str, rule: CardRule, *, targets: tuple[str, ...] = TARGETS, retry_s: float = 1.0
+    ) -> None:
         super().__init__()
         if rule.needs_block:
-            raise CardError("patron.card_rule block:… is not available with nfc: card sources; use uid, uid-decimal, uid-reversed or map:")
+            raise CardError(
+                "patron.card_rule block:… is not available with nfc: card sources; use uid, uid-decimal, uid-reversed or map:"
+            )
         self.path = path
         self.rule = rule
         self.targets = targets
@@ -46,7 +50,9 @@ class NfcCardSource(ThreadedCardSource):
         try:
             import nfc  # noqa: F401
         except ImportError as exc:
-            raise CardError("nfcpy is not installed; install the kiosk with the [nfc] extra") from exc
+            raise CardError(
+                "nfcpy is not installed; install the kiosk with the [nfc] extra"
+            ) from exc
         self._start_thread()
 
     def _run(self) -> None:
@@ -58,7 +64,12 @@ class NfcCardSource(ThreadedCardSource):
                     self.error = ""
                     while not self._stop.is_set():
                         clf.connect(
-                            rdwr={"targets": list(self.targets), "on-connect": self._on_connect, "interval": 0.1, "iterations": 5},
+                            rdwr={
+                                "targets": list(self.targets),
+                                "on-connect": self._on_connect,
+                                "interval": 0.1,
+                                "iterations": 5,
+                            },
                             terminate=self._stop.is_set,
                         )
             except OSError as exc:

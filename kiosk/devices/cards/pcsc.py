@@ -23,7 +23,15 @@ class PcscCardSource(ThreadedCardSource):
 
     thread_name = "pcsc-cards"
 
-    def __init__(self, name: str, rule: CardRule, *, block_size: int = 4, wait_ms: int = 200, retry_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        name: str,
+        rule: CardRule,
+        *,
+        block_size: int = 4,
+        wait_ms: int = 200,
+        retry_s: float = 1.0,
+    ) -> None:
         super().__init__()
         self.name = name
         self.rule = rule
@@ -40,9 +48,13 @@ class PcscCardSource(ThreadedCardSource):
             uid = uid_from_pcsc(conn.uid(), atr)
             block = None
             if self.rule.needs_block:
-                block, sw = conn.transmit(bytes([0xFF, 0xB0, 0x00, self.rule.block, self.block_size]))
+                block, sw = conn.transmit(
+                    bytes([0xFF, 0xB0, 0x00, self.rule.block, self.block_size])
+                )
                 if sw != 0x9000:
-                    raise CardError(f"PC/SC reader {self.name}: reading block {self.rule.block} of the card failed (SW {sw:04X}); check patron.card_rule")
+                    raise CardError(
+                        f"PC/SC reader {self.name}: reading block {self.rule.block} of the card failed (SW {sw:04X}); check patron.card_rule"
+                    )
             number = self.rule.card_number(uid, block)
             if number is None:
                 log.info("card %s on %s is not enrolled", mask(uid.hex().upper()), reader)

@@ -32,10 +32,14 @@ def decode_line(line: bytes) -> str | None:
     try:
         text = line.decode("ascii").strip()
     except UnicodeDecodeError:
-        log.warning("barcode scanner sent non-ASCII bytes %s; check its baud rate", line[:16].hex(" "))
+        log.warning(
+            "barcode scanner sent non-ASCII bytes %s; check its baud rate", line[:16].hex(" ")
+        )
         return None
     if not text.isprintable():
-        log.warning("barcode scanner sent control characters; check its configuration (suffix CR or LF)")
+        log.warning(
+            "barcode scanner sent control characters; check its configuration (suffix CR or LF)"
+        )
         return None
     return text or None
 
@@ -58,7 +62,9 @@ class SerialScanner(ThreadedCardSource):
         try:
             return serial.serial_for_url(self.url, baudrate=self.baudrate, timeout=0.1)
         except (serial.SerialException, OSError, ValueError) as exc:
-            raise CardError(f"barcode scanner {self.url}: cannot open ({exc}); check the cable and the dialout group") from exc
+            raise CardError(
+                f"barcode scanner {self.url}: cannot open ({exc}); check the cable and the dialout group"
+            ) from exc
 
     def start(self, on_card: CardCallback) -> None:
         super().start(on_card)
@@ -89,7 +95,11 @@ class SerialScanner(ThreadedCardSource):
                 if text:
                     self._post(text)
             if len(buf) > MAX_LINE:
-                log.warning("barcode scanner %s: %d bytes without CR/LF dropped; set the scanner's suffix to CR", self.url, len(buf))
+                log.warning(
+                    "barcode scanner %s: %d bytes without CR/LF dropped; set the scanner's suffix to CR",
+                    self.url,
+                    len(buf),
+                )
                 buf.clear()
 
     def stop(self) -> None:

@@ -62,7 +62,9 @@ def _int_option(opts: dict[str, str], key: str, default: int, url: str) -> int:
     try:
         return int(opts[key], 0)
     except ValueError:
-        raise DeviceError(f"reader URL {url!r}: option {key}={opts[key]!r} is not a number") from None
+        raise DeviceError(
+            f"reader URL {url!r}: option {key}={opts[key]!r} is not a number"
+        ) from None
 
 
 def open_reader(url: str, *, timeout_s: float = 1.0, retries: int = 3) -> TagReader:
@@ -100,11 +102,24 @@ def open_reader(url: str, *, timeout_s: float = 1.0, retries: int = 3) -> TagRea
         # only the configured kind's driver is loaded (pyscard is optional)
         from kiosk.devices.readers.threem import ThreeMReader
 
-        return ThreeMReader(port, timeout_s=timeout_s, retries=retries, baudrate=_int_option(opts, "baud", 19200, url), parity=parity)
+        return ThreeMReader(
+            port,
+            timeout_s=timeout_s,
+            retries=retries,
+            baudrate=_int_option(opts, "baud", 19200, url),
+            parity=parity,
+        )
     if scheme == "pcsc":
         # only the configured kind's driver is loaded (pyscard is optional)
         from kiosk.devices.readers.pcsc import PcscReader
 
         name, opts = _split_options(rest)
-        return PcscReader(name, timeout_s=timeout_s, retries=retries, block_size=_int_option(opts, "block_size", 4, url))
-    raise DeviceError(f"reader URL {url!r}: unknown kind {scheme!r}; expected feig:, 3m:, pcsc: or sim:")
+        return PcscReader(
+            name,
+            timeout_s=timeout_s,
+            retries=retries,
+            block_size=_int_option(opts, "block_size", 4, url),
+        )
+    raise DeviceError(
+        f"reader URL {url!r}: unknown kind {scheme!r}; expected feig:, 3m:, pcsc: or sim:"
+    )

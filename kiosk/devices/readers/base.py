@@ -172,7 +172,7 @@ class SerialLink:
     """A serial port named by a pyserial URL, re-opened with back-off when it disappears.
 
     USB serial adapters re-enumerate after a glitch: the /dev/serial/by-id path vanishes and
-    comes back, and the old file descriptor is dead for good (rfid.md P10). The link closes
+    comes back, and the old file descriptor is dead for good (docs/protocols/rfid.md P10). The link closes
     on any OS error and the next exchange opens the path again.
     """
 

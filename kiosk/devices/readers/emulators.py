@@ -41,13 +41,17 @@ class FrameEmulator:
         self._buf = bytearray()
         self._faults: deque[str] = deque()
         self._status_overrides: dict[int, deque[int]] = {}
-        self.requests: deque[bytes] = deque(maxlen=5000)  # well-formed request frames, most recent last
+        self.requests: deque[bytes] = deque(
+            maxlen=5000
+        )  # well-formed request frames, most recent last
         self.rejected: list[str] = []  # why a request was refused (e.g. a non-addressed write)
 
     def inject(self, fault: str, count: int = 1) -> None:
         """The next `count` answers are: silent (none), partial (first half only), bad_crc, garbage."""
         if fault not in FAULTS:
-            raise DeviceError(f"unknown emulator fault {fault!r}; expected one of {', '.join(FAULTS)}")
+            raise DeviceError(
+                f"unknown emulator fault {fault!r}; expected one of {', '.join(FAULTS)}"
+            )
         self._faults.extend([fault] * count)
 
     def override_status(self, key: int, status: int, count: int = 1) -> None:
@@ -106,7 +110,13 @@ class FrameEmulator:
     def _answer(self, frame: bytes) -> bytes | None:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def serve_pty(self, *, link_dir: str | os.PathLike[str] | None = None, name: str | None = None, baud: int | None = None) -> PtyPort:
+    def serve_pty(
+        self,
+        *,
+        link_dir: str | os.PathLike[str] | None = None,
+        name: str | None = None,
+        baud: int | None = None,
+    ) -> PtyPort:
         return PtyPort(self, link_dir=link_dir, name=name, baud=baud)
 
     def serve_socket(self, *, baud: int | None = None) -> SocketPort:
@@ -114,13 +124,20 @@ class FrameEmulator:
 
 
 class FeigEmulator(FrameEmulator):
-    """A FEIG ISO host-mode reader (rfid.md §7.3): inventory with MORE, read/write multiple blocks
+    """A FEIG ISO host-mode reader (docs/protocols/rfid.md §7.3): inventory with MORE, read/write multiple blocks
     (blocks MSB first on the wire, as the reader's default), write AFI, system information, NXP EAS."""
 
     protocol = "feig"
     bits_per_byte = 11  # 8E1
 
-    def __init__(self, pad: SimulatedPad, *, com_adr: int = 0x00, max_data_sets: int = 255, block_order: str = "msb") -> None:
+    def __init__(
+        self,
+        pad: SimulatedPad,
+        *,
+        com_adr: int = 0x00,
+        max_data_sets: int = 255,
+        block_order: str = "msb",
+    ) -> None:
         super().__init__(pad)
         self.com_adr = com_adr
         self.max_data_sets = max_data_sets
@@ -129,21 +146,28 @@ class FeigEmulator(FrameEmulator):
         # Transponders of other types in the field (with ISO 14443 enabled on the reader), as
         # (position among the ISO 15693 records, TR-TYPE + record bytes)
         self._others: list[tuple[int, bytes]] = []
-        self.block_security: dict[tuple[str, int], int] = {}  # (UID, block) → SEC-STATUS when asked for
+        self.block_security: dict[
+            tuple[str, int], int
+        ] = {}  # (UID, block) → SEC-STATUS when asked for
 
     def add_transponder(self, tr_type: int, record: bytes, position: int = 0) -> None:
         """Put a transponder of another type in the field: its inventory data set (TR-TYPE, then
         `record`) is answered before the ISO 15693 tag at `position` (0: first)."""
         raw = bytes([tr_type]) + bytes(record)
         if [r.tr_type for r in feig.parse_inventory_records(b"\x01" + raw)] != [tr_type]:
-            raise DeviceError(f"not one FEIG inventory record of type 0x{tr_type:02X}: {raw.hex(' ')}")
+            raise DeviceError(
+                f"not one FEIG inventory record of type 0x{tr_type:02X}: {raw.hex(' ')}"
+            )
         self._others.append((position, raw))
 
     def remove_transponders(self) -> None:
         self._others.clear()
 
     def _inventory_records(self) -> list[bytes]:
-        tags = [bytes([feig.TR_TYPE_ISO15693, t.dsfid]) + bytes.fromhex(t.uid) for t in self.pad.inventory_tags()]
+        tags = [
+            bytes([feig.TR_TYPE_ISO15693, t.dsfid]) + bytes.fromhex(t.uid)
+            for t in self.pad.inventory_tags()
+        ]
         for position, raw in sorted(self._others, key=lambda o: o[0], reverse=True):
             tags.insert(min(position, len(tags)), raw)
         return tags
@@ -194,7 +218,9 @@ class FeigEmulator(FrameEmulator):
         except NotSupported:
             return self._resp(req.cmd, feig.STATUS_ISO_ERROR, b"\x01")
         except TagWriteError as exc:
-            return self._resp(req.cmd, feig.STATUS_ISO_ERROR, b"\x12" if "locked" in str(exc) else b"\x13")
+            return self._resp(
+                req.cmd, feig.STATUS_ISO_ERROR, b"\x12" if "locked" in str(exc) else b"\x13"
+            )
         except DeviceError:
             return self._resp(req.cmd, 0x11)
 
@@ -214,7 +240,10 @@ class FeigEmulator(FrameEmulator):
                 self._pending = self._inventory_records()
             if not self._pending:
                 return self._resp(req.cmd, feig.STATUS_NO_TRANSPONDER)
-            batch, self._pending = (self._pending[: self.max_data_sets], self._pending[self.max_data_sets :])
+            batch, self._pending = (
+                self._pending[: self.max_data_sets],
+                self._pending[self.max_data_sets :],
+            )
             data = bytes([len(batch)]) + b"".join(batch)
             return self._resp(req.cmd, feig.STATUS_MORE_DATA if self._pending else 0, data)
         if sub == feig.SUB_READ_MULTIPLE:
@@ -226,7 +255,10 @@ class FeigEmulator(FrameEmulator):
             wire = self._wire(raw, size)
             # The SEC-STATUS byte is always sent, 0x00 when the security status was not asked for.
             want_sec = bool(mode & feig.MODE_SEC)
-            sec = [self.block_security.get((uid, first + i), 0) if want_sec else 0 for i in range(count)]
+            sec = [
+                self.block_security.get((uid, first + i), 0) if want_sec else 0
+                for i in range(count)
+            ]
             recs = b"".join(bytes([sec[i]]) + wire[i * size : (i + 1) * size] for i in range(count))
             return self._resp(req.cmd, 0, bytes([count, size]) + recs)
         if sub == feig.SUB_WRITE_MULTIPLE:
@@ -264,7 +296,7 @@ class FeigEmulator(FrameEmulator):
 
 
 class ThreeMEmulator(FrameEmulator):
-    """A 3M 810/210 pad (rfid.md §7.2): inventory (optionally with duplicated UIDs), read/write
+    """A 3M 810/210 pad (docs/protocols/rfid.md §7.2): inventory (optionally with duplicated UIDs), read/write
     blocks, AFI, EAS, tag information, version."""
 
     protocol = "3m"
@@ -333,7 +365,10 @@ class ThreeMEmulator(FrameEmulator):
             tags = [t for t in self.pad.inventory_tags() if afi == 0 or t.afi == afi]
             if self.duplicate_uids and tags:
                 tags = tags + tags[:1]
-            recs = b"".join((bytes([t.dsfid]) if options & threem.INV_DSFID else b"") + bytes.fromhex(t.uid) for t in tags)
+            recs = b"".join(
+                (bytes([t.dsfid]) if options & threem.INV_DSFID else b"") + bytes.fromhex(t.uid)
+                for t in tags
+            )
             return threem.build_response(cmd, ok, bytes([afi, options, len(tags)]) + recs)
         if len(f) < 8:
             raise IndexError
@@ -350,7 +385,9 @@ class ThreeMEmulator(FrameEmulator):
                 if err is None:
                     blocks += bytes([first + i, 0]) + data
                 else:
-                    blocks += bytes([first + i, err]) + (data if options & threem.READ_ALL_DATA else b"")
+                    blocks += bytes([first + i, err]) + (
+                        data if options & threem.READ_ALL_DATA else b""
+                    )
             return threem.build_response(cmd, ok, uid_raw + bytes([count]) + blocks)
         if cmd == threem.CMD_WRITE_MULTIPLE:
             if not self.multi_write:
@@ -367,7 +404,9 @@ class ThreeMEmulator(FrameEmulator):
             self.pad.write(uid, rest[0], rest[1:5])
             return threem.build_response(cmd, ok, uid_raw)
         if cmd == threem.CMD_GET_AFI:
-            return threem.build_response(cmd, ok, uid_raw + bytes([self.pad.system_info(uid).afi or 0]))
+            return threem.build_response(
+                cmd, ok, uid_raw + bytes([self.pad.system_info(uid).afi or 0])
+            )
         if cmd == threem.CMD_WRITE_AFI:
             self.pad.write_afi(uid, rest[0])
             return threem.build_response(cmd, ok, uid_raw)
@@ -430,9 +469,20 @@ class PtyPort(_Port):
     (the reader's next I/O fails, as on a USB unplug) and removes the link; replug() brings a new
     pty under the same link."""
 
-    def __init__(self, emulator: FrameEmulator, *, link_dir: str | os.PathLike[str] | None = None, name: str | None = None, baud: int | None = None) -> None:
+    def __init__(
+        self,
+        emulator: FrameEmulator,
+        *,
+        link_dir: str | os.PathLike[str] | None = None,
+        name: str | None = None,
+        baud: int | None = None,
+    ) -> None:
         super().__init__(emulator, baud)
-        self._link = Path(link_dir) / (name or f"usb-emulated-{emulator.protocol}-reader") if link_dir else None
+        self._link = (
+            Path(link_dir) / (name or f"usb-emulated-{emulator.protocol}-reader")
+            if link_dir
+            else None
+        )
         self._master = -1
         self._slave = -1
         self.slave_name = ""
@@ -574,19 +624,31 @@ def main(argv: list[str] | None = None) -> int:
 
     from kiosk.devices.readers.sim import demo_tag
 
-    ap = argparse.ArgumentParser(prog="python -m kiosk.devices.readers.emulators", description=main.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m kiosk.devices.readers.emulators",
+        description=main.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("protocol", choices=("feig", "3m"))
     ap.add_argument("items", nargs="*", help="demo item ids to place, ITEM or ITEM:PART")
     where = ap.add_mutually_exclusive_group()
     where.add_argument("--link", help="symlink to create for the pty (like /dev/serial/by-id/...)")
-    where.add_argument("--tcp", action="store_true", help="serve on a TCP socket on 127.0.0.1 instead of a pty")
-    ap.add_argument("--baud", type=int, default=0, help="pace bytes at this baud rate (0: as fast as possible)")
-    ap.add_argument("--unsecured", action="store_true", help="place the items with the unsecured AFI / EAS off")
+    where.add_argument(
+        "--tcp", action="store_true", help="serve on a TCP socket on 127.0.0.1 instead of a pty"
+    )
+    ap.add_argument(
+        "--baud", type=int, default=0, help="pace bytes at this baud rate (0: as fast as possible)"
+    )
+    ap.add_argument(
+        "--unsecured", action="store_true", help="place the items with the unsecured AFI / EAS off"
+    )
     args = ap.parse_intermixed_args(argv)
     pad = SimulatedPad()
     for spec in args.items:
         item, _, part = spec.partition(":")
-        pad.place(demo_tag(item, part=int(part) if part.isdigit() else 1, secured=not args.unsecured))
+        pad.place(
+            demo_tag(item, part=int(part) if part.isdigit() else 1, secured=not args.unsecured)
+        )
     emu: FrameEmulator = FeigEmulator(pad) if args.protocol == "feig" else ThreeMEmulator(pad)
     if args.tcp:
         port: _Port = emu.serve_socket(baud=args.baud or None)
@@ -595,9 +657,16 @@ def main(argv: list[str] | None = None) -> int:
         link = Path(args.link) if args.link else None
         if link:
             link.parent.mkdir(parents=True, exist_ok=True)
-        port = emu.serve_pty(link_dir=link.parent if link else None, name=link.name if link else None, baud=args.baud or None)
+        port = emu.serve_pty(
+            link_dir=link.parent if link else None,
+            name=link.name if link else None,
+            baud=args.baud or None,
+        )
         url = port.path  # type: ignore[attr-defined]
-    print(f"{args.protocol} reader with {len(pad.tags)} tag(s): [reader] url = \"{args.protocol}:{url}\"", flush=True)
+    print(
+        f'{args.protocol} reader with {len(pad.tags)} tag(s): [reader] url = "{args.protocol}:{url}"',
+        flush=True,
+    )
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

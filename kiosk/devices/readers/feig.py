@@ -1,4 +1,4 @@
-"""FEIG OBID ISO host protocol (rfid.md §7.3): frame codec, CRC-16/MCRF4XX and the FeigReader
+"""FEIG OBID ISO host protocol (docs/protocols/rfid.md §7.3): frame codec, CRC-16/MCRF4XX and the FeigReader
 transport for ISC.MR/LR and CPR readers over a serial port, USB-serial adapter or socket.
 """
 
@@ -195,13 +195,17 @@ def _split(frame: bytes, min_body: int) -> tuple[int, int, bytes]:
     if declared is None:
         raise ReaderFrameError(f"FEIG frame too short ({len(frame)} bytes): {frame.hex(' ')}")
     if declared != len(frame):
-        raise ReaderFrameError(f"FEIG frame length byte says {declared} but {len(frame)} bytes arrived: {frame.hex(' ')}")
+        raise ReaderFrameError(
+            f"FEIG frame length byte says {declared} but {len(frame)} bytes arrived: {frame.hex(' ')}"
+        )
     if len(frame) < header + 2 + min_body + 2:
         raise ReaderFrameError(f"FEIG frame too short ({len(frame)} bytes): {frame.hex(' ')}")
     got = int.from_bytes(frame[-2:], "little")
     want = crc16(frame[:-2])
     if got != want:
-        raise ReaderFrameError(f"FEIG frame CRC is 0x{got:04X}, expected 0x{want:04X}: {frame.hex(' ')}")
+        raise ReaderFrameError(
+            f"FEIG frame CRC is 0x{got:04X}, expected 0x{want:04X}: {frame.hex(' ')}"
+        )
     return frame[header], frame[header + 1], frame[header + 2 : -2]
 
 
@@ -225,12 +229,21 @@ def inventory_request(more: bool = False) -> bytes:
 
 
 def read_multiple_request(uid: str, first: int, count: int) -> bytes:
-    return bytes([SUB_READ_MULTIPLE, MODE_ADDRESSED | MODE_SEC]) + uid_bytes(uid) + bytes([first, count])
+    return (
+        bytes([SUB_READ_MULTIPLE, MODE_ADDRESSED | MODE_SEC])
+        + uid_bytes(uid)
+        + bytes([first, count])
+    )
 
 
 def write_multiple_request(uid: str, first: int, block_size: int, wire_data: bytes) -> bytes:
     count = len(wire_data) // block_size
-    return bytes([SUB_WRITE_MULTIPLE, MODE_ADDRESSED]) + uid_bytes(uid) + bytes([first, count, block_size]) + wire_data
+    return (
+        bytes([SUB_WRITE_MULTIPLE, MODE_ADDRESSED])
+        + uid_bytes(uid)
+        + bytes([first, count, block_size])
+        + wire_data
+    )
 
 
 def write_afi_request(uid: str, afi: int) -> bytes:
@@ -278,7 +291,11 @@ TR_TYPE_NAMES = {
 }
 TR_TYPE_ISO14443A = 0x04
 TR_TYPE_ISO14443B = 0x05
-PATRON_CARD_TYPES = (TR_TYPE_ISO14443A, TR_TYPE_ISO14443B, 0x0D)  # contactless cards a patron carries
+PATRON_CARD_TYPES = (
+    TR_TYPE_ISO14443A,
+    TR_TYPE_ISO14443B,
+    0x0D,
+)  # contactless cards a patron carries
 
 
 @dataclass(frozen=True)
@@ -307,7 +324,12 @@ class TransponderRecord:
         return self.tr_type == TR_TYPE_ISO15693
 
     def to_json(self) -> dict[str, object]:
-        out: dict[str, object] = {"tr_type": self.tr_type, "type": self.type_name, "uid": self.uid, "raw": self.body.hex().upper()}
+        out: dict[str, object] = {
+            "tr_type": self.tr_type,
+            "type": self.type_name,
+            "uid": self.uid,
+            "raw": self.body.hex().upper(),
+        }
         if self.dsfid is not None:
             out["dsfid"] = self.dsfid
         if self.card_uid is not None:
@@ -322,7 +344,9 @@ def _record_length(tr_type: int, rest: bytes) -> int | None:
 
     def at(i: int) -> int:
         if i >= len(rest):
-            raise ReaderFrameError(f"FEIG inventory record of {TR_TYPE_NAMES.get(tr_type, hex(tr_type))} ends early: {rest.hex(' ')}")
+            raise ReaderFrameError(
+                f"FEIG inventory record of {TR_TYPE_NAMES.get(tr_type, hex(tr_type))} ends early: {rest.hex(' ')}"
+            )
         return rest[i]
 
     if tr_type in (0x00, 0x01, 0x03, 0x05, 0x0A, 0x0B):
@@ -369,10 +393,14 @@ def _record(tr_type: int, body: bytes, framed: bool = True) -> TransponderRecord
     if tr_type in (0x00, 0x01, TR_TYPE_ISO15693):
         return TransponderRecord(tr_type, body, uid=body[1:9].hex().upper(), dsfid=body[0])
     if tr_type == TR_TYPE_ISO14443A:
-        return TransponderRecord(tr_type, body, uid=body[2:].hex().upper(), card_uid=_card_uid(tr_type, body))
+        return TransponderRecord(
+            tr_type, body, uid=body[2:].hex().upper(), card_uid=_card_uid(tr_type, body)
+        )
     if tr_type in (TR_TYPE_ISO14443B, 0x0D):
         card = _card_uid(tr_type, body)
-        return TransponderRecord(tr_type, body, uid=card.hex().upper() if card else "", card_uid=card)
+        return TransponderRecord(
+            tr_type, body, uid=card.hex().upper() if card else "", card_uid=card
+        )
     if framed and (tr_type in (0x09, 0x7F) or tr_type & 0x80):
         return TransponderRecord(tr_type, body, uid=body[2:].hex().upper())
     if tr_type in (0x0A, 0x0B):
@@ -395,20 +423,30 @@ def parse_inventory_records(data: bytes) -> list[TransponderRecord]:
     out: list[TransponderRecord] = []
     for i in range(n):
         if pos >= len(data):
-            raise ReaderFrameError(f"FEIG inventory announces {n} data sets but carries {i}: {data.hex(' ')}")
+            raise ReaderFrameError(
+                f"FEIG inventory announces {n} data sets but carries {i}: {data.hex(' ')}"
+            )
         tr_type = data[pos]
         length = _record_length(tr_type, data[pos + 1 :])
         if length is None:
-            log.warning("FEIG inventory: transponder type 0x%02X has no known record length; %d data set(s) not read", tr_type, n - i)
+            log.warning(
+                "FEIG inventory: transponder type 0x%02X has no known record length; %d data set(s) not read",
+                tr_type,
+                n - i,
+            )
             out.append(_record(tr_type, data[pos + 1 :], framed=False))
             return out
         body = data[pos + 1 : pos + 1 + length]
         if len(body) < length:
-            raise ReaderFrameError(f"FEIG inventory data set {i + 1} ({TR_TYPE_NAMES.get(tr_type, hex(tr_type))}) ends early: {data.hex(' ')}")
+            raise ReaderFrameError(
+                f"FEIG inventory data set {i + 1} ({TR_TYPE_NAMES.get(tr_type, hex(tr_type))}) ends early: {data.hex(' ')}"
+            )
         out.append(_record(tr_type, body))
         pos += 1 + length
     if pos != len(data):
-        raise ReaderFrameError(f"FEIG inventory carries {len(data) - pos} byte(s) after its {n} data sets: {data.hex(' ')}")
+        raise ReaderFrameError(
+            f"FEIG inventory carries {len(data) - pos} byte(s) after its {n} data sets: {data.hex(' ')}"
+        )
     return out
 
 
@@ -434,7 +472,9 @@ def parse_read_multiple(data: bytes) -> tuple[int, bytes, list[int]]:
         raise ReaderFrameError("FEIG read answer has block size 0")
     step = size + 1
     if len(data) != 2 + n * step:
-        raise ReaderFrameError(f"FEIG read answer announces {n} blocks of {size} bytes (each after its security status byte) but carries {len(data) - 2} bytes")
+        raise ReaderFrameError(
+            f"FEIG read answer announces {n} blocks of {size} bytes (each after its security status byte) but carries {len(data) - 2} bytes"
+        )
     out = bytearray()
     sec = []
     for i in range(n):
@@ -455,8 +495,17 @@ def parse_system_info(data: bytes) -> SystemInfo:
         count = int.from_bytes(data[11:13], "big")
         ic = data[13]
     else:
-        raise ReaderFrameError(f"FEIG system information is {len(data)} bytes, expected 13 or 14: {data.hex(' ')}")
-    return SystemInfo(uid=data[1:9].hex().upper(), dsfid=data[0], afi=data[9], block_size=(data[10] & 0x1F) + 1, block_count=count + 1, ic_reference=ic)
+        raise ReaderFrameError(
+            f"FEIG system information is {len(data)} bytes, expected 13 or 14: {data.hex(' ')}"
+        )
+    return SystemInfo(
+        uid=data[1:9].hex().upper(),
+        dsfid=data[0],
+        afi=data[9],
+        block_size=(data[10] & 0x1F) + 1,
+        block_count=count + 1,
+        ic_reference=ic,
+    )
 
 
 def system_info_data(info: SystemInfo) -> bytes:
@@ -465,11 +514,17 @@ def system_info_data(info: SystemInfo) -> bytes:
     count = (info.block_count or 1) - 1
     size = (info.block_size - 1) & 0x1F
     mem = bytes([size, count]) if count <= 0xFF else bytes([size]) + count.to_bytes(2, "big")
-    return bytes([info.dsfid or 0]) + uid_bytes(info.uid) + bytes([info.afi or 0]) + mem + bytes([info.ic_reference or 0])
+    return (
+        bytes([info.dsfid or 0])
+        + uid_bytes(info.uid)
+        + bytes([info.afi or 0])
+        + mem
+        + bytes([info.ic_reference or 0])
+    )
 
 
 def reverse_blocks(data: bytes, block_size: int) -> bytes:
-    """Each block's bytes reversed: FEIG in ISO host mode sends blocks MSB first (rfid.md §3.4)."""
+    """Each block's bytes reversed: FEIG in ISO host mode sends blocks MSB first (docs/protocols/rfid.md §3.4)."""
     return b"".join(data[i : i + block_size][::-1] for i in range(0, len(data), block_size))
 
 
@@ -480,7 +535,9 @@ def read_frame(link: SerialLink, deadline: float) -> bytes:
         head = first + link.read_exact(2, deadline)
         total = int.from_bytes(head[1:3], "big")
         if total < 8:
-            raise ReaderFrameError(f"FEIG advanced frame announces {total} bytes, fewer than a frame has")
+            raise ReaderFrameError(
+                f"FEIG advanced frame announces {total} bytes, fewer than a frame has"
+            )
         return head + link.read_exact(total - 3, deadline)
     total = first[0]
     if total < 6:
@@ -556,7 +613,9 @@ class FeigReader(SerialTagReader[FeigResponse]):
         if resp.status in (STATUS_WRITE_ERROR, STATUS_ISO_ERROR):
             if resp.status == STATUS_ISO_ERROR and resp.data[:1] in (b"\x01", b"\x02", b"\x03"):
                 raise NotSupported(msg + "; the tag does not support this command")
-            raise TagWriteError(msg + "; re-place the item, the tag may be locked or password-protected")
+            raise TagWriteError(
+                msg + "; re-place the item, the tag may be locked or password-protected"
+            )
         if resp.status in (0x80, 0x82):
             raise NotSupported(msg + "; check the reader's firmware and mode (ISO host mode)")
         raise DeviceError(msg)
@@ -617,10 +676,16 @@ class FeigReader(SerialTagReader[FeigResponse]):
         step = MAX_DATA_BYTES // 4
         while block < end:
             n = min(step, end - block)
-            resp = self._check(self.exchange(CMD_ISO_HOST, read_multiple_request(uid, block, n)), "reading blocks of", uid)
+            resp = self._check(
+                self.exchange(CMD_ISO_HOST, read_multiple_request(uid, block, n)),
+                "reading blocks of",
+                uid,
+            )
             size, wire, _sec = parse_read_multiple(resp.data)
             if len(wire) != n * size:
-                raise ReaderFrameError(f"FEIG reader returned {len(wire) // size} blocks of tag {uid}, asked for {n}")
+                raise ReaderFrameError(
+                    f"FEIG reader returned {len(wire) // size} blocks of tag {uid}, asked for {n}"
+                )
             out += self._from_wire(wire, size)
             block += n
             step = max(1, MAX_DATA_BYTES // size)
@@ -641,7 +706,11 @@ class FeigReader(SerialTagReader[FeigResponse]):
 
     def read_system_info(self, uid: str) -> SystemInfo:
         uid = normalize_uid(uid)
-        resp = self._check(self.exchange(CMD_ISO_HOST, system_info_request(uid)), "reading system information of", uid)
+        resp = self._check(
+            self.exchange(CMD_ISO_HOST, system_info_request(uid)),
+            "reading system information of",
+            uid,
+        )
         info = parse_system_info(resp.data)
         if info.uid != uid_bytes(uid).hex().upper():
             raise ReaderFrameError(f"FEIG reader answered for tag {info.uid}, asked for {uid}")
@@ -649,16 +718,24 @@ class FeigReader(SerialTagReader[FeigResponse]):
 
     def write_afi(self, uid: str, afi: int) -> None:
         uid = normalize_uid(uid)
-        self._check(self.exchange(CMD_ISO_HOST, write_afi_request(uid, check_afi(afi))), "writing the AFI of", uid)
+        self._check(
+            self.exchange(CMD_ISO_HOST, write_afi_request(uid, check_afi(afi))),
+            "writing the AFI of",
+            uid,
+        )
 
     def set_eas(self, uid: str, on: bool) -> None:
         uid = normalize_uid(uid)
         cmd = NXP_SET_EAS if on else NXP_RESET_EAS
-        self._check(self.exchange(CMD_ISO_CUSTOM, nxp_request(cmd, uid)), "setting EAS of" if on else "resetting EAS of", uid)
+        self._check(
+            self.exchange(CMD_ISO_CUSTOM, nxp_request(cmd, uid)),
+            "setting EAS of" if on else "resetting EAS of",
+            uid,
+        )
 
     @atomic
     def eas(self, uid: str) -> bool | None:
-        """EAS Alarm is answered only by tags with EAS set; pair with an inventory (rfid.md P14)."""
+        """EAS Alarm is answered only by tags with EAS set; pair with an inventory (docs/protocols/rfid.md P14)."""
         uid = normalize_uid(uid)
         resp = self.exchange(CMD_ISO_CUSTOM, nxp_request(NXP_EAS_ALARM, uid))
         if resp.status == STATUS_OK:
@@ -666,7 +743,9 @@ class FeigReader(SerialTagReader[FeigResponse]):
         if resp.status == STATUS_NO_TRANSPONDER:
             present = any(e.uid == uid_bytes(uid).hex().upper() for e in self.inventory())
             if not present:
-                raise TagNotFound(f"FEIG reader: tag {uid} is not on the pad; cannot read its EAS state")
+                raise TagNotFound(
+                    f"FEIG reader: tag {uid} is not on the pad; cannot read its EAS state"
+                )
             return False
         self._check(resp, "reading EAS of", uid)
         return None  # pragma: no cover
@@ -712,10 +791,14 @@ CMD_NAMES = {
 def _addressed(mode: int, body: bytes, fields: dict[str, object]) -> bytes:
     """The request bytes after MODE [UID]; records the addressing in `fields`."""
     adr = mode & 0x07
-    fields["addressing"] = {0: "non-addressed", 1: "addressed", 2: "selected"}.get(adr, f"mode 0x{adr:X}")
+    fields["addressing"] = {0: "non-addressed", 1: "addressed", 2: "selected"}.get(
+        adr, f"mode 0x{adr:X}"
+    )
     if adr == MODE_ADDRESSED:
         if len(body) < 8:
-            raise ReaderFrameError(f"FEIG request in addressed mode carries {len(body)} of the UID's 8 bytes")
+            raise ReaderFrameError(
+                f"FEIG request in addressed mode carries {len(body)} of the UID's 8 bytes"
+            )
         fields["uid"] = body[:8].hex().upper()
         return body[8:]
     return body
@@ -723,10 +806,14 @@ def _addressed(mode: int, body: bytes, fields: dict[str, object]) -> bytes:
 
 def _need(body: bytes, n: int, what: str) -> None:
     if len(body) != n:
-        raise ReaderFrameError(f"FEIG {what} request carries {len(body)} byte(s) after its address, expected {n}")
+        raise ReaderFrameError(
+            f"FEIG {what} request carries {len(body)} byte(s) after its address, expected {n}"
+        )
 
 
-def _describe_iso_request(data: bytes, out: dict[str, object], fields: dict[str, object], block_order: str) -> None:
+def _describe_iso_request(
+    data: bytes, out: dict[str, object], fields: dict[str, object], block_order: str
+) -> None:
     if not data:
         raise ReaderFrameError("FEIG 0xB0 request has no sub-command")
     sub = data[0]
@@ -745,14 +832,18 @@ def _describe_iso_request(data: bytes, out: dict[str, object], fields: dict[str,
     rest = _addressed(mode, body, fields)
     if sub == SUB_READ_MULTIPLE:
         _need(rest, 2, "read")
-        fields.update(first_block=rest[0], blocks=rest[1], security_status_requested=bool(mode & MODE_SEC))
+        fields.update(
+            first_block=rest[0], blocks=rest[1], security_status_requested=bool(mode & MODE_SEC)
+        )
     elif sub == SUB_WRITE_MULTIPLE:
         if len(rest) < 3:
             raise ReaderFrameError("FEIG write request ends before DB-SIZE")
         first, count, size = rest[0], rest[1], rest[2]
         wire = rest[3:]
         if size == 0 or len(wire) != count * size:
-            raise ReaderFrameError(f"FEIG write request announces {count} blocks of {size} bytes but carries {len(wire)}")
+            raise ReaderFrameError(
+                f"FEIG write request announces {count} blocks of {size} bytes but carries {len(wire)}"
+            )
         memory = reverse_blocks(wire, size) if block_order == "msb" else wire
         fields.update(first_block=first, blocks=count, block_size=size, data=memory.hex().upper())
     elif sub == SUB_WRITE_AFI:
@@ -766,11 +857,15 @@ def _looks_like_system_info(data: bytes) -> bool:
     return len(data) in (13, 14) and data[1] == 0xE0  # every ISO 15693 UID starts with 0xE0
 
 
-def _describe_iso_response(data: bytes, out: dict[str, object], fields: dict[str, object], block_order: str) -> None:
+def _describe_iso_response(
+    data: bytes, out: dict[str, object], fields: dict[str, object], block_order: str
+) -> None:
     status = out["status"]
     if status == STATUS_ISO_ERROR:
         if len(data) != 1:
-            raise ReaderFrameError(f"FEIG status 0x95 answer carries {len(data)} bytes, expected the ISO error code")
+            raise ReaderFrameError(
+                f"FEIG status 0x95 answer carries {len(data)} bytes, expected the ISO error code"
+            )
         fields["iso_error"] = data[0]
         fields["iso_error_text"] = ISO_ERROR_TEXT.get(data[0], "custom or unknown")
         return
@@ -781,8 +876,18 @@ def _describe_iso_response(data: bytes, out: dict[str, object], fields: dict[str
     # The answer does not repeat the sub-command: it is told by the layout of the data.
     if status == STATUS_OK and _looks_like_system_info(data):
         info = parse_system_info(data)
-        out.update(sub=SUB_SYSTEM_INFO, afi=info.afi, block_size=info.block_size, block_count=info.block_count)
-        fields.update(uid=info.uid, dsfid=info.dsfid, ic_reference=info.ic_reference, mem_size_bytes=len(data) - 11)
+        out.update(
+            sub=SUB_SYSTEM_INFO,
+            afi=info.afi,
+            block_size=info.block_size,
+            block_count=info.block_count,
+        )
+        fields.update(
+            uid=info.uid,
+            dsfid=info.dsfid,
+            ic_reference=info.ic_reference,
+            mem_size_bytes=len(data) - 11,
+        )
         return
     if status == STATUS_OK and len(data) >= 2:
         try:
@@ -799,7 +904,10 @@ def _describe_iso_response(data: bytes, out: dict[str, object], fields: dict[str
             records = parse_inventory_records(data)
         except ReaderFrameError as exc:
             # Not an inventory either: an answer whose layout is not decoded here (e.g. 0x2C).
-            fields.update(data=data.hex().upper(), layout=f"not an inventory, read or system information answer ({exc})")
+            fields.update(
+                data=data.hex().upper(),
+                layout=f"not an inventory, read or system information answer ({exc})",
+            )
             return
         out.update(sub=SUB_INVENTORY, uids=[r.uid for r in records if r.is_iso15693])
         others = [r.to_json() for r in records if not r.is_iso15693]
@@ -807,7 +915,9 @@ def _describe_iso_response(data: bytes, out: dict[str, object], fields: dict[str
             fields["other_transponders"] = others
 
 
-def describe_frame(frame: bytes, direction: str | None = None, *, block_order: str = "msb") -> dict[str, object]:
+def describe_frame(
+    frame: bytes, direction: str | None = None, *, block_order: str = "msb"
+) -> dict[str, object]:
     """One FEIG frame as a JSON-ready dict (protocol, direction, crc_ok, command, status, uids,
     block_size, block_count, tag_memory, afi, fields; keys that do not apply are left out).
 

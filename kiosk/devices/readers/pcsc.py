@@ -1,5 +1,5 @@
 """PC/SC access through pyscard's low-level `smartcard.scard` with an own context that is
-re-established after a pcscd restart or reader unplug (rfid.md §7.5, P11), and PcscReader: ISO 15693
+re-established after a pcscd restart or reader unplug (docs/protocols/rfid.md §7.5, P11), and PcscReader: ISO 15693
 tags presented by the reader as storage cards (UID via FF CA, blocks via FF B0 / FF D6, AFI and EAS
 through the PC/SC 2.02 transparent exchange where the reader has it).
 """
@@ -38,7 +38,12 @@ SCARD_W_REMOVED_CARD = 0x80100069
 SCARD_E_INVALID_HANDLE = 0x80100003
 SCARD_E_UNKNOWN_READER = 0x80100009
 
-_CONTEXT_LOST = {SCARD_F_COMM_ERROR, SCARD_E_NO_SERVICE, SCARD_E_SERVICE_STOPPED, SCARD_E_INVALID_HANDLE}
+_CONTEXT_LOST = {
+    SCARD_F_COMM_ERROR,
+    SCARD_E_NO_SERVICE,
+    SCARD_E_SERVICE_STOPPED,
+    SCARD_E_INVALID_HANDLE,
+}
 _CARD_GONE = {SCARD_W_REMOVED_CARD, SCARD_E_NO_SMARTCARD, SCARD_E_READER_UNAVAILABLE}
 
 GET_UID = bytes.fromhex("FFCA000000")
@@ -61,7 +66,9 @@ def _scard():
     try:
         from smartcard import scard
     except ImportError as exc:
-        raise PcscUnavailable("pyscard is not installed; install the kiosk with the [pcsc] extra") from exc
+        raise PcscUnavailable(
+            "pyscard is not installed; install the kiosk with the [pcsc] extra"
+        ) from exc
     return scard
 
 
@@ -94,7 +101,9 @@ class PcscContext:
                 scard = _scard()
                 hresult, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
                 if hresult != scard.SCARD_S_SUCCESS:
-                    raise PcscUnavailable(f"PC/SC service not available: {error_message(hresult)}; is pcscd running?")
+                    raise PcscUnavailable(
+                        f"PC/SC service not available: {error_message(hresult)}; is pcscd running?"
+                    )
                 self._ctx = ctx
             return self._ctx
 
@@ -114,7 +123,9 @@ class PcscContext:
         code = _code(hresult)
         if code in _CONTEXT_LOST:
             self.reset()
-            raise PcscUnavailable(f"PC/SC {what} failed: {error_message(hresult)}; pcscd restarted or stopped")
+            raise PcscUnavailable(
+                f"PC/SC {what} failed: {error_message(hresult)}; pcscd restarted or stopped"
+            )
         if code in _CARD_GONE:
             raise TagNotFound(f"PC/SC {what}: no card on the reader ({error_message(hresult)})")
         if code == SCARD_E_TIMEOUT:
@@ -136,24 +147,34 @@ class PcscContext:
             if substring.lower() in name.lower():
                 return name
         listed = ", ".join(names) or "none"
-        raise DeviceError(f"no PC/SC reader matches {substring!r} (readers: {listed}); check the USB cable and the reader name in the configuration")
+        raise DeviceError(
+            f"no PC/SC reader matches {substring!r} (readers: {listed}); check the USB cable and the reader name in the configuration"
+        )
 
     def status(self, reader: str, timeout_ms: int = 0) -> CardStatus:
         scard = _scard()
         with self.lock:
-            hresult, states = scard.SCardGetStatusChange(self.context(), timeout_ms, [(reader, scard.SCARD_STATE_UNAWARE)])
+            hresult, states = scard.SCardGetStatusChange(
+                self.context(), timeout_ms, [(reader, scard.SCARD_STATE_UNAWARE)]
+            )
             if _code(hresult) == SCARD_E_TIMEOUT:
                 return CardStatus(reader, False)
             self.check(hresult, f"status of {reader!r}")
         _name, state, atr = states[0]
         if state & (scard.SCARD_STATE_UNKNOWN | scard.SCARD_STATE_UNAVAILABLE):
             raise DeviceError(f"PC/SC reader {reader!r} is unavailable; check the USB cable")
-        return CardStatus(reader, bool(state & scard.SCARD_STATE_PRESENT) and not state & scard.SCARD_STATE_MUTE, bytes(atr or b""))
+        return CardStatus(
+            reader,
+            bool(state & scard.SCARD_STATE_PRESENT) and not state & scard.SCARD_STATE_MUTE,
+            bytes(atr or b""),
+        )
 
     def wait_for_change(self, reader: str, known_state: int, timeout_ms: int) -> tuple[int, bytes]:
         """Block up to timeout_ms for the reader's state to leave known_state; (new state, ATR)."""
         scard = _scard()
-        hresult, states = scard.SCardGetStatusChange(self.context(), timeout_ms, [(reader, known_state)])
+        hresult, states = scard.SCardGetStatusChange(
+            self.context(), timeout_ms, [(reader, known_state)]
+        )
         if _code(hresult) == SCARD_E_TIMEOUT:
             return known_state, b""
         self.check(hresult, f"waiting on {reader!r}")
@@ -170,7 +191,10 @@ class CardConnection:
         self.reader = reader
         with ctx.lock:
             hresult, self.handle, self.protocol = scard.SCardConnect(
-                ctx.context(), reader, scard.SCARD_SHARE_SHARED, scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1
+                ctx.context(),
+                reader,
+                scard.SCARD_SHARE_SHARED,
+                scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1,
             )
             ctx.check(hresult, f"connecting to the card on {reader!r}")
 
@@ -180,7 +204,9 @@ class CardConnection:
         hresult, resp = scard.SCardTransmit(self.handle, self.protocol, list(apdu))
         self.ctx.check(hresult, f"APDU {apdu[:2].hex().upper()} on {self.reader!r}")
         if len(resp) < 2:
-            raise ReaderFrameError(f"PC/SC card answered {bytes(resp).hex()} (no status word) on {self.reader!r}")
+            raise ReaderFrameError(
+                f"PC/SC card answered {bytes(resp).hex()} (no status word) on {self.reader!r}"
+            )
         return bytes(resp[:-2]), resp[-2] << 8 | resp[-1]
 
     def close(self) -> None:
@@ -191,15 +217,17 @@ class CardConnection:
             pass
 
     def uid(self) -> bytes:
-        """The card UID as the reader delivers it (LSB first for ISO 15693, rfid.md P12)."""
+        """The card UID as the reader delivers it (LSB first for ISO 15693, docs/protocols/rfid.md P12)."""
         data, sw = self.transmit(GET_UID)
         if sw != 0x9000 or not data:
-            raise DeviceError(f"PC/SC reader {self.reader!r} did not give the card UID (SW {sw:04X})")
+            raise DeviceError(
+                f"PC/SC reader {self.reader!r} did not give the card UID (SW {sw:04X})"
+            )
         return data
 
 
 def uid_from_pcsc(raw_uid: bytes, atr: bytes) -> bytes:
-    """A PC/SC `FF CA` UID in MSB-first order: ISO 15693 cards deliver it LSB first (rfid.md P12)."""
+    """A PC/SC `FF CA` UID in MSB-first order: ISO 15693 cards deliver it LSB first (docs/protocols/rfid.md P12)."""
     # PC/SC part 3 storage-card ATR: 3B 8F 80 01 80 4F 0C A0 00 00 03 06 SS ...; SS 0x0A/0x0B = ISO 15693
     if len(atr) > 12 and atr[7:12] == bytes.fromhex("A000000306") and atr[12] in (0x0A, 0x0B):
         return raw_uid[::-1]
@@ -253,14 +281,18 @@ def parse_iso15693_system_info(raw: bytes) -> SystemInfo:
             icref = raw[pos]
     except IndexError:
         raise ReaderFrameError(f"ISO 15693 system information ends early: {raw.hex(' ')}") from None
-    return SystemInfo(uid=uid, dsfid=dsfid, afi=afi, block_size=size, block_count=count, ic_reference=icref)
+    return SystemInfo(
+        uid=uid, dsfid=dsfid, afi=afi, block_size=size, block_count=count, ic_reference=icref
+    )
 
 
 class PcscReader(TagReader):
     """An ISO 15693 tag on a PC/SC reader (ACR1552U, OMNIKEY 5x22, …). PC/SC shows one card at a
     time, so inventory() reports at most one tag: this suits a single-item station, not a stack pad."""
 
-    def __init__(self, name: str, *, timeout_s: float = 1.0, retries: int = 3, block_size: int = 4) -> None:
+    def __init__(
+        self, name: str, *, timeout_s: float = 1.0, retries: int = 3, block_size: int = 4
+    ) -> None:
         self.name = name
         self.url = f"pcsc:{name}"
         self.timeout_s = timeout_s
@@ -337,7 +369,9 @@ class PcscReader(TagReader):
                 if sw != 0x9000:
                     raise _sw_error(sw, f"reading block {block} of tag {uid}")
                 if len(data) < self.block_size:
-                    raise ReaderFrameError(f"PC/SC reader returned {len(data)} bytes for block {block}, expected {self.block_size}")
+                    raise ReaderFrameError(
+                        f"PC/SC reader returned {len(data)} bytes for block {block}, expected {self.block_size}"
+                    )
                 out += data[: self.block_size]
             return bytes(out)
 
@@ -345,14 +379,19 @@ class PcscReader(TagReader):
 
     def write_blocks(self, uid: str, first: int, data: bytes) -> None:
         if not data or len(data) % self.block_size:
-            raise DeviceError(f"write of {len(data)} bytes is not whole {self.block_size}-byte blocks")
+            raise DeviceError(
+                f"write of {len(data)} bytes is not whole {self.block_size}-byte blocks"
+            )
         check_blocks(first, len(data) // self.block_size)
 
         def go():
             conn = self._card_for(uid)
             for i in range(0, len(data), self.block_size):
                 block = first + i // self.block_size
-                apdu = bytes([0xFF, 0xD6, 0x00, block, self.block_size]) + data[i : i + self.block_size]
+                apdu = (
+                    bytes([0xFF, 0xD6, 0x00, block, self.block_size])
+                    + data[i : i + self.block_size]
+                )
                 _, sw = conn.transmit(apdu)
                 if sw != 0x9000:
                     err = _sw_error(sw, f"writing block {block} of tag {uid}")
@@ -367,13 +406,22 @@ class PcscReader(TagReader):
         _, sw = conn.transmit(TRANSPARENT_START)
         if sw != 0x9000:
             self._transparent = False
-            raise NotSupported(f"AFI and EAS are not supported by this reader: no PC/SC transparent exchange (SW {sw:04X})")
+            raise NotSupported(
+                f"AFI and EAS are not supported by this reader: no PC/SC transparent exchange (SW {sw:04X})"
+            )
         try:
             _, sw = conn.transmit(TRANSPARENT_ISO15693_L3)
             if sw != 0x9000:
-                raise NotSupported(f"this reader cannot switch its transparent exchange to ISO 15693 (SW {sw:04X})")
-            # timer TLV 5F 46: 20 ms, so slow EEPROM writes are not reported as timeouts (rfid.md P16)
-            body = bytes([0x5F, 0x46, 0x04]) + (20000).to_bytes(4, "little") + bytes([0x95, len(frame)]) + frame
+                raise NotSupported(
+                    f"this reader cannot switch its transparent exchange to ISO 15693 (SW {sw:04X})"
+                )
+            # timer TLV 5F 46: 20 ms, so slow EEPROM writes are not reported as timeouts (docs/protocols/rfid.md P16)
+            body = (
+                bytes([0x5F, 0x46, 0x04])
+                + (20000).to_bytes(4, "little")
+                + bytes([0x95, len(frame)])
+                + frame
+            )
             data, sw = conn.transmit(bytes([0xFF, 0xC2, 0x00, 0x01, len(body)]) + body + b"\x00")
             if sw != 0x9000:
                 raise DeviceError(f"transparent exchange failed (SW {sw:04X})")
@@ -382,13 +430,17 @@ class PcscReader(TagReader):
             if 0x97 not in tlv:
                 if status[:1] != b"\x00":
                     return None  # no answer from the tag
-                raise ReaderFrameError(f"transparent exchange answer without tag data: {data.hex(' ')}")
+                raise ReaderFrameError(
+                    f"transparent exchange answer without tag data: {data.hex(' ')}"
+                )
             return tlv[0x97]
         finally:
             try:
                 conn.transmit(TRANSPARENT_END)
             except DeviceError as exc:
-                log.info("PC/SC reader %s: ending the transparent session failed: %s", self.name, exc)
+                log.info(
+                    "PC/SC reader %s: ending the transparent session failed: %s", self.name, exc
+                )
 
     def _iso(self, uid: str, cmd: bytes, payload: bytes = b"") -> bytes | None:
         uid = normalize_uid(uid)
@@ -408,7 +460,9 @@ class PcscReader(TagReader):
             raise ReaderFrameError(f"{what}: empty answer from the tag")
         if raw[0] & 0x01:
             code = raw[1] if len(raw) > 1 else 0x0F
-            raise TagWriteError(f"{what}: ISO 15693 error 0x{code:02X}; the tag may be locked or password-protected")
+            raise TagWriteError(
+                f"{what}: ISO 15693 error 0x{code:02X}; the tag may be locked or password-protected"
+            )
         return raw
 
     def read_system_info(self, uid: str) -> SystemInfo:
@@ -416,10 +470,14 @@ class PcscReader(TagReader):
         return parse_iso15693_system_info(raw)
 
     def write_afi(self, uid: str, afi: int) -> None:
-        self._check_air(self._iso(uid, b"\x27", bytes([check_afi(afi)])), f"writing the AFI of tag {uid}")
+        self._check_air(
+            self._iso(uid, b"\x27", bytes([check_afi(afi)])), f"writing the AFI of tag {uid}"
+        )
 
     def set_eas(self, uid: str, on: bool) -> None:
-        self._check_air(self._iso(uid, bytes([0xA2 if on else 0xA3, 0x04])), f"setting EAS of tag {uid}")
+        self._check_air(
+            self._iso(uid, bytes([0xA2 if on else 0xA3, 0x04])), f"setting EAS of tag {uid}"
+        )
 
     def eas(self, uid: str) -> bool | None:
         """EAS Alarm is answered only by tags with EAS set; the card connection proves presence."""

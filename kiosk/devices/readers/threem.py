@@ -1,4 +1,4 @@
-"""3M 810/210 pad serial protocol (rfid.md §7.2, "Model 210 Protocol Specification 1.0.0"):
+"""3M 810/210 pad serial protocol (docs/protocols/rfid.md §7.2, "Model 210 Protocol Specification 1.0.0"):
 frame codec, CRC-16/GENIBUS and the ThreeMReader transport (19200 8N1, serial or socket).
 """
 
@@ -101,7 +101,9 @@ class ThreeMFrame:
     start: int = START
 
 
-def build_frame(cmd: int, fields: bytes = b"", *, err: int | None = None, start: int = START) -> bytes:
+def build_frame(
+    cmd: int, fields: bytes = b"", *, err: int | None = None, start: int = START
+) -> bytes:
     """START | LEN_hi LEN_lo | CMD | [ERR] | fields | CRC_hi CRC_lo; LEN counts CMD through the CRC."""
     body = bytes([cmd]) + (bytes([err]) if err is not None else b"") + bytes(fields)
     n = len(body) + 2
@@ -125,16 +127,24 @@ def parse_frame(frame: bytes, *, response: bool = True) -> ThreeMFrame:
     if len(frame) < 6:
         raise ReaderFrameError(f"3M frame too short ({len(frame)} bytes): {frame.hex(' ')}")
     if frame[0] not in (START, PROBE_START):
-        raise ReaderFrameError(f"3M frame starts with 0x{frame[0]:02X}, expected 0xD6: {frame.hex(' ')}")
+        raise ReaderFrameError(
+            f"3M frame starts with 0x{frame[0]:02X}, expected 0xD6: {frame.hex(' ')}"
+        )
     n = int.from_bytes(frame[1:3], "big")
     if n + 3 != len(frame):
-        raise ReaderFrameError(f"3M frame length field says {n} but {len(frame) - 3} bytes follow: {frame.hex(' ')}")
+        raise ReaderFrameError(
+            f"3M frame length field says {n} but {len(frame) - 3} bytes follow: {frame.hex(' ')}"
+        )
     if n < (4 if response else 3):
-        raise ReaderFrameError(f"3M frame too short for a {'response' if response else 'command'}: {frame.hex(' ')}")
+        raise ReaderFrameError(
+            f"3M frame too short for a {'response' if response else 'command'}: {frame.hex(' ')}"
+        )
     got = int.from_bytes(frame[-2:], "big")
     want = crc16(frame[1:-2])
     if got != want:
-        raise ReaderFrameError(f"3M frame CRC is 0x{got:04X}, expected 0x{want:04X}: {frame.hex(' ')}")
+        raise ReaderFrameError(
+            f"3M frame CRC is 0x{got:04X}, expected 0x{want:04X}: {frame.hex(' ')}"
+        )
     if response:
         return ThreeMFrame(cmd=frame[3], err=frame[4], fields=frame[5:-2], start=frame[0])
     return ThreeMFrame(cmd=frame[3], fields=frame[4:-2], start=frame[0])
@@ -147,7 +157,9 @@ def read_frame(link: SerialLink, deadline: float) -> bytes:
         if b[0] in (START, PROBE_START):
             break
     else:
-        raise ReaderFrameError("3M reader sent 512 bytes without a frame start byte; check the baud rate")
+        raise ReaderFrameError(
+            "3M reader sent 512 bytes without a frame start byte; check the baud rate"
+        )
     head = link.read_exact(2, deadline)
     n = int.from_bytes(head, "big")
     if n < 4:
@@ -173,7 +185,9 @@ def parse_inventory(fields: bytes) -> list[InventoryEntry]:
         # The record size is what the reader sent, whatever its options byte claims.
         rec = body // count
     if body < count * rec:
-        raise ReaderFrameError(f"3M inventory announces {count} tags but carries {len(fields) - 3} bytes for them")
+        raise ReaderFrameError(
+            f"3M inventory announces {count} tags but carries {len(fields) - 3} bytes for them"
+        )
     seen: dict[str, InventoryEntry] = {}
     for i in range(count):
         r = fields[3 + i * rec : 3 + (i + 1) * rec]
@@ -187,8 +201,15 @@ def read_multiple_fields(uid: str, first: int, count: int) -> bytes:
     return uid_bytes(uid) + bytes([first, count])
 
 
-LOCK_STATES = {0x00: "unlocked", 0x01: "user locked", 0x02: "factory locked", 0x03: "user and factory locked"}
-READ_ALL_DATA = 0x01  # Read Multiblock option bit 0: send each block's data even when reading it failed
+LOCK_STATES = {
+    0x00: "unlocked",
+    0x01: "user locked",
+    0x02: "factory locked",
+    0x03: "user and factory locked",
+}
+READ_ALL_DATA = (
+    0x01  # Read Multiblock option bit 0: send each block's data even when reading it failed
+)
 
 
 class TagReadError(DeviceError):
@@ -240,7 +261,9 @@ def parse_read_blocks(fields: bytes) -> tuple[str, list[BlockRecord]]:
     if blocks is None:
         blocks = _walk_blocks(body, n, error_has_data=False)
     if blocks is None:
-        raise ReaderFrameError(f"3M read answer announces {n} blocks but carries {len(body)} bytes for them")
+        raise ReaderFrameError(
+            f"3M read answer announces {n} blocks but carries {len(body)} bytes for them"
+        )
     return fields[:8].hex().upper(), blocks
 
 
@@ -255,7 +278,9 @@ def parse_read_multiple(fields: bytes, first: int, count: int) -> bytes:
     failed = [blocks[b] for b in range(first, first + count) if not blocks[b].ok]
     if failed:
         which = ", ".join(f"block {r.block}: {error_text(r.status)}" for r in failed)
-        raise TagReadError(f"3M reader could not read tag {uid} ({which}); re-place the item on the pad")
+        raise TagReadError(
+            f"3M reader could not read tag {uid} ({which}); re-place the item on the pad"
+        )
     return b"".join(blocks[b].data or b"" for b in range(first, first + count))
 
 
@@ -267,7 +292,9 @@ def write_block_fields(uid: str, block: int, data: bytes) -> bytes:
     return uid_bytes(uid) + bytes([block]) + data
 
 
-def tag_info_fields(uid: str, request: int = INFO_DSFID | INFO_AFI | INFO_MEMORY | INFO_ICREF) -> bytes:
+def tag_info_fields(
+    uid: str, request: int = INFO_DSFID | INFO_AFI | INFO_MEMORY | INFO_ICREF
+) -> bytes:
     return uid_bytes(uid) + bytes([request])
 
 
@@ -300,8 +327,17 @@ def parse_tag_info(fields: bytes) -> SystemInfo:
     if avail & INFO_ICREF:
         icref = int.from_bytes(take(2), "big")
     if pos != len(fields):
-        raise ReaderFrameError(f"3M tag info carries {len(fields) - pos} byte(s) more than its flags 0x{avail:02X} announce: {fields.hex(' ')}")
-    return SystemInfo(uid=uid, dsfid=dsfid, afi=afi, block_size=block_size, block_count=block_count, ic_reference=icref)
+        raise ReaderFrameError(
+            f"3M tag info carries {len(fields) - pos} byte(s) more than its flags 0x{avail:02X} announce: {fields.hex(' ')}"
+        )
+    return SystemInfo(
+        uid=uid,
+        dsfid=dsfid,
+        afi=afi,
+        block_size=block_size,
+        block_count=block_count,
+        ic_reference=icref,
+    )
 
 
 # -- decoding one captured frame for a technician (`kiosk devices decode-frame`) -----------------
@@ -331,7 +367,9 @@ _UID_ONLY = (CMD_QUIET, CMD_CHECK_EAS, CMD_LOCK_AFI, CMD_GET_AFI, 0x0E, CMD_GET_
 
 def _exact(fields: bytes, n: int, what: str) -> None:
     if len(fields) != n:
-        raise ReaderFrameError(f"3M {what} carries {len(fields)} byte(s), expected {n}: {fields.hex(' ')}")
+        raise ReaderFrameError(
+            f"3M {what} carries {len(fields)} byte(s), expected {n}: {fields.hex(' ')}"
+        )
 
 
 def _after_uid(cmd: int, f: bytes, info: dict[str, object], what: str) -> bytes | None:
@@ -363,11 +401,15 @@ def _describe_request(cmd: int, f: bytes, out: dict[str, object], info: dict[str
         _exact(rest, 0, f"{CMD_NAMES[cmd]} request after the UID")
     elif cmd == CMD_READ_MULTIPLE:
         if len(rest) not in (2, 3):
-            raise ReaderFrameError(f"3M read multiblock request carries {len(rest)} byte(s) after the UID, expected 2 or 3")
+            raise ReaderFrameError(
+                f"3M read multiblock request carries {len(rest)} byte(s) after the UID, expected 2 or 3"
+            )
         info.update(first_block=rest[0], blocks=rest[1], options=rest[2] if len(rest) == 3 else 0)
     elif cmd == CMD_WRITE_MULTIPLE:
         if len(rest) < 3 or len(rest) - 3 != rest[1] * BLOCK_SIZE:
-            raise ReaderFrameError(f"3M write multiblock request does not carry the blocks it announces: {f.hex(' ')}")
+            raise ReaderFrameError(
+                f"3M write multiblock request does not carry the blocks it announces: {f.hex(' ')}"
+            )
         info.update(first_block=rest[0], blocks=rest[1], data=rest[3:].hex().upper())
     elif cmd in (CMD_WRITE_BLOCK, 0x07):
         _exact(rest, 1 + BLOCK_SIZE, f"{CMD_NAMES[cmd]} request after the UID")
@@ -381,7 +423,9 @@ def _describe_request(cmd: int, f: bytes, out: dict[str, object], info: dict[str
         info[key] = rest[0]
 
 
-def _describe_response(cmd: int, err: int, f: bytes, out: dict[str, object], info: dict[str, object]) -> None:
+def _describe_response(
+    cmd: int, err: int, f: bytes, out: dict[str, object], info: dict[str, object]
+) -> None:
     if err != ERR_OK:
         if len(f) >= 8:
             info["uid"] = f[:8].hex().upper()
@@ -394,7 +438,9 @@ def _describe_response(cmd: int, err: int, f: bytes, out: dict[str, object], inf
         count, body = f[2], f[3:]
         rec = 9 if count and len(body) == count * 9 else 8
         if len(body) != count * rec:
-            raise ReaderFrameError(f"3M inventory announces {count} tags but carries {len(body)} bytes for them")
+            raise ReaderFrameError(
+                f"3M inventory announces {count} tags but carries {len(body)} bytes for them"
+            )
         sets = [body[i * rec : (i + 1) * rec] for i in range(count)]
         out["uids"] = [s[-8:].hex().upper() for s in sets]
         info.update(afi_filter=f[0], options=f[1])
@@ -412,12 +458,20 @@ def _describe_response(cmd: int, err: int, f: bytes, out: dict[str, object], inf
         info["blocks"] = [
             {"block": r.block, "lock": LOCK_STATES[r.status], "data": (r.data or b"").hex().upper()}
             if r.ok
-            else {"block": r.block, "error": r.status, "error_text": ERROR_TEXT.get(r.status, "unknown error")}
+            else {
+                "block": r.block,
+                "error": r.status,
+                "error_text": ERROR_TEXT.get(r.status, "unknown error"),
+            }
             for r in records
         ]
         if all(r.ok for r in records):
             # Tag memory in block order, whatever order the reader listed the blocks in.
-            out["tag_memory"] = b"".join(r.data or b"" for r in sorted(records, key=lambda r: r.block)).hex().upper()
+            out["tag_memory"] = (
+                b"".join(r.data or b"" for r in sorted(records, key=lambda r: r.block))
+                .hex()
+                .upper()
+            )
         return
     if cmd == CMD_TAG_INFO:
         tag = parse_tag_info(f)
@@ -459,13 +513,17 @@ def describe_frame(frame: bytes, direction: str | None = None) -> dict[str, obje
     if direction not in (None, "request", "response"):
         raise DeviceError(f"direction must be request or response, not {direction!r}")
     if direction is None:
-        parse_frame(frame, response=False)  # CRC and length first: their errors are the ones to report
+        parse_frame(
+            frame, response=False
+        )  # CRC and length first: their errors are the ones to report
         if frame[0] == PROBE_START:
             # The probe is D5 00 05 04 00 11; its answer adds the hardware version.
             direction = "request" if len(frame) <= 8 else "response"
         else:
             known = frame[3] in CMD_NAMES
-            if len(frame) > 5 and (frame[4] in ERROR_TEXT if known else frame[4] in (ERR_OK, ERR_NOT_IMPLEMENTED)):
+            if len(frame) > 5 and (
+                frame[4] in ERROR_TEXT if known else frame[4] in (ERR_OK, ERR_NOT_IMPLEMENTED)
+            ):
                 try:
                     return describe_frame(frame, "response")
                 except ReaderFrameError:
@@ -473,7 +531,12 @@ def describe_frame(frame: bytes, direction: str | None = None) -> dict[str, obje
             direction = "request"
     parsed = parse_frame(frame, response=direction == "response")
     info: dict[str, object] = {}
-    out: dict[str, object] = {"protocol": "3m", "direction": direction, "crc_ok": True, "command": parsed.cmd}
+    out: dict[str, object] = {
+        "protocol": "3m",
+        "direction": direction,
+        "crc_ok": True,
+        "command": parsed.cmd,
+    }
     if parsed.start == PROBE_START:
         info["probe"] = True  # the hardware-version probe some drivers send first
         if parsed.fields:
@@ -537,7 +600,9 @@ class ThreeMReader(SerialTagReader[ThreeMFrame]):
         if err in (ERR_NOT_IMPLEMENTED, 0x30, 0x31):
             raise NotSupported(msg)
         if err in (0x12, 0x16, 0x21, 0x22, 0x23):
-            raise TagWriteError(msg + "; re-place the item, the tag may be locked or too far from the antenna")
+            raise TagWriteError(
+                msg + "; re-place the item, the tag may be locked or too far from the antenna"
+            )
         raise DeviceError(msg)
 
     def version(self) -> bytes:
@@ -557,7 +622,11 @@ class ThreeMReader(SerialTagReader[ThreeMFrame]):
         out = bytearray()
         for start in range(first, first + count, 32):
             n = min(32, first + count - start)
-            resp = self._check(self.exchange(CMD_READ_MULTIPLE, read_multiple_fields(uid, start, n)), "reading blocks of", uid)
+            resp = self._check(
+                self.exchange(CMD_READ_MULTIPLE, read_multiple_fields(uid, start, n)),
+                "reading blocks of",
+                uid,
+            )
             self._expect_uid(resp, uid)
             out += parse_read_multiple(resp.fields, start, n)
         return bytes(out)
@@ -571,7 +640,9 @@ class ThreeMReader(SerialTagReader[ThreeMFrame]):
         if self._multi_write:
             for i in range(0, len(data), 32 * BLOCK_SIZE):
                 chunk = data[i : i + 32 * BLOCK_SIZE]
-                resp = self.exchange(CMD_WRITE_MULTIPLE, write_multiple_fields(uid, first + i // BLOCK_SIZE, chunk))
+                resp = self.exchange(
+                    CMD_WRITE_MULTIPLE, write_multiple_fields(uid, first + i // BLOCK_SIZE, chunk)
+                )
                 if resp.err == ERR_NOT_IMPLEMENTED:
                     log.info("3M reader: no multi-block write, using single-block writes")
                     self._multi_write = False
@@ -580,12 +651,17 @@ class ThreeMReader(SerialTagReader[ThreeMFrame]):
             else:
                 return
         for i in range(0, len(data), BLOCK_SIZE):
-            resp = self.exchange(CMD_WRITE_BLOCK, write_block_fields(uid, first + i // BLOCK_SIZE, data[i : i + BLOCK_SIZE]))
+            resp = self.exchange(
+                CMD_WRITE_BLOCK,
+                write_block_fields(uid, first + i // BLOCK_SIZE, data[i : i + BLOCK_SIZE]),
+            )
             self._check(resp, "writing a block of", uid)
 
     def read_system_info(self, uid: str) -> SystemInfo:
         uid = normalize_uid(uid)
-        resp = self._check(self.exchange(CMD_TAG_INFO, tag_info_fields(uid)), "reading tag information of", uid)
+        resp = self._check(
+            self.exchange(CMD_TAG_INFO, tag_info_fields(uid)), "reading tag information of", uid
+        )
         info = parse_tag_info(resp.fields)
         if info.uid != uid_bytes(uid).hex().upper():
             raise ReaderFrameError(f"3M reader answered for tag {info.uid}, asked for {uid}")
@@ -610,12 +686,14 @@ class ThreeMReader(SerialTagReader[ThreeMFrame]):
 
     @atomic
     def eas(self, uid: str) -> bool | None:
-        """Check EAS: error 0x06 reads as EAS = 0, so confirm the tag is present by inventory (rfid.md P14)."""
+        """Check EAS: error 0x06 reads as EAS = 0, so confirm the tag is present by inventory (docs/protocols/rfid.md P14)."""
         uid = normalize_uid(uid)
         resp = self.exchange(CMD_CHECK_EAS, uid_bytes(uid))
         if resp.err == ERR_NO_TRANSPONDER:
             if uid_bytes(uid).hex().upper() not in {e.uid for e in self.inventory()}:
-                raise TagNotFound(f"3M reader: tag {uid} is not on the pad; cannot read its EAS state")
+                raise TagNotFound(
+                    f"3M reader: tag {uid} is not on the pad; cannot read its EAS state"
+                )
             return False
         self._check(resp, "checking EAS of", uid)
         if len(resp.fields) < 9:
@@ -625,4 +703,6 @@ class ThreeMReader(SerialTagReader[ThreeMFrame]):
     @staticmethod
     def _expect_uid(resp: ThreeMFrame, uid: str) -> None:
         if resp.fields[:8] != uid_bytes(uid):
-            raise ReaderFrameError(f"3M reader answered for tag {resp.fields[:8].hex().upper()}, asked for {uid}")
+            raise ReaderFrameError(
+                f"3M reader answered for tag {resp.fields[:8].hex().upper()}, asked for {uid}"
+            )

@@ -23,7 +23,7 @@ Anything else raises TagFormatError saying why (blank, bad CRC, malformed object
 Bytes opening like a basic block (``11 01 01``) are never read as the ISO 28560-2 item id "1".
 Erased (0xFF) memory after the data ends it, like 0x00.
 
-Block byte order (rfid.md §3.4): an ISO 28560-3 tag's order is proven by its CRC. ISO 28560-2
+Block byte order (docs/protocols/rfid.md §3.4): an ISO 28560-3 tag's order is proven by its CRC. ISO 28560-2
 and RFID 501 tags have no CRC, so they are read as delivered and each block is reversed only
 when that reading fails; a reader that knows its order passes ``block_order``.
 The DSFID is only a hint: it never makes a damaged tag decode. A model named explicitly

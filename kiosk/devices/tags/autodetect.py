@@ -204,6 +204,6 @@ def encode(data: TagData, *, model: str | None, block_size: int, block_order: st
     if codec is None:
         raise TagFormatError(f"unknown tag data model {name!r}; known: {', '.join(MODELS)}")
     if block_order == "normal" and data.block_order == "reversed" and name == data.model:
-        # Write back in the order the tag was found in (rfid.md §3.4).
+        # Write back in the order the tag was found in (docs/protocols/rfid.md §3.4).
         block_order = "reversed"
     return codec.encode(data, block_size=block_size, block_order=block_order)

@@ -8,7 +8,7 @@ from typing import Any
 
 MODELS = ("iso28560-3", "iso28560-2", "rfid501")
 BLOCK_ORDERS = ("normal", "reversed")
-# DSFIDs libraries commonly give their tags (rfid.md §4.4, §6): hints, never proof.
+# DSFIDs libraries commonly give their tags (docs/protocols/rfid.md §4.4, §6): hints, never proof.
 DSFID_ISO28560_2 = 0x06
 DSFID_ISO28560_3 = 0x3E
 

@@ -1,4 +1,4 @@
-"""ISO 28560-2 tags: data elements stored as ISO/IEC 15962 objects (rfid.md §4).
+"""ISO 28560-2 tags: data elements stored as ISO/IEC 15962 objects (docs/protocols/rfid.md §4).
 
 Each object is ``precursor | [relative-OID byte] | [pad count] | length | data | [pad]``; the
 precursor holds the offset flag (bit 7), the compaction code (bits 6-4) and the relative OID
@@ -244,7 +244,7 @@ def _decode(
                     f"ISO 28560-2: {element_name(oid)} (byte {start}) announces {pad} pad bytes "
                     f"past the end of memory; wrong block size or byte order?"
                 )
-            # Trailing padding may be cut short by the end of memory (rfid.md §4.1).
+            # Trailing padding may be cut short by the end of memory (docs/protocols/rfid.md §4.1).
             extra["padding_missing"] = i + pad - len(mem)
         i = min(i + pad, len(mem))
         if oid == 1 and 1 in values:
@@ -485,7 +485,7 @@ def encode(data: TagData, *, block_size: int = 4, block_order: str = "normal") -
     memory = b""
     for oid in sorted(elements):
         # An aligned object ends on a block boundary (offset flag + pad bytes), so the blocks
-        # holding it can be locked without locking its neighbours (rfid.md §4.1).
+        # holding it can be locked without locking its neighbours (docs/protocols/rfid.md §4.1).
         memory += _object(
             oid, *elements[oid], start=len(memory), align=block_size if oid in aligned else 0
         )

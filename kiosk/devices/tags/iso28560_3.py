@@ -1,7 +1,7 @@
 """ISO 28560-3 / DS/INF 163 ("Danish data model"): the fixed 34-byte basic block with its CRC,
 its 32-byte truncated form, the per-block byte-order variant and optional extension blocks.
 
-Layout (rfid.md §3): byte 0 content parameter (high nibble, value 1) and type of usage (low
+Layout (docs/protocols/rfid.md §3): byte 0 content parameter (high nibble, value 1) and type of usage (low
 nibble); byte 1 parts in set; byte 2 part number; bytes 3-18 item id (ISO 8859-1, NUL-padded);
 bytes 19-20 CRC-16/CCITT-FALSE over bytes 0-18 + 21-33, low byte first; bytes 21-22 ISIL
 country; bytes 23-33 the rest of the ISIL without its hyphen; extension blocks from byte 34.
@@ -201,7 +201,7 @@ def decode(memory: bytes, *, block_size: int = 4, try_reversed: bool = True) -> 
     extra: dict[str, Any] = {}
     high, low = mem[0] >> 4, mem[0] & 0x0F
     if high != 1 and low == 1:
-        # Some Bibliotheca tags swap the nibbles (0x71 = discarded, 0x21); rfid.md P2.
+        # Some Bibliotheca tags swap the nibbles (0x71 = discarded, 0x21); docs/protocols/rfid.md P2.
         usage, version = high, low
         extra["nibbles_swapped"] = True
     else:
@@ -309,7 +309,7 @@ ISO_LAYOUT, DSINF_LAYOUT, AMBIGUOUS_LAYOUT = "iso28560-3", "ds-inf-163", "ambigu
 
 def block_layout(raw: bytes) -> str:
     """Where an extension block keeps its XOR checksum: byte 3 (ISO 28560-3, as
-    BibliothekTHWildau/ISO28560 writes it) or the last byte (DS/INF 163), rfid.md §3.3.
+    BibliothekTHWildau/ISO28560 writes it) or the last byte (DS/INF 163), docs/protocols/rfid.md §3.3.
 
     The XOR over the whole block is 0 either way, so only the payload tells: each reading must
     leave text, a NUL at byte 3 is an empty first field (DS/INF) and a NUL at the end a field

@@ -1,6 +1,6 @@
 """3M "RFID 501" legacy tag layout (3M alphanumeric format), reverse-engineered in Biblio-RFID.
 
-Eight 4-byte blocks, no CRC (rfid.md §5): byte 0 = 0x04; byte 1 = part number (high nibble) and
+Eight 4-byte blocks, no CRC (docs/protocols/rfid.md §5): byte 0 = 0x04; byte 1 = part number (high nibble) and
 parts in set (low nibble); byte 2 = 0x00; byte 3 = item type; bytes 4-19 barcode (ASCII,
 NUL-padded); bytes 20-23 big-endian branch (top 12 bits) and library (low 20 bits); bytes
 24-27 a signed custom number; bytes 28-31 zero.

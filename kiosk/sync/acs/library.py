@@ -39,7 +39,7 @@ from kiosk.sync.acs.models import (
 
 log = logging.getLogger(__name__)
 
-# SIP2 circulation status codes (sip2.md §7).
+# SIP2 circulation status codes (docs/protocols/sip2.md §7).
 STATUS_OTHER = "01"
 STATUS_AVAILABLE = "03"
 STATUS_CHARGED = "04"

@@ -1,7 +1,7 @@
 """The demo library system's SIP2 server: one thread per kiosk connection, translating SIP2
 requests into Library calls, with the ACS-side error handling of the spec and fault injection.
 
-Conformance (sip2.md §3.2, §13.2): bad checksum → `96AZFEF6`; `97` → the last response again
+Conformance (docs/protocols/sip2.md §3.2, §13.2): bad checksum → `96AZFEF6`; `97` → the last response again
 (`96` if none); a message repeating the previous one's sequence number and checksum → the last
 response replayed without executing again; unknown commands → no reply; CR or CRLF accepted;
 the trailer is sent only when the request carried one.

@@ -75,10 +75,10 @@ RESPONSE_FOR = {
 
 # Requests that change nothing at the ACS: safe to send again on a new connection. The others
 # are only ever retransmitted byte-identically on the same connection, where the ACS
-# recognises the duplicate (sip2.md §3.2); after a reconnect they are in doubt.
+# recognises the duplicate (docs/protocols/sip2.md §3.2); after a reconnect they are in doubt.
 READ_ONLY = frozenset({"93", "99", "23", "63", "17", "35"})
 
-# BX positions (sip2.md §6) → request command codes.
+# BX positions (docs/protocols/sip2.md §6) → request command codes.
 BX_COMMANDS = (
     "23",
     "11",
@@ -610,7 +610,7 @@ class Sip2Client:
                 continue
             if reply.command == "96":
                 if outgoing is control_97:
-                    # The ACS could not read our 97 either: the link is broken (sip2.md §3.2).
+                    # The ACS could not read our 97 either: the link is broken (docs/protocols/sip2.md §3.2).
                     self._close_socket()
                     self._restart(
                         msg,

@@ -132,7 +132,7 @@ FIXED_FIELDS: dict[str, tuple[tuple[str, int], ...]] = {
 _FIXED_LENGTH = {cmd: sum(w for _, w in spec) for cmd, spec in FIXED_FIELDS.items()}
 _FIXED_NAMES = {cmd: tuple(n for n, _ in spec) for cmd, spec in FIXED_FIELDS.items()}
 
-# Standard field ids (spec) plus extensions kiosks commonly see (sip2.md §8, §9); used to find
+# Standard field ids (spec) plus extensions kiosks commonly see (docs/protocols/sip2.md §8, §9); used to find
 # where identified fields start when an ACS sends a fixed part of the wrong length.
 KNOWN_FIELD_IDS = frozenset(
     "AA AB AC AD AE AF AG AH AJ AL AM AN AO AP AQ AS AT AU AV AY AZ "
@@ -168,7 +168,7 @@ class Message:
     sequence: int | None = None
     checksum: str | None = None
     checksum_ok: bool | None = None
-    # "bytes" or "codepoints" when a checksum verified, else None (sip2.md §12.1)
+    # "bytes" or "codepoints" when a checksum verified, else None (docs/protocols/sip2.md §12.1)
     checksum_variant: str | None = None
     # What the lenient decoder had to overlook, for the wire log and forensics.
     notes: list[str] = field(default_factory=list)
@@ -564,7 +564,7 @@ def _sequence_in_place(
 
 
 def decode(data: bytes | str, *, encoding: str = "utf-8", delimiter: str = "|") -> Message:
-    """Decode one message (with or without its terminator), leniently (sip2.md §12, §14.3).
+    """Decode one message (with or without its terminator), leniently (docs/protocols/sip2.md §12, §14.3).
 
     Never raises anything but Sip2FormatError. Checksums are verified over the wire bytes,
     then over code points; the result is in `checksum_ok` / `checksum_variant`.
