@@ -1088,6 +1088,7 @@ class CirculationService:
                 pending=self.journal.pending_count(),
                 last_error=self._link.error,
                 since=self._link.since,
+                config_fault=self.config_fault or "",
             )
         return LinkStatus(
             online=connected and acs.online,
