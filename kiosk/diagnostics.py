@@ -127,7 +127,7 @@ class Diagnostics:
         from kiosk import doctor
 
         checks = [self._reader_status()]
-        checks += doctor._check_card_sources(self.cfg)
+        checks += doctor.check_card_sources(self.cfg)
         checks.append(self._printer_status())
         checks.append(self._sorter_status())
         checks.append(self._link_status())

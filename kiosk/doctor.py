@@ -484,7 +484,7 @@ def _check_sorter(cfg: Config, timeout_s: float) -> Check:
     )
 
 
-def _check_card_sources(cfg: Config) -> list[Check]:
+def check_card_sources(cfg: Config) -> list[Check]:
     checks: list[Check] = []
     lister = _optional("kiosk.devices.cards", "check_source")
     for url in cfg.patron.card_sources:
@@ -665,7 +665,7 @@ def run_checks(cfg: Config, *, timeout_s: float = 5.0, clock: Clock | None = Non
         lambda: _check_admin(cfg),
         lambda: _check_library(cfg, timeout_s, clock),
         lambda: _check_reader(cfg, timeout_s),
-        lambda: _check_card_sources(cfg),
+        lambda: check_card_sources(cfg),
         lambda: _check_printer(cfg, timeout_s),
         lambda: _check_sorter(cfg, timeout_s),
         lambda: _check_journal(cfg),
