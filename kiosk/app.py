@@ -1022,6 +1022,7 @@ class KioskApp(App):
         self.render(self.state)
 
     def open_keypad(self) -> None:
+        self._screens["card_entry"].clear()  # type: ignore[attr-defined]
         self.local = "keypad"
         self.post(Tapped(Action.START))
         self.render(self.state)

@@ -298,6 +298,7 @@ def _patron_state(
 def _keypad(letters: bool, text: str) -> Callable[[Any], None]:
     def after(app: Any) -> None:
         screen = app.screen("card_entry")
+        screen.clear()  # nothing left from a state drawn before in the same process
         screen.letters = letters
         screen.ids.pad.text = text
 

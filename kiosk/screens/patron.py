@@ -334,6 +334,12 @@ class CardEntryScreen(KeypadScreen):
         self.hint = ""
         _app().close_keypad()
 
+    def clear(self) -> None:
+        """A fresh keypad: no digits or message left from an earlier visit (or an earlier language)."""
+        self.ids.pad.text = ""
+        self.hint = ""
+        self.letters = False
+
     def keep(self, number: str, problem: LoginProblem) -> None:
         """A mistyped or unknown number comes back on the keypad to be corrected, with what is wrong
         and what a card number looks like (`[ui] card_hint`)."""
