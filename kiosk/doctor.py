@@ -6,7 +6,6 @@ Also home of `check_secrets(cfg)`, which `kiosk run` calls before starting.
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import functools
 import logging
@@ -173,11 +172,9 @@ def _check_admin(cfg: Config) -> Check:
 
 def _check_library(cfg: Config, timeout_s: float, clock: Clock | None = None) -> list[Check]:
     """The library system's link, then the kiosk's clock against the date/time in its `98`."""
-    from kiosk.sync.sip2.client import Sip2Client, Sip2LoginError
-    from kiosk.sync.sip2.codec import Sip2Error
+    from kiosk.sync.sip2.client import Sip2LoginError, probe_acs
 
     s = cfg.sip2
-    settings = dataclasses.replace(s, timeout_s=max(0.5, min(s.timeout_s, timeout_s)), retries=0)
     where = f"{s.host}:{s.port}"
     faults = sip2_file_faults(s)
     if faults:  # a configuration fault, not an outage: no point in connecting
@@ -187,12 +184,9 @@ def _check_library(cfg: Config, timeout_s: float, clock: Clock | None = None) ->
             ),
             _check_clock(cfg, None),
         ]
-    client = Sip2Client(settings, clock=clock, connect_timeout_s=settings.timeout_s)
-    drift: Drift | None = None
-    try:
-        status = client.connect()
-        drift = client.clock_drift
-    except Sip2LoginError:
+    probe = probe_acs(s, timeout_s=timeout_s, clock=clock)
+    status = probe.status
+    if isinstance(probe.failure, Sip2LoginError):
         return [
             Check(
                 "library",
@@ -202,13 +196,13 @@ def _check_library(cfg: Config, timeout_s: float, clock: Clock | None = None) ->
             ),
             _check_clock(cfg, None),
         ]
-    except (Sip2Error, OSError) as exc:
+    if status is None:
         if cfg.acs.embedded:
             return [
                 Check(
                     "library",
                     Status.WARN,
-                    f"embedded demo library system at {where} not running ({exc})",
+                    f"embedded demo library system at {where} not running ({probe.error})",
                     "it starts with `kiosk run`; or start it alone with `kiosk acs`",
                 ),
                 _check_clock(cfg, None),
@@ -217,13 +211,11 @@ def _check_library(cfg: Config, timeout_s: float, clock: Clock | None = None) ->
             Check(
                 "library",
                 Status.FAIL,
-                f"library system at {where} unreachable: {exc}",
+                f"library system at {where} unreachable: {probe.error}",
                 "check [sip2] host/port, the network and that the SIP2 server is running; `kiosk sip2 check` shows the exchange",
             ),
             _check_clock(cfg, None),
         ]
-    finally:
-        client.close()
     if not status.online:
         library = Check(
             "library",
@@ -247,7 +239,7 @@ def _check_library(cfg: Config, timeout_s: float, clock: Clock | None = None) ->
             Status.OK,
             f"{name} at {where} online; allows {', '.join(allowed) or 'nothing'}",
         )
-    return [library, _check_clock(cfg, drift)]
+    return [library, _check_clock(cfg, probe.drift)]
 
 
 def max_drift(cfg: Config) -> timedelta:
