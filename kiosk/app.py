@@ -18,7 +18,7 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from kivy.app import App
 from kivy.clock import Clock
@@ -44,7 +44,21 @@ from kiosk.screens.theme import Theme
 from kiosk.sounds import Cue, Sounds
 
 if TYPE_CHECKING:
+    from kiosk.core.bookdrop import BookDrop, BookDropState
+    from kiosk.core.returns import ReturnState, ReturnStation
+    from kiosk.core.session import PatronSession, SessionState
+    from kiosk.core.worker import Worker
+    from kiosk.devices.cards.base import CardSource as CardReader
+    from kiosk.devices.cards.wedge import WedgeCollector
+    from kiosk.devices.printer import ReceiptPrinterDevice
+    from kiosk.devices.readers.base import TagReader
+    from kiosk.devices.readers.sim import SimulatedPad
+    from kiosk.devices.security import TagSecurityService
+    from kiosk.devices.sorter import SorterDevice
+    from kiosk.devices.stack import StackReader
     from kiosk.screens.maintenance import MaintenanceController
+    from kiosk.sync.acs.server import RunningAcs
+    from kiosk.sync.circulation import CirculationService
 
 log = logging.getLogger(__name__)
 
@@ -75,22 +89,30 @@ class KioskServices:
 
     cfg: Config
     clock: CoreClock = field(default_factory=SystemClock)
-    worker: Any = None
-    circulation: Any = None
-    session: Any = None
-    returns: Any = None
-    bookdrop: Any = None  # the book-drop workflow, in `[kiosk] mode = "bookdrop"`
-    sorter: Any = None
-    reader: Any = None
-    stack: Any = None
-    security: Any = None
-    printer: Any = None  # the device (status(), print_receipt(PrintDocument))
+    worker: Worker | None = None
+    circulation: CirculationService | None = None
+    session: PatronSession | None = None
+    returns: ReturnStation | None = None  # the staffed return station, `[kiosk] returns_enabled`
+    bookdrop: BookDrop | None = None  # the book-drop workflow, in `[kiosk] mode = "bookdrop"`
+    sorter: SorterDevice | None = None
+    reader: TagReader | None = None
+    stack: StackReader | None = None
+    security: TagSecurityService | None = None
+    printer: ReceiptPrinterDevice | None = (
+        None  # the device (status(), print_receipt(PrintDocument))
+    )
     sounds: Sounds = field(default_factory=lambda: Sounds(enabled=False))
-    acs: Any = None
-    pad: Any = None  # the simulated pad, when the reader is `sim:`
-    cards: list[Any] = field(default_factory=list)  # patron card sources ([patron] card_sources)
-    card_sim: Any = None  # the simulated card source the demo panel presents cards through
-    wedge: Any = None  # the keyboard-wedge collector, fed with the window's key events
+    acs: RunningAcs | None = None
+    pad: SimulatedPad | None = None  # the simulated pad, when the reader is `sim:`
+    cards: list[CardReader] = field(
+        default_factory=list
+    )  # patron card sources ([patron] card_sources)
+    card_sim: CardReader | None = (
+        None  # the simulated card source the demo panel presents cards through
+    )
+    wedge: WedgeCollector | None = (
+        None  # the keyboard-wedge collector, fed with the window's key events
+    )
     faults: list[str] = field(default_factory=list)  # required parts that are missing
     closers: list[Callable[[], Any]] = field(default_factory=list)
 
@@ -213,7 +235,7 @@ def build_services(
         if url.startswith("sim:"):
             services.card_sim = source
         if url.startswith("wedge:"):
-            services.wedge = source
+            services.wedge = cast("WedgeCollector", source)  # open_card_source's wedge: kind
 
     try:
         services.printer = open_configured_printer(cfg.printer, base=cfg.resolve_path("."))
@@ -335,8 +357,8 @@ class KioskApp(App):
         self.manager: ScreenManager | None = None
         self.kiosk_root: Any = None
         self._screens: dict[str, Screen] = {}
-        self.state: Any = None  # the latest SessionState
-        self.return_state: Any = None
+        self.state: SessionState | None = None  # the latest snapshot of the patron session
+        self.return_state: ReturnState | None = None
         self.local = ""  # a UI-only place on the welcome stage: "", "keypad", "returns"
         self._presentation: tuple[str, bool, bool] | None = None
         self._tick_pending = threading.Event()
@@ -472,7 +494,7 @@ class KioskApp(App):
 
     def on_start(self) -> None:
         s = self.services
-        assert s is not None
+        assert s is not None and s.session is not None and s.worker is not None
         s.session.set_listener(lambda state: Clock.schedule_once(lambda _dt: self.render(state)))
         if s.bookdrop is not None:
             s.bookdrop.set_listener(
@@ -533,7 +555,8 @@ class KioskApp(App):
         self._stopped = True  # snapshots still on their way from the worker are dropped
         s = self.services
         if s is not None:
-            s.session.set_listener(None)
+            if s.session is not None:
+                s.session.set_listener(None)
             for workflow in (s.returns, s.bookdrop):
                 if workflow is not None:
                     workflow.set_listener(None)
@@ -561,7 +584,7 @@ class KioskApp(App):
     def post(self, event: Event) -> None:
         """Hand an event to the patron session on the core worker (never blocks the UI)."""
         s = self.services
-        assert s is not None
+        assert s is not None and s.worker is not None and s.session is not None
         self._events.append(type(event).__name__)
         s.worker.submit(s.session.handle, event, on_error=self._core_failed)
 
@@ -591,7 +614,7 @@ class KioskApp(App):
             return
         self._typed = number if source == CardSource.KEYPAD else ""
         self.local = ""
-        self.services.sounds.play(Cue.SCAN)  # type: ignore[union-attr]
+        self._play(Cue.SCAN)
         if self.speech is not None:
             self.speech.card_presented(number)
         self.post(CardPresented(number, source))
@@ -627,10 +650,16 @@ class KioskApp(App):
         text = text.strip()
         if not text:
             return
-        self.services.sounds.play(Cue.SCAN)  # type: ignore[union-attr]
-        if self.local == "returns" and self.services.returns is not None:  # type: ignore[union-attr]
+        self._play(Cue.SCAN)
+        s = self.services
+        if (
+            self.local == "returns"
+            and s is not None
+            and s.returns is not None
+            and s.worker is not None
+        ):
             self._return_activity = self._now()
-            self.services.worker.submit(self.services.returns.handle_barcode, text)  # type: ignore[union-attr]
+            s.worker.submit(s.returns.handle_barcode, text)
             return
         self.local = ""
         self.post(BarcodeScanned(text))
@@ -640,7 +669,7 @@ class KioskApp(App):
     ) -> None:
         """From the pad's thread: route to returns or to the session on the worker."""
         s = self.services
-        assert s is not None
+        assert s is not None and s.worker is not None and s.session is not None
         event = TagsChanged(present=present, added=added, removed=removed)
         if added or removed:
             # Shown at the next frame, even while the worker is still busy with earlier items.
@@ -669,7 +698,7 @@ class KioskApp(App):
             and self.state.stage.value == "active"
             and self.current_screen == "checkout"
         ):
-            self._screens["checkout"].show(self.state)  # type: ignore[attr-defined]
+            self._screens["checkout"].show(self.state)  # type: ignore[attr-defined]  # screens are held as Screen; this one is kiosk/screens/patron.py's
 
     def note_activity(self) -> None:
         """A touch anywhere: tell the session (throttled), so the idle timer starts again."""
@@ -684,13 +713,17 @@ class KioskApp(App):
             self._last_activity_post = now
             self.post(Tapped(Action.EXTEND))
 
+    def _play(self, cue: Cue) -> None:
+        if self.services is not None:
+            self.services.sounds.play(cue)
+
     def _now(self) -> float:
         return self.services.clock.monotonic() if self.services else 0.0
 
     def tick(self) -> None:
         """Once a second: time for the session; skipped while the previous tick waits on a busy worker."""
         s = self.services
-        if s is None:
+        if s is None or s.worker is None or s.session is None:
             return
         if not self._tick_pending.is_set():
             self._tick_pending.set()
@@ -716,7 +749,7 @@ class KioskApp(App):
     def refresh_status(self) -> None:
         """Look at the link and the printer now (on the worker) and update banners and buttons."""
         s = self.services
-        if s is not None:
+        if s is not None and s.worker is not None:
             self._last_link_check = self._now()
             s.worker.submit(
                 self._link_and_printer_status,
@@ -725,7 +758,7 @@ class KioskApp(App):
 
     def _connect_and_status(self) -> tuple[Any, Any]:
         s = self.services
-        assert s is not None
+        assert s is not None and s.circulation is not None
         try:
             s.circulation.forward_offline()  # connects, and forwards anything left from before
         except Exception as exc:
@@ -734,7 +767,7 @@ class KioskApp(App):
 
     def _link_and_printer_status(self) -> tuple[Any, Any]:
         s = self.services
-        assert s is not None
+        assert s is not None and s.circulation is not None and s.printer is not None
         return s.circulation.status(), s.printer.status()
 
     def _link(self, status: tuple[Any, Any]) -> None:
@@ -764,7 +797,7 @@ class KioskApp(App):
             and state.stage is not Stage.WELCOME
             and state.stage is not Stage.GOODBYE
         )
-        offline = (in_session and not state.capabilities.online) or (
+        offline = (in_session and state is not None and not state.capabilities.online) or (
             getattr(self, "_link_checked", False) and not self.online
         )
         offline = (
@@ -797,7 +830,7 @@ class KioskApp(App):
 
     # -- rendering --------------------------------------------------------------------------
 
-    def render(self, state: Any) -> None:
+    def render(self, state: SessionState | None) -> None:
         """Show a session snapshot (UI thread)."""
         from kiosk.core.session import Stage, View
 
@@ -820,7 +853,7 @@ class KioskApp(App):
             and previous.patron is not None
         ):
             for name in ("checkout", "account"):
-                self._screens[name].wipe()  # type: ignore[attr-defined]
+                self._screens[name].wipe()  # type: ignore[attr-defined]  # screens are held as Screen; this one is kiosk/screens/patron.py's
         elif state.checkout is not None and self.provisional:
             known = {i.item_id for i in state.checkout.items}
             self.provisional = {
@@ -860,7 +893,7 @@ class KioskApp(App):
             if self.speech is not None:
                 self.speech.session_shown(previous, state, name)
 
-    def _follow_visit(self, previous: Any, state: Any) -> None:
+    def _follow_visit(self, previous: SessionState | None, state: SessionState) -> None:
         """What the screens remember across snapshots: the refused items (for the goodbye), an idle
         logout (for the "your session has ended" screen) and a mistyped card number (kept on the keypad)."""
         from kiosk.core.session import LoginProblem, Stage
@@ -869,7 +902,7 @@ class KioskApp(App):
             if state.receipt.refused and (
                 previous is None or previous.stage is not Stage.FINISHING
             ):
-                self.services.sounds.play(Cue.REFUSAL)  # type: ignore[union-attr]  # "leave these at the desk"
+                self._play(Cue.REFUSAL)  # "leave these at the desk"
             self.refused_lines = tuple(state.receipt.refused)
         elif state.stage in (Stage.WELCOME, Stage.IDENTIFYING, Stage.PIN):
             self.refused_lines = ()
@@ -880,9 +913,9 @@ class KioskApp(App):
             and previous.idle_warning
             and previous.stage in (Stage.PIN, Stage.ACTIVE, Stage.FINISHING)
         )
-        if timed_out:
+        if timed_out and previous is not None:
             done = len(previous.checkout.checked_out) if previous.checkout is not None else 0
-            self._screens["timed_out"].show_for(previous.language, done)  # type: ignore[attr-defined]
+            self._screens["timed_out"].show_for(previous.language, done)  # type: ignore[attr-defined]  # screens are held as Screen; this one is kiosk/screens/patron.py's
             self._timed_out_until = self._now() + self.cfg.ui.goodbye_s
             self.local = "timed_out"
         if (
@@ -893,7 +926,7 @@ class KioskApp(App):
             self.local = (
                 "keypad"  # back to the keypad with the digits, and what a card number looks like
             )
-            self._screens["card_entry"].keep(self._typed, state.problem)  # type: ignore[attr-defined]
+            self._screens["card_entry"].keep(self._typed, state.problem)  # type: ignore[attr-defined]  # screens are held as Screen; this one is kiosk/screens/patron.py's
             self._typed = ""
         elif state.stage in (Stage.PIN, Stage.ACTIVE, Stage.GOODBYE) or state.problem is not None:
             self._typed = ""  # in, or refused for another reason: the number is not kept
@@ -914,7 +947,7 @@ class KioskApp(App):
         except Exception:
             log.exception("the staff alert could not be raised")
 
-    def render_bookdrop(self, state: Any) -> None:
+    def render_bookdrop(self, state: BookDropState) -> None:
         """Show a book-drop snapshot on the book-drop screens (UI thread)."""
         if self._stopped:
             return
@@ -928,13 +961,13 @@ class KioskApp(App):
             in_service = False
         name = screen_for(state, in_service)
         if name in self._screens:
-            self._screens[name].show(state)  # type: ignore[attr-defined]
+            self._screens[name].show(state)  # type: ignore[attr-defined]  # a kiosk/screens/bookdrop.py screen
             if not self.current_screen.startswith("maintenance"):
                 self.show_screen(name)
                 if self.speech is not None:
                     self.speech.bookdrop_shown(previous, state, name)
 
-    def render_returns(self, state: Any) -> None:
+    def render_returns(self, state: ReturnState) -> None:
         if self._stopped:
             return
         previous = self.return_state
@@ -942,12 +975,12 @@ class KioskApp(App):
         before = {i.key: i.outcome for i in previous.items} if previous else {}
         for item in state.items:
             if item.outcome is not None and before.get(item.key) is None:
-                self.services.sounds.play(Cue.REFUSAL if item.outcome.is_exception else Cue.SUCCESS)  # type: ignore[union-attr]
-        self._screens["returns"].show(state)  # type: ignore[attr-defined]
+                self._play(Cue.REFUSAL if item.outcome.is_exception else Cue.SUCCESS)
+        self._screens["returns"].show(state)  # type: ignore[attr-defined]  # screens are held as Screen; this one is kiosk/screens/patron.py's
         if self.speech is not None:
             self.speech.returns_shown(previous, state)
 
-    def _apply_presentation(self, state: Any) -> None:
+    def _apply_presentation(self, state: SessionState) -> None:
         """Follow the session's language and display choices only when the session changed them.
 
         Taps change the theme at once; a snapshot produced before the tap was handled (the worker
@@ -958,7 +991,7 @@ class KioskApp(App):
             self._presentation = current
             self.lang, self.theme.large_text, self.theme.high_contrast = current
 
-    def _feedback(self, previous: Any, state: Any) -> None:
+    def _feedback(self, previous: SessionState | None, state: SessionState) -> None:
         """A sound for every result: success for items done, refusal for items refused or a failed login."""
         from kiosk.core.checkout import ItemStatus
 
@@ -988,7 +1021,7 @@ class KioskApp(App):
 
     def enter_returns(self) -> None:
         s = self.services
-        if s is None or s.returns is None:
+        if s is None or s.returns is None or s.worker is None:
             return
         self.local = "returns"
         self._return_activity = self._now()
@@ -1001,18 +1034,19 @@ class KioskApp(App):
 
     def leave_returns(self, print_receipt: bool = False) -> None:
         s = self.services
-        if s is None or s.returns is None:
+        if s is None or s.returns is None or s.worker is None:
             return
+        returns = s.returns
 
         def finish() -> None:
             if print_receipt:
                 from kiosk.receipts import RenderingPrinter
 
-                receipt = s.returns.receipt()
+                receipt = returns.receipt()
                 if receipt is not None:
                     receipt = dataclasses.replace(receipt, language=self.lang)
                     RenderingPrinter(s.printer, width=self.cfg.printer.width).print_receipt(receipt)
-            s.returns.clear()
+            returns.clear()
 
         s.worker.submit(
             finish, on_error=lambda exc: log.error("return receipt not printed: %s", exc)
@@ -1022,7 +1056,7 @@ class KioskApp(App):
         self.render(self.state)
 
     def open_keypad(self) -> None:
-        self._screens["card_entry"].clear()  # type: ignore[attr-defined]
+        self._screens["card_entry"].clear()  # type: ignore[attr-defined]  # screens are held as Screen; this one is kiosk/screens/patron.py's
         self.local = "keypad"
         self.post(Tapped(Action.START))
         self.render(self.state)

@@ -21,6 +21,7 @@ import re
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -564,11 +565,13 @@ def preview_config(mode: Literal["checkout", "bookdrop"] = "checkout") -> Any:
 class _NoWorker:
     """The preview runs no workflow: work handed to the core is dropped."""
 
-    def submit(self, *_args: Any, **_kwargs: Any) -> None:
-        return None
+    def submit(self, *_args: Any, **_kwargs: Any) -> Future[Any]:
+        dropped: Future[Any] = Future()
+        dropped.cancel()
+        return dropped
 
-    def stop(self) -> None:
-        return None
+    def stop(self, timeout: float = 5.0) -> bool:
+        return True
 
 
 def make_app(cfg: Any = None) -> Any:

@@ -16,7 +16,7 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, Protocol
 
 from kiosk.core.errors import CoreError, log_fault
 
@@ -24,6 +24,21 @@ log = logging.getLogger(__name__)
 
 Done = Callable[[Any], None]
 Failed = Callable[[BaseException], None]
+
+
+class Worker(Protocol):
+    """What the app and the fleet use of a worker: CoreWorker, ImmediateWorker, or a stand-in."""
+
+    def submit(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        on_done: Done | None = None,
+        on_error: Failed | None = None,
+        **kwargs: Any,
+    ) -> Future[Any]: ...
+
+    def stop(self, timeout: float = 5.0) -> bool: ...
 
 
 class _Stop:
