@@ -22,10 +22,13 @@ from typing import TYPE_CHECKING, Any, cast
 
 from kivy.app import App
 from kivy.clock import Clock
+from kivy.metrics import Metrics
 from kivy.properties import BooleanProperty, NumericProperty, ObjectProperty, StringProperty
 from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
 
 from kiosk.config import Config
+from kiosk.core.bookdrop import BookDrop
+from kiosk.core.checkout import ItemStatus
 from kiosk.core.events import (
     Action,
     BarcodeScanned,
@@ -37,11 +40,17 @@ from kiosk.core.events import (
 )
 from kiosk.core.ports import Clock as CoreClock
 from kiosk.core.ports import SystemClock
+from kiosk.core.returns import ReturnSettings, ReturnStation
+from kiosk.core.routing import RoutingTable
+from kiosk.core.session import LoginProblem, PatronSession, SessionSettings, Stage, View
+from kiosk.core.worker import CoreWorker
+from kiosk.devices.errors import DeviceError
 from kiosk.fleet.alerts import raise_alert
 from kiosk.i18n import LANGUAGE_NAMES, _, translator
 from kiosk.screens.base import registered_screens
 from kiosk.screens.theme import Theme
 from kiosk.sounds import Cue, Sounds
+from kiosk.watchdog import Notifier, start_kivy_watchdog
 
 if TYPE_CHECKING:
     from kiosk.core.bookdrop import BookDrop, BookDropState
@@ -138,7 +147,9 @@ def _port_free(host: str, port: int) -> bool:
 
 def start_embedded_acs(cfg: Config) -> tuple[Config, Any]:
     """Start the embedded demo library system; when its port is taken, on a free one (and point [sip2] at it)."""
-    from kiosk.sync.acs.server import build_from_config
+    from kiosk.sync.acs.server import (
+        build_from_config,  # lazy: SQLAlchemy; importing kiosk.app stays light
+    )
 
     port = cfg.acs.port
     if not _port_free(cfg.acs.host, port):
@@ -173,14 +184,13 @@ def build_services(
     A missing required device (the reader) is recorded in `faults` (the out-of-service screen
     shows it) instead of stopping the program, so a technician can still reach maintenance.
     """
-    from kiosk.core.returns import ReturnSettings, ReturnStation
-    from kiosk.core.routing import RoutingTable
-    from kiosk.core.session import PatronSession, SessionSettings
-    from kiosk.core.worker import CoreWorker
-    from kiosk.devices.errors import DeviceError
-    from kiosk.devices.printer import open_configured_printer
-    from kiosk.receipts import RenderingPrinter
-    from kiosk.sync.circulation import build_circulation
+    from kiosk.devices.printer import (
+        open_configured_printer,  # lazy: Pillow; importing kiosk.app stays light
+    )
+    from kiosk.receipts import RenderingPrinter  # lazy: Pillow; importing kiosk.app stays light
+    from kiosk.sync.circulation import (
+        build_circulation,  # lazy: SQLAlchemy; importing kiosk.app stays light
+    )
 
     clock = clock or SystemClock()
     session_clock = session_clock or clock
@@ -198,9 +208,15 @@ def build_services(
     services.closers.append(services.worker.stop)
 
     try:
-        from kiosk.devices.readers import open_reader
-        from kiosk.devices.security import TagSecurityService
-        from kiosk.devices.stack import StackReader
+        from kiosk.devices.readers import (
+            open_reader,  # lazy: pyserial; importing kiosk.app stays light
+        )
+        from kiosk.devices.security import (
+            TagSecurityService,  # lazy: pyserial; importing kiosk.app stays light
+        )
+        from kiosk.devices.stack import (
+            StackReader,  # lazy: pyserial; importing kiosk.app stays light
+        )
 
         services.reader = open_reader(
             cfg.reader.url, timeout_s=cfg.reader.timeout_s, retries=cfg.reader.retries
@@ -214,14 +230,16 @@ def build_services(
         )
         services.closers.append(services.stack.stop)
         if cfg.reader.url.startswith("sim:"):
-            from kiosk.devices.readers.sim import get_shared_pad
+            from kiosk.devices.readers.sim import (
+                get_shared_pad,  # lazy: pyserial; importing kiosk.app stays light
+            )
 
             services.pad = get_shared_pad(cfg.reader.url[4:] or "default")
     except DeviceError as exc:
         log.error("RFID reader %s unavailable: %s", cfg.reader.url, exc)
         services.faults.append(f"RFID reader: {exc}")
 
-    from kiosk.devices.cards import open_card_source
+    from kiosk.devices.cards import open_card_source  # lazy: importing kiosk.app stays light
 
     for url in cfg.patron.card_sources:
         try:
@@ -241,14 +259,17 @@ def build_services(
         services.printer = open_configured_printer(cfg.printer, base=cfg.resolve_path("."))
     except DeviceError as exc:
         log.error("receipt printer %s unusable: %s", cfg.printer.url, exc)
-        from kiosk.devices.printer import NoPrinter
+        from kiosk.devices.printer import NoPrinter  # lazy: Pillow; importing kiosk.app stays light
 
         services.printer = NoPrinter()
     printer = RenderingPrinter(services.printer, width=cfg.printer.width)
 
     mailer = None
     if cfg.printer.email_receipts:
-        from kiosk.receipts import MailError, ReceiptMailer
+        from kiosk.receipts import (  # lazy: Pillow; importing kiosk.app stays light
+            MailError,
+            ReceiptMailer,
+        )
 
         try:
             mailer = ReceiptMailer(
@@ -270,8 +291,9 @@ def build_services(
         recorder=getattr(services.circulation.journal, "record_event", None),
     )
     if cfg.kiosk.mode == "bookdrop":
-        from kiosk.core.bookdrop import BookDrop
-        from kiosk.devices.sorter import open_sorter
+        from kiosk.devices.sorter import (
+            open_sorter,  # lazy: pyserial; importing kiosk.app stays light
+        )
 
         try:
             services.sorter = open_sorter(cfg.sorter.url)
@@ -312,7 +334,9 @@ def build_services(
             recorder=getattr(services.circulation.journal, "record_event", None),
             staff_printer=printer,
         )
-    from kiosk.fleet.runtime import attach as attach_fleet
+    from kiosk.fleet.runtime import (
+        attach as attach_fleet,  # lazy: requests; importing kiosk.app stays light
+    )
 
     attach_fleet(services)  # metrics, alerts and the status page observe the parts built above
     return services
@@ -447,8 +471,8 @@ class KioskApp(App):
     # -- building ---------------------------------------------------------------------------
 
     def build(self) -> Any:
-        from kiosk.screens import patron
-        from kiosk.screens.widgets import load_kv
+        from kiosk.screens import patron  # lazy: importing kiosk.app stays light
+        from kiosk.screens.widgets import load_kv  # lazy: importing kiosk.app stays light
 
         load_kv("widgets.kv", "patron.kv")
         if self.services is None:
@@ -464,8 +488,11 @@ class KioskApp(App):
             self.add_screen(name, cls())
         self._add_registered_screens()
         if self.demo_panel:
-            from kiosk.devices.readers.sim import demo_tag, demo_uid
-            from kiosk.screens.demo import DemoPanel
+            from kiosk.devices.readers.sim import (  # lazy: pyserial; importing kiosk.app stays light
+                demo_tag,
+                demo_uid,
+            )
+            from kiosk.screens.demo import DemoPanel  # lazy: importing kiosk.app stays light
 
             self.demo_panel_widget = DemoPanel(
                 pad=self.services.pad, cfg=self.cfg, make_tag=demo_tag, tag_uid=demo_uid
@@ -475,15 +502,15 @@ class KioskApp(App):
             self.show_screen("bookdrop_closed" if self.services.faults else "bookdrop")
         else:
             self.show_screen("out_of_service" if self.services.faults else "welcome")
-        from kiosk.speech.guide import SpeechGuide
+
+        from kiosk.speech.guide import SpeechGuide  # lazy: importing kiosk.app stays light
 
         self.speech = SpeechGuide(self)
         return root
 
     def _follow_display(self) -> None:
         """Sizes follow the window (and the site's `[ui] scale`), now and on every resize."""
-        from kivy.core.window import Window
-        from kivy.metrics import Metrics
+        from kivy.core.window import Window  # lazy: opens Kivy's window
 
         def fit(*_: Any) -> None:
             self.theme.fit_display(Window.width, Window.height, Metrics.density, self.cfg.ui.scale)
@@ -523,7 +550,7 @@ class KioskApp(App):
             on_done=lambda st: Clock.schedule_once(lambda _dt: self._link(st)),
         )
         self._tick_event = Clock.schedule_interval(lambda _dt: self.tick(), TICK_S)
-        from kivy.core.window import Window
+        from kivy.core.window import Window  # lazy: opens Kivy's window
 
         logging.getLogger("kivy").setLevel(
             max(logging.getLogger("kivy").level, logging.getLogger().level)
@@ -533,7 +560,6 @@ class KioskApp(App):
         self.speech.start()
         if self.cfg.ui.fullscreen:
             self._lock_down(Window)
-        from kiosk.watchdog import Notifier, start_kivy_watchdog
 
         # READY=1 and WATCHDOG=1 from the Kivy clock: a hung UI thread stops the pings and
         # systemd restarts the kiosk (systemd/kiosk.service, WatchdogSec).
@@ -543,7 +569,9 @@ class KioskApp(App):
     def _lock_down(self, window: Any) -> None:
         """On a real site: no Escape, no window close, full screen (the technician's exit unlocks)."""
         try:
-            from kiosk.screens.lockdown import apply_lockdown
+            from kiosk.screens.lockdown import (  # lazy: importing kiosk.app stays light
+                apply_lockdown,
+            )
         except ImportError:
             log.warning("kiosk lockdown not available; the window is not locked down")
             return
@@ -570,7 +598,7 @@ class KioskApp(App):
         if notifier is not None:
             notifier.stopping()
             notifier.close()
-        from kivy.core.window import Window
+        from kivy.core.window import Window  # lazy: opens Kivy's window
 
         Window.unbind(on_textinput=self._on_text_input, on_key_down=self._on_key_down)
         if self.speech is not None:
@@ -632,7 +660,7 @@ class KioskApp(App):
         card mid-session goes to the session, which ends the open session first."""
         if self._stopped:
             return
-        from kiosk.devices.cards import classify
+        from kiosk.devices.cards import classify  # lazy: importing kiosk.app stays light
 
         text = event.card_number.strip()
         if self._admin_card(text):
@@ -773,7 +801,9 @@ class KioskApp(App):
     def _link(self, status: tuple[Any, Any]) -> None:
         if self._stopped:
             return
-        from kiosk.devices.printer import PrinterStatus
+        from kiosk.devices.printer import (
+            PrinterStatus,  # lazy: Pillow; importing kiosk.app stays light
+        )
 
         link, printer = status
         self.online = bool(link.online)
@@ -789,8 +819,6 @@ class KioskApp(App):
         self._update_service_screen()
 
     def _update_offline_text(self) -> None:
-        from kiosk.core.session import Stage
-
         state = self.state
         in_session = (
             state is not None
@@ -832,7 +860,6 @@ class KioskApp(App):
 
     def render(self, state: SessionState | None) -> None:
         """Show a session snapshot (UI thread)."""
-        from kiosk.core.session import Stage, View
 
         if state is None or self._stopped:
             return
@@ -896,7 +923,6 @@ class KioskApp(App):
     def _follow_visit(self, previous: SessionState | None, state: SessionState) -> None:
         """What the screens remember across snapshots: the refused items (for the goodbye), an idle
         logout (for the "your session has ended" screen) and a mistyped card number (kept on the keypad)."""
-        from kiosk.core.session import LoginProblem, Stage
 
         if state.stage is Stage.FINISHING and state.receipt is not None:
             if state.receipt.refused and (
@@ -951,7 +977,7 @@ class KioskApp(App):
         """Show a book-drop snapshot on the book-drop screens (UI thread)."""
         if self._stopped:
             return
-        from kiosk.screens.bookdrop import screen_for
+        from kiosk.screens.bookdrop import screen_for  # lazy: importing kiosk.app stays light
 
         previous = getattr(self, "bookdrop_state", None)
         self.bookdrop_state = state
@@ -993,7 +1019,6 @@ class KioskApp(App):
 
     def _feedback(self, previous: SessionState | None, state: SessionState) -> None:
         """A sound for every result: success for items done, refusal for items refused or a failed login."""
-        from kiosk.core.checkout import ItemStatus
 
         sounds = self.services.sounds if self.services else None
         if sounds is None:
@@ -1040,7 +1065,9 @@ class KioskApp(App):
 
         def finish() -> None:
             if print_receipt:
-                from kiosk.receipts import RenderingPrinter
+                from kiosk.receipts import (
+                    RenderingPrinter,  # lazy: Pillow; importing kiosk.app stays light
+                )
 
                 receipt = returns.receipt()
                 if receipt is not None:

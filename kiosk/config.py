@@ -781,7 +781,7 @@ def _automaton(pattern: str) -> Any:
     """A finite automaton for the strings ``re.match(pattern, s)`` accepts, or None when the
     pattern is beyond what can be compared (lookbehinds, back references). Repetition counts
     are at most 256 here (larger ones are refused first), so the automaton stays small."""
-    import interegular
+    import interegular  # lazy: fast `kiosk --help`
 
     body = pattern.removeprefix("^").removeprefix("\\A")
     if body.endswith("$") and not body.endswith("\\$"):
@@ -815,8 +815,8 @@ def _shortest(fsm: Any) -> str | None:
 
 def _validate_printer(printer: PrinterSection) -> None:
     """An unknown printer profile or table list is refused here, not at the first receipt."""
-    from kiosk.devices.printer import parse_codepage
-    from kiosk.devices.printer_models import check_profile, get_model
+    from kiosk.devices.printer import parse_codepage  # lazy: fast `kiosk --help`
+    from kiosk.devices.printer_models import check_profile, get_model  # lazy: fast `kiosk --help`
 
     problem = check_profile(printer.profile)
     if problem:
@@ -849,9 +849,8 @@ def validate_speech(speech: SpeechSection) -> None:
 
 def validate_keypad(keypad: KeypadSection) -> None:
     """Every key name known, no key doing two things, a visible focus ring."""
-    import re
 
-    from kiosk.speech.keys import ACTIONS, unknown_keys
+    from kiosk.speech.keys import ACTIONS, unknown_keys  # lazy: fast `kiosk --help`
 
     owner: dict[str, str] = {}
     for action in ACTIONS:
@@ -949,6 +948,6 @@ def load(explicit: str | os.PathLike[str] | None = None) -> Config:
         raise ConfigError(f"{path}: configuration file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read configuration ({exc})") from None
-    from kiosk import config_layers  # the site file under this one, when [site] names one
+    from kiosk import config_layers  # lazy: config_layers imports this module
 
     return config_layers.load_layers(path, text)

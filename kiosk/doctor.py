@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import enum
 import functools
+import importlib
 import logging
 import os
+import pwd
 import shutil
 import socket
 import stat
@@ -19,11 +21,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from kiosk.adminpin import AdminPinError, parse_hash
 from kiosk.clock import DEFAULT_MAX_DRIFT, Drift, SyncState, kernel_sync_state
 from kiosk.config import Config
 from kiosk.configfaults import login_refused, sip2_file_faults
 from kiosk.core.ports import Clock
 from kiosk.errors import ConfigError, KioskError
+from kiosk.sync.sip2.client import Sip2LoginError, probe_acs
 
 log = logging.getLogger(__name__)
 
@@ -147,8 +151,6 @@ def _check_secrets(cfg: Config) -> Check:
 
 
 def _check_admin(cfg: Config) -> Check:
-    from kiosk.adminpin import AdminPinError, parse_hash
-
     a = cfg.admin
     if a.pin_hash:
         try:
@@ -172,7 +174,6 @@ def _check_admin(cfg: Config) -> Check:
 
 def _check_library(cfg: Config, timeout_s: float, clock: Clock | None = None) -> list[Check]:
     """The library system's link, then the kiosk's clock against the date/time in its `98`."""
-    from kiosk.sync.sip2.client import Sip2LoginError, probe_acs
 
     s = cfg.sip2
     where = f"{s.host}:{s.port}"
@@ -288,7 +289,7 @@ def _check_clock(
 def _check_reader(cfg: Config, timeout_s: float) -> Check:
     url = cfg.reader.url
     try:
-        from kiosk.devices.readers import open_reader
+        from kiosk.devices.readers import open_reader  # lazy: pyserial, only with a reader
     except ImportError as exc:
         return Check(
             "reader",
@@ -350,7 +351,10 @@ def _check_printer(cfg: Config, timeout_s: float) -> Check:
                 "plug the printer in; the udev rules in systemd/ give it the stable name /dev/kiosk-printer",
             )
     try:
-        from kiosk.devices.printer import PrinterStatus, open_configured_printer
+        from kiosk.devices.printer import (  # lazy: Pillow, only with a printer
+            PrinterStatus,
+            open_configured_printer,
+        )
     except ImportError as exc:
         return Check(
             "printer",
@@ -385,8 +389,6 @@ def _check_printer(cfg: Config, timeout_s: float) -> Check:
 
 
 def _optional(module: str, attr: str) -> Callable[..., Any] | None:
-    import importlib
-
     try:
         return getattr(importlib.import_module(module), attr, None)
     except ImportError:
@@ -513,7 +515,7 @@ def check_card_sources(cfg: Config) -> list[Check]:
 
 def _check_pcsc(url: str, name: str) -> Check:
     try:
-        from smartcard.System import readers
+        from smartcard.System import readers  # lazy: pyscard is optional
     except ImportError:
         return Check(
             "card reader",
@@ -543,7 +545,7 @@ def _check_pcsc(url: str, name: str) -> Check:
 def _check_journal(cfg: Config) -> Check:
     path = cfg.resolve_path(cfg.storage.path)
     try:
-        from kiosk.sync.journal import Journal
+        from kiosk.sync.journal import Journal  # lazy: SQLAlchemy, only with a journal
     except ImportError as exc:
         return Check(
             "journal", Status.FAIL, f"journal module missing ({exc})", "reinstall the kiosk package"
@@ -604,8 +606,6 @@ def _check_journal(cfg: Config) -> Check:
 
 
 def _user() -> str:
-    import pwd
-
     try:
         return pwd.getpwuid(os.geteuid()).pw_name
     except KeyError:

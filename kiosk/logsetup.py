@@ -21,6 +21,7 @@ from typing import Any, TextIO
 from kiosk.core.masking import mask_card
 from kiosk.core.sanitize import for_log
 from kiosk.errors import KioskError
+from kiosk.sync.sip2.wirelog import mask_value
 
 JOURNAL_SOCKET = "/run/systemd/journal/socket"
 _MARK = "_kiosk_handler"  # handlers we installed, so setup can be repeated without doubling output
@@ -85,7 +86,6 @@ def _mask_if_card(m: re.Match[str]) -> str:
 
 def _mask_personal(fid: str, value: str) -> str:
     # The wire log's rules, so a line masked there is left as it is here.
-    from kiosk.sync.sip2.wirelog import mask_value
 
     return mask_value(fid, value)
 

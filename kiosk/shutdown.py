@@ -109,7 +109,7 @@ class GracefulStop:
 
 
 def _kivy_schedule(callback: Callable[[Any], None]) -> Any:
-    from kivy.clock import Clock
+    from kivy.clock import Clock  # lazy: CLI tools must not need Kivy
 
     return Clock.schedule_once(callback, 0)
 

@@ -85,7 +85,7 @@ class Sounds:
                 log.info("no sound card found; feedback is visual only")
                 return self._loaded
             try:
-                from kivy.core.audio import SoundLoader
+                from kivy.core.audio import SoundLoader  # lazy: starts Kivy's audio; sounds on only
 
                 for cue, path in tone_files(self._folder).items():
                     sound = SoundLoader.load(str(path))

@@ -347,7 +347,7 @@ def render_png(data: bytes, path: Path, profile: str = "TM-T88V", width_px: int 
     """Draw the receipt as a PNG for people to review: text in DejaVu (double size twice as
     large), raster blocks as the printer would print them; `width_px` 0 = the model's dots."""
     # printer.py imports this module at load time; its font lookup is taken when drawing.
-    from kiosk.devices.printer import font_path
+    from kiosk.devices.printer import font_path  # lazy: printer.py imports this module
 
     transcript = decode(data, profile)
     width_px = width_px or get_model(profile).dots + 20

@@ -134,7 +134,7 @@ def _escpos_tables(profile: str) -> tuple[tuple[int, str], ...]:
     profile may list one page under two numbers, and only one of them may be right)."""
     # python-escpos is loaded only when its code-page tables or a real printer are needed: the
     # simulated and file printers of tests and the demo never import it or its USB back-end.
-    from escpos.capabilities import get_profile  # type: ignore[import-untyped]
+    from escpos.capabilities import get_profile  # lazy: python-escpos, real printers only
 
     pages = get_profile(profile).profile_data.get("codePages", {})
     return tuple(sorted((int(n), name) for n, name in pages.items()))
@@ -564,7 +564,7 @@ class EscposPrinter:
 
     def _open(self) -> Any:
         # python-escpos only for a real printer (see _escpos_tables).
-        from escpos.exceptions import DeviceNotFoundError  # type: ignore[import-untyped]
+        from escpos.exceptions import DeviceNotFoundError  # lazy: python-escpos, real printers only
 
         try:
             device = self._factory()
@@ -705,7 +705,7 @@ def open_printer(
 
         def net() -> Any:
             # python-escpos only for a real printer (see _escpos_tables).
-            from escpos.printer import Network  # type: ignore[import-untyped]
+            from escpos.printer import Network  # lazy: python-escpos, real printers only
 
             return Network(host, port=port, timeout=timeout_s, profile=transport_profile)
 
@@ -720,7 +720,7 @@ def open_printer(
 
         def serial_printer() -> Any:
             # python-escpos only for a real printer (see _escpos_tables).
-            from escpos.printer import Serial  # type: ignore[import-untyped]
+            from escpos.printer import Serial  # lazy: python-escpos, real printers only
 
             class OneByteStatusSerial(Serial):  # type: ignore[misc]
                 # A status answer is one byte; python-escpos's read(16) would wait out the timeout.
@@ -747,7 +747,7 @@ def open_printer(
 
         def usb() -> Any:
             # python-escpos only for a real printer (see _escpos_tables).
-            from escpos.printer import Usb  # type: ignore[import-untyped]
+            from escpos.printer import Usb  # lazy: python-escpos, real printers only
 
             if not Usb.is_usable():
                 raise PrinterOffline("USB printers need pyusb: pip install pyusb")

@@ -23,7 +23,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from kiosk import __version__
+from kiosk import __version__, config_layers
+from kiosk.diagnostics import Diagnostics
+from kiosk.fleet.statstore import StatsStore
+from kiosk.logsetup import scrub
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +77,7 @@ class StatusPage:
 
     @classmethod
     def start(cls, fleet: Any) -> StatusPage | None:
-        from kiosk.fleet.runtime import parse_listen
+        from kiosk.fleet.runtime import parse_listen  # lazy: fleet.runtime imports this module
 
         section = fleet.services.cfg.status_page
         if not section.token:
@@ -219,10 +222,6 @@ class StatusPage:
         return self._on_worker(self._collect)  # type: ignore[no-any-return]
 
     def _collect(self) -> dict[str, Any]:
-        from kiosk import config_layers
-        from kiosk.diagnostics import Diagnostics
-        from kiosk.fleet.statstore import StatsStore
-
         fleet, s = self.fleet, self.fleet.services
         cfg = s.cfg
         diag = Diagnostics.from_services(s)
@@ -282,8 +281,6 @@ class StatusPage:
         }
 
     def act(self, name: str, message: str) -> ActionOutcome:
-        from kiosk.diagnostics import Diagnostics
-
         fleet = self.fleet
         if name == "out_of_service":
             fleet.service_switch.set(False, message or "Out of service (set from the status page)")
@@ -305,8 +302,6 @@ class StatusPage:
 
 
 def _scrub(text: str, diag: Any) -> str:
-    from kiosk.logsetup import scrub
-
     return scrub(text or "", diag.card_re)
 
 

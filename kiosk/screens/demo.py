@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kivy.app import App
+from kivy.graphics import Color, Rectangle
 from kivy.properties import BooleanProperty, ObjectProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.button import Button
@@ -51,8 +52,6 @@ class DemoPanel(BoxLayout):
         self._tag_uid = tag_uid
         self.part_buttons: dict[tuple[str, int], ToggleButton] = {}
         with self.canvas.before:
-            from kivy.graphics import Color, Rectangle
-
             Color(0.18, 0.2, 0.24, 1)
             self._bg = Rectangle(pos=self.pos, size=self.size)
         self.bind(

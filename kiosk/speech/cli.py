@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from kiosk.config import load
+from kiosk.speech.espeak import EspeakEngine
 from kiosk.speech.phrasing import LANGUAGES
+from kiosk.speech.port import Utterance
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -30,10 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run_say(args: argparse.Namespace) -> int:
-    from kiosk.config import load
-    from kiosk.speech.espeak import EspeakEngine
-    from kiosk.speech.port import Utterance
-    from kiosk.speech.wavcheck import measure
+    from kiosk.speech.wavcheck import measure  # lazy: fast `kiosk --help`
 
     section = load(args.config).speech
     engine = EspeakEngine(

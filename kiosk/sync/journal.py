@@ -351,8 +351,8 @@ def _set_pragmas(dbapi_conn: Any, _record: Any) -> None:
 def upgrade(engine: sa.Engine) -> None:
     """Bring the schema to the newest version (idempotent)."""
     # Alembic is loaded only to migrate: `kiosk --help` reaches this module and should stay fast.
-    from alembic import command
-    from alembic.config import Config as AlembicConfig
+    from alembic import command  # lazy: Alembic, only to migrate
+    from alembic.config import Config as AlembicConfig  # lazy: Alembic, only to migrate
 
     acfg = AlembicConfig()
     acfg.set_main_option("script_location", str(MIGRATIONS))

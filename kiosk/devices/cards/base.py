@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from kiosk import demo_catalog
 from kiosk.core.errors import log_fault
 from kiosk.core.events import CardPresented  # the core's event; card sources post it as is
 from kiosk.devices.errors import DeviceError
@@ -162,8 +163,6 @@ def parse_card_rule(rule: str, *, base_dir: Path | None = None) -> CardRule:
     if rule in ("uid", "uid-decimal", "uid-reversed"):
         return CardRule(kind=rule)  # type: ignore[arg-type]
     if rule == "demo":
-        from kiosk import demo_catalog
-
         return CardRule(
             kind="demo",
             table=tuple(

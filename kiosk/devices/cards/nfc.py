@@ -48,7 +48,7 @@ class NfcCardSource(ThreadedCardSource):
     def start(self, on_card: CardCallback) -> None:
         super().start(on_card)
         try:
-            import nfc  # noqa: F401
+            import nfc  # noqa: F401  # lazy: nfcpy is optional
         except ImportError as exc:
             raise CardError(
                 "nfcpy is not installed; install the kiosk with the [nfc] extra"
@@ -56,7 +56,7 @@ class NfcCardSource(ThreadedCardSource):
         self._start_thread()
 
     def _run(self) -> None:
-        import nfc
+        import nfc  # lazy: nfcpy is optional
 
         while not self._stop.is_set():
             try:

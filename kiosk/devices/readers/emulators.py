@@ -8,6 +8,7 @@ at the reader's baud rate; for tests and for technicians without hardware.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import select
@@ -22,7 +23,7 @@ from pathlib import Path
 from kiosk.devices.errors import DeviceError, DeviceTimeout
 from kiosk.devices.readers import feig, threem
 from kiosk.devices.readers.base import NotSupported, ReaderFrameError, TagNotFound, TagWriteError
-from kiosk.devices.readers.sim import SimulatedPad
+from kiosk.devices.readers.sim import SimulatedPad, demo_tag
 
 log = logging.getLogger(__name__)
 
@@ -620,9 +621,6 @@ def main(argv: list[str] | None = None) -> int:
 
     then point `[reader] url` at `feig:/tmp/rfid/ttyFEIG` or the printed socket:// URL.
     """
-    import argparse
-
-    from kiosk.devices.readers.sim import demo_tag
 
     ap = argparse.ArgumentParser(
         prog="python -m kiosk.devices.readers.emulators",

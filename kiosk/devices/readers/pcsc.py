@@ -64,7 +64,7 @@ def _code(hresult: int) -> int:
 
 def _scard():
     try:
-        from smartcard import scard
+        from smartcard import scard  # lazy: pyscard is optional
     except ImportError as exc:
         raise PcscUnavailable(
             "pyscard is not installed; install the kiosk with the [pcsc] extra"

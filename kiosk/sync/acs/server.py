@@ -25,6 +25,8 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy.engine import make_url
+
 from kiosk.config import Config
 from kiosk.core.domain import PATRON_STATUS_FLAGS, AlertType
 from kiosk.core.masking import mask_card
@@ -1065,7 +1067,6 @@ def start_embedded(
 
 def database_url_for(cfg: Config, database_url: str | None = None) -> str:
     """The configured database URL with a relative SQLite path made absolute (and its folder created)."""
-    from sqlalchemy.engine import make_url
 
     raw = database_url or cfg.acs.database_url
     try:

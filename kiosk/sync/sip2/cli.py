@@ -21,6 +21,7 @@ from kiosk.cliargs import positive_seconds, tcp_port
 from kiosk.configfaults import login_refused, sip2_file_faults
 from kiosk.errors import ConfigError
 from kiosk.exitcodes import Exit
+from kiosk.sync.sip2.client import Sip2LoginError, probe_acs
 from kiosk.sync.sip2.codec import Sip2FormatError, Sip2LinkError, decode
 
 _CHUNK = 65536
@@ -156,8 +157,6 @@ class _BytesOf:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from kiosk.sync.sip2.client import Sip2LoginError, probe_acs
-
     cfg = kiosk_config.load(args.config)
     settings = cfg.sip2
     overrides = {
