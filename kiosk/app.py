@@ -29,6 +29,7 @@ from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
 from kiosk.config import Config
 from kiosk.core.bookdrop import BookDrop
 from kiosk.core.checkout import ItemStatus
+from kiosk.core.errors import log_fault
 from kiosk.core.events import (
     Action,
     BarcodeScanned,
@@ -130,6 +131,7 @@ class KioskServices:
             try:
                 closer()
             except Exception:
+                # Shutting down: one part failing must not keep the others running.
                 log.exception(
                     "error while shutting down %s", getattr(closer, "__qualname__", closer)
                 )
@@ -466,6 +468,7 @@ class KioskApp(App):
             try:
                 self.add_screen(name, factory(self))
             except Exception:
+                # Another part's screen must not keep the patron kiosk from starting.
                 log.exception("screen %s could not be built", name)
 
     # -- building ---------------------------------------------------------------------------
@@ -534,9 +537,10 @@ class KioskApp(App):
         for source in s.cards:
             try:
                 source.start(lambda event: Clock.schedule_once(lambda _dt: self._on_card(event)))
-            except Exception as exc:  # a card reader that fails to start leaves the keypad
-                log.error(
-                    "card source %s did not start: %s", getattr(source, "source", source), exc
+            except Exception as exc:
+                # A device boundary: a card reader that fails to start leaves the keypad.
+                log_fault(
+                    log, exc, "card source %s did not start", getattr(source, "source", source)
                 )
         if s.stack is not None:
             s.stack.on_change = self._on_tags
@@ -726,7 +730,9 @@ class KioskApp(App):
             and self.state.stage.value == "active"
             and self.current_screen == "checkout"
         ):
-            self._screens["checkout"].show(self.state)  # type: ignore[attr-defined]  # screens are held as Screen; this one is kiosk/screens/patron.py's
+            self._screens["checkout"].show(
+                self.state
+            )  # screens are held as Screen; this one is kiosk/screens/patron.py's
 
     def note_activity(self) -> None:
         """A touch anywhere: tell the session (throttled), so the idle timer starts again."""
@@ -790,7 +796,8 @@ class KioskApp(App):
         try:
             s.circulation.forward_offline()  # connects, and forwards anything left from before
         except Exception as exc:
-            log.warning("library system not reachable at start: %s", exc)
+            # The kiosk starts whatever the link does; a bug keeps its traceback.
+            log_fault(log, exc, "library system not reachable at start", level=logging.WARNING)
         return self._link_and_printer_status()
 
     def _link_and_printer_status(self) -> tuple[Any, Any]:
@@ -880,7 +887,9 @@ class KioskApp(App):
             and previous.patron is not None
         ):
             for name in ("checkout", "account"):
-                self._screens[name].wipe()  # type: ignore[attr-defined]  # screens are held as Screen; this one is kiosk/screens/patron.py's
+                self._screens[
+                    name
+                ].wipe()  # screens are held as Screen; this one is kiosk/screens/patron.py's
         elif state.checkout is not None and self.provisional:
             known = {i.item_id for i in state.checkout.items}
             self.provisional = {
@@ -941,7 +950,9 @@ class KioskApp(App):
         )
         if timed_out and previous is not None:
             done = len(previous.checkout.checked_out) if previous.checkout is not None else 0
-            self._screens["timed_out"].show_for(previous.language, done)  # type: ignore[attr-defined]  # screens are held as Screen; this one is kiosk/screens/patron.py's
+            self._screens["timed_out"].show_for(
+                previous.language, done
+            )  # screens are held as Screen; this one is kiosk/screens/patron.py's
             self._timed_out_until = self._now() + self.cfg.ui.goodbye_s
             self.local = "timed_out"
         if (
@@ -952,7 +963,9 @@ class KioskApp(App):
             self.local = (
                 "keypad"  # back to the keypad with the digits, and what a card number looks like
             )
-            self._screens["card_entry"].keep(self._typed, state.problem)  # type: ignore[attr-defined]  # screens are held as Screen; this one is kiosk/screens/patron.py's
+            self._screens["card_entry"].keep(
+                self._typed, state.problem
+            )  # screens are held as Screen; this one is kiosk/screens/patron.py's
             self._typed = ""
         elif state.stage in (Stage.PIN, Stage.ACTIVE, Stage.GOODBYE) or state.problem is not None:
             self._typed = ""  # in, or refused for another reason: the number is not kept
@@ -971,6 +984,7 @@ class KioskApp(App):
         try:
             self.staff_alert(f"a patron asks for help at the {screen} screen")
         except Exception:
+            # The alert sinks are outside code (mail, webhooks): a patron's help tap never fails.
             log.exception("the staff alert could not be raised")
 
     def render_bookdrop(self, state: BookDropState) -> None:
@@ -987,7 +1001,7 @@ class KioskApp(App):
             in_service = False
         name = screen_for(state, in_service)
         if name in self._screens:
-            self._screens[name].show(state)  # type: ignore[attr-defined]  # a kiosk/screens/bookdrop.py screen
+            self._screens[name].show(state)  # a kiosk/screens/bookdrop.py screen
             if not self.current_screen.startswith("maintenance"):
                 self.show_screen(name)
                 if self.speech is not None:
@@ -1002,7 +1016,9 @@ class KioskApp(App):
         for item in state.items:
             if item.outcome is not None and before.get(item.key) is None:
                 self._play(Cue.REFUSAL if item.outcome.is_exception else Cue.SUCCESS)
-        self._screens["returns"].show(state)  # type: ignore[attr-defined]  # screens are held as Screen; this one is kiosk/screens/patron.py's
+        self._screens["returns"].show(
+            state
+        )  # screens are held as Screen; this one is kiosk/screens/patron.py's
         if self.speech is not None:
             self.speech.returns_shown(previous, state)
 
@@ -1083,7 +1099,9 @@ class KioskApp(App):
         self.render(self.state)
 
     def open_keypad(self) -> None:
-        self._screens["card_entry"].clear()  # type: ignore[attr-defined]  # screens are held as Screen; this one is kiosk/screens/patron.py's
+        self._screens[
+            "card_entry"
+        ].clear()  # screens are held as Screen; this one is kiosk/screens/patron.py's
         self.local = "keypad"
         self.post(Tapped(Action.START))
         self.render(self.state)

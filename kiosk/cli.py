@@ -117,6 +117,7 @@ def _main(argv: list[str] | None) -> int:
         print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
         return Exit.FAILED
     except Exception:
+        # The command's last line of defence: logged with its traceback, reported, exit 1.
         fix = _journal_fix(args)
         if fix:  # e.g. SQLite's "attempt to write a readonly database" in the middle of a command
             print(f"error: {fix}", file=sys.stderr)

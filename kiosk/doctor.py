@@ -525,7 +525,9 @@ def _check_pcsc(url: str, name: str) -> Check:
         )
     try:
         names = [str(r) for r in readers()]
-    except Exception as exc:  # pyscard raises its own family when pcscd is not running
+    except Exception as exc:
+        # A device driver boundary: pyscard raises its own family when pcscd is not running.
+        log.debug("listing PC/SC readers failed", exc_info=exc)
         return Check(
             "card reader",
             Status.FAIL,

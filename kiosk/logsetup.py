@@ -116,7 +116,9 @@ class MaskingFilter(logging.Filter):
         setattr(record, _SCRUBBED, True)
         try:
             message = record.getMessage()
-        except Exception:  # a broken format string must not lose the record
+        except Exception:
+            # A broken format string must not lose the record: it is kept, unformatted, and the
+            # record's own text shows what was wrong (msg and args as given).
             message = f"{record.msg!r} % {record.args!r}"
         # The log sink's sanitiser: control characters from data are written as escapes.
         record.msg = for_log(scrub(message, self.card_re))
@@ -260,6 +262,7 @@ class JournaldHandler(logging.Handler):
         try:
             self._sock.sendto(self.encode(record), self.address)
         except Exception:
+            # logging's own rule for a handler: handleError reports it with the traceback.
             self.handleError(record)
 
     def close(self) -> None:

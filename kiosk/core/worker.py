@@ -77,6 +77,7 @@ def _safe(callback: Callable[[Any], None], value: Any) -> None:
     try:
         callback(value)
     except Exception as exc:
+        # The worker thread's last line of defence: a callback's fault must not end the thread.
         log_fault(
             log, exc, "core job callback %s failed", getattr(callback, "__qualname__", callback)
         )
@@ -143,6 +144,7 @@ class CoreWorker:
                     try:
                         idle()
                     except Exception as exc:
+                        # The worker thread's last line of defence, as for a callback.
                         log_fault(log, exc, "core idle task failed")
                 continue
             if job is _STOP:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import re
 from dataclasses import asdict, dataclass
@@ -14,6 +15,8 @@ from typing import Any
 
 from kiosk import config
 from kiosk.devices.errors import DeviceError
+
+log = logging.getLogger(__name__)
 
 SYS_USB = Path("/sys/bus/usb/devices")
 SERIAL_BY_ID = Path("/dev/serial/by-id")
@@ -94,7 +97,9 @@ def pcsc_readers() -> tuple[list[Found], list[str]]:
         return [], [
             "PC/SC: pcscd not running (start it with `systemctl start pcscd`), so PC/SC readers cannot be listed"
         ]
-    except Exception as exc:  # any PC/SC failure is a note, never a crash of the listing
+    except Exception as exc:
+        # A device driver boundary: any PC/SC failure is a note, never a crash of the listing.
+        log.debug("listing PC/SC readers failed", exc_info=exc)
         return [], [f"PC/SC: listing readers failed: {exc}"]
     finally:
         ctx.reset()

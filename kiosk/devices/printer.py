@@ -462,7 +462,7 @@ def make_test_page(
         PrintLine(f"{terminal_id}  {when:%d.%m.%Y %H:%M}", render="text"),
     ]
     for how in ("text", "raster"):
-        lines.append(PrintLine(f"-- {how} --", bold=True, render=how))  # type: ignore[arg-type]
+        lines.append(PrintLine(f"-- {how} --", bold=True, render=how))
         for alphabet in (
             LATVIAN_ALPHABET,
             LATVIAN_ALPHABET.lower(),
@@ -471,7 +471,7 @@ def make_test_page(
             "0,50 € / 0,50 EUR",
         ):
             for start in range(0, len(alphabet), columns):
-                lines.append(PrintLine(alphabet[start : start + columns], render=how))  # type: ignore[arg-type]
+                lines.append(PrintLine(alphabet[start : start + columns], render=how))
     lines.append(PrintLine("-" * columns, render="text"))
     return PrintDocument(tuple(lines), name="test")
 
@@ -628,9 +628,11 @@ class EscposPrinter:
                 try:
                     device._raw(data)
                 except Exception as exc:
+                    # A device driver boundary: the transports raise their own families (OSError,
+                    # usb.core.USBError, serial.SerialException); the cause stays chained.
                     raise PrinterOffline(
                         f"receipt printer {self.url}: connection lost while printing ({exc}); the receipt was not printed"
-                    ) from None
+                    ) from exc
                 if self._check_status:
                     # Paper can run out during the receipt: then the patron must be told, not left waiting.
                     self._raise_for(self._query(device), before=False)
@@ -657,8 +659,9 @@ class EscposPrinter:
 def _close_quietly(device: Any) -> None:
     try:
         device.close()
-    except Exception as exc:  # closing a half-dead transport must not hide the real error
-        log.debug("closing printer transport: %s", exc)
+    except Exception as exc:
+        # A device driver boundary: closing a half-dead transport must not hide the real error.
+        log.debug("closing printer transport: %s", exc, exc_info=exc)
 
 
 def _safe_name(name: str) -> str:
@@ -722,7 +725,7 @@ def open_printer(
             # python-escpos only for a real printer (see _escpos_tables).
             from escpos.printer import Serial  # lazy: python-escpos, real printers only
 
-            class OneByteStatusSerial(Serial):  # type: ignore[misc]
+            class OneByteStatusSerial(Serial):
                 # A status answer is one byte; python-escpos's read(16) would wait out the timeout.
                 def _read(self) -> bytes:
                     return self.device.read(1)

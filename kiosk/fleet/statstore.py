@@ -69,6 +69,7 @@ class StatsStore:
                 )
                 self._db.execute("COMMIT")
             except BaseException:
+                # Undo the transaction whatever stopped it; the fault goes on unchanged.
                 self._db.execute("ROLLBACK")
                 raise
 

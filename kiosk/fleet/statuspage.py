@@ -170,6 +170,7 @@ class StatusPage:
         try:
             data = self.collect()
         except Exception:
+            # The HTTP handler's last line of defence: a 500 page, the traceback in the log.
             log.exception("status page: collecting the kiosk's state failed")
             return self._refuse(
                 req, 500, "The kiosk's state could not be read now; see the kiosk's log."
@@ -219,7 +220,7 @@ class StatusPage:
 
     def collect(self) -> dict[str, Any]:
         """Everything the page shows, read on the core worker (devices keep their one owner)."""
-        return self._on_worker(self._collect)  # type: ignore[no-any-return]
+        return self._on_worker(self._collect)
 
     def _collect(self) -> dict[str, Any]:
         fleet, s = self.fleet, self.fleet.services

@@ -149,6 +149,7 @@ def write_bundle(
         try:
             text = make()
         except Exception as exc:
+            # A bundle is collected when things are broken: one failing part must not lose the rest.
             log.exception("support bundle: %s failed", name)
             text = f"could not collect {name}: {exc!r}\n"
         files[name] = scrub(text, card_re)

@@ -76,7 +76,8 @@ class NfcCardSource(ThreadedCardSource):
                 self.error = f"nfc device {self.path} not available ({exc}); check the USB cable or the kernel pn533 driver"
                 log.warning(self.error)
                 self._stop.wait(self.retry_s)
-            except Exception as exc:  # nfcpy raises a variety of errors from drivers
+            except Exception as exc:
+                # A device driver boundary: nfcpy raises many kinds from its drivers; retried.
                 self.error = f"nfc device {self.path}: {exc}"
-                log.warning(self.error)
+                log.warning(self.error, exc_info=exc)
                 self._stop.wait(self.retry_s)

@@ -886,6 +886,7 @@ class LinkLock:
             if not _acquire(self._lock, self._client._remaining()):
                 raise self._client._busy("request")
         except BaseException:
+            # The call's deadline ends with the failed wait; the fault goes on unchanged.
             call.__exit__(None, None, None)
             raise
         stack: list[Any] = getattr(self._calls, "stack", None) or []
