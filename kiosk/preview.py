@@ -367,7 +367,7 @@ def _maintenance(screen: str) -> StateSetter:
 
         ctl = m.controller(app)
         ctl.diag = PreviewDiagnostics(app.cfg)  # type: ignore[assignment]  # same methods, demo answers
-        ctl.run = _run_now  # type: ignore[method-assign]
+        ctl.run = _run_now  # type: ignore[method-assign]  # actions run at once, not on the worker
         if screen == m.LOGIN:
             ctl.open_login()
             app.screen(m.LOGIN).ids.pad.text = "12"

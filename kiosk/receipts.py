@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from kiosk.core.money import is_nonzero
 from kiosk.core.receipt import Receipt, ReceiptKind, ReceiptLine
@@ -48,13 +48,13 @@ def render_receipt(
         *,
         bold: bool = False,
         large: bool = False,
-        align: str = "left",
+        align: Literal["left", "center", "right"] = "left",
         indent: int = 0,
     ) -> None:
         limit = width // 2 if large else width
         wrapped = textwrap.wrap(clean(text), limit - indent, break_long_words=True) or [""]
         for part in wrapped:
-            out.append(PrintLine(" " * indent + part, bold=bold, large=large, align=align))  # type: ignore[arg-type]
+            out.append(PrintLine(" " * indent + part, bold=bold, large=large, align=align))
 
     def title_of(line: ReceiptLine) -> str:
         title = line.title or line.item_id

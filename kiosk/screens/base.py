@@ -39,7 +39,7 @@ class KioskScreen(Screen):
 
     @property
     def kiosk(self) -> KioskApp:
-        return App.get_running_app()  # type: ignore[return-value]
+        return App.get_running_app()
 
     def tr(self, msgid: str) -> str:
         return self.kiosk.tr(msgid)

@@ -805,7 +805,7 @@ def _factory(name: str) -> Callable[[Any], MaintenanceScreen]:
         load_kv("widgets.kv", "maintenance.kv")
         ctl = controller(app)
         if name == LOGIN and getattr(ctl, "_corner_widget", None) is None:
-            ctl._corner_widget = install_hidden_corner(app, ctl)  # type: ignore[attr-defined]
+            ctl._corner_widget = install_hidden_corner(app, ctl)  # type: ignore[attr-defined]  # kept on the controller, once per app
         return SCREEN_CLASSES[name](name=name)
 
     return build

@@ -204,7 +204,7 @@ class WelcomeScreen(PaneScreen):
             button = KButton(text=app.language_name(code))
             if code == "lv":
                 button.bold = True  # Latvian takes the main place (Cabinet Regulation No. 292)
-            button.code = code  # type: ignore[attr-defined]
+            button.code = code
             button.bind(on_release=lambda b: self.choose_language(b.code))
             box.add_widget(button)
         app.bind(lang=self._mark_language)

@@ -11,7 +11,7 @@ from kiosk.speech.phrasing import LANGUAGES
 from kiosk.speech.port import Utterance
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "say", help="speak a text in lv, en or ru into a WAV file (voice and headset check)"
     )

@@ -15,6 +15,7 @@ from datetime import date
 from typing import Any
 
 from kiosk.core.checkout import ItemStatus
+from kiosk.core.domain import Refusal
 from kiosk.i18n import parse_date, translator
 from kiosk.screens.texts import BLOCK_ORDER, BLOCK_TEXTS, REFUSAL_TEXTS
 from kiosk.speech.phrasing import cardinal, count, due_phrase, money
@@ -229,7 +230,8 @@ class Narrator:
         return due_phrase(parsed, lang, today=self.today())
 
     def reason(self, item: Any, lang: str) -> str:
-        msgid = REFUSAL_TEXTS.get(getattr(item, "refusal", None))  # type: ignore[arg-type]
+        refusal = getattr(item, "refusal", None)
+        msgid = REFUSAL_TEXTS.get(refusal) if isinstance(refusal, Refusal) else None
         if msgid:
             return translator(lang).gettext(msgid)
         message = str(getattr(item, "message", "") or "").strip()

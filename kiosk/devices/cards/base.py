@@ -157,11 +157,19 @@ def decode_block(data: bytes, encoding: str) -> str | None:
     return text
 
 
+_UID_RULES: dict[str, Literal["uid", "uid-decimal", "uid-reversed"]] = {
+    "uid": "uid",
+    "uid-decimal": "uid-decimal",
+    "uid-reversed": "uid-reversed",
+}
+
+
 def parse_card_rule(rule: str, *, base_dir: Path | None = None) -> CardRule:
     """A CardRule from the config string; CardError (naming the setting) when it is not one."""
     rule = rule.strip()
-    if rule in ("uid", "uid-decimal", "uid-reversed"):
-        return CardRule(kind=rule)  # type: ignore[arg-type]
+    uid_kind = _UID_RULES.get(rule)
+    if uid_kind is not None:
+        return CardRule(kind=uid_kind)
     if rule == "demo":
         return CardRule(
             kind="demo",

@@ -649,8 +649,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     emu: FrameEmulator = FeigEmulator(pad) if args.protocol == "feig" else ThreeMEmulator(pad)
     if args.tcp:
-        port: _Port = emu.serve_socket(baud=args.baud or None)
-        url = port.url  # type: ignore[attr-defined]
+        served = emu.serve_socket(baud=args.baud or None)
+        url = served.url
+        port: _Port = served
     else:
         link = Path(args.link) if args.link else None
         if link:
@@ -660,7 +661,7 @@ def main(argv: list[str] | None = None) -> int:
             name=link.name if link else None,
             baud=args.baud or None,
         )
-        url = port.path  # type: ignore[attr-defined]
+        url = port.path
     print(
         f'{args.protocol} reader with {len(pad.tags)} tag(s): [reader] url = "{args.protocol}:{url}"',
         flush=True,
