@@ -38,7 +38,6 @@ from kiosk.core.events import (
 from kiosk.core.ports import Clock as CoreClock
 from kiosk.core.ports import SystemClock
 from kiosk.errors import KioskError
-from kiosk.fleet.alerts import raise_alert
 from kiosk.i18n import LANGUAGE_NAMES, _, translator
 from kiosk.screens.base import registered_screens
 from kiosk.screens.theme import Theme
@@ -298,6 +297,13 @@ def build_services(
 
     attach_fleet(services)  # metrics, alerts and the status page observe the parts built above
     return services
+
+
+def raise_alert(kind: str, summary: str, **labels: str) -> str | None:
+    """kiosk.fleet.alerts.raise_alert, imported when the first alert is raised."""
+    from kiosk.fleet.alerts import raise_alert as fleet_alert  # lazy: requests, not for a frame
+
+    return fleet_alert(kind, summary, **labels)
 
 
 def wire_staff_alert(app: KioskApp) -> None:
