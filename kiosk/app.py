@@ -523,8 +523,7 @@ class KioskApp(App):
 
     def _start_parts(self) -> None:
         """After the first frame: the services on a thread of their own (their imports, the demo
-        library system and the journal's recovery), the remaining patron screens one per frame."""
-        from kiosk.screens import patron
+        library system and the journal's recovery); the other screens once they are there."""
 
         def build() -> None:
             try:
@@ -540,14 +539,6 @@ class KioskApp(App):
             Clock.schedule_once(lambda _dt: self._parts_ready(services))
 
         threading.Thread(target=build, name="kiosk-start", daemon=True).start()
-        pending = [name for name in patron.PATRON_SCREENS if name not in self._screens]
-
-        def next_screen(_dt: float) -> None:
-            if pending and not self._stopped:
-                self.screen(pending.pop(0))
-                Clock.schedule_once(next_screen)
-
-        Clock.schedule_once(next_screen)
 
     def _parts_ready(self, services: KioskServices) -> None:
         if self._stopped:  # stopped while starting: nothing is left running
