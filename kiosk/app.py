@@ -46,7 +46,7 @@ from kiosk.core.routing import RoutingTable
 from kiosk.core.session import LoginProblem, PatronSession, SessionSettings, Stage, View
 from kiosk.core.worker import CoreWorker
 from kiosk.devices.errors import DeviceError
-from kiosk.fleet.alerts import raise_alert
+from kiosk.errors import KioskError
 from kiosk.i18n import LANGUAGE_NAMES, _, translator
 from kiosk.screens.base import registered_screens
 from kiosk.screens.theme import Theme
@@ -91,6 +91,9 @@ OFFLINE_TEXTS = {
     ),
     "disabled": _("The library system is offline."),
 }
+
+# Until the first answer about the link (the kiosk's parts start after its first frame).
+CONNECTING_TEXT = _("Connecting to the library system…")
 
 
 @dataclass
@@ -149,9 +152,7 @@ def _port_free(host: str, port: int) -> bool:
 
 def start_embedded_acs(cfg: Config) -> tuple[Config, Any]:
     """Start the embedded demo library system; when its port is taken, on a free one (and point [sip2] at it)."""
-    from kiosk.sync.acs.server import (
-        build_from_config,  # lazy: SQLAlchemy; importing kiosk.app stays light
-    )
+    from kiosk.sync.acs.server import build_from_config  # lazy: SQLAlchemy, not for a frame
 
     port = cfg.acs.port
     if not _port_free(cfg.acs.host, port):
@@ -186,13 +187,9 @@ def build_services(
     A missing required device (the reader) is recorded in `faults` (the out-of-service screen
     shows it) instead of stopping the program, so a technician can still reach maintenance.
     """
-    from kiosk.devices.printer import (
-        open_configured_printer,  # lazy: Pillow; importing kiosk.app stays light
-    )
-    from kiosk.receipts import RenderingPrinter  # lazy: Pillow; importing kiosk.app stays light
-    from kiosk.sync.circulation import (
-        build_circulation,  # lazy: SQLAlchemy; importing kiosk.app stays light
-    )
+    from kiosk.devices.printer import open_configured_printer  # lazy: Pillow, not for a frame
+    from kiosk.receipts import RenderingPrinter  # lazy: Pillow, not for a frame
+    from kiosk.sync.circulation import build_circulation  # lazy: SQLAlchemy, not for a frame
 
     clock = clock or SystemClock()
     session_clock = session_clock or clock
@@ -210,15 +207,9 @@ def build_services(
     services.closers.append(services.worker.stop)
 
     try:
-        from kiosk.devices.readers import (
-            open_reader,  # lazy: pyserial; importing kiosk.app stays light
-        )
-        from kiosk.devices.security import (
-            TagSecurityService,  # lazy: pyserial; importing kiosk.app stays light
-        )
-        from kiosk.devices.stack import (
-            StackReader,  # lazy: pyserial; importing kiosk.app stays light
-        )
+        from kiosk.devices.readers import open_reader  # lazy: pyserial, not for a frame
+        from kiosk.devices.security import TagSecurityService  # lazy: pyserial, not for a frame
+        from kiosk.devices.stack import StackReader  # lazy: pyserial, not for a frame
 
         services.reader = open_reader(
             cfg.reader.url, timeout_s=cfg.reader.timeout_s, retries=cfg.reader.retries
@@ -232,16 +223,14 @@ def build_services(
         )
         services.closers.append(services.stack.stop)
         if cfg.reader.url.startswith("sim:"):
-            from kiosk.devices.readers.sim import (
-                get_shared_pad,  # lazy: pyserial; importing kiosk.app stays light
-            )
+            from kiosk.devices.readers.sim import get_shared_pad  # lazy: pyserial, not for a frame
 
             services.pad = get_shared_pad(cfg.reader.url[4:] or "default")
     except DeviceError as exc:
         log.error("RFID reader %s unavailable: %s", cfg.reader.url, exc)
         services.faults.append(f"RFID reader: {exc}")
 
-    from kiosk.devices.cards import open_card_source  # lazy: importing kiosk.app stays light
+    from kiosk.devices.cards import open_card_source  # lazy: not for a frame
 
     for url in cfg.patron.card_sources:
         try:
@@ -261,17 +250,14 @@ def build_services(
         services.printer = open_configured_printer(cfg.printer, base=cfg.resolve_path("."))
     except DeviceError as exc:
         log.error("receipt printer %s unusable: %s", cfg.printer.url, exc)
-        from kiosk.devices.printer import NoPrinter  # lazy: Pillow; importing kiosk.app stays light
+        from kiosk.devices.printer import NoPrinter  # lazy: Pillow, not for a frame
 
         services.printer = NoPrinter()
     printer = RenderingPrinter(services.printer, width=cfg.printer.width)
 
     mailer = None
     if cfg.printer.email_receipts:
-        from kiosk.receipts import (  # lazy: Pillow; importing kiosk.app stays light
-            MailError,
-            ReceiptMailer,
-        )
+        from kiosk.receipts import MailError, ReceiptMailer  # lazy: Pillow, not for a frame
 
         try:
             mailer = ReceiptMailer(
@@ -293,9 +279,7 @@ def build_services(
         recorder=getattr(services.circulation.journal, "record_event", None),
     )
     if cfg.kiosk.mode == "bookdrop":
-        from kiosk.devices.sorter import (
-            open_sorter,  # lazy: pyserial; importing kiosk.app stays light
-        )
+        from kiosk.devices.sorter import open_sorter  # lazy: pyserial, not for a frame
 
         try:
             services.sorter = open_sorter(cfg.sorter.url)
@@ -336,12 +320,17 @@ def build_services(
             recorder=getattr(services.circulation.journal, "record_event", None),
             staff_printer=printer,
         )
-    from kiosk.fleet.runtime import (
-        attach as attach_fleet,  # lazy: requests; importing kiosk.app stays light
-    )
+    from kiosk.fleet.runtime import attach as attach_fleet  # lazy: requests, not for a frame
 
     attach_fleet(services)  # metrics, alerts and the status page observe the parts built above
     return services
+
+
+def raise_alert(kind: str, summary: str, **labels: str) -> str | None:
+    """kiosk.fleet.alerts.raise_alert, imported when the first alert is raised."""
+    from kiosk.fleet.alerts import raise_alert as fleet_alert  # lazy: requests, not for a frame
+
+    return fleet_alert(kind, summary, **labels)
 
 
 def wire_staff_alert(app: KioskApp) -> None:
@@ -371,6 +360,7 @@ class KioskApp(App):
     idle_warning = BooleanProperty(False)
     seconds_left = NumericProperty(0)
     demo_panel = BooleanProperty(False)
+    parts_started = BooleanProperty(False)  # services attached: sessions, devices, watchdog
 
     def __init__(self, cfg: Config, services: KioskServices | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -404,6 +394,9 @@ class KioskApp(App):
         self.speech: Any = (
             None  # kiosk.speech.guide.SpeechGuide: spoken guidance and keypad operation
         )
+        self.connecting = False  # started without services: until the first link status
+        self._early_events: list[Event] = []  # posted before the session was there
+        self.start_error: BaseException | None = None  # the parts failed to start (kiosk run)
         # Technician mode, attached by the maintenance screens when they are registered.
         self.maintenance: MaintenanceController | None = None
 
@@ -439,7 +432,16 @@ class KioskApp(App):
         self.manager.add_widget(screen)
 
     def screen(self, name: str) -> Screen:
-        return self._screens[name]
+        """The screen called `name`; a patron screen not built yet is built now."""
+        screen = self._screens.get(name)
+        if screen is None:
+            from kiosk.screens.patron import PATRON_SCREENS  # lazy: not for a frame
+
+            if name not in PATRON_SCREENS:
+                raise KeyError(name)
+            screen = PATRON_SCREENS[name]()
+            self.add_screen(name, screen)
+        return screen
 
     def show_screen(self, name: str) -> None:
         if self.manager is not None and self.manager.current != name:
@@ -474,42 +476,55 @@ class KioskApp(App):
     # -- building ---------------------------------------------------------------------------
 
     def build(self) -> Any:
-        from kiosk.screens import patron  # lazy: importing kiosk.app stays light
-        from kiosk.screens.widgets import load_kv  # lazy: importing kiosk.app stays light
+        from kiosk.screens import patron  # lazy: with the window, not on import of kiosk.app
+        from kiosk.screens.widgets import load_kv  # lazy: as above
 
         load_kv("widgets.kv", "patron.kv")
-        if self.services is None:
-            self.services = build_services(self.cfg)
-            self.cfg = self.services.cfg
         self._follow_display()
         wire_staff_alert(self)
         root = patron.KioskRoot()
         self.kiosk_root = root
         self.manager = root.ids.manager
         self.manager.transition = NoTransition()
-        for name, cls in patron.PATRON_SCREENS.items():
-            self.add_screen(name, cls())
+        if self.services is None:
+            # `kiosk run`: the welcome screen is drawn first and says it is connecting; the parts
+            # (the demo library system, the journal, the devices) and the other screens are built
+            # after that frame (on_start), so a restart is not a patron at a dark screen.
+            self.connecting = True
+            self.screen("welcome")
+            self.show_screen("welcome")
+            self._update_offline_text()
+            return root
+        self._build_screens()
+        return root
+
+    def _build_screens(self) -> None:
+        """Every screen not built yet, the demo panel and speech; needs the services."""
+        from kiosk.screens import patron  # lazy: not for a frame
+
+        s = self.services
+        assert s is not None and self.kiosk_root is not None
+        for name in patron.PATRON_SCREENS:
+            self.screen(name)
         self._add_registered_screens()
         if self.demo_panel:
-            from kiosk.devices.readers.sim import (  # lazy: pyserial; importing kiosk.app stays light
-                demo_tag,
-                demo_uid,
-            )
-            from kiosk.screens.demo import DemoPanel  # lazy: importing kiosk.app stays light
+            from kiosk.devices.readers.sim import demo_tag, demo_uid  # lazy: not for a frame
+            from kiosk.screens.demo import DemoPanel  # lazy: not for a frame
 
             self.demo_panel_widget = DemoPanel(
-                pad=self.services.pad, cfg=self.cfg, make_tag=demo_tag, tag_uid=demo_uid
+                pad=s.pad, cfg=self.cfg, make_tag=demo_tag, tag_uid=demo_uid
             )
-            root.ids.side.add_widget(self.demo_panel_widget)
-        if self.services.bookdrop is not None and "bookdrop" in self._screens:
-            self.show_screen("bookdrop_closed" if self.services.faults else "bookdrop")
-        else:
-            self.show_screen("out_of_service" if self.services.faults else "welcome")
+            self.kiosk_root.ids.side.add_widget(self.demo_panel_widget)
+        if s.bookdrop is not None and "bookdrop" in self._screens:
+            self.show_screen("bookdrop_closed" if s.faults else "bookdrop")
+        elif s.faults:
+            self.show_screen("out_of_service")
+        elif not self.local:  # a patron who went on while the kiosk was connecting stays there
+            self.show_screen("welcome")
 
-        from kiosk.speech.guide import SpeechGuide  # lazy: importing kiosk.app stays light
+        from kiosk.speech.guide import SpeechGuide  # lazy: not for a frame
 
         self.speech = SpeechGuide(self)
-        return root
 
     def _follow_display(self) -> None:
         """Sizes follow the window (and the site's `[ui] scale`), now and on every resize."""
@@ -523,6 +538,55 @@ class KioskApp(App):
         fit()
 
     def on_start(self) -> None:
+        if self.services is not None:
+            self._attach()
+            return
+        from kivy.core.window import Window  # lazy: opens Kivy's window
+
+        def first_frame(*_: Any) -> None:
+            Window.unbind(on_flip=first_frame)
+            self._start_parts()
+
+        Window.bind(on_flip=first_frame)
+
+    def _start_parts(self) -> None:
+        """After the first frame: the services on a thread of their own (their imports, the demo
+        library system and the journal's recovery); the other screens once they are there."""
+
+        def build() -> None:
+            try:
+                services = build_services(self.cfg)
+            except Exception as exc:  # `kiosk run` reports it once the app has stopped
+                if isinstance(exc, KioskError):
+                    log.error("the kiosk's parts could not be started: %s", exc)
+                else:
+                    log.exception("the kiosk's parts could not be started")
+                self.start_error = exc
+                Clock.schedule_once(lambda _dt: self.stop())
+                return
+            Clock.schedule_once(lambda _dt: self._parts_ready(services))
+
+        threading.Thread(target=build, name="kiosk-start", daemon=True).start()
+
+    def _parts_ready(self, services: KioskServices) -> None:
+        if self._stopped:  # stopped while starting: nothing is left running
+            services.close()
+            return
+        self.services = services
+        self.cfg = services.cfg
+        # The session starts in the site's defaults; a choice tapped while connecting is on its
+        # way to it (_early_events) and must not be undone by its first snapshot.
+        assert services.session is not None  # build_services always makes one
+        first = services.session.state
+        self._presentation = (first.language, first.large_text, first.high_contrast)
+        self._build_screens()
+        self._attach()
+        early, self._early_events = self._early_events, []
+        for event in early:
+            self.post(event)
+
+    def _attach(self) -> None:
+        """Listen to the parts and start them: sessions, card sources, the pad, the link check."""
         s = self.services
         assert s is not None and s.session is not None and s.worker is not None
         s.session.set_listener(lambda state: Clock.schedule_once(lambda _dt: self.render(state)))
@@ -569,13 +633,12 @@ class KioskApp(App):
         # systemd restarts the kiosk (systemd/kiosk.service, WatchdogSec).
         self._notifier = Notifier.from_env()
         self._watchdog = start_kivy_watchdog(self._notifier)
+        self.parts_started = True
 
     def _lock_down(self, window: Any) -> None:
         """On a real site: no Escape, no window close, full screen (the technician's exit unlocks)."""
         try:
-            from kiosk.screens.lockdown import (  # lazy: importing kiosk.app stays light
-                apply_lockdown,
-            )
+            from kiosk.screens.lockdown import apply_lockdown  # lazy: not for a frame
         except ImportError:
             log.warning("kiosk lockdown not available; the window is not locked down")
             return
@@ -616,8 +679,11 @@ class KioskApp(App):
     def post(self, event: Event) -> None:
         """Hand an event to the patron session on the core worker (never blocks the UI)."""
         s = self.services
-        assert s is not None and s.worker is not None and s.session is not None
         self._events.append(type(event).__name__)
+        if s is None:  # still starting: handled in order once the session is there
+            self._early_events.append(event)
+            return
+        assert s.worker is not None and s.session is not None
         s.worker.submit(s.session.handle, event, on_error=self._core_failed)
 
     def _core_failed(self, exc: BaseException) -> None:
@@ -664,7 +730,7 @@ class KioskApp(App):
         card mid-session goes to the session, which ends the open session first."""
         if self._stopped:
             return
-        from kiosk.devices.cards import classify  # lazy: importing kiosk.app stays light
+        from kiosk.devices.cards import classify  # lazy: not for a frame
 
         text = event.card_number.strip()
         if self._admin_card(text):
@@ -730,9 +796,7 @@ class KioskApp(App):
             and self.state.stage.value == "active"
             and self.current_screen == "checkout"
         ):
-            self._screens["checkout"].show(
-                self.state
-            )  # screens are held as Screen; this one is kiosk/screens/patron.py's
+            self.screen("checkout").show(self.state)
 
     def note_activity(self) -> None:
         """A touch anywhere: tell the session (throttled), so the idle timer starts again."""
@@ -808,9 +872,7 @@ class KioskApp(App):
     def _link(self, status: tuple[Any, Any]) -> None:
         if self._stopped:
             return
-        from kiosk.devices.printer import (
-            PrinterStatus,  # lazy: Pillow; importing kiosk.app stays light
-        )
+        from kiosk.devices.printer import PrinterStatus  # lazy: Pillow, not for a frame
 
         link, printer = status
         self.online = bool(link.online)
@@ -822,6 +884,7 @@ class KioskApp(App):
             PrinterStatus.NONE: "",
         }.get(printer, "")
         self._link_checked = True
+        self.connecting = False
         self._update_offline_text()
         self._update_service_screen()
 
@@ -839,7 +902,11 @@ class KioskApp(App):
             offline and not self.config_fault
         )  # a configuration fault is no outage: nothing offline
         self.offline_text = (
-            OFFLINE_TEXTS.get(self.cfg.offline.policy, OFFLINE_TEXTS["disabled"]) if offline else ""
+            OFFLINE_TEXTS.get(self.cfg.offline.policy, OFFLINE_TEXTS["disabled"])
+            if offline
+            else CONNECTING_TEXT
+            if self.connecting and not self.config_fault
+            else ""
         )
 
     def out_of_service(self) -> bool:
@@ -887,9 +954,7 @@ class KioskApp(App):
             and previous.patron is not None
         ):
             for name in ("checkout", "account"):
-                self._screens[
-                    name
-                ].wipe()  # screens are held as Screen; this one is kiosk/screens/patron.py's
+                self.screen(name).wipe()
         elif state.checkout is not None and self.provisional:
             known = {i.item_id for i in state.checkout.items}
             self.provisional = {
@@ -921,7 +986,7 @@ class KioskApp(App):
                 Stage.FINISHING: "finish",
                 Stage.GOODBYE: "goodbye",
             }[state.stage]
-        screen = self._screens[name]
+        screen = self.screen(name)
         if hasattr(screen, "show"):
             screen.show(self.return_state if name == "returns" else state)
         if not self.maintenance_showing:  # leaving maintenance renders the session again
@@ -950,9 +1015,7 @@ class KioskApp(App):
         )
         if timed_out and previous is not None:
             done = len(previous.checkout.checked_out) if previous.checkout is not None else 0
-            self._screens["timed_out"].show_for(
-                previous.language, done
-            )  # screens are held as Screen; this one is kiosk/screens/patron.py's
+            self.screen("timed_out").show_for(previous.language, done)
             self._timed_out_until = self._now() + self.cfg.ui.goodbye_s
             self.local = "timed_out"
         if (
@@ -963,9 +1026,7 @@ class KioskApp(App):
             self.local = (
                 "keypad"  # back to the keypad with the digits, and what a card number looks like
             )
-            self._screens["card_entry"].keep(
-                self._typed, state.problem
-            )  # screens are held as Screen; this one is kiosk/screens/patron.py's
+            self.screen("card_entry").keep(self._typed, state.problem)
             self._typed = ""
         elif state.stage in (Stage.PIN, Stage.ACTIVE, Stage.GOODBYE) or state.problem is not None:
             self._typed = ""  # in, or refused for another reason: the number is not kept
@@ -991,7 +1052,7 @@ class KioskApp(App):
         """Show a book-drop snapshot on the book-drop screens (UI thread)."""
         if self._stopped:
             return
-        from kiosk.screens.bookdrop import screen_for  # lazy: importing kiosk.app stays light
+        from kiosk.screens.bookdrop import screen_for  # lazy: not for a frame
 
         previous = getattr(self, "bookdrop_state", None)
         self.bookdrop_state = state
@@ -1001,7 +1062,7 @@ class KioskApp(App):
             in_service = False
         name = screen_for(state, in_service)
         if name in self._screens:
-            self._screens[name].show(state)  # a kiosk/screens/bookdrop.py screen
+            self._screens[name].show(state)
             if not self.current_screen.startswith("maintenance"):
                 self.show_screen(name)
                 if self.speech is not None:
@@ -1016,9 +1077,7 @@ class KioskApp(App):
         for item in state.items:
             if item.outcome is not None and before.get(item.key) is None:
                 self._play(Cue.REFUSAL if item.outcome.is_exception else Cue.SUCCESS)
-        self._screens["returns"].show(
-            state
-        )  # screens are held as Screen; this one is kiosk/screens/patron.py's
+        self.screen("returns").show(state)
         if self.speech is not None:
             self.speech.returns_shown(previous, state)
 
@@ -1081,9 +1140,7 @@ class KioskApp(App):
 
         def finish() -> None:
             if print_receipt:
-                from kiosk.receipts import (
-                    RenderingPrinter,  # lazy: Pillow; importing kiosk.app stays light
-                )
+                from kiosk.receipts import RenderingPrinter  # lazy: Pillow, not for a frame
 
                 receipt = returns.receipt()
                 if receipt is not None:
@@ -1099,9 +1156,7 @@ class KioskApp(App):
         self.render(self.state)
 
     def open_keypad(self) -> None:
-        self._screens[
-            "card_entry"
-        ].clear()  # screens are held as Screen; this one is kiosk/screens/patron.py's
+        self.screen("card_entry").clear()
         self.local = "keypad"
         self.post(Tapped(Action.START))
         self.render(self.state)
