@@ -55,18 +55,20 @@ from kiosk.watchdog import Notifier, start_kivy_watchdog
 
 if TYPE_CHECKING:
     from kiosk.core.bookdrop import BookDrop, BookDropState
+    from kiosk.core.domain import ItemTag, LinkStatus
     from kiosk.core.returns import ReturnState, ReturnStation
     from kiosk.core.session import PatronSession, SessionState
     from kiosk.core.worker import Worker
     from kiosk.devices.cards.base import CardSource as CardReader
     from kiosk.devices.cards.wedge import WedgeCollector
-    from kiosk.devices.printer import ReceiptPrinterDevice
+    from kiosk.devices.printer import PrinterStatus, ReceiptPrinterDevice
     from kiosk.devices.readers.base import TagReader
     from kiosk.devices.readers.sim import SimulatedPad
     from kiosk.devices.security import TagSecurityService
     from kiosk.devices.sorter import SorterDevice
     from kiosk.devices.stack import StackReader
     from kiosk.screens.maintenance import MaintenanceController
+    from kiosk.speech.guide import SpeechGuide
     from kiosk.sync.acs.server import RunningAcs
     from kiosk.sync.circulation import CirculationService
 
@@ -150,7 +152,7 @@ def _port_free(host: str, port: int) -> bool:
     return True
 
 
-def start_embedded_acs(cfg: Config) -> tuple[Config, Any]:
+def start_embedded_acs(cfg: Config) -> tuple[Config, RunningAcs]:
     """Start the embedded demo library system; when its port is taken, on a free one (and point [sip2] at it)."""
     from kiosk.sync.acs.server import build_from_config  # lazy: SQLAlchemy, not for a frame
 
@@ -177,7 +179,7 @@ def build_services(
     clock: CoreClock | None = None,
     session_clock: CoreClock | None = None,
     start_acs: bool | None = None,
-    worker: Any = None,
+    worker: Worker | None = None,
 ) -> KioskServices:
     """The composition root: every part the kiosk needs, built from the configuration.
 
@@ -339,7 +341,7 @@ def wire_staff_alert(app: KioskApp) -> None:
     app.staff_alert = lambda reason: raise_alert("call_staff", reason)
 
 
-def _forwarder_step(circulation: Any) -> Callable[[], None]:
+def _forwarder_step(circulation: CirculationService) -> Callable[[], None]:
     def step() -> None:
         if circulation.status().pending or not circulation.status().online:
             circulation.forward_offline()
@@ -379,11 +381,13 @@ class KioskApp(App):
         self._presentation: tuple[str, bool, bool] | None = None
         self._tick_pending = threading.Event()
         self._last_activity_post = -1e9
-        self._events: list[Any] = []
+        self._events: list[str] = []  # the names of the events posted, for tests and previews
         self._last_link_check = -1e9
         self._return_activity = 0.0
         self.demo_panel_widget: Any = None
-        self.provisional: dict[str, Any] = {}  # uid -> tag the reader saw, not yet in a snapshot
+        self.provisional: dict[
+            str, ItemTag
+        ] = {}  # uid -> tag the reader saw, not yet in a snapshot
         self._stopped = False
         self.refused_lines: tuple[Any, ...] = ()  # items not borrowed, named on the goodbye screen
         self._typed = ""  # a card number typed on the keypad, kept until the login answers
@@ -391,9 +395,7 @@ class KioskApp(App):
         # Raises a staff alert (the help screen's "Call staff"): the services' alerting when the
         # kiosk has one (see wire_staff_alert), else a log line staff monitoring picks up.
         self.staff_alert: Callable[[str], Any] = self._log_staff_alert
-        self.speech: Any = (
-            None  # kiosk.speech.guide.SpeechGuide: spoken guidance and keypad operation
-        )
+        self.speech: SpeechGuide | None = None  # spoken guidance and keypad operation
         self.connecting = False  # started without services: until the first link status
         self._early_events: list[Event] = []  # posted before the session was there
         self.start_error: BaseException | None = None  # the parts failed to start (kiosk run)
@@ -625,7 +627,8 @@ class KioskApp(App):
         )
         Window.bind(on_textinput=self._on_text_input, on_key_down=self._on_key_down)
         self._wedge = ""
-        self.speech.start()
+        if self.speech is not None:  # made in _build_screens, which runs first
+            self.speech.start()
         if self.cfg.ui.fullscreen:
             self._lock_down(Window)
 
@@ -725,7 +728,7 @@ class KioskApp(App):
         """An admin card opens maintenance; the patron session never sees it."""
         return bool(self.maintenance is not None and self.maintenance.card_presented(number))
 
-    def _on_card(self, event: Any) -> None:
+    def _on_card(self, event: CardPresented) -> None:
         """A card source read something (UI thread): an item scan, or a patron card; another patron's
         card mid-session goes to the session, which ends the open session first."""
         if self._stopped:
@@ -763,7 +766,7 @@ class KioskApp(App):
         self.post(BarcodeScanned(text))
 
     def _on_tags(
-        self, present: tuple[Any, ...], added: tuple[Any, ...], removed: tuple[Any, ...]
+        self, present: tuple[ItemTag, ...], added: tuple[ItemTag, ...], removed: tuple[ItemTag, ...]
     ) -> None:
         """From the pad's thread: route to returns or to the session on the worker."""
         s = self.services
@@ -779,7 +782,7 @@ class KioskApp(App):
         else:
             s.worker.submit(s.session.handle, event)
 
-    def _seen_on_pad(self, added: tuple[Any, ...], removed: tuple[Any, ...]) -> None:
+    def _seen_on_pad(self, added: tuple[ItemTag, ...], removed: tuple[ItemTag, ...]) -> None:
         """Items the reader just saw, shown as "checking" until the session's own snapshot has them."""
         if self._stopped:
             return
@@ -854,7 +857,7 @@ class KioskApp(App):
                 on_done=lambda st: Clock.schedule_once(lambda _dt: self._link(st)),
             )
 
-    def _connect_and_status(self) -> tuple[Any, Any]:
+    def _connect_and_status(self) -> tuple[LinkStatus, PrinterStatus]:
         s = self.services
         assert s is not None and s.circulation is not None
         try:
@@ -864,12 +867,12 @@ class KioskApp(App):
             log_fault(log, exc, "library system not reachable at start", level=logging.WARNING)
         return self._link_and_printer_status()
 
-    def _link_and_printer_status(self) -> tuple[Any, Any]:
+    def _link_and_printer_status(self) -> tuple[LinkStatus, PrinterStatus]:
         s = self.services
         assert s is not None and s.circulation is not None and s.printer is not None
         return s.circulation.status(), s.printer.status()
 
-    def _link(self, status: tuple[Any, Any]) -> None:
+    def _link(self, status: tuple[LinkStatus, PrinterStatus]) -> None:
         if self._stopped:
             return
         from kiosk.devices.printer import PrinterStatus  # lazy: Pillow, not for a frame

@@ -147,10 +147,10 @@ class StateScreen(KioskScreen):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._state: Any = None
+        self._state: SessionState | ReturnState | None = None
         _app().bind(lang=lambda *_: self._state is not None and self.show(self._state))
 
-    def show(self, state: Any) -> None:
+    def show(self, state: SessionState | ReturnState | None) -> None:
         self._state = state
         self.render(state)
 
@@ -442,7 +442,7 @@ class SessionScreen(PaneScreen):
         self.card = self.notice = ""
         self._state = None
 
-    def render_header(self, state: Any) -> None:
+    def render_header(self, state: SessionState) -> None:
         patron = state.patron
         self.card = tr("Card {card}").format(card=patron.card_masked) if patron else ""
         checkout = state.checkout
