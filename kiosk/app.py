@@ -27,8 +27,6 @@ from kivy.properties import BooleanProperty, NumericProperty, ObjectProperty, St
 from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
 
 from kiosk.config import Config
-from kiosk.core.bookdrop import BookDrop
-from kiosk.core.checkout import ItemStatus
 from kiosk.core.errors import log_fault
 from kiosk.core.events import (
     Action,
@@ -41,17 +39,11 @@ from kiosk.core.events import (
 )
 from kiosk.core.ports import Clock as CoreClock
 from kiosk.core.ports import SystemClock
-from kiosk.core.returns import ReturnSettings, ReturnStation
-from kiosk.core.routing import RoutingTable
-from kiosk.core.session import LoginProblem, PatronSession, SessionSettings, Stage, View
-from kiosk.core.worker import CoreWorker
-from kiosk.devices.errors import DeviceError
 from kiosk.errors import KioskError
 from kiosk.i18n import LANGUAGE_NAMES, _, translator
 from kiosk.screens.base import registered_screens
 from kiosk.screens.theme import Theme
 from kiosk.sounds import Cue, Sounds
-from kiosk.watchdog import Notifier, start_kivy_watchdog
 
 if TYPE_CHECKING:
     from kiosk.core.bookdrop import BookDrop, BookDropState
@@ -189,6 +181,12 @@ def build_services(
     A missing required device (the reader) is recorded in `faults` (the out-of-service screen
     shows it) instead of stopping the program, so a technician can still reach maintenance.
     """
+    from kiosk.core.bookdrop import BookDrop  # lazy: not for a frame
+    from kiosk.core.returns import ReturnSettings, ReturnStation  # lazy: not for a frame
+    from kiosk.core.routing import RoutingTable  # lazy: not for a frame
+    from kiosk.core.session import PatronSession, SessionSettings  # lazy: not for a frame
+    from kiosk.core.worker import CoreWorker  # lazy: not for a frame
+    from kiosk.devices.errors import DeviceError  # lazy: not for a frame
     from kiosk.devices.printer import open_configured_printer  # lazy: Pillow, not for a frame
     from kiosk.receipts import RenderingPrinter  # lazy: Pillow, not for a frame
     from kiosk.sync.circulation import build_circulation  # lazy: SQLAlchemy, not for a frame
@@ -632,6 +630,8 @@ class KioskApp(App):
         if self.cfg.ui.fullscreen:
             self._lock_down(Window)
 
+        from kiosk.watchdog import Notifier, start_kivy_watchdog  # lazy: not for a frame
+
         # READY=1 and WATCHDOG=1 from the Kivy clock: a hung UI thread stops the pings and
         # systemd restarts the kiosk (systemd/kiosk.service, WatchdogSec).
         self._notifier = Notifier.from_env()
@@ -892,6 +892,8 @@ class KioskApp(App):
         self._update_service_screen()
 
     def _update_offline_text(self) -> None:
+        from kiosk.core.session import Stage  # lazy: not for a frame
+
         state = self.state
         in_session = (
             state is not None
@@ -937,6 +939,7 @@ class KioskApp(App):
 
     def render(self, state: SessionState | None) -> None:
         """Show a session snapshot (UI thread)."""
+        from kiosk.core.session import Stage, View  # lazy: not for a frame
 
         if state is None or self._stopped:
             return
@@ -1000,6 +1003,7 @@ class KioskApp(App):
     def _follow_visit(self, previous: SessionState | None, state: SessionState) -> None:
         """What the screens remember across snapshots: the refused items (for the goodbye), an idle
         logout (for the "your session has ended" screen) and a mistyped card number (kept on the keypad)."""
+        from kiosk.core.session import LoginProblem, Stage  # lazy: not for a frame
 
         if state.stage is Stage.FINISHING and state.receipt is not None:
             if state.receipt.refused and (
@@ -1097,6 +1101,7 @@ class KioskApp(App):
 
     def _feedback(self, previous: SessionState | None, state: SessionState) -> None:
         """A sound for every result: success for items done, refusal for items refused or a failed login."""
+        from kiosk.core.checkout import ItemStatus  # lazy: not for a frame
 
         sounds = self.services.sounds if self.services else None
         if sounds is None:
