@@ -361,6 +361,8 @@ class PatronSession:
     def _reset_all(self) -> None:
         self._wipe_patron()
         self._language = self.settings.default_language
+        # Set when the patron taps a language: their choice wins over the library system's.
+        self._language_chosen = False
         self._large_text = False
         self._high_contrast = False
         self._problem: LoginProblem | None = None
@@ -686,10 +688,9 @@ class PatronSession:
             renew_supported=renewal_supported(self._link),
             offline=offline,
         )
-        if (
-            patron.language in self.settings.languages
-            and self._language == self.settings.default_language
-        ):
+        # The patron's preferred language from the library system ("" when it does not say),
+        # unless the patron chose one on the kiosk during this visit.
+        if patron.language in self.settings.languages and not self._language_chosen:
             self._language = patron.language
         self._stage, self._view, self._problem, self._message, self._pin_retry = (
             Stage.ACTIVE,
@@ -750,6 +751,7 @@ class PatronSession:
         if action is Action.LANGUAGE:
             if arg in self.settings.languages:
                 self._language = arg
+                self._language_chosen = True
         elif action is Action.LARGE_TEXT:
             self._large_text = not self._large_text
         elif action is Action.HIGH_CONTRAST:
