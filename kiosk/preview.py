@@ -88,6 +88,7 @@ def _patron(**kw: Any) -> Any:
         "card_masked": "***0001",
         "name": "Anna Bērziņa",
         "has_email": True,
+        "email_masked": "a***@e***.lv",
         "loans": 3,
     }
     values.update(kw)

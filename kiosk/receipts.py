@@ -10,6 +10,7 @@ import textwrap
 from collections.abc import Callable
 from typing import Any
 
+from kiosk.core.masking import mask_email
 from kiosk.core.money import is_nonzero
 from kiosk.core.receipt import Receipt, ReceiptKind, ReceiptLine
 from kiosk.core.sanitize import for_email, for_printer
@@ -255,7 +256,9 @@ class ReceiptMailer:
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as smtp:
                 smtp.send_message(mail)
         except (OSError, smtplib.SMTPException) as exc:
-            raise MailError(f"receipt e-mail not sent through {self.scheme}: {exc}") from None
+            # A refusing server names the recipient (SMTPRecipientsRefused): masked for the log.
+            reason = str(exc).replace(address, mask_email(address)) if address else str(exc)
+            raise MailError(f"receipt e-mail not sent through {self.scheme}: {reason}") from None
 
 
 class MailError(KioskError):

@@ -56,7 +56,7 @@ from kiosk.core.events import (
     Tick,
 )
 from kiosk.core.identifiers import identifier_problem
-from kiosk.core.masking import mask_card
+from kiosk.core.masking import mask_card, mask_email
 from kiosk.core.ports import Circulation, Clock, ReceiptPrinter, TagEvents, TagSecurity
 from kiosk.core.receipt import Receipt, checkout_receipt, renewal_receipt
 
@@ -98,6 +98,7 @@ class LoginProblem(enum.StrEnum):
 class ReceiptChoice(enum.StrEnum):
     PRINT = "print"
     EMAIL = "email"
+    BOTH = "both"  # printed and e-mailed
     NONE = "none"
 
 
@@ -163,6 +164,7 @@ class PatronSummary:
     may_borrow: bool = True
     screen_message: str = ""
     has_email: bool = False
+    email_masked: str = ""  # where an e-mailed receipt goes, as `j***@e***.lv`
     loans: int = 0
     overdue: int = 0
     holds_ready: int = 0
@@ -424,6 +426,7 @@ class PatronSession:
                 may_borrow=p.may_borrow,
                 screen_message=p.screen_message,
                 has_email=bool(p.email),
+                email_masked=mask_email(p.email),
                 loans=len(p.loans),
                 overdue=acc.overdue_count if acc else sum(1 for x in p.loans if x.overdue),
                 holds_ready=sum(1 for h in p.holds if h.ready),
@@ -801,6 +804,7 @@ class PatronSession:
         choice = {
             Action.RECEIPT_PRINT: ReceiptChoice.PRINT,
             Action.RECEIPT_EMAIL: ReceiptChoice.EMAIL,
+            Action.RECEIPT_BOTH: ReceiptChoice.BOTH,
             Action.RECEIPT_NONE: ReceiptChoice.NONE,
         }.get(action)
         if action is Action.SHOW_CHECKOUT:
@@ -837,21 +841,22 @@ class PatronSession:
 
     def _goodbye(self, choice: ReceiptChoice | None) -> None:
         receipt, failed = self._receipt, False
-        if choice is ReceiptChoice.PRINT and receipt is not None:
+        if choice in (ReceiptChoice.PRINT, ReceiptChoice.BOTH) and receipt is not None:
             failed = not self._deliver(
                 lambda: (
                     self._printer.print_receipt(receipt) if self._printer else _no_device("printer")
                 )
             )
-        elif choice is ReceiptChoice.EMAIL and receipt is not None:
+        if choice in (ReceiptChoice.EMAIL, ReceiptChoice.BOTH) and receipt is not None:
             email = self._patron.email if self._patron else ""
-            failed = not self._deliver(
+            mailed = self._deliver(
                 lambda: (
                     self._mailer(receipt, email)
                     if (self._mailer and email)
                     else _no_device("mailer")
                 )
             )
+            failed = failed or not mailed
         done = len(self._checkout.state.checked_out) if self._checkout else 0
         next_card = self._next_card
         self._logout(timeout=False)

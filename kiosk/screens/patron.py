@@ -701,6 +701,7 @@ class FinishScreen(PaneScreen):
     summary = StringProperty("")
     refused_text = StringProperty("")
     can_email = BooleanProperty(False)
+    email_to = StringProperty("")
     flipping = ("side_top",)  # the receipt choices stay one above the other
 
     def render(self, state: SessionState) -> None:
@@ -727,19 +728,34 @@ class FinishScreen(PaneScreen):
         self.summary = " ".join(parts)
         self.refused_text = refused_items_text(receipt.refused if receipt else ())
         self.can_email = state.capabilities.can_email
+        address = state.patron.email_masked if state.patron else ""
+        # Where the e-mail goes, masked (j***@e***.lv): enough to recognise, nothing to read off.
+        self.email_to = (
+            tr("An e-mailed receipt goes to {address}.").format(address=address)
+            if self.can_email and address
+            else ""
+        )
         slot = self.ids.email_slot
-        button = getattr(self, "email_button", None)
-        if button is None:
+        buttons = getattr(self, "email_buttons", None)
+        if buttons is None:
             from kiosk.screens.widgets import KButton
 
             # Built once and kept: a button rebuilt on every snapshot could vanish under a finger.
-            button = self.email_button = KButton()
-            button.bind(on_release=lambda *_: _app().tap(Action.RECEIPT_EMAIL))
-        button.text = tr("Send the receipt by e-mail")
-        if self.can_email and button.parent is None:
-            slot.add_widget(button)
-        elif not self.can_email and button.parent is not None:
-            slot.remove_widget(button)
+            mail, both = KButton(), KButton()
+            mail.bind(on_release=lambda *_: _app().tap(Action.RECEIPT_EMAIL))
+            both.bind(on_release=lambda *_: _app().tap(Action.RECEIPT_BOTH))
+            _app().bind(printer_ready=lambda _a, ready: setattr(both, "disabled", not ready))
+            buttons = self.email_buttons = (mail, both)
+            self.email_button, self.both_button = mail, both
+        mail, both = buttons
+        mail.text = tr("Send the receipt by e-mail")
+        both.text = tr("Print and send by e-mail")
+        both.disabled = not _app().printer_ready
+        for button in buttons:
+            if self.can_email and button.parent is None:
+                slot.add_widget(button)
+            elif not self.can_email and button.parent is not None:
+                slot.remove_widget(button)
 
 
 def blocked_sentence(state: Any) -> str:
@@ -813,6 +829,9 @@ class GoodbyeScreen(StateScreen):
         elif state.receipt_choice is ReceiptChoice.PRINT:
             lines.append(tr("Please take your receipt."))
         elif state.receipt_choice is ReceiptChoice.EMAIL:
+            lines.append(tr("Your receipt has been sent by e-mail."))
+        elif state.receipt_choice is ReceiptChoice.BOTH:
+            lines.append(tr("Please take your receipt."))
             lines.append(tr("Your receipt has been sent by e-mail."))
         refused = refused_items_text(_app().refused_lines)
         if refused:
