@@ -882,7 +882,9 @@ class KioskApp(App):
         )
         if timed_out:
             done = len(previous.checkout.checked_out) if previous.checkout is not None else 0
-            self._screens["timed_out"].show_for(previous.language, done)  # type: ignore[attr-defined]
+            self._screens["timed_out"].show_for(  # type: ignore[attr-defined]
+                previous.language, done, state.timeout_receipt, state.receipt_failed
+            )
             self._timed_out_until = self._now() + self.cfg.ui.goodbye_s
             self.local = "timed_out"
         if (

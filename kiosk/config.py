@@ -199,6 +199,10 @@ class PrinterSection:
     show_patron_name: bool = False
     email_receipts: bool = False
     email_url: str = "file:var/outbox"  # smtp://HOST[:PORT] or file:DIR (one .eml per receipt)
+    # What happens to the receipt of a visit that ended by the idle timeout: "email" sends it
+    # when the site mails receipts and the patron has an address (nothing is left on the kiosk),
+    # "print" prints it, "none" keeps only the record in the library system.
+    timeout_receipt: Literal["print", "email", "none"] = "email"
     email_from: str = "kiosk@localhost"
 
 

@@ -123,6 +123,7 @@ class SessionSettings:
     offline_policy: OfflinePolicy = OfflinePolicy.CHECKIN_ONLY
     returns_enabled: bool = True
     email_receipts: bool = False
+    timeout_receipt: str = "none"  # print | email | none: the receipt of a timed-out visit
 
     def __post_init__(self) -> None:
         # Settings built from plain strings (the configuration's values) hold the enums.
@@ -151,6 +152,7 @@ class SessionSettings:
             offline_policy=OfflinePolicy(cfg.offline.policy),
             returns_enabled=cfg.kiosk.returns_enabled,
             email_receipts=cfg.printer.email_receipts,
+            timeout_receipt=getattr(cfg.printer, "timeout_receipt", cls.timeout_receipt),
         )
 
 
@@ -211,6 +213,9 @@ class SessionState:
     receipt_failed: bool = False  # the printer (or mail) failed: the patron is told
     items_done: int = 0  # in GOODBYE: how many items were checked out (no details)
     next_patron_waiting: bool = False  # in FINISHING: another card was presented; it is next
+    # In WELCOME right after an idle logout: what was done with the visit's receipt by the
+    # site's policy (None: nothing to send, or nothing sent); `receipt_failed` if it failed.
+    timeout_receipt: ReceiptChoice | None = None
 
 
 Listener = Callable[[SessionState], None]
@@ -305,6 +310,7 @@ class PatronSession:
         # in, so the last event the session saw may be long out of date.
         self._pad_source = pad
         self._link = LinkStatus(online=True)
+        self._timeout_receipt: ReceiptChoice | None = None
         self._link_checked = -1e18
         self._card_re = re.compile(settings.card_pattern)
         self._limiter = LoginLimiter(
@@ -333,6 +339,7 @@ class PatronSession:
             self._tick()
         else:
             self._activity()
+            self._timeout_receipt = None  # told on the timed-out screen; the kiosk moves on
             if isinstance(event, CardPresented):
                 self._card(event.card_number)
             elif isinstance(event, PinEntered):
@@ -362,6 +369,7 @@ class PatronSession:
 
     def _reset_all(self) -> None:
         self._wipe_patron()
+        self._timeout_receipt = None
         self._language = self.settings.default_language
         # Set when the patron taps a language: their choice wins over the library system's.
         self._language_chosen = False
@@ -462,6 +470,7 @@ class PatronSession:
             receipt_failed=self._receipt_failed,
             items_done=self._items_done if self._stage is Stage.GOODBYE else 0,
             next_patron_waiting=self._next_card is not None and self._stage is Stage.FINISHING,
+            timeout_receipt=self._timeout_receipt if self._stage is Stage.WELCOME else None,
         )
 
     def _capabilities(self) -> Capabilities:
@@ -866,6 +875,31 @@ class PatronSession:
         if next_card is not None:
             self._card(next_card)
 
+    def _receipt_at_timeout(self) -> tuple[ReceiptChoice | None, bool]:
+        """The site's policy for the receipt of a visit ended by the idle timeout: printed,
+        e-mailed (only where the site mails receipts and the patron has an address) or none."""
+        policy = self.settings.timeout_receipt
+        if (
+            policy not in (ReceiptChoice.PRINT, ReceiptChoice.EMAIL)
+            or self._stage not in (Stage.ACTIVE, Stage.FINISHING)
+            or self._checkout is None
+            or self._account is None
+        ):
+            return None, False
+        receipt = self._receipt if self._stage is Stage.FINISHING else self._build_receipt()
+        if receipt is None:
+            return None, False
+        if policy == ReceiptChoice.PRINT:
+            printer = self._printer
+            if printer is None:
+                return None, False
+            return ReceiptChoice.PRINT, not self._deliver(lambda: printer.print_receipt(receipt))
+        email = self._patron.email if self._patron else ""
+        mailer = self._mailer
+        if not (self.settings.email_receipts and mailer is not None and email):
+            return None, False
+        return ReceiptChoice.EMAIL, not self._deliver(lambda: mailer(receipt, email))
+
     def _deliver(self, send: Callable[[], object]) -> bool:
         try:
             send()
@@ -923,7 +957,9 @@ class PatronSession:
                 self._warning_since = now
             if self._warning_since is not None and now >= self._logout_at():
                 log.info("patron session timed out")
+                choice, failed = self._receipt_at_timeout()
                 self._logout(timeout=True)
+                self._timeout_receipt, self._receipt_failed = choice, failed
             return
         if self._stage is Stage.WELCOME and now - self._link_checked >= self._link_check_s:
             self._link = self._status()

@@ -916,7 +916,12 @@ class TimedOutScreen(KioskScreen):
     body = StringProperty("")
     done_text = StringProperty("")
 
-    def show_for(self, lang: str, items_done: int) -> None:
+    def show_for(
+        self, lang: str, items_done: int, receipt: Any = None, receipt_failed: bool = False
+    ) -> None:
+        """`receipt`: what the site's timeout policy did with the visit's receipt (a
+        ReceiptChoice: printed or e-mailed), None when nothing was sent."""
+        from kiosk.core.session import ReceiptChoice
         from kiosk.i18n import translator
 
         t = translator(lang)
@@ -930,6 +935,16 @@ class TimedOutScreen(KioskScreen):
                     "{n} item is yours to take.", "{n} items are yours to take.", items_done
                 ).format(n=items_done)
             )
+        if receipt is not None and receipt_failed:
+            lines.append(
+                t.gettext(
+                    "The receipt could not be printed. Your loans are recorded; ask at the desk for a copy."
+                )
+            )
+        elif receipt is ReceiptChoice.PRINT:
+            lines.append(t.gettext("Please take your receipt."))
+        elif receipt is ReceiptChoice.EMAIL:
+            lines.append(t.gettext("Your receipt has been sent by e-mail."))
         self.body = "\n".join(lines)
         self.done_text = t.gettext("Done")
 

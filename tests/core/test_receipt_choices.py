@@ -68,3 +68,65 @@ def test_print_and_email_with_the_printer_failing_still_mails(
     st = s.handle(Tapped(Action.RECEIPT_BOTH))
     assert st.receipt_failed
     assert sent == [(receipt, "anna@example.lv")]
+
+
+def _time_out(s: PatronSession, clock: ManualClock):
+    for _ in range(3):  # the warning, then the logout
+        clock.advance(s.settings.idle_timeout_s)
+        st = s.tick()
+    return st
+
+
+@pytest.mark.parametrize(
+    ("policy", "card", "printed", "mailed", "told"),
+    [
+        ("print", "LV0002", 1, 0, ReceiptChoice.PRINT),
+        ("email", "LV0001", 0, 1, ReceiptChoice.EMAIL),
+        ("email", "LV0002", 0, 0, None),  # no address: nothing is sent, nothing is claimed
+        ("none", "LV0001", 0, 0, None),
+    ],
+)
+def test_receipt_at_timeout(
+    circ: FakeCirculation,
+    clock: ManualClock,
+    policy: str,
+    card: str,
+    printed: int,
+    mailed: int,
+    told: ReceiptChoice | None,
+) -> None:
+    sent: list[tuple[object, str]] = []
+    printer = FakePrinter()
+    settings = SessionSettings(
+        card_pattern=CARD_RE, pin_policy="none", email_receipts=True, timeout_receipt=policy
+    )
+    s = PatronSession(
+        circ,
+        clock,
+        settings,
+        security=FakeSecurity(),
+        printer=printer,
+        mailer=lambda r, to: sent.append((r, to)),
+    )
+    s.handle(CardPresented(card))
+    s.handle(BarcodeScanned("30000001"))
+    st = _time_out(s, clock)
+    assert st.stage is Stage.WELCOME
+    assert st.patron is None
+    assert (len(printer.printed), len(sent)) == (printed, mailed)
+    assert st.timeout_receipt is told
+    assert not st.receipt_failed
+    # Told once: the next patron's touch moves on.
+    assert s.handle(Tapped(Action.LANGUAGE, "en")).timeout_receipt is None
+
+
+def test_a_failed_print_at_timeout_is_told(circ: FakeCirculation, clock: ManualClock) -> None:
+    printer = FakePrinter()
+    printer.error = DeviceError("paper out")
+    settings = SessionSettings(card_pattern=CARD_RE, pin_policy="none", timeout_receipt="print")
+    s = PatronSession(circ, clock, settings, security=FakeSecurity(), printer=printer)
+    s.handle(CardPresented("LV0002"))
+    s.handle(BarcodeScanned("30000001"))
+    st = _time_out(s, clock)
+    assert st.timeout_receipt is ReceiptChoice.PRINT
+    assert st.receipt_failed
