@@ -175,7 +175,8 @@ def _account(**kw: Any) -> Any:
         fields["loans"] = (
             dataclasses.replace(loans[0], renewed=True, due_date=_due(25), overdue=False),
             dataclasses.replace(loans[1], renewed=False, refusal=Refusal.RENEWAL_LIMIT),
-            loans[2],
+            # Renewed, yet the library system kept the date (a loan taken today).
+            dataclasses.replace(loans[2], renewed=True, previous_due=loans[2].due_date),
         )
     patron = _patron(
         holds_ready=1 if fields.get("holds") else 0,

@@ -690,6 +690,7 @@ class PatronSession:
             refuse_all=refuse,
             listener=self._notify_checkout,
             recorder=self._recorder,
+            known_due={loan.item_id: loan.due_date for loan in patron.loans if loan.due_date},
         )
         self._account = AccountView(
             self._circ,

@@ -415,7 +415,11 @@ def item_status_text(item: CheckoutItem) -> tuple[str, str]:
             if item.due_date
             else tr("Checked out")
         )
-        if item.renewal:
+        if item.due_unchanged:
+            text = tr("Renewed, but the due date stays {date}.").format(
+                date=app.fmt_date(item.due_date)
+            )
+        elif item.renewal:
             text += " - " + tr("renewed")
         if item.offline:
             text += " - " + tr("provisional date (offline)")
@@ -625,7 +629,13 @@ class AccountScreen(SessionScreen):
                     else tr("Overdue")
                 )
                 name = "refused"
-            if loan.renewed is True:
+            if loan.renewed is True and loan.due_unchanged:
+                # Said plainly: renewed, yet the patron must bring it back on the same day.
+                status = tr("Renewed, but the due date stays {date}.").format(
+                    date=app.fmt_date(loan.due_date)
+                )
+                name = "ok"
+            elif loan.renewed is True:
                 status = tr("Renewed: due {date}").format(date=app.fmt_date(loan.due_date))
                 name = "ok"
             elif loan.renewed is False:
