@@ -465,6 +465,7 @@ STATES: dict[str, StateSetter] = {
     "renewed": _patron_state(lambda: _account(renewed=True)),
     "receipt-choice": _patron_state(lambda: _receipt()),
     "receipt-email": _patron_state(lambda: _receipt(capabilities=_caps(can_email=True))),
+    "receipt-next-patron": _patron_state(lambda: _receipt(next_patron_waiting=True)),
     "goodbye": _goodbye_state,
     "idle-warning": _patron_state(
         lambda: _checkout(_mixed_items()[:2], idle_warning=True, seconds_left=20)

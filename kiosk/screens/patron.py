@@ -738,6 +738,14 @@ class FinishScreen(PaneScreen):
         self.summary = " ".join(parts)
         self.refused_text = refused_items_text(receipt.refused if receipt else ())
         self.can_email = state.capabilities.can_email
+        # With the next patron's card already read, this visit only ends: no way back into it.
+        # Taken out rather than hidden, so no invisible button is left to catch a touch.
+        back = getattr(self, "_back", None) or self.ids.back.__self__
+        self._back = back
+        if state.next_patron_waiting and back.parent is not None:
+            back.parent.remove_widget(back)
+        elif not state.next_patron_waiting and back.parent is None:
+            self.ids.side_bottom.add_widget(back, index=0)
         address = state.patron.email_masked if state.patron else ""
         # Where the e-mail goes, masked (j***@e***.lv): enough to recognise, nothing to read off.
         self.email_to = (
