@@ -217,23 +217,24 @@ class WelcomeScreen(PaneScreen):
         super().arrange()
         app = _app()
         landscape, compact = app.theme.landscape, app.theme.compact
-        # A short landscape display (800x480) has no room for a column of three names above the
-        # actions (with large text, or under the offline banner, "Return items" would fall below
-        # the fold): the languages stand in one row there, by their codes (LV, EN, RU).
-        short = landscape and compact
+        # A short landscape display (800x480, 1024x600) has no room for a column of three names
+        # above the actions (with large text, or under the offline banner, "Return items" would
+        # fall below the fold): the languages stand in one row there, by their codes (LV, EN, RU).
+        short = app.theme.short
         self.ids.languages.orientation = "horizontal" if short or not landscape else "vertical"
         for button in self.ids.languages.children:
             # In a row of names Latvian is the widest; in a column it is the first.
             button.size_hint_x = 1.4 if button.code == "lv" and not landscape else 1
             button.text = button.code.upper() if short else app.language_name(button.code)
             button.min_height = app.theme.touch if short else 0
-        # On a short display the steps to start come right after the greeting, above the fold;
-        # the sentence on what the kiosk does follows them.
+        # On a short display (or a short landscape one, under an offline banner) the steps to
+        # start come right after the greeting, above the fold; the sentence on what the kiosk
+        # does follows them.
         intro = self.ids.intro.__self__  # held: a kv id alone would let it be collected while out
         column = intro.parent
         if column is not None:
             column.remove_widget(intro)
-            column.add_widget(intro, index=1 if compact else len(column.children) - 2)
+            column.add_widget(intro, index=1 if compact or short else len(column.children) - 2)
 
     def _mark_language(self, _app_obj: Any, lang: str) -> None:
         for button in self.ids.languages.children:
@@ -290,7 +291,11 @@ def follow_orientation(screen: Any) -> None:
     The widgets named in `screen.parts` are held strongly: kv ids are weak references, and a
     widget taken out of the tree to be placed elsewhere would otherwise be collected in between."""
     screen._parts = {name: screen.ids[name].__self__ for name in screen.parts}
-    _app().theme.bind(landscape=lambda *_: screen.arrange(), compact=lambda *_: screen.arrange())
+    _app().theme.bind(
+        landscape=lambda *_: screen.arrange(),
+        compact=lambda *_: screen.arrange(),
+        short=lambda *_: screen.arrange(),
+    )
     screen.arrange()
 
 

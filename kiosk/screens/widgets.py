@@ -62,6 +62,12 @@ def word_width(word: str, font_name: str, bold: bool, font_size: float) -> float
     return width
 
 
+def line_width(text: str, font_name: str, bold: bool, font_size: float) -> float:
+    """The drawn width of a text on one line, markup left out (a symbol in another font is
+    measured in this one: close enough for sizing a button around it)."""
+    return word_width(_MARKUP.sub("", text or ""), font_name, bold, font_size)
+
+
 class FitText:
     """Text that never breaks inside a word: the font shrinks (to `min_ratio` of `base_font`)
     until the longest word fits the width, so "Русский" or "Turpināt" stay whole in a narrow

@@ -65,6 +65,13 @@ class Pilot:
         touch.touch_up()
         pump(2)
 
+    def choose_language(self, code: str) -> None:
+        """Tap a language button on the welcome screen: the patron's own choice, which wins over
+        the language the library system has for them."""
+        button = next(b for b in self.widget("languages", "welcome").children if b.code == code)
+        self.tap(button)
+        self.wait_until(lambda: self.app.lang == code, what=f"language {code}")
+
     def tap_id(self, wid: str, screen: str | None = None) -> None:
         self.tap(self.widget(wid, screen))
 

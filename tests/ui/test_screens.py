@@ -109,6 +109,8 @@ def test_block_reasons_at_login_in_plain_words(kiosk, card: str, words: str, sho
 def test_blocked_patron_may_look_but_not_borrow(kiosk) -> None:
     p = kiosk.start(prefix="lv-", pin_policy="none")
     kiosk.acs.library.block_patron("LV0002", "blocked by staff")  # denies charging
+    p.wait_screen("welcome")
+    p.choose_language("lv")  # John reads English in the library system; here he chooses Latvian
     _login(p, "LV0002")
     p.wait_screen("checkout")
     notice = p.wait_until(lambda: p.widget("notice", "checkout").text, what="block notice")
@@ -235,6 +237,8 @@ def test_paper_out_is_shown_and_print_is_not_offered(kiosk, tmp_path: Path) -> N
     p = kiosk.start(prefix="lv-", pin_policy="none")
     (tmp_path / "receipts").mkdir(exist_ok=True)
     (tmp_path / "receipts" / PAPER_OUT_FLAG).touch()
+    p.wait_screen("welcome")
+    p.choose_language("lv")  # John reads English in the library system; here he chooses Latvian
     _login(p, "LV0002")
     p.wait_screen("checkout")
     p.pad.place(demo_tag("30000001"))
