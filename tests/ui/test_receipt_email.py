@@ -10,25 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.core.events import CardSource
-from kiosk.devices.readers.sim import demo_tag
-
 pytestmark = pytest.mark.ui
 
 
 def _borrow_one_and_finish(p, card: str, pin: str = "") -> None:
-    p.wait_screen("welcome")
-    p.app.present_card(card, CardSource.RFID)
-    p.wait_until(lambda: p.app.current_screen in ("pin", "checkout"), what="login")
-    if p.app.current_screen == "pin":
-        p.keys(p.widget("pad", "pin"), pin)
-        p.tap_id("ok", "pin")
-    p.wait_screen("checkout")
-    p.pad.place(demo_tag("30000002"))
-    p.wait_until(
-        lambda: any(i.item_id == "30000002" and i.final for i in p.app.state.checkout.items),
-        what="the loan",
-    )
+    p.borrow(card, "30000002", pin)
     p.tap_id("finish", "checkout")
     p.wait_screen("finish")
 

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from kiosk.core.events import CardSource
-from kiosk.devices.readers.sim import demo_tag
-
 pytestmark = pytest.mark.ui
 
 
@@ -22,18 +19,8 @@ def test_renewed_but_the_due_date_stays(kiosk) -> None:
     p = kiosk.start("renew-same-", pin_policy="optional")
     app = p.app
     p.wait_screen("welcome")
-    english = next(b for b in p.widget("languages", "welcome").children if b.code == "en")
-    p.tap(english)
-    app.present_card("LV0001", CardSource.RFID)
-    p.wait_screen("pin")
-    p.keys(p.widget("pad", "pin"), "1234")
-    p.tap_id("ok", "pin")
-    p.wait_screen("checkout")
-    p.pad.place(demo_tag("30000002"))
-    p.wait_until(
-        lambda: any(i.item_id == "30000002" and i.final for i in app.state.checkout.items),
-        what="the loan",
-    )
+    p.choose_language("en")
+    p.borrow("LV0001", "30000002", "1234")
     (item,) = [i for i in app.state.checkout.items if i.item_id == "30000002"]
     due = app.fmt_date(item.due_date)
     p.tap_id("tab_account", "checkout")

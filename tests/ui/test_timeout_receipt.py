@@ -8,9 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.core.events import CardSource
 from kiosk.core.session import Stage
-from kiosk.devices.readers.sim import demo_tag
 
 pytestmark = pytest.mark.ui
 
@@ -31,19 +29,8 @@ def test_the_timeout_receipt_policy(kiosk, tmp_path: Path, policy: str) -> None:
     )
     app = p.app
     p.wait_screen("welcome")
-    english = next(b for b in p.widget("languages", "welcome").children if b.code == "en")
-    p.tap(english)
-    p.wait_until(lambda: app.lang == "en")
-    app.present_card("LV0001", CardSource.RFID)  # Anna: PIN 1234, anna@example.lv
-    p.wait_screen("pin")
-    p.keys(p.widget("pad", "pin"), "1234")
-    p.tap_id("ok", "pin")
-    p.wait_screen("checkout")
-    p.pad.place(demo_tag("30000002"))
-    p.wait_until(
-        lambda: any(i.item_id == "30000002" and i.final for i in app.state.checkout.items),
-        what="the loan",
-    )
+    p.choose_language("en")
+    p.borrow("LV0001", "30000002", "1234")  # Anna: anna@example.lv
     settings = app.services.session.settings
     p.clock.advance(settings.idle_timeout_s - settings.idle_warning_s + 1)
     app.tick()
