@@ -207,6 +207,8 @@ class WelcomeScreen(PaneScreen):
             if code == "lv":
                 button.bold = True  # Latvian takes the main place (Cabinet Regulation No. 292)
             button.code = code  # type: ignore[attr-defined]
+            # Spoken by its name in itself even where the button shows the code (LV, EN, RU).
+            button.speech_label = app.language_name(code)  # type: ignore[attr-defined]
             button.bind(on_release=lambda b: self.choose_language(b.code))
             box.add_widget(button)
         app.bind(lang=self._mark_language)

@@ -479,3 +479,22 @@ def test_what_the_small_displays_must_show_without_scrolling(previewer, size) ->
         _fully_shown(r, size) for r in previewer.app.screen("checkout").ids.item_list.children
     )
     assert shown >= 2  # large text wraps the titles: fewer, taller rows
+
+
+@pytest.mark.parametrize(
+    ("size", "short"), [((800, 480), True), ((1024, 600), True), ((1280, 800), False)]
+)
+def test_short_landscape_displays_show_the_languages_by_code(previewer, size, short) -> None:
+    """A short landscape display has the languages in one row of codes (so the actions stay in
+    view); each is still spoken by its own name."""
+    from kiosk.screens.focus import label_of
+
+    previewer.show("welcome", size, "ru", large_text=True)
+    buttons = {b.code: b for b in previewer.app.screen("welcome").ids.languages.children}
+    texts = {code: b.text for code, b in buttons.items()}
+    if short:
+        assert texts == {"lv": "LV", "en": "EN", "ru": "RU"}
+        assert len({round(b.y) for b in buttons.values()}) == 1  # one row
+    else:
+        assert texts == {"lv": "Latviešu", "en": "English", "ru": "Русский"}
+    assert label_of(buttons["lv"], "ru") == "Latviešu"
