@@ -72,6 +72,22 @@ def pump(frames: int = 1) -> None:
         EventLoop.idle()
 
 
+def on_flip_once(callback: Callable[[], Any]) -> list[bool]:
+    """Call `callback` when the window next flips a drawn frame (the first frame, before the app
+    runs anything it scheduled for after it); the list returned is non-empty from then on."""
+    from kivy.core.window import Window
+
+    seen: list[bool] = []
+
+    def flipped(*_: Any) -> None:
+        Window.unbind(on_flip=flipped)
+        seen.append(True)
+        callback()
+
+    Window.bind(on_flip=flipped)
+    return seen
+
+
 def wait_until(predicate: Callable[[], Any], timeout: float = 20.0) -> Any:
     deadline = time.monotonic() + timeout
     while True:
@@ -102,7 +118,6 @@ class KioskRun:
         library system across a network would be (its work then never competes with the kiosk's
         UI thread for the interpreter lock). `tmp`: reuse a directory of an earlier run."""
         from kiosk.config import parse
-        from kiosk.sync.acs.server import parse_profile, start_embedded
 
         self.tmp = tmp or Path(tempfile.mkdtemp(prefix="kiosk-bench-"))
         self.acs: Any = None
@@ -111,6 +126,8 @@ class KioskRun:
             self.acs = AcsProcess(self.tmp, acs_delay_s)
             port = self.acs.port
         elif not embedded:
+            from kiosk.sync.acs.server import parse_profile, start_embedded
+
             profile = parse_profile(f"standard,reply_delay_s={acs_delay_s}")
             self.acs = start_embedded(
                 f"sqlite:///{self.tmp}/acs.sqlite",
@@ -128,20 +145,39 @@ class KioskRun:
         self.embedded = embedded
         self.app: Any = None
 
-    def start(self) -> Any:
+    def start(
+        self, *, deferred: bool = False, on_first_frame: Callable[[], Any] = lambda: None
+    ) -> Any:
+        """Build the app and draw its welcome screen. `deferred`: as `kiosk run` starts it (the
+        app builds its services after its first frame; `ready()` waits for them), else with the
+        services built first. `on_first_frame` is called when that frame has been flipped."""
         from kivy.base import runTouchApp
 
         from kiosk.app import KioskApp, build_services
 
-        services = build_services(self.cfg, start_acs=self.embedded)
-        if self.embedded:
-            self.acs = services.acs
-            self.cfg = services.cfg
-        self.app = KioskApp(self.cfg, services)
+        if deferred:
+            self.app = KioskApp(self.cfg)
+        else:
+            services = build_services(self.cfg, start_acs=self.embedded)
+            if self.embedded:
+                self.acs = services.acs
+                self.cfg = services.cfg
+            self.app = KioskApp(self.cfg, services)
         self.app._run_prepare()
+        seen = on_flip_once(on_first_frame)
         runTouchApp(embedded=True)
-        wait_until(lambda: self.app.current_screen == "welcome")
-        pump(2)
+        wait_until(lambda: seen)
+        if not deferred:
+            wait_until(lambda: self.app.current_screen == "welcome")
+            pump(2)
+        return self.app
+
+    def ready(self) -> Any:
+        """After a deferred start: the services attached and the link's first status known."""
+        wait_until(lambda: self.app.parts_started and not self.app.connecting, timeout=120)
+        self.cfg = self.app.services.cfg
+        if self.embedded:
+            self.acs = self.app.services.acs
         return self.app
 
     def login(self, card: str = "LV0002") -> None:

@@ -37,7 +37,7 @@ from kiosk.core.events import (
 )
 from kiosk.core.ports import Clock as CoreClock
 from kiosk.core.ports import SystemClock
-from kiosk.fleet.alerts import raise_alert
+from kiosk.errors import KioskError
 from kiosk.i18n import LANGUAGE_NAMES, _, translator
 from kiosk.screens.base import registered_screens
 from kiosk.screens.theme import Theme
@@ -67,6 +67,9 @@ OFFLINE_TEXTS = {
     ),
     "disabled": _("The library system is offline."),
 }
+
+# Until the first answer about the link (the kiosk's parts start after its first frame).
+CONNECTING_TEXT = _("Connecting to the library system…")
 
 
 @dataclass
@@ -296,6 +299,13 @@ def build_services(
     return services
 
 
+def raise_alert(kind: str, summary: str, **labels: str) -> str | None:
+    """kiosk.fleet.alerts.raise_alert, imported when the first alert is raised."""
+    from kiosk.fleet.alerts import raise_alert as fleet_alert  # lazy: requests, not for a frame
+
+    return fleet_alert(kind, summary, **labels)
+
+
 def wire_staff_alert(app: KioskApp) -> None:
     """ "Call staff" goes to the fleet alerting, which queues it for every configured sink (or logs
     it where no sink is configured)."""
@@ -323,6 +333,7 @@ class KioskApp(App):
     idle_warning = BooleanProperty(False)
     seconds_left = NumericProperty(0)
     demo_panel = BooleanProperty(False)
+    parts_started = BooleanProperty(False)  # services attached: sessions, devices, watchdog
 
     def __init__(self, cfg: Config, services: KioskServices | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -356,6 +367,9 @@ class KioskApp(App):
         self.speech: Any = (
             None  # kiosk.speech.guide.SpeechGuide: spoken guidance and keypad operation
         )
+        self.connecting = False  # started without services: until the first link status
+        self._early_events: list[Event] = []  # posted before the session was there
+        self.start_error: BaseException | None = None  # the parts failed to start (kiosk run)
         # Technician mode, attached by the maintenance screens when they are registered.
         self.maintenance: MaintenanceController | None = None
 
@@ -391,7 +405,16 @@ class KioskApp(App):
         self.manager.add_widget(screen)
 
     def screen(self, name: str) -> Screen:
-        return self._screens[name]
+        """The screen called `name`; a patron screen not built yet is built now."""
+        screen = self._screens.get(name)
+        if screen is None:
+            from kiosk.screens.patron import PATRON_SCREENS
+
+            if name not in PATRON_SCREENS:
+                raise KeyError(name)
+            screen = PATRON_SCREENS[name]()
+            self.add_screen(name, screen)
+        return screen
 
     def show_screen(self, name: str) -> None:
         if self.manager is not None and self.manager.current != name:
@@ -429,34 +452,50 @@ class KioskApp(App):
         from kiosk.screens.widgets import load_kv
 
         load_kv("widgets.kv", "patron.kv")
-        if self.services is None:
-            self.services = build_services(self.cfg)
-            self.cfg = self.services.cfg
         self._follow_display()
         wire_staff_alert(self)
         root = patron.KioskRoot()
         self.kiosk_root = root
         self.manager = root.ids.manager
         self.manager.transition = NoTransition()
-        for name, cls in patron.PATRON_SCREENS.items():
-            self.add_screen(name, cls())
+        if self.services is None:
+            # `kiosk run`: the welcome screen is drawn first and says it is connecting; the parts
+            # (the demo library system, the journal, the devices) and the other screens are built
+            # after that frame (on_start), so a restart is not a patron at a dark screen.
+            self.connecting = True
+            self.screen("welcome")
+            self.show_screen("welcome")
+            self._update_offline_text()
+            return root
+        self._build_screens()
+        return root
+
+    def _build_screens(self) -> None:
+        """Every screen not built yet, the demo panel and speech; needs the services."""
+        from kiosk.screens import patron
+
+        s = self.services
+        assert s is not None and self.kiosk_root is not None
+        for name in patron.PATRON_SCREENS:
+            self.screen(name)
         self._add_registered_screens()
         if self.demo_panel:
             from kiosk.devices.readers.sim import demo_tag, demo_uid
             from kiosk.screens.demo import DemoPanel
 
             self.demo_panel_widget = DemoPanel(
-                pad=self.services.pad, cfg=self.cfg, make_tag=demo_tag, tag_uid=demo_uid
+                pad=s.pad, cfg=self.cfg, make_tag=demo_tag, tag_uid=demo_uid
             )
-            root.ids.side.add_widget(self.demo_panel_widget)
-        if self.services.bookdrop is not None and "bookdrop" in self._screens:
-            self.show_screen("bookdrop_closed" if self.services.faults else "bookdrop")
-        else:
-            self.show_screen("out_of_service" if self.services.faults else "welcome")
+            self.kiosk_root.ids.side.add_widget(self.demo_panel_widget)
+        if s.bookdrop is not None and "bookdrop" in self._screens:
+            self.show_screen("bookdrop_closed" if s.faults else "bookdrop")
+        elif s.faults:
+            self.show_screen("out_of_service")
+        elif not self.local:  # a patron who went on while the kiosk was connecting stays there
+            self.show_screen("welcome")
         from kiosk.speech.guide import SpeechGuide
 
         self.speech = SpeechGuide(self)
-        return root
 
     def _follow_display(self) -> None:
         """Sizes follow the window (and the site's `[ui] scale`), now and on every resize."""
@@ -471,6 +510,54 @@ class KioskApp(App):
         fit()
 
     def on_start(self) -> None:
+        if self.services is not None:
+            self._attach()
+            return
+        from kivy.core.window import Window
+
+        def first_frame(*_: Any) -> None:
+            Window.unbind(on_flip=first_frame)
+            self._start_parts()
+
+        Window.bind(on_flip=first_frame)
+
+    def _start_parts(self) -> None:
+        """After the first frame: the services on a thread of their own (their imports, the demo
+        library system and the journal's recovery); the other screens once they are there."""
+
+        def build() -> None:
+            try:
+                services = build_services(self.cfg)
+            except Exception as exc:  # `kiosk run` reports it once the app has stopped
+                if isinstance(exc, KioskError):
+                    log.error("the kiosk's parts could not be started: %s", exc)
+                else:
+                    log.exception("the kiosk's parts could not be started")
+                self.start_error = exc
+                Clock.schedule_once(lambda _dt: self.stop())
+                return
+            Clock.schedule_once(lambda _dt: self._parts_ready(services))
+
+        threading.Thread(target=build, name="kiosk-start", daemon=True).start()
+
+    def _parts_ready(self, services: KioskServices) -> None:
+        if self._stopped:  # stopped while starting: nothing is left running
+            services.close()
+            return
+        self.services = services
+        self.cfg = services.cfg
+        # The session starts in the site's defaults; a choice tapped while connecting is on its
+        # way to it (_early_events) and must not be undone by its first snapshot.
+        first = services.session.state
+        self._presentation = (first.language, first.large_text, first.high_contrast)
+        self._build_screens()
+        self._attach()
+        early, self._early_events = self._early_events, []
+        for event in early:
+            self.post(event)
+
+    def _attach(self) -> None:
+        """Listen to the parts and start them: sessions, card sources, the pad, the link check."""
         s = self.services
         assert s is not None
         s.session.set_listener(lambda state: Clock.schedule_once(lambda _dt: self.render(state)))
@@ -517,6 +604,7 @@ class KioskApp(App):
         # systemd restarts the kiosk (systemd/kiosk.service, WatchdogSec).
         self._notifier = Notifier.from_env()
         self._watchdog = start_kivy_watchdog(self._notifier)
+        self.parts_started = True
 
     def _lock_down(self, window: Any) -> None:
         """On a real site: no Escape, no window close, full screen (the technician's exit unlocks)."""
@@ -561,8 +649,10 @@ class KioskApp(App):
     def post(self, event: Event) -> None:
         """Hand an event to the patron session on the core worker (never blocks the UI)."""
         s = self.services
-        assert s is not None
         self._events.append(type(event).__name__)
+        if s is None:  # still starting: handled in order once the session is there
+            self._early_events.append(event)
+            return
         s.worker.submit(s.session.handle, event, on_error=self._core_failed)
 
     def _core_failed(self, exc: BaseException) -> None:
@@ -591,7 +681,8 @@ class KioskApp(App):
             return
         self._typed = number if source == CardSource.KEYPAD else ""
         self.local = ""
-        self.services.sounds.play(Cue.SCAN)  # type: ignore[union-attr]
+        if self.services is not None:
+            self.services.sounds.play(Cue.SCAN)
         if self.speech is not None:
             self.speech.card_presented(number)
         self.post(CardPresented(number, source))
@@ -669,7 +760,7 @@ class KioskApp(App):
             and self.state.stage.value == "active"
             and self.current_screen == "checkout"
         ):
-            self._screens["checkout"].show(self.state)  # type: ignore[attr-defined]
+            self.screen("checkout").show(self.state)  # type: ignore[attr-defined]
 
     def note_activity(self) -> None:
         """A touch anywhere: tell the session (throttled), so the idle timer starts again."""
@@ -752,6 +843,7 @@ class KioskApp(App):
             PrinterStatus.NONE: "",
         }.get(printer, "")
         self._link_checked = True
+        self.connecting = False
         self._update_offline_text()
         self._update_service_screen()
 
@@ -771,7 +863,11 @@ class KioskApp(App):
             offline and not self.config_fault
         )  # a configuration fault is no outage: nothing offline
         self.offline_text = (
-            OFFLINE_TEXTS.get(self.cfg.offline.policy, OFFLINE_TEXTS["disabled"]) if offline else ""
+            OFFLINE_TEXTS.get(self.cfg.offline.policy, OFFLINE_TEXTS["disabled"])
+            if offline
+            else CONNECTING_TEXT
+            if self.connecting and not self.config_fault
+            else ""
         )
 
     def out_of_service(self) -> bool:
@@ -820,7 +916,7 @@ class KioskApp(App):
             and previous.patron is not None
         ):
             for name in ("checkout", "account"):
-                self._screens[name].wipe()  # type: ignore[attr-defined]
+                self.screen(name).wipe()  # type: ignore[attr-defined]
         elif state.checkout is not None and self.provisional:
             known = {i.item_id for i in state.checkout.items}
             self.provisional = {
@@ -852,7 +948,7 @@ class KioskApp(App):
                 Stage.FINISHING: "finish",
                 Stage.GOODBYE: "goodbye",
             }[state.stage]
-        screen = self._screens[name]
+        screen = self.screen(name)
         if hasattr(screen, "show"):
             screen.show(self.return_state if name == "returns" else state)
         if not self.maintenance_showing:  # leaving maintenance renders the session again
@@ -882,7 +978,7 @@ class KioskApp(App):
         )
         if timed_out:
             done = len(previous.checkout.checked_out) if previous.checkout is not None else 0
-            self._screens["timed_out"].show_for(  # type: ignore[attr-defined]
+            self.screen("timed_out").show_for(  # type: ignore[attr-defined]
                 previous.language, done, state.timeout_receipt, state.receipt_failed
             )
             self._timed_out_until = self._now() + self.cfg.ui.goodbye_s
@@ -895,7 +991,7 @@ class KioskApp(App):
             self.local = (
                 "keypad"  # back to the keypad with the digits, and what a card number looks like
             )
-            self._screens["card_entry"].keep(self._typed, state.problem)  # type: ignore[attr-defined]
+            self.screen("card_entry").keep(self._typed, state.problem)  # type: ignore[attr-defined]
             self._typed = ""
         elif state.stage in (Stage.PIN, Stage.ACTIVE, Stage.GOODBYE) or state.problem is not None:
             self._typed = ""  # in, or refused for another reason: the number is not kept
@@ -945,7 +1041,7 @@ class KioskApp(App):
         for item in state.items:
             if item.outcome is not None and before.get(item.key) is None:
                 self.services.sounds.play(Cue.REFUSAL if item.outcome.is_exception else Cue.SUCCESS)  # type: ignore[union-attr]
-        self._screens["returns"].show(state)  # type: ignore[attr-defined]
+        self.screen("returns").show(state)  # type: ignore[attr-defined]
         if self.speech is not None:
             self.speech.returns_shown(previous, state)
 
@@ -1024,7 +1120,7 @@ class KioskApp(App):
         self.render(self.state)
 
     def open_keypad(self) -> None:
-        self._screens["card_entry"].clear()  # type: ignore[attr-defined]
+        self.screen("card_entry").clear()  # type: ignore[attr-defined]
         self.local = "keypad"
         self.post(Tapped(Action.START))
         self.render(self.state)

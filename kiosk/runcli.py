@@ -87,23 +87,20 @@ def run_command(args: argparse.Namespace) -> int:
         logging.getLogger("kivy").setLevel(logging.WARNING)
         logging.getLogger("kiosk").setLevel(logging.INFO)
 
-    from kiosk.app import KioskApp, build_services
-
-    services = build_services(cfg)  # starts the demo library system first on the embedded default
-    if services.acs is not None:
-        log.info(
-            "demo library system on %s:%d; the demo panel lists its patrons and items",
-            services.acs.host,
-            services.acs.port,
-        )
+    from kiosk.app import KioskApp
     from kiosk.shutdown import GracefulStop, install_on_start
 
-    app = KioskApp(services.cfg, services)
+    # The app draws its welcome screen first and starts its parts (the demo library system on
+    # the embedded default, the journal, the devices) after that frame; it closes them on stop.
+    app = KioskApp(cfg)
     stop = GracefulStop(app)
     install_on_start(app, stop)  # SIGTERM/SIGINT stop the kiosk cleanly, lockdown or not
     try:
         app.run()
     finally:
-        services.close()
+        if app.services is not None:
+            app.services.close()
         stop.finished()
+    if app.start_error is not None:
+        raise app.start_error
     return 0

@@ -128,6 +128,9 @@ def install_on_start(app: Any, stop: GracefulStop) -> None:
     def again(
         *_args: Any,
     ) -> None:  # returns None: a true value would keep the app's own on_start from running
-        _kivy_schedule(after_start)
+        if getattr(app, "parts_started", True):
+            _kivy_schedule(after_start)
+        else:  # the kiosk starts its parts (and its lockdown) after its first frame
+            app.bind(parts_started=lambda *_: _kivy_schedule(after_start))
 
     app.bind(on_start=again)

@@ -14,12 +14,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
-
-from PIL import Image, ImageDraw, ImageFont, ImageOps
+from typing import TYPE_CHECKING, Any
 
 from kiosk.devices.errors import DeviceError
 from kiosk.devices.printer_models import PrinterModelError, charset, get_model
+
+if TYPE_CHECKING:
+    from PIL import ImageFont
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,8 @@ class RasterImage:
 
     def to_image(self) -> Any:
         """As a Pillow image in mode "1" (black ink = 0, white paper = 1)."""
+        from PIL import Image, ImageOps  # lazy: Pillow only draws receipts
+
         ink = Image.frombytes("1", (self.width, self.height), self.data)
         return ImageOps.invert(ink.convert("L")).convert("1")
 
@@ -118,6 +121,8 @@ class Transcript:
                     blocks.append([])
                 blocks[-1].append(self.images[line.image])
             previous = line.image >= 0
+        from PIL import Image  # lazy: Pillow only draws receipts
+
         joined = []
         for parts in blocks:
             width = max(part.width for part in parts)
@@ -347,6 +352,8 @@ def render_png(data: bytes, path: Path, profile: str = "TM-T88V", width_px: int 
     """Draw the receipt as a PNG for people to review: text in DejaVu (double size twice as
     large), raster blocks as the printer would print them; `width_px` 0 = the model's dots."""
     # printer.py imports this module at load time; its font lookup is taken when drawing.
+    from PIL import Image, ImageDraw, ImageFont  # lazy: Pillow only draws receipts
+
     from kiosk.devices.printer import font_path
 
     transcript = decode(data, profile)

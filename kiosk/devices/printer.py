@@ -30,8 +30,6 @@ from functools import cache, cached_property
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from PIL import Image, ImageDraw, ImageFont, ImageOps
-
 from kiosk.core.sanitize import for_printer
 from kiosk.devices.errors import DeviceError, DeviceTimeout
 from kiosk.devices.escpos_transcript import render_png, transcript_text
@@ -317,6 +315,8 @@ class RasterFont:
 def _load_font(path: Path | None, size: int) -> Any:
     if path is None:
         raise PrinterError("no font for raster receipts: install fonts-dejavu-core")
+    from PIL import ImageFont  # lazy: Pillow only draws receipts
+
     return ImageFont.truetype(str(path), size)
 
 
@@ -340,6 +340,8 @@ def raster_text(line: PrintLine, rf: RasterFont) -> str:
 
 def render_raster(lines: Sequence[PrintLine], rf: RasterFont) -> Any:
     """The lines drawn as a 1-bit Pillow image `rf.dots` wide (black ink = 0, like paper)."""
+    from PIL import Image, ImageDraw  # lazy: Pillow only draws receipts
+
     heights = [rf.line_height(line.large) for line in lines]
     image = Image.new("1", (rf.dots, sum(heights)), 1)
     draw = ImageDraw.Draw(image)
@@ -368,6 +370,8 @@ def draw_line(draw: Any, line: PrintLine, rf: RasterFont, y: int) -> None:
 def _raster_bytes(image: Any) -> bytes:
     """One `GS v 0` block per printed line, each only as wide as its rightmost ink (a blank line
     is one byte wide): a receipt of short lines sends far fewer bytes than full-width bands."""
+    from PIL import ImageOps  # lazy: Pillow only draws receipts
+
     ink = ImageOps.invert(image.convert("L")).convert("1")  # GS v 0: a set bit prints black
     box = ink.getbbox()
     width_bytes = max(1, ((box[2] if box else 0) + 7) // 8)
