@@ -1022,7 +1022,9 @@ class KioskApp(App):
         )
         if timed_out and previous is not None:
             done = len(previous.checkout.checked_out) if previous.checkout is not None else 0
-            self.screen("timed_out").show_for(previous.language, done)
+            self.screen("timed_out").show_for(
+                previous.language, done, state.timeout_receipt, state.receipt_failed
+            )
             self._timed_out_until = self._now() + self.cfg.ui.goodbye_s
             self.local = "timed_out"
         if (

@@ -89,6 +89,10 @@ class Sip2Section:
     keepalive_s: float = 240.0
     summary_page_size: int = 20
     send_login: bool = True
+    # The patron's language in 24/64 answers (SIP2 codes) -> the kiosk language a patron is
+    # greeted in at login, as "CODE=LANG". The standard's list has no Latvian; codes not listed
+    # here (000 = unknown) keep the kiosk's current language.
+    patron_languages: tuple[str, ...] = ("001=en", "015=ru")
 
 
 @dataclass(frozen=True)
@@ -204,6 +208,10 @@ class PrinterSection:
     show_patron_name: bool = False
     email_receipts: bool = False
     email_url: str = "file:var/outbox"  # smtp://HOST[:PORT] or file:DIR (one .eml per receipt)
+    # What happens to the receipt of a visit that ended by the idle timeout: "email" sends it
+    # when the site mails receipts and the patron has an address (nothing is left on the kiosk),
+    # "print" prints it, "none" keeps only the record in the library system.
+    timeout_receipt: Literal["print", "email", "none"] = "email"
     email_from: str = "kiosk@localhost"
 
 
@@ -451,6 +459,13 @@ def _validate(cfg: Config) -> None:
     for lang in cfg.kiosk.languages:
         if lang not in ("lv", "en", "ru"):
             raise bad("kiosk.languages", f"expected languages from lv, en, ru, got {lang!r}")
+    for entry in cfg.sip2.patron_languages:
+        code, _, lang = entry.partition("=")
+        if not re.fullmatch(r"[0-9]{3}", code) or lang not in ("lv", "en", "ru"):
+            raise bad(
+                "sip2.patron_languages",
+                f"expected entries CODE=LANG (a 3-digit SIP2 language code and lv, en or ru), got {entry!r}",
+            )
     if cfg.kiosk.default_language not in cfg.kiosk.languages:
         raise bad(
             "kiosk.default_language", f"expected one of kiosk.languages {list(cfg.kiosk.languages)}"

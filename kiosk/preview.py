@@ -93,6 +93,7 @@ def _patron(**kw: Any) -> Any:
         "card_masked": "***0001",
         "name": "Anna Bērziņa",
         "has_email": True,
+        "email_masked": "a***@e***.lv",
         "loans": 3,
     }
     values.update(kw)
@@ -178,7 +179,8 @@ def _account(**kw: Any) -> Any:
         fields["loans"] = (
             dataclasses.replace(loans[0], renewed=True, due_date=_due(25), overdue=False),
             dataclasses.replace(loans[1], renewed=False, refusal=Refusal.RENEWAL_LIMIT),
-            loans[2],
+            # Renewed, yet the library system kept the date (a loan taken today).
+            dataclasses.replace(loans[2], renewed=True, previous_due=loans[2].due_date),
         )
     patron = _patron(
         holds_ready=1 if fields.get("holds") else 0,
@@ -472,6 +474,7 @@ STATES: dict[str, StateSetter] = {
     "renewed": _patron_state(lambda: _account(renewed=True)),
     "receipt-choice": _patron_state(lambda: _receipt()),
     "receipt-email": _patron_state(lambda: _receipt(capabilities=_caps(can_email=True))),
+    "receipt-next-patron": _patron_state(lambda: _receipt(next_patron_waiting=True)),
     "goodbye": _goodbye_state,
     "idle-warning": _patron_state(
         lambda: _checkout(_mixed_items()[:2], idle_warning=True, seconds_left=20)
@@ -672,7 +675,21 @@ class Previewer:
         app.lang = lang
         app.theme.large_text = large_text and not state.startswith("maintenance")
         app.theme.high_contrast = high_contrast
-        self.pump(4)
+        self.settle()
+
+    def settle(self, most: int = 30) -> int:
+        """Pump frames until the layout stands still (two frames alike), at most `most`; a
+        layout change can take several frames to ripple through (text re-wrapped in a
+        narrowed scroll view makes its list taller, which moves the rows)."""
+        self.pump(2)
+        last = None
+        for n in range(most):
+            now = tuple((id(w), *window_rect(w)) for w in self.app.kiosk_root.walk(restrict=True))
+            if now == last:
+                return n
+            last = now
+            self.pump(1)
+        return most
 
     def save_png(self, path: str | os.PathLike[str]) -> Path:
         out = Path(path)
@@ -737,11 +754,73 @@ def window_rect(widget: Any) -> tuple[float, float, float, float]:
 
 def viewports(widget: Any) -> Iterator[tuple[float, float, float, float]]:
     """The rects of the scroll views the widget is drawn within."""
+    for w in scroll_views(widget):
+        yield window_rect(w)
+
+
+def scroll_views(widget: Any) -> Iterator[Any]:
+    """The scroll views the widget is drawn within, nearest first."""
     from kivy.uix.scrollview import ScrollView  # lazy: Kivy only after its setup
 
     for w in ancestors(widget):
         if isinstance(w, ScrollView):
-            yield window_rect(w)
+            yield w
+
+
+def scrolls(view: Any) -> bool:
+    """Whether a scroll view's content is taller than the view (so it can be scrolled)."""
+    content = getattr(view, "_viewport", None)
+    return bool(view.do_scroll_y and content is not None and content.height > view.height + 0.5)
+
+
+def scrollbar_rect(view: Any) -> tuple[float, float, float, float] | None:
+    """The strip along a scrollable view's edge where its bar is drawn over the content (and,
+    with `scroll_type` 'bars', where a touch moves the bar instead of reaching the content:
+    Kivy's `in_bar_y`); None when the view has no bar to show."""
+    if view.bar_width <= 0 or not scrolls(view):
+        return None
+    x, y, w, h = window_rect(view)
+    width = float(view.bar_width)
+    if view.bar_pos_y == "right":
+        return (x + w - view.bar_margin - width, y, width, h)
+    return (x + view.bar_margin, y, width, h)
+
+
+def ink_rect(label: Any) -> tuple[float, float, float, float]:
+    """Where a label's text is actually drawn, in window pixels: its lines' extent placed in its
+    box as Kivy places the texture (centred) and each line (by `halign`); the whole box when the
+    lines are not known."""
+    lines = getattr(getattr(label, "_label", None), "_cached_lines", None)
+    tw, th = label.texture_size
+    bx, by = label.to_window(label.x, label.y)
+    tx = bx + label.width / 2 - tw / 2
+    ty = by + label.height / 2 - th / 2
+    if not lines:
+        return (tx, ty, float(tw), float(th))
+    pad_x = label.padding[0] if len(label.padding) in (2, 4) else 0
+    inner = tw - 2 * pad_x
+    left, right = float("inf"), float("-inf")
+    for line in lines:
+        width = float(line.w)
+        offset = 0.0
+        if label.halign == "center":
+            offset = (inner - width) / 2
+        elif label.halign == "right":
+            offset = inner - width
+        left = min(left, tx + pad_x + offset)
+        right = max(right, tx + pad_x + offset + width)
+    if right <= left:
+        return (tx, ty, 0.0, float(th))
+    return (left, ty, right - left, float(th))
+
+
+def intersection(
+    a: tuple[float, float, float, float], b: tuple[float, float, float, float]
+) -> tuple[float, float]:
+    """The width and height two rects share (0 where they do not meet)."""
+    ox = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    oy = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    return (max(0.0, ox), max(0.0, oy))
 
 
 _MARKUP = re.compile(
@@ -916,7 +995,12 @@ def hit_test(root: Any, x: float, y: float) -> Any:
             if not _shown(child):
                 continue
             cx, cy, cw, ch = window_rect(child)
-            if not (cx <= x < cx + cw and cy <= y < cy + ch):
+            inside = cx <= x < cx + cw and cy <= y < cy + ch
+            if inside and isinstance(child, ScrollView):
+                bar = scrollbar_rect(child) if "bars" in child.scroll_type else None
+                if bar is not None and bar[0] <= x <= bar[0] + bar[2]:
+                    return child  # the touch moves the scroll bar; nothing under it gets it
+            if not inside:
                 # Scroll views and plain layouts do not confine their children's touches except by their own rect.
                 if isinstance(child, ScrollView):
                     continue

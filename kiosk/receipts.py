@@ -13,6 +13,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, Literal
 
+from kiosk.core.masking import mask_email
 from kiosk.core.money import is_nonzero
 from kiosk.core.receipt import Receipt, ReceiptKind, ReceiptLine
 from kiosk.core.sanitize import for_email, for_printer
@@ -252,7 +253,9 @@ class ReceiptMailer:
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as smtp:
                 smtp.send_message(mail)
         except (OSError, smtplib.SMTPException) as exc:
-            raise MailError(f"receipt e-mail not sent through {self.scheme}: {exc}") from None
+            # A refusing server names the recipient (SMTPRecipientsRefused): masked for the log.
+            reason = str(exc).replace(address, mask_email(address)) if address else str(exc)
+            raise MailError(f"receipt e-mail not sent through {self.scheme}: {reason}") from None
 
 
 class MailError(KioskError):

@@ -61,6 +61,12 @@ def parse_due_date(text: str) -> datetime | None:
     return None
 
 
+def same_due_day(before: str, after: str) -> bool:
+    """Both due dates known and on the same day."""
+    first, second = parse_due_date(before), parse_due_date(after)
+    return first is not None and second is not None and first.date() == second.date()
+
+
 def renewal_supported(status: LinkStatus) -> bool:
     """Whether the library system lets the kiosk renew (ACS status renewal flag and BX position 14)."""
     if not status.renewal_ok or not status.online:
@@ -83,6 +89,15 @@ class LoanLine:
     refusal: Refusal = Refusal.NONE
     message: str = ""
     offline: bool = False
+    # The due date before a renewal accepted in this session, where the kiosk knew it (from the
+    # patron's loan list) and the library system then said the new one; "" otherwise.
+    previous_due: str = ""
+
+    @property
+    def due_unchanged(self) -> bool:
+        """A renewal the library system accepted without moving the due date (some systems do
+        this at a loan-period or patron-expiry limit); False wherever either date is unknown."""
+        return self.renewed is True and same_due_day(self.previous_due, self.due_date)
 
 
 @dataclass(frozen=True)
@@ -128,6 +143,7 @@ class AccountView:
         self._renew_supported = renew_supported
         self._offline = offline
         self._results: dict[str, LoanLine] = {}
+        self._previous_due: dict[str, str] = {}  # renewed item -> its due date before
         self._renewal_lines: dict[str, ReceiptLine] = {}
         self._state = self._build(patron)
 
@@ -159,6 +175,9 @@ class AccountView:
             # A port call at the workflow's edge: the renewal is shown as not done, never lost.
             log_fault(log, exc, "renewal of %s failed in the circulation service", item_id)
             res = CirculationResult.service_failed(Operation.RENEW, item_id, exc)
+        before = self._due_of(item_id)
+        if res.ok and res.due_date and before:
+            self._previous_due[item_id] = before
         self._record(
             item_id,
             res.ok,
@@ -187,12 +206,27 @@ class AccountView:
             for loan in self._state.loans:
                 self._record(loan.item_id, False, Refusal.OTHER, res.message, "", loan.title, False)
             return self._state
+        before = {item_id: self._due_of(item_id) for item_id in res.renewed}
         for item_id in res.renewed:
             self._record(item_id, True, Refusal.NONE, "", "", "", res.mode is Mode.OFFLINE)
         for item_id in res.unrenewed:
             self._record(item_id, False, Refusal.RENEWAL_LIMIT, res.message, "", "", False)
-        # Renew-all answers carry no due dates: fetch them.
+        # Renew-all answers carry no due dates: fetch them. Only fresh lists say the new dates.
+        stale = self._state
+        for item_id, due in before.items():
+            if due:
+                self._previous_due[item_id] = due
         self.refresh()
+        if self._state is stale:
+            for item_id in before:
+                self._previous_due.pop(item_id, None)
+            self._state = replace(
+                self._state,
+                loans=tuple(
+                    replace(loan, previous_due="") if loan.item_id in before else loan
+                    for loan in self._state.loans
+                ),
+            )
         for line in self._state.loans:
             if line.item_id in self._renewal_lines and line.renewed:
                 old = self._renewal_lines[line.item_id]
@@ -207,10 +241,22 @@ class AccountView:
     def wipe(self) -> None:
         self._pin = None
         self._results.clear()
+        self._previous_due.clear()
         self._renewal_lines.clear()
         self._state = AccountState()
 
     # -- internals --------------------------------------------------------------------------
+
+    def _due_of(self, item_id: str) -> str:
+        """The loan's due date as the kiosk knows it now ("" if not known)."""
+        return next(
+            (
+                loan.due_date
+                for loan in self._state.loans
+                if loan.item_id == item_id and loan.due_date
+            ),
+            "",
+        )
 
     def _record(
         self,
@@ -232,6 +278,7 @@ class AccountView:
             due_date=due or current.due_date,
             overdue=current.overdue and not (ok and due),
             renewed=ok,
+            previous_due=self._previous_due.get(item_id, "") if ok else "",
             refusal=Refusal.NONE
             if ok
             else (refusal if refusal is not Refusal.NONE else Refusal.OTHER),
@@ -265,6 +312,7 @@ class AccountView:
                     refusal=tried.refusal,
                     message=tried.message,
                     offline=tried.offline,
+                    previous_due=self._previous_due.get(loan.item_id, ""),
                 )
             loans.append(line)
         holds = tuple(sorted(patron.holds, key=lambda h: not h.ready))

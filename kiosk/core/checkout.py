@@ -23,10 +23,11 @@ from __future__ import annotations
 import enum
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
+from kiosk.core.account import same_due_day
 from kiosk.core.domain import (
     CirculationResult,
     ItemTag,
@@ -78,10 +79,17 @@ class CheckoutItem:
     offline: bool = False
     queued: bool = False
     renewal: bool = False  # the patron already had it: the checkout renewed it
+    # With `renewal`: its due date before, from the patron's loan list ("" where not known).
+    previous_due: str = ""
     fee_amount: str = ""
     fee_declined: bool = False
     unsecured: bool = False  # its tag(s) were switched off (verified)
     undone: bool = False  # the checkout was reversed because the tag write failed
+
+    @property
+    def due_unchanged(self) -> bool:
+        """Renewed on the pad, and the library system kept the due date it had (both known)."""
+        return self.renewal and same_due_day(self.previous_due, self.due_date)
 
     @property
     def final(self) -> bool:
@@ -163,8 +171,10 @@ class StackCheckout:
         refuse_all: Refusal = Refusal.NONE,
         listener: Listener | None = None,
         recorder: Callable[[str, str], None] | None = None,
+        known_due: Mapping[str, str] | None = None,
     ) -> None:
         self._circ = circulation
+        self._known_due = dict(known_due or {})  # the patron's loans: item id -> due date
         self._recorder = recorder
         self._security = security
         self._patron_id = patron_id
@@ -428,6 +438,9 @@ class StackCheckout:
             offline=result.mode is Mode.OFFLINE,
             queued=result.queued,
             renewal=result.renewal,
+            previous_due=self._known_due.get(item.item_id, "")
+            if (result.renewal and result.due_date)
+            else "",
             fee_amount=result.fee_amount,
         )
         if (

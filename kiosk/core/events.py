@@ -30,6 +30,7 @@ class Action(enum.StrEnum):
     FINISH = "finish"  # "I'm done": go to the receipt choice
     RECEIPT_PRINT = "receipt_print"
     RECEIPT_EMAIL = "receipt_email"
+    RECEIPT_BOTH = "receipt_both"  # printed and e-mailed
     RECEIPT_NONE = "receipt_none"
     LOGOUT = "logout"  # leave immediately (no receipt)
 

@@ -56,7 +56,7 @@ from kiosk.core.events import (
     Tick,
 )
 from kiosk.core.identifiers import identifier_problem
-from kiosk.core.masking import mask_card
+from kiosk.core.masking import mask_card, mask_email
 from kiosk.core.ports import Circulation, Clock, ReceiptPrinter, TagEvents, TagSecurity
 from kiosk.core.receipt import Receipt, checkout_receipt, renewal_receipt
 
@@ -98,6 +98,7 @@ class LoginProblem(enum.StrEnum):
 class ReceiptChoice(enum.StrEnum):
     PRINT = "print"
     EMAIL = "email"
+    BOTH = "both"  # printed and e-mailed
     NONE = "none"
 
 
@@ -122,6 +123,7 @@ class SessionSettings:
     offline_policy: OfflinePolicy = OfflinePolicy.CHECKIN_ONLY
     returns_enabled: bool = True
     email_receipts: bool = False
+    timeout_receipt: str = "none"  # print | email | none: the receipt of a timed-out visit
 
     def __post_init__(self) -> None:
         # Settings built from plain strings (the configuration's values) hold the enums.
@@ -150,6 +152,7 @@ class SessionSettings:
             offline_policy=OfflinePolicy(cfg.offline.policy),
             returns_enabled=cfg.kiosk.returns_enabled,
             email_receipts=cfg.printer.email_receipts,
+            timeout_receipt=getattr(cfg.printer, "timeout_receipt", cls.timeout_receipt),
         )
 
 
@@ -163,6 +166,7 @@ class PatronSummary:
     may_borrow: bool = True
     screen_message: str = ""
     has_email: bool = False
+    email_masked: str = ""  # where an e-mailed receipt goes, as `j***@e***.lv`
     loans: int = 0
     overdue: int = 0
     holds_ready: int = 0
@@ -209,6 +213,9 @@ class SessionState:
     receipt_failed: bool = False  # the printer (or mail) failed: the patron is told
     items_done: int = 0  # in GOODBYE: how many items were checked out (no details)
     next_patron_waiting: bool = False  # in FINISHING: another card was presented; it is next
+    # In WELCOME right after an idle logout: what was done with the visit's receipt by the
+    # site's policy (None: nothing to send, or nothing sent); `receipt_failed` if it failed.
+    timeout_receipt: ReceiptChoice | None = None
 
 
 Listener = Callable[[SessionState], None]
@@ -303,6 +310,7 @@ class PatronSession:
         # in, so the last event the session saw may be long out of date.
         self._pad_source = pad
         self._link = LinkStatus(online=True)
+        self._timeout_receipt: ReceiptChoice | None = None
         self._link_checked = -1e18
         self._card_re = re.compile(settings.card_pattern)
         self._limiter = LoginLimiter(
@@ -331,6 +339,7 @@ class PatronSession:
             self._tick()
         else:
             self._activity()
+            self._timeout_receipt = None  # told on the timed-out screen; the kiosk moves on
             if isinstance(event, CardPresented):
                 self._card(event.card_number)
             elif isinstance(event, PinEntered):
@@ -360,7 +369,10 @@ class PatronSession:
 
     def _reset_all(self) -> None:
         self._wipe_patron()
+        self._timeout_receipt = None
         self._language = self.settings.default_language
+        # Set when the patron taps a language: their choice wins over the library system's.
+        self._language_chosen = False
         self._large_text = False
         self._high_contrast = False
         self._problem: LoginProblem | None = None
@@ -422,6 +434,7 @@ class PatronSession:
                 may_borrow=p.may_borrow,
                 screen_message=p.screen_message,
                 has_email=bool(p.email),
+                email_masked=mask_email(p.email),
                 loans=len(p.loans),
                 overdue=acc.overdue_count if acc else sum(1 for x in p.loans if x.overdue),
                 holds_ready=sum(1 for h in p.holds if h.ready),
@@ -457,6 +470,7 @@ class PatronSession:
             receipt_failed=self._receipt_failed,
             items_done=self._items_done if self._stage is Stage.GOODBYE else 0,
             next_patron_waiting=self._next_card is not None and self._stage is Stage.FINISHING,
+            timeout_receipt=self._timeout_receipt if self._stage is Stage.WELCOME else None,
         )
 
     def _capabilities(self) -> Capabilities:
@@ -677,6 +691,7 @@ class PatronSession:
             refuse_all=refuse,
             listener=self._notify_checkout,
             recorder=self._recorder,
+            known_due={loan.item_id: loan.due_date for loan in patron.loans if loan.due_date},
         )
         self._account = AccountView(
             self._circ,
@@ -687,10 +702,9 @@ class PatronSession:
             renew_supported=renewal_supported(self._link),
             offline=offline,
         )
-        if (
-            patron.language in self.settings.languages
-            and self._language == self.settings.default_language
-        ):
+        # The patron's preferred language from the library system ("" when it does not say),
+        # unless the patron chose one on the kiosk during this visit.
+        if patron.language in self.settings.languages and not self._language_chosen:
             self._language = patron.language
         self._stage, self._view, self._problem, self._message, self._pin_retry = (
             Stage.ACTIVE,
@@ -750,6 +764,7 @@ class PatronSession:
         if action is Action.LANGUAGE:
             if arg in self.settings.languages:
                 self._language = arg
+                self._language_chosen = True
         elif action is Action.LARGE_TEXT:
             self._large_text = not self._large_text
         elif action is Action.HIGH_CONTRAST:
@@ -799,6 +814,7 @@ class PatronSession:
         choice = {
             Action.RECEIPT_PRINT: ReceiptChoice.PRINT,
             Action.RECEIPT_EMAIL: ReceiptChoice.EMAIL,
+            Action.RECEIPT_BOTH: ReceiptChoice.BOTH,
             Action.RECEIPT_NONE: ReceiptChoice.NONE,
         }.get(action)
         if action is Action.SHOW_CHECKOUT:
@@ -835,21 +851,22 @@ class PatronSession:
 
     def _goodbye(self, choice: ReceiptChoice | None) -> None:
         receipt, failed = self._receipt, False
-        if choice is ReceiptChoice.PRINT and receipt is not None:
+        if choice in (ReceiptChoice.PRINT, ReceiptChoice.BOTH) and receipt is not None:
             failed = not self._deliver(
                 lambda: (
                     self._printer.print_receipt(receipt) if self._printer else _no_device("printer")
                 )
             )
-        elif choice is ReceiptChoice.EMAIL and receipt is not None:
+        if choice in (ReceiptChoice.EMAIL, ReceiptChoice.BOTH) and receipt is not None:
             email = self._patron.email if self._patron else ""
-            failed = not self._deliver(
+            mailed = self._deliver(
                 lambda: (
                     self._mailer(receipt, email)
                     if (self._mailer and email)
                     else _no_device("mailer")
                 )
             )
+            failed = failed or not mailed
         done = len(self._checkout.state.checked_out) if self._checkout else 0
         next_card = self._next_card
         self._logout(timeout=False)
@@ -858,6 +875,31 @@ class PatronSession:
         self._items_done, self._receipt_choice, self._receipt_failed = done, choice, failed
         if next_card is not None:
             self._card(next_card)
+
+    def _receipt_at_timeout(self) -> tuple[ReceiptChoice | None, bool]:
+        """The site's policy for the receipt of a visit ended by the idle timeout: printed,
+        e-mailed (only where the site mails receipts and the patron has an address) or none."""
+        policy = self.settings.timeout_receipt
+        if (
+            policy not in (ReceiptChoice.PRINT, ReceiptChoice.EMAIL)
+            or self._stage not in (Stage.ACTIVE, Stage.FINISHING)
+            or self._checkout is None
+            or self._account is None
+        ):
+            return None, False
+        receipt = self._receipt if self._stage is Stage.FINISHING else self._build_receipt()
+        if receipt is None:
+            return None, False
+        if policy == ReceiptChoice.PRINT:
+            printer = self._printer
+            if printer is None:
+                return None, False
+            return ReceiptChoice.PRINT, not self._deliver(lambda: printer.print_receipt(receipt))
+        email = self._patron.email if self._patron else ""
+        mailer = self._mailer
+        if not (self.settings.email_receipts and mailer is not None and email):
+            return None, False
+        return ReceiptChoice.EMAIL, not self._deliver(lambda: mailer(receipt, email))
 
     def _deliver(self, send: Callable[[], object]) -> bool:
         try:
@@ -916,7 +958,9 @@ class PatronSession:
                 self._warning_since = now
             if self._warning_since is not None and now >= self._logout_at():
                 log.info("patron session timed out")
+                choice, failed = self._receipt_at_timeout()
                 self._logout(timeout=True)
+                self._timeout_receipt, self._receipt_failed = choice, failed
             return
         if self._stage is Stage.WELCOME and now - self._link_checked >= self._link_check_s:
             self._link = self._status()

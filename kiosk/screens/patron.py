@@ -205,6 +205,8 @@ class WelcomeScreen(PaneScreen):
             if code == "lv":
                 button.bold = True  # Latvian takes the main place (Cabinet Regulation No. 292)
             button.code = code
+            # Spoken by its name in itself even where the button shows the code (LV, EN, RU).
+            button.speech_label = app.language_name(code)
             button.bind(on_release=lambda b: self.choose_language(b.code))
             box.add_widget(button)
         app.bind(lang=self._mark_language)
@@ -213,12 +215,26 @@ class WelcomeScreen(PaneScreen):
 
     def arrange(self) -> None:
         super().arrange()
-        landscape = _app().theme.landscape
+        app = _app()
+        landscape, compact = app.theme.landscape, app.theme.compact
+        # A short landscape display (800x480, 1024x600) has no room for a column of three names
+        # above the actions (with large text, or under the offline banner, "Return items" would
+        # fall below the fold): the languages stand in one row there, by their codes (LV, EN, RU).
+        short = app.theme.short
+        self.ids.languages.orientation = "horizontal" if short or not landscape else "vertical"
         for button in self.ids.languages.children:
-            # In a row Latvian is the widest; in a column it is the first.
+            # In a row of names Latvian is the widest; in a column it is the first.
             button.size_hint_x = 1.4 if button.code == "lv" and not landscape else 1
-            # A column of three in the side keeps the actions below it on a short display.
-            button.min_height = _app().theme.touch if landscape and _app().theme.compact else 0
+            button.text = button.code.upper() if short else app.language_name(button.code)
+            button.min_height = app.theme.touch if short else 0
+        # On a short display (or a short landscape one, under an offline banner) the steps to
+        # start come right after the greeting, above the fold; the sentence on what the kiosk
+        # does follows them.
+        intro = self.ids.intro.__self__  # held: a kv id alone would let it be collected while out
+        column = intro.parent
+        if column is not None:
+            column.remove_widget(intro)
+            column.add_widget(intro, index=1 if compact or short else len(column.children) - 2)
 
     def _mark_language(self, _app_obj: Any, lang: str) -> None:
         for button in self.ids.languages.children:
@@ -267,12 +283,18 @@ def detach(*widgets: Any) -> None:
 
 
 def follow_orientation(screen: Any) -> None:
-    """Arrange `screen` for the display's orientation now and whenever it turns.
+    """Arrange `screen` for the display's orientation now and whenever it turns or changes
+    between a short and a tall display (a window resized from 1280x800 to 800x480 stays
+    landscape but must be arranged as compact).
 
     The widgets named in `screen.parts` are held strongly: kv ids are weak references, and a
     widget taken out of the tree to be placed elsewhere would otherwise be collected in between."""
     screen._parts = {name: screen.ids[name].__self__ for name in screen.parts}
-    _app().theme.bind(landscape=lambda *_: screen.arrange())
+    _app().theme.bind(
+        landscape=lambda *_: screen.arrange(),
+        compact=lambda *_: screen.arrange(),
+        short=lambda *_: screen.arrange(),
+    )
     screen.arrange()
 
 
@@ -394,7 +416,11 @@ def item_status_text(item: CheckoutItem) -> tuple[str, str]:
             if item.due_date
             else tr("Checked out")
         )
-        if item.renewal:
+        if item.due_unchanged:
+            text = tr("Renewed, but the due date stays {date}.").format(
+                date=app.fmt_date(item.due_date)
+            )
+        elif item.renewal:
             text += " - " + tr("renewed")
         if item.offline:
             text += " - " + tr("provisional date (offline)")
@@ -604,7 +630,13 @@ class AccountScreen(SessionScreen):
                     else tr("Overdue")
                 )
                 name = "refused"
-            if loan.renewed is True:
+            if loan.renewed is True and loan.due_unchanged:
+                # Said plainly: renewed, yet the patron must bring it back on the same day.
+                status = tr("Renewed, but the due date stays {date}.").format(
+                    date=app.fmt_date(loan.due_date)
+                )
+                name = "ok"
+            elif loan.renewed is True:
                 status = tr("Renewed: due {date}").format(date=app.fmt_date(loan.due_date))
                 name = "ok"
             elif loan.renewed is False:
@@ -680,6 +712,7 @@ class FinishScreen(PaneScreen):
     summary = StringProperty("")
     refused_text = StringProperty("")
     can_email = BooleanProperty(False)
+    email_to = StringProperty("")
     flipping = ("side_top",)  # the receipt choices stay one above the other
 
     def render(self, state: SessionState) -> None:
@@ -706,17 +739,40 @@ class FinishScreen(PaneScreen):
         self.summary = " ".join(parts)
         self.refused_text = refused_items_text(receipt.refused if receipt else ())
         self.can_email = state.capabilities.can_email
+        # With the next patron's card already read, this visit only ends: no way back into it.
+        # Taken out rather than hidden, so no invisible button is left to catch a touch.
+        back = getattr(self, "_back", None) or self.ids.back.__self__
+        self._back = back
+        if state.next_patron_waiting and back.parent is not None:
+            back.parent.remove_widget(back)
+        elif not state.next_patron_waiting and back.parent is None:
+            self.ids.side_bottom.add_widget(back, index=0)
+        address = state.patron.email_masked if state.patron else ""
+        # Where the e-mail goes, masked (j***@e***.lv): enough to recognise, nothing to read off.
+        self.email_to = (
+            tr("An e-mailed receipt goes to {address}.").format(address=address)
+            if self.can_email and address
+            else ""
+        )
         slot = self.ids.email_slot
-        button = getattr(self, "email_button", None)
-        if button is None:
+        buttons = getattr(self, "email_buttons", None)
+        if buttons is None:
             # Built once and kept: a button rebuilt on every snapshot could vanish under a finger.
-            button = self.email_button = KButton()
-            button.bind(on_release=lambda *_: _app().tap(Action.RECEIPT_EMAIL))
-        button.text = tr("Send the receipt by e-mail")
-        if self.can_email and button.parent is None:
-            slot.add_widget(button)
-        elif not self.can_email and button.parent is not None:
-            slot.remove_widget(button)
+            mail, both = KButton(), KButton()
+            mail.bind(on_release=lambda *_: _app().tap(Action.RECEIPT_EMAIL))
+            both.bind(on_release=lambda *_: _app().tap(Action.RECEIPT_BOTH))
+            _app().bind(printer_ready=lambda _a, ready: setattr(both, "disabled", not ready))
+            buttons = self.email_buttons = (mail, both)
+            self.email_button, self.both_button = mail, both
+        mail, both = buttons
+        mail.text = tr("Send the receipt by e-mail")
+        both.text = tr("Print and send by e-mail")
+        both.disabled = not _app().printer_ready
+        for button in buttons:
+            if self.can_email and button.parent is None:
+                slot.add_widget(button)
+            elif not self.can_email and button.parent is not None:
+                slot.remove_widget(button)
 
 
 def blocked_sentence(state: Any) -> str:
@@ -788,6 +844,9 @@ class GoodbyeScreen(StateScreen):
         elif state.receipt_choice is ReceiptChoice.PRINT:
             lines.append(tr("Please take your receipt."))
         elif state.receipt_choice is ReceiptChoice.EMAIL:
+            lines.append(tr("Your receipt has been sent by e-mail."))
+        elif state.receipt_choice is ReceiptChoice.BOTH:
+            lines.append(tr("Please take your receipt."))
             lines.append(tr("Your receipt has been sent by e-mail."))
         refused = refused_items_text(_app().refused_lines)
         if refused:
@@ -870,7 +929,11 @@ class TimedOutScreen(KioskScreen):
     body = StringProperty("")
     done_text = StringProperty("")
 
-    def show_for(self, lang: str, items_done: int) -> None:
+    def show_for(
+        self, lang: str, items_done: int, receipt: Any = None, receipt_failed: bool = False
+    ) -> None:
+        """`receipt`: what the site's timeout policy did with the visit's receipt (a
+        ReceiptChoice: printed or e-mailed), None when nothing was sent."""
         t = translator(lang)
         self.heading = t.gettext("Your session has ended.")
         lines = [
@@ -882,6 +945,16 @@ class TimedOutScreen(KioskScreen):
                     "{n} item is yours to take.", "{n} items are yours to take.", items_done
                 ).format(n=items_done)
             )
+        if receipt is not None and receipt_failed:
+            lines.append(
+                t.gettext(
+                    "The receipt could not be printed. Your loans are recorded; ask at the desk for a copy."
+                )
+            )
+        elif receipt is ReceiptChoice.PRINT:
+            lines.append(t.gettext("Please take your receipt."))
+        elif receipt is ReceiptChoice.EMAIL:
+            lines.append(t.gettext("Your receipt has been sent by e-mail."))
         self.body = "\n".join(lines)
         self.done_text = t.gettext("Done")
 

@@ -64,6 +64,7 @@ HIGH_CONTRAST_PALETTE = _HIGH_CONTRAST = {
 # at least 48 px) and tighten spacing instead ("compact").
 REFERENCE_SHORT_SIDE = 800
 COMPACT_SHORT_SIDE = 600
+SHORT_LANDSCAPE_HEIGHT = 720
 
 
 def display_scale(
@@ -88,6 +89,9 @@ class Theme(EventDispatcher):
     unit = NumericProperty(1.0)  # the display's scale (display_scale)
     compact = BooleanProperty(False)  # a short display (800x480, 480x800): tighter spacing
     landscape = BooleanProperty(True)
+    # A landscape display too short for a column of language names above the welcome screen's
+    # actions (800x480, 1024x600): the names stand in a row of codes there.
+    short = BooleanProperty(False)
 
     text_font = StringProperty(TEXT_FONT)
     symbol_font = StringProperty(SYMBOL_FONT)
@@ -135,6 +139,7 @@ class Theme(EventDispatcher):
     ) -> None:
         """Follow the window's size (called at start and on every resize)."""
         self.landscape = width >= height
+        self.short = width >= height and height < SHORT_LANDSCAPE_HEIGHT
         self.compact = min(width, height) < COMPACT_SHORT_SIDE
         self.unit = display_scale(width, height, density, override)
 

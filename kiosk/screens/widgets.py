@@ -23,6 +23,7 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.button import Button
 from kivy.uix.gridlayout import GridLayout
 from kivy.uix.label import Label
+from kivy.uix.scrollview import ScrollView
 from kivy.uix.widget import Widget
 
 _KV_FILES = ("widgets.kv",)
@@ -60,6 +61,12 @@ def word_width(word: str, font_name: str, bold: bool, font_size: float) -> float
             CoreLabel(font_name=font_name, bold=bold, font_size=int(font_size)).get_extents(word)[0]
         )
     return width
+
+
+def line_width(text: str, font_name: str, bold: bool, font_size: float) -> float:
+    """The drawn width of a text on one line, markup left out (a symbol in another font is
+    measured in this one: close enough for sizing a button around it)."""
+    return word_width(_MARKUP.sub("", text or ""), font_name, bold, font_size)
 
 
 class FitText:
@@ -180,6 +187,42 @@ class KeyPad(GridLayout):
 
     def on_submit(self, text: str) -> None:
         pass
+
+
+class KScroll(ScrollView):
+    """A vertical scroll view whose content keeps clear of its scroll bar.
+
+    Kivy draws the bar over the content and takes every touch in the bar's strip for the bar,
+    so text under it is cut and a button under it loses its edge. The content is always
+    narrower than the view by the bar's strip: reserving it only while the content is taller
+    than the view would loop (narrower text can shrink its font and get shorter, which would
+    widen it again). A bar on the left keeps the content on the right edge."""
+
+    gap = NumericProperty(4)
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._gutter_trigger = Clock.create_trigger(self._gutter, -1)
+        super().__init__(**kwargs)
+        self.bind(
+            width=self._gutter_trigger,
+            bar_width=self._gutter_trigger,
+            bar_pos_y=self._gutter_trigger,
+        )
+
+    def add_widget(self, widget: Any, *args: Any, **kwargs: Any) -> None:
+        super().add_widget(widget, *args, **kwargs)
+        self._gutter_trigger()
+
+    def _gutter(self, *_: Any) -> None:
+        content = self._viewport
+        if content is None:
+            return
+        bar = "bars" in self.scroll_type and self.bar_width > 0
+        wanted = max(1.0, self.width - self.bar_width - self.gap) if bar else None
+        self.scroll_x = 1 if self.bar_pos_y == "left" else 0
+        if content.size_hint_max_x != wanted:
+            content.size_hint_max_x = wanted
+            self._trigger_update_from_scroll()  # the view sizes its content only on its own changes
 
 
 class ItemRow(BoxLayout):

@@ -223,6 +223,16 @@ class CirculationService:
 
     # -- patrons -----------------------------------------------------------------------------
 
+    def patron_language(self, msg: Message) -> str:
+        """The kiosk language of the patron's preferred language in a 24/64 answer, by the
+        site's `[sip2] patron_languages`; "" for a code not listed (000: the system does not say)."""
+        code = msg.fixed.get("language", "")
+        for entry in self.sip2.patron_languages:
+            listed, _, lang = entry.partition("=")
+            if listed == code:
+                return lang
+        return ""
+
     def set_language(self, language: str) -> None:
         self.language = language
 
@@ -339,7 +349,7 @@ class CirculationService:
             email=first.get("BE"),
             charged_limit=count_value(first.get("CB")),
             screen_message=screen_text(first),
-            language=language or self.language,
+            language=self.patron_language(first),
         )
 
     def _blocks(self, msg: Message, pin: str | None) -> tuple[BlockReason, ...]:
@@ -411,7 +421,7 @@ class CirculationService:
             fee_total=resp.get("BV"),
             currency=resp.get("BH") or self.currency,
             screen_message=screen_text(resp),
-            language=language or self.language,
+            language=self.patron_language(resp),
         )
 
     def _hold_details(self, hold: Hold) -> Hold:

@@ -423,6 +423,23 @@ def test_patron_language_used_unless_chosen(circ: FakeCirculation, clock: Manual
     assert s.handle(CardPresented("LV0002")).language == "en"
 
 
+def test_a_language_tapped_before_the_card_wins_even_the_default(
+    circ: FakeCirculation, clock: ManualClock
+) -> None:
+    """Tapping Latvian (the kiosk's default) is a choice too: the library system's English for
+    this patron does not override it; after the visit the next patron gets theirs again."""
+    s, _ = make(circ, clock, pin_policy="none")
+    s.handle(Tapped(Action.LANGUAGE, "lv"))
+    assert s.handle(CardPresented("LV0002")).language == "lv"
+    s.handle(Tapped(Action.LANGUAGE, "ru"))  # and a choice during the visit is kept
+    assert s.state.language == "ru"
+    for _ in range(4):  # the idle warning, the logout, the welcome's own reset
+        clock.advance(1_000)
+        s.tick()
+    assert s.state.language == "lv"
+    assert s.handle(CardPresented("LV0002")).language == "en"
+
+
 # -- checkout inside the session, finishing, receipts ------------------------------------------
 
 

@@ -295,3 +295,49 @@ def test_expired_card_is_refused_at_login_with_its_reason(svc, clock, acs):
     assert st.problem is LoginProblem.BLOCKED
     assert st.blocks == (BlockReason.CARD_EXPIRED,)
     assert "derīguma termiņš ir beidzies" in st.message
+
+
+# -- the patron's preferred language ------------------------------------------------------------
+# The language field of the 24 and 64 answers, mapped to a kiosk language by the site's
+# `[sip2] patron_languages` (the standard's list has English 001 and Russian 015 and no Latvian;
+# a code not listed keeps the kiosk's language). Ivan (LV0004) reads Russian, John English.
+
+
+def _service(tmp_path, acs, clock, **sip2) -> CirculationService:
+    import dataclasses
+
+    s = dataclasses.replace(settings(acs.port), **sip2)
+    return CirculationService(
+        Sip2Client(s), Journal(tmp_path / "lang.sqlite", clock=clock), sip2=s, clock=clock
+    )
+
+
+@pytest.mark.parametrize("status_only", [False, True], ids=["63-64", "23-24"])
+def test_the_patrons_language_comes_from_the_answer(tmp_path, acs, clock, status_only) -> None:
+    svc = _service(tmp_path, acs, clock)
+    if status_only:  # a library system without 63 answers 23 with 24
+        svc._supported = lambda command: command != "63"  # type: ignore[method-assign]
+    try:
+        # The kiosk asks in Latvian (000); the answers carry each patron's own language.
+        assert svc.identify_patron("LV0004", language="lv").patron.language == "ru"
+        assert svc.identify_patron("LV0002", language="lv").patron.language == "en"
+        assert svc.identify_patron("LV0001", pin="1234", language="ru").patron.language == ""
+    finally:
+        svc.client.close()
+
+
+def test_the_site_maps_the_language_codes(tmp_path, acs, clock) -> None:
+    svc = _service(tmp_path, acs, clock, patron_languages=("015=lv",))
+    try:
+        assert svc.identify_patron("LV0004").patron.language == "lv"  # as this site reads 015
+        assert svc.identify_patron("LV0002").patron.language == ""  # 001 not listed: keep
+    finally:
+        svc.client.close()
+
+
+@pytest.mark.parametrize("entry", ["15=ru", "015=de", "015", "abc=en"])
+def test_a_bad_language_mapping_is_named(entry: str) -> None:
+    from kiosk.config import ConfigError, parse
+
+    with pytest.raises(ConfigError, match="sip2.patron_languages"):
+        parse(f'[sip2]\npatron_languages = ["{entry}"]\n', "kiosk.toml")

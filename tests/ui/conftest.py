@@ -50,6 +50,7 @@ card_sources = ["sim:{reader_name}", "wedge:"]
 url = "file:{tmp}/receipts"
 email_receipts = {email}
 email_url = "file:{tmp}/outbox"
+{printer_extra}
 
 [admin]
 cards = {admin_cards}
@@ -91,6 +92,7 @@ def make_config(tmp_path: Path, port: int, **overrides: Any):
         "email": "false",
         "admin_cards": "[]",
         "ui_extra": "",
+        "printer_extra": "",
     }
     values.update(overrides)
     return parse(TOML.format(**values), str(tmp_path / "kiosk.toml"))

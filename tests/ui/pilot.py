@@ -65,6 +65,32 @@ class Pilot:
         touch.touch_up()
         pump(2)
 
+    def choose_language(self, code: str) -> None:
+        """Tap a language button on the welcome screen: the patron's own choice, which wins over
+        the language the library system has for them."""
+        button = next(b for b in self.widget("languages", "welcome").children if b.code == code)
+        self.tap(button)
+        self.wait_until(lambda: self.app.lang == code, what=f"language {code}")
+
+    def borrow(self, card: str, item_id: str, pin: str = "") -> None:
+        """A card on the reader (the PIN typed if asked), one item placed on the pad and borrowed:
+        the checkout screen with the loan done."""
+        from kiosk.core.events import CardSource
+        from kiosk.devices.readers.sim import demo_tag
+
+        self.wait_screen("welcome")
+        self.app.present_card(card, CardSource.RFID)
+        self.wait_until(lambda: self.app.current_screen in ("pin", "checkout"), what="login")
+        if self.app.current_screen == "pin":
+            self.keys(self.widget("pad", "pin"), pin)
+            self.tap_id("ok", "pin")
+        self.wait_screen("checkout")
+        self.pad.place(demo_tag(item_id))  # type: ignore[attr-defined]  # set by the harness
+        self.wait_until(
+            lambda: any(i.item_id == item_id and i.final for i in self.app.state.checkout.items),
+            what=f"the loan of {item_id}",
+        )
+
     def tap_id(self, wid: str, screen: str | None = None) -> None:
         self.tap(self.widget(wid, screen))
 

@@ -76,6 +76,9 @@ def test_help_on_every_screen_and_call_staff_raises_a_staff_alert(kiosk) -> None
     p.wait_screen("welcome")
     for name in ("welcome", "checkout"):
         if name == "checkout":
+            p.choose_language(
+                "lv"
+            )  # John reads English in the library system; here he chooses Latvian
             app.present_card("LV0002")
             p.wait_screen("checkout")
         p.tap_id("help_button", "root")
@@ -125,6 +128,7 @@ def test_a_blocked_patron_reads_one_sentence_and_is_not_asked_to_place_items(kio
 def test_greeting_says_what_needs_attention(kiosk) -> None:
     p = kiosk.start("first-greeting-", pin_policy="none")
     p.wait_screen("welcome")
+    p.choose_language("lv")  # John reads English in the library system; here he chooses Latvian
     p.app.present_card("LV0002")  # has an overdue loan
     p.wait_screen("checkout")
     p.wait_until(

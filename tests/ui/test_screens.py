@@ -109,6 +109,8 @@ def test_block_reasons_at_login_in_plain_words(kiosk, card: str, words: str, sho
 def test_blocked_patron_may_look_but_not_borrow(kiosk) -> None:
     p = kiosk.start(prefix="lv-", pin_policy="none")
     kiosk.acs.library.block_patron("LV0002", "blocked by staff")  # denies charging
+    p.wait_screen("welcome")
+    p.choose_language("lv")  # John reads English in the library system; here he chooses Latvian
     _login(p, "LV0002")
     p.wait_screen("checkout")
     notice = p.wait_until(lambda: p.widget("notice", "checkout").text, what="block notice")
@@ -235,6 +237,8 @@ def test_paper_out_is_shown_and_print_is_not_offered(kiosk, tmp_path: Path) -> N
     p = kiosk.start(prefix="lv-", pin_policy="none")
     (tmp_path / "receipts").mkdir(exist_ok=True)
     (tmp_path / "receipts" / PAPER_OUT_FLAG).touch()
+    p.wait_screen("welcome")
+    p.choose_language("lv")  # John reads English in the library system; here he chooses Latvian
     _login(p, "LV0002")
     p.wait_screen("checkout")
     p.pad.place(demo_tag("30000001"))
@@ -343,9 +347,8 @@ def test_receipt_by_e_mail_when_the_site_enables_it(kiosk, tmp_path: Path) -> No
     p.wait_until(lambda: _items(p.app).get("30000002") and _items(p.app)["30000002"].final)
     p.tap_id("finish", "checkout")
     p.wait_screen("finish")
-    button = p.wait_until(lambda: p.widget("email_slot", "finish").children, what="e-mail choice")[
-        0
-    ]
+    p.wait_until(lambda: p.widget("email_slot", "finish").children, what="e-mail choice")
+    button = p.screen("finish").email_button
     p.screenshot("32-receipt-choice-email")
     p.tap(button)
     p.wait_screen("goodbye")

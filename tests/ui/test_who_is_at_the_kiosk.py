@@ -59,6 +59,12 @@ def test_another_card_mid_session_never_borrows_on_the_open_account(kiosk, acs, 
     p.wait_screen("finish")
     assert p.app.state.next_patron_waiting
     assert p.app.state.patron.card_masked.endswith("0002")
+    # The visit only ends now: no way back to its items, and no hidden button left to tap.
+    finish = p.screen("finish")
+    back = finish._back
+    assert back.parent is None
+    assert all(w is not back for w in p.app.kiosk_root.walk(restrict=True))
+    assert p.widget("no_receipt", "finish").get_root_window() is not None
     p.screenshot("50-receipt-offer-before-the-next-patron")
     second = demo_tag("30000004")
     p.pad.place(second)  # placed while the first patron's receipt is offered
@@ -76,3 +82,9 @@ def test_another_card_mid_session_never_borrows_on_the_open_account(kiosk, acs, 
     _worker_idle(p)
     assert acs.library.loan("30000003").patron_id == "LV0002"
     assert acs.library.loan("30000004").patron_id == "LV0001"
+    # The next patron's own receipt question, with nobody waiting, has the way back again.
+    p.tap_id("finish", "checkout")
+    p.wait_screen("finish")
+    assert not p.app.state.next_patron_waiting
+    assert back.parent is not None
+    assert back.get_root_window() is not None

@@ -61,6 +61,9 @@ CARD_EXPIRED_TEXT = {
     "015": "Срок действия читательского билета истёк",
 }
 
+# A patron's preferred language as the 24/64 answers carry it.
+PATRON_LANGUAGE_CODES = {"en": "001", "ru": "015"}
+
 RESEND_REQUEST = b"96AZFEF6"  # Request SC Resend, the only valid form
 # Requests that change the library's state: the ones a profile may apply and then not answer.
 CHANGING = frozenset({"11", "09", "29", "65", "37", "15", "19", "01", "25"})
@@ -452,6 +455,14 @@ class AcsServer(socketserver.ThreadingTCPServer):
         lang = msg.fixed.get("language", "")
         return lang if len(lang) == 3 and lang.isdigit() else "000"
 
+    def _patron_language(self, view: PatronView, msg: Message) -> str:
+        """The patron's preferred language in a 24/64 answer: SIP2 has English 001 and Russian
+        015 but no Latvian, so a Latvian patron is 000 (unknown); an unknown card gets the
+        terminal's own code back."""
+        if not view.found:
+            return self._language(msg)
+        return PATRON_LANGUAGE_CODES.get(view.language, "000")
+
     @staticmethod
     def _status(view: PatronView) -> str:
         return "".join("Y" if flag in view.blocks else " " for flag in PATRON_STATUS_FLAGS)
@@ -491,7 +502,7 @@ class AcsServer(socketserver.ThreadingTCPServer):
         return message(
             "24",
             patron_status=self._status(view),
-            language=self._language(msg),
+            language=self._patron_language(view, msg),
             transaction_date=self._now(),
             fields=fields,
         )
@@ -526,7 +537,7 @@ class AcsServer(socketserver.ThreadingTCPServer):
         return message(
             "64",
             patron_status=self._status(view),
-            language=self._language(msg),
+            language=self._patron_language(view, msg),
             transaction_date=self._now(),
             hold_items_count=f"{counts[0]:04d}",
             overdue_items_count=f"{counts[1]:04d}",
