@@ -483,6 +483,9 @@ STATES: dict[str, StateSetter] = {
     "help": _patron_state(
         lambda: _checkout(_mixed_items()[:3]), after=lambda app: app.kiosk_root.show_help()
     ),
+    "language-choice": _patron_state(
+        lambda: _checkout(_mixed_items()[:3]), after=lambda app: app.kiosk_root.show_languages()
+    ),
     "help-staff-called": _patron_state(
         lambda: _session("welcome"), after=lambda app: _help_called(app)
     ),

@@ -64,10 +64,68 @@ def tr(msgid: str) -> str:
 class KioskRoot(FloatLayout):
     """Top bar and screens on the left, the demo panel (if any) on the right, overlays on top."""
 
+    # Screens with language buttons of their own, or none for patrons (maintenance, book drop).
+    OWN_LANGUAGE_CHOICE = ("welcome",)
+    LANGUAGE_BUTTON_MIN_BAR = 600
+    _languages: Any = (
+        None  # the language overlay while it is shown (kv builds before __init__ ends)
+    )
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._warning: Any = None
         _app().bind(idle_warning=self._idle_changed)
+
+    def on_kv_post(self, base_widget: Any) -> None:
+        # Held here: `ids` keep only weak references, and the button is off the bar at times.
+        self._language_button = self.ids.language_button.__self__
+        self.ids.manager.bind(current=lambda *_: self._place_language_button())
+        self.ids.topbar.bind(width=lambda *_: self._place_language_button())
+        self._place_language_button()
+
+    def _place_language_button(self) -> None:
+        """The bar's language button, wherever a patron has no other way to change language."""
+        button, bar = self._language_button, self.ids.topbar
+        current = self.ids.manager.current or ""
+        wanted = not (
+            current in self.OWN_LANGUAGE_CHOICE
+            or current.startswith(("maintenance", "bookdrop"))
+            or len(_app().cfg.kiosk.languages) < 2
+            # A portrait bar (480 px) has no room beside the library's name and the three
+            # other buttons: there the language is chosen on the welcome screen only.
+            or bar.width < self.LANGUAGE_BUTTON_MIN_BAR
+        )
+        # Taken out rather than hidden, so no invisible button is left to catch a touch.
+        if wanted and button.parent is None:
+            bar.add_widget(button, index=len(bar.children) - 1)
+        elif not wanted and button.parent is not None:
+            bar.remove_widget(button)
+        if not wanted:
+            self.hide_languages()
+
+    def show_languages(self) -> None:
+        """The bar's language button: the kiosk's languages, each in its own name, over the screen."""
+        self.hide_languages()
+        app = _app()
+        overlay = Factory.LanguageOverlay()
+        for code in app.cfg.kiosk.languages:
+            button = KButton(
+                text=app.language_name(code), kind="primary" if code == app.lang else "secondary"
+            )
+            button.code = code
+            button.bind(on_release=lambda b: self._choose_language(b.code))
+            overlay.ids.choices.add_widget(button)
+        self._languages = overlay
+        self.add_widget(overlay)
+
+    def _choose_language(self, code: str) -> None:
+        _app().tap(Action.LANGUAGE, code)
+        self.hide_languages()
+
+    def hide_languages(self) -> None:
+        if self._languages is not None:
+            self.remove_widget(discard(self._languages))
+            self._languages = None
 
     def show_help(self) -> None:
         """The help button: what to do on the current screen, over it."""
@@ -123,6 +181,16 @@ HELP_TEXTS: dict[str, str] = {
     "goodbye": _("You are done. Take your items and your card."),
     "returns": _("Put the items you are returning on the pad. Each one says where it goes."),
 }
+
+
+class LanguageOverlay(FloatLayout):
+    """The kiosk's languages, offered from the bar during a visit."""
+
+    modal = True
+
+    def on_touch_down(self, touch: Any) -> bool:
+        super().on_touch_down(touch)
+        return True
 
 
 class HelpOverlay(FloatLayout):

@@ -45,3 +45,30 @@ def test_a_language_tapped_first_wins(kiosk) -> None:
     p.settle()
     assert p.app.lang == "en"
     assert p.widget("tab_checkout").text == "Borrow"
+
+
+def test_the_language_can_be_changed_during_the_visit(kiosk) -> None:
+    # Greeted in Russian from the library system's record, the patron switches to Latvian from
+    # the bar without logging out; the welcome screen, with its own buttons, has no bar button.
+    p = kiosk.start("lang-bar-", pin_policy="none")
+    p.wait_screen("welcome")
+    assert p.widget("language_button", "root").parent is None
+    _type_card(p, "LV0004")
+    p.wait_until(lambda: p.app.lang == "ru", what="the patron's language")
+    p.settle()
+    button = p.widget("language_button", "root")
+    assert button.parent is not None
+    p.tap(button)
+    overlay = p.app.kiosk_root._languages
+    assert overlay is not None
+    assert sorted(b.code for b in overlay.ids.choices.children) == ["en", "lv", "ru"]
+    p.screenshot("choices")
+    latvian = next(b for b in overlay.ids.choices.children if b.code == "lv")
+    assert latvian.text == "Latviešu"
+    p.tap(latvian)
+    p.wait_until(lambda: p.app.lang == "lv", what="Latvian chosen")
+    p.settle()
+    assert p.app.kiosk_root._languages is None
+    assert p.widget("tab_checkout").text == "Ņemt"
+    assert p.app.current_screen == "checkout"
+    p.screenshot("after")
