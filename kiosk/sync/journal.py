@@ -380,6 +380,9 @@ class Journal:
                 f"journal {self.path}: cannot open or migrate ({exc}); check the [storage] path and free disk space"
             ) from exc
         self._lock = threading.RLock()
+        # Updates that ride on the next commit (docs/architecture.md, "One commit per forwarded
+        # transaction"): durable no later than the next write, whoever makes it.
+        self._deferred: list[Any] = []
         try:
             self.claims = ItemClaims(self.path.with_name(self.path.name + ".claims"))
         except OSError as exc:
@@ -390,14 +393,30 @@ class Journal:
     # -- writing -------------------------------------------------------------------------
 
     def _write(self, stmt: Any) -> Any:
+        """One commit: the deferred updates (`update(defer=True)`) first, then `stmt`."""
         with self._lock:
             try:
                 with self._engine.begin() as conn:
-                    return conn.execute(stmt)
+                    for deferred in self._deferred:
+                        conn.execute(deferred)
+                    res = conn.execute(stmt) if stmt is not None else None
             except sa.exc.SQLAlchemyError as exc:
                 raise JournalError(
                     f"journal {self.path}: write failed ({exc}); check free disk space"
                 ) from exc
+            self._deferred.clear()
+            return res
+
+    def flush(self) -> None:
+        """Commit the deferred updates now (one commit; nothing when there are none)."""
+        with self._lock:
+            if self._deferred:
+                self._write(None)
+
+    @property
+    def deferred(self) -> int:
+        """How many updates wait for the next commit."""
+        return len(self._deferred)
 
     def begin(
         self,
@@ -526,8 +545,13 @@ class Journal:
         promised_due_date: str | None = None,
         failed: bool = False,
         request: Mapping[str, Any] | None = None,
+        defer: bool = False,
     ) -> None:
-        """Move a transaction to `state`, optionally storing the answer; `failed` counts a forwarding failure."""
+        """Move a transaction to `state`, optionally storing the answer; `failed` counts a forwarding failure.
+
+        `defer`: not committed now but with the next write (or `flush()`), in the same commit. Only
+        for an answer whose loss is already provided for: a row left `sent` by a crash is settled
+        by asking the library system, as if the answer itself had been lost on the line."""
         values: dict[str, Any] = {"state": state.value, "updated": self.clock.now()}
         if result is not None:
             values["result"] = json.dumps(dict(result), ensure_ascii=False)
@@ -541,7 +565,12 @@ class Journal:
             values["failures"] = transactions.c.failures + 1
         if request is not None:
             values["request"] = json.dumps(_scrub(request), ensure_ascii=False)
-        self._write(transactions.update().where(transactions.c.id == entry_id).values(**values))
+        stmt = transactions.update().where(transactions.c.id == entry_id).values(**values)
+        if defer:
+            with self._lock:
+                self._deferred.append(stmt)
+            return
+        self._write(stmt)
 
     def record_event(self, kind: str, detail: str) -> None:
         """Record a device or link outage (or recovery) for staff and diagnostics."""
@@ -770,6 +799,10 @@ class Journal:
             return conn.exec_driver_sql(f"PRAGMA {name}").scalar()
 
     def close(self) -> None:
+        try:
+            self.flush()
+        except JournalError:
+            log.exception("journal %s: deferred updates lost at close", self.path)
         self._engine.dispose()
         self.claims.close()
 
