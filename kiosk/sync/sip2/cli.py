@@ -12,11 +12,11 @@ import codecs
 import dataclasses
 import io
 import json
+import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
-from kiosk import config as kiosk_config
 from kiosk.cliargs import positive_seconds, tcp_port
 from kiosk.configfaults import login_refused, sip2_file_faults
 from kiosk.errors import ConfigError
@@ -24,6 +24,7 @@ from kiosk.exitcodes import Exit
 from kiosk.sync.sip2.codec import Sip2Error, Sip2FormatError, Sip2LinkError, decode
 
 _CHUNK = 65536
+_LINE_END = re.compile(rb"\r\n|\r|\n")
 
 
 def _text_encoding(name: str) -> str:
@@ -84,28 +85,33 @@ def register(subparsers: Any) -> None:
     chk.set_defaults(func=_check)
 
 
-def split_messages(stream: BinaryIO | _BytesOf) -> Iterator[bytes]:
+def split_messages(
+    stream: BinaryIO | _BytesOf, before_read: Callable[[], object] = lambda: None
+) -> Iterator[bytes]:
     """The messages of a capture, whatever ends its lines: CR (the SIP2 terminator), LF or CRLF.
 
-    Read as it arrives, so `tail -f wire.log | kiosk sip2 decode` decodes each line at once.
+    Read as it arrives, so `tail -f wire.log | kiosk sip2 decode` decodes each line at once;
+    `before_read` is called before each read that may wait (to flush what was written).
     """
     buf = b""
     eof = False
     while not eof:
+        before_read()
         chunk = (
             stream.read1(_CHUNK) if isinstance(stream, io.BufferedIOBase) else stream.read(_CHUNK)
         )
         eof = not chunk
         buf += chunk
+        pos = 0  # one pass over what arrived: no re-scanning or copying of the rest per line
         while True:
-            cut = min((i for i in (buf.find(b"\r"), buf.find(b"\n")) if i >= 0), default=-1)
-            if cut < 0:
+            found = _LINE_END.search(buf, pos)
+            if found is None:
                 break
-            if buf[cut : cut + 1] == b"\r" and cut + 1 == len(buf) and not eof:
+            if found.group() == b"\r" and found.end() == len(buf) and not eof:
                 break  # a CR at the end of what arrived: its LF may follow in the next read
-            end = cut + 2 if buf[cut : cut + 2] == b"\r\n" else cut + 1
-            yield buf[:cut]
-            buf = buf[end:]
+            yield buf[pos : found.start()]
+            pos = found.end()
+        buf = buf[pos:]
     if buf:
         yield buf
 
@@ -128,13 +134,24 @@ def _decode(args: argparse.Namespace) -> int:
     if source is None:  # a text stream (tests): encode it back in the capture's encoding
         source = _BytesOf(sys.stdin, args.encoding)
     failed = 0
-    for n, raw in enumerate(split_messages(source), start=1):
+    # Lines are gathered and written only before a read that may wait: a capture piped in whole
+    # goes out in large writes (even where stdout is unbuffered), a `tail -f` still line by line.
+    pending: list[str] = []
+
+    def write_out() -> None:
+        if pending:
+            sys.stdout.write("".join(pending))
+            pending.clear()
+        sys.stdout.flush()
+
+    encode = json.JSONEncoder(ensure_ascii=False).encode
+    for n, raw in enumerate(split_messages(source, write_out), start=1):
         if not raw.strip(b" \t"):
             continue
         result, ok = decode_line(raw, encoding=args.encoding, delimiter=args.delimiter)
         failed += not ok
-        sys.stdout.write(json.dumps({"line": n, **result}, ensure_ascii=False) + "\n")
-        sys.stdout.flush()
+        pending.append(encode({"line": n, **result}) + "\n")
+    write_out()
     if failed:
         print(
             f"sip2 decode: {failed} line(s) could not be decoded",
@@ -156,6 +173,7 @@ class _BytesOf:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from kiosk import config as kiosk_config  # lazy: `sip2 decode` reads no configuration
     from kiosk.sync.sip2.client import Sip2Client, Sip2LoginError
 
     cfg = kiosk_config.load(args.config)
