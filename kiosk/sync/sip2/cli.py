@@ -17,6 +17,8 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
+import msgspec
+
 from kiosk.cliargs import positive_seconds, tcp_port
 from kiosk.configfaults import login_refused, sip2_file_faults
 from kiosk.errors import ConfigError
@@ -116,17 +118,34 @@ def split_messages(
         yield buf
 
 
-def decode_line(raw: bytes, *, encoding: str, delimiter: str) -> tuple[dict[str, Any], bool]:
+def decode_line(
+    raw: bytes, *, encoding: str, delimiter: str, line: int | None = None
+) -> tuple[dict[str, Any], bool]:
     """(the JSON of one captured line, whether it decoded); a checksum that does not match is
-    reported in `checksum_ok`, not as a failure: some servers get it wrong on every message."""
+    reported in `checksum_ok`, not as a failure: some servers get it wrong on every message.
+    With `line`, the object starts with its line number."""
+    head: dict[str, Any] = {} if line is None else {"line": line}
     try:
         msg = decode(raw, encoding=encoding, delimiter=delimiter)
     except Sip2FormatError as exc:
-        return {"error": str(exc), "raw": raw.decode(encoding, errors="replace")}, False
-    out = msg.to_json()
-    out["checksum_variant"] = msg.checksum_variant
-    out["notes"] = list(msg.notes)
-    return out, True
+        return {**head, "error": str(exc), "raw": raw.decode(encoding, errors="replace")}, False
+    grouped: dict[str, list[str]] = {}
+    for key, value in msg.fields:
+        if key in grouped:
+            grouped[key].append(value)
+        else:
+            grouped[key] = [value]
+    return {
+        **head,
+        "command": msg.command,
+        "fixed": msg.fixed,
+        "fields": grouped,
+        "sequence": msg.sequence,
+        "checksum": msg.checksum,
+        "checksum_ok": msg.checksum_ok,
+        "checksum_variant": msg.checksum_variant,
+        "notes": msg.notes,
+    }, True
 
 
 def _decode(args: argparse.Namespace) -> int:
@@ -136,21 +155,28 @@ def _decode(args: argparse.Namespace) -> int:
     failed = 0
     # Lines are gathered and written only before a read that may wait: a capture piped in whole
     # goes out in large writes (even where stdout is unbuffered), a `tail -f` still line by line.
-    pending: list[str] = []
+    # msgspec writes the JSON (UTF-8, as json.dumps with ensure_ascii=False) several times
+    # faster than the json module; decoding 100,000 lines, that was a third of the time.
+    pending = bytearray()
+    into = msgspec.json.Encoder().encode_into
 
     def write_out() -> None:
-        if pending:
-            sys.stdout.write("".join(pending))
-            pending.clear()
-        sys.stdout.flush()
+        sys.stdout.flush()  # anything written as text goes first
+        out = getattr(sys.stdout, "buffer", None)
+        if out is None:  # a text stream (tests)
+            sys.stdout.write(pending.decode("utf-8"))
+        else:
+            out.write(pending)
+            out.flush()
+        pending.clear()
 
-    encode = json.JSONEncoder(ensure_ascii=False).encode
     for n, raw in enumerate(split_messages(source, write_out), start=1):
         if not raw.strip(b" \t"):
             continue
-        result, ok = decode_line(raw, encoding=args.encoding, delimiter=args.delimiter)
+        result, ok = decode_line(raw, encoding=args.encoding, delimiter=args.delimiter, line=n)
         failed += not ok
-        pending.append(encode({"line": n, **result}) + "\n")
+        into(result, pending, -1)
+        pending += b"\n"
     write_out()
     if failed:
         print(
