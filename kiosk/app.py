@@ -16,6 +16,7 @@ import importlib
 import logging
 import socket
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -352,7 +353,7 @@ class KioskApp(App):
         self._presentation: tuple[str, bool, bool] | None = None
         self._tick_pending = threading.Event()
         self._last_activity_post = -1e9
-        self._events: list[Any] = []
+        self._events: deque[str] = deque(maxlen=200)  # the latest events posted, for diagnosis
         self._last_link_check = -1e9
         self._return_activity = 0.0
         self.demo_panel_widget: Any = None
