@@ -79,7 +79,8 @@ class ActionResult:
 
 @dataclass(frozen=True)
 class RefusalView:
-    """An offline transaction the library system refused, for staff (patron id masked)."""
+    """A staff-list line: a transaction the library system refused or whose outcome the kiosk
+    cannot know (patron id masked), or an item sent to the desk (operation "desk")."""
 
     when: datetime
     operation: str
@@ -464,6 +465,19 @@ class Diagnostics:
                     e.item_id,
                     mask_card(e.patron_id) if e.patron_id else "",
                     scrub(message, self.card_re),
+                )
+            )
+        for ev in self.journal.desk_events():
+            # Recorded as "item <id>: <what happened>" by checkout, returns and the book drop.
+            head, _, rest = ev.detail.partition(": ")
+            item_id = head.removeprefix("item ") if head.startswith("item ") and rest else ""
+            out.append(
+                RefusalView(
+                    ev.created,
+                    "desk",
+                    item_id,
+                    "",
+                    scrub(rest if item_id else ev.detail, self.card_re),
                 )
             )
         return out

@@ -225,6 +225,8 @@ def _journal(args: argparse.Namespace) -> int:
         if args.refusals or args.staff:
             for entry in journal.refusals():
                 sys.stdout.write(json.dumps(entry.to_json(), ensure_ascii=False) + "\n")
+            for event in journal.desk_events(since):
+                sys.stdout.write(json.dumps(event.to_json(), ensure_ascii=False) + "\n")
         else:
             sys.stdout.write(journal.to_json_lines(since))
     return 0
@@ -302,8 +304,9 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--staff",
         action="store_true",
-        help="only the staff list: work the library system refused, and work whose outcome the "
-        "kiosk can neither know nor undo, with the facts",
+        help="only the staff list: work the library system refused, work whose outcome the "
+        "kiosk can neither know nor undo, with the facts, and items sent to the desk because "
+        "their tag may not match their loan",
     )
     p.add_argument(
         "--purge-days",

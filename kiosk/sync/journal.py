@@ -288,6 +288,12 @@ class JournalEntry:
         return out
 
 
+# Events naming an item whose tag may not match its loan (a checkout undone with a tag whose
+# state could not be verified, a return whose tag could not be re-secured): staff must look at the
+# item itself, so these belong on the staff list beside the refused transactions.
+DESK_EVENT_KINDS = ("security_to_desk", "return_security_failed")
+
+
 @dataclass(frozen=True)
 class JournalEvent:
     """A device or link outage, or another event staff should see."""
@@ -304,6 +310,7 @@ class JournalEvent:
             "created": self.created.isoformat(timespec="seconds"),
             "kind": self.kind,
             "detail": self.detail,
+            "staff_list": self.kind in DESK_EVENT_KINDS,
         }
 
 
@@ -784,6 +791,10 @@ class Journal:
         with self._engine.connect() as conn:
             rows = conn.execute(stmt).mappings().all()
         return [JournalEvent(r["id"], r["created"], r["kind"], r["detail"]) for r in rows]
+
+    def desk_events(self, since: datetime | None = None) -> list[JournalEvent]:
+        """The items staff must look at by hand (DESK_EVENT_KINDS), oldest first."""
+        return [e for e in self.events(since) if e.kind in DESK_EVENT_KINDS]
 
     def to_json_lines(self, since: datetime | None = None) -> str:
         """The journal as JSON lines, transactions then events; patron ids masked, no PINs."""

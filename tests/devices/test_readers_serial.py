@@ -144,7 +144,8 @@ def test_partial_frame_then_silence_is_a_timeout_then_recovers(rig):
     emu.inject("partial")
     n = len(emu.requests)
     assert len(reader.inventory()) == 3
-    assert len(emu.requests) == n + 2  # the partial answer was dropped and the request sent again
+    # the partial answer was dropped, the line resynchronised, and the request sent again
+    assert len(emu.requests) == n + 3
     emu.inject("partial", 2)
     with pytest.raises(DeviceTimeout, match="got .* of .* bytes"):
         reader.inventory()
@@ -284,3 +285,19 @@ def test_emulator_command_for_technicians(tmp_path, kind, where):
     finally:
         proc.terminate()
         proc.wait(5)
+
+
+def test_a_late_answer_is_never_taken_for_the_next_request(rig, pad):
+    # Neither protocol carries a request id: the answer to a timed-out read of tag A, arriving
+    # while the host waits for its read of tag B, must not pass for B's memory.
+    kind, emu, port, reader = rig
+    reader.retries = 0
+    a, b = pad.tags[0].uid, pad.tags[1].uid
+    assert pad.tag(a).memory[:36] != pad.tag(b).memory[:36]
+    emu.late_s = 0.5  # the host waits 0.3 s for A's answer...
+    emu.inject("late")
+    with pytest.raises(DeviceTimeout):
+        reader.read_blocks(a, 0, 9)
+    reader.timeout_s = 5.0  # ...and long enough for B's that A's late answer arrives meanwhile
+    assert reader.read_blocks(b, 0, 9) == bytes(pad.tag(b).memory[:36])
+    assert reader.read_blocks(a, 0, 9) == bytes(pad.tag(a).memory[:36])

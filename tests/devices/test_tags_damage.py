@@ -2,13 +2,12 @@
 and a generated corpus of every model under bit flips, truncation, block reversal and reader
 status bytes (tag_damage.py; ``python tests/devices/tag_damage.py`` prints the whole table).
 
-The default run decodes a bounded corpus; KIOSK_SLOW=1 runs 100,000 damaged tags per model.
+The default run decodes a bounded corpus; `pytest -m slow` runs 100,000 damaged tags per model.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +81,6 @@ def test_bounded_corpus_has_no_misread() -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
-@pytest.mark.skipif(os.environ.get("KIOSK_SLOW") != "1", reason="long run: set KIOSK_SLOW=1")
 def test_100000_damaged_tags_per_model_have_no_misread() -> None:
     counts, misread = measure(per_model=100_000, seed=1)
     print(table(counts))

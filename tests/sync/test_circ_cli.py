@@ -242,7 +242,16 @@ def test_journal_shows_reversals_and_the_staff_list_as_such(tmp_path, capsys):
     assert not tx[checkout]["staff_list"]
     assert not tx[reversal]["staff_list"]
     assert "LV0001" not in json.dumps(lines)
+    with Journal(tmp_path / "var" / "journal.sqlite") as j:
+        j.record_event("security_to_desk", "item 30000004: tag state unknown after the undo")
+        j.record_event("outage_start", "reader: unplugged")
     code, lines = run(capsys, "journal", "--staff", "--config", str(cfg))
-    assert [(x["id"], x["error"]) for x in lines] == [
+    rows = [x for x in lines if x["type"] == "transaction"]
+    desk = [x for x in lines if x["type"] == "event"]
+    assert [(x["id"], x["error"]) for x in rows] == [
         (renew, "renewal without an answer; the library system now shows due 20261228")
+    ]
+    # the item sent to the desk is on the staff list; an outage is not
+    assert [(x["kind"], x["detail"], x["staff_list"]) for x in desk] == [
+        ("security_to_desk", "item 30000004: tag state unknown after the undo", True)
     ]

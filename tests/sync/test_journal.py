@@ -136,6 +136,7 @@ def test_json_lines_mask_patron_and_include_events(tmp_path, clock):
         "created": "2026-11-25T10:00:00",
         "kind": "link_down",
         "detail": "ACS 127.0.0.1:6001 not reachable",
+        "staff_list": False,
     }
     assert "LV00012345" not in j.to_json_lines()
     assert [e.kind for e in j.events()] == ["link_down"]

@@ -5,7 +5,6 @@ pysip2's independent codec is the oracle for checksums and for the validity of o
 
 from __future__ import annotations
 
-import os
 import unicodedata
 from datetime import UTC, date, datetime
 
@@ -624,7 +623,6 @@ def test_round_trip(msg, seq, detect, terminator):
 
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
-@pytest.mark.skipif(os.environ.get("KIOSK_SLOW") != "1", reason="long run: set KIOSK_SLOW=1")
 @settings(max_examples=100_000, deadline=None, suppress_health_check=list(HealthCheck))
 @given(*_ROUND_TRIP_ARGS)
 def test_round_trip_100k(msg, seq, detect, terminator):

@@ -189,6 +189,13 @@ def test_offline_queue_forward_and_refusals(parts, demo_acs):
     assert all(r.patron == "**0001" and r.operation == "checkout" for r in refusals)
     assert demo_acs.library.loan("30000007") is None
     assert demo_acs.library.applied("30000007", "checkout") == 0
+    # an item sent to the desk because its tag may not match its loan joins the staff list
+    journal.record_event("security_to_desk", "item 30000004: tag state unknown after the undo")
+    journal.record_event("outage_start", "reader: unplugged")
+    desk = [r for r in diag.refusals() if r.operation == "desk"]
+    assert [(r.item_id, r.message) for r in desk] == [
+        ("30000004", "tag state unknown after the undo")
+    ]
 
 
 def test_statistics_from_the_journal(parts):

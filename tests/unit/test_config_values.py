@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import os
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
@@ -364,7 +363,6 @@ def test_any_text_raises_only_config_errors(text: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
-@pytest.mark.skipif(os.environ.get("KIOSK_SLOW") != "1", reason="long run: set KIOSK_SLOW=1")
 @settings(max_examples=20_000, deadline=None, suppress_health_check=list(HealthCheck))
 @given(_site_tables())
 def test_generated_site_configurations_raise_only_config_errors_long(data: dict[str, Any]) -> None:

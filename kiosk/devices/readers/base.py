@@ -310,9 +310,20 @@ Answer = TypeVar("Answer")
 class SerialTagReader(TagReader, Generic[Answer]):
     """A reader that answers one request at a time over a SerialLink (FEIG, 3M).
 
-    Subclasses frame a single request and its answer in `_exchange_once`; `exchange` retries
-    timeouts and garbled frames after draining stale bytes, and re-opens the link after an unplug.
+    Subclasses send a request (`_send`), read one answer (`_receive`) and name the command an
+    answer belongs to (`_command_of`); `exchange` retries timeouts and garbled frames and re-opens
+    the link after an unplug.
+
+    Neither FEIG nor 3M frames carry a request id, and every ISO 15693 request to a FEIG reader
+    has the same command byte, so a late answer to a timed-out "read blocks of tag A" would pass
+    for the answer to "read blocks of tag B". After a timeout or a garbled answer the link is
+    stale: before the next request the reader is asked a harmless question (`sync_request`), and
+    every answer before its own is discarded. The reader answers in order (one request at a time,
+    docs/protocols/rfid.md §9 P21), so once that answer is in, nothing late is left on the line.
     """
+
+    # A harmless request (command, payload) whose answer ends a resynchronisation; None: drain only.
+    sync_request: tuple[int, bytes] | None = None
 
     def __init__(
         self,
@@ -341,6 +352,7 @@ class SerialTagReader(TagReader, Generic[Answer]):
         )
         # Log under the transport's own module, where a technician filtering by reader looks.
         self._log = logging.getLogger(type(self).__module__)
+        self._stale = False
         self.link.open()
 
     @property
@@ -349,8 +361,50 @@ class SerialTagReader(TagReader, Generic[Answer]):
         return self.link.lock
 
     @abc.abstractmethod
+    def _send(self, cmd: int, payload: bytes) -> None:
+        """Frame one request and write it."""
+
+    @abc.abstractmethod
+    def _receive(self, deadline: float) -> Answer:
+        """Read and parse one answer frame, or raise DeviceTimeout / ReaderFrameError."""
+
+    @abc.abstractmethod
+    def _command_of(self, answer: Answer) -> int:
+        """The command an answer belongs to."""
+
     def _exchange_once(self, cmd: int, payload: bytes) -> Answer:
         """Send one request and read its answer, without retrying."""
+        self._send(cmd, payload)
+        answer = self._receive(time.monotonic() + self.timeout_s)
+        got = self._command_of(answer)
+        if got != cmd:
+            raise ReaderFrameError(f"{self.link.name} answered command 0x{got:02X} to 0x{cmd:02X}")
+        return answer
+
+    def _resync(self) -> None:
+        """Discard every answer still on its way, up to the answer to `sync_request`."""
+        self.link.drain()
+        if self.sync_request is None:
+            self._stale = False
+            return
+        cmd, payload = self.sync_request
+        self._send(cmd, payload)
+        deadline = time.monotonic() + self.timeout_s
+        discarded = 0
+        while True:
+            # DeviceTimeout and ReaderFrameError leave the link stale: the next attempt syncs again.
+            answer = self._receive(deadline)
+            if self._command_of(answer) == cmd:
+                break
+            discarded += 1
+        self._stale = False
+        if discarded:
+            self._log.warning(
+                "%s %s: discarded %d late answer(s) to an earlier request",
+                self.link.name,
+                self.link.url,
+                discarded,
+            )
 
     def exchange(self, cmd: int, payload: bytes = b"") -> Answer:
         """One request and its answer, retrying timeouts, garbled frames and unplugs."""
@@ -358,13 +412,15 @@ class SerialTagReader(TagReader, Generic[Answer]):
             last: DeviceError | None = None
             for attempt in range(self.retries + 1):
                 try:
+                    if self._stale:
+                        self._resync()
                     return self._exchange_once(cmd, payload)
                 except (ReaderFrameError, DeviceTimeout) as exc:
                     last = exc
+                    self._stale = True
                     self._log.warning(
                         "%s %s: %s (attempt %d)", self.link.name, self.link.url, exc, attempt + 1
                     )
-                    self.link.drain()
                 except DeviceError as exc:
                     last = exc
                     self._log.warning("%s %s: %s; re-opening", self.link.name, self.link.url, exc)

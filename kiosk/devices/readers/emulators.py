@@ -26,7 +26,7 @@ from kiosk.devices.readers.sim import SimulatedPad
 
 log = logging.getLogger(__name__)
 
-FAULTS = ("silent", "partial", "bad_crc", "garbage")
+FAULTS = ("silent", "partial", "bad_crc", "garbage", "late")
 
 
 class FrameEmulator:
@@ -45,9 +45,14 @@ class FrameEmulator:
             maxlen=5000
         )  # well-formed request frames, most recent last
         self.rejected: list[str] = []  # why a request was refused (e.g. a non-addressed write)
+        # How long a "late" answer is held back: longer than the host's timeout, so it arrives
+        # while the host already waits for the answer to its next request.
+        self.late_s = 1.5
+        self._delay = 0.0
 
     def inject(self, fault: str, count: int = 1) -> None:
-        """The next `count` answers are: silent (none), partial (first half only), bad_crc, garbage."""
+        """The next `count` answers are: silent (none), partial (first half only), bad_crc, garbage,
+        or late (whole, but held back `late_s` seconds, as a busy reader answers a timed-out request)."""
         if fault not in FAULTS:
             raise DeviceError(
                 f"unknown emulator fault {fault!r}; expected one of {', '.join(FAULTS)}"
@@ -86,7 +91,15 @@ class FrameEmulator:
             return answer[: max(1, len(answer) // 2)]
         if fault == "bad_crc":
             return answer[:-1] + bytes([answer[-1] ^ 0x5A])
+        if fault == "late":
+            self._delay += self.late_s
+            return answer
         return bytes(range(0x30, 0x30 + len(answer) % 7 + 3))  # garbage
+
+    def take_delay(self) -> float:
+        """Seconds the transport holds back the answer just produced (a "late" fault), then 0."""
+        delay, self._delay = self._delay, 0.0
+        return delay
 
     def _extract(self) -> bytes | None:
         """The next whole frame taken out of the buffer; bytes that cannot start one are dropped."""
@@ -540,6 +553,9 @@ class PtyPort(_Port):
             self._pace(len(data))
             with self._lock:
                 answer = self.emulator.feed(data)
+                delay = self.emulator.take_delay()
+            if delay:
+                self._stop.wait(delay)
             if answer and self._master == fd:
                 self._pace(len(answer))
                 try:
@@ -599,6 +615,9 @@ class SocketPort(_Port):
             self._pace(len(data))
             with self._lock:
                 answer = self.emulator.feed(data)
+                delay = self.emulator.take_delay()
+            if delay:
+                self._stop.wait(delay)
             if answer:
                 self._pace(len(answer))
                 try:

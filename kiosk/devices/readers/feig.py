@@ -588,20 +588,27 @@ class FeigReader(SerialTagReader[FeigResponse]):
 
     # -- transport ----------------------------------------------------------------------
 
-    def _exchange_once(self, cmd: int, payload: bytes) -> FeigResponse:
+    sync_request = (CMD_SOFTWARE_VERSION, b"")
+
+    def _send(self, cmd: int, payload: bytes) -> None:
         # The reader needs >= 5 ms of silence before a new request.
         gap = 0.005 - (time.monotonic() - self._last_io)
         if gap > 0:
             time.sleep(gap)
-        self.link.write(build_request(self.com_adr, cmd, payload))
         try:
-            frame = read_frame(self.link, time.monotonic() + self.timeout_s)
+            self.link.write(build_request(self.com_adr, cmd, payload))
         finally:
             self._last_io = time.monotonic()
-        resp = parse_response(frame)
-        if resp.cmd != cmd:
-            raise ReaderFrameError(f"FEIG reader answered command 0x{resp.cmd:02X} to 0x{cmd:02X}")
-        return resp
+
+    def _receive(self, deadline: float) -> FeigResponse:
+        try:
+            frame = read_frame(self.link, deadline)
+        finally:
+            self._last_io = time.monotonic()
+        return parse_response(frame)
+
+    def _command_of(self, answer: FeigResponse) -> int:
+        return answer.cmd
 
     def _check(self, resp: FeigResponse, what: str, uid: str = "") -> FeigResponse:
         if resp.ok:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import binascii
 import logging
-import time
 from dataclasses import dataclass
 
 import serial
@@ -582,12 +581,16 @@ class ThreeMReader(SerialTagReader[ThreeMFrame]):
             backoff_s=backoff_s,
         )
 
-    def _exchange_once(self, cmd: int, fields: bytes) -> ThreeMFrame:
-        self.link.write(build_command(cmd, fields))
-        resp = parse_frame(read_frame(self.link, time.monotonic() + self.timeout_s))
-        if resp.cmd != cmd:
-            raise ReaderFrameError(f"3M reader answered command 0x{resp.cmd:02X} to 0x{cmd:02X}")
-        return resp
+    sync_request = (CMD_VERSION, b"")
+
+    def _send(self, cmd: int, payload: bytes) -> None:
+        self.link.write(build_command(cmd, payload))
+
+    def _receive(self, deadline: float) -> ThreeMFrame:
+        return parse_frame(read_frame(self.link, deadline))
+
+    def _command_of(self, answer: ThreeMFrame) -> int:
+        return answer.cmd
 
     def _check(self, resp: ThreeMFrame, what: str, uid: str = "") -> ThreeMFrame:
         if resp.err == ERR_OK:
