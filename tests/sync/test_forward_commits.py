@@ -5,17 +5,18 @@ demo library system (strict: every request it receives is applied and counted)."
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import event
 
-from kiosk.config import Sip2Section
-from kiosk.core.domain import Mode, Operation
+from kiosk.core.domain import Operation
 from kiosk.sync.forwarder import Forwarder
 from kiosk.sync.journal import EntryState, Journal
 from kiosk.sync.sip2.client import Sip2Client
+from tests.sync.demo_link import settings_for
+from tests.sync.test_claims import queue
 
 server = pytest.importorskip("kiosk.sync.acs.server")
 
@@ -40,35 +41,9 @@ def acs(tmp_path: Path):
     running.stop()
 
 
-def settings(port: int) -> Sip2Section:
-    return Sip2Section(
-        host="127.0.0.1",
-        port=port,
-        username="kiosk",
-        password="demo",
-        institution_id="DEMO",
-        location_code="DEMO",
-        timeout_s=5,
-        retries=0,
-    )
-
-
-def queue(journal: Journal) -> None:
-    for n, (op, patron, item) in enumerate(WORK):
-        journal.begin(
-            op,
-            mode=Mode.OFFLINE,
-            state=EntryState.QUEUED,
-            patron_id=patron,
-            item_id=item,
-            created=T0 + timedelta(minutes=n),
-            promised_due_date="2026-12-09",
-        )
-
-
 def test_one_commit_per_forwarded_transaction_and_each_applied_once(tmp_path: Path, acs) -> None:
+    queue(tmp_path / "journal.sqlite", WORK, T0)
     journal = Journal(tmp_path / "journal.sqlite")
-    queue(journal)
     commits: list[list[str]] = []  # the states written by each commit, in order
     writing: list[str] = []
     lock = threading.Lock()
@@ -85,7 +60,7 @@ def test_one_commit_per_forwarded_transaction_and_each_applied_once(tmp_path: Pa
 
     event.listen(journal._engine, "before_cursor_execute", executed)
     event.listen(journal._engine, "commit", committed)
-    s = settings(acs.port)
+    s = settings_for(acs, timeout_s=5.0, retries=0)
     report = Forwarder(journal, lambda: Sip2Client(s), settings=s).forward_once()
     assert report.to_json() == {"forwarded": len(WORK), "refused": 0, "pending": 0}
     assert [e.state for e in journal.entries()] == [EntryState.FORWARDED] * len(WORK)
@@ -109,18 +84,10 @@ def test_one_commit_per_forwarded_transaction_and_each_applied_once(tmp_path: Pa
 def test_rows_of_one_item_in_a_row_wait_for_the_earlier_answer(tmp_path: Path, acs) -> None:
     """A loan and its return queued one after the other: the return is sent only after the loan's
     answer is on disk, so it never sees its own item's earlier row still "sent"."""
+    rows = [(Operation.CHECKOUT, "LV0001", "30000001"), (Operation.CHECKIN, "", "30000001")]
+    queue(tmp_path / "journal.sqlite", rows, T0)
     journal = Journal(tmp_path / "journal.sqlite")
-    for n, (op, patron) in enumerate([(Operation.CHECKOUT, "LV0001"), (Operation.CHECKIN, "")]):
-        journal.begin(
-            op,
-            mode=Mode.OFFLINE,
-            state=EntryState.QUEUED,
-            patron_id=patron,
-            item_id="30000001",
-            created=T0 + timedelta(minutes=n),
-            promised_due_date="2026-12-09",
-        )
-    s = settings(acs.port)
+    s = settings_for(acs, timeout_s=5.0, retries=0)
     report = Forwarder(journal, lambda: Sip2Client(s), settings=s).forward_once()
     assert report.to_json() == {"forwarded": 2, "refused": 0, "pending": 0}
     assert acs.library.applications("30000001", "checkout") == 1
