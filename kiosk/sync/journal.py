@@ -403,8 +403,8 @@ class Journal:
                 f"journal {self.path}: cannot open or migrate ({exc}); check the [storage] path and free disk space"
             ) from exc
         self._lock = threading.RLock()
-        # Updates that ride on the next commit (docs/architecture.md, "One commit per forwarded
-        # transaction"): durable no later than the next write, whoever makes it.
+        # Updates that ride on the next commit, durable no later than the next write, whoever
+        # makes it (docs/architecture.md, "One fsynced commit per forwarded row").
         self._deferred: list[Any] = []
         try:
             self.claims = ItemClaims(self.path.with_name(self.path.name + ".claims"))
