@@ -15,6 +15,7 @@ import os
 import sys
 from pathlib import Path
 
+from kiosk import config as kconfig
 from kiosk.errors import ConfigError, KioskError
 from kiosk.exitcodes import Exit, help_table
 from kiosk.ownership import DATA_COMMANDS, not_writable_message, refuse_root_on_kiosk_data
@@ -135,6 +136,7 @@ def _main(argv: list[str] | None) -> int:
         print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
         return Exit.FAILED
     except Exception:
+        # The command's last line of defence: logged with its traceback, reported, exit 1.
         fix = _journal_fix(args)
         if fix:  # e.g. SQLite's "attempt to write a readonly database" in the middle of a command
             print(f"error: {fix}", file=sys.stderr)
@@ -148,8 +150,6 @@ def _main(argv: list[str] | None) -> int:
 
 
 def _journal_path(args: argparse.Namespace) -> Path | None:
-    from kiosk import config as kconfig
-
     config_log = logging.getLogger("kiosk.config")
     quiet, config_log.disabled = (
         config_log.disabled,

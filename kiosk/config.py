@@ -8,6 +8,7 @@ default `config/kiosk.toml` (the demo: embedded library system, simulated reader
 from __future__ import annotations
 
 import dataclasses
+import enum
 import functools
 import logging
 import math
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast, get_args, get_origin
 
+from kiosk.core.domain import OfflinePolicy, PinPolicy
 from kiosk.errors import ConfigError
 from kiosk.fleet.settings import AlertsSection, MetricsSection, SiteSection, StatusPageSection
 
@@ -31,6 +33,13 @@ PACKAGED_DEFAULT = Path(__file__).resolve().parent / "default.toml"
 
 # iso-8859-1 and cp1252: Western European SIP2 servers (FOLIO's sample tenant, some Sierra sites).
 ENCODINGS = ("utf-8", "cp850", "cp1257", "iso8859-13", "cp775", "iso8859-4", "iso-8859-1", "cp1252")
+
+
+class SecretsPolicy(enum.StrEnum):
+    """What a secret readable by others does at start (`[admin] secrets_policy`)."""
+
+    REFUSE = "refuse"  # the kiosk does not start
+    WARN = "warn"  # a warning in the log and on the doctor's list
 
 
 @dataclass(frozen=True)
@@ -96,7 +105,7 @@ class StorageSection:
 class OfflineSection:
     """What the kiosk may do while the library system cannot be reached."""
 
-    policy: Literal["disabled", "checkin-only", "checkin-and-checkout"] = "checkin-only"
+    policy: OfflinePolicy = OfflinePolicy.CHECKIN_ONLY
     max_checkouts: int = 5
     loan_days: int = 14
     forward_interval_s: float = 30.0
@@ -160,7 +169,7 @@ class SecuritySection:
 class PatronSection:
     """How patrons identify themselves."""
 
-    pin_policy: Literal["none", "mandatory", "optional"] = "optional"
+    pin_policy: PinPolicy = PinPolicy.OPTIONAL
     card_pattern: str = r"^[0-9A-Z]{4,20}$"
     item_pattern: str = r"^[0-9A-Z-]{3,32}$"
     max_login_failures: int = 3
@@ -278,7 +287,7 @@ class AdminSection:
     max_failures: int = 3
     lockout_s: float = 300.0
     idle_timeout_s: float = 300.0
-    secrets_policy: Literal["refuse", "warn"] = "warn"
+    secrets_policy: SecretsPolicy = SecretsPolicy.WARN
 
 
 @dataclass(frozen=True)
@@ -350,6 +359,8 @@ def _expected(tp: Any) -> str:
     origin = get_origin(tp)
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in get_args(tp))
+    if isinstance(tp, type) and issubclass(tp, enum.StrEnum):
+        return "one of " + ", ".join(repr(m.value) for m in tp)
     if origin is tuple:
         return f"a list of {_expected(get_args(tp)[0])}"
     if tp is bool:
@@ -369,6 +380,11 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
         if value not in get_args(tp):
             raise ConfigError(f"{where}: expected {_expected(tp)}, got {value!r}")
         return value
+    if isinstance(tp, type) and issubclass(tp, enum.StrEnum):
+        # The file keeps the plain words ("checkin-only"); the program sees the enum member.
+        if not isinstance(value, str) or value not in tp._value2member_map_:
+            raise ConfigError(f"{where}: expected {_expected(tp)}, got {value!r}")
+        return tp(value)
     if origin is tuple:
         if not isinstance(value, list):
             raise ConfigError(f"{where}: expected {_expected(tp)}, got {value!r}")
@@ -765,7 +781,7 @@ def _automaton(pattern: str) -> Any:
     """A finite automaton for the strings ``re.match(pattern, s)`` accepts, or None when the
     pattern is beyond what can be compared (lookbehinds, back references). Repetition counts
     are at most 256 here (larger ones are refused first), so the automaton stays small."""
-    import interegular
+    import interegular  # lazy: fast `kiosk --help`
 
     body = pattern.removeprefix("^").removeprefix("\\A")
     if body.endswith("$") and not body.endswith("\\$"):
@@ -799,8 +815,8 @@ def _shortest(fsm: Any) -> str | None:
 
 def _validate_printer(printer: PrinterSection) -> None:
     """An unknown printer profile or table list is refused here, not at the first receipt."""
-    from kiosk.devices.printer import parse_codepage
-    from kiosk.devices.printer_models import check_profile, get_model
+    from kiosk.devices.printer import parse_codepage  # lazy: fast `kiosk --help`
+    from kiosk.devices.printer_models import check_profile, get_model  # lazy: fast `kiosk --help`
 
     problem = check_profile(printer.profile)
     if problem:
@@ -833,9 +849,8 @@ def validate_speech(speech: SpeechSection) -> None:
 
 def validate_keypad(keypad: KeypadSection) -> None:
     """Every key name known, no key doing two things, a visible focus ring."""
-    import re
 
-    from kiosk.speech.keys import ACTIONS, unknown_keys
+    from kiosk.speech.keys import ACTIONS, unknown_keys  # lazy: fast `kiosk --help`
 
     owner: dict[str, str] = {}
     for action in ACTIONS:
@@ -933,6 +948,6 @@ def load(explicit: str | os.PathLike[str] | None = None) -> Config:
         raise ConfigError(f"{path}: configuration file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read configuration ({exc})") from None
-    from kiosk import config_layers  # the site file under this one, when [site] names one
+    from kiosk import config_layers  # lazy: config_layers imports this module
 
     return config_layers.load_layers(path, text)

@@ -14,11 +14,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from kiosk import doctor
 from kiosk.config import Config
 from kiosk.core import stats as kstats
+from kiosk.devices import tags
+from kiosk.devices.errors import TagFormatError
 from kiosk.doctor import Check, Status
 from kiosk.errors import KioskError
 from kiosk.logsetup import card_regex, mask_card, scrub
+from kiosk.sync.sip2.client import probe_acs
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +129,6 @@ class Diagnostics:
 
     def device_status(self) -> list[Check]:
         """Reader, card readers, printer (with paper), sorter, library system link and offline queue."""
-        from kiosk import doctor
 
         checks = [self._reader_status()]
         checks += doctor.check_card_sources(self.cfg)
@@ -169,7 +172,7 @@ class Diagnostics:
                 self.tr("check [printer] url"),
             )
         try:
-            from kiosk.devices.printer import PrinterStatus
+            from kiosk.devices.printer import PrinterStatus  # lazy: Pillow, only with a printer
 
             state = self.printer.status()
         except (KioskError, OSError) as exc:
@@ -193,8 +196,6 @@ class Diagnostics:
         if url in ("", "none"):
             return Check("sorter", Status.OK, self.tr("no sorter configured"))
         if self.sorter is None:
-            from kiosk import doctor
-
             return doctor._check_sorter(self.cfg, 2.0)
         try:
             status = self.sorter.status()
@@ -271,9 +272,10 @@ class Diagnostics:
 
     def read_tags(self) -> list[TagView]:
         """Every tag on the pad, decoded, with its AFI/EAS and whether it counts as secured."""
-        from kiosk.devices import tags
-        from kiosk.devices.errors import TagFormatError
-        from kiosk.devices.readers.base import NotSupported, SystemInfo
+        from kiosk.devices.readers.base import (  # lazy: pyserial, only with a reader
+            NotSupported,
+            SystemInfo,
+        )
 
         if self.reader is None:
             raise KioskError(self.tr("no RFID reader is open; check [reader] url and the cable"))
@@ -384,7 +386,7 @@ class Diagnostics:
 
     def print_test_receipt(self, now: datetime | None = None) -> ActionResult:
         """The test page: the terminal, the time, and the whole Latvian and Russian alphabets as text and as an image."""
-        from kiosk.devices.printer import make_test_page
+        from kiosk.devices.printer import make_test_page  # lazy: Pillow, only with a printer
 
         if self.printer is None:
             return ActionResult(False, self.tr("Test receipt"), (self.tr("no printer is open"),))
@@ -407,7 +409,6 @@ class Diagnostics:
 
     def sip2_check(self, timeout_s: float = 5.0) -> ActionResult:
         """`kiosk sip2 check`: a fresh connection, login and status; the exchange shown masked."""
-        from kiosk.sync.sip2.client import probe_acs
 
         s = self.cfg.sip2
         probe = probe_acs(s, timeout_s=timeout_s)

@@ -6,11 +6,12 @@ Also home of `check_secrets(cfg)`, which `kiosk run` calls before starting.
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import functools
+import importlib
 import logging
 import os
+import pwd
 import shutil
 import socket
 import stat
@@ -20,11 +21,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from kiosk.adminpin import AdminPinError, parse_hash
 from kiosk.clock import DEFAULT_MAX_DRIFT, Drift, SyncState, kernel_sync_state
 from kiosk.config import Config
 from kiosk.configfaults import login_refused, sip2_file_faults
 from kiosk.core.ports import Clock
 from kiosk.errors import ConfigError, KioskError
+from kiosk.sync.sip2.client import Sip2LoginError, probe_acs
 
 log = logging.getLogger(__name__)
 
@@ -148,8 +151,6 @@ def _check_secrets(cfg: Config) -> Check:
 
 
 def _check_admin(cfg: Config) -> Check:
-    from kiosk.adminpin import AdminPinError, parse_hash
-
     a = cfg.admin
     if a.pin_hash:
         try:
@@ -173,11 +174,8 @@ def _check_admin(cfg: Config) -> Check:
 
 def _check_library(cfg: Config, timeout_s: float, clock: Clock | None = None) -> list[Check]:
     """The library system's link, then the kiosk's clock against the date/time in its `98`."""
-    from kiosk.sync.sip2.client import Sip2Client, Sip2LoginError
-    from kiosk.sync.sip2.codec import Sip2Error
 
     s = cfg.sip2
-    settings = dataclasses.replace(s, timeout_s=max(0.5, min(s.timeout_s, timeout_s)), retries=0)
     where = f"{s.host}:{s.port}"
     faults = sip2_file_faults(s)
     if faults:  # a configuration fault, not an outage: no point in connecting
@@ -187,12 +185,9 @@ def _check_library(cfg: Config, timeout_s: float, clock: Clock | None = None) ->
             ),
             _check_clock(cfg, None),
         ]
-    client = Sip2Client(settings, clock=clock, connect_timeout_s=settings.timeout_s)
-    drift: Drift | None = None
-    try:
-        status = client.connect()
-        drift = client.clock_drift
-    except Sip2LoginError:
+    probe = probe_acs(s, timeout_s=timeout_s, clock=clock)
+    status = probe.status
+    if isinstance(probe.failure, Sip2LoginError):
         return [
             Check(
                 "library",
@@ -202,13 +197,13 @@ def _check_library(cfg: Config, timeout_s: float, clock: Clock | None = None) ->
             ),
             _check_clock(cfg, None),
         ]
-    except (Sip2Error, OSError) as exc:
+    if status is None:
         if cfg.acs.embedded:
             return [
                 Check(
                     "library",
                     Status.WARN,
-                    f"embedded demo library system at {where} not running ({exc})",
+                    f"embedded demo library system at {where} not running ({probe.error})",
                     "it starts with `kiosk run`; or start it alone with `kiosk acs`",
                 ),
                 _check_clock(cfg, None),
@@ -217,13 +212,11 @@ def _check_library(cfg: Config, timeout_s: float, clock: Clock | None = None) ->
             Check(
                 "library",
                 Status.FAIL,
-                f"library system at {where} unreachable: {exc}",
+                f"library system at {where} unreachable: {probe.error}",
                 "check [sip2] host/port, the network and that the SIP2 server is running; `kiosk sip2 check` shows the exchange",
             ),
             _check_clock(cfg, None),
         ]
-    finally:
-        client.close()
     if not status.online:
         library = Check(
             "library",
@@ -247,7 +240,7 @@ def _check_library(cfg: Config, timeout_s: float, clock: Clock | None = None) ->
             Status.OK,
             f"{name} at {where} online; allows {', '.join(allowed) or 'nothing'}",
         )
-    return [library, _check_clock(cfg, drift)]
+    return [library, _check_clock(cfg, probe.drift)]
 
 
 def max_drift(cfg: Config) -> timedelta:
@@ -296,7 +289,7 @@ def _check_clock(
 def _check_reader(cfg: Config, timeout_s: float) -> Check:
     url = cfg.reader.url
     try:
-        from kiosk.devices.readers import open_reader
+        from kiosk.devices.readers import open_reader  # lazy: pyserial, only with a reader
     except ImportError as exc:
         return Check(
             "reader",
@@ -358,7 +351,10 @@ def _check_printer(cfg: Config, timeout_s: float) -> Check:
                 "plug the printer in; the udev rules in systemd/ give it the stable name /dev/kiosk-printer",
             )
     try:
-        from kiosk.devices.printer import PrinterStatus, open_configured_printer
+        from kiosk.devices.printer import (  # lazy: Pillow, only with a printer
+            PrinterStatus,
+            open_configured_printer,
+        )
     except ImportError as exc:
         return Check(
             "printer",
@@ -393,8 +389,6 @@ def _check_printer(cfg: Config, timeout_s: float) -> Check:
 
 
 def _optional(module: str, attr: str) -> Callable[..., Any] | None:
-    import importlib
-
     try:
         return getattr(importlib.import_module(module), attr, None)
     except ImportError:
@@ -521,7 +515,7 @@ def check_card_sources(cfg: Config) -> list[Check]:
 
 def _check_pcsc(url: str, name: str) -> Check:
     try:
-        from smartcard.System import readers
+        from smartcard.System import readers  # lazy: pyscard is optional
     except ImportError:
         return Check(
             "card reader",
@@ -531,7 +525,9 @@ def _check_pcsc(url: str, name: str) -> Check:
         )
     try:
         names = [str(r) for r in readers()]
-    except Exception as exc:  # pyscard raises its own family when pcscd is not running
+    except Exception as exc:
+        # A device driver boundary: pyscard raises its own family when pcscd is not running.
+        log.debug("listing PC/SC readers failed", exc_info=exc)
         return Check(
             "card reader",
             Status.FAIL,
@@ -551,7 +547,7 @@ def _check_pcsc(url: str, name: str) -> Check:
 def _check_journal(cfg: Config) -> Check:
     path = cfg.resolve_path(cfg.storage.path)
     try:
-        from kiosk.sync.journal import Journal
+        from kiosk.sync.journal import Journal  # lazy: SQLAlchemy, only with a journal
     except ImportError as exc:
         return Check(
             "journal", Status.FAIL, f"journal module missing ({exc})", "reinstall the kiosk package"
@@ -612,8 +608,6 @@ def _check_journal(cfg: Config) -> Check:
 
 
 def _user() -> str:
-    import pwd
-
     try:
         return pwd.getpwuid(os.geteuid()).pw_name
     except KeyError:

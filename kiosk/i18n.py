@@ -47,7 +47,7 @@ class Translator:
 
     language: str
     messages: dict[str, str | list[str]] = field(default_factory=dict)
-    plural: Callable[[int], int] = staticmethod(lambda n: int(n != 1))  # type: ignore[assignment]
+    plural: Callable[[int], int] = staticmethod(lambda n: int(n != 1))
 
     def gettext(self, msgid: str) -> str:
         text = self.messages.get(msgid)

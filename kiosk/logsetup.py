@@ -21,6 +21,7 @@ from typing import Any, TextIO
 from kiosk.core.masking import mask_card
 from kiosk.core.sanitize import for_log
 from kiosk.errors import KioskError
+from kiosk.sync.sip2.wirelog import mask_value
 
 JOURNAL_SOCKET = "/run/systemd/journal/socket"
 _MARK = "_kiosk_handler"  # handlers we installed, so setup can be repeated without doubling output
@@ -85,7 +86,6 @@ def _mask_if_card(m: re.Match[str]) -> str:
 
 def _mask_personal(fid: str, value: str) -> str:
     # The wire log's rules, so a line masked there is left as it is here.
-    from kiosk.sync.sip2.wirelog import mask_value
 
     return mask_value(fid, value)
 
@@ -116,7 +116,9 @@ class MaskingFilter(logging.Filter):
         setattr(record, _SCRUBBED, True)
         try:
             message = record.getMessage()
-        except Exception:  # a broken format string must not lose the record
+        except Exception:
+            # A broken format string must not lose the record: it is kept, unformatted, and the
+            # record's own text shows what was wrong (msg and args as given).
             message = f"{record.msg!r} % {record.args!r}"
         # The log sink's sanitiser: control characters from data are written as escapes.
         record.msg = for_log(scrub(message, self.card_re))
@@ -260,6 +262,7 @@ class JournaldHandler(logging.Handler):
         try:
             self._sock.sendto(self.encode(record), self.address)
         except Exception:
+            # logging's own rule for a handler: handleError reports it with the traceback.
             self.handleError(record)
 
     def close(self) -> None:

@@ -16,14 +16,19 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 import os
 import re
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
+
+from kiosk import config
+from kiosk.core.domain import BlockReason, Fee, Hold, Refusal
 
 SIZES = {
     "800x480": (800, 480),
@@ -82,7 +87,7 @@ _SHOWING = {"lang": "lv"}  # the language being previewed: the demo snapshots ar
 
 
 def _patron(**kw: Any) -> Any:
-    from kiosk.core.session import PatronSummary
+    from kiosk.core.session import PatronSummary  # lazy: fast `kiosk --help`
 
     values: dict[str, Any] = {
         "card_masked": "***0001",
@@ -95,7 +100,7 @@ def _patron(**kw: Any) -> Any:
 
 
 def _session(stage: str, **kw: Any) -> Any:
-    from kiosk.core.session import Capabilities, SessionState, Stage
+    from kiosk.core.session import Capabilities, SessionState, Stage  # lazy: fast `kiosk --help`
 
     values: dict[str, Any] = {
         "stage": Stage(stage),
@@ -110,7 +115,11 @@ def _session(stage: str, **kw: Any) -> Any:
 
 
 def _item(n: int, status: str, **kw: Any) -> Any:
-    from kiosk.core.checkout import CheckoutItem, ItemSource, ItemStatus
+    from kiosk.core.checkout import (  # lazy: fast `kiosk --help`
+        CheckoutItem,
+        ItemSource,
+        ItemStatus,
+    )
 
     item_id = f"3000{n:04d}"
     values: dict[str, Any] = {
@@ -127,15 +136,13 @@ def _item(n: int, status: str, **kw: Any) -> Any:
 
 
 def _checkout(items: tuple[Any, ...], **kw: Any) -> Any:
-    from kiosk.core.checkout import CheckoutState
-    from kiosk.core.session import View
+    from kiosk.core.checkout import CheckoutState  # lazy: fast `kiosk --help`
+    from kiosk.core.session import View  # lazy: fast `kiosk --help`
 
     return _session("active", view=View.CHECKOUT, checkout=CheckoutState(items=items), **kw)
 
 
 def _mixed_items() -> tuple[Any, ...]:
-    from kiosk.core.domain import Refusal
-
     return (
         _item(1, "checked_out"),
         _item(2, "checked_out", renewal=True),
@@ -147,9 +154,8 @@ def _mixed_items() -> tuple[Any, ...]:
 
 
 def _account(**kw: Any) -> Any:
-    from kiosk.core.account import AccountState, LoanLine
-    from kiosk.core.domain import Fee, Hold
-    from kiosk.core.session import View
+    from kiosk.core.account import AccountState, LoanLine  # lazy: fast `kiosk --help`
+    from kiosk.core.session import View  # lazy: fast `kiosk --help`
 
     loans = (
         LoanLine("30000001", TITLES[1], _due(-3), overdue=True),
@@ -169,8 +175,6 @@ def _account(**kw: Any) -> Any:
             )
         )
     if kw.pop("renewed", False):
-        from kiosk.core.domain import Refusal
-
         fields["loans"] = (
             dataclasses.replace(loans[0], renewed=True, due_date=_due(25), overdue=False),
             dataclasses.replace(loans[1], renewed=False, refusal=Refusal.RENEWAL_LIMIT),
@@ -187,7 +191,7 @@ def _account(**kw: Any) -> Any:
 
 
 def _receipt(**kw: Any) -> Any:
-    from kiosk.core.receipt import Receipt, ReceiptKind
+    from kiosk.core.receipt import Receipt, ReceiptKind  # lazy: fast `kiosk --help`
 
     items = _mixed_items()
     lines = tuple(i.receipt_line() for i in items if i.status.value == "checked_out")
@@ -203,14 +207,14 @@ def _receipt(**kw: Any) -> Any:
         lines=lines,
         refused=refused,
     )
-    from kiosk.core.checkout import CheckoutState
+    from kiosk.core.checkout import CheckoutState  # lazy: fast `kiosk --help`
 
     return _session("finishing", receipt=receipt, checkout=CheckoutState(items=items), **kw)
 
 
 def _returns_state() -> Any:
-    from kiosk.core.returns import ReturnItem, ReturnState
-    from kiosk.core.routing import Instruction, ReturnOutcome
+    from kiosk.core.returns import ReturnItem, ReturnState  # lazy: fast `kiosk --help`
+    from kiosk.core.routing import Instruction, ReturnOutcome  # lazy: fast `kiosk --help`
 
     return ReturnState(
         items=(
@@ -243,8 +247,13 @@ def _returns_state() -> Any:
 
 
 def _drop(kind: str) -> Any:
-    from kiosk.core.bookdrop import BookDropItem, BookDropState, Component, FinalState
-    from kiosk.core.routing import Instruction, ReturnOutcome
+    from kiosk.core.bookdrop import (  # lazy: fast `kiosk --help`
+        BookDropItem,
+        BookDropState,
+        Component,
+        FinalState,
+    )
+    from kiosk.core.routing import Instruction, ReturnOutcome  # lazy: fast `kiosk --help`
 
     ok = BookDropItem(
         1,
@@ -354,11 +363,11 @@ def _bookdrop(kind: str) -> StateSetter:
 
 def _maintenance(screen: str) -> StateSetter:
     def apply(app: Any) -> None:
-        from kiosk.screens import maintenance as m
+        from kiosk.screens import maintenance as m  # lazy: Kivy only after its setup
 
         ctl = m.controller(app)
         ctl.diag = PreviewDiagnostics(app.cfg)  # type: ignore[assignment]  # same methods, demo answers
-        ctl.run = _run_now  # type: ignore[method-assign]
+        ctl.run = _run_now  # type: ignore[method-assign]  # actions run at once, not on the worker
         if screen == m.LOGIN:
             ctl.open_login()
             app.screen(m.LOGIN).ids.pad.text = "12"
@@ -387,7 +396,7 @@ class PreviewDiagnostics:
         self.tr: Callable[[str], str] = lambda s: s
 
     def device_status(self) -> list[Any]:
-        from kiosk.doctor import Check, Status
+        from kiosk.doctor import Check, Status  # lazy: fast `kiosk --help`
 
         return [
             Check("reader", Status.OK, "sim:demo: 2 tags on the pad"),
@@ -407,7 +416,7 @@ class PreviewDiagnostics:
         return 2
 
     def refusals(self) -> list[Any]:
-        from kiosk.diagnostics import RefusalView
+        from kiosk.diagnostics import RefusalView  # lazy: fast `kiosk --help`
 
         return [
             RefusalView(
@@ -416,7 +425,7 @@ class PreviewDiagnostics:
         ]
 
     def statistics(self, now: datetime) -> Any:
-        from kiosk.core import stats
+        from kiosk.core import stats  # lazy: fast `kiosk --help`
 
         @dataclasses.dataclass
         class Entry:
@@ -434,7 +443,7 @@ class PreviewDiagnostics:
 
 def _goodbye_state(app: Any) -> None:
     """The receipt question (with refused items), then the goodbye naming them."""
-    from kiosk.core.session import ReceiptChoice
+    from kiosk.core.session import ReceiptChoice  # lazy: fast `kiosk --help`
 
     app.render(_receipt())
     app.render(_session("goodbye", items_done=2, receipt_choice=ReceiptChoice.PRINT))
@@ -494,26 +503,25 @@ STATES: dict[str, StateSetter] = {
 
 
 def _caps(**kw: Any) -> Any:
-    from kiosk.core.session import Capabilities
+    from kiosk.core.session import Capabilities  # lazy: fast `kiosk --help`
 
     return Capabilities(can_renew=True, **kw)
 
 
 def _pin_wrong() -> Any:
-    from kiosk.core.session import LoginProblem
+    from kiosk.core.session import LoginProblem  # lazy: fast `kiosk --help`
 
     return _session("pin", problem=LoginProblem.WRONG_PIN, attempts_left=2, pin_retry=True)
 
 
 def _login_problem(problem: str, **kw: Any) -> Any:
-    from kiosk.core.session import LoginProblem
+    from kiosk.core.session import LoginProblem  # lazy: fast `kiosk --help`
 
     return _session("welcome", problem=LoginProblem(problem), **kw)
 
 
 def _blocked() -> Any:
-    from kiosk.core.checkout import CheckoutState
-    from kiosk.core.domain import BlockReason, Refusal
+    from kiosk.core.checkout import CheckoutState  # lazy: fast `kiosk --help`
 
     patron = _patron(
         blocks=(BlockReason.EXCESSIVE_FEES,),
@@ -539,7 +547,6 @@ def state_names() -> list[str]:
 
 def preview_config(mode: Literal["checkout", "bookdrop"] = "checkout") -> Any:
     """The packaged demo configuration, with nothing that opens a device or a connection."""
-    from kiosk import config
 
     cfg = config.parse(
         config.PACKAGED_DEFAULT.read_text(encoding="utf-8"), str(config.PACKAGED_DEFAULT)
@@ -564,16 +571,18 @@ def preview_config(mode: Literal["checkout", "bookdrop"] = "checkout") -> Any:
 class _NoWorker:
     """The preview runs no workflow: work handed to the core is dropped."""
 
-    def submit(self, *_args: Any, **_kwargs: Any) -> None:
-        return None
+    def submit(self, *_args: Any, **_kwargs: Any) -> Future[Any]:
+        dropped: Future[Any] = Future()
+        dropped.cancel()
+        return dropped
 
-    def stop(self) -> None:
-        return None
+    def stop(self, timeout: float = 5.0) -> bool:
+        return True
 
 
 def make_app(cfg: Any = None) -> Any:
     """A KioskApp drawing the real screens, with no library system, devices or timers."""
-    from kiosk.app import KioskApp, KioskServices
+    from kiosk.app import KioskApp, KioskServices  # lazy: Kivy only after its setup
 
     class PreviewApp(KioskApp):
         def on_start(self) -> None:
@@ -595,13 +604,13 @@ class Previewer:
     """One running preview app in this process; `show(state, ...)` draws a state at a size."""
 
     def __init__(self) -> None:
-        from kivy.base import runTouchApp
+        from kivy.base import runTouchApp  # lazy: Kivy only after its setup
 
         self.app = make_app()
         self.app._run_prepare()
         runTouchApp(embedded=True)
         self.pump(2)
-        from kiosk.screens.maintenance import controller
+        from kiosk.screens.maintenance import controller  # lazy: Kivy only after its setup
 
         self.ctl = controller(self.app)
         self.ctl.stop()  # no maintenance clock: the preview stands still
@@ -609,14 +618,14 @@ class Previewer:
 
     @staticmethod
     def pump(frames: int = 1) -> None:
-        from kivy.base import EventLoop
+        from kivy.base import EventLoop  # lazy: Kivy only after its setup
 
         for _ in range(frames):
             EventLoop.idle()
 
     def reset(self) -> None:
         """Back to a fresh kiosk between states."""
-        from kiosk.core.maintenance import AdminState
+        from kiosk.core.maintenance import AdminState  # lazy: fast `kiosk --help`
 
         app = self.app
         app.kiosk_root.hide_help()
@@ -643,7 +652,7 @@ class Previewer:
         large_text: bool = False,
         high_contrast: bool = False,
     ) -> None:
-        from kivy.core.window import Window
+        from kivy.core.window import Window  # lazy: opens Kivy's window
 
         if state not in STATES:
             raise PreviewError(f"unknown state {state!r}: `kiosk preview --list` names them")
@@ -672,7 +681,7 @@ class Previewer:
         return out
 
     def layout(self, state: str) -> dict[str, Any]:
-        from kivy.core.window import Window
+        from kivy.core.window import Window  # lazy: opens Kivy's window
 
         return {
             "state": state,
@@ -688,10 +697,13 @@ class Previewer:
 
 
 def _role(widget: Any) -> str | None:
-    from kivy.uix.behaviors import ButtonBehavior, ToggleButtonBehavior
-    from kivy.uix.image import Image
-    from kivy.uix.label import Label
-    from kivy.uix.textinput import TextInput
+    from kivy.uix.behaviors import (  # lazy: Kivy only after its setup
+        ButtonBehavior,
+        ToggleButtonBehavior,
+    )
+    from kivy.uix.image import Image  # lazy: Kivy only after its setup
+    from kivy.uix.label import Label  # lazy: Kivy only after its setup
+    from kivy.uix.textinput import TextInput  # lazy: Kivy only after its setup
 
     if isinstance(widget, TextInput):
         return INPUT
@@ -725,7 +737,7 @@ def window_rect(widget: Any) -> tuple[float, float, float, float]:
 
 def viewports(widget: Any) -> Iterator[tuple[float, float, float, float]]:
     """The rects of the scroll views the widget is drawn within."""
-    from kivy.uix.scrollview import ScrollView
+    from kivy.uix.scrollview import ScrollView  # lazy: Kivy only after its setup
 
     for w in ancestors(widget):
         if isinstance(w, ScrollView):
@@ -779,7 +791,7 @@ def text_problem(label: Any) -> str:
 
 def inspect_layout(root: Any) -> list[dict[str, Any]]:
     """Every visible widget with a role, in window pixels, with its `clipped` and `interactive` facts."""
-    from kivy.core.window import Window
+    from kivy.core.window import Window  # lazy: opens Kivy's window
 
     out = []
     for n, widget in enumerate(root.walk(restrict=True)):
@@ -802,7 +814,7 @@ def inspect_layout(root: Any) -> list[dict[str, Any]]:
         if not (x >= -1 and y >= -1 and x + w <= Window.width + 1 and y + h <= Window.height + 1):
             if not any(True for _ in viewports(widget)):
                 clipped = True
-        from kivy.uix.label import Label
+        from kivy.uix.label import Label  # lazy: Kivy only after its setup
 
         problem = text_problem(widget) if isinstance(widget, Label) else ""
         screen = _screen_of(widget)
@@ -844,7 +856,7 @@ def ancestors(widget: Any) -> Iterator[Any]:
 
 
 def _screen_of(widget: Any) -> Any:
-    from kivy.uix.screenmanager import Screen
+    from kivy.uix.screenmanager import Screen  # lazy: Kivy only after its setup
 
     return next((w for w in ancestors(widget) if isinstance(w, Screen)), None)
 
@@ -897,7 +909,7 @@ def _widget_id(widget: Any, n: int) -> str:
 def hit_test(root: Any, x: float, y: float) -> Any:
     """The widget a touch at window (x, y) reaches first: the topmost button, key or input there,
     or an overlay that takes every touch; None if nothing interactive is there."""
-    from kivy.uix.scrollview import ScrollView
+    from kivy.uix.scrollview import ScrollView  # lazy: Kivy only after its setup
 
     def visit(widget: Any) -> Any:
         for child in widget.children:  # Kivy hands a touch to the last added (topmost) child first
@@ -958,9 +970,8 @@ def preview_command(args: argparse.Namespace) -> int:
         print(f"kiosk preview: {exc}", file=sys.stderr)
         return 2
     _prepare_kivy(size)
-    import logging
 
-    import kivy  # noqa: F401  (sets its logger's level on import; ours is set after)
+    import kivy  # noqa: F401  # lazy: after its setup; Kivy sets its log level on import
 
     logging.getLogger("kivy").setLevel(logging.WARNING)
     previewer = Previewer()
@@ -998,7 +1009,7 @@ def contact_sheet(
     shots: list[tuple[str, Path]], out: str | os.PathLike[str], columns: int = 4, width: int = 400
 ) -> Path:
     """One PNG with every screenshot scaled to `width` and captioned, for review at a glance."""
-    from PIL import Image, ImageDraw
+    from PIL import Image, ImageDraw  # lazy: fast `kiosk --help`
 
     thumbs = []
     for caption, path in shots:

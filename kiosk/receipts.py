@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import smtplib
 import textwrap
+import uuid
 from collections.abc import Callable
-from typing import Any
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any, Literal
 
 from kiosk.core.money import is_nonzero
 from kiosk.core.receipt import Receipt, ReceiptKind, ReceiptLine
@@ -45,13 +48,13 @@ def render_receipt(
         *,
         bold: bool = False,
         large: bool = False,
-        align: str = "left",
+        align: Literal["left", "center", "right"] = "left",
         indent: int = 0,
     ) -> None:
         limit = width // 2 if large else width
         wrapped = textwrap.wrap(clean(text), limit - indent, break_long_words=True) or [""]
         for part in wrapped:
-            out.append(PrintLine(" " * indent + part, bold=bold, large=large, align=align))  # type: ignore[arg-type]
+            out.append(PrintLine(" " * indent + part, bold=bold, large=large, align=align))
 
     def title_of(line: ReceiptLine) -> str:
         title = line.title or line.item_id
@@ -201,8 +204,6 @@ class ReceiptMailer:
     def __init__(
         self, url: str, sender: str, *, width: int = 42, base: Any = None, timeout_s: float = 10.0
     ) -> None:
-        from pathlib import Path
-
         scheme, _, rest = url.partition(":")
         self.scheme = scheme.lower()
         if self.scheme not in ("smtp", "file"):
@@ -220,8 +221,6 @@ class ReceiptMailer:
             self.host, self.port = host, int(port) if port.isdigit() else 25
 
     def message(self, receipt: Receipt, address: str) -> Any:
-        from email.message import EmailMessage
-
         if (
             for_email(address) != address
             or address.count("@") != 1
@@ -245,8 +244,6 @@ class ReceiptMailer:
         mail = self.message(receipt, address)
         try:
             if self.scheme == "file":
-                import uuid
-
                 self.folder.mkdir(parents=True, exist_ok=True)
                 (
                     self.folder / f"{receipt.when:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:8]}.eml"

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from kiosk.fleet.statstore import roll_up_journal
+
 DEFAULT_RETENTION_DAYS = 30
 
 
@@ -39,8 +41,7 @@ class PurgeReport:
 
 def purge_expired(cfg: Any, *, now: datetime | None = None) -> PurgeReport | None:
     """Roll statistics up, then delete finished work older than the retention; None without a journal."""
-    from kiosk.fleet.statstore import roll_up_journal
-    from kiosk.sync.journal import Journal
+    from kiosk.sync.journal import Journal  # lazy: SQLAlchemy, only with a journal
 
     days = int(getattr(cfg.storage, "retention_days", DEFAULT_RETENTION_DAYS))
     before = (now or datetime.now()) - timedelta(days=days)

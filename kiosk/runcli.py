@@ -14,8 +14,9 @@ import os
 import tempfile
 from typing import Any
 
+from kiosk import config
 from kiosk.errors import KioskError
-from kiosk.shutdown import keep_signals_from_sdl
+from kiosk.shutdown import GracefulStop, install_on_start, keep_signals_from_sdl
 
 log = logging.getLogger(__name__)
 
@@ -65,21 +66,19 @@ def prepare_kivy(cfg: Any, windowed: bool) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from kiosk import config
-
     cfg = config.load(args.config)
     if args.mode:
         cfg = dataclasses.replace(cfg, kiosk=dataclasses.replace(cfg.kiosk, mode=args.mode))
     if args.windowed:
         cfg = dataclasses.replace(cfg, ui=dataclasses.replace(cfg.ui, fullscreen=False))
-    from kiosk.doctor import check_secrets
+    from kiosk.doctor import check_secrets  # lazy: fast `kiosk --help`
 
     check_secrets(cfg)  # warns, or raises ConfigError under [admin] secrets_policy = "refuse"
     check_display()
     prepare_kivy(cfg, args.windowed)
-    import kivy  # noqa: F401  (Kivy sets its logger's level on import; ours is set after)
+    import kivy  # noqa: F401  # lazy: after its setup; Kivy sets its log level on import
 
-    from kiosk.logsetup import setup_logging
+    from kiosk.logsetup import setup_logging  # lazy: fast `kiosk --help`
 
     setup_logging(cfg, verbose=args.verbose)
     if not args.verbose:
@@ -87,8 +86,7 @@ def run_command(args: argparse.Namespace) -> int:
         logging.getLogger("kivy").setLevel(logging.WARNING)
         logging.getLogger("kiosk").setLevel(logging.INFO)
 
-    from kiosk.app import KioskApp
-    from kiosk.shutdown import GracefulStop, install_on_start
+    from kiosk.app import KioskApp  # lazy: Kivy only after its setup
 
     # The app draws its welcome screen first and starts its parts (the demo library system on
     # the embedded default, the journal, the devices) after that frame; it closes them on stop.

@@ -103,13 +103,15 @@ class GracefulStop:
         for handler in logging.getLogger().handlers:
             try:
                 handler.flush()
-            except Exception:  # a log handler failing must not keep the process alive
+            except Exception:
+                # Past the deadline, on the way out: a failing log handler must not keep the
+                # process alive, and there is no log left to write its traceback to.
                 pass
         self._hard_exit(OVERTIME_EXIT)
 
 
 def _kivy_schedule(callback: Callable[[Any], None]) -> Any:
-    from kivy.clock import Clock
+    from kivy.clock import Clock  # lazy: CLI tools must not need Kivy
 
     return Clock.schedule_once(callback, 0)
 

@@ -85,14 +85,15 @@ class Sounds:
                 log.info("no sound card found; feedback is visual only")
                 return self._loaded
             try:
-                from kivy.core.audio import SoundLoader
+                from kivy.core.audio import SoundLoader  # lazy: starts Kivy's audio; sounds on only
 
                 for cue, path in tone_files(self._folder).items():
                     sound = SoundLoader.load(str(path))
                     if sound is not None:
                         self._loaded[cue] = sound
-            except Exception as exc:  # no audio device or provider: feedback stays visual
-                log.warning("sounds unavailable (%s); feedback is visual only", exc)
+            except Exception as exc:
+                # A device boundary (Kivy's audio providers): without audio, feedback stays visual.
+                log.warning("sounds unavailable (%s); feedback is visual only", exc, exc_info=exc)
             if not self._loaded:
                 log.info("no audio provider could load the feedback tones")
         return self._loaded
@@ -108,4 +109,5 @@ class Sounds:
                 sound.stop()
                 sound.play()
             except Exception as exc:
-                log.debug("playing %s failed: %s", cue.value, exc)
+                # A device boundary, as above; a lost beep is not worth more than a debug line.
+                log.debug("playing %s failed: %s", cue.value, exc, exc_info=exc)

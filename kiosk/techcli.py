@@ -69,7 +69,7 @@ def register(subparsers: Any) -> None:
 
 
 def _read_pin(args: argparse.Namespace) -> str:
-    from kiosk.adminpin import AdminPinError
+    from kiosk.adminpin import AdminPinError  # lazy: fast `kiosk --help`
 
     if args.stdin:
         line = sys.stdin.readline()
@@ -93,7 +93,7 @@ def _read_pin(args: argparse.Namespace) -> str:
 
 
 def cmd_set_pin(args: argparse.Namespace) -> int:
-    from kiosk.adminpin import hash_pin, validate_pin, write_pin_hash
+    from kiosk.adminpin import hash_pin, validate_pin, write_pin_hash  # lazy: fast `kiosk --help`
 
     path = kconfig.config_path(args.config)
     kconfig.load(path)  # a broken file is reported as such before asking for a PIN
@@ -105,7 +105,7 @@ def cmd_set_pin(args: argparse.Namespace) -> int:
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
-    from kiosk.retention import purge_expired
+    from kiosk.retention import purge_expired  # lazy: fast `kiosk --help`
 
     cfg = kconfig.load(args.config)
     report = purge_expired(cfg)
@@ -117,7 +117,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from kiosk.core import stats as kstats
+    from kiosk.core import stats as kstats  # lazy: fast `kiosk --help`
 
     cfg = kconfig.load(args.config)
     now = datetime.now()
@@ -125,7 +125,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         (now - timedelta(days=max(args.days, 1) - 1)).date(), datetime.min.time()
     )
     if args.csv:
-        from kiosk.fleet.statstore import roll_up_journal
+        from kiosk.fleet.statstore import roll_up_journal  # lazy: fast `kiosk --help`
 
         store = roll_up_journal(cfg)
         try:
@@ -135,7 +135,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         return 0
     path = cfg.resolve_path(cfg.storage.path)
     if path.exists():
-        from kiosk.sync.journal import Journal
+        from kiosk.sync.journal import Journal  # lazy: fast `kiosk --help`
 
         journal = Journal(path)
         try:
@@ -168,7 +168,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from kiosk import doctor
+    from kiosk import doctor  # lazy: fast `kiosk --help`
 
     try:
         cfg = kconfig.load(args.config)

@@ -98,7 +98,7 @@ def start_kivy_watchdog(notifier: Notifier | None = None, status: str = "serving
     Returns the scheduled Kivy event (or None when there is no watchdog); cancel it in on_stop
     and call `notifier.stopping()`.
     """
-    from kivy.clock import Clock  # imported here: the CLI commands must not need Kivy
+    from kivy.clock import Clock  # lazy: CLI tools must not need Kivy
 
     notifier = notifier or Notifier.from_env()
     if not notifier.enabled:

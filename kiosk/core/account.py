@@ -140,6 +140,7 @@ class AccountView:
         try:
             result = self._circ.identify_patron(self._patron_id, self._pin)
         except Exception as exc:
+            # A port call at the workflow's edge: the account stays as shown; a bug keeps its traceback.
             log_fault(log, exc, "account refresh failed in the circulation service")
             return self._state
         # A PIN-less refresh may come back "not ok" (CQ=N) yet carry the lists: use them.
@@ -155,6 +156,7 @@ class AccountView:
         try:
             res = self._circ.renew(self._patron_id, item_id, pin=self._pin)
         except Exception as exc:
+            # A port call at the workflow's edge: the renewal is shown as not done, never lost.
             log_fault(log, exc, "renewal of %s failed in the circulation service", item_id)
             res = CirculationResult.service_failed(Operation.RENEW, item_id, exc)
         self._record(
@@ -175,6 +177,7 @@ class AccountView:
         try:
             res = self._circ.renew_all(self._patron_id, pin=self._pin)
         except Exception as exc:
+            # A port call at the workflow's edge: every loan is shown as not renewed, never lost.
             log_fault(log, exc, "renew all failed in the circulation service")
             refusal, text = fault_refusal(exc)
             for loan in self._state.loans:

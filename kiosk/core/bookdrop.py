@@ -337,6 +337,7 @@ class BookDrop:
             ok = bool(self._sorter.route(item_id, bin_number))
             problem = "" if ok else f"refused bin {bin_number}"
         except Exception as exc:
+            # The sorter is a device boundary: whatever it raises, the item goes to the exception bin.
             log_fault(
                 log,
                 exc,
@@ -356,6 +357,7 @@ class BookDrop:
                     return "fallback"
                 log.warning("sorter refused the exception bin for item %s too", item_id)
             except Exception as exc:
+                # A device boundary, as above: the item is then left for staff.
                 log_fault(
                     log,
                     exc,
@@ -413,4 +415,5 @@ class BookDrop:
         try:
             self._recorder(kind, detail)
         except Exception as exc:
+            # Recording for staff must never stop a return; a bug keeps its traceback.
             log_fault(log, exc, "could not record %s", kind)

@@ -445,9 +445,8 @@ class StackCheckout:
             return self._circ.checkout(
                 self._patron_id, item_id, pin=self._pin, fee_acknowledged=fee_acknowledged
             )
-        except (
-            Exception
-        ) as exc:  # the circulation service should answer, but an item must never hang in SEEN
+        except Exception as exc:
+            # The circulation service should answer, but an item must never hang in SEEN.
             log_fault(log, exc, "checkout of item %s failed in the circulation service", item_id)
             return CirculationResult.service_failed(Operation.CHECKOUT, item_id, exc)
 
@@ -487,6 +486,7 @@ class StackCheckout:
             reversal = self._circ.checkin(item.item_id)
             reversed_ok = reversal.ok
         except Exception as exc:
+            # The undo of a failed unsecure: whatever happens, the item goes to staff below.
             reversed_ok = False
             log_fault(log, exc, "reversing the checkout of %s failed", item.item_id)
         if not reversed_ok:
@@ -510,6 +510,7 @@ class StackCheckout:
                 res = self._security.secure(uid)
                 verified = res.ok and res.secured
             except Exception as exc:
+                # A device boundary: an unverified tag sends the item to the desk.
                 log_fault(log, exc, "tag %s: re-securing item %s failed", uid, item.item_id)
                 verified = False
             if not verified:
@@ -559,4 +560,5 @@ class StackCheckout:
         try:
             self._recorder("security_to_desk", f"item {item_id}: {detail}")
         except Exception as exc:
+            # Recording for staff must never stop the checkout; a bug keeps its traceback.
             log_fault(log, exc, "could not record the desk item %s for staff", item_id)

@@ -421,6 +421,7 @@ class ReturnStation:
         try:
             self._recorder(kind, detail)
         except Exception as exc:
+            # Recording for staff must never stop a return; a bug keeps its traceback.
             log_fault(log, exc, "could not record %s", kind)
 
     def _notify(self) -> None:

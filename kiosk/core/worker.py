@@ -16,7 +16,7 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, Protocol
 
 from kiosk.core.errors import CoreError, log_fault
 
@@ -24,6 +24,21 @@ log = logging.getLogger(__name__)
 
 Done = Callable[[Any], None]
 Failed = Callable[[BaseException], None]
+
+
+class Worker(Protocol):
+    """What the app and the fleet use of a worker: CoreWorker, ImmediateWorker, or a stand-in."""
+
+    def submit(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        on_done: Done | None = None,
+        on_error: Failed | None = None,
+        **kwargs: Any,
+    ) -> Future[Any]: ...
+
+    def stop(self, timeout: float = 5.0) -> bool: ...
 
 
 class _Stop:
@@ -62,6 +77,7 @@ def _safe(callback: Callable[[Any], None], value: Any) -> None:
     try:
         callback(value)
     except Exception as exc:
+        # The worker thread's last line of defence: a callback's fault must not end the thread.
         log_fault(
             log, exc, "core job callback %s failed", getattr(callback, "__qualname__", callback)
         )
@@ -128,6 +144,7 @@ class CoreWorker:
                     try:
                         idle()
                     except Exception as exc:
+                        # The worker thread's last line of defence, as for a callback.
                         log_fault(log, exc, "core idle task failed")
                 continue
             if job is _STOP:

@@ -6,11 +6,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from kiosk import config
+from kiosk.devices.errors import DeviceError
+
+log = logging.getLogger(__name__)
 
 SYS_USB = Path("/sys/bus/usb/devices")
 SERIAL_BY_ID = Path("/dev/serial/by-id")
@@ -54,7 +60,7 @@ def serial_ports(by_id: Path = SERIAL_BY_ID) -> list[Found]:
             targets[target] = str(link)
             found.append(Found("serial", link.name, str(link), f"→ {target}"))
     try:
-        from serial.tools import list_ports
+        from serial.tools import list_ports  # lazy: fast `kiosk --help`
 
         for port in sorted(list_ports.comports(), key=lambda p: p.device):
             if port.device in targets:
@@ -75,7 +81,10 @@ def serial_ports(by_id: Path = SERIAL_BY_ID) -> list[Found]:
 
 def pcsc_readers() -> tuple[list[Found], list[str]]:
     try:
-        from kiosk.devices.readers.pcsc import PcscContext, PcscUnavailable
+        from kiosk.devices.readers.pcsc import (  # lazy: fast `kiosk --help`
+            PcscContext,
+            PcscUnavailable,
+        )
     except ImportError as exc:  # pragma: no cover
         return [], [f"PC/SC: {exc}"]
     ctx = PcscContext()
@@ -88,7 +97,9 @@ def pcsc_readers() -> tuple[list[Found], list[str]]:
         return [], [
             "PC/SC: pcscd not running (start it with `systemctl start pcscd`), so PC/SC readers cannot be listed"
         ]
-    except Exception as exc:  # any PC/SC failure is a note, never a crash of the listing
+    except Exception as exc:
+        # A device driver boundary: any PC/SC failure is a note, never a crash of the listing.
+        log.debug("listing PC/SC readers failed", exc_info=exc)
         return [], [f"PC/SC: listing readers failed: {exc}"]
     finally:
         ctx.reset()
@@ -111,7 +122,7 @@ def _usb_devices(root: Path = SYS_USB) -> list[tuple[Path, int, int]]:
 
 def nfc_devices(root: Path = SYS_USB) -> tuple[list[Found], list[str]]:
     try:
-        from nfc.clf.device import usb_device_map
+        from nfc.clf.device import usb_device_map  # lazy: nfcpy is optional
     except ImportError:
         return [], ["NFC: nfcpy is not installed (install the kiosk with the [nfc] extra)"]
     found = []
@@ -151,8 +162,7 @@ def printers(root: Path = SYS_USB, lp_dir: Path = USB_LP) -> list[Found]:
 
 def probe_reader(url: str, timeout_s: float, retries: int) -> Found:
     """Open the configured reader and run one inventory."""
-    from kiosk.devices.errors import DeviceError
-    from kiosk.devices.readers import open_reader
+    from kiosk.devices.readers import open_reader  # lazy: fast `kiosk --help`
 
     try:
         reader = open_reader(url, timeout_s=timeout_s, retries=retries)
@@ -215,8 +225,6 @@ def _handler(args: argparse.Namespace) -> int:
     probe_url = None
     timeout_s, retries = 1.0, 1
     if args.probe:
-        from kiosk import config
-
         cfg = config.load(args.config)
         probe_url, timeout_s, retries = cfg.reader.url, cfg.reader.timeout_s, cfg.reader.retries
     report = collect(probe_url=probe_url, timeout_s=timeout_s, retries=retries)
@@ -247,7 +255,7 @@ def decode_frame(
     protocol: str, frame: bytes, direction: str | None = None, block_order: str = "msb"
 ) -> dict[str, Any]:
     """One reader frame as the JSON object `kiosk devices decode-frame` prints; ReaderFrameError when it does not decode."""
-    from kiosk.devices.readers import feig, threem
+    from kiosk.devices.readers import feig, threem  # lazy: fast `kiosk --help`
 
     if protocol == "feig":
         return feig.describe_frame(frame, direction, block_order=block_order)
@@ -255,8 +263,6 @@ def decode_frame(
 
 
 def _decode_frame(args: argparse.Namespace) -> int:
-    from kiosk.devices.errors import DeviceError
-
     try:
         frame = parse_frame_hex(args.hex)
     except ValueError as exc:

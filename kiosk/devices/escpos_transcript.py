@@ -354,7 +354,7 @@ def render_png(data: bytes, path: Path, profile: str = "TM-T88V", width_px: int 
     # printer.py imports this module at load time; its font lookup is taken when drawing.
     from PIL import Image, ImageDraw, ImageFont  # lazy: Pillow only draws receipts
 
-    from kiosk.devices.printer import font_path
+    from kiosk.devices.printer import font_path  # lazy: printer.py imports this module
 
     transcript = decode(data, profile)
     width_px = width_px or get_model(profile).dots + 20

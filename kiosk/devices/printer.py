@@ -132,7 +132,7 @@ def _escpos_tables(profile: str) -> tuple[tuple[int, str], ...]:
     profile may list one page under two numbers, and only one of them may be right)."""
     # python-escpos is loaded only when its code-page tables or a real printer are needed: the
     # simulated and file printers of tests and the demo never import it or its USB back-end.
-    from escpos.capabilities import get_profile  # type: ignore[import-untyped]
+    from escpos.capabilities import get_profile  # lazy: python-escpos, real printers only
 
     pages = get_profile(profile).profile_data.get("codePages", {})
     return tuple(sorted((int(n), name) for n, name in pages.items()))
@@ -466,7 +466,7 @@ def make_test_page(
         PrintLine(f"{terminal_id}  {when:%d.%m.%Y %H:%M}", render="text"),
     ]
     for how in ("text", "raster"):
-        lines.append(PrintLine(f"-- {how} --", bold=True, render=how))  # type: ignore[arg-type]
+        lines.append(PrintLine(f"-- {how} --", bold=True, render=how))
         for alphabet in (
             LATVIAN_ALPHABET,
             LATVIAN_ALPHABET.lower(),
@@ -475,7 +475,7 @@ def make_test_page(
             "0,50 € / 0,50 EUR",
         ):
             for start in range(0, len(alphabet), columns):
-                lines.append(PrintLine(alphabet[start : start + columns], render=how))  # type: ignore[arg-type]
+                lines.append(PrintLine(alphabet[start : start + columns], render=how))
     lines.append(PrintLine("-" * columns, render="text"))
     return PrintDocument(tuple(lines), name="test")
 
@@ -568,7 +568,7 @@ class EscposPrinter:
 
     def _open(self) -> Any:
         # python-escpos only for a real printer (see _escpos_tables).
-        from escpos.exceptions import DeviceNotFoundError  # type: ignore[import-untyped]
+        from escpos.exceptions import DeviceNotFoundError  # lazy: python-escpos, real printers only
 
         try:
             device = self._factory()
@@ -632,9 +632,11 @@ class EscposPrinter:
                 try:
                     device._raw(data)
                 except Exception as exc:
+                    # A device driver boundary: the transports raise their own families (OSError,
+                    # usb.core.USBError, serial.SerialException); the cause stays chained.
                     raise PrinterOffline(
                         f"receipt printer {self.url}: connection lost while printing ({exc}); the receipt was not printed"
-                    ) from None
+                    ) from exc
                 if self._check_status:
                     # Paper can run out during the receipt: then the patron must be told, not left waiting.
                     self._raise_for(self._query(device), before=False)
@@ -661,8 +663,9 @@ class EscposPrinter:
 def _close_quietly(device: Any) -> None:
     try:
         device.close()
-    except Exception as exc:  # closing a half-dead transport must not hide the real error
-        log.debug("closing printer transport: %s", exc)
+    except Exception as exc:
+        # A device driver boundary: closing a half-dead transport must not hide the real error.
+        log.debug("closing printer transport: %s", exc, exc_info=exc)
 
 
 def _safe_name(name: str) -> str:
@@ -709,7 +712,7 @@ def open_printer(
 
         def net() -> Any:
             # python-escpos only for a real printer (see _escpos_tables).
-            from escpos.printer import Network  # type: ignore[import-untyped]
+            from escpos.printer import Network  # lazy: python-escpos, real printers only
 
             return Network(host, port=port, timeout=timeout_s, profile=transport_profile)
 
@@ -724,9 +727,9 @@ def open_printer(
 
         def serial_printer() -> Any:
             # python-escpos only for a real printer (see _escpos_tables).
-            from escpos.printer import Serial  # type: ignore[import-untyped]
+            from escpos.printer import Serial  # lazy: python-escpos, real printers only
 
-            class OneByteStatusSerial(Serial):  # type: ignore[misc]
+            class OneByteStatusSerial(Serial):
                 # A status answer is one byte; python-escpos's read(16) would wait out the timeout.
                 def _read(self) -> bytes:
                     return self.device.read(1)
@@ -751,7 +754,7 @@ def open_printer(
 
         def usb() -> Any:
             # python-escpos only for a real printer (see _escpos_tables).
-            from escpos.printer import Usb  # type: ignore[import-untyped]
+            from escpos.printer import Usb  # lazy: python-escpos, real printers only
 
             if not Usb.is_usable():
                 raise PrinterOffline("USB printers need pyusb: pip install pyusb")

@@ -13,6 +13,7 @@ from typing import Any
 
 from kiosk.core.domain import ItemTag
 from kiosk.core.errors import log_fault
+from kiosk.devices import tags
 from kiosk.devices.errors import DeviceError, DeviceTimeout, TagFormatError
 from kiosk.devices.readers.base import (
     InventoryEntry,
@@ -50,8 +51,6 @@ class StackChange:
 
 
 def _default_decoder() -> Decoder:
-    from kiosk.devices import tags
-
     return tags.decode
 
 

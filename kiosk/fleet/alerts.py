@@ -386,6 +386,7 @@ class AlertQueue:
                     )
                 self._db.execute("COMMIT")
             except BaseException:
+                # Undo the transaction whatever stopped it; the fault goes on unchanged.
                 self._db.execute("ROLLBACK")
                 raise
 
@@ -529,6 +530,7 @@ class AlertService:
             try:
                 self._store(alert)
             except Exception:
+                # Raising an alert must never fail its caller (a patron's help tap, a watchdog).
                 log.exception("alert %s could not be queued", alert.kind)
 
     def backoff(self, attempts: int) -> float:
@@ -568,6 +570,7 @@ class AlertService:
                 if self.on_failure is not None:
                     self.on_failure(d.sink)
             except Exception as exc:
+                # A sink is outside code: its bug is logged and counted as a failed delivery.
                 log.exception("alert %s to %s: unexpected failure", d.alert.kind, d.sink)
                 self.queue.finish(
                     d.alert.uid,
@@ -593,6 +596,7 @@ class AlertService:
             try:
                 self.deliver_due()
             except Exception:
+                # The dispatcher thread's last line of defence: the next pass still runs.
                 log.exception("alert dispatcher pass failed")
             nxt = self.queue.next_due()
             wait = 30.0 if nxt is None else min(30.0, max(0.05, nxt - self.now()))

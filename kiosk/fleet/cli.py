@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from typing import Any
 
 from kiosk import config as kconfig
@@ -56,7 +57,7 @@ def register(subparsers: Any) -> None:
 
 
 def cmd_config_show(args: argparse.Namespace) -> int:
-    from kiosk import config_layers
+    from kiosk import config_layers  # lazy: fast `kiosk --help`
 
     cfg = kconfig.load(args.config)
     if args.json:
@@ -91,7 +92,7 @@ def cmd_config_show(args: argparse.Namespace) -> int:
 
 
 def cmd_support_bundle(args: argparse.Namespace) -> int:
-    from kiosk.fleet.support import write_bundle
+    from kiosk.fleet.support import write_bundle  # lazy: fast `kiosk --help`
 
     path = write_bundle(args.config, args.out, timeout_s=args.timeout)
     print(f"support bundle written to {path}")
@@ -99,15 +100,13 @@ def cmd_support_bundle(args: argparse.Namespace) -> int:
 
 
 def _alert_service(args: argparse.Namespace) -> Any:
-    from kiosk.fleet.alerts import AlertService
+    from kiosk.fleet.alerts import AlertService  # lazy: fast `kiosk --help`
 
     return AlertService.from_config(kconfig.load(args.config))
 
 
 def cmd_alert_send(args: argparse.Namespace) -> int:
-    import time
-
-    from kiosk.fleet.alerts import AlertError
+    from kiosk.fleet.alerts import AlertError  # lazy: fast `kiosk --help`
 
     labels = {}
     for item in args.label:
@@ -137,7 +136,7 @@ def cmd_alert_send(args: argparse.Namespace) -> int:
 
 
 def cmd_alert_list(args: argparse.Namespace) -> int:
-    from kiosk.fleet.alerts import deliveries_json
+    from kiosk.fleet.alerts import deliveries_json  # lazy: fast `kiosk --help`
 
     svc = _alert_service(args)
     try:

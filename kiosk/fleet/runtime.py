@@ -23,6 +23,7 @@ from typing import Any
 from prometheus_client import start_http_server
 
 from kiosk import config_layers
+from kiosk.core.errors import log_fault
 from kiosk.core.events import TagsChanged
 from kiosk.core.maintenance import ServiceSwitch
 from kiosk.errors import ConfigError
@@ -86,7 +87,8 @@ class Fleet:
             try:
                 printer = str(getattr(s.printer.status(), "value", s.printer.status()))
             except Exception as exc:
-                log.warning("printer status unavailable: %s", exc)
+                # A device boundary: metrics observe, and a failing driver must not stop them.
+                log_fault(log, exc, "printer status unavailable", level=logging.WARNING)
                 printer = "offline"
         devices: list[tuple[str, bool]] = []
         reader_fault = any(f.startswith("RFID reader") for f in s.faults)
@@ -99,7 +101,8 @@ class Fleet:
             try:
                 up = str(s.sorter.status()) == "ready"
             except Exception as exc:
-                log.warning("sorter status unavailable: %s", exc)
+                # A device boundary, as for the printer.
+                log_fault(log, exc, "sorter status unavailable", level=logging.WARNING)
                 up = False
             devices.append(("sorter", up))
         self._printer_changed(printer)
@@ -131,9 +134,10 @@ class Fleet:
         """Take a sample on the core worker and wait for it (bounded); None when it did not come."""
         try:
             future = self.services.worker.submit(self.take_sample)
-            return future.result(timeout=timeout_s)  # type: ignore[no-any-return]
+            return future.result(timeout=timeout_s)
         except Exception as exc:
-            log.warning("metrics sample not taken: %s", exc)
+            # Metrics observe: a failed or late sample must never stop the kiosk.
+            log_fault(log, exc, "metrics sample not taken", level=logging.WARNING)
             return None
 
     def check_site(self) -> list[str]:
@@ -196,6 +200,7 @@ class Fleet:
                     try:
                         job()
                     except Exception:
+                        # The sampler thread's last line of defence: the next job still runs.
                         log.exception("%s failed", job.__name__)
                 self._stop.wait(interval_s)
 
@@ -238,12 +243,14 @@ def _after(
         try:
             result = original(*args, **kwargs)
         except Exception:
+            # Counted, then raised again unchanged: the wrapped call's caller handles it.
             if failed is not None:
                 failed()
             raise
         try:
             observe(result)
         except Exception:
+            # Metrics observe: a bug in observing must not change the observed call's result.
             log.exception("metrics: observing %s failed", name)
         return result
 
@@ -269,6 +276,7 @@ def _observe_sip2(client: Any, metrics: KioskMetrics) -> None:
         try:
             metrics.observe_exchange(msg.command, seconds, resp, "")
         except Exception:
+            # As above: the SIP2 answer goes back to the caller whatever the metrics do.
             log.exception("metrics: observing a SIP2 exchange failed")
         return resp
 

@@ -69,6 +69,7 @@ class StatsStore:
                 )
                 self._db.execute("COMMIT")
             except BaseException:
+                # Undo the transaction whatever stopped it; the fault goes on unchanged.
                 self._db.execute("ROLLBACK")
                 raise
 
@@ -114,7 +115,7 @@ def roll_up_journal(cfg: Any, journal: Any = None) -> StatsStore:
         return store
     path = cfg.resolve_path(cfg.storage.path)
     if path.exists():
-        from kiosk.sync.journal import Journal
+        from kiosk.sync.journal import Journal  # lazy: SQLAlchemy, only with a journal
 
         j = Journal(path)
         try:

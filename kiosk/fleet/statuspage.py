@@ -23,7 +23,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from kiosk import __version__
+from kiosk import __version__, config_layers
+from kiosk.diagnostics import Diagnostics
+from kiosk.fleet.statstore import StatsStore
+from kiosk.logsetup import scrub
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +77,7 @@ class StatusPage:
 
     @classmethod
     def start(cls, fleet: Any) -> StatusPage | None:
-        from kiosk.fleet.runtime import parse_listen
+        from kiosk.fleet.runtime import parse_listen  # lazy: fleet.runtime imports this module
 
         section = fleet.services.cfg.status_page
         if not section.token:
@@ -167,6 +170,7 @@ class StatusPage:
         try:
             data = self.collect()
         except Exception:
+            # The HTTP handler's last line of defence: a 500 page, the traceback in the log.
             log.exception("status page: collecting the kiosk's state failed")
             return self._refuse(
                 req, 500, "The kiosk's state could not be read now; see the kiosk's log."
@@ -216,13 +220,9 @@ class StatusPage:
 
     def collect(self) -> dict[str, Any]:
         """Everything the page shows, read on the core worker (devices keep their one owner)."""
-        return self._on_worker(self._collect)  # type: ignore[no-any-return]
+        return self._on_worker(self._collect)
 
     def _collect(self) -> dict[str, Any]:
-        from kiosk import config_layers
-        from kiosk.diagnostics import Diagnostics
-        from kiosk.fleet.statstore import StatsStore
-
         fleet, s = self.fleet, self.fleet.services
         cfg = s.cfg
         diag = Diagnostics.from_services(s)
@@ -282,8 +282,6 @@ class StatusPage:
         }
 
     def act(self, name: str, message: str) -> ActionOutcome:
-        from kiosk.diagnostics import Diagnostics
-
         fleet = self.fleet
         if name == "out_of_service":
             fleet.service_switch.set(False, message or "Out of service (set from the status page)")
@@ -305,8 +303,6 @@ class StatusPage:
 
 
 def _scrub(text: str, diag: Any) -> str:
-    from kiosk.logsetup import scrub
-
     return scrub(text or "", diag.card_re)
 
 

@@ -22,8 +22,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from kiosk import __version__
+from kiosk import __version__, config_layers, doctor
 from kiosk import config as kconfig
+from kiosk.core import stats as kstats
+from kiosk.devices.cli import collect, render_table
+from kiosk.fleet.statstore import roll_up_journal
 from kiosk.logsetup import card_regex, scrub
 
 log = logging.getLogger(__name__)
@@ -57,15 +60,11 @@ def _versions() -> str:
 
 
 def _doctor(cfg: kconfig.Config, timeout_s: float) -> str:
-    from kiosk import doctor
-
     checks = doctor.run_checks(cfg, timeout_s=timeout_s)
     return "\n".join(c.line() for c in checks) + "\n"
 
 
 def _devices() -> str:
-    from kiosk.devices.cli import collect, render_table
-
     return render_table(collect()) + "\n"
 
 
@@ -73,7 +72,7 @@ def _journal_summary(cfg: kconfig.Config) -> str:
     path = cfg.resolve_path(cfg.storage.path)
     if not path.exists():
         return json.dumps({"journal": str(path), "note": "no journal yet"}, indent=2) + "\n"
-    from kiosk.sync.journal import Journal
+    from kiosk.sync.journal import Journal  # lazy: SQLAlchemy, only with a journal
 
     with Journal(path) as journal:
         entries = journal.entries()
@@ -99,9 +98,6 @@ def _journal_summary(cfg: kconfig.Config) -> str:
 
 
 def _statistics(cfg: kconfig.Config) -> str:
-    from kiosk.core import stats as kstats
-    from kiosk.fleet.statstore import roll_up_journal
-
     store = roll_up_journal(cfg)
     try:
         return kstats.to_csv(store.days(date.today() - timedelta(days=89), date.today()))
@@ -130,8 +126,6 @@ def _logs(cfg: kconfig.Config) -> str:
 
 
 def _config(cfg: kconfig.Config) -> str:
-    from kiosk import config_layers
-
     return config_layers.show(cfg)
 
 
@@ -155,6 +149,7 @@ def write_bundle(
         try:
             text = make()
         except Exception as exc:
+            # A bundle is collected when things are broken: one failing part must not lose the rest.
             log.exception("support bundle: %s failed", name)
             text = f"could not collect {name}: {exc!r}\n"
         files[name] = scrub(text, card_re)

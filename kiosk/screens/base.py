@@ -39,13 +39,18 @@ class KioskScreen(Screen):
 
     @property
     def kiosk(self) -> KioskApp:
-        return App.get_running_app()  # type: ignore[return-value]
+        return App.get_running_app()
 
     def tr(self, msgid: str) -> str:
         return self.kiosk.tr(msgid)
 
     def show(self, state: Any) -> None:
-        """Render a workflow snapshot; screens override it. Called on the UI thread only."""
+        """Render a workflow snapshot; screens override it. Called on the UI thread only.
+
+        Each screen narrows `state` to its own workflow's snapshot (SessionState, ReturnState,
+        BookDropState), which a parameter typed here as their union would forbid; the app hands
+        every screen only its own workflow's snapshots.
+        """
 
     def on_touch_down(self, touch: Any) -> bool:
         app = App.get_running_app()

@@ -19,6 +19,7 @@ from kivy.properties import BooleanProperty, ListProperty, NumericProperty, Stri
 from kiosk.core.bookdrop import BookDropItem, BookDropState, Component, FinalState
 from kiosk.core.routing import Instruction, ReturnOutcome
 from kiosk.screens.base import KioskScreen, register_screen
+from kiosk.screens.widgets import load_kv
 
 log = logging.getLogger(__name__)
 
@@ -297,8 +298,6 @@ class BookDropClosedScreen(FitScreen):
 
 def _factory(cls: type[KioskScreen]) -> Any:
     def build(_app_obj: Any) -> KioskScreen:
-        from kiosk.screens.widgets import load_kv
-
         load_kv("widgets.kv", "bookdrop.kv")
         return cls()
 

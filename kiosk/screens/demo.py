@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kivy.app import App
+from kivy.graphics import Color, Rectangle
 from kivy.properties import BooleanProperty, ObjectProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.button import Button
@@ -51,8 +52,6 @@ class DemoPanel(BoxLayout):
         self._tag_uid = tag_uid
         self.part_buttons: dict[tuple[str, int], ToggleButton] = {}
         with self.canvas.before:
-            from kivy.graphics import Color, Rectangle
-
             Color(0.18, 0.2, 0.24, 1)
             self._bg = Rectangle(pos=self.pos, size=self.size)
         self.bind(
@@ -69,7 +68,7 @@ class DemoPanel(BoxLayout):
         for patron in demo_catalog.PATRONS:
             note = f" ({patron.note})" if patron.note else ""
             button = self._button(f"{patron.patron_id} {patron.name}{note}")
-            button.card = patron.patron_id  # type: ignore[attr-defined]
+            button.card = patron.patron_id
             button.bind(on_release=lambda b: self.present_card(b.card))
             content.add_widget(button)
 
@@ -105,9 +104,9 @@ class DemoPanel(BoxLayout):
             for part in range(1, item.parts_in_set + 1):
                 label = "on pad" if item.parts_in_set == 1 else f"part {part}/{item.parts_in_set}"
                 toggle = ToggleButton(text=label, font_size=PANEL_FONT, disabled=pad is None)
-                toggle.item = item.item_id  # type: ignore[attr-defined]
-                toggle.part = part  # type: ignore[attr-defined]
-                toggle.parts = item.parts_in_set  # type: ignore[attr-defined]
+                toggle.item = item.item_id
+                toggle.part = part
+                toggle.parts = item.parts_in_set
                 toggle.bind(state=self._toggle_item)
                 self.part_buttons[(item.item_id, part)] = toggle
                 parts.add_widget(toggle)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kivy.config import Config
+from kivy.modules import Modules
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +81,6 @@ class Lockdown:
 
 
 def _disable_modules(window: Any) -> list[str]:
-    from kivy.modules import Modules
-
     names = [name for name, _ in Config.items("modules")] if Config.has_section("modules") else []
     for name in names:
         Config.remove_option("modules", name)

@@ -29,6 +29,7 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.label import Label
 from kivy.uix.widget import Widget
 
+from kiosk.adminpin import verify_pin as default_verify
 from kiosk.core import stats as kstats
 from kiosk.core.identifiers import classify
 from kiosk.core.maintenance import (
@@ -47,6 +48,7 @@ from kiosk.diagnostics import ActionResult, Diagnostics
 from kiosk.doctor import Status
 from kiosk.i18n import _
 from kiosk.screens.base import KioskScreen, register_screen
+from kiosk.screens.widgets import load_kv
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +110,6 @@ class MaintenanceController:
     def __init__(
         self, app: Any, *, clock: Any = None, verify_pin: Callable[[str, str], bool] | None = None
     ) -> None:
-        from kiosk.adminpin import verify_pin as default_verify
-
         self.app = app
         services = getattr(app, "services", None)
         self.clock = clock or getattr(services, "clock", None) or SystemClock()
@@ -184,7 +184,7 @@ class MaintenanceController:
         That part of the bar is text on every patron screen and at every display size, so the
         gesture never sits on a patron control. Without a top bar (a host without the patron
         screens), the window's top-left square."""
-        from kivy.core.window import Window
+        from kivy.core.window import Window  # lazy: opens Kivy's window
 
         root = getattr(self.app, "kiosk_root", None)
         bar = getattr(root, "ids", {}).get("topbar") if root is not None else None
@@ -802,12 +802,10 @@ SCREEN_CLASSES: dict[str, type[MaintenanceScreen]] = {
 
 def _factory(name: str) -> Callable[[Any], MaintenanceScreen]:
     def build(app: Any) -> MaintenanceScreen:
-        from kiosk.screens.widgets import load_kv
-
         load_kv("widgets.kv", "maintenance.kv")
         ctl = controller(app)
         if name == LOGIN and getattr(ctl, "_corner_widget", None) is None:
-            ctl._corner_widget = install_hidden_corner(app, ctl)  # type: ignore[attr-defined]
+            ctl._corner_widget = install_hidden_corner(app, ctl)  # type: ignore[attr-defined]  # kept on the controller, once per app
         return SCREEN_CLASSES[name](name=name)
 
     return build

@@ -11,6 +11,8 @@ from typing import Any
 
 from kivy.app import App
 from kivy.clock import Clock
+from kivy.factory import Factory
+from kivy.lang import Builder
 from kivy.properties import BooleanProperty, ListProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.floatlayout import FloatLayout
@@ -18,15 +20,15 @@ from kivy.uix.widget import Widget
 
 from kiosk.core.checkout import CheckoutItem, ItemStatus
 from kiosk.core.domain import BlockReason, Refusal
-from kiosk.core.events import Action
+from kiosk.core.events import Action, PinEntered
 from kiosk.core.money import is_nonzero
 from kiosk.core.returns import ReturnState
 from kiosk.core.routing import Instruction, ReturnOutcome
-from kiosk.core.session import LoginProblem, SessionState
-from kiosk.i18n import _
+from kiosk.core.session import LoginProblem, ReceiptChoice, SessionState
+from kiosk.i18n import _, translator
 from kiosk.screens.base import KioskScreen
 from kiosk.screens.texts import block_text, ordered_blocks, refusal_text
-from kiosk.screens.widgets import ItemRow, KLabel
+from kiosk.screens.widgets import DIGIT_KEYS, LETTER_KEYS, ItemRow, KButton, KLabel
 
 INSTRUCTION_TEXTS: dict[str, str] = {
     Instruction.DONE: _("Thank you. Put it in the return box."),
@@ -69,7 +71,6 @@ class KioskRoot(FloatLayout):
 
     def show_help(self) -> None:
         """The help button: what to do on the current screen, over it."""
-        from kivy.factory import Factory
 
         self.hide_help()
         app = _app()
@@ -85,7 +86,6 @@ class KioskRoot(FloatLayout):
 
     def _idle_changed(self, _app_obj: Any, shown: bool) -> None:
         # Added and removed rather than hidden: a hidden widget would still swallow touches.
-        from kivy.factory import Factory
 
         if shown and self._warning is None:
             self._warning = Factory.IdleWarning()
@@ -147,10 +147,10 @@ class StateScreen(KioskScreen):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._state: Any = None
+        self._state: SessionState | ReturnState | None = None
         _app().bind(lang=lambda *_: self._state is not None and self.show(self._state))
 
-    def show(self, state: Any) -> None:
+    def show(self, state: SessionState | ReturnState | None) -> None:
         self._state = state
         self.render(state)
 
@@ -198,15 +198,13 @@ class WelcomeScreen(PaneScreen):
     message = StringProperty("")
 
     def on_kv_post(self, base_widget: Any) -> None:
-        from kiosk.screens.widgets import KButton
-
         app = _app()
         box = self.ids.languages
         for code in app.cfg.kiosk.languages:
             button = KButton(text=app.language_name(code))
             if code == "lv":
                 button.bold = True  # Latvian takes the main place (Cabinet Regulation No. 292)
-            button.code = code  # type: ignore[attr-defined]
+            button.code = code
             button.bind(on_release=lambda b: self.choose_language(b.code))
             box.add_widget(button)
         app.bind(lang=self._mark_language)
@@ -255,7 +253,6 @@ def login_message(state: Any) -> str:
 def discard(widget: Any) -> Any:
     """A widget leaving for good: its kv rules stop listening to the app and theme now. (Left to
     the garbage collector, a theme change could reach a rule of a widget already collected.)"""
-    from kivy.lang import Builder
 
     for child in widget.walk(restrict=True):
         Builder.unbind_widget(child.uid)
@@ -355,7 +352,6 @@ class CardEntryScreen(KeypadScreen):
         pad = self.ids.get("pad")
         if pad is None:
             return
-        from kiosk.screens.widgets import DIGIT_KEYS, LETTER_KEYS
 
         # Seven columns make four rows of letters, which fit an 800x480 screen above the buttons.
         pad.cols, pad.keys = (7, list(LETTER_KEYS)) if self.letters else (3, list(DIGIT_KEYS))
@@ -382,8 +378,6 @@ class PinScreen(KeypadScreen):
         self.ids.pad.text = ""
 
     def submit(self, pin: str) -> None:
-        from kiosk.core.events import PinEntered
-
         if pin:
             self.ids.pad.text = ""  # the PIN leaves the screen at once
             _app().post(PinEntered(pin))
@@ -448,7 +442,7 @@ class SessionScreen(PaneScreen):
         self.card = self.notice = ""
         self._state = None
 
-    def render_header(self, state: Any) -> None:
+    def render_header(self, state: SessionState) -> None:
         patron = state.patron
         self.card = tr("Card {card}").format(card=patron.card_masked) if patron else ""
         checkout = state.checkout
@@ -715,8 +709,6 @@ class FinishScreen(PaneScreen):
         slot = self.ids.email_slot
         button = getattr(self, "email_button", None)
         if button is None:
-            from kiosk.screens.widgets import KButton
-
             # Built once and kept: a button rebuilt on every snapshot could vanish under a finger.
             button = self.email_button = KButton()
             button.bind(on_release=lambda *_: _app().tap(Action.RECEIPT_EMAIL))
@@ -780,8 +772,6 @@ class GoodbyeScreen(StateScreen):
     message = StringProperty("")
 
     def render(self, state: SessionState) -> None:
-        from kiosk.core.session import ReceiptChoice
-
         lines = []
         if state.items_done:
             lines.append(
@@ -860,8 +850,6 @@ class OutOfServiceScreen(KioskScreen):
     hours = StringProperty("")
 
     def show(self, state: Any) -> None:
-        from kiosk.i18n import translator
-
         app = _app()
         langs = sorted(app.cfg.kiosk.languages, key=lambda code: code != "lv")  # Latvian first
         head, body = _("This kiosk is resting."), _("Please use the book drop or ask at the desk.")
@@ -883,8 +871,6 @@ class TimedOutScreen(KioskScreen):
     done_text = StringProperty("")
 
     def show_for(self, lang: str, items_done: int) -> None:
-        from kiosk.i18n import translator
-
         t = translator(lang)
         self.heading = t.gettext("Your session has ended.")
         lines = [

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kivy.clock import Clock
+from kivy.graphics import Color, Line, Rectangle, RoundedRectangle, Triangle
 from kivy.lang import Builder
 from kivy.properties import (
     BooleanProperty,
@@ -50,7 +51,7 @@ _extents: dict[tuple[str, bool, int, str], float] = {}
 
 def word_width(word: str, font_name: str, bold: bool, font_size: float) -> float:
     """The drawn width of one word (cached: labels are re-fitted on every resize)."""
-    from kivy.core.text import Label as CoreLabel
+    from kivy.core.text import Label as CoreLabel  # lazy: starts Kivy's text provider
 
     key = (font_name, bold, int(font_size), word)
     width = _extents.get(key)
@@ -232,8 +233,6 @@ class Pictogram(Widget):
         self.fbind("accent", self._redraw)
 
     def _redraw(self, *_: Any) -> None:
-        from kivy.graphics import Color, Line, Rectangle, RoundedRectangle, Triangle
-
         self.canvas.clear()
         x, y, w, h = self.x, self.y, self.width, self.height
         side = min(w, h)

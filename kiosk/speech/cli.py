@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from kiosk.config import load
+from kiosk.speech.espeak import EspeakEngine
 from kiosk.speech.phrasing import LANGUAGES
+from kiosk.speech.port import Utterance
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "say", help="speak a text in lv, en or ru into a WAV file (voice and headset check)"
     )
@@ -30,10 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run_say(args: argparse.Namespace) -> int:
-    from kiosk.config import load
-    from kiosk.speech.espeak import EspeakEngine
-    from kiosk.speech.port import Utterance
-    from kiosk.speech.wavcheck import measure
+    from kiosk.speech.wavcheck import measure  # lazy: fast `kiosk --help`
 
     section = load(args.config).speech
     engine = EspeakEngine(

@@ -14,7 +14,9 @@ from collections.abc import Callable
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from kiosk.i18n import translator
 from kiosk.speech import make_speaker
+from kiosk.speech.headset import HeadsetWatcher
 from kiosk.speech.keys import DIGIT_KEYS
 from kiosk.speech.masking import digit_deleted, digit_entered
 from kiosk.speech.narration import Narrator, say
@@ -39,7 +41,10 @@ class SpeechGuide:
     def __init__(
         self, app: Any, engine: SpeechEngine | None = None, today: Callable[[], date] = date.today
     ) -> None:
-        from kiosk.screens.focus import FocusNavigator, KeyMap
+        from kiosk.screens.focus import (  # lazy: Kivy widgets, in the app only
+            FocusNavigator,
+            KeyMap,
+        )
 
         self.app = app
         cfg = app.cfg
@@ -222,9 +227,7 @@ class SpeechGuide:
             self.speaker.disable()
 
     def watch_headset(self, device: str) -> None:
-        from kivy.clock import Clock
-
-        from kiosk.speech.headset import HeadsetWatcher
+        from kivy.clock import Clock  # lazy: Kivy, in the app only
 
         self._headset = HeadsetWatcher(
             device, lambda plugged: Clock.schedule_once(lambda _dt: self.headset_changed(plugged))
@@ -295,7 +298,7 @@ class SpeechGuide:
                 self.drop_lang = self.app.cfg.kiosk.default_language
 
     def _after_entry(self, key: str) -> None:
-        from kiosk.screens.widgets import KeyPad
+        from kiosk.screens.widgets import KeyPad  # lazy: Kivy widgets, in the app only
 
         lang = self.lang
         for root in self._roots():
@@ -337,10 +340,8 @@ class SpeechGuide:
         return True
 
     def _back(self) -> bool:
-        from kiosk.i18n import translator
-
         tr = translator(self.lang).gettext
-        from kiosk.screens.focus import focusables, label_of
+        from kiosk.screens.focus import focusables, label_of  # lazy: Kivy widgets, in the app only
 
         items = focusables(self._roots())
         for msgid in BACK_LABELS:

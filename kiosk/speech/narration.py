@@ -14,8 +14,11 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
+from kiosk.core.checkout import ItemStatus
+from kiosk.core.domain import Refusal
 from kiosk.i18n import parse_date, translator
-from kiosk.speech.phrasing import count, due_phrase, money
+from kiosk.screens.texts import BLOCK_ORDER, BLOCK_TEXTS, REFUSAL_TEXTS
+from kiosk.speech.phrasing import cardinal, count, due_phrase, money
 
 # Speech-only sentences per language; {b:msgid} names an on-screen button by its label.
 SAY: dict[str, dict[str, str]] = {
@@ -227,9 +230,8 @@ class Narrator:
         return due_phrase(parsed, lang, today=self.today())
 
     def reason(self, item: Any, lang: str) -> str:
-        from kiosk.screens.texts import REFUSAL_TEXTS
-
-        msgid = REFUSAL_TEXTS.get(getattr(item, "refusal", None))  # type: ignore[arg-type]
+        refusal = getattr(item, "refusal", None)
+        msgid = REFUSAL_TEXTS.get(refusal) if isinstance(refusal, Refusal) else None
         if msgid:
             return translator(lang).gettext(msgid)
         message = str(getattr(item, "message", "") or "").strip()
@@ -314,8 +316,6 @@ class Narrator:
         return texts
 
     def problem(self, state: Any, lang: str) -> str:
-        from kiosk.screens.texts import BLOCK_ORDER, BLOCK_TEXTS
-
         tr = translator(lang).gettext
         value = getattr(state.problem, "value", str(state.problem))
         if value == "blocked" and state.blocks:
@@ -335,8 +335,6 @@ class Narrator:
         return text
 
     def items(self, previous: Any, state: Any, lang: str) -> list[str]:
-        from kiosk.core.checkout import ItemStatus
-
         checkout = getattr(state, "checkout", None)
         if checkout is None:
             return []
@@ -426,8 +424,6 @@ def _problem_key(state: Any) -> tuple[Any, ...]:
 
 
 def _borrowed(state: Any) -> int:
-    from kiosk.core.checkout import ItemStatus
-
     checkout = getattr(state, "checkout", None)
     if checkout is None:
         return 0
@@ -442,6 +438,4 @@ def _nonzero(amount: str) -> bool:
 
 
 def _number(n: int, lang: str) -> str:
-    from kiosk.speech.phrasing import cardinal
-
     return cardinal(max(0, n), lang)

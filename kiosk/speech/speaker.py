@@ -196,6 +196,7 @@ class Speaker:
             except SpeechError as exc:
                 log.warning("speech unavailable: %s", exc)
             except Exception:
+                # The speaker thread's last line of defence: the next utterance still plays.
                 log.exception("speech engine failed")
             finally:
                 with self._cond:

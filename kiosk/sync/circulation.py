@@ -9,6 +9,7 @@ out without an answer is left `in_doubt` for reconciliation, never blindly re-se
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -58,7 +59,14 @@ from kiosk.sync.faults import crash_point
 from kiosk.sync.forwarder import Forwarder, ForwardReport
 from kiosk.sync.journal import EntryState, Journal
 from kiosk.sync.sip2 import commands as cmd
-from kiosk.sync.sip2.client import Sip2Client, Sip2Link, Sip2LoginError, Sip2TlsError, link_lock
+from kiosk.sync.sip2.client import (
+    LinkLock,
+    Sip2Client,
+    Sip2Link,
+    Sip2LoginError,
+    Sip2TlsError,
+    link_lock,
+)
 from kiosk.sync.sip2.codec import Message, Sip2Error, Sip2LinkError, message, sip_date
 
 log = logging.getLogger(__name__)
@@ -111,7 +119,7 @@ class CirculationService:
         self._link = _Link(online=False)
         self._next_connect = float("-inf")
         # Waiting for the link counts against each call's deadline: kiosk/sync/sip2/client.py.
-        self._lock: Any = link_lock(client)
+        self._lock: LinkLock | threading.RLock = link_lock(client)
         self.forwarder: Forwarder = Forwarder(
             journal,
             lambda: self.client,

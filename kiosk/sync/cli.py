@@ -7,6 +7,7 @@ what a patron would get. Output is JSON; patron ids are masked except the last f
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import logging
 import socket
@@ -42,7 +43,7 @@ def _maybe_embedded_acs(cfg: Config, stack: ExitStack) -> None:
     if not cfg.acs.embedded or not _port_free(cfg.sip2.host, cfg.sip2.port):
         return
     try:
-        from kiosk.sync.acs.server import build_from_config
+        from kiosk.sync.acs.server import build_from_config  # lazy: fast `kiosk --help`
     except ImportError:
         return
     running = build_from_config(cfg, port=cfg.sip2.port)
@@ -124,8 +125,6 @@ def _pin(args: argparse.Namespace) -> str | None:
     if not args.pin:
         return None
     if sys.stdin.isatty():
-        import getpass
-
         return getpass.getpass("PIN: ")
     line = sys.stdin.readline()
     if not line:
@@ -208,7 +207,7 @@ def _journal(args: argparse.Namespace) -> int:
         if args.purge_days is not None:
             if args.purge_days < 1:
                 raise KioskError("--purge-days: expected at least 1 day")
-            from kiosk.fleet.statstore import roll_up_journal
+            from kiosk.fleet.statstore import roll_up_journal  # lazy: fast `kiosk --help`
 
             roll_up_journal(
                 cfg, journal

@@ -39,6 +39,7 @@ from kiosk.sync.answers import (
 from kiosk.sync.faults import crash_point
 from kiosk.sync.journal import EntryState, Journal, JournalEntry
 from kiosk.sync.sip2 import commands as cmd
+from kiosk.sync.sip2.client import LinkLock, Sip2Link
 from kiosk.sync.sip2.codec import (
     Message,
     Sip2Error,
@@ -139,13 +140,13 @@ class Forwarder:
     def __init__(
         self,
         journal: Journal,
-        client_factory: Callable[[], Any],
+        client_factory: Callable[[], Sip2Link],
         *,
         settings: Sip2Section | None = None,
         location: str = "",
         loan_days: int = 14,
         close_client: bool = True,
-        lock: Any = None,
+        lock: LinkLock | threading.RLock | None = None,
         connect: Callable[..., bool] | None = None,
         max_failures: int = MAX_FAILURES,
         backdate_reversals: bool = True,
@@ -265,7 +266,7 @@ class Forwarder:
         log.info("forwarding: %s", report.to_json())
         return report
 
-    def _ensure_connected(self, client: Any) -> bool:
+    def _ensure_connected(self, client: Sip2Link) -> bool:
         if self._connect is not None:
             return self._connect()
         if getattr(client, "connected", False):
@@ -277,7 +278,7 @@ class Forwarder:
             return False
         return True
 
-    def _forward_entry(self, client: Any, entry: JournalEntry) -> EntryState | None:
+    def _forward_entry(self, client: Sip2Link, entry: JournalEntry) -> EntryState | None:
         if entry.state not in (EntryState.QUEUED, EntryState.IN_DOUBT, EntryState.SENT):
             return None  # someone else finished it meanwhile
         bad = unsendable(entry.item_id, self.settings, "item id") or (
@@ -296,7 +297,7 @@ class Forwarder:
     def _done_state(self, entry: JournalEntry) -> EntryState:
         return EntryState.FORWARDED if entry.mode is Mode.OFFLINE else EntryState.DONE
 
-    def _send(self, client: Any, entry: JournalEntry) -> EntryState:
+    def _send(self, client: Sip2Link, entry: JournalEntry) -> EntryState:
         """Send the entry once and record the answer."""
         if entry.operation is Operation.CHECKIN and _loan_before(entry) is None:
             # The loan this return ends, read before it goes out: should its answer be lost,
@@ -546,7 +547,7 @@ class Forwarder:
 
     # -- settling unanswered work ----------------------------------------------------------------
 
-    def _settle(self, client: Any, entry: JournalEntry) -> EntryState:
+    def _settle(self, client: Sip2Link, entry: JournalEntry) -> EntryState:
         """An entry that went out without an answer: decide from what the patron was told and
         what the library system shows now (docs/architecture.md, reconciliation table)."""
         op, online = entry.operation, entry.mode is Mode.ONLINE
@@ -582,7 +583,7 @@ class Forwarder:
         log.info("journal #%d: %s", entry.id, how)
         return state
 
-    def _settle_unconfirmed_checkout(self, client: Any, entry: JournalEntry) -> EntryState:
+    def _settle_unconfirmed_checkout(self, client: Sip2Link, entry: JournalEntry) -> EntryState:
         # The patron was told "not borrowed" and the tag stayed secured.
         facts = self._facts(client, entry, entry.patron_id)
         if facts.holder is Holder.PATRON:
@@ -606,7 +607,7 @@ class Forwarder:
             facts,
         )
 
-    def _settle_promised_checkout(self, client: Any, entry: JournalEntry) -> EntryState:
+    def _settle_promised_checkout(self, client: Sip2Link, entry: JournalEntry) -> EntryState:
         # Offline work: the patron left with the item and a provisional due date.
         facts = self._facts(client, entry, entry.patron_id)
         if facts.holder is Holder.PATRON:
@@ -620,7 +621,7 @@ class Forwarder:
             return self._unplaced(entry, facts, "sent without an answer")
         return self._send(client, entry)
 
-    def _settle_unconfirmed_renewal(self, client: Any, entry: JournalEntry) -> EntryState:
+    def _settle_unconfirmed_renewal(self, client: Sip2Link, entry: JournalEntry) -> EntryState:
         # The patron was told "not renewed". SIP2 cannot undo a renewal.
         facts = self._facts(client, entry, entry.patron_id)
         if facts.holder is not Holder.PATRON:
@@ -664,7 +665,7 @@ class Forwarder:
             },
         )
 
-    def _settle_checkin(self, client: Any, entry: JournalEntry) -> EntryState:
+    def _settle_checkin(self, client: Sip2Link, entry: JournalEntry) -> EntryState:
         # The item is back in the library (the patron was told it is returned, or it will be).
         done = self._done_state(entry)
         owner = entry.patron_id or self._loan_patron(entry)
@@ -707,7 +708,7 @@ class Forwarder:
             return self._send(client, entry)
         return self._unplaced(entry, facts, "return without an answer")
 
-    def _reverse(self, client: Any, entry: JournalEntry, facts: ItemFacts) -> EntryState:
+    def _reverse(self, client: Sip2Link, entry: JournalEntry, facts: ItemFacts) -> EntryState:
         """Undo a checkout the patron was told had failed: a check-in journaled as its reversal."""
         request: dict[str, Any] = {"reversal_of": entry.id}
         if self.backdate_reversals:
@@ -733,7 +734,7 @@ class Forwarder:
 
     # -- what the library system shows -----------------------------------------------------------
 
-    def _facts(self, client: Any, entry: JournalEntry, patron_id: str) -> ItemFacts:
+    def _facts(self, client: Sip2Link, entry: JournalEntry, patron_id: str) -> ItemFacts:
         s = self.settings
         req = message(
             cmd.ITEM_INFORMATION,
@@ -759,7 +760,7 @@ class Forwarder:
             return ItemFacts(Holder.CHARGED, status, due)
         return ItemFacts(Holder.PATRON if charged else Holder.OTHER, status, due)
 
-    def _ask(self, client: Any, entry: JournalEntry, req: Message, expected: str) -> Message:
+    def _ask(self, client: Sip2Link, entry: JournalEntry, req: Message, expected: str) -> Message:
         try:
             resp = client.request(req)
         except Sip2LinkError as exc:
@@ -776,7 +777,7 @@ class Forwarder:
             self._item_failed(entry, f"answer {resp.command} to {req.command} while reconciling")
         return resp
 
-    def _charged_to(self, client: Any, entry: JournalEntry, patron_id: str) -> bool | None:
+    def _charged_to(self, client: Sip2Link, entry: JournalEntry, patron_id: str) -> bool | None:
         """Whether the item is among the patron's charged items (63, paged); None without 63."""
         status = getattr(client, "acs_status", None)
         supported = getattr(status, "supported", None)

@@ -373,8 +373,8 @@ def upgrade(engine: sa.Engine) -> None:
         if conn.exec_driver_sql("PRAGMA user_version").scalar() == stamp:
             return
     # Alembic is loaded only to migrate: `kiosk --help` reaches this module and should stay fast.
-    from alembic import command  # lazy: only when the journal's schema is not current
-    from alembic.config import Config as AlembicConfig  # lazy: as above
+    from alembic import command  # lazy: Alembic, only to migrate
+    from alembic.config import Config as AlembicConfig  # lazy: Alembic, only to migrate
 
     acfg = AlembicConfig()
     acfg.set_main_option("script_location", str(MIGRATIONS))

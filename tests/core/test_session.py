@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 import pytest
 
@@ -249,6 +250,38 @@ def test_unknown_patron_answer_not_ok_and_link_down(
     st = s.handle(CardPresented("LV0002"))
     assert st.problem is LoginProblem.LINK_DOWN
     assert st.stage is Stage.WELCOME
+
+
+def test_a_bug_while_identifying_keeps_its_traceback_and_is_not_taken_for_an_outage(
+    circ: FakeCirculation,
+    clock: ManualClock,
+    caplog: pytest.LogCaptureFixture,
+    unexpected_faults,
+) -> None:
+    s, _ = make(circ, clock, pin_policy="none")
+    circ.fail_next["identify_patron"] = TypeError("a bug in the circulation service")
+    with caplog.at_level(logging.ERROR, logger="kiosk.core.session"):
+        st = s.handle(CardPresented("LV0002"))
+    assert st.stage is Stage.WELCOME  # the patron still gets a clear screen
+    assert [type(e) for e in unexpected_faults()] == [TypeError]  # and the test would fail
+    records = [r for r in caplog.records if "identifying patron" in r.getMessage()]
+    assert len(records) == 1
+    assert records[0].exc_info is not None
+    assert "LV0002" not in caplog.text
+
+
+def test_a_link_fault_while_identifying_is_one_line(
+    circ: FakeCirculation, clock: ManualClock, caplog: pytest.LogCaptureFixture, unexpected_faults
+) -> None:
+    s, _ = make(circ, clock, pin_policy="none")
+    circ.fail_next["identify_patron"] = Sip2LinkError("refused")
+    with caplog.at_level(logging.ERROR, logger="kiosk.core.session"):
+        s.handle(CardPresented("LV0002"))
+    records = [r for r in caplog.records if "identifying patron" in r.getMessage()]
+    assert len(records) == 1
+    assert records[0].exc_info is None
+    assert "refused" in records[0].getMessage()
+    assert unexpected_faults() == []
 
 
 # -- offline -----------------------------------------------------------------------------------

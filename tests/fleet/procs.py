@@ -63,7 +63,8 @@ class KioskProcess:
     def ready(self, timeout_s: float = 60.0) -> KioskProcess:
         """Wait for `READY <metrics port>` (start several processes first, then wait for each)."""
         words = self.read_line(timeout_s).split()
-        assert words and words[0] == "READY", f"kiosk process said {words!r}"
+        assert words, f"kiosk process said {words!r}"
+        assert words[0] == "READY", f"kiosk process said {words!r}"
         self.metrics_port = int(words[1])
         return self
 

@@ -430,9 +430,9 @@ def _soak(tmp_path: Path, rng: random.Random, clock: ManualClock, acs: object) -
         assert len(starts) == len(ends) >= 1, (component, len(starts), len(ends))
     assert not drop.state.outages
     slips = sum(1 for r in drop.history if r.hold_slip_printed is not None)
-    assert slips > 0 and len(printer.printed) == slips and drop.slips_waiting == 0, (
-        "every hold slip printed, late or not"
-    )
+    assert slips > 0, "every hold slip printed, late or not"
+    assert len(printer.printed) == slips, "every hold slip printed, late or not"
+    assert drop.slips_waiting == 0, "every hold slip printed, late or not"
 
 
 def _check_one(
@@ -459,10 +459,12 @@ def _check_one(
         "write_fails": ReturnOutcome.SECURITY_FAILED,
     }.get(fault)
     if expected_reason is not None:
-        assert final is FinalState.EXCEPTION_BIN and outcome is expected_reason, where
+        assert final is FinalState.EXCEPTION_BIN, where
+        assert outcome is expected_reason, where
         assert r.bin == 0, where  # type: ignore[attr-defined]
     elif sorter_down:
-        assert final is FinalState.EXCEPTION_BIN and outcome is ReturnOutcome.SORTER_FAILED, where
+        assert final is FinalState.EXCEPTION_BIN, where
+        assert outcome is ReturnOutcome.SORTER_FAILED, where
     else:
         assert final in (FinalState.CHECKED_IN_SECURED, FinalState.QUEUED_OFFLINE_SECURED), where
     reached_acs = outcome in (
@@ -479,9 +481,11 @@ def _check_one(
     ]
     if final is FinalState.CHECKED_IN_SECURED:
         assert library.loan(exp.item_id) is None, where  # type: ignore[attr-defined]
-        assert latest and latest[-1].state is EntryState.DONE, where
+        assert latest, where
+        assert latest[-1].state is EntryState.DONE, where
     if final is FinalState.QUEUED_OFFLINE_SECURED:
-        assert latest and latest[-1].state in (
+        assert latest, where
+        assert latest[-1].state in (
             EntryState.QUEUED,
             EntryState.IN_DOUBT,
             EntryState.DONE,

@@ -250,13 +250,17 @@ def _round(n: int, rig: Rig, tally: Counter[str]) -> None:
             before[item.item_id],
         )
         if item.status is ItemStatus.CHECKED_OUT:
-            assert loan is not None and loan.patron_id == patron and _secured(t) is False, str(told)
+            assert loan is not None, str(told)
+            assert loan.patron_id == patron, str(told)
+            assert _secured(t) is False, str(told)
         elif item.status is ItemStatus.REFUSED:
             # Not borrowed now: the loan is as it was and the tag matches it.
             was = before[item.item_id]
-            assert (loan is None) == (was is None) and _secured(t) is (loan is None), str(told)
+            assert (loan is None) == (was is None), str(told)
+            assert _secured(t) is (loan is None), str(told)
         else:
-            assert item.status is ItemStatus.TO_DESK and item.item_id in staff, str(told)
+            assert item.status is ItemStatus.TO_DESK, str(told)
+            assert item.item_id in staff, str(told)
     # The patron takes the items away (lifted ones are gone already); staff set the desk items right.
     pad.reset_faults()
     for item_id in placed:

@@ -162,7 +162,8 @@ def test_a_link_that_honours_the_declared_rule_gets_the_identical_frame_again(
     acs.faults.stall_s = 0.0  # the late answer, then the replay of it, go out now
     worker.join(WAIT_S)
 
-    assert len(result) == 1 and isinstance(result[0], Message), result
+    assert len(result) == 1, result
+    assert isinstance(result[0], Message), result
     assert result[0].fixed["ok"] == "1"
     frames = [t for _, d, t in client.exchanges if d == SC_TO_ACS and t.startswith("11")]
     assert frames[0] == frames[1]
@@ -196,7 +197,8 @@ def test_a_read_only_request_is_still_retried(make_acs, make_client) -> None:
     wait_for(lambda: sent(client, "17", "30000002") == 2, "the retry of the item information")
     acs.faults.stall_s = 0.0
     worker.join(WAIT_S)
-    assert len(result) == 1 and isinstance(result[0], Message), result
+    assert len(result) == 1, result
+    assert isinstance(result[0], Message), result
     assert result[0].command == "18"
     assert result[0].get("AB") == "30000002"
 
@@ -221,7 +223,8 @@ def test_a_late_checkout_answer_is_never_taken_for_the_next_checkout(make_acs, m
     acs.faults.stall_s = 0.0  # the late "ok" for 30000001 goes out now
     worker.join(WAIT_S)
 
-    assert len(result) == 1 and isinstance(result[0], Message), result
+    assert len(result) == 1, result
+    assert isinstance(result[0], Message), result
     answer = result[0]
     assert answer.get("AB") == "30000003"
     assert answer.fixed["ok"] == "0", "on hold for another patron: refused, not borrowed"

@@ -54,7 +54,8 @@ def _load() -> tuple[dict[str, str], dict[str, str]]:
         elif raw.startswith("# name: "):
             name = raw[len("# name: ") :].strip()
         elif raw and not raw.startswith("#"):
-            assert name and name not in texts, f"message without a fresh name: {raw[:40]!r}"
+            assert name, f"message without a fresh name: {raw[:40]!r}"
+            assert name not in texts, f"message without a fresh name: {raw[:40]!r}"
             texts[name] = raw
             sources[name] = source
             name = None
@@ -1407,7 +1408,8 @@ def test_polaris_wrong_pin_and_unknown_patrons_are_refused(service):
         "eg_64_inactive",
     ):
         result = service(_63=name).identify_patron("2642")
-        assert not result.ok and result.patron.valid is False, name
+        assert not result.ok, name
+        assert result.patron.valid is False, name
         assert BlockReason.UNKNOWN_PATRON in result.patron.blocks
 
 
@@ -1476,7 +1478,8 @@ def test_fees_above_the_limit_block_even_without_the_flag(service):
     assert (p.fee_total, p.fee_limit) == ("20.00", "15.00")
     for name in ("sierra_64_valid", "polaris_64_valid", "phpsip2_64_vendor_fields"):
         p = service(_63=name).identify_patron("12345").patron  # fees at or under the limit
-        assert BlockReason.EXCESSIVE_FEES not in p.blocks and p.may_borrow, name
+        assert BlockReason.EXCESSIVE_FEES not in p.blocks, name
+        assert p.may_borrow, name
     # Polaris flags excessive fines itself (BV11.50 over CC9.99): no second reason is added.
     p = service(_63="polaris_64_excess_fines").identify_patron("25891000115879").patron
     assert BlockReason.EXCESSIVE_FEES not in p.blocks

@@ -57,9 +57,9 @@ def test_units_pass_systemd_analyze_verify(tmp_path):
         text=True,
         timeout=60,
     )
-    assert proc.returncode == 0 and proc.stderr.strip() == "" and proc.stdout.strip() == "", (
-        proc.stderr + proc.stdout
-    )
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert proc.stderr.strip() == "", proc.stderr + proc.stdout
+    assert proc.stdout.strip() == "", proc.stderr + proc.stdout
 
 
 def test_verify_would_catch_a_broken_unit(tmp_path):

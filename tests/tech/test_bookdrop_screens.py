@@ -211,9 +211,8 @@ def test_busy_offline_note_and_closed(drop_app):
     closed.show(down)
     drop_app.show_screen("bookdrop_closed")
     frames(2)
-    assert (
-        closed.lines[0] == "Grāmatu nodošana slēgta" and "RFID" not in closed.detail
-    )  # no technical text
+    assert closed.lines[0] == "Grāmatu nodošana slēgta"
+    assert "RFID" not in closed.detail  # no technical text
     assert closed.detail.splitlines() == [
         "Bibliotēkas darba laiks: P-Pk 10-19, S 10-16",
         "Library opening hours: P-Pk 10-19, S 10-16",
@@ -389,11 +388,9 @@ def test_long_latvian_and_russian_texts_fit_a_small_display(drop_app, size):
             screenshot(drop_app, f"bookdrop_{name}_{suffix}")
             for label in screen.walk():
                 if isinstance(label, Label) and label.text and label.opacity:
-                    assert (
-                        label.texture_size[0] <= Window.width
-                        and 0 <= label.y
-                        and label.top <= Window.height + 1
-                    ), (name, label.text)
+                    assert label.texture_size[0] <= Window.width, (name, label.text)
+                    assert 0 <= label.y, (name, label.text)
+                    assert label.top <= Window.height + 1, (name, label.text)
         closed = drop_app.screen("bookdrop_closed")
         closed.show(BookDropState(outages=frozenset({Component.READER})))
         drop_app.show_screen("bookdrop_closed")
@@ -401,11 +398,9 @@ def test_long_latvian_and_russian_texts_fit_a_small_display(drop_app, size):
         assert "RFID" not in closed.detail
         for label in closed.walk():
             if isinstance(label, Label) and label.text:
-                assert (
-                    label.texture_size[0] <= Window.width
-                    and 0 <= label.y
-                    and label.top <= Window.height + 1
-                ), ("closed", label.text)
+                assert label.texture_size[0] <= Window.width, ("closed", label.text)
+                assert 0 <= label.y, ("closed", label.text)
+                assert label.top <= Window.height + 1, ("closed", label.text)
     finally:
         Window.size = before
         frames(2)

@@ -466,9 +466,8 @@ def test_every_screen_in_latvian_and_russian(kiosk, lang, size):
             diag.ids.exchanges,
             button(diag, t("Leave")),
         ):
-            assert b.right <= Window.width + 1 and b.texture_size[1] <= b.height, (
-                b.text
-            )  # text fits its button
+            assert b.right <= Window.width + 1, b.text
+            assert b.texture_size[1] <= b.height, b.text  # text fits its button
         for name, nav in (
             ("maintenance_queue", "Offline queue"),
             ("maintenance_stats", "Statistics"),

@@ -80,6 +80,7 @@ def test_a_journal_that_cannot_be_written_is_one_line_with_the_fix(tmp_path):
     )
     assert proc.returncode == Exit.FAILED, proc.stderr
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
     assert "is not writable" in lines[0]
     assert "sudo chown kiosk:kiosk" in lines[0]

@@ -128,7 +128,8 @@ def test_output_piped_to_head_ends_quietly(tmp_path):
         rc = proc.wait(timeout=60)
         proc.stderr.close()
     assert json.loads(first)["command"] == "99"
-    assert "Traceback" not in err and "BrokenPipe" not in err, err
+    assert "Traceback" not in err, err
+    assert "BrokenPipe" not in err, err
     assert rc == Exit.OUTPUT_CLOSED
 
 

@@ -38,7 +38,8 @@ def test_every_used_text_is_translated_with_its_placeholders(language: str) -> N
         entry = messages[msgid]
         forms = entry if isinstance(entry, list) else [entry]
         if plural:
-            assert isinstance(entry, list) and len(entry) >= 2, msgid
+            assert isinstance(entry, list), msgid
+            assert len(entry) >= 2, msgid
         for form in forms:
             assert placeholders(form) == placeholders(msgid), f"{language}: {msgid!r} -> {form!r}"
 

@@ -61,7 +61,8 @@ def test_every_maintenance_text_is_translated_with_its_placeholders(language: st
         entry = messages[msgid]
         forms = entry if isinstance(entry, list) else [entry]
         if plural:
-            assert isinstance(entry, list) and len(entry) == (2 if language == "en" else 3), msgid
+            assert isinstance(entry, list), msgid
+            assert len(entry) == (2 if language == "en" else 3), msgid
         else:
             assert isinstance(entry, str), msgid
         for form in forms:
@@ -117,9 +118,8 @@ def test_book_drop_texts_in_every_language_with_their_placeholders() -> None:
     for key, entry in entries.items():
         assert {"lv", "en", "ru"} <= set(entry), key
         for language in ("lv", "ru"):
-            assert entry[language] and entry[language] != entry["en"], (
-                f"{key}: {language} is missing or English"
-            )
+            assert entry[language], f"{key}: {language} is missing or English"
+            assert entry[language] != entry["en"], f"{key}: {language} is missing or English"
             assert placeholders(entry[language]) == placeholders(entry["en"]), (
                 f"{key}: {language} placeholders"
             )

@@ -87,7 +87,8 @@ class Keypad:
                 break
             current = items.index(nav.focused) if nav.focused in items else 0
             self.press("down" if labels.index(label) > current else "up")
-        assert nav.focused is not None and label_of(nav.focused, lang) == label, (
+        assert nav.focused is not None, f"focus on {label_of(nav.focused, lang)!r}, not {label!r}"
+        assert label_of(nav.focused, lang) == label, (
             f"focus on {label_of(nav.focused, lang)!r}, not {label!r}"
         )
         self.press("enter")

@@ -282,12 +282,10 @@ def test_small_and_portrait_screens_keep_targets_reachable(kiosk, size) -> None:
             )
             if _in_scroll_view(button):
                 continue  # a long list scrolls; its rows may lie outside the window
-            assert (
-                -1 <= x
-                and x + button.width <= Window.width + 1
-                and -1 <= y
-                and y + button.height <= Window.height + 1
-            ), f"{screen}: {button.text!r} off screen"
+            assert -1 <= x, f"{screen}: {button.text!r} off screen"
+            assert x + button.width <= Window.width + 1, f"{screen}: {button.text!r} off screen"
+            assert -1 <= y, f"{screen}: {button.text!r} off screen"
+            assert y + button.height <= Window.height + 1, f"{screen}: {button.text!r} off screen"
 
     check("welcome")
     p.tap_id("type_number", "welcome")

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from kiosk import config
+from kiosk.core.domain import OfflinePolicy, PinPolicy
 from kiosk.errors import ConfigError
 
 
@@ -42,6 +43,9 @@ def test_env_variable_chooses_the_file(tmp_path, monkeypatch):
         ("[sip2]\nport = 70000\n", "sip2.port", "1-65535"),
         ("[sip2]\nencoding = 'latin1'\n", "sip2.encoding", "cp1257"),
         ("[offline]\npolicy = 'sometimes'\n", "offline.policy", "'checkin-only'"),
+        ("[offline]\npolicy = 1\n", "offline.policy", "'checkin-and-checkout'"),
+        ("[patron]\npin_policy = 'Optional'\n", "patron.pin_policy", "'optional'"),
+        ("[admin]\nsecrets_policy = 'ignore'\n", "admin.secrets_policy", "'refuse', 'warn'"),
         ("[kiosk]\nlanguages = ['lv', 'de']\n", "kiosk.languages", "lv, en, ru"),
         ("[ui]\nidle_warning_s = 5\n", "ui.idle_warning_s", "20 seconds"),
         ("[sip2]\ntls = 'yes'\n", "sip2.tls", "true or false"),
@@ -61,6 +65,21 @@ def test_bad_values_name_file_key_and_expectation(tmp_path, text, key, expected)
     assert str(f.resolve()) in msg
     assert key in msg
     assert expected in msg
+
+
+def test_policies_are_read_into_their_enums(tmp_path):
+    f = tmp_path / "site.toml"
+    f.write_text(
+        "[offline]\npolicy = 'disabled'\n[patron]\npin_policy = 'mandatory'\n"
+        "[admin]\nsecrets_policy = 'refuse'\n"
+    )
+    cfg = config.load(f)
+    assert cfg.offline.policy is OfflinePolicy.DISABLED
+    assert cfg.patron.pin_policy is PinPolicy.MANDATORY
+    assert cfg.admin.secrets_policy is config.SecretsPolicy.REFUSE
+    defaults = config.load(config.DEFAULT_CONFIG)
+    assert type(defaults.offline.policy) is OfflinePolicy
+    assert type(defaults.patron.pin_policy) is PinPolicy
 
 
 def test_invalid_toml_is_reported_with_the_file(tmp_path):

@@ -23,6 +23,7 @@ from kiosk.devices.cards.base import (
     mask,
     parse_card_rule,
 )
+from kiosk.devices.errors import DeviceError
 
 __all__ = [
     "CardError",
@@ -50,12 +51,16 @@ def open_card_source(
         )
     if kind == "sim":
         # only the configured kind's driver is loaded (pyscard and nfcpy are optional)
-        from kiosk.devices.cards.sim import get_shared_card_source
+        from kiosk.devices.cards.sim import (  # lazy: only the configured driver loads
+            get_shared_card_source,
+        )
 
         return get_shared_card_source(rest or "default")
     if kind == "wedge":
         # only the configured kind's driver is loaded (pyscard and nfcpy are optional)
-        from kiosk.devices.cards.wedge import WedgeCollector
+        from kiosk.devices.cards.wedge import (  # lazy: only the configured driver loads
+            WedgeCollector,
+        )
 
         return WedgeCollector(
             clock or SystemClock(),
@@ -64,7 +69,9 @@ def open_card_source(
         )
     if kind == "serial":
         # only the configured kind's driver is loaded (pyscard and nfcpy are optional)
-        from kiosk.devices.cards.serial_scanner import SerialScanner
+        from kiosk.devices.cards.serial_scanner import (  # lazy: only the configured driver loads
+            SerialScanner,
+        )
 
         port, _, query = rest.partition("?")
         baud = 9600
@@ -79,12 +86,14 @@ def open_card_source(
     rule = parse_card_rule(getattr(patron_cfg, "card_rule", "uid"), base_dir=base_dir)
     if kind == "pcsc":
         # only the configured kind's driver is loaded (pyscard and nfcpy are optional)
-        from kiosk.devices.cards.pcsc import PcscCardSource
+        from kiosk.devices.cards.pcsc import (  # lazy: only the configured driver loads
+            PcscCardSource,
+        )
 
         return PcscCardSource(rest, rule)
     if kind == "nfc":
         # only the configured kind's driver is loaded (pyscard and nfcpy are optional)
-        from kiosk.devices.cards.nfc import NfcCardSource
+        from kiosk.devices.cards.nfc import NfcCardSource  # lazy: only the configured driver loads
 
         return NfcCardSource(rest or "usb", rule)
     raise CardError(
@@ -133,7 +142,7 @@ def check_source(url: str, patron_cfg: Any = None) -> SourceCheck:
         )
     if kind == "serial":
         # pyserial only to check a serial: source
-        import serial
+        import serial  # lazy: pyserial, only to check a serial: source
 
         port = rest.partition("?")[0]
         try:
@@ -143,8 +152,10 @@ def check_source(url: str, patron_cfg: Any = None) -> SourceCheck:
         return SourceCheck(SourceStatus(True, f"{port} opens"))
     if kind == "pcsc":
         # PC/SC is optional: pyscard is loaded only to check a pcsc: source
-        from kiosk.devices.errors import DeviceError
-        from kiosk.devices.readers.pcsc import PcscContext, PcscUnavailable
+        from kiosk.devices.readers.pcsc import (  # lazy: pyscard is optional
+            PcscContext,
+            PcscUnavailable,
+        )
 
         ctx = PcscContext()
         try:
@@ -160,7 +171,7 @@ def check_source(url: str, patron_cfg: Any = None) -> SourceCheck:
         return SourceCheck(SourceStatus(True, "nfcpy UDP test driver"))
     try:
         # nfcpy is optional: its presence is what is checked
-        import nfc  # noqa: F401
+        import nfc  # noqa: F401  # lazy: nfcpy is optional
     except ImportError:
         return SourceCheck(
             SourceStatus(False, "nfcpy is not installed; install the kiosk with the [nfc] extra")
@@ -170,7 +181,8 @@ def check_source(url: str, patron_cfg: Any = None) -> SourceCheck:
         ok = Path(dev).exists()
         return SourceCheck(SourceStatus(ok, f"{dev} {'exists' if ok else 'does not exist'}"))
     # the device listing of `kiosk devices` is loaded only for an nfc: source check
-    from kiosk.devices.cli import nfc_devices
+
+    from kiosk.devices.cli import nfc_devices  # lazy: a CLI module, only to check nfc:
 
     found, _ = nfc_devices()
     if found:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from kiosk import demo_catalog
 from kiosk.core.errors import log_fault
 from kiosk.core.events import CardPresented  # the core's event; card sources post it as is
 from kiosk.devices.errors import DeviceError
@@ -156,14 +157,20 @@ def decode_block(data: bytes, encoding: str) -> str | None:
     return text
 
 
+_UID_RULES: dict[str, Literal["uid", "uid-decimal", "uid-reversed"]] = {
+    "uid": "uid",
+    "uid-decimal": "uid-decimal",
+    "uid-reversed": "uid-reversed",
+}
+
+
 def parse_card_rule(rule: str, *, base_dir: Path | None = None) -> CardRule:
     """A CardRule from the config string; CardError (naming the setting) when it is not one."""
     rule = rule.strip()
-    if rule in ("uid", "uid-decimal", "uid-reversed"):
-        return CardRule(kind=rule)  # type: ignore[arg-type]
+    uid_kind = _UID_RULES.get(rule)
+    if uid_kind is not None:
+        return CardRule(kind=uid_kind)
     if rule == "demo":
-        from kiosk import demo_catalog
-
         return CardRule(
             kind="demo",
             table=tuple(

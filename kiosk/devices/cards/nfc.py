@@ -48,7 +48,7 @@ class NfcCardSource(ThreadedCardSource):
     def start(self, on_card: CardCallback) -> None:
         super().start(on_card)
         try:
-            import nfc  # noqa: F401
+            import nfc  # noqa: F401  # lazy: nfcpy is optional
         except ImportError as exc:
             raise CardError(
                 "nfcpy is not installed; install the kiosk with the [nfc] extra"
@@ -56,7 +56,7 @@ class NfcCardSource(ThreadedCardSource):
         self._start_thread()
 
     def _run(self) -> None:
-        import nfc
+        import nfc  # lazy: nfcpy is optional
 
         while not self._stop.is_set():
             try:
@@ -76,7 +76,8 @@ class NfcCardSource(ThreadedCardSource):
                 self.error = f"nfc device {self.path} not available ({exc}); check the USB cable or the kernel pn533 driver"
                 log.warning(self.error)
                 self._stop.wait(self.retry_s)
-            except Exception as exc:  # nfcpy raises a variety of errors from drivers
+            except Exception as exc:
+                # A device driver boundary: nfcpy raises many kinds from its drivers; retried.
                 self.error = f"nfc device {self.path}: {exc}"
-                log.warning(self.error)
+                log.warning(self.error, exc_info=exc)
                 self._stop.wait(self.retry_s)

@@ -67,7 +67,7 @@ class PcscCardSource(ThreadedCardSource):
         self._start_thread()
 
     def _run(self) -> None:
-        from smartcard import scard
+        from smartcard import scard  # lazy: pyscard is optional
 
         reader: str | None = None
         state = scard.SCARD_STATE_UNAWARE

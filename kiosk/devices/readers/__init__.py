@@ -75,7 +75,10 @@ def open_reader(url: str, *, timeout_s: float = 1.0, retries: int = 3) -> TagRea
         raise DeviceError(f"reader URL {url!r} has no kind; expected feig:, 3m:, pcsc: or sim:")
     if scheme == "sim":
         # only the configured kind's driver is loaded (pyscard is optional)
-        from kiosk.devices.readers.sim import SimReader, get_shared_pad
+        from kiosk.devices.readers.sim import (  # lazy: only the configured driver loads
+            SimReader,
+            get_shared_pad,
+        )
 
         name = rest or "default"
         return SimReader(get_shared_pad(name), name)
@@ -88,7 +91,9 @@ def open_reader(url: str, *, timeout_s: float = 1.0, retries: int = 3) -> TagRea
             raise DeviceError(f"reader URL {url!r}: parity must be N, E or O")
         if scheme == "feig":
             # only the configured kind's driver is loaded (pyscard is optional)
-            from kiosk.devices.readers.feig import FeigReader
+            from kiosk.devices.readers.feig import (  # lazy: only the configured driver loads
+                FeigReader,
+            )
 
             return FeigReader(
                 port,
@@ -100,7 +105,9 @@ def open_reader(url: str, *, timeout_s: float = 1.0, retries: int = 3) -> TagRea
                 block_order=opts.get("blocks", "msb"),
             )
         # only the configured kind's driver is loaded (pyscard is optional)
-        from kiosk.devices.readers.threem import ThreeMReader
+        from kiosk.devices.readers.threem import (  # lazy: only the configured driver loads
+            ThreeMReader,
+        )
 
         return ThreeMReader(
             port,
@@ -111,7 +118,7 @@ def open_reader(url: str, *, timeout_s: float = 1.0, retries: int = 3) -> TagRea
         )
     if scheme == "pcsc":
         # only the configured kind's driver is loaded (pyscard is optional)
-        from kiosk.devices.readers.pcsc import PcscReader
+        from kiosk.devices.readers.pcsc import PcscReader  # lazy: only the configured driver loads
 
         name, opts = _split_options(rest)
         return PcscReader(

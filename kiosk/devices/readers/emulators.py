@@ -8,6 +8,7 @@ at the reader's baud rate; for tests and for technicians without hardware.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import select
@@ -22,7 +23,7 @@ from pathlib import Path
 from kiosk.devices.errors import DeviceError, DeviceTimeout
 from kiosk.devices.readers import feig, threem
 from kiosk.devices.readers.base import NotSupported, ReaderFrameError, TagNotFound, TagWriteError
-from kiosk.devices.readers.sim import SimulatedPad
+from kiosk.devices.readers.sim import SimulatedPad, demo_tag
 
 log = logging.getLogger(__name__)
 
@@ -639,9 +640,6 @@ def main(argv: list[str] | None = None) -> int:
 
     then point `[reader] url` at `feig:/tmp/rfid/ttyFEIG` or the printed socket:// URL.
     """
-    import argparse
-
-    from kiosk.devices.readers.sim import demo_tag
 
     ap = argparse.ArgumentParser(
         prog="python -m kiosk.devices.readers.emulators",
@@ -670,8 +668,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     emu: FrameEmulator = FeigEmulator(pad) if args.protocol == "feig" else ThreeMEmulator(pad)
     if args.tcp:
-        port: _Port = emu.serve_socket(baud=args.baud or None)
-        url = port.url  # type: ignore[attr-defined]
+        served = emu.serve_socket(baud=args.baud or None)
+        url = served.url
+        port: _Port = served
     else:
         link = Path(args.link) if args.link else None
         if link:
@@ -681,7 +680,7 @@ def main(argv: list[str] | None = None) -> int:
             name=link.name if link else None,
             baud=args.baud or None,
         )
-        url = port.path  # type: ignore[attr-defined]
+        url = port.path
     print(
         f'{args.protocol} reader with {len(pad.tags)} tag(s): [reader] url = "{args.protocol}:{url}"',
         flush=True,

@@ -64,7 +64,7 @@ def _code(hresult: int) -> int:
 
 def _scard():
     try:
-        from smartcard import scard
+        from smartcard import scard  # lazy: pyscard is optional
     except ImportError as exc:
         raise PcscUnavailable(
             "pyscard is not installed; install the kiosk with the [pcsc] extra"
@@ -75,7 +75,9 @@ def _scard():
 def error_message(hresult: int) -> str:
     try:
         return f"{_scard().SCardGetErrorMessage(hresult)} (0x{_code(hresult):08X})"
-    except Exception:  # the message is only decoration
+    except Exception:
+        # A driver boundary: the text is only decoration, the code below says it all.
+        log.debug("no text for PC/SC code 0x%08X", _code(hresult), exc_info=True)
         return f"0x{_code(hresult):08X}"
 
 
@@ -113,8 +115,9 @@ class PcscContext:
             if ctx is not None:
                 try:
                     _scard().SCardReleaseContext(ctx)
-                except Exception:  # a dead context may refuse to be released
-                    pass
+                except Exception:
+                    # A driver boundary: a dead context may refuse to be released.
+                    log.debug("releasing the PC/SC context failed", exc_info=True)
 
     def check(self, hresult: int, what: str) -> None:
         """DeviceError for a failed call; the context is dropped when pcscd went away."""
@@ -213,8 +216,9 @@ class CardConnection:
         scard = _scard()
         try:
             scard.SCardDisconnect(self.handle, scard.SCARD_LEAVE_CARD)
-        except Exception:  # disconnecting a card that is gone can fail
-            pass
+        except Exception:
+            # A driver boundary: disconnecting a card that is gone can fail.
+            log.debug("disconnecting the PC/SC card failed", exc_info=True)
 
     def uid(self) -> bytes:
         """The card UID as the reader delivers it (LSB first for ISO 15693, docs/protocols/rfid.md P12)."""

@@ -14,7 +14,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from kiosk import demo_catalog
 from kiosk.core.errors import log_fault
+from kiosk.devices import tags
 from kiosk.devices.errors import DeviceError, DeviceTimeout
 from kiosk.devices.readers.base import (
     InventoryEntry,
@@ -413,8 +415,6 @@ def demo_tag(
     `parts` defaults to the catalogue's number of parts; unknown item ids are allowed (a tag for an
     item the library system does not know).
     """
-    from kiosk import demo_catalog
-    from kiosk.devices import tags
 
     known = demo_catalog.item(item_id)
     if parts is None:

@@ -70,7 +70,7 @@ def decode(
     Raises TagFormatError with the reason (bad CRC, unknown model, truncated, malformed).
     """
     # autodetect imports this package's models at load time
-    from kiosk.devices.tags import autodetect as _detect
+    from kiosk.devices.tags import autodetect as _detect  # lazy: autodetect imports this package
 
     return _detect.decode(
         bytes(memory), model=model, block_size=block_size, dsfid=dsfid, block_order=block_order
@@ -87,7 +87,7 @@ def encode(
     Raises TagFormatError when the data does not fit the model (it never truncates).
     """
     # autodetect imports this package's models at load time
-    from kiosk.devices.tags import autodetect as _detect
+    from kiosk.devices.tags import autodetect as _detect  # lazy: autodetect imports this package
 
     return _detect.encode(data, model=model, block_size=block_size, block_order=block_order)
 

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kiosk.devices.errors import TagFormatError
+
 MODELS = ("iso28560-3", "iso28560-2", "rfid501")
 BLOCK_ORDERS = ("normal", "reversed")
 # DSFIDs libraries commonly give their tags (docs/protocols/rfid.md §4.4, §6): hints, never proof.
@@ -87,7 +89,6 @@ def _plain(value: Any) -> Any:
 
 def int_field(extra: Mapping[str, Any], key: str, default: int) -> int:
     """An integer element of ``extra`` (given as a number or decimal text), else TagFormatError."""
-    from kiosk.devices.errors import TagFormatError
 
     value = extra.get(key, default)
     if isinstance(value, bool):

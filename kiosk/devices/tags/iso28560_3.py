@@ -518,7 +518,7 @@ def _extension_raw(value: object) -> list[bytes]:
     blocks = []
     for block in value:
         try:
-            raw = bytes.fromhex(str(block["raw"]))  # type: ignore[index]
+            raw = bytes.fromhex(str(block["raw"]))
         except (KeyError, TypeError, ValueError):
             raise TagFormatError(f"extension block {block!r} has no valid raw hex") from None
         if len(raw) < 4 or raw[0] != len(raw) or reduce(xor, raw, 0) != 0:

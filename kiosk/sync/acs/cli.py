@@ -58,7 +58,11 @@ def run(
     on_ready: Callable[[RunningAcs], None] | None = None,
 ) -> int:
     """Serve until Ctrl-C or SIGTERM (or until `stop` is set; `on_ready` gets the running server). Returns the exit code."""
-    from kiosk.sync.acs.server import PROFILES, build_from_config, describe
+    from kiosk.sync.acs.server import (  # lazy: fast `kiosk --help`
+        PROFILES,
+        build_from_config,
+        describe,
+    )
 
     cfg = config.load(args.config)
     if getattr(args, "applications", False):
@@ -109,8 +113,8 @@ def run(
 
 def print_applications(cfg: config.Config, database_url: str | None) -> int:
     """Print `item kind count` for every application the demo database recorded; 0 on success."""
-    from kiosk.sync.acs.library import Library
-    from kiosk.sync.acs.server import database_url_for
+    from kiosk.sync.acs.library import Library  # lazy: fast `kiosk --help`
+    from kiosk.sync.acs.server import database_url_for  # lazy: fast `kiosk --help`
 
     library = Library.open(database_url_for(cfg, database_url))
     try:

@@ -25,6 +25,9 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 from kiosk.config import Config
 from kiosk.core.domain import PATRON_STATUS_FLAGS, AlertType
 from kiosk.core.masking import mask_card
@@ -263,7 +266,7 @@ class AcsServer(socketserver.ThreadingTCPServer):
 
     # --- connection registry and faults -----------------------------------------------------
 
-    def verify_request(self, request: socket.socket, client_address: tuple[str, int]) -> bool:  # type: ignore[override]
+    def verify_request(self, request: socket.socket, client_address: tuple[str, int]) -> bool:  # type: ignore[override]  # TCP only: a socket, not socketserver's any request
         if self.faults.refuse_connections or self.stopping.is_set():
             try:
                 # Linger 0: the close sends a reset, so the kiosk sees a refused link, not a silent one.
@@ -1065,12 +1068,11 @@ def start_embedded(
 
 def database_url_for(cfg: Config, database_url: str | None = None) -> str:
     """The configured database URL with a relative SQLite path made absolute (and its folder created)."""
-    from sqlalchemy.engine import make_url
 
     raw = database_url or cfg.acs.database_url
     try:
         url = make_url(raw)
-    except Exception as exc:
+    except (ArgumentError, ValueError) as exc:  # unparseable, or a port that is not a number
         raise AcsError(f"acs.database_url: {raw!r} is not a database URL ({exc})") from None
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         path = cfg.resolve_path(url.database)

@@ -23,7 +23,8 @@ from kiosk.cliargs import positive_seconds, tcp_port
 from kiosk.configfaults import login_refused, sip2_file_faults
 from kiosk.errors import ConfigError
 from kiosk.exitcodes import Exit
-from kiosk.sync.sip2.codec import Sip2Error, Sip2FormatError, Sip2LinkError, decode
+from kiosk.sync.sip2.client import Sip2LoginError, probe_acs
+from kiosk.sync.sip2.codec import Sip2FormatError, Sip2LinkError, decode
 
 _CHUNK = 65536
 _LINE_END = re.compile(rb"\r\n|\r|\n")
@@ -200,7 +201,6 @@ class _BytesOf:
 
 def _check(args: argparse.Namespace) -> int:
     from kiosk import config as kiosk_config  # lazy: `sip2 decode` reads no configuration
-    from kiosk.sync.sip2.client import Sip2Client, Sip2LoginError
 
     cfg = kiosk_config.load(args.config)
     settings = cfg.sip2
@@ -215,26 +215,21 @@ def _check(args: argparse.Namespace) -> int:
     if faults:
         print(f"sip2 check: configuration fault: {'; '.join(faults)}", file=sys.stderr)
         return Exit.USAGE
-    client = Sip2Client(settings)
-    honoured: bool | None = None
     try:
-        status = client.connect()
-        if getattr(args, "duplicate_rule", False):
-            honoured = client.probe_duplicate_rule()
-    except Sip2LoginError:
-        print(f"sip2 check: configuration fault: {login_refused(settings)}", file=sys.stderr)
-        return Exit.USAGE
+        probe = probe_acs(settings, duplicate_rule=bool(getattr(args, "duplicate_rule", False)))
     except ConfigError as exc:
         print(f"sip2 check: configuration fault: {exc}", file=sys.stderr)
         return Exit.USAGE
-    except Sip2LinkError as exc:
-        print(f"sip2 check: library system unreachable: {exc}", file=sys.stderr)
+    status, failure = probe.status, probe.failure
+    if isinstance(failure, Sip2LoginError):
+        print(f"sip2 check: configuration fault: {login_refused(settings)}", file=sys.stderr)
+        return Exit.USAGE
+    if isinstance(failure, Sip2LinkError | OSError):
+        print(f"sip2 check: library system unreachable: {probe.error}", file=sys.stderr)
         return Exit.UNREACHABLE
-    except Sip2Error as exc:
-        print(f"sip2 check failed: {exc}", file=sys.stderr)
+    if status is None:
+        print(f"sip2 check failed: {probe.error}", file=sys.stderr)
         return Exit.FAILED
-    finally:
-        client.close()
     report = {
         "host": settings.host,
         "port": settings.port,
@@ -245,7 +240,7 @@ def _check(args: argparse.Namespace) -> int:
         "acs": status.to_json(),
         "duplicate_rule": settings.duplicate_rule,
     }
-    if honoured is not None:
-        report["duplicate_rule_honoured"] = honoured
+    if probe.duplicate_rule_honoured is not None:
+        report["duplicate_rule_honoured"] = probe.duplicate_rule_honoured
     print(json.dumps(report, ensure_ascii=False, indent=2))
     return Exit.OK if status.online else Exit.FAILED

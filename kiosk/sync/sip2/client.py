@@ -828,6 +828,10 @@ class AcsProbe:
     error: str = ""
     exchanges: tuple[tuple[datetime, str, str], ...] = ()
     duplicate_rule_honoured: bool | None = None
+    # Why there is no status, for callers that answer each kind in its own way: Sip2LoginError
+    # (a configuration fault), another Sip2LinkError or OSError (unreachable), a Sip2Error.
+    failure: Sip2Error | OSError | None = None
+    drift: Drift | None = None  # the kiosk's clock against the date and time in the 98
 
     @property
     def ok(self) -> bool:
@@ -835,7 +839,11 @@ class AcsProbe:
 
 
 def probe_acs(
-    settings: Sip2Section, *, timeout_s: float | None = None, duplicate_rule: bool = False
+    settings: Sip2Section,
+    *,
+    timeout_s: float | None = None,
+    duplicate_rule: bool = False,
+    clock: Clock | None = None,
 ) -> AcsProbe:
     """A fresh connection, login and status (and, asked for, the duplicate-rule probe), then
     close: the one SIP2 check behind `kiosk sip2 check`, the doctor and the maintenance screen.
@@ -844,19 +852,20 @@ def probe_acs(
     if timeout_s is not None:
         capped = max(0.5, min(settings.timeout_s, timeout_s))
         settings = dataclasses.replace(settings, timeout_s=capped, retries=0)
-        client = Sip2Client(settings, connect_timeout_s=capped)
+        client = Sip2Client(settings, clock=clock, connect_timeout_s=capped)
     else:
-        client = Sip2Client(settings)
+        client = Sip2Client(settings, clock=clock)
     honoured: bool | None = None
     try:
         status = client.connect()
+        drift = client.clock_drift
         if duplicate_rule:
             honoured = client.probe_duplicate_rule()
     except (Sip2Error, OSError) as exc:
-        return AcsProbe(None, str(exc), tuple(client.exchanges))
+        return AcsProbe(None, str(exc), tuple(client.exchanges), failure=exc)
     finally:
         client.close()
-    return AcsProbe(status, "", tuple(client.exchanges), honoured)
+    return AcsProbe(status, "", tuple(client.exchanges), honoured, drift=drift)
 
 
 class LinkLock:
@@ -877,6 +886,7 @@ class LinkLock:
             if not _acquire(self._lock, self._client._remaining()):
                 raise self._client._busy("request")
         except BaseException:
+            # The call's deadline ends with the failed wait; the fault goes on unchanged.
             call.__exit__(None, None, None)
             raise
         stack: list[Any] = getattr(self._calls, "stack", None) or []
