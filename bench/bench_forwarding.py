@@ -74,6 +74,15 @@ class Responder:
                 protocol_version="2.00",
                 fields=[("AO", "DEMO"), ("BX", "YYYYYYYYYYYYYYYY")],
             )
+        elif c == "17":  # item information: the forwarder reads the loan a return ends first
+            ans = message(
+                "18",
+                circulation_status="04",
+                security_marker="02",
+                fee_type="01",
+                transaction_date=now,
+                fields=[("AB", req.get("AB")), ("AJ", "Zaļā grāmata"), ("AH", now)],
+            )
         elif c == "11":
             ans = message(
                 "12",
@@ -143,6 +152,19 @@ def fill(journal: Journal, count: int) -> None:
         )
 
 
+def count_commits(journal: Journal) -> list[int]:
+    """Counts the journal's commits from now on (each one an fsync of the WAL)."""
+    from sqlalchemy import event
+
+    counted = [0]
+
+    def commit(_conn: object) -> None:
+        counted[0] += 1
+
+    event.listen(journal._engine, "commit", commit)
+    return counted
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=10_000)
@@ -160,13 +182,15 @@ def main() -> None:
     )
     rows: list[tuple[str, float, float, int]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        # 1. Journal alone: the same write-ahead commits (queued -> sent -> forwarded), no network.
+        # 1. Journal alone: the forwarder's write-ahead commits, no network. Each row's "sent"
+        # is committed together with the answer of the row before it (one commit a row).
         j = Journal(Path(tmp) / "alone.sqlite")
         fill(j, n)
         t = time.perf_counter()
         for e in j.pending_offline():
             j.mark_sent(e.id)
-            j.update(e.id, EntryState.FORWARDED, result={"ok": True})
+            j.update(e.id, EntryState.FORWARDED, result={"ok": True}, defer=True)
+        j.flush()
         journal_s = time.perf_counter() - t
         j.close()
 
@@ -174,10 +198,12 @@ def main() -> None:
         j = Journal(Path(tmp) / "one.sqlite")
         fill(j, n)
         responder.reset()
+        commits = count_commits(j)
         t = time.perf_counter()
         report = Forwarder(j, lambda: Sip2Client(settings), settings=settings).forward_once()
         one_s = time.perf_counter() - t
         assert report.forwarded == n, report
+        one_commits = commits[0]
         rows.append(("one connection (Forwarder)", one_s, responder.busy_s, responder.connections))
         j.close()
 
@@ -211,11 +237,17 @@ def main() -> None:
             f"{name:36} {total:9.2f} {1000 * total / n:7.3f} {total / one_s:7.2f} {server:9.2f} {100 * server / total:7.1f}% {conns:6d}"
         )
     print(
-        f"{'journal alone (2 fsynced commits/tx)':36} {journal_s:9.2f} {1000 * journal_s / n:7.3f} {journal_s / one_s:7.2f}"
+        f"{'journal alone (1 fsynced commit/tx)':36} {journal_s:9.2f} {1000 * journal_s / n:7.3f} {journal_s / one_s:7.2f}"
+    )
+    share = one_s - rows[0][2]
+    print(
+        f"commits by the forwarder: {one_commits} for {n} transactions ({one_commits / n:.2f} a transaction)"
     )
     print(
-        f"kiosk share of the one-connection run (total minus server time): {one_s - rows[0][2]:.2f} s, "
-        f"of which the journal accounts for about {journal_s:.2f} s"
+        f"kiosk share of the one-connection run (total minus server time): {share:.2f} s, "
+        f"of which the journal accounts for about {journal_s:.2f} s; "
+        f"kiosk overhead {1000 * share / n:.2f} ms/tx against the responder's "
+        f"{1000 * rows[0][2] / n:.2f} ms/tx = {share / rows[0][2]:.0%} (target <= 50%)"
     )
 
 

@@ -16,6 +16,7 @@ import importlib
 import logging
 import socket
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
@@ -379,7 +380,8 @@ class KioskApp(App):
         self._presentation: tuple[str, bool, bool] | None = None
         self._tick_pending = threading.Event()
         self._last_activity_post = -1e9
-        self._events: list[str] = []  # the names of the events posted, for tests and previews
+        # The names of the latest events posted, for tests and previews (bounded: one a tap).
+        self._events: deque[str] = deque(maxlen=200)
         self._last_link_check = -1e9
         self._return_activity = 0.0
         self.demo_panel_widget: Any = None
@@ -397,6 +399,9 @@ class KioskApp(App):
         self.connecting = False  # started without services: until the first link status
         self._early_events: list[Event] = []  # posted before the session was there
         self.start_error: BaseException | None = None  # the parts failed to start (kiosk run)
+        self._start_lock = threading.Lock()
+        self._start_thread: threading.Thread | None = None
+        self._unattached: KioskServices | None = None
         # Technician mode, attached by the maintenance screens when they are registered.
         self.maintenance: MaintenanceController | None = None
 
@@ -564,14 +569,28 @@ class KioskApp(App):
                 self.start_error = exc
                 Clock.schedule_once(lambda _dt: self.stop())
                 return
+            with self._start_lock:
+                stopped = self._stopped
+                if not stopped:
+                    self._unattached = services  # on_stop closes them if they never attach
+            if stopped:  # stopped while starting: nothing is left running
+                services.close()
+                return
             Clock.schedule_once(lambda _dt: self._parts_ready(services))
 
-        threading.Thread(target=build, name="kiosk-start", daemon=True).start()
+        self._start_thread = threading.Thread(target=build, name="kiosk-start", daemon=True)
+        self._start_thread.start()
+
+    def wait_started(self, timeout_s: float) -> None:
+        """After the app stopped: let a start still under way finish (it then closes its parts)."""
+        if self._start_thread is not None:
+            self._start_thread.join(timeout_s)
 
     def _parts_ready(self, services: KioskServices) -> None:
-        if self._stopped:  # stopped while starting: nothing is left running
-            services.close()
-            return
+        with self._start_lock:
+            if self._stopped:  # on_stop closed them
+                return
+            self._unattached = None
         self.services = services
         self.cfg = services.cfg
         # The session starts in the site's defaults; a choice tapped while connecting is on its
@@ -650,7 +669,11 @@ class KioskApp(App):
             self.maintenance.lockdown = self.lockdown
 
     def on_stop(self) -> None:
-        self._stopped = True  # snapshots still on their way from the worker are dropped
+        with self._start_lock:
+            self._stopped = True  # snapshots still on their way from the worker are dropped
+            unattached, self._unattached = self._unattached, None
+        if unattached is not None:  # started, but stopped before they were attached
+            unattached.close()
         s = self.services
         if s is not None:
             if s.session is not None:

@@ -22,22 +22,40 @@ from kiosk.ownership import DATA_COMMANDS, not_writable_message, refuse_root_on_
 
 log = logging.getLogger(__name__)
 
-# Modules that add sub-commands; each has register(subparsers) and sets args.func.
-COMMAND_MODULES = (
-    "kiosk.runcli",  # run
-    "kiosk.sync.acs.cli",  # acs (embedded demo library system)
-    "kiosk.sync.sip2.cli",  # sip2 decode, sip2 check
-    "kiosk.sync.cli",  # circ, sync, journal
-    "kiosk.devices.tags.cli",  # tag decode, tag encode
-    "kiosk.devices.cli",  # devices
-    "kiosk.techcli",  # doctor, stats, admin
-    "kiosk.fleet.cli",  # config show, support-bundle, alert
-    "kiosk.preview",  # preview (screens in named states, offscreen)
-    "kiosk.speech.cli",  # say
-)
+# Modules that add sub-commands, each with register(subparsers), and the commands each adds. A
+# command line names its command, so only its module is imported: `kiosk sip2 decode` need not
+# load SQLAlchemy for `kiosk sync` (tests/tech/test_cli_commands.py keeps the names true).
+COMMANDS: dict[str, tuple[str, ...]] = {
+    "kiosk.runcli": ("run",),
+    "kiosk.sync.acs.cli": ("acs",),  # the embedded demo library system
+    "kiosk.sync.sip2.cli": ("sip2",),  # sip2 decode, sip2 check
+    "kiosk.sync.cli": ("circ", "journal", "sync"),
+    "kiosk.devices.tags.cli": ("tag",),  # tag decode, tag encode
+    "kiosk.devices.cli": ("devices",),
+    "kiosk.techcli": ("admin", "doctor", "purge", "stats"),
+    "kiosk.fleet.cli": ("alert", "config", "support-bundle"),
+    "kiosk.preview": ("preview",),  # screens in named states, offscreen
+    "kiosk.speech.cli": ("say",),
+}
+COMMAND_MODULES = tuple(COMMANDS)
+_GLOBAL_OPTIONS_WITH_VALUE = ("--config",)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def command_of(argv: list[str]) -> str | None:
+    """The command a command line names (the first word that is not a global option), if any."""
+    words = iter(argv)
+    for word in words:
+        if word in _GLOBAL_OPTIONS_WITH_VALUE:
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+        elif word == "--":
+            return next(words, None)
+    return None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The `kiosk` parser; with `command`, only the module that adds it is loaded (when known)."""
     parser = argparse.ArgumentParser(
         prog="kiosk",
         description="Self-service library terminal",
@@ -49,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    owners = [name for name, commands in COMMANDS.items() if command in commands]
+    for name in owners or COMMAND_MODULES:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -81,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
-    parser = build_parser()
+    parser = build_parser(command_of(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

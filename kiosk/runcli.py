@@ -96,6 +96,7 @@ def run_command(args: argparse.Namespace) -> int:
     try:
         app.run()
     finally:
+        app.wait_started(30.0)  # a stop during the start: its parts are closed, not left running
         if app.services is not None:
             app.services.close()
         stop.finished()

@@ -16,6 +16,7 @@ staff list.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import json
 import logging
@@ -167,6 +168,10 @@ class Forwarder:
         self._run_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # The row whose answer waits for the next commit (Journal.update(defer=True)): its item's
+        # claim and the link lock stay held until that commit, so nobody sees it half-done.
+        self._carried: JournalEntry | None = None
+        self._chain = 0  # answers carried one after another since the lock was last let go
 
     # -- one run -------------------------------------------------------------------------------
 
@@ -209,6 +214,8 @@ class Forwarder:
             for entry in entries:
                 if entry.item_id in held_back:
                     continue  # an earlier entry of this item is still open: keep the order
+                if self._carried is not None and self._carried.item_id == entry.item_id:
+                    self._settle_carried()  # the item's next row must see the answer of this one
                 with self.lock, self.journal.claims.hold(entry.item_id) as claimed:
                     if not claimed:
                         log.info(
@@ -245,6 +252,7 @@ class Forwarder:
             log.warning("forwarding stopped: %s", exc)
             self.journal.record_event("forward_stopped", str(exc))
         finally:
+            self._settle_carried()
             if client is not None and self.close_client:
                 try:
                     client.close()
@@ -299,12 +307,14 @@ class Forwarder:
                 "charged": facts.holder in (Holder.PATRON, Holder.OTHER, Holder.CHARGED),
                 "due": facts.due_date,
             }
-            self.journal.update(
-                entry.id, entry.state, request={**entry.request, "loan_before": before}
-            )
-            entry = self.journal.get(entry.id)
+            # Durable with the "sent" mark below, in its commit: before the request goes out.
+            request = {**entry.request, "loan_before": before}
+            self.journal.update(entry.id, entry.state, request=request, defer=True)
+            entry = dataclasses.replace(entry, request=request)
         msg = self._replay_message(entry)
+        # One commit: this row in flight, and the answer of the row before it (if carried).
         self.journal.mark_sent(entry.id)
+        self._release_carried()
         crash_point("forward_after_mark_sent")
         try:
             resp = client.request(msg)
@@ -349,12 +359,18 @@ class Forwarder:
         # A hold trapped on an item that was not on loan (Koha: ok=0 with CV 01/02) is handled.
         accepted = ok or (routing is not None and hold_trapped(ok, routing))
         state = self._done_state(entry) if accepted else EntryState.FORWARD_REFUSED
+        # The answer rides on the next row's "sent" commit; one that staff must act on is
+        # committed at once, with its event.
+        carry = not (accepted and routing is not None and needs_handling(routing))
         self.journal.update(
             entry.id,
             state,
             result=result,
             error="" if accepted else (text or "refused by the library system"),
+            defer=carry,
         )
+        if carry:
+            self._carry(entry)
         if not accepted:
             log.warning(
                 "journal #%d %s of %s for %s refused on forwarding: %s",
@@ -367,6 +383,40 @@ class Forwarder:
         elif routing is not None and needs_handling(routing):
             self._tell_staff(entry, routing, result["title"], text)
         return state
+
+    # -- one commit per forwarded row ------------------------------------------------------------
+
+    # After this many answers carried one after another the lock is let go once, so live
+    # circulation in this process is not kept waiting for a whole queue.
+    MAX_CHAIN = 32
+
+    def _carry(self, entry: JournalEntry) -> None:
+        """Keep the row's item claim and the link lock until its deferred answer is committed."""
+        self.lock.acquire()  # re-entrant: both are held by this thread already
+        self.journal.claims.acquire(entry.item_id)
+        self._carried = entry
+        self._chain += 1
+        crash_point("forward_answer_carried")
+        if self._chain >= self.MAX_CHAIN:
+            self._settle_carried()
+
+    def _release_carried(self) -> None:
+        """The carried answer is committed (it went with the last write): let its holds go."""
+        carried, self._carried = self._carried, None
+        if carried is None:
+            return
+        self.journal.claims.release(carried.item_id)
+        self.lock.release()
+
+    def _settle_carried(self) -> None:
+        """Commit the carried answer on its own (no next row to ride on) and let its holds go."""
+        if self._carried is None:
+            return
+        try:
+            self.journal.flush()
+        finally:
+            self._release_carried()
+            self._chain = 0
 
     def _item_failed(self, entry: JournalEntry, why: str) -> None:
         """A failure of this row alone: on the staff list after max_failures, else its item waits."""

@@ -280,7 +280,15 @@ def _refusing_port() -> socket.socket:
 
 
 @pytest.mark.parametrize(
-    "point", ["forward_after_mark_sent@2", "forward_after_answer@2", "forward_after_answer@4"]
+    "point",
+    [
+        "forward_after_mark_sent@2",
+        "forward_after_answer@2",
+        "forward_after_answer@4",
+        # The answer of row 2 (3) held for the next row's commit: lost with the process.
+        "forward_answer_carried@2",
+        "forward_answer_carried@3",
+    ],
 )
 def test_kill_in_the_middle_of_forwarding(tmp_path, acs, point):
     held = _refusing_port()

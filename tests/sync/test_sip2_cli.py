@@ -137,3 +137,35 @@ def test_help(argv, capsys):
         main(argv)
     assert info.value.code == 0
     assert "usage" in capsys.readouterr().out
+
+
+def test_decode_of_a_live_capture_prints_each_line_before_waiting_for_the_next():
+    """`tail -f wire.log | kiosk sip2 decode`: the output is gathered in batches, but written
+    before the command waits for more input, so a line still comes out as it comes in."""
+    import selectors
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kiosk", "sip2", "decode"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        with selectors.DefaultSelector() as sel:
+            sel.register(proc.stdout, selectors.EVENT_READ)
+            for n, line in enumerate(
+                [b"9900302.00\r\n", b"1720261125    100000AODEMO|AB30000001|\r\n"], start=1
+            ):
+                proc.stdin.write(line)
+                proc.stdin.flush()  # and the input stays open: the command must not wait for EOF
+                assert sel.select(timeout=30), f"line {n} was not written while input was open"
+                row = json.loads(proc.stdout.readline())
+                assert row["line"] == n and row["command"] == line[:2].decode()
+        proc.stdin.close()
+        assert proc.wait(timeout=30) == 0
+        assert proc.stdout.read() == b""
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)

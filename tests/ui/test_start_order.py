@@ -111,3 +111,22 @@ def test_the_connecting_line_goes_once_the_library_system_answers(
     assert run.app.kiosk_root.ids.offline_banner.text == ""
     run.app.present_card("LV0002")  # the demo library system's patron
     run.pilot.wait_until(lambda: run.app.current_screen in ("pin", "checkout"), 20, "login")
+
+
+def test_a_stop_while_the_parts_start_leaves_none_of_them_running(tmp_path: Path) -> None:
+    import threading
+
+    held = socket.socket()  # a library system that never answers: the link cannot come up
+    held.bind(("127.0.0.1", 0))
+    held.listen(4)
+    try:
+        before = {t.ident for t in threading.enumerate()}
+        run = Started(make_config(tmp_path, held.getsockname()[1], sip2_timeout=60.0))
+        assert run.app.services is None
+        run.stop()  # SIGTERM in the first second: the parts are still being built
+        run.app.wait_started(60)
+        left = [t.name for t in threading.enumerate() if t.ident not in before and t.is_alive()]
+        assert left == [], left  # no worker, no reader thread, no card source
+        assert run.app.services is None
+    finally:
+        held.close()

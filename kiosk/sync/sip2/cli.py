@@ -12,11 +12,13 @@ import codecs
 import dataclasses
 import io
 import json
+import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
-from kiosk import config as kiosk_config
+import msgspec
+
 from kiosk.cliargs import positive_seconds, tcp_port
 from kiosk.configfaults import login_refused, sip2_file_faults
 from kiosk.errors import ConfigError
@@ -25,6 +27,7 @@ from kiosk.sync.sip2.client import Sip2LoginError, probe_acs
 from kiosk.sync.sip2.codec import Sip2FormatError, Sip2LinkError, decode
 
 _CHUNK = 65536
+_LINE_END = re.compile(rb"\r\n|\r|\n")
 
 
 def _text_encoding(name: str) -> str:
@@ -85,43 +88,65 @@ def register(subparsers: Any) -> None:
     chk.set_defaults(func=_check)
 
 
-def split_messages(stream: BinaryIO | _BytesOf) -> Iterator[bytes]:
+def split_messages(
+    stream: BinaryIO | _BytesOf, before_read: Callable[[], object] = lambda: None
+) -> Iterator[bytes]:
     """The messages of a capture, whatever ends its lines: CR (the SIP2 terminator), LF or CRLF.
 
-    Read as it arrives, so `tail -f wire.log | kiosk sip2 decode` decodes each line at once.
+    Read as it arrives, so `tail -f wire.log | kiosk sip2 decode` decodes each line at once;
+    `before_read` is called before each read that may wait (to flush what was written).
     """
     buf = b""
     eof = False
     while not eof:
+        before_read()
         chunk = (
             stream.read1(_CHUNK) if isinstance(stream, io.BufferedIOBase) else stream.read(_CHUNK)
         )
         eof = not chunk
         buf += chunk
+        pos = 0  # one pass over what arrived: no re-scanning or copying of the rest per line
         while True:
-            cut = min((i for i in (buf.find(b"\r"), buf.find(b"\n")) if i >= 0), default=-1)
-            if cut < 0:
+            found = _LINE_END.search(buf, pos)
+            if found is None:
                 break
-            if buf[cut : cut + 1] == b"\r" and cut + 1 == len(buf) and not eof:
+            if found.group() == b"\r" and found.end() == len(buf) and not eof:
                 break  # a CR at the end of what arrived: its LF may follow in the next read
-            end = cut + 2 if buf[cut : cut + 2] == b"\r\n" else cut + 1
-            yield buf[:cut]
-            buf = buf[end:]
+            yield buf[pos : found.start()]
+            pos = found.end()
+        buf = buf[pos:]
     if buf:
         yield buf
 
 
-def decode_line(raw: bytes, *, encoding: str, delimiter: str) -> tuple[dict[str, Any], bool]:
+def decode_line(
+    raw: bytes, *, encoding: str, delimiter: str, line: int | None = None
+) -> tuple[dict[str, Any], bool]:
     """(the JSON of one captured line, whether it decoded); a checksum that does not match is
-    reported in `checksum_ok`, not as a failure: some servers get it wrong on every message."""
+    reported in `checksum_ok`, not as a failure: some servers get it wrong on every message.
+    With `line`, the object starts with its line number."""
+    head: dict[str, Any] = {} if line is None else {"line": line}
     try:
         msg = decode(raw, encoding=encoding, delimiter=delimiter)
     except Sip2FormatError as exc:
-        return {"error": str(exc), "raw": raw.decode(encoding, errors="replace")}, False
-    out = msg.to_json()
-    out["checksum_variant"] = msg.checksum_variant
-    out["notes"] = list(msg.notes)
-    return out, True
+        return {**head, "error": str(exc), "raw": raw.decode(encoding, errors="replace")}, False
+    grouped: dict[str, list[str]] = {}
+    for key, value in msg.fields:
+        if key in grouped:
+            grouped[key].append(value)
+        else:
+            grouped[key] = [value]
+    return {
+        **head,
+        "command": msg.command,
+        "fixed": msg.fixed,
+        "fields": grouped,
+        "sequence": msg.sequence,
+        "checksum": msg.checksum,
+        "checksum_ok": msg.checksum_ok,
+        "checksum_variant": msg.checksum_variant,
+        "notes": msg.notes,
+    }, True
 
 
 def _decode(args: argparse.Namespace) -> int:
@@ -129,13 +154,31 @@ def _decode(args: argparse.Namespace) -> int:
     if source is None:  # a text stream (tests): encode it back in the capture's encoding
         source = _BytesOf(sys.stdin, args.encoding)
     failed = 0
-    for n, raw in enumerate(split_messages(source), start=1):
+    # Lines are gathered and written only before a read that may wait: a capture piped in whole
+    # goes out in large writes (even where stdout is unbuffered), a `tail -f` still line by line.
+    # msgspec writes the JSON (UTF-8, as json.dumps with ensure_ascii=False) several times
+    # faster than the json module; decoding 100,000 lines, that was a third of the time.
+    pending = bytearray()
+    into = msgspec.json.Encoder().encode_into
+
+    def write_out() -> None:
+        sys.stdout.flush()  # anything written as text goes first
+        out = getattr(sys.stdout, "buffer", None)
+        if out is None:  # a text stream (tests)
+            sys.stdout.write(pending.decode("utf-8"))
+        else:
+            out.write(pending)
+            out.flush()
+        pending.clear()
+
+    for n, raw in enumerate(split_messages(source, write_out), start=1):
         if not raw.strip(b" \t"):
             continue
-        result, ok = decode_line(raw, encoding=args.encoding, delimiter=args.delimiter)
+        result, ok = decode_line(raw, encoding=args.encoding, delimiter=args.delimiter, line=n)
         failed += not ok
-        sys.stdout.write(json.dumps({"line": n, **result}, ensure_ascii=False) + "\n")
-        sys.stdout.flush()
+        into(result, pending, -1)
+        pending += b"\n"
+    write_out()
     if failed:
         print(
             f"sip2 decode: {failed} line(s) could not be decoded",
@@ -157,6 +200,8 @@ class _BytesOf:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from kiosk import config as kiosk_config  # lazy: `sip2 decode` reads no configuration
+
     cfg = kiosk_config.load(args.config)
     settings = cfg.sip2
     overrides = {

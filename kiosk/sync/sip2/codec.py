@@ -7,6 +7,7 @@ for anything it cannot make sense of; the encoder only ever writes spec-conforma
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import unicodedata
@@ -131,6 +132,29 @@ FIXED_FIELDS: dict[str, tuple[tuple[str, int], ...]] = {
 
 _FIXED_LENGTH = {cmd: sum(w for _, w in spec) for cmd, spec in FIXED_FIELDS.items()}
 _FIXED_NAMES = {cmd: tuple(n for n, _ in spec) for cmd, spec in FIXED_FIELDS.items()}
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where a command's fixed fields stand when its fixed part has the spec's length."""
+
+    end: int  # where the identified fields start
+    cuts: tuple[tuple[str, int, int], ...]  # name, start, end in the message text
+    date: int  # where the one transaction date starts, -1 when not exactly one
+
+
+def _layout(spec: tuple[tuple[str, int], ...]) -> _Layout:
+    cuts, at = [], 2
+    for name, width in spec:
+        cuts.append((name, at, at + width))
+        at += width
+    dates = [
+        start for (name, start, _), (_, width) in zip(cuts, spec, strict=True) if width == _DATE
+    ]
+    return _Layout(at, tuple(cuts), dates[0] if len(dates) == 1 else -1)
+
+
+_LAYOUTS = {cmd: _layout(spec) for cmd, spec in FIXED_FIELDS.items()}
 
 # Standard field ids (spec) plus extensions kiosks commonly see (docs/protocols/sip2.md §8, §9); used to find
 # where identified fields start when an ACS sends a fixed part of the wrong length.
@@ -465,6 +489,13 @@ def _split_fixed(
     fields after it from its end, which is how a person reads such a message.
     Returns the fields, where the identified fields start, and whether the part was realigned.
     """
+    layout = _LAYOUTS[command]
+    if end == layout.end and (
+        layout.date < 0
+        or _STRICT_DATE_RE.match(text, layout.date, layout.date + _DATE)
+        or text[end : end + 2] in KNOWN_FIELD_IDS
+    ):  # the common case: the spec's length, the date where the widths put it
+        return {name: text[a:b] for name, a, b in layout.cuts}, end, False
     spec = FIXED_FIELDS[command]
     names = [name for name, _ in spec]
     dates = [i for i, (name, width) in enumerate(spec) if width == _DATE]
@@ -563,6 +594,13 @@ def _sequence_in_place(
     return s
 
 
+@functools.cache
+def _well_formed_fields(delimiter: str) -> re.Pattern[str]:
+    """Identified fields that each start with an id and end with the delimiter."""
+    d = re.escape(delimiter)
+    return re.compile(rf"(?:[A-Z0-9]{{2}}[^{d}]*{d})+")
+
+
 def decode(data: bytes | str, *, encoding: str = "utf-8", delimiter: str = "|") -> Message:
     """Decode one message (with or without its terminator), leniently (docs/protocols/sip2.md §12, §14.3).
 
@@ -608,6 +646,8 @@ def decode(data: bytes | str, *, encoding: str = "utf-8", delimiter: str = "|") 
         value = int(cs, 16)
         if (sum(prefix) + value) & 0xFFFF == 0:
             cs_ok, variant = True, "bytes"
+        elif prefix.isascii():  # code points are the bytes: the same sum, the same mismatch
+            cs_ok = False
         else:
             points = sum(map(ord, prefix.decode(enc, errors="replace")))
             if (points + value) & 0xFFFF == 0:
@@ -651,6 +691,9 @@ def decode(data: bytes | str, *, encoding: str = "utf-8", delimiter: str = "|") 
     if pos < len(text):
         if command in _CONTROL:
             notes.append(f"text after a {command}: {text[pos:]!r}")
+        elif _well_formed_fields(delimiter).fullmatch(text, pos):
+            # The common case: every field has its id and its delimiter, nothing to overlook.
+            fields = [(chunk[:2], chunk[2:]) for chunk in text[pos:-1].split(delimiter)]
         else:
             parts = text[pos:].split(delimiter)
             last = parts.pop()
