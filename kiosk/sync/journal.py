@@ -800,17 +800,22 @@ class Journal:
         """Every row of one item, oldest first (for reconciling an entry against its neighbours)."""
         return self._select(transactions.c.item_id == item_id)
 
-    def events(self, since: datetime | None = None) -> list[JournalEvent]:
+    def events(
+        self, since: datetime | None = None, kinds: tuple[str, ...] = ()
+    ) -> list[JournalEvent]:
+        """Events oldest first; from `since` on, and only of `kinds` when given."""
         stmt = sa.select(events_table).order_by(events_table.c.id)
         if since:
             stmt = stmt.where(events_table.c.created >= since)
+        if kinds:
+            stmt = stmt.where(events_table.c.kind.in_(kinds))
         with self._engine.connect() as conn:
             rows = conn.execute(stmt).mappings().all()
         return [JournalEvent(r["id"], r["created"], r["kind"], r["detail"]) for r in rows]
 
     def desk_events(self, since: datetime | None = None) -> list[JournalEvent]:
         """The items staff must look at by hand (DESK_EVENT_KINDS), oldest first."""
-        return [e for e in self.events(since) if e.kind in DESK_EVENT_KINDS]
+        return self.events(since, DESK_EVENT_KINDS)
 
     def to_json_lines(self, since: datetime | None = None) -> str:
         """The journal as JSON lines, transactions then events; patron ids masked, no PINs."""
