@@ -228,12 +228,12 @@ class Forwarder:
                     # Rows of the item another process left half-done are handed over now, and
                     # an earlier row of the item still open (one that was not in this run's
                     # list) goes first: the item waits for the next run.
-                    self.journal.recover_item(entry.item_id)
-                    if self.journal.open_before(entry.item_id, entry.id):
+                    waits, current = self.journal.take_turn(entry.item_id, entry.id)
+                    if waits:
                         held_back.add(entry.item_id)
                         continue
                     try:
-                        state = self._forward_entry(client, self.journal.get(entry.id))
+                        state = self._forward_entry(client, current)
                     except _ItemFailed as exc:
                         log.warning("%s", exc)
                         held_back.add(entry.item_id)
