@@ -362,31 +362,31 @@ _MARK_SENT = (
     )
 )
 _BY_ID = sa.select(transactions).where(transactions.c.id == _ID)
-_HALF_DONE_OF_ITEM = (
-    sa.select(transactions)
-    .where(
-        transactions.c.item_id == _ITEM,
-        transactions.c.state.in_([EntryState.PENDING.value, EntryState.SENT.value]),
-    )
-    .order_by(transactions.c.id)
-)
+
+
+def _states(states: tuple[EntryState, ...]) -> str:
+    """A set of states written into SQL (fixed words of this module, never input): an `in_()` of
+    a list is expanded again at every execution."""
+    return "(" + ", ".join(f"'{s.value}'" for s in states) + ")"
+
+
+_HALF_DONE = (EntryState.PENDING, EntryState.SENT)
+# Named, not `*`: a textual select's columns are matched to the result by position.
+_COLUMNS = ", ".join(c.name for c in transactions.c)
+_HALF_DONE_OF_ITEM = sa.text(
+    f"SELECT {_COLUMNS} FROM transactions WHERE item_id = :item_id "
+    f"AND state IN {_states(_HALF_DONE)} "
+    "ORDER BY id"
+).columns(*transactions.c)
 # The rows `take_turn` needs to decide whether an item's row may go: its half-done rows (any
 # writer), the item's earlier rows still open, and the row itself.
-_TURN = (
-    sa.select(transactions)
-    .where(
-        transactions.c.item_id == _ITEM,
-        sa.or_(
-            transactions.c.state.in_([EntryState.PENDING.value, EntryState.SENT.value]),
-            sa.and_(
-                transactions.c.id < _ID,
-                transactions.c.state.in_([s.value for s in OPEN_STATES]),
-            ),
-            transactions.c.id == _ID,
-        ),
-    )
-    .order_by(transactions.c.id)
-)
+_TURN = sa.text(
+    f"SELECT {_COLUMNS} FROM transactions WHERE item_id = :item_id AND ("
+    f"state IN {_states(_HALF_DONE)} "
+    f"OR (id < :entry_id AND state IN {_states(OPEN_STATES)}) "
+    "OR id = :entry_id) ORDER BY id"
+).columns(*transactions.c)
+
 # `update()`'s statements, one per set of columns it sets (a handful occur), built on first use.
 _UPDATES: dict[tuple[tuple[str, ...], bool], Any] = {}
 _UPDATES_LOCK = threading.Lock()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import logging
 import socket
 import ssl
@@ -554,7 +555,7 @@ class Sip2Client:
                 raise self._not_sent(msg, exc) from exc
         expected = RESPONSE_FOR.get(msg.command)
         detect = self._detection != "off"
-        control_97 = encode(message("97"), error_detection=detect, terminator=self._terminator)
+        control_97 = _request_resend(detect, self._terminator)
         frame = self._encode(msg)
         seq = self._seq if detect else None
         attempts_left = self._retries
@@ -799,6 +800,12 @@ class Sip2Client:
             text = f"{text} {note}"
         self.exchanges.append((self._clock.now(), direction, text))
         log.debug("%s %s", direction, text)
+
+
+@functools.cache
+def _request_resend(error_detection: bool, terminator: str) -> bytes:
+    """The 97 frame (always the same for a link's settings: encoded once, not per request)."""
+    return encode(message("97"), error_detection=error_detection, terminator=terminator)
 
 
 def _belongs(reply: Message, request: Message) -> bool:
