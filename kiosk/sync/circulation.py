@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from kiosk.clock import DEFAULT_MAX_DRIFT, Drift
+from kiosk.clock import DEFAULT_MAX_DRIFT
 from kiosk.config import Config, OfflineSection, Sip2Section
 from kiosk.configfaults import login_refused, sip2_file_faults, tls_failed
 from kiosk.core.domain import (
@@ -920,8 +920,8 @@ class CirculationService:
 
     def untrusted_clock(self) -> str | None:
         """How far off the kiosk's clock was at the last status exchange, when beyond the limit."""
-        drift = getattr(self.client, "clock_drift", None)
-        if isinstance(drift, Drift) and drift.beyond(self.max_drift):
+        drift = self.client.clock_drift
+        if drift is not None and drift.beyond(self.max_drift):
             return drift.describe()
         return None
 

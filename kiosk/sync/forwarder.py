@@ -269,7 +269,7 @@ class Forwarder:
     def _ensure_connected(self, client: Sip2Link) -> bool:
         if self._connect is not None:
             return self._connect()
-        if getattr(client, "connected", False):
+        if client.connected:
             return True
         try:
             client.connect()
@@ -779,8 +779,8 @@ class Forwarder:
 
     def _charged_to(self, client: Sip2Link, entry: JournalEntry, patron_id: str) -> bool | None:
         """Whether the item is among the patron's charged items (63, paged); None without 63."""
-        status = getattr(client, "acs_status", None)
-        supported = getattr(status, "supported", None)
+        status = client.acs_status
+        supported = status.supported if status is not None else None
         if supported and cmd.PATRON_INFORMATION not in supported:
             return None
         s = self.settings

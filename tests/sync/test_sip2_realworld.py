@@ -1297,6 +1297,7 @@ class CannedAcs:
 
     connected = True
     acs_status = None
+    clock_drift = None
 
     def __init__(self, answers: dict[str, str]) -> None:
         self.answers = answers
