@@ -66,7 +66,7 @@ class KioskRoot(FloatLayout):
 
     # Screens with language buttons of their own, or none for patrons (maintenance, book drop).
     OWN_LANGUAGE_CHOICE = ("welcome",)
-    LANGUAGE_BUTTON_MIN_BAR = 600
+    LANGUAGE_BUTTON_MIN_BAR = 400
     _languages: Any = (
         None  # the language overlay while it is shown (kv builds before __init__ ends)
     )
@@ -91,8 +91,8 @@ class KioskRoot(FloatLayout):
             current in self.OWN_LANGUAGE_CHOICE
             or current.startswith(("maintenance", "bookdrop"))
             or len(_app().cfg.kiosk.languages) < 2
-            # A portrait bar (480 px) has no room beside the library's name and the three
-            # other buttons: there the language is chosen on the welcome screen only.
+            # Narrower than any display the kiosk supports: on a portrait bar (480 px) the
+            # button fits (compact, its code) and the library's name takes two smaller lines.
             or bar.width < self.LANGUAGE_BUTTON_MIN_BAR
         )
         # Taken out rather than hidden, so no invisible button is left to catch a touch.

@@ -58,6 +58,7 @@ def test_the_language_can_be_changed_during_the_visit(kiosk) -> None:
     p.settle()
     button = p.widget("language_button", "root")
     assert button.parent is not None
+    assert button.text == "RU"  # the visit's language, not the one the kiosk started in
     p.tap(button)
     overlay = p.app.kiosk_root._languages
     assert overlay is not None
@@ -70,5 +71,6 @@ def test_the_language_can_be_changed_during_the_visit(kiosk) -> None:
     p.settle()
     assert p.app.kiosk_root._languages is None
     assert p.widget("tab_checkout").text == "Ņemt"
+    assert button.text == "LV"
     assert p.app.current_screen == "checkout"
     p.screenshot("after")
