@@ -47,6 +47,7 @@ from kiosk.screens.theme import Theme
 from kiosk.sounds import Cue, Sounds
 
 if TYPE_CHECKING:
+    from kiosk.acschild import AcsChild
     from kiosk.core.bookdrop import BookDrop, BookDropState
     from kiosk.core.domain import ItemTag, LinkStatus
     from kiosk.core.returns import ReturnState, ReturnStation
@@ -110,7 +111,7 @@ class KioskServices:
         None  # the device (status(), print_receipt(PrintDocument))
     )
     sounds: Sounds = field(default_factory=lambda: Sounds(enabled=False))
-    acs: RunningAcs | None = None
+    acs: RunningAcs | AcsChild | None = None  # the demo library system, in-process or a child
     pad: SimulatedPad | None = None  # the simulated pad, when the reader is `sim:`
     cards: list[CardReader] = field(
         default_factory=list
@@ -145,10 +146,11 @@ def _port_free(host: str, port: int) -> bool:
     return True
 
 
-def start_embedded_acs(cfg: Config) -> tuple[Config, RunningAcs]:
-    """Start the embedded demo library system; when its port is taken, on a free one (and point [sip2] at it)."""
-    from kiosk.sync.acs.server import build_from_config  # lazy: SQLAlchemy, not for a frame
-
+def start_embedded_acs(
+    cfg: Config, *, own_process: bool = False
+) -> tuple[Config, RunningAcs | AcsChild]:
+    """Start the embedded demo library system (`own_process`: as a child process, see
+    kiosk/acschild.py); when its port is taken, on a free one (and point [sip2] at it)."""
     port = cfg.acs.port
     if not _port_free(cfg.acs.host, port):
         log.warning(
@@ -157,7 +159,15 @@ def start_embedded_acs(cfg: Config) -> tuple[Config, RunningAcs]:
             port,
         )
         port = 0
-    acs = build_from_config(cfg, port=port)
+    acs: RunningAcs | AcsChild
+    if own_process:
+        from kiosk.acschild import AcsChild  # lazy: not for a frame
+
+        acs = AcsChild.start(cfg, port)
+    else:
+        from kiosk.sync.acs.server import build_from_config  # lazy: SQLAlchemy, not for a frame
+
+        acs = build_from_config(cfg, port=port)
     if cfg.sip2.host in ("127.0.0.1", "localhost", cfg.acs.host) and cfg.sip2.port != acs.port:
         cfg = dataclasses.replace(
             cfg, sip2=dataclasses.replace(cfg.sip2, host=acs.host, port=acs.port)
@@ -172,12 +182,16 @@ def build_services(
     clock: CoreClock | None = None,
     session_clock: CoreClock | None = None,
     start_acs: bool | None = None,
+    acs_process: bool = False,
     worker: Worker | None = None,
 ) -> KioskServices:
     """The composition root: every part the kiosk needs, built from the configuration.
 
     `session_clock` drives only the patron session's timers (idle warning, logout), so a test or
     a simulation can move them on without touching the network timeouts that use `clock`.
+
+    `acs_process`: the embedded demo library system (when started) runs in a child process
+    (`kiosk run`), not in this one.
 
     A missing required device (the reader) is recorded in `faults` (the out-of-service screen
     shows it) instead of stopping the program, so a technician can still reach maintenance.
@@ -196,7 +210,7 @@ def build_services(
     session_clock = session_clock or clock
     services = KioskServices(cfg=cfg, clock=session_clock, sounds=Sounds(enabled=cfg.ui.sounds))
     if start_acs if start_acs is not None else cfg.acs.embedded:
-        cfg, services.acs = start_embedded_acs(cfg)
+        cfg, services.acs = start_embedded_acs(cfg, own_process=acs_process)
         services.cfg = cfg
         services.closers.append(services.acs.stop)
 
@@ -560,7 +574,9 @@ class KioskApp(App):
 
         def build() -> None:
             try:
-                services = build_services(self.cfg)
+                # The demo library system (on the embedded default) in a process of its own:
+                # this one then holds only the kiosk (docs/performance.md, memory).
+                services = build_services(self.cfg, acs_process=True)
             except Exception as exc:  # `kiosk run` reports it once the app has stopped
                 if isinstance(exc, KioskError):
                     log.error("the kiosk's parts could not be started: %s", exc)
