@@ -3,9 +3,10 @@ process then carries none of its SQLAlchemy models, database or server thread (a
 demo library system at all), and its start runs beside the kiosk's on another core.
 
 The child is `python -m kiosk.acschild`. It reads the kiosk's configuration and the port to take
-(pickled, length-prefixed) on stdin, answers one line on stdout (`ready HOST PORT`, or `error
-MESSAGE`) and then serves until its stdin ends: the kiosk closes it to stop the child, and the
-kernel closes it when the kiosk dies, so a killed kiosk leaves no demo library system behind.
+(pickled, length-prefixed) on stdin, answers one line on stdout (`ready HOST PORT DATABASE_URL`,
+or `error MESSAGE`) and then serves until its stdin ends: the kiosk closes it to stop the child,
+and the kernel closes it when the kiosk dies, so a killed kiosk leaves no demo library system
+behind.
 """
 
 from __future__ import annotations
@@ -74,10 +75,8 @@ class AcsChild:
             _end(proc)
             reason = rest if kind == "error" else f"it said {line!r}"
             raise _start_error(f"{reason} (exit code {proc.returncode})")
-        host, _, port_text = rest.rpartition(" ")
-        from kiosk.sync.acs.server import database_url_for  # lazy: SQLAlchemy's URL parsing
-
-        return cls(proc, host, int(port_text), database_url_for(cfg))
+        host, port_text, database_url = rest.split(" ", 2)
+        return cls(proc, host, int(port_text), database_url)
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Close the child's stdin (it stops its server and exits); kill it after `timeout_s`."""
@@ -158,17 +157,18 @@ def main() -> int:
     cfg, port = pickle.loads(_read_exactly(stdin, size))  # from the kiosk that started us
     _setup_logging(cfg)
     from kiosk.errors import KioskError
-    from kiosk.sync.acs.server import build_from_config
+    from kiosk.sync.acs.server import build_from_config, database_url_for
 
     try:
         acs = build_from_config(cfg, port=port)
+        database_url = database_url_for(cfg)
     except Exception as exc:
         if not isinstance(exc, KioskError):
             log.exception("the demo library system could not start")
         answer.write(f"error {exc}\n".replace("\n", " ").rstrip() + "\n")
         answer.close()
         return 1
-    answer.write(f"ready {acs.host} {acs.port}\n")
+    answer.write(f"ready {acs.host} {acs.port} {database_url}\n")
     answer.close()
     try:
         while stdin.read(4096):  # the kiosk never writes more; the end of stdin is the stop
