@@ -65,6 +65,13 @@ def child_baseline() -> None:
 
     app = Bare()
     app._run_prepare()
+    if os.environ.get("SDL_VIDEODRIVER") == "offscreen":
+        # As the kiosk does on this driver (kiosk.app.finish_frames_offscreen): each frame is
+        # waited for at the flip, as a real display's swap does.
+        from kivy.core.window import Window
+        from kivy.graphics.opengl import glFinish
+
+        Window.bind(on_flip=lambda *_: glFinish())
     seen = on_flip_once(lambda: print("FIRST_FRAME", flush=True))
     runTouchApp(embedded=True)
     while not seen:
