@@ -18,6 +18,9 @@ from kiosk import config
 from kiosk.app import start_embedded_acs
 from kiosk.sync.acs.library import AcsError
 from kiosk.sync.sip2.client import Sip2Client
+from tests.tech.conftest import kiosk_run_env
+from tests.tech.test_clean_stop import site as site_of_the_demo
+from tests.tech.test_clean_stop import wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -149,33 +152,17 @@ def children_of(pid: int) -> list[int]:
 def test_kiosk_run_keeps_the_demo_library_system_in_a_child_that_ends_with_it(
     tmp_path: Path, sig: signal.Signals
 ) -> None:
-    cfg = tmp_path / "config" / "kiosk.toml"
-    cfg.parent.mkdir()
-    text = (ROOT / "config" / "kiosk.toml").read_text(encoding="utf-8")
-    cfg.write_text(text.replace("port = 6001\n\n[reader]", "port = 0\n\n[reader]"), "utf-8")
-    assert "port = 0\n\n[reader]" in cfg.read_text(encoding="utf-8")
-    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    notify.bind(str(tmp_path / "notify"))
-    notify.settimeout(90)
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "SDL_VIDEODRIVER": "offscreen",
-        "NOTIFY_SOCKET": str(tmp_path / "notify"),
-        "KIVY_HOME": str(tmp_path / "kivy"),
-    }
-    env.pop("DISPLAY", None)
+    cfg = site_of_the_demo(tmp_path)  # full screen: the lockdown is applied too
+    notify, env = kiosk_run_env(tmp_path)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "kiosk", "--config", str(cfg), "run", "--windowed"],
+        [sys.executable, "-m", "kiosk", "--config", str(cfg), "run"],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
     try:
-        seen: list[str] = []
-        while "READY=1" not in seen:  # the parts are attached: the child has answered
-            seen += notify.recv(4096).decode().splitlines()
+        wait_ready(notify)  # the parts are attached: the child has answered
         acs = [
             pid
             for pid in children_of(proc.pid)

@@ -13,20 +13,15 @@ from kiosk import memory
 from kiosk.core.events import Action, Tapped
 from kiosk.devices.cards.sim import get_shared_card_source
 from kiosk.screens.base import _REGISTRY, register_screen
+from kiosk.screens.bookdrop import BOOKDROP, CLOSED
+from kiosk.screens.maintenance import SCREEN_CLASSES
 from tests.ui.pilot import pump
 
 pytestmark = pytest.mark.ui
 
 ADMIN = '["ADM-777"]'
-TECHNICIAN_SCREENS = {
-    "maintenance_login",
-    "maintenance",
-    "maintenance_diag",
-    "maintenance_queue",
-    "maintenance_stats",
-    "maintenance_service",
-}
-BOOKDROP_SCREENS = {"bookdrop", "bookdrop_closed"}
+TECHNICIAN_SCREENS = set(SCREEN_CLASSES)
+BOOKDROP_SCREENS = {BOOKDROP, CLOSED}
 
 
 def built(app) -> set[str]:
