@@ -11,6 +11,7 @@ behind.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import pickle
@@ -22,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
+
+from kiosk.errors import KioskError
 
 if TYPE_CHECKING:
     from kiosk.config import Config
@@ -137,9 +140,7 @@ def _read_exactly(stream: IO[bytes], size: int) -> bytes:
 
 def _setup_logging(cfg: Config) -> None:
     """The kiosk's logging (journal or stderr), without its log file, which is the kiosk's own."""
-    import dataclasses
-
-    from kiosk.logsetup import setup_logging
+    from kiosk.logsetup import setup_logging  # lazy: only in the child
 
     setup_logging(dataclasses.replace(cfg, logging=dataclasses.replace(cfg.logging, file="")))
     logging.getLogger().setLevel(logging.WARNING)
@@ -156,13 +157,17 @@ def main() -> int:
     (size,) = _LENGTH.unpack(_read_exactly(stdin, _LENGTH.size))
     cfg, port = pickle.loads(_read_exactly(stdin, size))  # from the kiosk that started us
     _setup_logging(cfg)
-    from kiosk.errors import KioskError
-    from kiosk.sync.acs.server import build_from_config, database_url_for
+    from kiosk.sync.acs.server import (  # lazy: SQLAlchemy and the server, only in the child
+        build_from_config,
+        database_url_for,
+    )
 
     try:
         acs = build_from_config(cfg, port=port)
         database_url = database_url_for(cfg)
     except Exception as exc:
+        # The child's last line: whatever stops the start is told to the kiosk, which raises it
+        # as the demo library system's error; a bug also keeps its traceback in the log here.
         if not isinstance(exc, KioskError):
             log.exception("the demo library system could not start")
         answer.write(f"error {exc}\n".replace("\n", " ").rstrip() + "\n")
