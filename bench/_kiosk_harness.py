@@ -257,12 +257,16 @@ def add_items(
     acs: Any, prefix: str, count: int, on_loan_to: str = "", sort_bin: str = ""
 ) -> list[str]:
     """`count` new loanable items in the demo library system's database (optionally on loan)."""
+    from sqlalchemy import create_engine
     from sqlalchemy.orm import Session
 
     from kiosk.sync.acs import models
 
     ids = [f"{prefix}{n:04d}" for n in range(count)]
-    with Session(acs.library.engine) as s, s.begin():
+    library = getattr(acs, "library", None)
+    # The demo library system in a child process (`kiosk run`): its database, reached from here.
+    engine = library.engine if library is not None else create_engine(acs.database_url)
+    with Session(engine) as s, s.begin():
         for item_id in ids:
             s.add(
                 models.ItemRow(
@@ -273,6 +277,10 @@ def add_items(
                     permanent_location="Bench",
                 )
             )
+    if library is None:
+        engine.dispose()
+        if on_loan_to:
+            raise SystemExit("items on loan need the library system in this process")
     for item_id in ids if on_loan_to else ():
         if not acs.library.checkout(on_loan_to, item_id, no_block=True).ok:
             raise SystemExit(f"benchmark broken: could not lend {item_id}")
@@ -304,9 +312,9 @@ def budget() -> str:
     return f"CPUs {cpus} of {os.cpu_count()} (load average {os.getloadavg()[0]:.1f}; the machine is shared)"
 
 
-def rss_mib() -> float:
-    """Resident memory of this process, from /proc (Linux)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
+def rss_mib(pid: int | str = "self") -> float:
+    """Resident memory of this process (or of `pid`), from /proc (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import logging
+import os
 import socket
 import threading
 from collections import deque
@@ -27,6 +28,7 @@ from kivy.metrics import Metrics
 from kivy.properties import BooleanProperty, NumericProperty, ObjectProperty, StringProperty
 from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
 
+from kiosk import memory
 from kiosk.config import Config
 from kiosk.core.errors import log_fault
 from kiosk.core.events import (
@@ -42,11 +44,12 @@ from kiosk.core.ports import Clock as CoreClock
 from kiosk.core.ports import SystemClock
 from kiosk.errors import KioskError
 from kiosk.i18n import LANGUAGE_NAMES, _, translator
-from kiosk.screens.base import registered_screens
+from kiosk.screens.base import ScreenFactory, registered_screens, registered_setups
 from kiosk.screens.theme import Theme
 from kiosk.sounds import Cue, Sounds
 
 if TYPE_CHECKING:
+    from kiosk.acschild import AcsChild
     from kiosk.core.bookdrop import BookDrop, BookDropState
     from kiosk.core.domain import ItemTag, LinkStatus
     from kiosk.core.returns import ReturnState, ReturnStation
@@ -110,7 +113,7 @@ class KioskServices:
         None  # the device (status(), print_receipt(PrintDocument))
     )
     sounds: Sounds = field(default_factory=lambda: Sounds(enabled=False))
-    acs: RunningAcs | None = None
+    acs: RunningAcs | AcsChild | None = None  # the demo library system, in-process or a child
     pad: SimulatedPad | None = None  # the simulated pad, when the reader is `sim:`
     cards: list[CardReader] = field(
         default_factory=list
@@ -145,10 +148,11 @@ def _port_free(host: str, port: int) -> bool:
     return True
 
 
-def start_embedded_acs(cfg: Config) -> tuple[Config, RunningAcs]:
-    """Start the embedded demo library system; when its port is taken, on a free one (and point [sip2] at it)."""
-    from kiosk.sync.acs.server import build_from_config  # lazy: SQLAlchemy, not for a frame
-
+def start_embedded_acs(
+    cfg: Config, *, own_process: bool = False
+) -> tuple[Config, RunningAcs | AcsChild]:
+    """Start the embedded demo library system (`own_process`: as a child process, see
+    kiosk/acschild.py); when its port is taken, on a free one (and point [sip2] at it)."""
     port = cfg.acs.port
     if not _port_free(cfg.acs.host, port):
         log.warning(
@@ -157,7 +161,15 @@ def start_embedded_acs(cfg: Config) -> tuple[Config, RunningAcs]:
             port,
         )
         port = 0
-    acs = build_from_config(cfg, port=port)
+    acs: RunningAcs | AcsChild
+    if own_process:
+        from kiosk.acschild import AcsChild  # lazy: not for a frame
+
+        acs = AcsChild.start(cfg, port)
+    else:
+        from kiosk.sync.acs.server import build_from_config  # lazy: SQLAlchemy, not for a frame
+
+        acs = build_from_config(cfg, port=port)
     if cfg.sip2.host in ("127.0.0.1", "localhost", cfg.acs.host) and cfg.sip2.port != acs.port:
         cfg = dataclasses.replace(
             cfg, sip2=dataclasses.replace(cfg.sip2, host=acs.host, port=acs.port)
@@ -172,12 +184,16 @@ def build_services(
     clock: CoreClock | None = None,
     session_clock: CoreClock | None = None,
     start_acs: bool | None = None,
+    acs_process: bool = False,
     worker: Worker | None = None,
 ) -> KioskServices:
     """The composition root: every part the kiosk needs, built from the configuration.
 
     `session_clock` drives only the patron session's timers (idle warning, logout), so a test or
     a simulation can move them on without touching the network timeouts that use `clock`.
+
+    `acs_process`: the embedded demo library system (when started) runs in a child process
+    (`kiosk run`), not in this one.
 
     A missing required device (the reader) is recorded in `faults` (the out-of-service screen
     shows it) instead of stopping the program, so a technician can still reach maintenance.
@@ -196,7 +212,7 @@ def build_services(
     session_clock = session_clock or clock
     services = KioskServices(cfg=cfg, clock=session_clock, sounds=Sounds(enabled=cfg.ui.sounds))
     if start_acs if start_acs is not None else cfg.acs.embedded:
-        cfg, services.acs = start_embedded_acs(cfg)
+        cfg, services.acs = start_embedded_acs(cfg, own_process=acs_process)
         services.cfg = cfg
         services.closers.append(services.acs.stop)
 
@@ -340,6 +356,28 @@ def wire_staff_alert(app: KioskApp) -> None:
     app.staff_alert = lambda reason: raise_alert("call_staff", reason)
 
 
+def finish_frames_offscreen(
+    env: os._Environ[str] | dict[str, str] = os.environ,
+) -> Callable[[], None] | None:
+    """Under SDL's offscreen driver (smoke tests, CI, previews, the benchmarks), wait for each
+    frame to be drawn when the window flips; returns what undoes that (None: another driver).
+
+    A real display's swap waits for the frame. The offscreen driver's swap shows nothing and so
+    waits for nothing, and Mesa's software renderer keeps the draw data of every frame not waited
+    for: about 2 MiB a frame of the welcome or checkout screen, without bound (1.3 GB after 600
+    frames; docs/performance.md, memory)."""
+    if env.get("SDL_VIDEODRIVER") != "offscreen":
+        return None
+    from kivy.core.window import Window  # lazy: opens Kivy's window
+    from kivy.graphics.opengl import glFinish  # lazy: with the window
+
+    def finish(*_: Any) -> None:
+        glFinish()
+
+    Window.bind(on_flip=finish)
+    return lambda: Window.unbind(on_flip=finish)
+
+
 def _forwarder_step(circulation: CirculationService) -> Callable[[], None]:
     def step() -> None:
         if circulation.status().pending or not circulation.status().online:
@@ -374,6 +412,8 @@ class KioskApp(App):
         self.manager: ScreenManager | None = None
         self.kiosk_root: Any = None
         self._screens: dict[str, Screen] = {}
+        # Screens other modules registered (maintenance, book drop), built when first shown.
+        self._factories: dict[str, ScreenFactory] = {}
         self.state: SessionState | None = None  # the latest snapshot of the patron session
         self.return_state: ReturnState | None = None
         self.local = ""  # a UI-only place on the welcome stage: "", "keypad", "returns"
@@ -437,20 +477,35 @@ class KioskApp(App):
         self.manager.add_widget(screen)
 
     def screen(self, name: str) -> Screen:
-        """The screen called `name`; a patron screen not built yet is built now."""
+        """The screen called `name`; a patron or registered screen not built yet is built now."""
         screen = self._screens.get(name)
         if screen is None:
-            from kiosk.screens.patron import PATRON_SCREENS  # lazy: not for a frame
+            factory = self._factories.get(name)
+            if factory is not None:
+                screen = factory(self)
+            else:
+                from kiosk.screens.patron import PATRON_SCREENS  # lazy: not for a frame
 
-            if name not in PATRON_SCREENS:
-                raise KeyError(name)
-            screen = PATRON_SCREENS[name]()
+                if name not in PATRON_SCREENS:
+                    raise KeyError(name)
+                screen = PATRON_SCREENS[name]()
             self.add_screen(name, screen)
         return screen
 
     def show_screen(self, name: str) -> None:
-        if self.manager is not None and self.manager.current != name:
-            self.manager.current = name
+        """Show the screen called `name`, built now if it was not yet. A registered screen that
+        fails to build is logged and the current screen stays."""
+        if self.manager is None or self.manager.current == name:
+            return
+        if name not in self._screens and name in self._factories:
+            try:
+                self.screen(name)
+            except Exception:
+                # Another part's screen must not take the patron kiosk down with it.
+                log.exception("screen %s could not be built", name)
+                return
+        self.screen(name)
+        self.manager.current = name
 
     @property
     def current_screen(self) -> str:
@@ -471,12 +526,16 @@ class KioskApp(App):
                 raise
             except Exception:  # another part's screen must not keep the patron kiosk from starting
                 log.exception("screen module %s failed to load", module)
-        for name, factory in registered_screens().items():
+        # The screens themselves are built when first shown: a technician's screens (and the
+        # book drop's, in checkout mode) would otherwise take memory for a visit that may never
+        # come (docs/performance.md, memory).
+        self._factories.update(registered_screens())
+        for setup in registered_setups():
             try:
-                self.add_screen(name, factory(self))
+                setup(self)
             except Exception:
                 # Another part's screen must not keep the patron kiosk from starting.
-                log.exception("screen %s could not be built", name)
+                log.exception("screen setup %s failed", getattr(setup, "__module__", setup))
 
     # -- building ---------------------------------------------------------------------------
 
@@ -486,6 +545,7 @@ class KioskApp(App):
 
         load_kv("widgets.kv", "patron.kv")
         self._follow_display()
+        self._unfinish_frames = finish_frames_offscreen()
         wire_staff_alert(self)
         root = patron.KioskRoot()
         self.kiosk_root = root
@@ -520,7 +580,7 @@ class KioskApp(App):
                 pad=s.pad, cfg=self.cfg, make_tag=demo_tag, tag_uid=demo_uid
             )
             self.kiosk_root.ids.side.add_widget(self.demo_panel_widget)
-        if s.bookdrop is not None and "bookdrop" in self._screens:
+        if s.bookdrop is not None and "bookdrop" in self._factories:
             self.show_screen("bookdrop_closed" if s.faults else "bookdrop")
         elif s.faults:
             self.show_screen("out_of_service")
@@ -560,7 +620,9 @@ class KioskApp(App):
 
         def build() -> None:
             try:
-                services = build_services(self.cfg)
+                # The demo library system (on the embedded default) in a process of its own:
+                # this one then holds only the kiosk (docs/performance.md, memory).
+                services = build_services(self.cfg, acs_process=True)
             except Exception as exc:  # `kiosk run` reports it once the app has stopped
                 if isinstance(exc, KioskError):
                     log.error("the kiosk's parts could not be started: %s", exc)
@@ -603,6 +665,14 @@ class KioskApp(App):
         early, self._early_events = self._early_events, []
         for event in early:
             self.post(event)
+        self._trim_heap()  # what the start thread allocated and let go of
+
+    def _trim_heap(self) -> None:
+        """Give the C heap's free pages back to the system (kiosk/memory.py), on the worker, at
+        the quiet moments: after the start and after each visit."""
+        s = self.services
+        if s is not None and s.worker is not None and not self._stopped:
+            s.worker.submit(memory.trim, on_error=lambda exc: log.error("malloc_trim: %s", exc))
 
     def _attach(self) -> None:
         """Listen to the parts and start them: sessions, card sources, the pad, the link check."""
@@ -697,6 +767,7 @@ class KioskApp(App):
         if self.speech is not None:
             self.speech.close()
         getattr(self, "_unfollow_display", lambda: None)()
+        (getattr(self, "_unfinish_frames", None) or (lambda: None))()
         if self.services is not None:
             self.services.close()
 
@@ -984,6 +1055,7 @@ class KioskApp(App):
         ):
             for name in ("checkout", "account"):
                 self.screen(name).wipe()
+            self._trim_heap()  # the visit's rows and texts are gone
         elif state.checkout is not None and self.provisional:
             known = {i.item_id for i in state.checkout.items}
             self.provisional = {
@@ -1093,8 +1165,8 @@ class KioskApp(App):
         if maintenance is not None and not maintenance.service.state.in_service:
             in_service = False
         name = screen_for(state, in_service)
-        if name in self._screens:
-            self._screens[name].show(state)
+        if name in self._screens or name in self._factories:
+            self.screen(name).show(state)
             if not self.current_screen.startswith("maintenance"):
                 self.show_screen(name)
                 if self.speech is not None:

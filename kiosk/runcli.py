@@ -1,5 +1,5 @@
-"""`kiosk run`: start the patron kiosk (or the book drop) full screen, on the embedded default
-with the demo library system started in-process first.
+"""`kiosk run`: start the patron kiosk (or the book drop) full screen; on the embedded default the
+demo library system runs beside it in a child process (kiosk/acschild.py).
 
 Without a display it stops with one line saying how to run it (a display, or
 SDL_VIDEODRIVER=offscreen for a smoke test without a screen).

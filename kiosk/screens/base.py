@@ -1,5 +1,5 @@
 """The base class every kiosk screen derives from, and the registry through which extra screens
-(maintenance, book drop) are added to the app by name.
+(maintenance, book drop) are added to the app by name and built when first shown.
 
 A screen is thin: `show(state)` renders the latest workflow snapshot, and taps are forwarded to
 the app (`self.kiosk.post(Tapped(...))`); no circulation or device call is made here.
@@ -20,15 +20,29 @@ ScreenFactory = Callable[["KioskApp"], Screen]
 
 # name -> factory; filled by screen modules at import time (register_screen) and read by the app.
 _REGISTRY: dict[str, ScreenFactory] = {}
+# What a screen module needs from its start (maintenance: the admin card and the hidden gesture),
+# while its screens are built when first shown.
+_SETUPS: list[Callable[[KioskApp], object]] = []
 
 
 def register_screen(name: str, factory: ScreenFactory) -> None:
-    """Add a screen to every app built after this call; the factory receives the KioskApp."""
+    """Add a screen to every app built after this call; the factory receives the KioskApp. The
+    app builds it when it is first shown (`KioskApp.screen(name)`)."""
     _REGISTRY[name] = factory
 
 
 def registered_screens() -> dict[str, ScreenFactory]:
     return dict(_REGISTRY)
+
+
+def register_setup(setup: Callable[[KioskApp], object]) -> None:
+    """Run `setup(app)` when an app starts its registered screens (once per app and setup)."""
+    if setup not in _SETUPS:
+        _SETUPS.append(setup)
+
+
+def registered_setups() -> list[Callable[[KioskApp], object]]:
+    return list(_SETUPS)
 
 
 class KioskScreen(Screen):

@@ -47,7 +47,7 @@ from kiosk.core.ports import SystemClock
 from kiosk.diagnostics import ActionResult, Diagnostics
 from kiosk.doctor import Status
 from kiosk.i18n import _
-from kiosk.screens.base import KioskScreen, register_screen
+from kiosk.screens.base import KioskScreen, register_screen, register_setup
 from kiosk.screens.widgets import load_kv
 
 log = logging.getLogger(__name__)
@@ -264,7 +264,8 @@ class MaintenanceController:
         self._back()
 
     def _back(self) -> None:
-        screens = getattr(self.app, "_screens", {})
+        # The screens the app has, built or to be built when first shown.
+        screens = {*getattr(self.app, "_screens", {}), *getattr(self.app, "_factories", {})}
         faults = getattr(getattr(self.app, "services", None), "faults", None) or []
         bookdrop = getattr(getattr(self.app.cfg, "kiosk", None), "mode", "") == "bookdrop"
         home, closed = (
@@ -800,17 +801,25 @@ SCREEN_CLASSES: dict[str, type[MaintenanceScreen]] = {
 }
 
 
+def _setup(app: Any) -> MaintenanceController:
+    """From the app's start: the controller (an admin card opens maintenance) and the hidden
+    gesture; the screens are built when a technician first enters them."""
+    ctl = controller(app)
+    if getattr(ctl, "_corner_widget", None) is None:
+        ctl._corner_widget = install_hidden_corner(app, ctl)  # type: ignore[attr-defined]  # kept on the controller, once per app
+    return ctl
+
+
 def _factory(name: str) -> Callable[[Any], MaintenanceScreen]:
     def build(app: Any) -> MaintenanceScreen:
         load_kv("widgets.kv", "maintenance.kv")
-        ctl = controller(app)
-        if name == LOGIN and getattr(ctl, "_corner_widget", None) is None:
-            ctl._corner_widget = install_hidden_corner(app, ctl)  # type: ignore[attr-defined]  # kept on the controller, once per app
+        _setup(app)  # a host that builds the screens without the app's setups
         return SCREEN_CLASSES[name](name=name)
 
     return build
 
 
+register_setup(_setup)
 for _name in SCREEN_CLASSES:
     register_screen(_name, _factory(_name))
 

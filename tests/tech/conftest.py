@@ -76,3 +76,20 @@ cards = ["{ADMIN_CARD}"]
     )
     os.chmod(f, mode)
     return f
+
+
+def kiosk_run_env(tmp_path: Path) -> tuple[socket.socket, dict[str, str]]:
+    """For `kiosk run` as a real process: a $NOTIFY_SOCKET to hear READY=1 on, as under systemd,
+    and its environment (offscreen, this tree's kiosk, a Kivy home of its own)."""
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify"))
+    notify.settimeout(90)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        "SDL_VIDEODRIVER": "offscreen",
+        "NOTIFY_SOCKET": str(tmp_path / "notify"),
+        "KIVY_HOME": str(tmp_path / "kivy"),
+    }
+    env.pop("DISPLAY", None)
+    return notify, env
