@@ -389,6 +389,10 @@ def _forwarder_step(circulation: CirculationService) -> Callable[[], None]:
 class KioskApp(App):
     """The patron's kiosk: a ScreenManager of patron screens under a top bar, plus overlays."""
 
+    # Patron screens a visit seldom shows (a fault, an idle logout, returns at a checkout kiosk):
+    # built when first shown (`screen()`), not at the start (docs/performance.md, memory).
+    ON_FIRST_USE = ("out_of_service", "timed_out", "returns")
+
     lang = StringProperty("lv")
     theme = ObjectProperty(None)
     online = BooleanProperty(True)
@@ -570,7 +574,8 @@ class KioskApp(App):
         s = self.services
         assert s is not None and self.kiosk_root is not None
         for name in patron.PATRON_SCREENS:
-            self.screen(name)
+            if name not in self.ON_FIRST_USE:
+                self.screen(name)
         self._add_registered_screens()
         if self.demo_panel:
             from kiosk.devices.readers.sim import demo_tag, demo_uid  # lazy: not for a frame

@@ -4,6 +4,7 @@ is in widgets.kv, loaded once by `load_kv()`.
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,20 +48,21 @@ def load_kv(*names: str) -> None:
 
 _MARKUP = re.compile(r"\[/?[a-z_]+(?:=[^\]]*)?\]")
 _FONT_TAG = re.compile(r"\[font=([^\]]+)\]")
-_extents: dict[tuple[str, bool, int, str], float] = {}
+
+
+# Bounded: every new word drawn (each item's title and number) would otherwise stay for the
+# kiosk's life, a few objects a visit (docs/performance.md, memory); the screens' own words and
+# sizes are a few hundred entries.
+@functools.lru_cache(maxsize=4096)
+def _extent(font_name: str, bold: bool, size: int, word: str) -> float:
+    from kivy.core.text import Label as CoreLabel  # lazy: starts Kivy's text provider
+
+    return float(CoreLabel(font_name=font_name, bold=bold, font_size=size).get_extents(word)[0])
 
 
 def word_width(word: str, font_name: str, bold: bool, font_size: float) -> float:
     """The drawn width of one word (cached: labels are re-fitted on every resize)."""
-    from kivy.core.text import Label as CoreLabel  # lazy: starts Kivy's text provider
-
-    key = (font_name, bold, int(font_size), word)
-    width = _extents.get(key)
-    if width is None:
-        width = _extents[key] = float(
-            CoreLabel(font_name=font_name, bold=bold, font_size=int(font_size)).get_extents(word)[0]
-        )
-    return width
+    return _extent(font_name, bold, int(font_size), word)
 
 
 def line_width(text: str, font_name: str, bold: bool, font_size: float) -> float:
