@@ -44,6 +44,7 @@ def reference(raw: bytes, line: int) -> bytes:
 
 
 def fast(raw: bytes, line: int) -> bytes | None:
+    """The fast path's JSON line for `raw`, or None when it leaves the line to the lenient decoder."""
     out = bytearray(b"before|")
     taken = json_line(raw, line, out)
     assert out.startswith(b"before|"), "the fast path changed what was already written"
@@ -274,6 +275,9 @@ def test_special_shapes_agree_and_take_the_fast_path():
         b"17" + date + b"AOx|AFan open last field",  # the last field without its delimiter
         b"17" + date + b"AOx|AFopenAY1AZ0000",  # ... before the trailer
         b"17" + date + b'AOx|AJsay "hi" \\ there|AY1AZ0000',  # JSON escapes
+        b"9900302.00|AY1AZFC14",  # a stray delimiter after the fixed part
+        b"17" + date + b"|AOx|AB1|",
+        b"17" + date + b"|AOx|ABopen",
     ]:
         assert agree(raw), raw
     # Summed over characters, not bytes (a real ACS's message, in the corpus).

@@ -179,12 +179,12 @@ def _decode(args: argparse.Namespace) -> int:
 
     # Lines of the common shape are written by the fast path (kiosk/sync/sip2/fastpath.py) as
     # the lenient decoder would write them; it knows UTF-8 and the standard delimiter only.
-    fast = json_line if (args.encoding, args.delimiter) == ("utf-8", "|") else None
+    fast = (args.encoding, args.delimiter) == ("utf-8", "|")
     n = 0
     for lines in split_batches(source, write_out):
         for raw in lines:
             n += 1
-            if fast is not None and fast(raw, n, pending):
+            if fast and json_line(raw, n, pending):
                 continue
             if not raw.strip(b" \t"):
                 continue

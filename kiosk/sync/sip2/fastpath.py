@@ -39,12 +39,13 @@ _NOT_OK = b'false,"checksum_variant":null'
 _CODEPOINTS_OK = b'true,"checksum_variant":"codepoints"'
 _NOTE_CODEPOINTS = b'"checksum over code points, not bytes"'
 _NOTE_LAST_FIELD = b'"last field has no delimiter"'
+_NOTE_STRAY = b'"stray delimiter"'
 
 
 class _Shape:
-    """A command's fixed part as a pattern, and its JSON line with and without a trailer."""
+    """A command's fixed part as a pattern, and its JSON lines by number of fields."""
 
-    __slots__ = ("pattern", "end", "width", "with_trailer", "without_trailer")
+    __slots__ = ("pattern", "end", "head", "tails", "formats")
 
     def __init__(self, command: str) -> None:
         layout = _LAYOUTS[command]
@@ -55,26 +56,32 @@ class _Shape:
                 parts.append(rb"([0-9]{8}[ 0-9A-Z]{4}[0-9]{6})")
             else:
                 parts.append(b"(" + _FIXED + b"{%d})" % (end - start))
-        # After the fixed part, the first field's id starts with a letter (or the trailer, or
-        # nothing, follows): the lenient decoder takes nothing else for a part of the spec's length.
-        self.pattern = re.compile(command.encode("ascii") + b"".join(parts) + rb"(?=[A-Z]|\Z)")
+        # After the fixed part comes a field id starting with a letter, a stray delimiter, the
+        # trailer or nothing: the lenient decoder takes nothing else for a part of the spec's
+        # length.
+        self.pattern = re.compile(command.encode("ascii") + b"".join(parts) + rb"(?=[A-Z|]|\Z)")
         self.end = layout.end
-        self.width = len(names)
-        head = (
-            '{"line":%d,"command":"' + command + '","fixed":{' + ",".join(names) + "},"
-            '"fields":{%s},'
+        self.head = (
+            '{"line":%d,"command":"' + command + '","fixed":{' + ",".join(names) + '},"fields":{%s'
+        ).encode("ascii")
+        self.tails = (
+            b'},"sequence":null,"checksum":null,"checksum_ok":null,"checksum_variant":null,'
+            b'"notes":[%s]}\n',
+            b'},"sequence":%s,"checksum":"%s","checksum_ok":%s,"notes":[%s]}\n',
         )
-        self.with_trailer = (
-            head + '"sequence":%s,"checksum":"%s","checksum_ok":%s,"notes":[%s]}\n'
-        ).encode("ascii")
-        self.without_trailer = (
-            head + '"sequence":null,"checksum":null,"checksum_ok":null,"checksum_variant":null,'
-            '"notes":[%s]}\n'
-        ).encode("ascii")
+        # by trailer (0 without, 1 with) and number of fields; with 0 fields the first %s takes
+        # the fields' JSON whole
+        self.formats: tuple[list[bytes], list[bytes]] = ([], [])
+
+    def format(self, trailer: int, count: int) -> bytes:
+        formats = self.formats[trailer]
+        while len(formats) <= count:
+            fields = b",".join([b'"%s":["%s"]'] * len(formats))
+            formats.append(self.head + fields + self.tails[trailer])
+        return formats[count]
 
 
 _SHAPES: dict[bytes, _Shape | None] = {}
-_FIELDS_FORMAT: list[bytes] = []
 
 
 def _shape(command: bytes) -> _Shape | None:
@@ -83,14 +90,6 @@ def _shape(command: bytes) -> _Shape | None:
     shape = _Shape(text) if text in _LAYOUTS and _LAYOUTS[text].cuts else None
     _SHAPES[command] = shape
     return shape
-
-
-def _fields_format(count: int) -> bytes:
-    """`"id":["value"]` for `count` fields, after an empty first part."""
-    while len(_FIELDS_FORMAT) <= count:
-        n = len(_FIELDS_FORMAT)
-        _FIELDS_FORMAT.append(b"%s" + b",".join([b'"%s":["%s"]'] * n))
-    return _FIELDS_FORMAT[count]
 
 
 def json_line(raw: bytes, line: int, out: bytearray) -> bool:
@@ -105,14 +104,15 @@ def json_line(raw: bytes, line: int, out: bytearray) -> bool:
     if shape is None:
         return False
     fixed = shape.pattern.match(raw)
-    if fixed is None or len(raw.translate(None, _CONTROL)) != len(raw):
+    if fixed is None:
         return False
-    text = ""
+    if len(raw.translate(None, _CONTROL)) != len(raw):
+        return False
     if not raw.isascii():
         if _REPLACEMENT in raw:
             return False
         try:
-            text = raw.decode("utf-8")
+            raw.decode("utf-8")
         except UnicodeDecodeError:
             return False
     end = shape.end
@@ -125,8 +125,14 @@ def json_line(raw: bytes, line: int, out: bytearray) -> bool:
         body = raw[end:]
     else:
         body = raw[end : size - 9]
+    stray = body[:1] == b"|"
+    if stray:  # a delimiter right after the fixed part, overlooked
+        if body[1:2] == b"|":
+            return False
+        body = body[1:]
     if not body:
-        fields = b""
+        args: tuple[object, ...] = (b"",)
+        count = 0
     else:
         if body.endswith(b"|"):
             body = body[:-1]
@@ -138,10 +144,11 @@ def json_line(raw: bytes, line: int, out: bytearray) -> bool:
             body = body.replace(b"\\", b"\\\\").replace(b'"', b'\\"')
         parts = _FIELD_SPLIT.split(b"|" + body)
         ids = parts[1::2]
-        if body.count(b"|") + 1 != len(ids):
+        count = len(ids)
+        if body.count(b"|") + 1 != count:
             return False  # a delimiter not followed by a field id: an empty or stray field
-        if len(set(ids)) == len(ids):
-            fields = _fields_format(len(ids)) % tuple(parts)
+        if len(set(ids)) == count:
+            args = tuple(parts)
         else:  # a repeated id: its values go into one list, at its first place
             grouped: dict[bytes, list[bytes]] = {}
             for i in range(1, len(parts), 2):
@@ -150,27 +157,38 @@ def json_line(raw: bytes, line: int, out: bytearray) -> bool:
                     grouped[parts[i]] = [parts[i + 1]]
                 else:
                     values.append(parts[i + 1])
-            fields = b",".join(
-                [b'"%s":["%s"]' % (key, b'","'.join(values)) for key, values in grouped.items()]
+            args = (
+                b",".join(
+                    [b'"%s":["%s"]' % (key, b'","'.join(values)) for key, values in grouped.items()]
+                ),
             )
+            count = 0
+    if stray:
+        notes = notes + b"," + _NOTE_STRAY if notes else _NOTE_STRAY
     if trailer is None:
-        out += shape.without_trailer % ((line,) + fixed.groups() + (fields, notes))
+        try:
+            template = shape.formats[0][count]
+        except IndexError:
+            template = shape.format(0, count)
+        out += template % (line, *fixed.groups(), *args, notes)
         return True
     sequence, checksum = trailer.groups()
     value = int(checksum, 16)
     # The checksum covers every byte up to and including AZ: all but its own four digits.
-    if size - 4 <= (_ADLER_EXACT if text else _ADLER_EXACT_ASCII):
+    if size - 4 <= _ADLER_EXACT or (size - 4 <= _ADLER_EXACT_ASCII and raw.isascii()):
         total = (zlib.adler32(raw) & 0xFFFF) - 1 - sum(checksum)
     else:
         total = sum(raw) - sum(checksum)
     if (total + value) & 0xFFFF == 0:
         verdict = _BYTES_OK
-    elif not text or (sum(map(ord, text[:-4])) + value) & 0xFFFF:
-        verdict = _NOT_OK
+    elif raw.isascii() or (sum(map(ord, raw.decode("utf-8")[:-4])) + value) & 0xFFFF:
+        verdict = _NOT_OK  # (an ASCII line's code points are its bytes)
     else:  # some ACSs sum the characters, not the bytes
         verdict = _CODEPOINTS_OK
         notes = _NOTE_CODEPOINTS + b"," + notes if notes else _NOTE_CODEPOINTS
-    out += shape.with_trailer % (
-        (line,) + fixed.groups() + (fields, sequence, checksum, verdict, notes)
-    )
+    try:
+        template = shape.formats[1][count]
+    except IndexError:
+        template = shape.format(1, count)
+    out += template % (line, *fixed.groups(), *args, sequence, checksum, verdict, notes)
     return True
