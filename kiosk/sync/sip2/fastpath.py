@@ -106,7 +106,8 @@ def json_line(raw: bytes, line: int, out: bytearray) -> bool:
     fixed = shape.pattern.match(raw)
     if fixed is None:
         return False
-    if len(raw.translate(None, _CONTROL)) != len(raw):
+    size = len(raw)
+    if len(raw.translate(None, _CONTROL)) != size:
         return False
     if not raw.isascii():
         if _REPLACEMENT in raw:
@@ -116,7 +117,6 @@ def json_line(raw: bytes, line: int, out: bytearray) -> bool:
         except UnicodeDecodeError:
             return False
     end = shape.end
-    size = len(raw)
     trailer = _TRAILER.match(raw, size - 9) if size - 9 >= end else None
     notes = b""
     if trailer is None:
@@ -131,7 +131,7 @@ def json_line(raw: bytes, line: int, out: bytearray) -> bool:
             return False
         body = body[1:]
     if not body:
-        args: tuple[object, ...] = (b"",)
+        args: list[bytes] = [b""]
         count = 0
     else:
         if body.endswith(b"|"):
@@ -148,7 +148,7 @@ def json_line(raw: bytes, line: int, out: bytearray) -> bool:
         if body.count(b"|") + 1 != count:
             return False  # a delimiter not followed by a field id: an empty or stray field
         if len(set(ids)) == count:
-            args = tuple(parts)
+            args = parts
         else:  # a repeated id: its values go into one list, at its first place
             grouped: dict[bytes, list[bytes]] = {}
             for i in range(1, len(parts), 2):
@@ -157,11 +157,11 @@ def json_line(raw: bytes, line: int, out: bytearray) -> bool:
                     grouped[parts[i]] = [parts[i + 1]]
                 else:
                     values.append(parts[i + 1])
-            args = (
+            args = [
                 b",".join(
                     [b'"%s":["%s"]' % (key, b'","'.join(values)) for key, values in grouped.items()]
-                ),
-            )
+                )
+            ]
             count = 0
     if stray:
         notes = notes + b"," + _NOTE_STRAY if notes else _NOTE_STRAY
@@ -175,10 +175,11 @@ def json_line(raw: bytes, line: int, out: bytearray) -> bool:
     sequence, checksum = trailer.groups()
     value = int(checksum, 16)
     # The checksum covers every byte up to and including AZ: all but its own four digits.
+    prefix = raw[:-4]
     if size - 4 <= _ADLER_EXACT or (size - 4 <= _ADLER_EXACT_ASCII and raw.isascii()):
-        total = (zlib.adler32(raw) & 0xFFFF) - 1 - sum(checksum)
+        total = (zlib.adler32(prefix) & 0xFFFF) - 1
     else:
-        total = sum(raw) - sum(checksum)
+        total = sum(prefix)
     if (total + value) & 0xFFFF == 0:
         verdict = _BYTES_OK
     elif raw.isascii() or (sum(map(ord, raw.decode("utf-8")[:-4])) + value) & 0xFFFF:
