@@ -25,7 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kiosk.sync.sip2.cli import decode_line, split_messages
-from kiosk.sync.sip2.codec import FIXED_FIELDS
+from kiosk.sync.sip2.codec import FIXED_FIELDS, byte_sum
 from kiosk.sync.sip2.fastpath import json_line
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -336,3 +336,16 @@ def test_other_encodings_and_delimiters_keep_the_lenient_decoder():
     result, ok = decode_line(data[:-1], encoding="cp1257", delimiter="^", line=1)
     assert ok and result["fields"] == {"AO": ["x"], "AB": ["Å"]}
     assert proc.stdout == msgspec.json.encode(result) + b"\n"
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(st.binary(max_size=700) | st.binary(min_size=250, max_size=600).map(bytes.upper))
+def test_the_checksums_byte_sum_is_the_plain_sum(data):
+    assert byte_sum(data) == sum(data)
+
+
+@pytest.mark.parametrize("size", [255, 256, 257, 514, 515, 516, 2000])
+@pytest.mark.parametrize("byte", [0x00, 0x7F, 0x80, 0xFF])
+def test_the_checksums_byte_sum_at_the_bounds_of_adler32(size, byte):
+    data = bytes([byte]) * size
+    assert byte_sum(data) == sum(data) == byte_sum(bytearray(data))

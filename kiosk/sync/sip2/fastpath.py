@@ -14,9 +14,8 @@ real-world corpus and on thousands of seeded mutations of it.
 from __future__ import annotations
 
 import re
-import zlib
 
-from kiosk.sync.sip2.codec import _LAYOUTS
+from kiosk.sync.sip2.codec import _LAYOUTS, byte_sum
 
 # The fixed part is printable ASCII without the delimiter, a quote or a backslash: the lenient
 # decoder cuts it by characters and this path by bytes, and JSON writes it as it is.
@@ -30,10 +29,6 @@ _ODD_END = re.compile(rb"(?:AZ[0-9A-Fa-f]{4}|AY[0-9]\|?| )\Z")
 _REPLACEMENT = "\ufffd".encode()  # the lenient decoder notes it as a byte it could not read
 # A field's id and value, split where a delimiter is followed by an id.
 _FIELD_SPLIT = re.compile(rb"\|([A-Z0-9]{2})")
-# zlib's Adler-32 keeps 1 + the sum of the bytes, modulo 65521, in its low half: the plain sum
-# while it stays below 65520, which 256 bytes of any value or 515 ASCII bytes cannot reach.
-_ADLER_EXACT = 65519 // 255
-_ADLER_EXACT_ASCII = 65519 // 127
 _BYTES_OK = b'true,"checksum_variant":"bytes"'
 _NOT_OK = b'false,"checksum_variant":null'
 _CODEPOINTS_OK = b'true,"checksum_variant":"codepoints"'
@@ -175,12 +170,7 @@ def json_line(raw: bytes, line: int, out: bytearray) -> bool:
     sequence, checksum = trailer.groups()
     value = int(checksum, 16)
     # The checksum covers every byte up to and including AZ: all but its own four digits.
-    prefix = raw[:-4]
-    if size - 4 <= _ADLER_EXACT or (size - 4 <= _ADLER_EXACT_ASCII and raw.isascii()):
-        total = (zlib.adler32(prefix) & 0xFFFF) - 1
-    else:
-        total = sum(prefix)
-    if (total + value) & 0xFFFF == 0:
+    if (byte_sum(raw[:-4]) + value) & 0xFFFF == 0:
         verdict = _BYTES_OK
     elif raw.isascii() or (sum(map(ord, raw.decode("utf-8")[:-4])) + value) & 0xFFFF:
         verdict = _NOT_OK  # (an ASCII line's code points are its bytes)
