@@ -51,10 +51,12 @@ class _Shape:
                 parts.append(rb"([0-9]{8}[ 0-9A-Z]{4}[0-9]{6})")
             else:
                 parts.append(b"(" + _FIXED + b"{%d})" % (end - start))
-        # After the fixed part comes a field id starting with a letter, a stray delimiter, the
-        # trailer or nothing: the lenient decoder takes nothing else for a part of the spec's
-        # length.
-        self.pattern = re.compile(command.encode("ascii") + b"".join(parts) + rb"(?=[A-Z|]|\Z)")
+        # After the fixed part comes a field id starting with a letter, the trailer, nothing, or
+        # a stray delimiter (consumed: the match ends where the fields start; a second one is the
+        # lenient decoder's): it takes nothing else for a part of the spec's length.
+        self.pattern = re.compile(
+            command.encode("ascii") + b"".join(parts) + rb"(?:\|(?=[A-Z0-9]|\Z)|(?=[A-Z]|\Z))"
+        )
         self.end = layout.end
         self.head = (
             '{"line":%d,"command":"' + command + '","fixed":{' + ",".join(names) + '},"fields":{%s'
@@ -91,74 +93,49 @@ def json_line(raw: bytes, line: int, out: bytearray) -> bool:
     """Append the JSON line of `raw` (one captured message, UTF-8, `|` between fields) to `out`
     and return True, or return False, leaving `out` as it was, when the line is not of the
     common shape and the lenient decoder must read it."""
-    command = raw[:2]
     try:
-        shape = _SHAPES[command]
+        shape = _SHAPES[raw[:2]]
     except KeyError:
-        shape = _shape(command)
+        shape = _shape(raw[:2])
     if shape is None:
         return False
     fixed = shape.pattern.match(raw)
     if fixed is None:
         return False
     size = len(raw)
-    if len(raw.translate(None, _CONTROL)) != size:
+    if len(raw.translate(None, _CONTROL)) != size or not (raw.isascii() or _utf8(raw)):
         return False
-    if not raw.isascii():
-        if _REPLACEMENT in raw:
-            return False
-        try:
-            raw.decode("utf-8")
-        except UnicodeDecodeError:
-            return False
-    end = shape.end
+    end = fixed.end()  # after a stray delimiter, when there is one
     trailer = _TRAILER.match(raw, size - 9) if size - 9 >= end else None
-    notes = b""
     if trailer is None:
         if _ODD_END.search(raw, size - 6) is not None:
             return False
         body = raw[end:]
     else:
         body = raw[end : size - 9]
-    stray = body[:1] == b"|"
-    if stray:  # a delimiter right after the fixed part, overlooked
-        if body[1:2] == b"|":
-            return False
-        body = body[1:]
+    notes = b""
     if not body:
         args: list[bytes] = [b""]
         count = 0
     else:
-        if body.endswith(b"|"):
-            body = body[:-1]
-        elif body.endswith(b" "):
+        if body[-1] == 0x7C:  # the last field's delimiter
+            body = b"|" + body[:-1]
+        elif body[-1] == 0x20:
             return False  # the lenient decoder strips the padding of an unterminated last field
         else:
             notes = _NOTE_LAST_FIELD
+            body = b"|" + body
         if b'"' in body or b"\\" in body:
             body = body.replace(b"\\", b"\\\\").replace(b'"', b'\\"')
-        parts = _FIELD_SPLIT.split(b"|" + body)
-        ids = parts[1::2]
+        args = _FIELD_SPLIT.split(body)
+        ids = args[1::2]
         count = len(ids)
-        if body.count(b"|") + 1 != count:
+        if body.count(b"|") != count:
             return False  # a delimiter not followed by a field id: an empty or stray field
-        if len(set(ids)) == count:
-            args = parts
-        else:  # a repeated id: its values go into one list, at its first place
-            grouped: dict[bytes, list[bytes]] = {}
-            for i in range(1, len(parts), 2):
-                values = grouped.get(parts[i])
-                if values is None:
-                    grouped[parts[i]] = [parts[i + 1]]
-                else:
-                    values.append(parts[i + 1])
-            args = [
-                b",".join(
-                    [b'"%s":["%s"]' % (key, b'","'.join(values)) for key, values in grouped.items()]
-                )
-            ]
+        if len(set(ids)) != count:  # a repeated id: its values go into one list, at its first place
+            args = [_grouped(args)]
             count = 0
-    if stray:
+    if end != shape.end:  # a delimiter right after the fixed part, overlooked
         notes = notes + b"," + _NOTE_STRAY if notes else _NOTE_STRAY
     if trailer is None:
         try:
@@ -183,3 +160,27 @@ def json_line(raw: bytes, line: int, out: bytearray) -> bool:
         template = shape.format(1, count)
     out += template % (line, *fixed.groups(), *args, sequence, checksum, verdict, notes)
     return True
+
+
+def _utf8(raw: bytes) -> bool:
+    """Whether a line that is not ASCII is UTF-8 the lenient decoder reads without a note."""
+    if _REPLACEMENT in raw:
+        return False
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _grouped(parts: list[bytes]) -> bytes:
+    """The fields' JSON when an id repeats: its values in one list, at its first place."""
+    grouped: dict[bytes, list[bytes]] = {}
+    for key, value in zip(parts[1::2], parts[2::2], strict=True):
+        if key in grouped:
+            grouped[key].append(value)
+        else:
+            grouped[key] = [value]
+    return b",".join(
+        [b'"%s":["%s"]' % (key, b'","'.join(values)) for key, values in grouped.items()]
+    )
