@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import codecs
 import dataclasses
+import gc
 import io
 import json
 import re
@@ -177,21 +178,29 @@ def _decode(args: argparse.Namespace) -> int:
             out.flush()
         pending.clear()
 
-    # Lines of the common shape are written by the fast path (kiosk/sync/sip2/fastpath.py) as
-    # the lenient decoder would write them; it knows UTF-8 and the standard delimiter only.
-    fast = (args.encoding, args.delimiter) == ("utf-8", "|")
-    n = 0
-    for lines in split_batches(source, write_out):
-        for raw in lines:
-            n += 1
-            if fast and json_line(raw, n, pending):
-                continue
-            if not raw.strip(b" \t"):
-                continue
-            result, ok = decode_line(raw, encoding=args.encoding, delimiter=args.delimiter, line=n)
-            failed += not ok
-            into(result, pending, -1)
-            pending += b"\n"
+    # The loop makes many short-lived objects, and the collections they set off would scan every
+    # object of the loaded modules again each time: those are set aside while it runs.
+    gc.freeze()
+    try:
+        # Lines of the common shape are written by the fast path (kiosk/sync/sip2/fastpath.py) as
+        # the lenient decoder would write them; it knows UTF-8 and the standard delimiter only.
+        fast = (args.encoding, args.delimiter) == ("utf-8", "|")
+        n = 0
+        for lines in split_batches(source, write_out):
+            for raw in lines:
+                n += 1
+                if fast and json_line(raw, n, pending):
+                    continue
+                if not raw.strip(b" \t"):
+                    continue
+                result, ok = decode_line(
+                    raw, encoding=args.encoding, delimiter=args.delimiter, line=n
+                )
+                failed += not ok
+                into(result, pending, -1)
+                pending += b"\n"
+    finally:
+        gc.unfreeze()
     write_out()
     if failed:
         print(
