@@ -5,17 +5,21 @@ with its transaction date where the widths put it, fields that each carry their 
 delimiter, but for the last one), and an `AY<n>AZ<checksum>` trailer or none. For such a line
 `json_line` writes the very bytes the lenient decoder's JSON would be (kiosk/sync/sip2/cli.py,
 decode_line): one regular expression per command for the fixed part, one for the trailer, a split
-for the fields, and a format for the line. For any other line it writes nothing and says so, and
-the caller hands the line to the lenient decoder. It never guesses: a line it is not sure of is
-not its to decode. tests/sync/test_codec_fast_path.py holds the two paths to the same output on the
-real-world corpus and on thousands of seeded mutations of it.
+for the fields, and a format for the line. A fixed part of another shape (short, or shifted by a
+hand-built date) is cut by the lenient decoder's own functions, the rest of the line as above.
+For any other line it writes nothing and says so, and the caller hands the line to the lenient
+decoder. It never guesses: a line it is not sure of is not its to decode.
+tests/sync/test_codec_fast_path.py holds the two paths to the same output on the real-world
+corpus and on thousands of seeded mutations of it.
 """
 
 from __future__ import annotations
 
 import re
 
-from kiosk.sync.sip2.codec import _LAYOUTS, byte_sum
+import msgspec
+
+from kiosk.sync.sip2.codec import _LAYOUTS, _fixed_end, _split_fixed, byte_sum
 
 # The fixed part is printable ASCII without the delimiter, a quote or a backslash: the lenient
 # decoder cuts it by characters and this path by bytes, and JSON writes it as it is.
@@ -40,9 +44,10 @@ _NOTE_STRAY = b'"stray delimiter"'
 class _Shape:
     """A command's fixed part as a pattern, and its JSON lines by number of fields."""
 
-    __slots__ = ("pattern", "end", "head", "tails", "formats")
+    __slots__ = ("command", "pattern", "end", "heads", "tails", "formats")
 
     def __init__(self, command: str) -> None:
+        self.command = command
         layout = _LAYOUTS[command]
         parts, names = [], []
         for name, start, end in layout.cuts:
@@ -58,23 +63,25 @@ class _Shape:
             command.encode("ascii") + b"".join(parts) + rb"(?:\|(?=[A-Z0-9]|\Z)|(?=[A-Z]|\Z))"
         )
         self.end = layout.end
-        self.head = (
-            '{"line":%d,"command":"' + command + '","fixed":{' + ",".join(names) + '},"fields":{%s'
-        ).encode("ascii")
+        head = '{"line":%d,"command":"' + command + '","fixed":'
+        self.heads = (
+            (head + "{" + ",".join(names) + '},"fields":{%s').encode("ascii"),
+            (head + '%s,"fields":{%s').encode("ascii"),  # the fixed fields' JSON whole
+        )
         self.tails = (
             b'},"sequence":null,"checksum":null,"checksum_ok":null,"checksum_variant":null,'
             b'"notes":[%s]}\n',
             b'},"sequence":%s,"checksum":"%s","checksum_ok":%s,"notes":[%s]}\n',
         )
-        # by trailer (0 without, 1 with) and number of fields; with 0 fields the first %s takes
-        # the fields' JSON whole
-        self.formats: tuple[list[bytes], list[bytes]] = ([], [])
+        # by kind (+1 with a trailer, +2 with the fixed fields' JSON whole) and number of fields;
+        # with 0 fields the first %s after the fixed fields takes the fields' JSON whole
+        self.formats: tuple[list[bytes], ...] = ([], [], [], [])
 
-    def format(self, trailer: int, count: int) -> bytes:
-        formats = self.formats[trailer]
+    def format(self, kind: int, count: int) -> bytes:
+        formats = self.formats[kind]
         while len(formats) <= count:
             fields = b",".join([b'"%s":["%s"]'] * len(formats))
-            formats.append(self.head + fields + self.tails[trailer])
+            formats.append(self.heads[kind >> 1] + fields + self.tails[kind & 1])
         return formats[count]
 
 
@@ -99,21 +106,29 @@ def json_line(raw: bytes, line: int, out: bytearray) -> bool:
         shape = _shape(raw[:2])
     if shape is None:
         return False
-    fixed = shape.pattern.match(raw)
-    if fixed is None:
-        return False
     size = len(raw)
-    if len(raw.translate(None, _CONTROL)) != size or not (raw.isascii() or _utf8(raw)):
+    fixed = shape.pattern.match(raw)
+    trailer = (
+        _TRAILER.match(raw, size - 9) if size - 9 >= (2 if fixed is None else fixed.end()) else None
+    )
+    if trailer is None and _ODD_END.search(raw, size - 6) is not None:
         return False
-    end = fixed.end()  # after a stray delimiter, when there is one
-    trailer = _TRAILER.match(raw, size - 9) if size - 9 >= end else None
-    if trailer is None:
-        if _ODD_END.search(raw, size - 6) is not None:
+    body_end = size if trailer is None else size - 9
+    if fixed is not None:
+        if len(raw.translate(None, _CONTROL)) != size or not (raw.isascii() or _utf8(raw)):
             return False
-        body = raw[end:]
+        end = fixed.end()  # after a stray delimiter, when there is one
+        stray = end != shape.end
+        head: tuple[bytes, ...] = fixed.groups()
+        kind = 0
+        notes = b""
     else:
-        body = raw[end : size - 9]
-    notes = b""
+        shifted = _shifted(raw, body_end, shape)
+        if shifted is None:
+            return False
+        head, end, stray, notes = shifted
+        kind = 2
+    body = raw[end:body_end]
     if not body:
         args: list[bytes] = [b""]
         count = 0
@@ -123,7 +138,7 @@ def json_line(raw: bytes, line: int, out: bytearray) -> bool:
         elif body[-1] == 0x20:
             return False  # the lenient decoder strips the padding of an unterminated last field
         else:
-            notes = _NOTE_LAST_FIELD
+            notes = notes + b"," + _NOTE_LAST_FIELD if notes else _NOTE_LAST_FIELD
             body = b"|" + body
         if b'"' in body or b"\\" in body:
             body = body.replace(b"\\", b"\\\\").replace(b'"', b'\\"')
@@ -135,14 +150,14 @@ def json_line(raw: bytes, line: int, out: bytearray) -> bool:
         if len(set(ids)) != count:  # a repeated id: its values go into one list, at its first place
             args = [_grouped(args)]
             count = 0
-    if end != shape.end:  # a delimiter right after the fixed part, overlooked
+    if stray:  # a delimiter right after the fixed part, overlooked
         notes = notes + b"," + _NOTE_STRAY if notes else _NOTE_STRAY
     if trailer is None:
         try:
-            template = shape.formats[0][count]
+            template = shape.formats[kind][count]
         except IndexError:
-            template = shape.format(0, count)
-        out += template % (line, *fixed.groups(), *args, notes)
+            template = shape.format(kind, count)
+        out += template % (line, *head, *args, notes)
         return True
     sequence, checksum = trailer.groups()
     value = int(checksum, 16)
@@ -155,11 +170,38 @@ def json_line(raw: bytes, line: int, out: bytearray) -> bool:
         verdict = _CODEPOINTS_OK
         notes = _NOTE_CODEPOINTS + b"," + notes if notes else _NOTE_CODEPOINTS
     try:
-        template = shape.formats[1][count]
+        template = shape.formats[kind + 1][count]
     except IndexError:
-        template = shape.format(1, count)
-    out += template % (line, *fixed.groups(), *args, sequence, checksum, verdict, notes)
+        template = shape.format(kind + 1, count)
+    out += template % (line, *head, *args, sequence, checksum, verdict, notes)
     return True
+
+
+def _shifted(
+    raw: bytes, body_end: int, shape: _Shape
+) -> tuple[tuple[bytes], int, bool, bytes] | None:
+    """A fixed part that is not of the spec's shape (a short part, a shifted date), cut as the
+    lenient decoder cuts it, with its own functions: the fixed fields' JSON, where the fields
+    start, whether a stray delimiter comes first, and the notes; None when not an ASCII line."""
+    if not raw.isascii() or b"\0" in raw or b"\r" in raw or b"\n" in raw:
+        return None
+    text = raw[:body_end].decode("ascii")
+    expected = shape.end
+    fixed, end, realigned = _split_fixed(text, shape.command, _fixed_end(text, expected, "|"), "|")
+    stray = raw[end : end + 1] == b"|" and raw[end + 1 : end + 2] != b"|"
+    if stray:
+        end += 1
+    body = raw[end:body_end]  # its control characters the fields' JSON would not escape
+    if len(body.translate(None, _CONTROL)) != len(body):
+        return None
+    notes = []
+    if end - stray != expected:
+        notes.append(
+            b'"fixed part is %d characters, expected %d"' % (end - stray - 2, expected - 2)
+        )
+    if realigned:
+        notes.append(b'"fixed fields realigned on the transaction date"')
+    return (msgspec.json.encode(fixed),), end, stray, b",".join(notes)
 
 
 def _utf8(raw: bytes) -> bool:
