@@ -278,6 +278,7 @@ def test_special_shapes_agree_and_take_the_fast_path():
         b"9900302.00|AY1AZFC14",  # a stray delimiter after the fixed part
         b"17" + date + b"|AOx|AB1|",
         b"17" + date + b"|AOx|ABopen",
+        b"17" + date + b"AOx|BEa|b@c.lv|AB1|AY1AZ0000",  # a delimiter inside a value
     ]:
         assert agree(raw), raw
     # Fixed parts the lenient decoder cuts on their transaction date (real ACSs' messages, in the

@@ -140,13 +140,20 @@ def json_line(raw: bytes, line: int, out: bytearray) -> bool:
         else:
             notes = notes + b"," + _NOTE_LAST_FIELD if notes else _NOTE_LAST_FIELD
             body = b"|" + body
-        if b'"' in body or b"\\" in body:
+        escaped = b'"' in body or b"\\" in body
+        if escaped:
             body = body.replace(b"\\", b"\\\\").replace(b'"', b'\\"')
         args = _FIELD_SPLIT.split(body)
         ids = args[1::2]
         count = len(ids)
-        if body.count(b"|") != count:
-            return False  # a delimiter not followed by a field id: an empty or stray field
+        if body.count(b"|") != count:  # a delimiter not followed by a field id
+            if stray:
+                notes = notes + b"," + _NOTE_STRAY if notes else _NOTE_STRAY
+                stray = False
+            merged = None if escaped or args[0] else _merged(args)
+            if merged is None:
+                return False
+            notes = notes + b"," + merged if notes else merged
         if len(set(ids)) != count:  # a repeated id: its values go into one list, at its first place
             args = [_grouped(args)]
             count = 0
@@ -213,6 +220,20 @@ def _utf8(raw: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+def _merged(parts: list[bytes]) -> bytes | None:
+    """The notes for delimiters inside values, which the lenient decoder keeps in the value when
+    what follows cannot start a field (as in an e-mail address `a|b@c`); None for an empty or
+    one-character piece, which it reads otherwise."""
+    notes = []
+    for i in range(2, len(parts), 2):
+        if b"|" in parts[i]:
+            for piece in parts[i].split(b"|")[1:]:
+                if len(piece) < 2 or not piece[:2].isascii():  # (it counts characters)
+                    return None
+                notes.append(b'"delimiter inside the value of %s"' % parts[i - 1])
+    return b",".join(notes)
 
 
 def _grouped(parts: list[bytes]) -> bytes:
