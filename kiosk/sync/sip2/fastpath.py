@@ -108,16 +108,16 @@ def json_line(raw: bytes, line: int, out: bytearray) -> bool:
         return False
     size = len(raw)
     fixed = shape.pattern.match(raw)
-    trailer = (
-        _TRAILER.match(raw, size - 9) if size - 9 >= (2 if fixed is None else fixed.end()) else None
-    )
+    end = 2 if fixed is None else fixed.end()  # after a stray delimiter, when there is one
+    trailer = _TRAILER.match(raw, size - 9) if size - 9 >= end else None
     if trailer is None and _ODD_END.search(raw, size - 6) is not None:
         return False
     body_end = size if trailer is None else size - 9
     if fixed is not None:
-        if len(raw.translate(None, _CONTROL)) != size or not (raw.isascii() or _utf8(raw)):
+        # (the fixed part's pattern and the trailer's hold no control character)
+        body = raw[end:body_end]
+        if len(body.translate(None, _CONTROL)) != len(body) or not (raw.isascii() or _utf8(raw)):
             return False
-        end = fixed.end()  # after a stray delimiter, when there is one
         stray = end != shape.end
         head: tuple[bytes, ...] = fixed.groups()
         kind = 0
@@ -128,7 +128,7 @@ def json_line(raw: bytes, line: int, out: bytearray) -> bool:
             return False
         head, end, stray, notes = shifted
         kind = 2
-    body = raw[end:body_end]
+        body = raw[end:body_end]
     if not body:
         args: list[bytes] = [b""]
         count = 0
