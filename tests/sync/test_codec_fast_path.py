@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import io
 import random
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +25,7 @@ from hypothesis import strategies as st
 from kiosk.sync.sip2.cli import decode_line, split_messages
 from kiosk.sync.sip2.codec import FIXED_FIELDS, byte_sum
 from kiosk.sync.sip2.fastpath import json_line
+from tests.sync.test_sip2_cli import decode_process
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = [
@@ -305,13 +304,7 @@ def test_the_command_writes_the_lenient_decoders_json_for_every_line():
     lines = mutated(3_000, seed=SEED + 1) + CORPUS + [b"", b"  \t", b"hello"]
     r.shuffle(lines)
     data = b"".join(line + r.choice([b"\r", b"\n", b"\r\n"]) for line in lines)
-    proc = subprocess.run(
-        [sys.executable, "-m", "kiosk", "sip2", "decode"],
-        input=data,
-        capture_output=True,
-        cwd=ROOT,
-        timeout=120,
-    )
+    proc = decode_process(data)
     expected = bytearray()
     failed = 0
     for n, raw in enumerate(split_messages(io.BytesIO(data)), start=1):
@@ -329,23 +322,7 @@ def test_the_command_writes_the_lenient_decoders_json_for_every_line():
 def test_other_encodings_and_delimiters_keep_the_lenient_decoder():
     line = "17" + "20261207    101500" + "AOx^ABÅ^"
     data = line.encode("cp1257") + b"\n"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "kiosk",
-            "sip2",
-            "decode",
-            "--encoding",
-            "cp1257",
-            "--delimiter",
-            "^",
-        ],
-        input=data,
-        capture_output=True,
-        cwd=ROOT,
-        timeout=60,
-    )
+    proc = decode_process(data, "--encoding", "cp1257", "--delimiter", "^")
     result, ok = decode_line(data[:-1], encoding="cp1257", delimiter="^", line=1)
     assert ok and result["fields"] == {"AO": ["x"], "AB": ["Å"]}
     assert proc.stdout == msgspec.json.encode(result) + b"\n"
