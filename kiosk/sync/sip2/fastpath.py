@@ -114,9 +114,7 @@ def json_line(raw: bytes, line: int, out: bytearray) -> bool:
         return False
     body_end = size if trailer is None else size - 9
     if fixed is not None:
-        # (the fixed part's pattern and the trailer's hold no control character)
-        body = raw[end:body_end]
-        if len(body.translate(None, _CONTROL)) != len(body) or not (raw.isascii() or _utf8(raw)):
+        if not (raw.isascii() or _utf8(raw)):
             return False
         stray = end != shape.end
         head: tuple[bytes, ...] = fixed.groups()
@@ -128,18 +126,22 @@ def json_line(raw: bytes, line: int, out: bytearray) -> bool:
             return False
         head, end, stray, notes = shifted
         kind = 2
-        body = raw[end:body_end]
-    if not body:
+    if end == body_end:
         args: list[bytes] = [b""]
         count = 0
     else:
-        if body[-1] == 0x7C:  # the last field's delimiter
-            body = b"|" + body[:-1]
-        elif body[-1] == 0x20:
+        # The fields, each after a delimiter, as _FIELD_SPLIT takes them.
+        last = raw[body_end - 1]
+        if last == 0x7C:  # the last field's delimiter
+            body = b"|" + raw[end : body_end - 1]
+        elif last == 0x20:
             return False  # the lenient decoder strips the padding of an unterminated last field
         else:
             notes = notes + b"," + _NOTE_LAST_FIELD if notes else _NOTE_LAST_FIELD
-            body = b"|" + body
+            body = b"|" + raw[end:body_end]
+        # (the fixed part's pattern and the trailer's hold no control character)
+        if len(body.translate(None, _CONTROL)) != len(body):
+            return False
         escaped = b'"' in body or b"\\" in body
         if escaped:
             body = body.replace(b"\\", b"\\\\").replace(b'"', b'\\"')
@@ -198,9 +200,6 @@ def _shifted(
     stray = raw[end : end + 1] == b"|" and raw[end + 1 : end + 2] != b"|"
     if stray:
         end += 1
-    body = raw[end:body_end]  # its control characters the fields' JSON would not escape
-    if len(body.translate(None, _CONTROL)) != len(body):
-        return None
     notes = []
     if end - stray != expected:
         notes.append(
