@@ -15,7 +15,6 @@ import os
 import sys
 from pathlib import Path
 
-from kiosk import config as kconfig
 from kiosk.errors import ConfigError, KioskError
 from kiosk.exitcodes import Exit, help_table
 from kiosk.ownership import DATA_COMMANDS, not_writable_message, refuse_root_on_kiosk_data
@@ -150,6 +149,8 @@ def _main(argv: list[str] | None) -> int:
 
 
 def _journal_path(args: argparse.Namespace) -> Path | None:
+    from kiosk import config as kconfig  # lazy: most commands read no configuration
+
     config_log = logging.getLogger("kiosk.config")
     quiet, config_log.disabled = (
         config_log.disabled,

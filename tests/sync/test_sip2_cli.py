@@ -17,6 +17,17 @@ ROOT = Path(__file__).resolve().parents[2]
 D = "20261125    101500"
 
 
+def decode_process(data: bytes, *options: str) -> subprocess.CompletedProcess[bytes]:
+    """`kiosk sip2 decode` as its own process, `data` on its stdin."""
+    return subprocess.run(
+        [sys.executable, "-m", "kiosk", "sip2", "decode", *options],
+        input=data,
+        capture_output=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+
+
 def run_decode(monkeypatch, capsys, text: str) -> tuple[int, list[dict]]:
     monkeypatch.setattr(sys, "stdin", io.StringIO(text))
     rc = main(["sip2", "decode"])
@@ -64,13 +75,7 @@ def test_decode_from_a_real_pipe_verifies_utf8_bytes_and_code_points():
     by_bytes = f"{(-sum(prefix.encode())) & 0xFFFF:04X}"
     by_points = f"{(-sum(map(ord, prefix))) & 0xFFFF:04X}"
     lines = f"{prefix}{by_bytes}\r\n{prefix}{by_points}\n".encode() + b"\xff\xfe\n"
-    proc = subprocess.run(
-        [sys.executable, "-m", "kiosk", "sip2", "decode"],
-        input=lines,
-        capture_output=True,
-        cwd=ROOT,
-        timeout=60,
-    )
+    proc = decode_process(lines)
     assert proc.returncode == 1, proc.stderr  # the third line is not SIP2
     rows = [json.loads(line) for line in proc.stdout.decode().splitlines()]
     assert [r.get("checksum_ok") for r in rows[:2]] == [True, True]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import codecs
 import dataclasses
+import gc
 import io
 import json
 import re
@@ -23,8 +24,8 @@ from kiosk.cliargs import positive_seconds, tcp_port
 from kiosk.configfaults import login_refused, sip2_file_faults
 from kiosk.errors import ConfigError
 from kiosk.exitcodes import Exit
-from kiosk.sync.sip2.client import Sip2LoginError, probe_acs
 from kiosk.sync.sip2.codec import Sip2FormatError, Sip2LinkError, decode
+from kiosk.sync.sip2.fastpath import json_line
 
 _CHUNK = 65536
 _LINE_END = re.compile(rb"\r\n|\r|\n")
@@ -88,10 +89,11 @@ def register(subparsers: Any) -> None:
     chk.set_defaults(func=_check)
 
 
-def split_messages(
+def split_batches(
     stream: BinaryIO | _BytesOf, before_read: Callable[[], object] = lambda: None
-) -> Iterator[bytes]:
-    """The messages of a capture, whatever ends its lines: CR (the SIP2 terminator), LF or CRLF.
+) -> Iterator[list[bytes]]:
+    """The messages of a capture, whatever ends its lines (CR, the SIP2 terminator, LF or CRLF),
+    as lists: the lines that each read completed.
 
     Read as it arrives, so `tail -f wire.log | kiosk sip2 decode` decodes each line at once;
     `before_read` is called before each read that may wait (to flush what was written).
@@ -105,18 +107,23 @@ def split_messages(
         )
         eof = not chunk
         buf += chunk
-        pos = 0  # one pass over what arrived: no re-scanning or copying of the rest per line
-        while True:
-            found = _LINE_END.search(buf, pos)
-            if found is None:
-                break
-            if found.group() == b"\r" and found.end() == len(buf) and not eof:
-                break  # a CR at the end of what arrived: its LF may follow in the next read
-            yield buf[pos : found.start()]
-            pos = found.end()
-        buf = buf[pos:]
+        # A CR at the end of what arrived waits: its LF may follow in the next read.
+        held = not eof and buf.endswith(b"\r")
+        work = buf[:-1] if held else buf
+        lines = _LINE_END.split(work) if b"\r" in work else work.split(b"\n")
+        buf = lines.pop() + b"\r" if held else lines.pop()
+        if lines:
+            yield lines
     if buf:
-        yield buf
+        yield [buf]
+
+
+def split_messages(
+    stream: BinaryIO | _BytesOf, before_read: Callable[[], object] = lambda: None
+) -> Iterator[bytes]:
+    """The messages of a capture one by one (see split_batches)."""
+    for lines in split_batches(stream, before_read):
+        yield from lines
 
 
 def decode_line(
@@ -171,13 +178,29 @@ def _decode(args: argparse.Namespace) -> int:
             out.flush()
         pending.clear()
 
-    for n, raw in enumerate(split_messages(source, write_out), start=1):
-        if not raw.strip(b" \t"):
-            continue
-        result, ok = decode_line(raw, encoding=args.encoding, delimiter=args.delimiter, line=n)
-        failed += not ok
-        into(result, pending, -1)
-        pending += b"\n"
+    # The loop makes many short-lived objects, and the collections they set off would scan every
+    # object of the loaded modules again each time: those are set aside while it runs.
+    gc.freeze()
+    try:
+        # Lines of the common shape are written by the fast path (kiosk/sync/sip2/fastpath.py) as
+        # the lenient decoder would write them; it knows UTF-8 and the standard delimiter only.
+        fast = (args.encoding, args.delimiter) == ("utf-8", "|")
+        n = 0
+        for lines in split_batches(source, write_out):
+            for raw in lines:
+                n += 1
+                if fast and json_line(raw, n, pending):
+                    continue
+                if not raw.strip(b" \t"):
+                    continue
+                result, ok = decode_line(
+                    raw, encoding=args.encoding, delimiter=args.delimiter, line=n
+                )
+                failed += not ok
+                into(result, pending, -1)
+                pending += b"\n"
+    finally:
+        gc.unfreeze()
     write_out()
     if failed:
         print(
@@ -201,6 +224,7 @@ class _BytesOf:
 
 def _check(args: argparse.Namespace) -> int:
     from kiosk import config as kiosk_config  # lazy: `sip2 decode` reads no configuration
+    from kiosk.sync.sip2.client import Sip2LoginError, probe_acs  # lazy: ssl and sockets
 
     cfg = kiosk_config.load(args.config)
     settings = cfg.sip2

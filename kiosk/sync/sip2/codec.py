@@ -11,6 +11,7 @@ import functools
 import logging
 import re
 import unicodedata
+import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -141,6 +142,8 @@ class _Layout:
     end: int  # where the identified fields start
     cuts: tuple[tuple[str, int, int], ...]  # name, start, end in the message text
     date: int  # where the one transaction date starts, -1 when not exactly one
+    date_index: int  # which fixed field it is, -1 when not exactly one
+    after_date: int  # how many characters the fixed fields after it take
 
 
 def _layout(spec: tuple[tuple[str, int], ...]) -> _Layout:
@@ -148,10 +151,11 @@ def _layout(spec: tuple[tuple[str, int], ...]) -> _Layout:
     for name, width in spec:
         cuts.append((name, at, at + width))
         at += width
-    dates = [
-        start for (name, start, _), (_, width) in zip(cuts, spec, strict=True) if width == _DATE
-    ]
-    return _Layout(at, tuple(cuts), dates[0] if len(dates) == 1 else -1)
+    dates = [i for i, (_, width) in enumerate(spec) if width == _DATE]
+    if len(dates) != 1:
+        return _Layout(at, tuple(cuts), -1, -1, 0)
+    d = dates[0]
+    return _Layout(at, tuple(cuts), cuts[d][1], d, sum(w for _, w in spec[d + 1 :]))
 
 
 _LAYOUTS = {cmd: _layout(spec) for cmd, spec in FIXED_FIELDS.items()}
@@ -165,6 +169,13 @@ KNOWN_FIELD_IDS = frozenset(
     "CR CS CT CV CY DA PB PC PI PA ZY PT MA MB MC BC PE PS".split()
 )
 
+# The known ids by first letter, for one search instead of a look-up at every position.
+_KNOWN_ID_RE = re.compile(
+    "|".join(
+        first + "[" + "".join(sorted(f[1] for f in KNOWN_FIELD_IDS if f[0] == first)) + "]"
+        for first in sorted({f[0] for f in KNOWN_FIELD_IDS})
+    )
+)
 _CONTROL = ("96", "97")
 _COMMAND_RE = re.compile(r"[0-9A-Z]{2}\Z")
 _FIELD_ID_RE = re.compile(r"[A-Z0-9]{2}\Z")
@@ -242,7 +253,20 @@ def message(
 
 def checksum(prefix: bytes | bytearray) -> str:
     """The SIP2 checksum of `prefix` (every byte up to and including `AZ`): 4 upper-case hex digits."""
-    return f"{(-sum(prefix)) & 0xFFFF:04X}"
+    return f"{(-byte_sum(prefix)) & 0xFFFF:04X}"
+
+
+# zlib's Adler-32 keeps 1 + the sum of the bytes, modulo 65521, in its low half: the plain sum
+# while that stays below 65520, which 256 bytes of any value or 515 ASCII bytes cannot reach.
+_ADLER_EXACT = 65519 // 255
+_ADLER_EXACT_ASCII = 65519 // 127
+
+
+def byte_sum(data: bytes | bytearray) -> int:
+    """sum(data), the sum SIP2's checksum is made of, summed in C where that is exact."""
+    if len(data) <= _ADLER_EXACT or (len(data) <= _ADLER_EXACT_ASCII and data.isascii()):
+        return (zlib.adler32(data) & 0xFFFF) - 1
+    return sum(data)
 
 
 def sip_date(dt: datetime) -> str:
@@ -466,9 +490,9 @@ def _fixed_end(text: str, expected: int, delimiter: str) -> int:
     if expected < first_delim and _ID_LIKE_RE.match(text[expected : expected + 2]):
         return expected
     # The first field's id lies before the first delimiter; a known id there marks the start.
-    for p in range(2, min(first_delim, n - 1)):
-        if text[p : p + 2] in KNOWN_FIELD_IDS:
-            return p
+    known = _KNOWN_ID_RE.search(text, 2, min(first_delim, n - 1) + 1)
+    if known is not None:
+        return known.start()
     # Fixed fields never hold the delimiter: a short part followed by a stray one ends before it.
     return min(expected, first_delim)
 
@@ -497,21 +521,19 @@ def _split_fixed(
     ):  # the common case: the spec's length, the date where the widths put it
         return {name: text[a:b] for name, a, b in layout.cuts}, end, False
     spec = FIXED_FIELDS[command]
-    names = [name for name, _ in spec]
-    dates = [i for i, (name, width) in enumerate(spec) if width == _DATE]
     plain = _cut_left(text[2:end], spec)
-    if len(dates) != 1:
+    d = layout.date_index
+    if d < 0:
         return plain, end, False
-    d = dates[0]
-    start = 2 + sum(w for _, w in spec[:d])
-    exact = end == 2 + _FIXED_LENGTH[command]
+    start = layout.date
+    exact = end == layout.end
     if exact and (
         _STRICT_DATE_RE.match(text[start : start + _DATE]) or text[end : end + 2] in KNOWN_FIELD_IDS
     ):
         return plain, end, False
     first_delim = text.find(delimiter, 2)
     limit = len(text) if first_delim < 0 else first_delim
-    after_width = sum(w for _, w in spec[d + 1 :])
+    after_width = layout.after_date
     best: tuple[int, int, int] | None = None
     for m in _SHIFTED_DATE_RE.finditer(text, 2, limit):
         ds, de = m.start(), m.start() + len(m.group(1))
@@ -539,9 +561,9 @@ def _split_fixed(
         left = 0 if i == 0 else max(0, right - width)
         fixed[name] = before[left:right]
         right = left
-    fixed[names[d]] = text[ds:de]
+    fixed[spec[d][0]] = text[ds:de]
     fixed.update(_cut_left(text[de:new_end], spec[d + 1 :]))
-    return {name: fixed.get(name, "") for name in names}, new_end, True
+    return {name: fixed.get(name, "") for name, _ in spec}, new_end, True
 
 
 def identified_start(text: str, delimiter: str = "|") -> int:
@@ -644,7 +666,7 @@ def decode(data: bytes | str, *, encoding: str = "utf-8", delimiter: str = "|") 
         else:
             body = before
         value = int(cs, 16)
-        if (sum(prefix) + value) & 0xFFFF == 0:
+        if (byte_sum(prefix) + value) & 0xFFFF == 0:
             cs_ok, variant = True, "bytes"
         elif prefix.isascii():  # code points are the bytes: the same sum, the same mismatch
             cs_ok = False

@@ -1,0 +1,248 @@
+"""The fast path of `kiosk sip2 decode`: a captured line of the common shape straight to its JSON.
+
+Most lines of a real capture have one shape: a known command, a fixed part of the spec's length
+with its transaction date where the widths put it, fields that each carry their id (and their
+delimiter, but for the last one), and an `AY<n>AZ<checksum>` trailer or none. For such a line
+`json_line` writes the very bytes the lenient decoder's JSON would be (kiosk/sync/sip2/cli.py,
+decode_line): one regular expression per command for the fixed part, one for the trailer, a split
+for the fields, and a format for the line. A fixed part of another shape (short, or shifted by a
+hand-built date) is cut by the lenient decoder's own functions, the rest of the line as above.
+For any other line it writes nothing and says so, and the caller hands the line to the lenient
+decoder. It never guesses: a line it is not sure of is not its to decode.
+tests/sync/test_codec_fast_path.py holds the two paths to the same output on the real-world
+corpus and on thousands of seeded mutations of it.
+"""
+
+from __future__ import annotations
+
+import re
+
+import msgspec
+
+from kiosk.sync.sip2.codec import _LAYOUTS, _fixed_end, _split_fixed, byte_sum
+
+# The fixed part is printable ASCII without the delimiter, a quote or a backslash: the lenient
+# decoder cuts it by characters and this path by bytes, and JSON writes it as it is.
+_FIXED = rb"[ !#-\[\]-{}-\x7f]"
+# Control characters, which JSON writes as escapes; the lenient decoder refuses CR, LF and NUL.
+_CONTROL = bytes(range(0x20))
+_TRAILER = re.compile(rb"AY([0-9])AZ([0-9A-F]{4})\Z")
+# A line end the lenient decoder reads as something else than the end of a plain last field
+# (a checksum, a sequence number without one, padding) when there is no trailer.
+_ODD_END = re.compile(rb"(?:AZ[0-9A-Fa-f]{4}|AY[0-9]\|?| )\Z")
+_REPLACEMENT = "\ufffd".encode()  # the lenient decoder notes it as a byte it could not read
+# A field's id and value, split where a delimiter is followed by an id.
+_FIELD_SPLIT = re.compile(rb"\|([A-Z0-9]{2})")
+_BYTES_OK = b'true,"checksum_variant":"bytes"'
+_NOT_OK = b'false,"checksum_variant":null'
+_CODEPOINTS_OK = b'true,"checksum_variant":"codepoints"'
+_NOTE_CODEPOINTS = b'"checksum over code points, not bytes"'
+_NOTE_LAST_FIELD = b'"last field has no delimiter"'
+_NOTE_STRAY = b'"stray delimiter"'
+
+
+class _Shape:
+    """A command's fixed part as a pattern, and its JSON lines by number of fields."""
+
+    __slots__ = ("command", "pattern", "end", "heads", "tails", "formats")
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+        layout = _LAYOUTS[command]
+        parts, names = [], []
+        for name, start, end in layout.cuts:
+            names.append(f'"{name}":"%s"')
+            if start == layout.date:  # the one transaction date, as the lenient decoder checks it
+                parts.append(rb"([0-9]{8}[ 0-9A-Z]{4}[0-9]{6})")
+            else:
+                parts.append(b"(" + _FIXED + b"{%d})" % (end - start))
+        # After the fixed part comes a field id starting with a letter, the trailer, nothing, or
+        # a stray delimiter (consumed: the match ends where the fields start; a second one is the
+        # lenient decoder's): it takes nothing else for a part of the spec's length.
+        self.pattern = re.compile(
+            command.encode("ascii") + b"".join(parts) + rb"(?:\|(?=[A-Z0-9]|\Z)|(?=[A-Z]|\Z))"
+        )
+        self.end = layout.end
+        head = '{"line":%d,"command":"' + command + '","fixed":'
+        self.heads = (
+            (head + "{" + ",".join(names) + '},"fields":{%s').encode("ascii"),
+            (head + '%s,"fields":{%s').encode("ascii"),  # the fixed fields' JSON whole
+        )
+        self.tails = (
+            b'},"sequence":null,"checksum":null,"checksum_ok":null,"checksum_variant":null,'
+            b'"notes":[%s]}\n',
+            b'},"sequence":%s,"checksum":"%s","checksum_ok":%s,"notes":[%s]}\n',
+        )
+        # by kind (+1 with a trailer, +2 with the fixed fields' JSON whole) and number of fields;
+        # with 0 fields the first %s after the fixed fields takes the fields' JSON whole
+        self.formats: tuple[list[bytes], ...] = ([], [], [], [])
+
+    def format(self, kind: int, count: int) -> bytes:
+        formats = self.formats[kind]
+        while len(formats) <= count:
+            fields = b",".join([b'"%s":["%s"]'] * len(formats))
+            formats.append(self.heads[kind >> 1] + fields + self.tails[kind & 1])
+        return formats[count]
+
+
+_SHAPES: dict[bytes, _Shape | None] = {}
+
+
+def _shape(command: bytes) -> _Shape | None:
+    # Compiled on first use: a capture holds a handful of commands, and start-up counts.
+    text = command.decode("ascii", errors="replace")
+    shape = _Shape(text) if text in _LAYOUTS and _LAYOUTS[text].cuts else None
+    _SHAPES[command] = shape
+    return shape
+
+
+def json_line(raw: bytes, line: int, out: bytearray) -> bool:
+    """Append the JSON line of `raw` (one captured message, UTF-8, `|` between fields) to `out`
+    and return True, or return False, leaving `out` as it was, when the line is not of the
+    common shape and the lenient decoder must read it."""
+    try:
+        shape = _SHAPES[raw[:2]]
+    except KeyError:
+        shape = _shape(raw[:2])
+    if shape is None:
+        return False
+    size = len(raw)
+    fixed = shape.pattern.match(raw)
+    end = 2 if fixed is None else fixed.end()  # after a stray delimiter, when there is one
+    trailer = _TRAILER.match(raw, size - 9) if size - 9 >= end else None
+    if trailer is None and _ODD_END.search(raw, size - 6) is not None:
+        return False
+    body_end = size if trailer is None else size - 9
+    if fixed is not None:
+        if not (raw.isascii() or _utf8(raw)):
+            return False
+        stray = end != shape.end
+        head: tuple[bytes, ...] = fixed.groups()
+        kind = 0
+        notes = b""
+    else:
+        shifted = _shifted(raw, body_end, shape)
+        if shifted is None:
+            return False
+        head, end, stray, notes = shifted
+        kind = 2
+    if end == body_end:
+        args: list[bytes] = [b""]
+        count = 0
+    else:
+        # The fields, each after a delimiter, as _FIELD_SPLIT takes them.
+        last = raw[body_end - 1]
+        if last == 0x7C:  # the last field's delimiter
+            body = b"|" + raw[end : body_end - 1]
+        elif last == 0x20:
+            return False  # the lenient decoder strips the padding of an unterminated last field
+        else:
+            notes = notes + b"," + _NOTE_LAST_FIELD if notes else _NOTE_LAST_FIELD
+            body = b"|" + raw[end:body_end]
+        # (the fixed part's pattern and the trailer's hold no control character)
+        if len(body.translate(None, _CONTROL)) != len(body):
+            return False
+        escaped = b'"' in body or b"\\" in body
+        if escaped:
+            body = body.replace(b"\\", b"\\\\").replace(b'"', b'\\"')
+        args = _FIELD_SPLIT.split(body)
+        ids = args[1::2]
+        count = len(ids)
+        if body.count(b"|") != count:  # a delimiter not followed by a field id
+            if stray:
+                notes = notes + b"," + _NOTE_STRAY if notes else _NOTE_STRAY
+                stray = False
+            merged = None if escaped or args[0] else _merged(args)
+            if merged is None:
+                return False
+            notes = notes + b"," + merged if notes else merged
+        if len(set(ids)) != count:  # a repeated id: its values go into one list, at its first place
+            args = [_grouped(args)]
+            count = 0
+    if stray:  # a delimiter right after the fixed part, overlooked
+        notes = notes + b"," + _NOTE_STRAY if notes else _NOTE_STRAY
+    if trailer is None:
+        try:
+            template = shape.formats[kind][count]
+        except IndexError:
+            template = shape.format(kind, count)
+        out += template % (line, *head, *args, notes)
+        return True
+    sequence, checksum = trailer.groups()
+    value = int(checksum, 16)
+    # The checksum covers every byte up to and including AZ: all but its own four digits.
+    if (byte_sum(raw[:-4]) + value) & 0xFFFF == 0:
+        verdict = _BYTES_OK
+    elif raw.isascii() or (sum(map(ord, raw.decode("utf-8")[:-4])) + value) & 0xFFFF:
+        verdict = _NOT_OK  # (an ASCII line's code points are its bytes)
+    else:  # some ACSs sum the characters, not the bytes
+        verdict = _CODEPOINTS_OK
+        notes = _NOTE_CODEPOINTS + b"," + notes if notes else _NOTE_CODEPOINTS
+    try:
+        template = shape.formats[kind + 1][count]
+    except IndexError:
+        template = shape.format(kind + 1, count)
+    out += template % (line, *head, *args, sequence, checksum, verdict, notes)
+    return True
+
+
+def _shifted(
+    raw: bytes, body_end: int, shape: _Shape
+) -> tuple[tuple[bytes], int, bool, bytes] | None:
+    """A fixed part that is not of the spec's shape (a short part, a shifted date), cut as the
+    lenient decoder cuts it, with its own functions: the fixed fields' JSON, where the fields
+    start, whether a stray delimiter comes first, and the notes; None when not an ASCII line."""
+    if not raw.isascii() or b"\0" in raw or b"\r" in raw or b"\n" in raw:
+        return None
+    text = raw[:body_end].decode("ascii")
+    expected = shape.end
+    fixed, end, realigned = _split_fixed(text, shape.command, _fixed_end(text, expected, "|"), "|")
+    stray = raw[end : end + 1] == b"|" and raw[end + 1 : end + 2] != b"|"
+    if stray:
+        end += 1
+    notes = []
+    if end - stray != expected:
+        notes.append(
+            b'"fixed part is %d characters, expected %d"' % (end - stray - 2, expected - 2)
+        )
+    if realigned:
+        notes.append(b'"fixed fields realigned on the transaction date"')
+    return (msgspec.json.encode(fixed),), end, stray, b",".join(notes)
+
+
+def _utf8(raw: bytes) -> bool:
+    """Whether a line that is not ASCII is UTF-8 the lenient decoder reads without a note."""
+    if _REPLACEMENT in raw:
+        return False
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _merged(parts: list[bytes]) -> bytes | None:
+    """The notes for delimiters inside values, which the lenient decoder keeps in the value when
+    what follows cannot start a field (as in an e-mail address `a|b@c`); None for an empty or
+    one-character piece, which it reads otherwise."""
+    notes = []
+    for i in range(2, len(parts), 2):
+        if b"|" in parts[i]:
+            for piece in parts[i].split(b"|")[1:]:
+                if len(piece) < 2 or not piece[:2].isascii():  # (it counts characters)
+                    return None
+                notes.append(b'"delimiter inside the value of %s"' % parts[i - 1])
+    return b",".join(notes)
+
+
+def _grouped(parts: list[bytes]) -> bytes:
+    """The fields' JSON when an id repeats: its values in one list, at its first place."""
+    grouped: dict[bytes, list[bytes]] = {}
+    for key, value in zip(parts[1::2], parts[2::2], strict=True):
+        if key in grouped:
+            grouped[key].append(value)
+        else:
+            grouped[key] = [value]
+    return b",".join(
+        [b'"%s":["%s"]' % (key, b'","'.join(values)) for key, values in grouped.items()]
+    )

@@ -1,0 +1,341 @@
+"""The fast path of `kiosk sip2 decode` (kiosk/sync/sip2/fastpath.py) against the lenient decoder.
+
+The fast path writes a line's JSON itself when the line has the common shape, and leaves every
+other line to the lenient decoder (kiosk/sync/sip2/codec.py, decode). Which path a line takes must
+never show in the output: for every message of the real-world corpus, and for thousands of seeded
+mutations of them (the faults real ACSs and damaged captures have), the fast path either writes
+exactly the bytes the lenient decoder's JSON would be, or writes nothing. The whole command is
+then run as a process on the mutated capture, with CR, LF and CRLF line ends, and its output
+compared byte for byte with the lenient decoder's, line by line.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import msgspec
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kiosk.sync.sip2.cli import decode_line, split_messages
+from kiosk.sync.sip2.codec import FIXED_FIELDS, byte_sum
+from kiosk.sync.sip2.fastpath import json_line
+from tests.sync.test_sip2_cli import decode_process
+
+ROOT = Path(__file__).resolve().parents[2]
+CORPUS = [
+    line
+    for line in (ROOT / "tests" / "sync" / "data" / "real_sip2.txt").read_bytes().splitlines()
+    if line.strip() and not line.startswith(b"#")
+]
+SEED = 20261207
+
+
+def reference(raw: bytes, line: int) -> bytes:
+    """The JSON line the lenient decoder gives `raw`, as `kiosk sip2 decode` writes it."""
+    result, _ = decode_line(raw, encoding="utf-8", delimiter="|", line=line)
+    return msgspec.json.encode(result) + b"\n"
+
+
+def fast(raw: bytes, line: int) -> bytes | None:
+    """The fast path's JSON line for `raw`, or None when it leaves the line to the lenient decoder."""
+    out = bytearray(b"before|")
+    taken = json_line(raw, line, out)
+    assert out.startswith(b"before|"), "the fast path changed what was already written"
+    if not taken:
+        assert out == b"before|", "the fast path wrote part of a line it then declined"
+        return None
+    return bytes(out[len(b"before|") :])
+
+
+def agree(raw: bytes, line: int = 7) -> bool:
+    """Assert the two paths agree on `raw`; True when the fast path took it."""
+    got = fast(raw, line)
+    if got is None:
+        return False
+    assert got == reference(raw, line), raw
+    return True
+
+
+# --- mutations: the faults of real captures, each a function of (line, random) ---------------
+
+
+def _truncate(m: bytes, r: random.Random) -> bytes:
+    return m[: r.randrange(0, len(m) + 1)]
+
+
+def _flip_byte(m: bytes, r: random.Random) -> bytes:
+    i = r.randrange(len(m))
+    return m[:i] + bytes([r.randrange(256)]) + m[i + 1 :]
+
+
+def _flip_ascii(m: bytes, r: random.Random) -> bytes:
+    i = r.randrange(len(m))
+    return m[:i] + bytes([r.randrange(32, 127)]) + m[i + 1 :]
+
+
+def _wrong_checksum(m: bytes, r: random.Random) -> bytes:
+    i = m.rfind(b"AZ")
+    if i < 0 or len(m) - i != 6:
+        return m + b"AZ" + b"%04X" % r.randrange(0x10000)
+    return m[: i + 2] + b"%04X" % r.randrange(0x10000)
+
+
+def _lower_checksum(m: bytes, r: random.Random) -> bytes:
+    i = m.rfind(b"AZ")
+    return m if i < 0 else m[: i + 2] + m[i + 2 :].lower()
+
+
+def _drop_delimiter(m: bytes, r: random.Random) -> bytes:
+    spots = [i for i, b in enumerate(m) if b == 0x7C]
+    if not spots:
+        return m
+    i = r.choice(spots)
+    return m[:i] + m[i + 1 :]
+
+
+def _extra_delimiter(m: bytes, r: random.Random) -> bytes:
+    i = r.randrange(len(m) + 1)
+    return m[:i] + b"|" + m[i:]
+
+
+def _shift_fixed(m: bytes, r: random.Random) -> bytes:
+    spec = FIXED_FIELDS.get(m[:2].decode("ascii", "replace"))
+    end = 2 + sum(w for _, w in spec) if spec else min(len(m), 10)
+    i = r.randrange(2, max(3, end))
+    if r.random() < 0.5:
+        return m[:i] + r.choice([b" ", b"\t", b"0", b"Y", b"   "]) + m[i:]
+    return m[:i] + m[i + r.choice([1, 1, 2, 4]) :]
+
+
+def _non_ascii(m: bytes, r: random.Random) -> bytes:
+    i = r.randrange(len(m) + 1)
+    text = r.choice(["é", "ļā", "中文", "😀", "\u2028", "\u00a0", "ﬁ", "\ufffd", "Å"])
+    return m[:i] + text.encode() + m[i:]
+
+
+def _invalid_utf8(m: bytes, r: random.Random) -> bytes:
+    i = r.randrange(len(m) + 1)
+    return m[:i] + r.choice([b"\xff", b"\xc3", b"\xe4\xb8", b"\x80", b"\xed\xa0\x80"]) + m[i:]
+
+
+def _line_end(m: bytes, r: random.Random) -> bytes:
+    i = r.randrange(len(m) + 1)
+    return m[:i] + r.choice([b"\r", b"\n", b"\r\n", b"\n\r"]) + m[i:]
+
+
+def _empty_field(m: bytes, r: random.Random) -> bytes:
+    spots = [i for i, b in enumerate(m) if b == 0x7C]
+    i = r.choice(spots) + 1 if spots else len(m)
+    return m[:i] + r.choice([b"|", b"AF|", b"AG|", b"XX|"]) + m[i:]
+
+
+def _repeat_field(m: bytes, r: random.Random) -> bytes:
+    spots = [i for i, b in enumerate(m) if b == 0x7C]
+    if len(spots) < 2:
+        return m + b"AFone|AFtwo|"
+    a, b = sorted(r.sample(spots, 2))
+    return m[: b + 1] + m[a + 1 : b + 1] + m[b + 1 :]
+
+
+def _unknown_command(m: bytes, r: random.Random) -> bytes:
+    return r.choice([b"XX", b"00", b"5Z", b"ab", b"9", b"", b"97", b"96"]) + m[2:]
+
+
+def _special_chars(m: bytes, r: random.Random) -> bytes:
+    i = r.randrange(len(m) + 1)
+    return (
+        m[:i] + r.choice([b'"', b"\\", b"\t", b"\x01", b"\x1f", b"\x7f", b"\x00", b"\\u"]) + m[i:]
+    )
+
+
+def _trailer_variants(m: bytes, r: random.Random) -> bytes:
+    i = m.rfind(b"AY")
+    body = m[:i] if i > 0 and len(m) - i <= 10 else m
+    return body + r.choice(
+        [
+            b"",
+            b"AY1",
+            b"AY1|",
+            b"AY1AZ",
+            b"AZ1234",
+            b"AY1AZ12",
+            b"AY1AZFFFF ",
+            b"AY12AZ1234",
+            b"AYxAZ1234",
+            b"|AY1AZ0000",
+            b"AY1|AZ0000",
+            b"AY0AZ" + b"%04X" % r.randrange(0x10000),
+            b"  ",
+            b"AO|AY3AZ0000",
+        ]
+    )
+
+
+def _last_field_open(m: bytes, r: random.Random) -> bytes:
+    i = m.rfind(b"|")
+    if i < 0:
+        return m + b"AFtext"
+    tail = m[i + 1 :]
+    return m[:i] + r.choice([b"", b" ", b"  ", b"A", b"AF", b"af"]) + tail
+
+
+def _swap_date(m: bytes, r: random.Random) -> bytes:
+    # Dates as hand-built fixed parts carry them: a TAB or one blank for the zone, other digits.
+    return m.replace(b"    ", r.choice([b"\t", b" ", b"  Z ", b"UTC ", b"   Z", b"\xd9\xa3   "]), 1)
+
+
+MUTATIONS: list[Callable[[bytes, random.Random], bytes]] = [
+    _truncate,
+    _flip_byte,
+    _flip_ascii,
+    _wrong_checksum,
+    _lower_checksum,
+    _drop_delimiter,
+    _extra_delimiter,
+    _shift_fixed,
+    _non_ascii,
+    _invalid_utf8,
+    _line_end,
+    _empty_field,
+    _repeat_field,
+    _unknown_command,
+    _special_chars,
+    _trailer_variants,
+    _last_field_open,
+    _swap_date,
+]
+
+
+def mutated(count: int, seed: int = SEED) -> list[bytes]:
+    """`count` mutations of the corpus, one to three faults each, the same on every run."""
+    r = random.Random(seed)
+    out = []
+    for n in range(count):
+        m = CORPUS[n % len(CORPUS)]
+        for _ in range(r.choice([1, 1, 1, 2, 3])):
+            m = r.choice(MUTATIONS)(m, r) if m else m
+        out.append(m)
+    return out
+
+
+# --- the tests -------------------------------------------------------------------------------
+
+
+def test_every_corpus_line_agrees_and_most_take_the_fast_path():
+    taken = [agree(raw, n) for n, raw in enumerate(CORPUS, start=1)]
+    # The fast path is for the common shape: most of a real capture, never all of its faults.
+    assert sum(taken) >= 0.8 * len(CORPUS), f"fast path took {sum(taken)} of {len(CORPUS)}"
+    assert not all(taken)
+
+
+def test_seeded_mutations_agree():
+    lines = mutated(12_000)
+    taken = Counter()
+    for n, raw in enumerate(lines, start=1):
+        for part in split_messages(io.BytesIO(raw)):  # a CR or LF put inside splits the line
+            taken[agree(part, n)] += 1
+    # Both outcomes are exercised many times: the mutations reach the fast path's edges.
+    assert taken[True] > 2_000 and taken[False] > 2_000, taken
+
+
+@pytest.mark.parametrize("mutation", MUTATIONS, ids=lambda f: f.__name__.strip("_"))
+def test_each_mutation_agrees_on_every_corpus_line(mutation):
+    r = random.Random(f"{SEED}-{mutation.__name__}")
+    for n, raw in enumerate(CORPUS, start=1):
+        for _ in range(8):
+            for part in split_messages(io.BytesIO(mutation(raw, r))):
+                agree(part, n)
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(
+    st.sampled_from(CORPUS),
+    st.integers(min_value=0, max_value=600),
+    st.binary(max_size=6),
+    st.integers(min_value=0, max_value=4),
+)
+def test_arbitrary_splices_agree(raw, at, insert, cut):
+    agree(raw[:at] + insert + raw[at + cut :])
+
+
+def test_special_shapes_agree_and_take_the_fast_path():
+    date = b"20261207    101500"
+    for raw in [
+        b"9900482.00AY0AZFC9D",  # no fields at all
+        b"941",  # no fields, no trailer
+        b"17" + date + b"AOx|AB1|",  # no trailer
+        b"17" + date + b"AOx|ABone|AFa|AFb|AFc|AY3AZ0000",  # a repeated id
+        b"17" + date + b"AOx|AFan open last field",  # the last field without its delimiter
+        b"17" + date + b"AOx|AFopenAY1AZ0000",  # ... before the trailer
+        b"17" + date + b'AOx|AJsay "hi" \\ there|AY1AZ0000',  # JSON escapes
+        b"9900302.00|AY1AZFC14",  # a stray delimiter after the fixed part
+        b"17" + date + b"|AOx|AB1|",
+        b"17" + date + b"|AOx|ABopen",
+        b"17" + date + b"AOx|BEa|b@c.lv|AB1|AY1AZ0000",  # a delimiter inside a value
+    ]:
+        assert agree(raw), raw
+    # Fixed parts the lenient decoder cuts on their transaction date (real ACSs' messages, in the
+    # corpus): one character short, a TAB for the zone, one blank for the zone; and a short
+    # fixed part before a stray delimiter.
+    for start in [
+        b"64    Y        00020161021",
+        b"98YYYYYN30000320140930\t",
+        b"64              00119980723 104009",
+        b"29NN",
+    ]:
+        (raw,) = [raw for raw in CORPUS if raw.startswith(start)]
+        assert agree(raw), raw
+        assert b'"fixed part is ' in (fast(raw, 1) or b"")
+    # Summed over characters, not bytes (a real ACS's message, in the corpus).
+    (codepoints,) = [raw for raw in CORPUS if b"Anam \xc4\x8bara" in raw]
+    assert agree(codepoints)
+    assert b'"checksum_variant":"codepoints"' in (fast(codepoints, 1) or b"")
+
+
+def test_the_command_writes_the_lenient_decoders_json_for_every_line():
+    """The whole process on a mutated capture: every line end, blank lines, the exit code."""
+    r = random.Random(SEED + 1)
+    lines = mutated(3_000, seed=SEED + 1) + CORPUS + [b"", b"  \t", b"hello"]
+    r.shuffle(lines)
+    data = b"".join(line + r.choice([b"\r", b"\n", b"\r\n"]) for line in lines)
+    proc = decode_process(data)
+    expected = bytearray()
+    failed = 0
+    for n, raw in enumerate(split_messages(io.BytesIO(data)), start=1):
+        if not raw.strip(b" \t"):
+            continue
+        result, ok = decode_line(raw, encoding="utf-8", delimiter="|", line=n)
+        failed += not ok
+        expected += msgspec.json.encode(result) + b"\n"
+    assert failed  # the capture has lines that cannot be decoded, and the exit code says so
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout == bytes(expected)
+    assert f"{failed} line(s) could not be decoded".encode() in proc.stderr
+
+
+def test_other_encodings_and_delimiters_keep_the_lenient_decoder():
+    line = "17" + "20261207    101500" + "AOx^ABÅ^"
+    data = line.encode("cp1257") + b"\n"
+    proc = decode_process(data, "--encoding", "cp1257", "--delimiter", "^")
+    result, ok = decode_line(data[:-1], encoding="cp1257", delimiter="^", line=1)
+    assert ok and result["fields"] == {"AO": ["x"], "AB": ["Å"]}
+    assert proc.stdout == msgspec.json.encode(result) + b"\n"
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(st.binary(max_size=700) | st.binary(min_size=250, max_size=600).map(bytes.upper))
+def test_the_checksums_byte_sum_is_the_plain_sum(data):
+    assert byte_sum(data) == sum(data)
+
+
+@pytest.mark.parametrize("size", [255, 256, 257, 514, 515, 516, 2000])
+@pytest.mark.parametrize("byte", [0x00, 0x7F, 0x80, 0xFF])
+def test_the_checksums_byte_sum_at_the_bounds_of_adler32(size, byte):
+    data = bytes([byte]) * size
+    assert byte_sum(data) == sum(data) == byte_sum(bytearray(data))
