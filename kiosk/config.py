@@ -830,8 +830,11 @@ def _shortest(fsm: Any) -> str | None:
 
 def _validate_printer(printer: PrinterSection) -> None:
     """An unknown printer profile or table list is refused here, not at the first receipt."""
-    from kiosk.devices.printer import parse_codepage  # lazy: fast `kiosk --help`
-    from kiosk.devices.printer_models import check_profile, get_model  # lazy: fast `kiosk --help`
+    from kiosk.devices.printer_models import (  # lazy: fast `kiosk --help`
+        check_profile,
+        get_model,
+        parse_codepage,
+    )
 
     problem = check_profile(printer.profile)
     if problem:

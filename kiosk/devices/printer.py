@@ -16,7 +16,6 @@ printer cannot print becomes a visible substitute, and no control byte from data
 
 from __future__ import annotations
 
-import codecs
 import enum
 import importlib.util
 import itertools
@@ -33,7 +32,14 @@ from typing import Any, Literal, Protocol
 from kiosk.core.sanitize import for_printer
 from kiosk.devices.errors import DeviceError, DeviceTimeout
 from kiosk.devices.escpos_transcript import render_png, transcript_text
-from kiosk.devices.printer_models import Font, PrinterModel, PrinterModelError, get_model
+from kiosk.devices.printer_models import (
+    Font,
+    PrinterModel,
+    PrinterModelError,
+    codec_of,
+    get_model,
+    parse_codepage,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +52,6 @@ ESC, GS = b"\x1b", b"\x1d"
 # When several tables hold a character, prefer these (the euro sign from Windows-1252 or CP1257,
 # never from ISO 8859-7, which has it only in its 2003 revision).
 _TABLE_PREFERENCE = ("CP1257", "CP1252", "CP775", "CP866", "CP1251", "CP858", "CP850", "CP437")
-_CODEC_NAMES = {"RK1048": "kz1048"}
 _NOT_IN_TABLE = {"ISO_8859-7": "€₯ͺ"}
 LATVIAN_ALPHABET = "AĀBCČDEĒFGĢHIĪJKĶLĻMNŅOPRSŠTUŪVZŽ"
 RUSSIAN_ALPHABET = "АБВГДЕЁЖЗИЙКЛМНОПРСТУФХЦЧШЩЪЫЬЭЮЯ"
@@ -112,20 +117,6 @@ class ReceiptPrinterDevice(Protocol):
 # -- set-up: the model, how to render and the tables the encoder may use -------------------------
 
 
-def _codec(page: str) -> str | None:
-    """The Python codec of a single-byte code page name (CP775, ISO_8859-2, CP1257), or None."""
-    name = _CODEC_NAMES.get(page) or page.lower().replace("iso_", "iso").replace("-", "_")
-    try:
-        codec = codecs.lookup(name).name
-    except LookupError:
-        return None
-    try:
-        "\u3042".encode(codec)  # a multi-byte (CJK) codec: not an ESC t table
-    except UnicodeEncodeError:
-        return codec
-    return None
-
-
 @cache
 def _escpos_tables(profile: str) -> tuple[tuple[int, str], ...]:
     """Table number -> code page from python-escpos's capabilities database (every number: a
@@ -136,24 +127,6 @@ def _escpos_tables(profile: str) -> tuple[tuple[int, str], ...]:
 
     pages = get_profile(profile).profile_data.get("codePages", {})
     return tuple(sorted((int(n), name) for n, name in pages.items()))
-
-
-def parse_codepage(text: str) -> tuple[tuple[int, str], ...]:
-    """`"26=CP1257, 17=CP866"` -> ((26, "CP1257"), (17, "CP866")); ValueError says what is wrong."""
-    pairs: list[tuple[int, str]] = []
-    for part in filter(None, (p.strip() for p in text.replace(";", ",").split(","))):
-        number, sep, page = part.partition("=")
-        if not sep or not number.strip().isdigit() or not 0 <= int(number) <= 255:
-            raise ValueError(
-                f'expected NUMBER=CODEPAGE pairs such as "26=CP1257, 17=CP866", got {part!r}'
-            )
-        page = page.strip().upper()
-        if _codec(page) is None:
-            raise ValueError(
-                f"code page {page!r} is not a single-byte table the kiosk can encode (e.g. CP1257, CP775, CP866)"
-            )
-        pairs.append((int(number), page))
-    return tuple(pairs)
 
 
 @dataclass(frozen=True)
@@ -179,7 +152,7 @@ class PrinterSetup:
             else dict(_escpos_tables(self.model.escpos_profile))
         )
         pages.setdefault(0, "CP437")  # table 0 is PC437 on every ESC/POS printer
-        usable = [(n, page, codec) for n, page in pages.items() if (codec := _codec(page))]
+        usable = [(n, page, codec) for n, page in pages.items() if (codec := codec_of(page))]
         # Of two numbers for the same page the lower is the long-standing one (CP866: 17, not 59).
         rank = {page: i for i, page in enumerate(_TABLE_PREFERENCE)}
         usable.sort(key=lambda t: (rank.get(t[1], len(rank)), t[0]))

@@ -11,6 +11,7 @@ the transcript decoder can show what a printer of that family would really print
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import tomllib
 from dataclasses import dataclass
@@ -113,3 +114,41 @@ def charset(page: str) -> str | None:
     when the kiosk has no data for the table."""
     text = _data()["charsets"].get(page)
     return text if isinstance(text, str) and len(text) == 128 else None
+
+
+# -- code pages: the site's table list (`[printer] codepage`), checked when the configuration is
+# read; here rather than in kiosk/devices/printer.py so that check does not load the printer.
+
+_CODEC_NAMES = {"RK1048": "kz1048"}
+
+
+def codec_of(page: str) -> str | None:
+    """The Python codec of a single-byte code page name (CP775, ISO_8859-2, CP1257), or None."""
+    name = _CODEC_NAMES.get(page) or page.lower().replace("iso_", "iso").replace("-", "_")
+    try:
+        codec = codecs.lookup(name).name
+    except LookupError:
+        return None
+    try:
+        "\u3042".encode(codec)  # a multi-byte (CJK) codec: not an ESC t table
+    except UnicodeEncodeError:
+        return codec
+    return None
+
+
+def parse_codepage(text: str) -> tuple[tuple[int, str], ...]:
+    """`"26=CP1257, 17=CP866"` -> ((26, "CP1257"), (17, "CP866")); ValueError says what is wrong."""
+    pairs: list[tuple[int, str]] = []
+    for part in filter(None, (p.strip() for p in text.replace(";", ",").split(","))):
+        number, sep, page = part.partition("=")
+        if not sep or not number.strip().isdigit() or not 0 <= int(number) <= 255:
+            raise ValueError(
+                f'expected NUMBER=CODEPAGE pairs such as "26=CP1257, 17=CP866", got {part!r}'
+            )
+        page = page.strip().upper()
+        if codec_of(page) is None:
+            raise ValueError(
+                f"code page {page!r} is not a single-byte table the kiosk can encode (e.g. CP1257, CP775, CP866)"
+            )
+        pairs.append((int(number), page))
+    return tuple(pairs)

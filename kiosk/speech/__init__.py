@@ -1,16 +1,32 @@
 """Spoken guidance for patrons who cannot see the screen: the speech port and its engines, the
-Speaker the app talks through, and the phrasing of numbers, dates and money in lv/en/ru."""
+Speaker the app talks through, and the phrasing of numbers, dates and money in lv/en/ru.
+
+The names below are loaded when first used: reading the configuration checks the keypad's keys
+(`kiosk.speech.keys`), which must not load the engines before the kiosk's first frame
+(docs/performance.md)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from kiosk.speech.espeak import EspeakEngine
-from kiosk.speech.port import RecordingSink, SpeechEngine, SpeechError, Utterance
-from kiosk.speech.speaker import Speaker, VoiceLimits
+import importlib
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from kiosk.config import SpeechSection
+    from kiosk.speech.build import make_engine, make_speaker
+    from kiosk.speech.espeak import EspeakEngine
+    from kiosk.speech.port import RecordingSink, SpeechEngine, SpeechError, Utterance
+    from kiosk.speech.speaker import Speaker, VoiceLimits
+
+_WHERE = {
+    "EspeakEngine": "kiosk.speech.espeak",
+    "RecordingSink": "kiosk.speech.port",
+    "SpeechEngine": "kiosk.speech.port",
+    "SpeechError": "kiosk.speech.port",
+    "Utterance": "kiosk.speech.port",
+    "Speaker": "kiosk.speech.speaker",
+    "VoiceLimits": "kiosk.speech.speaker",
+    "make_engine": "kiosk.speech.build",
+    "make_speaker": "kiosk.speech.build",
+}
 
 __all__ = [
     "EspeakEngine",
@@ -25,26 +41,8 @@ __all__ = [
 ]
 
 
-def make_engine(section: SpeechSection) -> SpeechEngine:
-    """The engine `[speech] engine` names; "none" records what would have been said."""
-    if section.engine == "espeak-ng":
-        return EspeakEngine(
-            section.binary, {"lv": section.voice_lv, "en": section.voice_en, "ru": section.voice_ru}
-        )
-    return RecordingSink()
-
-
-def make_speaker(section: SpeechSection, engine: SpeechEngine | None = None) -> Speaker:
-    """The Speaker for a site's `[speech]` section; `engine` replaces the configured one (tests)."""
-    limits = VoiceLimits(
-        volume=section.volume,
-        volume_step=section.volume_step,
-        rate=section.rate,
-        rate_step=section.rate_step,
-    )
-    return Speaker(
-        engine or make_engine(section),
-        limits,
-        always_on=section.mode == "always",
-        allowed=section.mode != "off",
-    )
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -15,7 +15,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from kiosk.i18n import translator
-from kiosk.speech import make_speaker
+from kiosk.speech.build import make_speaker
 from kiosk.speech.headset import HeadsetWatcher
 from kiosk.speech.keys import DIGIT_KEYS
 from kiosk.speech.masking import digit_deleted, digit_entered
