@@ -489,9 +489,12 @@ class KioskApp(App):
                 screen = factory(self)
             else:
                 from kiosk.screens.patron import PATRON_SCREENS  # lazy: not for a frame
+                from kiosk.screens.widgets import load_kv  # lazy: with the window
 
                 if name not in PATRON_SCREENS:
                     raise KeyError(name)
+                if name != "welcome":
+                    load_kv("patron_screens.kv")  # once: not before the first frame
                 screen = PATRON_SCREENS[name]()
             self.add_screen(name, screen)
         return screen

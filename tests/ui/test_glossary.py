@@ -37,7 +37,8 @@ def patron_texts(lang: str) -> list[str]:
     msgids_in_python(
         [package / name for name in PATRON_SOURCES if (package / name).exists()], found
     )
-    msgids_in_kv((package / "screens" / "patron.kv").read_text(encoding="utf-8"), found)
+    for kv in ("patron.kv", "patron_screens.kv"):
+        msgids_in_kv((package / "screens" / kv).read_text(encoding="utf-8"), found)
     t = translator(lang)
     texts = []
     for msgid, plural in found.items():

@@ -20,7 +20,11 @@ def _used_msgids() -> dict[str, str | None]:
     sources = [ROOT / "screens" / name for name in patron_modules]
     sources += [ROOT / "receipts.py", ROOT / "app.py"]
     msgids_in_python(sources, found)
-    for path in (ROOT / "screens" / "patron.kv", ROOT / "screens" / "widgets.kv"):
+    for path in (
+        ROOT / "screens" / "patron.kv",
+        ROOT / "screens" / "patron_screens.kv",
+        ROOT / "screens" / "widgets.kv",
+    ):
         msgids_in_kv(path.read_text(encoding="utf-8"), found)
     return found
 
