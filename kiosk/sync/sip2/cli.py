@@ -137,20 +137,9 @@ def decode_line(
         msg = decode(raw, encoding=encoding, delimiter=delimiter)
     except Sip2FormatError as exc:
         return {**head, "error": str(exc), "raw": raw.decode(encoding, errors="replace")}, False
-    grouped: dict[str, list[str]] = {}
-    for key, value in msg.fields:
-        if key in grouped:
-            grouped[key].append(value)
-        else:
-            grouped[key] = [value]
     return {
         **head,
-        "command": msg.command,
-        "fixed": msg.fixed,
-        "fields": grouped,
-        "sequence": msg.sequence,
-        "checksum": msg.checksum,
-        "checksum_ok": msg.checksum_ok,
+        **msg.to_json(),
         "checksum_variant": msg.checksum_variant,
         "notes": msg.notes,
     }, True

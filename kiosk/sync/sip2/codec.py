@@ -177,6 +177,10 @@ _KNOWN_ID_RE = re.compile(
     )
 )
 _CONTROL = ("96", "97")
+# Notes a decoded message may carry (`Message.notes`); kiosk/sync/sip2/fastpath.py writes the same.
+NOTE_CODEPOINTS = "checksum over code points, not bytes"
+NOTE_LAST_FIELD = "last field has no delimiter"
+NOTE_STRAY = "stray delimiter"
 _COMMAND_RE = re.compile(r"[0-9A-Z]{2}\Z")
 _FIELD_ID_RE = re.compile(r"[A-Z0-9]{2}\Z")
 _ID_LIKE_RE = re.compile(r"[A-Z][A-Z0-9]\Z")
@@ -674,7 +678,7 @@ def decode(data: bytes | str, *, encoding: str = "utf-8", delimiter: str = "|") 
             points = sum(map(ord, prefix.decode(enc, errors="replace")))
             if (points + value) & 0xFFFF == 0:
                 cs_ok, variant = True, "codepoints"
-                notes.append("checksum over code points, not bytes")
+                notes.append(NOTE_CODEPOINTS)
             else:
                 cs_ok = False
     else:
@@ -722,11 +726,11 @@ def decode(data: bytes | str, *, encoding: str = "utf-8", delimiter: str = "|") 
             if last:
                 # Unterminated final field (no delimiter before the trailer); Spydus pads BX with blanks.
                 parts.append(last.rstrip(" "))
-                notes.append("last field has no delimiter")
+                notes.append(NOTE_LAST_FIELD)
             for i, chunk in enumerate(parts):
                 if not chunk:
                     if i == 0 or i == len(parts) - 1:
-                        notes.append("stray delimiter")
+                        notes.append(NOTE_STRAY)
                         continue
                     notes.append("empty field")
                     continue

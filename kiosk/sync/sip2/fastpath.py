@@ -19,7 +19,15 @@ import re
 
 import msgspec
 
-from kiosk.sync.sip2.codec import _LAYOUTS, _fixed_end, _split_fixed, byte_sum
+from kiosk.sync.sip2.codec import (
+    _LAYOUTS,
+    NOTE_CODEPOINTS,
+    NOTE_LAST_FIELD,
+    NOTE_STRAY,
+    _fixed_end,
+    _split_fixed,
+    byte_sum,
+)
 
 # The fixed part is printable ASCII without the delimiter, a quote or a backslash: the lenient
 # decoder cuts it by characters and this path by bytes, and JSON writes it as it is.
@@ -36,9 +44,9 @@ _FIELD_SPLIT = re.compile(rb"\|([A-Z0-9]{2})")
 _BYTES_OK = b'true,"checksum_variant":"bytes"'
 _NOT_OK = b'false,"checksum_variant":null'
 _CODEPOINTS_OK = b'true,"checksum_variant":"codepoints"'
-_NOTE_CODEPOINTS = b'"checksum over code points, not bytes"'
-_NOTE_LAST_FIELD = b'"last field has no delimiter"'
-_NOTE_STRAY = b'"stray delimiter"'
+_NOTE_CODEPOINTS = msgspec.json.encode(NOTE_CODEPOINTS)
+_NOTE_LAST_FIELD = msgspec.json.encode(NOTE_LAST_FIELD)
+_NOTE_STRAY = msgspec.json.encode(NOTE_STRAY)
 
 
 class _Shape:
