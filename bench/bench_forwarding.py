@@ -215,15 +215,7 @@ def against_demo_library(tmp: Path, count: int) -> tuple[float, float, int]:
         if not ours.poll(60):
             raise SystemExit("the demo library system did not start")
         port = ours.recv()
-        settings = Sip2Section(
-            host="127.0.0.1",
-            port=port,
-            username="kiosk",
-            password="demo",
-            institution_id="DEMO",
-            timeout_s=5,
-            retries=1,
-        )
+        settings = loopback_settings(port)
         j = Journal(tmp / "demo.sqlite")
         fill_demo(j, count)
         ours.send("reset")
@@ -239,6 +231,19 @@ def against_demo_library(tmp: Path, count: int) -> tuple[float, float, int]:
         child.join(10)
         if child.is_alive():
             child.kill()
+
+
+def loopback_settings(port: int) -> Sip2Section:
+    """The kiosk's [sip2] for a library system on loopback at `port`."""
+    return Sip2Section(
+        host="127.0.0.1",
+        port=port,
+        username="kiosk",
+        password="demo",
+        institution_id="DEMO",
+        timeout_s=5,
+        retries=1,
+    )
 
 
 def fill(journal: Journal, count: int) -> None:
@@ -277,15 +282,7 @@ def main() -> None:
     args = parser.parse_args()
     n = args.count
     responder = Responder()
-    settings = Sip2Section(
-        host="127.0.0.1",
-        port=responder.port,
-        username="kiosk",
-        password="demo",
-        institution_id="DEMO",
-        timeout_s=5,
-        retries=1,
-    )
+    settings = loopback_settings(responder.port)
     rows: list[tuple[str, float, float, int]] = []
     with tempfile.TemporaryDirectory() as tmp:
         # 1. Journal alone: the forwarder's write-ahead commits, no network. Each row's "sent"

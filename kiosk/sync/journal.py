@@ -389,7 +389,6 @@ _TURN = sa.text(
 
 # `update()`'s statements, one per set of columns it sets (a handful occur), built on first use.
 _UPDATES: dict[tuple[tuple[str, ...], bool], Any] = {}
-_UPDATES_LOCK = threading.Lock()
 
 
 def _update_stmt(columns: tuple[str, ...], failed: bool) -> Any:
@@ -401,9 +400,10 @@ def _update_stmt(columns: tuple[str, ...], failed: bool) -> Any:
         }
         if failed:
             values["failures"] = transactions.c.failures + 1
-        stmt = transactions.update().where(transactions.c.id == _ID).values(**values)
-        with _UPDATES_LOCK:
-            stmt = _UPDATES.setdefault(key, stmt)
+        # setdefault is atomic: a thread that built the same statement meanwhile loses nothing.
+        stmt = _UPDATES.setdefault(
+            key, transactions.update().where(transactions.c.id == _ID).values(**values)
+        )
     return stmt
 
 
@@ -709,7 +709,7 @@ class Journal:
     def _recover_rows(self, item_id: str, rows: list[JournalEntry]) -> int:
         changed = 0
         for entry in rows:
-            if entry.state not in (EntryState.PENDING, EntryState.SENT):
+            if entry.state not in _HALF_DONE:
                 continue
             if entry.owner == self.owner or (not item_id and owner_alive(entry.owner)):
                 continue
@@ -736,7 +736,7 @@ class Journal:
         return waits, entry
 
     def _hand_over(self, entry: JournalEntry) -> int:
-        if entry.state not in (EntryState.PENDING, EntryState.SENT):
+        if entry.state not in _HALF_DONE:
             return 0
         why = f"interrupted while {entry.state.value}; recovered"
         if entry.state is EntryState.SENT:
