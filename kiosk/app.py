@@ -185,6 +185,7 @@ def build_services(
     session_clock: CoreClock | None = None,
     start_acs: bool | None = None,
     acs_process: bool = False,
+    migrate_apart: bool = False,
     worker: Worker | None = None,
 ) -> KioskServices:
     """The composition root: every part the kiosk needs, built from the configuration.
@@ -194,6 +195,10 @@ def build_services(
 
     `acs_process`: the embedded demo library system (when started) runs in a child process
     (`kiosk run`), not in this one.
+
+    `migrate_apart`: a journal that needs its schema brought up to date (the first start, the
+    first after an update) is migrated in a child process (`kiosk run`), so Alembic never takes
+    memory in this one.
 
     A missing required device (the reader) is recorded in `faults` (the out-of-service screen
     shows it) instead of stopping the program, so a technician can still reach maintenance.
@@ -216,6 +221,10 @@ def build_services(
         services.cfg = cfg
         services.closers.append(services.acs.stop)
 
+    if migrate_apart:
+        from kiosk.sync.migrate import migrate_apart as migrate  # lazy: SQLAlchemy, not for a frame
+
+        migrate(cfg.resolve_path(cfg.storage.path))
     services.circulation = build_circulation(cfg, clock=clock)
     services.closers.append(services.circulation.close)
     services.worker = worker or CoreWorker(
@@ -630,7 +639,7 @@ class KioskApp(App):
             try:
                 # The demo library system (on the embedded default) in a process of its own:
                 # this one then holds only the kiosk (docs/performance.md, memory).
-                services = build_services(self.cfg, acs_process=True)
+                services = build_services(self.cfg, acs_process=True, migrate_apart=True)
             except Exception as exc:  # `kiosk run` reports it once the app has stopped
                 if isinstance(exc, KioskError):
                     log.error("the kiosk's parts could not be started: %s", exc)

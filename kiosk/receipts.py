@@ -5,11 +5,9 @@ hold slips. No Kivy here, so it also runs on the core worker.
 
 from __future__ import annotations
 
-import smtplib
 import textwrap
 import uuid
 from collections.abc import Callable
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, Literal
 
@@ -230,6 +228,9 @@ class ReceiptMailer:
             raise MailError(
                 "the patron's e-mail address from the library system is not usable; no receipt mailed"
             )
+        # The mail modules (3 MiB) only on a kiosk that mails receipts (docs/performance.md).
+        from email.message import EmailMessage  # lazy: only where receipts are mailed
+
         document = render_receipt(receipt, width=self.width, clean=for_email)
         mail = EmailMessage()
         mail["From"] = self.sender
@@ -242,6 +243,8 @@ class ReceiptMailer:
 
     def __call__(self, receipt: Receipt, address: str) -> None:
         """The session's mailer port: raises MailError when the receipt could not be sent."""
+        import smtplib  # lazy: only where receipts are mailed
+
         mail = self.message(receipt, address)
         try:
             if self.scheme == "file":

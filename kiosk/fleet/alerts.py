@@ -15,7 +15,6 @@ import json
 import logging
 import queue
 import re
-import smtplib
 import sqlite3
 import threading
 import time
@@ -23,7 +22,6 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.message import EmailMessage
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
@@ -33,6 +31,8 @@ from kiosk.fleet.settings import AlertsSection
 from kiosk.logsetup import scrub
 
 if TYPE_CHECKING:
+    from email.message import EmailMessage
+
     import requests
 
 log = logging.getLogger(__name__)
@@ -267,6 +267,8 @@ class EmailSink:
         self.username, self.password, self.timeout_s = username, password, timeout_s
 
     def message(self, alert: Alert) -> EmailMessage:
+        from email.message import EmailMessage  # lazy: only where alerts are mailed
+
         msg = EmailMessage()
         where = alert.terminal or "kiosk"
         msg["Subject"] = f"[{where}] {alert.kind.replace('_', ' ')}: {alert.summary}"[:200]
@@ -286,6 +288,8 @@ class EmailSink:
         return msg
 
     def send(self, alert: Alert) -> None:
+        import smtplib  # lazy: only where alerts are mailed
+
         try:
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as smtp:
                 if self.starttls:
