@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from kiosk import config
 from kiosk.core.domain import BlockReason, Fee, Hold, Refusal
+from kiosk.screens.texts import as_read
 
 SIZES = {
     "800x480": (800, 480),
@@ -826,17 +827,6 @@ def intersection(
     return (max(0.0, ox), max(0.0, oy))
 
 
-_MARKUP = re.compile(
-    r"\[/?(?:b|i|u|s|sub|sup|font|font_family|font_context|font_features|size|color|ref|anchor|text_language)(?:=[^\]]*)?\]"
-)
-
-
-def plain_text(text: str) -> str:
-    return (
-        _MARKUP.sub("", text or "").replace("&bl;", "[").replace("&br;", "]").replace("&amp;", "&")
-    )
-
-
 def _rendered_lines(label: Any) -> list[str] | None:
     core = getattr(label, "_label", None)
     lines = getattr(core, "_cached_lines", None)
@@ -847,7 +837,7 @@ def _rendered_lines(label: Any) -> list[str] | None:
 
 def text_problem(label: Any) -> str:
     """Why a label's text does not fit its box ('' when it does): shortened, broken mid-word, or too big."""
-    text = plain_text(label.text)
+    text = as_read(label.text)
     if not text.strip():
         return ""
     tw, th = label.texture_size
@@ -913,7 +903,7 @@ def inspect_layout(root: Any) -> list[dict[str, Any]]:
                 "id": _widget_id(widget, n),
                 "role": role,
                 "rect": [round(x, 1), round(y, 1), round(w, 1), round(h, 1)],
-                "text": plain_text(getattr(widget, "text", "")),
+                "text": as_read(getattr(widget, "text", "")),
                 "interactive": role in INTERACTIVE_ROLES and not widget.disabled,
                 "clipped": clipped or bool(problem),
                 "visible": visible,

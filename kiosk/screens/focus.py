@@ -11,7 +11,6 @@ Everything the app decides (back, help, speech on/off, volume) goes through `on_
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -21,11 +20,10 @@ from kivy.uix.behaviors import ButtonBehavior, ToggleButtonBehavior
 from kivy.uix.scrollview import ScrollView
 from kivy.uix.widget import Widget
 
+from kiosk.screens.texts import as_read
 from kiosk.speech.keys import ACTIONS, DIGIT_KEYS, KEYCODES
 
 log = logging.getLogger(__name__)
-
-_MARKUP = re.compile(r"\[/?[a-z_]+(=[^\]]*)?\]")
 
 # Words of the announcements, per language. Keypad control keys are named by what they do.
 WORDS: dict[str, dict[str, str]] = {
@@ -107,7 +105,7 @@ def label_of(widget: Widget, lang: str) -> str:
     key = getattr(widget, "key", "")
     if key in WORDS:
         return word(key, lang)
-    return " ".join(_MARKUP.sub("", str(getattr(widget, "text", ""))).split())
+    return " ".join(as_read(str(getattr(widget, "text", ""))).split())
 
 
 def _in_masked_pad(widget: Widget) -> bool:

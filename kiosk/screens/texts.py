@@ -4,6 +4,8 @@ screens and the receipts so a patron reads the same reason on both.
 
 from __future__ import annotations
 
+import re
+
 from kiosk.core.domain import BlockReason, Refusal
 from kiosk.i18n import _
 
@@ -78,4 +80,33 @@ def ordered_blocks(blocks: tuple[BlockReason, ...]) -> list[BlockReason]:
     unique = list(dict.fromkeys(blocks))
     return sorted(
         unique, key=lambda b: BLOCK_ORDER.index(b) if b in BLOCK_ORDER else len(BLOCK_ORDER)
+    )
+
+
+def plain(text: str) -> str:
+    """`text` as it is, for a label that reads markup: every `[`, `]` and `&` shown as itself.
+
+    Titles, names and messages come from the library system, tags and card readers, and a
+    bracket in them must not be read as Kivy markup: `[size=99999999999]` or `[font=x]` in a
+    title would stop the screen's drawing, `[b]` would vanish (docs/architecture.md, "Text from
+    outside on the screen"). The kiosk's own markup (a symbol font, the item number's size) is
+    added around the plain text, never inside it."""
+    return text.replace("&", "&amp;").replace("[", "&bl;").replace("]", "&br;")
+
+
+# Kivy's markup tags (kivy/core/text/markup.py), to read back what a markup label shows.
+_MARKUP_TAG = re.compile(
+    r"\[/?(?:b|i|u|s|sub|sup|font|font_family|font_context|font_features|size|color|ref|anchor"
+    r"|text_language)(?:=[^\]]*)?\]"
+)
+
+
+def as_read(text: str) -> str:
+    """What a markup label shows of `text`: its tags left out, its escapes as their characters
+    (what is spoken, measured and checked of a label)."""
+    return (
+        _MARKUP_TAG.sub("", text or "")
+        .replace("&bl;", "[")
+        .replace("&br;", "]")
+        .replace("&amp;", "&")
     )

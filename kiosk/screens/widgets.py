@@ -5,6 +5,7 @@ is in widgets.kv, loaded once by `load_kv()`.
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,10 @@ from kivy.uix.label import Label
 from kivy.uix.scrollview import ScrollView
 from kivy.uix.widget import Widget
 
+from kiosk.screens.texts import as_read, plain
+
+log = logging.getLogger(__name__)
+
 _KV_FILES = ("widgets.kv",)
 
 # Control keys of the on-screen keypads; names that no card or PIN character can be.
@@ -46,7 +51,6 @@ def load_kv(*names: str) -> None:
         _loaded.add(name)
 
 
-_MARKUP = re.compile(r"\[/?[a-z_]+(?:=[^\]]*)?\]")
 _FONT_TAG = re.compile(r"\[font=([^\]]+)\]")
 
 
@@ -68,10 +72,48 @@ def word_width(word: str, font_name: str, bold: bool, font_size: float) -> float
 def line_width(text: str, font_name: str, bold: bool, font_size: float) -> float:
     """The drawn width of a text on one line, markup left out (a symbol in another font is
     measured in this one: close enough for sizing a button around it)."""
-    return word_width(_MARKUP.sub("", text or ""), font_name, bold, font_size)
+    return word_width(as_read(text), font_name, bold, font_size)
 
 
-class FitText:
+class MarkupGuard:
+    """A label that reads markup and draws whatever text reaches it. Text from outside is made
+    plain where it is put on a screen (`kiosk.screens.texts.plain`); should a tag still reach a
+    label and be one Kivy cannot draw (`[font=x]`, `[size=abc]`, `[size=99999999999]` raise in
+    its renderer on the UI thread), the label says so in the log and shows the text as it is."""
+
+    if TYPE_CHECKING:  # provided by the Label it is mixed into
+        text: str
+        _label: Any
+
+        def _create_label(self) -> None: ...
+
+    def texture_update(self, *largs: Any) -> None:
+        try:
+            super().texture_update(*largs)  # type: ignore[misc]  # the Label it is mixed into
+        # Kivy's markup renderer raises these for a tag it cannot draw (a missing font, a size
+        # that is no number or too big for the font engine).
+        except (OSError, ValueError, OverflowError) as exc:
+            shown = plain(self.text)
+            if shown == self.text or self.text == getattr(self, "_made_plain", None):
+                raise  # not the markup: a fault of the kiosk's own, with its traceback
+            # The text itself stays out of the log: it may be a patron's name.
+            log.warning(
+                "a %s's text held markup it could not draw (%s); shown as plain text",
+                type(self).__name__,
+                type(exc).__name__,
+            )
+            # The failed tag left its style (the font it could not open) in Kivy's renderer:
+            # a new one, with the label's own settings.
+            self._label = None
+            self._create_label()
+            self._made_plain = self.text = shown
+
+
+class GuardedLabel(MarkupGuard, Label):
+    """A plain Kivy label with markup guarded (the technician's screens' labels)."""
+
+
+class FitText(MarkupGuard):
     """Text that never breaks inside a word: the font shrinks (to `min_ratio` of `base_font`)
     until the longest word fits the width, so "Русский" or "Turpināt" stay whole in a narrow
     button or a portrait column. `base_font` is the theme's size; `font_size` is what is drawn."""
@@ -115,7 +157,7 @@ class FitText:
         if self.height_ratio and self.height > 1:
             size = min(size, float(self.height) * float(self.height_ratio))
         avail = self.available_width()
-        words = _MARKUP.sub("", self.text or "").split()
+        words = as_read(self.text).split()
         fonts = [
             self.font_name,
             *_FONT_TAG.findall(self.text or ""),
