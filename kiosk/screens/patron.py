@@ -27,7 +27,7 @@ from kiosk.core.routing import Instruction, ReturnOutcome
 from kiosk.core.session import LoginProblem, ReceiptChoice, SessionState
 from kiosk.i18n import _, translator
 from kiosk.screens.base import KioskScreen
-from kiosk.screens.texts import block_text, ordered_blocks, refusal_text
+from kiosk.screens.texts import block_text, clip, ordered_blocks, refusal_text
 from kiosk.screens.widgets import DIGIT_KEYS, LETTER_KEYS, ItemRow, KButton, KLabel
 
 INSTRUCTION_TEXTS: dict[str, str] = {
@@ -888,7 +888,7 @@ def refused_items_text(refused: Any) -> str:
     """The items not borrowed, by name, and where they go: on the receipt question and the goodbye."""
     if not refused:
         return ""
-    names = "\n".join("– " + (line.title or line.item_id) for line in refused)
+    names = "\n".join("– " + clip(line.title or line.item_id) for line in refused)
     return tr("Please leave these at the desk:") + "\n" + names
 
 

@@ -94,6 +94,24 @@ def plain(text: str) -> str:
     return text.replace("&", "&amp;").replace("[", "&bl;").replace("]", "&br;")
 
 
+# The most of one title, name or message a patron screen shows: a few lines in a row. A library
+# system may send a title of any length, and a label's texture is as tall as its text (a GPU
+# refuses one taller than its limit, 4,096 pixels on some); the whole title stays in the
+# journal and on the receipt.
+SHOWN_LIMIT = 300
+
+
+def clip(text: str, limit: int = SHOWN_LIMIT) -> str:
+    """`text` cut to `limit` characters at a word where it can be, with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip() + "…"
+
+
 # Kivy's markup tags (kivy/core/text/markup.py), to read back what a markup label shows.
 _MARKUP_TAG = re.compile(
     r"\[/?(?:b|i|u|s|sub|sup|font|font_family|font_context|font_features|size|color|ref|anchor"

@@ -15,7 +15,7 @@ from kivy.core.text.markup import MarkupLabel as CoreMarkupLabel
 from kivy.factory import Factory
 from sqlalchemy.orm import Session
 
-from kiosk.screens.texts import plain
+from kiosk.screens.texts import clip, plain
 from kiosk.screens.widgets import KButton, KLabel
 from kiosk.sync.acs import models
 from tests.ui.pilot import pump
@@ -109,3 +109,28 @@ def test_titles_and_a_name_from_the_library_system_are_shown_as_they_are(
     # Every label got plain text from its screen: the guard never had to step in.
     assert "could not draw" not in caplog.text
     assert p.app.current_screen == "checkout"
+
+
+def test_an_endless_title_shows_its_first_lines(kiosk) -> None:
+    """A library system may send a title of any length (the spec's 255 bytes are not kept by
+    all); a label as tall as 60,000 characters would be a texture taller than a GPU allows."""
+    from kivy.core.window import Window
+    from kivy.uix.boxlayout import BoxLayout
+
+    from kiosk.screens.widgets import ItemRow
+
+    p = kiosk.start()
+    box = BoxLayout(orientation="vertical", size_hint=(None, None), size=(760, 4000))
+    endless = "A title without end " * 3000
+    short, long = ItemRow(title="Short", item_id="1"), ItemRow(title=endless, item_id="2")
+    for row in (short, long):
+        row.status = "Due 28.12.2026"
+        box.add_widget(row)
+    Window.add_widget(box)
+    try:
+        p.settle()
+    finally:
+        Window.remove_widget(box)
+    assert long.ids.title_label.text.startswith(plain(clip(endless)))
+    assert len(clip(endless)) <= 301 and clip(endless).endswith("…")
+    assert long.height < 8 * short.height
