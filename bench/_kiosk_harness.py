@@ -88,6 +88,23 @@ def on_flip_once(callback: Callable[[], Any]) -> list[bool]:
     return seen
 
 
+class Flips:
+    """When each drawn frame was flipped, the frame finished (the app waits for it at the flip
+    under the offscreen driver). Made before the app is built: Kivy calls the handlers of an
+    event last-bound first, so this one runs after the app's own wait for the frame."""
+
+    def __init__(self) -> None:
+        from kivy.core.window import Window
+
+        self.times: list[float] = []
+        Window.bind(on_flip=lambda *_: self.times.append(time.perf_counter()))
+
+    def first_after(self, moment: float, timeout: float = 20.0) -> float:
+        """The flip of the first frame drawn after `moment` (pumping frames until there is one)."""
+        found = wait_until(lambda: next((t for t in self.times if t > moment), None), timeout)
+        return float(found)
+
+
 def wait_until(predicate: Callable[[], Any], timeout: float = 20.0) -> Any:
     deadline = time.monotonic() + timeout
     while True:

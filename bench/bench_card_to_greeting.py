@@ -16,6 +16,7 @@ import sys
 import time
 
 from _kiosk_harness import (
+    Flips,
     KioskRun,
     budget,
     headless_env,
@@ -33,6 +34,7 @@ def run(delay_s: float, repeat: int) -> tuple[list[float], list[float], list[flo
     from kiosk.core.events import Action, Tapped
 
     kiosk = KioskRun(acs_delay_s=delay_s, own_process=True)
+    flips = Flips()
     app = kiosk.start()
     circ = app.services.circulation
     greet: list[float] = []
@@ -60,8 +62,7 @@ def run(delay_s: float, repeat: int) -> tuple[list[float], list[float], list[flo
             t0 = time.perf_counter()
             app.present_card(CARD)
             wait_until(lambda: app.current_screen == "checkout", timeout=30)
-            pump(1)  # the frame that shows it
-            greet.append(time.perf_counter() - t0)
+            greet.append(flips.first_after(switched[0]) - t0)  # the frame that shows it
             shown.append(switched[0] - t0)
             app.post(Tapped(Action.LOGOUT))
             wait_until(lambda: app.current_screen == "welcome", timeout=30)
