@@ -369,13 +369,32 @@ def finish_frames_offscreen(
     if env.get("SDL_VIDEODRIVER") != "offscreen":
         return None
     from kivy.core.window import Window  # lazy: opens Kivy's window
-    from kivy.graphics.opengl import glFinish  # lazy: with the window
+
+    gl_finish = frame_wait()
 
     def finish(*_: Any) -> None:
-        glFinish()
+        gl_finish()
 
     Window.bind(on_flip=finish)
     return lambda: Window.unbind(on_flip=finish)
+
+
+def frame_wait() -> Callable[[], Any]:
+    """glFinish, called so that the interpreter lock is let go while the frame is drawn.
+
+    Kivy's own `kivy.graphics.opengl.glFinish` keeps the lock for the whole call: with Mesa's
+    software renderer that is the frame's whole drawing (20-40 ms at 1280x800), during which the
+    library system's answer and the reader's tags wait on their threads. A foreign function
+    called through ctypes runs without the lock; libGL dispatches it to the current context, the
+    window's (docs/performance.md, "frame drawn")."""
+    import ctypes  # lazy: only under the offscreen driver
+
+    try:
+        return cast(Callable[[], Any], ctypes.CDLL("libGL.so.1").glFinish)
+    except (OSError, AttributeError):  # no libGL by that name: Kivy's call, lock and all
+        from kivy.graphics.opengl import glFinish  # lazy: with the window
+
+        return cast(Callable[[], Any], glFinish)
 
 
 def _forwarder_step(circulation: CirculationService) -> Callable[[], None]:
