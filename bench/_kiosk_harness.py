@@ -22,6 +22,9 @@ def headless_env() -> None:
     os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")
     os.environ.setdefault("KIVY_HOME", tempfile.mkdtemp(prefix="kivy-bench-"))
     os.environ.setdefault("KIVY_CLIPBOARD", "dummy")
+    from kiosk.runcli import KIVY_CLOCK  # the clock `kiosk run` uses
+
+    os.environ.setdefault("KIVY_CLOCK", KIVY_CLOCK)
     if not os.environ.get("DISPLAY"):
         os.environ.setdefault("SDL_VIDEODRIVER", "offscreen")
     os.environ.setdefault("KCFG_GRAPHICS_FULLSCREEN", "0")

@@ -397,6 +397,23 @@ def frame_wait() -> Callable[[], Any]:
         return cast(Callable[[], Any], glFinish)
 
 
+class InstantTransition(NoTransition):
+    """A screen switch finished in the frame it was asked in.
+
+    Kivy's NoTransition finishes at the next tick: the frame of the switch draws both screens,
+    and the next one is drawn again only to take the old screen away. Under a software renderer
+    each is a whole frame's drawing (20-40 ms at 1280x800), and a snapshot that arrives meanwhile
+    waits for it (docs/performance.md, "frame drawn")."""
+
+    def start(self, manager: Any) -> None:
+        super().start(manager)
+        anim: Any = getattr(self, "_anim", None)  # Kivy's property, untyped
+        if anim is not None:
+            anim.cancel(self)  # cancelled, it does not complete on its own
+        self._on_progress(self, 1.0)
+        self._on_complete()  # the old screen out, on_enter and on_leave: now, as at its end
+
+
 def _forwarder_step(circulation: CirculationService) -> Callable[[], None]:
     def step() -> None:
         if circulation.status().pending or not circulation.status().online:
@@ -576,7 +593,7 @@ class KioskApp(App):
         root = patron.KioskRoot()
         self.kiosk_root = root
         self.manager = root.ids.manager
-        self.manager.transition = NoTransition()
+        self.manager.transition = InstantTransition()
         if self.services is None:
             # `kiosk run`: the welcome screen is drawn first and says it is connecting; the parts
             # (the demo library system, the journal, the devices) and the other screens are built

@@ -60,3 +60,64 @@ def test_other_threads_run_while_the_kiosk_waits_for_a_drawn_frame(kiosk) -> Non
     thread.join(10)
     assert ran == ["frames-other"]
     assert during_flip == ["frames-other"], "the flip kept the interpreter lock to itself"
+
+
+def test_a_screen_switch_is_done_in_the_frame_it_was_asked_in(kiosk) -> None:
+    """The old screen leaves at once, so the frame of the switch draws one screen and no frame
+    follows only to take the old one away (Kivy's NoTransition ends at the next tick)."""
+    p = kiosk.start("frames-switch-")
+    p.wait_screen("welcome")
+    pump(3)
+    app = p.app
+    welcome, keypad = app.screen("welcome"), app.screen("card_entry")
+    seen: list[str] = []
+    keypad.bind(on_pre_enter=lambda *_: seen.append("pre_enter"))
+    keypad.bind(on_enter=lambda *_: seen.append("enter"))
+    welcome.bind(on_leave=lambda *_: seen.append("leave"))
+    app.show_screen("card_entry")  # no frame between this and the checks
+    assert app.manager.children == [keypad]
+    assert welcome.parent is None
+    assert seen == ["pre_enter", "enter", "leave"]
+    pump(1)
+    app.show_screen("welcome")  # and back, as a visit that ends does
+    assert app.manager.children == [welcome]
+    assert app.current_screen == "welcome"
+
+
+def test_kiosk_run_uses_the_clock_that_wakes_for_a_hand_over(monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    from kiosk.runcli import KIVY_CLOCK, prepare_kivy
+
+    monkeypatch.delenv("KIVY_CLOCK", raising=False)
+    for name in ("KCFG_GRAPHICS_FULLSCREEN", "KCFG_GRAPHICS_WIDTH", "KCFG_GRAPHICS_HEIGHT"):
+        monkeypatch.setenv(name, os.environ.get(name, ""))  # restored after the test
+    ui = SimpleNamespace(fullscreen=False, width=1280, height=800)
+    prepare_kivy(SimpleNamespace(ui=ui), windowed=True)
+    assert os.environ["KIVY_CLOCK"] == KIVY_CLOCK == "interrupt"
+
+
+def test_a_hand_over_from_another_thread_wakes_the_loop_before_its_next_frame() -> None:
+    """The clock the kiosk runs with (this test process sets it as `kiosk run` does): a callback
+    scheduled from a worker's thread runs at once, not when the clock's frame time comes. The
+    frame time is stretched to 10 s so that the difference is not a matter of milliseconds."""
+    import time
+
+    from kivy.clock import Clock
+
+    ran = threading.Event()
+    Clock.tick()  # a frame just ticked: the next is due in a whole frame time
+    fps = Clock._max_fps
+    Clock._max_fps = 0.1
+    thread = threading.Timer(0.05, lambda: Clock.schedule_once(lambda _dt: ran.set()))
+    try:
+        started = time.monotonic()
+        thread.start()
+        while not ran.is_set() and time.monotonic() - started < 30:
+            Clock.tick()  # sleeps until its frame time, or until woken
+        woke_after = time.monotonic() - started
+    finally:
+        Clock._max_fps = fps
+        thread.cancel()
+    assert ran.is_set()
+    assert woke_after < 5, f"the loop slept {woke_after:.1f} s of its 10 s frame time"
