@@ -77,6 +77,11 @@ EXTRA_SCREEN_MODULES = ("kiosk.screens.maintenance", "kiosk.screens.bookdrop")
 TICK_S = 1.0
 LINK_CHECK_S = 10.0
 ACTIVITY_THROTTLE_S = 3.0
+# "Checking your card" comes up only once the library system has taken this long to answer. A
+# quicker answer would replace it within a frame or two: a flash, and a whole frame's drawing
+# the patron's own screen waits behind (docs/performance.md, "frame drawn"). The card's sound
+# has already said it was read; under 0.1 s an answer reads as immediate.
+IDENTIFYING_AFTER_S = 0.1
 
 
 OFFLINE_TEXTS = {
@@ -462,6 +467,7 @@ class KioskApp(App):
         self._last_activity_post = -1e9
         # The names of the latest events posted, for tests and previews (bounded: one a tap).
         self._events: deque[str] = deque(maxlen=200)
+        self._identifying: Any = None  # the "checking your card" screen's pending show
         self._last_link_check = -1e9
         self._return_activity = 0.0
         self.demo_panel_widget: Any = None
@@ -1134,10 +1140,32 @@ class KioskApp(App):
         screen = self.screen(name)
         if hasattr(screen, "show"):
             screen.show(self.return_state if name == "returns" else state)
-        if not self.maintenance_showing:  # leaving maintenance renders the session again
-            self.show_screen(name)
-            if self.speech is not None:
-                self.speech.session_shown(previous, state, name)
+        if self._identifying is not None and name != "identifying":
+            self._identifying.cancel()  # answered in time: the screen never comes up
+            self._identifying = None
+        if self.maintenance_showing:  # leaving maintenance renders the session again
+            return
+        if name == "identifying" and self.current_screen != name:
+            if self._identifying is None:
+                self._identifying = Clock.schedule_once(
+                    lambda _dt: self._show_identifying(previous), IDENTIFYING_AFTER_S
+                )
+            return
+        self.show_screen(name)
+        if self.speech is not None:
+            self.speech.session_shown(previous, state, name)
+
+    def _show_identifying(self, before: SessionState | None) -> None:
+        """The library system has not answered within IDENTIFYING_AFTER_S: say it is checking."""
+        self._identifying = None
+        state = self.state
+        if self._stopped or self.maintenance_showing or state is None:
+            return
+        if state.stage.value != "identifying":
+            return
+        self.show_screen("identifying")
+        if self.speech is not None:
+            self.speech.session_shown(before, state, "identifying")
 
     def _follow_visit(self, previous: SessionState | None, state: SessionState) -> None:
         """What the screens remember across snapshots: the refused items (for the goodbye), an idle

@@ -121,3 +121,35 @@ def test_a_hand_over_from_another_thread_wakes_the_loop_before_its_next_frame() 
         thread.cancel()
     assert ran.is_set()
     assert woke_after < 5, f"the loop slept {woke_after:.1f} s of its 10 s frame time"
+
+
+def test_a_quick_answer_goes_straight_to_the_patrons_screen(kiosk, monkeypatch) -> None:
+    """ "Checking your card" is not flashed for an answer that comes before it is due: the
+    patron's screen is the next screen drawn after the welcome screen."""
+    import kiosk.app as kiosk_app
+
+    monkeypatch.setattr(kiosk_app, "IDENTIFYING_AFTER_S", 60.0)  # any answer is quicker
+    p = kiosk.start("frames-quick-", pin_policy="none")  # the card is checked at once
+    p.wait_screen("welcome")
+    app = p.app
+    shown: list[str] = []
+    app.manager.bind(current=lambda _m, name: shown.append(name))
+    app.present_card("LV0002")
+    p.wait_screen("checkout")
+    assert shown == ["checkout"]
+    assert app.state.patron is not None  # identified by the library system, not by a shortcut
+    assert app.screen("identifying").parent is None
+
+
+def test_checking_your_card_comes_up_while_the_library_system_is_slow(kiosk, acs) -> None:
+    p = kiosk.start("frames-slow-", pin_policy="none")
+    p.wait_screen("welcome")
+    app = p.app
+    p.wait_until(lambda: app.services.circulation.status().online, what="the link up")
+    acs.faults.stall_s = 10
+    app.present_card("LV0002")
+    p.wait_screen("identifying")
+    assert acs.faults.reply_held.is_set()  # the library system holds its answer back
+    assert app.state.stage.value == "identifying"
+    acs.faults.stall_s = 0
+    p.wait_screen("checkout", timeout=15)
