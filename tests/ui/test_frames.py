@@ -153,3 +153,31 @@ def test_checking_your_card_comes_up_while_the_library_system_is_slow(kiosk, acs
     assert app.state.stage.value == "identifying"
     acs.faults.stall_s = 0
     p.wait_screen("checkout", timeout=15)
+
+
+def test_the_scroll_bar_dims_without_redrawing_the_window_frame_after_frame(kiosk) -> None:
+    """Kivy fades a scroll view's bar with a half-second animation after every scroll or change
+    of the content's size: every frame of it redraws the window, bar or no bar. The kiosk's
+    scroll views dim it in one step, so after the first row of a visit the kiosk is idle again
+    within a few frames instead of drawing a frame after frame for half a second."""
+    from kivy.core.window import Window
+
+    p = kiosk.start("frames-bar-")
+    p.wait_screen("welcome")
+    scroll = p.find(lambda w: type(w).__name__ == "ScrollList", p.screen("welcome"))
+    pump(3)
+    flips: list[int] = []
+
+    def flipped(*_: object) -> None:
+        flips.append(1)
+
+    Window.bind(on_flip=flipped)
+    try:
+        scroll.update_from_scroll()  # as a scroll or a new row does: the bar shown
+        inactive = list(scroll.bar_inactive_color)
+        p.wait_until(lambda: list(scroll._bar_color) == inactive, what="the bar dimmed")
+        for _ in range(10):
+            pump(1)
+    finally:
+        Window.unbind(on_flip=flipped)
+    assert len(flips) <= 3, f"{len(flips)} frames drawn for the bar"
