@@ -102,6 +102,18 @@ class Flips:
         self.times: list[float] = []
         Window.bind(on_flip=lambda *_: self.times.append(time.perf_counter()))
 
+    def settle(self, quiet: int = 3, timeout: float = 20.0) -> None:
+        """Pump until `quiet` passes of the loop in a row have drawn nothing: the screen at rest,
+        as when a patron acts next (the work of the previous step would otherwise be timed)."""
+        deadline = time.monotonic() + timeout
+        calm = 0
+        while calm < quiet:
+            drawn = len(self.times)
+            pump(1)
+            calm = calm + 1 if len(self.times) == drawn else 0
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the screen did not come to rest within {timeout}s")
+
     def first_after(self, moment: float, timeout: float = 20.0) -> float:
         """The flip of the first frame drawn after `moment` (pumping frames until there is one)."""
         found = wait_until(lambda: next((t for t in self.times if t > moment), None), timeout)

@@ -22,7 +22,6 @@ from _kiosk_harness import (
     headless_env,
     one_core_if_asked,
     over_cells,
-    pump,
     table_row,
     wait_until,
 )
@@ -54,7 +53,7 @@ def run(poll_s: float, count: int) -> dict[str, list[float]]:
         for item_id in ids[:count]:
             pad.clear()
             wait_until(lambda: not app.services.stack.current())
-            pump(2)
+            flips.settle()
             built.clear()
             started = time.perf_counter()
             pad.place(demo_tag(item_id))

@@ -140,6 +140,24 @@ class Frames:
             }
         )
 
+    def record(
+        self,
+        summary: dict[str, list[float]],
+        t0: float,
+        handed: float,
+        rendered: float,
+        label: str,
+        last: bool,
+    ) -> None:
+        """One repeat's moments; the last one's frames printed, and each profile."""
+        summary["handed"].append(handed - t0)
+        summary["rendered"].append(rendered - t0)
+        summary["flipped"].append(first_flip(self.frames, rendered) - t0)
+        if last:
+            show(self.frames, t0, label)
+        if self.profile:
+            pstats.Stats(self.profile).strip_dirs().sort_stats("cumulative").print_stats(25)
+
     def until(self, predicate: Any, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while not predicate():
@@ -216,16 +234,10 @@ def card(repeat: int, delay: float, profile: bool) -> None:
             handed = next(m for m in fr.marks if m[1] == "handed active")
             for _ in range(3):  # what follows the frame that shows it
                 fr.frame()
-            flip = first_flip(fr.frames, shown[0])
-            if n >= 2:
-                summary["handed"].append(handed[0] - t0)
-                summary["rendered"].append(shown[0] - t0)
-                summary["flipped"].append(flip - t0)
-                if n == repeat + 1:
-                    show(fr.frames, t0, "card -> patron screen")
-                if fr.profile:
-                    stats = pstats.Stats(fr.profile)
-                    stats.strip_dirs().sort_stats("cumulative").print_stats(25)
+            if n >= 2:  # after two visits that drew every screen once
+                fr.record(
+                    summary, t0, handed[0], shown[0], "card -> patron screen", n == repeat + 1
+                )
             app.post(Tapped(Action.LOGOUT))
             fr.until(lambda: app.current_screen == "welcome")
             for _ in range(3):
@@ -282,16 +294,8 @@ def tag(repeat: int, profile: bool) -> None:
             hand = next(m for m in fr.marks if m[1] == "handed")
             for _ in range(3):
                 fr.frame()
-            flip = first_flip(fr.frames, built[0])
             if n >= 2:
-                summary["handed"].append(hand[0] - t0)
-                summary["rendered"].append(built[0] - t0)
-                summary["flipped"].append(flip - t0)
-                if n == repeat + 1:
-                    show(fr.frames, t0, "tag -> row")
-                if fr.profile:
-                    stats = pstats.Stats(fr.profile)
-                    stats.strip_dirs().sort_stats("cumulative").print_stats(25)
+                fr.record(summary, t0, hand[0], built[0], "tag -> row", n == repeat + 1)
             fr.until(lambda item_id=item_id: kiosk.items()[item_id].final)
     finally:
         kiosk.stop()
