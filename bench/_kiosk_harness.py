@@ -22,6 +22,9 @@ def headless_env() -> None:
     os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")
     os.environ.setdefault("KIVY_HOME", tempfile.mkdtemp(prefix="kivy-bench-"))
     os.environ.setdefault("KIVY_CLIPBOARD", "dummy")
+    from kiosk.runcli import KIVY_CLOCK  # the clock `kiosk run` uses
+
+    os.environ.setdefault("KIVY_CLOCK", KIVY_CLOCK)
     if not os.environ.get("DISPLAY"):
         os.environ.setdefault("SDL_VIDEODRIVER", "offscreen")
     os.environ.setdefault("KCFG_GRAPHICS_FULLSCREEN", "0")
@@ -86,6 +89,35 @@ def on_flip_once(callback: Callable[[], Any]) -> list[bool]:
 
     Window.bind(on_flip=flipped)
     return seen
+
+
+class Flips:
+    """When each drawn frame was flipped, the frame finished (the app waits for it at the flip
+    under the offscreen driver). Made before the app is built: Kivy calls the handlers of an
+    event last-bound first, so this one runs after the app's own wait for the frame."""
+
+    def __init__(self) -> None:
+        from kivy.core.window import Window
+
+        self.times: list[float] = []
+        Window.bind(on_flip=lambda *_: self.times.append(time.perf_counter()))
+
+    def settle(self, quiet: int = 3, timeout: float = 20.0) -> None:
+        """Pump until `quiet` passes of the loop in a row have drawn nothing: the screen at rest,
+        as when a patron acts next (the work of the previous step would otherwise be timed)."""
+        deadline = time.monotonic() + timeout
+        calm = 0
+        while calm < quiet:
+            drawn = len(self.times)
+            pump(1)
+            calm = calm + 1 if len(self.times) == drawn else 0
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the screen did not come to rest within {timeout}s")
+
+    def first_after(self, moment: float, timeout: float = 20.0) -> float:
+        """The flip of the first frame drawn after `moment` (pumping frames until there is one)."""
+        found = wait_until(lambda: next((t for t in self.times if t > moment), None), timeout)
+        return float(found)
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 20.0) -> Any:

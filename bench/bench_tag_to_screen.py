@@ -15,13 +15,13 @@ import sys
 import time
 
 from _kiosk_harness import (
+    Flips,
     KioskRun,
     add_items,
     budget,
     headless_env,
     one_core_if_asked,
     over_cells,
-    pump,
     table_row,
     wait_until,
 )
@@ -31,6 +31,7 @@ def run(poll_s: float, count: int) -> dict[str, list[float]]:
     from kiosk.devices.readers.sim import demo_tag
 
     kiosk = KioskRun(poll_interval_s=poll_s, own_process=True)
+    flips = Flips()
     app = kiosk.start()
     out: dict[str, list[float]] = {"row": [], "built": [], "result": [], "inventory": [], "acs": []}
     built: list[float] = []
@@ -52,12 +53,12 @@ def run(poll_s: float, count: int) -> dict[str, list[float]]:
         for item_id in ids[:count]:
             pad.clear()
             wait_until(lambda: not app.services.stack.current())
-            pump(2)
+            flips.settle()
             built.clear()
             started = time.perf_counter()
             pad.place(demo_tag(item_id))
             wait_until(lambda item_id=item_id: item_id in kiosk.rows())
-            out["row"].append(time.perf_counter() - started)
+            out["row"].append(flips.first_after(built[0]) - started)  # the frame that shows it
             out["built"].append(built[0] - started)
             wait_until(lambda item_id=item_id: kiosk.items()[item_id].final)
             out["result"].append(time.perf_counter() - started)

@@ -77,6 +77,11 @@ EXTRA_SCREEN_MODULES = ("kiosk.screens.maintenance", "kiosk.screens.bookdrop")
 TICK_S = 1.0
 LINK_CHECK_S = 10.0
 ACTIVITY_THROTTLE_S = 3.0
+# "Checking your card" comes up only once the library system has taken this long to answer. A
+# quicker answer would replace it within a frame or two: a flash, and a whole frame's drawing
+# the patron's own screen waits behind (docs/performance.md, "frame drawn"). The card's sound
+# has already said it was read; under 0.1 s an answer reads as immediate.
+IDENTIFYING_AFTER_S = 0.1
 
 
 OFFLINE_TEXTS = {
@@ -378,13 +383,49 @@ def finish_frames_offscreen(
     if env.get("SDL_VIDEODRIVER") != "offscreen":
         return None
     from kivy.core.window import Window  # lazy: opens Kivy's window
-    from kivy.graphics.opengl import glFinish  # lazy: with the window
+
+    gl_finish = frame_wait()
 
     def finish(*_: Any) -> None:
-        glFinish()
+        gl_finish()
 
     Window.bind(on_flip=finish)
     return lambda: Window.unbind(on_flip=finish)
+
+
+def frame_wait() -> Callable[[], Any]:
+    """glFinish, called so that the interpreter lock is let go while the frame is drawn.
+
+    Kivy's own `kivy.graphics.opengl.glFinish` keeps the lock for the whole call: with Mesa's
+    software renderer that is the frame's whole drawing (20-40 ms at 1280x800), during which the
+    library system's answer and the reader's tags wait on their threads. A foreign function
+    called through ctypes runs without the lock; libGL dispatches it to the current context, the
+    window's (docs/performance.md, "frame drawn")."""
+    import ctypes  # lazy: only under the offscreen driver
+
+    try:
+        return cast(Callable[[], Any], ctypes.CDLL("libGL.so.1").glFinish)
+    except (OSError, AttributeError):  # no libGL by that name: Kivy's call, lock and all
+        from kivy.graphics.opengl import glFinish  # lazy: with the window
+
+        return cast(Callable[[], Any], glFinish)
+
+
+class InstantTransition(NoTransition):
+    """A screen switch finished in the frame it was asked in.
+
+    Kivy's NoTransition finishes at the next tick: the frame of the switch draws both screens,
+    and the next one is drawn again only to take the old screen away. Under a software renderer
+    each is a whole frame's drawing (20-40 ms at 1280x800), and a snapshot that arrives meanwhile
+    waits for it (docs/performance.md, "frame drawn")."""
+
+    def start(self, manager: Any) -> None:
+        super().start(manager)
+        anim: Any = getattr(self, "_anim", None)  # Kivy's property, untyped
+        if anim is not None:
+            anim.cancel(self)  # cancelled, it does not complete on its own
+        self._on_progress(self, 1.0)
+        self._on_complete()  # the old screen out, on_enter and on_leave: now, as at its end
 
 
 def _forwarder_step(circulation: CirculationService) -> Callable[[], None]:
@@ -435,6 +476,7 @@ class KioskApp(App):
         self._last_activity_post = -1e9
         # The names of the latest events posted, for tests and previews (bounded: one a tap).
         self._events: deque[str] = deque(maxlen=200)
+        self._identifying: Any = None  # the "checking your card" screen's pending show
         self._last_link_check = -1e9
         self._return_activity = 0.0
         self.demo_panel_widget: Any = None
@@ -566,7 +608,7 @@ class KioskApp(App):
         root = patron.KioskRoot()
         self.kiosk_root = root
         self.manager = root.ids.manager
-        self.manager.transition = NoTransition()
+        self.manager.transition = InstantTransition()
         if self.services is None:
             # `kiosk run`: the welcome screen is drawn first and says it is connecting; the parts
             # (the demo library system, the journal, the devices) and the other screens are built
@@ -1107,10 +1149,32 @@ class KioskApp(App):
         screen = self.screen(name)
         if hasattr(screen, "show"):
             screen.show(self.return_state if name == "returns" else state)
-        if not self.maintenance_showing:  # leaving maintenance renders the session again
-            self.show_screen(name)
-            if self.speech is not None:
-                self.speech.session_shown(previous, state, name)
+        if self._identifying is not None and name != "identifying":
+            self._identifying.cancel()  # answered in time: the screen never comes up
+            self._identifying = None
+        if self.maintenance_showing:  # leaving maintenance renders the session again
+            return
+        if name == "identifying" and self.current_screen != name:
+            if self._identifying is None:
+                self._identifying = Clock.schedule_once(
+                    lambda _dt: self._show_identifying(previous), IDENTIFYING_AFTER_S
+                )
+            return
+        self.show_screen(name)
+        if self.speech is not None:
+            self.speech.session_shown(previous, state, name)
+
+    def _show_identifying(self, before: SessionState | None) -> None:
+        """The library system has not answered within IDENTIFYING_AFTER_S: say it is checking."""
+        self._identifying = None
+        state = self.state
+        if self._stopped or self.maintenance_showing or state is None:
+            return
+        if state.stage.value != "identifying":
+            return
+        self.show_screen("identifying")
+        if self.speech is not None:
+            self.speech.session_shown(before, state, "identifying")
 
     def _follow_visit(self, previous: SessionState | None, state: SessionState) -> None:
         """What the screens remember across snapshots: the refused items (for the goodbye), an idle

@@ -23,6 +23,12 @@ log = logging.getLogger(__name__)
 # SDL video drivers that need no X or Wayland display.
 _HEADLESS_DRIVERS = ("offscreen", "kmsdrm", "wayland", "x11")
 
+# Kivy's clock. "interrupt" wakes the loop as soon as the core worker or a device thread hands
+# the UI thread a snapshot (Clock.schedule_once from that thread); Kivy's default clock sleeps
+# out the rest of the frame first, up to 1/maxfps (docs/performance.md, "frame drawn"). An idle
+# kiosk ticks as often with either.
+KIVY_CLOCK = "interrupt"
+
 
 class DisplayMissing(KioskError):
     """No screen to draw on."""
@@ -59,6 +65,7 @@ def prepare_kivy(cfg: Any, windowed: bool) -> None:
     os.environ.setdefault("KIVY_NO_CONFIG", "1")  # no ~/.kivy/config.ini: the site config is ours
     os.environ.setdefault("KIVY_HOME", os.path.join(tempfile.gettempdir(), "kiosk-kivy"))
     os.environ.setdefault("KIVY_CLIPBOARD", "dummy")  # no clipboard helpers on a kiosk
+    os.environ.setdefault("KIVY_CLOCK", KIVY_CLOCK)
     keep_signals_from_sdl()  # SIGTERM must stop the kiosk, not ask the locked-down window to close
     os.environ["KCFG_GRAPHICS_FULLSCREEN"] = "auto" if fullscreen else "0"
     os.environ["KCFG_GRAPHICS_WIDTH"] = str(cfg.ui.width)

@@ -17,6 +17,7 @@ if not os.environ.get("DISPLAY"):
 os.environ.setdefault("KCFG_GRAPHICS_FULLSCREEN", "0")
 os.environ.setdefault("KCFG_GRAPHICS_WIDTH", "1280")
 os.environ.setdefault("KCFG_GRAPHICS_HEIGHT", "800")
+os.environ.setdefault("KIVY_CLOCK", "interrupt")  # as `kiosk run` (kiosk/runcli.py, KIVY_CLOCK)
 
 import pytest  # noqa: E402  (after the Kivy variables above)
 

@@ -257,6 +257,16 @@ class KScroll(ScrollView):
         super().add_widget(widget, *args, **kwargs)
         self._gutter_trigger()
 
+    def _bind_inactive_bar_color(self, *_: Any) -> None:
+        """Half a second after a scroll (or a change of the content's size), Kivy fades the bar
+        to its inactive colour with a 0.5 s animation, which redraws the whole window every frame
+        even while the content fits and no bar is drawn: about 16 frames after the first row of
+        a visit, each a whole frame of Mesa's drawing that a tag placed meanwhile waits behind
+        (docs/performance.md, "frame drawn"). The bar takes its inactive colour in one step."""
+        self.funbind("bar_color", self._change_bar_color)
+        self.fbind("bar_inactive_color", self._change_bar_color)
+        self._bar_color = self.bar_inactive_color
+
     def _gutter(self, *_: Any) -> None:
         content = self._viewport
         if content is None:

@@ -1,0 +1,183 @@
+"""The frame after a snapshot: what the UI thread does between a hand-over from the core worker
+or the reader's thread and the flip of the frame that shows it (docs/performance.md, "frame
+drawn"). Timings are the benchmarks' business (bench/bench_card_to_greeting.py,
+bench/bench_tag_to_screen.py); these tests hold the mechanisms."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+
+import pytest
+
+from tests.ui.pilot import pump
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("SDL_VIDEODRIVER") != "offscreen",
+    reason="frames are waited for at the flip only under SDL's offscreen driver",
+)
+
+
+def test_other_threads_run_while_the_kiosk_waits_for_a_drawn_frame(kiosk) -> None:
+    """The library system's answer and the reader's tags are handled on their own threads; the
+    wait for a frame at the flip must let them run (Kivy's glFinish kept the interpreter lock
+    for the whole frame: 20-40 ms of Mesa's drawing, during which nothing else ran)."""
+    from kivy.core.window import Window
+    from kivy.graphics import Color, InstructionGroup, Rectangle
+
+    p = kiosk.start("frames-gil-")
+    p.wait_screen("welcome")
+    pump(3)
+    # A frame that takes Mesa a while to draw: forty blended layers over the whole window.
+    layers = InstructionGroup()
+    for n in range(40):
+        layers.add(Color(n / 40, 0.5, 0.5, 0.5))
+        layers.add(Rectangle(pos=(0, 0), size=Window.size))
+    Window.canvas.after.add(layers)
+    released = threading.Lock()
+    released.acquire()
+    ran: list[str] = []
+
+    def other() -> None:
+        with released:  # blocked without the interpreter lock until the main thread lets go
+            ran.append(threading.current_thread().name)
+
+    interval = sys.getswitchinterval()
+    # The main thread keeps the interpreter lock between blocking calls: only a call that lets
+    # it go can hand it to the other thread.
+    sys.setswitchinterval(60.0)
+    thread = threading.Thread(target=other, name="frames-other")
+    try:
+        thread.start()  # it runs until it blocks on `released` (start() waits, lock-free)
+        Window.dispatch("on_draw")  # the frame's draw calls, queued to Mesa
+        released.release()  # the other thread is now ready, and waits for the interpreter lock
+        Window.dispatch("on_flip")  # the kiosk's wait for the frame (kiosk.app)
+        during_flip = list(ran)
+    finally:
+        sys.setswitchinterval(interval)
+        Window.canvas.after.remove(layers)
+    thread.join(10)
+    assert ran == ["frames-other"]
+    assert during_flip == ["frames-other"], "the flip kept the interpreter lock to itself"
+
+
+def test_a_screen_switch_is_done_in_the_frame_it_was_asked_in(kiosk) -> None:
+    """The old screen leaves at once, so the frame of the switch draws one screen and no frame
+    follows only to take the old one away (Kivy's NoTransition ends at the next tick)."""
+    p = kiosk.start("frames-switch-")
+    p.wait_screen("welcome")
+    pump(3)
+    app = p.app
+    welcome, keypad = app.screen("welcome"), app.screen("card_entry")
+    seen: list[str] = []
+    keypad.bind(on_pre_enter=lambda *_: seen.append("pre_enter"))
+    keypad.bind(on_enter=lambda *_: seen.append("enter"))
+    welcome.bind(on_leave=lambda *_: seen.append("leave"))
+    app.show_screen("card_entry")  # no frame between this and the checks
+    assert app.manager.children == [keypad]
+    assert welcome.parent is None
+    assert seen == ["pre_enter", "enter", "leave"]
+    pump(1)
+    app.show_screen("welcome")  # and back, as a visit that ends does
+    assert app.manager.children == [welcome]
+    assert app.current_screen == "welcome"
+
+
+def test_kiosk_run_uses_the_clock_that_wakes_for_a_hand_over(monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    from kiosk.runcli import KIVY_CLOCK, prepare_kivy
+
+    monkeypatch.delenv("KIVY_CLOCK", raising=False)
+    for name in ("KCFG_GRAPHICS_FULLSCREEN", "KCFG_GRAPHICS_WIDTH", "KCFG_GRAPHICS_HEIGHT"):
+        monkeypatch.setenv(name, os.environ.get(name, ""))  # restored after the test
+    ui = SimpleNamespace(fullscreen=False, width=1280, height=800)
+    prepare_kivy(SimpleNamespace(ui=ui), windowed=True)
+    assert os.environ["KIVY_CLOCK"] == KIVY_CLOCK == "interrupt"
+
+
+def test_a_hand_over_from_another_thread_wakes_the_loop_before_its_next_frame() -> None:
+    """The clock the kiosk runs with (this test process sets it as `kiosk run` does): a callback
+    scheduled from a worker's thread runs at once, not when the clock's frame time comes. The
+    frame time is stretched to 10 s so that the difference is not a matter of milliseconds."""
+    import time
+
+    from kivy.clock import Clock
+
+    ran = threading.Event()
+    Clock.tick()  # a frame just ticked: the next is due in a whole frame time
+    fps = Clock._max_fps
+    Clock._max_fps = 0.1
+    thread = threading.Timer(0.05, lambda: Clock.schedule_once(lambda _dt: ran.set()))
+    try:
+        started = time.monotonic()
+        thread.start()
+        while not ran.is_set() and time.monotonic() - started < 30:
+            Clock.tick()  # sleeps until its frame time, or until woken
+        woke_after = time.monotonic() - started
+    finally:
+        Clock._max_fps = fps
+        thread.cancel()
+    assert ran.is_set()
+    assert woke_after < 5, f"the loop slept {woke_after:.1f} s of its 10 s frame time"
+
+
+def test_a_quick_answer_goes_straight_to_the_patrons_screen(kiosk, monkeypatch) -> None:
+    """ "Checking your card" is not flashed for an answer that comes before it is due: the
+    patron's screen is the next screen drawn after the welcome screen."""
+    import kiosk.app as kiosk_app
+
+    monkeypatch.setattr(kiosk_app, "IDENTIFYING_AFTER_S", 60.0)  # any answer is quicker
+    p = kiosk.start("frames-quick-", pin_policy="none")  # the card is checked at once
+    p.wait_screen("welcome")
+    app = p.app
+    shown: list[str] = []
+    app.manager.bind(current=lambda _m, name: shown.append(name))
+    app.present_card("LV0002")
+    p.wait_screen("checkout")
+    assert shown == ["checkout"]
+    assert app.state.patron is not None  # identified by the library system, not by a shortcut
+    assert app.screen("identifying").parent is None
+
+
+def test_checking_your_card_comes_up_while_the_library_system_is_slow(kiosk, acs) -> None:
+    p = kiosk.start("frames-slow-", pin_policy="none")
+    p.wait_screen("welcome")
+    app = p.app
+    p.wait_until(lambda: app.services.circulation.status().online, what="the link up")
+    acs.faults.stall_s = 10
+    app.present_card("LV0002")
+    p.wait_screen("identifying")
+    assert acs.faults.reply_held.is_set()  # the library system holds its answer back
+    assert app.state.stage.value == "identifying"
+    acs.faults.stall_s = 0
+    p.wait_screen("checkout", timeout=15)
+
+
+def test_the_scroll_bar_dims_without_redrawing_the_window_frame_after_frame(kiosk) -> None:
+    """Kivy fades a scroll view's bar with a half-second animation after every scroll or change
+    of the content's size: every frame of it redraws the window, bar or no bar. The kiosk's
+    scroll views dim it in one step, so after the first row of a visit the kiosk is idle again
+    within a few frames instead of drawing a frame after frame for half a second."""
+    from kivy.core.window import Window
+
+    p = kiosk.start("frames-bar-")
+    p.wait_screen("welcome")
+    scroll = p.find(lambda w: type(w).__name__ == "ScrollList", p.screen("welcome"))
+    pump(3)
+    flips: list[int] = []
+
+    def flipped(*_: object) -> None:
+        flips.append(1)
+
+    Window.bind(on_flip=flipped)
+    try:
+        scroll.update_from_scroll()  # as a scroll or a new row does: the bar shown
+        inactive = list(scroll.bar_inactive_color)
+        p.wait_until(lambda: list(scroll._bar_color) == inactive, what="the bar dimmed")
+        for _ in range(10):
+            pump(1)
+    finally:
+        Window.unbind(on_flip=flipped)
+    assert len(flips) <= 3, f"{len(flips)} frames drawn for the bar"
