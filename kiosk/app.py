@@ -1045,14 +1045,12 @@ class KioskApp(App):
         self._update_service_screen()
 
     def _update_offline_text(self) -> None:
-        from kiosk.core.session import Stage  # lazy: not for a frame
-
         state = self.state
-        in_session = (
-            state is not None
-            and state.stage is not Stage.WELCOME
-            and state.stage is not Stage.GOODBYE
-        )
+        in_session = False
+        if state is not None:  # a session's snapshot (none yet at the first frame)
+            from kiosk.core.session import Stage  # lazy: not for a frame
+
+            in_session = state.stage is not Stage.WELCOME and state.stage is not Stage.GOODBYE
         offline = (in_session and state is not None and not state.capabilities.online) or (
             getattr(self, "_link_checked", False) and not self.online
         )

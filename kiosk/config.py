@@ -732,12 +732,21 @@ class _PatternVerdict:
 
 @functools.lru_cache(maxsize=32)
 def _compare_patterns(card_pattern: str, item_pattern: str) -> _PatternVerdict:
-    """The patterns' automata compared once per pair (building them takes tens of ms)."""
+    """The patterns compared once per pair: plainly distinct ones of the common shape at once,
+    any others on their automata (loading the automata library and building them takes 10 ms
+    at every start, before the first frame: docs/performance.md, cold start)."""
     patterns = dict(zip(_PATTERN_KEYS, (card_pattern, item_pattern), strict=True))
     for key, pattern in patterns.items():
         if any(int(n) > _SIP2_MAX_FIELD_BYTES for n in _COUNT.findall(pattern)):
             return _PatternVerdict(unbounded=key)
-    card, item = (_automaton(pattern) for pattern in patterns.values())
+    if _plainly_distinct(card_pattern, item_pattern):
+        return _PatternVerdict()
+    return _automata_verdict(card_pattern, item_pattern)
+
+
+def _automata_verdict(card_pattern: str, item_pattern: str) -> _PatternVerdict:
+    """The verdict on the patterns' automata (interegular): any pattern it can read."""
+    card, item = (_automaton(pattern) for pattern in (card_pattern, item_pattern))
     for key, fsm in zip(_PATTERN_KEYS, (card, item), strict=True):
         if fsm is not None and _longest(fsm) > _SIP2_MAX_FIELD_BYTES:
             return _PatternVerdict(unbounded=key)
@@ -747,6 +756,78 @@ def _compare_patterns(card_pattern: str, item_pattern: str) -> _PatternVerdict:
     return _PatternVerdict(
         both=both, item_inside_card=both is not None and _shortest(item - card) is None
     )
+
+
+# The common shape of a card or item pattern: ^, then letters, digits, "-" and "_", alone or in
+# a bracket class of them and their ranges, each with an optional ?, {n} or {m,n}, then $.
+_PLAIN_ATOM = re.compile(
+    r"(?:([A-Za-z0-9_-])|\[(-?(?:[A-Za-z0-9_](?:-[A-Za-z0-9_])?)+-?)\])(?:\{(\d+)(?:,(\d+))?\}|(\?))?"
+)
+_CLASS_PART = re.compile(r"^-|-$|([A-Za-z0-9_])(?:-([A-Za-z0-9_]))?")
+# Larger products of two patterns' positions are left to the automata.
+_PLAIN_PRODUCT_MAX = 4096
+
+
+def _plain_positions(pattern: str) -> list[tuple[frozenset[str], bool]] | None:
+    """The characters each position of a match of a pattern of the common shape may hold, and
+    whether it may be left out (a {2,4} is two positions and two that may be left out); None for
+    any other pattern."""
+    body, ends = _body(pattern)
+    if not ends:
+        return None
+    positions: list[tuple[frozenset[str], bool]] = []
+    at = 0
+    while at < len(body):
+        atom = _PLAIN_ATOM.match(body, at)
+        if atom is None:
+            return None
+        at = atom.end()
+        single, inside, low, high, optional = atom.groups()
+        chars: set[str] = set(single or "")
+        for part in _CLASS_PART.finditer(inside or ""):
+            first, last = part.group(1), part.group(2)
+            if first is None:
+                chars.add("-")
+            elif last is None:
+                chars.add(first)
+            elif first <= last:
+                chars.update(map(chr, range(ord(first), ord(last) + 1)))
+            else:
+                return None  # a reversed range: re refuses it
+        least, most = (0, 1) if optional else (int(low or 1), int(high or low or 1))
+        if least > most:
+            return None
+        kept = frozenset(chars)
+        positions += [(kept, False)] * least + [(kept, True)] * (most - least)
+    return positions
+
+
+def _plainly_distinct(card_pattern: str, item_pattern: str) -> bool:
+    """Both patterns have the common shape, allow no more than a SIP2 field holds, and no
+    string matches both: what the automata would find, found by walking the two patterns'
+    positions side by side. False says nothing (the automata decide)."""
+    card, item = _plain_positions(card_pattern), _plain_positions(item_pattern)
+    if card is None or item is None or len(card) * len(item) > _PLAIN_PRODUCT_MAX:
+        return False
+    if max(len(card), len(item)) > _SIP2_MAX_FIELD_BYTES:
+        return False
+    end = (len(card), len(item))
+    seen, queue = {(0, 0)}, [(0, 0)]
+    for i, j in queue:  # (positions of the card pattern, of the item pattern) behind
+        if (i, j) == end:
+            return False  # a string both match
+        steps = []
+        if i < end[0] and card[i][1]:
+            steps.append((i + 1, j))
+        if j < end[1] and item[j][1]:
+            steps.append((i, j + 1))
+        if i < end[0] and j < end[1] and not card[i][0].isdisjoint(item[j][0]):
+            steps.append((i + 1, j + 1))
+        for step in steps:
+            if step not in seen:
+                seen.add(step)
+                queue.append(step)
+    return True
 
 
 def _longest(fsm: Any) -> float:
@@ -792,18 +873,25 @@ def _unbounded(key: str) -> ConfigError:
     )
 
 
+def _body(pattern: str) -> tuple[str, bool]:
+    """The pattern without its anchors (^ or \\A first, $ or \\Z last), and whether it had one
+    at its end (without it, re.match lets anything follow)."""
+    body = pattern.removeprefix("^").removeprefix("\\A")
+    if body.endswith("$") and not body.endswith("\\$"):
+        return body[:-1], True
+    if body.endswith("\\Z"):
+        return body[:-2], True
+    return body, False
+
+
 def _automaton(pattern: str) -> Any:
     """A finite automaton for the strings ``re.match(pattern, s)`` accepts, or None when the
     pattern is beyond what can be compared (lookbehinds, back references). Repetition counts
     are at most 256 here (larger ones are refused first), so the automaton stays small."""
     import interegular  # lazy: fast `kiosk --help`
 
-    body = pattern.removeprefix("^").removeprefix("\\A")
-    if body.endswith("$") and not body.endswith("\\$"):
-        body = body[:-1]
-    elif body.endswith("\\Z"):
-        body = body[:-2]
-    else:
+    body, ends = _body(pattern)
+    if not ends:
         body = f"(?:{body}).*"  # re.match: anything may follow
     try:
         return interegular.parse_pattern(body).to_fsm()

@@ -36,6 +36,10 @@ from kiosk.core.domain import (
     Refusal,
     parts_present,
 )
+
+# Defined with the domain values, so the screens' module can name it without loading the
+# checkout (docs/performance.md, cold start); still importable from here.
+from kiosk.core.domain import ItemStatus as ItemStatus
 from kiosk.core.errors import log_fault
 from kiosk.core.events import TagsChanged
 from kiosk.core.ports import Circulation, TagSecurity
@@ -45,15 +49,6 @@ log = logging.getLogger(__name__)
 
 # A scanned id with SIP2 delimiters or line ends could inject fields; never send it.
 _UNSAFE = re.compile(r"[|\r\n\x00-\x1f]")
-
-
-class ItemStatus(enum.StrEnum):
-    SEEN = "seen"  # on the pad, the library system has not answered yet
-    WAITING = "waiting"  # a set with parts missing; checked out when all parts are on the pad
-    CHECKED_OUT = "checked_out"
-    REFUSED = "refused"
-    TO_DESK = "to_desk"  # on loan in the library system, but its tag is still secured
-    UNREADABLE = "unreadable"
 
 
 class ItemSource(enum.StrEnum):

@@ -131,6 +131,38 @@ class AlertType(enum.StrEnum):
     OTHER = "99"
 
 
+class ItemStatus(enum.StrEnum):
+    """Where an item on the pad stands in a checkout (kiosk.core.checkout)."""
+
+    SEEN = "seen"  # on the pad, the library system has not answered yet
+    WAITING = "waiting"  # a set with parts missing; checked out when all parts are on the pad
+    CHECKED_OUT = "checked_out"
+    REFUSED = "refused"
+    TO_DESK = "to_desk"  # on loan in the library system, but its tag is still secured
+    UNREADABLE = "unreadable"
+
+
+class LoginProblem(enum.StrEnum):
+    """Why the last identification did not let the patron in (kiosk.core.session); screens
+    word these."""
+
+    BAD_CARD = "bad_card"  # not a card number (pattern) - nothing was sent
+    UNKNOWN_PATRON = "unknown_patron"
+    WRONG_PIN = "wrong_pin"
+    BLOCKED = "blocked"  # see SessionState.blocks
+    LOCKED_OUT = "locked_out"  # see SessionState.locked_for_s
+    LINK_DOWN = "link_down"  # library system unreachable and offline identification not allowed
+
+
+class ReceiptChoice(enum.StrEnum):
+    """What the patron chose for the visit's receipt (kiosk.core.session)."""
+
+    PRINT = "print"
+    EMAIL = "email"
+    BOTH = "both"  # printed and e-mailed
+    NONE = "none"
+
+
 def fault_refusal(exc: BaseException) -> tuple[Refusal, str]:
     """How a raised exception is put to the patron: a KioskError (the link, a device) as the
     fault it names; anything else is a kiosk bug, never blamed on the library system."""

@@ -44,6 +44,11 @@ from kiosk.core.domain import (
     PinPolicy,
     Refusal,
 )
+
+# Defined with the domain values, so the screens' module can name them without loading the
+# session (docs/performance.md, cold start); still importable from here.
+from kiosk.core.domain import LoginProblem as LoginProblem
+from kiosk.core.domain import ReceiptChoice as ReceiptChoice
 from kiosk.core.errors import CoreError, log_fault
 from kiosk.core.events import (
     Action,
@@ -82,24 +87,6 @@ class View(enum.StrEnum):
 
     CHECKOUT = "checkout"
     ACCOUNT = "account"
-
-
-class LoginProblem(enum.StrEnum):
-    """Why the last identification did not let the patron in; screens word these."""
-
-    BAD_CARD = "bad_card"  # not a card number (pattern) - nothing was sent
-    UNKNOWN_PATRON = "unknown_patron"
-    WRONG_PIN = "wrong_pin"
-    BLOCKED = "blocked"  # see SessionState.blocks
-    LOCKED_OUT = "locked_out"  # see SessionState.locked_for_s
-    LINK_DOWN = "link_down"  # library system unreachable and offline identification not allowed
-
-
-class ReceiptChoice(enum.StrEnum):
-    PRINT = "print"
-    EMAIL = "email"
-    BOTH = "both"  # printed and e-mailed
-    NONE = "none"
 
 
 @dataclass(frozen=True)

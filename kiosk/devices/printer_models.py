@@ -12,11 +12,10 @@ the transcript decoder can show what a printer of that family would really print
 from __future__ import annotations
 
 import codecs
-import difflib
 import tomllib
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
+from pathlib import Path
 from typing import Any, Literal
 
 from kiosk.devices.errors import DeviceError
@@ -50,9 +49,9 @@ class PrinterModel:
 
 @cache
 def _data() -> dict[str, Any]:
-    text = (
-        resources.files("kiosk.devices").joinpath("printer_tables.toml").read_text(encoding="utf-8")
-    )
+    # Beside this module, as the kiosk's other data files are read (importlib.resources would
+    # add 3 ms of imports to reading the configuration, before the first frame).
+    text = Path(__file__).with_name("printer_tables.toml").read_text(encoding="utf-8")
     return tomllib.loads(text)
 
 
@@ -70,6 +69,8 @@ def get_model(name: str) -> PrinterModel:
         reason = data["unsupported"].get(name)
         if reason:
             raise PrinterModelError(f"printer profile {name!r}: {reason}")
+        import difflib  # lazy: only a wrong name needs it, not every start
+
         names = model_names()
         close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
         close += [

@@ -7,7 +7,7 @@ wording of refusals and blocks comes from kiosk.screens.texts through the catalo
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kivy.app import App
 from kivy.clock import Clock
@@ -18,17 +18,19 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.floatlayout import FloatLayout
 from kivy.uix.widget import Widget
 
-from kiosk.core.checkout import CheckoutItem, ItemStatus
-from kiosk.core.domain import BlockReason, Refusal
+from kiosk.core.domain import BlockReason, ItemStatus, LoginProblem, ReceiptChoice, Refusal
 from kiosk.core.events import Action, PinEntered
 from kiosk.core.money import is_nonzero
-from kiosk.core.returns import ReturnState
 from kiosk.core.routing import Instruction, ReturnOutcome
-from kiosk.core.session import LoginProblem, ReceiptChoice, SessionState
 from kiosk.i18n import _, translator
 from kiosk.screens.base import KioskScreen
 from kiosk.screens.texts import block_text, clip, ordered_blocks, refusal_text
 from kiosk.screens.widgets import DIGIT_KEYS, LETTER_KEYS, ItemRow, KButton, KLabel
+
+if TYPE_CHECKING:  # the snapshots' types only: the workflows load after the first frame
+    from kiosk.core.checkout import CheckoutItem
+    from kiosk.core.returns import ReturnState
+    from kiosk.core.session import SessionState
 
 INSTRUCTION_TEXTS: dict[str, str] = {
     Instruction.DONE: _("Thank you. Put it in the return box."),

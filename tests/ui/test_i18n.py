@@ -3,11 +3,14 @@ Russian with the same placeholders; plural rules, dates and money follow local c
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
-from kiosk.i18n import LOCALE_DIR, CatalogError, parse_date, parse_po, translator
+from kiosk.i18n import LOCALE_DIR, CatalogError, _unquote, parse_date, parse_po, translator
 from tests.ui.msgids import msgids_in_kv, msgids_in_python, placeholders
 
 ROOT = Path(__file__).resolve().parents[2] / "kiosk"
@@ -89,3 +92,28 @@ def test_fuzzy_entries_are_not_used() -> None:
         '#, fuzzy\nmsgid "Cancel"\nmsgstr "Atsaukt"\n\nmsgid "Done"\nmsgstr "Gatavs"\n'
     )
     assert messages == {"Done": "Gatavs"}
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # literal_eval on a stray escape
+@given(
+    st.text(
+        # A line of a catalog read as UTF-8: no line breaks, no lone surrogates.
+        alphabet=st.characters(blacklist_categories=("Zl", "Zp", "Cc", "Cs"))
+        | st.sampled_from('"\\\0\t')
+    )
+)
+@example("Line\\none")  # an escape
+@example('a "quoted" word')  # adjacent literals
+@example("nul\0")
+def test_a_catalog_string_reads_as_the_python_literal_it_is(text: str) -> None:
+    # The quick read of a plain quoted string must give what the literal's full parse gives.
+    chunk = f'"{text}"'
+    try:
+        expected: str | None = ast.literal_eval(chunk)
+    except (ValueError, SyntaxError):
+        expected = None
+    if not isinstance(expected, str):
+        with pytest.raises(CatalogError):
+            _unquote(chunk, Path("<test>"), 1)
+    else:
+        assert _unquote(chunk, Path("<test>"), 1) == expected
