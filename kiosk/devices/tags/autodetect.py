@@ -84,7 +84,15 @@ def _decode(
             log.debug("DSFID 0x06: read as ISO 28560-2 although the ISO 28560-3 CRC matches")
             return tag
     if crc_order:
-        return iso28560_3.decode(memory, block_size=block_size, try_reversed=try_reversed)
+        try:
+            return iso28560_3.decode(memory, block_size=block_size, try_reversed=try_reversed)
+        except iso28560_3.CrcCoincidence as coincidence:
+            # As for byte 0 above: the model is told by the evidence, as for any memory without
+            # a CRC; a memory the evidence does not read whole keeps the CRC's reason.
+            try:
+                return _decode_without_crc(memory, block_size, dsfid, try_reversed, swapped)
+            except TagFormatError:
+                raise coincidence from None
     return _decode_without_crc(memory, block_size, dsfid, try_reversed, swapped)
 
 

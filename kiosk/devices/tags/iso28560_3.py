@@ -58,6 +58,12 @@ BLOCK_FIELDS: dict[int, tuple[str, ...]] = {
 }
 
 
+class CrcCoincidence(TagFormatError):
+    """The basic block's CRC matches, but what it guards is no ISO 28560-3 basic block (no
+    content parameter in byte 0, control characters in the item id): the match is one of the
+    1 in 65,536 a memory of another model has by chance."""
+
+
 def crc16(data: bytes) -> int:
     """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, not reflected, no final XOR)."""
     # binascii.crc_hqx is exactly this CRC when started from 0xFFFF.
@@ -233,12 +239,12 @@ def decode(memory: bytes, *, block_size: int = 4, try_reversed: bool = True) -> 
             "ISO 28560-3 tag (CRC valid) holds no item id: bytes 3-18 are empty; re-tag the item"
         )
     if not first_byte_ok(mem[0]):
-        raise TagFormatError(
+        raise CrcCoincidence(
             f"byte 0 = 0x{mem[0]:02X} has no content parameter 1, so this is no ISO 28560-3 basic "
             "block although its CRC matches (a coincidence of 1 in 65,536)"
         )
     if any(ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 for ch in item_id):
-        raise TagFormatError(
+        raise CrcCoincidence(
             f"ISO 28560-3 item id {item_id[:20]!r} has control characters; no encoder writes them "
             "(a CRC that matches by coincidence)"
         )
