@@ -1166,9 +1166,11 @@ class KioskApp(App):
         """The library system has not answered within IDENTIFYING_AFTER_S: say it is checking."""
         self._identifying = None
         state = self.state
+        from kiosk.core.session import Stage  # lazy: not for a frame
+
         if self._stopped or self.maintenance_showing or state is None:
             return
-        if state.stage.value != "identifying":
+        if state.stage is not Stage.IDENTIFYING:
             return
         self.show_screen("identifying")
         if self.speech is not None:
