@@ -79,7 +79,12 @@ class GracefulStop:
         self.deadline.daemon = True
         self.deadline.start()
         schedule = self._schedule or _kivy_schedule
-        schedule(self._stop_app)
+        # Handed over from a thread: the handler runs on the UI thread between two bytecodes,
+        # maybe while that thread holds the lock of Kivy's interrupt clock (its wake-up event),
+        # which scheduling takes too: called here, it could wait on itself for ever.
+        threading.Thread(
+            target=schedule, args=(self._stop_app,), name="kiosk-stop", daemon=True
+        ).start()
 
     def _stop_app(self, *_args: Any) -> None:
         lockdown = getattr(self.app, "lockdown", None)
