@@ -34,6 +34,7 @@ class Frames:
         self.frames: list[dict[str, Any]] = []
         self.textures: Counter[str] = Counter()
         self.layouts = 0
+        self.layout_kinds: Counter[str] = Counter()
         self.filled = 0
         self.texts_set: Counter[int] = Counter()
         self.marks: list[tuple[float, str]] = []
@@ -62,6 +63,7 @@ class Frames:
         @functools.wraps(do_layout)
         def counted_layout(layout: Any, *args: Any, **kwargs: Any) -> Any:
             frames.layouts += 1
+            frames.layout_kinds[type(layout).__name__] += 1
             return do_layout(layout, *args, **kwargs)
 
         def text_set(label: Any, _value: Any) -> None:
@@ -76,6 +78,7 @@ class Frames:
                 @functools.wraps(orig)  # triggers look the method up by its name
                 def wrapped(layout: Any, *a: Any, _orig: Any = orig, **k: Any) -> Any:
                     frames.layouts += 1
+                    frames.layout_kinds[type(layout).__name__] += 1
                     return _orig(layout, *a, **k)
 
                 cls.do_layout = wrapped  # type: ignore[method-assign]
@@ -96,6 +99,7 @@ class Frames:
 
         self.textures.clear()
         self.layouts = 0
+        self.layout_kinds.clear()
         self.filled = 0
         self.texts_set.clear()
         clock: Any = Clock
@@ -135,6 +139,7 @@ class Frames:
                 "twice": sum(1 for n in self.textures.values() if n > 1),
                 "filled": self.filled,
                 "layouts": self.layouts,
+                "layout_kinds": dict(self.layout_kinds),
                 "texts_again": sum(1 for n in self.texts_set.values() if n > 1),
                 "marks": [m for m in self.marks if t[0] <= m[0] <= t[-1]],
             }
@@ -192,6 +197,9 @@ def show(frames: list[dict[str, Any]], t0: float, label: str) -> None:
             f"{(f['start'] - t0) * 1000:7.1f} {(f['end'] - t0) * 1000:6.1f} {f['drawn']!s:>6} "
             f"{phases}  {f['textures']:3d} {f['filled']:4d} {f['layouts']:3d} {f['texts_again']:5d} {marks}"
         )
+        if f["layouts"]:
+            kinds = sorted(f["layout_kinds"].items(), key=lambda kv: -kv[1])
+            print("         layout passes: " + ", ".join(f"{k} {n}" for k, n in kinds))
 
 
 def card(repeat: int, delay: float, profile: bool) -> None:

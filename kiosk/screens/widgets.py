@@ -21,10 +21,10 @@ from kivy.properties import (
     ObjectProperty,
     StringProperty,
 )
-from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.button import Button
 from kivy.uix.gridlayout import GridLayout
 from kivy.uix.label import Label
+from kivy.uix.relativelayout import RelativeLayout
 from kivy.uix.scrollview import ScrollView
 from kivy.uix.widget import Widget
 
@@ -279,8 +279,13 @@ class KScroll(ScrollView):
             self._trigger_update_from_scroll()  # the view sizes its content only on its own changes
 
 
-class ItemRow(BoxLayout):
-    """One item on the checkout, account or return list: title, id and its status text."""
+class ItemRow(RelativeLayout):
+    """One item on the checkout, account or return list: title, id and its status text.
+
+    A relative layout: the list moves every row each time it grows or scrolls, and a row laid
+    out in the window's coordinates laid itself and its text column out again at each move
+    (about twelve layout passes a row when the 50th item came; docs/performance.md). Here a
+    move only shifts the row's drawing."""
 
     title = StringProperty("")
     item_id = StringProperty("")
@@ -291,8 +296,15 @@ class ItemRow(BoxLayout):
 
     action_button: KButton | None = None
 
+    def on_kv_post(self, base_widget: Any) -> None:
+        if self.action_text and self.action_button is None:
+            self.on_action_text(self, self.action_text)
+
     def on_action_text(self, _instance: Any, text: str) -> None:
         # The button exists only when there is something to do, so a row never shows an empty one.
+        body = self.ids.get("body")
+        if body is None:
+            return  # set before the kv rule built the row: on_kv_post adds it
         button = getattr(self, "action_button", None)
         if text and button is None:
             button = KButton(text=text, size_hint_x=None, kind="secondary")
@@ -300,12 +312,12 @@ class ItemRow(BoxLayout):
             button.pos_hint = {"center_y": 0.5}
             button.bind(on_release=self.on_action_press)
             self.action_button = button
-            self.add_widget(button)
+            body.add_widget(button)
         elif button is not None:
             if text:
                 button.text = text
             else:
-                self.remove_widget(button)
+                body.remove_widget(button)
                 self.action_button = None
 
     def on_action_press(self, *_: Any) -> None:

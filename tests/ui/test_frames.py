@@ -181,3 +181,86 @@ def test_the_scroll_bar_dims_without_redrawing_the_window_frame_after_frame(kios
     finally:
         Window.unbind(on_flip=flipped)
     assert len(flips) <= 3, f"{len(flips)} frames drawn for the bar"
+
+
+def _layout_passes(monkeypatch) -> list[object]:
+    """Every layout pass of the window's widgets from now on, as the widget laid out."""
+    import functools
+
+    from kivy.uix.layout import Layout
+
+    passes: list[object] = []
+    classes = {Layout, *Layout.__subclasses__()}
+    for cls in list(classes):
+        classes.update(cls.__subclasses__())
+    for cls in classes:
+        if "do_layout" not in vars(cls):
+            continue
+        original = cls.do_layout
+
+        @functools.wraps(original)  # Kivy's triggers look the method up by its name
+        def counted(layout, *args, _original=original, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+            passes.append(layout)
+            return _original(layout, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "do_layout", counted)
+    return passes
+
+
+def test_rows_already_listed_are_not_laid_out_again_as_the_list_grows_or_scrolls(
+    kiosk, monkeypatch
+) -> None:
+    """A row placed on a long stack used to lay out every row above it again (they all move
+    when the list grows and when it scrolls to the new row): about twelve layout passes a row,
+    600 when the 50th item came. A row now keeps its own coordinates, and the rows already there
+    are neither laid out again nor taken off the list and put back."""
+    from kiosk.screens.patron import sync_rows
+
+    p = kiosk.start("frames-rows-", pin_policy="none")
+    p.wait_screen("welcome")
+    p.app.present_card("LV0002")
+    p.wait_screen("checkout")
+    screen = p.app.screen("checkout")
+    # The rows are this test's own, in the screen's real list: the session's snapshots (one a
+    # second) would otherwise sync the list to the visit's items, none.
+    monkeypatch.setattr(screen, "render", lambda _state: None)
+    box, rows = screen.ids.item_list, screen._rows
+    entries: list[tuple[str, dict[str, object]]] = []
+
+    def place(n: int) -> None:
+        entries.append(
+            (
+                f"row{n}",
+                {
+                    "title": f"A book of the stack, number {n}",
+                    "item_id": f"3999{n:04d}",
+                    "status": "Checking...",
+                    "state_name": "pending",
+                },
+            )
+        )
+        sync_rows(box, rows, entries)
+        row = rows[f"row{n}"]
+        screen.ids.main.scroll_to(row, animate=False)  # as the screen's render does
+        pump(3)
+
+    for n in range(30):
+        place(n)
+    old = [rows[f"row{n}"] for n in range(30)]
+    parents: list[object] = []
+    for row in old:
+        row.bind(parent=lambda _row, parent: parents.append(parent))
+    passes = _layout_passes(monkeypatch)
+    place(30)
+    screen.ids.main.scroll_y = 0.5  # a patron scrolling back up the list
+    pump(3)
+
+    listed = {id(w) for row in old for w in row.walk(restrict=True)}
+    new_row = {id(w) for w in rows["row30"].walk(restrict=True)}
+
+    assert passes, "no layout pass counted: the count would prove nothing"
+    assert any(id(w) in new_row for w in passes)  # the new row was laid out, and counted
+    again = [type(w).__name__ for w in passes if id(w) in listed]
+    assert again == [], f"{len(again)} layout passes of rows already listed"
+    assert parents == [], "rows already listed were taken off the list and put back"
+    assert [r.item_id for r in reversed(box.children)] == [f"3999{n:04d}" for n in range(31)]
