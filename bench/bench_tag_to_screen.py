@@ -4,7 +4,10 @@ poll intervals: the target is tag -> row <= inventory time + 50 ms whatever the 
 stack reader is woken by the pad and confirms at once instead of waiting for the next tick).
 The title and due date follow within one library round trip (tag -> result).
 
-    .venv/bin/python bench/bench_tag_to_screen.py [--items 10] [--poll 0.2 0.05] [--one-core]
+    .venv/bin/python bench/bench_tag_to_screen.py [--items 10] [--poll 0.2 0.05] [--listed 0]
+        [--one-core]
+
+`--listed N`: N items borrowed first in the same visit, so each measured row joins a long list.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from _kiosk_harness import (
 )
 
 
-def run(poll_s: float, count: int) -> dict[str, list[float]]:
+def run(poll_s: float, count: int, listed: int = 0) -> dict[str, list[float]]:
     from kiosk.devices.readers.sim import demo_tag
 
     kiosk = KioskRun(poll_interval_s=poll_s, own_process=True)
@@ -45,9 +48,20 @@ def run(poll_s: float, count: int) -> dict[str, list[float]]:
     app._seen_on_pad = record
     try:
         wait_until(lambda: app.services.circulation.status().online, timeout=60)
-        ids = add_items(kiosk.acs, f"34{int(poll_s * 1000):03d}", count + 1)
-        kiosk.login("LV0002")
+        ids = add_items(kiosk.acs, f"34{int(poll_s * 1000):03d}", count + 1 + listed)
         pad = app.services.pad
+        pad.clear()  # the pad is the process's: an earlier run's last tag is still on it
+        wait_until(lambda: not app.services.stack.current())
+        kiosk.login("LV0002")
+        if listed:
+            for item_id in ids[count + 1 :]:
+                pad.place(demo_tag(item_id))
+            wait_until(
+                lambda: (
+                    len(kiosk.items()) == listed and all(i.final for i in kiosk.items().values())
+                ),
+                timeout=300,
+            )
         pad.timing = "iso15693"  # every inventory, read and write takes its modelled air time
         reader = app.services.stack.reader
         for item_id in ids[:count]:
@@ -83,15 +97,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=10)
     parser.add_argument("--poll", type=float, nargs="+", default=[0.2, 0.05])
+    parser.add_argument("--listed", type=int, default=0, help="items on the list before")
     args = parser.parse_args()
     headless_env()
     flag = " [--one-core]" if one_core else ""
-    print(f"{args.items} items, one at a time, median; {budget()}{flag}")
+    listed = f", after {args.listed} listed" if args.listed else ""
+    print(f"{args.items} items, one at a time{listed}, median; {budget()}{flag}")
     head = ("poll", "inventory", "tag->row", "over", "met", "row built", "over", "met", "ACS trip")
     widths = (6, 10, 9, 8, 4, 10, 8, 4, 9)
     print(table_row(head, widths) + "  result-row")
     for poll in args.poll:
-        r = run(poll, args.items)
+        r = run(poll, args.items, args.listed)
         med = {k: statistics.median(v) * 1000 for k, v in r.items()}
         over = med["row"] - med["inventory"]
         over_built = med["built"] - med["inventory"]
