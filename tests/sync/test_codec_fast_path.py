@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from kiosk.sync.sip2.cli import decode_line, split_messages
 from kiosk.sync.sip2.codec import FIXED_FIELDS, byte_sum
-from kiosk.sync.sip2.fastpath import json_line
+from kiosk.sync.sip2.fastpath import json_line, json_lines
 from tests.sync.test_sip2_cli import decode_process
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -296,6 +296,50 @@ def test_special_shapes_agree_and_take_the_fast_path():
     (codepoints,) = [raw for raw in CORPUS if b"Anam \xc4\x8bara" in raw]
     assert agree(codepoints)
     assert b'"checksum_variant":"codepoints"' in (fast(codepoints, 1) or b"")
+
+
+def test_a_reads_lines_in_one_call_agree_line_by_line():
+    """json_lines, as the command calls it: one call for a read's lines, stopping at each line it
+    leaves to the lenient decoder and going on from the next one with the same iterator."""
+    lines = mutated(3_000, seed=SEED + 2) + CORPUS + [b"", b"hello", b"941"]
+    random.Random(SEED + 2).shuffle(lines)
+    rest = iter(lines)
+    out = bytearray()
+    n, declined = 0, []
+    while True:
+        n, raw = json_lines(rest, n, out)
+        if raw is None:
+            break
+        assert raw == lines[n - 1]
+        declined.append(n)
+        out += reference(raw, n)
+    assert n == len(lines)
+    assert 500 < len(declined) < len(lines) - 500
+    assert bytes(out) == b"".join(reference(raw, n) for n, raw in enumerate(lines, start=1))
+
+
+@pytest.mark.parametrize(
+    ("filler", "sizes"),
+    [
+        # Adler-32's low half is 1 + the plain sum while that is under 65521: with this head,
+        # up to 531 bytes of DEL (0x7F), the largest ASCII byte, and up to 337 bytes of U+07FF
+        # (0xDF 0xBF, as large as UTF-8 bytes go on average); the sums of longer lines are not.
+        (b"\x7f", [200, 515, 516, 531, 532, 533, 600]),
+        ("\u07ff".encode(), [256, 257, 337, 338, 339, 400, 520]),
+    ],
+)
+def test_a_long_lines_checksum_is_the_plain_sum(filler, sizes):
+    for size in sizes:  # the bytes the checksum covers (all but its four digits)
+        head = b"17" + b"20261207    101500" + b"AO"
+        tail = b"|AY1AZ"
+        room = size - len(head) - len(tail)
+        prefix = head + filler * (room // len(filler)) + b"x" * (room % len(filler)) + tail
+        assert len(prefix) == size
+        good = prefix + b"%04X" % (-sum(prefix) & 0xFFFF)
+        bad = prefix + b"%04X" % ((-sum(prefix) + 1) & 0xFFFF)
+        assert agree(good) and agree(bad), size
+        assert b'"checksum_ok":true' in (fast(good, 1) or b"")
+        assert b'"checksum_ok":false' in (fast(bad, 1) or b"")
 
 
 def test_the_command_writes_the_lenient_decoders_json_for_every_line():

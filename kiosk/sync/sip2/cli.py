@@ -25,7 +25,7 @@ from kiosk.configfaults import login_refused, sip2_file_faults
 from kiosk.errors import ConfigError
 from kiosk.exitcodes import Exit
 from kiosk.sync.sip2.codec import Sip2FormatError, Sip2LinkError, decode
-from kiosk.sync.sip2.fastpath import json_line
+from kiosk.sync.sip2.fastpath import json_lines
 
 _CHUNK = 65536
 _LINE_END = re.compile(rb"\r\n|\r|\n")
@@ -176,10 +176,17 @@ def _decode(args: argparse.Namespace) -> int:
         fast = (args.encoding, args.delimiter) == ("utf-8", "|")
         n = 0
         for lines in split_batches(source, write_out):
-            for raw in lines:
-                n += 1
-                if fast and json_line(raw, n, pending):
-                    continue
+            rest = iter(lines)
+            while True:
+                if fast:  # up to the next line it leaves to the lenient decoder
+                    n, raw = json_lines(rest, n, pending)
+                    if raw is None:
+                        break
+                else:
+                    raw = next(rest, None)
+                    if raw is None:
+                        break
+                    n += 1
                 if not raw.strip(b" \t"):
                     continue
                 result, ok = decode_line(

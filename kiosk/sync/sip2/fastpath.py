@@ -16,17 +16,20 @@ corpus and on thousands of seeded mutations of it.
 from __future__ import annotations
 
 import re
+import zlib
+from collections.abc import Iterator
 
 import msgspec
 
 from kiosk.sync.sip2.codec import (
+    _ADLER_EXACT,
+    _ADLER_EXACT_ASCII,
     _LAYOUTS,
     NOTE_CODEPOINTS,
     NOTE_LAST_FIELD,
     NOTE_STRAY,
     _fixed_end,
     _split_fixed,
-    byte_sum,
 )
 
 # The fixed part is printable ASCII without the delimiter, a quote or a backslash: the lenient
@@ -34,6 +37,7 @@ from kiosk.sync.sip2.codec import (
 _FIXED = rb"[ !#-\[\]-{}-\x7f]"
 # Control characters, which JSON writes as escapes; the lenient decoder refuses CR, LF and NUL.
 _CONTROL = bytes(range(0x20))
+_SPECIAL = _CONTROL + b'"\\'  # and what JSON escapes
 _TRAILER = re.compile(rb"AY([0-9])AZ([0-9A-F]{4})\Z")
 # A line end the lenient decoder reads as something else than the end of a plain last field
 # (a checksum, a sequence number without one, padding) when there is no trailer.
@@ -108,90 +112,119 @@ def json_line(raw: bytes, line: int, out: bytearray) -> bool:
     """Append the JSON line of `raw` (one captured message, UTF-8, `|` between fields) to `out`
     and return True, or return False, leaving `out` as it was, when the line is not of the
     common shape and the lenient decoder must read it."""
-    try:
-        shape = _SHAPES[raw[:2]]
-    except KeyError:
-        shape = _shape(raw[:2])
-    if shape is None:
-        return False
-    size = len(raw)
-    fixed = shape.pattern.match(raw)
-    end = 2 if fixed is None else fixed.end()  # after a stray delimiter, when there is one
-    trailer = _TRAILER.match(raw, size - 9) if size - 9 >= end else None
-    if trailer is None and _ODD_END.search(raw, size - 6) is not None:
-        return False
-    body_end = size if trailer is None else size - 9
-    if fixed is not None:
-        if not (raw.isascii() or _utf8(raw)):
-            return False
-        stray = end != shape.end
-        head: tuple[bytes, ...] = fixed.groups()
-        kind = 0
-        notes = b""
-    else:
-        shifted = _shifted(raw, body_end, shape)
-        if shifted is None:
-            return False
-        head, end, stray, notes = shifted
-        kind = 2
-    if end == body_end:
-        args: list[bytes] = [b""]
-        count = 0
-    else:
-        # The fields, each after a delimiter, as _FIELD_SPLIT takes them.
-        last = raw[body_end - 1]
-        if last == 0x7C:  # the last field's delimiter
-            body = b"|" + raw[end : body_end - 1]
-        elif last == 0x20:
-            return False  # the lenient decoder strips the padding of an unterminated last field
-        else:
-            notes = notes + b"," + _NOTE_LAST_FIELD if notes else _NOTE_LAST_FIELD
-            body = b"|" + raw[end:body_end]
-        # (the fixed part's pattern and the trailer's hold no control character)
-        if len(body.translate(None, _CONTROL)) != len(body):
-            return False
-        escaped = b'"' in body or b"\\" in body
-        if escaped:
-            body = body.replace(b"\\", b"\\\\").replace(b'"', b'\\"')
-        args = _FIELD_SPLIT.split(body)
-        ids = args[1::2]
-        count = len(ids)
-        if body.count(b"|") != count:  # a delimiter not followed by a field id
-            if stray:
-                notes = notes + b"," + _NOTE_STRAY if notes else _NOTE_STRAY
-                stray = False
-            merged = None if escaped or args[0] else _merged(args)
-            if merged is None:
-                return False
-            notes = notes + b"," + merged if notes else merged
-        if len(set(ids)) != count:  # a repeated id: its values go into one list, at its first place
-            args = [_grouped(args)]
-            count = 0
-    if stray:  # a delimiter right after the fixed part, overlooked
-        notes = notes + b"," + _NOTE_STRAY if notes else _NOTE_STRAY
-    if trailer is None:
+    return json_lines(iter((raw,)), line - 1, out)[1] is None
+
+
+def json_lines(lines: Iterator[bytes], line: int, out: bytearray) -> tuple[int, bytes | None]:
+    """Append the JSON lines of `lines`, numbered on from `line`, to `out` (as json_line does)
+    until one is not of the common shape: return its number and the line, which the caller
+    hands to the lenient decoder before calling again with the same iterator; or (the number
+    of the last line, None) when `lines` ran out.
+
+    One call for a read's lines, not one a line: the loop is the hot spot of the command, and
+    its names are bound to locals here for the same reason.
+    """
+    shapes = _SHAPES
+    trailer_at = _TRAILER.match
+    odd_end = _ODD_END.search
+    field_split = _FIELD_SPLIT.split
+    special, control = _SPECIAL, _CONTROL
+    adler32 = zlib.adler32
+    for raw in lines:
+        line += 1
         try:
-            template = shape.formats[kind][count]
+            shape = shapes[raw[:2]]
+        except KeyError:
+            shape = _shape(raw[:2])
+        if shape is None:
+            return line, raw
+        size = len(raw)
+        fixed = shape.pattern.match(raw)
+        end = 2 if fixed is None else fixed.end()  # after a stray delimiter, when there is one
+        trailer = trailer_at(raw, size - 9) if size - 9 >= end else None
+        if trailer is None:
+            if odd_end(raw, size - 6) is not None:
+                return line, raw
+            body_end = size
+        else:
+            body_end = size - 9
+        ascii = raw.isascii()
+        if fixed is not None:
+            if not (ascii or _utf8(raw)):
+                return line, raw
+            stray = end != shape.end
+            head: tuple[bytes, ...] = fixed.groups()
+            kind = 0
+            notes = b""
+        else:
+            shifted = _shifted(raw, body_end, shape)
+            if shifted is None:
+                return line, raw
+            head, end, stray, notes = shifted
+            kind = 2
+        if end == body_end:
+            args: list[bytes] = [b""]
+            count = 0
+        else:
+            # The fields, each after a delimiter, as _FIELD_SPLIT takes them.
+            last = raw[body_end - 1]
+            if last == 0x7C:  # the last field's delimiter
+                body = b"|" + raw[end : body_end - 1]
+            elif last == 0x20:
+                return line, raw  # the lenient decoder strips an unterminated last field's padding
+            else:
+                notes = notes + b"," + _NOTE_LAST_FIELD if notes else _NOTE_LAST_FIELD
+                body = b"|" + raw[end:body_end]
+            # (the fixed part's pattern and the trailer's hold no control character or quote)
+            escaped = len(body.translate(None, special)) != len(body)
+            if escaped:
+                if len(body.translate(None, control)) != len(body):
+                    return line, raw
+                body = body.replace(b"\\", b"\\\\").replace(b'"', b'\\"')
+            args = field_split(body)
+            ids = args[1::2]
+            count = len(ids)
+            if body.count(b"|") != count:  # a delimiter not followed by a field id
+                if stray:
+                    notes = notes + b"," + _NOTE_STRAY if notes else _NOTE_STRAY
+                    stray = False
+                merged = None if escaped or args[0] else _merged(args)
+                if merged is None:
+                    return line, raw
+                notes = notes + b"," + merged if notes else merged
+            if len(set(ids)) != count:  # a repeated id: its values in one list, at its first place
+                args = [_grouped(args)]
+                count = 0
+        if stray:  # a delimiter right after the fixed part, overlooked
+            notes = notes + b"," + _NOTE_STRAY if notes else _NOTE_STRAY
+        if trailer is None:
+            try:
+                template = shape.formats[kind][count]
+            except IndexError:
+                template = shape.format(kind, count)
+            out += template % (line, *head, *args, notes)
+            continue
+        sequence, checksum = trailer.groups()
+        value = int(checksum, 16)
+        # The checksum covers every byte up to and including AZ: all but its own four digits.
+        # Adler-32's low half is 1 + their sum while that stays under 65521 (codec.byte_sum).
+        if size <= _ADLER_EXACT + 4 or (ascii and size <= _ADLER_EXACT_ASCII + 4):
+            sums = (adler32(raw[:-4]) + value - 1) & 0xFFFF
+        else:
+            sums = (sum(raw[:-4]) + value) & 0xFFFF
+        if sums == 0:
+            verdict = _BYTES_OK
+        elif ascii or (sum(map(ord, raw.decode("utf-8")[:-4])) + value) & 0xFFFF:
+            verdict = _NOT_OK  # (an ASCII line's code points are its bytes)
+        else:  # some ACSs sum the characters, not the bytes
+            verdict = _CODEPOINTS_OK
+            notes = _NOTE_CODEPOINTS + b"," + notes if notes else _NOTE_CODEPOINTS
+        try:
+            template = shape.formats[kind + 1][count]
         except IndexError:
-            template = shape.format(kind, count)
-        out += template % (line, *head, *args, notes)
-        return True
-    sequence, checksum = trailer.groups()
-    value = int(checksum, 16)
-    # The checksum covers every byte up to and including AZ: all but its own four digits.
-    if (byte_sum(raw[:-4]) + value) & 0xFFFF == 0:
-        verdict = _BYTES_OK
-    elif raw.isascii() or (sum(map(ord, raw.decode("utf-8")[:-4])) + value) & 0xFFFF:
-        verdict = _NOT_OK  # (an ASCII line's code points are its bytes)
-    else:  # some ACSs sum the characters, not the bytes
-        verdict = _CODEPOINTS_OK
-        notes = _NOTE_CODEPOINTS + b"," + notes if notes else _NOTE_CODEPOINTS
-    try:
-        template = shape.formats[kind + 1][count]
-    except IndexError:
-        template = shape.format(kind + 1, count)
-    out += template % (line, *head, *args, sequence, checksum, verdict, notes)
-    return True
+            template = shape.format(kind + 1, count)
+        out += template % (line, *head, *args, sequence, checksum, verdict, notes)
+    return line, None
 
 
 def _shifted(
