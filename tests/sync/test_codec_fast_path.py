@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import random
+import re
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kiosk.sync.sip2.cli import decode_line, split_messages
-from kiosk.sync.sip2.codec import FIXED_FIELDS, byte_sum
+from kiosk.sync.sip2.codec import _SHIFTED_DATE_RE, FIXED_FIELDS, byte_sum
 from kiosk.sync.sip2.fastpath import json_line, json_lines
 from tests.sync.test_sip2_cli import decode_process
 
@@ -340,6 +341,28 @@ def test_a_long_lines_checksum_is_the_plain_sum(filler, sizes):
         assert agree(good) and agree(bad), size
         assert b'"checksum_ok":true' in (fast(good, 1) or b"")
         assert b'"checksum_ok":false' in (fast(bad, 1) or b"")
+
+
+# A transaction date with a zone of another width, looked for at every place.
+_DATE_AT_EVERY_PLACE = re.compile(r"(?=(\d{8}\D{1,4}\d{6}))")
+
+
+@settings(max_examples=500, derandomize=True, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["0", "1", "2", "9", "٣", " ", "\t", "Y", "A", "|", "20261207", "101500"]),
+        max_size=40,
+    ).map("".join)
+)
+def test_the_realignment_finds_the_dates_a_look_at_every_place_finds(text):
+    """The lenient decoder looks for a shifted date from the last eight digits of each run only,
+    not at every place: the same dates, where they start and end."""
+    text = "64" + text
+    every = [
+        (m.start(), m.start() + len(m.group(1))) for m in _DATE_AT_EVERY_PLACE.finditer(text, 2)
+    ]
+    found = [(m.start(), m.end(1)) for m in _SHIFTED_DATE_RE.finditer(text, 2)]
+    assert found == every
 
 
 def test_the_command_writes_the_lenient_decoders_json_for_every_line():
