@@ -24,7 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kiosk.sync.sip2.cli import decode_line, split_messages
-from kiosk.sync.sip2.codec import _SHIFTED_DATE_RE, FIXED_FIELDS, byte_sum
+from kiosk.sync.sip2.codec import FIXED_FIELDS, _shifted_dates, byte_sum
 from kiosk.sync.sip2.fastpath import json_line, json_lines
 from tests.sync.test_sip2_cli import decode_process
 
@@ -355,14 +355,18 @@ _DATE_AT_EVERY_PLACE = re.compile(r"(?=(\d{8}\D{1,4}\d{6}))")
     ).map("".join)
 )
 def test_the_realignment_finds_the_dates_a_look_at_every_place_finds(text):
-    """The lenient decoder looks for a shifted date from the last eight digits of each run only,
-    not at every place: the same dates, where they start and end."""
+    """The lenient decoder looks for a shifted date at the end of each run of digits only, not at
+    every place: the same dates, where they start and end."""
     text = "64" + text
     every = [
         (m.start(), m.start() + len(m.group(1))) for m in _DATE_AT_EVERY_PLACE.finditer(text, 2)
     ]
-    found = [(m.start(), m.end(1)) for m in _SHIFTED_DATE_RE.finditer(text, 2)]
-    assert found == every
+    assert _shifted_dates(text, len(text)) == every
+    limit = len(text) // 2
+    assert _shifted_dates(text, limit) == [
+        (m.start(), m.start() + len(m.group(1)))
+        for m in _DATE_AT_EVERY_PLACE.finditer(text, 2, limit)
+    ]
 
 
 def test_the_command_writes_the_lenient_decoders_json_for_every_line():

@@ -12,7 +12,6 @@ import codecs
 import dataclasses
 import gc
 import io
-import json
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -21,7 +20,6 @@ from typing import Any, BinaryIO
 import msgspec
 
 from kiosk.cliargs import positive_seconds, tcp_port
-from kiosk.configfaults import login_refused, sip2_file_faults
 from kiosk.errors import ConfigError
 from kiosk.exitcodes import Exit
 from kiosk.sync.sip2.codec import Sip2FormatError, Sip2LinkError, decode
@@ -219,7 +217,13 @@ class _BytesOf:
 
 
 def _check(args: argparse.Namespace) -> int:
+    import json  # lazy: `sip2 decode` writes its JSON with msgspec, and starts faster without
+
     from kiosk import config as kiosk_config  # lazy: `sip2 decode` reads no configuration
+    from kiosk.configfaults import (  # lazy: as the configuration, for `check` alone
+        login_refused,
+        sip2_file_faults,
+    )
     from kiosk.sync.sip2.client import Sip2LoginError, probe_acs  # lazy: ssl and sockets
 
     cfg = kiosk_config.load(args.config)

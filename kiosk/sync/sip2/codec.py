@@ -526,9 +526,16 @@ def _fixed_end(text: str, expected: int, delimiter: str) -> int:
 
 _STRICT_DATE_RE = re.compile(r"\d{8}[ 0-9A-Z]{4}\d{6}\Z")
 # A transaction date whose zone is not the four blanks: shorter (one blank, a TAB) or longer.
-# Its date digits are the last eight of a run (a non-digit follows them), so two such dates never
-# start within eight characters of each other and the search need not look ahead at every place.
-_SHIFTED_DATE_RE = re.compile(r"\d{8}(?=(\D{1,4}\d{6}))")
+# Its date digits are the last eight of a run of digits (a non-digit follows them): the search
+# takes each run whole, from its first digit, instead of trying every place (group 1: the run,
+# group 2: the zone and the time).
+_SHIFTED_DATE_RE = re.compile(r"(?<!\d)(\d{8,}+)(?=(\D{1,4}\d{6}))")
+
+
+def _shifted_dates(text: str, limit: int) -> list[tuple[int, int]]:
+    """Where each transaction date of text[2:limit] with a zone of another width starts and ends."""
+    # In a copy that starts at the fixed part: a digit of the command does not lengthen a run.
+    return [(m.end(1) - 6, m.end(2) + 2) for m in _SHIFTED_DATE_RE.finditer(text[2:limit])]
 
 
 def _split_fixed(
@@ -557,8 +564,7 @@ def _split_fixed(
     limit = len(text) if first_delim < 0 else first_delim
     after_width = layout.after_date
     best: tuple[int, int, int] | None = None
-    for m in _SHIFTED_DATE_RE.finditer(text, 2, limit):
-        ds, de = m.start(), m.end(1)
+    for ds, de in _shifted_dates(text, limit):
         new_end = de + after_width
         # The realigned part must end where a field (or a stray delimiter) plainly begins; when
         # the widths already gave a plausible end, only a small shift is believable.

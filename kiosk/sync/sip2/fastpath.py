@@ -38,7 +38,8 @@ _FIXED = rb"[ !#-\[\]-{}-\x7f]"
 # Control characters, which JSON writes as escapes; the lenient decoder refuses CR, LF and NUL.
 _CONTROL = bytes(range(0x20))
 _SPECIAL = _CONTROL + b'"\\'  # and what JSON escapes
-_TRAILER = re.compile(rb"AY([0-9])AZ([0-9A-F]{4})\Z")
+# (matched at its one place, its nine bytes from the end: it needs no \Z)
+_TRAILER = re.compile(rb"AY([0-9])AZ([0-9A-F]{4})")
 # A line end the lenient decoder reads as something else than the end of a plain last field
 # (a checksum, a sequence number without one, padding) when there is no trailer.
 _ODD_END = re.compile(rb"(?:AZ[0-9A-Fa-f]{4}|AY[0-9]\|?| )\Z")
