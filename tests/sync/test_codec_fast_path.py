@@ -230,9 +230,9 @@ def mutated(count: int, seed: int = SEED) -> list[bytes]:
 
 def test_every_corpus_line_agrees_and_most_take_the_fast_path():
     taken = [agree(raw, n) for n, raw in enumerate(CORPUS, start=1)]
-    # The fast path is for the common shape: most of a real capture, never all of its faults.
+    # The fast path is for the common shape: most of a real capture (every message of this one);
+    # the faults it leaves to the lenient decoder are the mutations' (test_seeded_mutations_agree).
     assert sum(taken) >= 0.8 * len(CORPUS), f"fast path took {sum(taken)} of {len(CORPUS)}"
-    assert not all(taken)
 
 
 def test_seeded_mutations_agree():
@@ -279,6 +279,12 @@ def test_special_shapes_agree_and_take_the_fast_path():
         b"17" + date + b"|AOx|AB1|",
         b"17" + date + b"|AOx|ABopen",
         b"17" + date + b"AOx|BEa|b@c.lv|AB1|AY1AZ0000",  # a delimiter inside a value
+        b"96AZFEF6",  # requests to resend, with a checksum or none
+        b"97AZFEF5",
+        b"96AZFEF7",
+        b"96AZFFFF",
+        b"96",
+        b"97",
     ]:
         assert agree(raw), raw
     # Fixed parts the lenient decoder cuts on their transaction date (real ACSs' messages, in the

@@ -46,6 +46,16 @@ _ODD_END = re.compile(rb"(?:AZ[0-9A-Fa-f]{4}|AY[0-9]\|?| )\Z")
 _REPLACEMENT = "\ufffd".encode()  # the lenient decoder notes it as a byte it could not read
 # A field's id and value, split where a delimiter is followed by an id.
 _FIELD_SPLIT = re.compile(rb"\|([A-Z0-9]{2})")
+# A request to resend (96 from the SC, 97 from the ACS): no fields, a checksum or nothing.
+_RESEND = re.compile(rb"(9[67])(?:AZ([0-9A-F]{4}))?\Z")
+_RESEND_BARE = (
+    b'{"line":%d,"command":"%s","fixed":{},"fields":{},"sequence":null,"checksum":null,'
+    b'"checksum_ok":null,"checksum_variant":null,"notes":[]}\n'
+)
+_RESEND_CHECKED = (
+    b'{"line":%d,"command":"%s","fixed":{},"fields":{},"sequence":null,"checksum":"%s",'
+    b'"checksum_ok":%s,"notes":[]}\n'
+)
 _BYTES_OK = b'true,"checksum_variant":"bytes"'
 _NOT_OK = b'false,"checksum_variant":null'
 _CODEPOINTS_OK = b'true,"checksum_variant":"codepoints"'
@@ -127,6 +137,7 @@ def json_lines(lines: Iterator[bytes], line: int, out: bytearray) -> tuple[int, 
     """
     shapes = _SHAPES
     trailer_at = _TRAILER.match
+    resend_at = _RESEND.match
     odd_end = _ODD_END.search
     field_split = _FIELD_SPLIT.split
     special, control = _SPECIAL, _CONTROL
@@ -138,7 +149,16 @@ def json_lines(lines: Iterator[bytes], line: int, out: bytearray) -> tuple[int, 
         except KeyError:
             shape = _shape(raw[:2])
         if shape is None:
-            return line, raw
+            resend = resend_at(raw)
+            if resend is None:
+                return line, raw
+            command, checksum = resend.groups()
+            if checksum is None:
+                out += _RESEND_BARE % (line, command)
+            else:  # (ASCII: the sum of its code points is the sum of its bytes)
+                ok = not (sum(raw[:4]) + int(checksum, 16)) & 0xFFFF
+                out += _RESEND_CHECKED % (line, command, checksum, _BYTES_OK if ok else _NOT_OK)
+            continue
         size = len(raw)
         fixed = shape.pattern.match(raw)
         end = 2 if fixed is None else fixed.end()  # after a stray delimiter, when there is one
