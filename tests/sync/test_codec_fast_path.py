@@ -14,6 +14,8 @@ from __future__ import annotations
 import io
 import random
 import re
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +27,7 @@ from hypothesis import strategies as st
 
 from kiosk.sync.sip2.cli import decode_line, split_messages
 from kiosk.sync.sip2.codec import FIXED_FIELDS, _shifted_dates, byte_sum
-from kiosk.sync.sip2.fastpath import json_line, json_lines
+from kiosk.sync.sip2.fastpath import _json_text, json_line, json_lines
 from tests.sync.test_sip2_cli import decode_process
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -373,6 +375,21 @@ def test_the_realignment_finds_the_dates_a_look_at_every_place_finds(text):
         (m.start(), m.start() + len(m.group(1)))
         for m in _DATE_AT_EVERY_PLACE.finditer(text, 2, limit)
     ]
+
+
+def test_the_fast_paths_json_text_is_msgspecs():
+    """The fixed fields of a realigned line and the notes are written as msgspec writes them."""
+    for c in range(0x80):
+        assert b'"%s"' % _json_text(chr(c)) == msgspec.json.encode(chr(c)), c
+    text = "".join(map(chr, range(0x80))) * 2
+    assert b'"%s"' % _json_text(text) == msgspec.json.encode(text)
+
+
+def test_the_fast_path_needs_no_msgspec():
+    """Its start counts: msgspec is imported for a line left to the lenient decoder only."""
+    code = "import sys, kiosk.sync.sip2.cli; print('msgspec' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=ROOT, timeout=60)
+    assert proc.stdout.strip() == b"False", proc.stderr
 
 
 def test_the_command_writes_the_lenient_decoders_json_for_every_line():

@@ -17,8 +17,6 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
-import msgspec
-
 from kiosk.cliargs import positive_seconds, tcp_port
 from kiosk.errors import ConfigError
 from kiosk.exitcodes import Exit
@@ -150,10 +148,8 @@ def _decode(args: argparse.Namespace) -> int:
     failed = 0
     # Lines are gathered and written only before a read that may wait: a capture piped in whole
     # goes out in large writes (even where stdout is unbuffered), a `tail -f` still line by line.
-    # msgspec writes the JSON (UTF-8, as json.dumps with ensure_ascii=False) several times
-    # faster than the json module; decoding 100,000 lines, that was a third of the time.
     pending = bytearray()
-    into = msgspec.json.Encoder().encode_into
+    into: Callable[[Any, bytearray, int], None] | None = None
 
     def write_out() -> None:
         sys.stdout.flush()  # anything written as text goes first
@@ -191,6 +187,12 @@ def _decode(args: argparse.Namespace) -> int:
                     raw, encoding=args.encoding, delimiter=args.delimiter, line=n
                 )
                 failed += not ok
+                if into is None:
+                    # msgspec writes the JSON (UTF-8, as json.dumps with ensure_ascii=False)
+                    # several times faster than the json module; the fast path needs neither.
+                    import msgspec  # lazy: only for lines the fast path leaves; 10 ms to start
+
+                    into = msgspec.json.Encoder().encode_into
                 into(result, pending, -1)
                 pending += b"\n"
     finally:

@@ -19,8 +19,6 @@ import re
 import zlib
 from collections.abc import Iterator
 
-import msgspec
-
 from kiosk.sync.sip2.codec import (
     _ADLER_EXACT,
     _ADLER_EXACT_ASCII,
@@ -59,22 +57,39 @@ _RESEND_CHECKED = (
 _BYTES_OK = b'true,"checksum_variant":"bytes"'
 _NOT_OK = b'false,"checksum_variant":null'
 _CODEPOINTS_OK = b'true,"checksum_variant":"codepoints"'
-_NOTE_CODEPOINTS = msgspec.json.encode(NOTE_CODEPOINTS)
-_NOTE_LAST_FIELD = msgspec.json.encode(NOTE_LAST_FIELD)
-_NOTE_STRAY = msgspec.json.encode(NOTE_STRAY)
+# JSON's escapes of the characters it escapes in a string, as msgspec (and json) write them.
+_JSON_ESCAPES = {c: f"\\u{c:04x}" for c in range(0x20)} | {
+    ord("\b"): "\\b",
+    ord("\t"): "\\t",
+    ord("\n"): "\\n",
+    ord("\f"): "\\f",
+    ord("\r"): "\\r",
+    ord('"'): '\\"',
+    ord("\\"): "\\\\",
+}
+
+
+def _json_text(text: str) -> bytes:
+    """The JSON of an ASCII string without its quotes, as the lenient decoder's JSON has it."""
+    return text.translate(_JSON_ESCAPES).encode("ascii")
+
+
+_NOTE_CODEPOINTS = b'"%s"' % _json_text(NOTE_CODEPOINTS)
+_NOTE_LAST_FIELD = b'"%s"' % _json_text(NOTE_LAST_FIELD)
+_NOTE_STRAY = b'"%s"' % _json_text(NOTE_STRAY)
 
 
 class _Shape:
     """A command's fixed part as a pattern, and its JSON lines by number of fields."""
 
-    __slots__ = ("command", "pattern", "end", "heads", "tails", "formats")
+    __slots__ = ("command", "pattern", "end", "names", "head", "tails", "formats")
 
     def __init__(self, command: str) -> None:
         self.command = command
         layout = _LAYOUTS[command]
         parts, names = [], []
         for name, start, end in layout.cuts:
-            names.append(f'"{name}":"%s"')
+            names.append(name)
             if start == layout.date:  # the one transaction date, as the lenient decoder checks it
                 parts.append(rb"([0-9]{8}[ 0-9A-Z]{4}[0-9]{6})")
             else:
@@ -86,25 +101,24 @@ class _Shape:
             command.encode("ascii") + b"".join(parts) + rb"(?:\|(?=[A-Z0-9]|\Z)|(?=[A-Z]|\Z))"
         )
         self.end = layout.end
-        head = '{"line":%d,"command":"' + command + '","fixed":'
-        self.heads = (
-            (head + "{" + ",".join(names) + '},"fields":{%s').encode("ascii"),
-            (head + '%s,"fields":{%s').encode("ascii"),  # the fixed fields' JSON whole
-        )
+        self.names = tuple(names)
+        fixed = ",".join(f'"{name}":"%s"' for name in names)
+        head = '{"line":%d,"command":"' + command + '","fixed":{' + fixed + '},"fields":{%s'
+        self.head = head.encode("ascii")
         self.tails = (
             b'},"sequence":null,"checksum":null,"checksum_ok":null,"checksum_variant":null,'
             b'"notes":[%s]}\n',
             b'},"sequence":%s,"checksum":"%s","checksum_ok":%s,"notes":[%s]}\n',
         )
-        # by kind (+1 with a trailer, +2 with the fixed fields' JSON whole) and number of fields;
-        # with 0 fields the first %s after the fixed fields takes the fields' JSON whole
-        self.formats: tuple[list[bytes], ...] = ([], [], [], [])
+        # without and with a trailer, by number of fields; with 0 fields the first %s after the
+        # fixed fields takes the fields' JSON whole
+        self.formats: tuple[list[bytes], list[bytes]] = ([], [])
 
-    def format(self, kind: int, count: int) -> bytes:
-        formats = self.formats[kind]
+    def format(self, trailer: int, count: int) -> bytes:
+        formats = self.formats[trailer]
         while len(formats) <= count:
             fields = b",".join([b'"%s":["%s"]'] * len(formats))
-            formats.append(self.heads[kind >> 1] + fields + self.tails[kind & 1])
+            formats.append(self.head + fields + self.tails[trailer])
         return formats[count]
 
 
@@ -175,14 +189,12 @@ def json_lines(lines: Iterator[bytes], line: int, out: bytearray) -> tuple[int, 
                 return line, raw
             stray = end != shape.end
             head: tuple[bytes, ...] = fixed.groups()
-            kind = 0
             notes = b""
         else:
             shifted = _shifted(raw, body_end, shape)
             if shifted is None:
                 return line, raw
             head, end, stray, notes = shifted
-            kind = 2
         if end == body_end:
             args: list[bytes] = [b""]
             count = 0
@@ -220,9 +232,9 @@ def json_lines(lines: Iterator[bytes], line: int, out: bytearray) -> tuple[int, 
             notes = notes + b"," + _NOTE_STRAY if notes else _NOTE_STRAY
         if trailer is None:
             try:
-                template = shape.formats[kind][count]
+                template = shape.formats[0][count]
             except IndexError:
-                template = shape.format(kind, count)
+                template = shape.format(0, count)
             out += template % (line, *head, *args, notes)
             continue
         sequence, checksum = trailer.groups()
@@ -241,24 +253,29 @@ def json_lines(lines: Iterator[bytes], line: int, out: bytearray) -> tuple[int, 
             verdict = _CODEPOINTS_OK
             notes = _NOTE_CODEPOINTS + b"," + notes if notes else _NOTE_CODEPOINTS
         try:
-            template = shape.formats[kind + 1][count]
+            template = shape.formats[1][count]
         except IndexError:
-            template = shape.format(kind + 1, count)
+            template = shape.format(1, count)
         out += template % (line, *head, *args, sequence, checksum, verdict, notes)
     return line, None
 
 
 def _shifted(
     raw: bytes, body_end: int, shape: _Shape
-) -> tuple[tuple[bytes], int, bool, bytes] | None:
+) -> tuple[tuple[bytes, ...], int, bool, bytes] | None:
     """A fixed part that is not of the spec's shape (a short part, a shifted date), cut as the
-    lenient decoder cuts it, with its own functions: the fixed fields' JSON, where the fields
-    start, whether a stray delimiter comes first, and the notes; None when not an ASCII line."""
+    lenient decoder cuts it, with its own functions: the fixed fields as JSON text, where the
+    fields start, whether a stray delimiter comes first, and the notes; None when not an ASCII
+    line."""
     if not raw.isascii() or b"\0" in raw or b"\r" in raw or b"\n" in raw:
         return None
     text = raw[:body_end].decode("ascii")
     expected = shape.end
     fixed, end, realigned = _split_fixed(text, shape.command, _fixed_end(text, expected, "|"), "|")
+    # (the fixed fields are cut from text[2:end]: without a character JSON escapes there, their
+    # JSON text is their bytes)
+    plain = len(raw[2:end].translate(None, _SPECIAL)) == end - 2
+    head = tuple(map(str.encode if plain else _json_text, map(fixed.__getitem__, shape.names)))
     stray = raw[end : end + 1] == b"|" and raw[end + 1 : end + 2] != b"|"
     if stray:
         end += 1
@@ -269,7 +286,7 @@ def _shifted(
         )
     if realigned:
         notes.append(b'"fixed fields realigned on the transaction date"')
-    return (msgspec.json.encode(fixed),), end, stray, b",".join(notes)
+    return head, end, stray, b",".join(notes)
 
 
 def _utf8(raw: bytes) -> bool:
