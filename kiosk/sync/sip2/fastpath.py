@@ -156,8 +156,8 @@ def json_lines(lines: Iterator[bytes], line: int, out: bytearray) -> tuple[int, 
     field_split = _FIELD_SPLIT.split
     special, control = _SPECIAL, _CONTROL
     adler32 = zlib.adler32
-    for raw in lines:
-        line += 1
+    numbered = enumerate(lines, line + 1)
+    for line, raw in numbered:
         try:
             shape = shapes[raw[:2]]
         except KeyError:
@@ -174,15 +174,14 @@ def json_lines(lines: Iterator[bytes], line: int, out: bytearray) -> tuple[int, 
                 out += _RESEND_CHECKED % (line, command, checksum, _BYTES_OK if ok else _NOT_OK)
             continue
         size = len(raw)
+        body_end = size - 9  # where a trailer would start
         fixed = shape.pattern.match(raw)
         end = 2 if fixed is None else fixed.end()  # after a stray delimiter, when there is one
-        trailer = trailer_at(raw, size - 9) if size - 9 >= end else None
+        trailer = trailer_at(raw, body_end) if body_end >= end else None
         if trailer is None:
             if odd_end(raw, size - 6) is not None:
                 return line, raw
             body_end = size
-        else:
-            body_end = size - 9
         ascii = raw.isascii()
         if fixed is not None:
             if not (ascii or _utf8(raw)):
@@ -209,7 +208,7 @@ def json_lines(lines: Iterator[bytes], line: int, out: bytearray) -> tuple[int, 
                 notes = notes + b"," + _NOTE_LAST_FIELD if notes else _NOTE_LAST_FIELD
                 body = b"|" + raw[end:body_end]
             # (the fixed part's pattern and the trailer's hold no control character or quote)
-            escaped = len(body.translate(None, special)) != len(body)
+            escaped = body.translate(None, special) != body
             if escaped:
                 if len(body.translate(None, control)) != len(body):
                     return line, raw
@@ -242,10 +241,10 @@ def json_lines(lines: Iterator[bytes], line: int, out: bytearray) -> tuple[int, 
         # The checksum covers every byte up to and including AZ: all but its own four digits.
         # Adler-32's low half is 1 + their sum while that stays under 65521 (codec.byte_sum).
         if size <= _ADLER_EXACT + 4 or (ascii and size <= _ADLER_EXACT_ASCII + 4):
-            sums = (adler32(raw[:-4]) + value - 1) & 0xFFFF
+            ok = not (adler32(raw[:-4]) + value - 1) & 0xFFFF
         else:
-            sums = (sum(raw[:-4]) + value) & 0xFFFF
-        if sums == 0:
+            ok = not (sum(raw[:-4]) + value) & 0xFFFF
+        if ok:
             verdict = _BYTES_OK
         elif ascii or (sum(map(ord, raw.decode("utf-8")[:-4])) + value) & 0xFFFF:
             verdict = _NOT_OK  # (an ASCII line's code points are its bytes)
