@@ -135,10 +135,6 @@ _FIXED_LENGTH = {cmd: sum(w for _, w in spec) for cmd, spec in FIXED_FIELDS.item
 _FIXED_NAMES = {cmd: tuple(n for n, _ in spec) for cmd, spec in FIXED_FIELDS.items()}
 
 
-# The names of fixed fields and the slices that cut them.
-_Cuts = tuple[tuple[str, ...], tuple[slice, ...]]
-
-
 @dataclass(frozen=True)
 class _Layout:
     """Where a command's fixed fields stand when its fixed part has the spec's length."""
@@ -148,22 +144,21 @@ class _Layout:
     date: int  # where the one transaction date starts, -1 when not exactly one
     date_index: int  # which fixed field it is, -1 when not exactly one
     after_date: int  # how many characters the fixed fields after it take
-    # The same as names and slices of the message text (sliced in one C call, map(text.__getitem__)),
-    # and cut from the left of a part of any length, the last one to the part's end: all of them,
-    # and those after the date.
-    at_spec: _Cuts
-    left: _Cuts
-    left_after_date: _Cuts
+    # The fields cut from the left of a part of any length, as (name, start, end) in the part,
+    # the last one to the part's end (end None): all of them, and those after the date.
+    left: tuple[tuple[str, int, int | None], ...]
+    left_after_date: tuple[tuple[str, int, int | None], ...]
 
 
-def _left_cuts(spec: tuple[tuple[str, int], ...]) -> _Cuts:
-    slices, at = [], 0
-    for _, width in spec:
-        slices.append(slice(at, at + width))
+def _left_cuts(spec: tuple[tuple[str, int], ...]) -> tuple[tuple[str, int, int | None], ...]:
+    cuts: list[tuple[str, int, int | None]] = []
+    at = 0
+    for name, width in spec:
+        cuts.append((name, at, at + width))
         at += width
-    if slices:
-        slices[-1] = slice(slices[-1].start, None)
-    return tuple(name for name, _ in spec), tuple(slices)
+    if cuts:
+        cuts[-1] = (cuts[-1][0], cuts[-1][1], None)
+    return tuple(cuts)
 
 
 def _layout(spec: tuple[tuple[str, int], ...]) -> _Layout:
@@ -172,9 +167,8 @@ def _layout(spec: tuple[tuple[str, int], ...]) -> _Layout:
         cuts.append((name, at, at + width))
         at += width
     dates = [i for i, (_, width) in enumerate(spec) if width == _DATE]
-    at_spec = (tuple(name for name, _ in spec), tuple(slice(a, b) for _, a, b in cuts))
     if len(dates) != 1:
-        return _Layout(at, tuple(cuts), -1, -1, 0, at_spec, _left_cuts(spec), ((), ()))
+        return _Layout(at, tuple(cuts), -1, -1, 0, _left_cuts(spec), ())
     d = dates[0]
     return _Layout(
         at,
@@ -182,7 +176,6 @@ def _layout(spec: tuple[tuple[str, int], ...]) -> _Layout:
         cuts[d][1],
         d,
         sum(w for _, w in spec[d + 1 :]),
-        at_spec,
         _left_cuts(spec),
         _left_cuts(spec[d + 1 :]),
     )
@@ -564,9 +557,9 @@ def _split_fixed(
         or _STRICT_DATE_RE.match(text, start, start + _DATE)
         or text[end : end + 2] in KNOWN_FIELD_IDS
     ):  # the common case: the spec's length, the date where the widths put it
-        return _cut(text, layout.at_spec), end, False
+        return {name: text[a:b] for name, a, b in layout.cuts}, end, False
     if start < 0:
-        return _cut(text[2:end], layout.left), end, False
+        return _cut_left(text[2:end], layout.left), end, False
     first_delim = text.find(delimiter, 2)
     limit = len(text) if first_delim < 0 else first_delim
     after_width = layout.after_date
@@ -584,7 +577,7 @@ def _split_fixed(
         if best is None or abs(ds - start) < abs(best[0] - start):
             best = (ds, de, new_end)
     if best is None or best == (start, start + _DATE, end):
-        return _cut(text[2:end], layout.left), end, False
+        return _cut_left(text[2:end], layout.left), end, False
     ds, de, new_end = best
     spec = FIXED_FIELDS[command]
     d = layout.date_index
@@ -597,10 +590,9 @@ def _split_fixed(
         right = left
     if d:
         before.append(text[2 : 2 + right])
-    names = layout.left[0]
-    fixed = dict(zip(names[:d], reversed(before), strict=True))
-    fixed[names[d]] = text[ds:de]
-    fixed.update(_cut(text[de:new_end], layout.left_after_date))
+    fixed = dict(zip([name for name, _ in spec[:d]], reversed(before), strict=True))
+    fixed[spec[d][0]] = text[ds:de]
+    fixed.update(_cut_left(text[de:new_end], layout.left_after_date))
     return fixed, new_end, True
 
 
@@ -616,10 +608,9 @@ def identified_start(text: str, delimiter: str = "|") -> int:
     return _split_fixed(text, text[:2], end, delimiter)[1]
 
 
-def _cut(text: str, cuts: _Cuts) -> dict[str, str]:
-    """Fixed fields by name, cut from `text` (see _Layout)."""
-    names, slices = cuts
-    return dict(zip(names, map(text.__getitem__, slices), strict=True))
+def _cut_left(part: str, cuts: tuple[tuple[str, int, int | None], ...]) -> dict[str, str]:
+    """Fields by width from the left (_Layout.left); the last one takes whatever is left over."""
+    return {name: part[a:b] for name, a, b in cuts}
 
 
 def _sequence_in_place(
