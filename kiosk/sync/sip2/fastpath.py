@@ -156,6 +156,8 @@ def json_lines(lines: Iterator[bytes], line: int, out: bytearray) -> tuple[int, 
     field_split = _FIELD_SPLIT.split
     special, control = _SPECIAL, _CONTROL
     adler32 = zlib.adler32
+    # Lines up to these sizes (any bytes, ASCII) have a checksum whose sum Adler-32 takes exactly.
+    exact_any, exact_ascii = _ADLER_EXACT + 4, _ADLER_EXACT_ASCII + 4
     numbered = enumerate(lines, line + 1)
     for line, raw in numbered:
         try:
@@ -240,7 +242,7 @@ def json_lines(lines: Iterator[bytes], line: int, out: bytearray) -> tuple[int, 
         value = int(checksum, 16)
         # The checksum covers every byte up to and including AZ: all but its own four digits.
         # Adler-32's low half is 1 + their sum while that stays under 65521 (codec.byte_sum).
-        if size <= _ADLER_EXACT + 4 or (ascii and size <= _ADLER_EXACT_ASCII + 4):
+        if size <= exact_any or (ascii and size <= exact_ascii):
             ok = not (adler32(raw[:-4]) + value - 1) & 0xFFFF
         else:
             ok = not (sum(raw[:-4]) + value) & 0xFFFF
