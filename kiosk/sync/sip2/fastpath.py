@@ -7,8 +7,9 @@ delimiter, but for the last one), and an `AY<n>AZ<checksum>` trailer or none. Fo
 decode_line): one regular expression per command for the fixed part, one for the trailer, a split
 for the fields, and a format for the line. A fixed part of another shape (short, or shifted by a
 hand-built date) is cut by the lenient decoder's own functions, the rest of the line as above.
-For any other line it writes nothing and says so, and the caller hands the line to the lenient
-decoder. It never guesses: a line it is not sure of is not its to decode.
+A request to resend (96, 97) is written as it is. For any other line it writes nothing and says
+so, and the caller hands the line to the lenient decoder. It never guesses: a line it is not sure
+of is not its to decode. `json_lines` does this for the lines of a read in one call.
 tests/sync/test_codec_fast_path.py holds the two paths to the same output on the real-world
 corpus and on thousands of seeded mutations of it.
 """
