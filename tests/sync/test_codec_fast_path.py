@@ -19,12 +19,14 @@ import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from unittest import mock
 
 import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kiosk.sync.sip2 import codec
 from kiosk.sync.sip2.cli import decode_line, split_messages
 from kiosk.sync.sip2.codec import FIXED_FIELDS, _shifted_dates, byte_sum
 from kiosk.sync.sip2.fastpath import _json_text, json_line, json_lines
@@ -375,6 +377,39 @@ def test_the_realignment_finds_the_dates_a_look_at_every_place_finds(text):
         (m.start(), m.start() + len(m.group(1)))
         for m in _DATE_AT_EVERY_PLACE.finditer(text, 2, limit)
     ]
+
+
+@settings(max_examples=600, derandomize=True, deadline=None)
+@given(
+    st.sampled_from(sorted(c for c in FIXED_FIELDS if codec._LAYOUTS[c].date >= 0)),
+    st.integers(min_value=-3, max_value=3),
+    st.sampled_from(["20261207", "2026120", "202612071"]),
+    st.sampled_from([" ", "\t", "  ", "    ", "     ", "Z", ""]),
+    st.integers(min_value=-2, max_value=2),
+    st.sampled_from(["", "20261208 101501", "20261208\t101501AO", "9"]),
+    st.booleans(),
+    st.sampled_from(["AOx|", "|AOx|", "XYz|", "AO"]),
+    st.lists(st.sampled_from(["0", "1", " ", "Y", "|", "AO", "AB1|"]), max_size=6).map("".join),
+)
+def test_a_date_where_the_widths_put_it_is_taken_as_the_search_of_every_run_takes_it(
+    command, shift, day, zone, slack, other, other_first, fields, noise
+):
+    """The realignment tries the date where the widths put it first and searches every run of
+    digits only when it is not there or not plausible: the same cut as the search alone, with
+    a second date before or after it, and the part after the date too short or too long."""
+    layout = codec._LAYOUTS[command]
+    head = (command + "Y" * 40)[: max(2, layout.date + shift)]
+    tail = "0" * max(0, layout.after_date + slack) + noise
+    if other_first:
+        head = (head + other)[: max(2, layout.date + shift)] if other else head
+        text = head + day + zone + "101500" + tail + fields
+    else:
+        text = head + day + zone + "101500" + tail + other + fields
+    for end in {layout.end, codec._fixed_end(text, layout.end, "|")}:
+        quick = codec._split_fixed(text, command, end, "|")
+        with mock.patch.object(codec, "_SHIFTED_DATE_AT_RE", re.compile("(?!)")):  # never there
+            searched = codec._split_fixed(text, command, end, "|")
+        assert quick == searched and list(quick[0]) == list(searched[0])
 
 
 def test_the_fast_paths_json_text_is_msgspecs():

@@ -530,12 +530,42 @@ _STRICT_DATE_RE = re.compile(r"\d{8}[ 0-9A-Z]{4}\d{6}\Z")
 # takes each run whole, from its first digit, instead of trying every place (group 1: the run,
 # group 2: the zone and the time).
 _SHIFTED_DATE_RE = re.compile(r"(?<!\d)(\d{8,}+)(?=(\D{1,4}\d{6}))")
+# The same date where the widths put it (its zone another width): the closest there can be.
+_SHIFTED_DATE_AT_RE = re.compile(r"\d{8}\D{1,4}\d{6}")
 
 
 def _shifted_dates(text: str, limit: int) -> list[tuple[int, int]]:
     """Where each transaction date of text[2:limit] with a zone of another width starts and ends."""
     # In a copy that starts at the fixed part: a digit of the command does not lengthen a run.
     return [(m.end(1) - 6, m.end(2) + 2) for m in _SHIFTED_DATE_RE.finditer(text[2:limit])]
+
+
+def _closest_date(
+    text: str,
+    dates: list[tuple[int, int]],
+    layout: _Layout,
+    end: int,
+    limit: int,
+    delimiter: str,
+) -> tuple[int, int, int] | None:
+    """Of `dates` (start, end), the plausible one closest to where the widths put the date, with
+    where the fixed part then ends; None when none is plausible."""
+    start = layout.date
+    exact = end == layout.end
+    best: tuple[int, int, int] | None = None
+    for ds, de in dates:
+        new_end = de + layout.after_date
+        # The realigned part must end where a field (or a stray delimiter) plainly begins; when
+        # the widths already gave a plausible end, only a small shift is believable.
+        if new_end > limit or new_end >= len(text):
+            continue
+        if text[new_end] != delimiter and text[new_end : new_end + 2] not in KNOWN_FIELD_IDS:
+            continue
+        if exact and (abs(ds - start) > 4 or abs(new_end - end) > 4):
+            continue
+        if best is None or abs(ds - start) < abs(best[0] - start):
+            best = (ds, de, new_end)
+    return best
 
 
 def _split_fixed(
@@ -562,20 +592,14 @@ def _split_fixed(
         return _cut_left(text[2:end], layout.left), end, False
     first_delim = text.find(delimiter, 2)
     limit = len(text) if first_delim < 0 else first_delim
-    after_width = layout.after_date
-    best: tuple[int, int, int] | None = None
-    for ds, de in _shifted_dates(text, limit):
-        new_end = de + after_width
-        # The realigned part must end where a field (or a stray delimiter) plainly begins; when
-        # the widths already gave a plausible end, only a small shift is believable.
-        if new_end > limit or new_end >= len(text):
-            continue
-        if text[new_end] != delimiter and text[new_end : new_end + 2] not in KNOWN_FIELD_IDS:
-            continue
-        if exact and (abs(ds - start) > 4 or abs(new_end - end) > 4):
-            continue
-        if best is None or abs(ds - start) < abs(best[0] - start):
-            best = (ds, de, new_end)
+    # A plausible date where the widths put it is the closest: every run of digits is searched
+    # only when there is none.
+    at_spec = _SHIFTED_DATE_AT_RE.match(text, start, limit)
+    best = None
+    if at_spec is not None:
+        best = _closest_date(text, [(start, at_spec.end())], layout, end, limit, delimiter)
+    if best is None:
+        best = _closest_date(text, _shifted_dates(text, limit), layout, end, limit, delimiter)
     if best is None or best == (start, start + _DATE, end):
         return _cut_left(text[2:end], layout.left), end, False
     ds, de, new_end = best
