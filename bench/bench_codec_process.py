@@ -3,7 +3,7 @@ tests/sync/data/real_sip2.txt, repeated), against a process doing the same job w
 decoder: read each line from stdin, decode it (or name the error), write one JSON line. Start-up
 is included in both. Target: pysip2 / ours >= 2 in wall-clock time. Medians of --repeat, the two
 interleaved; the processes' CPU time (user + system) is shown beside it, being less moved by the
-other work of a shared machine.
+other work of a shared machine, and the median of each round's ratio.
 
     .venv/bin/python bench/bench_codec_process.py [--lines 100000] [--repeat 3] [--one-core]
 """
@@ -119,6 +119,11 @@ def main() -> None:
         f"ratio pysip2 / ours: {p / o:.2f}x wall (target >= 2.00x: {'met' if p / o >= 2 else 'NOT met'}), "
         f"{pc / oc:.2f}x CPU"
     )
+    # Each round runs the two back to back: the ratio of a round is less moved by a machine whose
+    # speed drifts over the run (a shared or throttled one) than the ratio of the medians.
+    rounds = statistics.median(t / u for t, u in zip(theirs, ours, strict=True))
+    rounds_cpu = statistics.median(t / u for t, u in zip(theirs_cpu, ours_cpu, strict=True))
+    print(f"median of the rounds' ratios: {rounds:.2f}x wall, {rounds_cpu:.2f}x CPU")
 
 
 if __name__ == "__main__":

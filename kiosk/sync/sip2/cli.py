@@ -12,20 +12,16 @@ import codecs
 import dataclasses
 import gc
 import io
-import json
 import re
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
-import msgspec
-
 from kiosk.cliargs import positive_seconds, tcp_port
-from kiosk.configfaults import login_refused, sip2_file_faults
 from kiosk.errors import ConfigError
 from kiosk.exitcodes import Exit
 from kiosk.sync.sip2.codec import Sip2FormatError, Sip2LinkError, decode
-from kiosk.sync.sip2.fastpath import json_line
+from kiosk.sync.sip2.fastpath import json_lines
 
 _CHUNK = 65536
 _LINE_END = re.compile(rb"\r\n|\r|\n")
@@ -152,10 +148,8 @@ def _decode(args: argparse.Namespace) -> int:
     failed = 0
     # Lines are gathered and written only before a read that may wait: a capture piped in whole
     # goes out in large writes (even where stdout is unbuffered), a `tail -f` still line by line.
-    # msgspec writes the JSON (UTF-8, as json.dumps with ensure_ascii=False) several times
-    # faster than the json module; decoding 100,000 lines, that was a third of the time.
     pending = bytearray()
-    into = msgspec.json.Encoder().encode_into
+    into: Callable[[Any, bytearray, int], None] | None = None
 
     def write_out() -> None:
         sys.stdout.flush()  # anything written as text goes first
@@ -176,16 +170,29 @@ def _decode(args: argparse.Namespace) -> int:
         fast = (args.encoding, args.delimiter) == ("utf-8", "|")
         n = 0
         for lines in split_batches(source, write_out):
-            for raw in lines:
-                n += 1
-                if fast and json_line(raw, n, pending):
-                    continue
+            rest = iter(lines)
+            while True:
+                if fast:  # up to the next line it leaves to the lenient decoder
+                    n, raw = json_lines(rest, n, pending)
+                    if raw is None:
+                        break
+                else:
+                    raw = next(rest, None)
+                    if raw is None:
+                        break
+                    n += 1
                 if not raw.strip(b" \t"):
                     continue
                 result, ok = decode_line(
                     raw, encoding=args.encoding, delimiter=args.delimiter, line=n
                 )
                 failed += not ok
+                if into is None:
+                    # msgspec writes the JSON (UTF-8, as json.dumps with ensure_ascii=False)
+                    # several times faster than the json module; the fast path needs neither.
+                    import msgspec  # lazy: only for lines the fast path leaves; 10 ms to start
+
+                    into = msgspec.json.Encoder().encode_into
                 into(result, pending, -1)
                 pending += b"\n"
     finally:
@@ -212,7 +219,13 @@ class _BytesOf:
 
 
 def _check(args: argparse.Namespace) -> int:
+    import json  # lazy: `sip2 decode` writes its JSON with msgspec, and starts faster without
+
     from kiosk import config as kiosk_config  # lazy: `sip2 decode` reads no configuration
+    from kiosk.configfaults import (  # lazy: as the configuration, for `check` alone
+        login_refused,
+        sip2_file_faults,
+    )
     from kiosk.sync.sip2.client import Sip2LoginError, probe_acs  # lazy: ssl and sockets
 
     cfg = kiosk_config.load(args.config)

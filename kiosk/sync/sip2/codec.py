@@ -144,6 +144,21 @@ class _Layout:
     date: int  # where the one transaction date starts, -1 when not exactly one
     date_index: int  # which fixed field it is, -1 when not exactly one
     after_date: int  # how many characters the fixed fields after it take
+    # The fields cut from the left of a part of any length, as (name, start, end) in the part,
+    # the last one to the part's end (end None): all of them, and those after the date.
+    left: tuple[tuple[str, int, int | None], ...]
+    left_after_date: tuple[tuple[str, int, int | None], ...]
+
+
+def _left_cuts(spec: tuple[tuple[str, int], ...]) -> tuple[tuple[str, int, int | None], ...]:
+    cuts: list[tuple[str, int, int | None]] = []
+    at = 0
+    for name, width in spec:
+        cuts.append((name, at, at + width))
+        at += width
+    if cuts:
+        cuts[-1] = (cuts[-1][0], cuts[-1][1], None)
+    return tuple(cuts)
 
 
 def _layout(spec: tuple[tuple[str, int], ...]) -> _Layout:
@@ -153,9 +168,17 @@ def _layout(spec: tuple[tuple[str, int], ...]) -> _Layout:
         at += width
     dates = [i for i, (_, width) in enumerate(spec) if width == _DATE]
     if len(dates) != 1:
-        return _Layout(at, tuple(cuts), -1, -1, 0)
+        return _Layout(at, tuple(cuts), -1, -1, 0, _left_cuts(spec), ())
     d = dates[0]
-    return _Layout(at, tuple(cuts), cuts[d][1], d, sum(w for _, w in spec[d + 1 :]))
+    return _Layout(
+        at,
+        tuple(cuts),
+        cuts[d][1],
+        d,
+        sum(w for _, w in spec[d + 1 :]),
+        _left_cuts(spec),
+        _left_cuts(spec[d + 1 :]),
+    )
 
 
 _LAYOUTS = {cmd: _layout(spec) for cmd, spec in FIXED_FIELDS.items()}
@@ -503,7 +526,46 @@ def _fixed_end(text: str, expected: int, delimiter: str) -> int:
 
 _STRICT_DATE_RE = re.compile(r"\d{8}[ 0-9A-Z]{4}\d{6}\Z")
 # A transaction date whose zone is not the four blanks: shorter (one blank, a TAB) or longer.
-_SHIFTED_DATE_RE = re.compile(r"(?=(\d{8}\D{1,4}\d{6}))")
+# Its date digits are the last eight of a run of digits (a non-digit follows them): the search
+# takes each run whole, from its first digit, instead of trying every place (group 1: the run,
+# group 2: the zone and the time).
+_SHIFTED_DATE_RE = re.compile(r"(?<!\d)(\d{8,}+)(?=(\D{1,4}\d{6}))")
+# The same date where the widths put it (its zone another width): the closest there can be.
+_SHIFTED_DATE_AT_RE = re.compile(r"\d{8}\D{1,4}\d{6}")
+
+
+def _shifted_dates(text: str, limit: int) -> list[tuple[int, int]]:
+    """Where each transaction date of text[2:limit] with a zone of another width starts and ends."""
+    # In a copy that starts at the fixed part: a digit of the command does not lengthen a run.
+    return [(m.end(1) - 6, m.end(2) + 2) for m in _SHIFTED_DATE_RE.finditer(text[2:limit])]
+
+
+def _closest_date(
+    text: str,
+    dates: list[tuple[int, int]],
+    layout: _Layout,
+    end: int,
+    limit: int,
+    delimiter: str,
+) -> tuple[int, int, int] | None:
+    """Of `dates` (start, end), the plausible one closest to where the widths put the date, with
+    where the fixed part then ends; None when none is plausible."""
+    start = layout.date
+    exact = end == layout.end
+    best: tuple[int, int, int] | None = None
+    for ds, de in dates:
+        new_end = de + layout.after_date
+        # The realigned part must end where a field (or a stray delimiter) plainly begins; when
+        # the widths already gave a plausible end, only a small shift is believable.
+        if new_end > limit or new_end >= len(text):
+            continue
+        if text[new_end] != delimiter and text[new_end : new_end + 2] not in KNOWN_FIELD_IDS:
+            continue
+        if exact and (abs(ds - start) > 4 or abs(new_end - end) > 4):
+            continue
+        if best is None or abs(ds - start) < abs(best[0] - start):
+            best = (ds, de, new_end)
+    return best
 
 
 def _split_fixed(
@@ -518,56 +580,44 @@ def _split_fixed(
     Returns the fields, where the identified fields start, and whether the part was realigned.
     """
     layout = _LAYOUTS[command]
-    if end == layout.end and (
-        layout.date < 0
-        or _STRICT_DATE_RE.match(text, layout.date, layout.date + _DATE)
-        or text[end : end + 2] in KNOWN_FIELD_IDS
-    ):  # the common case: the spec's length, the date where the widths put it
-        return {name: text[a:b] for name, a, b in layout.cuts}, end, False
-    spec = FIXED_FIELDS[command]
-    plain = _cut_left(text[2:end], spec)
-    d = layout.date_index
-    if d < 0:
-        return plain, end, False
     start = layout.date
     exact = end == layout.end
     if exact and (
-        _STRICT_DATE_RE.match(text[start : start + _DATE]) or text[end : end + 2] in KNOWN_FIELD_IDS
-    ):
-        return plain, end, False
+        start < 0
+        or _STRICT_DATE_RE.match(text, start, start + _DATE)
+        or text[end : end + 2] in KNOWN_FIELD_IDS
+    ):  # the common case: the spec's length, the date where the widths put it
+        return {name: text[a:b] for name, a, b in layout.cuts}, end, False
+    if start < 0:
+        return _cut_left(text[2:end], layout.left), end, False
     first_delim = text.find(delimiter, 2)
     limit = len(text) if first_delim < 0 else first_delim
-    after_width = layout.after_date
-    best: tuple[int, int, int] | None = None
-    for m in _SHIFTED_DATE_RE.finditer(text, 2, limit):
-        ds, de = m.start(), m.start() + len(m.group(1))
-        new_end = de + after_width
-        # The realigned part must end where a field (or a stray delimiter) plainly begins; when
-        # the widths already gave a plausible end, only a small shift is believable.
-        if new_end > limit or new_end >= len(text):
-            continue
-        if text[new_end] != delimiter and text[new_end : new_end + 2] not in KNOWN_FIELD_IDS:
-            continue
-        if exact and (abs(ds - start) > 4 or abs(new_end - end) > 4):
-            continue
-        if best is None or abs(ds - start) < abs(best[0] - start):
-            best = (ds, de, new_end)
+    # A plausible date where the widths put it is the closest: every run of digits is searched
+    # only when there is none.
+    at_spec = _SHIFTED_DATE_AT_RE.match(text, start, limit)
+    best = None
+    if at_spec is not None:
+        best = _closest_date(text, [(start, at_spec.end())], layout, end, limit, delimiter)
     if best is None:
-        return plain, end, False
+        best = _closest_date(text, _shifted_dates(text, limit), layout, end, limit, delimiter)
+    if best is None or best == (start, start + _DATE, end):
+        return _cut_left(text[2:end], layout.left), end, False
     ds, de, new_end = best
-    if (ds, de, new_end) == (start, start + _DATE, end):
-        return plain, end, False
-    fixed: dict[str, str] = {}
-    before = text[2:ds]
-    right = len(before)
-    for i in range(d - 1, -1, -1):
-        name, width = spec[i]
-        left = 0 if i == 0 else max(0, right - width)
-        fixed[name] = before[left:right]
+    spec = FIXED_FIELDS[command]
+    d = layout.date_index
+    # The fields before the date, right-aligned against it (the first takes what is left).
+    before: list[str] = []
+    right = ds - 2
+    for i in range(d - 1, 0, -1):
+        left = max(0, right - spec[i][1])
+        before.append(text[2 + left : 2 + right])
         right = left
+    if d:
+        before.append(text[2 : 2 + right])
+    fixed = dict(zip([name for name, _ in spec[:d]], reversed(before), strict=True))
     fixed[spec[d][0]] = text[ds:de]
-    fixed.update(_cut_left(text[de:new_end], spec[d + 1 :]))
-    return {name: fixed.get(name, "") for name, _ in spec}, new_end, True
+    fixed.update(_cut_left(text[de:new_end], layout.left_after_date))
+    return fixed, new_end, True
 
 
 def identified_start(text: str, delimiter: str = "|") -> int:
@@ -582,14 +632,9 @@ def identified_start(text: str, delimiter: str = "|") -> int:
     return _split_fixed(text, text[:2], end, delimiter)[1]
 
 
-def _cut_left(part: str, spec: tuple[tuple[str, int], ...]) -> dict[str, str]:
-    """Fields by width from the left; the last one takes whatever is left over."""
-    fixed: dict[str, str] = {}
-    cursor = 0
-    for i, (name, width) in enumerate(spec):
-        fixed[name] = part[cursor:] if i == len(spec) - 1 else part[cursor : cursor + width]
-        cursor += width
-    return fixed
+def _cut_left(part: str, cuts: tuple[tuple[str, int, int | None], ...]) -> dict[str, str]:
+    """Fields by width from the left (_Layout.left); the last one takes whatever is left over."""
+    return {name: part[a:b] for name, a, b in cuts}
 
 
 def _sequence_in_place(
