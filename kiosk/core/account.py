@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -237,6 +238,31 @@ class AccountView:
 
     def renewal_lines(self) -> tuple[ReceiptLine, ...]:
         return tuple(self._renewal_lines.values())
+
+    def note_borrowed(self, borrowed: Iterable[tuple[str, str, str]]) -> AccountState:
+        """This visit's loans, as (item id, title, due date), added to the lists read at login.
+
+        The account is shown at once and asked of the library system again; until that answer
+        comes, the lists read at login would leave out what the patron has just borrowed ("1
+        loan" with two books in hand), and a patron who looks then sees the count jump. The
+        kiosk knows these loans from the library system's own checkout answers; the fresh lists
+        replace them when they come."""
+        loans = list(self._state.loans)
+        where = {loan.item_id: n for n, loan in enumerate(loans)}
+        for item_id, title, due in borrowed:
+            n = where.get(item_id)
+            if n is None:
+                where[item_id] = len(loans)
+                loans.append(LoanLine(item_id=item_id, title=title, due_date=due))
+            elif due:  # renewed on the pad: the checkout's answer has the new date
+                loans[n] = replace(loans[n], due_date=due, overdue=False)
+        if len(loans) != len(self._state.loans) or any(
+            a is not b for a, b in zip(loans, self._state.loans, strict=False)
+        ):
+            # Renewal stays as the login's lists allowed it (the blocks are the library
+            # system's to say) until the fresh lists come.
+            self._state = replace(self._state, loans=tuple(loans))
+        return self._state
 
     def wipe(self) -> None:
         self._pin = None

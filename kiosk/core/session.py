@@ -777,6 +777,9 @@ class PatronSession:
             self._view = View.CHECKOUT
         elif action is Action.SHOW_ACCOUNT:
             self._view = View.ACCOUNT
+            acc.note_borrowed(
+                (item.item_id, item.title, item.due_date) for item in co.state.checked_out
+            )
             self._publish()
             if not self._offline:
                 acc.refresh()

@@ -825,3 +825,47 @@ def test_another_card_while_the_library_system_is_unreachable_still_ends_the_ses
     st = s.handle(CardPresented("LV0001"))
     assert st.stage is Stage.FINISHING
     assert st.next_patron_waiting
+
+
+def test_the_account_shown_before_its_fresh_lists_holds_this_visits_loans(
+    circ: FakeCirculation, clock: ManualClock
+) -> None:
+    """The account screen comes up at once with the lists read at login while the library
+    system is asked again; those lists must not leave out what the patron has just borrowed
+    (the count jumped from "1 loan" to "2 loans" as the answer came)."""
+    s, seen = make(circ, clock, pin_policy="none")
+    s.handle(CardPresented("LV0002"))  # at login: Harry Potter (30000008) on loan
+    s.handle(TagsChanged(present=(tag("30000001"),), added=(tag("30000001"),)))
+    borrowed = s.state.checkout.checked_out if s.state.checkout else ()
+    assert [i.item_id for i in borrowed] == ["30000001"]
+    due = borrowed[0].due_date
+    assert due
+    seen.clear()
+    s.handle(Tapped(Action.SHOW_ACCOUNT))
+    first = next(st for st in seen if st.view is View.ACCOUNT)
+    assert first.account is not None
+    shown = {loan.item_id: loan for loan in first.account.loans}
+    assert set(shown) == {"30000008", "30000001"}
+    assert (shown["30000001"].title, shown["30000001"].due_date) == ("Zaļā grāmata", due)
+    assert circ.calls[-1][0] == "identify_patron"  # and the fresh lists were asked for
+    assert s.state.account is not None
+    assert {loan.item_id for loan in s.state.account.loans} == {"30000008", "30000001"}
+
+
+def test_an_item_renewed_on_the_pad_shows_its_new_due_date_before_the_fresh_lists(
+    circ: FakeCirculation, clock: ManualClock
+) -> None:
+    s, seen = make(circ, clock, pin_policy="none")
+    s.handle(CardPresented("LV0002"))
+    before = s.state.account.loans[0] if s.state.account else None
+    assert before is not None and before.item_id == "30000008" and before.overdue
+    s.handle(TagsChanged(present=(tag("30000008"),), added=(tag("30000008"),)))
+    (item,) = s.state.checkout.checked_out if s.state.checkout else ()
+    assert item.renewal and item.due_date and item.due_date != before.due_date
+    circ.online = False  # the fresh lists do not come: what is shown is the kiosk's own
+    seen.clear()
+    s.handle(Tapped(Action.SHOW_ACCOUNT))
+    first = next(st for st in seen if st.view is View.ACCOUNT)
+    assert first.account is not None
+    (loan,) = first.account.loans
+    assert (loan.item_id, loan.due_date, loan.overdue) == ("30000008", item.due_date, False)
