@@ -264,3 +264,53 @@ def test_rows_already_listed_are_not_laid_out_again_as_the_list_grows_or_scrolls
     assert again == [], f"{len(again)} layout passes of rows already listed"
     assert parents == [], "rows already listed were taken off the list and put back"
     assert [r.item_id for r in reversed(box.children)] == [f"3999{n:04d}" for n in range(31)]
+
+
+def test_a_new_row_at_the_foot_of_a_long_list_is_in_view_in_the_frame_that_adds_it(
+    kiosk, monkeypatch
+) -> None:
+    """On a long stack the list stands at its foot, where each new row comes: the frame that
+    adds the row shows it, without waiting for the scroll the screen asks for at the next tick
+    (`docs/performance.md`, "A row that moves"). The row's place is read at that frame's flip."""
+    from kivy.core.window import Window
+
+    from kiosk.preview import _checkout, _item
+
+    p = kiosk.start("frames-foot-", pin_policy="none")
+    p.wait_screen("welcome")
+    app = p.app
+    app.present_card("LV0002")
+    p.wait_screen("checkout")
+    screen = app.screen("checkout")
+    # The screen shows the states given here: the session's own snapshots (one a second, of a
+    # visit without items) are held back meanwhile.
+    own = app.render
+    monkeypatch.setattr(app, "render", lambda _state: None)
+    own(_checkout(tuple(_item(n, "checked_out") for n in range(1, 31))))
+    pump(5)
+    view = screen.ids.main
+    assert view.scroll_y < 0.05  # at the foot, where the newest row is
+    from kivy.clock import Clock
+
+    seen: list[tuple[float, float, float, float]] = []  # the new row and the view, at each flip
+
+    def flipped(*_: object) -> None:
+        row = next((r for r in screen.ids.item_list.children if r.item_id == "30000031"), None)
+        if row is not None:
+            y = row.to_window(row.x, row.y)[1]
+            seen.append((y, y + row.height, view.to_window(view.x, view.y)[1], view.height))
+
+    # As a snapshot from the core worker is shown: rendered by a callback of Kivy's clock.
+    Window.bind(on_flip=flipped)
+    try:
+        Clock.schedule_once(
+            lambda _dt: own(_checkout(tuple(_item(n, "checked_out") for n in range(1, 32))))
+        )
+        p.wait_until(lambda: seen, what="a frame with the new row")
+    finally:
+        Window.unbind(on_flip=flipped)
+    low, high, view_y, view_h = seen[0]
+    assert view_y - 1 <= low and high <= view_y + view_h + 1, (
+        f"the new row at y={low:.0f}..{high:.0f} is outside the list's view "
+        f"{view_y:.0f}..{view_y + view_h:.0f} in the frame that added it"
+    )
