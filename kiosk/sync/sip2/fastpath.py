@@ -24,6 +24,7 @@ from kiosk.sync.sip2.codec import (
     _ADLER_EXACT,
     _ADLER_EXACT_ASCII,
     _LAYOUTS,
+    KNOWN_FIELD_IDS,
     NOTE_CODEPOINTS,
     NOTE_LAST_FIELD,
     NOTE_STRAY,
@@ -34,6 +35,11 @@ from kiosk.sync.sip2.codec import (
 # The fixed part is printable ASCII without the delimiter, a quote or a backslash: the lenient
 # decoder cuts it by characters and this path by bytes, and JSON writes it as it is.
 _FIXED = rb"[ !#-\[\]-{}-\x7f]"
+# A transaction date's zone of another width (one blank or a TAB where the spec has four), as a
+# realignment takes it where the widths put the date: one to three non-digits, none of them a
+# delimiter, a quote or a backslash; a TAB, which JSON escapes, is the one control character.
+_ZONE = rb"[\t !#-/:-\[\]-{}-\x7f]{1,3}"
+_KNOWN_IDS = frozenset(fid.encode("ascii") for fid in KNOWN_FIELD_IDS)
 # Control characters, which JSON writes as escapes; the lenient decoder refuses CR, LF and NUL.
 _CONTROL = bytes(range(0x20))
 _SPECIAL = _CONTROL + b'"\\'  # and what JSON escapes
@@ -83,23 +89,33 @@ _NOTE_STRAY = b'"%s"' % _json_text(NOTE_STRAY)
 class _Shape:
     """A command's fixed part as a pattern, and its JSON lines by number of fields."""
 
-    __slots__ = ("command", "pattern", "end", "names", "head", "tails", "formats")
+    __slots__ = ("command", "pattern", "shifted", "end", "names", "head", "tails", "formats")
 
     def __init__(self, command: str) -> None:
         self.command = command
         layout = _LAYOUTS[command]
-        parts, names = [], []
+        parts, shifted, names = [], [], []
         for name, start, end in layout.cuts:
             names.append(name)
             if start == layout.date:  # the one transaction date, as the lenient decoder checks it
                 parts.append(rb"([0-9]{8}[ 0-9A-Z]{4}[0-9]{6})")
+                shifted.append(rb"([0-9]{8}" + _ZONE + rb"[0-9]{6})")
             else:
                 parts.append(b"(" + _FIXED + b"{%d})" % (end - start))
+                shifted.append(parts[-1])
         # After the fixed part comes a field id starting with a letter, the trailer, nothing, or
         # a stray delimiter (consumed: the match ends where the fields start; a second one is the
         # lenient decoder's): it takes nothing else for a part of the spec's length.
         self.pattern = re.compile(
             command.encode("ascii") + b"".join(parts) + rb"(?:\|(?=[A-Z0-9]|\Z)|(?=[A-Z]|\Z))"
+        )
+        # The same with the date's zone of another width, which the realignment takes where it
+        # stands when the fields plainly begin after the part (a delimiter or a known id follows:
+        # _shifted checks which).
+        self.shifted = (
+            re.compile(command.encode("ascii") + b"".join(shifted) + rb"(?=\||[A-Z]{2})")
+            if layout.date >= 0
+            else None
         )
         self.end = layout.end
         self.names = tuple(names)
@@ -273,11 +289,27 @@ def _shifted(
         return None
     text = raw[:body_end].decode("ascii")
     expected = shape.end
-    fixed, end, realigned = _split_fixed(text, shape.command, _fixed_end(text, expected, "|"), "|")
-    # (the fixed fields are cut from text[2:end]: without a character JSON escapes there, their
-    # JSON text is their bytes)
-    plain = len(raw[2:end].translate(None, _SPECIAL)) == end - 2
-    head = tuple(map(str.encode if plain else _json_text, map(fixed.__getitem__, shape.names)))
+    fixed_end = _fixed_end(text, expected, "|")
+    head: tuple[bytes, ...]
+    at_place = None if shape.shifted is None else shape.shifted.match(raw, 0, body_end)
+    if (
+        at_place is not None
+        and fixed_end != expected
+        and (raw[at_place.end()] == 0x7C or raw[at_place.end() : at_place.end() + 2] in _KNOWN_IDS)
+    ):
+        # The date where the widths put it with a zone of another width (the realignment's first
+        # try, which it takes when the widths did not end the part where a field begins): the
+        # fields before it where they stand, those after it from its end (codec._split_fixed).
+        end, realigned = at_place.end(), True
+        head = at_place.groups()
+        if b"\t" in raw[2:end]:
+            head = tuple(value.replace(b"\t", b"\\t") for value in head)
+    else:
+        fixed, end, realigned = _split_fixed(text, shape.command, fixed_end, "|")
+        # (the fixed fields are cut from text[2:end]: without a character JSON escapes there,
+        # their JSON text is their bytes)
+        plain = len(raw[2:end].translate(None, _SPECIAL)) == end - 2
+        head = tuple(map(str.encode if plain else _json_text, map(fixed.__getitem__, shape.names)))
     stray = raw[end : end + 1] == b"|" and raw[end + 1 : end + 2] != b"|"
     if stray:
         end += 1
