@@ -171,7 +171,7 @@ def json_lines(lines: Iterator[bytes], line: int, out: bytearray) -> tuple[int, 
     resend_at = _RESEND.match
     odd_end = _ODD_END.search
     field_split = _FIELD_SPLIT.split
-    special, control = _SPECIAL, _CONTROL
+    special, control, special_bar = _SPECIAL, _CONTROL, _SPECIAL + b"|"
     adler32 = zlib.adler32
     # Lines up to these sizes (any bytes, ASCII) have a checksum whose sum Adler-32 takes exactly.
     exact_any, exact_ascii = _ADLER_EXACT + 4, _ADLER_EXACT_ASCII + 4
@@ -226,23 +226,28 @@ def json_lines(lines: Iterator[bytes], line: int, out: bytearray) -> tuple[int, 
             else:
                 notes = notes + b"," + _NOTE_LAST_FIELD if notes else _NOTE_LAST_FIELD
                 body = b"|" + raw[end:body_end]
-            # (the fixed part's pattern and the trailer's hold no control character or quote)
-            escaped = body.translate(None, special) != body
-            if escaped:
-                if len(body.translate(None, control)) != len(body):
-                    return line, raw
-                body = body.replace(b"\\", b"\\\\").replace(b'"', b'\\"')
             args = field_split(body)
             ids = args[1::2]
             count = len(ids)
-            if body.count(b"|") != count:  # a delimiter not followed by a field id
-                if stray:
-                    notes = notes + b"," + _NOTE_STRAY if notes else _NOTE_STRAY
-                    stray = False
-                merged = None if escaped or args[0] else _merged(args)
-                if merged is None:
-                    return line, raw
-                notes = notes + b"," + merged if notes else merged
+            # The common case in one C call: nothing to escape, and every delimiter starts a field
+            # (a split takes one delimiter a field, so taking both out takes one byte a field).
+            if len(body.translate(None, special_bar)) + count != len(body):
+                # (the fixed part's pattern and the trailer's hold no control character or quote)
+                escaped = body.translate(None, special) != body
+                if escaped:
+                    if len(body.translate(None, control)) != len(body):
+                        return line, raw
+                    body = body.replace(b"\\", b"\\\\").replace(b'"', b'\\"')
+                    args = field_split(body)  # (the same places: neither is a delimiter or an id)
+                    ids = args[1::2]
+                if body.count(b"|") != count:  # a delimiter not followed by a field id
+                    if stray:
+                        notes = notes + b"," + _NOTE_STRAY if notes else _NOTE_STRAY
+                        stray = False
+                    merged = None if escaped or args[0] else _merged(args)
+                    if merged is None:
+                        return line, raw
+                    notes = notes + b"," + merged if notes else merged
             if len(set(ids)) != count:  # a repeated id: its values in one list, at its first place
                 args = [_grouped(args)]
                 count = 0
