@@ -521,3 +521,19 @@ def test_the_corpus_zones_of_another_width_are_cut_by_the_fast_paths_pattern():
             agree(raw)
     cut = {a[0][:2] for a in calls}
     assert len(calls) == 2 and cut == {"64", "29"}, calls
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(
+    st.text(max_size=300)
+    | st.sampled_from(["\uffff", "\U0010ffff", "\u07ff", "ÿ", "\x7f"]).flatmap(
+        lambda c: st.integers(min_value=250, max_value=262).map(lambda n: c * n)
+    )
+)
+def test_the_fast_paths_code_point_sum_is_the_sum_of_the_characters(text):
+    """A checksum over code points is summed from the line's UTF-32 form (modulo 65536), and
+    one by one past the size where Adler-32 stops being the plain sum."""
+    raw = text.encode("utf-8", errors="surrogatepass") + b"0000"
+    if text.encode("utf-8", errors="ignore") != raw[:-4]:
+        return  # (a lone surrogate is not UTF-8)
+    assert fastpath._codepoint_sum(raw) & 0xFFFF == sum(map(ord, text)) & 0xFFFF

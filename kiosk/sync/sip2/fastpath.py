@@ -291,7 +291,7 @@ def json_lines(lines: Iterator[bytes], line: int, out: bytearray) -> tuple[int, 
             ok = not (sum(raw[:-4]) + value) & 0xFFFF
         if ok:
             verdict = _BYTES_OK
-        elif ascii or (sum(map(ord, raw.decode("utf-8")[:-4])) + value) & 0xFFFF:
+        elif ascii or (_codepoint_sum(raw) + value) & 0xFFFF:
             verdict = _NOT_OK  # (an ASCII line's code points are its bytes)
         else:  # some ACSs sum the characters, not the bytes
             verdict = _CODEPOINTS_OK
@@ -347,6 +347,20 @@ def _shifted(
     if realigned:
         notes.append(b'"fixed fields realigned on the transaction date"')
     return head, end, stray, b",".join(notes)
+
+
+def _codepoint_sum(raw: bytes) -> int:
+    """The sum of the code points of a UTF-8 line but its last four bytes, modulo 65536.
+
+    From its UTF-32 form: a code point's low two bytes are all that count modulo 65536, and
+    Adler-32 sums each of them over the line (exactly while the line has up to 256 characters,
+    as for codec.byte_sum); twice as fast as summing the characters one by one.
+    """
+    text = raw[:-4].decode("utf-8")
+    if len(text) > _ADLER_EXACT:
+        return sum(map(ord, text))
+    wide = text.encode("utf-32-le")
+    return zlib.adler32(wide[0::4]) - 1 + ((zlib.adler32(wide[1::4]) - 1) << 8)
 
 
 def _utf8(raw: bytes) -> bool:
