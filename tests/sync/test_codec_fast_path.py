@@ -26,7 +26,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kiosk.sync.sip2 import codec
+from kiosk.sync.sip2 import codec, fastpath
 from kiosk.sync.sip2.cli import decode_line, split_messages
 from kiosk.sync.sip2.codec import FIXED_FIELDS, _shifted_dates, byte_sum
 from kiosk.sync.sip2.fastpath import _json_text, json_line, json_lines
@@ -468,3 +468,72 @@ def test_the_checksums_byte_sum_is_the_plain_sum(data):
 def test_the_checksums_byte_sum_at_the_bounds_of_adler32(size, byte):
     data = bytes([byte]) * size
     assert byte_sum(data) == sum(data) == byte_sum(bytearray(data))
+
+
+@settings(max_examples=600, derandomize=True, deadline=None)
+@given(
+    st.sampled_from(sorted(c for c in FIXED_FIELDS if codec._LAYOUTS[c].date >= 0)),
+    st.sampled_from(["Y", " ", "N", "0", "CA", "AO", "\t"]),
+    st.sampled_from([" ", "\t", "  ", "   ", "    ", " \t", "Z", "-:", "|", '"', "\\", "     "]),
+    st.sampled_from(["0", "Y", "", "00", "A"]),
+    st.sampled_from(["AOx|", "|AOx|", "XYz|", "AO", "ABCD|", "ZZx|", "aox|", "", "|", "CA|AOx|"]),
+    st.sampled_from(["", "AY1AZ", "AY1AZFFFF"]),
+)
+def test_a_zone_of_another_width_where_the_widths_put_it_is_cut_as_the_lenient_decoder_cuts_it(
+    command, filler, zone, slack, fields, trailer
+):
+    """The fast path cuts a fixed part whose date stands where the widths put it, its zone
+    another width, itself (the lenient decoder's first try when it realigns): the same line, and
+    the lenient decoder's cut only where the widths end the part where a field begins."""
+    layout = codec._LAYOUTS[command]
+    head = (command + filler * 40)[: layout.date]
+    after = ("0" * layout.after_date + slack)[: layout.after_date + len(slack) - 1 or None]
+    raw = (head + "20261207" + zone + "101500" + after + fields + trailer).encode()
+    if trailer.endswith("AZ"):
+        raw += codec.checksum(raw).encode()
+    calls = []
+    with mock.patch.object(
+        fastpath, "_split_fixed", lambda *a: calls.append(a) or codec._split_fixed(*a)
+    ):
+        taken = agree(raw)
+    text = raw.decode()
+    plain = 1 <= len(zone) <= 3 and not set(zone) & set('|"\\') and "\t" not in head
+    end = len(head) + 14 + len(zone) + layout.after_date
+    body = text[:-9] if trailer else text  # (a checksum follows AZ)
+    if (
+        plain
+        and len(after) == layout.after_date
+        and end < len(body)
+        and (body[end] == "|" or body[end : end + 2] in codec.KNOWN_FIELD_IDS)
+        and codec._fixed_end(body, layout.end, "|") != layout.end
+        and fastpath._shape(raw[:2]).pattern.match(raw) is None  # (not of the spec's shape)
+    ):
+        assert taken and not calls, raw  # cut by the fast path's pattern
+
+
+def test_the_corpus_zones_of_another_width_are_cut_by_the_fast_paths_pattern():
+    """Two corpus lines have a zone of another width (a TAB, one blank) at the date's place."""
+    calls = []
+    with mock.patch.object(
+        fastpath, "_split_fixed", lambda *a: calls.append(a) or codec._split_fixed(*a)
+    ):
+        for raw in CORPUS:
+            agree(raw)
+    cut = {a[0][:2] for a in calls}
+    assert len(calls) == 2 and cut == {"64", "29"}, calls
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(
+    st.text(max_size=300)
+    | st.sampled_from(["\uffff", "\U0010ffff", "\u07ff", "ÿ", "\x7f"]).flatmap(
+        lambda c: st.integers(min_value=250, max_value=262).map(lambda n: c * n)
+    )
+)
+def test_the_fast_paths_code_point_sum_is_the_sum_of_the_characters(text):
+    """A checksum over code points is summed from the line's UTF-32 form (modulo 65536), and
+    one by one past the size where Adler-32 stops being the plain sum."""
+    raw = text.encode("utf-8", errors="surrogatepass") + b"0000"
+    if text.encode("utf-8", errors="ignore") != raw[:-4]:
+        return  # (a lone surrogate is not UTF-8)
+    assert fastpath._codepoint_sum(raw) & 0xFFFF == sum(map(ord, text)) & 0xFFFF
