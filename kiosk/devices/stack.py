@@ -95,6 +95,12 @@ class StackReader:
         self._candidate: frozenset[str] | None = None
         self._seen_rounds = 0
         self._failures = 0
+        # Rounds whose inventory answered and rounds whose inventory failed, and the last round's
+        # outcome: a caller waiting for the pad's change to show counts the reader's own rounds
+        # rather than wall time, and can say what the reader saw when the change never comes.
+        self.rounds_answered = 0
+        self.rounds_failed = 0
+        self.last_change: StackChange | None = None
         self._lock = threading.Lock()  # the stable set; held only for bookkeeping
         self._io_lock = threading.Lock()  # one inventory round at a time
         self._stop = threading.Event()
@@ -153,7 +159,18 @@ class StackReader:
             self._seen_rounds = 0
 
     def poll_once(self) -> StackChange:
-        """One inventory round; reads the new tags and reports a change once the set is stable.
+        """One inventory round; reads the new tags and reports a change once the set is stable."""
+        change = self._poll()
+        with self._lock:
+            if change.error:
+                self.rounds_failed += 1
+            else:
+                self.rounds_answered += 1
+            self.last_change = change
+        return change
+
+    def _poll(self) -> StackChange:
+        """One round's work (see poll_once).
 
         The reader's I/O runs under its own lock, never under the one guarding the stable set:
         a hanging reader must not block `current()` or `update()` on another thread (the UI's)."""

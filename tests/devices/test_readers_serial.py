@@ -301,3 +301,16 @@ def test_a_late_answer_is_never_taken_for_the_next_request(rig, pad):
     reader.timeout_s = 5.0  # ...and long enough for B's that A's late answer arrives meanwhile
     assert reader.read_blocks(b, 0, 9) == bytes(pad.tag(b).memory[:36])
     assert reader.read_blocks(a, 0, 9) == bytes(pad.tag(a).memory[:36])
+
+
+def test_reopen_of_the_same_port_works_again_and_again(rig, pad):
+    """The stack reader re-opens its reader after repeated inventory failures. A pseudo-terminal
+    (and an adapter without parity) ignores the FEIG's even parity: the first open changes other
+    settings and passes, but a re-open asks for nothing but parity again, and Linux refuses a
+    terminal setting none of whose changes it can make with EINVAL."""
+    kind, emu, port, reader = rig
+    want = {t.uid for t in pad.tags}
+    for _ in range(3):
+        reader.reopen()
+        assert {e.uid for e in reader.inventory()} == want
+    assert reader.link.opens == 4

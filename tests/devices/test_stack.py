@@ -385,3 +385,34 @@ def test_a_hanging_reader_does_not_block_current_or_update(pad):
     finally:
         release.set()
         poller.join(5)
+
+
+def test_a_stack_reader_that_reopened_its_reader_still_sees_items_taken_away(tmp_path):
+    """Inventories that fail in a row (answers lost on a loaded machine) make the stack reader
+    re-open its reader; after that it must still see the pad, or it keeps showing the last
+    patron's items to the next one."""
+    from kiosk.devices.readers import open_reader
+    from kiosk.devices.readers.emulators import FeigEmulator
+
+    pad = SimulatedPad()
+    tags = [demo_tag(f"3000000{n}") for n in (1, 2, 3, 4)]
+    for t in tags:
+        pad.place(t)
+    emu = FeigEmulator(pad, max_data_sets=3)
+    with emu.serve_pty(link_dir=tmp_path) as port:
+        reader = open_reader(f"feig:{port.path}", timeout_s=0.1, retries=1)
+        try:
+            stack = StackReader(reader, stable_rounds=1, reopen_after_failures=3)
+            assert {t.uid for t in stack.poll_once().added} == {t.uid for t in tags}
+            for t in tags:
+                pad.remove(t.uid)
+            # every request and every resynchronisation of three inventories goes unanswered
+            emu.inject("silent", 6)
+            failed = [stack.poll_once() for _ in range(3)]
+            assert all(c.error for c in failed), failed
+            changes = [stack.poll_once() for _ in range(3)]
+            assert stack.current() == (), changes
+            assert {t.uid for c in changes for t in c.removed} == {t.uid for t in tags}
+            assert reader.link.opens == 2  # re-opened after the third failure
+        finally:
+            reader.close()

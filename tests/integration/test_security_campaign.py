@@ -49,7 +49,11 @@ FAULTS = (
     "lifted",
     "frames_lost",
 )
-WAIT_S = 10.0  # bound on waiting for the stack reader to see a change
+# How long the stack reader may take to show a change on the pad is counted in its own answered
+# inventories, not in seconds: the round under way when the pad changed may still report the old
+# set, so `stable_rounds` more must show the change. Wall time bounds only a reader thread that
+# stopped or never got the CPU (on a loaded machine a reader's answers can take seconds).
+WALL_S = 60.0
 
 SECURITY = SecuritySection(
     method="both", afi_secured=SECURED, afi_unsecured=UNSECURED, write_retries=2
@@ -70,12 +74,46 @@ def _secured(tag: VirtualTag) -> bool | None:
     return afi
 
 
-def _wait(predicate: object, what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not predicate():  # type: ignore[operator]
+def _wait(predicate: object, what: str, rig: Rig, uids: set[str]) -> None:
+    stack = rig.stack
+    rounds = stack.stable_rounds + 1
+    first_answered, first_failed = stack.rounds_answered, stack.rounds_failed
+    deadline = time.monotonic() + WALL_S
+    while True:
+        # Counted before the check: a round that ends after it has not been looked at.
+        answered = stack.rounds_answered - first_answered
+        if predicate():  # type: ignore[operator]
+            return
+        failed = stack.rounds_failed - first_failed
+        if answered >= rounds:
+            raise AssertionError(
+                f"the stack reader never reported {what} in {answered} answered inventories "
+                f"({failed} failed)\n{_diagnosis(rig, uids)}"
+            )
         if time.monotonic() > deadline:
-            raise AssertionError(f"the stack reader never reported {what}")
+            raise AssertionError(
+                f"the stack reader ran {answered} answered and {failed} failed inventories in "
+                f"{WALL_S:g} s and never reported {what}\n{_diagnosis(rig, uids)}"
+            )
         time.sleep(0.005)
+
+
+def _diagnosis(rig: Rig, uids: set[str]) -> str:
+    """What the stack reader holds, what lies on the pad and what the reader last answered."""
+    stack, emu = rig.stack, rig.emu
+    held = sorted(t.uid for t in stack.current())
+    lines = [
+        f"round's uids: {sorted(uids)}",
+        f"stack reader holds: {held} (of the round's: {sorted(uids & set(held))})",
+        f"pad holds: {sorted(t.uid for t in rig.pad.tags)}",
+        f"stack reader rounds: {stack.rounds_answered} answered, {stack.rounds_failed} failed",
+        f"its last round: {stack.last_change}",
+        f"emulator faults still queued: {list(emu.pending_faults)}",
+        "last exchanges (request -> answer [fault]):",
+    ]
+    for request, answer, fault in list(emu.exchanges)[-30:]:
+        lines.append(f"  {request.hex(' ')} -> {answer.hex(' ') or '-'} {fault}")
+    return "\n".join(lines)
 
 
 def _emulator(kind: str, pad: SimulatedPad) -> FrameEmulator:
@@ -195,7 +233,7 @@ def _round(n: int, rig: Rig, tally: Counter[str]) -> None:
     uids = {tags[i].uid for i in placed}
     # A tag the stack reader could not read (a lost answer hit its reads) is shown as unreadable
     # and gets no security write; it is taken away with the rest.
-    _wait(lambda: uids <= {t.uid for t in stack.current()}, "the placed items")
+    _wait(lambda: uids <= {t.uid for t in stack.current()}, "the placed items", rig, uids)
     present = tuple(t for t in stack.current() if t.uid in uids)
     pad.operations.clear()
     # Faults on the tags now that the stack reader has read them: they hit the security writes.
@@ -265,7 +303,7 @@ def _round(n: int, rig: Rig, tally: Counter[str]) -> None:
     pad.reset_faults()
     for item_id in placed:
         pad.remove(tags[item_id].uid)
-    _wait(lambda: not uids & {t.uid for t in stack.current()}, "the items taken away")
+    _wait(lambda: not uids & {t.uid for t in stack.current()}, "the items taken away", rig, uids)
     for item in state.items:
         if item.status is ItemStatus.TO_DESK:
             on_loan = library.loan(item.item_id) is not None

@@ -10,6 +10,7 @@ operation that takes more than one frame holds the reader's operation lock for i
 from __future__ import annotations
 
 import abc
+import errno
 import functools
 import logging
 import termios
@@ -203,6 +204,7 @@ class SerialLink:
         self._port: serial.SerialBase | None = None
         self.lock = threading.RLock()
         self.opens = 0
+        self._parity_ignored = False  # told once that the device does not hold our parity
 
     @property
     def is_open(self) -> bool:
@@ -217,18 +219,7 @@ class SerialLink:
             last: Exception | None = None
             for attempt in range(max(1, self.reopen_attempts)):
                 try:
-                    self._port = serial.serial_for_url(
-                        self.url,
-                        baudrate=self.baudrate,
-                        parity=self.parity,
-                        bytesize=serial.EIGHTBITS,
-                        stopbits=serial.STOPBITS_ONE,
-                        # Short port timeout and a loop to the deadline: changing the timeout per
-                        # read would re-apply termios settings, which some ports refuse.
-                        timeout=min(self.timeout_s, 0.05),
-                        write_timeout=self.timeout_s,
-                        **self._kwargs,
-                    )
+                    self._port = self._open_port()
                     self.opens += 1
                     self._drain()
                     if attempt:
@@ -245,6 +236,45 @@ class SerialLink:
                 f"{self.name}: cannot open {self.url} ({last}); check the cable, the USB port "
                 "and that the user is in the dialout group"
             )
+
+    def _open_port(self) -> serial.SerialBase:
+        try:
+            return self._serial_for_url(self.parity)
+        except termios.error as exc:
+            if exc.args[:1] != (errno.EINVAL,) or self.parity == serial.PARITY_NONE:
+                raise
+            # A pseudo-terminal (an emulated reader, a serial-over-LAN bridge) or an adapter
+            # without parity ignores the parity bit. The first open passes because it changes
+            # other settings too; opening it again asks for nothing but the parity it cannot
+            # hold, and Linux refuses a setting none of whose changes it can make (EINVAL), so
+            # every re-open would fail and the reader would stay gone. The line never carried
+            # parity here, so opening without it changes nothing on the wire
+            # (docs/architecture.md, "A reader re-opened").
+            port = self._serial_for_url(serial.PARITY_NONE)
+            if not self._parity_ignored:
+                self._parity_ignored = True
+                log.warning(
+                    "%s: %s does not hold parity %s (a pseudo-terminal or an adapter without "
+                    "parity); opened it without",
+                    self.name,
+                    self.url,
+                    self.parity,
+                )
+            return port
+
+    def _serial_for_url(self, parity: str) -> serial.SerialBase:
+        return serial.serial_for_url(
+            self.url,
+            baudrate=self.baudrate,
+            parity=parity,
+            bytesize=serial.EIGHTBITS,
+            stopbits=serial.STOPBITS_ONE,
+            # Short port timeout and a loop to the deadline: changing the timeout per
+            # read would re-apply termios settings, which some ports refuse.
+            timeout=min(self.timeout_s, 0.05),
+            write_timeout=self.timeout_s,
+            **self._kwargs,
+        )
 
     def close(self) -> None:
         with self.lock:

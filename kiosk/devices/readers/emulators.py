@@ -46,6 +46,9 @@ class FrameEmulator:
             maxlen=5000
         )  # well-formed request frames, most recent last
         self.rejected: list[str] = []  # why a request was refused (e.g. a non-addressed write)
+        # (request frame, bytes sent back, fault applied or ""), most recent last: what a test
+        # shows when the host saw something it did not expect
+        self.exchanges: deque[tuple[bytes, bytes, str]] = deque(maxlen=200)
         # How long a "late" answer is held back: longer than the host's timeout, so it arrives
         # while the host already waits for the answer to its next request.
         self.late_s = 1.5
@@ -59,6 +62,11 @@ class FrameEmulator:
                 f"unknown emulator fault {fault!r}; expected one of {', '.join(FAULTS)}"
             )
         self._faults.extend([fault] * count)
+
+    @property
+    def pending_faults(self) -> tuple[str, ...]:
+        """The injected faults not yet applied, next first."""
+        return tuple(self._faults)
 
     def override_status(self, key: int, status: int, count: int = 1) -> None:
         """The next `count` answers to command `key` carry `status` instead of doing the command."""
@@ -78,14 +86,17 @@ class FrameEmulator:
                 break
             answer = self._answer(frame)
             if answer is None:
+                self.exchanges.append((frame, b"", "no answer"))
                 continue
-            out += self._apply_fault(answer)
+            fault = self._faults.popleft() if self._faults else ""
+            sent = self._apply_fault(answer, fault)
+            self.exchanges.append((frame, sent, fault))
+            out += sent
         return bytes(out)
 
-    def _apply_fault(self, answer: bytes) -> bytes:
-        if not self._faults:
+    def _apply_fault(self, answer: bytes, fault: str) -> bytes:
+        if not fault:
             return answer
-        fault = self._faults.popleft()
         if fault == "silent":
             return b""
         if fault == "partial":
