@@ -256,12 +256,9 @@ class AccountView:
                 loans.append(LoanLine(item_id=item_id, title=title, due_date=due))
             elif due:  # renewed on the pad: the checkout's answer has the new date
                 loans[n] = replace(loans[n], due_date=due, overdue=False)
-        if len(loans) != len(self._state.loans) or any(
-            a is not b for a, b in zip(loans, self._state.loans, strict=False)
-        ):
-            # Renewal stays as the login's lists allowed it (the blocks are the library
-            # system's to say) until the fresh lists come.
-            self._state = replace(self._state, loans=tuple(loans))
+        # Renewal stays as the login's lists allowed it (the blocks are the library system's to
+        # say) until the fresh lists come.
+        self._state = replace(self._state, loans=tuple(loans))
         return self._state
 
     def wipe(self) -> None:
