@@ -79,7 +79,7 @@ def test_pins_are_stored_as_salted_scrypt_hashes(lib: Library) -> None:
     assert scheme == "scrypt"
     assert len(bytes.fromhex(salt)) == 16
     assert len(bytes.fromhex(digest)) == 32
-    assert "1234" not in (salt, digest) and "1234".encode().hex() not in (salt, digest)
+    assert "1234" not in (salt, digest) and b"1234".hex() not in (salt, digest)
     assert models.pin_matches(stored, "1234")
     assert not models.pin_matches(stored, "1235")
     assert models.hash_pin("1234") != models.hash_pin("1234"), "each hash has its own salt"
