@@ -19,6 +19,7 @@ import fcntl
 import json
 import logging
 import os
+import sqlite3
 import threading
 import time
 import zlib
@@ -344,24 +345,20 @@ events_table = sa.Table(
 )
 
 
-# The statements of the forwarding path, built once with bound parameters. Building a SQLAlchemy
-# expression and its cache key costs more than SQLite's own work on the row (about 60 µs a
-# statement here, five statements a forwarded row); a statement object built once is compiled
-# once and its cache key is kept on it (docs/performance.md, "Forwarding").
-_ID = sa.bindparam("entry_id", type_=sa.Integer)
-_ITEM = sa.bindparam("item_id", type_=sa.String)
-_NOW = sa.bindparam("now", type_=sa.DateTime)
-_MARK_SENT = (
-    transactions.update()
-    .where(transactions.c.id == _ID)
-    .values(
-        state=EntryState.SENT.value,
-        attempts=transactions.c.attempts + 1,
-        owner=sa.bindparam("owner", type_=sa.String),
-        updated=_NOW,
-    )
+# The statements of the forwarding path, written once as SQLite's own SQL with positional
+# parameters and run on the journal's own connection (`Journal._connection`). Building a
+# SQLAlchemy expression and its cache key cost more than SQLite's own work on the row (about
+# 60 µs a statement here), and even a statement built once spends most of a forwarded row's
+# database time in SQLAlchemy's execution and the pool's checkout; the SQL strings skip both
+# (docs/performance.md, "Forwarding"). Column names and states are fixed words of this module,
+# never input.
+_BY_ID = sa.select(transactions).where(
+    transactions.c.id == sa.bindparam("entry_id", type_=sa.Integer)
 )
-_BY_ID = sa.select(transactions).where(transactions.c.id == _ID)
+_MARK_SENT_SQL = (
+    "UPDATE transactions SET state = ?, attempts = attempts + 1, owner = ?, updated = ? "
+    "WHERE id = ?"
+)
 
 
 def _states(states: tuple[EntryState, ...]) -> str:
@@ -372,7 +369,9 @@ def _states(states: tuple[EntryState, ...]) -> str:
 
 _HALF_DONE = (EntryState.PENDING, EntryState.SENT)
 # Named, not `*`: a textual select's columns are matched to the result by position.
-_COLUMNS = ", ".join(c.name for c in transactions.c)
+_COLUMN_NAMES = tuple(c.name for c in transactions.c)
+_COLUMNS = ", ".join(_COLUMN_NAMES)
+_DATETIME_COLUMNS = frozenset(c.name for c in transactions.c if isinstance(c.type, sa.DateTime))
 _HALF_DONE_OF_ITEM = sa.text(
     f"SELECT {_COLUMNS} FROM transactions WHERE item_id = :item_id "
     f"AND state IN {_states(_HALF_DONE)} "
@@ -380,31 +379,27 @@ _HALF_DONE_OF_ITEM = sa.text(
 ).columns(*transactions.c)
 # The rows `take_turn` needs to decide whether an item's row may go: its half-done rows (any
 # writer), the item's earlier rows still open, and the row itself.
-_TURN = sa.text(
-    f"SELECT {_COLUMNS} FROM transactions WHERE item_id = :item_id AND ("
+_TURN_SQL = (
+    f"SELECT {_COLUMNS} FROM transactions WHERE item_id = ? AND ("
     f"state IN {_states(_HALF_DONE)} "
-    f"OR (id < :entry_id AND state IN {_states(OPEN_STATES)}) "
-    "OR id = :entry_id) ORDER BY id"
-).columns(*transactions.c)
+    f"OR (id < ? AND state IN {_states(OPEN_STATES)}) "
+    "OR id = ?) ORDER BY id"
+)
 
 # `update()`'s statements, one per set of columns it sets (a handful occur), built on first use.
-_UPDATES: dict[tuple[tuple[str, ...], bool], Any] = {}
+_UPDATES: dict[tuple[tuple[str, ...], bool], str] = {}
 
 
-def _update_stmt(columns: tuple[str, ...], failed: bool) -> Any:
+def _update_sql(columns: tuple[str, ...], failed: bool) -> str:
     key = (columns, failed)
-    stmt = _UPDATES.get(key)
-    if stmt is None:
-        values: dict[str, Any] = {
-            c: sa.bindparam(f"v_{c}", type_=transactions.c[c].type) for c in columns
-        }
+    sql = _UPDATES.get(key)
+    if sql is None:
+        sets = [f"{transactions.c[c].name} = ?" for c in columns]
         if failed:
-            values["failures"] = transactions.c.failures + 1
+            sets.append("failures = failures + 1")
         # setdefault is atomic: a thread that built the same statement meanwhile loses nothing.
-        stmt = _UPDATES.setdefault(
-            key, transactions.update().where(transactions.c.id == _ID).values(**values)
-        )
-    return stmt
+        sql = _UPDATES.setdefault(key, f"UPDATE transactions SET {', '.join(sets)} WHERE id = ?")
+    return sql
 
 
 def _set_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -466,9 +461,22 @@ class Journal:
                 f"journal {self.path}: cannot open or migrate ({exc}); check the [storage] path and free disk space"
             ) from exc
         self._lock = threading.RLock()
+        # The journal's own connection, for its writes and the forwarder's read of a row's turn
+        # (under `_lock`); other reads take one from the pool. Made on first use.
+        self._conn: sa.Connection | None = None
+        # The SQLite dialect's own conversions of a DateTime, so SQL written here stores and reads
+        # the same text as SQLAlchemy's statements do.
+        dialect = self._engine.dialect
+        datetime_type = sa.DateTime().dialect_impl(dialect)
+        datetime_in = datetime_type.bind_processor(dialect)
+        datetime_out = datetime_type.result_processor(dialect, None)
+        if datetime_in is None or datetime_out is None:
+            raise JournalError(f"journal {self.path}: the database driver stores no dates")
+        self._datetime_in = datetime_in
+        self._datetime_out = datetime_out
         # Updates that ride on the next commit, durable no later than the next write, whoever
         # makes it (docs/architecture.md, "One fsynced commit per forwarded row").
-        self._deferred: list[tuple[Any, Mapping[str, Any] | None]] = []
+        self._deferred: list[tuple[Any, Any]] = []
         try:
             self.claims = ItemClaims(self.path.with_name(self.path.name + ".claims"))
         except OSError as exc:
@@ -478,15 +486,46 @@ class Journal:
 
     # -- writing -------------------------------------------------------------------------
 
-    def _write(self, stmt: Any, params: Mapping[str, Any] | None = None) -> Any:
+    def _connection(self) -> sa.Connection:
+        """The journal's own connection (the caller holds `_lock`): a write or a row's turn takes
+        no connection from the pool, and SQLAlchemy's events still see every statement and commit."""
+        if self._conn is None:
+            self._conn = self._engine.connect()
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        """After a failed statement: roll back, or close a connection that cannot even do that (the
+        next write opens another)."""
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            conn.rollback()
+        except sa.exc.SQLAlchemyError:
+            log.warning("journal %s: rollback failed; the connection is closed", self.path)
+            conn.invalidate()
+            conn.close()
+            return
+        self._conn = conn
+
+    @staticmethod
+    def _execute(conn: sa.Connection, stmt: Any, params: Any) -> Any:
+        """A statement of this module's SQL (a string, positional parameters) or SQLAlchemy's."""
+        if isinstance(stmt, str):
+            return conn.exec_driver_sql(stmt, params)
+        return conn.execute(stmt, params)
+
+    def _write(self, stmt: Any, params: Any = None) -> Any:
         """One commit: the deferred updates (`update(defer=True)`) first, then `stmt`."""
         with self._lock:
             try:
-                with self._engine.begin() as conn:
-                    for deferred, deferred_params in self._deferred:
-                        conn.execute(deferred, deferred_params)
-                    res = conn.execute(stmt, params) if stmt is not None else None
+                conn = self._connection()
+                for deferred, deferred_params in self._deferred:
+                    self._execute(conn, deferred, deferred_params)
+                res = self._execute(conn, stmt, params) if stmt is not None else None
+                conn.commit()
             except sa.exc.SQLAlchemyError as exc:
+                self._drop_connection()
                 raise JournalError(
                     f"journal {self.path}: write failed ({exc}); check free disk space"
                 ) from exc
@@ -610,7 +649,8 @@ class Journal:
     def mark_sent(self, entry_id: int) -> None:
         """Record that the request is about to go on the wire (counts an attempt)."""
         self._write(
-            _MARK_SENT, {"entry_id": entry_id, "owner": self.owner, "now": self.clock.now()}
+            _MARK_SENT_SQL,
+            (EntryState.SENT.value, self.owner, self._datetime_in(self.clock.now()), entry_id),
         )
 
     def update(
@@ -631,7 +671,10 @@ class Journal:
         `defer`: not committed now but with the next write (or `flush()`), in the same commit. Only
         for an answer whose loss is already provided for: a row left `sent` by a crash is settled
         by asking the library system, as if the answer itself had been lost on the line."""
-        values: dict[str, Any] = {"state": state.value, "updated": self.clock.now()}
+        values: dict[str, Any] = {
+            "state": state.value,
+            "updated": self._datetime_in(self.clock.now()),
+        }
         if result is not None:
             values["result"] = json.dumps(dict(result), ensure_ascii=False)
         if error is not None:
@@ -642,9 +685,8 @@ class Journal:
             values["promised_due_date"] = promised_due_date
         if request is not None:
             values["request"] = json.dumps(_scrub(request), ensure_ascii=False)
-        stmt = _update_stmt(tuple(values), failed)
-        params = {f"v_{c}": v for c, v in values.items()}
-        params["entry_id"] = entry_id
+        stmt = _update_sql(tuple(values), failed)
+        params = (*values.values(), entry_id)
         if defer:
             with self._lock:
                 self._deferred.append((stmt, params))
@@ -722,11 +764,10 @@ class Journal:
 
         One read where those were three (the forwarder asks this for every row it sends); a
         second only when a half-done row was handed over."""
-        params = {"item_id": item_id, "entry_id": entry_id}
         with self._lock:
-            rows = self._rows(_TURN, params)
+            rows = self._turn_rows(item_id, entry_id)
             if self._recover_rows(item_id, rows):
-                rows = self._rows(_TURN, params)
+                rows = self._turn_rows(item_id, entry_id)
         entry = next((e for e in rows if e.id == entry_id), None)
         if entry is None:
             raise JournalError(
@@ -734,6 +775,33 @@ class Journal:
             )
         waits = any(e.id < entry_id and e.state in OPEN_STATES for e in rows)
         return waits, entry
+
+    def _turn_rows(self, item_id: str, entry_id: int) -> list[JournalEntry]:
+        """`take_turn`'s read, on the journal's own connection (the caller holds `_lock`)."""
+        try:
+            # Straight on the driver's connection: SQLAlchemy's result object costs more than the
+            # read. Outside a transaction the driver reads in autocommit, holding no snapshot.
+            driver = self._connection().connection.driver_connection
+            if driver is None:  # only a connection SQLAlchemy has invalidated has none
+                raise sqlite3.OperationalError("the journal's connection is closed")
+            cursor = driver.execute(_TURN_SQL, (item_id, entry_id, entry_id))
+            rows = cursor.fetchall()
+        except sqlite3.Error as exc:
+            self._drop_connection()
+            raise JournalError(f"journal {self.path}: read failed ({exc})") from exc
+        except sa.exc.SQLAlchemyError as exc:
+            self._drop_connection()
+            raise JournalError(f"journal {self.path}: read failed ({exc})") from exc
+        out = self._datetime_out
+        return [
+            self._entry(
+                {
+                    name: out(value) if name in _DATETIME_COLUMNS else value
+                    for name, value in zip(_COLUMN_NAMES, row, strict=True)
+                }
+            )
+            for row in rows
+        ]
 
     def _hand_over(self, entry: JournalEntry) -> int:
         if entry.state not in _HALF_DONE:
@@ -901,6 +969,10 @@ class Journal:
             self.flush()
         except JournalError:
             log.exception("journal %s: deferred updates lost at close", self.path)
+        with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                conn.close()
         self._engine.dispose()
         self.claims.close()
 

@@ -223,3 +223,61 @@ def test_purge_keeps_open_work_and_refusals(tmp_path, clock):
     assert j.purge(datetime(2026, 6, 1)) == 1
     assert [e.id for e in j.entries()] == [queued, refused, doubt, recent]
     assert done not in [e.id for e in j.entries()]
+
+
+def test_the_forwarders_read_of_a_turn_sees_another_writer_at_once(tmp_path, clock):
+    """The journal keeps one connection open for its writes and the forwarder's reads: it must not
+    hold a snapshot between them, or a row another process settled would still look open."""
+    path = tmp_path / "j.sqlite"
+    ours = Journal(path, clock=clock)
+    eid = ours.begin(
+        Operation.CHECKIN, mode=Mode.OFFLINE, state=EntryState.QUEUED, item_id="30000003"
+    )
+    later = ours.begin(
+        Operation.CHECKOUT,
+        mode=Mode.OFFLINE,
+        state=EntryState.QUEUED,
+        patron_id="LV0001",
+        item_id="30000003",
+    )
+    waits, entry = ours.take_turn("30000003", eid)
+    assert (waits, entry.state) == (False, EntryState.QUEUED)
+    assert entry.created == datetime(2026, 11, 25, 10, 0, 0), "read back as a date, not text"
+    assert ours.take_turn("30000003", later)[0], "the loan waits for the return before it"
+    theirs = Journal(path, clock=clock)
+    theirs.update(eid, EntryState.FORWARDED, result={"ok": True})
+    theirs.close()
+    settled = ours.take_turn("30000003", eid)[1]
+    assert settled.state is EntryState.FORWARDED
+    assert settled.updated == clock.now()
+    assert ours.get(eid) == settled, "the same row as SQLAlchemy's own read gives"
+    assert ours.take_turn("30000003", later)[0] is False, "the return is settled: the loan may go"
+    ours.close()
+
+
+def test_a_failed_write_loses_no_deferred_answer_and_the_next_write_carries_it(tmp_path, clock):
+    path = tmp_path / "j.sqlite"
+    j = Journal(path, clock=clock)
+    first, second = (
+        j.begin(Operation.CHECKIN, mode=Mode.OFFLINE, state=EntryState.QUEUED, item_id=item)
+        for item in ("30000001", "30000002")
+    )
+    j.mark_sent(first)
+    j.update(first, EntryState.FORWARDED, result={"ok": True}, defer=True)
+    j._connection().exec_driver_sql("PRAGMA busy_timeout = 50")  # not 10 s of waiting here
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another writer holds the write lock
+    with pytest.raises(JournalError, match="write failed"):
+        j.mark_sent(second)
+    assert j.deferred == 1, "the answer waits for the next commit"
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    j.mark_sent(second)
+    assert j.deferred == 0
+    plain = sqlite3.connect(path)
+    states = dict(plain.execute("select id, state from transactions").fetchall())
+    attempts = dict(plain.execute("select id, attempts from transactions").fetchall())
+    plain.close()
+    assert states == {first: "forwarded", second: "sent"}
+    assert attempts == {first: 1, second: 1}, "the failed mark counted no attempt"
+    j.close()
