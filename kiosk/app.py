@@ -756,6 +756,7 @@ class KioskApp(App):
                 )
         if s.stack is not None:
             s.stack.on_change = self._on_tags
+            s.stack.on_sighted = self._on_sighted
             s.stack.start(self.cfg.reader.poll_interval_s)
         self.render(s.session.state)
         if s.bookdrop is not None:
@@ -812,6 +813,7 @@ class KioskApp(App):
                     workflow.set_listener(None)
             if s.stack is not None:
                 s.stack.on_change = None
+                s.stack.on_sighted = None
         for name in ("_tick_event", "_watchdog"):
             event = getattr(self, name, None)
             if event is not None:
@@ -935,13 +937,19 @@ class KioskApp(App):
         else:
             s.worker.submit(s.session.handle, event)
 
+    def _on_sighted(self, sighted: tuple[ItemTag, ...], withdrawn: tuple[ItemTag, ...]) -> None:
+        """From the pad's thread: tags one inventory saw, before the set is stable (shown as
+        "checking", nothing done with them yet), and sightings the stable set did not keep."""
+        Clock.schedule_once(lambda _dt: self._seen_on_pad(sighted, withdrawn))
+
     def _seen_on_pad(self, added: tuple[ItemTag, ...], removed: tuple[ItemTag, ...]) -> None:
         """Items the reader just saw, shown as "checking" until the session's own snapshot has them."""
         if self._stopped:
             return
         s = self.services
         assert s is not None
-        if added:
+        if any(tag.uid not in self.provisional for tag in added):
+            # Once per item: a tag sighted before the set was stable is heard then, not again.
             s.sounds.play(Cue.SCAN)
         for tag in removed:
             self.provisional.pop(tag.uid, None)

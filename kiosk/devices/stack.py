@@ -26,6 +26,8 @@ from kiosk.devices.readers.base import (
 log = logging.getLogger(__name__)
 
 ChangeCallback = Callable[[tuple[ItemTag, ...], tuple[ItemTag, ...], tuple[ItemTag, ...]], None]
+# (tags sighted, sightings withdrawn): see StackReader.on_sighted.
+SightedCallback = Callable[[tuple[ItemTag, ...], tuple[ItemTag, ...]], None]
 Decoder = Callable[..., Any]
 
 # An ISO 28560-3 basic block is 34 bytes; 36 (nine 4-byte blocks) also shows the byte after it.
@@ -50,6 +52,11 @@ class StackChange:
         return bool(self.added or self.removed)
 
 
+def _sightable(tag: ItemTag) -> bool:
+    """A tag read well enough to be shown before the set is stable: its item id decoded."""
+    return bool(tag.item_id) and not tag.error
+
+
 def _default_decoder() -> Decoder:
     return tags.decode
 
@@ -63,6 +70,14 @@ class StackReader:
     With `quick_read` only the first 36 bytes are read when they hold the whole tag (an ISO
     28560-3 basic block without extension blocks, or RFID 501), which halves the time on the wire.
     `security` (the [security] config section) asks for each tag's EAS bit when its method uses EAS.
+
+    `on_sighted`, when set, hears of a new tag as soon as one inventory has seen it and its memory
+    was read and decoded, before the set is stable: a screen can show "checking" for it at once,
+    while nothing is done with the tag until the stable set reports it through `on_change`
+    (docs/architecture.md, "A tag sighted before the set is stable"). The read is kept, so the
+    stable round does not read the tag again; a sighted tag that the stable set does not hold is
+    withdrawn. Only tags that read and decode are sighted; the others wait for the stable set,
+    which reports them with their error as before.
     """
 
     def __init__(
@@ -73,6 +88,7 @@ class StackReader:
         decoder: Decoder | None = None,
         security: Any = None,
         on_change: ChangeCallback | None = None,
+        on_sighted: SightedCallback | None = None,
         data_model: str = "auto",
         read_retries: int = 2,
         max_blocks: int = 64,
@@ -85,6 +101,7 @@ class StackReader:
         self.decoder = decoder or _default_decoder()
         self.read_eas = getattr(security, "method", "afi") in ("eas", "both")
         self.on_change = on_change
+        self.on_sighted = on_sighted
         self.data_model = data_model
         self.read_retries = max(0, read_retries)
         self.max_blocks = max_blocks
@@ -92,6 +109,9 @@ class StackReader:
         self.reopen_after_failures = reopen_after_failures
         self.quick_read = quick_read
         self._present: dict[str, ItemTag] = {}
+        # Tags read before the set was stable and not yet in it, those that failed too: an
+        # unreadable tag is not read again at every unstable round, only at the stable one.
+        self._sighted: dict[str, ItemTag] = {}
         self._candidate: frozenset[str] | None = None
         self._seen_rounds = 0
         self._failures = 0
@@ -155,6 +175,7 @@ class StackReader:
         """Read this tag again on the next stable round (after a write, or to retry an unreadable one)."""
         with self._lock:
             self._present.pop(uid.upper(), None)
+            self._sighted.pop(uid.upper(), None)
             self._candidate = None
             self._seen_rounds = 0
 
@@ -173,7 +194,10 @@ class StackReader:
         """One round's work (see poll_once).
 
         The reader's I/O runs under its own lock, never under the one guarding the stable set:
-        a hanging reader must not block `current()` or `update()` on another thread (the UI's)."""
+        a hanging reader must not block `current()` or `update()` on another thread (the UI's).
+        The listeners are told after the I/O lock is let go."""
+        seen: tuple[ItemTag, ...] = ()
+        withdrawn: tuple[ItemTag, ...] = ()
         with self._io_lock:
             try:
                 entries = self.reader.inventory()
@@ -195,23 +219,59 @@ class StackReader:
                     self._seen_rounds += 1
                 else:
                     self._candidate, self._seen_rounds = uids, 1
-                if self._seen_rounds < self.stable_rounds:
-                    return StackChange(tuple(self._present.values()), stable=False)
+                stable = self._seen_rounds >= self.stable_rounds
                 new = [uid for uid in by_uid if uid not in self._present]
-            added = tuple(self._read_tag(by_uid[uid]) for uid in new)
-            with self._lock:
-                removed = tuple(t for uid, t in self._present.items() if uid not in uids)
-                for t in removed:
-                    del self._present[t.uid]
-                for t in added:
-                    self._present[t.uid] = t
-                change = StackChange(tuple(self._present.values()), added, removed)
+                sighted = {uid: self._sighted.pop(uid) for uid in new if uid in self._sighted}
+                if not stable:
+                    self._sighted.update(sighted)
+                    fresh = [uid for uid in new if uid not in sighted]
+                    if self.on_sighted is None or not fresh:
+                        return StackChange(tuple(self._present.values()), stable=False)
+            if not stable:
+                change, seen = self._sight([by_uid[uid] for uid in fresh])
+            else:
+                added = tuple(
+                    tag
+                    if (tag := sighted.get(uid)) and _sightable(tag)
+                    else self._read_tag(by_uid[uid])
+                    for uid in new
+                )
+                with self._lock:
+                    removed = tuple(t for uid, t in self._present.items() if uid not in uids)
+                    for t in removed:
+                        del self._present[t.uid]
+                    for t in added:
+                        self._present[t.uid] = t
+                    withdrawn = tuple(t for t in self._sighted.values() if _sightable(t))
+                    self._sighted.clear()
+                    change = StackChange(tuple(self._present.values()), added, removed)
+        if seen or withdrawn:
+            self._tell_sighted(seen, withdrawn)
         if change.changed and self.on_change is not None:
             try:
                 self.on_change(change.present, change.added, change.removed)
             except Exception as exc:  # the reader thread must survive a faulty listener
                 log_fault(log, exc, "stack change listener failed")
         return change
+
+    def _sight(self, entries: list[InventoryEntry]) -> tuple[StackChange, tuple[ItemTag, ...]]:
+        """An unstable round's new tags, read now (the caller holds the I/O lock); those that read
+        and decode are kept for the stable round and returned, to be told to `on_sighted`."""
+        read = [self._read_tag(e) for e in entries]
+        with self._lock:
+            for t in read:
+                self._sighted[t.uid] = t
+            change = StackChange(tuple(self._present.values()), stable=False)
+        return change, tuple(t for t in read if _sightable(t))
+
+    def _tell_sighted(self, sighted: tuple[ItemTag, ...], withdrawn: tuple[ItemTag, ...]) -> None:
+        listener = self.on_sighted
+        if listener is None:
+            return
+        try:
+            listener(sighted, withdrawn)
+        except Exception as exc:  # the reader thread must survive a faulty listener
+            log_fault(log, exc, "stack sighting listener failed")
 
     def _reopen(self) -> None:
         try:

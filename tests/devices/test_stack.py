@@ -416,3 +416,77 @@ def test_a_stack_reader_that_reopened_its_reader_still_sees_items_taken_away(tmp
             assert reader.link.opens == 2  # re-opened after the third failure
         finally:
             reader.close()
+
+
+def sighting(pad, **kw):
+    """A stack reader that also tells of sightings: (sighted item ids, withdrawn item ids)."""
+    stack, events = make(pad, **kw)
+    sightings: list[tuple[list[str], list[str]]] = []
+    stack.on_sighted = lambda seen, gone: sightings.append(
+        ([t.item_id for t in seen], [t.item_id for t in gone])
+    )
+    return stack, events, sightings
+
+
+def reads_of(pad, uid):
+    return sum(1 for op, u in pad.operations if op == "read" and u == uid)
+
+
+def test_a_tag_is_sighted_after_one_inventory_and_not_read_again_when_stable(pad):
+    stack, events, sightings = sighting(pad, stable_rounds=2)
+    t = pad.place(demo_tag("30000001"))
+    first = stack.poll_once()
+    assert not first.stable and first.present == ()
+    assert sightings == [(["30000001"], [])], "shown as soon as one inventory saw it, with its id"
+    assert events == [], "nothing is done with it before the set is stable"
+    reads = reads_of(pad, t.uid)
+    assert reads >= 1
+    second = stack.poll_once()
+    assert [x.item_id for x in second.added] == ["30000001"]
+    assert len(events) == 1
+    assert reads_of(pad, t.uid) == reads, "the sighting's read is the one the stable set uses"
+    assert sightings == [(["30000001"], [])], "not sighted twice, nothing withdrawn"
+    for _ in range(3):
+        stack.poll_once()
+    assert sightings == [(["30000001"], [])] and len(events) == 1
+
+
+def test_a_sighted_tag_the_stable_set_does_not_hold_is_withdrawn(pad):
+    stack, events, sightings = sighting(pad, stable_rounds=2)
+    a = pad.place(demo_tag("30000001"))
+    stack.poll_once(), stack.poll_once()
+    assert len(events) == 1
+    flicker = pad.place(demo_tag("30000002"))
+    stack.poll_once()  # seen once: sighted
+    assert sightings[-1] == (["30000002"], [])
+    pad.miss_inventory(flicker.uid, rounds=3)  # a detuned tag, gone again
+    stack.poll_once()  # the set is back to what it was, once: not yet stable
+    assert sightings[-1] == (["30000002"], [])
+    stack.poll_once()  # twice: stable, nothing added, the sighting withdrawn
+    assert sightings[-1] == ([], ["30000002"])
+    assert len(events) == 1, "never reported as on the pad"
+    assert [t.uid for t in stack.current()] == [a.uid]
+
+
+def test_a_tag_that_does_not_read_is_not_sighted_and_read_again_only_when_stable(pad):
+    stack, events, sightings = sighting(pad, stable_rounds=3, read_retries=0)
+    t = pad.place(demo_tag("30000004"))
+    pad.fail_reads(t.uid, 1)
+    stack.poll_once()
+    assert sightings == []
+    failed = reads_of(pad, t.uid)
+    stack.poll_once()  # still unstable: not read at every round
+    assert reads_of(pad, t.uid) == failed
+    change = stack.poll_once()  # stable: read again, and this time it answers
+    assert [x.item_id for x in change.added] == ["30000004"]
+    assert change.added[0].readable
+    assert sightings == [], "reported by the stable set, not sighted"
+
+
+def test_without_a_sighting_listener_nothing_is_read_before_the_set_is_stable(pad):
+    stack, _ = make(pad, stable_rounds=2)
+    t = pad.place(demo_tag("30000001"))
+    stack.poll_once()
+    assert reads_of(pad, t.uid) == 0
+    stack.poll_once()
+    assert reads_of(pad, t.uid) >= 1
