@@ -490,3 +490,68 @@ def test_without_a_sighting_listener_nothing_is_read_before_the_set_is_stable(pa
     assert reads_of(pad, t.uid) == 0
     stack.poll_once()
     assert reads_of(pad, t.uid) >= 1
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_every_sighting_ends_borrowable_or_withdrawn_under_random_faults(pad, seed):
+    """Tags placed and lifted at random, with missed inventories, failed reads and flickering
+    tags: a sighting is always followed by the tag joining the believed set or by its
+    withdrawal, nothing joins the set with another tag's data, and once the pad is left alone
+    the believed set is what lies on the pad, every sighting settled."""
+    import random
+
+    rng = random.Random(seed)
+    stack, _events, _ = sighting(pad, stable_rounds=rng.choice((2, 3)), read_retries=1)
+    # (what, uid, item id), what: "sighted", "withdrawn", "added" or "removed"
+    told: list[tuple[str, str, str]] = []
+
+    def on_sighted(seen, gone):
+        told.extend(("sighted", t.uid, t.item_id) for t in seen)
+        told.extend(("withdrawn", t.uid, t.item_id) for t in gone)
+
+    def on_change(_present, added, removed):
+        told.extend(("added", t.uid, t.item_id) for t in added)
+        told.extend(("removed", t.uid, t.item_id) for t in removed)
+
+    stack.on_sighted, stack.on_change = on_sighted, on_change
+    tags = [demo_tag(f"3000{n:04d}") for n in range(8)]
+    pad.miss_probability = rng.choice((0.0, 0.1, 0.3))
+    for _ in range(120):
+        roll = rng.random()
+        tag = rng.choice(tags)
+        if roll < 0.25:
+            pad.place(tag)
+        elif roll < 0.4:
+            pad.remove(tag.uid)
+        elif roll < 0.5:
+            pad.miss_inventory(tag.uid, rounds=rng.randint(1, 3))
+        elif roll < 0.6:
+            pad.fail_reads(tag.uid, rng.randint(1, 4))
+        stack.poll_once()
+    pad.reset_faults()
+    for _ in range(3 * stack.stable_rounds + 2):  # left alone: the set settles
+        stack.poll_once()
+
+    by_uid = {t.uid: t.item_id for t in tags}
+    open_sightings: dict[str, str] = {}
+    believed: set[str] = set()
+    for what, uid, item_id in told:
+        if what in ("sighted", "added") and item_id:
+            assert item_id == by_uid[uid], ("another tag's data", what, uid, item_id)
+        if what == "sighted":
+            assert uid not in believed, ("sighted while already believed", uid)
+            assert uid not in open_sightings, ("sighted twice without an outcome", uid)
+            open_sightings[uid] = item_id
+        elif what == "withdrawn":
+            assert open_sightings.pop(uid, None) is not None, ("withdrawn, never sighted", uid)
+        elif what == "added":
+            open_sightings.pop(uid, None)
+            assert uid not in believed
+            believed.add(uid)
+        else:
+            believed.discard(uid)
+    assert open_sightings == {}, "every sighting ends in the set or withdrawn"
+    on_pad = {t.uid for t in pad.tags}
+    assert believed == on_pad == {t.uid for t in stack.current()}
+    for t in stack.current():  # unreadable ones are kept as they were read (until forget())
+        assert t.item_id == by_uid[t.uid] if t.readable else t.error
