@@ -555,3 +555,37 @@ def test_every_sighting_ends_borrowable_or_withdrawn_under_random_faults(pad, se
     assert believed == on_pad == {t.uid for t in stack.current()}
     for t in stack.current():  # unreadable ones are kept as they were read (until forget())
         assert t.item_id == by_uid[t.uid] if t.readable else t.error
+
+
+@pytest.mark.parametrize("kind", ["feig", "3m"])
+def test_a_tag_is_sighted_over_a_serial_readers_own_frames(tmp_path, kind):
+    """The sighting on the FEIG and 3M frame protocols over a real pseudo-terminal: the tag's
+    memory read once, at the sighting, and taken as it is when two inventories agree."""
+    from kiosk.devices.readers import open_reader
+    from kiosk.devices.readers.emulators import FeigEmulator, ThreeMEmulator
+
+    pad = SimulatedPad()
+    emu = FeigEmulator(pad) if kind == "feig" else ThreeMEmulator(pad)
+    with emu.serve_pty(link_dir=tmp_path) as port:
+        reader = open_reader(f"{kind}:{port.path}", timeout_s=0.5, retries=1)
+        try:
+            events: list[tuple[str, ...]] = []
+            sightings: list[tuple[str, ...]] = []
+            stack = StackReader(
+                reader,
+                stable_rounds=2,
+                on_change=lambda _p, added, _r: events.append(tuple(t.item_id for t in added)),
+                on_sighted=lambda seen, _gone: sightings.append(tuple(t.item_id for t in seen)),
+            )
+            t = pad.place(demo_tag("30000007"))
+            assert not stack.poll_once().stable
+            assert sightings == [("30000007",)] and events == []
+            reads = reads_of(pad, t.uid)
+            assert reads >= 1
+            change = stack.poll_once()
+            assert [x.item_id for x in change.added] == ["30000007"]
+            assert change.added[0].owner_institution == "LV-DEMO"
+            assert events == [("30000007",)]
+            assert reads_of(pad, t.uid) == reads, "not read again when the set is believed"
+        finally:
+            reader.close()
