@@ -16,6 +16,7 @@ for core in "" "--one-core"; do
   "${pin[@]}" "$PY" bench_startup.py --repeat "$(rep 1 3)"
   "${pin[@]}" "$PY" bench_card_to_greeting.py --repeat "$(rep 3 7)"
   "${pin[@]}" "$PY" bench_tag_to_screen.py --items "$(rep 3 10)"
+  "${pin[@]}" "$PY" bench_tag_to_screen.py --items "$(rep 3 10)" --size 800x480
   "${pin[@]}" "$PY" bench_stack_of_ten.py --repeat "$(rep 1 5)"
   "${pin[@]}" "$PY" bench_codec_process.py --repeat "$(rep 1 3)" --lines "$(rep 20000 100000)"
   "${pin[@]}" "$PY" bench_forwarding.py --count "$(rep 200 2000)"
