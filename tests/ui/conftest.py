@@ -39,7 +39,8 @@ forward_interval_s = 3600
 [reader]
 url = "{reader}"
 poll_interval_s = 0.03
-stable_rounds = 1
+# The site's default: a tag is shown when first sighted, acted on when two inventories agree.
+stable_rounds = 2
 
 [patron]
 pin_policy = "{pin_policy}"
