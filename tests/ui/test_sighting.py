@@ -14,7 +14,7 @@ from kiosk.sounds import Cue
 pytestmark = pytest.mark.ui
 
 # The set never settles while the test looks at the sighting: the stack reader confirms only
-# after this many identical inventories (the site's default is 2; the UI tests run with 1).
+# after this many identical inventories (the site's default, which the UI tests use, is 2).
 NEVER = 1_000_000
 
 
