@@ -114,6 +114,9 @@ class StackReader:
         self._sighted: dict[str, ItemTag] = {}
         self._candidate: frozenset[str] | None = None
         self._seen_rounds = 0
+        # Tags forget() was asked for during the round under way: that round's read of them
+        # (begun before) is not kept, or it would undo the forget.
+        self._forgotten: set[str] = set()
         self._failures = 0
         # Rounds whose inventory answered and rounds whose inventory failed, and the last round's
         # outcome: a caller waiting for the pad's change to show counts the reader's own rounds
@@ -178,6 +181,7 @@ class StackReader:
             self._sighted.pop(uid.upper(), None)
             self._candidate = None
             self._seen_rounds = 0
+            self._forgotten.add(uid.upper())
 
     def poll_once(self) -> StackChange:
         """One inventory round; reads the new tags and reports a change once the set is stable."""
@@ -220,6 +224,7 @@ class StackReader:
                 else:
                     self._candidate, self._seen_rounds = uids, 1
                 stable = self._seen_rounds >= self.stable_rounds
+                self._forgotten.clear()
                 new = [uid for uid in by_uid if uid not in self._present]
                 sighted = {uid: self._sighted.pop(uid) for uid in new if uid in self._sighted}
                 if not stable:
@@ -237,6 +242,7 @@ class StackReader:
                     for uid in new
                 )
                 with self._lock:
+                    added = tuple(t for t in added if t.uid not in self._forgotten)
                     removed = tuple(t for uid, t in self._present.items() if uid not in uids)
                     for t in removed:
                         del self._present[t.uid]
@@ -259,6 +265,7 @@ class StackReader:
         and decode are kept for the stable round and returned, to be told to `on_sighted`."""
         read = [self._read_tag(e) for e in entries]
         with self._lock:
+            read = [t for t in read if t.uid not in self._forgotten]
             for t in read:
                 self._sighted[t.uid] = t
             change = StackChange(tuple(self._present.values()), stable=False)

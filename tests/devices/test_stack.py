@@ -589,3 +589,35 @@ def test_a_tag_is_sighted_over_a_serial_readers_own_frames(tmp_path, kind):
             assert reads_of(pad, t.uid) == reads, "not read again when the set is believed"
         finally:
             reader.close()
+
+
+def test_forget_while_the_tag_is_being_read_is_not_undone_by_that_read(pad):
+    """forget() asks for a fresh read; a read of the same tag already under way when it came
+    must not be kept in its place (a failed read would stand for good)."""
+    stack, events = make(pad, stable_rounds=1, read_retries=0)
+    t = pad.place(demo_tag("30000004"))
+    pad.fail_reads(t.uid, 1)  # the read under way fails
+    entered, release = threading.Event(), threading.Event()
+    sleep = pad._sleep
+
+    def gate(_seconds: float) -> None:
+        entered.set()
+        release.wait(5)
+
+    pad._sleep = gate
+    pad.set_delay("system_info", 0.001)
+    try:
+        poll = threading.Thread(target=stack.poll_once)
+        poll.start()
+        assert entered.wait(5), "the read never started"
+        stack.forget(t.uid)  # staff ask for another try while the reader is still at it
+        release.set()
+        poll.join(5)
+    finally:
+        pad._sleep = sleep
+        pad.set_delay("system_info", 0.0)
+    assert stack.current() == (), "the read begun before forget() is not kept"
+    assert events == []
+    change = stack.poll_once()
+    assert [x.item_id for x in change.added] == ["30000004"]
+    assert change.added[0].readable
