@@ -117,6 +117,8 @@ class StackReader:
         # Tags forget() was asked for during the round under way: that round's read of them
         # (begun before) is not kept, or it would undo the forget.
         self._forgotten: set[str] = set()
+        # Sightings forget() was asked for: still withdrawn if the tag goes, but read again.
+        self._stale: set[str] = set()
         self._failures = 0
         # Rounds whose inventory answered and rounds whose inventory failed, and the last round's
         # outcome: a caller waiting for the pad's change to show counts the reader's own rounds
@@ -176,12 +178,14 @@ class StackReader:
 
     def forget(self, uid: str) -> None:
         """Read this tag again on the next stable round (after a write, or to retry an unreadable one)."""
+        uid = uid.upper()
         with self._lock:
-            self._present.pop(uid.upper(), None)
-            self._sighted.pop(uid.upper(), None)
+            self._present.pop(uid, None)
+            if uid in self._sighted:
+                self._stale.add(uid)
             self._candidate = None
             self._seen_rounds = 0
-            self._forgotten.add(uid.upper())
+            self._forgotten.add(uid)
 
     def poll_once(self) -> StackChange:
         """One inventory round; reads the new tags and reports a change once the set is stable."""
@@ -229,7 +233,7 @@ class StackReader:
                 sighted = {uid: self._sighted.pop(uid) for uid in new if uid in self._sighted}
                 if not stable:
                     self._sighted.update(sighted)
-                    fresh = [uid for uid in new if uid not in sighted]
+                    fresh = [uid for uid in new if uid not in sighted or uid in self._stale]
                     if self.on_sighted is None or not fresh:
                         return StackChange(tuple(self._present.values()), stable=False)
             if not stable:
@@ -237,19 +241,29 @@ class StackReader:
             else:
                 added = tuple(
                     tag
-                    if (tag := sighted.get(uid)) and _sightable(tag)
+                    if (tag := sighted.get(uid)) and _sightable(tag) and uid not in self._stale
                     else self._read_tag(by_uid[uid])
                     for uid in new
                 )
                 with self._lock:
+                    # A tag forgotten meanwhile is read again next round; its sighting, if it
+                    # had one, is withdrawn now (it is sighted again when read).
                     added = tuple(t for t in added if t.uid not in self._forgotten)
                     removed = tuple(t for uid, t in self._present.items() if uid not in uids)
                     for t in removed:
                         del self._present[t.uid]
                     for t in added:
                         self._present[t.uid] = t
-                    withdrawn = tuple(t for t in self._sighted.values() if _sightable(t))
+                    withdrawn = tuple(
+                        t
+                        for t in (
+                            *self._sighted.values(),
+                            *(t for uid, t in sighted.items() if uid in self._forgotten),
+                        )
+                        if _sightable(t)
+                    )
                     self._sighted.clear()
+                    self._stale.clear()
                     change = StackChange(tuple(self._present.values()), added, removed)
         if seen or withdrawn:
             self._tell_sighted(seen, withdrawn)
@@ -268,6 +282,7 @@ class StackReader:
             read = [t for t in read if t.uid not in self._forgotten]
             for t in read:
                 self._sighted[t.uid] = t
+                self._stale.discard(t.uid)
             change = StackChange(tuple(self._present.values()), stable=False)
         return change, tuple(t for t in read if _sightable(t))
 

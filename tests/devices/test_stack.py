@@ -621,3 +621,22 @@ def test_forget_while_the_tag_is_being_read_is_not_undone_by_that_read(pad):
     change = stack.poll_once()
     assert [x.item_id for x in change.added] == ["30000004"]
     assert change.added[0].readable
+
+
+def test_a_forgotten_sighting_is_read_again_and_still_withdrawn_if_the_tag_goes(pad):
+    stack, events, sightings = sighting(pad, stable_rounds=2)
+    stays = pad.place(demo_tag("30000001"))
+    goes = pad.place(demo_tag("30000002"))
+    stack.poll_once()
+    assert sorted(sightings[-1][0]) == ["30000001", "30000002"]
+    reads = reads_of(pad, stays.uid)
+    stack.forget(stays.uid)  # read it afresh
+    stack.forget(goes.uid)
+    pad.remove(goes.uid)
+    for _ in range(3):
+        stack.poll_once()
+    assert reads_of(pad, stays.uid) > reads, "the forgotten sighting was read again"
+    assert [t.item_id for t in stack.current()] == ["30000001"]
+    assert [a.item_id for _p, added, _r in events for a in added] == ["30000001"]
+    withdrawn = [i for _seen, gone in sightings for i in gone]
+    assert withdrawn == ["30000002"], "a sighting of a tag that went is withdrawn, forgotten or not"
