@@ -483,6 +483,9 @@ class KioskApp(App):
         self.provisional: dict[
             str, ItemTag
         ] = {}  # uid -> tag the reader saw, not yet in a snapshot
+        # Tags on the pad whose scan sound was played: one sound per item placed, whether it is
+        # first sighted or first believed, and whatever the screens did to `provisional` since.
+        self._heard_on_pad: set[str] = set()
         self._stopped = False
         self.refused_lines: tuple[Any, ...] = ()  # items not borrowed, named on the goodbye screen
         self._typed = ""  # a card number typed on the keypad, kept until the login answers
@@ -948,10 +951,12 @@ class KioskApp(App):
             return
         s = self.services
         assert s is not None
-        if any(tag.uid not in self.provisional for tag in added):
+        if any(tag.uid not in self._heard_on_pad for tag in added):
             # Once per item: a tag sighted before the set was stable is heard then, not again.
             s.sounds.play(Cue.SCAN)
+        self._heard_on_pad.update(tag.uid for tag in added)
         for tag in removed:
+            self._heard_on_pad.discard(tag.uid)
             self.provisional.pop(tag.uid, None)
         for tag in added:
             self.provisional[tag.uid] = tag

@@ -87,3 +87,33 @@ def test_a_sighting_the_stable_set_does_not_keep_leaves_no_row_and_no_loan(kiosk
     # The pad keeps being read: the same tag placed again is sighted and shown again.
     p.pad.place(tag)
     p.wait_until(lambda: "30000002" in _rows(p), timeout=10, what="shown again when placed again")
+
+
+def test_one_scan_sound_per_item_even_when_a_snapshot_clears_the_checking_rows(kiosk) -> None:
+    """On the welcome or returns screen a session snapshot clears the provisional rows; the tag
+    believed after that is the same item on the pad and is not heard a second time."""
+    p = kiosk.start("sighting-sound-", pin_policy="none")
+    p.wait_screen("welcome")
+    stack, sounds = p.app.services.stack, p.app.services.sounds
+    stack.stable_rounds = NEVER
+    heard = sounds.played.count(Cue.SCAN)
+    tag = p.pad.place(demo_tag("30000003"))
+    p.wait_until(lambda: tag.uid in p.app.provisional, timeout=10, what="the sighting")
+    assert sounds.played.count(Cue.SCAN) == heard + 1
+    p.app.provisional.clear()  # what a snapshot of a stage other than a visit does
+    believed = [0]
+    seen_on_pad = p.app._seen_on_pad
+
+    def counted(added, removed):  # noqa: ANN001, ANN202 (the app's own method, wrapped)
+        believed[0] += any(t.uid == tag.uid for t in added)
+        return seen_on_pad(added, removed)
+
+    p.app._seen_on_pad = counted
+    stack.stable_rounds = 1
+    p.wait_until(lambda: believed[0] >= 1, timeout=10, what="the set believed, on the UI thread")
+    assert sounds.played.count(Cue.SCAN) == heard + 1, "one item, one sound"
+    p.pad.remove(tag.uid)
+    p.wait_until(lambda: stack.current() == (), timeout=10, what="taken away")
+    p.settle()
+    p.pad.place(tag)  # placed again: heard again
+    p.wait_until(lambda: sounds.played.count(Cue.SCAN) == heard + 2, timeout=10, what="heard again")
