@@ -37,6 +37,7 @@ from _kiosk_harness import (
 )
 
 from kiosk.config import ReaderSection
+from kiosk.preview import PreviewError, parse_size
 
 
 def run(
@@ -120,10 +121,11 @@ def main() -> None:
     )
     parser.add_argument("--size", default="1280x800", help="the window, WxH")
     args = parser.parse_args()
-    width, _, height = args.size.partition("x")
-    if not (width.isdigit() and height.isdigit()):
-        parser.error(f"--size: expected WxH such as 800x480, not {args.size!r}")
-    os.environ["KCFG_GRAPHICS_WIDTH"], os.environ["KCFG_GRAPHICS_HEIGHT"] = width, height
+    try:
+        width, height = parse_size(args.size)  # the preview command's own reading of a size
+    except PreviewError as exc:
+        parser.error(f"--size: {exc}")
+    os.environ["KCFG_GRAPHICS_WIDTH"], os.environ["KCFG_GRAPHICS_HEIGHT"] = str(width), str(height)
     headless_env()
     flag = " [--one-core]" if one_core else ""
     listed = f", after {args.listed} listed" if args.listed else ""
