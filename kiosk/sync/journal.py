@@ -786,10 +786,7 @@ class Journal:
                 raise sqlite3.OperationalError("the journal's connection is closed")
             cursor = driver.execute(_TURN_SQL, (item_id, entry_id, entry_id))
             rows = cursor.fetchall()
-        except sqlite3.Error as exc:
-            self._drop_connection()
-            raise JournalError(f"journal {self.path}: read failed ({exc})") from exc
-        except sa.exc.SQLAlchemyError as exc:
+        except (sqlite3.Error, sa.exc.SQLAlchemyError) as exc:
             self._drop_connection()
             raise JournalError(f"journal {self.path}: read failed ({exc})") from exc
         out = self._datetime_out
