@@ -230,12 +230,12 @@ class StackReader:
                 stable = self._seen_rounds >= self.stable_rounds
                 self._forgotten.clear()
                 new = [uid for uid in by_uid if uid not in self._present]
-                sighted = {uid: self._sighted.pop(uid) for uid in new if uid in self._sighted}
                 if not stable:
-                    self._sighted.update(sighted)
-                    fresh = [uid for uid in new if uid not in sighted or uid in self._stale]
+                    fresh = [uid for uid in new if uid not in self._sighted or uid in self._stale]
                     if self.on_sighted is None or not fresh:
                         return StackChange(tuple(self._present.values()), stable=False)
+                else:
+                    sighted = {uid: self._sighted.pop(uid) for uid in new if uid in self._sighted}
             if not stable:
                 change, seen = self._sight([by_uid[uid] for uid in fresh])
             else:
