@@ -653,17 +653,13 @@ def sync_rows(
             row.action = action
     order = [rows[key] for key in wanted]
     shown = list(reversed(box.children))
-    if shown == order:
-        return
-    if shown == order[: len(shown)]:
-        # The usual change, an item placed: the new rows go under the others, which stay put.
-        # Taking every row off and putting it back made each one lay itself out again (about 12
-        # layout passes a row at the 50th item, docs/performance.md).
-        for row in order[len(shown) :]:
-            box.add_widget(row)
-        return
-    box.clear_widgets()
-    for row in order:
+    # The usual change, an item placed: the new rows go under the others, which stay put.
+    # Taking every row off and putting it back made each one lay itself out again (about 12
+    # layout passes a row at the 50th item, docs/performance.md).
+    kept = len(shown) if shown == order[: len(shown)] else 0
+    if not kept:
+        box.clear_widgets()
+    for row in order[kept:]:
         box.add_widget(row)
 
 
