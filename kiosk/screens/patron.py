@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from kivy.app import App
 from kivy.clock import Clock
 from kivy.factory import Factory
+from kivy.graphics import ClearBuffers, ClearColor
 from kivy.lang import Builder
 from kivy.properties import BooleanProperty, ListProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
@@ -79,6 +80,16 @@ class KioskRoot(FloatLayout):
         _app().bind(idle_warning=self._idle_changed)
 
     def on_kv_post(self, base_widget: Any) -> None:
+        # The background is a clear of the frame, not a rectangle drawn over it: a window-sized
+        # rectangle is blended pixel by pixel, a quarter of a 1280x800 frame under Mesa's
+        # software renderer and fill rate a Pi's GPU is short of (docs/performance.md, "The
+        # background is a clear"). The root covers the window, so clearing all of it hides
+        # nothing; an export of the root to an image is cleared the same way.
+        theme = _app().theme
+        with self.ids.main.canvas.before:
+            background = ClearColor(*theme.bg)
+            ClearBuffers(clear_color=True)
+        theme.bind(bg=lambda _theme, rgba: setattr(background, "rgba", rgba))
         # Held here: `ids` keep only weak references, and the button is off the bar at times.
         self._language_button = self.ids.language_button.__self__
         self.ids.manager.bind(current=lambda *_: self._place_language_button())

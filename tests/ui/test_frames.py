@@ -314,3 +314,65 @@ def test_a_new_row_at_the_foot_of_a_long_list_is_in_view_in_the_frame_that_adds_
         f"the new row at y={low:.0f}..{high:.0f} is outside the list's view "
         f"{view_y:.0f}..{view_y + view_h:.0f} in the frame that added it"
     )
+
+
+def _window_pixel(x: int, y: int) -> tuple[int, int, int]:
+    """The colour at (x, y) of the frame last drawn in the window (y from the bottom)."""
+    from kivy.graphics.opengl import GL_RGBA, GL_UNSIGNED_BYTE, glReadPixels
+
+    data = glReadPixels(x, y, 1, 1, GL_RGBA, GL_UNSIGNED_BYTE)
+    return data[0], data[1], data[2]
+
+
+def _exported_pixel(root: object, x: int, y: int) -> tuple[int, int, int]:
+    """The colour at (x, y) of the root exported to an image, as screenshots are."""
+    texture = root.export_as_image().texture  # type: ignore[attr-defined]
+    data = texture.pixels
+    offset = ((texture.height - 1 - y) * texture.width + x) * 4  # rows run top to bottom
+    return data[offset], data[offset + 1], data[offset + 2]
+
+
+def test_the_background_is_a_clear_of_the_frame_in_either_contrast_mode(kiosk) -> None:
+    """No window-sized rectangle is blended over the frame (a quarter of a 1280x800 frame under
+    Mesa's software renderer, docs/performance.md); the frame is cleared to the theme's
+    background, in the window and in an exported screenshot, and follows the contrast mode."""
+    from kivy.core.window import Window
+    from kivy.graphics import (
+        BorderImage,
+        Rectangle,
+        RoundedRectangle,
+        StencilPop,
+        StencilPush,
+        StencilUnUse,
+        StencilUse,
+    )
+
+    p = kiosk.start("frames-background-")
+    p.wait_screen("welcome")
+    window_area = Window.width * Window.height
+    masking = [False]  # between StencilPush and StencilUse a shape draws the mask, not colour
+
+    def large_fills(group: object) -> list[tuple[float, float]]:
+        found = []
+        for instruction in getattr(group, "children", None) or ():
+            if isinstance(instruction, (StencilPush, StencilUnUse)):
+                masking[0] = True
+            elif isinstance(instruction, (StencilUse, StencilPop)):
+                masking[0] = False
+            elif isinstance(instruction, (Rectangle, BorderImage, RoundedRectangle)):
+                w, h = instruction.size
+                if w * h >= 0.9 * window_area and not masking[0]:
+                    found.append((w, h))
+            found += large_fills(instruction)
+        return found
+
+    assert large_fills(Window.canvas) == []
+    # The welcome screen's left column under its text is background only.
+    spot = (20, 20)
+    for high_contrast in (False, True, False):
+        if p.app.theme.high_contrast != high_contrast:
+            p.tap(p.widget("contrast_toggle", "root"))
+        p.settle()
+        expected = tuple(round(c * 255) for c in p.app.theme.bg[:3])
+        assert _window_pixel(*spot) == expected, high_contrast
+        assert _exported_pixel(p.app.kiosk_root, *spot) == expected, high_contrast
