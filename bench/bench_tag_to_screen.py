@@ -87,9 +87,7 @@ def run(
             out["row"].append(flips.first_after(built[0]) - started)  # the frame that shows it
             out["built"].append(built[0] - started)
             # The row comes at the sighting, before the session holds the item: wait for both.
-            wait_until(
-                lambda item_id=item_id: getattr(kiosk.items().get(item_id), "final", False)
-            )
+            wait_until(lambda item_id=item_id: getattr(kiosk.items().get(item_id), "final", False))
             out["result"].append(time.perf_counter() - started)
             # the baseline, with the tag still on the pad: one inventory round of the reader,
             # timed once the stack reader's own poll has let go of the reader (at a short poll
