@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from kiosk.errors import KioskError
@@ -94,9 +94,22 @@ def parse_date(value: str | date | datetime | None) -> date | None:
         return value.date()
     if isinstance(value, date):
         return value
-    text = value.strip()
+    return _parse_date_text(value.strip())
+
+
+# Every listed item's due date is formatted again at each render of its screen (several a frame
+# while a stack is placed), and the SIP2 form, the most common, was the last of the formats
+# tried: five failed strptime calls before the one that read it (docs/performance.md, "A due
+# date read once"). A visit's dates are few; a date is immutable, so one is shared safely.
+@lru_cache(maxsize=1024)
+def _parse_date_text(text: str) -> date | None:
     if len(text) == 18 and text[:8].isdigit():
         text = text[:8]  # SIP2 dates carry a time zone in positions 8-11; the day is enough
+    if len(text) == 8 and text.isdigit() and text.isascii():
+        try:  # yyyymmdd, as strptime's "%Y%m%d" reads eight digits
+            return date(int(text[:4]), int(text[4:6]), int(text[6:]))
+        except ValueError:
+            return None
     for fmt in _DATE_FORMATS:
         try:
             return datetime.strptime(text, fmt).date()

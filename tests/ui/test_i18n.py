@@ -4,13 +4,22 @@ Russian with the same placeholders; plural rules, dates and money follow local c
 from __future__ import annotations
 
 import ast
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from kiosk.i18n import LOCALE_DIR, CatalogError, _unquote, parse_date, parse_po, translator
+from kiosk.i18n import (
+    _DATE_FORMATS,
+    LOCALE_DIR,
+    CatalogError,
+    _unquote,
+    parse_date,
+    parse_po,
+    translator,
+)
 from tests.ui.msgids import msgids_in_kv, msgids_in_python, placeholders
 
 ROOT = Path(__file__).resolve().parents[2] / "kiosk"
@@ -67,6 +76,49 @@ def test_latvian_and_russian_plurals() -> None:
         "5 изданий выдано",
         "22 издания выдано",
     ]
+
+
+def _read_by_strptime(text: str) -> object:
+    """A date's text read by trying each of the kiosk's formats with strptime, in order."""
+    text = text.strip()
+    if len(text) == 18 and text[:8].isdigit():
+        text = text[:8]
+    for fmt in _DATE_FORMATS:
+        try:
+            return datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    return None
+
+
+@example("20261216")
+@example("20261301")  # no 13th month
+@example("20260229")  # not a leap year
+@example("20240229")
+@example("00001216")  # no year 0
+@example("20261216    235959")
+@example("20261232    000000")
+@example("\u0662\u0660\u0662\u0666\u0661\u0662\u0661\u0666")  # Arabic-Indic digits
+@example("2026121")
+@example("202612160")
+@given(
+    st.one_of(
+        st.text(alphabet="0123456789", min_size=6, max_size=10),
+        st.builds(
+            lambda d, t: d + t,
+            st.text("0123456789", min_size=8, max_size=8),
+            st.text("0123456789 Z", min_size=10, max_size=10),
+        ),
+        st.dates().map(lambda d: d.strftime("%Y%m%d")),
+        st.dates().map(lambda d: d.strftime("%d.%m.%Y")),
+        st.text(max_size=20),
+    )
+)
+def test_a_due_date_is_read_as_strptime_reads_it(text: str) -> None:
+    """The eight-digit form is read without strptime (the most common, and it was tried last);
+    whatever the digits, the day read is strptime's, or none where strptime finds none."""
+    assert parse_date(text) == _read_by_strptime(text)
+    assert parse_date(text) == _read_by_strptime(text)  # again, from the cache
 
 
 def test_dates_and_money_in_local_form() -> None:
