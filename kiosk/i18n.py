@@ -110,6 +110,11 @@ def _parse_date_text(text: str) -> date | None:
             return date(int(text[:4]), int(text[4:6]), int(text[6:]))
         except ValueError:
             return None
+    return read_by_formats(text)
+
+
+def read_by_formats(text: str) -> date | None:
+    """The day `text` spells in the first of the accepted formats that reads it, by strptime."""
     for fmt in _DATE_FORMATS:
         try:
             return datetime.strptime(text, fmt).date()

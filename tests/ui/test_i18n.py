@@ -4,7 +4,6 @@ Russian with the same placeholders; plural rules, dates and money follow local c
 from __future__ import annotations
 
 import ast
-from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -12,12 +11,12 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from kiosk.i18n import (
-    _DATE_FORMATS,
     LOCALE_DIR,
     CatalogError,
     _unquote,
     parse_date,
     parse_po,
+    read_by_formats,
     translator,
 )
 from tests.ui.msgids import msgids_in_kv, msgids_in_python, placeholders
@@ -81,14 +80,7 @@ def test_latvian_and_russian_plurals() -> None:
 def _read_by_strptime(text: str) -> object:
     """A date's text read by trying each of the kiosk's formats with strptime, in order."""
     text = text.strip()
-    if len(text) == 18 and text[:8].isdigit():
-        text = text[:8]
-    for fmt in _DATE_FORMATS:
-        try:
-            return datetime.strptime(text, fmt).date()
-        except ValueError:
-            continue
-    return None
+    return read_by_formats(text[:8] if len(text) == 18 and text[:8].isdigit() else text)
 
 
 @example("20261216")
