@@ -443,6 +443,12 @@ class StackCheckout:
             and self._security is not None
             and result.desensitize is not False
         ):
+            if item.title != self._items[key].title:
+                # The title as soon as the library system names it, one round trip after the
+                # stack was believed; the item stays "checking" until its tag is unsecured and
+                # verified (_written), which takes the air time of a write and its read-back.
+                self._items[key] = item
+                self._notify()
             return done
         self._items[key] = done
         self._notify()

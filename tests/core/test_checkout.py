@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import threading
 
-from kiosk.core.checkout import CheckoutState, ItemSource, ItemStatus, StackCheckout
+from kiosk.core.checkout import (
+    CheckoutItem,
+    CheckoutState,
+    ItemSource,
+    ItemStatus,
+    StackCheckout,
+)
 from kiosk.core.domain import CirculationResult, ItemTag, Mode, Operation, Refusal
 from kiosk.core.events import TagsChanged
 from kiosk.core.ports import SecurityResult
@@ -43,6 +49,42 @@ def test_items_show_as_seen_before_the_answer(
     assert security.state == {a.uid: False, b.uid: False}
     # Unsecure happens only after the library system agreed.
     assert [c for c in circ.calls if c[0] == "checkout"][0][1][1] == "30000001"
+
+
+def test_the_title_is_shown_before_the_tag_write_and_the_loan_only_after_it(
+    circ: FakeCirculation,
+) -> None:
+    """A tag write and its read-back take their air time after the library system's answer:
+    the title it names is published at once, the item still "checking" (no due date, not
+    borrowed) until its tag is unsecured and verified. One item, and a stack whose writes are
+    pipelined with the next item's request."""
+    seen: list[CheckoutState] = []
+    at_write: dict[str, CheckoutItem | None] = {}
+
+    class WatchedSecurity(FakeSecurity):
+        def unsecure(self, uid: str) -> SecurityResult:
+            item_id = next(i for i, t in tags.items() if t.uid == uid)
+            at_write[item_id] = seen[-1].item(item_id)  # what the patron sees as it is written
+            return super().unsecure(uid)
+
+    for ids in (("30000001",), ("30000001", "30000002", "30000003")):
+        seen.clear()
+        at_write.clear()
+        for item in circ.items.values():
+            item.on_loan_to = ""
+        tags = {i: tag(i) for i in ids}
+        security = WatchedSecurity()
+        co = StackCheckout(circ, security, "LV0002", listener=seen.append)
+        st = co.handle_tags(pad(*tags.values()))
+        for item_id in ids:
+            shown = at_write[item_id]
+            assert shown is not None
+            assert shown.title == circ.items[item_id].title
+            assert shown.status is ItemStatus.SEEN
+            assert not shown.due_date
+            final = st.item(item_id)
+            assert final is not None and final.status is ItemStatus.CHECKED_OUT
+            assert final.title == circ.items[item_id].title
 
 
 def test_refused_item_keeps_the_acs_message_and_stays_secured(
