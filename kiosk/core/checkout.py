@@ -6,8 +6,9 @@
     co.confirm_fee(item_id) / co.decline_fee(item_id)  # after Refusal.FEE_REQUIRED
     co.state                          # the latest CheckoutState snapshot
 
-Each item first appears as SEEN (before the library system answers; the listener is told), then
-ends CHECKED_OUT (due date; `offline` when queued), REFUSED (a Refusal and the ACS's words),
+Each item first appears as SEEN (before the library system answers; the listener is told), is
+told again with the title the answer names while its tag is written (still SEEN), then ends
+CHECKED_OUT (due date; `offline` when queued), REFUSED (a Refusal and the ACS's words),
 WAITING (a set with parts missing: `parts_present` of `parts_in_set`), UNREADABLE (a reason), or
 TO_DESK (the patron is told to leave it at the desk). A tag is unsecured only after the library
 system agreed; if that write fails the loan is reversed (checkin) and every tag on which a write
