@@ -117,3 +117,43 @@ def test_one_scan_sound_per_item_even_when_a_snapshot_clears_the_checking_rows(k
     p.settle()
     p.pad.place(tag)  # placed again: heard again
     p.wait_until(lambda: sounds.played.count(Cue.SCAN) == heard + 2, timeout=10, what="heard again")
+
+
+def test_while_its_tag_is_written_the_row_shows_the_title_still_checking_at_800x480(
+    kiosk, acs
+) -> None:
+    """The library system's answer names the title before the tag is unsecured (a write and its
+    read-back, air time the reader may take long over): the row shows it at once, still
+    "checking", not borrowed, and is borrowed once the write is verified. On the smallest
+    display in large text, where a title that wraps must still leave the status readable."""
+    from kivy.core.window import Window
+
+    from tests.ui.test_never_blocked import stalled_pad
+
+    Window.size = (800, 480)  # the autouse fixture puts 1280x800 back
+    p = _checkout_screen(kiosk, "sighting-title-")
+    p.tap_id("large_text_toggle", "root")
+    title = acs.library.item_information("30000001").title
+    assert title
+    with stalled_pad(p.pad, "afi", "write", "eas") as (entered, release):
+        p.pad.place(demo_tag("30000001"))
+        assert entered.wait(10), "the tag write never started"
+        p.wait_until(
+            lambda: "30000001" in _rows(p) and _rows(p)["30000001"].title == title,
+            timeout=10,
+            what="the title while the tag is written",
+        )
+        row = _rows(p)["30000001"]
+        assert (row.status, row.state_name) == ("Checking...", "pending")
+        item = _items(p.app)["30000001"]
+        assert item.status is ItemStatus.SEEN and not item.due_date
+        p.settle()
+        p.screenshot("03-title-while-writing-800x480-large-text")
+        release.set()
+        p.wait_until(
+            lambda: _rows(p)["30000001"].state_name == "ok",
+            timeout=15,
+            what="borrowed once the write is verified",
+        )
+    assert _items(p.app)["30000001"].status is ItemStatus.CHECKED_OUT
+    assert acs.library.applications("30000001", "checkout") == 1
