@@ -137,8 +137,11 @@ def check_in(
     tags: tuple[ItemTag, ...] = (),
     *,
     owners: tuple[str, ...] = (),
+    on_title: Callable[[str], None] | None = None,
 ) -> CheckinResult:
-    """Return one item whose tags (all parts on the reader) are `tags`; never raises for bad answers."""
+    """Return one item whose tags (all parts on the reader) are `tags`; never raises for bad answers.
+    `on_title` is given the title the library system's answer names, before the tags are written
+    (their air time), so a screen can show it while the item is still being returned."""
     first = tags[0] if tags else None
     parts_in_set = max((t.parts_in_set for t in tags), default=1) or 1
     present = parts_present(tags) or 1
@@ -166,10 +169,16 @@ def check_in(
         "result": result,
         "message": result.message,
     }
+
+    def secure() -> tuple[bool, str]:
+        if on_title is not None and result.title and tags and security is not None:
+            on_title(result.title)
+        return secure_all(security, tags)
+
     if result.in_doubt and not result.ok:
         # Sent but unanswered: the journal completes it (reconciled, never blindly re-sent), so the
         # item is as good as queued. It is in the library either way: re-secure it.
-        secured, failure = secure_all(security, tags)
+        secured, failure = secure()
         if tags and not secured:
             common["message"] = failure
             return finish(ReturnOutcome.SECURITY_FAILED, secured=False, **common)
@@ -182,9 +191,9 @@ def check_in(
         secured = False
         if outcome is ReturnOutcome.NOT_ON_LOAN:
             # The library system says it is in: its tag must say so too.
-            secured, _ = secure_all(security, tags)
+            secured, _ = secure()
         return finish(outcome, secured=secured, **common)
-    secured, failure = secure_all(security, tags)
+    secured, failure = secure()
     if tags and not secured:
         log.warning("item %s checked in but not re-secured: %s", item_id, failure)
         common["message"] = failure
@@ -371,8 +380,20 @@ class ReturnStation:
         )
 
     def _process(self, item_id: str, tags: tuple[ItemTag, ...]) -> None:
+        def titled(title: str) -> None:
+            current = self._items.get(item_id)
+            if current is not None and current.title != title:
+                self._items[item_id] = replace(current, title=title)
+                self._notify()
+
         res = check_in(
-            self._circ, self._security, self._table, item_id, tags, owners=self.settings.owners
+            self._circ,
+            self._security,
+            self._table,
+            item_id,
+            tags,
+            owners=self.settings.owners,
+            on_title=titled,
         )
         printed = None
         if res.decision.hold_slip:

@@ -6,9 +6,9 @@ import pytest
 
 from kiosk.core.domain import AlertType, ItemTag, Routing
 from kiosk.core.events import TagsChanged
-from kiosk.core.ports import ManualClock
+from kiosk.core.ports import ManualClock, SecurityResult
 from kiosk.core.receipt import ReceiptKind
-from kiosk.core.returns import ReturnSettings, ReturnStation
+from kiosk.core.returns import ReturnItem, ReturnSettings, ReturnState, ReturnStation
 from kiosk.core.routing import Instruction, ReturnOutcome, RoutingTable
 from kiosk.devices.errors import DeviceError
 from kiosk.sync.sip2.codec import Sip2LinkError
@@ -54,6 +54,41 @@ def test_plain_return_checked_in_and_secured(
     assert item.title == "Zaļā grāmata"
     assert circ.items["30000001"].on_loan_to == ""
     assert recorder.events == []
+
+
+def test_the_title_is_shown_while_the_tag_is_secured_and_the_return_only_after(
+    circ: FakeCirculation, clock: ManualClock
+) -> None:
+    """The check-in answer names the title before the tag is re-secured (a write and its
+    read-back): the return list shows it at once, the item still pending, then returned."""
+    circ.items["30000001"].on_loan_to = "LV0001"
+    seen: list[ReturnState] = []
+    at_write: list[ReturnItem | None] = []
+
+    class WatchedSecurity(FakeSecurity):
+        def secure(self, uid: str) -> SecurityResult:
+            at_write.append(seen[-1].item("30000001"))  # what the patron sees as it is written
+            return super().secure(uid)
+
+    station = ReturnStation(
+        circ,
+        WatchedSecurity(),
+        clock,
+        RoutingTable(default_bin=1, exception_bin=0),
+        ReturnSettings(library_name="Demo bibliotēka", owners=("LV-DEMO",)),
+        listener=seen.append,
+    )
+    st = station.handle_tags(pad(tag("30000001", owner="LV-DEMO")))
+    assert len(at_write) == 1
+    shown = at_write[0]
+    assert shown is not None
+    assert (shown.title, shown.pending, shown.outcome) == ("Zaļā grāmata", True, None)
+    returned = st.items[0]
+    assert (returned.outcome, returned.title, returned.secured) == (
+        ReturnOutcome.CHECKED_IN,
+        "Zaļā grāmata",
+        True,
+    )
 
 
 def test_acs_sort_bin_is_used(station: ReturnStation) -> None:
