@@ -18,6 +18,17 @@ def pump(frames: int = 1) -> None:
         EventLoop.idle()
 
 
+def exported_pixel(root: Any, x: float, y: float) -> tuple[int, int, int]:
+    """The colour drawn at window position (x, y), read back from `root`'s widget tree exported
+    to an image, as screenshots are."""
+    pump(2)
+    texture = root.export_as_image().texture
+    data = texture.pixels
+    px, py = int(x - root.x), texture.height - 1 - int(y - root.y)  # rows run top to bottom
+    offset = (py * texture.width + px) * 4
+    return (data[offset], data[offset + 1], data[offset + 2])
+
+
 class Pilot:
     """Drives one running KioskApp."""
 

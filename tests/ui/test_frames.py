@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from tests.ui.pilot import pump
+from tests.ui.pilot import exported_pixel, pump
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("SDL_VIDEODRIVER") != "offscreen",
@@ -324,14 +324,6 @@ def _window_pixel(x: int, y: int) -> tuple[int, int, int]:
     return data[0], data[1], data[2]
 
 
-def _exported_pixel(root: object, x: int, y: int) -> tuple[int, int, int]:
-    """The colour at (x, y) of the root exported to an image, as screenshots are."""
-    texture = root.export_as_image().texture  # type: ignore[attr-defined]
-    data = texture.pixels
-    offset = ((texture.height - 1 - y) * texture.width + x) * 4  # rows run top to bottom
-    return data[offset], data[offset + 1], data[offset + 2]
-
-
 def test_the_background_is_a_clear_of_the_frame_in_either_contrast_mode(kiosk) -> None:
     """No window-sized rectangle is blended over the frame (a quarter of a 1280x800 frame under
     Mesa's software renderer, docs/performance.md); the frame is cleared to the theme's
@@ -375,4 +367,4 @@ def test_the_background_is_a_clear_of_the_frame_in_either_contrast_mode(kiosk) -
         p.settle()
         expected = tuple(round(c * 255) for c in p.app.theme.bg[:3])
         assert _window_pixel(*spot) == expected, high_contrast
-        assert _exported_pixel(p.app.kiosk_root, *spot) == expected, high_contrast
+        assert exported_pixel(p.app.kiosk_root, *spot) == expected, high_contrast

@@ -10,7 +10,7 @@ import pytest
 from kiosk.config import KeypadSection
 from kiosk.screens.focus import FocusNavigator, KeyMap, describe, focusables
 from kiosk.speech.keys import KEYCODES
-from tests.ui.pilot import pump
+from tests.ui.pilot import exported_pixel, pump
 
 UP, DOWN, ENTER, HELP, ERASE = (KEYCODES[k] for k in ("up", "down", "enter", "f1", "backspace"))
 
@@ -68,16 +68,6 @@ def tree():
     yield {"root": root, "pad": pad, "toggle": toggle, "right": right}
     Window.remove_widget(root)
     pump(1)
-
-
-def _pixel(root: Any, x: float, y: float) -> tuple[int, int, int]:
-    """The colour drawn at window position (x, y), read back from the rendered widget tree."""
-    pump(2)
-    texture = root.export_as_image().texture
-    data = texture.pixels
-    px, py = int(x - root.x), texture.height - 1 - int(y - root.y)  # rows run top to bottom
-    offset = (py * texture.width + px) * 4
-    return (data[offset], data[offset + 1], data[offset + 2])
 
 
 def _navigator(root: Any, spoken: list[str], actions: list[str]) -> FocusNavigator:
@@ -143,12 +133,12 @@ def test_up_down_enter_and_the_ring(tree: dict[str, Any]) -> None:
     assert focused is not None
     assert nav.ring.widget is focused
     x, y, w, h = nav.ring.rect
-    assert _pixel(tree["root"], focused.x + 3, focused.center_y) == (
+    assert exported_pixel(tree["root"], focused.x + 3, focused.center_y) == (
         255,
         212,
         0,
     )  # drawn, in the focus colour
-    assert _pixel(tree["root"], focused.center_x, focused.center_y) != (
+    assert exported_pixel(tree["root"], focused.center_x, focused.center_y) != (
         255,
         212,
         0,
