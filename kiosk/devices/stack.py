@@ -310,9 +310,19 @@ class StackReader:
         uid = entry.uid.upper()
         info: SystemInfo | None = None
         memory: bytes | None = None
+        # The head first (docs/protocols/rfid.md §7.7): when the inventory gave the tag's DSFID,
+        # its first nine 4-byte blocks are read before its system information, and a head that
+        # holds the whole tag needs no system information at all. None: not read yet; b"": read
+        # and of no use (refused, or blocks of another size), so the tag is read as before.
+        head: bytes | None = None if self.quick_read and entry.dsfid is not None else b""
         last_error = ""
         for attempt in range(self.read_retries + 1):
             try:
+                if head is None:
+                    head = self._read_head(uid)
+                    if head and self._complete(head, entry.dsfid):
+                        memory = head
+                        break
                 if info is None:
                     try:
                         info = self.reader.read_system_info(uid)
@@ -325,7 +335,7 @@ class StackReader:
                             block_count=None,
                         )
                 memory = self._read_memory(
-                    uid, info, info.dsfid if info.dsfid is not None else entry.dsfid
+                    uid, info, info.dsfid if info.dsfid is not None else entry.dsfid, head
                 )
                 break
             except DeviceError as exc:
@@ -365,10 +375,31 @@ class StackReader:
             eas=eas,
         )
 
-    def _read_memory(self, uid: str, info: SystemInfo, dsfid: int | None) -> bytes:
-        """The tag's user memory; with quick_read, only the basic block when that is all there is."""
+    def _read_head(self, uid: str) -> bytes:
+        """The tag's first nine 4-byte blocks, or b"" when the tag refuses them (it has fewer) or
+        the reader gives blocks of another size; a tag that does not answer raises, as any read."""
+        try:
+            head = self.reader.read_blocks(uid, 0, QUICK_BYTES // 4)
+        except (DeviceTimeout, TagNotFound):
+            raise
+        except DeviceError as exc:
+            log.info("tag %s refused its first %d blocks (%s)", uid, QUICK_BYTES // 4, exc)
+            return b""
+        return head if len(head) == QUICK_BYTES else b""
+
+    def _read_memory(
+        self, uid: str, info: SystemInfo, dsfid: int | None, head: bytes | None = None
+    ) -> bytes:
+        """The tag's user memory; with quick_read, only the basic block when that is all there is.
+        `head`, the first nine blocks when they were read already, is not read again."""
         total = min(info.block_count, self.max_blocks) if info.block_count else None
         head_blocks = QUICK_BYTES // 4
+        if head and info.block_size == 4:
+            if total is not None and total <= head_blocks:
+                return head[: total * 4]
+            if total is None:
+                return head + self._read_unknown_size(uid, start=head_blocks)
+            return head + self._read_known_size(uid, head_blocks, total - head_blocks)
         if self.quick_read and info.block_size == 4 and (total is None or total > head_blocks):
             head = self.reader.read_blocks(uid, 0, head_blocks)
             if self._complete(head, dsfid):

@@ -3,6 +3,7 @@ unreadable and undecodable tags reported with a reason, and the background threa
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import pytest
@@ -605,7 +606,7 @@ def test_forget_while_the_tag_is_being_read_is_not_undone_by_that_read(pad):
         release.wait(5)
 
     pad._sleep = gate
-    pad.set_delay("system_info", 0.001)
+    pad.set_delay("read", 0.001)
     try:
         poll = threading.Thread(target=stack.poll_once)
         poll.start()
@@ -615,7 +616,7 @@ def test_forget_while_the_tag_is_being_read_is_not_undone_by_that_read(pad):
         poll.join(5)
     finally:
         pad._sleep = sleep
-        pad.set_delay("system_info", 0.0)
+        pad.set_delay("read", 0.0)
     assert stack.current() == (), "the read begun before forget() is not kept"
     assert events == []
     change = stack.poll_once()
@@ -640,3 +641,114 @@ def test_a_forgotten_sighting_is_read_again_and_still_withdrawn_if_the_tag_goes(
     assert [a.item_id for _p, added, _r in events for a in added] == ["30000001"]
     withdrawn = [i for _seen, gone in sightings for i in gone]
     assert withdrawn == ["30000002"], "a sighting of a tag that went is withdrawn, forgotten or not"
+
+
+# -- the head first (docs/protocols/rfid.md §7.7) -----------------------------------------------
+
+
+class _InventoryWithoutDsfid(SimReader):
+    """A reader whose inventory does not give the DSFID (3M pads, PC/SC): every tag is read
+    the way all tags were before the head-first read, system information first."""
+
+    def inventory(self):
+        return [dataclasses.replace(e, dsfid=None) for e in super().inventory()]
+
+
+def _ops_for(pad, uid):
+    return [op for op, u in pad.operations if u == uid]
+
+
+def test_a_tag_whose_first_nine_blocks_hold_it_is_read_without_its_system_information(pad):
+    t = pad.place(demo_tag("30000001"))
+    (tag,) = StackReader(SimReader(pad), stable_rounds=1).poll_once().added
+    assert (tag.item_id, tag.error) == ("30000001", "")
+    assert _ops_for(pad, t.uid) == ["read"], "one air exchange: the head, nothing before it"
+
+
+def test_the_head_first_saves_the_system_information_exchange_on_the_air(pad):
+    pad.timing = "iso15693"
+    pad._sleep = lambda _s: None  # the air time is counted, not waited for
+    t = pad.place(demo_tag("30000001"))
+    pad.air_time_s = 0.0
+    StackReader(SimReader(pad), stable_rounds=1).poll_once()
+    head_first = pad.air_time_s
+    pad.remove(t.uid)
+    pad.place(demo_tag("30000001"))
+    pad.air_time_s = 0.0
+    StackReader(_InventoryWithoutDsfid(pad), stable_rounds=1).poll_once()
+    before = pad.air_time_s
+    # nine 4-byte blocks, against system information and the same nine blocks
+    assert before - head_first == pytest.approx(pad._exchange_time(12, 17))
+
+
+def test_a_head_that_does_not_hold_the_tag_is_kept_and_the_rest_read_after_system_information(
+    pad,
+):
+    reader = RecordingReader(pad)
+    t = pad.place(demo_tag("30000003", model="iso28560-2"))
+    (tag,) = StackReader(reader, stable_rounds=1).poll_once().added
+    assert tag.item_id == "30000003"
+    assert reader.reads == [(0, 9), (9, 19)], "the head is not read twice"
+    assert _ops_for(pad, t.uid) == ["read", "system_info", "read"]
+
+
+@pytest.mark.parametrize(
+    ("memory_bytes", "block_size"),
+    [(32, 4), (16, 4), (112, 8), (64, 8)],
+    ids=["eight-4-byte-blocks", "four-4-byte-blocks", "8-byte-blocks", "8-byte-blocks-short"],
+)
+def test_a_tag_with_fewer_or_larger_blocks_is_read_as_before(pad, memory_bytes, block_size):
+    """A tag with fewer than nine blocks refuses the head; one with 8-byte blocks gives 72 bytes
+    for it. Both are read the way they were before, system information first."""
+    from kiosk.devices import tags
+
+    data = tags.TagData(model="iso28560-3", item_id="30000005", owner_institution="LV-DEMO")
+    memory = bytearray(tags.encode(data))[:memory_bytes].ljust(memory_bytes, b"\x00")
+    t = pad.place(VirtualTag("E004010000000055", memory=memory, block_size=block_size))
+    (got,) = StackReader(SimReader(pad), stable_rounds=1).poll_once().added
+    pad.remove(t.uid)
+    pad.operations.clear()
+    pad.place(VirtualTag("E004010000000055", memory=memory, block_size=block_size))
+    (before,) = StackReader(_InventoryWithoutDsfid(pad), stable_rounds=1).poll_once().added
+    assert got == before
+    if memory_bytes >= 32:
+        assert got.item_id == "30000005"
+
+
+def _read_both_ways(pad, memory: bytes, dsfid: int) -> tuple[object, object]:
+    uid = "E004010000000066"
+    got = []
+    for reader_cls in (SimReader, _InventoryWithoutDsfid):
+        pad.place(VirtualTag(uid, memory=bytearray(memory), dsfid=dsfid, afi=0x07))
+        (tag,) = StackReader(reader_cls(pad), stable_rounds=1).poll_once().added
+        pad.remove(uid)
+        got.append(tag)
+    return got[0], got[1]
+
+
+def test_damaged_tags_read_head_first_come_out_as_they_did_system_information_first(pad):
+    """Whatever a damaged tag decodes to, or why it is refused, does not depend on whether its
+    system information was read first (tests/devices/tag_damage.py's corpus of damage kinds)."""
+    from tests.devices.tag_damage import corpus
+
+    compared = skipped = 0
+    for damaged in corpus(per_model=60, seed=7):
+        if not damaged.memory:
+            skipped += 1
+            continue
+        dsfid = damaged.tag.dsfid if damaged.tag.dsfid is not None else 0
+        head_first, before = _read_both_ways(pad, damaged.memory, dsfid)
+        assert head_first == before, (damaged.kind, damaged.tag.model, damaged.memory.hex())
+        compared += 1
+    assert compared > 150 and skipped < 30
+
+
+def test_real_world_tag_memories_read_head_first_come_out_as_they_did_before(pad):
+    from tests.devices.test_tags_realworld import VECTORS, dsfid_of, memory_of
+
+    vectors = [v for v in VECTORS if v.get("block_size", 4) == 4]
+    assert len(vectors) >= 20
+    for vector in vectors:
+        dsfid = dsfid_of(vector)
+        head_first, before = _read_both_ways(pad, memory_of(vector), dsfid or 0)
+        assert head_first == before, vector["id"]
