@@ -11,7 +11,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kivy.clock import Clock
-from kivy.graphics import Color, Line, Rectangle, RoundedRectangle, Triangle
+from kivy.graphics import (
+    Color,
+    InstructionGroup,
+    Line,
+    Rectangle,
+    RoundedRectangle,
+    StencilPop,
+    StencilPush,
+    StencilUnUse,
+    StencilUse,
+    Triangle,
+)
 from kivy.lang import Builder
 from kivy.properties import (
     BooleanProperty,
@@ -243,9 +254,13 @@ class KScroll(ScrollView):
     widen it again). A bar on the left keeps the content on the right edge."""
 
     gap = NumericProperty(4)
+    clipping = BooleanProperty(True)  # read-only: whether the content is clipped to the view now
 
     def __init__(self, **kwargs: Any) -> None:
         self._gutter_trigger = Clock.create_trigger(self._gutter, -1)
+        self._clip_before = InstructionGroup()
+        self._clip_after = InstructionGroup()
+        self._clip_rects: tuple[Rectangle, ...] = ()
         super().__init__(**kwargs)
         self.bind(
             width=self._gutter_trigger,
@@ -256,6 +271,61 @@ class KScroll(ScrollView):
     def add_widget(self, widget: Any, *args: Any, **kwargs: Any) -> None:
         super().add_widget(widget, *args, **kwargs)
         self._gutter_trigger()
+
+    def on_kv_post(self, base_widget: Any) -> None:
+        # Kivy's rules are applied by now, StencilView's among them (a view built by another
+        # widget's rule gets its own rules after its __init__).
+        self._own_stencil()
+
+    def _own_stencil(self) -> None:
+        """Kivy's rule for a StencilView clips the content at every frame, which costs a fill of
+        the whole view twice over in the stencil buffer (on the checkout screen at 1280x800 about
+        1-2 ms of Mesa's frame for the list and as much for the side pane; docs/performance.md,
+        "A stencil only while the content overflows"). Content that lies inside the view has
+        nothing to clip: the view takes the stencil over and draws it only while the content
+        reaches past the view (taller than it, scrolled, or pulled past its end)."""
+        for canvas, kinds in (
+            (self.canvas.before, (StencilPush, Rectangle, StencilUse)),
+            (self.canvas.after, (StencilUnUse, Rectangle, StencilPop)),
+        ):
+            # Kivy's rule puts its instructions first; a Rectangle takes its texture binding along.
+            for instruction in [i for i in canvas.children[:4] if isinstance(i, kinds)]:
+                canvas.remove(instruction)
+        if self._clip_before not in self.canvas.before.children:
+            self.canvas.before.insert(0, self._clip_before)
+            self.canvas.after.insert(0, self._clip_after)
+        self._update_clip()
+
+    def update_from_scroll(self, *largs: Any) -> None:
+        # Where Kivy places the content (its translation), after every change of size, position
+        # or scroll: the one place that knows whether the content reaches past the view.
+        super().update_from_scroll(*largs)
+        self._update_clip()
+
+    def _update_clip(self) -> None:
+        content = self._viewport
+        x, y = self.g_translate.xy
+        outside = content is not None and (
+            x < self.x - 0.5
+            or y < self.y - 0.5
+            or x + content.width > self.right + 0.5
+            or y + content.height > self.top + 0.5
+        )
+        if outside and not self._clip_rects:
+            self._clip_rects = (Rectangle(), Rectangle())
+            for group, instructions in (
+                (self._clip_before, (StencilPush(), self._clip_rects[0], StencilUse())),
+                (self._clip_after, (StencilUnUse(), self._clip_rects[1], StencilPop())),
+            ):
+                for instruction in instructions:
+                    group.add(instruction)
+        elif not outside and self._clip_rects:
+            self._clip_before.clear()
+            self._clip_after.clear()
+            self._clip_rects = ()
+        for rect in self._clip_rects:
+            rect.pos, rect.size = self.pos, self.size
+        self.clipping = bool(self._clip_rects)
 
     def _bind_inactive_bar_color(self, *_: Any) -> None:
         """Half a second after a scroll (or a change of the content's size), Kivy fades the bar

@@ -368,3 +368,72 @@ def test_the_background_is_a_clear_of_the_frame_in_either_contrast_mode(kiosk) -
         expected = tuple(round(c * 255) for c in p.app.theme.bg[:3])
         assert _window_pixel(*spot) == expected, high_contrast
         assert exported_pixel(p.app.kiosk_root, *spot) == expected, high_contrast
+
+
+def _stencil_masks(group: object) -> int:
+    from kivy.graphics import StencilPush
+
+    count = 0
+    for instruction in getattr(group, "children", None) or ():
+        count += isinstance(instruction, StencilPush) + _stencil_masks(instruction)
+    return count
+
+
+def test_a_scroll_view_clips_its_content_only_while_the_content_reaches_past_it(
+    kiosk, monkeypatch
+) -> None:
+    """A scroll view whose content lies inside it draws no stencil (two fills of the view in
+    Mesa's frame, docs/performance.md); once the list is longer than its view, or the content
+    is pulled past its end, the content is clipped again and rows scrolled out of the view do
+    not draw over what is above it."""
+    from kivy.core.window import Window
+
+    from kiosk.preview import _checkout, _item
+    from kiosk.screens.widgets import KScroll
+
+    p = kiosk.start("frames-clip-", pin_policy="none")
+    p.wait_screen("welcome")
+    app = p.app
+    app.present_card("LV0002")
+    p.wait_screen("checkout")
+    screen = app.screen("checkout")
+    own = app.render
+    monkeypatch.setattr(app, "render", lambda _state: None)  # only the states given here
+    own(_checkout(tuple(_item(n, "checked_out") for n in range(1, 4))))
+    p.settle()
+    views = [w for w in screen.walk(restrict=True) if isinstance(w, KScroll)]
+    assert len(views) == 2  # the list and the side pane with the actions
+    assert not any(v.clipping for v in views)
+    # The screen manager's own stencil is the only one left in the frame.
+    assert _stencil_masks(Window.canvas) == 1
+
+    listing = screen.ids.main
+    # A point just above the list, in its column: the screen's background with three rows.
+    x = int(listing.to_window(listing.center_x, listing.top)[0])
+    y = int(listing.to_window(listing.x, listing.top)[1]) + 2
+    background = tuple(round(c * 255) for c in app.theme.bg[:3])
+    assert _window_pixel(x, y) == background
+
+    own(_checkout(tuple(_item(n, "checked_out") for n in range(1, 31))))
+    p.settle()
+    assert listing.clipping and listing.scroll_y < 0.05  # at the foot: the first rows above
+    assert _stencil_masks(Window.canvas) == 2
+    assert _window_pixel(x, y) == background, "a row scrolled out of the list drew above it"
+
+    own(_checkout(tuple(_item(n, "checked_out") for n in range(1, 4))))
+    p.settle()
+    assert not listing.clipping and _stencil_masks(Window.canvas) == 1
+
+    # Content shorter than its view, pulled down past its end as a patron's finger drags it.
+    from kivy.uix.widget import Widget
+
+    view = KScroll(size_hint=(None, None), size=(200, 200))
+    view.add_widget(Widget(size_hint_y=None, height=100))
+    pump(2)
+    assert not view.clipping
+    view.scroll_y = 1.3
+    pump(2)
+    assert view.clipping
+    view.scroll_y = 1.0
+    pump(2)
+    assert not view.clipping
