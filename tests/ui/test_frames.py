@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from typing import Any
 
 import pytest
 
@@ -266,6 +267,25 @@ def test_rows_already_listed_are_not_laid_out_again_as_the_list_grows_or_scrolls
     assert [r.item_id for r in reversed(box.children)] == [f"3999{n:04d}" for n in range(31)]
 
 
+def _checkout_held(kiosk: Any, monkeypatch: Any, prefix: str) -> tuple[Any, Any]:
+    """The real app on its checkout screen, showing only the states given to the renderer it
+    returns: the session's own snapshots (one a second, of a visit without items) are held back."""
+    p = kiosk.start(prefix, pin_policy="none")
+    p.wait_screen("welcome")
+    p.app.present_card("LV0002")
+    p.wait_screen("checkout")
+    own = p.app.render
+    monkeypatch.setattr(p.app, "render", lambda _state: None)
+    return p, own
+
+
+def _borrowed(count: int) -> Any:
+    """A checkout state of `count` items borrowed."""
+    from kiosk.preview import _checkout, _item
+
+    return _checkout(tuple(_item(n, "checked_out") for n in range(1, count + 1)))
+
+
 def test_a_new_row_at_the_foot_of_a_long_list_is_in_view_in_the_frame_that_adds_it(
     kiosk, monkeypatch
 ) -> None:
@@ -274,19 +294,9 @@ def test_a_new_row_at_the_foot_of_a_long_list_is_in_view_in_the_frame_that_adds_
     (`docs/performance.md`, "A row that moves"). The row's place is read at that frame's flip."""
     from kivy.core.window import Window
 
-    from kiosk.preview import _checkout, _item
-
-    p = kiosk.start("frames-foot-", pin_policy="none")
-    p.wait_screen("welcome")
-    app = p.app
-    app.present_card("LV0002")
-    p.wait_screen("checkout")
-    screen = app.screen("checkout")
-    # The screen shows the states given here: the session's own snapshots (one a second, of a
-    # visit without items) are held back meanwhile.
-    own = app.render
-    monkeypatch.setattr(app, "render", lambda _state: None)
-    own(_checkout(tuple(_item(n, "checked_out") for n in range(1, 31))))
+    p, own = _checkout_held(kiosk, monkeypatch, "frames-foot-")
+    screen = p.app.screen("checkout")
+    own(_borrowed(30))
     pump(5)
     view = screen.ids.main
     assert view.scroll_y < 0.05  # at the foot, where the newest row is
@@ -303,9 +313,7 @@ def test_a_new_row_at_the_foot_of_a_long_list_is_in_view_in_the_frame_that_adds_
     # As a snapshot from the core worker is shown: rendered by a callback of Kivy's clock.
     Window.bind(on_flip=flipped)
     try:
-        Clock.schedule_once(
-            lambda _dt: own(_checkout(tuple(_item(n, "checked_out") for n in range(1, 32))))
-        )
+        Clock.schedule_once(lambda _dt: own(_borrowed(31)))
         p.wait_until(lambda: seen, what="a frame with the new row")
     finally:
         Window.unbind(on_flip=flipped)
@@ -388,18 +396,12 @@ def test_a_scroll_view_clips_its_content_only_while_the_content_reaches_past_it(
     not draw over what is above it."""
     from kivy.core.window import Window
 
-    from kiosk.preview import _checkout, _item
     from kiosk.screens.widgets import KScroll
 
-    p = kiosk.start("frames-clip-", pin_policy="none")
-    p.wait_screen("welcome")
+    p, own = _checkout_held(kiosk, monkeypatch, "frames-clip-")
     app = p.app
-    app.present_card("LV0002")
-    p.wait_screen("checkout")
     screen = app.screen("checkout")
-    own = app.render
-    monkeypatch.setattr(app, "render", lambda _state: None)  # only the states given here
-    own(_checkout(tuple(_item(n, "checked_out") for n in range(1, 4))))
+    own(_borrowed(3))
     p.settle()
     views = [w for w in screen.walk(restrict=True) if isinstance(w, KScroll)]
     assert len(views) == 2  # the list and the side pane with the actions
@@ -414,13 +416,13 @@ def test_a_scroll_view_clips_its_content_only_while_the_content_reaches_past_it(
     background = tuple(round(c * 255) for c in app.theme.bg[:3])
     assert _window_pixel(x, y) == background
 
-    own(_checkout(tuple(_item(n, "checked_out") for n in range(1, 31))))
+    own(_borrowed(30))
     p.settle()
     assert listing.clipping and listing.scroll_y < 0.05  # at the foot: the first rows above
     assert _stencil_masks(Window.canvas) == 2
     assert _window_pixel(x, y) == background, "a row scrolled out of the list drew above it"
 
-    own(_checkout(tuple(_item(n, "checked_out") for n in range(1, 4))))
+    own(_borrowed(3))
     p.settle()
     assert not listing.clipping and _stencil_masks(Window.canvas) == 1
 
