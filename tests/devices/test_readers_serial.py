@@ -314,3 +314,36 @@ def test_reopen_of_the_same_port_works_again_and_again(rig, pad):
         reader.reopen()
         assert {e.uid for e in reader.inventory()} == want
     assert reader.link.opens == 4
+
+
+def test_the_stack_reads_each_tag_head_first_over_a_pty(rig, pad):
+    """The head-first read (docs/protocols/rfid.md §7.7) through a real reader protocol: a tag
+    whose first nine blocks hold it costs one read on the air; a tag with fewer blocks refuses
+    them with the reader's own error and is read after its system information; an ISO 28560-2
+    tag's head is kept and the rest read after it."""
+    from kiosk.devices import tags
+    from kiosk.devices.stack import StackReader
+
+    kind, emu, port, reader = rig
+    short = tags.encode(
+        tags.TagData(model="iso28560-3", item_id="30000008", owner_institution="LV-DEMO")
+    )
+    placed = {
+        "30000001": pad.tags[0].uid,
+        "30000008": pad.place(VirtualTag("E004010000000808", memory=bytearray(short[:32]))).uid,
+        "30000009": pad.place(demo_tag("30000009", model="iso28560-2")).uid,
+    }
+    pad.operations.clear()
+    added = StackReader(reader, stable_rounds=1).poll_once().added
+    by_item = {t.item_id: t for t in added if t.readable}
+    assert set(placed) <= set(by_item), [(t.uid, t.error) for t in added]
+    for item_id, uid in placed.items():
+        assert by_item[item_id].uid == uid
+
+    def ops(uid):
+        return [op for op, u in pad.operations if u == uid]
+
+    assert ops(placed["30000001"]) == ["read"]
+    assert ops(placed["30000008"]) == ["read", "system_info", "read"]
+    assert ops(placed["30000009"]) == ["read", "system_info", "read"]
+    assert emu.rejected == []
