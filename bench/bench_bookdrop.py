@@ -2,7 +2,7 @@
 same run against the same embedded demo library system (SIP2 on loopback, SQLite):
 
 * the simulated pad's physical limit: its ISO 15693 air-time model for one item (an inventory
-  round, system information, the basic-block read, the AFI write and its read-back);
+  round, the basic-block read, the AFI write and its read-back);
 * the library system's round trip: a bare 09/10 check-in loop over one SIP2 connection.
 
 The book drop runs as a site assembles it: SimulatedPad (timing="iso15693") + StackReader +
@@ -83,11 +83,11 @@ def add_loans(acs: object, prefix: str, count: int) -> list[str]:
 
 def physical_limit_s() -> float:
     """The pad's modelled air time for one returned item: one inventory round with the tag,
-    system information, the basic-block read, the AFI write and the read-back."""
+    the basic-block read (its head holds the whole tag, so no system information before it:
+    docs/protocols/rfid.md §7.7), the AFI write and the read-back."""
     pad = SimulatedPad(timing="iso15693", sleep=lambda _s: None)
     tag = pad.place(demo_tag("39000000", secured=False))
     pad.inventory_tags()
-    pad.system_info(tag.uid)
     pad.read(tag.uid, 0, QUICK_BYTES // tag.block_size)
     pad.write_afi(tag.uid, 0x07)
     pad.system_info(tag.uid)
