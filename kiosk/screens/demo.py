@@ -20,6 +20,7 @@ from kivy.uix.togglebutton import ToggleButton
 
 from kiosk import demo_catalog
 from kiosk.core.events import CardSource
+from kiosk.screens.widgets import FrameScrollEffect
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ class DemoPanel(BoxLayout):
 
         content = BoxLayout(orientation="vertical", size_hint_y=None, spacing=4)
         content.bind(minimum_height=content.setter("height"))
-        scroll = ScrollView(do_scroll_x=False)
+        scroll = ScrollView(do_scroll_x=False, effect_cls=FrameScrollEffect)
         scroll.add_widget(content)
 
         content.add_widget(self._heading("Demo: patron cards"))

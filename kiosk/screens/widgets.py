@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kivy.clock import Clock
+from kivy.effects.dampedscroll import DampedScrollEffect
 from kivy.graphics import (
     Color,
     InstructionGroup,
@@ -244,6 +245,24 @@ class KeyPad(GridLayout):
         pass
 
 
+# One frame at Kivy's frame rate (its `maxfps`, 60, which the kiosk keeps).
+FRAME_S = 1 / 60
+
+
+class FrameScrollEffect(DampedScrollEffect):
+    """Kivy's scroll effect (a fling's glide, the spring back from past an end), moved once a
+    frame. Kivy's own asks for its next step with a zero-timeout trigger, which its default clock
+    runs at the next frame but the interrupt clock the kiosk runs with (kiosk/runcli.py) runs at
+    once: a spring-back then took tens of thousands of steps a second, each a few microseconds
+    long, and kept 60 % of a core busy for seconds after every screen was shown (the side pane's
+    content sits right of its left-hand bar, which Kivy's horizontal effect takes for content
+    pulled past its end; docs/performance.md, "A scroll effect moved once a frame")."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.trigger_velocity_update = Clock.create_trigger(self.update_velocity, FRAME_S)
+
+
 class KScroll(ScrollView):
     """A vertical scroll view whose content keeps clear of its scroll bar.
 
@@ -254,6 +273,7 @@ class KScroll(ScrollView):
     widen it again). A bar on the left keeps the content on the right edge."""
 
     gap = NumericProperty(4)
+    effect_cls = ObjectProperty(FrameScrollEffect, allownone=True)
     clipping = BooleanProperty(True)  # read-only: whether the content is clipped to the view now
 
     def __init__(self, **kwargs: Any) -> None:

@@ -439,3 +439,39 @@ def test_a_scroll_view_clips_its_content_only_while_the_content_reaches_past_it(
     view.scroll_y = 1.0
     pump(2)
     assert not view.clipping
+
+
+def test_a_scroll_effect_moves_at_most_once_a_frame_after_a_screen_is_shown(
+    kiosk, monkeypatch
+) -> None:
+    """Kivy's scroll effects ask for their next step at once; under the interrupt clock the
+    kiosk runs with, that was tens of thousands of steps a second, 60 % of a core for seconds
+    after each screen was shown, beside the reader and the library system's answers. A step is
+    now taken once a frame (60 a second), however many effects are springing back."""
+    import time
+
+    from kivy.effects.dampedscroll import DampedScrollEffect
+
+    steps: dict[int, int] = {}
+    own = DampedScrollEffect.update_velocity
+
+    # Named as the method it counts: Kivy's clock calls a bound method back by its name.
+    def update_velocity(effect: DampedScrollEffect, dt: float) -> None:
+        steps[id(effect)] = steps.get(id(effect), 0) + 1
+        own(effect, dt)
+
+    monkeypatch.setattr(DampedScrollEffect, "update_velocity", update_velocity)
+
+    def busiest_in_a_second() -> int:
+        steps.clear()
+        start = time.monotonic()
+        while time.monotonic() - start < 1.0:
+            pump(1)
+        return max(steps.values(), default=0)
+
+    p = kiosk.start("frames-effects-", pin_policy="none")
+    p.wait_screen("welcome")
+    assert busiest_in_a_second() <= 90
+    p.app.present_card("LV0002")
+    p.wait_screen("checkout")
+    assert busiest_in_a_second() <= 90
