@@ -4,7 +4,12 @@ the kiosk uses (kiosk/runcli.py, KIVY_CLOCK), one after the other and repeated s
 of load on the machine hits both. CPU time of the kiosk's process (its threads; the demo library
 system's child apart) over --seconds, as a share of one core.
 
-    .venv/bin/python bench/bench_idle_cpu.py [--seconds 20] [--repeat 2] [--one-core]
+    .venv/bin/python bench/bench_idle_cpu.py [--seconds 20] [--repeat 2] [--settle 5] [--one-core]
+
+`--settle S`: the measure starts S seconds after the kiosk is ready (5 unless told, so that the
+start's trailing work is done); `--settle 0 --seconds 3` measures the seconds just after the
+welcome screen is shown, when the screen's scroll effects settle (docs/performance.md, "A scroll
+effect moved once a frame").
 """
 
 from __future__ import annotations
@@ -30,11 +35,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def idle_share(clock: str, seconds: float) -> float:
+def idle_share(clock: str, seconds: float, settle: float = 5.0) -> float:
     """Start `kiosk run`, wait for its READY (as systemd does), let it settle, then measure."""
     tmp = Path(tempfile.mkdtemp(prefix="kiosk-idle-"))
     conf = tmp / "kiosk.toml"
-    conf.write_text(CONFIG.format(port=6001, tmp=tmp.as_posix(), poll=0.2, embedded="true"))
+    conf.write_text(
+        CONFIG.format(port=6001, tmp=tmp.as_posix(), poll=0.2, embedded="true", stable_rounds=2)
+    )
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify.bind(str(tmp / "notify"))
     notify.settimeout(120)
@@ -55,7 +62,9 @@ def idle_share(clock: str, seconds: float) -> float:
     try:
         while b"READY=1" not in notify.recv(4096):
             pass
-        time.sleep(5)  # the start's trailing work (the heap trim, the first link check) done
+        time.sleep(
+            settle
+        )  # by default the start's trailing work (heap trim, first link check) done
         before, t0 = cpu_seconds(proc.pid), time.monotonic()
         time.sleep(seconds)
         used, wall = cpu_seconds(proc.pid) - before, time.monotonic() - t0
@@ -77,13 +86,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--settle", type=float, default=5.0)
     args = parser.parse_args()
     flag = " [--one-core]" if one_core else ""
-    print(f"idle kiosk run, {args.seconds:.0f} s each, {args.repeat}x; {budget()}{flag}")
+    print(
+        f"idle kiosk run, {args.seconds:.0f} s each from {args.settle:.0f} s after ready, "
+        f"{args.repeat}x; {budget()}{flag}"
+    )
     shares: dict[str, list[float]] = {clock: [] for clock in CLOCKS}
     for _ in range(args.repeat):
         for clock in CLOCKS:
-            shares[clock].append(idle_share(clock, args.seconds))
+            shares[clock].append(idle_share(clock, args.seconds, args.settle))
     for clock in CLOCKS:
         runs = ", ".join(f"{s * 100:.1f}" for s in shares[clock])
         print(

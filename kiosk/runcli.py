@@ -26,7 +26,8 @@ _HEADLESS_DRIVERS = ("offscreen", "kmsdrm", "wayland", "x11")
 # Kivy's clock. "interrupt" wakes the loop as soon as the core worker or a device thread hands
 # the UI thread a snapshot (Clock.schedule_once from that thread); Kivy's default clock sleeps
 # out the rest of the frame first, up to 1/maxfps (docs/performance.md, "frame drawn"). An idle
-# kiosk ticks as often with either.
+# kiosk ticks as often with either, since the scroll views' effects step once a frame
+# (kiosk/screens/widgets.py, FrameScrollEffect).
 KIVY_CLOCK = "interrupt"
 
 
