@@ -62,9 +62,8 @@ def idle_share(clock: str, seconds: float, settle: float = 5.0) -> float:
     try:
         while b"READY=1" not in notify.recv(4096):
             pass
-        time.sleep(
-            settle
-        )  # by default the start's trailing work (heap trim, first link check) done
+        # By default the start's trailing work (the heap trim, the first link check) is done.
+        time.sleep(settle)
         before, t0 = cpu_seconds(proc.pid), time.monotonic()
         time.sleep(seconds)
         used, wall = cpu_seconds(proc.pid) - before, time.monotonic() - t0

@@ -394,16 +394,15 @@ class StackReader:
         `head`, the first nine blocks when they were read already, is not read again."""
         total = min(info.block_count, self.max_blocks) if info.block_count else None
         head_blocks = QUICK_BYTES // 4
-        if head and info.block_size == 4:
-            if total is not None and total <= head_blocks:
-                return head[: total * 4]
-            if total is None:
-                return head + self._read_unknown_size(uid, start=head_blocks)
-            return head + self._read_known_size(uid, head_blocks, total - head_blocks)
-        if self.quick_read and info.block_size == 4 and (total is None or total > head_blocks):
+        if info.block_size != 4:
+            head = b""  # nine blocks of another size: not the head read as 4-byte blocks
+        elif not head and self.quick_read and (total is None or total > head_blocks):
             head = self.reader.read_blocks(uid, 0, head_blocks)
             if self._complete(head, dsfid):
                 return head
+        if head:
+            if total is not None and total <= head_blocks:
+                return head[: total * 4]
             if total is None:
                 return head + self._read_unknown_size(uid, start=head_blocks)
             return head + self._read_known_size(uid, head_blocks, total - head_blocks)

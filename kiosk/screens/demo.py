@@ -15,12 +15,11 @@ from kivy.properties import BooleanProperty, ObjectProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.button import Button
 from kivy.uix.label import Label
-from kivy.uix.scrollview import ScrollView
 from kivy.uix.togglebutton import ToggleButton
 
 from kiosk import demo_catalog
 from kiosk.core.events import CardSource
-from kiosk.screens.widgets import FrameScrollEffect
+from kiosk.screens.widgets import KScroll
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +61,7 @@ class DemoPanel(BoxLayout):
 
         content = BoxLayout(orientation="vertical", size_hint_y=None, spacing=4)
         content.bind(minimum_height=content.setter("height"))
-        scroll = ScrollView(do_scroll_x=False, effect_cls=FrameScrollEffect)
+        scroll = KScroll(do_scroll_x=False)
         scroll.add_widget(content)
 
         content.add_widget(self._heading("Demo: patron cards"))

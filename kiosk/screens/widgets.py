@@ -274,7 +274,6 @@ class KScroll(ScrollView):
 
     gap = NumericProperty(4)
     effect_cls = ObjectProperty(FrameScrollEffect, allownone=True)
-    clipping = BooleanProperty(True)  # read-only: whether the content is clipped to the view now
 
     def __init__(self, **kwargs: Any) -> None:
         self._gutter_trigger = Clock.create_trigger(self._gutter, -1)
@@ -316,6 +315,11 @@ class KScroll(ScrollView):
             self.canvas.after.insert(0, self._clip_after)
         self._update_clip()
 
+    @property
+    def clipping(self) -> bool:
+        """Whether the content is clipped to the view now."""
+        return bool(self._clip_rects)
+
     def update_from_scroll(self, *largs: Any) -> None:
         # Where Kivy places the content (its translation), after every change of size, position
         # or scroll: the one place that knows whether the content reaches past the view.
@@ -345,7 +349,6 @@ class KScroll(ScrollView):
             self._clip_rects = ()
         for rect in self._clip_rects:
             rect.pos, rect.size = self.pos, self.size
-        self.clipping = bool(self._clip_rects)
 
     def _bind_inactive_bar_color(self, *_: Any) -> None:
         """Half a second after a scroll (or a change of the content's size), Kivy fades the bar
