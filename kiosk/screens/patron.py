@@ -96,6 +96,13 @@ class KioskRoot(FloatLayout):
         self.ids.topbar.bind(width=lambda *_: self._place_language_button())
         self._place_language_button()
 
+    def export_as_image(self, *args: Any, **kwargs: Any) -> Any:
+        # Kivy draws the exported image upside down into an image of its own, where the screen
+        # manager's scissor (in the window's pixels) would cut the wrong band: it clips by the
+        # stencil meanwhile.
+        with self.ids.manager.stencil_while():
+            return super().export_as_image(*args, **kwargs)
+
     def _place_language_button(self) -> None:
         """The bar's language button, wherever a patron has no other way to change language."""
         button, bar = self._language_button, self.ids.topbar

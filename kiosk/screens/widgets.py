@@ -7,6 +7,8 @@ from __future__ import annotations
 import functools
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +20,8 @@ from kivy.graphics import (
     Line,
     Rectangle,
     RoundedRectangle,
+    ScissorPop,
+    ScissorPush,
     StencilPop,
     StencilPush,
     StencilUnUse,
@@ -37,6 +41,7 @@ from kivy.uix.button import Button
 from kivy.uix.gridlayout import GridLayout
 from kivy.uix.label import Label
 from kivy.uix.relativelayout import RelativeLayout
+from kivy.uix.screenmanager import ScreenManager
 from kivy.uix.scrollview import ScrollView
 from kivy.uix.widget import Widget
 
@@ -263,6 +268,101 @@ class FrameScrollEffect(DampedScrollEffect):
         self.trigger_velocity_update = Clock.create_trigger(self.update_velocity, FRAME_S)
 
 
+def drop_stencil_rule(widget: Widget) -> None:
+    """Take out the stencil Kivy's rule for the widget's class (StencilView's, ScreenManager's)
+    put first in its canvas.before and canvas.after: push, its box, use; un-use, its box, pop."""
+    for canvas, kinds in (
+        (widget.canvas.before, (StencilPush, Rectangle, StencilUse)),
+        (widget.canvas.after, (StencilUnUse, Rectangle, StencilPop)),
+    ):
+        # Kivy's rule puts its instructions first; a Rectangle takes its texture binding along.
+        for instruction in [i for i in canvas.children[:4] if isinstance(i, kinds)]:
+            canvas.remove(instruction)
+
+
+def fill_stencil(before: InstructionGroup, after: InstructionGroup) -> tuple[Rectangle, Rectangle]:
+    """A stencil clip as Kivy's StencilView draws it: push, a box, use before the content;
+    un-use, the box again, pop after it. Returns the two boxes, to be placed over the clip."""
+    boxes = (Rectangle(), Rectangle())
+    for instruction in (StencilPush(), boxes[0], StencilUse()):
+        before.add(instruction)
+    for instruction in (StencilUnUse(), boxes[1], StencilPop()):
+        after.add(instruction)
+    return boxes
+
+
+def window_turned() -> bool:
+    """Whether Kivy turns the window's drawing (its `rotation`): window coordinates are then
+    not the framebuffer's pixels, which a scissor is given in."""
+    from kivy.core.window import Window  # lazy: importing it opens Kivy's window
+
+    return bool(Window.rotation % 360)
+
+
+class ClipScreenManager(ScreenManager):
+    """The kiosk's screen manager: its screens are clipped to its box by a scissor.
+
+    Kivy's ScreenManager clips with the stencil buffer, so that a screen's overflowing text
+    stays off the bar above it: its box drawn into the stencil before the screen and again
+    after, and every shape of the screen tested against the stencil. Under Mesa's software
+    renderer that was the dearest part of a frame once the scroll views stopped clipping what
+    fits (docs/performance.md, "A scissor for the screens"). A scissor clips the same box, and
+    the renderer only leaves out what lies outside it.
+
+    A scissor is given in the framebuffer's pixels, and those are the window's only when the
+    window is drawn as it is: a window Kivy turns (`graphics.rotation`) keeps the stencil, and
+    an export of the screens to an image (drawn upside down into an image of its own) is made
+    with the stencil, under `stencil_while()`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.scissor: ScissorPush | None = None
+        self._clip: tuple[InstructionGroup, InstructionGroup] | None = None
+        self._stencil = (InstructionGroup(), InstructionGroup())
+        self._stencil_rects = fill_stencil(*self._stencil)
+        super().__init__(**kwargs)
+
+    def on_kv_post(self, base_widget: Any) -> None:
+        if window_turned() or self.scissor is not None:
+            return
+        drop_stencil_rule(self)
+        self.scissor = ScissorPush()
+        scissor = (InstructionGroup(), InstructionGroup())
+        scissor[0].add(self.scissor)
+        scissor[1].add(ScissorPop())
+        self._use(scissor)
+        self.bind(pos=self._place_clip, size=self._place_clip)
+        self._place_clip()
+
+    def _use(self, clip: tuple[InstructionGroup, InstructionGroup]) -> None:
+        if self._clip is not None:
+            self.canvas.before.remove(self._clip[0])
+            self.canvas.after.remove(self._clip[1])
+        self.canvas.before.insert(0, clip[0])
+        self.canvas.after.add(clip[1])
+        self._clip = clip
+
+    def _place_clip(self, *_: Any) -> None:
+        for rect in self._stencil_rects:
+            rect.pos, rect.size = self.pos, self.size
+        if self.scissor is not None:
+            x, y = self.to_window(self.x, self.y)
+            self.scissor.pos = (round(x), round(y))
+            self.scissor.size = (round(self.width), round(self.height))
+
+    @contextmanager
+    def stencil_while(self) -> Iterator[None]:
+        """Clip by the stencil while the block runs (an export of the screens to an image)."""
+        scissor = self._clip
+        if scissor is None or scissor is self._stencil:
+            yield
+            return
+        self._use(self._stencil)
+        try:
+            yield
+        finally:
+            self._use(scissor)
+
+
 class KScroll(ScrollView):
     """A vertical scroll view whose content keeps clear of its scroll bar.
 
@@ -303,13 +403,7 @@ class KScroll(ScrollView):
         "A stencil only while the content overflows"). Content that lies inside the view has
         nothing to clip: the view takes the stencil over and draws it only while the content
         reaches past the view (taller than it, scrolled, or pulled past its end)."""
-        for canvas, kinds in (
-            (self.canvas.before, (StencilPush, Rectangle, StencilUse)),
-            (self.canvas.after, (StencilUnUse, Rectangle, StencilPop)),
-        ):
-            # Kivy's rule puts its instructions first; a Rectangle takes its texture binding along.
-            for instruction in [i for i in canvas.children[:4] if isinstance(i, kinds)]:
-                canvas.remove(instruction)
+        drop_stencil_rule(self)
         if self._clip_before not in self.canvas.before.children:
             self.canvas.before.insert(0, self._clip_before)
             self.canvas.after.insert(0, self._clip_after)
@@ -336,13 +430,7 @@ class KScroll(ScrollView):
             or y + content.height > self.top + 0.5
         )
         if outside and not self._clip_rects:
-            self._clip_rects = (Rectangle(), Rectangle())
-            for group, instructions in (
-                (self._clip_before, (StencilPush(), self._clip_rects[0], StencilUse())),
-                (self._clip_after, (StencilUnUse(), self._clip_rects[1], StencilPop())),
-            ):
-                for instruction in instructions:
-                    group.add(instruction)
+            self._clip_rects = fill_stencil(self._clip_before, self._clip_after)
         elif not outside and self._clip_rects:
             self._clip_before.clear()
             self._clip_after.clear()

@@ -406,8 +406,8 @@ def test_a_scroll_view_clips_its_content_only_while_the_content_reaches_past_it(
     views = [w for w in screen.walk(restrict=True) if isinstance(w, KScroll)]
     assert len(views) == 2  # the list and the side pane with the actions
     assert not any(v.clipping for v in views)
-    # The screen manager's own stencil is the only one left in the frame.
-    assert _stencil_masks(Window.canvas) == 1
+    # No stencil in the frame: the screen manager clips by a scissor.
+    assert _stencil_masks(Window.canvas) == 0
 
     listing = screen.ids.main
     # A point just above the list, in its column: the screen's background with three rows.
@@ -419,12 +419,12 @@ def test_a_scroll_view_clips_its_content_only_while_the_content_reaches_past_it(
     own(_borrowed(30))
     p.settle()
     assert listing.clipping and listing.scroll_y < 0.05  # at the foot: the first rows above
-    assert _stencil_masks(Window.canvas) == 2
+    assert _stencil_masks(Window.canvas) == 1
     assert _window_pixel(x, y) == background, "a row scrolled out of the list drew above it"
 
     own(_borrowed(3))
     p.settle()
-    assert not listing.clipping and _stencil_masks(Window.canvas) == 1
+    assert not listing.clipping and _stencil_masks(Window.canvas) == 0
 
     # Content shorter than its view, pulled down past its end as a patron's finger drags it.
     from kivy.uix.widget import Widget
@@ -439,6 +439,68 @@ def test_a_scroll_view_clips_its_content_only_while_the_content_reaches_past_it(
     view.scroll_y = 1.0
     pump(2)
     assert not view.clipping
+
+
+def test_the_screens_are_clipped_to_the_screen_manager_by_a_scissor_not_a_stencil(
+    kiosk, monkeypatch
+) -> None:
+    """Kivy's screen manager clips its screens with the stencil buffer: its box filled twice a
+    frame and every shape of the screen tested against it, the dearest part of a frame under
+    Mesa's software renderer once the scroll views stopped clipping (docs/performance.md, "A
+    scissor for the screens"). A scissor does the same job: a screen's content that reaches
+    above its box is still kept off the top bar, in the window and in an exported screenshot."""
+    from kivy.core.window import Window
+    from kivy.graphics import Color, Rectangle
+    from kivy.uix.widget import Widget
+
+    from kiosk.screens import widgets
+    from kiosk.screens.widgets import ClipScreenManager
+
+    p, own = _checkout_held(kiosk, monkeypatch, "frames-scissor-")
+    app = p.app
+    own(_borrowed(3))
+    p.settle()
+    manager = app.kiosk_root.ids.manager
+    assert isinstance(manager, ClipScreenManager) and manager.scissor is not None
+    assert _stencil_masks(Window.canvas) == 0
+    assert (manager.scissor.pos, manager.scissor.size) == (
+        tuple(round(v) for v in manager.to_window(*manager.pos)),
+        tuple(round(v) for v in manager.size),
+    )
+
+    # Something on the screen that reaches 60 px above the screen's top, over the top bar.
+    screen = app.screen("checkout")
+    overflow = Widget(size_hint=(None, None), pos=(0, screen.height - 20))
+    overflow.size = (screen.width, 80)
+    with overflow.canvas:
+        Color(1, 0, 1, 1)
+        Rectangle(pos=overflow.pos, size=overflow.size)
+    screen.add_widget(overflow)
+    try:
+        p.settle()
+        x = round(manager.center_x)
+        top = round(manager.to_window(manager.x, manager.top)[1])
+        assert _window_pixel(x, top - 4) == (255, 0, 255)  # drawn inside the screen's box
+        bar = tuple(round(c * 255) for c in app.theme.bar[:3])
+        assert _window_pixel(x, top + 2) == bar, "a screen drew over the top bar"
+        shot = p.app.kiosk_root.export_as_image().texture
+        pixels = shot.pixels
+
+        def shot_pixel(px: int, py: int) -> tuple[int, ...]:
+            at = ((shot.height - 1 - py) * shot.width + px) * 4  # the image's rows top down
+            return tuple(pixels[at : at + 3])
+
+        assert shot_pixel(x, top - 4) == (255, 0, 255)
+        assert shot_pixel(x, top + 2) == bar, "a screen drew over the top bar in the image"
+        assert _stencil_masks(Window.canvas) == 0  # the window's frames clip by scissor again
+    finally:
+        screen.remove_widget(overflow)
+        p.settle()
+
+    # A window that Kivy turns is not in the scissor's pixels: Kivy's stencil is kept there.
+    monkeypatch.setattr(widgets, "window_turned", lambda: True)
+    turned = ClipScreenManager()
+    assert turned.scissor is None and _stencil_masks(turned.canvas.before) == 1
 
 
 def test_a_scroll_effect_moves_at_most_once_a_frame_after_a_screen_is_shown(
