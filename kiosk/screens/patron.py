@@ -26,7 +26,14 @@ from kiosk.core.routing import Instruction, ReturnOutcome
 from kiosk.i18n import _, translator
 from kiosk.screens.base import KioskScreen
 from kiosk.screens.texts import block_text, clip, ordered_blocks, refusal_text
-from kiosk.screens.widgets import DIGIT_KEYS, LETTER_KEYS, ItemRow, KButton, KLabel
+from kiosk.screens.widgets import (
+    DIGIT_KEYS,
+    LETTER_KEYS,
+    ItemRow,
+    KButton,
+    KLabel,
+    clipped_by_stencil,
+)
 
 if TYPE_CHECKING:  # the snapshots' types only: the workflows load after the first frame
     from kiosk.core.checkout import CheckoutItem
@@ -97,10 +104,9 @@ class KioskRoot(FloatLayout):
         self._place_language_button()
 
     def export_as_image(self, *args: Any, **kwargs: Any) -> Any:
-        # Kivy draws the exported image upside down into an image of its own, where the screen
-        # manager's scissor (in the window's pixels) would cut the wrong band: it clips by the
-        # stencil meanwhile.
-        with self.ids.manager.stencil_while():
+        # Kivy draws the exported image upside down into an image of its own, where a scissor
+        # (in the window's pixels) would cut the wrong band: the clips are stencils meanwhile.
+        with clipped_by_stencil(self):
             return super().export_as_image(*args, **kwargs)
 
     def _place_language_button(self) -> None:

@@ -8,13 +8,14 @@ import functools
 import logging
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kivy.clock import Clock
 from kivy.effects.dampedscroll import DampedScrollEffect
 from kivy.graphics import (
+    Callback,
     Color,
     InstructionGroup,
     Line,
@@ -299,68 +300,114 @@ def window_turned() -> bool:
     return bool(Window.rotation % 360)
 
 
-class ClipScreenManager(ScreenManager):
-    """The kiosk's screen manager: its screens are clipped to its box by a scissor.
+class BoxClip:
+    """A widget's content clipped to the widget's box, by a scissor where one can stand.
 
-    Kivy's ScreenManager clips with the stencil buffer, so that a screen's overflowing text
-    stays off the bar above it: its box drawn into the stencil before the screen and again
-    after, and every shape of the screen tested against the stencil. Under Mesa's software
-    renderer that was the dearest part of a frame once the scroll views stopped clipping what
-    fits (docs/performance.md, "A scissor for the screens"). A scissor clips the same box, and
-    the renderer only leaves out what lies outside it.
+    Kivy's clipping widgets (its ScreenManager, every StencilView) clip with the stencil buffer:
+    the box drawn into the stencil before the content and again after it, and every pixel of
+    the content tested against the stencil. Under Mesa's software renderer that made a frame
+    dearer than any other part of it, and a Pi's GPU is short of the same fill rate
+    (docs/performance.md, "A scissor for the screens"). A scissor clips the same box, and the
+    renderer only leaves out what lies outside it.
 
-    A scissor is given in the framebuffer's pixels, and those are the window's only when the
-    window is drawn as it is: a window Kivy turns (`graphics.rotation`) keeps the stencil, and
-    an export of the screens to an image (drawn upside down into an image of its own) is made
-    with the stencil, under `stencil_while()`."""
+    A scissor is given in the framebuffer's pixels, and those are the window's only while the
+    window is drawn as it is: a window that Kivy turns (`graphics.rotation`) is clipped by the
+    stencil, and so is an export to an image (Kivy draws it upside down into an image of its
+    own), under `stencil_while()`. The scissor's box is taken from the widget's place in the
+    window as each frame is drawn, so a relative layout that moves the widget's parents along
+    cannot leave it behind.
 
-    def __init__(self, **kwargs: Any) -> None:
+    The owner puts `before` first in its canvas.before and `after` first in its canvas.after.
+    """
+
+    def __init__(self, widget: Widget) -> None:
+        self.widget = widget
+        self.before = InstructionGroup()
+        self.after = InstructionGroup()
+        self.on = False
         self.scissor: ScissorPush | None = None
-        self._clip: tuple[InstructionGroup, InstructionGroup] | None = None
-        self._stencil = (InstructionGroup(), InstructionGroup())
-        self._stencil_rects = fill_stencil(*self._stencil)
-        super().__init__(**kwargs)
+        self._by_stencil = False
+        self._boxes: tuple[Rectangle, ...] = ()
 
-    def on_kv_post(self, base_widget: Any) -> None:
-        if window_turned() or self.scissor is not None:
+    def set(self, on: bool) -> None:
+        """Clip or stop clipping."""
+        if on != self.on:
+            self.on = on
+            self._build()
+        else:
+            self.place()
+
+    def _build(self) -> None:
+        self.before.clear()
+        self.after.clear()
+        self.scissor, self._boxes = None, ()
+        if not self.on:
             return
-        drop_stencil_rule(self)
-        self.scissor = ScissorPush()
-        scissor = (InstructionGroup(), InstructionGroup())
-        scissor[0].add(self.scissor)
-        scissor[1].add(ScissorPop())
-        self._use(scissor)
-        self.bind(pos=self._place_clip, size=self._place_clip)
-        self._place_clip()
+        if self._by_stencil or window_turned():
+            self._boxes = fill_stencil(self.before, self.after)
+        else:
+            self.scissor = ScissorPush()
+            self.before.add(Callback(self._place_scissor))
+            self.before.add(self.scissor)
+            self.after.add(ScissorPop())
+        self.place()
 
-    def _use(self, clip: tuple[InstructionGroup, InstructionGroup]) -> None:
-        if self._clip is not None:
-            self.canvas.before.remove(self._clip[0])
-            self.canvas.after.remove(self._clip[1])
-        self.canvas.before.insert(0, clip[0])
-        self.canvas.after.add(clip[1])
-        self._clip = clip
+    def place(self, *_: Any) -> None:
+        """Follow the widget's box (bound to its pos and size)."""
+        for box in self._boxes:
+            box.pos, box.size = self.widget.pos, self.widget.size
+        self._place_scissor()
 
-    def _place_clip(self, *_: Any) -> None:
-        for rect in self._stencil_rects:
-            rect.pos, rect.size = self.pos, self.size
-        if self.scissor is not None:
-            x, y = self.to_window(self.x, self.y)
-            self.scissor.pos = (round(x), round(y))
-            self.scissor.size = (round(self.width), round(self.height))
+    def _place_scissor(self, *_: Any) -> None:
+        if self.scissor is None:
+            return
+        widget = self.widget
+        x, y = widget.to_window(widget.x, widget.y)
+        pos, size = (round(x), round(y)), (round(widget.width), round(widget.height))
+        # Only a change is set: a set instruction asks for another frame.
+        if tuple(self.scissor.pos) != pos or tuple(self.scissor.size) != size:
+            self.scissor.pos, self.scissor.size = pos, size
 
     @contextmanager
     def stencil_while(self) -> Iterator[None]:
-        """Clip by the stencil while the block runs (an export of the screens to an image)."""
-        scissor = self._clip
-        if scissor is None or scissor is self._stencil:
-            yield
-            return
-        self._use(self._stencil)
+        """Clip by the stencil while the block runs (an export to an image)."""
+        self._by_stencil = True
+        self._build()
         try:
             yield
         finally:
-            self._use(scissor)
+            self._by_stencil = False
+            self._build()
+
+
+@contextmanager
+def clipped_by_stencil(root: Widget) -> Iterator[None]:
+    """Every clip under `root` by the stencil while the block runs: an export of `root` to an
+    image, which Kivy draws upside down into a framebuffer of its own."""
+    with ExitStack() as stack:
+        for widget in root.walk(restrict=True):
+            clip = getattr(widget, "clip", None)
+            if isinstance(clip, BoxClip):
+                stack.enter_context(clip.stencil_while())
+        yield
+
+
+class ClipScreenManager(ScreenManager):
+    """The kiosk's screen manager: its screens are clipped to its box by a `BoxClip`, which keeps
+    a screen's overflowing text off the bar above it without Kivy's stencil."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.clip = BoxClip(self)
+        super().__init__(**kwargs)
+
+    def on_kv_post(self, base_widget: Any) -> None:
+        if self.clip.before in self.canvas.before.children:
+            return
+        drop_stencil_rule(self)
+        self.canvas.before.insert(0, self.clip.before)
+        self.canvas.after.insert(0, self.clip.after)
+        self.bind(pos=self.clip.place, size=self.clip.place)
+        self.clip.set(True)
 
 
 class KScroll(ScrollView):
@@ -377,9 +424,7 @@ class KScroll(ScrollView):
 
     def __init__(self, **kwargs: Any) -> None:
         self._gutter_trigger = Clock.create_trigger(self._gutter, -1)
-        self._clip_before = InstructionGroup()
-        self._clip_after = InstructionGroup()
-        self._clip_rects: tuple[Rectangle, ...] = ()
+        self.clip = BoxClip(self)
         super().__init__(**kwargs)
         self.bind(
             width=self._gutter_trigger,
@@ -394,25 +439,26 @@ class KScroll(ScrollView):
     def on_kv_post(self, base_widget: Any) -> None:
         # Kivy's rules are applied by now, StencilView's among them (a view built by another
         # widget's rule gets its own rules after its __init__).
-        self._own_stencil()
+        self._own_clip()
 
-    def _own_stencil(self) -> None:
+    def _own_clip(self) -> None:
         """Kivy's rule for a StencilView clips the content at every frame, which costs a fill of
         the whole view twice over in the stencil buffer (on the checkout screen at 1280x800 about
         1-2 ms of Mesa's frame for the list and as much for the side pane; docs/performance.md,
         "A stencil only while the content overflows"). Content that lies inside the view has
-        nothing to clip: the view takes the stencil over and draws it only while the content
-        reaches past the view (taller than it, scrolled, or pulled past its end)."""
+        nothing to clip: the view takes the clip over and clips only while the content reaches
+        past the view (taller than it, scrolled, or pulled past its end), by a scissor where one
+        can stand (`BoxClip`)."""
         drop_stencil_rule(self)
-        if self._clip_before not in self.canvas.before.children:
-            self.canvas.before.insert(0, self._clip_before)
-            self.canvas.after.insert(0, self._clip_after)
+        if self.clip.before not in self.canvas.before.children:
+            self.canvas.before.insert(0, self.clip.before)
+            self.canvas.after.insert(0, self.clip.after)
         self._update_clip()
 
     @property
     def clipping(self) -> bool:
         """Whether the content is clipped to the view now."""
-        return bool(self._clip_rects)
+        return self.clip.on
 
     def update_from_scroll(self, *largs: Any) -> None:
         # Where Kivy places the content (its translation), after every change of size, position
@@ -429,14 +475,7 @@ class KScroll(ScrollView):
             or x + content.width > self.right + 0.5
             or y + content.height > self.top + 0.5
         )
-        if outside and not self._clip_rects:
-            self._clip_rects = fill_stencil(self._clip_before, self._clip_after)
-        elif not outside and self._clip_rects:
-            self._clip_before.clear()
-            self._clip_after.clear()
-            self._clip_rects = ()
-        for rect in self._clip_rects:
-            rect.pos, rect.size = self.pos, self.size
+        self.clip.set(outside)
 
     def _bind_inactive_bar_color(self, *_: Any) -> None:
         """Half a second after a scroll (or a change of the content's size), Kivy fades the bar

@@ -381,10 +381,26 @@ def test_the_background_is_a_clear_of_the_frame_in_either_contrast_mode(kiosk) -
 def _stencil_masks(group: object) -> int:
     from kivy.graphics import StencilPush
 
+    return _count(group, StencilPush)
+
+
+def _scissors(group: object) -> int:
+    from kivy.graphics import ScissorPush
+
+    return _count(group, ScissorPush)
+
+
+def _count(group: object, kind: type) -> int:
     count = 0
     for instruction in getattr(group, "children", None) or ():
-        count += isinstance(instruction, StencilPush) + _stencil_masks(instruction)
+        count += isinstance(instruction, kind) + _count(instruction, kind)
     return count
+
+
+def _exported_pixel(shot: Any, x: int, y: int) -> tuple[int, ...]:
+    """A pixel of an exported image (`export_as_image().texture`) at window coordinates."""
+    at = ((shot.height - 1 - y) * shot.width + x) * 4  # the image's rows run top down
+    return tuple(shot.pixels[at : at + 3])
 
 
 def test_a_scroll_view_clips_its_content_only_while_the_content_reaches_past_it(
@@ -419,12 +435,25 @@ def test_a_scroll_view_clips_its_content_only_while_the_content_reaches_past_it(
     own(_borrowed(30))
     p.settle()
     assert listing.clipping and listing.scroll_y < 0.05  # at the foot: the first rows above
-    assert _stencil_masks(Window.canvas) == 1
+    # The list clips by a scissor inside the screen manager's: still no stencil in the frame.
+    assert _stencil_masks(Window.canvas) == 0 and _scissors(Window.canvas) == 2
     assert _window_pixel(x, y) == background, "a row scrolled out of the list drew above it"
+    # An export to an image clips by the stencil (a scissor would cut the wrong band of an image
+    # drawn upside down): the same pixels as the window's, above the list and down its column.
+    column = [
+        (x, y),
+        *(
+            (x, round(listing.to_window(0, listing.y + f * listing.height)[1]))
+            for f in (0.1, 0.3, 0.5, 0.7, 0.9)
+        ),
+    ]
+    shot = app.kiosk_root.export_as_image().texture
+    assert [_exported_pixel(shot, *xy) for xy in column] == [_window_pixel(*xy) for xy in column]
+    assert _scissors(Window.canvas) == 2 and _stencil_masks(Window.canvas) == 0
 
     own(_borrowed(3))
     p.settle()
-    assert not listing.clipping and _stencil_masks(Window.canvas) == 0
+    assert not listing.clipping and _scissors(Window.canvas) == 1
 
     # Content shorter than its view, pulled down past its end as a patron's finger drags it.
     from kivy.uix.widget import Widget
@@ -439,6 +468,26 @@ def test_a_scroll_view_clips_its_content_only_while_the_content_reaches_past_it(
     view.scroll_y = 1.0
     pump(2)
     assert not view.clipping
+
+    # The scissor follows the view when a relative layout moves it along, the view's own place
+    # in its parent unchanged: the box is taken from the window as the frame is drawn.
+    from kivy.uix.relativelayout import RelativeLayout
+
+    holder = RelativeLayout(size_hint=(None, None), size=(300, 300), pos=(40, 50))
+    moved = KScroll(size_hint=(None, None), size=(200, 200), pos=(10, 20))
+    moved.add_widget(Widget(size_hint_y=None, height=500))
+    holder.add_widget(moved)
+    Window.add_widget(holder)
+    try:
+        pump(3)
+        scissor = moved.clip.scissor
+        assert moved.clipping and scissor is not None
+        assert (tuple(scissor.pos), tuple(scissor.size)) == ((50, 70), (200, 200))
+        holder.pos = (140, 90)
+        pump(3)
+        assert tuple(moved.pos) == (10, 20) and tuple(scissor.pos) == (150, 110)
+    finally:
+        Window.remove_widget(holder)
 
 
 def test_the_screens_are_clipped_to_the_screen_manager_by_a_scissor_not_a_stencil(
@@ -461,9 +510,10 @@ def test_the_screens_are_clipped_to_the_screen_manager_by_a_scissor_not_a_stenci
     own(_borrowed(3))
     p.settle()
     manager = app.kiosk_root.ids.manager
-    assert isinstance(manager, ClipScreenManager) and manager.scissor is not None
+    scissor = manager.clip.scissor
+    assert isinstance(manager, ClipScreenManager) and scissor is not None
     assert _stencil_masks(Window.canvas) == 0
-    assert (manager.scissor.pos, manager.scissor.size) == (
+    assert (tuple(scissor.pos), tuple(scissor.size)) == (
         tuple(round(v) for v in manager.to_window(*manager.pos)),
         tuple(round(v) for v in manager.size),
     )
@@ -484,14 +534,10 @@ def test_the_screens_are_clipped_to_the_screen_manager_by_a_scissor_not_a_stenci
         bar = tuple(round(c * 255) for c in app.theme.bar[:3])
         assert _window_pixel(x, top + 2) == bar, "a screen drew over the top bar"
         shot = p.app.kiosk_root.export_as_image().texture
-        pixels = shot.pixels
-
-        def shot_pixel(px: int, py: int) -> tuple[int, ...]:
-            at = ((shot.height - 1 - py) * shot.width + px) * 4  # the image's rows top down
-            return tuple(pixels[at : at + 3])
-
-        assert shot_pixel(x, top - 4) == (255, 0, 255)
-        assert shot_pixel(x, top + 2) == bar, "a screen drew over the top bar in the image"
+        assert _exported_pixel(shot, x, top - 4) == (255, 0, 255)
+        assert _exported_pixel(shot, x, top + 2) == bar, (
+            "a screen drew over the top bar in the image"
+        )
         assert _stencil_masks(Window.canvas) == 0  # the window's frames clip by scissor again
     finally:
         screen.remove_widget(overflow)
@@ -500,7 +546,7 @@ def test_the_screens_are_clipped_to_the_screen_manager_by_a_scissor_not_a_stenci
     # A window that Kivy turns is not in the scissor's pixels: Kivy's stencil is kept there.
     monkeypatch.setattr(widgets, "window_turned", lambda: True)
     turned = ClipScreenManager()
-    assert turned.scissor is None and _stencil_masks(turned.canvas.before) == 1
+    assert turned.clip.scissor is None and _stencil_masks(turned.canvas.before) == 1
 
 
 def test_a_scroll_effect_moves_at_most_once_a_frame_after_a_screen_is_shown(
