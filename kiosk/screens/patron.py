@@ -33,6 +33,7 @@ from kiosk.screens.widgets import (
     KButton,
     KLabel,
     clipped_by_stencil,
+    lay_out_now,
 )
 
 if TYPE_CHECKING:  # the snapshots' types only: the workflows load after the first frame
@@ -669,6 +670,7 @@ def sync_rows(
             row = rows[key] = widget_cls(**values)
             if action_text:
                 row.action_text = action_text  # after construction: it adds a button
+            lay_out_now(row, box)
         else:
             for name, value in values.items():
                 if getattr(row, name) != value:

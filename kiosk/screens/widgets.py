@@ -38,9 +38,11 @@ from kivy.properties import (
     ObjectProperty,
     StringProperty,
 )
+from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.button import Button
 from kivy.uix.gridlayout import GridLayout
 from kivy.uix.label import Label
+from kivy.uix.layout import Layout
 from kivy.uix.relativelayout import RelativeLayout
 from kivy.uix.screenmanager import ScreenManager
 from kivy.uix.scrollview import ScrollView
@@ -543,6 +545,29 @@ class ItemRow(RelativeLayout):
     def on_action_press(self, *_: Any) -> None:
         if self.action is not None:
             self.action(self.item_id)
+
+
+def lay_out_now(widget: Widget, box: Widget) -> None:
+    """Lay a widget just built for a vertical list `box` out at the width the list will give
+    it, and fit its texts, now.
+
+    Left to the frame's triggers, a new row's labels rendered their text at Kivy's default
+    width of 100 px, again at the font their fit chose, and again at the width the list's
+    layout gave them: three renders of each text in the frame that shows the row, where one
+    will do (docs/performance.md, "A row's texts rendered once"). Laid out top down here,
+    each label's width and font are final before its texture is first made. Anything else
+    (a widget of a fixed width, another kind of box) is left to the triggers."""
+    if widget.size_hint_x is None or not isinstance(box, BoxLayout):
+        return
+    if box.orientation != "vertical":
+        return
+    left, _top, right, _bottom = box.padding
+    widget.width = (box.width - left - right) * widget.size_hint_x
+    for child in widget.walk(restrict=True):  # parents before their children
+        if isinstance(child, Layout):
+            child.do_layout()
+        if isinstance(child, FitText):
+            child.fit_text()
 
 
 class Pictogram(Widget):

@@ -549,6 +549,42 @@ def test_the_screens_are_clipped_to_the_screen_manager_by_a_scissor_not_a_stenci
     assert turned.clip.scissor is None and _stencil_masks(turned.canvas.before) == 1
 
 
+def test_a_new_rows_texts_are_rendered_once_for_the_frame_that_shows_it(kiosk, monkeypatch) -> None:
+    """A row's labels are laid out and fitted when the row is built, so each text is rendered
+    once, at its final width and font; left to the frame's triggers, each was rendered three
+    times in that frame (Kivy's default width, the fitted font, the list's width), on the UI
+    thread between the tag and its row (docs/performance.md, "A row's texts rendered once")."""
+    from collections import Counter
+
+    from kivy.uix.label import Label
+
+    p, own = _checkout_held(kiosk, monkeypatch, "frames-once-")
+    screen = p.app.screen("checkout")
+    own(_borrowed(2))
+    p.settle()
+    before = set(screen._rows)
+    renders: Counter[int] = Counter()
+    original = Label.texture_update
+
+    def texture_update(label: Label, *args: Any) -> Any:
+        renders[id(label)] += 1
+        return original(label, *args)
+
+    monkeypatch.setattr(Label, "texture_update", texture_update)
+    own(_borrowed(3))
+    (key,) = set(screen._rows) - before
+    row = screen._rows[key]
+    labels = [w for w in row.walk(restrict=True) if isinstance(w, Label)]
+    pump(1)  # the frame that shows the row
+    assert [renders[id(label)] for label in labels] == [1] * len(labels)
+    title = row.ids.title_label
+    assert title.texture is not None and "30000003" in title.text
+    # The width the row was laid out at is the list's: settling changes no text's width.
+    p.settle()
+    assert [renders[id(label)] for label in labels] == [1] * len(labels)
+    assert row.width == screen.ids.item_list.width
+
+
 def test_a_scroll_effect_moves_at_most_once_a_frame_after_a_screen_is_shown(
     kiosk, monkeypatch
 ) -> None:
