@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kivy.clock import Clock
+from kivy.config import Config
 from kivy.effects.dampedscroll import DampedScrollEffect
 from kivy.graphics import (
     Callback,
@@ -253,8 +254,11 @@ class KeyPad(GridLayout):
         pass
 
 
-# One frame at Kivy's frame rate (its `maxfps`, 60, which the kiosk keeps).
-FRAME_S = 1 / 60
+def frame_s() -> float:
+    """One frame at Kivy's frame rate (`graphics.maxfps`, 60 unless a site's Kivy configuration
+    says otherwise; 0, no limit, is taken as 60)."""
+    fps = Config.getint("graphics", "maxfps")
+    return 1 / fps if fps > 0 else 1 / 60
 
 
 class FrameScrollEffect(DampedScrollEffect):
@@ -268,19 +272,7 @@ class FrameScrollEffect(DampedScrollEffect):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.trigger_velocity_update = Clock.create_trigger(self.update_velocity, FRAME_S)
-
-
-def drop_stencil_rule(widget: Widget) -> None:
-    """Take out the stencil Kivy's rule for the widget's class (StencilView's, ScreenManager's)
-    put first in its canvas.before and canvas.after: push, its box, use; un-use, its box, pop."""
-    for canvas, kinds in (
-        (widget.canvas.before, (StencilPush, Rectangle, StencilUse)),
-        (widget.canvas.after, (StencilUnUse, Rectangle, StencilPop)),
-    ):
-        # Kivy's rule puts its instructions first; a Rectangle takes its texture binding along.
-        for instruction in [i for i in canvas.children[:4] if isinstance(i, kinds)]:
-            canvas.remove(instruction)
+        self.trigger_velocity_update = Clock.create_trigger(self.update_velocity, frame_s())
 
 
 def fill_stencil(before: InstructionGroup, after: InstructionGroup) -> tuple[Rectangle, Rectangle]:
@@ -319,7 +311,7 @@ class BoxClip:
     window as each frame is drawn, so a relative layout that moves the widget's parents along
     cannot leave it behind.
 
-    The owner puts `before` first in its canvas.before and `after` first in its canvas.after.
+    The widget hands its clip over with `take_over()` once Kivy's rules have been applied.
     """
 
     def __init__(self, widget: Widget) -> None:
@@ -330,6 +322,23 @@ class BoxClip:
         self.scissor: ScissorPush | None = None
         self._by_stencil = False
         self._boxes: tuple[Rectangle, ...] = ()
+
+    def take_over(self) -> None:
+        """Take Kivy's stencil out of the widget (its class rule, StencilView's or
+        ScreenManager's, put push, box, use first in canvas.before and un-use, box, pop first
+        in canvas.after) and put this clip's groups in its place; once."""
+        canvas = self.widget.canvas
+        if self.before in canvas.before.children:
+            return
+        for part, kinds in (
+            (canvas.before, (StencilPush, Rectangle, StencilUse)),
+            (canvas.after, (StencilUnUse, Rectangle, StencilPop)),
+        ):
+            # Kivy's rule puts its instructions first; a Rectangle takes its texture binding along.
+            for instruction in [i for i in part.children[:4] if isinstance(i, kinds)]:
+                part.remove(instruction)
+        canvas.before.insert(0, self.before)
+        canvas.after.insert(0, self.after)
 
     def set(self, on: bool) -> None:
         """Clip or stop clipping."""
@@ -403,13 +412,11 @@ class ClipScreenManager(ScreenManager):
         super().__init__(**kwargs)
 
     def on_kv_post(self, base_widget: Any) -> None:
-        if self.clip.before in self.canvas.before.children:
-            return
-        drop_stencil_rule(self)
-        self.canvas.before.insert(0, self.clip.before)
-        self.canvas.after.insert(0, self.clip.after)
-        self.bind(pos=self.clip.place, size=self.clip.place)
+        # Kivy's rule for ScreenManager (its stencil) is applied by now.
+        self.clip.take_over()
         self.clip.set(True)
+        self.fbind("pos", self.clip.place)
+        self.fbind("size", self.clip.place)
 
 
 class KScroll(ScrollView):
@@ -451,10 +458,7 @@ class KScroll(ScrollView):
         nothing to clip: the view takes the clip over and clips only while the content reaches
         past the view (taller than it, scrolled, or pulled past its end), by a scissor where one
         can stand (`BoxClip`)."""
-        drop_stencil_rule(self)
-        if self.clip.before not in self.canvas.before.children:
-            self.canvas.before.insert(0, self.clip.before)
-            self.canvas.after.insert(0, self.clip.after)
+        self.clip.take_over()
         self._update_clip()
 
     @property
