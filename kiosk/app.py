@@ -30,6 +30,7 @@ from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
 
 from kiosk import memory
 from kiosk.config import Config
+from kiosk.core.domain import ItemTag
 from kiosk.core.errors import log_fault
 from kiosk.core.events import (
     Action,
@@ -51,7 +52,7 @@ from kiosk.sounds import Cue, Sounds
 if TYPE_CHECKING:
     from kiosk.acschild import AcsChild
     from kiosk.core.bookdrop import BookDrop, BookDropState
-    from kiosk.core.domain import ItemTag, LinkStatus
+    from kiosk.core.domain import LinkStatus
     from kiosk.core.returns import ReturnState, ReturnStation
     from kiosk.core.session import PatronSession, SessionState
     from kiosk.core.worker import Worker
@@ -142,6 +143,11 @@ class KioskServices:
                     "error while shutting down %s", getattr(closer, "__qualname__", closer)
                 )
         self.closers.clear()
+
+
+def _unread(tag: ItemTag) -> bool:
+    """A tag the reader has found but not read yet (StackReader.on_found): no item, no error."""
+    return not tag.item_id and not tag.error
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -760,6 +766,7 @@ class KioskApp(App):
         if s.stack is not None:
             s.stack.on_change = self._on_tags
             s.stack.on_sighted = self._on_sighted
+            s.stack.on_found = self._on_found
             s.stack.start(self.cfg.reader.poll_interval_s)
         self.render(s.session.state)
         if s.bookdrop is not None:
@@ -817,6 +824,7 @@ class KioskApp(App):
             if s.stack is not None:
                 s.stack.on_change = None
                 s.stack.on_sighted = None
+                s.stack.on_found = None
         for name in ("_tick_event", "_watchdog"):
             event = getattr(self, name, None)
             if event is not None:
@@ -945,12 +953,26 @@ class KioskApp(App):
         "checking", nothing done with them yet), and sightings the stable set did not keep."""
         Clock.schedule_once(lambda _dt: self._seen_on_pad(sighted, withdrawn))
 
+    def _on_found(self, found: tuple[str, ...], lost: tuple[str, ...]) -> None:
+        """From the pad's thread: tags an inventory has just found, before their memory is read
+        (a row at once, "checking", while the reader reads which item each one is), and findings
+        the stable set did not keep."""
+        Clock.schedule_once(
+            lambda _dt: self._seen_on_pad(
+                tuple(ItemTag(uid=uid) for uid in found), tuple(ItemTag(uid=uid) for uid in lost)
+            )
+        )
+
     def _seen_on_pad(self, added: tuple[ItemTag, ...], removed: tuple[ItemTag, ...]) -> None:
-        """Items the reader just saw, shown as "checking" until the session's own snapshot has them."""
+        """Items the reader just saw, shown as "checking" until the session's own snapshot has them.
+
+        A tag only found, not yet read (no item id, no error), stands in for its item until the
+        read comes; it never takes the place of a tag already heard of."""
         if self._stopped:
             return
         s = self.services
         assert s is not None
+        added = tuple(t for t in added if not _unread(t) or t.uid not in self._heard_on_pad)
         if any(tag.uid not in self._heard_on_pad for tag in added):
             # Once per item: a tag sighted before the set was stable is heard then, not again.
             s.sounds.play(Cue.SCAN)
@@ -959,7 +981,8 @@ class KioskApp(App):
             self._heard_on_pad.discard(tag.uid)
             self.provisional.pop(tag.uid, None)
         for tag in added:
-            self.provisional[tag.uid] = tag
+            if not (_unread(tag) and tag.uid in self.provisional):
+                self.provisional[tag.uid] = tag
         if (
             self.state is not None
             and self.state.stage.value == "active"

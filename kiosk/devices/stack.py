@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 ChangeCallback = Callable[[tuple[ItemTag, ...], tuple[ItemTag, ...], tuple[ItemTag, ...]], None]
 # (tags sighted, sightings withdrawn): see StackReader.on_sighted.
 SightedCallback = Callable[[tuple[ItemTag, ...], tuple[ItemTag, ...]], None]
+# (uids found, findings withdrawn): see StackReader.on_found.
+FoundCallback = Callable[[tuple[str, ...], tuple[str, ...]], None]
 Decoder = Callable[..., Any]
 
 # An ISO 28560-3 basic block is 34 bytes; 36 (nine 4-byte blocks) also shows the byte after it.
@@ -78,6 +80,13 @@ class StackReader:
     stable round does not read the tag again; a sighted tag that the stable set does not hold is
     withdrawn. Only tags that read and decode are sighted; the others wait for the stable set,
     which reports them with their error as before.
+
+    `on_found`, when set, hears of a new tag's UID as soon as an inventory has found it, before
+    its memory is read: a screen can show a row for it while the reader reads which item it is
+    (docs/architecture.md, "A tag found before it is read"). It is called on the reader's thread
+    under the reader's lock, between the inventory and the read, so it must only hand the UIDs
+    on. A found tag the stable set does not hold is withdrawn at the stable round (by UID); one the
+    stable set holds is reported there, read, through `on_change`.
     """
 
     def __init__(
@@ -89,6 +98,7 @@ class StackReader:
         security: Any = None,
         on_change: ChangeCallback | None = None,
         on_sighted: SightedCallback | None = None,
+        on_found: FoundCallback | None = None,
         data_model: str = "auto",
         read_retries: int = 2,
         max_blocks: int = 64,
@@ -102,6 +112,7 @@ class StackReader:
         self.read_eas = getattr(security, "method", "afi") in ("eas", "both")
         self.on_change = on_change
         self.on_sighted = on_sighted
+        self.on_found = on_found
         self.data_model = data_model
         self.read_retries = max(0, read_retries)
         self.max_blocks = max_blocks
@@ -119,6 +130,8 @@ class StackReader:
         self._forgotten: set[str] = set()
         # Sightings forget() was asked for: still withdrawn if the tag goes, but read again.
         self._stale: set[str] = set()
+        # UIDs told to on_found and not yet settled by a stable round (held, or withdrawn).
+        self._found: set[str] = set()
         self._failures = 0
         # Rounds whose inventory answered and rounds whose inventory failed, and the last round's
         # outcome: a caller waiting for the pad's change to show counts the reader's own rounds
@@ -206,6 +219,7 @@ class StackReader:
         The listeners are told after the I/O lock is let go."""
         seen: tuple[ItemTag, ...] = ()
         withdrawn: tuple[ItemTag, ...] = ()
+        lost: tuple[str, ...] = ()  # found tags the stable set does not hold
         with self._io_lock:
             try:
                 entries = self.reader.inventory()
@@ -232,18 +246,28 @@ class StackReader:
                 new = [uid for uid in by_uid if uid not in self._present]
                 if not stable:
                     fresh = [uid for uid in new if uid not in self._sighted or uid in self._stale]
-                    if self.on_sighted is None or not fresh:
+                    if (self.on_sighted is None and self.on_found is None) or not fresh:
                         return StackChange(tuple(self._present.values()), stable=False)
+                    unread = fresh
                 else:
                     sighted = {uid: self._sighted.pop(uid) for uid in new if uid in self._sighted}
+                    unread = [
+                        uid
+                        for uid in new
+                        if not (
+                            (t := sighted.get(uid)) and _sightable(t) and uid not in self._stale
+                        )
+                    ]
+                found = tuple(uid for uid in unread if uid not in self._found)
+                if self.on_found is not None:
+                    self._found.update(found)
+            if found:
+                self._tell_found(found, ())
             if not stable:
                 change, seen = self._sight([by_uid[uid] for uid in fresh])
             else:
                 added = tuple(
-                    tag
-                    if (tag := sighted.get(uid)) and _sightable(tag) and uid not in self._stale
-                    else self._read_tag(by_uid[uid])
-                    for uid in new
+                    self._read_tag(by_uid[uid]) if uid in unread else sighted[uid] for uid in new
                 )
                 with self._lock:
                     # A tag forgotten meanwhile is read again next round; its sighting, if it
@@ -264,7 +288,11 @@ class StackReader:
                     )
                     self._sighted.clear()
                     self._stale.clear()
+                    lost = tuple(uid for uid in self._found if uid not in self._present)
+                    self._found.clear()
                     change = StackChange(tuple(self._present.values()), added, removed)
+        if lost:
+            self._tell_found((), lost)
         if seen or withdrawn:
             self._tell_sighted(seen, withdrawn)
         if change.changed and self.on_change is not None:
@@ -287,13 +315,19 @@ class StackReader:
         return change, tuple(t for t in read if _sightable(t))
 
     def _tell_sighted(self, sighted: tuple[ItemTag, ...], withdrawn: tuple[ItemTag, ...]) -> None:
-        listener = self.on_sighted
+        self._tell(self.on_sighted, sighted, withdrawn, "sighting")
+
+    def _tell_found(self, found: tuple[str, ...], lost: tuple[str, ...]) -> None:
+        self._tell(self.on_found, found, lost, "finding")
+
+    @staticmethod
+    def _tell(listener: Callable[[Any, Any], None] | None, new: Any, gone: Any, what: str) -> None:
         if listener is None:
             return
         try:
-            listener(sighted, withdrawn)
+            listener(new, gone)
         except Exception as exc:  # the reader thread must survive a faulty listener
-            log_fault(log, exc, "stack sighting listener failed")
+            log_fault(log, exc, "stack %s listener failed", what)
 
     def _reopen(self) -> None:
         try:

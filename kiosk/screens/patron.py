@@ -594,23 +594,29 @@ class CheckoutScreen(SessionScreen):
             fee = item.fee_pending
             accept = (lambda item_id: _app().tap(Action.CONFIRM_FEE, item_id)) if fee else None
             entries.append(item_entry(item, text, name, tr("Accept fee") if fee else "", accept))
-        shown = {i.item_id for i in items}
+        shown = {i.key for i in items} | {i.item_id for i in items if i.item_id}
         for tag in list(_app().provisional.values()):
-            if tag.item_id and tag.item_id not in shown:
-                shown.add(tag.item_id)
-                entries.append(
-                    (
-                        tag.item_id,
-                        {
-                            "title": "",
-                            "item_id": tag.item_id,
-                            "status": tr("Checking..."),
-                            "state_name": "pending",
-                            "action_text": "",
-                            "action": None,
-                        },
-                    )
+            # A tag found and not yet read, or read and not decoded, has its row by its UID (the
+            # session's key for an unreadable tag): the row its item takes over once it is read.
+            key = tag.item_id or f"uid:{tag.uid}"
+            if key in shown:
+                continue
+            shown.add(key)
+            if tag.item_id and key not in self._rows and f"uid:{tag.uid}" in self._rows:
+                self._rows[key] = self._rows.pop(f"uid:{tag.uid}")
+            entries.append(
+                (
+                    key,
+                    {
+                        "title": "" if tag.item_id else tr("Item"),
+                        "item_id": tag.item_id,
+                        "status": tr("Checking..."),
+                        "state_name": "pending",
+                        "action_text": "",
+                        "action": None,
+                    },
                 )
+            )
         before = set(self._rows)
         sync_rows(self.ids.item_list, self._rows, entries)
         new = [key for key, _ in entries if key not in before]

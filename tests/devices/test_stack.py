@@ -493,6 +493,82 @@ def test_without_a_sighting_listener_nothing_is_read_before_the_set_is_stable(pa
     assert reads_of(pad, t.uid) >= 1
 
 
+def finding(pad, **kw):
+    """A stack reader that also tells of tags found: (found uids, lost uids), and for each found
+    uid how many times the pad had read it when the stack reader told of it."""
+    stack, events = make(pad, **kw)
+    findings: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
+    reads_when_found: dict[str, int] = {}
+
+    def on_found(found, lost):
+        findings.append((found, lost))
+        reads_when_found.update({uid: reads_of(pad, uid) for uid in found})
+
+    stack.on_found = on_found
+    return stack, events, findings, reads_when_found
+
+
+@pytest.mark.parametrize("stable_rounds", [1, 2])
+def test_a_tag_is_found_by_its_uid_before_its_memory_is_read(pad, stable_rounds):
+    stack, events, findings, reads_when_found = finding(pad, stable_rounds=stable_rounds)
+    t = pad.place(demo_tag("30000001"))
+    stack.poll_once()
+    assert findings == [((t.uid,), ())], "told of the tag in the round that found it"
+    assert reads_when_found[t.uid] == 0, "before its memory is read"
+    assert reads_of(pad, t.uid) >= 1, "and read in the same round"
+    for _ in range(3):
+        stack.poll_once()
+    assert findings == [((t.uid,), ())], "found once, kept by the stable set: nothing withdrawn"
+    assert [x.item_id for _, added, _ in events for x in added] == ["30000001"]
+
+
+def test_a_found_tag_the_stable_set_does_not_hold_is_withdrawn_by_uid(pad):
+    stack, events, findings, _ = finding(pad, stable_rounds=2)
+    a = pad.place(demo_tag("30000001"))
+    stack.poll_once(), stack.poll_once()
+    flicker = pad.place(demo_tag("30000002"))
+    stack.poll_once()  # found once
+    assert findings[-1] == ((flicker.uid,), ())
+    pad.miss_inventory(flicker.uid, rounds=3)  # a detuned tag, gone again
+    stack.poll_once()
+    assert findings[-1] == ((flicker.uid,), ()), "not withdrawn before the set is stable"
+    stack.poll_once()  # stable without it: withdrawn
+    assert findings[-1] == ((), (flicker.uid,))
+    assert [t.uid for t in stack.current()] == [a.uid]
+    assert len(events) == 1, "never reported as on the pad"
+
+
+def test_a_found_tag_that_does_not_read_stays_found_and_joins_the_set_unreadable(pad):
+    """A damaged tag: found (a row for it at once), not sighted, not withdrawn; the stable set
+    reports it with its error, so its row becomes the unreadable item's and never vanishes."""
+    stack, events, findings, _ = finding(pad, stable_rounds=3, read_retries=0)
+    sightings: list[object] = []
+    stack.on_sighted = lambda seen, gone: sightings.append((seen, gone))
+    t = pad.place(demo_tag("30000004"))
+    pad.fail_reads(t.uid, 10)
+    for _ in range(4):
+        stack.poll_once()
+    assert findings == [((t.uid,), ())], "found once, never withdrawn while it lies there"
+    assert sightings == []
+    (added,) = [a for _, a, _ in events]
+    assert [(x.uid, x.readable, bool(x.error)) for x in added] == [(t.uid, False, True)]
+
+
+def test_a_faulty_finding_listener_does_not_stop_the_reading(pad, caplog, unexpected_faults):
+    stack, events = make(pad, stable_rounds=2)
+
+    def broken(found, lost):
+        raise RuntimeError("listener bug")
+
+    stack.on_found = broken
+    pad.place(demo_tag("30000001"))
+    with caplog.at_level("ERROR", logger="kiosk.devices.stack"):
+        stack.poll_once(), stack.poll_once()
+    assert [x.item_id for _, added, _ in events for x in added] == ["30000001"]
+    assert "stack finding listener failed (unexpected RuntimeError)" in caplog.text
+    assert [type(e) for e in unexpected_faults()] == [RuntimeError]
+
+
 @pytest.mark.parametrize("seed", range(12))
 def test_every_sighting_ends_borrowable_or_withdrawn_under_random_faults(pad, seed):
     """Tags placed and lifted at random, with missed inventories, failed reads and flickering
@@ -514,7 +590,11 @@ def test_every_sighting_ends_borrowable_or_withdrawn_under_random_faults(pad, se
         told.extend(("added", t.uid, t.item_id) for t in added)
         told.extend(("removed", t.uid, t.item_id) for t in removed)
 
-    stack.on_sighted, stack.on_change = on_sighted, on_change
+    def on_found(found, lost):
+        told.extend(("found", uid, "") for uid in found)
+        told.extend(("lost", uid, "") for uid in lost)
+
+    stack.on_sighted, stack.on_change, stack.on_found = on_sighted, on_change, on_found
     tags = [demo_tag(f"3000{n:04d}") for n in range(8)]
     pad.miss_probability = rng.choice((0.0, 0.1, 0.3))
     for _ in range(120):
@@ -536,7 +616,18 @@ def test_every_sighting_ends_borrowable_or_withdrawn_under_random_faults(pad, se
     by_uid = {t.uid: t.item_id for t in tags}
     open_sightings: dict[str, str] = {}
     believed: set[str] = set()
+    found: set[str] = set()  # found by an inventory, not yet believed nor withdrawn
     for what, uid, item_id in told:
+        if what == "found":
+            assert uid not in found and uid not in believed, ("found twice", uid)
+            found.add(uid)
+        elif what == "lost":
+            assert uid in found, ("withdrawn, never found", uid)
+            found.discard(uid)
+        elif what in ("sighted", "added"):
+            assert uid in found, ("read before it was found", what, uid)
+        if what == "added":
+            found.discard(uid)
         if what in ("sighted", "added") and item_id:
             assert item_id == by_uid[uid], ("another tag's data", what, uid, item_id)
         if what == "sighted":
@@ -552,6 +643,7 @@ def test_every_sighting_ends_borrowable_or_withdrawn_under_random_faults(pad, se
         else:
             believed.discard(uid)
     assert open_sightings == {}, "every sighting ends in the set or withdrawn"
+    assert found == set(), "every tag found ends in the set or withdrawn"
     on_pad = {t.uid for t in pad.tags}
     assert believed == on_pad == {t.uid for t in stack.current()}
     for t in stack.current():  # unreadable ones are kept as they were read (until forget())

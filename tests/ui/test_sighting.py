@@ -157,3 +157,90 @@ def test_while_its_tag_is_written_the_row_shows_the_title_still_checking_at_800x
         )
     assert _items(p.app)["30000001"].status is ItemStatus.CHECKED_OUT
     assert acs.library.applications("30000001", "checkout") == 1
+
+
+def _row_for(p, uid: str):
+    """The checkout row standing for the tag with this UID, whatever its key is by now."""
+    rows = _rows(p)
+    if f"uid:{uid}" in rows:
+        return rows[f"uid:{uid}"]
+    tag = p.app.provisional.get(uid)
+    return rows.get(tag.item_id) if tag is not None and tag.item_id else None
+
+
+def test_a_found_tag_has_its_row_before_its_memory_is_read_and_the_item_takes_that_row(
+    kiosk, acs
+) -> None:
+    """The inventory that finds a tag shows a row for it at once, while the reader still reads
+    which item it is (the read held here); the same row then shows the item's number and is
+    borrowed. One scan sound, one loan."""
+    from tests.ui.test_never_blocked import stalled_pad
+
+    p = _checkout_screen(kiosk, "found-")
+    sounds = p.app.services.sounds
+    heard = sounds.played.count(Cue.SCAN)
+    tag = demo_tag("30000003")
+    with stalled_pad(p.pad, "read") as (entered, release):
+        p.pad.place(tag)
+        assert entered.wait(10), "the tag's read never started"
+        p.wait_until(lambda: _row_for(p, tag.uid) is not None, timeout=10, what="the found row")
+        row = _row_for(p, tag.uid)
+        assert (row.title, row.item_id, row.status, row.state_name) == (
+            "Item",
+            "",
+            "Checking...",
+            "pending",
+        )
+        p.settle()
+        p.screenshot("04-found-before-read")
+        assert sounds.played.count(Cue.SCAN) == heard + 1, "heard when the tag is found"
+        assert "30000003" not in _items(p.app)
+        release.set()
+        p.wait_until(lambda: "30000003" in _rows(p), timeout=10, what="the item's number")
+    assert _rows(p)["30000003"] is row, "the found row takes the item's number"
+    assert f"uid:{tag.uid}" not in _rows(p)
+    p.wait_until(
+        lambda: _rows(p)["30000003"].state_name == "ok", timeout=15, what="borrowed in that row"
+    )
+    assert _rows(p)["30000003"] is row
+    assert len(_rows(p)) == 1, "one row for one item"
+    assert sounds.played.count(Cue.SCAN) == heard + 1, "not heard again when read or believed"
+    assert acs.library.applications("30000003", "checkout") == 1
+
+
+def test_a_damaged_tags_found_row_becomes_its_unreadable_row(kiosk, acs) -> None:
+    """A tag whose memory does not read: the row shown when it was found is the row that then
+    says it cannot be read (the session's unreadable item), not a second row."""
+    p = _checkout_screen(kiosk, "found-damaged-")
+    tag = demo_tag("30000004")
+    p.pad.fail_reads(tag.uid, 1000)
+    p.pad.place(tag)
+    p.wait_until(lambda: _row_for(p, tag.uid) is not None, timeout=10, what="the found row")
+    row = _row_for(p, tag.uid)
+    p.wait_until(
+        lambda: row.state_name not in ("pending", ""), timeout=15, what="the tag's outcome"
+    )
+    assert _rows(p) == {f"uid:{tag.uid}": row}, "the same row, the only one"
+    assert row.state_name == "refused" and "cannot be read" in row.status, row.status
+    p.settle()
+    p.screenshot("05-found-damaged")
+    assert acs.library.applications("30000004", "checkout") == 0
+
+
+def test_a_found_tag_lifted_before_the_set_is_stable_leaves_no_row(kiosk) -> None:
+    from tests.ui.test_never_blocked import stalled_pad
+
+    p = _checkout_screen(kiosk, "found-lifted-")
+    stack = p.app.services.stack
+    stack.stable_rounds = NEVER
+    tag = demo_tag("30000007")
+    with stalled_pad(p.pad, "read") as (entered, release):
+        p.pad.place(tag)
+        assert entered.wait(10)
+        p.wait_until(lambda: _row_for(p, tag.uid) is not None, timeout=10, what="the found row")
+        release.set()  # the pad lets the tag go only once the read under way is answered
+        p.pad.remove(tag.uid)
+    stack.stable_rounds = 2
+    p.wait_until(lambda: not _rows(p), timeout=10, what="the finding withdrawn")
+    assert p.app.provisional == {}
+    assert "30000007" not in _items(p.app)
