@@ -238,6 +238,15 @@ class KioskRun:
             self.acs.stop()
 
 
+def _off_the_kiosks_cpus() -> None:
+    """In the library system's process, before it runs: under `--one-core` it takes the CPUs the
+    kiosk was not given, as a library system across a network does not share the kiosk's."""
+    kiosk_cpus = os.sched_getaffinity(0)
+    others = set(range(os.cpu_count() or 1)) - kiosk_cpus
+    if others and len(kiosk_cpus) == 1:
+        os.sched_setaffinity(0, others)
+
+
 class AcsProcess:
     """The demo library system as `kiosk acs` in a process of its own, on a free port; its
     SQLite database is reached from here too (`library.engine`), to add bench items."""
@@ -271,7 +280,12 @@ class AcsProcess:
         ]
         cmd += ["--profile", f"standard,reply_delay_s={delay_s}"]
         self.proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            cwd=ROOT,
+            preexec_fn=_off_the_kiosks_cpus,
         )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
@@ -331,7 +345,8 @@ def add_items(
 
 def one_core_if_asked(argv: list[str]) -> bool:
     """`--one-core`: pin this process (and every child it starts) to CPU 0, as `taskset -c 0`
-    does, standing in for a Raspberry Pi's budget."""
+    does, standing in for a Raspberry Pi's budget; the demo library system's process
+    (`AcsProcess`) moves itself to the other CPUs."""
     if "--one-core" in argv:
         argv.remove("--one-core")
         os.sched_setaffinity(0, {0})
