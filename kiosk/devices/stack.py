@@ -216,7 +216,8 @@ class StackReader:
 
         The reader's I/O runs under its own lock, never under the one guarding the stable set:
         a hanging reader must not block `current()` or `update()` on another thread (the UI's).
-        The listeners are told after the I/O lock is let go."""
+        The listeners are told after the I/O lock is let go, but for `on_found`, told of new tags
+        between the inventory and their read (it only hands the UIDs on)."""
         seen: tuple[ItemTag, ...] = ()
         withdrawn: tuple[ItemTag, ...] = ()
         lost: tuple[str, ...] = ()  # found tags the stable set does not hold
