@@ -989,6 +989,8 @@ class KioskApp(App):
             and self.current_screen == "checkout"
         ):
             self.screen("checkout").show(self.state)
+        elif self.local == "returns" and self.current_screen == "returns":
+            self.screen("returns").show(self.return_state)
 
     def note_activity(self) -> None:
         """A touch anywhere: tell the session (throttled), so the idle timer starts again."""
@@ -1139,7 +1141,7 @@ class KioskApp(App):
         self._follow_visit(previous, state)
         if state.stage is not Stage.WELCOME:
             self.local = ""
-        if state.stage is not Stage.ACTIVE:
+        if state.stage is not Stage.ACTIVE and self.local != "returns":
             self.provisional.clear()
         if (
             state.stage in (Stage.WELCOME, Stage.GOODBYE)
@@ -1149,14 +1151,8 @@ class KioskApp(App):
             for name in ("checkout", "account"):
                 self.screen(name).wipe()
             self._trim_heap()  # the visit's rows and texts are gone
-        elif state.checkout is not None and self.provisional:
-            known = {i.item_id for i in state.checkout.items}
-            self.provisional = {
-                uid: tag
-                for uid, tag in self.provisional.items()
-                if (tag.item_id or f"uid:{uid}") not in known
-                and f"uid:{uid}" not in {i.key for i in state.checkout.items}
-            }
+        elif state.checkout is not None:
+            self._drop_known_provisional(state.checkout.items)
         self._update_offline_text()
         self._feedback(previous, state)
         if state.stage is Stage.FINISHING and (
@@ -1294,6 +1290,7 @@ class KioskApp(App):
             return
         previous = self.return_state
         self.return_state = state
+        self._drop_known_provisional(state.items)
         before = {i.key: i.outcome for i in previous.items} if previous else {}
         for item in state.items:
             if item.outcome is not None and before.get(item.key) is None:
@@ -1301,6 +1298,18 @@ class KioskApp(App):
         self.screen("returns").show(state)
         if self.speech is not None:
             self.speech.returns_shown(previous, state)
+
+    def _drop_known_provisional(self, items: Any) -> None:
+        """Tags a workflow's snapshot (its checkout or return items) now holds are shown from it,
+        no longer as "checking"."""
+        if not self.provisional:
+            return
+        keys = {i.key for i in items} | {i.item_id for i in items if i.item_id}
+        self.provisional = {
+            uid: tag
+            for uid, tag in self.provisional.items()
+            if (tag.item_id or f"uid:{uid}") not in keys and f"uid:{uid}" not in keys
+        }
 
     def _apply_presentation(self, state: SessionState) -> None:
         """Follow the session's language and display choices only when the session changed them.

@@ -594,29 +594,7 @@ class CheckoutScreen(SessionScreen):
             fee = item.fee_pending
             accept = (lambda item_id: _app().tap(Action.CONFIRM_FEE, item_id)) if fee else None
             entries.append(item_entry(item, text, name, tr("Accept fee") if fee else "", accept))
-        shown = {i.key for i in items} | {i.item_id for i in items if i.item_id}
-        for tag in list(_app().provisional.values()):
-            # A tag found and not yet read, or read and not decoded, has its row by its UID (the
-            # session's key for an unreadable tag): the row its item takes over once it is read.
-            key = tag.item_id or f"uid:{tag.uid}"
-            if key in shown:
-                continue
-            shown.add(key)
-            if tag.item_id and key not in self._rows and f"uid:{tag.uid}" in self._rows:
-                self._rows[key] = self._rows.pop(f"uid:{tag.uid}")
-            entries.append(
-                (
-                    key,
-                    {
-                        "title": "" if tag.item_id else tr("Item"),
-                        "item_id": tag.item_id,
-                        "status": tr("Checking..."),
-                        "state_name": "pending",
-                        "action_text": "",
-                        "action": None,
-                    },
-                )
-            )
+        entries += provisional_entries(self._rows, items)
         before = set(self._rows)
         sync_rows(self.ids.item_list, self._rows, entries)
         new = [key for key, _ in entries if key not in before]
@@ -633,6 +611,39 @@ class CheckoutScreen(SessionScreen):
             else ""
         )
         self.busy = bool(state.checkout and state.checkout.busy)
+
+
+def provisional_entries(rows: dict[str, Any], items: Any) -> list[tuple[str, dict[str, Any]]]:
+    """List entries, "checking", for the tags the reader has found or read that the workflow's
+    snapshot (`items`: checkout or return items) does not hold yet.
+
+    A tag found and not yet read, or read and not decoded, has its row by its UID (the workflows'
+    key for an unreadable tag): the row its item takes over once it is read, renamed in `rows`
+    here so that the same widget shows the item's number (docs/architecture.md, "A tag found
+    before it is read")."""
+    shown = {i.key for i in items} | {i.item_id for i in items if i.item_id}
+    entries: list[tuple[str, dict[str, Any]]] = []
+    for tag in list(_app().provisional.values()):
+        key = tag.item_id or f"uid:{tag.uid}"
+        if key in shown:
+            continue
+        shown.add(key)
+        if tag.item_id and key not in rows and f"uid:{tag.uid}" in rows:
+            rows[key] = rows.pop(f"uid:{tag.uid}")
+        entries.append(
+            (
+                key,
+                {
+                    "title": "" if tag.item_id else tr("Item"),
+                    "item_id": tag.item_id,
+                    "status": tr("Checking..."),
+                    "state_name": "pending",
+                    "action_text": "",
+                    "action": None,
+                },
+            )
+        )
+    return entries
 
 
 def item_entry(
@@ -997,6 +1008,7 @@ class ReturnsScreen(PaneScreen):
                 if item.offline:
                     text += " " + tr("(recorded offline)")
             entries.append(item_entry(item, text, name))
+        entries += provisional_entries(self._rows, state.items if state is not None else ())
         sync_rows(self.ids.item_list, self._rows, entries)
         done = len(state.returned) if state is not None else 0
         self.count_text = (

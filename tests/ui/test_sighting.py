@@ -244,3 +244,49 @@ def test_a_found_tag_lifted_before_the_set_is_stable_leaves_no_row(kiosk) -> Non
     p.wait_until(lambda: not _rows(p), timeout=10, what="the finding withdrawn")
     assert p.app.provisional == {}
     assert "30000007" not in _items(p.app)
+
+
+def test_on_the_returns_screen_a_found_tag_has_its_row_before_its_memory_is_read(
+    kiosk, acs
+) -> None:
+    """Returning at the kiosk: the row comes when the inventory finds the tag, as at checkout;
+    the same row takes the item's number and its return, one check-in, one sound."""
+    from tests.ui.test_never_blocked import stalled_pad
+
+    p = kiosk.start("found-returns-")
+    p.wait_screen("welcome")
+    p.tap_id("returns", "welcome")
+    p.wait_screen("returns")
+    rows = p.app.screen("returns")._rows
+    sounds = p.app.services.sounds
+    heard = sounds.played.count(Cue.SCAN)
+    tag = demo_tag("30000008", secured=False)  # on loan to LV0002
+    with stalled_pad(p.pad, "read") as (entered, release):
+        p.pad.place(tag)
+        assert entered.wait(10), "the tag's read never started"
+        p.wait_until(lambda: f"uid:{tag.uid}" in rows, timeout=10, what="the found row")
+        row = rows[f"uid:{tag.uid}"]
+        assert (row.title, row.item_id, row.status, row.state_name) == (
+            "Izdevums",  # the kiosk's first language, Latvian: "Item", "Checking..."
+            "",
+            "Pārbauda...",
+            "pending",
+        )
+        p.app.render(p.app.state)  # a session snapshot meanwhile (the welcome stage's)
+        p.settle()
+        assert rows.get(f"uid:{tag.uid}") is row, "kept while returning: it is the return's row"
+        p.screenshot("06-found-returns")
+        assert sounds.played.count(Cue.SCAN) == heard + 1
+        release.set()
+        p.wait_until(lambda: "30000008" in rows, timeout=10, what="the item's number")
+    assert rows["30000008"] is row, "the found row takes the item's number"
+    p.wait_until(
+        lambda: p.app.return_state is not None and len(p.app.return_state.returned) == 1,
+        timeout=15,
+        what="returned",
+    )
+    p.wait_until(lambda: rows["30000008"].state_name == "ok", timeout=5, what="row returned")
+    assert rows == {"30000008": row}, "one row, the found one"
+    assert p.app.provisional == {}
+    assert sounds.played.count(Cue.SCAN) == heard + 1
+    assert acs.library.applications("30000008", "checkin") == 1
