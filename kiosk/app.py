@@ -30,7 +30,7 @@ from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
 
 from kiosk import memory
 from kiosk.config import Config
-from kiosk.core.domain import ItemTag
+from kiosk.core.domain import ItemTag, uid_key
 from kiosk.core.errors import log_fault
 from kiosk.core.events import (
     Action,
@@ -981,8 +981,7 @@ class KioskApp(App):
             self._heard_on_pad.discard(tag.uid)
             self.provisional.pop(tag.uid, None)
         for tag in added:
-            if not (_unread(tag) and tag.uid in self.provisional):
-                self.provisional[tag.uid] = tag
+            self.provisional[tag.uid] = tag
         if (
             self.state is not None
             and self.state.stage.value == "active"
@@ -1308,7 +1307,7 @@ class KioskApp(App):
         self.provisional = {
             uid: tag
             for uid, tag in self.provisional.items()
-            if (tag.item_id or f"uid:{uid}") not in keys and f"uid:{uid}" not in keys
+            if tag.key not in keys and uid_key(uid) not in keys
         }
 
     def _apply_presentation(self, state: SessionState) -> None:

@@ -211,12 +211,18 @@ def test_a_found_tag_has_its_row_before_its_memory_is_read_and_the_item_takes_th
 def test_a_damaged_tags_found_row_becomes_its_unreadable_row(kiosk, acs) -> None:
     """A tag whose memory does not read: the row shown when it was found is the row that then
     says it cannot be read (the session's unreadable item), not a second row."""
+    from tests.ui.test_never_blocked import stalled_pad
+
     p = _checkout_screen(kiosk, "found-damaged-")
     tag = demo_tag("30000004")
     p.pad.fail_reads(tag.uid, 1000)
-    p.pad.place(tag)
-    p.wait_until(lambda: _row_for(p, tag.uid) is not None, timeout=10, what="the found row")
-    row = _row_for(p, tag.uid)
+    with stalled_pad(p.pad, "read") as (entered, release):
+        p.pad.place(tag)
+        assert entered.wait(10), "the tag's read never started"
+        p.wait_until(lambda: _row_for(p, tag.uid) is not None, timeout=10, what="the found row")
+        row = _row_for(p, tag.uid)
+        assert (row.title, row.state_name) == ("Item", "pending"), "found, before its read"
+        release.set()
     p.wait_until(
         lambda: row.state_name not in ("pending", ""), timeout=15, what="the tag's outcome"
     )
