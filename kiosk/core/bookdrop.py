@@ -154,7 +154,7 @@ class BookDrop:
         for tag in present:
             if tag.uid in self._seen:
                 continue
-            key = tag.item_id if tag.readable else f"uid:{tag.uid}"
+            key = tag.key
             groups.setdefault(key, []).append(tag)
         for key, tags in groups.items():
             for tag in tags:

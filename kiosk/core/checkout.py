@@ -284,8 +284,8 @@ class StackCheckout:
                 now.setdefault(tag.item_id, {})[tag.uid] = tag
                 self._uids.setdefault(tag.item_id, {})[tag.uid] = tag
             else:
-                unreadable.add(f"uid:{tag.uid}")
-                key = f"uid:{tag.uid}"
+                key = tag.key
+                unreadable.add(key)
                 if key not in self._items:
                     self._items[key] = CheckoutItem(
                         key=key,

@@ -362,6 +362,11 @@ class LinkStatus:
     config_fault: str = ""
 
 
+def uid_key(uid: str) -> str:
+    """The workflows' key for the item behind a tag known only by its UID (ItemTag.key)."""
+    return f"uid:{uid}"
+
+
 @dataclass(frozen=True)
 class ItemTag:
     """An item's RFID tag on the pad, decoded: which item (and which part of a set) it is."""
@@ -379,6 +384,12 @@ class ItemTag:
     @property
     def readable(self) -> bool:
         return not self.error and bool(self.item_id)
+
+    @property
+    def key(self) -> str:
+        """The key the workflows give the item this tag stands for: its item id, or
+        "uid:<uid>" for a tag that does not read (or is not read yet)."""
+        return self.item_id if self.readable else uid_key(self.uid)
 
 
 def parts_present(tags: Iterable[ItemTag]) -> int:

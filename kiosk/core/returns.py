@@ -310,7 +310,7 @@ class ReturnStation:
         self._present = now
         for key, known in list(self._items.items()):
             if key.startswith("uid:"):
-                on = any(f"uid:{t.uid}" == key for t in bad)
+                on = any(t.key == key for t in bad)
                 count = known.parts_present
             else:
                 on = key in now
@@ -318,7 +318,7 @@ class ReturnStation:
             self._items[key] = replace(known, on_pad=on, parts_present=count)
         fresh: list[str] = []
         for tag in bad:
-            key = f"uid:{tag.uid}"
+            key = tag.key
             if key not in self._items:
                 decision = self._table.decide(ReturnOutcome.UNREADABLE_TAG)
                 self._items[key] = ReturnItem(

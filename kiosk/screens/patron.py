@@ -19,7 +19,14 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.floatlayout import FloatLayout
 from kivy.uix.widget import Widget
 
-from kiosk.core.domain import BlockReason, ItemStatus, LoginProblem, ReceiptChoice, Refusal
+from kiosk.core.domain import (
+    BlockReason,
+    ItemStatus,
+    LoginProblem,
+    ReceiptChoice,
+    Refusal,
+    uid_key,
+)
 from kiosk.core.events import Action, PinEntered
 from kiosk.core.money import is_nonzero
 from kiosk.core.routing import Instruction, ReturnOutcome
@@ -624,12 +631,13 @@ def provisional_entries(rows: dict[str, Any], items: Any) -> list[tuple[str, dic
     shown = {i.key for i in items} | {i.item_id for i in items if i.item_id}
     entries: list[tuple[str, dict[str, Any]]] = []
     for tag in list(_app().provisional.values()):
-        key = tag.item_id or f"uid:{tag.uid}"
+        key = tag.key
         if key in shown:
             continue
         shown.add(key)
-        if tag.item_id and key not in rows and f"uid:{tag.uid}" in rows:
-            rows[key] = rows.pop(f"uid:{tag.uid}")
+        found_key = uid_key(tag.uid)  # the row shown when the tag was found
+        if key != found_key and key not in rows and found_key in rows:
+            rows[key] = rows.pop(found_key)
         entries.append(
             (
                 key,
